@@ -1,0 +1,119 @@
+# cityd -- build, test, run, install.
+#
+#   make            build bin/cityd and bin/citysim
+#   make run        install missing packages, build, serve the Yantai demo city
+#   make test       install missing packages, build, run every test
+#   make test SAN=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench      benchmarks (figures beside baselines measured in the same run)
+#   make install PREFIX=/usr/local
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+CC        ?= cc
+SAN       ?= 0
+
+ifeq ($(SAN),1)
+OBJ       := build/san
+BIN       := build/san/bin
+SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT       := -O1
+else
+OBJ       := build/obj
+BIN       := bin
+SANFLAGS  :=
+OPT       := -O2
+endif
+
+PKGS      := libevent hiredis geos jansson
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lglpk -lprotobuf-c -lm
+TEST_CFLAGS = $(shell pkg-config --cflags cunit libcurl 2>/dev/null)
+TEST_LIBS   = $(shell pkg-config --libs cunit libcurl 2>/dev/null)
+
+# -Iinclude first: hiredis ships alloc.h, async.h, read.h, sds.h.
+CPPFLAGS  := -Iinclude -Ibuild/gen -D_GNU_SOURCE -DCITYD_VERSION=\"$(VERSION)\"
+CFLAGS    ?= $(OPT) -g
+CFLAGS    += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SANFLAGS)
+LDFLAGS   += $(SANFLAGS)
+
+LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o)
+SIM_SRC   := $(wildcard sim/*.c)
+SIM_OBJ   := $(SIM_SRC:%.c=$(OBJ)/%.o)
+SUP_SRC   := $(wildcard tests/support/*.c)
+SUP_OBJ   := $(SUP_SRC:%.c=$(OBJ)/%.o)
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_OBJ  := $(UNIT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/unit_runner.o
+IT_SRC    := $(wildcard tests/integration/it_*.c)
+IT_OBJ    := $(IT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/it_runner.o
+
+.PHONY: all run test check-deps deps bench clean install unit integration
+all: $(BIN)/cityd $(BIN)/citysim
+
+deps:
+	@tools/deps.sh
+
+$(OBJ)/libcityd.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+$(BIN)/cityd: $(OBJ)/src/main.o $(OBJ)/libcityd.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BIN)/citysim: $(SIM_OBJ) $(OBJ)/libcityd.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(OBJ)/%.o: %.c $(wildcard include/*.h) build/gen/unit_suites.h build/gen/it_suites.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -Itests/support $(CFLAGS) -c -o $@ $<
+
+$(OBJ)/tests/unit_runner.o: tests/runner.c build/gen/unit_suites.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(TEST_CFLAGS) '-DSUITES_H="unit_suites.h"' '-DKIND="unit"' $(CFLAGS) -c -o $@ $<
+$(OBJ)/tests/it_runner.o: tests/runner.c build/gen/it_suites.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(TEST_CFLAGS) '-DSUITES_H="it_suites.h"' '-DKIND="integration"' $(CFLAGS) -c -o $@ $<
+
+# Test suites register themselves by file name: tests/unit/test_foo.c
+# defines `int suite_foo(void)`; the runner includes the generated list.
+build/gen/unit_suites.h: $(UNIT_SRC) Makefile
+	@mkdir -p $(@D)
+	@for f in $(UNIT_SRC); do b=$$(basename $$f .c); echo "SUITE($${b#test_})"; done > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+build/gen/it_suites.h: $(IT_SRC) Makefile
+	@mkdir -p $(@D)
+	@for f in $(IT_SRC); do b=$$(basename $$f .c); echo "SUITE($${b#it_})"; done > $@.tmp
+	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
+
+$(BIN)/test_unit: $(UNIT_OBJ) $(SUP_OBJ) $(OBJ)/libcityd.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+$(BIN)/test_integration: $(IT_OBJ) $(SUP_OBJ) $(OBJ)/libcityd.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory all $(BIN)/test_unit $(BIN)/test_integration
+	@BIN=$(BIN) tests/run.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BIN)/cityd -c config/cityd.conf
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc/cityd $(DESTDIR)$(PREFIX)/share/cityd/maps $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 755 bin/cityd bin/citysim $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 config/cityd.conf $(DESTDIR)$(PREFIX)/etc/cityd/cityd.conf
+	install -m 600 config/keys.conf $(DESTDIR)$(PREFIX)/etc/cityd/keys.conf
+	cp -R maps/. $(DESTDIR)$(PREFIX)/share/cityd/maps/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' config/cityd.service.in > $(DESTDIR)$(PREFIX)/lib/systemd/system/cityd.service
+
+clean:
+	rm -rf build bin

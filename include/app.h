@@ -1,0 +1,53 @@
+/* app.h -- the application context: the one place that holds state.
+ *
+ * Everything mutable that outlives a function call lives in struct app or
+ * in an object it owns; there are no other globals. main.c builds it from
+ * the command line, api_*.c register their routes on it. */
+#ifndef CITYD_APP_H
+#define CITYD_APP_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "log.h"
+
+struct event_base;
+struct event;
+struct metrics;
+struct store;
+struct http_server;
+struct redisproc;
+struct map;
+
+struct app {
+    struct config cfg;
+    struct log log;
+    struct event_base *base;          /* owned */
+    struct metrics *metrics;          /* owned */
+    struct redisproc *redis;          /* owned; NULL unless redis.url = embedded */
+    struct store *store;              /* owned */
+    struct http_server *http;         /* owned */
+    struct map *map;                  /* owned */
+    struct event *sig_term, *sig_int, *drain_timer;  /* owned */
+    bool draining;
+    double replay_now;                /* clock.mode = replay: max ts ingested */
+    /* Domain state, owned; each NULL until its module is initialised. */
+    struct parking *parking;
+    struct signals *signals;
+    struct transit *transit;
+};
+
+/* "Now" in epoch seconds: the wall clock, or in replay mode the largest
+ * event timestamp ingested so far. */
+double app_now(const struct app *a);
+/* Note an ingested event timestamp (advances the replay clock). */
+void app_saw_ts(struct app *a, double ts);
+/* "now" for a read request: the `at` query parameter when given (value in
+ * *now, returns 0), else app_now. Returns -1 when `at` is malformed. */
+struct http_req;
+int app_request_now(const struct app *a, const struct http_req *r, double *now);
+
+/* Route registration of each API module. */
+void api_health_register(struct app *a);
+
+#endif

@@ -1,0 +1,65 @@
+/* config.h -- the INI configuration and its command-line overrides.
+ *
+ * config/cityd.conf (formats.md): `[section]` headers, `key = value`
+ * lines, `#` or `;` comments. Every key is declared in one table in
+ * config.c with its type, default and bounds; an unknown key or a bad
+ * value is an error naming file, line and key. `-o section.key=value`
+ * goes through the same setter (file "-o", line = argument index). */
+#ifndef CITYD_CONFIG_H
+#define CITYD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_PATH_MAX 512
+
+enum clock_mode { CLOCK_WALL = 0, CLOCK_REPLAY };
+enum signals_mode { SIGNALS_FIXED = 0, SIGNALS_ADAPTIVE };
+
+struct config {
+    /* [server] */
+    char server_listen[128];
+    long server_max_body_bytes;
+    long server_request_timeout_ms;
+    char server_cors_origin[128];
+    long server_drain_timeout_ms;
+    /* [redis] */
+    char redis_url[CONFIG_PATH_MAX];
+    char redis_data_dir[CONFIG_PATH_MAX];
+    char redis_server_bin[CONFIG_PATH_MAX];
+    long redis_timeout_ms;
+    /* [map] */
+    char map_dir[CONFIG_PATH_MAX];
+    /* [auth] */
+    char auth_keys_file[CONFIG_PATH_MAX];
+    bool auth_public_read;
+    /* [clock] */
+    enum clock_mode clock_mode;
+    /* [parking] */
+    long parking_stale_after_s;
+    long parking_pay_later_s;
+    long parking_max_session_s;
+    long parking_phantom_s;
+    char parking_timezone[64];
+    long parking_history_max;
+    /* [transit] */
+    char transit_gtfs_dir[CONFIG_PATH_MAX];   /* "" = <map.dir>/gtfs */
+    long transit_stale_after_s;
+    /* [signals] */
+    enum signals_mode signals_mode;
+    /* [log] */
+    char log_level[16];
+};
+
+/* Fill every key with its default. */
+void config_defaults(struct config *c);
+/* Read an INI file over the current values. Returns 0, or -1 with
+ * "file:line: key: message" in err. */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+/* Set "section.key" from text. file/line only label the error. */
+int config_set(struct config *c, const char *dotted_key, const char *value,
+               const char *file, int line, char *err, size_t errlen);
+/* The effective GTFS dir: transit.gtfs_dir or <map.dir>/gtfs. */
+const char *config_gtfs_dir(const struct config *c, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,34 @@
+/* keys.h -- every Redis key name cityd uses, built in one place.
+ *
+ * Each key carries a {hash tag} chosen by the object it belongs to, so
+ * that all keys touched by one transaction share a slot and a later move
+ * to Redis Cluster changes no domain code:
+ *   per lot:         cityd:{lot:<id>}:...
+ *   per plate:       cityd:{plate:<plate>}:...
+ *   per vehicle:     cityd:{veh:<id>}:...
+ *   per corridor:    cityd:{cor:<id>}:...
+ *   per intersection cityd:{int:<id>}:...
+ *   city-wide sets:  cityd:{city}:...
+ * Functions write into buf (NUL-terminated, truncated if too small) and
+ * return buf. */
+#ifndef CITYD_KEYS_H
+#define CITYD_KEYS_H
+
+#include <stddef.h>
+
+#define KEY_MAX 256
+
+const char *keys_lot(char *buf, size_t n, const char *lot, const char *what);
+const char *keys_plate(char *buf, size_t n, const char *plate, const char *what);
+const char *keys_vehicle(char *buf, size_t n, const char *veh, const char *what);
+const char *keys_corridor(char *buf, size_t n, const char *cor, const char *what);
+const char *keys_intersection(char *buf, size_t n, const char *isec, const char *what);
+const char *keys_city(char *buf, size_t n, const char *what);
+/* Idempotency marker for a write id, tagged with the object it touches
+ * so it sits in the same slot as the object's state. */
+const char *keys_seen(char *buf, size_t n, const char *tag_kind, const char *tag_id,
+                      const char *write_id);
+/* Pub/sub channel for change notifications of a kind ("parking"). */
+const char *keys_channel(char *buf, size_t n, const char *kind);
+
+#endif

@@ -1,0 +1,31 @@
+/* redisproc.h -- the embedded redis-server child (redis.url = embedded).
+ *
+ * Starts `redis-server` with a unix socket in data_dir, no TCP port, AOF
+ * on with appendfsync everysec, and its own log file. Watches it with
+ * SIGCHLD-free polling (a libevent timer calling waitpid WNOHANG) and
+ * restarts it with backoff if it dies. redisproc_free stops it (SHUTDOWN
+ * via SIGTERM, which makes Redis flush its AOF) and waits. */
+#ifndef CITYD_REDISPROC_H
+#define CITYD_REDISPROC_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct event_base;
+struct log;
+struct redisproc;
+
+/* server_bin: path or name of redis-server (PATH is searched).
+ * data_dir is created if missing. Returns NULL with err on failure to
+ * start (binary missing, dir not writable, socket never came up within
+ * a few seconds). */
+struct redisproc *redisproc_start(struct event_base *base, const char *server_bin,
+                                  const char *data_dir, const struct log *lg,
+                                  char *err, size_t errlen);
+/* "unix:/abs/path/to/redis.sock" -- the url to hand to store_new. */
+const char *redisproc_url(const struct redisproc *rp);
+pid_t redisproc_pid(const struct redisproc *rp);
+/* Stop the child (SIGTERM, wait up to 10 s, then SIGKILL) and free. */
+void redisproc_free(struct redisproc *rp);
+
+#endif

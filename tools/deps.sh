@@ -1,0 +1,22 @@
+#!/bin/sh
+# deps.sh -- make sure the Debian 12 packages cityd needs are installed.
+# As root: installs what is missing with apt-get. Otherwise: prints the one
+# command to run and fails.
+set -e
+PKGS="build-essential pkg-config libevent-dev libhiredis-dev libgeos-dev libjansson-dev
+libcunit1-dev libglpk-dev libprotobuf-c-dev libcurl4-openssl-dev redis-server wrk"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+    echo "deps: installing$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+    echo "deps: missing packages:$missing" >&2
+    echo "deps: run: sudo apt-get install -y$missing" >&2
+    exit 1
+fi
