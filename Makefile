@@ -31,7 +31,7 @@ TEST_CFLAGS = $(shell pkg-config --cflags cunit libcurl 2>/dev/null)
 TEST_LIBS   = $(shell pkg-config --libs cunit libcurl 2>/dev/null)
 
 # -Iinclude first: hiredis ships alloc.h, async.h, read.h, sds.h.
-CPPFLAGS  := -Iinclude -Ibuild/gen -D_GNU_SOURCE -DCITYD_VERSION=\"$(VERSION)\"
+CPPFLAGS  := -Iinclude -Isim -Ibuild/gen -D_GNU_SOURCE -DCITYD_VERSION=\"$(VERSION)\"
 CFLAGS    ?= $(OPT) -g
 CFLAGS    += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SANFLAGS)
 LDFLAGS   += $(SANFLAGS)
