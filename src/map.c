@@ -685,6 +685,38 @@ static void bay_clear(struct map_bay *b)
     free(b->level);
 }
 
+static void aisle_clear(struct map_aisle *a)
+{
+    free(a->id);
+    free(a->lot);
+    free(a->level);
+    free(a->pts);
+}
+
+static void connector_clear(struct map_connector *c)
+{
+    free(c->id);
+    free(c->lot);
+    free(c->name);
+    free(c->connector_type);
+    free_strv(c->levels, c->nlevels);
+}
+
+static void kiosk_clear(struct map_kiosk *k)
+{
+    free(k->id);
+    free(k->lot);
+    free(k->level);
+    free(k->name);
+}
+
+static void screen_clear(struct map_screen *s)
+{
+    free(s->id);
+    free(s->name);
+    free_strv(s->lots, s->nlots);
+}
+
 static bool parse_bay(struct loader *L, const struct feat *ft)
 {
     struct map_bay *b = &L->m->bays[L->m->nbays];
@@ -714,9 +746,7 @@ static bool parse_aisle(struct loader *L, struct feat *ft)
     if (ok && ft->id != NULL)
         ok = (a->id = dupstr(L, ft->id)) != NULL;
     if (!ok) {
-        free(a->id);
-        free(a->lot);
-        free(a->level);
+        aisle_clear(a);
         return false;
     }
     a->pts = ft->pts; /* take the parsed line */
@@ -752,11 +782,7 @@ static bool parse_connector(struct loader *L, const struct feat *ft)
     ok &= get_str(L, ft, ft->props, NULL, "type", false, &c->connector_type);
     ok = ok && (c->id = dupstr(L, ft->label)) != NULL;
     if (!ok) {
-        free(c->id);
-        free(c->lot);
-        free(c->name);
-        free(c->connector_type);
-        free_strv(c->levels, c->nlevels);
+        connector_clear(c);
         return false;
     }
     c->pt = ft->pts[0];
@@ -773,10 +799,7 @@ static bool parse_kiosk(struct loader *L, const struct feat *ft)
     ok = ok && (k->id = dupstr(L, ft->id)) != NULL &&
          index_put(L, ft, L->m->kiosk_by_id, k->id, k, "kiosk");
     if (!ok) {
-        free(k->id);
-        free(k->lot);
-        free(k->level);
-        free(k->name);
+        kiosk_clear(k);
         return false;
     }
     k->pt = ft->pts[0];
@@ -803,9 +826,7 @@ static bool parse_screen(struct loader *L, const struct feat *ft)
     ok = ok && (s->id = dupstr(L, ft->id)) != NULL &&
          index_put(L, ft, L->m->screen_by_id, s->id, s, "screen");
     if (!ok) {
-        free(s->id);
-        free(s->name);
-        free_strv(s->lots, s->nlots);
+        screen_clear(s);
         return false;
     }
     s->pt = ft->pts[0];
@@ -1143,31 +1164,14 @@ void map_free(struct map *m)
         lot_clear(&m->lots[i]);
     for (size_t i = 0; i < m->nbays; i++)
         bay_clear(&m->bays[i]);
-    for (size_t i = 0; i < m->naisles; i++) {
-        free(m->aisles[i].id);
-        free(m->aisles[i].lot);
-        free(m->aisles[i].level);
-        free(m->aisles[i].pts);
-    }
-    for (size_t i = 0; i < m->nconnectors; i++) {
-        struct map_connector *c = &m->connectors[i];
-        free(c->id);
-        free(c->lot);
-        free(c->name);
-        free(c->connector_type);
-        free_strv(c->levels, c->nlevels);
-    }
-    for (size_t i = 0; i < m->nkiosks; i++) {
-        free(m->kiosks[i].id);
-        free(m->kiosks[i].lot);
-        free(m->kiosks[i].level);
-        free(m->kiosks[i].name);
-    }
-    for (size_t i = 0; i < m->nscreens; i++) {
-        free(m->screens[i].id);
-        free(m->screens[i].name);
-        free_strv(m->screens[i].lots, m->screens[i].nlots);
-    }
+    for (size_t i = 0; i < m->naisles; i++)
+        aisle_clear(&m->aisles[i]);
+    for (size_t i = 0; i < m->nconnectors; i++)
+        connector_clear(&m->connectors[i]);
+    for (size_t i = 0; i < m->nkiosks; i++)
+        kiosk_clear(&m->kiosks[i]);
+    for (size_t i = 0; i < m->nscreens; i++)
+        screen_clear(&m->screens[i]);
     for (size_t i = 0; i < m->nisecs; i++)
         isec_clear(&m->isecs[i]);
     for (size_t i = 0; i < m->ncorridors; i++)
