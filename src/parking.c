@@ -299,7 +299,7 @@ static int check_def(const struct map_lot *def, char *err, size_t errlen)
         set_err(err, errlen, "type: must be \"OffStreetParking\" or \"OnStreetParking\"");
         return -1;
     }
-    if (!(fabs(def->loc.lon) <= 180.0 && fabs(def->loc.lat) <= 90.0)) {
+    if (!geo_valid_lonlat(def->loc.lon, def->loc.lat)) {
         set_err(err, errlen, "location: not a valid WGS84 lon/lat");
         return -1;
     }

@@ -667,6 +667,37 @@ static void test_load_map(void)
     parking_free(p);
 }
 
+/* The fixture map through the real loader: every lot, its bays. */
+static void test_fixture_map(void)
+{
+    struct map *m = NULL;
+    struct map_problems probs = {0};
+    int rc = map_load("tests/fixtures/maps/ok", &m, &probs);
+    map_problems_free(&probs);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    struct parking *p = new_registry();
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(parking_load_map(p, m, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(parking_lot_count(p), m->nlots);
+    size_t bays = 0;
+    for (size_t i = 0; i < m->nlots; i++) {
+        const struct parking_lot *l = parking_lot_get(p, m->lots[i].id);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+        CU_ASSERT_EQUAL(l->total, m->lots[i].total);
+        CU_ASSERT_EQUAL(l->loc.lon, m->lots[i].loc.lon);
+        bays += l->nbays;
+    }
+    CU_ASSERT_EQUAL(bays, m->nbays);
+    for (size_t i = 0; i < m->nbays; i++) {
+        const struct parking_lot *l = parking_lot_get(p, m->bays[i].lot);
+        const struct parking_bay *b = parking_bay_get(l, m->bays[i].id);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        CU_ASSERT_STRING_EQUAL(level_of(l, b->id), m->bays[i].level ? m->bays[i].level : "(none)");
+    }
+    parking_free(p);
+    map_free(m);
+}
+
 static void test_restore(void)
 {
     struct parking *p = new_registry();
@@ -703,6 +734,7 @@ int suite_parking(void)
         !CU_add_test(s, "plates", test_plates) ||
         !CU_add_test(s, "categories beyond the bit budget", test_categories) ||
         !CU_add_test(s, "load map", test_load_map) ||
+        !CU_add_test(s, "fixture map", test_fixture_map) ||
         !CU_add_test(s, "restore", test_restore))
         return -1;
     return 0;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "geo.h"
 #include "spindex.h"
 
 #define MAXN 6000
@@ -604,6 +605,26 @@ static void test_empty_and_reuse(void)
     spindex_free(s);
 }
 
+/* The index's distance is the great-circle distance of geo.h (haversine
+ * on the same sphere), to well under a millimetre. */
+static void test_distance_is_great_circle(void)
+{
+    struct rng r = {77};
+    double worst = 0;
+    for (int i = 0; i < 100000; i++) {
+        double lon1 = rng_range(&r, -180, 180), lat1 = rng_range(&r, -90, 90);
+        double span = i % 3 == 0 ? 180.0 : i % 3 == 1 ? 0.5 : 1e-5;
+        double lon2 = fmax(-180, fmin(180, lon1 + rng_range(&r, -span, span)));
+        double lat2 = fmax(-90, fmin(90, lat1 + rng_range(&r, -span / 2, span / 2)));
+        double a = spindex_distance_m(lon1, lat1, lon2, lat2);
+        double b = geo_distance_m(lon1, lat1, lon2, lat2);
+        worst = fmax(worst, fabs(a - b));
+    }
+    CU_ASSERT(worst < 1e-3);
+    CU_ASSERT(fabs(spindex_distance_m(0, 0, 180, 0) - M_PI * GEO_EARTH_RADIUS_M) < 1e-6);
+    CU_ASSERT_EQUAL(spindex_distance_m(121.4, 37.5, 121.4, 37.5), 0.0);
+}
+
 int suite_spindex(void)
 {
     CU_pSuite s = CU_add_suite("spindex", NULL, NULL);
@@ -618,7 +639,8 @@ int suite_spindex(void)
         !CU_add_test(s, "filters and stale boundary", test_filters) ||
         !CU_add_test(s, "accept hook", test_accept_hook) ||
         !CU_add_test(s, "bbox vs brute force", test_bbox) ||
-        !CU_add_test(s, "empty index and reuse", test_empty_and_reuse))
+        !CU_add_test(s, "empty index and reuse", test_empty_and_reuse) ||
+        !CU_add_test(s, "distance is great-circle", test_distance_is_great_circle))
         return -1;
     return 0;
 }
