@@ -198,6 +198,11 @@ enum parking_verdict parking_obs_apply(struct parking *p, const struct parking_o
                                        double ts_max, struct parking_change *chg,
                                        char *err, size_t errlen);
 
+/* The count a lot count observation stores: n clamped to the lot's
+ * totalSpotNumber; *flags gets PARKING_FLAG_CLAMPED when it was. The API
+ * persists exactly this, so Redis and memory agree. */
+int parking_count_clamp(const struct parking_lot *l, long long n, unsigned *flags);
+
 /* Restore a lot's persisted count state (rebuild at start-up): applied
  * like a count observation at count_ts but without the bay-count rule,
  * flags as given. Returns 0, or -1 for an unknown lot or bad values. */
@@ -232,6 +237,22 @@ void parking_buf_puts(struct parking_buf *b, const char *s);
  * appended as "distance_m" unless NAN. */
 void parking_lot_render(const struct parking *p, const struct parking_lot *l, double now,
                         const struct geo_pt *loc, double distance_m, struct parking_buf *b);
+
+/* Append {"lot":id,"bays":[{"id","type":"ParkingSpot","level","status",
+ * "observationDateTime","location"}]} (FIWARE ParkingSpot names; level and
+ * location only when known; never a plate). level, when not NULL, keeps
+ * the bays of that level only. gcj02: locations in GCJ-02. */
+void parking_bays_render(const struct parking_lot *l, const char *level, bool gcj02,
+                         struct parking_buf *b);
+
+/* Append what a guidance screen shows at `now`: {"id","name","location",
+ * "lots":[{"id","name","availableSpotNumber","status","stale",
+ * "distance_m","bearing_deg","direction","arrow"}]} in the screen's order;
+ * direction is the 8-point compass ("N", "NE", ...) from the screen to the
+ * lot and arrow the matching glyph. Lots unknown to the registry are
+ * listed with status "unknown" and no position fields. */
+void parking_screen_render(const struct parking *p, const struct map_screen *s, double now,
+                           bool gcj02, struct parking_buf *b);
 
 /* ---- queries ---- */
 

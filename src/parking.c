@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "dict.h"
+#include "geo.h"
 
 #define CAT_BITS 64
 #define CAT_OVERFLOW 63                /* shared by categories past the 63rd */
@@ -813,12 +814,19 @@ enum parking_verdict parking_obs_check(const struct parking *p, const struct par
     return PARKING_OBS_APPLIED;
 }
 
+int parking_count_clamp(const struct parking_lot *l, long long n, unsigned *flags)
+{
+    *flags = n > l->total ? PARKING_FLAG_CLAMPED : 0;
+    return n > l->total ? l->total : (int)n;
+}
+
 static void lot_set_count(struct parking_lot *l, long long n, double ts, unsigned flags,
                           struct parking_change *chg)
 {
-    chg->clamped = n > l->total;
-    l->available = chg->clamped ? l->total : (int)n;
-    l->flags = (flags & ~PARKING_FLAG_CLAMPED) | (chg->clamped ? PARKING_FLAG_CLAMPED : 0);
+    unsigned clamp;
+    l->available = parking_count_clamp(l, n, &clamp);
+    chg->clamped = clamp != 0;
+    l->flags = (flags & ~PARKING_FLAG_CLAMPED) | clamp;
     l->count_ts = ts;
     if (isnan(l->obs_ts) || ts > l->obs_ts)
         l->obs_ts = ts;
@@ -974,6 +982,115 @@ void parking_lot_render(const struct parking *p, const struct parking_lot *l, do
         buf_fixed(b, llround(distance_m * 100.0), 2);
     }
     parking_buf_put(b, "}", 1);
+}
+
+static void buf_point(struct parking_buf *b, struct geo_pt pt, bool gcj02)
+{
+    if (gcj02)
+        geo_wgs84_to_gcj02(pt.lon, pt.lat, &pt.lon, &pt.lat);
+    parking_buf_puts(b, "{\"type\":\"Point\",\"coordinates\":[");
+    buf_double(b, pt.lon);
+    parking_buf_put(b, ",", 1);
+    buf_double(b, pt.lat);
+    parking_buf_puts(b, "]}");
+}
+
+void parking_bays_render(const struct parking_lot *l, const char *level, bool gcj02,
+                         struct parking_buf *b)
+{
+    bool first = true;
+    parking_buf_puts(b, "{\"lot\":");
+    buf_json_str(b, l->id);
+    parking_buf_puts(b, ",\"bays\":[");
+    for (size_t i = 0; i < l->nbays; i++) {
+        const struct parking_bay *bay = &l->bays[i];
+        const char *lv = parking_bay_level(l, bay);
+        if (level != NULL && (lv == NULL || strcmp(lv, level) != 0))
+            continue;
+        parking_buf_puts(b, first ? "{\"id\":" : ",{\"id\":");
+        first = false;
+        buf_json_str(b, bay->id);
+        parking_buf_puts(b, ",\"type\":\"ParkingSpot\"");
+        if (lv != NULL) {
+            parking_buf_puts(b, ",\"level\":");
+            buf_json_str(b, lv);
+        }
+        parking_buf_puts(b, ",\"status\":\"");
+        parking_buf_puts(b, parking_bay_status_name(bay->status));
+        parking_buf_puts(b, "\",\"observationDateTime\":");
+        if (isnan(bay->ts))
+            parking_buf_puts(b, "null");
+        else
+            buf_double(b, bay->ts);
+        if (!isnan(bay->pt.lon)) {
+            parking_buf_puts(b, ",\"location\":");
+            buf_point(b, bay->pt, gcj02);
+        }
+        parking_buf_put(b, "}", 1);
+    }
+    parking_buf_puts(b, "]}");
+}
+
+static void screen_lot(const struct parking *p, const struct map_screen *s, const char *id,
+                       double now, struct parking_buf *b)
+{
+    static const char *const compass[] = {"N", "NE", "E", "SE", "S", "SW", "W", "NW"};
+    static const char *const arrows[] = {"\u2191", "\u2197", "\u2192", "\u2198",
+                                         "\u2193", "\u2199", "\u2190", "\u2196"};
+    const struct parking_lot *l = parking_lot_get(p, id);
+    parking_buf_puts(b, "{\"id\":");
+    buf_json_str(b, id);
+    if (l == NULL) {
+        parking_buf_puts(b, ",\"availableSpotNumber\":null,\"status\":\"unknown\","
+                            "\"stale\":true}");
+        return;
+    }
+    struct parking_view v;
+    parking_lot_view(p, l, now, &v);
+    if (l->name != NULL) {
+        parking_buf_puts(b, ",\"name\":");
+        buf_json_str(b, l->name);
+    }
+    parking_buf_puts(b, ",\"availableSpotNumber\":");
+    if (v.available < 0)
+        parking_buf_puts(b, "null");
+    else
+        buf_int(b, v.available);
+    parking_buf_puts(b, ",\"status\":\"");
+    parking_buf_puts(b, parking_status_name(v.status));
+    parking_buf_puts(b, v.stale ? "\",\"stale\":true" : "\",\"stale\":false");
+    double d = geo_distance_m(s->pt.lon, s->pt.lat, l->loc.lon, l->loc.lat);
+    double brg = geo_bearing_deg(s->pt.lon, s->pt.lat, l->loc.lon, l->loc.lat);
+    int sector = (int)floor(brg / 45.0 + 0.5) % 8;
+    parking_buf_puts(b, ",\"distance_m\":");
+    buf_fixed(b, llround(d * 10.0), 1);
+    parking_buf_puts(b, ",\"bearing_deg\":");
+    buf_fixed(b, llround(brg * 10.0), 1);
+    parking_buf_puts(b, ",\"direction\":\"");
+    parking_buf_puts(b, compass[sector]);
+    parking_buf_puts(b, "\",\"arrow\":\"");
+    parking_buf_puts(b, arrows[sector]);
+    parking_buf_puts(b, "\"}");
+}
+
+void parking_screen_render(const struct parking *p, const struct map_screen *s, double now,
+                           bool gcj02, struct parking_buf *b)
+{
+    parking_buf_puts(b, "{\"id\":");
+    buf_json_str(b, s->id);
+    if (s->name != NULL) {
+        parking_buf_puts(b, ",\"name\":");
+        buf_json_str(b, s->name);
+    }
+    parking_buf_puts(b, ",\"location\":");
+    buf_point(b, s->pt, gcj02);
+    parking_buf_puts(b, ",\"lots\":[");
+    for (size_t i = 0; i < s->nlots; i++) {
+        if (i > 0)
+            parking_buf_put(b, ",", 1);
+        screen_lot(p, s, s->lots[i], now, b);
+    }
+    parking_buf_puts(b, "]}");
 }
 
 /* ---- queries ---- */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "geo.h"
 #include "parking.h"
 
 #define STALE 900.0
@@ -500,6 +501,108 @@ static void test_render(void)
     parking_free(p);
 }
 
+static json_t *parse_buf(struct parking_buf *b)
+{
+    CU_ASSERT_FATAL(!b->oom && b->data != NULL);
+    json_error_t je;
+    json_t *j = json_loads(b->data, 0, &je);
+    if (j == NULL)
+        fprintf(stderr, "\nnot JSON (%s): %s\n", je.text, b->data);
+    CU_ASSERT_FATAL(j != NULL);
+    free(b->data);
+    memset(b, 0, sizeof *b);
+    return j;
+}
+
+static void test_bays_render(void)
+{
+    struct parking *p = new_registry();
+    struct map_lot d = def_of("G", 121.4, 37.5, 3);
+    char *levels[] = {"B1", "B2"};
+    d.levels = levels;
+    d.nlevels = 2;
+    struct map_bay bays[] = {{.id = "B2-1", .level = "B2", .pt = {121.4001, 37.5001}},
+                             {.id = "B1-1", .level = "B1", .pt = {121.4002, 37.5002}},
+                             {.id = "X", .pt = {NAN, NAN}}};
+    put_ok(p, &d, bays, 3, false);
+    bay(p, "G", "B2-1", "occupied", "SECRET1", 1764400000);
+    const struct parking_lot *l = parking_lot_get(p, "G");
+    struct parking_buf b = {0};
+    parking_bays_render(l, NULL, false, &b);
+    CU_ASSERT_PTR_NULL(strstr(b.data, "SECRET1"));
+    json_t *j = parse_buf(&b);
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(j, "lot")), "G");
+    json_t *arr = json_object_get(j, "bays");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(arr), 3);
+    json_t *b0 = json_array_get(arr, 0), *b1 = json_array_get(arr, 1), *b2 = json_array_get(arr, 2);
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(b0, "id")), "B1-1");
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(b0, "type")), "ParkingSpot");
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(b0, "status")), "unknown");
+    CU_ASSERT(json_is_null(json_object_get(b0, "observationDateTime")));
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(b1, "status")), "occupied");
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(b1, "level")), "B2");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(b1, "observationDateTime")), 1764400000);
+    CU_ASSERT_EQUAL(json_real_value(json_array_get(
+                        json_object_get(json_object_get(b1, "location"), "coordinates"), 0)),
+                    121.4001);
+    CU_ASSERT_PTR_NULL(json_object_get(b2, "level"));
+    CU_ASSERT_PTR_NULL(json_object_get(b2, "location"));
+    json_decref(j);
+    parking_bays_render(l, "B2", true, &b);
+    j = parse_buf(&b);
+    arr = json_object_get(j, "bays");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(arr), 1);
+    double glon = json_real_value(json_array_get(
+        json_object_get(json_object_get(json_array_get(arr, 0), "location"), "coordinates"), 0));
+    double wlon, wlat, elon, elat;
+    geo_wgs84_to_gcj02(121.4001, 37.5001, &elon, &elat);
+    CU_ASSERT_EQUAL(glon, elon);                           /* GCJ-02 out */
+    geo_gcj02_to_wgs84(elon, elat, &wlon, &wlat);
+    CU_ASSERT(fabs(wlon - 121.4001) < 1e-5 && fabs(wlat - 37.5001) < 1e-5);
+    json_decref(j);
+    parking_bays_render(l, "B9", false, &b);               /* no such level: none */
+    j = parse_buf(&b);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "bays")), 0);
+    json_decref(j);
+    parking_free(p);
+}
+
+static void test_screen_render(void)
+{
+    struct parking *p = new_registry();
+    struct map_lot n = def_of("north", 121.40, 37.51, 100), e = def_of("east", 121.41, 37.50, 100);
+    struct map_lot sw = def_of("sw", 121.39, 37.49, 100);
+    put_ok(p, &n, NULL, 0, false);
+    put_ok(p, &e, NULL, 0, false);
+    put_ok(p, &sw, NULL, 0, false);
+    count(p, "north", 50, 1000);
+    count(p, "east", 0, 1000);
+    char *lots[] = {"north", "east", "sw", "gone"};
+    struct map_screen scr = {.id = "scr-1", .name = "Screen", .pt = {121.40, 37.50},
+                             .lots = lots, .nlots = 4};
+    struct parking_buf b = {0};
+    parking_screen_render(p, &scr, 1100, false, &b);
+    json_t *j = parse_buf(&b);
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(j, "id")), "scr-1");
+    json_t *arr = json_object_get(j, "lots");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(arr), 4);
+    json_t *l0 = json_array_get(arr, 0), *l1 = json_array_get(arr, 1);
+    json_t *l2 = json_array_get(arr, 2), *l3 = json_array_get(arr, 3);
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(l0, "direction")), "N");
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(l0, "arrow")), "\xe2\x86\x91");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(l0, "availableSpotNumber")), 50);
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(l0, "status")), "spacesAvailable");
+    CU_ASSERT(fabs(json_number_value(json_object_get(l0, "distance_m")) - 1111.95) < 0.1);
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(l1, "direction")), "E");
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(l1, "status")), "full");
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(l2, "direction")), "SW");
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(l2, "arrow")), "\xe2\x86\x99");
+    CU_ASSERT(json_is_true(json_object_get(l2, "stale")));   /* never observed */
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(l3, "status")), "unknown");
+    json_decref(j);
+    parking_free(p);
+}
+
 /* ---- registry ---- */
 
 static void expect_put_error(struct parking *p, const struct map_lot *d,
@@ -729,6 +832,8 @@ int suite_parking(void)
         !CU_add_test(s, "stale at the exact boundary", test_stale_boundary) ||
         !CU_add_test(s, "status thresholds", test_status_thresholds) ||
         !CU_add_test(s, "render", test_render) ||
+        !CU_add_test(s, "bays render", test_bays_render) ||
+        !CU_add_test(s, "screen render", test_screen_render) ||
         !CU_add_test(s, "put errors change nothing", test_put_errors) ||
         !CU_add_test(s, "replace keeps state", test_replace_keeps_state) ||
         !CU_add_test(s, "plates", test_plates) ||
