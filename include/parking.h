@@ -232,11 +232,10 @@ struct parking_buf {
 void parking_buf_put(struct parking_buf *b, const void *s, size_t n);
 void parking_buf_puts(struct parking_buf *b, const char *s);
 
-/* Append the lot as JSON (api.md §2) seen at `now`. loc, when not NULL,
- * replaces the lot's position in the output (e.g. GCJ-02). distance_m is
- * appended as "distance_m" unless NAN. */
+/* Append the lot as JSON (api.md §2) seen at `now`; gcj02: its location
+ * in GCJ-02. distance_m is appended as "distance_m" unless NAN. */
 void parking_lot_render(const struct parking *p, const struct parking_lot *l, double now,
-                        const struct geo_pt *loc, double distance_m, struct parking_buf *b);
+                        bool gcj02, double distance_m, struct parking_buf *b);
 
 /* Append {"lot":id,"bays":[{"id","type":"ParkingSpot","level","status",
  * "observationDateTime","location"}]} (FIWARE ParkingSpot names; level and

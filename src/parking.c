@@ -193,6 +193,26 @@ static void buf_double(struct parking_buf *b, double v)
     parking_buf_puts(b, tmp);
 }
 
+static void buf_point(struct parking_buf *b, struct geo_pt pt, bool gcj02)
+{
+    if (gcj02)
+        geo_wgs84_to_gcj02(pt.lon, pt.lat, &pt.lon, &pt.lat);
+    parking_buf_puts(b, "{\"type\":\"Point\",\"coordinates\":[");
+    buf_double(b, pt.lon);
+    parking_buf_put(b, ",", 1);
+    buf_double(b, pt.lat);
+    parking_buf_puts(b, "]}");
+}
+
+/* A count, or null when unknown (< 0). */
+static void buf_count(struct parking_buf *b, long long v)
+{
+    if (v < 0)
+        parking_buf_puts(b, "null");
+    else
+        buf_int(b, v);
+}
+
 /* ---- registry ---- */
 
 struct parking *parking_new(const struct parking_config *cfg)
@@ -425,11 +445,9 @@ static int lot_cache_json(struct parking_lot *l)
     }
     parking_buf_put(&b, ",", 1);
     l->json_off[0] = b.len;
-    parking_buf_puts(&b, "\"location\":{\"type\":\"Point\",\"coordinates\":[");
-    buf_double(&b, l->loc.lon);
+    parking_buf_puts(&b, "\"location\":");
+    buf_point(&b, l->loc, false);
     parking_buf_put(&b, ",", 1);
-    buf_double(&b, l->loc.lat);
-    parking_buf_puts(&b, "]},");
     l->json_off[1] = b.len;
     parking_buf_puts(&b, "\"totalSpotNumber\":");
     buf_int(&b, l->total);
@@ -934,26 +952,21 @@ static long long occupancy_milli(int total, int available)
 }
 
 void parking_lot_render(const struct parking *p, const struct parking_lot *l, double now,
-                        const struct geo_pt *loc, double distance_m, struct parking_buf *b)
+                        bool gcj02, double distance_m, struct parking_buf *b)
 {
     struct parking_view v;
     parking_lot_view(p, l, now, &v);
     parking_buf_put(b, l->json, l->json_off[0]);
-    if (loc != NULL) {
-        parking_buf_puts(b, "\"location\":{\"type\":\"Point\",\"coordinates\":[");
-        buf_double(b, loc->lon);
+    if (gcj02) {
+        parking_buf_puts(b, "\"location\":");
+        buf_point(b, l->loc, true);
         parking_buf_put(b, ",", 1);
-        buf_double(b, loc->lat);
-        parking_buf_puts(b, "]},");
     } else {
         parking_buf_put(b, l->json + l->json_off[0], l->json_off[1] - l->json_off[0]);
     }
     parking_buf_put(b, l->json + l->json_off[1], l->json_off[2] - l->json_off[1]);
     parking_buf_puts(b, "\"availableSpotNumber\":");
-    if (v.available < 0)
-        parking_buf_puts(b, "null");
-    else
-        buf_int(b, v.available);
+    buf_count(b, v.available);
     parking_buf_puts(b, ",\"occupancy\":");
     if (isnan(v.occupancy))
         parking_buf_puts(b, "null");
@@ -982,17 +995,6 @@ void parking_lot_render(const struct parking *p, const struct parking_lot *l, do
         buf_fixed(b, llround(distance_m * 100.0), 2);
     }
     parking_buf_put(b, "}", 1);
-}
-
-static void buf_point(struct parking_buf *b, struct geo_pt pt, bool gcj02)
-{
-    if (gcj02)
-        geo_wgs84_to_gcj02(pt.lon, pt.lat, &pt.lon, &pt.lat);
-    parking_buf_puts(b, "{\"type\":\"Point\",\"coordinates\":[");
-    buf_double(b, pt.lon);
-    parking_buf_put(b, ",", 1);
-    buf_double(b, pt.lat);
-    parking_buf_puts(b, "]}");
 }
 
 void parking_bays_render(const struct parking_lot *l, const char *level, bool gcj02,
@@ -1052,10 +1054,7 @@ static void screen_lot(const struct parking *p, const struct map_screen *s, cons
         buf_json_str(b, l->name);
     }
     parking_buf_puts(b, ",\"availableSpotNumber\":");
-    if (v.available < 0)
-        parking_buf_puts(b, "null");
-    else
-        buf_int(b, v.available);
+    buf_count(b, v.available);
     parking_buf_puts(b, ",\"status\":\"");
     parking_buf_puts(b, parking_status_name(v.status));
     parking_buf_puts(b, v.stale ? "\",\"stale\":true" : "\",\"stale\":false");

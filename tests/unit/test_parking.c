@@ -105,7 +105,7 @@ static json_t *render(const struct parking *p, const char *id, double now, doubl
     struct parking_buf b = {0};
     const struct parking_lot *l = parking_lot_get(p, id);
     CU_ASSERT_FATAL(l != NULL);
-    parking_lot_render(p, l, now, NULL, dist, &b);
+    parking_lot_render(p, l, now, false, dist, &b);
     CU_ASSERT_FATAL(!b.oom);
     json_error_t je;
     json_t *j = json_loads(b.data, 0, &je);
@@ -471,22 +471,34 @@ static void test_render(void)
     CU_ASSERT(json_is_false(json_object_get(j, "stale")));
     CU_ASSERT_EQUAL(json_real_value(json_object_get(j, "distance_m")), 1234.57);
     json_decref(j);
+    /* in China, crs=gcj02 moves the point by the GCJ-02 offset */
+    struct parking_buf gb = {0};
+    parking_lot_render(p, parking_lot_get(p, "yt-zf-0001"), 1764400035, true, NAN, &gb);
+    j = json_loads(gb.data, 0, NULL);
+    free(gb.data);
+    CU_ASSERT_FATAL(j != NULL);
+    double glon, glat;
+    geo_wgs84_to_gcj02(121.3912, 37.5401, &glon, &glat);
+    json_t *gc = json_object_get(json_object_get(j, "location"), "coordinates");
+    CU_ASSERT_EQUAL(json_real_value(json_array_get(gc, 0)), glon);
+    CU_ASSERT_EQUAL(json_real_value(json_array_get(gc, 1)), glat);
+    CU_ASSERT(fabs(glon - 121.3912) > 1e-4);
+    json_decref(j);
 
     /* never observed; position override; no distance */
-    struct map_lot e = def_of("e", -0.5, 51.25, 7);
+    struct map_lot e = def_of("e", 1.0 / 3.0, -2.5, 7);
     e.type = "OnStreetParking";
     put_ok(p, &e, NULL, 0, false);
     struct parking_buf b = {0};
-    struct geo_pt other = {1.0 / 3.0, -2.5};
-    parking_lot_render(p, parking_lot_get(p, "e"), 100, &other, NAN, &b);
+    parking_lot_render(p, parking_lot_get(p, "e"), 100, true, NAN, &b);
     json_error_t je;
     j = json_loads(b.data, 0, &je);
     CU_ASSERT_FATAL(j != NULL);
     free(b.data);
     CU_ASSERT_STRING_EQUAL(jstr(json_object_get(j, "type")), "OnStreetParking");
     json_t *c = json_object_get(json_object_get(j, "location"), "coordinates");
-    CU_ASSERT_EQUAL(json_real_value(json_array_get(c, 0)), 1.0 / 3.0);   /* round trip */
-    CU_ASSERT_EQUAL(json_real_value(json_array_get(c, 1)), -2.5);
+    CU_ASSERT_EQUAL(json_real_value(json_array_get(c, 0)), 1.0 / 3.0);  /* round trip; */
+    CU_ASSERT_EQUAL(json_real_value(json_array_get(c, 1)), -2.5);       /* not in China */
     CU_ASSERT(json_is_null(json_object_get(j, "availableSpotNumber")));
     CU_ASSERT(json_is_null(json_object_get(j, "occupancy")));
     CU_ASSERT(json_is_null(json_object_get(j, "observationDateTime")));
@@ -704,7 +716,7 @@ static void test_plates(void)
     /* plates never appear in a lot's JSON */
     struct parking_buf b = {0};
     bay(p, "G", "B1", "occupied", "SECRET9", 13);
-    parking_lot_render(p, l, 13, NULL, NAN, &b);
+    parking_lot_render(p, l, 13, false, NAN, &b);
     CU_ASSERT_PTR_NULL(strstr(b.data, "SECRET9"));
     free(b.data);
     parking_free(p);
