@@ -219,7 +219,7 @@ static int wait_ready(struct redisproc *rp, char *err, size_t errlen)
             char how[32], tail[300];
             describe_status(st, how, sizeof how);
             log_tail(rp, tail, sizeof tail);
-            snprintf(err, errlen, "redis-server exited at start (%s); %s: %s", how, rp->logfile,
+            snprintf(err, errlen, "%s exited at start (%s); %s: %s", rp->bin, how, rp->logfile,
                      tail[0] ? tail : "(empty)");
             rp->pid = 0;
             return -1;

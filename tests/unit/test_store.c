@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "store.h"
 #include "support.h"
 
@@ -45,6 +46,7 @@ static void run_for(struct event_base *base, int ms)
 
 struct fx {
     struct event_base *base;
+    struct log log;              /* debug level into /dev/null: runs every log line */
     struct test_redis redis;
     struct store *store;
     int ups, downs;
@@ -69,18 +71,27 @@ static bool is_down(const void *arg)
     return !store_is_up(((const struct fx *)arg)->store);
 }
 
+static void fx_base(struct fx *f)
+{
+    if (f->base != NULL)
+        return;
+    f->base = event_base_new();
+    log_init(&f->log);
+    f->log.level = LOG_DEBUG;
+    f->log.out = fopen("/dev/null", "w");
+}
+
 /* Start Redis (unless already started), then a store on it with `o`
  * (url filled in when NULL) and wait until it is up. */
 static int fx_open(struct fx *f, struct store_opts o)
 {
-    if (f->base == NULL)
-        f->base = event_base_new();
+    fx_base(f);
     if (f->redis.pid == 0 && support_redis_start(&f->redis) != 0)
         return -1;
     if (o.url == NULL)
         o.url = f->redis.url;
     char err[256] = "";
-    f->store = store_new(f->base, &o, NULL, err, sizeof err);
+    f->store = store_new(f->base, &o, &f->log, err, sizeof err);
     if (f->store == NULL) {
         fprintf(stderr, "store_new: %s\n", err);
         return -1;
@@ -96,8 +107,10 @@ static void fx_close(struct fx *f)
     if (f->redis.pid > 0)
         kill(f->redis.pid, SIGCONT);
     support_redis_stop(&f->redis);
-    if (f->base)
+    if (f->base) {
         event_base_free(f->base);
+        fclose(f->log.out);
+    }
     memset(f, 0, sizeof *f);
 }
 
@@ -359,11 +372,11 @@ static void test_down_and_reconnect(void)
     struct fx f = {0};
     CU_ASSERT_FATAL(support_redis_start(&f.redis) == 0);
     support_redis_kill(&f.redis, true);
-    f.base = event_base_new();
+    fx_base(&f);
     char err[256];
     struct store_opts o = {.url = f.redis.url, .timeout_ms = 30000, .backoff_min_ms = 10,
                            .backoff_max_ms = 100};
-    f.store = store_new(f.base, &o, NULL, err, sizeof err);
+    f.store = store_new(f.base, &o, &f.log, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f.store);
     store_set_state_cb(f.store, on_state, &f);
     run_for(f.base, 100);
