@@ -442,12 +442,17 @@ static void schedule_reconnect(struct store *s)
 }
 
 /* A connection attempt failed: warn once per outage, then stay quiet. */
-static void connect_failed(struct store *s, const char *why)
+static void note_failure(struct store *s, const char *why)
 {
     char q[256];
     log_write(s->lg, s->failures == 0 ? LOG_WARN : LOG_DEBUG, "redis_connect_failed",
               "url=%s reason=%s retry_ms=%d", s->url, log_quote(q, sizeof q, why), s->backoff_ms);
     s->failures++;
+}
+
+static void connect_failed(struct store *s, const char *why)
+{
+    note_failure(s, why);
     s->link = LINK_IDLE;
     schedule_reconnect(s);
 }
@@ -461,6 +466,8 @@ static void link_drop(struct store *s, const char *reason)
     if (ac == NULL || s->link == LINK_DYING)
         return;
     bool connected = (ac->c.flags & REDIS_CONNECTED) != 0;
+    if (s->link != LINK_UP)
+        note_failure(s, reason);
     link_leave(s, LINK_DYING, reason);
     if (connected) {
         redisAsyncFree(ac);
@@ -468,7 +475,8 @@ static void link_drop(struct store *s, const char *reason)
     }
     s->ac = NULL;
     redisAsyncFree(ac);
-    connect_failed(s, reason);
+    s->link = LINK_IDLE;
+    schedule_reconnect(s);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -477,7 +485,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     s->ac = NULL;
     s->ping_inflight = false;
     evtimer_del(s->ping_ev);
-    link_leave(s, LINK_IDLE, status == REDIS_OK ? "connection closed" : ac->c.errstr);
+    const char *why = status == REDIS_OK ? "connection closed" : ac->c.errstr;
+    if (s->link == LINK_HANDSHAKE && !s->freeing)
+        note_failure(s, why);
+    link_leave(s, LINK_IDLE, why);
     schedule_reconnect(s);
 }
 
@@ -573,7 +584,7 @@ static void on_ping(void *arg, enum store_status st, const struct store_reply *r
         link_drop(s, "ping timeout");
         return;
     }
-    if (st != STORE_OK)
+    if (st != STORE_OK || (s->link != LINK_HANDSHAKE && s->link != LINK_UP))
         return;                         /* the link is going; on_disconnect follows */
     size_t len;
     const char *str = store_reply_str(r, &len);
