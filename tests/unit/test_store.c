@@ -61,14 +61,14 @@ static void on_state(void *arg, bool up)
         f->downs++;
 }
 
-static bool is_up(const void *arg)
+static bool is_up(const void *store)
 {
-    return store_is_up(((const struct fx *)arg)->store);
+    return store_is_up(store);
 }
 
-static bool is_down(const void *arg)
+static bool is_down(const void *store)
 {
-    return !store_is_up(((const struct fx *)arg)->store);
+    return !store_is_up(store);
 }
 
 static void fx_base(struct fx *f)
@@ -97,7 +97,7 @@ static int fx_open(struct fx *f, struct store_opts o)
         return -1;
     }
     store_set_state_cb(f->store, on_state, f);
-    return run_until(f->base, is_up, f, 5000) ? 0 : -1;
+    return run_until(f->base, is_up, f->store, 5000) ? 0 : -1;
 }
 
 static void fx_close(struct fx *f)
@@ -283,7 +283,7 @@ static void test_never_synchronous(void)
     store_cmdf(f.store, on_res, &a, "PING");
     CU_ASSERT_EQUAL(a.calls, 0);
     support_redis_kill(&f.redis, true);
-    CU_ASSERT(run_until(f.base, is_down, &f, 5000));
+    CU_ASSERT(run_until(f.base, is_down, f.store, 5000));
     store_cmdf(f.store, on_res, &b, "PING");
     struct store_batch *bt = store_batch_new();
     store_batch_addf(bt, "PING");
@@ -386,19 +386,19 @@ static void test_down_and_reconnect(void)
     CU_ASSERT_EQUAL(x.st, STORE_DOWN);        /* a timeout would take 30 s */
 
     CU_ASSERT_FATAL(support_redis_restart(&f.redis) == 0);
-    CU_ASSERT(run_until(f.base, is_up, &f, 5000));
+    CU_ASSERT(run_until(f.base, is_up, f.store, 5000));
     CU_ASSERT_EQUAL(f.ups, 1);
     CU_ASSERT_EQUAL(f.downs, 0);
     x = cmd(&f, "SET %s %s", "k", "v");
     CU_ASSERT_EQUAL(x.st, STORE_OK);
 
     support_redis_kill(&f.redis, true);
-    CU_ASSERT(run_until(f.base, is_down, &f, 5000));
+    CU_ASSERT(run_until(f.base, is_down, f.store, 5000));
     CU_ASSERT_EQUAL(f.downs, 1);
     x = cmd(&f, "GET %s", "k", NULL);
     CU_ASSERT_EQUAL(x.st, STORE_DOWN);
     CU_ASSERT_FATAL(support_redis_restart(&f.redis) == 0);
-    CU_ASSERT(run_until(f.base, is_up, &f, 5000));
+    CU_ASSERT(run_until(f.base, is_up, f.store, 5000));
     CU_ASSERT_EQUAL(f.ups, 2);
     CU_ASSERT_EQUAL(f.downs, 1);
     x = cmd(&f, "GET %s", "k", NULL);         /* acknowledged SET survived (AOF) */
@@ -482,9 +482,9 @@ static void test_kill_in_flight(void)
     check_flight(fl);
     CU_ASSERT(fl->ok >= 500);
     support_redis_kill(&f.redis, true);       /* reap */
-    CU_ASSERT(run_until(f.base, is_down, &f, 5000));
+    CU_ASSERT(run_until(f.base, is_down, f.store, 5000));
     CU_ASSERT_FATAL(support_redis_restart(&f.redis) == 0);
-    CU_ASSERT(run_until(f.base, is_up, &f, 5000));
+    CU_ASSERT(run_until(f.base, is_up, f.store, 5000));
     /* No "counter >= acknowledged" check: with appendfsync everysec Redis
      * postpones its AOF write while a background fsync runs but still
      * replies, so a SIGKILL can lose acknowledged writes. */
@@ -553,7 +553,7 @@ static void test_hung_server(void)
     kill(f.redis.pid, SIGSTOP);
     struct res a = {0};
     store_cmdf(f.store, on_res, &a, "PING");
-    CU_ASSERT(run_until(f.base, is_down, &f, 5000));
+    CU_ASSERT(run_until(f.base, is_down, f.store, 5000));
     CU_ASSERT(run_until(f.base, res_done, &a, 5000));
     CU_ASSERT_EQUAL(a.calls, 1);
     CU_ASSERT(a.st == STORE_TIMEOUT || a.st == STORE_DOWN);
@@ -562,10 +562,42 @@ static void test_hung_server(void)
     struct res x = cmd(&f, "PING", NULL, NULL);
     CU_ASSERT_EQUAL(x.st, STORE_DOWN);
     kill(f.redis.pid, SIGCONT);
-    CU_ASSERT(run_until(f.base, is_up, &f, 5000));
+    CU_ASSERT(run_until(f.base, is_up, f.store, 5000));
     CU_ASSERT_EQUAL(f.ups, 2);
     x = cmd(&f, "PING", NULL, NULL);
     CU_ASSERT_EQUAL(x.st, STORE_OK);
+    fx_close(&f);
+}
+
+/* A script keeps Redis busy: the health PING gets -BUSY, the store goes
+ * down without dropping the connection, and comes back when it ends. */
+static void test_busy_server(void)
+{
+    struct fx f = {0};
+    CU_ASSERT_FATAL(fx_open(&f, (struct store_opts){.ping_interval_ms = 50,
+                                                     .backoff_min_ms = 20}) == 0);
+    struct res x = cmd(&f, "CONFIG SET busy-reply-threshold %s", "100", NULL);
+    CU_ASSERT_STRING_EQUAL(x.str, "OK");
+    char err[256];
+    struct store_opts o = {.url = f.redis.url, .timeout_ms = 10000};
+    struct store *s2 = store_new(f.base, &o, &f.log, err, sizeof err);
+    CU_ASSERT_FATAL(run_until(f.base, is_up, s2, 5000));
+    const char *busy = "local t = redis.call('TIME') local t0 = t[1] * 1e6 + t[2] "
+                       "repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - t0 > 1000000 "
+                       "return 1";
+    struct res ev = {0};
+    store_cmdf(s2, on_res, &ev, "EVAL %s 0", busy);
+    CU_ASSERT(run_until(f.base, is_down, f.store, 5000));
+    CU_ASSERT_EQUAL(ev.calls, 0);             /* still running */
+    x = cmd(&f, "PING", NULL, NULL);
+    CU_ASSERT_EQUAL(x.st, STORE_DOWN);
+    CU_ASSERT(run_until(f.base, res_done, &ev, 5000));
+    CU_ASSERT_EQUAL(ev.st, STORE_OK);
+    CU_ASSERT_EQUAL(ev.i, 1);
+    CU_ASSERT(run_until(f.base, is_up, f.store, 5000));
+    CU_ASSERT_EQUAL(f.downs, 1);
+    CU_ASSERT_EQUAL(f.ups, 2);
+    store_free(s2);
     fx_close(&f);
 }
 
@@ -679,9 +711,7 @@ static void test_database_number(void)
     struct store *s3 = store_new(f.base, &o, NULL, err, sizeof err);
     o.url = url99;
     struct store *s99 = store_new(f.base, &o, NULL, err, sizeof err);
-    struct fx f3 = f;
-    f3.store = s3;
-    CU_ASSERT_FATAL(run_until(f.base, is_up, &f3, 5000));
+    CU_ASSERT_FATAL(run_until(f.base, is_up, s3, 5000));
     struct res x = {0};
     store_cmdf(s3, on_res, &x, "SET db %s", "three");
     run_until(f.base, res_done, &x, 5000);
@@ -713,6 +743,7 @@ int suite_store(void)
         {"SIGKILL with commands in flight", test_kill_in_flight},
         {"timeout, late reply swallowed", test_timeout_late_reply},
         {"hung server goes down and recovers", test_hung_server},
+        {"busy server (-BUSY) goes down and recovers", test_busy_server},
         {"MULTI/EXEC batches", test_batch},
         {"store_free answers pending callbacks", test_free_answers_pending},
         {"database number in the url", test_database_number},
