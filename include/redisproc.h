@@ -1,7 +1,7 @@
 /* redisproc.h -- the embedded redis-server child (redis.url = embedded).
  *
  * Starts `redis-server` with a unix socket in data_dir, no TCP port, AOF
- * on with appendfsync everysec, and its own log file. Watches it with
+ * on (appendfsync as configured), and its own log file. Watches it with
  * SIGCHLD-free polling (a libevent timer calling waitpid WNOHANG) and
  * restarts it with backoff if it dies (a restart does not block: the
  * store reconnects when the socket is back). The child is in its own
@@ -26,9 +26,11 @@ struct redisproc;
  * writable, socket path too long, another redis-server already on the
  * socket, server exited -- err quotes the last line of redis.log -- or
  * no answer within 10 s). */
+/* appendfsync: "always" (every acknowledged write is on disk, survives
+ * even a SIGKILL of redis-server) or "everysec". */
 struct redisproc *redisproc_start(struct event_base *base, const char *server_bin,
-                                  const char *data_dir, const struct log *lg,
-                                  char *err, size_t errlen);
+                                  const char *data_dir, const char *appendfsync,
+                                  const struct log *lg, char *err, size_t errlen);
 /* "unix:/abs/path/to/redis.sock" -- the url to hand to store_new. */
 const char *redisproc_url(const struct redisproc *rp);
 pid_t redisproc_pid(const struct redisproc *rp);

@@ -2,7 +2,8 @@
  *
  * Every setting is on the command line, so there is no config file to get
  * out of step with cityd: a unix socket in data_dir, no TCP port, AOF with
- * appendfsync everysec, no RDB snapshots, a log file in data_dir.
+ * the configured appendfsync (redis.appendfsync: "always" by default, see
+ * config/cityd.conf for why), no RDB snapshots, a log file in data_dir.
  *
  * A close-on-exec pipe tells an exec failure (with its errno) from a
  * successful exec immediately. The child is watched by a timer polling
@@ -46,6 +47,7 @@ struct redisproc {
     struct event_base *base;
     const struct log *lg;
     char *bin;
+    char fsync[16];              /* appendfsync policy */
     char dir[PATH_MAX];
     char sock[PATH_MAX];
     char url[PATH_MAX + 8];
@@ -162,7 +164,7 @@ static void child_exec(const struct redisproc *rp, pid_t parent, int errfd)
     }
     const char *argv[] = {
         rp->bin, "--port", "0", "--unixsocket", rp->sock, "--unixsocketperm", "700",
-        "--dir", rp->dir, "--appendonly", "yes", "--appendfsync", "everysec",
+        "--dir", rp->dir, "--appendonly", "yes", "--appendfsync", rp->fsync,
         "--save", "", "--daemonize", "no", "--logfile", rp->logfile, NULL,
     };
     execvp(rp->bin, (char *const *)argv);
@@ -333,14 +335,19 @@ static int set_paths(struct redisproc *rp, const char *data_dir, char *err, size
 }
 
 struct redisproc *redisproc_start(struct event_base *base, const char *server_bin,
-                                  const char *data_dir, const struct log *lg,
-                                  char *err, size_t errlen)
+                                  const char *data_dir, const char *appendfsync,
+                                  const struct log *lg, char *err, size_t errlen)
 {
+    if (appendfsync == NULL || (strcmp(appendfsync, "always") && strcmp(appendfsync, "everysec"))) {
+        snprintf(err, errlen, "appendfsync must be always or everysec");
+        return NULL;
+    }
     struct redisproc *rp = calloc(1, sizeof *rp);
     if (rp == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    snprintf(rp->fsync, sizeof rp->fsync, "%s", appendfsync);
     rp->base = base;
     rp->lg = lg;
     rp->backoff_ms = BACKOFF_MIN_MS;

@@ -132,7 +132,7 @@ static void test_lifecycle(void)
     struct env e;
     env_open(&e);
     char err[512] = "";
-    struct redisproc *rp = redisproc_start(e.base, NULL, e.dir, &e.log, err, sizeof err);
+    struct redisproc *rp = redisproc_start(e.base, NULL, e.dir, "always", &e.log, err, sizeof err);
     if (rp == NULL)
         fprintf(stderr, "redisproc_start: %s\n", err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rp);
@@ -175,7 +175,7 @@ static void test_lifecycle(void)
     CU_ASSERT(access(url + 5, F_OK) != 0);    /* Redis removed its socket */
     CU_ASSERT(poll_until(e.base, down, s, 5000));
 
-    rp = redisproc_start(e.base, "redis-server", e.dir, &e.log, err, sizeof err);
+    rp = redisproc_start(e.base, "redis-server", e.dir, "always", &e.log, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rp);
     CU_ASSERT(poll_until(e.base, up, s, 10000));
     CU_ASSERT_EQUAL(run(e.base, s, "GET %s", "n").i, 1000);
@@ -190,14 +190,14 @@ static void test_start_errors(void)
     struct env e;
     env_open(&e);
     char err[512] = "";
-    CU_ASSERT_PTR_NULL(redisproc_start(e.base, "/nonexistent/redis-server", e.dir, &e.log, err,
+    CU_ASSERT_PTR_NULL(redisproc_start(e.base, "/nonexistent/redis-server", e.dir, "always", &e.log, err,
                                        sizeof err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/redis-server"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "No such file"));
 
     /* A server that exits at once: the reason names the log. */
     err[0] = '\0';
-    CU_ASSERT_PTR_NULL(redisproc_start(e.base, "false", e.dir, &e.log, err, sizeof err));
+    CU_ASSERT_PTR_NULL(redisproc_start(e.base, "false", e.dir, "always", &e.log, err, sizeof err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "exited"));
 
     /* data_dir below a regular file. */
@@ -207,21 +207,21 @@ static void test_start_errors(void)
     fclose(f);
     snprintf(below, sizeof below, "%s/data", file);
     err[0] = '\0';
-    CU_ASSERT_PTR_NULL(redisproc_start(e.base, NULL, below, &e.log, err, sizeof err));
+    CU_ASSERT_PTR_NULL(redisproc_start(e.base, NULL, below, "always", &e.log, err, sizeof err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, file));
 
     /* A path too long for a unix socket. */
     char longdir[400];
     snprintf(longdir, sizeof longdir, "%s/%0150d", e.tmp, 0);
     err[0] = '\0';
-    CU_ASSERT_PTR_NULL(redisproc_start(e.base, NULL, longdir, &e.log, err, sizeof err));
+    CU_ASSERT_PTR_NULL(redisproc_start(e.base, NULL, longdir, "always", &e.log, err, sizeof err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "too long"));
 
     /* A second server on the same data_dir is refused. */
-    struct redisproc *rp = redisproc_start(e.base, NULL, e.dir, &e.log, err, sizeof err);
+    struct redisproc *rp = redisproc_start(e.base, NULL, e.dir, "always", &e.log, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rp);
     err[0] = '\0';
-    CU_ASSERT_PTR_NULL(redisproc_start(e.base, NULL, e.dir, &e.log, err, sizeof err));
+    CU_ASSERT_PTR_NULL(redisproc_start(e.base, NULL, e.dir, "always", &e.log, err, sizeof err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "already"));
     CU_ASSERT_EQUAL(store_sync_ping(redisproc_url(rp), 1000, err, sizeof err), 0);
     redisproc_free(rp);
@@ -241,7 +241,7 @@ static void test_parent_killed(void)
         close(pfd[0]);
         struct event_base *base = event_base_new();
         char err[512];
-        struct redisproc *rp = redisproc_start(base, NULL, e.dir, NULL, err, sizeof err);
+        struct redisproc *rp = redisproc_start(base, NULL, e.dir, "always", NULL, err, sizeof err);
         pid_t pid = rp ? redisproc_pid(rp) : -1;
         if (write(pfd[1], &pid, sizeof pid) != sizeof pid || rp == NULL)
             _exit(1);
