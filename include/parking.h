@@ -140,9 +140,17 @@ const struct spindex *parking_index(const struct parking *p);
  * changed. */
 int parking_lot_put(struct parking *p, const struct map_lot *def, const struct map_bay *bays,
                     size_t nbays, bool closed, char *err, size_t errlen);
+/* Would parking_lot_put accept this definition? Same checks and errors,
+ * nothing changes (for writes that must persist before they apply). */
+int parking_lot_check(struct parking *p, const struct map_lot *def, const struct map_bay *bays,
+                      size_t nbays, char *err, size_t errlen);
 /* Every lot of the map with its bays. Returns 0, or -1 with the first
  * problem in err (lots before it stay defined). */
 int parking_load_map(struct parking *p, const struct map *m, char *err, size_t errlen);
+
+typedef void parking_visit_fn(void *ctx, const struct parking_lot *l);
+/* Calls fn for every lot, in no particular order; fn must not add lots. */
+void parking_each(const struct parking *p, parking_visit_fn *fn, void *ctx);
 
 const struct parking_lot *parking_lot_get(const struct parking *p, const char *id);
 /* The lot of a spatial-index handle (from parking_nearest). */
@@ -272,7 +280,6 @@ struct parking_query {
 size_t parking_nearest(const struct parking *p, const struct parking_query *q,
                        struct spindex_hit *out);
 
-typedef void parking_visit_fn(void *ctx, const struct parking_lot *l);
 /* Lots inside a box (minlon > maxlon crosses the antimeridian). */
 size_t parking_bbox(const struct parking *p, double minlon, double minlat, double maxlon,
                     double maxlat, parking_visit_fn *fn, void *ctx);

@@ -638,6 +638,16 @@ int parking_lot_put(struct parking *p, const struct map_lot *def, const struct m
     return 0;
 }
 
+int parking_lot_check(struct parking *p, const struct map_lot *def, const struct map_bay *bays,
+                      size_t nbays, char *err, size_t errlen)
+{
+    if (check_def(def, err, errlen) != 0)
+        return -1;
+    struct parking_lot *l = lot_build(p, def, bays, nbays, false, err, errlen);
+    lot_free(l);
+    return l != NULL ? 0 : -1;
+}
+
 static int bay_lot_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct map_bay *)a)->lot, ((const struct map_bay *)b)->lot);
@@ -685,6 +695,14 @@ int parking_load_map(struct parking *p, const struct map *m, char *err, size_t e
 out:
     free(sorted);
     return rc;
+}
+
+void parking_each(const struct parking *p, parking_visit_fn *fn, void *ctx)
+{
+    size_t pos = 0;
+    void *v;
+    while (dict_next(p->lots, &pos, NULL, &v))
+        fn(ctx, v);
 }
 
 const struct parking_lot *parking_lot_get(const struct parking *p, const char *id)

@@ -652,6 +652,11 @@ static void test_put_errors(void)
     expect_put_error(p, &d, dup, 3, "bays");
     struct map_bay badlevel[] = {{.id = "B1", .level = "B9"}};
     expect_put_error(p, &d, badlevel, 1, "bays[0].level");
+    /* the dry run says the same as the real thing */
+    char err[256] = "";
+    CU_ASSERT_EQUAL(parking_lot_check(p, &d, badlevel, 1, err, sizeof err), -1);
+    CU_ASSERT(strncmp(err, "bays[0].level", 13) == 0);
+    CU_ASSERT_EQUAL(parking_lot_check(p, &ok, NULL, 0, err, sizeof err), 0);
     /* the failed replacements left L as it was */
     const struct parking_lot *l = parking_lot_get(p, "L");
     CU_ASSERT_EQUAL(l->available, 5);
@@ -764,6 +769,12 @@ static void test_categories(void)
     parking_free(p);
 }
 
+static void count_lot(void *ctx, const struct parking_lot *l)
+{
+    (void)l;
+    (*(size_t *)ctx)++;
+}
+
 static void test_load_map(void)
 {
     struct parking *p = new_registry();
@@ -779,6 +790,9 @@ static void test_load_map(void)
     CU_ASSERT_EQUAL(parking_lot_get(p, "a")->nbays, 1);
     CU_ASSERT_EQUAL(parking_lot_get(p, "b")->nbays, 0);
     CU_ASSERT_STRING_EQUAL(parking_lot_get(p, "c")->bays[2].id, "3");
+    size_t seen = 0;
+    parking_each(p, count_lot, &seen);
+    CU_ASSERT_EQUAL(seen, 3);
     parking_free(p);
 }
 
