@@ -34,6 +34,7 @@ struct app {
     double replay_now;                /* clock.mode = replay: max ts ingested */
     /* Domain state, owned; each NULL until its module is initialised. */
     struct parking *parking;
+    struct api_parking *parking_api;  /* routes, Redis sync, streams of api_parking.c */
     struct signals *signals;
     struct transit *transit;
 };
@@ -52,5 +53,12 @@ int app_request_now(const struct app *a, const struct http_req *r, double *now);
 
 /* Route registration of each API module. */
 void api_health_register(struct app *a);
+/* api.md §2 availability: builds a->parking from a->map, registers the
+ * routes and starts the rebuild from Redis (endpoints answer 503 until it
+ * completes). Call after the map, store and HTTP server exist. */
+int api_parking_start(struct app *a, char *err, size_t errlen);
+/* Ends the parking streams and timers; call before the HTTP server and
+ * the store are freed (pending store callbacks then do nothing). */
+void api_parking_stop(struct app *a);
 
 #endif

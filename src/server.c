@@ -73,7 +73,7 @@ static int start_http(struct app *a, char *err, size_t errlen)
     if (http_load_keys(a->http, a->cfg.auth_keys_file, err, errlen) != 0)
         return -1;
     api_health_register(a);
-    return 0;
+    return api_parking_start(a, err, errlen);
 }
 
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
@@ -140,6 +140,7 @@ int server_run(struct app *a)
 
 void server_stop(struct app *a)
 {
+    api_parking_stop(a);
     if (a->drain_timer)
         event_free(a->drain_timer);
     if (a->sig_term)

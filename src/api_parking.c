@@ -1,0 +1,1900 @@
+/* api_parking.c -- api.md §2 availability endpoints, their Redis
+ * persistence, and the change feed that keeps several cityd coherent.
+ *
+ * Endpoints: PUT/GET /v1/parking/lots/{id}, GET /v1/parking/lots?bbox=,
+ * POST /v1/parking/observations, GET /v1/parking/nearest,
+ * GET /v1/parking/lots/{id}/bays, GET /v1/parking/screens/{id},
+ * GET /v1/parking/stream (Server-Sent Events). Reads are answered from
+ * memory (parking.h, spindex.h); writes are durable in Redis before the
+ * reply and applied to memory when Redis has accepted them.
+ *
+ * Redis layout (keys.h; one hash tag per lot):
+ *   cityd:{lot:X}:state     HASH available, count_ts, flags
+ *   cityd:{lot:X}:bays      HASH bay -> "status\x1fts\x1fplate"
+ *   cityd:{lot:X}:history   STREAM, capped (MAXLEN ~ parking.history_max):
+ *                           ts + available, or ts + bay + status (no plate)
+ *   cityd:{lot:X}:def       STRING, the lot definition of the last PUT
+ *   cityd:{lot:X}:seen:ID   idempotency marker of observation ID (TTL)
+ *   cityd:{city}:parking:defs     SET of lots defined by PUT
+ *   cityd:{city}:parking:changes  STREAM, the change feed (capped)
+ *   cityd:{city}:parking:seq      counter numbering the feed entries
+ *
+ * Writes. Observations are validated in memory (shape, unknown lot or bay,
+ * clock skew), grouped by lot, and each group goes to Redis as one Lua
+ * script that, per observation and atomically: sets the marker (SET NX;
+ * a marker already there makes a `duplicate`), compares ts with the stored
+ * one (older: `outdated`), writes the state and appends to the history;
+ * then it appends one entry with everything it applied to the change
+ * feed. The reply is built when every group has answered; if a group
+ * could not reach Redis the whole request answers 503 and the client
+ * retries it -- what did commit then comes back as duplicates.
+ *
+ * Coherence. Every cityd polls the feed (XREAD without BLOCK every 100 ms:
+ * the store shares one connection, which rules out SUBSCRIBE and blocking
+ * reads) and applies the entries of other processes with the same
+ * ordering rules, so all processes converge within ~100 ms plus a round
+ * trip. Feed entries are numbered by an INCR inside the same scripts, so a
+ * gap (feed trimmed past us, Redis lost data, a restarted empty Redis)
+ * is detected and answered by a resync: the rebuild that also runs at
+ * start (feed head, then PUT definitions, then every lot's state and
+ * bays). Until the first rebuild completes the parking endpoints answer
+ * 503 rather than serve an empty state.
+ *
+ * Streams. SSE subscribers are kept in a list with their box; every
+ * applied change marks its lot dirty and after each batch (ingest, feed
+ * poll, PUT) each dirty lot is rendered once and sent to the subscribers
+ * whose box holds it. A subscriber with more than SSE_MAX_QUEUED bytes
+ * unsent is dropped so a slow client never holds the server's memory. */
+#include <ctype.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "geo.h"
+#include "http.h"
+#include "keys.h"
+#include "map.h"
+#include "metrics.h"
+#include "parking.h"
+#include "store.h"
+
+#define POLL_MS 100
+#define FEED_COUNT 1000                /* entries per XREAD */
+#define FEED_MAXLEN 100000             /* ~ entries kept in the feed */
+#define SEEN_TTL_S 86400               /* idempotency window */
+#define TS_SKEW_S 300.0                /* ts may run this far ahead of the wall clock */
+#define SYNC_WINDOW 2048               /* rebuild commands in flight */
+#define LIMIT_MAX 100
+#define RADIUS_MAX_M 50000.0
+#define SSE_HEARTBEAT_S 15
+#define SSE_MAX_QUEUED (1u << 20)
+#define JSON_CT "application/json; charset=utf-8"
+
+/* ---- Lua ---- */
+
+/* KEYS: state, bays, history, changes, seq. ARGV: seen-key prefix, marker
+ * ttl, history max (0: none), feed max, origin, lot, then six per
+ * observation: id, bay ('' for a lot count), value (count or status), ts,
+ * plate, flags. Returns one verdict per observation: ok / dup / old. */
+static const char OBS_SCRIPT[] =
+    "local out, rec = {}, {}\n"
+    "for i = 7, #ARGV, 6 do\n"
+    "  local id, bay, val, ts, plate, flags = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3],"
+    " ARGV[i+4], ARGV[i+5]\n"
+    "  local t, v = tonumber(ts), 'ok'\n"
+    "  if not redis.call('SET', ARGV[1] .. id, '1', 'NX', 'EX', ARGV[2]) then\n"
+    "    v = 'dup'\n"
+    "  elseif bay == '' then\n"
+    "    local cur = tonumber(redis.call('HGET', KEYS[1], 'count_ts'))\n"
+    "    if cur and t < cur then v = 'old' else\n"
+    "      redis.call('HSET', KEYS[1], 'available', val, 'count_ts', ts, 'flags', flags)\n"
+    "      if ARGV[3] ~= '0' then\n"
+    "        redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'ts', ts,"
+    " 'available', val)\n"
+    "      end\n"
+    "    end\n"
+    "  else\n"
+    "    local cur = redis.call('HGET', KEYS[2], bay)\n"
+    "    local cts = cur and tonumber(string.match(cur, '^[^\\31]*\\31([^\\31]*)'))\n"
+    "    if cts and t < cts then v = 'old' else\n"
+    "      redis.call('HSET', KEYS[2], bay, val .. '\\31' .. ts .. '\\31' .. plate)\n"
+    "      if ARGV[3] ~= '0' then\n"
+    "        redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'ts', ts, 'bay', bay,"
+    " 'status', val)\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  out[#out + 1] = v\n"
+    "  if v == 'ok' then\n"
+    "    rec[#rec + 1] = bay .. '\\31' .. val .. '\\31' .. ts .. '\\31' .. plate .. '\\31' .."
+    " flags\n"
+    "  end\n"
+    "end\n"
+    "if #rec > 0 then\n"
+    "  local s = redis.call('INCR', KEYS[5])\n"
+    "  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'seq', s, 'origin', ARGV[5],"
+    " 'lot', ARGV[6], 'obs', table.concat(rec, '\\30'))\n"
+    "end\n"
+    "return out\n";
+
+/* KEYS: def, defs set, changes, seq. ARGV: lot, definition JSON, origin,
+ * feed max. */
+static const char DEF_SCRIPT[] =
+    "redis.call('SET', KEYS[1], ARGV[2])\n"
+    "redis.call('SADD', KEYS[2], ARGV[1])\n"
+    "local s = redis.call('INCR', KEYS[4])\n"
+    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'seq', s, 'origin', ARGV[3],"
+    " 'lot', ARGV[1], 'def', ARGV[2])\n"
+    "return s\n";
+
+/* ---- state ---- */
+
+struct sse_sub {
+    struct api_parking *ap;
+    struct http_req *req;
+    double bb[4];                      /* minlon, minlat, maxlon, maxlat (request crs) */
+    bool gcj02;
+    struct sse_sub *prev, *next;
+};
+
+enum sync_step { SYNC_NONE = 0, SYNC_HEAD, SYNC_DEFS, SYNC_STATES };
+
+struct api_parking {
+    struct app *a;
+    struct parking *p;
+    char origin[48];
+    int refs;                          /* store callbacks pending */
+    bool stopping;
+    /* rebuild from Redis */
+    bool ready;                        /* one rebuild completed */
+    enum sync_step step;
+    unsigned gen;                      /* bumps on every (re)start of a rebuild */
+    size_t pending;                    /* replies outstanding in this step */
+    bool step_failed;
+    uint32_t *sync_lots;               /* SYNC_STATES: handles still to fetch */
+    size_t nsync, sync_next;
+    double retry_at;                   /* wall clock of the next rebuild attempt */
+    /* change feed */
+    char cursor[64];
+    long long seq;
+    bool polling;
+    struct event *tick, *heartbeat;
+    /* SSE */
+    struct sse_sub *subs;
+    size_t nsubs;
+    uint32_t *dirty;
+    size_t ndirty, capdirty;
+    uint8_t *dirty_mark;
+    size_t capmark;
+    /* metrics */
+    struct metric *m_accepted, *m_dup, *m_outdated, *m_rejected, *m_streams, *m_resyncs;
+};
+
+static void api_release(struct api_parking *ap);
+static void sync_start(struct api_parking *ap);
+static void sse_flush(struct api_parking *ap);
+
+/* ---- small helpers ---- */
+
+static const char *feed_key(char *buf)
+{
+    return keys_city(buf, KEY_MAX, "parking:changes");
+}
+
+static const char *seq_key(char *buf)
+{
+    return keys_city(buf, KEY_MAX, "parking:seq");
+}
+
+static const char *defs_key(char *buf)
+{
+    return keys_city(buf, KEY_MAX, "parking:defs");
+}
+
+static bool not_ready(struct api_parking *ap, struct http_req *req)
+{
+    if (ap->ready)
+        return false;
+    http_reply_unavailable(req);
+    return true;
+}
+
+static void reply_buf(struct http_req *req, int status, struct parking_buf *b)
+{
+    if (b->oom)
+        http_reply_error(req, 500, "internal", "out of memory");
+    else
+        http_reply_raw(req, status, JSON_CT, b->data, b->len);
+    free(b->data);
+}
+
+/* A whole-string finite number. */
+static bool parse_num(const char *s, double *out)
+{
+    char *end;
+    if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+        return false;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end != '\0' || errno == ERANGE || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Optional numeric query parameter: absent keeps *out. -1 (and a 400
+ * naming it) when malformed or outside [lo, hi]; integral: no fraction. */
+static int query_num(struct http_req *req, const char *name, double lo, double hi,
+                     bool integral, double *out)
+{
+    const char *s = http_req_query(req, name);
+    double v;
+    if (s == NULL)
+        return 0;
+    if (!parse_num(s, &v) || v < lo || v > hi || (integral && v != floor(v))) {
+        http_reply_error(req, 400, "bad_request", "%s: must be %s in [%g, %g]", name,
+                         integral ? "an integer" : "a number", lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int query_bool(struct http_req *req, const char *name, bool *out)
+{
+    const char *s = http_req_query(req, name);
+    if (s == NULL)
+        return 0;
+    if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "") == 0)
+        *out = true;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+        *out = false;
+    else {
+        http_reply_error(req, 400, "bad_request", "%s: must be true or false", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int query_crs(struct http_req *req, bool *gcj02)
+{
+    const char *s = http_req_query(req, "crs");
+    *gcj02 = false;
+    if (s == NULL || strcmp(s, "wgs84") == 0)
+        return 0;
+    if (strcmp(s, "gcj02") == 0) {
+        *gcj02 = true;
+        return 0;
+    }
+    http_reply_error(req, 400, "bad_request", "crs: must be wgs84 or gcj02");
+    return -1;
+}
+
+static int request_now(struct api_parking *ap, struct http_req *req, double *now)
+{
+    if (app_request_now(ap->a, req, now) == 0)
+        return 0;
+    http_reply_error(req, 400, "bad_request", "at: must be epoch seconds");
+    return -1;
+}
+
+/* bbox=minlon,minlat,maxlon,maxlat; minlon > maxlon crosses the
+ * antimeridian. */
+static int query_bbox(struct http_req *req, bool required, double bb[4], bool *given)
+{
+    const char *s = http_req_query(req, "bbox");
+    *given = s != NULL;
+    if (s == NULL) {
+        if (!required)
+            return 0;
+        http_reply_error(req, 400, "bad_request", "bbox: required, minlon,minlat,maxlon,maxlat");
+        return -1;
+    }
+    char tmp[256];
+    int n = 0;
+    snprintf(tmp, sizeof tmp, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(tmp, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (n == 4 || !parse_num(tok, &bb[n]))
+            goto bad;
+        n++;
+    }
+    if (n != 4 || strlen(s) >= sizeof tmp || !geo_valid_lonlat(bb[0], bb[1]) ||
+        !geo_valid_lonlat(bb[2], bb[3]) || bb[1] > bb[3])
+        goto bad;
+    return 0;
+bad:
+    http_reply_error(req, 400, "bad_request",
+                     "bbox: must be minlon,minlat,maxlon,maxlat in degrees, minlat <= maxlat");
+    return -1;
+}
+
+static bool in_box(const double bb[4], double lon, double lat)
+{
+    bool lon_ok = bb[0] <= bb[2] ? lon >= bb[0] && lon <= bb[2] : lon >= bb[0] || lon <= bb[2];
+    return lon_ok && lat >= bb[1] && lat <= bb[3];
+}
+
+/* A lot's position in a request's crs. */
+static struct geo_pt lot_pos(const struct parking_lot *l, bool gcj02)
+{
+    struct geo_pt pt = l->loc;
+    if (gcj02)
+        geo_wgs84_to_gcj02(pt.lon, pt.lat, &pt.lon, &pt.lat);
+    return pt;
+}
+
+/* The WGS84 box to search for a box given in GCJ-02: the GCJ-02 offset is
+ * under a kilometre and smooth, so the converted corners widened by 0.02
+ * degrees hold every candidate; the exact test is then done in GCJ-02. */
+static void wgs_search_box(const double bb[4], bool gcj02, double out[4])
+{
+    memcpy(out, bb, 4 * sizeof *out);
+    if (!gcj02)
+        return;
+    geo_gcj02_to_wgs84(bb[0], bb[1], &out[0], &out[1]);
+    geo_gcj02_to_wgs84(bb[2], bb[3], &out[2], &out[3]);
+    out[0] = fmax(out[0] - 0.02, -180);
+    out[1] = fmax(out[1] - 0.02, -90);
+    out[2] = fmin(out[2] + 0.02, 180);
+    out[3] = fmin(out[3] + 0.02, 90);
+}
+
+/* ---- lot definitions (PUT bodies) ---- */
+
+/* A PUT body, parsed; strings owned. */
+struct lot_def {
+    struct map_lot lot;
+    struct map_bay *bays;
+    size_t nbays;
+    bool closed;
+};
+
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void def_free(struct lot_def *d)
+{
+    free(d->lot.id);
+    free(d->lot.name);
+    free(d->lot.type);
+    free(d->lot.currency);
+    free(d->lot.address);
+    strv_free(d->lot.category, d->lot.ncategory);
+    strv_free(d->lot.levels, d->lot.nlevels);
+    for (size_t i = 0; i < d->nbays; i++) {
+        free(d->bays[i].id);
+        free(d->bays[i].level);
+    }
+    free(d->bays);
+    memset(d, 0, sizeof *d);
+}
+
+/* Optional string member; "" or a non-string is an error. */
+static int def_str(const json_t *o, const char *key, const char *field, bool required,
+                   char **out, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v)) {
+        if (!required)
+            return 0;
+        snprintf(err, errlen, "%s: required, a non-empty string", field);
+        return -1;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        snprintf(err, errlen, "%s: must be a non-empty string", field);
+        return -1;
+    }
+    *out = strdup(json_string_value(v));
+    if (*out == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int def_strv(const json_t *o, const char *key, char ***out, size_t *n, char *err,
+                    size_t errlen)
+{
+    const json_t *v = json_object_get(o, key);
+    *out = NULL;
+    *n = 0;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_array(v)) {
+        snprintf(err, errlen, "%s: must be an array of non-empty strings", key);
+        return -1;
+    }
+    size_t len = json_array_size(v);
+    if (len == 0)
+        return 0;
+    char **sv = calloc(len, sizeof *sv);
+    if (sv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *out = sv;
+    *n = len;
+    for (size_t i = 0; i < len; i++) {
+        const json_t *e = json_array_get(v, i);
+        if (!json_is_string(e) || json_string_length(e) == 0) {
+            snprintf(err, errlen, "%s[%zu]: must be a non-empty string", key, i);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(sv[j], json_string_value(e)) == 0) {
+                snprintf(err, errlen, "%s[%zu]: \"%s\" is listed twice", key, i, sv[j]);
+                return -1;
+            }
+        }
+        if ((sv[i] = strdup(json_string_value(e))) == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int def_position(const json_t *c, bool gcj02, struct geo_pt *pt)
+{
+    if (!json_is_array(c) || json_array_size(c) < 2 || !json_is_number(json_array_get(c, 0)) ||
+        !json_is_number(json_array_get(c, 1)))
+        return -1;
+    pt->lon = json_number_value(json_array_get(c, 0));
+    pt->lat = json_number_value(json_array_get(c, 1));
+    if (!geo_valid_lonlat(pt->lon, pt->lat))
+        return -1;
+    if (gcj02)
+        geo_gcj02_to_wgs84(pt->lon, pt->lat, &pt->lon, &pt->lat);
+    return 0;
+}
+
+/* GeoJSON Point, or Polygon (outer ring's centroid). */
+static int def_location(struct geo *g, const json_t *loc, const char *field, bool polygon_ok,
+                        bool gcj02, struct geo_pt *out, char *err, size_t errlen)
+{
+    const char *type = json_string_value(json_object_get(loc, "type"));
+    const json_t *coords = json_object_get(loc, "coordinates");
+    if (type != NULL && strcmp(type, "Point") == 0) {
+        if (def_position(coords, gcj02, out) == 0)
+            return 0;
+        snprintf(err, errlen, "%s: Point coordinates must be [lon, lat] in range", field);
+        return -1;
+    }
+    if (!polygon_ok || type == NULL || strcmp(type, "Polygon") != 0 || g == NULL) {
+        snprintf(err, errlen, "%s: must be a GeoJSON Point%s", field,
+                 polygon_ok ? " or Polygon" : "");
+        return -1;
+    }
+    const json_t *ring = json_array_get(coords, 0);
+    size_t n = json_array_size(ring);
+    struct geo_pt *pts = n > 0 ? malloc(n * sizeof *pts) : NULL;
+    int rc = -1;
+    for (size_t i = 0; pts != NULL && i < n; i++) {
+        if (def_position(json_array_get(ring, i), gcj02, &pts[i]) != 0) {
+            snprintf(err, errlen, "%s: Polygon position %zu must be [lon, lat] in range", field,
+                     i);
+            goto out;
+        }
+    }
+    if (pts == NULL || geo_polygon_centroid(g, pts, n, out) != 0)
+        snprintf(err, errlen, "%s: Polygon has no centroid (%s)", field,
+                 pts == NULL ? "no outer ring" : geo_last_error(g));
+    else
+        rc = 0;
+out:
+    free(pts);
+    return rc;
+}
+
+static int def_bays(struct geo *g, const json_t *body, bool gcj02, struct lot_def *d, char *err,
+                    size_t errlen)
+{
+    const json_t *v = json_object_get(body, "bays");
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_array(v)) {
+        snprintf(err, errlen, "bays: must be an array of bays ({\"id\",\"level\",\"location\"})");
+        return -1;
+    }
+    size_t n = json_array_size(v);
+    if (n == 0)
+        return 0;
+    if ((d->bays = calloc(n, sizeof *d->bays)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    d->nbays = n;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(v, i);
+        struct map_bay *b = &d->bays[i];
+        char field[48];
+        b->pt.lon = b->pt.lat = NAN;
+        snprintf(field, sizeof field, "bays[%zu].id", i);
+        if (json_is_string(e)) {            /* a bare id */
+            if ((b->id = strdup(json_string_value(e))) == NULL)
+                goto oom;
+            continue;
+        }
+        if (!json_is_object(e)) {
+            snprintf(err, errlen, "bays[%zu]: must be an object or an id", i);
+            return -1;
+        }
+        if (def_str(e, "id", field, true, &b->id, err, errlen) != 0)
+            return -1;
+        snprintf(field, sizeof field, "bays[%zu].level", i);
+        if (def_str(e, "level", field, false, &b->level, err, errlen) != 0)
+            return -1;
+        const json_t *loc = json_object_get(e, "location");
+        snprintf(field, sizeof field, "bays[%zu].location", i);
+        if (loc != NULL && !json_is_null(loc) &&
+            def_location(g, loc, field, true, gcj02, &b->pt, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+static int def_numbers(const json_t *body, struct lot_def *d, char *err, size_t errlen)
+{
+    const json_t *t = json_object_get(body, "totalSpotNumber");
+    double tv = json_is_number(t) ? json_number_value(t) : NAN;
+    if (!(tv >= 0 && tv <= 10000000 && tv == floor(tv))) {
+        snprintf(err, errlen, "totalSpotNumber: required, an integer >= 0");
+        return -1;
+    }
+    d->lot.total = (int)tv;
+    const json_t *pr = json_object_get(body, "priceRatePerHour");
+    d->lot.price_rate_per_hour = NAN;
+    if (pr != NULL && !json_is_null(pr)) {
+        if (!json_is_number(pr) || !(json_number_value(pr) >= 0) ||
+            !isfinite(json_number_value(pr))) {
+            snprintf(err, errlen, "priceRatePerHour: must be a number >= 0");
+            return -1;
+        }
+        d->lot.price_rate_per_hour = json_number_value(pr);
+    }
+    return 0;
+}
+
+static int def_status(const json_t *body, struct lot_def *d, char *err, size_t errlen)
+{
+    const json_t *st = json_object_get(body, "status");
+    if (st == NULL || json_is_null(st))
+        return 0;
+    const char *s = json_string_value(st);
+    if (s == NULL || (strcmp(s, "open") != 0 && strcmp(s, "closed") != 0)) {
+        snprintf(err, errlen, "status: must be \"open\" or \"closed\"");
+        return -1;
+    }
+    d->closed = strcmp(s, "closed") == 0;
+    return 0;
+}
+
+/* Parse a PUT body for lot `id` (coordinates in GCJ-02 when gcj02).
+ * Returns 0, or -1 with "field: message" in err (d is then freed). */
+static int def_parse(struct geo *g, const char *id, const json_t *body, bool gcj02,
+                     struct lot_def *d, char *err, size_t errlen)
+{
+    memset(d, 0, sizeof *d);
+    const json_t *bid = json_object_get(body, "id");
+    if (bid != NULL && !json_is_null(bid) &&
+        (!json_is_string(bid) || strcmp(json_string_value(bid), id) != 0)) {
+        snprintf(err, errlen, "id: \"%s\" in the body does not match the path", 
+                 json_is_string(bid) ? json_string_value(bid) : "(not a string)");
+        return -1;
+    }
+    const json_t *loc = json_object_get(body, "location");
+    int rc = -1;
+    if ((d->lot.id = strdup(id)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (def_str(body, "name", "name", true, &d->lot.name, err, errlen) != 0 ||
+        def_str(body, "type", "type", false, &d->lot.type, err, errlen) != 0 ||
+        def_str(body, "priceCurrency", "priceCurrency", false, &d->lot.currency, err,
+                errlen) != 0 ||
+        def_str(body, "address", "address", false, &d->lot.address, err, errlen) != 0 ||
+        def_strv(body, "category", &d->lot.category, &d->lot.ncategory, err, errlen) != 0 ||
+        def_strv(body, "levels", &d->lot.levels, &d->lot.nlevels, err, errlen) != 0 ||
+        def_numbers(body, d, err, errlen) != 0 || def_status(body, d, err, errlen) != 0)
+        goto out;
+    if (loc == NULL || json_is_null(loc)) {
+        snprintf(err, errlen, "location: required, a GeoJSON Point or Polygon");
+        goto out;
+    }
+    if (def_location(g, loc, "location", true, gcj02, &d->lot.loc, err, errlen) != 0 ||
+        def_bays(g, body, gcj02, d, err, errlen) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (rc != 0)
+        def_free(d);
+    return rc;
+}
+
+static json_t *json_point(struct geo_pt pt)
+{
+    return json_pack("{s:s,s:[f,f]}", "type", "Point", "coordinates", pt.lon, pt.lat);
+}
+
+static json_t *json_strv(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+/* The stored form of a definition: the PUT body normalised to WGS84 (so
+ * a restore never depends on the crs of the original request). */
+static char *def_dump(const struct lot_def *d)
+{
+    json_t *o = json_pack("{s:s,s:s,s:o,s:i,s:o,s:o,s:s}", "id", d->lot.id, "name",
+                          d->lot.name, "location", json_point(d->lot.loc), "totalSpotNumber",
+                          d->lot.total, "category", json_strv(d->lot.category, d->lot.ncategory),
+                          "levels", json_strv(d->lot.levels, d->lot.nlevels), "status",
+                          d->closed ? "closed" : "open");
+    json_t *bays = json_array();
+    if (o == NULL || bays == NULL) {
+        json_decref(o);
+        json_decref(bays);
+        return NULL;
+    }
+    if (d->lot.type)
+        json_object_set_new(o, "type", json_string(d->lot.type));
+    if (d->lot.currency)
+        json_object_set_new(o, "priceCurrency", json_string(d->lot.currency));
+    if (d->lot.address)
+        json_object_set_new(o, "address", json_string(d->lot.address));
+    if (!isnan(d->lot.price_rate_per_hour))
+        json_object_set_new(o, "priceRatePerHour", json_real(d->lot.price_rate_per_hour));
+    for (size_t i = 0; i < d->nbays; i++) {
+        const struct map_bay *b = &d->bays[i];
+        json_t *e = json_pack("{s:s}", "id", b->id);
+        if (e != NULL && b->level != NULL)
+            json_object_set_new(e, "level", json_string(b->level));
+        if (e != NULL && !isnan(b->pt.lon))
+            json_object_set_new(e, "location", json_point(b->pt));
+        json_array_append_new(bays, e);
+    }
+    json_object_set_new(o, "bays", bays);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+/* Apply a stored definition (rebuild, feed). */
+static void def_apply_text(struct api_parking *ap, const char *lot, const char *text, size_t len)
+{
+    json_error_t je;
+    json_t *body = json_loadb(text, len, 0, &je);
+    struct lot_def d;
+    char err[256];
+    if (body == NULL || def_parse(ap->a->map ? ap->a->map->geo : NULL, lot, body, false, &d,
+                                  err, sizeof err) != 0) {
+        log_warn(&ap->a->log, "parking_bad_def", "lot=%s error=\"%s\"", lot,
+                 body == NULL ? je.text : err);
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    if (parking_lot_put(ap->p, &d.lot, d.bays, d.nbays, d.closed, err, sizeof err) != 0)
+        log_warn(&ap->a->log, "parking_bad_def", "lot=%s error=\"%s\"", lot, err);
+    def_free(&d);
+}
+
+/* ---- SSE ---- */
+
+static void sse_mark(struct api_parking *ap, const struct parking_lot *l)
+{
+    if (ap->subs == NULL || l == NULL)
+        return;
+    uint32_t h = l->handle;
+    if (h >= ap->capmark) {
+        size_t n = ap->capmark ? ap->capmark : 1024;
+        while (n <= h)
+            n *= 2;
+        uint8_t *m = realloc(ap->dirty_mark, n);
+        if (m == NULL)
+            return;
+        memset(m + ap->capmark, 0, n - ap->capmark);
+        ap->dirty_mark = m;
+        ap->capmark = n;
+    }
+    if (ap->dirty_mark[h])
+        return;
+    if (ap->ndirty == ap->capdirty) {
+        size_t n = ap->capdirty ? ap->capdirty * 2 : 256;
+        uint32_t *d = realloc(ap->dirty, n * sizeof *d);
+        if (d == NULL)
+            return;
+        ap->dirty = d;
+        ap->capdirty = n;
+    }
+    ap->dirty_mark[h] = 1;
+    ap->dirty[ap->ndirty++] = h;
+}
+
+static void sse_unlink(struct api_parking *ap, struct sse_sub *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        ap->subs = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    ap->nsubs--;
+    metric_set(ap->m_streams, (double)ap->nsubs);
+    free(s);
+}
+
+/* Send; drop the subscriber when it cannot keep up. Returns false when
+ * it was dropped. */
+static bool sse_send(struct api_parking *ap, struct sse_sub *s, const char *data, size_t len)
+{
+    size_t queued = http_stream_send(s->req, data, len);
+    if (queued <= SSE_MAX_QUEUED)
+        return true;
+    log_info(&ap->a->log, "parking_stream_dropped", "queued=%zu", queued);
+    http_stream_end(s->req);
+    sse_unlink(ap, s);
+    return false;
+}
+
+static void sse_event(struct parking_buf *b, const struct api_parking *ap,
+                      const struct parking_lot *l, bool gcj02, double now)
+{
+    b->len = 0;
+    parking_buf_puts(b, "event: lot\ndata: ");
+    parking_lot_render(ap->p, l, now, gcj02, NAN, b);
+    parking_buf_puts(b, "\n\n");
+}
+
+static void sse_flush(struct api_parking *ap)
+{
+    struct parking_buf ev[2] = {{0}, {0}};
+    double now = app_now(ap->a);
+    for (size_t i = 0; i < ap->ndirty; i++) {
+        const struct parking_lot *l = parking_lot_at(ap->p, ap->dirty[i]);
+        bool made[2] = {false, false};
+        ap->dirty_mark[ap->dirty[i]] = 0;
+        for (struct sse_sub *s = ap->subs, *next; l != NULL && s != NULL; s = next) {
+            next = s->next;
+            struct geo_pt pt = lot_pos(l, s->gcj02);
+            if (!in_box(s->bb, pt.lon, pt.lat))
+                continue;
+            if (!made[s->gcj02]) {
+                sse_event(&ev[s->gcj02], ap, l, s->gcj02, now);
+                made[s->gcj02] = true;
+            }
+            if (!ev[s->gcj02].oom)
+                sse_send(ap, s, ev[s->gcj02].data, ev[s->gcj02].len);
+        }
+    }
+    ap->ndirty = 0;
+    free(ev[0].data);
+    free(ev[1].data);
+}
+
+static void sse_closed(struct http_req *req, void *arg)
+{
+    struct sse_sub *s = arg;
+    (void)req;
+    sse_unlink(s->ap, s);
+}
+
+struct snapshot {
+    struct api_parking *ap;
+    struct sse_sub *sub;
+    struct parking_buf b;
+    double now;
+};
+
+static void snapshot_lot(void *ctx, const struct parking_lot *l)
+{
+    struct snapshot *sn = ctx;
+    struct geo_pt pt = lot_pos(l, sn->sub->gcj02);
+    if (!in_box(sn->sub->bb, pt.lon, pt.lat))
+        return;
+    parking_buf_puts(&sn->b, "event: lot\ndata: ");
+    parking_lot_render(sn->ap->p, l, sn->now, sn->sub->gcj02, NAN, &sn->b);
+    parking_buf_puts(&sn->b, "\n\n");
+}
+
+/* GET /v1/parking/stream?bbox=: the lots in the box now, then one event
+ * per availability change, with heartbeat comments. */
+static void h_stream(struct http_req *req, void *arg)
+{
+    struct api_parking *ap = arg;
+    double bb[4];
+    bool given, gcj02;
+    if (not_ready(ap, req) || query_bbox(req, true, bb, &given) != 0 ||
+        query_crs(req, &gcj02) != 0)
+        return;
+    struct sse_sub *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    s->ap = ap;
+    s->req = req;
+    s->gcj02 = gcj02;
+    memcpy(s->bb, bb, sizeof bb);
+    http_stream_start(req, "text/event-stream; charset=utf-8", sse_closed, s);
+    s->next = ap->subs;
+    if (ap->subs)
+        ap->subs->prev = s;
+    ap->subs = s;
+    ap->nsubs++;
+    metric_set(ap->m_streams, (double)ap->nsubs);
+    /* The box as it is now, so a client needs no separate GET (and misses
+     * nothing between the two). Sent whole: the slow-client limit is for
+     * what piles up afterwards. */
+    struct snapshot sn = {.ap = ap, .sub = s, .now = app_now(ap->a)};
+    double sb[4];
+    parking_buf_puts(&sn.b, "retry: 2000\n\n");
+    wgs_search_box(bb, gcj02, sb);
+    parking_bbox(ap->p, sb[0], sb[1], sb[2], sb[3], snapshot_lot, &sn);
+    if (!sn.b.oom)
+        http_stream_send(req, sn.b.data, sn.b.len);
+    free(sn.b.data);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    struct api_parking *ap = arg;
+    (void)fd;
+    (void)what;
+    char line[64];
+    int n = snprintf(line, sizeof line, ": heartbeat %.0f\n\n", app_now(ap->a));
+    for (struct sse_sub *s = ap->subs, *next; s != NULL; s = next) {
+        next = s->next;
+        sse_send(ap, s, line, (size_t)n);
+    }
+}
+
+/* ---- reads ---- */
+
+static void h_lot_get(struct http_req *req, void *arg)
+{
+    struct api_parking *ap = arg;
+    const char *id = http_req_param(req, "id");
+    double now;
+    bool gcj02;
+    if (not_ready(ap, req) || request_now(ap, req, &now) != 0 || query_crs(req, &gcj02) != 0)
+        return;
+    const struct parking_lot *l = parking_lot_get(ap->p, id);
+    if (l == NULL) {
+        http_reply_error(req, 404, "not_found", "no parking lot \"%s\"", id);
+        return;
+    }
+    struct parking_buf b = {0};
+    parking_lot_render(ap->p, l, now, gcj02, NAN, &b);
+    reply_buf(req, 200, &b);
+}
+
+struct lot_list {
+    const struct parking_lot **v;
+    size_t n, cap;
+    bool oom, gcj02;
+    double bb[4];
+};
+
+static void list_lot(void *ctx, const struct parking_lot *l)
+{
+    struct lot_list *ll = ctx;
+    struct geo_pt pt = lot_pos(l, ll->gcj02);
+    if (ll->oom || !in_box(ll->bb, pt.lon, pt.lat))
+        return;
+    if (ll->n == ll->cap) {
+        size_t n = ll->cap ? ll->cap * 2 : 64;
+        const struct parking_lot **v = realloc(ll->v, n * sizeof *v);
+        if (v == NULL) {
+            ll->oom = true;
+            return;
+        }
+        ll->v = v;
+        ll->cap = n;
+    }
+    ll->v[ll->n++] = l;
+}
+
+static int lot_id_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const struct parking_lot *const *)a)->id,
+                  (*(const struct parking_lot *const *)b)->id);
+}
+
+/* GET /v1/parking/lots?bbox=: the lots in the box (all without one), by id. */
+static void h_lots(struct http_req *req, void *arg)
+{
+    struct api_parking *ap = arg;
+    struct lot_list ll = {.bb = {-180, -90, 180, 90}};
+    double now, sb[4];
+    bool given;
+    if (not_ready(ap, req) || request_now(ap, req, &now) != 0 ||
+        query_crs(req, &ll.gcj02) != 0 || query_bbox(req, false, ll.bb, &given) != 0)
+        return;
+    wgs_search_box(ll.bb, ll.gcj02, sb);
+    parking_bbox(ap->p, sb[0], sb[1], sb[2], sb[3], list_lot, &ll);
+    if (ll.n > 1)
+        qsort(ll.v, ll.n, sizeof *ll.v, lot_id_cmp);
+    struct parking_buf b = {.oom = ll.oom};
+    parking_buf_puts(&b, "{\"lots\":[");
+    for (size_t i = 0; i < ll.n; i++) {
+        if (i > 0)
+            parking_buf_put(&b, ",", 1);
+        parking_lot_render(ap->p, ll.v[i], now, ll.gcj02, NAN, &b);
+    }
+    parking_buf_puts(&b, "]}");
+    free(ll.v);
+    reply_buf(req, 200, &b);
+}
+
+/* category=a,b: every one required. Splits in place into cats. */
+static int query_categories(struct http_req *req, char *buf, size_t buflen, const char **cats,
+                            size_t max, size_t *n)
+{
+    const char *s = http_req_query(req, "category");
+    *n = 0;
+    if (s == NULL)
+        return 0;
+    if (strlen(s) >= buflen)
+        goto bad;
+    snprintf(buf, buflen, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (*n == max)
+            goto bad;
+        cats[(*n)++] = tok;
+    }
+    if (*n > 0)
+        return 0;
+bad:
+    http_reply_error(req, 400, "bad_request",
+                     "category: one or more category names, comma-separated (at most %zu)",
+                     max);
+    return -1;
+}
+
+static int nearest_params(struct http_req *req, struct parking_query *q, bool *gcj02,
+                          char *catbuf, size_t catlen, const char **cats)
+{
+    double lim = 5, minav = 1;
+    if (!parse_num(http_req_query(req, "lon"), &q->lon) || fabs(q->lon) > 180) {
+        http_reply_error(req, 400, "bad_request", "lon: required, degrees in [-180, 180]");
+        return -1;
+    }
+    if (!parse_num(http_req_query(req, "lat"), &q->lat) || fabs(q->lat) > 90) {
+        http_reply_error(req, 400, "bad_request", "lat: required, degrees in [-90, 90]");
+        return -1;
+    }
+    q->radius_m = 1000;
+    q->max_price = NAN;
+    if (query_num(req, "radius_m", 0, RADIUS_MAX_M, false, &q->radius_m) != 0 ||
+        query_num(req, "limit", 1, LIMIT_MAX, true, &lim) != 0 ||
+        query_num(req, "min_available", 0, 1e7, true, &minav) != 0 ||
+        query_num(req, "max_price", 0, 1e12, false, &q->max_price) != 0 ||
+        query_bool(req, "include_stale", &q->include_stale) != 0 || query_crs(req, gcj02) != 0 ||
+        query_categories(req, catbuf, catlen, cats, 16, &q->ncategory) != 0)
+        return -1;
+    q->limit = (size_t)lim;
+    q->min_available = (int)minav;
+    q->category = cats;
+    if (*gcj02)
+        geo_gcj02_to_wgs84(q->lon, q->lat, &q->lon, &q->lat);
+    return 0;
+}
+
+/* GET /v1/parking/nearest */
+static void h_nearest(struct http_req *req, void *arg)
+{
+    struct api_parking *ap = arg;
+    struct parking_query q = {0};
+    struct spindex_hit hits[LIMIT_MAX];
+    const char *cats[16];
+    char catbuf[512];
+    bool gcj02;
+    if (not_ready(ap, req) || request_now(ap, req, &q.now) != 0 ||
+        nearest_params(req, &q, &gcj02, catbuf, sizeof catbuf, cats) != 0)
+        return;
+    size_t n = parking_nearest(ap->p, &q, hits);
+    struct parking_buf b = {0};
+    parking_buf_puts(&b, "{\"lots\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            parking_buf_put(&b, ",", 1);
+        parking_lot_render(ap->p, parking_lot_at(ap->p, hits[i].handle), q.now, gcj02,
+                           hits[i].distance_m, &b);
+    }
+    parking_buf_puts(&b, "]}");
+    reply_buf(req, 200, &b);
+}
+
+/* GET /v1/parking/lots/{id}/bays?level= */
+static void h_bays(struct http_req *req, void *arg)
+{
+    struct api_parking *ap = arg;
+    const char *id = http_req_param(req, "id"), *level = http_req_query(req, "level");
+    bool gcj02;
+    if (not_ready(ap, req) || query_crs(req, &gcj02) != 0)
+        return;
+    const struct parking_lot *l = parking_lot_get(ap->p, id);
+    if (l == NULL) {
+        http_reply_error(req, 404, "not_found", "no parking lot \"%s\"", id);
+        return;
+    }
+    bool known = level == NULL;
+    for (size_t i = 0; !known && i < l->nlevels; i++)
+        known = strcmp(l->levels[i], level) == 0;
+    if (!known) {
+        http_reply_error(req, 400, "bad_request", "level: lot \"%s\" has no level \"%s\"", id,
+                         level);
+        return;
+    }
+    struct parking_buf b = {0};
+    parking_bays_render(l, level, gcj02, &b);
+    reply_buf(req, 200, &b);
+}
+
+/* GET /v1/parking/screens/{id} */
+static void h_screen(struct http_req *req, void *arg)
+{
+    struct api_parking *ap = arg;
+    const char *id = http_req_param(req, "id");
+    double now;
+    bool gcj02;
+    if (not_ready(ap, req) || request_now(ap, req, &now) != 0 || query_crs(req, &gcj02) != 0)
+        return;
+    const struct map_screen *s = ap->a->map ? map_screen(ap->a->map, id) : NULL;
+    if (s == NULL) {
+        http_reply_error(req, 404, "not_found", "no guidance screen \"%s\"", id);
+        return;
+    }
+    struct parking_buf b = {0};
+    parking_screen_render(ap->p, s, now, gcj02, &b);
+    reply_buf(req, 200, &b);
+}
+
+/* ---- PUT /v1/parking/lots/{id} ---- */
+
+struct put_ctx {
+    struct api_parking *ap;
+    struct http_req *req;
+    struct lot_def def;
+    bool gcj02;
+};
+
+static void put_done(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct put_ctx *pc = arg;
+    struct api_parking *ap = pc->ap;
+    if (ap->stopping)
+        goto out;
+    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+        if (st == STORE_OK)
+            log_error(&ap->a->log, "parking_put_failed", "lot=%s error=\"%s\"", pc->def.lot.id,
+                      store_reply_str(r, NULL));
+        http_reply_unavailable(pc->req);
+        goto out;
+    }
+    bool existed = parking_lot_get(ap->p, pc->def.lot.id) != NULL;
+    char err[256];
+    if (parking_lot_put(ap->p, &pc->def.lot, pc->def.bays, pc->def.nbays, pc->def.closed, err,
+                        sizeof err) != 0) {
+        /* checked before it was stored: only OOM gets here */
+        http_reply_error(pc->req, 500, "internal", "%s", err);
+        goto out;
+    }
+    const struct parking_lot *l = parking_lot_get(ap->p, pc->def.lot.id);
+    sse_mark(ap, l);
+    sse_flush(ap);
+    struct parking_buf b = {0};
+    parking_lot_render(ap->p, l, app_now(ap->a), pc->gcj02, NAN, &b);
+    reply_buf(pc->req, existed ? 200 : 201, &b);
+out:
+    def_free(&pc->def);
+    free(pc);
+    api_release(ap);
+}
+
+static void h_lot_put(struct http_req *req, void *arg)
+{
+    struct api_parking *ap = arg;
+    const char *id = http_req_param(req, "id");
+    char err[256], k[4][KEY_MAX], fmax[24];
+    bool gcj02;
+    if (not_ready(ap, req) || query_crs(req, &gcj02) != 0)
+        return;
+    json_t *body = http_req_json(req);
+    if (body == NULL)
+        return;
+    struct put_ctx *pc = calloc(1, sizeof *pc);
+    if (pc == NULL) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    if (def_parse(ap->a->map ? ap->a->map->geo : NULL, id, body, gcj02, &pc->def, err,
+                  sizeof err) != 0 ||
+        parking_lot_check(ap->p, &pc->def.lot, pc->def.bays, pc->def.nbays, err,
+                          sizeof err) != 0) {
+        http_reply_error(req, 400, "bad_request", "%s", err);
+        def_free(&pc->def);
+        free(pc);
+        return;
+    }
+    char *text = def_dump(&pc->def);
+    if (text == NULL) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        def_free(&pc->def);
+        free(pc);
+        return;
+    }
+    pc->ap = ap;
+    pc->req = req;
+    pc->gcj02 = gcj02;
+    snprintf(fmax, sizeof fmax, "%d", FEED_MAXLEN);
+    const char *argv[] = {"EVAL", DEF_SCRIPT, "4", keys_lot(k[0], KEY_MAX, id, "def"),
+                          defs_key(k[1]), feed_key(k[2]), seq_key(k[3]), id, text,
+                          ap->origin, fmax};
+    ap->refs++;
+    if (store_cmd_argv(ap->a->store, put_done, pc, 11, argv, NULL) != 0) {
+        ap->refs--;
+        http_reply_error(req, 500, "internal", "cannot queue the store command");
+        def_free(&pc->def);
+        free(pc);
+    }
+    free(text);
+}
+
+/* ---- POST /v1/parking/observations ---- */
+
+enum verdict { V_PENDING = 0, V_REJECTED, V_OK, V_DUP, V_OLD };
+
+struct ingest {
+    struct api_parking *ap;
+    struct http_req *req;
+    size_t n;
+    struct parking_obs *obs;          /* strings point into the request's JSON */
+    uint8_t *verdict;
+    char **error;                     /* per rejected item */
+    size_t *order;                    /* items grouped by lot */
+    size_t pending;
+    bool failed;
+};
+
+static void ingest_free(struct ingest *in)
+{
+    for (size_t i = 0; in->error != NULL && i < in->n; i++)
+        free(in->error[i]);
+    free(in->error);
+    free(in->obs);
+    free(in->verdict);
+    free(in->order);
+    free(in);
+}
+
+static void reject(struct ingest *in, size_t i, const char *msg)
+{
+    in->verdict[i] = V_REJECTED;
+    in->error[i] = strdup(msg);
+}
+
+static void ingest_reply(struct ingest *in)
+{
+    struct api_parking *ap = in->ap;
+    size_t counts[5] = {0};
+    if (in->failed) {
+        http_reply_unavailable(in->req);
+        return;
+    }
+    for (size_t i = 0; i < in->n; i++)
+        counts[in->verdict[i]]++;
+    json_t *rej = json_array();
+    for (size_t i = 0; rej != NULL && i < in->n; i++)
+        if (in->verdict[i] == V_REJECTED)
+            json_array_append_new(rej, json_pack("{s:I,s:s}", "index", (json_int_t)i, "error",
+                                                 in->error[i] ? in->error[i] : "rejected"));
+    metric_inc(ap->m_accepted, (double)counts[V_OK]);
+    metric_inc(ap->m_dup, (double)counts[V_DUP]);
+    metric_inc(ap->m_outdated, (double)counts[V_OLD]);
+    metric_inc(ap->m_rejected, (double)counts[V_REJECTED]);
+    http_reply_json(in->req, 200,
+                    json_pack("{s:I,s:I,s:I,s:o}", "accepted", (json_int_t)counts[V_OK],
+                              "duplicates", (json_int_t)counts[V_DUP], "outdated",
+                              (json_int_t)counts[V_OLD], "rejected", rej ? rej : json_array()));
+}
+
+/* Memory follows what Redis accepted. */
+static void ingest_apply(struct ingest *in, size_t i)
+{
+    struct api_parking *ap = in->ap;
+    struct parking_change chg;
+    char err[256];
+    enum parking_verdict v = parking_obs_apply(ap->p, &in->obs[i], INFINITY, &chg, err, sizeof err);
+    app_saw_ts(ap->a, in->obs[i].ts);
+    if (v == PARKING_OBS_APPLIED && chg.available_changed)
+        sse_mark(ap, chg.lot);
+    else if (v == PARKING_OBS_REJECTED)
+        log_warn(&ap->a->log, "parking_apply_failed", "lot=%s error=\"%s\"", in->obs[i].lot, err);
+}
+
+struct group {
+    struct ingest *in;
+    size_t first, count;               /* range of in->order */
+};
+
+static void group_done(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct group *g = arg;
+    struct ingest *in = g->in;
+    struct api_parking *ap = in->ap;
+    bool ok = !ap->stopping && st == STORE_OK && store_reply_type(r) == STORE_R_ARRAY &&
+              store_reply_len(r) == g->count;
+    if (!ap->stopping && st == STORE_OK && !ok)
+        log_error(&ap->a->log, "parking_ingest_failed", "error=\"%s\"",
+                  store_reply_str(r, NULL) ? store_reply_str(r, NULL) : "unexpected reply");
+    for (size_t k = 0; ok && k < g->count; k++) {
+        size_t i = in->order[g->first + k];
+        const char *v = store_reply_str(store_reply_at(r, k), NULL);
+        in->verdict[i] = v == NULL ? V_OLD : strcmp(v, "ok") == 0 ? V_OK
+                                          : strcmp(v, "dup") == 0 ? V_DUP : V_OLD;
+        if (in->verdict[i] == V_OK)
+            ingest_apply(in, i);
+    }
+    if (!ok)
+        in->failed = true;
+    free(g);
+    if (--in->pending == 0) {
+        if (!ap->stopping) {
+            sse_flush(ap);
+            ingest_reply(in);
+        }
+        ingest_free(in);
+    }
+    api_release(ap);
+}
+
+static int order_cmp(const void *a, const void *b, void *ctx)
+{
+    const struct ingest *in = ctx;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcmp(in->obs[x].lot, in->obs[y].lot);
+    return c != 0 ? c : (x > y) - (x < y);
+}
+
+/* Send the observations order[first .. first+count) (one lot) to Redis. */
+static int group_send(struct ingest *in, size_t first, size_t count)
+{
+    struct api_parking *ap = in->ap;
+    const char *lot = in->obs[in->order[first]].lot;
+    size_t argc = 12 + 6 * count;
+    const char **argv = malloc(argc * sizeof *argv);
+    char (*num)[3][32] = malloc(count * sizeof *num);
+    struct group *g = malloc(sizeof *g);
+    char k[6][KEY_MAX], ttl[16], hmax[24], fmax[24];
+    int rc = -1;
+    if (argv == NULL || num == NULL || g == NULL)
+        goto out;
+    snprintf(ttl, sizeof ttl, "%d", SEEN_TTL_S);
+    snprintf(hmax, sizeof hmax, "%ld", ap->a->cfg.parking_history_max);
+    snprintf(fmax, sizeof fmax, "%d", FEED_MAXLEN);
+    size_t c = 0;
+    argv[c++] = "EVAL";
+    argv[c++] = OBS_SCRIPT;
+    argv[c++] = "5";
+    argv[c++] = keys_lot(k[0], KEY_MAX, lot, "state");
+    argv[c++] = keys_lot(k[1], KEY_MAX, lot, "bays");
+    argv[c++] = keys_lot(k[2], KEY_MAX, lot, "history");
+    argv[c++] = feed_key(k[3]);
+    argv[c++] = seq_key(k[4]);
+    argv[c++] = keys_seen(k[5], KEY_MAX, "lot", lot, "");
+    argv[c++] = ttl;
+    argv[c++] = hmax;
+    argv[c++] = fmax;
+    argv[c++] = ap->origin;
+    argv[c++] = lot;
+    argc = c + 6 * count;
+    const struct parking_lot *l = parking_lot_get(ap->p, lot);
+    for (size_t j = 0; j < count; j++) {
+        const struct parking_obs *o = &in->obs[in->order[first + j]];
+        unsigned flags = 0;
+        argv[c++] = o->id;
+        argv[c++] = o->bay ? o->bay : "";
+        if (o->bay == NULL)
+            snprintf(num[j][0], sizeof num[j][0], "%d", parking_count_clamp(l, o->available, &flags));
+        else
+            snprintf(num[j][0], sizeof num[j][0], "%s", parking_bay_status_name(o->status));
+        snprintf(num[j][1], sizeof num[j][1], "%.17g", o->ts);
+        snprintf(num[j][2], sizeof num[j][2], "%u", flags);
+        argv[c++] = num[j][0];
+        argv[c++] = num[j][1];
+        argv[c++] = o->plate ? o->plate : "";
+        argv[c++] = num[j][2];
+    }
+    g->in = in;
+    g->first = first;
+    g->count = count;
+    ap->refs++;
+    in->pending++;
+    if (store_cmd_argv(ap->a->store, group_done, g, (int)argc, argv, NULL) != 0) {
+        ap->refs--;
+        in->pending--;
+        goto out;
+    }
+    g = NULL;
+    rc = 0;
+out:
+    free(g);
+    free(argv);
+    free(num);
+    return rc;
+}
+
+/* Validate every item; reject the bad ones. Returns how many remain. */
+static size_t ingest_check(struct ingest *in, const json_t *items)
+{
+    struct api_parking *ap = in->ap;
+    double ts_max = ap->a->cfg.clock_mode == CLOCK_REPLAY ? INFINITY : app_wall_now() + TS_SKEW_S;
+    size_t good = 0;
+    char err[256];
+    for (size_t i = 0; i < in->n; i++) {
+        if (parking_obs_parse(json_array_get(items, i), &in->obs[i], err, sizeof err) != 0 ||
+            parking_obs_check(ap->p, &in->obs[i], ts_max, err, sizeof err) != PARKING_OBS_APPLIED)
+            reject(in, i, err);
+        else
+            in->order[good++] = i;
+    }
+    return good;
+}
+
+static void h_observations(struct http_req *req, void *arg)
+{
+    struct api_parking *ap = arg;
+    if (not_ready(ap, req))
+        return;
+    json_t *body = http_req_json(req);
+    if (body == NULL)
+        return;
+    const json_t *items = json_object_get(body, "observations");
+    if (!json_is_array(items)) {
+        http_reply_error(req, 400, "bad_request", "observations: required, an array");
+        return;
+    }
+    struct ingest *in = calloc(1, sizeof *in);
+    size_t n = json_array_size(items), cap = n ? n : 1;
+    if (in == NULL || (in->obs = calloc(cap, sizeof *in->obs)) == NULL ||
+        (in->verdict = calloc(cap, 1)) == NULL ||
+        (in->error = calloc(cap, sizeof *in->error)) == NULL ||
+        (in->order = calloc(cap, sizeof *in->order)) == NULL) {
+        if (in)
+            ingest_free(in);
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    in->ap = ap;
+    in->req = req;
+    in->n = n;
+    size_t good = ingest_check(in, items);
+    qsort_r(in->order, good, sizeof *in->order, order_cmp, in);
+    in->pending = 1;                    /* held while the groups go out */
+    for (size_t first = 0, end; first < good; first = end) {
+        for (end = first + 1;
+             end < good && strcmp(in->obs[in->order[end]].lot, in->obs[in->order[first]].lot) == 0;
+             end++)
+            ;
+        if (group_send(in, first, end - first) != 0)
+            in->failed = true;
+    }
+    if (--in->pending == 0) {
+        ingest_reply(in);
+        ingest_free(in);
+    }
+}
+
+/* ---- change feed ---- */
+
+static const char *field_of(const struct store_reply *kv, const char *name, size_t *len)
+{
+    for (size_t i = 0; i + 1 < store_reply_len(kv); i += 2) {
+        const char *k = store_reply_str(store_reply_at(kv, i), NULL);
+        if (k != NULL && strcmp(k, name) == 0)
+            return store_reply_str(store_reply_at(kv, i + 1), len);
+    }
+    return NULL;
+}
+
+/* "bay\x1fvalue\x1fts\x1fplate\x1fflags" (bay empty: a lot count). */
+static void feed_record(struct api_parking *ap, const char *lot, char *rec)
+{
+    char *f[5];
+    int n = 0;
+    for (char *p = rec; n < 5; n++) {
+        f[n] = p;
+        char *sep = strchr(p, '\x1f');
+        if (sep == NULL) {
+            n++;
+            break;
+        }
+        *sep = '\0';
+        p = sep + 1;
+    }
+    double ts;
+    if (n != 5 || !parse_num(f[2], &ts))
+        return;
+    app_saw_ts(ap->a, ts);
+    if (f[0][0] == '\0') {
+        const struct parking_lot *l = parking_lot_get(ap->p, lot);
+        int before = l ? l->available : -1;
+        if (parking_lot_restore(ap->p, lot, atoi(f[1]), ts, (unsigned)atoi(f[4])) == 0 &&
+            l->available != before)
+            sse_mark(ap, l);
+        return;
+    }
+    struct parking_obs o = {.id = "", .lot = lot, .bay = f[0], .ts = ts,
+                            .plate = f[3][0] ? f[3] : NULL};
+    struct parking_change chg;
+    char err[128];
+    if (parking_bay_status_parse(f[1], &o.status) == 0 &&
+        parking_obs_apply(ap->p, &o, INFINITY, &chg, err, sizeof err) == PARKING_OBS_APPLIED &&
+        chg.available_changed)
+        sse_mark(ap, chg.lot);
+}
+
+static void feed_obs(struct api_parking *ap, const char *lot, const char *data, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        return;
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    for (char *save = NULL, *rec = strtok_r(copy, "\x1e", &save); rec != NULL;
+         rec = strtok_r(NULL, "\x1e", &save))
+        feed_record(ap, lot, rec);
+    free(copy);
+}
+
+/* Apply one feed entry; false on a gap in the numbering. */
+static bool feed_entry(struct api_parking *ap, const struct store_reply *e)
+{
+    const char *id = store_reply_str(store_reply_at(e, 0), NULL);
+    const struct store_reply *kv = store_reply_at(e, 1);
+    size_t olen, dlen;
+    const char *seq = field_of(kv, "seq", NULL), *origin = field_of(kv, "origin", NULL);
+    const char *lot = field_of(kv, "lot", NULL), *obs = field_of(kv, "obs", &olen);
+    const char *def = field_of(kv, "def", &dlen);
+    if (id == NULL || seq == NULL || atoll(seq) != ap->seq + 1)
+        return false;
+    ap->seq = atoll(seq);
+    snprintf(ap->cursor, sizeof ap->cursor, "%s", id);
+    if (origin == NULL || lot == NULL || strcmp(origin, ap->origin) == 0)
+        return true;                    /* ours: applied when it was written */
+    if (obs != NULL)
+        feed_obs(ap, lot, obs, olen);
+    else if (def != NULL) {
+        def_apply_text(ap, lot, def, dlen);
+        sse_mark(ap, parking_lot_get(ap->p, lot));
+    }
+    return true;
+}
+
+static void poll_feed(struct api_parking *ap);
+
+static void poll_done(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct api_parking *ap = arg;
+    bool more = false;
+    ap->polling = false;
+    if (ap->stopping || st != STORE_OK || ap->step != SYNC_NONE)
+        goto out;
+    /* nil: nothing new; else [[key, [[id, [k, v, ...]], ...]]] */
+    const struct store_reply *entries = store_reply_at(store_reply_at(r, 0), 1);
+    size_t n = store_reply_len(entries);
+    for (size_t i = 0; i < n; i++) {
+        if (!feed_entry(ap, store_reply_at(entries, i))) {
+            log_warn(&ap->a->log, "parking_feed_gap", "seq=%lld cursor=%s", ap->seq, ap->cursor);
+            metric_inc(ap->m_resyncs, 1);
+            sse_flush(ap);
+            sync_start(ap);
+            goto out;
+        }
+    }
+    sse_flush(ap);
+    more = n == FEED_COUNT;
+out:
+    if (more)
+        poll_feed(ap);                  /* behind: read on at once */
+    api_release(ap);
+}
+
+static void poll_feed(struct api_parking *ap)
+{
+    char k[KEY_MAX], count[16];
+    snprintf(count, sizeof count, "%d", FEED_COUNT);
+    const char *argv[] = {"XREAD", "COUNT", count, "STREAMS", feed_key(k), ap->cursor};
+    ap->polling = true;
+    ap->refs++;
+    if (store_cmd_argv(ap->a->store, poll_done, ap, 6, argv, NULL) != 0) {
+        ap->polling = false;
+        ap->refs--;
+    }
+}
+
+/* ---- rebuild from Redis ---- */
+
+struct sync_cb {
+    struct api_parking *ap;
+    unsigned gen;
+    uint32_t handle;                   /* SYNC_STATES */
+    bool bays;                         /* SYNC_STATES: bays (else state) */
+    char lot[];                        /* SYNC_DEFS */
+};
+
+static void sync_step_done(struct api_parking *ap);
+
+/* Common head of every rebuild callback: false when it is stale. */
+static bool sync_cb_live(struct sync_cb *c, enum store_status st, const struct store_reply *r)
+{
+    struct api_parking *ap = c->ap;
+    if (ap->stopping || c->gen != ap->gen)
+        return false;
+    ap->pending--;
+    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+        ap->step_failed = true;
+        return false;
+    }
+    return true;
+}
+
+static void sync_cb_end(struct sync_cb *c)
+{
+    struct api_parking *ap = c->ap;
+    bool mine = !ap->stopping && c->gen == ap->gen;
+    free(c);
+    if (mine && ap->pending == 0)
+        sync_step_done(ap);
+    api_release(ap);
+}
+
+static int sync_send(struct api_parking *ap, struct sync_cb *c, store_cb *cb, int argc,
+                     const char **argv)
+{
+    c->ap = ap;
+    c->gen = ap->gen;
+    ap->refs++;
+    ap->pending++;
+    if (store_cmd_argv(ap->a->store, cb, c, argc, argv, NULL) == 0)
+        return 0;
+    ap->refs--;
+    ap->pending--;
+    ap->step_failed = true;
+    free(c);
+    return -1;
+}
+
+static void restore_state(struct api_parking *ap, const struct parking_lot *l,
+                          const struct store_reply *r)
+{
+    size_t alen;
+    const char *av = field_of(r, "available", &alen), *ts = field_of(r, "count_ts", NULL);
+    const char *fl = field_of(r, "flags", NULL);
+    double t;
+    if (av != NULL && ts != NULL && parse_num(ts, &t)) {
+        parking_lot_restore(ap->p, l->id, atoi(av), t, fl ? (unsigned)atoi(fl) : 0);
+        app_saw_ts(ap->a, t);
+    }
+}
+
+static void restore_bays(struct api_parking *ap, const struct parking_lot *l,
+                         const struct store_reply *r)
+{
+    char rec[256], lot[PARKING_ID_MAX + 1];
+    snprintf(lot, sizeof lot, "%s", l->id);     /* l may be replaced meanwhile: copy */
+    for (size_t i = 0; i + 1 < store_reply_len(r); i += 2) {
+        const char *bay = store_reply_str(store_reply_at(r, i), NULL);
+        const char *v = store_reply_str(store_reply_at(r, i + 1), NULL);
+        if (bay == NULL || v == NULL)
+            continue;
+        /* same layout as a feed record: "bay\x1fstatus\x1fts\x1fplate\x1f0" */
+        int n = snprintf(rec, sizeof rec, "%s\x1f%s\x1f" "0", bay, v);
+        if (n > 0 && (size_t)n < sizeof rec)
+            feed_record(ap, lot, rec);
+    }
+}
+
+static void sync_states_pump(struct api_parking *ap);
+
+static void states_cb(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct sync_cb *c = arg;
+    if (sync_cb_live(c, st, r)) {
+        const struct parking_lot *l = parking_lot_at(c->ap->p, c->handle);
+        if (l != NULL && c->bays)
+            restore_bays(c->ap, l, r);
+        else if (l != NULL)
+            restore_state(c->ap, l, r);
+        sync_states_pump(c->ap);        /* keep the window full */
+    }
+    sync_cb_end(c);
+}
+
+/* Keep up to SYNC_WINDOW state reads in flight. */
+static void sync_states_pump(struct api_parking *ap)
+{
+    while (ap->pending < SYNC_WINDOW && ap->sync_next < ap->nsync && !ap->step_failed) {
+        uint32_t h = ap->sync_lots[ap->sync_next++];
+        const struct parking_lot *l = parking_lot_at(ap->p, h);
+        char k[KEY_MAX];
+        for (int bays = 0; l != NULL && bays <= (l->nbays > 0); bays++) {
+            struct sync_cb *c = calloc(1, sizeof *c);
+            const char *argv[] = {"HGETALL", keys_lot(k, KEY_MAX, l->id, bays ? "bays" : "state")};
+            if (c == NULL) {
+                ap->step_failed = true;
+                return;
+            }
+            c->handle = h;
+            c->bays = bays;
+            if (sync_send(ap, c, states_cb, 2, argv) != 0)
+                return;
+        }
+    }
+}
+
+static void collect_handle(void *ctx, const struct parking_lot *l)
+{
+    struct api_parking *ap = ctx;
+    ap->sync_lots[ap->nsync++] = l->handle;
+}
+
+static void defs_cb(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct sync_cb *c = arg;
+    size_t len;
+    const char *text;
+    if (sync_cb_live(c, st, r) && (text = store_reply_str(r, &len)) != NULL)
+        def_apply_text(c->ap, c->lot, text, len);
+    sync_cb_end(c);
+}
+
+static void members_cb(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct sync_cb *c = arg;
+    struct api_parking *ap = c->ap;
+    if (sync_cb_live(c, st, r)) {
+        for (size_t i = 0; i < store_reply_len(r); i++) {
+            const char *lot = store_reply_str(store_reply_at(r, i), NULL);
+            struct sync_cb *d = lot ? calloc(1, sizeof *d + strlen(lot) + 1) : NULL;
+            char k[KEY_MAX];
+            if (d == NULL) {
+                ap->step_failed = true;
+                break;
+            }
+            strcpy(d->lot, lot);
+            const char *argv[] = {"GET", keys_lot(k, KEY_MAX, lot, "def")};
+            if (sync_send(ap, d, defs_cb, 2, argv) != 0)
+                break;
+        }
+    }
+    sync_cb_end(c);
+}
+
+static void head_cb(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct sync_cb *c = arg;
+    struct api_parking *ap = c->ap;
+    if (sync_cb_live(c, st, r)) {
+        const struct store_reply *e = store_reply_at(r, 0);
+        const char *id = store_reply_str(store_reply_at(e, 0), NULL);
+        const char *seq = field_of(store_reply_at(e, 1), "seq", NULL);
+        snprintf(ap->cursor, sizeof ap->cursor, "%s", id ? id : "0-0");
+        ap->seq = seq ? atoll(seq) : 0;
+    }
+    sync_cb_end(c);
+}
+
+static void sync_fail(struct api_parking *ap)
+{
+    ap->step = SYNC_NONE;
+    ap->gen++;                          /* late replies of this attempt are ignored */
+    ap->pending = 0;
+    free(ap->sync_lots);
+    ap->sync_lots = NULL;
+    ap->retry_at = app_wall_now() + 0.5;
+    log_warn(&ap->a->log, "parking_sync_retry", "ready=%d", ap->ready);
+}
+
+/* One step finished: start the next. */
+static void sync_step_done(struct api_parking *ap)
+{
+    char k[KEY_MAX];
+    if (ap->step_failed) {
+        sync_fail(ap);
+        return;
+    }
+    switch (ap->step) {
+    case SYNC_HEAD: {
+        ap->step = SYNC_DEFS;
+        struct sync_cb *c = calloc(1, sizeof *c);
+        const char *argv[] = {"SMEMBERS", defs_key(k)};
+        if (c == NULL || sync_send(ap, c, members_cb, 2, argv) != 0)
+            sync_fail(ap);
+        return;
+    }
+    case SYNC_DEFS:
+        ap->step = SYNC_STATES;
+        ap->nsync = ap->sync_next = 0;
+        ap->sync_lots = malloc((parking_lot_count(ap->p) + 1) * sizeof *ap->sync_lots);
+        if (ap->sync_lots == NULL) {
+            sync_fail(ap);
+            return;
+        }
+        parking_each(ap->p, collect_handle, ap);
+        break;
+    case SYNC_STATES:
+        break;
+    default:
+        return;
+    }
+    sync_states_pump(ap);
+    if (ap->pending > 0)
+        return;
+    if (ap->step_failed) {
+        sync_fail(ap);
+        return;
+    }
+    free(ap->sync_lots);
+    ap->sync_lots = NULL;
+    ap->step = SYNC_NONE;
+    if (!ap->ready)
+        log_info(&ap->a->log, "parking_ready", "lots=%zu seq=%lld", parking_lot_count(ap->p),
+                 ap->seq);
+    ap->ready = true;
+}
+
+static void sync_start(struct api_parking *ap)
+{
+    char k[KEY_MAX];
+    ap->gen++;
+    ap->pending = 0;
+    ap->step_failed = false;
+    ap->step = SYNC_HEAD;
+    free(ap->sync_lots);
+    ap->sync_lots = NULL;
+    struct sync_cb *c = calloc(1, sizeof *c);
+    const char *argv[] = {"XREVRANGE", feed_key(k), "+", "-", "COUNT", "1"};
+    if (c == NULL || sync_send(ap, c, head_cb, 6, argv) != 0)
+        sync_fail(ap);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct api_parking *ap = arg;
+    (void)fd;
+    (void)what;
+    if (ap->a->store == NULL || !store_is_up(ap->a->store))
+        return;
+    if (ap->step == SYNC_NONE && (!ap->ready || ap->retry_at > 0)) {
+        if (app_wall_now() >= ap->retry_at) {
+            ap->retry_at = 0;
+            sync_start(ap);
+        }
+        return;
+    }
+    if (ap->step == SYNC_NONE && !ap->polling)
+        poll_feed(ap);
+}
+
+/* ---- life cycle ---- */
+
+static void api_free(struct api_parking *ap)
+{
+    free(ap->sync_lots);
+    free(ap->dirty);
+    free(ap->dirty_mark);
+    free(ap);
+}
+
+static void api_release(struct api_parking *ap)
+{
+    if (--ap->refs == 0 && ap->stopping)
+        api_free(ap);
+}
+
+static struct metric *counter(struct app *a, const char *result)
+{
+    char labels[64];
+    snprintf(labels, sizeof labels, "result=\"%s\"", result);
+    return metrics_series(a->metrics, METRIC_COUNTER, "cityd_parking_observations_total",
+                          "Parking observations by result", labels);
+}
+
+static int routes(struct api_parking *ap)
+{
+    struct http_server *h = ap->a->http;
+    int rc = 0;
+    rc |= http_route(h, HTTP_PUT, "/v1/parking/lots/{id}", ROLE_OPERATOR, false, h_lot_put, ap);
+    rc |= http_route(h, HTTP_GET, "/v1/parking/lots/{id}", ROLE_READER, true, h_lot_get, ap);
+    rc |= http_route(h, HTTP_GET, "/v1/parking/lots", ROLE_READER, true, h_lots, ap);
+    rc |= http_route(h, HTTP_POST, "/v1/parking/observations", ROLE_SENSOR, false,
+                     h_observations, ap);
+    rc |= http_route(h, HTTP_GET, "/v1/parking/nearest", ROLE_READER, true, h_nearest, ap);
+    rc |= http_route(h, HTTP_GET, "/v1/parking/lots/{id}/bays", ROLE_READER, true, h_bays, ap);
+    rc |= http_route(h, HTTP_GET, "/v1/parking/screens/{id}", ROLE_READER, true, h_screen, ap);
+    rc |= http_route(h, HTTP_GET, "/v1/parking/stream", ROLE_READER, true, h_stream, ap);
+    return rc;
+}
+
+int api_parking_start(struct app *a, char *err, size_t errlen)
+{
+    struct parking_config pc = {.stale_after_s = (double)a->cfg.parking_stale_after_s};
+    struct api_parking *ap = calloc(1, sizeof *ap);
+    if (ap == NULL || (ap->p = parking_new(&pc)) == NULL) {
+        free(ap);
+        snprintf(err, errlen, "parking: out of memory");
+        return -1;
+    }
+    ap->a = a;
+    a->parking = ap->p;
+    a->parking_api = ap;
+    snprintf(ap->origin, sizeof ap->origin, "%ld-%llx", (long)getpid(),
+             (unsigned long long)(app_wall_now() * 1e6));
+    snprintf(ap->cursor, sizeof ap->cursor, "0-0");
+    char e[256];
+    if (a->map != NULL && parking_load_map(ap->p, a->map, e, sizeof e) != 0) {
+        snprintf(err, errlen, "parking: %s", e);
+        return -1;
+    }
+    ap->m_accepted = counter(a, "accepted");
+    ap->m_dup = counter(a, "duplicate");
+    ap->m_outdated = counter(a, "outdated");
+    ap->m_rejected = counter(a, "rejected");
+    ap->m_streams = metrics_series(a->metrics, METRIC_GAUGE, "cityd_parking_stream_clients",
+                                   "Open parking SSE streams", "");
+    ap->m_resyncs = metrics_series(a->metrics, METRIC_COUNTER, "cityd_parking_resyncs_total",
+                                   "Rebuilds of parking state after a gap in the change feed",
+                                   "");
+    struct timeval poll = {0, POLL_MS * 1000}, hb = {SSE_HEARTBEAT_S, 0};
+    ap->tick = event_new(a->base, -1, EV_PERSIST, on_tick, ap);
+    ap->heartbeat = event_new(a->base, -1, EV_PERSIST, on_heartbeat, ap);
+    if (ap->tick == NULL || ap->heartbeat == NULL || event_add(ap->tick, &poll) != 0 ||
+        event_add(ap->heartbeat, &hb) != 0 || routes(ap) != 0) {
+        snprintf(err, errlen, "parking: cannot register routes or timers");
+        return -1;
+    }
+    return 0;
+}
+
+void api_parking_stop(struct app *a)
+{
+    struct api_parking *ap = a->parking_api;
+    if (ap == NULL)
+        return;
+    ap->stopping = true;
+    if (ap->tick)
+        event_free(ap->tick);
+    if (ap->heartbeat)
+        event_free(ap->heartbeat);
+    while (ap->subs != NULL) {
+        struct sse_sub *s = ap->subs;
+        http_stream_end(s->req);
+        sse_unlink(ap, s);
+    }
+    parking_free(ap->p);
+    a->parking = NULL;
+    a->parking_api = NULL;
+    if (ap->refs == 0)
+        api_free(ap);
+}
