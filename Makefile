@@ -53,7 +53,7 @@ IT_SRC    := $(wildcard tests/integration/it_*.c)
 IT_OBJ    := $(IT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/it_runner.o
 
 .PHONY: all run test check-deps deps bench clean install unit integration
-all: $(BIN)/cityd $(BIN)/citysim
+all: $(BIN)/cityd $(if $(SIM_SRC),$(BIN)/citysim)
 
 deps:
 	@tools/deps.sh
