@@ -69,6 +69,7 @@ struct gtfs_route {
 struct gtfs_shape {
     char *id;
     struct geo_line *line;        /* owned; NULL if unusable */
+    struct geo_xy *xy;            /* owned; line vertices in the feed projection */
     double *feed_dist;            /* per point shape_dist_traveled, or NULL */
 };
 
@@ -90,6 +91,8 @@ struct gtfs_pattern {
     uint32_t shape;               /* GTFS_NONE: synthetic line through the stops */
     const struct geo_line *line;  /* the shape's line, or the owned synthetic one */
     struct geo_line *own_line;
+    const struct geo_xy *xy;      /* its projected vertices (shape's or own_xy) */
+    struct geo_xy *own_xy;
     uint32_t n;                   /* stops */
     uint32_t *stops;              /* stop index per position */
     uint32_t *seq;                /* GTFS stop_sequence per position */
@@ -158,6 +161,19 @@ int64_t gtfs_day_origin(const struct gtfs *f, int64_t day);
  * slack_s] contains t, nearest first. Returns 0 with *origin set, or -1. */
 int gtfs_trip_day(const struct gtfs *f, uint32_t trip, int64_t t, int32_t slack_s,
                   int64_t *day, int64_t *origin);
+
+/* A place on a line: distance along it and offset from it, metres. */
+struct gtfs_place {
+    double d, off;
+};
+
+/* Places on a pattern's line within radius_m of p, restricted to
+ * [from_m, to_m] along it: one per stretch of the line passing near p
+ * (so a loop or turn-back passing p twice gives two). Returns how many
+ * were written (<= max), nearest-stretch order along the line. */
+size_t gtfs_line_places(const struct gtfs *f, const struct gtfs_pattern *pt, struct geo_pt p,
+                        double radius_m, double from_m, double to_m, struct gtfs_place *out,
+                        size_t max);
 
 /* Pattern of a trip (convenience). */
 const struct gtfs_pattern *gtfs_trip_pattern(const struct gtfs *f, uint32_t trip);

@@ -995,46 +995,51 @@ static int cand_push(struct cands *cs, double d, double off)
     return 0;
 }
 
-/* Candidate places of point p on line: one per stretch of the line that
- * passes within GTFS_CANDIDATE_M. Stretches come from a cheap scan of
- * vertex distances in the projection (xy: projected vertices, vd: scratch)
- * and are split where the line turns away and comes back (a vertex
- * farther than both neighbours), so the two legs of a turn-back give two
- * candidates; each stretch is then located exactly through geo.h. */
-static int stop_candidates(struct gtfs *f, const struct geo_line *ln, const struct geo_xy *xy,
-                           double *vd, struct geo_pt p, struct cands *cs)
+/* Places of point p on the pattern's line: one per stretch of the line
+ * that passes within radius_m. Stretches come from a cheap scan of vertex
+ * distances in the projection and are split where the line turns away
+ * and comes back (a vertex farther than both neighbours), so the two legs
+ * of a turn-back give two places; each stretch is then located exactly
+ * through geo.h. */
+size_t gtfs_line_places(const struct gtfs *f, const struct gtfs_pattern *pt, struct geo_pt p,
+                        double radius_m, double from_m, double to_m, struct gtfs_place *out,
+                        size_t max)
 {
-    const double R = GTFS_CANDIDATE_M;
+    const struct geo_line *ln = pt->line;
+    const struct geo_xy *xy = pt->xy;
+    if (ln == NULL || xy == NULL || max == 0)
+        return 0;
     struct geo_xy q = geo_project(geo_projection(f->geo), p.lon, p.lat);
-    size_t V = ln->n, before = cs->n;
-    for (size_t j = 0; j < V; j++)
-        vd[j] = hypot(xy[j].x - q.x, xy[j].y - q.y);
-    for (size_t a = 0; a + 1 < V;) {
-        double half = (ln->cum_m[a + 1] - ln->cum_m[a]) / 2;
-        if (fmin(vd[a], vd[a + 1]) - half > R) {
+    size_t V = ln->n, found = 0;
+    /* First segment that reaches from_m. */
+    size_t lo = 0, hi = V - 1;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (ln->cum_m[mid] <= from_m)
+            lo = mid;
+        else
+            hi = mid;
+    }
+#define VD(j) hypot(xy[j].x - q.x, xy[j].y - q.y)
+#define FAR(j) (fmin(VD(j), VD((j) + 1)) - (ln->cum_m[(j) + 1] - ln->cum_m[j]) / 2 > radius_m)
+    for (size_t a = lo; a + 1 < V && ln->cum_m[a] <= to_m && found < max;) {
+        if (FAR(a)) {
             a++;
             continue;
         }
         size_t b = a;                     /* last segment of the stretch */
-        while (b + 2 < V) {
-            double h = (ln->cum_m[b + 2] - ln->cum_m[b + 1]) / 2;
-            bool turn = vd[b + 1] > vd[b] && vd[b + 1] > vd[b + 2];
-            if (turn || fmin(vd[b + 1], vd[b + 2]) - h > R)
-                break;
+        while (b + 2 < V && ln->cum_m[b + 1] <= to_m && !FAR(b + 1) &&
+               !(VD(b + 1) > VD(b) && VD(b + 1) > VD(b + 2)))
             b++;
-        }
-        double off, d = geo_line_locate_range(f->geo, ln, p, ln->cum_m[a], ln->cum_m[b + 1],
-                                              &off);
-        if (!isnan(d) && off <= R && cand_push(cs, d, off) < 0)
-            return -1;
+        double off, d = geo_line_locate_range(f->geo, ln, p, fmax(ln->cum_m[a], from_m),
+                                              fmin(ln->cum_m[b + 1], to_m), &off);
+        if (!isnan(d) && off <= radius_m)
+            out[found++] = (struct gtfs_place){d, off};
         a = b + 1;
     }
-    if (cs->n == before) {                /* nowhere near: the closest place at all */
-        double off, d = geo_line_locate(f->geo, ln, p, &off);
-        if (cand_push(cs, isnan(d) ? 0 : d, isnan(off) ? 1e9 : off) < 0)
-            return -1;
-    }
-    return 0;
+#undef FAR
+#undef VD
+    return found;
 }
 
 /* Link stop i's candidates [from, cs->n) to the cheapest compatible ones
@@ -1057,23 +1062,40 @@ static size_t dp_link(struct cands *cs, size_t pfrom, size_t from, bool first)
     return feasible;
 }
 
+#define GTFS_MAX_PLACES 16
+
+/* Candidates of one stop: its places near the line, or failing that the
+ * closest place at all. */
+static int stop_candidates(struct gtfs *f, const struct gtfs_pattern *pt, struct geo_pt p,
+                           struct cands *cs)
+{
+    struct gtfs_place pl[GTFS_MAX_PLACES];
+    size_t n = gtfs_line_places(f, pt, p, GTFS_CANDIDATE_M, 0, pt->line->length_m, pl,
+                                GTFS_MAX_PLACES);
+    for (size_t i = 0; i < n; i++)
+        if (cand_push(cs, pl[i].d, pl[i].off) < 0)
+            return -1;
+    if (n == 0) {
+        double off, d = geo_line_locate(f->geo, pt->line, p, &off);
+        if (cand_push(cs, isnan(d) ? 0 : d, isnan(off) ? 1e9 : off) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int project_stops(struct gtfs *f, struct gtfs_pattern *pt)
 {
     const struct geo_line *ln = pt->line;
-    struct geo_xy *xy = malloc(ln->n * sizeof *xy);
-    double *vd = malloc(ln->n * sizeof *vd);
     size_t *start = malloc((pt->n + 1) * sizeof *start);
     struct cands cs = {0};
     int rc = -1;
-    if (xy == NULL || vd == NULL || start == NULL)
+    if (start == NULL)
         goto out;
-    for (size_t j = 0; j < ln->n; j++)
-        xy[j] = geo_project(geo_projection(f->geo), ln->pts[j].lon, ln->pts[j].lat);
     for (uint32_t i = 0; i < pt->n; i++) {
         const struct gtfs_stop *s = &f->stops[pt->stops[i]];
         struct geo_pt p = {s->lon, s->lat};
         start[i] = cs.n;
-        if (stop_candidates(f, ln, xy, vd, p, &cs) < 0)
+        if (stop_candidates(f, pt, p, &cs) < 0)
             goto out;
         if (dp_link(&cs, i ? start[i - 1] : 0, start[i], i == 0) > 0)
             continue;
@@ -1099,11 +1121,18 @@ static int project_stops(struct gtfs *f, struct gtfs_pattern *pt)
     }
     rc = 0;
 out:
-    free(xy);
-    free(vd);
     free(start);
     free(cs.c);
     return rc;
+}
+
+/* Projected vertices of a line (for gtfs_line_places). */
+static struct geo_xy *project_line(struct gtfs *f, const struct geo_line *ln)
+{
+    struct geo_xy *xy = malloc(ln->n * sizeof *xy);
+    for (size_t j = 0; xy && j < ln->n; j++)
+        xy[j] = geo_project(geo_projection(f->geo), ln->pts[j].lon, ln->pts[j].lat);
+    return xy;
 }
 
 /* Feed shape_dist_traveled (feed units) -> metres along the line, by
@@ -1169,7 +1198,13 @@ static void place_pattern(struct loader *L, uint32_t p, const struct pat_extra *
     struct gtfs *f = L->f;
     struct gtfs_pattern *pt = &f->patterns[p];
     if (pt->shape != GTFS_NONE && f->shapes[pt->shape].line != NULL) {
-        pt->line = f->shapes[pt->shape].line;
+        struct gtfs_shape *sh = &f->shapes[pt->shape];
+        pt->line = sh->line;
+        if (sh->xy == NULL && (sh->xy = project_line(f, sh->line)) == NULL) {
+            oom(L, F);
+            return;
+        }
+        pt->xy = sh->xy;
         if (x->feed_dist)
             feed_dist_to_m(f, pt, x->fd);
         else if (project_stops(f, pt) < 0)
@@ -1178,6 +1213,11 @@ static void place_pattern(struct loader *L, uint32_t p, const struct pat_extra *
         issue(L, false, F, x->lines[0], "stops of the trip starting here are all at one place: "
               "no line to match vehicles on");
         return;
+    } else if ((pt->own_xy = project_line(f, pt->line)) == NULL) {
+        oom(L, F);
+        return;
+    } else {
+        pt->xy = pt->own_xy;
     }
     for (uint32_t i = 0; i < pt->n; i++) {
         if (i > 0 && pt->dist_m[i] < pt->dist_m[i - 1])
@@ -1421,6 +1461,7 @@ void gtfs_free(struct gtfs *f)
         free(f->shapes[i].id);
         geo_line_free(f->shapes[i].line);
         free(f->shapes[i].feed_dist);
+        free(f->shapes[i].xy);
     }
     for (size_t i = 0; i < f->n_services; i++) {
         free(f->services[i].id);
@@ -1429,6 +1470,7 @@ void gtfs_free(struct gtfs *f)
     for (size_t i = 0; i < f->n_patterns; i++) {
         struct gtfs_pattern *p = &f->patterns[i];
         geo_line_free(p->own_line);
+        free(p->own_xy);
         free(p->stops);
         free(p->seq);
         free(p->dist_m);
