@@ -20,6 +20,7 @@
 #define AT_STOP_M 25.0              /* within this of a stop: at the stop */
 #define ARRIVE_BEFORE_M 10.0        /* a stop is reached this far before its place */
 #define LAYOVER_SLACK_S 30.0
+#define LAYOVER_RADIUS_M 300.0      /* terminal bays are often off the route line */
 
 /* Segment estimator. */
 #define EST_TAU_S 3600.0            /* memory of the level: drifts back to the prior */
@@ -511,6 +512,23 @@ static int assign_trip(struct transit *t, struct transit_vehicle *v, uint32_t tr
     return e ? -1 : 0;
 }
 
+/* A bus that has not left yet, waiting near its first stop but off the
+ * line (terminal bays often are): placed at the first stop. */
+static bool in_terminal_bay(const struct transit *t, const struct transit_vehicle *v,
+                            struct gtfs_place *place)
+{
+    const struct gtfs_pattern *pt = gtfs_trip_pattern(t->f, v->trip);
+    const struct gtfs_stop *s0 = &t->f->stops[pt->stops[0]];
+    if (v->matched && v->dist_m > pt->dist_m[0] + AT_STOP_M)
+        return false;
+    double off = geo_distance_m(v->lon, v->lat, s0->lon, s0->lat);
+    if (off > LAYOVER_RADIUS_M)
+        return false;
+    place->d = pt->dist_m[0];
+    place->off = off;
+    return true;
+}
+
 static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle *in, double now,
                                  struct transit_segment_obs *obs, size_t max_obs,
                                  size_t *n_obs, char *err, size_t errlen)
@@ -541,7 +559,8 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
     }
     bool prior = v->matched && ts - v->match_ts <= MATCH_PRIOR_S;
     struct gtfs_place best;
-    if (match_place(t, v, (struct geo_pt){in->lon, in->lat}, ts, prior, &best) < 0) {
+    if (match_place(t, v, (struct geo_pt){in->lon, in->lat}, ts, prior, &best) < 0 &&
+        !in_terminal_bay(t, v, &best)) {
         v->status = TRANSIT_OFF_ROUTE;
         if (v->matched)
             predict_all(t, v);                 /* from the last place, at the new time */
