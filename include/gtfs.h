@@ -99,6 +99,7 @@ struct gtfs_pattern {
     double *dist_m;               /* metres along line, non-decreasing */
     double *off_m;                /* stop's distance from the line (projection) */
     uint8_t *pickup, *drop_off;
+    uint8_t *timepoint;           /* 1: times are exact (buses hold there when early) */
 };
 
 struct gtfs_trip {

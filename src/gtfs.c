@@ -710,7 +710,7 @@ struct st_row {
     uint32_t trip, seq, stop, line;
     int32_t arr, dep;                     /* GTFS_NO_TIME when empty */
     double dist;                          /* feed's shape_dist_traveled or NAN */
-    uint8_t pickup, drop_off;
+    uint8_t pickup, drop_off, timepoint;
 };
 
 static int cmp_st_row(const void *a, const void *b)
@@ -759,6 +759,11 @@ static bool st_parse(struct loader *L, struct csv *c, const int *col, struct st_
         issue(L, false, F, line, "pickup_type/drop_off_type invalid (0 used)");
     r->pickup = (uint8_t)pk;
     r->drop_off = (uint8_t)dr;
+    /* Without the column, a stop with times is a timepoint (GTFS). */
+    long tp = r->arr != GTFS_NO_TIME;
+    if (*csv_get(c, col[8]) && !parse_long(csv_get(c, col[8]), 0, 1, &tp))
+        issue(L, false, F, line, "timepoint '%s' invalid (0 or 1)", csv_get(c, col[8]));
+    r->timepoint = (uint8_t)tp;
     r->dist = NAN;
     if (*csv_get(c, col[7]) && !parse_double(csv_get(c, col[7]), &r->dist))
         issue(L, false, F, line, "shape_dist_traveled '%s' invalid", csv_get(c, col[7]));
@@ -775,10 +780,11 @@ static struct st_row *read_stop_times(struct loader *L, size_t *n_out)
     struct csv *c = table_open(L, F, true);
     if (c == NULL)
         return NULL;
-    int col[8] = {col_req(L, c, F, "trip_id"), col_req(L, c, F, "stop_id"),
+    int col[9] = {col_req(L, c, F, "trip_id"), col_req(L, c, F, "stop_id"),
                   col_req(L, c, F, "stop_sequence"), csv_col(c, "arrival_time"),
                   csv_col(c, "departure_time"), csv_col(c, "pickup_type"),
-                  csv_col(c, "drop_off_type"), csv_col(c, "shape_dist_traveled")};
+                  csv_col(c, "drop_off_type"), csv_col(c, "shape_dist_traveled"),
+                  csv_col(c, "timepoint")};
     if (col[3] < 0 && col[4] < 0)
         issue(L, true, F, 1, "required column 'arrival_time' missing");
     while (!L->failed && (rc = csv_next(c, e, sizeof e)) == 1) {
@@ -852,8 +858,8 @@ static uint32_t pattern_for(struct loader *L, struct pat_build *b, uint32_t shap
     if (key_append(b, &len, "%ld|", shape == GTFS_NONE ? -1L : (long)shape) < 0)
         return GTFS_NONE;
     for (size_t i = 0; i < n; i++)
-        if (key_append(b, &len, "%u:%u:%u%u", r[i].stop, r[i].seq, r[i].pickup,
-                       r[i].drop_off) < 0 ||
+        if (key_append(b, &len, "%u:%u:%u%u%u", r[i].stop, r[i].seq, r[i].pickup,
+                       r[i].drop_off, r[i].timepoint) < 0 ||
             (fd && key_append(b, &len, ":%.17g", r[i].dist) < 0) ||
             key_append(b, &len, ",") < 0)
             return GTFS_NONE;
@@ -877,17 +883,19 @@ static uint32_t pattern_for(struct loader *L, struct pat_build *b, uint32_t shap
     pt->off_m = calloc(n, sizeof *pt->off_m);
     pt->pickup = malloc(n);
     pt->drop_off = malloc(n);
+    pt->timepoint = malloc(n);
     x->fd = fd ? malloc(n * sizeof *x->fd) : NULL;
     x->lines = malloc(n * sizeof *x->lines);
     x->feed_dist = fd;
     if (!pt->stops || !pt->seq || !pt->dist_m || !pt->off_m || !pt->pickup ||
-        !pt->drop_off || (fd && !x->fd) || !x->lines)
+        !pt->drop_off || !pt->timepoint || (fd && !x->fd) || !x->lines)
         return GTFS_NONE;
     for (size_t i = 0; i < n; i++) {
         pt->stops[i] = r[i].stop;
         pt->seq[i] = r[i].seq;
         pt->pickup[i] = r[i].pickup;
         pt->drop_off[i] = r[i].drop_off;
+        pt->timepoint[i] = r[i].timepoint;
         x->lines[i] = r[i].line;
         if (fd)
             x->fd[i] = r[i].dist;
@@ -1477,6 +1485,7 @@ void gtfs_free(struct gtfs *f)
         free(p->off_m);
         free(p->pickup);
         free(p->drop_off);
+        free(p->timepoint);
     }
     for (size_t i = 0; i < f->n_trips; i++) {
         free(f->trips[i].id);

@@ -20,6 +20,7 @@
 #define AT_STOP_M 25.0              /* within this of a stop: at the stop */
 #define ARRIVE_BEFORE_M 10.0        /* a stop is reached this far before its place */
 #define LAYOVER_SLACK_S 30.0
+#define DWELL_TYP_S 25.0            /* typical dwell at a stop, within segment times */
 #define LAYOVER_RADIUS_M 300.0      /* terminal bays are often off the route line */
 
 /* Segment estimator. */
@@ -52,6 +53,7 @@ struct seg {
 
 struct transit {
     const struct gtfs *f;
+    double *route_pace;             /* per route: observed / timetable segment time */
     struct transit_params p;
     struct dict *vehicles;          /* id -> struct transit_vehicle * (owned) */
     struct dict *by_trip;           /* trip_id -> struct transit_vehicle * */
@@ -74,7 +76,10 @@ struct transit *transit_new(const struct gtfs *feed, const struct transit_params
     t->by_trip = dict_new();
     t->segs = dict_new();
     t->pat_segs = calloc(feed->n_patterns + 1, sizeof *t->pat_segs);
-    if (!t->vehicles || !t->by_trip || !t->segs || !t->pat_segs) {
+    t->route_pace = malloc((feed->n_routes + 1) * sizeof *t->route_pace);
+    for (size_t i = 0; t->route_pace && i <= feed->n_routes; i++)
+        t->route_pace[i] = 1.0;
+    if (!t->vehicles || !t->by_trip || !t->segs || !t->pat_segs || !t->route_pace) {
         transit_free(t);
         return NULL;
     }
@@ -99,6 +104,7 @@ void transit_free(struct transit *t)
     for (size_t i = 0; t->pat_segs && i < t->f->n_patterns; i++)
         free(t->pat_segs[i]);
     free(t->pat_segs);
+    free(t->route_pace);
     free(t);
 }
 
@@ -197,7 +203,10 @@ static void seg_update(struct transit *t, struct seg *s, double ts, double z)
     s->hist_n[h] = n;
 }
 
-/* Expected time of segment k for a bus on trip tr at time ts. */
+/* Expected time of segment k for a bus on trip tr at time ts. A segment
+ * no bus has been seen on yet borrows the route's pace: how observed
+ * times compare with the timetable on its other segments (timetables are
+ * padded, and by about the same factor along a route). */
 static double seg_estimate(struct transit *t, uint32_t trip, uint32_t k, double ts)
 {
     const struct gtfs_trip *tr = &t->f->trips[trip];
@@ -205,7 +214,19 @@ static double seg_estimate(struct transit *t, uint32_t trip, uint32_t k, double 
     double sched = tr->arr[k + 1] - tr->arr[k];
     if (s == NULL)
         return sched;
+    if (!s->has_level && s->hist_n[local_hour(t, ts)] < EST_HIST_MIN)
+        return fmax(s->sched * t->route_pace[tr->route], s->min_s);
     return fmax(seg_level(t, s, ts, NULL), s->min_s);
+}
+
+/* Learn the route's pace from one traversal (ratios of long enough
+ * segments only: short ones are dominated by rounding of the timetable). */
+static void pace_update(struct transit *t, uint32_t route, const struct seg *s, double z)
+{
+    if (s->sched < 60 || route >= t->f->n_routes)
+        return;
+    double r = fmin(fmax(z / s->sched, 0.3), 3.0);
+    t->route_pace[route] += 0.05 * (r - t->route_pace[route]);
 }
 
 void transit_observe(struct transit *t, const char *from_stop, const char *to_stop,
@@ -308,8 +329,10 @@ static void note_crossings(struct transit *t, struct transit_vehicle *v, double 
             double dur = c - v->cross_ts;
             const struct gtfs_trip *tr = &t->f->trips[v->trip];
             struct seg *s = pattern_seg(t, tr->pattern, k - 1, tr->arr);
-            if (s)
+            if (s) {
+                pace_update(t, tr->route, s, dur);
                 seg_update(t, s, c, dur);
+            }
             if (obs && *n_obs < max_obs) {
                 struct transit_segment_obs *o = &obs[(*n_obs)++];
                 snprintf(o->from_stop, sizeof o->from_stop, "%s", t->f->stops[pt->stops[k - 1]].id);
@@ -355,11 +378,51 @@ static void place_status(struct transit *t, struct transit_vehicle *v)
 
 /* ---- prediction ---- */
 
+double transit_scheduled(const struct transit *t, const struct transit_vehicle *v, uint32_t pos)
+{
+    return (double)v->origin + t->f->trips[v->trip].arr[pos];
+}
+
+/* Off its line (a detour) there is no place to predict from: the
+ * timetable shifted by the last known deviation, as OneBusAway does. */
+static void predict_off_route(struct transit *t, struct transit_vehicle *v)
+{
+    double last = v->ts;
+    for (uint32_t k = v->next_pos; k < v->n_pred; k++) {
+        last = fmax(last, transit_scheduled(t, v, k) + v->sched_dev_s);
+        v->pred[k] = last;
+    }
+}
+
+/* Time from the vehicle's place to stop k+1, k being the last stop it
+ * reached. A segment's time counts from arrival at stop k, so it holds
+ * the dwell there: a bus still at the stop has the part of a typical
+ * dwell it has not spent yet ahead of it, a bus that has left has only
+ * the run, in proportion to the distance left. */
+static double remaining(struct transit *t, const struct transit_vehicle *v, uint32_t k)
+{
+    const struct gtfs_pattern *pt = gtfs_trip_pattern(t->f, v->trip);
+    double T = seg_estimate(t, v->trip, k, v->ts);
+    double dwell = fmin(DWELL_TYP_S, 0.3 * T);
+    double len = pt->dist_m[k + 1] - pt->dist_m[k];
+    double left = len > 0 ? (pt->dist_m[k + 1] - ARRIVE_BEFORE_M - v->dist_m) / len : 0;
+    left = fmin(fmax(left, 0), 1);
+    if (v->status == TRANSIT_AT_STOP && v->next_pos == k) {
+        double spent = v->cross_pos == k ? v->ts - v->cross_ts : 0;
+        return T - fmin(fmax(spent, 0), dwell);
+    }
+    return (T - dwell) * left;
+}
+
 static void predict_all(struct transit *t, struct transit_vehicle *v)
 {
     memset(v->pred, 0, v->n_pred * sizeof *v->pred);
     if (v->trip == GTFS_NONE || !v->matched)
         return;
+    if (v->status == TRANSIT_OFF_ROUTE) {
+        predict_off_route(t, v);
+        return;
+    }
     const struct gtfs_trip *tr = &t->f->trips[v->trip];
     const struct gtfs_pattern *pt = &t->f->patterns[tr->pattern];
     uint32_t n = pt->n, j;
@@ -383,9 +446,7 @@ static void predict_all(struct transit *t, struct transit_vehicle *v)
                 v->pred[k] = v->ts;
             if (k + 1 >= n)
                 return;
-            double len = pt->dist_m[k + 1] - pt->dist_m[k];
-            double rem = len > 0 ? (pt->dist_m[k + 1] - ARRIVE_BEFORE_M - v->dist_m) / len : 0;
-            cur = v->ts + seg_estimate(t, v->trip, k, v->ts) * fmin(fmax(rem, 0), 1);
+            cur = v->ts + remaining(t, v, k);
             v->pred[k + 1] = cur;
             j = k + 2;
         }
@@ -405,10 +466,6 @@ double transit_predict(const struct transit *t, const struct transit_vehicle *v,
     return fmax(v->pred[pos], now);
 }
 
-double transit_scheduled(const struct transit *t, const struct transit_vehicle *v, uint32_t pos)
-{
-    return (double)v->origin + t->f->trips[v->trip].arr[pos];
-}
 
 /* ---- ingest ---- */
 
