@@ -179,6 +179,11 @@ struct parking_obs {
  * "field: message" in err. */
 int parking_obs_parse(const json_t *item, struct parking_obs *o, char *err, size_t errlen);
 
+/* The error of a lot count for a lot counted by its bays (also used by
+ * the API for a count that follows bay states of its lot in one batch). */
+#define PARKING_ERR_BAY_COUNTED \
+    "availableSpotNumber: lot \"%s\" counts its bay sensors; send bay states"
+
 enum parking_verdict {
     PARKING_OBS_APPLIED = 0,
     PARKING_OBS_OUTDATED,

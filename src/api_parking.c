@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "dict.h"
 #include "geo.h"
 #include "http.h"
 #include "keys.h"
@@ -1344,20 +1345,34 @@ out:
     return rc;
 }
 
-/* Validate every item; reject the bad ones. Returns how many remain. */
+/* Validate every item; reject the bad ones. Returns how many remain.
+ * A lot that gets a bay state earlier in the batch is counted by its bays
+ * by the time a later lot count of it would apply, so that count is
+ * rejected here already (memory and Redis must agree on every verdict). */
 static size_t ingest_check(struct ingest *in, const json_t *items)
 {
     struct api_parking *ap = in->ap;
     double ts_max = ap->a->cfg.clock_mode == CLOCK_REPLAY ? INFINITY : app_wall_now() + TS_SKEW_S;
+    struct dict *bay_lots = NULL;
     size_t good = 0;
     char err[256];
     for (size_t i = 0; i < in->n; i++) {
+        const struct parking_obs *o = &in->obs[i];
         if (parking_obs_parse(json_array_get(items, i), &in->obs[i], err, sizeof err) != 0 ||
-            parking_obs_check(ap->p, &in->obs[i], ts_max, err, sizeof err) != PARKING_OBS_APPLIED)
+            parking_obs_check(ap->p, o, ts_max, err, sizeof err) != PARKING_OBS_APPLIED) {
             reject(in, i, err);
-        else
-            in->order[good++] = i;
+            continue;
+        }
+        if (o->bay == NULL && bay_lots != NULL && dict_get(bay_lots, o->lot) != NULL) {
+            snprintf(err, sizeof err, PARKING_ERR_BAY_COUNTED, o->lot);
+            reject(in, i, err);
+            continue;
+        }
+        if (o->bay != NULL && (bay_lots != NULL || (bay_lots = dict_new()) != NULL))
+            dict_put(bay_lots, o->lot, (void *)1, NULL);
+        in->order[good++] = i;
     }
+    dict_free(bay_lots, NULL);
     return good;
 }
 

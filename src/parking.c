@@ -843,8 +843,7 @@ enum parking_verdict parking_obs_check(const struct parking *p, const struct par
         return PARKING_OBS_REJECTED;
     }
     if (o->bay == NULL && l->bays_observed > 0) {
-        set_err(err, errlen, "availableSpotNumber: lot \"%s\" counts its bay sensors; "
-                             "send bay states", o->lot);
+        set_err(err, errlen, PARKING_ERR_BAY_COUNTED, o->lot);
         return PARKING_OBS_REJECTED;
     }
     return PARKING_OBS_APPLIED;

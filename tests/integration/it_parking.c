@@ -1,0 +1,809 @@
+/* it_parking.c -- api.md §2 availability over real HTTP with a real Redis.
+ *
+ * Each test starts its own redis-server and bin/cityd on the fixture map
+ * tests/fixtures/maps/ok (lots zf-001 with bays B1-001, B1-002 (level B1)
+ * and B2-001 (B2); zf-002, a Polygon lot with bay B1-001; zf-003 without
+ * bays; screen s-1 showing zf-001 and zf-002). Covered: lots GET/PUT/bbox,
+ * observations (idempotency also across a restart, ordering, clamping,
+ * per-item errors), nearest (every parameter, caps, GCJ-02), bays without
+ * plates, screens, the SSE stream, two cityd on one Redis, a Redis
+ * restart in the middle of a batch, and the capped history stream. */
+#include <CUnit/CUnit.h>
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "geo.h"
+#include "support.h"
+
+#define MAP "map.dir=tests/fixtures/maps/ok"
+#define T0 1764400000.0               /* a fixed past instant: tests pass at= */
+
+struct env {
+    struct test_redis redis;
+    struct test_cityd cityd;
+    bool up;
+};
+
+static bool env_start(struct env *e, const char *const *extra)
+{
+    const char *dflt[] = {MAP, "clock.mode=replay", NULL};
+    memset(e, 0, sizeof *e);
+    if (support_redis_start(&e->redis) != 0)
+        return false;
+    if (support_cityd_start(&e->cityd, e->redis.url, extra ? extra : dflt) != 0) {
+        support_redis_stop(&e->redis);
+        return false;
+    }
+    e->up = true;
+    return true;
+}
+
+static void env_stop(struct env *e)
+{
+    if (!e->up)
+        return;
+    support_cityd_stop(&e->cityd);
+    support_redis_stop(&e->redis);
+    e->up = false;
+}
+
+/* GET until it answers 200 (the rebuild from Redis runs right after start). */
+static int get_ready(const char *base, const char *path, struct http_result *r)
+{
+    for (int i = 0; i < 100; i++) {
+        if (support_get(base, path, NULL, r) == 0 && r->status != 503)
+            return 0;
+        http_result_free(r);
+        support_sleep_ms(50);
+    }
+    return support_get(base, path, NULL, r);
+}
+
+static json_t *jget(const json_t *o, const char *k)
+{
+    return json_object_get(o, k);
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "(none)";
+}
+
+static long long jint(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+/* POST observations; returns the HTTP status, reply in r. */
+static long post_obs(const char *base, const char *items_json, struct http_result *r)
+{
+    char *body = malloc(strlen(items_json) + 32);
+    sprintf(body, "{\"observations\":%s}", items_json);
+    int rc = support_send("POST", base, "/v1/parking/observations", "k-sensor", body, r);
+    free(body);
+    return rc == 0 ? r->status : -1;
+}
+
+static void expect_counts(const struct http_result *r, long long acc, long long dup,
+                          long long old, size_t rej)
+{
+    CU_ASSERT_EQUAL(r->status, 200);
+    if (r->json == NULL) {
+        CU_FAIL("no JSON reply");
+        return;
+    }
+    if (jint(r->json, "accepted") != acc || jint(r->json, "duplicates") != dup ||
+        jint(r->json, "outdated") != old || json_array_size(jget(r->json, "rejected")) != rej)
+        fprintf(stderr, "\nreply %s\n", r->body);
+    CU_ASSERT_EQUAL(jint(r->json, "accepted"), acc);
+    CU_ASSERT_EQUAL(jint(r->json, "duplicates"), dup);
+    CU_ASSERT_EQUAL(jint(r->json, "outdated"), old);
+    CU_ASSERT_EQUAL(json_array_size(jget(r->json, "rejected")), rej);
+}
+
+/* The rejected entry for item `index`, or NULL. */
+static const char *rejected_error(const struct http_result *r, long long index)
+{
+    json_t *rej = jget(r->json, "rejected");
+    for (size_t i = 0; i < json_array_size(rej); i++)
+        if (jint(json_array_get(rej, i), "index") == index)
+            return jstr(json_array_get(rej, i), "error");
+    return NULL;
+}
+
+static bool starts(const char *s, const char *prefix)
+{
+    return s != NULL && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* A lot as GET returns it at `at`. */
+static json_t *lot_at(const char *base, const char *id, double at)
+{
+    char path[256];
+    struct http_result r;
+    snprintf(path, sizeof path, "/v1/parking/lots/%s?at=%.0f", id, at);
+    if (get_ready(base, path, &r) != 0 || r.status != 200 || r.json == NULL) {
+        http_result_free(&r);
+        return NULL;
+    }
+    json_t *j = json_incref(r.json);
+    http_result_free(&r);
+    return j;
+}
+
+/* redis-cli one-liner, first line of output. */
+static long long redis_int(const struct test_redis *rd, const char *cmd)
+{
+    char line[256];
+    snprintf(line, sizeof line, "redis-cli -p %d %s", rd->port, cmd);
+    FILE *f = popen(line, "r");
+    long long v = -1;
+    if (f != NULL) {
+        if (fgets(line, sizeof line, f) != NULL)
+            v = atoll(line);
+        pclose(f);
+    }
+    return v;
+}
+
+/* ---- tests ---- */
+
+static void test_lots_read(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, NULL));
+    struct http_result r;
+    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(jstr(r.json, "id"), "zf-001");
+    CU_ASSERT_STRING_EQUAL(jstr(r.json, "type"), "OffStreetParking");
+    CU_ASSERT_EQUAL(jint(r.json, "totalSpotNumber"), 320);
+    CU_ASSERT(json_is_null(jget(r.json, "availableSpotNumber")));
+    CU_ASSERT_STRING_EQUAL(jstr(r.json, "status"), "unknown");
+    CU_ASSERT(json_is_true(jget(r.json, "stale")));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.content_type, "application/json"));
+    http_result_free(&r);
+
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots/nope", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 404);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "not_found");
+    http_result_free(&r);
+
+    /* the box holds zf-001 (121.395, 37.54) and zf-003 (121.392, 37.541) only */
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots?bbox=121.39,37.539,121.396,37.542",
+                                NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    json_t *lots = jget(r.json, "lots");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(lots), 2);
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(lots, 0), "id"), "zf-001");
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(lots, 1), "id"), "zf-003");
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots", NULL, &r), 0);
+    CU_ASSERT_EQUAL(json_array_size(jget(r.json, "lots")), 3);
+    http_result_free(&r);
+    static const char *bad[] = {"1,2,3", "a,b,c,d", "121,38,122,37", "121,37,122,38,5",
+                                "200,37,201,38"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/parking/lots?bbox=%s", bad[i]);
+        CU_ASSERT_EQUAL(support_get(e.cityd.base, path, NULL, &r), 0);
+        CU_ASSERT_EQUAL(r.status, 400);
+        CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "bbox"));
+        http_result_free(&r);
+    }
+    env_stop(&e);
+}
+
+static void test_lot_put(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, NULL));
+    struct http_result r;
+    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
+    http_result_free(&r);
+    const char *body = "{\"name\":\"New \\\"one\\\"\",\"location\":{\"type\":\"Point\","
+                       "\"coordinates\":[121.41,37.55]},\"totalSpotNumber\":50,"
+                       "\"category\":[\"ev\"],\"priceRatePerHour\":4.5,\"levels\":[\"L1\"],"
+                       "\"bays\":[{\"id\":\"A1\",\"level\":\"L1\"},\"A2\"]}";
+    CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, "/v1/parking/lots/yt-new", "k-reader",
+                                 body, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 403);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, "/v1/parking/lots/yt-new", "k-operator",
+                                 body, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 201);
+    CU_ASSERT_STRING_EQUAL(jstr(r.json, "name"), "New \"one\"");
+    CU_ASSERT_EQUAL(json_number_value(jget(r.json, "priceRatePerHour")), 4.5);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, "/v1/parking/lots/yt-new", "k-operator",
+                                 body, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);                      /* replaced */
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots/yt-new/bays", NULL, &r), 0);
+    CU_ASSERT_EQUAL(json_array_size(jget(r.json, "bays")), 2);
+    http_result_free(&r);
+
+    /* a Polygon location is replaced by its centroid; GCJ-02 input */
+    const char *poly = "{\"name\":\"P\",\"totalSpotNumber\":5,\"location\":{\"type\":\"Polygon\","
+                       "\"coordinates\":[[[121.40,37.50],[121.42,37.50],[121.42,37.52],"
+                       "[121.40,37.52],[121.40,37.50]]]}}";
+    CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, "/v1/parking/lots/yt-poly", "k-operator",
+                                 poly, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 201);
+    json_t *c = jget(jget(r.json, "location"), "coordinates");
+    CU_ASSERT(fabs(json_number_value(json_array_get(c, 0)) - 121.41) < 1e-6);
+    CU_ASSERT(fabs(json_number_value(json_array_get(c, 1)) - 37.51) < 1e-4);
+    http_result_free(&r);
+    double glon, glat;
+    geo_wgs84_to_gcj02(121.43, 37.53, &glon, &glat);
+    char gbody[256];
+    snprintf(gbody, sizeof gbody, "{\"name\":\"G\",\"totalSpotNumber\":5,\"location\":"
+             "{\"type\":\"Point\",\"coordinates\":[%.9f,%.9f]}}", glon, glat);
+    CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, "/v1/parking/lots/yt-gcj?crs=gcj02",
+                                 "k-operator", gbody, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 201);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots/yt-gcj", NULL, &r), 0);
+    c = jget(jget(r.json, "location"), "coordinates");
+    CU_ASSERT(fabs(json_number_value(json_array_get(c, 0)) - 121.43) < 1e-5);
+    CU_ASSERT(fabs(json_number_value(json_array_get(c, 1)) - 37.53) < 1e-5);
+    http_result_free(&r);
+
+    /* bad bodies: 400 naming the field, nothing changes */
+    static const struct { const char *body, *field; } bad[] = {
+        {"{\"location\":{\"type\":\"Point\",\"coordinates\":[121,37]},\"totalSpotNumber\":1}",
+         "name"},
+        {"{\"name\":\"x\",\"totalSpotNumber\":1}", "location"},
+        {"{\"name\":\"x\",\"location\":{\"type\":\"Point\",\"coordinates\":[191,37]},"
+         "\"totalSpotNumber\":1}", "location"},
+        {"{\"name\":\"x\",\"location\":{\"type\":\"Point\",\"coordinates\":[121,37]},"
+         "\"totalSpotNumber\":-3}", "totalSpotNumber"},
+        {"{\"name\":\"x\",\"location\":{\"type\":\"Point\",\"coordinates\":[121,37]},"
+         "\"totalSpotNumber\":3,\"bays\":[\"A\",\"A\"]}", "bays"},
+        {"{\"name\":\"x\",\"location\":{\"type\":\"Point\",\"coordinates\":[121,37]},"
+         "\"totalSpotNumber\":3,\"category\":[1]}", "category"},
+        {"{\"id\":\"other\",\"name\":\"x\",\"location\":{\"type\":\"Point\",\"coordinates\":"
+         "[121,37]},\"totalSpotNumber\":3}", "id"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, "/v1/parking/lots/yt-new", "k-operator",
+                                     bad[i].body, &r), 0);
+        CU_ASSERT_EQUAL(r.status, 400);
+        const char *msg = json_string_value(jget(jget(r.json, "error"), "message"));
+        if (!starts(msg, bad[i].field))
+            fprintf(stderr, "\nPUT %s -> %s\n", bad[i].body, r.body);
+        CU_ASSERT(starts(msg, bad[i].field));
+        http_result_free(&r);
+    }
+    json_t *l = lot_at(e.cityd.base, "yt-new", T0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    CU_ASSERT_EQUAL(jint(l, "totalSpotNumber"), 50);
+    json_decref(l);
+
+    /* a PUT survives a restart of cityd */
+    support_cityd_stop(&e.cityd);
+    const char *extra[] = {MAP, "clock.mode=replay", NULL};
+    CU_ASSERT_FATAL(support_cityd_start(&e.cityd, e.redis.url, extra) == 0);
+    l = lot_at(e.cityd.base, "yt-new", T0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    CU_ASSERT_STRING_EQUAL(jstr(l, "name"), "New \"one\"");
+    json_decref(l);
+    env_stop(&e);
+}
+
+static void test_observations(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, NULL));
+    struct http_result r;
+    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
+    http_result_free(&r);
+    const char *batch =
+        "[{\"id\":\"o1\",\"lot\":\"zf-003\",\"availableSpotNumber\":5,\"ts\":1764400000},"
+        "{\"id\":\"o2\",\"lot\":\"zf-003\",\"availableSpotNumber\":4,\"ts\":1764399990},"
+        "{\"id\":\"o3\",\"lot\":\"zf-001\",\"bay\":\"B1-001\",\"status\":\"free\",\"ts\":1764400000},"
+        "{\"id\":\"o4\",\"lot\":\"zf-001\",\"bay\":\"B2-001\",\"status\":\"occupied\","
+        "\"plate\":\"LU-F12345\",\"ts\":1764400001},"
+        "{\"id\":\"o5\",\"lot\":\"nope\",\"availableSpotNumber\":1,\"ts\":1764400000},"
+        "{\"id\":\"o6\",\"lot\":\"zf-003\",\"availableSpotNumber\":-2,\"ts\":1764400000},"
+        "{\"id\":\"o7\",\"lot\":\"zf-003\",\"availableSpotNumber\":2.5,\"ts\":1764400000},"
+        "{\"id\":\"o8\",\"lot\":\"zf-002\",\"bay\":\"B1-002\",\"status\":\"free\",\"ts\":1764400000},"
+        "{\"id\":\"o9\",\"lot\":\"zf-002\",\"availableSpotNumber\":900,\"ts\":1764400002},"
+        "{\"lot\":\"zf-003\",\"availableSpotNumber\":1,\"ts\":1764400000},"
+        "{\"id\":\"o11\",\"lot\":\"zf-001\",\"availableSpotNumber\":9,\"ts\":1764400009}]";
+    CU_ASSERT_EQUAL(post_obs(e.cityd.base, batch, &r), 200);
+    expect_counts(&r, 4, 0, 1, 6);
+    CU_ASSERT(starts(rejected_error(&r, 4), "lot"));
+    CU_ASSERT(starts(rejected_error(&r, 5), "availableSpotNumber"));
+    CU_ASSERT(starts(rejected_error(&r, 6), "availableSpotNumber"));
+    CU_ASSERT(starts(rejected_error(&r, 7), "bay"));          /* a bay of another lot */
+    CU_ASSERT(starts(rejected_error(&r, 9), "id"));
+    CU_ASSERT(starts(rejected_error(&r, 10), "availableSpotNumber"));  /* counted by bays */
+    CU_ASSERT_PTR_NULL(rejected_error(&r, 8));                /* clamped, accepted */
+    http_result_free(&r);
+
+    /* the same batch again: every accepted or outdated one is a duplicate */
+    CU_ASSERT_EQUAL(post_obs(e.cityd.base, batch, &r), 200);
+    expect_counts(&r, 0, 5, 0, 6);
+    http_result_free(&r);
+
+    json_t *l = lot_at(e.cityd.base, "zf-003", T0 + 10);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    CU_ASSERT_EQUAL(jint(l, "availableSpotNumber"), 5);
+    CU_ASSERT_EQUAL(jint(l, "observationDateTime"), 1764400000);
+    CU_ASSERT_EQUAL(jint(l, "dataAgeSeconds"), 10);
+    CU_ASSERT_STRING_EQUAL(jstr(l, "status"), "spacesAvailable");
+    json_decref(l);
+    l = lot_at(e.cityd.base, "zf-001", T0 + 10);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    CU_ASSERT_EQUAL(jint(l, "availableSpotNumber"), 1);       /* from its bays */
+    CU_ASSERT_STRING_EQUAL(jstr(l, "occupancyDetectionType"), "singleSpaceDetection");
+    json_decref(l);
+
+    /* clamping: zf-003 holds 12 */
+    CU_ASSERT_EQUAL(post_obs(e.cityd.base, "[{\"id\":\"c1\",\"lot\":\"zf-003\","
+                                           "\"availableSpotNumber\":40,\"ts\":1764400100}]", &r),
+                    200);
+    expect_counts(&r, 1, 0, 0, 0);
+    http_result_free(&r);
+    l = lot_at(e.cityd.base, "zf-003", T0 + 100);
+    CU_ASSERT_EQUAL(jint(l, "availableSpotNumber"), 12);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(jget(l, "flags"), 0)),
+                           "availableSpotNumberClamped");
+    json_decref(l);
+
+    /* bays: never a plate; by level */
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots/zf-001/bays", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NULL(strstr(r.body, "LU-F12345"));
+    CU_ASSERT_EQUAL(json_array_size(jget(r.json, "bays")), 3);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots/zf-001/bays?level=B2", NULL, &r),
+                    0);
+    json_t *bays = jget(r.json, "bays");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(bays), 1);
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(bays, 0), "status"), "occupied");
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots/zf-001/bays?level=B7", NULL, &r),
+                    0);
+    CU_ASSERT_EQUAL(r.status, 400);
+    http_result_free(&r);
+
+    /* bad bodies */
+    CU_ASSERT_EQUAL(support_send("POST", e.cityd.base, "/v1/parking/observations", "k-sensor",
+                                 "{\"obs\":[]}", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "observations"));
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_send("POST", e.cityd.base, "/v1/parking/observations", "k-reader",
+                                 "{\"observations\":[]}", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 403);
+    http_result_free(&r);
+
+    /* after a restart the ids are still known */
+    support_cityd_stop(&e.cityd);
+    const char *extra[] = {MAP, "clock.mode=replay", NULL};
+    CU_ASSERT_FATAL(support_cityd_start(&e.cityd, e.redis.url, extra) == 0);
+    l = lot_at(e.cityd.base, "zf-003", T0 + 100);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    CU_ASSERT_EQUAL(jint(l, "availableSpotNumber"), 12);
+    CU_ASSERT_EQUAL(json_array_size(jget(l, "flags")), 1);
+    json_decref(l);
+    l = lot_at(e.cityd.base, "zf-001", T0 + 100);
+    CU_ASSERT_EQUAL(jint(l, "availableSpotNumber"), 1);
+    json_decref(l);
+    CU_ASSERT_EQUAL(post_obs(e.cityd.base, batch, &r), 200);
+    expect_counts(&r, 0, 5, 0, 6);
+    http_result_free(&r);
+    env_stop(&e);
+}
+
+/* Wall-clock mode: a ts more than 5 minutes ahead is rejected. */
+static void test_future_ts(void)
+{
+    struct env e;
+    const char *extra[] = {MAP, NULL};
+    CU_ASSERT_FATAL(env_start(&e, extra));
+    struct http_result r;
+    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
+    http_result_free(&r);
+    char batch[256];
+    double now = (double)time(NULL);
+    snprintf(batch, sizeof batch,
+             "[{\"id\":\"f1\",\"lot\":\"zf-003\",\"availableSpotNumber\":1,\"ts\":%.0f},"
+             "{\"id\":\"f2\",\"lot\":\"zf-003\",\"availableSpotNumber\":2,\"ts\":%.0f}]",
+             now + 1000, now + 60);
+    CU_ASSERT_EQUAL(post_obs(e.cityd.base, batch, &r), 200);
+    expect_counts(&r, 1, 0, 0, 1);
+    CU_ASSERT(starts(rejected_error(&r, 0), "ts"));
+    http_result_free(&r);
+    env_stop(&e);
+}
+
+static void put_lot(const char *base, const char *id, double lon, double lat, int total,
+                    const char *extra_json)
+{
+    char body[512], path[128];
+    struct http_result r;
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"location\":{\"type\":\"Point\","
+             "\"coordinates\":[%.7f,%.7f]},\"totalSpotNumber\":%d%s}", id, lon, lat, total,
+             extra_json ? extra_json : "");
+    snprintf(path, sizeof path, "/v1/parking/lots/%s", id);
+    CU_ASSERT_EQUAL(support_send("PUT", base, path, "k-operator", body, &r), 0);
+    CU_ASSERT(r.status == 201 || r.status == 200);
+    http_result_free(&r);
+}
+
+static void count_obs(const char *base, const char *id, const char *lot, int n, double ts)
+{
+    char item[256];
+    struct http_result r;
+    snprintf(item, sizeof item, "[{\"id\":\"%s\",\"lot\":\"%s\",\"availableSpotNumber\":%d,"
+             "\"ts\":%.0f}]", id, lot, n, ts);
+    CU_ASSERT_EQUAL(post_obs(base, item, &r), 200);
+    CU_ASSERT_EQUAL(jint(r.json, "accepted"), 1);
+    http_result_free(&r);
+}
+
+static void test_nearest(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, NULL));
+    struct http_result r;
+    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
+    http_result_free(&r);
+    /* four lots on a line east of (121.5, 37.5), 100 m apart; n-b and n-c
+     * tie at the same spot */
+    put_lot(e.cityd.base, "n-a", 121.5011, 37.5, 10, ",\"priceRatePerHour\":8");
+    put_lot(e.cityd.base, "n-c", 121.5022, 37.5, 10, ",\"category\":[\"ev\"]");
+    put_lot(e.cityd.base, "n-b", 121.5022, 37.5, 10, ",\"priceRatePerHour\":2");
+    put_lot(e.cityd.base, "n-d", 121.5033, 37.5, 10, NULL);
+    count_obs(e.cityd.base, "na", "n-a", 3, T0);
+    count_obs(e.cityd.base, "nb", "n-b", 3, T0);
+    count_obs(e.cityd.base, "nc", "n-c", 3, T0);
+    count_obs(e.cityd.base, "nd", "n-d", 0, T0);
+    char path[512];
+    snprintf(path, sizeof path, "/v1/parking/nearest?lon=121.5&lat=37.5&radius_m=1000&at=%.0f",
+             T0 + 60);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, path, NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    json_t *lots = jget(r.json, "lots");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(lots), 3);          /* n-d is full */
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(lots, 0), "id"), "n-a");
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(lots, 1), "id"), "n-b");   /* tie: by id */
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(lots, 2), "id"), "n-c");
+    double d0 = json_number_value(jget(json_array_get(lots, 0), "distance_m"));
+    CU_ASSERT(fabs(d0 - geo_distance_m(121.5, 37.5, 121.5011, 37.5)) < 0.01);
+    http_result_free(&r);
+    /* filters */
+    snprintf(path, sizeof path, "/v1/parking/nearest?lon=121.5&lat=37.5&max_price=5&at=%.0f",
+             T0 + 60);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, path, NULL, &r), 0);
+    CU_ASSERT_EQUAL(json_array_size(jget(r.json, "lots")), 1);
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(jget(r.json, "lots"), 0), "id"), "n-b");
+    http_result_free(&r);
+    snprintf(path, sizeof path, "/v1/parking/nearest?lon=121.5&lat=37.5&category=ev&at=%.0f",
+             T0 + 60);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, path, NULL, &r), 0);
+    CU_ASSERT_EQUAL(json_array_size(jget(r.json, "lots")), 1);
+    http_result_free(&r);
+    snprintf(path, sizeof path, "/v1/parking/nearest?lon=121.5&lat=37.5&min_available=0&limit=2"
+             "&at=%.0f", T0 + 60);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, path, NULL, &r), 0);
+    CU_ASSERT_EQUAL(json_array_size(jget(r.json, "lots")), 2);
+    http_result_free(&r);
+    snprintf(path, sizeof path, "/v1/parking/nearest?lon=121.5&lat=37.5&radius_m=150&at=%.0f",
+             T0 + 60);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, path, NULL, &r), 0);
+    CU_ASSERT_EQUAL(json_array_size(jget(r.json, "lots")), 1);
+    http_result_free(&r);
+    /* stale after parking.stale_after_s (900) unless include_stale */
+    snprintf(path, sizeof path, "/v1/parking/nearest?lon=121.5&lat=37.5&at=%.0f", T0 + 901);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, path, NULL, &r), 0);
+    CU_ASSERT_EQUAL(json_array_size(jget(r.json, "lots")), 0);
+    http_result_free(&r);
+    snprintf(path, sizeof path, "/v1/parking/nearest?lon=121.5&lat=37.5&include_stale=true"
+             "&at=%.0f", T0 + 901);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, path, NULL, &r), 0);
+    CU_ASSERT_EQUAL(json_array_size(jget(r.json, "lots")), 3);
+    CU_ASSERT(json_is_true(jget(json_array_get(jget(r.json, "lots"), 0), "stale")));
+    http_result_free(&r);
+    /* GCJ-02 in and out */
+    double glon, glat, olon, olat;
+    geo_wgs84_to_gcj02(121.5, 37.5, &glon, &glat);
+    geo_wgs84_to_gcj02(121.5011, 37.5, &olon, &olat);
+    snprintf(path, sizeof path, "/v1/parking/nearest?lon=%.9f&lat=%.9f&crs=gcj02&limit=1&at=%.0f",
+             glon, glat, T0 + 60);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, path, NULL, &r), 0);
+    lots = jget(r.json, "lots");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(lots), 1);
+    json_t *c = jget(jget(json_array_get(lots, 0), "location"), "coordinates");
+    CU_ASSERT(fabs(json_number_value(json_array_get(c, 0)) - olon) < 1e-9);
+    CU_ASSERT(fabs(json_number_value(json_array_get(c, 1)) - olat) < 1e-9);
+    CU_ASSERT(fabs(json_number_value(jget(json_array_get(lots, 0), "distance_m")) - d0) < 0.5);
+    http_result_free(&r);
+    /* bad parameters: 400 naming them */
+    static const struct { const char *q, *name; } bad[] = {
+        {"lat=37.5", "lon"},
+        {"lon=121.5", "lat"},
+        {"lon=121.5&lat=95", "lat"},
+        {"lon=abc&lat=37.5", "lon"},
+        {"lon=121.5&lat=37.5&radius_m=50001", "radius_m"},
+        {"lon=121.5&lat=37.5&radius_m=-1", "radius_m"},
+        {"lon=121.5&lat=37.5&limit=101", "limit"},
+        {"lon=121.5&lat=37.5&limit=0", "limit"},
+        {"lon=121.5&lat=37.5&limit=2.5", "limit"},
+        {"lon=121.5&lat=37.5&min_available=-1", "min_available"},
+        {"lon=121.5&lat=37.5&include_stale=maybe", "include_stale"},
+        {"lon=121.5&lat=37.5&crs=bd09", "crs"},
+        {"lon=121.5&lat=37.5&at=yesterday", "at"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(path, sizeof path, "/v1/parking/nearest?%s", bad[i].q);
+        CU_ASSERT_EQUAL(support_get(e.cityd.base, path, NULL, &r), 0);
+        CU_ASSERT_EQUAL(r.status, 400);
+        const char *msg = json_string_value(jget(jget(r.json, "error"), "message"));
+        if (!starts(msg, bad[i].name))
+            fprintf(stderr, "\n%s -> %s\n", bad[i].q, r.body);
+        CU_ASSERT(starts(msg, bad[i].name));
+        http_result_free(&r);
+    }
+    env_stop(&e);
+}
+
+static void test_screen(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, NULL));
+    struct http_result r;
+    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/screens/s-1", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    json_t *lots = jget(r.json, "lots");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(lots), 2);
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(lots, 0), "id"), "zf-001");
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(lots, 0), "direction"), "NW");
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/screens/none", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 404);
+    http_result_free(&r);
+    env_stop(&e);
+}
+
+/* Two cityd on one Redis agree within a second. */
+static void test_two_processes(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, NULL));
+    struct test_cityd b;
+    const char *extra[] = {MAP, "clock.mode=replay", NULL};
+    CU_ASSERT_FATAL(support_cityd_start(&b, e.redis.url, extra) == 0);
+    struct http_result r;
+    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-003", &r), 0);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(get_ready(b.base, "/v1/parking/lots/zf-003", &r), 0);
+    http_result_free(&r);
+    put_lot(e.cityd.base, "two", 121.6, 37.6, 30, NULL);
+    count_obs(e.cityd.base, "t1", "zf-003", 7, T0);
+    count_obs(e.cityd.base, "t2", "two", 9, T0);
+    CU_ASSERT_EQUAL(post_obs(e.cityd.base, "[{\"id\":\"t3\",\"lot\":\"zf-001\",\"bay\":\"B1-002\","
+                                           "\"status\":\"free\",\"ts\":1764400000}]", &r), 200);
+    http_result_free(&r);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool seen = false;
+    while (!seen) {
+        json_t *l1 = lot_at(b.base, "zf-003", T0), *l2 = lot_at(b.base, "two", T0);
+        json_t *l3 = lot_at(b.base, "zf-001", T0);
+        seen = l1 && l2 && l3 && jint(l1, "availableSpotNumber") == 7 &&
+               jint(l2, "availableSpotNumber") == 9 && jint(l3, "availableSpotNumber") == 1;
+        json_decref(l1);
+        json_decref(l2);
+        json_decref(l3);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if ((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9 > 1.0)
+            break;
+        if (!seen)
+            support_sleep_ms(20);
+    }
+    CU_ASSERT(seen);
+    /* the other way round, and the nearest answers agree */
+    count_obs(b.base, "t4", "zf-003", 2, T0 + 5);
+    support_sleep_ms(400);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/parking/nearest?lon=121.39&lat=37.54&at=%.0f", T0 + 10);
+    struct http_result ra, rb;
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, path, NULL, &ra), 0);
+    CU_ASSERT_EQUAL(support_get(b.base, path, NULL, &rb), 0);
+    CU_ASSERT_STRING_EQUAL(ra.body, rb.body);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ra.body, "\"availableSpotNumber\":2"));
+    http_result_free(&ra);
+    http_result_free(&rb);
+    support_cityd_stop(&b);
+    env_stop(&e);
+}
+
+/* Redis dies in the middle of a stream of batches: some requests fail
+ * with 503, and after Redis is back and the client has retried, the state
+ * is exactly the state of all observations, none counted twice. */
+static void test_redis_restart_mid_batch(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, NULL));
+    struct http_result r;
+    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
+    http_result_free(&r);
+    enum { NB = 40 };
+    int failed = 0;
+    for (int b = 0; b < NB; b++) {
+        char batch[4096], *p = batch;
+        p += sprintf(p, "[");
+        for (int i = 0; i < 20; i++)
+            p += sprintf(p, "%s{\"id\":\"r%d-%d\",\"lot\":\"zf-003\",\"availableSpotNumber\":%d,"
+                         "\"ts\":%.0f}", i ? "," : "", b, i, (b * 20 + i) % 13, T0 + b * 20 + i);
+        sprintf(p, "]");
+        if (b == NB / 2)
+            support_redis_kill(&e.redis, true);
+        if (b == NB / 2 + 5)
+            CU_ASSERT_FATAL(support_redis_restart(&e.redis) == 0);
+        for (int attempt = 0; attempt < 100; attempt++) {
+            long st = post_obs(e.cityd.base, batch, &r);
+            bool done = st == 200;
+            if (!done)
+                failed++;
+            else
+                CU_ASSERT_EQUAL(jint(r.json, "accepted") + jint(r.json, "duplicates"), 20);
+            http_result_free(&r);
+            if (done || b < NB / 2 + 5 || attempt > 90)
+                break;
+            support_sleep_ms(100);
+        }
+    }
+    CU_ASSERT(failed > 0);
+    /* every observation exactly once in the history */
+    long long xlen = redis_int(&e.redis, "XLEN 'cityd:{lot:zf-003}:history'");
+    json_t *l = lot_at(e.cityd.base, "zf-003", T0 + NB * 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    CU_ASSERT_EQUAL(jint(l, "availableSpotNumber"), (NB * 20 - 1) % 13);
+    CU_ASSERT_EQUAL(jint(l, "observationDateTime"), (long long)(T0 + NB * 20 - 1));
+    json_decref(l);
+    /* at most once each; the batches retried after the restart all there
+     * (the test Redis fsyncs every second, so a kill -9 may take the last
+     * second before it along) */
+    CU_ASSERT(xlen >= (NB / 2 - 5) * 20 && xlen <= NB * 20);
+    env_stop(&e);
+}
+
+static void test_history_capped(void)
+{
+    struct env e;
+    const char *extra[] = {MAP, "clock.mode=replay", "parking.history_max=10", NULL};
+    CU_ASSERT_FATAL(env_start(&e, extra));
+    struct http_result r;
+    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
+    http_result_free(&r);
+    for (int b = 0; b < 10; b++) {
+        char batch[8192], *p = batch;
+        p += sprintf(p, "[");
+        for (int i = 0; i < 100; i++)
+            p += sprintf(p, "%s{\"id\":\"h%d-%d\",\"lot\":\"zf-003\",\"availableSpotNumber\":3,"
+                         "\"ts\":%.0f}", i ? "," : "", b, i, T0 + b * 100 + i);
+        sprintf(p, "]");
+        CU_ASSERT_EQUAL(post_obs(e.cityd.base, batch, &r), 200);
+        http_result_free(&r);
+    }
+    long long xlen = redis_int(&e.redis, "XLEN 'cityd:{lot:zf-003}:history'");
+    CU_ASSERT(xlen >= 10 && xlen < 1000);     /* MAXLEN ~ trims whole nodes */
+    env_stop(&e);
+}
+
+/* ---- SSE ---- */
+
+static int sse_open(int port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n",
+                     path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Read until `needle` shows up or timeout_ms passes. */
+static bool sse_wait(int fd, char *buf, size_t cap, size_t *len, const char *needle,
+                     int timeout_ms)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        buf[*len] = '\0';
+        if (strstr(buf, needle) != NULL)
+            return true;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int left = timeout_ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 +
+                                      (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || *len + 1 >= cap || poll(&p, 1, left) <= 0)
+            return false;
+        ssize_t r = read(fd, buf + *len, cap - 1 - *len);
+        if (r <= 0)
+            return false;
+        *len += (size_t)r;
+    }
+}
+
+static void test_stream(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, NULL));
+    struct test_cityd b;
+    const char *extra[] = {MAP, "clock.mode=replay", NULL};
+    CU_ASSERT_FATAL(support_cityd_start(&b, e.redis.url, extra) == 0);
+    struct http_result r;
+    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(get_ready(b.base, "/v1/parking/lots/zf-001", &r), 0);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/stream", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 400);                           /* bbox is required */
+    http_result_free(&r);
+    /* zf-003 only */
+    int fd = sse_open(e.cityd.port, "/v1/parking/stream?bbox=121.391,37.540,121.393,37.542");
+    CU_ASSERT_FATAL(fd >= 0);
+    static char buf[1 << 16];
+    size_t len = 0;
+    CU_ASSERT(sse_wait(fd, buf, sizeof buf, &len, "text/event-stream", 2000));
+    CU_ASSERT(sse_wait(fd, buf, sizeof buf, &len, "\"id\":\"zf-003\"", 2000));   /* snapshot */
+    len = 0;
+    /* a change written through the other process reaches this stream */
+    count_obs(b.base, "s1", "zf-003", 6, T0);
+    CU_ASSERT(sse_wait(fd, buf, sizeof buf, &len, "\"availableSpotNumber\":6", 1000));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "event: lot"));
+    /* a change outside the box does not */
+    len = 0;
+    count_obs(e.cityd.base, "s2", "zf-002", 6, T0);
+    count_obs(e.cityd.base, "s3", "zf-003", 5, T0 + 1);
+    CU_ASSERT(sse_wait(fd, buf, sizeof buf, &len, "\"availableSpotNumber\":5", 1000));
+    CU_ASSERT_PTR_NULL(strstr(buf, "zf-002"));
+    close(fd);
+    support_cityd_stop(&b);
+    env_stop(&e);
+}
+
+int suite_parking(void)
+{
+    CU_pSuite s = CU_add_suite("parking", NULL, NULL);
+    if (s == NULL)
+        return -1;
+    if (!CU_add_test(s, "lots: get, bbox, errors", test_lots_read) ||
+        !CU_add_test(s, "lots: put, polygon, gcj02, errors, restart", test_lot_put) ||
+        !CU_add_test(s, "observations: verdicts, idempotency, restart", test_observations) ||
+        !CU_add_test(s, "observations: future ts", test_future_ts) ||
+        !CU_add_test(s, "nearest", test_nearest) ||
+        !CU_add_test(s, "screens", test_screen) ||
+        !CU_add_test(s, "two cityd on one Redis", test_two_processes) ||
+        !CU_add_test(s, "Redis restart in the middle of batches", test_redis_restart_mid_batch) ||
+        !CU_add_test(s, "history capped", test_history_capped) ||
+        !CU_add_test(s, "SSE stream", test_stream))
+        return -1;
+    return 0;
+}
