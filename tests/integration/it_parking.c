@@ -33,18 +33,39 @@ struct env {
     bool up;
 };
 
+static int get_ready(const char *base, const char *path, struct http_result *r);
+
+/* Start a cityd on the env's Redis and wait until parking has been
+ * rebuilt from it. extra NULL: the fixture map in replay clock mode. */
+static bool cityd_up(struct env *e, struct test_cityd *c, const char *const *extra)
+{
+    static const char *const dflt[] = {MAP, "clock.mode=replay", NULL};
+    struct http_result r;
+    if (support_cityd_start(c, e->redis.url, extra ? extra : dflt) != 0)
+        return false;
+    bool ok = get_ready(c->base, "/v1/parking/lots/zf-001", &r) == 0 && r.status == 200;
+    http_result_free(&r);
+    return ok;
+}
+
 static bool env_start(struct env *e, const char *const *extra)
 {
-    const char *dflt[] = {MAP, "clock.mode=replay", NULL};
     memset(e, 0, sizeof *e);
     if (support_redis_start(&e->redis) != 0)
         return false;
-    if (support_cityd_start(&e->cityd, e->redis.url, extra ? extra : dflt) != 0) {
+    if (!cityd_up(e, &e->cityd, extra)) {
         support_redis_stop(&e->redis);
         return false;
     }
     e->up = true;
     return true;
+}
+
+/* Stop and start the env's cityd again (same Redis). */
+static bool env_restart_cityd(struct env *e)
+{
+    support_cityd_stop(&e->cityd);
+    return cityd_up(e, &e->cityd, NULL);
 }
 
 static void env_stop(struct env *e)
@@ -209,8 +230,6 @@ static void test_lot_put(void)
     struct env e;
     CU_ASSERT_FATAL(env_start(&e, NULL));
     struct http_result r;
-    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
-    http_result_free(&r);
     const char *body = "{\"name\":\"New \\\"one\\\"\",\"location\":{\"type\":\"Point\","
                        "\"coordinates\":[121.41,37.55]},\"totalSpotNumber\":50,"
                        "\"category\":[\"ev\"],\"priceRatePerHour\":4.5,\"levels\":[\"L1\"],"
@@ -291,9 +310,7 @@ static void test_lot_put(void)
     json_decref(l);
 
     /* a PUT survives a restart of cityd */
-    support_cityd_stop(&e.cityd);
-    const char *extra[] = {MAP, "clock.mode=replay", NULL};
-    CU_ASSERT_FATAL(support_cityd_start(&e.cityd, e.redis.url, extra) == 0);
+    CU_ASSERT_FATAL(env_restart_cityd(&e));
     l = lot_at(e.cityd.base, "yt-new", T0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(l);
     CU_ASSERT_STRING_EQUAL(jstr(l, "name"), "New \"one\"");
@@ -306,8 +323,6 @@ static void test_observations(void)
     struct env e;
     CU_ASSERT_FATAL(env_start(&e, NULL));
     struct http_result r;
-    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
-    http_result_free(&r);
     const char *batch =
         "[{\"id\":\"o1\",\"lot\":\"zf-003\",\"availableSpotNumber\":5,\"ts\":1764400000},"
         "{\"id\":\"o2\",\"lot\":\"zf-003\",\"availableSpotNumber\":4,\"ts\":1764399990},"
@@ -391,9 +406,7 @@ static void test_observations(void)
     http_result_free(&r);
 
     /* after a restart the ids are still known */
-    support_cityd_stop(&e.cityd);
-    const char *extra[] = {MAP, "clock.mode=replay", NULL};
-    CU_ASSERT_FATAL(support_cityd_start(&e.cityd, e.redis.url, extra) == 0);
+    CU_ASSERT_FATAL(env_restart_cityd(&e));
     l = lot_at(e.cityd.base, "zf-003", T0 + 100);
     CU_ASSERT_PTR_NOT_NULL_FATAL(l);
     CU_ASSERT_EQUAL(jint(l, "availableSpotNumber"), 12);
@@ -415,8 +428,6 @@ static void test_future_ts(void)
     const char *extra[] = {MAP, NULL};
     CU_ASSERT_FATAL(env_start(&e, extra));
     struct http_result r;
-    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
-    http_result_free(&r);
     char batch[256];
     double now = (double)time(NULL);
     snprintf(batch, sizeof batch,
@@ -460,8 +471,6 @@ static void test_nearest(void)
     struct env e;
     CU_ASSERT_FATAL(env_start(&e, NULL));
     struct http_result r;
-    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
-    http_result_free(&r);
     /* four lots on a line east of (121.5, 37.5), 100 m apart; n-b and n-c
      * tie at the same spot */
     put_lot(e.cityd.base, "n-a", 121.5011, 37.5, 10, ",\"priceRatePerHour\":8");
@@ -585,13 +594,8 @@ static void test_two_processes(void)
     struct env e;
     CU_ASSERT_FATAL(env_start(&e, NULL));
     struct test_cityd b;
-    const char *extra[] = {MAP, "clock.mode=replay", NULL};
-    CU_ASSERT_FATAL(support_cityd_start(&b, e.redis.url, extra) == 0);
+    CU_ASSERT_FATAL(cityd_up(&e, &b, NULL));
     struct http_result r;
-    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-003", &r), 0);
-    http_result_free(&r);
-    CU_ASSERT_EQUAL(get_ready(b.base, "/v1/parking/lots/zf-003", &r), 0);
-    http_result_free(&r);
     put_lot(e.cityd.base, "two", 121.6, 37.6, 30, NULL);
     count_obs(e.cityd.base, "t1", "zf-003", 7, T0);
     count_obs(e.cityd.base, "t2", "two", 9, T0);
@@ -640,8 +644,6 @@ static void test_redis_restart_mid_batch(void)
     struct env e;
     CU_ASSERT_FATAL(env_start(&e, NULL));
     struct http_result r;
-    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
-    http_result_free(&r);
     enum { NB = 40 };
     int failed = 0;
     for (int b = 0; b < NB; b++) {
@@ -689,8 +691,6 @@ static void test_history_capped(void)
     const char *extra[] = {MAP, "clock.mode=replay", "parking.history_max=10", NULL};
     CU_ASSERT_FATAL(env_start(&e, extra));
     struct http_result r;
-    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
-    http_result_free(&r);
     for (int b = 0; b < 10; b++) {
         char batch[8192], *p = batch;
         p += sprintf(p, "[");
@@ -756,13 +756,8 @@ static void test_stream(void)
     struct env e;
     CU_ASSERT_FATAL(env_start(&e, NULL));
     struct test_cityd b;
-    const char *extra[] = {MAP, "clock.mode=replay", NULL};
-    CU_ASSERT_FATAL(support_cityd_start(&b, e.redis.url, extra) == 0);
+    CU_ASSERT_FATAL(cityd_up(&e, &b, NULL));
     struct http_result r;
-    CU_ASSERT_EQUAL(get_ready(e.cityd.base, "/v1/parking/lots/zf-001", &r), 0);
-    http_result_free(&r);
-    CU_ASSERT_EQUAL(get_ready(b.base, "/v1/parking/lots/zf-001", &r), 0);
-    http_result_free(&r);
     CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/stream", NULL, &r), 0);
     CU_ASSERT_EQUAL(r.status, 400);                           /* bbox is required */
     http_result_free(&r);
