@@ -62,6 +62,9 @@
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_TIMEOUT_MS 10000
 #define ROUTE_COUNTER_CACHE 24
+/* While a handler works, at most this much of what the client sends
+ * next (a pipelined request) is read ahead; see watch_connection(). */
+#define READ_AHEAD_BYTES (64 * 1024)
 
 /* ---- roles ---- */
 
@@ -545,9 +548,30 @@ static void common_headers(struct http_req *r, const char *ctype)
         add_header(r, "Connection", "close");
 }
 
+/* evhttp stops reading a connection once it has a whole request, so a
+ * client that hangs up while the handler works would go unnoticed until
+ * the reply. Read on (as evhttp itself does while it writes a reply):
+ * with no read callback the bytes just wait in the input buffer --
+ * bounded by a watermark -- for evhttp to parse after the reply, and an
+ * EOF reaches evhttp's error callback, which detaches the request and
+ * calls our closecb. */
+static void watch_connection(struct http_req *r)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+    bufferevent_data_cb wcb;
+    bufferevent_event_cb ecb;
+    void *cbarg;
+    bufferevent_getcb(bev, NULL, &wcb, &ecb, &cbarg);
+    bufferevent_setcb(bev, NULL, wcb, ecb, cbarg);
+    bufferevent_setwatermark(bev, EV_READ, 0, READ_AHEAD_BYTES);
+    bufferevent_enable(bev, EV_READ);
+}
+
 static void reply_finish(struct http_req *r, int status, const char *ctype)
 {
     struct evbuffer *out = evhttp_request_get_output_buffer(r->ev);
+    /* The next request on this connection may be of any size. */
+    bufferevent_setwatermark(evhttp_connection_get_bufferevent(r->evcon), EV_READ, 0, 0);
     size_t len = evbuffer_get_length(out);
     common_headers(r, len > 0 || r->method == HTTP_HEAD ? ctype : NULL);
     if (r->method == HTTP_HEAD) {
@@ -1329,6 +1353,7 @@ static void dispatch(struct http_req *r, bool path_ok)
         return;
     r->entry = e;
     r->refs |= REF_HANDLER;
+    watch_connection(r);
     struct timeval tv = {r->srv->timeout_ms / 1000, (r->srv->timeout_ms % 1000) * 1000};
     evtimer_add(r->timer, &tv);
     e->fn(r, e->arg);
@@ -1545,7 +1570,7 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
     default:
         error = 400;
         code = "bad_request";
-        msg = "malformed HTTP request";
+        msg = "malformed HTTP request, or headers over 64 KiB";
         break;
     }
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
