@@ -169,19 +169,20 @@ struct http_server {
 
 enum { REF_HANDLER = 1, REF_WIRE = 2 };
 
+/* Timers due on the next loop turn. */
+static const struct timeval next_turn = {0, 0};
+
 struct http_req {
     struct http_server *srv;
     struct evhttp_request *ev;       /* evhttp's request while REF_WIRE is held */
     struct evhttp_connection *evcon;
     struct route *route;             /* NULL: unmatched */
-    const struct method_entry *entry;
     enum http_method method;
     const char *method_name;
     unsigned refs;
     bool answered;                   /* a status was decided (sent, or client gone) */
     bool replied;                    /* the handler has replied */
     bool streaming, stream_ended, close_due;
-    int status;
     struct timespec t0;
     enum role role;
     const char *key_name;
@@ -409,7 +410,6 @@ static void record(struct http_req *r, int status)
     struct http_server *h = r->srv;
     struct route *rt = r->route != NULL ? r->route : &h->unmatched;
     double secs = elapsed_s(&r->t0);
-    r->status = status;
     if (h->metrics != NULL) {
         metric_inc(route_counter(h, rt, r->method_name, status), 1);
         if (rt->latency == NULL) {
@@ -456,10 +456,8 @@ static void req_release(struct http_req *r, unsigned bit)
         r->ev = NULL;
         r->evcon = NULL;
     }
-    if (r->refs == 0 && !r->srv->closing) {
-        static const struct timeval now = {0, 0};
-        evtimer_add(r->timer, &now);
-    }
+    if (r->refs == 0 && !r->srv->closing)
+        evtimer_add(r->timer, &next_turn);
 }
 
 /* evhttp wrote the whole reply: the connection may now serve another
@@ -717,9 +715,8 @@ void http_stream_start(struct http_req *r, const char *content_type, http_close_
     if (r->answered || r->ev == NULL) {
         /* Timed out or the client is gone already: tell the caller from
          * the next loop turn, never from inside this call. */
-        static const struct timeval now = {0, 0};
         r->close_due = true;
-        evtimer_add(r->timer, &now);
+        evtimer_add(r->timer, &next_turn);
         return;
     }
     common_headers(r, content_type);
@@ -1351,7 +1348,6 @@ static void dispatch(struct http_req *r, bool path_ok)
     if (authenticate(r) != 0 || authorize(r, e) != 0 || check_params(r) != 0 ||
         (r->query != NULL && parse_query(r, r->query) != 0))
         return;
-    r->entry = e;
     r->refs |= REF_HANDLER;
     watch_connection(r);
     struct timeval tv = {r->srv->timeout_ms / 1000, (r->srv->timeout_ms % 1000) * 1000};
@@ -1446,7 +1442,10 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
     evhttp_set_allowed_methods(h->http, 0x1FF);
     evhttp_set_max_body_size(h->http, (ev_ssize_t)h->max_body);
     evhttp_set_max_headers_size(h->http, MAX_HEADERS_BYTES);
-    evhttp_set_timeout(h->http, IDLE_TIMEOUT_S);
+    /* Idle keep-alive connections and stalled writes are dropped; never
+     * before a slow handler's own timeout could answer. */
+    evhttp_set_timeout(h->http, IDLE_TIMEOUT_S > h->timeout_ms / 1000 + 5
+                                    ? IDLE_TIMEOUT_S : h->timeout_ms / 1000 + 5);
     /* Read and discard the rest of an oversized body before answering
      * 413, so the client is not reset while still sending and sees it. */
     evhttp_set_flags(h->http, EVHTTP_SERVER_LINGERING_CLOSE);
