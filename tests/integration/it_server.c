@@ -274,9 +274,11 @@ static void test_embedded_redis(void)
             support_sleep_ms(10);
     }
     CU_ASSERT_EQUAL(status, 200);
-    /* Find the child redis-server by its socket path under our dir. */
-    char cmd[512], pidbuf[32] = "";
-    snprintf(cmd, sizeof cmd, "pgrep -f '%s/var' | head -n 1", c.dir);
+    /* Ask the embedded redis-server for its pid over its socket. */
+    char cmd[600], pidbuf[32] = "";
+    snprintf(cmd, sizeof cmd,
+             "redis-cli -s '%s/var/redis.sock' info server | sed -n 's/^process_id:\\([0-9]*\\).*/\\1/p'",
+             c.dir);
     FILE *p = popen(cmd, "r");
     if (p) {
         if (fgets(pidbuf, sizeof pidbuf, p) == NULL)
@@ -298,8 +300,8 @@ static void test_embedded_redis(void)
     CU_ASSERT_TRUE(saw503);
     CU_ASSERT_TRUE(back);
     CU_ASSERT_EQUAL(support_cityd_signal_wait(&c, SIGTERM, 15000), 0);
-    /* The embedded redis-server went with it. */
-    snprintf(cmd, sizeof cmd, "pgrep -f '%s/var' >/dev/null", c.dir);
+    /* The embedded redis-server went with it: its socket is gone. */
+    snprintf(cmd, sizeof cmd, "redis-cli -s '%s/var/redis.sock' ping >/dev/null 2>&1", c.dir);
     CU_ASSERT_NOT_EQUAL(system(cmd), 0);
     support_cityd_stop(&c);
 }

@@ -149,7 +149,7 @@ static void test_lifecycle(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_STRING_EQUAL(run(e.base, s, "CONFIG GET %s", "port").str, "0");
     CU_ASSERT_STRING_EQUAL(run(e.base, s, "CONFIG GET %s", "appendonly").str, "yes");
-    CU_ASSERT_STRING_EQUAL(run(e.base, s, "CONFIG GET %s", "appendfsync").str, "everysec");
+    CU_ASSERT_STRING_EQUAL(run(e.base, s, "CONFIG GET %s", "appendfsync").str, "always");
     CU_ASSERT_STRING_EQUAL(run(e.base, s, "CONFIG GET %s", "save").str, "");
     CU_ASSERT_STRING_EQUAL(run(e.base, s, "CONFIG GET %s", "unixsocketperm").str, "700");
     CU_ASSERT_STRING_EQUAL(run(e.base, s, "SET k %s", "before-kill").str, "OK");
