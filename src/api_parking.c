@@ -1282,7 +1282,7 @@ static int group_send(struct ingest *in, size_t first, size_t count)
 {
     struct api_parking *ap = in->ap;
     const char *lot = in->obs[in->order[first]].lot;
-    size_t argc = 12 + 6 * count;
+    size_t argc = 14 + 6 * count;      /* EVAL script 5 keys..., 6 args, 6 per item */
     const char **argv = malloc(argc * sizeof *argv);
     char (*num)[3][32] = malloc(count * sizeof *num);
     struct group *g = malloc(sizeof *g);
@@ -1308,7 +1308,6 @@ static int group_send(struct ingest *in, size_t first, size_t count)
     argv[c++] = fmax;
     argv[c++] = ap->origin;
     argv[c++] = lot;
-    argc = c + 6 * count;
     const struct parking_lot *l = parking_lot_get(ap->p, lot);
     for (size_t j = 0; j < count; j++) {
         const struct parking_obs *o = &in->obs[in->order[first + j]];
