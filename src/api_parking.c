@@ -11,21 +11,25 @@
  * Redis layout (keys.h; one hash tag per lot):
  *   cityd:{lot:X}:state     HASH available, count_ts, flags
  *   cityd:{lot:X}:bays      HASH bay -> "status\x1fts\x1fplate"
- *   cityd:{lot:X}:history   STREAM, capped (MAXLEN ~ parking.history_max):
- *                           ts + available, or ts + bay + status (no plate)
+ *   cityd:{lot:X}:history   STREAM, capped (MAXLEN ~ parking.history_max
+ *                           entries): one entry per write, field "obs" =
+ *                           records "bay\x1fvalue\x1fts" joined by \x1e (bay
+ *                           empty for a lot count; never a plate)
  *   cityd:{lot:X}:def       STRING, the lot definition of the last PUT
- *   cityd:{lot:X}:seen:ID   idempotency marker of observation ID (TTL)
+ *   cityd:{lot:X}:seen:hN   HASH of the observation ids written in hour N
+ *                           (idempotency; a TTL keeps two hours)
  *   cityd:{city}:parking:defs     SET of lots defined by PUT
  *   cityd:{city}:parking:changes  STREAM, the change feed (capped)
  *   cityd:{city}:parking:seq      counter numbering the feed entries
  *
  * Writes. Observations are validated in memory (shape, unknown lot or bay,
  * clock skew), grouped by lot, and each group goes to Redis as one Lua
- * script that, per observation and atomically: sets the marker (SET NX;
- * a marker already there makes a `duplicate`), compares ts with the stored
- * one (older: `outdated`), writes the state and appends to the history;
- * then it appends one entry with everything it applied to the change
- * feed. The reply is built when every group has answered; if a group
+ * script that, per observation and atomically: records the id in the
+ * lot's hourly id set (already there, this hour or the last: a
+ * `duplicate`; so ids are remembered for one to two hours, restarts
+ * included), compares ts with the stored one (older: `outdated`), and
+ * keeps the newest state; then it writes the state, appends one history
+ * entry and one change-feed entry with everything it applied. The reply is built when every group has answered; if a group
  * could not reach Redis the whole request answers 503 and the client
  * retries it -- what did commit then comes back as duplicates.
  *
@@ -67,7 +71,9 @@
 #define POLL_MS 100
 #define FEED_COUNT 1000                /* entries per XREAD */
 #define FEED_MAXLEN 100000             /* ~ entries kept in the feed */
-#define SEEN_TTL_S 86400               /* idempotency window */
+#define SEEN_BUCKET_S 3600             /* ids are remembered for 1 to 2 of these */
+#define GROUP_MAX 1000                 /* observations per script call */
+#define OBS_ARG_MAX (2 * PARKING_ID_MAX + PARKING_PLATE_MAX + 80)   /* one packed item */
 #define TS_SKEW_S 300.0                /* ts may run this far ahead of the wall clock */
 #define SYNC_WINDOW 2048               /* rebuild commands in flight */
 #define LIMIT_MAX 100
@@ -78,49 +84,68 @@
 
 /* ---- Lua ---- */
 
-/* KEYS: state, bays, history, changes, seq. ARGV: seen-key prefix, marker
- * ttl, history max (0: none), feed max, origin, lot, then six per
- * observation: id, bay ('' for a lot count), value (count or status), ts,
- * plate, flags. Returns one verdict per observation: ok / dup / old. */
+/* One lot's observations, in order, with the verdicts sequential
+ * processing would give. KEYS: state, bays, history, changes, seq, seen
+ * (this hour), seen (last hour). ARGV: seen ttl, history max (0: none),
+ * feed max, origin, lot, then one per observation:
+ * "id\x1fbay\x1fvalue\x1fts\x1fplate\x1fflags" (bay '' for a lot count;
+ * none of the fields can hold a control character). Returns one verdict
+ * per observation: ok / dup / old. Redis work is per group, not per
+ * observation, where it can be: one HMGET of the stored bay states, one
+ * HSET of the results, one history entry and one feed entry holding every
+ * applied observation ("bay\x1fvalue\x1fts[\x1fplate\x1fflags]" joined by
+ * \x1e; the history leaves plates out). */
 static const char OBS_SCRIPT[] =
-    "local out, rec = {}, {}\n"
-    "for i = 7, #ARGV, 6 do\n"
-    "  local id, bay, val, ts, plate, flags = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3],"
-    " ARGV[i+4], ARGV[i+5]\n"
+    "local obs, bays, seen, cur = {}, {}, {}, {}\n"
+    "for i = 6, #ARGV do\n"
+    "  local o = {string.match(ARGV[i],"
+    " '^([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)$')}\n"
+    "  obs[#obs + 1] = o\n"
+    "  local b = o[2]\n"
+    "  if b ~= '' and not seen[b] then seen[b] = true; bays[#bays + 1] = b end\n"
+    "end\n"
+    "if #bays > 0 then\n"
+    "  local v = redis.call('HMGET', KEYS[2], unpack(bays))\n"
+    "  for j = 1, #bays do\n"
+    "    cur[bays[j]] = v[j] and tonumber(string.match(v[j], '^[^\\31]*\\31([^\\31]*)'))\n"
+    "  end\n"
+    "end\n"
+    "local cts = tonumber(redis.call('HGET', KEYS[1], 'count_ts'))\n"
+    "local out, rec, hrec, set, count = {}, {}, {}, {}, nil\n"
+    "for i, o in ipairs(obs) do\n"
+    "  local id, bay, val, ts, plate, flags = o[1], o[2], o[3], o[4], o[5], o[6]\n"
     "  local t, v = tonumber(ts), 'ok'\n"
-    "  if not redis.call('SET', ARGV[1] .. id, '1', 'NX', 'EX', ARGV[2]) then\n"
+    "  if redis.call('HEXISTS', KEYS[7], id) == 1 or"
+    " redis.call('HSETNX', KEYS[6], id, '1') == 0 then\n"
     "    v = 'dup'\n"
     "  elseif bay == '' then\n"
-    "    local cur = tonumber(redis.call('HGET', KEYS[1], 'count_ts'))\n"
-    "    if cur and t < cur then v = 'old' else\n"
-    "      redis.call('HSET', KEYS[1], 'available', val, 'count_ts', ts, 'flags', flags)\n"
-    "      if ARGV[3] ~= '0' then\n"
-    "        redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'ts', ts,"
-    " 'available', val)\n"
-    "      end\n"
-    "    end\n"
+    "    if cts and t < cts then v = 'old' else cts = t; count = {val, ts, flags} end\n"
+    "  elseif cur[bay] and t < cur[bay] then\n"
+    "    v = 'old'\n"
     "  else\n"
-    "    local cur = redis.call('HGET', KEYS[2], bay)\n"
-    "    local cts = cur and tonumber(string.match(cur, '^[^\\31]*\\31([^\\31]*)'))\n"
-    "    if cts and t < cts then v = 'old' else\n"
-    "      redis.call('HSET', KEYS[2], bay, val .. '\\31' .. ts .. '\\31' .. plate)\n"
-    "      if ARGV[3] ~= '0' then\n"
-    "        redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'ts', ts, 'bay', bay,"
-    " 'status', val)\n"
-    "      end\n"
-    "    end\n"
+    "    cur[bay] = t\n"
+    "    set[bay] = val .. '\\31' .. ts .. '\\31' .. plate\n"
     "  end\n"
-    "  out[#out + 1] = v\n"
+    "  out[i] = v\n"
     "  if v == 'ok' then\n"
-    "    rec[#rec + 1] = bay .. '\\31' .. val .. '\\31' .. ts .. '\\31' .. plate .. '\\31' .."
-    " flags\n"
+    "    rec[#rec + 1] = bay .. '\\31' .. val .. '\\31' .. ts .. '\\31' .. plate .. '\\31' .. flags\n"
+    "    hrec[#hrec + 1] = bay .. '\\31' .. val .. '\\31' .. ts\n"
     "  end\n"
     "end\n"
-    "if #rec > 0 then\n"
-    "  local s = redis.call('INCR', KEYS[5])\n"
-    "  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'seq', s, 'origin', ARGV[5],"
-    " 'lot', ARGV[6], 'obs', table.concat(rec, '\\30'))\n"
+    "redis.call('EXPIRE', KEYS[6], ARGV[1])\n"
+    "if #rec == 0 then return out end\n"
+    "if count then\n"
+    "  redis.call('HSET', KEYS[1], 'available', count[1], 'count_ts', count[2], 'flags', count[3])\n"
     "end\n"
+    "local hs = {}\n"
+    "for b, v in pairs(set) do hs[#hs + 1] = b; hs[#hs + 1] = v end\n"
+    "if #hs > 0 then redis.call('HSET', KEYS[2], unpack(hs)) end\n"
+    "if ARGV[2] ~= '0' then\n"
+    "  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'obs', table.concat(hrec, '\\30'))\n"
+    "end\n"
+    "local s = redis.call('INCR', KEYS[5])\n"
+    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'seq', s, 'origin', ARGV[4],"
+    " 'lot', ARGV[5], 'obs', table.concat(rec, '\\30'))\n"
     "return out\n";
 
 /* KEYS: def, defs set, changes, seq. ARGV: lot, definition JSON, origin,
@@ -163,6 +188,8 @@ struct api_parking {
     /* change feed */
     char cursor[64];
     long long seq;
+    char obs_sha[48];                  /* SHA1 of OBS_SCRIPT once loaded, else "" */
+    bool sha_loading;
     bool polling;
     struct event *tick, *heartbeat;
     /* SSE */
@@ -1173,7 +1200,9 @@ struct ingest {
     uint8_t *verdict;
     char **error;                     /* per rejected item */
     size_t *order;                    /* items grouped by lot */
-    size_t pending;
+    size_t *gfirst, *gcount;          /* groups: ranges of order, one lot each */
+    size_t ngroups;
+    bool *gretry;                     /* group to resend (NOSCRIPT) */
     bool failed;
 };
 
@@ -1185,6 +1214,9 @@ static void ingest_free(struct ingest *in)
     free(in->obs);
     free(in->verdict);
     free(in->order);
+    free(in->gfirst);
+    free(in->gcount);
+    free(in->gretry);
     free(in);
 }
 
@@ -1233,42 +1265,6 @@ static void ingest_apply(struct ingest *in, size_t i)
         log_warn(&ap->a->log, "parking_apply_failed", "lot=%s error=\"%s\"", in->obs[i].lot, err);
 }
 
-struct group {
-    struct ingest *in;
-    size_t first, count;               /* range of in->order */
-};
-
-static void group_done(void *arg, enum store_status st, const struct store_reply *r)
-{
-    struct group *g = arg;
-    struct ingest *in = g->in;
-    struct api_parking *ap = in->ap;
-    bool ok = !ap->stopping && st == STORE_OK && store_reply_type(r) == STORE_R_ARRAY &&
-              store_reply_len(r) == g->count;
-    if (!ap->stopping && st == STORE_OK && !ok)
-        log_error(&ap->a->log, "parking_ingest_failed", "error=\"%s\"",
-                  store_reply_str(r, NULL) ? store_reply_str(r, NULL) : "unexpected reply");
-    for (size_t k = 0; ok && k < g->count; k++) {
-        size_t i = in->order[g->first + k];
-        const char *v = store_reply_str(store_reply_at(r, k), NULL);
-        in->verdict[i] = v == NULL ? V_OLD : strcmp(v, "ok") == 0 ? V_OK
-                                          : strcmp(v, "dup") == 0 ? V_DUP : V_OLD;
-        if (in->verdict[i] == V_OK)
-            ingest_apply(in, i);
-    }
-    if (!ok)
-        in->failed = true;
-    free(g);
-    if (--in->pending == 0) {
-        if (!ap->stopping) {
-            sse_flush(ap);
-            ingest_reply(in);
-        }
-        ingest_free(in);
-    }
-    api_release(ap);
-}
-
 static int order_cmp(const void *a, const void *b, void *ctx)
 {
     const struct ingest *in = ctx;
@@ -1277,32 +1273,38 @@ static int order_cmp(const void *a, const void *b, void *ctx)
     return c != 0 ? c : (x > y) - (x < y);
 }
 
-/* Send the observations order[first .. first+count) (one lot) to Redis. */
-static int group_send(struct ingest *in, size_t first, size_t count)
+/* Add group k (one lot) to the transaction: EVALSHA once the script is
+ * loaded, else or when `full`, EVAL. */
+static int group_add(struct ingest *in, struct store_batch *b, size_t k, bool full)
 {
     struct api_parking *ap = in->ap;
+    size_t first = in->gfirst[k], count = in->gcount[k];
     const char *lot = in->obs[in->order[first]].lot;
-    size_t argc = 14 + 6 * count;      /* EVAL script 5 keys..., 6 args, 6 per item */
+    size_t argc = 15 + count;          /* EVAL script 7 keys, 5 args, 1 per item */
     const char **argv = malloc(argc * sizeof *argv);
-    char (*num)[3][32] = malloc(count * sizeof *num);
-    struct group *g = malloc(sizeof *g);
-    char k[6][KEY_MAX], ttl[16], hmax[24], fmax[24];
+    char (*item)[OBS_ARG_MAX] = malloc(count * sizeof *item);
+    char k7[7][KEY_MAX], ttl[16], hmax[24], fmax[24], hour[2][24];
+    long long h = (long long)floor(app_wall_now() / SEEN_BUCKET_S);
     int rc = -1;
-    if (argv == NULL || num == NULL || g == NULL)
+    if (argv == NULL || item == NULL)
         goto out;
-    snprintf(ttl, sizeof ttl, "%d", SEEN_TTL_S);
+    snprintf(ttl, sizeof ttl, "%d", 2 * SEEN_BUCKET_S + 60);
     snprintf(hmax, sizeof hmax, "%ld", ap->a->cfg.parking_history_max);
     snprintf(fmax, sizeof fmax, "%d", FEED_MAXLEN);
+    snprintf(hour[0], sizeof hour[0], "h%lld", h);
+    snprintf(hour[1], sizeof hour[1], "h%lld", h - 1);
+    bool sha = !full && ap->obs_sha[0] != '\0';
     size_t c = 0;
-    argv[c++] = "EVAL";
-    argv[c++] = OBS_SCRIPT;
-    argv[c++] = "5";
-    argv[c++] = keys_lot(k[0], KEY_MAX, lot, "state");
-    argv[c++] = keys_lot(k[1], KEY_MAX, lot, "bays");
-    argv[c++] = keys_lot(k[2], KEY_MAX, lot, "history");
-    argv[c++] = feed_key(k[3]);
-    argv[c++] = seq_key(k[4]);
-    argv[c++] = keys_seen(k[5], KEY_MAX, "lot", lot, "");
+    argv[c++] = sha ? "EVALSHA" : "EVAL";
+    argv[c++] = sha ? ap->obs_sha : OBS_SCRIPT;
+    argv[c++] = "7";
+    argv[c++] = keys_lot(k7[0], KEY_MAX, lot, "state");
+    argv[c++] = keys_lot(k7[1], KEY_MAX, lot, "bays");
+    argv[c++] = keys_lot(k7[2], KEY_MAX, lot, "history");
+    argv[c++] = feed_key(k7[3]);
+    argv[c++] = seq_key(k7[4]);
+    argv[c++] = keys_seen(k7[5], KEY_MAX, "lot", lot, hour[0]);
+    argv[c++] = keys_seen(k7[6], KEY_MAX, "lot", lot, hour[1]);
     argv[c++] = ttl;
     argv[c++] = hmax;
     argv[c++] = fmax;
@@ -1312,36 +1314,118 @@ static int group_send(struct ingest *in, size_t first, size_t count)
     for (size_t j = 0; j < count; j++) {
         const struct parking_obs *o = &in->obs[in->order[first + j]];
         unsigned flags = 0;
-        argv[c++] = o->id;
-        argv[c++] = o->bay ? o->bay : "";
+        char value[16];
         if (o->bay == NULL)
-            snprintf(num[j][0], sizeof num[j][0], "%d", parking_count_clamp(l, o->available, &flags));
+            snprintf(value, sizeof value, "%d", parking_count_clamp(l, o->available, &flags));
         else
-            snprintf(num[j][0], sizeof num[j][0], "%s", parking_bay_status_name(o->status));
-        snprintf(num[j][1], sizeof num[j][1], "%.17g", o->ts);
-        snprintf(num[j][2], sizeof num[j][2], "%u", flags);
-        argv[c++] = num[j][0];
-        argv[c++] = num[j][1];
-        argv[c++] = o->plate ? o->plate : "";
-        argv[c++] = num[j][2];
+            snprintf(value, sizeof value, "%s", parking_bay_status_name(o->status));
+        snprintf(item[j], sizeof item[j], "%s\x1f%s\x1f%s\x1f%.17g\x1f%s\x1f%u", o->id,
+                 o->bay ? o->bay : "", value, o->ts, o->plate ? o->plate : "", flags);
+        argv[c++] = item[j];
     }
-    g->in = in;
-    g->first = first;
-    g->count = count;
-    ap->refs++;
-    in->pending++;
-    if (store_cmd_argv(ap->a->store, group_done, g, (int)argc, argv, NULL) != 0) {
-        ap->refs--;
-        in->pending--;
-        goto out;
-    }
-    g = NULL;
-    rc = 0;
+    rc = store_batch_add_argv(b, (int)c, argv, NULL);
 out:
-    free(g);
     free(argv);
-    free(num);
+    free(item);
     return rc;
+}
+
+static void ingest_done(struct ingest *in)
+{
+    struct api_parking *ap = in->ap;
+    if (!ap->stopping) {
+        sse_flush(ap);
+        ingest_reply(in);
+    }
+    ingest_free(in);
+}
+
+static int ingest_send(struct ingest *in, bool retry);
+
+/* Verdicts of group k from its element of EXEC's reply; false when the
+ * group must be resent because Redis had lost the script (a restart). */
+static bool group_verdicts(struct ingest *in, size_t k, const struct store_reply *r)
+{
+    struct api_parking *ap = in->ap;
+    const char *e = store_reply_str(r, NULL);
+    if (store_reply_type(r) == STORE_R_ERROR && e != NULL && strncmp(e, "NOSCRIPT", 8) == 0) {
+        ap->obs_sha[0] = '\0';
+        in->gretry[k] = true;
+        return false;
+    }
+    if (store_reply_type(r) != STORE_R_ARRAY || store_reply_len(r) != in->gcount[k]) {
+        log_error(&ap->a->log, "parking_ingest_failed", "error=\"%s\"",
+                  e != NULL ? e : "unexpected reply");
+        in->failed = true;
+        return true;
+    }
+    for (size_t j = 0; j < in->gcount[k]; j++) {
+        size_t i = in->order[in->gfirst[k] + j];
+        const char *v = store_reply_str(store_reply_at(r, j), NULL);
+        in->verdict[i] = v == NULL ? V_OLD : strcmp(v, "ok") == 0 ? V_OK
+                                          : strcmp(v, "dup") == 0 ? V_DUP : V_OLD;
+        if (in->verdict[i] == V_OK)
+            ingest_apply(in, i);
+    }
+    return true;
+}
+
+/* EXEC's reply: its elements answer the groups of the transaction in
+ * order -- all groups, or in a retry those marked in gretry. */
+static void batch_done(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct ingest *in = arg;
+    struct api_parking *ap = in->ap;
+    bool retrying = false, again = false;
+    if (ap->stopping)
+        goto done;
+    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY) {
+        if (st == STORE_OK)
+            log_error(&ap->a->log, "parking_ingest_failed", "error=\"%s\"",
+                      store_reply_str(r, NULL) ? store_reply_str(r, NULL) : "no EXEC array");
+        in->failed = true;
+        goto done;
+    }
+    for (size_t k = 0; k < in->ngroups; k++)
+        retrying |= in->gretry[k];
+    for (size_t k = 0, e = 0; k < in->ngroups; k++) {
+        if (retrying && !in->gretry[k])
+            continue;
+        in->gretry[k] = false;
+        again |= !group_verdicts(in, k, store_reply_at(r, e++));
+    }
+    if (again && !retrying && !in->failed && ingest_send(in, true) == 0) {
+        api_release(ap);
+        return;
+    }
+    in->failed |= again;
+done:
+    ingest_done(in);
+    api_release(ap);
+}
+
+/* One transaction with a script call per group (per lot): the reads of
+ * the transaction queue without touching the AOF, so Redis commits (and
+ * with appendfsync always, fsyncs) the whole request once. `retry`: only
+ * the groups marked in gretry, with the script text. */
+static int ingest_send(struct ingest *in, bool retry)
+{
+    struct api_parking *ap = in->ap;
+    struct store_batch *b = store_batch_new();
+    if (b == NULL)
+        return -1;
+    for (size_t k = 0; k < in->ngroups; k++) {
+        if ((!retry || in->gretry[k]) && group_add(in, b, k, retry) != 0) {
+            store_batch_free(b);
+            return -1;
+        }
+    }
+    ap->refs++;
+    if (store_batch_send(ap->a->store, b, batch_done, in) != 0) {
+        ap->refs--;
+        return -1;
+    }
+    return 0;
 }
 
 /* Validate every item; reject the bad ones. Returns how many remain.
@@ -1393,7 +1477,10 @@ static void h_observations(struct http_req *req, void *arg)
     if (in == NULL || (in->obs = calloc(cap, sizeof *in->obs)) == NULL ||
         (in->verdict = calloc(cap, 1)) == NULL ||
         (in->error = calloc(cap, sizeof *in->error)) == NULL ||
-        (in->order = calloc(cap, sizeof *in->order)) == NULL) {
+        (in->order = calloc(cap, sizeof *in->order)) == NULL ||
+        (in->gfirst = calloc(cap, sizeof *in->gfirst)) == NULL ||
+        (in->gcount = calloc(cap, sizeof *in->gcount)) == NULL ||
+        (in->gretry = calloc(cap, sizeof *in->gretry)) == NULL) {
         if (in)
             ingest_free(in);
         http_reply_error(req, 500, "internal", "out of memory");
@@ -1404,18 +1491,21 @@ static void h_observations(struct http_req *req, void *arg)
     in->n = n;
     size_t good = ingest_check(in, items);
     qsort_r(in->order, good, sizeof *in->order, order_cmp, in);
-    in->pending = 1;                    /* held while the groups go out */
     for (size_t first = 0, end; first < good; first = end) {
-        for (end = first + 1;
-             end < good && strcmp(in->obs[in->order[end]].lot, in->obs[in->order[first]].lot) == 0;
+        for (end = first + 1; end < good && end - first < GROUP_MAX &&
+                              strcmp(in->obs[in->order[end]].lot, in->obs[in->order[first]].lot) == 0;
              end++)
             ;
-        if (group_send(in, first, end - first) != 0)
-            in->failed = true;
+        in->gfirst[in->ngroups] = first;
+        in->gcount[in->ngroups++] = end - first;
     }
-    if (--in->pending == 0) {
-        ingest_reply(in);
-        ingest_free(in);
+    if (in->ngroups == 0) {
+        ingest_done(in);
+        return;
+    }
+    if (ingest_send(in, false) != 0) {
+        in->failed = true;
+        ingest_done(in);
     }
 }
 
@@ -1793,6 +1883,29 @@ static void sync_start(struct api_parking *ap)
         sync_fail(ap);
 }
 
+static void sha_loaded(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct api_parking *ap = arg;
+    size_t len;
+    const char *sha = st == STORE_OK ? store_reply_str(r, &len) : NULL;
+    ap->sha_loading = false;
+    if (!ap->stopping && store_reply_type(r) == STORE_R_STRING && sha != NULL &&
+        len < sizeof ap->obs_sha)
+        memcpy(ap->obs_sha, sha, len + 1);
+    api_release(ap);
+}
+
+static void load_script(struct api_parking *ap)
+{
+    const char *argv[] = {"SCRIPT", "LOAD", OBS_SCRIPT};
+    ap->sha_loading = true;
+    ap->refs++;
+    if (store_cmd_argv(ap->a->store, sha_loaded, ap, 3, argv, NULL) != 0) {
+        ap->sha_loading = false;
+        ap->refs--;
+    }
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct api_parking *ap = arg;
@@ -1800,6 +1913,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (ap->a->store == NULL || !store_is_up(ap->a->store))
         return;
+    if (ap->obs_sha[0] == '\0' && !ap->sha_loading)
+        load_script(ap);
     if (ap->step == SYNC_NONE && (!ap->ready || ap->retry_at > 0)) {
         if (app_wall_now() >= ap->retry_at) {
             ap->retry_at = 0;
