@@ -243,6 +243,8 @@ struct parking_buf {
     bool oom;
 };
 void parking_buf_put(struct parking_buf *b, const void *s, size_t n);
+/* Make room for n more bytes up front (one allocation instead of several). */
+void parking_buf_reserve(struct parking_buf *b, size_t n);
 void parking_buf_puts(struct parking_buf *b, const char *s);
 
 /* Append the lot as JSON (api.md §2) seen at `now`; gcj02: its location

@@ -1041,6 +1041,7 @@ static void h_nearest(struct http_req *req, void *arg)
         return;
     size_t n = parking_nearest(ap->p, &q, hits);
     struct parking_buf b = {0};
+    parking_buf_reserve(&b, 512 + 512 * n);      /* a lot renders in ~350 bytes */
     parking_buf_puts(&b, "{\"lots\":[");
     for (size_t i = 0; i < n; i++) {
         if (i > 0)

@@ -86,22 +86,27 @@ static bool valid_id(const char *s)
 
 /* ---- output buffer ---- */
 
+void parking_buf_reserve(struct parking_buf *b, size_t n)
+{
+    if (b->oom || b->len + n + 1 <= b->cap)
+        return;
+    size_t ncap = b->cap ? b->cap : 256;
+    while (ncap < b->len + n + 1)
+        ncap *= 2;
+    char *nd = realloc(b->data, ncap);
+    if (nd == NULL) {
+        b->oom = true;
+        return;
+    }
+    b->data = nd;
+    b->cap = ncap;
+}
+
 void parking_buf_put(struct parking_buf *b, const void *s, size_t n)
 {
+    parking_buf_reserve(b, n);
     if (b->oom)
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 256;
-        while (ncap < b->len + n + 1)
-            ncap *= 2;
-        char *nd = realloc(b->data, ncap);
-        if (nd == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->data = nd;
-        b->cap = ncap;
-    }
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';

@@ -124,14 +124,18 @@ static bool valid_lonlat(double lon, double lat)
            lat >= -90.0 && lat <= 90.0;
 }
 
-/* 4 sin^2(gap/2) for an angular gap in degrees, gap in [0, 180]. */
+/* A lower bound of 4 sin^2(gap/2) for an angular gap in degrees: with
+ * y = gap/2 in [0, pi/2], sin y >= y - y^3/6 > 0 (the Taylor remainder
+ * alternates), tight at the small gaps that decide pruning, and it spares
+ * the sin() calls that otherwise dominate a query's cost. */
 static double gap_c2(double gap_deg)
 {
     if (gap_deg <= 0.0)
         return 0.0;
     if (gap_deg > 180.0)
         gap_deg = 180.0;
-    double s = sin(gap_deg * DEG / 2.0);
+    double y = gap_deg * DEG / 2.0;
+    double s = y - y * y * y / 6.0;
     return 4.0 * s * s;
 }
 
@@ -155,8 +159,13 @@ static double lon_gap(double lon, double a, double b)
     b += EDGE_EPS_DEG;
     if (lon >= a && lon <= b)
         return 0.0;
-    double east = fmod(a - lon + 720.0, 360.0);   /* going east to a */
-    double west = fmod(lon - b + 720.0, 360.0);   /* going west to b */
+    /* lon, a, b lie within [-180, 180] (plus the edge slack), so each
+     * difference is within one turn of [0, 360) */
+    double east = a - lon, west = lon - b;        /* going east to a, west to b */
+    if (east < 0.0)
+        east += 360.0;
+    if (west < 0.0)
+        west += 360.0;
     double g = east < west ? east : west;
     return g > 180.0 ? 180.0 : g;
 }
