@@ -388,6 +388,15 @@ static void test_observations(void)
     CU_ASSERT_STRING_EQUAL(jstr(l, "occupancyDetectionType"), "singleSpaceDetection");
     json_decref(l);
 
+    /* the same id twice in one batch: the second is a duplicate */
+    CU_ASSERT_EQUAL(post_obs(e.cityd.base, "[{\"id\":\"d1\",\"lot\":\"zf-003\","
+                                           "\"availableSpotNumber\":6,\"ts\":1764400050},"
+                                           "{\"id\":\"d1\",\"lot\":\"zf-003\","
+                                           "\"availableSpotNumber\":7,\"ts\":1764400060}]", &r),
+                    200);
+    expect_counts(&r, 1, 1, 0, 0);
+    http_result_free(&r);
+
     /* clamping: zf-003 holds 12 */
     CU_ASSERT_EQUAL(post_obs(e.cityd.base, "[{\"id\":\"c1\",\"lot\":\"zf-003\","
                                            "\"availableSpotNumber\":40,\"ts\":1764400100}]", &r),
