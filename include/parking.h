@@ -91,31 +91,33 @@ struct parking_bay {
     uint8_t status;                   /* enum parking_bay_status */
 };
 
-/* Read-only outside parking.c. */
+/* Read-only outside parking.c. The first fields are the ones a rendering
+ * reads, kept together (nearest answers touch a few random lots each). */
 struct parking_lot {
+    /* availability */
+    int available;                    /* effective count, -1 = never observed */
+    int total;                        /* totalSpotNumber */
+    unsigned flags;                   /* PARKING_FLAG_* */
+    bool closed;                      /* operator status */
+    double obs_ts;                    /* observationDateTime, NAN = never */
+    double count_ts;                  /* last applied lot count, NAN = none */
+    size_t bays_observed;             /* > 0: the count derives from bays */
+    const char *json;                 /* private: cached static JSON pieces, */
+    size_t json_off[4];               /* stored right after this struct */
+    /* definition */
     char *id, *name, *type, *currency;
     struct geo_pt loc;
-    int total;                        /* totalSpotNumber */
     char **category; size_t ncategory;
     char **levels; size_t nlevels;
     struct map_tariff tariff;
     double price_rate_per_hour;       /* as given, NAN when absent */
     double price;                     /* for max_price: the above, else the
                                          tariff's rate, else NAN */
-    bool closed;                      /* operator status */
-    /* availability */
-    int available;                    /* effective count, -1 = never observed */
-    double count_ts;                  /* last applied lot count, NAN = none */
-    double obs_ts;                    /* observationDateTime, NAN = never */
-    unsigned flags;                   /* PARKING_FLAG_* */
     /* bays, sorted by id (strcmp) */
     struct parking_bay *bays; size_t nbays;
-    size_t bays_observed;             /* > 0: the count derives from bays */
     int bays_free;
     /* private */
     char *arena;                      /* bay ids */
-    char *json;                       /* cached static JSON pieces */
-    size_t json_off[4];
     uint32_t handle;                  /* in the spatial index */
     uint64_t catmask;
 };

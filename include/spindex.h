@@ -115,7 +115,11 @@ typedef void spindex_visit_fn(void *ctx, uint32_t h);
 size_t spindex_bbox(const struct spindex *s, double minlon, double minlat, double maxlon,
                     double maxlat, spindex_visit_fn *fn, void *ctx);
 
-/* Entry accessors. */
+/* Entry accessors. The user pointer (NULL at insert) is the caller's,
+ * kept next to the entry so that mapping a hit back to its object reads
+ * memory the query has just touched. */
+void spindex_set_user(struct spindex *s, uint32_t h, void *user);
+void *spindex_user(const struct spindex *s, uint32_t h);
 const char *spindex_id(const struct spindex *s, uint32_t h);
 void spindex_position(const struct spindex *s, uint32_t h, double *lon, double *lat);
 int32_t spindex_available(const struct spindex *s, uint32_t h);

@@ -187,8 +187,9 @@ struct api_parking {
     unsigned gen;                      /* bumps on every (re)start of a rebuild */
     size_t pending;                    /* replies outstanding in this step */
     bool step_failed;
-    uint32_t *sync_lots;               /* SYNC_STATES: handles still to fetch */
-    size_t nsync, sync_next;
+    char **work;                       /* lot ids the current step fetches */
+    size_t nwork, next;                /* ... of which next is the first unsent */
+    bool work_owned;                   /* ids are copies (SYNC_DEFS) */
     double retry_at;                   /* wall clock of the next rebuild attempt */
     /* change feed */
     char cursor[64];
@@ -1643,17 +1644,24 @@ static void poll_feed(struct api_parking *ap)
     }
 }
 
-/* ---- rebuild from Redis ---- */
+/* ---- rebuild from Redis ----
+ *
+ * Steps: the feed's head (the cursor to poll from afterwards), the lot
+ * definitions written by PUT, then every lot's state and bays. A step
+ * that fetches per lot works through a list of lot ids with at most
+ * SYNC_WINDOW commands in flight, so 200,000 lots never queue behind the
+ * store's command timeout. Any failure restarts the rebuild after a
+ * pause; replies of an abandoned attempt are recognised by `gen`. */
 
 struct sync_cb {
     struct api_parking *ap;
     unsigned gen;
-    uint32_t handle;                   /* SYNC_STATES */
     bool bays;                         /* SYNC_STATES: bays (else state) */
-    char lot[];                        /* SYNC_DEFS */
+    char lot[];
 };
 
 static void sync_step_done(struct api_parking *ap);
+static void sync_pump(struct api_parking *ap);
 
 /* Common head of every rebuild callback: false when it is stale. */
 static bool sync_cb_live(struct sync_cb *c, enum store_status st, const struct store_reply *r)
@@ -1674,16 +1682,27 @@ static void sync_cb_end(struct sync_cb *c)
     struct api_parking *ap = c->ap;
     bool mine = !ap->stopping && c->gen == ap->gen;
     free(c);
-    if (mine && ap->pending == 0)
-        sync_step_done(ap);
+    if (mine) {
+        sync_pump(ap);                  /* keep the window full */
+        if (ap->pending == 0)
+            sync_step_done(ap);
+    }
     api_release(ap);
 }
 
-static int sync_send(struct api_parking *ap, struct sync_cb *c, store_cb *cb, int argc,
-                     const char **argv)
+static int sync_send(struct api_parking *ap, const char *lot, bool bays, store_cb *cb,
+                     int argc, const char **argv)
 {
+    struct sync_cb *c = calloc(1, sizeof *c + (lot ? strlen(lot) : 0) + 1);
+    if (c == NULL) {
+        ap->step_failed = true;
+        return -1;
+    }
     c->ap = ap;
     c->gen = ap->gen;
+    c->bays = bays;
+    if (lot != NULL)
+        strcpy(c->lot, lot);
     ap->refs++;
     ap->pending++;
     if (store_cmd_argv(ap->a->store, cb, c, argc, argv, NULL) == 0)
@@ -1693,6 +1712,16 @@ static int sync_send(struct api_parking *ap, struct sync_cb *c, store_cb *cb, in
     ap->step_failed = true;
     free(c);
     return -1;
+}
+
+static void work_clear(struct api_parking *ap)
+{
+    for (size_t i = 0; ap->work_owned && i < ap->nwork; i++)
+        free(ap->work[i]);
+    free(ap->work);
+    ap->work = NULL;
+    ap->nwork = ap->next = 0;
+    ap->work_owned = false;
 }
 
 static void restore_state(struct api_parking *ap, const struct parking_lot *l,
@@ -1708,11 +1737,9 @@ static void restore_state(struct api_parking *ap, const struct parking_lot *l,
     }
 }
 
-static void restore_bays(struct api_parking *ap, const struct parking_lot *l,
-                         const struct store_reply *r)
+static void restore_bays(struct api_parking *ap, const char *lot, const struct store_reply *r)
 {
-    char rec[256], lot[PARKING_ID_MAX + 1];
-    snprintf(lot, sizeof lot, "%s", l->id);     /* l may be replaced meanwhile: copy */
+    char rec[256];
     for (size_t i = 0; i + 1 < store_reply_len(r); i += 2) {
         const char *bay = store_reply_str(store_reply_at(r, i), NULL);
         const char *v = store_reply_str(store_reply_at(r, i + 1), NULL);
@@ -1725,48 +1752,17 @@ static void restore_bays(struct api_parking *ap, const struct parking_lot *l,
     }
 }
 
-static void sync_states_pump(struct api_parking *ap);
-
 static void states_cb(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct sync_cb *c = arg;
     if (sync_cb_live(c, st, r)) {
-        const struct parking_lot *l = parking_lot_at(c->ap->p, c->handle);
+        const struct parking_lot *l = parking_lot_get(c->ap->p, c->lot);
         if (l != NULL && c->bays)
-            restore_bays(c->ap, l, r);
+            restore_bays(c->ap, c->lot, r);
         else if (l != NULL)
             restore_state(c->ap, l, r);
-        sync_states_pump(c->ap);        /* keep the window full */
     }
     sync_cb_end(c);
-}
-
-/* Keep up to SYNC_WINDOW state reads in flight. */
-static void sync_states_pump(struct api_parking *ap)
-{
-    while (ap->pending < SYNC_WINDOW && ap->sync_next < ap->nsync && !ap->step_failed) {
-        uint32_t h = ap->sync_lots[ap->sync_next++];
-        const struct parking_lot *l = parking_lot_at(ap->p, h);
-        char k[KEY_MAX];
-        for (int bays = 0; l != NULL && bays <= (l->nbays > 0); bays++) {
-            struct sync_cb *c = calloc(1, sizeof *c);
-            const char *argv[] = {"HGETALL", keys_lot(k, KEY_MAX, l->id, bays ? "bays" : "state")};
-            if (c == NULL) {
-                ap->step_failed = true;
-                return;
-            }
-            c->handle = h;
-            c->bays = bays;
-            if (sync_send(ap, c, states_cb, 2, argv) != 0)
-                return;
-        }
-    }
-}
-
-static void collect_handle(void *ctx, const struct parking_lot *l)
-{
-    struct api_parking *ap = ctx;
-    ap->sync_lots[ap->nsync++] = l->handle;
 }
 
 static void defs_cb(void *arg, enum store_status st, const struct store_reply *r)
@@ -1779,24 +1775,40 @@ static void defs_cb(void *arg, enum store_status st, const struct store_reply *r
     sync_cb_end(c);
 }
 
+/* Send the next commands of the current step, up to the window. */
+static void sync_pump(struct api_parking *ap)
+{
+    char k[KEY_MAX];
+    while (ap->pending < SYNC_WINDOW && ap->next < ap->nwork && !ap->step_failed) {
+        const char *lot = ap->work[ap->next++];
+        if (ap->step == SYNC_DEFS) {
+            const char *argv[] = {"GET", keys_lot(k, KEY_MAX, lot, "def")};
+            sync_send(ap, lot, false, defs_cb, 2, argv);
+            continue;
+        }
+        const struct parking_lot *l = parking_lot_get(ap->p, lot);
+        for (int bays = 0; l != NULL && bays <= (l->nbays > 0); bays++) {
+            const char *argv[] = {"HGETALL", keys_lot(k, KEY_MAX, lot, bays ? "bays" : "state")};
+            sync_send(ap, lot, bays, states_cb, 2, argv);
+        }
+    }
+}
+
 static void members_cb(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct sync_cb *c = arg;
     struct api_parking *ap = c->ap;
+    size_t n = store_reply_len(r);
     if (sync_cb_live(c, st, r)) {
-        for (size_t i = 0; i < store_reply_len(r); i++) {
+        work_clear(ap);
+        ap->work_owned = true;
+        ap->work = calloc(n + 1, sizeof *ap->work);
+        for (size_t i = 0; ap->work != NULL && i < n; i++) {
             const char *lot = store_reply_str(store_reply_at(r, i), NULL);
-            struct sync_cb *d = lot ? calloc(1, sizeof *d + strlen(lot) + 1) : NULL;
-            char k[KEY_MAX];
-            if (d == NULL) {
-                ap->step_failed = true;
-                break;
-            }
-            strcpy(d->lot, lot);
-            const char *argv[] = {"GET", keys_lot(k, KEY_MAX, lot, "def")};
-            if (sync_send(ap, d, defs_cb, 2, argv) != 0)
-                break;
+            if (lot != NULL && (ap->work[ap->nwork] = strdup(lot)) != NULL)
+                ap->nwork++;
         }
+        ap->step_failed |= ap->work == NULL;
     }
     sync_cb_end(c);
 }
@@ -1820,13 +1832,19 @@ static void sync_fail(struct api_parking *ap)
     ap->step = SYNC_NONE;
     ap->gen++;                          /* late replies of this attempt are ignored */
     ap->pending = 0;
-    free(ap->sync_lots);
-    ap->sync_lots = NULL;
+    work_clear(ap);
     ap->retry_at = app_wall_now() + 0.5;
     log_warn(&ap->a->log, "parking_sync_retry", "ready=%d", ap->ready);
 }
 
-/* One step finished: start the next. */
+static void collect_id(void *ctx, const struct parking_lot *l)
+{
+    struct api_parking *ap = ctx;
+    ap->work[ap->nwork++] = l->id;      /* lot ids live as long as the registry */
+}
+
+/* Nothing in flight: go on with the current step's work, or start the
+ * next step. */
 static void sync_step_done(struct api_parking *ap)
 {
     char k[KEY_MAX];
@@ -1834,39 +1852,33 @@ static void sync_step_done(struct api_parking *ap)
         sync_fail(ap);
         return;
     }
-    switch (ap->step) {
-    case SYNC_HEAD: {
+    if (ap->next < ap->nwork) {
+        sync_pump(ap);
+        return;
+    }
+    work_clear(ap);
+    if (ap->step == SYNC_HEAD) {
         ap->step = SYNC_DEFS;
-        struct sync_cb *c = calloc(1, sizeof *c);
         const char *argv[] = {"SMEMBERS", defs_key(k)};
-        if (c == NULL || sync_send(ap, c, members_cb, 2, argv) != 0)
+        if (sync_send(ap, NULL, false, members_cb, 2, argv) != 0)
             sync_fail(ap);
         return;
     }
-    case SYNC_DEFS:
+    if (ap->step == SYNC_DEFS) {
         ap->step = SYNC_STATES;
-        ap->nsync = ap->sync_next = 0;
-        ap->sync_lots = malloc((parking_lot_count(ap->p) + 1) * sizeof *ap->sync_lots);
-        if (ap->sync_lots == NULL) {
+        ap->work = malloc((parking_lot_count(ap->p) + 1) * sizeof *ap->work);
+        if (ap->work == NULL) {
             sync_fail(ap);
             return;
         }
-        parking_each(ap->p, collect_handle, ap);
-        break;
-    case SYNC_STATES:
-        break;
-    default:
-        return;
+        parking_each(ap->p, collect_id, ap);
+        sync_pump(ap);
+        if (ap->pending > 0 || ap->step_failed) {
+            if (ap->step_failed && ap->pending == 0)
+                sync_fail(ap);
+            return;
+        }
     }
-    sync_states_pump(ap);
-    if (ap->pending > 0)
-        return;
-    if (ap->step_failed) {
-        sync_fail(ap);
-        return;
-    }
-    free(ap->sync_lots);
-    ap->sync_lots = NULL;
     ap->step = SYNC_NONE;
     if (!ap->ready)
         log_info(&ap->a->log, "parking_ready", "lots=%zu seq=%lld", parking_lot_count(ap->p),
@@ -1881,11 +1893,9 @@ static void sync_start(struct api_parking *ap)
     ap->pending = 0;
     ap->step_failed = false;
     ap->step = SYNC_HEAD;
-    free(ap->sync_lots);
-    ap->sync_lots = NULL;
-    struct sync_cb *c = calloc(1, sizeof *c);
+    work_clear(ap);
     const char *argv[] = {"XREVRANGE", feed_key(k), "+", "-", "COUNT", "1"};
-    if (c == NULL || sync_send(ap, c, head_cb, 6, argv) != 0)
+    if (sync_send(ap, NULL, false, head_cb, 6, argv) != 0)
         sync_fail(ap);
 }
 
@@ -1936,7 +1946,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void api_free(struct api_parking *ap)
 {
-    free(ap->sync_lots);
+    work_clear(ap);
     free(ap->dirty);
     free(ap->dirty_mark);
     free(ap);

@@ -29,8 +29,6 @@ struct parking {
     struct parking_config cfg;
     struct dict *lots;                 /* id -> struct parking_lot * */
     struct spindex *idx;
-    struct parking_lot **by_handle;    /* index handle -> lot */
-    size_t nhandles;
     struct dict *cats;                 /* category -> (void *)(bit + 1) */
     int ncats;
 };
@@ -251,7 +249,6 @@ static void lot_free(struct parking_lot *l)
         free(l->bays[i].plate);
     free(l->bays);
     free(l->arena);
-    free(l->json);
     free(l->id);
     free(l->name);
     free(l->type);
@@ -275,7 +272,6 @@ void parking_free(struct parking *p)
     if (p->cats != NULL)
         dict_free(p->cats, NULL);
     spindex_free(p->idx);
-    free(p->by_handle);
     free(p);
 }
 
@@ -436,8 +432,11 @@ static int cat_bit(struct parking *p, const char *name)
 
 /* The definition-only parts of the lot's JSON, in api.md's field order:
  * [0] {"id","type","name",  [1] "location",  [2] "totalSpotNumber",
- * [3] "priceRatePerHour","priceCurrency","category". */
-static int lot_cache_json(struct parking_lot *l)
+ * [3] "priceRatePerHour","priceCurrency","category". They are stored right
+ * after the struct (one allocation, read together): returns l grown to
+ * hold them (the old pointer is then invalid), or NULL on OOM with l
+ * untouched. */
+static struct parking_lot *lot_cache_json(struct parking_lot *l)
 {
     struct parking_buf b = {0};
     parking_buf_puts(&b, "{\"id\":");
@@ -473,12 +472,13 @@ static int lot_cache_json(struct parking_lot *l)
     }
     parking_buf_puts(&b, "],");
     l->json_off[3] = b.len;
-    if (b.oom) {
-        free(b.data);
-        return -1;
+    struct parking_lot *nl = b.oom ? NULL : realloc(l, sizeof *l + b.len + 1);
+    if (nl != NULL) {
+        memcpy(nl + 1, b.data, b.len + 1);
+        nl->json = (const char *)(nl + 1);
     }
-    l->json = b.data;
-    return 0;
+    free(b.data);
+    return nl;
 }
 
 static struct parking_lot *lot_build(struct parking *p, const struct map_lot *def,
@@ -518,9 +518,10 @@ static struct parking_lot *lot_build(struct parking *p, const struct map_lot *de
     }
     if (lot_set_bays(l, bays, nbays, err, errlen) != 0)
         goto fail;
-    if (lot_cache_json(l) != 0)
+    struct parking_lot *nl = lot_cache_json(l);
+    if (nl == NULL)
         goto oom;
-    return l;
+    return nl;
 oom:
     set_err(err, errlen, "out of memory");
 fail:
@@ -590,22 +591,6 @@ static void lot_carry_over(struct parking_lot *nl, struct parking_lot *old)
     nl->handle = old->handle;
 }
 
-static int handle_slot(struct parking *p, uint32_t h)
-{
-    if (h < p->nhandles)
-        return 0;
-    size_t n = p->nhandles ? p->nhandles : 64;
-    while (n <= h)
-        n *= 2;
-    struct parking_lot **nb = realloc(p->by_handle, n * sizeof *nb);
-    if (nb == NULL)
-        return -1;
-    memset(nb + p->nhandles, 0, (n - p->nhandles) * sizeof *nb);
-    p->by_handle = nb;
-    p->nhandles = n;
-    return 0;
-}
-
 int parking_lot_put(struct parking *p, const struct map_lot *def, const struct map_bay *bays,
                     size_t nbays, bool closed, char *err, size_t errlen)
 {
@@ -618,7 +603,7 @@ int parking_lot_put(struct parking *p, const struct map_lot *def, const struct m
     if (old == NULL) {
         int oom = 0;
         nl->handle = spindex_insert(p->idx, nl->id, nl->loc.lon, nl->loc.lat);
-        if (nl->handle != SPINDEX_NONE && handle_slot(p, nl->handle) == 0)
+        if (nl->handle != SPINDEX_NONE)
             dict_put(p->lots, nl->id, nl, &oom);
         else
             oom = -1;
@@ -638,7 +623,7 @@ int parking_lot_put(struct parking *p, const struct map_lot *def, const struct m
         dict_put(p->lots, nl->id, nl, NULL);     /* replaces: no allocation */
         lot_free(old);
     }
-    p->by_handle[nl->handle] = nl;
+    spindex_set_user(p->idx, nl->handle, nl);
     lot_index(p, nl);
     return 0;
 }
@@ -717,7 +702,7 @@ const struct parking_lot *parking_lot_get(const struct parking *p, const char *i
 
 const struct parking_lot *parking_lot_at(const struct parking *p, uint32_t handle)
 {
-    return handle < p->nhandles ? p->by_handle[handle] : NULL;
+    return spindex_user(p->idx, handle);
 }
 
 const char *parking_bay_level(const struct parking_lot *l, const struct parking_bay *b)
@@ -1160,7 +1145,15 @@ size_t parking_nearest(const struct parking *p, const struct parking_query *q,
             sq.accept_ctx = &cf;
         }
     }
-    return spindex_nearest(p->idx, &sq, out);
+    size_t n = spindex_nearest(p->idx, &sq, out);
+    /* The caller renders these next: start fetching the few random lots
+     * (struct and the JSON stored after it) now, all at once. */
+    for (size_t i = 0; i < n; i++) {
+        const char *l = spindex_user(p->idx, out[i].handle);
+        for (size_t off = 0; off < sizeof(struct parking_lot) + 384; off += 64)
+            __builtin_prefetch(l + off);
+    }
+    return n;
 }
 
 struct bbox_ctx {

@@ -52,6 +52,13 @@ struct ent {
     uint32_t cell;                     /* SPINDEX_NONE when the slot is free */
     double lon, lat;
     const char *id;
+    void *user;
+};
+
+/* Both read for every cell a query visits: one cache line, not two. */
+struct cell {
+    uint32_t head;                     /* first entry, SPINDEX_NONE: empty */
+    uint32_t nfree;                    /* entries with avail >= 1 */
 };
 
 struct spindex {
@@ -62,8 +69,7 @@ struct spindex {
     /* grid */
     uint32_t rows, cols;
     double lat0, lon0, dlat, dlon;
-    uint32_t *head;                    /* rows*cols */
-    uint32_t *nfree;                   /* rows*cols: entries with avail >= 1 */
+    struct cell *cell;                 /* rows*cols */
     double *row_cosmin;                /* rows: min cos(lat) over the band */
     double cosmin_all;
     size_t built_live;                 /* live count at the last rebuild */
@@ -204,7 +210,7 @@ static uint32_t grid_col(const struct spindex *s, double lon)
 
 static bool grid_covers(const struct spindex *s, double lon, double lat)
 {
-    return s->head != NULL && lat >= s->lat0 && lat <= s->lat0 + s->rows * s->dlat &&
+    return s->cell != NULL && lat >= s->lat0 && lat <= s->lat0 + s->rows * s->dlat &&
            lon >= s->lon0 && lon <= s->lon0 + s->cols * s->dlon;
 }
 
@@ -214,12 +220,12 @@ static void cell_link(struct spindex *s, uint32_t h)
     uint32_t c = grid_row(s, e->lat) * s->cols + grid_col(s, e->lon);
     e->cell = c;
     e->prev = SPINDEX_NONE;
-    e->next = s->head[c];
+    e->next = s->cell[c].head;
     if (e->next != SPINDEX_NONE)
         s->ent[e->next].prev = h;
-    s->head[c] = h;
+    s->cell[c].head = h;
     if (e->avail >= 1)
-        s->nfree[c]++;
+        s->cell[c].nfree++;
 }
 
 static void cell_unlink(struct spindex *s, uint32_t h)
@@ -228,11 +234,11 @@ static void cell_unlink(struct spindex *s, uint32_t h)
     if (e->prev != SPINDEX_NONE)
         s->ent[e->prev].next = e->next;
     else
-        s->head[e->cell] = e->next;
+        s->cell[e->cell].head = e->next;
     if (e->next != SPINDEX_NONE)
         s->ent[e->next].prev = e->prev;
     if (e->avail >= 1)
-        s->nfree[e->cell]--;
+        s->cell[e->cell].nfree--;
 }
 
 /* Bounding box of the live entries plus (lon, lat) if extra is set. */
@@ -300,10 +306,9 @@ static int grid_rebuild(struct spindex *s, bool extra, double lon, double lat)
     struct grid_shape g;
     data_bbox(s, extra, lon, lat, bb);
     if (!(bb[0] <= bb[2])) {            /* empty */
-        free(s->head);
-        free(s->nfree);
+        free(s->cell);
         free(s->row_cosmin);
-        s->head = s->nfree = NULL;
+        s->cell = NULL;
         s->row_cosmin = NULL;
         s->rows = s->cols = 0;
         s->built_live = 0;
@@ -311,28 +316,24 @@ static int grid_rebuild(struct spindex *s, bool extra, double lon, double lat)
     }
     grid_plan(bb, s->live + (extra ? 1 : 0), &g);
     size_t ncell = (size_t)g.rows * g.cols;
-    uint32_t *head = malloc(ncell * sizeof *head);
-    uint32_t *nfree = calloc(ncell, sizeof *nfree);
+    struct cell *cell = malloc(ncell * sizeof *cell);
     double *rc = malloc(g.rows * sizeof *rc);
-    if (head == NULL || nfree == NULL || rc == NULL) {
-        free(head);
-        free(nfree);
+    if (cell == NULL || rc == NULL) {
+        free(cell);
         free(rc);
         return -1;
     }
     for (size_t i = 0; i < ncell; i++)
-        head[i] = SPINDEX_NONE;
+        cell[i] = (struct cell){SPINDEX_NONE, 0};
     double all = 1.0;
     for (uint32_t r = 0; r < g.rows; r++) {
         rc[r] = min_cos(g.lat0 + r * g.dlat - EDGE_EPS_DEG,
                         g.lat0 + (r + 1) * g.dlat + EDGE_EPS_DEG);
         all = fmin(all, rc[r]);
     }
-    free(s->head);
-    free(s->nfree);
+    free(s->cell);
     free(s->row_cosmin);
-    s->head = head;
-    s->nfree = nfree;
+    s->cell = cell;
     s->row_cosmin = rc;
     s->cosmin_all = all;
     s->rows = g.rows;
@@ -373,8 +374,7 @@ void spindex_free(struct spindex *s)
     if (s == NULL)
         return;
     free(s->ent);
-    free(s->head);
-    free(s->nfree);
+    free(s->cell);
     free(s->row_cosmin);
     free(s);
 }
@@ -469,9 +469,9 @@ void spindex_set_available(struct spindex *s, uint32_t h, int32_t avail)
     struct ent *e = &s->ent[h];
     if ((e->avail >= 1) != (avail >= 1)) {
         if (avail >= 1)
-            s->nfree[e->cell]++;
+            s->cell[e->cell].nfree++;
         else
-            s->nfree[e->cell]--;
+            s->cell[e->cell].nfree--;
     }
     e->avail = avail;
 }
@@ -497,6 +497,17 @@ void spindex_set_cats(struct spindex *s, uint32_t h, uint64_t cats)
 size_t spindex_count(const struct spindex *s)
 {
     return s->live;
+}
+
+void spindex_set_user(struct spindex *s, uint32_t h, void *user)
+{
+    if (live(s, h))
+        s->ent[h].user = user;
+}
+
+void *spindex_user(const struct spindex *s, uint32_t h)
+{
+    return live(s, h) ? s->ent[h].user : NULL;
 }
 
 const char *spindex_id(const struct spindex *s, uint32_t h)
@@ -586,7 +597,7 @@ static void topk_offer(struct topk *t, uint32_t h, double d)
 static void scan_cell(struct topk *t, uint32_t cell, const struct spindex_query *q)
 {
     const struct spindex *s = t->s;
-    for (uint32_t h = s->head[cell]; h != SPINDEX_NONE; h = s->ent[h].next) {
+    for (uint32_t h = s->cell[cell].head; h != SPINDEX_NONE; h = s->ent[h].next) {
         const struct ent *e = &s->ent[h];
         if (!ent_filter(e, q))
             continue;
@@ -617,7 +628,8 @@ static void visit_cell(struct topk *t, uint32_t r, uint32_t c, const struct spin
 {
     const struct spindex *s = t->s;
     uint32_t cell = r * s->cols + c;
-    if (s->head[cell] == SPINDEX_NONE || (q->min_available >= 1 && s->nfree[cell] == 0))
+    const struct cell *cl = &s->cell[cell];
+    if (cl->head == SPINDEX_NONE || (q->min_available >= 1 && cl->nfree == 0))
         return;
     double lb = row_c2(s, t, r) + t->cosq * s->row_cosmin[r] * cols_c2(s, t, c, c);
     if (lb > t->c2_bound)
@@ -643,6 +655,7 @@ static double rings_bound(const struct spindex *s, const struct topk *t, uint32_
     return lb;
 }
 
+/* Visit every cell at ring distance k (Chebyshev, in cells). */
 static void visit_ring(struct topk *t, uint32_t qr, uint32_t qc, uint32_t k,
                        const struct spindex_query *q)
 {
@@ -702,7 +715,8 @@ static size_t bbox_part(const struct spindex *s, double minlon, double minlat, d
     uint32_t c0 = grid_col(s, minlon - EDGE_EPS_DEG), c1 = grid_col(s, maxlon + EDGE_EPS_DEG);
     for (uint32_t r = r0; r <= r1; r++) {
         for (uint32_t c = c0; c <= c1; c++) {
-            for (uint32_t h = s->head[r * s->cols + c]; h != SPINDEX_NONE; h = s->ent[h].next) {
+            for (uint32_t h = s->cell[r * s->cols + c].head; h != SPINDEX_NONE;
+                 h = s->ent[h].next) {
                 const struct ent *e = &s->ent[h];
                 if (e->lon >= minlon && e->lon <= maxlon && e->lat >= minlat &&
                     e->lat <= maxlat) {
@@ -738,5 +752,5 @@ void spindex_stats(const struct spindex *s, struct spindex_stats *st)
     st->dlon = s->dlon;
     st->rebuilds = s->rebuilds;
     st->bytes = sizeof *s + (size_t)s->cap * sizeof *s->ent +
-                ncell * (sizeof *s->head + sizeof *s->nfree) + s->rows * sizeof *s->row_cosmin;
+                ncell * sizeof *s->cell + s->rows * sizeof *s->row_cosmin;
 }
