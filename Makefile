@@ -31,13 +31,18 @@ TEST_CFLAGS = $(shell pkg-config --cflags cunit libcurl 2>/dev/null)
 TEST_LIBS   = $(shell pkg-config --libs cunit libcurl 2>/dev/null)
 
 # -Iinclude first: hiredis ships alloc.h, async.h, read.h, sds.h.
-CPPFLAGS  := -Iinclude -Ibuild/gen -D_GNU_SOURCE -DCITYD_VERSION=\"$(VERSION)\"
+CPPFLAGS  := -Iinclude -Isim -Ibuild/gen -D_GNU_SOURCE -DCITYD_VERSION=\"$(VERSION)\"
 CFLAGS    ?= $(OPT) -g
 CFLAGS    += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SANFLAGS)
 LDFLAGS   += $(SANFLAGS)
 
+# Protocol buffers: proto/X.proto -> build/gen/X.pb-c.{c,h} (protoc-c),
+# compiled into the library like any source file.
+PROTO     := $(wildcard proto/*.proto)
+PROTO_C   := $(PROTO:proto/%.proto=build/gen/%.pb-c.c)
+PROTO_H   := $(PROTO_C:.c=.h)
 LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c))
-LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o)
+LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o) $(PROTO_C:%.c=$(OBJ)/%.o)
 SIM_SRC   := $(wildcard sim/*.c)
 SIM_OBJ   := $(SIM_SRC:%.c=$(OBJ)/%.o)
 SUP_SRC   := $(wildcard tests/support/*.c)
@@ -48,7 +53,7 @@ IT_SRC    := $(wildcard tests/integration/it_*.c)
 IT_OBJ    := $(IT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/it_runner.o
 
 .PHONY: all run test check-deps deps bench clean install unit integration
-all: $(BIN)/cityd $(BIN)/citysim
+all: $(BIN)/cityd $(if $(SIM_SRC),$(BIN)/citysim)
 
 deps:
 	@tools/deps.sh
@@ -65,7 +70,12 @@ $(BIN)/citysim: $(SIM_OBJ) $(OBJ)/libcityd.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(OBJ)/%.o: %.c $(wildcard include/*.h) build/gen/unit_suites.h build/gen/it_suites.h
+build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(@D)
+	protoc-c --proto_path=proto --c_out=build/gen $<
+.SECONDARY: $(PROTO_C) $(PROTO_H)
+
+$(OBJ)/%.o: %.c $(wildcard include/*.h) build/gen/unit_suites.h build/gen/it_suites.h $(PROTO_H)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -Itests/support $(CFLAGS) -c -o $@ $<
 
