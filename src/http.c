@@ -456,8 +456,14 @@ static void req_release(struct http_req *r, unsigned bit)
         r->ev = NULL;
         r->evcon = NULL;
     }
-    if (r->refs == 0 && !r->srv->closing)
-        evtimer_add(r->timer, &next_turn);
+    if (r->refs == 0 && !r->srv->closing) {
+        /* evhttp lets go of a request only in a callback of its own, after
+         * the handler replied in an earlier one: nothing can touch r now. */
+        if (bit == REF_WIRE)
+            req_free(r);
+        else
+            evtimer_add(r->timer, &next_turn);
+    }
 }
 
 /* evhttp wrote the whole reply: the connection may now serve another
@@ -488,13 +494,14 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
          * it is ours to free now. */
         evhttp_request_free(r->ev);
     }
+    r->ev = NULL;
     if (!r->answered) {
         r->answered = true;
         record(r, 499);              /* client closed request, as nginx logs it */
     }
-    req_release(r, REF_WIRE);
     if (r->streaming && !r->stream_ended && !r->srv->closing)
         stream_closed(r);
+    req_release(r, REF_WIRE);        /* last: may free r */
 }
 
 static void reply_timeout(struct http_req *r);
@@ -537,7 +544,6 @@ static void common_headers(struct http_req *r, const char *ctype)
     if (ctype != NULL)
         add_header(r, "Content-Type", ctype);
     add_header(r, "Access-Control-Allow-Origin", h->cors_origin);
-    add_header(r, "Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate");
     if (strcmp(h->cors_origin, "*") != 0)
         add_header(r, "Vary", "Origin");
     if (h->server_hdr != NULL)
@@ -626,6 +632,7 @@ static void reply_timeout(struct http_req *r)
                  log_quote(qpath, sizeof qpath, r->path), r->srv->timeout_ms);
     }
     add_header(r, "Retry-After", "1");
+    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
     send_error(r, 503, "timeout", "the request was not answered within %d ms",
                r->srv->timeout_ms);
 }
@@ -680,6 +687,7 @@ void http_reply_unavailable(struct http_req *r)
     if (!handler_may_reply(r, "http_reply_unavailable"))
         return;
     add_header(r, "Retry-After", "1");
+    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
     send_error(r, 503, "store_unavailable", "the data store is unavailable; retry shortly");
     req_release(r, REF_HANDLER);
 }
@@ -1172,6 +1180,13 @@ out:
 
 /* ---- dispatch ---- */
 
+/* The Bearer challenge of a 401, readable by browser apps too. */
+static void challenge(struct http_req *r, const char *value)
+{
+    add_header(r, "WWW-Authenticate", value);
+    add_header(r, "Access-Control-Expose-Headers", "WWW-Authenticate");
+}
+
 /* Who is calling: sets r->role / key_name, or answers 401 and returns -1. */
 static int authenticate(struct http_req *r)
 {
@@ -1179,7 +1194,7 @@ static int authenticate(struct http_req *r)
     if (auth == NULL)
         return 0;
     if (strncasecmp(auth, "Bearer ", 7) != 0) {
-        add_header(r, "WWW-Authenticate", "Bearer realm=\"cityd\", error=\"invalid_request\"");
+        challenge(r, "Bearer realm=\"cityd\", error=\"invalid_request\"");
         send_error(r, 401, "unauthorized", "the Authorization header must be 'Bearer <key>'");
         return -1;
     }
@@ -1191,7 +1206,7 @@ static int authenticate(struct http_req *r)
         len--;
     const struct key *k = key_find(&r->srv->keys, tok, len);
     if (k == NULL) {
-        add_header(r, "WWW-Authenticate", "Bearer realm=\"cityd\", error=\"invalid_token\"");
+        challenge(r, "Bearer realm=\"cityd\", error=\"invalid_token\"");
         send_error(r, 401, "unauthorized", "unknown API key");
         return -1;
     }
@@ -1207,7 +1222,7 @@ static int authorize(struct http_req *r, const struct method_entry *e)
     if (r->role == ROLE_NONE) {
         if (e->is_public && r->srv->public_read && (r->method == HTTP_GET || r->method == HTTP_HEAD))
             return 0;
-        add_header(r, "WWW-Authenticate", "Bearer realm=\"cityd\"");
+        challenge(r, "Bearer realm=\"cityd\"");
         send_error(r, 401, "unauthorized",
                    "this endpoint needs an API key (Authorization: Bearer <key>) with role %s",
                    role_name(e->need));
