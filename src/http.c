@@ -1486,15 +1486,19 @@ oom:
  * shutdown: an event stream never finishes by itself. */
 static void end_streams(struct http_server *h)
 {
-    for (struct http_req *r = h->live, *next; r != NULL; r = next) {
-        next = r->next;
-        if (r->streaming && !r->stream_ended && (r->refs & REF_HANDLER)) {
-            http_close_fn *fn = r->on_close;
-            r->on_close = NULL;
-            if (fn != NULL)
-                fn(r, r->on_close_arg);
-            http_stream_end(r);
-        }
+    /* Rescan from the head after each one: an owner's on_close may end
+     * other streams, and ending one may free it at once. */
+    for (;;) {
+        struct http_req *r = h->live;
+        while (r != NULL && !(r->streaming && !r->stream_ended && (r->refs & REF_HANDLER)))
+            r = r->next;
+        if (r == NULL)
+            break;
+        http_close_fn *fn = r->on_close;
+        r->on_close = NULL;
+        if (fn != NULL)
+            fn(r, r->on_close_arg);
+        http_stream_end(r);
     }
 }
 
