@@ -12,9 +12,11 @@
  *   REF_WIRE     evhttp still has the request (released when the reply
  *                has been written -- evhttp's on_complete callback -- or
  *                when the connection closes: evhttp's closecb).
- * When both are gone the req is freed, always from the next loop turn
- * (its timer with a zero timeout), so a handler that replies twice in one
- * callback touches valid memory and the second reply is only logged.
+ * When both are gone the req is freed: at once if evhttp let go last (in
+ * a callback of its own, after the handler's reply), else from the next
+ * loop turn (its timer with a zero timeout), so a handler that replies
+ * twice in one callback touches valid memory and the second reply is
+ * only logged.
  * The same timer answers 503 `timeout` if the handler is late; its
  * reply then goes nowhere. If the client disconnects first, evhttp
  * detaches its request object and hands it to us (we free it), and the
@@ -31,15 +33,12 @@
  * and are not counted per route. */
 #include "http.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/util.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
