@@ -160,7 +160,7 @@ static void reply_json(struct http_req *r, int status, json_t *body)
 
 static void bad_request(struct http_req *r, const char *err)
 {
-    http_reply_error(r, 400, "bad_request", "%s", err);
+    http_reply_error(r, 400, "invalid", "%s", err);
 }
 
 /* ---- POST /v1/signals/webster ---- */

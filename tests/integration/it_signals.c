@@ -47,7 +47,7 @@ static void expect_400(const char *path, const char *body, const char *field)
     struct http_result res;
     post(path, "k-reader", body, &res);
     CU_ASSERT_EQUAL(res.status, 400);
-    CU_ASSERT_STRING_EQUAL(support_error_code(&res), "bad_request");
+    CU_ASSERT_STRING_EQUAL(support_error_code(&res), "invalid");
     json_t *msg = json_object_get(json_object_get(res.json, "error"), "message");
     CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(msg) ? json_string_value(msg) : "", field));
     if (strstr(json_string_value(msg) ? json_string_value(msg) : "", field) == NULL)
