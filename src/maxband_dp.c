@@ -452,9 +452,6 @@ out:
 
 /* ---- one-way bands ---- */
 
-/* max over z of min_i U_i(z) (concave, piecewise linear): *zbest where it
- * is reached (the shortest such cycle) and [*zl, *zr] where it is within
- * MB_TOL. */
 static double envelope_min(const double *a, const double *k, size_t n, double z)
 {
     double f = INFINITY;
@@ -473,6 +470,9 @@ static void consider(const double *a, const double *k, size_t n, double z, doubl
     }
 }
 
+/* max over z of min_i U_i(z) (concave, piecewise linear): *zbest where it
+ * is reached (the shortest such cycle) and [*zl, *zr] where it is within
+ * MB_TOL. */
 static double one_way_best(const struct mb_ctx *c, bool out, double *zbest, double *zl,
                            double *zr)
 {
