@@ -379,6 +379,7 @@ static int member_plan(const struct adaptive_member *m, double t, double cycle, 
     struct signals_phase_in in[ADAPTIVE_MAX_PHASES];
     struct signals_phase_out out[ADAPTIVE_MAX_PHASES];
     struct signals_webster_out wo;
+    memset(p, 0, sizeof *p);
     member_flows(m, t, p->flow, p->from_counts);
     for (size_t k = 0; k < c->nphases; k++)
         in[k] = (struct signals_phase_in){ p->flow[k], c->ph[k].saturation_vph, NAN,
@@ -618,7 +619,7 @@ static void start_cycle(struct adaptive_group *g, size_t k, double T, bool from_
     struct plan own, split;
     member_plan(m, T, NAN, &own);
     member_plan(m, T, Cl, &split);
-    double cur[ADAPTIVE_MAX_PHASES], gmin[ADAPTIVE_MAX_PHASES], out[ADAPTIVE_MAX_PHASES];
+    double cur[ADAPTIVE_MAX_PHASES], gmin[ADAPTIVE_MAX_PHASES], out[ADAPTIVE_MAX_PHASES] = { 0 };
     for (size_t p = 0; p < c->nphases; p++) {
         gmin[p] = c->ph[p].gmin_s;
         cur[p] = from_cycle ? fmax(m->cur.green[p], gmin[p]) : split.green[p];
