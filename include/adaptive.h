@@ -290,6 +290,16 @@ int adaptive_next_start_bounds(const struct adaptive_group *g, size_t k,
 double adaptive_green_start(const struct adaptive_isec_cfg *c, const struct adaptive_record *r,
                             int p);
 
+/* ---- snapshots (adaptive_json.c) ---- */
+
+/* The group's whole state as JSON text (malloc'd, NULL on OOM); doubles
+ * are exact, so a restored group decides exactly as the saved one. */
+char *adaptive_snapshot(const struct adaptive_group *g);
+/* Load a snapshot into g (built from the same map: members are matched by
+ * intersection id). Members without an override take g's default mode.
+ * 0, or -1 with a message and g unchanged. */
+int adaptive_restore(struct adaptive_group *g, const char *json, char *err, size_t errlen);
+
 /* ---- SPaT (adaptive_spat.c) ---- */
 
 enum adaptive_event {

@@ -664,6 +664,53 @@ static void test_mp_spat(void)
     adaptive_group_free(g);
 }
 
+/* ---- snapshots ---- */
+
+static void test_snapshot_round_trip(void)
+{
+    corridor(1600);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_set_mode(g, 2, ADAPTIVE_MAX_PRESSURE, true);
+    adaptive_start(g, 100);
+    for (double t = 100; t < 3700; t += 900)
+        post(g, (size_t)(t / 900) % 3, t, 900, 1900, 400);
+    adaptive_advance(g, 3777.7, NULL, NULL);
+    char *snap = adaptive_snapshot(g);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(snap);
+    struct adaptive_group *h = adaptive_group_new(&cor_gc, ADAPTIVE_FIXED);
+    char err[128];
+    CU_ASSERT_EQUAL_FATAL(adaptive_restore(h, snap, err, sizeof err), 0);
+    /* Members without an override take the new default. */
+    CU_ASSERT_EQUAL(h->m[0].mode, ADAPTIVE_FIXED);
+    CU_ASSERT_EQUAL(h->m[2].mode, ADAPTIVE_MAX_PRESSURE);
+    adaptive_set_mode(h, 0, ADAPTIVE_WEBSTER, false);
+    adaptive_set_mode(h, 1, ADAPTIVE_WEBSTER, false);
+    h->seq = g->seq;
+    char *again = adaptive_snapshot(h);
+    CU_ASSERT_STRING_EQUAL(again, snap);
+    /* And both carry on identically. */
+    adaptive_advance(g, 9000, NULL, NULL);
+    adaptive_advance(h, 9000, NULL, NULL);
+    for (size_t k = 0; k < 3; k++) {
+        CU_ASSERT_DOUBLE_EQUAL(g->m[k].cur.start, h->m[k].cur.start, 0);
+        CU_ASSERT_EQUAL(memcmp(g->m[k].cur.green, h->m[k].cur.green, sizeof g->m[k].cur.green), 0);
+    }
+    /* Garbage and a snapshot of another map change nothing. */
+    CU_ASSERT_EQUAL(adaptive_restore(h, "{\"v\":1}", err, sizeof err), -1);
+    CU_ASSERT_EQUAL(adaptive_restore(h, "[", err, sizeof err), -1);
+    struct adaptive_isec_cfg other;
+    two_phase(&other, "zz", 500, 500);
+    struct adaptive_group_cfg ogc = { NULL, 1, &other, 0 };
+    struct adaptive_group *o = adaptive_group_new(&ogc, ADAPTIVE_FIXED);
+    CU_ASSERT_EQUAL(adaptive_restore(o, snap, err, sizeof err), -1);
+    CU_ASSERT_FALSE(o->started);
+    adaptive_group_free(o);
+    free(snap);
+    free(again);
+    adaptive_group_free(h);
+    adaptive_group_free(g);
+}
+
 /* ---- speed advice ---- */
 
 static void test_glosa(void)
@@ -716,6 +763,7 @@ int suite_adaptive(void)
         !CU_add_test(s, "SPaT bounds hold", test_spat_bounds_hold) ||
         !CU_add_test(s, "SPaT likely is planned", test_spat_likely_is_planned) ||
         !CU_add_test(s, "SPaT max pressure", test_mp_spat) ||
+        !CU_add_test(s, "snapshot round trip", test_snapshot_round_trip) ||
         !CU_add_test(s, "speed advice", test_glosa))
         return 1;
     return 0;
