@@ -887,9 +887,9 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
         double counted = fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
         m->q[p] = fmax(0, m->q[p] + counted - m->cur.flow[p] * len_s / 3600.0);
     }
-    /* The queue model runs on the new flows from now on. */
-    bool fc[ADAPTIVE_MAX_PHASES];
-    member_flows(m, T, m->cur.flow, fc);
+    /* The queue model runs on the new flows from now on (and the timing
+     * reports them). */
+    member_flows(m, T, m->cur.flow, m->cur.from_counts);
     g->seq++;
 }
 

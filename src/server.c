@@ -141,6 +141,7 @@ int server_run(struct app *a)
 
 void server_stop(struct app *a)
 {
+    api_signals_stop(a);
     if (a->drain_timer)
         event_free(a->drain_timer);
     if (a->sig_term)
