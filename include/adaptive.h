@@ -39,6 +39,10 @@
  *    greens move toward the Webster split of this cycle by at most
  *    ADAPTIVE_GREEN_STEP of the cycle each, plus their share of the cycle
  *    change (adaptive_bounded_step); minimum and pedestrian greens hold.
+ *    At a signal whose own Webster cycle is shorter than the common one,
+ *    the phases other than the coordinated one get the green that keeps
+ *    them at a degree of saturation of ADAPTIVE_MINOR_X (at least their
+ *    minimum) and the coordinated phase the rest.
  *  - fixed members run the same machinery on the map's design flows.
  *  - max-pressure members leave the common cycle: after a phase's minimum
  *    green, every ADAPTIVE_MP_SLOT_S the phase with the largest pressure
@@ -71,6 +75,7 @@
 #define ADAPTIVE_OFFSET_TOL_S       0.5  /* offsets this close are in step */
 #define ADAPTIVE_REOPT_GREEN_S      2.0  /* coordinated green change that re-optimises */
 #define ADAPTIVE_SPEED_LOW          0.8  /* band speeds: [0.8, 1] x corridor speed */
+#define ADAPTIVE_MINOR_X            0.85 /* non-critical signal: minor phases' saturation */
 #define ADAPTIVE_MIN_GREEN_FLOOR_S  5.0  /* no phase runs a shorter green */
 #define ADAPTIVE_AMBER_S            3.0
 #define ADAPTIVE_MP_SLOT_S          5.0  /* max-pressure decision period */

@@ -408,6 +408,41 @@ static int member_plan(const struct adaptive_member *m, double t, double cycle, 
     return -1;
 }
 
+/* The split of cycle C at a coordinated member whose own cycle is
+ * shorter: its other phases get what keeps them at a degree of
+ * saturation of ADAPTIVE_MINOR_X (or at the one of its own Webster timing
+ * when that is higher), never less than their minimum, and the
+ * coordinated phase takes the rest -- the slack of a non-critical signal
+ * goes to the green wave rather than being spread by flow ratios (the
+ * practice of SCATS and TRANSYT-style coordination). Otherwise, and for
+ * lone members, Webster's (y/Y)(C-L). */
+static void member_split(const struct adaptive_member *m, double t, double C, int coord,
+                         struct plan *p)
+{
+    const struct adaptive_isec_cfg *c = m->cfg;
+    struct plan own;
+    member_plan(m, t, NAN, &own);
+    if (coord < 0 || !(C > own.cycle + 1e-9) || !(own.Y < 1)) {
+        member_plan(m, t, C, p);
+        return;
+    }
+    double x = fmax(ADAPTIVE_MINOR_X, own.Y * own.cycle / (own.cycle - c->lost_time_s));
+    double rest = C - c->lost_time_s;
+    *p = own;
+    p->cycle = C;
+    for (size_t k = 0; k < c->nphases; k++) {
+        if ((int)k == coord)
+            continue;
+        p->green[k] = fmax(c->ph[k].gmin_s, p->flow[k] / c->ph[k].saturation_vph * C / x);
+        rest -= p->green[k];
+    }
+    if (rest < c->ph[coord].gmin_s) {
+        member_plan(m, t, C, p);
+        return;
+    }
+    p->green[coord] = rest;
+}
+
 static double min_cycle(const struct adaptive_isec_cfg *c)
 {
     double need = c->lost_time_s;
@@ -458,7 +493,7 @@ static void optimise_offsets(struct adaptive_group *g, double t, bool force)
         }
         struct plan p;
         const struct adaptive_isec_cfg *c = g->m[k].cfg;
-        member_plan(&g->m[k], t, g->master_cycle, &p);
+        member_split(&g->m[k], t, g->master_cycle, c->coord_phase, &p);
         gout[n] = p.green[c->out_phase];
         gin[n] = p.green[c->in_phase >= 0 ? c->in_phase : c->out_phase];
         if (fabs(gout[n] - g->m[k].band_green_s) >= ADAPTIVE_REOPT_GREEN_S)
@@ -618,7 +653,7 @@ static void start_cycle(struct adaptive_group *g, size_t k, double T, bool from_
     double Cl = C + delta;
     struct plan own, split;
     member_plan(m, T, NAN, &own);
-    member_plan(m, T, Cl, &split);
+    member_split(m, T, Cl, coordinated(g, k) ? c->coord_phase : -1, &split);
     double cur[ADAPTIVE_MAX_PHASES], gmin[ADAPTIVE_MAX_PHASES], out[ADAPTIVE_MAX_PHASES] = { 0 };
     for (size_t p = 0; p < c->nphases; p++) {
         gmin[p] = c->ph[p].gmin_s;

@@ -521,6 +521,8 @@ static json_t *timing_json(const struct signals *s, const struct sgroup *g, size
     sig_set_num(o, "target_cycle_s", mp ? NAN : r->target_cycle_s);
     sig_set_num(o, "target_offset_s", coord ? r->target_offset_s : NAN);
     sig_set_num(o, "webster_cycle_s", r->webster_cycle_s);
+    json_object_set_new(o, "cycle_set_by", !mp && r->critical >= 0 && (size_t)r->critical <
+                        g->cfg.n ? json_string(g->isec[r->critical].id) : json_null());
     sig_set_num(o, "cycle_start", r->start);
     for (size_t p = 0; p < c->nphases; p++) {
         const struct adaptive_phase_cfg *ph = &c->ph[p];
