@@ -26,7 +26,9 @@
  *
  * What happens at each boundary (see adaptive.c for the details):
  *  - master cycle start: every cyclic member's Webster cycle is computed
- *    from its current flows; the group's target cycle is their maximum
+ *    from its current flows (raised, when minimum greens bind, to the
+ *    shortest cycle keeping every phase at x <= ADAPTIVE_X_MAX); the
+ *    group's target cycle is their maximum
  *    (within every member's bounds, with ADAPTIVE_CYCLE_HYST_S of
  *    hysteresis) and the running cycle moves toward it by at most
  *    ADAPTIVE_CYCLE_STEP_S. When the cycle or a coordinated green has
@@ -76,6 +78,7 @@
 #define ADAPTIVE_REOPT_GREEN_S      2.0  /* coordinated green change that re-optimises */
 #define ADAPTIVE_SPEED_LOW          0.8  /* band speeds: [0.8, 1] x corridor speed */
 #define ADAPTIVE_MINOR_X            0.85 /* non-critical signal: minor phases' saturation */
+#define ADAPTIVE_X_MAX              0.9  /* own cycle: no phase above this saturation */
 #define ADAPTIVE_MIN_GREEN_FLOOR_S  5.0  /* no phase runs a shorter green */
 #define ADAPTIVE_AMBER_S            3.0
 #define ADAPTIVE_MP_SLOT_S          5.0  /* max-pressure decision period */

@@ -370,6 +370,31 @@ static void member_flows(const struct adaptive_member *m, double t, double *flow
     }
 }
 
+/* Webster's cycle assumes greens in proportion to flow ratios; when
+ * minimum (pedestrian) greens take part of the cycle the other phases can
+ * be left oversaturated. The smallest whole cycle >= C0 at which every
+ * phase can run at x <= ADAPTIVE_X_MAX with its minimum honoured:
+ * C - L >= sum max(gmin, y C / X). The slack of that inequality is
+ * concave in C, so the search stops once it falls; cycle_max_s when no
+ * cycle does. */
+static double capacity_cycle(const struct adaptive_isec_cfg *c, const double *flow, double C0)
+{
+    double prev = -INFINITY;
+    for (double C = ceil(C0 - 1e-9); C <= c->cycle_max_s; C += 1) {
+        double need = c->lost_time_s;
+        for (size_t k = 0; k < c->nphases; k++)
+            need += fmax(c->ph[k].gmin_s,
+                         flow[k] / c->ph[k].saturation_vph * C / ADAPTIVE_X_MAX);
+        double slack = C - need;
+        if (slack >= -1e-9)
+            return C;
+        if (slack < prev)
+            break;
+        prev = slack;
+    }
+    return c->cycle_max_s;
+}
+
 /* Webster's timing at time t: the member's own cycle when cycle is NAN,
  * else the split of that cycle. -1 when the cycle cannot hold the
  * minimum greens (then p is the equal share above the minimums). */
@@ -387,7 +412,17 @@ static int member_plan(const struct adaptive_member *m, double t, double cycle, 
     struct signals_webster_in w = { c->lost_time_s, in, c->nphases, c->cycle_min_s,
                                     c->cycle_max_s, cycle };
     char err[160];
-    if (signals_webster(&w, &wo, out, err, sizeof err) == 0) {
+    int rc = signals_webster(&w, &wo, out, err, sizeof err);
+    if (rc == 0 && isnan(cycle) && wo.Y < 1) {
+        double Cx = capacity_cycle(c, p->flow, wo.cycle_s);
+        if (Cx > wo.cycle_s) {
+            double opt = wo.cycle_optimal_s;
+            w.cycle_s = Cx;
+            rc = signals_webster(&w, &wo, out, err, sizeof err);
+            wo.cycle_optimal_s = opt;
+        }
+    }
+    if (rc == 0) {
         p->cycle = wo.cycle_s;
         p->own_cycle = wo.cycle_optimal_s;
         p->Y = wo.Y;
