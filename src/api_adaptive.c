@@ -43,6 +43,7 @@
 #include "http.h"
 #include "keys.h"
 #include "map.h"
+#include "metrics.h"
 
 #define HIST_MAX 96                     /* records per member kept for past instants */
 #define COUNTS_HISTORY_MAX 2976         /* 31 days of 15-minute counts */
@@ -98,7 +99,12 @@ struct signals {
     size_t waiting;                         /* restore replies outstanding */
     int refs;                               /* 1 + store callbacks outstanding */
     struct event *timer;                    /* restore (retry) */
+    struct metric *m_counts[4];             /* by enum count_result */
 };
+
+/* cityd_signals_counts_total{result=...} */
+enum count_result { CR_ACCEPTED, CR_DUPLICATE, CR_INVALID, CR_FAILED };
+static const char *const COUNT_RESULTS[4] = { "accepted", "duplicate", "invalid", "failed" };
 
 enum job_kind { JOB_COUNTS, JOB_MODE };
 
@@ -691,6 +697,7 @@ static void on_saved(void *arg, enum store_status st, const struct store_reply *
     if (ok) {
         adaptive_group_copy_into(g->live, g->pending);
         if (j->kind == JOB_COUNTS) {
+            metric_inc(s->m_counts[CR_ACCEPTED], 1);
             app_saw_ts(s->a, j->ts + j->len);
             sig_reply_json(j->r, 201, counts_reply(j));
         } else {
@@ -703,6 +710,8 @@ static void on_saved(void *arg, enum store_status st, const struct store_reply *
             else
                 http_reply_error(j->r, 500, "internal", "no timing");
         }
+    } else if (j->kind == JOB_COUNTS) {
+        metric_inc(s->m_counts[CR_FAILED], 1);
     }
     job_done(g);
     release(s);
@@ -777,8 +786,10 @@ static void on_seen(void *arg, enum store_status st, const struct store_reply *r
         return;
     }
     if (sig_store_failed(j->r, st, rep)) {
+        metric_inc(s->m_counts[CR_FAILED], 1);
         job_done(j->g);
     } else if (store_reply_type(rep) != STORE_R_NIL) {
+        metric_inc(s->m_counts[CR_DUPLICATE], 1);
         json_t *o = json_object();
         json_object_set_new(o, "id", json_string(j->id));
         json_object_set_new(o, "intersection", json_string(j->g->isec[j->k].id));
@@ -939,6 +950,7 @@ static void h_post_counts(struct http_req *r, void *arg)
     if (j == NULL)
         return;
     if (parse_count_body(in, s, j, err) != 0) {
+        metric_inc(s->m_counts[CR_INVALID], 1);
         sig_bad_request(r, err);
         job_free(j);
         return;
@@ -1431,6 +1443,12 @@ void api_adaptive_register(struct app *a)
         if (s)
             signals_free(s);
         s = NULL;
+    }
+    for (int i = 0; s != NULL && i < 4; i++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "result=\"%s\"", COUNT_RESULTS[i]);
+        s->m_counts[i] = metrics_series(a->metrics, METRIC_COUNTER, "cityd_signals_counts_total",
+                                        "Detector counts posted, by result", labels);
     }
     a->signals = s;
     struct http_server *h = a->http;

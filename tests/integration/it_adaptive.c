@@ -538,6 +538,10 @@ static void test_restart_keeps_timing(void)
     post_count("nd-03", "k-sensor", "nd03-0000", T0, 900, "{\"EBT\":1}", &res);
     CU_ASSERT_EQUAL(res.status, 200);
     http_result_free(&res);
+    /* and counted as such. */
+    CU_ASSERT_EQUAL_FATAL(support_get(cityd.base, "/metrics", NULL, &res), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "cityd_signals_counts_total{result=\"duplicate\"} 1"));
+    http_result_free(&res);
 }
 
 /* Wall clock: an interval ending in the future is refused. */
