@@ -936,14 +936,20 @@ static struct job *job_new(struct http_req *r, struct signals *s, struct mref *m
     return j;
 }
 
+/* The member and JSON body of an input; NULL after replying. */
+static struct mref *input_member(struct http_req *r, struct signals *s, json_t **in)
+{
+    struct mref *m = find_member(r, s);
+    *in = m ? http_req_json(r) : NULL;
+    return *in ? m : NULL;
+}
+
 static void h_post_counts(struct http_req *r, void *arg)
 {
     struct signals *s = ((struct app *)arg)->signals;
-    struct mref *m = find_member(r, s);
+    json_t *in;
+    struct mref *m = input_member(r, s, &in);
     if (m == NULL)
-        return;
-    json_t *in = http_req_json(r);
-    if (in == NULL)
         return;
     struct job *j = job_new(r, s, m, JOB_COUNTS);
     char err[ERRLEN];
@@ -1056,11 +1062,9 @@ static int parse_mode(json_t *in, const struct app *a, enum adaptive_mode *mode,
 static void h_put_mode(struct http_req *r, void *arg)
 {
     struct signals *s = ((struct app *)arg)->signals;
-    struct mref *m = find_member(r, s);
+    json_t *in;
+    struct mref *m = input_member(r, s, &in);
     if (m == NULL)
-        return;
-    json_t *in = http_req_json(r);
-    if (in == NULL)
         return;
     enum adaptive_mode mode;
     bool override;
@@ -1223,12 +1227,14 @@ static void h_advisory(struct http_req *r, void *arg)
     bool gcj;
     if (query_num(r, "lon", -180, 180, &lon) || query_num(r, "lat", -90, 90, &lat) ||
         query_num(r, "heading", 0, 360, &heading) || query_num(r, "speed", 0, 100, &speed) ||
-        !sig_parse_crs(r, &gcj) || !request_now(r, s, &t))
+        !sig_parse_crs(r, &gcj))
         return;
     if (s == NULL || !s->ready) {
         http_reply_unavailable(r);
         return;
     }
+    if (!request_now(r, s, &t))
+        return;
     struct geo_pt pt = { lon, lat };
     if (gcj)
         geo_gcj02_to_wgs84(lon, lat, &pt.lon, &pt.lat);

@@ -102,24 +102,25 @@ static json_t *get(const char *path, long *status)
     return j;
 }
 
-static json_t *timing(const char *isec, double at)
+/* GET /v1/signals/intersections/{isec}/{what}?at= (expects 200). */
+static json_t *read_at(const char *what, const char *isec, double at)
 {
     char path[160];
     long st;
-    snprintf(path, sizeof path, "/v1/signals/intersections/%s/timing?at=%.6f", isec, at);
+    snprintf(path, sizeof path, "/v1/signals/intersections/%s/%s?at=%.6f", isec, what, at);
     json_t *j = get(path, &st);
     CU_ASSERT_EQUAL(st, 200);
     return j;
 }
 
+static json_t *timing(const char *isec, double at)
+{
+    return read_at("timing", isec, at);
+}
+
 static json_t *spat(const char *isec, double at)
 {
-    char path[160];
-    long st;
-    snprintf(path, sizeof path, "/v1/signals/intersections/%s/spat?at=%.6f", isec, at);
-    json_t *j = get(path, &st);
-    CU_ASSERT_EQUAL(st, 200);
-    return j;
+    return read_at("spat", isec, at);
 }
 
 static double green(json_t *t, size_t p)
@@ -169,6 +170,18 @@ static void test_counts_idempotent(void)
     json_decref(h);
     /* Ids are per intersection. */
     CU_ASSERT_EQUAL(post_status("nd-02", "nd03-0000", T0, "{\"EBT\":300}"), 201);
+    /* Intervals of any length: five minutes, then one of 37 s. */
+    post_count("nd-08", "k-sensor", "nd08-5min", T0, 300, "{\"EBT\":90}", &res);
+    CU_ASSERT_EQUAL(res.status, 201);
+    http_result_free(&res);
+    post_count("nd-08", "k-sensor", "nd08-37s", T0 + 300, 37, "{\"EBT\":11}", &res);
+    CU_ASSERT_EQUAL(res.status, 201);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(res.json, "applied")), 1);
+    http_result_free(&res);
+    /* 37 s at 3600 veh/h of saturation pass at most 37 vehicles. */
+    post_count("nd-08", "k-sensor", "nd08-37b", T0 + 337, 37, "{\"EBT\":38}", &res);
+    CU_ASSERT_EQUAL(res.status, 400);
+    http_result_free(&res);
     /* The smoothed flow shows in the timing (x4 per hour). */
     json_t *t = timing("nd-03", T0 + 900);
     json_t *p0 = json_array_get(json_object_get(t, "phases"), 0);
