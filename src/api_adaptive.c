@@ -561,21 +561,32 @@ static json_t *timing_json(const struct signals *s, const struct sgroup *g, size
     return o;
 }
 
+/* Common head of the reads: the member, the instant asked (at=), its
+ * history and the record running then; NULL after replying. */
+static struct mref *read_member(struct http_req *r, struct signals *s, double *t,
+                                struct adaptive_history *h, struct adaptive_record *rec)
+{
+    struct mref *m = find_member(r, s);
+    if (m == NULL || !request_now(r, s, t))
+        return NULL;
+    catch_up(s, m->g, *t);
+    *h = history(m->g, m->k);
+    if (adaptive_record_at(m->g->live, m->k, h, *t, rec) != 0) {
+        sig_bad_request(r, "at: earlier than the timing history kept");
+        return NULL;
+    }
+    return m;
+}
+
 static void h_timing(struct http_req *r, void *arg)
 {
     struct signals *s = ((struct app *)arg)->signals;
-    struct mref *m = find_member(r, s);
     double t;
-    if (m == NULL || !request_now(r, s, &t))
-        return;
-    catch_up(s, m->g, t);
-    struct adaptive_history h = history(m->g, m->k);
+    struct adaptive_history h;
     struct adaptive_record rec;
-    if (adaptive_record_at(m->g->live, m->k, &h, t, &rec) != 0) {
-        sig_bad_request(r, "at: earlier than the timing history kept");
-        return;
-    }
-    sig_reply_json(r, 200, timing_json(s, m->g, m->k, &rec, t));
+    struct mref *m = read_member(r, s, &t, &h, &rec);
+    if (m != NULL)
+        sig_reply_json(r, 200, timing_json(s, m->g, m->k, &rec, t));
 }
 
 /* ---- GET .../spat ---- */
@@ -583,18 +594,16 @@ static void h_timing(struct http_req *r, void *arg)
 static void h_spat(struct http_req *r, void *arg)
 {
     struct signals *s = ((struct app *)arg)->signals;
-    struct mref *m = find_member(r, s);
     double t;
-    if (m == NULL || !request_now(r, s, &t))
-        return;
-    catch_up(s, m->g, t);
-    const struct adaptive_isec_cfg *c = &m->g->isec[m->k];
-    struct adaptive_history h = history(m->g, m->k);
-    struct adaptive_spat sp[ADAPTIVE_MAX_PHASES];
+    struct adaptive_history h;
     struct adaptive_record rec;
-    if (adaptive_record_at(m->g->live, m->k, &h, t, &rec) != 0 ||
-        adaptive_spat(m->g->live, m->k, &h, t, sp) != 0) {
-        sig_bad_request(r, "at: earlier than the timing history kept");
+    struct adaptive_spat sp[ADAPTIVE_MAX_PHASES];
+    struct mref *m = read_member(r, s, &t, &h, &rec);
+    if (m == NULL)
+        return;
+    const struct adaptive_isec_cfg *c = &m->g->isec[m->k];
+    if (adaptive_spat(m->g->live, m->k, &h, t, sp) != 0) {
+        http_reply_error(r, 500, "internal", "out of memory");
         return;
     }
     json_t *o = json_object(), *states = json_array();
