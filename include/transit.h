@@ -103,6 +103,11 @@ enum transit_result transit_ingest(struct transit *t, const struct gtfsrt_vehicl
                                    double now, struct transit_segment_obs *obs,
                                    size_t max_obs, size_t *n_obs, char *err, size_t errlen);
 
+/* What transit_ingest would answer for v at `now`, changing nothing:
+ * lets the API layer persist a report before applying it. */
+enum transit_result transit_check(const struct transit *t, const struct gtfsrt_vehicle *v,
+                                  double now, char *err, size_t errlen);
+
 /* Feed a past traversal (reloaded from storage) to the estimators. Call
  * in time order. Unknown stops are ignored. */
 void transit_observe(struct transit *t, const char *from_stop, const char *to_stop,

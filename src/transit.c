@@ -516,6 +516,17 @@ static int validate(const struct transit *t, const struct gtfsrt_vehicle *v, dou
     return 0;
 }
 
+enum transit_result transit_check(const struct transit *t, const struct gtfsrt_vehicle *v,
+                                  double now, char *err, size_t errlen)
+{
+    uint32_t trip, route;
+    if (validate(t, v, now, &trip, &route, err, errlen) < 0)
+        return TRANSIT_REJECTED;
+    const struct transit_vehicle *cur = dict_get(t->vehicles, v->vehicle_id);
+    double ts = v->timestamp ? (double)v->timestamp : now;
+    return cur != NULL && ts <= cur->ts ? TRANSIT_OUTDATED : TRANSIT_ACCEPTED;
+}
+
 static struct transit_vehicle *vehicle_for(struct transit *t, const char *id)
 {
     struct transit_vehicle *v = dict_get(t->vehicles, id);
