@@ -83,6 +83,7 @@ struct transit_vehicle {
 /* A traversal of one stop pair, reported for persistence. */
 struct transit_segment_obs {
     char from_stop[GTFSRT_ID], to_stop[GTFSRT_ID];
+    char route_id[GTFSRT_ID];     /* the route the bus was on */
     double ts;                    /* arrival at to_stop */
     double duration_s;            /* arrival at from_stop -> arrival at to_stop */
 };
@@ -109,9 +110,10 @@ enum transit_result transit_check(const struct transit *t, const struct gtfsrt_v
                                   double now, char *err, size_t errlen);
 
 /* Feed a past traversal (reloaded from storage) to the estimators. Call
- * in time order. Unknown stops are ignored. */
+ * in time order. Unknown stops are ignored; route_id (may be NULL or
+ * unknown) also teaches that route's pace. */
 void transit_observe(struct transit *t, const char *from_stop, const char *to_stop,
-                     double ts, double duration_s);
+                     const char *route_id, double ts, double duration_s);
 
 /* Restore a vehicle's last known report (from storage) without
  * producing observations. Same checks as ingest. */

@@ -304,8 +304,9 @@ static void persist_obs(struct api_transit *at, const struct transit_segment_obs
         snprintf(ts, sizeof ts, "%.1f", obs[i].ts);
         snprintf(dur, sizeof dur, "%.1f", obs[i].duration_s);
         const char *argv[] = {"XADD", key, "MAXLEN", "~", SEGMENTS_MAX, "*", "f",
-                              obs[i].from_stop, "t", obs[i].to_stop, "ts", ts, "d", dur};
-        store_batch_add_argv(b, 14, argv, NULL);
+                              obs[i].from_stop, "t", obs[i].to_stop, "r", obs[i].route_id,
+                              "ts", ts, "d", dur};
+        store_batch_add_argv(b, 16, argv, NULL);
     }
     if (b)
         store_batch_send(at->a->store, b, NULL, NULL);
@@ -926,7 +927,7 @@ static void segments_cb(void *arg, enum store_status st, const struct store_repl
             const char *from = hash_field(kv, "f"), *to = hash_field(kv, "t");
             double ts = field_num(kv, "ts"), d = field_num(kv, "d");
             if (from && to && isfinite(ts) && isfinite(d)) {
-                transit_observe(at->rt, from, to, ts, d);
+                transit_observe(at->rt, from, to, hash_field(kv, "r"), ts, d);
                 at->n_segs++;
             }
             if (id)

@@ -58,9 +58,11 @@ struct transit {
     struct dict *vehicles;          /* id -> struct transit_vehicle * (owned) */
     struct dict *by_trip;           /* trip_id -> struct transit_vehicle * */
     struct dict *segs;              /* "from\x1fto" -> struct seg * (owned) */
-    struct seg ***pat_segs;         /* per pattern: n-1 seg pointers, resolved lazily */
+    struct seg ***pat_segs;         /* per pattern: n-1 seg pointers (see segs_build) */
     double last_header_ts;
 };
+
+static int segs_build(struct transit *t);
 
 struct transit *transit_new(const struct gtfs *feed, const struct transit_params *p)
 {
@@ -79,7 +81,8 @@ struct transit *transit_new(const struct gtfs *feed, const struct transit_params
     t->route_pace = malloc((feed->n_routes + 1) * sizeof *t->route_pace);
     for (size_t i = 0; t->route_pace && i <= feed->n_routes; i++)
         t->route_pace[i] = 1.0;
-    if (!t->vehicles || !t->by_trip || !t->segs || !t->pat_segs || !t->route_pace) {
+    if (!t->vehicles || !t->by_trip || !t->segs || !t->pat_segs || !t->route_pace ||
+        segs_build(t) < 0) {
         transit_free(t);
         return NULL;
     }
@@ -115,12 +118,18 @@ const struct gtfs *transit_feed(const struct transit *t)
 
 /* ---- segment estimators ---- */
 
+static const char *seg_key(const struct transit *t, uint32_t from, uint32_t to, char *key,
+                           size_t len)
+{
+    snprintf(key, len, "%s\x1f%s", t->f->stops[from].id, t->f->stops[to].id);
+    return key;
+}
+
 static struct seg *seg_get(struct transit *t, uint32_t from, uint32_t to, double sched,
                            double len_m)
 {
     char key[2 * GTFSRT_ID + 2];
-    snprintf(key, sizeof key, "%s\x1f%s", t->f->stops[from].id, t->f->stops[to].id);
-    struct seg *s = dict_get(t->segs, key);
+    struct seg *s = dict_get(t->segs, seg_key(t, from, to, key, sizeof key));
     if (s != NULL)
         return s;
     s = calloc(1, sizeof *s);
@@ -137,22 +146,35 @@ static struct seg *seg_get(struct transit *t, uint32_t from, uint32_t to, double
     return s;
 }
 
-/* The estimator of segment k (stop k -> k+1) of a pattern, cached. */
-static struct seg *pattern_seg(struct transit *t, uint32_t pat, uint32_t k, const int32_t *arr)
+/* Every stop pair of every pattern gets its estimator up front, its
+ * timetable time taken from the first trip on the pattern, so that
+ * history reloaded at start lands on the same estimators as live data. */
+static int segs_build(struct transit *t)
 {
-    const struct gtfs_pattern *pt = &t->f->patterns[pat];
-    if (t->pat_segs[pat] == NULL) {
-        t->pat_segs[pat] = calloc(pt->n, sizeof **t->pat_segs);
-        if (t->pat_segs[pat] == NULL)
-            return NULL;
+    const struct gtfs *f = t->f;
+    for (size_t i = 0; i < f->n_trips; i++) {
+        const struct gtfs_trip *tr = &f->trips[i];
+        if (tr->pattern == GTFS_NONE || t->pat_segs[tr->pattern] != NULL)
+            continue;
+        const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
+        struct seg **ps = calloc(pt->n, sizeof *ps);
+        if (ps == NULL)
+            return -1;
+        t->pat_segs[tr->pattern] = ps;
+        for (uint32_t k = 0; k + 1 < pt->n; k++) {
+            ps[k] = seg_get(t, pt->stops[k], pt->stops[k + 1], tr->arr[k + 1] - tr->arr[k],
+                            pt->dist_m[k + 1] - pt->dist_m[k]);
+            if (ps[k] == NULL)
+                return -1;
+        }
     }
-    struct seg *s = t->pat_segs[pat][k];
-    if (s == NULL) {
-        s = seg_get(t, pt->stops[k], pt->stops[k + 1], arr[k + 1] - arr[k],
-                    pt->dist_m[k + 1] - pt->dist_m[k]);
-        t->pat_segs[pat][k] = s;
-    }
-    return s;
+    return 0;
+}
+
+/* The estimator of segment k (stop k -> k+1) of a pattern. */
+static struct seg *pattern_seg(const struct transit *t, uint32_t pat, uint32_t k)
+{
+    return t->pat_segs[pat][k];
 }
 
 static int local_hour(const struct transit *t, double ts)
@@ -210,12 +232,12 @@ static void seg_update(struct transit *t, struct seg *s, double ts, double z)
 static double seg_estimate(struct transit *t, uint32_t trip, uint32_t k, double ts)
 {
     const struct gtfs_trip *tr = &t->f->trips[trip];
-    struct seg *s = pattern_seg(t, tr->pattern, k, tr->arr);
+    struct seg *s = pattern_seg(t, tr->pattern, k);
     double sched = tr->arr[k + 1] - tr->arr[k];
     if (s == NULL)
         return sched;
     if (!s->has_level && s->hist_n[local_hour(t, ts)] < EST_HIST_MIN)
-        return fmax(s->sched * t->route_pace[tr->route], s->min_s);
+        return fmax(sched * t->route_pace[tr->route], s->min_s);
     return fmax(seg_level(t, s, ts, NULL), s->min_s);
 }
 
@@ -230,16 +252,18 @@ static void pace_update(struct transit *t, uint32_t route, const struct seg *s, 
 }
 
 void transit_observe(struct transit *t, const char *from_stop, const char *to_stop,
-                     double ts, double duration_s)
+                     const char *route_id, double ts, double duration_s)
 {
     uint32_t a = gtfs_stop_find(t->f, from_stop), b = gtfs_stop_find(t->f, to_stop);
+    char key[2 * GTFSRT_ID + 2];
     if (a == GTFS_NONE || b == GTFS_NONE || !(duration_s > 0))
         return;
-    double len = geo_distance_m(t->f->stops[a].lon, t->f->stops[a].lat, t->f->stops[b].lon,
-                                t->f->stops[b].lat);
-    struct seg *s = seg_get(t, a, b, duration_s, len);
-    if (s)
-        seg_update(t, s, ts, duration_s);
+    struct seg *s = dict_get(t->segs, seg_key(t, a, b, key, sizeof key));
+    if (s == NULL)
+        return;                           /* no longer in the timetable */
+    if (route_id)
+        pace_update(t, gtfs_route_find(t->f, route_id), s, duration_s);
+    seg_update(t, s, ts, duration_s);
 }
 
 /* ---- timetable along the line ---- */
@@ -328,7 +352,7 @@ static void note_crossings(struct transit *t, struct transit_vehicle *v, double 
         if (reliable && k > 0 && v->cross_pos == k - 1 && c > v->cross_ts) {
             double dur = c - v->cross_ts;
             const struct gtfs_trip *tr = &t->f->trips[v->trip];
-            struct seg *s = pattern_seg(t, tr->pattern, k - 1, tr->arr);
+            struct seg *s = pattern_seg(t, tr->pattern, k - 1);
             if (s) {
                 pace_update(t, tr->route, s, dur);
                 seg_update(t, s, c, dur);
@@ -337,6 +361,7 @@ static void note_crossings(struct transit *t, struct transit_vehicle *v, double 
                 struct transit_segment_obs *o = &obs[(*n_obs)++];
                 snprintf(o->from_stop, sizeof o->from_stop, "%s", t->f->stops[pt->stops[k - 1]].id);
                 snprintf(o->to_stop, sizeof o->to_stop, "%s", t->f->stops[pt->stops[k]].id);
+                snprintf(o->route_id, sizeof o->route_id, "%s", t->f->routes[tr->route].id);
                 o->ts = c;
                 o->duration_s = dur;
             }

@@ -325,7 +325,7 @@ static void test_learning(void)
     struct transit *t2 = transit_new(feed, NULL);
     double late = origin_tue + hms(23, 50, 0);
     for (int i = 0; i < 5; i++)
-        transit_observe(t2, "S3", "S4", late - 600 + 60 * i, 50);
+        transit_observe(t2, "S3", "S4", NULL, late - 600 + 60 * i, 50);
     struct gtfsrt_vehicle b = ping("b", "T3", pt->dist_m[2] + 30, 0, late + hms(0, 12, 0));
     CU_ASSERT_EQUAL(transit_ingest(t2, &b, (double)b.timestamp, NULL, 0, &n, err, sizeof err),
                     TRANSIT_ACCEPTED);
