@@ -291,22 +291,26 @@ static int add_write(struct api_transit *at, struct store_batch *b, const struct
     return 0;
 }
 
-/* Traversals learnt from this batch, appended to the history stream.
+/* What this batch taught the estimators, appended to the history stream.
  * Fire and forget: see the top of the file. */
-static void persist_obs(struct api_transit *at, const struct transit_segment_obs *obs, size_t n)
+static void persist_obs(struct api_transit *at, const struct transit_obs *obs, size_t n)
 {
     if (n == 0)
         return;
     struct store_batch *b = store_batch_new();
-    char key[KEY_MAX], ts[32], dur[32];
+    char key[KEY_MAX], ts[32], dur[32], sched[32], late[32];
     keys_city(key, sizeof key, "transit:segments");
     for (size_t i = 0; b && i < n; i++) {
-        snprintf(ts, sizeof ts, "%.1f", obs[i].ts);
-        snprintf(dur, sizeof dur, "%.1f", obs[i].duration_s);
-        const char *argv[] = {"XADD", key, "MAXLEN", "~", SEGMENTS_MAX, "*", "f",
-                              obs[i].from_stop, "t", obs[i].to_stop, "r", obs[i].route_id,
-                              "ts", ts, "d", dur};
-        store_batch_add_argv(b, 16, argv, NULL);
+        const struct transit_obs *o = &obs[i];
+        snprintf(ts, sizeof ts, "%.1f", o->ts);
+        snprintf(dur, sizeof dur, "%.1f", o->duration_s);
+        snprintf(sched, sizeof sched, "%.0f", o->sched_s);
+        snprintf(late, sizeof late, "%.1f", o->late_s);
+        const char *argv[] = {"XADD", key, "MAXLEN", "~", SEGMENTS_MAX, "*",
+                              "k", o->kind == TRANSIT_OBS_DEPARTURE ? "d" : "s",
+                              "f", o->from_stop, "t", o->to_stop, "r", o->route_id,
+                              "s", sched, "ts", ts, "d", dur, "l", late};
+        store_batch_add_argv(b, (int)(sizeof argv / sizeof *argv), argv, NULL);
     }
     if (b)
         store_batch_send(at->a->store, b, NULL, NULL);
@@ -316,7 +320,7 @@ static void persist_obs(struct api_transit *at, const struct transit_segment_obs
 static void ingest_apply(struct ingest *in, const struct store_reply *r)
 {
     struct api_transit *at = in->at;
-    struct transit_segment_obs obs[MAX_OBS * 4];
+    struct transit_obs obs[MAX_OBS * 4];
     size_t n_obs = 0;
     char err[256];
     for (size_t i = 0; i < in->feed.n; i++) {
@@ -912,7 +916,28 @@ static void restore_members(struct api_transit *at)
 
 static void restore_segments(struct api_transit *at, const char *after);
 
-/* One page of the traversal history, oldest first. */
+/* One entry of the learning history (see persist_obs). */
+static bool restore_obs(struct api_transit *at, const struct store_reply *kv)
+{
+    struct transit_obs o = {0};
+    const char *kind = hash_field(kv, "k");
+    o.kind = kind && strcmp(kind, "d") == 0 ? TRANSIT_OBS_DEPARTURE : TRANSIT_OBS_SEGMENT;
+    field_str(kv, "f", o.from_stop, sizeof o.from_stop);
+    field_str(kv, "t", o.to_stop, sizeof o.to_stop);
+    field_str(kv, "r", o.route_id, sizeof o.route_id);
+    o.sched_s = field_num(kv, "s");
+    o.ts = field_num(kv, "ts");
+    o.duration_s = field_num(kv, "d");
+    o.late_s = field_num(kv, "l");
+    if (!isfinite(o.ts) || !isfinite(o.duration_s) || o.from_stop[0] == '\0')
+        return false;
+    if (!isfinite(o.sched_s))
+        o.sched_s = 0;
+    transit_observe(at->rt, &o);
+    return true;
+}
+
+/* One page of the learning history, oldest first. */
 static void segments_cb(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct rcb *c = arg;
@@ -924,12 +949,8 @@ static void segments_cb(void *arg, enum store_status st, const struct store_repl
             const struct store_reply *e = store_reply_at(r, i);
             const char *id = store_reply_str(store_reply_at(e, 0), NULL);
             const struct store_reply *kv = store_reply_at(e, 1);
-            const char *from = hash_field(kv, "f"), *to = hash_field(kv, "t");
-            double ts = field_num(kv, "ts"), d = field_num(kv, "d");
-            if (from && to && isfinite(ts) && isfinite(d)) {
-                transit_observe(at->rt, from, to, hash_field(kv, "r"), ts, d);
+            if (restore_obs(at, kv))
                 at->n_segs++;
-            }
             if (id)
                 snprintf(last, sizeof last, "(%s", id);
         }

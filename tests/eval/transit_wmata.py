@@ -22,7 +22,10 @@ Driven by tests/eval/transit_wmata.sh, which starts redis-server and cityd
 5. computes two baselines on exactly the same rows: the timetable, and
    schedule-deviation propagation (OneBusAway: the scheduled time shifted
    by the bus's current deviation from the timetable at its place, a bus
-   waiting at its first stop not leaving early);
+   waiting at its first stop not leaving early); and, to show what the
+   estimates are worth apart from cityd's rider margin (announced times
+   are the estimate minus 10 s + 10 % of the horizon, transit.h), the
+   deviation baseline with that same margin;
 6. coverage: the share of on-route reports (within ON_ROUTE_M of the
    trip's shape, before its last stop) whose bus has, at the end of that
    minute, a prediction for its next stop.
@@ -49,6 +52,7 @@ ON_ROUTE_M = 60.0        # a report this close to the shape is on route
 LIVE_S = 90.0            # transit.stale_after_s
 AHEAD_S = 20 * 60        # stops asked about: scheduled within this of the bus
 BATCH_S = 30             # one FeedMessage per 30 s of recording
+MARGIN = (10.0, 0.1)     # cityd's default rider margin (transit_params early_s, early_frac)
 BUCKETS = [(0, 180), (180, 360), (360, 600), (600, 900)]
 WINDOWS = [(-30, 90), (-60, 150), (-60, 210), (-90, 270)]
 R = 6371008.8
@@ -350,13 +354,13 @@ def main():
         m += 60
 
     # Score cityd and the baselines on the same rows.
-    methods = ["cityd", "timetable", "deviation"]
+    methods = ["cityd", "timetable", "deviation", "dev+margin"]
     stats = {x: [[] for _ in BUCKETS] for x in methods}
     dump = open(a.dump, "w", newline="") if a.dump else None
     if dump:
         dw = csv.writer(dump)
         dw.writerow(["minute", "vehicle", "trip", "pos", "stop", "actual", "cityd", "timetable",
-                     "deviation", "layover"])
+                     "deviation", "layover", "dist_m", "stops_between", "age_s"])
     for (mm, trip, pos), (veh, pred, sched) in preds.items():
         act = actual.get((veh, trip))
         if act is None or pos == 0 or act[pos] is None:
@@ -375,11 +379,15 @@ def main():
         if layover:
             dev = max(0.0, mm - t["dep"][0])
         est = {"cityd": pred, "timetable": sched, "deviation": max(mm, t["arr"][pos] + dev)}
+        h = est["deviation"] - mm
+        est["dev+margin"] = max(mm, est["deviation"] - MARGIN[0] - MARGIN[1] * h)
         for x in methods:
             stats[x][b].append(act[pos] - est[x])
         if dump:
             dw.writerow([mm, veh, trip, pos, t["stops"][pos], round(act[pos]), pred, sched,
-                         round(est["deviation"]), int(layover)])
+                         round(est["deviation"]), int(layover), round(t["d"][pos] - run.d[k]),
+                         sum(1 for q in range(pos) if t["d"][q] - ARRIVE_M > run.d[k]),
+                         mm - run.ts[k]])
     if dump:
         dump.close()
 
