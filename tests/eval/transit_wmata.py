@@ -41,6 +41,7 @@ import http.client
 import json
 import math
 import os
+import random
 import sys
 import time
 import urllib.parse
@@ -237,11 +238,17 @@ class Client:
         raise RuntimeError(f"{method} {path}: no answer")
 
 
-def entity(r):
+def entity(r, noise=None):
+    """The JSON entity of a recorded report; noise: (rng, sigma_m) to add
+    GPS noise to the position sent (the truth keeps the recorded one)."""
+    lat, lon = float(r["vehicle.position.latitude"]), float(r["vehicle.position.longitude"])
+    if noise:
+        rng, sigma = noise
+        lat += rng.gauss(0, sigma) / (R * math.pi / 180)
+        lon += rng.gauss(0, sigma) / (R * math.pi / 180 * math.cos(math.radians(lat)))
     v = {"trip": {"trip_id": r["vehicle.trip.trip_id"], "route_id": r["vehicle.trip.route_id"]},
          "vehicle": {"id": r["vehicle.vehicle.id"]},
-         "position": {"latitude": float(r["vehicle.position.latitude"]),
-                      "longitude": float(r["vehicle.position.longitude"])},
+         "position": {"latitude": lat, "longitude": lon},
          "timestamp": int(r["vehicle.timestamp"])}
     if r.get("vehicle.trip.start_date"):
         v["trip"]["start_date"] = r["vehicle.trip.start_date"]
@@ -259,8 +266,11 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--dump", help="write every scored row here (CSV)")
+    ap.add_argument("--noise-m", type=float, default=0,
+                    help="add Gaussian GPS noise of this sigma (m) to the positions sent")
     a = ap.parse_args()
     t_start = time.time()
+    noise = (random.Random(1), a.noise_m) if a.noise_m > 0 else None
     rows = list(read_csv(os.path.join(a.data, "wmata_gtfsrt_vehicle_positions_20260216.csv")))
     rows.sort(key=lambda r: int(r["vehicle.timestamp"]))
     feed = Feed(os.path.join(a.data, "gtfs"), datetime.date(2026, 2, 16))
@@ -300,7 +310,7 @@ def main():
                 j += 1
             msg = {"header": {"gtfs_realtime_version": "2.0", "incrementality": "FULL_DATASET",
                               "timestamp": int(rows[j - 1]["vehicle.timestamp"])},
-                   "entity": [entity(r) for r in rows[i:j]]}
+                   "entity": [entity(r, noise) for r in rows[i:j]]}
             st, body = cli.call("POST", "/v1/transit/vehicle-positions", json.dumps(msg))
             if st != 200:
                 sys.exit(f"ingest: HTTP {st}: {body}")
@@ -391,7 +401,8 @@ def main():
     if dump:
         dump.close()
 
-    print(f"replay: {len(rows)} reports of {len(by_vehicle)} buses, "
+    print(f"replay: {len(rows)} reports of {len(by_vehicle)} buses"
+          f"{f' with {a.noise_m:g} m GPS noise' if noise else ''}, "
           f"{counts['accepted']} accepted, {counts['outdated']} outdated, "
           f"{counts['rejected']} rejected; {cli.requests} HTTP requests in "
           f"{time.time() - t_start:.0f} s")

@@ -3,7 +3,7 @@
 # recording (see transit_wmata.py for the method), beside the timetable and
 # schedule-deviation propagation computed on the same replay.
 #
-#   tests/eval/transit_wmata.sh [--dump rows.csv]
+#   tests/eval/transit_wmata.sh [--noise-m 15] [--dump rows.csv]
 #
 # Needs ../shared/data (not part of the repository); skips without it.
 set -euo pipefail
