@@ -413,11 +413,15 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct store_batch *b)
         if (gcj02 && !v->error[0] && geo_valid_lonlat(v->lon, v->lat))
             geo_gcj02_to_wgs84(v->lon, v->lat, &v->lon, &v->lat);
         /* A report without a time is taken as of now, fixed here so that
-         * Redis and memory agree on it. */
-        if (v->timestamp == 0 && !v->error[0])
+         * Redis and memory agree on it; a replayed one has no "now". */
+        bool replay = at->a->cfg.clock_mode == CLOCK_REPLAY;
+        if (v->timestamp == 0 && !v->error[0] && !replay)
             v->timestamp = (uint64_t)floor(now);
         enum transit_result res;
-        if (at->t == NULL) {
+        if (v->timestamp == 0 && !v->error[0]) {
+            snprintf(err, sizeof err, "vehicle.timestamp: required with clock.mode = replay");
+            res = TRANSIT_REJECTED;
+        } else if (at->t == NULL) {
             snprintf(err, sizeof err, "vehicle.trip: no GTFS feed is loaded");
             res = TRANSIT_REJECTED;
         } else {

@@ -253,6 +253,17 @@ static void test_ingest_json_protobuf_errors(void)
     CU_ASSERT_EQUAL(jint(r.json, "outdated"), 1);
     http_result_free(&r);
 
+    /* Replayed reports must say when they were made. */
+    CU_ASSERT_EQUAL_FATAL(post_json(base, "k-sensor",
+                                    "{\"id\":\"nots\",\"vehicle\":{\"trip\":{\"trip_id\":\"T1\"},"
+                                    "\"vehicle\":{\"id\":\"b6\"},\"position\":{\"latitude\":37.54,"
+                                    "\"longitude\":121.38}}}",
+                                    &r), 0);
+    CU_ASSERT_EQUAL(jint(r.json, "rejected"), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(jstr(json_array_get(json_object_get(r.json, "errors"), 0),
+                                       "message"), "vehicle.timestamp"));
+    http_result_free(&r);
+
     /* Binary protobuf: b1 moving on, b2 waiting at S5 for T2. */
     struct gtfsrt_vehicle v[2];
     pb_vehicle(&v[0], "b1", "T1", r1_lon(300), 37.54, HMS(8, 1, 0));
@@ -300,7 +311,7 @@ static void test_ingest_json_protobuf_errors(void)
     /* Counted in /metrics. */
     CU_ASSERT_EQUAL(support_get(base, "/metrics", NULL, &r), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "cityd_transit_positions_total{result=\"accepted\"} 3"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "cityd_transit_positions_total{result=\"rejected\"} 3"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "cityd_transit_positions_total{result=\"rejected\"} 4"));
     http_result_free(&r);
     world_stop(&w);
 }
