@@ -14,16 +14,25 @@
  * as soon as a position is back within the gate ahead of its last place.
  *
  * Prediction. Travel time between consecutive stops (arrival to arrival,
- * so the dwell at the first stop is included) is estimated per stop pair
- * -- shared by all routes serving the pair -- by a Kalman filter on a
- * level that drifts back to a prior (the historical mean for the hour of
- * day, or the timetable) and is updated by every bus that traverses the
- * pair: earlier buses today and, through transit_observe, past days
- * reloaded from storage. A bus's arrival at each stop ahead is its
- * remaining time on the current segment plus the estimates of the
- * segments after it; a bus in layover at its first stop does not leave
- * before the scheduled departure. Arrival times never decrease along a
- * trip and are never before the vehicle's last report.
+ * so the dwell at the first stop is included; from the departure for a
+ * trip's first segment) is estimated per stop pair -- shared by all
+ * routes serving the pair -- by a Kalman filter on a level that drifts
+ * back to a prior (the historical mean for the hour of day, or else the
+ * bus's own trip's timetable time scaled by how fast its route has been
+ * running against the timetable) and is updated by every bus that
+ * traverses the pair: earlier buses today and, through transit_observe,
+ * past days reloaded from storage. A bus's arrival at each stop ahead is
+ * its remaining time on the current segment plus the estimates of the
+ * segments after it.
+ *
+ * Layovers. A bus waiting at its first stop leaves at the scheduled
+ * departure -- until the terminal's own recent departures say otherwise:
+ * then at the usual lateness after the timetable, or the usual wait after
+ * pulling in, whichever has varied less there (WMATA buses leave some
+ * terminals minutes early, others late).
+ *
+ * Announced times are the estimate minus a rider margin (see
+ * transit_params), never before "now"; they never decrease along a trip.
  *
  * Ownership: struct transit keeps a const pointer to the feed (the caller
  * keeps it alive) and owns everything else. Not thread-safe. */
