@@ -125,6 +125,26 @@ static int push(struct feed *f, const struct item *it)
     return 0;
 }
 
+/* Keep a parsed row (takes it->obj; frees it on failure). */
+static int keep(struct feed *f, struct csv *c, struct item *it, char *err, size_t errlen)
+{
+    if (it->obj == NULL || push(f, it) != 0) {
+        json_decref(it->obj);
+        snprintf(err, errlen, "%s:%ld: not valid UTF-8, or out of memory", csv_name(c), it->line);
+        return -1;
+    }
+    return 0;
+}
+
+/* The first record of a file that must not be empty. */
+static int first_record(struct csv *c, char *err, size_t errlen)
+{
+    int rc = csv_next(c, err, errlen);
+    if (rc == 0)
+        snprintf(err, errlen, "%s: empty", csv_name(c));
+    return rc == 1 ? 0 : -1;
+}
+
 /* The header row, kept by this file: csv.h looks columns up by exact
  * name only, and files differ in case ("vehicleid") and need names by
  * index (flattened GTFS-rt). */
@@ -219,21 +239,14 @@ static int parking_row(struct feed *f, struct csv *c, const int *k, bool bays, c
         if (it.obj && plate[0])
             json_object_set_new(it.obj, "plate", json_string(plate));
     }
-    if (it.obj == NULL || push(f, &it) != 0) {
-        json_decref(it.obj);
-        snprintf(err, errlen, "%s:%ld: not valid UTF-8, or out of memory", csv_name(c), line);
-        return -1;
-    }
-    return 0;
+    return keep(f, c, &it, err, errlen);
 }
 
 static int read_parking(struct feed *f, struct csv *c, char *err, size_t errlen)
 {
     struct hdr h = {0};
-    int rc = csv_next(c, err, errlen);
-    if (rc == 0)
-        snprintf(err, errlen, "%s: empty", csv_name(c));
-    if (rc <= 0)
+    int rc = 1;
+    if (first_record(c, err, errlen) != 0)
         return -1;
     /* Without a header: 3 columns are lot counts, 4 or 5 bay states. */
     int k[5] = {0, 1, 2, 3, 4};
@@ -341,12 +354,7 @@ static int avl_flat_row(struct feed *f, struct csv *c, const struct hdr *h, char
         json_object_set_new(it.obj, "id", json_string(vid ? vid : id));
     }
     it.vehicle = vid ? vid : json_string_value(json_object_get(it.obj, "id"));
-    if (push(f, &it) != 0) {
-        json_decref(it.obj);
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
+    return keep(f, c, &it, err, errlen);
 }
 
 struct tc_cols { int vid, time, lat, lon, speed, heading, aid, atype; };
@@ -384,11 +392,8 @@ static int avl_tc_row(struct feed *f, struct csv *c, const struct tc_cols *k, ch
     else if (vp && aid[0] && strstr(at, "ROUTE"))
         json_object_set_new(vp, "trip", json_pack("{s:s}", "route_id", aid));
     struct item it = { t, line, json_pack("{s:s,s:o}", "id", vid, "vehicle", vp), NULL };
-    if (it.obj == NULL || push(f, &it) != 0) {
-        json_decref(it.obj);
-        snprintf(err, errlen, "%s:%ld: not valid UTF-8, or out of memory", csv_name(c), line);
+    if (keep(f, c, &it, err, errlen) != 0)
         return -1;
-    }
     f->items[f->n - 1].vehicle = json_string_value(json_object_get(it.obj, "id"));
     return 0;
 }
@@ -396,10 +401,8 @@ static int avl_tc_row(struct feed *f, struct csv *c, const struct tc_cols *k, ch
 static int read_avl(struct feed *f, struct csv *c, char *err, size_t errlen)
 {
     struct hdr h = {0};
-    int rc = csv_next(c, err, errlen);
-    if (rc == 0)
-        snprintf(err, errlen, "%s: empty", csv_name(c));
-    if (rc <= 0)
+    int rc;
+    if (first_record(c, err, errlen) != 0)
         return -1;
     if (hdr_take(&h, c) != 0) {
         snprintf(err, errlen, "out of memory");
