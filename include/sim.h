@@ -111,6 +111,8 @@ struct sim_result {
     double throughput_vph;                    /* vehicles leaving the network up to
                                                  duration_s, per hour */
     long in_network;                          /* still queued or travelling */
+    double vehicle_s;                         /* time spent in the network by the
+                                                 vehicles that left it */
 };
 
 struct sim;

@@ -367,6 +367,8 @@ static void print_result(const struct run *r)
     simjson_int(&j, "seed", (long long)r->o.seed);
     simjson_str(&j, "arrivals", r->o.arrivals);
     stats_json(&j, &res.all, false);
+    simjson_num(&j, "mean_travel_s",
+                res.all.vehicles ? res.vehicle_s / (double)res.all.vehicles : 0, 3);
     simjson_num(&j, "throughput_vph", res.throughput_vph, 1);
     simjson_int(&j, "in_network", res.in_network);
     simjson_num(&j, "cleared_s", r->drained_at, 1);

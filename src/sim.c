@@ -370,6 +370,7 @@ static void veh_exit(struct sim *s, int v, double t)
         stats_add(&s->total.dir[vh->dir], delay, vh->stops);
     if (t <= s->o.duration_s)
         s->exited_in_run++;
+    s->total.vehicle_s += t - vh->entered;
     veh_free(s, v);
 }
 
