@@ -317,21 +317,106 @@ static void test_server_gone(void)
     kill(cityd.pid, SIGCONT);
 }
 
-/* ---- feed ---- */
-
 /* True when this build of cityd serves `path` (modules land separately:
- * without the module, the feed has nothing to feed). */
+ * without the module, there is nothing to drive). body NULL: GET. */
 static bool serves(const char *path, const char *body)
 {
     struct http_result res;
-    if (support_send("POST", cityd.base, path, "k-sensor", body, &res) != 0)
+    int rc = body ? support_send("POST", cityd.base, path, "k-sensor", body, &res)
+                  : support_get(cityd.base, path, NULL, &res);
+    if (rc != 0)
         return false;
-    bool ok = res.status != 404;
+    /* The router's answer for a path nobody serves (src/http.c). */
+    bool ok = !(res.status == 404 && strstr(res.body, "no endpoint at this path") != NULL);
     if (!ok)
         fprintf(stderr, "\n(skipped: this cityd has no %s)\n", path);
     http_result_free(&res);
     return ok;
 }
+
+#define TIMING "/v1/signals/intersections/nd-01/timing"
+
+/* Closed loop: counts posted every interval, the timing followed every
+ * cycle; the run is reproducible and re-posting is idempotent. */
+static void test_closed_loop(void)
+{
+    if (!serves(TIMING, NULL))
+        return;
+    const char *args[] = {"run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
+                          "--duration", "3600", "--seed", "5", "--server", cityd.base,
+                          "--key", "k-sensor", NULL};
+    struct proc p;
+    run(&p, args);
+    CU_ASSERT_EQUAL_FATAL(p.status, 0);
+    if (p.status != 0)
+        fprintf(stderr, "%s\n", p.err);
+    json_t *r = json_loads(p.out, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "timing")), "closed_loop");
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.err, "t=3600 s: counts posted"));
+    json_t *xs = json_object_get(r, "intersections");
+    for (size_t i = 0; i < json_array_size(xs); i++) {
+        json_t *x = json_array_get(xs, i);
+        /* One fetch per cycle at least: an hour of cycles <= 180 s. */
+        CU_ASSERT_TRUE(num(x, "timing_updates") >= 3600 / 180);
+        CU_ASSERT_TRUE(num(x, "vehicles") > 0);
+    }
+    CU_ASSERT_TRUE(num(r, "vehicles") > 3000);
+    json_decref(r);
+    proc_free(&p);
+    struct http_result res;
+    CU_ASSERT_EQUAL_FATAL(support_get(cityd.base, TIMING, NULL, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    CU_ASSERT_TRUE(num(res.json, "cycle_s") > 0);
+    http_result_free(&res);
+}
+
+/* cityd stops answering in the middle of a closed-loop run: retries, then
+ * a clear error and exit 3, and no result printed. */
+static void test_server_dies_mid_run(void)
+{
+    if (!serves(TIMING, NULL))
+        return;
+    char errpath[600], outpath[600];
+    snprintf(errpath, sizeof errpath, "%s/mid.err", tmp);
+    snprintf(outpath, sizeof outpath, "%s/mid.out", tmp);
+    int fds[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int o = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(o, 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        execl(citysim, citysim, "run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
+              "--duration", "3600", "--seed", "9", "--server", cityd.base, "--key", "k-sensor",
+              "--timeout", "0.3", "--retries", "2", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *err = fdopen(fds[0], "r");
+    char line[1024], all[8192] = "";
+    bool stopped = false;
+    while (fgets(line, sizeof line, err) != NULL) {
+        strncat(all, line, sizeof all - strlen(all) - 1);
+        if (!stopped && strstr(line, "counts posted") != NULL) {
+            CU_ASSERT_EQUAL(kill(cityd.pid, SIGSTOP), 0);
+            stopped = true;
+        }
+    }
+    fclose(err);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    kill(cityd.pid, SIGCONT);
+    CU_ASSERT_TRUE(stopped);
+    CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+    CU_ASSERT_PTR_NOT_NULL(strstr(all, "no answer after 3 attempts"));
+    char *out = slurp(outpath);
+    CU_ASSERT_STRING_EQUAL(out, "");
+    free(out);
+}
+
+/* ---- feed ---- */
 
 static void test_feed_parking(void)
 {
@@ -470,6 +555,8 @@ int suite_citysim(void)
         !CU_add_test(s, "run: bad input", test_bad_input) ||
         !CU_add_test(s, "run: plan from cityd", test_plan_from_cityd) ||
         !CU_add_test(s, "run: server gone", test_server_gone) ||
+        !CU_add_test(s, "run: closed loop", test_closed_loop) ||
+        !CU_add_test(s, "run: server dies mid-run", test_server_dies_mid_run) ||
         !CU_add_test(s, "feed: parking", test_feed_parking) ||
         !CU_add_test(s, "feed: avl", test_feed_avl))
         return -1;
