@@ -236,8 +236,10 @@ static int post_counts(struct run *r, double t, double len, char *err, size_t er
         char id[200], path[512], why[400];
         snprintf(id, sizeof id, "cs-%012llx-%s-%lld",
                  (unsigned long long)(r->run_hash & 0xffffffffffffULL), r->c.isecs[i].id, ts);
-        json_t *req = json_pack("{s:s,s:I,s:f,s:o}", "id", id, "ts", (json_int_t)ts,
-                                "interval_s", len, "counts", counts);
+        json_t *req = json_pack("{s:s,s:I,s:o,s:o}", "id", id, "ts", (json_int_t)ts,
+                                "interval_s", len == floor(len) ? json_integer((json_int_t)len)
+                                                                : json_real(len),
+                                "counts", counts);
         char *text = json_dumps(req, JSON_COMPACT);
         json_decref(req);
         snprintf(path, sizeof path, "/v1/signals/intersections/%s/counts", r->c.isecs[i].id);
