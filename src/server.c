@@ -74,6 +74,7 @@ static int start_http(struct app *a, char *err, size_t errlen)
     if (http_load_keys(a->http, a->cfg.auth_keys_file, err, errlen) != 0)
         return -1;
     api_health_register(a);
+    api_signals_register(a);
     api_transit_register(a);
     return 0;
 }
