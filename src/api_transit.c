@@ -139,14 +139,14 @@ static int q_num(struct http_req *r, const char *name, bool required, double def
             *out = def;
             return 0;
         }
-        http_reply_error(r, 400, "bad_request", "%s: required", name);
+        http_reply_error(r, 400, "invalid", "%s: required", name);
         return -1;
     }
     char *end;
     errno = 0;
     double v = strtod(s, &end);
     if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi) {
-        http_reply_error(r, 400, "bad_request", "%s: expected a number in [%g, %g]", name, lo,
+        http_reply_error(r, 400, "invalid", "%s: expected a number in [%g, %g]", name, lo,
                          hi);
         return -1;
     }
@@ -164,7 +164,7 @@ static int q_bool(struct http_req *r, const char *name, bool *out)
         *out = true;
         return 0;
     }
-    http_reply_error(r, 400, "bad_request", "%s: expected true or false", name);
+    http_reply_error(r, 400, "invalid", "%s: expected true or false", name);
     return -1;
 }
 
@@ -179,7 +179,7 @@ static int q_crs(struct http_req *r, bool *gcj02)
         *gcj02 = true;
         return 0;
     }
-    http_reply_error(r, 400, "bad_request", "crs: expected wgs84 or gcj02");
+    http_reply_error(r, 400, "invalid", "crs: expected wgs84 or gcj02");
     return -1;
 }
 
@@ -198,7 +198,7 @@ static int q_now(struct api_transit *at, struct http_req *r, double *now)
 {
     if (app_request_now(at->a, r, now) == 0)
         return 0;
-    http_reply_error(r, 400, "bad_request", "at: expected epoch seconds");
+    http_reply_error(r, 400, "invalid", "at: expected epoch seconds");
     return -1;
 }
 
@@ -455,7 +455,7 @@ static void h_positions(struct http_req *req, void *arg)
     const unsigned char *body = http_req_body(req, &len);
     int kind = body_kind(http_req_header(req, "Content-Type"), body, len);
     if (kind < 0) {
-        http_reply_error(req, 400, "bad_request",
+        http_reply_error(req, 400, "invalid",
                          "Content-Type: expected application/x-protobuf or application/json");
         return;
     }

@@ -546,6 +546,7 @@ static void test_near_and_crs(void)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         CU_ASSERT_EQUAL(support_get(base, bad[i][0], NULL, &r), 0);
         CU_ASSERT_EQUAL(r.status, 400);
+        CU_ASSERT_STRING_EQUAL(support_error_code(&r), "invalid");
         CU_ASSERT_PTR_NOT_NULL(strstr(err_msg(&r), bad[i][1]));
         http_result_free(&r);
     }
