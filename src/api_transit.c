@@ -83,6 +83,8 @@ struct api_transit {
     size_t pending, n_segs, n_restored;
     bool failed;
     struct metric *m_accepted, *m_outdated, *m_rejected;
+    char script_sha[48];            /* WRITE_SCRIPT's SHA1 once loaded ("" : send it whole) */
+    bool script_loading;
 };
 
 /* ---- small helpers ---- */
@@ -219,6 +221,49 @@ static bool ready_or_503(struct api_transit *at, struct http_req *r)
     return false;
 }
 
+/* ---- the write script ---- */
+
+/* Redis keeps scripts by SHA1 (EVALSHA saves sending and hashing the
+ * body with every report) but forgets them when it restarts. */
+static void script_loaded(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct api_transit *at = arg;
+    size_t len = 0;
+    const char *sha = store_reply_str(r, &len);
+    if (!at->stopping) {
+        at->script_loading = false;
+        if (st == STORE_OK && store_reply_type(r) == STORE_R_STRING && len < sizeof at->script_sha)
+            snprintf(at->script_sha, sizeof at->script_sha, "%s", sha);
+    }
+    at_release(at);
+}
+
+static void script_load(struct api_transit *at)
+{
+    if (at->script_loading)
+        return;
+    const char *argv[] = {"SCRIPT", "LOAD", WRITE_SCRIPT};
+    at->script_sha[0] = '\0';
+    at->refs++;
+    at->script_loading = true;
+    if (store_cmd_argv(at->a->store, script_loaded, at, 3, argv, NULL) != 0) {
+        at->refs--;
+        at->script_loading = false;
+    }
+}
+
+/* True when Redis no longer knows the script: nothing of the batch ran. */
+static bool script_missing(const struct store_reply *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct store_reply *e = store_reply_at(r, i);
+        const char *msg = store_reply_str(e, NULL);
+        if (store_reply_type(e) == STORE_R_ERROR && msg && strncmp(msg, "NOSCRIPT", 8) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* ---- ingest ---- */
 
 struct ingest {
@@ -276,7 +321,9 @@ static int add_write(struct api_transit *at, struct store_batch *b, const struct
     fmt_num(lat, sizeof lat, v->lat);
     fmt_num(bearing, sizeof bearing, v->bearing);
     fmt_num(speed, sizeof speed, v->speed);
-    const char *argv[] = {"EVAL", WRITE_SCRIPT, "2", kpos, ktrack, ts, lon, lat,
+    bool sha = at->script_sha[0] != '\0';
+    const char *argv[] = {sha ? "EVALSHA" : "EVAL", sha ? at->script_sha : WRITE_SCRIPT, "2",
+                          kpos, ktrack, ts, lon, lat,
                           v->trip_id, v->route_id, v->start_date, v->start_time,
                           bearing, speed, v->label, v->entity_id, TRACK_MAX};
     if (store_batch_add_argv(b, (int)(sizeof argv / sizeof *argv), argv, NULL) < 0)
@@ -368,6 +415,11 @@ static void ingest_done(void *arg, enum store_status st, const struct store_repl
             log_error(&at->a->log, "transit_write_failed", "status=%d error=\"%s\"", (int)st,
                       st == STORE_OK && store_reply_str(r, NULL) ? store_reply_str(r, NULL)
                                                                  : "no reply");
+            http_reply_unavailable(in->req);
+        } else if (script_missing(r, in->n_cmds)) {
+            /* Redis restarted and lost it: reload, and let the feed retry. */
+            log_warn(&at->a->log, "transit_script_reload", "reason=NOSCRIPT");
+            script_load(at);
             http_reply_unavailable(in->req);
         } else {
             ingest_apply(in, r);
@@ -979,6 +1031,7 @@ static void restore_segments(struct api_transit *at, const char *after)
 
 static void restore_start(struct api_transit *at)
 {
+    script_load(at);
     at->gen++;
     at->failed = false;
     at->pending = at->n_segs = at->n_restored = 0;
