@@ -494,7 +494,7 @@ static void common_bounds(const struct adaptive_group *g, double *lo, double *hi
     for (size_t k = 0; k < g->n; k++) {
         if (g->m[k].mode == ADAPTIVE_MAX_PRESSURE)
             continue;
-        *lo = fmax(*lo, min_cycle(g->m[k].cfg));
+        *lo = fmax(*lo, ceil(min_cycle(g->m[k].cfg) - 1e-9));
         *hi = fmin(*hi, g->m[k].cfg->cycle_max_s);
     }
     if (*lo > *hi)
@@ -552,8 +552,10 @@ static void optimise_offsets(struct adaptive_group *g, double t, bool force)
     char err[256];
     if (maxband_check(&pr, err, sizeof err) != 0 || maxband_solve(&pr, &r, err, sizeof err) != 0)
         return;      /* keep the targets we have */
+    /* Whole seconds, as controllers keep them (the band loses < 0.5 s):
+     * with whole-second cycles every cycle then starts on a second. */
     for (size_t i = 0; i < n; i++) {
-        g->m[idx[i]].target_offset_s = r.offset_s[i];
+        g->m[idx[i]].target_offset_s = fmod(round(r.offset_s[i]), g->master_cycle);
         g->m[idx[i]].band_green_s = gout[i];
     }
     g->opt_cycle = g->master_cycle;
@@ -681,8 +683,8 @@ static void start_cycle(struct adaptive_group *g, size_t k, double T, bool from_
     if (coordinated(g, k)) {
         double room_short = C - min_cycle(c), room_long = c->cycle_max_s - C;
         delta = adaptive_shortway(off, m->target_offset_s, C,
-                                  fmax(0, fmin(ADAPTIVE_LENGTHEN * C, room_long)),
-                                  fmax(0, fmin(ADAPTIVE_SHORTEN * C, room_short)),
+                                  fmax(0, floor(fmin(ADAPTIVE_LENGTHEN * C, room_long))),
+                                  fmax(0, floor(fmin(ADAPTIVE_SHORTEN * C, room_short))),
                                   ADAPTIVE_OFFSET_TOL_S);
     }
     double Cl = C + delta;
@@ -868,6 +870,7 @@ void adaptive_start(struct adaptive_group *g, double t)
     int crit;
     g->started = true;
     g->t = t;
+    t = floor(t);               /* cycles start on whole seconds */
     g->master_cycle = 0;
     g->master_cycle = wanted_cycle(g, t, &lo, &hi, &crit);
     if (!(g->master_cycle > 0))

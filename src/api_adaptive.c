@@ -509,6 +509,27 @@ static void phase_perf(const struct adaptive_isec_cfg *c, const struct adaptive_
     json_object_set_new(o, "los", los[0] ? json_string(los) : json_null());
 }
 
+/* offset_s: where the coordinated phase's green starts, on the epoch
+ * modulo the cycle running now (one reference for every signal, so a
+ * client following the timing -- citysim's closed loop -- places each
+ * cycle exactly). Max pressure is acyclic: the cyclic timing closest to
+ * what runs, with the current phase's green starting now and the phases
+ * before it (from the coordinated one) at their latest greens. */
+static double epoch_offset(const struct adaptive_isec_cfg *c, const struct adaptive_record *r)
+{
+    double start = r->start, C = r->cycle_s;
+    if (r->mode == ADAPTIVE_MAX_PRESSURE) {
+        int n = (int)c->nphases;
+        for (int q = c->coord_phase; q != r->order[0]; q = (q + 1) % n)
+            start -= (r->last_green[q] > 0 ? r->last_green[q] : c->ph[q].gmin_s) +
+                     c->ph[q].amber_s + c->ph[q].all_red_s;
+    }
+    if (!(C > 0))
+        return NAN;
+    double o = fmod(start, C);
+    return o < 0 ? o + C : o;
+}
+
 static json_t *timing_json(const struct signals *s, const struct sgroup *g, size_t k,
                            const struct adaptive_record *r, double t)
 {
@@ -522,7 +543,8 @@ static json_t *timing_json(const struct signals *s, const struct sgroup *g, size
     json_object_set_new(o, "mode", json_string(adaptive_mode_name(r->mode)));
     json_object_set_new(o, "method", json_string(adaptive_method_name(r->mode)));
     sig_set_num(o, "cycle_s", r->cycle_s);
-    sig_set_num(o, "offset_s", coord ? r->offset_s : NAN);
+    sig_set_num(o, "offset_s", epoch_offset(c, r));
+    sig_set_num(o, "corridor_offset_s", coord ? r->offset_s : NAN);
     sig_set_num(o, "common_cycle_s", mp ? NAN : r->common_cycle_s);
     sig_set_num(o, "target_cycle_s", mp ? NAN : r->target_cycle_s);
     sig_set_num(o, "target_offset_s", coord ? r->target_offset_s : NAN);

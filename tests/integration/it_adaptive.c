@@ -305,6 +305,11 @@ static double walk_cycles(const char *isec, double from, double to, int *ncycles
                       0.1 * num(cur, "common_cycle_s") + fabs(G1 - G0) + 1e-6);
         }
         CU_ASSERT_DOUBLE_EQUAL(num(cur, "cycle_start"), next - 0.001, 1e-5);
+        /* Cycles start on whole seconds, and offset_s places them on the
+         * epoch (what a client following the timing relies on). */
+        double cs = num(cur, "cycle_start"), C = num(cur, "cycle_s");
+        CU_ASSERT_DOUBLE_EQUAL(cs, round(cs), 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(num(cur, "offset_s"), fmod(cs, C), 1e-5);
         last = num(cur, "common_cycle_s");
         json_decref(prev);
         prev = cur;
