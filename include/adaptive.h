@@ -79,6 +79,7 @@
 #define ADAPTIVE_SPEED_LOW          0.8  /* band speeds: [0.8, 1] x corridor speed */
 #define ADAPTIVE_MINOR_X            0.85 /* non-critical signal: minor phases' saturation */
 #define ADAPTIVE_X_MAX              0.9  /* own cycle: no phase above this saturation */
+#define ADAPTIVE_SAT_X              0.95 /* counts at this share of capacity: saturated */
 #define ADAPTIVE_MIN_GREEN_FLOOR_S  5.0  /* no phase runs a shorter green */
 #define ADAPTIVE_AMBER_S            3.0
 #define ADAPTIVE_MP_SLOT_S          5.0  /* max-pressure decision period */
@@ -96,6 +97,7 @@ struct adaptive_est {
     double t_end;              /* end of the latest interval taken */
     double t_good;             /* end of the latest applied interval (0: none) */
     double held_n, held_s;     /* suspect interval awaiting the next (held_s 0: none) */
+    double seen_s;             /* counted time behind vph (since it was last reset) */
 };
 
 enum adaptive_est_result {
@@ -172,7 +174,10 @@ struct adaptive_isec_cfg {
 int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen);
 /* Critical flow of phase k at time t: the largest over its approaches of
  * the summed movement estimates; the design flow when none of the phase's
- * movements has a current estimate (*from_counts false). */
+ * movements has a current estimate (*from_counts false). While little has
+ * been counted the estimate is shrunk toward the design flow: weight
+ * 1 - exp(-seen/TAU) on the counts (seen: the most counted movement's
+ * time), so one odd first interval does not retime the corridor. */
 double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adaptive_est *est,
                            size_t k, double t, bool *from_counts);
 /* Largest saturation flow of the phases serving movement i, 0 if none. */
@@ -232,6 +237,10 @@ struct adaptive_member {
     double band_green_s;                   /* coordinated green at the last optimisation */
     double last_end[ADAPTIVE_MAX_PHASES];  /* end of each phase's latest green */
     double last_green[ADAPTIVE_MAX_PHASES];
+    /* Counts only show what got through: a phase whose latest count used
+     * >= ADAPTIVE_SAT_X of its capacity is saturated and its demand taken
+     * as at least capacity / ADAPTIVE_X_MAX (veh/h; 0: not saturated). */
+    double sat_floor[ADAPTIVE_MAX_PHASES];
 };
 
 struct adaptive_group {
@@ -256,7 +265,10 @@ struct adaptive_group *adaptive_group_copy(const struct adaptive_group *g);
 void adaptive_group_copy_into(struct adaptive_group *dst, const struct adaptive_group *src);
 
 /* Start (or restart) at time t from the targets: common cycle, Webster
- * splits, optimised offsets, empty queues. Estimates and modes are kept. */
+ * splits, optimised offsets, empty queues; estimates and modes are kept.
+ * The schedule is aligned on the epoch (the master cycle starts at a
+ * multiple of the cycle), so it does not depend on the instant of the
+ * start: the group is started at the last aligned instant and run to t. */
 void adaptive_start(struct adaptive_group *g, double t);
 
 /* Called with each record a member finishes (for a history). */
@@ -268,7 +280,9 @@ void adaptive_advance(struct adaptive_group *g, double t, adaptive_record_fn *fn
 /* Detector counts of member k over [t0, t0+len_s): counts[i] vehicles of
  * UTDF movement i, NAN when not counted. Applied at g->t (advance first);
  * the member's queue estimate is corrected by counted minus modelled
- * arrivals. res[i] says what happened to each movement. */
+ * arrivals, and a phase whose count reached ADAPTIVE_SAT_X of the capacity
+ * it had (the timing running) is marked saturated. res[i] says what
+ * happened to each movement. */
 void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAPTIVE_NMOV],
                     double t0, double len_s, enum adaptive_est_result res[ADAPTIVE_NMOV]);
 /* Change member k's mode (override = set for this intersection; false:

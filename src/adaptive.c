@@ -65,7 +65,7 @@ static double clamp(double x, double lo, double hi)
 
 void adaptive_est_init(struct adaptive_est *e)
 {
-    *e = (struct adaptive_est){ NAN, 0, 0, 0, 0 };
+    *e = (struct adaptive_est){ NAN, 0, 0, 0, 0, 0 };
 }
 
 static bool suspect(const struct adaptive_est *e, double r, double sat)
@@ -82,10 +82,13 @@ static bool suspect(const struct adaptive_est *e, double r, double sat)
 static void smooth(struct adaptive_est *e, double n, double len, double end)
 {
     double r = 3600.0 * n / len;
-    if (isnan(e->vph))
+    if (isnan(e->vph)) {
         e->vph = r;
-    else
+        e->seen_s = 0;
+    } else {
         e->vph += (1.0 - exp(-len / ADAPTIVE_TAU_S)) * (r - e->vph);
+    }
+    e->seen_s = fmin(e->seen_s + len, 10 * ADAPTIVE_TAU_S);
     e->t_good = end;
 }
 
@@ -248,7 +251,7 @@ int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen)
 double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adaptive_est *est,
                            size_t k, double t, bool *from_counts)
 {
-    double sum[4] = { 0, 0, 0, 0 };
+    double sum[4] = { 0, 0, 0, 0 }, seen = 0;
     bool any = false;
     for (int i = 0; i < ADAPTIVE_NMOV; i++) {
         if (!(c->ph[k].movements & (1u << i)))
@@ -256,13 +259,18 @@ double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adapt
         double v = adaptive_est_value(&est[i], t);
         if (!isnan(v)) {
             sum[i / 3] += v;
+            seen = fmax(seen, est[i].seen_s);
             any = true;
         }
     }
     *from_counts = any;
+    double prior = c->ph[k].design_vph;
     if (!any)
-        return c->ph[k].design_vph;
-    return fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
+        return prior;
+    double counted = fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
+    if (!(prior > 0))
+        return counted;
+    return prior + (1.0 - exp(-seen / ADAPTIVE_TAU_S)) * (counted - prior);
 }
 
 double adaptive_movement_saturation(const struct adaptive_isec_cfg *c, int i)
@@ -366,6 +374,8 @@ static void member_flows(const struct adaptive_member *m, double t, double *flow
             fc[k] = false;
         } else {
             flow[k] = adaptive_phase_flow(c, m->est, k, t, &fc[k]);
+            if (fc[k])
+                flow[k] = fmax(flow[k], m->sat_floor[k]);
         }
     }
 }
@@ -869,34 +879,38 @@ void adaptive_start(struct adaptive_group *g, double t)
     double lo, hi;
     int crit;
     g->started = true;
-    g->t = t;
-    t = floor(t);               /* cycles start on whole seconds */
     g->master_cycle = 0;
     g->master_cycle = wanted_cycle(g, t, &lo, &hi, &crit);
     if (!(g->master_cycle > 0))
         g->master_cycle = lo > 0 ? lo : 60;
+    /* Cycles line up on the epoch: the schedule a group starts with does
+     * not depend on the instant it starts at, so a timing read before the
+     * first count (from a group started there and then) is what runs. */
+    double M = floor(t / g->master_cycle) * g->master_cycle;
+    g->t = M;
     g->target_cycle = g->master_cycle;
     g->critical = crit;
-    g->master_start = t;
+    g->master_start = M;
     g->opt_cycle = 0;
-    optimise_offsets(g, t, true);
+    optimise_offsets(g, M, true);
     for (size_t k = 0; k < g->n; k++) {
         struct adaptive_member *m = &g->m[k];
         memset(m->q, 0, sizeof m->q);
-        m->q_t = t;
+        m->q_t = M;
         for (size_t p = 0; p < ADAPTIVE_MAX_PHASES; p++) {
-            m->last_end[p] = t;
+            m->last_end[p] = M;
             m->last_green[p] = 0;
         }
         if (m->mode == ADAPTIVE_MAX_PRESSURE) {
-            start_service(g, k, t, m->cfg->coord_phase);
+            start_service(g, k, M, m->cfg->coord_phase);
             continue;
         }
-        /* Already in step: the cycle running at t began at the offset. */
+        /* Already in step: the cycle running at M began at the offset. */
         double o = coordinated(g, k) ? m->target_offset_s : 0;
-        start_cycle(g, k, o > 0 ? t + o - g->master_cycle : t, false);
-        m->q_t = t;
+        start_cycle(g, k, o > 0 ? M + o - g->master_cycle : M, false);
+        m->q_t = M;
     }
+    adaptive_advance(g, t, NULL, NULL);
 }
 
 void adaptive_advance(struct adaptive_group *g, double t, adaptive_record_fn *fn, void *arg)
@@ -929,6 +943,15 @@ void adaptive_advance(struct adaptive_group *g, double t, adaptive_record_fn *fn
     g->t = t;
 }
 
+/* Capacity of phase p under the timing running (veh/h): s g / C; under
+ * max pressure its latest green over the mean cycle. */
+static double capacity_now(const struct adaptive_member *m, int p)
+{
+    const struct adaptive_record *r = &m->cur;
+    double g = r->mode == ADAPTIVE_MAX_PRESSURE && r->green[p] <= 0 ? r->last_green[p] : r->green[p];
+    return r->cycle_s > 0 ? m->cfg->ph[p].saturation_vph * g / r->cycle_s : 0;
+}
+
 void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAPTIVE_NMOV],
                     double t0, double len_s, enum adaptive_est_result res[ADAPTIVE_NMOV])
 {
@@ -941,7 +964,9 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
                                   : adaptive_est_update(&m->est[i], counts[i], t0, len_s,
                                                         adaptive_movement_saturation(c, i));
     /* Arrivals counted minus arrivals modelled: the queue model's error
-     * over the interval, when the interval is recent and trusted. */
+     * over the interval, when the interval is recent and trusted; and
+     * saturation: stop-line counts cannot exceed capacity, so a phase
+     * that used (nearly) all it had may have more demand than it shows. */
     bool recent = t0 + len_s >= T - len_s;
     for (size_t p = 0; recent && p < c->nphases; p++) {
         double sum[4] = { 0, 0, 0, 0 };
@@ -959,6 +984,9 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
             continue;
         double counted = fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
         m->q[p] = fmax(0, m->q[p] + counted - m->cur.flow[p] * len_s / 3600.0);
+        double cap = capacity_now(m, (int)p);
+        m->sat_floor[p] = counted * 3600.0 / len_s >= ADAPTIVE_SAT_X * cap ? cap / ADAPTIVE_X_MAX
+                                                                          : 0;
     }
     /* The queue model runs on the new flows from now on (and the timing
      * reports them). */

@@ -71,8 +71,8 @@ static json_t *member_json(const struct adaptive_member *m)
     json_t *o = json_object(), *est = json_array();
     for (int i = 0; i < ADAPTIVE_NMOV; i++) {
         const struct adaptive_est *e = &m->est[i];
-        double v[5] = { e->vph, e->t_end, e->t_good, e->held_n, e->held_s };
-        json_array_append_new(est, nums(v, 5));
+        double v[6] = { e->vph, e->t_end, e->t_good, e->held_n, e->held_s, e->seen_s };
+        json_array_append_new(est, nums(v, 6));
     }
     json_object_set_new(o, "id", json_string(m->cfg->id));
     json_object_set_new(o, "mode", json_integer(m->mode));
@@ -84,6 +84,7 @@ static json_t *member_json(const struct adaptive_member *m)
     json_object_set_new(o, "band_green_s", num(m->band_green_s));
     json_object_set_new(o, "last_end", nums(m->last_end, n));
     json_object_set_new(o, "last_green", nums(m->last_green, n));
+    json_object_set_new(o, "sat_floor", nums(m->sat_floor, n));
     json_object_set_new(o, "cur", record_json(&m->cur, n));
     return o;
 }
@@ -220,15 +221,15 @@ static void member_read(struct rd *rd, json_t *o, struct adaptive_member *m)
     if (json_array_size(est) != ADAPTIVE_NMOV)
         rd->ok = false;
     for (int i = 0; rd->ok && i < ADAPTIVE_NMOV; i++) {
-        double v[5];
+        double v[6];
         json_t *e = json_array_get(est, (size_t)i);
-        if (json_array_size(e) != 5) {
+        if (json_array_size(e) != 6) {
             rd->ok = false;
             break;
         }
-        for (size_t j = 0; j < 5; j++)
+        for (size_t j = 0; j < 6; j++)
             v[j] = rnum(rd, json_array_get(e, j));
-        m->est[i] = (struct adaptive_est){ v[0], v[1], v[2], v[3], v[4] };
+        m->est[i] = (struct adaptive_est){ v[0], v[1], v[2], v[3], v[4], v[5] };
     }
     getv(rd, o, "q", m->q, n);
     m->q_t = get(rd, o, "q_t");
@@ -236,6 +237,7 @@ static void member_read(struct rd *rd, json_t *o, struct adaptive_member *m)
     m->band_green_s = get(rd, o, "band_green_s");
     getv(rd, o, "last_end", m->last_end, n);
     getv(rd, o, "last_green", m->last_green, n);
+    getv(rd, o, "sat_floor", m->sat_floor, n);
     record_read(rd, json_object_get(o, "cur"), &m->cur, n);
 }
 

@@ -226,7 +226,7 @@ def main():
             crit = ref["cycle_set_by"] or "-"
             greens = " | ".join("/".join("%.0f" % p["green_s"] for p in rows[s]["phases"])
                                 for s in SHOW)
-            offs = "/".join("%.0f" % (rows[x["id"]]["offset_s"] or 0) for x in isecs[1:])
+            offs = "/".join("%.0f" % (rows[x["id"]]["corridor_offset_s"] or 0) for x in isecs[1:])
             hh = (end - T0) // 3600
             print("| %02d:00 | %3.0f %% | %.0f | %.0f | %s | %s | %s |" % (
                 hh % 24 if hh < 24 else 24, 100 * PROFILE[(hh - 1) % 24], cyc,

@@ -132,11 +132,20 @@ static void test_phase_flow(void)
     adaptive_est_update(&est[adaptive_movement_index("EBT")], 75, 0, 900, 3600);
     adaptive_est_update(&est[adaptive_movement_index("EBR")], 15, 0, 900, 3600);
     adaptive_est_update(&est[adaptive_movement_index("WBT")], 62.5, 0, 900, 3600);
-    CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 900, &fc), 360, 1e-9);
+    /* After one 15-minute count, shrunk toward the design flow 900. */
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 900, &fc),
+                           900 + (1 - exp(-1.0)) * (360 - 900), 1e-9);
     CU_ASSERT_TRUE(fc);
+    /* The more is counted, the less the prior weighs. */
+    for (int k = 1; k < 12; k++) {
+        adaptive_est_update(&est[adaptive_movement_index("EBT")], 75, 900.0 * k, 900, 3600);
+        adaptive_est_update(&est[adaptive_movement_index("EBR")], 15, 900.0 * k, 900, 3600);
+    }
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 900 * 12, &fc),
+                           900 + (1 - exp(-10.0)) * (360 - 900), 1e-9);
     /* Stale counts fall back to the design flow. */
-    CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 900 + ADAPTIVE_STALE_S + 1, &fc), 900,
-                           1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 900 * 12 + ADAPTIVE_STALE_S + 1, &fc),
+                           900, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_movement_saturation(&c, adaptive_movement_index("NBL")), 1800,
                            1e-9);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_movement_saturation(&c, adaptive_movement_index("EBL")), 0,
@@ -280,8 +289,11 @@ static void test_isolated_follows_counts(void)
     /* Heavy traffic arrives: 2400 on the main road, 900 on the side:
      * Y = 2/3 + 1/2 > 1 -> the longest cycle. Cycles grow by <= 6 s and
      * greens move by <= 10 % of the cycle plus their share. */
-    post(g, 0, 1000, 900, 2400, 900);
-    adaptive_advance(g, 1000 + 900 + 3600, log_record, &log);
+    for (int j = 0; j < 10; j++) {
+        adaptive_advance(g, 1000 + 900.0 * (j + 1), log_record, &log);
+        post(g, 0, 1000 + 900.0 * j, 900, 2400, 900);
+    }
+    adaptive_advance(g, 10000 + 3600, log_record, &log);
     CU_ASSERT_FATAL(log.n > 20);
     for (size_t i = 1; i < log.n; i++) {
         const struct adaptive_record *a = &log.r[i - 1], *b = &log.r[i];
@@ -298,9 +310,37 @@ static void test_isolated_follows_counts(void)
     const struct adaptive_record *last = &log.r[log.n - 1];
     CU_ASSERT_DOUBLE_EQUAL(last->cycle_s, 150, 1e-9);
     CU_ASSERT_TRUE(last->from_counts[0]);
-    CU_ASSERT_DOUBLE_EQUAL(last->flow[0], 2400, 1e-6);
+    double w = 1 - exp(-10.0), q0 = 600 + w * (2400 - 600), q1 = 200 + w * (900 - 200);
+    CU_ASSERT_DOUBLE_EQUAL(last->flow[0], q0, 1e-6);
     /* At the target the split is Webster's (y/Y)(C-L). */
-    CU_ASSERT_DOUBLE_EQUAL(last->green[0], (2.0 / 3) / (2.0 / 3 + 0.5) * 142, 1e-6);
+    double y0 = q0 / 3600, y1 = q1 / 1800;
+    CU_ASSERT_DOUBLE_EQUAL(last->green[0], y0 / (y0 + y1) * 142, 1e-6);
+    adaptive_group_free(g);
+}
+
+/* Stop-line counts at capacity: the phase is taken as saturated and its
+ * demand as at least capacity / 0.9, so the timing gives it more. */
+static void test_saturation(void)
+{
+    struct adaptive_isec_cfg c;
+    two_phase(&c, "x", 1200, 400);
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    adaptive_advance(g, 900, NULL, NULL);
+    const struct adaptive_record *r = &g->m[0].cur;
+    double cap1 = 1800 * r->green[1] / r->cycle_s;
+    /* The side road passes exactly its capacity, the main road half of its. */
+    post(g, 0, 0, 900, 0.5 * 3600 * r->green[0] / r->cycle_s, cap1);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].sat_floor[1], cap1 / ADAPTIVE_X_MAX, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].sat_floor[0], 0, 0);
+    CU_ASSERT(g->m[0].cur.flow[1] >= cap1 / ADAPTIVE_X_MAX - 1e-6);
+    double g1 = g->m[0].cur.green[1];
+    adaptive_advance(g, 900 + 600, NULL, NULL);
+    CU_ASSERT(g->m[0].cur.green[1] > g1);
+    /* A count below capacity clears it. */
+    post(g, 0, 900, 900, 100, 0.5 * cap1);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].sat_floor[1], 0, 0);
     adaptive_group_free(g);
 }
 
@@ -780,6 +820,7 @@ int suite_adaptive(void)
         !CU_add_test(s, "bounded step", test_bounded_step) ||
         !CU_add_test(s, "shortway transitions", test_shortway) ||
         !CU_add_test(s, "isolated follows counts", test_isolated_follows_counts) ||
+        !CU_add_test(s, "saturation from stop-line counts", test_saturation) ||
         !CU_add_test(s, "fixed ignores counts", test_fixed_ignores_counts) ||
         !CU_add_test(s, "corridor offsets and transitions", test_corridor_transitions) ||
         !CU_add_test(s, "max pressure", test_max_pressure) ||
