@@ -31,7 +31,7 @@ TEST_CFLAGS = $(shell pkg-config --cflags cunit libcurl 2>/dev/null)
 TEST_LIBS   = $(shell pkg-config --libs cunit libcurl 2>/dev/null)
 
 # -Iinclude first: hiredis ships alloc.h, async.h, read.h, sds.h.
-CPPFLAGS  := -Iinclude -Ibuild/gen -D_GNU_SOURCE -DCITYD_VERSION=\"$(VERSION)\"
+CPPFLAGS  := -Iinclude -Isim -Ibuild/gen -D_GNU_SOURCE -DCITYD_VERSION=\"$(VERSION)\"
 CFLAGS    ?= $(OPT) -g
 CFLAGS    += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SANFLAGS)
 LDFLAGS   += $(SANFLAGS)
@@ -48,7 +48,7 @@ IT_SRC    := $(wildcard tests/integration/it_*.c)
 IT_OBJ    := $(IT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/it_runner.o
 
 .PHONY: all run test check-deps deps bench clean install unit integration
-all: $(BIN)/cityd $(BIN)/citysim
+all: $(BIN)/cityd $(if $(SIM_SRC),$(BIN)/citysim)
 
 deps:
 	@tools/deps.sh

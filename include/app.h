@@ -30,6 +30,7 @@ struct app {
     struct map *map;                  /* owned */
     struct event *sig_term, *sig_int, *drain_timer;  /* owned */
     bool draining;
+    double drain_started;             /* wall clock when draining began */
     double replay_now;                /* clock.mode = replay: max ts ingested */
     /* Domain state, owned; each NULL until its module is initialised. */
     struct parking *parking;
@@ -40,6 +41,8 @@ struct app {
 /* "Now" in epoch seconds: the wall clock, or in replay mode the largest
  * event timestamp ingested so far. */
 double app_now(const struct app *a);
+/* The wall clock in epoch seconds, whatever clock.mode says. */
+double app_wall_now(void);
 /* Note an ingested event timestamp (advances the replay clock). */
 void app_saw_ts(struct app *a, double ts);
 /* "now" for a read request: the `at` query parameter when given (value in

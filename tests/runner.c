@@ -1,7 +1,7 @@
 /* tests/runner.c -- CUnit runner, built once for the unit suites and once
  * for the integration suites (SUITES_H and KIND come from the Makefile).
  *
- * Suites are registered by file name (see Makefile: build/gen/*_suites.h).
+ * Suites are registered by file name (see Makefile: build/gen/unit_suites.h, it_suites.h).
  * CUnit exits 0 on failures and CU_cleanup_registry resets its counters,
  * so the counts are read first and turned into the exit status. An optional
  * argument selects suites whose name contains it. */

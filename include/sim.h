@@ -1,0 +1,131 @@
+/* sim.h -- citysim's traffic model: vehicles through signalised stop lines.
+ *
+ * A mesoscopic, vehicle-level, event-driven model (plain C, deterministic
+ * for a seed):
+ *  - vehicles are generated per movement from interval counts (Poisson by
+ *    default, or uniformly spaced, half a headway into each interval);
+ *  - they travel between intersections at the link speed with Robertson's
+ *    platoon dispersion (geometric spread, alpha 0.35, mean = free flow);
+ *  - each movement has a FIFO stop line served only inside its phase's
+ *    effective green, one vehicle per saturation headway h = 3600/s. A
+ *    vehicle's crossing time is the middle of its service slot, so the
+ *    first vehicle of a queue crosses h/2 after the start of effective
+ *    green (the start-up lost time is inside the effective green, as in
+ *    Webster and HCM). This makes uniform arrivals reproduce the D/D/1
+ *    (deterministic queueing) delay exactly when queues clear on a vehicle
+ *    boundary, and to within half a headway otherwise;
+ *  - delay = actual minus free-flow travel time; a stop is counted at
+ *    every stop line a vehicle cannot cross on arrival.
+ * Turning movements come from the counts: a vehicle arriving along the
+ * corridor picks left/through/right with the interval's proportions, side
+ * street vehicles turning into the corridor join its stream. */
+#ifndef CITYD_SIM_H
+#define CITYD_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* UTDF movement index: NBL NBT NBR SBL SBT SBR EBL EBT EBR WBL WBT WBR. */
+enum { SIM_NMOV = 12 };
+enum sim_approach { SIM_NB = 0, SIM_SB = 1, SIM_EB = 2, SIM_WB = 3 };
+enum sim_turn { SIM_L = 0, SIM_T = 1, SIM_R = 2 };
+int sim_movement_index(const char *utdf);     /* "EBT" -> 7; -1 if unknown */
+const char *sim_movement_name(int idx);
+
+/* ---- isolated: one approach, one signal ---- */
+struct sim_isolated_opts {
+    double flow_vph, saturation_vph;
+    double cycle_s, green_s;                  /* effective green */
+    double duration_s;
+    uint64_t seed;
+    bool uniform;                             /* else Poisson */
+};
+struct sim_isolated_result {
+    long vehicles;                            /* crossed within the run */
+    double mean_delay_s, mean_stops, max_queue;
+    double throughput_vph;
+};
+/* Returns 0, or -1 with a message (bad parameters). */
+int sim_isolated(const struct sim_isolated_opts *o, struct sim_isolated_result *out,
+                 char *err, size_t errlen);
+
+/* ---- corridor ---- */
+#define SIM_MAX_PHASES 8
+
+struct sim_phase {
+    unsigned movements;                       /* bit i = UTDF movement i */
+    double green_s;                           /* effective green */
+    double intergreen_s;                      /* after this phase's green */
+    double saturation_vph;                    /* of the whole phase */
+};
+
+/* A signal timing: phase 0 starts its effective green at offset_s. */
+struct sim_timing {
+    double cycle_s, offset_s;
+    struct sim_phase phases[SIM_MAX_PHASES];
+    int nphases;
+};
+
+/* Counts of one interval at one intersection; -1 = not detected. */
+struct sim_count {
+    double start_s;                           /* from the start of the run */
+    double length_s;
+    double counts[SIM_NMOV];
+};
+
+struct sim_isec {
+    const char *id, *name;                    /* not owned */
+    double position_m;                        /* along the corridor, outbound */
+    struct sim_timing timing;                 /* mutable between cycles */
+    const struct sim_count *counts;           /* sorted by start_s, not owned */
+    size_t ncounts;
+};
+
+struct sim_corridor_opts {
+    double speed_mps;
+    enum sim_approach outbound;               /* approach of outbound traffic (EB for W->E) */
+    double duration_s;
+    uint64_t seed;
+    bool uniform;
+    bool no_dispersion;                       /* travel exactly at free flow */
+};
+
+struct sim_stats {
+    long vehicles;                            /* served / completed */
+    double delay_s;                           /* total */
+    double stops;                             /* total */
+    double max_queue;                         /* vehicles */
+};
+
+struct sim_isec_result {
+    struct sim_stats total;
+    struct sim_stats mov[SIM_NMOV];
+    double observed[SIM_NMOV];                /* crossings in the current count interval */
+};
+
+struct sim_result {
+    struct sim_stats all;                     /* every vehicle that left the network */
+    struct sim_stats dir[2];                  /* 0 outbound, 1 inbound, end to end */
+    double throughput_vph;
+};
+
+struct sim;
+/* Borrow isecs (array of n) for the simulator's lifetime; timings may be
+ * changed by the caller between sim_advance calls (closed loop). */
+struct sim *sim_new(struct sim_isec *isecs, size_t n, const struct sim_corridor_opts *o,
+                    char *err, size_t errlen);
+void sim_free(struct sim *s);
+/* Run until time t (seconds from start). */
+void sim_advance(struct sim *s, double t);
+double sim_time(const struct sim *s);
+const struct sim_isec_result *sim_isec_result(const struct sim *s, size_t i);
+/* Crossings per movement at intersection i since the last call (and
+ * reset): what a detector would have counted. */
+void sim_take_counts(struct sim *s, size_t i, double out[SIM_NMOV]);
+void sim_result(const struct sim *s, struct sim_result *out);
+/* Optional trajectory log: one line per stop-line crossing,
+ * "vehicle,isec,movement,arrive_s,cross_s". */
+void sim_set_trace(struct sim *s, void (*fn)(void *arg, const char *line), void *arg);
+
+#endif

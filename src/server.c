@@ -1,0 +1,214 @@
+/* server.c -- bring cityd up, run it, drain it on SIGTERM, take it down.
+ *
+ * Order matters: the embedded Redis starts before the store connects to
+ * it, the map loads before routes that read it are registered, and the
+ * HTTP listener opens last so no request arrives before the server can
+ * answer it. Shutdown runs the other way round: stop accepting, let
+ * in-flight requests finish (bounded by server.drain_timeout_ms), close
+ * the store, then stop Redis so it flushes its AOF. */
+#include "server.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "http.h"
+#include "map.h"
+#include "metrics.h"
+#include "redisproc.h"
+#include "store.h"
+
+static void on_store_state(void *arg, bool up)
+{
+    struct app *a = arg;
+    log_write(&a->log, up ? LOG_INFO : LOG_WARN, up ? "redis_up" : "redis_down", NULL);
+}
+
+static int start_store(struct app *a, char *err, size_t errlen)
+{
+    const char *url = a->cfg.redis_url;
+    if (strcmp(url, "embedded") == 0) {
+        a->redis = redisproc_start(a->base, a->cfg.redis_server_bin, a->cfg.redis_data_dir,
+                                   &a->log, err, errlen);
+        if (a->redis == NULL)
+            return -1;
+        url = redisproc_url(a->redis);
+    }
+    struct store_opts so = {
+        .url = url,
+        .timeout_ms = (int)a->cfg.redis_timeout_ms,
+    };
+    a->store = store_new(a->base, &so, &a->log, err, errlen);
+    if (a->store == NULL)
+        return -1;
+    store_set_state_cb(a->store, on_store_state, a);
+    store_bind_metrics(a->store, a->metrics);
+    return 0;
+}
+
+static int load_map(struct app *a, char *err, size_t errlen)
+{
+    struct map_problems probs = {0};
+    int rc = map_load(a->cfg.map_dir, &a->map, &probs);
+    if (rc != 0) {
+        for (size_t i = 0; i < probs.n; i++)
+            log_error(&a->log, "map_problem", "file=%s feature=%s message=\"%s\"",
+                      probs.items[i].file, probs.items[i].feature, probs.items[i].message);
+        snprintf(err, errlen, "map %s: %zu problem(s); run cityd --check", a->cfg.map_dir,
+                 probs.n);
+    }
+    map_problems_free(&probs);
+    return rc;
+}
+
+static int start_http(struct app *a, char *err, size_t errlen)
+{
+    struct http_opts ho = {
+        .listen = a->cfg.server_listen,
+        .max_body_bytes = (size_t)a->cfg.server_max_body_bytes,
+        .request_timeout_ms = (int)a->cfg.server_request_timeout_ms,
+        .public_read = a->cfg.auth_public_read,
+        .cors_origin = a->cfg.server_cors_origin,
+        .version = CITYD_VERSION,
+    };
+    a->http = http_server_new(a->base, &ho, &a->log, a->metrics, err, errlen);
+    if (a->http == NULL)
+        return -1;
+    if (http_load_keys(a->http, a->cfg.auth_keys_file, err, errlen) != 0)
+        return -1;
+    api_health_register(a);
+    return 0;
+}
+
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct app *a = arg;
+    (void)fd;
+    (void)what;
+    size_t left = http_server_inflight(a->http);
+    double waited_ms = (app_wall_now() - a->drain_started) * 1000.0;
+    if (left == 0 || waited_ms >= (double)a->cfg.server_drain_timeout_ms) {
+        log_info(&a->log, "drained", "inflight=%zu waited_ms=%.0f", left, waited_ms);
+        event_base_loopbreak(a->base);
+    }
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct app *a = arg;
+    (void)what;
+    if (a->draining)
+        return;
+    a->draining = true;
+    a->drain_started = app_wall_now();
+    log_info(&a->log, "draining", "signal=%d inflight=%zu", (int)sig,
+             http_server_inflight(a->http));
+    http_server_stop_accepting(a->http);
+    struct timeval tick = {0, 20000};
+    a->drain_timer = event_new(a->base, -1, EV_PERSIST, on_drain_tick, a);
+    event_add(a->drain_timer, &tick);
+    on_drain_tick(-1, 0, a);
+}
+
+int server_start(struct app *a, char *err, size_t errlen)
+{
+    enum log_level lvl;
+    if (log_level_parse(a->cfg.log_level, &lvl) == 0)
+        a->log.level = lvl;
+    /* A client vanishing mid-write must not kill the server. */
+    signal(SIGPIPE, SIG_IGN);
+    a->base = event_base_new();
+    a->metrics = metrics_new();
+    if (a->base == NULL || a->metrics == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (load_map(a, err, errlen) != 0 || start_store(a, err, errlen) != 0 ||
+        start_http(a, err, errlen) != 0)
+        return -1;
+    a->sig_term = evsignal_new(a->base, SIGTERM, on_signal, a);
+    a->sig_int = evsignal_new(a->base, SIGINT, on_signal, a);
+    event_add(a->sig_term, NULL);
+    event_add(a->sig_int, NULL);
+    log_info(&a->log, "listening", "addr=%s port=%d redis=%s map=%s version=%s",
+             a->cfg.server_listen, http_server_port(a->http),
+             a->redis ? redisproc_url(a->redis) : a->cfg.redis_url, a->cfg.map_dir,
+             CITYD_VERSION);
+    return 0;
+}
+
+int server_run(struct app *a)
+{
+    return event_base_dispatch(a->base) < 0 ? -1 : 0;
+}
+
+void server_stop(struct app *a)
+{
+    if (a->drain_timer)
+        event_free(a->drain_timer);
+    if (a->sig_term)
+        event_free(a->sig_term);
+    if (a->sig_int)
+        event_free(a->sig_int);
+    http_server_free(a->http);
+    store_free(a->store);
+    if (a->redis)
+        redisproc_free(a->redis);
+    map_free(a->map);
+    metrics_free(a->metrics);
+    if (a->base)
+        event_base_free(a->base);
+    a->drain_timer = a->sig_term = a->sig_int = NULL;
+    a->http = NULL;
+    a->store = NULL;
+    a->redis = NULL;
+    a->map = NULL;
+    a->metrics = NULL;
+    a->base = NULL;
+}
+
+static int check_map(const struct app *a)
+{
+    struct map_problems probs = {0};
+    struct map *m = NULL;
+    if (map_load(a->cfg.map_dir, &m, &probs) == 0)
+        map_free(m);
+    for (size_t i = 0; i < probs.n; i++)
+        fprintf(stderr, "%s/%s: %s: %s\n", a->cfg.map_dir, probs.items[i].file,
+                probs.items[i].feature, probs.items[i].message);
+    int n = (int)probs.n;
+    map_problems_free(&probs);
+    return n;
+}
+
+static int check_keys(const struct app *a)
+{
+    char err[512];
+    struct log quiet = a->log;
+    quiet.level = LOG_ERROR;
+    struct event_base *base = event_base_new();
+    struct metrics *m = metrics_new();
+    /* Port 0: the check must not collide with a running server. */
+    struct http_opts ho = {.listen = "127.0.0.1:0", .max_body_bytes = 1024,
+                           .request_timeout_ms = 1000, .version = CITYD_VERSION};
+    struct http_server *h = base && m ? http_server_new(base, &ho, &quiet, m, err, sizeof err)
+                                      : NULL;
+    int bad = 0;
+    if (h == NULL || http_load_keys(h, a->cfg.auth_keys_file, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", h == NULL ? "cannot create HTTP server for the key check" : err);
+        bad = 1;
+    }
+    http_server_free(h);
+    metrics_free(m);
+    if (base)
+        event_base_free(base);
+    return bad;
+}
+
+int server_check(const struct app *a)
+{
+    return check_keys(a) + check_map(a);
+}

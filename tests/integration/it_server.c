@@ -1,0 +1,302 @@
+/* it_server.c -- bin/cityd as a process: command line, config errors,
+ * health, metrics, errors, auth, embedded Redis, Redis loss and recovery,
+ * SIGTERM. Every test starts its own redis-server and cityd. */
+#include <CUnit/CUnit.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+
+/* Run bin/cityd with args, capture stderr+stdout; returns exit status. */
+static int run_cityd(const char *const *args, char *out, size_t outlen)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        const char *argv[32];
+        int n = 0;
+        const char *bin = getenv("CITYD_BIN");
+        argv[n++] = bin && *bin ? bin : "bin/cityd";
+        for (int i = 0; args[i] && n < 31; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < outlen && (r = read(pfd[0], out + got, outlen - 1 - got)) > 0)
+        got += (size_t)r;
+    out[got] = '\0';
+    close(pfd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_help_version(void)
+{
+    char out[4096];
+    const char *help[] = {"--help", NULL};
+    CU_ASSERT_EQUAL(run_cityd(help, out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "usage: cityd"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "--check"));
+    const char *ver[] = {"--version", NULL};
+    CU_ASSERT_EQUAL(run_cityd(ver, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(strncmp(out, "cityd ", 6), 0);
+    const char *bad[] = {"--frobnicate", NULL};
+    CU_ASSERT_EQUAL(run_cityd(bad, out, sizeof out), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "unknown argument '--frobnicate'"));
+}
+
+static void test_config_errors(void)
+{
+    char out[4096];
+    const char *unknown[] = {"-o", "server.listen=127.0.0.1:1", "-o", "server.colour=blue", NULL};
+    CU_ASSERT_EQUAL(run_cityd(unknown, out, sizeof out), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "-o:4: server.colour: unknown key"));
+    const char *range[] = {"-o", "transit.stale_after_s=-1", NULL};
+    CU_ASSERT_EQUAL(run_cityd(range, out, sizeof out), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "transit.stale_after_s: -1 is out of range"));
+    const char *nofile[] = {"-c", "/nonexistent.conf", NULL};
+    CU_ASSERT_EQUAL(run_cityd(nofile, out, sizeof out), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "/nonexistent.conf: cannot open"));
+    const char *noeq[] = {"-o", "server.listen", NULL};
+    CU_ASSERT_EQUAL(run_cityd(noeq, out, sizeof out), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "expected section.key=value"));
+}
+
+static void test_check_demo_map(void)
+{
+    char out[65536];
+    const char *args[] = {"--check", NULL};
+    int rc = run_cityd(args, out, sizeof out);
+    if (rc != 0)
+        fprintf(stderr, "\n%s\n", out);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "0 problem(s)"));
+}
+
+static void test_check_broken_keys(void)
+{
+    char *dir = support_tmpdir("cityd-keys");
+    char path[512], opt[600], out[4096];
+    snprintf(path, sizeof path, "%s/keys.conf", dir);
+    FILE *f = fopen(path, "w");
+    fputs("# ok\nk1 reader\nk2 wizard\n", f);
+    fclose(f);
+    snprintf(opt, sizeof opt, "auth.keys_file=%s", path);
+    const char *args[] = {"--check", "-o", opt, NULL};
+    CU_ASSERT_EQUAL(run_cityd(args, out, sizeof out), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, ":3:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "wizard"));
+    support_rmrf(dir);
+    free(dir);
+}
+
+struct world {
+    struct test_redis redis;
+    struct test_cityd cityd;
+};
+
+static int world_start(struct world *w, const char *const *extra)
+{
+    if (support_redis_start(&w->redis) != 0)
+        return -1;
+    return support_cityd_start(&w->cityd, w->redis.url, extra);
+}
+
+static void world_stop(struct world *w)
+{
+    support_cityd_stop(&w->cityd);
+    support_redis_stop(&w->redis);
+}
+
+static void test_health_and_metrics(void)
+{
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, NULL), 0);
+    struct http_result r;
+    CU_ASSERT_EQUAL(support_get(w.cityd.base, "/v1/health", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.content_type, "application/json"));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r.json, "status")), "ok");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r.json, "redis")), "up");
+    CU_ASSERT_PTR_NOT_NULL(json_string_value(json_object_get(r.json, "version")));
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(w.cityd.base, "/metrics", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.content_type, "text/plain"));
+    /* The health request above is counted under its route pattern. */
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "cityd_http_requests_total{"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "route=\"/v1/health\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "cityd_http_request_duration_seconds_bucket{"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "cityd_redis_up"));
+    http_result_free(&r);
+    world_stop(&w);
+}
+
+static void test_error_bodies(void)
+{
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, NULL), 0);
+    struct http_result r;
+    CU_ASSERT_EQUAL(support_get(w.cityd.base, "/v1/no/such/thing", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 404);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "not_found");
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.content_type, "application/json"));
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_send("DELETE", w.cityd.base, "/v1/health", "k-admin", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 405);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "method_not_allowed");
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.allow, "GET"));
+    http_result_free(&r);
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/health", w.cityd.base);
+    CU_ASSERT_EQUAL(support_http("OPTIONS", url, NULL, NULL, 0, NULL, 5000, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 204);
+    CU_ASSERT_STRING_EQUAL(r.acao, "*");
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_http("HEAD", url, NULL, NULL, 0, NULL, 5000, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_EQUAL(r.len, 0);
+    http_result_free(&r);
+    world_stop(&w);
+}
+
+static void test_auth_public_read_off(void)
+{
+    struct world w;
+    const char *extra[] = {"auth.public_read=false", NULL};
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, extra), 0);
+    struct http_result r;
+    CU_ASSERT_EQUAL(support_get(w.cityd.base, "/metrics", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 401);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "unauthorized");
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(w.cityd.base, "/metrics", "not-a-key", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 401);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(w.cityd.base, "/metrics", "k-reader", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(w.cityd.base, "/metrics", "k-sensor", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    http_result_free(&r);
+    world_stop(&w);
+}
+
+/* Redis dies: health says degraded (503), comes back by itself. */
+static void test_redis_down_and_back(void)
+{
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, NULL), 0);
+    support_redis_kill(&w.redis, true);
+    long status = 0;
+    struct http_result r;
+    for (int i = 0; i < 300 && status != 503; i++) {
+        support_sleep_ms(10);
+        if (support_get(w.cityd.base, "/v1/health", NULL, &r) == 0) {
+            status = r.status;
+            if (status == 503) {
+                CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r.json, "redis")), "down");
+            }
+            http_result_free(&r);
+        }
+    }
+    CU_ASSERT_EQUAL(status, 503);
+    CU_ASSERT_EQUAL_FATAL(support_redis_restart(&w.redis), 0);
+    for (int i = 0; i < 500 && status != 200; i++) {
+        support_sleep_ms(10);
+        if (support_get(w.cityd.base, "/v1/health", NULL, &r) == 0) {
+            status = r.status;
+            http_result_free(&r);
+        }
+    }
+    CU_ASSERT_EQUAL(status, 200);
+    world_stop(&w);
+}
+
+static void test_sigterm_exits_zero(void)
+{
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, NULL), 0);
+    CU_ASSERT_EQUAL(support_cityd_signal_wait(&w.cityd, SIGTERM, 10000), 0);
+    world_stop(&w);
+}
+
+/* redis.url = embedded: cityd runs its own redis-server on a unix socket;
+ * killing it is survived (503, then ok after the automatic restart), and
+ * SIGTERM stops it too. */
+static void test_embedded_redis(void)
+{
+    struct test_cityd c;
+    const char *extra[] = {NULL};
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c, "embedded", extra), 0);
+    struct http_result r;
+    long status = 0;
+    for (int i = 0; i < 500 && status != 200; i++) {
+        if (support_get(c.base, "/v1/health", NULL, &r) == 0) {
+            status = r.status;
+            http_result_free(&r);
+        }
+        if (status != 200)
+            support_sleep_ms(10);
+    }
+    CU_ASSERT_EQUAL(status, 200);
+    /* Find the child redis-server by its socket path under our dir. */
+    char cmd[512], pidbuf[32] = "";
+    snprintf(cmd, sizeof cmd, "pgrep -f '%s/var' | head -n 1", c.dir);
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        if (fgets(pidbuf, sizeof pidbuf, p) == NULL)
+            pidbuf[0] = '\0';
+        pclose(p);
+    }
+    int rpid = atoi(pidbuf);
+    CU_ASSERT_TRUE_FATAL(rpid > 0);
+    kill(rpid, SIGKILL);
+    int saw503 = 0, back = 0;
+    for (int i = 0; i < 1000 && !back; i++) {
+        support_sleep_ms(10);
+        if (support_get(c.base, "/v1/health", NULL, &r) == 0) {
+            saw503 |= r.status == 503;
+            back = saw503 && r.status == 200;
+            http_result_free(&r);
+        }
+    }
+    CU_ASSERT_TRUE(saw503);
+    CU_ASSERT_TRUE(back);
+    CU_ASSERT_EQUAL(support_cityd_signal_wait(&c, SIGTERM, 15000), 0);
+    /* The embedded redis-server went with it. */
+    snprintf(cmd, sizeof cmd, "pgrep -f '%s/var' >/dev/null", c.dir);
+    CU_ASSERT_NOT_EQUAL(system(cmd), 0);
+    support_cityd_stop(&c);
+}
+
+int suite_server(void)
+{
+    CU_pSuite s = CU_add_suite("server", NULL, NULL);
+    if (s == NULL)
+        return -1;
+    return !(CU_add_test(s, "--help, --version, bad argument", test_help_version) &&
+             CU_add_test(s, "config errors name file, line, key", test_config_errors) &&
+             CU_add_test(s, "--check passes on the demo city", test_check_demo_map) &&
+             CU_add_test(s, "--check reports a bad keys file", test_check_broken_keys) &&
+             CU_add_test(s, "health and metrics", test_health_and_metrics) &&
+             CU_add_test(s, "JSON error bodies, 404, 405, OPTIONS, HEAD", test_error_bodies) &&
+             CU_add_test(s, "auth with public_read off", test_auth_public_read_off) &&
+             CU_add_test(s, "Redis killed: 503, then recovery", test_redis_down_and_back) &&
+             CU_add_test(s, "SIGTERM exits 0", test_sigterm_exits_zero) &&
+             CU_add_test(s, "embedded Redis restarted and stopped", test_embedded_redis));
+}

@@ -1,0 +1,410 @@
+/* support.c -- real processes and sockets for the tests (see support.h). */
+#include "support.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+void support_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int support_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+char *support_tmpdir(const char *prefix)
+{
+    const char *t = getenv("TMPDIR");
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s/%s-XXXXXX", t && *t ? t : "/tmp", prefix);
+    if (mkdtemp(buf) == NULL)
+        return NULL;
+    return strdup(buf);
+}
+
+void support_rmrf(const char *path)
+{
+    /* Only ever called on directories this file created under TMPDIR. */
+    if (path == NULL || path[0] == '\0' || strcmp(path, "/") == 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", path, (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
+/* Wait for a child to exit within timeout_ms; returns its wait status, or
+ * -1 if it did not exit. */
+static int wait_child(pid_t pid, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        if (r < 0)
+            return -1;
+        support_sleep_ms(10);
+    }
+    return -1;
+}
+
+/* ---- redis ---- */
+
+static int redis_ping(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        write(fd, "PING\r\n", 6) == 6) {
+        char buf[16] = {0};
+        struct timeval tv = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (read(fd, buf, sizeof buf - 1) > 0 && strncmp(buf, "+PONG", 5) == 0)
+            ok = 0;
+    }
+    close(fd);
+    return ok;
+}
+
+static int redis_spawn(struct test_redis *r)
+{
+    char port[16], logf[300];
+    snprintf(port, sizeof port, "%d", r->port);
+    snprintf(logf, sizeof logf, "%s/redis.log", r->dir);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+               "--dir", r->dir, "--appendonly", "yes", "--appendfsync", "everysec",
+               "--save", "", "--daemonize", "no", "--logfile", logf, (char *)NULL);
+        _exit(127);
+    }
+    r->pid = pid;
+    for (int i = 0; i < 500; i++) {
+        if (redis_ping(r->port) == 0)
+            return 0;
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            r->pid = 0;
+            return -1;
+        }
+        support_sleep_ms(10);
+    }
+    return -1;
+}
+
+int support_redis_start(struct test_redis *r)
+{
+    memset(r, 0, sizeof *r);
+    char *d = support_tmpdir("cityd-redis");
+    if (d == NULL)
+        return -1;
+    snprintf(r->dir, sizeof r->dir, "%s", d);
+    free(d);
+    r->port = support_free_port();
+    snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
+    return redis_spawn(r);
+}
+
+int support_redis_restart(struct test_redis *r)
+{
+    if (r->pid > 0)
+        support_redis_kill(r, false);
+    return redis_spawn(r);
+}
+
+void support_redis_kill(struct test_redis *r, bool hard)
+{
+    if (r->pid <= 0)
+        return;
+    kill(r->pid, hard ? SIGKILL : SIGTERM);
+    if (wait_child(r->pid, 10000) == -1) {
+        kill(r->pid, SIGKILL);
+        waitpid(r->pid, NULL, 0);
+    }
+    r->pid = 0;
+}
+
+void support_redis_stop(struct test_redis *r)
+{
+    support_redis_kill(r, true);
+    if (r->dir[0])
+        support_rmrf(r->dir);
+    r->dir[0] = '\0';
+}
+
+/* ---- cityd ---- */
+
+static int write_keys_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "# test keys: secret role name\n"
+               "k-admin admin test-admin\n"
+               "k-reader reader test-reader\n"
+               "k-sensor sensor test-sensor\n"
+               "k-operator operator test-operator\n"
+               "k-engineer engineer test-engineer\n");
+    return fclose(f);
+}
+
+int support_cityd_start(struct test_cityd *c, const char *redis_url, const char *const *extra)
+{
+    memset(c, 0, sizeof *c);
+    char *d = support_tmpdir("cityd-it");
+    if (d == NULL)
+        return -1;
+    snprintf(c->dir, sizeof c->dir, "%s", d);
+    free(d);
+    char keys[320];
+    snprintf(keys, sizeof keys, "%s/keys.conf", c->dir);
+    if (write_keys_file(keys) != 0)
+        return -1;
+    snprintf(c->log_path, sizeof c->log_path, "%s/cityd.log", c->dir);
+    c->port = support_free_port();
+    snprintf(c->base, sizeof c->base, "http://127.0.0.1:%d", c->port);
+
+    char listen[64], redis[300], keyopt[400], datadir[400];
+    snprintf(listen, sizeof listen, "server.listen=127.0.0.1:%d", c->port);
+    snprintf(redis, sizeof redis, "redis.url=%s", redis_url);
+    snprintf(keyopt, sizeof keyopt, "auth.keys_file=%s", keys);
+    snprintf(datadir, sizeof datadir, "redis.data_dir=%s/var", c->dir);
+    const char *argv[64];
+    int n = 0;
+    const char *bin = getenv("CITYD_BIN");
+    argv[n++] = bin && *bin ? bin : "bin/cityd";
+    argv[n++] = "-o"; argv[n++] = listen;
+    argv[n++] = "-o"; argv[n++] = redis;
+    argv[n++] = "-o"; argv[n++] = keyopt;
+    argv[n++] = "-o"; argv[n++] = datadir;
+    argv[n++] = "-o"; argv[n++] = "log.level=debug";
+    for (int i = 0; extra && extra[i] && n < 60; i++) {
+        argv[n++] = "-o";
+        argv[n++] = extra[i];
+    }
+    argv[n] = NULL;
+
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(c->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    c->pid = pid;
+    for (int i = 0; i < 1000; i++) {
+        struct http_result hr;
+        if (support_get(c->base, "/v1/health", NULL, &hr) == 0) {
+            long st = hr.status;
+            http_result_free(&hr);
+            if (st == 200 || st == 503)
+                return 0;
+        }
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            c->pid = 0;
+            return -1;
+        }
+        support_sleep_ms(10);
+    }
+    return -1;
+}
+
+int support_cityd_signal_wait(struct test_cityd *c, int sig, int timeout_ms)
+{
+    if (c->pid <= 0)
+        return -1;
+    kill(c->pid, sig);
+    int st = wait_child(c->pid, timeout_ms);
+    if (st == -1)
+        return -1;
+    c->pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+void support_cityd_stop(struct test_cityd *c)
+{
+    if (c->pid > 0 && support_cityd_signal_wait(c, SIGTERM, 10000) == -1) {
+        kill(c->pid, SIGKILL);
+        waitpid(c->pid, NULL, 0);
+        c->pid = 0;
+    }
+    if (c->dir[0] && getenv("CITYD_KEEP_LOGS") == NULL)
+        support_rmrf(c->dir);
+    c->dir[0] = '\0';
+}
+
+/* ---- HTTP client ---- */
+
+struct grow {
+    char *buf;
+    size_t len, cap;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct grow *g = arg;
+    size_t add = size * n;
+    if (g->len + add + 1 > g->cap) {
+        size_t ncap = (g->len + add + 1) * 2;
+        char *nb = realloc(g->buf, ncap);
+        if (nb == NULL)
+            return 0;
+        g->buf = nb;
+        g->cap = ncap;
+    }
+    memcpy(g->buf + g->len, p, add);
+    g->len += add;
+    g->buf[g->len] = '\0';
+    return add;
+}
+
+static void header_value(const char *line, size_t len, const char *name, char *out,
+                         size_t outlen)
+{
+    size_t nl = strlen(name);
+    if (len <= nl + 1 || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+        return;
+    const char *v = line + nl + 1;
+    const char *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    snprintf(out, outlen, "%.*s", (int)(end - v), v);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct http_result *r = arg;
+    size_t len = size * n;
+    header_value(p, len, "Content-Type", r->content_type, sizeof r->content_type);
+    header_value(p, len, "Retry-After", r->retry_after, sizeof r->retry_after);
+    header_value(p, len, "Allow", r->allow, sizeof r->allow);
+    header_value(p, len, "Access-Control-Allow-Origin", r->acao, sizeof r->acao);
+    return len;
+}
+
+void http_result_free(struct http_result *r)
+{
+    free(r->body);
+    if (r->json)
+        json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+int support_http(const char *method, const char *url, const char *key, const void *body,
+                 size_t body_len, const char *content_type, int timeout_ms,
+                 struct http_result *out)
+{
+    memset(out, 0, sizeof *out);
+    CURL *h = curl_easy_init();
+    if (h == NULL)
+        return -1;
+    struct grow g = {0};
+    struct curl_slist *hdrs = NULL;
+    char auth[300], ct[200];
+    if (key) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
+    snprintf(ct, sizeof ct, "Content-Type: %s",
+             content_type ? content_type : "application/json");
+    hdrs = curl_slist_append(hdrs, ct);
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)body_len);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(h);
+    int ret = -1;
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+        out->body = g.buf ? g.buf : strdup("");
+        out->len = g.len;
+        g.buf = NULL;
+        if (strstr(out->content_type, "json"))
+            out->json = json_loadb(out->body, out->len, 0, NULL);
+        ret = 0;
+    }
+    free(g.buf);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    return ret;
+}
+
+int support_get(const char *base, const char *path, const char *key, struct http_result *out)
+{
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    return support_http("GET", url, key, NULL, 0, NULL, 5000, out);
+}
+
+int support_send(const char *method, const char *base, const char *path, const char *key,
+                 const char *json_body, struct http_result *out)
+{
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    return support_http(method, url, key, json_body, json_body ? strlen(json_body) : 0, NULL,
+                        5000, out);
+}
+
+const char *support_error_code(const struct http_result *r)
+{
+    json_t *e = r->json ? json_object_get(r->json, "error") : NULL;
+    const char *code = e ? json_string_value(json_object_get(e, "code")) : NULL;
+    return code ? code : "";
+}
