@@ -16,6 +16,8 @@
 
 struct dict;
 
+/* api.md "Tariff". Absent fields take: free_minutes 0, unit_minutes 60,
+ * daily_cap 0 (no cap), no night rate; rate_per_hour is required. */
 struct map_tariff {
     bool present;
     double free_minutes;
@@ -37,7 +39,8 @@ struct map_lot {
     struct geo_pt loc;             /* Point, or centroid of the Polygon */
     int total;                     /* totalSpotNumber */
     char **category; size_t ncategory;
-    char **levels;   size_t nlevels;
+    char **levels;   size_t nlevels;         /* bays, aisles, kiosks and connectors
+                                               must name one of these */
     struct map_tariff tariff;
     double price_rate_per_hour;    /* NAN when absent (then tariff.rate_per_hour) */
     char *currency;                /* default "CNY" */
@@ -57,10 +60,11 @@ struct map_aisle {
 };
 
 struct map_connector {
-    char *id, *lot;
+    char *id;                      /* the 'id' property, else "#<feature index>" */
+    char *lot;
     char *name;                    /* "Lift A", may be NULL */
     char *connector_type;          /* "lift" | "stairs" | ... (property "type"), may be NULL */
-    char **levels; size_t nlevels;
+    char **levels; size_t nlevels;         /* >= 2, all levels of the lot */
     struct geo_pt pt;
 };
 
@@ -98,8 +102,10 @@ struct map_corridor {
     double speed_kmh;
     struct geo_line *line;                 /* owned */
     char **isecs; size_t nisecs;           /* ids, outbound order */
-    double *position_m;                    /* projected along line, per isec */
-    double *offset_m;                      /* distance from the line, per isec */
+    double *position_m;                    /* projected along line, per isec;
+                                              strictly increasing */
+    double *offset_m;                      /* distance from the line, per isec;
+                                              <= 50 m */
 };
 
 struct map {
@@ -120,7 +126,8 @@ struct map {
 
 struct map_problem {
     char file[64];                 /* "parking.geojson" */
-    char feature[128];             /* feature id, or "#<index>" */
+    char feature[128];             /* feature id, or "#<index>" (0-based index in
+                                      the file's features), or "-" for the file */
     char message[256];
 };
 
@@ -132,7 +139,10 @@ void map_problems_free(struct map_problems *p);
 /* Load the folder. Returns 0 when the map loaded without any problem,
  * -1 otherwise; every problem found is appended to probs and *out is set
  * only on success. A missing corridors.geojson is not a problem (a city
- * may have parking only); a missing parking.geojson is. */
+ * may have parking only); a missing parking.geojson is. Ids are 1..127
+ * bytes without control characters; kiosk, screen, lot, intersection and
+ * corridor ids are unique map-wide, bay ids within their lot. The
+ * projection (m->geo) is centred on the bounding box of all features. */
 int map_load(const char *dir, struct map **out, struct map_problems *probs);
 void map_free(struct map *m);
 

@@ -1,0 +1,1237 @@
+/* map.c -- load and check a city map folder (see map.h, formats.md).
+ *
+ * Two passes over the features of parking.geojson and corridors.geojson:
+ *   1. structure: each feature's kind, id and geometry (coordinates parsed
+ *      and range-checked); this also gives the bounding box whose centre
+ *      becomes the projection centre, and exact counts per kind;
+ *   2. properties, per kind, in dependency order (lots before what refers
+ *      to lots, intersections before corridors), into arrays allocated
+ *      once with those counts -- so the id indexes can point straight into
+ *      them.
+ * Nothing stops at the first problem: every one is recorded with its file
+ * and feature, and the map is handed out only when there were none. */
+#include "map.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dict.h"
+
+#define MAP_ID_MAX 127            /* bytes; keeps "lot\x1fbay" keys bounded */
+#define MAP_ISEC_MAX_OFFSET_M 50.0
+
+static const char PARKING_FILE[] = "parking.geojson";
+static const char CORRIDORS_FILE[] = "corridors.geojson";
+
+enum kind { K_LOT, K_BAY, K_AISLE, K_CONNECTOR, K_KIOSK, K_SCREEN, K_ISEC, K_CORRIDOR, K_NKINDS };
+enum gtype { G_NONE = 0, G_POINT = 1, G_LINE = 2, G_POLYGON = 4 };
+
+/* What pass 1 learned about one feature. */
+struct feat {
+    const char *file;
+    json_t *props;                /* borrowed from the document */
+    enum kind kind;
+    bool has_kind;                /* kind is known (even if the rest failed) */
+    char label[MAP_ID_MAX + 1];   /* the id, or "#<index>" */
+    const char *id;               /* borrowed; NULL when absent */
+    enum gtype gtype;
+    struct geo_pt *pts;           /* owned: point, line, or exterior ring */
+    size_t npts;
+    bool ok;                      /* structure and geometry usable */
+};
+
+struct loader {
+    struct map *m;
+    struct map_problems *probs;
+    size_t nproblems;             /* added by this load */
+    bool oom;
+    json_t *docs[2];
+    struct feat *feats;
+    size_t nfeats;
+    size_t counts[K_NKINDS];
+    /* Ids of lots and intersections that exist in the file but failed to
+     * load: what refers to them is not reported again as "unknown". */
+    struct dict *broken[K_NKINDS];
+    double minlon, minlat, maxlon, maxlat;
+};
+
+/* ---- problems ------------------------------------------------------------ */
+
+void map_problems_free(struct map_problems *p)
+{
+    if (p == NULL)
+        return;
+    free(p->items);
+    p->items = NULL;
+    p->n = p->cap = 0;
+}
+
+__attribute__((format(printf, 4, 5)))
+static void problem(struct loader *L, const char *file, const char *feature, const char *fmt, ...)
+{
+    struct map_problems *p = L->probs;
+    L->nproblems++;
+    if (p->n == p->cap) {
+        size_t ncap = p->cap ? p->cap * 2 : 16;
+        struct map_problem *ni = realloc(p->items, ncap * sizeof *ni);
+        if (ni == NULL) {
+            L->oom = true;
+            return;
+        }
+        p->items = ni;
+        p->cap = ncap;
+    }
+    struct map_problem *it = &p->items[p->n++];
+    snprintf(it->file, sizeof it->file, "%s", file);
+    snprintf(it->feature, sizeof it->feature, "%s", feature);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(it->message, sizeof it->message, fmt, ap);
+    va_end(ap);
+}
+
+#define FPROBLEM(L, ft, ...) problem((L), (ft)->file, (ft)->label, __VA_ARGS__)
+
+static char *dupstr(struct loader *L, const char *s)
+{
+    char *d = strdup(s);
+    if (d == NULL)
+        L->oom = true;
+    return d;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* ---- property access ----------------------------------------------------- */
+
+static bool valid_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > MAP_ID_MAX)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+/* String property `key` of obj (named `ctx.key` in messages when ctx is
+ * set). Absent: *out = NULL and ok unless required. */
+static bool get_str(struct loader *L, const struct feat *ft, json_t *obj, const char *ctx,
+                    const char *key, bool required, char **out)
+{
+    *out = NULL;
+    json_t *v = json_object_get(obj, key);
+    const char *dot = ctx ? "." : "";
+    if (v == NULL || json_is_null(v)) {
+        if (required)
+            FPROBLEM(L, ft, "missing property '%s%s%s'", ctx ? ctx : "", dot, key);
+        return !required;
+    }
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        FPROBLEM(L, ft, "property '%s%s%s' must be a non-empty string", ctx ? ctx : "", dot, key);
+        return false;
+    }
+    *out = dupstr(L, json_string_value(v));
+    return *out != NULL;
+}
+
+enum range { ANY, GE0, GT0 };
+
+/* Number property; absent leaves *out untouched (ok unless required). */
+static bool get_num(struct loader *L, const struct feat *ft, json_t *obj, const char *ctx,
+                    const char *key, bool required, enum range r, double *out)
+{
+    json_t *v = json_object_get(obj, key);
+    const char *dot = ctx ? "." : "";
+    if (v == NULL || json_is_null(v)) {
+        if (required)
+            FPROBLEM(L, ft, "missing property '%s%s%s'", ctx ? ctx : "", dot, key);
+        return !required;
+    }
+    double d = json_is_number(v) ? json_number_value(v) : NAN;
+    bool ok = isfinite(d) && (r == ANY || (r == GE0 && d >= 0.0) || (r == GT0 && d > 0.0));
+    if (!ok) {
+        FPROBLEM(L, ft, "property '%s%s%s' must be a number%s", ctx ? ctx : "", dot, key,
+                 r == GE0 ? " >= 0" : r == GT0 ? " > 0" : "");
+        return false;
+    }
+    *out = d;
+    return true;
+}
+
+/* Array of distinct non-empty strings; absent: NULL/0, ok unless required. */
+static bool get_strv(struct loader *L, const struct feat *ft, json_t *obj, const char *key,
+                     bool required, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    json_t *v = json_object_get(obj, key);
+    if (v == NULL || json_is_null(v)) {
+        if (required)
+            FPROBLEM(L, ft, "missing property '%s'", key);
+        return !required;
+    }
+    size_t len = json_is_array(v) ? json_array_size(v) : 0;
+    bool ok = json_is_array(v);
+    for (size_t i = 0; ok && i < len; i++) {
+        json_t *e = json_array_get(v, i);
+        ok = json_is_string(e) && json_string_length(e) > 0;
+    }
+    if (!ok) {
+        FPROBLEM(L, ft, "property '%s' must be an array of non-empty strings", key);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(json_string_value(json_array_get(v, i)),
+                       json_string_value(json_array_get(v, j))) == 0) {
+                FPROBLEM(L, ft, "property '%s' lists '%s' twice", key,
+                         json_string_value(json_array_get(v, i)));
+                return false;
+            }
+    if (len == 0)
+        return true;
+    char **sv = calloc(len, sizeof *sv);
+    if (sv == NULL) {
+        L->oom = true;
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        sv[i] = dupstr(L, json_string_value(json_array_get(v, i)));
+        if (sv[i] == NULL) {
+            free_strv(sv, i);
+            return false;
+        }
+    }
+    *out = sv;
+    *n = len;
+    return true;
+}
+
+static bool strv_has(char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* ---- documents and geometry (pass 1) ------------------------------------- */
+
+/* Load one FeatureCollection. Missing optional file: NULL, no problem. */
+static json_t *load_doc(struct loader *L, const char *dir, const char *name, bool required)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (stat(path, &st) != 0) {
+        if (required || errno != ENOENT)
+            problem(L, name, "-", "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    json_error_t e;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+    if (root == NULL) {
+        if (e.line > 0)
+            problem(L, name, "-", "malformed JSON at line %d column %d: %s", e.line, e.column,
+                    e.text);
+        else
+            problem(L, name, "-", "cannot read %s: %s", path, e.text);
+        return NULL;
+    }
+    const char *type = json_string_value(json_object_get(root, "type"));
+    if (type == NULL || strcmp(type, "FeatureCollection") != 0 ||
+        !json_is_array(json_object_get(root, "features"))) {
+        problem(L, name, "-", "not a GeoJSON FeatureCollection with a 'features' array");
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+/* [lon, lat(, alt)] -> pt; 0, or -1 with a problem recorded. */
+static int parse_position(struct loader *L, struct feat *ft, json_t *pos, struct geo_pt *pt)
+{
+    if (!json_is_array(pos) || json_array_size(pos) < 2 ||
+        !json_is_number(json_array_get(pos, 0)) || !json_is_number(json_array_get(pos, 1))) {
+        FPROBLEM(L, ft, "coordinates must be [lon, lat] numbers");
+        return -1;
+    }
+    pt->lon = json_number_value(json_array_get(pos, 0));
+    pt->lat = json_number_value(json_array_get(pos, 1));
+    if (!geo_valid_lonlat(pt->lon, pt->lat)) {
+        FPROBLEM(L, ft, "coordinate [%g, %g] out of range (lon -180..180, lat -90..90)",
+                 pt->lon, pt->lat);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_positions(struct loader *L, struct feat *ft, json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    ft->pts = malloc((n ? n : 1) * sizeof *ft->pts);
+    if (ft->pts == NULL) {
+        L->oom = true;
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (parse_position(L, ft, json_array_get(arr, i), &ft->pts[i]) != 0)
+            return -1;
+    ft->npts = n;
+    return 0;
+}
+
+static const char *gtype_name(enum gtype t)
+{
+    return t == G_POINT ? "Point" : t == G_LINE ? "LineString" : "Polygon";
+}
+
+/* Geometry of a feature, checked against the kinds' allowed types. */
+static bool parse_geometry(struct loader *L, struct feat *ft, json_t *geom, unsigned allowed)
+{
+    const char *type = json_string_value(json_object_get(geom, "type"));
+    json_t *coords = json_object_get(geom, "coordinates");
+    if (!json_is_object(geom) || type == NULL) {
+        FPROBLEM(L, ft, "missing geometry");
+        return false;
+    }
+    ft->gtype = strcmp(type, "Point") == 0        ? G_POINT
+                : strcmp(type, "LineString") == 0 ? G_LINE
+                : strcmp(type, "Polygon") == 0    ? G_POLYGON
+                                                  : G_NONE;
+    if (!(ft->gtype & allowed)) {
+        char want[48] = "";
+        for (unsigned t = G_POINT; t <= G_POLYGON; t <<= 1)
+            if (allowed & t)
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s",
+                         want[0] ? " or " : "", gtype_name(t));
+        FPROBLEM(L, ft, "geometry must be %s, not %s", want, type);
+        return false;
+    }
+    if (ft->gtype == G_POINT) {
+        ft->pts = malloc(sizeof *ft->pts);
+        if (ft->pts == NULL) {
+            L->oom = true;
+            return false;
+        }
+        ft->npts = 1;
+        return parse_position(L, ft, coords, ft->pts) == 0;
+    }
+    if (ft->gtype == G_LINE) {
+        if (!json_is_array(coords) || json_array_size(coords) < 2) {
+            FPROBLEM(L, ft, "LineString needs at least 2 positions");
+            return false;
+        }
+        return parse_positions(L, ft, coords) == 0;
+    }
+    /* Polygon: the exterior ring locates the feature; holes do not move a
+     * centroid enough to matter for a car park and are not kept. */
+    json_t *ring = json_array_get(coords, 0);
+    if (!json_is_array(coords) || !json_is_array(ring) || json_array_size(ring) < 4) {
+        FPROBLEM(L, ft, "Polygon needs an exterior ring of at least 4 positions");
+        return false;
+    }
+    if (parse_positions(L, ft, ring) != 0)
+        return false;
+    struct geo_pt a = ft->pts[0], b = ft->pts[ft->npts - 1];
+    if (a.lon != b.lon || a.lat != b.lat) {
+        FPROBLEM(L, ft, "Polygon ring is not closed (first and last positions differ)");
+        return false;
+    }
+    return true;
+}
+
+static bool kind_of(struct loader *L, struct feat *ft, bool parking, enum kind *out)
+{
+    static const struct {
+        const char *name;
+        enum kind kind;
+        bool parking;
+    } kinds[] = {
+        {"lot", K_LOT, true},           {"bay", K_BAY, true},
+        {"aisle", K_AISLE, true},       {"connector", K_CONNECTOR, true},
+        {"kiosk", K_KIOSK, true},       {"screen", K_SCREEN, true},
+        {"corridor", K_CORRIDOR, false}, {"intersection", K_ISEC, false},
+    };
+    json_t *k = json_object_get(ft->props, "kind");
+    if (k == NULL && parking) { /* plain features of parking.geojson are lots */
+        *out = K_LOT;
+        return true;
+    }
+    const char *s = json_string_value(k);
+    for (size_t i = 0; s != NULL && i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(s, kinds[i].name) == 0 && kinds[i].parking == parking) {
+            *out = kinds[i].kind;
+            return true;
+        }
+    if (s == NULL)
+        FPROBLEM(L, ft, "missing or non-string property 'kind'");
+    else
+        FPROBLEM(L, ft, "unknown kind '%s' in %s (expected %s)", s, ft->file,
+                 parking ? "lot, bay, aisle, connector, kiosk or screen"
+                         : "corridor or intersection");
+    return false;
+}
+
+static const unsigned kind_geoms[K_NKINDS] = {
+    [K_LOT] = G_POINT | G_POLYGON, [K_BAY] = G_POINT | G_POLYGON, [K_AISLE] = G_LINE,
+    [K_CONNECTOR] = G_POINT,       [K_KIOSK] = G_POINT,           [K_SCREEN] = G_POINT,
+    [K_ISEC] = G_POINT,            [K_CORRIDOR] = G_LINE,
+};
+
+/* Label and id: properties.id (or a string Feature id), else "#index". */
+static bool feature_id(struct loader *L, struct feat *ft, json_t *f, size_t index)
+{
+    json_t *v = json_object_get(ft->props, "id");
+    if (v == NULL && json_is_string(json_object_get(f, "id")))
+        v = json_object_get(f, "id");
+    snprintf(ft->label, sizeof ft->label, "#%zu", index);
+    if (v == NULL || json_is_null(v))
+        return true;
+    if (!json_is_string(v) || !valid_id(json_string_value(v))) {
+        FPROBLEM(L, ft, "id must be a string of 1 to %d bytes without control characters",
+                 MAP_ID_MAX);
+        return false;
+    }
+    ft->id = json_string_value(v);
+    snprintf(ft->label, sizeof ft->label, "%s", ft->id);
+    return true;
+}
+
+static void bbox_add(struct loader *L, const struct feat *ft)
+{
+    for (size_t i = 0; i < ft->npts; i++) {
+        L->minlon = fmin(L->minlon, ft->pts[i].lon);
+        L->maxlon = fmax(L->maxlon, ft->pts[i].lon);
+        L->minlat = fmin(L->minlat, ft->pts[i].lat);
+        L->maxlat = fmax(L->maxlat, ft->pts[i].lat);
+    }
+}
+
+static void scan_feature(struct loader *L, struct feat *ft, json_t *f, size_t index, bool parking)
+{
+    snprintf(ft->label, sizeof ft->label, "#%zu", index);
+    const char *type = json_string_value(json_object_get(f, "type"));
+    ft->props = json_object_get(f, "properties");
+    if (!json_is_object(f) || type == NULL || strcmp(type, "Feature") != 0) {
+        FPROBLEM(L, ft, "not a GeoJSON Feature");
+        return;
+    }
+    if (!json_is_object(ft->props)) {
+        FPROBLEM(L, ft, "missing 'properties' object");
+        return;
+    }
+    bool id_ok = feature_id(L, ft, f, index);
+    if (!kind_of(L, ft, parking, &ft->kind))
+        return;
+    ft->has_kind = true;
+    if (!id_ok)
+        return;
+    bool id_optional = ft->kind == K_AISLE || ft->kind == K_CONNECTOR;
+    if (ft->id == NULL && !id_optional) {
+        FPROBLEM(L, ft, "missing property 'id'");
+        return;
+    }
+    if (!parse_geometry(L, ft, json_object_get(f, "geometry"), kind_geoms[ft->kind]))
+        return;
+    bbox_add(L, ft);
+    L->counts[ft->kind]++;
+    ft->ok = true;
+}
+
+static int scan_docs(struct loader *L)
+{
+    size_t total = 0;
+    for (int d = 0; d < 2; d++)
+        total += L->docs[d] ? json_array_size(json_object_get(L->docs[d], "features")) : 0;
+    L->feats = calloc(total ? total : 1, sizeof *L->feats);
+    if (L->feats == NULL)
+        return -1;
+    for (int d = 0; d < 2; d++) {
+        json_t *arr = L->docs[d] ? json_object_get(L->docs[d], "features") : NULL;
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+            struct feat *ft = &L->feats[L->nfeats++];
+            ft->file = d == 0 ? PARKING_FILE : CORRIDORS_FILE;
+            scan_feature(L, ft, json_array_get(arr, i), i, d == 0);
+        }
+    }
+    return 0;
+}
+
+/* ---- parking features (pass 2) -------------------------------------------- */
+
+/* A Point's position or a Polygon's centroid. */
+static bool feature_location(struct loader *L, const struct feat *ft, struct geo_pt *out)
+{
+    if (ft->gtype == G_POINT) {
+        *out = ft->pts[0];
+        return true;
+    }
+    if (geo_polygon_centroid(L->m->geo, ft->pts, ft->npts, out) != 0) {
+        FPROBLEM(L, ft, "Polygon has no centroid: %s", geo_last_error(L->m->geo));
+        return false;
+    }
+    return true;
+}
+
+int map_parse_hhmm(const char *s)
+{
+    if (s == NULL || strlen(s) != 5 || s[2] != ':')
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0');
+    int m = (s[3] - '0') * 10 + (s[4] - '0');
+    return h > 23 || m > 59 ? -1 : h * 60 + m;
+}
+
+static bool parse_hhmm_prop(struct loader *L, const struct feat *ft, json_t *night,
+                            const char *key, int *out)
+{
+    json_t *v = json_object_get(night, key);
+    *out = map_parse_hhmm(json_string_value(v));
+    if (*out < 0) {
+        FPROBLEM(L, ft, "property 'tariff.night.%s' must be a time of day HH:MM", key);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_night(struct loader *L, const struct feat *ft, json_t *night,
+                        struct map_tariff *t)
+{
+    if (!json_is_object(night)) {
+        FPROBLEM(L, ft, "property 'tariff.night' must be an object");
+        return false;
+    }
+    bool ok = parse_hhmm_prop(L, ft, night, "from", &t->night_from_min);
+    ok &= parse_hhmm_prop(L, ft, night, "to", &t->night_to_min);
+    ok &= get_num(L, ft, night, "tariff.night", "rate_per_hour", true, GE0,
+                  &t->night_rate_per_hour);
+    if (ok && t->night_from_min == t->night_to_min) {
+        FPROBLEM(L, ft, "tariff.night from and to are the same time");
+        ok = false;
+    }
+    t->has_night = ok;
+    return ok;
+}
+
+/* Tariff (api.md "Tariff"). Defaults: no free period, hourly units, no
+ * cap, no night rate. */
+static bool parse_tariff(struct loader *L, const struct feat *ft, json_t *v, struct map_tariff *t)
+{
+    *t = (struct map_tariff){.unit_minutes = 60.0};
+    if (v == NULL || json_is_null(v))
+        return true;
+    if (!json_is_object(v)) {
+        FPROBLEM(L, ft, "property 'tariff' must be an object");
+        return false;
+    }
+    bool ok = get_num(L, ft, v, "tariff", "rate_per_hour", true, GE0, &t->rate_per_hour);
+    ok &= get_num(L, ft, v, "tariff", "free_minutes", false, GE0, &t->free_minutes);
+    ok &= get_num(L, ft, v, "tariff", "unit_minutes", false, GT0, &t->unit_minutes);
+    ok &= get_num(L, ft, v, "tariff", "daily_cap", false, GE0, &t->daily_cap);
+    json_t *night = json_object_get(v, "night");
+    if (night != NULL && !json_is_null(night))
+        ok &= parse_night(L, ft, night, t);
+    t->present = ok;
+    return ok;
+}
+
+static void lot_clear(struct map_lot *l)
+{
+    free(l->id);
+    free(l->name);
+    free(l->type);
+    free_strv(l->category, l->ncategory);
+    free_strv(l->levels, l->nlevels);
+    free(l->currency);
+    free(l->address);
+    memset(l, 0, sizeof *l);
+}
+
+static bool lot_type(struct loader *L, const struct feat *ft, struct map_lot *l)
+{
+    if (!get_str(L, ft, ft->props, NULL, "type", false, &l->type))
+        return false;
+    if (l->type == NULL)
+        return (l->type = dupstr(L, "OffStreetParking")) != NULL;
+    if (strcmp(l->type, "OffStreetParking") != 0 && strcmp(l->type, "OnStreetParking") != 0) {
+        FPROBLEM(L, ft, "property 'type' must be OffStreetParking or OnStreetParking");
+        return false;
+    }
+    return true;
+}
+
+static bool lot_total(struct loader *L, const struct feat *ft, struct map_lot *l)
+{
+    json_t *v = json_object_get(ft->props, "totalSpotNumber");
+    if (v == NULL) {
+        FPROBLEM(L, ft, "missing property 'totalSpotNumber'");
+        return false;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > INT_MAX) {
+        FPROBLEM(L, ft, "property 'totalSpotNumber' must be a positive integer");
+        return false;
+    }
+    l->total = (int)json_integer_value(v);
+    return true;
+}
+
+static bool lot_currency(struct loader *L, const struct feat *ft, struct map_lot *l)
+{
+    if (!get_str(L, ft, ft->props, NULL, "priceCurrency", false, &l->currency))
+        return false;
+    if (l->currency == NULL)
+        return (l->currency = dupstr(L, "CNY")) != NULL;
+    const char *c = l->currency;
+    if (strlen(c) != 3 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' || c[2] < 'A' ||
+        c[2] > 'Z') {
+        FPROBLEM(L, ft, "property 'priceCurrency' must be an ISO 4217 code such as CNY");
+        return false;
+    }
+    return true;
+}
+
+static bool parse_lot(struct loader *L, const struct feat *ft, struct map_lot *l)
+{
+    memset(l, 0, sizeof *l);
+    l->price_rate_per_hour = NAN;
+    bool ok = (l->id = dupstr(L, ft->id)) != NULL;
+    ok &= get_str(L, ft, ft->props, NULL, "name", true, &l->name);
+    ok &= lot_type(L, ft, l);
+    ok &= lot_total(L, ft, l);
+    ok &= get_strv(L, ft, ft->props, "category", false, &l->category, &l->ncategory);
+    ok &= get_strv(L, ft, ft->props, "levels", false, &l->levels, &l->nlevels);
+    ok &= parse_tariff(L, ft, json_object_get(ft->props, "tariff"), &l->tariff);
+    ok &= get_num(L, ft, ft->props, NULL, "priceRatePerHour", false, GE0,
+                  &l->price_rate_per_hour);
+    ok &= lot_currency(L, ft, l);
+    ok &= get_str(L, ft, ft->props, NULL, "address", false, &l->address);
+    ok &= feature_location(L, ft, &l->loc);
+    if (!ok)
+        lot_clear(l);
+    return ok;
+}
+
+/* Index value under key unless taken; a duplicate is a problem. */
+static bool index_put(struct loader *L, const struct feat *ft, struct dict *d, const char *key,
+                      void *value, const char *what)
+{
+    if (dict_get(d, key) != NULL) {
+        FPROBLEM(L, ft, "duplicate %s id", what);
+        return false;
+    }
+    int err;
+    dict_put(d, key, value, &err);
+    if (err != 0) {
+        L->oom = true;
+        return false;
+    }
+    return true;
+}
+
+/* The lot a garage feature belongs to ('lot' property). */
+static struct map_lot *owner_lot(struct loader *L, const struct feat *ft, char **lot_id)
+{
+    if (!get_str(L, ft, ft->props, NULL, "lot", true, lot_id) || *lot_id == NULL)
+        return NULL;
+    struct map_lot *lot = dict_get(L->m->lot_by_id, *lot_id);
+    if (lot == NULL && !dict_get(L->broken[K_LOT], *lot_id))
+        FPROBLEM(L, ft, "unknown lot '%s'", *lot_id);
+    return lot;
+}
+
+static bool check_level(struct loader *L, const struct feat *ft, const struct map_lot *lot,
+                        const char *level)
+{
+    if (strv_has(lot->levels, lot->nlevels, level))
+        return true;
+    FPROBLEM(L, ft, "level '%s' is not one of lot '%s' levels", level, lot->id);
+    return false;
+}
+
+/* 'lot' and 'level' of a bay, aisle or kiosk. */
+static struct map_lot *lot_level(struct loader *L, const struct feat *ft, char **lot_id,
+                                 char **level)
+{
+    struct map_lot *lot = owner_lot(L, ft, lot_id);
+    bool ok = get_str(L, ft, ft->props, NULL, "level", true, level);
+    if (lot == NULL || !ok || !check_level(L, ft, lot, *level))
+        return NULL;
+    return lot;
+}
+
+static void bay_clear(struct map_bay *b)
+{
+    free(b->id);
+    free(b->lot);
+    free(b->level);
+}
+
+static void aisle_clear(struct map_aisle *a)
+{
+    free(a->id);
+    free(a->lot);
+    free(a->level);
+    free(a->pts);
+}
+
+static void connector_clear(struct map_connector *c)
+{
+    free(c->id);
+    free(c->lot);
+    free(c->name);
+    free(c->connector_type);
+    free_strv(c->levels, c->nlevels);
+}
+
+static void kiosk_clear(struct map_kiosk *k)
+{
+    free(k->id);
+    free(k->lot);
+    free(k->level);
+    free(k->name);
+}
+
+static void screen_clear(struct map_screen *s)
+{
+    free(s->id);
+    free(s->name);
+    free_strv(s->lots, s->nlots);
+}
+
+static bool parse_bay(struct loader *L, const struct feat *ft)
+{
+    struct map_bay *b = &L->m->bays[L->m->nbays];
+    memset(b, 0, sizeof *b);
+    struct map_lot *lot = lot_level(L, ft, &b->lot, &b->level);
+    bool ok = lot != NULL && (b->id = dupstr(L, ft->id)) != NULL &&
+              feature_location(L, ft, &b->pt);
+    char key[2 * MAP_ID_MAX + 2];
+    if (ok) {
+        snprintf(key, sizeof key, "%s\x1f%s", b->lot, b->id);
+        ok = index_put(L, ft, L->m->bay_by_key, key, b, "bay");
+    }
+    if (!ok) {
+        bay_clear(b);
+        return false;
+    }
+    lot->nbays++;
+    L->m->nbays++;
+    return true;
+}
+
+static bool parse_aisle(struct loader *L, struct feat *ft)
+{
+    struct map_aisle *a = &L->m->aisles[L->m->naisles];
+    memset(a, 0, sizeof *a);
+    bool ok = lot_level(L, ft, &a->lot, &a->level) != NULL;
+    if (ok && ft->id != NULL)
+        ok = (a->id = dupstr(L, ft->id)) != NULL;
+    if (!ok) {
+        aisle_clear(a);
+        return false;
+    }
+    a->pts = ft->pts; /* take the parsed line */
+    a->npts = ft->npts;
+    ft->pts = NULL;
+    L->m->naisles++;
+    return true;
+}
+
+static bool connector_levels(struct loader *L, const struct feat *ft, const struct map_lot *lot,
+                             struct map_connector *c)
+{
+    if (!get_strv(L, ft, ft->props, "levels", true, &c->levels, &c->nlevels))
+        return false;
+    if (c->nlevels < 2) {
+        FPROBLEM(L, ft, "a connector must join at least 2 levels");
+        return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; lot != NULL && i < c->nlevels; i++)
+        ok &= check_level(L, ft, lot, c->levels[i]);
+    return ok;
+}
+
+static bool parse_connector(struct loader *L, const struct feat *ft)
+{
+    struct map_connector *c = &L->m->connectors[L->m->nconnectors];
+    memset(c, 0, sizeof *c);
+    const struct map_lot *lot = owner_lot(L, ft, &c->lot);
+    bool ok = lot != NULL;
+    ok &= connector_levels(L, ft, lot, c);
+    ok &= get_str(L, ft, ft->props, NULL, "name", false, &c->name);
+    ok &= get_str(L, ft, ft->props, NULL, "type", false, &c->connector_type);
+    ok = ok && (c->id = dupstr(L, ft->label)) != NULL;
+    if (!ok) {
+        connector_clear(c);
+        return false;
+    }
+    c->pt = ft->pts[0];
+    L->m->nconnectors++;
+    return true;
+}
+
+static bool parse_kiosk(struct loader *L, const struct feat *ft)
+{
+    struct map_kiosk *k = &L->m->kiosks[L->m->nkiosks];
+    memset(k, 0, sizeof *k);
+    bool ok = lot_level(L, ft, &k->lot, &k->level) != NULL;
+    ok &= get_str(L, ft, ft->props, NULL, "name", false, &k->name);
+    ok = ok && (k->id = dupstr(L, ft->id)) != NULL &&
+         index_put(L, ft, L->m->kiosk_by_id, k->id, k, "kiosk");
+    if (!ok) {
+        kiosk_clear(k);
+        return false;
+    }
+    k->pt = ft->pts[0];
+    L->m->nkiosks++;
+    return true;
+}
+
+static bool parse_screen(struct loader *L, const struct feat *ft)
+{
+    struct map_screen *s = &L->m->screens[L->m->nscreens];
+    memset(s, 0, sizeof *s);
+    bool ok = get_strv(L, ft, ft->props, "lots", true, &s->lots, &s->nlots);
+    if (ok && s->nlots == 0) {
+        FPROBLEM(L, ft, "property 'lots' must name at least one lot");
+        ok = false;
+    }
+    for (size_t i = 0; i < s->nlots; i++)
+        if (dict_get(L->m->lot_by_id, s->lots[i]) == NULL) {
+            if (!dict_get(L->broken[K_LOT], s->lots[i]))
+                FPROBLEM(L, ft, "unknown lot '%s'", s->lots[i]);
+            ok = false;
+        }
+    ok &= get_str(L, ft, ft->props, NULL, "name", false, &s->name);
+    ok = ok && (s->id = dupstr(L, ft->id)) != NULL &&
+         index_put(L, ft, L->m->screen_by_id, s->id, s, "screen");
+    if (!ok) {
+        screen_clear(s);
+        return false;
+    }
+    s->pt = ft->pts[0];
+    L->m->nscreens++;
+    return true;
+}
+
+/* Remember the id of a feature of `kind` that did not load. */
+static void mark_broken(struct loader *L, struct feat *ft, enum kind kind)
+{
+    int err = 0;
+    if (ft->has_kind && ft->kind == kind && ft->id != NULL)
+        dict_put(L->broken[kind], ft->id, ft, &err);
+    if (err != 0)
+        L->oom = true;
+}
+
+static void load_parking(struct loader *L)
+{
+    struct map *m = L->m;
+    for (size_t i = 0; i < L->nfeats; i++) {
+        struct feat *ft = &L->feats[i];
+        if (!ft->ok || ft->kind != K_LOT) {
+            mark_broken(L, ft, K_LOT);
+            continue;
+        }
+        struct map_lot *l = &m->lots[m->nlots];
+        if (!parse_lot(L, ft, l)) {
+            mark_broken(L, ft, K_LOT);
+            continue;
+        }
+        if (!index_put(L, ft, m->lot_by_id, l->id, l, "lot")) {
+            lot_clear(l);
+            continue;
+        }
+        m->nlots++;
+    }
+    for (size_t i = 0; i < L->nfeats; i++) {
+        struct feat *ft = &L->feats[i];
+        if (!ft->ok)
+            continue;
+        switch (ft->kind) {
+        case K_BAY: parse_bay(L, ft); break;
+        case K_AISLE: parse_aisle(L, ft); break;
+        case K_CONNECTOR: parse_connector(L, ft); break;
+        case K_KIOSK: parse_kiosk(L, ft); break;
+        case K_SCREEN: parse_screen(L, ft); break;
+        default: break;
+        }
+    }
+}
+
+/* ---- corridors (pass 2) ----------------------------------------------------- */
+
+static bool utdf_movement(const char *s)
+{
+    static const char *const names[] = {"NBL", "NBT", "NBR", "SBL", "SBT", "SBR",
+                                        "EBL", "EBT", "EBR", "WBL", "WBT", "WBR"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool parse_movements(struct loader *L, const struct feat *ft, json_t *mv, size_t k,
+                            struct map_phase *ph)
+{
+    size_t n = json_is_array(mv) ? json_array_size(mv) : 0;
+    if (n == 0) {
+        FPROBLEM(L, ft, "phase %zu has no movements", k + 1);
+        return false;
+    }
+    ph->movements = calloc(n, sizeof *ph->movements);
+    if (ph->movements == NULL) {
+        L->oom = true;
+        return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = json_string_value(json_array_get(mv, i));
+        if (s == NULL || !utdf_movement(s)) {
+            FPROBLEM(L, ft, "phase %zu: unknown movement '%s' (UTDF: NBL NBT NBR SBL SBT SBR "
+                            "EBL EBT EBR WBL WBT WBR)", k + 1, s ? s : "(not a string)");
+            ok = false;
+        } else if ((ph->movements[ph->nmovements] = dupstr(L, s)) != NULL) {
+            ph->nmovements++;
+        } else {
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static bool parse_phase(struct loader *L, const struct feat *ft, json_t *p, size_t k,
+                        struct map_phase *ph)
+{
+    char ctx[32];
+    snprintf(ctx, sizeof ctx, "phases[%zu]", k);
+    if (!json_is_object(p)) {
+        FPROBLEM(L, ft, "phase %zu must be an object", k + 1);
+        return false;
+    }
+    bool ok = parse_movements(L, ft, json_object_get(p, "movements"), k, ph);
+    ok &= get_num(L, ft, p, ctx, "saturation_flow", true, GT0, &ph->saturation_flow);
+    ok &= get_num(L, ft, p, ctx, "min_green_s", true, GE0, &ph->min_green_s);
+    ok &= get_num(L, ft, p, ctx, "flow", false, GE0, &ph->design_flow);
+    return ok;
+}
+
+static void isec_clear(struct map_intersection *x)
+{
+    free(x->id);
+    free(x->name);
+    for (size_t i = 0; i < x->nphases; i++)
+        free_strv(x->phases[i].movements, x->phases[i].nmovements);
+    free(x->phases);
+    memset(x, 0, sizeof *x);
+}
+
+static bool parse_phases(struct loader *L, const struct feat *ft, struct map_intersection *x)
+{
+    json_t *v = json_object_get(ft->props, "phases");
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    if (n == 0) {
+        FPROBLEM(L, ft, "property 'phases' must be a non-empty array");
+        return false;
+    }
+    x->phases = calloc(n, sizeof *x->phases);
+    if (x->phases == NULL) {
+        L->oom = true;
+        return false;
+    }
+    x->nphases = n;
+    bool ok = true;
+    for (size_t i = 0; i < n; i++)
+        ok &= parse_phase(L, ft, json_array_get(v, i), i, &x->phases[i]);
+    return ok;
+}
+
+static bool parse_isec(struct loader *L, const struct feat *ft)
+{
+    struct map_intersection *x = &L->m->isecs[L->m->nisecs];
+    memset(x, 0, sizeof *x);
+    bool ok = (x->id = dupstr(L, ft->id)) != NULL;
+    ok &= get_str(L, ft, ft->props, NULL, "name", true, &x->name);
+    ok &= parse_phases(L, ft, x);
+    ok &= get_num(L, ft, ft->props, NULL, "lost_time_s", true, GE0, &x->lost_time_s);
+    ok &= get_num(L, ft, ft->props, NULL, "cycle_min_s", true, GT0, &x->cycle_min_s);
+    ok &= get_num(L, ft, ft->props, NULL, "cycle_max_s", true, GT0, &x->cycle_max_s);
+    ok &= get_num(L, ft, ft->props, NULL, "pedestrian_crossing_m", false, GE0,
+                  &x->pedestrian_crossing_m);
+    if (ok && x->cycle_min_s > x->cycle_max_s) {
+        FPROBLEM(L, ft, "cycle_min_s %g is above cycle_max_s %g", x->cycle_min_s,
+                 x->cycle_max_s);
+        ok = false;
+    }
+    ok = ok && index_put(L, ft, L->m->isec_by_id, x->id, x, "intersection");
+    if (!ok) {
+        isec_clear(x);
+        return false;
+    }
+    x->pt = ft->pts[0];
+    L->m->nisecs++;
+    return true;
+}
+
+static void corridor_clear(struct map_corridor *c)
+{
+    free(c->id);
+    free(c->name);
+    geo_line_free(c->line);
+    free_strv(c->isecs, c->nisecs);
+    free(c->position_m);
+    free(c->offset_m);
+    memset(c, 0, sizeof *c);
+}
+
+/* Positions of the corridor's intersections by projection onto its line:
+ * each must be near the line and strictly after the one before (among
+ * those that could be located, so one bad entry does not hide others). */
+static bool corridor_positions(struct loader *L, const struct feat *ft, struct map_corridor *c)
+{
+    bool ok = true;
+    size_t prev = SIZE_MAX;
+    for (size_t i = 0; i < c->nisecs; i++) {
+        const struct map_intersection *x = dict_get(L->m->isec_by_id, c->isecs[i]);
+        if (x == NULL) {
+            if (!dict_get(L->broken[K_ISEC], c->isecs[i]))
+                FPROBLEM(L, ft, "unknown intersection '%s'", c->isecs[i]);
+            ok = false;
+            continue;
+        }
+        c->position_m[i] = geo_line_locate(L->m->geo, c->line, x->pt, &c->offset_m[i]);
+        if (isnan(c->position_m[i])) {
+            FPROBLEM(L, ft, "cannot locate intersection '%s': %s", x->id,
+                     geo_last_error(L->m->geo));
+            ok = false;
+            continue;
+        }
+        if (c->offset_m[i] > MAP_ISEC_MAX_OFFSET_M) {
+            FPROBLEM(L, ft, "intersection '%s' is %.1f m from the corridor line (max %.0f m)",
+                     x->id, c->offset_m[i], MAP_ISEC_MAX_OFFSET_M);
+            ok = false;
+        }
+        if (prev != SIZE_MAX && !(c->position_m[i] > c->position_m[prev])) {
+            FPROBLEM(L, ft, "intersection '%s' at %.1f m is not after '%s' at %.1f m along "
+                            "the line (list them in outbound order)",
+                     x->id, c->position_m[i], c->isecs[prev], c->position_m[prev]);
+            ok = false;
+        }
+        prev = i;
+    }
+    return ok;
+}
+
+static bool parse_corridor(struct loader *L, const struct feat *ft)
+{
+    struct map_corridor *c = &L->m->corridors[L->m->ncorridors];
+    memset(c, 0, sizeof *c);
+    bool ok = (c->id = dupstr(L, ft->id)) != NULL;
+    ok &= get_str(L, ft, ft->props, NULL, "name", true, &c->name);
+    ok &= get_num(L, ft, ft->props, NULL, "speed_kmh", true, GT0, &c->speed_kmh);
+    bool listed = get_strv(L, ft, ft->props, "intersections", true, &c->isecs, &c->nisecs);
+    if (listed && c->nisecs < 2) {
+        FPROBLEM(L, ft, "property 'intersections' must list at least 2 intersections");
+        listed = false;
+    }
+    c->line = geo_line_new(L->m->geo, ft->pts, ft->npts);
+    c->position_m = calloc(c->nisecs ? c->nisecs : 1, sizeof *c->position_m);
+    c->offset_m = calloc(c->nisecs ? c->nisecs : 1, sizeof *c->offset_m);
+    if (c->line == NULL || c->position_m == NULL || c->offset_m == NULL) {
+        FPROBLEM(L, ft, "cannot build the corridor line: %s", geo_last_error(L->m->geo));
+        ok = false;
+    }
+    ok = ok && listed && corridor_positions(L, ft, c) &&
+         index_put(L, ft, L->m->corridor_by_id, c->id, c, "corridor");
+    if (!ok) {
+        corridor_clear(c);
+        return false;
+    }
+    L->m->ncorridors++;
+    return true;
+}
+
+static void load_corridors(struct loader *L)
+{
+    for (size_t i = 0; i < L->nfeats; i++) {
+        struct feat *ft = &L->feats[i];
+        if (!ft->ok || ft->kind != K_ISEC || !parse_isec(L, ft))
+            mark_broken(L, ft, K_ISEC);
+    }
+    for (size_t i = 0; i < L->nfeats; i++)
+        if (L->feats[i].ok && L->feats[i].kind == K_CORRIDOR)
+            parse_corridor(L, &L->feats[i]);
+}
+
+/* ---- load / free --------------------------------------------------------------- */
+
+/* The map's arrays (exact sizes from pass 1), indexes and projection. */
+static int map_alloc(struct loader *L)
+{
+    struct map *m = L->m;
+    const size_t *n = L->counts;
+#define ALLOC(field, k) (m->field = calloc(n[k] ? n[k] : 1, sizeof *m->field)) == NULL
+    if (ALLOC(lots, K_LOT) || ALLOC(bays, K_BAY) || ALLOC(aisles, K_AISLE) ||
+        ALLOC(connectors, K_CONNECTOR) || ALLOC(kiosks, K_KIOSK) || ALLOC(screens, K_SCREEN) ||
+        ALLOC(isecs, K_ISEC) || ALLOC(corridors, K_CORRIDOR))
+        return -1;
+#undef ALLOC
+    m->lot_by_id = dict_new();
+    m->bay_by_key = dict_new();
+    m->kiosk_by_id = dict_new();
+    m->screen_by_id = dict_new();
+    m->isec_by_id = dict_new();
+    m->corridor_by_id = dict_new();
+    if (!m->lot_by_id || !m->bay_by_key || !m->kiosk_by_id || !m->screen_by_id ||
+        !m->isec_by_id || !m->corridor_by_id)
+        return -1;
+    /* The projection is centred on the map so that every feature of a city
+     * is well inside its accurate range. */
+    bool any = L->minlon <= L->maxlon;
+    m->geo = geo_new(any ? (L->minlon + L->maxlon) / 2 : 0.0,
+                     any ? (L->minlat + L->maxlat) / 2 : 0.0);
+    return m->geo == NULL ? -1 : 0;
+}
+
+static void loader_free(struct loader *L)
+{
+    for (size_t i = 0; i < L->nfeats; i++)
+        free(L->feats[i].pts);
+    free(L->feats);
+    json_decref(L->docs[0]);
+    json_decref(L->docs[1]);
+    dict_free(L->broken[K_LOT], NULL);
+    dict_free(L->broken[K_ISEC], NULL);
+}
+
+int map_load(const char *dir, struct map **out, struct map_problems *probs)
+{
+    struct loader L = {.probs = probs, .minlon = INFINITY, .minlat = INFINITY,
+                       .maxlon = -INFINITY, .maxlat = -INFINITY};
+    *out = NULL;
+    L.m = calloc(1, sizeof *L.m);
+    if (L.m == NULL || (L.m->dir = strdup(dir)) == NULL)
+        goto oom;
+    L.docs[0] = load_doc(&L, dir, PARKING_FILE, true);
+    L.docs[1] = load_doc(&L, dir, CORRIDORS_FILE, false);
+    L.broken[K_LOT] = dict_new();
+    L.broken[K_ISEC] = dict_new();
+    if (L.broken[K_LOT] == NULL || L.broken[K_ISEC] == NULL || scan_docs(&L) != 0 ||
+        map_alloc(&L) != 0)
+        goto oom;
+    load_parking(&L);
+    load_corridors(&L);
+    if (L.oom)
+        goto oom;
+    goto out;
+oom:
+    problem(&L, "-", "-", "out of memory loading the map");
+out:
+    loader_free(&L);
+    if (L.nproblems > 0) {
+        map_free(L.m);
+        return -1;
+    }
+    *out = L.m;
+    return 0;
+}
+
+void map_free(struct map *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->nlots; i++)
+        lot_clear(&m->lots[i]);
+    for (size_t i = 0; i < m->nbays; i++)
+        bay_clear(&m->bays[i]);
+    for (size_t i = 0; i < m->naisles; i++)
+        aisle_clear(&m->aisles[i]);
+    for (size_t i = 0; i < m->nconnectors; i++)
+        connector_clear(&m->connectors[i]);
+    for (size_t i = 0; i < m->nkiosks; i++)
+        kiosk_clear(&m->kiosks[i]);
+    for (size_t i = 0; i < m->nscreens; i++)
+        screen_clear(&m->screens[i]);
+    for (size_t i = 0; i < m->nisecs; i++)
+        isec_clear(&m->isecs[i]);
+    for (size_t i = 0; i < m->ncorridors; i++)
+        corridor_clear(&m->corridors[i]); /* lines before their geo */
+    free(m->lots);
+    free(m->bays);
+    free(m->aisles);
+    free(m->connectors);
+    free(m->kiosks);
+    free(m->screens);
+    free(m->isecs);
+    free(m->corridors);
+    dict_free(m->lot_by_id, NULL);
+    dict_free(m->bay_by_key, NULL);
+    dict_free(m->kiosk_by_id, NULL);
+    dict_free(m->screen_by_id, NULL);
+    dict_free(m->isec_by_id, NULL);
+    dict_free(m->corridor_by_id, NULL);
+    geo_free(m->geo);
+    free(m->dir);
+    free(m);
+}
+
+/* ---- lookups ---------------------------------------------------------------------- */
+
+static const void *lookup(const struct dict *d, const char *id)
+{
+    return d != NULL && id != NULL ? dict_get(d, id) : NULL;
+}
+
+const struct map_lot *map_lot(const struct map *m, const char *id)
+{
+    return lookup(m->lot_by_id, id);
+}
+
+const struct map_bay *map_bay(const struct map *m, const char *lot, const char *bay)
+{
+    char key[2 * MAP_ID_MAX + 2];
+    if (lot == NULL || bay == NULL || strlen(lot) > MAP_ID_MAX || strlen(bay) > MAP_ID_MAX)
+        return NULL;
+    snprintf(key, sizeof key, "%s\x1f%s", lot, bay);
+    return lookup(m->bay_by_key, key);
+}
+
+const struct map_kiosk *map_kiosk(const struct map *m, const char *id)
+{
+    return lookup(m->kiosk_by_id, id);
+}
+
+const struct map_screen *map_screen(const struct map *m, const char *id)
+{
+    return lookup(m->screen_by_id, id);
+}
+
+const struct map_intersection *map_intersection(const struct map *m, const char *id)
+{
+    return lookup(m->isec_by_id, id);
+}
+
+const struct map_corridor *map_corridor(const struct map *m, const char *id)
+{
+    return lookup(m->corridor_by_id, id);
+}
