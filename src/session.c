@@ -123,7 +123,7 @@ int session_close(struct session *s, const struct session_event *ev, long long f
         /* an anomaly is never debited silently: a person looks at it */
     } else if (acct != NULL && acct->autopay) {
         struct session_payment p = {.fen = owed, .ts = ev->ts};
-        snprintf(p.id, sizeof p.id, "autopay:%s", ev->id);
+        snprintf(p.id, sizeof p.id, "autopay:%.*s", (int)sizeof p.id - 9, ev->id);
         copy_str(p.method, sizeof p.method, "autopay");
         bool conflict;
         char e[128];

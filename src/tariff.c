@@ -118,17 +118,6 @@ int tariff_fee(const struct map_tariff *t, const struct tz *z, double entry, dou
 
 /* ---- JSON ---- */
 
-static int parse_hhmm(const char *s)
-{
-    if (s == NULL || strlen(s) != 5 || s[2] != ':')
-        return -1;
-    for (int i = 0; i < 5; i++)
-        if (i != 2 && (s[i] < '0' || s[i] > '9'))
-            return -1;
-    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
-    return h < 24 && m < 60 ? h * 60 + m : -1;
-}
-
 /* A number field of obj: 0 with *v set (def when absent and def is not
  * NAN), -1 with err otherwise. Bounds are inclusive; lo_open excludes lo. */
 static int num_field(const json_t *obj, const char *prefix, const char *key, double def,
@@ -170,7 +159,7 @@ static int night_from_json(const json_t *n, const char *prefix, struct map_tarif
     int mins[2];
     for (int i = 0; i < 2; i++) {
         const json_t *s = json_object_get(n, keys[i]);
-        mins[i] = json_is_string(s) ? parse_hhmm(json_string_value(s)) : -1;
+        mins[i] = map_parse_hhmm(json_string_value(s));
         if (mins[i] < 0) {
             snprintf(err, errlen, "%s.%s: must be a time of day \"HH:MM\"", p, keys[i]);
             return -1;
@@ -229,7 +218,7 @@ json_t *tariff_to_json(const struct map_tariff *t)
     if (t->daily_cap > 0)
         json_object_set_new(j, "daily_cap", json_real(t->daily_cap));
     if (t->has_night) {
-        char from[6], to[6];
+        char from[16], to[16];
         snprintf(from, sizeof from, "%02d:%02d", t->night_from_min / 60 % 100, t->night_from_min % 60);
         snprintf(to, sizeof to, "%02d:%02d", t->night_to_min / 60 % 100, t->night_to_min % 60);
         json_object_set_new(j, "night", json_pack("{s:s, s:s, s:f}", "from", from, "to", to,
