@@ -141,8 +141,10 @@ void map_problems_free(struct map_problems *p);
  * only on success. A missing corridors.geojson is not a problem (a city
  * may have parking only); a missing parking.geojson is. Ids are 1..127
  * bytes without control characters; kiosk, screen, lot, intersection and
- * corridor ids are unique map-wide, bay ids within their lot. The
- * projection (m->geo) is centred on the bounding box of all features. */
+ * corridor ids are unique map-wide, bay ids within their lot. A feature
+ * more than 100 km from the median position of the map is reported as
+ * stray. The projection (m->geo) is centred on the bounding box of all
+ * features. */
 int map_load(const char *dir, struct map **out, struct map_problems *probs);
 void map_free(struct map *m);
 

@@ -27,6 +27,7 @@
 
 #define MAP_ID_MAX 127            /* bytes; keeps "lot\x1fbay" keys bounded */
 #define MAP_ISEC_MAX_OFFSET_M 50.0
+#define MAP_MAX_RADIUS_M 100000.0 /* from the middle of the map to any feature */
 
 static const char PARKING_FILE[] = "parking.geojson";
 static const char CORRIDORS_FILE[] = "corridors.geojson";
@@ -382,7 +383,7 @@ static bool kind_of(struct loader *L, struct feat *ft, bool parking, enum kind *
     if (s == NULL)
         FPROBLEM(L, ft, "missing or non-string property 'kind'");
     else
-        FPROBLEM(L, ft, "unknown kind '%s' in %s (expected %s)", s, ft->file,
+        FPROBLEM(L, ft, "unknown kind '%s' (expected %s)", s,
                  parking ? "lot, bay, aisle, connector, kiosk or screen"
                          : "corridor or intersection");
     return false;
@@ -449,7 +450,6 @@ static void scan_feature(struct loader *L, struct feat *ft, json_t *f, size_t in
     }
     if (!parse_geometry(L, ft, json_object_get(f, "geometry"), kind_geoms[ft->kind]))
         return;
-    bbox_add(L, ft);
     L->counts[ft->kind]++;
     ft->ok = true;
 }
@@ -470,6 +470,54 @@ static int scan_docs(struct loader *L)
             scan_feature(L, ft, json_array_get(arr, i), i, d == 0);
         }
     }
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A city map is a few tens of km across. A feature far from the rest has
+ * stray or swapped coordinates (or is at [0, 0]), and would also drag the
+ * projection centre away from the city, so it is reported and left out of
+ * the bounding box. "The rest" is the median position of all features,
+ * which one stray feature cannot move. */
+static int check_extent(struct loader *L)
+{
+    double *lons = malloc((L->nfeats ? L->nfeats : 1) * sizeof *lons);
+    double *lats = malloc((L->nfeats ? L->nfeats : 1) * sizeof *lats);
+    size_t n = 0;
+    if (lons == NULL || lats == NULL) {
+        free(lons);
+        free(lats);
+        return -1;
+    }
+    for (size_t i = 0; i < L->nfeats; i++)
+        if (L->feats[i].ok) {
+            lons[n] = L->feats[i].pts[0].lon;
+            lats[n++] = L->feats[i].pts[0].lat;
+        }
+    qsort(lons, n, sizeof *lons, cmp_double);
+    qsort(lats, n, sizeof *lats, cmp_double);
+    for (size_t i = 0; n > 0 && i < L->nfeats; i++) {
+        struct feat *ft = &L->feats[i];
+        double far = 0.0;
+        for (size_t k = 0; ft->ok && k < ft->npts; k++)
+            far = fmax(far, geo_distance_m(lons[n / 2], lats[n / 2], ft->pts[k].lon,
+                                           ft->pts[k].lat));
+        if (far > MAP_MAX_RADIUS_M) {
+            FPROBLEM(L, ft, "%.0f km from the middle of the map (limit %.0f km): stray or "
+                            "swapped coordinates?", far / 1000, MAP_MAX_RADIUS_M / 1000);
+            ft->ok = false;
+            L->counts[ft->kind]--;
+        }
+        if (ft->ok)
+            bbox_add(L, ft);
+    }
+    free(lons);
+    free(lats);
     return 0;
 }
 
@@ -1137,7 +1185,7 @@ int map_load(const char *dir, struct map **out, struct map_problems *probs)
     L.broken[K_LOT] = dict_new();
     L.broken[K_ISEC] = dict_new();
     if (L.broken[K_LOT] == NULL || L.broken[K_ISEC] == NULL || scan_docs(&L) != 0 ||
-        map_alloc(&L) != 0)
+        check_extent(&L) != 0 || map_alloc(&L) != 0)
         goto oom;
     load_parking(&L);
     load_corridors(&L);

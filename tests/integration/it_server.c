@@ -104,6 +104,26 @@ static void test_check_broken_keys(void)
     free(dir);
 }
 
+/* A broken map: --check lists every problem with file and feature id,
+ * and the server refuses to start on it. */
+static void test_check_broken_map(void)
+{
+    static char out[65536];
+    const char *args[] = {"--check", "-o", "map.dir=tests/fixtures/maps/bad_parking", NULL};
+    CU_ASSERT_EQUAL(run_cityd(args, out, sizeof out), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "parking.geojson: dup: duplicate lot id"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "parking.geojson: k-ghost: unknown lot 'ghost'"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "23 problem(s)"));
+    const char *cargs[] = {"--check", "-o", "map.dir=tests/fixtures/maps/bad_corridors", NULL};
+    CU_ASSERT_EQUAL(run_cityd(cargs, out, sizeof out), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "corridors.geojson: "));
+    const char *serve[] = {"-o", "map.dir=tests/fixtures/maps/bad_json", "-o",
+                           "server.listen=127.0.0.1:0", NULL};
+    CU_ASSERT_EQUAL(run_cityd(serve, out, sizeof out), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "event=start_failed"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "map_problem"));
+}
+
 struct world {
     struct test_redis redis;
     struct test_cityd cityd;
@@ -293,6 +313,7 @@ int suite_server(void)
              CU_add_test(s, "config errors name file, line, key", test_config_errors) &&
              CU_add_test(s, "--check passes on the demo city", test_check_demo_map) &&
              CU_add_test(s, "--check reports a bad keys file", test_check_broken_keys) &&
+             CU_add_test(s, "--check reports every map problem", test_check_broken_map) &&
              CU_add_test(s, "health and metrics", test_health_and_metrics) &&
              CU_add_test(s, "JSON error bodies, 404, 405, OPTIONS, HEAD", test_error_bodies) &&
              CU_add_test(s, "auth with public_read off", test_auth_public_read_off) &&

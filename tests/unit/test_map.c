@@ -341,12 +341,14 @@ static void test_bad_parking(void)
         {"open-ring", "Polygon ring is not closed"},
         {"noname", "missing property 'name'"},
         {"price", "'priceRatePerHour' must be a number >= 0"},
+        {"null-island", "12720 km from the middle of the map (limit 100 km)"},
     };
     assert_exactly(&p, "parking.geojson", e, sizeof e / sizeof e[0]);
     /* The good aisle, and a bay of a lot that is itself broken (reported
      * once, at the lot), add nothing. */
     CU_ASSERT_EQUAL(count_for(&p, "#23"), 0);
     CU_ASSERT_EQUAL(count_for(&p, "b-zero"), 0);
+    CU_ASSERT_EQUAL(count_for(&p, "b-stray"), 0);
     CU_ASSERT_EQUAL(count_for(&p, "dup"), 1);
     map_problems_free(&p);
 }
