@@ -22,6 +22,7 @@
 #define TURN_MIN_DEG 30.0         /* smaller heading changes continue a step */
 #define TURN_AROUND_DEG 150.0
 #define HEADING_MIN_M 0.5         /* shorter edges carry no heading */
+#define JOG_M 5.0                 /* a shorter sideways step and back is no turn */
 
 enum node_kind { N_AISLE = 0, N_BAY, N_KIOSK, N_CONN };
 
@@ -642,7 +643,23 @@ struct stepper {
     bool have_heading;
     int walk_level;
     const char *turn_en, *turn_zh;
+    struct {                      /* the last step pushed, when it is a walk */
+        bool valid;
+        double dist, heading_end;
+        const char *turn_en, *turn_zh;
+        int level;
+    } last;
 };
+
+static double angle_diff(double a, double b)
+{
+    double d = fmod(a - b, 2 * M_PI);
+    if (d > M_PI)
+        d -= 2 * M_PI;
+    if (d <= -M_PI)
+        d += 2 * M_PI;
+    return d;
+}
 
 static int push_step(struct stepper *st, double dist, int level, const char *en, const char *zh)
 {
@@ -673,20 +690,33 @@ static int flush_walk(struct stepper *st, int level_if_none)
         snprintf(en, sizeof en, "Walk %.0f m along the aisle", d);
         snprintf(zh, sizeof zh, "沿通道步行%.0f米", d);
     }
+    st->last.valid = true;
+    st->last.dist = d;
+    st->last.heading_end = st->heading;
+    st->last.turn_en = st->turn_en;
+    st->last.turn_zh = st->turn_zh;
+    st->last.level = level;
     st->walking = false;
     st->walk_m = st->pending_m = 0;
     st->turn_en = st->turn_zh = NULL;
     return push_step(st, d, level, en, zh);
 }
 
-static double angle_diff(double a, double b)
+/* The open step is a short sideways jog (turned, a few metres, and now
+ * turning back to the heading before it): fold it and the walk before it
+ * into one step again. */
+static bool fold_jog(struct stepper *st, double h, int level)
 {
-    double d = fmod(a - b, 2 * M_PI);
-    if (d > M_PI)
-        d -= 2 * M_PI;
-    if (d <= -M_PI)
-        d += 2 * M_PI;
-    return d;
+    if (!st->last.valid || st->turn_en == NULL || st->walk_m + st->pending_m >= JOG_M ||
+        st->last.level != level || fabs(angle_diff(h, st->last.heading_end)) * 180 / M_PI >= TURN_MIN_DEG)
+        return false;
+    st->r->nsteps--;
+    st->walk_m += st->last.dist;
+    st->turn_en = st->last.turn_en;
+    st->turn_zh = st->last.turn_zh;
+    st->walk_level = st->last.level;
+    st->last.valid = false;
+    return true;
 }
 
 /* A walking edge u -> v between aisle nodes. */
@@ -697,7 +727,7 @@ static int step_walk(struct stepper *st, int u, int v, double d)
     double h = atan2(b->xy.y - a->xy.y, b->xy.x - a->xy.x);
     if (st->walking && has_h && st->have_heading) {
         double turn = angle_diff(h, st->heading) * 180 / M_PI;
-        if (fabs(turn) >= TURN_MIN_DEG) {
+        if (fabs(turn) >= TURN_MIN_DEG && !fold_jog(st, h, a->level)) {
             if (flush_walk(st, a->level) != 0)
                 return -1;
             bool around = fabs(turn) >= TURN_AROUND_DEG;
@@ -735,6 +765,7 @@ static int step_level(struct stepper *st, int conn, int from_level, int to_level
     snprintf(zh, sizeof zh, "%s%s从%s到%s", lift || esc ? "乘坐" : "走",
              c->name ? c->name : lift ? "电梯" : esc ? "扶梯" : "楼梯", from, to);
     st->have_heading = false;                      /* a new level: no "turn" */
+    st->last.valid = false;
     return push_step(st, 0, from_level, en, zh);
 }
 
@@ -755,6 +786,7 @@ static int step_arrive(struct stepper *st, int foot, int bay, double d)
         snprintf(en, sizeof en, "Your car is at bay %s on your %s", id, left ? "left" : "right");
         snprintf(zh, sizeof zh, "您的车在%s侧的%s车位", left ? "左" : "右", id);
     }
+    st->last.valid = false;
     return push_step(st, d, b->level, en, zh);
 }
 

@@ -279,6 +279,35 @@ static void test_junctions(void)
     }
 }
 
+/* A 3 m sideways jog is not two turns; a 3 m link between two parallel
+ * aisles is. */
+static void test_jog(void)
+{
+    struct tmap t;
+    struct garage_route r;
+    tm_init(&t, LV_G, 1);
+    const double jog[4][2] = {{0, 0}, {30, 0}, {30, 3}, {45, 3}};
+    tm_aisle(&t, "G", 4, jog);
+    tm_kiosk(&t, "K1", "G", 0, -1);
+    tm_bay(&t, "J", "G", 38, 5);
+    if (route(&t, "K1", "J", &r, 1 + 30 + 3 + 8 + 2, 44 / 1.2) == 0) {
+        const char *want[] = {"Walk 42 m along the aisle", "Your car is at bay J on your left"};
+        assert_steps(&r, want, 2);
+        garage_route_free(&r);
+    }
+    tm_init(&t, LV_G, 1);
+    const double u[4][2] = {{0, 0}, {30, 0}, {30, -3}, {0, -3}};
+    tm_aisle(&t, "G", 4, u);
+    tm_kiosk(&t, "K1", "G", 0, 1);
+    tm_bay(&t, "U", "G", 10, -5);
+    if (route(&t, "K1", "U", &r, 1 + 30 + 3 + 20 + 2, 56 / 1.2) == 0) {
+        const char *want[] = {"Walk 31 m along the aisle", "Turn right and walk 3 m",
+                              "Turn right and walk 20 m", "Your car is at bay U on your left"};
+        assert_steps(&r, want, 4);
+        garage_route_free(&r);
+    }
+}
+
 /* A 6 x 6 grid of aisles 10 m apart: the shortest walk between opposite
  * corners is the Manhattan distance, whatever the many ties. */
 static void test_grid(void)
@@ -444,6 +473,7 @@ int suite_garage(void)
         CU_add_test(s, "three levels, one step per ride", test_three_levels) == NULL ||
         CU_add_test(s, "T and X junctions", test_junctions) == NULL ||
         CU_add_test(s, "grid: Manhattan distance", test_grid) == NULL ||
+        CU_add_test(s, "jogs and parallel aisles", test_jog) == NULL ||
         CU_add_test(s, "disconnected bays and --check", test_disconnected_and_check) == NULL ||
         CU_add_test(s, "degenerate placements", test_degenerate) == NULL ||
         CU_add_test(s, "the map loader's fixture", test_fixture_map) == NULL)
