@@ -36,8 +36,13 @@ CFLAGS    ?= $(OPT) -g
 CFLAGS    += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SANFLAGS)
 LDFLAGS   += $(SANFLAGS)
 
+# Protocol buffers: proto/X.proto -> build/gen/X.pb-c.{c,h} (protoc-c),
+# compiled into the library like any source file.
+PROTO     := $(wildcard proto/*.proto)
+PROTO_C   := $(PROTO:proto/%.proto=build/gen/%.pb-c.c)
+PROTO_H   := $(PROTO_C:.c=.h)
 LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c))
-LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o)
+LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o) $(PROTO_C:%.c=$(OBJ)/%.o)
 SIM_SRC   := $(wildcard sim/*.c)
 SIM_OBJ   := $(SIM_SRC:%.c=$(OBJ)/%.o)
 SUP_SRC   := $(wildcard tests/support/*.c)
@@ -65,7 +70,12 @@ $(BIN)/citysim: $(SIM_OBJ) $(OBJ)/libcityd.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(OBJ)/%.o: %.c $(wildcard include/*.h) build/gen/unit_suites.h build/gen/it_suites.h
+build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(@D)
+	protoc-c --proto_path=proto --c_out=build/gen $<
+.SECONDARY: $(PROTO_C) $(PROTO_H)
+
+$(OBJ)/%.o: %.c $(wildcard include/*.h) build/gen/unit_suites.h build/gen/it_suites.h $(PROTO_H)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(TEST_CFLAGS) -Itests/support $(CFLAGS) -c -o $@ $<
 

@@ -52,5 +52,6 @@ int app_request_now(const struct app *a, const struct http_req *r, double *now);
 
 /* Route registration of each API module. */
 void api_health_register(struct app *a);
+void api_signals_register(struct app *a);
 
 #endif

@@ -27,6 +27,7 @@ struct config {
     char redis_url[CONFIG_PATH_MAX];
     char redis_data_dir[CONFIG_PATH_MAX];
     char redis_server_bin[CONFIG_PATH_MAX];
+    char redis_appendfsync[16];
     long redis_timeout_ms;
     /* [map] */
     char map_dir[CONFIG_PATH_MAX];

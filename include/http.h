@@ -9,7 +9,27 @@
  * http_reply_*() on it (possibly later, from a store callback). If the
  * request times out or the client goes away first, the layer answers (or
  * drops) it itself and a later reply is silently discarded; the req object
- * stays valid until the handler has replied. */
+ * stays valid until the handler has replied (after the client has gone,
+ * http_req_header and http_req_body return NULL; path, params, query and
+ * an already parsed http_req_json stay). The req is freed on the loop turn
+ * after the reply, so a second reply from the same callback is harmless
+ * (ignored and logged as event=http_double_reply); a reply from a later
+ * callback is a use after free.
+ *
+ * The layer itself answers, always with the spec's JSON error body and
+ * the CORS header: 404 not_found (no route), 405 method_not_allowed (with
+ * Allow), OPTIONS (204 with Allow and CORS preflight headers), 401
+ * unauthorized (with WWW-Authenticate), 403 forbidden, 400 bad_request
+ * (malformed path or query: bad percent-encoding, invalid UTF-8, an
+ * encoded '/' in a path parameter), 400 bad_json (http_req_json), 413
+ * payload_too_large (body over max_body_bytes, Content-Length or
+ * chunked), 503 timeout (with Retry-After). HEAD is served by the GET
+ * handler with the body left out. Path parameters and query values are
+ * percent-decoded, valid UTF-8 without NUL. Each answered request is
+ * counted in cityd_http_requests_total{route,method,code} and
+ * cityd_http_request_duration_seconds{route} (route is the pattern, or
+ * "unmatched"; code 499 when the client left first) and logged at debug
+ * level as event=http_request. */
 #ifndef CITYD_HTTP_H
 #define CITYD_HTTP_H
 
@@ -42,52 +62,73 @@ struct http_opts {
     int request_timeout_ms;       /* handler must reply within, else 503 */
     bool public_read;             /* auth.public_read */
     const char *cors_origin;      /* Access-Control-Allow-Origin value, "*" default */
-    const char *version;          /* for Server header */
+    const char *version;          /* for Server header; may be NULL */
 };
+/* max_body_bytes 0 means 1 MiB, request_timeout_ms <= 0 means 10 s. */
 
 typedef void http_handler(struct http_req *req, void *arg);
 
 /* Create, bind and listen. NULL with err filled on failure (e.g. port in
- * use). Does not own base, lg or m. */
+ * use, bad "host:port"; IPv6 as "[::1]:8080"). Does not own base, lg or
+ * m (both may be NULL). The caller should ignore SIGPIPE. */
 struct http_server *http_server_new(struct event_base *base, const struct http_opts *o,
                                     const struct log *lg, struct metrics *m,
                                     char *err, size_t errlen);
+/* Ends open streams (calling their on_close), closes every connection
+ * and frees requests whose handlers have not replied: call it only when
+ * no handler will reply any more (the loop has stopped). */
 void http_server_free(struct http_server *h);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *h);
 
-/* Keys: load "<secret> <role> [name]" lines; '#' comments. Replaces the
- * current key set. Returns 0, or -1 with "file:line: message" in err. */
+/* Keys: load "<secret> <role> [name]" lines; '#' starts a comment at the
+ * beginning of a line or of a field; secrets are printable ASCII; a
+ * missing name becomes "line<N>". Replaces the current key set, or on
+ * error keeps it and returns -1 with "file:line: message" in err.
+ * Secrets are compared in constant time. */
 int http_load_keys(struct http_server *h, const char *path, char *err, size_t errlen);
-/* Add one key programmatically (tests). */
+/* Add one key programmatically (tests). -1 on a duplicate or bad key. */
 int http_add_key(struct http_server *h, const char *secret, enum role r, const char *name);
 
-/* Route registration. `pattern` segments in braces are parameters.
- * `methods` is a mask of enum http_method (GET implies HEAD). `need` is the
- * role required; `is_public` lets GET/HEAD through without a key when
- * public_read is on. The same pattern may be registered several times
- * with different methods. */
+/* Route registration. `pattern` segments in braces are parameters; a
+ * parameter matches exactly one non-empty segment, and where patterns
+ * overlap the one with a literal at the first differing segment wins
+ * (/stops/nearest before /stops/{id}). `methods` is a mask of GET, POST,
+ * PUT, DELETE, HEAD (GET implies HEAD; OPTIONS is the layer's). `need`
+ * is the role required (ROLE_NONE: no key needed); `is_public` lets
+ * GET/HEAD through without a key when public_read is on. A key that is
+ * sent must be valid even where none is needed. The same pattern may be
+ * registered several times with different methods. Returns -1 on a
+ * malformed pattern, a method registered twice, or the same path shape
+ * under other parameter names. */
 int http_route(struct http_server *h, unsigned methods, const char *pattern,
                enum role need, bool is_public, http_handler *fn, void *arg);
 
-/* Stop accepting new connections (drain). Returns number of requests
- * still in flight. */
+/* Drain: close the listening socket, answer further requests on open
+ * connections with Connection: close, and end open streams (calling
+ * their on_close). Requests in flight carry on. */
 void http_server_stop_accepting(struct http_server *h);
+/* Requests received whose response is not yet fully written. */
 size_t http_server_inflight(const struct http_server *h);
 
 /* ---- request accessors ---- */
 enum http_method http_req_method(const struct http_req *r);
+/* The path as received (still percent-encoded), without the query. */
 const char *http_req_path(const struct http_req *r);
 /* Path parameter by name ("id"), decoded; NULL if absent. */
 const char *http_req_param(const struct http_req *r, const char *name);
-/* Query parameter, decoded; NULL if absent. */
+/* Query parameter, decoded ('+' is a space); NULL if absent, "" for
+ * "?flag" or "?flag=". The first of repeated names wins. */
 const char *http_req_query(const struct http_req *r, const char *name);
 const char *http_req_header(const struct http_req *r, const char *name);
 const unsigned char *http_req_body(const struct http_req *r, size_t *len);
-/* Parse the body as a JSON object. On failure replies 400 itself
- * (code "bad_json", message naming line/column) and returns NULL.
- * The returned object is owned by the request (freed after reply). */
+/* Parse the body as a JSON object (duplicate keys and invalid UTF-8 are
+ * errors). On failure replies 400 itself (code "bad_json", message naming
+ * line/column and what is wrong) and returns NULL: the handler must then
+ * return without replying. The returned object is owned by the request
+ * (freed after reply); later calls return the same object. */
 json_t *http_req_json(struct http_req *r);
+/* The caller's role (ROLE_NONE without a key) and key name (or NULL). */
 enum role http_req_role(const struct http_req *r);
 const char *http_req_key_name(const struct http_req *r);
 /* Opaque per-request user pointer for handlers that reply later. */
@@ -95,7 +136,8 @@ void http_req_set_data(struct http_req *r, void *data);
 void *http_req_data(const struct http_req *r);
 
 /* ---- replies (exactly one per request) ---- */
-/* Steals `body`. Content-Type application/json; charset=utf-8. */
+/* Steals `body` (NULL gives a 500). Content-Type application/json;
+ * charset=utf-8. */
 void http_reply_json(struct http_req *r, int status, json_t *body);
 /* {"error":{"code":code,"message":...}} */
 void http_reply_error(struct http_req *r, int status, const char *code,
@@ -106,10 +148,15 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type,
                     const void *data, size_t len);
 
 /* ---- streaming (SSE) ----
- * Start a chunked 200 reply. `on_close` is called once when the client
- * goes away or the server stops; after it the req must not be used.
- * http_stream_send returns the bytes queued in the output buffer so the
- * caller can drop slow clients (http_stream_end). */
+ * Start a chunked 200 reply (this is the handler's one reply; the request
+ * timeout no longer applies). `on_close` is called once when the client
+ * goes away, the server drains or stops, or -- from the next loop turn --
+ * when the request had already timed out; after it the req must not be
+ * used. It is not called after the caller's own http_stream_end. Pass
+ * NULL only if the req is not kept after http_stream_start returns.
+ * http_stream_send returns the bytes queued in the connection's output
+ * buffer (0 once the client is gone) so the caller can drop slow clients
+ * with http_stream_end, after which the req must not be used either. */
 typedef void http_close_fn(struct http_req *r, void *arg);
 void http_stream_start(struct http_req *r, const char *content_type,
                        http_close_fn *on_close, void *arg);

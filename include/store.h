@@ -45,7 +45,8 @@ struct store_opts {
 };
 
 /* Called on every transition up/down (up=true after a successful connect
- * and first PING, false on loss). Optional. */
+ * and first PING, false on loss, on a PING timeout or error reply such as
+ * -LOADING). Optional. Not called by store_free. */
 typedef void store_state_fn(void *arg, bool up);
 
 /* Reply callback. `r` is NULL unless st == STORE_OK; valid only during
@@ -53,23 +54,37 @@ typedef void store_state_fn(void *arg, bool up);
 typedef void store_cb(void *arg, enum store_status st, const struct store_reply *r);
 
 /* Create and start connecting. Returns NULL and fills err on bad url.
- * The store does not own base or lg. */
+ * opts is required (zero fields take the defaults) and not kept. url
+ * forms: "redis://host[:port][/db]" (port 6379 by default, host resolved
+ * with a blocking lookup at each connect: prefer an address) and
+ * "unix:/path". Commands are accepted only while the store is up, so
+ * the first ones fail with STORE_DOWN until the connection's first PING
+ * is answered. The store does not own base or lg. */
 struct store *store_new(struct event_base *base, const struct store_opts *opts,
                         const struct log *lg, char *err, size_t errlen);
-/* Disconnect; pending callbacks are called with STORE_DOWN first. */
+/* Disconnect; pending callbacks are called with STORE_DOWN before it
+ * returns. Must not be called from inside a store callback (reply or
+ * state): that is detected and aborts. */
 void store_free(struct store *s);
 
 void store_set_state_cb(struct store *s, store_state_fn *fn, void *arg);
 bool store_is_up(const struct store *s);
 /* Last measured PING round trip in microseconds (0 if none yet). */
 uint64_t store_last_rtt_us(const struct store *s);
-/* Append Prometheus metrics of the store (rtt histogram, up gauge,
- * command counters) to buf; see metrics.h. */
+/* Register the store's series in m (see metrics.h) and keep them up to
+ * date: cityd_redis_command_seconds (histogram of command round trips),
+ * cityd_redis_ping_seconds and cityd_redis_up (gauges),
+ * cityd_redis_commands_total{result="ok|down|timeout"}. m must outlive s. */
 struct metrics;
 void store_bind_metrics(struct store *s, struct metrics *m);
 
-/* Issue a command from argv/lens (binary safe). Returns 0; the callback
- * will be called exactly once. cb may be NULL (fire and forget). */
+/* Issue a command from argv/lens (binary safe; lens may be NULL for C
+ * strings). Returns 0; the callback will be called exactly once. cb may
+ * be NULL (fire and forget). Returns -1, and never calls back, only for a
+ * command that cannot be sent: no arguments, a bad format, out of memory,
+ * or a command that would break the shared connection (SUBSCRIBE and
+ * friends, MONITOR, MULTI/EXEC/DISCARD/WATCH/UNWATCH -- use store_batch --,
+ * SELECT -- put the db in the url --, QUIT, RESET). */
 int store_cmd_argv(struct store *s, store_cb *cb, void *arg, int argc,
                    const char **argv, const size_t *lens);
 /* printf-like, hiredis format rules: %s string, %b binary (ptr,len). */
@@ -83,14 +98,23 @@ int store_cmdf(struct store *s, store_cb *cb, void *arg, const char *fmt, ...);
 struct store_batch;
 struct store_batch *store_batch_new(void);
 void store_batch_free(struct store_batch *b);
+/* Add a command; 0, or -1 (batch unchanged) as for store_cmd_argv. */
 int store_batch_addf(struct store_batch *b, const char *fmt, ...);
 int store_batch_add_argv(struct store_batch *b, int argc, const char **argv, const size_t *lens);
 size_t store_batch_count(const struct store_batch *b);
-/* Takes ownership of b. The callback receives an ARRAY reply whose
- * element i is the reply to command i. */
+/* Takes ownership of b (freed even on failure). The callback receives
+ * an ARRAY reply whose element i is the reply to command i (a command
+ * that fails when run is an ERROR element, the others still apply); if
+ * Redis refuses the transaction at queueing time (unknown command, wrong
+ * arity) the reply is EXEC's ERROR (-EXECABORT) and nothing applied. An
+ * empty batch answers an empty array. Returns 0, or -1 on OOM (no
+ * callback). */
 int store_batch_send(struct store *s, struct store_batch *b, store_cb *cb, void *arg);
 
-/* Reply accessors. */
+/* Reply accessors; all accept NULL (a NIL reply). store_reply_str gives
+ * the bytes of STRING, STATUS and ERROR replies (NUL-terminated, len
+ * optional), else NULL. store_reply_int gives an INTEGER, or a STRING /
+ * STATUS that is exactly a decimal integer, else 0. */
 enum store_reply_type store_reply_type(const struct store_reply *r);
 const char *store_reply_str(const struct store_reply *r, size_t *len);
 long long store_reply_int(const struct store_reply *r);
@@ -98,8 +122,9 @@ size_t store_reply_len(const struct store_reply *r);          /* array elements 
 const struct store_reply *store_reply_at(const struct store_reply *r, size_t i);
 
 /* Synchronous blocking helper for start-up and tools only (never on the
- * serving path): connect, run one command, copy the reply string or
- * integer. Returns 0 on success. */
+ * serving path): connect (and SELECT), PING, expect PONG, each step within
+ * timeout_ms. Returns 0, or -1 with the reason in err (e.g. "-LOADING"
+ * while Redis loads its AOF). */
 int store_sync_ping(const char *url, int timeout_ms, char *err, size_t errlen);
 
 #endif

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum ctype { C_STR, C_LONG, C_BOOL, C_CLOCK, C_SIGMODE, C_LOGLEVEL, C_SIZE };
+enum ctype { C_STR, C_LONG, C_BOOL, C_CLOCK, C_SIGMODE, C_LOGLEVEL, C_SIZE, C_FSYNC };
 
 struct ckey {
     const char *name;          /* "section.key" */
@@ -38,6 +38,8 @@ static const struct ckey keys[] = {
     STR("redis.url", redis_url, "embedded"),
     STR("redis.data_dir", redis_data_dir, "var/"),
     STR("redis.server_bin", redis_server_bin, "redis-server"),
+    {"redis.appendfsync", C_FSYNC, offsetof(struct config, redis_appendfsync),
+     sizeof(((struct config *)0)->redis_appendfsync), "always", 0, 0},
     NUM("redis.timeout_ms", redis_timeout_ms, "2000", 10, 600000),
     STR("map.dir", map_dir, "maps/yantai"),
     STR("auth.keys_file", auth_keys_file, "config/keys.conf"),
@@ -138,9 +140,14 @@ static int set_value(struct config *c, const struct ckey *k, const char *value, 
     switch (k->type) {
     case C_STR:
     case C_LOGLEVEL:
+    case C_FSYNC:
         if (k->type == C_LOGLEVEL && strcmp(value, "debug") && strcmp(value, "info") &&
             strcmp(value, "warn") && strcmp(value, "error")) {
             snprintf(why, whylen, "expected debug, info, warn or error, got '%s'", value);
+            return -1;
+        }
+        if (k->type == C_FSYNC && strcmp(value, "always") && strcmp(value, "everysec")) {
+            snprintf(why, whylen, "expected always or everysec, got '%s'", value);
             return -1;
         }
         if (strlen(value) >= k->size) {

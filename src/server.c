@@ -21,18 +21,12 @@
 #include "redisproc.h"
 #include "store.h"
 
-static void on_store_state(void *arg, bool up)
-{
-    struct app *a = arg;
-    log_write(&a->log, up ? LOG_INFO : LOG_WARN, up ? "redis_up" : "redis_down", NULL);
-}
-
 static int start_store(struct app *a, char *err, size_t errlen)
 {
     const char *url = a->cfg.redis_url;
     if (strcmp(url, "embedded") == 0) {
         a->redis = redisproc_start(a->base, a->cfg.redis_server_bin, a->cfg.redis_data_dir,
-                                   &a->log, err, errlen);
+                                   a->cfg.redis_appendfsync, &a->log, err, errlen);
         if (a->redis == NULL)
             return -1;
         url = redisproc_url(a->redis);
@@ -44,7 +38,6 @@ static int start_store(struct app *a, char *err, size_t errlen)
     a->store = store_new(a->base, &so, &a->log, err, errlen);
     if (a->store == NULL)
         return -1;
-    store_set_state_cb(a->store, on_store_state, a);
     store_bind_metrics(a->store, a->metrics);
     return 0;
 }
@@ -80,6 +73,7 @@ static int start_http(struct app *a, char *err, size_t errlen)
     if (http_load_keys(a->http, a->cfg.auth_keys_file, err, errlen) != 0)
         return -1;
     api_health_register(a);
+    api_signals_register(a);
     return 0;
 }
 

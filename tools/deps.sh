@@ -4,7 +4,7 @@
 # command to run and fails.
 set -e
 PKGS="build-essential pkg-config libevent-dev libhiredis-dev libgeos-dev libjansson-dev
-libcunit1-dev libglpk-dev libprotobuf-c-dev libcurl4-openssl-dev redis-server wrk"
+libcunit1-dev libglpk-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev redis-server wrk tzdata"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

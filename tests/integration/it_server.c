@@ -213,6 +213,71 @@ static void test_auth_public_read_off(void)
     CU_ASSERT_EQUAL(support_get(w.cityd.base, "/metrics", "k-sensor", &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
     http_result_free(&r);
+    /* A write needs its role: a reader is forbidden, an engineer and an
+     * admin are allowed. */
+    const char *gw = "/v1/signals/corridors/beimalu/greenwave";
+    CU_ASSERT_EQUAL(support_send("POST", w.cityd.base, gw, "k-reader", "{}", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 403);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "forbidden");
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_send("POST", w.cityd.base, gw, "k-sensor", "{}", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 403);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_send("POST", w.cityd.base, gw, "k-engineer", "{}", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 201);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_send("POST", w.cityd.base, gw, "k-admin", "{}", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 201);
+    http_result_free(&r);
+    world_stop(&w);
+}
+
+/* With public_read on, public GETs need no key but writes still do. */
+static void test_auth_writes_need_key(void)
+{
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, NULL), 0);
+    struct http_result r;
+    CU_ASSERT_EQUAL(support_get(w.cityd.base, "/v1/signals/corridors", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_send("POST", w.cityd.base, "/v1/signals/corridors/beimalu/greenwave",
+                                 NULL, "{}", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 401);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "unauthorized");
+    http_result_free(&r);
+    world_stop(&w);
+}
+
+/* SIGTERM while a write waits on a (paused) Redis: the listener closes at
+ * once, the write still completes with its 2xx, then cityd exits 0. */
+static void test_sigterm_drains_inflight(void)
+{
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, NULL), 0);
+    kill(w.redis.pid, SIGSTOP);
+    pid_t child = fork();
+    if (child == 0) {
+        struct http_result r;
+        int ok = support_send("POST", w.cityd.base, "/v1/signals/corridors/beimalu/greenwave",
+                              "k-engineer", "{}", &r) == 0 && r.status == 201;
+        _exit(ok ? 0 : 1);
+    }
+    support_sleep_ms(300);
+    kill(w.cityd.pid, SIGTERM);
+    support_sleep_ms(200);
+    struct http_result r;
+    CU_ASSERT_NOT_EQUAL(support_get(w.cityd.base, "/v1/health", NULL, &r), 0);
+    kill(w.redis.pid, SIGCONT);
+    int st = -1;
+    waitpid(child, &st, 0);
+    CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT_EQUAL(support_cityd_signal_wait(&w.cityd, 0, 10000), 0);
+    /* The write really was in flight when the signal came. */
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "grep -q 'event=draining signal=15 inflight=1' '%s'",
+             w.cityd.log_path);
+    CU_ASSERT_EQUAL(system(cmd), 0);
     world_stop(&w);
 }
 
@@ -274,9 +339,11 @@ static void test_embedded_redis(void)
             support_sleep_ms(10);
     }
     CU_ASSERT_EQUAL(status, 200);
-    /* Find the child redis-server by its socket path under our dir. */
-    char cmd[512], pidbuf[32] = "";
-    snprintf(cmd, sizeof cmd, "pgrep -f '%s/var' | head -n 1", c.dir);
+    /* Ask the embedded redis-server for its pid over its socket. */
+    char cmd[600], pidbuf[32] = "";
+    snprintf(cmd, sizeof cmd,
+             "redis-cli -s '%s/var/redis.sock' info server | sed -n 's/^process_id:\\([0-9]*\\).*/\\1/p'",
+             c.dir);
     FILE *p = popen(cmd, "r");
     if (p) {
         if (fgets(pidbuf, sizeof pidbuf, p) == NULL)
@@ -298,8 +365,8 @@ static void test_embedded_redis(void)
     CU_ASSERT_TRUE(saw503);
     CU_ASSERT_TRUE(back);
     CU_ASSERT_EQUAL(support_cityd_signal_wait(&c, SIGTERM, 15000), 0);
-    /* The embedded redis-server went with it. */
-    snprintf(cmd, sizeof cmd, "pgrep -f '%s/var' >/dev/null", c.dir);
+    /* The embedded redis-server went with it: its socket is gone. */
+    snprintf(cmd, sizeof cmd, "redis-cli -s '%s/var/redis.sock' ping >/dev/null 2>&1", c.dir);
     CU_ASSERT_NOT_EQUAL(system(cmd), 0);
     support_cityd_stop(&c);
 }
@@ -319,5 +386,7 @@ int suite_server(void)
              CU_add_test(s, "auth with public_read off", test_auth_public_read_off) &&
              CU_add_test(s, "Redis killed: 503, then recovery", test_redis_down_and_back) &&
              CU_add_test(s, "SIGTERM exits 0", test_sigterm_exits_zero) &&
+             CU_add_test(s, "writes need a key even with public reads", test_auth_writes_need_key) &&
+             CU_add_test(s, "SIGTERM drains an in-flight write", test_sigterm_drains_inflight) &&
              CU_add_test(s, "embedded Redis restarted and stopped", test_embedded_redis));
 }

@@ -1,0 +1,803 @@
+/* gtfsrt.c -- GTFS-realtime codec over protobuf-c and jansson (see gtfsrt.h).
+ *
+ * Decoders fill plain structs; per-entity problems become that entity's
+ * error string so one bad vehicle never costs the others. Encoders build
+ * the protobuf-c message tree in one allocation per entity kind, pointing
+ * at the caller's strings (nothing is copied), and pack it. */
+#include "gtfsrt.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gtfs-realtime.pb-c.h"
+
+typedef TransitRealtime__FeedMessage PbFeed;
+typedef TransitRealtime__FeedEntity PbEntity;
+typedef TransitRealtime__VehiclePosition PbVehicle;
+typedef TransitRealtime__TripDescriptor PbTrip;
+typedef TransitRealtime__VehicleDescriptor PbVehDesc;
+typedef TransitRealtime__Position PbPosition;
+typedef TransitRealtime__TripUpdate PbTripUpdate;
+typedef TransitRealtime__TripUpdate__StopTimeUpdate PbStu;
+typedef TransitRealtime__TripUpdate__StopTimeEvent PbEvent;
+
+static const char *status_names[] = {"INCOMING_AT", "STOPPED_AT", "IN_TRANSIT_TO"};
+static const char *trip_rel_names[] = {"SCHEDULED", "ADDED", "UNSCHEDULED", "CANCELED"};
+static const char *stu_rel_names[] = {"SCHEDULED", "SKIPPED", "NO_DATA", "UNSCHEDULED"};
+static const char *incr_names[] = {"FULL_DATASET", "DIFFERENTIAL"};
+
+void gtfsrt_vehicle_init(struct gtfsrt_vehicle *v)
+{
+    memset(v, 0, sizeof *v);
+    v->direction_id = -1;
+    v->trip_relationship = -1;
+    v->current_status = -1;
+    v->lat = v->lon = v->bearing = v->speed = NAN;
+}
+
+void gtfsrt_feed_clear(struct gtfsrt_feed *f)
+{
+    free(f->v);
+    memset(f, 0, sizeof *f);
+}
+
+static void entity_error(struct gtfsrt_vehicle *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void entity_error(struct gtfsrt_vehicle *v, const char *fmt, ...)
+{
+    if (v->error[0])
+        return;                            /* keep the first problem */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->error, sizeof v->error, fmt, ap);
+    va_end(ap);
+}
+
+/* Copy an id into a fixed buffer; an over-long id is an entity error. */
+static void copy_str(struct gtfsrt_vehicle *v, char *dst, size_t size, const char *src,
+                     const char *field)
+{
+    if (src == NULL)
+        return;
+    size_t n = strlen(src);
+    if (n >= size) {
+        entity_error(v, "%s: longer than %zu bytes", field, size - 1);
+        return;
+    }
+    memcpy(dst, src, n + 1);
+}
+
+static int alloc_entities(struct gtfsrt_feed *out, size_t n, char *err, size_t errlen)
+{
+    out->v = n ? malloc(n * sizeof *out->v) : NULL;
+    if (n && out->v == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Fill in defaults the decoders share once an entity is read. */
+static void vehicle_finish(struct gtfsrt_vehicle *v)
+{
+    if (v->vehicle_id[0] == '\0')
+        memcpy(v->vehicle_id, v->entity_id, sizeof v->vehicle_id);
+    if (v->entity_id[0] == '\0')
+        entity_error(v, "id: missing");
+    else if (isnan(v->lat) || isnan(v->lon))
+        entity_error(v, "vehicle.position.latitude/longitude: missing");
+}
+
+/* ---- protobuf decoding ---- */
+
+static void pb_vehicle(struct gtfsrt_vehicle *v, const PbEntity *e)
+{
+    const PbVehicle *pv = e->vehicle;
+    copy_str(v, v->entity_id, sizeof v->entity_id, e->id, "id");
+    if (pv->trip) {
+        const PbTrip *t = pv->trip;
+        copy_str(v, v->trip_id, sizeof v->trip_id, t->trip_id, "vehicle.trip.trip_id");
+        copy_str(v, v->route_id, sizeof v->route_id, t->route_id, "vehicle.trip.route_id");
+        copy_str(v, v->start_time, sizeof v->start_time, t->start_time, "vehicle.trip.start_time");
+        copy_str(v, v->start_date, sizeof v->start_date, t->start_date, "vehicle.trip.start_date");
+        if (t->has_direction_id)
+            v->direction_id = (int)t->direction_id;
+        if (t->has_schedule_relationship)
+            v->trip_relationship = (int)t->schedule_relationship;
+    }
+    if (pv->vehicle) {
+        copy_str(v, v->vehicle_id, sizeof v->vehicle_id, pv->vehicle->id, "vehicle.vehicle.id");
+        copy_str(v, v->label, sizeof v->label, pv->vehicle->label, "vehicle.vehicle.label");
+    }
+    if (pv->position) {
+        const PbPosition *p = pv->position;
+        if (p->has_latitude && p->has_longitude) {
+            v->lat = p->latitude;
+            v->lon = p->longitude;
+        }
+        if (p->has_bearing)
+            v->bearing = p->bearing;
+        if (p->has_speed)
+            v->speed = p->speed;
+    }
+    if (pv->has_timestamp)
+        v->timestamp = pv->timestamp;
+    if (pv->has_current_stop_sequence) {
+        v->has_stop_sequence = true;
+        v->current_stop_sequence = pv->current_stop_sequence;
+    }
+    copy_str(v, v->stop_id, sizeof v->stop_id, pv->stop_id, "vehicle.stop_id");
+    if (pv->has_current_status)
+        v->current_status = (int)pv->current_status;
+    vehicle_finish(v);
+}
+
+int gtfsrt_decode_pb(const void *buf, size_t len, struct gtfsrt_feed *out,
+                     char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    PbFeed *m = transit_realtime__feed_message__unpack(NULL, len, buf);
+    int rc = -1;
+    if (m == NULL) {
+        snprintf(err, errlen, "body is not a GTFS-realtime FeedMessage (protobuf decoding failed)");
+        return -1;
+    }
+    if (m->header == NULL || m->header->gtfs_realtime_version == NULL) {
+        snprintf(err, errlen, "header.gtfs_realtime_version: missing");
+        goto out;
+    }
+    snprintf(out->header.version, sizeof out->header.version, "%s",
+             m->header->gtfs_realtime_version);
+    out->header.incrementality = m->header->has_incrementality ? (int)m->header->incrementality : 0;
+    out->header.timestamp = m->header->has_timestamp ? m->header->timestamp : 0;
+    if (alloc_entities(out, m->n_entity, err, errlen) < 0)
+        goto out;
+    for (size_t i = 0; i < m->n_entity; i++) {
+        const PbEntity *e = m->entity[i];
+        if (e->vehicle == NULL || (e->has_is_deleted && e->is_deleted)) {
+            out->n_other++;
+            continue;
+        }
+        struct gtfsrt_vehicle *v = &out->v[out->n++];
+        gtfsrt_vehicle_init(v);
+        v->index = (uint32_t)i;
+        pb_vehicle(v, e);
+    }
+    rc = 0;
+out:
+    transit_realtime__feed_message__free_unpacked(m, NULL);
+    if (rc < 0)
+        gtfsrt_feed_clear(out);
+    return rc;
+}
+
+/* ---- JSON decoding ---- */
+
+/* Member by snake_case name or its lowerCamelCase twin. */
+static json_t *jget(const json_t *o, const char *snake)
+{
+    json_t *v = json_object_get(o, snake);
+    if (v != NULL || strchr(snake, '_') == NULL)
+        return v;
+    char camel[64];
+    size_t k = 0;
+    for (const char *s = snake; *s && k + 1 < sizeof camel; s++) {
+        if (*s == '_' && s[1]) {
+            s++;
+            camel[k++] = (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s);
+        } else {
+            camel[k++] = *s;
+        }
+    }
+    camel[k] = '\0';
+    return json_object_get(o, camel);
+}
+
+static void j_str(struct gtfsrt_vehicle *v, const json_t *o, const char *key, char *dst,
+                  size_t size, const char *path)
+{
+    json_t *x = jget(o, key);
+    if (x == NULL || json_is_null(x))
+        return;
+    if (!json_is_string(x)) {
+        entity_error(v, "%s: must be a string", path);
+        return;
+    }
+    copy_str(v, dst, size, json_string_value(x), path);
+}
+
+/* A number, or (proto3 JSON for 64-bit) a decimal string. */
+static bool j_num(struct gtfsrt_vehicle *v, const json_t *o, const char *key, double *dst,
+                  const char *path)
+{
+    json_t *x = jget(o, key);
+    if (x == NULL || json_is_null(x))
+        return false;
+    if (json_is_number(x)) {
+        *dst = json_number_value(x);
+        return true;
+    }
+    if (json_is_string(x)) {
+        char *end;
+        const char *s = json_string_value(x);
+        double d = strtod(s, &end);
+        if (*s && *end == '\0' && isfinite(d)) {
+            *dst = d;
+            return true;
+        }
+    }
+    entity_error(v, "%s: must be a number", path);
+    return false;
+}
+
+static bool j_uint(struct gtfsrt_vehicle *v, const json_t *o, const char *key, double max,
+                   double *dst, const char *path)
+{
+    double d;
+    if (!j_num(v, o, key, &d, path))
+        return false;
+    if (d < 0 || d > max || d != floor(d)) {
+        entity_error(v, "%s: must be a non-negative integer", path);
+        return false;
+    }
+    *dst = d;
+    return true;
+}
+
+/* An enum by name or number; -1 when absent, -2 (and error) when bad. */
+static int j_enum(struct gtfsrt_vehicle *v, const json_t *o, const char *key,
+                  const char *const *names, int n, const char *path)
+{
+    json_t *x = jget(o, key);
+    if (x == NULL || json_is_null(x))
+        return -1;
+    if (json_is_integer(x) && json_integer_value(x) >= 0 && json_integer_value(x) < 1000)
+        return (int)json_integer_value(x);
+    for (int i = 0; json_is_string(x) && i < n; i++)
+        if (strcmp(json_string_value(x), names[i]) == 0)
+            return i;
+    entity_error(v, "%s: unknown value", path);
+    return -2;
+}
+
+static const json_t *j_obj(struct gtfsrt_vehicle *v, const json_t *o, const char *key,
+                           const char *path)
+{
+    json_t *x = jget(o, key);
+    if (x == NULL || json_is_null(x))
+        return NULL;
+    if (!json_is_object(x)) {
+        entity_error(v, "%s: must be an object", path);
+        return NULL;
+    }
+    return x;
+}
+
+static void json_trip(struct gtfsrt_vehicle *v, const json_t *t)
+{
+    double d;
+    j_str(v, t, "trip_id", v->trip_id, sizeof v->trip_id, "vehicle.trip.trip_id");
+    j_str(v, t, "route_id", v->route_id, sizeof v->route_id, "vehicle.trip.route_id");
+    j_str(v, t, "start_time", v->start_time, sizeof v->start_time, "vehicle.trip.start_time");
+    j_str(v, t, "start_date", v->start_date, sizeof v->start_date, "vehicle.trip.start_date");
+    if (j_uint(v, t, "direction_id", 1, &d, "vehicle.trip.direction_id"))
+        v->direction_id = (int)d;
+    int r = j_enum(v, t, "schedule_relationship", trip_rel_names, 4,
+                   "vehicle.trip.schedule_relationship");
+    v->trip_relationship = r >= 0 ? r : -1;
+}
+
+static void json_vehicle(struct gtfsrt_vehicle *v, const json_t *e)
+{
+    double d;
+    const json_t *vp = j_obj(v, e, "vehicle", "vehicle");
+    j_str(v, e, "id", v->entity_id, sizeof v->entity_id, "id");
+    const json_t *t = j_obj(v, vp, "trip", "vehicle.trip");
+    if (t)
+        json_trip(v, t);
+    const json_t *vd = j_obj(v, vp, "vehicle", "vehicle.vehicle");
+    if (vd) {
+        j_str(v, vd, "id", v->vehicle_id, sizeof v->vehicle_id, "vehicle.vehicle.id");
+        j_str(v, vd, "label", v->label, sizeof v->label, "vehicle.vehicle.label");
+    }
+    const json_t *p = j_obj(v, vp, "position", "vehicle.position");
+    if (p) {
+        double lat, lon;
+        bool has_lat = j_num(v, p, "latitude", &lat, "vehicle.position.latitude");
+        bool has_lon = j_num(v, p, "longitude", &lon, "vehicle.position.longitude");
+        if (has_lat && has_lon) {
+            v->lat = lat;
+            v->lon = lon;
+        }
+        j_num(v, p, "bearing", &v->bearing, "vehicle.position.bearing");
+        j_num(v, p, "speed", &v->speed, "vehicle.position.speed");
+    }
+    if (j_uint(v, vp, "timestamp", 1e15, &d, "vehicle.timestamp"))
+        v->timestamp = (uint64_t)d;
+    if (j_uint(v, vp, "current_stop_sequence", UINT32_MAX, &d, "vehicle.current_stop_sequence")) {
+        v->has_stop_sequence = true;
+        v->current_stop_sequence = (uint32_t)d;
+    }
+    j_str(v, vp, "stop_id", v->stop_id, sizeof v->stop_id, "vehicle.stop_id");
+    int st = j_enum(v, vp, "current_status", status_names, 3, "vehicle.current_status");
+    v->current_status = st >= 0 && st <= 2 ? st : -1;
+    vehicle_finish(v);
+}
+
+static int json_header(const json_t *root, struct gtfsrt_header *h, char *err, size_t errlen)
+{
+    const json_t *hd = jget(root, "header");
+    if (!json_is_object(hd)) {
+        snprintf(err, errlen, "header: missing or not an object");
+        return -1;
+    }
+    const json_t *ver = jget(hd, "gtfs_realtime_version");
+    if (!json_is_string(ver) || strlen(json_string_value(ver)) >= sizeof h->version) {
+        snprintf(err, errlen, "header.gtfs_realtime_version: missing or not a short string");
+        return -1;
+    }
+    snprintf(h->version, sizeof h->version, "%s", json_string_value(ver));
+    struct gtfsrt_vehicle scratch;
+    gtfsrt_vehicle_init(&scratch);
+    double ts;
+    if (j_uint(&scratch, hd, "timestamp", 1e15, &ts, "header.timestamp"))
+        h->timestamp = (uint64_t)ts;
+    int inc = j_enum(&scratch, hd, "incrementality", incr_names, 2, "header.incrementality");
+    h->incrementality = inc > 0 ? inc : 0;
+    if (scratch.error[0]) {
+        snprintf(err, errlen, "%s", scratch.error);
+        return -1;
+    }
+    return 0;
+}
+
+int gtfsrt_decode_json(const char *buf, size_t len, struct gtfsrt_feed *out,
+                       char *err, size_t errlen)
+{
+    json_error_t je;
+    memset(out, 0, sizeof *out);
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    int rc = -1;
+    if (root == NULL) {
+        snprintf(err, errlen, "body is not JSON: %s (line %d)", je.text, je.line);
+        return -1;
+    }
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "body must be a JSON object (a FeedMessage)");
+        goto out;
+    }
+    if (json_header(root, &out->header, err, errlen) < 0)
+        goto out;
+    json_t *ents = json_object_get(root, "entity");
+    if (ents != NULL && !json_is_array(ents)) {
+        snprintf(err, errlen, "entity: must be an array");
+        goto out;
+    }
+    if (alloc_entities(out, json_array_size(ents), err, errlen) < 0)
+        goto out;
+    for (size_t i = 0; i < json_array_size(ents); i++) {
+        const json_t *e = json_array_get(ents, i);
+        const json_t *del = jget(e, "is_deleted");
+        if (json_is_object(e) && (jget(e, "vehicle") == NULL || json_is_true(del))) {
+            out->n_other++;
+            continue;
+        }
+        struct gtfsrt_vehicle *v = &out->v[out->n++];
+        gtfsrt_vehicle_init(v);
+        v->index = (uint32_t)i;
+        if (!json_is_object(e))
+            entity_error(v, "entity[%zu]: must be an object", i);
+        else
+            json_vehicle(v, e);
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    if (rc < 0)
+        gtfsrt_feed_clear(out);
+    return rc;
+}
+
+/* ---- protobuf encoding ---- */
+
+static char *opt(const char *s)
+{
+    return s && *s ? (char *)s : NULL;   /* protobuf-c wants char *; never written */
+}
+
+static void pb_header(TransitRealtime__FeedHeader *ph, const struct gtfsrt_header *h)
+{
+    transit_realtime__feed_header__init(ph);
+    ph->gtfs_realtime_version = (char *)(h->version[0] ? h->version : "2.0");
+    ph->has_incrementality = true;
+    ph->incrementality = h->incrementality == 1
+                             ? TRANSIT_REALTIME__FEED_HEADER__INCREMENTALITY__DIFFERENTIAL
+                             : TRANSIT_REALTIME__FEED_HEADER__INCREMENTALITY__FULL_DATASET;
+    ph->has_timestamp = h->timestamp != 0;
+    ph->timestamp = h->timestamp;
+}
+
+/* A FeedMessage of header h and entities ents[0..n), packed. */
+static uint8_t *pb_pack(const struct gtfsrt_header *h, PbEntity **ents, size_t n, size_t *len)
+{
+    PbFeed m;
+    TransitRealtime__FeedHeader ph;
+    transit_realtime__feed_message__init(&m);
+    pb_header(&ph, h);
+    m.header = &ph;
+    m.n_entity = n;
+    m.entity = ents;
+    size_t size = transit_realtime__feed_message__get_packed_size(&m);
+    uint8_t *out = malloc(size ? size : 1);
+    if (out)
+        *len = transit_realtime__feed_message__pack(&m, out);
+    return out;
+}
+
+static void pb_trip(PbTrip *t, const char *trip_id, const char *route_id, const char *st,
+                    const char *sd, int dir)
+{
+    transit_realtime__trip_descriptor__init(t);
+    t->trip_id = opt(trip_id);
+    t->route_id = opt(route_id);
+    t->start_time = opt(st);
+    t->start_date = opt(sd);
+    t->has_direction_id = dir >= 0;
+    t->direction_id = dir >= 0 ? (uint32_t)dir : 0;
+}
+
+struct vp_bundle {
+    PbEntity e;
+    PbVehicle vp;
+    PbTrip trip;
+    PbVehDesc vd;
+    PbPosition pos;
+};
+
+static void pb_fill_vehicle(struct vp_bundle *b, const struct gtfsrt_vehicle *v)
+{
+    transit_realtime__feed_entity__init(&b->e);
+    transit_realtime__vehicle_position__init(&b->vp);
+    transit_realtime__vehicle_descriptor__init(&b->vd);
+    transit_realtime__position__init(&b->pos);
+    b->e.id = (char *)(v->entity_id[0] ? v->entity_id : v->vehicle_id);
+    b->e.vehicle = &b->vp;
+    if (v->trip_id[0] || v->route_id[0]) {
+        pb_trip(&b->trip, v->trip_id, v->route_id, v->start_time, v->start_date,
+                v->direction_id);
+        b->trip.has_schedule_relationship = v->trip_relationship >= 0;
+        b->trip.schedule_relationship = v->trip_relationship >= 0 ? v->trip_relationship : 0;
+        b->vp.trip = &b->trip;
+    }
+    b->vd.id = opt(v->vehicle_id);
+    b->vd.label = opt(v->label);
+    b->vp.vehicle = &b->vd;
+    b->pos.has_latitude = b->pos.has_longitude = true;
+    b->pos.latitude = (float)v->lat;
+    b->pos.longitude = (float)v->lon;
+    b->pos.has_bearing = !isnan(v->bearing);
+    b->pos.bearing = (float)(isnan(v->bearing) ? 0 : v->bearing);
+    b->pos.has_speed = !isnan(v->speed);
+    b->pos.speed = (float)(isnan(v->speed) ? 0 : v->speed);
+    b->vp.position = &b->pos;
+    b->vp.has_timestamp = v->timestamp != 0;
+    b->vp.timestamp = v->timestamp;
+    b->vp.has_current_stop_sequence = v->has_stop_sequence;
+    b->vp.current_stop_sequence = v->current_stop_sequence;
+    b->vp.stop_id = opt(v->stop_id);
+    b->vp.has_current_status = v->current_status >= 0;
+    b->vp.current_status = v->current_status >= 0 ? v->current_status : 0;
+}
+
+uint8_t *gtfsrt_encode_vehicles_pb(const struct gtfsrt_header *h, const struct gtfsrt_vehicle *v,
+                                   size_t n, size_t *len)
+{
+    struct vp_bundle *b = calloc(n ? n : 1, sizeof *b);
+    PbEntity **ents = calloc(n ? n : 1, sizeof *ents);
+    uint8_t *out = NULL;
+    if (b == NULL || ents == NULL)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        pb_fill_vehicle(&b[i], &v[i]);
+        ents[i] = &b[i].e;
+    }
+    out = pb_pack(h, ents, n, len);
+done:
+    free(b);
+    free(ents);
+    return out;
+}
+
+struct stu_bundle {
+    PbStu stu;
+    PbEvent arr, dep;
+};
+
+struct tu_bundle {
+    PbEntity e;
+    PbTripUpdate tu;
+    PbTrip trip;
+    PbVehDesc vd;
+    PbStu **stus;
+};
+
+static void pb_fill_stop(struct stu_bundle *b, const struct gtfsrt_stop_time *s)
+{
+    transit_realtime__trip_update__stop_time_update__init(&b->stu);
+    transit_realtime__trip_update__stop_time_event__init(&b->arr);
+    transit_realtime__trip_update__stop_time_event__init(&b->dep);
+    b->stu.has_stop_sequence = true;
+    b->stu.stop_sequence = s->stop_sequence;
+    b->stu.stop_id = opt(s->stop_id);
+    b->stu.has_schedule_relationship = s->relationship != 0;
+    b->stu.schedule_relationship = s->relationship;
+    if (s->has_arrival) {
+        b->arr.has_time = true;
+        b->arr.time = s->arrival_time;
+        b->arr.has_delay = true;
+        b->arr.delay = s->arrival_delay;
+        b->arr.has_uncertainty = s->uncertainty > 0;
+        b->arr.uncertainty = s->uncertainty;
+        b->stu.arrival = &b->arr;
+    }
+    if (s->has_departure) {
+        b->dep.has_time = true;
+        b->dep.time = s->departure_time;
+        b->dep.has_delay = true;
+        b->dep.delay = s->departure_delay;
+        b->dep.has_uncertainty = s->uncertainty > 0;
+        b->dep.uncertainty = s->uncertainty;
+        b->stu.departure = &b->dep;
+    }
+}
+
+static void pb_fill_trip_update(struct tu_bundle *b, const struct gtfsrt_trip_update *t,
+                                struct stu_bundle *stops)
+{
+    transit_realtime__feed_entity__init(&b->e);
+    transit_realtime__trip_update__init(&b->tu);
+    transit_realtime__vehicle_descriptor__init(&b->vd);
+    b->e.id = (char *)(t->entity_id[0] ? t->entity_id : t->trip_id);
+    b->e.trip_update = &b->tu;
+    pb_trip(&b->trip, t->trip_id, t->route_id, t->start_time, t->start_date, t->direction_id);
+    b->tu.trip = &b->trip;
+    if (t->vehicle_id[0]) {
+        b->vd.id = (char *)t->vehicle_id;
+        b->tu.vehicle = &b->vd;
+    }
+    b->tu.has_timestamp = t->timestamp != 0;
+    b->tu.timestamp = t->timestamp;
+    b->tu.has_delay = t->has_delay;
+    b->tu.delay = t->delay;
+    for (size_t k = 0; k < t->n; k++) {
+        pb_fill_stop(&stops[k], &t->stops[k]);
+        b->stus[k] = &stops[k].stu;
+    }
+    b->tu.n_stop_time_update = t->n;
+    b->tu.stop_time_update = b->stus;
+}
+
+uint8_t *gtfsrt_encode_trip_updates_pb(const struct gtfsrt_header *h,
+                                       const struct gtfsrt_trip_update *tu, size_t n,
+                                       size_t *len)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += tu[i].n;
+    struct tu_bundle *b = calloc(n ? n : 1, sizeof *b);
+    PbEntity **ents = calloc(n ? n : 1, sizeof *ents);
+    struct stu_bundle *stops = calloc(total ? total : 1, sizeof *stops);
+    PbStu **stus = calloc(total ? total : 1, sizeof *stus);
+    uint8_t *out = NULL;
+    if (b == NULL || ents == NULL || stops == NULL || stus == NULL)
+        goto done;
+    for (size_t i = 0, at = 0; i < n; at += tu[i].n, i++) {
+        b[i].stus = stus + at;
+        pb_fill_trip_update(&b[i], &tu[i], stops + at);
+        ents[i] = &b[i].e;
+    }
+    out = pb_pack(h, ents, n, len);
+done:
+    free(b);
+    free(ents);
+    free(stops);
+    free(stus);
+    return out;
+}
+
+/* ---- JSON encoding ---- */
+
+/* jansson's setters take ownership of the value and fail on NULL; errors
+ * surface as a NULL document at the end (json_dumps of an incomplete
+ * tree is never returned because every set is checked through ok). */
+static void jset(json_t *o, const char *k, json_t *v, bool *ok)
+{
+    if (v == NULL || json_object_set_new(o, k, v) < 0)
+        *ok = false;
+}
+
+static void jset_str(json_t *o, const char *k, const char *s, bool *ok)
+{
+    if (s && *s)
+        jset(o, k, json_string(s), ok);
+}
+
+static json_t *json_header_obj(const struct gtfsrt_header *h, bool *ok)
+{
+    json_t *o = json_object();
+    if (o == NULL) {
+        *ok = false;
+        return NULL;
+    }
+    jset(o, "gtfs_realtime_version", json_string(h->version[0] ? h->version : "2.0"), ok);
+    jset(o, "incrementality", json_string(incr_names[h->incrementality == 1]), ok);
+    if (h->timestamp)
+        jset(o, "timestamp", json_integer((json_int_t)h->timestamp), ok);
+    return o;
+}
+
+static json_t *json_trip_obj(const char *trip_id, const char *route_id, const char *st,
+                             const char *sd, int dir, int rel, bool *ok)
+{
+    json_t *o = json_object();
+    if (o == NULL) {
+        *ok = false;
+        return NULL;
+    }
+    jset_str(o, "trip_id", trip_id, ok);
+    jset_str(o, "route_id", route_id, ok);
+    jset_str(o, "start_time", st, ok);
+    jset_str(o, "start_date", sd, ok);
+    if (dir >= 0)
+        jset(o, "direction_id", json_integer(dir), ok);
+    if (rel >= 0 && rel < 4)
+        jset(o, "schedule_relationship", json_string(trip_rel_names[rel]), ok);
+    return o;
+}
+
+static json_t *json_vehicle_obj(const struct gtfsrt_vehicle *v, bool *ok)
+{
+    json_t *e = json_object(), *vp = json_object(), *vd = json_object(), *pos = json_object();
+    if (!e || !vp || !vd || !pos) {
+        json_decref(e);
+        json_decref(vp);
+        json_decref(vd);
+        json_decref(pos);
+        *ok = false;
+        return NULL;
+    }
+    jset(e, "id", json_string(v->entity_id[0] ? v->entity_id : v->vehicle_id), ok);
+    if (v->trip_id[0] || v->route_id[0])
+        jset(vp, "trip", json_trip_obj(v->trip_id, v->route_id, v->start_time, v->start_date,
+                                       v->direction_id, v->trip_relationship, ok), ok);
+    jset_str(vd, "id", v->vehicle_id, ok);
+    jset_str(vd, "label", v->label, ok);
+    jset(vp, "vehicle", vd, ok);
+    jset(pos, "latitude", json_real(v->lat), ok);
+    jset(pos, "longitude", json_real(v->lon), ok);
+    if (!isnan(v->bearing))
+        jset(pos, "bearing", json_real(v->bearing), ok);
+    if (!isnan(v->speed))
+        jset(pos, "speed", json_real(v->speed), ok);
+    jset(vp, "position", pos, ok);
+    if (v->timestamp)
+        jset(vp, "timestamp", json_integer((json_int_t)v->timestamp), ok);
+    if (v->has_stop_sequence)
+        jset(vp, "current_stop_sequence", json_integer(v->current_stop_sequence), ok);
+    jset_str(vp, "stop_id", v->stop_id, ok);
+    if (v->current_status >= 0 && v->current_status <= 2)
+        jset(vp, "current_status", json_string(status_names[v->current_status]), ok);
+    jset(e, "vehicle", vp, ok);
+    return e;
+}
+
+static json_t *json_event_obj(int64_t t, int32_t delay, int32_t unc, bool *ok)
+{
+    json_t *o = json_object();
+    if (o == NULL) {
+        *ok = false;
+        return NULL;
+    }
+    jset(o, "time", json_integer(t), ok);
+    jset(o, "delay", json_integer(delay), ok);
+    if (unc > 0)
+        jset(o, "uncertainty", json_integer(unc), ok);
+    return o;
+}
+
+static json_t *json_trip_update_obj(const struct gtfsrt_trip_update *t, bool *ok)
+{
+    json_t *e = json_object(), *tu = json_object(), *arr = json_array();
+    if (!e || !tu || !arr) {
+        json_decref(e);
+        json_decref(tu);
+        json_decref(arr);
+        *ok = false;
+        return NULL;
+    }
+    jset(e, "id", json_string(t->entity_id[0] ? t->entity_id : t->trip_id), ok);
+    jset(tu, "trip", json_trip_obj(t->trip_id, t->route_id, t->start_time, t->start_date,
+                                   t->direction_id, -1, ok), ok);
+    if (t->vehicle_id[0])
+        jset(tu, "vehicle", json_pack("{s:s}", "id", t->vehicle_id), ok);
+    if (t->timestamp)
+        jset(tu, "timestamp", json_integer((json_int_t)t->timestamp), ok);
+    if (t->has_delay)
+        jset(tu, "delay", json_integer(t->delay), ok);
+    for (size_t k = 0; k < t->n; k++) {
+        const struct gtfsrt_stop_time *s = &t->stops[k];
+        json_t *o = json_object();
+        if (o == NULL || json_array_append_new(arr, o) < 0) {
+            *ok = false;
+            break;
+        }
+        jset(o, "stop_sequence", json_integer(s->stop_sequence), ok);
+        jset_str(o, "stop_id", s->stop_id, ok);
+        if (s->has_arrival)
+            jset(o, "arrival", json_event_obj(s->arrival_time, s->arrival_delay,
+                                              s->uncertainty, ok), ok);
+        if (s->has_departure)
+            jset(o, "departure", json_event_obj(s->departure_time, s->departure_delay,
+                                                s->uncertainty, ok), ok);
+        if (s->relationship > 0 && s->relationship < 4)
+            jset(o, "schedule_relationship", json_string(stu_rel_names[s->relationship]), ok);
+    }
+    jset(tu, "stop_time_update", arr, ok);
+    jset(e, "trip_update", tu, ok);
+    return e;
+}
+
+typedef json_t *entity_fn(const void *items, size_t i, bool *ok);
+
+static json_t *vehicle_at(const void *items, size_t i, bool *ok)
+{
+    return json_vehicle_obj((const struct gtfsrt_vehicle *)items + i, ok);
+}
+
+static json_t *trip_update_at(const void *items, size_t i, bool *ok)
+{
+    return json_trip_update_obj((const struct gtfsrt_trip_update *)items + i, ok);
+}
+
+static char *json_feed(const struct gtfsrt_header *h, const void *items, size_t n,
+                       entity_fn *fn, size_t *len)
+{
+    bool ok = true;
+    json_t *root = json_object(), *ents = json_array();
+    char *out = NULL;
+    if (root == NULL || ents == NULL) {
+        json_decref(root);
+        json_decref(ents);
+        return NULL;
+    }
+    jset(root, "header", json_header_obj(h, &ok), &ok);
+    for (size_t i = 0; ok && i < n; i++) {
+        json_t *e = fn(items, i, &ok);
+        if (e == NULL || json_array_append_new(ents, e) < 0)
+            ok = false;
+    }
+    jset(root, "entity", ents, &ok);
+    if (ok)
+        out = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(root);
+    if (out)
+        *len = strlen(out);
+    return out;
+}
+
+char *gtfsrt_encode_vehicles_json(const struct gtfsrt_header *h, const struct gtfsrt_vehicle *v,
+                                  size_t n, size_t *len)
+{
+    return json_feed(h, v, n, vehicle_at, len);
+}
+
+char *gtfsrt_encode_trip_updates_json(const struct gtfsrt_header *h,
+                                      const struct gtfsrt_trip_update *tu, size_t n,
+                                      size_t *len)
+{
+    return json_feed(h, tu, n, trip_update_at, len);
+}

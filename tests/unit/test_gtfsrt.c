@@ -1,0 +1,350 @@
+/* test_gtfsrt.c -- GTFS-realtime codec: decoding hand-assembled protobuf
+ * bytes (field numbers checked against the reference independently of
+ * protoc-c), encode/decode round trips, the JSON mapping (snake_case and
+ * lowerCamelCase, enums by name or number, 64-bit as strings), per-entity
+ * errors, malformed input, and TripUpdates output in both encodings. */
+#include <CUnit/CUnit.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gtfs-realtime.pb-c.h"
+#include "gtfsrt.h"
+
+static char err[256];
+
+/* Assembled byte by byte from the GTFS-realtime reference numbering:
+ * FeedMessage{header(1){version(1)="2.0", timestamp(3)=100},
+ *   entity(2){id(1)="v1", vehicle(4){
+ *     trip(1){trip_id(1)="T1", route_id(5)="R1", direction_id(6)=1},
+ *     position(2){latitude(1)=1.5f, longitude(2)=2.5f, speed(5)=10f},
+ *     current_stop_sequence(3)=7, current_status(4)=STOPPED_AT,
+ *     timestamp(5)=1771257512, stop_id(7)="S9", vehicle(8){id(1)="bus7"},
+ *     occupancy_status(9)=1 (not in cityd's .proto: must be skipped)}},
+ *   entity(2){id="tu1", trip_update(3){trip{trip_id="T2"}}},
+ *   entity(2){id="v2", vehicle(4){vehicle(8){id="bus8"}}}  -- no position } */
+static const unsigned char hand_feed[] = {
+    0x0a, 0x07, 0x0a, 0x03, 0x32, 0x2e, 0x30, 0x18, 0x64, 0x12, 0x3b, 0x0a, 0x02, 0x76, 0x31,
+    0x22, 0x35, 0x0a, 0x0a, 0x0a, 0x02, 0x54, 0x31, 0x2a, 0x02, 0x52, 0x31, 0x30, 0x01, 0x12,
+    0x0f, 0x0d, 0x00, 0x00, 0xc0, 0x3f, 0x15, 0x00, 0x00, 0x20, 0x40, 0x2d, 0x00, 0x00, 0x20,
+    0x41, 0x18, 0x07, 0x20, 0x01, 0x28, 0xa8, 0xfd, 0xcc, 0xcc, 0x06, 0x3a, 0x02, 0x53, 0x39,
+    0x42, 0x06, 0x0a, 0x04, 0x62, 0x75, 0x73, 0x37, 0x48, 0x01, 0x12, 0x0d, 0x0a, 0x03, 0x74,
+    0x75, 0x31, 0x1a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0x54, 0x32, 0x12, 0x0e, 0x0a, 0x02, 0x76,
+    0x32, 0x22, 0x08, 0x42, 0x06, 0x0a, 0x04, 0x62, 0x75, 0x73, 0x38};
+
+static void test_decode_hand_bytes(void)
+{
+    struct gtfsrt_feed f;
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(hand_feed, sizeof hand_feed, &f, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(f.header.version, "2.0");
+    CU_ASSERT_EQUAL(f.header.timestamp, 100);
+    CU_ASSERT_EQUAL(f.header.incrementality, 0);
+    CU_ASSERT_EQUAL_FATAL(f.n, 2);
+    CU_ASSERT_EQUAL(f.n_other, 1);
+    const struct gtfsrt_vehicle *v = &f.v[0];
+    CU_ASSERT_EQUAL(v->index, 0);
+    CU_ASSERT_STRING_EQUAL(v->error, "");
+    CU_ASSERT_STRING_EQUAL(v->entity_id, "v1");
+    CU_ASSERT_STRING_EQUAL(v->trip_id, "T1");
+    CU_ASSERT_STRING_EQUAL(v->route_id, "R1");
+    CU_ASSERT_EQUAL(v->direction_id, 1);
+    CU_ASSERT_DOUBLE_EQUAL(v->lat, 1.5, 0);
+    CU_ASSERT_DOUBLE_EQUAL(v->lon, 2.5, 0);
+    CU_ASSERT_DOUBLE_EQUAL(v->speed, 10.0, 0);
+    CU_ASSERT_TRUE(isnan(v->bearing));
+    CU_ASSERT_TRUE(v->has_stop_sequence);
+    CU_ASSERT_EQUAL(v->current_stop_sequence, 7);
+    CU_ASSERT_EQUAL(v->current_status, GTFSRT_STOPPED_AT);
+    CU_ASSERT_EQUAL(v->timestamp, 1771257512);
+    CU_ASSERT_STRING_EQUAL(v->stop_id, "S9");
+    CU_ASSERT_STRING_EQUAL(v->vehicle_id, "bus7");
+    /* Third entity (index 2): a vehicle without a position. */
+    CU_ASSERT_EQUAL(f.v[1].index, 2);
+    CU_ASSERT_STRING_EQUAL(f.v[1].vehicle_id, "bus8");
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.v[1].error, "vehicle.position"));
+    gtfsrt_feed_clear(&f);
+}
+
+static void test_decode_malformed(void)
+{
+    struct gtfsrt_feed f;
+    /* Truncated in the middle of the entity. */
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(hand_feed, 30, &f, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "protobuf"));
+    CU_ASSERT_EQUAL(f.n, 0);
+    CU_ASSERT_PTR_NULL(f.v);
+    static const char junk[] = "{\"header\": {}}";
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(junk, sizeof junk - 1, &f, err, sizeof err), -1);
+    /* A well-formed message without a header. */
+    static const unsigned char no_header[] = {0x12, 0x04, 0x0a, 0x02, 0x76, 0x31};
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(no_header, sizeof no_header, &f, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "header"));
+    /* Empty input is an empty message: no header either. */
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb("", 0, &f, err, sizeof err), -1);
+}
+
+static void sample_vehicles(struct gtfsrt_vehicle *v)
+{
+    gtfsrt_vehicle_init(&v[0]);
+    strcpy(v[0].entity_id, "e1");
+    strcpy(v[0].vehicle_id, "bus-1");
+    strcpy(v[0].label, "Bus 1");
+    strcpy(v[0].trip_id, "T1");
+    strcpy(v[0].route_id, "R1");
+    strcpy(v[0].start_time, "25:10:00");
+    strcpy(v[0].start_date, "20260216");
+    v[0].direction_id = 0;
+    v[0].trip_relationship = 0;
+    v[0].lat = 37.54012;
+    v[0].lon = 121.39177;
+    v[0].bearing = 90;
+    v[0].speed = 8.5;
+    v[0].timestamp = 1771257512;
+    v[0].has_stop_sequence = true;
+    v[0].current_stop_sequence = 30;
+    strcpy(v[0].stop_id, "S3");
+    v[0].current_status = GTFSRT_IN_TRANSIT_TO;
+    gtfsrt_vehicle_init(&v[1]);                /* the bare minimum */
+    strcpy(v[1].entity_id, "e2");
+    v[1].lat = -33.5;
+    v[1].lon = -70.25;
+}
+
+static void check_same(const struct gtfsrt_vehicle *a, const struct gtfsrt_vehicle *b)
+{
+    CU_ASSERT_STRING_EQUAL(a->entity_id, b->entity_id);
+    CU_ASSERT_STRING_EQUAL(a->trip_id, b->trip_id);
+    CU_ASSERT_STRING_EQUAL(a->route_id, b->route_id);
+    CU_ASSERT_STRING_EQUAL(a->start_time, b->start_time);
+    CU_ASSERT_STRING_EQUAL(a->start_date, b->start_date);
+    CU_ASSERT_STRING_EQUAL(a->label, b->label);
+    CU_ASSERT_STRING_EQUAL(a->stop_id, b->stop_id);
+    CU_ASSERT_EQUAL(a->direction_id, b->direction_id);
+    CU_ASSERT_EQUAL(a->trip_relationship, b->trip_relationship);
+    CU_ASSERT_DOUBLE_EQUAL(a->lat, b->lat, 1e-5);    /* float on the wire */
+    CU_ASSERT_DOUBLE_EQUAL(a->lon, b->lon, 1e-5);
+    CU_ASSERT_EQUAL(isnan(a->bearing), isnan(b->bearing));
+    CU_ASSERT_EQUAL(isnan(a->speed), isnan(b->speed));
+    CU_ASSERT_EQUAL(a->timestamp, b->timestamp);
+    CU_ASSERT_EQUAL(a->has_stop_sequence, b->has_stop_sequence);
+    CU_ASSERT_EQUAL(a->current_stop_sequence, b->current_stop_sequence);
+    CU_ASSERT_EQUAL(a->current_status, b->current_status);
+    CU_ASSERT_STRING_EQUAL(b->error, "");
+}
+
+static void test_round_trips(void)
+{
+    struct gtfsrt_vehicle v[2];
+    struct gtfsrt_header h = {"2.0", 1, 1771257600};
+    sample_vehicles(v);
+    size_t len;
+    uint8_t *pb = gtfsrt_encode_vehicles_pb(&h, v, 2, &len);
+    CU_ASSERT_FATAL(pb != NULL);
+    struct gtfsrt_feed f;
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(pb, len, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(f.header.incrementality, 1);
+    CU_ASSERT_EQUAL(f.header.timestamp, 1771257600);
+    CU_ASSERT_EQUAL_FATAL(f.n, 2);
+    check_same(&v[0], &f.v[0]);
+    check_same(&v[1], &f.v[1]);
+    CU_ASSERT_STRING_EQUAL(f.v[0].vehicle_id, "bus-1");
+    CU_ASSERT_STRING_EQUAL(f.v[1].vehicle_id, "e2");      /* falls back to the entity id */
+    gtfsrt_feed_clear(&f);
+    free(pb);
+
+    char *js = gtfsrt_encode_vehicles_json(&h, v, 2, &len);
+    CU_ASSERT_FATAL(js != NULL);
+    CU_ASSERT_EQUAL(strlen(js), len);
+    CU_ASSERT_PTR_NOT_NULL(strstr(js, "\"current_status\":\"IN_TRANSIT_TO\""));
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_json(js, len, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(f.n, 2);
+    check_same(&v[0], &f.v[0]);
+    check_same(&v[1], &f.v[1]);
+    CU_ASSERT_DOUBLE_EQUAL(f.v[0].lat, 37.54012, 1e-9);   /* JSON keeps doubles */
+    gtfsrt_feed_clear(&f);
+    free(js);
+
+    /* No entities at all. */
+    pb = gtfsrt_encode_vehicles_pb(&h, v, 0, &len);
+    CU_ASSERT_FATAL(pb != NULL);
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(pb, len, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(f.n, 0);
+    gtfsrt_feed_clear(&f);
+    free(pb);
+}
+
+static void test_json_mapping(void)
+{
+    static const char body[] =
+        "{\"header\":{\"gtfsRealtimeVersion\":\"2.0\",\"timestamp\":\"1771257512\","
+        "\"incrementality\":\"DIFFERENTIAL\"},\"entity\":["
+        /* 0: camelCase, enums by number, 64-bit as a string */
+        "{\"id\":\"a\",\"vehicle\":{\"trip\":{\"tripId\":\"T1\",\"routeId\":\"R1\","
+        "\"directionId\":1,\"scheduleRelationship\":0},\"vehicle\":{\"id\":\"bus-a\"},"
+        "\"position\":{\"latitude\":37.5,\"longitude\":121.4},\"timestamp\":\"1771257500\","
+        "\"currentStopSequence\":4,\"currentStatus\":1}},"
+        /* 1: latitude of the wrong type */
+        "{\"id\":\"b\",\"vehicle\":{\"position\":{\"latitude\":\"north\",\"longitude\":1}}},"
+        /* 2: not an object */
+        "42,"
+        /* 3: a trip update and 4: a deletion are not vehicles */
+        "{\"id\":\"c\",\"trip_update\":{\"trip\":{\"trip_id\":\"T1\"}}},"
+        "{\"id\":\"d\",\"is_deleted\":true,\"vehicle\":{}},"
+        /* 5: unknown enum name; 6: id too long; 7: no id */
+        "{\"id\":\"e\",\"vehicle\":{\"position\":{\"latitude\":1,\"longitude\":1},"
+        "\"current_status\":\"FLYING\"}},"
+        "{\"id\":\"0123456789012345678901234567890123456789012345678901234567890123456789\","
+        "\"vehicle\":{\"position\":{\"latitude\":1,\"longitude\":1}}},"
+        "{\"vehicle\":{\"vehicle\":{\"id\":\"x\"},\"position\":{\"latitude\":1,\"longitude\":1},"
+        "\"unknown_field\":[1,2]}}]}";
+    struct gtfsrt_feed f;
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_json(body, strlen(body), &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(f.header.timestamp, 1771257512);
+    CU_ASSERT_EQUAL(f.header.incrementality, 1);
+    CU_ASSERT_EQUAL_FATAL(f.n, 6);
+    CU_ASSERT_EQUAL(f.n_other, 2);
+    CU_ASSERT_STRING_EQUAL(f.v[0].error, "");
+    CU_ASSERT_STRING_EQUAL(f.v[0].trip_id, "T1");
+    CU_ASSERT_STRING_EQUAL(f.v[0].vehicle_id, "bus-a");
+    CU_ASSERT_EQUAL(f.v[0].direction_id, 1);
+    CU_ASSERT_EQUAL(f.v[0].timestamp, 1771257500);
+    CU_ASSERT_EQUAL(f.v[0].current_status, GTFSRT_STOPPED_AT);
+    CU_ASSERT_EQUAL(f.v[0].current_stop_sequence, 4);
+    CU_ASSERT_STRING_EQUAL(f.v[1].error, "vehicle.position.latitude: must be a number");
+    CU_ASSERT_EQUAL(f.v[2].index, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.v[2].error, "must be an object"));
+    CU_ASSERT_EQUAL(f.v[3].index, 5);
+    CU_ASSERT_STRING_EQUAL(f.v[3].error, "vehicle.current_status: unknown value");
+    CU_ASSERT_STRING_EQUAL(f.v[4].error, "id: longer than 63 bytes");
+    CU_ASSERT_STRING_EQUAL(f.v[5].error, "id: missing");
+    gtfsrt_feed_clear(&f);
+}
+
+static void test_json_malformed(void)
+{
+    struct gtfsrt_feed f;
+    const char *bad[] = {
+        "", "{", "[]", "{\"entity\":[]}", "{\"header\":{}}",
+        "{\"header\":{\"gtfs_realtime_version\":2}}",
+        "{\"header\":{\"gtfs_realtime_version\":\"2.0\"},\"entity\":{}}",
+        "{\"header\":{\"gtfs_realtime_version\":\"2.0\",\"timestamp\":-5}}",
+        "{\"header\":{\"gtfs_realtime_version\":\"2.0\"},\"header\":{}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(gtfsrt_decode_json(bad[i], strlen(bad[i]), &f, err, sizeof err), -1);
+        CU_ASSERT(err[0] != '\0');
+        CU_ASSERT_PTR_NULL(f.v);
+    }
+    const char *ok = "{\"header\":{\"gtfs_realtime_version\":\"2.0\"}}";
+    CU_ASSERT_EQUAL(gtfsrt_decode_json(ok, strlen(ok), &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(f.n, 0);
+    gtfsrt_feed_clear(&f);
+}
+
+static void sample_trip_update(struct gtfsrt_trip_update *tu, struct gtfsrt_stop_time *st)
+{
+    memset(tu, 0, sizeof *tu);
+    memset(st, 0, 2 * sizeof *st);
+    strcpy(tu->trip_id, "T1");
+    strcpy(tu->route_id, "R1");
+    strcpy(tu->start_date, "20260216");
+    strcpy(tu->vehicle_id, "bus-1");
+    tu->direction_id = -1;
+    tu->timestamp = 1771257512;
+    tu->has_delay = true;
+    tu->delay = 95;
+    st[0] = (struct gtfsrt_stop_time){.stop_sequence = 20, .has_arrival = true,
+                                      .arrival_time = 1771257600, .arrival_delay = 90,
+                                      .has_departure = true, .departure_time = 1771257630,
+                                      .departure_delay = 100, .uncertainty = 30};
+    strcpy(st[0].stop_id, "S2");
+    st[1] = (struct gtfsrt_stop_time){.stop_sequence = 30, .has_arrival = true,
+                                      .arrival_time = 1771257800, .arrival_delay = 120};
+    strcpy(st[1].stop_id, "S3");
+    tu->n = 2;
+    tu->stops = st;
+}
+
+static void test_trip_updates_pb(void)
+{
+    struct gtfsrt_trip_update tu;
+    struct gtfsrt_stop_time st[2];
+    struct gtfsrt_header h = {"2.0", 0, 1771257513};
+    sample_trip_update(&tu, st);
+    size_t len;
+    uint8_t *pb = gtfsrt_encode_trip_updates_pb(&h, &tu, 1, &len);
+    CU_ASSERT_FATAL(pb != NULL);
+    TransitRealtime__FeedMessage *m = transit_realtime__feed_message__unpack(NULL, len, pb);
+    CU_ASSERT_FATAL(m != NULL);
+    CU_ASSERT_EQUAL(m->header->timestamp, 1771257513);
+    CU_ASSERT_EQUAL_FATAL(m->n_entity, 1);
+    const TransitRealtime__TripUpdate *u = m->entity[0]->trip_update;
+    CU_ASSERT_FATAL(u != NULL && m->entity[0]->vehicle == NULL);
+    CU_ASSERT_STRING_EQUAL(m->entity[0]->id, "T1");
+    CU_ASSERT_STRING_EQUAL(u->trip->trip_id, "T1");
+    CU_ASSERT_STRING_EQUAL(u->trip->start_date, "20260216");
+    CU_ASSERT_FALSE(u->trip->has_direction_id);
+    CU_ASSERT_STRING_EQUAL(u->vehicle->id, "bus-1");
+    CU_ASSERT_EQUAL(u->timestamp, 1771257512);
+    CU_ASSERT_EQUAL(u->delay, 95);
+    CU_ASSERT_EQUAL_FATAL(u->n_stop_time_update, 2);
+    const TransitRealtime__TripUpdate__StopTimeUpdate *s0 = u->stop_time_update[0];
+    CU_ASSERT_EQUAL(s0->stop_sequence, 20);
+    CU_ASSERT_STRING_EQUAL(s0->stop_id, "S2");
+    CU_ASSERT_EQUAL(s0->arrival->time, 1771257600);
+    CU_ASSERT_EQUAL(s0->arrival->delay, 90);
+    CU_ASSERT_EQUAL(s0->arrival->uncertainty, 30);
+    CU_ASSERT_EQUAL(s0->departure->time, 1771257630);
+    CU_ASSERT_PTR_NULL(u->stop_time_update[1]->departure);
+    CU_ASSERT_FALSE(u->stop_time_update[1]->arrival->has_uncertainty);
+    transit_realtime__feed_message__free_unpacked(m, NULL);
+    free(pb);
+}
+
+static void test_trip_updates_json(void)
+{
+    struct gtfsrt_trip_update tu;
+    struct gtfsrt_stop_time st[2];
+    struct gtfsrt_header h = {"2.0", 0, 1771257513};
+    sample_trip_update(&tu, st);
+    size_t len;
+    char *js = gtfsrt_encode_trip_updates_json(&h, &tu, 1, &len);
+    CU_ASSERT_FATAL(js != NULL);
+    json_error_t je;
+    json_t *root = json_loads(js, 0, &je);
+    CU_ASSERT_FATAL(root != NULL);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_object_get(root, "header"),
+                                                       "timestamp")), 1771257513);
+    json_t *u = json_object_get(json_array_get(json_object_get(root, "entity"), 0),
+                                "trip_update");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(u, "trip"),
+                                                             "trip_id")), "T1");
+    json_t *stus = json_object_get(u, "stop_time_update");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(stus), 2);
+    json_t *a1 = json_object_get(json_array_get(stus, 1), "arrival");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(a1, "time")), 1771257800);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(a1, "delay")), 120);
+    CU_ASSERT_PTR_NULL(json_object_get(json_array_get(stus, 1), "departure"));
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(stus, 0),
+                                                       "stop_sequence")), 20);
+    json_decref(root);
+    free(js);
+}
+
+int suite_gtfsrt(void)
+{
+    CU_pSuite s = CU_add_suite("gtfsrt", NULL, NULL);
+    if (s == NULL)
+        return -1;
+    if (!CU_add_test(s, "decode_hand_bytes", test_decode_hand_bytes) ||
+        !CU_add_test(s, "decode_malformed", test_decode_malformed) ||
+        !CU_add_test(s, "round_trips", test_round_trips) ||
+        !CU_add_test(s, "json_mapping", test_json_mapping) ||
+        !CU_add_test(s, "json_malformed", test_json_malformed) ||
+        !CU_add_test(s, "trip_updates_pb", test_trip_updates_pb) ||
+        !CU_add_test(s, "trip_updates_json", test_trip_updates_json))
+        return -1;
+    return 0;
+}

@@ -1,0 +1,388 @@
+/* test_transit.c -- matching and prediction on constructed trips over the
+ * tests/fixtures/gtfs/basic feed (Asia/Shanghai; route R1 runs east along
+ * one street, stops every ~441 m; L1 goes out and back on a two-way
+ * street). Positions are generated from the pattern's own line plus
+ * explicit offsets, so every expected place is known exactly. */
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "geo.h"
+#include "gtfs.h"
+#include "gtfsrt.h"
+#include "transit.h"
+#include "tz.h"
+
+static char err[256];
+static struct gtfs *feed;
+
+/* Tuesday 2026-02-17 (WK service) and Monday the 16th (SAT added). */
+static double origin_tue, origin_mon;
+
+static int setup(void)
+{
+    feed = gtfs_load("tests/fixtures/gtfs/basic", err, sizeof err);
+    if (feed == NULL)
+        return -1;
+    origin_tue = (double)gtfs_day_origin(feed, tz_days_from_civil(2026, 2, 17));
+    origin_mon = (double)gtfs_day_origin(feed, tz_days_from_civil(2026, 2, 16));
+    return 0;
+}
+
+static int teardown(void)
+{
+    gtfs_free(feed);
+    return 0;
+}
+
+static double hms(int h, int m, int s)
+{
+    return h * 3600 + m * 60 + s;
+}
+
+/* A report of vehicle id on trip at distance d along the trip's line,
+ * moved north by north_m, at epoch ts. */
+static struct gtfsrt_vehicle ping(const char *id, const char *trip, double d, double north_m,
+                                  double ts)
+{
+    struct gtfsrt_vehicle v;
+    gtfsrt_vehicle_init(&v);
+    snprintf(v.entity_id, sizeof v.entity_id, "%s", id);
+    snprintf(v.vehicle_id, sizeof v.vehicle_id, "%s", id);
+    snprintf(v.trip_id, sizeof v.trip_id, "%s", trip);
+    const struct gtfs_pattern *pt = gtfs_trip_pattern(feed, gtfs_trip_find(feed, trip));
+    struct geo_pt p = geo_line_point_at(pt->line, d);
+    v.lon = p.lon;
+    v.lat = p.lat + north_m / 111195.0;
+    v.timestamp = (uint64_t)ts;
+    return v;
+}
+
+static enum transit_result feed_ping(struct transit *t, struct gtfsrt_vehicle v)
+{
+    size_t n;
+    return transit_ingest(t, &v, (double)v.timestamp, NULL, 0, &n, err, sizeof err);
+}
+
+static const struct gtfs_pattern *pattern(const char *trip)
+{
+    return gtfs_trip_pattern(feed, gtfs_trip_find(feed, trip));
+}
+
+static void test_layover_then_progress(void)
+{
+    struct transit *t = transit_new(feed, NULL);
+    const struct gtfs_pattern *pt = pattern("T1");
+    /* Waiting at the first stop two minutes early: layover, leaves on time. */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("b1", "T1", 0, 8, origin_tue + hms(7, 58, 0))),
+                    TRANSIT_ACCEPTED);
+    const struct transit_vehicle *v = transit_vehicle_get(t, "b1");
+    CU_ASSERT_FATAL(v != NULL);
+    CU_ASSERT_EQUAL(v->status, TRANSIT_LAYOVER);
+    CU_ASSERT_EQUAL(v->next_pos, 0);
+    CU_ASSERT_DOUBLE_EQUAL(v->sched_dev_s, 0, 1e-9);
+    double now = origin_tue + hms(7, 58, 0);
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(t, v, 0, now), origin_tue + hms(8, 0, 0), 1e-6);
+    CU_ASSERT(transit_predict(t, v, 1, now) > origin_tue + hms(8, 0, 0));
+    /* Moving at 5 m/s from 08:00, reported every 30 s: forward progress,
+     * deviation near zero at S2 (scheduled 08:03, reached at ~08:01:28). */
+    double last = 0;
+    for (int i = 1; i <= 8; i++) {
+        double d = 150.0 * i;
+        CU_ASSERT_EQUAL(feed_ping(t, ping("b1", "T1", d, 8, origin_tue + hms(8, 0, 30 * i))),
+                        TRANSIT_ACCEPTED);
+        CU_ASSERT_DOUBLE_EQUAL(v->dist_m, d, 2.0);
+        CU_ASSERT(v->dist_m >= last);
+        last = v->dist_m;
+    }
+    /* At 1200 m: past S3 (882 m), next stop S4. */
+    CU_ASSERT_EQUAL(v->status, TRANSIT_IN_TRANSIT);
+    CU_ASSERT_EQUAL(v->next_pos, 3);
+    /* Scheduled at 1200 m: 08:06 + (1200-882)/(1322-882) * 3 min = 08:08:10;
+     * it is there at 08:04:00, so about 250 s early. */
+    CU_ASSERT_DOUBLE_EQUAL(v->sched_dev_s, -250, 5);
+    /* Predictions increase along the trip and the passed stops have none. */
+    now = v->ts;
+    CU_ASSERT_EQUAL(transit_predict(t, v, 2, now), 0);
+    double p3 = transit_predict(t, v, 3, now), p4 = transit_predict(t, v, 4, now);
+    CU_ASSERT(p3 > now && p4 > p3);
+    CU_ASSERT(p4 - now < 600);
+    /* Stopped at S4 (speed 0): at_stop, next stop is S4 itself. */
+    struct gtfsrt_vehicle s = ping("b1", "T1", pt->dist_m[3] + 5, 5, origin_tue + hms(8, 5, 0));
+    s.speed = 0;
+    CU_ASSERT_EQUAL(feed_ping(t, s), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(v->status, TRANSIT_AT_STOP);
+    CU_ASSERT_EQUAL(v->next_pos, 3);
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(t, v, 3, v->ts), v->ts, 1e-6);
+    transit_free(t);
+}
+
+static void test_noise_forward_only(void)
+{
+    struct transit *t = transit_new(feed, NULL);
+    srand(7);
+    /* A bus stopped at ~900 m for five minutes, GPS scattered 10-20 m. */
+    double t0 = origin_tue + hms(8, 5, 0);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("n1", "T1", 850, 0, t0)), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *v = transit_vehicle_get(t, "n1");
+    double last = v->dist_m;
+    for (int i = 1; i <= 20; i++) {
+        double along = (rand() % 41) - 20, north = (rand() % 2 ? 1 : -1) * (10 + rand() % 11);
+        CU_ASSERT_EQUAL(feed_ping(t, ping("n1", "T1", 900 + along, north, t0 + 15 * i)),
+                        TRANSIT_ACCEPTED);
+        CU_ASSERT(v->dist_m >= last);
+        CU_ASSERT(v->status != TRANSIT_OFF_ROUTE);
+        last = v->dist_m;
+    }
+    CU_ASSERT(v->dist_m < 925);
+    transit_free(t);
+}
+
+static void test_detour(void)
+{
+    struct transit *t = transit_new(feed, NULL);
+    double t0 = origin_tue + hms(8, 4, 0);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("d1", "T1", 800, 0, t0)), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *v = transit_vehicle_get(t, "d1");
+    CU_ASSERT_EQUAL(v->status, TRANSIT_IN_TRANSIT);
+    /* One block north of the street: off route, place kept. */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("d1", "T1", 950, 250, t0 + 30)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(v->status, TRANSIT_OFF_ROUTE);
+    CU_ASSERT_DOUBLE_EQUAL(v->dist_m, 800, 2);
+    CU_ASSERT(transit_predict(t, v, 4, t0 + 30) > 0);      /* still predicted */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("d1", "T1", 1050, 70, t0 + 60)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(v->status, TRANSIT_OFF_ROUTE);            /* just beyond the gate */
+    /* Back on the street further on: recovered. */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("d1", "T1", 1150, 10, t0 + 90)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(v->status, TRANSIT_IN_TRANSIT);
+    CU_ASSERT_DOUBLE_EQUAL(v->dist_m, 1150, 3);
+    transit_free(t);
+}
+
+static void test_loop_resolved_by_schedule(void)
+{
+    struct transit *t = transit_new(feed, NULL);
+    const struct gtfs_pattern *pt = pattern("L1");
+    /* The out and back legs are ~11 m apart: a position between them
+     * matches both; the timetable decides. LB (outbound) is due at 09:03,
+     * LD (inbound, same spot across the street) at 09:11. */
+    double d_out = pt->dist_m[1], d_back = pt->dist_m[3];
+    CU_ASSERT(d_back - d_out > 800);
+    struct gtfsrt_vehicle a = ping("o1", "L1", d_out, 5, origin_mon + hms(9, 3, 0));
+    struct gtfsrt_vehicle b = a;
+    snprintf(b.vehicle_id, sizeof b.vehicle_id, "o2");
+    b.timestamp = (uint64_t)(origin_mon + hms(9, 11, 0));
+    /* o2 is on the same trip: give it its own run of L1 a week later (a
+     * Saturday), to keep one vehicle per trip and day. */
+    strcpy(b.start_date, "20260221");
+    b.timestamp = (uint64_t)((double)gtfs_day_origin(feed, tz_days_from_civil(2026, 2, 21)) +
+                             hms(9, 11, 0));
+    CU_ASSERT_EQUAL(feed_ping(t, a), TRANSIT_ACCEPTED);
+    size_t n;
+    CU_ASSERT_EQUAL(transit_ingest(t, &b, (double)b.timestamp, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_ACCEPTED);
+    const struct transit_vehicle *va = transit_vehicle_get(t, "o1");
+    const struct transit_vehicle *vb = transit_vehicle_get(t, "o2");
+    CU_ASSERT_DOUBLE_EQUAL(va->dist_m, d_out, 15);
+    CU_ASSERT_DOUBLE_EQUAL(vb->dist_m, d_back, 15);
+    CU_ASSERT_EQUAL(va->next_pos, 1);
+    CU_ASSERT_EQUAL(vb->next_pos, 3);
+    /* Moving on, o1 stays on the outbound leg (forward-only from its place). */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("o1", "L1", d_out + 200, 5, origin_mon + hms(9, 4, 0))),
+                    TRANSIT_ACCEPTED);
+    CU_ASSERT_DOUBLE_EQUAL(va->dist_m, d_out + 200, 15);
+    transit_free(t);
+}
+
+static void test_stale_and_arrivals(void)
+{
+    struct transit *t = transit_new(feed, NULL);
+    double t0 = origin_tue + hms(8, 1, 0);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("s1", "T1", 300, 0, t0)), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *v = transit_vehicle_get(t, "s1");
+    uint32_t s3 = gtfs_stop_find(feed, "S3");
+    struct transit_arrival rows[16];
+    /* At 08:01 looking 30 min ahead at S3: T1 (live, 08:06 scheduled) and
+     * T2 (08:26, timetable only). */
+    size_t n = transit_arrivals(t, s3, t0, 1800, rows, 16);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT_STRING_EQUAL(feed->trips[rows[0].trip].id, "T1");
+    CU_ASSERT_PTR_EQUAL(rows[0].vehicle, v);
+    CU_ASSERT(rows[0].predicted > t0);
+    CU_ASSERT_DOUBLE_EQUAL(rows[0].scheduled, origin_tue + hms(8, 6, 0), 1e-6);
+    CU_ASSERT_STRING_EQUAL(feed->trips[rows[1].trip].id, "T2");
+    CU_ASSERT_PTR_NULL(rows[1].vehicle);
+    CU_ASSERT_EQUAL(rows[1].predicted, 0);
+    CU_ASSERT_EQUAL(rows[1].pos, 2);
+    /* Silent for longer than stale_after_s: stale, no prediction. */
+    double later = t0 + 91;
+    CU_ASSERT_EQUAL(transit_vehicle_status(t, v, t0 + 90), TRANSIT_IN_TRANSIT);
+    CU_ASSERT_EQUAL(transit_vehicle_status(t, v, later), TRANSIT_STALE);
+    CU_ASSERT_EQUAL(transit_predict(t, v, 4, later), 0);
+    n = transit_arrivals(t, s3, later, 1800, rows, 16);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT_PTR_NULL(rows[0].vehicle);
+    CU_ASSERT_EQUAL(rows[0].predicted, 0);
+    /* On Monday the 16th WK does not run (calendar_dates): no rows. */
+    CU_ASSERT_EQUAL(transit_arrivals(t, s3, origin_mon + hms(8, 1, 0), 1800, rows, 16), 0);
+    /* Just after midnight: T3 of the day before at 24:02. */
+    n = transit_arrivals(t, s3, origin_tue + hms(23, 59, 0), 1800, rows, 16);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_STRING_EQUAL(feed->trips[rows[0].trip].id, "T3");
+    CU_ASSERT_DOUBLE_EQUAL(rows[0].scheduled, origin_tue + hms(24, 2, 0), 1e-6);
+    transit_free(t);
+}
+
+static void test_bad_input(void)
+{
+    struct transit *t = transit_new(feed, NULL);
+    double t0 = origin_tue + hms(8, 1, 0);
+    size_t n;
+    struct gtfsrt_vehicle v = ping("x1", "T1", 300, 0, t0);
+    CU_ASSERT_EQUAL(transit_ingest(t, &v, t0, NULL, 0, &n, err, sizeof err), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *tv = transit_vehicle_get(t, "x1");
+    double d = tv->dist_m;
+    struct gtfsrt_vehicle bad = ping("x1", "T1", 600, 0, t0 + 30);
+    bad.lat = bad.lon = 0;
+    CU_ASSERT_EQUAL(transit_ingest(t, &bad, t0 + 30, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_REJECTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "(0, 0)"));
+    bad = ping("x1", "T1", 600, 0, t0 + 30);
+    bad.lat = 91;
+    CU_ASSERT_EQUAL(transit_ingest(t, &bad, t0 + 30, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_REJECTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "vehicle.position"));
+    bad = ping("x1", "T1", 600, 0, t0 + 3600);
+    CU_ASSERT_EQUAL(transit_ingest(t, &bad, t0 + 30, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_REJECTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "future"));
+    bad = ping("x1", "T1", 600, 0, t0 + 30);
+    strcpy(bad.trip_id, "NOPE");
+    CU_ASSERT_EQUAL(transit_ingest(t, &bad, t0 + 30, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_REJECTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "vehicle.trip.trip_id"));
+    bad = ping("x1", "T1", 600, 0, t0 + 30);
+    strcpy(bad.route_id, "R2");
+    CU_ASSERT_EQUAL(transit_ingest(t, &bad, t0 + 30, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_REJECTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "vehicle.trip.route_id"));
+    bad = ping("x1", "T1", 600, 0, t0 + 30);
+    strcpy(bad.error, "vehicle.position.latitude: must be a number");
+    CU_ASSERT_EQUAL(transit_ingest(t, &bad, t0 + 30, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_REJECTED);
+    CU_ASSERT_STRING_EQUAL(err, "vehicle.position.latitude: must be a number");
+    /* Not newer than the state: outdated, ignored. */
+    bad = ping("x1", "T1", 900, 0, t0);
+    CU_ASSERT_EQUAL(transit_ingest(t, &bad, t0 + 30, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_OUTDATED);
+    /* None of it changed anything. */
+    CU_ASSERT_DOUBLE_EQUAL(tv->dist_m, d, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(tv->ts, t0, 1e-9);
+    CU_ASSERT_EQUAL(transit_vehicle_count(t), 1);
+    /* A vehicle without a trip is kept as a position only. */
+    struct gtfsrt_vehicle free_bus = ping("x2", "T1", 100, 0, t0);
+    free_bus.trip_id[0] = '\0';
+    CU_ASSERT_EQUAL(transit_ingest(t, &free_bus, t0, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(transit_vehicle_get(t, "x2")->trip, GTFS_NONE);
+    CU_ASSERT_EQUAL(transit_predict(t, transit_vehicle_get(t, "x2"), 0, t0), 0);
+    transit_free(t);
+}
+
+/* Segment times are learned from buses that traverse stop pairs and used
+ * for the next bus: observations come out of ingest, and transit_observe
+ * feeds the same estimator. */
+static void test_learning(void)
+{
+    struct transit *t = transit_new(feed, NULL);
+    const struct gtfs_pattern *pt = pattern("T1");
+    struct transit_segment_obs obs[8];
+    size_t n, total = 0;
+    /* Bus A on T1 at a steady 10 m/s from the first stop, one report
+     * every 20 s (200 m): each segment (~441 m) takes ~44 s. */
+    double t0 = origin_tue + hms(8, 0, 0);
+    for (int i = 0; i <= 9; i++) {
+        double d = fmin(200.0 * i, pt->line->length_m - 1);
+        struct gtfsrt_vehicle v = ping("a", "T1", d, 0, t0 + d / 10);
+        CU_ASSERT_EQUAL(transit_ingest(t, &v, t0 + d / 10, obs + total, 8 - total, &n, err,
+                                       sizeof err), TRANSIT_ACCEPTED);
+        total += n;
+    }
+    /* It starts in layover at S1 (segment S1-S2 counts from departure),
+     * then reaches S2..S5: four observations. */
+    CU_ASSERT_EQUAL_FATAL(total, 4);
+    static const char *from[] = {"S1", "S2", "S3", "S4"}, *to[] = {"S2", "S3", "S4", "S5"};
+    for (int k = 0; k < 4; k++) {
+        CU_ASSERT_STRING_EQUAL(obs[k].from_stop, from[k]);
+        CU_ASSERT_STRING_EQUAL(obs[k].to_stop, to[k]);
+        double seg = pt->dist_m[k + 1] - pt->dist_m[k] - (k == 0 ? 10 : 0);
+        CU_ASSERT_DOUBLE_EQUAL(obs[k].duration_s, seg / 10, 2);
+    }
+
+    /* Bus B on T3 (same stops, timetable 6 min per segment) right after:
+     * its S3 -> S4 time follows what A did, not the timetable. */
+    struct transit *t2 = transit_new(feed, NULL);
+    double late = origin_tue + hms(23, 50, 0);
+    for (int i = 0; i < 5; i++)
+        transit_observe(t2, "S3", "S4", late - 600 + 60 * i, 50);
+    struct gtfsrt_vehicle b = ping("b", "T3", pt->dist_m[2] + 30, 0, late + hms(0, 12, 0));
+    CU_ASSERT_EQUAL(transit_ingest(t2, &b, (double)b.timestamp, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_ACCEPTED);
+    const struct transit_vehicle *vb = transit_vehicle_get(t2, "b");
+    double eta = transit_predict(t2, vb, 3, vb->ts) - vb->ts;
+    CU_ASSERT(eta > 10 && eta < 60);
+    /* S4 -> S5 was never observed: the timetable (6 min) scaled by the
+     * route's pace, which nothing has measured on R1 in t2 yet. */
+    double eta5 = transit_predict(t2, vb, 4, vb->ts) - transit_predict(t2, vb, 3, vb->ts);
+    CU_ASSERT_DOUBLE_EQUAL(eta5, 360, 1);
+    transit_free(t2);
+    transit_free(t);
+}
+
+static void test_trip_updates(void)
+{
+    struct transit *t = transit_new(feed, NULL);
+    double t0 = origin_tue + hms(8, 2, 0);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("u1", "T1", 500, 0, t0)), TRANSIT_ACCEPTED);
+    struct gtfsrt_header h;
+    struct gtfsrt_trip_update tu[4];
+    struct gtfsrt_stop_time st[32];
+    size_t n = transit_trip_updates(t, t0 + 10, &h, tu, 4, st, 32);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_EQUAL(h.timestamp, (uint64_t)(t0 + 10));
+    CU_ASSERT_STRING_EQUAL(tu[0].trip_id, "T1");
+    CU_ASSERT_STRING_EQUAL(tu[0].vehicle_id, "u1");
+    CU_ASSERT_STRING_EQUAL(tu[0].start_date, "20260217");
+    CU_ASSERT_EQUAL_FATAL(tu[0].n, 3);                 /* S3, S4, S5 */
+    CU_ASSERT_EQUAL(tu[0].stops[0].stop_sequence, 30);
+    CU_ASSERT_STRING_EQUAL(tu[0].stops[0].stop_id, "S3");
+    for (size_t k = 1; k < tu[0].n; k++)
+        CU_ASSERT(tu[0].stops[k].arrival_time >= tu[0].stops[k - 1].arrival_time);
+    CU_ASSERT_EQUAL(tu[0].stops[2].arrival_delay,
+                    tu[0].stops[2].arrival_time - (int64_t)(origin_tue + hms(8, 12, 0)));
+    /* An earlier `now` never moves the header back. */
+    n = transit_trip_updates(t, t0 - 100, &h, tu, 4, st, 32);
+    CU_ASSERT_EQUAL(h.timestamp, (uint64_t)(t0 + 10));
+    /* Stale vehicles are left out. */
+    n = transit_trip_updates(t, t0 + 200, &h, tu, 4, st, 32);
+    CU_ASSERT_EQUAL(n, 0);
+    transit_free(t);
+}
+
+int suite_transit(void)
+{
+    CU_pSuite s = CU_add_suite("transit", setup, teardown);
+    if (s == NULL)
+        return -1;
+    if (!CU_add_test(s, "layover_then_progress", test_layover_then_progress) ||
+        !CU_add_test(s, "noise_forward_only", test_noise_forward_only) ||
+        !CU_add_test(s, "detour", test_detour) ||
+        !CU_add_test(s, "loop_resolved_by_schedule", test_loop_resolved_by_schedule) ||
+        !CU_add_test(s, "stale_and_arrivals", test_stale_and_arrivals) ||
+        !CU_add_test(s, "bad_input", test_bad_input) ||
+        !CU_add_test(s, "learning", test_learning) ||
+        !CU_add_test(s, "trip_updates", test_trip_updates))
+        return -1;
+    return 0;
+}
