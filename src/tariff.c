@@ -36,7 +36,7 @@ long long tariff_fen(double amount)
 static bool is_night(const struct map_tariff *t, const struct tz *z, double ts)
 {
     int64_t s = (int64_t)floor(ts);
-    int64_t local = s + (z ? tz_offset(z, s) : 0);
+    int64_t local = s + (z ? tz_offset_at(z, s) : 0);
     int64_t sod = ((local % 86400) + 86400) % 86400;
     int64_t from = (int64_t)t->night_from_min * 60, to = (int64_t)t->night_to_min * 60;
     return from < to ? (sod >= from && sod < to) : (sod >= from || sod < to);

@@ -125,14 +125,14 @@ static struct tz *shanghai(void)
 
 static void test_table(void)
 {
-    struct tz *sz = shanghai(), *uz = tz_fixed(0);
+    char err[256];
+    struct tz *sz = shanghai(), *uz = tz_load("UTC", NULL, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(sz);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct fee_case *c = &cases[i];
         struct map_tariff t = *c->t;
         t.bill_from_entry = c->from_entry;
         struct tariff_bill b;
-        char err[256];
         int rc = tariff_fee(&t, c->utc ? uz : sz, sh(c->ed, c->eh, c->em, c->es),
                             sh(c->xd, c->xh, c->xm, c->xs), &b, err, sizeof err);
         CU_ASSERT_EQUAL(rc, 0);
