@@ -43,6 +43,10 @@ struct session *session_book_last_exit(const struct session_book *b, const char 
 struct session *session_book_unparked(const struct session_book *b, const char *lot, double ts,
                                       double window_s);
 
+/* The active session of lot linked to bay, or NULL. */
+struct session *session_book_in_bay(const struct session_book *b, const char *lot,
+                                    const char *bay);
+
 /* Gate events: kind is "entry" or "exit". */
 int session_book_event_put(struct session_book *b, const char *lot, const char *kind,
                            const char *event_id, const char *session_id);

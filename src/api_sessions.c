@@ -778,7 +778,8 @@ void api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
         if (plate_normalize(plate, norm, sizeof norm, NULL, err, sizeof err) != 0)
             return;
         s = session_book_active(ss->book, norm, lot);
-    } else {
+    } else if (session_book_in_bay(ss->book, lot, bay) == NULL) {
+        /* a bay nobody is known to be in: the first car in not parked yet */
         s = session_book_unparked(ss->book, lot, ts, ss->pol.phantom_s);
     }
     if (s == NULL || strcmp(s->bay, bay) == 0)

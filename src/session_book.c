@@ -231,6 +231,16 @@ struct session *session_book_unparked(const struct session_book *b, const char *
     return best;
 }
 
+struct session *session_book_in_bay(const struct session_book *b, const char *lot,
+                                    const char *bay)
+{
+    const struct vec *act = dict_get(b->active, lot);
+    for (size_t i = 0; act != NULL && i < act->n; i++)
+        if (strcmp(act->v[i]->bay, bay) == 0)
+            return act->v[i];
+    return NULL;
+}
+
 int session_book_event_put(struct session_book *b, const char *lot, const char *kind,
                            const char *event_id, const char *session_id)
 {

@@ -90,7 +90,10 @@ static void test_unparked(void)
     struct session *u = session_book_unparked(b, "L1", T0 + 120, 900);
     CU_ASSERT_PTR_NOT_NULL_FATAL(u);
     CU_ASSERT_STRING_EQUAL(u->id, "A");
+    CU_ASSERT_PTR_NULL(session_book_in_bay(b, "L1", "B1-001"));
     session_set_bay(u, "B1-001", "B1", T0 + 120);
+    CU_ASSERT_PTR_EQUAL(session_book_in_bay(b, "L1", "B1-001"), u);
+    CU_ASSERT_PTR_NULL(session_book_in_bay(b, "L2", "B1-001"));
     u = session_book_unparked(b, "L1", T0 + 130, 900);
     CU_ASSERT_STRING_EQUAL(u->id, "B");
     /* outside the window or before the entry: nobody */
