@@ -684,11 +684,11 @@ static int flush_walk(struct stepper *st, int level_if_none)
     double d = st->walk_m + st->pending_m;
     int level = st->walking ? st->walk_level : level_if_none;
     if (st->turn_en != NULL) {
-        snprintf(en, sizeof en, "%s and walk %.0f m", st->turn_en, d);
-        snprintf(zh, sizeof zh, "%s，步行%.0f米", st->turn_zh, d);
+        snprintf(en, sizeof en, "%s and walk %ld m", st->turn_en, lround(d));
+        snprintf(zh, sizeof zh, "%s，步行%ld米", st->turn_zh, lround(d));
     } else {
-        snprintf(en, sizeof en, "Walk %.0f m along the aisle", d);
-        snprintf(zh, sizeof zh, "沿通道步行%.0f米", d);
+        snprintf(en, sizeof en, "Walk %ld m along the aisle", lround(d));
+        snprintf(zh, sizeof zh, "沿通道步行%ld米", lround(d));
     }
     st->last.valid = true;
     st->last.dist = d;
