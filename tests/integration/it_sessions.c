@@ -10,6 +10,7 @@
  * gate event. D = 2025-12-01; D 08:00 local = 1764547200. */
 #include <CUnit/CUnit.h>
 #include <math.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,37 @@ static void test_day(void)
     down(&r, &c);
 }
 
+/* ---- cityd --check ---- */
+
+/* `cityd --check -o map.dir=<dir>` through the shell; its output in out.
+ * Returns the exit status. */
+static int check_map(const char *dir, char *out, size_t outlen)
+{
+    char cmd[512];
+    const char *bin = getenv("CITYD_BIN");
+    snprintf(cmd, sizeof cmd, "%s --check -o map.dir=%s 2>&1", bin && *bin ? bin : "bin/cityd", dir);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        return -1;
+    size_t got = fread(out, 1, outlen - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_check(void)
+{
+    char out[8192];
+    CU_ASSERT_EQUAL(check_map("tests/fixtures/maps/garage", out, sizeof out), 0);
+    CU_ASSERT_NOT_EQUAL(check_map("tests/fixtures/maps/garage_unreachable", out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "B1-ISLAND: bay of lot it-g9 on level B1: no walking route "
+                                       "from any kiosk"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "B2-NOAISLE: bay of lot it-g9: no aisle on level B2"));
+    CU_ASSERT_PTR_NULL(strstr(out, "B1-OK"));
+    /* the demo city's garages route every bay from a kiosk */
+    CU_ASSERT_EQUAL(check_map("maps/yantai", out, sizeof out), 0);
+}
+
 /* ---- restarts ---- */
 
 static void wait_health(const struct test_cityd *c, long want)
@@ -397,7 +429,8 @@ int suite_sessions(void)
 {
     CU_pSuite s = CU_add_suite("sessions", NULL, NULL);
     if (s == NULL || CU_add_test(s, "a whole garage day", test_day) == NULL ||
-        CU_add_test(s, "Redis and cityd restarts", test_restarts) == NULL)
+        CU_add_test(s, "Redis and cityd restarts", test_restarts) == NULL ||
+        CU_add_test(s, "cityd --check: unreachable bays", test_check) == NULL)
         return -1;
     return 0;
 }
