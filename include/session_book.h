@@ -20,6 +20,8 @@ struct session_book;
 struct session_book *session_book_new(void);
 void session_book_free(struct session_book *b);
 size_t session_book_count(const struct session_book *b);
+/* Active sessions over all lots. */
+size_t session_book_active_count(const struct session_book *b);
 
 /* Insert a copy of s, or replace the session with the same id. Indexes
  * its entry/exit events and payments. Returns 0, or -1 on OOM (the book

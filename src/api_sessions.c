@@ -21,6 +21,7 @@
 #include "http.h"
 #include "keys.h"
 #include "map.h"
+#include "metrics.h"
 #include "plate.h"
 #include "session.h"
 #include "session_book.h"
@@ -67,6 +68,9 @@ struct sessions {
     struct dict *lanes;               /* plate -> struct lane * */
     struct dict *lots_known;          /* lots already in session_lots */
     struct dict *sensed;              /* lots whose bays have reported */
+    /* metrics: gate events by kind (entry, exit) and outcome (new, replay,
+     * reread), payments (new, replay), failed writes, active sessions */
+    struct metric *m_gate[2][3], *m_pay[2], *m_fail, *m_active;
     bool loaded;
     bool closing;                     /* api_sessions_stop: run no more jobs */
     int loading;                      /* replies still expected by the loader */
@@ -260,8 +264,20 @@ static json_t *job_reply(struct job *j, const struct session *s, bool created)
 }
 
 /* Reply with the current state of session s, nothing written. */
+enum outcome { OUT_NEW = 0, OUT_REPLAY, OUT_REREAD };
+
+static void count(struct job *j, enum outcome o)
+{
+    struct sessions *ss = j->ss;
+    if (j->kind == JOB_ENTRY || j->kind == JOB_EXIT)
+        metric_inc(ss->m_gate[j->kind == JOB_EXIT][o], 1);
+    else if (j->kind == JOB_PAYMENT && o != OUT_REREAD)
+        metric_inc(ss->m_pay[o], 1);
+}
+
 static void job_reply_current(struct job *j, const struct session *s)
 {
+    count(j, OUT_REPLAY);
     if (j->req != NULL)
         http_reply_json(j->req, 200, job_reply(j, s, false));
     lane_done(j);
@@ -283,6 +299,7 @@ static void on_written(void *arg, enum store_status st, const struct store_reply
     struct sessions *ss = j->ss;
     if (!exec_ok(st, r)) {
         log_warn(&ss->a->log, "session_write_failed", "lot=%s status=%d", j->lot, (int)st);
+        metric_inc(ss->m_fail, 1);
         if (j->req != NULL)
             http_reply_unavailable(j->req);
         lane_done(j);
@@ -297,6 +314,8 @@ static void on_written(void *arg, enum store_status st, const struct store_reply
         snprintf(kind, sizeof kind, "%.*s", (int)(colon - j->ev_field), j->ev_field);
         session_book_event_put(ss->book, j->lot, kind, colon + 1, j->ev_sid);
     }
+    count(j, j->nout > 0 ? OUT_NEW : OUT_REREAD);
+    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
     if (j->req != NULL) {
         const struct session *s = j->nout > 0 ? &j->out[0] : session_book_get(ss->book, j->ev_sid);
         bool created = j->nout > 0 && j->kind != JOB_PAYMENT;
@@ -811,6 +830,7 @@ static void load_done(struct sessions *ss)
         return;
     }
     ss->loaded = true;
+    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
     log_info(&ss->a->log, "sessions_loaded", "sessions=%zu", session_book_count(ss->book));
 }
 
@@ -947,6 +967,31 @@ static void on_load_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- init ---- */
 
+static void bind_metrics(struct sessions *ss, struct metrics *m)
+{
+    static const char *const kinds[2] = {"entry", "exit"};
+    static const char *const outcomes[3] = {"new", "replay", "reread"};
+    char labels[96];
+    for (int k = 0; k < 2; k++)
+        for (int o = 0; o < 3; o++) {
+            const char *kv[4] = {"kind", kinds[k], "outcome", outcomes[o]};
+            metrics_labels(labels, sizeof labels, kv, 2);
+            ss->m_gate[k][o] = metrics_series(m, METRIC_COUNTER, "cityd_parking_gate_events_total",
+                                              "Gate camera reads (entries, exits) by outcome",
+                                              labels);
+        }
+    for (int o = 0; o < 2; o++) {
+        const char *kv[2] = {"outcome", outcomes[o]};
+        metrics_labels(labels, sizeof labels, kv, 1);
+        ss->m_pay[o] = metrics_series(m, METRIC_COUNTER, "cityd_parking_payments_total",
+                                      "Session payments by outcome", labels);
+    }
+    ss->m_fail = metrics_series(m, METRIC_COUNTER, "cityd_parking_session_write_failures_total",
+                                "Session writes Redis did not acknowledge (answered 503)", NULL);
+    ss->m_active = metrics_series(m, METRIC_GAUGE, "cityd_parking_sessions_active",
+                                  "Plate sessions whose car is inside", NULL);
+}
+
 void api_sessions_stop(struct app *a)
 {
     struct sessions *ss = a->sessions;
@@ -1026,6 +1071,7 @@ int api_sessions_init(struct app *a, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    bind_metrics(ss, a->metrics);
     struct timeval now = {0, 0};
     event_add(ss->load_timer, &now);
     http_route(a->http, HTTP_POST, "/v1/parking/lots/{id}/entries", ROLE_OPERATOR, false, h_entry, a);

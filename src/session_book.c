@@ -111,6 +111,16 @@ size_t session_book_count(const struct session_book *b)
     return dict_size(b->by_id);
 }
 
+size_t session_book_active_count(const struct session_book *b)
+{
+    size_t pos = 0, n = 0;
+    const char *k;
+    void *v;
+    while (dict_next(b->active, &pos, &k, &v))
+        n += ((const struct vec *)v)->n;
+    return n;
+}
+
 /* The record under key in d, created with calloc(size) when missing. */
 static void *get_or_make(struct dict *d, const char *key, size_t size)
 {

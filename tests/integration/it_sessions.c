@@ -304,6 +304,17 @@ static void test_day(void)
     json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=XYZ&from=k-b1", NULL, NULL, 400));
     json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=%E9%B2%81FA0001&from=k-b1", NULL, NULL,
                      404));
+
+    /* metrics count what happened */
+    struct http_result m;
+    CU_ASSERT_EQUAL_FATAL(support_get(c.base, "/metrics", NULL, &m), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(m.body, "cityd_parking_gate_events_total{kind=\"entry\","
+                                          "outcome=\"new\"} 6"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(m.body, "cityd_parking_gate_events_total{kind=\"exit\","
+                                          "outcome=\"reread\"} 1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(m.body, "cityd_parking_payments_total{outcome=\"replay\"} 1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(m.body, "cityd_parking_sessions_active 2"));
+    http_result_free(&m);
     down(&r, &c);
 }
 

@@ -100,6 +100,7 @@ static void test_unparked(void)
     CU_ASSERT_PTR_NULL(session_book_unparked(b, "L1", T0 + 60 + 901, 900));
     CU_ASSERT_PTR_NULL(session_book_unparked(b, "L1", T0 + 30 - 31, 900));
     CU_ASSERT_PTR_NULL(session_book_unparked(b, "L9", T0, 900));
+    CU_ASSERT_EQUAL(session_book_active_count(b), 3);
     session_clear(&s);
     session_book_free(b);
 }
