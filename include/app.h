@@ -37,6 +37,7 @@ struct app {
     struct sessions *sessions;        /* api_sessions.h */
     struct signals *signals;
     struct transit *transit;
+    struct api_transit *transit_api;  /* routes, Redis sync of api_transit.c */
 };
 
 /* "Now" in epoch seconds: the wall clock, or in replay mode the largest

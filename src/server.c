@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api_sessions.h"
+#include "api_transit.h"
 #include "app.h"
 #include "garage.h"
 #include "http.h"
@@ -76,6 +77,7 @@ static int start_http(struct app *a, char *err, size_t errlen)
         return -1;
     api_health_register(a);
     api_signals_register(a);
+    api_transit_register(a);
     if (api_sessions_init(a, err, errlen) != 0)
         return -1;
     return 0;
@@ -124,7 +126,8 @@ int server_start(struct app *a, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (load_map(a, err, errlen) != 0 || start_store(a, err, errlen) != 0 ||
+    if (load_map(a, err, errlen) != 0 || api_transit_init(a, err, errlen) != 0 ||
+        start_store(a, err, errlen) != 0 ||
         start_http(a, err, errlen) != 0)
         return -1;
     a->sig_term = evsignal_new(a->base, SIGTERM, on_signal, a);
@@ -146,6 +149,7 @@ int server_run(struct app *a)
 void server_stop(struct app *a)
 {
     api_sessions_stop(a);
+    api_transit_free(a);
     if (a->drain_timer)
         event_free(a->drain_timer);
     if (a->sig_term)
@@ -215,5 +219,5 @@ static int check_keys(const struct app *a)
 
 int server_check(const struct app *a)
 {
-    return check_keys(a) + check_map(a);
+    return check_keys(a) + check_map(a) + api_transit_check(a);
 }
