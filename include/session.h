@@ -169,6 +169,9 @@ void session_set_bay(struct session *s, const char *bay, const char *level, doub
  * phantom_entry when lot_has_bays. Returns true when flags changed. */
 bool session_check_flags(struct session *s, double now, const struct session_policy *pol,
                          bool lot_has_bays);
+/* True when s is settled (paid or void) and its last activity (entry,
+ * exit, bay, payments) is before `before`. */
+bool session_settled_before(const struct session *s, double before);
 /* What is still owed: due - paid, never negative. */
 long long session_outstanding(const struct session *s);
 

@@ -57,6 +57,12 @@ struct session *session_book_event(const struct session_book *b, const char *lot
 /* The session a payment id was applied to, or NULL. */
 struct session *session_book_payment(const struct session_book *b, const char *payment_id);
 
+/* Forget settled sessions (paid or void) whose last activity (entry,
+ * exit, payment, bay) is before `before`, with their event and payment
+ * ids: memory holds what is live plus a recent window. Active and unpaid
+ * sessions are never evicted. Returns how many were evicted. */
+size_t session_book_evict(struct session_book *b, double before);
+
 int session_book_account_put(struct session_book *b, const char *plate,
                              const struct session_account *a);
 /* NULL when the plate never enrolled. */

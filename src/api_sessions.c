@@ -30,6 +30,8 @@
 #include "tz.h"
 
 #define LOAD_RETRY_MS 250
+#define KEEP_SETTLED_S (30 * 86400.0)  /* settled sessions stay in memory this long */
+#define EVICT_EVERY_S 3600
 
 enum job_kind { JOB_ENTRY, JOB_EXIT, JOB_PAYMENT, JOB_BAY };
 
@@ -76,6 +78,7 @@ struct sessions {
     int loading;                      /* replies still expected by the loader */
     bool load_failed;
     struct event *load_timer;
+    struct event *evict_timer;
 };
 
 static void job_run(struct job *j);
@@ -815,6 +818,27 @@ void api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
     lane_submit(ss, j);
 }
 
+/* ---- memory ---- */
+
+/* Settled sessions older than KEEP_SETTLED_S leave memory (Redis keeps
+ * them); replays of their gate events and payments are not expected. */
+static void evict(struct sessions *ss)
+{
+    size_t n = session_book_evict(ss->book, app_now(ss->a) - KEEP_SETTLED_S);
+    if (n > 0)
+        log_info(&ss->a->log, "sessions_evicted", "sessions=%zu kept=%zu", n,
+                 session_book_count(ss->book));
+}
+
+static void on_evict_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sessions *ss = arg;
+    (void)fd;
+    (void)what;
+    if (ss->loaded && !ss->closing)
+        evict(ss);
+}
+
 /* ---- loading from Redis ---- */
 
 static void load_done(struct sessions *ss)
@@ -830,6 +854,7 @@ static void load_done(struct sessions *ss)
         return;
     }
     ss->loaded = true;
+    evict(ss);
     metric_set(ss->m_active, (double)session_book_active_count(ss->book));
     log_info(&ss->a->log, "sessions_loaded", "sessions=%zu", session_book_count(ss->book));
 }
@@ -853,7 +878,7 @@ static void on_load_sessions(void *arg, enum store_status st, const struct store
         if (j == NULL || session_from_json(&s, j, err, sizeof err) != 0)
             log_error(&ss->a->log, "session_corrupt", "session=%s",
                       store_reply_str(store_reply_at(r, i), NULL));
-        else
+        else if (!session_settled_before(&s, app_now(ss->a) - KEEP_SETTLED_S))
             ss->load_failed |= session_book_put(ss->book, &s) != 0;
         session_clear(&s);
         json_decref(j);
@@ -1030,6 +1055,8 @@ void api_sessions_free(struct app *a)
     api_sessions_stop(a);
     if (ss->load_timer)
         event_free(ss->load_timer);
+    if (ss->evict_timer)
+        event_free(ss->evict_timer);
     while (ss->lanes && dict_next(ss->lanes, &pos, &k, &v)) {   /* jobs never answered */
         struct lane *l = v;
         if (l->head)
@@ -1066,14 +1093,17 @@ int api_sessions_init(struct app *a, char *err, size_t errlen)
     ss->sensed = dict_new();
     ss->garages = a->map ? garages_build(a->map) : NULL;
     ss->load_timer = evtimer_new(a->base, on_load_timer, ss);
+    ss->evict_timer = event_new(a->base, -1, EV_PERSIST, on_evict_timer, ss);
     if (ss->book == NULL || ss->lanes == NULL || ss->lots_known == NULL || ss->sensed == NULL ||
-        (a->map && ss->garages == NULL) || ss->load_timer == NULL) {
+        (a->map && ss->garages == NULL) || ss->load_timer == NULL ||
+        ss->evict_timer == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
     bind_metrics(ss, a->metrics);
-    struct timeval now = {0, 0};
+    struct timeval now = {0, 0}, hourly = {EVICT_EVERY_S, 0};
     event_add(ss->load_timer, &now);
+    event_add(ss->evict_timer, &hourly);
     http_route(a->http, HTTP_POST, "/v1/parking/lots/{id}/entries", ROLE_OPERATOR, false, h_entry, a);
     http_route(a->http, HTTP_POST, "/v1/parking/lots/{id}/exits", ROLE_OPERATOR, false, h_exit, a);
     http_route(a->http, HTTP_PUT, "/v1/parking/accounts/{plate}", ROLE_OPERATOR, false, h_account, a);

@@ -248,6 +248,21 @@ bool session_check_flags(struct session *s, double now, const struct session_pol
     return s->flags != before;
 }
 
+bool session_settled_before(const struct session *s, double before)
+{
+    double t = -INFINITY;
+    const double ts[3] = {s->entry_time, s->exit_time, s->bay_time};
+    if (s->status != SESSION_PAID && s->status != SESSION_VOID)
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (isfinite(ts[i]) && ts[i] > t)
+            t = ts[i];
+    for (size_t i = 0; i < s->npayments; i++)
+        if (isfinite(s->payments[i].ts) && s->payments[i].ts > t)
+            t = s->payments[i].ts;
+    return t < before;
+}
+
 /* ---- arrears ---- */
 
 void session_arrears_init(struct session_arrears *a)

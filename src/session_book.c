@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +274,75 @@ struct session *session_book_event(const struct session_book *b, const char *lot
 struct session *session_book_payment(const struct session_book *b, const char *payment_id)
 {
     return dict_get(b->payments, payment_id);
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return (x > y) - (x < y);
+}
+
+static bool is_victim(struct session *const *v, size_t n, const void *s)
+{
+    return bsearch(&s, v, n, sizeof *v, cmp_ptr) != NULL;
+}
+
+/* Drop the index entries of d whose value is a victim (keys are
+ * collected first: deleting while iterating would skip entries). */
+static void drop_refs(struct dict *d, struct session *const *v, size_t n)
+{
+    size_t pos = 0, nk = 0;
+    const char *k;
+    void *val;
+    char **keys = malloc((dict_size(d) + 1) * sizeof *keys);
+    while (keys != NULL && dict_next(d, &pos, &k, &val))
+        if (is_victim(v, n, val) && (keys[nk] = strdup(k)) != NULL)
+            nk++;
+    for (size_t i = 0; i < nk; i++) {
+        dict_del(d, keys[i]);
+        free(keys[i]);
+    }
+    free(keys);
+}
+
+size_t session_book_evict(struct session_book *b, double before)
+{
+    size_t pos = 0, n = 0, cap = 64;
+    const char *k;
+    void *val;
+    struct session **v = malloc(cap * sizeof *v);
+    while (v != NULL && dict_next(b->by_id, &pos, &k, &val)) {
+        struct session *s = val;
+        if (!session_settled_before(s, before))
+            continue;
+        if (n == cap) {
+            struct session **nv = realloc(v, 2 * cap * sizeof *nv);
+            if (nv == NULL)
+                break;
+            v = nv;
+            cap *= 2;
+        }
+        v[n++] = s;
+    }
+    if (v == NULL || n == 0) {
+        free(v);
+        return 0;
+    }
+    qsort(v, n, sizeof *v, cmp_ptr);
+    drop_refs(b->events, v, n);
+    drop_refs(b->payments, v, n);
+    for (size_t i = 0; i < n; i++) {
+        struct plate_rec *pr = dict_get(b->by_plate, v[i]->plate);
+        if (pr != NULL) {
+            vec_remove(&pr->sessions, v[i]);
+            if (pr->sessions.n == 0 && !pr->has_acct)
+                free_plate(dict_del(b->by_plate, v[i]->plate));
+        }
+        dict_del(b->by_id, v[i]->id);
+        free_session(v[i]);
+    }
+    free(v);
+    return n;
 }
 
 int session_book_account_put(struct session_book *b, const char *plate,

@@ -55,6 +55,8 @@ static void test_open_close_free(void)
     CU_ASSERT_EQUAL(s.status, SESSION_PAID);
     CU_ASSERT_EQUAL(g, SESSION_GATE_OPEN);
     CU_ASSERT_STRING_EQUAL(s.exit_gate, "G2");
+    CU_ASSERT(session_settled_before(&s, T0 + 601));
+    CU_ASSERT(!session_settled_before(&s, T0 + 600));
     /* closing twice is refused and changes nothing */
     CU_ASSERT_EQUAL(session_close(&s, &x, 500, NULL, &POL, &g, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "not active"));
@@ -298,6 +300,7 @@ static void test_flags_over_time(void)
     CU_ASSERT(session_check_flags(&s, T0 + 901, &POL, true));
     CU_ASSERT_EQUAL(s.flags, SESSION_F_PHANTOM_ENTRY);
     CU_ASSERT(!session_check_flags(&s, T0 + 902, &POL, true));        /* no change */
+    CU_ASSERT(!session_settled_before(&s, T0 + 1e9));                  /* active */
     session_clear(&s);
     opened(&s);
     CU_ASSERT(!session_check_flags(&s, T0 + 5000, &POL, false));      /* no bay sensors */

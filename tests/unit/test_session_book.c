@@ -125,12 +125,63 @@ static void test_accounts(void)
     session_book_free(b);
 }
 
+static void test_evict(void)
+{
+    struct session_book *b = session_book_new();
+    struct session s;
+    struct session_policy pol = {259200, 604800, 900};
+    struct session_account later = {.pay_later = true};
+    enum session_gate g;
+    char err[128];
+    struct session_event x;
+    memset(&x, 0, sizeof x);
+    /* old and paid (free stay), old and unpaid, old and active, recent and paid */
+    mk(&s, "OLD-PAID", "L1", "鲁F00001", "a", T0);
+    snprintf(x.id, sizeof x.id, "xa");
+    x.ts = T0 + 60;
+    session_close(&s, &x, 0, NULL, &pol, &g, err, sizeof err);
+    session_book_put(b, &s);
+    session_book_event_put(b, "L1", "exit", "xa-reread", "OLD-PAID");
+    mk(&s, "OLD-UNPAID", "L1", "鲁F00002", "b", T0);
+    snprintf(x.id, sizeof x.id, "xb");
+    session_close(&s, &x, 500, &later, &pol, &g, err, sizeof err);
+    session_book_put(b, &s);
+    mk(&s, "OLD-ACTIVE", "L1", "鲁F00003", "c", T0);
+    session_book_put(b, &s);
+    mk(&s, "NEW-PAID", "L1", "鲁F00001", "d", T0 + 86400 * 40);
+    snprintf(x.id, sizeof x.id, "xd");
+    x.ts = T0 + 86400 * 40 + 60;
+    session_close(&s, &x, 0, NULL, &pol, &g, err, sizeof err);
+    session_book_put(b, &s);
+    session_clear(&s);
+
+    CU_ASSERT_EQUAL(session_book_evict(b, T0 + 86400 * 30), 1);
+    CU_ASSERT_PTR_NULL(session_book_get(b, "OLD-PAID"));
+    CU_ASSERT_PTR_NULL(session_book_event(b, "L1", "entry", "a"));
+    CU_ASSERT_PTR_NULL(session_book_event(b, "L1", "exit", "xa"));
+    CU_ASSERT_PTR_NULL(session_book_event(b, "L1", "exit", "xa-reread"));
+    CU_ASSERT_PTR_NOT_NULL(session_book_get(b, "OLD-UNPAID"));
+    CU_ASSERT_PTR_NOT_NULL(session_book_get(b, "OLD-ACTIVE"));
+    CU_ASSERT_PTR_NOT_NULL(session_book_event(b, "L1", "entry", "d"));
+    size_t n;
+    struct session *const *v = session_book_plate(b, "鲁F00001", &n);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    CU_ASSERT_STRING_EQUAL(v[0]->id, "NEW-PAID");
+    CU_ASSERT_EQUAL(session_book_count(b), 3);
+    CU_ASSERT_EQUAL(session_book_evict(b, T0 + 86400 * 30), 0);
+    CU_ASSERT_EQUAL(session_book_evict(b, T0 + 86400 * 50), 1);   /* NEW-PAID */
+    session_book_plate(b, "鲁F00001", &n);
+    CU_ASSERT_EQUAL(n, 0);
+    session_book_free(b);
+}
+
 int suite_session_book(void)
 {
     CU_pSuite s = CU_add_suite("session_book", NULL, NULL);
     if (s == NULL || CU_add_test(s, "put, get, replace in place", test_put_get_replace) == NULL ||
         CU_add_test(s, "unparked sessions (FIFO)", test_unparked) == NULL ||
-        CU_add_test(s, "accounts", test_accounts) == NULL)
+        CU_add_test(s, "accounts", test_accounts) == NULL ||
+        CU_add_test(s, "eviction of settled sessions", test_evict) == NULL)
         return -1;
     return 0;
 }
