@@ -231,8 +231,16 @@ static void test_day(void)
     CU_ASSERT_DOUBLE_EQUAL(nget(x, "amountPaid"), 10.0, 1e-9);
     CU_ASSERT_STRING_EQUAL(sget(x, "status"), "payment_required");
     json_decref(x);
+    /* amounts print as decimals, not binary noise (12.300000000000001) */
+    struct http_result raw;
+    char ppath[128];
+    snprintf(ppath, sizeof ppath, "/v1/parking/sessions/%s/payments", sid_c);
+    CU_ASSERT_EQUAL(support_send("POST", c.base, ppath, OP,
+                                 "{\"id\":\"p-c0\",\"amount\":0.1,\"method\":\"cash\"}", &raw), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(raw.body, "\"amountPaid\":10.1,"));
+    http_result_free(&raw);
     x = PAY(&c, sid_c, "{\"id\":\"p-c1\",\"amount\":10,\"method\":\"cash\"}", 200);   /* replay */
-    CU_ASSERT_DOUBLE_EQUAL(nget(x, "amountPaid"), 10.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "amountPaid"), 10.1, 1e-9);
     json_decref(x);
     json_decref(PAY(&c, sid_c, "{\"id\":\"p-c1\",\"amount\":11,\"method\":\"cash\"}", 409));
     x = PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":-5,\"method\":\"cash\"}", 400);
@@ -240,15 +248,15 @@ static void test_day(void)
     json_decref(x);
     json_decref(PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":0.001,\"method\":\"cash\"}", 400));
     x = PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":15,\"method\":\"cash\"}", 409);
-    CU_ASSERT_PTR_NOT_NULL(strstr(sget(x, "error.message"), "14.00 due"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(sget(x, "error.message"), "13.90 due"));
     json_decref(x);
-    json_decref(PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":14,\"method\":\"cash\",\"lot\":\"it-s2\"}",
+    json_decref(PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":13.9,\"method\":\"cash\",\"lot\":\"it-s2\"}",
                     409));
     json_decref(PAY(&c, sid_a, "{\"id\":\"p-c1\",\"amount\":1,\"method\":\"cash\"}", 409));
     json_decref(PAY(&c, "ps-nosuchsession", "{\"id\":\"p-x\",\"amount\":1,\"method\":\"cash\"}", 404));
-    x = PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":14,\"method\":\"wechat\",\"lot\":\"it-g1\"}", 200);
+    x = PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":13.9,\"method\":\"wechat\",\"lot\":\"it-g1\"}", 200);
     CU_ASSERT_STRING_EQUAL(sget(x, "status"), "paid");
-    CU_ASSERT_EQUAL(json_array_size(json_object_get(x, "payments")), 2);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(x, "payments")), 3);
     json_decref(x);
 
     /* 20:00 D is read entering again: its first stay lost its exit */
