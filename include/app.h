@@ -55,5 +55,7 @@ int app_request_now(const struct app *a, const struct http_req *r, double *now);
 /* Route registration of each API module. */
 void api_health_register(struct app *a);
 void api_signals_register(struct app *a);
+/* Before the HTTP server and the store are freed (server_stop). */
+void api_signals_stop(struct app *a);
 
 #endif

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "api_signals.h"
 #include "app.h"
 #include "bands.h"
 #include "geo.h"
@@ -38,12 +39,11 @@
  * MILP (speed_change_max_mps). */
 #define GREENWAVE_TIME_LIMIT_MS 2000.0
 #define PLAN_ID_MAX 64
-#define ERRLEN 256
 
 /* ---- JSON in ---- */
 
 /* Optional number: 1 present (in *out), 0 absent or null, -1 not a number. */
-static int get_num(json_t *o, const char *key, const char *where, double *out, char *err)
+int sig_get_num(json_t *o, const char *key, const char *where, double *out, char *err)
 {
     json_t *v = json_object_get(o, key);
     if (v == NULL || json_is_null(v))
@@ -56,9 +56,9 @@ static int get_num(json_t *o, const char *key, const char *where, double *out, c
     return 1;
 }
 
-static int need_num(json_t *o, const char *key, const char *where, double *out, char *err)
+int sig_need_num(json_t *o, const char *key, const char *where, double *out, char *err)
 {
-    int rc = get_num(o, key, where, out, err);
+    int rc = sig_get_num(o, key, where, out, err);
     if (rc == 0)
         snprintf(err, ERRLEN, "%s%s: missing", where, key);
     return rc == 1 ? 1 : -1;
@@ -94,7 +94,7 @@ static int fixed_or_range(json_t *o, const char *key1, const char *key2, const c
                           double *lo, double *hi, bool required, char *err)
 {
     double v;
-    int a = get_num(o, key1, where, &v, err);
+    int a = sig_get_num(o, key1, where, &v, err);
     if (a < 0)
         return -1;
     int b = get_range(o, key2, where, lo, hi, err);
@@ -131,7 +131,7 @@ static json_t *optional_body(struct http_req *r, bool *owned)
 /* ---- JSON out ---- */
 
 /* Numbers to the microsecond / 1e-6 and NAN as null. */
-static json_t *jnum(double x)
+json_t *sig_jnum(double x)
 {
     if (!isfinite(x))
         return json_null();
@@ -139,14 +139,14 @@ static json_t *jnum(double x)
     return json_real(r == 0 ? 0.0 : r);
 }
 
-static void set_num(json_t *o, const char *key, double x)
+void sig_set_num(json_t *o, const char *key, double x)
 {
-    json_object_set_new(o, key, jnum(x));
+    json_object_set_new(o, key, sig_jnum(x));
 }
 
 /* Reply with a JSON body printed to 15 significant digits (jansson's
  * default 17 shows binary noise: 724.13793099999998). Steals body. */
-static void reply_json(struct http_req *r, int status, json_t *body)
+void sig_reply_json(struct http_req *r, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(body);
@@ -158,7 +158,7 @@ static void reply_json(struct http_req *r, int status, json_t *body)
     free(text);
 }
 
-static void bad_request(struct http_req *r, const char *err)
+void sig_bad_request(struct http_req *r, const char *err)
 {
     http_reply_error(r, 400, "invalid", "%s", err);
 }
@@ -172,11 +172,11 @@ static int parse_webster(json_t *in, struct signals_webster_in *w, struct signal
     w->cycle_min_s = DEFAULT_CYCLE_MIN_S;
     w->cycle_max_s = DEFAULT_CYCLE_MAX_S;
     w->cycle_s = NAN;
-    if (need_num(in, "lost_time_s", "", &w->lost_time_s, err) < 0 ||
-        get_num(in, "cycle_min_s", "", &w->cycle_min_s, err) < 0 ||
-        get_num(in, "cycle_max_s", "", &w->cycle_max_s, err) < 0 ||
-        get_num(in, "cycle_s", "", &w->cycle_s, err) < 0 ||
-        get_num(in, "pedestrian_crossing_m", "", &ped_all, err) < 0)
+    if (sig_need_num(in, "lost_time_s", "", &w->lost_time_s, err) < 0 ||
+        sig_get_num(in, "cycle_min_s", "", &w->cycle_min_s, err) < 0 ||
+        sig_get_num(in, "cycle_max_s", "", &w->cycle_max_s, err) < 0 ||
+        sig_get_num(in, "cycle_s", "", &w->cycle_s, err) < 0 ||
+        sig_get_num(in, "pedestrian_crossing_m", "", &ped_all, err) < 0)
         return -1;
     json_t *arr = json_object_get(in, "phases");
     if (!json_is_array(arr) || json_array_size(arr) == 0) {
@@ -198,12 +198,12 @@ static int parse_webster(json_t *in, struct signals_webster_in *w, struct signal
             return -1;
         }
         ph[i] = (struct signals_phase_in){ NAN, NAN, NAN, 0, ped_all, NAN };
-        if (get_num(p, "flow", where, &ph[i].flow_vph, err) < 0 ||
-            get_num(p, "saturation_flow", where, &ph[i].saturation_vph, err) < 0 ||
-            get_num(p, "flow_ratio", where, &ph[i].flow_ratio, err) < 0 ||
-            get_num(p, "min_green_s", where, &ph[i].min_green_s, err) < 0 ||
-            get_num(p, "pedestrian_crossing_m", where, &ph[i].ped_crossing_m, err) < 0 ||
-            get_num(p, "green_s", where, &ph[i].green_s, err) < 0)
+        if (sig_get_num(p, "flow", where, &ph[i].flow_vph, err) < 0 ||
+            sig_get_num(p, "saturation_flow", where, &ph[i].saturation_vph, err) < 0 ||
+            sig_get_num(p, "flow_ratio", where, &ph[i].flow_ratio, err) < 0 ||
+            sig_get_num(p, "min_green_s", where, &ph[i].min_green_s, err) < 0 ||
+            sig_get_num(p, "pedestrian_crossing_m", where, &ph[i].ped_crossing_m, err) < 0 ||
+            sig_get_num(p, "green_s", where, &ph[i].green_s, err) < 0)
             return -1;
     }
     return 0;
@@ -216,22 +216,22 @@ static json_t *webster_json(const struct signals_webster_out *o, const struct si
     for (size_t i = 0; i < n; i++) {
         const struct signals_phase_out *p = &po[i];
         json_t *j = json_object();
-        set_num(j, "flow_ratio", p->flow_ratio);
-        set_num(j, "effective_green_s", p->effective_green_s);
-        set_num(j, "capacity_vph", p->capacity_vph);
-        set_num(j, "degree_of_saturation", p->degree_of_saturation);
-        set_num(j, "webster_delay_s", p->webster_delay_s);
-        set_num(j, "hcm_uniform_delay_s", p->hcm_uniform_delay_s);
-        set_num(j, "hcm_incremental_delay_s", p->hcm_incremental_delay_s);
-        set_num(j, "hcm_delay_s", p->hcm_delay_s);
+        sig_set_num(j, "flow_ratio", p->flow_ratio);
+        sig_set_num(j, "effective_green_s", p->effective_green_s);
+        sig_set_num(j, "capacity_vph", p->capacity_vph);
+        sig_set_num(j, "degree_of_saturation", p->degree_of_saturation);
+        sig_set_num(j, "webster_delay_s", p->webster_delay_s);
+        sig_set_num(j, "hcm_uniform_delay_s", p->hcm_uniform_delay_s);
+        sig_set_num(j, "hcm_incremental_delay_s", p->hcm_incremental_delay_s);
+        sig_set_num(j, "hcm_delay_s", p->hcm_delay_s);
         char los[2] = { p->los, '\0' };
         json_object_set_new(j, "los", p->los ? json_string(los) : json_null());
         json_array_append_new(phases, j);
     }
     json_t *body = json_object();
-    set_num(body, "Y", o->Y);
-    set_num(body, "cycle_optimal_s", o->cycle_optimal_s);
-    set_num(body, "cycle_s", o->cycle_s);
+    sig_set_num(body, "Y", o->Y);
+    sig_set_num(body, "cycle_optimal_s", o->cycle_optimal_s);
+    sig_set_num(body, "cycle_s", o->cycle_s);
     json_object_set_new(body, "oversaturated", json_boolean(o->oversaturated));
     json_object_set_new(body, "mode", json_string(o->evaluated ? "evaluate" : "optimise"));
     json_object_set_new(body, "phases", phases);
@@ -250,10 +250,10 @@ static void h_webster(struct http_req *r, void *arg)
     struct signals_webster_out out;
     char err[ERRLEN];
     if (parse_webster(in, &w, ph, err) != 0 || signals_webster(&w, &out, po, err, sizeof err) != 0) {
-        bad_request(r, err);
+        sig_bad_request(r, err);
         return;
     }
-    reply_json(r, 200, webster_json(&out, po, w.nphases));
+    sig_reply_json(r, 200, webster_json(&out, po, w.nphases));
 }
 
 /* ---- green-wave problems ---- */
@@ -277,12 +277,12 @@ static int parse_green(json_t *o, const char *where, const char *dir, struct max
     snprintf(ks, sizeof ks, "%s_green_s", dir);
     snprintf(kr, sizeof kr, "%s_green_ratio", dir);
     double s = NAN, ratio = NAN;
-    int a = get_num(o, ks, where, &s, err);
+    int a = sig_get_num(o, ks, where, &s, err);
     if (a == 0)
-        a = get_num(o, "green_s", where, &s, err);
-    int b = a < 0 ? -1 : get_num(o, kr, where, &ratio, err);
+        a = sig_get_num(o, "green_s", where, &s, err);
+    int b = a < 0 ? -1 : sig_get_num(o, kr, where, &ratio, err);
     if (b == 0)
-        b = get_num(o, "green_ratio", where, &ratio, err);
+        b = sig_get_num(o, "green_ratio", where, &ratio, err);
     if (a < 0 || b < 0)
         return -1;
     if (a && b) {
@@ -332,10 +332,10 @@ static int parse_intersection(json_t *x, size_t i, struct gw *g, char *err)
     g->name[i] = json_string_value(json_object_get(x, "name"));
     struct maxband_signal *s = &g->sig[i];
     double q = 0;
-    if (need_num(x, "position_m", where, &s->position_m, err) < 0 ||
+    if (sig_need_num(x, "position_m", where, &s->position_m, err) < 0 ||
         parse_green(x, where, "outbound", &s->out, g->gkey[i][0], err) < 0 ||
         parse_green(x, where, "inbound", &s->in, g->gkey[i][1], err) < 0 ||
-        get_num(x, "queue_clearance_s", where, &q, err) < 0)
+        sig_get_num(x, "queue_clearance_s", where, &q, err) < 0)
         return -1;
     if (q < 0) {
         snprintf(err, ERRLEN, "%squeue_clearance_s: must be >= 0", where);
@@ -435,7 +435,7 @@ static int parse_options(json_t *in, struct gw *g, double speed_default, char *e
     for (size_t i = 0; i + 1 < n; i++)
         if (parse_link(links, i, slo, shi, &g->link[i], err) < 0)
             return -1;
-    if (get_num(in, "speed_change_max_mps", "", &dv, err) < 0)
+    if (sig_get_num(in, "speed_change_max_mps", "", &dv, err) < 0)
         return -1;
     if (!isnan(dv) && !(dv > 0)) {
         snprintf(err, ERRLEN, "speed_change_max_mps: must be positive");
@@ -511,26 +511,26 @@ static json_t *greenwave_json(const struct gw *g, const struct maxband_result *r
 {
     const struct maxband_problem *p = &g->p;
     json_t *body = json_object();
-    set_num(body, "cycle_s", r->cycle_s);
-    set_num(body, "outbound_band_s", band_s(&r->outbound));
-    set_num(body, "inbound_band_s", band_s(&r->inbound));
-    set_num(body, "efficiency", r->efficiency);
-    set_num(body, "speed_mps", mean_speed(p, r));
+    sig_set_num(body, "cycle_s", r->cycle_s);
+    sig_set_num(body, "outbound_band_s", band_s(&r->outbound));
+    sig_set_num(body, "inbound_band_s", band_s(&r->inbound));
+    sig_set_num(body, "efficiency", r->efficiency);
+    sig_set_num(body, "speed_mps", mean_speed(p, r));
     json_object_set_new(body, "objective", json_string(maxband_objective_name(p->objective)));
     json_object_set_new(body, "two_way", json_boolean(r->two_way));
     json_t *xs = json_array(), *ls = json_array();
     for (size_t i = 0; i < p->n; i++) {
         json_t *x = json_object();
         json_object_set_new(x, "id", json_string(g->id[i]));
-        set_num(x, "offset_s", r->offset_s[i]);
+        sig_set_num(x, "offset_s", r->offset_s[i]);
         json_array_append_new(xs, x);
         if (i + 1 == p->n)
             continue;
         json_t *l = json_object();
         json_object_set_new(l, "from", json_string(g->id[i]));
         json_object_set_new(l, "to", json_string(g->id[i + 1]));
-        set_num(l, "outbound_speed_mps", r->out_speed_mps[i]);
-        set_num(l, "inbound_speed_mps", r->in_speed_mps[i]);
+        sig_set_num(l, "outbound_speed_mps", r->out_speed_mps[i]);
+        sig_set_num(l, "inbound_speed_mps", r->in_speed_mps[i]);
         json_array_append_new(ls, l);
     }
     json_object_set_new(body, "intersections", xs);
@@ -552,11 +552,11 @@ static void h_greenwave(struct http_req *r, void *arg)
         return;
     }
     if (parse_greenwave(in, g, err) != 0 || maxband_check(&g->p, err, sizeof err) != 0) {
-        bad_request(r, err);
+        sig_bad_request(r, err);
     } else if (maxband_solve(&g->p, &res, err, sizeof err) != 0) {
         http_reply_error(r, 500, "optimisation_failed", "%s", err);
     } else {
-        reply_json(r, 200, greenwave_json(g, &res));
+        sig_reply_json(r, 200, greenwave_json(g, &res));
         maxband_result_free(&res);
     }
     free(g);
@@ -565,13 +565,13 @@ static void h_greenwave(struct http_req *r, void *arg)
 /* ---- corridors from the map ---- */
 
 /* The crs query parameter: false (after replying 400) when it is bad. */
-static bool parse_crs(struct http_req *r, bool *gcj)
+bool sig_parse_crs(struct http_req *r, bool *gcj)
 {
     const char *crs = http_req_query(r, "crs");
     *gcj = crs != NULL && strcmp(crs, "gcj02") == 0;
     if (crs == NULL || *gcj || strcmp(crs, "wgs84") == 0)
         return true;
-    bad_request(r, "crs: must be wgs84 or gcj02");
+    sig_bad_request(r, "crs: must be wgs84 or gcj02");
     return false;
 }
 
@@ -580,8 +580,8 @@ static json_t *corridor_json(const struct map *m, const struct map_corridor *c, 
     json_t *j = json_object(), *xs = json_array();
     json_object_set_new(j, "id", json_string(c->id));
     json_object_set_new(j, "name", c->name ? json_string(c->name) : json_null());
-    set_num(j, "speed_kmh", c->speed_kmh);
-    set_num(j, "length_m", c->position_m[c->nisecs - 1] - c->position_m[0]);
+    sig_set_num(j, "speed_kmh", c->speed_kmh);
+    sig_set_num(j, "length_m", c->position_m[c->nisecs - 1] - c->position_m[0]);
     for (size_t i = 0; i < c->nisecs; i++) {
         const struct map_intersection *x = map_intersection(m, c->isecs[i]);
         json_t *o = json_object();
@@ -590,10 +590,10 @@ static json_t *corridor_json(const struct map *m, const struct map_corridor *c, 
             geo_wgs84_to_gcj02(x->pt.lon, x->pt.lat, &lon, &lat);
         json_object_set_new(o, "id", json_string(x->id));
         json_object_set_new(o, "name", x->name ? json_string(x->name) : json_null());
-        set_num(o, "position_m", c->position_m[i]);
-        set_num(o, "offset_m", c->offset_m[i]);
-        set_num(o, "lon", lon);
-        set_num(o, "lat", lat);
+        sig_set_num(o, "position_m", c->position_m[i]);
+        sig_set_num(o, "offset_m", c->offset_m[i]);
+        sig_set_num(o, "lon", lon);
+        sig_set_num(o, "lat", lat);
         json_array_append_new(xs, o);
     }
     json_object_set_new(j, "intersections", xs);
@@ -604,12 +604,12 @@ static void h_corridors(struct http_req *r, void *arg)
 {
     struct app *a = arg;
     bool gcj;
-    if (!parse_crs(r, &gcj))
+    if (!sig_parse_crs(r, &gcj))
         return;
     json_t *list = json_array();
     for (size_t i = 0; i < a->map->ncorridors; i++)
         json_array_append_new(list, corridor_json(a->map, &a->map->corridors[i], gcj));
-    reply_json(r, 200, json_pack("{s:o}", "corridors", list));
+    sig_reply_json(r, 200, json_pack("{s:o}", "corridors", list));
 }
 
 static const struct map_corridor *find_corridor(struct http_req *r, const struct app *a)
@@ -625,29 +625,29 @@ static void h_corridor(struct http_req *r, void *arg)
 {
     struct app *a = arg;
     bool gcj;
-    if (!parse_crs(r, &gcj))
+    if (!sig_parse_crs(r, &gcj))
         return;
     const struct map_corridor *c = find_corridor(r, a);
     if (c != NULL)
-        reply_json(r, 200, corridor_json(a->map, c, gcj));
+        sig_reply_json(r, 200, corridor_json(a->map, c, gcj));
 }
 
 /* ---- corridor plans ---- */
 
 /* Compass letter of travel for a bearing: N, E, S or W. */
-static char compass(double bearing_deg)
+char sig_compass(double bearing_deg)
 {
     double b = fmod(fmod(bearing_deg, 360) + 360, 360);
     return b < 45 || b >= 315 ? 'N' : b < 135 ? 'E' : b < 225 ? 'S' : 'W';
 }
 
-static char opposite(char d)
+char sig_opposite(char d)
 {
     return d == 'N' ? 'S' : d == 'S' ? 'N' : d == 'E' ? 'W' : 'E';
 }
 
 /* Index of the phase serving movement mv ("EBT"), or -1. */
-static int phase_of(const struct map_intersection *x, const char *mv)
+int sig_phase_of(const struct map_intersection *x, const char *mv)
 {
     for (size_t k = 0; k < x->nphases; k++)
         for (size_t j = 0; j < x->phases[k].nmovements; j++)
@@ -656,7 +656,7 @@ static int phase_of(const struct map_intersection *x, const char *mv)
     return -1;
 }
 
-static bool serves_through(const struct map_phase *ph)
+bool sig_serves_through(const struct map_phase *ph)
 {
     for (size_t j = 0; j < ph->nmovements; j++) {
         const char *m = ph->movements[j];
@@ -667,7 +667,7 @@ static bool serves_through(const struct map_phase *ph)
 }
 
 /* Webster input of a mapped intersection from its design flows. */
-static void isec_webster(const struct map_intersection *x, struct signals_webster_in *w,
+void sig_isec_webster(const struct map_intersection *x, struct signals_webster_in *w,
                          struct signals_phase_in *ph, double cycle_s)
 {
     size_t n = x->nphases < SIGNALS_MAX_PHASES ? x->nphases : SIGNALS_MAX_PHASES;
@@ -677,7 +677,7 @@ static void isec_webster(const struct map_intersection *x, struct signals_webste
          * carry the crossing's minimum green. */
         ph[k] = (struct signals_phase_in){ p->design_flow, p->saturation_flow, NAN,
                                            p->min_green_s,
-                                           serves_through(p) ? x->pedestrian_crossing_m : 0,
+                                           sig_serves_through(p) ? x->pedestrian_crossing_m : 0,
                                            NAN };
     }
     *w = (struct signals_webster_in){ x->lost_time_s, ph, n, x->cycle_min_s, x->cycle_max_s,
@@ -686,12 +686,12 @@ static void isec_webster(const struct map_intersection *x, struct signals_webste
 
 /* Direction of travel at intersection i of c (outbound), from the
  * neighbouring intersections. */
-static char outbound_dir(const struct map *m, const struct map_corridor *c, size_t i)
+char sig_outbound_dir(const struct map *m, const struct map_corridor *c, size_t i)
 {
     size_t lo = i > 0 ? i - 1 : i, hi = i + 1 < c->nisecs ? i + 1 : i;
     const struct map_intersection *a = map_intersection(m, c->isecs[lo]);
     const struct map_intersection *b = map_intersection(m, c->isecs[hi]);
-    return compass(geo_bearing_deg(a->pt.lon, a->pt.lat, b->pt.lon, b->pt.lat));
+    return sig_compass(geo_bearing_deg(a->pt.lon, a->pt.lat, b->pt.lon, b->pt.lat));
 }
 
 /* The corridor's common cycle: the largest Webster cycle along it, within
@@ -706,7 +706,7 @@ static int common_cycle(const struct map *m, const struct map_corridor *c, doubl
         struct signals_phase_out po[SIGNALS_MAX_PHASES];
         struct signals_webster_out out;
         char why[160];
-        isec_webster(x, &w, ph, NAN);
+        sig_isec_webster(x, &w, ph, NAN);
         if (signals_webster(&w, &out, po, why, sizeof why) != 0) {
             snprintf(err, ERRLEN, "intersection '%s': %s", x->id, why);
             return -1;
@@ -734,13 +734,13 @@ static int corridor_greens(const struct map *m, const struct map_corridor *c, si
     struct signals_phase_out po[SIGNALS_MAX_PHASES];
     struct signals_webster_out out;
     char why[160];
-    isec_webster(x, &w, ph, C);
+    sig_isec_webster(x, &w, ph, C);
     if (signals_webster(&w, &out, po, why, sizeof why) != 0) {
         snprintf(err, ERRLEN, "intersection '%s' at a %.0f s cycle: %s", x->id, C, why);
         return -1;
     }
-    char d = outbound_dir(m, c, i), mo[4] = { d, 'B', 'T', 0 }, mi[4] = { opposite(d), 'B', 'T', 0 };
-    int ko = phase_of(x, mo), ki = phase_of(x, mi);
+    char d = sig_outbound_dir(m, c, i), mo[4] = { d, 'B', 'T', 0 }, mi[4] = { sig_opposite(d), 'B', 'T', 0 };
+    int ko = sig_phase_of(x, mo), ki = sig_phase_of(x, mi);
     if (ko < 0 || ki < 0) {
         snprintf(err, ERRLEN, "intersection '%s': no phase serves %s", x->id, ko < 0 ? mo : mi);
         return -1;
@@ -768,7 +768,7 @@ static int corridor_problem(const struct map *m, const struct map_corridor *c, j
         return -1;
     }
     double C, q = 0, fixed = NAN;
-    if (get_num(in, "cycle_s", "", &fixed, err) < 0 || get_num(in, "queue_clearance_s", "", &q, err) < 0)
+    if (sig_get_num(in, "cycle_s", "", &fixed, err) < 0 || sig_get_num(in, "queue_clearance_s", "", &q, err) < 0)
         return -1;
     if (q < 0) {
         snprintf(err, ERRLEN, "queue_clearance_s: must be >= 0");
@@ -817,16 +817,16 @@ static json_t *plan_json(const struct map_corridor *c, const struct gw *g,
     json_object_set_new(j, "id", json_string(id));
     json_object_set_new(j, "corridor", json_string(c->id));
     json_object_set_new(j, "corridor_name", c->name ? json_string(c->name) : json_null());
-    set_num(j, "created_at", created);
+    sig_set_num(j, "created_at", created);
     json_t *xs = json_object_get(j, "intersections");
     for (size_t i = 0; i < g->p.n; i++) {
         json_t *x = json_array_get(xs, i);
         const struct maxband_signal *s = &g->sig[i];
         json_object_set_new(x, "name", g->name[i] ? json_string(g->name[i]) : json_null());
-        set_num(x, "position_m", s->position_m);
-        set_num(x, "outbound_green_s", s->out.green_s);
-        set_num(x, "inbound_green_s", s->in.green_s);
-        set_num(x, "queue_clearance_s", s->out.queue_s);
+        sig_set_num(x, "position_m", s->position_m);
+        sig_set_num(x, "outbound_green_s", s->out.green_s);
+        sig_set_num(x, "inbound_green_s", s->in.green_s);
+        sig_set_num(x, "queue_clearance_s", s->out.queue_s);
     }
     return j;
 }
@@ -868,7 +868,7 @@ static const char *plan_key(char *buf, size_t n, const char *cor, const char *pl
 }
 
 /* Reply to a failed store call: 503 when Redis is down or slow. */
-static bool store_failed(struct http_req *r, enum store_status st, const struct store_reply *rep)
+bool sig_store_failed(struct http_req *r, enum store_status st, const struct store_reply *rep)
 {
     if (st != STORE_OK) {
         http_reply_unavailable(r);
@@ -884,7 +884,7 @@ static bool store_failed(struct http_req *r, enum store_status st, const struct 
 static void on_plan_saved(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
-    if (!store_failed(p->r, st, rep))
+    if (!sig_store_failed(p->r, st, rep))
         http_reply_raw(p->r, 201, "application/json; charset=utf-8", p->json, strlen(p->json));
     pending_free(p);
 }
@@ -936,7 +936,7 @@ static void h_corridor_greenwave(struct http_req *r, void *arg)
     } else if (rc == 1) {
         http_reply_error(r, 409, "conflict", "%s", err);   /* the map's timings */
     } else if (rc != 0 || maxband_check(&g->p, err, sizeof err) != 0) {
-        bad_request(r, err);
+        sig_bad_request(r, err);
     } else if (maxband_solve(&g->p, &res, err, sizeof err) != 0) {
         http_reply_error(r, 500, "optimisation_failed", "%s", err);
     } else {
@@ -960,7 +960,7 @@ static bool valid_plan_id(const char *s)
 static void on_plan_activated(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
-    if (!store_failed(p->r, st, rep))
+    if (!sig_store_failed(p->r, st, rep))
         http_reply_raw(p->r, 200, "application/json; charset=utf-8", p->json, strlen(p->json));
     pending_free(p);
 }
@@ -969,7 +969,7 @@ static void on_plan_activated(void *arg, enum store_status st, const struct stor
 static void on_plan_found(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
-    if (store_failed(p->r, st, rep)) {
+    if (sig_store_failed(p->r, st, rep)) {
         pending_free(p);
         return;
     }
@@ -1007,7 +1007,7 @@ static void h_put_plan(struct http_req *r, void *arg)
         return;
     json_t *v = json_object_get(in, "plan");
     if (!json_is_string(v)) {
-        bad_request(r, "plan: missing (the id of a candidate plan)");
+        sig_bad_request(r, "plan: missing (the id of a candidate plan)");
         return;
     }
     const char *id = json_string_value(v);
@@ -1029,7 +1029,7 @@ static void h_put_plan(struct http_req *r, void *arg)
 static void on_active_plan(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
-    if (!store_failed(p->r, st, rep)) {
+    if (!sig_store_failed(p->r, st, rep)) {
         size_t len = 0;
         const char *json = store_reply_str(rep, &len);
         if (json == NULL)
@@ -1118,7 +1118,7 @@ static int plan_svg(json_t *plan, int cycles, char **svg, size_t *len, char *err
 static void on_plan_for_svg(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
-    if (store_failed(p->r, st, rep)) {
+    if (sig_store_failed(p->r, st, rep)) {
         pending_free(p);
         return;
     }
@@ -1155,7 +1155,7 @@ static void h_time_space(struct http_req *r, void *arg)
     int cycles = 3;
     if (cyc != NULL) {
         if (strcmp(cyc, "2") != 0 && strcmp(cyc, "3") != 0) {
-            bad_request(r, "cycles: must be 2 or 3");
+            sig_bad_request(r, "cycles: must be 2 or 3");
             return;
         }
         cycles = cyc[0] - '0';
@@ -1194,4 +1194,10 @@ void api_signals_register(struct app *a)
     http_route(h, HTTP_GET, "/v1/signals/corridors/{id}/plan", ROLE_READER, true, h_get_plan, a);
     http_route(h, HTTP_GET, "/v1/signals/corridors/{id}/time-space.svg", ROLE_READER, true,
                h_time_space, a);
+    api_adaptive_register(a);
+}
+
+void api_signals_stop(struct app *a)
+{
+    api_adaptive_stop(a);
 }

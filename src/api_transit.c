@@ -1106,6 +1106,8 @@ int api_transit_init(struct app *a, char *err, size_t errlen)
     a->transit_api = at;
     transit_params_default(&at->params);
     at->params.stale_after_s = (double)a->cfg.transit_stale_after_s;
+    at->params.early_s = (double)a->cfg.transit_early_margin_s;
+    at->params.early_frac = (double)a->cfg.transit_early_margin_pct / 100.0;
     /* Replayed recordings are in the past of the wall clock, and "now"
      * is the latest of them: no report is from the future. */
     if (a->cfg.clock_mode == CLOCK_REPLAY)

@@ -148,6 +148,7 @@ int server_run(struct app *a)
 
 void server_stop(struct app *a)
 {
+    api_signals_stop(a);
     api_sessions_stop(a);
     api_transit_free(a);
     if (a->drain_timer)

@@ -24,7 +24,8 @@ Driven by tests/eval/transit_wmata.sh, which starts redis-server and cityd
    by the bus's current deviation from the timetable at its place, a bus
    waiting at its first stop not leaving early); and, to show what the
    estimates are worth apart from cityd's rider margin (announced times
-   are the estimate minus 10 s + 10 % of the horizon, transit.h), the
+   are the estimate minus 10 s + 10 % of the horizon: config keys
+   transit.early_margin_s and transit.early_margin_pct), the
    deviation baseline with that same margin;
 6. coverage: the share of on-route reports (within ON_ROUTE_M of the
    trip's shape, before its last stop) whose bus has, at the end of that

@@ -114,7 +114,9 @@ static int suite_init(void)
         snprintf(citysim, sizeof citysim, "bin/citysim");
     if ((tmp = support_tmpdir("it-citysim")) == NULL || support_redis_start(&redis) != 0)
         return -1;
-    return support_cityd_start(&cityd, redis.url, NULL);
+    /* Replay clock: the closed loop's simulated instants are cityd's now. */
+    static const char *const replay[] = {"clock.mode=replay", NULL};
+    return support_cityd_start(&cityd, redis.url, replay);
 }
 
 static int suite_clean(void)
