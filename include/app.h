@@ -34,6 +34,7 @@ struct app {
     double replay_now;                /* clock.mode = replay: max ts ingested */
     /* Domain state, owned; each NULL until its module is initialised. */
     struct parking *parking;
+    struct sessions *sessions;        /* api_sessions.h */
     struct signals *signals;
     struct transit *transit;
     struct api_transit *transit_api;  /* routes, Redis sync of api_transit.c */

@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_sessions.h"
 #include "api_transit.h"
 #include "app.h"
+#include "garage.h"
 #include "http.h"
 #include "map.h"
 #include "metrics.h"
@@ -76,6 +78,8 @@ static int start_http(struct app *a, char *err, size_t errlen)
     api_health_register(a);
     api_signals_register(a);
     api_transit_register(a);
+    if (api_sessions_init(a, err, errlen) != 0)
+        return -1;
     return 0;
 }
 
@@ -145,6 +149,7 @@ int server_run(struct app *a)
 void server_stop(struct app *a)
 {
     api_signals_stop(a);
+    api_sessions_stop(a);
     api_transit_free(a);
     if (a->drain_timer)
         event_free(a->drain_timer);
@@ -156,6 +161,7 @@ void server_stop(struct app *a)
     store_free(a->store);
     if (a->redis)
         redisproc_free(a->redis);
+    api_sessions_free(a);
     map_free(a->map);
     metrics_free(a->metrics);
     if (a->base)
@@ -173,8 +179,13 @@ static int check_map(const struct app *a)
 {
     struct map_problems probs = {0};
     struct map *m = NULL;
-    if (map_load(a->cfg.map_dir, &m, &probs) == 0)
+    if (map_load(a->cfg.map_dir, &m, &probs) == 0) {
+        struct garages *gs = garages_build(m);   /* bays no kiosk can reach */
+        if (gs != NULL)
+            garages_check(gs, &probs);
+        garages_free(gs);
         map_free(m);
+    }
     for (size_t i = 0; i < probs.n; i++)
         fprintf(stderr, "%s/%s: %s: %s\n", a->cfg.map_dir, probs.items[i].file,
                 probs.items[i].feature, probs.items[i].message);
