@@ -189,21 +189,6 @@ static bool ready(struct sessions *ss, struct http_req *r)
     return false;
 }
 
-/* http_reply_json, but money and times printed to 15 significant digits:
- * jansson's default of 17 shows binary noise (12.300000000000001).
- * Steals body. */
-static void reply_json(struct http_req *r, int status, json_t *body)
-{
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
-    json_decref(body);
-    if (text == NULL) {
-        http_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    http_reply_raw(r, status, "application/json; charset=utf-8", text, strlen(text));
-    free(text);
-}
-
 /* The JSON body of a write, or NULL when answered already (not loaded
  * yet: 503; bad JSON: 400). */
 static json_t *write_body(struct sessions *ss, struct http_req *r)
@@ -297,7 +282,7 @@ static void job_reply_current(struct job *j, const struct session *s)
 {
     count(j, OUT_REPLAY);
     if (j->req != NULL)
-        reply_json(j->req, 200, job_reply(j, s, false));
+        http_reply_json(j->req, 200, job_reply(j, s, false));
     lane_done(j);
 }
 
@@ -337,7 +322,7 @@ static void on_written(void *arg, enum store_status st, const struct store_reply
     if (j->req != NULL) {
         const struct session *s = j->nout > 0 ? &j->out[0] : session_book_get(ss->book, j->ev_sid);
         bool created = j->nout > 0 && j->kind != JOB_PAYMENT;
-        reply_json(j->req, created ? 201 : 200, job_reply(j, s, j->nout > 0));
+        http_reply_json(j->req, created ? 201 : 200, job_reply(j, s, j->nout > 0));
     }
     lane_done(j);
 }
@@ -650,7 +635,7 @@ static void on_account(void *arg, enum store_status st, const struct store_reply
     } else if (session_book_account_put(ap->ss->book, ap->plate, &ap->acct) != 0) {
         http_reply_error(ap->req, 500, "internal", "out of memory");
     } else {
-        reply_json(ap->req, 200, json_pack("{s:s, s:b, s:b}", "plate", ap->plate, "autopay",
+        http_reply_json(ap->req, 200, json_pack("{s:s, s:b, s:b}", "plate", ap->plate, "autopay",
                                                 ap->acct.autopay, "pay_later",
                                                 ap->acct.pay_later));
     }
@@ -723,7 +708,7 @@ static void h_list(struct http_req *r, void *arg)
     for (size_t i = n; arr != NULL && i > 0; i--)          /* newest first */
         if (status == NULL || v[i - 1]->status == want)
             json_array_append_new(arr, session_view(ss, v[i - 1], now));
-    reply_json(r, 200, json_pack("{s:s, s:o, s:o}", "plate", plate, "sessions",
+    http_reply_json(r, 200, json_pack("{s:s, s:o, s:o}", "plate", plate, "sessions",
                                       arr ? arr : json_array(), "arrears",
                                       arrears_of(ss, plate, NULL, now)));
 }
@@ -792,7 +777,7 @@ static void h_find_car(struct http_req *r, void *arg)
         jr = garage_route_json(&route, gcj);
         garage_route_free(&route);
     }
-    reply_json(r, 200, json_pack("{s:s, s:s?, s:s, s:o, s:o}", "lot", k->lot, "level", level,
+    http_reply_json(r, 200, json_pack("{s:s, s:s?, s:s, s:o, s:o}", "lot", k->lot, "level", level,
                                       "bay", bay, "entryTime",
                                       s && isfinite(s->entry_time) ? json_real(s->entry_time)
                                                                    : json_null(),

@@ -105,20 +105,6 @@ static void at_release(struct api_transit *at)
         at_free(at);
 }
 
-/* jansson prints reals with 17 digits; 12 keep every coordinate to the
- * centimetre and every time to the second without the noise. */
-static void reply_json(struct http_req *r, int status, json_t *body)
-{
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
-    json_decref(body);
-    if (text == NULL) {
-        http_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    http_reply_raw(r, status, "application/json; charset=utf-8", text, strlen(text));
-    free(text);
-}
-
 static json_t *json_str_or_null(const char *s)
 {
     return s && *s ? json_string(s) : json_null();
@@ -300,7 +286,7 @@ static void ingest_reply(struct ingest *in)
     json_t *body = json_pack("{s:I, s:I, s:I, s:O}", "accepted", (json_int_t)in->accepted,
                              "outdated", (json_int_t)in->outdated, "rejected",
                              (json_int_t)in->rejected, "errors", in->errors);
-    reply_json(in->req, 200, body);
+    http_reply_json(in->req, 200, body);
 }
 
 static void fmt_num(char *buf, size_t len, double v)
@@ -587,7 +573,7 @@ static void h_vehicle(struct http_req *req, void *arg)
         http_reply_error(req, 404, "not_found", "unknown vehicle '%s'", id);
         return;
     }
-    reply_json(req, 200, vehicle_json(at, v, now, gcj02));
+    http_reply_json(req, 200, vehicle_json(at, v, now, gcj02));
 }
 
 struct near {
@@ -629,7 +615,7 @@ static void reply_near(struct http_req *req, const struct api_transit *at, const
         json_array_append_new(list, o);
     }
     free(hits);
-    reply_json(req, 200, list ? json_pack("{s:o}", name, list) : NULL);
+    http_reply_json(req, 200, list ? json_pack("{s:o}", name, list) : NULL);
 }
 
 static json_t *vehicle_item(const struct api_transit *at, const void *item, double now,
@@ -752,7 +738,7 @@ static void h_arrivals(struct http_req *req, void *arg)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(list, arrival_json(at, &rows[i]));
     free(rows);
-    reply_json(req, 200, json_pack("{s:s, s:o, s:o}", "stop_id", id, "at", json_time(now),
+    http_reply_json(req, 200, json_pack("{s:s, s:o, s:o}", "stop_id", id, "at", json_time(now),
                                    "arrivals", list));
 }
 

@@ -659,7 +659,11 @@ void http_reply_json(struct http_req *r, int status, json_t *body)
     }
     struct evbuffer *out = reply_begin(r);
     if (out != NULL) {
-        if (body != NULL && json_dump_callback(body, dump_cb, out, JSON_COMPACT) == 0) {
+        /* 15 significant digits: jansson's default 17 prints binary noise
+         * (12.3 as 12.300000000000001); 15 keeps 1e-9 degrees and epoch
+         * milliseconds. */
+        if (body != NULL &&
+            json_dump_callback(body, dump_cb, out, JSON_COMPACT | JSON_REAL_PRECISION(15)) == 0) {
             reply_finish(r, status, CT_JSON);
         } else {
             evbuffer_drain(out, evbuffer_get_length(out));
