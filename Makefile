@@ -68,7 +68,7 @@ $(BIN)/cityd: $(OBJ)/src/main.o $(OBJ)/libcityd.a
 
 $(BIN)/citysim: $(SIM_OBJ) $(OBJ)/libcityd.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs libcurl 2>/dev/null)
 
 build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(@D)

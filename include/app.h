@@ -35,8 +35,10 @@ struct app {
     /* Domain state, owned; each NULL until its module is initialised. */
     struct parking *parking;
     struct api_parking *parking_api;  /* routes, Redis sync, streams of api_parking.c */
+    struct sessions *sessions;        /* api_sessions.h */
     struct signals *signals;
     struct transit *transit;
+    struct api_transit *transit_api;  /* routes, Redis sync of api_transit.c */
 };
 
 /* "Now" in epoch seconds: the wall clock, or in replay mode the largest
@@ -60,5 +62,8 @@ int api_parking_start(struct app *a, char *err, size_t errlen);
 /* Ends the parking streams and timers; call before the HTTP server and
  * the store are freed (pending store callbacks then do nothing). */
 void api_parking_stop(struct app *a);
+void api_signals_register(struct app *a);
+/* Before the HTTP server and the store are freed (server_stop). */
+void api_signals_stop(struct app *a);
 
 #endif

@@ -28,6 +28,8 @@ struct map_tariff {
     int night_from_min;            /* minutes after local midnight */
     int night_to_min;
     double night_rate_per_hour;
+    bool bill_from_entry;          /* "bill_from_entry": a stay past the free
+                                      period is billed from entry (tariff.h) */
 };
 
 struct map_lot {

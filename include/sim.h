@@ -100,6 +100,7 @@ struct sim_stats {
 
 struct sim_isec_result {
     struct sim_stats total;
+    long served_in_run;                       /* crossings up to duration_s */
     struct sim_stats mov[SIM_NMOV];
     double observed[SIM_NMOV];                /* crossings in the current count interval */
 };
@@ -107,7 +108,11 @@ struct sim_isec_result {
 struct sim_result {
     struct sim_stats all;                     /* every vehicle that left the network */
     struct sim_stats dir[2];                  /* 0 outbound, 1 inbound, end to end */
-    double throughput_vph;
+    double throughput_vph;                    /* vehicles leaving the network up to
+                                                 duration_s, per hour */
+    long in_network;                          /* still queued or travelling */
+    double vehicle_s;                         /* time spent in the network by the
+                                                 vehicles that left it */
 };
 
 struct sim;
@@ -124,8 +129,14 @@ const struct sim_isec_result *sim_isec_result(const struct sim *s, size_t i);
  * reset): what a detector would have counted. */
 void sim_take_counts(struct sim *s, size_t i, double out[SIM_NMOV]);
 void sim_result(const struct sim *s, struct sim_result *out);
+/* Vehicles generated and not yet out of the network. */
+long sim_in_network(const struct sim *s);
+/* Time of the next pending event (INFINITY when none): generation stops
+ * at the end of the counts, so a drained network has none. */
+double sim_next_event(const struct sim *s);
 /* Optional trajectory log: one line per stop-line crossing,
- * "vehicle,isec,movement,arrive_s,cross_s". */
+ * "vehicle,intersection,movement,position_m,arrive_s,cross_s" (vehicle
+ * numbers are unique within a run). */
 void sim_set_trace(struct sim *s, void (*fn)(void *arg, const char *line), void *arg);
 
 #endif

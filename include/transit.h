@@ -14,16 +14,25 @@
  * as soon as a position is back within the gate ahead of its last place.
  *
  * Prediction. Travel time between consecutive stops (arrival to arrival,
- * so the dwell at the first stop is included) is estimated per stop pair
- * -- shared by all routes serving the pair -- by a Kalman filter on a
- * level that drifts back to a prior (the historical mean for the hour of
- * day, or the timetable) and is updated by every bus that traverses the
- * pair: earlier buses today and, through transit_observe, past days
- * reloaded from storage. A bus's arrival at each stop ahead is its
- * remaining time on the current segment plus the estimates of the
- * segments after it; a bus in layover at its first stop does not leave
- * before the scheduled departure. Arrival times never decrease along a
- * trip and are never before the vehicle's last report.
+ * so the dwell at the first stop is included; from the departure for a
+ * trip's first segment) is estimated per stop pair -- shared by all
+ * routes serving the pair -- by a Kalman filter on a level that drifts
+ * back to a prior (the historical mean for the hour of day, or else the
+ * bus's own trip's timetable time scaled by how fast its route has been
+ * running against the timetable) and is updated by every bus that
+ * traverses the pair: earlier buses today and, through transit_observe,
+ * past days reloaded from storage. A bus's arrival at each stop ahead is
+ * its remaining time on the current segment plus the estimates of the
+ * segments after it.
+ *
+ * Layovers. A bus waiting at its first stop leaves at the scheduled
+ * departure -- until the terminal's own recent departures say otherwise:
+ * then at the usual lateness after the timetable, or the usual wait after
+ * pulling in, whichever has varied less there (WMATA buses leave some
+ * terminals minutes early, others late).
+ *
+ * Announced times are the estimate minus a rider margin (see
+ * transit_params), never before "now"; they never decrease along a trip.
  *
  * Ownership: struct transit keeps a const pointer to the feed (the caller
  * keeps it alive) and owns everything else. Not thread-safe. */
@@ -51,6 +60,13 @@ struct transit_params {
     double stale_after_s;         /* transit.stale_after_s (90) */
     double gate_m;                /* distance gate for matching (60) */
     double future_tolerance_s;    /* timestamps further ahead of now are rejected (300) */
+    /* Rider-safe margin. A bus that comes earlier than announced is
+     * missed, a later one only costs a wait, so announced arrivals are
+     * the estimate minus early_s + early_frac * (estimate - now): 10 s
+     * + 10 % by default, which puts the usual errors inside the
+     * asymmetric windows of the ETA Accuracy Benchmark (-30/+90 s at 0-3
+     * min up to -90/+270 s at 10-15 min). 0 and 0 announce the estimate. */
+    double early_s, early_frac;
 };
 
 void transit_params_default(struct transit_params *p);
@@ -78,13 +94,26 @@ struct transit_vehicle {
     /* Where the last stop crossing was seen, for segment observations. */
     uint32_t cross_pos;           /* UINT32_MAX = none */
     double cross_ts;
+    double layover_since;         /* first report waiting at the trip's first stop (0: none) */
 };
 
-/* A traversal of one stop pair, reported for persistence. */
-struct transit_segment_obs {
-    char from_stop[GTFSRT_ID], to_stop[GTFSRT_ID];
-    double ts;                    /* arrival at to_stop */
-    double duration_s;            /* arrival at from_stop -> arrival at to_stop */
+/* What a report taught the estimators, reported for persistence and fed
+ * back through transit_observe after a restart. */
+enum transit_obs_kind {
+    TRANSIT_OBS_SEGMENT = 0,      /* a traversal of one stop pair */
+    TRANSIT_OBS_DEPARTURE,        /* a departure from a trip's first stop */
+};
+
+struct transit_obs {
+    enum transit_obs_kind kind;
+    char from_stop[GTFSRT_ID];    /* segment: from; departure: the terminal */
+    char to_stop[GTFSRT_ID];      /* segment: to; departure: "" */
+    char route_id[GTFSRT_ID];     /* the route the bus was on */
+    double sched_s;               /* segment: the timetable's time for it on the bus's trip */
+    double ts;                    /* arrival at to_stop / departure */
+    double duration_s;            /* segment: arrival at from_stop -> arrival at to_stop;
+                                     departure: time waited at the terminal */
+    double late_s;                /* departure: seconds after the scheduled departure */
 };
 
 enum transit_result { TRANSIT_ACCEPTED = 0, TRANSIT_OUTDATED, TRANSIT_REJECTED };
@@ -97,16 +126,22 @@ const struct gtfs *transit_feed(const struct transit *t);
 
 /* Apply one decoded VehiclePosition received at `now`. Rejected reports
  * (message in err, naming the field) change nothing; an outdated one (not
- * newer than the vehicle's state) is ignored. Segment traversals the
- * report completes are appended to obs (up to max_obs; *n_obs set). */
+ * newer than the vehicle's state) is ignored. What the report taught
+ * (segment traversals it completes, a departure from a terminal) is
+ * appended to obs (up to max_obs; *n_obs set). */
 enum transit_result transit_ingest(struct transit *t, const struct gtfsrt_vehicle *v,
-                                   double now, struct transit_segment_obs *obs,
+                                   double now, struct transit_obs *obs,
                                    size_t max_obs, size_t *n_obs, char *err, size_t errlen);
 
-/* Feed a past traversal (reloaded from storage) to the estimators. Call
- * in time order. Unknown stops are ignored. */
-void transit_observe(struct transit *t, const char *from_stop, const char *to_stop,
-                     double ts, double duration_s);
+/* What transit_ingest would answer for v at `now`, changing nothing:
+ * lets the API layer persist a report before applying it. */
+enum transit_result transit_check(const struct transit *t, const struct gtfsrt_vehicle *v,
+                                  double now, char *err, size_t errlen);
+
+/* Feed what an earlier report taught (reloaded from storage) back to the
+ * estimators. Call in time order. Unknown stops are ignored; route_id
+ * may be "" or unknown, sched_s 0 when not known. */
+void transit_observe(struct transit *t, const struct transit_obs *o);
 
 /* Restore a vehicle's last known report (from storage) without
  * producing observations. Same checks as ingest. */

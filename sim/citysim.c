@@ -1,11 +1,14 @@
-/* citysim.c -- the simulator's command line (api.md §5).
+/* citysim.c -- the simulator's command line (api.md §5; usage in opts.c,
+ * docs/citysim.md):
  *
- *   citysim isolated --flow VPH --saturation VPH --cycle S --green S
- *                    --duration S --seed N [--arrivals poisson|uniform]
+ *   citysim isolated ...   one approach, one signal (the model vs theory)
+ *   citysim run ...        a corridor's loads under a plan or with cityd
+ *   citysim feed ...       recorded parking / AVL feeds into cityd
  *
  * Output is one JSON object on stdout, keys in a fixed order and numbers
  * printed with fixed precision, so the same seed and inputs give
- * byte-identical output. Errors go to stderr with exit status 2. */
+ * byte-identical output. Errors go to stderr with exit status 2 (bad
+ * input) or 3 (the server failed). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "isolated"))
         return simcli_isolated(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "run"))
+        return simcli_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "feed"))
+        return simcli_feed(argc - 1, argv + 1);
     fprintf(stderr, "citysim: unknown command '%s'\n", argv[1]);
     simcli_usage(stderr);
     return 2;

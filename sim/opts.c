@@ -11,6 +11,12 @@ void simcli_usage(FILE *out)
     fprintf(out,
             "usage: citysim isolated --flow VPH --saturation VPH --cycle S --green S\n"
             "                        --duration S --seed N [--arrivals poisson|uniform]\n"
+            "       citysim run --map DIR --corridor ID --loads FILE.csv --duration S --seed N\n"
+            "                   [--plan FILE.json | --server URL --key K] [--start \"MM/DD/YYYY HH:MM\"]\n"
+            "                   [--arrivals poisson|uniform] [--trace FILE.csv] [--tz ZONE]\n"
+            "                   [--timeout S] [--retries N] [--no-dispersion]\n"
+            "       citysim feed --server URL --key K (--parking CSV | --avl CSV) [--speed X|max]\n"
+            "                    [--batch N] [--timeout S] [--retries N]\n"
             "       citysim --help | --version\n");
 }
 

@@ -53,6 +53,8 @@ static const struct ckey keys[] = {
     NUM("parking.history_max", parking_history_max, "10000", 0, 100000000),
     STR("transit.gtfs_dir", transit_gtfs_dir, ""),
     NUM("transit.stale_after_s", transit_stale_after_s, "90", 1, 86400),
+    NUM("transit.early_margin_s", transit_early_margin_s, "10", 0, 600),
+    NUM("transit.early_margin_pct", transit_early_margin_pct, "10", 0, 50),
     {"signals.mode", C_SIGMODE, offsetof(struct config, signals_mode), 0, "adaptive", 0, 0},
     {"log.level", C_LOGLEVEL, offsetof(struct config, log_level), sizeof(((struct config *)0)->log_level),
      "info", 0, 0},

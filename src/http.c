@@ -12,9 +12,11 @@
  *   REF_WIRE     evhttp still has the request (released when the reply
  *                has been written -- evhttp's on_complete callback -- or
  *                when the connection closes: evhttp's closecb).
- * When both are gone the req is freed, always from the next loop turn
- * (its timer with a zero timeout), so a handler that replies twice in one
- * callback touches valid memory and the second reply is only logged.
+ * When both are gone the req is freed: at once if evhttp let go last (in
+ * a callback of its own, after the handler's reply), else from the next
+ * loop turn (its timer with a zero timeout), so a handler that replies
+ * twice in one callback touches valid memory and the second reply is
+ * only logged.
  * The same timer answers 503 `timeout` if the handler is late; its
  * reply then goes nowhere. If the client disconnects first, evhttp
  * detaches its request object and hands it to us (we free it), and the
@@ -31,15 +33,12 @@
  * and are not counted per route. */
 #include "http.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/util.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -456,8 +455,14 @@ static void req_release(struct http_req *r, unsigned bit)
         r->ev = NULL;
         r->evcon = NULL;
     }
-    if (r->refs == 0 && !r->srv->closing)
-        evtimer_add(r->timer, &next_turn);
+    if (r->refs == 0 && !r->srv->closing) {
+        /* evhttp lets go of a request only in a callback of its own, after
+         * the handler replied in an earlier one: nothing can touch r now. */
+        if (bit == REF_WIRE)
+            req_free(r);
+        else
+            evtimer_add(r->timer, &next_turn);
+    }
 }
 
 /* evhttp wrote the whole reply: the connection may now serve another
@@ -488,13 +493,14 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
          * it is ours to free now. */
         evhttp_request_free(r->ev);
     }
+    r->ev = NULL;
     if (!r->answered) {
         r->answered = true;
         record(r, 499);              /* client closed request, as nginx logs it */
     }
-    req_release(r, REF_WIRE);
     if (r->streaming && !r->stream_ended && !r->srv->closing)
         stream_closed(r);
+    req_release(r, REF_WIRE);        /* last: may free r */
 }
 
 static void reply_timeout(struct http_req *r);
@@ -537,7 +543,6 @@ static void common_headers(struct http_req *r, const char *ctype)
     if (ctype != NULL)
         add_header(r, "Content-Type", ctype);
     add_header(r, "Access-Control-Allow-Origin", h->cors_origin);
-    add_header(r, "Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate");
     if (strcmp(h->cors_origin, "*") != 0)
         add_header(r, "Vary", "Origin");
     if (h->server_hdr != NULL)
@@ -626,6 +631,7 @@ static void reply_timeout(struct http_req *r)
                  log_quote(qpath, sizeof qpath, r->path), r->srv->timeout_ms);
     }
     add_header(r, "Retry-After", "1");
+    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
     send_error(r, 503, "timeout", "the request was not answered within %d ms",
                r->srv->timeout_ms);
 }
@@ -653,7 +659,11 @@ void http_reply_json(struct http_req *r, int status, json_t *body)
     }
     struct evbuffer *out = reply_begin(r);
     if (out != NULL) {
-        if (body != NULL && json_dump_callback(body, dump_cb, out, JSON_COMPACT) == 0) {
+        /* 15 significant digits: jansson's default 17 prints binary noise
+         * (12.3 as 12.300000000000001); 15 keeps 1e-9 degrees and epoch
+         * milliseconds. */
+        if (body != NULL &&
+            json_dump_callback(body, dump_cb, out, JSON_COMPACT | JSON_REAL_PRECISION(15)) == 0) {
             reply_finish(r, status, CT_JSON);
         } else {
             evbuffer_drain(out, evbuffer_get_length(out));
@@ -680,6 +690,7 @@ void http_reply_unavailable(struct http_req *r)
     if (!handler_may_reply(r, "http_reply_unavailable"))
         return;
     add_header(r, "Retry-After", "1");
+    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
     send_error(r, 503, "store_unavailable", "the data store is unavailable; retry shortly");
     req_release(r, REF_HANDLER);
 }
@@ -1172,6 +1183,13 @@ out:
 
 /* ---- dispatch ---- */
 
+/* The Bearer challenge of a 401, readable by browser apps too. */
+static void challenge(struct http_req *r, const char *value)
+{
+    add_header(r, "WWW-Authenticate", value);
+    add_header(r, "Access-Control-Expose-Headers", "WWW-Authenticate");
+}
+
 /* Who is calling: sets r->role / key_name, or answers 401 and returns -1. */
 static int authenticate(struct http_req *r)
 {
@@ -1179,7 +1197,7 @@ static int authenticate(struct http_req *r)
     if (auth == NULL)
         return 0;
     if (strncasecmp(auth, "Bearer ", 7) != 0) {
-        add_header(r, "WWW-Authenticate", "Bearer realm=\"cityd\", error=\"invalid_request\"");
+        challenge(r, "Bearer realm=\"cityd\", error=\"invalid_request\"");
         send_error(r, 401, "unauthorized", "the Authorization header must be 'Bearer <key>'");
         return -1;
     }
@@ -1191,7 +1209,7 @@ static int authenticate(struct http_req *r)
         len--;
     const struct key *k = key_find(&r->srv->keys, tok, len);
     if (k == NULL) {
-        add_header(r, "WWW-Authenticate", "Bearer realm=\"cityd\", error=\"invalid_token\"");
+        challenge(r, "Bearer realm=\"cityd\", error=\"invalid_token\"");
         send_error(r, 401, "unauthorized", "unknown API key");
         return -1;
     }
@@ -1207,7 +1225,7 @@ static int authorize(struct http_req *r, const struct method_entry *e)
     if (r->role == ROLE_NONE) {
         if (e->is_public && r->srv->public_read && (r->method == HTTP_GET || r->method == HTTP_HEAD))
             return 0;
-        add_header(r, "WWW-Authenticate", "Bearer realm=\"cityd\"");
+        challenge(r, "Bearer realm=\"cityd\"");
         send_error(r, 401, "unauthorized",
                    "this endpoint needs an API key (Authorization: Bearer <key>) with role %s",
                    role_name(e->need));
@@ -1471,15 +1489,19 @@ oom:
  * shutdown: an event stream never finishes by itself. */
 static void end_streams(struct http_server *h)
 {
-    for (struct http_req *r = h->live, *next; r != NULL; r = next) {
-        next = r->next;
-        if (r->streaming && !r->stream_ended && (r->refs & REF_HANDLER)) {
-            http_close_fn *fn = r->on_close;
-            r->on_close = NULL;
-            if (fn != NULL)
-                fn(r, r->on_close_arg);
-            http_stream_end(r);
-        }
+    /* Rescan from the head after each one: an owner's on_close may end
+     * other streams, and ending one may free it at once. */
+    for (;;) {
+        struct http_req *r = h->live;
+        while (r != NULL && !(r->streaming && !r->stream_ended && (r->refs & REF_HANDLER)))
+            r = r->next;
+        if (r == NULL)
+            break;
+        http_close_fn *fn = r->on_close;
+        r->on_close = NULL;
+        if (fn != NULL)
+            fn(r, r->on_close_arg);
+        http_stream_end(r);
     }
 }
 

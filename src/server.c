@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_sessions.h"
+#include "api_transit.h"
 #include "app.h"
+#include "garage.h"
 #include "http.h"
 #include "map.h"
 #include "metrics.h"
@@ -73,7 +76,13 @@ static int start_http(struct app *a, char *err, size_t errlen)
     if (http_load_keys(a->http, a->cfg.auth_keys_file, err, errlen) != 0)
         return -1;
     api_health_register(a);
-    return api_parking_start(a, err, errlen);
+    if (api_parking_start(a, err, errlen) != 0)
+        return -1;
+    api_signals_register(a);
+    api_transit_register(a);
+    if (api_sessions_init(a, err, errlen) != 0)
+        return -1;
+    return 0;
 }
 
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
@@ -119,7 +128,8 @@ int server_start(struct app *a, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (load_map(a, err, errlen) != 0 || start_store(a, err, errlen) != 0 ||
+    if (load_map(a, err, errlen) != 0 || api_transit_init(a, err, errlen) != 0 ||
+        start_store(a, err, errlen) != 0 ||
         start_http(a, err, errlen) != 0)
         return -1;
     a->sig_term = evsignal_new(a->base, SIGTERM, on_signal, a);
@@ -141,6 +151,9 @@ int server_run(struct app *a)
 void server_stop(struct app *a)
 {
     api_parking_stop(a);
+    api_signals_stop(a);
+    api_sessions_stop(a);
+    api_transit_free(a);
     if (a->drain_timer)
         event_free(a->drain_timer);
     if (a->sig_term)
@@ -151,6 +164,7 @@ void server_stop(struct app *a)
     store_free(a->store);
     if (a->redis)
         redisproc_free(a->redis);
+    api_sessions_free(a);
     map_free(a->map);
     metrics_free(a->metrics);
     if (a->base)
@@ -168,8 +182,13 @@ static int check_map(const struct app *a)
 {
     struct map_problems probs = {0};
     struct map *m = NULL;
-    if (map_load(a->cfg.map_dir, &m, &probs) == 0)
+    if (map_load(a->cfg.map_dir, &m, &probs) == 0) {
+        struct garages *gs = garages_build(m);   /* bays no kiosk can reach */
+        if (gs != NULL)
+            garages_check(gs, &probs);
+        garages_free(gs);
         map_free(m);
+    }
     for (size_t i = 0; i < probs.n; i++)
         fprintf(stderr, "%s/%s: %s: %s\n", a->cfg.map_dir, probs.items[i].file,
                 probs.items[i].feature, probs.items[i].message);
@@ -204,5 +223,5 @@ static int check_keys(const struct app *a)
 
 int server_check(const struct app *a)
 {
-    return check_keys(a) + check_map(a);
+    return check_keys(a) + check_map(a) + api_transit_check(a);
 }

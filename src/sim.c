@@ -110,6 +110,7 @@ struct vehicle {
     int isec, approach;
     int dir;                             /* 0/1 corridor end-to-end class, -1 other */
     int next_free;
+    long serial;                         /* unique per run (slots are reused) */
 };
 
 struct queue {
@@ -136,12 +137,13 @@ struct sim {
     double now;
     struct event *heap; size_t hlen, hcap; uint64_t seq;
     struct vehicle *veh; size_t nveh, vcap; int free_head;
+    long serials, active;                /* vehicles created / in the network */
     struct queue *q;                     /* n * SIM_NMOV */
     struct sim_isec_result *res;
     double *taken;                       /* n * SIM_NMOV counts since last take */
     struct gen *gens; size_t ngens;
     struct sim_result total;
-    long crossed_in_run;
+    long crossed_in_run, exited_in_run;
     void (*trace)(void *, const char *);
     void *trace_arg;
 };
@@ -330,6 +332,7 @@ static int veh_new(struct sim *s)
     if (s->free_head >= 0) {
         int v = s->free_head;
         s->free_head = s->veh[v].next_free;
+        s->active++;
         return v;
     }
     if (s->nveh == s->vcap) {
@@ -340,6 +343,7 @@ static int veh_new(struct sim *s)
         s->veh = nv;
         s->vcap = ncap;
     }
+    s->active++;
     return (int)s->nveh++;
 }
 
@@ -347,6 +351,7 @@ static void veh_free(struct sim *s, int v)
 {
     s->veh[v].next_free = s->free_head;
     s->free_head = v;
+    s->active--;
 }
 
 static void stats_add(struct sim_stats *st, double delay, double stops)
@@ -363,6 +368,9 @@ static void veh_exit(struct sim *s, int v, double t)
     stats_add(&s->total.all, delay, vh->stops);
     if (vh->dir >= 0)
         stats_add(&s->total.dir[vh->dir], delay, vh->stops);
+    if (t <= s->o.duration_s)
+        s->exited_in_run++;
+    s->total.vehicle_s += t - vh->entered;
     veh_free(s, v);
 }
 
@@ -470,12 +478,14 @@ static void serve(struct sim *s, size_t i, int m)
     stats_add(&s->res[i].mov[m], wait, stopped);
     stats_add(&s->res[i].total, wait, stopped);
     s->taken[i * SIM_NMOV + (size_t)m] += 1;
-    if (s->now <= s->o.duration_s)
+    if (s->now <= s->o.duration_s) {
         s->crossed_in_run++;
+        s->res[i].served_in_run++;
+    }
     if (s->trace) {
-        char line[160];
-        snprintf(line, sizeof line, "%d,%s,%s,%.3f,%.3f", v, s->isecs[i].id,
-                 mov_names[m], vh->arrived, s->now);
+        char line[320];
+        snprintf(line, sizeof line, "%ld,%s,%s,%.1f,%.3f,%.3f", vh->serial, s->isecs[i].id,
+                 mov_names[m], s->isecs[i].position_m, vh->arrived, s->now);
         s->trace(s->trace_arg, line);
     }
     /* Only vehicles that go straight through every stop line count as
@@ -503,6 +513,7 @@ static void fire_gen(struct sim *s, int gi)
         return;
     struct vehicle *vh = &s->veh[v];
     memset(vh, 0, sizeof *vh);
+    vh->serial = s->serials++;
     vh->entered = s->now;
     vh->approach = g->approach;
     int h = approach_heading[g->approach];
@@ -715,8 +726,13 @@ void sim_take_counts(struct sim *s, size_t i, double out[SIM_NMOV])
 void sim_result(const struct sim *s, struct sim_result *out)
 {
     *out = s->total;
-    out->throughput_vph = (double)s->crossed_in_run * 3600.0 / s->o.duration_s;
+    out->throughput_vph = (double)s->exited_in_run * 3600.0 / s->o.duration_s;
+    out->in_network = s->active;
 }
+
+long sim_in_network(const struct sim *s) { return s->active; }
+
+double sim_next_event(const struct sim *s) { return s->hlen > 0 ? s->heap[0].t : INFINITY; }
 
 void sim_set_trace(struct sim *s, void (*fn)(void *arg, const char *line), void *arg)
 {

@@ -22,6 +22,8 @@
 #define LAYOVER_SLACK_S 30.0
 #define DWELL_TYP_S 25.0            /* typical dwell at a stop, within segment times */
 #define LAYOVER_RADIUS_M 300.0      /* terminal bays are often off the route line */
+#define TERM_MIN 4                  /* departures seen before a terminal's habits count */
+#define RELIABLE_GAP_S 150.0        /* crossings interpolated only between reports this close */
 
 /* Segment estimator. */
 #define EST_TAU_S 3600.0            /* memory of the level: drifts back to the prior */
@@ -40,6 +42,8 @@ void transit_params_default(struct transit_params *p)
     p->stale_after_s = 90;
     p->gate_m = 60;
     p->future_tolerance_s = 300;
+    p->early_s = 10;
+    p->early_frac = 0.1;
 }
 
 /* Travel-time estimator for one ordered stop pair. */
@@ -51,16 +55,27 @@ struct seg {
     double hist[24], hist_n[24];    /* hour-of-day means (agency local time) */
 };
 
+/* Recent departures from one terminal (a trip's first stop). */
+#define TERM_KEEP 16
+struct term {
+    float late[TERM_KEEP];          /* departure - scheduled departure */
+    float wait[TERM_KEEP];          /* departure - first report waiting there */
+    uint8_t n, next;
+};
+
 struct transit {
     const struct gtfs *f;
+    struct term **terms;            /* per stop index, allocated on first departure */
     double *route_pace;             /* per route: observed / timetable segment time */
     struct transit_params p;
     struct dict *vehicles;          /* id -> struct transit_vehicle * (owned) */
     struct dict *by_trip;           /* trip_id -> struct transit_vehicle * */
     struct dict *segs;              /* "from\x1fto" -> struct seg * (owned) */
-    struct seg ***pat_segs;         /* per pattern: n-1 seg pointers, resolved lazily */
+    struct seg ***pat_segs;         /* per pattern: n-1 seg pointers (see segs_build) */
     double last_header_ts;
 };
+
+static int segs_build(struct transit *t);
 
 struct transit *transit_new(const struct gtfs *feed, const struct transit_params *p)
 {
@@ -77,9 +92,11 @@ struct transit *transit_new(const struct gtfs *feed, const struct transit_params
     t->segs = dict_new();
     t->pat_segs = calloc(feed->n_patterns + 1, sizeof *t->pat_segs);
     t->route_pace = malloc((feed->n_routes + 1) * sizeof *t->route_pace);
+    t->terms = calloc(feed->n_stops + 1, sizeof *t->terms);
     for (size_t i = 0; t->route_pace && i <= feed->n_routes; i++)
         t->route_pace[i] = 1.0;
-    if (!t->vehicles || !t->by_trip || !t->segs || !t->pat_segs || !t->route_pace) {
+    if (!t->vehicles || !t->by_trip || !t->segs || !t->pat_segs || !t->route_pace || !t->terms ||
+        segs_build(t) < 0) {
         transit_free(t);
         return NULL;
     }
@@ -105,6 +122,9 @@ void transit_free(struct transit *t)
         free(t->pat_segs[i]);
     free(t->pat_segs);
     free(t->route_pace);
+    for (size_t i = 0; t->terms && i < t->f->n_stops; i++)
+        free(t->terms[i]);
+    free(t->terms);
     free(t);
 }
 
@@ -115,12 +135,18 @@ const struct gtfs *transit_feed(const struct transit *t)
 
 /* ---- segment estimators ---- */
 
+static const char *seg_key(const struct transit *t, uint32_t from, uint32_t to, char *key,
+                           size_t len)
+{
+    snprintf(key, len, "%s\x1f%s", t->f->stops[from].id, t->f->stops[to].id);
+    return key;
+}
+
 static struct seg *seg_get(struct transit *t, uint32_t from, uint32_t to, double sched,
                            double len_m)
 {
     char key[2 * GTFSRT_ID + 2];
-    snprintf(key, sizeof key, "%s\x1f%s", t->f->stops[from].id, t->f->stops[to].id);
-    struct seg *s = dict_get(t->segs, key);
+    struct seg *s = dict_get(t->segs, seg_key(t, from, to, key, sizeof key));
     if (s != NULL)
         return s;
     s = calloc(1, sizeof *s);
@@ -137,22 +163,35 @@ static struct seg *seg_get(struct transit *t, uint32_t from, uint32_t to, double
     return s;
 }
 
-/* The estimator of segment k (stop k -> k+1) of a pattern, cached. */
-static struct seg *pattern_seg(struct transit *t, uint32_t pat, uint32_t k, const int32_t *arr)
+/* Every stop pair of every pattern gets its estimator up front, its
+ * timetable time taken from the first trip on the pattern, so that
+ * history reloaded at start lands on the same estimators as live data. */
+static int segs_build(struct transit *t)
 {
-    const struct gtfs_pattern *pt = &t->f->patterns[pat];
-    if (t->pat_segs[pat] == NULL) {
-        t->pat_segs[pat] = calloc(pt->n, sizeof **t->pat_segs);
-        if (t->pat_segs[pat] == NULL)
-            return NULL;
+    const struct gtfs *f = t->f;
+    for (size_t i = 0; i < f->n_trips; i++) {
+        const struct gtfs_trip *tr = &f->trips[i];
+        if (tr->pattern == GTFS_NONE || t->pat_segs[tr->pattern] != NULL)
+            continue;
+        const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
+        struct seg **ps = calloc(pt->n, sizeof *ps);
+        if (ps == NULL)
+            return -1;
+        t->pat_segs[tr->pattern] = ps;
+        for (uint32_t k = 0; k + 1 < pt->n; k++) {
+            ps[k] = seg_get(t, pt->stops[k], pt->stops[k + 1], tr->arr[k + 1] - tr->arr[k],
+                            pt->dist_m[k + 1] - pt->dist_m[k]);
+            if (ps[k] == NULL)
+                return -1;
+        }
     }
-    struct seg *s = t->pat_segs[pat][k];
-    if (s == NULL) {
-        s = seg_get(t, pt->stops[k], pt->stops[k + 1], arr[k + 1] - arr[k],
-                    pt->dist_m[k + 1] - pt->dist_m[k]);
-        t->pat_segs[pat][k] = s;
-    }
-    return s;
+    return 0;
+}
+
+/* The estimator of segment k (stop k -> k+1) of a pattern. */
+static struct seg *pattern_seg(const struct transit *t, uint32_t pat, uint32_t k)
+{
+    return t->pat_segs[pat][k];
 }
 
 static int local_hour(const struct transit *t, double ts)
@@ -163,18 +202,33 @@ static int local_hour(const struct transit *t, double ts)
     return (int)(h < 0 ? h + 24 : h);
 }
 
+/* What a traversal is measured against: the timetable time of the
+ * segment on the bus's own trip (timetables differ through the day) and
+ * the route (for its pace). */
+struct seg_ref {
+    double sched;
+    uint32_t route;
+};
+
 /* The level the estimate reverts to: the hour-of-day mean once there is
- * enough of it, else the timetable. */
-static double seg_prior(const struct transit *t, const struct seg *s, double ts)
+ * enough of it, else the trip's timetable scaled by the route's pace --
+ * how observed times compare with the timetable on its other segments
+ * (timetables are padded, and by about the same factor along a route). */
+static double seg_prior(const struct transit *t, const struct seg *s, struct seg_ref ref,
+                        double ts)
 {
     int h = local_hour(t, ts);
-    return s->hist_n[h] >= EST_HIST_MIN ? s->hist[h] : s->sched;
+    if (s->hist_n[h] >= EST_HIST_MIN)
+        return s->hist[h];
+    double pace = ref.route < t->f->n_routes ? t->route_pace[ref.route] : 1.0;
+    return fmax(ref.sched * pace, s->min_s);
 }
 
 /* Level and variance at time ts (no update). */
-static double seg_level(const struct transit *t, const struct seg *s, double ts, double *var)
+static double seg_level(const struct transit *t, const struct seg *s, struct seg_ref ref,
+                        double ts, double *var)
 {
-    double prior = seg_prior(t, s, ts);
+    double prior = seg_prior(t, s, ref, ts);
     double p0 = (0.3 * prior + 10) * (0.3 * prior + 10);
     if (!s->has_level) {
         if (var)
@@ -187,10 +241,21 @@ static double seg_level(const struct transit *t, const struct seg *s, double ts,
     return prior + (s->x - prior) * w;
 }
 
-static void seg_update(struct transit *t, struct seg *s, double ts, double z)
+/* Learn the route's pace from one traversal (ratios of long enough
+ * segments only: short ones are dominated by rounding of the timetable). */
+static void pace_update(struct transit *t, struct seg_ref ref, double z)
 {
-    double var, x = seg_level(t, s, ts, &var);
-    double prior = seg_prior(t, s, ts);
+    if (ref.sched < 60 || ref.route >= t->f->n_routes)
+        return;
+    double r = fmin(fmax(z / ref.sched, 0.3), 3.0);
+    t->route_pace[ref.route] += 0.05 * (r - t->route_pace[ref.route]);
+}
+
+static void seg_update(struct transit *t, struct seg *s, struct seg_ref ref, double ts, double z)
+{
+    pace_update(t, ref, z);
+    double var, x = seg_level(t, s, ref, ts, &var);
+    double prior = seg_prior(t, s, ref, ts);
     double r = (0.2 * prior + 8) * (0.2 * prior + 8);
     double k = var / (var + r);
     s->x = x + k * (z - x);
@@ -203,43 +268,98 @@ static void seg_update(struct transit *t, struct seg *s, double ts, double z)
     s->hist_n[h] = n;
 }
 
-/* Expected time of segment k for a bus on trip tr at time ts. A segment
- * no bus has been seen on yet borrows the route's pace: how observed
- * times compare with the timetable on its other segments (timetables are
- * padded, and by about the same factor along a route). */
+static struct seg_ref trip_ref(const struct transit *t, uint32_t trip, uint32_t k)
+{
+    const struct gtfs_trip *tr = &t->f->trips[trip];
+    return (struct seg_ref){tr->arr[k + 1] - tr->arr[k], tr->route};
+}
+
+/* Expected time of segment k for a bus on trip tr at time ts. */
 static double seg_estimate(struct transit *t, uint32_t trip, uint32_t k, double ts)
 {
     const struct gtfs_trip *tr = &t->f->trips[trip];
-    struct seg *s = pattern_seg(t, tr->pattern, k, tr->arr);
-    double sched = tr->arr[k + 1] - tr->arr[k];
+    const struct seg *s = pattern_seg(t, tr->pattern, k);
+    return fmax(seg_level(t, s, trip_ref(t, trip, k), ts, NULL), s->min_s);
+}
+
+/* ---- terminals ---- */
+
+static void term_add(struct transit *t, uint32_t stop, double late, double wait)
+{
+    struct term *tm = t->terms[stop];
+    if (tm == NULL && (tm = t->terms[stop] = calloc(1, sizeof *tm)) == NULL)
+        return;                           /* learning is best effort */
+    tm->late[tm->next] = (float)late;
+    tm->wait[tm->next] = (float)wait;
+    tm->next = (uint8_t)((tm->next + 1) % TERM_KEEP);
+    if (tm->n < TERM_KEEP)
+        tm->n++;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) and the median absolute deviation around it. */
+static double median_mad(const float *v, size_t n, double *mad)
+{
+    float s[TERM_KEEP];
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_float);
+    double med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
+    for (size_t i = 0; i < n; i++)
+        s[i] = (float)fabs(s[i] - med);
+    qsort(s, n, sizeof *s, cmp_float);
+    *mad = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
+    return med;
+}
+
+/* When a bus waiting at its first stop will leave. The rule is the
+ * timetable: it does not leave before the scheduled departure. A
+ * terminal's own recent departures overrule it once there are enough of
+ * them: where buses leave about when the timetable says, the usual
+ * lateness is added to it; where they leave a fairly constant time after
+ * pulling in whatever the timetable says (a terminal they run through,
+ * or one served by buses already behind), that wait counts from this
+ * bus's arrival. Whichever of the two has varied less here is used. */
+static double layover_departure(const struct transit *t, const struct transit_vehicle *v)
+{
+    const struct gtfs_trip *tr = &t->f->trips[v->trip];
+    double sched = (double)v->origin + tr->dep[0];
+    const struct term *tm = t->terms[t->f->patterns[tr->pattern].stops[0]];
+    double dep = sched;
+    if (tm != NULL && tm->n >= TERM_MIN) {
+        double mad_late, mad_wait;
+        double late = median_mad(tm->late, tm->n, &mad_late);
+        double wait = median_mad(tm->wait, tm->n, &mad_wait);
+        dep = mad_wait < mad_late && v->layover_since > 0 ? v->layover_since + wait
+                                                           : sched + late;
+    }
+    return fmax(dep, v->ts);
+}
+
+void transit_observe(struct transit *t, const struct transit_obs *o)
+{
+    const struct gtfs *f = t->f;
+    uint32_t a = gtfs_stop_find(f, o->from_stop);
+    if (a == GTFS_NONE)
+        return;
+    if (o->kind == TRANSIT_OBS_DEPARTURE) {
+        if (isfinite(o->late_s) && o->duration_s >= 0)
+            term_add(t, a, o->late_s, o->duration_s);
+        return;
+    }
+    uint32_t b = gtfs_stop_find(f, o->to_stop);
+    char key[2 * GTFSRT_ID + 2];
+    if (b == GTFS_NONE || !(o->duration_s > 0))
+        return;
+    struct seg *s = dict_get(t->segs, seg_key(t, a, b, key, sizeof key));
     if (s == NULL)
-        return sched;
-    if (!s->has_level && s->hist_n[local_hour(t, ts)] < EST_HIST_MIN)
-        return fmax(s->sched * t->route_pace[tr->route], s->min_s);
-    return fmax(seg_level(t, s, ts, NULL), s->min_s);
-}
-
-/* Learn the route's pace from one traversal (ratios of long enough
- * segments only: short ones are dominated by rounding of the timetable). */
-static void pace_update(struct transit *t, uint32_t route, const struct seg *s, double z)
-{
-    if (s->sched < 60 || route >= t->f->n_routes)
-        return;
-    double r = fmin(fmax(z / s->sched, 0.3), 3.0);
-    t->route_pace[route] += 0.05 * (r - t->route_pace[route]);
-}
-
-void transit_observe(struct transit *t, const char *from_stop, const char *to_stop,
-                     double ts, double duration_s)
-{
-    uint32_t a = gtfs_stop_find(t->f, from_stop), b = gtfs_stop_find(t->f, to_stop);
-    if (a == GTFS_NONE || b == GTFS_NONE || !(duration_s > 0))
-        return;
-    double len = geo_distance_m(t->f->stops[a].lon, t->f->stops[a].lat, t->f->stops[b].lon,
-                                t->f->stops[b].lat);
-    struct seg *s = seg_get(t, a, b, duration_s, len);
-    if (s)
-        seg_update(t, s, ts, duration_s);
+        return;                           /* no longer in the timetable */
+    struct seg_ref ref = {o->sched_s > 0 ? o->sched_s : s->sched, gtfs_route_find(f, o->route_id)};
+    seg_update(t, s, ref, o->ts, o->duration_s);
 }
 
 /* ---- timetable along the line ---- */
@@ -314,12 +434,23 @@ static int match_place(struct transit *t, const struct transit_vehicle *v, struc
 
 /* Stops reached between the previous place and the new one: crossing
  * times interpolated, consecutive crossings turned into observations. */
+/* The next free observation slot, or NULL when there is none. */
+static struct transit_obs *obs_push(struct transit_obs *obs, size_t max_obs, size_t *n_obs)
+{
+    if (obs == NULL || *n_obs >= max_obs)
+        return NULL;
+    struct transit_obs *o = &obs[(*n_obs)++];
+    memset(o, 0, sizeof *o);
+    return o;
+}
+
 static void note_crossings(struct transit *t, struct transit_vehicle *v, double d0, double t0,
-                           double d1, double t1, struct transit_segment_obs *obs,
+                           double d1, double t1, struct transit_obs *obs,
                            size_t max_obs, size_t *n_obs)
 {
-    const struct gtfs_pattern *pt = gtfs_trip_pattern(t->f, v->trip);
-    bool reliable = t1 - t0 <= 150 && d1 > d0;
+    const struct gtfs_trip *tr = &t->f->trips[v->trip];
+    const struct gtfs_pattern *pt = &t->f->patterns[tr->pattern];
+    bool reliable = t1 - t0 <= RELIABLE_GAP_S && d1 > d0;
     for (uint32_t k = 0; k < pt->n; k++) {
         double reach = pt->dist_m[k] - ARRIVE_BEFORE_M;
         if (!(reach > d0 && reach <= d1))
@@ -327,22 +458,50 @@ static void note_crossings(struct transit *t, struct transit_vehicle *v, double 
         double c = t0 + (reach - d0) / (d1 - d0) * (t1 - t0);
         if (reliable && k > 0 && v->cross_pos == k - 1 && c > v->cross_ts) {
             double dur = c - v->cross_ts;
-            const struct gtfs_trip *tr = &t->f->trips[v->trip];
-            struct seg *s = pattern_seg(t, tr->pattern, k - 1, tr->arr);
-            if (s) {
-                pace_update(t, tr->route, s, dur);
-                seg_update(t, s, c, dur);
-            }
-            if (obs && *n_obs < max_obs) {
-                struct transit_segment_obs *o = &obs[(*n_obs)++];
+            struct seg_ref ref = trip_ref(t, v->trip, k - 1);
+            seg_update(t, pattern_seg(t, tr->pattern, k - 1), ref, c, dur);
+            struct transit_obs *o = obs_push(obs, max_obs, n_obs);
+            if (o) {
+                o->kind = TRANSIT_OBS_SEGMENT;
                 snprintf(o->from_stop, sizeof o->from_stop, "%s", t->f->stops[pt->stops[k - 1]].id);
                 snprintf(o->to_stop, sizeof o->to_stop, "%s", t->f->stops[pt->stops[k]].id);
+                snprintf(o->route_id, sizeof o->route_id, "%s", t->f->routes[tr->route].id);
+                o->sched_s = ref.sched;
                 o->ts = c;
                 o->duration_s = dur;
             }
         }
         v->cross_pos = reliable ? k : UINT32_MAX;
         v->cross_ts = c;
+    }
+}
+
+/* A bus that waited at its first stop has moved off it between (d0, t0)
+ * and (d1, t1): when it left, how late and after how long a wait. A
+ * departure is where it passes AT_STOP_M beyond the stop. */
+static void note_departure(struct transit *t, struct transit_vehicle *v, double d0, double t0,
+                           double d1, double t1, struct transit_obs *obs, size_t max_obs,
+                           size_t *n_obs)
+{
+    const struct gtfs_trip *tr = &t->f->trips[v->trip];
+    const struct gtfs_pattern *pt = &t->f->patterns[tr->pattern];
+    double reach = pt->dist_m[0] + AT_STOP_M;
+    if (t1 - t0 > RELIABLE_GAP_S || !(d1 > d0) || reach < d0 || reach > d1)
+        return;
+    double dep = t0 + (reach - d0) / (d1 - d0) * (t1 - t0);
+    double late = dep - ((double)v->origin + tr->dep[0]), wait = dep - v->layover_since;
+    term_add(t, pt->stops[0], late, wait);
+    /* Segment 0 is timed from the departure, as it is predicted. */
+    v->cross_pos = 0;
+    v->cross_ts = dep;
+    struct transit_obs *o = obs_push(obs, max_obs, n_obs);
+    if (o) {
+        o->kind = TRANSIT_OBS_DEPARTURE;
+        snprintf(o->from_stop, sizeof o->from_stop, "%s", t->f->stops[pt->stops[0]].id);
+        snprintf(o->route_id, sizeof o->route_id, "%s", t->f->routes[tr->route].id);
+        o->ts = dep;
+        o->duration_s = wait;
+        o->late_s = late;
     }
 }
 
@@ -428,8 +587,7 @@ static void predict_all(struct transit *t, struct transit_vehicle *v)
     uint32_t n = pt->n, j;
     double cur;
     if (v->status == TRANSIT_LAYOVER) {
-        /* It leaves when the timetable says, or now if it is late. */
-        cur = fmax(v->ts, (double)v->origin + tr->dep[0]);
+        cur = layover_departure(t, v);
         v->pred[0] = cur;
         j = 1;
     } else {
@@ -463,7 +621,11 @@ double transit_predict(const struct transit *t, const struct transit_vehicle *v,
     if (transit_vehicle_status(t, v, now) == TRANSIT_STALE || v->trip == GTFS_NONE ||
         !v->matched || pos >= v->n_pred || pos < v->next_pos || v->pred[pos] == 0)
         return 0;
-    return fmax(v->pred[pos], now);
+    /* The estimate is a median; riders are told a little less (see
+     * transit_params), never a time already past. */
+    double p = v->pred[pos], h = fmax(0, p - now);
+    p -= t->p.early_s + t->p.early_frac * h;
+    return fmax(p, now);
 }
 
 
@@ -516,6 +678,17 @@ static int validate(const struct transit *t, const struct gtfsrt_vehicle *v, dou
     return 0;
 }
 
+enum transit_result transit_check(const struct transit *t, const struct gtfsrt_vehicle *v,
+                                  double now, char *err, size_t errlen)
+{
+    uint32_t trip, route;
+    if (validate(t, v, now, &trip, &route, err, errlen) < 0)
+        return TRANSIT_REJECTED;
+    const struct transit_vehicle *cur = dict_get(t->vehicles, v->vehicle_id);
+    double ts = v->timestamp ? (double)v->timestamp : now;
+    return cur != NULL && ts <= cur->ts ? TRANSIT_OUTDATED : TRANSIT_ACCEPTED;
+}
+
 static struct transit_vehicle *vehicle_for(struct transit *t, const char *id)
 {
     struct transit_vehicle *v = dict_get(t->vehicles, id);
@@ -546,6 +719,7 @@ static int assign_trip(struct transit *t, struct transit_vehicle *v, uint32_t tr
     snprintf(v->trip_id, sizeof v->trip_id, "%s", in->trip_id);
     v->matched = false;
     v->cross_pos = UINT32_MAX;
+    v->layover_since = 0;
     v->n_pred = 0;
     if (trip == GTFS_NONE)
         return 0;
@@ -587,7 +761,7 @@ static bool in_terminal_bay(const struct transit *t, const struct transit_vehicl
 }
 
 static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle *in, double now,
-                                 struct transit_segment_obs *obs, size_t max_obs,
+                                 struct transit_obs *obs, size_t max_obs,
                                  size_t *n_obs, char *err, size_t errlen)
 {
     uint32_t trip, route;
@@ -623,14 +797,23 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
             predict_all(t, v);                 /* from the last place, at the new time */
         return TRANSIT_ACCEPTED;
     }
-    double d = prior ? fmax(best.d, v->dist_m) : best.d;
+    double d = prior ? fmax(best.d, v->dist_m) : best.d, d0 = v->dist_m, t0 = v->match_ts;
+    const struct gtfs_pattern *pt = gtfs_trip_pattern(t->f, trip);
+    if (prior && v->layover_since > 0 && d > pt->dist_m[0] + AT_STOP_M)
+        note_departure(t, v, d0, t0, d, ts, obs, max_obs, n_obs);
     if (prior)
-        note_crossings(t, v, v->dist_m, v->match_ts, d, ts, obs, max_obs, n_obs);
+        note_crossings(t, v, d0, t0, d, ts, obs, max_obs, n_obs);
     v->dist_m = d;
     v->off_m = best.off;
     v->match_ts = ts;
     v->matched = true;
     place_status(t, v);
+    /* Waiting at the first stop (in layover, or still there after the
+     * scheduled departure) since the first such report. */
+    if (d > pt->dist_m[0] + AT_STOP_M)
+        v->layover_since = 0;
+    else if (v->layover_since == 0 && v->status == TRANSIT_LAYOVER)
+        v->layover_since = ts;
     predict_all(t, v);
     return TRANSIT_ACCEPTED;
 oom:
@@ -639,7 +822,7 @@ oom:
 }
 
 enum transit_result transit_ingest(struct transit *t, const struct gtfsrt_vehicle *v,
-                                   double now, struct transit_segment_obs *obs,
+                                   double now, struct transit_obs *obs,
                                    size_t max_obs, size_t *n_obs, char *err, size_t errlen)
 {
     return apply(t, v, now, obs, max_obs, n_obs, err, errlen);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -112,6 +113,8 @@ static int redis_spawn(struct test_redis *r)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        /* If the test binary dies, its servers go with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
                "--dir", r->dir, "--appendonly", "yes", "--appendfsync", "everysec",
                "--save", "", "--daemonize", "no", "--logfile", logf, (char *)NULL);
@@ -226,6 +229,7 @@ int support_cityd_start(struct test_cityd *c, const char *redis_url, const char 
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         int fd = open(c->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 2);

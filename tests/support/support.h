@@ -48,7 +48,8 @@ struct test_cityd {
  * "k-admin", "k-reader", ...), log level debug, then `extra` (NULL-
  * terminated list of "section.key=value"). Waits for /v1/health. */
 int support_cityd_start(struct test_cityd *c, const char *redis_url, const char *const *extra);
-/* Send a signal and wait for exit; returns the exit status (or -1). */
+/* Send a signal (0: none, just wait) and wait for exit; returns the exit
+ * status (or -1). */
 int support_cityd_signal_wait(struct test_cityd *c, int sig, int timeout_ms);
 void support_cityd_stop(struct test_cityd *c);
 

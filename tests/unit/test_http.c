@@ -474,9 +474,12 @@ static void assert_json_error(struct resp *r, long status, const char *code)
 
 /* ---- raw socket client ---- */
 
-static int raw_open(void)
+/* rcvbuf > 0 shrinks the client's receive buffer (a slow reader). */
+static int raw_open_rcvbuf(int rcvbuf)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)F.port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
@@ -485,6 +488,11 @@ static int raw_open(void)
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return fd;
+}
+
+static int raw_open(void)
+{
+    return raw_open_rcvbuf(0);
 }
 
 static void raw_send(int fd, const char *p, size_t n)
@@ -1285,6 +1293,39 @@ static void test_sse(void)
     fx_stop();
 }
 
+static bool streaming(void)
+{
+    return F.stream != NULL;
+}
+
+static void test_stream_backpressure(void)
+{
+    fx_start();
+    /* A client that never reads: what the server queues for it grows,
+     * and http_stream_send says how much, so its owner can drop it. */
+    int fd = raw_open_rcvbuf(4096);
+    const char *req = "GET /stream/open HTTP/1.1\r\nHost: x\r\n\r\n";
+    raw_send(fd, req, strlen(req));
+    CU_ASSERT_FATAL(spin_until(streaming, 2000));
+    static char ev[16384];
+    memset(ev, 'x', sizeof ev);
+    memcpy(ev, "data: ", 6);
+    memcpy(ev + sizeof ev - 2, "\n\n", 2);
+    size_t queued = 0, sent = 0;
+    while (queued < 2 * 1024 * 1024 && sent < 64 * 1024 * 1024) {
+        queued = http_stream_send(F.stream, ev, sizeof ev);
+        sent += sizeof ev;
+        event_base_loop(F.base, EVLOOP_NONBLOCK);
+    }
+    CU_ASSERT(queued >= 2 * 1024 * 1024);
+    http_stream_end(F.stream);
+    F.stream = NULL;
+    close(fd);
+    CU_ASSERT(spin_until(none_inflight, 3000));
+    CU_ASSERT_EQUAL(F.closes, 0);
+    fx_stop();
+}
+
 static void h_stream_late(struct http_req *r, void *arg)
 {
     F.held = r;
@@ -1429,6 +1470,7 @@ int suite_http(void)
         !CU_add_test(s, "metrics and request log", test_metrics_and_log) ||
         !CU_add_test(s, "server-sent events", test_sse) ||
         !CU_add_test(s, "stream after timeout", test_stream_after_timeout) ||
+        !CU_add_test(s, "stream back-pressure", test_stream_backpressure) ||
         !CU_add_test(s, "drain", test_drain) ||
         !CU_add_test(s, "listen errors", test_listen_errors))
         return -1;

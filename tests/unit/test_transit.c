@@ -59,6 +59,15 @@ static struct gtfsrt_vehicle ping(const char *id, const char *trip, double d, do
     return v;
 }
 
+/* The model's own estimates: no rider margin (tested on its own). */
+static struct transit *tnew(void)
+{
+    struct transit_params p;
+    transit_params_default(&p);
+    p.early_s = p.early_frac = 0;
+    return transit_new(feed, &p);
+}
+
 static enum transit_result feed_ping(struct transit *t, struct gtfsrt_vehicle v)
 {
     size_t n;
@@ -72,7 +81,7 @@ static const struct gtfs_pattern *pattern(const char *trip)
 
 static void test_layover_then_progress(void)
 {
-    struct transit *t = transit_new(feed, NULL);
+    struct transit *t = tnew();
     const struct gtfs_pattern *pt = pattern("T1");
     /* Waiting at the first stop two minutes early: layover, leaves on time. */
     CU_ASSERT_EQUAL(feed_ping(t, ping("b1", "T1", 0, 8, origin_tue + hms(7, 58, 0))),
@@ -115,12 +124,24 @@ static void test_layover_then_progress(void)
     CU_ASSERT_EQUAL(v->status, TRANSIT_AT_STOP);
     CU_ASSERT_EQUAL(v->next_pos, 3);
     CU_ASSERT_DOUBLE_EQUAL(transit_predict(t, v, 3, v->ts), v->ts, 1e-6);
+    /* With the default rider margin the same bus is announced 10 s + 10 %
+     * of the horizon early at S5, and never in the past at S4. */
+    struct transit *tm = transit_new(feed, NULL);
+    feed_ping(tm, ping("b1", "T1", 0, 8, origin_tue + hms(7, 58, 0)));
+    for (int i = 1; i <= 8; i++)
+        feed_ping(tm, ping("b1", "T1", 150.0 * i, 8, origin_tue + hms(8, 0, 30 * i)));
+    CU_ASSERT_EQUAL(feed_ping(tm, s), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *vm = transit_vehicle_get(tm, "b1");
+    double est = transit_predict(t, v, 4, v->ts), h = est - v->ts;
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(tm, vm, 4, vm->ts), est - 10 - 0.1 * h, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(tm, vm, 3, vm->ts), vm->ts, 1e-6);
+    transit_free(tm);
     transit_free(t);
 }
 
 static void test_noise_forward_only(void)
 {
-    struct transit *t = transit_new(feed, NULL);
+    struct transit *t = tnew();
     srand(7);
     /* A bus stopped at ~900 m for five minutes, GPS scattered 10-20 m. */
     double t0 = origin_tue + hms(8, 5, 0);
@@ -141,7 +162,7 @@ static void test_noise_forward_only(void)
 
 static void test_detour(void)
 {
-    struct transit *t = transit_new(feed, NULL);
+    struct transit *t = tnew();
     double t0 = origin_tue + hms(8, 4, 0);
     CU_ASSERT_EQUAL(feed_ping(t, ping("d1", "T1", 800, 0, t0)), TRANSIT_ACCEPTED);
     const struct transit_vehicle *v = transit_vehicle_get(t, "d1");
@@ -162,7 +183,7 @@ static void test_detour(void)
 
 static void test_loop_resolved_by_schedule(void)
 {
-    struct transit *t = transit_new(feed, NULL);
+    struct transit *t = tnew();
     const struct gtfs_pattern *pt = pattern("L1");
     /* The out and back legs are ~11 m apart: a position between them
      * matches both; the timetable decides. LB (outbound) is due at 09:03,
@@ -197,7 +218,7 @@ static void test_loop_resolved_by_schedule(void)
 
 static void test_stale_and_arrivals(void)
 {
-    struct transit *t = transit_new(feed, NULL);
+    struct transit *t = tnew();
     double t0 = origin_tue + hms(8, 1, 0);
     CU_ASSERT_EQUAL(feed_ping(t, ping("s1", "T1", 300, 0, t0)), TRANSIT_ACCEPTED);
     const struct transit_vehicle *v = transit_vehicle_get(t, "s1");
@@ -236,7 +257,7 @@ static void test_stale_and_arrivals(void)
 
 static void test_bad_input(void)
 {
-    struct transit *t = transit_new(feed, NULL);
+    struct transit *t = tnew();
     double t0 = origin_tue + hms(8, 1, 0);
     size_t n;
     struct gtfsrt_vehicle v = ping("x1", "T1", 300, 0, t0);
@@ -295,9 +316,9 @@ static void test_bad_input(void)
  * feeds the same estimator. */
 static void test_learning(void)
 {
-    struct transit *t = transit_new(feed, NULL);
+    struct transit *t = tnew();
     const struct gtfs_pattern *pt = pattern("T1");
-    struct transit_segment_obs obs[8];
+    struct transit_obs obs[8];
     size_t n, total = 0;
     /* Bus A on T1 at a steady 10 m/s from the first stop, one report
      * every 20 s (200 m): each segment (~441 m) takes ~44 s. */
@@ -309,29 +330,42 @@ static void test_learning(void)
                                        sizeof err), TRANSIT_ACCEPTED);
         total += n;
     }
-    /* It starts in layover at S1 (segment S1-S2 counts from departure),
-     * then reaches S2..S5: four observations. */
-    CU_ASSERT_EQUAL_FATAL(total, 4);
+    /* It starts in layover at S1 and leaves on time (a departure: it
+     * passes 25 m at 08:00:02.5, having waited since 08:00), then reaches
+     * S2..S5: four traversals (S1-S2 timed from the departure, 25 m on,
+     * to 10 m before S2, the others from 10 m before one stop to 10 m
+     * before the next). */
+    CU_ASSERT_EQUAL_FATAL(total, 5);
+    CU_ASSERT_EQUAL(obs[0].kind, TRANSIT_OBS_DEPARTURE);
+    CU_ASSERT_STRING_EQUAL(obs[0].from_stop, "S1");
+    CU_ASSERT_DOUBLE_EQUAL(obs[0].late_s, 2.5, 0.5);
+    CU_ASSERT_DOUBLE_EQUAL(obs[0].duration_s, 2.5, 0.5);
     static const char *from[] = {"S1", "S2", "S3", "S4"}, *to[] = {"S2", "S3", "S4", "S5"};
     for (int k = 0; k < 4; k++) {
-        CU_ASSERT_STRING_EQUAL(obs[k].from_stop, from[k]);
-        CU_ASSERT_STRING_EQUAL(obs[k].to_stop, to[k]);
-        double seg = pt->dist_m[k + 1] - pt->dist_m[k] - (k == 0 ? 10 : 0);
-        CU_ASSERT_DOUBLE_EQUAL(obs[k].duration_s, seg / 10, 2);
+        const struct transit_obs *o = &obs[k + 1];
+        CU_ASSERT_EQUAL(o->kind, TRANSIT_OBS_SEGMENT);
+        CU_ASSERT_STRING_EQUAL(o->from_stop, from[k]);
+        CU_ASSERT_STRING_EQUAL(o->to_stop, to[k]);
+        double seg = pt->dist_m[k + 1] - pt->dist_m[k] - (k == 0 ? 35 : 0);
+        CU_ASSERT_DOUBLE_EQUAL(o->duration_s, seg / 10, 2);
     }
 
     /* Bus B on T3 (same stops, timetable 6 min per segment) right after:
      * its S3 -> S4 time follows what A did, not the timetable. */
-    struct transit *t2 = transit_new(feed, NULL);
+    struct transit *t2 = tnew();
     double late = origin_tue + hms(23, 50, 0);
-    for (int i = 0; i < 5; i++)
-        transit_observe(t2, "S3", "S4", late - 600 + 60 * i, 50);
+    for (int i = 0; i < 8; i++) {
+        struct transit_obs o = {.kind = TRANSIT_OBS_SEGMENT, .from_stop = "S3", .to_stop = "S4",
+                                .sched_s = 360, .ts = late + hms(0, 4, 0) + 60 * i,
+                                .duration_s = 50};
+        transit_observe(t2, &o);
+    }
     struct gtfsrt_vehicle b = ping("b", "T3", pt->dist_m[2] + 30, 0, late + hms(0, 12, 0));
     CU_ASSERT_EQUAL(transit_ingest(t2, &b, (double)b.timestamp, NULL, 0, &n, err, sizeof err),
                     TRANSIT_ACCEPTED);
     const struct transit_vehicle *vb = transit_vehicle_get(t2, "b");
     double eta = transit_predict(t2, vb, 3, vb->ts) - vb->ts;
-    CU_ASSERT(eta > 10 && eta < 60);
+    CU_ASSERT(eta > 10 && eta < 90);
     /* S4 -> S5 was never observed: the timetable (6 min) scaled by the
      * route's pace, which nothing has measured on R1 in t2 yet. */
     double eta5 = transit_predict(t2, vb, 4, vb->ts) - transit_predict(t2, vb, 3, vb->ts);
@@ -342,7 +376,7 @@ static void test_learning(void)
 
 static void test_trip_updates(void)
 {
-    struct transit *t = transit_new(feed, NULL);
+    struct transit *t = tnew();
     double t0 = origin_tue + hms(8, 2, 0);
     CU_ASSERT_EQUAL(feed_ping(t, ping("u1", "T1", 500, 0, t0)), TRANSIT_ACCEPTED);
     struct gtfsrt_header h;

@@ -1,0 +1,53 @@
+/* api_sessions.h -- HTTP API of plate sessions, payments, accounts and
+ * reverse car-finding (api.md §2 "Plate sessions, payment, reverse
+ * car-finding"), persisted in Redis.
+ *
+ * Routes (roles as in api.md):
+ *   POST /v1/parking/lots/{id}/entries       operator  201 {"session", "arrears"}
+ *   POST /v1/parking/lots/{id}/exits         operator  201 {"session", "gate"}
+ *   PUT  /v1/parking/accounts/{plate}        operator  200 {"plate", "autopay", "pay_later"}
+ *   POST /v1/parking/sessions/{id}/payments  operator  200 <session>
+ *   GET  /v1/parking/sessions?plate=&status= operator  200 {"sessions", "arrears"}
+ *   GET  /v1/parking/find-car?plate=&from=   public    200 {"lot","level","bay","entryTime","route"}
+ * A replayed entry/exit/payment (same id) answers 200 with the current
+ * state and changes nothing; the same id with another plate or amount
+ * is 409.
+ *
+ * Redis (one MULTI per write, all keys of a write under one hash tag):
+ *   cityd:{lot:<id>}:sessions     HASH session id -> session JSON (session.h)
+ *   cityd:{lot:<id>}:gate_events  HASH "entry:<id>" | "exit:<id>" -> session id
+ *   cityd:{city}:session_lots     SET of lots that have sessions (written
+ *                                 before a lot's first session)
+ *   cityd:{city}:accounts         HASH plate -> {"autopay","pay_later"}
+ * Everything is loaded into memory (session_book.h) at start-up; until
+ * then the endpoints answer 503. Memory changes only after Redis has
+ * acknowledged a write, and writes touching one plate are serialised
+ * (a per-plate queue), so concurrent requests never lose an update. */
+#ifndef CITYD_API_SESSIONS_H
+#define CITYD_API_SESSIONS_H
+
+#include <stddef.h>
+
+struct app;
+
+/* Create the sessions state (a->sessions), start loading it from Redis
+ * and register the routes. Needs a->map, a->store and a->http. Returns
+ * 0, or -1 with err (e.g. a bad parking.timezone). */
+int api_sessions_init(struct app *a, char *err, size_t errlen);
+/* Shutdown, in this order around the rest of server_stop:
+ * api_sessions_stop before the HTTP server and the store are freed (no
+ * reply goes to a freed request, no job starts on a dying store), then
+ * api_sessions_free after them (the store's last callbacks still find
+ * the state). */
+void api_sessions_stop(struct app *a);
+void api_sessions_free(struct app *a);
+
+/* Tell the sessions a bay of lot turned occupied at ts (from a bay
+ * observation; plate NULL when the camera read none). With a plate, that
+ * plate's active session in the lot gets the bay; without, the first car
+ * in that has not parked yet (entered within parking.phantom_s before
+ * ts). api_parking calls this after applying the observation. */
+void api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
+                               const char *plate, double ts);
+
+#endif

@@ -1,0 +1,64 @@
+/* api_signals.h -- internals shared by the signal API files:
+ * api_signals.c (timing, green waves, corridor plans) and api_adaptive.c
+ * (counts, adaptive timing, SPaT, speed advice). Not a public interface:
+ * other modules use app.h's api_signals_register / api_signals_stop. */
+#ifndef CITYD_API_SIGNALS_H
+#define CITYD_API_SIGNALS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "signals.h"
+#include "store.h"
+
+struct app;
+struct http_req;
+struct map;
+struct map_corridor;
+struct map_intersection;
+struct map_phase;
+
+#define ERRLEN 256                 /* every err buffer below has this size */
+
+/* ---- JSON in: optional number: 1 present (in *out), 0 absent or null,
+ * -1 not a finite number (err names where+key); need_: absent is -1 ---- */
+int sig_get_num(json_t *o, const char *key, const char *where, double *out, char *err);
+int sig_need_num(json_t *o, const char *key, const char *where, double *out, char *err);
+
+/* ---- JSON out: numbers to 1e-6, NAN as null ---- */
+json_t *sig_jnum(double x);
+void sig_set_num(json_t *o, const char *key, double x);
+/* Reply with body printed to 15 significant digits; steals body. */
+void sig_reply_json(struct http_req *r, int status, json_t *body);
+/* 400 "invalid" with the message naming the field. */
+void sig_bad_request(struct http_req *r, const char *err);
+/* Replies 503 (and returns true) when a store call failed. */
+bool sig_store_failed(struct http_req *r, enum store_status st, const struct store_reply *rep);
+/* The crs query parameter; false (after replying 400) when it is bad. */
+bool sig_parse_crs(struct http_req *r, bool *gcj);
+
+/* ---- the map's signals ---- */
+/* Compass letter of a bearing (N, E, S, W) and its opposite. */
+char sig_compass(double bearing_deg);
+char sig_opposite(char d);
+/* Index of the phase of x serving movement mv ("EBT"), or -1. */
+int sig_phase_of(const struct map_intersection *x, const char *mv);
+/* Does the phase serve a through movement (pedestrians cross beside it)? */
+bool sig_serves_through(const struct map_phase *ph);
+/* Webster input of x from its design flows (ph: x's phases, caller's). */
+void sig_isec_webster(const struct map_intersection *x, struct signals_webster_in *w,
+                      struct signals_phase_in *ph, double cycle_s);
+/* Compass direction of outbound travel at intersection i of corridor c. */
+char sig_outbound_dir(const struct map *m, const struct map_corridor *c, size_t i);
+
+/* ---- api_adaptive.c ---- */
+/* Build the controllers from the map, register the routes and start
+ * restoring their state from Redis (the endpoints answer 503 until it
+ * has completed). */
+void api_adaptive_register(struct app *a);
+/* Before the HTTP server and the store are freed: queued requests are
+ * dropped, pending store callbacks then do nothing. */
+void api_adaptive_stop(struct app *a);
+
+#endif

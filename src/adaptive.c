@@ -1,0 +1,1066 @@
+/* adaptive.c -- adaptive signal control: estimation, bounded re-timing,
+ * corridor coordination and max pressure (see adaptive.h for the model).
+ *
+ * The controller is a discrete-event program over a group: the master
+ * cycle boundary and each member's next event (a cyclic member's cycle
+ * end, a max-pressure member's decision or phase change) are processed in
+ * time order, master first on ties, then members in corridor order. Every
+ * decision reads only the group's state at that instant, so replaying the
+ * same inputs at the same timestamps gives the same timings.
+ *
+ * References:
+ *  - F. V. Webster, Traffic signal settings, RRL Technical Paper 39 (1958).
+ *  - J. D. C. Little, M. D. Kelson, N. H. Gartner, MAXBAND, TRR 795 (1981).
+ *  - P. Varaiya, Max pressure control of a network of signalized
+ *    intersections, Transportation Research C 36 (2013) 177-195.
+ *  - Offset transition methods (dwell, add, subtract, "shortway"):
+ *    FHWA Traffic Signal Timing Manual, 2nd ed. (2015), section 6.5. */
+#include "adaptive.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maxband.h"
+
+/* Offset re-optimisation runs inside request handling: keep it bounded
+ * (the corridor DP answers 64 signals in well under this). */
+#define OPT_TIME_LIMIT_MS 200.0
+
+static const char *const MOVEMENTS[ADAPTIVE_NMOV] = {
+    "NBL", "NBT", "NBR", "SBL", "SBT", "SBR", "EBL", "EBT", "EBR", "WBL", "WBT", "WBR",
+};
+
+int adaptive_movement_index(const char *utdf)
+{
+    for (int i = 0; utdf != NULL && i < ADAPTIVE_NMOV; i++)
+        if (strcmp(utdf, MOVEMENTS[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *adaptive_movement_name(int i)
+{
+    return i >= 0 && i < ADAPTIVE_NMOV ? MOVEMENTS[i] : "?";
+}
+
+const char *adaptive_mode_name(enum adaptive_mode m)
+{
+    return m == ADAPTIVE_FIXED ? "fixed" : "adaptive";
+}
+
+const char *adaptive_method_name(enum adaptive_mode m)
+{
+    return m == ADAPTIVE_MAX_PRESSURE ? "max_pressure" : m == ADAPTIVE_WEBSTER ? "webster" : "none";
+}
+
+static double clamp(double x, double lo, double hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+/* ---- estimation ---- */
+
+void adaptive_est_init(struct adaptive_est *e)
+{
+    *e = (struct adaptive_est){ NAN, 0, 0, 0, 0, 0 };
+}
+
+static bool suspect(const struct adaptive_est *e, double r, double sat)
+{
+    if (isnan(e->vph))
+        return false;
+    if (r == 0)
+        return e->vph >= ADAPTIVE_DROPOUT_MIN_VPH;
+    return r > ADAPTIVE_SPIKE_FACTOR * e->vph && r - e->vph > ADAPTIVE_SPIKE_SHARE * sat;
+}
+
+/* Exponential smoothing with a time constant rather than a fixed weight,
+ * so a 5-minute and a 15-minute detector feed give the same response. */
+static void smooth(struct adaptive_est *e, double n, double len, double end)
+{
+    double r = 3600.0 * n / len;
+    if (isnan(e->vph)) {
+        e->vph = r;
+        e->seen_s = 0;
+    } else {
+        e->vph += (1.0 - exp(-len / ADAPTIVE_TAU_S)) * (r - e->vph);
+    }
+    e->seen_s = fmin(e->seen_s + len, 10 * ADAPTIVE_TAU_S);
+    e->t_good = end;
+}
+
+enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double count, double t0,
+                                             double len_s, double sat_vph)
+{
+    double end = t0 + len_s;
+    if (!(len_s > 0) || end <= e->t_end)
+        return ADAPTIVE_EST_OUTDATED;
+    /* After a long silence the old estimate says nothing about this
+     * count: start afresh rather than call the new level a spike. */
+    if (!isnan(e->vph) && t0 - e->t_good > ADAPTIVE_STALE_S)
+        e->vph = NAN;
+    if (e->held_s > 0 && t0 - e->t_end > ADAPTIVE_TAU_S)
+        e->held_s = e->held_n = 0;
+    double r = 3600.0 * count / len_s;
+    bool sus = suspect(e, r, sat_vph);
+    e->t_end = end;
+    if (e->held_s > 0) {
+        double hn = e->held_n, hs = e->held_s;
+        e->held_n = e->held_s = 0;
+        /* Confirmed: both intervals were real. Otherwise the held one was
+         * a detector fault and is dropped. */
+        if (sus)
+            smooth(e, hn + count, hs + len_s, end);
+        else
+            smooth(e, count, len_s, end);
+        return ADAPTIVE_EST_APPLIED;
+    }
+    if (sus) {
+        e->held_n = count;
+        e->held_s = len_s;
+        return ADAPTIVE_EST_HELD;
+    }
+    smooth(e, count, len_s, end);
+    return ADAPTIVE_EST_APPLIED;
+}
+
+double adaptive_est_value(const struct adaptive_est *e, double t)
+{
+    if (isnan(e->vph) || t - e->t_good > ADAPTIVE_STALE_S)
+        return NAN;
+    return e->vph;
+}
+
+/* ---- bounded change ---- */
+
+int adaptive_bounded_step(size_t n, const double *cur, const double *target, const double *gmin,
+                          double total, double step, double *out)
+{
+    double G = 0, slack = 0, mins = 0, tsum = 0;
+    bool ok = n > 0 && n <= ADAPTIVE_MAX_PHASES && step >= 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        G += cur[i];
+        mins += gmin[i];
+        tsum += target[i];
+        slack += cur[i] - gmin[i];
+        ok = cur[i] >= gmin[i] - 1e-9 && target[i] >= gmin[i] - 1e-9;
+    }
+    if (!ok || total < mins - 1e-9 || fabs(tsum - total) > 1e-6 * fmax(1, total)) {
+        memcpy(out, target, n * sizeof *out);
+        return -1;
+    }
+    double D = total - G, b[ADAPTIVE_MAX_PHASES], mv[ADAPTIVE_MAX_PHASES], P = 0, N = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* Growth in proportion to the greens keeps the split; shrinkage in
+         * proportion to the slack never cuts a minimum. */
+        double w = D >= 0 ? (G > 0 ? cur[i] / G : 1.0 / (double)n)
+                          : (slack > 0 ? (cur[i] - gmin[i]) / slack : 0);
+        b[i] = cur[i] + D * w;
+        mv[i] = clamp(target[i] - b[i], -step, step);
+        if (mv[i] > 0)
+            P += mv[i];
+        else
+            N -= mv[i];
+    }
+    /* sum(target - b) = 0, so the clamped moves of one sign can always
+     * be scaled down to cancel those of the other. */
+    for (size_t i = 0; i < n; i++) {
+        if (P > N && mv[i] > 0)
+            mv[i] *= N / P;
+        else if (N > P && mv[i] < 0)
+            mv[i] *= P / N;
+        out[i] = fmax(gmin[i], b[i] + mv[i]);
+    }
+    return 0;
+}
+
+double adaptive_shortway(double offset, double target, double cycle, double max_lengthen,
+                         double max_shorten, double tol)
+{
+    if (!(cycle > 0))
+        return 0;
+    double d = fmod(target - offset, cycle);
+    if (d < 0)
+        d += cycle;
+    if (d <= tol || cycle - d <= tol)
+        return 0;
+    double nl = max_lengthen > 0 ? ceil(d / max_lengthen - 1e-9) : INFINITY;
+    double ns = max_shorten > 0 ? ceil((cycle - d) / max_shorten - 1e-9) : INFINITY;
+    if (isinf(nl) && isinf(ns))
+        return 0;
+    return nl <= ns ? fmin(d, max_lengthen) : -fmin(cycle - d, max_shorten);
+}
+
+/* ---- configuration ---- */
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A left turn beside its opposing through turns through gaps: J2735's
+ * permissive movement. Approaches 0..3 are NB SB EB WB; opposites pair. */
+static bool permissive(unsigned mv)
+{
+    for (int a = 0; a < 4; a++) {
+        int opp = a ^ 1;
+        if ((mv & (1u << (3 * a))) && (mv & (1u << (3 * opp + 1))))
+            return true;
+    }
+    return false;
+}
+
+int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen)
+{
+    if (c->nphases == 0 || c->nphases > ADAPTIVE_MAX_PHASES)
+        return fail(err, errlen, "intersection '%s': 1 to %d phases needed", c->id,
+                    ADAPTIVE_MAX_PHASES);
+    double ig = c->lost_time_s / (double)c->nphases, need = c->lost_time_s;
+    for (size_t k = 0; k < c->nphases; k++) {
+        struct adaptive_phase_cfg *p = &c->ph[k];
+        if (!(p->saturation_vph > 0))
+            return fail(err, errlen, "intersection '%s': phase %zu has no saturation flow", c->id,
+                        k + 1);
+        p->gmin_s = fmax(fmax(p->min_green_s, signals_pedestrian_green(p->ped_crossing_m)),
+                         ADAPTIVE_MIN_GREEN_FLOOR_S);
+        p->amber_s = fmin(ADAPTIVE_AMBER_S, ig);
+        p->all_red_s = ig - p->amber_s;
+        p->permissive = permissive(p->movements);
+        need += p->gmin_s;
+    }
+    if (!(c->cycle_min_s > 0) || !(c->cycle_max_s >= c->cycle_min_s))
+        return fail(err, errlen, "intersection '%s': bad cycle bounds", c->id);
+    if (need > c->cycle_max_s + 1e-9)
+        return fail(err, errlen, "intersection '%s': minimum greens and lost time need %.0f s, "
+                    "more than cycle_max_s %.0f", c->id, need, c->cycle_max_s);
+    if (c->coord_phase < 0 || (size_t)c->coord_phase >= c->nphases)
+        c->coord_phase = 0;
+    return 0;
+}
+
+double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adaptive_est *est,
+                           size_t k, double t, bool *from_counts)
+{
+    double sum[4] = { 0, 0, 0, 0 }, seen = 0;
+    bool any = false;
+    for (int i = 0; i < ADAPTIVE_NMOV; i++) {
+        if (!(c->ph[k].movements & (1u << i)))
+            continue;
+        double v = adaptive_est_value(&est[i], t);
+        if (!isnan(v)) {
+            sum[i / 3] += v;
+            seen = fmax(seen, est[i].seen_s);
+            any = true;
+        }
+    }
+    *from_counts = any;
+    double prior = c->ph[k].design_vph;
+    if (!any)
+        return prior;
+    double counted = fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
+    if (!(prior > 0))
+        return counted;
+    return prior + (1.0 - exp(-seen / ADAPTIVE_TAU_S)) * (counted - prior);
+}
+
+double adaptive_movement_saturation(const struct adaptive_isec_cfg *c, int i)
+{
+    double s = 0;
+    for (size_t k = 0; i >= 0 && i < ADAPTIVE_NMOV && k < c->nphases; k++)
+        if (c->ph[k].movements & (1u << i))
+            s = fmax(s, c->ph[k].saturation_vph);
+    return s;
+}
+
+static double intergreen(const struct adaptive_isec_cfg *c, int p)
+{
+    return c->ph[p].amber_s + c->ph[p].all_red_s;
+}
+
+double adaptive_green_start(const struct adaptive_isec_cfg *c, const struct adaptive_record *r,
+                            int p)
+{
+    double t = r->start;
+    for (int j = 0; j < r->nserved; j++) {
+        int q = r->order[j];
+        if (q == p)
+            return t;
+        t += r->green[q] + intergreen(c, q);
+    }
+    return NAN;
+}
+
+/* ---- groups ---- */
+
+struct adaptive_group *adaptive_group_new(const struct adaptive_group_cfg *cfg,
+                                          enum adaptive_mode default_mode)
+{
+    if (cfg->n == 0 || cfg->n > ADAPTIVE_MAX_MEMBERS)
+        return NULL;
+    struct adaptive_group *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return NULL;
+    g->m = calloc(cfg->n, sizeof *g->m);
+    if (g->m == NULL) {
+        free(g);
+        return NULL;
+    }
+    g->cfg = cfg;
+    g->n = cfg->n;
+    g->default_mode = default_mode;
+    g->critical = -1;
+    for (size_t k = 0; k < g->n; k++) {
+        struct adaptive_member *m = &g->m[k];
+        m->cfg = &cfg->isec[k];
+        m->mode = default_mode;
+        for (int i = 0; i < ADAPTIVE_NMOV; i++)
+            adaptive_est_init(&m->est[i]);
+    }
+    return g;
+}
+
+void adaptive_group_free(struct adaptive_group *g)
+{
+    if (g == NULL)
+        return;
+    free(g->m);
+    free(g);
+}
+
+void adaptive_group_copy_into(struct adaptive_group *dst, const struct adaptive_group *src)
+{
+    struct adaptive_member *m = dst->m;
+    *dst = *src;
+    dst->m = m;
+    memcpy(dst->m, src->m, src->n * sizeof *m);
+}
+
+struct adaptive_group *adaptive_group_copy(const struct adaptive_group *g)
+{
+    struct adaptive_group *c = adaptive_group_new(g->cfg, g->default_mode);
+    if (c != NULL)
+        adaptive_group_copy_into(c, g);
+    return c;
+}
+
+/* ---- Webster at a member ---- */
+
+struct plan {
+    double cycle;                 /* applied (chosen or given) */
+    double own_cycle;             /* Webster's optimum, NAN when Y >= 1 */
+    double Y;
+    double green[ADAPTIVE_MAX_PHASES];
+    double flow[ADAPTIVE_MAX_PHASES];
+    bool from_counts[ADAPTIVE_MAX_PHASES];
+};
+
+/* Flows at time t: a fixed member runs on its design flows. */
+static void member_flows(const struct adaptive_member *m, double t, double *flow, bool *fc)
+{
+    const struct adaptive_isec_cfg *c = m->cfg;
+    for (size_t k = 0; k < c->nphases; k++) {
+        if (m->mode == ADAPTIVE_FIXED) {
+            flow[k] = c->ph[k].design_vph;
+            fc[k] = false;
+        } else {
+            flow[k] = adaptive_phase_flow(c, m->est, k, t, &fc[k]);
+            if (fc[k])
+                flow[k] = fmax(flow[k], m->sat_floor[k]);
+        }
+    }
+}
+
+/* Webster's cycle assumes greens in proportion to flow ratios; when
+ * minimum (pedestrian) greens take part of the cycle the other phases can
+ * be left oversaturated. The smallest whole cycle >= C0 at which every
+ * phase can run at x <= ADAPTIVE_X_MAX with its minimum honoured:
+ * C - L >= sum max(gmin, y C / X). The slack of that inequality is
+ * concave in C, so the search stops once it falls; cycle_max_s when no
+ * cycle does. */
+static double capacity_cycle(const struct adaptive_isec_cfg *c, const double *flow, double C0)
+{
+    double prev = -INFINITY;
+    for (double C = ceil(C0 - 1e-9); C <= c->cycle_max_s; C += 1) {
+        double need = c->lost_time_s;
+        for (size_t k = 0; k < c->nphases; k++)
+            need += fmax(c->ph[k].gmin_s,
+                         flow[k] / c->ph[k].saturation_vph * C / ADAPTIVE_X_MAX);
+        double slack = C - need;
+        if (slack >= -1e-9)
+            return C;
+        if (slack < prev)
+            break;
+        prev = slack;
+    }
+    return c->cycle_max_s;
+}
+
+/* Webster's timing at time t: the member's own cycle when cycle is NAN,
+ * else the split of that cycle. -1 when the cycle cannot hold the
+ * minimum greens (then p is the equal share above the minimums). */
+static int member_plan(const struct adaptive_member *m, double t, double cycle, struct plan *p)
+{
+    const struct adaptive_isec_cfg *c = m->cfg;
+    struct signals_phase_in in[ADAPTIVE_MAX_PHASES];
+    struct signals_phase_out out[ADAPTIVE_MAX_PHASES];
+    struct signals_webster_out wo;
+    memset(p, 0, sizeof *p);
+    member_flows(m, t, p->flow, p->from_counts);
+    for (size_t k = 0; k < c->nphases; k++)
+        in[k] = (struct signals_phase_in){ p->flow[k], c->ph[k].saturation_vph, NAN,
+                                           c->ph[k].gmin_s, 0, NAN };
+    struct signals_webster_in w = { c->lost_time_s, in, c->nphases, c->cycle_min_s,
+                                    c->cycle_max_s, cycle };
+    char err[160];
+    int rc = signals_webster(&w, &wo, out, err, sizeof err);
+    if (rc == 0 && isnan(cycle) && wo.Y < 1) {
+        double Cx = capacity_cycle(c, p->flow, wo.cycle_s);
+        if (Cx > wo.cycle_s) {
+            double opt = wo.cycle_optimal_s;
+            w.cycle_s = Cx;
+            rc = signals_webster(&w, &wo, out, err, sizeof err);
+            wo.cycle_optimal_s = opt;
+        }
+    }
+    if (rc == 0) {
+        p->cycle = wo.cycle_s;
+        p->own_cycle = wo.cycle_optimal_s;
+        p->Y = wo.Y;
+        for (size_t k = 0; k < c->nphases; k++)
+            p->green[k] = out[k].effective_green_s;
+        return 0;
+    }
+    /* Only a given cycle too short for the minimums gets here. */
+    double C = isnan(cycle) ? c->cycle_max_s : cycle, mins = 0;
+    for (size_t k = 0; k < c->nphases; k++)
+        mins += c->ph[k].gmin_s;
+    double extra = fmax(0, C - c->lost_time_s - mins) / (double)c->nphases;
+    p->cycle = C;
+    p->own_cycle = NAN;
+    p->Y = NAN;
+    for (size_t k = 0; k < c->nphases; k++)
+        p->green[k] = c->ph[k].gmin_s + extra;
+    return -1;
+}
+
+/* The split of cycle C at a coordinated member whose own cycle is
+ * shorter: its other phases get what keeps them at a degree of
+ * saturation of ADAPTIVE_MINOR_X (or at the one of its own Webster timing
+ * when that is higher), never less than their minimum, and the
+ * coordinated phase takes the rest -- the slack of a non-critical signal
+ * goes to the green wave rather than being spread by flow ratios (the
+ * practice of SCATS and TRANSYT-style coordination). Otherwise, and for
+ * lone members, Webster's (y/Y)(C-L). */
+static void member_split(const struct adaptive_member *m, double t, double C, int coord,
+                         struct plan *p)
+{
+    const struct adaptive_isec_cfg *c = m->cfg;
+    struct plan own;
+    member_plan(m, t, NAN, &own);
+    if (coord < 0 || !(C > own.cycle + 1e-9) || !(own.Y < 1)) {
+        member_plan(m, t, C, p);
+        return;
+    }
+    double x = fmax(ADAPTIVE_MINOR_X, own.Y * own.cycle / (own.cycle - c->lost_time_s));
+    double rest = C - c->lost_time_s;
+    *p = own;
+    p->cycle = C;
+    for (size_t k = 0; k < c->nphases; k++) {
+        if ((int)k == coord)
+            continue;
+        p->green[k] = fmax(c->ph[k].gmin_s, p->flow[k] / c->ph[k].saturation_vph * C / x);
+        rest -= p->green[k];
+    }
+    if (rest < c->ph[coord].gmin_s) {
+        member_plan(m, t, C, p);
+        return;
+    }
+    p->green[coord] = rest;
+}
+
+static double min_cycle(const struct adaptive_isec_cfg *c)
+{
+    double need = c->lost_time_s;
+    for (size_t k = 0; k < c->nphases; k++)
+        need += c->ph[k].gmin_s;
+    return fmax(c->cycle_min_s, need);
+}
+
+/* The common cycle's bounds: every cyclic member must accept it. */
+static void common_bounds(const struct adaptive_group *g, double *lo, double *hi)
+{
+    *lo = 0;
+    *hi = INFINITY;
+    for (size_t k = 0; k < g->n; k++) {
+        if (g->m[k].mode == ADAPTIVE_MAX_PRESSURE)
+            continue;
+        *lo = fmax(*lo, ceil(min_cycle(g->m[k].cfg) - 1e-9));
+        *hi = fmin(*hi, g->m[k].cfg->cycle_max_s);
+    }
+    if (*lo > *hi)
+        *hi = *lo;      /* bounds that do not meet: the largest minimum wins */
+}
+
+/* Is member k coordinated (offset-controlled)? Cyclic, serving the
+ * corridor's through movement, with another such member to coordinate
+ * with. */
+static bool coordinated(const struct adaptive_group *g, size_t k)
+{
+    if (g->m[k].mode == ADAPTIVE_MAX_PRESSURE || g->m[k].cfg->out_phase < 0)
+        return false;
+    for (size_t j = 0; j < g->n; j++)
+        if (j != k && g->m[j].mode != ADAPTIVE_MAX_PRESSURE && g->m[j].cfg->out_phase >= 0)
+            return true;
+    return false;
+}
+
+/* Re-optimise offsets (MAXBAND, equal bands) when the master cycle or a
+ * coordinated green has changed since the last optimisation. */
+static void optimise_offsets(struct adaptive_group *g, double t, bool force)
+{
+    size_t idx[ADAPTIVE_MAX_MEMBERS], n = 0;
+    double gout[ADAPTIVE_MAX_MEMBERS], gin[ADAPTIVE_MAX_MEMBERS];
+    bool changed = force || g->opt_cycle != g->master_cycle;
+    for (size_t k = 0; k < g->n; k++) {
+        if (!coordinated(g, k)) {
+            g->m[k].target_offset_s = 0;
+            continue;
+        }
+        struct plan p;
+        const struct adaptive_isec_cfg *c = g->m[k].cfg;
+        member_split(&g->m[k], t, g->master_cycle, c->coord_phase, &p);
+        gout[n] = p.green[c->out_phase];
+        gin[n] = p.green[c->in_phase >= 0 ? c->in_phase : c->out_phase];
+        if (fabs(gout[n] - g->m[k].band_green_s) >= ADAPTIVE_REOPT_GREEN_S)
+            changed = true;
+        idx[n++] = k;
+    }
+    if (n < 2 || !changed || !(g->cfg->speed_mps > 0))
+        return;
+    struct maxband_signal sig[ADAPTIVE_MAX_MEMBERS];
+    struct maxband_link link[ADAPTIVE_MAX_MEMBERS];
+    for (size_t i = 0; i < n; i++) {
+        sig[i] = (struct maxband_signal){ g->cfg->isec[idx[i]].position_m,
+                                          { fmin(gout[i], g->master_cycle), 0, 0 },
+                                          { fmin(gin[i], g->master_cycle), 0, 0 } };
+        double v = g->cfg->speed_mps;
+        link[i] = (struct maxband_link){ ADAPTIVE_SPEED_LOW * v, v, ADAPTIVE_SPEED_LOW * v, v };
+    }
+    struct maxband_problem pr = { n, sig, link, g->master_cycle, g->master_cycle, NAN,
+                                  MAXBAND_EQUAL, OPT_TIME_LIMIT_MS, MAXBAND_METHOD_AUTO };
+    struct maxband_result r;
+    char err[256];
+    if (maxband_check(&pr, err, sizeof err) != 0 || maxband_solve(&pr, &r, err, sizeof err) != 0)
+        return;      /* keep the targets we have */
+    /* Whole seconds, as controllers keep them (the band loses < 0.5 s):
+     * with whole-second cycles every cycle then starts on a second. */
+    for (size_t i = 0; i < n; i++) {
+        g->m[idx[i]].target_offset_s = fmod(round(r.offset_s[i]), g->master_cycle);
+        g->m[idx[i]].band_green_s = gout[i];
+    }
+    g->opt_cycle = g->master_cycle;
+    maxband_result_free(&r);
+}
+
+/* The target cycle: the largest Webster cycle of the cyclic members. */
+static double wanted_cycle(struct adaptive_group *g, double t, double *lo, double *hi, int *crit)
+{
+    double want = 0;
+    *crit = -1;
+    common_bounds(g, lo, hi);
+    for (size_t k = 0; k < g->n; k++) {
+        if (g->m[k].mode == ADAPTIVE_MAX_PRESSURE)
+            continue;
+        struct plan p;
+        member_plan(&g->m[k], t, NAN, &p);
+        if (p.cycle > want) {
+            want = p.cycle;
+            *crit = (int)k;
+        }
+    }
+    return *crit < 0 ? g->master_cycle : clamp(want, *lo, *hi);
+}
+
+static void master_boundary(struct adaptive_group *g, double T)
+{
+    double lo, hi;
+    int crit;
+    double want = wanted_cycle(g, T, &lo, &hi, &crit);
+    /* A dead band keeps the cycle from hunting on noise; the bounds are
+     * always reachable. */
+    if (crit >= 0 && (fabs(want - g->target_cycle) >= ADAPTIVE_CYCLE_HYST_S || want <= lo ||
+                      want >= hi))
+        g->target_cycle = want;
+    g->critical = crit;
+    g->master_start = T;
+    g->master_cycle += clamp(g->target_cycle - g->master_cycle, -ADAPTIVE_CYCLE_STEP_S,
+                             ADAPTIVE_CYCLE_STEP_S);
+    optimise_offsets(g, T, false);
+}
+
+/* ---- queues ---- */
+
+void adaptive_queue_at(const struct adaptive_member *m, double t, double *q)
+{
+    const struct adaptive_isec_cfg *c = m->cfg;
+    const struct adaptive_record *r = &m->cur;
+    double a = m->q_t;
+    for (size_t k = 0; k < c->nphases; k++) {
+        double Q = m->q[k], lam = r->flow[k] / 3600.0, s = c->ph[k].saturation_vph / 3600.0;
+        double gs = adaptive_green_start(c, r, (int)k), ge = gs + r->green[k];
+        if (isnan(gs) || t <= a) {
+            q[k] = Q + (t > a ? lam * (t - a) : 0);
+            continue;
+        }
+        double s1 = fmin(t, fmax(a, gs)), s2 = fmin(t, fmax(a, ge));
+        Q += lam * (s1 - a);                               /* red before the green */
+        Q = fmax(0, Q + (lam - s) * (s2 - s1));            /* green: discharge */
+        Q += lam * (t - s2);                               /* red after it */
+        q[k] = Q;
+    }
+}
+
+static void commit_queue(struct adaptive_member *m, double t)
+{
+    if (t <= m->q_t)
+        return;
+    adaptive_queue_at(m, t, m->q);
+    m->q_t = t;
+}
+
+/* ---- records ---- */
+
+static void fill_why(const struct adaptive_group *g, const struct adaptive_member *m,
+                     struct adaptive_record *r, double T, const struct plan *own)
+{
+    r->decided_at = T;
+    r->common_cycle_s = g->master_cycle;
+    r->target_cycle_s = g->target_cycle;
+    r->webster_cycle_s = own->own_cycle;
+    r->Y = own->Y;
+    r->critical = g->critical;
+    r->target_offset_s = m->target_offset_s;
+    memcpy(r->flow, own->flow, sizeof r->flow);
+    memcpy(r->from_counts, own->from_counts, sizeof r->from_counts);
+    memcpy(r->last_green, m->last_green, sizeof r->last_green);
+    adaptive_queue_at(m, T, r->queue);
+}
+
+static void set_order(const struct adaptive_isec_cfg *c, struct adaptive_record *r, int first)
+{
+    r->nserved = (int)c->nphases;
+    for (size_t j = 0; j < c->nphases; j++)
+        r->order[j] = (signed char)((first + (int)j) % (int)c->nphases);
+}
+
+/* Finish the member's current record at T. */
+static void close_record(struct adaptive_member *m, double T, adaptive_record_fn *fn, void *arg,
+                         size_t k)
+{
+    commit_queue(m, T);
+    const struct adaptive_record *r = &m->cur;
+    for (int j = 0; j < r->nserved; j++) {
+        int p = r->order[j];
+        double gs = adaptive_green_start(m->cfg, r, p);
+        if (r->green[p] > 0) {
+            m->last_end[p] = gs + r->green[p];
+            m->last_green[p] = r->green[p];
+        }
+    }
+    if (fn != NULL)
+        fn(arg, k, r);
+}
+
+/* A cyclic record from T: offset transition, then bounded greens. */
+static void start_cycle(struct adaptive_group *g, size_t k, double T, bool from_cycle)
+{
+    struct adaptive_member *m = &g->m[k];
+    const struct adaptive_isec_cfg *c = m->cfg;
+    double C = g->master_cycle, delta = 0;
+    double off = fmod(T - g->master_start, C);
+    if (off < 0)
+        off += C;
+    if (coordinated(g, k)) {
+        double room_short = C - min_cycle(c), room_long = c->cycle_max_s - C;
+        delta = adaptive_shortway(off, m->target_offset_s, C,
+                                  fmax(0, floor(fmin(ADAPTIVE_LENGTHEN * C, room_long))),
+                                  fmax(0, floor(fmin(ADAPTIVE_SHORTEN * C, room_short))),
+                                  ADAPTIVE_OFFSET_TOL_S);
+    }
+    double Cl = C + delta;
+    struct plan own, split;
+    member_plan(m, T, NAN, &own);
+    member_split(m, T, Cl, coordinated(g, k) ? c->coord_phase : -1, &split);
+    double cur[ADAPTIVE_MAX_PHASES], gmin[ADAPTIVE_MAX_PHASES], out[ADAPTIVE_MAX_PHASES] = { 0 };
+    for (size_t p = 0; p < c->nphases; p++) {
+        gmin[p] = c->ph[p].gmin_s;
+        cur[p] = from_cycle ? fmax(m->cur.green[p], gmin[p]) : split.green[p];
+    }
+    adaptive_bounded_step(c->nphases, cur, split.green, gmin, Cl - c->lost_time_s,
+                          ADAPTIVE_GREEN_STEP * C, out);
+    struct adaptive_record *r = &m->cur;
+    memset(r, 0, sizeof *r);
+    r->start = T;
+    r->mode = m->mode;
+    r->next_phase = -1;
+    set_order(c, r, c->coord_phase);
+    memcpy(r->green, out, sizeof out);
+    memcpy(r->target_green, split.green, sizeof split.green);
+    fill_why(g, m, r, T, &own);
+    r->end = T + Cl;
+    r->cycle_s = Cl;
+    r->offset_s = off;
+    r->delta_s = delta;
+}
+
+double adaptive_mp_max_green(const struct adaptive_isec_cfg *c, int p)
+{
+    double others = 0;
+    for (size_t j = 0; j < c->nphases; j++)
+        if ((int)j != p)
+            others += c->ph[j].gmin_s;
+    double g = c->cycle_max_s - c->lost_time_s - others;
+    return fmax(c->ph[p].gmin_s, fmin(g, ADAPTIVE_MP_MAX_GREEN_S));
+}
+
+/* Mean cycle of a max-pressure member: every phase's latest green plus
+ * the lost time. */
+static double mp_cycle(const struct adaptive_member *m)
+{
+    double C = m->cfg->lost_time_s;
+    for (size_t p = 0; p < m->cfg->nphases; p++)
+        C += m->last_green[p] > 0 ? m->last_green[p] : m->cfg->ph[p].gmin_s;
+    return C;
+}
+
+/* A max-pressure record: phase p's minimum green from T. */
+static void start_service(struct adaptive_group *g, size_t k, double T, int p)
+{
+    struct adaptive_member *m = &g->m[k];
+    const struct adaptive_isec_cfg *c = m->cfg;
+    struct adaptive_record *r = &m->cur;
+    struct plan own;
+    member_plan(m, T, NAN, &own);
+    memset(r, 0, sizeof *r);
+    r->start = T;
+    r->mode = ADAPTIVE_MAX_PRESSURE;
+    r->nserved = 1;
+    r->order[0] = (signed char)p;
+    r->green[p] = c->ph[p].gmin_s;
+    r->open = true;
+    r->next_phase = -1;
+    r->end = T + r->green[p] + intergreen(c, p);
+    fill_why(g, m, r, T, &own);
+    r->cycle_s = mp_cycle(m);
+    r->offset_s = NAN;
+    r->target_offset_s = NAN;
+    r->webster_cycle_s = own.own_cycle;
+}
+
+/* Queue that phase p's corridor traffic joins next (Varaiya's
+ * downstream term), the mean over its links; 0 without any. */
+static double downstream_queue(const struct adaptive_group *g, const struct adaptive_member *m,
+                               int p, double t)
+{
+    double sum = 0;
+    int n = 0;
+    for (int l = 0; l < 2; l++) {
+        struct adaptive_link ln = m->cfg->down[p][l];
+        if (ln.member < 0 || (size_t)ln.member >= g->n || ln.phase < 0)
+            continue;
+        double q[ADAPTIVE_MAX_PHASES];
+        adaptive_queue_at(&g->m[ln.member], t, q);
+        sum += q[ln.phase];
+        n++;
+    }
+    return n ? sum / n : 0;
+}
+
+static void pressures(const struct adaptive_group *g, const struct adaptive_member *m, double t,
+                      double *q, double *w)
+{
+    const struct adaptive_isec_cfg *c = m->cfg;
+    adaptive_queue_at(m, t, q);
+    for (size_t p = 0; p < c->nphases; p++)
+        w[p] = c->ph[p].saturation_vph * fmax(0, q[p] - downstream_queue(g, m, (int)p, t));
+}
+
+/* A phase with a queue that has waited longer than the longest cycle. */
+static int starving(const struct adaptive_member *m, double T, int cur, const double *q)
+{
+    int best = -1;
+    double wait = m->cfg->cycle_max_s;
+    for (size_t p = 0; p < m->cfg->nphases; p++) {
+        if ((int)p != cur && q[p] >= 0.5 && T - m->last_end[p] > wait) {
+            wait = T - m->last_end[p];
+            best = (int)p;
+        }
+    }
+    return best;
+}
+
+/* Max-pressure decision at the end of the current green slot. */
+static void mp_decide(struct adaptive_group *g, size_t k, double T)
+{
+    struct adaptive_member *m = &g->m[k];
+    struct adaptive_record *r = &m->cur;
+    const struct adaptive_isec_cfg *c = m->cfg;
+    int p = r->order[0], n = (int)c->nphases;
+    double q[ADAPTIVE_MAX_PHASES] = { 0 }, w[ADAPTIVE_MAX_PHASES] = { 0 };
+    pressures(g, m, T, q, w);
+    memcpy(r->queue, q, sizeof r->queue);
+    memcpy(r->pressure, w, sizeof r->pressure);
+    r->decided_at = T;
+    int hungry = starving(m, T, p, q);
+    double wmax = 0;
+    for (int j = 0; j < n; j++)
+        wmax = fmax(wmax, w[j]);
+    if (m->mode == ADAPTIVE_MAX_PRESSURE && hungry < 0 && w[p] > 0 && w[p] >= wmax &&
+        r->green[p] + ADAPTIVE_MP_SLOT_S <= adaptive_mp_max_green(c, p) + 1e-9) {
+        r->green[p] += ADAPTIVE_MP_SLOT_S;
+        r->end += ADAPTIVE_MP_SLOT_S;
+        return;
+    }
+    /* Next: the starving phase, else the largest pressure after p in
+     * phase order (ties and an empty network go round in order). */
+    int next = m->mode != ADAPTIVE_MAX_PRESSURE ? c->coord_phase : hungry;
+    if (next < 0) {
+        next = (p + 1) % n;
+        for (int e = 2; e < n; e++) {
+            int cand = (p + e) % n;
+            if (w[cand] > w[next])
+                next = cand;
+        }
+    }
+    r->open = false;
+    r->next_phase = next;
+}
+
+double adaptive_event_time(const struct adaptive_member *m)
+{
+    const struct adaptive_record *r = &m->cur;
+    if (r->mode == ADAPTIVE_MAX_PRESSURE && r->open)
+        return r->start + r->green[r->order[0]];
+    return r->end;
+}
+
+static void member_event(struct adaptive_group *g, size_t k, double T, adaptive_record_fn *fn,
+                         void *arg)
+{
+    struct adaptive_member *m = &g->m[k];
+    struct adaptive_record *r = &m->cur;
+    if (r->mode == ADAPTIVE_MAX_PRESSURE && r->open) {
+        mp_decide(g, k, T);
+        return;
+    }
+    bool was_cycle = r->mode != ADAPTIVE_MAX_PRESSURE;
+    int next = r->next_phase;
+    close_record(m, T, fn, arg, k);
+    if (m->mode == ADAPTIVE_MAX_PRESSURE)
+        start_service(g, k, T, was_cycle ? m->cfg->coord_phase : next);
+    else
+        start_cycle(g, k, T, was_cycle);
+}
+
+/* ---- the group's life ---- */
+
+void adaptive_start(struct adaptive_group *g, double t)
+{
+    double lo, hi;
+    int crit;
+    g->started = true;
+    g->master_cycle = 0;
+    g->master_cycle = wanted_cycle(g, t, &lo, &hi, &crit);
+    if (!(g->master_cycle > 0))
+        g->master_cycle = lo > 0 ? lo : 60;
+    /* Cycles line up on the epoch: the schedule a group starts with does
+     * not depend on the instant it starts at, so a timing read before the
+     * first count (from a group started there and then) is what runs. */
+    double M = floor(t / g->master_cycle) * g->master_cycle;
+    g->t = M;
+    g->target_cycle = g->master_cycle;
+    g->critical = crit;
+    g->master_start = M;
+    g->opt_cycle = 0;
+    optimise_offsets(g, M, true);
+    for (size_t k = 0; k < g->n; k++) {
+        struct adaptive_member *m = &g->m[k];
+        memset(m->q, 0, sizeof m->q);
+        m->q_t = M;
+        for (size_t p = 0; p < ADAPTIVE_MAX_PHASES; p++) {
+            m->last_end[p] = M;
+            m->last_green[p] = 0;
+        }
+        if (m->mode == ADAPTIVE_MAX_PRESSURE) {
+            start_service(g, k, M, m->cfg->coord_phase);
+            continue;
+        }
+        /* Already in step: the cycle running at M began at the offset. */
+        double o = coordinated(g, k) ? m->target_offset_s : 0;
+        start_cycle(g, k, o > 0 ? M + o - g->master_cycle : M, false);
+        m->q_t = M;
+    }
+    adaptive_advance(g, t, NULL, NULL);
+}
+
+void adaptive_advance(struct adaptive_group *g, double t, adaptive_record_fn *fn, void *arg)
+{
+    if (!g->started || !(t > g->t))
+        return;
+    if (t - g->t > ADAPTIVE_CATCHUP_S) {
+        adaptive_start(g, t);
+        return;
+    }
+    for (;;) {
+        double best = g->master_start + g->master_cycle;
+        int who = best <= t ? -1 : -2;
+        if (who == -2)
+            best = INFINITY;
+        for (size_t k = 0; k < g->n; k++) {
+            double et = adaptive_event_time(&g->m[k]);
+            if (et <= t && et < best) {
+                best = et;
+                who = (int)k;
+            }
+        }
+        if (who == -2)
+            break;
+        if (who == -1)
+            master_boundary(g, best);
+        else
+            member_event(g, (size_t)who, best, fn, arg);
+    }
+    g->t = t;
+}
+
+/* Capacity of phase p under the timing running (veh/h): s g / C; under
+ * max pressure its latest green over the mean cycle. */
+static double capacity_now(const struct adaptive_member *m, int p)
+{
+    const struct adaptive_record *r = &m->cur;
+    double g = r->mode == ADAPTIVE_MAX_PRESSURE && r->green[p] <= 0 ? r->last_green[p] : r->green[p];
+    return r->cycle_s > 0 ? m->cfg->ph[p].saturation_vph * g / r->cycle_s : 0;
+}
+
+void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAPTIVE_NMOV],
+                    double t0, double len_s, enum adaptive_est_result res[ADAPTIVE_NMOV])
+{
+    struct adaptive_member *m = &g->m[k];
+    const struct adaptive_isec_cfg *c = m->cfg;
+    double T = g->t;
+    commit_queue(m, T);
+    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+        res[i] = isnan(counts[i]) ? ADAPTIVE_EST_ABSENT
+                                  : adaptive_est_update(&m->est[i], counts[i], t0, len_s,
+                                                        adaptive_movement_saturation(c, i));
+    /* Arrivals counted minus arrivals modelled: the queue model's error
+     * over the interval, when the interval is recent and trusted; and
+     * saturation: stop-line counts cannot exceed capacity, so a phase
+     * that used (nearly) all it had may have more demand than it shows. */
+    bool recent = t0 + len_s >= T - len_s;
+    for (size_t p = 0; recent && p < c->nphases; p++) {
+        double sum[4] = { 0, 0, 0, 0 };
+        bool any = false, held = false;
+        for (int i = 0; i < ADAPTIVE_NMOV; i++) {
+            if (!(c->ph[p].movements & (1u << i)))
+                continue;
+            held |= res[i] == ADAPTIVE_EST_HELD;
+            if (res[i] == ADAPTIVE_EST_APPLIED) {
+                sum[i / 3] += counts[i];
+                any = true;
+            }
+        }
+        if (!any || held)
+            continue;
+        double counted = fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
+        m->q[p] = fmax(0, m->q[p] + counted - m->cur.flow[p] * len_s / 3600.0);
+        double cap = capacity_now(m, (int)p);
+        m->sat_floor[p] = counted * 3600.0 / len_s >= ADAPTIVE_SAT_X * cap ? cap / ADAPTIVE_X_MAX
+                                                                          : 0;
+    }
+    /* The queue model runs on the new flows from now on (and the timing
+     * reports them). */
+    member_flows(m, T, m->cur.flow, m->cur.from_counts);
+    g->seq++;
+}
+
+void adaptive_set_mode(struct adaptive_group *g, size_t k, enum adaptive_mode mode, bool override)
+{
+    g->m[k].mode = mode;
+    g->m[k].override = override;
+    g->seq++;
+}
+
+/* ---- what bounded re-timing may still change (for SPaT) ---- */
+
+int adaptive_next_start_bounds(const struct adaptive_group *g, size_t k,
+                               const struct adaptive_record *K, int p, double *lo, double *hi)
+{
+    const struct adaptive_isec_cfg *c = g->m[k].cfg;
+    int n = (int)c->nphases;
+    if (K->mode == ADAPTIVE_MAX_PRESSURE) {
+        int cur = K->order[0], next = K->open ? -1 : K->next_phase;
+        if (next == p) {
+            *lo = *hi = K->end;
+            return 0;
+        }
+        double end_lo = K->start + K->green[cur];
+        double end_hi = K->open ? K->start + adaptive_mp_max_green(c, cur) : end_lo;
+        *lo = end_lo + intergreen(c, cur);
+        if (next >= 0)
+            *lo += c->ph[next].gmin_s + intergreen(c, next);
+        *hi = end_hi + intergreen(c, cur);
+        for (int j = 0; j < n; j++)
+            if (j != cur && j != p)
+                *hi += adaptive_mp_max_green(c, j) + intergreen(c, j);
+        return 0;
+    }
+    if (g->m[k].mode == ADAPTIVE_MAX_PRESSURE)
+        return -1;               /* a mode change is pending: no bound */
+    /* The next cycle: master cycle within two steps of K's (at most two
+     * master boundaries fall inside one local cycle), its offset
+     * transition within the lengthen/shorten limits, each green within
+     * step + the change of total green of K's (adaptive_bounded_step). */
+    bool co = coordinated(g, k);
+    double C = K->common_cycle_s, L = c->lost_time_s;
+    double c_hi = fmin(C + 2 * ADAPTIVE_CYCLE_STEP_S, c->cycle_max_s);
+    double c_lo = fmax(C - 2 * ADAPTIVE_CYCLE_STEP_S, min_cycle(c));
+    double cl_hi = fmin(c_hi * (1 + (co ? ADAPTIVE_LENGTHEN : 0)), fmax(c_hi, c->cycle_max_s));
+    double cl_lo = fmax(c_lo * (1 - (co ? ADAPTIVE_SHORTEN : 0)), min_cycle(c));
+    double up = fmax(0, cl_hi - K->cycle_s), down = fmax(0, K->cycle_s - cl_lo);
+    double step = ADAPTIVE_GREEN_STEP * c_hi;
+    double before_lo = 0, before_hi = 0, rest_lo = 0, rest_hi = 0;
+    bool seen = false;
+    for (int j = 0; j < n; j++) {
+        int q = (c->coord_phase + j) % n;
+        double glo = fmax(c->ph[q].gmin_s, K->green[q] - step - down);
+        double ghi = K->green[q] + step + up;
+        seen |= q == p;
+        if (seen) {
+            rest_lo += glo;
+            rest_hi += ghi;
+        } else {
+            before_lo += glo + intergreen(c, q);
+            before_hi += ghi + intergreen(c, q);
+        }
+    }
+    /* The greens before p are also the total less the greens from p on. */
+    double ig_before = 0;
+    for (int j = 0; j < n && (c->coord_phase + j) % n != p; j++)
+        ig_before += intergreen(c, (c->coord_phase + j) % n);
+    before_lo = fmax(before_lo, (cl_lo - L) - rest_hi + ig_before);
+    before_hi = fmin(before_hi, (cl_hi - L) - rest_lo + ig_before);
+    *lo = K->end + before_lo;
+    *hi = K->end + fmax(before_lo, before_hi);
+    return 0;
+}

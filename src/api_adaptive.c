@@ -1,0 +1,1532 @@
+/* api_adaptive.c -- the real-time signal endpoints of api.md section 4:
+ * detector counts in, the timing running now, SPaT and speed advice out,
+ * and a per-intersection mode override. The engineering is in adaptive.c
+ * (control) and adaptive_spat.c (SPaT, advice); this file builds the
+ * controllers from the map, keeps them in step with the clock, and makes
+ * every input durable before it is acknowledged.
+ *
+ * Groups. Each corridor of the map is one group (its intersections, in
+ * outbound order, run one common cycle); an intersection already taken by
+ * an earlier corridor stays there, one on no corridor is a group of its
+ * own, and so is each intersection of a corridor whose cycle bounds have
+ * nothing in common.
+ *
+ * Inputs (counts, mode changes) of a group are taken one at a time, in
+ * arrival order. Each is applied to a copy of the group's state; the copy
+ * is stored in the same MULTI/EXEC as the input, and replaces the live
+ * state only once Redis has it. Reads never change what the controller
+ * decides: the live state is advanced to the clock (never beyond it, and
+ * not while an input is being written); instants ahead of it are
+ * answered from a copy run forward.
+ *
+ * Redis (keys of an intersection share its hash tag):
+ *   cityd:{int:<id>}:seen:<count id>  idempotency marker (31 days)
+ *   cityd:{int:<id>}:counts           LIST of counts as received (JSON),
+ *                                     the latest COUNTS_HISTORY_MAX
+ *   cityd:{int:<id>}:adaptive         snapshot of the whole group (JSON)
+ *                                     written with each input to one of
+ *                                     its intersections; at start the
+ *                                     newest (highest "seq") among a
+ *                                     group's intersections is restored */
+#include <event2/event.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adaptive.h"
+#include "api_signals.h"
+#include "app.h"
+#include "dict.h"
+#include "geo.h"
+#include "http.h"
+#include "keys.h"
+#include "map.h"
+#include "metrics.h"
+
+#define HIST_MAX 96                     /* records per member kept for past instants */
+#define COUNTS_HISTORY_MAX 2976         /* 31 days of 15-minute counts */
+#define SEEN_TTL_S 2678400              /* idempotency window: 31 days */
+#define FUTURE_SLACK_S 300.0            /* an interval may end this far ahead of the clock */
+#define INTERVAL_MAX_S 86400.0
+#define COUNT_ID_MAX 128
+#define RESTORE_RETRY_MS 500
+#define COUNTS_LIMIT_MAX 1000
+#define ADVISORY_MATCH_M 50.0           /* farther from every corridor: no advice */
+#define ADVISORY_HEADING_DEG 45.0       /* heading within this of the line's direction */
+#define ADVISORY_VMIN_MPS 5.0
+#define ADVISORY_MARGIN_S 1.0           /* arrive this far inside the green */
+#define ADVISORY_PASSED_M 2.0           /* a stop line this close behind counts as passed */
+#define ADVISORY_WINDOWS 3
+
+/* ---- state ---- */
+
+struct shist {                          /* a member's finished records, oldest first */
+    struct adaptive_record *rec;
+    size_t n;
+};
+
+struct job;
+
+struct sgroup {
+    struct adaptive_group_cfg cfg;
+    struct adaptive_isec_cfg *isec;         /* owned, cfg.n */
+    const struct map_corridor *cor;         /* NULL for a lone intersection */
+    struct adaptive_group *live;            /* owned */
+    struct adaptive_group *pending;         /* owned: the state being written, else NULL */
+    struct shist *hist;                     /* owned, cfg.n */
+    struct job *head, *tail;                /* inputs waiting, head in progress */
+    /* restore */
+    char *best;                             /* newest snapshot found (owned) */
+    unsigned long long best_seq;
+    bool fresh;                             /* started anew at this start */
+};
+
+struct mref {
+    struct sgroup *g;
+    size_t k;
+};
+
+struct signals {
+    struct app *a;
+    struct sgroup *groups;
+    size_t ngroups;
+    struct mref *mrefs;                     /* one per controlled intersection */
+    struct dict *by_id;                     /* intersection id -> struct mref */
+    bool ready, stopping, failed;
+    unsigned gen;                           /* restore attempt */
+    size_t waiting;                         /* restore replies outstanding */
+    int refs;                               /* 1 + store callbacks outstanding */
+    struct event *timer;                    /* restore (retry) */
+    struct metric *m_counts[4];             /* by enum count_result */
+};
+
+/* cityd_signals_counts_total{result=...} */
+enum count_result { CR_ACCEPTED, CR_DUPLICATE, CR_INVALID, CR_FAILED };
+static const char *const COUNT_RESULTS[4] = { "accepted", "duplicate", "invalid", "failed" };
+
+enum job_kind { JOB_COUNTS, JOB_MODE };
+
+struct job {
+    struct job *next;
+    struct signals *s;
+    struct sgroup *g;
+    size_t k;
+    struct http_req *r;
+    enum job_kind kind;
+    char id[COUNT_ID_MAX + 1];
+    double ts, len, counts[ADAPTIVE_NMOV];
+    char *entry;                            /* counts as stored (owned) */
+    enum adaptive_mode mode;
+    bool override;
+    enum adaptive_est_result res[ADAPTIVE_NMOV];
+};
+
+static void signals_free(struct signals *s)
+{
+    for (size_t i = 0; s->groups && i < s->ngroups; i++) {
+        struct sgroup *g = &s->groups[i];
+        for (size_t k = 0; g->hist && k < g->cfg.n; k++)
+            free(g->hist[k].rec);
+        free(g->hist);
+        free(g->isec);
+        free(g->best);
+        adaptive_group_free(g->live);
+        adaptive_group_free(g->pending);
+    }
+    free(s->groups);
+    free(s->mrefs);
+    dict_free(s->by_id, NULL);
+    if (s->timer)
+        event_free(s->timer);
+    free(s);
+}
+
+static void release(struct signals *s)
+{
+    if (--s->refs == 0)
+        signals_free(s);
+}
+
+/* ---- building the controllers from the map ---- */
+
+static unsigned movement_mask(const struct map_phase *ph)
+{
+    unsigned m = 0;
+    for (size_t j = 0; j < ph->nmovements; j++) {
+        int i = adaptive_movement_index(ph->movements[j]);
+        if (i >= 0)
+            m |= 1u << i;
+    }
+    return m;
+}
+
+/* Through movement of direction d ('E' -> "EBT"). */
+static void through(char d, char *mv)
+{
+    mv[0] = d;
+    mv[1] = 'B';
+    mv[2] = 'T';
+    mv[3] = '\0';
+}
+
+static int isec_cfg(const struct map *m, const struct map_corridor *c, size_t i,
+                    const struct map_intersection *x, struct adaptive_isec_cfg *out, char *err)
+{
+    memset(out, 0, sizeof *out);
+    out->id = x->id;
+    out->nphases = x->nphases;
+    if (x->nphases > ADAPTIVE_MAX_PHASES) {
+        snprintf(err, ERRLEN, "intersection '%s': more than %d phases", x->id,
+                 ADAPTIVE_MAX_PHASES);
+        return -1;
+    }
+    for (size_t k = 0; k < x->nphases; k++) {
+        const struct map_phase *p = &x->phases[k];
+        out->ph[k] = (struct adaptive_phase_cfg){
+            .movements = movement_mask(p), .saturation_vph = p->saturation_flow,
+            .min_green_s = p->min_green_s, .design_vph = p->design_flow,
+            .ped_crossing_m = sig_serves_through(p) ? x->pedestrian_crossing_m : 0 };
+        for (int l = 0; l < 2; l++)
+            out->down[k][l] = (struct adaptive_link){ -1, -1 };
+    }
+    for (size_t k = x->nphases; k < ADAPTIVE_MAX_PHASES; k++)
+        for (int l = 0; l < 2; l++)
+            out->down[k][l] = (struct adaptive_link){ -1, -1 };
+    out->lost_time_s = x->lost_time_s;
+    out->cycle_min_s = x->cycle_min_s;
+    out->cycle_max_s = x->cycle_max_s;
+    out->out_phase = out->in_phase = -1;
+    if (c != NULL) {
+        char d = sig_outbound_dir(m, c, i), mo[4], mi[4];
+        through(d, mo);
+        through(sig_opposite(d), mi);
+        out->out_phase = sig_phase_of(x, mo);
+        out->in_phase = sig_phase_of(x, mi);
+        out->coord_phase = out->out_phase >= 0 ? out->out_phase : 0;
+        out->position_m = c->position_m[i];
+    }
+    return adaptive_cfg_finish(out, err, ERRLEN);
+}
+
+/* Max pressure's downstream queues along the corridor: outbound through
+ * traffic of member i queues next at i+1, inbound at i-1. */
+static void link_members(const struct map *m, const struct map_corridor *c, struct sgroup *g,
+                         const size_t *idx)
+{
+    for (size_t i = 0; i < g->cfg.n; i++) {
+        struct adaptive_isec_cfg *x = &g->isec[i];
+        int l = 0;
+        for (int dir = 0; dir < 2; dir++) {
+            size_t j = dir == 0 ? i + 1 : i - 1;
+            int p = dir == 0 ? x->out_phase : x->in_phase;
+            if (p < 0 || (dir == 0 && i + 1 >= g->cfg.n) || (dir == 1 && i == 0))
+                continue;
+            char d = sig_outbound_dir(m, c, idx[j]), mv[4];
+            through(dir == 0 ? d : sig_opposite(d), mv);
+            int q = sig_phase_of(map_intersection(m, c->isecs[idx[j]]), mv);
+            if (q >= 0)
+                x->down[p][l++] = (struct adaptive_link){ (int)j, q };
+        }
+    }
+}
+
+static enum adaptive_mode default_mode(const struct app *a)
+{
+    return a->cfg.signals_mode == SIGNALS_FIXED ? ADAPTIVE_FIXED : ADAPTIVE_WEBSTER;
+}
+
+/* One group: members idx[0..n) of corridor c (NULL: the lone
+ * intersection x). */
+static int group_init(struct signals *s, struct sgroup *g, const struct map_corridor *c,
+                      const size_t *idx, size_t n, const struct map_intersection *x, char *err)
+{
+    const struct map *m = s->a->map;
+    g->isec = calloc(n, sizeof *g->isec);
+    g->hist = calloc(n, sizeof *g->hist);
+    if (g->isec == NULL || g->hist == NULL) {
+        snprintf(err, ERRLEN, "out of memory");
+        return -1;
+    }
+    g->cor = c;
+    for (size_t i = 0; i < n; i++) {
+        const struct map_intersection *xi = c ? map_intersection(m, c->isecs[idx[i]]) : x;
+        if (isec_cfg(m, c, c ? idx[i] : 0, xi, &g->isec[i], err) != 0)
+            return -1;
+        if ((g->hist[i].rec = calloc(HIST_MAX, sizeof *g->hist[i].rec)) == NULL) {
+            snprintf(err, ERRLEN, "out of memory");
+            return -1;
+        }
+    }
+    if (c != NULL)
+        link_members(m, c, g, idx);
+    g->cfg = (struct adaptive_group_cfg){ c ? c->id : NULL, n, g->isec,
+                                          c ? c->speed_kmh / 3.6 : 0 };
+    g->live = adaptive_group_new(&g->cfg, default_mode(s->a));
+    if (g->live == NULL) {
+        snprintf(err, ERRLEN, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Do the cycle bounds of a corridor's members meet? */
+static bool bounds_meet(const struct map *m, const struct map_corridor *c, const size_t *idx,
+                        size_t n)
+{
+    double lo = 0, hi = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        const struct map_intersection *x = map_intersection(m, c->isecs[idx[i]]);
+        double need = x->lost_time_s;
+        for (size_t k = 0; k < x->nphases; k++)
+            need += fmax(x->phases[k].min_green_s, ADAPTIVE_MIN_GREEN_FLOOR_S);
+        lo = fmax(lo, fmax(x->cycle_min_s, need));
+        hi = fmin(hi, x->cycle_max_s);
+    }
+    return lo <= hi;
+}
+
+static int add_group(struct signals *s, const struct map_corridor *c, const size_t *idx, size_t n,
+                     const struct map_intersection *x)
+{
+    char err[ERRLEN];
+    struct sgroup *g = &s->groups[s->ngroups];
+    memset(g, 0, sizeof *g);
+    if (group_init(s, g, c, idx, n, x, err) != 0) {
+        log_warn(&s->a->log, "signals_uncontrolled", "group=%s error=\"%s\"",
+                 c ? c->id : x->id, err);
+        for (size_t k = 0; g->hist && k < n; k++)
+            free(g->hist[k].rec);
+        free(g->hist);
+        free(g->isec);
+        adaptive_group_free(g->live);
+        memset(g, 0, sizeof *g);
+        return -1;
+    }
+    s->ngroups++;
+    for (size_t k = 0; k < n; k++) {
+        struct mref *r = &s->mrefs[dict_size(s->by_id)];
+        *r = (struct mref){ g, k };
+        dict_put(s->by_id, g->isec[k].id, r, NULL);
+    }
+    return 0;
+}
+
+static int build_groups(struct signals *s)
+{
+    const struct map *m = s->a->map;
+    size_t nx = m->nisecs;
+    s->groups = calloc(nx + 1, sizeof *s->groups);
+    s->mrefs = calloc(nx + 1, sizeof *s->mrefs);
+    size_t *idx = calloc(nx + 1, sizeof *idx);
+    bool *taken = calloc(nx + 1, sizeof *taken);
+    s->by_id = dict_new();
+    int rc = -1;
+    if (s->groups == NULL || s->mrefs == NULL || idx == NULL || taken == NULL || !s->by_id)
+        goto out;
+    for (size_t ci = 0; ci < m->ncorridors; ci++) {
+        const struct map_corridor *c = &m->corridors[ci];
+        size_t n = 0;
+        for (size_t i = 0; i < c->nisecs && n < ADAPTIVE_MAX_MEMBERS; i++) {
+            const struct map_intersection *x = map_intersection(m, c->isecs[i]);
+            size_t xi = (size_t)(x - m->isecs);
+            if (!taken[xi]) {
+                taken[xi] = true;
+                idx[n++] = i;
+            }
+        }
+        if (n > 0 && bounds_meet(m, c, idx, n)) {
+            add_group(s, c, idx, n, NULL);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)      /* no common cycle: each on its own */
+            add_group(s, NULL, NULL, 1, map_intersection(m, c->isecs[idx[i]]));
+    }
+    for (size_t xi = 0; xi < nx; xi++)
+        if (!taken[xi])
+            add_group(s, NULL, NULL, 1, &m->isecs[xi]);
+    rc = 0;
+out:
+    free(idx);
+    free(taken);
+    return rc;
+}
+
+/* ---- keeping the live state in step ---- */
+
+static void hist_push(void *arg, size_t k, const struct adaptive_record *r)
+{
+    struct sgroup *g = arg;
+    struct shist *h = &g->hist[k];
+    if (h->n == HIST_MAX) {
+        memmove(h->rec, h->rec + 1, (HIST_MAX - 1) * sizeof *h->rec);
+        h->n--;
+    }
+    h->rec[h->n++] = *r;
+}
+
+/* Advance the live state to `t`, never past the clock and not while an
+ * input is being written (its copy would then be stale). */
+static void catch_up(struct signals *s, struct sgroup *g, double t)
+{
+    double now = app_now(s->a);
+    if (g->pending == NULL && g->live->started)
+        adaptive_advance(g->live, fmin(t, now), hist_push, g);
+}
+
+static struct adaptive_history history(const struct sgroup *g, size_t k)
+{
+    return (struct adaptive_history){ g->hist[k].rec, g->hist[k].n };
+}
+
+/* ---- common request handling ---- */
+
+/* The member named by the path, or NULL after replying (404 / 503). */
+static struct mref *find_member(struct http_req *r, struct signals *s)
+{
+    const char *id = http_req_param(r, "id");
+    struct mref *m = id && s ? dict_get(s->by_id, id) : NULL;
+    if (m == NULL) {
+        if (id && s && map_intersection(s->a->map, id) != NULL)
+            http_reply_error(r, 409, "conflict", "intersection '%s' cannot be timed (see the log "
+                             "at start)", id);
+        else
+            http_reply_error(r, 404, "not_found", "intersection '%s' not found", id ? id : "");
+        return NULL;
+    }
+    if (!s->ready) {
+        http_reply_unavailable(r);
+        return NULL;
+    }
+    return m;
+}
+
+static bool request_now(struct http_req *r, struct signals *s, double *now)
+{
+    if (app_request_now(s->a, r, now) != 0) {
+        sig_bad_request(r, "at: must be epoch seconds");
+        return false;
+    }
+    return true;
+}
+
+static json_t *movements_json(const struct adaptive_phase_cfg *p)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+        if (p->movements & (1u << i))
+            json_array_append_new(a, json_string(adaptive_movement_name(i)));
+    return a;
+}
+
+/* ---- GET .../timing ---- */
+
+static const char *member_name(const struct signals *s, const struct adaptive_isec_cfg *c)
+{
+    const struct map_intersection *x = map_intersection(s->a->map, c->id);
+    return x && x->name ? x->name : c->id;
+}
+
+/* Append to buf (length *len of n), truncating quietly. */
+static void add(char *buf, size_t n, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void add(char *buf, size_t n, size_t *len, const char *fmt, ...)
+{
+    if (*len + 1 >= n)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + *len, n - *len, fmt, ap);
+    va_end(ap);
+    *len = w < 0 ? *len : fmin(n - 1, *len + (size_t)w);
+}
+
+/* Why the record runs as it does, in words. */
+static void reason(const struct signals *s, const struct sgroup *g, size_t k,
+                   const struct adaptive_record *r, char *buf, size_t n)
+{
+    const struct adaptive_isec_cfg *c = &g->isec[k];
+    size_t len = 0;
+    buf[0] = '\0';
+    if (r->mode == ADAPTIVE_MAX_PRESSURE) {
+        int p = r->order[0];
+        add(buf, n, &len, "max pressure (Varaiya 2013): serving phase %d (%.1f veh queued, "
+            "pressure %.0f) for %.0f s so far; a phase is extended every %.0f s while its "
+            "pressure is the largest, up to %.0f s", p + 1, r->queue[p], r->pressure[p],
+            r->green[p], ADAPTIVE_MP_SLOT_S, adaptive_mp_max_green(c, p));
+        return;
+    }
+    bool counted = false;
+    for (size_t p = 0; p < c->nphases; p++)
+        counted |= r->from_counts[p];
+    if (r->mode == ADAPTIVE_FIXED)
+        add(buf, n, &len, "fixed: Webster on the map's design flows");
+    else
+        add(buf, n, &len, "adaptive: Webster on %s (Y = %.2f", counted ?
+            "flows smoothed from detector counts" : "the map's design flows, no current counts",
+            r->Y);
+    if (r->mode != ADAPTIVE_FIXED && isnan(r->webster_cycle_s))
+        add(buf, n, &len, ": oversaturated, longest cycle)");
+    else if (r->mode != ADAPTIVE_FIXED)
+        add(buf, n, &len, ", own cycle %.1f s)", r->webster_cycle_s);
+    if (g->cfg.n > 1 && r->critical >= 0 && (size_t)r->critical < g->cfg.n)
+        add(buf, n, &len, "; common cycle of %s %.0f s, set by %s, heading for %.0f s (<= %.0f "
+            "s per cycle)", g->cfg.id, r->common_cycle_s, member_name(s, &g->isec[r->critical]),
+            r->target_cycle_s, ADAPTIVE_CYCLE_STEP_S);
+    else
+        add(buf, n, &len, "; cycle %.0f s heading for %.0f s (<= %.0f s per cycle)",
+            r->common_cycle_s, r->target_cycle_s, ADAPTIVE_CYCLE_STEP_S);
+    add(buf, n, &len, "; greens move <= %.0f %% of the cycle per cycle toward Webster's split",
+        100 * ADAPTIVE_GREEN_STEP);
+    if (c->out_phase < 0 || g->cfg.n < 2)
+        return;
+    if (r->delta_s != 0)
+        add(buf, n, &len, "; offset %.1f s moving to %.1f s: this cycle %s %.1f s (shortway)",
+            r->offset_s, r->target_offset_s, r->delta_s > 0 ? "lengthened" : "shortened",
+            fabs(r->delta_s));
+    else
+        add(buf, n, &len, "; offset %.1f s (MAXBAND, equal bands)", r->offset_s);
+}
+
+/* x, HCM delay and LOS of phase p under record r. */
+static void phase_perf(const struct adaptive_isec_cfg *c, const struct adaptive_record *r,
+                       int p, double green, json_t *o)
+{
+    double C = r->cycle_s, s = c->ph[p].saturation_vph, q = r->flow[p];
+    double x = green > 0 && C > 0 ? q / s * C / green : NAN;
+    double cap = green > 0 && C > 0 ? s * green / C : NAN;
+    double d = signals_hcm_uniform_delay(C, green, x) +
+               signals_hcm_incremental_delay(x, cap, SIGNALS_HCM_T_H, SIGNALS_HCM_K,
+                                             SIGNALS_HCM_I);
+    char los[2] = { signals_los(d), '\0' };
+    sig_set_num(o, "flow_vph", q);
+    json_object_set_new(o, "flow_source", json_string(r->from_counts[p] ? "counts" : "design"));
+    sig_set_num(o, "flow_ratio", q / s);
+    sig_set_num(o, "degree_of_saturation", x);
+    sig_set_num(o, "delay_s", d);
+    json_object_set_new(o, "los", los[0] ? json_string(los) : json_null());
+}
+
+/* offset_s: where the coordinated phase's green starts, on the epoch
+ * modulo the cycle running now (one reference for every signal, so a
+ * client following the timing -- citysim's closed loop -- places each
+ * cycle exactly). Max pressure is acyclic: the cyclic timing closest to
+ * what runs, with the current phase's green starting now and the phases
+ * before it (from the coordinated one) at their latest greens. */
+static double epoch_offset(const struct adaptive_isec_cfg *c, const struct adaptive_record *r)
+{
+    double start = r->start, C = r->cycle_s;
+    if (r->mode == ADAPTIVE_MAX_PRESSURE) {
+        int n = (int)c->nphases;
+        for (int q = c->coord_phase; q != r->order[0]; q = (q + 1) % n)
+            start -= (r->last_green[q] > 0 ? r->last_green[q] : c->ph[q].gmin_s) +
+                     c->ph[q].amber_s + c->ph[q].all_red_s;
+    }
+    if (!(C > 0))
+        return NAN;
+    double o = fmod(start, C);
+    return o < 0 ? o + C : o;
+}
+
+static json_t *timing_json(const struct signals *s, const struct sgroup *g, size_t k,
+                           const struct adaptive_record *r, double t)
+{
+    const struct adaptive_isec_cfg *c = &g->isec[k];
+    const struct adaptive_member *m = &g->live->m[k];
+    bool mp = r->mode == ADAPTIVE_MAX_PRESSURE, coord = g->cfg.n > 1 && c->out_phase >= 0 && !mp;
+    json_t *o = json_object(), *phases = json_array();
+    json_object_set_new(o, "intersection", json_string(c->id));
+    json_object_set_new(o, "name", json_string(member_name(s, c)));
+    json_object_set_new(o, "corridor", g->cfg.id ? json_string(g->cfg.id) : json_null());
+    json_object_set_new(o, "mode", json_string(adaptive_mode_name(r->mode)));
+    json_object_set_new(o, "method", json_string(adaptive_method_name(r->mode)));
+    sig_set_num(o, "cycle_s", r->cycle_s);
+    sig_set_num(o, "offset_s", epoch_offset(c, r));
+    sig_set_num(o, "corridor_offset_s", coord ? r->offset_s : NAN);
+    sig_set_num(o, "common_cycle_s", mp ? NAN : r->common_cycle_s);
+    sig_set_num(o, "target_cycle_s", mp ? NAN : r->target_cycle_s);
+    sig_set_num(o, "target_offset_s", coord ? r->target_offset_s : NAN);
+    sig_set_num(o, "webster_cycle_s", r->webster_cycle_s);
+    json_object_set_new(o, "cycle_set_by", !mp && r->critical >= 0 && (size_t)r->critical <
+                        g->cfg.n ? json_string(g->isec[r->critical].id) : json_null());
+    sig_set_num(o, "cycle_start", r->start);
+    for (size_t p = 0; p < c->nphases; p++) {
+        const struct adaptive_phase_cfg *ph = &c->ph[p];
+        json_t *x = json_object();
+        double green = mp && r->green[p] <= 0 ? r->last_green[p] : r->green[p];
+        json_object_set_new(x, "signal_group", json_integer((json_int_t)p + 1));
+        json_object_set_new(x, "movements", movements_json(ph));
+        sig_set_num(x, "green_s", green);
+        sig_set_num(x, "target_green_s", mp ? NAN : r->target_green[p]);
+        sig_set_num(x, "min_green_s", ph->gmin_s);
+        sig_set_num(x, "amber_s", ph->amber_s);
+        sig_set_num(x, "all_red_s", ph->all_red_s);
+        phase_perf(c, r, (int)p, green, x);
+        sig_set_num(x, "queue_veh", r->queue[p]);
+        if (mp)
+            sig_set_num(x, "pressure", r->pressure[p]);
+        json_array_append_new(phases, x);
+    }
+    json_object_set_new(o, "phases", phases);
+    sig_set_num(o, "updated_at", r->decided_at);
+    char why[768];
+    reason(s, g, k, r, why, sizeof why);
+    json_object_set_new(o, "reason", json_string(why));
+    json_t *next = json_object();
+    json_object_set_new(next, "mode", json_string(adaptive_mode_name(m->mode)));
+    json_object_set_new(next, "method", json_string(adaptive_method_name(m->mode)));
+    json_object_set_new(next, "source", json_string(m->override ? "override" : "default"));
+    json_object_set_new(o, "configured", next);
+    sig_set_num(o, "ts", t);
+    return o;
+}
+
+/* Common head of the reads: the member, the instant asked (at=), its
+ * history and the record running then; NULL after replying. */
+static struct mref *read_member(struct http_req *r, struct signals *s, double *t,
+                                struct adaptive_history *h, struct adaptive_record *rec)
+{
+    struct mref *m = find_member(r, s);
+    if (m == NULL || !request_now(r, s, t))
+        return NULL;
+    catch_up(s, m->g, *t);
+    *h = history(m->g, m->k);
+    if (adaptive_record_at(m->g->live, m->k, h, *t, rec) != 0) {
+        sig_bad_request(r, "at: earlier than the timing history kept");
+        return NULL;
+    }
+    return m;
+}
+
+static void h_timing(struct http_req *r, void *arg)
+{
+    struct signals *s = ((struct app *)arg)->signals;
+    double t;
+    struct adaptive_history h;
+    struct adaptive_record rec;
+    struct mref *m = read_member(r, s, &t, &h, &rec);
+    if (m != NULL)
+        sig_reply_json(r, 200, timing_json(s, m->g, m->k, &rec, t));
+}
+
+/* ---- GET .../spat ---- */
+
+static void h_spat(struct http_req *r, void *arg)
+{
+    struct signals *s = ((struct app *)arg)->signals;
+    double t;
+    struct adaptive_history h;
+    struct adaptive_record rec;
+    struct adaptive_spat sp[ADAPTIVE_MAX_PHASES];
+    struct mref *m = read_member(r, s, &t, &h, &rec);
+    if (m == NULL)
+        return;
+    const struct adaptive_isec_cfg *c = &m->g->isec[m->k];
+    if (adaptive_spat(m->g->live, m->k, &h, t, sp) != 0) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    json_t *o = json_object(), *states = json_array();
+    json_object_set_new(o, "intersection", json_string(c->id));
+    sig_set_num(o, "ts", t);
+    sig_set_num(o, "cycle_s", rec.cycle_s);
+    json_object_set_new(o, "mode", json_string(adaptive_mode_name(rec.mode)));
+    json_object_set_new(o, "method", json_string(adaptive_method_name(rec.mode)));
+    for (size_t p = 0; p < c->nphases; p++) {
+        json_t *x = json_object();
+        json_object_set_new(x, "signal_group", json_integer((json_int_t)p + 1));
+        json_object_set_new(x, "movements", movements_json(&c->ph[p]));
+        json_object_set_new(x, "event_state", json_string(adaptive_event_name(sp[p].state)));
+        sig_set_num(x, "min_end_s", sp[p].min_end - t);
+        sig_set_num(x, "likely_end_s", sp[p].likely_end - t);
+        sig_set_num(x, "max_end_s", sp[p].max_end - t);
+        json_array_append_new(states, x);
+    }
+    json_object_set_new(o, "states", states);
+    sig_reply_json(r, 200, o);
+}
+
+/* ---- inputs: one at a time per group ---- */
+
+static void job_start(struct sgroup *g);
+
+static void job_free(struct job *j)
+{
+    free(j->entry);
+    free(j);
+}
+
+/* The head job is done: next. */
+static void job_done(struct sgroup *g)
+{
+    struct job *j = g->head;
+    g->head = j->next;
+    if (g->head == NULL)
+        g->tail = NULL;
+    job_free(j);
+    adaptive_group_free(g->pending);
+    g->pending = NULL;
+    if (g->head != NULL)
+        job_start(g);
+}
+
+static void enqueue(struct sgroup *g, struct job *j)
+{
+    if (g->tail)
+        g->tail->next = j;
+    else
+        g->head = j;
+    g->tail = j;
+    if (g->head == j)
+        job_start(g);
+}
+
+static const char *res_name(enum adaptive_est_result r)
+{
+    return r == ADAPTIVE_EST_APPLIED ? "applied" : r == ADAPTIVE_EST_HELD ? "held" : "outdated";
+}
+
+static json_t *counts_reply(const struct job *j)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(j->id));
+    json_object_set_new(o, "intersection", json_string(j->g->isec[j->k].id));
+    json_object_set_new(o, "status", json_string("accepted"));
+    sig_set_num(o, "ts", j->ts);
+    sig_set_num(o, "interval_s", j->len);
+    for (int what = ADAPTIVE_EST_APPLIED; what <= ADAPTIVE_EST_OUTDATED; what++) {
+        json_t *a = json_array();
+        for (int i = 0; i < ADAPTIVE_NMOV; i++)
+            if ((int)j->res[i] == what)
+                json_array_append_new(a, json_string(adaptive_movement_name(i)));
+        json_object_set_new(o, res_name((enum adaptive_est_result)what), a);
+    }
+    return o;
+}
+
+/* The input is in Redis: it becomes the live state. */
+static void on_saved(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct job *j = arg;
+    struct signals *s = j->s;
+    struct sgroup *g = j->g;
+    if (s->stopping) {
+        job_free(j);
+        release(s);
+        return;
+    }
+    bool ok = !sig_store_failed(j->r, st, rep);
+    for (size_t i = 0; ok && i < store_reply_len(rep); i++) {
+        if (store_reply_type(store_reply_at(rep, i)) == STORE_R_ERROR) {
+            http_reply_error(j->r, 503, "store_error", "store error: %s",
+                             store_reply_str(store_reply_at(rep, i), NULL));
+            ok = false;
+        }
+    }
+    if (ok) {
+        adaptive_group_copy_into(g->live, g->pending);
+        if (j->kind == JOB_COUNTS) {
+            metric_inc(s->m_counts[CR_ACCEPTED], 1);
+            app_saw_ts(s->a, j->ts + j->len);
+            sig_reply_json(j->r, 201, counts_reply(j));
+        } else {
+            double now = app_now(s->a);
+            catch_up(s, g, now);
+            struct adaptive_history h = history(g, j->k);
+            struct adaptive_record rec;
+            if (adaptive_record_at(g->live, j->k, &h, now, &rec) == 0)
+                sig_reply_json(j->r, 200, timing_json(s, g, j->k, &rec, now));
+            else
+                http_reply_error(j->r, 500, "internal", "no timing");
+        }
+    } else if (j->kind == JOB_COUNTS) {
+        metric_inc(s->m_counts[CR_FAILED], 1);
+    }
+    job_done(g);
+    release(s);
+}
+
+/* Apply the head job to a copy and write it with the input. */
+static void job_apply(struct sgroup *g)
+{
+    struct job *j = g->head;
+    struct signals *s = j->s;
+    struct adaptive_group *live = g->live;
+    bool replay = s->a->cfg.clock_mode == CLOCK_REPLAY;
+    double now = app_now(s->a);
+    if (j->kind == JOB_COUNTS) {
+        double end = j->ts + j->len;
+        if (!live->started)
+            adaptive_start(live, replay ? j->ts : now);
+        /* The count is known when its interval ends (in replay that
+         * instant becomes the clock). */
+        double at = replay ? end : fmin(end, now);
+        if (at > live->t)
+            adaptive_advance(live, at, hist_push, g);
+    } else {
+        if (!live->started)
+            adaptive_start(live, now);
+        catch_up(s, g, now);
+    }
+    g->pending = adaptive_group_copy(live);
+    char *snap = NULL;
+    struct store_batch *b = store_batch_new();
+    bool ok = g->pending != NULL && b != NULL;
+    if (ok && j->kind == JOB_COUNTS)
+        adaptive_count(g->pending, j->k, j->counts, j->ts, j->len, j->res);
+    else if (ok)
+        adaptive_set_mode(g->pending, j->k, j->mode, j->override);
+    ok = ok && (snap = adaptive_snapshot(g->pending)) != NULL;
+    const char *id = g->isec[j->k].id;
+    char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], ttl[24], keep[24];
+    snprintf(ttl, sizeof ttl, "%d", SEEN_TTL_S);
+    snprintf(keep, sizeof keep, "%d", -COUNTS_HISTORY_MAX);
+    if (ok && j->kind == JOB_COUNTS)
+        ok = store_batch_addf(b, "SET %s %s EX %s", keys_seen(k1, sizeof k1, "int", id, j->id),
+                              "1", ttl) == 0 &&
+             store_batch_addf(b, "RPUSH %s %s", keys_intersection(k2, sizeof k2, id, "counts"),
+                              j->entry) == 0 &&
+             store_batch_addf(b, "LTRIM %s %s -1", k2, keep) == 0;
+    ok = ok && store_batch_addf(b, "SET %s %s", keys_intersection(k3, sizeof k3, id, "adaptive"),
+                                snap) == 0;
+    free(snap);
+    if (!ok) {
+        store_batch_free(b);
+        http_reply_error(j->r, 500, "internal", "out of memory");
+        job_done(g);
+        return;
+    }
+    s->refs++;
+    if (store_batch_send(s->a->store, b, on_saved, j) != 0) {
+        s->refs--;
+        http_reply_error(j->r, 500, "internal", "cannot queue the store write");
+        job_done(g);
+    }
+}
+
+/* Has this count id been taken before? */
+static void on_seen(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct job *j = arg;
+    struct signals *s = j->s;
+    if (s->stopping) {
+        job_free(j);
+        release(s);
+        return;
+    }
+    if (sig_store_failed(j->r, st, rep)) {
+        metric_inc(s->m_counts[CR_FAILED], 1);
+        job_done(j->g);
+    } else if (store_reply_type(rep) != STORE_R_NIL) {
+        metric_inc(s->m_counts[CR_DUPLICATE], 1);
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_string(j->id));
+        json_object_set_new(o, "intersection", json_string(j->g->isec[j->k].id));
+        json_object_set_new(o, "status", json_string("duplicate"));
+        sig_reply_json(j->r, 200, o);
+        job_done(j->g);
+    } else {
+        job_apply(j->g);
+    }
+    release(s);
+}
+
+static void job_start(struct sgroup *g)
+{
+    struct job *j = g->head;
+    struct signals *s = j->s;
+    if (j->kind != JOB_COUNTS) {
+        job_apply(g);
+        return;
+    }
+    char key[KEY_MAX];
+    s->refs++;
+    if (store_cmdf(s->a->store, on_seen, j, "GET %s",
+                   keys_seen(key, sizeof key, "int", g->isec[j->k].id, j->id)) != 0) {
+        s->refs--;
+        http_reply_error(j->r, 500, "internal", "cannot queue the store read");
+        job_done(g);
+    }
+}
+
+/* ---- POST .../counts ---- */
+
+static bool valid_count_id(const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++)
+        if ((unsigned char)id[n] <= ' ' || (unsigned char)id[n] == 0x7f)
+            return false;
+    return n > 0 && n <= COUNT_ID_MAX;
+}
+
+/* counts{} into j->counts (NAN: not counted); 0, or -1 with err. */
+static int parse_counts(json_t *obj, const struct adaptive_isec_cfg *c, struct job *j, char *err)
+{
+    const char *key;
+    json_t *v;
+    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+        j->counts[i] = NAN;
+    json_object_foreach(obj, key, v) {
+        int i = adaptive_movement_index(key);
+        double sat = i >= 0 ? adaptive_movement_saturation(c, i) : 0;
+        if (i < 0) {
+            snprintf(err, ERRLEN, "counts.%s: unknown movement (UTDF: NBL NBT NBR SBL SBT SBR "
+                     "EBL EBT EBR WBL WBT WBR)", key);
+            return -1;
+        }
+        if (sat <= 0) {
+            snprintf(err, ERRLEN, "counts.%s: no phase of intersection '%s' serves this "
+                     "movement", key, c->id);
+            return -1;
+        }
+        if (json_is_null(v))
+            continue;                       /* not detected (UTDF '*') */
+        double n = json_number_value(v);
+        if (!json_is_number(v) || !isfinite(n) || n < 0) {
+            snprintf(err, ERRLEN, "counts.%s: must be a number >= 0 (or null: not detected)",
+                     key);
+            return -1;
+        }
+        /* Even a green all interval long passes no more than s t. */
+        double most = ceil(sat * j->len / 3600.0 - 1e-9);
+        if (n > most) {
+            snprintf(err, ERRLEN, "counts.%s: %g vehicles in %g s is more than the saturation "
+                     "flow of its phase allows (%.0f veh/h: at most %.0f)", key, n, j->len,
+                     sat, most);
+            return -1;
+        }
+        j->counts[i] = n;
+    }
+    return 0;
+}
+
+static int parse_count_body(json_t *in, struct signals *s, struct job *j, char *err)
+{
+    json_t *id = json_object_get(in, "id"), *counts = json_object_get(in, "counts");
+    if (!json_is_string(id) || !valid_count_id(json_string_value(id))) {
+        snprintf(err, ERRLEN, "id: missing (a string of 1 to %d printable characters without "
+                 "spaces)", COUNT_ID_MAX);
+        return -1;
+    }
+    snprintf(j->id, sizeof j->id, "%s", json_string_value(id));
+    j->len = 900;
+    if (sig_need_num(in, "ts", "", &j->ts, err) < 0 ||
+        sig_get_num(in, "interval_s", "", &j->len, err) < 0)
+        return -1;
+    if (!(j->ts > 0 && j->ts < 1e11)) {
+        snprintf(err, ERRLEN, "ts: must be epoch seconds");
+        return -1;
+    }
+    if (!(j->len > 0 && j->len <= INTERVAL_MAX_S)) {
+        snprintf(err, ERRLEN, "interval_s: must be in (0, %.0f]", INTERVAL_MAX_S);
+        return -1;
+    }
+    double now = app_now(s->a);
+    if (s->a->cfg.clock_mode != CLOCK_REPLAY && j->ts + j->len > now + FUTURE_SLACK_S) {
+        snprintf(err, ERRLEN, "ts: the interval ends %.0f s in the future (ts + interval_s must "
+                 "not be later than now + %.0f s)", j->ts + j->len - now, FUTURE_SLACK_S);
+        return -1;
+    }
+    if (!json_is_object(counts)) {
+        snprintf(err, ERRLEN, "counts: missing (an object of UTDF movement counts)");
+        return -1;
+    }
+    if (parse_counts(counts, &j->g->isec[j->k], j, err) != 0)
+        return -1;
+    /* What is stored: the input as received, normalised. */
+    json_t *e = json_object(), *cs = json_object();
+    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+        if (!isnan(j->counts[i]))
+            json_object_set_new(cs, adaptive_movement_name(i), json_real(j->counts[i]));
+    json_object_set_new(e, "id", json_string(j->id));
+    json_object_set_new(e, "ts", json_real(j->ts));
+    json_object_set_new(e, "interval_s", json_real(j->len));
+    json_object_set_new(e, "counts", cs);
+    json_object_set_new(e, "received_at", json_real(app_wall_now()));
+    j->entry = json_dumps(e, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(e);
+    if (j->entry == NULL) {
+        snprintf(err, ERRLEN, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static struct job *job_new(struct http_req *r, struct signals *s, struct mref *m,
+                           enum job_kind kind)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return NULL;
+    }
+    *j = (struct job){ .s = s, .g = m->g, .k = m->k, .r = r, .kind = kind };
+    return j;
+}
+
+/* The member and JSON body of an input; NULL after replying. */
+static struct mref *input_member(struct http_req *r, struct signals *s, json_t **in)
+{
+    struct mref *m = find_member(r, s);
+    *in = m ? http_req_json(r) : NULL;
+    return *in ? m : NULL;
+}
+
+static void h_post_counts(struct http_req *r, void *arg)
+{
+    struct signals *s = ((struct app *)arg)->signals;
+    json_t *in;
+    struct mref *m = input_member(r, s, &in);
+    if (m == NULL)
+        return;
+    struct job *j = job_new(r, s, m, JOB_COUNTS);
+    char err[ERRLEN];
+    if (j == NULL)
+        return;
+    if (parse_count_body(in, s, j, err) != 0) {
+        metric_inc(s->m_counts[CR_INVALID], 1);
+        sig_bad_request(r, err);
+        job_free(j);
+        return;
+    }
+    enqueue(m->g, j);
+}
+
+/* ---- GET .../counts: what was received ---- */
+
+struct count_read {
+    struct signals *s;
+    struct http_req *r;
+    char id[128];
+};
+
+static void on_counts(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct count_read *c = arg;
+    if (!c->s->stopping && !sig_store_failed(c->r, st, rep)) {
+        json_t *list = json_array();
+        for (size_t i = store_reply_len(rep); i-- > 0;) {
+            const char *text = store_reply_str(store_reply_at(rep, i), NULL);
+            json_t *e = text ? json_loads(text, 0, NULL) : NULL;
+            if (e != NULL)
+                json_array_append_new(list, e);
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "intersection", json_string(c->id));
+        json_object_set_new(o, "counts", list);
+        sig_reply_json(c->r, 200, o);
+    }
+    struct signals *s = c->s;
+    free(c);
+    release(s);
+}
+
+static void h_get_counts(struct http_req *r, void *arg)
+{
+    struct signals *s = ((struct app *)arg)->signals;
+    struct mref *m = find_member(r, s);
+    if (m == NULL)
+        return;
+    const char *lim = http_req_query(r, "limit");
+    long limit = 96;
+    if (lim != NULL) {
+        char *end;
+        limit = strtol(lim, &end, 10);
+        if (*lim == '\0' || *end != '\0' || limit < 1 || limit > COUNTS_LIMIT_MAX) {
+            http_reply_error(r, 400, "invalid", "limit: must be 1 to %d", COUNTS_LIMIT_MAX);
+            return;
+        }
+    }
+    struct count_read *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    *c = (struct count_read){ s, r, "" };
+    snprintf(c->id, sizeof c->id, "%s", m->g->isec[m->k].id);
+    char key[KEY_MAX], from[24];
+    snprintf(from, sizeof from, "%ld", -limit);
+    s->refs++;
+    if (store_cmdf(s->a->store, on_counts, c, "LRANGE %s %s -1",
+                   keys_intersection(key, sizeof key, c->id, "counts"), from) != 0) {
+        s->refs--;
+        free(c);
+        http_reply_error(r, 500, "internal", "cannot queue the store read");
+    }
+}
+
+/* ---- PUT .../mode ---- */
+
+static int parse_mode(json_t *in, const struct app *a, enum adaptive_mode *mode, bool *override,
+                      char *err)
+{
+    const char *m = json_string_value(json_object_get(in, "mode"));
+    json_t *jm = json_object_get(in, "method");
+    const char *method = json_string_value(jm);
+    if (m == NULL || (strcmp(m, "fixed") && strcmp(m, "adaptive") && strcmp(m, "default"))) {
+        snprintf(err, ERRLEN, "mode: must be \"fixed\", \"adaptive\" or \"default\" (the "
+                 "configured signals.mode)");
+        return -1;
+    }
+    if (jm != NULL && !json_is_null(jm) &&
+        (method == NULL || (strcmp(method, "webster") && strcmp(method, "max_pressure")))) {
+        snprintf(err, ERRLEN, "method: must be \"webster\" or \"max_pressure\"");
+        return -1;
+    }
+    if (method != NULL && strcmp(m, "adaptive") != 0) {
+        snprintf(err, ERRLEN, "method: only with \"mode\": \"adaptive\"");
+        return -1;
+    }
+    *override = strcmp(m, "default") != 0;
+    if (!*override)
+        *mode = default_mode(a);
+    else if (strcmp(m, "fixed") == 0)
+        *mode = ADAPTIVE_FIXED;
+    else
+        *mode = method && !strcmp(method, "max_pressure") ? ADAPTIVE_MAX_PRESSURE : ADAPTIVE_WEBSTER;
+    return 0;
+}
+
+static void h_put_mode(struct http_req *r, void *arg)
+{
+    struct signals *s = ((struct app *)arg)->signals;
+    json_t *in;
+    struct mref *m = input_member(r, s, &in);
+    if (m == NULL)
+        return;
+    enum adaptive_mode mode;
+    bool override;
+    char err[ERRLEN];
+    if (parse_mode(in, s->a, &mode, &override, err) != 0) {
+        sig_bad_request(r, err);
+        return;
+    }
+    struct job *j = job_new(r, s, m, JOB_MODE);
+    if (j == NULL)
+        return;
+    j->mode = mode;
+    j->override = override;
+    enqueue(m->g, j);
+}
+
+/* ---- GET /v1/signals/advisory ---- */
+
+static int query_num(struct http_req *r, const char *name, double lo, double hi, double *out)
+{
+    const char *v = http_req_query(r, name);
+    char *end;
+    if (v == NULL || *v == '\0') {
+        http_reply_error(r, 400, "invalid", "%s: missing", name);
+        return -1;
+    }
+    *out = strtod(v, &end);
+    if (*end != '\0' || !isfinite(*out) || *out < lo || *out > hi) {
+        http_reply_error(r, 400, "invalid", "%s: must be a number in [%g, %g]", name, lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
+static double angle_diff(double a, double b)
+{
+    double d = fmod(fabs(a - b), 360.0);
+    return d > 180 ? 360 - d : d;
+}
+
+struct match {
+    const struct map_corridor *c;
+    double along_m, off_m;
+    bool outbound;
+};
+
+/* The nearest corridor within ADVISORY_MATCH_M whose line runs along the
+ * heading (either way). */
+static bool match_corridor(const struct map *m, struct geo_pt pt, double heading, struct match *mt,
+                           bool *near_any)
+{
+    bool found = false;
+    *near_any = false;
+    for (size_t i = 0; i < m->ncorridors; i++) {
+        const struct map_corridor *c = &m->corridors[i];
+        double off, s = geo_line_locate(m->geo, c->line, pt, &off);
+        if (isnan(s) || !(off <= ADVISORY_MATCH_M))
+            continue;
+        *near_any = true;
+        struct geo_pt a = geo_line_point_at(c->line, s - 10), b = geo_line_point_at(c->line, s + 10);
+        double d = angle_diff(heading, geo_bearing_deg(a.lon, a.lat, b.lon, b.lat));
+        if (d > ADVISORY_HEADING_DEG && d < 180 - ADVISORY_HEADING_DEG)
+            continue;
+        if (!found || off < mt->off_m) {
+            *mt = (struct match){ c, s, off, d <= ADVISORY_HEADING_DEG };
+            found = true;
+        }
+    }
+    return found;
+}
+
+static void no_advice(struct http_req *r, double t, const char *why)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "advice", json_string("none"));
+    json_object_set_new(o, "reason", json_string(why));
+    sig_set_num(o, "ts", t);
+    sig_reply_json(r, 200, o);
+}
+
+/* Index of the next signal ahead along the corridor, or -1. */
+static long next_signal(const struct match *mt)
+{
+    const struct map_corridor *c = mt->c;
+    if (mt->outbound) {
+        for (size_t i = 0; i < c->nisecs; i++)
+            if (c->position_m[i] > mt->along_m + ADVISORY_PASSED_M)
+                return (long)i;
+        return -1;
+    }
+    for (size_t i = c->nisecs; i-- > 0;)
+        if (c->position_m[i] < mt->along_m - ADVISORY_PASSED_M)
+            return (long)i;
+    return -1;
+}
+
+static void advise(struct http_req *r, struct signals *s, const struct match *mt, long i,
+                   double t, double speed)
+{
+    const struct map *m = s->a->map;
+    const struct map_corridor *c = mt->c;
+    const struct map_intersection *x = map_intersection(m, c->isecs[i]);
+    struct mref *ref = dict_get(s->by_id, x->id);
+    char d = sig_outbound_dir(m, c, (size_t)i), mv[4];
+    through(mt->outbound ? d : sig_opposite(d), mv);
+    int p = sig_phase_of(x, mv);
+    char why[256];
+    if (ref == NULL || p < 0) {
+        snprintf(why, sizeof why, "signal '%s' ahead has no timing for %s", x->id, mv);
+        no_advice(r, t, why);
+        return;
+    }
+    catch_up(s, ref->g, t);
+    struct adaptive_history h = history(ref->g, ref->k);
+    struct adaptive_window w[ADVISORY_WINDOWS];
+    struct adaptive_spat sp[ADAPTIVE_MAX_PHASES];
+    int nw = adaptive_green_windows(ref->g->live, ref->k, &h, p, t, w, ADVISORY_WINDOWS);
+    if (nw < 0 || adaptive_spat(ref->g->live, ref->k, &h, t, sp) != 0) {
+        sig_bad_request(r, "at: earlier than the timing history kept");
+        return;
+    }
+    double dist = fabs(c->position_m[i] - mt->along_m), vmax = c->speed_kmh / 3.6;
+    struct adaptive_advice adv;
+    adaptive_glosa(t, dist, speed, ADVISORY_VMIN_MPS, vmax, w, nw, ADVISORY_MARGIN_S, &adv);
+    json_t *o = json_object();
+    json_object_set_new(o, "advice", json_string(adv.go ? "speed" : "stop"));
+    json_object_set_new(o, "corridor", json_string(c->id));
+    json_object_set_new(o, "direction", json_string(mt->outbound ? "outbound" : "inbound"));
+    json_object_set_new(o, "intersection", json_string(x->id));
+    json_object_set_new(o, "intersection_name", x->name ? json_string(x->name) : json_null());
+    sig_set_num(o, "distance_m", dist);
+    json_object_set_new(o, "signal_group", json_integer(p + 1));
+    json_object_set_new(o, "movement", json_string(mv));
+    json_object_set_new(o, "event_state", json_string(adaptive_event_name(sp[p].state)));
+    sig_set_num(o, "speed_limit_mps", vmax);
+    sig_set_num(o, "advisory_speed_mps", adv.go ? adv.speed_mps : NAN);
+    sig_set_num(o, "advisory_speed_kmh", adv.go ? adv.speed_mps * 3.6 : NAN);
+    sig_set_num(o, "arrival_s", adv.go ? adv.arrival_s : NAN);
+    /* The green aimed at, or the next one to wait for. */
+    int wi = adv.go ? adv.window : -1;
+    for (int k = 0; wi < 0 && k < nw; k++)
+        if (w[k].start > t)
+            wi = k;
+    sig_set_num(o, "green_start_s", wi >= 0 ? fmax(0, w[wi].start - t) : NAN);
+    sig_set_num(o, "green_end_s", wi >= 0 ? w[wi].end - t : NAN);
+    if (!adv.go) {
+        snprintf(why, sizeof why, "no speed between %.0f and %.1f m/s reaches %s on green: "
+                 "stop at the line", ADVISORY_VMIN_MPS, vmax, x->id);
+        json_object_set_new(o, "reason", json_string(why));
+    }
+    sig_set_num(o, "ts", t);
+    sig_reply_json(r, 200, o);
+}
+
+static void h_advisory(struct http_req *r, void *arg)
+{
+    struct app *a = arg;
+    struct signals *s = a->signals;
+    double lon, lat, heading, speed, t;
+    bool gcj;
+    if (query_num(r, "lon", -180, 180, &lon) || query_num(r, "lat", -90, 90, &lat) ||
+        query_num(r, "heading", 0, 360, &heading) || query_num(r, "speed", 0, 100, &speed) ||
+        !sig_parse_crs(r, &gcj))
+        return;
+    if (s == NULL || !s->ready) {
+        http_reply_unavailable(r);
+        return;
+    }
+    if (!request_now(r, s, &t))
+        return;
+    struct geo_pt pt = { lon, lat };
+    if (gcj)
+        geo_gcj02_to_wgs84(lon, lat, &pt.lon, &pt.lat);
+    struct match mt = { NULL, 0, 0, false };
+    bool near_any;
+    if (!match_corridor(a->map, pt, heading, &mt, &near_any)) {
+        no_advice(r, t, near_any ? "heading does not follow the corridor nearby"
+                                 : "no signalised corridor within 50 m");
+        return;
+    }
+    long i = next_signal(&mt);
+    if (i < 0) {
+        char why[160];
+        snprintf(why, sizeof why, "no signal ahead on %s (%s)", mt.c->id,
+                 mt.outbound ? "outbound" : "inbound");
+        no_advice(r, t, why);
+        return;
+    }
+    advise(r, s, &mt, i, t, speed);
+}
+
+/* ---- restore from Redis ---- */
+
+struct rcb {
+    struct signals *s;
+    unsigned gen;
+    struct sgroup *g;
+};
+
+static void restore_fail(struct signals *s, const char *what, enum store_status st);
+
+static void restore_schedule(struct signals *s, int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    if (s->timer)
+        evtimer_add(s->timer, &tv);
+}
+
+/* Issue one restore command (argv form); the callback frees the rcb. */
+static int restore_cmd(struct signals *s, struct sgroup *g, store_cb *cb, const char *fmt,
+                       const char *a1, const char *a2)
+{
+    struct rcb *c = malloc(sizeof *c);
+    if (c == NULL)
+        return -1;
+    *c = (struct rcb){ s, s->gen, g };
+    s->refs++;
+    s->waiting++;
+    if (store_cmdf(s->a->store, cb, c, fmt, a1, a2) == 0)
+        return 0;
+    s->refs--;
+    s->waiting--;
+    free(c);
+    return -1;
+}
+
+/* Common head of restore callbacks: false when the reply is for an
+ * abandoned attempt or the server stops, or when the command failed. */
+static bool restore_live(struct rcb *c, const char *what, enum store_status st,
+                         const struct store_reply *r)
+{
+    struct signals *s = c->s;
+    s->waiting--;
+    if (s->stopping || c->gen != s->gen || s->failed)
+        return false;
+    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+        restore_fail(s, what, st);
+        return false;
+    }
+    return true;
+}
+
+static void on_initial_saved(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct rcb *c = arg;
+    struct signals *s = c->s;
+    if (restore_live(c, "SET", st, r) && s->waiting == 0) {
+        s->ready = true;
+        log_info(&s->a->log, "signals_restored", "groups=%zu", s->ngroups);
+    }
+    free(c);
+    release(s);
+}
+
+/* Every snapshot is in: restore each group, start the new ones. */
+static void restore_finish(struct signals *s)
+{
+    bool replay = s->a->cfg.clock_mode == CLOCK_REPLAY;
+    double now = app_now(s->a);
+    size_t restored = 0, fresh = 0;
+    for (size_t i = 0; i < s->ngroups; i++) {
+        struct sgroup *g = &s->groups[i];
+        char err[ERRLEN];
+        if (g->best != NULL && adaptive_restore(g->live, g->best, err, sizeof err) == 0) {
+            restored++;
+            if (replay && g->live->started)
+                app_saw_ts(s->a, g->live->t);
+        } else {
+            if (g->best != NULL)
+                log_warn(&s->a->log, "signals_snapshot_ignored", "group=%s error=\"%s\"",
+                         g->cfg.id ? g->cfg.id : g->isec[0].id, err);
+            if (!replay)
+                adaptive_start(g->live, now);
+            g->fresh = !replay;
+            fresh++;
+        }
+        free(g->best);
+        g->best = NULL;
+    }
+    /* A new group's start is an input too: store it, so a restart goes
+     * on with the same cycles. (Replay starts at the first count.) */
+    for (size_t i = 0; i < s->ngroups && !replay; i++) {
+        struct sgroup *g = &s->groups[i];
+        if (!g->fresh)
+            continue;
+        g->fresh = false;
+        char key[KEY_MAX], *snap = adaptive_snapshot(g->live);
+        int rc = snap ? restore_cmd(s, g, on_initial_saved, "SET %s %s",
+                                    keys_intersection(key, sizeof key, g->isec[0].id, "adaptive"),
+                                    snap) : -1;
+        free(snap);
+        if (rc != 0) {
+            restore_fail(s, "SET", STORE_OK);
+            return;
+        }
+    }
+    log_info(&s->a->log, "signals_state", "restored=%zu started=%zu", restored, fresh);
+    if (s->waiting == 0) {
+        s->ready = true;
+        log_info(&s->a->log, "signals_restored", "groups=%zu", s->ngroups);
+    }
+}
+
+static void on_snapshot(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct rcb *c = arg;
+    struct signals *s = c->s;
+    if (restore_live(c, "GET", st, r)) {
+        const char *text = store_reply_str(r, NULL);
+        json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+        json_t *seq = json_object_get(o, "seq");
+        unsigned long long n = json_is_integer(seq) ? (unsigned long long)json_integer_value(seq)
+                                                    : 0;
+        if (o != NULL && (c->g->best == NULL || n > c->g->best_seq)) {
+            free(c->g->best);
+            c->g->best = strdup(text);
+            c->g->best_seq = n;
+        }
+        json_decref(o);
+        if (s->waiting == 0)
+            restore_finish(s);
+    }
+    free(c);
+    release(s);
+}
+
+static void restore_start(struct signals *s)
+{
+    s->gen++;
+    s->failed = false;
+    for (size_t i = 0; i < s->ngroups; i++) {
+        struct sgroup *g = &s->groups[i];
+        free(g->best);
+        g->best = NULL;
+        g->best_seq = 0;
+        for (size_t k = 0; k < g->cfg.n; k++) {
+            char key[KEY_MAX];
+            if (restore_cmd(s, g, on_snapshot, "GET %s",
+                            keys_intersection(key, sizeof key, g->isec[k].id, "adaptive"),
+                            NULL) != 0) {
+                restore_fail(s, "GET", STORE_OK);
+                return;
+            }
+        }
+    }
+    if (s->ngroups == 0)
+        restore_finish(s);
+}
+
+static void restore_fail(struct signals *s, const char *what, enum store_status st)
+{
+    if (s->failed)
+        return;
+    s->failed = true;
+    log_warn(&s->a->log, "signals_restore_retry", "step=%s status=%s", what,
+             st == STORE_DOWN ? "down" : st == STORE_TIMEOUT ? "timeout" : "error");
+    restore_schedule(s, RESTORE_RETRY_MS);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct signals *s = arg;
+    (void)fd;
+    (void)what;
+    if (s->stopping || s->ready)
+        return;
+    if (!store_is_up(s->a->store)) {
+        restore_schedule(s, 100);
+        return;
+    }
+    restore_start(s);
+}
+
+/* ---- life cycle ---- */
+
+void api_adaptive_register(struct app *a)
+{
+    struct signals *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->a = a, s->refs = 1, build_groups(s)) != 0 ||
+        (s->timer = evtimer_new(a->base, on_timer, s)) == NULL) {
+        log_error(&a->log, "signals_init_failed", "error=\"out of memory\"");
+        if (s)
+            signals_free(s);
+        s = NULL;
+    }
+    for (int i = 0; s != NULL && i < 4; i++) {
+        char labels[32];
+        snprintf(labels, sizeof labels, "result=\"%s\"", COUNT_RESULTS[i]);
+        s->m_counts[i] = metrics_series(a->metrics, METRIC_COUNTER, "cityd_signals_counts_total",
+                                        "Detector counts posted, by result", labels);
+    }
+    a->signals = s;
+    struct http_server *h = a->http;
+    http_route(h, HTTP_POST, "/v1/signals/intersections/{id}/counts", ROLE_SENSOR, false,
+               h_post_counts, a);
+    http_route(h, HTTP_GET, "/v1/signals/intersections/{id}/counts", ROLE_READER, true,
+               h_get_counts, a);
+    http_route(h, HTTP_GET, "/v1/signals/intersections/{id}/timing", ROLE_READER, true, h_timing,
+               a);
+    http_route(h, HTTP_PUT, "/v1/signals/intersections/{id}/mode", ROLE_ENGINEER, false,
+               h_put_mode, a);
+    http_route(h, HTTP_GET, "/v1/signals/intersections/{id}/spat", ROLE_READER, true, h_spat, a);
+    http_route(h, HTTP_GET, "/v1/signals/advisory", ROLE_READER, true, h_advisory, a);
+    if (s != NULL)
+        restore_schedule(s, 0);
+}
+
+void api_adaptive_stop(struct app *a)
+{
+    struct signals *s = a->signals;
+    if (s == NULL)
+        return;
+    s->stopping = true;
+    a->signals = NULL;
+    /* Queued inputs are dropped unanswered (the HTTP server closes their
+     * connections); the one in flight is freed by its store callback. */
+    for (size_t i = 0; i < s->ngroups; i++) {
+        struct sgroup *g = &s->groups[i];
+        struct job *j = g->head ? g->head->next : NULL;
+        while (j != NULL) {
+            struct job *next = j->next;
+            job_free(j);
+            j = next;
+        }
+        if (g->head != NULL)
+            g->head->next = NULL;
+        g->tail = g->head;
+    }
+    if (s->timer) {
+        event_free(s->timer);
+        s->timer = NULL;
+    }
+    release(s);
+}

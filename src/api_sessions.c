@@ -1,0 +1,1118 @@
+/* api_sessions.c -- the HTTP API of plate sessions (api_sessions.h):
+ * glue between http.h, store.h and the domain modules plate, tariff,
+ * session, session_book and garage.
+ *
+ * A write runs as a "job" in the lane of its plate: jobs of one plate run
+ * one at a time, each computing new session versions from the book,
+ * writing them to Redis in one MULTI, and only on success putting them
+ * in the book and replying. A failed write changes nothing and answers
+ * 503. */
+#include "api_sessions.h"
+
+#include <event2/event.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "dict.h"
+#include "garage.h"
+#include "http.h"
+#include "keys.h"
+#include "map.h"
+#include "metrics.h"
+#include "plate.h"
+#include "session.h"
+#include "session_book.h"
+#include "store.h"
+#include "tariff.h"
+#include "tz.h"
+
+#define LOAD_RETRY_MS 250
+#define KEEP_SETTLED_S (30 * 86400.0)  /* settled sessions stay in memory this long */
+#define EVICT_EVERY_S 3600
+
+enum job_kind { JOB_ENTRY, JOB_EXIT, JOB_PAYMENT, JOB_BAY };
+
+/* One write, from request to reply. */
+struct job {
+    struct job *next;                 /* in its lane */
+    struct sessions *ss;
+    struct http_req *req;             /* NULL for bay links */
+    enum job_kind kind;
+    char plate[PLATE_MAX];
+    char lot[SESSION_ID_MAX];
+    struct session_event ev;          /* entries, exits */
+    struct session_payment pay;       /* payments */
+    char sid[SESSION_ID_MAX];         /* payments: the session */
+    char bay[SESSION_NAME_MAX], level[SESSION_NAME_MAX];
+    double now;
+    /* what the write stores */
+    struct session out[2];
+    size_t nout;
+    char ev_field[SESSION_ID_MAX + 8];   /* gate_events field, "" = none */
+    char ev_sid[SESSION_ID_MAX];
+    enum session_gate gate;
+    json_t *arrears;                  /* entries: reported with the reply */
+};
+
+struct lane {                         /* the queue of one plate's jobs */
+    struct job *head, *tail;          /* head is running */
+};
+
+struct sessions {
+    struct app *a;
+    struct session_book *book;
+    struct garages *garages;
+    struct tz *tz;
+    struct session_policy pol;
+    struct dict *lanes;               /* plate -> struct lane * */
+    struct dict *lots_known;          /* lots already in session_lots */
+    struct dict *sensed;              /* lots whose bays have reported */
+    /* metrics: gate events by kind (entry, exit) and outcome (new, replay,
+     * reread), payments (new, replay), failed writes, active sessions */
+    struct metric *m_gate[2][3], *m_pay[2], *m_fail, *m_active;
+    bool loaded;
+    bool closing;                     /* api_sessions_stop: run no more jobs */
+    int loading;                      /* replies still expected by the loader */
+    bool load_failed;
+    struct event *load_timer;
+    struct event *evict_timer;
+};
+
+static void job_run(struct job *j);
+static void load_start(struct sessions *ss);
+
+/* ---- small helpers ---- */
+
+static struct sessions *ss_of(struct app *a)
+{
+    return a->sessions;
+}
+
+static void job_free(struct job *j)
+{
+    for (size_t i = 0; i < 2; i++)
+        session_clear(&j->out[i]);
+    json_decref(j->arrears);
+    free(j);
+}
+
+static struct job *job_new(struct sessions *ss, struct http_req *req, enum job_kind kind)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        if (req)
+            http_reply_error(req, 500, "internal", "out of memory");
+        return NULL;
+    }
+    j->ss = ss;
+    j->req = req;
+    j->kind = kind;
+    session_init(&j->out[0]);
+    session_init(&j->out[1]);
+    return j;
+}
+
+/* The lot's tariff, currency and whether it has bay sensors. From the
+ * map: lots created by PUT /v1/parking/lots join when the parking
+ * registry (parking.h) is available to this module. */
+struct lot_info {
+    const char *id;
+    struct map_tariff tariff;
+    const char *currency;
+    bool bay_sensors;
+};
+
+static bool lot_info(const struct sessions *ss, const char *id, struct lot_info *li)
+{
+    const struct map_lot *l = ss->a->map && id ? map_lot(ss->a->map, id) : NULL;
+    memset(li, 0, sizeof *li);
+    if (l == NULL)
+        return false;
+    li->id = l->id;
+    li->tariff = l->tariff;
+    li->currency = l->currency;
+    li->bay_sensors = ss->sensed != NULL && dict_get(ss->sensed, l->id) != NULL;
+    return true;
+}
+
+static long long fee_at(const struct sessions *ss, const struct session *s, double t)
+{
+    struct lot_info li;
+    struct tariff_bill bill;
+    char err[128];
+    if (!isfinite(s->entry_time) || !lot_info(ss, s->lot, &li) ||
+        tariff_fee(&li.tariff, ss->tz, s->entry_time, t < s->entry_time ? s->entry_time : t,
+                   &bill, err, sizeof err) != 0)
+        return 0;
+    return bill.fen;
+}
+
+/* A session as shown at `now`: an active one with its fee so far and the
+ * flags that time has earned. */
+static json_t *session_view(const struct sessions *ss, const struct session *s, double now)
+{
+    struct session v;
+    struct lot_info li;
+    if (s->status != SESSION_ACTIVE || session_copy(&v, s) != 0)
+        return session_to_json(s, now);
+    v.due_fen = fee_at(ss, s, now);
+    session_check_flags(&v, now, &ss->pol, lot_info(ss, s->lot, &li) && li.bay_sensors);
+    json_t *j = session_to_json(&v, now);
+    session_clear(&v);
+    return j;
+}
+
+/* Unpaid sessions of a plate, except `skip`. */
+static json_t *arrears_of(const struct sessions *ss, const char *plate, const char *skip,
+                          double now)
+{
+    struct session_arrears ar;
+    size_t n;
+    struct session *const *v = session_book_plate(ss->book, plate, &n);
+    session_arrears_init(&ar);
+    for (size_t i = 0; i < n; i++)
+        if (skip == NULL || strcmp(v[i]->id, skip) != 0)
+            session_arrears_add(&ar, v[i], now);
+    json_t *j = session_arrears_json(&ar);
+    session_arrears_free(&ar);
+    return j;
+}
+
+static bool ready(struct sessions *ss, struct http_req *r)
+{
+    if (ss->loaded)
+        return true;
+    http_reply_unavailable(r);
+    return false;
+}
+
+/* The JSON body of a write, or NULL when answered already (not loaded
+ * yet: 503; bad JSON: 400). */
+static json_t *write_body(struct sessions *ss, struct http_req *r)
+{
+    return ready(ss, r) ? http_req_json(r) : NULL;
+}
+
+/* ---- lanes: one running job per plate ---- */
+
+static void lane_submit(struct sessions *ss, struct job *j)
+{
+    struct lane *l = dict_get(ss->lanes, j->plate);
+    int err = 0;
+    if (l == NULL) {
+        if ((l = calloc(1, sizeof *l)) == NULL ||
+            (dict_put(ss->lanes, j->plate, l, &err), err)) {
+            free(l);
+            if (j->req)
+                http_reply_error(j->req, 500, "internal", "out of memory");
+            job_free(j);
+            return;
+        }
+    }
+    if (l->tail != NULL) {                  /* busy: wait for the running job */
+        l->tail->next = j;
+        l->tail = j;
+        return;
+    }
+    l->head = l->tail = j;
+    job_run(j);
+}
+
+/* The running job of its lane is done: free it, start the next. */
+static void lane_done(struct job *j)
+{
+    struct sessions *ss = j->ss;
+    char plate[PLATE_MAX];
+    snprintf(plate, sizeof plate, "%s", j->plate);
+    struct lane *l = dict_get(ss->lanes, plate);
+    struct job *next = j->next;
+    job_free(j);
+    if (l == NULL)
+        return;
+    l->head = next;
+    if (l->head == NULL || ss->closing) {
+        dict_del(ss->lanes, plate);
+        free(l);
+        return;
+    }
+    job_run(l->head);
+}
+
+static void job_error(struct job *j, int status, const char *code, const char *msg)
+{
+    if (j->req != NULL)
+        http_reply_error(j->req, status, code, "%s", msg);
+    lane_done(j);
+}
+
+/* ---- the write ---- */
+
+static json_t *job_reply(struct job *j, const struct session *s, bool created)
+{
+    struct sessions *ss = j->ss;
+    switch (j->kind) {
+    case JOB_ENTRY:
+        return json_pack("{s:o, s:o}", "session", session_view(ss, s, j->now), "arrears",
+                         j->arrears ? json_incref(j->arrears)
+                                    : arrears_of(ss, s->plate, s->id, j->now));
+    case JOB_EXIT:
+        return json_pack("{s:o, s:s}", "session", session_view(ss, s, j->now), "gate",
+                         session_gate_name(created ? j->gate : session_gate_for(s)));
+    default:
+        return session_view(ss, s, j->now);
+    }
+}
+
+/* Reply with the current state of session s, nothing written. */
+enum outcome { OUT_NEW = 0, OUT_REPLAY, OUT_REREAD };
+
+static void count(struct job *j, enum outcome o)
+{
+    struct sessions *ss = j->ss;
+    if (j->kind == JOB_ENTRY || j->kind == JOB_EXIT)
+        metric_inc(ss->m_gate[j->kind == JOB_EXIT][o], 1);
+    else if (j->kind == JOB_PAYMENT && o != OUT_REREAD)
+        metric_inc(ss->m_pay[o], 1);
+}
+
+static void job_reply_current(struct job *j, const struct session *s)
+{
+    count(j, OUT_REPLAY);
+    if (j->req != NULL)
+        http_reply_json(j->req, 200, job_reply(j, s, false));
+    lane_done(j);
+}
+
+static bool exec_ok(enum store_status st, const struct store_reply *r)
+{
+    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY)
+        return false;
+    for (size_t i = 0; i < store_reply_len(r); i++)
+        if (store_reply_type(store_reply_at(r, i)) == STORE_R_ERROR)
+            return false;
+    return true;
+}
+
+static void on_written(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct job *j = arg;
+    struct sessions *ss = j->ss;
+    if (!exec_ok(st, r)) {
+        log_warn(&ss->a->log, "session_write_failed", "lot=%s status=%d", j->lot, (int)st);
+        metric_inc(ss->m_fail, 1);
+        if (j->req != NULL)
+            http_reply_unavailable(j->req);
+        lane_done(j);
+        return;
+    }
+    for (size_t i = 0; i < j->nout; i++)
+        if (session_book_put(ss->book, &j->out[i]) != 0)
+            log_error(&ss->a->log, "session_book_oom", "session=%s", j->out[i].id);
+    if (j->ev_field[0] != '\0') {
+        const char *colon = strchr(j->ev_field, ':');
+        char kind[8];
+        snprintf(kind, sizeof kind, "%.*s", (int)(colon - j->ev_field), j->ev_field);
+        session_book_event_put(ss->book, j->lot, kind, colon + 1, j->ev_sid);
+    }
+    count(j, j->nout > 0 ? OUT_NEW : OUT_REREAD);
+    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
+    if (j->req != NULL) {
+        const struct session *s = j->nout > 0 ? &j->out[0] : session_book_get(ss->book, j->ev_sid);
+        bool created = j->nout > 0 && j->kind != JOB_PAYMENT;
+        http_reply_json(j->req, created ? 201 : 200, job_reply(j, s, j->nout > 0));
+    }
+    lane_done(j);
+}
+
+static int batch_session(struct store_batch *b, const char *key, const struct session *s,
+                         double now)
+{
+    json_t *js = session_to_json(s, now);
+    char *text = js ? json_dumps(js, JSON_COMPACT) : NULL;
+    int rc = text ? store_batch_addf(b, "HSET %s %s %s", key, s->id, text) : -1;
+    free(text);
+    json_decref(js);
+    return rc;
+}
+
+static void on_lot_known(void *arg, enum store_status st, const struct store_reply *r);
+
+/* Send the job's sessions and gate event in one MULTI (after recording
+ * the lot in session_lots the first time). */
+static void job_write(struct job *j)
+{
+    struct sessions *ss = j->ss;
+    char key[KEY_MAX], evkey[KEY_MAX];
+    if (dict_get(ss->lots_known, j->lot) == NULL) {
+        keys_city(key, sizeof key, "session_lots");
+        if (store_cmdf(ss->a->store, on_lot_known, j, "SADD %s %s", key, j->lot) != 0)
+            job_error(j, 500, "internal", "cannot queue a Redis command");
+        return;
+    }
+    struct store_batch *b = store_batch_new();
+    keys_lot(key, sizeof key, j->lot, "sessions");
+    keys_lot(evkey, sizeof evkey, j->lot, "gate_events");
+    int rc = b ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < j->nout; i++)
+        rc = batch_session(b, key, &j->out[i], j->now);
+    if (rc == 0 && j->ev_field[0] != '\0')
+        rc = store_batch_addf(b, "HSET %s %s %s", evkey, j->ev_field, j->ev_sid);
+    if (rc != 0 || store_batch_send(ss->a->store, b, on_written, j) != 0) {
+        if (rc != 0)
+            store_batch_free(b);
+        job_error(j, 500, "internal", "cannot queue a Redis write");
+    }
+}
+
+static void on_lot_known(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct job *j = arg;
+    int err = 0;
+    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+        if (j->req != NULL)
+            http_reply_unavailable(j->req);
+        lane_done(j);
+        return;
+    }
+    dict_put(j->ss->lots_known, j->lot, (void *)1, &err);
+    job_write(j);
+}
+
+static void set_event(struct job *j, const char *kind, const char *event_id, const char *sid)
+{
+    snprintf(j->ev_field, sizeof j->ev_field, "%s:%s", kind, event_id);
+    snprintf(j->ev_sid, sizeof j->ev_sid, "%s", sid);
+}
+
+/* A gate event seen before: answer with the session it made (same
+ * plate) or refuse the reused id (another plate). True when handled. */
+static bool replayed(struct job *j, const char *kind)
+{
+    char msg[512];
+    struct session *prev = session_book_event(j->ss->book, j->lot, kind, j->ev.id);
+    if (prev == NULL)
+        return false;
+    if (strcmp(prev->plate, j->ev.plate) != 0) {
+        snprintf(msg, sizeof msg, "id: %s %s was recorded for plate %s", kind, j->ev.id,
+                 prev->plate);
+        job_error(j, 409, "conflict", msg);
+    } else {
+        job_reply_current(j, prev);
+    }
+    return true;
+}
+
+/* ---- entries ---- */
+
+static void run_entry(struct job *j)
+{
+    struct sessions *ss = j->ss;
+    struct lot_info li;
+    char sid[SESSION_ID_MAX];
+    if (replayed(j, "entry"))
+        return;
+    session_make_id(sid, sizeof sid, j->lot, "entry", j->ev.id);
+    if (session_book_get(ss->book, sid) != NULL || !lot_info(ss, j->lot, &li)) {
+        job_error(j, 409, "conflict", "id: collides with another session id; use another id");
+        return;
+    }
+    struct session *act = session_book_active(ss->book, j->plate, j->lot);
+    session_open(&j->out[0], sid, j->lot, li.currency, &j->ev);
+    j->nout = 1;
+    if (act != NULL) {
+        if (session_copy(&j->out[1], act) != 0) {
+            job_error(j, 500, "internal", "out of memory");
+            return;
+        }
+        j->nout = 2;
+        /* the earlier entry of the two is the one whose exit was missed */
+        if (j->ev.ts >= act->entry_time)
+            session_supersede(&j->out[1], &j->out[0]);
+        else
+            session_supersede(&j->out[0], &j->out[1]);
+    }
+    j->arrears = arrears_of(ss, j->plate, NULL, j->now);
+    set_event(j, "entry", j->ev.id, sid);
+    job_write(j);
+}
+
+/* ---- exits ---- */
+
+static void run_exit(struct job *j)
+{
+    struct sessions *ss = j->ss;
+    struct lot_info li;
+    char sid[SESSION_ID_MAX], msg[512], err[256];
+    if (replayed(j, "exit"))
+        return;
+    struct session *act = session_book_active(ss->book, j->plate, j->lot);
+    struct session *last = session_book_last_exit(ss->book, j->plate, j->lot);
+    if (!lot_info(ss, j->lot, &li)) {
+        job_error(j, 404, "not_found", "lot: no such lot");
+        return;
+    }
+    if ((act == NULL || j->ev.ts < act->entry_time) && last != NULL &&
+        session_is_reread(last, j->ev.ts)) {
+        set_event(j, "exit", j->ev.id, last->id);  /* the same exit read twice */
+        j->gate = session_gate_for(last);
+        job_write(j);
+        return;
+    }
+    if (act != NULL && j->ev.ts < act->entry_time) {
+        snprintf(msg, sizeof msg, "ts: exit at %.0f is before the entry at %.0f of session %s",
+                 j->ev.ts, act->entry_time, act->id);
+        job_error(j, 409, "conflict", msg);
+        return;
+    }
+    if (act == NULL) {
+        session_make_id(sid, sizeof sid, j->lot, "exit", j->ev.id);
+        session_open_exit_only(&j->out[0], sid, j->lot, li.currency, &j->ev);
+        j->gate = SESSION_GATE_HOLD;
+    } else {
+        struct tariff_bill bill;
+        if (session_copy(&j->out[0], act) != 0) {
+            job_error(j, 500, "internal", "out of memory");
+            return;
+        }
+        session_check_flags(&j->out[0], j->ev.ts, &ss->pol, li.bay_sensors);
+        if (tariff_fee(&li.tariff, ss->tz, act->entry_time, j->ev.ts, &bill, err, sizeof err) != 0)
+            bill.fen = 0;                           /* too long to bill: overlong, held */
+        if (session_close(&j->out[0], &j->ev, bill.fen, session_book_account(ss->book, j->plate),
+                          &ss->pol, &j->gate, err, sizeof err) != 0) {
+            job_error(j, 409, "conflict", err);
+            return;
+        }
+    }
+    j->nout = 1;
+    set_event(j, "exit", j->ev.id, j->out[0].id);
+    job_write(j);
+}
+
+/* ---- payments ---- */
+
+static void run_payment(struct job *j)
+{
+    struct sessions *ss = j->ss;
+    char err[512];
+    bool conflict = false;
+    struct session *s = session_book_get(ss->book, j->sid);
+    struct session *other = session_book_payment(ss->book, j->pay.id);
+    if (s == NULL) {
+        job_error(j, 404, "not_found", "no such session");
+        return;
+    }
+    if (other != NULL && other != s) {
+        snprintf(err, sizeof err, "id: payment %s was made for session %s", j->pay.id, other->id);
+        job_error(j, 409, "conflict", err);
+        return;
+    }
+    if (session_copy(&j->out[0], s) != 0) {
+        job_error(j, 500, "internal", "out of memory");
+        return;
+    }
+    snprintf(j->lot, sizeof j->lot, "%s", s->lot);
+    long long due_now = s->status == SESSION_ACTIVE ? fee_at(ss, s, j->now) : 0;
+    int rc = session_pay(&j->out[0], &j->pay, due_now, &conflict, err, sizeof err);
+    if (rc == 1) {
+        job_reply_current(j, s);
+        return;
+    }
+    if (rc != 0) {
+        job_error(j, conflict ? 409 : 400, conflict ? "conflict" : "invalid", err);
+        return;
+    }
+    j->nout = 1;
+    job_write(j);
+}
+
+/* ---- bay links ---- */
+
+static void run_bay(struct job *j)
+{
+    struct sessions *ss = j->ss;
+    struct session *s = session_book_active(ss->book, j->plate, j->lot);
+    if (s == NULL || strcmp(s->bay, j->bay) == 0 || session_copy(&j->out[0], s) != 0) {
+        lane_done(j);
+        return;
+    }
+    session_set_bay(&j->out[0], j->bay, j->level, j->now);
+    j->nout = 1;
+    job_write(j);
+}
+
+static void job_run(struct job *j)
+{
+    switch (j->kind) {
+    case JOB_ENTRY: run_entry(j); break;
+    case JOB_EXIT: run_exit(j); break;
+    case JOB_PAYMENT: run_payment(j); break;
+    case JOB_BAY: run_bay(j); break;
+    }
+}
+
+/* ---- handlers ---- */
+
+static void h_gate(struct http_req *r, struct sessions *ss, enum job_kind kind)
+{
+    char err[256];
+    struct lot_info li;
+    const char *lot = http_req_param(r, "id");
+    json_t *body = write_body(ss, r);
+    if (body == NULL)
+        return;
+    if (!lot_info(ss, lot, &li)) {
+        http_reply_error(r, 404, "not_found", "lot: no lot %s", lot);
+        return;
+    }
+    struct job *j = job_new(ss, r, kind);
+    if (j == NULL)
+        return;
+    if (session_event_from_json(body, &j->ev, err, sizeof err) != 0) {
+        http_reply_error(r, 400, "invalid", "%s", err);
+        job_free(j);
+        return;
+    }
+    snprintf(j->lot, sizeof j->lot, "%s", li.id);
+    snprintf(j->plate, sizeof j->plate, "%s", j->ev.plate);
+    app_saw_ts(ss->a, j->ev.ts);
+    j->now = app_now(ss->a);
+    lane_submit(ss, j);
+}
+
+static void h_entry(struct http_req *r, void *arg)
+{
+    h_gate(r, ss_of(arg), JOB_ENTRY);
+}
+
+static void h_exit(struct http_req *r, void *arg)
+{
+    h_gate(r, ss_of(arg), JOB_EXIT);
+}
+
+static void h_payment(struct http_req *r, void *arg)
+{
+    struct sessions *ss = ss_of(arg);
+    char err[256];
+    json_t *body = write_body(ss, r);
+    if (body == NULL)
+        return;
+    const struct session *s = session_book_get(ss->book, http_req_param(r, "id"));
+    if (s == NULL) {
+        http_reply_error(r, 404, "not_found", "no session %s", http_req_param(r, "id"));
+        return;
+    }
+    struct job *j = job_new(ss, r, JOB_PAYMENT);
+    if (j == NULL)
+        return;
+    if (session_payment_from_json(body, &j->pay, err, sizeof err) != 0) {
+        http_reply_error(r, 400, "invalid", "%s", err);
+        job_free(j);
+        return;
+    }
+    j->now = app_now(ss->a);
+    if (isnan(j->pay.ts))
+        j->pay.ts = j->now;
+    snprintf(j->sid, sizeof j->sid, "%s", s->id);
+    snprintf(j->plate, sizeof j->plate, "%s", s->plate);
+    lane_submit(ss, j);
+}
+
+struct account_put {
+    struct sessions *ss;
+    struct http_req *req;
+    char plate[PLATE_MAX];
+    struct session_account acct;
+};
+
+static void on_account(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct account_put *ap = arg;
+    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+        http_reply_unavailable(ap->req);
+    } else if (session_book_account_put(ap->ss->book, ap->plate, &ap->acct) != 0) {
+        http_reply_error(ap->req, 500, "internal", "out of memory");
+    } else {
+        http_reply_json(ap->req, 200, json_pack("{s:s, s:b, s:b}", "plate", ap->plate, "autopay",
+                                                ap->acct.autopay, "pay_later",
+                                                ap->acct.pay_later));
+    }
+    free(ap);
+}
+
+static void h_account(struct http_req *r, void *arg)
+{
+    struct sessions *ss = ss_of(arg);
+    char err[256], key[KEY_MAX];
+    json_t *body = write_body(ss, r);
+    if (body == NULL)
+        return;
+    struct account_put *ap = calloc(1, sizeof *ap);
+    if (ap == NULL) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    ap->ss = ss;
+    ap->req = r;
+    if (plate_normalize(http_req_param(r, "plate"), ap->plate, sizeof ap->plate, NULL, err,
+                        sizeof err) != 0 ||
+        session_account_from_json(body, &ap->acct, err, sizeof err) != 0) {
+        http_reply_error(r, 400, "invalid", "%s", err);
+        free(ap);
+        return;
+    }
+    json_t *js = session_account_to_json(&ap->acct);
+    char *text = js ? json_dumps(js, JSON_COMPACT) : NULL;
+    json_decref(js);
+    keys_city(key, sizeof key, "accounts");
+    if (text == NULL || store_cmdf(ss->a->store, on_account, ap, "HSET %s %s %s", key, ap->plate,
+                                   text) != 0) {
+        http_reply_error(r, 500, "internal", "cannot queue a Redis write");
+        free(ap);
+    }
+    free(text);
+}
+
+static void h_list(struct http_req *r, void *arg)
+{
+    struct sessions *ss = ss_of(arg);
+    char plate[PLATE_MAX], err[256];
+    enum session_status want = SESSION_ACTIVE;
+    const char *status = http_req_query(r, "status");
+    double now;
+    if (!ready(ss, r))
+        return;
+    if (http_req_query(r, "plate") == NULL) {
+        http_reply_error(r, 400, "invalid", "plate: required");
+        return;
+    }
+    if (plate_normalize(http_req_query(r, "plate"), plate, sizeof plate, NULL, err,
+                        sizeof err) != 0) {
+        http_reply_error(r, 400, "invalid", "%s", err);
+        return;
+    }
+    if (status != NULL && session_status_parse(status, &want) != 0) {
+        http_reply_error(r, 400, "invalid", "status: one of active, paid, exited_unpaid, "
+                         "payment_required, void");
+        return;
+    }
+    if (app_request_now(ss->a, r, &now) != 0) {
+        http_reply_error(r, 400, "invalid", "at: must be epoch seconds");
+        return;
+    }
+    size_t n;
+    struct session *const *v = session_book_plate(ss->book, plate, &n);
+    json_t *arr = json_array();
+    for (size_t i = n; arr != NULL && i > 0; i--)          /* newest first */
+        if (status == NULL || v[i - 1]->status == want)
+            json_array_append_new(arr, session_view(ss, v[i - 1], now));
+    http_reply_json(r, 200, json_pack("{s:s, s:o, s:o}", "plate", plate, "sessions",
+                                      arr ? arr : json_array(), "arrears",
+                                      arrears_of(ss, plate, NULL, now)));
+}
+
+/* ---- find-car ---- */
+
+/* Where plate is parked in lot: the bay linked to its active session
+ * (api_sessions_bay_occupied: a bay camera's read of the plate, or the
+ * first bay that turned occupied after the entry). */
+static bool locate(const struct sessions *ss, const char *lot, const char *plate,
+                   const char **bay, const char **level, const struct session **sess)
+{
+    *sess = session_book_active(ss->book, plate, lot);
+    *bay = *level = NULL;
+    if (*sess == NULL || (*sess)->bay[0] == '\0')
+        return false;
+    *bay = (*sess)->bay;
+    *level = (*sess)->level[0] ? (*sess)->level : NULL;
+    return true;
+}
+
+static void h_find_car(struct http_req *r, void *arg)
+{
+    struct sessions *ss = ss_of(arg);
+    char plate[PLATE_MAX], err[256];
+    const char *from = http_req_query(r, "from"), *bay, *level;
+    const struct session *s;
+    bool gcj = http_req_query(r, "crs") && strcmp(http_req_query(r, "crs"), "gcj02") == 0;
+    if (!ready(ss, r))
+        return;
+    if (http_req_query(r, "plate") == NULL ||
+        plate_normalize(http_req_query(r, "plate"), plate, sizeof plate, NULL, err,
+                        sizeof err) != 0) {
+        http_reply_error(r, 400, "invalid", "%s",
+                         http_req_query(r, "plate") ? err : "plate: required");
+        return;
+    }
+    if (http_req_query(r, "crs") && !gcj && strcmp(http_req_query(r, "crs"), "wgs84") != 0) {
+        http_reply_error(r, 400, "invalid", "crs: wgs84 or gcj02");
+        return;
+    }
+    if (from == NULL || from[0] == '\0') {
+        http_reply_error(r, 400, "invalid", "from: required (a kiosk id)");
+        return;
+    }
+    const struct map_kiosk *k = ss->a->map ? map_kiosk(ss->a->map, from) : NULL;
+    if (k == NULL) {
+        http_reply_error(r, 404, "not_found", "from: no kiosk %s", from);
+        return;
+    }
+    /* Only the kiosk's own lot is searched: a car elsewhere is not found. */
+    if (!locate(ss, k->lot, plate, &bay, &level, &s)) {
+        http_reply_error(r, 404, "not_found", "plate: no car with this plate is known to be "
+                         "parked in this car park");
+        return;
+    }
+    const struct map_bay *mb = map_bay(ss->a->map, k->lot, bay);
+    if (level == NULL && mb != NULL)
+        level = mb->level;
+    const struct garage *g = garages_get(ss->garages, k->lot);
+    struct garage_route route;
+    int nf;
+    json_t *jr = json_null();
+    if (g != NULL && garage_route(g, k->id, bay, &route, &nf, err, sizeof err) == 0) {
+        json_decref(jr);
+        jr = garage_route_json(&route, gcj);
+        garage_route_free(&route);
+    }
+    http_reply_json(r, 200, json_pack("{s:s, s:s?, s:s, s:o, s:o}", "lot", k->lot, "level", level,
+                                      "bay", bay, "entryTime",
+                                      s && isfinite(s->entry_time) ? json_real(s->entry_time)
+                                                                   : json_null(),
+                                      "route", jr));
+}
+
+/* ---- bay observations ---- */
+
+void api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
+                               const char *plate, double ts)
+{
+    struct sessions *ss = a ? a->sessions : NULL;
+    char norm[PLATE_MAX], err[64];
+    int derr = 0;
+    if (ss == NULL || !ss->loaded || lot == NULL || bay == NULL)
+        return;
+    dict_put(ss->sensed, lot, (void *)1, &derr);       /* the lot has bay sensors */
+    const struct session *s = NULL;
+    if (plate != NULL) {
+        if (plate_normalize(plate, norm, sizeof norm, NULL, err, sizeof err) != 0)
+            return;
+        s = session_book_active(ss->book, norm, lot);
+    } else if (session_book_in_bay(ss->book, lot, bay) == NULL) {
+        /* a bay nobody is known to be in: the first car in not parked yet */
+        s = session_book_unparked(ss->book, lot, ts, ss->pol.phantom_s);
+    }
+    if (s == NULL || strcmp(s->bay, bay) == 0)
+        return;
+    struct job *j = job_new(ss, NULL, JOB_BAY);
+    if (j == NULL)
+        return;
+    const struct map_bay *mb = a->map ? map_bay(a->map, lot, bay) : NULL;
+    snprintf(j->plate, sizeof j->plate, "%s", s->plate);
+    snprintf(j->lot, sizeof j->lot, "%s", lot);
+    snprintf(j->bay, sizeof j->bay, "%s", bay);
+    snprintf(j->level, sizeof j->level, "%s", mb ? mb->level : "");
+    j->now = ts;
+    lane_submit(ss, j);
+}
+
+/* ---- memory ---- */
+
+/* Settled sessions older than KEEP_SETTLED_S leave memory (Redis keeps
+ * them); replays of their gate events and payments are not expected. */
+static void evict(struct sessions *ss)
+{
+    size_t n = session_book_evict(ss->book, app_now(ss->a) - KEEP_SETTLED_S);
+    if (n > 0)
+        log_info(&ss->a->log, "sessions_evicted", "sessions=%zu kept=%zu", n,
+                 session_book_count(ss->book));
+}
+
+static void on_evict_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sessions *ss = arg;
+    (void)fd;
+    (void)what;
+    if (ss->loaded && !ss->closing)
+        evict(ss);
+}
+
+/* ---- loading from Redis ---- */
+
+static void load_done(struct sessions *ss)
+{
+    if (--ss->loading > 0)
+        return;
+    if (ss->load_failed) {                              /* start over later */
+        session_book_free(ss->book);
+        ss->book = session_book_new();
+        struct timeval tv = {0, LOAD_RETRY_MS * 1000};
+        if (ss->book != NULL)
+            event_add(ss->load_timer, &tv);
+        return;
+    }
+    ss->loaded = true;
+    evict(ss);
+    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
+    log_info(&ss->a->log, "sessions_loaded", "sessions=%zu", session_book_count(ss->book));
+}
+
+/* A HGETALL reply as (field, value) pairs. */
+static bool pairs(enum store_status st, const struct store_reply *r)
+{
+    return st == STORE_OK && store_reply_type(r) == STORE_R_ARRAY && store_reply_len(r) % 2 == 0;
+}
+
+static void on_load_sessions(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct sessions *ss = arg;
+    char err[256];
+    ss->load_failed |= !pairs(st, r);
+    for (size_t i = 0; pairs(st, r) && i + 1 < store_reply_len(r); i += 2) {
+        struct session s;
+        json_error_t je;
+        json_t *j = json_loads(store_reply_str(store_reply_at(r, i + 1), NULL), 0, &je);
+        session_init(&s);
+        if (j == NULL || session_from_json(&s, j, err, sizeof err) != 0)
+            log_error(&ss->a->log, "session_corrupt", "session=%s",
+                      store_reply_str(store_reply_at(r, i), NULL));
+        else if (!session_settled_before(&s, app_now(ss->a) - KEEP_SETTLED_S))
+            ss->load_failed |= session_book_put(ss->book, &s) != 0;
+        session_clear(&s);
+        json_decref(j);
+    }
+    load_done(ss);
+}
+
+/* gate_events come after the sessions of their lot (same connection,
+ * in order), so the sessions they name are already in the book. */
+static void on_load_events(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct sessions *ss = arg;
+    const char *lot = NULL;
+    ss->load_failed |= !pairs(st, r);
+    for (size_t i = 0; pairs(st, r) && i + 1 < store_reply_len(r); i += 2) {
+        const char *field = store_reply_str(store_reply_at(r, i), NULL);
+        const char *sid = store_reply_str(store_reply_at(r, i + 1), NULL);
+        const struct session *s = session_book_get(ss->book, sid);
+        const char *colon = field ? strchr(field, ':') : NULL;
+        if (s == NULL || colon == NULL)
+            continue;
+        lot = s->lot;
+        char kind[8];
+        snprintf(kind, sizeof kind, "%.*s", (int)(colon - field), field);
+        session_book_event_put(ss->book, lot, kind, colon + 1, sid);
+    }
+    load_done(ss);
+}
+
+static void on_load_accounts(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct sessions *ss = arg;
+    char err[128];
+    ss->load_failed |= !pairs(st, r);
+    for (size_t i = 0; pairs(st, r) && i + 1 < store_reply_len(r); i += 2) {
+        struct session_account acct;
+        json_error_t je;
+        json_t *j = json_loads(store_reply_str(store_reply_at(r, i + 1), NULL), 0, &je);
+        if (j != NULL && session_account_from_json(j, &acct, err, sizeof err) == 0)
+            session_book_account_put(ss->book, store_reply_str(store_reply_at(r, i), NULL), &acct);
+        json_decref(j);
+    }
+    load_done(ss);
+}
+
+static void on_load_lots(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct sessions *ss = arg;
+    char key[KEY_MAX];
+    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY) {
+        ss->load_failed = true;
+        load_done(ss);
+        return;
+    }
+    for (size_t i = 0; i < store_reply_len(r); i++) {
+        const char *lot = store_reply_str(store_reply_at(r, i), NULL);
+        int err = 0;
+        if (lot == NULL)
+            continue;
+        dict_put(ss->lots_known, lot, (void *)1, &err);
+        ss->loading += 2;
+        if (store_cmdf(ss->a->store, on_load_sessions, ss, "HGETALL %s",
+                       keys_lot(key, sizeof key, lot, "sessions")) != 0) {
+            ss->load_failed = true;
+            ss->loading--;
+        }
+        if (store_cmdf(ss->a->store, on_load_events, ss, "HGETALL %s",
+                       keys_lot(key, sizeof key, lot, "gate_events")) != 0) {
+            ss->load_failed = true;
+            ss->loading--;
+        }
+    }
+    load_done(ss);
+}
+
+static void load_start(struct sessions *ss)
+{
+    char key[KEY_MAX];
+    ss->load_failed = false;
+    ss->loading = 2;
+    if (store_cmdf(ss->a->store, on_load_accounts, ss, "HGETALL %s",
+                   keys_city(key, sizeof key, "accounts")) != 0) {
+        ss->load_failed = true;
+        ss->loading--;
+    }
+    if (store_cmdf(ss->a->store, on_load_lots, ss, "SMEMBERS %s",
+                   keys_city(key, sizeof key, "session_lots")) != 0) {
+        ss->load_failed = true;
+        ss->loading--;
+    }
+    if (ss->loading == 0) {
+        ss->loading = 1;
+        load_done(ss);
+    }
+}
+
+static void on_load_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct sessions *ss = arg;
+    (void)fd;
+    (void)what;
+    if (ss->loaded || ss->loading > 0)
+        return;
+    if (!store_is_up(ss->a->store)) {
+        struct timeval tv = {0, LOAD_RETRY_MS * 1000};
+        event_add(ss->load_timer, &tv);
+        return;
+    }
+    load_start(ss);
+}
+
+/* ---- init ---- */
+
+static void bind_metrics(struct sessions *ss, struct metrics *m)
+{
+    static const char *const kinds[2] = {"entry", "exit"};
+    static const char *const outcomes[3] = {"new", "replay", "reread"};
+    char labels[96];
+    for (int k = 0; k < 2; k++)
+        for (int o = 0; o < 3; o++) {
+            const char *kv[4] = {"kind", kinds[k], "outcome", outcomes[o]};
+            metrics_labels(labels, sizeof labels, kv, 2);
+            ss->m_gate[k][o] = metrics_series(m, METRIC_COUNTER, "cityd_parking_gate_events_total",
+                                              "Gate camera reads (entries, exits) by outcome",
+                                              labels);
+        }
+    for (int o = 0; o < 2; o++) {
+        const char *kv[2] = {"outcome", outcomes[o]};
+        metrics_labels(labels, sizeof labels, kv, 1);
+        ss->m_pay[o] = metrics_series(m, METRIC_COUNTER, "cityd_parking_payments_total",
+                                      "Session payments by outcome", labels);
+    }
+    ss->m_fail = metrics_series(m, METRIC_COUNTER, "cityd_parking_session_write_failures_total",
+                                "Session writes Redis did not acknowledge (answered 503)", NULL);
+    ss->m_active = metrics_series(m, METRIC_GAUGE, "cityd_parking_sessions_active",
+                                  "Plate sessions whose car is inside", NULL);
+}
+
+void api_sessions_stop(struct app *a)
+{
+    struct sessions *ss = a->sessions;
+    size_t pos = 0;
+    const char *k;
+    void *v;
+    if (ss == NULL)
+        return;
+    ss->closing = true;
+    /* The HTTP layer frees unanswered requests itself: forget them. A
+     * running job finishes (or fails) in its store callback; the jobs
+     * queued behind it never run. */
+    while (ss->lanes && dict_next(ss->lanes, &pos, &k, &v)) {
+        struct lane *l = v;
+        struct job *next;
+        for (struct job *j = l->head; j != NULL; j = j->next)
+            j->req = NULL;
+        for (struct job *j = l->head ? l->head->next : NULL; j != NULL; j = next) {
+            next = j->next;
+            job_free(j);
+        }
+        if (l->head != NULL)
+            l->head->next = NULL;
+        l->tail = l->head;
+    }
+}
+
+void api_sessions_free(struct app *a)
+{
+    struct sessions *ss = a->sessions;
+    size_t pos = 0;
+    const char *k;
+    void *v;
+    if (ss == NULL)
+        return;
+    api_sessions_stop(a);
+    if (ss->load_timer)
+        event_free(ss->load_timer);
+    if (ss->evict_timer)
+        event_free(ss->evict_timer);
+    while (ss->lanes && dict_next(ss->lanes, &pos, &k, &v)) {   /* jobs never answered */
+        struct lane *l = v;
+        if (l->head)
+            job_free(l->head);
+        free(l);
+    }
+    dict_free(ss->lanes, NULL);
+    dict_free(ss->lots_known, NULL);
+    dict_free(ss->sensed, NULL);
+    session_book_free(ss->book);
+    garages_free(ss->garages);
+    tz_free(ss->tz);
+    free(ss);
+    a->sessions = NULL;
+}
+
+int api_sessions_init(struct app *a, char *err, size_t errlen)
+{
+    struct sessions *ss = calloc(1, sizeof *ss);
+    if (ss == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    a->sessions = ss;
+    ss->a = a;
+    ss->pol = (struct session_policy){.pay_later_s = (double)a->cfg.parking_pay_later_s,
+                                      .max_session_s = (double)a->cfg.parking_max_session_s,
+                                      .phantom_s = (double)a->cfg.parking_phantom_s};
+    if ((ss->tz = tz_load(a->cfg.parking_timezone, NULL, err, errlen)) == NULL)
+        goto fail;
+    ss->book = session_book_new();
+    ss->lanes = dict_new();
+    ss->lots_known = dict_new();
+    ss->sensed = dict_new();
+    ss->garages = a->map ? garages_build(a->map) : NULL;
+    ss->load_timer = evtimer_new(a->base, on_load_timer, ss);
+    ss->evict_timer = event_new(a->base, -1, EV_PERSIST, on_evict_timer, ss);
+    if (ss->book == NULL || ss->lanes == NULL || ss->lots_known == NULL || ss->sensed == NULL ||
+        (a->map && ss->garages == NULL) || ss->load_timer == NULL ||
+        ss->evict_timer == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    bind_metrics(ss, a->metrics);
+    struct timeval now = {0, 0}, hourly = {EVICT_EVERY_S, 0};
+    event_add(ss->load_timer, &now);
+    event_add(ss->evict_timer, &hourly);
+    http_route(a->http, HTTP_POST, "/v1/parking/lots/{id}/entries", ROLE_OPERATOR, false, h_entry, a);
+    http_route(a->http, HTTP_POST, "/v1/parking/lots/{id}/exits", ROLE_OPERATOR, false, h_exit, a);
+    http_route(a->http, HTTP_PUT, "/v1/parking/accounts/{plate}", ROLE_OPERATOR, false, h_account, a);
+    http_route(a->http, HTTP_POST, "/v1/parking/sessions/{id}/payments", ROLE_OPERATOR, false,
+               h_payment, a);
+    http_route(a->http, HTTP_GET, "/v1/parking/sessions", ROLE_OPERATOR, false, h_list, a);
+    http_route(a->http, HTTP_GET, "/v1/parking/find-car", ROLE_READER, true, h_find_car, a);
+    return 0;
+fail:
+    api_sessions_free(a);
+    return -1;
+}

@@ -1,0 +1,1203 @@
+/* api_signals.c -- the signal-timing endpoints of api.md section 4:
+ * isolated-intersection timing (Webster/HCM), green-wave optimisation on
+ * explicit inputs, the map's corridors, candidate and active corridor
+ * plans (stored in Redis, so they survive restarts) and the time-space
+ * diagram of a plan.
+ *
+ * Glue only: JSON in and out through http.h, Redis through store.h,
+ * geometry from the loaded map; the engineering is in signals.c,
+ * maxband*.c, bands.c and tsd.c.
+ *
+ * Redis layout (all keys of a corridor share its hash tag):
+ *   cityd:{cor:<id>}:plan:<plan>   plan JSON (immutable once written)
+ *   cityd:{cor:<id>}:plans         ZSET plan ids by creation time
+ *   cityd:{cor:<id>}:plan:active   JSON of the active plan (a copy)
+ *   cityd:{cor:<id>}:plan_active   id of the active plan */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "api_signals.h"
+#include "app.h"
+#include "bands.h"
+#include "geo.h"
+#include "http.h"
+#include "keys.h"
+#include "map.h"
+#include "maxband.h"
+#include "signals.h"
+#include "store.h"
+#include "tsd.h"
+
+#define DEFAULT_CYCLE_MIN_S 30.0
+#define DEFAULT_CYCLE_MAX_S 180.0
+/* The optimiser runs on the event loop: bound it. The default engine
+ * answers 40 signals in milliseconds; the budget only matters for the
+ * MILP (speed_change_max_mps). */
+#define GREENWAVE_TIME_LIMIT_MS 2000.0
+#define PLAN_ID_MAX 64
+
+/* ---- JSON in ---- */
+
+/* Optional number: 1 present (in *out), 0 absent or null, -1 not a number. */
+int sig_get_num(json_t *o, const char *key, const char *where, double *out, char *err)
+{
+    json_t *v = json_object_get(o, key);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_number(v) || !isfinite(json_number_value(v))) {
+        snprintf(err, ERRLEN, "%s%s: must be a number", where, key);
+        return -1;
+    }
+    *out = json_number_value(v);
+    return 1;
+}
+
+int sig_need_num(json_t *o, const char *key, const char *where, double *out, char *err)
+{
+    int rc = sig_get_num(o, key, where, out, err);
+    if (rc == 0)
+        snprintf(err, ERRLEN, "%s%s: missing", where, key);
+    return rc == 1 ? 1 : -1;
+}
+
+/* Optional [lo, hi]: 1 present, 0 absent, -1 bad. */
+static int get_range(json_t *o, const char *key, const char *where, double *lo, double *hi,
+                     char *err)
+{
+    json_t *v = json_object_get(o, key);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) != 2 ||
+        !json_is_number(json_array_get(v, 0)) || !json_is_number(json_array_get(v, 1))) {
+        snprintf(err, ERRLEN, "%s%s: must be [low, high]", where, key);
+        return -1;
+    }
+    *lo = json_number_value(json_array_get(v, 0));
+    *hi = json_number_value(json_array_get(v, 1));
+    if (!isfinite(*lo) || !isfinite(*hi)) {
+        snprintf(err, ERRLEN, "%s%s: must be [low, high]", where, key);
+        return -1;
+    }
+    if (*lo > *hi) {
+        snprintf(err, ERRLEN, "%s%s: lower bound above upper bound", where, key);
+        return -1;
+    }
+    return 1;
+}
+
+/* Exactly one of a fixed value (key1) or a range (key2): [lo, hi]. */
+static int fixed_or_range(json_t *o, const char *key1, const char *key2, const char *where,
+                          double *lo, double *hi, bool required, char *err)
+{
+    double v;
+    int a = sig_get_num(o, key1, where, &v, err);
+    if (a < 0)
+        return -1;
+    int b = get_range(o, key2, where, lo, hi, err);
+    if (b < 0)
+        return -1;
+    if (a && b) {
+        snprintf(err, ERRLEN, "%s%s: give %s or %s, not both", where, key2, key1, key2);
+        return -1;
+    }
+    if (a)
+        *lo = *hi = v;
+    if (!a && !b && required) {
+        snprintf(err, ERRLEN, "%s%s: missing (or give %s)", where, key1, key2);
+        return -1;
+    }
+    return a || b;
+}
+
+/* The body as an object, or an empty object when there is no body. */
+static json_t *optional_body(struct http_req *r, bool *owned)
+{
+    size_t len = 0;
+    const unsigned char *b = http_req_body(r, &len);
+    *owned = false;
+    while (len > 0 && isspace(b[len - 1]))
+        len--;
+    if (len == 0) {
+        *owned = true;
+        return json_object();
+    }
+    return http_req_json(r);
+}
+
+/* ---- JSON out ---- */
+
+/* Numbers to the microsecond / 1e-6 and NAN as null. */
+json_t *sig_jnum(double x)
+{
+    if (!isfinite(x))
+        return json_null();
+    double r = round(x * 1e6) / 1e6;
+    return json_real(r == 0 ? 0.0 : r);
+}
+
+void sig_set_num(json_t *o, const char *key, double x)
+{
+    json_object_set_new(o, key, sig_jnum(x));
+}
+
+/* Reply with a JSON body printed to 15 significant digits (jansson's
+ * default 17 shows binary noise: 724.13793099999998). Steals body. */
+void sig_reply_json(struct http_req *r, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(body);
+    if (text == NULL) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    http_reply_raw(r, status, "application/json; charset=utf-8", text, strlen(text));
+    free(text);
+}
+
+void sig_bad_request(struct http_req *r, const char *err)
+{
+    http_reply_error(r, 400, "invalid", "%s", err);
+}
+
+/* ---- POST /v1/signals/webster ---- */
+
+static int parse_webster(json_t *in, struct signals_webster_in *w, struct signals_phase_in *ph,
+                         char *err)
+{
+    double ped_all = 0;
+    w->cycle_min_s = DEFAULT_CYCLE_MIN_S;
+    w->cycle_max_s = DEFAULT_CYCLE_MAX_S;
+    w->cycle_s = NAN;
+    if (sig_need_num(in, "lost_time_s", "", &w->lost_time_s, err) < 0 ||
+        sig_get_num(in, "cycle_min_s", "", &w->cycle_min_s, err) < 0 ||
+        sig_get_num(in, "cycle_max_s", "", &w->cycle_max_s, err) < 0 ||
+        sig_get_num(in, "cycle_s", "", &w->cycle_s, err) < 0 ||
+        sig_get_num(in, "pedestrian_crossing_m", "", &ped_all, err) < 0)
+        return -1;
+    json_t *arr = json_object_get(in, "phases");
+    if (!json_is_array(arr) || json_array_size(arr) == 0) {
+        snprintf(err, ERRLEN, "phases: missing (a non-empty array)");
+        return -1;
+    }
+    if (json_array_size(arr) > SIGNALS_MAX_PHASES) {
+        snprintf(err, ERRLEN, "phases: at most %d phases", SIGNALS_MAX_PHASES);
+        return -1;
+    }
+    w->nphases = json_array_size(arr);
+    w->phases = ph;
+    for (size_t i = 0; i < w->nphases; i++) {
+        json_t *p = json_array_get(arr, i);
+        char where[32];
+        snprintf(where, sizeof where, "phases[%zu].", i);
+        if (!json_is_object(p)) {
+            snprintf(err, ERRLEN, "phases[%zu]: must be an object", i);
+            return -1;
+        }
+        ph[i] = (struct signals_phase_in){ NAN, NAN, NAN, 0, ped_all, NAN };
+        if (sig_get_num(p, "flow", where, &ph[i].flow_vph, err) < 0 ||
+            sig_get_num(p, "saturation_flow", where, &ph[i].saturation_vph, err) < 0 ||
+            sig_get_num(p, "flow_ratio", where, &ph[i].flow_ratio, err) < 0 ||
+            sig_get_num(p, "min_green_s", where, &ph[i].min_green_s, err) < 0 ||
+            sig_get_num(p, "pedestrian_crossing_m", where, &ph[i].ped_crossing_m, err) < 0 ||
+            sig_get_num(p, "green_s", where, &ph[i].green_s, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static json_t *webster_json(const struct signals_webster_out *o, const struct signals_phase_out *po,
+                            size_t n)
+{
+    json_t *phases = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct signals_phase_out *p = &po[i];
+        json_t *j = json_object();
+        sig_set_num(j, "flow_ratio", p->flow_ratio);
+        sig_set_num(j, "effective_green_s", p->effective_green_s);
+        sig_set_num(j, "capacity_vph", p->capacity_vph);
+        sig_set_num(j, "degree_of_saturation", p->degree_of_saturation);
+        sig_set_num(j, "webster_delay_s", p->webster_delay_s);
+        sig_set_num(j, "hcm_uniform_delay_s", p->hcm_uniform_delay_s);
+        sig_set_num(j, "hcm_incremental_delay_s", p->hcm_incremental_delay_s);
+        sig_set_num(j, "hcm_delay_s", p->hcm_delay_s);
+        char los[2] = { p->los, '\0' };
+        json_object_set_new(j, "los", p->los ? json_string(los) : json_null());
+        json_array_append_new(phases, j);
+    }
+    json_t *body = json_object();
+    sig_set_num(body, "Y", o->Y);
+    sig_set_num(body, "cycle_optimal_s", o->cycle_optimal_s);
+    sig_set_num(body, "cycle_s", o->cycle_s);
+    json_object_set_new(body, "oversaturated", json_boolean(o->oversaturated));
+    json_object_set_new(body, "mode", json_string(o->evaluated ? "evaluate" : "optimise"));
+    json_object_set_new(body, "phases", phases);
+    return body;
+}
+
+static void h_webster(struct http_req *r, void *arg)
+{
+    (void)arg;
+    json_t *in = http_req_json(r);
+    if (in == NULL)
+        return;
+    struct signals_webster_in w;
+    struct signals_phase_in ph[SIGNALS_MAX_PHASES];
+    struct signals_phase_out po[SIGNALS_MAX_PHASES];
+    struct signals_webster_out out;
+    char err[ERRLEN];
+    if (parse_webster(in, &w, ph, err) != 0 || signals_webster(&w, &out, po, err, sizeof err) != 0) {
+        sig_bad_request(r, err);
+        return;
+    }
+    sig_reply_json(r, 200, webster_json(&out, po, w.nphases));
+}
+
+/* ---- green-wave problems ---- */
+
+/* A problem with its storage (MAXBAND_MAX_SIGNALS signals). */
+struct gw {
+    struct maxband_signal sig[MAXBAND_MAX_SIGNALS];
+    struct maxband_link link[MAXBAND_MAX_SIGNALS];
+    const char *id[MAXBAND_MAX_SIGNALS];      /* borrowed from the request or map */
+    const char *name[MAXBAND_MAX_SIGNALS];    /* may be NULL */
+    char gkey[MAXBAND_MAX_SIGNALS][2][40];    /* request key of each green, for errors */
+    struct maxband_problem p;
+};
+
+/* One direction's green from "green_s"/"<dir>_green_s"/"green_ratio"/
+ * "<dir>_green_ratio". */
+static int parse_green(json_t *o, const char *where, const char *dir, struct maxband_green *g,
+                       char *key, char *err)
+{
+    char ks[40], kr[40];
+    snprintf(ks, sizeof ks, "%s_green_s", dir);
+    snprintf(kr, sizeof kr, "%s_green_ratio", dir);
+    double s = NAN, ratio = NAN;
+    int a = sig_get_num(o, ks, where, &s, err);
+    if (a == 0)
+        a = sig_get_num(o, "green_s", where, &s, err);
+    int b = a < 0 ? -1 : sig_get_num(o, kr, where, &ratio, err);
+    if (b == 0)
+        b = sig_get_num(o, "green_ratio", where, &ratio, err);
+    if (a < 0 || b < 0)
+        return -1;
+    if (a && b) {
+        snprintf(err, ERRLEN, "%s%s: give a green in seconds or as a ratio, not both", where, ks);
+        return -1;
+    }
+    if (!a && !b) {
+        snprintf(err, ERRLEN, "%sgreen_s: missing (or %s, or green_ratio)", where, ks);
+        return -1;
+    }
+    if (a && !(s > 0)) {
+        snprintf(err, ERRLEN, "%s%s: must be positive", where, json_object_get(o, ks) ? ks : "green_s");
+        return -1;
+    }
+    if (b && !(ratio > 0 && ratio <= 1)) {
+        snprintf(err, ERRLEN, "%s%s: must be in (0, 1]", where,
+                 json_object_get(o, kr) ? kr : "green_ratio");
+        return -1;
+    }
+    g->green_s = a ? s : 0;
+    g->green_ratio = b ? ratio : 0;
+    snprintf(key, 40, "%s", a ? (json_object_get(o, ks) ? ks : "green_s")
+                              : (json_object_get(o, kr) ? kr : "green_ratio"));
+    return 0;
+}
+
+static int parse_intersection(json_t *x, size_t i, struct gw *g, char *err)
+{
+    char where[40];
+    snprintf(where, sizeof where, "intersections[%zu].", i);
+    if (!json_is_object(x)) {
+        snprintf(err, ERRLEN, "intersections[%zu]: must be an object", i);
+        return -1;
+    }
+    const char *id = json_string_value(json_object_get(x, "id"));
+    if (id == NULL || *id == '\0') {
+        snprintf(err, ERRLEN, "%sid: missing (a non-empty string)", where);
+        return -1;
+    }
+    for (size_t k = 0; k < i; k++) {
+        if (strcmp(g->id[k], id) == 0) {
+            snprintf(err, ERRLEN, "%sid: '%s' appears twice", where, id);
+            return -1;
+        }
+    }
+    g->id[i] = id;
+    g->name[i] = json_string_value(json_object_get(x, "name"));
+    struct maxband_signal *s = &g->sig[i];
+    double q = 0;
+    if (sig_need_num(x, "position_m", where, &s->position_m, err) < 0 ||
+        parse_green(x, where, "outbound", &s->out, g->gkey[i][0], err) < 0 ||
+        parse_green(x, where, "inbound", &s->in, g->gkey[i][1], err) < 0 ||
+        sig_get_num(x, "queue_clearance_s", where, &q, err) < 0)
+        return -1;
+    if (q < 0) {
+        snprintf(err, ERRLEN, "%squeue_clearance_s: must be >= 0", where);
+        return -1;
+    }
+    s->out.queue_s = s->in.queue_s = q;
+    return 0;
+}
+
+/* Speeds on link i: the request's per-link entry, else the corridor-wide. */
+static int parse_link(json_t *links, size_t i, double lo, double hi, struct maxband_link *l,
+                      char *err)
+{
+    *l = (struct maxband_link){ lo, hi, lo, hi };
+    json_t *x = json_array_get(links, i);
+    if (x == NULL)
+        return 0;
+    char where[32];
+    snprintf(where, sizeof where, "links[%zu].", i);
+    if (!json_is_object(x)) {
+        snprintf(err, ERRLEN, "links[%zu]: must be an object", i);
+        return -1;
+    }
+    double a, b;
+    int rc = fixed_or_range(x, "speed_mps", "speed_range_mps", where, &a, &b, false, err);
+    if (rc < 0)
+        return -1;
+    if (rc)
+        *l = (struct maxband_link){ a, b, a, b };
+    rc = fixed_or_range(x, "outbound_speed_mps", "outbound_speed_range_mps", where, &a, &b,
+                        false, err);
+    if (rc < 0)
+        return -1;
+    if (rc) {
+        l->out_min_mps = a;
+        l->out_max_mps = b;
+    }
+    rc = fixed_or_range(x, "inbound_speed_mps", "inbound_speed_range_mps", where, &a, &b, false,
+                        err);
+    if (rc < 0)
+        return -1;
+    if (rc) {
+        l->in_min_mps = a;
+        l->in_max_mps = b;
+    }
+    if (!(l->out_min_mps > 0 && l->in_min_mps > 0)) {
+        snprintf(err, ERRLEN, "links[%zu]: speeds must be positive", i);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_objective(json_t *in, enum maxband_objective *obj, char *err)
+{
+    json_t *v = json_object_get(in, "objective");
+    *obj = MAXBAND_EQUAL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v) || maxband_objective_parse(json_string_value(v), obj) != 0) {
+        snprintf(err, ERRLEN, "objective: must be \"equal\", \"sum\", \"outbound\" or \"inbound\"");
+        return -1;
+    }
+    return 0;
+}
+
+/* Speed and cycle options shared by both green-wave endpoints; cycle and
+ * speed given as defaults (NAN: required). */
+static int parse_options(json_t *in, struct gw *g, double speed_default, char *err)
+{
+    size_t n = g->p.n;
+    double clo = g->p.cycle_min_s, chi = g->p.cycle_max_s, slo, shi, dv = NAN;
+    int rc = fixed_or_range(in, "cycle_s", "cycle_range_s", "", &clo, &chi, isnan(clo), err);
+    if (rc < 0)
+        return -1;
+    if (!(clo > 0)) {
+        snprintf(err, ERRLEN, "%s: must be positive", rc && clo == chi ? "cycle_s" : "cycle_range_s");
+        return -1;
+    }
+    g->p.cycle_min_s = clo;
+    g->p.cycle_max_s = chi;
+    slo = shi = speed_default;
+    rc = fixed_or_range(in, "speed_mps", "speed_range_mps", "", &slo, &shi,
+                        isnan(speed_default), err);
+    if (rc < 0)
+        return -1;
+    if (!(slo > 0)) {
+        snprintf(err, ERRLEN, "speed_mps: must be positive");
+        return -1;
+    }
+    json_t *links = json_object_get(in, "links");
+    if (links != NULL && !json_is_null(links) &&
+        (!json_is_array(links) || json_array_size(links) != n - 1)) {
+        snprintf(err, ERRLEN, "links: must be an array of %zu links (one per pair of "
+                 "consecutive intersections)", n - 1);
+        return -1;
+    }
+    for (size_t i = 0; i + 1 < n; i++)
+        if (parse_link(links, i, slo, shi, &g->link[i], err) < 0)
+            return -1;
+    if (sig_get_num(in, "speed_change_max_mps", "", &dv, err) < 0)
+        return -1;
+    if (!isnan(dv) && !(dv > 0)) {
+        snprintf(err, ERRLEN, "speed_change_max_mps: must be positive");
+        return -1;
+    }
+    g->p.speed_change_max_mps = dv;
+    g->p.time_limit_ms = GREENWAVE_TIME_LIMIT_MS;
+    return parse_objective(in, &g->p.objective, err);
+}
+
+static int parse_greenwave(json_t *in, struct gw *g, char *err)
+{
+    json_t *arr = json_object_get(in, "intersections");
+    if (!json_is_array(arr) || json_array_size(arr) < MAXBAND_MIN_SIGNALS) {
+        snprintf(err, ERRLEN, "intersections: missing (an array of at least %d)",
+                 MAXBAND_MIN_SIGNALS);
+        return -1;
+    }
+    if (json_array_size(arr) > MAXBAND_MAX_SIGNALS) {
+        snprintf(err, ERRLEN, "intersections: at most %d supported", MAXBAND_MAX_SIGNALS);
+        return -1;
+    }
+    memset(&g->p, 0, sizeof(g->p));
+    g->p.n = json_array_size(arr);
+    g->p.sig = g->sig;
+    g->p.link = g->link;
+    g->p.cycle_min_s = g->p.cycle_max_s = NAN;
+    for (size_t i = 0; i < g->p.n; i++)
+        if (parse_intersection(json_array_get(arr, i), i, g, err) < 0)
+            return -1;
+    if (parse_options(in, g, NAN, err) < 0)
+        return -1;
+    /* Greens against the cycle here, to name the key the client used. */
+    for (size_t i = 0; i < g->p.n; i++) {
+        for (int d = 0; d < 2; d++) {
+            const struct maxband_green *gr = d ? &g->sig[i].in : &g->sig[i].out;
+            double lo = g->p.cycle_min_s, hi = g->p.cycle_max_s;
+            if (gr->green_ratio * lo + gr->green_s > lo || gr->green_ratio * hi + gr->green_s > hi) {
+                snprintf(err, ERRLEN, "intersections[%zu].%s: longer than the cycle", i,
+                         g->gkey[i][d]);
+                return -1;
+            }
+            if (gr->queue_s >= gr->green_ratio * lo + gr->green_s) {
+                snprintf(err, ERRLEN, "intersections[%zu].queue_clearance_s: not shorter than "
+                         "the green", i);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Progression speed over the corridor: the one speed when all links
+ * share it, else distance over the mean of both directions' times. */
+static double mean_speed(const struct maxband_problem *p, const struct maxband_result *r)
+{
+    double len = 0, t = 0;
+    for (size_t i = 0; i + 1 < p->n; i++) {
+        double d = p->sig[i + 1].position_m - p->sig[i].position_m;
+        len += 2 * d;
+        t += d / r->out_speed_mps[i] + d / r->in_speed_mps[i];
+    }
+    return len / t;
+}
+
+static double band_s(const struct band *b)
+{
+    return b->exists ? b->width_s : 0;
+}
+
+/* The reply of both endpoints (a plan adds to it). */
+static json_t *greenwave_json(const struct gw *g, const struct maxband_result *r)
+{
+    const struct maxband_problem *p = &g->p;
+    json_t *body = json_object();
+    sig_set_num(body, "cycle_s", r->cycle_s);
+    sig_set_num(body, "outbound_band_s", band_s(&r->outbound));
+    sig_set_num(body, "inbound_band_s", band_s(&r->inbound));
+    sig_set_num(body, "efficiency", r->efficiency);
+    sig_set_num(body, "speed_mps", mean_speed(p, r));
+    json_object_set_new(body, "objective", json_string(maxband_objective_name(p->objective)));
+    json_object_set_new(body, "two_way", json_boolean(r->two_way));
+    json_t *xs = json_array(), *ls = json_array();
+    for (size_t i = 0; i < p->n; i++) {
+        json_t *x = json_object();
+        json_object_set_new(x, "id", json_string(g->id[i]));
+        sig_set_num(x, "offset_s", r->offset_s[i]);
+        json_array_append_new(xs, x);
+        if (i + 1 == p->n)
+            continue;
+        json_t *l = json_object();
+        json_object_set_new(l, "from", json_string(g->id[i]));
+        json_object_set_new(l, "to", json_string(g->id[i + 1]));
+        sig_set_num(l, "outbound_speed_mps", r->out_speed_mps[i]);
+        sig_set_num(l, "inbound_speed_mps", r->in_speed_mps[i]);
+        json_array_append_new(ls, l);
+    }
+    json_object_set_new(body, "intersections", xs);
+    json_object_set_new(body, "links", ls);
+    return body;
+}
+
+static void h_greenwave(struct http_req *r, void *arg)
+{
+    (void)arg;
+    json_t *in = http_req_json(r);
+    if (in == NULL)
+        return;
+    struct gw *g = calloc(1, sizeof(*g));
+    struct maxband_result res;
+    char err[ERRLEN];
+    if (g == NULL) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    if (parse_greenwave(in, g, err) != 0 || maxband_check(&g->p, err, sizeof err) != 0) {
+        sig_bad_request(r, err);
+    } else if (maxband_solve(&g->p, &res, err, sizeof err) != 0) {
+        http_reply_error(r, 500, "optimisation_failed", "%s", err);
+    } else {
+        sig_reply_json(r, 200, greenwave_json(g, &res));
+        maxband_result_free(&res);
+    }
+    free(g);
+}
+
+/* ---- corridors from the map ---- */
+
+/* The crs query parameter: false (after replying 400) when it is bad. */
+bool sig_parse_crs(struct http_req *r, bool *gcj)
+{
+    const char *crs = http_req_query(r, "crs");
+    *gcj = crs != NULL && strcmp(crs, "gcj02") == 0;
+    if (crs == NULL || *gcj || strcmp(crs, "wgs84") == 0)
+        return true;
+    sig_bad_request(r, "crs: must be wgs84 or gcj02");
+    return false;
+}
+
+static json_t *corridor_json(const struct map *m, const struct map_corridor *c, bool gcj)
+{
+    json_t *j = json_object(), *xs = json_array();
+    json_object_set_new(j, "id", json_string(c->id));
+    json_object_set_new(j, "name", c->name ? json_string(c->name) : json_null());
+    sig_set_num(j, "speed_kmh", c->speed_kmh);
+    sig_set_num(j, "length_m", c->position_m[c->nisecs - 1] - c->position_m[0]);
+    for (size_t i = 0; i < c->nisecs; i++) {
+        const struct map_intersection *x = map_intersection(m, c->isecs[i]);
+        json_t *o = json_object();
+        double lon = x->pt.lon, lat = x->pt.lat;
+        if (gcj)
+            geo_wgs84_to_gcj02(x->pt.lon, x->pt.lat, &lon, &lat);
+        json_object_set_new(o, "id", json_string(x->id));
+        json_object_set_new(o, "name", x->name ? json_string(x->name) : json_null());
+        sig_set_num(o, "position_m", c->position_m[i]);
+        sig_set_num(o, "offset_m", c->offset_m[i]);
+        sig_set_num(o, "lon", lon);
+        sig_set_num(o, "lat", lat);
+        json_array_append_new(xs, o);
+    }
+    json_object_set_new(j, "intersections", xs);
+    return j;
+}
+
+static void h_corridors(struct http_req *r, void *arg)
+{
+    struct app *a = arg;
+    bool gcj;
+    if (!sig_parse_crs(r, &gcj))
+        return;
+    json_t *list = json_array();
+    for (size_t i = 0; i < a->map->ncorridors; i++)
+        json_array_append_new(list, corridor_json(a->map, &a->map->corridors[i], gcj));
+    sig_reply_json(r, 200, json_pack("{s:o}", "corridors", list));
+}
+
+static const struct map_corridor *find_corridor(struct http_req *r, const struct app *a)
+{
+    const char *id = http_req_param(r, "id");
+    const struct map_corridor *c = id ? map_corridor(a->map, id) : NULL;
+    if (c == NULL)
+        http_reply_error(r, 404, "not_found", "corridor '%s' not found", id ? id : "");
+    return c;
+}
+
+static void h_corridor(struct http_req *r, void *arg)
+{
+    struct app *a = arg;
+    bool gcj;
+    if (!sig_parse_crs(r, &gcj))
+        return;
+    const struct map_corridor *c = find_corridor(r, a);
+    if (c != NULL)
+        sig_reply_json(r, 200, corridor_json(a->map, c, gcj));
+}
+
+/* ---- corridor plans ---- */
+
+/* Compass letter of travel for a bearing: N, E, S or W. */
+char sig_compass(double bearing_deg)
+{
+    double b = fmod(fmod(bearing_deg, 360) + 360, 360);
+    return b < 45 || b >= 315 ? 'N' : b < 135 ? 'E' : b < 225 ? 'S' : 'W';
+}
+
+char sig_opposite(char d)
+{
+    return d == 'N' ? 'S' : d == 'S' ? 'N' : d == 'E' ? 'W' : 'E';
+}
+
+/* Index of the phase serving movement mv ("EBT"), or -1. */
+int sig_phase_of(const struct map_intersection *x, const char *mv)
+{
+    for (size_t k = 0; k < x->nphases; k++)
+        for (size_t j = 0; j < x->phases[k].nmovements; j++)
+            if (strcmp(x->phases[k].movements[j], mv) == 0)
+                return (int)k;
+    return -1;
+}
+
+bool sig_serves_through(const struct map_phase *ph)
+{
+    for (size_t j = 0; j < ph->nmovements; j++) {
+        const char *m = ph->movements[j];
+        if (strlen(m) == 3 && m[2] == 'T')
+            return true;
+    }
+    return false;
+}
+
+/* Webster input of a mapped intersection from its design flows. */
+void sig_isec_webster(const struct map_intersection *x, struct signals_webster_in *w,
+                         struct signals_phase_in *ph, double cycle_s)
+{
+    size_t n = x->nphases < SIGNALS_MAX_PHASES ? x->nphases : SIGNALS_MAX_PHASES;
+    for (size_t k = 0; k < n; k++) {
+        const struct map_phase *p = &x->phases[k];
+        /* Pedestrians cross beside a through movement, so through phases
+         * carry the crossing's minimum green. */
+        ph[k] = (struct signals_phase_in){ p->design_flow, p->saturation_flow, NAN,
+                                           p->min_green_s,
+                                           sig_serves_through(p) ? x->pedestrian_crossing_m : 0,
+                                           NAN };
+    }
+    *w = (struct signals_webster_in){ x->lost_time_s, ph, n, x->cycle_min_s, x->cycle_max_s,
+                                      cycle_s };
+}
+
+/* Direction of travel at intersection i of c (outbound), from the
+ * neighbouring intersections. */
+char sig_outbound_dir(const struct map *m, const struct map_corridor *c, size_t i)
+{
+    size_t lo = i > 0 ? i - 1 : i, hi = i + 1 < c->nisecs ? i + 1 : i;
+    const struct map_intersection *a = map_intersection(m, c->isecs[lo]);
+    const struct map_intersection *b = map_intersection(m, c->isecs[hi]);
+    return sig_compass(geo_bearing_deg(a->pt.lon, a->pt.lat, b->pt.lon, b->pt.lat));
+}
+
+/* The corridor's common cycle: the largest Webster cycle along it, within
+ * every intersection's bounds. */
+static int common_cycle(const struct map *m, const struct map_corridor *c, double *C, char *err)
+{
+    double want = 0, lo = 0, hi = INFINITY;
+    for (size_t i = 0; i < c->nisecs; i++) {
+        const struct map_intersection *x = map_intersection(m, c->isecs[i]);
+        struct signals_webster_in w;
+        struct signals_phase_in ph[SIGNALS_MAX_PHASES];
+        struct signals_phase_out po[SIGNALS_MAX_PHASES];
+        struct signals_webster_out out;
+        char why[160];
+        sig_isec_webster(x, &w, ph, NAN);
+        if (signals_webster(&w, &out, po, why, sizeof why) != 0) {
+            snprintf(err, ERRLEN, "intersection '%s': %s", x->id, why);
+            return -1;
+        }
+        want = fmax(want, out.cycle_s);
+        lo = fmax(lo, x->cycle_min_s);
+        hi = fmin(hi, x->cycle_max_s);
+    }
+    if (lo > hi) {
+        snprintf(err, ERRLEN, "corridor '%s': the intersections' cycle bounds have no common "
+                 "cycle", c->id);
+        return -1;
+    }
+    *C = fmin(fmax(want, lo), hi);
+    return 0;
+}
+
+/* Coordinated greens of intersection i at cycle C into g->sig[i]. */
+static int corridor_greens(const struct map *m, const struct map_corridor *c, size_t i, double C,
+                           struct gw *g, char *err)
+{
+    const struct map_intersection *x = map_intersection(m, c->isecs[i]);
+    struct signals_webster_in w;
+    struct signals_phase_in ph[SIGNALS_MAX_PHASES];
+    struct signals_phase_out po[SIGNALS_MAX_PHASES];
+    struct signals_webster_out out;
+    char why[160];
+    sig_isec_webster(x, &w, ph, C);
+    if (signals_webster(&w, &out, po, why, sizeof why) != 0) {
+        snprintf(err, ERRLEN, "intersection '%s' at a %.0f s cycle: %s", x->id, C, why);
+        return -1;
+    }
+    char d = sig_outbound_dir(m, c, i), mo[4] = { d, 'B', 'T', 0 }, mi[4] = { sig_opposite(d), 'B', 'T', 0 };
+    int ko = sig_phase_of(x, mo), ki = sig_phase_of(x, mi);
+    if (ko < 0 || ki < 0) {
+        snprintf(err, ERRLEN, "intersection '%s': no phase serves %s", x->id, ko < 0 ? mo : mi);
+        return -1;
+    }
+    g->sig[i].position_m = c->position_m[i];
+    g->sig[i].out = (struct maxband_green){ po[ko].effective_green_s, 0, 0 };
+    g->sig[i].in = (struct maxband_green){ po[ki].effective_green_s, 0, 0 };
+    g->id[i] = x->id;
+    g->name[i] = x->name;
+    return 0;
+}
+
+/* The corridor's problem: geometry and timings from the map, options
+ * (objective, speed, cycle, queue clearance) from the request body. */
+static int corridor_problem(const struct map *m, const struct map_corridor *c, json_t *in,
+                            struct gw *g, char *err)
+{
+    if (c->nisecs > MAXBAND_MAX_SIGNALS) {
+        snprintf(err, ERRLEN, "corridor '%s': more than %d intersections", c->id,
+                 MAXBAND_MAX_SIGNALS);
+        return -1;
+    }
+    if (json_object_get(in, "cycle_range_s") != NULL) {
+        snprintf(err, ERRLEN, "cycle_range_s: a corridor plan runs one common cycle (give cycle_s)");
+        return -1;
+    }
+    double C, q = 0, fixed = NAN;
+    if (sig_get_num(in, "cycle_s", "", &fixed, err) < 0 || sig_get_num(in, "queue_clearance_s", "", &q, err) < 0)
+        return -1;
+    if (q < 0) {
+        snprintf(err, ERRLEN, "queue_clearance_s: must be >= 0");
+        return -1;
+    }
+    if (!isnan(fixed))
+        C = fixed;
+    else if (common_cycle(m, c, &C, err) != 0)
+        return 1;
+    memset(&g->p, 0, sizeof(g->p));
+    g->p.n = c->nisecs;
+    g->p.sig = g->sig;
+    g->p.link = g->link;
+    g->p.cycle_min_s = g->p.cycle_max_s = C;
+    for (size_t i = 0; i < c->nisecs; i++) {
+        int rc = corridor_greens(m, c, i, C, g, err);
+        if (rc != 0)
+            return isnan(fixed) ? 1 : -1;
+        g->sig[i].out.queue_s = g->sig[i].in.queue_s = q;
+    }
+    return parse_options(in, g, c->speed_kmh / 3.6, err);
+}
+
+static void plan_id(char *buf, size_t n)
+{
+    unsigned char raw[8];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        double t = app_wall_now() * 1e6;
+        for (size_t i = 0; i < sizeof raw; i++)
+            raw[i] = (unsigned char)((unsigned long long)t >> (8 * i));
+    }
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof raw && k + 2 < n; i++) {
+        buf[k++] = hex[raw[i] >> 4];
+        buf[k++] = hex[raw[i] & 15];
+    }
+    buf[k] = '\0';
+}
+
+/* The stored plan: the green-wave reply plus what a diagram needs. */
+static json_t *plan_json(const struct map_corridor *c, const struct gw *g,
+                         const struct maxband_result *r, const char *id, double created)
+{
+    json_t *j = greenwave_json(g, r);
+    json_object_set_new(j, "id", json_string(id));
+    json_object_set_new(j, "corridor", json_string(c->id));
+    json_object_set_new(j, "corridor_name", c->name ? json_string(c->name) : json_null());
+    sig_set_num(j, "created_at", created);
+    json_t *xs = json_object_get(j, "intersections");
+    for (size_t i = 0; i < g->p.n; i++) {
+        json_t *x = json_array_get(xs, i);
+        const struct maxband_signal *s = &g->sig[i];
+        json_object_set_new(x, "name", g->name[i] ? json_string(g->name[i]) : json_null());
+        sig_set_num(x, "position_m", s->position_m);
+        sig_set_num(x, "outbound_green_s", s->out.green_s);
+        sig_set_num(x, "inbound_green_s", s->in.green_s);
+        sig_set_num(x, "queue_clearance_s", s->out.queue_s);
+    }
+    return j;
+}
+
+/* A request waiting on Redis. */
+struct pending {
+    struct http_req *r;
+    struct app *a;
+    char cor[128];
+    char plan[PLAN_ID_MAX + 1];
+    char *json;                  /* owned */
+    int cycles;                  /* time-space: cycles drawn */
+};
+
+static struct pending *pending_new(struct http_req *r, struct app *a, const char *cor)
+{
+    struct pending *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return NULL;
+    }
+    p->r = r;
+    p->a = a;
+    snprintf(p->cor, sizeof p->cor, "%s", cor);
+    return p;
+}
+
+static void pending_free(struct pending *p)
+{
+    free(p->json);
+    free(p);
+}
+
+static const char *plan_key(char *buf, size_t n, const char *cor, const char *plan)
+{
+    char what[PLAN_ID_MAX + 8];
+    snprintf(what, sizeof what, "plan:%s", plan);
+    return keys_corridor(buf, n, cor, what);
+}
+
+/* Reply to a failed store call: 503 when Redis is down or slow. */
+bool sig_store_failed(struct http_req *r, enum store_status st, const struct store_reply *rep)
+{
+    if (st != STORE_OK) {
+        http_reply_unavailable(r);
+        return true;
+    }
+    if (store_reply_type(rep) == STORE_R_ERROR) {
+        http_reply_error(r, 503, "store_error", "store error: %s", store_reply_str(rep, NULL));
+        return true;
+    }
+    return false;
+}
+
+static void on_plan_saved(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct pending *p = arg;
+    if (!sig_store_failed(p->r, st, rep))
+        http_reply_raw(p->r, 201, "application/json; charset=utf-8", p->json, strlen(p->json));
+    pending_free(p);
+}
+
+/* Store a new candidate plan and answer 201 with it once Redis has it. */
+static void save_plan(struct http_req *r, struct app *a, const struct map_corridor *c,
+                      const struct gw *g, const struct maxband_result *res)
+{
+    struct pending *p = pending_new(r, a, c->id);
+    if (p == NULL)
+        return;
+    double now = app_wall_now();
+    plan_id(p->plan, sizeof p->plan);
+    json_t *plan = plan_json(c, g, res, p->plan, now);
+    p->json = json_dumps(plan, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(plan);
+    char key[KEY_MAX], zkey[KEY_MAX], score[32];
+    snprintf(score, sizeof score, "%.3f", now);
+    struct store_batch *b = store_batch_new();
+    bool ok = p->json != NULL && b != NULL &&
+              store_batch_addf(b, "SET %s %s", plan_key(key, sizeof key, c->id, p->plan),
+                               p->json) == 0 &&
+              store_batch_addf(b, "ZADD %s %s %s", keys_corridor(zkey, sizeof zkey, c->id, "plans"),
+                               score, p->plan) == 0;
+    if (!ok)
+        store_batch_free(b);
+    if (!ok || store_batch_send(a->store, b, on_plan_saved, p) != 0) {
+        http_reply_error(r, 500, "internal", "cannot queue the store write");
+        pending_free(p);
+    }
+}
+
+static void h_corridor_greenwave(struct http_req *r, void *arg)
+{
+    struct app *a = arg;
+    const struct map_corridor *c = find_corridor(r, a);
+    if (c == NULL)
+        return;
+    bool owned;
+    json_t *in = optional_body(r, &owned);
+    if (in == NULL)
+        return;
+    struct gw *g = calloc(1, sizeof(*g));
+    struct maxband_result res;
+    char err[ERRLEN];
+    int rc = g == NULL ? -2 : corridor_problem(a->map, c, in, g, err);
+    if (rc == -2) {
+        http_reply_error(r, 500, "internal", "out of memory");
+    } else if (rc == 1) {
+        http_reply_error(r, 409, "conflict", "%s", err);   /* the map's timings */
+    } else if (rc != 0 || maxband_check(&g->p, err, sizeof err) != 0) {
+        sig_bad_request(r, err);
+    } else if (maxband_solve(&g->p, &res, err, sizeof err) != 0) {
+        http_reply_error(r, 500, "optimisation_failed", "%s", err);
+    } else {
+        save_plan(r, a, c, g, &res);
+        maxband_result_free(&res);
+    }
+    if (owned)
+        json_decref(in);
+    free(g);
+}
+
+static bool valid_plan_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!(isalnum((unsigned char)s[n]) || s[n] == '-' || s[n] == '_'))
+            return false;
+    return n > 0 && n <= PLAN_ID_MAX;
+}
+
+static void on_plan_activated(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct pending *p = arg;
+    if (!sig_store_failed(p->r, st, rep))
+        http_reply_raw(p->r, 200, "application/json; charset=utf-8", p->json, strlen(p->json));
+    pending_free(p);
+}
+
+/* PUT step 2: the plan exists -> make it the active one. */
+static void on_plan_found(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct pending *p = arg;
+    if (sig_store_failed(p->r, st, rep)) {
+        pending_free(p);
+        return;
+    }
+    const char *json = store_reply_str(rep, NULL);
+    if (json == NULL) {
+        http_reply_error(p->r, 404, "not_found", "plan '%s' not found for corridor '%s'", p->plan,
+                         p->cor);
+        pending_free(p);
+        return;
+    }
+    p->json = strdup(json);
+    char akey[KEY_MAX], ikey[KEY_MAX];
+    struct store_batch *b = store_batch_new();
+    bool ok = p->json != NULL && b != NULL &&
+              store_batch_addf(b, "SET %s %s", keys_corridor(akey, sizeof akey, p->cor,
+                                                             "plan:active"), p->json) == 0 &&
+              store_batch_addf(b, "SET %s %s", keys_corridor(ikey, sizeof ikey, p->cor,
+                                                             "plan_active"), p->plan) == 0;
+    if (!ok)
+        store_batch_free(b);
+    if (!ok || store_batch_send(p->a->store, b, on_plan_activated, p) != 0) {
+        http_reply_error(p->r, 500, "internal", "cannot queue the store write");
+        pending_free(p);
+    }
+}
+
+static void h_put_plan(struct http_req *r, void *arg)
+{
+    struct app *a = arg;
+    const struct map_corridor *c = find_corridor(r, a);
+    if (c == NULL)
+        return;
+    json_t *in = http_req_json(r);
+    if (in == NULL)
+        return;
+    json_t *v = json_object_get(in, "plan");
+    if (!json_is_string(v)) {
+        sig_bad_request(r, "plan: missing (the id of a candidate plan)");
+        return;
+    }
+    const char *id = json_string_value(v);
+    if (!valid_plan_id(id)) {
+        http_reply_error(r, 404, "not_found", "plan '%s' not found for corridor '%s'", id, c->id);
+        return;
+    }
+    struct pending *p = pending_new(r, a, c->id);
+    if (p == NULL)
+        return;
+    snprintf(p->plan, sizeof p->plan, "%s", id);
+    char key[KEY_MAX];
+    if (store_cmdf(a->store, on_plan_found, p, "GET %s", plan_key(key, sizeof key, c->id, id)) != 0) {
+        http_reply_error(r, 500, "internal", "cannot queue the store read");
+        pending_free(p);
+    }
+}
+
+static void on_active_plan(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct pending *p = arg;
+    if (!sig_store_failed(p->r, st, rep)) {
+        size_t len = 0;
+        const char *json = store_reply_str(rep, &len);
+        if (json == NULL)
+            http_reply_error(p->r, 404, "not_found", "corridor '%s' has no active plan", p->cor);
+        else
+            http_reply_raw(p->r, 200, "application/json; charset=utf-8", json, len);
+    }
+    pending_free(p);
+}
+
+static void h_get_plan(struct http_req *r, void *arg)
+{
+    struct app *a = arg;
+    const struct map_corridor *c = find_corridor(r, a);
+    if (c == NULL)
+        return;
+    struct pending *p = pending_new(r, a, c->id);
+    if (p == NULL)
+        return;
+    char key[KEY_MAX];
+    if (store_cmdf(a->store, on_active_plan, p, "GET %s",
+                   keys_corridor(key, sizeof key, c->id, "plan:active")) != 0) {
+        http_reply_error(r, 500, "internal", "cannot queue the store read");
+        pending_free(p);
+    }
+}
+
+/* ---- time-space diagram ---- */
+
+static double jget(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Rebuild a plan's timing and draw it. The bands are recomputed from the
+ * stored offsets, greens and speeds. */
+static int plan_svg(json_t *plan, int cycles, char **svg, size_t *len, char *err)
+{
+    json_t *xs = json_object_get(plan, "intersections"), *ls = json_object_get(plan, "links");
+    size_t n = json_array_size(xs);
+    if (n < 2 || n > MAXBAND_MAX_SIGNALS || json_array_size(ls) != n - 1) {
+        snprintf(err, ERRLEN, "stored plan is malformed");
+        return -1;
+    }
+    struct tsd_signal ts[MAXBAND_MAX_SIGNALS];
+    struct bands_signal bs[MAXBAND_MAX_SIGNALS];
+    double vo[MAXBAND_MAX_SIGNALS], vi[MAXBAND_MAX_SIGNALS];
+    double to[MAXBAND_MAX_SIGNALS], ti[MAXBAND_MAX_SIGNALS];
+    double C = jget(plan, "cycle_s");
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(xs, i);
+        double q = jget(x, "queue_clearance_s");
+        q = isnan(q) ? 0 : q;
+        ts[i] = (struct tsd_signal){ json_string_value(json_object_get(x, "name")),
+                                     jget(x, "position_m"), jget(x, "offset_s"),
+                                     jget(x, "outbound_green_s"), jget(x, "inbound_green_s") };
+        if (ts[i].name == NULL)
+            ts[i].name = json_string_value(json_object_get(x, "id"));
+        bs[i] = (struct bands_signal){ ts[i].offset_s, q, ts[i].out_green_s - q, q,
+                                       ts[i].in_green_s - q };
+        if (i + 1 < n) {
+            json_t *l = json_array_get(ls, i);
+            vo[i] = jget(l, "outbound_speed_mps");
+            vi[i] = jget(l, "inbound_speed_mps");
+        }
+    }
+    for (size_t i = 0; i + 1 < n; i++) {
+        double d = jget(json_array_get(xs, i + 1), "position_m") - ts[i].position_m;
+        to[i] = d / vo[i];
+        ti[i] = d / vi[i];
+    }
+    struct tsd_plan tp = { json_string_value(json_object_get(plan, "corridor_name")), n, ts, C,
+                           vo, vi, { false, 0, 0 }, { false, 0, 0 }, cycles };
+    if (tp.title == NULL)
+        tp.title = json_string_value(json_object_get(plan, "corridor"));
+    if (!(C > 0)) {
+        snprintf(err, ERRLEN, "stored plan is malformed");
+        return -1;
+    }
+    struct bands_corridor bc = { n, C, bs, to, ti };
+    bands_eval(&bc, &tp.outbound, &tp.inbound);
+    return tsd_svg(&tp, svg, len, err, ERRLEN);
+}
+
+static void on_plan_for_svg(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct pending *p = arg;
+    if (sig_store_failed(p->r, st, rep)) {
+        pending_free(p);
+        return;
+    }
+    const char *json = store_reply_str(rep, NULL);
+    if (json == NULL) {
+        if (p->plan[0])
+            http_reply_error(p->r, 404, "not_found", "plan '%s' not found for corridor '%s'",
+                             p->plan, p->cor);
+        else
+            http_reply_error(p->r, 404, "not_found", "corridor '%s' has no active plan", p->cor);
+        pending_free(p);
+        return;
+    }
+    json_error_t jerr;
+    json_t *plan = json_loads(json, 0, &jerr);
+    char *svg = NULL, err[ERRLEN] = "stored plan is not JSON";
+    size_t len = 0;
+    if (plan != NULL && plan_svg(plan, p->cycles, &svg, &len, err) == 0)
+        http_reply_raw(p->r, 200, "image/svg+xml; charset=utf-8", svg, len);
+    else
+        http_reply_error(p->r, 500, "internal", "%s", err);
+    json_decref(plan);
+    free(svg);
+    pending_free(p);
+}
+
+static void h_time_space(struct http_req *r, void *arg)
+{
+    struct app *a = arg;
+    const struct map_corridor *c = find_corridor(r, a);
+    if (c == NULL)
+        return;
+    const char *plan = http_req_query(r, "plan"), *cyc = http_req_query(r, "cycles");
+    int cycles = 3;
+    if (cyc != NULL) {
+        if (strcmp(cyc, "2") != 0 && strcmp(cyc, "3") != 0) {
+            sig_bad_request(r, "cycles: must be 2 or 3");
+            return;
+        }
+        cycles = cyc[0] - '0';
+    }
+    if (plan != NULL && !valid_plan_id(plan)) {
+        http_reply_error(r, 404, "not_found", "plan '%s' not found for corridor '%s'", plan, c->id);
+        return;
+    }
+    struct pending *p = pending_new(r, a, c->id);
+    if (p == NULL)
+        return;
+    p->cycles = cycles;
+    char key[KEY_MAX];
+    if (plan != NULL) {
+        snprintf(p->plan, sizeof p->plan, "%s", plan);
+        plan_key(key, sizeof key, c->id, plan);
+    } else {
+        keys_corridor(key, sizeof key, c->id, "plan:active");
+    }
+    if (store_cmdf(a->store, on_plan_for_svg, p, "GET %s", key) != 0) {
+        http_reply_error(r, 500, "internal", "cannot queue the store read");
+        pending_free(p);
+    }
+}
+
+void api_signals_register(struct app *a)
+{
+    struct http_server *h = a->http;
+    http_route(h, HTTP_POST, "/v1/signals/webster", ROLE_READER, false, h_webster, a);
+    http_route(h, HTTP_POST, "/v1/signals/greenwave", ROLE_READER, false, h_greenwave, a);
+    http_route(h, HTTP_GET, "/v1/signals/corridors", ROLE_READER, true, h_corridors, a);
+    http_route(h, HTTP_GET, "/v1/signals/corridors/{id}", ROLE_READER, true, h_corridor, a);
+    http_route(h, HTTP_POST, "/v1/signals/corridors/{id}/greenwave", ROLE_ENGINEER, false,
+               h_corridor_greenwave, a);
+    http_route(h, HTTP_PUT, "/v1/signals/corridors/{id}/plan", ROLE_ENGINEER, false, h_put_plan, a);
+    http_route(h, HTTP_GET, "/v1/signals/corridors/{id}/plan", ROLE_READER, true, h_get_plan, a);
+    http_route(h, HTTP_GET, "/v1/signals/corridors/{id}/time-space.svg", ROLE_READER, true,
+               h_time_space, a);
+    api_adaptive_register(a);
+}
+
+void api_signals_stop(struct app *a)
+{
+    api_adaptive_stop(a);
+}

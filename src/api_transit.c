@@ -1,0 +1,1202 @@
+/* api_transit.c -- api.md §3: GTFS-realtime ingest and the transit read
+ * endpoints, glue between http.h, store.h and the transit domain module.
+ *
+ * Durability. A posted position is checked against memory (validation,
+ * outdated), then written to Redis by a small Lua script per vehicle that
+ * refuses a timestamp not newer than the stored one -- so Redis never
+ * goes backwards even when two requests for one bus race or a timed-out
+ * write lands late -- and only once Redis has acknowledged the batch is
+ * the position applied to the in-memory state and the reply sent. The
+ * script keeps the current position (HSET cityd:{veh:<id>}:pos) and
+ * appends to a capped track (XADD cityd:{veh:<id>}:track MAXLEN ~);
+ * vehicles are listed in cityd:{city}:transit:vehicles. All vehicles of
+ * one request go in one MULTI/EXEC batch: right for a single Redis; under
+ * Cluster the batch would have to be split per vehicle (each vehicle's
+ * keys share the {veh:<id>} tag, the vehicle set is city-wide).
+ *
+ * Learning. Stop-to-stop traversals found by the matcher are appended to
+ * cityd:{city}:transit:segments (capped) after the reply's batch; at start
+ * the stream is replayed into the estimators before the vehicles' last
+ * positions are restored, so predictions survive a restart. Losing the
+ * last few traversals in a crash costs a little learning, never an
+ * acknowledged position.
+ *
+ * Clock. Ingested timestamps advance the replay clock (clock.mode =
+ * replay); outside replay mode a timestamp more than five minutes ahead
+ * of the wall clock is rejected per entity. */
+#include "api_transit.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "app.h"
+#include "geo.h"
+#include "gtfs.h"
+#include "gtfsrt.h"
+#include "http.h"
+#include "keys.h"
+#include "metrics.h"
+#include "store.h"
+#include "transit.h"
+
+#define TRACK_MAX "2880"            /* per vehicle: a day of 30 s reports */
+#define SEGMENTS_MAX "200000"       /* traversals kept for the estimators */
+#define RESTORE_PAGE 5000
+#define RESTORE_RETRY_MS 500
+#define MAX_OBS 64                  /* traversals one report can complete */
+#define DEFAULT_RADIUS_M 500.0
+#define DEFAULT_LIMIT 50
+
+/* Newer-only write of one report: KEYS pos hash, track stream; ARGV ts,
+ * lon, lat, trip_id, route_id, start_date, start_time, bearing, speed,
+ * label, entity_id, track cap. Returns 1 when written, 0 when the stored
+ * report is as new or newer. */
+static const char WRITE_SCRIPT[] =
+    "local cur = redis.call('HGET', KEYS[1], 'ts')\n"
+    "if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'lon', ARGV[2], 'lat', ARGV[3],"
+    " 'trip_id', ARGV[4], 'route_id', ARGV[5], 'start_date', ARGV[6],"
+    " 'start_time', ARGV[7], 'bearing', ARGV[8], 'speed', ARGV[9], 'label', ARGV[10],"
+    " 'entity_id', ARGV[11])\n"
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[12], '*', 'ts', ARGV[1],"
+    " 'lon', ARGV[2], 'lat', ARGV[3], 'trip_id', ARGV[4], 'route_id', ARGV[5])\n"
+    "return 1\n";
+
+struct api_transit {
+    struct app *a;
+    struct gtfs *feed;              /* owned; NULL: the city has no GTFS feed */
+    struct transit *t;              /* owned; also a->transit */
+    struct transit_params params;
+    bool ready;                     /* state reloaded from Redis */
+    bool stopping;
+    int refs;                       /* store callbacks pending */
+    struct event *timer;            /* restore (retry) */
+    /* Restore in progress: built aside, swapped in when complete. */
+    unsigned gen;
+    struct transit *rt;
+    size_t pending, n_segs, n_restored;
+    bool failed;
+    struct metric *m_accepted, *m_outdated, *m_rejected;
+    char script_sha[48];            /* WRITE_SCRIPT's SHA1 once loaded ("" : send it whole) */
+    bool script_loading;
+};
+
+/* ---- small helpers ---- */
+
+static void at_free(struct api_transit *at)
+{
+    if (at->timer)
+        event_free(at->timer);
+    transit_free(at->rt);
+    transit_free(at->t);
+    gtfs_free(at->feed);
+    free(at);
+}
+
+static void at_release(struct api_transit *at)
+{
+    if (--at->refs == 0 && at->stopping)
+        at_free(at);
+}
+
+static json_t *json_str_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *json_time(double t)
+{
+    return json_integer((json_int_t)llround(t));
+}
+
+/* A number from the query: absent -> def (or 400 when required), out of
+ * [lo, hi] or malformed -> 400 naming the parameter. Returns -1 after
+ * replying. */
+static int q_num(struct http_req *r, const char *name, bool required, double def, double lo,
+                 double hi, double *out)
+{
+    const char *s = http_req_query(r, name);
+    if (s == NULL) {
+        if (!required) {
+            *out = def;
+            return 0;
+        }
+        http_reply_error(r, 400, "invalid", "%s: required", name);
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi) {
+        http_reply_error(r, 400, "invalid", "%s: expected a number in [%g, %g]", name, lo,
+                         hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int q_bool(struct http_req *r, const char *name, bool *out)
+{
+    const char *s = http_req_query(r, name);
+    *out = false;
+    if (s == NULL || strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+        return 0;
+    if (*s == '\0' || strcmp(s, "true") == 0 || strcmp(s, "1") == 0) {
+        *out = true;
+        return 0;
+    }
+    http_reply_error(r, 400, "invalid", "%s: expected true or false", name);
+    return -1;
+}
+
+/* crs=wgs84 (default) or gcj02. */
+static int q_crs(struct http_req *r, bool *gcj02)
+{
+    const char *s = http_req_query(r, "crs");
+    *gcj02 = false;
+    if (s == NULL || strcasecmp(s, "wgs84") == 0)
+        return 0;
+    if (strcasecmp(s, "gcj02") == 0) {
+        *gcj02 = true;
+        return 0;
+    }
+    http_reply_error(r, 400, "invalid", "crs: expected wgs84 or gcj02");
+    return -1;
+}
+
+/* The query point (lon, lat in the request's crs) in WGS84. */
+static int q_point(struct http_req *r, bool gcj02, struct geo_pt *p)
+{
+    if (q_num(r, "lon", true, 0, -180, 180, &p->lon) < 0 ||
+        q_num(r, "lat", true, 0, -90, 90, &p->lat) < 0)
+        return -1;
+    if (gcj02)
+        geo_gcj02_to_wgs84(p->lon, p->lat, &p->lon, &p->lat);
+    return 0;
+}
+
+static int q_now(struct api_transit *at, struct http_req *r, double *now)
+{
+    if (app_request_now(at->a, r, now) == 0)
+        return 0;
+    http_reply_error(r, 400, "invalid", "at: expected epoch seconds");
+    return -1;
+}
+
+static void put_lonlat(json_t *o, double lon, double lat, bool gcj02)
+{
+    if (gcj02)
+        geo_wgs84_to_gcj02(lon, lat, &lon, &lat);
+    json_object_set_new(o, "lon", json_real(lon));
+    json_object_set_new(o, "lat", json_real(lat));
+}
+
+/* Reads need the reloaded state; replies 503 (and returns false) before. */
+static bool ready_or_503(struct api_transit *at, struct http_req *r)
+{
+    if (at->ready)
+        return true;
+    http_reply_unavailable(r);
+    return false;
+}
+
+/* ---- the write script ---- */
+
+/* Redis keeps scripts by SHA1 (EVALSHA saves sending and hashing the
+ * body with every report) but forgets them when it restarts. */
+static void script_loaded(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct api_transit *at = arg;
+    size_t len = 0;
+    const char *sha = store_reply_str(r, &len);
+    if (!at->stopping) {
+        at->script_loading = false;
+        if (st == STORE_OK && store_reply_type(r) == STORE_R_STRING && len < sizeof at->script_sha)
+            snprintf(at->script_sha, sizeof at->script_sha, "%s", sha);
+    }
+    at_release(at);
+}
+
+static void script_load(struct api_transit *at)
+{
+    if (at->script_loading)
+        return;
+    const char *argv[] = {"SCRIPT", "LOAD", WRITE_SCRIPT};
+    at->script_sha[0] = '\0';
+    at->refs++;
+    at->script_loading = true;
+    if (store_cmd_argv(at->a->store, script_loaded, at, 3, argv, NULL) != 0) {
+        at->refs--;
+        at->script_loading = false;
+    }
+}
+
+/* True when Redis no longer knows the script: nothing of the batch ran. */
+static bool script_missing(const struct store_reply *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct store_reply *e = store_reply_at(r, i);
+        const char *msg = store_reply_str(e, NULL);
+        if (store_reply_type(e) == STORE_R_ERROR && msg && strncmp(msg, "NOSCRIPT", 8) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- ingest ---- */
+
+struct ingest {
+    struct api_transit *at;
+    struct http_req *req;
+    struct gtfsrt_feed feed;
+    size_t *slot;                   /* per entity: reply index in the batch, SIZE_MAX: none */
+    size_t n_cmds;
+    size_t accepted, outdated, rejected;
+    json_t *errors;
+};
+
+static void ingest_free(struct ingest *in)
+{
+    gtfsrt_feed_clear(&in->feed);
+    free(in->slot);
+    json_decref(in->errors);
+    free(in);
+}
+
+static void ingest_reject(struct ingest *in, const struct gtfsrt_vehicle *v, const char *msg)
+{
+    in->rejected++;
+    json_array_append_new(in->errors, json_pack("{s:I, s:s, s:s}", "index", (json_int_t)v->index,
+                                                "id", v->entity_id, "message", msg));
+}
+
+static void ingest_reply(struct ingest *in)
+{
+    struct api_transit *at = in->at;
+    metric_inc(at->m_accepted, (double)in->accepted);
+    metric_inc(at->m_outdated, (double)in->outdated);
+    metric_inc(at->m_rejected, (double)in->rejected);
+    json_t *body = json_pack("{s:I, s:I, s:I, s:O}", "accepted", (json_int_t)in->accepted,
+                             "outdated", (json_int_t)in->outdated, "rejected",
+                             (json_int_t)in->rejected, "errors", in->errors);
+    http_reply_json(in->req, 200, body);
+}
+
+static void fmt_num(char *buf, size_t len, double v)
+{
+    if (isnan(v))
+        buf[0] = '\0';
+    else
+        snprintf(buf, len, "%.7f", v);
+}
+
+static int add_write(struct api_transit *at, struct store_batch *b, const struct gtfsrt_vehicle *v)
+{
+    char kpos[KEY_MAX], ktrack[KEY_MAX], ts[32], lon[32], lat[32], bearing[32], speed[32];
+    keys_vehicle(kpos, sizeof kpos, v->vehicle_id, "pos");
+    keys_vehicle(ktrack, sizeof ktrack, v->vehicle_id, "track");
+    snprintf(ts, sizeof ts, "%llu", (unsigned long long)v->timestamp);
+    fmt_num(lon, sizeof lon, v->lon);
+    fmt_num(lat, sizeof lat, v->lat);
+    fmt_num(bearing, sizeof bearing, v->bearing);
+    fmt_num(speed, sizeof speed, v->speed);
+    bool sha = at->script_sha[0] != '\0';
+    const char *argv[] = {sha ? "EVALSHA" : "EVAL", sha ? at->script_sha : WRITE_SCRIPT, "2",
+                          kpos, ktrack, ts, lon, lat,
+                          v->trip_id, v->route_id, v->start_date, v->start_time,
+                          bearing, speed, v->label, v->entity_id, TRACK_MAX};
+    if (store_batch_add_argv(b, (int)(sizeof argv / sizeof *argv), argv, NULL) < 0)
+        return -1;
+    if (transit_vehicle_get(at->t, v->vehicle_id) == NULL) {
+        char kset[KEY_MAX];
+        keys_city(kset, sizeof kset, "transit:vehicles");
+        const char *sadd[] = {"SADD", kset, v->vehicle_id};
+        if (store_batch_add_argv(b, 3, sadd, NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* What this batch taught the estimators, appended to the history stream.
+ * Fire and forget: see the top of the file. */
+static void persist_obs(struct api_transit *at, const struct transit_obs *obs, size_t n)
+{
+    if (n == 0)
+        return;
+    struct store_batch *b = store_batch_new();
+    char key[KEY_MAX], ts[32], dur[32], sched[32], late[32];
+    keys_city(key, sizeof key, "transit:segments");
+    for (size_t i = 0; b && i < n; i++) {
+        const struct transit_obs *o = &obs[i];
+        snprintf(ts, sizeof ts, "%.1f", o->ts);
+        snprintf(dur, sizeof dur, "%.1f", o->duration_s);
+        snprintf(sched, sizeof sched, "%.0f", o->sched_s);
+        snprintf(late, sizeof late, "%.1f", o->late_s);
+        const char *argv[] = {"XADD", key, "MAXLEN", "~", SEGMENTS_MAX, "*",
+                              "k", o->kind == TRANSIT_OBS_DEPARTURE ? "d" : "s",
+                              "f", o->from_stop, "t", o->to_stop, "r", o->route_id,
+                              "s", sched, "ts", ts, "d", dur, "l", late};
+        store_batch_add_argv(b, (int)(sizeof argv / sizeof *argv), argv, NULL);
+    }
+    if (b)
+        store_batch_send(at->a->store, b, NULL, NULL);
+}
+
+/* Redis has the reports: apply them to memory, then reply. */
+static void ingest_apply(struct ingest *in, const struct store_reply *r)
+{
+    struct api_transit *at = in->at;
+    struct transit_obs obs[MAX_OBS * 4];
+    size_t n_obs = 0;
+    char err[256];
+    for (size_t i = 0; i < in->feed.n; i++) {
+        struct gtfsrt_vehicle *v = &in->feed.v[i];
+        if (in->slot[i] == SIZE_MAX)
+            continue;
+        const struct store_reply *e = store_reply_at(r, in->slot[i]);
+        if (store_reply_type(e) == STORE_R_ERROR) {
+            log_error(&at->a->log, "transit_write_failed", "vehicle=%s error=\"%s\"",
+                      v->vehicle_id, store_reply_str(e, NULL));
+            ingest_reject(in, v, "store: write failed");
+            continue;
+        }
+        if (store_reply_int(e) != 1) {
+            in->outdated++;
+            continue;
+        }
+        size_t k = 0;
+        enum transit_result res = transit_ingest(at->t, v, app_now(at->a), obs + n_obs, MAX_OBS, &k,
+                                                 err, sizeof err);
+        if (res == TRANSIT_ACCEPTED) {
+            in->accepted++;
+            app_saw_ts(at->a, (double)v->timestamp);
+            n_obs += k;
+        } else if (res == TRANSIT_OUTDATED) {
+            in->outdated++;
+        } else {
+            ingest_reject(in, v, err);
+        }
+        if (n_obs + MAX_OBS > sizeof obs / sizeof *obs) {
+            persist_obs(at, obs, n_obs);
+            n_obs = 0;
+        }
+    }
+    persist_obs(at, obs, n_obs);
+}
+
+static void ingest_done(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct ingest *in = arg;
+    struct api_transit *at = in->at;
+    if (!at->stopping) {
+        if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY ||
+            store_reply_len(r) != in->n_cmds) {
+            log_error(&at->a->log, "transit_write_failed", "status=%d error=\"%s\"", (int)st,
+                      st == STORE_OK && store_reply_str(r, NULL) ? store_reply_str(r, NULL)
+                                                                 : "no reply");
+            http_reply_unavailable(in->req);
+        } else if (script_missing(r, in->n_cmds)) {
+            /* Redis restarted and lost it: reload, and let the feed retry. */
+            log_warn(&at->a->log, "transit_script_reload", "reason=NOSCRIPT");
+            script_load(at);
+            http_reply_unavailable(in->req);
+        } else {
+            ingest_apply(in, r);
+            ingest_reply(in);
+        }
+    }
+    ingest_free(in);
+    at_release(at);
+}
+
+/* Body kind from Content-Type: 1 protobuf, 0 JSON, -1 neither. Without a
+ * Content-Type the body is sniffed (a JSON feed starts with '{'). */
+static int body_kind(const char *ct, const unsigned char *body, size_t len)
+{
+    if (ct == NULL || *ct == '\0') {
+        size_t i = 0;
+        while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+            i++;
+        return i < len && body[i] == '{' ? 0 : 1;
+    }
+    size_t n = strcspn(ct, "; \t");
+    static const char *const pb[] = {"application/x-protobuf", "application/protobuf",
+                                     "application/vnd.google.protobuf",
+                                     "application/octet-stream"};
+    for (size_t i = 0; i < sizeof pb / sizeof *pb; i++)
+        if (n == strlen(pb[i]) && strncasecmp(ct, pb[i], n) == 0)
+            return 1;
+    if ((n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+        (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0))
+        return 0;
+    return -1;
+}
+
+/* Validate every entity against memory and queue the writes. */
+static int ingest_prepare(struct ingest *in, bool gcj02, struct store_batch *b)
+{
+    struct api_transit *at = in->at;
+    double now = app_now(at->a);
+    char err[256];
+    for (size_t i = 0; i < in->feed.n; i++) {
+        struct gtfsrt_vehicle *v = &in->feed.v[i];
+        in->slot[i] = SIZE_MAX;
+        if (gcj02 && !v->error[0] && geo_valid_lonlat(v->lon, v->lat))
+            geo_gcj02_to_wgs84(v->lon, v->lat, &v->lon, &v->lat);
+        /* A report without a time is taken as of now, fixed here so that
+         * Redis and memory agree on it; a replayed one has no "now". */
+        bool replay = at->a->cfg.clock_mode == CLOCK_REPLAY;
+        if (v->timestamp == 0 && !v->error[0] && !replay)
+            v->timestamp = (uint64_t)floor(now);
+        enum transit_result res;
+        if (v->timestamp == 0 && !v->error[0]) {
+            snprintf(err, sizeof err, "vehicle.timestamp: required with clock.mode = replay");
+            res = TRANSIT_REJECTED;
+        } else if (at->t == NULL) {
+            snprintf(err, sizeof err, "vehicle.trip: no GTFS feed is loaded");
+            res = TRANSIT_REJECTED;
+        } else {
+            res = transit_check(at->t, v, now, err, sizeof err);
+        }
+        if (res == TRANSIT_REJECTED) {
+            ingest_reject(in, v, err);
+        } else if (res == TRANSIT_OUTDATED) {
+            in->outdated++;
+        } else {
+            in->slot[i] = store_batch_count(b);
+            if (add_write(at, b, v) < 0)
+                return -1;
+        }
+    }
+    in->n_cmds = store_batch_count(b);
+    return 0;
+}
+
+static void h_positions(struct http_req *req, void *arg)
+{
+    struct api_transit *at = arg;
+    if (!at->ready || !store_is_up(at->a->store)) {
+        http_reply_unavailable(req);
+        return;
+    }
+    bool gcj02;
+    if (q_crs(req, &gcj02) < 0)
+        return;
+    size_t len = 0;
+    const unsigned char *body = http_req_body(req, &len);
+    int kind = body_kind(http_req_header(req, "Content-Type"), body, len);
+    if (kind < 0) {
+        http_reply_error(req, 400, "invalid",
+                         "Content-Type: expected application/x-protobuf or application/json");
+        return;
+    }
+    struct ingest *in = calloc(1, sizeof *in);
+    struct store_batch *b = store_batch_new();
+    char err[256];
+    if (in == NULL || b == NULL || (in->errors = json_array()) == NULL)
+        goto oom;
+    in->at = at;
+    in->req = req;
+    int rc = kind ? gtfsrt_decode_pb(body ? body : (const unsigned char *)"", len, &in->feed, err,
+                                     sizeof err)
+                  : gtfsrt_decode_json(body ? (const char *)body : "", len, &in->feed, err,
+                                       sizeof err);
+    if (rc < 0) {
+        http_reply_error(req, 400, kind ? "bad_protobuf" : "bad_json", "%s", err);
+        goto out;
+    }
+    in->slot = malloc((in->feed.n + 1) * sizeof *in->slot);
+    if (in->slot == NULL || ingest_prepare(in, gcj02, b) < 0)
+        goto oom;
+    if (in->n_cmds == 0) {
+        ingest_reply(in);
+        goto out;
+    }
+    at->refs++;
+    store_batch_send(at->a->store, b, ingest_done, in);
+    return;
+oom:
+    http_reply_error(req, 500, "internal", "out of memory");
+out:
+    store_batch_free(b);
+    if (in)
+        ingest_free(in);
+}
+
+/* ---- vehicles ---- */
+
+static json_t *vehicle_json(const struct api_transit *at, const struct transit_vehicle *v,
+                            double now, bool gcj02)
+{
+    const struct gtfs *f = at->feed;
+    bool on_trip = v->trip != GTFS_NONE;
+    const struct gtfs_pattern *pt = on_trip ? gtfs_trip_pattern(f, v->trip) : NULL;
+    json_t *o = json_object();
+    json_object_set_new(o, "vehicle_id", json_string(v->id));
+    json_object_set_new(o, "trip_id", json_str_or_null(on_trip ? v->trip_id : NULL));
+    json_object_set_new(o, "route_id",
+                        json_str_or_null(v->route != GTFS_NONE ? f->routes[v->route].id : NULL));
+    put_lonlat(o, v->lon, v->lat, gcj02);
+    json_object_set_new(o, "ts", json_time(v->ts));
+    json_object_set_new(o, "distance_along_m",
+                        on_trip && v->matched ? json_real(round(v->dist_m * 10) / 10) : json_null());
+    json_object_set_new(o, "schedule_deviation_s",
+                        on_trip && v->matched ? json_integer(lround(v->sched_dev_s)) : json_null());
+    json_object_set_new(o, "next_stop_id",
+                        pt && v->matched && v->next_pos < pt->n
+                            ? json_string(f->stops[pt->stops[v->next_pos]].id)
+                            : json_null());
+    json_object_set_new(o, "status", json_string(transit_status_name(
+                                         transit_vehicle_status(at->t, v, now))));
+    json_object_set_new(o, "bearing", isnan(v->bearing) ? json_null() : json_real(v->bearing));
+    json_object_set_new(o, "speed", isnan(v->speed) ? json_null() : json_real(v->speed));
+    return o;
+}
+
+static void h_vehicle(struct http_req *req, void *arg)
+{
+    struct api_transit *at = arg;
+    bool gcj02;
+    double now;
+    if (!ready_or_503(at, req) || q_crs(req, &gcj02) < 0 || q_now(at, req, &now) < 0)
+        return;
+    const char *id = http_req_param(req, "id");
+    const struct transit_vehicle *v = at->t ? transit_vehicle_get(at->t, id) : NULL;
+    if (v == NULL) {
+        http_reply_error(req, 404, "not_found", "unknown vehicle '%s'", id);
+        return;
+    }
+    http_reply_json(req, 200, vehicle_json(at, v, now, gcj02));
+}
+
+struct near {
+    const void *item;
+    double d;
+};
+
+static int near_cmp(const void *a, const void *b)
+{
+    const struct near *x = a, *y = b;
+    return (x->d > y->d) - (x->d < y->d);
+}
+
+/* lon, lat, radius_m (default 500, at most 50 km), limit (default 50). */
+static int near_params(struct http_req *req, bool *gcj02, struct geo_pt *p, double *radius,
+                       double *limit)
+{
+    if (q_crs(req, gcj02) < 0 || q_point(req, *gcj02, p) < 0 ||
+        q_num(req, "radius_m", false, DEFAULT_RADIUS_M, 0, 50000, radius) < 0 ||
+        q_num(req, "limit", false, DEFAULT_LIMIT, 1, 1000, limit) < 0)
+        return -1;
+    return 0;
+}
+
+typedef json_t *near_json_fn(const struct api_transit *at, const void *item, double now,
+                             bool gcj02);
+
+/* Reply {"<name>": [...]} with the first `limit` hits, nearest first, each
+ * with its distance_m. Frees hits. */
+static void reply_near(struct http_req *req, const struct api_transit *at, const char *name,
+                       struct near *hits, size_t n, double limit, near_json_fn *fn, double now,
+                       bool gcj02)
+{
+    json_t *list = json_array();
+    qsort(hits, n, sizeof *hits, near_cmp);
+    for (size_t i = 0; list && i < n && i < (size_t)limit; i++) {
+        json_t *o = fn(at, hits[i].item, now, gcj02);
+        json_object_set_new(o, "distance_m", json_real(round(hits[i].d * 10) / 10));
+        json_array_append_new(list, o);
+    }
+    free(hits);
+    http_reply_json(req, 200, list ? json_pack("{s:o}", name, list) : NULL);
+}
+
+static json_t *vehicle_item(const struct api_transit *at, const void *item, double now,
+                            bool gcj02)
+{
+    return vehicle_json(at, item, now, gcj02);
+}
+
+/* Vehicles near a point, nearest first. Stale ones (silent longer than
+ * transit.stale_after_s) are left out unless include_stale=true. */
+static void h_vehicles(struct http_req *req, void *arg)
+{
+    struct api_transit *at = arg;
+    bool gcj02, stale_too;
+    struct geo_pt p;
+    double radius, limit, now;
+    if (!ready_or_503(at, req) || near_params(req, &gcj02, &p, &radius, &limit) < 0 ||
+        q_bool(req, "include_stale", &stale_too) < 0 || q_now(at, req, &now) < 0)
+        return;
+    size_t n = 0, pos = 0, cap = at->t ? transit_vehicle_count(at->t) : 0;
+    struct near *hits = malloc((cap + 1) * sizeof *hits);
+    if (hits == NULL) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    const struct transit_vehicle *v;
+    while (at->t && (v = transit_vehicle_next(at->t, &pos)) != NULL && n < cap) {
+        double d = geo_distance_m(p.lon, p.lat, v->lon, v->lat);
+        if (d <= radius && (stale_too || transit_vehicle_status(at->t, v, now) != TRANSIT_STALE))
+            hits[n++] = (struct near){v, d};
+    }
+    reply_near(req, at, "vehicles", hits, n, limit, vehicle_item, now, gcj02);
+}
+
+/* ---- stops ---- */
+
+static json_t *stop_item(const struct api_transit *at, const void *item, double now, bool gcj02)
+{
+    const struct gtfs_stop *s = item;
+    json_t *o = json_pack("{s:s, s:o, s:o}", "stop_id", s->id, "stop_code",
+                          json_str_or_null(s->code), "stop_name", json_str_or_null(s->name));
+    if (o)
+        put_lonlat(o, s->lon, s->lat, gcj02);
+    return o;
+}
+
+/* Stops (location_type 0: where riders board) near a point. */
+static void h_stops_nearest(struct http_req *req, void *arg)
+{
+    struct api_transit *at = arg;
+    bool gcj02;
+    struct geo_pt p;
+    double radius, limit;
+    if (!ready_or_503(at, req) || near_params(req, &gcj02, &p, &radius, &limit) < 0)
+        return;
+    const struct gtfs *f = at->feed;
+    size_t n = 0, cap = f ? f->n_stops : 0;
+    struct near *hits = malloc((cap + 1) * sizeof *hits);
+    if (hits == NULL) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    /* A degree of latitude is 111 km everywhere: a cheap prefilter. */
+    double dlat = radius / 111000.0 + 1e-6;
+    for (size_t i = 0; i < cap; i++) {
+        const struct gtfs_stop *s = &f->stops[i];
+        if (s->location_type != 0 || fabs(s->lat - p.lat) > dlat)
+            continue;
+        double d = geo_distance_m(p.lon, p.lat, s->lon, s->lat);
+        if (d <= radius)
+            hits[n++] = (struct near){s, d};
+    }
+    reply_near(req, at, "stops", hits, n, limit, stop_item, 0, gcj02);
+}
+
+static json_t *arrival_json(const struct api_transit *at, const struct transit_arrival *a)
+{
+    const struct gtfs *f = at->feed;
+    const struct gtfs_trip *tr = &f->trips[a->trip];
+    const struct gtfs_route *rt = &f->routes[tr->route];
+    const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
+    json_t *o = json_object();
+    json_object_set_new(o, "route_id", json_string(rt->id));
+    json_object_set_new(o, "trip_id", json_string(tr->id));
+    json_object_set_new(o, "vehicle_id", json_str_or_null(a->vehicle ? a->vehicle->id : NULL));
+    json_object_set_new(o, "stop_sequence", json_integer(pt->seq[a->pos]));
+    json_object_set_new(o, "scheduled_arrival", json_time(a->scheduled));
+    json_object_set_new(o, "predicted_arrival", a->predicted ? json_time(a->predicted) : json_null());
+    json_object_set_new(o, "predicted", json_boolean(a->predicted != 0));
+    json_object_set_new(o, "route_short_name", json_str_or_null(rt->short_name));
+    json_object_set_new(o, "trip_headsign", json_str_or_null(tr->headsign));
+    return o;
+}
+
+/* The stop-sign view: every call in [now, now + minutes_after]. */
+static void h_arrivals(struct http_req *req, void *arg)
+{
+    struct api_transit *at = arg;
+    double now, minutes;
+    if (!ready_or_503(at, req) || q_now(at, req, &now) < 0 ||
+        q_num(req, "minutes_after", false, 30, 0, 1440, &minutes) < 0)
+        return;
+    const char *id = http_req_param(req, "stop_id");
+    uint32_t stop = at->feed ? gtfs_stop_find(at->feed, id) : GTFS_NONE;
+    if (stop == GTFS_NONE) {
+        http_reply_error(req, 404, "not_found", "unknown stop '%s'", id);
+        return;
+    }
+    /* Each visit can show up on three service days at most. */
+    size_t cap = 3 * (size_t)at->feed->stops[stop].n_visits + 1;
+    struct transit_arrival *rows = malloc(cap * sizeof *rows);
+    json_t *list = json_array();
+    if (rows == NULL || list == NULL) {
+        free(rows);
+        json_decref(list);
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    size_t n = transit_arrivals(at->t, stop, now, minutes * 60, rows, cap);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, arrival_json(at, &rows[i]));
+    free(rows);
+    http_reply_json(req, 200, json_pack("{s:s, s:o, s:o}", "stop_id", id, "at", json_time(now),
+                                   "arrivals", list));
+}
+
+/* ---- TripUpdates feed ---- */
+
+static bool wants_protobuf(struct http_req *req)
+{
+    const char *acc = http_req_header(req, "Accept");
+    return acc && (strcasestr(acc, "application/x-protobuf") ||
+                   strcasestr(acc, "application/protobuf") ||
+                   strcasestr(acc, "application/vnd.google.protobuf"));
+}
+
+static void h_trip_updates(struct http_req *req, void *arg)
+{
+    struct api_transit *at = arg;
+    double now;
+    if (!ready_or_503(at, req) || q_now(at, req, &now) < 0)
+        return;
+    size_t n_veh = 0, n_stops = 0, pos = 0;
+    const struct transit_vehicle *v;
+    while (at->t && (v = transit_vehicle_next(at->t, &pos)) != NULL) {
+        n_veh++;
+        n_stops += v->n_pred;
+    }
+    struct gtfsrt_trip_update *tu = malloc((n_veh + 1) * sizeof *tu);
+    struct gtfsrt_stop_time *st = malloc((n_stops + 1) * sizeof *st);
+    struct gtfsrt_header h = {0};
+    snprintf(h.version, sizeof h.version, "2.0");
+    h.timestamp = (uint64_t)floor(now);
+    size_t n = 0, len = 0;
+    if (tu && st && at->t)
+        n = transit_trip_updates(at->t, now, &h, tu, n_veh, st, n_stops);
+    bool pb = wants_protobuf(req);
+    void *out = NULL;
+    if (tu && st)
+        out = pb ? (void *)gtfsrt_encode_trip_updates_pb(&h, tu, n, &len)
+                 : (void *)gtfsrt_encode_trip_updates_json(&h, tu, n, &len);
+    free(tu);
+    free(st);
+    if (out == NULL) {
+        http_reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    http_reply_raw(req, 200, pb ? "application/x-protobuf" : "application/json; charset=utf-8",
+                   out, len);
+    free(out);
+}
+
+/* ---- restore from Redis ---- */
+
+struct rcb {
+    struct api_transit *at;
+    unsigned gen;
+};
+
+static void restore_fail(struct api_transit *at, const char *what, enum store_status st,
+                         const struct store_reply *r);
+static void restore_schedule(struct api_transit *at, int ms);
+
+/* Issue one restore command; the callback gets a struct rcb it frees. */
+static int restore_cmd(struct api_transit *at, store_cb *cb, int argc, const char **argv)
+{
+    struct rcb *c = malloc(sizeof *c);
+    if (c == NULL)
+        return -1;
+    *c = (struct rcb){at, at->gen};
+    at->refs++;
+    if (store_cmd_argv(at->a->store, cb, c, argc, argv, NULL) == 0)
+        return 0;
+    at->refs--;
+    free(c);
+    return -1;
+}
+
+/* Common head of restore callbacks: false when the reply is for an
+ * abandoned attempt or the server stops (nothing to do), or when the
+ * command failed (a retry has been scheduled). */
+static bool restore_live(const struct rcb *c, const char *what, enum store_status st,
+                         const struct store_reply *r, enum store_reply_type want)
+{
+    struct api_transit *at = c->at;
+    bool mine = !at->stopping && c->gen == at->gen && !at->failed;
+    if (mine && (st != STORE_OK || store_reply_type(r) != want)) {
+        restore_fail(at, what, st, r);
+        mine = false;
+    }
+    return mine;
+}
+
+static const char *hash_field(const struct store_reply *kv, const char *name)
+{
+    for (size_t i = 0; i + 1 < store_reply_len(kv); i += 2) {
+        const char *k = store_reply_str(store_reply_at(kv, i), NULL);
+        if (k && strcmp(k, name) == 0)
+            return store_reply_str(store_reply_at(kv, i + 1), NULL);
+    }
+    return NULL;
+}
+
+static double field_num(const struct store_reply *kv, const char *name)
+{
+    const char *s = hash_field(kv, name);
+    char *end;
+    double v = s && *s ? strtod(s, &end) : NAN;
+    return s && *s && *end == '\0' ? v : NAN;
+}
+
+static void field_str(const struct store_reply *kv, const char *name, char *buf, size_t len)
+{
+    const char *s = hash_field(kv, name);
+    snprintf(buf, len, "%s", s ? s : "");
+}
+
+static void restore_finish(struct api_transit *at)
+{
+    transit_free(at->t);
+    at->t = at->rt;
+    at->rt = NULL;
+    at->a->transit = at->t;
+    at->ready = true;
+    log_info(&at->a->log, "transit_restored", "vehicles=%zu segments=%zu", at->n_restored,
+             at->n_segs);
+}
+
+static void restore_vehicle(struct api_transit *at, const char *id, const struct store_reply *kv)
+{
+    struct gtfsrt_vehicle v;
+    gtfsrt_vehicle_init(&v);
+    snprintf(v.vehicle_id, sizeof v.vehicle_id, "%s", id);
+    field_str(kv, "entity_id", v.entity_id, sizeof v.entity_id);
+    field_str(kv, "trip_id", v.trip_id, sizeof v.trip_id);
+    field_str(kv, "route_id", v.route_id, sizeof v.route_id);
+    field_str(kv, "start_date", v.start_date, sizeof v.start_date);
+    field_str(kv, "start_time", v.start_time, sizeof v.start_time);
+    field_str(kv, "label", v.label, sizeof v.label);
+    double ts = field_num(kv, "ts");
+    v.lon = field_num(kv, "lon");
+    v.lat = field_num(kv, "lat");
+    v.bearing = field_num(kv, "bearing");
+    v.speed = field_num(kv, "speed");
+    if (!(ts > 0) || isnan(v.lon) || isnan(v.lat)) {
+        log_warn(&at->a->log, "transit_restore_skipped", "vehicle=%s reason=\"incomplete\"", id);
+        return;
+    }
+    v.timestamp = (uint64_t)ts;
+    char err[256];
+    double now = fmax(app_now(at->a), ts);
+    if (transit_restore(at->rt, &v, now, err, sizeof err) != TRANSIT_ACCEPTED) {
+        log_warn(&at->a->log, "transit_restore_skipped", "vehicle=%s reason=\"%s\"", id, err);
+        return;
+    }
+    app_saw_ts(at->a, ts);
+    at->n_restored++;
+}
+
+struct vcb {
+    struct rcb c;
+    char id[GTFSRT_ID];
+};
+
+static void vehicle_cb(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct vcb *vc = arg;
+    struct api_transit *at = vc->c.at;
+    if (restore_live(&vc->c, "HGETALL", st, r, STORE_R_ARRAY)) {
+        if (store_reply_len(r) > 0)
+            restore_vehicle(at, vc->id, r);
+        if (--at->pending == 0)
+            restore_finish(at);
+    }
+    free(vc);
+    at_release(at);
+}
+
+static void members_cb(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct rcb *c = arg;
+    struct api_transit *at = c->at;
+    if (restore_live(c, "SMEMBERS", st, r, STORE_R_ARRAY)) {
+        size_t n = store_reply_len(r);
+        at->pending = n;
+        for (size_t i = 0; i < n; i++) {
+            const char *id = store_reply_str(store_reply_at(r, i), NULL);
+            struct vcb *vc = malloc(sizeof *vc);
+            char key[KEY_MAX];
+            if (vc == NULL || id == NULL) {
+                free(vc);
+                restore_fail(at, "SMEMBERS", STORE_OK, NULL);
+                break;
+            }
+            vc->c = (struct rcb){at, at->gen};
+            snprintf(vc->id, sizeof vc->id, "%s", id);
+            const char *argv[] = {"HGETALL", keys_vehicle(key, sizeof key, id, "pos")};
+            at->refs++;
+            if (store_cmd_argv(at->a->store, vehicle_cb, vc, 2, argv, NULL) != 0) {
+                at->refs--;
+                free(vc);
+                restore_fail(at, "HGETALL", STORE_OK, NULL);
+                break;
+            }
+        }
+        if (n == 0)
+            restore_finish(at);
+    }
+    free(c);
+    at_release(at);
+}
+
+static void restore_members(struct api_transit *at)
+{
+    char key[KEY_MAX];
+    const char *argv[] = {"SMEMBERS", keys_city(key, sizeof key, "transit:vehicles")};
+    if (restore_cmd(at, members_cb, 2, argv) < 0)
+        restore_fail(at, "SMEMBERS", STORE_OK, NULL);
+}
+
+static void restore_segments(struct api_transit *at, const char *after);
+
+/* One entry of the learning history (see persist_obs). */
+static bool restore_obs(struct api_transit *at, const struct store_reply *kv)
+{
+    struct transit_obs o = {0};
+    const char *kind = hash_field(kv, "k");
+    o.kind = kind && strcmp(kind, "d") == 0 ? TRANSIT_OBS_DEPARTURE : TRANSIT_OBS_SEGMENT;
+    field_str(kv, "f", o.from_stop, sizeof o.from_stop);
+    field_str(kv, "t", o.to_stop, sizeof o.to_stop);
+    field_str(kv, "r", o.route_id, sizeof o.route_id);
+    o.sched_s = field_num(kv, "s");
+    o.ts = field_num(kv, "ts");
+    o.duration_s = field_num(kv, "d");
+    o.late_s = field_num(kv, "l");
+    if (!isfinite(o.ts) || !isfinite(o.duration_s) || o.from_stop[0] == '\0')
+        return false;
+    if (!isfinite(o.sched_s))
+        o.sched_s = 0;
+    transit_observe(at->rt, &o);
+    return true;
+}
+
+/* One page of the learning history, oldest first. */
+static void segments_cb(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct rcb *c = arg;
+    struct api_transit *at = c->at;
+    if (restore_live(c, "XRANGE", st, r, STORE_R_ARRAY)) {
+        size_t n = store_reply_len(r);
+        char last[64] = "";
+        for (size_t i = 0; i < n; i++) {
+            const struct store_reply *e = store_reply_at(r, i);
+            const char *id = store_reply_str(store_reply_at(e, 0), NULL);
+            const struct store_reply *kv = store_reply_at(e, 1);
+            if (restore_obs(at, kv))
+                at->n_segs++;
+            if (id)
+                snprintf(last, sizeof last, "(%s", id);
+        }
+        if (n == RESTORE_PAGE && last[0])
+            restore_segments(at, last);
+        else
+            restore_members(at);
+    }
+    free(c);
+    at_release(at);
+}
+
+static void restore_segments(struct api_transit *at, const char *after)
+{
+    char key[KEY_MAX], count[16];
+    snprintf(count, sizeof count, "%d", RESTORE_PAGE);
+    const char *argv[] = {"XRANGE", keys_city(key, sizeof key, "transit:segments"), after, "+",
+                          "COUNT", count};
+    if (restore_cmd(at, segments_cb, 6, argv) < 0)
+        restore_fail(at, "XRANGE", STORE_OK, NULL);
+}
+
+static void restore_start(struct api_transit *at)
+{
+    script_load(at);
+    at->gen++;
+    at->failed = false;
+    at->pending = at->n_segs = at->n_restored = 0;
+    transit_free(at->rt);
+    at->rt = transit_new(at->feed, &at->params);
+    if (at->rt == NULL) {
+        restore_fail(at, "transit_new", STORE_OK, NULL);
+        return;
+    }
+    restore_segments(at, "-");
+}
+
+static void restore_fail(struct api_transit *at, const char *what, enum store_status st,
+                         const struct store_reply *r)
+{
+    if (at->failed)
+        return;
+    at->failed = true;
+    const char *msg = st == STORE_OK ? store_reply_str(r, NULL) : NULL;
+    log_warn(&at->a->log, "transit_restore_retry", "step=%s status=%d error=\"%s\"", what,
+             (int)st, msg ? msg : (st == STORE_DOWN ? "store down" : st ? "timeout" : "failed"));
+    restore_schedule(at, RESTORE_RETRY_MS);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct api_transit *at = arg;
+    (void)fd;
+    (void)what;
+    if (at->stopping || at->ready)
+        return;
+    if (!store_is_up(at->a->store)) {
+        restore_schedule(at, 100);
+        return;
+    }
+    restore_start(at);
+}
+
+static void restore_schedule(struct api_transit *at, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (at->timer)
+        evtimer_add(at->timer, &tv);
+}
+
+/* ---- life cycle ---- */
+
+/* The feed folder, and whether it was configured explicitly. */
+static const char *gtfs_dir(const struct app *a, char *buf, size_t len, bool *explicit_dir)
+{
+    *explicit_dir = a->cfg.transit_gtfs_dir[0] != '\0';
+    return config_gtfs_dir(&a->cfg, buf, len);
+}
+
+static bool dir_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int api_transit_init(struct app *a, char *err, size_t errlen)
+{
+    char dir[CONFIG_PATH_MAX + 16];
+    bool explicit_dir;
+    gtfs_dir(a, dir, sizeof dir, &explicit_dir);
+    struct api_transit *at = calloc(1, sizeof *at);
+    if (at == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    at->a = a;
+    a->transit_api = at;
+    transit_params_default(&at->params);
+    at->params.stale_after_s = (double)a->cfg.transit_stale_after_s;
+    at->params.early_s = (double)a->cfg.transit_early_margin_s;
+    at->params.early_frac = (double)a->cfg.transit_early_margin_pct / 100.0;
+    /* Replayed recordings are in the past of the wall clock, and "now"
+     * is the latest of them: no report is from the future. */
+    if (a->cfg.clock_mode == CLOCK_REPLAY)
+        at->params.future_tolerance_s = INFINITY;
+    if (!dir_exists(dir)) {
+        if (explicit_dir) {
+            snprintf(err, errlen, "transit.gtfs_dir %s: no such directory", dir);
+            return -1;
+        }
+        log_info(&a->log, "transit_disabled", "reason=\"no GTFS feed\" dir=%s", dir);
+        return 0;
+    }
+    char e[512];
+    at->feed = gtfs_load(dir, e, sizeof e);
+    if (at->feed == NULL) {
+        snprintf(err, errlen, "GTFS %s/%s; run cityd --check", dir, e);
+        return -1;
+    }
+    for (size_t i = 0; i < at->feed->n_issues; i++) {
+        const struct gtfs_issue *is = &at->feed->issues[i];
+        char q[200];
+        log_warn(&a->log, "gtfs_problem", "file=%s/%s line=%ld message=%s", dir, is->file,
+                 is->line, log_quote(q, sizeof q, is->msg));
+    }
+    at->t = transit_new(at->feed, &at->params);
+    if (at->t == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    a->transit = at->t;
+    log_info(&a->log, "gtfs_loaded", "dir=%s stops=%zu routes=%zu trips=%zu problems=%zu", dir,
+             at->feed->n_stops, at->feed->n_routes, at->feed->n_trips,
+             at->feed->n_issues_total);
+    return 0;
+}
+
+void api_transit_register(struct app *a)
+{
+    struct api_transit *at = a->transit_api;
+    if (at == NULL)
+        return;
+    struct http_server *h = a->http;
+    http_route(h, HTTP_POST, "/v1/transit/vehicle-positions", ROLE_SENSOR, false, h_positions, at);
+    http_route(h, HTTP_GET, "/v1/transit/vehicles", ROLE_READER, true, h_vehicles, at);
+    http_route(h, HTTP_GET, "/v1/transit/vehicles/{id}", ROLE_READER, true, h_vehicle, at);
+    http_route(h, HTTP_GET, "/v1/transit/stops/nearest", ROLE_READER, true, h_stops_nearest, at);
+    http_route(h, HTTP_GET, "/v1/transit/stops/{stop_id}/arrivals", ROLE_READER, true, h_arrivals,
+               at);
+    http_route(h, HTTP_GET, "/v1/transit/trip-updates", ROLE_READER, true, h_trip_updates, at);
+    struct metrics *m = a->metrics;
+    const char *help = "GTFS-realtime vehicle positions posted, by result";
+    at->m_accepted = metrics_series(m, METRIC_COUNTER, "cityd_transit_positions_total", help,
+                                    "result=\"accepted\"");
+    at->m_outdated = metrics_series(m, METRIC_COUNTER, "cityd_transit_positions_total", help,
+                                    "result=\"outdated\"");
+    at->m_rejected = metrics_series(m, METRIC_COUNTER, "cityd_transit_positions_total", help,
+                                    "result=\"rejected\"");
+    if (at->feed == NULL) {
+        at->ready = true;               /* nothing to restore */
+        return;
+    }
+    at->timer = evtimer_new(a->base, on_timer, at);
+    restore_schedule(at, 0);
+}
+
+void api_transit_free(struct app *a)
+{
+    struct api_transit *at = a->transit_api;
+    if (at == NULL)
+        return;
+    at->stopping = true;
+    if (at->timer)
+        event_free(at->timer);
+    at->timer = NULL;
+    a->transit = NULL;
+    a->transit_api = NULL;
+    if (at->refs == 0)
+        at_free(at);
+}
+
+int api_transit_check(const struct app *a)
+{
+    char dir[CONFIG_PATH_MAX + 16], e[512];
+    bool explicit_dir;
+    gtfs_dir(a, dir, sizeof dir, &explicit_dir);
+    if (!dir_exists(dir)) {
+        if (!explicit_dir)
+            return 0;
+        fprintf(stderr, "transit.gtfs_dir %s: no such directory\n", dir);
+        return 1;
+    }
+    struct gtfs *f = gtfs_load(dir, e, sizeof e);
+    if (f == NULL) {
+        fprintf(stderr, "%s/%s\n", dir, e);
+        return 1;
+    }
+    for (size_t i = 0; i < f->n_issues; i++)
+        fprintf(stderr, "%s/%s:%ld: %s\n", dir, f->issues[i].file, f->issues[i].line,
+                f->issues[i].msg);
+    if (f->n_issues_total > f->n_issues)
+        fprintf(stderr, "%s: %zu more GTFS problem(s) not shown\n", dir,
+                f->n_issues_total - f->n_issues);
+    int n = (int)f->n_issues_total;
+    gtfs_free(f);
+    return n;
+}

@@ -1,0 +1,615 @@
+/* it_adaptive.c -- real-time signal endpoints over real HTTP against
+ * bin/cityd with a real redis-server and the Yantai demo map, in replay
+ * clock mode (time advances with the counts posted, as a simulator's
+ * closed loop drives it): counts and their idempotency, bad input that
+ * changes nothing, timing following the counts cycle by cycle within its
+ * bounds, SPaT against the timing, speed advice checked against SPaT at
+ * the arrival time, mode overrides, a restart keeping the timing, and the
+ * wall clock's future check. */
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "support.h"
+
+static struct test_redis redis;
+static struct test_cityd cityd;
+
+/* Replayed time: the counts below are from Saturday 29 Nov 2025. */
+#define T0 1764374400.0
+
+static const char *const REPLAY[] = { "clock.mode=replay", "signals.mode=adaptive", NULL };
+
+static const char *const NANDAJIE[8] = { "nd-01", "nd-02", "nd-03", "nd-04",
+                                         "nd-05", "nd-06", "nd-07", "nd-08" };
+
+static double num(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+/* GET until the controllers are restored (503 before). */
+static void wait_ready(void)
+{
+    for (int i = 0; i < 200; i++) {
+        struct http_result res;
+        if (support_get(cityd.base, "/v1/signals/intersections/nd-01/timing", NULL, &res) == 0) {
+            long st = res.status;
+            http_result_free(&res);
+            if (st == 200)
+                return;
+        }
+        support_sleep_ms(20);
+    }
+    CU_FAIL("signals never became ready");
+}
+
+static int suite_init(void)
+{
+    if (support_redis_start(&redis) != 0 || support_cityd_start(&cityd, redis.url, REPLAY) != 0)
+        return -1;
+    wait_ready();
+    return 0;
+}
+
+static int suite_clean(void)
+{
+    support_cityd_stop(&cityd);
+    support_redis_stop(&redis);
+    return 0;
+}
+
+static void post_count(const char *isec, const char *key, const char *id, double ts, double len,
+                       const char *counts, struct http_result *res)
+{
+    char path[128], body[1024];
+    snprintf(path, sizeof path, "/v1/signals/intersections/%s/counts", isec);
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"ts\":%.0f,\"interval_s\":%.0f,\"counts\":%s}", id,
+             ts, len, counts);
+    CU_ASSERT_EQUAL_FATAL(support_send("POST", cityd.base, path, key, body, res), 0);
+}
+
+static long post_status(const char *isec, const char *id, double ts, const char *counts)
+{
+    struct http_result res;
+    post_count(isec, "k-sensor", id, ts, 900, counts, &res);
+    long st = res.status;
+    if (st != 201 && st != 200)
+        fprintf(stderr, "post %s %s: %ld %s\n", isec, id, st, res.body);
+    http_result_free(&res);
+    return st;
+}
+
+/* GET a JSON document (status in *status); NULL when not JSON. */
+static json_t *get(const char *path, long *status)
+{
+    struct http_result res;
+    CU_ASSERT_EQUAL_FATAL(support_get(cityd.base, path, NULL, &res), 0);
+    *status = res.status;
+    json_t *j = json_incref(res.json);
+    http_result_free(&res);
+    return j;
+}
+
+/* GET /v1/signals/intersections/{isec}/{what}?at= (expects 200). */
+static json_t *read_at(const char *what, const char *isec, double at)
+{
+    char path[160];
+    long st;
+    snprintf(path, sizeof path, "/v1/signals/intersections/%s/%s?at=%.6f", isec, what, at);
+    json_t *j = get(path, &st);
+    CU_ASSERT_EQUAL(st, 200);
+    return j;
+}
+
+static json_t *timing(const char *isec, double at)
+{
+    return read_at("timing", isec, at);
+}
+
+static json_t *spat(const char *isec, double at)
+{
+    return read_at("spat", isec, at);
+}
+
+static double green(json_t *t, size_t p)
+{
+    return num(json_array_get(json_object_get(t, "phases"), p), "green_s");
+}
+
+/* 400 "invalid" naming `field`. */
+static void expect_400(const char *isec, const char *body, const char *field)
+{
+    char path[128];
+    struct http_result res;
+    snprintf(path, sizeof path, "/v1/signals/intersections/%s/counts", isec);
+    CU_ASSERT_EQUAL_FATAL(support_send("POST", cityd.base, path, "k-sensor", body, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 400);
+    const char *msg = json_string_value(json_object_get(json_object_get(res.json, "error"),
+                                                        "message"));
+    CU_ASSERT_PTR_NOT_NULL(msg && strstr(msg, field) ? msg : NULL);
+    if (msg == NULL || strstr(msg, field) == NULL)
+        fprintf(stderr, "expected '%s' in: %s\n", field, res.body);
+    http_result_free(&res);
+}
+
+static void test_counts_idempotent(void)
+{
+    struct http_result res;
+    post_count("nd-03", "k-sensor", "nd03-0000", T0, 900,
+               "{\"EBT\":300,\"WBT\":280,\"EBR\":20,\"NBT\":110,\"SBT\":90,\"EBL\":50,\"NBL\":null}",
+               &res);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    CU_ASSERT_STRING_EQUAL(str(res.json, "status"), "accepted");
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(res.json, "applied")), 6);
+    http_result_free(&res);
+    /* The same id again, whatever it carries: a duplicate, not applied. */
+    post_count("nd-03", "k-sensor", "nd03-0000", T0, 900, "{\"EBT\":1000}", &res);
+    CU_ASSERT_EQUAL(res.status, 200);
+    CU_ASSERT_STRING_EQUAL(str(res.json, "status"), "duplicate");
+    http_result_free(&res);
+    long st;
+    json_t *h = get("/v1/signals/intersections/nd-03/counts", &st);
+    CU_ASSERT_EQUAL(st, 200);
+    json_t *list = json_object_get(h, "counts");
+    CU_ASSERT_EQUAL(json_array_size(list), 1);
+    json_t *c0 = json_object_get(json_array_get(list, 0), "counts");
+    CU_ASSERT_DOUBLE_EQUAL(num(c0, "EBT"), 300, 1e-9);
+    CU_ASSERT_PTR_NULL(json_object_get(c0, "NBL"));          /* not detected */
+    json_decref(h);
+    /* Ids are per intersection. */
+    CU_ASSERT_EQUAL(post_status("nd-02", "nd03-0000", T0, "{\"EBT\":300}"), 201);
+    /* Intervals of any length: five minutes, then one of 37 s. */
+    post_count("nd-08", "k-sensor", "nd08-5min", T0, 300, "{\"EBT\":90}", &res);
+    CU_ASSERT_EQUAL(res.status, 201);
+    http_result_free(&res);
+    post_count("nd-08", "k-sensor", "nd08-37s", T0 + 300, 37, "{\"EBT\":11}", &res);
+    CU_ASSERT_EQUAL(res.status, 201);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(res.json, "applied")), 1);
+    http_result_free(&res);
+    /* 37 s at 3600 veh/h of saturation pass at most 37 vehicles. */
+    post_count("nd-08", "k-sensor", "nd08-37b", T0 + 337, 37, "{\"EBT\":38}", &res);
+    CU_ASSERT_EQUAL(res.status, 400);
+    http_result_free(&res);
+    /* The smoothed flow shows in the timing (x4 per hour). */
+    json_t *t = timing("nd-03", T0 + 900);
+    json_t *p0 = json_array_get(json_object_get(t, "phases"), 0);
+    CU_ASSERT_STRING_EQUAL(str(p0, "flow_source"), "counts");
+    /* EB 300+20 beats WB 280: 1280 veh/h, after one count still shrunk
+     * toward the design flow (1500). */
+    CU_ASSERT_DOUBLE_EQUAL(num(p0, "flow_vph"), 1500 + (1 - exp(-1.0)) * (1280 - 1500), 1e-5);
+    json_decref(t);
+}
+
+/* Bad input: a clear error naming the field, and the timing untouched. */
+static void test_bad_input(void)
+{
+    json_t *before = timing("nd-04", T0 + 900);
+    long st;
+    json_t *h0 = get("/v1/signals/intersections/nd-04/counts", &st);
+    size_t n0 = json_array_size(json_object_get(h0, "counts"));
+    json_decref(h0);
+    const char *ok = "\"ts\":1764374400,\"interval_s\":900";
+    char body[512];
+#define BODY(...) (snprintf(body, sizeof body, __VA_ARGS__), body)
+    expect_400("nd-04", BODY("{\"id\":\"b1\",%s,\"counts\":{\"XBT\":3}}", ok), "counts.XBT");
+    expect_400("nd-04", BODY("{\"id\":\"b1\",%s,\"counts\":{\"SBT\":3}}", ok), "counts.SBT");
+    expect_400("nd-04", BODY("{\"id\":\"b1\",%s,\"counts\":{\"EBT\":2000}}", ok), "counts.EBT");
+    expect_400("nd-04", BODY("{\"id\":\"b1\",%s,\"counts\":{\"EBT\":-1}}", ok), "counts.EBT");
+    expect_400("nd-04", BODY("{\"id\":\"b1\",%s,\"counts\":{\"EBT\":\"9\"}}", ok), "counts.EBT");
+    expect_400("nd-04", BODY("{\"id\":\"b1\",%s}", ok), "counts");
+    expect_400("nd-04", BODY("{\"id\":\"b1\",%s,\"counts\":[1]}", ok), "counts");
+    expect_400("nd-04", BODY("{%s,\"counts\":{\"EBT\":3}}", ok), "id");
+    expect_400("nd-04", BODY("{\"id\":\"has space\",%s,\"counts\":{}}", ok), "id");
+    expect_400("nd-04", "{\"id\":\"b1\",\"counts\":{\"EBT\":3}}", "ts");
+    expect_400("nd-04", "{\"id\":\"b1\",\"ts\":1764374400,\"interval_s\":0,\"counts\":{}}",
+               "interval_s");
+    expect_400("nd-04", "{\"id\":\"b1\",\"ts\":-5,\"counts\":{}}", "ts");
+#undef BODY
+    struct http_result res;
+    post_count("nd-99", "k-sensor", "b1", T0, 900, "{}", &res);
+    CU_ASSERT_EQUAL(res.status, 404);
+    http_result_free(&res);
+    post_count("nd-04", NULL, "b1", T0, 900, "{}", &res);
+    CU_ASSERT_EQUAL(res.status, 401);
+    http_result_free(&res);
+    post_count("nd-04", "k-reader", "b1", T0, 900, "{}", &res);
+    CU_ASSERT_EQUAL(res.status, 403);
+    http_result_free(&res);
+    CU_ASSERT_EQUAL(support_send("POST", cityd.base, "/v1/signals/intersections/nd-04/counts",
+                                 "k-sensor", "{\"id\":", &res), 0);
+    CU_ASSERT_EQUAL(res.status, 400);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&res), "bad_json");
+    http_result_free(&res);
+    /* Nothing stored, nothing changed. */
+    json_t *h1 = get("/v1/signals/intersections/nd-04/counts", &st);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(h1, "counts")), n0);
+    json_decref(h1);
+    json_t *after = timing("nd-04", T0 + 900);
+    CU_ASSERT_DOUBLE_EQUAL(num(after, "cycle_start"), num(before, "cycle_start"), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(num(after, "offset_s"), num(before, "offset_s"), 1e-9);
+    for (size_t p = 0; p < 3; p++)
+        CU_ASSERT_DOUBLE_EQUAL(green(after, p), green(before, p), 1e-9);
+    json_decref(before);
+    json_decref(after);
+    /* Reads: unknown intersection, bad instant. */
+    json_decref(get("/v1/signals/intersections/zz/timing", &st));
+    CU_ASSERT_EQUAL(st, 404);
+    json_decref(get("/v1/signals/intersections/nd-04/spat?at=soon", &st));
+    CU_ASSERT_EQUAL(st, 400);
+}
+
+/* Counts of one interval for every signal of the corridor: the corridor
+ * carries `main` veh/h eastbound (90 % of it westbound), the side roads
+ * `side`. Each intersection gets the movements it serves (nd-04..06 are
+ * T junctions). */
+static void post_corridor(double ts, int main, int side, const char *tag)
+{
+    static const char *const mv[8] = { "EBT", "WBT", "EBL", "WBL", "NBT", "SBT", "NBL", "SBL" };
+    static const char *const t_missing[3][4] = { { "EBL", "NBT", "SBT", "SBL" },
+                                                 { "WBL", "NBT", "SBT", "NBL" },
+                                                 { "EBL", "NBT", "SBT", "SBL" } };
+    int val[8] = { main / 4, main * 9 / 40, main / 40, main / 40, side / 4, side / 4,
+                   side / 20, side / 20 };
+    for (int i = 0; i < 8; i++) {
+        char mine[256] = "{", id[64];
+        for (int k = 0; k < 8; k++) {
+            bool skip = false;
+            for (int q = 0; i >= 3 && i <= 5 && q < 4; q++)
+                skip |= strcmp(t_missing[i - 3][q], mv[k]) == 0;
+            if (skip)
+                continue;
+            char item[32];
+            snprintf(item, sizeof item, "%s\"%s\":%d", strlen(mine) > 1 ? "," : "", mv[k], val[k]);
+            strcat(mine, item);
+        }
+        strcat(mine, "}");
+        snprintf(id, sizeof id, "%s-%s-%.0f", tag, NANDAJIE[i], ts);
+        CU_ASSERT_EQUAL(post_status(NANDAJIE[i], id, ts, mine), 201);
+    }
+}
+
+/* Walk the cycles that ran in [from, to) at one intersection: the common
+ * cycle moves <= 6 s a cycle, greens <= 10 % of it plus their share. */
+static double walk_cycles(const char *isec, double from, double to, int *ncycles)
+{
+    json_t *prev = timing(isec, from);
+    double last = num(prev, "common_cycle_s");
+    *ncycles = 0;
+    for (int guard = 0; guard < 400; guard++) {
+        double next = num(prev, "cycle_start") + num(prev, "cycle_s") + 0.001;
+        if (next >= to)
+            break;
+        json_t *cur = timing(isec, next);
+        double dc = num(cur, "common_cycle_s") - num(prev, "common_cycle_s");
+        CU_ASSERT(fabs(dc) <= 6 + 1e-6);
+        double G0 = 0, G1 = 0;
+        size_t n = json_array_size(json_object_get(cur, "phases"));
+        for (size_t p = 0; p < n; p++) {
+            G0 += green(prev, p);
+            G1 += green(cur, p);
+        }
+        for (size_t p = 0; p < n; p++) {
+            json_t *ph = json_array_get(json_object_get(cur, "phases"), p);
+            CU_ASSERT(green(cur, p) >= num(ph, "min_green_s") - 1e-6);
+            CU_ASSERT(fabs(green(cur, p) - green(prev, p)) <=
+                      0.1 * num(cur, "common_cycle_s") + fabs(G1 - G0) + 1e-6);
+        }
+        CU_ASSERT_DOUBLE_EQUAL(num(cur, "cycle_start"), next - 0.001, 1e-5);
+        /* Cycles start on whole seconds, and offset_s places them on the
+         * epoch (what a client following the timing relies on). */
+        double cs = num(cur, "cycle_start"), C = num(cur, "cycle_s");
+        CU_ASSERT_DOUBLE_EQUAL(cs, round(cs), 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(num(cur, "offset_s"), fmod(cs, C), 1e-5);
+        last = num(cur, "common_cycle_s");
+        json_decref(prev);
+        prev = cur;
+        (*ncycles)++;
+    }
+    json_decref(prev);
+    return last;
+}
+
+static void test_timing_follows_counts(void)
+{
+    json_t *t = timing("nd-02", T0 + 900);
+    double C0 = num(t, "common_cycle_s");
+    json_decref(t);
+    /* Evening peak: heavy traffic along the corridor for an hour. */
+    for (int k = 1; k <= 4; k++)
+        post_corridor(T0 + 900 * k, 2000, 800, "peak");
+    int n;
+    double Cpeak = walk_cycles("nd-02", T0 + 900, T0 + 900 * 5, &n);
+    CU_ASSERT(n > 20);
+    CU_ASSERT(Cpeak > C0 + 10);
+    /* One common cycle along the corridor. */
+    double at = T0 + 900 * 5;
+    for (int i = 0; i < 8; i++) {
+        json_t *x = timing(NANDAJIE[i], at);
+        CU_ASSERT_DOUBLE_EQUAL(num(x, "common_cycle_s"), Cpeak, 1e-6);
+        CU_ASSERT_STRING_EQUAL(str(x, "mode"), "adaptive");
+        CU_ASSERT_STRING_EQUAL(str(x, "corridor"), "nandajie");
+        CU_ASSERT(strstr(str(x, "reason"), "detector counts") != NULL);
+        json_decref(x);
+    }
+    /* Night: light traffic, the cycle comes down again. */
+    for (int k = 5; k <= 8; k++)
+        post_corridor(T0 + 900 * k, 300, 100, "night");
+    double Cnight = walk_cycles("nd-02", T0 + 900 * 5, T0 + 900 * 9, &n);
+    CU_ASSERT(Cnight < Cpeak - 10);
+}
+
+static void test_spat(void)
+{
+    double now = T0 + 900 * 9;
+    json_t *t = timing("nd-03", now);
+    double start = num(t, "cycle_start"), g0 = green(t, 0), at = start + 1;
+    json_t *s = spat("nd-03", at);
+    CU_ASSERT_STRING_EQUAL(str(s, "intersection"), "nd-03");
+    CU_ASSERT_DOUBLE_EQUAL(num(s, "ts"), at, 1e-6);
+    json_t *states = json_object_get(s, "states");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(states), 4);
+    json_t *s0 = json_array_get(states, 0), *s1 = json_array_get(states, 1);
+    CU_ASSERT_STRING_EQUAL(str(s0, "event_state"), "protected-movement-allowed");
+    CU_ASSERT_DOUBLE_EQUAL(num(s0, "likely_end_s"), g0 - 1, 1e-5);
+    CU_ASSERT_DOUBLE_EQUAL(num(s0, "min_end_s"), g0 - 1, 1e-5);
+    CU_ASSERT_DOUBLE_EQUAL(num(s0, "max_end_s"), g0 - 1, 1e-5);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(s0, "signal_group")), 1);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(s0, "movements"), 0)),
+                           "EBT");
+    CU_ASSERT_STRING_EQUAL(str(s1, "event_state"), "stop-and-remain");
+    CU_ASSERT_DOUBLE_EQUAL(num(s1, "likely_end_s"), g0 - 1 + 4, 1e-5);   /* amber 3 + all red 1 */
+    json_decref(s);
+    /* In the amber: protected-clearance for 3 s. */
+    s = spat("nd-03", start + g0 + 0.5);
+    s0 = json_array_get(json_object_get(s, "states"), 0);
+    CU_ASSERT_STRING_EQUAL(str(s0, "event_state"), "protected-clearance");
+    CU_ASSERT_DOUBLE_EQUAL(num(s0, "likely_end_s"), 2.5, 1e-5);
+    json_decref(s);
+    /* After it the coordinated phase waits for the next cycle, whose start
+     * is known; every end is ordered min <= likely <= max. */
+    s = spat("nd-03", start + g0 + 10);
+    states = json_object_get(s, "states");
+    s0 = json_array_get(states, 0);
+    CU_ASSERT_STRING_EQUAL(str(s0, "event_state"), "stop-and-remain");
+    CU_ASSERT_DOUBLE_EQUAL(num(s0, "likely_end_s"), num(t, "cycle_s") - g0 - 10, 1e-5);
+    for (size_t p = 0; p < 4; p++) {
+        json_t *x = json_array_get(states, p);
+        CU_ASSERT(num(x, "min_end_s") <= num(x, "likely_end_s") + 1e-6);
+        CU_ASSERT(num(x, "likely_end_s") <= num(x, "max_end_s") + 1e-6);
+        CU_ASSERT(num(x, "min_end_s") > 0);
+    }
+    json_decref(s);
+    json_decref(t);
+    long st;
+    json_decref(get("/v1/signals/intersections/nd-77/spat", &st));
+    CU_ASSERT_EQUAL(st, 404);
+}
+
+/* Advice checked against the SPaT at the arrival time. */
+static void test_advisory(void)
+{
+    double now = T0 + 900 * 9;
+    int speed = 0, stop = 0;
+    for (double at = now; at < now + 150; at += 7) {
+        char path[256];
+        long st;
+        /* 200-300 m west of nd-03, eastbound at 12 m/s. */
+        snprintf(path, sizeof path, "/v1/signals/advisory?lon=121.3745&lat=37.54035&heading=95"
+                 "&speed=12&at=%.6f", at);
+        json_t *a = get(path, &st);
+        CU_ASSERT_EQUAL_FATAL(st, 200);
+        CU_ASSERT_STRING_EQUAL(str(a, "corridor"), "nandajie");
+        CU_ASSERT_STRING_EQUAL(str(a, "direction"), "outbound");
+        CU_ASSERT_STRING_EQUAL(str(a, "intersection"), "nd-03");
+        CU_ASSERT_STRING_EQUAL(str(a, "movement"), "EBT");
+        double d = num(a, "distance_m");
+        CU_ASSERT(d > 150 && d < 350);
+        if (strcmp(str(a, "advice"), "speed") == 0) {
+            double v = num(a, "advisory_speed_mps"), arr = num(a, "arrival_s");
+            CU_ASSERT(v >= 5 - 1e-9 && v <= 50 / 3.6 + 1e-9);
+            CU_ASSERT_DOUBLE_EQUAL(arr, d / v, 1e-5);
+            json_t *s = spat("nd-03", at + arr);
+            CU_ASSERT_STRING_EQUAL(str(json_array_get(json_object_get(s, "states"), 0),
+                                       "event_state"), "protected-movement-allowed");
+            json_decref(s);
+            speed++;
+        } else {
+            CU_ASSERT_STRING_EQUAL(str(a, "advice"), "stop");
+            CU_ASSERT(json_is_null(json_object_get(a, "advisory_speed_mps")));
+            /* Even at 5 m/s the vehicle would be there before the green. */
+            CU_ASSERT(num(a, "green_start_s") > d / 5 - 1 - 1e-6 ||
+                      strcmp(str(a, "event_state"), "protected-movement-allowed") == 0);
+            stop++;
+        }
+        json_decref(a);
+    }
+    CU_ASSERT(speed > 0);
+    /* Westbound on the same spot: the previous signal, nd-02. */
+    long st;
+    json_t *a = get("/v1/signals/advisory?lon=121.3745&lat=37.54035&heading=275&speed=10", &st);
+    CU_ASSERT_EQUAL(st, 200);
+    CU_ASSERT_STRING_EQUAL(str(a, "direction"), "inbound");
+    CU_ASSERT_STRING_EQUAL(str(a, "intersection"), "nd-02");
+    CU_ASSERT_STRING_EQUAL(str(a, "movement"), "WBT");
+    json_decref(a);
+    /* Far from every corridor, or across it: no advice, said clearly. */
+    a = get("/v1/signals/advisory?lon=121.45&lat=37.48&heading=90&speed=10", &st);
+    CU_ASSERT_EQUAL(st, 200);
+    CU_ASSERT_STRING_EQUAL(str(a, "advice"), "none");
+    CU_ASSERT(strlen(str(a, "reason")) > 0);
+    json_decref(a);
+    a = get("/v1/signals/advisory?lon=121.3745&lat=37.54035&heading=5&speed=10", &st);
+    CU_ASSERT_STRING_EQUAL(str(a, "advice"), "none");
+    json_decref(a);
+    /* Past the last signal. */
+    a = get("/v1/signals/advisory?lon=121.4070&lat=37.53805&heading=95&speed=10", &st);
+    CU_ASSERT_STRING_EQUAL(str(a, "advice"), "none");
+    json_decref(a);
+    a = get("/v1/signals/advisory?lon=121.3745&heading=95&speed=10", &st);
+    CU_ASSERT_EQUAL(st, 400);
+    json_decref(a);
+    a = get("/v1/signals/advisory?lon=121.3745&lat=37.54035&heading=400&speed=10", &st);
+    CU_ASSERT_EQUAL(st, 400);
+    json_decref(a);
+}
+
+static void put_mode(const char *isec, const char *key, const char *body, long want)
+{
+    char path[128];
+    struct http_result res;
+    snprintf(path, sizeof path, "/v1/signals/intersections/%s/mode", isec);
+    CU_ASSERT_EQUAL_FATAL(support_send("PUT", cityd.base, path, key, body, &res), 0);
+    CU_ASSERT_EQUAL(res.status, want);
+    if (res.status != want)
+        fprintf(stderr, "PUT mode %s: %ld %s\n", body, res.status, res.body);
+    http_result_free(&res);
+}
+
+static void test_mode_override(void)
+{
+    double now = T0 + 900 * 9;
+    put_mode("nd-06", "k-engineer", "{\"mode\":\"adaptive\",\"method\":\"max_pressure\"}", 200);
+    put_mode("nd-06", "k-reader", "{\"mode\":\"fixed\"}", 403);
+    put_mode("nd-06", "k-sensor", "{\"mode\":\"fixed\"}", 403);
+    put_mode("nd-06", "k-engineer", "{\"mode\":\"manual\"}", 400);
+    put_mode("nd-06", "k-engineer", "{\"mode\":\"fixed\",\"method\":\"max_pressure\"}", 400);
+    put_mode("nd-06", "k-engineer", "{\"mode\":\"adaptive\",\"method\":\"magic\"}", 400);
+    json_t *t = timing("nd-06", now);
+    CU_ASSERT_STRING_EQUAL(str(json_object_get(t, "configured"), "method"), "max_pressure");
+    CU_ASSERT_STRING_EQUAL(str(json_object_get(t, "configured"), "source"), "override");
+    json_decref(t);
+    /* From its next cycle on it runs max pressure, off the common cycle. */
+    t = timing("nd-06", now + 400);
+    CU_ASSERT_STRING_EQUAL(str(t, "mode"), "adaptive");
+    CU_ASSERT_STRING_EQUAL(str(t, "method"), "max_pressure");
+    CU_ASSERT(strstr(str(t, "reason"), "max pressure") != NULL);
+    json_decref(t);
+    json_t *s = spat("nd-06", now + 400);
+    json_t *states = json_object_get(s, "states");
+    for (size_t p = 0; p < json_array_size(states); p++) {
+        json_t *x = json_array_get(states, p);
+        CU_ASSERT(num(x, "min_end_s") <= num(x, "likely_end_s") + 1e-6);
+        CU_ASSERT(num(x, "likely_end_s") <= num(x, "max_end_s") + 1e-6);
+    }
+    json_decref(s);
+    /* Fixed, then back to the configured default. */
+    put_mode("nd-07", "k-engineer", "{\"mode\":\"fixed\"}", 200);
+    t = timing("nd-07", now + 400);
+    CU_ASSERT_STRING_EQUAL(str(t, "mode"), "fixed");
+    CU_ASSERT_STRING_EQUAL(str(json_array_get(json_object_get(t, "phases"), 0), "flow_source"),
+                           "design");
+    json_decref(t);
+    put_mode("nd-07", "k-engineer", "{\"mode\":\"default\"}", 200);
+    t = timing("nd-07", now);
+    CU_ASSERT_STRING_EQUAL(str(json_object_get(t, "configured"), "source"), "default");
+    json_decref(t);
+}
+
+/* A restart of cityd: the same timing at the same instants. */
+static void test_restart_keeps_timing(void)
+{
+    double now = T0 + 900 * 9;
+    double at[3] = { now - 200, now, now + 300 };
+    json_t *before[3], *after[3];
+    for (int i = 0; i < 3; i++)
+        before[i] = timing("nd-04", at[i]);
+    json_t *s_before = spat("nd-06", now + 100);
+    support_cityd_stop(&cityd);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&cityd, redis.url, REPLAY), 0);
+    wait_ready();
+    /* The replay clock resumes where the controllers stopped. */
+    json_t *x = timing("nd-04", at[1]);
+    json_decref(x);
+    for (int i = 1; i < 3; i++) {
+        after[i] = timing("nd-04", at[i]);
+        CU_ASSERT_DOUBLE_EQUAL(num(after[i], "cycle_start"), num(before[i], "cycle_start"), 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(num(after[i], "cycle_s"), num(before[i], "cycle_s"), 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(num(after[i], "offset_s"), num(before[i], "offset_s"), 1e-6);
+        for (size_t p = 0; p < 3; p++)
+            CU_ASSERT_DOUBLE_EQUAL(green(after[i], p), green(before[i], p), 1e-6);
+        json_decref(after[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        json_decref(before[i]);
+    json_t *s_after = spat("nd-06", now + 100);
+    json_t *a = json_object_get(s_after, "states"), *b = json_object_get(s_before, "states");
+    for (size_t p = 0; p < json_array_size(b); p++) {
+        CU_ASSERT_STRING_EQUAL(str(json_array_get(a, p), "event_state"),
+                               str(json_array_get(b, p), "event_state"));
+        CU_ASSERT_DOUBLE_EQUAL(num(json_array_get(a, p), "likely_end_s"),
+                               num(json_array_get(b, p), "likely_end_s"), 1e-6);
+    }
+    json_decref(s_before);
+    json_decref(s_after);
+    /* Ids seen before the restart are still duplicates. */
+    struct http_result res;
+    post_count("nd-03", "k-sensor", "nd03-0000", T0, 900, "{\"EBT\":1}", &res);
+    CU_ASSERT_EQUAL(res.status, 200);
+    http_result_free(&res);
+    /* and counted as such. */
+    CU_ASSERT_EQUAL_FATAL(support_get(cityd.base, "/metrics", NULL, &res), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "cityd_signals_counts_total{result=\"duplicate\"} 1"));
+    http_result_free(&res);
+}
+
+/* Wall clock: an interval ending in the future is refused. */
+static void test_wall_clock(void)
+{
+    struct test_redis r2;
+    struct test_cityd c2;
+    static const char *const wall[] = { "clock.mode=wall", NULL };
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, wall), 0);
+    struct test_cityd keep = cityd;
+    cityd = c2;
+    wait_ready();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec;
+    struct http_result res;
+    post_count("bm-02", "k-sensor", "w1", now + 600, 900, "{\"EBT\":200}", &res);
+    CU_ASSERT_EQUAL(res.status, 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "ts"));
+    http_result_free(&res);
+    post_count("bm-02", "k-sensor", "w2", now - 900, 900, "{\"EBT\":200}", &res);
+    CU_ASSERT_EQUAL(res.status, 201);
+    http_result_free(&res);
+    long st;
+    json_t *t = get("/v1/signals/intersections/bm-02/timing", &st);
+    CU_ASSERT_EQUAL(st, 200);
+    json_t *p0 = json_array_get(json_object_get(t, "phases"), 0);
+    CU_ASSERT_STRING_EQUAL(str(p0, "flow_source"), "counts");
+    CU_ASSERT(fabs(num(t, "ts") - now) < 60);
+    json_decref(t);
+    cityd = keep;
+    support_cityd_stop(&c2);
+    support_redis_stop(&r2);
+}
+
+int suite_adaptive(void)
+{
+    CU_pSuite s = CU_add_suite("adaptive (HTTP)", suite_init, suite_clean);
+    if (s == NULL ||
+        !CU_add_test(s, "counts are idempotent", test_counts_idempotent) ||
+        !CU_add_test(s, "bad input changes nothing", test_bad_input) ||
+        !CU_add_test(s, "timing follows counts", test_timing_follows_counts) ||
+        !CU_add_test(s, "SPaT", test_spat) ||
+        !CU_add_test(s, "speed advice", test_advisory) ||
+        !CU_add_test(s, "mode override", test_mode_override) ||
+        !CU_add_test(s, "restart keeps timing", test_restart_keeps_timing) ||
+        !CU_add_test(s, "wall clock refuses the future", test_wall_clock))
+        return 1;
+    return 0;
+}

@@ -1,0 +1,455 @@
+/* it_sessions.c -- plate sessions over HTTP against a real cityd and a
+ * real redis-server: a whole garage day (accounts, entries, exits under
+ * autopay / pay-later / cash, payments, duplicates, no entry record,
+ * arrears at the next entry), replays of every request, bad input, and
+ * restarts of Redis and of cityd in the middle.
+ *
+ * Map: tests/fixtures/maps/garage (lot it-g1, tariff of api.md: 15 free
+ * minutes, 6.00/h in 30-minute units, cap 40.00, night 22:00-07:00 at
+ * 1.00/h, Asia/Shanghai). Clock: replay mode, so "now" is the latest
+ * gate event. D = 2025-12-01; D 08:00 local = 1764547200. */
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "support.h"
+
+#define D0800 1764547200.0              /* 2025-12-01 08:00 +08:00 */
+#define H 3600.0
+#define OP "k-operator"
+
+static const char *const EXTRA[] = {"map.dir=tests/fixtures/maps/garage", "clock.mode=replay",
+                                    NULL};
+
+/* Send a request, check the status, return the parsed body (caller
+ * frees) or NULL. */
+static json_t *call(const struct test_cityd *c, const char *method, const char *path,
+                    const char *key, const char *body, long want, int line)
+{
+    struct http_result r;
+    int rc = strcmp(method, "GET") == 0 ? support_get(c->base, path, key, &r)
+                                        : support_send(method, c->base, path, key, body, &r);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(r.status, want);
+    if (r.status != want)
+        fprintf(stderr, "\nline %d: %s %s -> %ld (want %ld): %s\n", line, method, path, r.status,
+                want, r.body);
+    json_t *j = r.json ? json_incref(r.json) : NULL;
+    http_result_free(&r);
+    return j;
+}
+#define CALL(c, m, p, k, b, w) call((c), (m), (p), (k), (b), (w), __LINE__)
+
+static json_t *gate(const struct test_cityd *c, const char *lot, const char *kind,
+                    const char *id, const char *plate, double ts, long want, int line)
+{
+    char path[256], body[512];
+    snprintf(path, sizeof path, "/v1/parking/lots/%s/%s", lot, kind);
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"plate\":\"%s\",\"gate\":\"G-%s\",\"ts\":%.0f}",
+             id, plate, kind, ts);
+    return call(c, "POST", path, OP, body, want, line);
+}
+#define ENTRY(c, id, plate, ts, want) gate((c), "it-g1", "entries", (id), (plate), (ts), (want), __LINE__)
+#define EXIT(c, id, plate, ts, want) gate((c), "it-g1", "exits", (id), (plate), (ts), (want), __LINE__)
+
+static json_t *pay(const struct test_cityd *c, const char *sid, const char *body, long want,
+                   int line)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/parking/sessions/%s/payments", sid);
+    return call(c, "POST", path, OP, body, want, line);
+}
+#define PAY(c, sid, body, want) pay((c), (sid), (body), (want), __LINE__)
+
+/* The string at a "session.status" style path, "(missing)" when there is
+ * none (never NULL: a failing check must not crash the suite). */
+static const char *sget(const json_t *j, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    const json_t *cur = j;
+    for (char *tok = strtok(buf, "."); tok && cur; tok = strtok(NULL, "."))
+        cur = json_object_get(cur, tok);
+    return json_is_string(cur) ? json_string_value(cur) : "(missing)";
+}
+
+static double nget(const json_t *j, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    const json_t *cur = j;
+    for (char *tok = strtok(buf, "."); tok && cur; tok = strtok(NULL, "."))
+        cur = json_object_get(cur, tok);
+    return json_is_number(cur) ? json_number_value(cur) : NAN;
+}
+
+static bool has_flag(const json_t *session, const char *flag)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(session, "flags"), i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), flag) == 0)
+            return true;
+    return false;
+}
+
+static bool up(struct test_redis *r, struct test_cityd *c)
+{
+    if (support_redis_start(r) != 0 || support_cityd_start(c, r->url, EXTRA) != 0) {
+        CU_FAIL("cannot start redis-server and cityd");
+        return false;
+    }
+    /* sessions load asynchronously: wait until the list answers */
+    for (int i = 0; i < 500; i++) {
+        struct http_result hr;
+        long st = 0;
+        if (support_get(c->base, "/v1/parking/sessions?plate=%E9%B2%81F12345", OP, &hr) == 0)
+            st = hr.status;
+        http_result_free(&hr);
+        if (st == 200)
+            return true;
+        support_sleep_ms(10);
+    }
+    CU_FAIL("sessions never loaded");
+    return false;
+}
+
+static void down(struct test_redis *r, struct test_cityd *c)
+{
+    support_cityd_stop(c);
+    support_redis_stop(r);
+}
+
+/* ---- a whole day ---- */
+
+static void accounts(const struct test_cityd *c)
+{
+    json_t *j = CALL(c, "PUT", "/v1/parking/accounts/%E9%B2%81fa0001", OP,
+                     "{\"autopay\":true,\"pay_later\":false}", 200);
+    CU_ASSERT_STRING_EQUAL(sget(j, "plate"), "鲁FA0001");
+    CU_ASSERT(json_is_true(json_object_get(j, "autopay")));
+    json_decref(j);
+    json_decref(CALL(c, "PUT", "/v1/parking/accounts/%E9%B2%81FB0002", OP,
+                     "{\"autopay\":false,\"pay_later\":true}", 200));
+    /* replay: same answer */
+    json_decref(CALL(c, "PUT", "/v1/parking/accounts/%E9%B2%81FB0002", OP,
+                     "{\"autopay\":false,\"pay_later\":true}", 200));
+    json_decref(CALL(c, "PUT", "/v1/parking/accounts/XYZ", OP,
+                     "{\"autopay\":false,\"pay_later\":true}", 400));
+    json_decref(CALL(c, "PUT", "/v1/parking/accounts/%E9%B2%81FB0002", OP, "{\"autopay\":1}", 400));
+    json_decref(CALL(c, "PUT", "/v1/parking/accounts/%E9%B2%81FB0002", "k-reader",
+                     "{\"autopay\":false,\"pay_later\":true}", 403));
+}
+
+static void bad_gate_input(const struct test_cityd *c)
+{
+    json_t *j = ENTRY(c, "bad-1", "ABC123", D0800, 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "error.message"), "plate"));
+    CU_ASSERT_STRING_EQUAL(sget(j, "error.code"), "invalid");
+    json_decref(j);
+    json_decref(gate(c, "no-such-lot", "entries", "bad-2", "鲁F12345", D0800, 404, __LINE__));
+    j = CALL(c, "POST", "/v1/parking/lots/it-g1/entries", OP,
+             "{\"id\":\"bad-3\",\"plate\":\"鲁F12345\",\"gate\":\"N\"}", 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sget(j, "error.message"), "ts"));
+    json_decref(j);
+    json_decref(CALL(c, "POST", "/v1/parking/lots/it-g1/entries", NULL,
+                     "{\"id\":\"bad-4\",\"plate\":\"鲁F12345\",\"gate\":\"N\",\"ts\":1}", 401));
+    json_decref(CALL(c, "POST", "/v1/parking/lots/it-g1/entries", "k-reader",
+                     "{\"id\":\"bad-4\",\"plate\":\"鲁F12345\",\"gate\":\"N\",\"ts\":1}", 403));
+    json_decref(CALL(c, "POST", "/v1/parking/lots/it-g1/exits", OP, "{\"id\":", 400));
+    /* none of these left a session behind */
+    j = CALL(c, "GET", "/v1/parking/sessions?plate=%E9%B2%81F12345", OP, NULL, 200);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "sessions")), 0);
+    json_decref(j);
+}
+
+static void test_day(void)
+{
+    struct test_redis r;
+    struct test_cityd c;
+    if (!up(&r, &c))
+        return;
+    accounts(&c);
+    bad_gate_input(&c);
+
+    /* 08:00 four cars in; a replay answers the same session */
+    json_t *a = ENTRY(&c, "in-a", "鲁fa0001", D0800, 201);
+    json_t *b = ENTRY(&c, "in-b", "鲁FB·0002", D0800, 201);
+    json_t *cc = ENTRY(&c, "in-c", "鲁FC0003", D0800, 201);
+    json_t *d1 = ENTRY(&c, "in-d1", "鲁FD12345", D0800 + 300, 201);
+    CU_ASSERT_STRING_EQUAL(sget(a, "session.status"), "active");
+    CU_ASSERT_STRING_EQUAL(sget(b, "session.plate"), "鲁FB0002");
+    CU_ASSERT_DOUBLE_EQUAL(nget(a, "arrears.amount"), 0, 1e-9);
+    json_t *again = ENTRY(&c, "in-a", "鲁FA0001", D0800, 200);
+    CU_ASSERT_STRING_EQUAL(sget(again, "session.id"), sget(a, "session.id"));
+    json_decref(again);
+    json_decref(ENTRY(&c, "in-a", "鲁FC0003", D0800, 409));   /* same id, other plate */
+    char sid_a[64], sid_b[64], sid_c[64], sid_d1[64];
+    snprintf(sid_a, sizeof sid_a, "%s", sget(a, "session.id"));
+    snprintf(sid_b, sizeof sid_b, "%s", sget(b, "session.id"));
+    snprintf(sid_c, sizeof sid_c, "%s", sget(cc, "session.id"));
+    snprintf(sid_d1, sizeof sid_d1, "%s", sget(d1, "session.id"));
+    json_decref(a);
+    json_decref(b);
+    json_decref(cc);
+    json_decref(d1);
+
+    /* 10:00 A leaves under autopay: 08:15..10:00 = 4 units of 3.00 */
+    json_t *x = EXIT(&c, "out-a", "鲁FA0001", D0800 + 2 * H, 201);
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "open");
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "paid");
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.amountDue"), 12.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.amountPaid"), 12.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.durationSeconds"), 7200, 1e-9);
+    json_decref(x);
+    x = EXIT(&c, "out-a", "鲁FA0001", D0800 + 2 * H, 200);         /* replay */
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.amountPaid"), 12.0, 1e-9);
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "open");
+    json_decref(x);
+    x = EXIT(&c, "out-a2", "鲁FA0001", D0800 + 2 * H + 20, 200);   /* second camera read */
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.id"), sid_a);
+    json_decref(x);
+
+    /* B leaves under pay-later */
+    x = EXIT(&c, "out-b", "鲁FB0002", D0800 + 2 * H, 201);
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "open");
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "exited_unpaid");
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.payBy"), D0800 + 2 * H + 259200, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.amountDue"), 12.0, 1e-9);
+    json_decref(x);
+
+    /* 12:00 C has no account: the gate holds until paid (8 units = 24.00) */
+    x = EXIT(&c, "out-c", "鲁FC0003", D0800 + 4 * H, 201);
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "hold");
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "payment_required");
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.amountDue"), 24.0, 1e-9);
+    json_decref(x);
+    x = PAY(&c, sid_c, "{\"id\":\"p-c1\",\"amount\":10,\"method\":\"cash\"}", 200);
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "amountPaid"), 10.0, 1e-9);
+    CU_ASSERT_STRING_EQUAL(sget(x, "status"), "payment_required");
+    json_decref(x);
+    /* amounts print as decimals, not binary noise (12.300000000000001) */
+    struct http_result raw;
+    char ppath[128];
+    snprintf(ppath, sizeof ppath, "/v1/parking/sessions/%s/payments", sid_c);
+    CU_ASSERT_EQUAL(support_send("POST", c.base, ppath, OP,
+                                 "{\"id\":\"p-c0\",\"amount\":0.1,\"method\":\"cash\"}", &raw), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(raw.body, "\"amountPaid\":10.1,"));
+    http_result_free(&raw);
+    x = PAY(&c, sid_c, "{\"id\":\"p-c1\",\"amount\":10,\"method\":\"cash\"}", 200);   /* replay */
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "amountPaid"), 10.1, 1e-9);
+    json_decref(x);
+    json_decref(PAY(&c, sid_c, "{\"id\":\"p-c1\",\"amount\":11,\"method\":\"cash\"}", 409));
+    x = PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":-5,\"method\":\"cash\"}", 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sget(x, "error.message"), "amount"));
+    json_decref(x);
+    json_decref(PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":0.001,\"method\":\"cash\"}", 400));
+    x = PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":15,\"method\":\"cash\"}", 409);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sget(x, "error.message"), "13.90 due"));
+    json_decref(x);
+    json_decref(PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":13.9,\"method\":\"cash\",\"lot\":\"it-s2\"}",
+                    409));
+    json_decref(PAY(&c, sid_a, "{\"id\":\"p-c1\",\"amount\":1,\"method\":\"cash\"}", 409));
+    json_decref(PAY(&c, "ps-nosuchsession", "{\"id\":\"p-x\",\"amount\":1,\"method\":\"cash\"}", 404));
+    x = PAY(&c, sid_c, "{\"id\":\"p-c2\",\"amount\":13.9,\"method\":\"wechat\",\"lot\":\"it-g1\"}", 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "status"), "paid");
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(x, "payments")), 3);
+    json_decref(x);
+
+    /* 20:00 D is read entering again: its first stay lost its exit */
+    json_t *d2 = ENTRY(&c, "in-d2", "鲁FD12345", D0800 + 12 * H, 201);
+    CU_ASSERT(has_flag(json_object_get(d2, "session"), "duplicate_entry"));
+    json_decref(d2);
+    json_t *list = CALL(&c, "GET", "/v1/parking/sessions?plate=%E9%B2%81FD12345&status=void", OP,
+                        NULL, 200);
+    json_t *s0 = json_array_get(json_object_get(list, "sessions"), 0);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(list, "sessions")), 1);
+    CU_ASSERT_STRING_EQUAL(sget(s0, "id"), sid_d1);
+    CU_ASSERT(has_flag(s0, "duplicate_entry"));
+    CU_ASSERT_DOUBLE_EQUAL(nget(s0, "amountDue"), 0, 1e-9);
+    json_decref(list);
+
+    /* an exit with no entry record: nothing billed, the gate holds */
+    x = EXIT(&c, "out-e", "鲁FE0005", D0800 + 13 * H, 201);
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "hold");
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "void");
+    CU_ASSERT(has_flag(json_object_get(x, "session"), "no_entry_record"));
+    CU_ASSERT(json_is_null(json_object_get(json_object_get(x, "session"), "entryTime")));
+    json_decref(x);
+    json_decref(EXIT(&c, "out-e", "鲁FE0005", D0800 + 13 * H, 200));
+
+    /* next day B comes back: its unpaid 12.00 is reported */
+    json_t *b2 = ENTRY(&c, "in-b2", "鲁FB0002", D0800 + 25 * H, 201);
+    CU_ASSERT_DOUBLE_EQUAL(nget(b2, "arrears.amount"), 12.0, 1e-9);
+    json_t *ids = json_object_get(json_object_get(b2, "arrears"), "sessions");
+    CU_ASSERT(json_array_size(ids) == 1 && json_is_string(json_array_get(ids, 0)) &&
+              strcmp(json_string_value(json_array_get(ids, 0)), sid_b) == 0);
+    json_decref(b2);
+    list = CALL(&c, "GET", "/v1/parking/sessions?plate=%E9%B2%81fb%C2%B70002", OP, NULL, 200);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(list, "sessions")), 2);
+    CU_ASSERT_STRING_EQUAL(sget(json_array_get(json_object_get(list, "sessions"), 0), "status"),
+                           "active");                            /* newest first */
+    CU_ASSERT_DOUBLE_EQUAL(nget(list, "arrears.amount"), 12.0, 1e-9);
+    json_decref(list);
+    json_decref(CALL(&c, "GET", "/v1/parking/sessions?plate=%E9%B2%81FB0002&status=gone", OP, NULL,
+                     400));
+    json_decref(CALL(&c, "GET", "/v1/parking/sessions", OP, NULL, 400));
+    json_decref(CALL(&c, "GET", "/v1/parking/sessions?plate=%E9%B2%81FB0002", "k-reader", NULL, 403));
+    x = PAY(&c, sid_b, "{\"id\":\"p-b\",\"amount\":12,\"method\":\"alipay\"}", 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "status"), "paid");
+    json_decref(x);
+    list = CALL(&c, "GET", "/v1/parking/sessions?plate=%E9%B2%81FB0002", OP, NULL, 200);
+    CU_ASSERT_DOUBLE_EQUAL(nget(list, "arrears.amount"), 0, 1e-9);
+    json_decref(list);
+
+    /* find-car: validation, and nobody is found who is not parked here */
+    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=%E9%B2%81FA0001&from=k-nope", NULL,
+                     NULL, 404));
+    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=%E9%B2%81FA0001", NULL, NULL, 400));
+    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=XYZ&from=k-b1", NULL, NULL, 400));
+    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=%E9%B2%81FA0001&from=k-b1", NULL, NULL,
+                     404));
+
+    /* metrics count what happened */
+    struct http_result m;
+    CU_ASSERT_EQUAL_FATAL(support_get(c.base, "/metrics", NULL, &m), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(m.body, "cityd_parking_gate_events_total{kind=\"entry\","
+                                          "outcome=\"new\"} 6"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(m.body, "cityd_parking_gate_events_total{kind=\"exit\","
+                                          "outcome=\"reread\"} 1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(m.body, "cityd_parking_payments_total{outcome=\"replay\"} 1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(m.body, "cityd_parking_sessions_active 2"));
+    http_result_free(&m);
+    down(&r, &c);
+}
+
+/* ---- cityd --check ---- */
+
+/* `cityd --check -o map.dir=<dir>` through the shell; its output in out.
+ * Returns the exit status. */
+static int check_map(const char *dir, char *out, size_t outlen)
+{
+    char cmd[512];
+    const char *bin = getenv("CITYD_BIN");
+    snprintf(cmd, sizeof cmd, "%s --check -o map.dir=%s 2>&1", bin && *bin ? bin : "bin/cityd", dir);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        return -1;
+    size_t got = fread(out, 1, outlen - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_check(void)
+{
+    char out[8192];
+    CU_ASSERT_EQUAL(check_map("tests/fixtures/maps/garage", out, sizeof out), 0);
+    CU_ASSERT_NOT_EQUAL(check_map("tests/fixtures/maps/garage_unreachable", out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "B1-ISLAND: bay of lot it-g9 on level B1: no walking route "
+                                       "from any kiosk"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "B2-NOAISLE: bay of lot it-g9: no aisle on level B2"));
+    CU_ASSERT_PTR_NULL(strstr(out, "B1-OK"));
+    /* the demo city's garages route every bay from a kiosk */
+    CU_ASSERT_EQUAL(check_map("maps/yantai", out, sizeof out), 0);
+}
+
+/* ---- restarts ---- */
+
+static void wait_health(const struct test_cityd *c, long want)
+{
+    for (int i = 0; i < 1000; i++) {
+        struct http_result hr;
+        long st = 0;
+        if (support_get(c->base, "/v1/health", NULL, &hr) == 0)
+            st = hr.status;
+        http_result_free(&hr);
+        if (st == want)
+            return;
+        support_sleep_ms(10);
+    }
+    CU_FAIL("health never reached the wanted status");
+}
+
+static void test_restarts(void)
+{
+    struct test_redis r;
+    struct test_cityd c;
+    if (!up(&r, &c))
+        return;
+    json_t *e1 = ENTRY(&c, "r-in-1", "鲁F12345", D0800, 201);
+    json_t *e2 = ENTRY(&c, "r-in-2", "鲁FB0002", D0800, 201);
+    char sid1[64];
+    snprintf(sid1, sizeof sid1, "%s", sget(e1, "session.id"));
+    json_decref(e1);
+    json_decref(e2);
+    support_sleep_ms(1500);                  /* past appendfsync everysec */
+
+    /* Redis dies: writes answer 503, nothing half-done */
+    support_redis_kill(&r, true);
+    struct http_result hr;
+    CU_ASSERT_EQUAL(support_send("POST", c.base, "/v1/parking/lots/it-g1/exits", OP,
+                                 "{\"id\":\"r-out-1\",\"plate\":\"鲁F12345\",\"gate\":\"S\","
+                                 "\"ts\":1764554400}", &hr), 0);
+    CU_ASSERT_EQUAL(hr.status, 503);
+    CU_ASSERT_STRING_NOT_EQUAL(hr.retry_after, "");
+    http_result_free(&hr);
+
+    /* back: the same exit goes through once */
+    CU_ASSERT_EQUAL_FATAL(support_redis_restart(&r), 0);
+    wait_health(&c, 200);
+    json_t *x = EXIT(&c, "r-out-1", "鲁F12345", D0800 + 2 * H, 201);
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.id"), sid1);
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.amountDue"), 12.0, 1e-9);
+    json_decref(x);
+    support_sleep_ms(1500);
+
+    /* cityd restarts on the same Redis: everything is still there */
+    support_cityd_stop(&c);
+    if (support_cityd_start(&c, r.url, EXTRA) != 0) {
+        CU_FAIL("cityd did not restart");
+        support_redis_stop(&r);
+        return;
+    }
+    json_t *list = NULL;
+    for (int i = 0; i < 500 && list == NULL; i++) {
+        struct http_result lr;
+        if (support_get(c.base, "/v1/parking/sessions?plate=%E9%B2%81F12345", OP, &lr) == 0 &&
+            lr.status == 200)
+            list = json_incref(lr.json);
+        http_result_free(&lr);
+        if (list == NULL)
+            support_sleep_ms(10);
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(list);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(list, "sessions")), 1);
+    CU_ASSERT_STRING_EQUAL(sget(json_array_get(json_object_get(list, "sessions"), 0), "status"),
+                           "payment_required");
+    json_decref(list);
+    /* replays after the restart: same answers, and ids still bound to plates */
+    x = EXIT(&c, "r-out-1", "鲁F12345", D0800 + 2 * H, 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.id"), sid1);
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "hold");
+    json_decref(x);
+    json_decref(ENTRY(&c, "r-in-2", "鲁FC0003", D0800, 409));
+    x = ENTRY(&c, "r-in-2", "鲁FB0002", D0800, 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "active");
+    json_decref(x);
+    x = PAY(&c, sid1, "{\"id\":\"r-p1\",\"amount\":12,\"method\":\"cash\"}", 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "status"), "paid");
+    json_decref(x);
+    down(&r, &c);
+}
+
+int suite_sessions(void)
+{
+    CU_pSuite s = CU_add_suite("sessions", NULL, NULL);
+    if (s == NULL || CU_add_test(s, "a whole garage day", test_day) == NULL ||
+        CU_add_test(s, "Redis and cityd restarts", test_restarts) == NULL ||
+        CU_add_test(s, "cityd --check: unreachable bays", test_check) == NULL)
+        return -1;
+    return 0;
+}

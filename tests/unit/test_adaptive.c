@@ -1,0 +1,836 @@
+/* test_adaptive.c -- the adaptive controller without Redis or HTTP:
+ * smoothing and detector faults, bounded change of greens and cycles,
+ * shortway offset transitions, corridor coordination, max pressure, SPaT
+ * state at every second of a cycle (and its bounds against what re-timing
+ * then really does), and the speed-advice arithmetic. */
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adaptive.h"
+
+static unsigned mv(const char *list)
+{
+    unsigned m = 0;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " "))
+        m |= 1u << adaptive_movement_index(tok);
+    return m;
+}
+
+static void no_links(struct adaptive_isec_cfg *c)
+{
+    for (int p = 0; p < ADAPTIVE_MAX_PHASES; p++)
+        for (int l = 0; l < 2; l++)
+            c->down[p][l] = (struct adaptive_link){ -1, -1 };
+}
+
+/* Two phases: the main road (EB/WB, 2 lanes) and the side road. L = 8 s
+ * (intergreens 4 s: 3 amber + 1 all red). */
+static void two_phase(struct adaptive_isec_cfg *c, const char *id, double q0, double q1)
+{
+    memset(c, 0, sizeof *c);
+    c->id = id;
+    c->nphases = 2;
+    c->ph[0] = (struct adaptive_phase_cfg){ .movements = mv("EBT EBR WBT WBR"),
+                                            .saturation_vph = 3600, .min_green_s = 15,
+                                            .design_vph = q0 };
+    c->ph[1] = (struct adaptive_phase_cfg){ .movements = mv("NBT NBL NBR SBT SBL SBR"),
+                                            .saturation_vph = 1800, .min_green_s = 10,
+                                            .design_vph = q1 };
+    c->lost_time_s = 8;
+    c->cycle_min_s = 40;
+    c->cycle_max_s = 150;
+    c->out_phase = c->in_phase = -1;
+    no_links(c);
+    char err[128];
+    CU_ASSERT_EQUAL_FATAL(adaptive_cfg_finish(c, err, sizeof err), 0);
+}
+
+static double counts_none[ADAPTIVE_NMOV];
+
+static void counts_clear(double *c)
+{
+    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+        c[i] = NAN;
+}
+
+/* ---- estimation ---- */
+
+static void test_smoothing(void)
+{
+    struct adaptive_est e;
+    adaptive_est_init(&e);
+    CU_ASSERT_TRUE(isnan(adaptive_est_value(&e, 0)));
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 200, 0, 900, 1800), ADAPTIVE_EST_APPLIED);
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_est_value(&e, 900), 800, 1e-9);   /* first count sets it */
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 100, 900, 900, 1800), ADAPTIVE_EST_APPLIED);
+    double w = 1 - exp(-1.0);
+    CU_ASSERT_DOUBLE_EQUAL(e.vph, 800 + w * (400 - 800), 1e-9);
+    /* Interval length does not change the response: two 450 s counts at
+     * one rate weigh what one 900 s count does. */
+    struct adaptive_est a, b;
+    adaptive_est_init(&a);
+    adaptive_est_init(&b);
+    adaptive_est_update(&a, 150, 0, 900, 1800);
+    adaptive_est_update(&b, 150, 0, 900, 1800);
+    adaptive_est_update(&a, 100, 900, 900, 1800);
+    adaptive_est_update(&b, 50, 900, 450, 1800);
+    adaptive_est_update(&b, 50, 1350, 450, 1800);
+    CU_ASSERT_DOUBLE_EQUAL(a.vph, b.vph, 1e-9);
+    /* An interval that ends no later than one taken is outdated. */
+    CU_ASSERT_EQUAL(adaptive_est_update(&a, 10, 0, 900, 1800), ADAPTIVE_EST_OUTDATED);
+    CU_ASSERT_EQUAL(adaptive_est_update(&a, 10, 900, 900, 1800), ADAPTIVE_EST_OUTDATED);
+    CU_ASSERT_EQUAL(adaptive_est_update(&a, 10, 1800, 0, 1800), ADAPTIVE_EST_OUTDATED);
+    /* Held for an hour after the last good count, then nothing. */
+    CU_ASSERT_FALSE(isnan(adaptive_est_value(&a, 1800 + ADAPTIVE_STALE_S)));
+    CU_ASSERT_TRUE(isnan(adaptive_est_value(&a, 1800 + ADAPTIVE_STALE_S + 1)));
+}
+
+static void test_detector_faults(void)
+{
+    struct adaptive_est e;
+    adaptive_est_init(&e);
+    adaptive_est_update(&e, 200, 0, 900, 1800);                 /* 800 veh/h */
+    /* A dropout (zero after real traffic) is held, the estimate kept... */
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 900, 900, 1800), ADAPTIVE_EST_HELD);
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_est_value(&e, 1800), 800, 1e-9);
+    /* ... and dropped when the next interval is normal. */
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 190, 1800, 900, 1800), ADAPTIVE_EST_APPLIED);
+    CU_ASSERT_DOUBLE_EQUAL(e.vph, 800 + (1 - exp(-1.0)) * (760 - 800), 1e-9);
+    /* Two zeros in a row are believed, as one 30-minute interval. */
+    double before = e.vph;
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 2700, 900, 1800), ADAPTIVE_EST_HELD);
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 3600, 900, 1800), ADAPTIVE_EST_APPLIED);
+    CU_ASSERT_DOUBLE_EQUAL(e.vph, before * exp(-2.0), 1e-9);
+    /* A spike (chattering loop) is held and dropped the same way. */
+    adaptive_est_init(&e);
+    adaptive_est_update(&e, 50, 0, 900, 1800);                  /* 200 veh/h */
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 440, 900, 900, 1800), ADAPTIVE_EST_HELD);
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 55, 1800, 900, 1800), ADAPTIVE_EST_APPLIED);
+    CU_ASSERT(e.vph < 220);
+    /* A low flow's zero is just a quiet interval. */
+    adaptive_est_init(&e);
+    adaptive_est_update(&e, 20, 0, 900, 1800);                  /* 80 veh/h */
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 900, 900, 1800), ADAPTIVE_EST_APPLIED);
+}
+
+static void test_phase_flow(void)
+{
+    struct adaptive_isec_cfg c;
+    two_phase(&c, "x", 900, 400);
+    struct adaptive_est est[ADAPTIVE_NMOV];
+    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+        adaptive_est_init(&est[i]);
+    bool fc;
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 0, &fc), 900, 1e-9);   /* design */
+    CU_ASSERT_FALSE(fc);
+    /* The critical approach: EB 300+60 against WB 250 (per hour x4). */
+    adaptive_est_update(&est[adaptive_movement_index("EBT")], 75, 0, 900, 3600);
+    adaptive_est_update(&est[adaptive_movement_index("EBR")], 15, 0, 900, 3600);
+    adaptive_est_update(&est[adaptive_movement_index("WBT")], 62.5, 0, 900, 3600);
+    /* After one 15-minute count, shrunk toward the design flow 900. */
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 900, &fc),
+                           900 + (1 - exp(-1.0)) * (360 - 900), 1e-9);
+    CU_ASSERT_TRUE(fc);
+    /* The more is counted, the less the prior weighs. */
+    for (int k = 1; k < 12; k++) {
+        adaptive_est_update(&est[adaptive_movement_index("EBT")], 75, 900.0 * k, 900, 3600);
+        adaptive_est_update(&est[adaptive_movement_index("EBR")], 15, 900.0 * k, 900, 3600);
+    }
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 900 * 12, &fc),
+                           900 + (1 - exp(-10.0)) * (360 - 900), 1e-9);
+    /* Stale counts fall back to the design flow. */
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 900 * 12 + ADAPTIVE_STALE_S + 1, &fc),
+                           900, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_movement_saturation(&c, adaptive_movement_index("NBL")), 1800,
+                           1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_movement_saturation(&c, adaptive_movement_index("EBL")), 0,
+                           1e-9);
+    /* J2735 permissive: the side road's lefts go through gaps. */
+    CU_ASSERT_TRUE(c.ph[1].permissive);
+    CU_ASSERT_FALSE(c.ph[0].permissive);
+    CU_ASSERT_DOUBLE_EQUAL(c.ph[0].amber_s, 3, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(c.ph[0].all_red_s, 1, 1e-12);
+}
+
+/* ---- bounded change ---- */
+
+static double urand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (double)((*s >> 8) & 0xffff) / 65536.0;
+}
+
+static void test_bounded_step(void)
+{
+    double cur[3] = { 40, 20, 20 }, tgt[3] = { 20, 30, 30 }, gmin[3] = { 10, 10, 10 }, out[3];
+    CU_ASSERT_EQUAL(adaptive_bounded_step(3, cur, tgt, gmin, 80, 8, out), 0);
+    CU_ASSERT_DOUBLE_EQUAL(out[0], 32, 1e-9);      /* down by the step */
+    CU_ASSERT_DOUBLE_EQUAL(out[1], 24, 1e-9);      /* the others share it */
+    CU_ASSERT_DOUBLE_EQUAL(out[2], 24, 1e-9);
+    /* Preconditions broken: the target is returned, flagged. */
+    double bad[3] = { 5, 30, 45 };
+    CU_ASSERT_EQUAL(adaptive_bounded_step(3, bad, tgt, gmin, 80, 8, out), -1);
+    /* Random cases: the guarantees of adaptive.h, and convergence. */
+    unsigned seed = 7;
+    for (int trial = 0; trial < 2000; trial++) {
+        size_t n = 2 + (size_t)(urand(&seed) * 4);
+        double c[8], t[8], m[8], o[8], G = 0, mins = 0;
+        for (size_t i = 0; i < n; i++) {
+            m[i] = 5 + 15 * urand(&seed);
+            c[i] = m[i] + 40 * urand(&seed);
+            G += c[i];
+            mins += m[i];
+        }
+        double total = mins + (G - mins) * (0.3 + 1.4 * urand(&seed)), tw = 0, w[8];
+        for (size_t i = 0; i < n; i++)
+            tw += (w[i] = urand(&seed) + 0.01);
+        for (size_t i = 0; i < n; i++)
+            t[i] = m[i] + (total - mins) * w[i] / tw;
+        double step = 1 + 10 * urand(&seed), sum = 0;
+        CU_ASSERT_EQUAL_FATAL(adaptive_bounded_step(n, c, t, m, total, step, o), 0);
+        for (size_t i = 0; i < n; i++) {
+            sum += o[i];
+            CU_ASSERT(o[i] >= m[i] - 1e-9);
+            CU_ASSERT(fabs(o[i] - c[i]) <= step + fabs(total - G) + 1e-9);
+        }
+        CU_ASSERT_DOUBLE_EQUAL(sum, total, 1e-6);
+        /* Repeated at a constant total it reaches the target. */
+        for (int k = 0; k < 100; k++) {
+            memcpy(c, o, sizeof c);
+            adaptive_bounded_step(n, c, t, m, total, step, o);
+        }
+        for (size_t i = 0; i < n; i++)
+            CU_ASSERT_DOUBLE_EQUAL(o[i], t[i], 1e-6);
+    }
+}
+
+static void test_shortway(void)
+{
+    /* C = 100, lengthen <= 20, shorten <= 15. */
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_shortway(0, 10, 100, 20, 15, 0.5), 10, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_shortway(0, 90, 100, 20, 15, 0.5), -10, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_shortway(0, 50, 100, 20, 15, 0.5), 20, 1e-9);  /* 3 vs 4 */
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_shortway(0, 60, 100, 20, 15, 0.5), 20, 1e-9);  /* 3 vs 3: lengthen */
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_shortway(0, 65, 100, 20, 15, 0.5), -15, 1e-9); /* 4 vs 3 */
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_shortway(30, 30.3, 100, 20, 15, 0.5), 0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_shortway(99.8, 0, 100, 20, 15, 0.5), 0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_shortway(10, 30, 100, 0, 15, 0.5), -15, 1e-9); /* no room up */
+    CU_ASSERT_DOUBLE_EQUAL(adaptive_shortway(10, 30, 100, 0, 0, 0.5), 0, 1e-12);
+    /* Every start and target converges within the cycle count promised. */
+    for (int o = 0; o < 100; o += 3) {
+        for (int t = 0; t < 100; t += 7) {
+            double off = o, d = fmod(t - o + 100.0, 100);
+            int promised = (int)fmin(ceil(d / 20 - 1e-9), ceil((100 - d) / 15 - 1e-9));
+            int cycles = 0;
+            for (double step; (step = adaptive_shortway(off, t, 100, 20, 15, 0.5)) != 0; cycles++) {
+                CU_ASSERT(step <= 20 + 1e-9 && step >= -15 - 1e-9);
+                off = fmod(off + step + 100, 100);
+                CU_ASSERT_FATAL(cycles < 10);
+            }
+            CU_ASSERT(cycles <= promised);
+            CU_ASSERT(fmin(fabs(off - t), 100 - fabs(off - t)) <= 0.5 + 1e-9);
+        }
+    }
+}
+
+/* ---- a lone intersection ---- */
+
+struct rec_log {
+    struct adaptive_record r[4096];
+    size_t n;
+};
+
+static void log_record(void *arg, size_t member, const struct adaptive_record *r)
+{
+    struct rec_log *l = arg;
+    (void)member;
+    if (l->n < 4096)
+        l->r[l->n++] = *r;
+}
+
+static void post(struct adaptive_group *g, size_t k, double t0, double len, double eb, double ns)
+{
+    double c[ADAPTIVE_NMOV];
+    enum adaptive_est_result res[ADAPTIVE_NMOV];
+    counts_clear(c);
+    c[adaptive_movement_index("EBT")] = eb * len / 3600;
+    c[adaptive_movement_index("NBT")] = ns * len / 3600;
+    adaptive_advance(g, t0 + len, NULL, NULL);
+    adaptive_count(g, k, c, t0, len, res);
+}
+
+static double gsum(const struct adaptive_isec_cfg *c, const struct adaptive_record *r)
+{
+    double s = 0;
+    for (size_t p = 0; p < c->nphases; p++)
+        s += r->green[p];
+    return s;
+}
+
+static void test_isolated_follows_counts(void)
+{
+    struct adaptive_isec_cfg c;
+    two_phase(&c, "x", 600, 200);
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    static struct rec_log log;
+    log.n = 0;
+    adaptive_start(g, 1000);
+    const struct adaptive_record *r = &g->m[0].cur;
+    /* From the design flows: Y = 1/6 + 1/9, C = ceil(17/(1-Y)) = 24 -> 40 min. */
+    CU_ASSERT_DOUBLE_EQUAL(r->cycle_s, 40, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(gsum(&c, r) + c.lost_time_s, r->cycle_s, 1e-9);
+    /* Heavy traffic arrives: 2400 on the main road, 900 on the side:
+     * Y = 2/3 + 1/2 > 1 -> the longest cycle. Cycles grow by <= 6 s and
+     * greens move by <= 10 % of the cycle plus their share. */
+    for (int j = 0; j < 10; j++) {
+        adaptive_advance(g, 1000 + 900.0 * (j + 1), log_record, &log);
+        post(g, 0, 1000 + 900.0 * j, 900, 2400, 900);
+    }
+    adaptive_advance(g, 10000 + 3600, log_record, &log);
+    CU_ASSERT_FATAL(log.n > 20);
+    for (size_t i = 1; i < log.n; i++) {
+        const struct adaptive_record *a = &log.r[i - 1], *b = &log.r[i];
+        CU_ASSERT_DOUBLE_EQUAL(b->start, a->end, 1e-9);
+        CU_ASSERT(fabs(b->cycle_s - a->cycle_s) <= ADAPTIVE_CYCLE_STEP_S + 1e-9);
+        double D = fabs(gsum(&c, b) - gsum(&c, a));
+        for (size_t p = 0; p < 2; p++) {
+            CU_ASSERT(b->green[p] >= c.ph[p].gmin_s - 1e-9);
+            CU_ASSERT(fabs(b->green[p] - a->green[p]) <=
+                      ADAPTIVE_GREEN_STEP * b->common_cycle_s + D + 1e-9);
+        }
+        CU_ASSERT_DOUBLE_EQUAL(gsum(&c, b) + c.lost_time_s, b->cycle_s, 1e-9);
+    }
+    const struct adaptive_record *last = &log.r[log.n - 1];
+    CU_ASSERT_DOUBLE_EQUAL(last->cycle_s, 150, 1e-9);
+    CU_ASSERT_TRUE(last->from_counts[0]);
+    double w = 1 - exp(-10.0), q0 = 600 + w * (2400 - 600), q1 = 200 + w * (900 - 200);
+    CU_ASSERT_DOUBLE_EQUAL(last->flow[0], q0, 1e-6);
+    /* At the target the split is Webster's (y/Y)(C-L). */
+    double y0 = q0 / 3600, y1 = q1 / 1800;
+    CU_ASSERT_DOUBLE_EQUAL(last->green[0], y0 / (y0 + y1) * 142, 1e-6);
+    adaptive_group_free(g);
+}
+
+/* Stop-line counts at capacity: the phase is taken as saturated and its
+ * demand as at least capacity / 0.9, so the timing gives it more. */
+static void test_saturation(void)
+{
+    struct adaptive_isec_cfg c;
+    two_phase(&c, "x", 1200, 400);
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    adaptive_advance(g, 900, NULL, NULL);
+    const struct adaptive_record *r = &g->m[0].cur;
+    double cap1 = 1800 * r->green[1] / r->cycle_s;
+    /* The side road passes exactly its capacity, the main road half of its. */
+    post(g, 0, 0, 900, 0.5 * 3600 * r->green[0] / r->cycle_s, cap1);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].sat_floor[1], cap1 / ADAPTIVE_X_MAX, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].sat_floor[0], 0, 0);
+    CU_ASSERT(g->m[0].cur.flow[1] >= cap1 / ADAPTIVE_X_MAX - 1e-6);
+    double g1 = g->m[0].cur.green[1];
+    adaptive_advance(g, 900 + 600, NULL, NULL);
+    CU_ASSERT(g->m[0].cur.green[1] > g1);
+    /* A count below capacity clears it. */
+    post(g, 0, 900, 900, 100, 0.5 * cap1);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].sat_floor[1], 0, 0);
+    adaptive_group_free(g);
+}
+
+/* A fixed member ignores counts. */
+static void test_fixed_ignores_counts(void)
+{
+    struct adaptive_isec_cfg c;
+    two_phase(&c, "x", 1500, 500);
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_FIXED);
+    adaptive_start(g, 0);
+    double C0 = g->m[0].cur.cycle_s, g0 = g->m[0].cur.green[0];
+    post(g, 0, 0, 900, 100, 100);
+    adaptive_advance(g, 4000, NULL, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].cur.cycle_s, C0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].cur.green[0], g0, 1e-9);
+    /* Switched to adaptive it follows them (the light traffic shortens the cycle). */
+    adaptive_set_mode(g, 0, ADAPTIVE_WEBSTER, true);
+    post(g, 0, 4000, 900, 100, 100);
+    adaptive_advance(g, 4900 + 1800, NULL, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].cur.cycle_s, 40, 1e-9);
+    adaptive_group_free(g);
+}
+
+/* ---- a corridor ---- */
+
+/* Three signals 400 m apart, the middle one critical. */
+static struct adaptive_isec_cfg cor_cfg[3];
+static struct adaptive_group_cfg cor_gc;
+
+static void corridor(double q_mid)
+{
+    static const char *ids[3] = { "a", "b", "c" };
+    for (int i = 0; i < 3; i++) {
+        two_phase(&cor_cfg[i], ids[i], i == 1 ? q_mid : 800, 300);
+        cor_cfg[i].out_phase = cor_cfg[i].in_phase = 0;
+        cor_cfg[i].position_m = 400.0 * i;
+    }
+    cor_gc = (struct adaptive_group_cfg){ "cor", 3, cor_cfg, 12.5 };
+}
+
+/* The same corridor with a protected left-turn phase between the two:
+ * phases after the coordinated one have uncertain next starts for most of
+ * the cycle. */
+static void corridor3(double q_mid)
+{
+    corridor(q_mid);
+    for (int i = 0; i < 3; i++) {
+        struct adaptive_isec_cfg *c = &cor_cfg[i];
+        c->nphases = 3;
+        c->ph[2] = c->ph[1];
+        c->ph[2].movements = mv("NBT NBR SBT SBR");
+        c->ph[1] = (struct adaptive_phase_cfg){ .movements = mv("EBL WBL"),
+                                                .saturation_vph = 1650, .min_green_s = 8,
+                                                .design_vph = 200 };
+        c->lost_time_s = 12;
+        char err[128];
+        CU_ASSERT_EQUAL_FATAL(adaptive_cfg_finish(c, err, sizeof err), 0);
+    }
+}
+
+static struct rec_log cor_log[3];
+
+static void log_member(void *arg, size_t member, const struct adaptive_record *r)
+{
+    (void)arg;
+    log_record(&cor_log[member], member, r);
+}
+
+static double offset_err(const struct adaptive_group *g, size_t k)
+{
+    double C = g->master_cycle, o = g->m[k].cur.offset_s, t = g->m[k].target_offset_s;
+    double d = fabs(fmod(o - t + 2 * C, C));
+    return fmin(d, C - d);
+}
+
+static void test_corridor_transitions(void)
+{
+    corridor(1800);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    /* Started in step: offsets at their targets, one common cycle. */
+    for (size_t k = 0; k < 3; k++) {
+        CU_ASSERT(offset_err(g, k) < 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(g->m[k].cur.cycle_s, g->master_cycle, 1e-9);
+        cor_log[k].n = 0;
+    }
+    CU_ASSERT_EQUAL(g->critical, 1);
+    double C0 = g->master_cycle;
+    /* The middle signal's load rises: the common cycle follows it, the
+     * offsets are re-optimised, members walk to them by shortway. */
+    for (double t = 0; t < 7200; t += 900) {
+        adaptive_advance(g, t + 900, log_member, NULL);
+        post(g, 1, t, 900, 2400, 300);
+    }
+    adaptive_advance(g, 7200, log_member, NULL);
+    CU_ASSERT(g->master_cycle > C0 + 20);
+    CU_ASSERT_DOUBLE_EQUAL(g->master_cycle, g->target_cycle, 1e-9);
+    int transitions = 0;
+    for (size_t k = 0; k < 3; k++) {
+        struct rec_log *l = &cor_log[k];
+        CU_ASSERT_FATAL(l->n > 10);
+        for (size_t i = 0; i < l->n; i++) {
+            const struct adaptive_record *r = &l->r[i];
+            CU_ASSERT(r->delta_s <= ADAPTIVE_LENGTHEN * r->common_cycle_s + 1e-9);
+            CU_ASSERT(r->delta_s >= -ADAPTIVE_SHORTEN * r->common_cycle_s - 1e-9);
+            CU_ASSERT_DOUBLE_EQUAL(r->cycle_s, r->common_cycle_s + r->delta_s, 1e-9);
+            transitions += r->delta_s != 0;
+            if (i > 0)
+                CU_ASSERT_DOUBLE_EQUAL(r->start, l->r[i - 1].end, 1e-9);
+        }
+        CU_ASSERT(offset_err(g, k) <= ADAPTIVE_OFFSET_TOL_S + 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(g->m[k].cur.cycle_s, g->master_cycle, 1e-9);
+    }
+    CU_ASSERT(transitions > 0);
+    /* The first signal is the reference. */
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].target_offset_s, 0, 1e-9);
+    /* Same inputs, same timings. */
+    struct adaptive_group *h = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_start(h, 0);
+    for (double t = 0; t < 7200; t += 900)
+        post(h, 1, t, 900, 2400, 300);
+    adaptive_advance(h, 7200, NULL, NULL);
+    for (size_t k = 0; k < 3; k++) {
+        CU_ASSERT_DOUBLE_EQUAL(h->m[k].cur.start, g->m[k].cur.start, 0);
+        CU_ASSERT_EQUAL(memcmp(h->m[k].cur.green, g->m[k].cur.green, sizeof h->m[k].cur.green), 0);
+    }
+    adaptive_group_free(h);
+    adaptive_group_free(g);
+}
+
+/* ---- max pressure ---- */
+
+static void test_max_pressure(void)
+{
+    struct adaptive_isec_cfg c;
+    two_phase(&c, "x", 600, 200);
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_MAX_PRESSURE);
+    static struct rec_log log;
+    log.n = 0;
+    adaptive_start(g, 0);
+    post(g, 0, 0, 900, 2000, 300);
+    adaptive_advance(g, 900 + 7200, log_record, &log);
+    CU_ASSERT_FATAL(log.n > 40);
+    double green[2] = { 0, 0 }, last_end[2] = { 900, 900 };
+    for (size_t i = 1; i < log.n; i++) {
+        const struct adaptive_record *r = &log.r[i];
+        int p = r->order[0];
+        CU_ASSERT_EQUAL(r->nserved, 1);
+        CU_ASSERT_FALSE(r->open);
+        CU_ASSERT(r->green[p] >= c.ph[p].gmin_s - 1e-9);
+        CU_ASSERT(r->green[p] <= adaptive_mp_max_green(&c, p) + 1e-9);
+        /* Whole slots after the minimum. */
+        double slots = (r->green[p] - c.ph[p].gmin_s) / ADAPTIVE_MP_SLOT_S;
+        CU_ASSERT_DOUBLE_EQUAL(slots, round(slots), 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(r->start, log.r[i - 1].end, 1e-9);
+        if (r->start > 900) {
+            green[p] += r->green[p];
+            /* Nobody waits much beyond the longest cycle. */
+            CU_ASSERT(r->start - last_end[p] <= c.cycle_max_s + adaptive_mp_max_green(&c, 1 - p)
+                      + 8 + 1e-9);
+        }
+        last_end[p] = r->start + r->green[p];
+    }
+    /* The heavier main road gets the larger share, roughly in proportion
+     * to its load (y = 0.56 against 0.17). */
+    CU_ASSERT(green[0] > 2 * green[1]);
+    CU_ASSERT(green[1] > 0);
+    adaptive_group_free(g);
+}
+
+static void test_queue_model(void)
+{
+    struct adaptive_isec_cfg c;
+    two_phase(&c, "x", 720, 360);
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_FIXED);
+    adaptive_start(g, 0);
+    const struct adaptive_member *m = &g->m[0];
+    const struct adaptive_record *r = &m->cur;
+    double q[ADAPTIVE_MAX_PHASES];
+    double gs1 = adaptive_green_start(&c, r, 1);
+    /* Side road: 0.1 veh/s arrive on red from 0 until its green starts. */
+    adaptive_queue_at(m, gs1, q);
+    CU_ASSERT_DOUBLE_EQUAL(q[1], 0.1 * gs1, 1e-9);
+    /* Discharging at 0.5 veh/s net of arrivals 0.1: empty after q/0.4. */
+    adaptive_queue_at(m, gs1 + 0.1 * gs1 / 0.4 / 2, q);
+    CU_ASSERT_DOUBLE_EQUAL(q[1], 0.1 * gs1 / 2, 1e-9);
+    adaptive_queue_at(m, gs1 + r->green[1], q);
+    CU_ASSERT_DOUBLE_EQUAL(q[1], 0, 1e-9);
+    adaptive_group_free(g);
+}
+
+/* ---- SPaT ---- */
+
+static void test_spat_every_second(void)
+{
+    struct adaptive_isec_cfg c;
+    two_phase(&c, "x", 1200, 500);
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_FIXED);
+    adaptive_start(g, 5000);
+    adaptive_advance(g, 5000.5, NULL, NULL);
+    struct adaptive_record r = g->m[0].cur;
+    double S = r.start, g0 = r.green[0], g1 = r.green[1], C = r.cycle_s;
+    CU_ASSERT_DOUBLE_EQUAL(g0 + g1 + 8, C, 1e-9);
+    for (double t = S; t < S + C; t += 1) {
+        struct adaptive_spat s[2];
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, s), 0);
+        /* Main road: green [S, S+g0), amber 3 s, then red to the next cycle. */
+        if (t < S + g0) {
+            CU_ASSERT_EQUAL(s[0].state, ADAPTIVE_EV_PROTECTED_ALLOWED);
+            CU_ASSERT_DOUBLE_EQUAL(s[0].likely_end, S + g0, 1e-9);
+        } else if (t < S + g0 + 3) {
+            CU_ASSERT_EQUAL(s[0].state, ADAPTIVE_EV_PROTECTED_CLEARANCE);
+            CU_ASSERT_DOUBLE_EQUAL(s[0].likely_end, S + g0 + 3, 1e-9);
+        } else {
+            CU_ASSERT_EQUAL(s[0].state, ADAPTIVE_EV_STOP_AND_REMAIN);
+            CU_ASSERT_DOUBLE_EQUAL(s[0].likely_end, S + C, 1e-9);
+        }
+        /* The coordinated phase starts the next cycle: known exactly. */
+        CU_ASSERT_DOUBLE_EQUAL(s[0].min_end, s[0].likely_end, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(s[0].max_end, s[0].likely_end, 1e-9);
+        /* Side road (permissive lefts): red through the main green and
+         * its intergreen, green g1, amber, all red. */
+        double s1 = S + g0 + 4;
+        if (t < s1) {
+            CU_ASSERT_EQUAL(s[1].state, ADAPTIVE_EV_STOP_AND_REMAIN);
+            CU_ASSERT_DOUBLE_EQUAL(s[1].likely_end, s1, 1e-9);
+            CU_ASSERT_DOUBLE_EQUAL(s[1].max_end, s1, 1e-9);
+        } else if (t < s1 + g1) {
+            CU_ASSERT_EQUAL(s[1].state, ADAPTIVE_EV_PERMISSIVE_ALLOWED);
+            CU_ASSERT_DOUBLE_EQUAL(s[1].likely_end, s1 + g1, 1e-9);
+        } else if (t < s1 + g1 + 3) {
+            CU_ASSERT_EQUAL(s[1].state, ADAPTIVE_EV_PERMISSIVE_CLEARANCE);
+            CU_ASSERT_DOUBLE_EQUAL(s[1].likely_end, s1 + g1 + 3, 1e-9);
+        } else {
+            /* Next cycle's side green: fixed timing, so likely = this
+             * cycle's position; the bounds allow what re-timing could do. */
+            CU_ASSERT_EQUAL(s[1].state, ADAPTIVE_EV_STOP_AND_REMAIN);
+            CU_ASSERT_DOUBLE_EQUAL(s[1].likely_end, S + C + g0 + 4, 1e-9);
+            CU_ASSERT(s[1].min_end < s[1].likely_end && s[1].max_end > s[1].likely_end);
+        }
+        CU_ASSERT(s[1].min_end <= s[1].likely_end + 1e-9 && s[1].likely_end <= s[1].max_end + 1e-9);
+    }
+    /* The record reported at an instant is the one running. */
+    struct adaptive_record at;
+    CU_ASSERT_EQUAL(adaptive_record_at(g, 0, NULL, S + C + 1, &at), 0);
+    CU_ASSERT_DOUBLE_EQUAL(at.start, S + C, 1e-9);
+    adaptive_group_free(g);
+}
+
+/* Whatever the counts do, the next green starts within [min, max]. */
+static void test_spat_bounds_hold(void)
+{
+    unsigned seed = 11;
+    int checked = 0, uncertain = 0;
+    corridor3(1400);
+    for (int trial = 0; trial < 300; trial++) {
+        struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+        adaptive_start(g, 0);
+        double t = 0;
+        for (int step = 0; step < 6; step++) {
+            post(g, (size_t)(step % 3), t, 900, 300 + 2400 * urand(&seed), 100 + 800 * urand(&seed));
+            t += 900;
+        }
+        size_t k = (size_t)(urand(&seed) * 3);
+        double at = g->t + 200 * urand(&seed);
+        struct adaptive_spat s[3];
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, k, NULL, at, s), 0);
+        /* Now a surprise: a big count at `at` retimes everything. */
+        adaptive_advance(g, at, NULL, NULL);
+        double c[ADAPTIVE_NMOV];
+        enum adaptive_est_result res[ADAPTIVE_NMOV];
+        counts_clear(c);
+        c[adaptive_movement_index("NBT")] = 900 * urand(&seed);
+        c[adaptive_movement_index("EBT")] = 900 * urand(&seed);
+        c[adaptive_movement_index("EBL")] = 400 * urand(&seed);
+        adaptive_count(g, k, c, at - 900, 900, res);
+        adaptive_count(g, (k + 1) % 3, c, at - 900, 900, res);
+        for (int p = 0; p < 3; p++) {
+            if (s[p].state != ADAPTIVE_EV_STOP_AND_REMAIN)
+                continue;
+            /* When did p really turn green next? */
+            double real = NAN;
+            struct adaptive_group *h = adaptive_group_copy(g);
+            for (int guard = 0; guard < 50 && isnan(real); guard++) {
+                double gs = adaptive_green_start(&cor_cfg[k], &h->m[k].cur, p);
+                if (!isnan(gs) && gs > at)
+                    real = gs;
+                else
+                    adaptive_advance(h, adaptive_event_time(&h->m[k]), NULL, NULL);
+            }
+            adaptive_group_free(h);
+            CU_ASSERT(real >= s[p].min_end - 1e-6 && real <= s[p].max_end + 1e-6);
+            if (!(real >= s[p].min_end - 1e-6 && real <= s[p].max_end + 1e-6))
+                fprintf(stderr, "trial %d p %d: %.3f not in [%.3f, %.3f] (likely %.3f)\n",
+                        trial, p, real, s[p].min_end, s[p].max_end, s[p].likely_end);
+            checked++;
+            uncertain += s[p].max_end > s[p].min_end;
+        }
+        adaptive_group_free(g);
+    }
+    CU_ASSERT(checked > 100);
+    CU_ASSERT(uncertain > 30);
+}
+
+/* Likely = what happens when nothing new arrives. */
+static void test_spat_likely_is_planned(void)
+{
+    corridor(1400);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    post(g, 1, 0, 900, 2600, 500);
+    for (double at = 900; at < 900 + 600; at += 37) {
+        struct adaptive_spat s[2];
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 2, NULL, at, s), 0);
+        for (int p = 0; p < 2; p++) {
+            struct adaptive_group *h = adaptive_group_copy(g);
+            adaptive_advance(h, at, NULL, NULL);
+            double real = NAN;
+            for (int guard = 0; guard < 50 && isnan(real); guard++) {
+                double gs = adaptive_green_start(&cor_cfg[2], &h->m[2].cur, p);
+                double ge = gs + h->m[2].cur.green[p];
+                if (s[p].state == ADAPTIVE_EV_STOP_AND_REMAIN && !isnan(gs) && gs > at)
+                    real = gs;
+                else if ((s[p].state == ADAPTIVE_EV_PROTECTED_ALLOWED ||
+                          s[p].state == ADAPTIVE_EV_PERMISSIVE_ALLOWED) && !isnan(gs) && ge > at)
+                    real = ge;
+                else if (s[p].state == ADAPTIVE_EV_PROTECTED_CLEARANCE ||
+                         s[p].state == ADAPTIVE_EV_PERMISSIVE_CLEARANCE)
+                    real = s[p].likely_end;
+                else
+                    adaptive_advance(h, adaptive_event_time(&h->m[2]), NULL, NULL);
+            }
+            CU_ASSERT_DOUBLE_EQUAL(real, s[p].likely_end, 1e-9);
+            if (!(fabs(real - s[p].likely_end) <= 1e-9))
+                fprintf(stderr, "at %.1f p %d state %d: real %.3f likely %.3f [%.3f %.3f]\n", at, p,
+                        s[p].state, real, s[p].likely_end, s[p].min_end, s[p].max_end);
+            adaptive_group_free(h);
+        }
+    }
+    /* Past instants come from the history of records. */
+    static struct rec_log log;
+    log.n = 0;
+    struct adaptive_group *h = adaptive_group_copy(g);
+    adaptive_advance(h, 5000, log_record, &log);
+    struct adaptive_history hist = { log.r, log.n };
+    struct adaptive_spat s[2], s2[2];
+    CU_ASSERT_EQUAL(adaptive_spat(g, 0, NULL, 2000, s), 0);
+    CU_ASSERT_EQUAL(adaptive_spat(h, 0, &hist, 2000, s2), 0);
+    for (int p = 0; p < 2; p++) {
+        CU_ASSERT_EQUAL(s[p].state, s2[p].state);
+        CU_ASSERT_DOUBLE_EQUAL(s[p].likely_end, s2[p].likely_end, 1e-9);
+    }
+    CU_ASSERT_EQUAL(adaptive_spat(h, 0, &hist, -100, s2), -1);   /* before the history */
+    adaptive_group_free(h);
+    adaptive_group_free(g);
+}
+
+static void test_mp_spat(void)
+{
+    struct adaptive_isec_cfg c;
+    two_phase(&c, "x", 1500, 500);
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_MAX_PRESSURE);
+    adaptive_start(g, 0);
+    for (double t = 0; t < 600; t += 1) {
+        struct adaptive_spat s[2];
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, s), 0);
+        for (int p = 0; p < 2; p++) {
+            CU_ASSERT(s[p].min_end <= s[p].likely_end + 1e-9);
+            CU_ASSERT(s[p].likely_end <= s[p].max_end + 1e-9);
+            CU_ASSERT(s[p].likely_end > t);
+        }
+        /* Exactly one phase may go at a time. */
+        CU_ASSERT_FALSE(s[0].state == ADAPTIVE_EV_PROTECTED_ALLOWED &&
+                        s[1].state == ADAPTIVE_EV_PERMISSIVE_ALLOWED);
+    }
+    struct adaptive_window w[3];
+    int n = adaptive_green_windows(g, 0, NULL, 1, 100, w, 3);
+    CU_ASSERT_EQUAL(n, 3);
+    for (int i = 1; i < n; i++)
+        CU_ASSERT(w[i].start > w[i - 1].end);
+    adaptive_group_free(g);
+}
+
+/* ---- snapshots ---- */
+
+static void test_snapshot_round_trip(void)
+{
+    corridor(1600);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_set_mode(g, 2, ADAPTIVE_MAX_PRESSURE, true);
+    adaptive_start(g, 100);
+    for (double t = 100; t < 3700; t += 900)
+        post(g, (size_t)(t / 900) % 3, t, 900, 1900, 400);
+    adaptive_advance(g, 3777.7, NULL, NULL);
+    char *snap = adaptive_snapshot(g);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(snap);
+    struct adaptive_group *h = adaptive_group_new(&cor_gc, ADAPTIVE_FIXED);
+    char err[128];
+    CU_ASSERT_EQUAL_FATAL(adaptive_restore(h, snap, err, sizeof err), 0);
+    /* Members without an override take the new default. */
+    CU_ASSERT_EQUAL(h->m[0].mode, ADAPTIVE_FIXED);
+    CU_ASSERT_EQUAL(h->m[2].mode, ADAPTIVE_MAX_PRESSURE);
+    adaptive_set_mode(h, 0, ADAPTIVE_WEBSTER, false);
+    adaptive_set_mode(h, 1, ADAPTIVE_WEBSTER, false);
+    h->seq = g->seq;
+    char *again = adaptive_snapshot(h);
+    CU_ASSERT_STRING_EQUAL(again, snap);
+    /* And both carry on identically. */
+    adaptive_advance(g, 9000, NULL, NULL);
+    adaptive_advance(h, 9000, NULL, NULL);
+    for (size_t k = 0; k < 3; k++) {
+        CU_ASSERT_DOUBLE_EQUAL(g->m[k].cur.start, h->m[k].cur.start, 0);
+        CU_ASSERT_EQUAL(memcmp(g->m[k].cur.green, h->m[k].cur.green, sizeof g->m[k].cur.green), 0);
+    }
+    /* Garbage and a snapshot of another map change nothing. */
+    CU_ASSERT_EQUAL(adaptive_restore(h, "{\"v\":1}", err, sizeof err), -1);
+    CU_ASSERT_EQUAL(adaptive_restore(h, "[", err, sizeof err), -1);
+    struct adaptive_isec_cfg other;
+    two_phase(&other, "zz", 500, 500);
+    struct adaptive_group_cfg ogc = { NULL, 1, &other, 0 };
+    struct adaptive_group *o = adaptive_group_new(&ogc, ADAPTIVE_FIXED);
+    CU_ASSERT_EQUAL(adaptive_restore(o, snap, err, sizeof err), -1);
+    CU_ASSERT_FALSE(o->started);
+    adaptive_group_free(o);
+    free(snap);
+    free(again);
+    adaptive_group_free(h);
+    adaptive_group_free(g);
+}
+
+/* ---- speed advice ---- */
+
+static void test_glosa(void)
+{
+    struct adaptive_advice a;
+    /* Green now until +20 s, 200 m away at 14 m/s, limit 13.9: go at the
+     * limit, arriving at 14.4 s. */
+    struct adaptive_window w1[1] = { { 90, 120, 90, 90 } };
+    adaptive_glosa(100, 200, 14, 5, 13.9, w1, 1, 1, &a);
+    CU_ASSERT_TRUE(a.go);
+    CU_ASSERT_DOUBLE_EQUAL(a.speed_mps, 13.9, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a.arrival_s, 200 / 13.9, 1e-9);
+    /* Red now, green from +30 to +60: slow to 200/31 = 6.45 m/s. */
+    struct adaptive_window w2[1] = { { 130, 160, 130, 130 } };
+    adaptive_glosa(100, 200, 14, 5, 13.9, w2, 1, 1, &a);
+    CU_ASSERT_TRUE(a.go);
+    CU_ASSERT_DOUBLE_EQUAL(a.speed_mps, 200.0 / 31, 1e-9);
+    /* Already slow enough: keep the speed. */
+    adaptive_glosa(100, 200, 6, 5, 13.9, w2, 1, 1, &a);
+    CU_ASSERT_DOUBLE_EQUAL(a.speed_mps, 6, 1e-9);
+    /* Too close for the 5 m/s floor: 100 m at >= 5 m/s arrives by 20 s,
+     * green only at +40: stop. */
+    struct adaptive_window w3[1] = { { 140, 170, 140, 140 } };
+    adaptive_glosa(100, 100, 10, 5, 13.9, w3, 1, 1, &a);
+    CU_ASSERT_FALSE(a.go);
+    /* Green ending too soon to reach, next one reachable: the second. */
+    struct adaptive_window w4[2] = { { 80, 105, 80, 80 }, { 150, 180, 150, 150 } };
+    adaptive_glosa(100, 400, 12, 5, 13.9, w4, 2, 1, &a);
+    CU_ASSERT_TRUE(a.go);
+    CU_ASSERT_EQUAL(a.window, 1);
+    CU_ASSERT_DOUBLE_EQUAL(a.speed_mps, 400.0 / 51, 1e-9);
+}
+
+int suite_adaptive(void)
+{
+    counts_clear(counts_none);
+    CU_pSuite s = CU_add_suite("adaptive", NULL, NULL);
+    if (s == NULL ||
+        !CU_add_test(s, "smoothing", test_smoothing) ||
+        !CU_add_test(s, "detector faults", test_detector_faults) ||
+        !CU_add_test(s, "phase flows", test_phase_flow) ||
+        !CU_add_test(s, "bounded step", test_bounded_step) ||
+        !CU_add_test(s, "shortway transitions", test_shortway) ||
+        !CU_add_test(s, "isolated follows counts", test_isolated_follows_counts) ||
+        !CU_add_test(s, "saturation from stop-line counts", test_saturation) ||
+        !CU_add_test(s, "fixed ignores counts", test_fixed_ignores_counts) ||
+        !CU_add_test(s, "corridor offsets and transitions", test_corridor_transitions) ||
+        !CU_add_test(s, "max pressure", test_max_pressure) ||
+        !CU_add_test(s, "queue model", test_queue_model) ||
+        !CU_add_test(s, "SPaT every second", test_spat_every_second) ||
+        !CU_add_test(s, "SPaT bounds hold", test_spat_bounds_hold) ||
+        !CU_add_test(s, "SPaT likely is planned", test_spat_likely_is_planned) ||
+        !CU_add_test(s, "SPaT max pressure", test_mp_spat) ||
+        !CU_add_test(s, "snapshot round trip", test_snapshot_round_trip) ||
+        !CU_add_test(s, "speed advice", test_glosa))
+        return 1;
+    return 0;
+}

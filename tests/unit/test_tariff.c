@@ -1,0 +1,330 @@
+/* test_tariff.c -- parking fees, table-driven, every boundary.
+ *
+ * Tariff T (the api.md example), zone Asia/Shanghai (UTC+8):
+ *
+ *   free_minutes 15 | rate_per_hour 6.00 | unit_minutes 30 | daily_cap 40.00
+ *   night 22:00-07:00 at 1.00/h
+ *
+ *   unit price: day   6.00 * 30/60 = 3.00
+ *               night 1.00 * 30/60 = 0.50
+ *   default: billing starts at entry + 15 min (free period deducted);
+ *   T+E (bill_from_entry): a stay over 15 min is billed from entry.
+ *   A unit is charged at the rate in force at its start (local time);
+ *   units starting in the same 24 h window from entry cost <= 40.00.
+ *
+ *   entry (local)     exit (local)       tariff  units (start: rate)                     due
+ *   D 10:00:00        D 10:00:00         T       -                                     0.00
+ *   D 10:00:00        D 10:15:00         T       - (exactly the free period)            0.00
+ *   D 10:00:00        D 10:15:01         T       10:15 d                                3.00
+ *   D 10:00:00        D 10:45:00         T       10:15 d (exactly one unit)             3.00
+ *   D 10:00:00        D 10:45:01         T       10:15 d, 10:45 d                       6.00
+ *   D 10:00:00        D 10:15:00         T+E     - (free)                               0.00
+ *   D 10:00:00        D 10:15:01         T+E     10:00 d                                3.00
+ *   D 10:00:00        D 10:30:00         T+E     10:00 d (unit boundary)                3.00
+ *   D 10:00:00        D 10:30:01         T+E     10:00 d, 10:30 d                       6.00
+ *   D 21:00           D 23:00            T       21:15 d, 21:45 d, 22:15 n, 22:45 n     7.00
+ *   D 21:15           D 22:45            T       21:30 d, 22:00 n, 22:30 n              4.00
+ *   D 21:14:59        D 22:45            T       21:29:59 d, 21:59:59 d, 22:29:59 n     6.50
+ *   D 06:00           D 08:00            T       06:15 n, 06:45 n, 07:15 d, 07:45 d     7.00
+ *   D 06:15           D 07:30            T       06:30 n, 07:00 d                       3.50
+ *   D 22:00           D+1 07:00          T       22:15 .. 06:45: 18 n                   9.00
+ *   D 08:00           D 20:00            T       08:15 .. 19:45: 24 d = 72 -> cap       40.00
+ *   D 10:00           D+1 10:00          T       window 0 capped                       40.00
+ *   D 10:00           D+1 10:15:00       T       last unit starts 09:45 (window 0)     40.00
+ *   D 10:00           D+1 10:15:01       T       + 10:15 d in window 1                 43.00
+ *   D 08:00           D+2 12:00          T       40 + 40 + 08:15..11:45 8 d = 24      104.00
+ *   D 08:00           D+2 22:00          T       40 + 40 + cap on day 3 (28 d = 84)   120.00
+ *   D 20:00           D+2 06:00          T       w0: 20:15,20:45,21:15,21:45 d = 12,
+ *                                                18 n = 9, 07:15..19:45 26 d -> cap 40;
+ *                                                w1 from D+1 20:00: 4 d 12 + 16 n 8.00  60.00
+ *   D 21:00 (UTC zone) D 23:00           T       all day units in UTC+0 (13:15..14:45)  12.00
+ *
+ * Tariff U: free 0, rate 5.00/h, unit 60, no cap, no night:
+ *   D 10:00           D+3 10:00:01       U       73 units                             365.00
+ */
+#include <CUnit/CUnit.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tariff.h"
+#include "tz.h"
+
+static const struct map_tariff T = {
+    .present = true, .free_minutes = 15, .rate_per_hour = 6.0, .unit_minutes = 30,
+    .daily_cap = 40.0, .has_night = true, .night_from_min = 22 * 60, .night_to_min = 7 * 60,
+    .night_rate_per_hour = 1.0,
+};
+static const struct map_tariff U = {
+    .present = true, .free_minutes = 0, .rate_per_hour = 5.0, .unit_minutes = 60,
+};
+
+/* Epoch of local Shanghai time on day D + dd (D = 2025-12-01). */
+static double sh(int dd, int h, int m, int s)
+{
+    struct tm tm = {.tm_year = 125, .tm_mon = 11, .tm_mday = 1 + dd, .tm_hour = h,
+                    .tm_min = m, .tm_sec = s};
+    return (double)timegm(&tm) - 8 * 3600;
+}
+
+struct fee_case {
+    int ed, eh, em, es;        /* entry: day offset, h, m, s */
+    int xd, xh, xm, xs;        /* exit */
+    const struct map_tariff *t;
+    bool from_entry;
+    bool utc;                  /* zone UTC instead of Asia/Shanghai */
+    long long fen;
+};
+
+static const struct fee_case cases[] = {
+    {0, 10, 0, 0, 0, 10, 0, 0, &T, false, false, 0},
+    {0, 10, 0, 0, 0, 10, 15, 0, &T, false, false, 0},
+    {0, 10, 0, 0, 0, 10, 15, 1, &T, false, false, 300},
+    {0, 10, 0, 0, 0, 10, 45, 0, &T, false, false, 300},
+    {0, 10, 0, 0, 0, 10, 45, 1, &T, false, false, 600},
+    {0, 10, 0, 0, 0, 10, 15, 0, &T, true, false, 0},
+    {0, 10, 0, 0, 0, 10, 15, 1, &T, true, false, 300},
+    {0, 10, 0, 0, 0, 10, 30, 0, &T, true, false, 300},
+    {0, 10, 0, 0, 0, 10, 30, 1, &T, true, false, 600},
+    {0, 21, 0, 0, 0, 23, 0, 0, &T, false, false, 700},
+    {0, 21, 15, 0, 0, 22, 45, 0, &T, false, false, 400},
+    {0, 21, 14, 59, 0, 22, 45, 0, &T, false, false, 650},
+    {0, 6, 0, 0, 0, 8, 0, 0, &T, false, false, 700},
+    {0, 6, 15, 0, 0, 7, 30, 0, &T, false, false, 350},
+    {0, 22, 0, 0, 1, 7, 0, 0, &T, false, false, 900},
+    {0, 8, 0, 0, 0, 20, 0, 0, &T, false, false, 4000},
+    {0, 10, 0, 0, 1, 10, 0, 0, &T, false, false, 4000},
+    {0, 10, 0, 0, 1, 10, 15, 0, &T, false, false, 4000},
+    {0, 10, 0, 0, 1, 10, 15, 1, &T, false, false, 4300},
+    {0, 8, 0, 0, 2, 12, 0, 0, &T, false, false, 10400},
+    {0, 8, 0, 0, 2, 22, 0, 0, &T, false, false, 12000},
+    {0, 20, 0, 0, 2, 6, 0, 0, &T, false, false, 6000},
+    {0, 21, 0, 0, 0, 23, 0, 0, &T, false, true, 1200},
+    {0, 10, 0, 0, 3, 10, 0, 1, &U, false, false, 36500},
+};
+
+static bool tariff_eq(const struct map_tariff *a, const struct map_tariff *b)
+{
+    return a->present == b->present && a->free_minutes == b->free_minutes &&
+           a->rate_per_hour == b->rate_per_hour && a->unit_minutes == b->unit_minutes &&
+           a->daily_cap == b->daily_cap && a->has_night == b->has_night &&
+           a->night_from_min == b->night_from_min && a->night_to_min == b->night_to_min &&
+           a->night_rate_per_hour == b->night_rate_per_hour &&
+           a->bill_from_entry == b->bill_from_entry;
+}
+
+static struct tz *shanghai(void)
+{
+    char err[256];
+    struct tz *z = tz_load("Asia/Shanghai", NULL, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(z);
+    return z;
+}
+
+static void test_table(void)
+{
+    char err[256];
+    struct tz *sz = shanghai(), *uz = tz_load("UTC", NULL, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sz);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct fee_case *c = &cases[i];
+        struct map_tariff t = *c->t;
+        t.bill_from_entry = c->from_entry;
+        struct tariff_bill b;
+        int rc = tariff_fee(&t, c->utc ? uz : sz, sh(c->ed, c->eh, c->em, c->es),
+                            sh(c->xd, c->xh, c->xm, c->xs), &b, err, sizeof err);
+        CU_ASSERT_EQUAL(rc, 0);
+        CU_ASSERT_EQUAL(b.fen, c->fen);
+        if (rc != 0 || b.fen != c->fen)
+            fprintf(stderr, "\ncase %zu: rc=%d fen=%lld want %lld (day %lld night %lld) %s\n", i,
+                    rc, b.fen, c->fen, b.units_day, b.units_night, rc ? err : "");
+    }
+    tz_free(sz);
+    tz_free(uz);
+}
+
+/* The breakdown of a few rows. */
+static void test_breakdown(void)
+{
+    struct tz *z = shanghai();
+    struct tariff_bill b;
+    char err[256];
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, sh(0, 10, 0, 0), sh(0, 10, 15, 0), &b, err, sizeof err), 0);
+    CU_ASSERT(b.free);
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, sh(0, 22, 0, 0), sh(1, 7, 0, 0), &b, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(b.units_night, 18);
+    CU_ASSERT_EQUAL(b.units_day, 0);
+    CU_ASSERT_EQUAL(b.windows_capped, 0);
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, sh(0, 8, 0, 0), sh(2, 22, 0, 0), &b, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(b.windows, 3);
+    CU_ASSERT_EQUAL(b.windows_capped, 3);
+    CU_ASSERT(!b.free);
+    tz_free(z);
+}
+
+/* Straightforward reference: charge every unit, cap each window at the
+ * end. Must agree with the skipping implementation on random stays. */
+static long long reference(const struct map_tariff *t, double entry, double exit)
+{
+    double free_s = t->free_minutes * 60, unit = t->unit_minutes * 60;
+    if (exit - entry <= free_s)
+        return 0;
+    double s0 = t->bill_from_entry ? entry : entry + free_s;
+    long long sums[64] = {0}, total = 0;
+    for (double s = s0; s < exit; s += unit) {
+        long long local = (long long)s + 8 * 3600;
+        int sod = (int)(local % 86400);
+        bool night = t->has_night && (sod >= t->night_from_min * 60 || sod < t->night_to_min * 60);
+        sums[(int)((s - entry) / 86400)] +=
+            llround((night ? t->night_rate_per_hour : t->rate_per_hour) * unit / 3600 * 100);
+    }
+    for (int w = 0; w < 64; w++)
+        total += t->daily_cap > 0 && sums[w] > t->daily_cap * 100 ? llround(t->daily_cap * 100)
+                                                                  : sums[w];
+    return total;
+}
+
+static void test_random_vs_reference(void)
+{
+    struct tz *z = shanghai();
+    unsigned seed = 12345;
+    int bad = 0;
+    for (int i = 0; i < 3000; i++) {
+        struct map_tariff t = T;
+        t.bill_from_entry = i % 2;
+        t.unit_minutes = (double[]){15, 30, 60, 20}[i % 4];
+        t.daily_cap = (double[]){40, 0, 25.5, 7}[i / 4 % 4];
+        double entry = sh(0, 0, 0, 0) + rand_r(&seed) % 86400;
+        double exit = entry + rand_r(&seed) % (5 * 86400) * (i % 3 == 0 ? 0.01 : 1.0);
+        struct tariff_bill b;
+        char err[256];
+        CU_ASSERT_EQUAL(tariff_fee(&t, z, entry, exit, &b, err, sizeof err), 0);
+        long long want = reference(&t, entry, exit);
+        if (b.fen != want && bad++ < 3)
+            fprintf(stderr, "\nentry %.0f exit %.0f unit %g cap %g fe %d: %lld want %lld\n", entry,
+                    exit, t.unit_minutes, t.daily_cap, t.bill_from_entry, b.fen, want);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    tz_free(z);
+}
+
+static void test_errors_and_edges(void)
+{
+    struct tz *z = shanghai();
+    struct tariff_bill b;
+    char err[256];
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 2000, 1000, &b, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "before entry"));
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, NAN, 1000, &b, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, INFINITY, &b, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 1e15, &b, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "too long"));
+    /* ten years with a cap is billed quickly: 3652 windows at 40.00 */
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 3652.0 * 86400, &b, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(b.fen, 3652LL * 4000);
+    /* a 1-minute unit without cap over 10 years is too many units */
+    struct map_tariff fine = U;
+    fine.unit_minutes = 0.01;
+    CU_ASSERT_EQUAL(tariff_fee(&fine, z, 0, 3000.0 * 86400, &b, err, sizeof err), -1);
+    /* no tariff: free */
+    struct map_tariff none = {0};
+    CU_ASSERT_EQUAL(tariff_fee(&none, z, 0, 86400, &b, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(b.fen, 0);
+    /* fractional timestamps: 15 min + 1 ms is past the free period */
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 1000.5, 1000.5 + 900.001, &b, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(b.fen, 300);
+    tz_free(z);
+}
+
+static void test_money(void)
+{
+    CU_ASSERT_EQUAL(tariff_fen(12.3), 1230);
+    CU_ASSERT_EQUAL(tariff_fen(0.1 + 0.2), 30);
+    CU_ASSERT_EQUAL(tariff_fen(0), 0);
+    CU_ASSERT_EQUAL(tariff_fen(-0.01), -1);
+    CU_ASSERT_EQUAL(tariff_fen(0.005), -1);
+    CU_ASSERT_EQUAL(tariff_fen(NAN), -1);
+    CU_ASSERT_EQUAL(tariff_fen(1e12), -1);
+    CU_ASSERT_DOUBLE_EQUAL(tariff_amount(1230), 12.3, 1e-9);
+}
+
+static void test_json(void)
+{
+    char err[256];
+    struct map_tariff t;
+    json_error_t je;
+    json_t *j = json_loads("{\"free_minutes\": 15, \"rate_per_hour\": 6.0, \"unit_minutes\": 30,"
+                           "\"daily_cap\": 40.0, \"night\": {\"from\": \"22:00\", \"to\": \"07:00\","
+                           "\"rate_per_hour\": 1.0}}", 0, &je);
+    CU_ASSERT_EQUAL(tariff_from_json(j, "tariff", &t, err, sizeof err), 0);
+    CU_ASSERT(t.present && t.has_night && !t.bill_from_entry);
+    CU_ASSERT_EQUAL(t.night_from_min, 1320);
+    CU_ASSERT_EQUAL(t.night_to_min, 420);
+    CU_ASSERT(tariff_eq(&t, &T));
+    json_t *back = tariff_to_json(&t);
+    struct map_tariff t2;
+    CU_ASSERT_EQUAL(tariff_from_json(back, "tariff", &t2, err, sizeof err), 0);
+    CU_ASSERT(tariff_eq(&t, &t2));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(back, "night"), "to")),
+                           "07:00");
+    json_decref(back);
+    json_decref(j);
+
+    struct {
+        const char *json, *err;
+    } bad[] = {
+        {"[]", "tariff: must be an object"},
+        {"{}", "tariff.rate_per_hour: required"},
+        {"{\"rate_per_hour\": \"6\"}", "tariff.rate_per_hour: must be a number"},
+        {"{\"rate_per_hour\": -1}", "tariff.rate_per_hour: -1 is out of range"},
+        {"{\"rate_per_hour\": 1, \"unit_minutes\": 0}", "tariff.unit_minutes"},
+        {"{\"rate_per_hour\": 1, \"free_minutes\": -5}", "tariff.free_minutes"},
+        {"{\"rate_per_hour\": 1, \"daily_cap\": -5}", "tariff.daily_cap"},
+        {"{\"rate_per_hour\": 1, \"night\": 3}", "tariff.night: must be an object"},
+        {"{\"rate_per_hour\": 1, \"night\": {\"from\": \"24:00\", \"to\": \"07:00\", "
+         "\"rate_per_hour\": 1}}", "tariff.night.from"},
+        {"{\"rate_per_hour\": 1, \"night\": {\"from\": \"22:00\", \"to\": \"7:00\", "
+         "\"rate_per_hour\": 1}}", "tariff.night.to"},
+        {"{\"rate_per_hour\": 1, \"night\": {\"from\": \"22:00\", \"to\": \"22:00\", "
+         "\"rate_per_hour\": 1}}", "from and to must differ"},
+        {"{\"rate_per_hour\": 1, \"night\": {\"from\": \"22:00\", \"to\": \"07:00\"}}",
+         "tariff.night.rate_per_hour: required"},
+        {"{\"rate_per_hour\": 1, \"bill_from_entry\": 1}", "tariff.bill_from_entry"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        j = json_loads(bad[i].json, 0, &je);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+        memset(&t, 0x5a, sizeof t);
+        CU_ASSERT_EQUAL(tariff_from_json(j, "tariff", &t, err, sizeof err), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i].err));
+        CU_ASSERT_EQUAL(((unsigned char *)&t)[0], 0x5a);   /* untouched */
+        if (strstr(err, bad[i].err) == NULL)
+            fprintf(stderr, "\n%s: got \"%s\"\n", bad[i].json, err);
+        json_decref(j);
+    }
+    /* minimal: defaults */
+    j = json_loads("{\"rate_per_hour\": 2, \"bill_from_entry\": true}", 0, &je);
+    CU_ASSERT_EQUAL(tariff_from_json(j, NULL, &t, err, sizeof err), 0);
+    CU_ASSERT(t.unit_minutes == 60 && t.free_minutes == 0 && t.daily_cap == 0 && !t.has_night);
+    CU_ASSERT(t.bill_from_entry);
+    json_decref(j);
+    struct map_tariff none = {0};
+    j = tariff_to_json(&none);
+    CU_ASSERT(json_is_null(j));
+    json_decref(j);
+}
+
+int suite_tariff(void)
+{
+    CU_pSuite s = CU_add_suite("tariff", NULL, NULL);
+    if (s == NULL || CU_add_test(s, "table of boundaries", test_table) == NULL ||
+        CU_add_test(s, "breakdown", test_breakdown) == NULL ||
+        CU_add_test(s, "random stays vs reference", test_random_vs_reference) == NULL ||
+        CU_add_test(s, "errors and edges", test_errors_and_edges) == NULL ||
+        CU_add_test(s, "money", test_money) == NULL ||
+        CU_add_test(s, "JSON", test_json) == NULL)
+        return -1;
+    return 0;
+}
