@@ -271,7 +271,7 @@ static int query_num(struct http_req *req, const char *name, double lo, double h
     if (s == NULL)
         return 0;
     if (!parse_num(s, &v) || v < lo || v > hi || (integral && v != floor(v))) {
-        http_reply_error(req, 400, "bad_request", "%s: must be %s in [%g, %g]", name,
+        http_reply_error(req, 400, "invalid", "%s: must be %s in [%g, %g]", name,
                          integral ? "an integer" : "a number", lo, hi);
         return -1;
     }
@@ -289,7 +289,7 @@ static int query_bool(struct http_req *req, const char *name, bool *out)
     else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
         *out = false;
     else {
-        http_reply_error(req, 400, "bad_request", "%s: must be true or false", name);
+        http_reply_error(req, 400, "invalid", "%s: must be true or false", name);
         return -1;
     }
     return 0;
@@ -305,7 +305,7 @@ static int query_crs(struct http_req *req, bool *gcj02)
         *gcj02 = true;
         return 0;
     }
-    http_reply_error(req, 400, "bad_request", "crs: must be wgs84 or gcj02");
+    http_reply_error(req, 400, "invalid", "crs: must be wgs84 or gcj02");
     return -1;
 }
 
@@ -313,7 +313,7 @@ static int request_now(struct api_parking *ap, struct http_req *req, double *now
 {
     if (app_request_now(ap->a, req, now) == 0)
         return 0;
-    http_reply_error(req, 400, "bad_request", "at: must be epoch seconds");
+    http_reply_error(req, 400, "invalid", "at: must be epoch seconds");
     return -1;
 }
 
@@ -326,7 +326,7 @@ static int query_bbox(struct http_req *req, bool required, double bb[4], bool *g
     if (s == NULL) {
         if (!required)
             return 0;
-        http_reply_error(req, 400, "bad_request", "bbox: required, minlon,minlat,maxlon,maxlat");
+        http_reply_error(req, 400, "invalid", "bbox: required, minlon,minlat,maxlon,maxlat");
         return -1;
     }
     char tmp[256];
@@ -343,7 +343,7 @@ static int query_bbox(struct http_req *req, bool required, double bb[4], bool *g
         goto bad;
     return 0;
 bad:
-    http_reply_error(req, 400, "bad_request",
+    http_reply_error(req, 400, "invalid",
                      "bbox: must be minlon,minlat,maxlon,maxlat in degrees, minlat <= maxlat");
     return -1;
 }
@@ -902,13 +902,20 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 
 /* ---- reads ---- */
 
+/* The common arguments of a read: readiness, `at` and `crs`. False when
+ * it has replied (503 or 400). */
+static bool read_args(struct api_parking *ap, struct http_req *req, double *now, bool *gcj02)
+{
+    return !not_ready(ap, req) && request_now(ap, req, now) == 0 && query_crs(req, gcj02) == 0;
+}
+
 static void h_lot_get(struct http_req *req, void *arg)
 {
     struct api_parking *ap = arg;
     const char *id = http_req_param(req, "id");
     double now;
     bool gcj02;
-    if (not_ready(ap, req) || request_now(ap, req, &now) != 0 || query_crs(req, &gcj02) != 0)
+    if (!read_args(ap, req, &now, &gcj02))
         return;
     const struct parking_lot *l = parking_lot_get(ap->p, id);
     if (l == NULL) {
@@ -959,8 +966,7 @@ static void h_lots(struct http_req *req, void *arg)
     struct lot_list ll = {.bb = {-180, -90, 180, 90}};
     double now, sb[4];
     bool given;
-    if (not_ready(ap, req) || request_now(ap, req, &now) != 0 ||
-        query_crs(req, &ll.gcj02) != 0 || query_bbox(req, false, ll.bb, &given) != 0)
+    if (!read_args(ap, req, &now, &ll.gcj02) || query_bbox(req, false, ll.bb, &given) != 0)
         return;
     wgs_search_box(ll.bb, ll.gcj02, sb);
     parking_bbox(ap->p, sb[0], sb[1], sb[2], sb[3], list_lot, &ll);
@@ -998,7 +1004,7 @@ static int query_categories(struct http_req *req, char *buf, size_t buflen, cons
     if (*n > 0)
         return 0;
 bad:
-    http_reply_error(req, 400, "bad_request",
+    http_reply_error(req, 400, "invalid",
                      "category: one or more category names, comma-separated (at most %zu)",
                      max);
     return -1;
@@ -1009,11 +1015,11 @@ static int nearest_params(struct http_req *req, struct parking_query *q, bool *g
 {
     double lim = 5, minav = 1;
     if (!parse_num(http_req_query(req, "lon"), &q->lon) || fabs(q->lon) > 180) {
-        http_reply_error(req, 400, "bad_request", "lon: required, degrees in [-180, 180]");
+        http_reply_error(req, 400, "invalid", "lon: required, degrees in [-180, 180]");
         return -1;
     }
     if (!parse_num(http_req_query(req, "lat"), &q->lat) || fabs(q->lat) > 90) {
-        http_reply_error(req, 400, "bad_request", "lat: required, degrees in [-90, 90]");
+        http_reply_error(req, 400, "invalid", "lat: required, degrees in [-90, 90]");
         return -1;
     }
     q->radius_m = 1000;
@@ -1076,7 +1082,7 @@ static void h_bays(struct http_req *req, void *arg)
     for (size_t i = 0; !known && i < l->nlevels; i++)
         known = strcmp(l->levels[i], level) == 0;
     if (!known) {
-        http_reply_error(req, 400, "bad_request", "level: lot \"%s\" has no level \"%s\"", id,
+        http_reply_error(req, 400, "invalid", "level: lot \"%s\" has no level \"%s\"", id,
                          level);
         return;
     }
@@ -1092,7 +1098,7 @@ static void h_screen(struct http_req *req, void *arg)
     const char *id = http_req_param(req, "id");
     double now;
     bool gcj02;
-    if (not_ready(ap, req) || request_now(ap, req, &now) != 0 || query_crs(req, &gcj02) != 0)
+    if (!read_args(ap, req, &now, &gcj02))
         return;
     const struct map_screen *s = ap->a->map ? map_screen(ap->a->map, id) : NULL;
     if (s == NULL) {
@@ -1166,7 +1172,7 @@ static void h_lot_put(struct http_req *req, void *arg)
                   sizeof err) != 0 ||
         parking_lot_check(ap->p, &pc->def.lot, pc->def.bays, pc->def.nbays, err,
                           sizeof err) != 0) {
-        http_reply_error(req, 400, "bad_request", "%s", err);
+        http_reply_error(req, 400, "invalid", "%s", err);
         def_free(&pc->def);
         free(pc);
         return;
@@ -1476,7 +1482,7 @@ static void h_observations(struct http_req *req, void *arg)
         return;
     const json_t *items = json_object_get(body, "observations");
     if (!json_is_array(items)) {
-        http_reply_error(req, 400, "bad_request", "observations: required, an array");
+        http_reply_error(req, 400, "invalid", "observations: required, an array");
         return;
     }
     struct ingest *in = calloc(1, sizeof *in);
