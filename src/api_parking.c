@@ -67,6 +67,7 @@
 #include "metrics.h"
 #include "parking.h"
 #include "store.h"
+#include "tariff.h"
 
 #define POLL_MS 100
 #define FEED_COUNT 1000                /* entries per XREAD */
@@ -603,6 +604,14 @@ static int def_numbers(const json_t *body, struct lot_def *d, char *err, size_t 
     return 0;
 }
 
+static int def_tariff(const json_t *body, struct lot_def *d, char *err, size_t errlen)
+{
+    const json_t *t = json_object_get(body, "tariff");
+    if (t == NULL || json_is_null(t))
+        return 0;
+    return tariff_from_json(t, "tariff", &d->lot.tariff, err, errlen);
+}
+
 static int def_status(const json_t *body, struct lot_def *d, char *err, size_t errlen)
 {
     const json_t *st = json_object_get(body, "status");
@@ -643,7 +652,8 @@ static int def_parse(struct geo *g, const char *id, const json_t *body, bool gcj
         def_str(body, "address", "address", false, &d->lot.address, err, errlen) != 0 ||
         def_strv(body, "category", &d->lot.category, &d->lot.ncategory, err, errlen) != 0 ||
         def_strv(body, "levels", &d->lot.levels, &d->lot.nlevels, err, errlen) != 0 ||
-        def_numbers(body, d, err, errlen) != 0 || def_status(body, d, err, errlen) != 0)
+        def_numbers(body, d, err, errlen) != 0 || def_status(body, d, err, errlen) != 0 ||
+        def_tariff(body, d, err, errlen) != 0)
         goto out;
     if (loc == NULL || json_is_null(loc)) {
         snprintf(err, errlen, "location: required, a GeoJSON Point or Polygon");
@@ -695,6 +705,8 @@ static char *def_dump(const struct lot_def *d)
         json_object_set_new(o, "address", json_string(d->lot.address));
     if (!isnan(d->lot.price_rate_per_hour))
         json_object_set_new(o, "priceRatePerHour", json_real(d->lot.price_rate_per_hour));
+    if (d->lot.tariff.present)
+        json_object_set_new(o, "tariff", tariff_to_json(&d->lot.tariff));
     for (size_t i = 0; i < d->nbays; i++) {
         const struct map_bay *b = &d->bays[i];
         json_t *e = json_pack("{s:s}", "id", b->id);

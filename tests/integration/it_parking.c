@@ -301,6 +301,16 @@ static void test_lot_put(void)
     CU_ASSERT(fabs(json_number_value(json_array_get(c, 1)) - 37.53) < 1e-5);
     http_result_free(&r);
 
+    /* a tariff: its hourly rate is the lot's price; kept across a restart */
+    const char *tar = "{\"name\":\"T\",\"totalSpotNumber\":5,\"location\":{\"type\":\"Point\","
+                      "\"coordinates\":[121.44,37.54]},\"tariff\":{\"free_minutes\":15,"
+                      "\"rate_per_hour\":6.5,\"unit_minutes\":30,\"daily_cap\":40}}";
+    CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, "/v1/parking/lots/yt-tariff", "k-operator",
+                                 tar, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 201);
+    CU_ASSERT_EQUAL(json_number_value(jget(r.json, "priceRatePerHour")), 6.5);
+    http_result_free(&r);
+
     /* bad bodies: 400 naming the field, nothing changes */
     static const struct { const char *body, *field; } bad[] = {
         {"{\"location\":{\"type\":\"Point\",\"coordinates\":[121,37]},\"totalSpotNumber\":1}",
@@ -316,6 +326,8 @@ static void test_lot_put(void)
          "\"totalSpotNumber\":3,\"category\":[1]}", "category"},
         {"{\"id\":\"other\",\"name\":\"x\",\"location\":{\"type\":\"Point\",\"coordinates\":"
          "[121,37]},\"totalSpotNumber\":3}", "id"},
+        {"{\"name\":\"x\",\"location\":{\"type\":\"Point\",\"coordinates\":[121,37]},"
+         "\"totalSpotNumber\":3,\"tariff\":{\"free_minutes\":5}}", "tariff"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, "/v1/parking/lots/yt-new", "k-operator",
@@ -337,6 +349,10 @@ static void test_lot_put(void)
     l = lot_at(e.cityd.base, "yt-new", T0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(l);
     CU_ASSERT_STRING_EQUAL(jstr(l, "name"), "New \"one\"");
+    json_decref(l);
+    l = lot_at(e.cityd.base, "yt-tariff", T0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    CU_ASSERT_EQUAL(json_number_value(jget(l, "priceRatePerHour")), 6.5);
     json_decref(l);
     env_stop(&e);
 }
