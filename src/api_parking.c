@@ -29,9 +29,10 @@
  * `duplicate`; so ids are remembered for one to two hours, restarts
  * included), compares ts with the stored one (older: `outdated`), and
  * keeps the newest state; then it writes the state, appends one history
- * entry and one change-feed entry with everything it applied. The reply is built when every group has answered; if a group
- * could not reach Redis the whole request answers 503 and the client
- * retries it -- what did commit then comes back as duplicates.
+ * entry and one change-feed entry with everything it applied. The reply
+ * is built when every group has answered; if a group could not reach
+ * Redis the whole request answers 503 and the client retries it -- what
+ * did commit then comes back as duplicates.
  *
  * Coherence. Every cityd polls the feed (XREAD without BLOCK every 100 ms:
  * the store shares one connection, which rules out SUBSCRIBE and blocking
@@ -41,8 +42,17 @@
  * gap (feed trimmed past us, Redis lost data, a restarted empty Redis)
  * is detected and answered by a resync: the rebuild that also runs at
  * start (feed head, then PUT definitions, then every lot's state and
- * bays). Until the first rebuild completes the parking endpoints answer
- * 503 rather than serve an empty state.
+ * bays). Until the first rebuild completes (and the plate sessions are
+ * loaded) the parking endpoints answer 503 rather than serve an empty
+ * state.
+ *
+ * Cars. An applied bay state that is an arrival (parking_change.
+ * bay_arrival) goes to the sessions (api_sessions_bay_occupied), which
+ * link it to a session in Redis; the reply waits for those links too, so
+ * a find-car after the reply finds the car, after any restart. Arrivals
+ * applied from other processes' feed entries link nothing here: the
+ * process that took the observation did (sessions have one owning
+ * process per Redis, api_sessions.h).
  *
  * Streams. SSE subscribers are kept in a list with their box; every
  * applied change marks its lot dirty and after each batch (ingest, feed
