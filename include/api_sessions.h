@@ -58,9 +58,11 @@ bool api_sessions_ready(const struct app *a);
  * parking.phantom_s before ts). Idempotent: a link already made (the same
  * session and bay, or a session linked to this bay at ts) writes
  * nothing. Returns 1 when a link is being written: done(arg, ok) is then
- * called exactly once, from a later callback, when it is in Redis (ok)
- * or could not be written; 0 when there is nothing to write; -1 when the
- * link could not even be queued (out of memory). */
+ * called exactly once -- when it is in Redis (ok) or could not be
+ * written, usually from a later store callback but possibly before this
+ * returns (count the pending link before calling); 0 when there is
+ * nothing to write and -1 when the link could not be queued (out of
+ * memory), done never called. */
 typedef void api_sessions_done_fn(void *arg, bool ok);
 int api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
                               const char *plate, double ts, api_sessions_done_fn *done,

@@ -22,9 +22,9 @@
 #include "http.h"
 #include "keys.h"
 #include "map.h"
+#include "metrics.h"
 #include "params.h"
 #include "parking.h"
-#include "metrics.h"
 #include "plate.h"
 #include "session.h"
 #include "session_book.h"
@@ -239,7 +239,8 @@ static void lane_submit(struct sessions *ss, struct job *j)
             free(l);
             if (j->req)
                 http_reply_error(j->req, 500, "internal", "out of memory");
-            job_free(j);
+            j->failed = true;
+            job_finish(j);
             return;
         }
     }
@@ -797,7 +798,7 @@ static void h_find_car(struct http_req *r, void *arg)
         return;
     }
     /* Only the kiosk's own lot is searched: a car elsewhere is not found. */
-    const struct parking_lot *pl = parking_lot_get(ss->a->parking, k->lot);
+    const struct parking_lot *pl = ss->a->parking ? parking_lot_get(ss->a->parking, k->lot) : NULL;
     const struct parking_bay *b = pl ? locate(ss, pl, plate, &s) : NULL;
     if (b == NULL) {
         http_reply_error(r, 404, "not_found", "plate: no car with this plate is known to be "
