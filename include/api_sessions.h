@@ -9,12 +9,16 @@
  *   POST /v1/parking/sessions/{id}/payments  operator  200 <session>
  *   GET  /v1/parking/sessions?plate=&status= operator  200 {"sessions", "arrears"}
  *   GET  /v1/parking/find-car?plate=&from=   public    200 {"lot","level","bay","entryTime","route"}
+ * Lots are those of the parking registry (a->parking: the map's and those
+ * created by PUT), each billed with its own tariff; the endpoints answer
+ * 503 until both the sessions and the registry are loaded.
  * A replayed entry/exit/payment (same id) answers 200 with the current
  * state and changes nothing; the same id with another plate or amount
  * is 409.
  *
  * Redis (one MULTI per write, all keys of a write under one hash tag):
- *   cityd:{lot:<id>}:sessions     HASH session id -> session JSON (session.h)
+ *   cityd:{lot:<id>}:sessions     HASH session id -> session JSON (session.h,
+ *                                 with the bay it parked in)
  *   cityd:{lot:<id>}:gate_events  HASH "entry:<id>" | "exit:<id>" -> session id
  *   cityd:{city}:session_lots     SET of lots that have sessions (written
  *                                 before a lot's first session)
@@ -26,6 +30,7 @@
 #ifndef CITYD_API_SESSIONS_H
 #define CITYD_API_SESSIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct app;
@@ -42,12 +47,25 @@ int api_sessions_init(struct app *a, char *err, size_t errlen);
 void api_sessions_stop(struct app *a);
 void api_sessions_free(struct app *a);
 
-/* Tell the sessions a bay of lot turned occupied at ts (from a bay
- * observation; plate NULL when the camera read none). With a plate, that
- * plate's active session in the lot gets the bay; without, the first car
- * in that has not parked yet (entered within parking.phantom_s before
- * ts). api_parking calls this after applying the observation. */
-void api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
-                               const char *plate, double ts);
+/* True once the sessions are loaded from Redis (or when the module is
+ * not running): bay observations may be taken. */
+bool api_sessions_ready(const struct app *a);
+
+/* A car arrived in bay of lot at ts (api_parking, after a bay observation
+ * applied with parking_change.bay_arrival; plate NULL when no camera read
+ * one). With a plate, that plate's active session in the lot gets the
+ * bay; without, the first car in that has not parked yet (entered within
+ * parking.phantom_s before ts). Idempotent: a link already made (the same
+ * session and bay, or a session linked to this bay at ts) writes
+ * nothing. Returns 1 when a link is being written: done(arg, ok) is then
+ * called exactly once -- when it is in Redis (ok) or could not be
+ * written, usually from a later store callback but possibly before this
+ * returns (count the pending link before calling); 0 when there is
+ * nothing to write and -1 when the link could not be queued (out of
+ * memory), done never called. */
+typedef void api_sessions_done_fn(void *arg, bool ok);
+int api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
+                              const char *plate, double ts, api_sessions_done_fn *done,
+                              void *arg);
 
 #endif

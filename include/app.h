@@ -62,6 +62,9 @@ int api_parking_start(struct app *a, char *err, size_t errlen);
 /* Ends the parking streams and timers; call before the HTTP server and
  * the store are freed (pending store callbacks then do nothing). */
 void api_parking_stop(struct app *a);
+/* True once the parking state is rebuilt from Redis (or when parking is
+ * not running): the registry of lots is complete. */
+bool api_parking_ready(const struct app *a);
 void api_signals_register(struct app *a);
 /* Before the HTTP server and the store are freed (server_stop). */
 void api_signals_stop(struct app *a);

@@ -22,9 +22,11 @@
  *    above); unknown, occupied and closed bays are not free. From then on
  *    a lot count for it is rejected, naming the field. A bay must belong
  *    to the lot named by the observation. A plate is only accepted with
- *    status `occupied`; every bay state replaces the plate (absent =
- *    none). Plates are kept for the sessions module (parking_find_plate)
- *    and never rendered.
+ *    status `occupied` and must be a valid Chinese plate (plate.h); it is
+ *    kept in its canonical form ("鲁f·12345" is stored as "鲁F12345"), so
+ *    the sessions module can look it up exactly (parking_find_plate).
+ *    Every bay state replaces the plate (absent = none). Plates are never
+ *    rendered.
  *  - Time. ts is epoch seconds, finite and >= 0; more than a caller-given
  *    bound in the future (wall clock + 300 s, none in replay mode) is
  *    rejected.
@@ -56,10 +58,11 @@
 #include <stdint.h>
 
 #include "map.h"
+#include "plate.h"
 #include "spindex.h"
 
 #define PARKING_ID_MAX 127            /* bytes, like map ids */
-#define PARKING_PLATE_MAX 32
+#define PARKING_PLATE_MAX PLATE_MAX   /* a canonical plate and its NUL */
 #define PARKING_ALMOST_FULL_PCT 10
 
 struct parking_config {
@@ -172,13 +175,14 @@ struct parking_obs {
     const char *bay;                  /* NULL: a lot count */
     long long available;              /* lot count */
     enum parking_bay_status status;   /* bay state */
-    const char *plate;                /* bay state, NULL = none */
+    const char *plate;                /* bay state, canonical, NULL = none */
     double ts;
+    char plate_buf[PARKING_PLATE_MAX]; /* where parse puts the canonical plate */
 };
 
 /* Shape check of one item of {"observations": [...]}: types, required
- * fields, ranges. Strings point into item. Returns 0, or -1 with
- * "field: message" in err. */
+ * fields, ranges, the plate normalised (into o->plate_buf). Other strings
+ * point into item. Returns 0, or -1 with "field: message" in err. */
 int parking_obs_parse(const json_t *item, struct parking_obs *o, char *err, size_t errlen);
 
 /* The error of a lot count for a lot counted by its bays (also used by
@@ -205,6 +209,9 @@ struct parking_change {
     int old_available, new_available; /* effective counts, -1 = unknown */
     bool clamped;                     /* this count was clamped */
     bool available_changed;           /* availableSpotNumber moved */
+    bool bay_arrival;                 /* a car arrived in the bay: it turned
+                                         occupied, or a camera read another
+                                         plate in it (not a re-report) */
 };
 
 /* Check, then apply by the ordering rule. Returns APPLIED (chg filled),

@@ -166,7 +166,9 @@ int session_pay(struct session *s, const struct session_payment *p, long long du
 /* Record the bay the car parked in. */
 void session_set_bay(struct session *s, const char *bay, const char *level, double ts);
 /* Set time-dependent flags of an active session at `now`: overlong, and
- * phantom_entry when lot_has_bays. Returns true when flags changed. */
+ * phantom_entry when lot_has_bays and no bay was linked within
+ * pol->phantom_s of the entry (a link made later, from a late camera
+ * read, does not undo it). Returns true when flags changed. */
 bool session_check_flags(struct session *s, double now, const struct session_policy *pol,
                          bool lot_has_bays);
 /* True when s is settled (paid or void) and its last activity (entry,

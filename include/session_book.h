@@ -41,11 +41,15 @@ struct session *session_book_last_exit(const struct session_book *b, const char 
                                        const char *lot);
 /* The active session of lot without a bay that entered earliest within
  * [ts - window_s, ts], or NULL (a bay that just turned occupied belongs
- * to the first car in that has not parked yet). */
+ * to the first car in that has not parked yet). Sessions whose id is a
+ * key of `skip` (may be NULL) are passed over: the caller's links still
+ * on their way to Redis. */
+struct dict;
 struct session *session_book_unparked(const struct session_book *b, const char *lot, double ts,
-                                      double window_s);
+                                      double window_s, const struct dict *skip);
 
-/* The active session of lot linked to bay, or NULL. */
+/* The active session of lot linked to bay most recently (latest
+ * bay_time: the car that parked there last), or NULL. */
 struct session *session_book_in_bay(const struct session_book *b, const char *lot,
                                     const char *bay);
 

@@ -29,9 +29,10 @@
  * `duplicate`; so ids are remembered for one to two hours, restarts
  * included), compares ts with the stored one (older: `outdated`), and
  * keeps the newest state; then it writes the state, appends one history
- * entry and one change-feed entry with everything it applied. The reply is built when every group has answered; if a group
- * could not reach Redis the whole request answers 503 and the client
- * retries it -- what did commit then comes back as duplicates.
+ * entry and one change-feed entry with everything it applied. The reply
+ * is built when every group has answered; if a group could not reach
+ * Redis the whole request answers 503 and the client retries it -- what
+ * did commit then comes back as duplicates.
  *
  * Coherence. Every cityd polls the feed (XREAD without BLOCK every 100 ms:
  * the store shares one connection, which rules out SUBSCRIBE and blocking
@@ -41,16 +42,23 @@
  * gap (feed trimmed past us, Redis lost data, a restarted empty Redis)
  * is detected and answered by a resync: the rebuild that also runs at
  * start (feed head, then PUT definitions, then every lot's state and
- * bays). Until the first rebuild completes the parking endpoints answer
- * 503 rather than serve an empty state.
+ * bays). Until the first rebuild completes (and the plate sessions are
+ * loaded) the parking endpoints answer 503 rather than serve an empty
+ * state.
+ *
+ * Cars. An applied bay state that is an arrival (parking_change.
+ * bay_arrival) goes to the sessions (api_sessions_bay_occupied), which
+ * link it to a session in Redis; the reply waits for those links too, so
+ * a find-car after the reply finds the car, after any restart. Arrivals
+ * applied from other processes' feed entries link nothing here: the
+ * process that took the observation did (sessions have one owning
+ * process per Redis, api_sessions.h).
  *
  * Streams. SSE subscribers are kept in a list with their box; every
  * applied change marks its lot dirty and after each batch (ingest, feed
  * poll, PUT) each dirty lot is rendered once and sent to the subscribers
  * whose box holds it. A subscriber with more than SSE_MAX_QUEUED bytes
  * unsent is dropped so a slow client never holds the server's memory. */
-#include <ctype.h>
-#include <errno.h>
 #include <event2/event.h>
 #include <math.h>
 #include <stdio.h>
@@ -58,6 +66,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api_sessions.h"
 #include "app.h"
 #include "dict.h"
 #include "geo.h"
@@ -65,6 +74,7 @@
 #include "keys.h"
 #include "map.h"
 #include "metrics.h"
+#include "params.h"
 #include "parking.h"
 #include "store.h"
 #include "tariff.h"
@@ -231,9 +241,12 @@ static const char *defs_key(char *buf)
     return keys_city(buf, KEY_MAX, "parking:defs");
 }
 
+/* 503 until the state is rebuilt from Redis, and the sessions that bay
+ * observations link cars to are loaded: the parking endpoints come up
+ * together with the session ones. */
 static bool not_ready(struct api_parking *ap, struct http_req *req)
 {
-    if (ap->ready)
+    if (ap->ready && api_sessions_ready(ap->a))
         return false;
     http_reply_unavailable(req);
     return true;
@@ -246,107 +259,6 @@ static void reply_buf(struct http_req *req, int status, struct parking_buf *b)
     else
         http_reply_raw(req, status, JSON_CT, b->data, b->len);
     free(b->data);
-}
-
-/* A whole-string finite number. */
-static bool parse_num(const char *s, double *out)
-{
-    char *end;
-    if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
-        return false;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*end != '\0' || errno == ERANGE || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Optional numeric query parameter: absent keeps *out. -1 (and a 400
- * naming it) when malformed or outside [lo, hi]; integral: no fraction. */
-static int query_num(struct http_req *req, const char *name, double lo, double hi,
-                     bool integral, double *out)
-{
-    const char *s = http_req_query(req, name);
-    double v;
-    if (s == NULL)
-        return 0;
-    if (!parse_num(s, &v) || v < lo || v > hi || (integral && v != floor(v))) {
-        http_reply_error(req, 400, "invalid", "%s: must be %s in [%g, %g]", name,
-                         integral ? "an integer" : "a number", lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int query_bool(struct http_req *req, const char *name, bool *out)
-{
-    const char *s = http_req_query(req, name);
-    if (s == NULL)
-        return 0;
-    if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "") == 0)
-        *out = true;
-    else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
-        *out = false;
-    else {
-        http_reply_error(req, 400, "invalid", "%s: must be true or false", name);
-        return -1;
-    }
-    return 0;
-}
-
-static int query_crs(struct http_req *req, bool *gcj02)
-{
-    const char *s = http_req_query(req, "crs");
-    *gcj02 = false;
-    if (s == NULL || strcmp(s, "wgs84") == 0)
-        return 0;
-    if (strcmp(s, "gcj02") == 0) {
-        *gcj02 = true;
-        return 0;
-    }
-    http_reply_error(req, 400, "invalid", "crs: must be wgs84 or gcj02");
-    return -1;
-}
-
-static int request_now(struct api_parking *ap, struct http_req *req, double *now)
-{
-    if (app_request_now(ap->a, req, now) == 0)
-        return 0;
-    http_reply_error(req, 400, "invalid", "at: must be epoch seconds");
-    return -1;
-}
-
-/* bbox=minlon,minlat,maxlon,maxlat; minlon > maxlon crosses the
- * antimeridian. */
-static int query_bbox(struct http_req *req, bool required, double bb[4], bool *given)
-{
-    const char *s = http_req_query(req, "bbox");
-    *given = s != NULL;
-    if (s == NULL) {
-        if (!required)
-            return 0;
-        http_reply_error(req, 400, "invalid", "bbox: required, minlon,minlat,maxlon,maxlat");
-        return -1;
-    }
-    char tmp[256];
-    int n = 0;
-    snprintf(tmp, sizeof tmp, "%s", s);
-    for (char *save = NULL, *tok = strtok_r(tmp, ",", &save); tok != NULL;
-         tok = strtok_r(NULL, ",", &save)) {
-        if (n == 4 || !parse_num(tok, &bb[n]))
-            goto bad;
-        n++;
-    }
-    if (n != 4 || strlen(s) >= sizeof tmp || !geo_valid_lonlat(bb[0], bb[1]) ||
-        !geo_valid_lonlat(bb[2], bb[3]) || bb[1] > bb[3])
-        goto bad;
-    return 0;
-bad:
-    http_reply_error(req, 400, "invalid",
-                     "bbox: must be minlon,minlat,maxlon,maxlat in degrees, minlat <= maxlat");
-    return -1;
 }
 
 static bool in_box(const double bb[4], double lon, double lat)
@@ -867,8 +779,8 @@ static void h_stream(struct http_req *req, void *arg)
     struct api_parking *ap = arg;
     double bb[4];
     bool given, gcj02;
-    if (not_ready(ap, req) || query_bbox(req, true, bb, &given) != 0 ||
-        query_crs(req, &gcj02) != 0)
+    if (not_ready(ap, req) || params_bbox(req, true, bb, &given) != 0 ||
+        params_crs(req, &gcj02) != 0)
         return;
     struct sse_sub *s = calloc(1, sizeof *s);
     if (s == NULL) {
@@ -918,7 +830,7 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
  * it has replied (503 or 400). */
 static bool read_args(struct api_parking *ap, struct http_req *req, double *now, bool *gcj02)
 {
-    return !not_ready(ap, req) && request_now(ap, req, now) == 0 && query_crs(req, gcj02) == 0;
+    return !not_ready(ap, req) && params_now(ap->a, req, now) == 0 && params_crs(req, gcj02) == 0;
 }
 
 static void h_lot_get(struct http_req *req, void *arg)
@@ -978,7 +890,7 @@ static void h_lots(struct http_req *req, void *arg)
     struct lot_list ll = {.bb = {-180, -90, 180, 90}};
     double now, sb[4];
     bool given;
-    if (!read_args(ap, req, &now, &ll.gcj02) || query_bbox(req, false, ll.bb, &given) != 0)
+    if (!read_args(ap, req, &now, &ll.gcj02) || params_bbox(req, false, ll.bb, &given) != 0)
         return;
     wgs_search_box(ll.bb, ll.gcj02, sb);
     parking_bbox(ap->p, sb[0], sb[1], sb[2], sb[3], list_lot, &ll);
@@ -1025,29 +937,21 @@ bad:
 static int nearest_params(struct http_req *req, struct parking_query *q, bool *gcj02,
                           char *catbuf, size_t catlen, const char **cats)
 {
-    double lim = 5, minav = 1;
-    if (!parse_num(http_req_query(req, "lon"), &q->lon) || fabs(q->lon) > 180) {
-        http_reply_error(req, 400, "invalid", "lon: required, degrees in [-180, 180]");
-        return -1;
-    }
-    if (!parse_num(http_req_query(req, "lat"), &q->lat) || fabs(q->lat) > 90) {
-        http_reply_error(req, 400, "invalid", "lat: required, degrees in [-90, 90]");
-        return -1;
-    }
-    q->radius_m = 1000;
-    q->max_price = NAN;
-    if (query_num(req, "radius_m", 0, RADIUS_MAX_M, false, &q->radius_m) != 0 ||
-        query_num(req, "limit", 1, LIMIT_MAX, true, &lim) != 0 ||
-        query_num(req, "min_available", 0, 1e7, true, &minav) != 0 ||
-        query_num(req, "max_price", 0, 1e12, false, &q->max_price) != 0 ||
-        query_bool(req, "include_stale", &q->include_stale) != 0 || query_crs(req, gcj02) != 0 ||
+    struct geo_pt pt;
+    double lim, minav;
+    if (params_crs(req, gcj02) != 0 || params_point(req, *gcj02, &pt) != 0 ||
+        params_number(req, "radius_m", 0, 0, RADIUS_MAX_M, 1000, &q->radius_m) != 0 ||
+        params_number(req, "limit", PARAMS_INTEGER, 1, LIMIT_MAX, 5, &lim) != 0 ||
+        params_number(req, "min_available", PARAMS_INTEGER, 0, 1e7, 1, &minav) != 0 ||
+        params_number(req, "max_price", 0, 0, 1e12, NAN, &q->max_price) != 0 ||
+        params_bool(req, "include_stale", false, &q->include_stale) != 0 ||
         query_categories(req, catbuf, catlen, cats, 16, &q->ncategory) != 0)
         return -1;
+    q->lon = pt.lon;
+    q->lat = pt.lat;
     q->limit = (size_t)lim;
     q->min_available = (int)minav;
     q->category = cats;
-    if (*gcj02)
-        geo_gcj02_to_wgs84(q->lon, q->lat, &q->lon, &q->lat);
     return 0;
 }
 
@@ -1060,7 +964,7 @@ static void h_nearest(struct http_req *req, void *arg)
     const char *cats[16];
     char catbuf[512];
     bool gcj02;
-    if (not_ready(ap, req) || request_now(ap, req, &q.now) != 0 ||
+    if (not_ready(ap, req) || params_now(ap->a, req, &q.now) != 0 ||
         nearest_params(req, &q, &gcj02, catbuf, sizeof catbuf, cats) != 0)
         return;
     size_t n = parking_nearest(ap->p, &q, hits);
@@ -1083,7 +987,7 @@ static void h_bays(struct http_req *req, void *arg)
     struct api_parking *ap = arg;
     const char *id = http_req_param(req, "id"), *level = http_req_query(req, "level");
     bool gcj02;
-    if (not_ready(ap, req) || query_crs(req, &gcj02) != 0)
+    if (not_ready(ap, req) || params_crs(req, &gcj02) != 0)
         return;
     const struct parking_lot *l = parking_lot_get(ap->p, id);
     if (l == NULL) {
@@ -1170,7 +1074,7 @@ static void h_lot_put(struct http_req *req, void *arg)
     const char *id = http_req_param(req, "id");
     char err[256], k[4][KEY_MAX], fmax[24];
     bool gcj02;
-    if (not_ready(ap, req) || query_crs(req, &gcj02) != 0)
+    if (not_ready(ap, req) || params_crs(req, &gcj02) != 0)
         return;
     json_t *body = http_req_json(req);
     if (body == NULL)
@@ -1229,6 +1133,8 @@ struct ingest {
     size_t ngroups;
     bool *gretry;                     /* group to resend (NOSCRIPT) */
     bool failed;
+    bool sent;                        /* Redis has answered every group */
+    size_t links;                     /* bay links still being written */
 };
 
 static void ingest_free(struct ingest *in)
@@ -1276,18 +1182,73 @@ static void ingest_reply(struct ingest *in)
                               (json_int_t)counts[V_OLD], "rejected", rej ? rej : json_array()));
 }
 
+static void ingest_done(struct ingest *in);
+
+/* The reply waits for Redis (every group) and for the sessions' bay
+ * links; whichever comes last sends it. */
+static void ingest_finish(struct ingest *in)
+{
+    if (in->sent && in->links == 0)
+        ingest_done(in);
+}
+
+static void link_done(void *arg, bool ok)
+{
+    struct ingest *in = arg;
+    struct api_parking *ap = in->ap;
+    in->failed |= !ok;
+    in->links--;
+    ingest_finish(in);
+    api_release(ap);
+}
+
+/* A car arrived in a bay: the sessions link it to its plate's session
+ * (api_sessions.h) and the reply waits until that link is in Redis, so a
+ * find-car after the reply finds the car, restarts included. A link that
+ * fails answers 503: the client's retry comes back as duplicates, which
+ * link again (ingest_relink). */
+static void ingest_link(struct ingest *in, const struct parking_obs *o)
+{
+    struct api_parking *ap = in->ap;
+    in->links++;                      /* done may come before the call returns */
+    ap->refs++;
+    int rc = api_sessions_bay_occupied(ap->a, o->lot, o->bay, o->plate, o->ts, link_done, in);
+    if (rc <= 0) {
+        in->failed |= rc < 0;
+        in->links--;
+        ap->refs--;
+    }
+}
+
 /* Memory follows what Redis accepted. */
 static void ingest_apply(struct ingest *in, size_t i)
 {
     struct api_parking *ap = in->ap;
     struct parking_change chg;
     char err[256];
-    enum parking_verdict v = parking_obs_apply(ap->p, &in->obs[i], INFINITY, &chg, err, sizeof err);
-    app_saw_ts(ap->a, in->obs[i].ts);
+    const struct parking_obs *o = &in->obs[i];
+    enum parking_verdict v = parking_obs_apply(ap->p, o, INFINITY, &chg, err, sizeof err);
+    app_saw_ts(ap->a, o->ts);
     if (v == PARKING_OBS_APPLIED && chg.available_changed)
         sse_mark(ap, chg.lot);
+    if (v == PARKING_OBS_APPLIED && chg.bay_arrival)
+        ingest_link(in, o);
     else if (v == PARKING_OBS_REJECTED)
-        log_warn(&ap->a->log, "parking_apply_failed", "lot=%s error=\"%s\"", in->obs[i].lot, err);
+        log_warn(&ap->a->log, "parking_apply_failed", "lot=%s error=\"%s\"", o->lot, err);
+}
+
+/* A duplicate of a bay state that is still the bay's current state (the
+ * retry of a request whose link failed): link again. The sessions make
+ * nothing twice. */
+static void ingest_relink(struct ingest *in, size_t i)
+{
+    const struct parking_obs *o = &in->obs[i];
+    const struct parking_lot *l = parking_lot_get(in->ap->p, o->lot);
+    const struct parking_bay *b = l && o->bay ? parking_bay_get(l, o->bay) : NULL;
+    if (b != NULL && o->status == PARKING_BAY_OCCUPIED && b->status == PARKING_BAY_OCCUPIED &&
+        b->ts == o->ts && (o->plate == NULL) == (b->plate == NULL) &&
+        (o->plate == NULL || strcmp(o->plate, b->plate) == 0))
+        ingest_link(in, o);
 }
 
 static int order_cmp(const void *a, const void *b, void *ctx)
@@ -1355,6 +1316,7 @@ out:
     return rc;
 }
 
+/* Reply (unless stopping) and free. */
 static void ingest_done(struct ingest *in)
 {
     struct api_parking *ap = in->ap;
@@ -1391,6 +1353,8 @@ static bool group_verdicts(struct ingest *in, size_t k, const struct store_reply
                                           : strcmp(v, "dup") == 0 ? V_DUP : V_OLD;
         if (in->verdict[i] == V_OK)
             ingest_apply(in, i);
+        else if (in->verdict[i] == V_DUP)
+            ingest_relink(in, i);
     }
     return true;
 }
@@ -1425,7 +1389,8 @@ static void batch_done(void *arg, enum store_status st, const struct store_reply
     }
     in->failed |= again;
 done:
-    ingest_done(in);
+    in->sent = true;
+    ingest_finish(in);
     api_release(ap);
 }
 
@@ -1562,7 +1527,7 @@ static void feed_record(struct api_parking *ap, const char *lot, char *rec)
         p = sep + 1;
     }
     double ts;
-    if (n != 5 || !parse_num(f[2], &ts))
+    if (n != 5 || !params_parse_number(f[2], &ts))
         return;
     app_saw_ts(ap->a, ts);
     if (f[0][0] == '\0') {
@@ -1749,7 +1714,7 @@ static void restore_state(struct api_parking *ap, const struct parking_lot *l,
     const char *av = field_of(r, "available", &alen), *ts = field_of(r, "count_ts", NULL);
     const char *fl = field_of(r, "flags", NULL);
     double t;
-    if (av != NULL && ts != NULL && parse_num(ts, &t)) {
+    if (av != NULL && ts != NULL && params_parse_number(ts, &t)) {
         parking_lot_restore(ap->p, l->id, atoi(av), t, fl ? (unsigned)atoi(fl) : 0);
         app_saw_ts(ap->a, t);
     }
@@ -2038,6 +2003,11 @@ int api_parking_start(struct app *a, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+bool api_parking_ready(const struct app *a)
+{
+    return a->parking_api == NULL || a->parking_api->ready;
 }
 
 void api_parking_stop(struct app *a)

@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 #include "keys.h"
 #include "map.h"
 #include "metrics.h"
+#include "params.h"
+#include "parking.h"
 #include "plate.h"
 #include "session.h"
 #include "session_book.h"
@@ -40,6 +43,9 @@ struct job {
     struct job *next;                 /* in its lane */
     struct sessions *ss;
     struct http_req *req;             /* NULL for bay links */
+    api_sessions_done_fn *done;       /* bay links: told the outcome */
+    void *done_arg;
+    bool failed;                      /* not written */
     enum job_kind kind;
     char plate[PLATE_MAX];
     char lot[SESSION_ID_MAX];
@@ -69,7 +75,7 @@ struct sessions {
     struct session_policy pol;
     struct dict *lanes;               /* plate -> struct lane * */
     struct dict *lots_known;          /* lots already in session_lots */
-    struct dict *sensed;              /* lots whose bays have reported */
+    struct dict *claims;              /* session id -> bay links being written */
     /* metrics: gate events by kind (entry, exit) and outcome (new, replay,
      * reread), payments (new, replay), failed writes, active sessions */
     struct metric *m_gate[2][3], *m_pay[2], *m_fail, *m_active;
@@ -99,6 +105,22 @@ static void job_free(struct job *j)
     free(j);
 }
 
+/* A job leaves: a bay link tells its caller, and frees its claim. */
+static void job_finish(struct job *j)
+{
+    if (j->kind == JOB_BAY) {
+        struct sessions *ss = j->ss;
+        size_t n = (size_t)(uintptr_t)dict_get(ss->claims, j->sid);
+        if (n > 1)
+            dict_put(ss->claims, j->sid, (void *)(uintptr_t)(n - 1), NULL);
+        else
+            dict_del(ss->claims, j->sid);
+    }
+    if (j->done != NULL)
+        j->done(j->done_arg, !j->failed);
+    job_free(j);
+}
+
 static struct job *job_new(struct sessions *ss, struct http_req *req, enum job_kind kind)
 {
     struct job *j = calloc(1, sizeof *j);
@@ -115,9 +137,10 @@ static struct job *job_new(struct sessions *ss, struct http_req *req, enum job_k
     return j;
 }
 
-/* The lot's tariff, currency and whether it has bay sensors. From the
- * map: lots created by PUT /v1/parking/lots join when the parking
- * registry (parking.h) is available to this module. */
+/* The lot's tariff, currency and whether it has bay sensors, from the
+ * parking registry: the map's lots and those created by PUT, each with
+ * the tariff of its definition. The map serves only while the registry is
+ * gone (shutdown). Pointers are valid until the lot is next replaced. */
 struct lot_info {
     const char *id;
     struct map_tariff tariff;
@@ -127,14 +150,22 @@ struct lot_info {
 
 static bool lot_info(const struct sessions *ss, const char *id, struct lot_info *li)
 {
-    const struct map_lot *l = ss->a->map && id ? map_lot(ss->a->map, id) : NULL;
+    const struct app *a = ss->a;
     memset(li, 0, sizeof *li);
-    if (l == NULL)
+    if (id == NULL)
         return false;
-    li->id = l->id;
-    li->tariff = l->tariff;
-    li->currency = l->currency;
-    li->bay_sensors = ss->sensed != NULL && dict_get(ss->sensed, l->id) != NULL;
+    if (a->parking != NULL) {
+        const struct parking_lot *pl = parking_lot_get(a->parking, id);
+        if (pl == NULL)
+            return false;
+        *li = (struct lot_info){.id = pl->id, .tariff = pl->tariff, .currency = pl->currency,
+                                .bay_sensors = pl->bays_observed > 0};
+        return true;
+    }
+    const struct map_lot *ml = a->map ? map_lot(a->map, id) : NULL;
+    if (ml == NULL)
+        return false;
+    *li = (struct lot_info){.id = ml->id, .tariff = ml->tariff, .currency = ml->currency};
     return true;
 }
 
@@ -183,7 +214,7 @@ static json_t *arrears_of(const struct sessions *ss, const char *plate, const ch
 
 static bool ready(struct sessions *ss, struct http_req *r)
 {
-    if (ss->loaded)
+    if (ss->loaded && api_parking_ready(ss->a))
         return true;
     http_reply_unavailable(r);
     return false;
@@ -208,7 +239,8 @@ static void lane_submit(struct sessions *ss, struct job *j)
             free(l);
             if (j->req)
                 http_reply_error(j->req, 500, "internal", "out of memory");
-            job_free(j);
+            j->failed = true;
+            job_finish(j);
             return;
         }
     }
@@ -229,7 +261,7 @@ static void lane_done(struct job *j)
     snprintf(plate, sizeof plate, "%s", j->plate);
     struct lane *l = dict_get(ss->lanes, plate);
     struct job *next = j->next;
-    job_free(j);
+    job_finish(j);
     if (l == NULL)
         return;
     l->head = next;
@@ -243,6 +275,7 @@ static void lane_done(struct job *j)
 
 static void job_error(struct job *j, int status, const char *code, const char *msg)
 {
+    j->failed = true;
     if (j->req != NULL)
         http_reply_error(j->req, status, code, "%s", msg);
     lane_done(j);
@@ -303,6 +336,7 @@ static void on_written(void *arg, enum store_status st, const struct store_reply
     if (!exec_ok(st, r)) {
         log_warn(&ss->a->log, "session_write_failed", "lot=%s status=%d", j->lot, (int)st);
         metric_inc(ss->m_fail, 1);
+        j->failed = true;
         if (j->req != NULL)
             http_reply_unavailable(j->req);
         lane_done(j);
@@ -372,6 +406,7 @@ static void on_lot_known(void *arg, enum store_status st, const struct store_rep
     struct job *j = arg;
     int err = 0;
     if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+        j->failed = true;
         if (j->req != NULL)
             http_reply_unavailable(j->req);
         lane_done(j);
@@ -530,12 +565,18 @@ static void run_payment(struct job *j)
 
 /* ---- bay links ---- */
 
+/* Link the bay to the session chosen by api_sessions_bay_occupied, unless
+ * it has left (or been voided) or sits in that bay already. */
 static void run_bay(struct job *j)
 {
     struct sessions *ss = j->ss;
-    struct session *s = session_book_active(ss->book, j->plate, j->lot);
-    if (s == NULL || strcmp(s->bay, j->bay) == 0 || session_copy(&j->out[0], s) != 0) {
+    struct session *s = session_book_get(ss->book, j->sid);
+    if (s == NULL || s->status != SESSION_ACTIVE || strcmp(s->bay, j->bay) == 0) {
         lane_done(j);
+        return;
+    }
+    if (session_copy(&j->out[0], s) != 0) {
+        job_error(j, 500, "internal", "out of memory");
         return;
     }
     session_set_bay(&j->out[0], j->bay, j->level, j->now);
@@ -675,31 +716,35 @@ static void h_account(struct http_req *r, void *arg)
     free(text);
 }
 
+/* plate= (required), normalised into plate (PLATE_MAX bytes). Returns 0,
+ * or -1 after replying 400. */
+static int query_plate(struct http_req *r, char *plate)
+{
+    const char *q = http_req_query(r, "plate");
+    char err[256];
+    if (q == NULL) {
+        http_reply_error(r, 400, "invalid", "plate: required");
+        return -1;
+    }
+    if (plate_normalize(q, plate, PLATE_MAX, NULL, err, sizeof err) != 0) {
+        http_reply_error(r, 400, "invalid", "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 static void h_list(struct http_req *r, void *arg)
 {
     struct sessions *ss = ss_of(arg);
-    char plate[PLATE_MAX], err[256];
+    char plate[PLATE_MAX];
     enum session_status want = SESSION_ACTIVE;
     const char *status = http_req_query(r, "status");
     double now;
-    if (!ready(ss, r))
+    if (!ready(ss, r) || query_plate(r, plate) != 0 || params_now(ss->a, r, &now) != 0)
         return;
-    if (http_req_query(r, "plate") == NULL) {
-        http_reply_error(r, 400, "invalid", "plate: required");
-        return;
-    }
-    if (plate_normalize(http_req_query(r, "plate"), plate, sizeof plate, NULL, err,
-                        sizeof err) != 0) {
-        http_reply_error(r, 400, "invalid", "%s", err);
-        return;
-    }
     if (status != NULL && session_status_parse(status, &want) != 0) {
         http_reply_error(r, 400, "invalid", "status: one of active, paid, exited_unpaid, "
                          "payment_required, void");
-        return;
-    }
-    if (app_request_now(ss->a, r, &now) != 0) {
-        http_reply_error(r, 400, "invalid", "at: must be epoch seconds");
         return;
     }
     size_t n;
@@ -715,41 +760,34 @@ static void h_list(struct http_req *r, void *arg)
 
 /* ---- find-car ---- */
 
-/* Where plate is parked in lot: the bay linked to its active session
- * (api_sessions_bay_occupied: a bay camera's read of the plate, or the
- * first bay that turned occupied after the entry). */
-static bool locate(const struct sessions *ss, const char *lot, const char *plate,
-                   const char **bay, const char **level, const struct session **sess)
+/* Where plate is parked in lot: the bay where a camera reads the plate
+ * now, else the bay linked to its active session while that car is still
+ * the one there (the bay is occupied, no camera reads another plate in
+ * it, and no car was linked to it later). */
+static const struct parking_bay *locate(const struct sessions *ss, const struct parking_lot *pl,
+                                        const char *plate, const struct session **sess)
 {
-    *sess = session_book_active(ss->book, plate, lot);
-    *bay = *level = NULL;
-    if (*sess == NULL || (*sess)->bay[0] == '\0')
-        return false;
-    *bay = (*sess)->bay;
-    *level = (*sess)->level[0] ? (*sess)->level : NULL;
-    return true;
+    *sess = session_book_active(ss->book, plate, pl->id);
+    const struct parking_bay *b = parking_find_plate(pl, plate);
+    if (b != NULL || *sess == NULL || (*sess)->bay[0] == '\0')
+        return b;
+    b = parking_bay_get(pl, (*sess)->bay);
+    if (b == NULL || b->status != PARKING_BAY_OCCUPIED ||
+        (b->plate != NULL && strcmp(b->plate, plate) != 0) ||
+        session_book_in_bay(ss->book, pl->id, b->id) != *sess)
+        return NULL;
+    return b;
 }
 
 static void h_find_car(struct http_req *r, void *arg)
 {
     struct sessions *ss = ss_of(arg);
     char plate[PLATE_MAX], err[256];
-    const char *from = http_req_query(r, "from"), *bay, *level;
+    const char *from = http_req_query(r, "from");
     const struct session *s;
-    bool gcj = http_req_query(r, "crs") && strcmp(http_req_query(r, "crs"), "gcj02") == 0;
-    if (!ready(ss, r))
+    bool gcj;
+    if (!ready(ss, r) || query_plate(r, plate) != 0 || params_crs(r, &gcj) != 0)
         return;
-    if (http_req_query(r, "plate") == NULL ||
-        plate_normalize(http_req_query(r, "plate"), plate, sizeof plate, NULL, err,
-                        sizeof err) != 0) {
-        http_reply_error(r, 400, "invalid", "%s",
-                         http_req_query(r, "plate") ? err : "plate: required");
-        return;
-    }
-    if (http_req_query(r, "crs") && !gcj && strcmp(http_req_query(r, "crs"), "wgs84") != 0) {
-        http_reply_error(r, 400, "invalid", "crs: wgs84 or gcj02");
-        return;
-    }
     if (from == NULL || from[0] == '\0') {
         http_reply_error(r, 400, "invalid", "from: required (a kiosk id)");
         return;
@@ -760,25 +798,24 @@ static void h_find_car(struct http_req *r, void *arg)
         return;
     }
     /* Only the kiosk's own lot is searched: a car elsewhere is not found. */
-    if (!locate(ss, k->lot, plate, &bay, &level, &s)) {
+    const struct parking_lot *pl = ss->a->parking ? parking_lot_get(ss->a->parking, k->lot) : NULL;
+    const struct parking_bay *b = pl ? locate(ss, pl, plate, &s) : NULL;
+    if (b == NULL) {
         http_reply_error(r, 404, "not_found", "plate: no car with this plate is known to be "
                          "parked in this car park");
         return;
     }
-    const struct map_bay *mb = map_bay(ss->a->map, k->lot, bay);
-    if (level == NULL && mb != NULL)
-        level = mb->level;
     const struct garage *g = garages_get(ss->garages, k->lot);
     struct garage_route route;
     int nf;
     json_t *jr = json_null();
-    if (g != NULL && garage_route(g, k->id, bay, &route, &nf, err, sizeof err) == 0) {
+    if (g != NULL && garage_route(g, k->id, b->id, &route, &nf, err, sizeof err) == 0) {
         json_decref(jr);
         jr = garage_route_json(&route, gcj);
         garage_route_free(&route);
     }
-    http_reply_json(r, 200, json_pack("{s:s, s:s?, s:s, s:o, s:o}", "lot", k->lot, "level", level,
-                                      "bay", bay, "entryTime",
+    http_reply_json(r, 200, json_pack("{s:s, s:s?, s:s, s:o, s:o}", "lot", pl->id, "level",
+                                      parking_bay_level(pl, b), "bay", b->id, "entryTime",
                                       s && isfinite(s->entry_time) ? json_real(s->entry_time)
                                                                    : json_null(),
                                       "route", jr));
@@ -786,36 +823,62 @@ static void h_find_car(struct http_req *r, void *arg)
 
 /* ---- bay observations ---- */
 
-void api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
-                               const char *plate, double ts)
+bool api_sessions_ready(const struct app *a)
 {
-    struct sessions *ss = a ? a->sessions : NULL;
-    char norm[PLATE_MAX], err[64];
-    int derr = 0;
-    if (ss == NULL || !ss->loaded || lot == NULL || bay == NULL)
-        return;
-    dict_put(ss->sensed, lot, (void *)1, &derr);       /* the lot has bay sensors */
-    const struct session *s = NULL;
+    return a->sessions == NULL || a->sessions->loaded;
+}
+
+/* The session a car arriving in bay at ts belongs to, NULL when none or
+ * when the link exists already. */
+static const struct session *arrival_session(struct sessions *ss, const char *lot,
+                                             const char *bay, const char *plate, double ts)
+{
+    char norm[PLATE_MAX], err[128];
     if (plate != NULL) {
         if (plate_normalize(plate, norm, sizeof norm, NULL, err, sizeof err) != 0)
-            return;
-        s = session_book_active(ss->book, norm, lot);
-    } else if (session_book_in_bay(ss->book, lot, bay) == NULL) {
-        /* a bay nobody is known to be in: the first car in not parked yet */
-        s = session_book_unparked(ss->book, lot, ts, ss->pol.phantom_s);
+            return NULL;
+        const struct session *s = session_book_active(ss->book, norm, lot);
+        return s != NULL && strcmp(s->bay, bay) != 0 ? s : NULL;
     }
-    if (s == NULL || strcmp(s->bay, bay) == 0)
-        return;
+    const struct session *in = session_book_in_bay(ss->book, lot, bay);
+    if (in != NULL && in->bay_time == ts)              /* this arrival, linked before */
+        return NULL;
+    return session_book_unparked(ss->book, lot, ts, ss->pol.phantom_s, ss->claims);
+}
+
+int api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
+                              const char *plate, double ts, api_sessions_done_fn *done,
+                              void *arg)
+{
+    struct sessions *ss = a ? a->sessions : NULL;
+    int derr = 0;
+    if (ss == NULL || !ss->loaded || ss->closing || lot == NULL || bay == NULL)
+        return 0;
+    const struct session *s = arrival_session(ss, lot, bay, plate, ts);
+    if (s == NULL)
+        return 0;
     struct job *j = job_new(ss, NULL, JOB_BAY);
     if (j == NULL)
-        return;
-    const struct map_bay *mb = a->map ? map_bay(a->map, lot, bay) : NULL;
+        return -1;
+    const struct parking_lot *pl = a->parking ? parking_lot_get(a->parking, lot) : NULL;
+    const struct parking_bay *pb = pl ? parking_bay_get(pl, bay) : NULL;
+    const char *level = pb ? parking_bay_level(pl, pb) : NULL;
+    size_t claims = (size_t)(uintptr_t)dict_get(ss->claims, s->id);
+    dict_put(ss->claims, s->id, (void *)(uintptr_t)(claims + 1), &derr);
+    if (derr != 0) {
+        job_free(j);
+        return -1;
+    }
+    snprintf(j->sid, sizeof j->sid, "%s", s->id);
     snprintf(j->plate, sizeof j->plate, "%s", s->plate);
     snprintf(j->lot, sizeof j->lot, "%s", lot);
     snprintf(j->bay, sizeof j->bay, "%s", bay);
-    snprintf(j->level, sizeof j->level, "%s", mb ? mb->level : "");
+    snprintf(j->level, sizeof j->level, "%s", level ? level : "");
     j->now = ts;
+    j->done = done;
+    j->done_arg = arg;
     lane_submit(ss, j);
+    return 1;
 }
 
 /* ---- memory ---- */
@@ -1036,7 +1099,8 @@ void api_sessions_stop(struct app *a)
             j->req = NULL;
         for (struct job *j = l->head ? l->head->next : NULL; j != NULL; j = next) {
             next = j->next;
-            job_free(j);
+            j->failed = true;
+            job_finish(j);
         }
         if (l->head != NULL)
             l->head->next = NULL;
@@ -1059,13 +1123,15 @@ void api_sessions_free(struct app *a)
         event_free(ss->evict_timer);
     while (ss->lanes && dict_next(ss->lanes, &pos, &k, &v)) {   /* jobs never answered */
         struct lane *l = v;
-        if (l->head)
-            job_free(l->head);
+        if (l->head) {
+            l->head->failed = true;
+            job_finish(l->head);
+        }
         free(l);
     }
     dict_free(ss->lanes, NULL);
     dict_free(ss->lots_known, NULL);
-    dict_free(ss->sensed, NULL);
+    dict_free(ss->claims, NULL);
     session_book_free(ss->book);
     garages_free(ss->garages);
     tz_free(ss->tz);
@@ -1090,11 +1156,11 @@ int api_sessions_init(struct app *a, char *err, size_t errlen)
     ss->book = session_book_new();
     ss->lanes = dict_new();
     ss->lots_known = dict_new();
-    ss->sensed = dict_new();
+    ss->claims = dict_new();
     ss->garages = a->map ? garages_build(a->map) : NULL;
     ss->load_timer = evtimer_new(a->base, on_load_timer, ss);
     ss->evict_timer = event_new(a->base, -1, EV_PERSIST, on_evict_timer, ss);
-    if (ss->book == NULL || ss->lanes == NULL || ss->lots_known == NULL || ss->sensed == NULL ||
+    if (ss->book == NULL || ss->lanes == NULL || ss->lots_known == NULL || ss->claims == NULL ||
         (a->map && ss->garages == NULL) || ss->load_timer == NULL ||
         ss->evict_timer == NULL) {
         snprintf(err, errlen, "out of memory");

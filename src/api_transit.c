@@ -26,7 +26,6 @@
  * of the wall clock is rejected per entity. */
 #include "api_transit.h"
 
-#include <errno.h>
 #include <event2/event.h>
 #include <math.h>
 #include <stdio.h>
@@ -42,6 +41,7 @@
 #include "http.h"
 #include "keys.h"
 #include "metrics.h"
+#include "params.h"
 #include "store.h"
 #include "transit.h"
 
@@ -113,81 +113,6 @@ static json_t *json_str_or_null(const char *s)
 static json_t *json_time(double t)
 {
     return json_integer((json_int_t)llround(t));
-}
-
-/* A number from the query: absent -> def (or 400 when required), out of
- * [lo, hi] or malformed -> 400 naming the parameter. Returns -1 after
- * replying. */
-static int q_num(struct http_req *r, const char *name, bool required, double def, double lo,
-                 double hi, double *out)
-{
-    const char *s = http_req_query(r, name);
-    if (s == NULL) {
-        if (!required) {
-            *out = def;
-            return 0;
-        }
-        http_reply_error(r, 400, "invalid", "%s: required", name);
-        return -1;
-    }
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi) {
-        http_reply_error(r, 400, "invalid", "%s: expected a number in [%g, %g]", name, lo,
-                         hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int q_bool(struct http_req *r, const char *name, bool *out)
-{
-    const char *s = http_req_query(r, name);
-    *out = false;
-    if (s == NULL || strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
-        return 0;
-    if (*s == '\0' || strcmp(s, "true") == 0 || strcmp(s, "1") == 0) {
-        *out = true;
-        return 0;
-    }
-    http_reply_error(r, 400, "invalid", "%s: expected true or false", name);
-    return -1;
-}
-
-/* crs=wgs84 (default) or gcj02. */
-static int q_crs(struct http_req *r, bool *gcj02)
-{
-    const char *s = http_req_query(r, "crs");
-    *gcj02 = false;
-    if (s == NULL || strcasecmp(s, "wgs84") == 0)
-        return 0;
-    if (strcasecmp(s, "gcj02") == 0) {
-        *gcj02 = true;
-        return 0;
-    }
-    http_reply_error(r, 400, "invalid", "crs: expected wgs84 or gcj02");
-    return -1;
-}
-
-/* The query point (lon, lat in the request's crs) in WGS84. */
-static int q_point(struct http_req *r, bool gcj02, struct geo_pt *p)
-{
-    if (q_num(r, "lon", true, 0, -180, 180, &p->lon) < 0 ||
-        q_num(r, "lat", true, 0, -90, 90, &p->lat) < 0)
-        return -1;
-    if (gcj02)
-        geo_gcj02_to_wgs84(p->lon, p->lat, &p->lon, &p->lat);
-    return 0;
-}
-
-static int q_now(struct api_transit *at, struct http_req *r, double *now)
-{
-    if (app_request_now(at->a, r, now) == 0)
-        return 0;
-    http_reply_error(r, 400, "invalid", "at: expected epoch seconds");
-    return -1;
 }
 
 static void put_lonlat(json_t *o, double lon, double lat, bool gcj02)
@@ -487,7 +412,7 @@ static void h_positions(struct http_req *req, void *arg)
         return;
     }
     bool gcj02;
-    if (q_crs(req, &gcj02) < 0)
+    if (params_crs(req, &gcj02) < 0)
         return;
     size_t len = 0;
     const unsigned char *body = http_req_body(req, &len);
@@ -565,7 +490,7 @@ static void h_vehicle(struct http_req *req, void *arg)
     struct api_transit *at = arg;
     bool gcj02;
     double now;
-    if (!ready_or_503(at, req) || q_crs(req, &gcj02) < 0 || q_now(at, req, &now) < 0)
+    if (!ready_or_503(at, req) || params_crs(req, &gcj02) < 0 || params_now(at->a, req, &now) < 0)
         return;
     const char *id = http_req_param(req, "id");
     const struct transit_vehicle *v = at->t ? transit_vehicle_get(at->t, id) : NULL;
@@ -591,9 +516,9 @@ static int near_cmp(const void *a, const void *b)
 static int near_params(struct http_req *req, bool *gcj02, struct geo_pt *p, double *radius,
                        double *limit)
 {
-    if (q_crs(req, gcj02) < 0 || q_point(req, *gcj02, p) < 0 ||
-        q_num(req, "radius_m", false, DEFAULT_RADIUS_M, 0, 50000, radius) < 0 ||
-        q_num(req, "limit", false, DEFAULT_LIMIT, 1, 1000, limit) < 0)
+    if (params_crs(req, gcj02) < 0 || params_point(req, *gcj02, p) < 0 ||
+        params_number(req, "radius_m", 0, 0, 50000, DEFAULT_RADIUS_M, radius) < 0 ||
+        params_number(req, "limit", PARAMS_INTEGER, 1, 1000, DEFAULT_LIMIT, limit) < 0)
         return -1;
     return 0;
 }
@@ -633,7 +558,7 @@ static void h_vehicles(struct http_req *req, void *arg)
     struct geo_pt p;
     double radius, limit, now;
     if (!ready_or_503(at, req) || near_params(req, &gcj02, &p, &radius, &limit) < 0 ||
-        q_bool(req, "include_stale", &stale_too) < 0 || q_now(at, req, &now) < 0)
+        params_bool(req, "include_stale", false, &stale_too) < 0 || params_now(at->a, req, &now) < 0)
         return;
     size_t n = 0, pos = 0, cap = at->t ? transit_vehicle_count(at->t) : 0;
     struct near *hits = malloc((cap + 1) * sizeof *hits);
@@ -715,8 +640,8 @@ static void h_arrivals(struct http_req *req, void *arg)
 {
     struct api_transit *at = arg;
     double now, minutes;
-    if (!ready_or_503(at, req) || q_now(at, req, &now) < 0 ||
-        q_num(req, "minutes_after", false, 30, 0, 1440, &minutes) < 0)
+    if (!ready_or_503(at, req) || params_now(at->a, req, &now) < 0 ||
+        params_number(req, "minutes_after", 0, 0, 1440, 30, &minutes) < 0)
         return;
     const char *id = http_req_param(req, "stop_id");
     uint32_t stop = at->feed ? gtfs_stop_find(at->feed, id) : GTFS_NONE;
@@ -756,7 +681,7 @@ static void h_trip_updates(struct http_req *req, void *arg)
 {
     struct api_transit *at = arg;
     double now;
-    if (!ready_or_503(at, req) || q_now(at, req, &now) < 0)
+    if (!ready_or_503(at, req) || params_now(at->a, req, &now) < 0)
         return;
     size_t n_veh = 0, n_stops = 0, pos = 0;
     const struct transit_vehicle *v;

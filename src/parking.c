@@ -21,6 +21,7 @@
 
 #include "dict.h"
 #include "geo.h"
+#include "plate.h"
 
 #define CAT_BITS 64
 #define CAT_OVERFLOW 63                /* shared by categories past the 63rd */
@@ -775,17 +776,18 @@ static int obs_bay_state(const json_t *item, struct parking_obs *o, char *err, s
     const json_t *pl = json_object_get(item, "plate");
     if (pl == NULL || json_is_null(pl))
         return 0;
-    if (!json_is_string(pl) || json_string_length(pl) == 0 ||
-        json_string_length(pl) > PARKING_PLATE_MAX || !valid_id(json_string_value(pl))) {
-        set_err(err, errlen, "plate: must be a string of 1..%d bytes without control characters",
-                PARKING_PLATE_MAX);
+    if (!json_is_string(pl)) {
+        set_err(err, errlen, "plate: must be a string");
         return -1;
     }
     if (o->status != PARKING_BAY_OCCUPIED) {
         set_err(err, errlen, "plate: only allowed with status \"occupied\"");
         return -1;
     }
-    o->plate = json_string_value(pl);
+    if (plate_normalize(json_string_value(pl), o->plate_buf, sizeof o->plate_buf, NULL, err,
+                        errlen) != 0)
+        return -1;
+    o->plate = o->plate_buf;
     return 0;
 }
 
@@ -896,6 +898,9 @@ enum parking_verdict parking_obs_apply(struct parking *p, const struct parking_o
             set_err(err, errlen, "out of memory");
             return PARKING_OBS_REJECTED;
         }
+        chg->bay_arrival = o->status == PARKING_BAY_OCCUPIED &&
+                           (b->status != PARKING_BAY_OCCUPIED ||
+                            (plate != NULL && (b->plate == NULL || strcmp(b->plate, plate) != 0)));
         bay_set(l, b, o, plate);
         chg->clamped = (l->flags & PARKING_FLAG_CLAMPED) != 0;
     }

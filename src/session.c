@@ -243,7 +243,8 @@ bool session_check_flags(struct session *s, double now, const struct session_pol
         return false;
     if (now - s->entry_time > pol->max_session_s)
         s->flags |= SESSION_F_OVERLONG;
-    if (lot_has_bays && s->bay[0] == '\0' && now - s->entry_time > pol->phantom_s)
+    bool parked_in_time = s->bay[0] != '\0' && s->bay_time - s->entry_time <= pol->phantom_s;
+    if (lot_has_bays && !parked_in_time && now - s->entry_time > pol->phantom_s)
         s->flags |= SESSION_F_PHANTOM_ENTRY;
     return s->flags != before;
 }

@@ -229,13 +229,14 @@ struct session *session_book_last_exit(const struct session_book *b, const char 
 }
 
 struct session *session_book_unparked(const struct session_book *b, const char *lot, double ts,
-                                      double window_s)
+                                      double window_s, const struct dict *skip)
 {
     const struct vec *act = dict_get(b->active, lot);
     struct session *best = NULL;
     for (size_t i = 0; act != NULL && i < act->n; i++) {
         struct session *s = act->v[i];
         if (s->bay[0] == '\0' && s->entry_time <= ts && ts - s->entry_time <= window_s &&
+            (skip == NULL || dict_get(skip, s->id) == NULL) &&
             (best == NULL || s->entry_time < best->entry_time))
             best = s;
     }
@@ -246,10 +247,12 @@ struct session *session_book_in_bay(const struct session_book *b, const char *lo
                                     const char *bay)
 {
     const struct vec *act = dict_get(b->active, lot);
+    struct session *last = NULL;
     for (size_t i = 0; act != NULL && i < act->n; i++)
-        if (strcmp(act->v[i]->bay, bay) == 0)
-            return act->v[i];
-    return NULL;
+        if (strcmp(act->v[i]->bay, bay) == 0 &&
+            (last == NULL || act->v[i]->bay_time > last->bay_time))
+            last = act->v[i];
+    return last;
 }
 
 int session_book_event_put(struct session_book *b, const char *lot, const char *kind,

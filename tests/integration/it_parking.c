@@ -380,7 +380,7 @@ static void test_observations(void)
         "{\"id\":\"o2\",\"lot\":\"zf-003\",\"availableSpotNumber\":4,\"ts\":1764399990},"
         "{\"id\":\"o3\",\"lot\":\"zf-001\",\"bay\":\"B1-001\",\"status\":\"free\",\"ts\":1764400000},"
         "{\"id\":\"o4\",\"lot\":\"zf-001\",\"bay\":\"B2-001\",\"status\":\"occupied\","
-        "\"plate\":\"LU-F12345\",\"ts\":1764400001},"
+        "\"plate\":\"\xe9\xb2\x81" "F12345\",\"ts\":1764400001},"
         "{\"id\":\"o5\",\"lot\":\"nope\",\"availableSpotNumber\":1,\"ts\":1764400000},"
         "{\"id\":\"o6\",\"lot\":\"zf-003\",\"availableSpotNumber\":-2,\"ts\":1764400000},"
         "{\"id\":\"o7\",\"lot\":\"zf-003\",\"availableSpotNumber\":2.5,\"ts\":1764400000},"
@@ -449,7 +449,7 @@ static void test_observations(void)
     /* bays: never a plate; by level */
     CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots/zf-001/bays", NULL, &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
-    CU_ASSERT(!contains(r.body, "LU-F12345"));
+    CU_ASSERT(!contains(r.body, "F12345"));
     CU_ASSERT_EQUAL(json_array_size(jget(r.json, "bays")), 3);
     http_result_free(&r);
     CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots/zf-001/bays?level=B2", NULL, &r),

@@ -326,6 +326,286 @@ static void test_day(void)
     down(&r, &c);
 }
 
+/* ---- reverse car-finding ---- */
+
+/* POST one bay state (plate NULL: no camera read); check how many were
+ * accepted and how many were duplicates. */
+static void observe(const struct test_cityd *c, const char *lot, const char *id, const char *bay,
+                    const char *status, const char *plate, double ts, int accepted, int dups,
+                    int line)
+{
+    char body[512], pl[96] = "";
+    if (plate != NULL)
+        snprintf(pl, sizeof pl, ",\"plate\":\"%s\"", plate);
+    snprintf(body, sizeof body, "{\"observations\":[{\"id\":\"%s\",\"lot\":\"%s\",\"bay\":\"%s\","
+             "\"status\":\"%s\",\"ts\":%.0f%s}]}", id, lot, bay, status, ts, pl);
+    json_t *j = call(c, "POST", "/v1/parking/observations", "k-sensor", body, 200, line);
+    CU_ASSERT_EQUAL(nget(j, "accepted"), accepted);
+    CU_ASSERT_EQUAL(nget(j, "duplicates"), dups);
+    json_decref(j);
+}
+#define PARKED(c, id, bay, plate, ts) observe((c), "it-g1", (id), (bay), "occupied", (plate), (ts), 1, 0, __LINE__)
+
+/* GET /v1/parking/find-car; plate is URL-encoded by the caller. */
+static json_t *find_car(const struct test_cityd *c, const char *plate, const char *kiosk,
+                        const char *extra, long want, int line)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/v1/parking/find-car?plate=%s&from=%s%s", plate, kiosk,
+             extra ? extra : "");
+    return call(c, "GET", path, NULL, NULL, want, line);
+}
+#define FIND(c, plate, kiosk, want) find_car((c), (plate), (kiosk), NULL, (want), __LINE__)
+#define P1 "%E9%B2%81F11111"            /* 鲁F11111 */
+#define P2 "%E9%B2%81F22222"
+#define P3 "%E9%B2%81F33333"
+#define P4 "%E9%B2%81F44444"
+#define P5 "%E9%B2%81F55555"
+#define P6 "%E9%B2%81F66666"
+
+static bool has_step(const json_t *fc, const char *instruction)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(json_object_get(fc, "route"), "steps"), i, v)
+        if (strcmp(sget(v, "instruction"), instruction) == 0)
+            return true;
+    return false;
+}
+
+/* The first coordinate of the route's path, or NAN. */
+static double path_lon0(const json_t *fc)
+{
+    const json_t *coords = json_object_get(json_object_get(json_object_get(fc, "route"), "path"),
+                                           "coordinates");
+    const json_t *lon = json_array_get(json_array_get(coords, 0), 0);
+    return json_is_number(lon) ? json_number_value(lon) : NAN;
+}
+
+static void expect_bay(const struct test_cityd *c, const char *plate, const char *kiosk,
+                       const char *bay, double distance_m, int line)
+{
+    json_t *fc = find_car(c, plate, kiosk, NULL, 200, line);
+    char level[3] = {bay[0], bay[1], '\0'};              /* "B2-002" is on B2 */
+    CU_ASSERT_STRING_EQUAL(sget(fc, "lot"), "it-g1");
+    CU_ASSERT_STRING_EQUAL(sget(fc, "bay"), bay);
+    CU_ASSERT_STRING_EQUAL(sget(fc, "level"), level);
+    CU_ASSERT_DOUBLE_EQUAL(nget(fc, "route.distance_m"), distance_m, 0.2);
+    if (strcmp(sget(fc, "bay"), bay) != 0 || fabs(nget(fc, "route.distance_m") - distance_m) > 0.2)
+        fprintf(stderr, "\nline %d: find-car %s from %s: %s at %.1f m, want %s at %.1f m\n", line,
+                plate, kiosk, sget(fc, "bay"), nget(fc, "route.distance_m"), bay, distance_m);
+    json_decref(fc);
+}
+#define EXPECT_BAY(c, plate, kiosk, bay, d) expect_bay((c), (plate), (kiosk), (bay), (d), __LINE__)
+
+/* Wait until the parking and session endpoints answer after a start. */
+static bool restarted(struct test_cityd *c, const char *redis_url)
+{
+    if (support_cityd_start(c, redis_url, EXTRA) != 0)
+        return false;
+    for (int i = 0; i < 500; i++) {
+        struct http_result hr;
+        long st = 0;
+        if (support_get(c->base, "/v1/parking/find-car?plate=%E9%B2%81F99999&from=k-b1", NULL,
+                        &hr) == 0)
+            st = hr.status;
+        http_result_free(&hr);
+        if (st == 404)
+            return true;
+        support_sleep_ms(10);
+    }
+    return false;
+}
+
+/* The fixture garage: B1 and B2 joined by a lift (west end) and stairs
+ * (east end) along a 60 m aisle; kiosks mid-aisle on each level, 3 m off
+ * it. From k-b1 to B2-002 the stairs win: 3 + 30 + 25 + 3 = 61 m and 20 s
+ * against 71 m by the lift. */
+static void test_find_car(void)
+{
+    struct test_redis r;
+    struct test_cityd c;
+    if (!up(&r, &c))
+        return;
+    json_decref(ENTRY(&c, "f-in-1", "鲁F11111", D0800, 201));
+    json_decref(ENTRY(&c, "f-in-2", "鲁F22222", D0800 + 60, 201));
+    /* a bay with no plate read goes to the first car in without a bay;
+     * a bay camera's read goes to its plate, whatever its spelling */
+    PARKED(&c, "o-1", "B2-002", NULL, D0800 + 180);
+    PARKED(&c, "o-2", "B1-003", "鲁f·22222", D0800 + 240);
+    observe(&c, "it-g1", "o-1", "B2-002", "occupied", NULL, D0800 + 180, 0, 1, __LINE__);
+    json_t *j = CALL(&c, "POST", "/v1/parking/observations", "k-sensor",
+                     "{\"observations\":[{\"id\":\"o-bad\",\"lot\":\"it-g1\",\"bay\":\"B1-001\","
+                     "\"status\":\"occupied\",\"plate\":\"ABC123\",\"ts\":1764547500}]}", 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sget(json_array_get(json_object_get(j, "rejected"), 0),
+                                       "error"), "plate"));
+    json_decref(j);
+
+    /* two cars in, two bays in one batch: one each, first in first */
+    json_decref(ENTRY(&c, "f-in-4", "鲁F44444", D0800 + 600, 201));
+    json_decref(ENTRY(&c, "f-in-5", "鲁F55555", D0800 + 660, 201));
+    json_decref(CALL(&c, "POST", "/v1/parking/observations", "k-sensor",
+                     "{\"observations\":[{\"id\":\"o-4\",\"lot\":\"it-g1\",\"bay\":\"B1-001\","
+                     "\"status\":\"occupied\",\"ts\":1764547920},{\"id\":\"o-5\",\"lot\":\"it-g1\","
+                     "\"bay\":\"B2-003\",\"status\":\"occupied\",\"ts\":1764547920}]}", 200));
+
+    /* 08:20 a car that will never be seen in a bay; a bay turning
+     * occupied 20 minutes later is not its (outside parking.phantom_s) */
+    json_decref(ENTRY(&c, "f-in-3", "鲁F33333", D0800 + 1200, 201));
+    PARKED(&c, "o-6", "B1-002", NULL, D0800 + 2400);
+
+    /* from each kiosk of the garage */
+    EXPECT_BAY(&c, P1, "k-b1", "B2-002", 61.0);
+    EXPECT_BAY(&c, P1, "k-b2", "B2-002", 11.0);
+    EXPECT_BAY(&c, P2, "k-b1", "B1-003", 26.0);
+    EXPECT_BAY(&c, P2, "k-b2", "B1-003", 3 + 30 + 10 + 3.0);        /* stairs up */
+    EXPECT_BAY(&c, P4, "k-b1", "B1-001", 3 + 20 + 3.0);
+    EXPECT_BAY(&c, P5, "k-b2", "B2-003", 3 + 20 + 3.0);
+    json_t *fc = FIND(&c, P1, "k-b1", 200);
+    CU_ASSERT_DOUBLE_EQUAL(nget(fc, "entryTime"), D0800, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(nget(fc, "route.walk_seconds"), 61.0 / 1.2 + 20, 0.3);
+    CU_ASSERT_STRING_EQUAL(sget(fc, "route.path.type"), "LineString");
+    CU_ASSERT(has_step(fc, "Take the stairs from B1 to B2"));
+    json_t *steps = json_object_get(json_object_get(fc, "route"), "steps");
+    CU_ASSERT_STRING_EQUAL(sget(json_array_get(steps, 0), "level"), "B1");
+    CU_ASSERT_STRING_EQUAL(sget(json_array_get(steps, json_array_size(steps) - 1), "level"), "B2");
+    double lon_wgs = path_lon0(fc);
+    json_decref(fc);
+    /* GCJ-02 output: the same route, shifted by the GCJ-02 offset (~500 m here) */
+    fc = find_car(&c, P1, "k-b1", "&crs=gcj02", 200, __LINE__);
+    double shift = path_lon0(fc) - lon_wgs;
+    CU_ASSERT(shift > 0.002 && shift < 0.01);
+    CU_ASSERT_DOUBLE_EQUAL(nget(fc, "route.distance_m"), 61.0, 0.2);
+    json_decref(fc);
+    json_decref(find_car(&c, P1, "k-b1", "&crs=bd09", 400, __LINE__));
+
+    /* nobody is found from a kiosk of another car park, nor a plate not
+     * parked here, nor a car that never reached a bay */
+    json_decref(FIND(&c, P1, "k-s2", 404));
+    json_decref(FIND(&c, "%E9%B2%81F99999", "k-b1", 404));
+    json_decref(FIND(&c, P3, "k-b1", 404));
+    /* a bay camera's read finds a car whose entry was never read */
+    PARKED(&c, "o-7", "B2-001", "鲁F66666", D0800 + 2500);
+    fc = FIND(&c, P6, "k-b2", 200);
+    CU_ASSERT_STRING_EQUAL(sget(fc, "bay"), "B2-001");
+    CU_ASSERT(json_is_null(json_object_get(fc, "entryTime")));
+    json_decref(fc);
+
+    /* the links survive a restart of cityd and one of Redis */
+    support_cityd_stop(&c);
+    CU_ASSERT_EQUAL_FATAL(support_redis_restart(&r), 0);
+    CU_ASSERT_FATAL(restarted(&c, r.url));
+    EXPECT_BAY(&c, P1, "k-b1", "B2-002", 61.0);
+    EXPECT_BAY(&c, P2, "k-b1", "B1-003", 26.0);
+    EXPECT_BAY(&c, P4, "k-b1", "B1-001", 26.0);
+    EXPECT_BAY(&c, P5, "k-b2", "B2-003", 26.0);
+    /* replays after the restart link nothing twice */
+    observe(&c, "it-g1", "o-4", "B1-001", "occupied", NULL, D0800 + 720, 0, 1, __LINE__);
+    EXPECT_BAY(&c, P5, "k-b2", "B2-003", 26.0);
+
+    /* a car leaves its bay: no longer found there */
+    observe(&c, "it-g1", "o-8", "B1-001", "free", NULL, D0800 + 3000, 1, 0, __LINE__);
+    json_decref(FIND(&c, P4, "k-b1", 404));
+
+    /* exits: the car never seen in a bay is flagged phantom_entry */
+    json_t *x = EXIT(&c, "f-out-3", "鲁F33333", D0800 + H, 201);
+    CU_ASSERT(has_flag(json_object_get(x, "session"), "phantom_entry"));
+    json_decref(x);
+    x = EXIT(&c, "f-out-1", "鲁F11111", D0800 + H, 201);
+    CU_ASSERT(!has_flag(json_object_get(x, "session"), "phantom_entry"));
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.bay"), "B2-002");
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.level"), "B2");
+    json_decref(x);
+    json_decref(FIND(&c, P1, "k-b1", 404));       /* gone */
+    down(&r, &c);
+}
+
+/* The demo city: in both garages, a car parked on every level is found
+ * from every kiosk of its garage, and from no kiosk of the other. */
+static const char *const DEMO[] = {"map.dir=maps/yantai", "clock.mode=replay", NULL};
+
+static void demo_garage(const struct test_cityd *c, const char *lot, const char *const *kiosks,
+                        const char *const *other, const char *const *bays, const char *plate,
+                        const char *plate_q, double t)
+{
+    char id[64];
+    for (size_t b = 0; bays[b] != NULL; b++) {
+        /* in, parked (a camera read every other time), found, out */
+        snprintf(id, sizeof id, "%s-in-%zu", lot, b);
+        json_decref(gate(c, lot, "entries", id, plate, t, 201, __LINE__));
+        snprintf(id, sizeof id, "%s-bay-%zu", lot, b);
+        observe(c, lot, id, bays[b], "occupied", b % 2 ? plate : NULL, t + 120, 1, 0, __LINE__);
+        for (size_t k = 0; kiosks[k] != NULL; k++) {
+            json_t *fc = find_car(c, plate_q, kiosks[k], NULL, 200, __LINE__);
+            const json_t *steps = json_object_get(json_object_get(fc, "route"), "steps");
+            const json_t *last = json_array_get(steps, json_array_size(steps) - 1);
+            CU_ASSERT_STRING_EQUAL(sget(fc, "bay"), bays[b]);
+            CU_ASSERT(nget(fc, "route.distance_m") > 0);
+            CU_ASSERT(strncmp(sget(last, "level"), bays[b], 2) == 0);
+            CU_ASSERT_PTR_NOT_NULL(strstr(sget(last, "instruction"), bays[b]));
+            json_decref(fc);
+        }
+        for (size_t k = 0; other[k] != NULL; k++)
+            json_decref(find_car(c, plate_q, other[k], NULL, 404, __LINE__));
+        snprintf(id, sizeof id, "%s-out-%zu", lot, b);
+        json_decref(gate(c, lot, "exits", id, plate, t + 1800, 201, __LINE__));
+        snprintf(id, sizeof id, "%s-free-%zu", lot, b);
+        observe(c, lot, id, bays[b], "free", NULL, t + 1700, 1, 0, __LINE__);
+        t += 3600;
+    }
+}
+
+static void test_demo_find_car(void)
+{
+    static const char *const zf5_k[] = {"yt-zf-0005-K-B1-1", "yt-zf-0005-K-B2-1", NULL};
+    static const char *const zf8_k[] = {"yt-zf-0008-K-1F-1", "yt-zf-0008-K-1F-2",
+                                        "yt-zf-0008-K-2F-1", "yt-zf-0008-K-3F-1", NULL};
+    static const char *const zf5_b[] = {"B1-030", "B2-070", "B1-116", "B2-001", NULL};
+    static const char *const zf8_b[] = {"1F-001", "2F-030", "3F-060", "3F-001", NULL};
+    struct test_redis r;
+    struct test_cityd c;
+    if (support_redis_start(&r) != 0 || support_cityd_start(&c, r.url, DEMO) != 0) {
+        CU_FAIL("cannot start redis-server and cityd");
+        return;
+    }
+    bool ok = false;
+    for (int i = 0; i < 500 && !ok; i++) {
+        struct http_result hr;
+        ok = support_get(c.base, "/v1/parking/find-car?plate=%E9%B2%81F99999&from=yt-zf-0005-K-B1-1",
+                         NULL, &hr) == 0 && hr.status == 404;
+        http_result_free(&hr);
+        if (!ok)
+            support_sleep_ms(10);
+    }
+    CU_ASSERT_FATAL(ok);
+    demo_garage(&c, "yt-zf-0005", zf5_k, zf8_k, zf5_b, "鲁FD12345", "%E9%B2%81FD12345", D0800);
+    demo_garage(&c, "yt-zf-0008", zf8_k, zf5_k, zf8_b, "鲁Y88888", "%E9%B2%81Y88888", D0800);
+    down(&r, &c);
+}
+
+/* A lot created by PUT takes entries and is billed with the tariff of
+ * its PUT body. */
+static void test_put_lot(void)
+{
+    struct test_redis r;
+    struct test_cityd c;
+    if (!up(&r, &c))
+        return;
+    json_decref(gate(&c, "it-put", "entries", "p-in-0", "鲁F12345", D0800, 404, __LINE__));
+    json_decref(CALL(&c, "PUT", "/v1/parking/lots/it-put", OP,
+                     "{\"name\":\"Put lot\",\"totalSpotNumber\":4,\"priceCurrency\":\"CNY\","
+                     "\"location\":{\"type\":\"Point\",\"coordinates\":[121.41,37.53]},"
+                     "\"tariff\":{\"free_minutes\":0,\"rate_per_hour\":10,\"unit_minutes\":60,"
+                     "\"daily_cap\":100}}", 201));
+    json_decref(gate(&c, "it-put", "entries", "p-in-1", "鲁F12345", D0800, 201, __LINE__));
+    json_t *x = gate(&c, "it-put", "exits", "p-out-1", "鲁F12345", D0800 + 2 * H + 1, 201,
+                     __LINE__);
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.amountDue"), 30.0, 1e-9);   /* 3 started hours */
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.lot"), "it-put");
+    json_decref(x);
+    down(&r, &c);
+}
+
 /* ---- cityd --check ---- */
 
 /* `cityd --check -o map.dir=<dir>` through the shell; its output in out.
@@ -449,6 +729,9 @@ int suite_sessions(void)
     CU_pSuite s = CU_add_suite("sessions", NULL, NULL);
     if (s == NULL || CU_add_test(s, "a whole garage day", test_day) == NULL ||
         CU_add_test(s, "Redis and cityd restarts", test_restarts) == NULL ||
+        CU_add_test(s, "reverse car-finding", test_find_car) == NULL ||
+        CU_add_test(s, "find-car in the demo city's garages", test_demo_find_car) == NULL ||
+        CU_add_test(s, "a lot created by PUT bills its own tariff", test_put_lot) == NULL ||
         CU_add_test(s, "cityd --check: unreachable bays", test_check) == NULL)
         return -1;
     return 0;

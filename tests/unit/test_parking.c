@@ -87,17 +87,28 @@ static enum parking_verdict count(struct parking *p, const char *lot, long long 
     return apply_json(p, text, INFINITY, &chg, err, sizeof err);
 }
 
-static enum parking_verdict bay(struct parking *p, const char *lot, const char *b,
-                                const char *status, const char *plate, double ts)
+/* Apply a bay state; *arrival (when not NULL) gets chg.bay_arrival. */
+static enum parking_verdict bay_arrival(struct parking *p, const char *lot, const char *b,
+                                        const char *status, const char *plate, double ts,
+                                        bool *arrival)
 {
     char text[512], pl[64] = "", err[256] = "";
-    struct parking_change chg;
+    struct parking_change chg = {0};
     if (plate != NULL)
         snprintf(pl, sizeof pl, ",\"plate\":\"%s\"", plate);
     snprintf(text, sizeof text,
              "{\"id\":\"b\",\"lot\":\"%s\",\"bay\":\"%s\",\"status\":\"%s\",\"ts\":%.17g%s}", lot,
              b, status, ts, pl);
-    return apply_json(p, text, INFINITY, &chg, err, sizeof err);
+    enum parking_verdict v = apply_json(p, text, INFINITY, &chg, err, sizeof err);
+    if (arrival != NULL)
+        *arrival = v == PARKING_OBS_APPLIED && chg.bay_arrival;
+    return v;
+}
+
+static enum parking_verdict bay(struct parking *p, const char *lot, const char *b,
+                                const char *status, const char *plate, double ts)
+{
+    return bay_arrival(p, lot, b, status, plate, ts, NULL);
 }
 
 static json_t *render(const struct parking *p, const char *id, double now, double dist)
@@ -537,11 +548,11 @@ static void test_bays_render(void)
                              {.id = "B1-1", .level = "B1", .pt = {121.4002, 37.5002}},
                              {.id = "X", .pt = {NAN, NAN}}};
     put_ok(p, &d, bays, 3, false);
-    bay(p, "G", "B2-1", "occupied", "SECRET1", 1764400000);
+    bay(p, "G", "B2-1", "occupied", "\xe9\xb2\x81" "F54321", 1764400000);
     const struct parking_lot *l = parking_lot_get(p, "G");
     struct parking_buf b = {0};
     parking_bays_render(l, NULL, false, &b);
-    CU_ASSERT_PTR_NULL(strstr(b.data, "SECRET1"));
+    CU_ASSERT_PTR_NULL(strstr(b.data, "F54321"));
     json_t *j = parse_buf(&b);
     CU_ASSERT_STRING_EQUAL(jstr(json_object_get(j, "lot")), "G");
     json_t *arr = json_object_get(j, "bays");
@@ -673,7 +684,7 @@ static void test_replace_keeps_state(void)
     struct map_bay bays[] = {{.id = "B1"}, {.id = "B2"}, {.id = "B3"}};
     put_ok(p, &d, bays, 3, false);
     bay(p, "G", "B1", "free", NULL, 10);
-    bay(p, "G", "B2", "occupied", "LU-F1234", 11);
+    bay(p, "G", "B2", "occupied", "\xe9\xb2\x81" "F12340", 11);
     /* replace: B3 goes, B4 comes, the lot moves and gets a price */
     struct map_bay bays2[] = {{.id = "B2"}, {.id = "B1"}, {.id = "B4"}};
     d.loc.lon = 121.5;
@@ -685,7 +696,7 @@ static void test_replace_keeps_state(void)
     CU_ASSERT_EQUAL(l->available, 1);
     CU_ASSERT_EQUAL(l->obs_ts, 11);
     CU_ASSERT_EQUAL(l->bays_observed, 2);
-    CU_ASSERT_STRING_EQUAL(plate_bay(l, "LU-F1234"), "B2");
+    CU_ASSERT_STRING_EQUAL(plate_bay(l, "\xe9\xb2\x81" "F12340"), "B2");
     CU_ASSERT_PTR_NOT_NULL_FATAL(parking_bay_get(l, "B4"));
     CU_ASSERT(isnan(parking_bay_get(l, "B4")->ts));
     CU_ASSERT_PTR_NULL(parking_bay_get(l, "B3"));
@@ -701,28 +712,50 @@ static void test_replace_keeps_state(void)
     parking_free(p);
 }
 
+/* Plates: canonical form, the plate -> bay lookup, arrivals. "\xe9\xb2\x81"
+ * is 鲁. */
+#define LU "\xe9\xb2\x81"
 static void test_plates(void)
 {
     struct parking *p = new_registry();
     struct map_lot d = def_of("G", 121.4, 37.5, 10);
     struct map_bay bays[] = {{.id = "B1"}, {.id = "B2"}};
+    bool arrived = false;
     put_ok(p, &d, bays, 2, false);
     const struct parking_lot *l = parking_lot_get(p, "G");
-    CU_ASSERT_PTR_NULL(parking_find_plate(l, "X1"));
-    bay(p, "G", "B2", "occupied", "X1", 10);
-    CU_ASSERT_STRING_EQUAL(plate_bay(l, "X1"), "B2");
-    bay(p, "G", "B2", "occupied", "X2", 11);                   /* another car */
-    CU_ASSERT_PTR_NULL(parking_find_plate(l, "X1"));
-    CU_ASSERT_STRING_EQUAL(plate_bay(l, "X2"), "B2");
-    bay(p, "G", "B2", "free", NULL, 12);
-    CU_ASSERT_PTR_NULL(parking_find_plate(l, "X2"));
+    CU_ASSERT_PTR_NULL(parking_find_plate(l, LU "F11111"));
+    /* a camera's spelling is stored in canonical form */
+    CU_ASSERT_EQUAL(bay_arrival(p, "G", "B2", "occupied", LU "f\xc2\xb7" "11111", 10, &arrived),
+                    PARKING_OBS_APPLIED);
+    CU_ASSERT(arrived);
+    CU_ASSERT_STRING_EQUAL(plate_bay(l, LU "F11111"), "B2");
+    /* the same car reported again is no arrival; another plate read is */
+    bay_arrival(p, "G", "B2", "occupied", LU "F11111", 10.5, &arrived);
+    CU_ASSERT(!arrived);
+    bay_arrival(p, "G", "B2", "occupied", NULL, 10.7, &arrived);   /* no read this time */
+    CU_ASSERT(!arrived);
+    CU_ASSERT_PTR_NULL(parking_find_plate(l, LU "F11111"));
+    bay_arrival(p, "G", "B2", "occupied", LU "F22222", 11, &arrived);   /* another car */
+    CU_ASSERT(arrived);
+    CU_ASSERT_PTR_NULL(parking_find_plate(l, LU "F11111"));
+    CU_ASSERT_STRING_EQUAL(plate_bay(l, LU "F22222"), "B2");
+    bay_arrival(p, "G", "B2", "free", NULL, 12, &arrived);
+    CU_ASSERT(!arrived);
+    CU_ASSERT_PTR_NULL(parking_find_plate(l, LU "F22222"));
     CU_ASSERT_PTR_NOT_NULL_FATAL(parking_bay_get(l, "B2"));
     CU_ASSERT_PTR_NULL(parking_bay_get(l, "B2")->plate);
+    bay_arrival(p, "G", "B2", "occupied", NULL, 13, &arrived);     /* free -> occupied */
+    CU_ASSERT(arrived);
+    bay_arrival(p, "G", "B2", "occupied", NULL, 12.5, &arrived);   /* outdated */
+    CU_ASSERT(!arrived);
+    /* not a plate: rejected, nothing changes */
+    CU_ASSERT_EQUAL(bay(p, "G", "B1", "occupied", "SECRET9", 13), PARKING_OBS_REJECTED);
+    CU_ASSERT(isnan(parking_bay_get(l, "B1")->ts));
     /* plates never appear in a lot's JSON */
     struct parking_buf b = {0};
-    bay(p, "G", "B1", "occupied", "SECRET9", 13);
+    bay(p, "G", "B1", "occupied", LU "F33333", 13);
     parking_lot_render(p, l, 13, false, NAN, &b);
-    CU_ASSERT_PTR_NULL(strstr(b.data, "SECRET9"));
+    CU_ASSERT_PTR_NULL(strstr(b.data, "F33333"));
     free(b.data);
     parking_free(p);
 }

@@ -309,6 +309,14 @@ static void test_flags_over_time(void)
     CU_ASSERT(session_check_flags(&s, T0 + 604801, &POL, true));
     CU_ASSERT_EQUAL(s.flags, SESSION_F_OVERLONG);
     session_clear(&s);
+    /* a bay linked exactly at phantom_s counts; one second later does not */
+    opened(&s);
+    session_set_bay(&s, "B2-017", "B2", T0 + 900);
+    CU_ASSERT(!session_check_flags(&s, T0 + 5000, &POL, true));
+    session_set_bay(&s, "B2-017", "B2", T0 + 901);                   /* a late camera read */
+    CU_ASSERT(session_check_flags(&s, T0 + 5000, &POL, true));
+    CU_ASSERT_EQUAL(s.flags, SESSION_F_PHANTOM_ENTRY);
+    session_clear(&s);
 }
 
 static void test_json_round_trip(void)

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "dict.h"
 #include "session_book.h"
 
 #define T0 1764400000.0
@@ -87,19 +88,32 @@ static void test_unparked(void)
     mk(&s, "C", "L2", "鲁F00003", "c", T0 + 10);
     session_book_put(b, &s);
     /* FIFO: the first car in without a bay */
-    struct session *u = session_book_unparked(b, "L1", T0 + 120, 900);
+    struct session *u = session_book_unparked(b, "L1", T0 + 120, 900, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(u);
     CU_ASSERT_STRING_EQUAL(u->id, "A");
+    /* a link to A on its way: the next car */
+    struct dict *skip = dict_new();
+    int derr = 0;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(skip);
+    dict_put(skip, "A", (void *)1, &derr);
+    CU_ASSERT_EQUAL_FATAL(derr, 0);
+    CU_ASSERT_STRING_EQUAL(session_book_unparked(b, "L1", T0 + 120, 900, skip)->id, "B");
+    dict_free(skip, NULL);
     CU_ASSERT_PTR_NULL(session_book_in_bay(b, "L1", "B1-001"));
     session_set_bay(u, "B1-001", "B1", T0 + 120);
     CU_ASSERT_PTR_EQUAL(session_book_in_bay(b, "L1", "B1-001"), u);
     CU_ASSERT_PTR_NULL(session_book_in_bay(b, "L2", "B1-001"));
-    u = session_book_unparked(b, "L1", T0 + 130, 900);
+    u = session_book_unparked(b, "L1", T0 + 130, 900, NULL);
     CU_ASSERT_STRING_EQUAL(u->id, "B");
+    /* A left its bay without an exit read; B parked there later: the bay
+     * is B's */
+    session_set_bay(u, "B1-001", "B1", T0 + 130);
+    CU_ASSERT_PTR_EQUAL(session_book_in_bay(b, "L1", "B1-001"), u);
+    session_set_bay(u, "", "", NAN);
     /* outside the window or before the entry: nobody */
-    CU_ASSERT_PTR_NULL(session_book_unparked(b, "L1", T0 + 60 + 901, 900));
-    CU_ASSERT_PTR_NULL(session_book_unparked(b, "L1", T0 + 30 - 31, 900));
-    CU_ASSERT_PTR_NULL(session_book_unparked(b, "L9", T0, 900));
+    CU_ASSERT_PTR_NULL(session_book_unparked(b, "L1", T0 + 60 + 901, 900, NULL));
+    CU_ASSERT_PTR_NULL(session_book_unparked(b, "L1", T0 + 30 - 31, 900, NULL));
+    CU_ASSERT_PTR_NULL(session_book_unparked(b, "L9", T0, 900, NULL));
     CU_ASSERT_EQUAL(session_book_active_count(b), 3);
     session_clear(&s);
     session_book_free(b);
