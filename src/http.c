@@ -645,6 +645,14 @@ struct jout {
     char buf[4096];                     /* batched into few evbuffer_adds */
 };
 
+/* Not an initializer: that would zero the whole buffer for every reply. */
+static void jout_init(struct jout *o, struct evbuffer *out)
+{
+    o->out = out;
+    o->err = 0;
+    o->len = 0;
+}
+
 static void jout_flush(struct jout *o)
 {
     if (o->len > 0 && evbuffer_add(o->out, o->buf, o->len) != 0)
@@ -806,7 +814,8 @@ static void jout_value(struct jout *o, const json_t *j, int depth)
  * (out may then hold part of it). */
 static int json_write(struct evbuffer *out, const json_t *j)
 {
-    struct jout o = {.out = out};
+    struct jout o;
+    jout_init(&o, out);
     if (!json_is_object(j) && !json_is_array(j))
         return -1;
     jout_value(&o, j, 0);
@@ -823,7 +832,8 @@ static void send_error_v(struct http_req *r, int status, const char *code, const
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     utf8_sanitize(msg);
-    struct jout o = {.out = out};
+    struct jout o;
+    jout_init(&o, out);
     jout_put(&o, "{\"error\":{\"code\":", 17);
     jout_string(&o, code, strlen(code));
     jout_put(&o, ",\"message\":", 11);
