@@ -164,6 +164,8 @@ struct http_server {
     struct keyset keys;
     struct http_req *live;           /* every req not yet freed */
     size_t inflight;                 /* reqs holding REF_WIRE */
+    time_t date_sec;                 /* the second date_hdr spells */
+    char date_hdr[32];               /* "Sun, 06 Nov 1994 08:49:37 GMT" */
 };
 
 enum { REF_HANDLER = 1, REF_WIRE = 2 };
@@ -182,6 +184,7 @@ struct http_req {
     bool answered;                   /* a status was decided (sent, or client gone) */
     bool replied;                    /* the handler has replied */
     bool streaming, stream_ended, close_due;
+    bool watched;                    /* watch_connection() raised the read watermark */
     struct timespec t0;
     enum role role;
     const char *key_name;
@@ -537,9 +540,37 @@ static struct evbuffer *reply_begin(struct http_req *r)
     return evhttp_request_get_output_buffer(r->ev);
 }
 
+/* The Date header evhttp would add to an HTTP/1.1 reply, formatted once
+ * a second instead of once a reply (evhttp formats it with snprintf for
+ * every reply, then leaves a Date that is already there alone). The
+ * loop's cached clock is exact enough for one-second resolution. */
+static void add_date(struct http_req *r)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct http_server *h = r->srv;
+    struct timeval now;
+    struct tm tm;
+    if (r->ev == NULL || r->ev->major != 1 || r->ev->minor < 1 ||
+        event_base_gettimeofday_cached(h->base, &now) != 0)
+        return;
+    if (now.tv_sec != h->date_sec || h->date_hdr[0] == '\0') {
+        time_t t = now.tv_sec;
+        if (gmtime_r(&t, &tm) == NULL)
+            return;
+        snprintf(h->date_hdr, sizeof h->date_hdr, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                 days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec);
+        h->date_sec = t;
+    }
+    add_header(r, "Date", h->date_hdr);
+}
+
 static void common_headers(struct http_req *r, const char *ctype)
 {
     struct http_server *h = r->srv;
+    add_date(r);
     if (ctype != NULL)
         add_header(r, "Content-Type", ctype);
     add_header(r, "Access-Control-Allow-Origin", h->cors_origin);
@@ -560,6 +591,9 @@ static void common_headers(struct http_req *r, const char *ctype)
  * calls our closecb. */
 static void watch_connection(struct http_req *r)
 {
+    if (r->watched || r->evcon == NULL)
+        return;
+    r->watched = true;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
     bufferevent_data_cb wcb;
     bufferevent_event_cb ecb;
@@ -574,7 +608,8 @@ static void reply_finish(struct http_req *r, int status, const char *ctype)
 {
     struct evbuffer *out = evhttp_request_get_output_buffer(r->ev);
     /* The next request on this connection may be of any size. */
-    bufferevent_setwatermark(evhttp_connection_get_bufferevent(r->evcon), EV_READ, 0, 0);
+    if (r->watched)
+        bufferevent_setwatermark(evhttp_connection_get_bufferevent(r->evcon), EV_READ, 0, 0);
     size_t len = evbuffer_get_length(out);
     common_headers(r, len > 0 || r->method == HTTP_HEAD ? ctype : NULL);
     if (r->method == HTTP_HEAD) {
@@ -590,9 +625,202 @@ static void reply_finish(struct http_req *r, int status, const char *ctype)
     evhttp_send_reply(r->ev, status, NULL, NULL);
 }
 
-static int dump_cb(const char *buf, size_t size, void *data)
+/* ---- JSON output ----
+ *
+ * Replies are serialised here rather than with json_dump_callback: for
+ * the small objects most replies are, jansson's dump costs more than the
+ * rest of the reply (a hashtable per call for cycle detection, a
+ * formatted pointer per container, a callback per token). The output is
+ * byte for byte jansson's with JSON_COMPACT | JSON_REAL_PRECISION(15)
+ * (tests/unit/test_http.c compares the two), and like it this fails on
+ * a string that is not UTF-8; nesting deeper than JSON_OUT_MAX_DEPTH
+ * (which is also what a reference cycle turns into) fails as well. */
+#define JSON_OUT_MAX_DEPTH 2048         /* jansson's parser nests no deeper */
+#define JSON_REAL_DIGITS 15             /* see http_reply_json */
+
+struct jout {
+    struct evbuffer *out;
+    int err;
+    size_t len;
+    char buf[4096];                     /* batched into few evbuffer_adds */
+};
+
+/* Not an initializer: that would zero the whole buffer for every reply. */
+static void jout_init(struct jout *o, struct evbuffer *out)
 {
-    return evbuffer_add(data, buf, size);
+    o->out = out;
+    o->err = 0;
+    o->len = 0;
+}
+
+static void jout_flush(struct jout *o)
+{
+    if (o->len > 0 && evbuffer_add(o->out, o->buf, o->len) != 0)
+        o->err = -1;
+    o->len = 0;
+}
+
+static void jout_put(struct jout *o, const char *s, size_t n)
+{
+    if (n > sizeof o->buf - o->len) {
+        jout_flush(o);
+        if (n > sizeof o->buf) {
+            if (evbuffer_add(o->out, s, n) != 0)
+                o->err = -1;
+            return;
+        }
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+}
+
+static void jout_char(struct jout *o, char c)
+{
+    if (o->len == sizeof o->buf)
+        jout_flush(o);
+    o->buf[o->len++] = c;
+}
+
+/* A quoted JSON string: quote, backslash and control characters escaped
+ * (named escapes where JSON has them, else \u00XX), the rest verbatim. */
+static void jout_string(struct jout *o, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t run = 0;                     /* start of bytes not yet written */
+    jout_char(o, '"');
+    for (size_t i = 0; i < n && o->err == 0;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            size_t l = utf8_seq((const unsigned char *)s + i, n - i);
+            if (l == 0)
+                o->err = -1;
+            i += l;
+            continue;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        jout_put(o, s + run, i - run);
+        /* \u00XX, or its first two bytes with a named escape */
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        const char *named = strchr("\"\"\\\\\bb\ff\nn\rr\tt", (char)c);
+        if (c != 0 && named != NULL)
+            esc[1] = named[1];
+        jout_put(o, esc, esc[1] == 'u' ? 6 : 2);
+        run = ++i;
+    }
+    jout_put(o, s + run, n - run);
+    jout_char(o, '"');
+}
+
+static void jout_integer(struct jout *o, json_int_t v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    /* Via unsigned: negating the most negative value would overflow. */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    jout_put(o, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* %.15g as jansson prints reals: always with a '.' or an exponent (so it
+ * reads back as a real), exponent without '+' or leading zeros. */
+static void jout_real(struct jout *o, double v)
+{
+    char tmp[48];
+    int n = snprintf(tmp, sizeof tmp - 2, "%.*g", JSON_REAL_DIGITS, v);
+    if (n < 0 || (size_t)n >= sizeof tmp - 2) {
+        o->err = -1;
+        return;
+    }
+    size_t len = (size_t)n;
+    for (char *p = tmp; *p; p++) {
+        if (*p == ',')                  /* a locale's decimal comma */
+            *p = '.';
+    }
+    char *e = strchr(tmp, 'e');
+    if (e == NULL && strchr(tmp, '.') == NULL) {
+        memcpy(tmp + len, ".0", 3);
+        len += 2;
+    } else if (e != NULL) {
+        /* printf's e+05 / e-05 become e5 / e-5 */
+        char *to = e + 1 + (e[1] == '-'), *from = e + 2;
+        while (*from == '0' && from[1] != '\0')
+            from++;
+        memmove(to, from, strlen(from) + 1);
+        len = strlen(tmp);
+    }
+    jout_put(o, tmp, len);
+}
+
+static void jout_value(struct jout *o, const json_t *j, int depth)
+{
+    if (depth > JSON_OUT_MAX_DEPTH)
+        o->err = -1;
+    if (o->err != 0)
+        return;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        jout_char(o, '{');
+        for (void *it = json_object_iter((json_t *)j); it != NULL && o->err == 0;) {
+            jout_string(o, json_object_iter_key(it), json_object_iter_key_len(it));
+            jout_char(o, ':');
+            jout_value(o, json_object_iter_value(it), depth + 1);
+            it = json_object_iter_next((json_t *)j, it);
+            if (it != NULL)
+                jout_char(o, ',');
+        }
+        jout_char(o, '}');
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(j);
+        jout_char(o, '[');
+        for (size_t i = 0; i < n && o->err == 0; i++) {
+            if (i > 0)
+                jout_char(o, ',');
+            jout_value(o, json_array_get(j, i), depth + 1);
+        }
+        jout_char(o, ']');
+        break;
+    }
+    case JSON_STRING:
+        jout_string(o, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER:
+        jout_integer(o, json_integer_value(j));
+        break;
+    case JSON_REAL:
+        jout_real(o, json_real_value(j));
+        break;
+    case JSON_TRUE:
+        jout_put(o, "true", 4);
+        break;
+    case JSON_FALSE:
+        jout_put(o, "false", 5);
+        break;
+    case JSON_NULL:
+        jout_put(o, "null", 4);
+        break;
+    }
+}
+
+/* Append j (an object or array) to out; -1 if it cannot be serialised
+ * (out may then hold part of it). */
+static int json_write(struct evbuffer *out, const json_t *j)
+{
+    struct jout o;
+    jout_init(&o, out);
+    if (!json_is_object(j) && !json_is_array(j))
+        return -1;
+    jout_value(&o, j, 0);
+    jout_flush(&o);
+    return o.err;
 }
 
 static void send_error_v(struct http_req *r, int status, const char *code, const char *fmt,
@@ -604,12 +832,18 @@ static void send_error_v(struct http_req *r, int status, const char *code, const
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     utf8_sanitize(msg);
-    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
-    if (body == NULL || json_dump_callback(body, dump_cb, out, JSON_COMPACT) != 0) {
+    struct jout o;
+    jout_init(&o, out);
+    jout_put(&o, "{\"error\":{\"code\":", 17);
+    jout_string(&o, code, strlen(code));
+    jout_put(&o, ",\"message\":", 11);
+    jout_string(&o, msg, strlen(msg));
+    jout_put(&o, "}}", 2);
+    jout_flush(&o);
+    if (o.err != 0) {
         evbuffer_drain(out, evbuffer_get_length(out));
         evbuffer_add_printf(out, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, code);
     }
-    json_decref(body);
     reply_finish(r, status, CT_JSON);
 }
 
@@ -662,8 +896,7 @@ void http_reply_json(struct http_req *r, int status, json_t *body)
         /* 15 significant digits: jansson's default 17 prints binary noise
          * (12.3 as 12.300000000000001); 15 keeps 1e-9 degrees and epoch
          * milliseconds. */
-        if (body != NULL &&
-            json_dump_callback(body, dump_cb, out, JSON_COMPACT | JSON_REAL_PRECISION(15)) == 0) {
+        if (body != NULL && json_write(out, body) == 0) {
             reply_finish(r, status, CT_JSON);
         } else {
             evbuffer_drain(out, evbuffer_get_length(out));
@@ -730,6 +963,9 @@ void http_stream_start(struct http_req *r, const char *content_type, http_close_
         evtimer_add(r->timer, &next_turn);
         return;
     }
+    /* Bound what a streaming client can make us buffer, and notice when
+     * it hangs up (the stream may start before the handler returns). */
+    watch_connection(r);
     common_headers(r, content_type);
     add_header(r, "Cache-Control", "no-cache");
     add_header(r, "X-Accel-Buffering", "no");
@@ -1367,10 +1603,18 @@ static void dispatch(struct http_req *r, bool path_ok)
         (r->query != NULL && parse_query(r, r->query) != 0))
         return;
     r->refs |= REF_HANDLER;
-    watch_connection(r);
-    struct timeval tv = {r->srv->timeout_ms / 1000, (r->srv->timeout_ms % 1000) * 1000};
-    evtimer_add(r->timer, &tv);
     e->fn(r, e->arg);
+    /* Most handlers reply at once: only one that is still working needs
+     * its timeout armed and the connection watched. r is still valid
+     * here (a req is freed only from evhttp's callbacks or a later loop
+     * turn), and the deadline is what it would have been before the
+     * call, since libevent measures timeouts from the loop's cached
+     * time. */
+    if ((r->refs & REF_HANDLER) && !r->replied && !r->answered) {
+        watch_connection(r);
+        struct timeval tv = {r->srv->timeout_ms / 1000, (r->srv->timeout_ms % 1000) * 1000};
+        evtimer_add(r->timer, &tv);
+    }
 }
 
 static void on_request(struct evhttp_request *ev, void *arg)

@@ -44,6 +44,7 @@ struct fx {
     struct event *tick;
     int sent, stream_limit;
     int closes;                     /* on_close calls */
+    json_t *reply;                  /* what /reply answers (borrowed) */
 };
 static struct fx F;
 
@@ -125,6 +126,11 @@ static void h_fixed(struct http_req *r, void *arg)
 {
     CU_ASSERT(http_req_method(r) == HTTP_GET || http_req_method(r) == HTTP_HEAD);
     http_reply_json(r, 200, json_pack("{s:s}", "fixed", "body"));
+}
+
+static void h_reply(struct http_req *r, void *arg)
+{
+    http_reply_json(r, 200, json_incref(F.reply));
 }
 
 static void h_metrics(struct http_req *r, void *arg)
@@ -210,6 +216,7 @@ static void fx_start_opts(size_t max_body, int timeout_ms, bool public_read, con
     rc |= http_route(h, HTTP_GET, "/double", ROLE_NONE, false, h_double, NULL);
     rc |= http_route(h, HTTP_GET, "/metrics", ROLE_NONE, false, h_metrics, NULL);
     rc |= http_route(h, HTTP_GET, "/fixed", ROLE_NONE, false, h_fixed, NULL);
+    rc |= http_route(h, HTTP_GET, "/reply", ROLE_NONE, false, h_reply, NULL);
     rc |= http_route(h, HTTP_GET, "/stream", ROLE_NONE, false, h_stream, "3");
     rc |= http_route(h, HTTP_GET, "/stream/open", ROLE_NONE, false, h_stream, NULL);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
@@ -1247,6 +1254,87 @@ static void test_metrics_and_log(void)
     fx_stop();
 }
 
+/* The layer serialises replies itself: byte for byte what jansson makes
+ * of the same value with the flags it documents. */
+static void assert_reply_as_jansson(json_t *v)
+{
+    char *want = json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    F.reply = v;
+    struct resp r;
+    get("/reply", NULL, &r);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(r.body, want);
+    if (strcmp(r.body, want) != 0) {
+        size_t i = 0;
+        while (r.body[i] == want[i])
+            i++;
+        fprintf(stderr, "\n  differs at byte %zu: got %.60s\n  want %.60s\n", i, r.body + i,
+                want + i);
+    }
+    resp_free(&r);
+    free(want);
+    json_decref(v);
+}
+
+static void test_json_output(void)
+{
+    fx_start();
+    const double reals[] = {
+        0.0, -0.0, 0.1, 12.3, -2.5, 1.0, 100.0, 121.44780123456789, 37.46, 1e-9, -2.5e-7,
+        1e15, 1e16, 1.5e16, 123456789012345678.0, 1e100, 1e300, -1e-300, 5e-324,
+        1.7976931348623157e308, 1700000000123.0, 0.000123456789012345678,
+    };
+    for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
+        assert_reply_as_jansson(json_pack("[f]", reals[i]));
+    const json_int_t ints[] = {0, 1, -1, 9, 10, 1234567890123LL, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        assert_reply_as_jansson(json_pack("{sI}", "n", ints[i]));
+    const char *strs[] = {
+        "", "plain", "quote \" back \\ slash /", "\b\f\n\r\t", "\x01\x1f\x7f",
+        "\xe7\x83\x9f\xe5\x8f\xb0 Yantai", "\xf0\x9f\x9a\x8c bus", "\xc2\x80\xef\xbf\xbf",
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        assert_reply_as_jansson(json_pack("{ss}", strs[i], strs[i]));
+    assert_reply_as_jansson(json_pack("{s:s%}", "nul", "a\0b", (size_t)3));
+    assert_reply_as_jansson(json_object());
+    assert_reply_as_jansson(json_array());
+    assert_reply_as_jansson(json_pack("{s:[b,b,n,{},[]],s:{s:{s:[i,f,s]}},s:o}", "flags", 1, 0,
+                                      "deep", "a", "b", 1, 2.5, "c", "z", json_array()));
+    /* Bigger than one output batch, and one string longer than it (all
+     * within what struct resp holds). */
+    json_t *big = json_array();
+    for (int i = 0; i < 600; i++)
+        json_array_append_new(big, json_pack("{s:i,s:f,s:s}", "id", i, "lon", 121.4 + i * 1e-4,
+                                             "name", "lot \xe5\x81\x9c\xe8\xbd\xa6"));
+    char longs[10000];
+    memset(longs, 'x', sizeof longs - 1);
+    longs[sizeof longs - 1] = '\0';
+    longs[5000] = '"';
+    json_array_append_new(big, json_string(longs));
+    assert_reply_as_jansson(big);
+
+    /* What jansson cannot serialise is a 500, not a crash or bad JSON. */
+    struct resp r;
+    F.reply = json_pack("{s:o}", "bad", json_string_nocheck("\xff\xfe"));
+    get("/reply", NULL, &r);
+    assert_json_error(&r, 500, "internal");
+    resp_free(&r);
+    json_decref(F.reply);
+    json_t *a = json_array(), *b = json_array();
+    json_array_append(a, b);
+    json_array_append(b, a);                    /* a reference cycle */
+    F.reply = a;
+    get("/reply", NULL, &r);
+    assert_json_error(&r, 500, "internal");
+    resp_free(&r);
+    json_array_clear(b);
+    json_decref(a);
+    json_decref(b);
+    F.reply = NULL;
+    fx_stop();
+}
+
 static void test_sse(void)
 {
     fx_start_opts(1024, 100, true, NULL);
@@ -1468,6 +1556,7 @@ int suite_http(void)
         !CU_add_test(s, "client disconnect", test_client_disconnect) ||
         !CU_add_test(s, "pipelining and keep-alive", test_pipelining) ||
         !CU_add_test(s, "metrics and request log", test_metrics_and_log) ||
+        !CU_add_test(s, "JSON replies as jansson writes them", test_json_output) ||
         !CU_add_test(s, "server-sent events", test_sse) ||
         !CU_add_test(s, "stream after timeout", test_stream_after_timeout) ||
         !CU_add_test(s, "stream back-pressure", test_stream_backpressure) ||
