@@ -38,20 +38,6 @@ bool sig_store_failed(struct http_req *r, enum store_status st, const struct sto
 /* The crs query parameter; false (after replying 400) when it is bad. */
 bool sig_parse_crs(struct http_req *r, bool *gcj);
 
-/* ---- the map's signals ---- */
-/* Compass letter of a bearing (N, E, S, W) and its opposite. */
-char sig_compass(double bearing_deg);
-char sig_opposite(char d);
-/* Index of the phase of x serving movement mv ("EBT"), or -1. */
-int sig_phase_of(const struct map_intersection *x, const char *mv);
-/* Does the phase serve a through movement (pedestrians cross beside it)? */
-bool sig_serves_through(const struct map_phase *ph);
-/* Webster input of x from its design flows (ph: x's phases, caller's). */
-void sig_isec_webster(const struct map_intersection *x, struct signals_webster_in *w,
-                      struct signals_phase_in *ph, double cycle_s);
-/* Compass direction of outbound travel at intersection i of corridor c. */
-char sig_outbound_dir(const struct map *m, const struct map_corridor *c, size_t i);
-
 /* ---- api_adaptive.c ---- */
 /* Build the controllers from the map, register the routes and start
  * restoring their state from Redis (the endpoints answer 503 until it

@@ -18,11 +18,11 @@
 #include "adaptive.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errbuf.h"
 #include "maxband.h"
 
 /* Offset re-optimisation runs inside request handling: keep it bounded
@@ -196,18 +196,6 @@ double adaptive_shortway(double offset, double target, double cycle, double max_
 
 /* ---- configuration ---- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* A left turn beside its opposing through turns through gaps: J2735's
  * permissive movement. Approaches 0..3 are NB SB EB WB; opposites pair. */
 static bool permissive(unsigned mv)
@@ -223,13 +211,13 @@ static bool permissive(unsigned mv)
 int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen)
 {
     if (c->nphases == 0 || c->nphases > ADAPTIVE_MAX_PHASES)
-        return fail(err, errlen, "intersection '%s': 1 to %d phases needed", c->id,
+        return errbuf_fail(err, errlen, "intersection '%s': 1 to %d phases needed", c->id,
                     ADAPTIVE_MAX_PHASES);
     double ig = c->lost_time_s / (double)c->nphases, need = c->lost_time_s;
     for (size_t k = 0; k < c->nphases; k++) {
         struct adaptive_phase_cfg *p = &c->ph[k];
         if (!(p->saturation_vph > 0))
-            return fail(err, errlen, "intersection '%s': phase %zu has no saturation flow", c->id,
+            return errbuf_fail(err, errlen, "intersection '%s': phase %zu has no saturation flow", c->id,
                         k + 1);
         p->gmin_s = fmax(fmax(p->min_green_s, signals_pedestrian_green(p->ped_crossing_m)),
                          ADAPTIVE_MIN_GREEN_FLOOR_S);
@@ -239,9 +227,9 @@ int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen)
         need += p->gmin_s;
     }
     if (!(c->cycle_min_s > 0) || !(c->cycle_max_s >= c->cycle_min_s))
-        return fail(err, errlen, "intersection '%s': bad cycle bounds", c->id);
+        return errbuf_fail(err, errlen, "intersection '%s': bad cycle bounds", c->id);
     if (need > c->cycle_max_s + 1e-9)
-        return fail(err, errlen, "intersection '%s': minimum greens and lost time need %.0f s, "
+        return errbuf_fail(err, errlen, "intersection '%s': minimum greens and lost time need %.0f s, "
                     "more than cycle_max_s %.0f", c->id, need, c->cycle_max_s);
     if (c->coord_phase < 0 || (size_t)c->coord_phase >= c->nphases)
         c->coord_phase = 0;

@@ -38,6 +38,7 @@
 #include "adaptive.h"
 #include "api_signals.h"
 #include "app.h"
+#include "corridor.h"
 #include "dict.h"
 #include "geo.h"
 #include "http.h"
@@ -187,7 +188,7 @@ static int isec_cfg(const struct map *m, const struct map_corridor *c, size_t i,
         out->ph[k] = (struct adaptive_phase_cfg){
             .movements = movement_mask(p), .saturation_vph = p->saturation_flow,
             .min_green_s = p->min_green_s, .design_vph = p->design_flow,
-            .ped_crossing_m = sig_serves_through(p) ? x->pedestrian_crossing_m : 0 };
+            .ped_crossing_m = corridor_serves_through(p) ? x->pedestrian_crossing_m : 0 };
         for (int l = 0; l < 2; l++)
             out->down[k][l] = (struct adaptive_link){ -1, -1 };
     }
@@ -199,11 +200,11 @@ static int isec_cfg(const struct map *m, const struct map_corridor *c, size_t i,
     out->cycle_max_s = x->cycle_max_s;
     out->out_phase = out->in_phase = -1;
     if (c != NULL) {
-        char d = sig_outbound_dir(m, c, i), mo[4], mi[4];
+        char d = corridor_outbound_dir(m, c, i), mo[4], mi[4];
         through(d, mo);
-        through(sig_opposite(d), mi);
-        out->out_phase = sig_phase_of(x, mo);
-        out->in_phase = sig_phase_of(x, mi);
+        through(corridor_opposite(d), mi);
+        out->out_phase = corridor_phase_of(x, mo);
+        out->in_phase = corridor_phase_of(x, mi);
         out->coord_phase = out->out_phase >= 0 ? out->out_phase : 0;
         out->position_m = c->position_m[i];
     }
@@ -223,9 +224,9 @@ static void link_members(const struct map *m, const struct map_corridor *c, stru
             int p = dir == 0 ? x->out_phase : x->in_phase;
             if (p < 0 || (dir == 0 && i + 1 >= g->cfg.n) || (dir == 1 && i == 0))
                 continue;
-            char d = sig_outbound_dir(m, c, idx[j]), mv[4];
-            through(dir == 0 ? d : sig_opposite(d), mv);
-            int q = sig_phase_of(map_intersection(m, c->isecs[idx[j]]), mv);
+            char d = corridor_outbound_dir(m, c, idx[j]), mv[4];
+            through(dir == 0 ? d : corridor_opposite(d), mv);
+            int q = corridor_phase_of(map_intersection(m, c->isecs[idx[j]]), mv);
             if (q >= 0)
                 x->down[p][l++] = (struct adaptive_link){ (int)j, q };
         }
@@ -1199,9 +1200,9 @@ static void advise(struct http_req *r, struct signals *s, const struct match *mt
     const struct map_corridor *c = mt->c;
     const struct map_intersection *x = map_intersection(m, c->isecs[i]);
     struct mref *ref = dict_get(s->by_id, x->id);
-    char d = sig_outbound_dir(m, c, (size_t)i), mv[4];
-    through(mt->outbound ? d : sig_opposite(d), mv);
-    int p = sig_phase_of(x, mv);
+    char d = corridor_outbound_dir(m, c, (size_t)i), mv[4];
+    through(mt->outbound ? d : corridor_opposite(d), mv);
+    int p = corridor_phase_of(x, mv);
     char why[256];
     if (ref == NULL || p < 0) {
         snprintf(why, sizeof why, "signal '%s' ahead has no timing for %s", x->id, mv);
