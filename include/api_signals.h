@@ -14,10 +14,7 @@
 
 struct app;
 struct http_req;
-struct map;
 struct map_corridor;
-struct map_intersection;
-struct map_phase;
 
 #define ERRLEN 256                 /* every err buffer below has this size */
 
@@ -43,6 +40,12 @@ bool sig_parse_crs(struct http_req *r, bool *gcj);
  * restoring their state from Redis (the endpoints answer 503 until it
  * has completed). */
 void api_adaptive_register(struct app *a);
+/* Activate plan `id` (json: the stored plan) of corridor c and answer r:
+ * 200 with the plan once the corridor's active-plan keys are in Redis and
+ * its controllers run it, 409 when it cannot run there (nothing changed),
+ * 503 before the controllers are restored or while Redis is down. */
+void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_corridor *c,
+                           const char *id, const char *json);
 /* Before the HTTP server and the store are freed: queued requests are
  * dropped, pending store callbacks then do nothing. */
 void api_adaptive_stop(struct app *a);

@@ -12,7 +12,8 @@
  *   cityd:{cor:<id>}:plan:<plan>   plan JSON (immutable once written)
  *   cityd:{cor:<id>}:plans         ZSET plan ids by creation time
  *   cityd:{cor:<id>}:plan:active   JSON of the active plan (a copy)
- *   cityd:{cor:<id>}:plan_active   id of the active plan */
+ *   cityd:{cor:<id>}:plan_active   id of the active plan
+ * (the last two are written by api_adaptive.c, which runs the plan). */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -862,43 +863,18 @@ static bool valid_plan_id(const char *s)
     return n > 0 && n <= PLAN_ID_MAX;
 }
 
-static void on_plan_activated(void *arg, enum store_status st, const struct store_reply *rep)
-{
-    struct pending *p = arg;
-    if (!sig_store_failed(p->r, st, rep))
-        http_reply_raw(p->r, 200, "application/json; charset=utf-8", p->json, strlen(p->json));
-    pending_free(p);
-}
-
-/* PUT step 2: the plan exists -> make it the active one. */
+/* PUT step 2: the plan exists -> the controllers take it (api_adaptive.c
+ * stores it as the active plan and answers). */
 static void on_plan_found(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
-    if (sig_store_failed(p->r, st, rep)) {
-        pending_free(p);
-        return;
-    }
-    const char *json = store_reply_str(rep, NULL);
-    if (json == NULL) {
+    const char *json = NULL;
+    if (!sig_store_failed(p->r, st, rep) && (json = store_reply_str(rep, NULL)) == NULL)
         http_reply_error(p->r, 404, "not_found", "plan '%s' not found for corridor '%s'", p->plan,
                          p->cor);
-        pending_free(p);
-        return;
-    }
-    p->json = strdup(json);
-    char akey[KEY_MAX], ikey[KEY_MAX];
-    struct store_batch *b = store_batch_new();
-    bool ok = p->json != NULL && b != NULL &&
-              store_batch_addf(b, "SET %s %s", keys_corridor(akey, sizeof akey, p->cor,
-                                                             "plan:active"), p->json) == 0 &&
-              store_batch_addf(b, "SET %s %s", keys_corridor(ikey, sizeof ikey, p->cor,
-                                                             "plan_active"), p->plan) == 0;
-    if (!ok)
-        store_batch_free(b);
-    if (!ok || store_batch_send(p->a->store, b, on_plan_activated, p) != 0) {
-        http_reply_error(p->r, 500, "internal", "cannot queue the store write");
-        pending_free(p);
-    }
+    if (json != NULL)
+        api_adaptive_activate(p->a, p->r, map_corridor(p->a->map, p->cor), p->plan, json);
+    pending_free(p);
 }
 
 static void h_put_plan(struct http_req *r, void *arg)
