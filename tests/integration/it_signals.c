@@ -6,9 +6,11 @@
  * the controllers (timing and SPaT), across a restart. */
 #include <CUnit/CUnit.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "maxband.h"
 #include "support.h"
@@ -482,6 +484,31 @@ static void test_plan_runs(void)
     expect_plan_runs(&c2, plan, t, again);
     for (size_t i = 0; i < 8; i++)
         CU_ASSERT_DOUBLE_EQUAL(again[i], starts[i], 1e-9);
+    /* Redis's active plan is the truth: one made active behind the
+     * controllers' back (as if cityd died between the two writes) is
+     * what they run after a restart. */
+    CU_ASSERT_EQUAL_FATAL(support_send("POST", c2.base, "/v1/signals/corridors/nandajie/greenwave",
+                                       "k-engineer", "{\"objective\":\"outbound\"}", &res), 0);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    json_t *other = json_incref(res.json);
+    http_result_free(&res);
+    bool differs = false;
+    for (size_t i = 0; i < 8; i++)
+        differs |= fabs(num(json_array_get(json_object_get(other, "intersections"), i), "offset_s") -
+                        num(json_array_get(json_object_get(plan, "intersections"), i), "offset_s")) > 1;
+    CU_ASSERT_TRUE(differs);
+    support_cityd_stop(&c2);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "redis-cli -p %d SET 'cityd:{cor:nandajie}:plan:active' "
+             "\"$(redis-cli -p %d GET 'cityd:{cor:nandajie}:plan:%s')\" "
+             ">/dev/null", r2.port, r2.port, json_string_value(json_object_get(other, "id")));
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, fixed), 0);
+    CU_ASSERT_EQUAL_FATAL(wait_ready(&c2), 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    expect_plan_runs(&c2, other, (double)ts.tv_sec + 1800, again);
+    json_decref(other);
     json_decref(plan);
     support_cityd_stop(&c2);
     support_redis_stop(&r2);
