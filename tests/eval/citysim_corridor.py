@@ -270,8 +270,14 @@ def run(citysim, args):
 
 def mean_rows(results):
     n = len(results)
-    keys = ["mean_delay_s", "mean_stops", "throughput_vph", "mean_travel_s", "cleared_s"]
+    keys = ["mean_delay_s", "mean_stops", "throughput_vph", "mean_travel_s", "in_network"]
     row = {k: sum(r[k] for r in results) / n for k in keys}
+    # A run whose network did not empty in the extra time (citysim: as long
+    # again, at least an hour) has no clearing time: its horizon, marked.
+    horizon = [r["duration_s"] + max(r["duration_s"], 3600) for r in results]
+    row["cleared_s"] = sum(h if r["cleared_s"] is None else r["cleared_s"]
+                           for r, h in zip(results, horizon)) / n
+    row["uncleared"] = sum(r["cleared_s"] is None for r in results)
     for d in ("outbound", "inbound"):
         row[d + "_delay_s"] = sum(r["directions"][d]["mean_delay_s"] for r in results) / n
         row[d + "_stops"] = sum(r["directions"][d]["mean_stops"] for r in results) / n
@@ -333,7 +339,10 @@ def main():
         print(f"{name:31} {r['mean_delay_s']:11.1f} {r['mean_stops']:9.2f} "
               f"{r['outbound_delay_s']:9.1f} {r['inbound_delay_s']:9.1f} "
               f"{r['outbound_stops']:9.2f} {r['inbound_stops']:8.2f} {r['throughput_vph']:6.0f} "
-              f"{r['cleared_s']:9.0f}")
+              f"{r['cleared_s']:9.0f}" + (f"  ({r['uncleared']} of {len(seeds)} runs left "
+                                          f"{r['in_network'] * len(seeds):.0f} vehicles "
+                                          f"queued: cleared_s = the horizon)"
+                                          if r["uncleared"] else ""))
 
 
 if __name__ == "__main__":
