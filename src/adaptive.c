@@ -212,13 +212,13 @@ int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen)
 {
     if (c->nphases == 0 || c->nphases > ADAPTIVE_MAX_PHASES)
         return errbuf_fail(err, errlen, "intersection '%s': 1 to %d phases needed", c->id,
-                    ADAPTIVE_MAX_PHASES);
+                           ADAPTIVE_MAX_PHASES);
     double ig = c->lost_time_s / (double)c->nphases, need = c->lost_time_s;
     for (size_t k = 0; k < c->nphases; k++) {
         struct adaptive_phase_cfg *p = &c->ph[k];
         if (!(p->saturation_vph > 0))
-            return errbuf_fail(err, errlen, "intersection '%s': phase %zu has no saturation flow", c->id,
-                        k + 1);
+            return errbuf_fail(err, errlen, "intersection '%s': phase %zu has no saturation flow",
+                               c->id, k + 1);
         p->gmin_s = fmax(fmax(p->min_green_s, signals_pedestrian_green(p->ped_crossing_m)),
                          ADAPTIVE_MIN_GREEN_FLOOR_S);
         p->amber_s = fmin(ADAPTIVE_AMBER_S, ig);
@@ -229,8 +229,8 @@ int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen)
     if (!(c->cycle_min_s > 0) || !(c->cycle_max_s >= c->cycle_min_s))
         return errbuf_fail(err, errlen, "intersection '%s': bad cycle bounds", c->id);
     if (need > c->cycle_max_s + 1e-9)
-        return errbuf_fail(err, errlen, "intersection '%s': minimum greens and lost time need %.0f s, "
-                    "more than cycle_max_s %.0f", c->id, need, c->cycle_max_s);
+        return errbuf_fail(err, errlen, "intersection '%s': minimum greens and lost time need "
+                           "%.0f s, more than cycle_max_s %.0f", c->id, need, c->cycle_max_s);
     if (c->coord_phase < 0 || (size_t)c->coord_phase >= c->nphases)
         c->coord_phase = 0;
     return 0;

@@ -55,19 +55,22 @@ static int check_green(const struct maxband_green *g, size_t i, const char *dir,
                        double cmin, double cmax, char *err, size_t errlen)
 {
     if (!(isfinite(g->green_s) && g->green_s >= 0))
-        return errbuf_fail(err, errlen, "intersections[%zu].%s_green_s: must be a number >= 0", i, dir);
+        return errbuf_fail(err, errlen, "intersections[%zu].%s_green_s: must be a number >= 0",
+                           i, dir);
     if (!(isfinite(g->green_ratio) && g->green_ratio >= 0 && g->green_ratio <= 1))
         return errbuf_fail(err, errlen, "intersections[%zu].green_ratio: must be in [0, 1]", i);
     if (!(isfinite(g->queue_s) && g->queue_s >= 0))
-        return errbuf_fail(err, errlen, "intersections[%zu].queue_clearance_s: must be a number >= 0", i);
+        return errbuf_fail(err, errlen,
+                           "intersections[%zu].queue_clearance_s: must be a number >= 0", i);
     double lo = green_at(g, cmin), hi = green_at(g, cmax);
     if (!(lo > 0 && hi > 0))
         return errbuf_fail(err, errlen, "intersections[%zu].%s_green_s: must be positive", i, dir);
     if (lo > cmin + 1e-9 || hi > cmax + 1e-9)
-        return errbuf_fail(err, errlen, "intersections[%zu].%s_green_s: longer than the cycle", i, dir);
+        return errbuf_fail(err, errlen, "intersections[%zu].%s_green_s: longer than the cycle",
+                           i, dir);
     if (g->queue_s >= lo && g->queue_s > 0)
         return errbuf_fail(err, errlen, "intersections[%zu].queue_clearance_s: not shorter than "
-                    "the %s green", i, dir);
+                           "the %s green", i, dir);
     return 0;
 }
 
@@ -98,7 +101,8 @@ int maxband_check(const struct maxband_problem *p, char *err, size_t errlen)
             return errbuf_fail(err, errlen, "intersections[%zu].position_m: must be a number", i);
         if (i > 0 && !(s->position_m > p->sig[i - 1].position_m))
             return errbuf_fail(err, errlen, "intersections[%zu].position_m: must be greater than "
-                        "intersections[%zu].position_m (outbound order, distinct)", i, i - 1);
+                               "intersections[%zu].position_m (outbound order, distinct)", i,
+                               i - 1);
         if (check_green(&s->out, i, "outbound", p->cycle_min_s, p->cycle_max_s, err, errlen) ||
             check_green(&s->in, i, "inbound", p->cycle_min_s, p->cycle_max_s, err, errlen))
             return -1;

@@ -92,12 +92,14 @@ static int check_phase(const struct signals_phase_in *p, size_t i, char *err, si
         if (isnan(p->flow_vph))
             return errbuf_fail(err, errlen, "phases[%zu].flow: missing (or give flow_ratio)", i);
         if (isnan(p->saturation_vph))
-            return errbuf_fail(err, errlen, "phases[%zu].saturation_flow: missing (or give flow_ratio)", i);
+            return errbuf_fail(err, errlen,
+                               "phases[%zu].saturation_flow: missing (or give flow_ratio)", i);
     }
     if (!(isfinite(p->min_green_s) && p->min_green_s >= 0))
         return errbuf_fail(err, errlen, "phases[%zu].min_green_s: must be a number >= 0", i);
     if (!(isfinite(p->ped_crossing_m) && p->ped_crossing_m >= 0))
-        return errbuf_fail(err, errlen, "phases[%zu].pedestrian_crossing_m: must be a number >= 0", i);
+        return errbuf_fail(err, errlen,
+                           "phases[%zu].pedestrian_crossing_m: must be a number >= 0", i);
     if (!isnan(p->green_s) && !(isfinite(p->green_s) && p->green_s > 0))
         return errbuf_fail(err, errlen, "phases[%zu].green_s: must be positive", i);
     return 0;
@@ -208,8 +210,8 @@ static int choose_cycle(const struct signals_webster_in *in, double Y, double *C
         double up = ceil(need - 1e-9);
         if (up > in->cycle_max_s)
             return errbuf_fail(err, errlen,
-                        "phases: minimum and pedestrian greens plus lost_time_s need a "
-                        "%.0f s cycle, longer than cycle_max_s (%g)", up, in->cycle_max_s);
+                               "phases: minimum and pedestrian greens plus lost_time_s need a "
+                               "%.0f s cycle, longer than cycle_max_s (%g)", up, in->cycle_max_s);
         c = up;
     }
     if (!(c > in->lost_time_s))
@@ -264,7 +266,7 @@ int signals_webster(const struct signals_webster_in *in, struct signals_webster_
     if (ngiven) {
         if (gsum + in->lost_time_s > C + 1e-9)
             return errbuf_fail(err, errlen, "phases: green_s sum (%g) plus lost_time_s (%g) "
-                        "exceeds cycle_s (%g)", gsum, in->lost_time_s, C);
+                               "exceeds cycle_s (%g)", gsum, in->lost_time_s, C);
         for (size_t i = 0; i < n; i++)
             g[i] = in->phases[i].green_s;
     } else {

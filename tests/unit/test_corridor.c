@@ -154,7 +154,8 @@ static void test_plan_split(void)
 int suite_corridor(void)
 {
     CU_pSuite s = CU_add_suite("corridor timing rules", suite_init, suite_clean);
-    if (s == NULL || !CU_add_test(s, "design-flow Webster of an intersection", test_webster_input) ||
+    if (s == NULL ||
+        !CU_add_test(s, "design-flow Webster of an intersection", test_webster_input) ||
         !CU_add_test(s, "common cycle: largest Webster cycle within the bounds",
                      test_common_cycle) ||
         !CU_add_test(s, "split at a cycle", test_split) ||
