@@ -45,7 +45,13 @@
  *    the phases other than the coordinated one get the green that keeps
  *    them at a degree of saturation of ADAPTIVE_MINOR_X (at least their
  *    minimum) and the coordinated phase the rest.
- *  - fixed members run the same machinery on the map's design flows.
+ *  - fixed members run the same machinery on the map's design flows, or,
+ *    when the group has an active corridor plan (adaptive_set_plan), the
+ *    plan: its cycle (the target, without dead band), its offsets and its
+ *    split (the plan's greens stretched to the cycle running, minimums
+ *    held), reached by the same bounded steps. Adaptive members keep
+ *    re-timing from the flows; the plan's offsets are what runs whenever
+ *    the group's target cycle is the plan's.
  *  - max-pressure members leave the common cycle: after a phase's minimum
  *    green, every ADAPTIVE_MP_SLOT_S the phase with the largest pressure
  *    s_k * max(0, queue_k - downstream queue) is served (the current one
@@ -62,6 +68,7 @@
 #define ADAPTIVE_NMOV 12                     /* UTDF movements */
 #define ADAPTIVE_MAX_PHASES SIGNALS_MAX_PHASES
 #define ADAPTIVE_MAX_MEMBERS 64              /* = MAXBAND_MAX_SIGNALS */
+#define ADAPTIVE_PLAN_ID_MAX 64              /* corridor plan ids */
 
 /* ---- tuning (documented in docs/signals.md) ---- */
 #define ADAPTIVE_TAU_S            900.0  /* smoothing time constant: weight 1-exp(-T/tau) */
@@ -224,6 +231,11 @@ struct adaptive_record {
     double last_green[ADAPTIVE_MAX_PHASES];     /* max pressure: each phase's latest green */
     double queue[ADAPTIVE_MAX_PHASES];          /* estimated at the decision, veh */
     double pressure[ADAPTIVE_MAX_PHASES];       /* max pressure, at the decision */
+    /* The corridor plan this record follows ("" none): its split (a
+     * fixed member) and/or its offsets (the target cycle is the plan's). */
+    char plan[ADAPTIVE_PLAN_ID_MAX + 1];
+    bool plan_split, plan_offsets;
+    double plan_cycle_s;                        /* NAN without a plan */
 };
 
 struct adaptive_member {
@@ -241,6 +253,9 @@ struct adaptive_member {
      * >= ADAPTIVE_SAT_X of its capacity is saturated and its demand taken
      * as at least capacity / ADAPTIVE_X_MAX (veh/h; 0: not saturated). */
     double sat_floor[ADAPTIVE_MAX_PHASES];
+    /* The group's plan for this member (see adaptive_set_plan). */
+    double plan_offset_s;                  /* whole seconds, from the plan's reference */
+    double plan_green[ADAPTIVE_MAX_PHASES];
 };
 
 struct adaptive_group {
@@ -253,7 +268,9 @@ struct adaptive_group {
     double master_start, master_cycle, target_cycle;
     double opt_cycle;                      /* cycle of the last offset optimisation, 0 none */
     int critical;
-    unsigned long long seq;                /* inputs taken (counts, mode changes) */
+    unsigned long long seq;                /* inputs taken (counts, mode changes, plans) */
+    char plan_id[ADAPTIVE_PLAN_ID_MAX + 1];  /* active corridor plan, "" none */
+    double plan_cycle;                     /* its cycle, whole seconds */
 };
 
 /* New group, not started (members in default_mode). NULL on OOM. */
@@ -289,6 +306,24 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
  * back to the group default). Takes effect at its next record. */
 void adaptive_set_mode(struct adaptive_group *g, size_t k, enum adaptive_mode mode,
                        bool override);
+
+/* A corridor plan for one member: where its coordinated (outbound
+ * through) green starts, in seconds after the plan's first intersection's,
+ * and the green of each of its phases at the plan's cycle. */
+struct adaptive_plan_member {
+    double offset_s;
+    double green[ADAPTIVE_MAX_PHASES];
+};
+/* Make plan `id` (cycle_s, pm[k] for member k) the group's active plan
+ * from g->t on (advance first), or remove it (id NULL). Controllers run
+ * whole seconds: the cycle and the offsets are rounded. The target cycle
+ * becomes the plan's at once; the running cycle, offsets and greens reach
+ * the plan by the usual bounded steps (a few cycles). 0, or -1 with a
+ * message and g unchanged: a cycle outside some member's bounds (or too
+ * short for its minimum greens), greens that are not numbers >= 0 with a
+ * positive sum, an id too long. */
+int adaptive_set_plan(struct adaptive_group *g, const char *id, double cycle_s,
+                      const struct adaptive_plan_member *pm, char *err, size_t errlen);
 
 /* Queue estimate of member k's phases at time t (>= its q_t, within its
  * current record). */

@@ -14,10 +14,7 @@
 
 struct app;
 struct http_req;
-struct map;
 struct map_corridor;
-struct map_intersection;
-struct map_phase;
 
 #define ERRLEN 256                 /* every err buffer below has this size */
 
@@ -38,25 +35,17 @@ bool sig_store_failed(struct http_req *r, enum store_status st, const struct sto
 /* The crs query parameter; false (after replying 400) when it is bad. */
 bool sig_parse_crs(struct http_req *r, bool *gcj);
 
-/* ---- the map's signals ---- */
-/* Compass letter of a bearing (N, E, S, W) and its opposite. */
-char sig_compass(double bearing_deg);
-char sig_opposite(char d);
-/* Index of the phase of x serving movement mv ("EBT"), or -1. */
-int sig_phase_of(const struct map_intersection *x, const char *mv);
-/* Does the phase serve a through movement (pedestrians cross beside it)? */
-bool sig_serves_through(const struct map_phase *ph);
-/* Webster input of x from its design flows (ph: x's phases, caller's). */
-void sig_isec_webster(const struct map_intersection *x, struct signals_webster_in *w,
-                      struct signals_phase_in *ph, double cycle_s);
-/* Compass direction of outbound travel at intersection i of corridor c. */
-char sig_outbound_dir(const struct map *m, const struct map_corridor *c, size_t i);
-
 /* ---- api_adaptive.c ---- */
 /* Build the controllers from the map, register the routes and start
  * restoring their state from Redis (the endpoints answer 503 until it
  * has completed). */
 void api_adaptive_register(struct app *a);
+/* Activate plan `id` (json: the stored plan) of corridor c and answer r:
+ * 200 with the plan once the corridor's active-plan keys are in Redis and
+ * its controllers run it, 409 when it cannot run there (nothing changed),
+ * 503 before the controllers are restored or while Redis is down. */
+void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_corridor *c,
+                           const char *id, const char *json);
 /* Before the HTTP server and the store are freed: queued requests are
  * dropped, pending store callbacks then do nothing. */
 void api_adaptive_stop(struct app *a);

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "errbuf.h"
 #include "maxband.h"
 
 #define MB_DIR_OUT 1u
@@ -50,8 +51,6 @@ struct mb_ctx {
     int solves;
 };
 
-int mb_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 double mb_now_ms(void);
 double mb_clamp(double x, double lo, double hi);
 

@@ -60,6 +60,14 @@ char signals_los(double delay_s);
  * crossing_m <= 0): SIGNALS_PED_WALK_S + crossing_m / SIGNALS_PED_SPEED_MPS. */
 double signals_pedestrian_green(double crossing_m);
 
+/* Split G seconds of effective green over n phases in proportion to
+ * weight (flow ratios, or a plan's greens), holding a phase whose share
+ * falls below its minimum gmin at that minimum and re-splitting the rest;
+ * equal shares when every weight is 0. g: n entries (caller's). Returns 1
+ * when a minimum changed the split, 0 when none did, -1 (g untouched)
+ * when n is 0 or above SIGNALS_MAX_PHASES or the minimums need more than G. */
+int signals_split(size_t n, const double *weight, const double *gmin, double G, double *g);
+
 /* ---- the whole calculation ---- */
 
 struct signals_phase_in {

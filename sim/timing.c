@@ -2,18 +2,17 @@
  * (Webster at the common cycle, offsets zero), a plan file, or what a
  * running cityd returns for an intersection.
  *
- * The default follows the same rules cityd uses to build a corridor plan
- * (docs/signals.md "Corridors and plans"): design flows of the map's
- * phases, the largest Webster cycle along the corridor clamped to every
- * intersection's bounds, pedestrian minimums on phases with a through
- * movement. So "all offsets zero" and cityd's green-wave plan differ only
- * in their offsets, which is the comparison an engineer wants. */
+ * The default and a plan's split are computed by corridor.c, the rules
+ * cityd itself uses to build a corridor plan and to run it
+ * (docs/signals.md "Corridors and plans"). So "all offsets zero" and
+ * cityd's green-wave plan differ only in their offsets, which is the
+ * comparison an engineer wants. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "corridor.h"
 #include "map.h"
-#include "signals.h"
 #include "simcli.h"
 
 int simtiming_phase_of(const struct simcor *c, size_t i, int m)
@@ -32,41 +31,6 @@ double simtiming_phase_start(const struct sim_timing *t, int k)
     for (int p = 0; p < k && p < t->nphases; p++)
         s += t->phases[p].green_s + t->phases[p].intergreen_s;
     return s;
-}
-
-static bool has_through(const struct map_phase *ph)
-{
-    for (size_t j = 0; j < ph->nmovements; j++) {
-        int m = sim_movement_index(ph->movements[j]);
-        if (m >= 0 && m % 3 == SIM_T)
-            return true;
-    }
-    return false;
-}
-
-/* Webster of intersection x from its design flows; cycle NAN = optimise. */
-static int webster(const struct map_intersection *x, double cycle, struct signals_webster_out *o,
-                   struct signals_phase_out *po, char *err, size_t errlen)
-{
-    struct signals_phase_in ph[SIGNALS_MAX_PHASES];
-    if (x->nphases == 0 || x->nphases > SIM_MAX_PHASES) {
-        snprintf(err, errlen, "intersection '%s': needs 1..%d phases", x->id, SIM_MAX_PHASES);
-        return -1;
-    }
-    for (size_t k = 0; k < x->nphases; k++) {
-        const struct map_phase *p = &x->phases[k];
-        ph[k] = (struct signals_phase_in){ p->design_flow, p->saturation_flow, NAN,
-                                           p->min_green_s,
-                                           has_through(p) ? x->pedestrian_crossing_m : 0, NAN };
-    }
-    struct signals_webster_in in = { x->lost_time_s, ph, x->nphases, x->cycle_min_s,
-                                     x->cycle_max_s, cycle };
-    char why[200];
-    if (signals_webster(&in, o, po, why, sizeof why) != 0) {
-        snprintf(err, errlen, "intersection '%s': %s", x->id, why);
-        return -1;
-    }
-    return 0;
 }
 
 /* Sim timing of intersection i from greens (one per map phase). */
@@ -114,48 +78,26 @@ static double offset_for(const struct sim_timing *t, int k, double at)
     return o < 0 ? o + t->cycle_s : o;
 }
 
-static int common_cycle(const struct simcor *c, double *cycle, char *err, size_t errlen)
+/* Can the model run intersection i's phases? */
+static int check_phases(const struct simcor *c, size_t i, char *err, size_t errlen)
 {
-    double want = 0, lo = 0, hi = INFINITY;
-    for (size_t i = 0; i < c->n; i++) {
-        struct signals_webster_out o;
-        struct signals_phase_out po[SIGNALS_MAX_PHASES];
-        if (webster(c->mx[i], NAN, &o, po, err, errlen) != 0)
-            return -1;
-        want = fmax(want, o.cycle_s);
-        lo = fmax(lo, c->mx[i]->cycle_min_s);
-        hi = fmin(hi, c->mx[i]->cycle_max_s);
-    }
-    if (lo > hi) {
-        snprintf(err, errlen, "corridor '%s': the intersections' cycle bounds have no common "
-                 "cycle", c->cor->id);
+    if (c->mx[i]->nphases > SIM_MAX_PHASES) {
+        snprintf(err, errlen, "intersection '%s': needs 1..%d phases", c->isecs[i].id,
+                 SIM_MAX_PHASES);
         return -1;
     }
-    *cycle = fmin(fmax(want, lo), hi);
-    return 0;
-}
-
-/* Greens of intersection i split by Webster at `cycle`. */
-static int split(struct simcor *c, size_t i, double cycle, double *green, char *err,
-                 size_t errlen)
-{
-    struct signals_webster_out o;
-    struct signals_phase_out po[SIGNALS_MAX_PHASES];
-    if (webster(c->mx[i], cycle, &o, po, err, errlen) != 0)
-        return -1;
-    for (size_t k = 0; k < c->mx[i]->nphases; k++)
-        green[k] = po[k].effective_green_s;
     return 0;
 }
 
 int simtiming_default(struct simcor *c, char *err, size_t errlen)
 {
     double cycle, green[SIM_MAX_PHASES];
-    if (common_cycle(c, &cycle, err, errlen) != 0)
+    if (corridor_common_cycle(c->map, c->cor, &cycle, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < c->n; i++) {
         int k = coordinated_phase(c, i, err, errlen);
-        if (k < 0 || split(c, i, cycle, green, err, errlen) != 0)
+        if (k < 0 || check_phases(c, i, err, errlen) != 0 ||
+            corridor_split(c->mx[i], cycle, green, err, errlen) != 0)
             return -1;
         set_timing(c, i, cycle, green);
         c->isecs[i].timing.offset_s = offset_for(&c->isecs[i].timing, k, 0);
@@ -169,44 +111,24 @@ static double jnum(const json_t *o, const char *key)
     return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-/* Give phase k the plan's green and re-split the others in proportion to
- * their Webster greens over what is left of the cycle. */
-static int impose_green(const struct simcor *c, size_t i, double cycle, double *green, int k,
-                        double g, char *err, size_t errlen)
-{
-    double lost = c->mx[i]->lost_time_s, others = 0;
-    for (size_t p = 0; p < c->mx[i]->nphases; p++)
-        if ((int)p != k)
-            others += green[p];
-    double left = cycle - lost - g;
-    if (!(g > 0) || left <= 0) {
-        snprintf(err, errlen, "plan: intersection '%s': a %.1f s green does not fit a %.1f s "
-                 "cycle with %.1f s lost time", c->isecs[i].id, g, cycle, lost);
-        return -1;
-    }
-    for (size_t p = 0; p < c->mx[i]->nphases; p++)
-        green[p] = (int)p == k ? g : others > 0 ? green[p] * left / others : green[p];
-    return 0;
-}
-
 static int plan_isec(struct simcor *c, size_t i, const json_t *x, double cycle, char *err,
                      size_t errlen)
 {
     double green[SIM_MAX_PHASES], off = jnum(x, "offset_s");
-    double gout = jnum(x, "outbound_green_s"), gin = jnum(x, "inbound_green_s");
     int ko = coordinated_phase(c, i, err, errlen);
     int ki = simtiming_phase_of(c, i, ((int)c->outbound ^ 1) * 3 + SIM_T);
-    if (ko < 0 || split(c, i, cycle, green, err, errlen) != 0)
+    if (ko < 0 || check_phases(c, i, err, errlen) != 0)
         return -1;
     if (isnan(off)) {
         snprintf(err, errlen, "plan: intersections[%zu].offset_s: required, a number", i);
         return -1;
     }
-    if (!isnan(gout) && impose_green(c, i, cycle, green, ko, gout, err, errlen) != 0)
+    char why[256];
+    if (corridor_plan_split(c->mx[i], cycle, ko, jnum(x, "outbound_green_s"), ki,
+                            jnum(x, "inbound_green_s"), green, why, sizeof why) != 0) {
+        snprintf(err, errlen, "plan: %s", why);
         return -1;
-    if (ki >= 0 && ki != ko && !isnan(gin) &&
-        impose_green(c, i, cycle, green, ki, gin, err, errlen) != 0)
-        return -1;
+    }
     set_timing(c, i, cycle, green);
     c->isecs[i].timing.offset_s = offset_for(&c->isecs[i].timing, ko, off);
     return 0;

@@ -18,11 +18,11 @@
 #include "adaptive.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errbuf.h"
 #include "maxband.h"
 
 /* Offset re-optimisation runs inside request handling: keep it bounded
@@ -196,18 +196,6 @@ double adaptive_shortway(double offset, double target, double cycle, double max_
 
 /* ---- configuration ---- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* A left turn beside its opposing through turns through gaps: J2735's
  * permissive movement. Approaches 0..3 are NB SB EB WB; opposites pair. */
 static bool permissive(unsigned mv)
@@ -223,14 +211,14 @@ static bool permissive(unsigned mv)
 int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen)
 {
     if (c->nphases == 0 || c->nphases > ADAPTIVE_MAX_PHASES)
-        return fail(err, errlen, "intersection '%s': 1 to %d phases needed", c->id,
-                    ADAPTIVE_MAX_PHASES);
+        return errbuf_fail(err, errlen, "intersection '%s': 1 to %d phases needed", c->id,
+                           ADAPTIVE_MAX_PHASES);
     double ig = c->lost_time_s / (double)c->nphases, need = c->lost_time_s;
     for (size_t k = 0; k < c->nphases; k++) {
         struct adaptive_phase_cfg *p = &c->ph[k];
         if (!(p->saturation_vph > 0))
-            return fail(err, errlen, "intersection '%s': phase %zu has no saturation flow", c->id,
-                        k + 1);
+            return errbuf_fail(err, errlen, "intersection '%s': phase %zu has no saturation flow",
+                               c->id, k + 1);
         p->gmin_s = fmax(fmax(p->min_green_s, signals_pedestrian_green(p->ped_crossing_m)),
                          ADAPTIVE_MIN_GREEN_FLOOR_S);
         p->amber_s = fmin(ADAPTIVE_AMBER_S, ig);
@@ -239,10 +227,10 @@ int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen)
         need += p->gmin_s;
     }
     if (!(c->cycle_min_s > 0) || !(c->cycle_max_s >= c->cycle_min_s))
-        return fail(err, errlen, "intersection '%s': bad cycle bounds", c->id);
+        return errbuf_fail(err, errlen, "intersection '%s': bad cycle bounds", c->id);
     if (need > c->cycle_max_s + 1e-9)
-        return fail(err, errlen, "intersection '%s': minimum greens and lost time need %.0f s, "
-                    "more than cycle_max_s %.0f", c->id, need, c->cycle_max_s);
+        return errbuf_fail(err, errlen, "intersection '%s': minimum greens and lost time need "
+                           "%.0f s, more than cycle_max_s %.0f", c->id, need, c->cycle_max_s);
     if (c->coord_phase < 0 || (size_t)c->coord_phase >= c->nphases)
         c->coord_phase = 0;
     return 0;
@@ -488,6 +476,34 @@ static void member_split(const struct adaptive_member *m, double t, double C, in
     p->green[coord] = rest;
 }
 
+/* Does member m run its group's plan split? */
+static bool runs_plan(const struct adaptive_group *g, const struct adaptive_member *m)
+{
+    return g->plan_id[0] != '\0' && m->mode == ADAPTIVE_FIXED;
+}
+
+/* The split member k aims at for a cycle of C: a fixed member of a group
+ * with a plan stretches the plan's greens to C (in proportion, minimums
+ * held: exactly the plan's at its cycle); otherwise member_split. */
+static void target_split(const struct adaptive_group *g, size_t k, double t, double C, int coord,
+                         struct plan *p)
+{
+    const struct adaptive_member *m = &g->m[k];
+    const struct adaptive_isec_cfg *c = m->cfg;
+    double gmin[ADAPTIVE_MAX_PHASES], g2[ADAPTIVE_MAX_PHASES];
+    if (runs_plan(g, m)) {
+        for (size_t j = 0; j < c->nphases; j++)
+            gmin[j] = c->ph[j].gmin_s;
+        if (signals_split(c->nphases, m->plan_green, gmin, C - c->lost_time_s, g2) >= 0) {
+            member_plan(m, t, NAN, p);
+            p->cycle = C;
+            memcpy(p->green, g2, c->nphases * sizeof *g2);
+            return;
+        }
+    }
+    member_split(m, t, C, coord, p);
+}
+
 static double min_cycle(const struct adaptive_isec_cfg *c)
 {
     double need = c->lost_time_s;
@@ -524,13 +540,44 @@ static bool coordinated(const struct adaptive_group *g, size_t k)
     return false;
 }
 
+/* Are the group's offsets the plan's? While its target cycle is the
+ * plan's cycle. */
+static bool plan_offsets(const struct adaptive_group *g)
+{
+    return g->plan_id[0] != '\0' && g->target_cycle == g->plan_cycle;
+}
+
+/* The plan's offsets as targets, from the first coordinated member (the
+ * reference of the master cycle). */
+static void set_plan_offsets(struct adaptive_group *g)
+{
+    double ref = NAN;
+    for (size_t k = 0; k < g->n; k++) {
+        struct adaptive_member *m = &g->m[k];
+        m->target_offset_s = 0;
+        if (!coordinated(g, k))
+            continue;
+        if (isnan(ref))
+            ref = m->plan_offset_s;
+        double o = fmod(m->plan_offset_s - ref, g->plan_cycle);
+        m->target_offset_s = o < 0 ? o + g->plan_cycle : o;
+    }
+    /* Leaving the plan's cycle re-optimises. */
+    g->opt_cycle = 0;
+}
+
 /* Re-optimise offsets (MAXBAND, equal bands) when the master cycle or a
- * coordinated green has changed since the last optimisation. */
+ * coordinated green has changed since the last optimisation; the plan's
+ * while the target cycle is the plan's. */
 static void optimise_offsets(struct adaptive_group *g, double t, bool force)
 {
     size_t idx[ADAPTIVE_MAX_MEMBERS], n = 0;
     double gout[ADAPTIVE_MAX_MEMBERS], gin[ADAPTIVE_MAX_MEMBERS];
     bool changed = force || g->opt_cycle != g->master_cycle;
+    if (plan_offsets(g)) {
+        set_plan_offsets(g);
+        return;
+    }
     for (size_t k = 0; k < g->n; k++) {
         if (!coordinated(g, k)) {
             g->m[k].target_offset_s = 0;
@@ -538,7 +585,7 @@ static void optimise_offsets(struct adaptive_group *g, double t, bool force)
         }
         struct plan p;
         const struct adaptive_isec_cfg *c = g->m[k].cfg;
-        member_split(&g->m[k], t, g->master_cycle, c->coord_phase, &p);
+        target_split(g, k, t, g->master_cycle, c->coord_phase, &p);
         gout[n] = p.green[c->out_phase];
         gin[n] = p.green[c->in_phase >= 0 ? c->in_phase : c->out_phase];
         if (fabs(gout[n] - g->m[k].band_green_s) >= ADAPTIVE_REOPT_GREEN_S)
@@ -572,7 +619,8 @@ static void optimise_offsets(struct adaptive_group *g, double t, bool force)
     maxband_result_free(&r);
 }
 
-/* The target cycle: the largest Webster cycle of the cyclic members. */
+/* The target cycle: the largest Webster cycle of the cyclic members (the
+ * plan's cycle for a fixed member of a group with a plan). */
 static double wanted_cycle(struct adaptive_group *g, double t, double *lo, double *hi, int *crit)
 {
     double want = 0;
@@ -582,7 +630,10 @@ static double wanted_cycle(struct adaptive_group *g, double t, double *lo, doubl
         if (g->m[k].mode == ADAPTIVE_MAX_PRESSURE)
             continue;
         struct plan p;
-        member_plan(&g->m[k], t, NAN, &p);
+        if (runs_plan(g, &g->m[k]))
+            p.cycle = g->plan_cycle;
+        else
+            member_plan(&g->m[k], t, NAN, &p);
         if (p.cycle > want) {
             want = p.cycle;
             *crit = (int)k;
@@ -596,10 +647,10 @@ static void master_boundary(struct adaptive_group *g, double T)
     double lo, hi;
     int crit;
     double want = wanted_cycle(g, T, &lo, &hi, &crit);
-    /* A dead band keeps the cycle from hunting on noise; the bounds are
-     * always reachable. */
+    /* A dead band keeps the cycle from hunting on noise; the bounds and
+     * a plan's cycle are always reachable. */
     if (crit >= 0 && (fabs(want - g->target_cycle) >= ADAPTIVE_CYCLE_HYST_S || want <= lo ||
-                      want >= hi))
+                      want >= hi || (g->plan_id[0] && want == g->plan_cycle)))
         g->target_cycle = want;
     g->critical = crit;
     g->master_start = T;
@@ -654,6 +705,11 @@ static void fill_why(const struct adaptive_group *g, const struct adaptive_membe
     memcpy(r->from_counts, own->from_counts, sizeof r->from_counts);
     memcpy(r->last_green, m->last_green, sizeof r->last_green);
     adaptive_queue_at(m, T, r->queue);
+    size_t k = (size_t)(m - g->m);
+    r->plan_split = runs_plan(g, m);
+    r->plan_offsets = plan_offsets(g) && coordinated(g, k);
+    r->plan_cycle_s = g->plan_id[0] ? g->plan_cycle : NAN;
+    snprintf(r->plan, sizeof r->plan, "%s", r->plan_split || r->plan_offsets ? g->plan_id : "");
 }
 
 static void set_order(const struct adaptive_isec_cfg *c, struct adaptive_record *r, int first)
@@ -700,7 +756,7 @@ static void start_cycle(struct adaptive_group *g, size_t k, double T, bool from_
     double Cl = C + delta;
     struct plan own, split;
     member_plan(m, T, NAN, &own);
-    member_split(m, T, Cl, coordinated(g, k) ? c->coord_phase : -1, &split);
+    target_split(g, k, T, Cl, coordinated(g, k) ? c->coord_phase : -1, &split);
     double cur[ADAPTIVE_MAX_PHASES], gmin[ADAPTIVE_MAX_PHASES], out[ADAPTIVE_MAX_PHASES] = { 0 };
     for (size_t p = 0; p < c->nphases; p++) {
         gmin[p] = c->ph[p].gmin_s;
@@ -999,6 +1055,60 @@ void adaptive_set_mode(struct adaptive_group *g, size_t k, enum adaptive_mode mo
     g->m[k].mode = mode;
     g->m[k].override = override;
     g->seq++;
+}
+
+int adaptive_set_plan(struct adaptive_group *g, const char *id, double cycle_s,
+                      const struct adaptive_plan_member *pm, char *err, size_t errlen)
+{
+    if (id == NULL) {
+        if (g->plan_id[0] != '\0')
+            g->seq++;
+        g->plan_id[0] = '\0';
+        g->plan_cycle = 0;
+        g->opt_cycle = 0;           /* MAXBAND's offsets again */
+        return 0;
+    }
+    double C = round(cycle_s);
+    if (strlen(id) == 0 || strlen(id) > ADAPTIVE_PLAN_ID_MAX)
+        return errbuf_fail(err, errlen, "plan: an id of 1 to %d characters", ADAPTIVE_PLAN_ID_MAX);
+    if (!isfinite(cycle_s) || !(C > 0))
+        return errbuf_fail(err, errlen, "cycle_s: must be a positive number");
+    for (size_t k = 0; k < g->n; k++) {
+        const struct adaptive_isec_cfg *c = g->m[k].cfg;
+        double lo = ceil(min_cycle(c) - 1e-9), sum = 0;
+        bool ok = isfinite(pm[k].offset_s);
+        if (C < lo || C > c->cycle_max_s)
+            return errbuf_fail(err, errlen, "cycle_s: a %.0f s cycle is outside what "
+                               "intersection '%s' can run (%.0f to %.0f s: its bounds and minimum "
+                               "greens)", C, c->id, lo, c->cycle_max_s);
+        for (size_t p = 0; p < c->nphases; p++) {
+            ok = ok && isfinite(pm[k].green[p]) && pm[k].green[p] >= 0;
+            sum += pm[k].green[p];
+        }
+        if (!ok || !(sum > 0))
+            return errbuf_fail(err, errlen, "intersection '%s': the plan's offset and greens "
+                               "must be numbers (greens >= 0, not all 0)", c->id);
+    }
+    snprintf(g->plan_id, sizeof g->plan_id, "%s", id);
+    g->plan_cycle = C;
+    for (size_t k = 0; k < g->n; k++) {
+        struct adaptive_member *m = &g->m[k];
+        m->plan_offset_s = round(pm[k].offset_s);
+        memset(m->plan_green, 0, sizeof m->plan_green);
+        memcpy(m->plan_green, pm[k].green, m->cfg->nphases * sizeof *m->plan_green);
+    }
+    g->seq++;
+    if (g->started) {
+        /* Re-seed: the plan's cycle is the target from now on (adaptive
+         * members may move it again at the next master cycle), and its
+         * offsets the targets of the next cycle starts. */
+        double lo, hi;
+        common_bounds(g, &lo, &hi);
+        g->target_cycle = clamp(C, lo, hi);
+        if (plan_offsets(g))
+            set_plan_offsets(g);
+    }
+    return 0;
 }
 
 /* ---- what bounded re-timing may still change (for SPaT) ---- */

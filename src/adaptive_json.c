@@ -62,6 +62,11 @@ static json_t *record_json(const struct adaptive_record *r, size_t n)
     json_object_set_new(o, "last_green", nums(r->last_green, n));
     json_object_set_new(o, "queue", nums(r->queue, n));
     json_object_set_new(o, "pressure", nums(r->pressure, n));
+    if (r->plan[0] != '\0')
+        json_object_set_new(o, "plan", json_string(r->plan));
+    json_object_set_new(o, "plan_split", json_boolean(r->plan_split));
+    json_object_set_new(o, "plan_offsets", json_boolean(r->plan_offsets));
+    json_object_set_new(o, "plan_cycle_s", num(r->plan_cycle_s));
     return o;
 }
 
@@ -86,6 +91,8 @@ static json_t *member_json(const struct adaptive_member *m)
     json_object_set_new(o, "last_green", nums(m->last_green, n));
     json_object_set_new(o, "sat_floor", nums(m->sat_floor, n));
     json_object_set_new(o, "cur", record_json(&m->cur, n));
+    json_object_set_new(o, "plan_offset_s", num(m->plan_offset_s));
+    json_object_set_new(o, "plan_green", nums(m->plan_green, n));
     return o;
 }
 
@@ -101,6 +108,8 @@ char *adaptive_snapshot(const struct adaptive_group *g)
     json_object_set_new(o, "target_cycle", num(g->target_cycle));
     json_object_set_new(o, "opt_cycle", num(g->opt_cycle));
     json_object_set_new(o, "critical", json_integer(g->critical));
+    json_object_set_new(o, "plan", g->plan_id[0] ? json_string(g->plan_id) : json_null());
+    json_object_set_new(o, "plan_cycle", num(g->plan_cycle));
     for (size_t k = 0; k < g->n; k++)
         json_array_append_new(ms, member_json(&g->m[k]));
     json_object_set_new(o, "members", ms);
@@ -167,6 +176,26 @@ static void getbv(struct rd *rd, json_t *o, const char *k, bool *x, size_t n)
         x[i] = json_is_true(json_array_get(a, i));
 }
 
+/* Plan fields came after version 1's first snapshots: absent = no plan. */
+static void get_plan_id(struct rd *rd, json_t *o, const char *k, char *id, size_t len)
+{
+    json_t *v = json_object_get(o, k);
+    const char *s = json_string_value(v);
+    id[0] = '\0';
+    if (v == NULL || json_is_null(v))
+        return;
+    if (s == NULL || strlen(s) >= len)
+        rd->ok = false;
+    else
+        snprintf(id, len, "%s", s);
+}
+
+static double get_opt(struct rd *rd, json_t *o, const char *k, double dflt)
+{
+    json_t *v = json_object_get(o, k);
+    return v == NULL ? dflt : rnum(rd, v);
+}
+
 static void record_read(struct rd *rd, json_t *o, struct adaptive_record *r, size_t n)
 {
     memset(r, 0, sizeof *r);
@@ -203,6 +232,10 @@ static void record_read(struct rd *rd, json_t *o, struct adaptive_record *r, siz
     getv(rd, o, "last_green", r->last_green, n);
     getv(rd, o, "queue", r->queue, n);
     getv(rd, o, "pressure", r->pressure, n);
+    get_plan_id(rd, o, "plan", r->plan, sizeof r->plan);
+    r->plan_split = json_is_true(json_object_get(o, "plan_split"));
+    r->plan_offsets = json_is_true(json_object_get(o, "plan_offsets"));
+    r->plan_cycle_s = get_opt(rd, o, "plan_cycle_s", NAN);
     if (!(isfinite(r->start) && isfinite(r->end) && r->end >= r->start))
         rd->ok = false;
 }
@@ -239,6 +272,9 @@ static void member_read(struct rd *rd, json_t *o, struct adaptive_member *m)
     getv(rd, o, "last_green", m->last_green, n);
     getv(rd, o, "sat_floor", m->sat_floor, n);
     record_read(rd, json_object_get(o, "cur"), &m->cur, n);
+    m->plan_offset_s = get_opt(rd, o, "plan_offset_s", 0);
+    if (json_object_get(o, "plan_green") != NULL)
+        getv(rd, o, "plan_green", m->plan_green, n);
 }
 
 int adaptive_restore(struct adaptive_group *g, const char *text, char *err, size_t errlen)
@@ -265,6 +301,10 @@ int adaptive_restore(struct adaptive_group *g, const char *text, char *err, size
         tmp->target_cycle = get(&rd, o, "target_cycle");
         tmp->opt_cycle = get(&rd, o, "opt_cycle");
         tmp->critical = (int)geti(&rd, o, "critical", -1, (long)g->n - 1);
+        get_plan_id(&rd, o, "plan", tmp->plan_id, sizeof tmp->plan_id);
+        tmp->plan_cycle = get_opt(&rd, o, "plan_cycle", 0);
+        if (tmp->plan_id[0] && !(tmp->plan_cycle > 0))
+            rd.ok = false;
         for (size_t k = 0; rd.ok && k < g->n; k++) {
             member_read(&rd, json_array_get(ms, k), &tmp->m[k]);
             /* The configured default may have changed since. */

@@ -27,7 +27,16 @@
  *                                     written with each input to one of
  *                                     its intersections; at start the
  *                                     newest (highest "seq") among a
- *                                     group's intersections is restored */
+ *                                     group's intersections is restored
+ *
+ * Corridor plans. Activating a plan (PUT /v1/signals/corridors/{id}/plan,
+ * api_signals.c finds it) is an input of the corridor's group like the
+ * others: applied to a copy (adaptive_set_plan), then the corridor's
+ * active-plan keys are written (cityd:{cor:<id>}:plan:active and
+ * :plan_active, the source of truth), then the group's snapshot (another
+ * hash tag, so another transaction). At start the active plan is read with
+ * the snapshots, and a group whose snapshot follows another plan (or none)
+ * is brought in line with it and stored. */
 #include <event2/event.h>
 #include <math.h>
 #include <stdarg.h>
@@ -38,6 +47,7 @@
 #include "adaptive.h"
 #include "api_signals.h"
 #include "app.h"
+#include "corridor.h"
 #include "dict.h"
 #include "geo.h"
 #include "http.h"
@@ -80,7 +90,8 @@ struct sgroup {
     /* restore */
     char *best;                             /* newest snapshot found (owned) */
     unsigned long long best_seq;
-    bool fresh;                             /* started anew at this start */
+    char *active;                           /* the corridor's active plan (JSON, owned) */
+    bool save;                              /* changed at this start: store it */
 };
 
 struct mref {
@@ -106,7 +117,7 @@ struct signals {
 enum count_result { CR_ACCEPTED, CR_DUPLICATE, CR_INVALID, CR_FAILED };
 static const char *const COUNT_RESULTS[4] = { "accepted", "duplicate", "invalid", "failed" };
 
-enum job_kind { JOB_COUNTS, JOB_MODE };
+enum job_kind { JOB_COUNTS, JOB_MODE, JOB_PLAN };
 
 struct job {
     struct job *next;
@@ -121,6 +132,11 @@ struct job {
     enum adaptive_mode mode;
     bool override;
     enum adaptive_est_result res[ADAPTIVE_NMOV];
+    /* JOB_PLAN: the plan as stored (owned), its id, cycle and members. */
+    char *plan_json;
+    char plan[ADAPTIVE_PLAN_ID_MAX + 1];
+    double plan_cycle;
+    struct adaptive_plan_member *pm;        /* owned, one per member */
 };
 
 static void signals_free(struct signals *s)
@@ -132,6 +148,7 @@ static void signals_free(struct signals *s)
         free(g->hist);
         free(g->isec);
         free(g->best);
+        free(g->active);
         adaptive_group_free(g->live);
         adaptive_group_free(g->pending);
     }
@@ -187,7 +204,7 @@ static int isec_cfg(const struct map *m, const struct map_corridor *c, size_t i,
         out->ph[k] = (struct adaptive_phase_cfg){
             .movements = movement_mask(p), .saturation_vph = p->saturation_flow,
             .min_green_s = p->min_green_s, .design_vph = p->design_flow,
-            .ped_crossing_m = sig_serves_through(p) ? x->pedestrian_crossing_m : 0 };
+            .ped_crossing_m = corridor_serves_through(p) ? x->pedestrian_crossing_m : 0 };
         for (int l = 0; l < 2; l++)
             out->down[k][l] = (struct adaptive_link){ -1, -1 };
     }
@@ -199,11 +216,11 @@ static int isec_cfg(const struct map *m, const struct map_corridor *c, size_t i,
     out->cycle_max_s = x->cycle_max_s;
     out->out_phase = out->in_phase = -1;
     if (c != NULL) {
-        char d = sig_outbound_dir(m, c, i), mo[4], mi[4];
+        char d = corridor_outbound_dir(m, c, i), mo[4], mi[4];
         through(d, mo);
-        through(sig_opposite(d), mi);
-        out->out_phase = sig_phase_of(x, mo);
-        out->in_phase = sig_phase_of(x, mi);
+        through(corridor_opposite(d), mi);
+        out->out_phase = corridor_phase_of(x, mo);
+        out->in_phase = corridor_phase_of(x, mi);
         out->coord_phase = out->out_phase >= 0 ? out->out_phase : 0;
         out->position_m = c->position_m[i];
     }
@@ -223,9 +240,9 @@ static void link_members(const struct map *m, const struct map_corridor *c, stru
             int p = dir == 0 ? x->out_phase : x->in_phase;
             if (p < 0 || (dir == 0 && i + 1 >= g->cfg.n) || (dir == 1 && i == 0))
                 continue;
-            char d = sig_outbound_dir(m, c, idx[j]), mv[4];
-            through(dir == 0 ? d : sig_opposite(d), mv);
-            int q = sig_phase_of(map_intersection(m, c->isecs[idx[j]]), mv);
+            char d = corridor_outbound_dir(m, c, idx[j]), mv[4];
+            through(dir == 0 ? d : corridor_opposite(d), mv);
+            int q = corridor_phase_of(map_intersection(m, c->isecs[idx[j]]), mv);
             if (q >= 0)
                 x->down[p][l++] = (struct adaptive_link){ (int)j, q };
         }
@@ -458,10 +475,13 @@ static void reason(const struct signals *s, const struct sgroup *g, size_t k,
             r->green[p], ADAPTIVE_MP_SLOT_S, adaptive_mp_max_green(c, p));
         return;
     }
-    bool counted = false;
+    bool counted = false, plan_cycle = r->plan_split && r->target_cycle_s == r->plan_cycle_s;
     for (size_t p = 0; p < c->nphases; p++)
         counted |= r->from_counts[p];
-    if (r->mode == ADAPTIVE_FIXED)
+    if (r->plan_split)
+        add(buf, n, &len, "fixed: plan %s of corridor %s (%.0f s cycle, its offsets and split)",
+            r->plan, g->cfg.id, r->plan_cycle_s);
+    else if (r->mode == ADAPTIVE_FIXED)
         add(buf, n, &len, "fixed: Webster on the map's design flows");
     else
         add(buf, n, &len, "adaptive: Webster on %s (Y = %.2f", counted ?
@@ -473,13 +493,14 @@ static void reason(const struct signals *s, const struct sgroup *g, size_t k,
         add(buf, n, &len, ", own cycle %.1f s)", r->webster_cycle_s);
     if (g->cfg.n > 1 && r->critical >= 0 && (size_t)r->critical < g->cfg.n)
         add(buf, n, &len, "; common cycle of %s %.0f s, set by %s, heading for %.0f s (<= %.0f "
-            "s per cycle)", g->cfg.id, r->common_cycle_s, member_name(s, &g->isec[r->critical]),
-            r->target_cycle_s, ADAPTIVE_CYCLE_STEP_S);
+            "s per cycle)", g->cfg.id, r->common_cycle_s, plan_cycle ? "the plan" :
+            member_name(s, &g->isec[r->critical]), r->target_cycle_s, ADAPTIVE_CYCLE_STEP_S);
     else
         add(buf, n, &len, "; cycle %.0f s heading for %.0f s (<= %.0f s per cycle)",
             r->common_cycle_s, r->target_cycle_s, ADAPTIVE_CYCLE_STEP_S);
-    add(buf, n, &len, "; greens move <= %.0f %% of the cycle per cycle toward Webster's split",
-        100 * ADAPTIVE_GREEN_STEP);
+    add(buf, n, &len, "; greens move <= %.0f %% of the cycle per cycle toward %s",
+        100 * ADAPTIVE_GREEN_STEP, !r->plan_split ? "Webster's split"
+        : plan_cycle ? "the plan's split" : "the plan's split stretched to the common cycle");
     if (c->out_phase < 0 || g->cfg.n < 2)
         return;
     if (r->delta_s != 0)
@@ -487,7 +508,11 @@ static void reason(const struct signals *s, const struct sgroup *g, size_t k,
             r->offset_s, r->target_offset_s, r->delta_s > 0 ? "lengthened" : "shortened",
             fabs(r->delta_s));
     else
-        add(buf, n, &len, "; offset %.1f s (MAXBAND, equal bands)", r->offset_s);
+        add(buf, n, &len, "; offset %.1f s", r->offset_s);
+    if (r->plan_offsets)
+        add(buf, n, &len, " (plan %s)", r->plan);
+    else if (r->delta_s == 0)
+        add(buf, n, &len, " (MAXBAND, equal bands)");
 }
 
 /* x, HCM delay and LOS of phase p under record r. */
@@ -542,6 +567,7 @@ static json_t *timing_json(const struct signals *s, const struct sgroup *g, size
     json_object_set_new(o, "corridor", g->cfg.id ? json_string(g->cfg.id) : json_null());
     json_object_set_new(o, "mode", json_string(adaptive_mode_name(r->mode)));
     json_object_set_new(o, "method", json_string(adaptive_method_name(r->mode)));
+    json_object_set_new(o, "plan", r->plan[0] ? json_string(r->plan) : json_null());
     sig_set_num(o, "cycle_s", r->cycle_s);
     sig_set_num(o, "offset_s", epoch_offset(c, r));
     sig_set_num(o, "corridor_offset_s", coord ? r->offset_s : NAN);
@@ -651,10 +677,14 @@ static void h_spat(struct http_req *r, void *arg)
 /* ---- inputs: one at a time per group ---- */
 
 static void job_start(struct sgroup *g);
+static struct job *job_new(struct http_req *r, struct signals *s, struct mref *m,
+                           enum job_kind kind);
 
 static void job_free(struct job *j)
 {
     free(j->entry);
+    free(j->plan_json);
+    free(j->pm);
     free(j);
 }
 
@@ -706,17 +736,24 @@ static json_t *counts_reply(const struct job *j)
     return o;
 }
 
-/* The input is in Redis: it becomes the live state. */
-static void on_saved(void *arg, enum store_status st, const struct store_reply *rep)
+/* The server stops: a store callback drops its job (true). */
+static bool job_dropped(struct job *j)
 {
-    struct job *j = arg;
     struct signals *s = j->s;
-    struct sgroup *g = j->g;
-    if (s->stopping) {
-        job_free(j);
-        release(s);
-        return;
-    }
+    if (!s->stopping)
+        return false;
+    job_free(j);
+    release(s);
+    return true;
+}
+
+/* Common head of the callbacks of an input's transaction: -1 the server
+ * stops (the job is gone), 0 the write failed (503 sent), 1 stored: the
+ * copy it was applied to is now the live state. */
+static int job_stored(struct job *j, enum store_status st, const struct store_reply *rep)
+{
+    if (job_dropped(j))
+        return -1;
     bool ok = !sig_store_failed(j->r, st, rep);
     for (size_t i = 0; ok && i < store_reply_len(rep); i++) {
         if (store_reply_type(store_reply_at(rep, i)) == STORE_R_ERROR) {
@@ -725,8 +762,40 @@ static void on_saved(void *arg, enum store_status st, const struct store_reply *
             ok = false;
         }
     }
-    if (ok) {
-        adaptive_group_copy_into(g->live, g->pending);
+    if (ok)
+        adaptive_group_copy_into(j->g->live, j->g->pending);
+    return ok;
+}
+
+/* Send input j's transaction b (ok false: it could not be built) to cb;
+ * on failure reply 500 and go on with the next input. */
+static void job_send(struct job *j, struct store_batch *b, bool ok, store_cb *cb)
+{
+    struct signals *s = j->s;
+    if (!ok) {
+        store_batch_free(b);
+        http_reply_error(j->r, 500, "internal", "out of memory");
+        job_done(j->g);
+        return;
+    }
+    s->refs++;
+    if (store_batch_send(s->a->store, b, cb, j) != 0) {
+        s->refs--;
+        http_reply_error(j->r, 500, "internal", "cannot queue the store write");
+        job_done(j->g);
+    }
+}
+
+/* The input is in Redis: it becomes the live state. */
+static void on_saved(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct job *j = arg;
+    struct signals *s = j->s;
+    struct sgroup *g = j->g;
+    int rc = job_stored(j, st, rep);
+    if (rc < 0)
+        return;
+    if (rc > 0) {
         if (j->kind == JOB_COUNTS) {
             metric_inc(s->m_counts[CR_ACCEPTED], 1);
             app_saw_ts(s->a, j->ts + j->len);
@@ -748,6 +817,189 @@ static void on_saved(void *arg, enum store_status st, const struct store_reply *
     release(s);
 }
 
+/* ---- corridor plans ---- */
+
+static double jnum(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* The members' part of a stored plan for group g (corridor.c's plan
+ * split at each member); 0, or -1 with err. */
+static int plan_members(const struct signals *s, const struct sgroup *g, json_t *plan,
+                        double *cycle, struct adaptive_plan_member *pm, char *err)
+{
+    json_t *xs = json_object_get(plan, "intersections");
+    *cycle = jnum(plan, "cycle_s");
+    if (!(*cycle > 0) || !json_is_array(xs)) {
+        snprintf(err, ERRLEN, "the stored plan has no cycle_s or intersections");
+        return -1;
+    }
+    for (size_t k = 0; k < g->cfg.n; k++) {
+        const struct adaptive_isec_cfg *c = &g->isec[k];
+        json_t *x = NULL;
+        for (size_t i = 0; x == NULL && i < json_array_size(xs); i++) {
+            const char *id = json_string_value(json_object_get(json_array_get(xs, i), "id"));
+            if (id != NULL && strcmp(id, c->id) == 0)
+                x = json_array_get(xs, i);
+        }
+        if (x == NULL) {
+            snprintf(err, ERRLEN, "the plan does not time intersection '%s' (a plan for another "
+                     "version of the map?)", c->id);
+            return -1;
+        }
+        memset(&pm[k], 0, sizeof pm[k]);
+        pm[k].offset_s = jnum(x, "offset_s");
+        if (corridor_plan_split(map_intersection(s->a->map, c->id), *cycle, c->out_phase,
+                                jnum(x, "outbound_green_s"), c->in_phase,
+                                jnum(x, "inbound_green_s"), pm[k].green, err, ERRLEN) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The active plan (JSON text) into g's live state, at its clock; 1 when
+ * that changed it, 0 when it already runs it, -1 with err. NULL: none. */
+static int plan_reconcile(struct signals *s, struct sgroup *g, const char *text, char *err)
+{
+    json_t *plan = text ? json_loads(text, 0, NULL) : NULL;
+    const char *id = json_string_value(json_object_get(plan, "id"));
+    struct adaptive_plan_member *pm = calloc(g->cfg.n, sizeof *pm);
+    double cycle;
+    int rc = -1;
+    if (pm == NULL) {
+        snprintf(err, ERRLEN, "out of memory");
+    } else if (text == NULL) {
+        rc = g->live->plan_id[0] != '\0';
+        adaptive_set_plan(g->live, NULL, 0, NULL, err, ERRLEN);
+    } else if (id == NULL) {
+        snprintf(err, ERRLEN, "the stored active plan is not a plan");
+    } else if (strcmp(id, g->live->plan_id) == 0) {
+        rc = 0;
+    } else if (plan_members(s, g, plan, &cycle, pm, err) == 0 &&
+               adaptive_set_plan(g->live, id, cycle, pm, err, ERRLEN) == 0) {
+        rc = 1;
+    }
+    free(pm);
+    json_decref(plan);
+    return rc;
+}
+
+static void plan_done(struct job *j, struct signals *s)
+{
+    job_done(j->g);
+    release(s);
+}
+
+/* Step 3: the snapshot is stored (or not: at start the active plan is
+ * read again), the plan runs: answer with it. */
+static void on_plan_snapshot(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct job *j = arg;
+    struct signals *s = j->s;
+    if (job_dropped(j))
+        return;
+    if (st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR)
+        log_warn(&s->a->log, "signals_plan_snapshot", "corridor=%s plan=%s error=\"not stored: "
+                 "restored from the active plan at the next start\"", j->g->cfg.id, j->plan);
+    http_reply_raw(j->r, 200, "application/json; charset=utf-8", j->plan_json,
+                   strlen(j->plan_json));
+    plan_done(j, s);
+}
+
+/* Step 2: the corridor's active plan is stored: it becomes what runs. */
+static void on_plan_stored(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct job *j = arg;
+    struct sgroup *g = j->g;
+    int rc = job_stored(j, st, rep);
+    if (rc < 0)
+        return;
+    if (rc == 0) {
+        plan_done(j, j->s);
+        return;
+    }
+    struct signals *s = j->s;
+    char key[KEY_MAX], *snap = adaptive_snapshot(g->live);
+    if (snap == NULL || store_cmdf(s->a->store, on_plan_snapshot, j, "SET %s %s",
+                                   keys_intersection(key, sizeof key, g->isec[0].id, "adaptive"),
+                                   snap) != 0) {
+        free(snap);
+        on_plan_snapshot(j, STORE_DOWN, NULL);
+        return;
+    }
+    free(snap);
+}
+
+/* Step 1 (the head job): the plan on a copy, then the corridor's keys. */
+static void plan_apply(struct sgroup *g)
+{
+    struct job *j = g->head;
+    char err[ERRLEN], akey[KEY_MAX], ikey[KEY_MAX];
+    g->pending = adaptive_group_copy(g->live);
+    if (g->pending == NULL) {
+        http_reply_error(j->r, 500, "internal", "out of memory");
+        job_done(g);
+        return;
+    }
+    if (adaptive_set_plan(g->pending, j->plan, j->plan_cycle, j->pm, err, sizeof err) != 0) {
+        http_reply_error(j->r, 409, "conflict", "plan '%s' cannot run on corridor '%s': %s",
+                         j->plan, g->cfg.id, err);
+        job_done(g);
+        return;
+    }
+    struct store_batch *b = store_batch_new();
+    bool ok = b != NULL &&
+              store_batch_addf(b, "SET %s %s", keys_corridor(akey, sizeof akey, g->cfg.id,
+                                                             "plan:active"), j->plan_json) == 0 &&
+              store_batch_addf(b, "SET %s %s", keys_corridor(ikey, sizeof ikey, g->cfg.id,
+                                                             "plan_active"), j->plan) == 0;
+    job_send(j, b, ok, on_plan_stored);
+}
+
+void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_corridor *c,
+                           const char *id, const char *json)
+{
+    struct signals *s = a->signals;
+    struct sgroup *g = NULL;
+    for (size_t i = 0; s != NULL && g == NULL && i < s->ngroups; i++)
+        if (s->groups[i].cor == c)
+            g = &s->groups[i];
+    if (s == NULL || !s->ready) {
+        http_reply_unavailable(r);
+        return;
+    }
+    if (g == NULL) {
+        http_reply_error(r, 409, "conflict", "corridor '%s' is not run as one group (its "
+                         "intersections' cycle bounds have no common cycle, or they belong to "
+                         "an earlier corridor): its plans cannot run", c->id);
+        return;
+    }
+    struct mref m = { g, 0 };
+    struct job *j = job_new(r, s, &m, JOB_PLAN);
+    char err[ERRLEN];
+    json_t *plan = json_loads(json, 0, NULL);
+    if (j == NULL) {
+        json_decref(plan);
+        return;
+    }
+    j->pm = calloc(g->cfg.n, sizeof *j->pm);
+    j->plan_json = strdup(json);
+    snprintf(j->plan, sizeof j->plan, "%s", id);
+    if (j->pm == NULL || j->plan_json == NULL) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        job_free(j);
+    } else if (plan_members(s, g, plan, &j->plan_cycle, j->pm, err) != 0) {
+        http_reply_error(r, 409, "conflict", "plan '%s' cannot run on corridor '%s': %s", id,
+                         c->id, err);
+        job_free(j);
+    } else {
+        enqueue(g, j);
+    }
+    json_decref(plan);
+}
+
 /* Apply the head job to a copy and write it with the input. */
 static void job_apply(struct sgroup *g)
 {
@@ -765,10 +1017,17 @@ static void job_apply(struct sgroup *g)
         double at = replay ? end : fmin(end, now);
         if (at > live->t)
             adaptive_advance(live, at, hist_push, g);
-    } else {
+    } else if (j->kind == JOB_MODE) {
         if (!live->started)
             adaptive_start(live, now);
         catch_up(s, g, now);
+    } else {
+        /* A plan does not start a replayed group: its first count does. */
+        catch_up(s, g, now);
+    }
+    if (j->kind == JOB_PLAN) {
+        plan_apply(g);
+        return;
     }
     g->pending = adaptive_group_copy(live);
     char *snap = NULL;
@@ -792,18 +1051,7 @@ static void job_apply(struct sgroup *g)
     ok = ok && store_batch_addf(b, "SET %s %s", keys_intersection(k3, sizeof k3, id, "adaptive"),
                                 snap) == 0;
     free(snap);
-    if (!ok) {
-        store_batch_free(b);
-        http_reply_error(j->r, 500, "internal", "out of memory");
-        job_done(g);
-        return;
-    }
-    s->refs++;
-    if (store_batch_send(s->a->store, b, on_saved, j) != 0) {
-        s->refs--;
-        http_reply_error(j->r, 500, "internal", "cannot queue the store write");
-        job_done(g);
-    }
+    job_send(j, b, ok, on_saved);
 }
 
 /* Has this count id been taken before? */
@@ -811,11 +1059,8 @@ static void on_seen(void *arg, enum store_status st, const struct store_reply *r
 {
     struct job *j = arg;
     struct signals *s = j->s;
-    if (s->stopping) {
-        job_free(j);
-        release(s);
+    if (job_dropped(j))
         return;
-    }
     if (sig_store_failed(j->r, st, rep)) {
         metric_inc(s->m_counts[CR_FAILED], 1);
         job_done(j->g);
@@ -1199,9 +1444,9 @@ static void advise(struct http_req *r, struct signals *s, const struct match *mt
     const struct map_corridor *c = mt->c;
     const struct map_intersection *x = map_intersection(m, c->isecs[i]);
     struct mref *ref = dict_get(s->by_id, x->id);
-    char d = sig_outbound_dir(m, c, (size_t)i), mv[4];
-    through(mt->outbound ? d : sig_opposite(d), mv);
-    int p = sig_phase_of(x, mv);
+    char d = corridor_outbound_dir(m, c, (size_t)i), mv[4];
+    through(mt->outbound ? d : corridor_opposite(d), mv);
+    int p = corridor_phase_of(x, mv);
     char why[256];
     if (ref == NULL || p < 0) {
         snprintf(why, sizeof why, "signal '%s' ahead has no timing for %s", x->id, mv);
@@ -1351,6 +1596,26 @@ static void on_initial_saved(void *arg, enum store_status st, const struct store
 }
 
 /* Every snapshot is in: restore each group, start the new ones. */
+/* A group restored or started: bring it in line with its corridor's
+ * active plan (the source of truth). */
+static void restore_plan(struct signals *s, struct sgroup *g, bool replay, double now)
+{
+    char err[ERRLEN];
+    if (g->cor == NULL)
+        return;
+    if (!replay && g->live->started)
+        adaptive_advance(g->live, now, hist_push, g);
+    int rc = plan_reconcile(s, g, g->active, err);
+    if (rc < 0)
+        log_warn(&s->a->log, "signals_plan_ignored", "corridor=%s error=\"%s\"", g->cfg.id, err);
+    else if (rc > 0)
+        log_info(&s->a->log, "signals_plan_restored", "corridor=%s plan=%s", g->cfg.id,
+                 g->live->plan_id[0] ? g->live->plan_id : "(none)");
+    g->save |= rc > 0;
+    free(g->active);
+    g->active = NULL;
+}
+
 static void restore_finish(struct signals *s)
 {
     bool replay = s->a->cfg.clock_mode == CLOCK_REPLAY;
@@ -1369,19 +1634,21 @@ static void restore_finish(struct signals *s)
                          g->cfg.id ? g->cfg.id : g->isec[0].id, err);
             if (!replay)
                 adaptive_start(g->live, now);
-            g->fresh = !replay;
+            g->save = !replay;
             fresh++;
         }
         free(g->best);
         g->best = NULL;
+        restore_plan(s, g, replay, now);
     }
-    /* A new group's start is an input too: store it, so a restart goes
-     * on with the same cycles. (Replay starts at the first count.) */
-    for (size_t i = 0; i < s->ngroups && !replay; i++) {
+    /* A new group's start is an input too, and so is a plan brought in
+     * line: store them, so a restart goes on with the same cycles.
+     * (Replay starts a group at its first count.) */
+    for (size_t i = 0; i < s->ngroups; i++) {
         struct sgroup *g = &s->groups[i];
-        if (!g->fresh)
+        if (!g->save)
             continue;
-        g->fresh = false;
+        g->save = false;
         char key[KEY_MAX], *snap = adaptive_snapshot(g->live);
         int rc = snap ? restore_cmd(s, g, on_initial_saved, "SET %s %s",
                                     keys_intersection(key, sizeof key, g->isec[0].id, "adaptive"),
@@ -1397,6 +1664,22 @@ static void restore_finish(struct signals *s)
         s->ready = true;
         log_info(&s->a->log, "signals_restored", "groups=%zu", s->ngroups);
     }
+}
+
+/* The corridor's active plan, read with the snapshots. */
+static void on_active_plan(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct rcb *c = arg;
+    struct signals *s = c->s;
+    if (restore_live(c, "GET", st, r)) {
+        const char *text = store_reply_str(r, NULL);
+        free(c->g->active);
+        c->g->active = text ? strdup(text) : NULL;
+        if (s->waiting == 0)
+            restore_finish(s);
+    }
+    free(c);
+    release(s);
 }
 
 static void on_snapshot(void *arg, enum store_status st, const struct store_reply *r)
@@ -1429,10 +1712,17 @@ static void restore_start(struct signals *s)
     for (size_t i = 0; i < s->ngroups; i++) {
         struct sgroup *g = &s->groups[i];
         free(g->best);
-        g->best = NULL;
+        free(g->active);
+        g->best = g->active = NULL;
         g->best_seq = 0;
+        char key[KEY_MAX];
+        if (g->cor != NULL &&
+            restore_cmd(s, g, on_active_plan, "GET %s",
+                        keys_corridor(key, sizeof key, g->cfg.id, "plan:active"), NULL) != 0) {
+            restore_fail(s, "GET", STORE_OK);
+            return;
+        }
         for (size_t k = 0; k < g->cfg.n; k++) {
-            char key[KEY_MAX];
             if (restore_cmd(s, g, on_snapshot, "GET %s",
                             keys_intersection(key, sizeof key, g->isec[k].id, "adaptive"),
                             NULL) != 0) {

@@ -12,7 +12,8 @@
  *   cityd:{cor:<id>}:plan:<plan>   plan JSON (immutable once written)
  *   cityd:{cor:<id>}:plans         ZSET plan ids by creation time
  *   cityd:{cor:<id>}:plan:active   JSON of the active plan (a copy)
- *   cityd:{cor:<id>}:plan_active   id of the active plan */
+ *   cityd:{cor:<id>}:plan_active   id of the active plan
+ * (the last two are written by api_adaptive.c, which runs the plan). */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "api_signals.h"
 #include "app.h"
 #include "bands.h"
+#include "corridor.h"
 #include "geo.h"
 #include "http.h"
 #include "keys.h"
@@ -634,120 +636,24 @@ static void h_corridor(struct http_req *r, void *arg)
 
 /* ---- corridor plans ---- */
 
-/* Compass letter of travel for a bearing: N, E, S or W. */
-char sig_compass(double bearing_deg)
-{
-    double b = fmod(fmod(bearing_deg, 360) + 360, 360);
-    return b < 45 || b >= 315 ? 'N' : b < 135 ? 'E' : b < 225 ? 'S' : 'W';
-}
-
-char sig_opposite(char d)
-{
-    return d == 'N' ? 'S' : d == 'S' ? 'N' : d == 'E' ? 'W' : 'E';
-}
-
-/* Index of the phase serving movement mv ("EBT"), or -1. */
-int sig_phase_of(const struct map_intersection *x, const char *mv)
-{
-    for (size_t k = 0; k < x->nphases; k++)
-        for (size_t j = 0; j < x->phases[k].nmovements; j++)
-            if (strcmp(x->phases[k].movements[j], mv) == 0)
-                return (int)k;
-    return -1;
-}
-
-bool sig_serves_through(const struct map_phase *ph)
-{
-    for (size_t j = 0; j < ph->nmovements; j++) {
-        const char *m = ph->movements[j];
-        if (strlen(m) == 3 && m[2] == 'T')
-            return true;
-    }
-    return false;
-}
-
-/* Webster input of a mapped intersection from its design flows. */
-void sig_isec_webster(const struct map_intersection *x, struct signals_webster_in *w,
-                         struct signals_phase_in *ph, double cycle_s)
-{
-    size_t n = x->nphases < SIGNALS_MAX_PHASES ? x->nphases : SIGNALS_MAX_PHASES;
-    for (size_t k = 0; k < n; k++) {
-        const struct map_phase *p = &x->phases[k];
-        /* Pedestrians cross beside a through movement, so through phases
-         * carry the crossing's minimum green. */
-        ph[k] = (struct signals_phase_in){ p->design_flow, p->saturation_flow, NAN,
-                                           p->min_green_s,
-                                           sig_serves_through(p) ? x->pedestrian_crossing_m : 0,
-                                           NAN };
-    }
-    *w = (struct signals_webster_in){ x->lost_time_s, ph, n, x->cycle_min_s, x->cycle_max_s,
-                                      cycle_s };
-}
-
-/* Direction of travel at intersection i of c (outbound), from the
- * neighbouring intersections. */
-char sig_outbound_dir(const struct map *m, const struct map_corridor *c, size_t i)
-{
-    size_t lo = i > 0 ? i - 1 : i, hi = i + 1 < c->nisecs ? i + 1 : i;
-    const struct map_intersection *a = map_intersection(m, c->isecs[lo]);
-    const struct map_intersection *b = map_intersection(m, c->isecs[hi]);
-    return sig_compass(geo_bearing_deg(a->pt.lon, a->pt.lat, b->pt.lon, b->pt.lat));
-}
-
-/* The corridor's common cycle: the largest Webster cycle along it, within
- * every intersection's bounds. */
-static int common_cycle(const struct map *m, const struct map_corridor *c, double *C, char *err)
-{
-    double want = 0, lo = 0, hi = INFINITY;
-    for (size_t i = 0; i < c->nisecs; i++) {
-        const struct map_intersection *x = map_intersection(m, c->isecs[i]);
-        struct signals_webster_in w;
-        struct signals_phase_in ph[SIGNALS_MAX_PHASES];
-        struct signals_phase_out po[SIGNALS_MAX_PHASES];
-        struct signals_webster_out out;
-        char why[160];
-        sig_isec_webster(x, &w, ph, NAN);
-        if (signals_webster(&w, &out, po, why, sizeof why) != 0) {
-            snprintf(err, ERRLEN, "intersection '%s': %s", x->id, why);
-            return -1;
-        }
-        want = fmax(want, out.cycle_s);
-        lo = fmax(lo, x->cycle_min_s);
-        hi = fmin(hi, x->cycle_max_s);
-    }
-    if (lo > hi) {
-        snprintf(err, ERRLEN, "corridor '%s': the intersections' cycle bounds have no common "
-                 "cycle", c->id);
-        return -1;
-    }
-    *C = fmin(fmax(want, lo), hi);
-    return 0;
-}
-
 /* Coordinated greens of intersection i at cycle C into g->sig[i]. */
 static int corridor_greens(const struct map *m, const struct map_corridor *c, size_t i, double C,
                            struct gw *g, char *err)
 {
     const struct map_intersection *x = map_intersection(m, c->isecs[i]);
-    struct signals_webster_in w;
-    struct signals_phase_in ph[SIGNALS_MAX_PHASES];
-    struct signals_phase_out po[SIGNALS_MAX_PHASES];
-    struct signals_webster_out out;
-    char why[160];
-    sig_isec_webster(x, &w, ph, C);
-    if (signals_webster(&w, &out, po, why, sizeof why) != 0) {
-        snprintf(err, ERRLEN, "intersection '%s' at a %.0f s cycle: %s", x->id, C, why);
+    double green[SIGNALS_MAX_PHASES];
+    if (corridor_split(x, C, green, err, ERRLEN) != 0)
         return -1;
-    }
-    char d = sig_outbound_dir(m, c, i), mo[4] = { d, 'B', 'T', 0 }, mi[4] = { sig_opposite(d), 'B', 'T', 0 };
-    int ko = sig_phase_of(x, mo), ki = sig_phase_of(x, mi);
+    char d = corridor_outbound_dir(m, c, i), mo[4] = { d, 'B', 'T', 0 };
+    char mi[4] = { corridor_opposite(d), 'B', 'T', 0 };
+    int ko = corridor_phase_of(x, mo), ki = corridor_phase_of(x, mi);
     if (ko < 0 || ki < 0) {
         snprintf(err, ERRLEN, "intersection '%s': no phase serves %s", x->id, ko < 0 ? mo : mi);
         return -1;
     }
     g->sig[i].position_m = c->position_m[i];
-    g->sig[i].out = (struct maxband_green){ po[ko].effective_green_s, 0, 0 };
-    g->sig[i].in = (struct maxband_green){ po[ki].effective_green_s, 0, 0 };
+    g->sig[i].out = (struct maxband_green){ green[ko], 0, 0 };
+    g->sig[i].in = (struct maxband_green){ green[ki], 0, 0 };
     g->id[i] = x->id;
     g->name[i] = x->name;
     return 0;
@@ -776,7 +682,7 @@ static int corridor_problem(const struct map *m, const struct map_corridor *c, j
     }
     if (!isnan(fixed))
         C = fixed;
-    else if (common_cycle(m, c, &C, err) != 0)
+    else if (corridor_common_cycle(m, c, &C, err, ERRLEN) != 0)
         return 1;
     memset(&g->p, 0, sizeof(g->p));
     g->p.n = c->nisecs;
@@ -957,43 +863,18 @@ static bool valid_plan_id(const char *s)
     return n > 0 && n <= PLAN_ID_MAX;
 }
 
-static void on_plan_activated(void *arg, enum store_status st, const struct store_reply *rep)
-{
-    struct pending *p = arg;
-    if (!sig_store_failed(p->r, st, rep))
-        http_reply_raw(p->r, 200, "application/json; charset=utf-8", p->json, strlen(p->json));
-    pending_free(p);
-}
-
-/* PUT step 2: the plan exists -> make it the active one. */
+/* PUT step 2: the plan exists -> the controllers take it (api_adaptive.c
+ * stores it as the active plan and answers). */
 static void on_plan_found(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
-    if (sig_store_failed(p->r, st, rep)) {
-        pending_free(p);
-        return;
-    }
-    const char *json = store_reply_str(rep, NULL);
-    if (json == NULL) {
+    const char *json = NULL;
+    if (!sig_store_failed(p->r, st, rep) && (json = store_reply_str(rep, NULL)) == NULL)
         http_reply_error(p->r, 404, "not_found", "plan '%s' not found for corridor '%s'", p->plan,
                          p->cor);
-        pending_free(p);
-        return;
-    }
-    p->json = strdup(json);
-    char akey[KEY_MAX], ikey[KEY_MAX];
-    struct store_batch *b = store_batch_new();
-    bool ok = p->json != NULL && b != NULL &&
-              store_batch_addf(b, "SET %s %s", keys_corridor(akey, sizeof akey, p->cor,
-                                                             "plan:active"), p->json) == 0 &&
-              store_batch_addf(b, "SET %s %s", keys_corridor(ikey, sizeof ikey, p->cor,
-                                                             "plan_active"), p->plan) == 0;
-    if (!ok)
-        store_batch_free(b);
-    if (!ok || store_batch_send(p->a->store, b, on_plan_activated, p) != 0) {
-        http_reply_error(p->r, 500, "internal", "cannot queue the store write");
-        pending_free(p);
-    }
+    if (json != NULL)
+        api_adaptive_activate(p->a, p->r, map_corridor(p->a->map, p->cor), p->plan, json);
+    pending_free(p);
 }
 
 static void h_put_plan(struct http_req *r, void *arg)

@@ -12,7 +12,6 @@
 #include "maxband_impl.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,50 +55,54 @@ static int check_green(const struct maxband_green *g, size_t i, const char *dir,
                        double cmin, double cmax, char *err, size_t errlen)
 {
     if (!(isfinite(g->green_s) && g->green_s >= 0))
-        return mb_fail(err, errlen, "intersections[%zu].%s_green_s: must be a number >= 0", i, dir);
+        return errbuf_fail(err, errlen, "intersections[%zu].%s_green_s: must be a number >= 0",
+                           i, dir);
     if (!(isfinite(g->green_ratio) && g->green_ratio >= 0 && g->green_ratio <= 1))
-        return mb_fail(err, errlen, "intersections[%zu].green_ratio: must be in [0, 1]", i);
+        return errbuf_fail(err, errlen, "intersections[%zu].green_ratio: must be in [0, 1]", i);
     if (!(isfinite(g->queue_s) && g->queue_s >= 0))
-        return mb_fail(err, errlen, "intersections[%zu].queue_clearance_s: must be a number >= 0", i);
+        return errbuf_fail(err, errlen,
+                           "intersections[%zu].queue_clearance_s: must be a number >= 0", i);
     double lo = green_at(g, cmin), hi = green_at(g, cmax);
     if (!(lo > 0 && hi > 0))
-        return mb_fail(err, errlen, "intersections[%zu].%s_green_s: must be positive", i, dir);
+        return errbuf_fail(err, errlen, "intersections[%zu].%s_green_s: must be positive", i, dir);
     if (lo > cmin + 1e-9 || hi > cmax + 1e-9)
-        return mb_fail(err, errlen, "intersections[%zu].%s_green_s: longer than the cycle", i, dir);
+        return errbuf_fail(err, errlen, "intersections[%zu].%s_green_s: longer than the cycle",
+                           i, dir);
     if (g->queue_s >= lo && g->queue_s > 0)
-        return mb_fail(err, errlen, "intersections[%zu].queue_clearance_s: not shorter than "
-                    "the %s green", i, dir);
+        return errbuf_fail(err, errlen, "intersections[%zu].queue_clearance_s: not shorter than "
+                           "the %s green", i, dir);
     return 0;
 }
 
 static int check_speeds(double lo, double hi, size_t i, char *err, size_t errlen)
 {
     if (!(isfinite(lo) && lo > 0 && isfinite(hi) && hi > 0))
-        return mb_fail(err, errlen, "links[%zu]: speed_range_mps must be positive", i);
+        return errbuf_fail(err, errlen, "links[%zu]: speed_range_mps must be positive", i);
     if (lo > hi)
-        return mb_fail(err, errlen, "speed_range_mps: lower bound above upper bound");
+        return errbuf_fail(err, errlen, "speed_range_mps: lower bound above upper bound");
     return 0;
 }
 
 int maxband_check(const struct maxband_problem *p, char *err, size_t errlen)
 {
     if (p->n < MAXBAND_MIN_SIGNALS || p->sig == NULL)
-        return mb_fail(err, errlen, "intersections: at least %d needed", MAXBAND_MIN_SIGNALS);
+        return errbuf_fail(err, errlen, "intersections: at least %d needed", MAXBAND_MIN_SIGNALS);
     if (p->n > MAXBAND_MAX_SIGNALS)
-        return mb_fail(err, errlen, "intersections: at most %d supported", MAXBAND_MAX_SIGNALS);
+        return errbuf_fail(err, errlen, "intersections: at most %d supported", MAXBAND_MAX_SIGNALS);
     if (!(isfinite(p->cycle_min_s) && p->cycle_min_s > 0 && isfinite(p->cycle_max_s)))
-        return mb_fail(err, errlen, "cycle_s: must be positive");
+        return errbuf_fail(err, errlen, "cycle_s: must be positive");
     if (p->cycle_min_s > p->cycle_max_s)
-        return mb_fail(err, errlen, "cycle_range_s: lower bound above upper bound");
+        return errbuf_fail(err, errlen, "cycle_range_s: lower bound above upper bound");
     if (p->link == NULL)
-        return mb_fail(err, errlen, "links: missing");
+        return errbuf_fail(err, errlen, "links: missing");
     for (size_t i = 0; i < p->n; i++) {
         const struct maxband_signal *s = &p->sig[i];
         if (!isfinite(s->position_m))
-            return mb_fail(err, errlen, "intersections[%zu].position_m: must be a number", i);
+            return errbuf_fail(err, errlen, "intersections[%zu].position_m: must be a number", i);
         if (i > 0 && !(s->position_m > p->sig[i - 1].position_m))
-            return mb_fail(err, errlen, "intersections[%zu].position_m: must be greater than "
-                        "intersections[%zu].position_m (outbound order, distinct)", i, i - 1);
+            return errbuf_fail(err, errlen, "intersections[%zu].position_m: must be greater than "
+                               "intersections[%zu].position_m (outbound order, distinct)", i,
+                               i - 1);
         if (check_green(&s->out, i, "outbound", p->cycle_min_s, p->cycle_max_s, err, errlen) ||
             check_green(&s->in, i, "inbound", p->cycle_min_s, p->cycle_max_s, err, errlen))
             return -1;
@@ -111,9 +114,9 @@ int maxband_check(const struct maxband_problem *p, char *err, size_t errlen)
             return -1;
     }
     if (!isnan(p->speed_change_max_mps) && !isfinite(p->speed_change_max_mps))
-        return mb_fail(err, errlen, "speed_change_max_mps: must be a number");
+        return errbuf_fail(err, errlen, "speed_change_max_mps: must be a number");
     if ((unsigned)p->objective > MAXBAND_INBOUND)
-        return mb_fail(err, errlen, "objective: must be equal, sum, outbound or inbound");
+        return errbuf_fail(err, errlen, "objective: must be equal, sum, outbound or inbound");
     return 0;
 }
 
@@ -210,17 +213,6 @@ static void result_finish(const struct maxband_problem *p, struct maxband_result
 }
 
 /* ---- shared by the engines ---- */
-
-int mb_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 double mb_now_ms(void)
 {
@@ -336,12 +328,12 @@ int maxband_solve(const struct maxband_problem *p, struct maxband_result *r, cha
     double *buf = NULL;
     int rc = -1;
     if (prep_init(p, &c.pr) != 0)
-        return mb_fail(err, errlen, "out of memory");
+        return errbuf_fail(err, errlen, "out of memory");
     buf = calloc(4 * n, sizeof(double));
     if (buf == NULL || mb_result_alloc(&res, n) != 0) {
         free(buf);
         prep_free(&c.pr);
-        return mb_fail(err, errlen, "out of memory");
+        return errbuf_fail(err, errlen, "out of memory");
     }
     c.s = (struct mb_sol){ 0, 0, 0, buf, buf + n, buf + 2 * n, buf + 3 * n };
     /* The corridor DP is polynomial; the MILP serves what it cannot
@@ -354,7 +346,7 @@ int maxband_solve(const struct maxband_problem *p, struct maxband_result *r, cha
     if (!dp || (rc == 1 && p->method == MAXBAND_METHOD_AUTO))
         rc = mb_milp_solve(&c, &res, err, errlen);
     if (rc == 1)
-        rc = mb_fail(err, errlen, "optimisation did not converge");
+        rc = errbuf_fail(err, errlen, "optimisation did not converge");
     if (rc == 0) {
         res.solves = c.solves;
         res.elapsed_ms = mb_now_ms() - c.t0;
@@ -399,18 +391,18 @@ static int bf_setup(const struct maxband_problem *p, double step, size_t *K, cha
     if (maxband_check(p, err, errlen) != 0)
         return -1;
     if (p->cycle_min_s != p->cycle_max_s)
-        return mb_fail(err, errlen, "brute force: fixed cycle only");
+        return errbuf_fail(err, errlen, "brute force: fixed cycle only");
     for (size_t i = 0; i + 1 < p->n; i++) {
         const struct maxband_link *l = &p->link[i];
         if (l->out_min_mps != l->out_max_mps || l->in_min_mps != l->in_max_mps)
-            return mb_fail(err, errlen, "brute force: fixed speeds only");
+            return errbuf_fail(err, errlen, "brute force: fixed speeds only");
     }
     if (!(step > 0))
-        return mb_fail(err, errlen, "brute force: step must be positive");
+        return errbuf_fail(err, errlen, "brute force: step must be positive");
     *K = (size_t)ceil(p->cycle_min_s / step - 1e-9);
     double combos = pow((double)*K, (double)(p->n - 1));
     if (combos > 2e8)
-        return mb_fail(err, errlen, "brute force: %.3g combinations is too many", combos);
+        return errbuf_fail(err, errlen, "brute force: %.3g combinations is too many", combos);
     return 0;
 }
 
@@ -474,7 +466,7 @@ int maxband_brute_force(const struct maxband_problem *p, double step, struct max
         two_way = false;
     }
     if (mb_result_alloc(r, n) != 0)
-        return mb_fail(err, errlen, "out of memory");
+        return errbuf_fail(err, errlen, "out of memory");
     r->cycle_s = C;
     memcpy(r->offset_s, pick->off, n * sizeof(double));
     memcpy(r->out_speed_mps, vo, (n - 1) * sizeof(double));

@@ -416,7 +416,7 @@ static int zsearch(struct mb_ctx *c, struct dp *d, const struct goal *g, double 
     int rc = 0;
     size_t nodes = 0;
     if (zheap_push(&h, (struct znode){ zl, zr, zbound(c, d, g, zl, zr) }) != 0) {
-        rc = mb_fail(err, errlen, "out of memory");
+        rc = errbuf_fail(err, errlen, "out of memory");
         goto out;
     }
     while (h.n > 0) {
@@ -428,8 +428,8 @@ static int zsearch(struct mb_ctx *c, struct dp *d, const struct goal *g, double 
             goto out;
         }
         if ((nodes & 63) == 0 && mb_now_ms() - c->t0 > c->limit_ms) {
-            rc = mb_fail(err, errlen, "optimisation did not finish within %.0f ms",
-                         c->limit_ms);
+            rc = errbuf_fail(err, errlen, "optimisation did not finish within %.0f ms",
+                             c->limit_ms);
             goto out;
         }
         double zm = 0.5 * (x.z1 + x.z2);
@@ -440,7 +440,7 @@ static int zsearch(struct mb_ctx *c, struct dp *d, const struct goal *g, double 
         for (int k = 0; k < 2; k++) {
             kids[k].ub = zbound(c, d, g, kids[k].z1, kids[k].z2);
             if (kids[k].ub > best->v + MB_TOL && zheap_push(&h, kids[k]) != 0) {
-                rc = mb_fail(err, errlen, "out of memory");
+                rc = errbuf_fail(err, errlen, "out of memory");
                 goto out;
             }
         }
@@ -628,11 +628,11 @@ int mb_dp_solve(struct mb_ctx *c, struct maxband_result *r, char *err, size_t er
     struct dp d;
     size_t n = c->pr.n;
     if (dp_init(&d, n) != 0)
-        return mb_fail(err, errlen, "out of memory");
+        return errbuf_fail(err, errlen, "out of memory");
     double *x = calloc(n, sizeof(double));
     int rc = -1;
     if (x == NULL) {
-        rc = mb_fail(err, errlen, "out of memory");
+        rc = errbuf_fail(err, errlen, "out of memory");
         goto out;
     }
     struct goal g = { c->p->objective, 0 };

@@ -236,7 +236,7 @@ static int run(const struct maxband_problem *p, const struct mb_prep *pr, const 
         status = ret == 0 ? glp_get_status(lp) : 0;
     }
     if (ret == GLP_ETMLIM) {
-        mb_fail(err, errlen, "optimisation did not finish within %.0f ms", budget_ms);
+        errbuf_fail(err, errlen, "optimisation did not finish within %.0f ms", budget_ms);
         goto out;
     }
     if (ret == GLP_ENOPFS || status == GLP_NOFEAS || status == GLP_INFEAS) {
@@ -244,7 +244,7 @@ static int run(const struct maxband_problem *p, const struct mb_prep *pr, const 
         goto out;
     }
     if (ret != 0 || status != GLP_OPT) {
-        mb_fail(err, errlen, "optimisation failed (solver code %d, status %d)", ret, status);
+        errbuf_fail(err, errlen, "optimisation failed (solver code %d, status %d)", ret, status);
         goto out;
     }
     double (*val)(glp_prob *, int) = mip ? glp_mip_col_val : glp_get_col_prim;
@@ -269,7 +269,7 @@ static int solve_one(struct mb_ctx *c, const struct spec *sp, char *err, size_t 
 {
     double left = c->limit_ms - (mb_now_ms() - c->t0);
     if (left <= 0)
-        return mb_fail(err, errlen, "optimisation did not finish within %.0f ms", c->limit_ms);
+        return errbuf_fail(err, errlen, "optimisation did not finish within %.0f ms", c->limit_ms);
     c->solves++;
     return run(c->p, &c->pr, sp, left, &c->s, err, errlen);
 }
@@ -281,7 +281,7 @@ static int one_way(struct mb_ctx *c, unsigned dir, struct maxband_result *r, cha
     struct spec sp = { dir, dir == MB_DIR_OUT, dir == MB_DIR_IN, false, 0, 0 };
     int rc = solve_one(c, &sp, err, errlen);
     if (rc == 0)
-        return mb_fail(err, errlen, "optimisation failed: no one-way band");
+        return errbuf_fail(err, errlen, "optimisation failed: no one-way band");
     if (rc < 0)
         return -1;
     mb_extract(c, dir, &c->s, r);
@@ -324,7 +324,7 @@ static int solve_joint(struct mb_ctx *c, bool equal, struct maxband_result *r, c
     double bo = c->s.b;
     struct maxband_result alt;
     if (mb_result_alloc(&alt, r->n) != 0)
-        return mb_fail(err, errlen, "out of memory");
+        return errbuf_fail(err, errlen, "out of memory");
     if (one_way(c, MB_DIR_IN, &alt, err, errlen) != 0) {
         maxband_result_free(&alt);
         return -1;
@@ -348,5 +348,5 @@ int mb_milp_solve(struct mb_ctx *c, struct maxband_result *r, char *err, size_t 
     case MAXBAND_OUTBOUND: return solve_lexicographic(c, MB_DIR_OUT, r, err, errlen);
     case MAXBAND_INBOUND: return solve_lexicographic(c, MB_DIR_IN, r, err, errlen);
     }
-    return mb_fail(err, errlen, "objective: unknown");
+    return errbuf_fail(err, errlen, "objective: unknown");
 }

@@ -8,27 +8,14 @@
  *    delay d1, incremental delay d2 (T, k, I), LOS thresholds. */
 #include "signals.h"
 
+#include "errbuf.h"
+
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 /* Below this a flow ratio sum counts as zero (all phases empty). */
 #define Y_EPS 1e-12
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 double signals_webster_cycle(double lost_time_s, double Y)
 {
@@ -96,23 +83,25 @@ static int check_phase(const struct signals_phase_in *p, size_t i, char *err, si
 {
     bool has_ratio = !isnan(p->flow_ratio);
     if (has_ratio && !(isfinite(p->flow_ratio) && p->flow_ratio >= 0))
-        return fail(err, errlen, "phases[%zu].flow_ratio: must be a number >= 0", i);
+        return errbuf_fail(err, errlen, "phases[%zu].flow_ratio: must be a number >= 0", i);
     if (!isnan(p->flow_vph) && !(isfinite(p->flow_vph) && p->flow_vph >= 0))
-        return fail(err, errlen, "phases[%zu].flow: must be a number >= 0", i);
+        return errbuf_fail(err, errlen, "phases[%zu].flow: must be a number >= 0", i);
     if (!isnan(p->saturation_vph) && !(isfinite(p->saturation_vph) && p->saturation_vph > 0))
-        return fail(err, errlen, "phases[%zu].saturation_flow: must be positive", i);
+        return errbuf_fail(err, errlen, "phases[%zu].saturation_flow: must be positive", i);
     if (!has_ratio) {
         if (isnan(p->flow_vph))
-            return fail(err, errlen, "phases[%zu].flow: missing (or give flow_ratio)", i);
+            return errbuf_fail(err, errlen, "phases[%zu].flow: missing (or give flow_ratio)", i);
         if (isnan(p->saturation_vph))
-            return fail(err, errlen, "phases[%zu].saturation_flow: missing (or give flow_ratio)", i);
+            return errbuf_fail(err, errlen,
+                               "phases[%zu].saturation_flow: missing (or give flow_ratio)", i);
     }
     if (!(isfinite(p->min_green_s) && p->min_green_s >= 0))
-        return fail(err, errlen, "phases[%zu].min_green_s: must be a number >= 0", i);
+        return errbuf_fail(err, errlen, "phases[%zu].min_green_s: must be a number >= 0", i);
     if (!(isfinite(p->ped_crossing_m) && p->ped_crossing_m >= 0))
-        return fail(err, errlen, "phases[%zu].pedestrian_crossing_m: must be a number >= 0", i);
+        return errbuf_fail(err, errlen,
+                           "phases[%zu].pedestrian_crossing_m: must be a number >= 0", i);
     if (!isnan(p->green_s) && !(isfinite(p->green_s) && p->green_s > 0))
-        return fail(err, errlen, "phases[%zu].green_s: must be positive", i);
+        return errbuf_fail(err, errlen, "phases[%zu].green_s: must be positive", i);
     return 0;
 }
 
@@ -120,17 +109,17 @@ static int check_input(const struct signals_webster_in *in, size_t *ngiven,
                        char *err, size_t errlen)
 {
     if (in->nphases == 0 || in->phases == NULL)
-        return fail(err, errlen, "phases: at least one phase needed");
+        return errbuf_fail(err, errlen, "phases: at least one phase needed");
     if (in->nphases > SIGNALS_MAX_PHASES)
-        return fail(err, errlen, "phases: at most %d phases", SIGNALS_MAX_PHASES);
+        return errbuf_fail(err, errlen, "phases: at most %d phases", SIGNALS_MAX_PHASES);
     if (!(isfinite(in->lost_time_s) && in->lost_time_s >= 0))
-        return fail(err, errlen, "lost_time_s: must be a number >= 0");
+        return errbuf_fail(err, errlen, "lost_time_s: must be a number >= 0");
     if (!(isfinite(in->cycle_min_s) && in->cycle_min_s > 0))
-        return fail(err, errlen, "cycle_min_s: must be positive");
+        return errbuf_fail(err, errlen, "cycle_min_s: must be positive");
     if (!(isfinite(in->cycle_max_s) && in->cycle_max_s >= in->cycle_min_s))
-        return fail(err, errlen, "cycle_max_s: must be at least cycle_min_s");
+        return errbuf_fail(err, errlen, "cycle_max_s: must be at least cycle_min_s");
     if (!isnan(in->cycle_s) && !(isfinite(in->cycle_s) && in->cycle_s > in->lost_time_s))
-        return fail(err, errlen, "cycle_s: must be longer than lost_time_s");
+        return errbuf_fail(err, errlen, "cycle_s: must be longer than lost_time_s");
     *ngiven = 0;
     for (size_t i = 0; i < in->nphases; i++) {
         if (check_phase(&in->phases[i], i, err, errlen) != 0)
@@ -139,7 +128,7 @@ static int check_input(const struct signals_webster_in *in, size_t *ngiven,
             (*ngiven)++;
     }
     if (*ngiven != 0 && *ngiven != in->nphases)
-        return fail(err, errlen, "phases: green_s must be given for every phase or none");
+        return errbuf_fail(err, errlen, "phases: green_s must be given for every phase or none");
     return 0;
 }
 
@@ -156,25 +145,24 @@ static double phase_min_green(const struct signals_phase_in *p)
     return p->min_green_s > ped ? p->min_green_s : ped;
 }
 
-/* Split G = C - L in proportion to y, holding phases whose share falls
- * below their minimum at that minimum and re-splitting the rest. Each pass
- * fixes at least one more phase, so n passes suffice. The caller ensures
- * sum(min) <= G. Returns true when a minimum changed the split. */
-static bool split_greens(const struct signals_webster_in *in, const double *y, double G,
-                         double *g, bool *fixed)
+int signals_split(size_t n, const double *weight, const double *gmin, double G, double *g)
 {
-    size_t n = in->nphases;
-    bool bound = false;
+    bool fixed[SIGNALS_MAX_PHASES] = { false };
+    double need = 0;
     for (size_t i = 0; i < n; i++)
-        fixed[i] = false;
+        need += gmin[i];
+    if (n == 0 || n > SIGNALS_MAX_PHASES || need > G + 1e-9)
+        return -1;
+    /* Each pass fixes at least one more phase, so n passes suffice. */
+    bool bound = false;
     for (size_t pass = 0; pass <= n; pass++) {
-        double left = G, ysum = 0;
+        double left = G, wsum = 0;
         size_t nfree = 0;
         for (size_t i = 0; i < n; i++) {
             if (fixed[i]) {
                 left -= g[i];
             } else {
-                ysum += y[i];
+                wsum += weight[i];
                 nfree++;
             }
         }
@@ -185,12 +173,11 @@ static bool split_greens(const struct signals_webster_in *in, const double *y, d
             if (fixed[i])
                 continue;
             /* With no demand at all, free phases share equally. */
-            g[i] = ysum > Y_EPS ? left * y[i] / ysum : left / (double)nfree;
+            g[i] = wsum > Y_EPS ? left * weight[i] / wsum : left / (double)nfree;
         }
         for (size_t i = 0; i < n; i++) {
-            double mg = phase_min_green(&in->phases[i]);
-            if (!fixed[i] && g[i] < mg - 1e-12) {
-                g[i] = mg;
+            if (!fixed[i] && g[i] < gmin[i] - 1e-12) {
+                g[i] = gmin[i];
                 fixed[i] = true;
                 changed = bound = true;
             }
@@ -198,7 +185,7 @@ static bool split_greens(const struct signals_webster_in *in, const double *y, d
         if (!changed)
             break;
     }
-    return bound;
+    return bound ? 1 : 0;
 }
 
 /* Choose the applied cycle when it is not given. */
@@ -222,13 +209,13 @@ static int choose_cycle(const struct signals_webster_in *in, double Y, double *C
     if (c < need - 1e-9) {
         double up = ceil(need - 1e-9);
         if (up > in->cycle_max_s)
-            return fail(err, errlen,
-                        "phases: minimum and pedestrian greens plus lost_time_s need a "
-                        "%.0f s cycle, longer than cycle_max_s (%g)", up, in->cycle_max_s);
+            return errbuf_fail(err, errlen,
+                               "phases: minimum and pedestrian greens plus lost_time_s need a "
+                               "%.0f s cycle, longer than cycle_max_s (%g)", up, in->cycle_max_s);
         c = up;
     }
     if (!(c > in->lost_time_s))
-        return fail(err, errlen, "cycle_max_s: no longer than lost_time_s");
+        return errbuf_fail(err, errlen, "cycle_max_s: no longer than lost_time_s");
     *C = c;
     return 0;
 }
@@ -260,7 +247,6 @@ int signals_webster(const struct signals_webster_in *in, struct signals_webster_
     if (check_input(in, &ngiven, err, errlen) != 0)
         return -1;
     double y[SIGNALS_MAX_PHASES], g[SIGNALS_MAX_PHASES];
-    bool fixed[SIGNALS_MAX_PHASES];
     double Y = 0, gsum = 0;
     for (size_t i = 0; i < n; i++) {
         y[i] = phase_y(&in->phases[i]);
@@ -279,18 +265,20 @@ int signals_webster(const struct signals_webster_in *in, struct signals_webster_
 
     if (ngiven) {
         if (gsum + in->lost_time_s > C + 1e-9)
-            return fail(err, errlen, "phases: green_s sum (%g) plus lost_time_s (%g) "
-                        "exceeds cycle_s (%g)", gsum, in->lost_time_s, C);
+            return errbuf_fail(err, errlen, "phases: green_s sum (%g) plus lost_time_s (%g) "
+                               "exceeds cycle_s (%g)", gsum, in->lost_time_s, C);
         for (size_t i = 0; i < n; i++)
             g[i] = in->phases[i].green_s;
     } else {
-        double need = 0;
+        double gmin[SIGNALS_MAX_PHASES], need = 0;
         for (size_t i = 0; i < n; i++)
-            need += phase_min_green(&in->phases[i]);
-        if (need > C - in->lost_time_s + 1e-9)
-            return fail(err, errlen, "cycle_s: minimum and pedestrian greens (%g s) do not "
-                        "fit in cycle_s minus lost_time_s (%g s)", need, C - in->lost_time_s);
-        bound = split_greens(in, y, C - in->lost_time_s, g, fixed);
+            need += gmin[i] = phase_min_green(&in->phases[i]);
+        int rc = signals_split(n, y, gmin, C - in->lost_time_s, g);
+        if (rc < 0)
+            return errbuf_fail(err, errlen, "cycle_s: minimum and pedestrian greens (%g s) do not "
+                               "fit in cycle_s minus lost_time_s (%g s)", need,
+                               C - in->lost_time_s);
+        bound = rc == 1;
     }
 
     bool over = Y >= 1.0;

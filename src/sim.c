@@ -155,15 +155,24 @@ static bool ev_less(const struct event *x, const struct event *y)
     return x->t < y->t || (x->t == y->t && x->seq < y->seq);
 }
 
+/* A full array of elements of size sz, doubled (or `first` long when
+ * empty): the new array with *cap updated, or NULL (arr and *cap kept). */
+static void *grow_array(void *arr, size_t *cap, size_t sz, size_t first)
+{
+    size_t ncap = *cap ? *cap * 2 : first;
+    void *na = realloc(arr, ncap * sz);
+    if (na != NULL)
+        *cap = ncap;
+    return na;
+}
+
 static int heap_push(struct sim *s, double t, int type, int a, int b)
 {
     if (s->hlen == s->hcap) {
-        size_t ncap = s->hcap ? s->hcap * 2 : 256;
-        struct event *nh = realloc(s->heap, ncap * sizeof *nh);
+        struct event *nh = grow_array(s->heap, &s->hcap, sizeof *nh, 256);
         if (nh == NULL)
             return -1;
         s->heap = nh;
-        s->hcap = ncap;
     }
     struct event e = {t, s->seq++, type, a, b};
     size_t i = s->hlen++;
@@ -336,12 +345,10 @@ static int veh_new(struct sim *s)
         return v;
     }
     if (s->nveh == s->vcap) {
-        size_t ncap = s->vcap ? s->vcap * 2 : 1024;
-        struct vehicle *nv = realloc(s->veh, ncap * sizeof *nv);
+        struct vehicle *nv = grow_array(s->veh, &s->vcap, sizeof *nv, 1024);
         if (nv == NULL)
             return -1;
         s->veh = nv;
-        s->vcap = ncap;
     }
     s->active++;
     return (int)s->nveh++;

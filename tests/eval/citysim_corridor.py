@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """citysim_corridor.py -- the demo corridor `nandajie` (8 signals) under the
-real Bentonville (AR) peak-hour turning counts: a plan with all offsets zero,
-cityd's green-wave plan, and cityd's adaptive closed loop. Prints the three
-rows. Run by tests/eval/citysim_corridor.sh (which skips when ../shared/data
-is absent).
+real Bentonville (AR) peak-hour turning counts, five timings: a plan with all
+offsets zero (citysim's default), cityd's green-wave plan (--plan), and cityd
+in closed loop: fixed (design flows), fixed running that green-wave plan, and
+adaptive. Prints the rows. Run by tests/eval/citysim_corridor.sh (which skips
+when ../shared/data is absent).
+
+Every cityd runs on the replay clock (clock.mode=replay) with its own
+redis-server, both on free loopback ports in a temporary directory; each
+closed-loop run (timing x seed) gets a fresh pair, so no run sees another's
+counts or state. They are stopped by PID when the run ends.
 
 Mapping the 5 Bentonville intersections (INTID 1..5) onto nandajie's 8
 (nd-01 .. nd-08) -- all decided from the data and the map, nothing per file:
@@ -24,18 +30,24 @@ Mapping the 5 Bentonville intersections (INTID 1..5) onto nandajie's 8
     printed otherwise.
   * Window: the busiest hour (four consecutive 15-min intervals, all five
     intersections summed) of the file.
-Each timing is run with seeds 1..5; rows give the mean over seeds. Columns:
+Each timing is run with seeds 1..N (--seeds); rows give the mean over seeds. Columns:
 delay and stops per vehicle (all vehicles), end-to-end through traffic per
 direction, throughput (vehicles leaving the network per hour) and when the
 last vehicle left (a run continues after the hour until the network is empty,
 so queues left by an oversaturated plan count).
 """
+import argparse
 import csv
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 
 MOVS = "NBL NBT NBR SBL SBT SBR EBL EBT EBR WBL WBT WBR".split()
 ROT = {"NB": "EB", "EB": "SB", "SB": "WB", "WB": "NB"}
@@ -162,6 +174,93 @@ def build_loads(data, mapfile, out):
     }
 
 
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+class Stack:
+    """A redis-server and a cityd (replay clock, `mode`) for one run."""
+    KEY = "eval-admin"
+
+    def __init__(self, cityd, mode):
+        self.dir = tempfile.mkdtemp(prefix="citysim-eval-stack-")
+        with open(os.path.join(self.dir, "keys.conf"), "w") as f:
+            f.write(f"{self.KEY} admin eval\n")
+        rport, cport = free_port(), free_port()
+        self.procs, self.log = [], None
+        self.procs.append(subprocess.Popen(
+            ["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--save", "", "--appendonly", "no", "--daemonize", "no",
+             "--logfile", os.path.join(self.dir, "redis.log")]))
+        self.wait(lambda: subprocess.run(["redis-cli", "-p", str(rport), "ping"],
+                                         capture_output=True).returncode == 0, "redis-server")
+        self.log = open(os.path.join(self.dir, "cityd.log"), "w")
+        self.procs.append(subprocess.Popen(
+            [cityd, "-o", f"server.listen=127.0.0.1:{cport}",
+             "-o", f"redis.url=redis://127.0.0.1:{rport}",
+             "-o", f"auth.keys_file={self.dir}/keys.conf", "-o", f"signals.mode={mode}",
+             "-o", "clock.mode=replay", "-o", "log.level=warn"], stderr=self.log))
+        self.base = f"http://127.0.0.1:{cport}"
+        # Ready when the controllers are restored (503 before).
+        self.wait(lambda: self.status("/v1/signals/intersections/nd-01/timing") == 200, "cityd")
+
+    def wait(self, ready, what):
+        for _ in range(300):
+            try:
+                if ready():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.close()
+        sys.exit(f"citysim_corridor: {what} did not come up")
+
+    def status(self, path):
+        try:
+            return urllib.request.urlopen(self.base + path).status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    def call(self, method, path, body=None):
+        req = urllib.request.Request(self.base + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {self.KEY}"})
+        try:
+            return json.load(urllib.request.urlopen(req))
+        except urllib.error.HTTPError as e:
+            sys.exit(f"cityd: {method} {path}: {e.code} {e.read().decode()}")
+
+    def greenwave_plan(self):
+        """A green-wave plan for nandajie (speed range), activated; the
+        plan as GET .../plan returns it."""
+        plan = self.call("POST", "/v1/signals/corridors/nandajie/greenwave",
+                         {"speed_range_mps": [11.1, 13.9]})
+        self.call("PUT", "/v1/signals/corridors/nandajie/plan", {"plan": plan["id"]})
+        return self.call("GET", "/v1/signals/corridors/nandajie/plan")
+
+    def close(self):
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs = []
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def run(citysim, args):
     p = subprocess.run([citysim, "run"] + args, capture_output=True, text=True)
     if p.returncode != 0:
@@ -171,8 +270,14 @@ def run(citysim, args):
 
 def mean_rows(results):
     n = len(results)
-    keys = ["mean_delay_s", "mean_stops", "throughput_vph", "mean_travel_s", "cleared_s"]
+    keys = ["mean_delay_s", "mean_stops", "throughput_vph", "mean_travel_s", "in_network"]
     row = {k: sum(r[k] for r in results) / n for k in keys}
+    # A run whose network did not empty in the extra time (citysim: as long
+    # again, at least an hour) has no clearing time: its horizon, marked.
+    horizon = [r["duration_s"] + max(r["duration_s"], 3600) for r in results]
+    row["cleared_s"] = sum(h if r["cleared_s"] is None else r["cleared_s"]
+                           for r, h in zip(results, horizon)) / n
+    row["uncleared"] = sum(r["cleared_s"] is None for r in results)
     for d in ("outbound", "inbound"):
         row[d + "_delay_s"] = sum(r["directions"][d]["mean_delay_s"] for r in results) / n
         row[d + "_stops"] = sum(r["directions"][d]["mean_stops"] for r in results) / n
@@ -180,55 +285,64 @@ def mean_rows(results):
     return row
 
 
+def closed_loop(a, base, mode, seeds, with_plan):
+    out = []
+    for s in seeds:
+        with Stack(a.cityd, mode) as st:
+            if with_plan:
+                st.greenwave_plan()
+            out.append(run(a.citysim, base + ["--seed", s, "--server", st.base,
+                                              "--key", Stack.KEY]))
+    return mean_rows(out)
+
+
 def main():
-    citysim, data, mapdir, server, key, seeds = sys.argv[1:7]
-    seeds = [str(s) for s in range(1, int(seeds) + 1)]
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--citysim", required=True)
+    ap.add_argument("--cityd", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--map", required=True)
+    ap.add_argument("--seeds", type=int, default=5)
+    a = ap.parse_args()
+    seeds = [str(s) for s in range(1, a.seeds + 1)]
     tmp = tempfile.mkdtemp(prefix="citysim-eval-")
     loads = os.path.join(tmp, "nandajie_bentonville.csv")
-    info = build_loads(data, os.path.join(mapdir, "corridors.geojson"), loads)
+    info = build_loads(a.data, os.path.join(a.map, "corridors.geojson"), loads)
     start = info["window"]
     print(f"loads: Bentonville busiest hour {start} ({info['total_veh_h']} veh/h at 5 "
           f"intersections), mapping {info['mapping']}, rotated {info['rotated'] or 'none'}, "
           f"scale {info['scale']:.3f}, dropped at T junctions "
           f"{100 * info['dropped_share']:.1f} %")
-    base = ["--map", mapdir, "--corridor", "nandajie", "--loads", loads, "--duration", "3600",
+    base = ["--map", a.map, "--corridor", "nandajie", "--loads", loads, "--duration", "3600",
             "--start", start]
     rows = []
-    rows.append(("all offsets zero", mean_rows([run(citysim, base + ["--seed", s])
+    rows.append(("all offsets zero", mean_rows([run(a.citysim, base + ["--seed", s])
                                                 for s in seeds])))
-    plan = os.path.join(tmp, "plan.json")
-    if subprocess.run(["bash", "-c", f"""
-        set -e
-        id=$(curl -sf -X POST -H 'Authorization: Bearer {key}' -d '{{}}' \
-             {server}/v1/signals/corridors/nandajie/greenwave | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-        curl -sf -X PUT -H 'Authorization: Bearer {key}' -d "{{\\"plan\\":\\"$id\\"}}" \
-             {server}/v1/signals/corridors/nandajie/plan >/dev/null
-        curl -sf {server}/v1/signals/corridors/nandajie/plan > {plan}
-        """]).returncode != 0:
-        sys.exit("cityd: could not make the green-wave plan")
-    rows.append(("cityd green-wave plan", mean_rows([run(citysim, base + ["--seed", s,
-                                                                       "--plan", plan])
+    plan_path = os.path.join(tmp, "plan.json")
+    with Stack(a.cityd, "fixed") as st:
+        plan = st.greenwave_plan()
+    with open(plan_path, "w") as f:
+        json.dump(plan, f)
+    print(f"green-wave plan: {plan['cycle_s']:.0f} s, bands {plan['outbound_band_s']:.1f} / "
+          f"{plan['inbound_band_s']:.1f} s at {plan['speed_mps']:.1f} m/s, offsets "
+          + "/".join(f"{x['offset_s']:.0f}" for x in plan["intersections"]))
+    rows.append(("cityd green-wave plan", mean_rows([run(a.citysim, base + ["--seed", s,
+                                                                         "--plan", plan_path])
                                                      for s in seeds])))
-    probe = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                            f"{server}/v1/signals/intersections/nd-01/timing"],
-                           capture_output=True, text=True).stdout
-    if probe == "200":
-        rows.append(("cityd adaptive closed loop",
-                     mean_rows([run(citysim, base + ["--seed", s, "--server", server,
-                                                     "--key", key]) for s in seeds])))
-    else:
-        rows.append(("cityd adaptive closed loop", None))
-    print(f"{'timing':30} {'delay s/veh':>11} {'stops/veh':>9} {'out delay':>9} "
+    rows.append(("cityd fixed closed loop", closed_loop(a, base, "fixed", seeds, False)))
+    rows.append(("cityd fixed closed loop + plan", closed_loop(a, base, "fixed", seeds, True)))
+    rows.append(("cityd adaptive closed loop", closed_loop(a, base, "adaptive", seeds, False)))
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{'timing':31} {'delay s/veh':>11} {'stops/veh':>9} {'out delay':>9} "
           f"{'in delay':>9} {'out stops':>9} {'in stops':>8} {'veh/h':>6} {'cleared s':>9}")
     for name, r in rows:
-        if r is None:
-            print(f"{name:30} (not available: this cityd has no "
-                  f"/v1/signals/intersections/{{id}}/timing)")
-            continue
-        print(f"{name:30} {r['mean_delay_s']:11.1f} {r['mean_stops']:9.2f} "
+        print(f"{name:31} {r['mean_delay_s']:11.1f} {r['mean_stops']:9.2f} "
               f"{r['outbound_delay_s']:9.1f} {r['inbound_delay_s']:9.1f} "
               f"{r['outbound_stops']:9.2f} {r['inbound_stops']:8.2f} {r['throughput_vph']:6.0f} "
-              f"{r['cleared_s']:9.0f}")
+              f"{r['cleared_s']:9.0f}" + (f"  ({r['uncleared']} of {len(seeds)} runs left "
+                                          f"{r['in_network'] * len(seeds):.0f} vehicles "
+                                          f"queued: cleared_s = the horizon)"
+                                          if r["uncleared"] else ""))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
  * bin/cityd with a real redis-server and the Yantai demo map: Webster,
  * green-wave optimisation (answers re-checked here with the band
  * evaluator), bad input, corridors, candidate/active plans surviving a
- * restart of cityd, and the time-space diagram. */
+ * restart of cityd, the time-space diagram, and an activated plan run by
+ * the controllers (timing and SPaT), across a restart. */
 #include <CUnit/CUnit.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "maxband.h"
 #include "support.h"
@@ -16,11 +19,28 @@
 static struct test_redis redis;
 static struct test_cityd cityd;
 
+/* Until the controllers are restored (activating a plan hands it to them:
+ * 503 before). */
+static int wait_ready(const struct test_cityd *c)
+{
+    for (int i = 0; i < 250; i++) {
+        struct http_result res;
+        if (support_get(c->base, "/v1/signals/intersections/nd-01/timing", NULL, &res) == 0) {
+            long st = res.status;
+            http_result_free(&res);
+            if (st == 200)
+                return 0;
+        }
+        support_sleep_ms(20);
+    }
+    return -1;
+}
+
 static int suite_init(void)
 {
-    if (support_redis_start(&redis) != 0)
+    if (support_redis_start(&redis) != 0 || support_cityd_start(&cityd, redis.url, NULL) != 0)
         return -1;
-    return support_cityd_start(&cityd, redis.url, NULL);
+    return wait_ready(&cityd);
 }
 
 static int suite_clean(void)
@@ -343,6 +363,159 @@ static void test_plans(void)
     http_result_free(&res);
 }
 
+/* ---- an activated plan runs ---- */
+
+static json_t *read_json(const struct test_cityd *c, const char *path)
+{
+    struct http_result res;
+    CU_ASSERT_EQUAL_FATAL(support_get(c->base, path, NULL, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    if (res.status != 200)
+        fprintf(stderr, "GET %s: %ld %s\n", path, res.status, res.body);
+    json_t *j = json_incref(res.json);
+    http_result_free(&res);
+    return j;
+}
+
+static json_t *read_at(const struct test_cityd *c, const char *isec, const char *what, double at)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/signals/intersections/%s/%s?at=%.0f", isec, what, at);
+    return read_json(c, path);
+}
+
+static double posmod(double x, double m)
+{
+    double r = fmod(x, m);
+    return r < 0 ? r + m : r;
+}
+
+/* Every intersection of the plan at instant t: the plan's cycle, its
+ * offsets (from the first intersection), its outbound green, the reason
+ * naming it; SPaT agreeing. Returns the cycle starts seen (n). */
+static void expect_plan_runs(const struct test_cityd *c, json_t *plan, double t, double *starts)
+{
+    const char *id = json_string_value(json_object_get(plan, "id"));
+    double C = num(plan, "cycle_s");
+    json_t *xs = json_object_get(plan, "intersections");
+    for (size_t i = 0; i < json_array_size(xs); i++) {
+        json_t *x = json_array_get(xs, i);
+        const char *isec = json_string_value(json_object_get(x, "id"));
+        json_t *tm = read_at(c, isec, "timing", t);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(tm, "mode")), "fixed");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(tm, "plan")), id);
+        CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(tm, "reason")), id));
+        CU_ASSERT_DOUBLE_EQUAL(num(tm, "cycle_s"), C, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(num(tm, "common_cycle_s"), C, 1e-9);
+        /* Controllers keep whole seconds. */
+        double off = posmod(round(num(x, "offset_s")), C);
+        CU_ASSERT_DOUBLE_EQUAL(num(tm, "corridor_offset_s"), off, 1e-9);
+        /* Phase 1 serves the outbound through movement on this map. */
+        json_t *p0 = json_array_get(json_object_get(tm, "phases"), 0);
+        CU_ASSERT_DOUBLE_EQUAL(num(p0, "green_s"), num(x, "outbound_green_s"), 1e-6);
+        /* The cycle opens with that green: SPaT one second in. */
+        double start = num(tm, "cycle_start");
+        starts[i] = start;
+        if (i > 0)
+            CU_ASSERT_DOUBLE_EQUAL(posmod(start - starts[0], C), off, 1e-9);
+        json_t *sp = read_at(c, isec, "spat", start + 1);
+        json_t *s0 = json_array_get(json_object_get(sp, "states"), 0);
+        CU_ASSERT_DOUBLE_EQUAL(num(sp, "cycle_s"), C, 1e-9);
+        CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(s0, "event_state")),
+                                      "movement-allowed"));
+        CU_ASSERT_DOUBLE_EQUAL(num(s0, "likely_end_s"), num(p0, "green_s") - 1, 1e-6);
+        json_decref(sp);
+        json_decref(tm);
+    }
+}
+
+static void test_plan_runs(void)
+{
+    static const char *const fixed[] = { "signals.mode=fixed", NULL };
+    struct test_redis r2;
+    struct test_cityd c2;
+    struct http_result res;
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, fixed), 0);
+    CU_ASSERT_EQUAL_FATAL(wait_ready(&c2), 0);
+    const char *base = "/v1/signals/corridors/nandajie";
+    /* Before: the map's design-flow timing. */
+    json_t *before = read_json(&c2, "/v1/signals/intersections/nd-03/timing");
+    CU_ASSERT_TRUE(json_is_null(json_object_get(before, "plan")));
+    CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(before, "reason")),
+                                  "design flows"));
+    double now = num(before, "ts");
+    json_decref(before);
+    CU_ASSERT_EQUAL_FATAL(support_send("POST", c2.base, "/v1/signals/corridors/nandajie/greenwave",
+                                       "k-engineer", "{\"speed_range_mps\":[11.1,13.9]}", &res),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    json_t *plan = json_incref(res.json);
+    http_result_free(&res);
+    char body[160], path[160];
+    snprintf(body, sizeof body, "{\"plan\":\"%s\"}",
+             json_string_value(json_object_get(plan, "id")));
+    snprintf(path, sizeof path, "%s/plan", base);
+    CU_ASSERT_EQUAL_FATAL(support_send("PUT", c2.base, path, "k-engineer", body, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    http_result_free(&res);
+    /* After the transition (a few cycles): the plan, exactly. */
+    double t = now + 1800, starts[8], again[8];
+    expect_plan_runs(&c2, plan, t, starts);
+    /* A plan that cannot run is refused and changes nothing. */
+    CU_ASSERT_EQUAL_FATAL(support_send("POST", c2.base, "/v1/signals/corridors/nandajie/greenwave",
+                                       "k-engineer", "{\"cycle_s\":200}", &res), 0);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    snprintf(body, sizeof body, "{\"plan\":\"%s\"}",
+             json_string_value(json_object_get(res.json, "id")));
+    http_result_free(&res);
+    CU_ASSERT_EQUAL_FATAL(support_send("PUT", c2.base, path, "k-engineer", body, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 409);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "cycle_s: a 200 s cycle is outside"));
+    http_result_free(&res);
+    json_t *active = read_json(&c2, path);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(active, "id")),
+                           json_string_value(json_object_get(plan, "id")));
+    json_decref(active);
+    /* A restart: the same plan at the same instants. */
+    support_cityd_stop(&c2);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, fixed), 0);
+    CU_ASSERT_EQUAL_FATAL(wait_ready(&c2), 0);
+    expect_plan_runs(&c2, plan, t, again);
+    for (size_t i = 0; i < 8; i++)
+        CU_ASSERT_DOUBLE_EQUAL(again[i], starts[i], 1e-9);
+    /* Redis's active plan is the truth: one made active behind the
+     * controllers' back (as if cityd died between the two writes) is
+     * what they run after a restart. */
+    CU_ASSERT_EQUAL_FATAL(support_send("POST", c2.base, "/v1/signals/corridors/nandajie/greenwave",
+                                       "k-engineer", "{\"objective\":\"outbound\"}", &res), 0);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    json_t *other = json_incref(res.json);
+    http_result_free(&res);
+    bool differs = false;
+    json_t *xo = json_object_get(other, "intersections");
+    json_t *xp = json_object_get(plan, "intersections");
+    for (size_t i = 0; i < 8; i++)
+        differs |= fabs(num(json_array_get(xo, i), "offset_s") -
+                        num(json_array_get(xp, i), "offset_s")) > 1;
+    CU_ASSERT_TRUE(differs);
+    support_cityd_stop(&c2);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "redis-cli -p %d SET 'cityd:{cor:nandajie}:plan:active' "
+             "\"$(redis-cli -p %d GET 'cityd:{cor:nandajie}:plan:%s')\" "
+             ">/dev/null", r2.port, r2.port, json_string_value(json_object_get(other, "id")));
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, fixed), 0);
+    CU_ASSERT_EQUAL_FATAL(wait_ready(&c2), 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    expect_plan_runs(&c2, other, (double)ts.tv_sec + 1800, again);
+    json_decref(other);
+    json_decref(plan);
+    support_cityd_stop(&c2);
+    support_redis_stop(&r2);
+}
+
 int suite_signals(void)
 {
     CU_pSuite s = CU_add_suite("signals", suite_init, suite_clean);
@@ -352,5 +525,6 @@ int suite_signals(void)
              CU_add_test(s, "greenwave", test_greenwave) &&
              CU_add_test(s, "greenwave bad input", test_greenwave_bad_input) &&
              CU_add_test(s, "corridors", test_corridors) &&
-             CU_add_test(s, "plans and time-space diagram", test_plans));
+             CU_add_test(s, "plans and time-space diagram", test_plans) &&
+             CU_add_test(s, "an activated plan runs, across a restart", test_plan_runs));
 }

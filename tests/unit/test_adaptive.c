@@ -472,6 +472,133 @@ static void test_corridor_transitions(void)
     adaptive_group_free(g);
 }
 
+/* ---- an engineer's corridor plan ---- */
+
+/* A plan for corridor3: cycle Cp, offsets 0 / 37.4 / 71.6 s, greens that
+ * are not Webster's (45 / 12 / 21 s of 78 s). */
+static void plan3(struct adaptive_plan_member *pm)
+{
+    static const double off[3] = { 0, 37.4, 71.6 }, gr[3] = { 45, 12, 21 };
+    for (size_t k = 0; k < 3; k++) {
+        memset(&pm[k], 0, sizeof pm[k]);
+        pm[k].offset_s = off[k];
+        memcpy(pm[k].green, gr, sizeof gr);
+    }
+}
+
+static void expect_plan_running(const struct adaptive_group *g, double Cp)
+{
+    static const double off[3] = { 0, 37, 72 }, gr[3] = { 45, 12, 21 };
+    CU_ASSERT_DOUBLE_EQUAL(g->master_cycle, Cp, 1e-9);
+    for (size_t k = 0; k < 3; k++) {
+        const struct adaptive_record *r = &g->m[k].cur;
+        CU_ASSERT_DOUBLE_EQUAL(r->cycle_s, Cp, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(r->offset_s, off[k], 1e-9);
+        CU_ASSERT_STRING_EQUAL(r->plan, "p1");
+        CU_ASSERT_TRUE(r->plan_split && r->plan_offsets);
+        for (size_t p = 0; p < 3; p++)
+            CU_ASSERT_DOUBLE_EQUAL(r->green[p], gr[p], 1e-6);
+    }
+}
+
+static void test_plan_fixed(void)
+{
+    corridor3(1200);
+    struct adaptive_plan_member pm[3];
+    plan3(pm);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_FIXED);
+    adaptive_start(g, 0);
+    for (size_t k = 0; k < 3; k++)
+        cor_log[k].n = 0;
+    double C0 = g->master_cycle, Cp = 90;
+    CU_ASSERT_FATAL(fabs(C0 - Cp) > 10);
+    char err[256];
+    /* Refused, nothing changed: a cycle out of bounds, a green not a number. */
+    CU_ASSERT_EQUAL(adaptive_set_plan(g, "p0", 151, pm, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cycle_s: a 151 s cycle is outside what intersection 'a'"));
+    pm[1].green[2] = NAN;
+    CU_ASSERT_EQUAL(adaptive_set_plan(g, "p0", Cp, pm, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "intersection 'b'"));
+    CU_ASSERT_STRING_EQUAL(g->plan_id, "");
+    plan3(pm);
+    /* Activated mid-run: the controllers walk to it in bounded steps. */
+    adaptive_advance(g, 1000, log_member, NULL);
+    unsigned long long seq = g->seq;
+    CU_ASSERT_EQUAL_FATAL(adaptive_set_plan(g, "p1", Cp + 0.3, pm, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(g->seq, seq + 1);
+    CU_ASSERT_DOUBLE_EQUAL(g->target_cycle, Cp, 1e-9);
+    post(g, 1, 0, 900, 2400, 300);          /* counts change nothing in fixed mode */
+    adaptive_advance(g, 1000 + 12 * C0, log_member, NULL);
+    expect_plan_running(g, Cp);
+    for (size_t k = 0; k < 3; k++) {
+        const struct rec_log *l = &cor_log[k];
+        for (size_t i = 1; i < l->n; i++) {
+            const struct adaptive_record *a = &l->r[i - 1], *b = &l->r[i];
+            CU_ASSERT(fabs(b->common_cycle_s - a->common_cycle_s) <= ADAPTIVE_CYCLE_STEP_S + 1e-9);
+            for (size_t p = 0; p < 3; p++)
+                CU_ASSERT(fabs(b->green[p] - a->green[p]) <=
+                          ADAPTIVE_GREEN_STEP * b->common_cycle_s +
+                          fabs(gsum(&cor_cfg[k], b) - gsum(&cor_cfg[k], a)) + 1e-6);
+        }
+    }
+    /* Snapshots carry the plan. */
+    char *snap = adaptive_snapshot(g);
+    struct adaptive_group *h = adaptive_group_new(&cor_gc, ADAPTIVE_FIXED);
+    CU_ASSERT_EQUAL_FATAL(adaptive_restore(h, snap, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(h->plan_id, "p1");
+    char *again = adaptive_snapshot(h);
+    CU_ASSERT_STRING_EQUAL(again, snap);
+    adaptive_advance(h, 1000 + 20 * C0, NULL, NULL);
+    expect_plan_running(h, Cp);
+    free(snap);
+    free(again);
+    adaptive_group_free(h);
+    /* Removed: back to the design-flow timing. */
+    CU_ASSERT_EQUAL(adaptive_set_plan(g, NULL, 0, NULL, err, sizeof err), 0);
+    adaptive_advance(g, 1000 + 30 * C0, NULL, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(g->master_cycle, C0, 1e-9);
+    CU_ASSERT_STRING_EQUAL(g->m[0].cur.plan, "");
+    /* A plan set before the start runs from the start, in step. */
+    struct adaptive_group *f = adaptive_group_new(&cor_gc, ADAPTIVE_FIXED);
+    CU_ASSERT_EQUAL_FATAL(adaptive_set_plan(f, "p1", Cp, pm, err, sizeof err), 0);
+    adaptive_start(f, 5000);
+    expect_plan_running(f, Cp);
+    adaptive_group_free(f);
+    adaptive_group_free(g);
+}
+
+/* Adaptive members keep their own splits; the plan's offsets run while
+ * the target cycle is the plan's. */
+static void test_plan_adaptive(void)
+{
+    corridor3(1200);
+    struct adaptive_plan_member pm[3];
+    plan3(pm);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    double C0 = g->master_cycle;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(adaptive_set_plan(g, "p1", C0, pm, err, sizeof err), 0);
+    adaptive_advance(g, 10 * C0, NULL, NULL);
+    static const double off[3] = { 0, 37, 72 };
+    for (size_t k = 0; k < 3; k++) {
+        const struct adaptive_record *r = &g->m[k].cur;
+        CU_ASSERT_DOUBLE_EQUAL(r->cycle_s, C0, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(r->offset_s, fmod(off[k], C0), 1e-9);
+        CU_ASSERT_TRUE(r->plan_offsets);
+        CU_ASSERT_FALSE(r->plan_split);
+        CU_ASSERT_DOUBLE_EQUAL(r->green[1], r->target_green[1], 1e-6);   /* Webster's */
+    }
+    /* Heavier traffic moves the cycle off the plan's: MAXBAND again. */
+    for (double t = 10 * C0; t < 10 * C0 + 5400; t += 900)
+        post(g, 1, t, 900, 2600, 300);
+    adaptive_advance(g, 10 * C0 + 5400 + 600, NULL, NULL);
+    CU_ASSERT(g->master_cycle > C0 + 10);
+    CU_ASSERT_FALSE(g->m[0].cur.plan_offsets);
+    CU_ASSERT_STRING_EQUAL(g->m[0].cur.plan, "");
+    adaptive_group_free(g);
+}
+
 /* ---- max pressure ---- */
 
 static void test_max_pressure(void)
@@ -823,6 +950,8 @@ int suite_adaptive(void)
         !CU_add_test(s, "saturation from stop-line counts", test_saturation) ||
         !CU_add_test(s, "fixed ignores counts", test_fixed_ignores_counts) ||
         !CU_add_test(s, "corridor offsets and transitions", test_corridor_transitions) ||
+        !CU_add_test(s, "a plan in fixed mode", test_plan_fixed) ||
+        !CU_add_test(s, "a plan in adaptive mode", test_plan_adaptive) ||
         !CU_add_test(s, "max pressure", test_max_pressure) ||
         !CU_add_test(s, "queue model", test_queue_model) ||
         !CU_add_test(s, "SPaT every second", test_spat_every_second) ||
