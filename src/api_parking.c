@@ -216,6 +216,7 @@ struct api_parking {
     size_t ndirty, capdirty;
     uint8_t *dirty_mark;
     size_t capmark;
+    struct parking_buf out;            /* nearest's reply, reused (reply_out) */
     /* metrics */
     struct metric *m_accepted, *m_dup, *m_outdated, *m_rejected, *m_streams, *m_resyncs;
 };
@@ -259,6 +260,24 @@ static void reply_buf(struct http_req *req, int status, struct parking_buf *b)
     else
         http_reply_raw(req, status, JSON_CT, b->data, b->len);
     free(b->data);
+}
+
+/* Reply with ap->out and empty it for the next request. The buffer is
+ * kept (http_reply_raw copies it), so a query allocates nothing here;
+ * past OUT_KEEP bytes it is let go so one large reply does not stay. */
+#define OUT_KEEP (64u * 1024)
+static void reply_out(struct api_parking *ap, struct http_req *req)
+{
+    struct parking_buf *b = &ap->out;
+    if (b->oom)
+        http_reply_error(req, 500, "internal", "out of memory");
+    else
+        http_reply_raw(req, 200, JSON_CT, b->data, b->len);
+    b->len = 0;
+    if (b->oom || b->cap > OUT_KEEP) {
+        free(b->data);
+        *b = (struct parking_buf){0};
+    }
 }
 
 static bool in_box(const double bb[4], double lon, double lat)
@@ -968,17 +987,16 @@ static void h_nearest(struct http_req *req, void *arg)
         nearest_params(req, &q, &gcj02, catbuf, sizeof catbuf, cats) != 0)
         return;
     size_t n = parking_nearest(ap->p, &q, hits);
-    struct parking_buf b = {0};
-    parking_buf_reserve(&b, 512 + 512 * n);      /* a lot renders in ~350 bytes */
-    parking_buf_puts(&b, "{\"lots\":[");
+    struct parking_buf *b = &ap->out;
+    parking_buf_put(b, "{\"lots\":[", 9);
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            parking_buf_put(&b, ",", 1);
+            parking_buf_put(b, ",", 1);
         parking_lot_render(ap->p, parking_lot_at(ap->p, hits[i].handle), q.now, gcj02,
-                           hits[i].distance_m, &b);
+                           hits[i].distance_m, b);
     }
-    parking_buf_puts(&b, "]}");
-    reply_buf(req, 200, &b);
+    parking_buf_put(b, "]}", 2);
+    reply_out(ap, req);
 }
 
 /* GET /v1/parking/lots/{id}/bays?level= */
@@ -1930,6 +1948,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void api_free(struct api_parking *ap)
 {
     work_clear(ap);
+    free(ap->out.data);
     free(ap->dirty);
     free(ap->dirty_mark);
     free(ap);

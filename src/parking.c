@@ -141,7 +141,13 @@ static void buf_json_str(struct parking_buf *b, const char *s)
     parking_buf_put(b, "\"", 1);
 }
 
-static void buf_int(struct parking_buf *b, long long v)
+/* Number writers into a caller's array: each writes at most the bytes
+ * named and returns the end (no NUL). They let a render build a run of
+ * fields on the stack and append it at once. */
+#define NUM_MAX 32                     /* any of them fits */
+
+/* Decimal integer, at most 20 bytes. */
+static char *put_int(char *w, long long v)
 {
     char tmp[24];
     char *p = tmp + sizeof tmp;
@@ -152,49 +158,82 @@ static void buf_int(struct parking_buf *b, long long v)
     } while (u != 0);
     if (v < 0)
         *--p = '-';
-    parking_buf_put(b, p, (size_t)(tmp + sizeof tmp - p));
+    size_t n = (size_t)(tmp + sizeof tmp - p);
+    memcpy(w, p, n);
+    return w + n;
 }
 
-/* units / 10^dec as a decimal without trailing zeros ("0.872", "1"). */
-static void buf_fixed(struct parking_buf *b, long long units, int dec)
+/* units / 10^dec (dec <= 6) as a decimal without trailing zeros ("0.872",
+ * "1"), at most 22 bytes. */
+static char *put_fixed(char *w, long long units, int dec)
 {
-    long long scale = 1;
-    for (int i = 0; i < dec; i++)
-        scale *= 10;
-    if (units < 0) {
-        parking_buf_put(b, "-", 1);
-        units = -units;
+    char tmp[28];
+    char *p = tmp + sizeof tmp;
+    unsigned long long u = units < 0 ? 0ULL - (unsigned long long)units : (unsigned long long)units;
+    int nd = 0;
+    do {                                /* at least dec + 1 digits: "0.05" */
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+        nd++;
+    } while (u != 0 || nd <= dec);
+    if (units < 0)
+        *w++ = '-';
+    size_t ilen = (size_t)(nd - dec), flen = (size_t)dec;
+    memcpy(w, p, ilen);
+    w += ilen;
+    while (flen > 0 && p[ilen + flen - 1] == '0')
+        flen--;
+    if (flen > 0) {
+        *w++ = '.';
+        memcpy(w, p + ilen, flen);
+        w += flen;
     }
-    buf_int(b, units / scale);
-    long long frac = units % scale;
-    if (frac == 0)
-        return;
-    char digits[20];
-    int n = dec;
-    for (int i = dec - 1; i >= 0; i--) {
-        digits[i] = (char)('0' + frac % 10);
-        frac /= 10;
-    }
-    while (n > 0 && digits[n - 1] == '0')
-        n--;
-    parking_buf_put(b, ".", 1);
-    parking_buf_put(b, digits, (size_t)n);
+    return w;
 }
 
-/* Shortest decimal that reads back as the same double. v must be finite. */
-static void buf_double(struct parking_buf *b, double v)
+/* Shortest decimal of 15 to 17 significant digits that reads back as the
+ * same double, at most 24 bytes. v must be finite. */
+static char *put_double(char *w, double v)
 {
     char tmp[40];
-    if (v == floor(v) && fabs(v) < 1e15) {
-        buf_int(b, (long long)v);
-        return;
-    }
+    if (v == floor(v) && fabs(v) < 1e15)
+        return put_int(w, (long long)v);
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, v);
         if (strtod(tmp, NULL) == v)
             break;
     }
-    parking_buf_puts(b, tmp);
+    size_t n = strlen(tmp);
+    memcpy(w, tmp, n);
+    return w + n;
+}
+
+/* A literal into a writer's array. */
+#define PUT_LIT(w, s) (memcpy((w), (s), sizeof(s) - 1), (w) + sizeof(s) - 1)
+
+static char *put_str(char *w, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(w, s, n);
+    return w + n;
+}
+
+static void buf_int(struct parking_buf *b, long long v)
+{
+    char tmp[NUM_MAX];
+    parking_buf_put(b, tmp, (size_t)(put_int(tmp, v) - tmp));
+}
+
+static void buf_fixed(struct parking_buf *b, long long units, int dec)
+{
+    char tmp[NUM_MAX];
+    parking_buf_put(b, tmp, (size_t)(put_fixed(tmp, units, dec) - tmp));
+}
+
+static void buf_double(struct parking_buf *b, double v)
+{
+    char tmp[NUM_MAX];
+    parking_buf_put(b, tmp, (size_t)(put_double(tmp, v) - tmp));
 }
 
 static void buf_point(struct parking_buf *b, struct geo_pt pt, bool gcj02)
@@ -963,50 +1002,75 @@ static long long occupancy_milli(int total, int available)
     return (2 * used * 1000 + total) / (2LL * total);
 }
 
+/* The per-request part of a lot between "totalSpotNumber" and
+ * "priceRatePerHour": availableSpotNumber .. occupancyDetectionType. */
+static char *put_lot_state(char *w, const struct parking_lot *l, const struct parking_view *v)
+{
+    w = PUT_LIT(w, "\"availableSpotNumber\":");
+    w = v->available < 0 ? PUT_LIT(w, "null") : put_int(w, v->available);
+    w = PUT_LIT(w, ",\"occupancy\":");
+    if (isnan(v->occupancy))
+        w = PUT_LIT(w, "null");
+    else
+        w = put_fixed(w, occupancy_milli(l->total, v->available), 3);
+    w = PUT_LIT(w, ",\"status\":\"");
+    w = put_str(w, parking_status_name(v->status));
+    w = PUT_LIT(w, "\",\"occupancyDetectionType\":\"");
+    w = put_str(w, v->detection);
+    return PUT_LIT(w, "\",");
+}
+
+/* The per-request tail of a lot, after "category": observationDateTime
+ * to the closing brace. */
+static char *put_lot_tail(char *w, const struct parking_lot *l, const struct parking_view *v,
+                          double distance_m)
+{
+    w = PUT_LIT(w, "\"observationDateTime\":");
+    if (isnan(l->obs_ts)) {
+        w = PUT_LIT(w, "null,\"dataAgeSeconds\":null");
+    } else {
+        w = put_double(w, l->obs_ts);
+        w = PUT_LIT(w, ",\"dataAgeSeconds\":");
+        w = put_int(w, (long long)v->age_s);
+    }
+    if (v->stale)
+        w = PUT_LIT(w, ",\"stale\":true,\"flags\":[");
+    else
+        w = PUT_LIT(w, ",\"stale\":false,\"flags\":[");
+    if (l->flags & PARKING_FLAG_CLAMPED)
+        w = PUT_LIT(w, "\"availableSpotNumberClamped\"");
+    *w++ = ']';
+    if (!isnan(distance_m)) {
+        w = PUT_LIT(w, ",\"distance_m\":");
+        w = put_fixed(w, llround(distance_m * 100.0), 2);
+    }
+    *w++ = '}';
+    return w;
+}
+
+/* The definition parts come pre-rendered from the lot (lot_cache_json);
+ * the state parts are built on the stack, so a lot is five appends. The
+ * arrays hold the longest output: literals, three numbers, the longest
+ * status and detection names (well under 32 bytes each). */
 void parking_lot_render(const struct parking *p, const struct parking_lot *l, double now,
                         bool gcj02, double distance_m, struct parking_buf *b)
 {
     struct parking_view v;
+    char state[128 + 2 * NUM_MAX + 64], tail[160 + 3 * NUM_MAX];
     parking_lot_view(p, l, now, &v);
-    parking_buf_put(b, l->json, l->json_off[0]);
+    parking_buf_reserve(b, l->json_off[3] + sizeof state + sizeof tail);
     if (gcj02) {
+        parking_buf_put(b, l->json, l->json_off[0]);
         parking_buf_puts(b, "\"location\":");
         buf_point(b, l->loc, true);
         parking_buf_put(b, ",", 1);
+        parking_buf_put(b, l->json + l->json_off[1], l->json_off[2] - l->json_off[1]);
     } else {
-        parking_buf_put(b, l->json + l->json_off[0], l->json_off[1] - l->json_off[0]);
+        parking_buf_put(b, l->json, l->json_off[2]);
     }
-    parking_buf_put(b, l->json + l->json_off[1], l->json_off[2] - l->json_off[1]);
-    parking_buf_puts(b, "\"availableSpotNumber\":");
-    buf_count(b, v.available);
-    parking_buf_puts(b, ",\"occupancy\":");
-    if (isnan(v.occupancy))
-        parking_buf_puts(b, "null");
-    else
-        buf_fixed(b, occupancy_milli(l->total, v.available), 3);
-    parking_buf_puts(b, ",\"status\":\"");
-    parking_buf_puts(b, parking_status_name(v.status));
-    parking_buf_puts(b, "\",\"occupancyDetectionType\":\"");
-    parking_buf_puts(b, v.detection);
-    parking_buf_puts(b, "\",");
+    parking_buf_put(b, state, (size_t)(put_lot_state(state, l, &v) - state));
     parking_buf_put(b, l->json + l->json_off[2], l->json_off[3] - l->json_off[2]);
-    parking_buf_puts(b, "\"observationDateTime\":");
-    if (isnan(l->obs_ts))
-        parking_buf_puts(b, "null,\"dataAgeSeconds\":null");
-    else {
-        buf_double(b, l->obs_ts);
-        parking_buf_puts(b, ",\"dataAgeSeconds\":");
-        buf_int(b, (long long)v.age_s);
-    }
-    parking_buf_puts(b, v.stale ? ",\"stale\":true,\"flags\":[" : ",\"stale\":false,\"flags\":[");
-    if (l->flags & PARKING_FLAG_CLAMPED)
-        parking_buf_puts(b, "\"availableSpotNumberClamped\"");
-    parking_buf_put(b, "]", 1);
-    if (!isnan(distance_m)) {
-        parking_buf_puts(b, ",\"distance_m\":");
-        buf_fixed(b, llround(distance_m * 100.0), 2);
-    }
-    parking_buf_put(b, "}", 1);
+    parking_buf_put(b, tail, (size_t)(put_lot_tail(tail, l, &v, distance_m) - tail));
 }
 
 void parking_bays_render(const struct parking_lot *l, const char *level, bool gcj02,
