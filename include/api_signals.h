@@ -32,8 +32,6 @@ void sig_reply_json(struct http_req *r, int status, json_t *body);
 void sig_bad_request(struct http_req *r, const char *err);
 /* Replies 503 (and returns true) when a store call failed. */
 bool sig_store_failed(struct http_req *r, enum store_status st, const struct store_reply *rep);
-/* The crs query parameter; false (after replying 400) when it is bad. */
-bool sig_parse_crs(struct http_req *r, bool *gcj);
 
 /* ---- api_adaptive.c ---- */
 /* Build the controllers from the map, register the routes and start

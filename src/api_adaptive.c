@@ -51,6 +51,7 @@
 #include "dict.h"
 #include "geo.h"
 #include "http.h"
+#include "params.h"
 #include "keys.h"
 #include "map.h"
 #include "metrics.h"
@@ -1275,16 +1276,10 @@ static void h_get_counts(struct http_req *r, void *arg)
     struct mref *m = find_member(r, s);
     if (m == NULL)
         return;
-    const char *lim = http_req_query(r, "limit");
-    long limit = 96;
-    if (lim != NULL) {
-        char *end;
-        limit = strtol(lim, &end, 10);
-        if (*lim == '\0' || *end != '\0' || limit < 1 || limit > COUNTS_LIMIT_MAX) {
-            http_reply_error(r, 400, "invalid", "limit: must be 1 to %d", COUNTS_LIMIT_MAX);
-            return;
-        }
-    }
+    double lim;
+    if (params_number(r, "limit", PARAMS_INTEGER, 1, COUNTS_LIMIT_MAX, 96, &lim) != 0)
+        return;
+    long limit = (long)lim;
     struct count_read *c = calloc(1, sizeof *c);
     if (c == NULL) {
         http_reply_error(r, 500, "internal", "out of memory");
@@ -1358,22 +1353,6 @@ static void h_put_mode(struct http_req *r, void *arg)
 }
 
 /* ---- GET /v1/signals/advisory ---- */
-
-static int query_num(struct http_req *r, const char *name, double lo, double hi, double *out)
-{
-    const char *v = http_req_query(r, name);
-    char *end;
-    if (v == NULL || *v == '\0') {
-        http_reply_error(r, 400, "invalid", "%s: missing", name);
-        return -1;
-    }
-    *out = strtod(v, &end);
-    if (*end != '\0' || !isfinite(*out) || *out < lo || *out > hi) {
-        http_reply_error(r, 400, "invalid", "%s: must be a number in [%g, %g]", name, lo, hi);
-        return -1;
-    }
-    return 0;
-}
 
 static double angle_diff(double a, double b)
 {
@@ -1501,9 +1480,10 @@ static void h_advisory(struct http_req *r, void *arg)
     struct signals *s = a->signals;
     double lon, lat, heading, speed, t;
     bool gcj;
-    if (query_num(r, "lon", -180, 180, &lon) || query_num(r, "lat", -90, 90, &lat) ||
-        query_num(r, "heading", 0, 360, &heading) || query_num(r, "speed", 0, 100, &speed) ||
-        !sig_parse_crs(r, &gcj))
+    if (params_number(r, "lon", PARAMS_REQUIRED, -180, 180, 0, &lon) ||
+        params_number(r, "lat", PARAMS_REQUIRED, -90, 90, 0, &lat) ||
+        params_number(r, "heading", PARAMS_REQUIRED, 0, 360, 0, &heading) ||
+        params_number(r, "speed", PARAMS_REQUIRED, 0, 100, 0, &speed) || params_crs(r, &gcj))
         return;
     if (s == NULL || !s->ready) {
         http_reply_unavailable(r);

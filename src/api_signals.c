@@ -27,6 +27,7 @@
 #include "corridor.h"
 #include "geo.h"
 #include "http.h"
+#include "params.h"
 #include "keys.h"
 #include "map.h"
 #include "maxband.h"
@@ -566,17 +567,6 @@ static void h_greenwave(struct http_req *r, void *arg)
 
 /* ---- corridors from the map ---- */
 
-/* The crs query parameter: false (after replying 400) when it is bad. */
-bool sig_parse_crs(struct http_req *r, bool *gcj)
-{
-    const char *crs = http_req_query(r, "crs");
-    *gcj = crs != NULL && strcmp(crs, "gcj02") == 0;
-    if (crs == NULL || *gcj || strcmp(crs, "wgs84") == 0)
-        return true;
-    sig_bad_request(r, "crs: must be wgs84 or gcj02");
-    return false;
-}
-
 static json_t *corridor_json(const struct map *m, const struct map_corridor *c, bool gcj)
 {
     json_t *j = json_object(), *xs = json_array();
@@ -606,7 +596,7 @@ static void h_corridors(struct http_req *r, void *arg)
 {
     struct app *a = arg;
     bool gcj;
-    if (!sig_parse_crs(r, &gcj))
+    if (params_crs(r, &gcj) != 0)
         return;
     json_t *list = json_array();
     for (size_t i = 0; i < a->map->ncorridors; i++)
@@ -627,7 +617,7 @@ static void h_corridor(struct http_req *r, void *arg)
 {
     struct app *a = arg;
     bool gcj;
-    if (!sig_parse_crs(r, &gcj))
+    if (params_crs(r, &gcj) != 0)
         return;
     const struct map_corridor *c = find_corridor(r, a);
     if (c != NULL)
