@@ -85,7 +85,8 @@ int http_server_port(const struct http_server *h);
  * beginning of a line or of a field; secrets are printable ASCII; a
  * missing name becomes "line<N>". Replaces the current key set, or on
  * error keeps it and returns -1 with "file:line: message" in err.
- * Secrets are compared in constant time. */
+ * Secrets are compared in constant time. With h NULL the file is only
+ * checked (cityd --check). */
 int http_load_keys(struct http_server *h, const char *path, char *err, size_t errlen);
 /* Add one key programmatically (tests). -1 on a duplicate or bad key. */
 int http_add_key(struct http_server *h, const char *secret, enum role r, const char *name);

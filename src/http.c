@@ -1406,9 +1406,11 @@ int http_load_keys(struct http_server *h, const char *path, char *err, size_t er
         snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
         goto out;
     }
-    keyset_clear(&h->keys);
-    h->keys = ks;
-    ks = (struct keyset){0};
+    if (h != NULL) {
+        keyset_clear(&h->keys);
+        h->keys = ks;
+        ks = (struct keyset){0};
+    }
     rc = 0;
 out:
     keyset_clear(&ks);
