@@ -289,6 +289,13 @@ static int hexval(char c)
  * malformed escape, an encoded NUL or a result that is not UTF-8. */
 static int pct_decode(char *s, bool plus_space)
 {
+    /* Most segments and parameters are plain ASCII with nothing to
+     * decode: such a string is already its own valid UTF-8 decoding. */
+    const unsigned char *q = (const unsigned char *)s;
+    while (*q != '\0' && *q < 0x80 && *q != '%' && *q != '+')
+        q++;
+    if (*q == '\0')
+        return 0;
     char *o = s;
     for (const char *p = s; *p; p++) {
         if (*p == '%') {

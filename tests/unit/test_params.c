@@ -6,6 +6,9 @@
  * {"v": <value>} or the 400 of params.h, which the tests check by the
  * parameter named at the start of the message. */
 #include <CUnit/CUnit.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <event2/event.h>
 #include <math.h>
 #include <pthread.h>
@@ -198,6 +201,52 @@ static void test_number(void)
     CU_ASSERT_EQUAL(NUM("/required?x=4"), 4);
 }
 
+/* params_parse_number takes a short cut for plain decimals: it must give
+ * strtod's double to the bit, and reject exactly what it rejected. */
+static bool same_as_strtod(const char *s)
+{
+    char *end;
+    double got = -12345.0, want;
+    bool ok = params_parse_number(s, &got);
+    errno = 0;
+    want = strtod(s, &end);
+    bool want_ok = *s != '\0' && !isspace((unsigned char)*s) && *end == '\0' &&
+                   errno != ERANGE && isfinite(want);
+    return ok == want_ok && (!ok || memcmp(&got, &want, sizeof got) == 0);
+}
+
+static void test_parse_number(void)
+{
+    static const char *fixed[] = {
+        "0", "-0", "+0", "0.", ".5", "-.5", "1.", "121.39", "37.54", "2000", "-180", "+90",
+        "0.1", "0.3", "123456789012345", "1234567890123456", "9007199254740993",
+        "0.0000000000000000000001", "0.00000000000000000000001", "1.7976931348623157",
+        "00000000000000000000123.5", "999999999999999.9", "1e1", "1E-3", "0x10", "inf",
+        "nan", "1e999", "", " 1", "1 ", "1x", ".", "-", "+", "1.2.3", "--1", "+-1", "1..2",
+    };
+    char buf[64];
+    unsigned seed = 12345;
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        CU_ASSERT_TRUE(same_as_strtod(fixed[i]));
+    /* Random decimals around the fast path's limits (15 digits, 10^22). */
+    for (int i = 0; i < 200000; i++) {
+        int n = 0, len = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 26;
+        int dot = (int)((seed = seed * 1103515245u + 12345u) >> 16) % (len + 2);
+        if (((seed = seed * 1103515245u + 12345u) >> 16) % 3 == 0)
+            buf[n++] = '-';
+        for (int k = 0; k < len; k++) {
+            if (k == dot)
+                buf[n++] = '.';
+            buf[n++] = (char)('0' + ((seed = seed * 1103515245u + 12345u) >> 16) % 10);
+        }
+        buf[n] = '\0';
+        if (!same_as_strtod(buf)) {
+            CU_FAIL("params_parse_number differs from strtod");
+            break;
+        }
+    }
+}
+
 static void test_bool(void)
 {
     CU_ASSERT_EQUAL(BOOL("/bool"), 0);
@@ -282,6 +331,7 @@ int suite_params(void)
 {
     CU_pSuite s = CU_add_suite("params", init, cleanup);
     if (s == NULL || CU_add_test(s, "numbers", test_number) == NULL ||
+        CU_add_test(s, "number syntax", test_parse_number) == NULL ||
         CU_add_test(s, "booleans", test_bool) == NULL ||
         CU_add_test(s, "crs and at", test_crs_and_now) == NULL ||
         CU_add_test(s, "points", test_point) == NULL ||
