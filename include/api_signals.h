@@ -26,8 +26,6 @@ int sig_need_num(json_t *o, const char *key, const char *where, double *out, cha
 /* ---- JSON out: numbers to 1e-6, NAN as null ---- */
 json_t *sig_jnum(double x);
 void sig_set_num(json_t *o, const char *key, double x);
-/* Reply with body printed to 15 significant digits; steals body. */
-void sig_reply_json(struct http_req *r, int status, json_t *body);
 /* 400 "invalid" with the message naming the field. */
 void sig_bad_request(struct http_req *r, const char *err);
 /* Replies 503 (and returns true) when a store call failed. */

@@ -420,15 +420,6 @@ static struct mref *find_member(struct http_req *r, struct signals *s)
     return m;
 }
 
-static bool request_now(struct http_req *r, struct signals *s, double *now)
-{
-    if (app_request_now(s->a, r, now) != 0) {
-        sig_bad_request(r, "at: must be epoch seconds");
-        return false;
-    }
-    return true;
-}
-
 static json_t *movements_json(const struct adaptive_phase_cfg *p)
 {
     json_t *a = json_array();
@@ -616,7 +607,7 @@ static struct mref *read_member(struct http_req *r, struct signals *s, double *t
                                 struct adaptive_history *h, struct adaptive_record *rec)
 {
     struct mref *m = find_member(r, s);
-    if (m == NULL || !request_now(r, s, t))
+    if (m == NULL || params_now(s->a, r, t) != 0)
         return NULL;
     catch_up(s, m->g, *t);
     *h = history(m->g, m->k);
@@ -635,7 +626,7 @@ static void h_timing(struct http_req *r, void *arg)
     struct adaptive_record rec;
     struct mref *m = read_member(r, s, &t, &h, &rec);
     if (m != NULL)
-        sig_reply_json(r, 200, timing_json(s, m->g, m->k, &rec, t));
+        http_reply_json(r, 200, timing_json(s, m->g, m->k, &rec, t));
 }
 
 /* ---- GET .../spat ---- */
@@ -672,7 +663,7 @@ static void h_spat(struct http_req *r, void *arg)
         json_array_append_new(states, x);
     }
     json_object_set_new(o, "states", states);
-    sig_reply_json(r, 200, o);
+    http_reply_json(r, 200, o);
 }
 
 /* ---- inputs: one at a time per group ---- */
@@ -800,14 +791,14 @@ static void on_saved(void *arg, enum store_status st, const struct store_reply *
         if (j->kind == JOB_COUNTS) {
             metric_inc(s->m_counts[CR_ACCEPTED], 1);
             app_saw_ts(s->a, j->ts + j->len);
-            sig_reply_json(j->r, 201, counts_reply(j));
+            http_reply_json(j->r, 201, counts_reply(j));
         } else {
             double now = app_now(s->a);
             catch_up(s, g, now);
             struct adaptive_history h = history(g, j->k);
             struct adaptive_record rec;
             if (adaptive_record_at(g->live, j->k, &h, now, &rec) == 0)
-                sig_reply_json(j->r, 200, timing_json(s, g, j->k, &rec, now));
+                http_reply_json(j->r, 200, timing_json(s, g, j->k, &rec, now));
             else
                 http_reply_error(j->r, 500, "internal", "no timing");
         }
@@ -1071,7 +1062,7 @@ static void on_seen(void *arg, enum store_status st, const struct store_reply *r
         json_object_set_new(o, "id", json_string(j->id));
         json_object_set_new(o, "intersection", json_string(j->g->isec[j->k].id));
         json_object_set_new(o, "status", json_string("duplicate"));
-        sig_reply_json(j->r, 200, o);
+        http_reply_json(j->r, 200, o);
         job_done(j->g);
     } else {
         job_apply(j->g);
@@ -1263,7 +1254,7 @@ static void on_counts(void *arg, enum store_status st, const struct store_reply 
         json_t *o = json_object();
         json_object_set_new(o, "intersection", json_string(c->id));
         json_object_set_new(o, "counts", list);
-        sig_reply_json(c->r, 200, o);
+        http_reply_json(c->r, 200, o);
     }
     struct signals *s = c->s;
     free(c);
@@ -1397,7 +1388,7 @@ static void no_advice(struct http_req *r, double t, const char *why)
     json_object_set_new(o, "advice", json_string("none"));
     json_object_set_new(o, "reason", json_string(why));
     sig_set_num(o, "ts", t);
-    sig_reply_json(r, 200, o);
+    http_reply_json(r, 200, o);
 }
 
 /* Index of the next signal ahead along the corridor, or -1. */
@@ -1471,7 +1462,7 @@ static void advise(struct http_req *r, struct signals *s, const struct match *mt
         json_object_set_new(o, "reason", json_string(why));
     }
     sig_set_num(o, "ts", t);
-    sig_reply_json(r, 200, o);
+    http_reply_json(r, 200, o);
 }
 
 static void h_advisory(struct http_req *r, void *arg)
@@ -1489,7 +1480,7 @@ static void h_advisory(struct http_req *r, void *arg)
         http_reply_unavailable(r);
         return;
     }
-    if (!request_now(r, s, &t))
+    if (params_now(s->a, r, &t) != 0)
         return;
     struct geo_pt pt = { lon, lat };
     if (gcj)

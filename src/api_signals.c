@@ -147,20 +147,6 @@ void sig_set_num(json_t *o, const char *key, double x)
     json_object_set_new(o, key, sig_jnum(x));
 }
 
-/* Reply with a JSON body printed to 15 significant digits (jansson's
- * default 17 shows binary noise: 724.13793099999998). Steals body. */
-void sig_reply_json(struct http_req *r, int status, json_t *body)
-{
-    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    json_decref(body);
-    if (text == NULL) {
-        http_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    http_reply_raw(r, status, "application/json; charset=utf-8", text, strlen(text));
-    free(text);
-}
-
 void sig_bad_request(struct http_req *r, const char *err)
 {
     http_reply_error(r, 400, "invalid", "%s", err);
@@ -256,7 +242,7 @@ static void h_webster(struct http_req *r, void *arg)
         sig_bad_request(r, err);
         return;
     }
-    sig_reply_json(r, 200, webster_json(&out, po, w.nphases));
+    http_reply_json(r, 200, webster_json(&out, po, w.nphases));
 }
 
 /* ---- green-wave problems ---- */
@@ -559,7 +545,7 @@ static void h_greenwave(struct http_req *r, void *arg)
     } else if (maxband_solve(&g->p, &res, err, sizeof err) != 0) {
         http_reply_error(r, 500, "optimisation_failed", "%s", err);
     } else {
-        sig_reply_json(r, 200, greenwave_json(g, &res));
+        http_reply_json(r, 200, greenwave_json(g, &res));
         maxband_result_free(&res);
     }
     free(g);
@@ -601,7 +587,7 @@ static void h_corridors(struct http_req *r, void *arg)
     json_t *list = json_array();
     for (size_t i = 0; i < a->map->ncorridors; i++)
         json_array_append_new(list, corridor_json(a->map, &a->map->corridors[i], gcj));
-    sig_reply_json(r, 200, json_pack("{s:o}", "corridors", list));
+    http_reply_json(r, 200, json_pack("{s:o}", "corridors", list));
 }
 
 static const struct map_corridor *find_corridor(struct http_req *r, const struct app *a)
@@ -621,7 +607,7 @@ static void h_corridor(struct http_req *r, void *arg)
         return;
     const struct map_corridor *c = find_corridor(r, a);
     if (c != NULL)
-        sig_reply_json(r, 200, corridor_json(a->map, c, gcj));
+        http_reply_json(r, 200, corridor_json(a->map, c, gcj));
 }
 
 /* ---- corridor plans ---- */
