@@ -373,13 +373,7 @@ static void test_centroid(void)
 
 int suite_geo(void)
 {
-    CU_pSuite s = CU_add_suite("geo", NULL, NULL);
-    if (s == NULL)
-        return -1;
-    struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static CU_TestInfo tests[] = {
         {"haversine distance", test_distance},
         {"initial bearing", test_bearing},
         {"lon/lat validity", test_valid},
@@ -394,9 +388,11 @@ int suite_geo(void)
         {"line locate_range on a loop", test_line_locate_range},
         {"line locate_range long line", test_line_locate_range_long},
         {"polygon centroid", test_centroid},
+        CU_TEST_INFO_NULL,
     };
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
-            return -1;
-    return 0;
+    static CU_SuiteInfo suites[] = {
+        {.pName = "geo", .pTests = tests},
+        CU_SUITE_INFO_NULL,
+    };
+    return CU_register_suites(suites) == CUE_SUCCESS ? 0 : -1;
 }

@@ -480,13 +480,7 @@ static void test_parse_hhmm(void)
 
 int suite_map(void)
 {
-    CU_pSuite s = CU_add_suite("map", NULL, NULL);
-    if (s == NULL)
-        return -1;
-    struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static CU_TestInfo tests[] = {
         {"ok: lots and tariffs", test_ok_lots},
         {"ok: bays, aisles, connectors, kiosks, screens", test_ok_garage},
         {"ok: intersections and phases", test_ok_intersections},
@@ -502,9 +496,11 @@ int suite_map(void)
         {"empty map, invalid UTF-8", test_empty_and_invalid_utf8},
         {"feature structure", test_feature_structure},
         {"HH:MM", test_parse_hhmm},
+        CU_TEST_INFO_NULL,
     };
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-        if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
-            return -1;
-    return 0;
+    static CU_SuiteInfo suites[] = {
+        {.pName = "map", .pTests = tests},
+        CU_SUITE_INFO_NULL,
+    };
+    return CU_register_suites(suites) == CUE_SUCCESS ? 0 : -1;
 }

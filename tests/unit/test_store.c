@@ -726,13 +726,7 @@ static void test_database_number(void)
 
 int suite_store(void)
 {
-    CU_pSuite s = CU_add_suite("store", NULL, NULL);
-    if (s == NULL)
-        return -1;
-    struct {
-        const char *name;
-        CU_TestFunc fn;
-    } tests[] = {
+    static CU_TestInfo tests[] = {
         {"url parsing and unreachable servers", test_urls},
         {"commands and reply accessors", test_commands},
         {"binary %b format", test_binary_format},
@@ -747,10 +741,11 @@ int suite_store(void)
         {"MULTI/EXEC batches", test_batch},
         {"store_free answers pending callbacks", test_free_answers_pending},
         {"database number in the url", test_database_number},
+        CU_TEST_INFO_NULL,
     };
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        if (CU_add_test(s, tests[i].name, tests[i].fn) == NULL)
-            return -1;
-    }
-    return 0;
+    static CU_SuiteInfo suites[] = {
+        {.pName = "store", .pTests = tests},
+        CU_SUITE_INFO_NULL,
+    };
+    return CU_register_suites(suites) == CUE_SUCCESS ? 0 : -1;
 }
