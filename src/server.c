@@ -115,6 +115,25 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     on_drain_tick(-1, 0, a);
 }
 
+/* The event loop, with libevent's epoll change list: evhttp turns a
+ * connection's read and write interest off and on around every reply,
+ * and the change list folds the changes of one loop turn into at most
+ * one epoll_ctl per descriptor instead of one each (four syscalls per
+ * keep-alive request become two; +22 % nearest requests/s in `make
+ * bench`). libevent's caveat is descriptors cloned by dup(): cityd
+ * registers none, and the one fork (redisproc) marks every inherited
+ * descriptor close-on-exec while the parent waits for the exec. */
+static struct event_base *new_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base = NULL;
+    if (cfg != NULL && event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
+        base = event_base_new_with_config(cfg);
+    if (cfg != NULL)
+        event_config_free(cfg);
+    return base != NULL ? base : event_base_new();
+}
+
 int server_start(struct app *a, char *err, size_t errlen)
 {
     enum log_level lvl;
@@ -122,7 +141,7 @@ int server_start(struct app *a, char *err, size_t errlen)
         a->log.level = lvl;
     /* A client vanishing mid-write must not kill the server. */
     signal(SIGPIPE, SIG_IGN);
-    a->base = event_base_new();
+    a->base = new_base();
     a->metrics = metrics_new();
     if (a->base == NULL || a->metrics == NULL) {
         snprintf(err, errlen, "out of memory");
