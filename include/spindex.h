@@ -131,6 +131,8 @@ struct spindex_stats {
     double lat0, lon0;            /* south-west corner of cell (0,0) */
     double dlat, dlon;            /* cell size in degrees */
     size_t rebuilds;
+    size_t packed, listed, dead;  /* entries in packed runs / in cell lists;
+                                     dead packed slots (see spindex.c) */
     size_t bytes;                 /* memory held by the index */
 };
 void spindex_stats(const struct spindex *s, struct spindex_stats *st);

@@ -21,9 +21,19 @@
  * or the radius. Bounds carry a small relative + absolute margin so that
  * floating-point rounding can only make the search visit more, never miss.
  *
- * Cells hold intrusive doubly-linked lists (next/prev in the entry), plus a
- * count of entries with at least one free space, so an availability change
- * is O(1) and a "min_available >= 1" query skips full cells untouched. */
+ * Memory. A query's cost at city scale is cache misses, not arithmetic:
+ * entries sit in the order lots were created, so a scan that chased them
+ * cell by cell would miss on nearly every one. Queries read a packed copy
+ * instead -- unit vector, free count and handle, 32 bytes -- stored in cell
+ * order (row-major), so the cells of one ring row are one contiguous run
+ * of memory. A cell owns the packed run [pk0, pk0 + npk) plus an intrusive
+ * doubly-linked list (next/prev in the entry) of entries placed since the
+ * last pack; a removed or moved packed entry leaves a dead slot. The index
+ * repacks (O(n)) when list entries and dead slots pass an eighth of the
+ * live count, so bulk loading costs O(1) amortised per entry. Each cell
+ * also counts its entries with at least one free space, so an availability
+ * change is O(1) and a "min_available >= 1" query skips full cells
+ * untouched. */
 #include "spindex.h"
 
 #include <stdlib.h>
@@ -50,16 +60,27 @@ struct ent {
     double x, y, z;
     uint32_t prev;
     uint32_t cell;                     /* SPINDEX_NONE when the slot is free */
+    uint32_t pk;                       /* packed slot, SPINDEX_NONE: in the list */
     double lon, lat;
     const char *id;
     void *user;
 };
 
-/* Both read for every cell a query visits: one cache line, not two. */
+/* What a query reads for every cell it visits: four to a cache line. */
 struct cell {
-    uint32_t head;                     /* first entry, SPINDEX_NONE: empty */
-    uint32_t nfree;                    /* entries with avail >= 1 */
+    uint32_t head;                     /* first list entry, SPINDEX_NONE: none */
+    uint32_t nfree;                    /* entries with avail >= 1 (packed + list) */
+    uint32_t pk0, npk;                 /* packed run, dead slots included */
 };
+
+/* The packed copy of an entry (see the top of this file). */
+struct pk {
+    double x, y, z;
+    int32_t avail;                     /* PK_DEAD when the slot is dead */
+    uint32_t h;
+};
+
+#define PK_DEAD INT32_MIN
 
 struct spindex {
     struct ent *ent;
@@ -70,6 +91,9 @@ struct spindex {
     uint32_t rows, cols;
     double lat0, lon0, dlat, dlon;
     struct cell *cell;                 /* rows*cols */
+    struct pk *pk;                     /* packed entries in cell order */
+    uint32_t npk, pk_cap;
+    size_t nlisted, pk_dead;           /* entries in lists; dead packed slots */
     double *row_cosmin;                /* rows: min cos(lat) over the band */
     double cosmin_all;
     size_t built_live;                 /* live count at the last rebuild */
@@ -214,11 +238,19 @@ static bool grid_covers(const struct spindex *s, double lon, double lat)
            lon >= s->lon0 && lon <= s->lon0 + s->cols * s->dlon;
 }
 
+static uint32_t cell_of(const struct spindex *s, const struct ent *e)
+{
+    return grid_row(s, e->lat) * s->cols + grid_col(s, e->lon);
+}
+
+/* Place a live entry in its cell's list (not packed). */
 static void cell_link(struct spindex *s, uint32_t h)
 {
     struct ent *e = &s->ent[h];
-    uint32_t c = grid_row(s, e->lat) * s->cols + grid_col(s, e->lon);
+    uint32_t c = cell_of(s, e);
     e->cell = c;
+    e->pk = SPINDEX_NONE;
+    s->nlisted++;
     e->prev = SPINDEX_NONE;
     e->next = s->cell[c].head;
     if (e->next != SPINDEX_NONE)
@@ -228,17 +260,83 @@ static void cell_link(struct spindex *s, uint32_t h)
         s->cell[c].nfree++;
 }
 
+/* Take an entry out of its cell: out of the list, or its packed slot dies. */
 static void cell_unlink(struct spindex *s, uint32_t h)
 {
     struct ent *e = &s->ent[h];
-    if (e->prev != SPINDEX_NONE)
-        s->ent[e->prev].next = e->next;
-    else
-        s->cell[e->cell].head = e->next;
-    if (e->next != SPINDEX_NONE)
-        s->ent[e->next].prev = e->prev;
+    if (e->pk != SPINDEX_NONE) {
+        s->pk[e->pk].avail = PK_DEAD;
+        s->pk[e->pk].h = SPINDEX_NONE;
+        e->pk = SPINDEX_NONE;
+        s->pk_dead++;
+    } else {
+        if (e->prev != SPINDEX_NONE)
+            s->ent[e->prev].next = e->next;
+        else
+            s->cell[e->cell].head = e->next;
+        if (e->next != SPINDEX_NONE)
+            s->ent[e->next].prev = e->prev;
+        s->nlisted--;
+    }
     if (e->avail >= 1)
         s->cell[e->cell].nfree--;
+}
+
+/* Lay every live entry out again, packed in cell order, on the current
+ * grid; cells get their runs and free counts. Without memory for the
+ * packed copy every entry goes to its cell's list instead (slower
+ * queries, same answers). */
+static void grid_pack(struct spindex *s)
+{
+    size_t ncell = (size_t)s->rows * s->cols;
+    for (size_t i = 0; i < ncell; i++)
+        s->cell[i] = (struct cell){SPINDEX_NONE, 0, 0, 0};
+    s->nlisted = 0;
+    s->pk_dead = 0;
+    s->npk = 0;
+    if (s->live > s->pk_cap) {
+        size_t cap = s->live + s->live / 4 + 64;
+        struct pk *np = cap < SPINDEX_NONE ? realloc(s->pk, cap * sizeof *np) : NULL;
+        if (np == NULL) {
+            for (uint32_t h = 0; h < s->nent; h++)
+                if (s->ent[h].cell != SPINDEX_NONE)
+                    cell_link(s, h);
+            return;
+        }
+        s->pk = np;
+        s->pk_cap = (uint32_t)cap;
+    }
+    for (uint32_t h = 0; h < s->nent; h++) {
+        struct ent *e = &s->ent[h];
+        if (e->cell != SPINDEX_NONE) {
+            e->cell = cell_of(s, e);
+            s->cell[e->cell].npk++;
+        }
+    }
+    uint32_t at = 0;
+    for (size_t i = 0; i < ncell; i++) {
+        s->cell[i].pk0 = at;
+        at += s->cell[i].npk;
+        s->cell[i].npk = 0;
+    }
+    for (uint32_t h = 0; h < s->nent; h++) {
+        struct ent *e = &s->ent[h];
+        if (e->cell == SPINDEX_NONE)
+            continue;
+        struct cell *c = &s->cell[e->cell];
+        e->pk = c->pk0 + c->npk++;
+        s->pk[e->pk] = (struct pk){e->x, e->y, e->z, e->avail, h};
+        if (e->avail >= 1)
+            c->nfree++;
+    }
+    s->npk = at;
+}
+
+/* Repack once list entries and dead slots are an eighth of the index. */
+static void grid_maybe_pack(struct spindex *s)
+{
+    if (s->nlisted + s->pk_dead > s->live / 8 + 32)
+        grid_pack(s);
 }
 
 /* Bounding box of the live entries plus (lon, lat) if extra is set. */
@@ -308,8 +406,12 @@ static int grid_rebuild(struct spindex *s, bool extra, double lon, double lat)
     if (!(bb[0] <= bb[2])) {            /* empty */
         free(s->cell);
         free(s->row_cosmin);
+        free(s->pk);
         s->cell = NULL;
         s->row_cosmin = NULL;
+        s->pk = NULL;
+        s->npk = s->pk_cap = 0;
+        s->nlisted = s->pk_dead = 0;
         s->rows = s->cols = 0;
         s->built_live = 0;
         return 0;
@@ -323,8 +425,6 @@ static int grid_rebuild(struct spindex *s, bool extra, double lon, double lat)
         free(rc);
         return -1;
     }
-    for (size_t i = 0; i < ncell; i++)
-        cell[i] = (struct cell){SPINDEX_NONE, 0};
     double all = 1.0;
     for (uint32_t r = 0; r < g.rows; r++) {
         rc[r] = min_cos(g.lat0 + r * g.dlat - EDGE_EPS_DEG,
@@ -342,9 +442,7 @@ static int grid_rebuild(struct spindex *s, bool extra, double lon, double lat)
     s->lon0 = g.lon0;
     s->dlat = g.dlat;
     s->dlon = g.dlon;
-    for (uint32_t h = 0; h < s->nent; h++)
-        if (s->ent[h].cell != SPINDEX_NONE)
-            cell_link(s, h);
+    grid_pack(s);
     s->built_live = s->live + (extra ? 1 : 0);
     s->rebuilds++;
     return 0;
@@ -376,6 +474,7 @@ void spindex_free(struct spindex *s)
     free(s->ent);
     free(s->cell);
     free(s->row_cosmin);
+    free(s->pk);
     free(s);
 }
 
@@ -417,6 +516,7 @@ uint32_t spindex_insert(struct spindex *s, const char *id, double lon, double la
     unit_vec(lon, lat, &e->x, &e->y, &e->z);
     s->live++;
     cell_link(s, h);
+    grid_maybe_pack(s);
     return h;
 }
 
@@ -437,6 +537,8 @@ void spindex_remove(struct spindex *s, uint32_t h)
     s->live--;
     if (s->live == 0)
         grid_rebuild(s, false, 0, 0);   /* frees the grid; cannot fail */
+    else
+        grid_maybe_pack(s);
 }
 
 int spindex_move(struct spindex *s, uint32_t h, double lon, double lat)
@@ -451,6 +553,7 @@ int spindex_move(struct spindex *s, uint32_t h, double lon, double lat)
     unit_vec(lon, lat, &e->x, &e->y, &e->z);
     if (grid_covers(s, lon, lat)) {
         cell_link(s, h);
+        grid_maybe_pack(s);
         return 0;
     }
     /* A rebuild links every live entry, this one (still marked live by its
@@ -474,6 +577,8 @@ void spindex_set_available(struct spindex *s, uint32_t h, int32_t avail)
             s->cell[e->cell].nfree--;
     }
     e->avail = avail;
+    if (e->pk != SPINDEX_NONE)
+        s->pk[e->pk].avail = avail;
 }
 
 void spindex_set_ts(struct spindex *s, uint32_t h, double ts)
@@ -594,22 +699,39 @@ static void topk_offer(struct topk *t, uint32_t h, double d)
         t->c2_bound = fmin(t->c2_radius, c2_slack(m_to_c2(t->out[t->n - 1].distance_m)));
 }
 
-static void scan_cell(struct topk *t, uint32_t cell, const struct spindex_query *q)
+/* Entry h, at chord c2 within the bound: the remaining tests. */
+static void scan_candidate(struct topk *t, uint32_t h, double c2, const struct spindex_query *q)
+{
+    if (!ent_filter(&t->s->ent[h], q))
+        return;
+    double d = c2_to_m(c2);
+    if (!(d <= q->radius_m))
+        return;
+    if (q->accept != NULL && !q->accept(q->accept_ctx, h))
+        return;
+    topk_offer(t, h, d);
+}
+
+static void scan_cell(struct topk *t, const struct cell *cl, const struct spindex_query *q)
 {
     const struct spindex *s = t->s;
-    for (uint32_t h = s->cell[cell].head; h != SPINDEX_NONE; h = s->ent[h].next) {
+    /* min_available 0 admits unknown counts (-1), never a dead slot. */
+    int32_t min_avail = q->min_available > 0 ? q->min_available : PK_DEAD + 1;
+    const struct pk *p = s->pk + cl->pk0, *end = p + cl->npk;
+    for (; p < end; p++) {
+        if (p->avail < min_avail)
+            continue;
+        double c2 = chord2(p->x, p->y, p->z, t->qx, t->qy, t->qz);
+        if (c2 <= t->c2_bound)
+            scan_candidate(t, p->h, c2, q);
+    }
+    for (uint32_t h = cl->head; h != SPINDEX_NONE; h = s->ent[h].next) {
         const struct ent *e = &s->ent[h];
-        if (!ent_filter(e, q))
+        if (q->min_available > 0 && e->avail < q->min_available)
             continue;
         double c2 = chord2(e->x, e->y, e->z, t->qx, t->qy, t->qz);
-        if (c2 > t->c2_bound)
-            continue;
-        double d = c2_to_m(c2);
-        if (!(d <= q->radius_m))
-            continue;
-        if (q->accept != NULL && !q->accept(q->accept_ctx, h))
-            continue;
-        topk_offer(t, h, d);
+        if (c2 <= t->c2_bound)
+            scan_candidate(t, h, c2, q);
     }
 }
 
@@ -629,12 +751,12 @@ static void visit_cell(struct topk *t, uint32_t r, uint32_t c, const struct spin
     const struct spindex *s = t->s;
     uint32_t cell = r * s->cols + c;
     const struct cell *cl = &s->cell[cell];
-    if (cl->head == SPINDEX_NONE || (q->min_available >= 1 && cl->nfree == 0))
+    if ((cl->head == SPINDEX_NONE && cl->npk == 0) || (q->min_available >= 1 && cl->nfree == 0))
         return;
     double lb = row_c2(s, t, r) + t->cosq * s->row_cosmin[r] * cols_c2(s, t, c, c);
     if (lb > t->c2_bound)
         return;
-    scan_cell(t, cell, q);
+    scan_cell(t, cl, q);
 }
 
 /* Lower bound on c2 for every cell at ring distance >= k from (qr, qc);
@@ -704,6 +826,16 @@ size_t spindex_nearest(const struct spindex *s, const struct spindex_query *q,
     return t.n;
 }
 
+static size_t bbox_offer(const struct spindex *s, uint32_t h, double minlon, double minlat,
+                         double maxlon, double maxlat, spindex_visit_fn *fn, void *ctx)
+{
+    const struct ent *e = &s->ent[h];
+    if (!(e->lon >= minlon && e->lon <= maxlon && e->lat >= minlat && e->lat <= maxlat))
+        return 0;
+    fn(ctx, h);
+    return 1;
+}
+
 static size_t bbox_part(const struct spindex *s, double minlon, double minlat, double maxlon,
                         double maxlat, spindex_visit_fn *fn, void *ctx)
 {
@@ -715,15 +847,12 @@ static size_t bbox_part(const struct spindex *s, double minlon, double minlat, d
     uint32_t c0 = grid_col(s, minlon - EDGE_EPS_DEG), c1 = grid_col(s, maxlon + EDGE_EPS_DEG);
     for (uint32_t r = r0; r <= r1; r++) {
         for (uint32_t c = c0; c <= c1; c++) {
-            for (uint32_t h = s->cell[r * s->cols + c].head; h != SPINDEX_NONE;
-                 h = s->ent[h].next) {
-                const struct ent *e = &s->ent[h];
-                if (e->lon >= minlon && e->lon <= maxlon && e->lat >= minlat &&
-                    e->lat <= maxlat) {
-                    fn(ctx, h);
-                    n++;
-                }
-            }
+            const struct cell *cl = &s->cell[r * s->cols + c];
+            for (uint32_t i = cl->pk0; i < cl->pk0 + cl->npk; i++)
+                if (s->pk[i].h != SPINDEX_NONE)
+                    n += bbox_offer(s, s->pk[i].h, minlon, minlat, maxlon, maxlat, fn, ctx);
+            for (uint32_t h = cl->head; h != SPINDEX_NONE; h = s->ent[h].next)
+                n += bbox_offer(s, h, minlon, minlat, maxlon, maxlat, fn, ctx);
         }
     }
     return n;
@@ -751,6 +880,10 @@ void spindex_stats(const struct spindex *s, struct spindex_stats *st)
     st->dlat = s->dlat;
     st->dlon = s->dlon;
     st->rebuilds = s->rebuilds;
+    st->packed = s->npk - s->pk_dead;
+    st->listed = s->nlisted;
+    st->dead = s->pk_dead;
     st->bytes = sizeof *s + (size_t)s->cap * sizeof *s->ent +
-                ncell * sizeof *s->cell + s->rows * sizeof *s->row_cosmin;
+                ncell * sizeof *s->cell + s->rows * sizeof *s->row_cosmin +
+                (size_t)s->pk_cap * sizeof *s->pk;
 }

@@ -315,6 +315,32 @@ static void test_random_dense(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* Queries read packed runs and cell lists (entries placed since the last
+ * pack) together; both, with dead slots, must answer like brute force. */
+static void test_packed_and_listed(void)
+{
+    struct model *m = model_new(77, 121.30, 37.45, 121.50, 37.60);
+    struct spindex_stats st;
+    for (int i = 0; i < 3000; i++) {
+        double lon, lat;
+        random_point(m, &lon, &lat);
+        model_add(m, lon, lat, NULL);
+    }
+    for (int i = 0; i < 60; i++)                /* moves and removals: dead slots */
+        random_mutation(m);
+    spindex_stats(m->s, &st);
+    CU_ASSERT(st.listed > 0);
+    CU_ASSERT(st.dead > 0);
+    CU_ASSERT(st.packed > st.listed);
+    CU_ASSERT_EQUAL(st.packed + st.listed, st.entries);
+    struct spindex_query q;
+    for (int i = 0; i < 300; i++) {
+        random_query(m, &q);
+        check_query(m, &q);
+    }
+    CU_ASSERT_EQUAL(model_done(m), 0);
+}
+
 /* Data across the antimeridian and near a pole. */
 static void test_random_odd_places(void)
 {
@@ -632,6 +658,7 @@ int suite_spindex(void)
         return -1;
     if (!CU_add_test(s, "random city data vs brute force", test_random_city) ||
         !CU_add_test(s, "dense data vs brute force", test_random_dense) ||
+        !CU_add_test(s, "packed runs and cell lists together", test_packed_and_listed) ||
         !CU_add_test(s, "antimeridian and polar data", test_random_odd_places) ||
         !CU_add_test(s, "points and queries on cell edges", test_cell_edges) ||
         !CU_add_test(s, "ties broken by id", test_ties_by_id) ||
