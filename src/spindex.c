@@ -24,7 +24,8 @@
  * Memory. A query's cost at city scale is cache misses, not arithmetic:
  * entries sit in the order lots were created, so a scan that chased them
  * cell by cell would miss on nearly every one. Queries read a packed copy
- * instead -- unit vector, free count and handle, 32 bytes -- stored in cell
+ * instead -- unit vector, free count, observation time and handle, 40
+ * bytes, all that the default query tests -- stored in cell
  * order (row-major), so the cells of one ring row are one contiguous run
  * of memory. A cell owns the packed run [pk0, pk0 + npk) plus an intrusive
  * doubly-linked list (next/prev in the entry) of entries placed since the
@@ -76,6 +77,7 @@ struct cell {
 /* The packed copy of an entry (see the top of this file). */
 struct pk {
     double x, y, z;
+    double ts;
     int32_t avail;                     /* PK_DEAD when the slot is dead */
     uint32_t h;
 };
@@ -325,7 +327,7 @@ static void grid_pack(struct spindex *s)
             continue;
         struct cell *c = &s->cell[e->cell];
         e->pk = c->pk0 + c->npk++;
-        s->pk[e->pk] = (struct pk){e->x, e->y, e->z, e->avail, h};
+        s->pk[e->pk] = (struct pk){e->x, e->y, e->z, e->ts, e->avail, h};
         if (e->avail >= 1)
             c->nfree++;
     }
@@ -583,8 +585,11 @@ void spindex_set_available(struct spindex *s, uint32_t h, int32_t avail)
 
 void spindex_set_ts(struct spindex *s, uint32_t h, double ts)
 {
-    if (live(s, h))
-        s->ent[h].ts = ts;
+    if (!live(s, h))
+        return;
+    s->ent[h].ts = ts;
+    if (s->ent[h].pk != SPINDEX_NONE)
+        s->pk[s->ent[h].pk].ts = ts;
 }
 
 void spindex_set_price(struct spindex *s, uint32_t h, double price)
@@ -699,10 +704,13 @@ static void topk_offer(struct topk *t, uint32_t h, double d)
         t->c2_bound = fmin(t->c2_radius, c2_slack(m_to_c2(t->out[t->n - 1].distance_m)));
 }
 
-/* Entry h, at chord c2 within the bound: the remaining tests. */
-static void scan_candidate(struct topk *t, uint32_t h, double c2, const struct spindex_query *q)
+/* Entry h, at chord c2 within the bound: the remaining tests. The entry
+ * itself (a cache miss for a packed one) is read only when the query
+ * filters on what the packed copy lacks (price, categories). */
+static void scan_candidate(struct topk *t, uint32_t h, double c2, const struct spindex_query *q,
+                           bool read_entry)
 {
-    if (!ent_filter(&t->s->ent[h], q))
+    if (read_entry && !ent_filter(&t->s->ent[h], q))
         return;
     double d = c2_to_m(c2);
     if (!(d <= q->radius_m))
@@ -717,21 +725,23 @@ static void scan_cell(struct topk *t, const struct cell *cl, const struct spinde
     const struct spindex *s = t->s;
     /* min_available 0 admits unknown counts (-1), never a dead slot. */
     int32_t min_avail = q->min_available > 0 ? q->min_available : PK_DEAD + 1;
+    bool more = !isnan(q->max_price) || q->cats != 0;
     const struct pk *p = s->pk + cl->pk0, *end = p + cl->npk;
     for (; p < end; p++) {
-        if (p->avail < min_avail)
+        if (p->avail < min_avail ||
+            (!q->include_stale && spindex_is_stale(p->ts, q->now, q->stale_after)))
             continue;
         double c2 = chord2(p->x, p->y, p->z, t->qx, t->qy, t->qz);
         if (c2 <= t->c2_bound)
-            scan_candidate(t, p->h, c2, q);
+            scan_candidate(t, p->h, c2, q, more);
     }
     for (uint32_t h = cl->head; h != SPINDEX_NONE; h = s->ent[h].next) {
         const struct ent *e = &s->ent[h];
-        if (q->min_available > 0 && e->avail < q->min_available)
+        if (!ent_filter(e, q))
             continue;
         double c2 = chord2(e->x, e->y, e->z, t->qx, t->qy, t->qz);
         if (c2 <= t->c2_bound)
-            scan_candidate(t, h, c2, q);
+            scan_candidate(t, h, c2, q, false);
     }
 }
 
