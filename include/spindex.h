@@ -89,6 +89,7 @@ struct spindex_query {
 struct spindex_hit {
     uint32_t handle;
     double distance_m;
+    void *user;                   /* spindex_user(handle), without reading the entry */
 };
 
 /* The `limit` nearest entries matching q, sorted by distance then id

@@ -992,7 +992,7 @@ static void h_nearest(struct http_req *req, void *arg)
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             parking_buf_put(b, ",", 1);
-        parking_lot_render(ap->p, parking_lot_at(ap->p, hits[i].handle), q.now, gcj02,
+        parking_lot_render(ap->p, hits[i].user, q.now, gcj02,
                            hits[i].distance_m, b);
     }
     parking_buf_put(b, "]}", 2);

@@ -1218,7 +1218,7 @@ size_t parking_nearest(const struct parking *p, const struct parking_query *q,
     /* The caller renders these next: start fetching the few random lots
      * (struct and the JSON stored after it) now, all at once. */
     for (size_t i = 0; i < n; i++) {
-        const char *l = spindex_user(p->idx, out[i].handle);
+        const char *l = out[i].user;
         for (size_t off = 0; off < sizeof(struct parking_lot) + 384; off += 64)
             __builtin_prefetch(l + off);
     }

@@ -24,13 +24,13 @@
  * Memory. A query's cost at city scale is cache misses, not arithmetic:
  * entries sit in the order lots were created, so a scan that chased them
  * cell by cell would miss on nearly every one. Queries read a packed copy
- * instead -- unit vector, free count, observation time and handle, 40
- * bytes, all that the default query tests -- stored in cell
+ * instead -- unit vector, free count, observation time, handle and user
+ * pointer, 48 bytes, all that a default query reads -- stored in cell
  * order (row-major), so the cells of one ring row are one contiguous run
  * of memory. A cell owns the packed run [pk0, pk0 + npk) plus an intrusive
  * doubly-linked list (next/prev in the entry) of entries placed since the
  * last pack; a removed or moved packed entry leaves a dead slot. The index
- * repacks (O(n)) when list entries and dead slots pass an eighth of the
+ * repacks (O(n)) when list entries and dead slots pass 1/32 of the
  * live count, so bulk loading costs O(1) amortised per entry. Each cell
  * also counts its entries with at least one free space, so an availability
  * change is O(1) and a "min_available >= 1" query skips full cells
@@ -80,6 +80,7 @@ struct pk {
     double ts;
     int32_t avail;                     /* PK_DEAD when the slot is dead */
     uint32_t h;
+    void *user;
 };
 
 #define PK_DEAD INT32_MIN
@@ -327,17 +328,17 @@ static void grid_pack(struct spindex *s)
             continue;
         struct cell *c = &s->cell[e->cell];
         e->pk = c->pk0 + c->npk++;
-        s->pk[e->pk] = (struct pk){e->x, e->y, e->z, e->ts, e->avail, h};
+        s->pk[e->pk] = (struct pk){e->x, e->y, e->z, e->ts, e->avail, h, e->user};
         if (e->avail >= 1)
             c->nfree++;
     }
     s->npk = at;
 }
 
-/* Repack once list entries and dead slots are an eighth of the index. */
+/* Repack once list entries and dead slots are 1/32 of the index. */
 static void grid_maybe_pack(struct spindex *s)
 {
-    if (s->nlisted + s->pk_dead > s->live / 8 + 32)
+    if (s->nlisted + s->pk_dead > s->live / 32 + 32)
         grid_pack(s);
 }
 
@@ -611,8 +612,11 @@ size_t spindex_count(const struct spindex *s)
 
 void spindex_set_user(struct spindex *s, uint32_t h, void *user)
 {
-    if (live(s, h))
-        s->ent[h].user = user;
+    if (!live(s, h))
+        return;
+    s->ent[h].user = user;
+    if (s->ent[h].pk != SPINDEX_NONE)
+        s->pk[s->ent[h].pk].user = user;
 }
 
 void *spindex_user(const struct spindex *s, uint32_t h)
@@ -684,7 +688,7 @@ static bool hit_less(const struct spindex *s, double d, uint32_t h, const struct
     return c != 0 ? c < 0 : h < b->handle;
 }
 
-static void topk_offer(struct topk *t, uint32_t h, double d)
+static void topk_offer(struct topk *t, uint32_t h, double d, void *user)
 {
     size_t i = t->n;
     if (i == t->limit) {
@@ -700,6 +704,7 @@ static void topk_offer(struct topk *t, uint32_t h, double d)
     }
     t->out[i].handle = h;
     t->out[i].distance_m = d;
+    t->out[i].user = user;
     if (t->n == t->limit)
         t->c2_bound = fmin(t->c2_radius, c2_slack(m_to_c2(t->out[t->n - 1].distance_m)));
 }
@@ -707,8 +712,8 @@ static void topk_offer(struct topk *t, uint32_t h, double d)
 /* Entry h, at chord c2 within the bound: the remaining tests. The entry
  * itself (a cache miss for a packed one) is read only when the query
  * filters on what the packed copy lacks (price, categories). */
-static void scan_candidate(struct topk *t, uint32_t h, double c2, const struct spindex_query *q,
-                           bool read_entry)
+static void scan_candidate(struct topk *t, uint32_t h, void *user, double c2,
+                           const struct spindex_query *q, bool read_entry)
 {
     if (read_entry && !ent_filter(&t->s->ent[h], q))
         return;
@@ -717,7 +722,7 @@ static void scan_candidate(struct topk *t, uint32_t h, double c2, const struct s
         return;
     if (q->accept != NULL && !q->accept(q->accept_ctx, h))
         return;
-    topk_offer(t, h, d);
+    topk_offer(t, h, d, user);
 }
 
 static void scan_cell(struct topk *t, const struct cell *cl, const struct spindex_query *q)
@@ -733,7 +738,7 @@ static void scan_cell(struct topk *t, const struct cell *cl, const struct spinde
             continue;
         double c2 = chord2(p->x, p->y, p->z, t->qx, t->qy, t->qz);
         if (c2 <= t->c2_bound)
-            scan_candidate(t, p->h, c2, q, more);
+            scan_candidate(t, p->h, p->user, c2, q, more);
     }
     for (uint32_t h = cl->head; h != SPINDEX_NONE; h = s->ent[h].next) {
         const struct ent *e = &s->ent[h];
@@ -741,7 +746,7 @@ static void scan_cell(struct topk *t, const struct cell *cl, const struct spinde
             continue;
         double c2 = chord2(e->x, e->y, e->z, t->qx, t->qy, t->qz);
         if (c2 <= t->c2_bound)
-            scan_candidate(t, h, c2, q, false);
+            scan_candidate(t, h, e->user, c2, q, false);
     }
 }
 

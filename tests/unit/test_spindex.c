@@ -119,6 +119,7 @@ static struct model_ent *model_add(struct model *m, double lon, double lat, cons
     e->lat = lat;
     e->h = spindex_insert(m->s, e->id, lon, lat);
     CU_ASSERT_FATAL(e->h != SPINDEX_NONE);
+    spindex_set_user(m->s, e->h, e);
     e->used = true;
     e->avail = -1;
     e->ts = NAN;
@@ -190,7 +191,8 @@ static void check_query(struct model *m, const struct spindex_query *q)
     size_t ni = spindex_nearest(m->s, q, ix_buf);
     bool same = nb == ni;
     for (size_t i = 0; same && i < nb; i++)
-        same = ix_buf[i].handle == m->e[bf_buf[i].idx].h && ix_buf[i].distance_m == bf_buf[i].d;
+        same = ix_buf[i].handle == m->e[bf_buf[i].idx].h && ix_buf[i].distance_m == bf_buf[i].d &&
+               ix_buf[i].user == &m->e[bf_buf[i].idx];
     if (!same && m->mismatches++ < 5) {
         fprintf(stderr, "\nmismatch q=(%.9f,%.9f) r=%g lim=%zu min=%d price=%g cats=%llx "
                 "stale=%d: brute %zu index %zu\n", q->lon, q->lat, q->radius_m, q->limit,
