@@ -15,6 +15,8 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1194,6 +1196,13 @@ static bool cat_accept(void *ctx, uint32_t h)
     return true;
 }
 
+static void prefetch_bytes(const void *start, size_t n)
+{
+    uintptr_t a = (uintptr_t)start & ~(uintptr_t)63, end = (uintptr_t)start + n;
+    for (; a < end; a += 64)
+        __builtin_prefetch((const void *)a);
+}
+
 size_t parking_nearest(const struct parking *p, const struct parking_query *q,
                        struct spindex_hit *out)
 {
@@ -1215,12 +1224,15 @@ size_t parking_nearest(const struct parking *p, const struct parking_query *q,
         }
     }
     size_t n = spindex_nearest(p->idx, &sq, out);
-    /* The caller renders these next: start fetching the few random lots
-     * (struct and the JSON stored after it) now, all at once. */
+    /* The caller renders these next: fetch the lines it reads -- the
+     * state at the head of each lot, then its cached JSON, whose length
+     * is in that head -- for all of them at once rather than miss by miss. */
+    for (size_t i = 0; i < n; i++)
+        prefetch_bytes(out[i].user, offsetof(struct parking_lot, json_off) +
+                                        sizeof ((struct parking_lot *)0)->json_off);
     for (size_t i = 0; i < n; i++) {
-        const char *l = out[i].user;
-        for (size_t off = 0; off < sizeof(struct parking_lot) + 384; off += 64)
-            __builtin_prefetch(l + off);
+        const struct parking_lot *l = out[i].user;
+        prefetch_bytes(l->json, l->json_off[3]);
     }
     return n;
 }
