@@ -1225,14 +1225,20 @@ size_t parking_nearest(const struct parking *p, const struct parking_query *q,
     }
     size_t n = spindex_nearest(p->idx, &sq, out);
     /* The caller renders these next: fetch the lines it reads -- the
-     * state at the head of each lot, then its cached JSON, whose length
-     * is in that head -- for all of them at once rather than miss by miss. */
-    for (size_t i = 0; i < n; i++)
-        prefetch_bytes(out[i].user, offsetof(struct parking_lot, json_off) +
-                                        sizeof ((struct parking_lot *)0)->json_off);
+     * state at the head of each lot and its cached JSON, stored right
+     * after the struct -- for all of them at once rather than miss by
+     * miss. The JSON's length is in the head, so the first JSON_GUESS
+     * bytes go in the same round and only a longer rest waits for it. */
+    enum { HEAD = offsetof(struct parking_lot, json_off) + 4 * sizeof(size_t), JSON_GUESS = 256 };
     for (size_t i = 0; i < n; i++) {
         const struct parking_lot *l = out[i].user;
-        prefetch_bytes(l->json, l->json_off[3]);
+        prefetch_bytes(l, HEAD);
+        prefetch_bytes(l + 1, JSON_GUESS);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct parking_lot *l = out[i].user;
+        if (l->json_off[3] > JSON_GUESS)
+            prefetch_bytes(l->json + JSON_GUESS, l->json_off[3] - JSON_GUESS);
     }
     return n;
 }
