@@ -62,7 +62,6 @@ struct http_opts {
     int request_timeout_ms;       /* handler must reply within, else 503 */
     bool public_read;             /* auth.public_read */
     const char *cors_origin;      /* Access-Control-Allow-Origin value, "*" default */
-    const char *version;          /* for Server header; may be NULL */
 };
 /* max_body_bytes 0 means 1 MiB, request_timeout_ms <= 0 means 10 s. */
 

@@ -68,6 +68,8 @@
 #define IDLE_TIMEOUT_S 60           /* idle keep-alive / stalled write */
 #define REQ_BLOCK_BYTES 2048        /* pooled req blocks: struct + path + query */
 #define REQ_POOL_MAX 256            /* free blocks kept for reuse */
+#define BODY_BLOCK_BYTES 8192       /* reply bodies sent from reused blocks */
+#define BODY_POOL_MAX 256
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_TIMEOUT_MS 10000
 #define ROUTE_COUNTER_CACHE 24
@@ -154,6 +156,23 @@ struct keyset {
     size_t n;
 };
 
+/* Reply bodies up to BODY_BLOCK_BYTES go out by reference from blocks
+ * reused across replies: evbuffer_add would copy each into a chain of
+ * its own, a large malloc and free per reply. libevent hands a block back
+ * (body_release) once the reply is written or dropped, which may be after
+ * the server is freed: the pool then frees itself with its last block. */
+struct body_block {
+    struct body_block *next;
+    struct body_pool *pool;
+    char data[BODY_BLOCK_BYTES];
+};
+
+struct body_pool {
+    struct body_block *free;
+    size_t nfree, out;
+    bool orphaned;                   /* the server is gone */
+};
+
 struct http_server {
     struct event_base *base;
     struct evhttp *http;
@@ -168,13 +187,13 @@ struct http_server {
     bool draining;
     bool closing;
     char *cors_origin;
-    char *server_hdr;
     struct route *routes;
     struct route unmatched;          /* metrics for paths no route matches */
     struct keyset keys;
     struct http_req *live;           /* every req not yet freed */
     struct http_req *req_pool;       /* free REQ_BLOCK_BYTES blocks, linked by next */
     size_t req_pool_n;
+    struct body_pool *bodies;
     size_t inflight;                 /* reqs holding REF_WIRE */
     time_t date_sec;                 /* the second date_hdr spells */
     char date_hdr[32];               /* "Sun, 06 Nov 1994 08:49:37 GMT" */
@@ -636,8 +655,6 @@ static void common_headers(struct http_req *r, const char *ctype)
     add_header(r, "Access-Control-Allow-Origin", h->cors_origin);
     if (strcmp(h->cors_origin, "*") != 0)
         add_header(r, "Vary", "Origin");
-    if (h->server_hdr != NULL)
-        add_header(r, "Server", h->server_hdr);
     if (h->draining)
         add_header(r, "Connection", "close");
 }
@@ -990,6 +1007,52 @@ void http_reply_unavailable(struct http_req *r)
     req_release(r, REF_HANDLER);
 }
 
+static void body_pool_maybe_free(struct body_pool *p)
+{
+    if (p->orphaned && p->out == 0)
+        free(p);
+}
+
+static void body_release(const void *data, size_t len, void *arg)
+{
+    struct body_block *b = arg;
+    struct body_pool *p = b->pool;
+    (void)data;
+    (void)len;
+    p->out--;
+    if (p->orphaned || p->nfree >= BODY_POOL_MAX) {
+        free(b);
+    } else {
+        b->next = p->free;
+        p->free = b;
+        p->nfree++;
+    }
+    body_pool_maybe_free(p);
+}
+
+/* Append data to out: by reference from a pooled block when it fits. */
+static int body_add(struct http_server *h, struct evbuffer *out, const void *data, size_t len)
+{
+    struct body_pool *p = h->bodies;
+    if (len == 0 || len > BODY_BLOCK_BYTES || p == NULL)
+        return evbuffer_add(out, data, len);
+    struct body_block *b = p->free;
+    if (b != NULL) {
+        p->free = b->next;
+        p->nfree--;
+    } else if ((b = malloc(sizeof *b)) == NULL) {
+        return evbuffer_add(out, data, len);
+    }
+    b->pool = p;
+    memcpy(b->data, data, len);
+    p->out++;
+    if (evbuffer_add_reference(out, b->data, len, body_release, b) != 0) {
+        body_release(b->data, len, b);
+        return evbuffer_add(out, data, len);
+    }
+    return 0;
+}
+
 void http_reply_raw(struct http_req *r, int status, const char *content_type, const void *data,
                     size_t len)
 {
@@ -997,7 +1060,7 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
         return;
     struct evbuffer *out = reply_begin(r);
     if (out != NULL) {
-        if (evbuffer_add(out, data, len) == 0) {
+        if (body_add(r->srv, out, data, len) == 0) {
             reply_finish(r, status, content_type);
         } else {
             evbuffer_drain(out, evbuffer_get_length(out));
@@ -1204,7 +1267,9 @@ static struct route *route_match(struct http_server *h, char *const *segs, size_
         size_t i;
         for (i = 0; i < n; i++) {
             const struct seg *s = &rt->segs[i];
-            if (s->lit != NULL ? strcmp(s->lit, segs[i]) != 0 : segs[i][0] == '\0')
+            /* first bytes first: most literals differ there, no call */
+            if (s->lit != NULL ? s->lit[0] != segs[i][0] || strcmp(s->lit, segs[i]) != 0
+                               : segs[i][0] == '\0')
                 break;
         }
         if (i == n && (best == NULL || more_specific(rt, best)))
@@ -1751,15 +1816,11 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
     h->timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : DEFAULT_TIMEOUT_MS;
     h->public_read = o->public_read;
     h->cors_origin = strdup(o->cors_origin != NULL && o->cors_origin[0] ? o->cors_origin : "*");
+    h->bodies = calloc(1, sizeof *h->bodies);
     h->unmatched.pattern = strdup("unmatched");
-    if (o->version != NULL) {
-        h->server_hdr = malloc(strlen(o->version) + 8);
-        if (h->server_hdr != NULL)
-            sprintf(h->server_hdr, "cityd/%s", o->version);
-    }
     h->http = evhttp_new(base);
     if (h->cors_origin == NULL || h->unmatched.pattern == NULL || h->http == NULL ||
-        (o->version != NULL && h->server_hdr == NULL))
+        h->bodies == NULL)
         goto oom;
     if (m != NULL)
         h->inflight_gauge = metrics_series(m, METRIC_GAUGE, "cityd_http_requests_in_flight",
@@ -1863,6 +1924,15 @@ void http_server_free(struct http_server *h)
         free(h->req_pool);
         h->req_pool = next;
     }
+    if (h->bodies != NULL) {
+        while (h->bodies->free != NULL) {
+            struct body_block *next = h->bodies->free->next;
+            free(h->bodies->free);
+            h->bodies->free = next;
+        }
+        h->bodies->orphaned = true;
+        body_pool_maybe_free(h->bodies);
+    }
     while (h->routes != NULL) {
         struct route *next = h->routes->next;
         route_free(h->routes);
@@ -1871,7 +1941,6 @@ void http_server_free(struct http_server *h)
     keyset_clear(&h->keys);
     free(h->unmatched.pattern);
     free(h->cors_origin);
-    free(h->server_hdr);
     free(h);
 }
 
