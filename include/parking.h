@@ -132,6 +132,8 @@ struct parking *parking_new(const struct parking_config *cfg);
 void parking_free(struct parking *p);
 size_t parking_lot_count(const struct parking *p);
 const struct spindex *parking_index(const struct parking *p);
+/* spindex_compact of the lots' index: for a quiet moment. */
+void parking_compact(struct parking *p);
 
 /* ---- registry ---- */
 

@@ -59,6 +59,10 @@ void spindex_set_price(struct spindex *s, uint32_t h, double price);
 void spindex_set_cats(struct spindex *s, uint32_t h, uint64_t cats);
 
 size_t spindex_count(const struct spindex *s);
+/* Pack entries placed or moved since the last pack and drop dead slots
+ * (see spindex.c), so that queries read only packed runs. O(n); does
+ * nothing when already packed. For a quiet moment after bulk changes. */
+void spindex_compact(struct spindex *s);
 
 /* The staleness rule shared by the index and the parking registry (so
  * that `stale` in a reply and the include_stale filter never disagree):

@@ -80,6 +80,7 @@
 #include "tariff.h"
 
 #define POLL_MS 100
+#define COMPACT_TICKS 10                /* lot index packed once a second */
 #define FEED_COUNT 1000                /* entries per XREAD */
 #define FEED_MAXLEN 100000             /* ~ entries kept in the feed */
 #define SEEN_BUCKET_S 3600             /* ids are remembered for 1 to 2 of these */
@@ -189,6 +190,7 @@ enum sync_step { SYNC_NONE = 0, SYNC_HEAD, SYNC_DEFS, SYNC_STATES };
 struct api_parking {
     struct app *a;
     struct parking *p;
+    unsigned ticks;                    /* of on_tick */
     char origin[48];
     int refs;                          /* store callbacks pending */
     bool stopping;
@@ -1928,6 +1930,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct api_parking *ap = arg;
     (void)fd;
     (void)what;
+    /* Lots created or moved since the index last packed itself are read
+     * off lists, a cache miss each (spindex.c): pack them now and then,
+     * at most once a second, so a bulk load ends fully packed. */
+    if (++ap->ticks % COMPACT_TICKS == 0)
+        parking_compact(ap->p);
     if (ap->a->store == NULL || !store_is_up(ap->a->store))
         return;
     if (ap->obs_sha[0] == '\0' && !ap->sha_loading)

@@ -322,6 +322,11 @@ size_t parking_lot_count(const struct parking *p)
     return dict_size(p->lots);
 }
 
+void parking_compact(struct parking *p)
+{
+    spindex_compact(p->idx);
+}
+
 const struct spindex *parking_index(const struct parking *p)
 {
     return p->idx;

@@ -607,6 +607,12 @@ void spindex_set_cats(struct spindex *s, uint32_t h, uint64_t cats)
         s->ent[h].cats = cats;
 }
 
+void spindex_compact(struct spindex *s)
+{
+    if (s->cell != NULL && s->nlisted + s->pk_dead > 0)
+        grid_pack(s);
+}
+
 size_t spindex_count(const struct spindex *s)
 {
     return s->live;

@@ -340,6 +340,15 @@ static void test_packed_and_listed(void)
         random_query(m, &q);
         check_query(m, &q);
     }
+    spindex_compact(m->s);                      /* everything packed again */
+    spindex_stats(m->s, &st);
+    CU_ASSERT_EQUAL(st.listed, 0);
+    CU_ASSERT_EQUAL(st.dead, 0);
+    CU_ASSERT_EQUAL(st.packed, st.entries);
+    for (int i = 0; i < 300; i++) {
+        random_query(m, &q);
+        check_query(m, &q);
+    }
     CU_ASSERT_EQUAL(model_done(m), 0);
 }
 
