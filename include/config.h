@@ -43,6 +43,8 @@ struct config {
     long parking_phantom_s;
     char parking_timezone[64];
     long parking_history_max;
+    long parking_stream_heartbeat_s;
+    long parking_stream_max_queued;
     /* [transit] */
     char transit_gtfs_dir[CONFIG_PATH_MAX];   /* "" = <map.dir>/gtfs */
     long transit_stale_after_s;

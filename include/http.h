@@ -156,11 +156,14 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type,
  * NULL only if the req is not kept after http_stream_start returns.
  * http_stream_send returns the bytes queued in the connection's output
  * buffer (0 once the client is gone) so the caller can drop slow clients
- * with http_stream_end, after which the req must not be used either. */
+ * with http_stream_abort: the connection is closed at once, what is still
+ * queued for it discarded. After http_stream_end (the stream's proper
+ * end) or http_stream_abort the req must not be used. */
 typedef void http_close_fn(struct http_req *r, void *arg);
 void http_stream_start(struct http_req *r, const char *content_type,
                        http_close_fn *on_close, void *arg);
 size_t http_stream_send(struct http_req *r, const void *data, size_t len);
 void http_stream_end(struct http_req *r);
+void http_stream_abort(struct http_req *r);
 
 #endif

@@ -57,8 +57,9 @@
  * Streams. SSE subscribers are kept in a list with their box; every
  * applied change marks its lot dirty and after each batch (ingest, feed
  * poll, PUT) each dirty lot is rendered once and sent to the subscribers
- * whose box holds it. A subscriber with more than SSE_MAX_QUEUED bytes
- * unsent is dropped so a slow client never holds the server's memory. */
+ * whose box holds it. A subscriber with more than
+ * parking.stream_max_queued bytes unsent is dropped so a slow client
+ * never holds the server's memory nor delays the others. */
 #include <event2/event.h>
 #include <math.h>
 #include <stdio.h>
@@ -90,8 +91,6 @@
 #define SYNC_WINDOW 2048               /* rebuild commands in flight */
 #define LIMIT_MAX 100
 #define RADIUS_MAX_M 50000.0
-#define SSE_HEARTBEAT_S 15
-#define SSE_MAX_QUEUED (1u << 20)
 #define JSON_CT "application/json; charset=utf-8"
 
 /* ---- Lua ---- */
@@ -725,10 +724,10 @@ static void sse_unlink(struct api_parking *ap, struct sse_sub *s)
 static bool sse_send(struct api_parking *ap, struct sse_sub *s, const char *data, size_t len)
 {
     size_t queued = http_stream_send(s->req, data, len);
-    if (queued <= SSE_MAX_QUEUED)
+    if (queued <= (size_t)ap->a->cfg.parking_stream_max_queued)
         return true;
     log_info(&ap->a->log, "parking_stream_dropped", "queued=%zu", queued);
-    http_stream_end(s->req);
+    http_stream_abort(s->req);
     sse_unlink(ap, s);
     return false;
 }
@@ -2020,7 +2019,7 @@ int api_parking_start(struct app *a, char *err, size_t errlen)
     ap->m_resyncs = metrics_series(a->metrics, METRIC_COUNTER, "cityd_parking_resyncs_total",
                                    "Rebuilds of parking state after a gap in the change feed",
                                    "");
-    struct timeval poll = {0, POLL_MS * 1000}, hb = {SSE_HEARTBEAT_S, 0};
+    struct timeval poll = {0, POLL_MS * 1000}, hb = {a->cfg.parking_stream_heartbeat_s, 0};
     ap->tick = event_new(a->base, -1, EV_PERSIST, on_tick, ap);
     ap->heartbeat = event_new(a->base, -1, EV_PERSIST, on_heartbeat, ap);
     if (ap->tick == NULL || ap->heartbeat == NULL || event_add(ap->tick, &poll) != 0 ||

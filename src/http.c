@@ -1124,6 +1124,23 @@ void http_stream_end(struct http_req *r)
     req_release(r, REF_HANDLER);
 }
 
+void http_stream_abort(struct http_req *r)
+{
+    if (r == NULL || !r->streaming || r->stream_ended)
+        return;
+    r->stream_ended = true;
+    r->on_close = NULL;
+    if (r->evcon != NULL) {
+        /* Drop the backlog and shut the socket: evhttp then sees the
+         * connection fail, as when a client hangs up, and frees it. */
+        struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+        struct evbuffer *out = bufferevent_get_output(bev);
+        evbuffer_drain(out, evbuffer_get_length(out));
+        shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+    }
+    req_release(r, REF_HANDLER);
+}
+
 /* ---- request accessors ---- */
 
 enum http_method http_req_method(const struct http_req *r)

@@ -10,6 +10,7 @@
  * restart in the middle of a batch, and the capped history stream. */
 #include <CUnit/CUnit.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -854,6 +855,106 @@ static void test_stream(void)
     env_stop(&e);
 }
 
+/* The stream gauge from /metrics, or -1. */
+static long stream_clients(const char *base)
+{
+    struct http_result r;
+    long v = -1;
+    if (support_get(base, "/metrics", NULL, &r) == 0 && r.status == 200 && r.body != NULL) {
+        const char *m = strstr(r.body, "\ncityd_parking_stream_clients ");
+        if (m != NULL)
+            v = strtol(m + strlen("\ncityd_parking_stream_clients "), NULL, 10);
+    }
+    http_result_free(&r);
+    return v;
+}
+
+/* Heartbeats on an idle stream; a client that stops reading is dropped
+ * once its backlog passes parking.stream_max_queued, while the server
+ * keeps answering everyone else, and a new client starts from a fresh
+ * snapshot. */
+static void test_stream_slow_client(void)
+{
+    static const char *const opts[] = {MAP, "clock.mode=replay", "parking.stream_heartbeat_s=1",
+                                       "parking.stream_max_queued=64KiB", NULL};
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, opts));
+    enum { NLOTS = 40 };
+    const char *box = "/v1/parking/stream?bbox=121.0,37.0,121.01,37.01";
+    char body[512], path[64], item[128];
+    struct http_result r;
+    for (int i = 0; i < NLOTS; i++) {
+        snprintf(path, sizeof path, "/v1/parking/lots/slow-%02d", i);
+        snprintf(body, sizeof body, "{\"name\":\"slow %d\",\"totalSpotNumber\":100,"
+                 "\"location\":{\"type\":\"Point\",\"coordinates\":[%.4f,%.4f]}}",
+                 i, 121.001 + 0.0002 * i, 37.005);
+        CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, path, "k-operator", body, &r), 0);
+        CU_ASSERT(r.status == 200 || r.status == 201);
+        http_result_free(&r);
+    }
+    static char buf[1 << 16];
+    size_t len = 0;
+    int good = sse_open(e.cityd.port, box);
+    CU_ASSERT_FATAL(good >= 0);
+    CU_ASSERT(sse_wait(good, buf, sizeof buf, &len, "\"id\":\"slow-39\"", 2000));
+    CU_ASSERT(sse_wait(good, buf, sizeof buf, &len, ": heartbeat ", 2500));   /* 1 s apart */
+    close(good);
+
+    /* a reader with a 4 KiB receive buffer that never reads */
+    int slow = socket(AF_INET, SOCK_STREAM, 0);
+    int rcv = 4096;
+    CU_ASSERT_FATAL(slow >= 0);
+    setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)e.cityd.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(connect(slow, (struct sockaddr *)&sa, sizeof sa) == 0);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", box);
+    CU_ASSERT_FATAL(write(slow, req, (size_t)n) == n);
+    for (int k = 0; k < 50 && stream_clients(e.cityd.base) != 1; k++)
+        support_sleep_ms(20);
+    CU_ASSERT_EQUAL(stream_clients(e.cityd.base), 1);
+    /* every round changes all 40 lots: 40 events (~18 KB) for the stream */
+    int rounds = 0;
+    long clients = 1;
+    char *batch = malloc(NLOTS * sizeof item + 8);
+    for (; rounds < 400 && clients != 0; rounds++) {
+        strcpy(batch, "[");
+        for (int i = 0; i < NLOTS; i++) {
+            snprintf(item, sizeof item, "%s{\"id\":\"sl-%d-%d\",\"lot\":\"slow-%02d\","
+                     "\"availableSpotNumber\":%d,\"ts\":%.0f}", i ? "," : "", rounds, i, i,
+                     10 + rounds % 50, T0 + rounds);
+            strcat(batch, item);
+        }
+        strcat(batch, "]");
+        CU_ASSERT_EQUAL(post_obs(e.cityd.base, batch, &r), 200);   /* never stalled */
+        http_result_free(&r);
+        clients = stream_clients(e.cityd.base);
+    }
+    free(batch);
+    CU_ASSERT_EQUAL(clients, 0);                /* dropped, after a bounded backlog */
+    CU_ASSERT(rounds > 2);
+    /* the slow client's connection is closed: it reads to the end */
+    bool eof = false;
+    for (int k = 0; k < 500 && !eof; k++) {
+        struct pollfd p = {.fd = slow, .events = POLLIN};
+        if (poll(&p, 1, 20) > 0) {
+            ssize_t got = read(slow, buf, sizeof buf);
+            eof = got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN);
+        }
+    }
+    CU_ASSERT(eof);
+    close(slow);
+    /* a new client gets the box as it is now */
+    len = 0;
+    good = sse_open(e.cityd.port, box);
+    CU_ASSERT_FATAL(good >= 0);
+    snprintf(item, sizeof item, "\"availableSpotNumber\":%d", 10 + (rounds - 1) % 50);
+    CU_ASSERT(sse_wait(good, buf, sizeof buf, &len, item, 2000));
+    close(good);
+    env_stop(&e);
+}
+
 int suite_parking(void)
 {
     CU_pSuite s = CU_add_suite("parking", NULL, NULL);
@@ -868,7 +969,8 @@ int suite_parking(void)
         !CU_add_test(s, "two cityd on one Redis", test_two_processes) ||
         !CU_add_test(s, "Redis restart in the middle of batches", test_redis_restart_mid_batch) ||
         !CU_add_test(s, "history capped", test_history_capped) ||
-        !CU_add_test(s, "SSE stream", test_stream))
+        !CU_add_test(s, "SSE stream", test_stream) ||
+        !CU_add_test(s, "SSE heartbeat and a slow client", test_stream_slow_client))
         return -1;
     return 0;
 }
