@@ -97,16 +97,6 @@ struct parking_bay {
 /* Read-only outside parking.c. The first fields are the ones a rendering
  * reads, kept together (nearest answers touch a few random lots each). */
 struct parking_lot {
-    /* availability */
-    int available;                    /* effective count, -1 = never observed */
-    int total;                        /* totalSpotNumber */
-    unsigned flags;                   /* PARKING_FLAG_* */
-    bool closed;                      /* operator status */
-    double obs_ts;                    /* observationDateTime, NAN = never */
-    double count_ts;                  /* last applied lot count, NAN = none */
-    size_t bays_observed;             /* > 0: the count derives from bays */
-    const char *json;                 /* private: cached static JSON pieces, */
-    size_t json_off[4];               /* stored right after this struct */
     /* definition */
     char *id, *name, *type, *currency;
     struct geo_pt loc;
@@ -123,6 +113,17 @@ struct parking_lot {
     char *arena;                      /* bay ids */
     uint32_t handle;                  /* in the spatial index */
     uint64_t catmask;
+    /* availability, last: with the JSON stored right after the struct it
+     * is one run of memory, all that rendering a lot reads */
+    int available;                    /* effective count, -1 = never observed */
+    int total;                        /* totalSpotNumber */
+    unsigned flags;                   /* PARKING_FLAG_* */
+    bool closed;                      /* operator status */
+    double obs_ts;                    /* observationDateTime, NAN = never */
+    double count_ts;                  /* last applied lot count, NAN = none */
+    size_t bays_observed;             /* > 0: the count derives from bays */
+    const char *json;                 /* private: cached static JSON pieces, */
+    size_t json_off[4];               /* stored right after this struct */
 };
 
 struct parking;

@@ -1230,15 +1230,14 @@ size_t parking_nearest(const struct parking *p, const struct parking_query *q,
     }
     size_t n = spindex_nearest(p->idx, &sq, out);
     /* The caller renders these next: fetch the lines it reads -- the
-     * state at the head of each lot and its cached JSON, stored right
-     * after the struct -- for all of them at once rather than miss by
-     * miss. The JSON's length is in the head, so the first JSON_GUESS
+     * state at the end of each lot and its cached JSON right after it,
+     * one run of memory -- for all of them at once rather than miss by
+     * miss. The JSON's length is in the state, so the first JSON_GUESS
      * bytes go in the same round and only a longer rest waits for it. */
-    enum { HEAD = offsetof(struct parking_lot, json_off) + 4 * sizeof(size_t), JSON_GUESS = 256 };
+    enum { STATE = offsetof(struct parking_lot, available), JSON_GUESS = 256 };
     for (size_t i = 0; i < n; i++) {
-        const struct parking_lot *l = out[i].user;
-        prefetch_bytes(l, HEAD);
-        prefetch_bytes(l + 1, JSON_GUESS);
+        const char *l = out[i].user;
+        prefetch_bytes(l + STATE, sizeof(struct parking_lot) - STATE + JSON_GUESS);
     }
     for (size_t i = 0; i < n; i++) {
         const struct parking_lot *l = out[i].user;
