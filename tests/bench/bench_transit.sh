@@ -31,7 +31,8 @@ metric() { curl -s "http://127.0.0.1:$port/metrics" | awk -v k="cityd_transit_po
 
 # Buses on the demo feed's weekday trips around 08:00 on Tuesday
 # 2026-02-17 (Asia/Shanghai), each moving one stop along its trip per
-# report, 30 s apart.
+# report, 30 s apart; a bus that reached the end of its trip is replaced
+# by a new one at its start.
 python3 - "$FEED" >"$tmp/ingest.lua" <<'EOF'
 import csv, sys
 feed = int(sys.argv[1])
@@ -69,10 +70,14 @@ request = function()
     local v = k % NV
     local round = math.floor(k / NV)
     local trip = trips[v % #trips + 1]
+    -- one stop further each round; at the end of the trip a new bus
+    -- (another vehicle id) starts it again, so buses never run backwards
+    -- and the arrival queries meet live predictions
     local p = trip.pts[round % #trip.pts + 1]
-    parts[i] = string.format('{"id":"e%d","vehicle":{"trip":{"trip_id":"%s"},"vehicle":{"id":"b%d-%d"},' ..
+    local lap = math.floor(round / #trip.pts)
+    parts[i] = string.format('{"id":"e%d","vehicle":{"trip":{"trip_id":"%s"},"vehicle":{"id":"b%d-%d-%d"},' ..
       '"position":{"latitude":%.6f,"longitude":%.6f},"timestamp":%d}}',
-      v, trip.id, tid, v, p[2], p[1], T0 + round * 30)
+      v, trip.id, tid, v, lap, p[2], p[1], T0 + round * 30)
   end
   n = n + 1
   local body = '{"header":{"gtfs_realtime_version":"2.0"},"entity":[' .. table.concat(parts, ",") .. ']}'
