@@ -94,8 +94,9 @@ struct parking_bay {
     uint8_t status;                   /* enum parking_bay_status */
 };
 
-/* Read-only outside parking.c. The first fields are the ones a rendering
- * reads, kept together (nearest answers touch a few random lots each). */
+/* Read-only outside parking.c. The last fields are the ones a rendering
+ * reads, kept together with the cached JSON stored after the struct
+ * (nearest answers touch a few random lots each). */
 struct parking_lot {
     /* definition */
     char *id, *name, *type, *currency;
