@@ -155,6 +155,12 @@ enum transit_status transit_vehicle_status(const struct transit *t,
 /* Iterate: *pos = 0 to start; NULL when done. */
 const struct transit_vehicle *transit_vehicle_next(const struct transit *t, size_t *pos);
 size_t transit_vehicle_count(const struct transit *t);
+/* Forget every vehicle whose last report is older than `before` (long
+ * stale: off duty, retired, or a one-off id). Vehicles are otherwise kept
+ * for ever, and feeds that mint ids per trip or per day would grow the
+ * registry without bound. Returns how many were forgotten; a later
+ * report of the same id starts afresh. Pointers to them die. */
+size_t transit_evict(struct transit *t, double before);
 
 /* Predicted arrival of the vehicle at its pattern position pos as seen at
  * now: 0 when none (stale, off its trip, passed, or unmatched). */

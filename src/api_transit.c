@@ -46,6 +46,7 @@
 #include "transit.h"
 
 #define TRACK_MAX "2880"            /* per vehicle: a day of 30 s reports */
+#define SWEEP_S 60                       /* forgetting long-silent vehicles */
 #define SEGMENTS_MAX "200000"       /* traversals kept for the estimators */
 #define RESTORE_PAGE 5000
 #define RESTORE_RETRY_MS 500
@@ -77,6 +78,7 @@ struct api_transit {
     bool stopping;
     int refs;                       /* store callbacks pending */
     struct event *timer;            /* restore (retry) */
+    struct event *sweep;            /* forgets long-silent vehicles */
     /* Restore in progress: built aside, swapped in when complete. */
     unsigned gen;
     struct transit *rt;
@@ -93,6 +95,8 @@ static void at_free(struct api_transit *at)
 {
     if (at->timer)
         event_free(at->timer);
+    if (at->sweep)
+        event_free(at->sweep);
     transit_free(at->rt);
     transit_free(at->t);
     gtfs_free(at->feed);
@@ -981,6 +985,21 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     restore_start(at);
 }
 
+/* Vehicles silent for transit.forget_after_s leave the registry (the
+ * Redis copy stays, for history; a restart restores and forgets it again). */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct api_transit *at = arg;
+    (void)fd;
+    (void)what;
+    if (at->stopping || !at->ready || at->t == NULL)
+        return;
+    size_t n = transit_evict(at->t, app_now(at->a) - (double)at->a->cfg.transit_forget_after_s);
+    if (n > 0)
+        log_info(&at->a->log, "transit_vehicles_forgotten", "count=%zu left=%zu", n,
+                 transit_vehicle_count(at->t));
+}
+
 static void restore_schedule(struct api_transit *at, int ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -1082,6 +1101,10 @@ void api_transit_register(struct app *a)
     }
     at->timer = evtimer_new(a->base, on_timer, at);
     restore_schedule(at, 0);
+    struct timeval every = {SWEEP_S, 0};
+    at->sweep = event_new(a->base, -1, EV_PERSIST, on_sweep, at);
+    if (at->sweep != NULL)
+        event_add(at->sweep, &every);
 }
 
 void api_transit_free(struct app *a)
@@ -1093,6 +1116,9 @@ void api_transit_free(struct app *a)
     if (at->timer)
         event_free(at->timer);
     at->timer = NULL;
+    if (at->sweep)
+        event_free(at->sweep);
+    at->sweep = NULL;
     a->transit = NULL;
     a->transit_api = NULL;
     if (at->refs == 0)

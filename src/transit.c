@@ -863,6 +863,38 @@ size_t transit_vehicle_count(const struct transit *t)
     return dict_size(t->vehicles);
 }
 
+size_t transit_evict(struct transit *t, double before)
+{
+    /* Collected first: the registry is not changed while it is walked. */
+    struct transit_vehicle **old = NULL;
+    size_t n = 0, cap = 0, pos = 0;
+    const char *key;
+    void *val;
+    while (dict_next(t->vehicles, &pos, &key, &val)) {
+        struct transit_vehicle *v = val;
+        if (!(v->ts < before))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            struct transit_vehicle **no = realloc(old, ncap * sizeof *no);
+            if (no == NULL)
+                break;                  /* the rest at the next sweep */
+            old = no;
+            cap = ncap;
+        }
+        old[n++] = v;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct transit_vehicle *v = old[i];
+        if (v->trip_id[0] && dict_get(t->by_trip, v->trip_id) == v)
+            dict_del(t->by_trip, v->trip_id);
+        dict_del(t->vehicles, v->id);
+        vehicle_free(v);
+    }
+    free(old);
+    return n;
+}
+
 static int cmp_arrival(const void *a, const void *b)
 {
     const struct transit_arrival *x = a, *y = b;

@@ -255,6 +255,34 @@ static void test_stale_and_arrivals(void)
     transit_free(t);
 }
 
+/* Long-silent vehicles are forgotten: gone from lookups, arrivals and
+ * the trip index; the others untouched; the same id starts afresh. */
+static void test_evict(void)
+{
+    struct transit *t = tnew();
+    double t0 = origin_tue + hms(8, 1, 0);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("e1", "T1", 300, 0, t0)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("e2", "T2", 300, 0, t0 + 600)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(transit_vehicle_count(t), 2);
+    CU_ASSERT_EQUAL(transit_evict(t, t0), 0);               /* strictly older only */
+    CU_ASSERT_EQUAL(transit_evict(t, t0 + 1), 1);
+    CU_ASSERT_EQUAL(transit_vehicle_count(t), 1);
+    CU_ASSERT_PTR_NULL(transit_vehicle_get(t, "e1"));
+    CU_ASSERT_PTR_NOT_NULL(transit_vehicle_get(t, "e2"));
+    struct transit_arrival rows[16];
+    uint32_t s3 = gtfs_stop_find(feed, "S3");
+    size_t n = transit_arrivals(t, s3, t0 + 1, 1800, rows, 16);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(feed->trips[rows[i].trip].id, "T1") == 0)
+            CU_ASSERT_PTR_NULL(rows[i].vehicle);            /* T1 has no bus any more */
+    /* an earlier report of the forgotten id is new again */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("e1", "T1", 300, 0, t0 - 30)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(transit_vehicle_count(t), 2);
+    CU_ASSERT_EQUAL(transit_evict(t, t0 + 3600), 2);
+    CU_ASSERT_EQUAL(transit_vehicle_count(t), 0);
+    transit_free(t);
+}
+
 static void test_bad_input(void)
 {
     struct transit *t = tnew();
@@ -414,6 +442,7 @@ int suite_transit(void)
         !CU_add_test(s, "detour", test_detour) ||
         !CU_add_test(s, "loop_resolved_by_schedule", test_loop_resolved_by_schedule) ||
         !CU_add_test(s, "stale_and_arrivals", test_stale_and_arrivals) ||
+        !CU_add_test(s, "long-silent vehicles forgotten", test_evict) ||
         !CU_add_test(s, "bad_input", test_bad_input) ||
         !CU_add_test(s, "learning", test_learning) ||
         !CU_add_test(s, "trip_updates", test_trip_updates))
