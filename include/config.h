@@ -20,6 +20,8 @@ struct config {
     /* [server] */
     char server_listen[128];
     long server_max_body_bytes;
+    long server_rate_limit_rps;      /* 0: no limit */
+    long server_rate_limit_burst;    /* 0: = rate_limit_rps */
     long server_request_timeout_ms;
     char server_cors_origin[128];
     long server_drain_timeout_ms;

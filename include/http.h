@@ -62,6 +62,8 @@ struct http_opts {
     int request_timeout_ms;       /* handler must reply within, else 503 */
     bool public_read;             /* auth.public_read */
     const char *cors_origin;      /* Access-Control-Allow-Origin value, "*" default */
+    double rate_limit_rps;        /* per caller (key, else address); <= 0: no limit */
+    double rate_limit_burst;      /* bucket size; <= 0: max(rate_limit_rps, 1) */
 };
 /* max_body_bytes 0 means 1 MiB, request_timeout_ms <= 0 means 10 s. */
 

@@ -35,6 +35,8 @@ static const struct ckey keys[] = {
     NUM("server.request_timeout_ms", server_request_timeout_ms, "10000", 10, 600000),
     STR("server.cors_origin", server_cors_origin, "*"),
     NUM("server.drain_timeout_ms", server_drain_timeout_ms, "10000", 0, 600000),
+    NUM("server.rate_limit_rps", server_rate_limit_rps, "0", 0, 10000000),
+    NUM("server.rate_limit_burst", server_rate_limit_burst, "0", 0, 10000000),
     STR("redis.url", redis_url, "embedded"),
     STR("redis.data_dir", redis_data_dir, "var/"),
     STR("redis.server_bin", redis_server_bin, "redis-server"),

@@ -42,6 +42,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <math.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -58,6 +59,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "dict.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -70,6 +72,7 @@
 #define REQ_POOL_MAX 256            /* free blocks kept for reuse */
 #define BODY_BLOCK_BYTES 8192       /* reply bodies sent from reused blocks */
 #define BODY_POOL_MAX 256
+#define RATE_TABLE_MAX 65536        /* callers tracked before idle ones are dropped */
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_TIMEOUT_MS 10000
 #define ROUTE_COUNTER_CACHE 24
@@ -194,6 +197,8 @@ struct http_server {
     struct http_req *req_pool;       /* free REQ_BLOCK_BYTES blocks, linked by next */
     size_t req_pool_n;
     struct body_pool *bodies;
+    double rate, burst;              /* rate limit; rate <= 0: none */
+    struct dict *buckets;            /* caller -> struct bucket */
     size_t inflight;                 /* reqs holding REF_WIRE */
     time_t date_sec;                 /* the second date_hdr spells */
     char date_hdr[32];               /* "Sun, 06 Nov 1994 08:49:37 GMT" */
@@ -1600,6 +1605,98 @@ static int authenticate(struct http_req *r)
     return 0;
 }
 
+/* ---- rate limiting ----
+ * A token bucket per caller -- the API key when the request carries a
+ * valid one, else the peer address: `rate` tokens a second up to `burst`;
+ * a request that finds none answers 429 rate_limited with Retry-After.
+ * Buckets that have refilled are as good as absent, so when the table
+ * reaches RATE_TABLE_MAX those are dropped. */
+struct bucket {
+    double tokens, t;
+};
+
+static double loop_now_s(const struct http_server *h)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(h->base, &tv);
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void caller_id(const struct http_req *r, char *id, size_t len)
+{
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (r->key_name != NULL) {
+        snprintf(id, len, "k %s", r->key_name);
+    } else if (r->evcon != NULL) {
+        evhttp_connection_get_peer(r->evcon, &addr, &port);
+        snprintf(id, len, "a %s", addr != NULL ? addr : "?");
+    } else {
+        snprintf(id, len, "?");
+    }
+}
+
+static void buckets_drop_full(struct http_server *h, double now)
+{
+    char **full = malloc(dict_size(h->buckets) * sizeof *full);
+    size_t n = 0, pos = 0;
+    const char *key;
+    void *val;
+    if (full == NULL)
+        return;
+    while (dict_next(h->buckets, &pos, &key, &val)) {
+        const struct bucket *b = val;
+        if (b->tokens + (now - b->t) * h->rate >= h->burst)
+            full[n++] = (char *)key;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *key_copy = strdup(full[i]);  /* dict_del frees the dict's key */
+        if (key_copy != NULL)
+            free(dict_del(h->buckets, key_copy));
+        free(key_copy);
+    }
+    free(full);
+}
+
+/* True when r was answered 429. Fails open: without memory for a bucket
+ * the request goes through. */
+static bool rate_limited(struct http_req *r)
+{
+    struct http_server *h = r->srv;
+    if (h->rate <= 0.0 || h->buckets == NULL)
+        return false;
+    char id[128];
+    caller_id(r, id, sizeof id);
+    double now = loop_now_s(h);
+    struct bucket *b = dict_get(h->buckets, id);
+    if (b == NULL) {
+        if (dict_size(h->buckets) >= RATE_TABLE_MAX)
+            buckets_drop_full(h, now);
+        int e = 0;
+        if ((b = malloc(sizeof *b)) == NULL)
+            return false;
+        *b = (struct bucket){h->burst, now};
+        dict_put(h->buckets, id, b, &e);
+        if (e) {
+            free(b);
+            return false;
+        }
+    }
+    b->tokens = fmin(h->burst, b->tokens + (now - b->t) * h->rate);
+    b->t = now;
+    if (b->tokens >= 1.0) {
+        b->tokens -= 1.0;
+        return false;
+    }
+    char after[24];
+    snprintf(after, sizeof after, "%.0f", fmax(1.0, ceil((1.0 - b->tokens) / h->rate)));
+    add_header(r, "Retry-After", after);
+    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    send_error(r, 429, "rate_limited", "over %g requests a second (burst %g) from this %s",
+               h->rate, h->burst, r->key_name != NULL ? "API key" : "address");
+    return true;
+}
+
 static int authorize(struct http_req *r, const struct method_entry *e)
 {
     if (role_allows(r->role, e->need))
@@ -1745,7 +1842,7 @@ static void dispatch(struct http_req *r, bool path_ok)
                    r->method_name, allow);
         return;
     }
-    if (authenticate(r) != 0 || authorize(r, e) != 0 || check_params(r) != 0 ||
+    if (authenticate(r) != 0 || rate_limited(r) || authorize(r, e) != 0 || check_params(r) != 0 ||
         (r->query != NULL && parse_query(r, r->query) != 0))
         return;
     r->refs |= REF_HANDLER;
@@ -1834,6 +1931,10 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
     h->public_read = o->public_read;
     h->cors_origin = strdup(o->cors_origin != NULL && o->cors_origin[0] ? o->cors_origin : "*");
     h->bodies = calloc(1, sizeof *h->bodies);
+    h->rate = o->rate_limit_rps;
+    h->burst = o->rate_limit_burst > 0.0 ? o->rate_limit_burst : fmax(o->rate_limit_rps, 1.0);
+    if (h->rate > 0.0 && (h->buckets = dict_new()) == NULL)
+        goto oom;
     h->unmatched.pattern = strdup("unmatched");
     h->http = evhttp_new(base);
     if (h->cors_origin == NULL || h->unmatched.pattern == NULL || h->http == NULL ||
@@ -1955,6 +2056,8 @@ void http_server_free(struct http_server *h)
         route_free(h->routes);
         h->routes = next;
     }
+    if (h->buckets != NULL)
+        dict_free(h->buckets, free);
     keyset_clear(&h->keys);
     free(h->unmatched.pattern);
     free(h->cors_origin);

@@ -68,6 +68,8 @@ static int start_http(struct app *a, char *err, size_t errlen)
         .request_timeout_ms = (int)a->cfg.server_request_timeout_ms,
         .public_read = a->cfg.auth_public_read,
         .cors_origin = a->cfg.server_cors_origin,
+        .rate_limit_rps = (double)a->cfg.server_rate_limit_rps,
+        .rate_limit_burst = (double)a->cfg.server_rate_limit_burst,
     };
     a->http = http_server_new(a->base, &ho, &a->log, a->metrics, err, errlen);
     if (a->http == NULL)

@@ -174,6 +174,8 @@ static void h_stream(struct http_req *r, void *arg)
     stream_tick(-1, 0, NULL);
 }
 
+static double fx_rate_rps, fx_rate_burst;   /* for the next fx_start_opts */
+
 static void fx_start_opts(size_t max_body, int timeout_ms, bool public_read, const char *cors)
 {
     memset(&F, 0, sizeof F);
@@ -187,6 +189,7 @@ static void fx_start_opts(size_t max_body, int timeout_ms, bool public_read, con
     struct http_opts o = {
         .listen = "127.0.0.1:0", .max_body_bytes = max_body, .request_timeout_ms = timeout_ms,
         .public_read = public_read, .cors_origin = cors,
+        .rate_limit_rps = fx_rate_rps, .rate_limit_burst = fx_rate_burst,
     };
     char err[256];
     F.h = http_server_new(F.base, &o, &F.log, F.metrics, err, sizeof err);
@@ -1589,6 +1592,40 @@ static void test_reply_head_printf(void)
     fx_stop();
 }
 
+/* A bucket per caller: 4 at once, then 429 with Retry-After and the JSON
+ * error; another key has its own bucket; tokens come back with time. */
+static void test_rate_limit(void)
+{
+    fx_rate_rps = 5;
+    fx_rate_burst = 4;
+    fx_start();
+    fx_rate_rps = fx_rate_burst = 0;
+    struct resp r;
+    int ok = 0;
+    for (int i = 0; i < 4; i++) {
+        get("/v1/parking/lots/a", "k-reader", &r);
+        ok += r.status == 200;
+        resp_free(&r);
+    }
+    CU_ASSERT_EQUAL(ok, 4);
+    get("/v1/parking/lots/a", "k-reader", &r);
+    assert_json_error(&r, 429, "rate_limited");
+    CU_ASSERT_STRING_EQUAL(hdr(&r, "Retry-After"), "1");
+    resp_free(&r);
+    get("/v1/parking/lots/a", "k-sensor", &r);               /* its own bucket */
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    get("/v1/parking/lots/a", NULL, &r);                      /* the address's */
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    struct timespec pause = {0, 450 * 1000 * 1000};           /* two tokens at 5/s */
+    nanosleep(&pause, NULL);
+    get("/v1/parking/lots/a", "k-reader", &r);
+    CU_ASSERT_EQUAL(r.status, 200);
+    resp_free(&r);
+    fx_stop();
+}
+
 static int suite_setup(void)
 {
     /* The server writes to sockets whose peer may be gone. */
@@ -1617,6 +1654,7 @@ int suite_http(void)
         !CU_add_test(s, "413 over max_body_bytes", test_body_limit) ||
         !CU_add_test(s, "malformed requests get JSON", test_malformed_requests) ||
         !CU_add_test(s, "auth: 401, 403, public read", test_auth) ||
+        !CU_add_test(s, "rate limit: 429 per caller", test_rate_limit) ||
         !CU_add_test(s, "role hierarchy", test_role_table) ||
         !CU_add_test(s, "keys file", test_keys_file) ||
         !CU_add_test(s, "request timeout", test_timeout) ||
