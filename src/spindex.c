@@ -30,8 +30,8 @@
  * of memory. A cell owns the packed run [pk0, pk0 + npk) plus an intrusive
  * doubly-linked list (next/prev in the entry) of entries placed since the
  * last pack; a removed or moved packed entry leaves a dead slot. The index
- * repacks (O(n)) when list entries and dead slots pass 1/32 of the
- * live count, so bulk loading costs O(1) amortised per entry. Each cell
+ * repacks (O(n)) when list entries and dead slots pass an eighth of the
+ * live count, and on spindex_compact, so bulk loading costs O(1) amortised per entry. Each cell
  * also counts its entries with at least one free space, so an availability
  * change is O(1) and a "min_available >= 1" query skips full cells
  * untouched. */
@@ -336,10 +336,11 @@ static void grid_pack(struct spindex *s)
     s->npk = at;
 }
 
-/* Repack once list entries and dead slots are 1/32 of the index. */
+/* Repack once list entries and dead slots are an eighth of the index
+ * (spindex_compact, called when changes pause, packs the rest). */
 static void grid_maybe_pack(struct spindex *s)
 {
-    if (s->nlisted + s->pk_dead > s->live / 32 + 32)
+    if (s->nlisted + s->pk_dead > s->live / 8 + 32)
         grid_pack(s);
 }
 

@@ -240,7 +240,7 @@ def run_size(n, args, tool, tmp):
                 hs.append(wrk(hello.url, args.conns, args.seconds, script, [pts])[0])
                 cs.append(wrk(url, args.conns, args.seconds, script, [pts]))
             ceiling = sorted(hs)[len(hs) // 2]
-            peak, p50_peak, _, errs = sorted(cs)[len(cs) // 2]
+            peak, p50_peak = sorted(cs)[len(cs) // 2][:2]
             errs = sum(c[3] for c in cs)
             # half the peak: each connection waits 10 ms between requests,
             # with as many connections as that rate needs; hello at the
