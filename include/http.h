@@ -48,8 +48,12 @@ enum http_method {
     HTTP_HEAD = 16, HTTP_OPTIONS = 32,
 };
 
-/* Roles: reader < sensor, operator, engineer < admin. */
-enum role { ROLE_NONE = 0, ROLE_READER, ROLE_SENSOR, ROLE_OPERATOR, ROLE_ENGINEER, ROLE_ADMIN };
+/* Roles: reader < sensor, operator, engineer, kiosk < admin. A kiosk key
+ * is bound to one lot (keys file `lot=<id>`, http_req_key_lot). */
+enum role {
+    ROLE_NONE = 0, ROLE_READER, ROLE_SENSOR, ROLE_OPERATOR, ROLE_ENGINEER, ROLE_KIOSK,
+    ROLE_ADMIN
+};
 
 /* True when a key with role `have` may call an endpoint needing `need`. */
 bool role_allows(enum role have, enum role need);
@@ -82,7 +86,8 @@ void http_server_free(struct http_server *h);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *h);
 
-/* Keys: load "<secret> <role> [name]" lines; '#' starts a comment at the
+/* Keys: load "<secret> <role> [name] [lot=<id>]" lines (lot= only, and
+ * always, on kiosk keys); '#' starts a comment at the
  * beginning of a line or of a field; secrets are printable ASCII; a
  * missing name becomes "line<N>". Replaces the current key set, or on
  * error keeps it and returns -1 with "file:line: message" in err.
@@ -91,6 +96,9 @@ int http_server_port(const struct http_server *h);
 int http_load_keys(struct http_server *h, const char *path, char *err, size_t errlen);
 /* Add one key programmatically (tests). -1 on a duplicate or bad key. */
 int http_add_key(struct http_server *h, const char *secret, enum role r, const char *name);
+/* The same for a kiosk key bound to lot (required for ROLE_KIOSK). */
+int http_add_kiosk_key(struct http_server *h, const char *secret, const char *name,
+                       const char *lot);
 
 /* Route registration. `pattern` segments in braces are parameters; a
  * parameter matches exactly one non-empty segment, and where patterns
@@ -133,6 +141,8 @@ json_t *http_req_json(struct http_req *r);
 /* The caller's role (ROLE_NONE without a key) and key name (or NULL). */
 enum role http_req_role(const struct http_req *r);
 const char *http_req_key_name(const struct http_req *r);
+/* The lot a kiosk key is bound to; NULL for every other caller. */
+const char *http_req_key_lot(const struct http_req *r);
 /* Opaque per-request user pointer for handlers that reply later. */
 void http_req_set_data(struct http_req *r, void *data);
 void *http_req_data(const struct http_req *r);

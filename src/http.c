@@ -84,7 +84,8 @@
 
 static const char *const role_names[] = {
     [ROLE_NONE] = "none",         [ROLE_READER] = "reader",     [ROLE_SENSOR] = "sensor",
-    [ROLE_OPERATOR] = "operator", [ROLE_ENGINEER] = "engineer", [ROLE_ADMIN] = "admin",
+    [ROLE_OPERATOR] = "operator", [ROLE_ENGINEER] = "engineer", [ROLE_KIOSK] = "kiosk",
+    [ROLE_ADMIN] = "admin",
 };
 
 bool role_allows(enum role have, enum role need)
@@ -93,7 +94,7 @@ bool role_allows(enum role have, enum role need)
         return true;
     if (have == ROLE_NONE)
         return false;
-    /* reader < sensor, operator, engineer < admin: every key reads,
+    /* reader < sensor, operator, engineer, kiosk < admin: every key reads,
      * admin does everything, the middle roles only their own. */
     return have == need || have == ROLE_ADMIN || need == ROLE_READER;
 }
@@ -152,6 +153,7 @@ struct key {
     size_t len;
     enum role role;
     char *name;
+    char *lot;                       /* kiosk keys: the lot they stand in */
 };
 
 struct keyset {
@@ -225,6 +227,7 @@ struct http_req {
     struct timespec t0;
     enum role role;
     const char *key_name;
+    const char *key_lot;             /* kiosk keys only */
     void *data;
     json_t *json;
     http_close_fn *on_close;
@@ -1235,6 +1238,11 @@ const char *http_req_key_name(const struct http_req *r)
     return r->key_name;
 }
 
+const char *http_req_key_lot(const struct http_req *r)
+{
+    return r->key_lot;
+}
+
 void http_req_set_data(struct http_req *r, void *data)
 {
     r->data = data;
@@ -1422,6 +1430,7 @@ static void keyset_clear(struct keyset *ks)
     for (size_t i = 0; i < ks->n; i++) {
         free(ks->v[i].secret);
         free(ks->v[i].name);
+        free(ks->v[i].lot);
     }
     free(ks->v);
     ks->v = NULL;
@@ -1444,7 +1453,8 @@ static const struct key *key_find(const struct keyset *ks, const char *tok, size
     return found;
 }
 
-static int keyset_add(struct keyset *ks, const char *secret, enum role role, const char *name)
+static int keyset_add(struct keyset *ks, const char *secret, enum role role, const char *name,
+                      const char *lot)
 {
     struct key *nv = realloc(ks->v, (ks->n + 1) * sizeof *nv);
     if (nv == NULL)
@@ -1453,11 +1463,13 @@ static int keyset_add(struct keyset *ks, const char *secret, enum role role, con
     struct key *k = &ks->v[ks->n];
     k->secret = strdup(secret);
     k->name = strdup(name);
+    k->lot = lot != NULL ? strdup(lot) : NULL;
     k->len = strlen(secret);
     k->role = role;
-    if (k->secret == NULL || k->name == NULL) {
+    if (k->secret == NULL || k->name == NULL || (lot != NULL && k->lot == NULL)) {
         free(k->secret);
         free(k->name);
+        free(k->lot);
         return -1;
     }
     ks->n++;
@@ -1476,17 +1488,26 @@ static bool secret_valid(const char *s)
 int http_add_key(struct http_server *h, const char *secret, enum role r, const char *name)
 {
     if (secret == NULL || secret[0] == '\0' || !secret_valid(secret) || r == ROLE_NONE ||
-        r > ROLE_ADMIN || key_find(&h->keys, secret, strlen(secret)) != NULL)
+        r > ROLE_ADMIN || r == ROLE_KIOSK || key_find(&h->keys, secret, strlen(secret)) != NULL)
         return -1;
-    return keyset_add(&h->keys, secret, r, name != NULL ? name : role_name(r));
+    return keyset_add(&h->keys, secret, r, name != NULL ? name : role_name(r), NULL);
+}
+
+int http_add_kiosk_key(struct http_server *h, const char *secret, const char *name,
+                       const char *lot)
+{
+    if (secret == NULL || secret[0] == '\0' || !secret_valid(secret) || lot == NULL ||
+        lot[0] == '\0' || key_find(&h->keys, secret, strlen(secret)) != NULL)
+        return -1;
+    return keyset_add(&h->keys, secret, ROLE_KIOSK, name != NULL ? name : "kiosk", lot);
 }
 
 /* One line of a keys file into ks; message in err on failure. */
 static int keys_line(struct keyset *ks, char *line, int lineno, char *err, size_t errlen)
 {
-    char *tok[4];
+    char *tok[5];
     int n = 0;
-    for (char *p = line; *p && n < 4;) {
+    for (char *p = line; *p && n < 5;) {
         while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
             p++;
         if (*p == '\0' || *p == '#')
@@ -1499,19 +1520,39 @@ static int keys_line(struct keyset *ks, char *line, int lineno, char *err, size_
     }
     if (n == 0)
         return 0;
-    if (n == 4) {
-        snprintf(err, errlen, "too many fields (expected '<secret> <role> [name]')");
+    /* The optional last field lot=<id> binds a kiosk key to its lot. */
+    const char *lot = NULL;
+    if (n >= 3 && strncmp(tok[n - 1], "lot=", 4) == 0) {
+        lot = tok[n - 1] + 4;
+        n--;
+        if (lot[0] == '\0') {
+            snprintf(err, errlen, "lot= needs a lot id");
+            return -1;
+        }
+    }
+    if (n >= 4) {
+        snprintf(err, errlen, "too many fields (expected '<secret> <role> [name] [lot=<id>]')");
         return -1;
     }
     if (n == 1) {
-        snprintf(err, errlen, "missing role after the key (expected '<secret> <role> [name]')");
+        snprintf(err, errlen,
+                 "missing role after the key (expected '<secret> <role> [name] [lot=<id>]')");
         return -1;
     }
     enum role role;
     if (role_parse(tok[1], &role) != 0) {
         snprintf(err, errlen,
-                 "unknown role '%.40s' (expected reader, sensor, operator, engineer or admin)",
+                 "unknown role '%.40s' (expected reader, sensor, operator, engineer, kiosk or "
+                 "admin)",
                  tok[1]);
+        return -1;
+    }
+    if (role == ROLE_KIOSK && lot == NULL) {
+        snprintf(err, errlen, "a kiosk key needs lot=<id> (the lot it stands in)");
+        return -1;
+    }
+    if (role != ROLE_KIOSK && lot != NULL) {
+        snprintf(err, errlen, "lot= is only for kiosk keys");
         return -1;
     }
     if (!secret_valid(tok[0])) {
@@ -1525,7 +1566,7 @@ static int keys_line(struct keyset *ks, char *line, int lineno, char *err, size_
     }
     char defname[32];
     snprintf(defname, sizeof defname, "line%d", lineno);
-    if (keyset_add(ks, tok[0], role, n == 3 ? tok[2] : defname) != 0) {
+    if (keyset_add(ks, tok[0], role, n == 3 ? tok[2] : defname, lot) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -1602,6 +1643,7 @@ static int authenticate(struct http_req *r)
     }
     r->role = k->role;
     r->key_name = k->name;
+    r->key_lot = k->lot;
     return 0;
 }
 

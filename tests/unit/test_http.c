@@ -96,6 +96,8 @@ static void h_echo(struct http_req *r, void *arg)
     json_object_set_new(o, "role", json_string(role_name(http_req_role(r))));
     if (http_req_key_name(r) != NULL)
         json_object_set_new(o, "key", json_string(http_req_key_name(r)));
+    if (http_req_key_lot(r) != NULL)
+        json_object_set_new(o, "lot", json_string(http_req_key_lot(r)));
     json_object_set_new(o, "head", json_boolean(http_req_method(r) == HTTP_HEAD));
     http_reply_json(r, 200, o);
 }
@@ -224,13 +226,15 @@ static void fx_start_opts(size_t max_body, int timeout_ms, bool public_read, con
     rc |= http_route(h, HTTP_GET, "/stream", ROLE_NONE, false, h_stream, "3");
     rc |= http_route(h, HTTP_GET, "/stream/open", ROLE_NONE, false, h_stream, NULL);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
-    const char *roles[] = {"reader", "sensor", "operator", "engineer", "admin"};
+    const enum role roles[] = {ROLE_READER, ROLE_SENSOR, ROLE_OPERATOR, ROLE_ENGINEER,
+                               ROLE_ADMIN};
     for (int i = 0; i < 5; i++) {
         char secret[32], name[32];
-        snprintf(secret, sizeof secret, "k-%s", roles[i]);
-        snprintf(name, sizeof name, "%s-key", roles[i]);
-        CU_ASSERT_EQUAL(http_add_key(h, secret, (enum role)(ROLE_READER + i), name), 0);
+        snprintf(secret, sizeof secret, "k-%s", role_name(roles[i]));
+        snprintf(name, sizeof name, "%s-key", role_name(roles[i]));
+        CU_ASSERT_EQUAL(http_add_key(h, secret, roles[i], name), 0);
     }
+    CU_ASSERT_EQUAL(http_add_kiosk_key(h, "k-kiosk", "kiosk-key", "lot-1"), 0);
 }
 
 static void fx_start(void)
@@ -962,17 +966,19 @@ static void test_auth(void)
 
 static void test_role_table(void)
 {
-    /* rows: have; columns: need (none, reader, sensor, operator, engineer, admin) */
-    static const bool want[6][6] = {
-        /* none     */ {1, 0, 0, 0, 0, 0},
-        /* reader   */ {1, 1, 0, 0, 0, 0},
-        /* sensor   */ {1, 1, 1, 0, 0, 0},
-        /* operator */ {1, 1, 0, 1, 0, 0},
-        /* engineer */ {1, 1, 0, 0, 1, 0},
-        /* admin    */ {1, 1, 1, 1, 1, 1},
+    /* rows: have; columns: need (none, reader, sensor, operator, engineer, kiosk,
+     * admin) */
+    static const bool want[7][7] = {
+        /* none     */ {1, 0, 0, 0, 0, 0, 0},
+        /* reader   */ {1, 1, 0, 0, 0, 0, 0},
+        /* sensor   */ {1, 1, 1, 0, 0, 0, 0},
+        /* operator */ {1, 1, 0, 1, 0, 0, 0},
+        /* engineer */ {1, 1, 0, 0, 1, 0, 0},
+        /* kiosk    */ {1, 1, 0, 0, 0, 1, 0},
+        /* admin    */ {1, 1, 1, 1, 1, 1, 1},
     };
-    for (int have = 0; have < 6; have++) {
-        for (int need = 0; need < 6; need++) {
+    for (int have = 0; have < 7; have++) {
+        for (int need = 0; need < 7; need++) {
             if (role_allows((enum role)have, (enum role)need) != want[have][need])
                 fprintf(stderr, "\n  role_allows(%s, %s) wrong\n", role_name((enum role)have),
                         role_name((enum role)need));
@@ -1010,7 +1016,9 @@ static void test_keys_file(void)
                             "\n"
                             "s3cr3t-op   operator  gate-controller-1   # trailing comment\n"
                             "\treader-only reader\n"
-                            "ad#min admin root\n");
+                            "ad#min admin root\n"
+                            "kiosk-b2 kiosk lobby-kiosk lot=yt-zf-0001\n"
+                            "kiosk-c kiosk lot=yt-zf-0002 # unnamed\n");
     CU_ASSERT_EQUAL(http_load_keys(F.h, good, err, sizeof err), 0);
     struct resp r;
     get("/v1/parking/lots/x", "s3cr3t-op", &r);
@@ -1023,6 +1031,16 @@ static void test_keys_file(void)
     resp_free(&r);
     get("/v1/parking/lots/x", "ad#min", &r);
     CU_ASSERT_STRING_EQUAL(jstr(&r, "role"), "admin");
+    CU_ASSERT_PTR_NULL(jstr(&r, "lot"));
+    resp_free(&r);
+    get("/v1/parking/lots/x", "kiosk-b2", &r);
+    CU_ASSERT_STRING_EQUAL(jstr(&r, "role"), "kiosk");
+    CU_ASSERT_STRING_EQUAL(jstr(&r, "key"), "lobby-kiosk");
+    CU_ASSERT_STRING_EQUAL(jstr(&r, "lot"), "yt-zf-0001");
+    resp_free(&r);
+    get("/v1/parking/lots/x", "kiosk-c", &r);
+    CU_ASSERT_STRING_EQUAL(jstr(&r, "key"), "line7");
+    CU_ASSERT_STRING_EQUAL(jstr(&r, "lot"), "yt-zf-0002");
     resp_free(&r);
     /* Loading replaces the previous set: the fixture's keys are gone. */
     get("/v1/parking/lots/x", "k-admin", &r);
@@ -1033,6 +1051,9 @@ static void test_keys_file(void)
         {"ok1 reader\nk2 superuser\n", ":2: unknown role 'superuser'"},
         {"# c\n\nlonely\n", ":3: missing role"},
         {"a reader name extra\n", ":1: too many fields"},
+        {"a kiosk name\n", ":1: a kiosk key needs lot="},
+        {"a reader name lot=x\n", ":1: lot= is only for kiosk keys"},
+        {"a kiosk name lot=\n", ":1: lot= needs a lot id"},
         {"a reader\nb sensor\na admin\n", ":3: duplicate key"},
         {"k\xc3\xa9y reader\n", ":1: the key must be printable ASCII"},
     };
@@ -1060,6 +1081,8 @@ static void test_keys_file(void)
     CU_ASSERT_EQUAL(http_add_key(F.h, "", ROLE_ADMIN, "empty"), -1);
     CU_ASSERT_EQUAL(http_add_key(F.h, "has space", ROLE_ADMIN, "sp"), -1);
     CU_ASSERT_EQUAL(http_add_key(F.h, "fine", ROLE_NONE, "none"), -1);
+    CU_ASSERT_EQUAL(http_add_key(F.h, "fine", ROLE_KIOSK, "lotless"), -1);
+    CU_ASSERT_EQUAL(http_add_kiosk_key(F.h, "fine", "k", ""), -1);
     free(good);
     support_rmrf(dir);
     free(dir);
