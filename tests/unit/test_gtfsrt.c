@@ -333,6 +333,228 @@ static void test_trip_updates_json(void)
     free(js);
 }
 
+/* ---- a protobuf writer for hand-made messages (the encoder cannot
+ * produce what these tests need: NUL bytes, NaN, values out of range) ---- */
+
+struct pbw {
+    unsigned char b[1024];
+    size_t n;
+};
+
+static void pw_varint(struct pbw *w, uint64_t v)
+{
+    do {
+        w->b[w->n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+}
+
+static void pw_bytes(struct pbw *w, int field, const void *p, size_t len)
+{
+    pw_varint(w, (uint64_t)field << 3 | 2);
+    pw_varint(w, len);
+    memcpy(w->b + w->n, p, len);
+    w->n += len;
+}
+
+static void pw_str(struct pbw *w, int field, const char *s)
+{
+    pw_bytes(w, field, s, strlen(s));
+}
+
+static void pw_msg(struct pbw *w, int field, const struct pbw *sub)
+{
+    pw_bytes(w, field, sub->b, sub->n);
+}
+
+static void pw_uint(struct pbw *w, int field, uint64_t v)
+{
+    pw_varint(w, (uint64_t)field << 3);
+    pw_varint(w, v);
+}
+
+static void pw_float(struct pbw *w, int field, float f)
+{
+    pw_varint(w, (uint64_t)field << 3 | 5);
+    memcpy(w->b + w->n, &f, 4);
+    w->n += 4;
+}
+
+/* Fields of one hand-made VehiclePosition entity; NULL / NAN: absent. */
+struct pbent {
+    const char *id;
+    size_t id_len;                 /* 0: strlen(id) */
+    const char *trip_id, *route_id, *start_date, *start_time, *veh_id, *label, *stop_id;
+    float lat, lon, bearing, speed;
+    uint64_t timestamp;
+};
+
+static void pw_entity(struct pbw *feed, const struct pbent *e)
+{
+    struct pbw ent = {.n = 0}, vp = {.n = 0}, trip = {.n = 0}, vd = {.n = 0}, pos = {.n = 0};
+    if (e->id)
+        pw_bytes(&ent, 1, e->id, e->id_len ? e->id_len : strlen(e->id));
+    if (e->trip_id)
+        pw_str(&trip, 1, e->trip_id);
+    if (e->start_time)
+        pw_str(&trip, 2, e->start_time);
+    if (e->start_date)
+        pw_str(&trip, 3, e->start_date);
+    if (e->route_id)
+        pw_str(&trip, 5, e->route_id);
+    if (trip.n)
+        pw_msg(&vp, 1, &trip);
+    pw_float(&pos, 1, e->lat);
+    pw_float(&pos, 2, e->lon);
+    if (!isnan(e->bearing) || signbit(e->bearing))   /* -NAN: a NaN on the wire */
+        pw_float(&pos, 3, e->bearing);
+    if (!isnan(e->speed) || signbit(e->speed))
+        pw_float(&pos, 5, e->speed);
+    pw_msg(&vp, 2, &pos);
+    if (e->timestamp)
+        pw_uint(&vp, 5, e->timestamp);
+    if (e->stop_id)
+        pw_str(&vp, 7, e->stop_id);
+    if (e->veh_id)
+        pw_str(&vd, 1, e->veh_id);
+    if (e->label)
+        pw_str(&vd, 2, e->label);
+    if (vd.n)
+        pw_msg(&vp, 8, &vd);
+    pw_msg(&ent, 4, &vp);
+    pw_msg(feed, 2, &ent);
+}
+
+static void pw_header(struct pbw *feed, const char *version)
+{
+    struct pbw h = {.n = 0};
+    pw_str(&h, 1, version);
+    pw_msg(feed, 1, &h);
+}
+
+/* An entity with a position and a timestamp, the rest absent. */
+static struct pbent pbent(const char *id)
+{
+    return (struct pbent){.id = id, .lat = 37.5f, .lon = 121.4f, .bearing = NAN, .speed = NAN,
+                          .timestamp = 1771257512};
+}
+
+/* Issue 12, defect 6: every string kept from protobuf obeys the rule JSON
+ * strings obey (valid UTF-8, no NUL, at most 63 bytes); a bad one is its
+ * entity's error, naming the field, and the other entities decode. */
+static void test_pb_strings(void)
+{
+    static const char long_id[] =
+        "0123456789012345678901234567890123456789012345678901234567890123";
+    struct pbent ents[10];
+    static const char *const ids[] = {"a", "b\0c", "c", "d", "e", "f", "g", "h", "i", "j\xff"};
+    for (size_t i = 0; i < 10; i++)
+        ents[i] = pbent(ids[i]);
+    ents[0].veh_id = "bus-\xff";
+    ents[1].id_len = 3;
+    ents[2].trip_id = long_id;
+    ents[3].start_date = "2026\xff";
+    ents[4].route_id = "\xe5\x85\xac\xe4\xba\xa4";
+    ents[4].label = "\xe9\xb2\x81 F-1";
+    ents[5].stop_id = "\xc0\xaf";                  /* overlong '/' */
+    ents[6].label = "\xed\xa0\x80";                /* a surrogate */
+    ents[7].veh_id = "ok\xf4\x90\x80\x80";         /* above U+10FFFF */
+    ents[8].start_time = "08:00\xe5";              /* cut short */
+    static const char *const want[] = {
+        "vehicle.vehicle.id: not valid UTF-8", "id: contains a NUL byte",
+        "vehicle.trip.trip_id: longer than 63 bytes", "vehicle.trip.start_date: not valid UTF-8",
+        "", "vehicle.stop_id: not valid UTF-8", "vehicle.vehicle.label: not valid UTF-8",
+        "vehicle.vehicle.id: not valid UTF-8", "vehicle.trip.start_time: not valid UTF-8",
+        "id: not valid UTF-8"};
+    struct pbw w = {.n = 0};
+    pw_header(&w, "2.0");
+    for (size_t i = 0; i < sizeof ents / sizeof *ents; i++)
+        pw_entity(&w, &ents[i]);
+    struct gtfsrt_feed f;
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(w.b, w.n, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(f.n, sizeof ents / sizeof *ents);
+    for (size_t i = 0; i < f.n; i++)
+        CU_ASSERT_STRING_EQUAL(f.v[i].error, want[i]);
+    CU_ASSERT_STRING_EQUAL(f.v[4].route_id, "\xe5\x85\xac\xe4\xba\xa4");
+    CU_ASSERT_STRING_EQUAL(f.v[4].label, "\xe9\xb2\x81 F-1");
+    gtfsrt_feed_clear(&f);
+
+    /* The header's version is a string from protobuf too. */
+    w.n = 0;
+    pw_header(&w, "2.\xff");
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(w.b, w.n, &f, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "header.gtfs_realtime_version: not valid UTF-8");
+}
+
+/* Numbers protobuf can carry and no bus can have: NaN or infinite
+ * positions, speeds and bearings, negative or absurd speeds, bearings
+ * outside [0, 360), timestamps past 2100 (milliseconds, garbage). The
+ * JSON mapping answers the same. */
+static void test_pb_numbers(void)
+{
+    struct pbent ents[14];
+    static const char *const ids[] = {"a", "b", "c", "d", "e", "f", "g",
+                                      "h", "i", "j", "k", "l", "m", "n"};
+    for (size_t i = 0; i < 14; i++)
+        ents[i] = pbent(ids[i]);
+    ents[0].speed = -NAN;
+    ents[1].speed = INFINITY;
+    ents[2].speed = -1;
+    ents[3].speed = 70;
+    ents[4].bearing = 360;
+    ents[5].bearing = -0.5f;
+    ents[6].bearing = -NAN;
+    ents[7].lat = NAN;
+    ents[8].lon = INFINITY;
+    ents[9].lat = 91;
+    ents[10].timestamp = 1771257512000;
+    ents[11].timestamp = UINT64_MAX;
+    ents[12].speed = ents[12].bearing = 0;
+    ents[13].speed = 45;
+    ents[13].bearing = 359.9f;
+    static const char *const want[] = {
+        "vehicle.position.speed", "vehicle.position.speed", "vehicle.position.speed",
+        "vehicle.position.speed", "vehicle.position.bearing", "vehicle.position.bearing",
+        "vehicle.position.bearing", "vehicle.position", "vehicle.position", "vehicle.position",
+        "vehicle.timestamp", "vehicle.timestamp", NULL, NULL};
+    struct pbw w = {.n = 0};
+    pw_header(&w, "2.0");
+    for (size_t i = 0; i < sizeof ents / sizeof *ents; i++)
+        pw_entity(&w, &ents[i]);
+    struct gtfsrt_feed f;
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(w.b, w.n, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(f.n, sizeof ents / sizeof *ents);
+    for (size_t i = 0; i < f.n; i++) {
+        if (want[i] == NULL) {
+            CU_ASSERT_STRING_EQUAL(f.v[i].error, "");
+        } else {
+            CU_ASSERT_PTR_NOT_NULL(strstr(f.v[i].error, want[i]));
+        }
+    }
+    gtfsrt_feed_clear(&f);
+
+    /* JSON: the same bounds (non-finite numbers cannot be written in JSON). */
+    static const char body[] =
+        "{\"header\":{\"gtfs_realtime_version\":\"2.0\"},\"entity\":["
+        "{\"id\":\"a\",\"vehicle\":{\"position\":{\"latitude\":1,\"longitude\":1,\"speed\":-1}}},"
+        "{\"id\":\"b\",\"vehicle\":{\"position\":{\"latitude\":1,\"longitude\":1,"
+        "\"bearing\":720}}},"
+        "{\"id\":\"c\",\"vehicle\":{\"position\":{\"latitude\":1,\"longitude\":1},"
+        "\"timestamp\":1771257512000}},"
+        "{\"id\":\"d\",\"vehicle\":{\"position\":{\"latitude\":1,\"longitude\":1,"
+        "\"speed\":\"1e999\"}}},"
+        "{\"id\":\"e\",\"vehicle\":{\"position\":{\"latitude\":1,\"longitude\":1,"
+        "\"speed\":12.5,\"bearing\":0}}}]}";
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_json(body, strlen(body), &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(f.n, 5);
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.v[0].error, "vehicle.position.speed"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.v[1].error, "vehicle.position.bearing"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.v[2].error, "vehicle.timestamp"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.v[3].error, "vehicle.position.speed"));
+    CU_ASSERT_STRING_EQUAL(f.v[4].error, "");
+    gtfsrt_feed_clear(&f);
+}
+
 int suite_gtfsrt(void)
 {
     CU_pSuite s = CU_add_suite("gtfsrt", NULL, NULL);
@@ -344,7 +566,9 @@ int suite_gtfsrt(void)
         !CU_add_test(s, "json_mapping", test_json_mapping) ||
         !CU_add_test(s, "json_malformed", test_json_malformed) ||
         !CU_add_test(s, "trip_updates_pb", test_trip_updates_pb) ||
-        !CU_add_test(s, "trip_updates_json", test_trip_updates_json))
+        !CU_add_test(s, "trip_updates_json", test_trip_updates_json) ||
+        !CU_add_test(s, "pb_strings", test_pb_strings) ||
+        !CU_add_test(s, "pb_numbers", test_pb_numbers))
         return -1;
     return 0;
 }

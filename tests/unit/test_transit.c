@@ -339,6 +339,44 @@ static void test_bad_input(void)
     transit_free(t);
 }
 
+/* Reports that come from elsewhere than the decoders (the Redis copy an
+ * older cityd wrote, at restore) obey the same rules as decoded ones:
+ * strings valid UTF-8, plausible numbers, a start_date near the report. */
+static void test_checks_any_source(void)
+{
+    struct transit *t = tnew();
+    double t0 = origin_tue + hms(8, 1, 0);
+    struct gtfsrt_vehicle v[8];
+    for (int i = 0; i < 8; i++)
+        v[i] = ping("c1", "T1", 300, 0, t0);
+    strcpy(v[0].vehicle_id, "bus-\xff");
+    strcpy(v[1].label, "\xc0\xaf");
+    strcpy(v[2].entity_id, "e\xed\xa0\x80");
+    v[3].speed = 1e30;
+    v[4].speed = -2;
+    v[5].bearing = 400;
+    v[6].lon = INFINITY;
+    strcpy(v[7].start_date, "99991231");
+    static const char *const field[] = {"vehicle.vehicle.id", "vehicle.vehicle.label", "id",
+                                        "vehicle.position.speed", "vehicle.position.speed",
+                                        "vehicle.position.bearing", "vehicle.position",
+                                        "vehicle.trip.start_date"};
+    for (int i = 0; i < 8; i++) {
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(transit_restore(t, &v[i], t0, err, sizeof err), TRANSIT_REJECTED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, field[i]));
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(transit_check(t, &v[i], t0, err, sizeof err), TRANSIT_REJECTED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, field[i]));
+    }
+    CU_ASSERT_EQUAL(transit_vehicle_count(t), 0);
+    /* The service day before (a trip past midnight) is fine. */
+    struct gtfsrt_vehicle ok = ping("c1", "T1", 300, 0, t0);
+    strcpy(ok.start_date, "20260216");
+    CU_ASSERT_EQUAL(transit_restore(t, &ok, t0, err, sizeof err), TRANSIT_ACCEPTED);
+    transit_free(t);
+}
+
 /* Segment times are learned from buses that traverse stop pairs and used
  * for the next bus: observations come out of ingest, and transit_observe
  * feeds the same estimator. */
@@ -444,6 +482,7 @@ int suite_transit(void)
         !CU_add_test(s, "stale_and_arrivals", test_stale_and_arrivals) ||
         !CU_add_test(s, "long-silent vehicles forgotten", test_evict) ||
         !CU_add_test(s, "bad_input", test_bad_input) ||
+        !CU_add_test(s, "checks_any_source", test_checks_any_source) ||
         !CU_add_test(s, "learning", test_learning) ||
         !CU_add_test(s, "trip_updates", test_trip_updates))
         return -1;
