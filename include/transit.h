@@ -60,6 +60,10 @@ struct transit_params {
     double stale_after_s;         /* transit.stale_after_s (90) */
     double gate_m;                /* distance gate for matching (60) */
     double future_tolerance_s;    /* timestamps further ahead of now are rejected (300) */
+    double forget_after_s;        /* ... and older than this behind it (transit.forget_after_s,
+                                     86400): such a vehicle would be forgotten at once */
+    size_t max_vehicles;          /* registry size (transit.max_vehicles, 20000): a new
+                                     vehicle beyond it is rejected, known ones go on */
     /* Rider-safe margin. A bus that comes earlier than announced is
      * missed, a later one only costs a wait, so announced arrivals are
      * the estimate minus early_s + early_frac * (estimate - now): 10 s
@@ -137,6 +141,12 @@ enum transit_result transit_ingest(struct transit *t, const struct gtfsrt_vehicl
  * lets the API layer persist a report before applying it. */
 enum transit_result transit_check(const struct transit *t, const struct gtfsrt_vehicle *v,
                                   double now, char *err, size_t errlen);
+
+/* Room for vehicle_id when `pending` new vehicles (checked, written, not
+ * yet applied) already hold places: 0 when it is known or the registry has
+ * room, else -1 with the message. Ingest and restore check it with 0. */
+int transit_admit(const struct transit *t, const char *vehicle_id, size_t pending, char *err,
+                  size_t errlen);
 
 /* Feed what an earlier report taught (reloaded from storage) back to the
  * estimators. Call in time order. Unknown stops are ignored; route_id

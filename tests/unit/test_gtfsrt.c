@@ -6,6 +6,7 @@
 #include <CUnit/CUnit.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,8 @@
 #include "gtfsrt.h"
 
 static char err[256];
+
+#define MAX_ENTITIES 1000          /* transit.max_batch, for these tests */
 
 /* Assembled byte by byte from the GTFS-realtime reference numbering:
  * FeedMessage{header(1){version(1)="2.0", timestamp(3)=100},
@@ -36,7 +39,7 @@ static const unsigned char hand_feed[] = {
 static void test_decode_hand_bytes(void)
 {
     struct gtfsrt_feed f;
-    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(hand_feed, sizeof hand_feed, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(hand_feed, sizeof hand_feed, MAX_ENTITIES, &f, err, sizeof err), 0);
     CU_ASSERT_STRING_EQUAL(f.header.version, "2.0");
     CU_ASSERT_EQUAL(f.header.timestamp, 100);
     CU_ASSERT_EQUAL(f.header.incrementality, 0);
@@ -70,18 +73,18 @@ static void test_decode_malformed(void)
 {
     struct gtfsrt_feed f;
     /* Truncated in the middle of the entity. */
-    CU_ASSERT_EQUAL(gtfsrt_decode_pb(hand_feed, 30, &f, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(hand_feed, 30, MAX_ENTITIES, &f, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "protobuf"));
     CU_ASSERT_EQUAL(f.n, 0);
     CU_ASSERT_PTR_NULL(f.v);
     static const char junk[] = "{\"header\": {}}";
-    CU_ASSERT_EQUAL(gtfsrt_decode_pb(junk, sizeof junk - 1, &f, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(junk, sizeof junk - 1, MAX_ENTITIES, &f, err, sizeof err), -1);
     /* A well-formed message without a header. */
     static const unsigned char no_header[] = {0x12, 0x04, 0x0a, 0x02, 0x76, 0x31};
-    CU_ASSERT_EQUAL(gtfsrt_decode_pb(no_header, sizeof no_header, &f, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(no_header, sizeof no_header, MAX_ENTITIES, &f, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "header"));
     /* Empty input is an empty message: no header either. */
-    CU_ASSERT_EQUAL(gtfsrt_decode_pb("", 0, &f, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb("", 0, MAX_ENTITIES, &f, err, sizeof err), -1);
 }
 
 static void sample_vehicles(struct gtfsrt_vehicle *v)
@@ -142,7 +145,7 @@ static void test_round_trips(void)
     uint8_t *pb = gtfsrt_encode_vehicles_pb(&h, v, 2, &len);
     CU_ASSERT_FATAL(pb != NULL);
     struct gtfsrt_feed f;
-    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(pb, len, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(pb, len, MAX_ENTITIES, &f, err, sizeof err), 0);
     CU_ASSERT_EQUAL(f.header.incrementality, 1);
     CU_ASSERT_EQUAL(f.header.timestamp, 1771257600);
     CU_ASSERT_EQUAL_FATAL(f.n, 2);
@@ -157,7 +160,7 @@ static void test_round_trips(void)
     CU_ASSERT_FATAL(js != NULL);
     CU_ASSERT_EQUAL(strlen(js), len);
     CU_ASSERT_PTR_NOT_NULL(strstr(js, "\"current_status\":\"IN_TRANSIT_TO\""));
-    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_json(js, len, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_json(js, len, MAX_ENTITIES, &f, err, sizeof err), 0);
     CU_ASSERT_EQUAL_FATAL(f.n, 2);
     check_same(&v[0], &f.v[0]);
     check_same(&v[1], &f.v[1]);
@@ -168,7 +171,7 @@ static void test_round_trips(void)
     /* No entities at all. */
     pb = gtfsrt_encode_vehicles_pb(&h, v, 0, &len);
     CU_ASSERT_FATAL(pb != NULL);
-    CU_ASSERT_EQUAL(gtfsrt_decode_pb(pb, len, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(pb, len, MAX_ENTITIES, &f, err, sizeof err), 0);
     CU_ASSERT_EQUAL(f.n, 0);
     gtfsrt_feed_clear(&f);
     free(pb);
@@ -199,7 +202,7 @@ static void test_json_mapping(void)
         "{\"vehicle\":{\"vehicle\":{\"id\":\"x\"},\"position\":{\"latitude\":1,\"longitude\":1},"
         "\"unknown_field\":[1,2]}}]}";
     struct gtfsrt_feed f;
-    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_json(body, strlen(body), &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_json(body, strlen(body), MAX_ENTITIES, &f, err, sizeof err), 0);
     CU_ASSERT_EQUAL(f.header.timestamp, 1771257512);
     CU_ASSERT_EQUAL(f.header.incrementality, 1);
     CU_ASSERT_EQUAL_FATAL(f.n, 6);
@@ -233,14 +236,20 @@ static void test_json_malformed(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
-        CU_ASSERT_EQUAL(gtfsrt_decode_json(bad[i], strlen(bad[i]), &f, err, sizeof err), -1);
+        CU_ASSERT_EQUAL(gtfsrt_decode_json(bad[i], strlen(bad[i]), MAX_ENTITIES, &f, err, sizeof err), -1);
         CU_ASSERT(err[0] != '\0');
         CU_ASSERT_PTR_NULL(f.v);
     }
     const char *ok = "{\"header\":{\"gtfs_realtime_version\":\"2.0\"}}";
-    CU_ASSERT_EQUAL(gtfsrt_decode_json(ok, strlen(ok), &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(gtfsrt_decode_json(ok, strlen(ok), MAX_ENTITIES, &f, err, sizeof err), 0);
     CU_ASSERT_EQUAL(f.n, 0);
     gtfsrt_feed_clear(&f);
+}
+
+/* A string field of a decoded message (bytes in cityd's .proto) is s. */
+static bool pb_is(ProtobufCBinaryData b, const char *s)
+{
+    return b.len == strlen(s) && memcmp(b.data, s, b.len) == 0;
 }
 
 static void sample_trip_update(struct gtfsrt_trip_update *tu, struct gtfsrt_stop_time *st)
@@ -282,17 +291,17 @@ static void test_trip_updates_pb(void)
     CU_ASSERT_EQUAL_FATAL(m->n_entity, 1);
     const TransitRealtime__TripUpdate *u = m->entity[0]->trip_update;
     CU_ASSERT_FATAL(u != NULL && m->entity[0]->vehicle == NULL);
-    CU_ASSERT_STRING_EQUAL(m->entity[0]->id, "T1");
-    CU_ASSERT_STRING_EQUAL(u->trip->trip_id, "T1");
-    CU_ASSERT_STRING_EQUAL(u->trip->start_date, "20260216");
+    CU_ASSERT_TRUE(pb_is(m->entity[0]->id, "T1"));
+    CU_ASSERT_TRUE(pb_is(u->trip->trip_id, "T1"));
+    CU_ASSERT_TRUE(pb_is(u->trip->start_date, "20260216"));
     CU_ASSERT_FALSE(u->trip->has_direction_id);
-    CU_ASSERT_STRING_EQUAL(u->vehicle->id, "bus-1");
+    CU_ASSERT_TRUE(pb_is(u->vehicle->id, "bus-1"));
     CU_ASSERT_EQUAL(u->timestamp, 1771257512);
     CU_ASSERT_EQUAL(u->delay, 95);
     CU_ASSERT_EQUAL_FATAL(u->n_stop_time_update, 2);
     const TransitRealtime__TripUpdate__StopTimeUpdate *s0 = u->stop_time_update[0];
     CU_ASSERT_EQUAL(s0->stop_sequence, 20);
-    CU_ASSERT_STRING_EQUAL(s0->stop_id, "S2");
+    CU_ASSERT_TRUE(pb_is(s0->stop_id, "S2"));
     CU_ASSERT_EQUAL(s0->arrival->time, 1771257600);
     CU_ASSERT_EQUAL(s0->arrival->delay, 90);
     CU_ASSERT_EQUAL(s0->arrival->uncertainty, 30);
@@ -471,7 +480,7 @@ static void test_pb_strings(void)
     for (size_t i = 0; i < sizeof ents / sizeof *ents; i++)
         pw_entity(&w, &ents[i]);
     struct gtfsrt_feed f;
-    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(w.b, w.n, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(w.b, w.n, MAX_ENTITIES, &f, err, sizeof err), 0);
     CU_ASSERT_EQUAL_FATAL(f.n, sizeof ents / sizeof *ents);
     for (size_t i = 0; i < f.n; i++)
         CU_ASSERT_STRING_EQUAL(f.v[i].error, want[i]);
@@ -482,7 +491,7 @@ static void test_pb_strings(void)
     /* The header's version is a string from protobuf too. */
     w.n = 0;
     pw_header(&w, "2.\xff");
-    CU_ASSERT_EQUAL(gtfsrt_decode_pb(w.b, w.n, &f, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(w.b, w.n, MAX_ENTITIES, &f, err, sizeof err), -1);
     CU_ASSERT_STRING_EQUAL(err, "header.gtfs_realtime_version: not valid UTF-8");
 }
 
@@ -522,7 +531,7 @@ static void test_pb_numbers(void)
     for (size_t i = 0; i < sizeof ents / sizeof *ents; i++)
         pw_entity(&w, &ents[i]);
     struct gtfsrt_feed f;
-    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(w.b, w.n, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(w.b, w.n, MAX_ENTITIES, &f, err, sizeof err), 0);
     CU_ASSERT_EQUAL_FATAL(f.n, sizeof ents / sizeof *ents);
     for (size_t i = 0; i < f.n; i++) {
         if (want[i] == NULL) {
@@ -545,7 +554,7 @@ static void test_pb_numbers(void)
         "\"speed\":\"1e999\"}}},"
         "{\"id\":\"e\",\"vehicle\":{\"position\":{\"latitude\":1,\"longitude\":1,"
         "\"speed\":12.5,\"bearing\":0}}}]}";
-    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_json(body, strlen(body), &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_json(body, strlen(body), MAX_ENTITIES, &f, err, sizeof err), 0);
     CU_ASSERT_EQUAL_FATAL(f.n, 5);
     CU_ASSERT_PTR_NOT_NULL(strstr(f.v[0].error, "vehicle.position.speed"));
     CU_ASSERT_PTR_NOT_NULL(strstr(f.v[1].error, "vehicle.position.bearing"));
