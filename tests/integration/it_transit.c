@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "geo.h"
 #include "gtfs-realtime.pb-c.h"
@@ -648,21 +650,6 @@ static void test_redis_down(void)
     world_stop(&w);
 }
 
-/* redis-cli on the test Redis; args go through sh (printf escapes). */
-static long long redis_cli(const struct test_redis *rd, const char *args)
-{
-    char line[1024];
-    snprintf(line, sizeof line, "redis-cli -p %d %s", rd->port, args);
-    FILE *f = popen(line, "r");
-    long long v = -1;
-    if (f != NULL) {
-        if (fgets(line, sizeof line, f) != NULL)
-            v = atoll(line);
-        pclose(f);
-    }
-    return v;
-}
-
 /* The message of the error reported for entity index i, or "". */
 static const char *entity_error(const json_t *reply, json_int_t i)
 {
@@ -779,17 +766,134 @@ static void test_bad_protobuf_values(void)
 
     /* What an unfixed cityd stored for "bus-\xff" is not brought back by
      * a restart: the feed keeps answering. */
-    CU_ASSERT_EQUAL(redis_cli(&w.redis, "SADD 'cityd:{city}:transit:vehicles' "
+    CU_ASSERT_EQUAL(support_redis_int(&w.redis, "SADD 'cityd:{city}:transit:vehicles' "
                                         "\"$(printf 'bus-\\377')\""), 1);
     snprintf(path, sizeof path,
              "HSET \"$(printf 'cityd:{veh:bus-\\377}:pos')\" ts %.0f lon %.7f lat 37.5401 "
              "trip_id T2 entity_id e", ts, r1_lon(1764));
-    CU_ASSERT_EQUAL(redis_cli(&w.redis, path), 5);
+    CU_ASSERT_EQUAL(support_redis_int(&w.redis, path), 5);
     CU_ASSERT_EQUAL_FATAL(restart(&w, REPLAY), 0);
     CU_ASSERT_EQUAL(trip_updates_ok(base = w.cityd.base, &feed), 1);
     CU_ASSERT_PTR_NULL(update_of(feed, "T2"));
     CU_ASSERT_PTR_NOT_NULL(update_of(feed, "T1"));
     json_decref(feed);
+    world_stop(&w);
+}
+
+/* JSON entities of n vehicles prefix0..prefix<n-1> without a trip, at ts. */
+static char *free_buses(const char *prefix, int n, double ts)
+{
+    char *all = malloc((size_t)n * 300 + 1), *p = all;
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%s%d", prefix, i);
+        p += sprintf(p, "%s", i ? "," : "");
+        entity(p, 300, id, "", r1_lon(100 + i), 37.54, ts);
+        p += strlen(p);
+    }
+    return all;
+}
+
+/* Accepted count of a JSON post of n new vehicles (-status on failure). */
+static long post_buses(const char *base, const char *prefix, int n, double ts)
+{
+    char *all = free_buses(prefix, n, ts);
+    struct http_result r;
+    long acc = -1;
+    if (post_json(base, "k-sensor", all, &r) == 0) {
+        acc = r.status == 200 ? (long)jint(r.json, "accepted") : -r.status;
+        http_result_free(&r);
+    }
+    free(all);
+    return acc;
+}
+
+/* Defect 5 of issue 12: transit.max_vehicles caps the registry (new
+ * vehicles beyond it rejected, known ones updating; requests in flight
+ * together cannot overfill it, and Redis holds what memory holds);
+ * transit.max_batch (default 5000) caps the entities of one post, and
+ * with them what decoding may allocate. */
+static void test_limits(void)
+{
+    struct world w;
+    const char *extra[] = {"transit.gtfs_dir=tests/fixtures/gtfs/basic",
+                           "map.dir=tests/fixtures/maps/ok", "clock.mode=replay",
+                           "transit.max_vehicles=4", "redis.timeout_ms=20000", NULL};
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, extra), 0);
+    const char *base = w.cityd.base;
+    double ts = HMS(8, 1, 0);
+
+    /* Two posts of three new buses each while Redis is paused: both in
+     * flight at once, 4 places between them. */
+    kill(w.redis.pid, SIGSTOP);
+    pid_t kid[2];
+    for (int k = 0; k < 2; k++) {
+        kid[k] = fork();
+        if (kid[k] == 0) {
+            long acc = post_buses(base, k ? "y" : "x", 3, ts);
+            _exit(acc < 0 ? 99 : (int)acc);
+        }
+        support_sleep_ms(300);
+    }
+    kill(w.redis.pid, SIGCONT);
+    int total = 0;
+    for (int k = 0; k < 2; k++) {
+        int st = 0;
+        waitpid(kid[k], &st, 0);
+        CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) <= 3);
+        total += WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+    }
+    CU_ASSERT_EQUAL(total, 4);
+    CU_ASSERT_EQUAL(support_redis_int(&w.redis, "SCARD 'cityd:{city}:transit:vehicles'"), 4);
+    struct http_result r;
+    int known = 0;
+    for (int k = 0; k < 6; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "/v1/transit/vehicles/%c%d", k < 3 ? 'x' : 'y', k % 3);
+        CU_ASSERT_EQUAL(support_get(base, path, NULL, &r), 0);
+        known += r.status == 200;
+        http_result_free(&r);
+    }
+    CU_ASSERT_EQUAL(known, 4);
+
+    /* Full: a new bus is rejected, saying why; the known ones go on. */
+    char *all = free_buses("z", 1, ts + 30);
+    CU_ASSERT_EQUAL_FATAL(post_json(base, "k-sensor", all, &r), 0);
+    free(all);
+    CU_ASSERT_EQUAL(jint(r.json, "rejected"), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(entity_error(r.json, 0), "transit.max_vehicles"));
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(post_buses(base, "x", 1, ts + 30), 1);
+
+    /* 5001 entities: 422 too_large naming the limit, nothing applied. */
+    all = free_buses("x", 5001, ts + 60);
+    CU_ASSERT_EQUAL_FATAL(post_json(base, "k-sensor", all, &r), 0);
+    free(all);
+    CU_ASSERT_EQUAL(r.status, 422);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "too_large");
+    CU_ASSERT_PTR_NOT_NULL(strstr(err_msg(&r), "transit.max_batch"));
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/vehicles/x0", NULL, &r), 0);
+    CU_ASSERT_EQUAL(jint(r.json, "ts"), (json_int_t)(ts + 30));
+    http_result_free(&r);
+
+    /* 1 MB of empty protobuf entities (500,000): refused before protobuf-c
+     * allocates ~50 MB for them and cityd 350 MB more. */
+    size_t n = 1 << 20;
+    unsigned char *pb = malloc(n);
+    memcpy(pb, "\x0a\x05\x0a\x03" "2.0", 7);
+    for (size_t i = 7; i + 1 < n; i += 2) {
+        pb[i] = 0x12;
+        pb[i + 1] = 0x00;
+    }
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", base, POSITIONS);
+    CU_ASSERT_EQUAL(support_http("POST", url, "k-sensor", pb, n - 1, "application/x-protobuf",
+                                 10000, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 422);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "too_large");
+    http_result_free(&r);
+    free(pb);
     world_stop(&w);
 }
 
@@ -883,6 +987,7 @@ int suite_transit(void)
              CU_add_test(s, "timestamps from the future rejected", test_future_timestamp) &&
              CU_add_test(s, "bad protobuf strings and numbers rejected alone",
                          test_bad_protobuf_values) &&
+             CU_add_test(s, "max_vehicles, max_batch", test_limits) &&
              CU_add_test(s, "a city without a GTFS feed", test_no_feed) &&
              CU_add_test(s, "--check on a broken feed", test_check_broken_feed));
 }

@@ -401,16 +401,18 @@ struct pbent {
 static void pw_entity(struct pbw *feed, const struct pbent *e)
 {
     struct pbw ent = {.n = 0}, vp = {.n = 0}, trip = {.n = 0}, vd = {.n = 0}, pos = {.n = 0};
+    const struct {
+        struct pbw *to;
+        int field;
+        const char *s;
+    } strs[] = {{&trip, 1, e->trip_id}, {&trip, 2, e->start_time}, {&trip, 3, e->start_date},
+                {&trip, 5, e->route_id}, {&vp, 7, e->stop_id},     {&vd, 1, e->veh_id},
+                {&vd, 2, e->label}};
     if (e->id)
         pw_bytes(&ent, 1, e->id, e->id_len ? e->id_len : strlen(e->id));
-    if (e->trip_id)
-        pw_str(&trip, 1, e->trip_id);
-    if (e->start_time)
-        pw_str(&trip, 2, e->start_time);
-    if (e->start_date)
-        pw_str(&trip, 3, e->start_date);
-    if (e->route_id)
-        pw_str(&trip, 5, e->route_id);
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        if (strs[i].s)
+            pw_str(strs[i].to, strs[i].field, strs[i].s);
     if (trip.n)
         pw_msg(&vp, 1, &trip);
     pw_float(&pos, 1, e->lat);
@@ -422,12 +424,6 @@ static void pw_entity(struct pbw *feed, const struct pbent *e)
     pw_msg(&vp, 2, &pos);
     if (e->timestamp)
         pw_uint(&vp, 5, e->timestamp);
-    if (e->stop_id)
-        pw_str(&vp, 7, e->stop_id);
-    if (e->veh_id)
-        pw_str(&vd, 1, e->veh_id);
-    if (e->label)
-        pw_str(&vd, 2, e->label);
     if (vd.n)
         pw_msg(&vp, 8, &vd);
     pw_msg(&ent, 4, &vp);
@@ -446,6 +442,26 @@ static struct pbent pbent(const char *id)
 {
     return (struct pbent){.id = id, .lat = 37.5f, .lon = 121.4f, .bearing = NAN, .speed = NAN,
                           .timestamp = 1771257512};
+}
+
+/* Decode a message of the n entities and check each one's error: want[i]
+ * is found in it (NULL or "": no error). f is left for more checks. */
+static void decode_check(const struct pbent *ents, size_t n, const char *const *want,
+                         struct gtfsrt_feed *f)
+{
+    struct pbw w = {.n = 0};
+    pw_header(&w, "2.0");
+    for (size_t i = 0; i < n; i++)
+        pw_entity(&w, &ents[i]);
+    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(w.b, w.n, MAX_ENTITIES, f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(f->n, n);
+    for (size_t i = 0; i < n; i++) {
+        if (want[i] == NULL || want[i][0] == '\0') {
+            CU_ASSERT_STRING_EQUAL(f->v[i].error, "");
+        } else {
+            CU_ASSERT_PTR_NOT_NULL(strstr(f->v[i].error, want[i]));
+        }
+    }
 }
 
 /* Issue 12, defect 6: every string kept from protobuf obeys the rule JSON
@@ -475,15 +491,8 @@ static void test_pb_strings(void)
         "", "vehicle.stop_id: not valid UTF-8", "vehicle.vehicle.label: not valid UTF-8",
         "vehicle.vehicle.id: not valid UTF-8", "vehicle.trip.start_time: not valid UTF-8",
         "id: not valid UTF-8"};
-    struct pbw w = {.n = 0};
-    pw_header(&w, "2.0");
-    for (size_t i = 0; i < sizeof ents / sizeof *ents; i++)
-        pw_entity(&w, &ents[i]);
     struct gtfsrt_feed f;
-    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(w.b, w.n, MAX_ENTITIES, &f, err, sizeof err), 0);
-    CU_ASSERT_EQUAL_FATAL(f.n, sizeof ents / sizeof *ents);
-    for (size_t i = 0; i < f.n; i++)
-        CU_ASSERT_STRING_EQUAL(f.v[i].error, want[i]);
+    decode_check(ents, sizeof ents / sizeof *ents, want, &f);
     CU_ASSERT_STRING_EQUAL(f.v[4].route_id, "\xe5\x85\xac\xe4\xba\xa4");
     CU_ASSERT_STRING_EQUAL(f.v[4].label, "\xe9\xb2\x81 F-1");
     gtfsrt_feed_clear(&f);
@@ -526,20 +535,8 @@ static void test_pb_numbers(void)
         "vehicle.position.speed", "vehicle.position.bearing", "vehicle.position.bearing",
         "vehicle.position.bearing", "vehicle.position", "vehicle.position", "vehicle.position",
         "vehicle.timestamp", "vehicle.timestamp", NULL, NULL};
-    struct pbw w = {.n = 0};
-    pw_header(&w, "2.0");
-    for (size_t i = 0; i < sizeof ents / sizeof *ents; i++)
-        pw_entity(&w, &ents[i]);
     struct gtfsrt_feed f;
-    CU_ASSERT_EQUAL_FATAL(gtfsrt_decode_pb(w.b, w.n, MAX_ENTITIES, &f, err, sizeof err), 0);
-    CU_ASSERT_EQUAL_FATAL(f.n, sizeof ents / sizeof *ents);
-    for (size_t i = 0; i < f.n; i++) {
-        if (want[i] == NULL) {
-            CU_ASSERT_STRING_EQUAL(f.v[i].error, "");
-        } else {
-            CU_ASSERT_PTR_NOT_NULL(strstr(f.v[i].error, want[i]));
-        }
-    }
+    decode_check(ents, sizeof ents / sizeof *ents, want, &f);
     gtfsrt_feed_clear(&f);
 
     /* JSON: the same bounds (non-finite numbers cannot be written in JSON). */
@@ -564,6 +561,77 @@ static void test_pb_numbers(void)
     gtfsrt_feed_clear(&f);
 }
 
+/* Issue 12, defect 5: at most max_entities entities per message, and no
+ * more memory than that many justify, whatever the bytes say. */
+static void test_limits(void)
+{
+    struct gtfsrt_feed f;
+    struct pbw w = {.n = 0};
+    pw_header(&w, "2.0");
+    for (int i = 0; i < 3; i++)
+        pw_entity(&w, &(struct pbent){.id = "a", .lat = 1, .lon = 1, .bearing = NAN,
+                                      .speed = NAN});
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(w.b, w.n, 2, &f, err, sizeof err), GTFSRT_TOO_LARGE);
+    CU_ASSERT_STRING_EQUAL(err, "entity: 3 entities, more than 2");
+    CU_ASSERT_PTR_NULL(f.v);
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(w.b, w.n, 3, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(f.n, 3);
+    gtfsrt_feed_clear(&f);
+    const char *js = "{\"header\":{\"gtfs_realtime_version\":\"2.0\"},\"entity\":[{},{},{}]}";
+    CU_ASSERT_EQUAL(gtfsrt_decode_json(js, strlen(js), 2, &f, err, sizeof err), GTFSRT_TOO_LARGE);
+    CU_ASSERT_STRING_EQUAL(err, "entity: 3 entities, more than 2");
+
+    /* One entity of 100,000 empty stop time updates (200 KB): protobuf-c
+     * would allocate some 10 MB for it. */
+    size_t n = 200000, len = 0;
+    unsigned char *big = malloc(2 * n);
+    CU_ASSERT_FATAL(big != NULL);
+    memcpy(big, "\x0a\x05\x0a\x03" "2.0" "\x12\xc4\x9a\x0c\x1a\xc0\x9a\x0c", 15);
+    len = 15;                               /* entity(2){trip_update(3){...}}: 200000 bytes */
+    for (size_t i = 0; i < n; i += 2) {
+        big[len++] = 0x12;
+        big[len++] = 0x00;
+    }
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(big, len, 1000, &f, err, sizeof err), GTFSRT_TOO_LARGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "KiB"));
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(big, len, 1000000, &f, err, sizeof err), 0);   /* well-formed */
+    CU_ASSERT_EQUAL(f.n_other, 1);
+    gtfsrt_feed_clear(&f);
+    /* 100,000 empty JSON objects: jansson would take some 20 MB. */
+    len = (size_t)sprintf((char *)big, "{\"header\":{\"gtfs_realtime_version\":\"2.0\"},"
+                                       "\"entity\":[{\"x\":[");
+    for (size_t i = 0; i < 100000; i++)
+        len += (size_t)sprintf((char *)big + len, i ? ",{}" : "{}");
+    len += (size_t)sprintf((char *)big + len, "]}]}");
+    CU_ASSERT_EQUAL(gtfsrt_decode_json((char *)big, len, 1000, &f, err, sizeof err),
+                    GTFSRT_TOO_LARGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "JSON values"));
+    CU_ASSERT_EQUAL(gtfsrt_decode_json((char *)big, len, 10000, &f, err, sizeof err), 0);
+    gtfsrt_feed_clear(&f);
+    free(big);
+
+    /* The allowances are generous for real feeds: max_entities vehicles
+     * with every field set decode in both encodings. */
+    struct gtfsrt_vehicle *v = malloc(1000 * sizeof *v);
+    CU_ASSERT_FATAL(v != NULL);
+    for (int i = 0; i < 1000; i += 2)
+        sample_vehicles(v + i);
+    for (int i = 0; i < 1000; i++)
+        snprintf(v[i].entity_id, sizeof v[i].entity_id, "entity-%04d-%s", i, "abcdefghijklm");
+    struct gtfsrt_header h = {"2.0", 0, 1771257600};
+    uint8_t *pb = gtfsrt_encode_vehicles_pb(&h, v, 1000, &len);
+    CU_ASSERT_EQUAL(gtfsrt_decode_pb(pb, len, 1000, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(f.n, 1000);
+    gtfsrt_feed_clear(&f);
+    free(pb);
+    char *json = gtfsrt_encode_vehicles_json(&h, v, 1000, &len);
+    CU_ASSERT_EQUAL(gtfsrt_decode_json(json, len, 1000, &f, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(f.n, 1000);
+    gtfsrt_feed_clear(&f);
+    free(json);
+    free(v);
+}
+
 int suite_gtfsrt(void)
 {
     CU_pSuite s = CU_add_suite("gtfsrt", NULL, NULL);
@@ -577,7 +645,8 @@ int suite_gtfsrt(void)
         !CU_add_test(s, "trip_updates_pb", test_trip_updates_pb) ||
         !CU_add_test(s, "trip_updates_json", test_trip_updates_json) ||
         !CU_add_test(s, "pb_strings", test_pb_strings) ||
-        !CU_add_test(s, "pb_numbers", test_pb_numbers))
+        !CU_add_test(s, "pb_numbers", test_pb_numbers) ||
+        !CU_add_test(s, "limits", test_limits))
         return -1;
     return 0;
 }

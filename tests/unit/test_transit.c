@@ -377,6 +377,47 @@ static void test_checks_any_source(void)
     transit_free(t);
 }
 
+/* Issue 12, defect 5: the registry holds at most max_vehicles; a new
+ * vehicle beyond is rejected, known ones keep updating, places held by
+ * vehicles in flight count (transit_admit), forgetting makes room, and a
+ * report already older than forget_after_s is refused. */
+static void test_registry_cap(void)
+{
+    struct transit_params p;
+    transit_params_default(&p);
+    CU_ASSERT_EQUAL(p.max_vehicles, 20000);
+    p.max_vehicles = 2;
+    struct transit *t = transit_new(feed, &p);
+    double t0 = origin_tue + hms(8, 1, 0);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("a", "T1", 300, 0, t0)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(transit_admit(t, "b", 1, err, sizeof err), -1);     /* one in flight */
+    CU_ASSERT_EQUAL(transit_admit(t, "a", 5, err, sizeof err), 0);      /* known */
+    CU_ASSERT_EQUAL(transit_admit(t, "b", 0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("b", "T2", 300, 0, t0)), TRANSIT_ACCEPTED);
+    struct gtfsrt_vehicle c = ping("c", "T3", 300, 0, t0);
+    CU_ASSERT_EQUAL(transit_check(t, &c, t0, err, sizeof err), TRANSIT_REJECTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "max_vehicles"));
+    CU_ASSERT_EQUAL(feed_ping(t, c), TRANSIT_REJECTED);
+    CU_ASSERT_EQUAL(transit_restore(t, &c, t0, err, sizeof err), TRANSIT_REJECTED);
+    CU_ASSERT_EQUAL(transit_vehicle_count(t), 2);
+    CU_ASSERT_PTR_NULL(transit_vehicle_get(t, "c"));
+    CU_ASSERT_EQUAL(feed_ping(t, ping("a", "T1", 450, 0, t0 + 30)), TRANSIT_ACCEPTED);
+    /* b forgotten: c fits. */
+    CU_ASSERT_EQUAL(transit_evict(t, t0 + 1), 1);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("c", "T3", 300, 0, t0 + 60)), TRANSIT_ACCEPTED);
+    /* Older than forget_after_s (a day) behind now: it would be forgotten
+     * at the next sweep, and is refused (and never restored). */
+    transit_evict(t, t0 + 3600);
+    struct gtfsrt_vehicle old = ping("d", "T1", 300, 0, t0);
+    size_t n;
+    CU_ASSERT_EQUAL(transit_ingest(t, &old, t0 + 86401, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_REJECTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "vehicle.timestamp"));
+    CU_ASSERT_EQUAL(transit_restore(t, &old, t0 + 86401, err, sizeof err), TRANSIT_REJECTED);
+    CU_ASSERT_EQUAL(transit_restore(t, &old, t0 + 86399, err, sizeof err), TRANSIT_ACCEPTED);
+    transit_free(t);
+}
+
 /* Segment times are learned from buses that traverse stop pairs and used
  * for the next bus: observations come out of ingest, and transit_observe
  * feeds the same estimator. */
@@ -483,6 +524,7 @@ int suite_transit(void)
         !CU_add_test(s, "long-silent vehicles forgotten", test_evict) ||
         !CU_add_test(s, "bad_input", test_bad_input) ||
         !CU_add_test(s, "checks_any_source", test_checks_any_source) ||
+        !CU_add_test(s, "registry_cap", test_registry_cap) ||
         !CU_add_test(s, "learning", test_learning) ||
         !CU_add_test(s, "trip_updates", test_trip_updates))
         return -1;
