@@ -498,7 +498,7 @@ static void test_pb_strings(void)
     gtfsrt_feed_clear(&f);
 
     /* The header's version is a string from protobuf too. */
-    w.n = 0;
+    struct pbw w = {.n = 0};
     pw_header(&w, "2.\xff");
     CU_ASSERT_EQUAL(gtfsrt_decode_pb(w.b, w.n, MAX_ENTITIES, &f, err, sizeof err), -1);
     CU_ASSERT_STRING_EQUAL(err, "header.gtfs_realtime_version: not valid UTF-8");
