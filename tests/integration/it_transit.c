@@ -481,6 +481,14 @@ static void test_trip_updates(void)
     CU_ASSERT_EQUAL(support_get(base, path, NULL, &r), 0);
     CU_ASSERT_TRUE(jint(json_object_get(r.json, "header"), "timestamp") >= ts1);
     http_result_free(&r);
+    /* Nor does a reader's at= far ahead push the live feed's header there
+     * (it is public: one request must not date everybody's feed 5138). */
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/trip-updates?at=99999999999", NULL, &r), 0);
+    CU_ASSERT_EQUAL(jint(json_object_get(r.json, "header"), "timestamp"), 99999999999);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/trip-updates", NULL, &r), 0);
+    CU_ASSERT_EQUAL(jint(json_object_get(r.json, "header"), "timestamp"), ts1);
+    http_result_free(&r);
     world_stop(&w);
 }
 
