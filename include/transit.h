@@ -194,8 +194,10 @@ size_t transit_arrivals(const struct transit *t, uint32_t stop, double now, doub
 
 /* TripUpdates for every live vehicle on a trip: fills up to max updates
  * and the stop rows they point into (stops, max_stops). Header timestamp
- * never decreases between calls. Returns the number of updates. */
-size_t transit_trip_updates(struct transit *t, double now, struct gtfsrt_header *h,
+ * never decreases between calls; only live calls (now is the server's
+ * clock, not a reader's at=) move it on for the later ones, so no reader
+ * can date everybody's feed. Returns the number of updates. */
+size_t transit_trip_updates(struct transit *t, double now, bool live, struct gtfsrt_header *h,
                             struct gtfsrt_trip_update *out, size_t max,
                             struct gtfsrt_stop_time *stops, size_t max_stops);
 

@@ -722,7 +722,8 @@ static void h_trip_updates(struct http_req *req, void *arg)
     h.timestamp = (uint64_t)floor(now);
     size_t n = 0, len = 0;
     if (tu && st && at->t)
-        n = transit_trip_updates(at->t, now, &h, tu, n_veh, st, n_stops);
+        n = transit_trip_updates(at->t, now, http_req_query(req, "at") == NULL, &h, tu, n_veh,
+                                 st, n_stops);
     bool pb = wants_protobuf(req);
     void *out = NULL;
     if (tu && st)

@@ -1006,16 +1006,18 @@ static void ymd(int64_t day, char *buf, size_t len)
     snprintf(buf, len, "%04d%02d%02d", y, m, d);
 }
 
-size_t transit_trip_updates(struct transit *t, double now, struct gtfsrt_header *h,
+size_t transit_trip_updates(struct transit *t, double now, bool live, struct gtfsrt_header *h,
                             struct gtfsrt_trip_update *out, size_t max,
                             struct gtfsrt_stop_time *stops, size_t max_stops)
 {
     size_t pos = 0, n = 0, ns = 0;
     const struct transit_vehicle *v;
-    t->last_header_ts = fmax(t->last_header_ts, floor(now));
+    double hts = fmax(t->last_header_ts, floor(now));
+    if (live)
+        t->last_header_ts = hts;
     memset(h, 0, sizeof *h);
     snprintf(h->version, sizeof h->version, "2.0");
-    h->timestamp = (uint64_t)t->last_header_ts;
+    h->timestamp = (uint64_t)hts;
     while ((v = transit_vehicle_next(t, &pos)) != NULL && n < max) {
         if (v->trip == GTFS_NONE || !v->matched ||
             transit_vehicle_status(t, v, now) == TRANSIT_STALE || v->next_pos >= v->n_pred)

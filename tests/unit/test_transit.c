@@ -489,7 +489,7 @@ static void test_trip_updates(void)
     struct gtfsrt_header h;
     struct gtfsrt_trip_update tu[4];
     struct gtfsrt_stop_time st[32];
-    size_t n = transit_trip_updates(t, t0 + 10, &h, tu, 4, st, 32);
+    size_t n = transit_trip_updates(t, t0 + 10, true, &h, tu, 4, st, 32);
     CU_ASSERT_EQUAL_FATAL(n, 1);
     CU_ASSERT_EQUAL(h.timestamp, (uint64_t)(t0 + 10));
     CU_ASSERT_STRING_EQUAL(tu[0].trip_id, "T1");
@@ -503,10 +503,15 @@ static void test_trip_updates(void)
     CU_ASSERT_EQUAL(tu[0].stops[2].arrival_delay,
                     tu[0].stops[2].arrival_time - (int64_t)(origin_tue + hms(8, 12, 0)));
     /* An earlier `now` never moves the header back. */
-    n = transit_trip_updates(t, t0 - 100, &h, tu, 4, st, 32);
+    n = transit_trip_updates(t, t0 - 100, true, &h, tu, 4, st, 32);
     CU_ASSERT_EQUAL(h.timestamp, (uint64_t)(t0 + 10));
+    /* A reader's later `now` (at=) shows there, and is not remembered. */
+    transit_trip_updates(t, t0 + 1e6, false, &h, tu, 4, st, 32);
+    CU_ASSERT_EQUAL(h.timestamp, (uint64_t)(t0 + 1e6));
+    transit_trip_updates(t, t0 + 11, true, &h, tu, 4, st, 32);
+    CU_ASSERT_EQUAL(h.timestamp, (uint64_t)(t0 + 11));
     /* Stale vehicles are left out. */
-    n = transit_trip_updates(t, t0 + 200, &h, tu, 4, st, 32);
+    n = transit_trip_updates(t, t0 + 200, true, &h, tu, 4, st, 32);
     CU_ASSERT_EQUAL(n, 0);
     transit_free(t);
 }
