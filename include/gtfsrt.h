@@ -37,7 +37,7 @@
 #define GTFSRT_SPEED_MAX 50.0              /* m/s (180 km/h): no bus goes faster */
 #define GTFSRT_TS_MAX 4102444800ull        /* 2100-01-01: later is garbage (or ms) */
 #define GTFSRT_PB_BYTES_PER_ENTITY 4096    /* protobuf-c memory allowed per entity */
-#define GTFSRT_JSON_NODES_PER_ENTITY 64    /* JSON values allowed per entity */
+#define GTFSRT_JSON_VALUES_PER_ENTITY 64    /* JSON values allowed per entity */
 
 enum gtfsrt_stop_status { GTFSRT_INCOMING_AT = 0, GTFSRT_STOPPED_AT = 1, GTFSRT_IN_TRANSIT_TO = 2 };
 

@@ -199,8 +199,10 @@ static void pb_vehicle(struct gtfsrt_vehicle *v, const PbEntity *e)
                "vehicle.trip.start_time");
         pb_str(v, v->start_date, sizeof v->start_date, t->has_start_date, t->start_date,
                "vehicle.trip.start_date");
-        if (t->has_direction_id)
-            v->direction_id = t->direction_id <= 1 ? (int)t->direction_id : -1;
+        if (t->has_direction_id && t->direction_id > 1)
+            entity_error(v, "vehicle.trip.direction_id: must be an integer in [0, 1]");
+        else if (t->has_direction_id)
+            v->direction_id = (int)t->direction_id;
         if (t->has_schedule_relationship)
             v->trip_relationship = (int)t->schedule_relationship;
     }
@@ -285,20 +287,24 @@ static int too_many(size_t n, size_t max, char *err, size_t errlen)
     return GTFSRT_TOO_LARGE;
 }
 
+/* base + per * max_entities, saturating. */
+static size_t allowance(size_t base, size_t per, size_t max_entities)
+{
+    return max_entities < (SIZE_MAX - base) / per ? base + max_entities * per : SIZE_MAX;
+}
+
 int gtfsrt_decode_pb(const void *buf, size_t len, size_t max_entities, struct gtfsrt_feed *out,
                      char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    size_t per = GTFSRT_PB_BYTES_PER_ENTITY, base = 64 * 1024;
-    size_t allowance = max_entities < (SIZE_MAX - base) / per ? base + max_entities * per
-                                                              : SIZE_MAX;
-    struct pb_budget budget = {allowance, false};
+    size_t bytes = allowance(64 * 1024, GTFSRT_PB_BYTES_PER_ENTITY, max_entities);
+    struct pb_budget budget = {bytes, false};
     ProtobufCAllocator alloc = {budget_alloc, budget_free, &budget};
     PbFeed *m = transit_realtime__feed_message__unpack(&alloc, len, buf);
     int rc = -1;
     if (m == NULL && budget.exceeded) {
         snprintf(err, errlen, "entity: decoding would take more than %zu KiB (more than %zu "
-                 "entities, or entities far too large)", allowance / 1024, max_entities);
+                 "entities, or entities far too large)", bytes / 1024, max_entities);
         return GTFSRT_TOO_LARGE;
     }
     if (m == NULL) {
@@ -515,9 +521,9 @@ static int json_header(const json_t *root, struct gtfsrt_header *h, char *err, s
     return 0;
 }
 
-/* Values in a JSON text (an upper bound: containers plus separators
- * outside strings), counting up to limit + 1: jansson takes some 200
- * bytes for each, so this bounds its memory before it parses. */
+/* Values in a JSON text, about (containers and separators outside
+ * strings), counted up to limit + 1: jansson takes up to some 200 bytes
+ * for each, so this bounds its memory before it parses. */
 static size_t json_values(const char *buf, size_t len, size_t limit)
 {
     size_t n = 1;
@@ -543,12 +549,10 @@ int gtfsrt_decode_json(const char *buf, size_t len, size_t max_entities,
 {
     json_error_t je;
     memset(out, 0, sizeof *out);
-    size_t per = GTFSRT_JSON_NODES_PER_ENTITY, base = 1024;
-    size_t allowance = max_entities < (SIZE_MAX - base) / per ? base + max_entities * per
-                                                              : SIZE_MAX;
-    if (json_values(buf, len, allowance) > allowance) {
+    size_t values = allowance(1024, GTFSRT_JSON_VALUES_PER_ENTITY, max_entities);
+    if (json_values(buf, len, values) > values) {
         snprintf(err, errlen, "entity: more than %zu JSON values (more than %zu entities, or "
-                 "entities far too large)", allowance, max_entities);
+                 "entities far too large)", values, max_entities);
         return GTFSRT_TOO_LARGE;
     }
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
