@@ -203,6 +203,23 @@ static void test_overlong_is_not_debited(void)
     session_clear(&s);
 }
 
+/* A fee at the tariff's ceiling (a stay too long to bill exactly) is
+ * never debited nor let out under pay-later: the gate holds. */
+static void test_ceiling_fee_is_held(void)
+{
+    struct session s;
+    enum session_gate g = SESSION_GATE_OPEN;
+    char err[256];
+    struct session_account both = {.autopay = true, .pay_later = true};
+    opened(&s);
+    struct session_event x = ev("out-c", "鲁F12345", "G2", T0 + 3600);
+    CU_ASSERT_EQUAL(session_close(&s, &x, 100000000000LL, &both, &POL, &g, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(s.status, SESSION_PAYMENT_REQUIRED);
+    CU_ASSERT_EQUAL(g, SESSION_GATE_HOLD);
+    CU_ASSERT_EQUAL(s.paid_fen, 0);
+    session_clear(&s);
+}
+
 static void test_duplicate_and_no_entry(void)
 {
     struct session old, nw, x;
@@ -539,6 +556,7 @@ int suite_session(void)
         CU_add_test(s, "payment_required then payments", test_payment_required_then_paid) == NULL ||
         CU_add_test(s, "autopay and pay-later, arrears", test_autopay_and_pay_later) == NULL ||
         CU_add_test(s, "overlong is never debited", test_overlong_is_not_debited) == NULL ||
+        CU_add_test(s, "a fee at the ceiling is held", test_ceiling_fee_is_held) == NULL ||
         CU_add_test(s, "duplicate entry, no entry record", test_duplicate_and_no_entry) == NULL ||
         CU_add_test(s, "re-reads and out-of-order exits", test_reread_and_order) == NULL ||
         CU_add_test(s, "prepay at a kiosk", test_prepay_at_kiosk) == NULL ||
