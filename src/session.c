@@ -65,6 +65,22 @@ void session_make_id(char *buf, size_t n, const char *lot, const char *kind, con
     snprintf(buf, n, "ps-%016llx", (unsigned long long)h);
 }
 
+int session_ts_check(const struct session_policy *pol, double ts, double now, char *err,
+                     size_t errlen)
+{
+    if (ts - now > pol->gate_max_future_s) {
+        snprintf(err, errlen, "ts: %.0f is %.0f s ahead of the clock (at most "
+                 "parking.gate_max_future_s = %.0f)", ts, ts - now, pol->gate_max_future_s);
+        return -1;
+    }
+    if (now - ts > pol->gate_max_age_s) {
+        snprintf(err, errlen, "ts: %.0f is %.0f s in the past (at most parking.gate_max_age_s = "
+                 "%.0f; is the camera's clock set?)", ts, now - ts, pol->gate_max_age_s);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- transitions ---- */
 
 /* The identity shared by sessions opened by an entry or by an exit. */
@@ -119,7 +135,7 @@ int session_close(struct session *s, const struct session_event *ev, long long f
     s->status = SESSION_PAYMENT_REQUIRED;           /* the default: the gate holds */
     if (owed == 0) {
         s->status = SESSION_PAID;
-    } else if (s->flags & SESSION_F_OVERLONG) {
+    } else if ((s->flags & SESSION_F_OVERLONG) || fee_fen >= TARIFF_MAX_FEN) {
         /* an anomaly is never debited silently: a person looks at it */
     } else if (acct != NULL && acct->autopay) {
         struct session_payment p = {.fen = owed, .ts = ev->ts};

@@ -8,6 +8,7 @@
 
 static const struct session_policy POL = {
     .pay_later_s = 259200, .max_session_s = 604800, .phantom_s = 900,
+    .gate_max_future_s = 300, .gate_max_age_s = 604800,
 };
 #define T0 1764400000.0
 
@@ -218,6 +219,26 @@ static void test_ceiling_fee_is_held(void)
     CU_ASSERT_EQUAL(g, SESSION_GATE_HOLD);
     CU_ASSERT_EQUAL(s.paid_fen, 0);
     session_clear(&s);
+}
+
+/* The clock window of gate events and payments. */
+static void test_ts_window(void)
+{
+    char err[256];
+    CU_ASSERT_EQUAL(session_ts_check(&POL, T0, T0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(session_ts_check(&POL, T0 + 300, T0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(session_ts_check(&POL, T0 - 604800, T0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(session_ts_check(&POL, T0 + 301, T0, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "ts: 1764400301 is 301 s ahead of the clock"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "parking.gate_max_future_s = 300"));
+    CU_ASSERT_EQUAL(session_ts_check(&POL, 0, T0, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "ts: 0 is 1764400000 s in the past"));
+    /* replay clock: no bound ahead, none behind before the clock starts */
+    struct session_policy replay = POL;
+    replay.gate_max_future_s = INFINITY;
+    CU_ASSERT_EQUAL(session_ts_check(&replay, 1e11, T0, err, sizeof err), 0);
+    replay.gate_max_age_s = INFINITY;
+    CU_ASSERT_EQUAL(session_ts_check(&replay, 0, T0, err, sizeof err), 0);
 }
 
 static void test_duplicate_and_no_entry(void)
@@ -557,6 +578,7 @@ int suite_session(void)
         CU_add_test(s, "autopay and pay-later, arrears", test_autopay_and_pay_later) == NULL ||
         CU_add_test(s, "overlong is never debited", test_overlong_is_not_debited) == NULL ||
         CU_add_test(s, "a fee at the ceiling is held", test_ceiling_fee_is_held) == NULL ||
+        CU_add_test(s, "gate clock window", test_ts_window) == NULL ||
         CU_add_test(s, "duplicate entry, no entry record", test_duplicate_and_no_entry) == NULL ||
         CU_add_test(s, "re-reads and out-of-order exits", test_reread_and_order) == NULL ||
         CU_add_test(s, "prepay at a kiosk", test_prepay_at_kiosk) == NULL ||

@@ -253,10 +253,14 @@ static void test_long_stays(void)
     /* no cap: every hour of 20000 days at 5.00 */
     CU_ASSERT_EQUAL(tariff_fee(&U, z, 1e9, 1e9 + 20000 * 86400.0, &b, err, sizeof err), 0);
     CU_ASSERT_EQUAL(b.fen, 20000LL * 24 * 500);
-    /* the largest stay a request can carry (ts up to 1e11) */
+    CU_ASSERT(!b.saturated);
+    /* 250 years are still billed exactly */
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 250 * 365 * 86400.0, &b, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(b.fen, 250LL * 365 * 4000);
+    /* the largest stay a request can carry (ts up to 1e11), and more:
+     * saturated at the ceiling, never 0 */
     CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 1e11, &b, err, sizeof err), 0);
-    CU_ASSERT(b.fen >= 1157407LL * 4000);
-    /* further: more than is billable, never 0 */
+    CU_ASSERT(b.saturated && b.fen == TARIFF_MAX_FEN);
     CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 1e15, &b, err, sizeof err), 0);
     CU_ASSERT(b.fen >= 1000000000LL * 100);
     tz_free(z);
@@ -303,15 +307,26 @@ static void test_errors_and_edges(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "before entry"));
     CU_ASSERT_EQUAL(tariff_fee(&T, z, NAN, 1000, &b, err, sizeof err), -1);
     CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, INFINITY, &b, err, sizeof err), -1);
-    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 1e15, &b, err, sizeof err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "too long"));
+    /* past any bill: saturated at the ceiling, never 0 */
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 1e15, &b, err, sizeof err), 0);
+    CU_ASSERT(b.saturated);
+    CU_ASSERT_EQUAL(b.fen, TARIFF_MAX_FEN);
     /* ten years with a cap is billed quickly: 3652 windows at 40.00 */
     CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 3652.0 * 86400, &b, err, sizeof err), 0);
     CU_ASSERT_EQUAL(b.fen, 3652LL * 4000);
-    /* a 1-minute unit without cap over 10 years is too many units */
+    CU_ASSERT(!b.saturated);
+    /* 6-second units (0.01 each) without a cap over 3000 days: 14,400
+     * units a day, walked for one day, the other days cost the same */
     struct map_tariff fine = U;
-    fine.unit_minutes = 0.01;
-    CU_ASSERT_EQUAL(tariff_fee(&fine, z, 0, 3000.0 * 86400, &b, err, sizeof err), -1);
+    fine.unit_minutes = 0.1;
+    fine.rate_per_hour = 6;
+    CU_ASSERT_EQUAL(tariff_fee(&fine, z, 0, 3000.0 * 86400, &b, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(b.fen, 3000LL * 14400);
+    CU_ASSERT(!b.saturated);
+    /* ... and too fine to walk: more units in a day than a bill may walk */
+    fine.unit_minutes = 1e-5;
+    CU_ASSERT_EQUAL(tariff_fee(&fine, z, 0, 3 * 86400.0, &b, err, sizeof err), 0);
+    CU_ASSERT(b.saturated && b.fen == TARIFF_MAX_FEN);
     /* no tariff: free */
     struct map_tariff none = {0};
     CU_ASSERT_EQUAL(tariff_fee(&none, z, 0, 86400, &b, err, sizeof err), 0);
@@ -364,6 +379,11 @@ static void test_json(void)
         {"{\"rate_per_hour\": \"6\"}", "tariff.rate_per_hour: must be a number"},
         {"{\"rate_per_hour\": -1}", "tariff.rate_per_hour: -1 is out of range"},
         {"{\"rate_per_hour\": 1, \"unit_minutes\": 0}", "tariff.unit_minutes"},
+        /* a unit that rounds to 0.00 would make every stay free */
+        {"{\"rate_per_hour\": 1, \"unit_minutes\": 0.25}", "tariff.unit_minutes: a unit of 0.25 "
+         "minutes at 1 an hour costs less than 0.01"},
+        {"{\"rate_per_hour\": 6, \"unit_minutes\": 1, \"night\": {\"from\": \"22:00\", "
+         "\"to\": \"07:00\", \"rate_per_hour\": 0.2}}", "at 0.2 an hour costs less than 0.01"},
         {"{\"rate_per_hour\": 1, \"free_minutes\": -5}", "tariff.free_minutes"},
         {"{\"rate_per_hour\": 1, \"daily_cap\": -5}", "tariff.daily_cap"},
         {"{\"rate_per_hour\": 1, \"night\": 3}", "tariff.night: must be an object"},
