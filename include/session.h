@@ -104,8 +104,14 @@ struct session_policy {
     double pay_later_s;
     double max_session_s;
     double phantom_s;
-    double gate_max_future_s;     /* INFINITY: no bound (replay clock) */
-    double gate_max_age_s;        /* INFINITY: no bound */
+};
+
+/* The clock gate events and payments are held to (config.h [parking]
+ * gate_max_future_s, gate_max_age_s). */
+struct session_clock {
+    double now;
+    double max_future_s;          /* INFINITY: no bound (replay clock) */
+    double max_age_s;             /* INFINITY: no bound */
 };
 
 struct session {
@@ -143,9 +149,8 @@ int session_copy(struct session *dst, const struct session *src);
 void session_make_id(char *buf, size_t n, const char *lot, const char *kind, const char *event_id);
 
 /* Is ts (epoch seconds) a plausible time for a gate event or payment
- * at `now` under pol? 0, or -1 with err naming ts and the limit. */
-int session_ts_check(const struct session_policy *pol, double ts, double now, char *err,
-                     size_t errlen);
+ * by clock c? 0, or -1 with err naming ts and the limit. */
+int session_ts_check(const struct session_clock *c, double ts, char *err, size_t errlen);
 
 /* ---- transitions ---- */
 /* Open an active session from an entry read. */

@@ -65,17 +65,16 @@ void session_make_id(char *buf, size_t n, const char *lot, const char *kind, con
     snprintf(buf, n, "ps-%016llx", (unsigned long long)h);
 }
 
-int session_ts_check(const struct session_policy *pol, double ts, double now, char *err,
-                     size_t errlen)
+int session_ts_check(const struct session_clock *c, double ts, char *err, size_t errlen)
 {
-    if (ts - now > pol->gate_max_future_s) {
+    if (ts - c->now > c->max_future_s) {
         snprintf(err, errlen, "ts: %.0f is %.0f s ahead of the clock (at most "
-                 "parking.gate_max_future_s = %.0f)", ts, ts - now, pol->gate_max_future_s);
+                 "parking.gate_max_future_s = %.0f)", ts, ts - c->now, c->max_future_s);
         return -1;
     }
-    if (now - ts > pol->gate_max_age_s) {
+    if (c->now - ts > c->max_age_s) {
         snprintf(err, errlen, "ts: %.0f is %.0f s in the past (at most parking.gate_max_age_s = "
-                 "%.0f; is the camera's clock set?)", ts, now - ts, pol->gate_max_age_s);
+                 "%.0f; is the camera's clock set?)", ts, c->now - ts, c->max_age_s);
         return -1;
     }
     return 0;

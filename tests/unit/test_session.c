@@ -8,7 +8,6 @@
 
 static const struct session_policy POL = {
     .pay_later_s = 259200, .max_session_s = 604800, .phantom_s = 900,
-    .gate_max_future_s = 300, .gate_max_age_s = 604800,
 };
 #define T0 1764400000.0
 
@@ -225,20 +224,20 @@ static void test_ceiling_fee_is_held(void)
 static void test_ts_window(void)
 {
     char err[256];
-    CU_ASSERT_EQUAL(session_ts_check(&POL, T0, T0, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(session_ts_check(&POL, T0 + 300, T0, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(session_ts_check(&POL, T0 - 604800, T0, err, sizeof err), 0);
-    CU_ASSERT_EQUAL(session_ts_check(&POL, T0 + 301, T0, err, sizeof err), -1);
+    struct session_clock c = {.now = T0, .max_future_s = 300, .max_age_s = 604800};
+    CU_ASSERT_EQUAL(session_ts_check(&c, T0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(session_ts_check(&c, T0 + 300, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(session_ts_check(&c, T0 - 604800, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(session_ts_check(&c, T0 + 301, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "ts: 1764400301 is 301 s ahead of the clock"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "parking.gate_max_future_s = 300"));
-    CU_ASSERT_EQUAL(session_ts_check(&POL, 0, T0, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(session_ts_check(&c, 0, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "ts: 0 is 1764400000 s in the past"));
     /* replay clock: no bound ahead, none behind before the clock starts */
-    struct session_policy replay = POL;
-    replay.gate_max_future_s = INFINITY;
-    CU_ASSERT_EQUAL(session_ts_check(&replay, 1e11, T0, err, sizeof err), 0);
-    replay.gate_max_age_s = INFINITY;
-    CU_ASSERT_EQUAL(session_ts_check(&replay, 0, T0, err, sizeof err), 0);
+    c.max_future_s = INFINITY;
+    CU_ASSERT_EQUAL(session_ts_check(&c, 1e11, err, sizeof err), 0);
+    c.max_age_s = INFINITY;
+    CU_ASSERT_EQUAL(session_ts_check(&c, 0, err, sizeof err), 0);
 }
 
 static void test_duplicate_and_no_entry(void)

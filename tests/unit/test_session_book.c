@@ -43,7 +43,7 @@ static void test_put_get_replace(void)
     snprintf(x.id, sizeof x.id, "x1");
     snprintf(x.plate, sizeof x.plate, "鲁F12345");
     x.ts = T0 + 3600;
-    struct session_policy pol = {259200, 604800, 900, 300, 604800};
+    struct session_policy pol = {259200, 604800, 900};
     struct session_account auto_acct = {.autopay = true};
     enum session_gate g;
     char err[128];
@@ -143,7 +143,7 @@ static void test_evict(void)
 {
     struct session_book *b = session_book_new();
     struct session s;
-    struct session_policy pol = {259200, 604800, 900, 300, 604800};
+    struct session_policy pol = {259200, 604800, 900};
     struct session_account later = {.pay_later = true};
     enum session_gate g;
     char err[128];
