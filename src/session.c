@@ -448,6 +448,11 @@ static int get_amount(const json_t *j, const char *key, long long *fen, char *er
         snprintf(err, errlen, "%s: must not be negative", key);
         return -1;
     }
+    if (x > (double)TARIFF_MAX_FEN / 100) {
+        snprintf(err, errlen, "%s: %g is more than any fee (at most %.0f)", key, x,
+                 (double)TARIFF_MAX_FEN / 100);
+        return -1;
+    }
     *fen = tariff_fen(x);
     if (*fen < 0) {
         snprintf(err, errlen, "%s: %g is not an amount in whole fen (0.01)", key, x);
