@@ -43,6 +43,9 @@ struct config {
     long parking_pay_later_s;
     long parking_max_session_s;
     long parking_phantom_s;
+    long parking_gate_max_future_s;
+    long parking_gate_max_age_s;
+    long parking_kiosk_token_s;
     char parking_timezone[64];
     long parking_history_max;
     long parking_stream_heartbeat_s;
