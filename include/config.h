@@ -54,6 +54,8 @@ struct config {
     char transit_gtfs_dir[CONFIG_PATH_MAX];   /* "" = <map.dir>/gtfs */
     long transit_stale_after_s;
     long transit_forget_after_s;
+    long transit_max_vehicles;
+    long transit_max_batch;
     long transit_early_margin_s;
     long transit_early_margin_pct;
     /* [signals] */

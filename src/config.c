@@ -62,6 +62,8 @@ static const struct ckey keys[] = {
     STR("transit.gtfs_dir", transit_gtfs_dir, ""),
     NUM("transit.stale_after_s", transit_stale_after_s, "90", 1, 86400),
     NUM("transit.forget_after_s", transit_forget_after_s, "86400", 60, 31536000),
+    NUM("transit.max_vehicles", transit_max_vehicles, "20000", 1, 10000000),
+    NUM("transit.max_batch", transit_max_batch, "5000", 1, 1000000),
     NUM("transit.early_margin_s", transit_early_margin_s, "10", 0, 600),
     NUM("transit.early_margin_pct", transit_early_margin_pct, "10", 0, 50),
     {"signals.mode", C_SIGMODE, offsetof(struct config, signals_mode), 0, "adaptive", 0, 0},
