@@ -412,6 +412,183 @@ static void drop_map(char *dir)
     free(dir);
 }
 
+/* A map folder with parking.geojson and, when given, corridors.geojson. */
+static char *write_map2(const char *parking, const char *corridors)
+{
+    char *dir = write_map(parking, strlen(parking));
+    if (corridors != NULL) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/corridors.geojson", dir);
+        FILE *f = fopen(path, "wb");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fputs(corridors, f);
+        fclose(f);
+    }
+    return dir;
+}
+
+static void drop_map2(char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/corridors.geojson", dir);
+    unlink(path);
+    drop_map(dir);
+}
+
+#define LOT(id, extra)                                                                         \
+    "{\"type\": \"Feature\", \"properties\": {\"id\": \"" id "\", \"name\": \"n\", "           \
+    "\"totalSpotNumber\": 10" extra "}, \"geometry\": {\"type\": \"Point\", \"coordinates\": " \
+    "[121.39, 37.54]}}"
+
+/* Tariffs in the map get the rules of PUT /v1/parking/lots (one parser,
+ * tariff_from_json), each reported with the lot's id. */
+static void test_tariff_rules(void)
+{
+    static const char bad[] =
+        "{\"type\": \"FeatureCollection\", \"features\": [\n"
+        LOT("tiny-unit", ", \"tariff\": {\"rate_per_hour\": 6, \"unit_minutes\": 0.01}") ",\n"
+        LOT("tiny-night", ", \"tariff\": {\"rate_per_hour\": 6, \"unit_minutes\": 0.5, "
+            "\"night\": {\"from\": \"22:00\", \"to\": \"07:00\", \"rate_per_hour\": 0.5}}") ",\n"
+        LOT("huge-rate", ", \"tariff\": {\"rate_per_hour\": 1e300}") ",\n"
+        LOT("huge-cap", ", \"tariff\": {\"rate_per_hour\": 2, \"daily_cap\": 1e300}") ",\n"
+        LOT("long-free", ", \"tariff\": {\"rate_per_hour\": 2, \"free_minutes\": 1e12}") ",\n"
+        LOT("bfe", ", \"tariff\": {\"rate_per_hour\": 2, \"bill_from_entry\": \"yes\"}") ",\n"
+        LOT("not-obj", ", \"tariff\": [1]") "\n"
+        "]}";
+    char *dir = write_map2(bad, NULL);
+    struct map_problems p = {0};
+    load_bad(dir, &p);
+    struct expect e[] = {
+        {"tiny-unit", "tariff.unit_minutes: a unit of 0.01 minutes at 6 an hour costs less "
+                      "than 0.01"},
+        {"tiny-night", "tariff.unit_minutes: a unit of 0.5 minutes at 0.5 an hour"},
+        {"huge-rate", "tariff.rate_per_hour: 1e+300 is out of range"},
+        {"huge-cap", "tariff.daily_cap: 1e+300 is out of range"},
+        {"long-free", "tariff.free_minutes: 1e+12 is out of range"},
+        {"bfe", "tariff.bill_from_entry: must be true or false"},
+        {"not-obj", "tariff: must be an object"},
+    };
+    assert_exactly(&p, "parking.geojson", e, sizeof e / sizeof e[0]);
+    map_problems_free(&p);
+    drop_map2(dir);
+
+    /* The same parser reads what the map path used to drop. */
+    static const char good[] =
+        "{\"type\": \"FeatureCollection\", \"features\": [\n"
+        LOT("bfe", ", \"tariff\": {\"rate_per_hour\": 2, \"bill_from_entry\": true}") "\n]}";
+    dir = write_map2(good, NULL);
+    struct map *m = load_ok(dir);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_TRUE(map_lot(m, "bfe")->tariff.present);
+    CU_ASSERT_TRUE(map_lot(m, "bfe")->tariff.bill_from_entry);
+    map_free(m);
+    drop_map2(dir);
+}
+
+/* Strings and numbers from properties that would reach replies, keys or
+ * computations: bounded, and ids (levels, categories too) free of
+ * control characters. */
+static void test_absurd_values(void)
+{
+    char name300[301], level128[129], levels65[65 * 8 + 2];
+    memset(name300, 'n', 300);
+    name300[300] = '\0';
+    memset(level128, 'L', 128);
+    level128[128] = '\0';
+    size_t o = 0;
+    for (int i = 0; i < 65; i++)
+        o += (size_t)snprintf(levels65 + o, sizeof levels65 - o, "%s\"L%d\"", i ? "," : "", i);
+    char parking[8192];
+    snprintf(parking, sizeof parking,
+        "{\"type\": \"FeatureCollection\", \"features\": [\n"
+        LOT("ok-lot", ", \"levels\": [\"B1\", \"B2\"]") ",\n"
+        "{\"type\": \"Feature\", \"properties\": {\"id\": \"huge-total\", \"name\": \"n\", "
+        "\"totalSpotNumber\": 2147483647}, \"geometry\": {\"type\": \"Point\", \"coordinates\": "
+        "[121.39, 37.54]}},\n"
+        LOT("huge-price", ", \"priceRatePerHour\": 1e300") ",\n"
+        LOT("long-name", ", \"address\": \"%s\"") ",\n"
+        LOT("ctl-level", ", \"levels\": [\"B1\", \"B\\u0001\"]") ",\n"
+        LOT("long-level", ", \"levels\": [\"%s\"]") ",\n"
+        LOT("many-levels", ", \"levels\": [%s]") ",\n"
+        LOT("ctl-cat", ", \"category\": [\"a\\nb\"]") ",\n"
+        "{\"type\": \"Feature\", \"properties\": {\"kind\": \"kiosk\", \"id\": \"k-long\", "
+        "\"lot\": \"ok-lot\", \"level\": \"B1\", \"name\": \"%s\"}, "
+        "\"geometry\": {\"type\": \"Point\", \"coordinates\": [121.39, 37.54]}}\n"
+        "]}", name300, level128, levels65, name300);
+
+    char phases17[17 * 80 + 2];
+    o = 0;
+    for (int i = 0; i < 17; i++)
+        o += (size_t)snprintf(phases17 + o, sizeof phases17 - o,
+                              "%s{\"movements\": [\"EBT\"], \"saturation_flow\": 1800, "
+                              "\"min_green_s\": 5}", i ? "," : "");
+#define ISEC_AT(id, phases, extra, lon)                                                       \
+    "{\"type\": \"Feature\", \"properties\": {\"kind\": \"intersection\", \"id\": \"" id       \
+    "\", \"name\": \"x\", \"phases\": " phases ", \"cycle_min_s\": 60"                        \
+    extra "}, \"geometry\": {\"type\": \"Point\", \"coordinates\": [" lon ", 37.538]}}"
+#define ISEC(id, phases, extra) ISEC_AT(id, phases, extra, "121.39")
+#define LOST ", \"lost_time_s\": 8"
+#define PH1 "[{\"movements\": [\"EBT\", \"WBT\"], \"saturation_flow\": 3600, \"min_green_s\": 15}]"
+    char corridors[8192];
+    snprintf(corridors, sizeof corridors,
+        "{\"type\": \"FeatureCollection\", \"features\": [\n"
+        ISEC("i1", PH1, LOST ", \"cycle_max_s\": 120") ",\n"
+        ISEC_AT("i2", PH1, LOST ", \"cycle_max_s\": 120", "121.395") ",\n"
+        ISEC("huge-cycle", PH1, LOST ", \"cycle_max_s\": 1e300") ",\n"
+        ISEC("huge-lost", PH1, ", \"cycle_max_s\": 120, \"lost_time_s\": 1e9") ",\n"
+        ISEC("huge-sat", "[{\"movements\": [\"EBT\"], \"saturation_flow\": 1e308, "
+             "\"min_green_s\": 15}]", LOST ", \"cycle_max_s\": 120") ",\n"
+        ISEC("huge-green", "[{\"movements\": [\"EBT\"], \"saturation_flow\": 1800, "
+             "\"min_green_s\": 1e9, \"flow\": 1e9}]", LOST ", \"cycle_max_s\": 120") ",\n"
+        ISEC("huge-ped", PH1, LOST ", \"cycle_max_s\": 120, \"pedestrian_crossing_m\": 1e12") ",\n"
+        ISEC("twice", "[{\"movements\": [\"EBT\", \"EBT\"], \"saturation_flow\": 1800, "
+             "\"min_green_s\": 5}]", LOST ", \"cycle_max_s\": 120") ",\n"
+        ISEC("phases17", "[%s]", LOST ", \"cycle_max_s\": 120") ",\n"
+        "{\"type\": \"Feature\", \"properties\": {\"kind\": \"corridor\", \"id\": \"c-crawl\", "
+        "\"name\": \"c\", \"speed_kmh\": 1e-9, \"intersections\": [\"i1\", \"i2\"]}, "
+        "\"geometry\": {\"type\": \"LineString\", \"coordinates\": [[121.38, 37.538], [121.40, 37.538]]}},\n"
+        "{\"type\": \"Feature\", \"properties\": {\"kind\": \"corridor\", \"id\": \"c-warp\", "
+        "\"name\": \"%s\", \"speed_kmh\": 1e9, \"intersections\": [\"i1\", \"i2\"]}, "
+        "\"geometry\": {\"type\": \"LineString\", \"coordinates\": [[121.38, 37.538], [121.40, 37.538]]}}\n"
+        "]}", phases17, name300);
+#undef ISEC
+#undef ISEC_AT
+#undef LOST
+#undef PH1
+    char *dir = write_map2(parking, corridors);
+    struct map_problems p = {0};
+    load_bad(dir, &p);
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "huge-total", "'totalSpotNumber' must be an integer from 1 to 10000000"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "huge-price", "'priceRatePerHour' must be a number in [0, 1e+06]"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "long-name", "'address': longer than 511 bytes"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "ctl-level", "'levels[1]': contains a control character"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "long-level", "'levels[0]': longer than 127 bytes"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "many-levels", "'levels' lists more than 64"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "ctl-cat", "'category[0]': contains a control character"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "k-long", "'name': longer than 511 bytes"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-cycle", "'cycle_max_s' must be a number in (0, 600]"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-lost", "'lost_time_s' must be a number in [0, 120]"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-sat", "'phases[0].saturation_flow' must be a number in (0, 10000]"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-green", "'phases[0].min_green_s' must be a number in [0, 300]"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-green", "'phases[0].flow' must be a number in [0, 10000]"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-ped", "'pedestrian_crossing_m' must be a number in [0, 200]"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "twice", "phase 1 lists movement 'EBT' twice"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "phases17", "at most 16 phases"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "c-crawl", "'speed_kmh' must be a number in [5, 150]"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "c-warp", "'speed_kmh' must be a number in [5, 150]"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "c-warp", "'name': longer than 511 bytes"));
+    CU_ASSERT_EQUAL(count_for(&p, "ok-lot"), 0);
+    CU_ASSERT_EQUAL(count_for(&p, "i1"), 0);
+    CU_ASSERT_EQUAL(p.n, 19);
+    if (p.n != 19)
+        for (size_t i = 0; i < p.n; i++)
+            fprintf(stderr, "got: %s %s %s\n", p.items[i].file, p.items[i].feature,
+                    p.items[i].message);
+    map_problems_free(&p);
+    drop_map2(dir);
+}
+#undef LOT
+
 static void test_empty_and_invalid_utf8(void)
 {
     static const char empty[] = "{\"type\": \"FeatureCollection\", \"features\": []}";
@@ -496,6 +673,8 @@ int suite_map(void)
         {"empty map, invalid UTF-8", test_empty_and_invalid_utf8},
         {"feature structure", test_feature_structure},
         {"HH:MM", test_parse_hhmm},
+        {"tariffs by the PUT rules", test_tariff_rules},
+        {"absurd strings and numbers", test_absurd_values},
         CU_TEST_INFO_NULL,
     };
     static CU_SuiteInfo suites[] = {
