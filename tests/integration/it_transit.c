@@ -1072,10 +1072,11 @@ static void test_static_strings(void)
     http_result_free(&r);
     world_stop(&w);
 
-    /* The same feed saved in GBK (芝罘 is D6A5 EEB7): refused as a whole. */
+    /* The same feed saved in GBK (芝罘 is D6A5 EEB7, 烟台 D1CC CCA8):
+     * refused as a whole. */
     feed_file(dir, "stops.txt", NULL, NULL,
               "stop_id,stop_name,stop_lat,stop_lon\n"
-              "S1,\xd6\xa5\xee\xb7,37.5401,121.3800\nS5,\xd6\xa5,37.5401,121.4000\n");
+              "S1,\xd6\xa5\xee\xb7,37.5401,121.3800\nS5,\xd1\xcc\xcc\xa8,37.5401,121.4000\n");
     CU_ASSERT_NOT_EQUAL(check_feed(dir, out, sizeof out), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "stops.txt"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "iconv -f GBK -t UTF-8"));
