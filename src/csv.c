@@ -6,7 +6,8 @@
  * where real feeds are sloppy (LF or lone CR line ends, a stray quote
  * inside an unquoted field is kept as text) and strict where data would
  * otherwise be lost silently (text after a closing quote, a quote that
- * never closes, NUL bytes, runaway records). */
+ * never closes, NUL bytes, runaway records, UTF-16). Text encoding is
+ * otherwise the caller's business (gtfs.c checks what it keeps). */
 #include "csv.h"
 
 #include <errno.h>

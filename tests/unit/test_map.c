@@ -321,13 +321,14 @@ static void test_bad_parking(void)
     struct expect e[] = {
         {"#0", "missing property 'id'"},
         {"dup", "duplicate lot id"},
-        {"zero", "'totalSpotNumber' must be a positive integer"},
+        {"zero", "'totalSpotNumber' must be an integer from 1 to 10000000"},
         {"swapped", "coordinate [37.54, 121.39] out of range"},
         {"line-lot", "geometry must be Point or Polygon, not LineString"},
-        {"badtariff", "'tariff.rate_per_hour' must be a number >= 0"},
-        {"badtariff", "'tariff.night.from' must be a time of day HH:MM"},
-        {"badcap", "'tariff.daily_cap' must be a number >= 0"},
-        {"badcap", "'tariff.unit_minutes' must be a number > 0"},
+        /* Tariffs by tariff_from_json: the first problem of each. */
+        {"badtariff", "tariff.rate_per_hour: -1 is out of range"},
+        {"badcap", "tariff.unit_minutes: 0 is out of range"},
+        {"badnight", "tariff.night.from: must be a time of day \"HH:MM\""},
+        {"negcap", "tariff.daily_cap: -5 is out of range"},
         {"b-orphan", "unknown lot 'nope'"},
         {"b-level", "level 'B3' is not one of lot 'garage' levels"},
         {"b1", "duplicate bay id"},
@@ -340,7 +341,7 @@ static void test_bad_parking(void)
         {"bench-1", "unknown kind 'bench'"},
         {"open-ring", "Polygon ring is not closed"},
         {"noname", "missing property 'name'"},
-        {"price", "'priceRatePerHour' must be a number >= 0"},
+        {"price", "'priceRatePerHour' must be a number in [0, 1e+06]"},
         {"null-island", "12720 km from the middle of the map (limit 100 km)"},
     };
     assert_exactly(&p, "parking.geojson", e, sizeof e / sizeof e[0]);
@@ -369,7 +370,7 @@ static void test_bad_corridors(void)
         {"c-same", "intersection 'b2' at 264.5 m is not after 'b' at 264.5 m"},
         {"c-unknown", "unknown intersection 'ghost'"},
         {"c-one", "'intersections' must list at least 2 intersections"},
-        {"c-slow", "'speed_kmh' must be a number > 0"},
+        {"c-slow", "'speed_kmh' must be a number in [5, 150]"},
         {"c-twice", "'intersections' lists 'a' twice"},
     };
     assert_exactly(&p, "corridors.geojson", e, sizeof e / sizeof e[0]);
@@ -490,9 +491,9 @@ static void test_tariff_rules(void)
  * control characters. */
 static void test_absurd_values(void)
 {
-    char name300[301], level128[129], levels65[65 * 8 + 2];
-    memset(name300, 'n', 300);
-    name300[300] = '\0';
+    char name600[601], level128[129], levels65[65 * 8 + 2];
+    memset(name600, 'n', 600);
+    name600[600] = '\0';
     memset(level128, 'L', 128);
     level128[128] = '\0';
     size_t o = 0;
@@ -514,7 +515,7 @@ static void test_absurd_values(void)
         "{\"type\": \"Feature\", \"properties\": {\"kind\": \"kiosk\", \"id\": \"k-long\", "
         "\"lot\": \"ok-lot\", \"level\": \"B1\", \"name\": \"%s\"}, "
         "\"geometry\": {\"type\": \"Point\", \"coordinates\": [121.39, 37.54]}}\n"
-        "]}", name300, level128, levels65, name300);
+        "]}", name600, level128, levels65, name600);
 
     char phases17[17 * 80 + 2];
     o = 0;
@@ -550,7 +551,7 @@ static void test_absurd_values(void)
         "{\"type\": \"Feature\", \"properties\": {\"kind\": \"corridor\", \"id\": \"c-warp\", "
         "\"name\": \"%s\", \"speed_kmh\": 1e9, \"intersections\": [\"i1\", \"i2\"]}, "
         "\"geometry\": {\"type\": \"LineString\", \"coordinates\": [[121.38, 37.538], [121.40, 37.538]]}}\n"
-        "]}", phases17, name300);
+        "]}", phases17, name600);
 #undef ISEC
 #undef ISEC_AT
 #undef LOST
