@@ -6,7 +6,9 @@
  *
  * Glue only: JSON in and out through http.h, Redis through store.h,
  * geometry from the loaded map; the engineering is in signals.c,
- * maxband*.c, bands.c and tsd.c.
+ * maxband*.c, bands.c and tsd.c. Green-wave optimisations run on worker
+ * threads (worker.h), never on the event loop; every number a request
+ * gives is checked against a plausible range first.
  *
  * Redis layout (all keys of a corridor share its hash tag):
  *   cityd:{cor:<id>}:plan:<plan>   plan JSON (immutable once written)
@@ -419,10 +421,6 @@ static int parse_intersection(json_t *x, size_t i, struct gw *g, char *err)
         parse_green(x, where, "inbound", &s->in, g->gkey[i][1], err) < 0 ||
         num_in(x, "queue_clearance_s", where, &R_QUEUE, &q, err) < 0)
         return -1;
-    if (q < 0) {
-        snprintf(err, ERRLEN, "%squeue_clearance_s: must be >= 0", where);
-        return -1;
-    }
     s->out.queue_s = s->in.queue_s = q;
     return 0;
 }
