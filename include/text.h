@@ -25,6 +25,9 @@
  * no surrogates, nothing above U+10FFFF (a NUL byte is valid here). */
 bool text_utf8_valid(const char *s, size_t n);
 
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 if none. */
+size_t text_utf8_seq(const char *s, size_t n);
+
 /* The rule, for s of n bytes going into a buffer of size bytes (so at
  * most size - 1 bytes): returns 0, or -1 with "<field>: <why>" in err. */
 int text_check(const char *field, const char *s, size_t n, size_t size, char *err,

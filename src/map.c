@@ -169,23 +169,25 @@ static bool get_str(struct loader *L, const struct feat *ft, const char *key, en
     return *out != NULL;
 }
 
-/* Plausible values of a number: [lo, hi], or (lo, hi] when lo_open. A
- * value beyond them is a typo or garbage that would otherwise reach
- * computations (a cycle_max_s of 1e300 never ends a search for a cycle,
- * a speed of 1e-9 km/h draws a time-space diagram eons long). */
+/* Plausible values of a number, [lo, hi]. A value beyond them is a typo
+ * or garbage that would otherwise reach computations (a cycle_max_s of
+ * 1e300 never ends a search for a cycle, a speed of 1e-9 km/h draws a
+ * time-space diagram eons long). Signal values are the API's (signals.h). */
 struct range {
     double lo, hi;
-    bool lo_open;
+    const char *unit;
 };
 
-static const struct range R_PRICE = {0, 1e6, false};          /* as tariff rates */
-static const struct range R_SAT_FLOW = {0, 10000, true};      /* veh/h of green, a phase */
-static const struct range R_FLOW = {0, 10000, false};         /* veh/h, a phase */
-static const struct range R_GREEN_S = {0, 300, false};
-static const struct range R_LOST_S = {0, 120, false};
-static const struct range R_CYCLE_S = {0, 600, true};
-static const struct range R_CROSSING_M = {0, 200, false};
-static const struct range R_SPEED_KMH = {5, 150, false};
+static const struct range R_PRICE = {0, 1e6, ""};             /* as tariff rates */
+static const struct range R_SAT_FLOW = {SIGNALS_SATURATION_PLAUSIBLE_MIN_VPH,
+                                        SIGNALS_PLAUSIBLE_FLOW_VPH, " veh/h"};
+static const struct range R_FLOW = {0, SIGNALS_PLAUSIBLE_FLOW_VPH, " veh/h"};
+static const struct range R_GREEN_S = {0, SIGNALS_MIN_GREEN_MAX_S, " s"};
+static const struct range R_LOST_S = {0, SIGNALS_LOST_TIME_MAX_S, " s"};
+static const struct range R_CYCLE_S = {SIGNALS_CYCLE_MIN_S, SIGNALS_CYCLE_MAX_S, " s"};
+static const struct range R_CROSSING_M = {0, SIGNALS_PLAUSIBLE_CROSSING_M, " m"};
+static const struct range R_SPEED_KMH = {SIGNALS_SPEED_MIN_MPS * 3.6,
+                                         SIGNALS_SPEED_MAX_MPS * 3.6, " km/h"};
 
 /* Number property (named `ctx.key` when ctx is set) within r; absent
  * leaves *out untouched (ok unless required). */
@@ -200,9 +202,9 @@ static bool get_num(struct loader *L, const struct feat *ft, json_t *obj, const 
         return !required;
     }
     double d = json_is_number(v) ? json_number_value(v) : NAN;
-    if (!(d >= r.lo && d <= r.hi && !(r.lo_open && d == r.lo))) {
-        FPROBLEM(L, ft, "property '%s%s%s' must be a number in %c%g, %g]", ctx ? ctx : "", dot,
-                 key, r.lo_open ? '(' : '[', r.lo, r.hi);
+    if (!(d >= r.lo && d <= r.hi)) {
+        FPROBLEM(L, ft, "property '%s%s%s' must be a number between %g and %g%s",
+                 ctx ? ctx : "", dot, key, r.lo, r.hi, r.unit);
         return false;
     }
     *out = d;

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 if none. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t text_utf8_seq(const char *str, size_t n)
 {
+    const unsigned char *s = (const unsigned char *)str;
     unsigned c = s[0], cp, min;
     size_t len;
     if (c < 0x80)
@@ -39,9 +39,8 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 
 bool text_utf8_valid(const char *s, size_t n)
 {
-    const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0, l; i < n; i += l)
-        if ((l = utf8_seq(u + i, n - i)) == 0)
+        if ((l = text_utf8_seq(s + i, n - i)) == 0)
             return false;
     return true;
 }
@@ -82,7 +81,7 @@ void text_sanitize(char *s)
     unsigned char *u = (unsigned char *)s;
     size_t n = strlen(s);
     for (size_t i = 0, l; i < n; i += l) {
-        l = utf8_seq(u + i, n - i);
+        l = text_utf8_seq(s + i, n - i);
         if (l == 0 || u[i] < 0x20 || u[i] == 0x7f) {
             u[i] = '?';
             l = 1;
