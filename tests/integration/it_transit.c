@@ -1081,6 +1081,7 @@ static void test_static_strings(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "stops.txt"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "iconv -f GBK -t UTF-8"));
     support_rmrf(dir);
+    free(dir);
 }
 
 /* --check lists a broken feed's problems with file and line. */

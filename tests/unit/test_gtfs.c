@@ -320,6 +320,12 @@ static char *write_feed(const struct file *files, size_t n)
     return dir;
 }
 
+static void drop_feed(char *dir)
+{
+    support_rmrf(dir);
+    free(dir);
+}
+
 /* What jansson would put in a document (json_string refuses the rest). */
 static bool json_ok(const char *s)
 {
@@ -448,7 +454,7 @@ static void test_bad_strings(void)
     CU_ASSERT_FATAL(p != NULL);
     CU_ASSERT_EQUAL(p->n, 3);
     gtfs_free(f);
-    support_rmrf(dir);
+    drop_feed(dir);
 }
 
 /* A file in another encoding (GBK here: 烟台 is D1CC CCA8) or UTF-16 is
@@ -464,7 +470,7 @@ static void test_not_utf8(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "not UTF-8"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "iconv -f GBK -t UTF-8"));
     CU_ASSERT(json_ok(err));
-    support_rmrf(dir);
+    drop_feed(dir);
 
     /* Mostly GBK: one name that happens to be valid UTF-8 does not hide it. */
     const struct file gbk_stops[] = {
@@ -477,7 +483,7 @@ static void test_not_utf8(void)
     CU_ASSERT_PTR_NULL(gtfs_load(dir, err, sizeof err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "stops.txt"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "iconv -f GBK -t UTF-8"));
-    support_rmrf(dir);
+    drop_feed(dir);
 
     /* UTF-16 (what some spreadsheets save as "Unicode text"). */
     static const char u16[] = "\xff\xfe" "a\0,\0b\0\n\0";
@@ -487,7 +493,7 @@ static void test_not_utf8(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "routes.txt"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "UTF-16"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "iconv -f UTF-16 -t UTF-8"));
-    support_rmrf(dir);
+    drop_feed(dir);
 
     /* The minimal feed itself loads clean (the cases above fail for their
      * own reason). */
@@ -497,7 +503,7 @@ static void test_not_utf8(void)
     if (f != NULL)
         CU_ASSERT_EQUAL(f->n_issues_total, 0);
     gtfs_free(f);
-    support_rmrf(dir);
+    drop_feed(dir);
 }
 
 static void test_dst_origin(void)
