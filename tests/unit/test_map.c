@@ -505,7 +505,10 @@ static void test_absurd_values(void)
         "\"geometry\": {\"type\": \"Point\", \"coordinates\": [121.39, 37.54]}}\n"
         "]}", name600, level128, levels65, name600);
 
-    char phases17[17 * 80 + 2];
+    char phases17[17 * 80 + 2], moves[2000 * 4 + 2];
+    o = 0;
+    for (int i = 0; i < 2000; i++)
+        o += (size_t)snprintf(moves + o, sizeof moves - o, "%s\"X\"", i ? "," : "");
     o = 0;
     for (int i = 0; i < 17; i++)
         o += (size_t)snprintf(phases17 + o, sizeof phases17 - o,
@@ -518,7 +521,7 @@ static void test_absurd_values(void)
 #define ISEC(id, phases, extra) ISEC_AT(id, phases, extra, "121.39")
 #define LOST ", \"lost_time_s\": 8"
 #define PH1 "[{\"movements\": [\"EBT\", \"WBT\"], \"saturation_flow\": 3600, \"min_green_s\": 15}]"
-    char corridors[8192];
+    char corridors[16384];
     snprintf(corridors, sizeof corridors,
         "{\"type\": \"FeatureCollection\", \"features\": [\n"
         ISEC("i1", PH1, LOST ", \"cycle_max_s\": 120") ",\n"
@@ -533,13 +536,15 @@ static void test_absurd_values(void)
         ISEC("twice", "[{\"movements\": [\"EBT\", \"EBT\"], \"saturation_flow\": 1800, "
              "\"min_green_s\": 5}]", LOST ", \"cycle_max_s\": 120") ",\n"
         ISEC("phases17", "[%s]", LOST ", \"cycle_max_s\": 120") ",\n"
+        ISEC("many-moves", "[{\"movements\": [%s], \"saturation_flow\": 1800, "
+             "\"min_green_s\": 5}]", LOST ", \"cycle_max_s\": 120") ",\n"
         "{\"type\": \"Feature\", \"properties\": {\"kind\": \"corridor\", \"id\": \"c-crawl\", "
         "\"name\": \"c\", \"speed_kmh\": 1e-9, \"intersections\": [\"i1\", \"i2\"]}, "
         "\"geometry\": {\"type\": \"LineString\", \"coordinates\": [[121.38, 37.538], [121.40, 37.538]]}},\n"
         "{\"type\": \"Feature\", \"properties\": {\"kind\": \"corridor\", \"id\": \"c-warp\", "
         "\"name\": \"%s\", \"speed_kmh\": 1e9, \"intersections\": [\"i1\", \"i2\"]}, "
         "\"geometry\": {\"type\": \"LineString\", \"coordinates\": [[121.38, 37.538], [121.40, 37.538]]}}\n"
-        "]}", phases17, name600);
+        "]}", phases17, moves, name600);
 #undef ISEC
 #undef ISEC_AT
 #undef LOST
@@ -566,10 +571,13 @@ static void test_absurd_values(void)
     CU_ASSERT_TRUE(has(&p, "corridors.geojson", "c-crawl", "'speed_kmh' must be a number between 3.6 and 144 km/h"));
     CU_ASSERT_TRUE(has(&p, "corridors.geojson", "c-warp", "'speed_kmh' must be a number between 3.6 and 144 km/h"));
     CU_ASSERT_TRUE(has(&p, "corridors.geojson", "c-warp", "'name': longer than 511 bytes"));
+    /* One problem for a list of 2000 bad movements, not 2000. */
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "many-moves", "phase 1: unknown movement 'X'"));
+    CU_ASSERT_EQUAL(count_for(&p, "many-moves"), 1);
     CU_ASSERT_EQUAL(count_for(&p, "ok-lot"), 0);
     CU_ASSERT_EQUAL(count_for(&p, "i1"), 0);
-    CU_ASSERT_EQUAL(p.n, 19);
-    if (p.n != 19)
+    CU_ASSERT_EQUAL(p.n, 20);
+    if (p.n != 20)
         for (size_t i = 0; i < p.n; i++)
             fprintf(stderr, "got: %s %s %s\n", p.items[i].file, p.items[i].feature,
                     p.items[i].message);
