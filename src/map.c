@@ -965,7 +965,9 @@ static bool parse_movements(struct loader *L, const struct feat *ft, json_t *mv,
         return false;
     }
     bool ok = true;
-    for (size_t i = 0; i < n; i++) {
+    /* The first bad entry is the problem: a list of thousands of them
+     * must not become thousands of problems. */
+    for (size_t i = 0; ok && i < n; i++) {
         const char *s = json_string_value(json_array_get(mv, i));
         if (s == NULL || !utdf_movement(s)) {
             FPROBLEM(L, ft, "phase %zu: unknown movement '%s' (UTDF: NBL NBT NBR SBL SBT SBR "
