@@ -711,6 +711,7 @@ static void def_apply_text(struct api_parking *ap, const char *lot, const char *
  * included; the heartbeat checks the output buffer alone. */
 
 #define SSE_PAGE (16u * 1024)           /* bytes of events written at a time */
+#define SSE_CT "text/event-stream; charset=utf-8"
 #define BUDGET_TICKS 5                  /* memory checked every 0.5 s */
 
 /* A set of lot handles in two levels: bit h of w[] is handle h, bit i of
@@ -1010,13 +1011,20 @@ static void sse_flush(struct api_parking *ap)
     free(c.buf[1].data);
 }
 
-/* Slowest first: least delivered since the last check, then most
- * unacknowledged. */
+/* Slowest first: the longest to drain what it holds at the rate its
+ * client took bytes since the last check (an idle client holding nothing
+ * is not slow), then the most held. */
+static double drain_time(const struct sse_sub *s)
+{
+    return (double)s->unsent / ((double)s->progress + 1.0);
+}
+
 static int slowest_cmp(const void *a, const void *b)
 {
     const struct sse_sub *x = *(struct sse_sub *const *)a, *y = *(struct sse_sub *const *)b;
-    if (x->progress != y->progress)
-        return (x->progress > y->progress) - (x->progress < y->progress);
+    double tx = drain_time(x), ty = drain_time(y);
+    if (tx != ty)
+        return (tx < ty) - (tx > ty);
     return (x->unsent < y->unsent) - (x->unsent > y->unsent);
 }
 
@@ -1115,6 +1123,12 @@ static void h_stream(struct http_req *req, void *arg)
     if (not_ready(ap, req) || params_bbox(req, true, bb, &given) != 0 ||
         params_crs(req, &gcj02) != 0)
         return;
+    if (http_req_method(req) == HTTP_HEAD) {
+        /* The headers alone: no snapshot rendered for nobody. */
+        http_stream_start(req, SSE_CT, NULL, NULL);
+        http_stream_end(req);
+        return;
+    }
     http_req_caller(req, caller, sizeof caller);
     if (sse_refused(ap, req, caller))
         return;
@@ -1138,7 +1152,7 @@ static void h_stream(struct http_req *req, void *arg)
     s->ap = ap;
     s->req = req;
     snprintf(s->caller, sizeof s->caller, "%s", caller);
-    http_stream_start(req, "text/event-stream; charset=utf-8", sse_closed, s);
+    http_stream_start(req, SSE_CT, sse_closed, s);
     http_stream_on_drained(req, sse_page(ap), sse_drained);
     s->next = ap->subs;
     if (ap->subs)
