@@ -196,6 +196,7 @@ struct sse_sub {
     size_t unsent, delivered;          /* at the last sse_budget */
     size_t progress;                   /* bytes delivered between the last two */
     char caller[128];                  /* http_req_caller, for the per-caller cap */
+    bool broken;                       /* lost track of a lot (no memory): drop it */
     struct sse_sub *prev, *next;
 };
 
@@ -944,12 +945,14 @@ static void sse_pump(struct api_parking *ap, struct sse_sub *s)
     double now = ap->cache != NULL ? ap->cache->now : app_now(ap->a);
     struct parking_buf *b = &ap->page;
     uint32_t h;
-    while (queued < page && s->pending.n > 0) {
+    while (queued < page && s->pending.n > 0 && !s->broken) {
         b->len = 0;
         while (b->len < page && lotset_take(&s->pending, &s->cursor, &h))
             sse_put_lot(ap, s, h, now, b);
-        if (b->oom)
+        if (b->oom) {
+            s->broken = true;           /* the lots taken are not sent */
             break;
+        }
         if (b->len > 0)
             queued = sse_write(s, b->data, b->len);
     }
@@ -967,38 +970,37 @@ static void sse_drained(struct http_req *req, void *arg)
 }
 
 /* Add a dirty lot to the pending set of each subscriber whose box holds
- * it. False when memory ran out (the caller drops the streams). */
-static bool sse_pend(struct api_parking *ap, uint32_t h)
+ * it (one that has no memory for it is broken). */
+static void sse_pend(struct api_parking *ap, uint32_t h)
 {
     const struct parking_lot *l = parking_lot_at(ap->p, h);
-    bool ok = true;
     for (struct sse_sub *s = ap->subs; l != NULL && s != NULL; s = s->next) {
         struct geo_pt pt = lot_pos(l, s->gcj02);
         if (in_box(s->bb, pt.lon, pt.lat))
-            ok &= lotset_add(&s->pending, h) == 0;
+            s->broken |= lotset_add(&s->pending, h) != 0;
     }
-    return ok;
 }
 
 /* After a batch of changes: every subscriber whose box holds a changed
- * lot gets it pending, and those that keep up are sent it now. */
+ * lot gets it pending, and those that keep up are sent it now. Streams
+ * that lost track of a change (no memory) are dropped: their clients
+ * reconnect to a fresh snapshot rather than miss it. */
 static void sse_flush(struct api_parking *ap)
 {
     struct sse_cache c = {.now = app_now(ap->a)};
-    bool lost = ap->sse_lost;
-    if (ap->ndirty == 0 && !lost)
+    if (ap->ndirty == 0 && !ap->sse_lost)
         return;
     c.span[0] = calloc(ap->ndirty + 1, sizeof *c.span[0]);
     c.span[1] = calloc(ap->ndirty + 1, sizeof *c.span[1]);
     for (size_t i = 0; i < ap->ndirty; i++)
-        lost |= !sse_pend(ap, ap->dirty[i]);
+        sse_pend(ap, ap->dirty[i]);
     ap->cache = c.span[0] != NULL && c.span[1] != NULL ? &c : NULL;
     for (struct sse_sub *s = ap->subs, *next; s != NULL; s = next) {
         next = s->next;
-        if (lost)
-            sse_drop(ap, s, "out_of_memory", 0);
-        else if (s->pending.n > 0)
+        if (s->pending.n > 0 && !s->broken && !ap->sse_lost)
             sse_pump(ap, s);
+        if (s->broken || ap->sse_lost)
+            sse_drop(ap, s, "out_of_memory", 0);
     }
     ap->cache = NULL;
     for (size_t i = 0; i < ap->ndirty; i++)
@@ -1051,8 +1053,8 @@ static void sse_budget(struct api_parking *ap)
     struct sse_sub **v = malloc((ap->nsubs + 1) * sizeof *v);
     for (struct sse_sub *s = ap->subs, *next; s != NULL; s = next) {
         next = s->next;
-        if (sse_measure(ap, s)) {
-            sse_drop(ap, s, "stalled", s->unsent);
+        if (sse_measure(ap, s) || s->broken) {
+            sse_drop(ap, s, s->broken ? "out_of_memory" : "stalled", s->unsent);
             continue;
         }
         total += s->unsent;
