@@ -1433,8 +1433,9 @@ static bool over_batch(struct api_parking *ap, struct http_req *req, const json_
     long max = ap->a->cfg.parking_max_batch;
     if (n <= (size_t)max)
         return false;
-    http_reply_error(req, 422, "too_large", "%s: %zu items, at most %ld (parking.max_batch)",
-                     field, n, max);
+    http_reply_error(req, 422, "too_large",
+                     "%s: at most parking.max_batch = %ld items per request, got %zu", field, max,
+                     n);
     return true;
 }
 
