@@ -1020,6 +1020,22 @@ void http_reply_unavailable(struct http_req *r)
     req_release(r, REF_HANDLER);
 }
 
+void http_reply_retry(struct http_req *r, int status, const char *code, int retry_after_s,
+                      const char *fmt, ...)
+{
+    if (!handler_may_reply(r, "http_reply_retry"))
+        return;
+    char after[16];
+    snprintf(after, sizeof after, "%d", retry_after_s > 0 ? retry_after_s : 1);
+    add_header(r, "Retry-After", after);
+    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(r, status, code, fmt, ap);
+    va_end(ap);
+    req_release(r, REF_HANDLER);
+}
+
 static void body_pool_maybe_free(struct body_pool *p)
 {
     if (p->orphaned && p->out == 0)
