@@ -356,8 +356,9 @@ static void load_agency(struct loader *L)
         }
         struct gtfs_agency *a = &f->agencies[f->n_agencies++];
         a->id = sdup(row_opt(L, c, F, cid, "agency_id", NULL, NULL, true));
-        a->name = sdup(row_opt(L, c, F, cname, "agency_name", "agency", a->id, false));
-        a->timezone = sdup(row_opt(L, c, F, ctz, "agency_timezone", "agency", a->id, true));
+        const char *who = a->id && *a->id ? a->id : NULL;
+        a->name = sdup(row_opt(L, c, F, cname, "agency_name", "agency", who, false));
+        a->timezone = sdup(row_opt(L, c, F, ctz, "agency_timezone", "agency", who, true));
         if (f->tz == NULL) {
             f->tz = tz_load(zone, NULL, e, sizeof e);
             if (f->tz == NULL)
