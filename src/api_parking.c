@@ -607,17 +607,18 @@ static void def_apply_text(struct api_parking *ap, const char *lot, const char *
     json_error_t je;
     json_t *body = json_loadb(text, len, 0, &je);
     struct lot_def d;
-    char err[256];
+    char err[256], ql[2 * PARKING_ID_MAX + 3], qe[2 * sizeof err + 3];
     if (body == NULL || def_parse(ap->a->map ? ap->a->map->geo : NULL, lot, body, false, &d,
                                   err, sizeof err) != 0) {
-        log_warn(&ap->a->log, "parking_bad_def", "lot=%s error=\"%s\"", lot,
-                 body == NULL ? je.text : err);
+        log_warn(&ap->a->log, "parking_bad_def", "lot=%s error=%s", log_quote(ql, sizeof ql, lot),
+                 log_quote(qe, sizeof qe, body == NULL ? je.text : err));
         json_decref(body);
         return;
     }
     json_decref(body);
     if (parking_lot_put(ap->p, &d.lot, d.bays, d.nbays, d.closed, err, sizeof err) != 0)
-        log_warn(&ap->a->log, "parking_bad_def", "lot=%s error=\"%s\"", lot, err);
+        log_warn(&ap->a->log, "parking_bad_def", "lot=%s error=%s", log_quote(ql, sizeof ql, lot),
+                 log_quote(qe, sizeof qe, err));
     def_free(&d);
 }
 
@@ -1323,9 +1324,11 @@ static void put_done(void *arg, enum store_status st, const struct store_reply *
     if (ap->stopping)
         goto out;
     if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+        char ql[2 * PARKING_ID_MAX + 3], qe[512];
         if (st == STORE_OK)
-            log_error(&ap->a->log, "parking_put_failed", "lot=%s error=\"%s\"", pc->def.lot.id,
-                      store_reply_str(r, NULL));
+            log_error(&ap->a->log, "parking_put_failed", "lot=%s error=%s",
+                      log_quote(ql, sizeof ql, pc->def.lot.id),
+                      log_quote(qe, sizeof qe, store_reply_str(r, NULL)));
         http_reply_unavailable(pc->req);
         goto out;
     }
