@@ -1005,14 +1005,27 @@ void http_reply_error(struct http_req *r, int status, const char *code, const ch
     req_release(r, REF_HANDLER);
 }
 
-void http_reply_unavailable(struct http_req *r)
+static void reply_retry(struct http_req *r, const char *who, const char *code, const char *msg)
 {
-    if (!handler_may_reply(r, "http_reply_unavailable"))
+    if (!handler_may_reply(r, who))
         return;
     add_header(r, "Retry-After", "1");
     add_header(r, "Access-Control-Expose-Headers", "Retry-After");
-    send_error(r, 503, "store_unavailable", "the data store is unavailable; retry shortly");
+    send_error(r, 503, code, "%s", msg);
     req_release(r, REF_HANDLER);
+}
+
+void http_reply_unavailable(struct http_req *r)
+{
+    reply_retry(r, "http_reply_unavailable", "store_unavailable",
+                "the data store is unavailable; retry shortly");
+}
+
+void http_reply_store_timeout(struct http_req *r)
+{
+    reply_retry(r, "http_reply_store_timeout", "store_timeout",
+                "the data store did not answer in time: the write may or may not have been "
+                "applied; retrying with the same id is safe");
 }
 
 static void body_pool_maybe_free(struct body_pool *p)
