@@ -43,6 +43,9 @@ struct config {
     long parking_pay_later_s;
     long parking_max_session_s;
     long parking_phantom_s;
+    long parking_gate_max_future_s;
+    long parking_gate_max_age_s;
+    long parking_kiosk_token_s;
     char parking_timezone[64];
     long parking_history_max;
     long parking_stream_heartbeat_s;
@@ -51,6 +54,8 @@ struct config {
     char transit_gtfs_dir[CONFIG_PATH_MAX];   /* "" = <map.dir>/gtfs */
     long transit_stale_after_s;
     long transit_forget_after_s;
+    long transit_max_vehicles;
+    long transit_max_batch;
     long transit_early_margin_s;
     long transit_early_margin_pct;
     /* [signals] */
