@@ -203,7 +203,7 @@ static int write_keys_file(const char *path)
     return fclose(f);
 }
 
-int support_cityd_start(struct test_cityd *c, const char *redis_url, const char *const *extra)
+int support_cityd_spawn(struct test_cityd *c, const char *redis_url, const char *const *extra)
 {
     memset(c, 0, sizeof *c);
     char *d = support_tmpdir("cityd-it");
@@ -253,6 +253,13 @@ int support_cityd_start(struct test_cityd *c, const char *redis_url, const char 
         _exit(127);
     }
     c->pid = pid;
+    return 0;
+}
+
+int support_cityd_start(struct test_cityd *c, const char *redis_url, const char *const *extra)
+{
+    if (support_cityd_spawn(c, redis_url, extra) != 0)
+        return -1;
     bool answered = false;
     for (int i = 0; i < 1000; i++) {
         struct http_result hr;
@@ -264,7 +271,7 @@ int support_cityd_start(struct test_cityd *c, const char *redis_url, const char 
             if (st == 200)
                 return 0;
         }
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
+        if (waitpid(c->pid, NULL, WNOHANG) == c->pid) {
             c->pid = 0;
             return -1;
         }
