@@ -168,7 +168,8 @@ static void test_paused_redis(void)
     for (int i = 0; i < NENTRY + NOBS; i++) {
         CU_ASSERT_EQUAL(status[i], 503);
         timeouts += strcmp(codes[i], "store_timeout") == 0;
-        other += strcmp(codes[i], "store_timeout") != 0 && strcmp(codes[i], "store_unavailable") != 0;
+        other += strcmp(codes[i], "store_timeout") != 0 &&
+                 strcmp(codes[i], "store_unavailable") != 0;
     }
     CU_ASSERT(timeouts > 0);
     CU_ASSERT_EQUAL(other, 0);

@@ -755,7 +755,8 @@ static void test_scripts(void)
     struct fx f = {0};
     CU_ASSERT_FATAL(fx_open(&f, (struct store_opts){.backoff_min_ms = 10,
                                                      .backoff_max_ms = 100}) == 0);
-    struct store_script *sc = store_script_new(f.store, "return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    struct store_script *sc =
+        store_script_new(f.store, "return redis.call('INCRBY', KEYS[1], ARGV[1])");
     CU_ASSERT_PTR_NOT_NULL_FATAL(sc);
     run_for(f.base, 50);                      /* the SCRIPT LOAD of a script registered while up */
     CU_ASSERT_EQUAL(eval_incr(&f, sc, "{s}a").i, 1);
