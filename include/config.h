@@ -60,6 +60,11 @@ struct config {
     long transit_early_margin_pct;
     /* [signals] */
     enum signals_mode signals_mode;
+    long signals_workers;                  /* threads for long computations */
+    long signals_queue_max;                /* jobs waiting behind them */
+    long signals_solve_timeout_ms;         /* one optimisation's time limit */
+    long signals_max_intersections;        /* green-wave problem size */
+    long signals_max_milp_intersections;   /* ... when it needs the MILP */
     /* [log] */
     char log_level[16];
 };

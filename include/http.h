@@ -156,10 +156,10 @@ void http_reply_error(struct http_req *r, int status, const char *code,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* 503 store_unavailable with Retry-After. */
 void http_reply_unavailable(struct http_req *r);
-/* 503 store_timeout with Retry-After: the store did not answer in time,
- * the write may or may not have been applied (retrying with its id is
- * safe). */
-void http_reply_store_timeout(struct http_req *r);
+/* The error body with status and code, and Retry-After: retry_after_s
+ * (a full queue: 503 busy). */
+void http_reply_retry(struct http_req *r, int status, const char *code, int retry_after_s,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void http_reply_raw(struct http_req *r, int status, const char *content_type,
                     const void *data, size_t len);
 

@@ -67,6 +67,11 @@ static const struct ckey keys[] = {
     NUM("transit.early_margin_s", transit_early_margin_s, "10", 0, 600),
     NUM("transit.early_margin_pct", transit_early_margin_pct, "10", 0, 50),
     {"signals.mode", C_SIGMODE, offsetof(struct config, signals_mode), 0, "adaptive", 0, 0},
+    NUM("signals.workers", signals_workers, "2", 1, 16),
+    NUM("signals.queue_max", signals_queue_max, "8", 0, 1024),
+    NUM("signals.solve_timeout_ms", signals_solve_timeout_ms, "2000", 10, 600000),
+    NUM("signals.max_intersections", signals_max_intersections, "64", 2, 64),
+    NUM("signals.max_milp_intersections", signals_max_milp_intersections, "16", 2, 64),
     {"log.level", C_LOGLEVEL, offsetof(struct config, log_level), sizeof(((struct config *)0)->log_level),
      "info", 0, 0},
 };

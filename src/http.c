@@ -1005,27 +1005,30 @@ void http_reply_error(struct http_req *r, int status, const char *code, const ch
     req_release(r, REF_HANDLER);
 }
 
-static void reply_retry(struct http_req *r, const char *who, const char *code, const char *msg)
+void http_reply_unavailable(struct http_req *r)
 {
-    if (!handler_may_reply(r, who))
+    if (!handler_may_reply(r, "http_reply_unavailable"))
         return;
     add_header(r, "Retry-After", "1");
     add_header(r, "Access-Control-Expose-Headers", "Retry-After");
-    send_error(r, 503, code, "%s", msg);
+    send_error(r, 503, "store_unavailable", "the data store is unavailable; retry shortly");
     req_release(r, REF_HANDLER);
 }
 
-void http_reply_unavailable(struct http_req *r)
+void http_reply_retry(struct http_req *r, int status, const char *code, int retry_after_s,
+                      const char *fmt, ...)
 {
-    reply_retry(r, "http_reply_unavailable", "store_unavailable",
-                "the data store is unavailable; retry shortly");
-}
-
-void http_reply_store_timeout(struct http_req *r)
-{
-    reply_retry(r, "http_reply_store_timeout", "store_timeout",
-                "the data store did not answer in time: the write may or may not have been "
-                "applied; retrying with the same id is safe");
+    if (!handler_may_reply(r, "http_reply_retry"))
+        return;
+    char after[16];
+    snprintf(after, sizeof after, "%d", retry_after_s > 0 ? retry_after_s : 1);
+    add_header(r, "Retry-After", after);
+    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(r, status, code, fmt, ap);
+    va_end(ap);
+    req_release(r, REF_HANDLER);
 }
 
 static void body_pool_maybe_free(struct body_pool *p)

@@ -50,7 +50,9 @@ int module_routes(struct http_server *h, const char *module, const struct module
 void module_reply_store(struct http_req *r, enum store_status st)
 {
     if (st == STORE_TIMEOUT)
-        http_reply_store_timeout(r);
+        http_reply_retry(r, 503, "store_timeout", 1, "the data store did not answer in time: "
+                         "the write may or may not have been applied; retrying with the same "
+                         "id is safe");
     else
         http_reply_unavailable(r);
 }
