@@ -50,6 +50,10 @@ struct config {
     long parking_history_max;
     long parking_stream_heartbeat_s;
     long parking_stream_max_queued;
+    long parking_stream_max_total_bytes;
+    long parking_stream_max;
+    long parking_stream_max_per_caller;
+    long parking_max_batch;
     /* [transit] */
     char transit_gtfs_dir[CONFIG_PATH_MAX];   /* "" = <map.dir>/gtfs */
     long transit_stale_after_s;

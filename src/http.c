@@ -56,8 +56,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
+#ifdef __linux__
+#include <linux/sockios.h>           /* SIOCOUTQ */
+#endif
 
 #include "dict.h"
 #include "log.h"
@@ -232,6 +236,7 @@ struct http_req {
     json_t *json;
     http_close_fn *on_close;
     void *on_close_arg;
+    http_drained_fn *on_drained;     /* paced streams (http_stream_on_drained) */
     struct event *timer;
     char *path;                      /* raw path, as received */
     char *query;                     /* raw query string copy, or NULL */
@@ -1096,6 +1101,8 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
 
 /* ---- streaming ---- */
 
+static void caller_id(const struct http_req *r, char *id, size_t len);
+
 void http_stream_start(struct http_req *r, const char *content_type, http_close_fn *on_close,
                        void *arg)
 {
@@ -1127,14 +1134,56 @@ void http_stream_start(struct http_req *r, const char *content_type, http_close_
     evhttp_send_reply_start(r->ev, 200, NULL);
 }
 
+/* evhttp calls this (as the connection's "written" callback of the last
+ * chunk) each time a write to the socket leaves at most the write low
+ * watermark in the output buffer. */
+static void stream_drained(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_req *r = arg;
+    (void)evcon;
+    if (r->on_drained != NULL && r->streaming && !r->stream_ended && r->ev != NULL)
+        r->on_drained(r, r->on_close_arg);
+}
+
 size_t http_stream_send(struct http_req *r, const void *data, size_t len)
 {
     if (r == NULL || !r->streaming || r->stream_ended || r->ev == NULL)
         return 0;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
     struct evbuffer *buf = evhttp_request_get_output_buffer(r->ev);
-    if (len > 0 && evbuffer_add(buf, data, len) == 0)
-        evhttp_send_reply_chunk(r->ev, buf);
-    return evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(r->evcon)));
+    /* A HEAD reply has no body: evhttp would keep the chunks forever. */
+    if (len > 0 && r->method != HTTP_HEAD && evbuffer_add(buf, data, len) == 0)
+        evhttp_send_reply_chunk_with_cb(r->ev, buf, r->on_drained ? stream_drained : NULL, r);
+    return evbuffer_get_length(bufferevent_get_output(bev));
+}
+
+void http_stream_on_drained(struct http_req *r, size_t low_water, http_drained_fn *fn)
+{
+    if (r == NULL || !r->streaming || r->stream_ended)
+        return;
+    r->on_drained = fn;
+    if (r->evcon != NULL)
+        bufferevent_setwatermark(evhttp_connection_get_bufferevent(r->evcon), EV_WRITE,
+                                 fn != NULL ? low_water : 0, 0);
+}
+
+size_t http_stream_unsent(const struct http_req *r)
+{
+    if (r == NULL || !r->streaming || r->stream_ended || r->evcon == NULL)
+        return 0;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+    size_t n = evbuffer_get_length(bufferevent_get_output(bev));
+#ifdef SIOCOUTQ
+    int q = 0;
+    if (ioctl(bufferevent_getfd(bev), SIOCOUTQ, &q) == 0 && q > 0)
+        n += (size_t)q;
+#endif
+    return n;
+}
+
+void http_req_caller(const struct http_req *r, char *buf, size_t len)
+{
+    caller_id(r, buf, len);
 }
 
 void http_stream_end(struct http_req *r)
@@ -1143,8 +1192,15 @@ void http_stream_end(struct http_req *r)
         return;
     r->stream_ended = true;
     r->on_close = NULL;
-    if (r->ev != NULL)
+    r->on_drained = NULL;
+    if (r->ev != NULL) {
+        /* evhttp finishes the request when the buffer is down to the low
+         * watermark: only all of it is the end of the reply. */
+        if (r->evcon != NULL)
+            bufferevent_setwatermark(evhttp_connection_get_bufferevent(r->evcon), EV_WRITE, 0,
+                                     0);
         evhttp_send_reply_end(r->ev);
+    }
     req_release(r, REF_HANDLER);
 }
 
@@ -1154,6 +1210,7 @@ void http_stream_abort(struct http_req *r)
         return;
     r->stream_ended = true;
     r->on_close = NULL;
+    r->on_drained = NULL;
     if (r->evcon != NULL) {
         /* Drop the backlog and shut the socket: evhttp then sees the
          * connection fail, as when a client hangs up, and frees it. */
