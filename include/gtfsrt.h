@@ -15,7 +15,7 @@
  *
  * Strings are copied into fixed buffers (ids longer than the buffer are an
  * entity error, never truncated), so a decoded feed is one allocation.
- * Every string kept obeys one rule whichever the encoding (gtfsrt_check_str)
+ * Every string kept obeys one rule whichever the encoding (text_check, text.h)
  * and every number a plausibility check (gtfsrt_vehicle_check): what is
  * decoded without an error can go into any JSON reply or feed.
  *
@@ -125,14 +125,7 @@ char *gtfsrt_encode_trip_updates_json(const struct gtfsrt_header *h,
 /* Blank vehicle (NAN/-1 for absent fields). */
 void gtfsrt_vehicle_init(struct gtfsrt_vehicle *v);
 
-/* The rule for every string kept from a feed, s of n bytes going into a
- * buffer of size bytes: shorter than size, no NUL, valid UTF-8 (the JSON
- * rule: jansson refuses anything else in a document, and this applies
- * jansson's own UTF-8 test). Returns 0, or -1 with "<field>: <why>" in err. */
-int gtfsrt_check_str(const char *field, const char *s, size_t n, size_t size, char *err,
-                     size_t errlen);
-
-/* Every string of v by gtfsrt_check_str, and its numbers: a position in
+/* Every string of v by text_check (text.h), and its numbers: a position in
  * range, speed in [0, GTFSRT_SPEED_MAX] and bearing in [0, 360) when given,
  * timestamp at most GTFSRT_TS_MAX. The decoders apply it to each entity;
  * call it on vehicles from elsewhere (a stored copy). Returns 0, or -1 with

@@ -76,19 +76,20 @@ struct range {
     const char *unit;
 };
 
-static const struct range R_CYCLE = { 20, 300, " s" };
-static const struct range R_SPEED = { 1, 40, " m/s" };
+static const struct range R_CYCLE = { SIGNALS_CYCLE_MIN_S, SIGNALS_CYCLE_MAX_S, " s" };
+static const struct range R_SPEED = { SIGNALS_SPEED_MIN_MPS, SIGNALS_SPEED_MAX_MPS, " m/s" };
 static const struct range R_SPEED_CHANGE = { 0.01, 40, " m/s" };
 static const struct range R_GREEN = { 1, 300, " s" };
 static const struct range R_GREEN_RATIO = { 0.01, 1, "" };
 static const struct range R_QUEUE = { 0, 300, " s" };
 static const struct range R_POSITION = { -100000, 100000, " m" };
-static const struct range R_LOST_TIME = { 0, 120, " s" };
-static const struct range R_FLOW = { 0, 20000, " veh/h" };
-static const struct range R_SATURATION = { 100, 20000, " veh/h" };
+static const struct range R_LOST_TIME = { 0, SIGNALS_LOST_TIME_MAX_S, " s" };
+static const struct range R_FLOW = { 0, SIGNALS_PLAUSIBLE_FLOW_VPH, " veh/h" };
+static const struct range R_SATURATION = { SIGNALS_SATURATION_PLAUSIBLE_MIN_VPH,
+                                           SIGNALS_PLAUSIBLE_FLOW_VPH, " veh/h" };
 static const struct range R_FLOW_RATIO = { 0, 5, "" };
-static const struct range R_MIN_GREEN = { 0, 300, " s" };
-static const struct range R_CROSSING = { 0, 200, " m" };
+static const struct range R_MIN_GREEN = { 0, SIGNALS_MIN_GREEN_MAX_S, " s" };
+static const struct range R_CROSSING = { 0, SIGNALS_PLAUSIBLE_CROSSING_M, " m" };
 
 /* ---- JSON in ---- */
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gtfs-realtime.pb-c.h"
+#include "text.h"
 
 typedef TransitRealtime__FeedMessage PbFeed;
 typedef TransitRealtime__FeedEntity PbEntity;
@@ -57,41 +58,13 @@ static void entity_error(struct gtfsrt_vehicle *v, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Any byte above 0x7F: then jansson's UTF-8 test (json_stringn refuses
- * what is not UTF-8; refusing on out-of-memory too is safe). */
-static bool utf8_ok(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned char)s[i] >= 0x80) {
-            json_t *j = json_stringn(s, n);
-            json_decref(j);
-            return j != NULL;
-        }
-    }
-    return true;
-}
-
-int gtfsrt_check_str(const char *field, const char *s, size_t n, size_t size, char *err,
-                     size_t errlen)
-{
-    if (n >= size)
-        snprintf(err, errlen, "%s: longer than %zu bytes", field, size - 1);
-    else if (memchr(s, '\0', n) != NULL)
-        snprintf(err, errlen, "%s: contains a NUL byte", field);
-    else if (!utf8_ok(s, n))
-        snprintf(err, errlen, "%s: not valid UTF-8", field);
-    else
-        return 0;
-    return -1;
-}
-
 /* Copy a string of n bytes into a fixed buffer; one that breaks the rule
- * (gtfsrt_check_str) is an entity error, never truncated or repaired. */
+ * (text_check) is an entity error, never truncated or repaired. */
 static void copy_str(struct gtfsrt_vehicle *v, char *dst, size_t size, const char *src, size_t n,
                      const char *field)
 {
     char e[sizeof v->error];
-    if (gtfsrt_check_str(field, src, n, size, e, sizeof e) < 0) {
+    if (text_check(field, src, n, size, e, sizeof e) < 0) {
         entity_error(v, "%s", e);
         return;
     }
@@ -133,7 +106,7 @@ int gtfsrt_vehicle_check(const struct gtfsrt_vehicle *v, char *err, size_t errle
         {"vehicle.stop_id", v->stop_id, sizeof v->stop_id},
     };
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-        if (gtfsrt_check_str(strs[i].field, strs[i].s, strnlen(strs[i].s, strs[i].size),
+        if (text_check(strs[i].field, strs[i].s, strnlen(strs[i].s, strs[i].size),
                              strs[i].size, err, errlen) < 0)
             return -1;
     return check_numbers(v, err, errlen);
@@ -267,7 +240,7 @@ static int pb_header_read(const TransitRealtime__FeedHeader *ph, struct gtfsrt_h
     }
     const ProtobufCBinaryData *ver = &ph->gtfs_realtime_version;
     const char *vs = ver->data ? (const char *)ver->data : "";
-    if (gtfsrt_check_str("header.gtfs_realtime_version", vs, ver->len, sizeof h->version, err,
+    if (text_check("header.gtfs_realtime_version", vs, ver->len, sizeof h->version, err,
                          errlen) < 0)
         return -1;
     snprintf(h->version, sizeof h->version, "%.*s", (int)ver->len, vs);
@@ -503,7 +476,7 @@ static int json_header(const json_t *root, struct gtfsrt_header *h, char *err, s
         snprintf(err, errlen, "header.gtfs_realtime_version: missing or not a string");
         return -1;
     }
-    if (gtfsrt_check_str("header.gtfs_realtime_version", json_string_value(ver),
+    if (text_check("header.gtfs_realtime_version", json_string_value(ver),
                          json_string_length(ver), sizeof h->version, err, errlen) < 0)
         return -1;
     snprintf(h->version, sizeof h->version, "%s", json_string_value(ver));

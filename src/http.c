@@ -66,6 +66,7 @@
 #include "dict.h"
 #include "log.h"
 #include "metrics.h"
+#include "text.h"
 
 #define CT_JSON "application/json; charset=utf-8"
 #define MAX_SEGS 16                 /* deeper paths match no route */
@@ -272,67 +273,6 @@ static double elapsed_s(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0x7F >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-static bool utf8_valid(const char *s)
-{
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq((const unsigned char *)s + i, n - i);
-        if (l == 0)
-            return false;
-        i += l;
-    }
-    return true;
-}
-
-/* Replace bytes that are not valid UTF-8 by '?', so that any text (a
- * parser message quoting the input, a truncated message) can go into a
- * JSON string. */
-static void utf8_sanitize(char *s)
-{
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq((unsigned char *)s + i, n - i);
-        if (l == 0) {
-            s[i] = '?';
-            l = 1;
-        }
-        i += l;
-    }
-}
-
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -368,7 +308,7 @@ static int pct_decode(char *s, bool plus_space)
         }
     }
     *o = '\0';
-    return utf8_valid(s) ? 0 : -1;
+    return text_utf8_valid(s, strlen(s)) ? 0 : -1;
 }
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -783,7 +723,7 @@ static void jout_string(struct jout *o, const char *s, size_t n)
     for (size_t i = 0; i < n && o->err == 0;) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x80) {
-            size_t l = utf8_seq((const unsigned char *)s + i, n - i);
+            size_t l = text_utf8_seq(s + i, n - i);
             if (l == 0)
                 o->err = -1;
             i += l;
@@ -923,7 +863,7 @@ static void send_error_v(struct http_req *r, int status, const char *code, const
         return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    utf8_sanitize(msg);
+    text_sanitize(msg);                    /* a message may quote bad input */
     struct jout o;
     jout_init(&o, out);
     jout_put(&o, "{\"error\":{\"code\":", 17);

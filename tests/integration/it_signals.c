@@ -865,10 +865,14 @@ static void test_loop_free_while_solving(void)
     fprintf(stderr, "\n");
     CU_ASSERT(probes >= 10);
     CU_ASSERT(worst < 50);
-    /* The solves were real work: each ran until the time limit. */
+    /* The solves were real work: each ran for a while, and either found
+     * the optimum (200) or ran into the time limit (422 too_large); which
+     * one depends on how fast this machine is today. */
     for (size_t i = 0; i < 5; i++) {
-        CU_ASSERT_EQUAL(s[i].status, 422);
-        CU_ASSERT_STRING_EQUAL(s[i].code, "too_large");
+        CU_ASSERT(s[i].status == 200 || s[i].status == 422);
+        if (s[i].status == 422)
+            CU_ASSERT_STRING_EQUAL(s[i].code, "too_large");
+        CU_ASSERT(s[i].t1 - s[i].t0 > 100);
     }
 }
 
@@ -886,7 +890,7 @@ static void test_queue_full(void)
             CU_ASSERT(atoi(s[i].retry_after) >= 1);
             CU_ASSERT(s[i].t1 - s[i].t0 < 1000);
         } else {
-            CU_ASSERT_EQUAL(s[i].status, 422);
+            CU_ASSERT(s[i].status == 200 || s[i].status == 422);   /* solved, or timed out */
         }
     }
     CU_ASSERT_EQUAL(busy_n, 3);             /* 2 running + 4 queued accepted */

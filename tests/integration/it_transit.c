@@ -953,6 +953,137 @@ static void test_no_feed(void)
     world_stop(&w);
 }
 
+/* ---- a static feed with bad strings ---- */
+
+/* Copy tests/fixtures/gtfs/basic/<name> into dir, every `from` replaced
+ * by `to` (NULL: as is); or write `text` instead when given. */
+static void feed_file(const char *dir, const char *name, const char *from, const char *to,
+                      const char *text)
+{
+    char path[512], in[16384];
+    size_t n = 0;
+    if (text == NULL) {
+        snprintf(path, sizeof path, "tests/fixtures/gtfs/basic/%s", name);
+        FILE *f = fopen(path, "rb");
+        CU_ASSERT_FATAL(f != NULL);
+        n = fread(in, 1, sizeof in - 1, f);
+        fclose(f);
+        in[n] = '\0';
+        text = in;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *o = fopen(path, "wb");
+    CU_ASSERT_FATAL(o != NULL);
+    for (const char *p = text; *p;) {
+        const char *hit = from ? strstr(p, from) : NULL;
+        size_t k = hit ? (size_t)(hit - p) : strlen(p);
+        fwrite(p, 1, k, o);
+        p += k;
+        if (hit) {
+            fputs(to, o);
+            p += strlen(from);
+        }
+    }
+    fclose(o);
+}
+
+/* basic, with Chinese stop names, S2's name not UTF-8 and S4's id not
+ * UTF-8 (in stops.txt and stop_times.txt). */
+static char *bad_text_feed(void)
+{
+    static const char *const same[] = {"agency.txt", "calendar.txt", "calendar_dates.txt",
+                                       "routes.txt", "shapes.txt", "trips.txt"};
+    static const char stops[] =
+        "\xEF\xBB\xBF" "stop_id,stop_code,stop_name,stop_lat,stop_lon,location_type\n"
+        "S1,101,芝罘路西,37.5401,121.3800,0\n"
+        "S2,102,芝罘\xff,37.5401,121.3850,\n"
+        "S3,103,芝罘路3,37.5401,121.3900,\n"
+        "S4\xff,104,芝罘路4,37.5401,121.3950,\n"
+        "S5,105,芝罘路东,37.5401,121.4000,\n"
+        "LA,201,Loop terminal,37.53007,121.3800,\n"
+        "LB,202,Loop out,37.52995,121.3850,\n"
+        "LC,203,Loop far end,37.53005,121.3900,\n"
+        "LD,204,Loop back,37.53015,121.3850,\n";
+    char *dir = support_tmpdir("cityd-gtfs");
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++)
+        feed_file(dir, same[i], NULL, NULL, NULL);
+    feed_file(dir, "stops.txt", NULL, NULL, stops);
+    feed_file(dir, "stop_times.txt", ",S4,", ",S4\xff,", NULL);
+    return dir;
+}
+
+/* `cityd --check` on a feed folder: exit status, output in out. */
+static int check_feed(const char *dir, char *out, size_t len)
+{
+    const char *bin = getenv("CITYD_BIN");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s --check -o transit.gtfs_dir=%s -o map.dir=tests/fixtures/maps/ok 2>&1",
+             bin && *bin ? bin : "bin/cityd", dir);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_FATAL(p != NULL);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = '\0';
+    return pclose(p);
+}
+
+/* Strings of the static feed reach public replies: a stop whose id is
+ * not UTF-8 is dropped (it broke trip-updates for everybody), one whose
+ * name is not has no name (it vanished from nearest stops), both listed
+ * by --check with file and line; a feed in GBK does not start. */
+static void test_static_strings(void)
+{
+    char *dir = bad_text_feed();
+    char opt[600], out[16384];
+    CU_ASSERT_NOT_EQUAL(check_feed(dir, out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "stops.txt:3: stop 'S2': stop_name: not valid UTF-8"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "stops.txt:5: stop_id: not valid UTF-8 (row ignored)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "stop_id 'S4?' not defined"));
+    CU_ASSERT_PTR_NULL(strchr(out, '\xff'));
+
+    snprintf(opt, sizeof opt, "transit.gtfs_dir=%s", dir);
+    const char *const extra[] = {opt, "map.dir=tests/fixtures/maps/ok", "clock.mode=replay", NULL};
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, extra), 0);
+    const char *base = w.cityd.base;
+    struct http_result r;
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/stops/nearest?lon=121.3825&lat=37.5401&radius_m=300",
+                                NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    json_t *ss = json_object_get(r.json, "stops");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(ss), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *st = json_array_get(ss, i);
+        if (strcmp(jstr(st, "stop_id"), "S1") == 0) {
+            CU_ASSERT_STRING_EQUAL(jstr(st, "stop_name"), "芝罘路西");
+        } else {
+            CU_ASSERT_TRUE(strcmp(jstr(st, "stop_id"), "S2") == 0 &&
+                           json_is_null(json_object_get(st, "stop_name")));
+        }
+    }
+    http_result_free(&r);
+    run_t1(base);
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/trip-updates", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    json_t *tu = update_of(r.json, "T1");
+    CU_ASSERT_FATAL(tu != NULL);
+    json_t *stus = json_object_get(tu, "stop_time_update");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(stus), 1);
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(stus, 0), "stop_id"), "S5");
+    http_result_free(&r);
+    world_stop(&w);
+
+    /* The same feed saved in GBK (芝罘 is D6A5 EEB7, 烟台 D1CC CCA8):
+     * refused as a whole. */
+    feed_file(dir, "stops.txt", NULL, NULL,
+              "stop_id,stop_name,stop_lat,stop_lon\n"
+              "S1,\xd6\xa5\xee\xb7,37.5401,121.3800\nS5,\xd1\xcc\xcc\xa8,37.5401,121.4000\n");
+    CU_ASSERT_NOT_EQUAL(check_feed(dir, out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "stops.txt"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "iconv -f GBK -t UTF-8"));
+    support_rmrf(dir);
+    free(dir);
+}
+
 /* --check lists a broken feed's problems with file and line. */
 static void test_check_broken_feed(void)
 {
@@ -997,5 +1128,6 @@ int suite_transit(void)
                          test_bad_protobuf_values) &&
              CU_add_test(s, "max_vehicles, max_batch", test_limits) &&
              CU_add_test(s, "a city without a GTFS feed", test_no_feed) &&
-             CU_add_test(s, "--check on a broken feed", test_check_broken_feed));
+             CU_add_test(s, "--check on a broken feed", test_check_broken_feed) &&
+             CU_add_test(s, "static feed strings: UTF-8, ids, GBK", test_static_strings));
 }
