@@ -162,6 +162,13 @@ uint32_t gtfs_trip_find(const struct gtfs *f, const char *id);
 
 /* "HH:MM:SS" (H may exceed 23, one or more digits) -> seconds; -1 if bad. */
 int32_t gtfs_parse_time(const char *s);
+/* The latest stop time a feed may give: 48:00:00. GTFS writes times past
+ * midnight as 24:00:00 and more, counted from the service day's origin;
+ * gtfs_trip_day finds a trip running now in yesterday's service or
+ * today's, so a later time could never be served, and is a typo
+ * (9999:00:00). Google's validator likewise refuses 24 h or more between
+ * two stops; MobilityData's takes any two-digit hour. */
+#define GTFS_MAX_TIME_S (48 * 3600)
 /* "YYYYMMDD" -> days since epoch; returns 0 or -1 if bad. */
 int gtfs_parse_date(const char *s, int64_t *day);
 

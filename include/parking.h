@@ -57,11 +57,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lotdef.h"
 #include "map.h"
 #include "plate.h"
 #include "spindex.h"
 
-#define PARKING_ID_MAX 127            /* bytes, like map ids */
+#define PARKING_ID_MAX LOTDEF_ID_MAX  /* bytes, like map ids */
 #define PARKING_PLATE_MAX PLATE_MAX   /* a canonical plate and its NUL */
 #define PARKING_ALMOST_FULL_PCT 10
 

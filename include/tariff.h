@@ -42,6 +42,10 @@ struct tz;
  * less than its fee because it is long. */
 #define TARIFF_MAX_FEN 100000000000LL
 
+/* The highest rate per hour a tariff (or a lot's priceRatePerHour,
+ * lotdef.h) may name, in the currency. */
+#define TARIFF_RATE_MAX 1e6
+
 struct tariff_bill {
     long long fen;              /* what is due */
     long long units_day;        /* units charged at the day rate (before caps) */

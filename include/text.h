@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Bound for names, headsigns, addresses kept from files: at most 511
  * bytes (170 CJK characters), so a runaway field cannot bloat replies. */
@@ -27,6 +28,11 @@ bool text_utf8_valid(const char *s, size_t n);
 
 /* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 if none. */
 size_t text_utf8_seq(const char *s, size_t n);
+/* The same, and the code point it encodes in *cp (untouched when 0). */
+size_t text_utf8_decode(const char *s, size_t n, uint32_t *cp);
+/* Encode cp (at most U+10FFFF, not a surrogate) into out, which has room
+ * for 4 bytes; returns the length (1..4). */
+size_t text_utf8_encode(uint32_t cp, char *out);
 
 /* The rule, for s of n bytes going into a buffer of size bytes (so at
  * most size - 1 bytes): returns 0, or -1 with "<field>: <why>" in err. */

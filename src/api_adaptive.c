@@ -296,8 +296,9 @@ static int add_group(struct signals *s, const struct map_corridor *c, const size
     struct sgroup *g = &s->groups[s->ngroups];
     memset(g, 0, sizeof *g);
     if (group_init(s, g, c, idx, n, x, err) != 0) {
-        log_warn(&s->a->log, "signals_uncontrolled", "group=%s error=\"%s\"",
-                 c ? c->id : x->id, err);
+        char qg[2 * ERRLEN + 3], qe[2 * ERRLEN + 3];
+        log_warn(&s->a->log, "signals_uncontrolled", "group=%s error=%s",
+                 log_quote(qg, sizeof qg, c ? c->id : x->id), log_quote(qe, sizeof qe, err));
         for (size_t k = 0; g->hist && k < n; k++)
             free(g->hist[k].rec);
         free(g->hist);
@@ -881,9 +882,11 @@ static void on_plan_snapshot(void *arg, enum store_status st, const struct store
     struct signals *s = j->s;
     if (job_dropped(j))
         return;
+    char qc[512], qp[2 * sizeof j->plan + 3];
     if (st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR)
         log_warn(&s->a->log, "signals_plan_snapshot", "corridor=%s plan=%s error=\"not stored: "
-                 "restored from the active plan at the next start\"", j->g->cfg.id, j->plan);
+                 "restored from the active plan at the next start\"",
+                 log_quote(qc, sizeof qc, j->g->cfg.id), log_quote(qp, sizeof qp, j->plan));
     http_reply_raw(j->r, 200, "application/json; charset=utf-8", j->plan_json,
                    strlen(j->plan_json));
     plan_done(j, s);

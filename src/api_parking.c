@@ -79,6 +79,7 @@
 #include "geo.h"
 #include "http.h"
 #include "keys.h"
+#include "lotdef.h"
 #include "map.h"
 #include "metrics.h"
 #include "module.h"
@@ -331,22 +332,9 @@ struct lot_def {
     bool closed;
 };
 
-static void strv_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 static void def_free(struct lot_def *d)
 {
-    free(d->lot.id);
-    free(d->lot.name);
-    free(d->lot.type);
-    free(d->lot.currency);
-    free(d->lot.address);
-    strv_free(d->lot.category, d->lot.ncategory);
-    strv_free(d->lot.levels, d->lot.nlevels);
+    lotdef_clear(&d->lot);
     for (size_t i = 0; i < d->nbays; i++) {
         free(d->bays[i].id);
         free(d->bays[i].level);
@@ -355,9 +343,10 @@ static void def_free(struct lot_def *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Optional string member; "" or a non-string is an error. */
-static int def_str(const json_t *o, const char *key, const char *field, bool required,
-                   char **out, char *err, size_t errlen)
+/* Optional id member of a bay (lotdef.h's id rule); "" or a non-string
+ * is an error. */
+static int def_id(const json_t *o, const char *key, const char *field, bool required,
+                  char **out, char *err, size_t errlen)
 {
     const json_t *v = json_object_get(o, key);
     *out = NULL;
@@ -371,52 +360,12 @@ static int def_str(const json_t *o, const char *key, const char *field, bool req
         snprintf(err, errlen, "%s: must be a non-empty string", field);
         return -1;
     }
+    if (lotdef_check_id(field, json_string_value(v), err, errlen) != 0)
+        return -1;
     *out = strdup(json_string_value(v));
     if (*out == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
-    }
-    return 0;
-}
-
-static int def_strv(const json_t *o, const char *key, char ***out, size_t *n, char *err,
-                    size_t errlen)
-{
-    const json_t *v = json_object_get(o, key);
-    *out = NULL;
-    *n = 0;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_array(v)) {
-        snprintf(err, errlen, "%s: must be an array of non-empty strings", key);
-        return -1;
-    }
-    size_t len = json_array_size(v);
-    if (len == 0)
-        return 0;
-    char **sv = calloc(len, sizeof *sv);
-    if (sv == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    *out = sv;
-    *n = len;
-    for (size_t i = 0; i < len; i++) {
-        const json_t *e = json_array_get(v, i);
-        if (!json_is_string(e) || json_string_length(e) == 0) {
-            snprintf(err, errlen, "%s[%zu]: must be a non-empty string", key, i);
-            return -1;
-        }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(sv[j], json_string_value(e)) == 0) {
-                snprintf(err, errlen, "%s[%zu]: \"%s\" is listed twice", key, i, sv[j]);
-                return -1;
-            }
-        }
-        if ((sv[i] = strdup(json_string_value(e))) == NULL) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
     }
     return 0;
 }
@@ -498,6 +447,8 @@ static int def_bays(struct geo *g, const json_t *body, bool gcj02, struct lot_de
         b->pt.lon = b->pt.lat = NAN;
         snprintf(field, sizeof field, "bays[%zu].id", i);
         if (json_is_string(e)) {            /* a bare id */
+            if (lotdef_check_id(field, json_string_value(e), err, errlen) != 0)
+                return -1;
             if ((b->id = strdup(json_string_value(e))) == NULL)
                 goto oom;
             continue;
@@ -506,10 +457,10 @@ static int def_bays(struct geo *g, const json_t *body, bool gcj02, struct lot_de
             snprintf(err, errlen, "bays[%zu]: must be an object or an id", i);
             return -1;
         }
-        if (def_str(e, "id", field, true, &b->id, err, errlen) != 0)
+        if (def_id(e, "id", field, true, &b->id, err, errlen) != 0)
             return -1;
         snprintf(field, sizeof field, "bays[%zu].level", i);
-        if (def_str(e, "level", field, false, &b->level, err, errlen) != 0)
+        if (def_id(e, "level", field, false, &b->level, err, errlen) != 0)
             return -1;
         const json_t *loc = json_object_get(e, "location");
         snprintf(field, sizeof field, "bays[%zu].location", i);
@@ -521,36 +472,6 @@ static int def_bays(struct geo *g, const json_t *body, bool gcj02, struct lot_de
 oom:
     snprintf(err, errlen, "out of memory");
     return -1;
-}
-
-static int def_numbers(const json_t *body, struct lot_def *d, char *err, size_t errlen)
-{
-    const json_t *t = json_object_get(body, "totalSpotNumber");
-    double tv = json_is_number(t) ? json_number_value(t) : NAN;
-    if (!(tv >= 0 && tv <= 10000000 && tv == floor(tv))) {
-        snprintf(err, errlen, "totalSpotNumber: required, an integer >= 0");
-        return -1;
-    }
-    d->lot.total = (int)tv;
-    const json_t *pr = json_object_get(body, "priceRatePerHour");
-    d->lot.price_rate_per_hour = NAN;
-    if (pr != NULL && !json_is_null(pr)) {
-        if (!json_is_number(pr) || !(json_number_value(pr) >= 0) ||
-            !isfinite(json_number_value(pr))) {
-            snprintf(err, errlen, "priceRatePerHour: must be a number >= 0");
-            return -1;
-        }
-        d->lot.price_rate_per_hour = json_number_value(pr);
-    }
-    return 0;
-}
-
-static int def_tariff(const json_t *body, struct lot_def *d, char *err, size_t errlen)
-{
-    const json_t *t = json_object_get(body, "tariff");
-    if (t == NULL || json_is_null(t))
-        return 0;
-    return tariff_from_json(t, "tariff", &d->lot.tariff, err, errlen);
 }
 
 static int def_status(const json_t *body, struct lot_def *d, char *err, size_t errlen)
@@ -567,8 +488,25 @@ static int def_status(const json_t *body, struct lot_def *d, char *err, size_t e
     return 0;
 }
 
-/* Parse a PUT body for lot `id` (coordinates in GCJ-02 when gcj02).
- * Returns 0, or -1 with "field: message" in err (d is then freed). */
+/* The first problem of a definition, for the reply. */
+struct first_problem {
+    char *err;
+    size_t errlen;
+    bool seen;
+};
+
+static void keep_first(void *ctx, const char *msg)
+{
+    struct first_problem *f = ctx;
+    if (!f->seen)
+        snprintf(f->err, f->errlen, "%s", msg);
+    f->seen = true;
+}
+
+/* Parse a PUT body for lot `id` (coordinates in GCJ-02 when gcj02): the
+ * lot's fields by the rule map lots follow (lotdef.h), then where it
+ * stands, its bays and its status. Returns 0, or -1 with "field: message"
+ * in err (d is then freed). */
 static int def_parse(struct geo *g, const char *id, const json_t *body, bool gcj02,
                      struct lot_def *d, char *err, size_t errlen)
 {
@@ -576,25 +514,14 @@ static int def_parse(struct geo *g, const char *id, const json_t *body, bool gcj
     const json_t *bid = json_object_get(body, "id");
     if (bid != NULL && !json_is_null(bid) &&
         (!json_is_string(bid) || strcmp(json_string_value(bid), id) != 0)) {
-        snprintf(err, errlen, "id: \"%s\" in the body does not match the path", 
-                 json_is_string(bid) ? json_string_value(bid) : "(not a string)");
+        snprintf(err, errlen, "id: the body's id does not match the path");
         return -1;
     }
     const json_t *loc = json_object_get(body, "location");
+    struct first_problem fp = {err, errlen, false};
     int rc = -1;
-    if ((d->lot.id = strdup(id)) == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    if (def_str(body, "name", "name", true, &d->lot.name, err, errlen) != 0 ||
-        def_str(body, "type", "type", false, &d->lot.type, err, errlen) != 0 ||
-        def_str(body, "priceCurrency", "priceCurrency", false, &d->lot.currency, err,
-                errlen) != 0 ||
-        def_str(body, "address", "address", false, &d->lot.address, err, errlen) != 0 ||
-        def_strv(body, "category", &d->lot.category, &d->lot.ncategory, err, errlen) != 0 ||
-        def_strv(body, "levels", &d->lot.levels, &d->lot.nlevels, err, errlen) != 0 ||
-        def_numbers(body, d, err, errlen) != 0 || def_status(body, d, err, errlen) != 0 ||
-        def_tariff(body, d, err, errlen) != 0)
+    if (lotdef_parse(id, body, &d->lot, keep_first, &fp) != 0 ||
+        def_status(body, d, err, errlen) != 0)
         goto out;
     if (loc == NULL || json_is_null(loc)) {
         snprintf(err, errlen, "location: required, a GeoJSON Point or Polygon");
@@ -669,17 +596,18 @@ static void def_apply_text(struct api_parking *ap, const char *lot, const char *
     json_error_t je;
     json_t *body = json_loadb(text, len, 0, &je);
     struct lot_def d;
-    char err[256];
+    char err[256], ql[2 * PARKING_ID_MAX + 3], qe[2 * sizeof err + 3];
     if (body == NULL || def_parse(ap->a->map ? ap->a->map->geo : NULL, lot, body, false, &d,
                                   err, sizeof err) != 0) {
-        log_warn(&ap->a->log, "parking_bad_def", "lot=%s error=\"%s\"", lot,
-                 body == NULL ? je.text : err);
+        log_warn(&ap->a->log, "parking_bad_def", "lot=%s error=%s", log_quote(ql, sizeof ql, lot),
+                 log_quote(qe, sizeof qe, body == NULL ? je.text : err));
         json_decref(body);
         return;
     }
     json_decref(body);
     if (parking_lot_put(ap->p, &d.lot, d.bays, d.nbays, d.closed, err, sizeof err) != 0)
-        log_warn(&ap->a->log, "parking_bad_def", "lot=%s error=\"%s\"", lot, err);
+        log_warn(&ap->a->log, "parking_bad_def", "lot=%s error=%s", log_quote(ql, sizeof ql, lot),
+                 log_quote(qe, sizeof qe, err));
     def_free(&d);
 }
 
@@ -1385,9 +1313,11 @@ static void put_done(void *arg, enum store_status st, const struct store_reply *
     if (ap->lt.stopped)
         goto out;
     if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+        char ql[2 * PARKING_ID_MAX + 3], qe[512];
         if (st == STORE_OK)
-            log_error(&ap->a->log, "parking_put_failed", "lot=%s error=\"%s\"", pc->def.lot.id,
-                      store_reply_str(r, NULL));
+            log_error(&ap->a->log, "parking_put_failed", "lot=%s error=%s",
+                      log_quote(ql, sizeof ql, pc->def.lot.id),
+                      log_quote(qe, sizeof qe, store_reply_str(r, NULL)));
         reread_if_unknown(ap, st, "def", pc->def.lot.id);
         module_reply_store(pc->req, st);
         goto out;

@@ -348,9 +348,11 @@ static void on_written(void *arg, enum store_status st, const struct store_reply
 {
     struct job *j = arg;
     struct sessions *ss = j->ss;
+    char q[2 * SESSION_ID_MAX + 3];
     lifetime_release(&ss->lt);
     if (!exec_ok(st, r)) {
-        log_warn(&ss->a->log, "session_write_failed", "lot=%s status=%d", j->lot, (int)st);
+        log_warn(&ss->a->log, "session_write_failed", "lot=%s status=%d",
+                 log_quote(q, sizeof q, j->lot), (int)st);
         metric_inc(ss->m_fail, 1);
         reread_if_unknown(ss, st, "lot", j->lot);
         j->failed = true;
@@ -361,7 +363,8 @@ static void on_written(void *arg, enum store_status st, const struct store_reply
     }
     for (size_t i = 0; i < j->nout; i++)
         if (session_book_put(ss->book, &j->out[i]) != 0)
-            log_error(&ss->a->log, "session_book_oom", "session=%s", j->out[i].id);
+            log_error(&ss->a->log, "session_book_oom", "session=%s",
+                      log_quote(q, sizeof q, j->out[i].id));
     if (j->ev_field[0] != '\0') {
         const char *colon = strchr(j->ev_field, ':');
         char kind[8];

@@ -247,8 +247,10 @@ static void ingest_apply(struct ingest *in, const struct store_reply *r)
             continue;
         const struct store_reply *e = store_reply_at(r, in->slot[i]);
         if (store_reply_type(e) == STORE_R_ERROR) {
-            log_error(&at->a->log, "transit_write_failed", "vehicle=%s error=\"%s\"",
-                      v->vehicle_id, store_reply_str(e, NULL));
+            char qv[2 * sizeof v->vehicle_id + 3], qe[512];
+            log_error(&at->a->log, "transit_write_failed", "vehicle=%s error=%s",
+                      log_quote(qv, sizeof qv, v->vehicle_id),
+                      log_quote(qe, sizeof qe, store_reply_str(e, NULL)));
             ingest_reject(in, v, "store: write failed");
             continue;
         }
@@ -283,9 +285,11 @@ static void ingest_done(void *arg, enum store_status st, const struct store_repl
     if (!at->lt.stopped) {
         if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY ||
             store_reply_len(r) != in->n_cmds) {
-            log_error(&at->a->log, "transit_write_failed", "status=%d error=\"%s\"", (int)st,
-                      st == STORE_OK && store_reply_str(r, NULL) ? store_reply_str(r, NULL)
-                                                                 : "no reply");
+            char qe[512];
+            log_error(&at->a->log, "transit_write_failed", "status=%d error=%s", (int)st,
+                      log_quote(qe, sizeof qe, st == STORE_OK && store_reply_str(r, NULL)
+                                                   ? store_reply_str(r, NULL)
+                                                   : "no reply"));
             for (size_t i = 0; st == STORE_TIMEOUT && i < in->feed.n; i++)
                 if (in->slot[i] != SIZE_MAX)
                     restore_reread(&at->rs, in->feed.v[i].vehicle_id);

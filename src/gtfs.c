@@ -799,6 +799,24 @@ static int cmp_st_row(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+/* A stop time, GTFS_NO_TIME when empty; one that does not parse or is
+ * past GTFS_MAX_TIME_S is reported and treated as empty. */
+static int32_t st_time(struct loader *L, long line, const char *col, const char *s)
+{
+    if (*s == '\0')
+        return GTFS_NO_TIME;
+    int32_t t = gtfs_parse_time(s);
+    if (t == -1)
+        issue(L, false, "stop_times.txt", line, "%s '%s' is not H:MM:SS (treated as empty)",
+              col, s);
+    else if (t > GTFS_MAX_TIME_S)
+        issue(L, false, "stop_times.txt", line, "%s '%s' is past %d:00:00 (treated as empty)",
+              col, s, GTFS_MAX_TIME_S / 3600);
+    else
+        return t;
+    return GTFS_NO_TIME;
+}
+
 /* One stop_times row -> st_row; false (reported) when it must be skipped. */
 static bool st_parse(struct loader *L, struct csv *c, const int *col, struct st_row *r)
 {
@@ -820,14 +838,8 @@ static bool st_parse(struct loader *L, struct csv *c, const int *col, struct st_
         return false;
     }
     r->seq = (uint32_t)seq;
-    r->arr = *ta ? gtfs_parse_time(ta) : GTFS_NO_TIME;
-    r->dep = *td ? gtfs_parse_time(td) : GTFS_NO_TIME;
-    if (r->arr == -1 || r->dep == -1) {
-        issue(L, false, F, line, "%s '%s' is not H:MM:SS (treated as empty)",
-              r->arr == -1 ? "arrival_time" : "departure_time", r->arr == -1 ? ta : td);
-        r->arr = r->arr == -1 ? GTFS_NO_TIME : r->arr;
-        r->dep = r->dep == -1 ? GTFS_NO_TIME : r->dep;
-    }
+    r->arr = st_time(L, line, "arrival_time", ta);
+    r->dep = st_time(L, line, "departure_time", td);
     if (r->arr == GTFS_NO_TIME)
         r->arr = r->dep;
     if (r->dep == GTFS_NO_TIME)

@@ -86,7 +86,8 @@ int main(int argc, char **argv)
     }
     int rc = 1;
     if (server_start(&a, err, sizeof err) != 0) {
-        log_error(&a.log, "start_failed", "error=\"%s\"", err);
+        char q[sizeof err * 2 + 3];
+        log_error(&a.log, "start_failed", "error=%s", log_quote(q, sizeof q, err));
         goto out;
     }
     rc = server_run(&a) == 0 ? 0 : 1;

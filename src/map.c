@@ -23,13 +23,11 @@
 #include <sys/stat.h>
 
 #include "dict.h"
+#include "lotdef.h"
 #include "signals.h"
-#include "tariff.h"
 #include "text.h"
 
-#define MAP_ID_MAX 127            /* bytes; keeps "lot\x1fbay" keys bounded */
-#define MAP_SPOTS_MAX 10000000    /* totalSpotNumber, as PUT /v1/parking/lots */
-#define MAP_LIST_MAX 64           /* levels, categories of a lot */
+#define MAP_ID_MAX LOTDEF_ID_MAX  /* every id of the map, as a lot's */
 #define MAP_REFS_MAX 256          /* lots of a screen, intersections of a corridor */
 #define MAP_ISEC_MAX_OFFSET_M 50.0
 #define MAP_MAX_RADIUS_M 100000.0 /* from the middle of the map to any feature */
@@ -178,7 +176,6 @@ struct range {
     const char *unit;
 };
 
-static const struct range R_PRICE = {0, 1e6, ""};             /* as tariff rates */
 static const struct range R_SAT_FLOW = {SIGNALS_SATURATION_PLAUSIBLE_MIN_VPH,
                                         SIGNALS_PLAUSIBLE_FLOW_VPH, " veh/h"};
 static const struct range R_FLOW = {0, SIGNALS_PLAUSIBLE_FLOW_VPH, " veh/h"};
@@ -597,96 +594,26 @@ int map_parse_hhmm(const char *s)
     return h > 23 || m > 59 ? -1 : h * 60 + m;
 }
 
-/* Tariff (api.md "Tariff") by the rules of PUT /v1/parking/lots: one
- * parser, tariff_from_json. Absent: not present, hourly units. */
-static bool parse_tariff(struct loader *L, const struct feat *ft, json_t *v, struct map_tariff *t)
-{
-    char e[256];
-    *t = (struct map_tariff){.unit_minutes = 60.0};
-    if (v == NULL || json_is_null(v))
-        return true;
-    if (tariff_from_json(v, "tariff", t, e, sizeof e) != 0) {
-        FPROBLEM(L, ft, "%s", e);
-        return false;
-    }
-    return true;
-}
+/* A lot's properties by the rule PUT bodies follow too (lotdef.h), every
+ * problem reported; where it stands is the feature's geometry. */
+struct lot_report {
+    struct loader *L;
+    const struct feat *ft;
+};
 
-static void lot_clear(struct map_lot *l)
+static void lot_problem(void *ctx, const char *msg)
 {
-    free(l->id);
-    free(l->name);
-    free(l->type);
-    free_strv(l->category, l->ncategory);
-    free_strv(l->levels, l->nlevels);
-    free(l->currency);
-    free(l->address);
-    memset(l, 0, sizeof *l);
-}
-
-static bool lot_type(struct loader *L, const struct feat *ft, struct map_lot *l)
-{
-    if (!get_str(L, ft, "type", S_NAME, false, &l->type))
-        return false;
-    if (l->type == NULL)
-        return (l->type = dupstr(L, "OffStreetParking")) != NULL;
-    if (strcmp(l->type, "OffStreetParking") != 0 && strcmp(l->type, "OnStreetParking") != 0) {
-        FPROBLEM(L, ft, "property 'type' must be OffStreetParking or OnStreetParking");
-        return false;
-    }
-    return true;
-}
-
-static bool lot_total(struct loader *L, const struct feat *ft, struct map_lot *l)
-{
-    json_t *v = json_object_get(ft->props, "totalSpotNumber");
-    if (v == NULL) {
-        FPROBLEM(L, ft, "missing property 'totalSpotNumber'");
-        return false;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
-        json_integer_value(v) > MAP_SPOTS_MAX) {
-        FPROBLEM(L, ft, "property 'totalSpotNumber' must be an integer from 1 to %d",
-                 MAP_SPOTS_MAX);
-        return false;
-    }
-    l->total = (int)json_integer_value(v);
-    return true;
-}
-
-static bool lot_currency(struct loader *L, const struct feat *ft, struct map_lot *l)
-{
-    if (!get_str(L, ft, "priceCurrency", S_NAME, false, &l->currency))
-        return false;
-    if (l->currency == NULL)
-        return (l->currency = dupstr(L, "CNY")) != NULL;
-    const char *c = l->currency;
-    if (strlen(c) != 3 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' || c[2] < 'A' ||
-        c[2] > 'Z') {
-        FPROBLEM(L, ft, "property 'priceCurrency' must be an ISO 4217 code such as CNY");
-        return false;
-    }
-    return true;
+    const struct lot_report *c = ctx;
+    FPROBLEM(c->L, c->ft, "%s", msg);
 }
 
 static bool parse_lot(struct loader *L, const struct feat *ft, struct map_lot *l)
 {
-    memset(l, 0, sizeof *l);
-    l->price_rate_per_hour = NAN;
-    bool ok = (l->id = dupstr(L, ft->id)) != NULL;
-    ok &= get_str(L, ft, "name", S_NAME, true, &l->name);
-    ok &= lot_type(L, ft, l);
-    ok &= lot_total(L, ft, l);
-    ok &= get_strv(L, ft, "category", false, MAP_LIST_MAX, &l->category, &l->ncategory);
-    ok &= get_strv(L, ft, "levels", false, MAP_LIST_MAX, &l->levels, &l->nlevels);
-    ok &= parse_tariff(L, ft, json_object_get(ft->props, "tariff"), &l->tariff);
-    ok &= get_num(L, ft, ft->props, NULL, "priceRatePerHour", false, R_PRICE,
-                  &l->price_rate_per_hour);
-    ok &= lot_currency(L, ft, l);
-    ok &= get_str(L, ft, "address", S_NAME, false, &l->address);
+    struct lot_report c = {L, ft};
+    bool ok = lotdef_parse(ft->id, ft->props, l, lot_problem, &c) == 0;
     ok &= feature_location(L, ft, &l->loc);
     if (!ok)
-        lot_clear(l);
+        lotdef_clear(l);
     return ok;
 }
 
@@ -819,7 +746,7 @@ static bool parse_aisle(struct loader *L, struct feat *ft)
 static bool connector_levels(struct loader *L, const struct feat *ft, const struct map_lot *lot,
                              struct map_connector *c)
 {
-    if (!get_strv(L, ft, "levels", true, MAP_LIST_MAX, &c->levels, &c->nlevels))
+    if (!get_strv(L, ft, "levels", true, LOTDEF_LIST_MAX, &c->levels, &c->nlevels))
         return false;
     if (c->nlevels < 2) {
         FPROBLEM(L, ft, "a connector must join at least 2 levels");
@@ -919,7 +846,7 @@ static void load_parking(struct loader *L)
             continue;
         }
         if (!index_put(L, ft, m->lot_by_id, l->id, l, "lot")) {
-            lot_clear(l);
+            lotdef_clear(l);
             continue;
         }
         m->nlots++;
@@ -1231,7 +1158,7 @@ void map_free(struct map *m)
     if (m == NULL)
         return;
     for (size_t i = 0; i < m->nlots; i++)
-        lot_clear(&m->lots[i]);
+        lotdef_clear(&m->lots[i]);
     for (size_t i = 0; i < m->nbays; i++)
         bay_clear(&m->bays[i]);
     for (size_t i = 0; i < m->naisles; i++)

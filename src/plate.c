@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "text.h"
+
 #define PLATE_CPS 8            /* the longest plate: province + letter + 6 */
 #define PLATE_IN_MAX 256       /* bytes of input looked at, separators included */
 
@@ -26,62 +28,6 @@ static const char suffixes[] = "挂学警领港澳";
 #define CP_MACAU 0x6FB3        /* 澳 */
 #define CP_YUE 0x7CA4          /* 粤 */
 
-/* Decode one code point at s[*i]; strict (no overlongs, surrogates or
- * values past U+10FFFF). Returns 0 and advances *i, or -1. */
-static int utf8_next(const unsigned char *s, size_t *i, uint32_t *cp)
-{
-    const unsigned char *p = s + *i;
-    uint32_t c = p[0], min;
-    size_t len;
-    if (c < 0x80) {
-        *cp = c;
-        *i += 1;
-        return 0;
-    }
-    if ((c & 0xE0) == 0xC0)
-        len = 2, c &= 0x1F, min = 0x80;
-    else if ((c & 0xF0) == 0xE0)
-        len = 3, c &= 0x0F, min = 0x800;
-    else if ((c & 0xF8) == 0xF0)
-        len = 4, c &= 0x07, min = 0x10000;
-    else
-        return -1;
-    for (size_t k = 1; k < len; k++) {
-        if ((p[k] & 0xC0) != 0x80)                 /* also stops at the NUL */
-            return -1;
-        c = c << 6 | (p[k] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return -1;
-    *cp = c;
-    *i += len;
-    return 0;
-}
-
-static size_t utf8_put(uint32_t c, char *out)
-{
-    if (c < 0x80) {
-        out[0] = (char)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        out[0] = (char)(0xC0 | c >> 6);
-        out[1] = (char)(0x80 | (c & 0x3F));
-        return 2;
-    }
-    if (c < 0x10000) {
-        out[0] = (char)(0xE0 | c >> 12);
-        out[1] = (char)(0x80 | (c >> 6 & 0x3F));
-        out[2] = (char)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | c >> 18);
-    out[1] = (char)(0x80 | (c >> 12 & 0x3F));
-    out[2] = (char)(0x80 | (c >> 6 & 0x3F));
-    out[3] = (char)(0x80 | (c & 0x3F));
-    return 4;
-}
-
 /* A printable rendering of c for messages: "'鲁'" or "U+0007". */
 static const char *cp_show(uint32_t c, char *buf, size_t len)
 {
@@ -89,7 +35,7 @@ static const char *cp_show(uint32_t c, char *buf, size_t len)
     if (c < 0x20 || (c >= 0x7F && c < 0xA0)) {
         snprintf(buf, len, "U+%04X", (unsigned)c);
     } else {
-        u[utf8_put(c, u)] = '\0';
+        u[text_utf8_encode(c, u)] = '\0';
         snprintf(buf, len, "'%s'", u);
     }
     return buf;
@@ -98,7 +44,7 @@ static const char *cp_show(uint32_t c, char *buf, size_t len)
 static bool cp_in(uint32_t c, const char *set)
 {
     char u[5];
-    u[utf8_put(c, u)] = '\0';
+    u[text_utf8_encode(c, u)] = '\0';
     return c >= 0x80 && strstr(set, u) != NULL;
 }
 
@@ -148,10 +94,12 @@ static int plate_decode(const char *in, uint32_t *cps, char *err, size_t errlen)
             snprintf(err, errlen, "plate: longer than %d bytes", PLATE_IN_MAX);
             return -1;
         }
-        if (utf8_next(s, &i, &c) != 0) {
+        size_t len = text_utf8_decode(in + i, strnlen(in + i, 4), &c);
+        if (len == 0) {
             snprintf(err, errlen, "plate: invalid UTF-8 at byte %zu", at);
             return -1;
         }
+        i += len;
         if (is_separator(c))
             continue;
         c = fold(c);
@@ -178,7 +126,7 @@ static int check_serial(const uint32_t *cps, int n, enum plate_kind *kind,
     const uint32_t *s = cps + 2;
     int ns = n - 2;
     char show[16], head[12];
-    head[utf8_put(cps[0], head)] = '\0';
+    head[text_utf8_encode(cps[0], head)] = '\0';
     strncat(head, (const char[]){(char)cps[1], '\0'}, sizeof head - strlen(head) - 1);
     for (int k = 0; k < ns; k++) {
         bool last = k == ns - 1;
@@ -210,7 +158,7 @@ static int check_serial(const uint32_t *cps, int n, enum plate_kind *kind,
         static const enum plate_kind kinds[] = {PLATE_TRAILER, PLATE_COACH, PLATE_POLICE,
                                                 PLATE_CONSULATE, PLATE_HK_MACAU, PLATE_HK_MACAU};
         char u[5];
-        u[utf8_put(suf, u)] = '\0';
+        u[text_utf8_encode(suf, u)] = '\0';
         *kind = kinds[(strstr(suffixes, u) - suffixes) / 3];
         return 0;
     }
@@ -286,7 +234,7 @@ int plate_normalize(const char *in, char *out, size_t outlen, enum plate_kind *k
     if (n < 0 || plate_check(cps, n, &k, err, errlen) != 0)
         return -1;
     for (int i = 0; i < n; i++)
-        len += utf8_put(cps[i], buf + len);
+        len += text_utf8_encode(cps[i], buf + len);
     if (len >= outlen) {
         snprintf(err, errlen, "plate: output buffer too small");
         return -1;

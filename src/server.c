@@ -71,9 +71,12 @@ static int load_map(struct app *a, char *err, size_t errlen)
     struct map_problems probs = {0};
     int rc = map_load(a->cfg.map_dir, &a->map, &probs);
     if (rc != 0) {
+        /* ids and messages quote the map: quoted, they cannot forge a key */
+        char qf[sizeof probs.items->feature * 2 + 3], qm[sizeof probs.items->message * 2 + 3];
         for (size_t i = 0; i < probs.n; i++)
-            log_error(&a->log, "map_problem", "file=%s feature=%s message=\"%s\"",
-                      probs.items[i].file, probs.items[i].feature, probs.items[i].message);
+            log_error(&a->log, "map_problem", "file=%s feature=%s message=%s",
+                      probs.items[i].file, log_quote(qf, sizeof qf, probs.items[i].feature),
+                      log_quote(qm, sizeof qm, probs.items[i].message));
         snprintf(err, errlen, "map %s: %zu problem(s); run cityd --check", a->cfg.map_dir,
                  probs.n);
     }

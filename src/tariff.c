@@ -241,8 +241,8 @@ static int night_from_json(const json_t *n, const char *prefix, struct map_tarif
         snprintf(err, errlen, "%s: from and to must differ", p);
         return -1;
     }
-    if (num_field(n, p, "rate_per_hour", NAN, 0, false, 1e6, &t->night_rate_per_hour, err,
-                  errlen) != 0)
+    if (num_field(n, p, "rate_per_hour", NAN, 0, false, TARIFF_RATE_MAX,
+                  &t->night_rate_per_hour, err, errlen) != 0)
         return -1;
     t->has_night = true;
     t->night_from_min = mins[0];
@@ -276,7 +276,8 @@ int tariff_from_json(const json_t *j, const char *field, struct map_tariff *out,
         return -1;
     }
     if (num_field(j, p, "free_minutes", 0, 0, false, 1440, &t.free_minutes, err, errlen) ||
-        num_field(j, p, "rate_per_hour", NAN, 0, false, 1e6, &t.rate_per_hour, err, errlen) ||
+        num_field(j, p, "rate_per_hour", NAN, 0, false, TARIFF_RATE_MAX, &t.rate_per_hour, err,
+                  errlen) ||
         num_field(j, p, "unit_minutes", 60, 0, true, 1440, &t.unit_minutes, err, errlen) ||
         num_field(j, p, "daily_cap", 0, 0, false, 1e7, &t.daily_cap, err, errlen))
         return -1;

@@ -1,17 +1,20 @@
-/* text.c -- the string rule for outside input (see text.h): one UTF-8
- * decoder step shared by the validity test and the message sanitiser. */
+/* text.c -- the string rule for outside input (see text.h), and the one
+ * UTF-8 decoder and encoder of cityd: the validity test, the message
+ * sanitiser, plates (plate.c) and SVG text (tsd.c) all step with it. */
 #include "text.h"
 
 #include <stdio.h>
 #include <string.h>
 
-size_t text_utf8_seq(const char *str, size_t n)
+size_t text_utf8_decode(const char *str, size_t n, uint32_t *out)
 {
     const unsigned char *s = (const unsigned char *)str;
-    unsigned c = s[0], cp, min;
+    uint32_t c = s[0], cp, min;
     size_t len;
-    if (c < 0x80)
+    if (c < 0x80) {
+        *out = c;
         return 1;
+    }
     if (c >= 0xC2 && c <= 0xDF) {
         len = 2;
         min = 0x80;
@@ -34,7 +37,38 @@ size_t text_utf8_seq(const char *str, size_t n)
     }
     if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         return 0;
+    *out = cp;
     return len;
+}
+
+size_t text_utf8_seq(const char *s, size_t n)
+{
+    uint32_t cp;
+    return text_utf8_decode(s, n, &cp);
+}
+
+size_t text_utf8_encode(uint32_t c, char *out)
+{
+    if (c < 0x80) {
+        out[0] = (char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        out[0] = (char)(0xC0 | c >> 6);
+        out[1] = (char)(0x80 | (c & 0x3F));
+        return 2;
+    }
+    if (c < 0x10000) {
+        out[0] = (char)(0xE0 | c >> 12);
+        out[1] = (char)(0x80 | (c >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | c >> 18);
+    out[1] = (char)(0x80 | (c >> 12 & 0x3F));
+    out[2] = (char)(0x80 | (c >> 6 & 0x3F));
+    out[3] = (char)(0x80 | (c & 0x3F));
+    return 4;
 }
 
 bool text_utf8_valid(const char *s, size_t n)

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 /* Page layout, px. Names sit left of the plot, distance ticks right. */
 #define W 1200.0
 #define H 720.0
@@ -89,31 +91,13 @@ static void sb_put(struct sb *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid. Rejects
- * overlongs, surrogates, > U+10FFFF and the XML non-characters U+FFFE/F. */
-static size_t utf8_len(const unsigned char *s)
+/* Length of the valid UTF-8 sequence at s (1..4; text.h's decoder), 0
+ * if invalid or one of the XML non-characters U+FFFE/F. */
+static size_t xml_char_len(const char *s)
 {
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c == 0xE0) { n = 3; lo = 0xA0; }
-    else if (c == 0xED) { n = 3; hi = 0x9F; }
-    else if (c >= 0xE1 && c <= 0xEF) n = 3;
-    else if (c == 0xF0) { n = 4; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) n = 4;
-    else if (c == 0xF4) { n = 4; hi = 0x8F; }
-    else return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    if (c == 0xEF && s[1] == 0xBF && (s[2] == 0xBE || s[2] == 0xBF))
-        return 0;
-    return n;
+    uint32_t cp;
+    size_t n = text_utf8_decode(s, strnlen(s, 4), &cp);
+    return n > 0 && (cp == 0xFFFE || cp == 0xFFFF) ? 0 : n;
 }
 
 /* XML character data / attribute value. */
@@ -121,7 +105,7 @@ static void sb_text(struct sb *b, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str;
     while (*s) {
-        size_t n = utf8_len(s);
+        size_t n = xml_char_len((const char *)s);
         if (n == 0) {
             sb_put(b, "\xEF\xBF\xBD", 3);        /* U+FFFD */
             s++;

@@ -217,6 +217,91 @@ static long long history_records(const struct test_redis *rd, const char *lot)
 
 /* ---- tests ---- */
 
+/* PUT refuses what the map refuses (docs/parking.md "Lots"): one rule
+ * for lot definitions, whichever way they arrive. Each bad body gets 400
+ * naming the field and defines nothing; the bounds themselves pass. */
+static void test_lot_put_rules(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, NULL));
+    struct http_result r;
+    char n511[512], n512[513], l127[128], l128[129], lv64[64 * 140 + 2], lv65[65 * 8 + 2];
+    memset(n511, 'n', 511);
+    n511[511] = '\0';
+    memset(n512, 'n', 512);
+    n512[512] = '\0';
+    memset(l127, 'L', 127);
+    l127[127] = '\0';
+    memset(l128, 'L', 128);
+    l128[128] = '\0';
+    size_t o = 0, o2 = 0;
+    for (int i = 0; i < 65; i++) {
+        if (i < 64)
+            o += (size_t)snprintf(lv64 + o, sizeof lv64 - o, "%s\"%03d%.124s\"", i ? "," : "",
+                                  i, l127);
+        o2 += (size_t)snprintf(lv65 + o2, sizeof lv65 - o2, "%s\"L%d\"", i ? "," : "", i);
+    }
+#define HEAD "{\"location\":{\"type\":\"Point\",\"coordinates\":[121.4,37.5]}"
+    static struct { char body[12000]; const char *field; } bad[] = {
+        {"", "name"}, {"", "address"}, {"", "levels[1]"}, {"", "levels[0]"}, {"", "levels"},
+        {"", "category[0]"}, {"", "priceRatePerHour"}, {"", "priceCurrency"},
+        {"", "totalSpotNumber"}, {"", "totalSpotNumber"}, {"", "bays[0].level"},
+    };
+    snprintf(bad[0].body, sizeof bad[0].body, HEAD ",\"name\":\"%s\",\"totalSpotNumber\":3}", n512);
+    snprintf(bad[1].body, sizeof bad[1].body,
+             HEAD ",\"name\":\"x\",\"address\":\"%s\",\"totalSpotNumber\":3}", n512);
+    snprintf(bad[2].body, sizeof bad[2].body,
+             HEAD ",\"name\":\"x\",\"levels\":[\"B1\",\"B\\u0001\"],\"totalSpotNumber\":3}");
+    snprintf(bad[3].body, sizeof bad[3].body,
+             HEAD ",\"name\":\"x\",\"levels\":[\"%s\"],\"totalSpotNumber\":3}", l128);
+    snprintf(bad[4].body, sizeof bad[4].body,
+             HEAD ",\"name\":\"x\",\"levels\":[%s],\"totalSpotNumber\":3}", lv65);
+    snprintf(bad[5].body, sizeof bad[5].body,
+             HEAD ",\"name\":\"x\",\"category\":[\"a\\nb\"],\"totalSpotNumber\":3}");
+    snprintf(bad[6].body, sizeof bad[6].body,
+             HEAD ",\"name\":\"x\",\"priceRatePerHour\":1e300,\"totalSpotNumber\":3}");
+    snprintf(bad[7].body, sizeof bad[7].body,
+             HEAD ",\"name\":\"x\",\"priceCurrency\":\"C\\u0007Y\",\"totalSpotNumber\":3}");
+    snprintf(bad[8].body, sizeof bad[8].body, HEAD ",\"name\":\"x\",\"totalSpotNumber\":0}");
+    snprintf(bad[9].body, sizeof bad[9].body,
+             HEAD ",\"name\":\"x\",\"totalSpotNumber\":10000001}");
+    snprintf(bad[10].body, sizeof bad[10].body,
+             HEAD ",\"name\":\"x\",\"totalSpotNumber\":3,\"levels\":[\"B1\"],"
+             "\"bays\":[{\"id\":\"b\",\"level\":\"B\\u001b[31m\"}]}");
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, "/v1/parking/lots/yt-rules",
+                                     "k-operator", bad[i].body, &r), 0);
+        const char *msg = sval(jget(jget(r.json, "error"), "message"));
+        if (r.status != 400 || !starts(msg, bad[i].field))
+            fprintf(stderr, "\nPUT case %zu (%s) -> %ld %.200s\n", i, bad[i].field, r.status,
+                    r.body);
+        CU_ASSERT_EQUAL(r.status, 400);
+        CU_ASSERT(starts(msg, bad[i].field));
+        /* the message quotes nothing that would break a log line or a terminal */
+        for (const char *p = msg; *p; p++)
+            CU_ASSERT((unsigned char)*p >= 0x20);
+        http_result_free(&r);
+    }
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots/yt-rules", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 404);
+    http_result_free(&r);
+
+    /* the bounds themselves: 511-byte name and address, 64 levels of 127 bytes */
+    static char ok[16000];
+    snprintf(ok, sizeof ok,
+             HEAD ",\"name\":\"%s\",\"address\":\"%s\",\"levels\":[%s],\"category\":[\"%s\"],"
+             "\"priceRatePerHour\":1e6,\"priceCurrency\":\"CNY\",\"totalSpotNumber\":10000000}",
+             n511, n511, lv64, l127);
+#undef HEAD
+    CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, "/v1/parking/lots/yt-rules", "k-operator",
+                                 ok, &r), 0);
+    if (r.status != 201)
+        fprintf(stderr, "\nPUT bounds -> %ld %.300s\n", r.status, r.body);
+    CU_ASSERT_EQUAL(r.status, 201);
+    http_result_free(&r);
+    env_stop(&e);
+}
+
 static void test_lots_read(void)
 {
     struct env e;
@@ -1491,6 +1576,7 @@ int suite_parking(void)
         return -1;
     if (!CU_add_test(s, "lots: get, bbox, errors", test_lots_read) ||
         !CU_add_test(s, "lots: put, polygon, gcj02, errors, restart", test_lot_put) ||
+        !CU_add_test(s, "lots: put by the map's rules", test_lot_put_rules) ||
         !CU_add_test(s, "observations: verdicts, idempotency, restart", test_observations) ||
         !CU_add_test(s, "observations: future ts", test_future_ts) ||
         !CU_add_test(s, "nearest", test_nearest) ||

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,6 +124,123 @@ static void test_check_broken_map(void)
     CU_ASSERT_EQUAL(run_cityd(serve, out, sizeof out), 1);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "event=start_failed"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "map_problem"));
+}
+
+/* One key=value log line as a strict reader splits it: keys [a-z_]+, a
+ * value bare (no space, '"' or '=') or double-quoted with \" and \\
+ * escapes, pairs separated by one space. Returns the number of pairs, or
+ * -1 when the line does not split so. */
+static int kv_split(const char *p, char keys[][32], char vals[][600], int max)
+{
+    int n = 0;
+    while (*p != '\0' && *p != '\n') {
+        size_t k = 0, v = 0;
+        if (n == max)
+            return -1;
+        while ((*p >= 'a' && *p <= 'z') || *p == '_')
+            if (k < 31)
+                keys[n][k++] = *p++;
+            else
+                return -1;
+        keys[n][k] = '\0';
+        if (k == 0 || *p++ != '=')
+            return -1;
+        if (*p == '"') {
+            for (p++; *p != '"'; p++) {
+                if (*p == '\0' || *p == '\n')
+                    return -1;
+                if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+                    p++;
+                if (v < 599)
+                    vals[n][v++] = *p;
+            }
+            p++;
+        } else {
+            for (; *p != '\0' && *p != ' ' && *p != '\n'; p++) {
+                if (*p == '"' || *p == '=')
+                    return -1;
+                if (v < 599)
+                    vals[n][v++] = *p;
+            }
+        }
+        vals[n++][v] = '\0';
+        if (*p == ' ')
+            p++;
+        else if (*p != '\0' && *p != '\n')
+            return -1;
+    }
+    return n;
+}
+
+/* The value of key in line (split by kv_split), or NULL. */
+static const char *kv_get(const char *line, const char *key, int want_pairs)
+{
+    static char keys[16][32], vals[16][600];
+    int n = kv_split(line, keys, vals, 16);
+    if (n != want_pairs)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        if (strcmp(keys[i], key) == 0)
+            return vals[i];
+    return NULL;
+}
+
+/* Map problems quote what the map says (ids with quotes, spaces and '=',
+ * a folder named so): each log line must still split into exactly its
+ * own keys, with the values intact -- no forged key, no broken line. */
+static void test_map_problem_log_lines(void)
+{
+    char *tmp = support_tmpdir("cityd-logmap");
+    char dir[512], path[600], opt[600];
+    static char out[65536];
+    snprintf(dir, sizeof dir, "%s/we\"ird map=1", tmp);
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    snprintf(path, sizeof path, "%s/parking.geojson", dir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("{\"type\": \"FeatureCollection\", \"features\": [\n"
+          "{\"type\": \"Feature\", \"properties\": {\"id\": \"a\\\" forged=\\\"1\", \"name\": \"n\","
+          " \"totalSpotNumber\": 0}, \"geometry\": {\"type\": \"Point\", \"coordinates\": "
+          "[121.39, 37.54]}},\n"
+          "{\"type\": \"Feature\", \"properties\": {\"kind\": \"kiosk\", \"id\": \"k 1\", \"lot\":"
+          " \"x\\\" level=\\\"error\", \"level\": \"B1\"}, \"geometry\": {\"type\": \"Point\", "
+          "\"coordinates\": [121.39, 37.54]}}\n]}\n", f);
+    fclose(f);
+    snprintf(opt, sizeof opt, "map.dir=%s", dir);
+    const char *args[] = {"-o", opt, "-o", "server.listen=127.0.0.1:0", NULL};
+    CU_ASSERT_EQUAL(run_cityd(args, out, sizeof out), 1);
+    int problems = 0, lot = 0, kiosk = 0, failed = 0;
+    for (char *line = out; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        if (strstr(line, "event=map_problem") != NULL) {
+            problems++;
+            const char *feat = kv_get(line, "feature", 6), *msg = kv_get(line, "message", 6);
+            if (feat == NULL || msg == NULL)
+                fprintf(stderr, "\nunsplittable: %s\n", line);
+            CU_ASSERT_PTR_NOT_NULL(feat);
+            CU_ASSERT_PTR_NOT_NULL(msg);
+            const char *ev = kv_get(line, "event", 6);
+            CU_ASSERT(ev != NULL && strcmp(ev, "map_problem") == 0);
+            lot += feat != NULL && strcmp(feat, "a\" forged=\"1") == 0 && msg != NULL &&
+                   strstr(msg, "totalSpotNumber") != NULL;
+            kiosk += feat != NULL && strcmp(feat, "k 1") == 0 && msg != NULL &&
+                     strstr(msg, "unknown lot 'x\" level=\"error'") != NULL;
+        } else if (strstr(line, "event=start_failed") != NULL) {
+            const char *e = kv_get(line, "error", 4);
+            if (e == NULL)
+                fprintf(stderr, "\nunsplittable: %s\n", line);
+            failed += e != NULL && strstr(e, dir) != NULL;
+        }
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    CU_ASSERT_EQUAL(problems, 2);
+    CU_ASSERT_EQUAL(lot, 1);
+    CU_ASSERT_EQUAL(kiosk, 1);
+    CU_ASSERT_EQUAL(failed, 1);
+    support_rmrf(tmp);
+    free(tmp);
 }
 
 struct world {
@@ -595,6 +713,7 @@ int suite_server(void)
              CU_add_test(s, "--check passes on the demo city", test_check_demo_map) &&
              CU_add_test(s, "--check reports a bad keys file", test_check_broken_keys) &&
              CU_add_test(s, "--check reports every map problem", test_check_broken_map) &&
+             CU_add_test(s, "map problems keep log lines whole", test_map_problem_log_lines) &&
              CU_add_test(s, "health and metrics", test_health_and_metrics) &&
              CU_add_test(s, "JSON error bodies, 404, 405, OPTIONS, HEAD", test_error_bodies) &&
              CU_add_test(s, "auth with public_read off", test_auth_public_read_off) &&

@@ -531,6 +531,41 @@ static void test_dst_origin(void)
     gtfs_free(f);
 }
 
+/* A stop time must fall within the two service days the day lookup
+ * (gtfs_trip_day: yesterday's service and today's) can place a trip in:
+ * past 48:00:00 it is a typo (9999:00:00), reported with file:line and
+ * treated as empty, like a time that does not parse. */
+static void test_implausible_times(void)
+{
+    const struct file files[] = {
+        {"stops.txt", "stop_id,stop_name,stop_lat,stop_lon\nS1,A,37.5401,121.3800\n"
+                      "S3,C,37.5401,121.3900\nS5,B,37.5401,121.4000\n", 0},
+        {"trips.txt", "route_id,service_id,trip_id\nR1,WK,T1\nR1,WK,T2\nR1,WK,OWL\n", 0},
+        {"stop_times.txt", "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                           "T1,08:00:00,08:00:00,S1,1\n"
+                           "T1,9999:00:00,08:06:00,S3,2\n"            /* 3 */
+                           "T1,08:12:00,08:12:00,S5,3\n"
+                           "T2,08:00:00,08:00:00,S1,1\n"
+                           "T2,48:00:01,48:00:01,S5,2\n"             /* 6 */
+                           "OWL,47:00:00,47:00:00,S1,1\n"
+                           "OWL,48:00:00,48:00:00,S5,2\n", 0},
+    };
+    char *dir = write_feed(files, sizeof files / sizeof *files);
+    struct gtfs *f = gtfs_load(dir, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT(has_issue(f, "stop_times.txt", 3, "arrival_time '9999:00:00' is past 48:00:00"));
+    CU_ASSERT(has_issue(f, "stop_times.txt", 6, "arrival_time '48:00:01' is past 48:00:00"));
+    CU_ASSERT(has_issue(f, "stop_times.txt", 6, "need times"));
+    const struct gtfs_trip *t1 = trip(f, "T1"), *owl = trip(f, "OWL");
+    CU_ASSERT_EQUAL_FATAL(t1->pattern != GTFS_NONE && owl->pattern != GTFS_NONE, 1);
+    CU_ASSERT_EQUAL(t1->arr[1], 8 * 3600 + 6 * 60);           /* the departure stands */
+    CU_ASSERT_EQUAL(t1->arr[2], 8 * 3600 + 12 * 60);
+    CU_ASSERT_EQUAL(trip(f, "T2")->pattern, GTFS_NONE);        /* ignored */
+    CU_ASSERT_EQUAL(owl->arr[1], 48 * 3600);                  /* the bound itself is fine */
+    gtfs_free(f);
+    drop_feed(dir);
+}
+
 int suite_gtfs(void)
 {
     CU_pSuite s = CU_add_suite("gtfs", NULL, NULL);
@@ -545,7 +580,8 @@ int suite_gtfs(void)
         !CU_add_test(s, "fatal", test_fatal) ||
         !CU_add_test(s, "dst_origin", test_dst_origin) ||
         !CU_add_test(s, "bad_strings", test_bad_strings) ||
-        !CU_add_test(s, "not_utf8", test_not_utf8))
+        !CU_add_test(s, "not_utf8", test_not_utf8) ||
+        !CU_add_test(s, "implausible_times", test_implausible_times))
         return -1;
     return 0;
 }

@@ -321,7 +321,7 @@ static void test_bad_parking(void)
     struct expect e[] = {
         {"#0", "missing property 'id'"},
         {"dup", "duplicate lot id"},
-        {"zero", "'totalSpotNumber' must be an integer from 1 to 10000000"},
+        {"zero", "totalSpotNumber: must be an integer from 1 to 10000000"},
         {"swapped", "coordinate [37.54, 121.39] out of range"},
         {"line-lot", "geometry must be Point or Polygon, not LineString"},
         /* Tariffs by tariff_from_json: the first problem of each. */
@@ -340,8 +340,8 @@ static void test_bad_parking(void)
         {"s-ghost", "unknown lot 'ghost'"},
         {"bench-1", "unknown kind 'bench'"},
         {"open-ring", "Polygon ring is not closed"},
-        {"noname", "missing property 'name'"},
-        {"price", "'priceRatePerHour' must be a number between 0 and 1e+06"},
+        {"noname", "name: required, a non-empty string"},
+        {"price", "priceRatePerHour: must be a number from 0 to 1e+06"},
         {"null-island", "12720 km from the middle of the map (limit 100 km)"},
     };
     assert_exactly(&p, "parking.geojson", e, sizeof e / sizeof e[0]);
@@ -552,13 +552,13 @@ static void test_absurd_values(void)
     char *dir = write_map2(parking, corridors);
     struct map_problems p = {0};
     load_bad(dir, &p);
-    CU_ASSERT_TRUE(has(&p, "parking.geojson", "huge-total", "'totalSpotNumber' must be an integer from 1 to 10000000"));
-    CU_ASSERT_TRUE(has(&p, "parking.geojson", "huge-price", "'priceRatePerHour' must be a number between 0 and 1e+06"));
-    CU_ASSERT_TRUE(has(&p, "parking.geojson", "long-name", "'address': longer than 511 bytes"));
-    CU_ASSERT_TRUE(has(&p, "parking.geojson", "ctl-level", "'levels[1]': contains a control character"));
-    CU_ASSERT_TRUE(has(&p, "parking.geojson", "long-level", "'levels[0]': longer than 127 bytes"));
-    CU_ASSERT_TRUE(has(&p, "parking.geojson", "many-levels", "'levels' lists more than 64"));
-    CU_ASSERT_TRUE(has(&p, "parking.geojson", "ctl-cat", "'category[0]': contains a control character"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "huge-total", "totalSpotNumber: must be an integer from 1 to 10000000"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "huge-price", "priceRatePerHour: must be a number from 0 to 1e+06"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "long-name", "address: longer than 511 bytes"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "ctl-level", "levels[1]: contains a control character"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "long-level", "levels[0]: longer than 127 bytes"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "many-levels", "levels: lists more than 64"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "ctl-cat", "category[0]: contains a control character"));
     CU_ASSERT_TRUE(has(&p, "parking.geojson", "k-long", "'name': longer than 511 bytes"));
     CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-cycle", "'cycle_max_s' must be a number between 20 and 300 s"));
     CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-lost", "'lost_time_s' must be a number between 0 and 120 s"));

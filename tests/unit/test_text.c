@@ -4,6 +4,7 @@
  * continuation bytes at the edges of each range; ids; message repair. */
 #include <CUnit/CUnit.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "text.h"
@@ -53,6 +54,31 @@ static void test_utf8_agrees_with_jansson(void)
     CU_ASSERT_FALSE(text_utf8_valid("\xe7\x83", 2));                  /* cut */
 }
 
+/* Every scalar value encodes and decodes back to itself, by the bytes
+ * the validity test accepts; what is not UTF-8 decodes to nothing. */
+static void test_decode_encode(void)
+{
+    size_t bad = 0;
+    for (uint32_t c = 0; c <= 0x10FFFF; c++) {
+        if (c >= 0xD800 && c <= 0xDFFF)
+            continue;
+        char b[4];
+        uint32_t back = 0xFFFFFFFFu;
+        size_t n = text_utf8_encode(c, b);
+        size_t want = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+        bad += n != want || text_utf8_decode(b, n, &back) != n || back != c ||
+               !text_utf8_valid(b, n) || text_utf8_seq(b, n) != n;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    uint32_t cp = 7;
+    CU_ASSERT_EQUAL(text_utf8_decode("\xed\xa0\x80", 3, &cp), 0);     /* a surrogate */
+    CU_ASSERT_EQUAL(text_utf8_decode("\xc0\xaf", 2, &cp), 0);         /* overlong '/' */
+    CU_ASSERT_EQUAL(text_utf8_decode("\xe7\x83\x9f", 2, &cp), 0);     /* cut by n */
+    CU_ASSERT_EQUAL(cp, 7);
+    CU_ASSERT_EQUAL(text_utf8_decode("\xe7\x83\x9f", 3, &cp), 3);     /* 烟 */
+    CU_ASSERT_EQUAL(cp, 0x70DF);
+}
+
 static void test_check(void)
 {
     char err[128];
@@ -94,6 +120,7 @@ int suite_text(void)
     if (s == NULL)
         return -1;
     if (!CU_add_test(s, "UTF-8 test agrees with jansson", test_utf8_agrees_with_jansson) ||
+        !CU_add_test(s, "decode and encode every code point", test_decode_encode) ||
         !CU_add_test(s, "text_check, text_check_id", test_check) ||
         !CU_add_test(s, "text_sanitize", test_sanitize))
         return -1;

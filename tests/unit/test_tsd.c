@@ -256,6 +256,15 @@ static void test_hostile_names(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(svg, "bad\xEF\xBF\xBD\xEF\xBF\xBD byte"));
     CU_ASSERT_PTR_NOT_NULL(strstr(svg, ">#4<"));          /* unnamed signal */
     free(svg);
+    /* Valid UTF-8 that XML still refuses (U+FFFE, U+FFFF), and a
+     * 4-byte character that it takes. */
+    s[1].name = "nc\xef\xbf\xbe\xef\xbf\xbf end";
+    s[2].name = "emoji \xf0\x9f\x9a\x8c bus";
+    CU_ASSERT_EQUAL_FATAL(tsd_svg(&p, &svg, &len, err, sizeof err), 0);
+    CU_ASSERT_TRUE(xml_well_formed(svg, root, sizeof root));
+    CU_ASSERT_PTR_NOT_NULL(strstr(svg, "nc\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD end"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(svg, "emoji \xf0\x9f\x9a\x8c bus"));
+    free(svg);
 }
 
 static void test_bad_input(void)
