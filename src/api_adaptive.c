@@ -1527,10 +1527,11 @@ static void on_snapshot(struct restore *r, const char *idx, const struct store_r
     json_t *o = text ? json_loads(text, 0, NULL) : NULL;
     json_t *seq = json_object_get(o, "seq");
     unsigned long long n = json_is_integer(seq) ? (unsigned long long)json_integer_value(seq) : 0;
-    char err[ERRLEN];
+    char err[ERRLEN], qe[2 * ERRLEN + 3];
     if (o != NULL && r->mode == RESTORE_REREAD && n > g->live->seq &&
         adaptive_restore(g->live, text, err, sizeof err) != 0)
-        log_warn(&s->a->log, "signals_snapshot_ignored", "group=%s error=\"%s\"", idx, err);
+        log_warn(&s->a->log, "signals_snapshot_ignored", "group=%s error=%s", idx,
+                 log_quote(qe, sizeof qe, err));
     else if (o != NULL && r->mode != RESTORE_REREAD && (g->best == NULL || n > g->best_seq)) {
         free(g->best);
         g->best = strdup(text);
@@ -1549,8 +1550,10 @@ static void restore_plan(struct signals *s, struct sgroup *g, bool replay, doubl
     if (!replay && g->live->started)
         adaptive_advance(g->live, now, hist_push, g);
     int rc = plan_reconcile(s, g, g->active, err);
+    char qe[2 * ERRLEN + 3];
     if (rc < 0)
-        log_warn(&s->a->log, "signals_plan_ignored", "corridor=%s error=\"%s\"", g->cfg.id, err);
+        log_warn(&s->a->log, "signals_plan_ignored", "corridor=%s error=%s", g->cfg.id,
+                 log_quote(qe, sizeof qe, err));
     else if (rc > 0)
         log_info(&s->a->log, "signals_plan_restored", "corridor=%s plan=%s", g->cfg.id,
                  g->live->plan_id[0] ? g->live->plan_id : "(none)");
@@ -1605,9 +1608,10 @@ static void restore_groups(struct restore *r, struct signals *s)
             if (replay && g->live->started)
                 app_saw_ts(s->a, g->live->t);
         } else {
+            char qe[2 * ERRLEN + 3];
             if (g->best != NULL)
-                log_warn(&s->a->log, "signals_snapshot_ignored", "group=%s error=\"%s\"",
-                         g->cfg.id ? g->cfg.id : g->isec[0].id, err);
+                log_warn(&s->a->log, "signals_snapshot_ignored", "group=%s error=%s",
+                         g->cfg.id ? g->cfg.id : g->isec[0].id, log_quote(qe, sizeof qe, err));
             if (!replay)
                 adaptive_start(g->live, now);
             g->save = !replay;

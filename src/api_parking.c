@@ -1510,6 +1510,15 @@ static void ingest_link(struct ingest *in, const struct parking_obs *o)
     }
 }
 
+/* The lot id and the reason come from outside: quoted, so neither can
+ * forge a key of the log line. */
+static void log_apply_failed(const struct api_parking *ap, const char *lot, const char *err)
+{
+    char ql[2 * PARKING_ID_MAX + 3], qe[512];
+    log_warn(&ap->a->log, "parking_apply_failed", "lot=%s error=%s",
+             log_quote(ql, sizeof ql, lot), log_quote(qe, sizeof qe, err));
+}
+
 /* Memory follows what Redis accepted. */
 static void ingest_apply(struct ingest *in, size_t i)
 {
@@ -1524,7 +1533,7 @@ static void ingest_apply(struct ingest *in, size_t i)
     if (v == PARKING_OBS_APPLIED && chg.bay_arrival)
         ingest_link(in, o);
     else if (v == PARKING_OBS_REJECTED)
-        log_warn(&ap->a->log, "parking_apply_failed", "lot=%s error=\"%s\"", o->lot, err);
+        log_apply_failed(ap, o->lot, err);
 }
 
 /* A duplicate of a bay state that is still the bay's current state (the
@@ -1618,8 +1627,9 @@ static void group_verdicts(struct ingest *in, size_t k, const struct store_reply
     struct api_parking *ap = in->ap;
     const char *e = store_reply_str(r, NULL);
     if (store_reply_type(r) != STORE_R_ARRAY || store_reply_len(r) != in->gcount[k]) {
-        log_error(&ap->a->log, "parking_ingest_failed", "error=\"%s\"",
-                  e != NULL ? e : "unexpected reply");
+        char qe[512];
+        log_error(&ap->a->log, "parking_ingest_failed", "error=%s",
+                  log_quote(qe, sizeof qe, e != NULL ? e : "unexpected reply"));
         in->failed = true;
         return;
     }
@@ -1645,9 +1655,11 @@ static void batch_done(void *arg, enum store_status st, const struct store_reply
     if (ap->lt.stopped)
         goto done;
     if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY) {
+        char qe[512];
         if (st == STORE_OK)
-            log_error(&ap->a->log, "parking_ingest_failed", "error=\"%s\"",
-                      store_reply_str(r, NULL) ? store_reply_str(r, NULL) : "no EXEC array");
+            log_error(&ap->a->log, "parking_ingest_failed", "error=%s",
+                      log_quote(qe, sizeof qe, store_reply_str(r, NULL) ? store_reply_str(r, NULL)
+                                                                        : "no EXEC array"));
         for (size_t k = 0; k < in->ngroups; k++)
             reread_if_unknown(ap, st, "obs", in->obs[in->order[in->gfirst[k]]].lot);
         in->failed = true;

@@ -1149,7 +1149,7 @@ static bool pairs(const struct store_reply *r)
 static void load_sessions(struct restore *rs, const char *lot, const struct store_reply *r)
 {
     struct sessions *ss = rs->arg;
-    char err[256];
+    char err[256], qid[256];
     for (size_t i = 0; pairs(r) && i + 1 < store_reply_len(r); i += 2) {
         struct session s;
         json_error_t je;
@@ -1157,7 +1157,7 @@ static void load_sessions(struct restore *rs, const char *lot, const struct stor
         session_init(&s);
         if (j == NULL || session_from_json(&s, j, err, sizeof err) != 0)
             log_error(&ss->a->log, "session_corrupt", "session=%s",
-                      store_reply_str(store_reply_at(r, i), NULL));
+                      log_quote(qid, sizeof qid, store_reply_str(store_reply_at(r, i), NULL)));
         else if (!session_settled_before(&s, app_now(ss->a) - KEEP_SETTLED_S) &&
                  session_book_put(ss->book, &s) != 0)
             log_error(&ss->a->log, "session_book_oom", "session=%s", s.id);

@@ -1277,14 +1277,14 @@ static int start(struct app *a, char *err, size_t errlen)
 {
     struct worker_opts wo = { (int)a->cfg.signals_workers, (size_t)a->cfg.signals_queue_max,
                               maxband_thread_done };
-    char werr[ERRLEN];
+    char werr[ERRLEN], qe[2 * ERRLEN + 3];
     if ((a->signal_plans = calloc(1, sizeof *a->signal_plans)) == NULL) {
         snprintf(err, errlen, "signals: out of memory");
         return -1;
     }
     a->worker = worker_new(a->base, &wo, werr, sizeof werr);
     if (a->worker == NULL)
-        log_error(&a->log, "signals_worker", "error=\"%s\"", werr);
+        log_error(&a->log, "signals_worker", "error=%s", log_quote(qe, sizeof qe, werr));
     return module_routes(a->http, "signals", ROUTES, sizeof ROUTES / sizeof ROUTES[0], a, err,
                          errlen);
 }

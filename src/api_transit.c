@@ -729,6 +729,7 @@ static bool restore_vehicle(struct api_transit *at, struct transit *t, const cha
                             const struct store_reply *kv)
 {
     struct gtfsrt_vehicle v;
+    char qid[2 * sizeof v.vehicle_id + 3], qe[512];   /* ids from Redis, quoted in logs */
     gtfsrt_vehicle_init(&v);
     snprintf(v.vehicle_id, sizeof v.vehicle_id, "%s", id);
     field_str(kv, "entity_id", v.entity_id, sizeof v.entity_id);
@@ -743,7 +744,8 @@ static bool restore_vehicle(struct api_transit *at, struct transit *t, const cha
     v.bearing = field_num(kv, "bearing");
     v.speed = field_num(kv, "speed");
     if (!(ts > 0) || isnan(v.lon) || isnan(v.lat)) {
-        log_warn(&at->a->log, "transit_restore_skipped", "vehicle=%s reason=\"incomplete\"", id);
+        log_warn(&at->a->log, "transit_restore_skipped", "vehicle=%s reason=incomplete",
+                 log_quote(qid, sizeof qid, id));
         return false;
     }
     v.timestamp = (uint64_t)ts;
@@ -751,7 +753,8 @@ static bool restore_vehicle(struct api_transit *at, struct transit *t, const cha
     double now = fmax(app_now(at->a), ts);
     enum transit_result res = transit_restore(t, &v, now, err, sizeof err);
     if (res == TRANSIT_REJECTED)
-        log_warn(&at->a->log, "transit_restore_skipped", "vehicle=%s reason=\"%s\"", id, err);
+        log_warn(&at->a->log, "transit_restore_skipped", "vehicle=%s reason=%s",
+                 log_quote(qid, sizeof qid, id), log_quote(qe, sizeof qe, err));
     if (res != TRANSIT_ACCEPTED)
         return false;                   /* (outdated: memory has it already) */
     app_saw_ts(at->a, ts);
@@ -907,9 +910,10 @@ static int load_feed(struct app *a, struct api_transit *at, char *err, size_t er
     }
     for (size_t i = 0; i < at->feed->n_issues; i++) {
         const struct gtfs_issue *is = &at->feed->issues[i];
-        char q[200];
-        log_warn(&a->log, "gtfs_problem", "file=%s/%s line=%ld message=%s", dir, is->file,
-                 is->line, log_quote(q, sizeof q, is->msg));
+        char q[200], qf[2 * (CONFIG_PATH_MAX + 64) + 3], path[CONFIG_PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", dir, is->file);
+        log_warn(&a->log, "gtfs_problem", "file=%s line=%ld message=%s",
+                 log_quote(qf, sizeof qf, path), is->line, log_quote(q, sizeof q, is->msg));
     }
     at->t = transit_new(at->feed, &at->params);
     if (at->t == NULL) {

@@ -98,10 +98,12 @@ static void fail(struct restore *r, const char *what, enum store_status st,
     if (r->failed)
         return;
     const char *msg = st == STORE_OK ? store_reply_str(reply, NULL) : NULL;
-    log_warn(&r->a->log, "restore_retry", "module=%s what=%s step=%d error=\"%s\" retry_ms=%d",
+    char qe[512];
+    log_warn(&r->a->log, "restore_retry", "module=%s what=%s step=%d error=%s retry_ms=%d",
              r->ops->name, r->mode == RESTORE_REREAD ? "reread" : "restore", r->step,
-             msg ? msg : st == STORE_DOWN ? "store down" : st == STORE_TIMEOUT ? "timeout"
-                                                                             : what,
+             log_quote(qe, sizeof qe,
+                       msg ? msg : st == STORE_DOWN ? "store down"
+                                 : st == STORE_TIMEOUT ? "timeout" : what),
              r->backoff_ms);
     if (r->mode == RESTORE_REREAD) {
         for (size_t i = 0; i < r->nwork; i++)
