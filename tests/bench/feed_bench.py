@@ -82,6 +82,7 @@ def main():
         have = n
         ts += 1                          # one more position: the cache must rebuild
         post(port, trips, 0, 1, ts)
+        time.sleep(1.1)                  # the live view is rendered at most once a second
         t_json_first, data = req(port, "/v1/transit/trip-updates")
         ents = len(json.loads(data)["entity"])
         t_pb_first, pb = req(port, "/v1/transit/trip-updates", accept=PB)
