@@ -37,6 +37,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "app.h"
 #include "geo.h"
@@ -57,6 +58,19 @@
 #define MAX_OBS 64                  /* traversals one report can complete */
 #define DEFAULT_RADIUS_M 500.0
 #define DEFAULT_LIMIT 50
+#define FEED_MAX_AGE_S 1.0          /* a rendered TripUpdates view is served this long */
+
+/* One rendered view of the TripUpdates feed, both encodings of one
+ * snapshot. key_s: the second it shows (floor of now, or of at=). */
+struct feed_view {
+    bool valid;
+    int64_t key_s;
+    uint64_t changes;               /* at->changes when built */
+    double built;                   /* monotonic seconds */
+    char *json;
+    uint8_t *pb;
+    size_t json_len, pb_len;
+};
 
 /* Newer-only write of one report: KEYS pos hash, track stream; ARGV ts,
  * lon, lat, trip_id, route_id, start_date, start_time, bearing, speed,
@@ -87,12 +101,25 @@ struct api_transit {
     struct metric *m_accepted, *m_outdated, *m_rejected;
     size_t pending_new;             /* new vehicles of ingests in flight (transit_admit) */
     struct store_script *write_script;
+    /* The TripUpdates feed as last rendered: the live view and the last
+     * at= view (see h_trip_updates). */
+    struct feed_view live_view, at_view;
+    uint64_t changes;               /* bumped whenever the vehicles change */
 };
 
 /* ---- small helpers ---- */
 
+static void feed_view_clear(struct feed_view *fv)
+{
+    free(fv->json);
+    free(fv->pb);
+    memset(fv, 0, sizeof *fv);
+}
+
 static void at_free(struct api_transit *at)
 {
+    feed_view_clear(&at->live_view);
+    feed_view_clear(&at->at_view);
     restore_free(&at->rs);
     if (at->sweep)
         event_free(at->sweep);
@@ -263,6 +290,7 @@ static void ingest_apply(struct ingest *in, const struct store_reply *r)
                                                  err, sizeof err);
         if (res == TRANSIT_ACCEPTED) {
             in->accepted++;
+            at->changes++;
             app_saw_ts(at->a, (double)v->timestamp);
             n_obs += k;
         } else if (res == TRANSIT_OUTDATED) {
@@ -655,13 +683,18 @@ static bool wants_protobuf(struct http_req *req)
                    strcasestr(acc, "application/vnd.google.protobuf"));
 }
 
-static void h_trip_updates(struct http_req *req, void *arg)
+static double mono_now(void)
 {
-    struct api_transit *at = arg;
-    double now;
-    if (!ready_or_503(at, req) || params_now(at->a, req, &now) < 0)
-        return;
-    size_t n_veh = 0, n_stops = 0, pos = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Render the feed as seen at `now` into fv (both encodings); false when
+ * out of memory (fv then left empty). */
+static bool feed_view_build(struct api_transit *at, struct feed_view *fv, double now, bool live)
+{
+    size_t n_veh = 0, n_stops = 0, pos = 0, n = 0;
     const struct transit_vehicle *v;
     while (at->t && (v = transit_vehicle_next(at->t, &pos)) != NULL) {
         n_veh++;
@@ -672,24 +705,54 @@ static void h_trip_updates(struct http_req *req, void *arg)
     struct gtfsrt_header h = {0};
     snprintf(h.version, sizeof h.version, "2.0");
     h.timestamp = (uint64_t)floor(now);
-    size_t n = 0, len = 0;
+    feed_view_clear(fv);
     if (tu && st && at->t)
-        n = transit_trip_updates(at->t, now, http_req_query(req, "at") == NULL, &h, tu, n_veh,
-                                 st, n_stops);
-    bool pb = wants_protobuf(req);
-    void *out = NULL;
-    if (tu && st)
-        out = pb ? (void *)gtfsrt_encode_trip_updates_pb(&h, tu, n, &len)
-                 : (void *)gtfsrt_encode_trip_updates_json(&h, tu, n, &len);
+        n = transit_trip_updates(at->t, now, live, &h, tu, n_veh, st, n_stops);
+    if (tu && st) {
+        fv->json = gtfsrt_encode_trip_updates_json(&h, tu, n, &fv->json_len);
+        fv->pb = gtfsrt_encode_trip_updates_pb(&h, tu, n, &fv->pb_len);
+    }
     free(tu);
     free(st);
-    if (out == NULL) {
-        http_reply_error(req, 500, "internal", "out of memory");
-        return;
+    if (fv->json == NULL || fv->pb == NULL) {
+        feed_view_clear(fv);
+        return false;
     }
-    http_reply_raw(req, 200, pb ? "application/x-protobuf" : "application/json; charset=utf-8",
-                   out, len);
-    free(out);
+    fv->valid = true;
+    fv->key_s = (int64_t)floor(now);
+    fv->changes = at->changes;
+    fv->built = mono_now();
+    return true;
+}
+
+/* The feed is public and city-sized, so it is never rendered per request:
+ * the live view is rendered at most once a second (again when the second
+ * it shows or the vehicles changed, and it is FEED_MAX_AGE_S old); an at=
+ * view is rounded down to its second and the last one is kept, so a reader
+ * asking for new seconds pays one render each, never the city's whole tree
+ * (docs/transit.md). */
+static void h_trip_updates(struct http_req *req, void *arg)
+{
+    struct api_transit *at = arg;
+    double now;
+    if (!ready_or_503(at, req) || params_now(at->a, req, &now) < 0)
+        return;
+    bool live = http_req_query(req, "at") == NULL;
+    struct feed_view *fv = live ? &at->live_view : &at->at_view;
+    int64_t key = (int64_t)floor(now);
+    double age = mono_now() - fv->built;
+    bool old = !(age >= 0 && age < FEED_MAX_AGE_S);     /* (a clock step counts as old) */
+    bool moved = fv->key_s != key, changed = fv->changes != at->changes;
+    if (!fv->valid || (live ? old && (moved || changed) : moved || (old && changed))) {
+        if (!feed_view_build(at, fv, live ? now : (double)key, live)) {
+            http_reply_error(req, 500, "internal", "out of memory");
+            return;
+        }
+    }
+    if (wants_protobuf(req))
+        http_reply_raw(req, 200, "application/x-protobuf", fv->pb, fv->pb_len);
+    else
+        http_reply_raw(req, 200, "application/json; charset=utf-8", fv->json, fv->json_len);
 }
 
 /* ---- restore from Redis ----
@@ -757,6 +820,7 @@ static bool restore_vehicle(struct api_transit *at, struct transit *t, const cha
                  log_quote(qid, sizeof qid, id), log_quote(qe, sizeof qe, err));
     if (res != TRANSIT_ACCEPTED)
         return false;                   /* (outdated: memory has it already) */
+    at->changes++;
     app_saw_ts(at->a, ts);
     return true;
 }
@@ -850,6 +914,7 @@ static void restore_done(struct restore *r)
     at->t = at->rt;
     at->rt = NULL;
     at->a->transit = at->t;
+    at->changes++;
     log_info(&at->a->log, "transit_restored", "vehicles=%zu segments=%zu", at->n_restored,
              at->n_segs);
 }
@@ -867,6 +932,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     if (at->lt.stopped || !restore_ready(&at->rs) || at->t == NULL)
         return;
     size_t n = transit_evict(at->t, app_now(at->a) - (double)at->a->cfg.transit_forget_after_s);
+    at->changes += n;
     if (n > 0)
         log_info(&at->a->log, "transit_vehicles_forgotten", "count=%zu left=%zu", n,
                  transit_vehicle_count(at->t));

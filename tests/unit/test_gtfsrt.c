@@ -342,6 +342,135 @@ static void test_trip_updates_json(void)
     free(js);
 }
 
+/* The proto3 JSON mapping (snake_case, enums by name) of a decoded
+ * TripUpdates message, members in the order the encoder has always
+ * written them: what the JSON feed must say, built independently of it. */
+static json_t *pb_str_json(ProtobufCBinaryData b)
+{
+    return json_stringn((const char *)b.data, b.len);
+}
+
+static json_t *pb_event_json(const TransitRealtime__TripUpdate__StopTimeEvent *e)
+{
+    json_t *o = json_pack("{s:I, s:i}", "time", (json_int_t)e->time, "delay", e->delay);
+    if (e->has_uncertainty)
+        json_object_set_new(o, "uncertainty", json_integer(e->uncertainty));
+    return o;
+}
+
+static json_t *pb_feed_json(const TransitRealtime__FeedMessage *m)
+{
+    static const char *rel[] = {"SCHEDULED", "SKIPPED", "NO_DATA", "UNSCHEDULED"};
+    json_t *hd = json_pack("{s:o, s:s}", "gtfs_realtime_version",
+                           pb_str_json(m->header->gtfs_realtime_version), "incrementality",
+                           m->header->incrementality ? "DIFFERENTIAL" : "FULL_DATASET");
+    if (m->header->has_timestamp)
+        json_object_set_new(hd, "timestamp", json_integer((json_int_t)m->header->timestamp));
+    json_t *ents = json_array();
+    for (size_t i = 0; i < m->n_entity; i++) {
+        const TransitRealtime__TripUpdate *u = m->entity[i]->trip_update;
+        const TransitRealtime__TripDescriptor *t = u->trip;
+        json_t *trip = json_object(), *tu = json_object(), *stus = json_array();
+        if (t->has_trip_id)
+            json_object_set_new(trip, "trip_id", pb_str_json(t->trip_id));
+        if (t->has_route_id)
+            json_object_set_new(trip, "route_id", pb_str_json(t->route_id));
+        if (t->has_start_time)
+            json_object_set_new(trip, "start_time", pb_str_json(t->start_time));
+        if (t->has_start_date)
+            json_object_set_new(trip, "start_date", pb_str_json(t->start_date));
+        if (t->has_direction_id)
+            json_object_set_new(trip, "direction_id", json_integer(t->direction_id));
+        json_object_set_new(tu, "trip", trip);
+        if (u->vehicle)
+            json_object_set_new(tu, "vehicle", json_pack("{s:o}", "id", pb_str_json(u->vehicle->id)));
+        if (u->has_timestamp)
+            json_object_set_new(tu, "timestamp", json_integer((json_int_t)u->timestamp));
+        if (u->has_delay)
+            json_object_set_new(tu, "delay", json_integer(u->delay));
+        for (size_t k = 0; k < u->n_stop_time_update; k++) {
+            const TransitRealtime__TripUpdate__StopTimeUpdate *st = u->stop_time_update[k];
+            json_t *o = json_pack("{s:I}", "stop_sequence", (json_int_t)st->stop_sequence);
+            if (st->has_stop_id)
+                json_object_set_new(o, "stop_id", pb_str_json(st->stop_id));
+            if (st->arrival)
+                json_object_set_new(o, "arrival", pb_event_json(st->arrival));
+            if (st->departure)
+                json_object_set_new(o, "departure", pb_event_json(st->departure));
+            if (st->has_schedule_relationship)
+                json_object_set_new(o, "schedule_relationship",
+                                    json_string(rel[st->schedule_relationship]));
+            json_array_append_new(stus, o);
+        }
+        json_object_set_new(tu, "stop_time_update", stus);
+        json_array_append_new(ents, json_pack("{s:o, s:o}", "id", pb_str_json(m->entity[i]->id),
+                                              "trip_update", tu));
+    }
+    return json_pack("{s:o, s:o}", "header", hd, "entity", ents);
+}
+
+/* The JSON feed written straight into a buffer says what the protobuf
+ * says, byte for byte as jansson would print it, for every optional field
+ * present and absent and strings that need escaping. */
+static void test_trip_updates_json_is_pb(void)
+{
+    struct gtfsrt_trip_update tu[4];
+    struct gtfsrt_stop_time st[2], st2[3];
+    struct gtfsrt_header h = {"2.0", 0, 1771257513};
+    sample_trip_update(&tu[0], st);
+    tu[1] = tu[0];
+    strcpy(tu[1].entity_id, "e\"q\\b/\n\t\x01\x1f\x7f");
+    strcpy(tu[1].trip_id, "\xe7\x83\x9f\xe5\x8f\xb0 trip");   /* 烟台 */
+    strcpy(tu[1].start_time, "25:10:00");
+    tu[1].direction_id = 1;
+    tu[1].vehicle_id[0] = '\0';
+    tu[1].timestamp = 0;
+    tu[1].has_delay = false;
+    memset(st2, 0, sizeof st2);
+    st2[0] = (struct gtfsrt_stop_time){.stop_sequence = 1, .relationship = 1};
+    st2[1] = (struct gtfsrt_stop_time){.stop_sequence = 2, .has_departure = true,
+                                       .departure_time = 5, .departure_delay = -70,
+                                       .relationship = 2};
+    strcpy(st2[1].stop_id, "s\"2");
+    st2[2] = (struct gtfsrt_stop_time){.stop_sequence = 4000000000u, .has_arrival = true,
+                                       .arrival_time = 4102444800, .arrival_delay = -2147483647,
+                                       .uncertainty = 1};
+    tu[1].n = 3;
+    tu[1].stops = st2;
+    tu[2] = tu[0];
+    tu[2].n = 0;
+    tu[2].direction_id = 0;
+    tu[2].route_id[0] = '\0';
+    tu[3] = tu[0];
+    strcpy(tu[3].entity_id, "x");
+    for (size_t n = 0; n <= 4; n++) {
+        size_t pblen = 0, jslen = 0;
+        uint8_t *pb = gtfsrt_encode_trip_updates_pb(&h, tu, n, &pblen);
+        char *js = gtfsrt_encode_trip_updates_json(&h, tu, n, &jslen);
+        CU_ASSERT_FATAL(pb != NULL && js != NULL);
+        CU_ASSERT_EQUAL(strlen(js), jslen);
+        TransitRealtime__FeedMessage *m = transit_realtime__feed_message__unpack(NULL, pblen, pb);
+        CU_ASSERT_FATAL(m != NULL);
+        json_t *want = pb_feed_json(m);
+        char *want_s = json_dumps(want, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_error_t je;
+        json_t *got = json_loads(js, JSON_REJECT_DUPLICATES, &je);
+        CU_ASSERT_PTR_NOT_NULL(got);
+        CU_ASSERT_TRUE(json_equal(got, want));
+        CU_ASSERT_STRING_EQUAL(js, want_s);
+        json_decref(got);
+        json_decref(want);
+        free(want_s);
+        transit_realtime__feed_message__free_unpacked(m, NULL);
+        free(pb);
+        free(js);
+    }
+    /* not UTF-8: no document (jansson refused it too), never a broken one */
+    strcpy(tu[0].vehicle_id, "bus-\xff");
+    size_t len;
+    CU_ASSERT_PTR_NULL(gtfsrt_encode_trip_updates_json(&h, tu, 1, &len));
+}
+
 /* ---- a protobuf writer for hand-made messages (the encoder cannot
  * produce what these tests need: NUL bytes, NaN, values out of range) ---- */
 
@@ -644,6 +773,7 @@ int suite_gtfsrt(void)
         !CU_add_test(s, "json_malformed", test_json_malformed) ||
         !CU_add_test(s, "trip_updates_pb", test_trip_updates_pb) ||
         !CU_add_test(s, "trip_updates_json", test_trip_updates_json) ||
+        !CU_add_test(s, "trip_updates_json_is_pb", test_trip_updates_json_is_pb) ||
         !CU_add_test(s, "pb_strings", test_pb_strings) ||
         !CU_add_test(s, "pb_numbers", test_pb_numbers) ||
         !CU_add_test(s, "limits", test_limits))
