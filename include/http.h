@@ -37,6 +37,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "auth.h"                   /* enum role, role_allows, role_name */
+
 struct event_base;
 struct log;
 struct metrics;
@@ -47,18 +49,6 @@ enum http_method {
     HTTP_GET = 1, HTTP_POST = 2, HTTP_PUT = 4, HTTP_DELETE = 8,
     HTTP_HEAD = 16, HTTP_OPTIONS = 32,
 };
-
-/* Roles: reader < sensor, operator, engineer, kiosk < admin. A kiosk key
- * is bound to one lot (keys file `lot=<id>`, http_req_key_lot). */
-enum role {
-    ROLE_NONE = 0, ROLE_READER, ROLE_SENSOR, ROLE_OPERATOR, ROLE_ENGINEER, ROLE_KIOSK,
-    ROLE_ADMIN
-};
-
-/* True when a key with role `have` may call an endpoint needing `need`. */
-bool role_allows(enum role have, enum role need);
-int role_parse(const char *s, enum role *out);
-const char *role_name(enum role r);
 
 struct http_opts {
     const char *listen;           /* "host:port" */
@@ -86,13 +76,10 @@ void http_server_free(struct http_server *h);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *h);
 
-/* Keys: load "<secret> <role> [name] [lot=<id>]" lines (lot= only, and
- * always, on kiosk keys); '#' starts a comment at the
- * beginning of a line or of a field; secrets are printable ASCII; a
- * missing name becomes "line<N>". Replaces the current key set, or on
- * error keeps it and returns -1 with "file:line: message" in err.
- * Secrets are compared in constant time. With h NULL the file is only
- * checked (cityd --check). */
+/* Keys: load a keys file (its format in auth.h). Replaces the current
+ * key set, or on error keeps it and returns -1 with "file:line: message"
+ * in err. Secrets are compared in constant time. With h NULL the file is
+ * only checked (cityd --check). */
 int http_load_keys(struct http_server *h, const char *path, char *err, size_t errlen);
 /* Add one key programmatically (tests). -1 on a duplicate or bad key. */
 int http_add_key(struct http_server *h, const char *secret, enum role r, const char *name);

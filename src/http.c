@@ -4,6 +4,8 @@
  * every request goes through one generic callback: it decodes the path
  * into segments, picks the most specific route pattern, answers
  * 404/405/OPTIONS/auth errors itself, and otherwise calls the handler.
+ * What is not HTTP lives in plain C modules: the JSON writer
+ * (json_out.c), keys and roles (auth.c), token buckets (ratelimit.c).
  *
  * Request lifetime. A struct http_req is held by up to two parties,
  * tracked as two reference bits:
@@ -59,9 +61,11 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "dict.h"
+#include "json_out.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
+#include "utf8.h"
 
 #define CT_JSON "application/json; charset=utf-8"
 #define MAX_SEGS 16                 /* deeper paths match no route */
@@ -72,48 +76,12 @@
 #define REQ_POOL_MAX 256            /* free blocks kept for reuse */
 #define BODY_BLOCK_BYTES 8192       /* reply bodies sent from reused blocks */
 #define BODY_POOL_MAX 256
-#define RATE_TABLE_MAX 65536        /* callers tracked before idle ones are dropped */
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_TIMEOUT_MS 10000
 #define ROUTE_COUNTER_CACHE 24
 /* While a handler works, at most this much of what the client sends
  * next (a pipelined request) is read ahead; see watch_connection(). */
 #define READ_AHEAD_BYTES (64 * 1024)
-
-/* ---- roles ---- */
-
-static const char *const role_names[] = {
-    [ROLE_NONE] = "none",         [ROLE_READER] = "reader",     [ROLE_SENSOR] = "sensor",
-    [ROLE_OPERATOR] = "operator", [ROLE_ENGINEER] = "engineer", [ROLE_KIOSK] = "kiosk",
-    [ROLE_ADMIN] = "admin",
-};
-
-bool role_allows(enum role have, enum role need)
-{
-    if (need == ROLE_NONE)
-        return true;
-    if (have == ROLE_NONE)
-        return false;
-    /* reader < sensor, operator, engineer, kiosk < admin: every key reads,
-     * admin does everything, the middle roles only their own. */
-    return have == need || have == ROLE_ADMIN || need == ROLE_READER;
-}
-
-int role_parse(const char *s, enum role *out)
-{
-    for (int r = ROLE_READER; r <= ROLE_ADMIN; r++) {
-        if (strcmp(s, role_names[r]) == 0) {
-            *out = (enum role)r;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-const char *role_name(enum role r)
-{
-    return (unsigned)r <= ROLE_ADMIN ? role_names[r] : "?";
-}
 
 /* ---- server state ---- */
 
@@ -146,19 +114,6 @@ struct route {
     struct route_counter counters[ROUTE_COUNTER_CACHE];
     size_t ncounters;
     struct route *next;
-};
-
-struct key {
-    char *secret;
-    size_t len;
-    enum role role;
-    char *name;
-    char *lot;                       /* kiosk keys: the lot they stand in */
-};
-
-struct keyset {
-    struct key *v;
-    size_t n;
 };
 
 /* Reply bodies up to BODY_BLOCK_BYTES go out by reference from blocks
@@ -194,13 +149,12 @@ struct http_server {
     char *cors_origin;
     struct route *routes;
     struct route unmatched;          /* metrics for paths no route matches */
-    struct keyset keys;
+    struct auth_keys *keys;
     struct http_req *live;           /* every req not yet freed */
     struct http_req *req_pool;       /* free REQ_BLOCK_BYTES blocks, linked by next */
     size_t req_pool_n;
     struct body_pool *bodies;
-    double rate, burst;              /* rate limit; rate <= 0: none */
-    struct dict *buckets;            /* caller -> struct bucket */
+    struct ratelimit *rate;          /* per caller; NULL: no limit */
     size_t inflight;                 /* reqs holding REF_WIRE */
     time_t date_sec;                 /* the second date_hdr spells */
     char date_hdr[32];               /* "Sun, 06 Nov 1994 08:49:37 GMT" */
@@ -265,67 +219,6 @@ static double elapsed_s(const struct timespec *t0)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0x7F >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-static bool utf8_valid(const char *s)
-{
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq((const unsigned char *)s + i, n - i);
-        if (l == 0)
-            return false;
-        i += l;
-    }
-    return true;
-}
-
-/* Replace bytes that are not valid UTF-8 by '?', so that any text (a
- * parser message quoting the input, a truncated message) can go into a
- * JSON string. */
-static void utf8_sanitize(char *s)
-{
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq((unsigned char *)s + i, n - i);
-        if (l == 0) {
-            s[i] = '?';
-            l = 1;
-        }
-        i += l;
-    }
 }
 
 static int hexval(char c)
@@ -712,202 +605,11 @@ static void reply_finish(struct http_req *r, int status, const char *ctype)
     evhttp_send_reply(r->ev, status, NULL, NULL);
 }
 
-/* ---- JSON output ----
- *
- * Replies are serialised here rather than with json_dump_callback: for
- * the small objects most replies are, jansson's dump costs more than the
- * rest of the reply (a hashtable per call for cycle detection, a
- * formatted pointer per container, a callback per token). The output is
- * byte for byte jansson's with JSON_COMPACT | JSON_REAL_PRECISION(15)
- * (tests/unit/test_http.c compares the two), and like it this fails on
- * a string that is not UTF-8; nesting deeper than JSON_OUT_MAX_DEPTH
- * (which is also what a reference cycle turns into) fails as well. */
-#define JSON_OUT_MAX_DEPTH 2048         /* jansson's parser nests no deeper */
-#define JSON_REAL_DIGITS 15             /* see http_reply_json */
+/* ---- JSON output ---- */
 
-struct jout {
-    struct evbuffer *out;
-    int err;
-    size_t len;
-    char buf[4096];                     /* batched into few evbuffer_adds */
-};
-
-/* Not an initializer: that would zero the whole buffer for every reply. */
-static void jout_init(struct jout *o, struct evbuffer *out)
+static int evbuffer_sink(void *ctx, const char *p, size_t n)
 {
-    o->out = out;
-    o->err = 0;
-    o->len = 0;
-}
-
-static void jout_flush(struct jout *o)
-{
-    if (o->len > 0 && evbuffer_add(o->out, o->buf, o->len) != 0)
-        o->err = -1;
-    o->len = 0;
-}
-
-static void jout_put(struct jout *o, const char *s, size_t n)
-{
-    if (n > sizeof o->buf - o->len) {
-        jout_flush(o);
-        if (n > sizeof o->buf) {
-            if (evbuffer_add(o->out, s, n) != 0)
-                o->err = -1;
-            return;
-        }
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-}
-
-static void jout_char(struct jout *o, char c)
-{
-    if (o->len == sizeof o->buf)
-        jout_flush(o);
-    o->buf[o->len++] = c;
-}
-
-/* A quoted JSON string: quote, backslash and control characters escaped
- * (named escapes where JSON has them, else \u00XX), the rest verbatim. */
-static void jout_string(struct jout *o, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t run = 0;                     /* start of bytes not yet written */
-    jout_char(o, '"');
-    for (size_t i = 0; i < n && o->err == 0;) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80) {
-            size_t l = utf8_seq((const unsigned char *)s + i, n - i);
-            if (l == 0)
-                o->err = -1;
-            i += l;
-            continue;
-        }
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            i++;
-            continue;
-        }
-        jout_put(o, s + run, i - run);
-        /* \u00XX, or its first two bytes with a named escape */
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        const char *named = strchr("\"\"\\\\\bb\ff\nn\rr\tt", (char)c);
-        if (c != 0 && named != NULL)
-            esc[1] = named[1];
-        jout_put(o, esc, esc[1] == 'u' ? 6 : 2);
-        run = ++i;
-    }
-    jout_put(o, s + run, n - run);
-    jout_char(o, '"');
-}
-
-static void jout_integer(struct jout *o, json_int_t v)
-{
-    char tmp[24], *p = tmp + sizeof tmp;
-    /* Via unsigned: negating the most negative value would overflow. */
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        *--p = '-';
-    jout_put(o, p, (size_t)(tmp + sizeof tmp - p));
-}
-
-/* %.15g as jansson prints reals: always with a '.' or an exponent (so it
- * reads back as a real), exponent without '+' or leading zeros. */
-static void jout_real(struct jout *o, double v)
-{
-    char tmp[48];
-    int n = snprintf(tmp, sizeof tmp - 2, "%.*g", JSON_REAL_DIGITS, v);
-    if (n < 0 || (size_t)n >= sizeof tmp - 2) {
-        o->err = -1;
-        return;
-    }
-    size_t len = (size_t)n;
-    for (char *p = tmp; *p; p++) {
-        if (*p == ',')                  /* a locale's decimal comma */
-            *p = '.';
-    }
-    char *e = strchr(tmp, 'e');
-    if (e == NULL && strchr(tmp, '.') == NULL) {
-        memcpy(tmp + len, ".0", 3);
-        len += 2;
-    } else if (e != NULL) {
-        /* printf's e+05 / e-05 become e5 / e-5 */
-        char *to = e + 1 + (e[1] == '-'), *from = e + 2;
-        while (*from == '0' && from[1] != '\0')
-            from++;
-        memmove(to, from, strlen(from) + 1);
-        len = strlen(tmp);
-    }
-    jout_put(o, tmp, len);
-}
-
-static void jout_value(struct jout *o, const json_t *j, int depth)
-{
-    if (depth > JSON_OUT_MAX_DEPTH)
-        o->err = -1;
-    if (o->err != 0)
-        return;
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        jout_char(o, '{');
-        for (void *it = json_object_iter((json_t *)j); it != NULL && o->err == 0;) {
-            jout_string(o, json_object_iter_key(it), json_object_iter_key_len(it));
-            jout_char(o, ':');
-            jout_value(o, json_object_iter_value(it), depth + 1);
-            it = json_object_iter_next((json_t *)j, it);
-            if (it != NULL)
-                jout_char(o, ',');
-        }
-        jout_char(o, '}');
-        break;
-    }
-    case JSON_ARRAY: {
-        size_t n = json_array_size(j);
-        jout_char(o, '[');
-        for (size_t i = 0; i < n && o->err == 0; i++) {
-            if (i > 0)
-                jout_char(o, ',');
-            jout_value(o, json_array_get(j, i), depth + 1);
-        }
-        jout_char(o, ']');
-        break;
-    }
-    case JSON_STRING:
-        jout_string(o, json_string_value(j), json_string_length(j));
-        break;
-    case JSON_INTEGER:
-        jout_integer(o, json_integer_value(j));
-        break;
-    case JSON_REAL:
-        jout_real(o, json_real_value(j));
-        break;
-    case JSON_TRUE:
-        jout_put(o, "true", 4);
-        break;
-    case JSON_FALSE:
-        jout_put(o, "false", 5);
-        break;
-    case JSON_NULL:
-        jout_put(o, "null", 4);
-        break;
-    }
-}
-
-/* Append j (an object or array) to out; -1 if it cannot be serialised
- * (out may then hold part of it). */
-static int json_write(struct evbuffer *out, const json_t *j)
-{
-    struct jout o;
-    jout_init(&o, out);
-    if (!json_is_object(j) && !json_is_array(j))
-        return -1;
-    jout_value(&o, j, 0);
-    jout_flush(&o);
-    return o.err;
+    return evbuffer_add(ctx, p, n);
 }
 
 static void send_error_v(struct http_req *r, int status, const char *code, const char *fmt,
@@ -919,15 +621,14 @@ static void send_error_v(struct http_req *r, int status, const char *code, const
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     utf8_sanitize(msg);
-    struct jout o;
-    jout_init(&o, out);
-    jout_put(&o, "{\"error\":{\"code\":", 17);
-    jout_string(&o, code, strlen(code));
-    jout_put(&o, ",\"message\":", 11);
-    jout_string(&o, msg, strlen(msg));
-    jout_put(&o, "}}", 2);
-    jout_flush(&o);
-    if (o.err != 0) {
+    struct json_out o;
+    json_out_init(&o, evbuffer_sink, out);
+    json_out_raw(&o, "{\"error\":{\"code\":", 17);
+    json_out_string(&o, code, strlen(code));
+    json_out_raw(&o, ",\"message\":", 11);
+    json_out_string(&o, msg, strlen(msg));
+    json_out_raw(&o, "}}", 2);
+    if (json_out_finish(&o) != 0) {
         evbuffer_drain(out, evbuffer_get_length(out));
         evbuffer_add_printf(out, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, code);
     }
@@ -983,7 +684,7 @@ void http_reply_json(struct http_req *r, int status, json_t *body)
         /* 15 significant digits: jansson's default 17 prints binary noise
          * (12.3 as 12.300000000000001); 15 keeps 1e-9 degrees and epoch
          * milliseconds. */
-        if (body != NULL && json_write(out, body) == 0) {
+        if (body != NULL && json_out_write(body, evbuffer_sink, out) == 0) {
             reply_finish(r, status, CT_JSON);
         } else {
             evbuffer_drain(out, evbuffer_get_length(out));
@@ -1425,188 +1126,33 @@ int http_route(struct http_server *h, unsigned methods, const char *pattern, enu
 
 /* ---- keys ---- */
 
-static void keyset_clear(struct keyset *ks)
-{
-    for (size_t i = 0; i < ks->n; i++) {
-        free(ks->v[i].secret);
-        free(ks->v[i].name);
-        free(ks->v[i].lot);
-    }
-    free(ks->v);
-    ks->v = NULL;
-    ks->n = 0;
-}
-
-/* Compare the presented token with every key, in time that depends only
- * on the key lengths, never on how many leading bytes match. */
-static const struct key *key_find(const struct keyset *ks, const char *tok, size_t tlen)
-{
-    const struct key *found = NULL;
-    for (size_t i = 0; i < ks->n; i++) {
-        const struct key *k = &ks->v[i];
-        unsigned diff = k->len != tlen;
-        for (size_t j = 0; j < k->len; j++)
-            diff |= (unsigned char)k->secret[j] ^ (unsigned char)(j < tlen ? tok[j] : 0);
-        if (diff == 0 && found == NULL)
-            found = k;
-    }
-    return found;
-}
-
-static int keyset_add(struct keyset *ks, const char *secret, enum role role, const char *name,
-                      const char *lot)
-{
-    struct key *nv = realloc(ks->v, (ks->n + 1) * sizeof *nv);
-    if (nv == NULL)
-        return -1;
-    ks->v = nv;
-    struct key *k = &ks->v[ks->n];
-    k->secret = strdup(secret);
-    k->name = strdup(name);
-    k->lot = lot != NULL ? strdup(lot) : NULL;
-    k->len = strlen(secret);
-    k->role = role;
-    if (k->secret == NULL || k->name == NULL || (lot != NULL && k->lot == NULL)) {
-        free(k->secret);
-        free(k->name);
-        free(k->lot);
-        return -1;
-    }
-    ks->n++;
-    return 0;
-}
-
-static bool secret_valid(const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
-            return false;
-    }
-    return true;
-}
-
 int http_add_key(struct http_server *h, const char *secret, enum role r, const char *name)
 {
-    if (secret == NULL || secret[0] == '\0' || !secret_valid(secret) || r == ROLE_NONE ||
-        r > ROLE_ADMIN || r == ROLE_KIOSK || key_find(&h->keys, secret, strlen(secret)) != NULL)
+    if (r == ROLE_KIOSK)
         return -1;
-    return keyset_add(&h->keys, secret, r, name != NULL ? name : role_name(r), NULL);
+    return auth_keys_add(h->keys, secret, r, name != NULL ? name : role_name(r), NULL);
 }
 
 int http_add_kiosk_key(struct http_server *h, const char *secret, const char *name,
                        const char *lot)
 {
-    if (secret == NULL || secret[0] == '\0' || !secret_valid(secret) || lot == NULL ||
-        lot[0] == '\0' || key_find(&h->keys, secret, strlen(secret)) != NULL)
+    if (lot == NULL || lot[0] == '\0')
         return -1;
-    return keyset_add(&h->keys, secret, ROLE_KIOSK, name != NULL ? name : "kiosk", lot);
-}
-
-/* One line of a keys file into ks; message in err on failure. */
-static int keys_line(struct keyset *ks, char *line, int lineno, char *err, size_t errlen)
-{
-    char *tok[5];
-    int n = 0;
-    for (char *p = line; *p && n < 5;) {
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-            p++;
-        if (*p == '\0' || *p == '#')
-            break;
-        tok[n++] = p;
-        while (*p && !strchr(" \t\r\n", *p))
-            p++;
-        if (*p)
-            *p++ = '\0';
-    }
-    if (n == 0)
-        return 0;
-    /* The optional last field lot=<id> binds a kiosk key to its lot. */
-    const char *lot = NULL;
-    if (n >= 3 && strncmp(tok[n - 1], "lot=", 4) == 0) {
-        lot = tok[n - 1] + 4;
-        n--;
-        if (lot[0] == '\0') {
-            snprintf(err, errlen, "lot= needs a lot id");
-            return -1;
-        }
-    }
-    if (n >= 4) {
-        snprintf(err, errlen, "too many fields (expected '<secret> <role> [name] [lot=<id>]')");
-        return -1;
-    }
-    if (n == 1) {
-        snprintf(err, errlen,
-                 "missing role after the key (expected '<secret> <role> [name] [lot=<id>]')");
-        return -1;
-    }
-    enum role role;
-    if (role_parse(tok[1], &role) != 0) {
-        snprintf(err, errlen,
-                 "unknown role '%.40s' (expected reader, sensor, operator, engineer, kiosk or "
-                 "admin)",
-                 tok[1]);
-        return -1;
-    }
-    if (role == ROLE_KIOSK && lot == NULL) {
-        snprintf(err, errlen, "a kiosk key needs lot=<id> (the lot it stands in)");
-        return -1;
-    }
-    if (role != ROLE_KIOSK && lot != NULL) {
-        snprintf(err, errlen, "lot= is only for kiosk keys");
-        return -1;
-    }
-    if (!secret_valid(tok[0])) {
-        snprintf(err, errlen, "the key must be printable ASCII without spaces");
-        return -1;
-    }
-    const struct key *dup = key_find(ks, tok[0], strlen(tok[0]));
-    if (dup != NULL) {
-        snprintf(err, errlen, "duplicate key (already defined as '%.40s')", dup->name);
-        return -1;
-    }
-    char defname[32];
-    snprintf(defname, sizeof defname, "line%d", lineno);
-    if (keyset_add(ks, tok[0], role, n == 3 ? tok[2] : defname, lot) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
+    return auth_keys_add(h->keys, secret, ROLE_KIOSK, name != NULL ? name : "kiosk", lot);
 }
 
 int http_load_keys(struct http_server *h, const char *path, char *err, size_t errlen)
 {
-    struct keyset ks = {0};
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0, rc = -1;
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct auth_keys *ks = auth_keys_load(path, err, errlen);
+    if (ks == NULL)
         return -1;
-    }
-    while (getline(&line, &cap, f) != -1) {
-        char msg[200];
-        lineno++;
-        if (keys_line(&ks, line, lineno, msg, sizeof msg) != 0) {
-            snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
-        goto out;
-    }
     if (h != NULL) {
-        keyset_clear(&h->keys);
+        auth_keys_free(h->keys);
         h->keys = ks;
-        ks = (struct keyset){0};
+    } else {
+        auth_keys_free(ks);
     }
-    rc = 0;
-out:
-    keyset_clear(&ks);
-    free(line);
-    fclose(f);
-    return rc;
+    return 0;
 }
 
 /* ---- dispatch ---- */
@@ -1635,7 +1181,7 @@ static int authenticate(struct http_req *r)
     size_t len = strlen(tok);
     while (len > 0 && tok[len - 1] == ' ')
         len--;
-    const struct key *k = key_find(&r->srv->keys, tok, len);
+    const struct auth_key *k = auth_keys_find(r->srv->keys, tok, len);
     if (k == NULL) {
         challenge(r, "Bearer realm=\"cityd\", error=\"invalid_token\"");
         send_error(r, 401, "unauthorized", "unknown API key");
@@ -1648,14 +1194,9 @@ static int authenticate(struct http_req *r)
 }
 
 /* ---- rate limiting ----
- * A token bucket per caller -- the API key when the request carries a
- * valid one, else the peer address: `rate` tokens a second up to `burst`;
- * a request that finds none answers 429 rate_limited with Retry-After.
- * Buckets that have refilled are as good as absent, so when the table
- * reaches RATE_TABLE_MAX those are dropped. */
-struct bucket {
-    double tokens, t;
-};
+ * A token bucket per caller (ratelimit.h) -- the API key when the
+ * request carries a valid one, else the peer address; a request that
+ * finds none answers 429 rate_limited with Retry-After. */
 
 static double loop_now_s(const struct http_server *h)
 {
@@ -1678,64 +1219,23 @@ static void caller_id(const struct http_req *r, char *id, size_t len)
     }
 }
 
-static void buckets_drop_full(struct http_server *h, double now)
-{
-    char **full = malloc(dict_size(h->buckets) * sizeof *full);
-    size_t n = 0, pos = 0;
-    const char *key;
-    void *val;
-    if (full == NULL)
-        return;
-    while (dict_next(h->buckets, &pos, &key, &val)) {
-        const struct bucket *b = val;
-        if (b->tokens + (now - b->t) * h->rate >= h->burst)
-            full[n++] = (char *)key;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char *key_copy = strdup(full[i]);  /* dict_del frees the dict's key */
-        if (key_copy != NULL)
-            free(dict_del(h->buckets, key_copy));
-        free(key_copy);
-    }
-    free(full);
-}
-
-/* True when r was answered 429. Fails open: without memory for a bucket
- * the request goes through. */
+/* True when r was answered 429. */
 static bool rate_limited(struct http_req *r)
 {
     struct http_server *h = r->srv;
-    if (h->rate <= 0.0 || h->buckets == NULL)
+    char id[128], after[24];
+    double wait;
+    if (h->rate == NULL)
         return false;
-    char id[128];
     caller_id(r, id, sizeof id);
-    double now = loop_now_s(h);
-    struct bucket *b = dict_get(h->buckets, id);
-    if (b == NULL) {
-        if (dict_size(h->buckets) >= RATE_TABLE_MAX)
-            buckets_drop_full(h, now);
-        int e = 0;
-        if ((b = malloc(sizeof *b)) == NULL)
-            return false;
-        *b = (struct bucket){h->burst, now};
-        dict_put(h->buckets, id, b, &e);
-        if (e) {
-            free(b);
-            return false;
-        }
-    }
-    b->tokens = fmin(h->burst, b->tokens + (now - b->t) * h->rate);
-    b->t = now;
-    if (b->tokens >= 1.0) {
-        b->tokens -= 1.0;
+    if (ratelimit_take(h->rate, id, loop_now_s(h), &wait))
         return false;
-    }
-    char after[24];
-    snprintf(after, sizeof after, "%.0f", fmax(1.0, ceil((1.0 - b->tokens) / h->rate)));
+    snprintf(after, sizeof after, "%.0f", wait);
     add_header(r, "Retry-After", after);
     add_header(r, "Access-Control-Expose-Headers", "Retry-After");
     send_error(r, 429, "rate_limited", "over %g requests a second (burst %g) from this %s",
-               h->rate, h->burst, r->key_name != NULL ? "API key" : "address");
+               ratelimit_rate(h->rate), ratelimit_burst(h->rate),
+               r->key_name != NULL ? "API key" : "address");
     return true;
 }
 
@@ -1973,9 +1473,10 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
     h->public_read = o->public_read;
     h->cors_origin = strdup(o->cors_origin != NULL && o->cors_origin[0] ? o->cors_origin : "*");
     h->bodies = calloc(1, sizeof *h->bodies);
-    h->rate = o->rate_limit_rps;
-    h->burst = o->rate_limit_burst > 0.0 ? o->rate_limit_burst : fmax(o->rate_limit_rps, 1.0);
-    if (h->rate > 0.0 && (h->buckets = dict_new()) == NULL)
+    if (o->rate_limit_rps > 0.0 &&
+        (h->rate = ratelimit_new(o->rate_limit_rps, o->rate_limit_burst)) == NULL)
+        goto oom;
+    if ((h->keys = auth_keys_new()) == NULL)
         goto oom;
     h->unmatched.pattern = strdup("unmatched");
     h->http = evhttp_new(base);
@@ -2098,9 +1599,8 @@ void http_server_free(struct http_server *h)
         route_free(h->routes);
         h->routes = next;
     }
-    if (h->buckets != NULL)
-        dict_free(h->buckets, free);
-    keyset_clear(&h->keys);
+    ratelimit_free(h->rate);
+    auth_keys_free(h->keys);
     free(h->unmatched.pattern);
     free(h->cors_origin);
     free(h);
