@@ -58,6 +58,11 @@ struct http_opts {
     const char *cors_origin;      /* Access-Control-Allow-Origin value, "*" default */
     double rate_limit_rps;        /* per caller (key, else address); <= 0: no limit */
     double rate_limit_burst;      /* bucket size; <= 0: max(rate_limit_rps, 1) */
+    size_t max_connections;       /* more are closed at once; 0: 10000 */
+    int header_timeout_ms;        /* a request head must be in within; <= 0: 10 s */
+    int auth_fail_limit;          /* failed authentications an address may have ... */
+    int auth_fail_window_s;       /* ... in this many seconds, then 429; 0: 10 in 60 s,
+                                   * a limit < 0: no limit */
 };
 /* max_body_bytes 0 means 1 MiB, request_timeout_ms <= 0 means 10 s. */
 

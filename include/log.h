@@ -19,6 +19,11 @@ struct log {
 /* Initialise with level info writing to stderr. */
 void log_init(struct log *lg);
 
+/* Let each event write at most per_second lines a second (0: no limit). */
+int log_set_rate(struct log *lg, unsigned per_second);
+/* Release what log_set_rate took. */
+void log_close(struct log *lg);
+
 /* Parse "debug" / "info" / "warn" / "error". Returns 0 or -1. */
 int log_level_parse(const char *s, enum log_level *out);
 const char *log_level_name(enum log_level lvl);
