@@ -44,12 +44,12 @@
 #include "http.h"
 
 #include <errno.h>
-#include <math.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,6 +78,8 @@
 #define BODY_POOL_MAX 256
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_AUTH_FAILS 10       /* failed authentications an address may have ... */
+#define DEFAULT_AUTH_WINDOW_S 60    /* ... in this window */
 #define ROUTE_COUNTER_CACHE 24
 /* While a handler works, at most this much of what the client sends
  * next (a pipelined request) is read ahead; see watch_connection(). */
@@ -155,6 +157,7 @@ struct http_server {
     size_t req_pool_n;
     struct body_pool *bodies;
     struct ratelimit *rate;          /* per caller; NULL: no limit */
+    struct ratelimit *auth_fails;    /* failed authentications per address; NULL: no limit */
     size_t inflight;                 /* reqs holding REF_WIRE */
     time_t date_sec;                 /* the second date_hdr spells */
     char date_hdr[32];               /* "Sun, 06 Nov 1994 08:49:37 GMT" */
@@ -378,11 +381,11 @@ static void record(struct http_req *r, int status)
         }
         metric_observe(rt->latency, secs);
     }
-    if (h->log != NULL && h->log->level <= LOG_DEBUG) {
-        char qpath[256];
-        log_debug(h->log, "http_request", "method=%s path=%s status=%d ms=%.3f", r->method_name,
-                  log_quote(qpath, sizeof qpath, r->path), status, secs * 1000.0);
-    }
+    /* The route pattern, never the path: its parameters and the query
+     * can be personal data (a plate in /v1/parking/accounts/{plate}). */
+    if (h->log != NULL && h->log->level <= LOG_DEBUG)
+        log_debug(h->log, "http_request", "method=%s route=%s status=%d ms=%.3f", r->method_name,
+                  rt->pattern, status, secs * 1000.0);
 }
 
 /* ---- request lifetime ---- */
@@ -647,11 +650,8 @@ static void send_error(struct http_req *r, int status, const char *code, const c
 
 static void reply_timeout(struct http_req *r)
 {
-    if (r->srv->log != NULL) {
-        char qpath[256];
-        log_warn(r->srv->log, "http_timeout", "method=%s path=%s timeout_ms=%d", r->method_name,
-                 log_quote(qpath, sizeof qpath, r->path), r->srv->timeout_ms);
-    }
+    log_warn(r->srv->log, "http_timeout", "method=%s route=%s timeout_ms=%d", r->method_name,
+             r->route != NULL ? r->route->pattern : "unmatched", r->srv->timeout_ms);
     add_header(r, "Retry-After", "1");
     add_header(r, "Access-Control-Expose-Headers", "Retry-After");
     send_error(r, 503, "timeout", "the request was not answered within %d ms",
@@ -1157,42 +1157,6 @@ int http_load_keys(struct http_server *h, const char *path, char *err, size_t er
 
 /* ---- dispatch ---- */
 
-/* The Bearer challenge of a 401, readable by browser apps too. */
-static void challenge(struct http_req *r, const char *value)
-{
-    add_header(r, "WWW-Authenticate", value);
-    add_header(r, "Access-Control-Expose-Headers", "WWW-Authenticate");
-}
-
-/* Who is calling: sets r->role / key_name, or answers 401 and returns -1. */
-static int authenticate(struct http_req *r)
-{
-    const char *auth = http_req_header(r, "Authorization");
-    if (auth == NULL)
-        return 0;
-    if (strncasecmp(auth, "Bearer ", 7) != 0) {
-        challenge(r, "Bearer realm=\"cityd\", error=\"invalid_request\"");
-        send_error(r, 401, "unauthorized", "the Authorization header must be 'Bearer <key>'");
-        return -1;
-    }
-    const char *tok = auth + 7;
-    while (*tok == ' ')
-        tok++;
-    size_t len = strlen(tok);
-    while (len > 0 && tok[len - 1] == ' ')
-        len--;
-    const struct auth_key *k = auth_keys_find(r->srv->keys, tok, len);
-    if (k == NULL) {
-        challenge(r, "Bearer realm=\"cityd\", error=\"invalid_token\"");
-        send_error(r, 401, "unauthorized", "unknown API key");
-        return -1;
-    }
-    r->role = k->role;
-    r->key_name = k->name;
-    r->key_lot = k->lot;
-    return 0;
-}
-
 /* ---- rate limiting ----
  * A token bucket per caller (ratelimit.h) -- the API key when the
  * request carries a valid one, else the peer address; a request that
@@ -1205,18 +1169,106 @@ static double loop_now_s(const struct http_server *h)
     return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
-static void caller_id(const struct http_req *r, char *id, size_t len)
+/* The client's address as a rate-limit key; an IPv6 client by its /64,
+ * the block one subscriber gets (a single address would be free). */
+static void peer_key(const struct http_req *r, char *buf, size_t len)
 {
     char *addr = NULL;
     ev_uint16_t port = 0;
+    struct in6_addr a6;
+    if (r->evcon != NULL)
+        evhttp_connection_get_peer(r->evcon, &addr, &port);
+    if (addr == NULL) {
+        snprintf(buf, len, "?");
+    } else if (strchr(addr, ':') != NULL && inet_pton(AF_INET6, addr, &a6) == 1 &&
+               !IN6_IS_ADDR_V4MAPPED(&a6)) {
+        memset(a6.s6_addr + 8, 0, 8);
+        inet_ntop(AF_INET6, &a6, buf, (socklen_t)len);
+    } else {
+        snprintf(buf, len, "%s", addr);
+    }
+}
+
+static void caller_id(const struct http_req *r, char *id, size_t len)
+{
+    char who[INET6_ADDRSTRLEN + 4];
     if (r->key_name != NULL) {
         snprintf(id, len, "k %s", r->key_name);
-    } else if (r->evcon != NULL) {
-        evhttp_connection_get_peer(r->evcon, &addr, &port);
-        snprintf(id, len, "a %s", addr != NULL ? addr : "?");
     } else {
-        snprintf(id, len, "?");
+        peer_key(r, who, sizeof who);
+        snprintf(id, len, "a %s", who);
     }
+}
+
+/* The Bearer challenge of a 401, readable by browser apps too. */
+static void challenge(struct http_req *r, const char *value)
+{
+    add_header(r, "WWW-Authenticate", value);
+    add_header(r, "Access-Control-Expose-Headers", "WWW-Authenticate");
+}
+
+/* Who is calling: sets r->role / key_name, or answers 401 and returns -1. */
+/* 401 for a key that is not one, counted against the caller's address. */
+static int auth_failed(struct http_req *r, const char *error, const char *msg)
+{
+    struct http_server *h = r->srv;
+    char who[INET6_ADDRSTRLEN + 4], value[80];
+    double wait;
+    if (h->auth_fails != NULL) {
+        peer_key(r, who, sizeof who);
+        ratelimit_take(h->auth_fails, who, loop_now_s(h), &wait);
+    }
+    snprintf(value, sizeof value, "Bearer realm=\"cityd\", error=\"%s\"", error);
+    challenge(r, value);
+    send_error(r, 401, "unauthorized", "%s", msg);
+    return -1;
+}
+
+/* An address that has failed to authenticate auth_fail_limit times in
+ * the window gets 429 for any key it sends -- a right one too, or the
+ * guessing would go on -- until its bucket has a token again. */
+static bool auth_throttled(struct http_req *r)
+{
+    struct http_server *h = r->srv;
+    char who[INET6_ADDRSTRLEN + 4], after[24];
+    double wait;
+    if (h->auth_fails == NULL || ratelimit_size(h->auth_fails) == 0)
+        return false;
+    peer_key(r, who, sizeof who);
+    if (ratelimit_peek(h->auth_fails, who, loop_now_s(h), &wait))
+        return false;
+    snprintf(after, sizeof after, "%.0f", wait);
+    add_header(r, "Retry-After", after);
+    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    send_error(r, 429, "rate_limited",
+               "too many failed authentications from this address; retry in %.0f s", wait);
+    return true;
+}
+
+/* Who is calling: sets r->role / key_name, or answers 401 (429 when the
+ * address is throttled) and returns -1. */
+static int authenticate(struct http_req *r)
+{
+    const char *auth = http_req_header(r, "Authorization");
+    if (auth == NULL)
+        return 0;
+    if (auth_throttled(r))
+        return -1;
+    if (strncasecmp(auth, "Bearer ", 7) != 0)
+        return auth_failed(r, "invalid_request", "the Authorization header must be 'Bearer <key>'");
+    const char *tok = auth + 7;
+    while (*tok == ' ')
+        tok++;
+    size_t len = strlen(tok);
+    while (len > 0 && tok[len - 1] == ' ')
+        len--;
+    const struct auth_key *k = auth_keys_find(r->srv->keys, tok, len);
+    if (k == NULL)
+        return auth_failed(r, "invalid_token", "unknown API key");
+    r->role = k->role;
+    r->key_name = k->name;
+    r->key_lot = k->lot;
+    return 0;
 }
 
 /* True when r was answered 429. */
@@ -1478,6 +1530,10 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
         goto oom;
     if ((h->keys = auth_keys_new()) == NULL)
         goto oom;
+    int fails = o->auth_fail_limit != 0 ? o->auth_fail_limit : DEFAULT_AUTH_FAILS;
+    int window = o->auth_fail_window_s > 0 ? o->auth_fail_window_s : DEFAULT_AUTH_WINDOW_S;
+    if (fails > 0 && (h->auth_fails = ratelimit_new((double)fails / window, fails)) == NULL)
+        goto oom;
     h->unmatched.pattern = strdup("unmatched");
     h->http = evhttp_new(base);
     if (h->cors_origin == NULL || h->unmatched.pattern == NULL || h->http == NULL ||
@@ -1600,6 +1656,7 @@ void http_server_free(struct http_server *h)
         h->routes = next;
     }
     ratelimit_free(h->rate);
+    ratelimit_free(h->auth_fails);
     auth_keys_free(h->keys);
     free(h->unmatched.pattern);
     free(h->cors_origin);

@@ -1126,7 +1126,7 @@ static void test_timeout(void)
     assert_json_error(&r, 503, "timeout");
     resp_free(&r);
     char *log = log_text();
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "event=http_timeout method=GET path=/slow"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "event=http_timeout method=GET route=/slow"));
     free(log);
     fx_stop();
 }
@@ -1287,8 +1287,9 @@ static void test_metrics_and_log(void)
     CU_ASSERT(first != NULL && strstr(first + 1, "# HELP cityd_http_requests_total") == NULL);
     resp_free(&r);
     char *log = log_text();
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "level=debug event=http_request method=GET path=/v1/parking/lots/a status=200 ms="));
-    CU_ASSERT_PTR_NOT_NULL(strstr(log, "event=http_request method=PUT path=/v1/parking/lots/b status=403 ms="));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "level=debug event=http_request method=GET route=/v1/parking/lots/{id} status=200 ms="));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "event=http_request method=PUT route=/v1/parking/lots/{id} status=403 ms="));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "event=http_request method=GET route=unmatched status=404 ms="));
     free(log);
     fx_stop();
 }
