@@ -514,6 +514,15 @@ static void add_header(struct http_req *r, const char *k, const char *v)
         evhttp_add_header(evhttp_request_get_output_headers(r->ev), k, v);
 }
 
+/* Retry-After (whole seconds), readable by browser apps too. */
+static void retry_after(struct http_req *r, double secs)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%.0f", secs);
+    add_header(r, "Retry-After", v);
+    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+}
+
 /* The output buffer to fill, or NULL when this reply goes nowhere (the
  * request was answered already, or the client is gone). */
 static struct evbuffer *reply_begin(struct http_req *r)
@@ -652,8 +661,7 @@ static void reply_timeout(struct http_req *r)
 {
     log_warn(r->srv->log, "http_timeout", "method=%s route=%s timeout_ms=%d", r->method_name,
              r->route != NULL ? r->route->pattern : "unmatched", r->srv->timeout_ms);
-    add_header(r, "Retry-After", "1");
-    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    retry_after(r, 1);
     send_error(r, 503, "timeout", "the request was not answered within %d ms",
                r->srv->timeout_ms);
 }
@@ -710,8 +718,7 @@ void http_reply_unavailable(struct http_req *r)
 {
     if (!handler_may_reply(r, "http_reply_unavailable"))
         return;
-    add_header(r, "Retry-After", "1");
-    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    retry_after(r, 1);
     send_error(r, 503, "store_unavailable", "the data store is unavailable; retry shortly");
     req_release(r, REF_HANDLER);
 }
@@ -1230,16 +1237,14 @@ static int auth_failed(struct http_req *r, const char *error, const char *msg)
 static bool auth_throttled(struct http_req *r)
 {
     struct http_server *h = r->srv;
-    char who[INET6_ADDRSTRLEN + 4], after[24];
+    char who[INET6_ADDRSTRLEN + 4];
     double wait;
     if (h->auth_fails == NULL || ratelimit_size(h->auth_fails) == 0)
         return false;
     peer_key(r, who, sizeof who);
     if (ratelimit_peek(h->auth_fails, who, loop_now_s(h), &wait))
         return false;
-    snprintf(after, sizeof after, "%.0f", wait);
-    add_header(r, "Retry-After", after);
-    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    retry_after(r, wait);
     send_error(r, 429, "rate_limited",
                "too many failed authentications from this address; retry in %.0f s", wait);
     return true;
@@ -1275,16 +1280,14 @@ static int authenticate(struct http_req *r)
 static bool rate_limited(struct http_req *r)
 {
     struct http_server *h = r->srv;
-    char id[128], after[24];
+    char id[128];
     double wait;
     if (h->rate == NULL)
         return false;
     caller_id(r, id, sizeof id);
     if (ratelimit_take(h->rate, id, loop_now_s(h), &wait))
         return false;
-    snprintf(after, sizeof after, "%.0f", wait);
-    add_header(r, "Retry-After", after);
-    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    retry_after(r, wait);
     send_error(r, 429, "rate_limited", "over %g requests a second (burst %g) from this %s",
                ratelimit_rate(h->rate), ratelimit_burst(h->rate),
                r->key_name != NULL ? "API key" : "address");
