@@ -155,7 +155,8 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type,
  * Start a chunked 200 reply (this is the handler's one reply; the request
  * timeout no longer applies). `on_close` is called once when the client
  * goes away, the server drains or stops, or -- from the next loop turn --
- * when the request had already timed out; after it the req must not be
+ * when the request had already timed out or was a HEAD (which gets the
+ * stream's headers and nothing more); after it the req must not be
  * used. It is not called after the caller's own http_stream_end. Pass
  * NULL only if the req is not kept after http_stream_start returns.
  * http_stream_send returns the bytes queued in the connection's output

@@ -797,9 +797,19 @@ void http_stream_start(struct http_req *r, const char *content_type, http_close_
     r->on_close = on_close;
     r->on_close_arg = arg;
     event_del(r->timer);
+    if (!r->answered && r->ev != NULL && r->method == HTTP_HEAD) {
+        /* HEAD: the stream's headers (no length: it has none) and the
+         * request is over, as if the client had left at once. */
+        common_headers(r, content_type);
+        add_header(r, "Cache-Control", "no-cache");
+        r->answered = true;
+        record(r, 200);
+        evhttp_send_reply(r->ev, 200, NULL, NULL);
+    }
     if (r->answered || r->ev == NULL) {
-        /* Timed out or the client is gone already: tell the caller from
-         * the next loop turn, never from inside this call. */
+        /* Timed out, HEAD, or the client is gone already: tell the caller
+         * from the next loop turn, never from inside this call; nothing
+         * more goes on the wire. */
         r->close_due = true;
         evtimer_add(r->timer, &next_turn);
         return;
@@ -821,7 +831,7 @@ void http_stream_start(struct http_req *r, const char *content_type, http_close_
 
 size_t http_stream_send(struct http_req *r, const void *data, size_t len)
 {
-    if (r == NULL || !r->streaming || r->stream_ended || r->ev == NULL)
+    if (r == NULL || !r->streaming || r->stream_ended || r->ev == NULL || r->close_due)
         return 0;
     struct evbuffer *buf = evhttp_request_get_output_buffer(r->ev);
     if (len > 0 && evbuffer_add(buf, data, len) == 0)
@@ -835,7 +845,7 @@ void http_stream_end(struct http_req *r)
         return;
     r->stream_ended = true;
     r->on_close = NULL;
-    if (r->ev != NULL)
+    if (r->ev != NULL && !r->close_due)
         evhttp_send_reply_end(r->ev);
     req_release(r, REF_HANDLER);
 }
@@ -846,7 +856,7 @@ void http_stream_abort(struct http_req *r)
         return;
     r->stream_ended = true;
     r->on_close = NULL;
-    if (r->evcon != NULL) {
+    if (r->evcon != NULL && !r->close_due) {
         /* Drop the backlog and shut the socket: evhttp then sees the
          * connection fail, as when a client hangs up, and frees it. */
         struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
