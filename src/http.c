@@ -49,6 +49,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
+#include <event2/listener.h>
+#include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -58,9 +60,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "http_frame.h"
 #include "json_out.h"
 #include "log.h"
 #include "metrics.h"
@@ -159,8 +164,44 @@ struct http_server {
     struct ratelimit *rate;          /* per caller; NULL: no limit */
     struct ratelimit *auth_fails;    /* failed authentications per address; NULL: no limit */
     size_t inflight;                 /* reqs holding REF_WIRE */
+    struct http_conn *conns;         /* every connection not yet finished */
+    struct http_conn **by_fd;        /* attached connections by socket */
+    size_t by_fd_cap;
+    size_t nconns, max_conns;
+    int header_ms;                   /* server.header_timeout_ms */
+    int reserve_fd;                  /* kept open to refuse connections at EMFILE */
+    int backoff_ms;                  /* accept back-off now; 0: accepting */
+    struct event *accept_timer;      /* ends a back-off; always pending (see find_server) */
+    struct metric *conns_gauge, *refused_counter;
     time_t date_sec;                 /* the second date_hdr spells */
     char date_hdr[32];               /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+};
+
+enum conn_phase {
+    C_ATTACH,                        /* accepted; attach on this loop turn */
+    C_OPEN,                          /* evhttp's; c->ev is the head deadline */
+    C_REJECT,                        /* answer the tracker's verdict and close */
+    C_LINGER_START,                  /* evhttp let go; drain before closing */
+    C_LINGER,                        /* draining; c->ev ends it */
+    C_FINISH,                        /* free on this loop turn */
+};
+
+struct http_conn {
+    struct http_server *srv;
+    struct bufferevent *bev;
+    struct evhttp_connection *evcon; /* NULL until attached, and once evhttp let go */
+    struct http_req *req;            /* the request a handler has, if any */
+    struct evbuffer_cb_entry *watch; /* the tracker's view of the input; NULL: none */
+    struct http_frame frame;
+    int fd;                          /* -1 until attached */
+    enum conn_phase phase;
+    bool held;                       /* we hold a reference on bev */
+    bool refused;                    /* over max_connections */
+    bool deadline;                   /* the head deadline is armed */
+    bool linger;                     /* drain before closing */
+    struct http_conn *prev, *next;   /* srv->conns */
+    struct event *ev;                /* the phase's event (in store) */
+    _Alignas(max_align_t) unsigned char store[];
 };
 
 enum { REF_HANDLER = 1, REF_WIRE = 2 };
@@ -172,6 +213,7 @@ struct http_req {
     struct http_server *srv;
     struct evhttp_request *ev;       /* evhttp's request while REF_WIRE is held */
     struct evhttp_connection *evcon;
+    struct http_conn *conn;          /* its connection while REF_WIRE is held, or NULL */
     struct route *route;             /* NULL: unmatched */
     enum http_method method;
     const char *method_name;
@@ -451,12 +493,21 @@ static void req_release(struct http_req *r, unsigned bit)
     }
 }
 
+static void conn_next_request(struct http_conn *c);
+
 /* evhttp wrote the whole reply: the connection may now serve another
- * request, whose closecb is not ours to keep. */
+ * request. */
 static void on_complete(struct evhttp_request *ev, void *arg)
 {
     struct http_req *r = arg;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(ev), NULL, NULL);
+    if (r->conn != NULL) {
+        r->conn->req = NULL;
+        conn_next_request(r->conn);
+        r->conn = NULL;
+    } else {
+        /* an untracked connection: its closecb was this request's */
+        evhttp_connection_set_closecb(evhttp_request_get_connection(ev), NULL, NULL);
+    }
     req_release(r, REF_WIRE);
 }
 
@@ -470,10 +521,9 @@ static void stream_closed(struct http_req *r)
 }
 
 /* The connection is going away before evhttp finished our request. */
-static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+static void req_conn_lost(struct http_req *r)
 {
-    struct http_req *r = arg;
-    (void)evcon;
+    r->conn = NULL;
     if (r->ev != NULL && evhttp_request_get_connection(r->ev) == NULL) {
         /* evhttp detached a request it had not answered (client gone):
          * it is ours to free now. */
@@ -487,6 +537,13 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
     if (r->streaming && !r->stream_ended && !r->srv->closing)
         stream_closed(r);
     req_release(r, REF_WIRE);        /* last: may free r */
+}
+
+/* The closecb of a connection we do not track (see on_new_connection). */
+static void on_req_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    req_conn_lost(arg);
 }
 
 static void reply_timeout(struct http_req *r);
@@ -504,6 +561,472 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     } else if (!r->answered) {
         reply_timeout(r);
     }
+}
+
+/* ---- connections ----
+ *
+ * evhttp (libevent 2.1) tells nobody when it accepts or closes a
+ * connection, and its only timer on one restarts with every byte read.
+ * The one place it calls out as it accepts is the bufferevent factory
+ * (evhttp_set_bevcb): on_new_connection makes each connection's
+ * bufferevent itself, with a struct http_conn beside it, and counts it
+ * against max_connections. Within the same loop turn -- before any byte
+ * can be read -- conn_attach finds evhttp's connection through the
+ * bufferevent's callback argument and sets the connection's closecb,
+ * which from then on tells us when it goes (one per connection: the
+ * request it serves is c->req). Until then we hold a reference on the
+ * bufferevent, so even a connection evhttp gave up on at once is one we
+ * can still look at.
+ *
+ * A watcher on the input buffer (conn_input) hands every byte to the
+ * framing tracker (http_frame.h) before evhttp parses it, from the start
+ * of a request to the end of its head (or of a chunked body): that arms
+ * and disarms the head deadline, refuses requests evhttp would read
+ * differently from a proxy, and makes chunk extensions legal. Between
+ * requests the watcher is switched off.
+ *
+ * When evhttp closes a connection whose client may still be sending (a
+ * 413 before the body, any error), closing at once would reset it and
+ * the client could lose the reply: the bufferevent (created with
+ * BEV_OPT_CLOSE_ON_FREE, so evhttp does not close the socket under it)
+ * is kept for up to LINGER_MS, reading and dropping what arrives, as
+ * nginx's lingering close does. */
+
+#define DEFAULT_MAX_CONNS 10000
+#define DEFAULT_HEADER_MS 10000
+#define NOFILE_HEADROOM 64          /* descriptors kept for Redis, files, threads */
+#define LINGER_MS 2000
+#define ACCEPT_BACKOFF_MIN_MS 10
+#define ACCEPT_BACKOFF_MAX_MS 1000
+
+static const struct timeval linger_tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+
+static void conn_event(evutil_socket_t fd, short what, void *arg);
+static void conn_closed(struct evhttp_connection *evcon, void *arg);
+
+static void conn_activate(struct http_conn *c, enum conn_phase phase)
+{
+    c->phase = phase;
+    c->deadline = false;
+    event_del(c->ev);
+    event_active(c->ev, EV_TIMEOUT, 1);
+}
+
+static void conn_arm_deadline(struct http_conn *c)
+{
+    int ms = c->srv->header_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (c->deadline || c->watch == NULL || c->req != NULL)
+        return;
+    c->deadline = true;
+    event_add(c->ev, &tv);
+}
+
+static void conn_disarm_deadline(struct http_conn *c)
+{
+    if (!c->deadline)
+        return;
+    c->deadline = false;
+    event_del(c->ev);
+}
+
+static int conn_register(struct http_server *h, struct http_conn *c)
+{
+    if (c->fd < 0)
+        return -1;
+    if ((size_t)c->fd >= h->by_fd_cap) {
+        size_t cap = h->by_fd_cap > 0 ? h->by_fd_cap : 256;
+        while (cap <= (size_t)c->fd)
+            cap *= 2;
+        struct http_conn **v = realloc(h->by_fd, cap * sizeof *v);
+        if (v == NULL)
+            return -1;
+        memset(v + h->by_fd_cap, 0, (cap - h->by_fd_cap) * sizeof *v);
+        h->by_fd = v;
+        h->by_fd_cap = cap;
+    }
+    h->by_fd[c->fd] = c;
+    return 0;
+}
+
+static void conn_unregister(struct http_server *h, struct http_conn *c)
+{
+    if (c->fd >= 0 && (size_t)c->fd < h->by_fd_cap && h->by_fd[c->fd] == c)
+        h->by_fd[c->fd] = NULL;
+}
+
+/* The tracked connection evhttp serves a request on, or NULL. */
+static struct http_conn *conn_of(struct http_server *h, struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    int fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+    struct http_conn *c = fd >= 0 && (size_t)fd < h->by_fd_cap ? h->by_fd[fd] : NULL;
+    return c != NULL && c->bev == bev ? c : NULL;
+}
+
+/* bufferevent factory (evhttp_set_bevcb): called as evhttp accepts. NULL
+ * (out of memory) lets evhttp make one itself: that connection goes
+ * untracked -- served, but with no deadline, limit or tracker. */
+static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
+{
+    struct http_server *h = arg;
+    size_t evsize = (event_get_struct_event_size() + 15) & ~(size_t)15;
+    struct http_conn *c = calloc(1, sizeof *c + evsize);
+    if (c == NULL)
+        return NULL;
+    if ((c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+        free(c);
+        return NULL;
+    }
+    bufferevent_incref(c->bev);
+    c->held = true;
+    c->srv = h;
+    c->fd = -1;
+    c->linger = true;
+    c->ev = (struct event *)c->store;
+    event_assign(c->ev, base, -1, 0, conn_event, c);
+    c->next = h->conns;
+    if (h->conns != NULL)
+        h->conns->prev = c;
+    h->conns = c;
+    c->refused = ++h->nconns > h->max_conns;
+    metric_set(h->conns_gauge, (double)h->nconns);
+    h->backoff_ms = 0;               /* accept works again */
+    conn_activate(c, C_ATTACH);
+    return c->bev;
+}
+
+static void conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
+static void conn_attach(struct http_conn *c)
+{
+    struct http_server *h = c->srv;
+    bufferevent_event_cb ecb = NULL;
+    void *evcon = NULL;
+    bufferevent_getcb(c->bev, NULL, NULL, &ecb, &evcon);
+    if (ecb == NULL) {
+        /* evhttp could not set the connection up and closed the socket
+         * itself: ours must not close that number again. */
+        bufferevent_setfd(c->bev, -1);
+        conn_activate(c, C_FINISH);
+        return;
+    }
+    c->evcon = evcon;
+    c->fd = bufferevent_getfd(c->bev);
+    evhttp_connection_set_closecb(c->evcon, conn_closed, c);
+    if (c->refused || conn_register(h, c) != 0) {
+        /* Refused at once: the client sees the connection close. */
+        metric_inc(h->refused_counter, 1);
+        log_warn(h->log, "http_connection_refused", "connections=%zu max_connections=%zu",
+                 h->nconns, h->max_conns);
+        c->linger = false;
+        evhttp_connection_free(c->evcon);   /* conn_closed takes it from here */
+        return;
+    }
+    c->watch = evbuffer_add_cb(bufferevent_get_input(c->bev), conn_input, c);
+    http_frame_reset(&c->frame, h->max_body);
+    c->phase = C_OPEN;
+    conn_arm_deadline(c);
+    c->held = false;
+    bufferevent_decref(c->bev);
+}
+
+/* Feed the tracker the input from offset `from` on, and act on what it
+ * saw. */
+static void conn_scan(struct http_conn *c, struct evbuffer *buf, size_t from)
+{
+    size_t len = evbuffer_get_length(buf);
+    unsigned seen = 0;
+    while (from < len && http_frame_active(&c->frame)) {
+        struct evbuffer_ptr pos;
+        struct evbuffer_iovec v[8];
+        if (evbuffer_ptr_set(buf, &pos, from, EVBUFFER_PTR_SET) != 0)
+            break;
+        int n = evbuffer_peek(buf, (ev_ssize_t)(len - from), &pos, v, 8);
+        for (int i = 0; i < n && i < 8 && from < len; i++) {
+            size_t k = v[i].iov_len < len - from ? v[i].iov_len : len - from;
+            seen |= http_frame_feed(&c->frame, v[i].iov_base, k);
+            from += k;
+        }
+    }
+    if (seen & HTTP_FRAME_STARTED)
+        conn_arm_deadline(c);
+    if (seen & HTTP_FRAME_HEAD_DONE)
+        conn_disarm_deadline(c);
+    if (seen & HTTP_FRAME_REJECT) {
+        /* evhttp must not see this request: drop it here, answer it
+         * from the loop. */
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        conn_activate(c, C_REJECT);
+    }
+    if (!http_frame_active(&c->frame))
+        evbuffer_cb_clear_flags(buf, c->watch, EVBUFFER_CB_ENABLED);
+}
+
+/* The input buffer changed: called as bytes are read, before evhttp's
+ * read callback parses them (and as evhttp drains them). */
+static void conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct http_conn *c = arg;
+    if (info->n_added > 0 && http_frame_active(&c->frame))
+        conn_scan(c, buf, evbuffer_get_length(buf) - info->n_added);
+}
+
+/* The reply is written: follow the next request, from what is already
+ * read (pipelined bytes) on. */
+static void conn_next_request(struct http_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    if (c->watch == NULL)
+        return;
+    http_frame_reset(&c->frame, c->srv->max_body);
+    evbuffer_cb_set_flags(in, c->watch, EVBUFFER_CB_ENABLED);
+    if (evbuffer_get_length(in) > 0)
+        conn_scan(c, in, 0);
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 413:
+        return "Payload Too Large";
+    case 501:
+        return "Not Implemented";
+    default:
+        return "Bad Request";
+    }
+}
+
+/* The tracker refused the request: the JSON error, then close (with
+ * lingering: the body may be on its way). The socket takes the few
+ * bytes at once; if it does not, the client was not reading anyway. */
+static void conn_reject(struct http_conn *c)
+{
+    struct http_server *h = c->srv;
+    const char *code, *msg;
+    int status = http_frame_verdict(&c->frame, &code, &msg);
+    char body[512], resp[1024];
+    int bn = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                      msg);
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 %d %s\r\nContent-Type: " CT_JSON "\r\n"
+                     "Access-Control-Allow-Origin: %s\r\nConnection: close\r\n"
+                     "Content-Length: %d\r\n\r\n%s",
+                     status, reason_phrase(status), h->cors_origin, bn, body);
+    if (n > 0 && (size_t)n < sizeof resp)
+        (void)send(c->fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    metric_inc(route_counter(h, &h->unmatched, "OTHER", status), 1);
+    log_debug(h->log, "http_refused", "status=%d code=%s", status, code);
+    evhttp_connection_free(c->evcon);   /* conn_closed takes it from here */
+}
+
+/* evhttp closes the connection (closecb). */
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_conn *c = arg;
+    struct http_server *h = c->srv;
+    (void)evcon;
+    if (c->req != NULL) {
+        struct http_req *r = c->req;
+        c->req = NULL;
+        req_conn_lost(r);
+    }
+    conn_unregister(h, c);
+    if (c->watch != NULL) {
+        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
+        c->watch = NULL;
+    }
+    c->evcon = NULL;
+    if (c->linger && !c->held && !h->closing) {
+        /* Keep the socket past evhttp's bufferevent_free. */
+        bufferevent_incref(c->bev);
+        c->held = true;
+        conn_activate(c, C_LINGER_START);
+    } else {
+        conn_activate(c, C_FINISH);
+    }
+}
+
+static void conn_finish(struct http_conn *c)
+{
+    struct http_server *h = c->srv;
+    event_del(c->ev);
+    if (c->held) {
+        bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        bufferevent_decref(c->bev);     /* closes the socket */
+    }
+    conn_unregister(h, c);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    h->nconns--;
+    metric_set(h->conns_gauge, (double)h->nconns);
+    free(c);
+}
+
+static void linger_read(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    (void)arg;
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void linger_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    conn_finish(arg);                /* EOF, error or LINGER_MS without a byte */
+}
+
+/* evhttp has shut down its side (the client has its FIN); take in what
+ * the client still sends until it closes too, or LINGER_MS. */
+static void linger_start(struct http_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    char scratch[4096];
+    ssize_t k = 0;
+    evbuffer_drain(in, evbuffer_get_length(in));
+    for (int i = 0; i < 16 && (k = recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT)) > 0; i++)
+        ;
+    if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        conn_finish(c);              /* the client has closed: nothing to wait for */
+        return;
+    }
+    bufferevent_setcb(c->bev, linger_read, NULL, linger_event, c);
+    bufferevent_set_timeouts(c->bev, &linger_tv, NULL);
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
+    c->phase = C_LINGER;
+    event_add(c->ev, &linger_tv);
+}
+
+static void conn_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    (void)fd;
+    (void)what;
+    switch (c->phase) {
+    case C_ATTACH:
+        conn_attach(c);
+        break;
+    case C_OPEN:
+        /* The head deadline: however slowly the bytes came, the head is
+         * late. Dropped without a reply, as a slow attacker deserves. */
+        c->deadline = false;
+        log_info(c->srv->log, "http_header_timeout", "header_timeout_ms=%d", c->srv->header_ms);
+        c->linger = false;
+        evhttp_connection_free(c->evcon);
+        break;
+    case C_REJECT:
+        conn_reject(c);
+        break;
+    case C_LINGER_START:
+        linger_start(c);
+        break;
+    case C_LINGER:
+    case C_FINISH:
+        conn_finish(c);
+        break;
+    }
+}
+
+/* ---- descriptors and accept ---- */
+
+/* Raise the soft open-file limit to fit `want` connections and some
+ * headroom (up to the hard limit, which is the operator's: systemd's
+ * LimitNOFILE); the connections that fit. */
+static size_t fit_nofile(size_t want, const struct log *lg)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)want + NOFILE_HEADROOM;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return want;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        rl.rlim_cur = was;
+    if (rl.rlim_cur >= need) {
+        log_info(lg, "nofile_raised", "from=%lu to=%lu", (unsigned long)was,
+                 (unsigned long)rl.rlim_cur);
+        return want;
+    }
+    size_t fit = rl.rlim_cur > 2 * NOFILE_HEADROOM ? (size_t)rl.rlim_cur - NOFILE_HEADROOM
+                                                   : (size_t)rl.rlim_cur / 2;
+    log_warn(lg, "nofile_limit",
+             "soft=%lu hard=%lu max_connections=%zu wanted=%zu "
+             "hint=\"raise the hard limit (LimitNOFILE)\"",
+             (unsigned long)rl.rlim_cur, (unsigned long)rl.rlim_max, fit, want);
+    return fit;
+}
+
+static void on_accept_timer(evutil_socket_t fd, short what, void *arg);
+
+struct find_server {
+    struct evconnlistener *lev;
+    struct http_server *h;
+};
+
+static int find_server(const struct event_base *base, const struct event *ev, void *arg)
+{
+    struct find_server *f = arg;
+    struct http_server *h = event_get_callback_arg(ev);
+    (void)base;
+    if (event_get_callback(ev) != on_accept_timer || h->bound == NULL ||
+        evhttp_bound_socket_get_listener(h->bound) != f->lev)
+        return 0;
+    f->h = h;
+    return 1;
+}
+
+/* accept() failed for other than a retriable reason (libevent's listener
+ * error callback). The callback's argument is evhttp's, not ours, so the
+ * server is found by its accept timer, which is always pending. With no
+ * descriptors left (EMFILE, ENFILE) the waiting connections are refused
+ * with the one descriptor kept in reserve (so their clients hear at once
+ * instead of hanging in the queue), and in any case accepting pauses for
+ * a growing interval: the listening socket stays readable, and accepting
+ * on would spin. */
+static void on_accept_error(struct evconnlistener *lev, void *unused)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    struct find_server f = {lev, NULL};
+    (void)unused;
+    event_base_foreach_event(evconnlistener_get_base(lev), find_server, &f);
+    struct http_server *h = f.h;
+    if (h == NULL)
+        return;
+    int refused = 0;
+    if ((err == EMFILE || err == ENFILE) && h->reserve_fd >= 0) {
+        int lfd = evconnlistener_get_fd(lev), fd;
+        close(h->reserve_fd);
+        for (; refused < 64 && (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0; refused++)
+            close(fd);
+        h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    h->backoff_ms = h->backoff_ms == 0 ? ACCEPT_BACKOFF_MIN_MS
+                    : h->backoff_ms >= ACCEPT_BACKOFF_MAX_MS / 2 ? ACCEPT_BACKOFF_MAX_MS
+                                                                : 2 * h->backoff_ms;
+    evconnlistener_disable(lev);
+    struct timeval tv = {h->backoff_ms / 1000, (h->backoff_ms % 1000) * 1000};
+    event_add(h->accept_timer, &tv);
+    log_warn(h->log, "http_accept_failed", "error=\"%s\" refused=%d retry_ms=%d connections=%zu",
+             strerror(err), refused, h->backoff_ms, h->nconns);
+}
+
+/* The end of a back-off (or an hour with none: then it only re-arms). */
+static void on_accept_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *h = arg;
+    static const struct timeval idle = {3600, 0};
+    (void)fd;
+    (void)what;
+    if (h->backoff_ms > 0 && h->bound != NULL)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(h->bound));
+    event_add(h->accept_timer, &idle);
 }
 
 /* ---- sending ---- */
@@ -1415,7 +1938,12 @@ static struct http_req *req_new(struct http_server *h, struct evhttp_request *ev
     h->inflight++;
     metric_set(h->inflight_gauge, (double)h->inflight);
     evhttp_request_set_on_complete_cb(ev, on_complete, r);
-    evhttp_connection_set_closecb(r->evcon, on_conn_close, r);
+    if ((r->conn = conn_of(h, r->evcon)) != NULL) {
+        r->conn->req = r;
+        conn_disarm_deadline(r->conn);
+    } else {
+        evhttp_connection_set_closecb(r->evcon, on_req_conn_close, r);
+    }
     return r;
 }
 
@@ -1538,6 +2066,13 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
     h->public_read = o->public_read;
     h->cors_origin = strdup(o->cors_origin != NULL && o->cors_origin[0] ? o->cors_origin : "*");
     h->bodies = calloc(1, sizeof *h->bodies);
+    h->header_ms = o->header_timeout_ms > 0 ? o->header_timeout_ms : DEFAULT_HEADER_MS;
+    h->max_conns = fit_nofile(o->max_connections > 0 ? o->max_connections : DEFAULT_MAX_CONNS, lg);
+    h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    h->accept_timer = evtimer_new(base, on_accept_timer, h);
+    if (h->accept_timer == NULL)
+        goto oom;
+    on_accept_timer(-1, 0, h);
     if (o->rate_limit_rps > 0.0 &&
         (h->rate = ratelimit_new(o->rate_limit_rps, o->rate_limit_burst)) == NULL)
         goto oom;
@@ -1552,9 +2087,15 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
     if (h->cors_origin == NULL || h->unmatched.pattern == NULL || h->http == NULL ||
         h->bodies == NULL)
         goto oom;
-    if (m != NULL)
+    if (m != NULL) {
         h->inflight_gauge = metrics_series(m, METRIC_GAUGE, "cityd_http_requests_in_flight",
                                            "HTTP requests received and not yet answered.", NULL);
+        h->conns_gauge = metrics_series(m, METRIC_GAUGE, "cityd_http_connections",
+                                        "Open HTTP connections.", NULL);
+        h->refused_counter =
+            metrics_series(m, METRIC_COUNTER, "cityd_http_connections_refused_total",
+                           "Connections closed at once: over server.max_connections.", NULL);
+    }
     /* Let every method through to our callback so 405 is ours (JSON). */
     evhttp_set_allowed_methods(h->http, 0x1FF);
     evhttp_set_max_body_size(h->http, (ev_ssize_t)h->max_body);
@@ -1563,11 +2104,13 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
      * before a slow handler's own timeout could answer. */
     evhttp_set_timeout(h->http, IDLE_TIMEOUT_S > h->timeout_ms / 1000 + 5
                                     ? IDLE_TIMEOUT_S : h->timeout_ms / 1000 + 5);
-    /* Read and discard the rest of an oversized body before answering
-     * 413, so the client is not reset while still sending and sees it. */
-    evhttp_set_flags(h->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    /* No EVHTTP_SERVER_LINGERING_CLOSE: it reads a declared body over
+     * the limit to its end before answering 413. A declared length is
+     * refused before evhttp sees it (http_frame.h), and every closing
+     * connection lingers (see "connections"). */
     evhttp_set_default_content_type(h->http, CT_JSON);
     evhttp_set_gencb(h->http, on_request, h);
+    evhttp_set_bevcb(h->http, on_new_connection, h);
     errno = 0;
     h->bound = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
     if (h->bound == NULL) {
@@ -1577,6 +2120,7 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
         return NULL;
     }
     h->port = bound_port(h->bound);
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(h->bound), on_accept_error);
     return h;
 oom:
     snprintf(err, errlen, "out of memory");
@@ -1638,15 +2182,27 @@ void http_server_free(struct http_server *h)
     end_streams(h);
     h->closing = true;
     /* Connections still open will be closed by evhttp_free: our closecbs
-     * must not run against requests that are about to be freed here. */
+     * must not run against requests and connections that are about to
+     * be freed here. */
     for (struct http_req *r = h->live; r != NULL; r = r->next) {
         if (r->refs & REF_WIRE) {
             evhttp_connection_set_closecb(r->evcon, NULL, NULL);
             evhttp_request_set_on_complete_cb(r->ev, NULL, NULL);
         }
     }
+    for (struct http_conn *c = h->conns; c != NULL; c = c->next) {
+        if (c->evcon != NULL)
+            evhttp_connection_set_closecb(c->evcon, NULL, NULL);
+    }
     if (h->http != NULL)
         evhttp_free(h->http);
+    while (h->conns != NULL)
+        conn_finish(h->conns);
+    free(h->by_fd);
+    if (h->accept_timer != NULL)
+        event_free(h->accept_timer);
+    if (h->reserve_fd >= 0)
+        close(h->reserve_fd);
     while (h->live != NULL)
         req_free(h->live);
     while (h->req_pool != NULL) {
