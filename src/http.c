@@ -740,19 +740,20 @@ static void conn_scan(struct http_conn *c, struct evbuffer *buf, size_t from)
     while (from < len && http_frame_active(&c->frame)) {
         struct evbuffer_ptr pos;
         struct evbuffer_iovec v[8];
-        if (evbuffer_ptr_set(buf, &pos, from, EVBUFFER_PTR_SET) != 0)
+        if (from > 0 && evbuffer_ptr_set(buf, &pos, from, EVBUFFER_PTR_SET) != 0)
             break;
-        int n = evbuffer_peek(buf, (ev_ssize_t)(len - from), &pos, v, 8);
+        int n = evbuffer_peek(buf, (ev_ssize_t)(len - from), from > 0 ? &pos : NULL, v, 8);
         for (int i = 0; i < n && i < 8 && from < len; i++) {
             size_t k = v[i].iov_len < len - from ? v[i].iov_len : len - from;
             seen |= http_frame_feed(&c->frame, v[i].iov_base, k);
             from += k;
         }
     }
-    if (seen & HTTP_FRAME_STARTED)
-        conn_arm_deadline(c);
+    /* A head that comes in one read never needs its deadline armed. */
     if (seen & HTTP_FRAME_HEAD_DONE)
         conn_disarm_deadline(c);
+    else if (seen & HTTP_FRAME_STARTED)
+        conn_arm_deadline(c);
     if (seen & HTTP_FRAME_REJECT) {
         /* evhttp must not see this request: drop it here, answer it
          * from the loop. */

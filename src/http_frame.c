@@ -70,13 +70,31 @@ static const char *line_text(struct http_frame *f, size_t *len)
     return n == 0 || f->line[0] == '\0' ? NULL : f->line;
 }
 
-/* A header's value as evhttp stores it: leading spaces and trailing
- * whitespace off. */
-static void header_value(const char *v, char *out, size_t outlen)
+/* The same for a whole line in the caller's bytes (no copy): at most
+ * HTTP_FRAME_PREFIX - 1 of them, NUL-terminated in f->line only when
+ * the caller's cannot be. */
+static const char *line_in_place(struct http_frame *f, const char *p, size_t n, size_t *len)
 {
-    v += strspn(v, " ");
-    size_t n = strlen(v);
-    while (n > 0 && strchr(" \t\r\n", v[n - 1]) != NULL)
+    if (n >= HTTP_FRAME_PREFIX) {
+        memcpy(f->line, p, HTTP_FRAME_PREFIX);
+        f->len = n;
+        return line_text(f, len);
+    }
+    if (n > 0 && p[n - 1] == '\r')
+        n--;
+    *len = n;
+    return n == 0 || p[0] == '\0' ? NULL : p;
+}
+
+/* A header's value (the n bytes at v) as evhttp stores it: leading
+ * spaces and trailing whitespace off. */
+static void header_value(const char *v, size_t n, char *out, size_t outlen)
+{
+    while (n > 0 && *v == ' ') {
+        v++;
+        n--;
+    }
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r'))
         n--;
     if (n >= outlen)
         n = outlen - 1;
@@ -102,13 +120,13 @@ static void header_line(struct http_frame *f, const char *text, size_t len)
     if (name == 14 && strncasecmp(text, "content-length", 14) == 0) {
         if (f->len >= HTTP_FRAME_PREFIX)
             f->malformed = true;         /* a length longer than a line prefix */
-        header_value(colon + 1, value, sizeof value);
+        header_value(colon + 1, len - name - 1, value, sizeof value);
         if (f->n_cl++ == 0)
             memcpy(f->cl, value, sizeof f->cl);
         else if (strcmp(f->cl, value) != 0)
             f->cl_conflict = true;
     } else if (name == 17 && strncasecmp(text, "transfer-encoding", 17) == 0) {
-        header_value(colon + 1, value, sizeof value);
+        header_value(colon + 1, len - name - 1, value, sizeof value);
         if (f->n_te++ == 0)
             f->te_chunked = strcasecmp(value, "chunked") == 0 && f->len < HTTP_FRAME_PREFIX;
     }
@@ -149,11 +167,10 @@ static unsigned head_done(struct http_frame *f)
     return ev | (f->state == F_IDLE ? HTTP_FRAME_IDLE : 0);
 }
 
-/* A head or trailer line has ended. */
-static unsigned end_line(struct http_frame *f)
+/* A head or trailer line has ended: text (len bytes, CR off) is its
+ * kept prefix, NULL when it is empty. */
+static unsigned end_line(struct http_frame *f, const char *text, size_t len)
 {
-    size_t len;
-    const char *text = line_text(f, &len);
     unsigned ev = 0;
     if (f->state == F_TRAILER) {
         if (text == NULL) {
@@ -161,8 +178,8 @@ static unsigned end_line(struct http_frame *f)
             ev = HTTP_FRAME_IDLE;
         }
     } else if (f->lineno == 0) {
-        f->no_body = text != NULL &&
-                     (strncmp(text, "HEAD ", 5) == 0 || strncmp(text, "TRACE ", 6) == 0);
+        f->no_body = text != NULL && ((len >= 5 && memcmp(text, "HEAD ", 5) == 0) ||
+                                      (len >= 6 && memcmp(text, "TRACE ", 6) == 0));
     } else if (text == NULL) {
         ev = head_done(f);
     } else {
@@ -173,19 +190,27 @@ static unsigned end_line(struct http_frame *f)
     return ev;
 }
 
-/* Bytes of a head or trailer: up to and with the next LF. */
+/* Bytes of a head or trailer: up to and with the next LF. A line that
+ * is all in these bytes is read where it is; one that is not is kept
+ * (its prefix) until its end comes. */
 static size_t line_bytes(struct http_frame *f, const char *p, size_t n, unsigned *ev)
 {
     const char *lf = memchr(p, '\n', n);
-    size_t take = lf != NULL ? (size_t)(lf - p) : n;
-    if (f->len < HTTP_FRAME_PREFIX - 1) {
-        size_t room = HTTP_FRAME_PREFIX - 1 - f->len;
-        memcpy(f->line + f->len, p, take < room ? take : room);
+    size_t take = lf != NULL ? (size_t)(lf - p) : n, len;
+    const char *text;
+    if (lf != NULL && f->len == 0) {
+        text = line_in_place(f, p, take, &len);
+    } else {
+        if (f->len < HTTP_FRAME_PREFIX - 1) {
+            size_t room = HTTP_FRAME_PREFIX - 1 - f->len;
+            memcpy(f->line + f->len, p, take < room ? take : room);
+        }
+        f->len += take;
+        if (lf == NULL)
+            return n;
+        text = line_text(f, &len);
     }
-    f->len += take;
-    if (lf == NULL)
-        return n;
-    *ev |= end_line(f);
+    *ev |= end_line(f, text, len);
     return take + 1;
 }
 
