@@ -8,7 +8,13 @@
  *   PUT  /v1/parking/accounts/{plate}        operator  200 {"plate", "autopay", "pay_later"}
  *   POST /v1/parking/sessions/{id}/payments  operator  200 <session>
  *   GET  /v1/parking/sessions?plate=&status= operator  200 {"sessions", "arrears"}
- *   GET  /v1/parking/find-car?plate=&from=   public    200 {"lot","level","bay","entryTime","route"}
+ *   GET  /v1/parking/find-car?plate=&from=[&token=]
+ *                                            kiosk key of the lot, admin, or a token
+ *                                                      200 {"lot","level","bay","entryTime","route"}
+ *   GET  /v1/parking/kiosks/{id}/token       kiosk key of the lot, admin
+ *                                                      200 {"token","expires"}
+ * Gate events and payments with a ts outside parking.gate_max_age_s /
+ * gate_max_future_s of the clock are 400 (session_ts_check).
  * Lots are those of the parking registry (a->parking: the map's and those
  * created by PUT), each billed with its own tariff; the endpoints answer
  * 503 until both the sessions and the registry are loaded.
@@ -23,6 +29,8 @@
  *   cityd:{city}:session_lots     SET of lots that have sessions (written
  *                                 before a lot's first session)
  *   cityd:{city}:accounts         HASH plate -> {"autopay","pay_later"}
+ *   cityd:{kiosk:<id>}:token:<t>  STRING expiry on cityd's clock, EX
+ *                                 parking.kiosk_token_s (find-car tokens)
  * Everything is loaded into memory (session_book.h) at start-up; until
  * then the endpoints answer 503. Memory changes only after Redis has
  * acknowledged a write, and writes touching one plate are serialised

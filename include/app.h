@@ -39,6 +39,7 @@ struct app {
     struct signals *signals;
     struct transit *transit;
     struct api_transit *transit_api;  /* routes, Redis sync of api_transit.c */
+    struct worker *worker;            /* long computations off the loop (worker.h) */
 };
 
 /* "Now" in epoch seconds: the wall clock, or in replay mode the largest

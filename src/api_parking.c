@@ -54,12 +54,15 @@
  * process that took the observation did (sessions have one owning
  * process per Redis, api_sessions.h).
  *
- * Streams. SSE subscribers are kept in a list with their box; every
- * applied change marks its lot dirty and after each batch (ingest, feed
- * poll, PUT) each dirty lot is rendered once and sent to the subscribers
- * whose box holds it. A subscriber with more than
- * parking.stream_max_queued bytes unsent is dropped so a slow client
- * never holds the server's memory nor delays the others. */
+ * Streams. SSE subscribers are kept in a list with their box and a set
+ * of lots still to send (their snapshot, then changes); every applied
+ * change marks its lot dirty and after each batch (ingest, feed poll,
+ * PUT) each dirty lot joins the set of the subscribers whose box holds
+ * it. A set is written a page at a time as the client reads, each lot at
+ * its state of that moment, so a slow client costs a page or two and a
+ * bit per lot, never the backlog of its events (see "SSE" below). Streams
+ * are capped per caller and in all, and memory per stream and in total,
+ * the kernel's send queues included. */
 #include <event2/event.h>
 #include <math.h>
 #include <stdio.h>
@@ -176,11 +179,24 @@ static const char DEF_SCRIPT[] =
 
 /* ---- state ---- */
 
+struct lotset {
+    uint64_t *w, *sum;
+    size_t nw;                         /* words in w, a multiple of 64 */
+    size_t n;                          /* members */
+};
+
 struct sse_sub {
     struct api_parking *ap;
     struct http_req *req;
     double bb[4];                      /* minlon, minlat, maxlon, maxlat (request crs) */
     bool gcj02;
+    struct lotset pending;             /* lots to send: the snapshot's rest, changes since */
+    uint32_t cursor;                   /* where sending pending lots goes on */
+    size_t sent;                       /* bytes handed to the stream in all */
+    size_t unsent, delivered;          /* at the last sse_budget */
+    size_t progress;                   /* bytes delivered between the last two */
+    char caller[128];                  /* http_req_caller, for the per-caller cap */
+    bool broken;                       /* lost track of a lot (no memory): drop it */
     struct sse_sub *prev, *next;
 };
 
@@ -215,11 +231,15 @@ struct api_parking {
     size_t nsubs;
     uint32_t *dirty;
     size_t ndirty, capdirty;
-    uint8_t *dirty_mark;
+    uint32_t *dirty_mark;              /* by lot handle: place in dirty + 1, or 0 */
     size_t capmark;
+    bool sse_lost;                     /* a change could not be marked */
+    struct sse_cache *cache;           /* during sse_flush */
+    struct parking_buf page;           /* a stream's next page, reused (sse_pump) */
     struct parking_buf out;            /* nearest's reply, reused (reply_out) */
     /* metrics */
     struct metric *m_accepted, *m_dup, *m_outdated, *m_rejected, *m_streams, *m_resyncs;
+    struct metric *m_stream_drops, *m_stream_bytes;
 };
 
 static void api_release(struct api_parking *ap);
@@ -674,8 +694,113 @@ static void def_apply_text(struct api_parking *ap, const char *lot, const char *
     def_free(&d);
 }
 
-/* ---- SSE ---- */
+/* ---- SSE ----
+ *
+ * A subscriber is not sent events as they happen but told which lots to
+ * send: its `pending` set of lot handles holds the rest of its snapshot
+ * and every lot of its box that changed since it was last sent. The set
+ * is drained a page at a time whenever the connection's output buffer is
+ * below the low-water mark (http_stream_on_drained), each lot rendered as
+ * it is at that moment. So what a stream holds in memory is a page or
+ * two however large its box, a lot that changes while the client is
+ * behind (mid-snapshot or slow) is sent once more at its latest state --
+ * never lost, never older than what the client already has -- and a
+ * client that keeps up gets every change within a batch, as before.
+ * Memory per stream and in total (parking.stream_max_queued,
+ * parking.stream_max_total_bytes) is checked every BUDGET_TICKS against
+ * what the client has not acknowledged, the kernel's send queue
+ * included; the heartbeat checks the output buffer alone. */
 
+#define SSE_PAGE (16u * 1024)           /* bytes of events written at a time */
+#define SSE_CT "text/event-stream; charset=utf-8"
+#define BUDGET_TICKS 5                  /* memory checked every 0.5 s */
+
+/* A set of lot handles in two levels: bit h of w[] is handle h, bit i of
+ * sum[] says w[i] is not zero, so finding the next member skips empty
+ * runs 4,096 handles at a time. */
+static int lotset_grow(struct lotset *s, size_t words)
+{
+    size_t nw = s->nw ? s->nw : 64;
+    while (nw < words)
+        nw *= 2;
+    uint64_t *w = realloc(s->w, nw * sizeof *w);
+    if (w == NULL)
+        return -1;
+    memset(w + s->nw, 0, (nw - s->nw) * sizeof *w);
+    s->w = w;                           /* s->nw grows with sum below */
+    uint64_t *sum = realloc(s->sum, nw / 64 * sizeof *sum);
+    if (sum == NULL)
+        return -1;
+    memset(sum + s->nw / 64, 0, (nw - s->nw) / 64 * sizeof *sum);
+    s->sum = sum;
+    s->nw = nw;
+    return 0;
+}
+
+static int lotset_add(struct lotset *s, uint32_t h)
+{
+    size_t i = h / 64;
+    uint64_t bit = 1ull << (h % 64);
+    if (i >= s->nw && lotset_grow(s, i + 1) != 0)
+        return -1;
+    if (!(s->w[i] & bit)) {
+        s->w[i] |= bit;
+        s->sum[i / 64] |= 1ull << (i % 64);
+        s->n++;
+    }
+    return 0;
+}
+
+/* The smallest member >= from. */
+static bool lotset_next(const struct lotset *s, uint32_t from, uint32_t *out)
+{
+    size_t i = from / 64;
+    if (i >= s->nw)
+        return false;
+    uint64_t m = s->w[i] & (~0ull << (from % 64));
+    while (m == 0) {
+        size_t j = i + 1;                /* the next word with a member, from sum */
+        uint64_t sm = j < s->nw ? s->sum[j / 64] & (~0ull << (j % 64)) : 0;
+        while (sm == 0) {
+            j = (j / 64 + 1) * 64;
+            if (j >= s->nw)
+                return false;
+            sm = s->sum[j / 64];
+        }
+        i = j / 64 * 64 + (size_t)__builtin_ctzll(sm);
+        m = s->w[i];
+    }
+    *out = (uint32_t)(i * 64 + (size_t)__builtin_ctzll(m));
+    return true;
+}
+
+/* Remove and return the next member at or after *cursor, wrapping
+ * around: round robin, so a lot that keeps changing cannot hold back the
+ * rest. */
+static bool lotset_take(struct lotset *s, uint32_t *cursor, uint32_t *out)
+{
+    if (s->n == 0 || (!lotset_next(s, *cursor, out) && !lotset_next(s, 0, out)))
+        return false;
+    size_t i = *out / 64;
+    s->w[i] &= ~(1ull << (*out % 64));
+    if (s->w[i] == 0)
+        s->sum[i / 64] &= ~(1ull << (i % 64));
+    s->n--;
+    *cursor = *out + 1;
+    return true;
+}
+
+static void lotset_free(struct lotset *s)
+{
+    free(s->w);
+    free(s->sum);
+    *s = (struct lotset){0};
+}
+
+/* Remember that a lot changed, for the next sse_flush. dirty_mark[h] is
+ * the lot's place in dirty[] plus one (0: not dirty). If that cannot be
+ * remembered the streams would miss the change: they are dropped at the
+ * next flush (clients reconnect to a fresh snapshot). */
 static void sse_mark(struct api_parking *ap, const struct parking_lot *l)
 {
     if (ap->subs == NULL || l == NULL)
@@ -685,10 +810,10 @@ static void sse_mark(struct api_parking *ap, const struct parking_lot *l)
         size_t n = ap->capmark ? ap->capmark : 1024;
         while (n <= h)
             n *= 2;
-        uint8_t *m = realloc(ap->dirty_mark, n);
+        uint32_t *m = realloc(ap->dirty_mark, n * sizeof *m);
         if (m == NULL)
-            return;
-        memset(m + ap->capmark, 0, n - ap->capmark);
+            goto lost;
+        memset(m + ap->capmark, 0, (n - ap->capmark) * sizeof *m);
         ap->dirty_mark = m;
         ap->capmark = n;
     }
@@ -698,12 +823,15 @@ static void sse_mark(struct api_parking *ap, const struct parking_lot *l)
         size_t n = ap->capdirty ? ap->capdirty * 2 : 256;
         uint32_t *d = realloc(ap->dirty, n * sizeof *d);
         if (d == NULL)
-            return;
+            goto lost;
         ap->dirty = d;
         ap->capdirty = n;
     }
-    ap->dirty_mark[h] = 1;
     ap->dirty[ap->ndirty++] = h;
+    ap->dirty_mark[h] = (uint32_t)ap->ndirty;
+    return;
+lost:
+    ap->sse_lost = true;
 }
 
 static void sse_unlink(struct api_parking *ap, struct sse_sub *s)
@@ -716,55 +844,232 @@ static void sse_unlink(struct api_parking *ap, struct sse_sub *s)
         s->next->prev = s->prev;
     ap->nsubs--;
     metric_set(ap->m_streams, (double)ap->nsubs);
+    lotset_free(&s->pending);
     free(s);
+    if (ap->nsubs == 0) {
+        free(ap->page.data);
+        ap->page = (struct parking_buf){0};
+    }
 }
 
-/* Send; drop the subscriber when it cannot keep up. Returns false when
- * it was dropped. */
-static bool sse_send(struct api_parking *ap, struct sse_sub *s, const char *data, size_t len)
+/* Close a stream on the server's initiative; the client reconnects
+ * (`retry`) and starts again from a fresh snapshot. */
+static void sse_drop(struct api_parking *ap, struct sse_sub *s, const char *why, size_t bytes)
 {
-    size_t queued = http_stream_send(s->req, data, len);
-    if (queued <= (size_t)ap->a->cfg.parking_stream_max_queued)
-        return true;
-    log_info(&ap->a->log, "parking_stream_dropped", "queued=%zu", queued);
+    log_info(&ap->a->log, "parking_stream_dropped", "reason=%s unsent=%zu", why, bytes);
+    metric_inc(ap->m_stream_drops, 1);
     http_stream_abort(s->req);
     sse_unlink(ap, s);
+}
+
+/* Send, counting; returns what the connection's output buffer holds. */
+static size_t sse_write(struct sse_sub *s, const char *data, size_t len)
+{
+    s->sent += len;
+    return http_stream_send(s->req, data, len);
+}
+
+/* Send; drop the subscriber when its output buffer is over the limit.
+ * Returns false when it was dropped. */
+static bool sse_send(struct api_parking *ap, struct sse_sub *s, const char *data, size_t len)
+{
+    size_t queued = sse_write(s, data, len);
+    if (queued <= (size_t)ap->a->cfg.parking_stream_max_queued)
+        return true;
+    sse_drop(ap, s, "queued", queued);
     return false;
 }
 
 static void sse_event(struct parking_buf *b, const struct api_parking *ap,
                       const struct parking_lot *l, bool gcj02, double now)
 {
-    b->len = 0;
     parking_buf_puts(b, "event: lot\ndata: ");
     parking_lot_render(ap->p, l, now, gcj02, NAN, b);
     parking_buf_puts(b, "\n\n");
 }
 
+/* The events of one sse_flush, each rendered once per crs for all the
+ * subscribers that get it: span[crs][k] is dirty[k]'s event in buf[crs]
+ * (len 0: not rendered yet). */
+struct sse_cache {
+    double now;
+    struct parking_buf buf[2];
+    struct sse_span {
+        size_t off, len;
+    } *span[2];
+};
+
+/* Append lot h's event to b if it is in s's box. */
+static void sse_put_lot(struct api_parking *ap, const struct sse_sub *s, uint32_t h, double now,
+                        struct parking_buf *b)
+{
+    const struct parking_lot *l = parking_lot_at(ap->p, h);
+    if (l == NULL)
+        return;
+    struct geo_pt pt = lot_pos(l, s->gcj02);
+    if (!in_box(s->bb, pt.lon, pt.lat))
+        return;
+    struct sse_cache *c = ap->cache;
+    uint32_t k = h < ap->capmark ? ap->dirty_mark[h] : 0;
+    if (c == NULL || k == 0) {
+        sse_event(b, ap, l, s->gcj02, now);
+        return;
+    }
+    struct sse_span *sp = &c->span[s->gcj02][k - 1];
+    struct parking_buf *cb = &c->buf[s->gcj02];
+    if (sp->len == 0) {
+        sp->off = cb->len;
+        sse_event(cb, ap, l, s->gcj02, c->now);
+        sp->len = cb->oom ? 0 : cb->len - sp->off;
+    }
+    if (sp->len > 0)
+        parking_buf_put(b, cb->data + sp->off, sp->len);
+    else
+        sse_event(b, ap, l, s->gcj02, now);
+}
+
+/* Low-water mark and page: a quarter of stream_max_queued, at most
+ * SSE_PAGE, so the output buffer stays under half the limit. */
+static size_t sse_page(const struct api_parking *ap)
+{
+    size_t q = (size_t)ap->a->cfg.parking_stream_max_queued / 4;
+    return q < SSE_PAGE ? q : SSE_PAGE;
+}
+
+/* Write the subscriber's pending lots a page at a time while its output
+ * buffer is under the low-water mark; the drained callback does the rest
+ * as the client reads. */
+static void sse_pump(struct api_parking *ap, struct sse_sub *s)
+{
+    size_t page = sse_page(ap), queued = http_stream_send(s->req, NULL, 0);
+    double now = ap->cache != NULL ? ap->cache->now : app_now(ap->a);
+    struct parking_buf *b = &ap->page;
+    uint32_t h;
+    while (queued < page && s->pending.n > 0 && !s->broken) {
+        b->len = 0;
+        while (b->len < page && lotset_take(&s->pending, &s->cursor, &h))
+            sse_put_lot(ap, s, h, now, b);
+        if (b->oom) {
+            s->broken = true;           /* the lots taken are not sent */
+            break;
+        }
+        if (b->len > 0)
+            queued = sse_write(s, b->data, b->len);
+    }
+    if (b->oom || b->cap > OUT_KEEP) {
+        free(b->data);
+        *b = (struct parking_buf){0};
+    }
+}
+
+static void sse_drained(struct http_req *req, void *arg)
+{
+    struct sse_sub *s = arg;
+    (void)req;
+    sse_pump(s->ap, s);
+}
+
+/* Add a dirty lot to the pending set of each subscriber whose box holds
+ * it (one that has no memory for it is broken). */
+static void sse_pend(struct api_parking *ap, uint32_t h)
+{
+    const struct parking_lot *l = parking_lot_at(ap->p, h);
+    for (struct sse_sub *s = ap->subs; l != NULL && s != NULL; s = s->next) {
+        struct geo_pt pt = lot_pos(l, s->gcj02);
+        if (in_box(s->bb, pt.lon, pt.lat))
+            s->broken |= lotset_add(&s->pending, h) != 0;
+    }
+}
+
+/* After a batch of changes: every subscriber whose box holds a changed
+ * lot gets it pending, and those that keep up are sent it now. Streams
+ * that lost track of a change (no memory) are dropped: their clients
+ * reconnect to a fresh snapshot rather than miss it. */
 static void sse_flush(struct api_parking *ap)
 {
-    struct parking_buf ev[2] = {{0}, {0}};
-    double now = app_now(ap->a);
-    for (size_t i = 0; i < ap->ndirty; i++) {
-        const struct parking_lot *l = parking_lot_at(ap->p, ap->dirty[i]);
-        bool made[2] = {false, false};
+    struct sse_cache c = {.now = app_now(ap->a)};
+    if (ap->ndirty == 0 && !ap->sse_lost)
+        return;
+    c.span[0] = calloc(ap->ndirty + 1, sizeof *c.span[0]);
+    c.span[1] = calloc(ap->ndirty + 1, sizeof *c.span[1]);
+    for (size_t i = 0; i < ap->ndirty; i++)
+        sse_pend(ap, ap->dirty[i]);
+    ap->cache = c.span[0] != NULL && c.span[1] != NULL ? &c : NULL;
+    for (struct sse_sub *s = ap->subs, *next; s != NULL; s = next) {
+        next = s->next;
+        if (s->pending.n > 0 && !s->broken && !ap->sse_lost)
+            sse_pump(ap, s);
+        if (s->broken || ap->sse_lost)
+            sse_drop(ap, s, "out_of_memory", 0);
+    }
+    ap->cache = NULL;
+    for (size_t i = 0; i < ap->ndirty; i++)
         ap->dirty_mark[ap->dirty[i]] = 0;
-        for (struct sse_sub *s = ap->subs, *next; l != NULL && s != NULL; s = next) {
-            next = s->next;
-            struct geo_pt pt = lot_pos(l, s->gcj02);
-            if (!in_box(s->bb, pt.lon, pt.lat))
-                continue;
-            if (!made[s->gcj02]) {
-                sse_event(&ev[s->gcj02], ap, l, s->gcj02, now);
-                made[s->gcj02] = true;
-            }
-            if (!ev[s->gcj02].oom)
-                sse_send(ap, s, ev[s->gcj02].data, ev[s->gcj02].len);
+    ap->ndirty = 0;
+    ap->sse_lost = false;
+    free(c.span[0]);
+    free(c.span[1]);
+    free(c.buf[0].data);
+    free(c.buf[1].data);
+}
+
+/* Slowest first: the longest to drain what it holds at the rate its
+ * client took bytes since the last check (an idle client holding nothing
+ * is not slow), then the most held. */
+static double drain_time(const struct sse_sub *s)
+{
+    return (double)s->unsent / ((double)s->progress + 1.0);
+}
+
+static int slowest_cmp(const void *a, const void *b)
+{
+    const struct sse_sub *x = *(struct sse_sub *const *)a, *y = *(struct sse_sub *const *)b;
+    double tx = drain_time(x), ty = drain_time(y);
+    if (tx != ty)
+        return (tx < ty) - (tx > ty);
+    return (x->unsent < y->unsent) - (x->unsent > y->unsent);
+}
+
+/* Measure a stream: what it holds unacknowledged, and how much its client
+ * took since the last check. True when it is stalled (took nothing while
+ * something waits) with more than stream_max_queued: a client that reads,
+ * however far behind, is not dropped for what the kernel keeps in flight
+ * for it (at most its socket buffer), only when the total is over. */
+static bool sse_measure(struct api_parking *ap, struct sse_sub *s)
+{
+    s->unsent = http_stream_unsent(s->req);
+    size_t delivered = s->sent > s->unsent ? s->sent - s->unsent : 0;
+    s->progress = delivered > s->delivered ? delivered - s->delivered : 0;
+    s->delivered = delivered > s->delivered ? delivered : s->delivered;
+    return s->progress == 0 && s->unsent > (size_t)ap->a->cfg.parking_stream_max_queued;
+}
+
+/* Every BUDGET_TICKS: drop stalled streams over stream_max_queued, then
+ * the slowest until all streams together hold no more than
+ * stream_max_total_bytes unacknowledged. */
+static void sse_budget(struct api_parking *ap)
+{
+    size_t total = 0, n = 0, budget = (size_t)ap->a->cfg.parking_stream_max_total_bytes;
+    struct sse_sub **v = malloc((ap->nsubs + 1) * sizeof *v);
+    for (struct sse_sub *s = ap->subs, *next; s != NULL; s = next) {
+        next = s->next;
+        if (sse_measure(ap, s) || s->broken) {
+            sse_drop(ap, s, s->broken ? "out_of_memory" : "stalled", s->unsent);
+            continue;
+        }
+        total += s->unsent;
+        if (v != NULL)
+            v[n++] = s;
+    }
+    if (total > budget && v != NULL) {
+        qsort(v, n, sizeof *v, slowest_cmp);
+        for (size_t i = 0; i < n && total > budget; i++) {
+            total -= v[i]->unsent;
+            sse_drop(ap, v[i], "total", v[i]->unsent);
         }
     }
-    ap->ndirty = 0;
-    free(ev[0].data);
-    free(ev[1].data);
+    metric_set(ap->m_stream_bytes, (double)total);
+    free(v);
 }
 
 static void sse_closed(struct http_req *req, void *arg)
@@ -774,22 +1079,39 @@ static void sse_closed(struct http_req *req, void *arg)
     sse_unlink(s->ap, s);
 }
 
+/* The caps on open streams: per caller (API key, else address) 429, in
+ * all 503. True when it replied. */
+static bool sse_refused(struct api_parking *ap, struct http_req *req, const char *caller)
+{
+    size_t mine = 0;
+    for (const struct sse_sub *s = ap->subs; s != NULL; s = s->next)
+        mine += strcmp(s->caller, caller) == 0;
+    if (mine >= (size_t)ap->a->cfg.parking_stream_max_per_caller) {
+        http_reply_error(req, 429, "too_many_streams",
+                         "at most %ld open streams per caller (parking.stream_max_per_caller)",
+                         ap->a->cfg.parking_stream_max_per_caller);
+        return true;
+    }
+    if (ap->nsubs >= (size_t)ap->a->cfg.parking_stream_max) {
+        http_reply_error(req, 503, "too_many_streams",
+                         "at most %ld open streams (parking.stream_max)",
+                         ap->a->cfg.parking_stream_max);
+        return true;
+    }
+    return false;
+}
+
 struct snapshot {
-    struct api_parking *ap;
     struct sse_sub *sub;
-    struct parking_buf b;
-    double now;
+    bool oom;
 };
 
 static void snapshot_lot(void *ctx, const struct parking_lot *l)
 {
     struct snapshot *sn = ctx;
     struct geo_pt pt = lot_pos(l, sn->sub->gcj02);
-    if (!in_box(sn->sub->bb, pt.lon, pt.lat))
-        return;
-    parking_buf_puts(&sn->b, "event: lot\ndata: ");
-    parking_lot_render(sn->ap->p, l, sn->now, sn->sub->gcj02, NAN, &sn->b);
-    parking_buf_puts(&sn->b, "\n\n");
+    if (in_box(sn->sub->bb, pt.lon, pt.lat))
+        sn->oom |= lotset_add(&sn->sub->pending, l->handle) != 0;
 }
 
 /* GET /v1/parking/stream?bbox=: the lots in the box now, then one event
@@ -797,38 +1119,51 @@ static void snapshot_lot(void *ctx, const struct parking_lot *l)
 static void h_stream(struct http_req *req, void *arg)
 {
     struct api_parking *ap = arg;
-    double bb[4];
+    double bb[4], sb[4];
     bool given, gcj02;
+    char caller[sizeof ((struct sse_sub *)0)->caller];
     if (not_ready(ap, req) || params_bbox(req, true, bb, &given) != 0 ||
         params_crs(req, &gcj02) != 0)
         return;
+    if (http_req_method(req) == HTTP_HEAD) {
+        /* The headers alone: no snapshot rendered for nobody. */
+        http_stream_start(req, SSE_CT, NULL, NULL);
+        http_stream_end(req);
+        return;
+    }
+    http_req_caller(req, caller, sizeof caller);
+    if (sse_refused(ap, req, caller))
+        return;
     struct sse_sub *s = calloc(1, sizeof *s);
-    if (s == NULL) {
+    struct snapshot sn = {.sub = s};
+    if (s != NULL) {
+        /* The box as it is now, so a client needs no separate GET (and
+         * misses nothing between the two), sent as the client reads. */
+        memcpy(s->bb, bb, sizeof bb);
+        s->gcj02 = gcj02;
+        wgs_search_box(bb, gcj02, sb);
+        parking_bbox(ap->p, sb[0], sb[1], sb[2], sb[3], snapshot_lot, &sn);
+    }
+    if (s == NULL || sn.oom) {
+        if (s != NULL)
+            lotset_free(&s->pending);
+        free(s);
         http_reply_error(req, 500, "internal", "out of memory");
         return;
     }
     s->ap = ap;
     s->req = req;
-    s->gcj02 = gcj02;
-    memcpy(s->bb, bb, sizeof bb);
-    http_stream_start(req, "text/event-stream; charset=utf-8", sse_closed, s);
+    snprintf(s->caller, sizeof s->caller, "%s", caller);
+    http_stream_start(req, SSE_CT, sse_closed, s);
+    http_stream_on_drained(req, sse_page(ap), sse_drained);
     s->next = ap->subs;
     if (ap->subs)
         ap->subs->prev = s;
     ap->subs = s;
     ap->nsubs++;
     metric_set(ap->m_streams, (double)ap->nsubs);
-    /* The box as it is now, so a client needs no separate GET (and misses
-     * nothing between the two). Sent whole: the slow-client limit is for
-     * what piles up afterwards. */
-    struct snapshot sn = {.ap = ap, .sub = s, .now = app_now(ap->a)};
-    double sb[4];
-    parking_buf_puts(&sn.b, "retry: 2000\n\n");
-    wgs_search_box(bb, gcj02, sb);
-    parking_bbox(ap->p, sb[0], sb[1], sb[2], sb[3], snapshot_lot, &sn);
-    if (!sn.b.oom)
-        http_stream_send(req, sn.b.data, sn.b.len);
-    free(sn.b.data);
+    sse_write(s, "retry: 2000\n\n", 13);
+    sse_pump(ap, s);
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -1087,6 +1422,23 @@ out:
     api_release(ap);
 }
 
+/* 422 too_large when the array `field` of a write's body holds more than
+ * parking.max_batch items (api.md §1: inputs beyond configured limits).
+ * True when it replied. */
+static bool over_batch(struct api_parking *ap, struct http_req *req, const json_t *body,
+                       const char *field)
+{
+    const json_t *v = json_object_get(body, field);
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    long max = ap->a->cfg.parking_max_batch;
+    if (n <= (size_t)max)
+        return false;
+    http_reply_error(req, 422, "too_large",
+                     "%s: at most parking.max_batch = %ld items per request, got %zu", field, max,
+                     n);
+    return true;
+}
+
 static void h_lot_put(struct http_req *req, void *arg)
 {
     struct api_parking *ap = arg;
@@ -1096,7 +1448,8 @@ static void h_lot_put(struct http_req *req, void *arg)
     if (not_ready(ap, req) || params_crs(req, &gcj02) != 0)
         return;
     json_t *body = http_req_json(req);
-    if (body == NULL)
+    if (body == NULL || over_batch(ap, req, body, "bays") || over_batch(ap, req, body, "levels") ||
+        over_batch(ap, req, body, "category"))
         return;
     struct put_ctx *pc = calloc(1, sizeof *pc);
     if (pc == NULL) {
@@ -1481,6 +1834,8 @@ static void h_observations(struct http_req *req, void *arg)
         http_reply_error(req, 400, "invalid", "observations: required, an array");
         return;
     }
+    if (over_batch(ap, req, body, "observations"))
+        return;
     struct ingest *in = calloc(1, sizeof *in);
     size_t n = json_array_size(items), cap = n ? n : 1;
     if (in == NULL || (in->obs = calloc(cap, sizeof *in->obs)) == NULL ||
@@ -1934,6 +2289,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
      * at most once a second, so a bulk load ends fully packed. */
     if (++ap->ticks % COMPACT_TICKS == 0)
         parking_compact(ap->p);
+    if (ap->ticks % BUDGET_TICKS == 0 && ap->subs != NULL)
+        sse_budget(ap);
     if (ap->a->store == NULL || !store_is_up(ap->a->store))
         return;
     if (ap->obs_sha[0] == '\0' && !ap->sha_loading)
@@ -2016,6 +2373,13 @@ int api_parking_start(struct app *a, char *err, size_t errlen)
     ap->m_rejected = counter(a, "rejected");
     ap->m_streams = metrics_series(a->metrics, METRIC_GAUGE, "cityd_parking_stream_clients",
                                    "Open parking SSE streams", "");
+    ap->m_stream_drops = metrics_series(a->metrics, METRIC_COUNTER,
+                                        "cityd_parking_stream_dropped_total",
+                                        "Parking SSE streams closed for holding too much", "");
+    ap->m_stream_bytes = metrics_series(a->metrics, METRIC_GAUGE,
+                                        "cityd_parking_stream_unsent_bytes",
+                                        "Bytes sent to parking SSE streams and not yet "
+                                        "acknowledged, kernel queues included", "");
     ap->m_resyncs = metrics_series(a->metrics, METRIC_COUNTER, "cityd_parking_resyncs_total",
                                    "Rebuilds of parking state after a gap in the change feed",
                                    "");

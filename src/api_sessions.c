@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "app.h"
 #include "dict.h"
@@ -513,8 +514,11 @@ static void run_exit(struct job *j)
             return;
         }
         session_check_flags(&j->out[0], j->ev.ts, &ss->pol, li.bay_sensors);
-        if (tariff_fee(&li.tariff, ss->tz, act->entry_time, j->ev.ts, &bill, err, sizeof err) != 0)
-            bill.fen = 0;                           /* too long to bill: overlong, held */
+        /* never billed 0 for want of a fee: the tariff bills any stay */
+        if (tariff_fee(&li.tariff, ss->tz, act->entry_time, j->ev.ts, &bill, err, sizeof err) != 0) {
+            job_error(j, 500, "internal", err);
+            return;
+        }
         if (session_close(&j->out[0], &j->ev, bill.fen, session_book_account(ss->book, j->plate),
                           &ss->pol, &j->gate, err, sizeof err) != 0) {
             job_error(j, 409, "conflict", err);
@@ -596,6 +600,27 @@ static void job_run(struct job *j)
 
 /* ---- handlers ---- */
 
+/* Is ts a plausible time for a gate event or payment now? With the
+ * replay clock the events are the clock: no bound ahead, and the age
+ * bound only once the clock runs. 0, or -1 after replying 400. */
+static int gate_ts_ok(const struct sessions *ss, struct http_req *r, double ts)
+{
+    const struct app *a = ss->a;
+    char err[256];
+    struct session_clock c = {.now = app_now(a),
+                              .max_future_s = (double)a->cfg.parking_gate_max_future_s,
+                              .max_age_s = (double)a->cfg.parking_gate_max_age_s};
+    if (a->cfg.clock_mode == CLOCK_REPLAY) {
+        c.max_future_s = INFINITY;
+        if (c.now <= 0)
+            c.max_age_s = INFINITY;
+    }
+    if (session_ts_check(&c, ts, err, sizeof err) == 0)
+        return 0;
+    http_reply_error(r, 400, "invalid", "%s", err);
+    return -1;
+}
+
 static void h_gate(struct http_req *r, struct sessions *ss, enum job_kind kind)
 {
     char err[256];
@@ -613,6 +638,10 @@ static void h_gate(struct http_req *r, struct sessions *ss, enum job_kind kind)
         return;
     if (session_event_from_json(body, &j->ev, err, sizeof err) != 0) {
         http_reply_error(r, 400, "invalid", "%s", err);
+        job_free(j);
+        return;
+    }
+    if (gate_ts_ok(ss, r, j->ev.ts) != 0) {          /* before it moves a replay clock */
         job_free(j);
         return;
     }
@@ -650,6 +679,10 @@ static void h_payment(struct http_req *r, void *arg)
         return;
     if (session_payment_from_json(body, &j->pay, err, sizeof err) != 0) {
         http_reply_error(r, 400, "invalid", "%s", err);
+        job_free(j);
+        return;
+    }
+    if (!isnan(j->pay.ts) && gate_ts_ok(ss, r, j->pay.ts) != 0) {
         job_free(j);
         return;
     }
@@ -779,24 +812,13 @@ static const struct parking_bay *locate(const struct sessions *ss, const struct 
     return b;
 }
 
-static void h_find_car(struct http_req *r, void *arg)
+/* Answer a find-car for plate from kiosk k, whose caller has proved it
+ * stands there. */
+static void find_car_reply(struct sessions *ss, struct http_req *r, const char *plate,
+                           const struct map_kiosk *k, bool gcj)
 {
-    struct sessions *ss = ss_of(arg);
-    char plate[PLATE_MAX], err[256];
-    const char *from = http_req_query(r, "from");
+    char err[256];
     const struct session *s;
-    bool gcj;
-    if (!ready(ss, r) || query_plate(r, plate) != 0 || params_crs(r, &gcj) != 0)
-        return;
-    if (from == NULL || from[0] == '\0') {
-        http_reply_error(r, 400, "invalid", "from: required (a kiosk id)");
-        return;
-    }
-    const struct map_kiosk *k = ss->a->map ? map_kiosk(ss->a->map, from) : NULL;
-    if (k == NULL) {
-        http_reply_error(r, 404, "not_found", "from: no kiosk %s", from);
-        return;
-    }
     /* Only the kiosk's own lot is searched: a car elsewhere is not found. */
     const struct parking_lot *pl = ss->a->parking ? parking_lot_get(ss->a->parking, k->lot) : NULL;
     const struct parking_bay *b = pl ? locate(ss, pl, plate, &s) : NULL;
@@ -819,6 +841,165 @@ static void h_find_car(struct http_req *r, void *arg)
                                       s && isfinite(s->entry_time) ? json_real(s->entry_time)
                                                                    : json_null(),
                                       "route", jr));
+}
+
+/* ---- kiosk proof: kiosk keys and tokens ----
+ *
+ * Find-car answers only a caller that proves it stands at the kiosk it
+ * names: a kiosk key bound to the kiosk's lot (or an admin key), or a
+ * token the kiosk shows as a QR code. A token is 128 random bits, kept
+ * in Redis under the kiosk's hash tag with an expiry, so it works with
+ * any cityd on that Redis and only for that kiosk. */
+
+#define TOKEN_BYTES 16
+#define TOKEN_HEX (2 * TOKEN_BYTES)
+
+/* A kiosk key of k's lot, or an admin key. */
+static bool caller_at_kiosk(const struct http_req *r, const struct map_kiosk *k)
+{
+    const char *lot = http_req_key_lot(r);
+    return http_req_role(r) == ROLE_ADMIN ||
+           (http_req_role(r) == ROLE_KIOSK && lot != NULL && strcmp(lot, k->lot) == 0);
+}
+
+/* The Redis key of kiosk's token tok; false when tok does not have a
+ * token's shape (32 lower-case hex digits), so nothing else is looked up. */
+static bool token_key(char *buf, size_t n, const char *kiosk, const char *tok)
+{
+    char what[TOKEN_HEX + 8];
+    if (tok == NULL || strlen(tok) != TOKEN_HEX || strspn(tok, "0123456789abcdef") != TOKEN_HEX)
+        return false;
+    snprintf(what, sizeof what, "token:%s", tok);
+    keys_kiosk(buf, n, kiosk, what);
+    return true;
+}
+
+static void reply_no_proof(struct http_req *r, const struct map_kiosk *k)
+{
+    http_reply_error(r, 403, "forbidden", "find-car from kiosk %s needs a kiosk key of lot %s, "
+                     "or token= as the kiosk shows it (tokens expire)", k->id, k->lot);
+}
+
+/* A find-car waiting for Redis to confirm its token. */
+struct token_check {
+    struct app *a;
+    struct http_req *req;
+    const struct map_kiosk *k;        /* the map's: lives as long as the app */
+    char plate[PLATE_MAX];
+    bool gcj;
+};
+
+/* The token's value is when it expires on cityd's clock (the replay
+ * clock too); Redis drops it after parking.kiosk_token_s of real time. */
+static void on_token_checked(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct token_check *tc = arg;
+    struct sessions *ss = tc->a->sessions;
+    const char *v = st == STORE_OK ? store_reply_str(rep, NULL) : NULL;
+    char *end = NULL;
+    double expires = v != NULL ? strtod(v, &end) : NAN;
+    if (st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR || ss == NULL || ss->closing)
+        http_reply_unavailable(tc->req);
+    else if (v == NULL || end == v || *end != '\0' || !(app_now(tc->a) < expires))
+        reply_no_proof(tc->req, tc->k);
+    else
+        find_car_reply(ss, tc->req, tc->plate, tc->k, tc->gcj);
+    free(tc);
+}
+
+static void h_find_car(struct http_req *r, void *arg)
+{
+    struct sessions *ss = ss_of(arg);
+    char plate[PLATE_MAX], key[KEY_MAX];
+    const char *from = http_req_query(r, "from");
+    bool gcj;
+    if (!ready(ss, r) || query_plate(r, plate) != 0 || params_crs(r, &gcj) != 0)
+        return;
+    if (from == NULL || from[0] == '\0') {
+        http_reply_error(r, 400, "invalid", "from: required (a kiosk id)");
+        return;
+    }
+    const struct map_kiosk *k = ss->a->map ? map_kiosk(ss->a->map, from) : NULL;
+    if (k == NULL) {
+        http_reply_error(r, 404, "not_found", "from: no kiosk %s", from);
+        return;
+    }
+    if (caller_at_kiosk(r, k)) {
+        find_car_reply(ss, r, plate, k, gcj);
+        return;
+    }
+    if (!token_key(key, sizeof key, k->id, http_req_query(r, "token"))) {
+        reply_no_proof(r, k);
+        return;
+    }
+    struct token_check *tc = calloc(1, sizeof *tc);
+    if (tc == NULL) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    *tc = (struct token_check){.a = ss->a, .req = r, .k = k, .gcj = gcj};
+    snprintf(tc->plate, sizeof tc->plate, "%s", plate);
+    if (store_cmdf(ss->a->store, on_token_checked, tc, "GET %s", key) != 0) {
+        http_reply_error(r, 500, "internal", "cannot queue a Redis command");
+        free(tc);
+    }
+}
+
+/* A token being stored, answered once Redis has it. */
+struct token_put {
+    struct http_req *req;
+    char token[TOKEN_HEX + 1];
+    double expires;
+};
+
+static void on_token_stored(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct token_put *tp = arg;
+    if (st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR)
+        http_reply_unavailable(tp->req);
+    else
+        http_reply_json(tp->req, 200, json_pack("{s:s, s:f}", "token", tp->token, "expires",
+                                                tp->expires));
+    free(tp);
+}
+
+/* GET /v1/parking/kiosks/{id}/token (kiosk key of the kiosk's lot, or
+ * admin): a new token for the kiosk's QR code, valid
+ * parking.kiosk_token_s. */
+static void h_kiosk_token(struct http_req *r, void *arg)
+{
+    struct sessions *ss = ss_of(arg);
+    struct app *a = ss->a;
+    const char *id = http_req_param(r, "id");
+    const struct map_kiosk *k = a->map ? map_kiosk(a->map, id) : NULL;
+    unsigned char raw[TOKEN_BYTES];
+    char key[KEY_MAX], expires[32], ttl[24];
+    if (k == NULL) {
+        http_reply_error(r, 404, "not_found", "id: no kiosk %s", id);
+        return;
+    }
+    if (!caller_at_kiosk(r, k)) {
+        http_reply_error(r, 403, "forbidden", "only a kiosk key of lot %s issues the tokens of "
+                         "kiosk %s", k->lot, k->id);
+        return;
+    }
+    struct token_put *tp = calloc(1, sizeof *tp);
+    if (tp == NULL || getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        http_reply_error(r, 500, "internal", "no random token available");
+        free(tp);
+        return;
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(tp->token + 2 * i, 3, "%02x", raw[i]);
+    tp->req = r;
+    tp->expires = app_now(a) + (double)a->cfg.parking_kiosk_token_s;
+    token_key(key, sizeof key, k->id, tp->token);
+    snprintf(expires, sizeof expires, "%.3f", tp->expires);
+    snprintf(ttl, sizeof ttl, "%ld", a->cfg.parking_kiosk_token_s);
+    if (store_cmdf(a->store, on_token_stored, tp, "SET %s %s EX %s", key, expires, ttl) != 0) {
+        http_reply_error(r, 500, "internal", "cannot queue a Redis command");
+        free(tp);
+    }
 }
 
 /* ---- bay observations ---- */
@@ -1177,6 +1358,7 @@ int api_sessions_init(struct app *a, char *err, size_t errlen)
                h_payment, a);
     http_route(a->http, HTTP_GET, "/v1/parking/sessions", ROLE_OPERATOR, false, h_list, a);
     http_route(a->http, HTTP_GET, "/v1/parking/find-car", ROLE_READER, true, h_find_car, a);
+    http_route(a->http, HTTP_GET, "/v1/parking/kiosks/{id}/token", ROLE_KIOSK, false, h_kiosk_token, a);
     return 0;
 fail:
     api_sessions_free(a);

@@ -85,6 +85,7 @@ struct api_transit {
     size_t pending, n_segs, n_restored;
     bool failed;
     struct metric *m_accepted, *m_outdated, *m_rejected;
+    size_t pending_new;             /* new vehicles of ingests in flight (transit_admit) */
     char script_sha[48];            /* WRITE_SCRIPT's SHA1 once loaded ("" : send it whole) */
     bool script_loading;
 };
@@ -187,12 +188,15 @@ struct ingest {
     struct gtfsrt_feed feed;
     size_t *slot;                   /* per entity: reply index in the batch, SIZE_MAX: none */
     size_t n_cmds;
+    size_t n_new;                   /* places held in at->pending_new */
     size_t accepted, outdated, rejected;
     json_t *errors;
 };
 
 static void ingest_free(struct ingest *in)
 {
+    if (in->n_new > 0)
+        in->at->pending_new -= in->n_new;
     gtfsrt_feed_clear(&in->feed);
     free(in->slot);
     json_decref(in->errors);
@@ -394,6 +398,18 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct store_batch *b)
         } else {
             res = transit_check(at->t, v, now, err, sizeof err);
         }
+        /* A new vehicle holds its place from now until the batch is
+         * applied, so that requests in flight together cannot overfill
+         * the registry between Redis and memory. (The same new vehicle
+         * twice in one batch holds two places: errs on the safe side.) */
+        if (res == TRANSIT_ACCEPTED && transit_vehicle_get(at->t, v->vehicle_id) == NULL) {
+            if (transit_admit(at->t, v->vehicle_id, at->pending_new, err, sizeof err) < 0) {
+                res = TRANSIT_REJECTED;
+            } else {
+                at->pending_new++;
+                in->n_new++;
+            }
+        }
         if (res == TRANSIT_REJECTED) {
             ingest_reject(in, v, err);
         } else if (res == TRANSIT_OUTDATED) {
@@ -433,10 +449,16 @@ static void h_positions(struct http_req *req, void *arg)
         goto oom;
     in->at = at;
     in->req = req;
-    int rc = kind ? gtfsrt_decode_pb(body ? body : (const unsigned char *)"", len, &in->feed, err,
-                                     sizeof err)
-                  : gtfsrt_decode_json(body ? (const char *)body : "", len, &in->feed, err,
+    size_t max = (size_t)at->a->cfg.transit_max_batch;
+    int rc = kind ? gtfsrt_decode_pb(body ? body : (const unsigned char *)"", len, max, &in->feed,
+                                     err, sizeof err)
+                  : gtfsrt_decode_json(body ? (const char *)body : "", len, max, &in->feed, err,
                                        sizeof err);
+    if (rc == GTFSRT_TOO_LARGE) {
+        http_reply_error(req, 422, "too_large", "%s: at most transit.max_batch = %zu entities "
+                         "per request", err, max);
+        goto out;
+    }
     if (rc < 0) {
         http_reply_error(req, 400, kind ? "bad_protobuf" : "bad_json", "%s", err);
         goto out;
@@ -700,7 +722,8 @@ static void h_trip_updates(struct http_req *req, void *arg)
     h.timestamp = (uint64_t)floor(now);
     size_t n = 0, len = 0;
     if (tu && st && at->t)
-        n = transit_trip_updates(at->t, now, &h, tu, n_veh, st, n_stops);
+        n = transit_trip_updates(at->t, now, http_req_query(req, "at") == NULL, &h, tu, n_veh,
+                                 st, n_stops);
     bool pb = wants_protobuf(req);
     void *out = NULL;
     if (tu && st)
@@ -1038,6 +1061,8 @@ int api_transit_init(struct app *a, char *err, size_t errlen)
     at->params.stale_after_s = (double)a->cfg.transit_stale_after_s;
     at->params.early_s = (double)a->cfg.transit_early_margin_s;
     at->params.early_frac = (double)a->cfg.transit_early_margin_pct / 100.0;
+    at->params.forget_after_s = (double)a->cfg.transit_forget_after_s;
+    at->params.max_vehicles = (size_t)a->cfg.transit_max_vehicles;
     /* Replayed recordings are in the past of the wall clock, and "now"
      * is the latest of them: no report is from the future. */
     if (a->cfg.clock_mode == CLOCK_REPLAY)

@@ -60,17 +60,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/sockios.h>           /* SIOCOUTQ */
+#endif
 
 #include "http_frame.h"
 #include "json_out.h"
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
-#include "utf8.h"
+#include "text.h"
 
 #define CT_JSON "application/json; charset=utf-8"
 #define MAX_SEGS 16                 /* deeper paths match no route */
@@ -231,6 +235,7 @@ struct http_req {
     json_t *json;
     http_close_fn *on_close;
     void *on_close_arg;
+    http_drained_fn *on_drained;     /* paced streams (http_stream_on_drained) */
     struct event *timer;
     char *path;                      /* raw path, as received */
     char *query;                     /* raw query string copy, or NULL */
@@ -301,7 +306,7 @@ static int pct_decode(char *s, bool plus_space)
         }
     }
     *o = '\0';
-    return utf8_valid(s) ? 0 : -1;
+    return text_utf8_valid(s, strlen(s)) ? 0 : -1;
 }
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -1159,7 +1164,7 @@ static void send_error_v(struct http_req *r, int status, const char *code, const
         return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    utf8_sanitize(msg);
+    text_sanitize(msg);                    /* a message may quote bad input */
     struct json_out o;
     json_out_init(&o, evbuffer_sink, out);
     json_out_raw(&o, "{\"error\":{\"code\":", 17);
@@ -1250,6 +1255,19 @@ void http_reply_unavailable(struct http_req *r)
     req_release(r, REF_HANDLER);
 }
 
+void http_reply_retry(struct http_req *r, int status, const char *code, int retry_after_s,
+                      const char *fmt, ...)
+{
+    if (!handler_may_reply(r, "http_reply_retry"))
+        return;
+    retry_after(r, retry_after_s > 0 ? retry_after_s : 1);
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(r, status, code, fmt, ap);
+    va_end(ap);
+    req_release(r, REF_HANDLER);
+}
+
 static void body_pool_maybe_free(struct body_pool *p)
 {
     if (p->orphaned && p->out == 0)
@@ -1315,6 +1333,8 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
 
 /* ---- streaming ---- */
 
+static void caller_id(const struct http_req *r, char *id, size_t len);
+
 void http_stream_start(struct http_req *r, const char *content_type, http_close_fn *on_close,
                        void *arg)
 {
@@ -1356,14 +1376,57 @@ void http_stream_start(struct http_req *r, const char *content_type, http_close_
     evhttp_send_reply_start(r->ev, 200, NULL);
 }
 
+/* evhttp calls this (as the connection's "written" callback of the last
+ * chunk) each time a write to the socket leaves at most the write low
+ * watermark in the output buffer. */
+static void stream_drained(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_req *r = arg;
+    (void)evcon;
+    if (r->on_drained != NULL && r->streaming && !r->stream_ended && r->ev != NULL)
+        r->on_drained(r, r->on_close_arg);
+}
+
 size_t http_stream_send(struct http_req *r, const void *data, size_t len)
 {
     if (r == NULL || !r->streaming || r->stream_ended || r->ev == NULL || r->close_due)
         return 0;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
     struct evbuffer *buf = evhttp_request_get_output_buffer(r->ev);
     if (len > 0 && evbuffer_add(buf, data, len) == 0)
-        evhttp_send_reply_chunk(r->ev, buf);
-    return evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(r->evcon)));
+        evhttp_send_reply_chunk_with_cb(r->ev, buf, r->on_drained ? stream_drained : NULL, r);
+    return evbuffer_get_length(bufferevent_get_output(bev));
+}
+
+void http_stream_on_drained(struct http_req *r, size_t low_water, http_drained_fn *fn)
+{
+    /* close_due: the reply is over (HEAD) or never began: the
+     * connection's watermark is not the stream's to set. */
+    if (r == NULL || !r->streaming || r->stream_ended || r->close_due)
+        return;
+    r->on_drained = fn;
+    if (r->evcon != NULL)
+        bufferevent_setwatermark(evhttp_connection_get_bufferevent(r->evcon), EV_WRITE,
+                                 fn != NULL ? low_water : 0, 0);
+}
+
+size_t http_stream_unsent(const struct http_req *r)
+{
+    if (r == NULL || !r->streaming || r->stream_ended || r->evcon == NULL || r->close_due)
+        return 0;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+    size_t n = evbuffer_get_length(bufferevent_get_output(bev));
+#ifdef SIOCOUTQ
+    int q = 0;
+    if (ioctl(bufferevent_getfd(bev), SIOCOUTQ, &q) == 0 && q > 0)
+        n += (size_t)q;
+#endif
+    return n;
+}
+
+void http_req_caller(const struct http_req *r, char *buf, size_t len)
+{
+    caller_id(r, buf, len);
 }
 
 void http_stream_end(struct http_req *r)
@@ -1372,8 +1435,15 @@ void http_stream_end(struct http_req *r)
         return;
     r->stream_ended = true;
     r->on_close = NULL;
-    if (r->ev != NULL && !r->close_due)
+    r->on_drained = NULL;
+    if (r->ev != NULL && !r->close_due) {
+        /* evhttp finishes the request when the buffer is down to the low
+         * watermark: only all of it is the end of the reply. */
+        if (r->evcon != NULL)
+            bufferevent_setwatermark(evhttp_connection_get_bufferevent(r->evcon), EV_WRITE, 0,
+                                     0);
         evhttp_send_reply_end(r->ev);
+    }
     req_release(r, REF_HANDLER);
 }
 
@@ -1383,6 +1453,7 @@ void http_stream_abort(struct http_req *r)
         return;
     r->stream_ended = true;
     r->on_close = NULL;
+    r->on_drained = NULL;
     if (r->evcon != NULL && !r->close_due) {
         /* Drop the backlog and shut the socket: evhttp then sees the
          * connection fail, as when a client hangs up, and frees it. */

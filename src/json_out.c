@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "utf8.h"
+#include "text.h"
 
 void json_out_init(struct json_out *o, json_out_sink *sink, void *ctx)
 {
@@ -59,7 +59,7 @@ void json_out_string(struct json_out *o, const char *s, size_t n)
     for (size_t i = 0; i < n && o->err == 0;) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x80) {
-            size_t l = utf8_seq((const unsigned char *)s + i, n - i);
+            size_t l = text_utf8_seq(s + i, n - i);
             if (l == 0)
                 o->err = -1;
             i += l;

@@ -173,6 +173,20 @@ void support_redis_stop(struct test_redis *r)
     r->dir[0] = '\0';
 }
 
+long long support_redis_int(const struct test_redis *r, const char *args)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "redis-cli -p %d %s", r->port, args);
+    FILE *f = popen(line, "r");
+    long long v = -1;
+    if (f != NULL) {
+        if (fgets(line, sizeof line, f) != NULL)
+            v = atoll(line);
+        pclose(f);
+    }
+    return v;
+}
+
 /* ---- cityd ---- */
 
 static int write_keys_file(const char *path)

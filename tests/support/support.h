@@ -34,6 +34,9 @@ int support_redis_restart(struct test_redis *r);
 void support_redis_kill(struct test_redis *r, bool hard);
 /* Kill and remove the dir. */
 void support_redis_stop(struct test_redis *r);
+/* Run `redis-cli -p <port> <args>` through sh (so printf can make binary
+ * arguments); the first line of the answer as a number (-1: none). */
+long long support_redis_int(const struct test_redis *r, const char *args);
 
 struct test_cityd {
     pid_t pid;
