@@ -42,14 +42,17 @@
  * gap (feed trimmed past us, Redis lost data, a restarted empty Redis)
  * is detected and answered by a resync: the rebuild that also runs at
  * start (feed head, then PUT definitions, then every lot's state and
- * bays). Until the first rebuild completes (and the plate sessions are
- * loaded) the parking endpoints answer 503 rather than serve an empty
- * state.
+ * bays; the module's restore, module.h). Until the first rebuild
+ * completes the parking endpoints answer 503 rather than serve an empty
+ * state. A write whose outcome is unknown (a store timeout) answers 503
+ * store_timeout and its lots are re-read once Redis answers, so memory
+ * ends up as a restart would restore it.
  *
  * Cars. An applied bay state that is an arrival (parking_change.
  * bay_arrival) goes to the sessions (api_sessions_bay_occupied), which
  * link it to a session in Redis; the reply waits for those links too, so
- * a find-car after the reply finds the car, after any restart. Arrivals
+ * a find-car after the reply finds the car, after any restart (while the
+ * sessions are not loaded yet, such a link fails: 503). Arrivals
  * applied from other processes' feed entries link nothing here: the
  * process that took the observation did (sessions have one owning
  * process per Redis, api_sessions.h).
@@ -78,6 +81,7 @@
 #include "keys.h"
 #include "map.h"
 #include "metrics.h"
+#include "module.h"
 #include "params.h"
 #include "parking.h"
 #include "store.h"
@@ -91,7 +95,6 @@
 #define GROUP_MAX 1000                 /* observations per script call */
 #define OBS_ARG_MAX (2 * PARKING_ID_MAX + PARKING_PLATE_MAX + 80)   /* one packed item */
 #define TS_SKEW_S 300.0                /* ts may run this far ahead of the wall clock */
-#define SYNC_WINDOW 2048               /* rebuild commands in flight */
 #define LIMIT_MAX 100
 #define RADIUS_MAX_M 50000.0
 #define JSON_CT "application/json; charset=utf-8"
@@ -200,30 +203,17 @@ struct sse_sub {
     struct sse_sub *prev, *next;
 };
 
-enum sync_step { SYNC_NONE = 0, SYNC_HEAD, SYNC_DEFS, SYNC_STATES };
-
 struct api_parking {
     struct app *a;
     struct parking *p;
     unsigned ticks;                    /* of on_tick */
     char origin[48];
-    int refs;                          /* store callbacks pending */
-    bool stopping;
-    /* rebuild from Redis */
-    bool ready;                        /* one rebuild completed */
-    enum sync_step step;
-    unsigned gen;                      /* bumps on every (re)start of a rebuild */
-    size_t pending;                    /* replies outstanding in this step */
-    bool step_failed;
-    char **work;                       /* lot ids the current step fetches */
-    size_t nwork, next;                /* ... of which next is the first unsent */
-    bool work_owned;                   /* ids are copies (SYNC_DEFS) */
-    double retry_at;                   /* wall clock of the next rebuild attempt */
+    struct lifetime lt;
+    struct restore rs;                 /* rebuild from Redis, re-reads */
     /* change feed */
     char cursor[64];
     long long seq;
-    char obs_sha[48];                  /* SHA1 of OBS_SCRIPT once loaded, else "" */
-    bool sha_loading;
+    struct store_script *obs_script, *def_script;
     bool polling;
     struct event *tick, *heartbeat;
     /* SSE */
@@ -243,8 +233,9 @@ struct api_parking {
 };
 
 static void api_release(struct api_parking *ap);
-static void sync_start(struct api_parking *ap);
 static void sse_flush(struct api_parking *ap);
+static void reread_if_unknown(struct api_parking *ap, enum store_status st, const char *what,
+                              const char *lot);
 
 /* ---- small helpers ---- */
 
@@ -263,12 +254,10 @@ static const char *defs_key(char *buf)
     return keys_city(buf, KEY_MAX, "parking:defs");
 }
 
-/* 503 until the state is rebuilt from Redis, and the sessions that bay
- * observations link cars to are loaded: the parking endpoints come up
- * together with the session ones. */
+/* 503 until the state is rebuilt from Redis. */
 static bool not_ready(struct api_parking *ap, struct http_req *req)
 {
-    if (ap->ready && api_sessions_ready(ap->a))
+    if (restore_ready(&ap->rs))
         return false;
     http_reply_unavailable(req);
     return true;
@@ -1393,13 +1382,14 @@ static void put_done(void *arg, enum store_status st, const struct store_reply *
 {
     struct put_ctx *pc = arg;
     struct api_parking *ap = pc->ap;
-    if (ap->stopping)
+    if (ap->lt.stopped)
         goto out;
     if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
         if (st == STORE_OK)
             log_error(&ap->a->log, "parking_put_failed", "lot=%s error=\"%s\"", pc->def.lot.id,
                       store_reply_str(r, NULL));
-        http_reply_unavailable(pc->req);
+        reread_if_unknown(ap, st, "def", pc->def.lot.id);
+        module_reply_store(pc->req, st);
         goto out;
     }
     bool existed = parking_lot_get(ap->p, pc->def.lot.id) != NULL;
@@ -1476,12 +1466,11 @@ static void h_lot_put(struct http_req *req, void *arg)
     pc->req = req;
     pc->gcj02 = gcj02;
     snprintf(fmax, sizeof fmax, "%d", FEED_MAXLEN);
-    const char *argv[] = {"EVAL", DEF_SCRIPT, "4", keys_lot(k[0], KEY_MAX, id, "def"),
-                          defs_key(k[1]), feed_key(k[2]), seq_key(k[3]), id, text,
-                          ap->origin, fmax};
-    ap->refs++;
-    if (store_cmd_argv(ap->a->store, put_done, pc, 11, argv, NULL) != 0) {
-        ap->refs--;
+    const char *argv[] = {keys_lot(k[0], KEY_MAX, id, "def"), defs_key(k[1]), feed_key(k[2]),
+                          seq_key(k[3]), id, text, ap->origin, fmax};
+    lifetime_hold(&ap->lt);
+    if (store_script_eval(ap->a->store, ap->def_script, put_done, pc, 4, 8, argv, NULL) != 0) {
+        lifetime_release(&ap->lt);
         http_reply_error(req, 500, "internal", "cannot queue the store command");
         def_free(&pc->def);
         free(pc);
@@ -1503,8 +1492,8 @@ struct ingest {
     size_t *order;                    /* items grouped by lot */
     size_t *gfirst, *gcount;          /* groups: ranges of order, one lot each */
     size_t ngroups;
-    bool *gretry;                     /* group to resend (NOSCRIPT) */
     bool failed;
+    enum store_status fail_st;        /* why (STORE_TIMEOUT: outcome unknown) */
     bool sent;                        /* Redis has answered every group */
     size_t links;                     /* bay links still being written */
 };
@@ -1519,7 +1508,6 @@ static void ingest_free(struct ingest *in)
     free(in->order);
     free(in->gfirst);
     free(in->gcount);
-    free(in->gretry);
     free(in);
 }
 
@@ -1534,7 +1522,7 @@ static void ingest_reply(struct ingest *in)
     struct api_parking *ap = in->ap;
     size_t counts[5] = {0};
     if (in->failed) {
-        http_reply_unavailable(in->req);
+        module_reply_store(in->req, in->fail_st);
         return;
     }
     for (size_t i = 0; i < in->n; i++)
@@ -1583,12 +1571,12 @@ static void ingest_link(struct ingest *in, const struct parking_obs *o)
 {
     struct api_parking *ap = in->ap;
     in->links++;                      /* done may come before the call returns */
-    ap->refs++;
+    lifetime_hold(&ap->lt);
     int rc = api_sessions_bay_occupied(ap->a, o->lot, o->bay, o->plate, o->ts, link_done, in);
     if (rc <= 0) {
         in->failed |= rc < 0;
         in->links--;
-        ap->refs--;
+        lifetime_release(&ap->lt);
     }
 }
 
@@ -1631,14 +1619,13 @@ static int order_cmp(const void *a, const void *b, void *ctx)
     return c != 0 ? c : (x > y) - (x < y);
 }
 
-/* Add group k (one lot) to the transaction: EVALSHA once the script is
- * loaded, else or when `full`, EVAL. */
-static int group_add(struct ingest *in, struct store_batch *b, size_t k, bool full)
+/* Add group k (one lot) to the transaction: a call of OBS_SCRIPT. */
+static int group_add(struct ingest *in, struct store_batch *b, size_t k)
 {
     struct api_parking *ap = in->ap;
     size_t first = in->gfirst[k], count = in->gcount[k];
     const char *lot = in->obs[in->order[first]].lot;
-    size_t argc = 15 + count;          /* EVAL script 7 keys, 5 args, 1 per item */
+    size_t argc = 12 + count;          /* 7 keys, 5 args, 1 per item */
     const char **argv = malloc(argc * sizeof *argv);
     char (*item)[OBS_ARG_MAX] = malloc(count * sizeof *item);
     char k7[7][KEY_MAX], ttl[16], hmax[24], fmax[24], hour[2][24];
@@ -1651,11 +1638,7 @@ static int group_add(struct ingest *in, struct store_batch *b, size_t k, bool fu
     snprintf(fmax, sizeof fmax, "%d", FEED_MAXLEN);
     snprintf(hour[0], sizeof hour[0], "h%lld", h);
     snprintf(hour[1], sizeof hour[1], "h%lld", h - 1);
-    bool sha = !full && ap->obs_sha[0] != '\0';
     size_t c = 0;
-    argv[c++] = sha ? "EVALSHA" : "EVAL";
-    argv[c++] = sha ? ap->obs_sha : OBS_SCRIPT;
-    argv[c++] = "7";
     argv[c++] = keys_lot(k7[0], KEY_MAX, lot, "state");
     argv[c++] = keys_lot(k7[1], KEY_MAX, lot, "bays");
     argv[c++] = keys_lot(k7[2], KEY_MAX, lot, "history");
@@ -1681,7 +1664,7 @@ static int group_add(struct ingest *in, struct store_batch *b, size_t k, bool fu
                  o->bay ? o->bay : "", value, o->ts, o->plate ? o->plate : "", flags);
         argv[c++] = item[j];
     }
-    rc = store_batch_add_argv(b, (int)c, argv, NULL);
+    rc = store_batch_script(b, ap->obs_script, 7, (int)c, argv, NULL);
 out:
     free(argv);
     free(item);
@@ -1692,31 +1675,23 @@ out:
 static void ingest_done(struct ingest *in)
 {
     struct api_parking *ap = in->ap;
-    if (!ap->stopping) {
+    if (!ap->lt.stopped) {
         sse_flush(ap);
         ingest_reply(in);
     }
     ingest_free(in);
 }
 
-static int ingest_send(struct ingest *in, bool retry);
-
-/* Verdicts of group k from its element of EXEC's reply; false when the
- * group must be resent because Redis had lost the script (a restart). */
-static bool group_verdicts(struct ingest *in, size_t k, const struct store_reply *r)
+/* Verdicts of group k from its element of EXEC's reply. */
+static void group_verdicts(struct ingest *in, size_t k, const struct store_reply *r)
 {
     struct api_parking *ap = in->ap;
     const char *e = store_reply_str(r, NULL);
-    if (store_reply_type(r) == STORE_R_ERROR && e != NULL && strncmp(e, "NOSCRIPT", 8) == 0) {
-        ap->obs_sha[0] = '\0';
-        in->gretry[k] = true;
-        return false;
-    }
     if (store_reply_type(r) != STORE_R_ARRAY || store_reply_len(r) != in->gcount[k]) {
         log_error(&ap->a->log, "parking_ingest_failed", "error=\"%s\"",
                   e != NULL ? e : "unexpected reply");
         in->failed = true;
-        return true;
+        return;
     }
     for (size_t j = 0; j < in->gcount[k]; j++) {
         size_t i = in->order[in->gfirst[k] + j];
@@ -1728,38 +1703,29 @@ static bool group_verdicts(struct ingest *in, size_t k, const struct store_reply
         else if (in->verdict[i] == V_DUP)
             ingest_relink(in, i);
     }
-    return true;
 }
 
 /* EXEC's reply: its elements answer the groups of the transaction in
- * order -- all groups, or in a retry those marked in gretry. */
+ * order. No reply in time: any of them may have applied, so their lots
+ * are re-read. */
 static void batch_done(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct ingest *in = arg;
     struct api_parking *ap = in->ap;
-    bool retrying = false, again = false;
-    if (ap->stopping)
+    if (ap->lt.stopped)
         goto done;
     if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY) {
         if (st == STORE_OK)
             log_error(&ap->a->log, "parking_ingest_failed", "error=\"%s\"",
                       store_reply_str(r, NULL) ? store_reply_str(r, NULL) : "no EXEC array");
+        for (size_t k = 0; k < in->ngroups; k++)
+            reread_if_unknown(ap, st, "obs", in->obs[in->order[in->gfirst[k]]].lot);
         in->failed = true;
+        in->fail_st = st;
         goto done;
     }
     for (size_t k = 0; k < in->ngroups; k++)
-        retrying |= in->gretry[k];
-    for (size_t k = 0, e = 0; k < in->ngroups; k++) {
-        if (retrying && !in->gretry[k])
-            continue;
-        in->gretry[k] = false;
-        again |= !group_verdicts(in, k, store_reply_at(r, e++));
-    }
-    if (again && !retrying && !in->failed && ingest_send(in, true) == 0) {
-        api_release(ap);
-        return;
-    }
-    in->failed |= again;
+        group_verdicts(in, k, store_reply_at(r, k));
 done:
     in->sent = true;
     ingest_finish(in);
@@ -1768,23 +1734,22 @@ done:
 
 /* One transaction with a script call per group (per lot): the reads of
  * the transaction queue without touching the AOF, so Redis commits (and
- * with appendfsync always, fsyncs) the whole request once. `retry`: only
- * the groups marked in gretry, with the script text. */
-static int ingest_send(struct ingest *in, bool retry)
+ * with appendfsync always, fsyncs) the whole request once. */
+static int ingest_send(struct ingest *in)
 {
     struct api_parking *ap = in->ap;
     struct store_batch *b = store_batch_new();
     if (b == NULL)
         return -1;
     for (size_t k = 0; k < in->ngroups; k++) {
-        if ((!retry || in->gretry[k]) && group_add(in, b, k, retry) != 0) {
+        if (group_add(in, b, k) != 0) {
             store_batch_free(b);
             return -1;
         }
     }
-    ap->refs++;
+    lifetime_hold(&ap->lt);
     if (store_batch_send(ap->a->store, b, batch_done, in) != 0) {
-        ap->refs--;
+        lifetime_release(&ap->lt);
         return -1;
     }
     return 0;
@@ -1843,8 +1808,7 @@ static void h_observations(struct http_req *req, void *arg)
         (in->error = calloc(cap, sizeof *in->error)) == NULL ||
         (in->order = calloc(cap, sizeof *in->order)) == NULL ||
         (in->gfirst = calloc(cap, sizeof *in->gfirst)) == NULL ||
-        (in->gcount = calloc(cap, sizeof *in->gcount)) == NULL ||
-        (in->gretry = calloc(cap, sizeof *in->gretry)) == NULL) {
+        (in->gcount = calloc(cap, sizeof *in->gcount)) == NULL) {
         if (in)
             ingest_free(in);
         http_reply_error(req, 500, "internal", "out of memory");
@@ -1867,7 +1831,7 @@ static void h_observations(struct http_req *req, void *arg)
         ingest_done(in);
         return;
     }
-    if (ingest_send(in, false) != 0) {
+    if (ingest_send(in) != 0) {
         in->failed = true;
         ingest_done(in);
     }
@@ -1966,7 +1930,7 @@ static void poll_done(void *arg, enum store_status st, const struct store_reply 
     struct api_parking *ap = arg;
     bool more = false;
     ap->polling = false;
-    if (ap->stopping || st != STORE_OK || ap->step != SYNC_NONE)
+    if (ap->lt.stopped || st != STORE_OK || restore_syncing(&ap->rs))
         goto out;
     /* nil: nothing new; else [[key, [[id, [k, v, ...]], ...]]] */
     const struct store_reply *entries = store_reply_at(store_reply_at(r, 0), 1);
@@ -1976,7 +1940,7 @@ static void poll_done(void *arg, enum store_status st, const struct store_reply 
             log_warn(&ap->a->log, "parking_feed_gap", "seq=%lld cursor=%s", ap->seq, ap->cursor);
             metric_inc(ap->m_resyncs, 1);
             sse_flush(ap);
-            sync_start(ap);
+            restore_again(&ap->rs);
             goto out;
         }
     }
@@ -1994,92 +1958,21 @@ static void poll_feed(struct api_parking *ap)
     snprintf(count, sizeof count, "%d", FEED_COUNT);
     const char *argv[] = {"XREAD", "COUNT", count, "STREAMS", feed_key(k), ap->cursor};
     ap->polling = true;
-    ap->refs++;
+    lifetime_hold(&ap->lt);
     if (store_cmd_argv(ap->a->store, poll_done, ap, 6, argv, NULL) != 0) {
         ap->polling = false;
-        ap->refs--;
+        lifetime_release(&ap->lt);
     }
 }
 
 /* ---- rebuild from Redis ----
  *
- * Steps: the feed's head (the cursor to poll from afterwards), the lot
- * definitions written by PUT, then every lot's state and bays. A step
- * that fetches per lot works through a list of lot ids with at most
- * SYNC_WINDOW commands in flight, so 200,000 lots never queue behind the
- * store's command timeout. Any failure restarts the rebuild after a
- * pause; replies of an abandoned attempt are recognised by `gen`. */
-
-struct sync_cb {
-    struct api_parking *ap;
-    unsigned gen;
-    bool bays;                         /* SYNC_STATES: bays (else state) */
-    char lot[];
-};
-
-static void sync_step_done(struct api_parking *ap);
-static void sync_pump(struct api_parking *ap);
-
-/* Common head of every rebuild callback: false when it is stale. */
-static bool sync_cb_live(struct sync_cb *c, enum store_status st, const struct store_reply *r)
-{
-    struct api_parking *ap = c->ap;
-    if (ap->stopping || c->gen != ap->gen)
-        return false;
-    ap->pending--;
-    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
-        ap->step_failed = true;
-        return false;
-    }
-    return true;
-}
-
-static void sync_cb_end(struct sync_cb *c)
-{
-    struct api_parking *ap = c->ap;
-    bool mine = !ap->stopping && c->gen == ap->gen;
-    free(c);
-    if (mine) {
-        sync_pump(ap);                  /* keep the window full */
-        if (ap->pending == 0)
-            sync_step_done(ap);
-    }
-    api_release(ap);
-}
-
-static int sync_send(struct api_parking *ap, const char *lot, bool bays, store_cb *cb,
-                     int argc, const char **argv)
-{
-    struct sync_cb *c = calloc(1, sizeof *c + (lot ? strlen(lot) : 0) + 1);
-    if (c == NULL) {
-        ap->step_failed = true;
-        return -1;
-    }
-    c->ap = ap;
-    c->gen = ap->gen;
-    c->bays = bays;
-    if (lot != NULL)
-        strcpy(c->lot, lot);
-    ap->refs++;
-    ap->pending++;
-    if (store_cmd_argv(ap->a->store, cb, c, argc, argv, NULL) == 0)
-        return 0;
-    ap->refs--;
-    ap->pending--;
-    ap->step_failed = true;
-    free(c);
-    return -1;
-}
-
-static void work_clear(struct api_parking *ap)
-{
-    for (size_t i = 0; ap->work_owned && i < ap->nwork; i++)
-        free(ap->work[i]);
-    free(ap->work);
-    ap->work = NULL;
-    ap->nwork = ap->next = 0;
-    ap->work_owned = false;
-}
+ * The module's restore (module.h), in three steps: the feed's head (the
+ * cursor to poll from afterwards), the lot definitions written by PUT
+ * (SSCAN of the set, a GET per lot), then every lot's state and bays. It
+ * runs again on a gap in the feed. A lot a write with an unknown outcome
+ * touched is re-read: "obs:<lot>" its state and bays, "def:<lot>" its
+ * definition first. */
 
 static void restore_state(struct api_parking *ap, const struct parking_lot *l,
                           const struct store_reply *r)
@@ -2109,175 +2002,119 @@ static void restore_bays(struct api_parking *ap, const char *lot, const struct s
     }
 }
 
-static void states_cb(void *arg, enum store_status st, const struct store_reply *r)
+static void state_cb(struct restore *r, const char *lot, const struct store_reply *reply)
 {
-    struct sync_cb *c = arg;
-    if (sync_cb_live(c, st, r)) {
-        const struct parking_lot *l = parking_lot_get(c->ap->p, c->lot);
-        if (l != NULL && c->bays)
-            restore_bays(c->ap, c->lot, r);
-        else if (l != NULL)
-            restore_state(c->ap, l, r);
+    struct api_parking *ap = r->arg;
+    const struct parking_lot *l = parking_lot_get(ap->p, lot);
+    if (l != NULL) {
+        restore_state(ap, l, reply);
+        sse_mark(ap, l);
     }
-    sync_cb_end(c);
 }
 
-static void defs_cb(void *arg, enum store_status st, const struct store_reply *r)
+static void bays_cb(struct restore *r, const char *lot, const struct store_reply *reply)
 {
-    struct sync_cb *c = arg;
+    struct api_parking *ap = r->arg;
+    if (parking_lot_get(ap->p, lot) != NULL)
+        restore_bays(ap, lot, reply);
+}
+
+static void def_cb(struct restore *r, const char *lot, const struct store_reply *reply)
+{
     size_t len;
-    const char *text;
-    if (sync_cb_live(c, st, r) && (text = store_reply_str(r, &len)) != NULL)
-        def_apply_text(c->ap, c->lot, text, len);
-    sync_cb_end(c);
+    const char *text = store_reply_str(reply, &len);
+    if (text != NULL)
+        def_apply_text(r->arg, lot, text, len);
 }
 
-/* Send the next commands of the current step, up to the window. */
-static void sync_pump(struct api_parking *ap)
+/* A lot's state, and its bays when it has some (or `bays`). */
+static void lot_reads(struct restore *r, const char *lot, bool bays)
+{
+    struct api_parking *ap = r->arg;
+    const struct parking_lot *l = parking_lot_get(ap->p, lot);
+    char k[2][KEY_MAX];
+    const char *sv[] = {"HGETALL", keys_lot(k[0], KEY_MAX, lot, "state")};
+    const char *bv[] = {"HGETALL", keys_lot(k[1], KEY_MAX, lot, "bays")};
+    if (restore_cmd(r, state_cb, lot, 2, sv) == 0 && (bays || (l && l->nbays > 0)))
+        restore_cmd(r, bays_cb, lot, 2, bv);
+}
+
+static void lot_item(struct restore *r, const char *lot)
+{
+    if (parking_lot_get(((struct api_parking *)r->arg)->p, lot) != NULL)
+        lot_reads(r, lot, false);
+}
+
+static void def_item(struct restore *r, const char *lot)
 {
     char k[KEY_MAX];
-    while (ap->pending < SYNC_WINDOW && ap->next < ap->nwork && !ap->step_failed) {
-        const char *lot = ap->work[ap->next++];
-        if (ap->step == SYNC_DEFS) {
-            const char *argv[] = {"GET", keys_lot(k, KEY_MAX, lot, "def")};
-            sync_send(ap, lot, false, defs_cb, 2, argv);
-            continue;
-        }
-        const struct parking_lot *l = parking_lot_get(ap->p, lot);
-        for (int bays = 0; l != NULL && bays <= (l->nbays > 0); bays++) {
-            const char *argv[] = {"HGETALL", keys_lot(k, KEY_MAX, lot, bays ? "bays" : "state")};
-            sync_send(ap, lot, bays, states_cb, 2, argv);
-        }
+    const char *argv[] = {"GET", keys_lot(k, KEY_MAX, lot, "def")};
+    restore_cmd(r, def_cb, lot, 2, argv);
+}
+
+static void head_cb(struct restore *r, const char *id, const struct store_reply *reply)
+{
+    struct api_parking *ap = r->arg;
+    const struct store_reply *e = store_reply_at(reply, 0);
+    const char *eid = store_reply_str(store_reply_at(e, 0), NULL);
+    const char *seq = field_of(store_reply_at(e, 1), "seq", NULL);
+    snprintf(ap->cursor, sizeof ap->cursor, "%s", eid ? eid : "0-0");
+    ap->seq = seq ? atoll(seq) : 0;
+}
+
+static void collect_lot(void *ctx, const struct parking_lot *l)
+{
+    restore_work_add(ctx, lot_item, l->id);
+}
+
+static bool sync_step(struct restore *r, int k)
+{
+    struct api_parking *ap = r->arg;
+    char key[KEY_MAX];
+    const char *head[] = {"XREVRANGE", feed_key(key), "+", "-", "COUNT", "1"};
+    switch (k) {
+    case 0:
+        restore_cmd(r, head_cb, NULL, 6, head);
+        return true;
+    case 1:
+        restore_scan(r, defs_key(key), def_item);
+        return true;
+    case 2:
+        parking_each(ap->p, collect_lot, r);
+        return true;
+    default:
+        return false;
     }
 }
 
-static void members_cb(void *arg, enum store_status st, const struct store_reply *r)
+static void sync_done(struct restore *r)
 {
-    struct sync_cb *c = arg;
-    struct api_parking *ap = c->ap;
-    size_t n = store_reply_len(r);
-    if (sync_cb_live(c, st, r)) {
-        work_clear(ap);
-        ap->work_owned = true;
-        ap->work = calloc(n + 1, sizeof *ap->work);
-        for (size_t i = 0; ap->work != NULL && i < n; i++) {
-            const char *lot = store_reply_str(store_reply_at(r, i), NULL);
-            if (lot != NULL && (ap->work[ap->nwork] = strdup(lot)) != NULL)
-                ap->nwork++;
-        }
-        ap->step_failed |= ap->work == NULL;
-    }
-    sync_cb_end(c);
+    struct api_parking *ap = r->arg;
+    ap->a->parking_complete = true;
+    sse_flush(ap);
+    log_info(&ap->a->log, "parking_ready", "lots=%zu seq=%lld", parking_lot_count(ap->p),
+             ap->seq);
 }
 
-static void head_cb(void *arg, enum store_status st, const struct store_reply *r)
+static void reread_item(struct restore *r, const char *id)
 {
-    struct sync_cb *c = arg;
-    struct api_parking *ap = c->ap;
-    if (sync_cb_live(c, st, r)) {
-        const struct store_reply *e = store_reply_at(r, 0);
-        const char *id = store_reply_str(store_reply_at(e, 0), NULL);
-        const char *seq = field_of(store_reply_at(e, 1), "seq", NULL);
-        snprintf(ap->cursor, sizeof ap->cursor, "%s", id ? id : "0-0");
-        ap->seq = seq ? atoll(seq) : 0;
-    }
-    sync_cb_end(c);
+    if (strncmp(id, "def:", 4) == 0)
+        def_item(r, id + 4);
+    lot_reads(r, id + 4, true);
 }
 
-static void sync_fail(struct api_parking *ap)
+/* A write on `lot` got no reply: re-read what it may have changed. */
+static void reread_if_unknown(struct api_parking *ap, enum store_status st, const char *what,
+                              const char *lot)
 {
-    ap->step = SYNC_NONE;
-    ap->gen++;                          /* late replies of this attempt are ignored */
-    ap->pending = 0;
-    work_clear(ap);
-    ap->retry_at = app_wall_now() + 0.5;
-    log_warn(&ap->a->log, "parking_sync_retry", "ready=%d", ap->ready);
-}
-
-static void collect_id(void *ctx, const struct parking_lot *l)
-{
-    struct api_parking *ap = ctx;
-    ap->work[ap->nwork++] = l->id;      /* lot ids live as long as the registry */
-}
-
-/* Nothing in flight: go on with the current step's work, or start the
- * next step. */
-static void sync_step_done(struct api_parking *ap)
-{
-    char k[KEY_MAX];
-    if (ap->step_failed) {
-        sync_fail(ap);
+    char id[PARKING_ID_MAX + 8];
+    if (st != STORE_TIMEOUT)
         return;
-    }
-    if (ap->next < ap->nwork) {
-        sync_pump(ap);
-        return;
-    }
-    work_clear(ap);
-    if (ap->step == SYNC_HEAD) {
-        ap->step = SYNC_DEFS;
-        const char *argv[] = {"SMEMBERS", defs_key(k)};
-        if (sync_send(ap, NULL, false, members_cb, 2, argv) != 0)
-            sync_fail(ap);
-        return;
-    }
-    if (ap->step == SYNC_DEFS) {
-        ap->step = SYNC_STATES;
-        ap->work = malloc((parking_lot_count(ap->p) + 1) * sizeof *ap->work);
-        if (ap->work == NULL) {
-            sync_fail(ap);
-            return;
-        }
-        parking_each(ap->p, collect_id, ap);
-        sync_pump(ap);
-        if (ap->pending > 0 || ap->step_failed) {
-            if (ap->step_failed && ap->pending == 0)
-                sync_fail(ap);
-            return;
-        }
-    }
-    ap->step = SYNC_NONE;
-    if (!ap->ready)
-        log_info(&ap->a->log, "parking_ready", "lots=%zu seq=%lld", parking_lot_count(ap->p),
-                 ap->seq);
-    ap->ready = true;
+    snprintf(id, sizeof id, "%s:%s", what, lot);
+    restore_reread(&ap->rs, id);
 }
 
-static void sync_start(struct api_parking *ap)
-{
-    char k[KEY_MAX];
-    ap->gen++;
-    ap->pending = 0;
-    ap->step_failed = false;
-    ap->step = SYNC_HEAD;
-    work_clear(ap);
-    const char *argv[] = {"XREVRANGE", feed_key(k), "+", "-", "COUNT", "1"};
-    if (sync_send(ap, NULL, false, head_cb, 6, argv) != 0)
-        sync_fail(ap);
-}
-
-static void sha_loaded(void *arg, enum store_status st, const struct store_reply *r)
-{
-    struct api_parking *ap = arg;
-    size_t len;
-    const char *sha = st == STORE_OK ? store_reply_str(r, &len) : NULL;
-    ap->sha_loading = false;
-    if (!ap->stopping && store_reply_type(r) == STORE_R_STRING && sha != NULL &&
-        len < sizeof ap->obs_sha)
-        memcpy(ap->obs_sha, sha, len + 1);
-    api_release(ap);
-}
-
-static void load_script(struct api_parking *ap)
-{
-    const char *argv[] = {"SCRIPT", "LOAD", OBS_SCRIPT};
-    ap->sha_loading = true;
-    ap->refs++;
-    if (store_cmd_argv(ap->a->store, sha_loaded, ap, 3, argv, NULL) != 0) {
-        ap->sha_loading = false;
-        ap->refs--;
-    }
-}
+static const struct restore_ops SYNC_OPS = {"parking", sync_step, sync_done, reread_item};
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -2291,36 +2128,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         parking_compact(ap->p);
     if (ap->ticks % BUDGET_TICKS == 0 && ap->subs != NULL)
         sse_budget(ap);
-    if (ap->a->store == NULL || !store_is_up(ap->a->store))
-        return;
-    if (ap->obs_sha[0] == '\0' && !ap->sha_loading)
-        load_script(ap);
-    if (ap->step == SYNC_NONE && (!ap->ready || ap->retry_at > 0)) {
-        if (app_wall_now() >= ap->retry_at) {
-            ap->retry_at = 0;
-            sync_start(ap);
-        }
-        return;
-    }
-    if (ap->step == SYNC_NONE && !ap->polling)
+    if (restore_ready(&ap->rs) && !restore_syncing(&ap->rs) && !ap->polling &&
+        store_is_up(ap->a->store))
         poll_feed(ap);
 }
 
 /* ---- life cycle ---- */
 
-static void api_free(struct api_parking *ap)
-{
-    work_clear(ap);
-    free(ap->out.data);
-    free(ap->dirty);
-    free(ap->dirty_mark);
-    free(ap);
-}
-
 static void api_release(struct api_parking *ap)
 {
-    if (--ap->refs == 0 && ap->stopping)
-        api_free(ap);
+    lifetime_release(&ap->lt);
 }
 
 static struct metric *counter(struct app *a, const char *result)
@@ -2331,23 +2148,18 @@ static struct metric *counter(struct app *a, const char *result)
                           "Parking observations by result", labels);
 }
 
-static int routes(struct api_parking *ap)
-{
-    struct http_server *h = ap->a->http;
-    int rc = 0;
-    rc |= http_route(h, HTTP_PUT, "/v1/parking/lots/{id}", ROLE_OPERATOR, false, h_lot_put, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/lots/{id}", ROLE_READER, true, h_lot_get, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/lots", ROLE_READER, true, h_lots, ap);
-    rc |= http_route(h, HTTP_POST, "/v1/parking/observations", ROLE_SENSOR, false,
-                     h_observations, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/nearest", ROLE_READER, true, h_nearest, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/lots/{id}/bays", ROLE_READER, true, h_bays, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/screens/{id}", ROLE_READER, true, h_screen, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/stream", ROLE_READER, true, h_stream, ap);
-    return rc;
-}
+static const struct module_route ROUTES[] = {
+    {HTTP_PUT, "/v1/parking/lots/{id}", ROLE_OPERATOR, false, h_lot_put},
+    {HTTP_GET, "/v1/parking/lots/{id}", ROLE_READER, true, h_lot_get},
+    {HTTP_GET, "/v1/parking/lots", ROLE_READER, true, h_lots},
+    {HTTP_POST, "/v1/parking/observations", ROLE_SENSOR, false, h_observations},
+    {HTTP_GET, "/v1/parking/nearest", ROLE_READER, true, h_nearest},
+    {HTTP_GET, "/v1/parking/lots/{id}/bays", ROLE_READER, true, h_bays},
+    {HTTP_GET, "/v1/parking/screens/{id}", ROLE_READER, true, h_screen},
+    {HTTP_GET, "/v1/parking/stream", ROLE_READER, true, h_stream},
+};
 
-int api_parking_start(struct app *a, char *err, size_t errlen)
+static int start(struct app *a, char *err, size_t errlen)
 {
     struct parking_config pc = {.stale_after_s = (double)a->cfg.parking_stale_after_s};
     struct api_parking *ap = calloc(1, sizeof *ap);
@@ -2386,37 +2198,61 @@ int api_parking_start(struct app *a, char *err, size_t errlen)
     struct timeval poll = {0, POLL_MS * 1000}, hb = {a->cfg.parking_stream_heartbeat_s, 0};
     ap->tick = event_new(a->base, -1, EV_PERSIST, on_tick, ap);
     ap->heartbeat = event_new(a->base, -1, EV_PERSIST, on_heartbeat, ap);
+    ap->obs_script = store_script_new(a->store, OBS_SCRIPT);
+    ap->def_script = store_script_new(a->store, DEF_SCRIPT);
     if (ap->tick == NULL || ap->heartbeat == NULL || event_add(ap->tick, &poll) != 0 ||
-        event_add(ap->heartbeat, &hb) != 0 || routes(ap) != 0) {
-        snprintf(err, errlen, "parking: cannot register routes or timers");
+        event_add(ap->heartbeat, &hb) != 0 || ap->obs_script == NULL || ap->def_script == NULL ||
+        restore_init(&ap->rs, a, &ap->lt, &SYNC_OPS, ap) != 0) {
+        snprintf(err, errlen, "parking: out of memory");
         return -1;
     }
+    if (module_routes(a->http, "parking", ROUTES, sizeof ROUTES / sizeof ROUTES[0], ap, err,
+                      errlen) != 0)
+        return -1;
+    restore_begin(&ap->rs);
     return 0;
 }
 
-bool api_parking_ready(const struct app *a)
+static bool ready(const struct app *a)
 {
-    return a->parking_api == NULL || a->parking_api->ready;
+    return a->parking_api != NULL && restore_ready(&a->parking_api->rs);
 }
 
-void api_parking_stop(struct app *a)
+/* Streams end, timers stop; store callbacks from now on only free. */
+static void stop(struct app *a)
 {
     struct api_parking *ap = a->parking_api;
     if (ap == NULL)
         return;
-    ap->stopping = true;
+    ap->lt.stopped = true;
+    restore_stop(&ap->rs);
     if (ap->tick)
         event_free(ap->tick);
     if (ap->heartbeat)
         event_free(ap->heartbeat);
+    ap->tick = ap->heartbeat = NULL;
     while (ap->subs != NULL) {
         struct sse_sub *s = ap->subs;
         http_stream_end(s->req);
         sse_unlink(ap, s);
     }
-    parking_free(ap->p);
-    a->parking = NULL;
-    a->parking_api = NULL;
-    if (ap->refs == 0)
-        api_free(ap);
 }
+
+static void api_free(struct app *a)
+{
+    struct api_parking *ap = a->parking_api;
+    if (ap == NULL)
+        return;
+    lifetime_check(&ap->lt, a, "parking");
+    restore_free(&ap->rs);
+    parking_free(ap->p);
+    free(ap->out.data);
+    free(ap->dirty);
+    free(ap->dirty_mark);
+    free(ap);
+    a->parking = NULL;
+    a->parking_complete = false;
+    a->parking_api = NULL;
+}
+
+const struct api_module api_parking_module = {"parking", start, stop, api_free, ready};

@@ -6,7 +6,10 @@
  * one at a time, each computing new session versions from the book,
  * writing them to Redis in one MULTI, and only on success putting them
  * in the book and replying. A failed write changes nothing and answers
- * 503. */
+ * 503; one whose outcome is unknown (a store timeout: it may still apply)
+ * answers 503 store_timeout, and its lot is re-read from Redis once Redis
+ * answers; until then writes answer 503 (they would be decided on a book
+ * that may be missing that write). */
 #include "api_sessions.h"
 
 #include <event2/event.h>
@@ -24,6 +27,7 @@
 #include "keys.h"
 #include "map.h"
 #include "metrics.h"
+#include "module.h"
 #include "params.h"
 #include "parking.h"
 #include "plate.h"
@@ -33,7 +37,7 @@
 #include "tariff.h"
 #include "tz.h"
 
-#define LOAD_RETRY_MS 250
+#define SCAN_COUNT "1000"
 #define KEEP_SETTLED_S (30 * 86400.0)  /* settled sessions stay in memory this long */
 #define EVICT_EVERY_S 3600
 
@@ -80,16 +84,12 @@ struct sessions {
     /* metrics: gate events by kind (entry, exit) and outcome (new, replay,
      * reread), payments (new, replay), failed writes, active sessions */
     struct metric *m_gate[2][3], *m_pay[2], *m_fail, *m_active;
-    bool loaded;
-    bool closing;                     /* api_sessions_stop: run no more jobs */
-    int loading;                      /* replies still expected by the loader */
-    bool load_failed;
-    struct event *load_timer;
+    struct lifetime lt;               /* stopped: run no more jobs */
+    struct restore rs;                /* the load from Redis, re-reads */
     struct event *evict_timer;
 };
 
 static void job_run(struct job *j);
-static void load_start(struct sessions *ss);
 
 /* ---- small helpers ---- */
 
@@ -213,9 +213,11 @@ static json_t *arrears_of(const struct sessions *ss, const char *plate, const ch
     return j;
 }
 
+/* The sessions are loaded, and the lots they bill by all known (the
+ * parking registry, restored before: server.c's module order). */
 static bool ready(struct sessions *ss, struct http_req *r)
 {
-    if (ss->loaded && api_parking_ready(ss->a))
+    if (restore_ready(&ss->rs) && ss->a->parking_complete)
         return true;
     http_reply_unavailable(r);
     return false;
@@ -266,7 +268,7 @@ static void lane_done(struct job *j)
     if (l == NULL)
         return;
     l->head = next;
-    if (l->head == NULL || ss->closing) {
+    if (l->head == NULL || ss->lt.stopped) {
         dict_del(ss->lanes, plate);
         free(l);
         return;
@@ -330,16 +332,30 @@ static bool exec_ok(enum store_status st, const struct store_reply *r)
     return true;
 }
 
+/* Re-read what a write of unknown outcome may have changed ("lot:<id>",
+ * "acct:<plate>"). */
+static void reread_if_unknown(struct sessions *ss, enum store_status st, const char *what,
+                              const char *id)
+{
+    char key[SESSION_ID_MAX + PLATE_MAX + 8];
+    if (st != STORE_TIMEOUT)
+        return;
+    snprintf(key, sizeof key, "%s:%s", what, id);
+    restore_reread(&ss->rs, key);
+}
+
 static void on_written(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct job *j = arg;
     struct sessions *ss = j->ss;
+    lifetime_release(&ss->lt);
     if (!exec_ok(st, r)) {
         log_warn(&ss->a->log, "session_write_failed", "lot=%s status=%d", j->lot, (int)st);
         metric_inc(ss->m_fail, 1);
+        reread_if_unknown(ss, st, "lot", j->lot);
         j->failed = true;
         if (j->req != NULL)
-            http_reply_unavailable(j->req);
+            module_reply_store(j->req, st);
         lane_done(j);
         return;
     }
@@ -383,8 +399,11 @@ static void job_write(struct job *j)
     char key[KEY_MAX], evkey[KEY_MAX];
     if (dict_get(ss->lots_known, j->lot) == NULL) {
         keys_city(key, sizeof key, "session_lots");
-        if (store_cmdf(ss->a->store, on_lot_known, j, "SADD %s %s", key, j->lot) != 0)
+        lifetime_hold(&ss->lt);
+        if (store_cmdf(ss->a->store, on_lot_known, j, "SADD %s %s", key, j->lot) != 0) {
+            lifetime_release(&ss->lt);
             job_error(j, 500, "internal", "cannot queue a Redis command");
+        }
         return;
     }
     struct store_batch *b = store_batch_new();
@@ -395,9 +414,13 @@ static void job_write(struct job *j)
         rc = batch_session(b, key, &j->out[i], j->now);
     if (rc == 0 && j->ev_field[0] != '\0')
         rc = store_batch_addf(b, "HSET %s %s %s", evkey, j->ev_field, j->ev_sid);
+    if (rc == 0)
+        lifetime_hold(&ss->lt);
     if (rc != 0 || store_batch_send(ss->a->store, b, on_written, j) != 0) {
         if (rc != 0)
             store_batch_free(b);
+        else
+            lifetime_release(&ss->lt);
         job_error(j, 500, "internal", "cannot queue a Redis write");
     }
 }
@@ -406,10 +429,11 @@ static void on_lot_known(void *arg, enum store_status st, const struct store_rep
 {
     struct job *j = arg;
     int err = 0;
+    lifetime_release(&j->ss->lt);
     if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
-        j->failed = true;
+        j->failed = true;                 /* (a lone SADD: a retry does it again) */
         if (j->req != NULL)
-            http_reply_unavailable(j->req);
+            module_reply_store(j->req, st);
         lane_done(j);
         return;
     }
@@ -590,6 +614,15 @@ static void run_bay(struct job *j)
 
 static void job_run(struct job *j)
 {
+    if (!restore_settled(&j->ss->rs)) {
+        /* A write of unknown outcome is being re-read: deciding this one
+         * on the book now could contradict it. */
+        j->failed = true;
+        if (j->req != NULL)
+            http_reply_unavailable(j->req);
+        lane_done(j);
+        return;
+    }
     switch (j->kind) {
     case JOB_ENTRY: run_entry(j); break;
     case JOB_EXIT: run_exit(j); break;
@@ -704,8 +737,11 @@ struct account_put {
 static void on_account(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct account_put *ap = arg;
-    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
-        http_reply_unavailable(ap->req);
+    if (!lifetime_release(&ap->ss->lt)) {
+        /* stopped: the request is gone */
+    } else if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+        reread_if_unknown(ap->ss, st, "acct", ap->plate);
+        module_reply_store(ap->req, st);
     } else if (session_book_account_put(ap->ss->book, ap->plate, &ap->acct) != 0) {
         http_reply_error(ap->req, 500, "internal", "out of memory");
     } else {
@@ -741,8 +777,10 @@ static void h_account(struct http_req *r, void *arg)
     char *text = js ? json_dumps(js, JSON_COMPACT) : NULL;
     json_decref(js);
     keys_city(key, sizeof key, "accounts");
+    lifetime_hold(&ss->lt);
     if (text == NULL || store_cmdf(ss->a->store, on_account, ap, "HSET %s %s %s", key, ap->plate,
                                    text) != 0) {
+        lifetime_release(&ss->lt);
         http_reply_error(r, 500, "internal", "cannot queue a Redis write");
         free(ap);
     }
@@ -898,7 +936,9 @@ static void on_token_checked(void *arg, enum store_status st, const struct store
     const char *v = st == STORE_OK ? store_reply_str(rep, NULL) : NULL;
     char *end = NULL;
     double expires = v != NULL ? strtod(v, &end) : NAN;
-    if (st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR || ss == NULL || ss->closing)
+    if (!lifetime_release(&ss->lt))
+        ;                                 /* stopped: the request is gone */
+    else if (st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR)
         http_reply_unavailable(tc->req);
     else if (v == NULL || end == v || *end != '\0' || !(app_now(tc->a) < expires))
         reply_no_proof(tc->req, tc->k);
@@ -939,7 +979,9 @@ static void h_find_car(struct http_req *r, void *arg)
     }
     *tc = (struct token_check){.a = ss->a, .req = r, .k = k, .gcj = gcj};
     snprintf(tc->plate, sizeof tc->plate, "%s", plate);
+    lifetime_hold(&ss->lt);
     if (store_cmdf(ss->a->store, on_token_checked, tc, "GET %s", key) != 0) {
+        lifetime_release(&ss->lt);
         http_reply_error(r, 500, "internal", "cannot queue a Redis command");
         free(tc);
     }
@@ -947,6 +989,7 @@ static void h_find_car(struct http_req *r, void *arg)
 
 /* A token being stored, answered once Redis has it. */
 struct token_put {
+    struct sessions *ss;
     struct http_req *req;
     char token[TOKEN_HEX + 1];
     double expires;
@@ -955,8 +998,10 @@ struct token_put {
 static void on_token_stored(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct token_put *tp = arg;
-    if (st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR)
-        http_reply_unavailable(tp->req);
+    if (!lifetime_release(&tp->ss->lt))
+        ;                                 /* stopped: the request is gone */
+    else if (st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR)
+        module_reply_store(tp->req, st);  /* (a token that may exist is just unknown) */
     else
         http_reply_json(tp->req, 200, json_pack("{s:s, s:f}", "token", tp->token, "expires",
                                                 tp->expires));
@@ -996,18 +1041,16 @@ static void h_kiosk_token(struct http_req *r, void *arg)
     token_key(key, sizeof key, k->id, tp->token);
     snprintf(expires, sizeof expires, "%.3f", tp->expires);
     snprintf(ttl, sizeof ttl, "%ld", a->cfg.parking_kiosk_token_s);
+    tp->ss = ss;
+    lifetime_hold(&ss->lt);
     if (store_cmdf(a->store, on_token_stored, tp, "SET %s %s EX %s", key, expires, ttl) != 0) {
+        lifetime_release(&ss->lt);
         http_reply_error(r, 500, "internal", "cannot queue a Redis command");
         free(tp);
     }
 }
 
 /* ---- bay observations ---- */
-
-bool api_sessions_ready(const struct app *a)
-{
-    return a->sessions == NULL || a->sessions->loaded;
-}
 
 /* The session a car arriving in bay at ts belongs to, NULL when none or
  * when the link exists already. */
@@ -1033,8 +1076,10 @@ int api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
 {
     struct sessions *ss = a ? a->sessions : NULL;
     int derr = 0;
-    if (ss == NULL || !ss->loaded || ss->closing || lot == NULL || bay == NULL)
+    if (ss == NULL || ss->lt.stopped || lot == NULL || bay == NULL)
         return 0;
+    if (!restore_ready(&ss->rs))
+        return -1;                        /* not loaded: cannot link yet */
     const struct session *s = arrival_session(ss, lot, bay, plate, ts);
     if (s == NULL)
         return 0;
@@ -1079,42 +1124,30 @@ static void on_evict_timer(evutil_socket_t fd, short what, void *arg)
     struct sessions *ss = arg;
     (void)fd;
     (void)what;
-    if (ss->loaded && !ss->closing)
+    if (restore_ready(&ss->rs) && !ss->lt.stopped)
         evict(ss);
 }
 
-/* ---- loading from Redis ---- */
-
-static void load_done(struct sessions *ss)
-{
-    if (--ss->loading > 0)
-        return;
-    if (ss->load_failed) {                              /* start over later */
-        session_book_free(ss->book);
-        ss->book = session_book_new();
-        struct timeval tv = {0, LOAD_RETRY_MS * 1000};
-        if (ss->book != NULL)
-            event_add(ss->load_timer, &tv);
-        return;
-    }
-    ss->loaded = true;
-    evict(ss);
-    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
-    log_info(&ss->a->log, "sessions_loaded", "sessions=%zu", session_book_count(ss->book));
-}
+/* ---- loading from Redis ----
+ *
+ * The module's restore (module.h): step 0 starts a fresh book and pages
+ * through the accounts (HSCAN) and the lots that have sessions (SSCAN),
+ * each lot a work item: its sessions, then its gate events (same
+ * connection, in order: the sessions they name are in the book by then).
+ * A re-read ("lot:<id>", "acct:<plate>") puts what Redis has over the
+ * book's copy. */
 
 /* A HGETALL reply as (field, value) pairs. */
-static bool pairs(enum store_status st, const struct store_reply *r)
+static bool pairs(const struct store_reply *r)
 {
-    return st == STORE_OK && store_reply_type(r) == STORE_R_ARRAY && store_reply_len(r) % 2 == 0;
+    return store_reply_type(r) == STORE_R_ARRAY && store_reply_len(r) % 2 == 0;
 }
 
-static void on_load_sessions(void *arg, enum store_status st, const struct store_reply *r)
+static void load_sessions(struct restore *rs, const char *lot, const struct store_reply *r)
 {
-    struct sessions *ss = arg;
+    struct sessions *ss = rs->arg;
     char err[256];
-    ss->load_failed |= !pairs(st, r);
-    for (size_t i = 0; pairs(st, r) && i + 1 < store_reply_len(r); i += 2) {
+    for (size_t i = 0; pairs(r) && i + 1 < store_reply_len(r); i += 2) {
         struct session s;
         json_error_t je;
         json_t *j = json_loads(store_reply_str(store_reply_at(r, i + 1), NULL), 0, &je);
@@ -1122,117 +1155,119 @@ static void on_load_sessions(void *arg, enum store_status st, const struct store
         if (j == NULL || session_from_json(&s, j, err, sizeof err) != 0)
             log_error(&ss->a->log, "session_corrupt", "session=%s",
                       store_reply_str(store_reply_at(r, i), NULL));
-        else if (!session_settled_before(&s, app_now(ss->a) - KEEP_SETTLED_S))
-            ss->load_failed |= session_book_put(ss->book, &s) != 0;
+        else if (!session_settled_before(&s, app_now(ss->a) - KEEP_SETTLED_S) &&
+                 session_book_put(ss->book, &s) != 0)
+            log_error(&ss->a->log, "session_book_oom", "session=%s", s.id);
         session_clear(&s);
         json_decref(j);
     }
-    load_done(ss);
 }
 
-/* gate_events come after the sessions of their lot (same connection,
- * in order), so the sessions they name are already in the book. */
-static void on_load_events(void *arg, enum store_status st, const struct store_reply *r)
+static void load_events(struct restore *rs, const char *lot, const struct store_reply *r)
 {
-    struct sessions *ss = arg;
-    const char *lot = NULL;
-    ss->load_failed |= !pairs(st, r);
-    for (size_t i = 0; pairs(st, r) && i + 1 < store_reply_len(r); i += 2) {
+    struct sessions *ss = rs->arg;
+    for (size_t i = 0; pairs(r) && i + 1 < store_reply_len(r); i += 2) {
         const char *field = store_reply_str(store_reply_at(r, i), NULL);
         const char *sid = store_reply_str(store_reply_at(r, i + 1), NULL);
         const struct session *s = session_book_get(ss->book, sid);
         const char *colon = field ? strchr(field, ':') : NULL;
         if (s == NULL || colon == NULL)
             continue;
-        lot = s->lot;
         char kind[8];
         snprintf(kind, sizeof kind, "%.*s", (int)(colon - field), field);
-        session_book_event_put(ss->book, lot, kind, colon + 1, sid);
+        session_book_event_put(ss->book, s->lot, kind, colon + 1, sid);
     }
-    load_done(ss);
+    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
 }
 
-static void on_load_accounts(void *arg, enum store_status st, const struct store_reply *r)
+static void put_account(struct sessions *ss, const char *plate, const char *text)
 {
-    struct sessions *ss = arg;
+    struct session_account acct;
+    json_error_t je;
     char err[128];
-    ss->load_failed |= !pairs(st, r);
-    for (size_t i = 0; pairs(st, r) && i + 1 < store_reply_len(r); i += 2) {
-        struct session_account acct;
-        json_error_t je;
-        json_t *j = json_loads(store_reply_str(store_reply_at(r, i + 1), NULL), 0, &je);
-        if (j != NULL && session_account_from_json(j, &acct, err, sizeof err) == 0)
-            session_book_account_put(ss->book, store_reply_str(store_reply_at(r, i), NULL), &acct);
-        json_decref(j);
-    }
-    load_done(ss);
+    json_t *j = text ? json_loads(text, 0, &je) : NULL;
+    if (plate != NULL && j != NULL && session_account_from_json(j, &acct, err, sizeof err) == 0)
+        session_book_account_put(ss->book, plate, &acct);
+    json_decref(j);
 }
 
-static void on_load_lots(void *arg, enum store_status st, const struct store_reply *r)
+static void lot_item(struct restore *rs, const char *lot)
 {
-    struct sessions *ss = arg;
-    char key[KEY_MAX];
-    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY) {
-        ss->load_failed = true;
-        load_done(ss);
-        return;
-    }
-    for (size_t i = 0; i < store_reply_len(r); i++) {
-        const char *lot = store_reply_str(store_reply_at(r, i), NULL);
-        int err = 0;
-        if (lot == NULL)
-            continue;
-        dict_put(ss->lots_known, lot, (void *)1, &err);
-        ss->loading += 2;
-        if (store_cmdf(ss->a->store, on_load_sessions, ss, "HGETALL %s",
-                       keys_lot(key, sizeof key, lot, "sessions")) != 0) {
-            ss->load_failed = true;
-            ss->loading--;
-        }
-        if (store_cmdf(ss->a->store, on_load_events, ss, "HGETALL %s",
-                       keys_lot(key, sizeof key, lot, "gate_events")) != 0) {
-            ss->load_failed = true;
-            ss->loading--;
-        }
-    }
-    load_done(ss);
+    char k[2][KEY_MAX];
+    int err = 0;
+    dict_put(((struct sessions *)rs->arg)->lots_known, lot, (void *)1, &err);
+    const char *sv[] = {"HGETALL", keys_lot(k[0], KEY_MAX, lot, "sessions")};
+    const char *ev[] = {"HGETALL", keys_lot(k[1], KEY_MAX, lot, "gate_events")};
+    if (restore_cmd(rs, load_sessions, lot, 2, sv) == 0)
+        restore_cmd(rs, load_events, lot, 2, ev);
 }
 
-static void load_start(struct sessions *ss)
+static void scan_accounts(struct restore *rs, const char *cursor);
+
+/* A page of HSCAN accounts: [cursor, [plate, account, ...]]. */
+static void accounts_cb(struct restore *rs, const char *unused, const struct store_reply *r)
+{
+    const char *cursor = store_reply_str(store_reply_at(r, 0), NULL);
+    const struct store_reply *m = store_reply_at(r, 1);
+    for (size_t i = 0; i + 1 < store_reply_len(m); i += 2)
+        put_account(rs->arg, store_reply_str(store_reply_at(m, i), NULL),
+                    store_reply_str(store_reply_at(m, i + 1), NULL));
+    if (cursor != NULL && strcmp(cursor, "0") != 0)
+        scan_accounts(rs, cursor);
+}
+
+static void scan_accounts(struct restore *rs, const char *cursor)
 {
     char key[KEY_MAX];
-    ss->load_failed = false;
-    ss->loading = 2;
-    if (store_cmdf(ss->a->store, on_load_accounts, ss, "HGETALL %s",
-                   keys_city(key, sizeof key, "accounts")) != 0) {
-        ss->load_failed = true;
-        ss->loading--;
-    }
-    if (store_cmdf(ss->a->store, on_load_lots, ss, "SMEMBERS %s",
-                   keys_city(key, sizeof key, "session_lots")) != 0) {
-        ss->load_failed = true;
-        ss->loading--;
-    }
-    if (ss->loading == 0) {
-        ss->loading = 1;
-        load_done(ss);
-    }
+    const char *argv[] = {"HSCAN", keys_city(key, sizeof key, "accounts"), cursor, "COUNT",
+                          SCAN_COUNT};
+    restore_cmd(rs, accounts_cb, NULL, 5, argv);
 }
 
-static void on_load_timer(evutil_socket_t fd, short what, void *arg)
+static bool load_step(struct restore *rs, int k)
 {
-    struct sessions *ss = arg;
-    (void)fd;
-    (void)what;
-    if (ss->loaded || ss->loading > 0)
-        return;
-    if (!store_is_up(ss->a->store)) {
-        struct timeval tv = {0, LOAD_RETRY_MS * 1000};
-        event_add(ss->load_timer, &tv);
+    struct sessions *ss = rs->arg;
+    if (k > 0)
+        return false;
+    session_book_free(ss->book);          /* what an abandoned attempt left */
+    dict_free(ss->lots_known, NULL);
+    ss->book = session_book_new();
+    ss->lots_known = dict_new();
+    if (ss->book == NULL || ss->lots_known == NULL) {
+        restore_failed(rs, "out of memory");
+        return true;
+    }
+    char key[KEY_MAX];
+    scan_accounts(rs, "0");
+    restore_scan(rs, keys_city(key, sizeof key, "session_lots"), lot_item);
+    return true;
+}
+
+static void load_done(struct restore *rs)
+{
+    struct sessions *ss = rs->arg;
+    evict(ss);
+    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
+    log_info(&ss->a->log, "sessions_loaded", "sessions=%zu", session_book_count(ss->book));
+}
+
+static void account_cb(struct restore *rs, const char *plate, const struct store_reply *r)
+{
+    put_account(rs->arg, plate, store_reply_str(r, NULL));
+}
+
+static void reread_item(struct restore *rs, const char *id)
+{
+    char key[KEY_MAX];
+    if (strncmp(id, "lot:", 4) == 0) {
+        lot_item(rs, id + 4);
         return;
     }
-    load_start(ss);
+    const char *argv[] = {"HGET", keys_city(key, sizeof key, "accounts"), id + 5};
+    restore_cmd(rs, account_cb, id + 5, 3, argv);
 }
+
+static const struct restore_ops LOAD_OPS = {"sessions", load_step, load_done, reread_item};
 
 /* ---- init ---- */
 
@@ -1261,7 +1296,10 @@ static void bind_metrics(struct sessions *ss, struct metrics *m)
                                   "Plate sessions whose car is inside", NULL);
 }
 
-void api_sessions_stop(struct app *a)
+/* Before the HTTP server and the store are freed. The HTTP layer frees
+ * unanswered requests itself: forget them. A running job finishes (or
+ * fails) in its store callback; the jobs queued behind it never run. */
+static void stop(struct app *a)
 {
     struct sessions *ss = a->sessions;
     size_t pos = 0;
@@ -1269,10 +1307,10 @@ void api_sessions_stop(struct app *a)
     void *v;
     if (ss == NULL)
         return;
-    ss->closing = true;
-    /* The HTTP layer frees unanswered requests itself: forget them. A
-     * running job finishes (or fails) in its store callback; the jobs
-     * queued behind it never run. */
+    ss->lt.stopped = true;
+    restore_stop(&ss->rs);
+    if (ss->evict_timer)
+        evtimer_del(ss->evict_timer);
     while (ss->lanes && dict_next(ss->lanes, &pos, &k, &v)) {
         struct lane *l = v;
         struct job *next;
@@ -1289,7 +1327,8 @@ void api_sessions_stop(struct app *a)
     }
 }
 
-void api_sessions_free(struct app *a)
+/* After the store: every store callback has come back. */
+static void sessions_free(struct app *a)
 {
     struct sessions *ss = a->sessions;
     size_t pos = 0;
@@ -1297,9 +1336,9 @@ void api_sessions_free(struct app *a)
     void *v;
     if (ss == NULL)
         return;
-    api_sessions_stop(a);
-    if (ss->load_timer)
-        event_free(ss->load_timer);
+    stop(a);
+    lifetime_check(&ss->lt, a, "sessions");
+    restore_free(&ss->rs);
     if (ss->evict_timer)
         event_free(ss->evict_timer);
     while (ss->lanes && dict_next(ss->lanes, &pos, &k, &v)) {   /* jobs never answered */
@@ -1320,7 +1359,18 @@ void api_sessions_free(struct app *a)
     a->sessions = NULL;
 }
 
-int api_sessions_init(struct app *a, char *err, size_t errlen)
+static const struct module_route ROUTES[] = {
+    {HTTP_POST, "/v1/parking/lots/{id}/entries", ROLE_OPERATOR, false, h_entry},
+    {HTTP_POST, "/v1/parking/lots/{id}/exits", ROLE_OPERATOR, false, h_exit},
+    {HTTP_PUT, "/v1/parking/accounts/{plate}", ROLE_OPERATOR, false, h_account},
+    {HTTP_POST, "/v1/parking/sessions/{id}/payments", ROLE_OPERATOR, false, h_payment},
+    {HTTP_GET, "/v1/parking/sessions", ROLE_OPERATOR, false, h_list},
+    {HTTP_GET, "/v1/parking/find-car", ROLE_READER, true, h_find_car},
+    {HTTP_GET, "/v1/parking/kiosks/{id}/token", ROLE_KIOSK, false, h_kiosk_token},
+};
+
+/* Needs a->map, a->store, a->http and the parking registry (a->parking). */
+static int start(struct app *a, char *err, size_t errlen)
 {
     struct sessions *ss = calloc(1, sizeof *ss);
     if (ss == NULL) {
@@ -1333,34 +1383,33 @@ int api_sessions_init(struct app *a, char *err, size_t errlen)
                                       .max_session_s = (double)a->cfg.parking_max_session_s,
                                       .phantom_s = (double)a->cfg.parking_phantom_s};
     if ((ss->tz = tz_load(a->cfg.parking_timezone, NULL, err, errlen)) == NULL)
-        goto fail;
+        return -1;
     ss->book = session_book_new();
     ss->lanes = dict_new();
     ss->lots_known = dict_new();
     ss->claims = dict_new();
     ss->garages = a->map ? garages_build(a->map) : NULL;
-    ss->load_timer = evtimer_new(a->base, on_load_timer, ss);
     ss->evict_timer = event_new(a->base, -1, EV_PERSIST, on_evict_timer, ss);
     if (ss->book == NULL || ss->lanes == NULL || ss->lots_known == NULL || ss->claims == NULL ||
-        (a->map && ss->garages == NULL) || ss->load_timer == NULL ||
-        ss->evict_timer == NULL) {
+        (a->map && ss->garages == NULL) || ss->evict_timer == NULL ||
+        restore_init(&ss->rs, a, &ss->lt, &LOAD_OPS, ss) != 0) {
         snprintf(err, errlen, "out of memory");
-        goto fail;
+        return -1;
     }
     bind_metrics(ss, a->metrics);
-    struct timeval now = {0, 0}, hourly = {EVICT_EVERY_S, 0};
-    event_add(ss->load_timer, &now);
+    struct timeval hourly = {EVICT_EVERY_S, 0};
     event_add(ss->evict_timer, &hourly);
-    http_route(a->http, HTTP_POST, "/v1/parking/lots/{id}/entries", ROLE_OPERATOR, false, h_entry, a);
-    http_route(a->http, HTTP_POST, "/v1/parking/lots/{id}/exits", ROLE_OPERATOR, false, h_exit, a);
-    http_route(a->http, HTTP_PUT, "/v1/parking/accounts/{plate}", ROLE_OPERATOR, false, h_account, a);
-    http_route(a->http, HTTP_POST, "/v1/parking/sessions/{id}/payments", ROLE_OPERATOR, false,
-               h_payment, a);
-    http_route(a->http, HTTP_GET, "/v1/parking/sessions", ROLE_OPERATOR, false, h_list, a);
-    http_route(a->http, HTTP_GET, "/v1/parking/find-car", ROLE_READER, true, h_find_car, a);
-    http_route(a->http, HTTP_GET, "/v1/parking/kiosks/{id}/token", ROLE_KIOSK, false, h_kiosk_token, a);
+    if (module_routes(a->http, "sessions", ROUTES, sizeof ROUTES / sizeof ROUTES[0], a, err,
+                      errlen) != 0)
+        return -1;
+    restore_begin(&ss->rs);
     return 0;
-fail:
-    api_sessions_free(a);
-    return -1;
 }
+
+static bool module_ready(const struct app *a)
+{
+    return a->sessions != NULL && restore_ready(&a->sessions->rs);
+}
+
+const struct api_module api_sessions_module = {"sessions", start, stop, sessions_free,
+                                               module_ready};

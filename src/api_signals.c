@@ -34,6 +34,7 @@
 #include "keys.h"
 #include "map.h"
 #include "maxband.h"
+#include "module.h"
 #include "signals.h"
 #include "store.h"
 #include "tsd.h"
@@ -788,6 +789,12 @@ static json_t *plan_json(const struct map_corridor *c, const struct gw *g,
     return j;
 }
 
+/* The module's own state: only its store callbacks in flight (plans are
+ * read from Redis every time, nothing is kept). */
+struct signal_plans {
+    struct lifetime lt;
+};
+
 /* A request waiting on Redis. */
 struct pending {
     struct http_req *r;
@@ -808,13 +815,31 @@ static struct pending *pending_new(struct http_req *r, struct app *a, const char
     p->r = r;
     p->a = a;
     snprintf(p->cor, sizeof p->cor, "%s", cor);
+    lifetime_hold(&a->signal_plans->lt);
     return p;
 }
 
+/* Done with p, in its store callback (after pending_live). */
 static void pending_free(struct pending *p)
 {
     free(p->json);
     free(p);
+}
+
+/* A store callback came: false after stop (p is freed, its request gone). */
+static bool pending_live(struct pending *p)
+{
+    if (lifetime_release(&p->a->signal_plans->lt))
+        return true;
+    pending_free(p);
+    return false;
+}
+
+/* The command for p could not be queued: no callback will come. */
+static void pending_drop(struct pending *p)
+{
+    lifetime_release(&p->a->signal_plans->lt);
+    pending_free(p);
 }
 
 static const char *plan_key(char *buf, size_t n, const char *cor, const char *plan)
@@ -828,7 +853,7 @@ static const char *plan_key(char *buf, size_t n, const char *cor, const char *pl
 bool sig_store_failed(struct http_req *r, enum store_status st, const struct store_reply *rep)
 {
     if (st != STORE_OK) {
-        http_reply_unavailable(r);
+        module_reply_store(r, st);
         return true;
     }
     if (store_reply_type(rep) == STORE_R_ERROR) {
@@ -841,6 +866,8 @@ bool sig_store_failed(struct http_req *r, enum store_status st, const struct sto
 static void on_plan_saved(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
+    if (!pending_live(p))
+        return;
     if (!sig_store_failed(p->r, st, rep))
         http_reply_raw(p->r, 201, "application/json; charset=utf-8", p->json, strlen(p->json));
     pending_free(p);
@@ -870,7 +897,7 @@ static void save_plan(struct http_req *r, struct app *a, const struct map_corrid
         store_batch_free(b);
     if (!ok || store_batch_send(a->store, b, on_plan_saved, p) != 0) {
         http_reply_error(r, 500, "internal", "cannot queue the store write");
-        pending_free(p);
+        pending_drop(p);
     }
 }
 
@@ -935,7 +962,7 @@ static void gw_run(void *arg, const atomic_int *cancel)
     j->rc = maxband_solve_cancel(&j->g.p, cancel, &j->res, j->err, sizeof j->err);
 }
 
-/* Loop thread: answer. WORKER_CANCELLED comes from api_signals_stop once
+/* Loop thread: answer. WORKER_CANCELLED comes from the module's stop once
  * the loop has stopped: no reply then (http_server_free frees the req). */
 static void gw_done(void *arg, enum worker_status st)
 {
@@ -1035,6 +1062,8 @@ static void on_plan_found(void *arg, enum store_status st, const struct store_re
 {
     struct pending *p = arg;
     const char *json = NULL;
+    if (!pending_live(p))
+        return;
     if (!sig_store_failed(p->r, st, rep) && (json = store_reply_str(rep, NULL)) == NULL)
         http_reply_error(p->r, 404, "not_found", "plan '%s' not found for corridor '%s'", p->plan,
                          p->cor);
@@ -1069,13 +1098,15 @@ static void h_put_plan(struct http_req *r, void *arg)
     char key[KEY_MAX];
     if (store_cmdf(a->store, on_plan_found, p, "GET %s", plan_key(key, sizeof key, c->id, id)) != 0) {
         http_reply_error(r, 500, "internal", "cannot queue the store read");
-        pending_free(p);
+        pending_drop(p);
     }
 }
 
 static void on_active_plan(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
+    if (!pending_live(p))
+        return;
     if (!sig_store_failed(p->r, st, rep)) {
         size_t len = 0;
         const char *json = store_reply_str(rep, &len);
@@ -1100,7 +1131,7 @@ static void h_get_plan(struct http_req *r, void *arg)
     if (store_cmdf(a->store, on_active_plan, p, "GET %s",
                    keys_corridor(key, sizeof key, c->id, "plan:active")) != 0) {
         http_reply_error(r, 500, "internal", "cannot queue the store read");
-        pending_free(p);
+        pending_drop(p);
     }
 }
 
@@ -1165,6 +1196,8 @@ static int plan_svg(json_t *plan, int cycles, char **svg, size_t *len, char *err
 static void on_plan_for_svg(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
+    if (!pending_live(p))
+        return;
     if (sig_store_failed(p->r, st, rep)) {
         pending_free(p);
         return;
@@ -1224,35 +1257,58 @@ static void h_time_space(struct http_req *r, void *arg)
     }
     if (store_cmdf(a->store, on_plan_for_svg, p, "GET %s", key) != 0) {
         http_reply_error(r, 500, "internal", "cannot queue the store read");
-        pending_free(p);
+        pending_drop(p);
     }
 }
 
-void api_signals_register(struct app *a)
+static const struct module_route ROUTES[] = {
+    {HTTP_POST, "/v1/signals/webster", ROLE_READER, false, h_webster},
+    {HTTP_POST, "/v1/signals/greenwave", ROLE_READER, false, h_greenwave},
+    {HTTP_GET, "/v1/signals/corridors", ROLE_READER, true, h_corridors},
+    {HTTP_GET, "/v1/signals/corridors/{id}", ROLE_READER, true, h_corridor},
+    {HTTP_POST, "/v1/signals/corridors/{id}/greenwave", ROLE_ENGINEER, false,
+     h_corridor_greenwave},
+    {HTTP_PUT, "/v1/signals/corridors/{id}/plan", ROLE_ENGINEER, false, h_put_plan},
+    {HTTP_GET, "/v1/signals/corridors/{id}/plan", ROLE_READER, true, h_get_plan},
+    {HTTP_GET, "/v1/signals/corridors/{id}/time-space.svg", ROLE_READER, true, h_time_space},
+};
+
+static int start(struct app *a, char *err, size_t errlen)
 {
-    struct http_server *h = a->http;
     struct worker_opts wo = { (int)a->cfg.signals_workers, (size_t)a->cfg.signals_queue_max,
                               maxband_thread_done };
-    char err[ERRLEN];
-    a->worker = worker_new(a->base, &wo, err, sizeof err);
+    char werr[ERRLEN];
+    if ((a->signal_plans = calloc(1, sizeof *a->signal_plans)) == NULL) {
+        snprintf(err, errlen, "signals: out of memory");
+        return -1;
+    }
+    a->worker = worker_new(a->base, &wo, werr, sizeof werr);
     if (a->worker == NULL)
-        log_error(&a->log, "signals_worker", "error=\"%s\"", err);
-    http_route(h, HTTP_POST, "/v1/signals/webster", ROLE_READER, false, h_webster, a);
-    http_route(h, HTTP_POST, "/v1/signals/greenwave", ROLE_READER, false, h_greenwave, a);
-    http_route(h, HTTP_GET, "/v1/signals/corridors", ROLE_READER, true, h_corridors, a);
-    http_route(h, HTTP_GET, "/v1/signals/corridors/{id}", ROLE_READER, true, h_corridor, a);
-    http_route(h, HTTP_POST, "/v1/signals/corridors/{id}/greenwave", ROLE_ENGINEER, false,
-               h_corridor_greenwave, a);
-    http_route(h, HTTP_PUT, "/v1/signals/corridors/{id}/plan", ROLE_ENGINEER, false, h_put_plan, a);
-    http_route(h, HTTP_GET, "/v1/signals/corridors/{id}/plan", ROLE_READER, true, h_get_plan, a);
-    http_route(h, HTTP_GET, "/v1/signals/corridors/{id}/time-space.svg", ROLE_READER, true,
-               h_time_space, a);
-    api_adaptive_register(a);
+        log_error(&a->log, "signals_worker", "error=\"%s\"", werr);
+    return module_routes(a->http, "signals", ROUTES, sizeof ROUTES / sizeof ROUTES[0], a, err,
+                         errlen);
 }
 
-void api_signals_stop(struct app *a)
+static void stop(struct app *a)
 {
-    api_adaptive_stop(a);
+    if (a->signal_plans != NULL)
+        a->signal_plans->lt.stopped = true;
     worker_free(a->worker);          /* cancels and joins the optimisations in flight */
     a->worker = NULL;
 }
+
+static void plans_free(struct app *a)
+{
+    if (a->signal_plans != NULL)
+        lifetime_check(&a->signal_plans->lt, a, "signals");
+    free(a->signal_plans);
+    a->signal_plans = NULL;
+}
+
+/* Nothing to restore: plans are read from Redis when asked for. */
+static bool ready(const struct app *a)
+{
+    return a->signal_plans != NULL;
+}
+
+const struct api_module api_signals_module = {"signals", start, stop, plans_free, ready};

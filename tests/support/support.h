@@ -49,8 +49,11 @@ struct test_cityd {
  * server.listen on a free port, redis.url, auth.keys_file (a keys file
  * with admin/reader/sensor/operator/engineer keys named after the role:
  * "k-admin", "k-reader", ...), log level debug, then `extra` (NULL-
- * terminated list of "section.key=value"). Waits for /v1/health. */
+ * terminated list of "section.key=value"). Waits until /v1/health says
+ * ready (200) -- at most 10 s, then an answering 503 will do. */
 int support_cityd_start(struct test_cityd *c, const char *redis_url, const char *const *extra);
+/* The same without waiting: the process is started, nothing more. */
+int support_cityd_spawn(struct test_cityd *c, const char *redis_url, const char *const *extra);
 /* Send a signal (0: none, just wait) and wait for exit; returns the exit
  * status (or -1). */
 int support_cityd_signal_wait(struct test_cityd *c, int sig, int timeout_ms);
