@@ -22,6 +22,8 @@ struct config {
     long server_max_body_bytes;
     long server_rate_limit_rps;      /* 0: no limit */
     long server_rate_limit_burst;    /* 0: = rate_limit_rps */
+    long server_max_connections;
+    long server_header_timeout_ms;
     long server_request_timeout_ms;
     char server_cors_origin[128];
     long server_drain_timeout_ms;
@@ -36,6 +38,8 @@ struct config {
     /* [auth] */
     char auth_keys_file[CONFIG_PATH_MAX];
     bool auth_public_read;
+    long auth_max_failures;          /* 0: no limit */
+    long auth_failure_window_s;
     /* [clock] */
     enum clock_mode clock_mode;
     /* [parking] */
@@ -71,6 +75,7 @@ struct config {
     long signals_max_milp_intersections;   /* ... when it needs the MILP */
     /* [log] */
     char log_level[16];
+    long log_max_per_second;         /* 0: no limit */
 };
 
 /* Fill every key with its default. */

@@ -37,6 +37,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "auth.h"                   /* enum role, role_allows, role_name */
+
 struct event_base;
 struct log;
 struct metrics;
@@ -48,18 +50,6 @@ enum http_method {
     HTTP_HEAD = 16, HTTP_OPTIONS = 32,
 };
 
-/* Roles: reader < sensor, operator, engineer, kiosk < admin. A kiosk key
- * is bound to one lot (keys file `lot=<id>`, http_req_key_lot). */
-enum role {
-    ROLE_NONE = 0, ROLE_READER, ROLE_SENSOR, ROLE_OPERATOR, ROLE_ENGINEER, ROLE_KIOSK,
-    ROLE_ADMIN
-};
-
-/* True when a key with role `have` may call an endpoint needing `need`. */
-bool role_allows(enum role have, enum role need);
-int role_parse(const char *s, enum role *out);
-const char *role_name(enum role r);
-
 struct http_opts {
     const char *listen;           /* "host:port" */
     size_t max_body_bytes;        /* larger -> 413 */
@@ -68,6 +58,11 @@ struct http_opts {
     const char *cors_origin;      /* Access-Control-Allow-Origin value, "*" default */
     double rate_limit_rps;        /* per caller (key, else address); <= 0: no limit */
     double rate_limit_burst;      /* bucket size; <= 0: max(rate_limit_rps, 1) */
+    size_t max_connections;       /* more are closed at once; 0: 10000 */
+    int header_timeout_ms;        /* a request head must be in within; <= 0: 10 s */
+    int auth_fail_limit;          /* failed authentications an address may have ... */
+    int auth_fail_window_s;       /* ... in this many seconds, then 429; 0: 10 in 60 s,
+                                   * a limit < 0: no limit */
 };
 /* max_body_bytes 0 means 1 MiB, request_timeout_ms <= 0 means 10 s. */
 
@@ -86,13 +81,10 @@ void http_server_free(struct http_server *h);
 /* The port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *h);
 
-/* Keys: load "<secret> <role> [name] [lot=<id>]" lines (lot= only, and
- * always, on kiosk keys); '#' starts a comment at the
- * beginning of a line or of a field; secrets are printable ASCII; a
- * missing name becomes "line<N>". Replaces the current key set, or on
- * error keeps it and returns -1 with "file:line: message" in err.
- * Secrets are compared in constant time. With h NULL the file is only
- * checked (cityd --check). */
+/* Keys: load a keys file (its format in auth.h). Replaces the current
+ * key set, or on error keeps it and returns -1 with "file:line: message"
+ * in err. Secrets are compared in constant time. With h NULL the file is
+ * only checked (cityd --check). */
 int http_load_keys(struct http_server *h, const char *path, char *err, size_t errlen);
 /* Add one key programmatically (tests). -1 on a duplicate or bad key. */
 int http_add_key(struct http_server *h, const char *secret, enum role r, const char *name);
@@ -167,15 +159,15 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type,
  * Start a chunked 200 reply (this is the handler's one reply; the request
  * timeout no longer applies). `on_close` is called once when the client
  * goes away, the server drains or stops, or -- from the next loop turn --
- * when the request had already timed out; after it the req must not be
+ * when the request had already timed out or was a HEAD (which gets the
+ * stream's headers and nothing more); after it the req must not be
  * used. It is not called after the caller's own http_stream_end. Pass
  * NULL only if the req is not kept after http_stream_start returns.
  * http_stream_send returns the bytes queued in the connection's output
  * buffer (0 once the client is gone) so the caller can drop slow clients
  * with http_stream_abort: the connection is closed at once, what is still
  * queued for it discarded. After http_stream_end (the stream's proper
- * end) or http_stream_abort the req must not be used. A HEAD stream
- * sends no body: what is sent to it is discarded. */
+ * end) or http_stream_abort the req must not be used. */
 typedef void http_close_fn(struct http_req *r, void *arg);
 void http_stream_start(struct http_req *r, const char *content_type,
                        http_close_fn *on_close, void *arg);

@@ -7,17 +7,32 @@
 #ifndef CITYD_LOG_H
 #define CITYD_LOG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 
+struct log_limit;
+
 struct log {
     enum log_level level;
     FILE *out;           /* not owned; stderr unless a test redirects it */
+    struct log_limit *limit;   /* owned; NULL: every line is written */
 };
 
-/* Initialise with level info writing to stderr. */
+/* Initialise with level info writing to stderr, no rate limit. */
 void log_init(struct log *lg);
+
+/* Let each event (by name) write at most per_second lines a second (0:
+ * no limit, the default); the lines over it are counted, and the count
+ * goes out as one line `event=log_suppressed of=<event> suppressed=N`
+ * (at the event's level) before the next line logged after that second,
+ * or at log_close. Safe to log from several threads. -1 when out of
+ * memory. */
+int log_set_rate(struct log *lg, unsigned per_second);
+/* Write what is still counted, and free the rate limit (the logger stays
+ * usable, unlimited). */
+void log_close(struct log *lg);
 
 /* Parse "debug" / "info" / "warn" / "error". Returns 0 or -1. */
 int log_level_parse(const char *s, enum log_level *out);

@@ -16,8 +16,8 @@
 struct app;
 struct http_req;
 
-/* A whole string that is one finite number ("12", "-0.5", "1e3"; not "",
- * " 1", "1x", "nan", "1e999"). True with *out set. */
+/* A whole string that is one finite decimal number ("12", "-0.5", "1e3";
+ * not "", " 1", "1x", "0x10", "inf", "nan", "1e999"). True with *out set. */
 bool params_parse_number(const char *s, double *out);
 
 #define PARAMS_REQUIRED 0x1u          /* absent is an error */

@@ -4,12 +4,10 @@
  * small pieces every API module shares. */
 #include "app.h"
 
-#include <errno.h>
-#include <math.h>
-#include <stdlib.h>
 #include <sys/time.h>
 
 #include "http.h"
+#include "params.h"
 
 double app_wall_now(void)
 {
@@ -38,10 +36,9 @@ int app_request_now(const struct app *a, const struct http_req *r, double *now)
         *now = app_now(a);
         return 0;
     }
-    char *end;
-    errno = 0;
-    double v = strtod(at, &end);
-    if (errno != 0 || end == at || *end != '\0' || !isfinite(v) || v < 0 || v > 1e11)
+    /* Read as every other number parameter is (params.h). */
+    double v;
+    if (!params_parse_number(at, &v) || v < 0 || v > 1e11)
         return -1;
     *now = v;
     return 0;

@@ -37,6 +37,8 @@ static const struct ckey keys[] = {
     NUM("server.drain_timeout_ms", server_drain_timeout_ms, "10000", 0, 600000),
     NUM("server.rate_limit_rps", server_rate_limit_rps, "0", 0, 10000000),
     NUM("server.rate_limit_burst", server_rate_limit_burst, "0", 0, 10000000),
+    NUM("server.max_connections", server_max_connections, "10000", 1, 10000000),
+    NUM("server.header_timeout_ms", server_header_timeout_ms, "10000", 10, 600000),
     STR("redis.url", redis_url, "embedded"),
     STR("redis.data_dir", redis_data_dir, "var/"),
     STR("redis.server_bin", redis_server_bin, "redis-server"),
@@ -46,6 +48,8 @@ static const struct ckey keys[] = {
     STR("map.dir", map_dir, "maps/yantai"),
     STR("auth.keys_file", auth_keys_file, "config/keys.conf"),
     {"auth.public_read", C_BOOL, offsetof(struct config, auth_public_read), 0, "true", 0, 0},
+    NUM("auth.max_failures", auth_max_failures, "10", 0, 1000000),
+    NUM("auth.failure_window_s", auth_failure_window_s, "60", 1, 86400),
     {"clock.mode", C_CLOCK, offsetof(struct config, clock_mode), 0, "wall", 0, 0},
     NUM("parking.stale_after_s", parking_stale_after_s, "900", 1, 31536000),
     NUM("parking.pay_later_s", parking_pay_later_s, "259200", 0, 31536000),
@@ -79,6 +83,7 @@ static const struct ckey keys[] = {
     NUM("signals.max_milp_intersections", signals_max_milp_intersections, "16", 2, 64),
     {"log.level", C_LOGLEVEL, offsetof(struct config, log_level), sizeof(((struct config *)0)->log_level),
      "info", 0, 0},
+    NUM("log.max_per_second", log_max_per_second, "100", 0, 1000000),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -4,6 +4,8 @@
  * every request goes through one generic callback: it decodes the path
  * into segments, picks the most specific route pattern, answers
  * 404/405/OPTIONS/auth errors itself, and otherwise calls the handler.
+ * What is not HTTP lives in plain C modules: the JSON writer
+ * (json_out.c), keys and roles (auth.c), token buckets (ratelimit.c).
  *
  * Request lifetime. A struct http_req is held by up to two parties,
  * tracked as two reference bits:
@@ -27,27 +29,29 @@
  * calling evhttp_send_error(), which writes HTML. This file defines
  * evhttp_send_error so that those answers are the API's JSON error body
  * too: libevent calls it through the PLT, so the definition in the
- * executable takes precedence (tests/unit/test_http.c checks that a
- * 413 and a malformed request line come back as JSON). It has no access
- * to a server's state, so those replies carry the wildcard CORS origin
- * and are not counted per route.
+ * executable takes precedence (test_libevent_errors_are_json in
+ * tests/unit/test_http.c fails if a libevent binds its own calls). It
+ * has no access to a server's state, so those replies carry the
+ * wildcard CORS origin and are not counted per route.
  *
- * evhttp's reply head. evhttp writes a reply's status line and each of
- * its headers with evbuffer_add_printf; through glibc's vsnprintf that
- * is about 1,100 instructions a line, a fifth of a small reply's cost.
- * The evbuffer_add_printf at the end of this file takes the place of
- * libevent's the same way: it copies those two formats directly and
- * hands every other format to evbuffer_add_vprintf. Only the speed
- * depends on the interposition; the bytes are the same either way. */
+ * That is the only libevent function replaced this way. A replacement
+ * evbuffer_add_printf that copied evhttp's two reply-head formats by
+ * hand saved 4.6k of 40.1k user-space instructions a small reply
+ * (callgrind), but cityd's CPU time a request under wrk -- 18.6 us, most
+ * of it in the kernel -- did not move (medians of 7 runs each way), nor
+ * did `make bench`'s ratios: a speed trick riding on how libevent links
+ * was not worth keeping. */
 #include "http.h"
 
 #include <errno.h>
-#include <math.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
+#include <event2/listener.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,15 +61,19 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef __linux__
 #include <linux/sockios.h>           /* SIOCOUTQ */
 #endif
 
-#include "dict.h"
+#include "http_frame.h"
+#include "json_out.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "text.h"
 
 #define CT_JSON "application/json; charset=utf-8"
@@ -77,48 +85,14 @@
 #define REQ_POOL_MAX 256            /* free blocks kept for reuse */
 #define BODY_BLOCK_BYTES 8192       /* reply bodies sent from reused blocks */
 #define BODY_POOL_MAX 256
-#define RATE_TABLE_MAX 65536        /* callers tracked before idle ones are dropped */
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_AUTH_FAILS 10       /* failed authentications an address may have ... */
+#define DEFAULT_AUTH_WINDOW_S 60    /* ... in this window */
 #define ROUTE_COUNTER_CACHE 24
 /* While a handler works, at most this much of what the client sends
  * next (a pipelined request) is read ahead; see watch_connection(). */
 #define READ_AHEAD_BYTES (64 * 1024)
-
-/* ---- roles ---- */
-
-static const char *const role_names[] = {
-    [ROLE_NONE] = "none",         [ROLE_READER] = "reader",     [ROLE_SENSOR] = "sensor",
-    [ROLE_OPERATOR] = "operator", [ROLE_ENGINEER] = "engineer", [ROLE_KIOSK] = "kiosk",
-    [ROLE_ADMIN] = "admin",
-};
-
-bool role_allows(enum role have, enum role need)
-{
-    if (need == ROLE_NONE)
-        return true;
-    if (have == ROLE_NONE)
-        return false;
-    /* reader < sensor, operator, engineer, kiosk < admin: every key reads,
-     * admin does everything, the middle roles only their own. */
-    return have == need || have == ROLE_ADMIN || need == ROLE_READER;
-}
-
-int role_parse(const char *s, enum role *out)
-{
-    for (int r = ROLE_READER; r <= ROLE_ADMIN; r++) {
-        if (strcmp(s, role_names[r]) == 0) {
-            *out = (enum role)r;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-const char *role_name(enum role r)
-{
-    return (unsigned)r <= ROLE_ADMIN ? role_names[r] : "?";
-}
 
 /* ---- server state ---- */
 
@@ -151,19 +125,6 @@ struct route {
     struct route_counter counters[ROUTE_COUNTER_CACHE];
     size_t ncounters;
     struct route *next;
-};
-
-struct key {
-    char *secret;
-    size_t len;
-    enum role role;
-    char *name;
-    char *lot;                       /* kiosk keys: the lot they stand in */
-};
-
-struct keyset {
-    struct key *v;
-    size_t n;
 };
 
 /* Reply bodies up to BODY_BLOCK_BYTES go out by reference from blocks
@@ -199,16 +160,52 @@ struct http_server {
     char *cors_origin;
     struct route *routes;
     struct route unmatched;          /* metrics for paths no route matches */
-    struct keyset keys;
+    struct auth_keys *keys;
     struct http_req *live;           /* every req not yet freed */
     struct http_req *req_pool;       /* free REQ_BLOCK_BYTES blocks, linked by next */
     size_t req_pool_n;
     struct body_pool *bodies;
-    double rate, burst;              /* rate limit; rate <= 0: none */
-    struct dict *buckets;            /* caller -> struct bucket */
+    struct ratelimit *rate;          /* per caller; NULL: no limit */
+    struct ratelimit *auth_fails;    /* failed authentications per address; NULL: no limit */
     size_t inflight;                 /* reqs holding REF_WIRE */
+    struct http_conn *conns;         /* every connection not yet finished */
+    struct http_conn **by_fd;        /* attached connections by socket */
+    size_t by_fd_cap;
+    size_t nconns, max_conns;
+    int header_ms;                   /* server.header_timeout_ms */
+    int reserve_fd;                  /* kept open to refuse connections at EMFILE */
+    int backoff_ms;                  /* accept back-off now; 0: accepting */
+    struct event *accept_timer;      /* ends a back-off; always pending (see find_server) */
+    struct metric *conns_gauge, *refused_counter;
     time_t date_sec;                 /* the second date_hdr spells */
     char date_hdr[32];               /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+};
+
+enum conn_phase {
+    C_ATTACH,                        /* accepted; attach on this loop turn */
+    C_OPEN,                          /* evhttp's; c->ev is the head deadline */
+    C_REJECT,                        /* answer the tracker's verdict and close */
+    C_LINGER_START,                  /* evhttp let go; drain before closing */
+    C_LINGER,                        /* draining; c->ev ends it */
+    C_FINISH,                        /* free on this loop turn */
+};
+
+struct http_conn {
+    struct http_server *srv;
+    struct bufferevent *bev;
+    struct evhttp_connection *evcon; /* NULL until attached, and once evhttp let go */
+    struct http_req *req;            /* the request a handler has, if any */
+    struct evbuffer_cb_entry *watch; /* the tracker's view of the input; NULL: none */
+    struct http_frame frame;
+    int fd;                          /* -1 until attached */
+    enum conn_phase phase;
+    bool held;                       /* we hold a reference on bev */
+    bool refused;                    /* over max_connections */
+    bool deadline;                   /* the head deadline is armed */
+    bool linger;                     /* drain before closing */
+    struct http_conn *prev, *next;   /* srv->conns */
+    struct event *ev;                /* the phase's event (in store) */
+    _Alignas(max_align_t) unsigned char store[];
 };
 
 enum { REF_HANDLER = 1, REF_WIRE = 2 };
@@ -220,6 +217,7 @@ struct http_req {
     struct http_server *srv;
     struct evhttp_request *ev;       /* evhttp's request while REF_WIRE is held */
     struct evhttp_connection *evcon;
+    struct http_conn *conn;          /* its connection while REF_WIRE is held, or NULL */
     struct route *route;             /* NULL: unmatched */
     enum http_method method;
     const char *method_name;
@@ -430,11 +428,11 @@ static void record(struct http_req *r, int status)
         }
         metric_observe(rt->latency, secs);
     }
-    if (h->log != NULL && h->log->level <= LOG_DEBUG) {
-        char qpath[256];
-        log_debug(h->log, "http_request", "method=%s path=%s status=%d ms=%.3f", r->method_name,
-                  log_quote(qpath, sizeof qpath, r->path), status, secs * 1000.0);
-    }
+    /* The route pattern, never the path: its parameters and the query
+     * can be personal data (a plate in /v1/parking/accounts/{plate}). */
+    if (h->log != NULL && h->log->level <= LOG_DEBUG)
+        log_debug(h->log, "http_request", "method=%s route=%s status=%d ms=%.3f", r->method_name,
+                  rt->pattern, status, secs * 1000.0);
 }
 
 /* ---- request lifetime ---- */
@@ -500,12 +498,21 @@ static void req_release(struct http_req *r, unsigned bit)
     }
 }
 
+static void conn_next_request(struct http_conn *c);
+
 /* evhttp wrote the whole reply: the connection may now serve another
- * request, whose closecb is not ours to keep. */
+ * request. */
 static void on_complete(struct evhttp_request *ev, void *arg)
 {
     struct http_req *r = arg;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(ev), NULL, NULL);
+    if (r->conn != NULL) {
+        r->conn->req = NULL;
+        conn_next_request(r->conn);
+        r->conn = NULL;
+    } else {
+        /* an untracked connection: its closecb was this request's */
+        evhttp_connection_set_closecb(evhttp_request_get_connection(ev), NULL, NULL);
+    }
     req_release(r, REF_WIRE);
 }
 
@@ -519,10 +526,9 @@ static void stream_closed(struct http_req *r)
 }
 
 /* The connection is going away before evhttp finished our request. */
-static void on_conn_close(struct evhttp_connection *evcon, void *arg)
+static void req_conn_lost(struct http_req *r)
 {
-    struct http_req *r = arg;
-    (void)evcon;
+    r->conn = NULL;
     if (r->ev != NULL && evhttp_request_get_connection(r->ev) == NULL) {
         /* evhttp detached a request it had not answered (client gone):
          * it is ours to free now. */
@@ -536,6 +542,13 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg)
     if (r->streaming && !r->stream_ended && !r->srv->closing)
         stream_closed(r);
     req_release(r, REF_WIRE);        /* last: may free r */
+}
+
+/* The closecb of a connection we do not track (see on_new_connection). */
+static void on_req_conn_close(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    req_conn_lost(arg);
 }
 
 static void reply_timeout(struct http_req *r);
@@ -555,12 +568,491 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* ---- connections ----
+ *
+ * evhttp (libevent 2.1) tells nobody when it accepts or closes a
+ * connection, and its only timer on one restarts with every byte read.
+ * The one place it calls out as it accepts is the bufferevent factory
+ * (evhttp_set_bevcb): on_new_connection makes each connection's
+ * bufferevent itself, with a struct http_conn beside it, and counts it
+ * against max_connections. Within the same loop turn -- before any byte
+ * can be read -- conn_attach finds evhttp's connection through the
+ * bufferevent's callback argument and sets the connection's closecb,
+ * which from then on tells us when it goes (one per connection: the
+ * request it serves is c->req). Until then we hold a reference on the
+ * bufferevent, so even a connection evhttp gave up on at once is one we
+ * can still look at.
+ *
+ * A watcher on the input buffer (conn_input) hands every byte to the
+ * framing tracker (http_frame.h) before evhttp parses it, from the start
+ * of a request to the end of its head (or of a chunked body): that arms
+ * and disarms the head deadline, refuses requests evhttp would read
+ * differently from a proxy, and makes chunk extensions legal. Between
+ * requests the watcher is switched off.
+ *
+ * When evhttp closes a connection whose client may still be sending (a
+ * 413 before the body, any error), closing at once would reset it and
+ * the client could lose the reply: the bufferevent (created with
+ * BEV_OPT_CLOSE_ON_FREE, so evhttp does not close the socket under it)
+ * is kept for up to LINGER_MS, reading and dropping what arrives, as
+ * nginx's lingering close does. */
+
+#define DEFAULT_MAX_CONNS 10000
+#define DEFAULT_HEADER_MS 10000
+#define NOFILE_HEADROOM 64          /* descriptors kept for Redis, files, threads */
+#define LINGER_MS 2000
+#define ACCEPT_BACKOFF_MIN_MS 10
+#define ACCEPT_BACKOFF_MAX_MS 1000
+
+static const struct timeval linger_tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+
+static void conn_event(evutil_socket_t fd, short what, void *arg);
+static void conn_closed(struct evhttp_connection *evcon, void *arg);
+
+static void conn_activate(struct http_conn *c, enum conn_phase phase)
+{
+    c->phase = phase;
+    c->deadline = false;
+    event_del(c->ev);
+    event_active(c->ev, EV_TIMEOUT, 1);
+}
+
+static void conn_arm_deadline(struct http_conn *c)
+{
+    int ms = c->srv->header_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (c->deadline || c->watch == NULL || c->req != NULL)
+        return;
+    c->deadline = true;
+    event_add(c->ev, &tv);
+}
+
+static void conn_disarm_deadline(struct http_conn *c)
+{
+    if (!c->deadline)
+        return;
+    c->deadline = false;
+    event_del(c->ev);
+}
+
+static int conn_register(struct http_server *h, struct http_conn *c)
+{
+    if (c->fd < 0)
+        return -1;
+    if ((size_t)c->fd >= h->by_fd_cap) {
+        size_t cap = h->by_fd_cap > 0 ? h->by_fd_cap : 256;
+        while (cap <= (size_t)c->fd)
+            cap *= 2;
+        struct http_conn **v = realloc(h->by_fd, cap * sizeof *v);
+        if (v == NULL)
+            return -1;
+        memset(v + h->by_fd_cap, 0, (cap - h->by_fd_cap) * sizeof *v);
+        h->by_fd = v;
+        h->by_fd_cap = cap;
+    }
+    h->by_fd[c->fd] = c;
+    return 0;
+}
+
+static void conn_unregister(struct http_server *h, struct http_conn *c)
+{
+    if (c->fd >= 0 && (size_t)c->fd < h->by_fd_cap && h->by_fd[c->fd] == c)
+        h->by_fd[c->fd] = NULL;
+}
+
+/* The tracked connection evhttp serves a request on, or NULL. */
+static struct http_conn *conn_of(struct http_server *h, struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    int fd = bev != NULL ? bufferevent_getfd(bev) : -1;
+    struct http_conn *c = fd >= 0 && (size_t)fd < h->by_fd_cap ? h->by_fd[fd] : NULL;
+    return c != NULL && c->bev == bev ? c : NULL;
+}
+
+/* bufferevent factory (evhttp_set_bevcb): called as evhttp accepts. NULL
+ * (out of memory) lets evhttp make one itself: that connection goes
+ * untracked -- served, but with no deadline, limit or tracker. */
+static struct bufferevent *on_new_connection(struct event_base *base, void *arg)
+{
+    struct http_server *h = arg;
+    size_t evsize = (event_get_struct_event_size() + 15) & ~(size_t)15;
+    struct http_conn *c = calloc(1, sizeof *c + evsize);
+    if (c == NULL)
+        return NULL;
+    if ((c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+        free(c);
+        return NULL;
+    }
+    bufferevent_incref(c->bev);
+    c->held = true;
+    c->srv = h;
+    c->fd = -1;
+    c->linger = true;
+    c->ev = (struct event *)c->store;
+    event_assign(c->ev, base, -1, 0, conn_event, c);
+    c->next = h->conns;
+    if (h->conns != NULL)
+        h->conns->prev = c;
+    h->conns = c;
+    c->refused = ++h->nconns > h->max_conns;
+    metric_set(h->conns_gauge, (double)h->nconns);
+    h->backoff_ms = 0;               /* accept works again */
+    conn_activate(c, C_ATTACH);
+    return c->bev;
+}
+
+static void conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
+static void conn_attach(struct http_conn *c)
+{
+    struct http_server *h = c->srv;
+    bufferevent_event_cb ecb = NULL;
+    void *evcon = NULL;
+    bufferevent_getcb(c->bev, NULL, NULL, &ecb, &evcon);
+    if (ecb == NULL) {
+        /* evhttp could not set the connection up (out of memory): it
+         * has closed the socket itself, or -- when it failed one step
+         * later -- leaves it to us. Closing a number that may already be
+         * another connection's would be worse than leaking one
+         * descriptor, so ours is not closed. */
+        bufferevent_setfd(c->bev, -1);
+        conn_activate(c, C_FINISH);
+        return;
+    }
+    c->evcon = evcon;
+    c->fd = bufferevent_getfd(c->bev);
+    evhttp_connection_set_closecb(c->evcon, conn_closed, c);
+    if (c->refused || conn_register(h, c) != 0) {
+        /* Refused at once: the client sees the connection close. */
+        metric_inc(h->refused_counter, 1);
+        log_warn(h->log, "http_connection_refused", "connections=%zu max_connections=%zu",
+                 h->nconns, h->max_conns);
+        c->linger = false;
+        evhttp_connection_free(c->evcon);   /* conn_closed takes it from here */
+        return;
+    }
+    c->watch = evbuffer_add_cb(bufferevent_get_input(c->bev), conn_input, c);
+    http_frame_reset(&c->frame, h->max_body);
+    c->phase = C_OPEN;
+    conn_arm_deadline(c);
+    c->held = false;
+    bufferevent_decref(c->bev);
+}
+
+/* Feed the tracker the input from offset `from` on, and act on what it
+ * saw. */
+static void conn_scan(struct http_conn *c, struct evbuffer *buf, size_t from)
+{
+    size_t len = evbuffer_get_length(buf);
+    unsigned seen = 0;
+    while (from < len && http_frame_active(&c->frame)) {
+        struct evbuffer_ptr pos;
+        struct evbuffer_iovec v[8];
+        if (from > 0 && evbuffer_ptr_set(buf, &pos, from, EVBUFFER_PTR_SET) != 0)
+            break;
+        int n = evbuffer_peek(buf, (ev_ssize_t)(len - from), from > 0 ? &pos : NULL, v, 8);
+        for (int i = 0; i < n && i < 8 && from < len; i++) {
+            size_t k = v[i].iov_len < len - from ? v[i].iov_len : len - from;
+            seen |= http_frame_feed(&c->frame, v[i].iov_base, k);
+            from += k;
+        }
+    }
+    /* A head that comes in one read never needs its deadline armed. */
+    if (seen & HTTP_FRAME_HEAD_DONE)
+        conn_disarm_deadline(c);
+    else if (seen & HTTP_FRAME_STARTED)
+        conn_arm_deadline(c);
+    if (seen & HTTP_FRAME_REJECT) {
+        /* evhttp must not see this request: drop it here, answer it
+         * from the loop. */
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        conn_activate(c, C_REJECT);
+    }
+    if (!http_frame_active(&c->frame))
+        evbuffer_cb_clear_flags(buf, c->watch, EVBUFFER_CB_ENABLED);
+}
+
+/* The input buffer changed: called as bytes are read, before evhttp's
+ * read callback parses them (and as evhttp drains them). */
+static void conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct http_conn *c = arg;
+    if (info->n_added > 0 && http_frame_active(&c->frame))
+        conn_scan(c, buf, evbuffer_get_length(buf) - info->n_added);
+}
+
+/* The reply is written: follow the next request, from what is already
+ * read (pipelined bytes) on. */
+static void conn_next_request(struct http_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    if (c->watch == NULL)
+        return;
+    http_frame_reset(&c->frame, c->srv->max_body);
+    evbuffer_cb_set_flags(in, c->watch, EVBUFFER_CB_ENABLED);
+    if (evbuffer_get_length(in) > 0)
+        conn_scan(c, in, 0);
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 413:
+        return "Payload Too Large";
+    case 501:
+        return "Not Implemented";
+    default:
+        return "Bad Request";
+    }
+}
+
+/* The tracker refused the request: the JSON error, then close (with
+ * lingering: the body may be on its way). The socket takes the few
+ * bytes at once; if it does not, the client was not reading anyway. */
+static void conn_reject(struct http_conn *c)
+{
+    struct http_server *h = c->srv;
+    const char *code, *msg;
+    int status = http_frame_verdict(&c->frame, &code, &msg);
+    char body[512], resp[1024];
+    int bn = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                      msg);
+    int n = snprintf(resp, sizeof resp,
+                     "HTTP/1.1 %d %s\r\nContent-Type: " CT_JSON "\r\n"
+                     "Access-Control-Allow-Origin: %s\r\nConnection: close\r\n"
+                     "Content-Length: %d\r\n\r\n%s",
+                     status, reason_phrase(status), h->cors_origin, bn, body);
+    if (n > 0 && (size_t)n < sizeof resp)
+        (void)send(c->fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    metric_inc(route_counter(h, &h->unmatched, "OTHER", status), 1);
+    log_debug(h->log, "http_refused", "status=%d code=%s", status, code);
+    evhttp_connection_free(c->evcon);   /* conn_closed takes it from here */
+}
+
+/* evhttp closes the connection (closecb). */
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_conn *c = arg;
+    struct http_server *h = c->srv;
+    (void)evcon;
+    if (c->req != NULL) {
+        struct http_req *r = c->req;
+        c->req = NULL;
+        req_conn_lost(r);
+    }
+    conn_unregister(h, c);
+    if (c->watch != NULL) {
+        evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
+        c->watch = NULL;
+    }
+    c->evcon = NULL;
+    if (c->linger && !c->held && !h->closing) {
+        /* Keep the socket past evhttp's bufferevent_free. */
+        bufferevent_incref(c->bev);
+        c->held = true;
+        conn_activate(c, C_LINGER_START);
+    } else {
+        conn_activate(c, C_FINISH);
+    }
+}
+
+static void conn_finish(struct http_conn *c)
+{
+    struct http_server *h = c->srv;
+    event_del(c->ev);
+    if (c->held) {
+        bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        bufferevent_decref(c->bev);     /* closes the socket */
+    }
+    conn_unregister(h, c);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    h->nconns--;
+    metric_set(h->conns_gauge, (double)h->nconns);
+    free(c);
+}
+
+static void linger_read(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    (void)arg;
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void linger_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    conn_finish(arg);                /* EOF, error or LINGER_MS without a byte */
+}
+
+/* evhttp has shut down its side (the client has its FIN); take in what
+ * the client still sends until it closes too, or LINGER_MS. */
+static void linger_start(struct http_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    char scratch[4096];
+    ssize_t k = 0;
+    evbuffer_drain(in, evbuffer_get_length(in));
+    for (int i = 0; i < 16 && (k = recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT)) > 0; i++)
+        ;
+    if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        conn_finish(c);              /* the client has closed: nothing to wait for */
+        return;
+    }
+    bufferevent_setcb(c->bev, linger_read, NULL, linger_event, c);
+    bufferevent_set_timeouts(c->bev, &linger_tv, NULL);
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
+    c->phase = C_LINGER;
+    event_add(c->ev, &linger_tv);
+}
+
+static void conn_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_conn *c = arg;
+    (void)fd;
+    (void)what;
+    switch (c->phase) {
+    case C_ATTACH:
+        conn_attach(c);
+        break;
+    case C_OPEN:
+        /* The head deadline: however slowly the bytes came, the head is
+         * late. Dropped without a reply, as a slow attacker deserves. */
+        c->deadline = false;
+        log_info(c->srv->log, "http_header_timeout", "header_timeout_ms=%d", c->srv->header_ms);
+        c->linger = false;
+        evhttp_connection_free(c->evcon);
+        break;
+    case C_REJECT:
+        conn_reject(c);
+        break;
+    case C_LINGER_START:
+        linger_start(c);
+        break;
+    case C_LINGER:
+    case C_FINISH:
+        conn_finish(c);
+        break;
+    }
+}
+
+/* ---- descriptors and accept ---- */
+
+/* Raise the soft open-file limit to fit `want` connections and some
+ * headroom (up to the hard limit, which is the operator's: systemd's
+ * LimitNOFILE); the connections that fit. */
+static size_t fit_nofile(size_t want, const struct log *lg)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)want + NOFILE_HEADROOM;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+        return want;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        rl.rlim_cur = was;
+    if (rl.rlim_cur >= need) {
+        log_info(lg, "nofile_raised", "from=%lu to=%lu", (unsigned long)was,
+                 (unsigned long)rl.rlim_cur);
+        return want;
+    }
+    size_t fit = rl.rlim_cur > 2 * NOFILE_HEADROOM ? (size_t)rl.rlim_cur - NOFILE_HEADROOM
+                                                   : (size_t)rl.rlim_cur / 2;
+    log_warn(lg, "nofile_limit",
+             "soft=%lu hard=%lu max_connections=%zu wanted=%zu "
+             "hint=\"raise the hard limit (LimitNOFILE)\"",
+             (unsigned long)rl.rlim_cur, (unsigned long)rl.rlim_max, fit, want);
+    return fit;
+}
+
+static void on_accept_timer(evutil_socket_t fd, short what, void *arg);
+
+struct find_server {
+    struct evconnlistener *lev;
+    struct http_server *h;
+};
+
+static int find_server(const struct event_base *base, const struct event *ev, void *arg)
+{
+    struct find_server *f = arg;
+    struct http_server *h = event_get_callback_arg(ev);
+    (void)base;
+    if (event_get_callback(ev) != on_accept_timer || h->bound == NULL ||
+        evhttp_bound_socket_get_listener(h->bound) != f->lev)
+        return 0;
+    f->h = h;
+    return 1;
+}
+
+/* accept() failed for other than a retriable reason (libevent's listener
+ * error callback). The callback's argument is evhttp's, not ours, so the
+ * server is found by its accept timer, which is always pending. With no
+ * descriptors left (EMFILE, ENFILE) the waiting connections are refused
+ * with the one descriptor kept in reserve (so their clients hear at once
+ * instead of hanging in the queue), and in any case accepting pauses for
+ * a growing interval: the listening socket stays readable, and accepting
+ * on would spin. */
+static void on_accept_error(struct evconnlistener *lev, void *unused)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    struct find_server f = {lev, NULL};
+    (void)unused;
+    event_base_foreach_event(evconnlistener_get_base(lev), find_server, &f);
+    struct http_server *h = f.h;
+    if (h == NULL)
+        return;
+    int refused = 0;
+    if ((err == EMFILE || err == ENFILE) && h->reserve_fd >= 0) {
+        int lfd = evconnlistener_get_fd(lev), fd;
+        close(h->reserve_fd);
+        for (; refused < 64 && (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0; refused++)
+            close(fd);
+        h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    h->backoff_ms = h->backoff_ms == 0 ? ACCEPT_BACKOFF_MIN_MS
+                    : h->backoff_ms >= ACCEPT_BACKOFF_MAX_MS / 2 ? ACCEPT_BACKOFF_MAX_MS
+                                                                : 2 * h->backoff_ms;
+    evconnlistener_disable(lev);
+    struct timeval tv = {h->backoff_ms / 1000, (h->backoff_ms % 1000) * 1000};
+    event_add(h->accept_timer, &tv);
+    log_warn(h->log, "http_accept_failed", "error=\"%s\" refused=%d retry_ms=%d connections=%zu",
+             strerror(err), refused, h->backoff_ms, h->nconns);
+}
+
+/* The end of a back-off (or an hour with none: then it only re-arms). */
+static void on_accept_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *h = arg;
+    static const struct timeval idle = {3600, 0};
+    (void)fd;
+    (void)what;
+    if (h->backoff_ms > 0 && h->bound != NULL)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(h->bound));
+    event_add(h->accept_timer, &idle);
+}
+
 /* ---- sending ---- */
 
 static void add_header(struct http_req *r, const char *k, const char *v)
 {
     if (r->ev != NULL && !r->answered)
         evhttp_add_header(evhttp_request_get_output_headers(r->ev), k, v);
+}
+
+/* Retry-After (whole seconds), readable by browser apps too. */
+static void retry_after(struct http_req *r, double secs)
+{
+    char v[24];
+    snprintf(v, sizeof v, "%.0f", secs);
+    add_header(r, "Retry-After", v);
+    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
 }
 
 /* The output buffer to fill, or NULL when this reply goes nowhere (the
@@ -657,202 +1149,11 @@ static void reply_finish(struct http_req *r, int status, const char *ctype)
     evhttp_send_reply(r->ev, status, NULL, NULL);
 }
 
-/* ---- JSON output ----
- *
- * Replies are serialised here rather than with json_dump_callback: for
- * the small objects most replies are, jansson's dump costs more than the
- * rest of the reply (a hashtable per call for cycle detection, a
- * formatted pointer per container, a callback per token). The output is
- * byte for byte jansson's with JSON_COMPACT | JSON_REAL_PRECISION(15)
- * (tests/unit/test_http.c compares the two), and like it this fails on
- * a string that is not UTF-8; nesting deeper than JSON_OUT_MAX_DEPTH
- * (which is also what a reference cycle turns into) fails as well. */
-#define JSON_OUT_MAX_DEPTH 2048         /* jansson's parser nests no deeper */
-#define JSON_REAL_DIGITS 15             /* see http_reply_json */
+/* ---- JSON output ---- */
 
-struct jout {
-    struct evbuffer *out;
-    int err;
-    size_t len;
-    char buf[4096];                     /* batched into few evbuffer_adds */
-};
-
-/* Not an initializer: that would zero the whole buffer for every reply. */
-static void jout_init(struct jout *o, struct evbuffer *out)
+static int evbuffer_sink(void *ctx, const char *p, size_t n)
 {
-    o->out = out;
-    o->err = 0;
-    o->len = 0;
-}
-
-static void jout_flush(struct jout *o)
-{
-    if (o->len > 0 && evbuffer_add(o->out, o->buf, o->len) != 0)
-        o->err = -1;
-    o->len = 0;
-}
-
-static void jout_put(struct jout *o, const char *s, size_t n)
-{
-    if (n > sizeof o->buf - o->len) {
-        jout_flush(o);
-        if (n > sizeof o->buf) {
-            if (evbuffer_add(o->out, s, n) != 0)
-                o->err = -1;
-            return;
-        }
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-}
-
-static void jout_char(struct jout *o, char c)
-{
-    if (o->len == sizeof o->buf)
-        jout_flush(o);
-    o->buf[o->len++] = c;
-}
-
-/* A quoted JSON string: quote, backslash and control characters escaped
- * (named escapes where JSON has them, else \u00XX), the rest verbatim. */
-static void jout_string(struct jout *o, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t run = 0;                     /* start of bytes not yet written */
-    jout_char(o, '"');
-    for (size_t i = 0; i < n && o->err == 0;) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80) {
-            size_t l = text_utf8_seq(s + i, n - i);
-            if (l == 0)
-                o->err = -1;
-            i += l;
-            continue;
-        }
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            i++;
-            continue;
-        }
-        jout_put(o, s + run, i - run);
-        /* \u00XX, or its first two bytes with a named escape */
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        const char *named = strchr("\"\"\\\\\bb\ff\nn\rr\tt", (char)c);
-        if (c != 0 && named != NULL)
-            esc[1] = named[1];
-        jout_put(o, esc, esc[1] == 'u' ? 6 : 2);
-        run = ++i;
-    }
-    jout_put(o, s + run, n - run);
-    jout_char(o, '"');
-}
-
-static void jout_integer(struct jout *o, json_int_t v)
-{
-    char tmp[24], *p = tmp + sizeof tmp;
-    /* Via unsigned: negating the most negative value would overflow. */
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        *--p = '-';
-    jout_put(o, p, (size_t)(tmp + sizeof tmp - p));
-}
-
-/* %.15g as jansson prints reals: always with a '.' or an exponent (so it
- * reads back as a real), exponent without '+' or leading zeros. */
-static void jout_real(struct jout *o, double v)
-{
-    char tmp[48];
-    int n = snprintf(tmp, sizeof tmp - 2, "%.*g", JSON_REAL_DIGITS, v);
-    if (n < 0 || (size_t)n >= sizeof tmp - 2) {
-        o->err = -1;
-        return;
-    }
-    size_t len = (size_t)n;
-    for (char *p = tmp; *p; p++) {
-        if (*p == ',')                  /* a locale's decimal comma */
-            *p = '.';
-    }
-    char *e = strchr(tmp, 'e');
-    if (e == NULL && strchr(tmp, '.') == NULL) {
-        memcpy(tmp + len, ".0", 3);
-        len += 2;
-    } else if (e != NULL) {
-        /* printf's e+05 / e-05 become e5 / e-5 */
-        char *to = e + 1 + (e[1] == '-'), *from = e + 2;
-        while (*from == '0' && from[1] != '\0')
-            from++;
-        memmove(to, from, strlen(from) + 1);
-        len = strlen(tmp);
-    }
-    jout_put(o, tmp, len);
-}
-
-static void jout_value(struct jout *o, const json_t *j, int depth)
-{
-    if (depth > JSON_OUT_MAX_DEPTH)
-        o->err = -1;
-    if (o->err != 0)
-        return;
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        jout_char(o, '{');
-        for (void *it = json_object_iter((json_t *)j); it != NULL && o->err == 0;) {
-            jout_string(o, json_object_iter_key(it), json_object_iter_key_len(it));
-            jout_char(o, ':');
-            jout_value(o, json_object_iter_value(it), depth + 1);
-            it = json_object_iter_next((json_t *)j, it);
-            if (it != NULL)
-                jout_char(o, ',');
-        }
-        jout_char(o, '}');
-        break;
-    }
-    case JSON_ARRAY: {
-        size_t n = json_array_size(j);
-        jout_char(o, '[');
-        for (size_t i = 0; i < n && o->err == 0; i++) {
-            if (i > 0)
-                jout_char(o, ',');
-            jout_value(o, json_array_get(j, i), depth + 1);
-        }
-        jout_char(o, ']');
-        break;
-    }
-    case JSON_STRING:
-        jout_string(o, json_string_value(j), json_string_length(j));
-        break;
-    case JSON_INTEGER:
-        jout_integer(o, json_integer_value(j));
-        break;
-    case JSON_REAL:
-        jout_real(o, json_real_value(j));
-        break;
-    case JSON_TRUE:
-        jout_put(o, "true", 4);
-        break;
-    case JSON_FALSE:
-        jout_put(o, "false", 5);
-        break;
-    case JSON_NULL:
-        jout_put(o, "null", 4);
-        break;
-    }
-}
-
-/* Append j (an object or array) to out; -1 if it cannot be serialised
- * (out may then hold part of it). */
-static int json_write(struct evbuffer *out, const json_t *j)
-{
-    struct jout o;
-    jout_init(&o, out);
-    if (!json_is_object(j) && !json_is_array(j))
-        return -1;
-    jout_value(&o, j, 0);
-    jout_flush(&o);
-    return o.err;
+    return evbuffer_add(ctx, p, n);
 }
 
 static void send_error_v(struct http_req *r, int status, const char *code, const char *fmt,
@@ -864,15 +1165,14 @@ static void send_error_v(struct http_req *r, int status, const char *code, const
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     text_sanitize(msg);                    /* a message may quote bad input */
-    struct jout o;
-    jout_init(&o, out);
-    jout_put(&o, "{\"error\":{\"code\":", 17);
-    jout_string(&o, code, strlen(code));
-    jout_put(&o, ",\"message\":", 11);
-    jout_string(&o, msg, strlen(msg));
-    jout_put(&o, "}}", 2);
-    jout_flush(&o);
-    if (o.err != 0) {
+    struct json_out o;
+    json_out_init(&o, evbuffer_sink, out);
+    json_out_raw(&o, "{\"error\":{\"code\":", 17);
+    json_out_string(&o, code, strlen(code));
+    json_out_raw(&o, ",\"message\":", 11);
+    json_out_string(&o, msg, strlen(msg));
+    json_out_raw(&o, "}}", 2);
+    if (json_out_finish(&o) != 0) {
         evbuffer_drain(out, evbuffer_get_length(out));
         evbuffer_add_printf(out, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, code);
     }
@@ -891,13 +1191,9 @@ static void send_error(struct http_req *r, int status, const char *code, const c
 
 static void reply_timeout(struct http_req *r)
 {
-    if (r->srv->log != NULL) {
-        char qpath[256];
-        log_warn(r->srv->log, "http_timeout", "method=%s path=%s timeout_ms=%d", r->method_name,
-                 log_quote(qpath, sizeof qpath, r->path), r->srv->timeout_ms);
-    }
-    add_header(r, "Retry-After", "1");
-    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    log_warn(r->srv->log, "http_timeout", "method=%s route=%s timeout_ms=%d", r->method_name,
+             r->route != NULL ? r->route->pattern : "unmatched", r->srv->timeout_ms);
+    retry_after(r, 1);
     send_error(r, 503, "timeout", "the request was not answered within %d ms",
                r->srv->timeout_ms);
 }
@@ -928,7 +1224,7 @@ void http_reply_json(struct http_req *r, int status, json_t *body)
         /* 15 significant digits: jansson's default 17 prints binary noise
          * (12.3 as 12.300000000000001); 15 keeps 1e-9 degrees and epoch
          * milliseconds. */
-        if (body != NULL && json_write(out, body) == 0) {
+        if (body != NULL && json_out_write(body, evbuffer_sink, out) == 0) {
             reply_finish(r, status, CT_JSON);
         } else {
             evbuffer_drain(out, evbuffer_get_length(out));
@@ -954,8 +1250,7 @@ void http_reply_unavailable(struct http_req *r)
 {
     if (!handler_may_reply(r, "http_reply_unavailable"))
         return;
-    add_header(r, "Retry-After", "1");
-    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    retry_after(r, 1);
     send_error(r, 503, "store_unavailable", "the data store is unavailable; retry shortly");
     req_release(r, REF_HANDLER);
 }
@@ -965,10 +1260,7 @@ void http_reply_retry(struct http_req *r, int status, const char *code, int retr
 {
     if (!handler_may_reply(r, "http_reply_retry"))
         return;
-    char after[16];
-    snprintf(after, sizeof after, "%d", retry_after_s > 0 ? retry_after_s : 1);
-    add_header(r, "Retry-After", after);
-    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    retry_after(r, retry_after_s > 0 ? retry_after_s : 1);
     va_list ap;
     va_start(ap, fmt);
     send_error_v(r, status, code, fmt, ap);
@@ -1052,9 +1344,19 @@ void http_stream_start(struct http_req *r, const char *content_type, http_close_
     r->on_close = on_close;
     r->on_close_arg = arg;
     event_del(r->timer);
+    if (!r->answered && r->ev != NULL && r->method == HTTP_HEAD) {
+        /* HEAD: the stream's headers (no length: it has none) and the
+         * request is over, as if the client had left at once. */
+        common_headers(r, content_type);
+        add_header(r, "Cache-Control", "no-cache");
+        r->answered = true;
+        record(r, 200);
+        evhttp_send_reply(r->ev, 200, NULL, NULL);
+    }
     if (r->answered || r->ev == NULL) {
-        /* Timed out or the client is gone already: tell the caller from
-         * the next loop turn, never from inside this call. */
+        /* Timed out, HEAD, or the client is gone already: tell the caller
+         * from the next loop turn, never from inside this call; nothing
+         * more goes on the wire. */
         r->close_due = true;
         evtimer_add(r->timer, &next_turn);
         return;
@@ -1087,19 +1389,20 @@ static void stream_drained(struct evhttp_connection *evcon, void *arg)
 
 size_t http_stream_send(struct http_req *r, const void *data, size_t len)
 {
-    if (r == NULL || !r->streaming || r->stream_ended || r->ev == NULL)
+    if (r == NULL || !r->streaming || r->stream_ended || r->ev == NULL || r->close_due)
         return 0;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
     struct evbuffer *buf = evhttp_request_get_output_buffer(r->ev);
-    /* A HEAD reply has no body: evhttp would keep the chunks forever. */
-    if (len > 0 && r->method != HTTP_HEAD && evbuffer_add(buf, data, len) == 0)
+    if (len > 0 && evbuffer_add(buf, data, len) == 0)
         evhttp_send_reply_chunk_with_cb(r->ev, buf, r->on_drained ? stream_drained : NULL, r);
     return evbuffer_get_length(bufferevent_get_output(bev));
 }
 
 void http_stream_on_drained(struct http_req *r, size_t low_water, http_drained_fn *fn)
 {
-    if (r == NULL || !r->streaming || r->stream_ended)
+    /* close_due: the reply is over (HEAD) or never began: the
+     * connection's watermark is not the stream's to set. */
+    if (r == NULL || !r->streaming || r->stream_ended || r->close_due)
         return;
     r->on_drained = fn;
     if (r->evcon != NULL)
@@ -1109,7 +1412,7 @@ void http_stream_on_drained(struct http_req *r, size_t low_water, http_drained_f
 
 size_t http_stream_unsent(const struct http_req *r)
 {
-    if (r == NULL || !r->streaming || r->stream_ended || r->evcon == NULL)
+    if (r == NULL || !r->streaming || r->stream_ended || r->evcon == NULL || r->close_due)
         return 0;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
     size_t n = evbuffer_get_length(bufferevent_get_output(bev));
@@ -1133,7 +1436,7 @@ void http_stream_end(struct http_req *r)
     r->stream_ended = true;
     r->on_close = NULL;
     r->on_drained = NULL;
-    if (r->ev != NULL) {
+    if (r->ev != NULL && !r->close_due) {
         /* evhttp finishes the request when the buffer is down to the low
          * watermark: only all of it is the end of the reply. */
         if (r->evcon != NULL)
@@ -1151,7 +1454,7 @@ void http_stream_abort(struct http_req *r)
     r->stream_ended = true;
     r->on_close = NULL;
     r->on_drained = NULL;
-    if (r->evcon != NULL) {
+    if (r->evcon != NULL && !r->close_due) {
         /* Drop the backlog and shut the socket: evhttp then sees the
          * connection fail, as when a client hangs up, and frees it. */
         struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
@@ -1438,191 +1741,79 @@ int http_route(struct http_server *h, unsigned methods, const char *pattern, enu
 
 /* ---- keys ---- */
 
-static void keyset_clear(struct keyset *ks)
-{
-    for (size_t i = 0; i < ks->n; i++) {
-        free(ks->v[i].secret);
-        free(ks->v[i].name);
-        free(ks->v[i].lot);
-    }
-    free(ks->v);
-    ks->v = NULL;
-    ks->n = 0;
-}
-
-/* Compare the presented token with every key, in time that depends only
- * on the key lengths, never on how many leading bytes match. */
-static const struct key *key_find(const struct keyset *ks, const char *tok, size_t tlen)
-{
-    const struct key *found = NULL;
-    for (size_t i = 0; i < ks->n; i++) {
-        const struct key *k = &ks->v[i];
-        unsigned diff = k->len != tlen;
-        for (size_t j = 0; j < k->len; j++)
-            diff |= (unsigned char)k->secret[j] ^ (unsigned char)(j < tlen ? tok[j] : 0);
-        if (diff == 0 && found == NULL)
-            found = k;
-    }
-    return found;
-}
-
-static int keyset_add(struct keyset *ks, const char *secret, enum role role, const char *name,
-                      const char *lot)
-{
-    struct key *nv = realloc(ks->v, (ks->n + 1) * sizeof *nv);
-    if (nv == NULL)
-        return -1;
-    ks->v = nv;
-    struct key *k = &ks->v[ks->n];
-    k->secret = strdup(secret);
-    k->name = strdup(name);
-    k->lot = lot != NULL ? strdup(lot) : NULL;
-    k->len = strlen(secret);
-    k->role = role;
-    if (k->secret == NULL || k->name == NULL || (lot != NULL && k->lot == NULL)) {
-        free(k->secret);
-        free(k->name);
-        free(k->lot);
-        return -1;
-    }
-    ks->n++;
-    return 0;
-}
-
-static bool secret_valid(const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
-            return false;
-    }
-    return true;
-}
-
 int http_add_key(struct http_server *h, const char *secret, enum role r, const char *name)
 {
-    if (secret == NULL || secret[0] == '\0' || !secret_valid(secret) || r == ROLE_NONE ||
-        r > ROLE_ADMIN || r == ROLE_KIOSK || key_find(&h->keys, secret, strlen(secret)) != NULL)
+    if (r == ROLE_KIOSK)
         return -1;
-    return keyset_add(&h->keys, secret, r, name != NULL ? name : role_name(r), NULL);
+    return auth_keys_add(h->keys, secret, r, name != NULL ? name : role_name(r), NULL);
 }
 
 int http_add_kiosk_key(struct http_server *h, const char *secret, const char *name,
                        const char *lot)
 {
-    if (secret == NULL || secret[0] == '\0' || !secret_valid(secret) || lot == NULL ||
-        lot[0] == '\0' || key_find(&h->keys, secret, strlen(secret)) != NULL)
+    if (lot == NULL || lot[0] == '\0')
         return -1;
-    return keyset_add(&h->keys, secret, ROLE_KIOSK, name != NULL ? name : "kiosk", lot);
-}
-
-/* One line of a keys file into ks; message in err on failure. */
-static int keys_line(struct keyset *ks, char *line, int lineno, char *err, size_t errlen)
-{
-    char *tok[5];
-    int n = 0;
-    for (char *p = line; *p && n < 5;) {
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-            p++;
-        if (*p == '\0' || *p == '#')
-            break;
-        tok[n++] = p;
-        while (*p && !strchr(" \t\r\n", *p))
-            p++;
-        if (*p)
-            *p++ = '\0';
-    }
-    if (n == 0)
-        return 0;
-    /* The optional last field lot=<id> binds a kiosk key to its lot. */
-    const char *lot = NULL;
-    if (n >= 3 && strncmp(tok[n - 1], "lot=", 4) == 0) {
-        lot = tok[n - 1] + 4;
-        n--;
-        if (lot[0] == '\0') {
-            snprintf(err, errlen, "lot= needs a lot id");
-            return -1;
-        }
-    }
-    if (n >= 4) {
-        snprintf(err, errlen, "too many fields (expected '<secret> <role> [name] [lot=<id>]')");
-        return -1;
-    }
-    if (n == 1) {
-        snprintf(err, errlen,
-                 "missing role after the key (expected '<secret> <role> [name] [lot=<id>]')");
-        return -1;
-    }
-    enum role role;
-    if (role_parse(tok[1], &role) != 0) {
-        snprintf(err, errlen,
-                 "unknown role '%.40s' (expected reader, sensor, operator, engineer, kiosk or "
-                 "admin)",
-                 tok[1]);
-        return -1;
-    }
-    if (role == ROLE_KIOSK && lot == NULL) {
-        snprintf(err, errlen, "a kiosk key needs lot=<id> (the lot it stands in)");
-        return -1;
-    }
-    if (role != ROLE_KIOSK && lot != NULL) {
-        snprintf(err, errlen, "lot= is only for kiosk keys");
-        return -1;
-    }
-    if (!secret_valid(tok[0])) {
-        snprintf(err, errlen, "the key must be printable ASCII without spaces");
-        return -1;
-    }
-    const struct key *dup = key_find(ks, tok[0], strlen(tok[0]));
-    if (dup != NULL) {
-        snprintf(err, errlen, "duplicate key (already defined as '%.40s')", dup->name);
-        return -1;
-    }
-    char defname[32];
-    snprintf(defname, sizeof defname, "line%d", lineno);
-    if (keyset_add(ks, tok[0], role, n == 3 ? tok[2] : defname, lot) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
+    return auth_keys_add(h->keys, secret, ROLE_KIOSK, name != NULL ? name : "kiosk", lot);
 }
 
 int http_load_keys(struct http_server *h, const char *path, char *err, size_t errlen)
 {
-    struct keyset ks = {0};
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0, rc = -1;
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct auth_keys *ks = auth_keys_load(path, err, errlen);
+    if (ks == NULL)
         return -1;
-    }
-    while (getline(&line, &cap, f) != -1) {
-        char msg[200];
-        lineno++;
-        if (keys_line(&ks, line, lineno, msg, sizeof msg) != 0) {
-            snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        snprintf(err, errlen, "%s: read error: %s", path, strerror(errno));
-        goto out;
-    }
     if (h != NULL) {
-        keyset_clear(&h->keys);
+        auth_keys_free(h->keys);
         h->keys = ks;
-        ks = (struct keyset){0};
+    } else {
+        auth_keys_free(ks);
     }
-    rc = 0;
-out:
-    keyset_clear(&ks);
-    free(line);
-    fclose(f);
-    return rc;
+    return 0;
 }
 
 /* ---- dispatch ---- */
+
+/* ---- rate limiting ----
+ * A token bucket per caller (ratelimit.h) -- the API key when the
+ * request carries a valid one, else the peer address; a request that
+ * finds none answers 429 rate_limited with Retry-After. */
+
+static double loop_now_s(const struct http_server *h)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(h->base, &tv);
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* The client's address as a rate-limit key; an IPv6 client by its /64,
+ * the block one subscriber gets (a single address would be free). */
+static void peer_key(const struct http_req *r, char *buf, size_t len)
+{
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    struct in6_addr a6;
+    if (r->evcon != NULL)
+        evhttp_connection_get_peer(r->evcon, &addr, &port);
+    if (addr == NULL) {
+        snprintf(buf, len, "?");
+    } else if (strchr(addr, ':') != NULL && inet_pton(AF_INET6, addr, &a6) == 1 &&
+               !IN6_IS_ADDR_V4MAPPED(&a6)) {
+        memset(a6.s6_addr + 8, 0, 8);
+        inet_ntop(AF_INET6, &a6, buf, (socklen_t)len);
+    } else {
+        snprintf(buf, len, "%s", addr);
+    }
+}
+
+static void caller_id(const struct http_req *r, char *id, size_t len)
+{
+    char who[INET6_ADDRSTRLEN + 4];
+    if (r->key_name != NULL) {
+        snprintf(id, len, "k %s", r->key_name);
+    } else {
+        peer_key(r, who, sizeof who);
+        snprintf(id, len, "a %s", who);
+    }
+}
 
 /* The Bearer challenge of a 401, readable by browser apps too. */
 static void challenge(struct http_req *r, const char *value)
@@ -1632,123 +1823,82 @@ static void challenge(struct http_req *r, const char *value)
 }
 
 /* Who is calling: sets r->role / key_name, or answers 401 and returns -1. */
+/* 401 for a key that is not one, counted against the caller's address. */
+static int auth_failed(struct http_req *r, const char *error, const char *msg)
+{
+    struct http_server *h = r->srv;
+    char who[INET6_ADDRSTRLEN + 4], value[80];
+    double wait;
+    if (h->auth_fails != NULL) {
+        peer_key(r, who, sizeof who);
+        ratelimit_take(h->auth_fails, who, loop_now_s(h), &wait);
+    }
+    snprintf(value, sizeof value, "Bearer realm=\"cityd\", error=\"%s\"", error);
+    challenge(r, value);
+    send_error(r, 401, "unauthorized", "%s", msg);
+    return -1;
+}
+
+/* An address that has failed to authenticate auth_fail_limit times in
+ * the window gets 429 for any key it sends -- a right one too, or the
+ * guessing would go on -- until its bucket has a token again. */
+static bool auth_throttled(struct http_req *r)
+{
+    struct http_server *h = r->srv;
+    char who[INET6_ADDRSTRLEN + 4];
+    double wait;
+    if (h->auth_fails == NULL || ratelimit_size(h->auth_fails) == 0)
+        return false;
+    peer_key(r, who, sizeof who);
+    if (ratelimit_peek(h->auth_fails, who, loop_now_s(h), &wait))
+        return false;
+    retry_after(r, wait);
+    send_error(r, 429, "rate_limited",
+               "too many failed authentications from this address; retry in %.0f s", wait);
+    return true;
+}
+
+/* Who is calling: sets r->role / key_name, or answers 401 (429 when the
+ * address is throttled) and returns -1. */
 static int authenticate(struct http_req *r)
 {
     const char *auth = http_req_header(r, "Authorization");
     if (auth == NULL)
         return 0;
-    if (strncasecmp(auth, "Bearer ", 7) != 0) {
-        challenge(r, "Bearer realm=\"cityd\", error=\"invalid_request\"");
-        send_error(r, 401, "unauthorized", "the Authorization header must be 'Bearer <key>'");
+    if (auth_throttled(r))
         return -1;
-    }
+    if (strncasecmp(auth, "Bearer ", 7) != 0)
+        return auth_failed(r, "invalid_request", "the Authorization header must be 'Bearer <key>'");
     const char *tok = auth + 7;
     while (*tok == ' ')
         tok++;
     size_t len = strlen(tok);
     while (len > 0 && tok[len - 1] == ' ')
         len--;
-    const struct key *k = key_find(&r->srv->keys, tok, len);
-    if (k == NULL) {
-        challenge(r, "Bearer realm=\"cityd\", error=\"invalid_token\"");
-        send_error(r, 401, "unauthorized", "unknown API key");
-        return -1;
-    }
+    const struct auth_key *k = auth_keys_find(r->srv->keys, tok, len);
+    if (k == NULL)
+        return auth_failed(r, "invalid_token", "unknown API key");
     r->role = k->role;
     r->key_name = k->name;
     r->key_lot = k->lot;
     return 0;
 }
 
-/* ---- rate limiting ----
- * A token bucket per caller -- the API key when the request carries a
- * valid one, else the peer address: `rate` tokens a second up to `burst`;
- * a request that finds none answers 429 rate_limited with Retry-After.
- * Buckets that have refilled are as good as absent, so when the table
- * reaches RATE_TABLE_MAX those are dropped. */
-struct bucket {
-    double tokens, t;
-};
-
-static double loop_now_s(const struct http_server *h)
-{
-    struct timeval tv;
-    event_base_gettimeofday_cached(h->base, &tv);
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
-static void caller_id(const struct http_req *r, char *id, size_t len)
-{
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    if (r->key_name != NULL) {
-        snprintf(id, len, "k %s", r->key_name);
-    } else if (r->evcon != NULL) {
-        evhttp_connection_get_peer(r->evcon, &addr, &port);
-        snprintf(id, len, "a %s", addr != NULL ? addr : "?");
-    } else {
-        snprintf(id, len, "?");
-    }
-}
-
-static void buckets_drop_full(struct http_server *h, double now)
-{
-    char **full = malloc(dict_size(h->buckets) * sizeof *full);
-    size_t n = 0, pos = 0;
-    const char *key;
-    void *val;
-    if (full == NULL)
-        return;
-    while (dict_next(h->buckets, &pos, &key, &val)) {
-        const struct bucket *b = val;
-        if (b->tokens + (now - b->t) * h->rate >= h->burst)
-            full[n++] = (char *)key;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char *key_copy = strdup(full[i]);  /* dict_del frees the dict's key */
-        if (key_copy != NULL)
-            free(dict_del(h->buckets, key_copy));
-        free(key_copy);
-    }
-    free(full);
-}
-
-/* True when r was answered 429. Fails open: without memory for a bucket
- * the request goes through. */
+/* True when r was answered 429. */
 static bool rate_limited(struct http_req *r)
 {
     struct http_server *h = r->srv;
-    if (h->rate <= 0.0 || h->buckets == NULL)
-        return false;
     char id[128];
-    caller_id(r, id, sizeof id);
-    double now = loop_now_s(h);
-    struct bucket *b = dict_get(h->buckets, id);
-    if (b == NULL) {
-        if (dict_size(h->buckets) >= RATE_TABLE_MAX)
-            buckets_drop_full(h, now);
-        int e = 0;
-        if ((b = malloc(sizeof *b)) == NULL)
-            return false;
-        *b = (struct bucket){h->burst, now};
-        dict_put(h->buckets, id, b, &e);
-        if (e) {
-            free(b);
-            return false;
-        }
-    }
-    b->tokens = fmin(h->burst, b->tokens + (now - b->t) * h->rate);
-    b->t = now;
-    if (b->tokens >= 1.0) {
-        b->tokens -= 1.0;
+    double wait;
+    if (h->rate == NULL)
         return false;
-    }
-    char after[24];
-    snprintf(after, sizeof after, "%.0f", fmax(1.0, ceil((1.0 - b->tokens) / h->rate)));
-    add_header(r, "Retry-After", after);
-    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    caller_id(r, id, sizeof id);
+    if (ratelimit_take(h->rate, id, loop_now_s(h), &wait))
+        return false;
+    retry_after(r, wait);
     send_error(r, 429, "rate_limited", "over %g requests a second (burst %g) from this %s",
-               h->rate, h->burst, r->key_name != NULL ? "API key" : "address");
+               ratelimit_rate(h->rate), ratelimit_burst(h->rate),
+               r->key_name != NULL ? "API key" : "address");
     return true;
 }
 
@@ -1863,7 +2013,12 @@ static struct http_req *req_new(struct http_server *h, struct evhttp_request *ev
     h->inflight++;
     metric_set(h->inflight_gauge, (double)h->inflight);
     evhttp_request_set_on_complete_cb(ev, on_complete, r);
-    evhttp_connection_set_closecb(r->evcon, on_conn_close, r);
+    if ((r->conn = conn_of(h, r->evcon)) != NULL) {
+        r->conn->req = r;
+        conn_disarm_deadline(r->conn);
+    } else {
+        evhttp_connection_set_closecb(r->evcon, on_req_conn_close, r);
+    }
     return r;
 }
 
@@ -1986,18 +2141,36 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
     h->public_read = o->public_read;
     h->cors_origin = strdup(o->cors_origin != NULL && o->cors_origin[0] ? o->cors_origin : "*");
     h->bodies = calloc(1, sizeof *h->bodies);
-    h->rate = o->rate_limit_rps;
-    h->burst = o->rate_limit_burst > 0.0 ? o->rate_limit_burst : fmax(o->rate_limit_rps, 1.0);
-    if (h->rate > 0.0 && (h->buckets = dict_new()) == NULL)
+    h->header_ms = o->header_timeout_ms > 0 ? o->header_timeout_ms : DEFAULT_HEADER_MS;
+    h->max_conns = fit_nofile(o->max_connections > 0 ? o->max_connections : DEFAULT_MAX_CONNS, lg);
+    h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    h->accept_timer = evtimer_new(base, on_accept_timer, h);
+    if (h->accept_timer == NULL)
+        goto oom;
+    on_accept_timer(-1, 0, h);
+    if (o->rate_limit_rps > 0.0 &&
+        (h->rate = ratelimit_new(o->rate_limit_rps, o->rate_limit_burst)) == NULL)
+        goto oom;
+    if ((h->keys = auth_keys_new()) == NULL)
+        goto oom;
+    int fails = o->auth_fail_limit != 0 ? o->auth_fail_limit : DEFAULT_AUTH_FAILS;
+    int window = o->auth_fail_window_s > 0 ? o->auth_fail_window_s : DEFAULT_AUTH_WINDOW_S;
+    if (fails > 0 && (h->auth_fails = ratelimit_new((double)fails / window, fails)) == NULL)
         goto oom;
     h->unmatched.pattern = strdup("unmatched");
     h->http = evhttp_new(base);
     if (h->cors_origin == NULL || h->unmatched.pattern == NULL || h->http == NULL ||
         h->bodies == NULL)
         goto oom;
-    if (m != NULL)
+    if (m != NULL) {
         h->inflight_gauge = metrics_series(m, METRIC_GAUGE, "cityd_http_requests_in_flight",
                                            "HTTP requests received and not yet answered.", NULL);
+        h->conns_gauge = metrics_series(m, METRIC_GAUGE, "cityd_http_connections",
+                                        "Open HTTP connections.", NULL);
+        h->refused_counter =
+            metrics_series(m, METRIC_COUNTER, "cityd_http_connections_refused_total",
+                           "Connections closed at once: over server.max_connections.", NULL);
+    }
     /* Let every method through to our callback so 405 is ours (JSON). */
     evhttp_set_allowed_methods(h->http, 0x1FF);
     evhttp_set_max_body_size(h->http, (ev_ssize_t)h->max_body);
@@ -2006,11 +2179,13 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
      * before a slow handler's own timeout could answer. */
     evhttp_set_timeout(h->http, IDLE_TIMEOUT_S > h->timeout_ms / 1000 + 5
                                     ? IDLE_TIMEOUT_S : h->timeout_ms / 1000 + 5);
-    /* Read and discard the rest of an oversized body before answering
-     * 413, so the client is not reset while still sending and sees it. */
-    evhttp_set_flags(h->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    /* No EVHTTP_SERVER_LINGERING_CLOSE: it reads a declared body over
+     * the limit to its end before answering 413. A declared length is
+     * refused before evhttp sees it (http_frame.h), and every closing
+     * connection lingers (see "connections"). */
     evhttp_set_default_content_type(h->http, CT_JSON);
     evhttp_set_gencb(h->http, on_request, h);
+    evhttp_set_bevcb(h->http, on_new_connection, h);
     errno = 0;
     h->bound = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
     if (h->bound == NULL) {
@@ -2020,6 +2195,7 @@ struct http_server *http_server_new(struct event_base *base, const struct http_o
         return NULL;
     }
     h->port = bound_port(h->bound);
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(h->bound), on_accept_error);
     return h;
 oom:
     snprintf(err, errlen, "out of memory");
@@ -2081,15 +2257,27 @@ void http_server_free(struct http_server *h)
     end_streams(h);
     h->closing = true;
     /* Connections still open will be closed by evhttp_free: our closecbs
-     * must not run against requests that are about to be freed here. */
+     * must not run against requests and connections that are about to
+     * be freed here. */
     for (struct http_req *r = h->live; r != NULL; r = r->next) {
         if (r->refs & REF_WIRE) {
             evhttp_connection_set_closecb(r->evcon, NULL, NULL);
             evhttp_request_set_on_complete_cb(r->ev, NULL, NULL);
         }
     }
+    for (struct http_conn *c = h->conns; c != NULL; c = c->next) {
+        if (c->evcon != NULL)
+            evhttp_connection_set_closecb(c->evcon, NULL, NULL);
+    }
     if (h->http != NULL)
         evhttp_free(h->http);
+    while (h->conns != NULL)
+        conn_finish(h->conns);
+    free(h->by_fd);
+    if (h->accept_timer != NULL)
+        event_free(h->accept_timer);
+    if (h->reserve_fd >= 0)
+        close(h->reserve_fd);
     while (h->live != NULL)
         req_free(h->live);
     while (h->req_pool != NULL) {
@@ -2111,9 +2299,9 @@ void http_server_free(struct http_server *h)
         route_free(h->routes);
         h->routes = next;
     }
-    if (h->buckets != NULL)
-        dict_free(h->buckets, free);
-    keyset_clear(&h->keys);
+    ratelimit_free(h->rate);
+    ratelimit_free(h->auth_fails);
+    auth_keys_free(h->keys);
     free(h->unmatched.pattern);
     free(h->cors_origin);
     free(h);
@@ -2168,74 +2356,4 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
         req->minor = 1;
     }
     evhttp_send_reply(req, error, reason, NULL);
-}
-
-/* ---- evhttp's reply head, without vsnprintf ---- */
-
-/* "%s: %s\r\n" (a header line) into buf; -1 when it is not cheap. */
-static int header_line(struct evbuffer *buf, const char *k, const char *v)
-{
-    char line[512];
-    if (k == NULL || v == NULL)
-        return -1;
-    size_t kl = strlen(k), vl = strlen(v);
-    if (kl + vl + 4 > sizeof line)
-        return -1;
-    memcpy(line, k, kl);
-    line[kl] = ':';
-    line[kl + 1] = ' ';
-    memcpy(line + kl + 2, v, vl);
-    memcpy(line + kl + 2 + vl, "\r\n", 2);
-    return evbuffer_add(buf, line, kl + vl + 4) == 0 ? (int)(kl + vl + 4) : -2;
-}
-
-/* "HTTP/%d.%d %d %s\r\n" (the status line) into buf; -1 when not cheap. */
-static int status_line(struct evbuffer *buf, int major, int minor, int code, const char *reason)
-{
-    char line[256];
-    if (reason == NULL || major < 0 || major > 9 || minor < 0 || minor > 9 || code < 0 ||
-        code > 99999)
-        return -1;
-    size_t rl = strlen(reason);
-    if (rl + 24 > sizeof line)
-        return -1;
-    char *p = line;
-    memcpy(p, "HTTP/", 5);
-    p = put_small_uint(p + 5, (size_t)major);
-    *p++ = '.';
-    p = put_small_uint(p, (size_t)minor);
-    *p++ = ' ';
-    p = put_small_uint(p, (size_t)code);
-    *p++ = ' ';
-    memcpy(p, reason, rl);
-    p += rl;
-    *p++ = '\r';
-    *p++ = '\n';
-    size_t n = (size_t)(p - line);
-    return evbuffer_add(buf, line, n) == 0 ? (int)n : -2;
-}
-
-/* Replaces libevent's evbuffer_add_printf (see the top of this file):
- * same contract -- the bytes appended, or -1. */
-int evbuffer_add_printf(struct evbuffer *buf, const char *fmt, ...)
-{
-    va_list ap;
-    int n = -1;
-    va_start(ap, fmt);
-    if (strcmp(fmt, "%s: %s\r\n") == 0) {
-        const char *k = va_arg(ap, const char *);
-        const char *v = va_arg(ap, const char *);
-        n = header_line(buf, k, v);
-    } else if (strcmp(fmt, "HTTP/%d.%d %d %s\r\n") == 0) {
-        int major = va_arg(ap, int), minor = va_arg(ap, int), code = va_arg(ap, int);
-        const char *reason = va_arg(ap, const char *);
-        n = status_line(buf, major, minor, code, reason);
-    }
-    va_end(ap);
-    if (n == -1) {
-        va_start(ap, fmt);
-        n = evbuffer_add_vprintf(buf, fmt, ap);
-        va_end(ap);
-    }
-    return n < 0 ? -1 : n;
 }

@@ -85,6 +85,10 @@ int main(int argc, char **argv)
         return problems == 0 ? 0 : 1;
     }
     int rc = 1;
+    if (log_set_rate(&a.log, (unsigned)a.cfg.log_max_per_second) != 0) {
+        fprintf(stderr, "cityd: out of memory\n");
+        return 1;
+    }
     if (server_start(&a, err, sizeof err) != 0) {
         char q[sizeof err * 2 + 3];
         log_error(&a.log, "start_failed", "error=%s", log_quote(q, sizeof q, err));
@@ -94,5 +98,6 @@ int main(int argc, char **argv)
     log_info(&a.log, "exit", "code=%d", rc);
 out:
     server_stop(&a);
+    log_close(&a.log);
     return rc;
 }

@@ -21,8 +21,8 @@
  * pass: with at most 15 significant digits the mantissa and 10^k (k <= 22)
  * are exact doubles, so the one IEEE division rounds correctly and the
  * result is strtod's to the bit (Clinger's fast path), at a fraction of
- * glibc's cost. Anything else (exponents, long mantissas, hex, "inf")
- * returns false and goes to strtod. */
+ * glibc's cost. Anything else (exponents, long mantissas) returns false
+ * and goes to strtod; hex, "inf" and "nan" are no numbers here. */
 static bool parse_decimal_fast(const char *s, double *out)
 {
     static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -65,6 +65,10 @@ bool params_parse_number(const char *s, double *out)
         return false;
     if (parse_decimal_fast(s, out))
         return true;
+    /* Decimal notation only: strtod would also read hexadecimal ("0x10",
+     * "0x1p3"), "inf" and "nan". */
+    if (s[strspn(s, "0123456789+-.eE")] != '\0')
+        return false;
     errno = 0;
     double v = strtod(s, &end);
     if (*end != '\0' || errno == ERANGE || !isfinite(v))

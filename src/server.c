@@ -94,6 +94,10 @@ static int start_http(struct app *a, char *err, size_t errlen)
         .cors_origin = a->cfg.server_cors_origin,
         .rate_limit_rps = (double)a->cfg.server_rate_limit_rps,
         .rate_limit_burst = (double)a->cfg.server_rate_limit_burst,
+        .max_connections = (size_t)a->cfg.server_max_connections,
+        .header_timeout_ms = (int)a->cfg.server_header_timeout_ms,
+        .auth_fail_limit = a->cfg.auth_max_failures > 0 ? (int)a->cfg.auth_max_failures : -1,
+        .auth_fail_window_s = (int)a->cfg.auth_failure_window_s,
     };
     a->http = http_server_new(a->base, &ho, &a->log, a->metrics, err, errlen);
     if (a->http == NULL)

@@ -2,10 +2,16 @@
  * health, metrics, errors, auth, embedded Redis, Redis loss and recovery,
  * SIGTERM. Every test starts its own redis-server and cityd. */
 #include <CUnit/CUnit.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -703,6 +709,206 @@ static void test_redis_killed_under_load(void)
     world_stop(&w);
 }
 
+/* ---- descriptor exhaustion ---- */
+
+/* CPU seconds (user + system) pid has used so far. */
+static double cpu_of(pid_t pid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f != NULL ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    buf[n] = '\0';
+    /* after "pid (comm) ": state is field 3, utime 14, stime 15 */
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                            &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static long lines_in(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long n = 0;
+    int c;
+    while (f != NULL && (c = fgetc(f)) != EOF)
+        n += c == '\n';
+    if (f != NULL)
+        fclose(f);
+    return n;
+}
+
+enum { FLOOD = 300 };
+
+struct flood {
+    int fds[FLOOD];
+    double cpu;                      /* cityd's CPU seconds while they were open */
+    long log_lines;                  /* lines cityd logged meanwhile */
+    int closed;                      /* connections cityd closed meanwhile */
+};
+
+/* Open FLOOD connections to cityd at once (without waiting for it to
+ * accept them) and hold them for 1.5 s, measuring its CPU time, its log
+ * and the connections it closed. */
+static void flood_open(struct world *w, struct flood *fl)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)w->cityd.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    long lines0 = lines_in(w->cityd.log_path);
+    double cpu0 = cpu_of(w->cityd.pid);
+    memset(fl->fds, -1, sizeof fl->fds);
+    fl->closed = 0;
+    for (int i = 0; i < FLOOD; i++) {
+        fl->fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fl->fds[i], (struct sockaddr *)&sa, sizeof sa);
+    }
+    support_sleep_ms(1500);
+    fl->cpu = cpu_of(w->cityd.pid) - cpu0;
+    fl->log_lines = lines_in(w->cityd.log_path) - lines0;
+    for (int i = 0; i < FLOOD; i++) {
+        char c;
+        ssize_t k = recv(fl->fds[i], &c, 1, MSG_DONTWAIT);
+        fl->closed += k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+}
+
+static void flood_close(struct flood *fl)
+{
+    for (int i = 0; i < FLOOD; i++)
+        close(fl->fds[i]);
+}
+
+/* One request on connection fd (already open): its status, or 0. */
+static long request_on(int fd, int timeout_ms)
+{
+    const char *req = "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char buf[4096];
+    size_t got = 0;
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
+        return 0;
+    for (int waited = 0; waited < timeout_ms && got < 12; waited += 10) {
+        ssize_t k = recv(fd, buf + got, sizeof buf - 1 - got, MSG_DONTWAIT);
+        if (k == 0)
+            break;
+        if (k > 0)
+            got += (size_t)k;
+        else
+            support_sleep_ms(10);
+    }
+    buf[got] = '\0';
+    return strncmp(buf, "HTTP/1.1 ", 9) == 0 ? atol(buf + 9) : 0;
+}
+
+static void assert_calm(const struct flood *fl, const char *what)
+{
+    CU_ASSERT(fl->cpu >= 0 && fl->cpu < 0.3);
+    CU_ASSERT(fl->log_lines < 300);
+    if (fl->cpu >= 0.3 || fl->log_lines >= 300)
+        fprintf(stderr, "\n  %s: %.2f s CPU, %ld log lines in 1.5 s\n", what, fl->cpu,
+                fl->log_lines);
+}
+
+static void assert_serves(struct world *w)
+{
+    long status = 0;
+    struct http_result r;
+    for (int i = 0; i < 50 && status != 200; i++) {
+        if (support_get(w->cityd.base, "/v1/health", NULL, &r) == 0) {
+            status = r.status;
+            http_result_free(&r);
+        }
+        if (status != 200)
+            support_sleep_ms(100);
+    }
+    CU_ASSERT_EQUAL(status, 200);
+}
+
+/* Started with a low soft open-file limit, cityd raises it to fit
+ * server.max_connections: 300 connections at once are all served. */
+static void test_nofile_raised(void)
+{
+    struct world w;
+    struct rlimit old, low;
+    getrlimit(RLIMIT_NOFILE, &old);
+    low = old;
+    low.rlim_cur = 200;
+    if (old.rlim_max < 20000) {
+        CU_PASS("hard open-file limit too low to test raising it");
+        return;
+    }
+    setrlimit(RLIMIT_NOFILE, &low);
+    int rc = world_start(&w, NULL);
+    setrlimit(RLIMIT_NOFILE, &old);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    struct flood fl;
+    flood_open(&w, &fl);
+    assert_calm(&fl, "soft limit 200");
+    CU_ASSERT_EQUAL(fl.closed, 0);
+    CU_ASSERT_EQUAL(request_on(fl.fds[FLOOD - 1], 3000), 200);
+    flood_close(&fl);
+    assert_serves(&w);
+    world_stop(&w);
+}
+
+/* With a hard limit it cannot raise, cityd says so and refuses what does
+ * not fit at once, instead of running out of descriptors. */
+static void test_nofile_capped(void)
+{
+    char *dir = support_tmpdir("nofile");
+    char script[300], real[PATH_MAX];
+    const char *bin = getenv("CITYD_BIN");
+    char *saved = bin != NULL ? strdup(bin) : NULL;
+    CU_ASSERT_FATAL(realpath(bin && *bin ? bin : "bin/cityd", real) != NULL);
+    snprintf(script, sizeof script, "%s/cityd", dir);
+    FILE *f = fopen(script, "w");
+    fprintf(f, "#!/bin/sh\nulimit -S -n 200 && ulimit -H -n 200 && exec '%s' \"$@\"\n", real);
+    fclose(f);
+    chmod(script, 0755);
+    setenv("CITYD_BIN", script, 1);
+    struct world w;
+    int rc = world_start(&w, NULL);
+    if (saved != NULL)
+        setenv("CITYD_BIN", saved, 1);
+    else
+        unsetenv("CITYD_BIN");
+    free(saved);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    struct flood fl;
+    flood_open(&w, &fl);
+    assert_calm(&fl, "hard limit 200");
+    CU_ASSERT(fl.closed > 0);
+    flood_close(&fl);
+    assert_serves(&w);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "grep -q 'event=nofile_limit .*max_connections=' '%s'",
+             w.cityd.log_path);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    world_stop(&w);
+    support_rmrf(dir);
+    free(dir);
+}
+
+/* The limit is lowered under a running cityd (another process took the
+ * descriptors, as it were): accept() fails with EMFILE, and cityd backs
+ * off instead of spinning and logging every failure. */
+static void test_nofile_exhausted(void)
+{
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, NULL), 0);
+    struct rlimit low = {120, 120};
+    CU_ASSERT_EQUAL_FATAL(prlimit(w.cityd.pid, RLIMIT_NOFILE, &low, NULL), 0);
+    struct flood fl;
+    flood_open(&w, &fl);
+    assert_calm(&fl, "limit 120 reached");
+    flood_close(&fl);
+    assert_serves(&w);
+    world_stop(&w);
+}
+
 int suite_server(void)
 {
     CU_pSuite s = CU_add_suite("server", NULL, NULL);
@@ -725,5 +931,9 @@ int suite_server(void)
              CU_add_test(s, "SIGTERM exits 0", test_sigterm_exits_zero) &&
              CU_add_test(s, "writes need a key even with public reads", test_auth_writes_need_key) &&
              CU_add_test(s, "SIGTERM drains an in-flight write", test_sigterm_drains_inflight) &&
-             CU_add_test(s, "embedded Redis restarted and stopped", test_embedded_redis));
+             CU_add_test(s, "embedded Redis restarted and stopped", test_embedded_redis) &&
+             CU_add_test(s, "open-file limit raised to fit", test_nofile_raised) &&
+             CU_add_test(s, "open-file limit capped: refuse, do not spin", test_nofile_capped) &&
+             CU_add_test(s, "descriptors exhausted: back off, do not spin",
+                         test_nofile_exhausted));
 }

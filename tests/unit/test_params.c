@@ -193,6 +193,9 @@ static void test_number(void)
     BAD("/number?x=1x", "x");
     BAD("/number?x=nan", "x");
     BAD("/number?x=1e999", "x");
+    BAD("/number?x=0x5", "x");                            /* hex: strtod would take it */
+    BAD("/number?x=0X1p2", "x");
+    BAD("/number?x=inf", "x");
     CU_ASSERT_EQUAL(NUM("/number?x=2&x=99"), 2);          /* the first counts */
     CU_ASSERT_EQUAL(NUM("/integer?x=3"), 3);
     CU_ASSERT_EQUAL(NUM("/integer?x=3.0"), 3);
@@ -202,7 +205,8 @@ static void test_number(void)
 }
 
 /* params_parse_number takes a short cut for plain decimals: it must give
- * strtod's double to the bit, and reject exactly what it rejected. */
+ * strtod's double to the bit, and reject exactly what it rejected, but
+ * for hexadecimal, which no query parameter takes. */
 static bool same_as_strtod(const char *s)
 {
     char *end;
@@ -211,7 +215,7 @@ static bool same_as_strtod(const char *s)
     errno = 0;
     want = strtod(s, &end);
     bool want_ok = *s != '\0' && !isspace((unsigned char)*s) && *end == '\0' &&
-                   errno != ERANGE && isfinite(want);
+                   errno != ERANGE && isfinite(want) && strpbrk(s, "xX") == NULL;
     return ok == want_ok && (!ok || memcmp(&got, &want, sizeof got) == 0);
 }
 
@@ -272,6 +276,13 @@ static void test_crs_and_now(void)
     CU_ASSERT_EQUAL(NUM("/now?at=1764547200.5"), 1764547200.5);
     BAD("/now?at=yesterday", "at");
     BAD("/now?at=-5", "at");
+    /* at= reads like every other number. */
+    BAD("/now?at=%201764547200", "at");
+    BAD("/now?at=%0A1764547200", "at");
+    BAD("/now?at=0x69208600", "at");
+    BAD("/now?at=inf", "at");
+    BAD("/now?at=1e999", "at");
+    CU_ASSERT_EQUAL(NUM("/now?at=1.7645472e9"), 1764547200.0);
 }
 
 static void test_point(void)
