@@ -135,7 +135,10 @@ FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ)/%.o) $(PROTO_C:%.c=$(FUZZ)/%.o)
 
-$(FUZZ)/%.o: %.c $(wildcard include/*.h) $(wildcard tests/fuzz/*.h) $(PROTO_H)
+$(FUZZ)/%.o: %.c $(wildcard include/*.h) $(PROTO_H)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ)/tests/fuzz/%.o: tests/fuzz/%.c $(wildcard include/*.h tests/fuzz/*.h) $(PROTO_H)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -c -o $@ $<
 
