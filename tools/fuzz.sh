@@ -61,7 +61,9 @@ for t in "${targets[@]}"; do
     else
         failed=1
         echo "fuzz $t: FAILED (exit $rc) after ${runs:-?} runs, cov ${cov:-?}; log $log"
-        grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|fuzz_.*: )|Test unit written' "$log" | head -8 | sed 's/^/    /'
+        { grep -aE '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|fuzz_[a-z_]+: |gtfsrt: )' "$log" | head -6
+          grep -aE -m1 ' in [^ ]+ /.*tests/fuzz/[^ ]+:[0-9]+' "$log"
+          grep -a 'Test unit written' "$log"; } | sed 's/^/    /'
     fi
 done
 exit $failed
