@@ -28,6 +28,8 @@
  *   - never a 500 (api.md §1: a client's bytes are 4xx or served);
  *   - every JSON answer parses; every error is {"error":{"code","message"}}
  *     with string code and message and a JSON content type;
+ *   - what a write accepted can be read back under the same rules (the
+ *     endpoint's `then`): a stored value must never break a public read;
  * and ASan, UBSan and LeakSanitizer find nothing. */
 #include <errno.h>
 #include <event2/event.h>
@@ -64,46 +66,54 @@ struct endpoint {
     const char *path;             /* "{}": the payload's first line */
     enum kind kind;
     const char *key;
+    const char *then;             /* after a 2xx: read back what was written
+                                     (same "{}"), which must be served too */
 };
 
 /* Every route of api_*.c that reads a body or a query string, with ids of
  * the demo city so that parsing is not cut short by a 404. */
 static const struct endpoint ENDPOINTS[] = {
-    {"POST", "/v1/parking/observations", BODY_JSON, ADMIN_KEY},
-    {"PUT", "/v1/parking/lots/{}", BODY_JSON, ADMIN_KEY},
-    {"POST", "/v1/parking/lots/{}/entries", BODY_JSON, ADMIN_KEY},
-    {"POST", "/v1/parking/lots/{}/exits", BODY_JSON, ADMIN_KEY},
-    {"PUT", "/v1/parking/accounts/{}", BODY_JSON, ADMIN_KEY},
-    {"POST", "/v1/parking/sessions/{}/payments", BODY_JSON, ADMIN_KEY},
-    {"POST", "/v1/signals/webster", BODY_JSON, ADMIN_KEY},
-    {"POST", "/v1/signals/greenwave", BODY_JSON, ADMIN_KEY},
-    {"POST", "/v1/signals/corridors/{}/greenwave", BODY_JSON, ADMIN_KEY},
-    {"PUT", "/v1/signals/corridors/{}/plan", BODY_JSON, ADMIN_KEY},
-    {"POST", "/v1/signals/intersections/{}/counts", BODY_JSON, ADMIN_KEY},
-    {"PUT", "/v1/signals/intersections/{}/mode", BODY_JSON, ADMIN_KEY},
-    {"POST", "/v1/transit/vehicle-positions", BODY_JSON, ADMIN_KEY},
-    {"POST", "/v1/transit/vehicle-positions", BODY_PB, ADMIN_KEY},
-    {"GET", "/v1/parking/nearest", QUERY, ADMIN_KEY},
-    {"GET", "/v1/parking/lots", QUERY, ADMIN_KEY},
-    {"GET", "/v1/parking/lots/{}", QUERY, ADMIN_KEY},
-    {"GET", "/v1/parking/lots/{}/bays", QUERY, ADMIN_KEY},
-    {"GET", "/v1/parking/screens/{}", QUERY, ADMIN_KEY},
-    {"GET", "/v1/parking/sessions", QUERY, ADMIN_KEY},
-    {"GET", "/v1/parking/find-car", QUERY, KIOSK_KEY},
-    {"GET", "/v1/transit/vehicles", QUERY, ADMIN_KEY},
-    {"GET", "/v1/transit/vehicles/{}", QUERY, ADMIN_KEY},
-    {"GET", "/v1/transit/stops/nearest", QUERY, ADMIN_KEY},
-    {"GET", "/v1/transit/stops/{}/arrivals", QUERY, ADMIN_KEY},
-    {"GET", "/v1/transit/trip-updates", QUERY, ADMIN_KEY},
-    {"GET", "/v1/signals/corridors", QUERY, ADMIN_KEY},
-    {"GET", "/v1/signals/corridors/{}", QUERY, ADMIN_KEY},
-    {"GET", "/v1/signals/corridors/{}/plan", QUERY, ADMIN_KEY},
-    {"GET", "/v1/signals/corridors/{}/time-space.svg", QUERY, ADMIN_KEY},
-    {"GET", "/v1/signals/intersections/{}/counts", QUERY, ADMIN_KEY},
-    {"GET", "/v1/signals/intersections/{}/timing", QUERY, ADMIN_KEY},
-    {"GET", "/v1/signals/intersections/{}/spat", QUERY, ADMIN_KEY},
-    {"GET", "/v1/signals/advisory", QUERY, ADMIN_KEY},
-    {"GET", "/v1/health", QUERY, NULL},
+    {"POST", "/v1/parking/observations", BODY_JSON, ADMIN_KEY,
+     "/v1/parking/lots?bbox=-180,-90,180,90"},
+    {"PUT", "/v1/parking/lots/{}", BODY_JSON, ADMIN_KEY, "/v1/parking/lots/{}/bays"},
+    {"POST", "/v1/parking/lots/{}/entries", BODY_JSON, ADMIN_KEY, "/v1/parking/lots/{}"},
+    {"POST", "/v1/parking/lots/{}/exits", BODY_JSON, ADMIN_KEY, "/v1/parking/lots/{}"},
+    {"PUT", "/v1/parking/accounts/{}", BODY_JSON, ADMIN_KEY, "/v1/parking/sessions?plate={}"},
+    {"POST", "/v1/parking/sessions/{}/payments", BODY_JSON, ADMIN_KEY, NULL},
+    {"POST", "/v1/signals/webster", BODY_JSON, ADMIN_KEY, NULL},
+    {"POST", "/v1/signals/greenwave", BODY_JSON, ADMIN_KEY, NULL},
+    {"POST", "/v1/signals/corridors/{}/greenwave", BODY_JSON, ADMIN_KEY,
+     "/v1/signals/corridors/{}/time-space.svg?plan=$PLAN"},
+    {"PUT", "/v1/signals/corridors/{}/plan", BODY_JSON, ADMIN_KEY,
+     "/v1/signals/corridors/{}/time-space.svg"},
+    {"POST", "/v1/signals/intersections/{}/counts", BODY_JSON, ADMIN_KEY,
+     "/v1/signals/intersections/{}/timing"},
+    {"PUT", "/v1/signals/intersections/{}/mode", BODY_JSON, ADMIN_KEY,
+     "/v1/signals/intersections/{}/spat"},
+    {"POST", "/v1/transit/vehicle-positions", BODY_JSON, ADMIN_KEY, "/v1/transit/trip-updates"},
+    {"POST", "/v1/transit/vehicle-positions", BODY_PB, ADMIN_KEY,
+     "/v1/transit/vehicles?lon=121.4&lat=37.5&radius_m=50000"},
+    {"GET", "/v1/parking/nearest", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/parking/lots", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/parking/lots/{}", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/parking/lots/{}/bays", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/parking/screens/{}", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/parking/sessions", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/parking/find-car", QUERY, KIOSK_KEY, NULL},
+    {"GET", "/v1/transit/vehicles", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/transit/vehicles/{}", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/transit/stops/nearest", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/transit/stops/{}/arrivals", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/transit/trip-updates", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/signals/corridors", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/signals/corridors/{}", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/signals/corridors/{}/plan", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/signals/corridors/{}/time-space.svg", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/signals/intersections/{}/counts", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/signals/intersections/{}/timing", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/signals/intersections/{}/spat", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/signals/advisory", QUERY, ADMIN_KEY, NULL},
+    {"GET", "/v1/health", QUERY, NULL, NULL},
 };
 #define NENDPOINTS (sizeof ENDPOINTS / sizeof *ENDPOINTS)
 
@@ -519,7 +529,7 @@ static void teardown(void)
 
 static int probe(const char *path)
 {
-    struct endpoint e = {"GET", path, QUERY, ADMIN_KEY};
+    struct endpoint e = {"GET", path, QUERY, ADMIN_KEY, NULL};
     struct buf req = {0};
     struct reply r;
     build(&req, &e, false, "", 0);
@@ -586,9 +596,36 @@ static void start(void)
     wait_ready();
 }
 
+static bool trace;                /* FUZZ_HTTP_TRACE=1: what each request really gets */
+
+/* Send req for e, check the answer; 2xx or not. */
+static bool exchange(const struct endpoint *e, const struct buf *req)
+{
+    struct reply r;
+    roundtrip(req, &r);
+    if (trace)
+        fprintf(stderr, "fuzz_http: %d %.*s -> %.200s\n", r.status,
+                (int)strcspn(req->p, "\r"), req->p, r.body ? r.body : "");
+    check(e, req, &r);
+    free(r.body);
+    return r.status >= 200 && r.status < 300;
+}
+
+/* Read back what a write stored, with the write's path id ($PLAN too). */
+static void read_back(const struct endpoint *e, const struct buf *payload)
+{
+    const struct endpoint get = {"GET", e->then, QUERY, e->key, NULL};
+    size_t seg = strstr(e->then, "{}") != NULL ? strcspn(payload->p, "\n") : 0;
+    struct buf req = {0}, expanded = {0};
+    build(&req, &get, false, payload->p, seg);
+    expand(&expanded, (const uint8_t *)req.p, req.len);
+    exchange(&get, &expanded);
+    free(req.p);
+    free(expanded.p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static bool trace;
     if (A.base == NULL) {
         start();
         trace = getenv("FUZZ_HTTP_TRACE") != NULL;
@@ -601,15 +638,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         const struct endpoint *e = &ENDPOINTS[(parts[i].data[0] & 0x7f) % NENDPOINTS];
         bool raw = (parts[i].data[0] & 0x80) != 0;
-        struct reply r;
         expand(&payload, parts[i].data + 1, parts[i].len - 1);
         build(&req, e, raw, payload.p, payload.len);
-        roundtrip(&req, &r);
-        if (trace)                /* FUZZ_HTTP_TRACE=1: what each seed really gets */
-            fprintf(stderr, "fuzz_http: %d %.*s -> %.200s\n", r.status,
-                    (int)strcspn(req.p, "\r"), req.p, r.body ? r.body : "");
-        check(e, &req, &r);
-        free(r.body);
+        if (exchange(e, &req) && e->then != NULL)
+            read_back(e, &payload);
     }
     free(payload.p);
     free(req.p);

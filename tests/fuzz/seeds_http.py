@@ -55,7 +55,7 @@ SEEDS = {
     "lot_put": seed(req("lot_put", LOT), req("lot", "fz-lot-1\n")),
     "lot_put_polygon": seed(req("lot_put", LOT_POLY)),
     "gate_cycle": seed(req("entry", "yt-zf-0005\n" + ENTRY), req("exit", "yt-zf-0005\n" + EXIT),
-                       req("payment", '$SID\n{"id":"p1","amount":6.0,"method":"wechat"}'),
+                       req("payment", '$SID\n{"id":"p1","amount":2.0,"method":"wechat"}'),
                        req("sessions", "plate=鲁B77777&status=paid")),
     "account": seed(req("account", '鲁F12345\n{"autopay":true,"pay_later":false}'),
                     req("account", 'FZ0001\n{"pay_later":true}'), req("account", '京A0000D\n{"autopay":false,"pay_later":true}')),
@@ -95,9 +95,10 @@ SEEDS = {
 def main():
     out = "tests/fuzz/corpus/http"
     os.makedirs(out, exist_ok=True)
-    pb = "tests/fuzz/corpus/gtfsrt_pb/vehicles3"
+    pb = "tests/fuzz/corpus/gtfsrt_pb/yantai_no_timestamp"   # a demo-city trip
     if os.path.exists(pb):
-        SEEDS["positions_pb"] = seed(req("positions_pb", open(pb, "rb").read()))
+        SEEDS["positions_pb"] = seed(req("positions_pb", open(pb, "rb").read()),
+                                     req("trip_updates", ""), req("vehicle", "bus-7\n"))
     for name, data in SEEDS.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
