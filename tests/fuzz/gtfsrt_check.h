@@ -57,11 +57,37 @@ static void gtfsrt_same_ids(const struct gtfsrt_vehicle *a, const struct gtfsrt_
     }
 }
 
+typedef int gtfsrt_decode_fn(const void *buf, size_t len, struct gtfsrt_feed *out, char *err,
+                             size_t errlen);
+
+static int gtfsrt_decode_json_buf(const void *buf, size_t len, struct gtfsrt_feed *out, char *err,
+                                  size_t errlen)
+{
+    return gtfsrt_decode_json(buf, len, out, err, errlen);
+}
+
+/* Decode enc (an encoding of good[0..n), freed here) and compare. */
+static void gtfsrt_decode_back(const char *how, void *enc, size_t len, gtfsrt_decode_fn *decode,
+                               const struct gtfsrt_vehicle *good, size_t n)
+{
+    struct gtfsrt_feed back;
+    char err[256] = "";
+    if (enc == NULL || decode(enc, len, &back, err, sizeof err) != 0 || back.n != n) {
+        fprintf(stderr, "gtfsrt: %s round trip of %zu entities fails: %s\n", how, n,
+                enc == NULL ? "cannot encode" : err);
+        abort();
+    }
+    for (size_t i = 0; i < n; i++)
+        gtfsrt_same_ids(&good[i], &back.v[i], how);
+    gtfsrt_feed_clear(&back);
+    free(enc);
+}
+
 /* Check feed f; then encode its good entities both ways and decode them. */
 static void gtfsrt_check_feed(const struct gtfsrt_feed *f)
 {
     struct gtfsrt_vehicle *good = malloc((f->n + 1) * sizeof *good);
-    size_t n = 0;
+    size_t n = 0, len = 0;
     if (good == NULL)
         abort();
     for (size_t i = 0; i < f->n; i++) {
@@ -70,27 +96,10 @@ static void gtfsrt_check_feed(const struct gtfsrt_feed *f)
         gtfsrt_check_vehicle(&f->v[i]);
         good[n++] = f->v[i];
     }
-    size_t len;
-    char err[256];
-    struct gtfsrt_feed back;
     uint8_t *pb = gtfsrt_encode_vehicles_pb(&f->header, good, n, &len);
-    if (pb == NULL || gtfsrt_decode_pb(pb, len, &back, err, sizeof err) != 0 || back.n != n) {
-        fprintf(stderr, "gtfsrt: protobuf round trip of %zu entities fails\n", n);
-        abort();
-    }
-    for (size_t i = 0; i < n; i++)
-        gtfsrt_same_ids(&good[i], &back.v[i], "protobuf");
-    gtfsrt_feed_clear(&back);
-    free(pb);
+    gtfsrt_decode_back("protobuf", pb, len, gtfsrt_decode_pb, good, n);
     char *js = gtfsrt_encode_vehicles_json(&f->header, good, n, &len);
-    if (js == NULL || gtfsrt_decode_json(js, len, &back, err, sizeof err) != 0 || back.n != n) {
-        fprintf(stderr, "gtfsrt: JSON round trip of %zu entities fails\n", n);
-        abort();
-    }
-    for (size_t i = 0; i < n; i++)
-        gtfsrt_same_ids(&good[i], &back.v[i], "JSON");
-    gtfsrt_feed_clear(&back);
-    free(js);
+    gtfsrt_decode_back("JSON", js, len, gtfsrt_decode_json_buf, good, n);
     free(good);
 }
 
