@@ -34,8 +34,8 @@ TEST_LIBS   = $(shell pkg-config --libs cunit libcurl 2>/dev/null)
 # -Iinclude first: hiredis ships alloc.h, async.h, read.h, sds.h.
 CPPFLAGS  := -Iinclude -Isim -Ibuild/gen -D_GNU_SOURCE -DCITYD_VERSION=\"$(VERSION)\"
 CFLAGS    ?= $(OPT) -g
-CFLAGS    += -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SANFLAGS)
-LDFLAGS   += $(SANFLAGS)
+CFLAGS    += -std=c11 -pthread -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SANFLAGS)
+LDFLAGS   += -pthread $(SANFLAGS)
 
 # Protocol buffers: proto/X.proto -> build/gen/X.pb-c.{c,h} (protoc-c),
 # compiled into the library like any source file.

@@ -8,10 +8,17 @@
  *   PUT  /v1/parking/accounts/{plate}        operator  200 {"plate", "autopay", "pay_later"}
  *   POST /v1/parking/sessions/{id}/payments  operator  200 <session>
  *   GET  /v1/parking/sessions?plate=&status= operator  200 {"sessions", "arrears"}
- *   GET  /v1/parking/find-car?plate=&from=   public    200 {"lot","level","bay","entryTime","route"}
+ *   GET  /v1/parking/find-car?plate=&from=[&token=]
+ *                                            kiosk key of the lot, admin, or a token
+ *                                                      200 {"lot","level","bay","entryTime","route"}
+ *   GET  /v1/parking/kiosks/{id}/token       kiosk key of the lot, admin
+ *                                                      200 {"token","expires"}
+ * Gate events and payments with a ts outside parking.gate_max_age_s /
+ * gate_max_future_s of the clock are 400 (session_ts_check).
  * Lots are those of the parking registry (a->parking: the map's and those
  * created by PUT), each billed with its own tariff; the endpoints answer
- * 503 until both the sessions and the registry are loaded.
+ * 503 until both the sessions and the registry are loaded (a->
+ * parking_complete), and while a write of unknown outcome is re-read.
  * A replayed entry/exit/payment (same id) answers 200 with the current
  * state and changes nothing; the same id with another plate or amount
  * is 409.
@@ -23,6 +30,8 @@
  *   cityd:{city}:session_lots     SET of lots that have sessions (written
  *                                 before a lot's first session)
  *   cityd:{city}:accounts         HASH plate -> {"autopay","pay_later"}
+ *   cityd:{kiosk:<id>}:token:<t>  STRING expiry on cityd's clock, EX
+ *                                 parking.kiosk_token_s (find-car tokens)
  * Everything is loaded into memory (session_book.h) at start-up; until
  * then the endpoints answer 503. Memory changes only after Redis has
  * acknowledged a write, and writes touching one plate are serialised
@@ -35,21 +44,7 @@
 
 struct app;
 
-/* Create the sessions state (a->sessions), start loading it from Redis
- * and register the routes. Needs a->map, a->store and a->http. Returns
- * 0, or -1 with err (e.g. a bad parking.timezone). */
-int api_sessions_init(struct app *a, char *err, size_t errlen);
-/* Shutdown, in this order around the rest of server_stop:
- * api_sessions_stop before the HTTP server and the store are freed (no
- * reply goes to a freed request, no job starts on a dying store), then
- * api_sessions_free after them (the store's last callbacks still find
- * the state). */
-void api_sessions_stop(struct app *a);
-void api_sessions_free(struct app *a);
-
-/* True once the sessions are loaded from Redis (or when the module is
- * not running): bay observations may be taken. */
-bool api_sessions_ready(const struct app *a);
+/* The module (module.h): api_sessions_module, started after parking. */
 
 /* A car arrived in bay of lot at ts (api_parking, after a bay observation
  * applied with parking_change.bay_arrival; plate NULL when no camera read
@@ -62,7 +57,8 @@ bool api_sessions_ready(const struct app *a);
  * written, usually from a later store callback but possibly before this
  * returns (count the pending link before calling); 0 when there is
  * nothing to write and -1 when the link could not be queued (out of
- * memory), done never called. */
+ * memory, or the sessions are not loaded yet: the caller answers 503 and
+ * the client's retry links), done never called. */
 typedef void api_sessions_done_fn(void *arg, bool ok);
 int api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
                               const char *plate, double ts, api_sessions_done_fn *done,

@@ -1,7 +1,8 @@
-/* api_signals.h -- internals shared by the signal API files:
- * api_signals.c (timing, green waves, corridor plans) and api_adaptive.c
- * (counts, adaptive timing, SPaT, speed advice). Not a public interface:
- * other modules use app.h's api_signals_register / api_signals_stop. */
+/* api_signals.h -- what the two signal API modules share: api_signals.c
+ * (timing, green waves, corridor plans; api_signals_module) and
+ * api_adaptive.c (counts, adaptive timing, SPaT, speed advice; the
+ * controllers, struct signals, api_adaptive_module, started first: the
+ * plans that api_signals stores run on them). Not a public interface. */
 #ifndef CITYD_API_SIGNALS_H
 #define CITYD_API_SIGNALS_H
 
@@ -9,12 +10,31 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "module.h"
 #include "signals.h"
 #include "store.h"
 
 struct app;
+struct dict;
 struct http_req;
 struct map_corridor;
+struct metric;
+struct sgroup;
+struct mref;
+
+/* The signal controllers (a->signals, owned by api_adaptive.c): one group
+ * per corridor (or lone intersection) of the map, each running one common
+ * cycle; restored from Redis at start. */
+struct signals {
+    struct app *a;
+    struct sgroup *groups;                  /* ngroups, owned */
+    size_t ngroups;
+    struct mref *mrefs;                     /* one per controlled intersection */
+    struct dict *by_id;                     /* intersection id -> struct mref */
+    struct lifetime lt;
+    struct restore rs;                      /* snapshots and active plans */
+    struct metric *m_counts[4];             /* by result: accepted, duplicate, invalid, failed */
+};
 
 #define ERRLEN 256                 /* every err buffer below has this size */
 
@@ -28,22 +48,17 @@ json_t *sig_jnum(double x);
 void sig_set_num(json_t *o, const char *key, double x);
 /* 400 "invalid" with the message naming the field. */
 void sig_bad_request(struct http_req *r, const char *err);
-/* Replies 503 (and returns true) when a store call failed. */
+/* Replies 503 (and returns true) when a store call failed: store_timeout
+ * when its outcome is unknown, store_unavailable else, store_error for an
+ * error reply. */
 bool sig_store_failed(struct http_req *r, enum store_status st, const struct store_reply *rep);
 
 /* ---- api_adaptive.c ---- */
-/* Build the controllers from the map, register the routes and start
- * restoring their state from Redis (the endpoints answer 503 until it
- * has completed). */
-void api_adaptive_register(struct app *a);
 /* Activate plan `id` (json: the stored plan) of corridor c and answer r:
  * 200 with the plan once the corridor's active-plan keys are in Redis and
  * its controllers run it, 409 when it cannot run there (nothing changed),
  * 503 before the controllers are restored or while Redis is down. */
 void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_corridor *c,
                            const char *id, const char *json);
-/* Before the HTTP server and the store are freed: queued requests are
- * dropped, pending store callbacks then do nothing. */
-void api_adaptive_stop(struct app *a);
 
 #endif

@@ -1,16 +1,11 @@
 /* api_transit.h -- api.md §3: GTFS-realtime ingest and the transit read
  * endpoints (vehicles, stops, stop-sign arrivals, TripUpdates feed).
  *
- * Life cycle, driven by server.c:
- *   api_transit_init      after the map: loads the GTFS feed from
- *                         config_gtfs_dir and builds a->transit;
- *   api_transit_register  once the store and the HTTP server exist:
- *                         registers the routes and starts reloading the
- *                         vehicles' last positions and the segment
- *                         travel-time history from Redis (the endpoints
- *                         answer 503 until that has completed);
- *   api_transit_free      first thing in server_stop: pending store
- *                         callbacks then do nothing.
+ * The module (module.h, api_transit_module): its start loads the GTFS
+ * feed from config_gtfs_dir, builds a->transit, registers the routes and
+ * starts reloading the vehicles' last positions and the segment
+ * travel-time history from Redis (the endpoints answer 503 until that has
+ * completed).
  *
  * No feed. When transit.gtfs_dir is not set and <map.dir>/gtfs does not
  * exist, the city simply has no buses: the routes still answer (no stops
@@ -27,9 +22,6 @@
 
 struct app;
 
-int api_transit_init(struct app *a, char *err, size_t errlen);
-void api_transit_register(struct app *a);
-void api_transit_free(struct app *a);
 /* --check: print every GTFS problem as "<dir>/<file>:<line>: message" on
  * stderr; returns how many there are. */
 int api_transit_check(const struct app *a);

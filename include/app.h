@@ -2,7 +2,7 @@
  *
  * Everything mutable that outlives a function call lives in struct app or
  * in an object it owns; there are no other globals. main.c builds it from
- * the command line, api_*.c register their routes on it. */
+ * the command line; server.c starts the API modules (module.h) on it. */
 #ifndef CITYD_APP_H
 #define CITYD_APP_H
 
@@ -18,6 +18,7 @@ struct store;
 struct http_server;
 struct redisproc;
 struct map;
+struct restore;
 
 struct app {
     struct config cfg;
@@ -32,13 +33,19 @@ struct app {
     bool draining;
     double drain_started;             /* wall clock when draining began */
     double replay_now;                /* clock.mode = replay: max ts ingested */
+    size_t modules_started;           /* of server.c's table, failed start included */
+    struct restore *restores;         /* every module's restore (module.h), a list */
     /* Domain state, owned; each NULL until its module is initialised. */
-    struct parking *parking;
+    struct parking *parking;          /* the lot registry */
+    bool parking_complete;            /* ... holds every lot defined in Redis (set by
+                                         api_parking.c once restored; sessions need it) */
     struct api_parking *parking_api;  /* routes, Redis sync, streams of api_parking.c */
     struct sessions *sessions;        /* api_sessions.h */
-    struct signals *signals;
+    struct signals *signals;          /* api_signals.h: controllers of api_adaptive.c */
+    struct signal_plans *signal_plans;  /* api_signals.c */
     struct transit *transit;
     struct api_transit *transit_api;  /* routes, Redis sync of api_transit.c */
+    struct worker *worker;            /* long computations off the loop (worker.h) */
 };
 
 /* "Now" in epoch seconds: the wall clock, or in replay mode the largest
@@ -52,21 +59,5 @@ void app_saw_ts(struct app *a, double ts);
  * *now, returns 0), else app_now. Returns -1 when `at` is malformed. */
 struct http_req;
 int app_request_now(const struct app *a, const struct http_req *r, double *now);
-
-/* Route registration of each API module. */
-void api_health_register(struct app *a);
-/* api.md §2 availability: builds a->parking from a->map, registers the
- * routes and starts the rebuild from Redis (endpoints answer 503 until it
- * completes). Call after the map, store and HTTP server exist. */
-int api_parking_start(struct app *a, char *err, size_t errlen);
-/* Ends the parking streams and timers; call before the HTTP server and
- * the store are freed (pending store callbacks then do nothing). */
-void api_parking_stop(struct app *a);
-/* True once the parking state is rebuilt from Redis (or when parking is
- * not running): the registry of lots is complete. */
-bool api_parking_ready(const struct app *a);
-void api_signals_register(struct app *a);
-/* Before the HTTP server and the store are freed (server_stop). */
-void api_signals_stop(struct app *a);
 
 #endif

@@ -43,18 +43,32 @@ struct config {
     long parking_pay_later_s;
     long parking_max_session_s;
     long parking_phantom_s;
+    long parking_gate_max_future_s;
+    long parking_gate_max_age_s;
+    long parking_kiosk_token_s;
     char parking_timezone[64];
     long parking_history_max;
     long parking_stream_heartbeat_s;
     long parking_stream_max_queued;
+    long parking_stream_max_total_bytes;
+    long parking_stream_max;
+    long parking_stream_max_per_caller;
+    long parking_max_batch;
     /* [transit] */
     char transit_gtfs_dir[CONFIG_PATH_MAX];   /* "" = <map.dir>/gtfs */
     long transit_stale_after_s;
     long transit_forget_after_s;
+    long transit_max_vehicles;
+    long transit_max_batch;
     long transit_early_margin_s;
     long transit_early_margin_pct;
     /* [signals] */
     enum signals_mode signals_mode;
+    long signals_workers;                  /* threads for long computations */
+    long signals_queue_max;                /* jobs waiting behind them */
+    long signals_solve_timeout_ms;         /* one optimisation's time limit */
+    long signals_max_intersections;        /* green-wave problem size */
+    long signals_max_milp_intersections;   /* ... when it needs the MILP */
     /* [log] */
     char log_level[16];
 };

@@ -2,7 +2,8 @@
  *
  * Used for GTFS static feeds and for the simulator's UTDF loads and AVL
  * recordings, so it is general: quoted fields (with "" escapes and
- * embedded separators and newlines), a UTF-8 byte-order mark at the start,
+ * embedded separators and newlines), a UTF-8 byte-order mark at the start
+ * (a UTF-16 one is an error at line 1 saying how to convert the file),
  * CRLF / LF / lone CR line ends, blank lines skipped, and the physical line
  * number of each record kept so that every problem can be reported as
  * "file:line". Reading is record by record from a FILE (or a memory

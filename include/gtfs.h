@@ -22,10 +22,20 @@
  * monotone assignment closest overall. A trip without a usable shape gets
  * a straight-line shape through its stops.
  *
+ * Strings. Everything kept can go into a JSON reply: every string field
+ * obeys the rule of text.h (valid UTF-8, bounded; ids at most 63 bytes
+ * without control characters, names at most TEXT_NAME_SIZE - 1 bytes). A
+ * row whose own id breaks it is skipped; an optional field that does
+ * (a name, a block_id) is left empty and the row kept. A UTF-8 byte-order
+ * mark at the start of a file is accepted. A file whose non-ASCII text is
+ * mostly not UTF-8 is in another encoding and is fatal, with the iconv
+ * command to convert it; so is a UTF-16 file.
+ *
  * Problems. Every problem found is recorded with file and line (issues);
  * a row with a broken reference is skipped and the rest loads. Only a
- * missing required file/column or an unusable agency time zone is fatal
- * (gtfs_load returns NULL). */
+ * missing required file/column, an unusable agency time zone, a file that
+ * is not UTF-8 or not CSV is fatal (gtfs_load returns NULL). Messages
+ * quoting bad input have its bad bytes replaced by '?'. */
 #ifndef CITYD_GTFS_H
 #define CITYD_GTFS_H
 
@@ -40,6 +50,9 @@ struct tz;
 
 #define GTFS_NONE UINT32_MAX
 #define GTFS_NO_TIME INT32_MIN
+/* Ids (stop, route, trip, service, shape, block, agency) are at most 63
+ * bytes: what a GTFS-realtime message can name (GTFSRT_ID). */
+#define GTFS_ID_SIZE 64
 
 struct gtfs_issue {
     char file[24];                /* "stop_times.txt" */

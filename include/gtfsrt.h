@@ -14,7 +14,17 @@
  * numbers; 64-bit integers as numbers or decimal strings.
  *
  * Strings are copied into fixed buffers (ids longer than the buffer are an
- * entity error, never truncated), so a decoded feed is one allocation. */
+ * entity error, never truncated), so a decoded feed is one allocation.
+ * Every string kept obeys one rule whichever the encoding (text_check, text.h)
+ * and every number a plausibility check (gtfsrt_vehicle_check): what is
+ * decoded without an error can go into any JSON reply or feed.
+ *
+ * Size. A message with more than max_entities entities is refused as a
+ * whole (GTFSRT_TOO_LARGE), and so is one whose decoding would take more
+ * memory than that many entities justify: protobuf-c allocates some 50
+ * bytes per 2 bytes of input for empty submessages or unknown fields,
+ * jansson some 200 per 3 for "{}," (an 8 MiB body took 430 and 630 MiB
+ * and 2.5 s before these limits). */
 #ifndef CITYD_GTFSRT_H
 #define CITYD_GTFSRT_H
 
@@ -23,6 +33,11 @@
 #include <stdint.h>
 
 #define GTFSRT_ID 64                       /* buffer size for ids (63 bytes + NUL) */
+#define GTFSRT_TOO_LARGE (-2)              /* decoders: beyond max_entities */
+#define GTFSRT_SPEED_MAX 50.0              /* m/s (180 km/h): no bus goes faster */
+#define GTFSRT_TS_MAX 4102444800ull        /* 2100-01-01: later is garbage (or ms) */
+#define GTFSRT_PB_BYTES_PER_ENTITY 4096    /* protobuf-c memory allowed per entity */
+#define GTFSRT_JSON_VALUES_PER_ENTITY 64    /* JSON values allowed per entity */
 
 enum gtfsrt_stop_status { GTFSRT_INCOMING_AT = 0, GTFSRT_STOPPED_AT = 1, GTFSRT_IN_TRANSIT_TO = 2 };
 
@@ -60,12 +75,13 @@ struct gtfsrt_feed {
                                               (trip updates, alerts, deletions) */
 };
 
-/* Decode a FeedMessage. Returns 0 (out filled; entity errors inside) or
- * -1 with a message in err (out left empty). */
-int gtfsrt_decode_pb(const void *buf, size_t len, struct gtfsrt_feed *out,
+/* Decode a FeedMessage of at most max_entities entities. Returns 0 (out
+ * filled; entity errors inside), -1 (malformed) or GTFSRT_TOO_LARGE with
+ * a message in err (out left empty). */
+int gtfsrt_decode_pb(const void *buf, size_t len, size_t max_entities, struct gtfsrt_feed *out,
                      char *err, size_t errlen);
-int gtfsrt_decode_json(const char *buf, size_t len, struct gtfsrt_feed *out,
-                       char *err, size_t errlen);
+int gtfsrt_decode_json(const char *buf, size_t len, size_t max_entities,
+                       struct gtfsrt_feed *out, char *err, size_t errlen);
 void gtfsrt_feed_clear(struct gtfsrt_feed *f);
 
 /* One stop in a TripUpdate. Times are epoch seconds. */
@@ -108,5 +124,12 @@ char *gtfsrt_encode_trip_updates_json(const struct gtfsrt_header *h,
 
 /* Blank vehicle (NAN/-1 for absent fields). */
 void gtfsrt_vehicle_init(struct gtfsrt_vehicle *v);
+
+/* Every string of v by text_check (text.h), and its numbers: a position in
+ * range, speed in [0, GTFSRT_SPEED_MAX] and bearing in [0, 360) when given,
+ * timestamp at most GTFSRT_TS_MAX. The decoders apply it to each entity;
+ * call it on vehicles from elsewhere (a stored copy). Returns 0, or -1 with
+ * a message naming the field. */
+int gtfsrt_vehicle_check(const struct gtfsrt_vehicle *v, char *err, size_t errlen);
 
 #endif

@@ -156,6 +156,10 @@ void http_reply_error(struct http_req *r, int status, const char *code,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* 503 store_unavailable with Retry-After. */
 void http_reply_unavailable(struct http_req *r);
+/* The error body with status and code, and Retry-After: retry_after_s
+ * (a full queue: 503 busy). */
+void http_reply_retry(struct http_req *r, int status, const char *code, int retry_after_s,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void http_reply_raw(struct http_req *r, int status, const char *content_type,
                     const void *data, size_t len);
 
@@ -170,12 +174,31 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type,
  * buffer (0 once the client is gone) so the caller can drop slow clients
  * with http_stream_abort: the connection is closed at once, what is still
  * queued for it discarded. After http_stream_end (the stream's proper
- * end) or http_stream_abort the req must not be used. */
+ * end) or http_stream_abort the req must not be used. A HEAD stream
+ * sends no body: what is sent to it is discarded. */
 typedef void http_close_fn(struct http_req *r, void *arg);
 void http_stream_start(struct http_req *r, const char *content_type,
                        http_close_fn *on_close, void *arg);
 size_t http_stream_send(struct http_req *r, const void *data, size_t len);
 void http_stream_end(struct http_req *r);
 void http_stream_abort(struct http_req *r);
+
+/* Pacing, so that a long answer is written as the client reads it rather
+ * than all at once: after http_stream_on_drained, fn(r, arg) -- arg is
+ * on_close's -- is called each time a write to the socket leaves at most
+ * low_water bytes in the connection's output buffer (only after
+ * something was sent). The owner then sends the next part. Never called
+ * after on_close, http_stream_end or http_stream_abort, nor from inside
+ * an http_stream_* call. fn NULL stops it. */
+typedef void http_drained_fn(struct http_req *r, void *arg);
+void http_stream_on_drained(struct http_req *r, size_t low_water, http_drained_fn *fn);
+/* Bytes sent to the stream that the client has not acknowledged: the
+ * connection's output buffer plus the kernel's send queue (SIOCOUTQ on
+ * Linux). A system call: for periodic checks, not per send. 0 once the
+ * client is gone. */
+size_t http_stream_unsent(const struct http_req *r);
+/* Who is asking, for per-caller limits (as the rate limit counts them):
+ * "k <key name>" for a request with a valid key, else "a <peer address>". */
+void http_req_caller(const struct http_req *r, char *buf, size_t len);
 
 #endif

@@ -8,6 +8,7 @@
  *   per vehicle:     cityd:{veh:<id>}:...
  *   per corridor:    cityd:{cor:<id>}:...
  *   per intersection cityd:{int:<id>}:...
+ *   per kiosk:       cityd:{kiosk:<id>}:...  (find-car tokens)
  *   city-wide sets:  cityd:{city}:...
  * Functions write into buf (NUL-terminated, truncated if too small) and
  * return buf. */
@@ -23,6 +24,7 @@ const char *keys_plate(char *buf, size_t n, const char *plate, const char *what)
 const char *keys_vehicle(char *buf, size_t n, const char *veh, const char *what);
 const char *keys_corridor(char *buf, size_t n, const char *cor, const char *what);
 const char *keys_intersection(char *buf, size_t n, const char *isec, const char *what);
+const char *keys_kiosk(char *buf, size_t n, const char *kiosk, const char *what);
 const char *keys_city(char *buf, size_t n, const char *what);
 /* Idempotency marker for a write id, tagged with the object it touches
  * so it sits in the same slot as the object's state. */

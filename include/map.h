@@ -143,7 +143,10 @@ void map_problems_free(struct map_problems *p);
  * bytes without control characters; kiosk, screen, lot, intersection and
  * corridor ids are unique map-wide, bay ids within their lot. A feature
  * more than 100 km from the median position of the map is reported as
- * stray. The projection (m->geo) is centred on the bounding box of all
+ * stray. Strings follow text.h (levels and categories the id rule, names
+ * and addresses at most TEXT_NAME_SIZE - 1 bytes), numbers plausible
+ * bounds (docs/parking.md, docs/signals.md), tariffs tariff_from_json.
+ * The projection (m->geo) is centred on the bounding box of all
  * features. */
 int map_load(const char *dir, struct map **out, struct map_problems *probs);
 void map_free(struct map *m);

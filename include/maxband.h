@@ -30,6 +30,7 @@
 #ifndef CITYD_MAXBAND_H
 #define CITYD_MAXBAND_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -112,11 +113,26 @@ struct maxband_result {
  * spells it ("intersections[3].position_m: ..."). */
 int maxband_check(const struct maxband_problem *p, char *err, size_t errlen);
 
+/* What maxband_solve returns when time_limit_ms ran out or *cancel was
+ * raised before the optimum was proven. */
+#define MAXBAND_STOPPED (-2)
+
 /* Solve to optimality. On success fills *r (free with
  * maxband_result_free) and returns 0; on bad input or solver failure
- * returns -1 with err filled and *r untouched. */
+ * returns -1, when stopped by the time limit MAXBAND_STOPPED,
+ * with err filled and *r untouched. The time limit holds for both engines
+ * (GLPK's tm_lim, a clock check in the DP's cycle search). */
 int maxband_solve(const struct maxband_problem *p, struct maxband_result *r,
                   char *err, size_t errlen);
+/* The same, giving up (MAXBAND_STOPPED) soon after *cancel becomes
+ * non-zero (raised by another thread); cancel may be NULL. */
+int maxband_solve_cancel(const struct maxband_problem *p, const atomic_int *cancel,
+                         struct maxband_result *r, char *err, size_t errlen);
+
+/* A thread that may have solved with GLPK calls this before it ends: GLPK
+ * keeps its environment per thread (glp_config("TLS")), and frees it only
+ * when asked. Harmless on a thread that never used GLPK. */
+void maxband_thread_done(void);
 
 /* Exact reference for tests: fixed cycle and fixed speeds only, offsets
  * restricted to multiples of step_s, every combination evaluated with

@@ -45,13 +45,18 @@ struct mb_sol {
 
 struct mb_ctx {
     const struct maxband_problem *p;
+    const atomic_int *cancel;    /* may be NULL */
     struct mb_prep pr;
     struct mb_sol s;             /* scratch solution */
     double t0, limit_ms;         /* start (ms, monotonic) and budget */
     int solves;
+    bool stopped;                /* the budget ran out or p->cancel was raised */
 };
 
 double mb_now_ms(void);
+/* True (and c->stopped set, err filled) once the budget has run out or
+ * the caller's cancel flag is up: the engines check it between steps. */
+bool mb_should_stop(struct mb_ctx *c, char *err, size_t errlen);
 double mb_clamp(double x, double lo, double hi);
 
 /* Usable green of signal i in cycles at z, per direction. */

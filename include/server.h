@@ -3,6 +3,7 @@
 #ifndef CITYD_SERVER_H
 #define CITYD_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct app;
@@ -15,6 +16,9 @@ int server_start(struct app *a, char *err, size_t errlen);
 int server_run(struct app *a);
 /* Free everything server_start created (safe on a partial start). */
 void server_stop(struct app *a);
+/* Every API module has started and restored its state (module.h ready);
+ * else false, with the first that has not in *waiting (may be NULL). */
+bool server_ready(const struct app *a, const char **waiting);
 /* --check: load config-dependent files (keys, map, feeds), print every
  * problem on stderr; returns the number of problems. */
 int server_check(const struct app *a);

@@ -27,9 +27,16 @@
  *    both carry duplicate_entry. The old stay is never billed by guess.
  *  - no entry record: the exit session is void (no fee can be computed)
  *    and the gate holds for an attendant.
- *  - overlong (duration > parking.max_session_s): billed by the tariff but
- *    never debited automatically nor let out under pay-later: it becomes
- *    payment_required so a person looks at it.
+ *  - overlong (duration > parking.max_session_s): billed by the tariff in
+ *    full (however long: tariff.h) but never debited automatically nor
+ *    let out under pay-later: it becomes payment_required so a person
+ *    looks at it. So does a fee at the tariff's ceiling (TARIFF_MAX_FEN,
+ *    a stay too long to bill exactly). A fee of 0 is only ever a stay
+ *    the tariff makes free.
+ *  - gate clocks: the ts of a gate event or payment must lie within
+ *    [now - max_age_s, now + max_future_s] (session_ts_check): a camera
+ *    whose clock reset sends ts 0, and an entry in the far future would
+ *    make every later exit of the plate come "before its entry".
  *  - phantom_entry (the lot has bay sensors and no bay turned occupied for
  *    this session within parking.phantom_s of entry): informational; the
  *    flag is set by session_check_flags once the period has passed.
@@ -99,6 +106,14 @@ struct session_policy {
     double phantom_s;
 };
 
+/* The clock gate events and payments are held to (config.h [parking]
+ * gate_max_future_s, gate_max_age_s). */
+struct session_clock {
+    double now;
+    double max_future_s;          /* INFINITY: no bound (replay clock) */
+    double max_age_s;             /* INFINITY: no bound */
+};
+
 struct session {
     char id[SESSION_ID_MAX];
     char lot[SESSION_ID_MAX];
@@ -132,6 +147,10 @@ int session_copy(struct session *dst, const struct session *src);
 /* Deterministic session id for (lot, gate event id): a replayed event
  * always names the same session. kind is "entry" or "exit". */
 void session_make_id(char *buf, size_t n, const char *lot, const char *kind, const char *event_id);
+
+/* Is ts (epoch seconds) a plausible time for a gate event or payment
+ * by clock c? 0, or -1 with err naming ts and the limit. */
+int session_ts_check(const struct session_clock *c, double ts, char *err, size_t errlen);
 
 /* ---- transitions ---- */
 /* Open an active session from an entry read. */

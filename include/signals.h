@@ -35,6 +35,33 @@
 /* More phases than this is not a real signal plan (keeps work bounded). */
 #define SIGNALS_MAX_PHASES 16
 
+/* Plausible values of a real signal or corridor (docs/signals.md): what
+ * the API accepts in a request (api_signals.c) and the map loader in
+ * corridors.geojson (map.c), so that a corridor's own values are never
+ * ones its endpoints would refuse. */
+#define SIGNALS_CYCLE_MIN_S 20.0
+#define SIGNALS_CYCLE_MAX_S 300.0
+#define SIGNALS_SPEED_MIN_MPS 1.0
+#define SIGNALS_SPEED_MAX_MPS 40.0
+#define SIGNALS_LOST_TIME_MAX_S 120.0
+#define SIGNALS_PLAUSIBLE_FLOW_VPH 20000.0       /* flows and saturation flows */
+#define SIGNALS_SATURATION_PLAUSIBLE_MIN_VPH 100.0
+#define SIGNALS_MIN_GREEN_MAX_S 300.0
+#define SIGNALS_PLAUSIBLE_CROSSING_M 200.0
+
+/* The numeric envelope signals_webster accepts, far wider than any real
+ * signal (the API's plausible ranges are in docs/signals.md): times up to
+ * a day, greens from a millisecond, flows up to 1e6 veh/h, saturation
+ * flows from 1 veh/h, flow ratios up to 1000, crossings up to 10 km.
+ * Within it every number computed is finite (or NAN where it does not
+ * exist); beyond it the arithmetic could overflow. */
+#define SIGNALS_TIME_MAX_S 86400.0
+#define SIGNALS_GREEN_MIN_S 1e-3
+#define SIGNALS_FLOW_MAX_VPH 1e6
+#define SIGNALS_SATURATION_MIN_VPH 1.0
+#define SIGNALS_RATIO_MAX 1000.0
+#define SIGNALS_CROSSING_MAX_M 10000.0
+
 /* ---- formulas (pure functions) ---- */
 
 /* Webster's optimum cycle (1.5L + 5)/(1 - Y); NAN when Y >= 1. */

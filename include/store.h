@@ -26,9 +26,18 @@ struct store_reply;          /* opaque: hiredis' redisReply */
 
 enum store_status {
     STORE_OK = 0,            /* reply present (may be a Redis error reply) */
-    STORE_DOWN,              /* not connected / connection lost */
-    STORE_TIMEOUT,           /* no reply within timeout_ms */
+    STORE_DOWN,              /* not sent (not connected): nothing applied */
+    STORE_TIMEOUT,           /* outcome unknown: sent, but no reply within
+                                timeout_ms or the connection died first */
 };
+
+/* STORE_TIMEOUT means the command may have run, or may still run. The
+ * store fences it: a command issued after that callback and answered
+ * STORE_OK ran after everything the unanswered one will ever do (on the
+ * same connection replies are in order; a new connection kills the dead
+ * one -- CLIENT KILL ID .. ADDR .. in its handshake -- before it serves).
+ * So re-reading what a timed-out write touched, until a read succeeds,
+ * gives the state it left: that is how a caller resolves "unknown". */
 
 enum store_reply_type {
     STORE_R_NIL, STORE_R_STRING, STORE_R_STATUS, STORE_R_INTEGER,
@@ -63,7 +72,7 @@ typedef void store_cb(void *arg, enum store_status st, const struct store_reply 
 struct store *store_new(struct event_base *base, const struct store_opts *opts,
                         const struct log *lg, char *err, size_t errlen);
 /* Disconnect; pending callbacks are called with STORE_DOWN before it
- * returns. Must not be called from inside a store callback (reply or
+ * returns, and registered scripts are freed. Must not be called from inside a store callback (reply or
  * state): that is detected and aborts. */
 void store_free(struct store *s);
 
@@ -110,6 +119,34 @@ size_t store_batch_count(const struct store_batch *b);
  * empty batch answers an empty array. Returns 0, or -1 on OOM (no
  * callback). */
 int store_batch_send(struct store *s, struct store_batch *b, store_cb *cb, void *arg);
+
+/* Lua scripts. store_script_new registers `lua` (copied) with the store,
+ * which owns it until store_free (the handle stays valid as long as s).
+ * The store loads every registered script (SCRIPT LOAD) in the handshake
+ * of each connection it opens -- a script registered later at once --,
+ * so a script is present on whatever server a connection talks to: a
+ * cluster-aware store with one connection per node runs the same
+ * handshake on each node and gets every script there, replicas promoted
+ * by a failover included (their connection is new). Calls go by SHA1
+ * (EVALSHA); when Redis answers NOSCRIPT (SCRIPT FLUSH, a server that
+ * missed the load) the call is sent again with the text (EVAL, which also
+ * puts the script back into that server's cache), and the caller sees
+ * only the script's reply. NULL on OOM. */
+struct store_script;
+struct store_script *store_script_new(struct store *s, const char *lua);
+/* Run a script: argv holds nkeys keys, then the other arguments
+ * (argc in all; lens NULL for C strings). Returns as store_cmd_argv. */
+int store_script_eval(struct store *s, const struct store_script *sc, store_cb *cb, void *arg,
+                      int nkeys, int argc, const char **argv, const size_t *lens);
+/* The same call as one command of a batch. A batch whose script calls
+ * find no script gets them run again (as EVAL) in a second transaction
+ * right after the first, and one callback with EXEC's array as if they
+ * had run in the first: so put in one batch only calls that do not need
+ * to be atomic with each other (one per object, say). If that second
+ * transaction fails, the callback gets STORE_TIMEOUT (the first part
+ * did apply: the outcome is unknown). */
+int store_batch_script(struct store_batch *b, const struct store_script *sc, int nkeys,
+                       int argc, const char **argv, const size_t *lens);
 
 /* Reply accessors; all accept NULL (a NIL reply). store_reply_str gives
  * the bytes of STRING, STATUS and ERROR replies (NUL-terminated, len

@@ -36,8 +36,11 @@
 
 struct tz;
 
-/* Stays longer than this are refused (they are anomalies, see session.h). */
-#define TARIFF_MAX_STAY_S (3660.0 * 86400)
+/* The most a bill can come to (1e9 of the currency, in fen): a stay
+ * whose fee reaches it, or that would take too much work to bill unit by
+ * unit, is billed this much with `saturated` set. Nothing is ever billed
+ * less than its fee because it is long. */
+#define TARIFF_MAX_FEN 100000000000LL
 
 struct tariff_bill {
     long long fen;              /* what is due */
@@ -46,12 +49,16 @@ struct tariff_bill {
     int windows;                /* 24 h windows in which a charged unit starts */
     int windows_capped;         /* windows whose charge hit daily_cap */
     bool free;                  /* within the free period */
+    bool saturated;             /* fen is TARIFF_MAX_FEN, not the exact fee */
 };
 
 /* Fee for a stay from entry to exit (epoch seconds) under t, with night
  * hours in zone z (z may be NULL when t has no night rate). A tariff that
- * is not present costs nothing. Returns 0, or -1 with err for exit before
- * entry, non-finite times, or a stay over TARIFF_MAX_STAY_S. */
+ * is not present costs nothing. Any length of stay is billed: 24 h
+ * windows that cost the same are charged without walking their units
+ * again, so decades take milliseconds; past a work bound or
+ * TARIFF_MAX_FEN the bill saturates (see above). Returns 0, or -1 with
+ * err for exit before entry or non-finite times. */
 int tariff_fee(const struct map_tariff *t, const struct tz *z, double entry, double exit,
                struct tariff_bill *out, char *err, size_t errlen);
 

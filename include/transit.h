@@ -60,6 +60,10 @@ struct transit_params {
     double stale_after_s;         /* transit.stale_after_s (90) */
     double gate_m;                /* distance gate for matching (60) */
     double future_tolerance_s;    /* timestamps further ahead of now are rejected (300) */
+    double forget_after_s;        /* ... and older than this behind it (transit.forget_after_s,
+                                     86400): such a vehicle would be forgotten at once */
+    size_t max_vehicles;          /* registry size (transit.max_vehicles, 20000): a new
+                                     vehicle beyond it is rejected, known ones go on */
     /* Rider-safe margin. A bus that comes earlier than announced is
      * missed, a later one only costs a wait, so announced arrivals are
      * the estimate minus early_s + early_frac * (estimate - now): 10 s
@@ -138,6 +142,12 @@ enum transit_result transit_ingest(struct transit *t, const struct gtfsrt_vehicl
 enum transit_result transit_check(const struct transit *t, const struct gtfsrt_vehicle *v,
                                   double now, char *err, size_t errlen);
 
+/* Room for vehicle_id when `pending` new vehicles (checked, written, not
+ * yet applied) already hold places: 0 when it is known or the registry has
+ * room, else -1 with the message. Ingest and restore check it with 0. */
+int transit_admit(const struct transit *t, const char *vehicle_id, size_t pending, char *err,
+                  size_t errlen);
+
 /* Feed what an earlier report taught (reloaded from storage) back to the
  * estimators. Call in time order. Unknown stops are ignored; route_id
  * may be "" or unknown, sched_s 0 when not known. */
@@ -184,8 +194,10 @@ size_t transit_arrivals(const struct transit *t, uint32_t stop, double now, doub
 
 /* TripUpdates for every live vehicle on a trip: fills up to max updates
  * and the stop rows they point into (stops, max_stops). Header timestamp
- * never decreases between calls. Returns the number of updates. */
-size_t transit_trip_updates(struct transit *t, double now, struct gtfsrt_header *h,
+ * never decreases between calls; only live calls (now is the server's
+ * clock, not a reader's at=) move it on for the later ones, so no reader
+ * can date everybody's feed. Returns the number of updates. */
+size_t transit_trip_updates(struct transit *t, double now, bool live, struct gtfsrt_header *h,
                             struct gtfsrt_trip_update *out, size_t max,
                             struct gtfsrt_stop_time *stops, size_t max_stops);
 

@@ -55,6 +55,7 @@
 #include "keys.h"
 #include "map.h"
 #include "metrics.h"
+#include "module.h"
 
 #define HIST_MAX 96                     /* records per member kept for past instants */
 #define COUNTS_HISTORY_MAX 2976         /* 31 days of 15-minute counts */
@@ -62,7 +63,6 @@
 #define FUTURE_SLACK_S 300.0            /* an interval may end this far ahead of the clock */
 #define INTERVAL_MAX_S 86400.0
 #define COUNT_ID_MAX 128
-#define RESTORE_RETRY_MS 500
 #define COUNTS_LIMIT_MAX 1000
 #define ADVISORY_MATCH_M 50.0           /* farther from every corridor: no advice */
 #define ADVISORY_HEADING_DEG 45.0       /* heading within this of the line's direction */
@@ -98,20 +98,6 @@ struct sgroup {
 struct mref {
     struct sgroup *g;
     size_t k;
-};
-
-struct signals {
-    struct app *a;
-    struct sgroup *groups;
-    size_t ngroups;
-    struct mref *mrefs;                     /* one per controlled intersection */
-    struct dict *by_id;                     /* intersection id -> struct mref */
-    bool ready, stopping, failed;
-    unsigned gen;                           /* restore attempt */
-    size_t waiting;                         /* restore replies outstanding */
-    int refs;                               /* 1 + store callbacks outstanding */
-    struct event *timer;                    /* restore (retry) */
-    struct metric *m_counts[4];             /* by enum count_result */
 };
 
 /* cityd_signals_counts_total{result=...} */
@@ -156,15 +142,13 @@ static void signals_free(struct signals *s)
     free(s->groups);
     free(s->mrefs);
     dict_free(s->by_id, NULL);
-    if (s->timer)
-        event_free(s->timer);
+    restore_free(&s->rs);
     free(s);
 }
 
 static void release(struct signals *s)
 {
-    if (--s->refs == 0)
-        signals_free(s);
+    lifetime_release(&s->lt);
 }
 
 /* ---- building the controllers from the map ---- */
@@ -413,7 +397,7 @@ static struct mref *find_member(struct http_req *r, struct signals *s)
             http_reply_error(r, 404, "not_found", "intersection '%s' not found", id ? id : "");
         return NULL;
     }
-    if (!s->ready) {
+    if (!restore_ready(&s->rs)) {
         http_reply_unavailable(r);
         return NULL;
     }
@@ -732,7 +716,7 @@ static json_t *counts_reply(const struct job *j)
 static bool job_dropped(struct job *j)
 {
     struct signals *s = j->s;
-    if (!s->stopping)
+    if (!s->lt.stopped)
         return false;
     job_free(j);
     release(s);
@@ -746,6 +730,11 @@ static int job_stored(struct job *j, enum store_status st, const struct store_re
 {
     if (job_dropped(j))
         return -1;
+    if (st == STORE_TIMEOUT) {              /* it may still apply: re-read the group */
+        char idx[24];
+        snprintf(idx, sizeof idx, "%zu", (size_t)(j->g - j->s->groups));
+        restore_reread(&j->s->rs, idx);
+    }
     bool ok = !sig_store_failed(j->r, st, rep);
     for (size_t i = 0; ok && i < store_reply_len(rep); i++) {
         if (store_reply_type(store_reply_at(rep, i)) == STORE_R_ERROR) {
@@ -770,9 +759,9 @@ static void job_send(struct job *j, struct store_batch *b, bool ok, store_cb *cb
         job_done(j->g);
         return;
     }
-    s->refs++;
+    lifetime_hold(&s->lt);
     if (store_batch_send(s->a->store, b, cb, j) != 0) {
-        s->refs--;
+        release(s);
         http_reply_error(j->r, 500, "internal", "cannot queue the store write");
         job_done(j->g);
     }
@@ -958,7 +947,7 @@ void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_c
     for (size_t i = 0; s != NULL && g == NULL && i < s->ngroups; i++)
         if (s->groups[i].cor == c)
             g = &s->groups[i];
-    if (s == NULL || !s->ready) {
+    if (s == NULL || !restore_ready(&s->rs)) {
         http_reply_unavailable(r);
         return;
     }
@@ -1074,15 +1063,22 @@ static void job_start(struct sgroup *g)
 {
     struct job *j = g->head;
     struct signals *s = j->s;
+    if (!restore_settled(&s->rs)) {
+        /* An input of unknown outcome is being re-read: taking this one
+         * on the state now could contradict it. */
+        http_reply_unavailable(j->r);
+        job_done(g);
+        return;
+    }
     if (j->kind != JOB_COUNTS) {
         job_apply(g);
         return;
     }
     char key[KEY_MAX];
-    s->refs++;
+    lifetime_hold(&s->lt);
     if (store_cmdf(s->a->store, on_seen, j, "GET %s",
                    keys_seen(key, sizeof key, "int", g->isec[j->k].id, j->id)) != 0) {
-        s->refs--;
+        release(s);
         http_reply_error(j->r, 500, "internal", "cannot queue the store read");
         job_done(g);
     }
@@ -1243,7 +1239,7 @@ struct count_read {
 static void on_counts(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct count_read *c = arg;
-    if (!c->s->stopping && !sig_store_failed(c->r, st, rep)) {
+    if (!c->s->lt.stopped && !sig_store_failed(c->r, st, rep)) {
         json_t *list = json_array();
         for (size_t i = store_reply_len(rep); i-- > 0;) {
             const char *text = store_reply_str(store_reply_at(rep, i), NULL);
@@ -1280,10 +1276,10 @@ static void h_get_counts(struct http_req *r, void *arg)
     snprintf(c->id, sizeof c->id, "%s", m->g->isec[m->k].id);
     char key[KEY_MAX], from[24];
     snprintf(from, sizeof from, "%ld", -limit);
-    s->refs++;
+    lifetime_hold(&s->lt);
     if (store_cmdf(s->a->store, on_counts, c, "LRANGE %s %s -1",
                    keys_intersection(key, sizeof key, c->id, "counts"), from) != 0) {
-        s->refs--;
+        release(s);
         free(c);
         http_reply_error(r, 500, "internal", "cannot queue the store read");
     }
@@ -1476,7 +1472,7 @@ static void h_advisory(struct http_req *r, void *arg)
         params_number(r, "heading", PARAMS_REQUIRED, 0, 360, 0, &heading) ||
         params_number(r, "speed", PARAMS_REQUIRED, 0, 100, 0, &speed) || params_crs(r, &gcj))
         return;
-    if (s == NULL || !s->ready) {
+    if (s == NULL || !restore_ready(&s->rs)) {
         http_reply_unavailable(r);
         return;
     }
@@ -1503,70 +1499,43 @@ static void h_advisory(struct http_req *r, void *arg)
     advise(r, s, &mt, i, t, speed);
 }
 
-/* ---- restore from Redis ---- */
+/* ---- restore from Redis ----
+ *
+ * The module's restore (module.h). Step 0 reads, for every group, every
+ * member's snapshot and its corridor's active plan; step 1 restores each
+ * group from the newest snapshot (or starts it), brings it in line with
+ * the active plan (the source of truth) and stores what changed. A
+ * re-read ("<group index>", after an input of unknown outcome) reads the
+ * group again: a snapshot ahead of memory replaces it, and the active
+ * plan is reconciled. Replies of one group come in order: snapshots, then
+ * the plan. */
 
-struct rcb {
-    struct signals *s;
-    unsigned gen;
-    struct sgroup *g;
-};
-
-static void restore_fail(struct signals *s, const char *what, enum store_status st);
-
-static void restore_schedule(struct signals *s, int ms)
+static struct sgroup *group_of(struct signals *s, const char *idx)
 {
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-    if (s->timer)
-        evtimer_add(s->timer, &tv);
+    size_t i = (size_t)strtoul(idx, NULL, 10);
+    return i < s->ngroups ? &s->groups[i] : NULL;
 }
 
-/* Issue one restore command (argv form); the callback frees the rcb. */
-static int restore_cmd(struct signals *s, struct sgroup *g, store_cb *cb, const char *fmt,
-                       const char *a1, const char *a2)
+static void on_snapshot(struct restore *r, const char *idx, const struct store_reply *reply)
 {
-    struct rcb *c = malloc(sizeof *c);
-    if (c == NULL)
-        return -1;
-    *c = (struct rcb){ s, s->gen, g };
-    s->refs++;
-    s->waiting++;
-    if (store_cmdf(s->a->store, cb, c, fmt, a1, a2) == 0)
-        return 0;
-    s->refs--;
-    s->waiting--;
-    free(c);
-    return -1;
-}
-
-/* Common head of restore callbacks: false when the reply is for an
- * abandoned attempt or the server stops, or when the command failed. */
-static bool restore_live(struct rcb *c, const char *what, enum store_status st,
-                         const struct store_reply *r)
-{
-    struct signals *s = c->s;
-    s->waiting--;
-    if (s->stopping || c->gen != s->gen || s->failed)
-        return false;
-    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
-        restore_fail(s, what, st);
-        return false;
+    struct signals *s = r->arg;
+    struct sgroup *g = group_of(s, idx);
+    const char *text = store_reply_str(reply, NULL);
+    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *seq = json_object_get(o, "seq");
+    unsigned long long n = json_is_integer(seq) ? (unsigned long long)json_integer_value(seq) : 0;
+    char err[ERRLEN];
+    if (o != NULL && r->mode == RESTORE_REREAD && n > g->live->seq &&
+        adaptive_restore(g->live, text, err, sizeof err) != 0)
+        log_warn(&s->a->log, "signals_snapshot_ignored", "group=%s error=\"%s\"", idx, err);
+    else if (o != NULL && r->mode != RESTORE_REREAD && (g->best == NULL || n > g->best_seq)) {
+        free(g->best);
+        g->best = strdup(text);
+        g->best_seq = n;
     }
-    return true;
+    json_decref(o);
 }
 
-static void on_initial_saved(void *arg, enum store_status st, const struct store_reply *r)
-{
-    struct rcb *c = arg;
-    struct signals *s = c->s;
-    if (restore_live(c, "SET", st, r) && s->waiting == 0) {
-        s->ready = true;
-        log_info(&s->a->log, "signals_restored", "groups=%zu", s->ngroups);
-    }
-    free(c);
-    release(s);
-}
-
-/* Every snapshot is in: restore each group, start the new ones. */
 /* A group restored or started: bring it in line with its corridor's
  * active plan (the source of truth). */
 static void restore_plan(struct signals *s, struct sgroup *g, bool replay, double now)
@@ -1587,7 +1556,40 @@ static void restore_plan(struct signals *s, struct sgroup *g, bool replay, doubl
     g->active = NULL;
 }
 
-static void restore_finish(struct signals *s)
+static void on_active_plan(struct restore *r, const char *idx, const struct store_reply *reply)
+{
+    struct signals *s = r->arg;
+    struct sgroup *g = group_of(s, idx);
+    const char *text = store_reply_str(reply, NULL);
+    free(g->active);
+    g->active = text ? strdup(text) : NULL;
+    if (r->mode == RESTORE_REREAD)
+        restore_plan(s, g, s->a->cfg.clock_mode == CLOCK_REPLAY, app_now(s->a));
+}
+
+/* The group's snapshots, then its corridor's active plan. */
+static void read_group(struct restore *r, const char *idx)
+{
+    struct signals *s = r->arg;
+    struct sgroup *g = group_of(s, idx);
+    char key[KEY_MAX];
+    for (size_t k = 0; g != NULL && k < g->cfg.n; k++) {
+        const char *argv[] = {"GET", keys_intersection(key, sizeof key, g->isec[k].id,
+                                                       "adaptive")};
+        restore_cmd(r, on_snapshot, idx, 2, argv);
+    }
+    if (g != NULL && g->cor != NULL) {
+        const char *argv[] = {"GET", keys_corridor(key, sizeof key, g->cfg.id, "plan:active")};
+        restore_cmd(r, on_active_plan, idx, 2, argv);
+    }
+}
+
+static void on_initial_saved(struct restore *r, const char *idx, const struct store_reply *reply)
+{
+}
+
+/* Every snapshot is in: restore each group, start the new ones. */
+static void restore_groups(struct restore *r, struct signals *s)
 {
     bool replay = s->a->cfg.clock_mode == CLOCK_REPLAY;
     double now = app_now(s->a);
@@ -1610,6 +1612,7 @@ static void restore_finish(struct signals *s)
         }
         free(g->best);
         g->best = NULL;
+        g->best_seq = 0;
         restore_plan(s, g, replay, now);
     }
     /* A new group's start is an input too, and so is a plan brought in
@@ -1617,162 +1620,98 @@ static void restore_finish(struct signals *s)
      * (Replay starts a group at its first count.) */
     for (size_t i = 0; i < s->ngroups; i++) {
         struct sgroup *g = &s->groups[i];
-        if (!g->save)
-            continue;
-        g->save = false;
-        char key[KEY_MAX], *snap = adaptive_snapshot(g->live);
-        int rc = snap ? restore_cmd(s, g, on_initial_saved, "SET %s %s",
-                                    keys_intersection(key, sizeof key, g->isec[0].id, "adaptive"),
-                                    snap) : -1;
-        free(snap);
-        if (rc != 0) {
-            restore_fail(s, "SET", STORE_OK);
+        char key[KEY_MAX], *snap = g->save ? adaptive_snapshot(g->live) : NULL;
+        const char *argv[] = {"SET", keys_intersection(key, sizeof key, g->isec[0].id, "adaptive"),
+                              snap};
+        if (g->save && (snap == NULL || restore_cmd(r, on_initial_saved, NULL, 3, argv) != 0)) {
+            free(snap);
+            restore_failed(r, "cannot store a snapshot");
             return;
         }
+        g->save = false;
+        free(snap);
     }
     log_info(&s->a->log, "signals_state", "restored=%zu started=%zu", restored, fresh);
-    if (s->waiting == 0) {
-        s->ready = true;
-        log_info(&s->a->log, "signals_restored", "groups=%zu", s->ngroups);
-    }
 }
 
-/* The corridor's active plan, read with the snapshots. */
-static void on_active_plan(void *arg, enum store_status st, const struct store_reply *r)
+static bool restore_step(struct restore *r, int k)
 {
-    struct rcb *c = arg;
-    struct signals *s = c->s;
-    if (restore_live(c, "GET", st, r)) {
-        const char *text = store_reply_str(r, NULL);
-        free(c->g->active);
-        c->g->active = text ? strdup(text) : NULL;
-        if (s->waiting == 0)
-            restore_finish(s);
-    }
-    free(c);
-    release(s);
-}
-
-static void on_snapshot(void *arg, enum store_status st, const struct store_reply *r)
-{
-    struct rcb *c = arg;
-    struct signals *s = c->s;
-    if (restore_live(c, "GET", st, r)) {
-        const char *text = store_reply_str(r, NULL);
-        json_t *o = text ? json_loads(text, 0, NULL) : NULL;
-        json_t *seq = json_object_get(o, "seq");
-        unsigned long long n = json_is_integer(seq) ? (unsigned long long)json_integer_value(seq)
-                                                    : 0;
-        if (o != NULL && (c->g->best == NULL || n > c->g->best_seq)) {
-            free(c->g->best);
-            c->g->best = strdup(text);
-            c->g->best_seq = n;
-        }
-        json_decref(o);
-        if (s->waiting == 0)
-            restore_finish(s);
-    }
-    free(c);
-    release(s);
-}
-
-static void restore_start(struct signals *s)
-{
-    s->gen++;
-    s->failed = false;
-    for (size_t i = 0; i < s->ngroups; i++) {
+    struct signals *s = r->arg;
+    char idx[24];
+    for (size_t i = 0; k == 0 && i < s->ngroups; i++) {
         struct sgroup *g = &s->groups[i];
         free(g->best);
         free(g->active);
         g->best = g->active = NULL;
         g->best_seq = 0;
-        char key[KEY_MAX];
-        if (g->cor != NULL &&
-            restore_cmd(s, g, on_active_plan, "GET %s",
-                        keys_corridor(key, sizeof key, g->cfg.id, "plan:active"), NULL) != 0) {
-            restore_fail(s, "GET", STORE_OK);
-            return;
-        }
-        for (size_t k = 0; k < g->cfg.n; k++) {
-            if (restore_cmd(s, g, on_snapshot, "GET %s",
-                            keys_intersection(key, sizeof key, g->isec[k].id, "adaptive"),
-                            NULL) != 0) {
-                restore_fail(s, "GET", STORE_OK);
-                return;
-            }
-        }
+        snprintf(idx, sizeof idx, "%zu", i);
+        read_group(r, idx);
     }
-    if (s->ngroups == 0)
-        restore_finish(s);
+    if (k == 1)
+        restore_groups(r, s);
+    return k <= 1;
 }
 
-static void restore_fail(struct signals *s, const char *what, enum store_status st)
+static void restore_done(struct restore *r)
 {
-    if (s->failed)
-        return;
-    s->failed = true;
-    log_warn(&s->a->log, "signals_restore_retry", "step=%s status=%s", what,
-             st == STORE_DOWN ? "down" : st == STORE_TIMEOUT ? "timeout" : "error");
-    restore_schedule(s, RESTORE_RETRY_MS);
+    struct signals *s = r->arg;
+    log_info(&s->a->log, "signals_restored", "groups=%zu", s->ngroups);
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    struct signals *s = arg;
-    (void)fd;
-    (void)what;
-    if (s->stopping || s->ready)
-        return;
-    if (!store_is_up(s->a->store)) {
-        restore_schedule(s, 100);
-        return;
-    }
-    restore_start(s);
-}
+static const struct restore_ops RESTORE_OPS = {"signals", restore_step, restore_done,
+                                               read_group};
 
 /* ---- life cycle ---- */
 
-void api_adaptive_register(struct app *a)
+static const struct module_route ROUTES[] = {
+    {HTTP_POST, "/v1/signals/intersections/{id}/counts", ROLE_SENSOR, false, h_post_counts},
+    {HTTP_GET, "/v1/signals/intersections/{id}/counts", ROLE_READER, true, h_get_counts},
+    {HTTP_GET, "/v1/signals/intersections/{id}/timing", ROLE_READER, true, h_timing},
+    {HTTP_PUT, "/v1/signals/intersections/{id}/mode", ROLE_ENGINEER, false, h_put_mode},
+    {HTTP_GET, "/v1/signals/intersections/{id}/spat", ROLE_READER, true, h_spat},
+    {HTTP_GET, "/v1/signals/advisory", ROLE_READER, true, h_advisory},
+};
+
+static int start(struct app *a, char *err, size_t errlen)
 {
     struct signals *s = calloc(1, sizeof *s);
-    if (s == NULL || (s->a = a, s->refs = 1, build_groups(s)) != 0 ||
-        (s->timer = evtimer_new(a->base, on_timer, s)) == NULL) {
-        log_error(&a->log, "signals_init_failed", "error=\"out of memory\"");
-        if (s)
-            signals_free(s);
-        s = NULL;
+    if (s == NULL) {
+        snprintf(err, errlen, "signals: out of memory");
+        return -1;
     }
-    for (int i = 0; s != NULL && i < 4; i++) {
+    a->signals = s;
+    s->a = a;
+    if (build_groups(s) != 0 || restore_init(&s->rs, a, &s->lt, &RESTORE_OPS, s) != 0) {
+        snprintf(err, errlen, "signals: out of memory");
+        return -1;
+    }
+    for (int i = 0; i < 4; i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "result=\"%s\"", COUNT_RESULTS[i]);
         s->m_counts[i] = metrics_series(a->metrics, METRIC_COUNTER, "cityd_signals_counts_total",
                                         "Detector counts posted, by result", labels);
     }
-    a->signals = s;
-    struct http_server *h = a->http;
-    http_route(h, HTTP_POST, "/v1/signals/intersections/{id}/counts", ROLE_SENSOR, false,
-               h_post_counts, a);
-    http_route(h, HTTP_GET, "/v1/signals/intersections/{id}/counts", ROLE_READER, true,
-               h_get_counts, a);
-    http_route(h, HTTP_GET, "/v1/signals/intersections/{id}/timing", ROLE_READER, true, h_timing,
-               a);
-    http_route(h, HTTP_PUT, "/v1/signals/intersections/{id}/mode", ROLE_ENGINEER, false,
-               h_put_mode, a);
-    http_route(h, HTTP_GET, "/v1/signals/intersections/{id}/spat", ROLE_READER, true, h_spat, a);
-    http_route(h, HTTP_GET, "/v1/signals/advisory", ROLE_READER, true, h_advisory, a);
-    if (s != NULL)
-        restore_schedule(s, 0);
+    if (module_routes(a->http, "adaptive", ROUTES, sizeof ROUTES / sizeof ROUTES[0], a, err,
+                      errlen) != 0)
+        return -1;
+    restore_begin(&s->rs);
+    return 0;
 }
 
-void api_adaptive_stop(struct app *a)
+static bool ready(const struct app *a)
+{
+    return a->signals != NULL && restore_ready(&a->signals->rs);
+}
+
+/* Queued inputs are dropped unanswered (the HTTP server closes their
+ * connections); the one in flight is freed by its store callback. */
+static void stop(struct app *a)
 {
     struct signals *s = a->signals;
     if (s == NULL)
         return;
-    s->stopping = true;
-    a->signals = NULL;
-    /* Queued inputs are dropped unanswered (the HTTP server closes their
-     * connections); the one in flight is freed by its store callback. */
+    s->lt.stopped = true;
+    restore_stop(&s->rs);
     for (size_t i = 0; i < s->ngroups; i++) {
         struct sgroup *g = &s->groups[i];
         struct job *j = g->head ? g->head->next : NULL;
@@ -1785,9 +1724,17 @@ void api_adaptive_stop(struct app *a)
             g->head->next = NULL;
         g->tail = g->head;
     }
-    if (s->timer) {
-        event_free(s->timer);
-        s->timer = NULL;
-    }
-    release(s);
 }
+
+static void adaptive_module_free(struct app *a)
+{
+    struct signals *s = a->signals;
+    if (s == NULL)
+        return;
+    lifetime_check(&s->lt, a, "adaptive");
+    signals_free(s);
+    a->signals = NULL;
+}
+
+const struct api_module api_adaptive_module = {"adaptive", start, stop, adaptive_module_free,
+                                               ready};

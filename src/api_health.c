@@ -1,20 +1,31 @@
-/* api_health.c -- GET /v1/health and GET /metrics. */
+/* api_health.c -- GET /v1/health and GET /metrics.
+ *
+ * Health (api.md §1) is 200 "ok" only while Redis is up and every API
+ * module has restored its state (server_ready): a load balancer must never
+ * route to a cityd whose endpoints still answer 503. Before that it is 503
+ * "starting"; after, while Redis is down, 503 "degraded". The body says
+ * which, and "redis" says whether the store is up. */
 #include <stdlib.h>
 
 #include "app.h"
 #include "http.h"
 #include "metrics.h"
+#include "module.h"
+#include "server.h"
 #include "store.h"
 
 static void health(struct http_req *r, void *arg)
 {
     struct app *a = arg;
     bool up = store_is_up(a->store);
-    json_t *body = json_pack("{s:s, s:s, s:s}", "status", up ? "ok" : "degraded", "redis",
-                             up ? "up" : "down", "version", CITYD_VERSION);
-    /* 503 while degraded so load balancers take the instance out; the
-     * body still says why. */
-    http_reply_json(r, up ? 200 : 503, body);
+    const char *waiting = NULL;
+    bool ready = server_ready(a, &waiting);
+    const char *status = !ready ? "starting" : up ? "ok" : "degraded";
+    json_t *body = json_pack("{s:s, s:s, s:s}", "status", status, "redis", up ? "up" : "down",
+                             "version", CITYD_VERSION);
+    if (waiting != NULL)
+        json_object_set_new(body, "waiting_for", json_string(waiting));
+    http_reply_json(r, ready && up ? 200 : 503, body);
 }
 
 static void metrics_text(struct http_req *r, void *arg)
@@ -30,8 +41,26 @@ static void metrics_text(struct http_req *r, void *arg)
     free(text);
 }
 
-void api_health_register(struct app *a)
+static const struct module_route ROUTES[] = {
+    {HTTP_GET, "/v1/health", ROLE_READER, true, health},
+    {HTTP_GET, "/metrics", ROLE_READER, true, metrics_text},
+};
+
+static int start(struct app *a, char *err, size_t errlen)
 {
-    http_route(a->http, HTTP_GET, "/v1/health", ROLE_READER, true, health, a);
-    http_route(a->http, HTTP_GET, "/metrics", ROLE_READER, true, metrics_text, a);
+    return module_routes(a->http, "health", ROUTES, sizeof ROUTES / sizeof ROUTES[0], a, err,
+                         errlen);
 }
+
+static void nothing(struct app *a)
+{
+    (void)a;
+}
+
+static bool always(const struct app *a)
+{
+    (void)a;
+    return true;
+}
+
+const struct api_module api_health_module = {"health", start, nothing, nothing, always};

@@ -42,24 +42,30 @@
  * gap (feed trimmed past us, Redis lost data, a restarted empty Redis)
  * is detected and answered by a resync: the rebuild that also runs at
  * start (feed head, then PUT definitions, then every lot's state and
- * bays). Until the first rebuild completes (and the plate sessions are
- * loaded) the parking endpoints answer 503 rather than serve an empty
- * state.
+ * bays; the module's restore, module.h). Until the first rebuild
+ * completes the parking endpoints answer 503 rather than serve an empty
+ * state. A write whose outcome is unknown (a store timeout) answers 503
+ * store_timeout and its lots are re-read once Redis answers, so memory
+ * ends up as a restart would restore it.
  *
  * Cars. An applied bay state that is an arrival (parking_change.
  * bay_arrival) goes to the sessions (api_sessions_bay_occupied), which
  * link it to a session in Redis; the reply waits for those links too, so
- * a find-car after the reply finds the car, after any restart. Arrivals
+ * a find-car after the reply finds the car, after any restart (while the
+ * sessions are not loaded yet, such a link fails: 503). Arrivals
  * applied from other processes' feed entries link nothing here: the
  * process that took the observation did (sessions have one owning
  * process per Redis, api_sessions.h).
  *
- * Streams. SSE subscribers are kept in a list with their box; every
- * applied change marks its lot dirty and after each batch (ingest, feed
- * poll, PUT) each dirty lot is rendered once and sent to the subscribers
- * whose box holds it. A subscriber with more than
- * parking.stream_max_queued bytes unsent is dropped so a slow client
- * never holds the server's memory nor delays the others. */
+ * Streams. SSE subscribers are kept in a list with their box and a set
+ * of lots still to send (their snapshot, then changes); every applied
+ * change marks its lot dirty and after each batch (ingest, feed poll,
+ * PUT) each dirty lot joins the set of the subscribers whose box holds
+ * it. A set is written a page at a time as the client reads, each lot at
+ * its state of that moment, so a slow client costs a page or two and a
+ * bit per lot, never the backlog of its events (see "SSE" below). Streams
+ * are capped per caller and in all, and memory per stream and in total,
+ * the kernel's send queues included. */
 #include <event2/event.h>
 #include <math.h>
 #include <stdio.h>
@@ -75,6 +81,7 @@
 #include "keys.h"
 #include "map.h"
 #include "metrics.h"
+#include "module.h"
 #include "params.h"
 #include "parking.h"
 #include "store.h"
@@ -88,7 +95,6 @@
 #define GROUP_MAX 1000                 /* observations per script call */
 #define OBS_ARG_MAX (2 * PARKING_ID_MAX + PARKING_PLATE_MAX + 80)   /* one packed item */
 #define TS_SKEW_S 300.0                /* ts may run this far ahead of the wall clock */
-#define SYNC_WINDOW 2048               /* rebuild commands in flight */
 #define LIMIT_MAX 100
 #define RADIUS_MAX_M 50000.0
 #define JSON_CT "application/json; charset=utf-8"
@@ -176,38 +182,38 @@ static const char DEF_SCRIPT[] =
 
 /* ---- state ---- */
 
+struct lotset {
+    uint64_t *w, *sum;
+    size_t nw;                         /* words in w, a multiple of 64 */
+    size_t n;                          /* members */
+};
+
 struct sse_sub {
     struct api_parking *ap;
     struct http_req *req;
     double bb[4];                      /* minlon, minlat, maxlon, maxlat (request crs) */
     bool gcj02;
+    struct lotset pending;             /* lots to send: the snapshot's rest, changes since */
+    uint32_t cursor;                   /* where sending pending lots goes on */
+    size_t sent;                       /* bytes handed to the stream in all */
+    size_t unsent, delivered;          /* at the last sse_budget */
+    size_t progress;                   /* bytes delivered between the last two */
+    char caller[128];                  /* http_req_caller, for the per-caller cap */
+    bool broken;                       /* lost track of a lot (no memory): drop it */
     struct sse_sub *prev, *next;
 };
-
-enum sync_step { SYNC_NONE = 0, SYNC_HEAD, SYNC_DEFS, SYNC_STATES };
 
 struct api_parking {
     struct app *a;
     struct parking *p;
     unsigned ticks;                    /* of on_tick */
     char origin[48];
-    int refs;                          /* store callbacks pending */
-    bool stopping;
-    /* rebuild from Redis */
-    bool ready;                        /* one rebuild completed */
-    enum sync_step step;
-    unsigned gen;                      /* bumps on every (re)start of a rebuild */
-    size_t pending;                    /* replies outstanding in this step */
-    bool step_failed;
-    char **work;                       /* lot ids the current step fetches */
-    size_t nwork, next;                /* ... of which next is the first unsent */
-    bool work_owned;                   /* ids are copies (SYNC_DEFS) */
-    double retry_at;                   /* wall clock of the next rebuild attempt */
+    struct lifetime lt;
+    struct restore rs;                 /* rebuild from Redis, re-reads */
     /* change feed */
     char cursor[64];
     long long seq;
-    char obs_sha[48];                  /* SHA1 of OBS_SCRIPT once loaded, else "" */
-    bool sha_loading;
+    struct store_script *obs_script, *def_script;
     bool polling;
     struct event *tick, *heartbeat;
     /* SSE */
@@ -215,16 +221,21 @@ struct api_parking {
     size_t nsubs;
     uint32_t *dirty;
     size_t ndirty, capdirty;
-    uint8_t *dirty_mark;
+    uint32_t *dirty_mark;              /* by lot handle: place in dirty + 1, or 0 */
     size_t capmark;
+    bool sse_lost;                     /* a change could not be marked */
+    struct sse_cache *cache;           /* during sse_flush */
+    struct parking_buf page;           /* a stream's next page, reused (sse_pump) */
     struct parking_buf out;            /* nearest's reply, reused (reply_out) */
     /* metrics */
     struct metric *m_accepted, *m_dup, *m_outdated, *m_rejected, *m_streams, *m_resyncs;
+    struct metric *m_stream_drops, *m_stream_bytes;
 };
 
 static void api_release(struct api_parking *ap);
-static void sync_start(struct api_parking *ap);
 static void sse_flush(struct api_parking *ap);
+static void reread_if_unknown(struct api_parking *ap, enum store_status st, const char *what,
+                              const char *lot);
 
 /* ---- small helpers ---- */
 
@@ -243,12 +254,10 @@ static const char *defs_key(char *buf)
     return keys_city(buf, KEY_MAX, "parking:defs");
 }
 
-/* 503 until the state is rebuilt from Redis, and the sessions that bay
- * observations link cars to are loaded: the parking endpoints come up
- * together with the session ones. */
+/* 503 until the state is rebuilt from Redis. */
 static bool not_ready(struct api_parking *ap, struct http_req *req)
 {
-    if (ap->ready && api_sessions_ready(ap->a))
+    if (restore_ready(&ap->rs))
         return false;
     http_reply_unavailable(req);
     return true;
@@ -674,8 +683,113 @@ static void def_apply_text(struct api_parking *ap, const char *lot, const char *
     def_free(&d);
 }
 
-/* ---- SSE ---- */
+/* ---- SSE ----
+ *
+ * A subscriber is not sent events as they happen but told which lots to
+ * send: its `pending` set of lot handles holds the rest of its snapshot
+ * and every lot of its box that changed since it was last sent. The set
+ * is drained a page at a time whenever the connection's output buffer is
+ * below the low-water mark (http_stream_on_drained), each lot rendered as
+ * it is at that moment. So what a stream holds in memory is a page or
+ * two however large its box, a lot that changes while the client is
+ * behind (mid-snapshot or slow) is sent once more at its latest state --
+ * never lost, never older than what the client already has -- and a
+ * client that keeps up gets every change within a batch, as before.
+ * Memory per stream and in total (parking.stream_max_queued,
+ * parking.stream_max_total_bytes) is checked every BUDGET_TICKS against
+ * what the client has not acknowledged, the kernel's send queue
+ * included; the heartbeat checks the output buffer alone. */
 
+#define SSE_PAGE (16u * 1024)           /* bytes of events written at a time */
+#define SSE_CT "text/event-stream; charset=utf-8"
+#define BUDGET_TICKS 5                  /* memory checked every 0.5 s */
+
+/* A set of lot handles in two levels: bit h of w[] is handle h, bit i of
+ * sum[] says w[i] is not zero, so finding the next member skips empty
+ * runs 4,096 handles at a time. */
+static int lotset_grow(struct lotset *s, size_t words)
+{
+    size_t nw = s->nw ? s->nw : 64;
+    while (nw < words)
+        nw *= 2;
+    uint64_t *w = realloc(s->w, nw * sizeof *w);
+    if (w == NULL)
+        return -1;
+    memset(w + s->nw, 0, (nw - s->nw) * sizeof *w);
+    s->w = w;                           /* s->nw grows with sum below */
+    uint64_t *sum = realloc(s->sum, nw / 64 * sizeof *sum);
+    if (sum == NULL)
+        return -1;
+    memset(sum + s->nw / 64, 0, (nw - s->nw) / 64 * sizeof *sum);
+    s->sum = sum;
+    s->nw = nw;
+    return 0;
+}
+
+static int lotset_add(struct lotset *s, uint32_t h)
+{
+    size_t i = h / 64;
+    uint64_t bit = 1ull << (h % 64);
+    if (i >= s->nw && lotset_grow(s, i + 1) != 0)
+        return -1;
+    if (!(s->w[i] & bit)) {
+        s->w[i] |= bit;
+        s->sum[i / 64] |= 1ull << (i % 64);
+        s->n++;
+    }
+    return 0;
+}
+
+/* The smallest member >= from. */
+static bool lotset_next(const struct lotset *s, uint32_t from, uint32_t *out)
+{
+    size_t i = from / 64;
+    if (i >= s->nw)
+        return false;
+    uint64_t m = s->w[i] & (~0ull << (from % 64));
+    while (m == 0) {
+        size_t j = i + 1;                /* the next word with a member, from sum */
+        uint64_t sm = j < s->nw ? s->sum[j / 64] & (~0ull << (j % 64)) : 0;
+        while (sm == 0) {
+            j = (j / 64 + 1) * 64;
+            if (j >= s->nw)
+                return false;
+            sm = s->sum[j / 64];
+        }
+        i = j / 64 * 64 + (size_t)__builtin_ctzll(sm);
+        m = s->w[i];
+    }
+    *out = (uint32_t)(i * 64 + (size_t)__builtin_ctzll(m));
+    return true;
+}
+
+/* Remove and return the next member at or after *cursor, wrapping
+ * around: round robin, so a lot that keeps changing cannot hold back the
+ * rest. */
+static bool lotset_take(struct lotset *s, uint32_t *cursor, uint32_t *out)
+{
+    if (s->n == 0 || (!lotset_next(s, *cursor, out) && !lotset_next(s, 0, out)))
+        return false;
+    size_t i = *out / 64;
+    s->w[i] &= ~(1ull << (*out % 64));
+    if (s->w[i] == 0)
+        s->sum[i / 64] &= ~(1ull << (i % 64));
+    s->n--;
+    *cursor = *out + 1;
+    return true;
+}
+
+static void lotset_free(struct lotset *s)
+{
+    free(s->w);
+    free(s->sum);
+    *s = (struct lotset){0};
+}
+
+/* Remember that a lot changed, for the next sse_flush. dirty_mark[h] is
+ * the lot's place in dirty[] plus one (0: not dirty). If that cannot be
+ * remembered the streams would miss the change: they are dropped at the
+ * next flush (clients reconnect to a fresh snapshot). */
 static void sse_mark(struct api_parking *ap, const struct parking_lot *l)
 {
     if (ap->subs == NULL || l == NULL)
@@ -685,10 +799,10 @@ static void sse_mark(struct api_parking *ap, const struct parking_lot *l)
         size_t n = ap->capmark ? ap->capmark : 1024;
         while (n <= h)
             n *= 2;
-        uint8_t *m = realloc(ap->dirty_mark, n);
+        uint32_t *m = realloc(ap->dirty_mark, n * sizeof *m);
         if (m == NULL)
-            return;
-        memset(m + ap->capmark, 0, n - ap->capmark);
+            goto lost;
+        memset(m + ap->capmark, 0, (n - ap->capmark) * sizeof *m);
         ap->dirty_mark = m;
         ap->capmark = n;
     }
@@ -698,12 +812,15 @@ static void sse_mark(struct api_parking *ap, const struct parking_lot *l)
         size_t n = ap->capdirty ? ap->capdirty * 2 : 256;
         uint32_t *d = realloc(ap->dirty, n * sizeof *d);
         if (d == NULL)
-            return;
+            goto lost;
         ap->dirty = d;
         ap->capdirty = n;
     }
-    ap->dirty_mark[h] = 1;
     ap->dirty[ap->ndirty++] = h;
+    ap->dirty_mark[h] = (uint32_t)ap->ndirty;
+    return;
+lost:
+    ap->sse_lost = true;
 }
 
 static void sse_unlink(struct api_parking *ap, struct sse_sub *s)
@@ -716,55 +833,232 @@ static void sse_unlink(struct api_parking *ap, struct sse_sub *s)
         s->next->prev = s->prev;
     ap->nsubs--;
     metric_set(ap->m_streams, (double)ap->nsubs);
+    lotset_free(&s->pending);
     free(s);
+    if (ap->nsubs == 0) {
+        free(ap->page.data);
+        ap->page = (struct parking_buf){0};
+    }
 }
 
-/* Send; drop the subscriber when it cannot keep up. Returns false when
- * it was dropped. */
-static bool sse_send(struct api_parking *ap, struct sse_sub *s, const char *data, size_t len)
+/* Close a stream on the server's initiative; the client reconnects
+ * (`retry`) and starts again from a fresh snapshot. */
+static void sse_drop(struct api_parking *ap, struct sse_sub *s, const char *why, size_t bytes)
 {
-    size_t queued = http_stream_send(s->req, data, len);
-    if (queued <= (size_t)ap->a->cfg.parking_stream_max_queued)
-        return true;
-    log_info(&ap->a->log, "parking_stream_dropped", "queued=%zu", queued);
+    log_info(&ap->a->log, "parking_stream_dropped", "reason=%s unsent=%zu", why, bytes);
+    metric_inc(ap->m_stream_drops, 1);
     http_stream_abort(s->req);
     sse_unlink(ap, s);
+}
+
+/* Send, counting; returns what the connection's output buffer holds. */
+static size_t sse_write(struct sse_sub *s, const char *data, size_t len)
+{
+    s->sent += len;
+    return http_stream_send(s->req, data, len);
+}
+
+/* Send; drop the subscriber when its output buffer is over the limit.
+ * Returns false when it was dropped. */
+static bool sse_send(struct api_parking *ap, struct sse_sub *s, const char *data, size_t len)
+{
+    size_t queued = sse_write(s, data, len);
+    if (queued <= (size_t)ap->a->cfg.parking_stream_max_queued)
+        return true;
+    sse_drop(ap, s, "queued", queued);
     return false;
 }
 
 static void sse_event(struct parking_buf *b, const struct api_parking *ap,
                       const struct parking_lot *l, bool gcj02, double now)
 {
-    b->len = 0;
     parking_buf_puts(b, "event: lot\ndata: ");
     parking_lot_render(ap->p, l, now, gcj02, NAN, b);
     parking_buf_puts(b, "\n\n");
 }
 
+/* The events of one sse_flush, each rendered once per crs for all the
+ * subscribers that get it: span[crs][k] is dirty[k]'s event in buf[crs]
+ * (len 0: not rendered yet). */
+struct sse_cache {
+    double now;
+    struct parking_buf buf[2];
+    struct sse_span {
+        size_t off, len;
+    } *span[2];
+};
+
+/* Append lot h's event to b if it is in s's box. */
+static void sse_put_lot(struct api_parking *ap, const struct sse_sub *s, uint32_t h, double now,
+                        struct parking_buf *b)
+{
+    const struct parking_lot *l = parking_lot_at(ap->p, h);
+    if (l == NULL)
+        return;
+    struct geo_pt pt = lot_pos(l, s->gcj02);
+    if (!in_box(s->bb, pt.lon, pt.lat))
+        return;
+    struct sse_cache *c = ap->cache;
+    uint32_t k = h < ap->capmark ? ap->dirty_mark[h] : 0;
+    if (c == NULL || k == 0) {
+        sse_event(b, ap, l, s->gcj02, now);
+        return;
+    }
+    struct sse_span *sp = &c->span[s->gcj02][k - 1];
+    struct parking_buf *cb = &c->buf[s->gcj02];
+    if (sp->len == 0) {
+        sp->off = cb->len;
+        sse_event(cb, ap, l, s->gcj02, c->now);
+        sp->len = cb->oom ? 0 : cb->len - sp->off;
+    }
+    if (sp->len > 0)
+        parking_buf_put(b, cb->data + sp->off, sp->len);
+    else
+        sse_event(b, ap, l, s->gcj02, now);
+}
+
+/* Low-water mark and page: a quarter of stream_max_queued, at most
+ * SSE_PAGE, so the output buffer stays under half the limit. */
+static size_t sse_page(const struct api_parking *ap)
+{
+    size_t q = (size_t)ap->a->cfg.parking_stream_max_queued / 4;
+    return q < SSE_PAGE ? q : SSE_PAGE;
+}
+
+/* Write the subscriber's pending lots a page at a time while its output
+ * buffer is under the low-water mark; the drained callback does the rest
+ * as the client reads. */
+static void sse_pump(struct api_parking *ap, struct sse_sub *s)
+{
+    size_t page = sse_page(ap), queued = http_stream_send(s->req, NULL, 0);
+    double now = ap->cache != NULL ? ap->cache->now : app_now(ap->a);
+    struct parking_buf *b = &ap->page;
+    uint32_t h;
+    while (queued < page && s->pending.n > 0 && !s->broken) {
+        b->len = 0;
+        while (b->len < page && lotset_take(&s->pending, &s->cursor, &h))
+            sse_put_lot(ap, s, h, now, b);
+        if (b->oom) {
+            s->broken = true;           /* the lots taken are not sent */
+            break;
+        }
+        if (b->len > 0)
+            queued = sse_write(s, b->data, b->len);
+    }
+    if (b->oom || b->cap > OUT_KEEP) {
+        free(b->data);
+        *b = (struct parking_buf){0};
+    }
+}
+
+static void sse_drained(struct http_req *req, void *arg)
+{
+    struct sse_sub *s = arg;
+    (void)req;
+    sse_pump(s->ap, s);
+}
+
+/* Add a dirty lot to the pending set of each subscriber whose box holds
+ * it (one that has no memory for it is broken). */
+static void sse_pend(struct api_parking *ap, uint32_t h)
+{
+    const struct parking_lot *l = parking_lot_at(ap->p, h);
+    for (struct sse_sub *s = ap->subs; l != NULL && s != NULL; s = s->next) {
+        struct geo_pt pt = lot_pos(l, s->gcj02);
+        if (in_box(s->bb, pt.lon, pt.lat))
+            s->broken |= lotset_add(&s->pending, h) != 0;
+    }
+}
+
+/* After a batch of changes: every subscriber whose box holds a changed
+ * lot gets it pending, and those that keep up are sent it now. Streams
+ * that lost track of a change (no memory) are dropped: their clients
+ * reconnect to a fresh snapshot rather than miss it. */
 static void sse_flush(struct api_parking *ap)
 {
-    struct parking_buf ev[2] = {{0}, {0}};
-    double now = app_now(ap->a);
-    for (size_t i = 0; i < ap->ndirty; i++) {
-        const struct parking_lot *l = parking_lot_at(ap->p, ap->dirty[i]);
-        bool made[2] = {false, false};
+    struct sse_cache c = {.now = app_now(ap->a)};
+    if (ap->ndirty == 0 && !ap->sse_lost)
+        return;
+    c.span[0] = calloc(ap->ndirty + 1, sizeof *c.span[0]);
+    c.span[1] = calloc(ap->ndirty + 1, sizeof *c.span[1]);
+    for (size_t i = 0; i < ap->ndirty; i++)
+        sse_pend(ap, ap->dirty[i]);
+    ap->cache = c.span[0] != NULL && c.span[1] != NULL ? &c : NULL;
+    for (struct sse_sub *s = ap->subs, *next; s != NULL; s = next) {
+        next = s->next;
+        if (s->pending.n > 0 && !s->broken && !ap->sse_lost)
+            sse_pump(ap, s);
+        if (s->broken || ap->sse_lost)
+            sse_drop(ap, s, "out_of_memory", 0);
+    }
+    ap->cache = NULL;
+    for (size_t i = 0; i < ap->ndirty; i++)
         ap->dirty_mark[ap->dirty[i]] = 0;
-        for (struct sse_sub *s = ap->subs, *next; l != NULL && s != NULL; s = next) {
-            next = s->next;
-            struct geo_pt pt = lot_pos(l, s->gcj02);
-            if (!in_box(s->bb, pt.lon, pt.lat))
-                continue;
-            if (!made[s->gcj02]) {
-                sse_event(&ev[s->gcj02], ap, l, s->gcj02, now);
-                made[s->gcj02] = true;
-            }
-            if (!ev[s->gcj02].oom)
-                sse_send(ap, s, ev[s->gcj02].data, ev[s->gcj02].len);
+    ap->ndirty = 0;
+    ap->sse_lost = false;
+    free(c.span[0]);
+    free(c.span[1]);
+    free(c.buf[0].data);
+    free(c.buf[1].data);
+}
+
+/* Slowest first: the longest to drain what it holds at the rate its
+ * client took bytes since the last check (an idle client holding nothing
+ * is not slow), then the most held. */
+static double drain_time(const struct sse_sub *s)
+{
+    return (double)s->unsent / ((double)s->progress + 1.0);
+}
+
+static int slowest_cmp(const void *a, const void *b)
+{
+    const struct sse_sub *x = *(struct sse_sub *const *)a, *y = *(struct sse_sub *const *)b;
+    double tx = drain_time(x), ty = drain_time(y);
+    if (tx != ty)
+        return (tx < ty) - (tx > ty);
+    return (x->unsent < y->unsent) - (x->unsent > y->unsent);
+}
+
+/* Measure a stream: what it holds unacknowledged, and how much its client
+ * took since the last check. True when it is stalled (took nothing while
+ * something waits) with more than stream_max_queued: a client that reads,
+ * however far behind, is not dropped for what the kernel keeps in flight
+ * for it (at most its socket buffer), only when the total is over. */
+static bool sse_measure(struct api_parking *ap, struct sse_sub *s)
+{
+    s->unsent = http_stream_unsent(s->req);
+    size_t delivered = s->sent > s->unsent ? s->sent - s->unsent : 0;
+    s->progress = delivered > s->delivered ? delivered - s->delivered : 0;
+    s->delivered = delivered > s->delivered ? delivered : s->delivered;
+    return s->progress == 0 && s->unsent > (size_t)ap->a->cfg.parking_stream_max_queued;
+}
+
+/* Every BUDGET_TICKS: drop stalled streams over stream_max_queued, then
+ * the slowest until all streams together hold no more than
+ * stream_max_total_bytes unacknowledged. */
+static void sse_budget(struct api_parking *ap)
+{
+    size_t total = 0, n = 0, budget = (size_t)ap->a->cfg.parking_stream_max_total_bytes;
+    struct sse_sub **v = malloc((ap->nsubs + 1) * sizeof *v);
+    for (struct sse_sub *s = ap->subs, *next; s != NULL; s = next) {
+        next = s->next;
+        if (sse_measure(ap, s) || s->broken) {
+            sse_drop(ap, s, s->broken ? "out_of_memory" : "stalled", s->unsent);
+            continue;
+        }
+        total += s->unsent;
+        if (v != NULL)
+            v[n++] = s;
+    }
+    if (total > budget && v != NULL) {
+        qsort(v, n, sizeof *v, slowest_cmp);
+        for (size_t i = 0; i < n && total > budget; i++) {
+            total -= v[i]->unsent;
+            sse_drop(ap, v[i], "total", v[i]->unsent);
         }
     }
-    ap->ndirty = 0;
-    free(ev[0].data);
-    free(ev[1].data);
+    metric_set(ap->m_stream_bytes, (double)total);
+    free(v);
 }
 
 static void sse_closed(struct http_req *req, void *arg)
@@ -774,22 +1068,39 @@ static void sse_closed(struct http_req *req, void *arg)
     sse_unlink(s->ap, s);
 }
 
+/* The caps on open streams: per caller (API key, else address) 429, in
+ * all 503. True when it replied. */
+static bool sse_refused(struct api_parking *ap, struct http_req *req, const char *caller)
+{
+    size_t mine = 0;
+    for (const struct sse_sub *s = ap->subs; s != NULL; s = s->next)
+        mine += strcmp(s->caller, caller) == 0;
+    if (mine >= (size_t)ap->a->cfg.parking_stream_max_per_caller) {
+        http_reply_error(req, 429, "too_many_streams",
+                         "at most %ld open streams per caller (parking.stream_max_per_caller)",
+                         ap->a->cfg.parking_stream_max_per_caller);
+        return true;
+    }
+    if (ap->nsubs >= (size_t)ap->a->cfg.parking_stream_max) {
+        http_reply_error(req, 503, "too_many_streams",
+                         "at most %ld open streams (parking.stream_max)",
+                         ap->a->cfg.parking_stream_max);
+        return true;
+    }
+    return false;
+}
+
 struct snapshot {
-    struct api_parking *ap;
     struct sse_sub *sub;
-    struct parking_buf b;
-    double now;
+    bool oom;
 };
 
 static void snapshot_lot(void *ctx, const struct parking_lot *l)
 {
     struct snapshot *sn = ctx;
     struct geo_pt pt = lot_pos(l, sn->sub->gcj02);
-    if (!in_box(sn->sub->bb, pt.lon, pt.lat))
-        return;
-    parking_buf_puts(&sn->b, "event: lot\ndata: ");
-    parking_lot_render(sn->ap->p, l, sn->now, sn->sub->gcj02, NAN, &sn->b);
-    parking_buf_puts(&sn->b, "\n\n");
+    if (in_box(sn->sub->bb, pt.lon, pt.lat))
+        sn->oom |= lotset_add(&sn->sub->pending, l->handle) != 0;
 }
 
 /* GET /v1/parking/stream?bbox=: the lots in the box now, then one event
@@ -797,38 +1108,51 @@ static void snapshot_lot(void *ctx, const struct parking_lot *l)
 static void h_stream(struct http_req *req, void *arg)
 {
     struct api_parking *ap = arg;
-    double bb[4];
+    double bb[4], sb[4];
     bool given, gcj02;
+    char caller[sizeof ((struct sse_sub *)0)->caller];
     if (not_ready(ap, req) || params_bbox(req, true, bb, &given) != 0 ||
         params_crs(req, &gcj02) != 0)
         return;
+    if (http_req_method(req) == HTTP_HEAD) {
+        /* The headers alone: no snapshot rendered for nobody. */
+        http_stream_start(req, SSE_CT, NULL, NULL);
+        http_stream_end(req);
+        return;
+    }
+    http_req_caller(req, caller, sizeof caller);
+    if (sse_refused(ap, req, caller))
+        return;
     struct sse_sub *s = calloc(1, sizeof *s);
-    if (s == NULL) {
+    struct snapshot sn = {.sub = s};
+    if (s != NULL) {
+        /* The box as it is now, so a client needs no separate GET (and
+         * misses nothing between the two), sent as the client reads. */
+        memcpy(s->bb, bb, sizeof bb);
+        s->gcj02 = gcj02;
+        wgs_search_box(bb, gcj02, sb);
+        parking_bbox(ap->p, sb[0], sb[1], sb[2], sb[3], snapshot_lot, &sn);
+    }
+    if (s == NULL || sn.oom) {
+        if (s != NULL)
+            lotset_free(&s->pending);
+        free(s);
         http_reply_error(req, 500, "internal", "out of memory");
         return;
     }
     s->ap = ap;
     s->req = req;
-    s->gcj02 = gcj02;
-    memcpy(s->bb, bb, sizeof bb);
-    http_stream_start(req, "text/event-stream; charset=utf-8", sse_closed, s);
+    snprintf(s->caller, sizeof s->caller, "%s", caller);
+    http_stream_start(req, SSE_CT, sse_closed, s);
+    http_stream_on_drained(req, sse_page(ap), sse_drained);
     s->next = ap->subs;
     if (ap->subs)
         ap->subs->prev = s;
     ap->subs = s;
     ap->nsubs++;
     metric_set(ap->m_streams, (double)ap->nsubs);
-    /* The box as it is now, so a client needs no separate GET (and misses
-     * nothing between the two). Sent whole: the slow-client limit is for
-     * what piles up afterwards. */
-    struct snapshot sn = {.ap = ap, .sub = s, .now = app_now(ap->a)};
-    double sb[4];
-    parking_buf_puts(&sn.b, "retry: 2000\n\n");
-    wgs_search_box(bb, gcj02, sb);
-    parking_bbox(ap->p, sb[0], sb[1], sb[2], sb[3], snapshot_lot, &sn);
-    if (!sn.b.oom)
-        http_stream_send(req, sn.b.data, sn.b.len);
-    free(sn.b.data);
+    sse_write(s, "retry: 2000\n\n", 13);
+    sse_pump(ap, s);
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -1058,13 +1382,14 @@ static void put_done(void *arg, enum store_status st, const struct store_reply *
 {
     struct put_ctx *pc = arg;
     struct api_parking *ap = pc->ap;
-    if (ap->stopping)
+    if (ap->lt.stopped)
         goto out;
     if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
         if (st == STORE_OK)
             log_error(&ap->a->log, "parking_put_failed", "lot=%s error=\"%s\"", pc->def.lot.id,
                       store_reply_str(r, NULL));
-        http_reply_unavailable(pc->req);
+        reread_if_unknown(ap, st, "def", pc->def.lot.id);
+        module_reply_store(pc->req, st);
         goto out;
     }
     bool existed = parking_lot_get(ap->p, pc->def.lot.id) != NULL;
@@ -1087,6 +1412,23 @@ out:
     api_release(ap);
 }
 
+/* 422 too_large when the array `field` of a write's body holds more than
+ * parking.max_batch items (api.md §1: inputs beyond configured limits).
+ * True when it replied. */
+static bool over_batch(struct api_parking *ap, struct http_req *req, const json_t *body,
+                       const char *field)
+{
+    const json_t *v = json_object_get(body, field);
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    long max = ap->a->cfg.parking_max_batch;
+    if (n <= (size_t)max)
+        return false;
+    http_reply_error(req, 422, "too_large",
+                     "%s: at most parking.max_batch = %ld items per request, got %zu", field, max,
+                     n);
+    return true;
+}
+
 static void h_lot_put(struct http_req *req, void *arg)
 {
     struct api_parking *ap = arg;
@@ -1096,7 +1438,8 @@ static void h_lot_put(struct http_req *req, void *arg)
     if (not_ready(ap, req) || params_crs(req, &gcj02) != 0)
         return;
     json_t *body = http_req_json(req);
-    if (body == NULL)
+    if (body == NULL || over_batch(ap, req, body, "bays") || over_batch(ap, req, body, "levels") ||
+        over_batch(ap, req, body, "category"))
         return;
     struct put_ctx *pc = calloc(1, sizeof *pc);
     if (pc == NULL) {
@@ -1123,12 +1466,11 @@ static void h_lot_put(struct http_req *req, void *arg)
     pc->req = req;
     pc->gcj02 = gcj02;
     snprintf(fmax, sizeof fmax, "%d", FEED_MAXLEN);
-    const char *argv[] = {"EVAL", DEF_SCRIPT, "4", keys_lot(k[0], KEY_MAX, id, "def"),
-                          defs_key(k[1]), feed_key(k[2]), seq_key(k[3]), id, text,
-                          ap->origin, fmax};
-    ap->refs++;
-    if (store_cmd_argv(ap->a->store, put_done, pc, 11, argv, NULL) != 0) {
-        ap->refs--;
+    const char *argv[] = {keys_lot(k[0], KEY_MAX, id, "def"), defs_key(k[1]), feed_key(k[2]),
+                          seq_key(k[3]), id, text, ap->origin, fmax};
+    lifetime_hold(&ap->lt);
+    if (store_script_eval(ap->a->store, ap->def_script, put_done, pc, 4, 8, argv, NULL) != 0) {
+        lifetime_release(&ap->lt);
         http_reply_error(req, 500, "internal", "cannot queue the store command");
         def_free(&pc->def);
         free(pc);
@@ -1150,8 +1492,8 @@ struct ingest {
     size_t *order;                    /* items grouped by lot */
     size_t *gfirst, *gcount;          /* groups: ranges of order, one lot each */
     size_t ngroups;
-    bool *gretry;                     /* group to resend (NOSCRIPT) */
     bool failed;
+    enum store_status fail_st;        /* why (STORE_TIMEOUT: outcome unknown) */
     bool sent;                        /* Redis has answered every group */
     size_t links;                     /* bay links still being written */
 };
@@ -1166,7 +1508,6 @@ static void ingest_free(struct ingest *in)
     free(in->order);
     free(in->gfirst);
     free(in->gcount);
-    free(in->gretry);
     free(in);
 }
 
@@ -1181,7 +1522,7 @@ static void ingest_reply(struct ingest *in)
     struct api_parking *ap = in->ap;
     size_t counts[5] = {0};
     if (in->failed) {
-        http_reply_unavailable(in->req);
+        module_reply_store(in->req, in->fail_st);
         return;
     }
     for (size_t i = 0; i < in->n; i++)
@@ -1230,12 +1571,12 @@ static void ingest_link(struct ingest *in, const struct parking_obs *o)
 {
     struct api_parking *ap = in->ap;
     in->links++;                      /* done may come before the call returns */
-    ap->refs++;
+    lifetime_hold(&ap->lt);
     int rc = api_sessions_bay_occupied(ap->a, o->lot, o->bay, o->plate, o->ts, link_done, in);
     if (rc <= 0) {
         in->failed |= rc < 0;
         in->links--;
-        ap->refs--;
+        lifetime_release(&ap->lt);
     }
 }
 
@@ -1278,14 +1619,13 @@ static int order_cmp(const void *a, const void *b, void *ctx)
     return c != 0 ? c : (x > y) - (x < y);
 }
 
-/* Add group k (one lot) to the transaction: EVALSHA once the script is
- * loaded, else or when `full`, EVAL. */
-static int group_add(struct ingest *in, struct store_batch *b, size_t k, bool full)
+/* Add group k (one lot) to the transaction: a call of OBS_SCRIPT. */
+static int group_add(struct ingest *in, struct store_batch *b, size_t k)
 {
     struct api_parking *ap = in->ap;
     size_t first = in->gfirst[k], count = in->gcount[k];
     const char *lot = in->obs[in->order[first]].lot;
-    size_t argc = 15 + count;          /* EVAL script 7 keys, 5 args, 1 per item */
+    size_t argc = 12 + count;          /* 7 keys, 5 args, 1 per item */
     const char **argv = malloc(argc * sizeof *argv);
     char (*item)[OBS_ARG_MAX] = malloc(count * sizeof *item);
     char k7[7][KEY_MAX], ttl[16], hmax[24], fmax[24], hour[2][24];
@@ -1298,11 +1638,7 @@ static int group_add(struct ingest *in, struct store_batch *b, size_t k, bool fu
     snprintf(fmax, sizeof fmax, "%d", FEED_MAXLEN);
     snprintf(hour[0], sizeof hour[0], "h%lld", h);
     snprintf(hour[1], sizeof hour[1], "h%lld", h - 1);
-    bool sha = !full && ap->obs_sha[0] != '\0';
     size_t c = 0;
-    argv[c++] = sha ? "EVALSHA" : "EVAL";
-    argv[c++] = sha ? ap->obs_sha : OBS_SCRIPT;
-    argv[c++] = "7";
     argv[c++] = keys_lot(k7[0], KEY_MAX, lot, "state");
     argv[c++] = keys_lot(k7[1], KEY_MAX, lot, "bays");
     argv[c++] = keys_lot(k7[2], KEY_MAX, lot, "history");
@@ -1328,7 +1664,7 @@ static int group_add(struct ingest *in, struct store_batch *b, size_t k, bool fu
                  o->bay ? o->bay : "", value, o->ts, o->plate ? o->plate : "", flags);
         argv[c++] = item[j];
     }
-    rc = store_batch_add_argv(b, (int)c, argv, NULL);
+    rc = store_batch_script(b, ap->obs_script, 7, (int)c, argv, NULL);
 out:
     free(argv);
     free(item);
@@ -1339,31 +1675,23 @@ out:
 static void ingest_done(struct ingest *in)
 {
     struct api_parking *ap = in->ap;
-    if (!ap->stopping) {
+    if (!ap->lt.stopped) {
         sse_flush(ap);
         ingest_reply(in);
     }
     ingest_free(in);
 }
 
-static int ingest_send(struct ingest *in, bool retry);
-
-/* Verdicts of group k from its element of EXEC's reply; false when the
- * group must be resent because Redis had lost the script (a restart). */
-static bool group_verdicts(struct ingest *in, size_t k, const struct store_reply *r)
+/* Verdicts of group k from its element of EXEC's reply. */
+static void group_verdicts(struct ingest *in, size_t k, const struct store_reply *r)
 {
     struct api_parking *ap = in->ap;
     const char *e = store_reply_str(r, NULL);
-    if (store_reply_type(r) == STORE_R_ERROR && e != NULL && strncmp(e, "NOSCRIPT", 8) == 0) {
-        ap->obs_sha[0] = '\0';
-        in->gretry[k] = true;
-        return false;
-    }
     if (store_reply_type(r) != STORE_R_ARRAY || store_reply_len(r) != in->gcount[k]) {
         log_error(&ap->a->log, "parking_ingest_failed", "error=\"%s\"",
                   e != NULL ? e : "unexpected reply");
         in->failed = true;
-        return true;
+        return;
     }
     for (size_t j = 0; j < in->gcount[k]; j++) {
         size_t i = in->order[in->gfirst[k] + j];
@@ -1375,38 +1703,29 @@ static bool group_verdicts(struct ingest *in, size_t k, const struct store_reply
         else if (in->verdict[i] == V_DUP)
             ingest_relink(in, i);
     }
-    return true;
 }
 
 /* EXEC's reply: its elements answer the groups of the transaction in
- * order -- all groups, or in a retry those marked in gretry. */
+ * order. No reply in time: any of them may have applied, so their lots
+ * are re-read. */
 static void batch_done(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct ingest *in = arg;
     struct api_parking *ap = in->ap;
-    bool retrying = false, again = false;
-    if (ap->stopping)
+    if (ap->lt.stopped)
         goto done;
     if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY) {
         if (st == STORE_OK)
             log_error(&ap->a->log, "parking_ingest_failed", "error=\"%s\"",
                       store_reply_str(r, NULL) ? store_reply_str(r, NULL) : "no EXEC array");
+        for (size_t k = 0; k < in->ngroups; k++)
+            reread_if_unknown(ap, st, "obs", in->obs[in->order[in->gfirst[k]]].lot);
         in->failed = true;
+        in->fail_st = st;
         goto done;
     }
     for (size_t k = 0; k < in->ngroups; k++)
-        retrying |= in->gretry[k];
-    for (size_t k = 0, e = 0; k < in->ngroups; k++) {
-        if (retrying && !in->gretry[k])
-            continue;
-        in->gretry[k] = false;
-        again |= !group_verdicts(in, k, store_reply_at(r, e++));
-    }
-    if (again && !retrying && !in->failed && ingest_send(in, true) == 0) {
-        api_release(ap);
-        return;
-    }
-    in->failed |= again;
+        group_verdicts(in, k, store_reply_at(r, k));
 done:
     in->sent = true;
     ingest_finish(in);
@@ -1415,23 +1734,22 @@ done:
 
 /* One transaction with a script call per group (per lot): the reads of
  * the transaction queue without touching the AOF, so Redis commits (and
- * with appendfsync always, fsyncs) the whole request once. `retry`: only
- * the groups marked in gretry, with the script text. */
-static int ingest_send(struct ingest *in, bool retry)
+ * with appendfsync always, fsyncs) the whole request once. */
+static int ingest_send(struct ingest *in)
 {
     struct api_parking *ap = in->ap;
     struct store_batch *b = store_batch_new();
     if (b == NULL)
         return -1;
     for (size_t k = 0; k < in->ngroups; k++) {
-        if ((!retry || in->gretry[k]) && group_add(in, b, k, retry) != 0) {
+        if (group_add(in, b, k) != 0) {
             store_batch_free(b);
             return -1;
         }
     }
-    ap->refs++;
+    lifetime_hold(&ap->lt);
     if (store_batch_send(ap->a->store, b, batch_done, in) != 0) {
-        ap->refs--;
+        lifetime_release(&ap->lt);
         return -1;
     }
     return 0;
@@ -1481,6 +1799,8 @@ static void h_observations(struct http_req *req, void *arg)
         http_reply_error(req, 400, "invalid", "observations: required, an array");
         return;
     }
+    if (over_batch(ap, req, body, "observations"))
+        return;
     struct ingest *in = calloc(1, sizeof *in);
     size_t n = json_array_size(items), cap = n ? n : 1;
     if (in == NULL || (in->obs = calloc(cap, sizeof *in->obs)) == NULL ||
@@ -1488,8 +1808,7 @@ static void h_observations(struct http_req *req, void *arg)
         (in->error = calloc(cap, sizeof *in->error)) == NULL ||
         (in->order = calloc(cap, sizeof *in->order)) == NULL ||
         (in->gfirst = calloc(cap, sizeof *in->gfirst)) == NULL ||
-        (in->gcount = calloc(cap, sizeof *in->gcount)) == NULL ||
-        (in->gretry = calloc(cap, sizeof *in->gretry)) == NULL) {
+        (in->gcount = calloc(cap, sizeof *in->gcount)) == NULL) {
         if (in)
             ingest_free(in);
         http_reply_error(req, 500, "internal", "out of memory");
@@ -1512,7 +1831,7 @@ static void h_observations(struct http_req *req, void *arg)
         ingest_done(in);
         return;
     }
-    if (ingest_send(in, false) != 0) {
+    if (ingest_send(in) != 0) {
         in->failed = true;
         ingest_done(in);
     }
@@ -1611,7 +1930,7 @@ static void poll_done(void *arg, enum store_status st, const struct store_reply 
     struct api_parking *ap = arg;
     bool more = false;
     ap->polling = false;
-    if (ap->stopping || st != STORE_OK || ap->step != SYNC_NONE)
+    if (ap->lt.stopped || st != STORE_OK || restore_syncing(&ap->rs))
         goto out;
     /* nil: nothing new; else [[key, [[id, [k, v, ...]], ...]]] */
     const struct store_reply *entries = store_reply_at(store_reply_at(r, 0), 1);
@@ -1621,7 +1940,7 @@ static void poll_done(void *arg, enum store_status st, const struct store_reply 
             log_warn(&ap->a->log, "parking_feed_gap", "seq=%lld cursor=%s", ap->seq, ap->cursor);
             metric_inc(ap->m_resyncs, 1);
             sse_flush(ap);
-            sync_start(ap);
+            restore_again(&ap->rs);
             goto out;
         }
     }
@@ -1639,92 +1958,21 @@ static void poll_feed(struct api_parking *ap)
     snprintf(count, sizeof count, "%d", FEED_COUNT);
     const char *argv[] = {"XREAD", "COUNT", count, "STREAMS", feed_key(k), ap->cursor};
     ap->polling = true;
-    ap->refs++;
+    lifetime_hold(&ap->lt);
     if (store_cmd_argv(ap->a->store, poll_done, ap, 6, argv, NULL) != 0) {
         ap->polling = false;
-        ap->refs--;
+        lifetime_release(&ap->lt);
     }
 }
 
 /* ---- rebuild from Redis ----
  *
- * Steps: the feed's head (the cursor to poll from afterwards), the lot
- * definitions written by PUT, then every lot's state and bays. A step
- * that fetches per lot works through a list of lot ids with at most
- * SYNC_WINDOW commands in flight, so 200,000 lots never queue behind the
- * store's command timeout. Any failure restarts the rebuild after a
- * pause; replies of an abandoned attempt are recognised by `gen`. */
-
-struct sync_cb {
-    struct api_parking *ap;
-    unsigned gen;
-    bool bays;                         /* SYNC_STATES: bays (else state) */
-    char lot[];
-};
-
-static void sync_step_done(struct api_parking *ap);
-static void sync_pump(struct api_parking *ap);
-
-/* Common head of every rebuild callback: false when it is stale. */
-static bool sync_cb_live(struct sync_cb *c, enum store_status st, const struct store_reply *r)
-{
-    struct api_parking *ap = c->ap;
-    if (ap->stopping || c->gen != ap->gen)
-        return false;
-    ap->pending--;
-    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
-        ap->step_failed = true;
-        return false;
-    }
-    return true;
-}
-
-static void sync_cb_end(struct sync_cb *c)
-{
-    struct api_parking *ap = c->ap;
-    bool mine = !ap->stopping && c->gen == ap->gen;
-    free(c);
-    if (mine) {
-        sync_pump(ap);                  /* keep the window full */
-        if (ap->pending == 0)
-            sync_step_done(ap);
-    }
-    api_release(ap);
-}
-
-static int sync_send(struct api_parking *ap, const char *lot, bool bays, store_cb *cb,
-                     int argc, const char **argv)
-{
-    struct sync_cb *c = calloc(1, sizeof *c + (lot ? strlen(lot) : 0) + 1);
-    if (c == NULL) {
-        ap->step_failed = true;
-        return -1;
-    }
-    c->ap = ap;
-    c->gen = ap->gen;
-    c->bays = bays;
-    if (lot != NULL)
-        strcpy(c->lot, lot);
-    ap->refs++;
-    ap->pending++;
-    if (store_cmd_argv(ap->a->store, cb, c, argc, argv, NULL) == 0)
-        return 0;
-    ap->refs--;
-    ap->pending--;
-    ap->step_failed = true;
-    free(c);
-    return -1;
-}
-
-static void work_clear(struct api_parking *ap)
-{
-    for (size_t i = 0; ap->work_owned && i < ap->nwork; i++)
-        free(ap->work[i]);
-    free(ap->work);
-    ap->work = NULL;
-    ap->nwork = ap->next = 0;
-    ap->work_owned = false;
-}
+ * The module's restore (module.h), in three steps: the feed's head (the
+ * cursor to poll from afterwards), the lot definitions written by PUT
+ * (SSCAN of the set, a GET per lot), then every lot's state and bays. It
+ * runs again on a gap in the feed. A lot a write with an unknown outcome
+ * touched is re-read: "obs:<lot>" its state and bays, "def:<lot>" its
+ * definition first. */
 
 static void restore_state(struct api_parking *ap, const struct parking_lot *l,
                           const struct store_reply *r)
@@ -1754,175 +2002,119 @@ static void restore_bays(struct api_parking *ap, const char *lot, const struct s
     }
 }
 
-static void states_cb(void *arg, enum store_status st, const struct store_reply *r)
+static void state_cb(struct restore *r, const char *lot, const struct store_reply *reply)
 {
-    struct sync_cb *c = arg;
-    if (sync_cb_live(c, st, r)) {
-        const struct parking_lot *l = parking_lot_get(c->ap->p, c->lot);
-        if (l != NULL && c->bays)
-            restore_bays(c->ap, c->lot, r);
-        else if (l != NULL)
-            restore_state(c->ap, l, r);
+    struct api_parking *ap = r->arg;
+    const struct parking_lot *l = parking_lot_get(ap->p, lot);
+    if (l != NULL) {
+        restore_state(ap, l, reply);
+        sse_mark(ap, l);
     }
-    sync_cb_end(c);
 }
 
-static void defs_cb(void *arg, enum store_status st, const struct store_reply *r)
+static void bays_cb(struct restore *r, const char *lot, const struct store_reply *reply)
 {
-    struct sync_cb *c = arg;
+    struct api_parking *ap = r->arg;
+    if (parking_lot_get(ap->p, lot) != NULL)
+        restore_bays(ap, lot, reply);
+}
+
+static void def_cb(struct restore *r, const char *lot, const struct store_reply *reply)
+{
     size_t len;
-    const char *text;
-    if (sync_cb_live(c, st, r) && (text = store_reply_str(r, &len)) != NULL)
-        def_apply_text(c->ap, c->lot, text, len);
-    sync_cb_end(c);
+    const char *text = store_reply_str(reply, &len);
+    if (text != NULL)
+        def_apply_text(r->arg, lot, text, len);
 }
 
-/* Send the next commands of the current step, up to the window. */
-static void sync_pump(struct api_parking *ap)
+/* A lot's state, and its bays when it has some (or `bays`). */
+static void lot_reads(struct restore *r, const char *lot, bool bays)
+{
+    struct api_parking *ap = r->arg;
+    const struct parking_lot *l = parking_lot_get(ap->p, lot);
+    char k[2][KEY_MAX];
+    const char *sv[] = {"HGETALL", keys_lot(k[0], KEY_MAX, lot, "state")};
+    const char *bv[] = {"HGETALL", keys_lot(k[1], KEY_MAX, lot, "bays")};
+    if (restore_cmd(r, state_cb, lot, 2, sv) == 0 && (bays || (l && l->nbays > 0)))
+        restore_cmd(r, bays_cb, lot, 2, bv);
+}
+
+static void lot_item(struct restore *r, const char *lot)
+{
+    if (parking_lot_get(((struct api_parking *)r->arg)->p, lot) != NULL)
+        lot_reads(r, lot, false);
+}
+
+static void def_item(struct restore *r, const char *lot)
 {
     char k[KEY_MAX];
-    while (ap->pending < SYNC_WINDOW && ap->next < ap->nwork && !ap->step_failed) {
-        const char *lot = ap->work[ap->next++];
-        if (ap->step == SYNC_DEFS) {
-            const char *argv[] = {"GET", keys_lot(k, KEY_MAX, lot, "def")};
-            sync_send(ap, lot, false, defs_cb, 2, argv);
-            continue;
-        }
-        const struct parking_lot *l = parking_lot_get(ap->p, lot);
-        for (int bays = 0; l != NULL && bays <= (l->nbays > 0); bays++) {
-            const char *argv[] = {"HGETALL", keys_lot(k, KEY_MAX, lot, bays ? "bays" : "state")};
-            sync_send(ap, lot, bays, states_cb, 2, argv);
-        }
+    const char *argv[] = {"GET", keys_lot(k, KEY_MAX, lot, "def")};
+    restore_cmd(r, def_cb, lot, 2, argv);
+}
+
+static void head_cb(struct restore *r, const char *id, const struct store_reply *reply)
+{
+    struct api_parking *ap = r->arg;
+    const struct store_reply *e = store_reply_at(reply, 0);
+    const char *eid = store_reply_str(store_reply_at(e, 0), NULL);
+    const char *seq = field_of(store_reply_at(e, 1), "seq", NULL);
+    snprintf(ap->cursor, sizeof ap->cursor, "%s", eid ? eid : "0-0");
+    ap->seq = seq ? atoll(seq) : 0;
+}
+
+static void collect_lot(void *ctx, const struct parking_lot *l)
+{
+    restore_work_add(ctx, lot_item, l->id);
+}
+
+static bool sync_step(struct restore *r, int k)
+{
+    struct api_parking *ap = r->arg;
+    char key[KEY_MAX];
+    const char *head[] = {"XREVRANGE", feed_key(key), "+", "-", "COUNT", "1"};
+    switch (k) {
+    case 0:
+        restore_cmd(r, head_cb, NULL, 6, head);
+        return true;
+    case 1:
+        restore_scan(r, defs_key(key), def_item);
+        return true;
+    case 2:
+        parking_each(ap->p, collect_lot, r);
+        return true;
+    default:
+        return false;
     }
 }
 
-static void members_cb(void *arg, enum store_status st, const struct store_reply *r)
+static void sync_done(struct restore *r)
 {
-    struct sync_cb *c = arg;
-    struct api_parking *ap = c->ap;
-    size_t n = store_reply_len(r);
-    if (sync_cb_live(c, st, r)) {
-        work_clear(ap);
-        ap->work_owned = true;
-        ap->work = calloc(n + 1, sizeof *ap->work);
-        for (size_t i = 0; ap->work != NULL && i < n; i++) {
-            const char *lot = store_reply_str(store_reply_at(r, i), NULL);
-            if (lot != NULL && (ap->work[ap->nwork] = strdup(lot)) != NULL)
-                ap->nwork++;
-        }
-        ap->step_failed |= ap->work == NULL;
-    }
-    sync_cb_end(c);
+    struct api_parking *ap = r->arg;
+    ap->a->parking_complete = true;
+    sse_flush(ap);
+    log_info(&ap->a->log, "parking_ready", "lots=%zu seq=%lld", parking_lot_count(ap->p),
+             ap->seq);
 }
 
-static void head_cb(void *arg, enum store_status st, const struct store_reply *r)
+static void reread_item(struct restore *r, const char *id)
 {
-    struct sync_cb *c = arg;
-    struct api_parking *ap = c->ap;
-    if (sync_cb_live(c, st, r)) {
-        const struct store_reply *e = store_reply_at(r, 0);
-        const char *id = store_reply_str(store_reply_at(e, 0), NULL);
-        const char *seq = field_of(store_reply_at(e, 1), "seq", NULL);
-        snprintf(ap->cursor, sizeof ap->cursor, "%s", id ? id : "0-0");
-        ap->seq = seq ? atoll(seq) : 0;
-    }
-    sync_cb_end(c);
+    if (strncmp(id, "def:", 4) == 0)
+        def_item(r, id + 4);
+    lot_reads(r, id + 4, true);
 }
 
-static void sync_fail(struct api_parking *ap)
+/* A write on `lot` got no reply: re-read what it may have changed. */
+static void reread_if_unknown(struct api_parking *ap, enum store_status st, const char *what,
+                              const char *lot)
 {
-    ap->step = SYNC_NONE;
-    ap->gen++;                          /* late replies of this attempt are ignored */
-    ap->pending = 0;
-    work_clear(ap);
-    ap->retry_at = app_wall_now() + 0.5;
-    log_warn(&ap->a->log, "parking_sync_retry", "ready=%d", ap->ready);
-}
-
-static void collect_id(void *ctx, const struct parking_lot *l)
-{
-    struct api_parking *ap = ctx;
-    ap->work[ap->nwork++] = l->id;      /* lot ids live as long as the registry */
-}
-
-/* Nothing in flight: go on with the current step's work, or start the
- * next step. */
-static void sync_step_done(struct api_parking *ap)
-{
-    char k[KEY_MAX];
-    if (ap->step_failed) {
-        sync_fail(ap);
+    char id[PARKING_ID_MAX + 8];
+    if (st != STORE_TIMEOUT)
         return;
-    }
-    if (ap->next < ap->nwork) {
-        sync_pump(ap);
-        return;
-    }
-    work_clear(ap);
-    if (ap->step == SYNC_HEAD) {
-        ap->step = SYNC_DEFS;
-        const char *argv[] = {"SMEMBERS", defs_key(k)};
-        if (sync_send(ap, NULL, false, members_cb, 2, argv) != 0)
-            sync_fail(ap);
-        return;
-    }
-    if (ap->step == SYNC_DEFS) {
-        ap->step = SYNC_STATES;
-        ap->work = malloc((parking_lot_count(ap->p) + 1) * sizeof *ap->work);
-        if (ap->work == NULL) {
-            sync_fail(ap);
-            return;
-        }
-        parking_each(ap->p, collect_id, ap);
-        sync_pump(ap);
-        if (ap->pending > 0 || ap->step_failed) {
-            if (ap->step_failed && ap->pending == 0)
-                sync_fail(ap);
-            return;
-        }
-    }
-    ap->step = SYNC_NONE;
-    if (!ap->ready)
-        log_info(&ap->a->log, "parking_ready", "lots=%zu seq=%lld", parking_lot_count(ap->p),
-                 ap->seq);
-    ap->ready = true;
+    snprintf(id, sizeof id, "%s:%s", what, lot);
+    restore_reread(&ap->rs, id);
 }
 
-static void sync_start(struct api_parking *ap)
-{
-    char k[KEY_MAX];
-    ap->gen++;
-    ap->pending = 0;
-    ap->step_failed = false;
-    ap->step = SYNC_HEAD;
-    work_clear(ap);
-    const char *argv[] = {"XREVRANGE", feed_key(k), "+", "-", "COUNT", "1"};
-    if (sync_send(ap, NULL, false, head_cb, 6, argv) != 0)
-        sync_fail(ap);
-}
-
-static void sha_loaded(void *arg, enum store_status st, const struct store_reply *r)
-{
-    struct api_parking *ap = arg;
-    size_t len;
-    const char *sha = st == STORE_OK ? store_reply_str(r, &len) : NULL;
-    ap->sha_loading = false;
-    if (!ap->stopping && store_reply_type(r) == STORE_R_STRING && sha != NULL &&
-        len < sizeof ap->obs_sha)
-        memcpy(ap->obs_sha, sha, len + 1);
-    api_release(ap);
-}
-
-static void load_script(struct api_parking *ap)
-{
-    const char *argv[] = {"SCRIPT", "LOAD", OBS_SCRIPT};
-    ap->sha_loading = true;
-    ap->refs++;
-    if (store_cmd_argv(ap->a->store, sha_loaded, ap, 3, argv, NULL) != 0) {
-        ap->sha_loading = false;
-        ap->refs--;
-    }
-}
+static const struct restore_ops SYNC_OPS = {"parking", sync_step, sync_done, reread_item};
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -1934,36 +2126,18 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
      * at most once a second, so a bulk load ends fully packed. */
     if (++ap->ticks % COMPACT_TICKS == 0)
         parking_compact(ap->p);
-    if (ap->a->store == NULL || !store_is_up(ap->a->store))
-        return;
-    if (ap->obs_sha[0] == '\0' && !ap->sha_loading)
-        load_script(ap);
-    if (ap->step == SYNC_NONE && (!ap->ready || ap->retry_at > 0)) {
-        if (app_wall_now() >= ap->retry_at) {
-            ap->retry_at = 0;
-            sync_start(ap);
-        }
-        return;
-    }
-    if (ap->step == SYNC_NONE && !ap->polling)
+    if (ap->ticks % BUDGET_TICKS == 0 && ap->subs != NULL)
+        sse_budget(ap);
+    if (restore_ready(&ap->rs) && !restore_syncing(&ap->rs) && !ap->polling &&
+        store_is_up(ap->a->store))
         poll_feed(ap);
 }
 
 /* ---- life cycle ---- */
 
-static void api_free(struct api_parking *ap)
-{
-    work_clear(ap);
-    free(ap->out.data);
-    free(ap->dirty);
-    free(ap->dirty_mark);
-    free(ap);
-}
-
 static void api_release(struct api_parking *ap)
 {
-    if (--ap->refs == 0 && ap->stopping)
-        api_free(ap);
+    lifetime_release(&ap->lt);
 }
 
 static struct metric *counter(struct app *a, const char *result)
@@ -1974,23 +2148,18 @@ static struct metric *counter(struct app *a, const char *result)
                           "Parking observations by result", labels);
 }
 
-static int routes(struct api_parking *ap)
-{
-    struct http_server *h = ap->a->http;
-    int rc = 0;
-    rc |= http_route(h, HTTP_PUT, "/v1/parking/lots/{id}", ROLE_OPERATOR, false, h_lot_put, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/lots/{id}", ROLE_READER, true, h_lot_get, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/lots", ROLE_READER, true, h_lots, ap);
-    rc |= http_route(h, HTTP_POST, "/v1/parking/observations", ROLE_SENSOR, false,
-                     h_observations, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/nearest", ROLE_READER, true, h_nearest, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/lots/{id}/bays", ROLE_READER, true, h_bays, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/screens/{id}", ROLE_READER, true, h_screen, ap);
-    rc |= http_route(h, HTTP_GET, "/v1/parking/stream", ROLE_READER, true, h_stream, ap);
-    return rc;
-}
+static const struct module_route ROUTES[] = {
+    {HTTP_PUT, "/v1/parking/lots/{id}", ROLE_OPERATOR, false, h_lot_put},
+    {HTTP_GET, "/v1/parking/lots/{id}", ROLE_READER, true, h_lot_get},
+    {HTTP_GET, "/v1/parking/lots", ROLE_READER, true, h_lots},
+    {HTTP_POST, "/v1/parking/observations", ROLE_SENSOR, false, h_observations},
+    {HTTP_GET, "/v1/parking/nearest", ROLE_READER, true, h_nearest},
+    {HTTP_GET, "/v1/parking/lots/{id}/bays", ROLE_READER, true, h_bays},
+    {HTTP_GET, "/v1/parking/screens/{id}", ROLE_READER, true, h_screen},
+    {HTTP_GET, "/v1/parking/stream", ROLE_READER, true, h_stream},
+};
 
-int api_parking_start(struct app *a, char *err, size_t errlen)
+static int start(struct app *a, char *err, size_t errlen)
 {
     struct parking_config pc = {.stale_after_s = (double)a->cfg.parking_stale_after_s};
     struct api_parking *ap = calloc(1, sizeof *ap);
@@ -2016,43 +2185,74 @@ int api_parking_start(struct app *a, char *err, size_t errlen)
     ap->m_rejected = counter(a, "rejected");
     ap->m_streams = metrics_series(a->metrics, METRIC_GAUGE, "cityd_parking_stream_clients",
                                    "Open parking SSE streams", "");
+    ap->m_stream_drops = metrics_series(a->metrics, METRIC_COUNTER,
+                                        "cityd_parking_stream_dropped_total",
+                                        "Parking SSE streams closed for holding too much", "");
+    ap->m_stream_bytes = metrics_series(a->metrics, METRIC_GAUGE,
+                                        "cityd_parking_stream_unsent_bytes",
+                                        "Bytes sent to parking SSE streams and not yet "
+                                        "acknowledged, kernel queues included", "");
     ap->m_resyncs = metrics_series(a->metrics, METRIC_COUNTER, "cityd_parking_resyncs_total",
                                    "Rebuilds of parking state after a gap in the change feed",
                                    "");
     struct timeval poll = {0, POLL_MS * 1000}, hb = {a->cfg.parking_stream_heartbeat_s, 0};
     ap->tick = event_new(a->base, -1, EV_PERSIST, on_tick, ap);
     ap->heartbeat = event_new(a->base, -1, EV_PERSIST, on_heartbeat, ap);
+    ap->obs_script = store_script_new(a->store, OBS_SCRIPT);
+    ap->def_script = store_script_new(a->store, DEF_SCRIPT);
     if (ap->tick == NULL || ap->heartbeat == NULL || event_add(ap->tick, &poll) != 0 ||
-        event_add(ap->heartbeat, &hb) != 0 || routes(ap) != 0) {
-        snprintf(err, errlen, "parking: cannot register routes or timers");
+        event_add(ap->heartbeat, &hb) != 0 || ap->obs_script == NULL || ap->def_script == NULL ||
+        restore_init(&ap->rs, a, &ap->lt, &SYNC_OPS, ap) != 0) {
+        snprintf(err, errlen, "parking: out of memory");
         return -1;
     }
+    if (module_routes(a->http, "parking", ROUTES, sizeof ROUTES / sizeof ROUTES[0], ap, err,
+                      errlen) != 0)
+        return -1;
+    restore_begin(&ap->rs);
     return 0;
 }
 
-bool api_parking_ready(const struct app *a)
+static bool ready(const struct app *a)
 {
-    return a->parking_api == NULL || a->parking_api->ready;
+    return a->parking_api != NULL && restore_ready(&a->parking_api->rs);
 }
 
-void api_parking_stop(struct app *a)
+/* Streams end, timers stop; store callbacks from now on only free. */
+static void stop(struct app *a)
 {
     struct api_parking *ap = a->parking_api;
     if (ap == NULL)
         return;
-    ap->stopping = true;
+    ap->lt.stopped = true;
+    restore_stop(&ap->rs);
     if (ap->tick)
         event_free(ap->tick);
     if (ap->heartbeat)
         event_free(ap->heartbeat);
+    ap->tick = ap->heartbeat = NULL;
     while (ap->subs != NULL) {
         struct sse_sub *s = ap->subs;
         http_stream_end(s->req);
         sse_unlink(ap, s);
     }
-    parking_free(ap->p);
-    a->parking = NULL;
-    a->parking_api = NULL;
-    if (ap->refs == 0)
-        api_free(ap);
 }
+
+static void api_free(struct app *a)
+{
+    struct api_parking *ap = a->parking_api;
+    if (ap == NULL)
+        return;
+    lifetime_check(&ap->lt, a, "parking");
+    restore_free(&ap->rs);
+    parking_free(ap->p);
+    free(ap->out.data);
+    free(ap->dirty);
+    free(ap->dirty_mark);
+    free(ap);
+    a->parking = NULL;
+    a->parking_complete = false;
+    a->parking_api = NULL;
+}
+
+const struct api_module api_parking_module = {"parking", start, stop, api_free, ready};

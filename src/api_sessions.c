@@ -6,7 +6,10 @@
  * one at a time, each computing new session versions from the book,
  * writing them to Redis in one MULTI, and only on success putting them
  * in the book and replying. A failed write changes nothing and answers
- * 503. */
+ * 503; one whose outcome is unknown (a store timeout: it may still apply)
+ * answers 503 store_timeout, and its lot is re-read from Redis once Redis
+ * answers; until then writes answer 503 (they would be decided on a book
+ * that may be missing that write). */
 #include "api_sessions.h"
 
 #include <event2/event.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "app.h"
 #include "dict.h"
@@ -23,6 +27,7 @@
 #include "keys.h"
 #include "map.h"
 #include "metrics.h"
+#include "module.h"
 #include "params.h"
 #include "parking.h"
 #include "plate.h"
@@ -32,7 +37,7 @@
 #include "tariff.h"
 #include "tz.h"
 
-#define LOAD_RETRY_MS 250
+#define SCAN_COUNT "1000"
 #define KEEP_SETTLED_S (30 * 86400.0)  /* settled sessions stay in memory this long */
 #define EVICT_EVERY_S 3600
 
@@ -79,16 +84,12 @@ struct sessions {
     /* metrics: gate events by kind (entry, exit) and outcome (new, replay,
      * reread), payments (new, replay), failed writes, active sessions */
     struct metric *m_gate[2][3], *m_pay[2], *m_fail, *m_active;
-    bool loaded;
-    bool closing;                     /* api_sessions_stop: run no more jobs */
-    int loading;                      /* replies still expected by the loader */
-    bool load_failed;
-    struct event *load_timer;
+    struct lifetime lt;               /* stopped: run no more jobs */
+    struct restore rs;                /* the load from Redis, re-reads */
     struct event *evict_timer;
 };
 
 static void job_run(struct job *j);
-static void load_start(struct sessions *ss);
 
 /* ---- small helpers ---- */
 
@@ -212,9 +213,11 @@ static json_t *arrears_of(const struct sessions *ss, const char *plate, const ch
     return j;
 }
 
+/* The sessions are loaded, and the lots they bill by all known (the
+ * parking registry, restored before: server.c's module order). */
 static bool ready(struct sessions *ss, struct http_req *r)
 {
-    if (ss->loaded && api_parking_ready(ss->a))
+    if (restore_ready(&ss->rs) && ss->a->parking_complete)
         return true;
     http_reply_unavailable(r);
     return false;
@@ -265,7 +268,7 @@ static void lane_done(struct job *j)
     if (l == NULL)
         return;
     l->head = next;
-    if (l->head == NULL || ss->closing) {
+    if (l->head == NULL || ss->lt.stopped) {
         dict_del(ss->lanes, plate);
         free(l);
         return;
@@ -329,16 +332,30 @@ static bool exec_ok(enum store_status st, const struct store_reply *r)
     return true;
 }
 
+/* Re-read what a write of unknown outcome may have changed ("lot:<id>",
+ * "acct:<plate>"). */
+static void reread_if_unknown(struct sessions *ss, enum store_status st, const char *what,
+                              const char *id)
+{
+    char key[SESSION_ID_MAX + PLATE_MAX + 8];
+    if (st != STORE_TIMEOUT)
+        return;
+    snprintf(key, sizeof key, "%s:%s", what, id);
+    restore_reread(&ss->rs, key);
+}
+
 static void on_written(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct job *j = arg;
     struct sessions *ss = j->ss;
+    lifetime_release(&ss->lt);
     if (!exec_ok(st, r)) {
         log_warn(&ss->a->log, "session_write_failed", "lot=%s status=%d", j->lot, (int)st);
         metric_inc(ss->m_fail, 1);
+        reread_if_unknown(ss, st, "lot", j->lot);
         j->failed = true;
         if (j->req != NULL)
-            http_reply_unavailable(j->req);
+            module_reply_store(j->req, st);
         lane_done(j);
         return;
     }
@@ -382,8 +399,11 @@ static void job_write(struct job *j)
     char key[KEY_MAX], evkey[KEY_MAX];
     if (dict_get(ss->lots_known, j->lot) == NULL) {
         keys_city(key, sizeof key, "session_lots");
-        if (store_cmdf(ss->a->store, on_lot_known, j, "SADD %s %s", key, j->lot) != 0)
+        lifetime_hold(&ss->lt);
+        if (store_cmdf(ss->a->store, on_lot_known, j, "SADD %s %s", key, j->lot) != 0) {
+            lifetime_release(&ss->lt);
             job_error(j, 500, "internal", "cannot queue a Redis command");
+        }
         return;
     }
     struct store_batch *b = store_batch_new();
@@ -394,9 +414,13 @@ static void job_write(struct job *j)
         rc = batch_session(b, key, &j->out[i], j->now);
     if (rc == 0 && j->ev_field[0] != '\0')
         rc = store_batch_addf(b, "HSET %s %s %s", evkey, j->ev_field, j->ev_sid);
+    if (rc == 0)
+        lifetime_hold(&ss->lt);
     if (rc != 0 || store_batch_send(ss->a->store, b, on_written, j) != 0) {
         if (rc != 0)
             store_batch_free(b);
+        else
+            lifetime_release(&ss->lt);
         job_error(j, 500, "internal", "cannot queue a Redis write");
     }
 }
@@ -405,10 +429,11 @@ static void on_lot_known(void *arg, enum store_status st, const struct store_rep
 {
     struct job *j = arg;
     int err = 0;
+    lifetime_release(&j->ss->lt);
     if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
-        j->failed = true;
+        j->failed = true;                 /* (a lone SADD: a retry does it again) */
         if (j->req != NULL)
-            http_reply_unavailable(j->req);
+            module_reply_store(j->req, st);
         lane_done(j);
         return;
     }
@@ -513,8 +538,11 @@ static void run_exit(struct job *j)
             return;
         }
         session_check_flags(&j->out[0], j->ev.ts, &ss->pol, li.bay_sensors);
-        if (tariff_fee(&li.tariff, ss->tz, act->entry_time, j->ev.ts, &bill, err, sizeof err) != 0)
-            bill.fen = 0;                           /* too long to bill: overlong, held */
+        /* never billed 0 for want of a fee: the tariff bills any stay */
+        if (tariff_fee(&li.tariff, ss->tz, act->entry_time, j->ev.ts, &bill, err, sizeof err) != 0) {
+            job_error(j, 500, "internal", err);
+            return;
+        }
         if (session_close(&j->out[0], &j->ev, bill.fen, session_book_account(ss->book, j->plate),
                           &ss->pol, &j->gate, err, sizeof err) != 0) {
             job_error(j, 409, "conflict", err);
@@ -586,6 +614,15 @@ static void run_bay(struct job *j)
 
 static void job_run(struct job *j)
 {
+    if (!restore_settled(&j->ss->rs)) {
+        /* A write of unknown outcome is being re-read: deciding this one
+         * on the book now could contradict it. */
+        j->failed = true;
+        if (j->req != NULL)
+            http_reply_unavailable(j->req);
+        lane_done(j);
+        return;
+    }
     switch (j->kind) {
     case JOB_ENTRY: run_entry(j); break;
     case JOB_EXIT: run_exit(j); break;
@@ -595,6 +632,27 @@ static void job_run(struct job *j)
 }
 
 /* ---- handlers ---- */
+
+/* Is ts a plausible time for a gate event or payment now? With the
+ * replay clock the events are the clock: no bound ahead, and the age
+ * bound only once the clock runs. 0, or -1 after replying 400. */
+static int gate_ts_ok(const struct sessions *ss, struct http_req *r, double ts)
+{
+    const struct app *a = ss->a;
+    char err[256];
+    struct session_clock c = {.now = app_now(a),
+                              .max_future_s = (double)a->cfg.parking_gate_max_future_s,
+                              .max_age_s = (double)a->cfg.parking_gate_max_age_s};
+    if (a->cfg.clock_mode == CLOCK_REPLAY) {
+        c.max_future_s = INFINITY;
+        if (c.now <= 0)
+            c.max_age_s = INFINITY;
+    }
+    if (session_ts_check(&c, ts, err, sizeof err) == 0)
+        return 0;
+    http_reply_error(r, 400, "invalid", "%s", err);
+    return -1;
+}
 
 static void h_gate(struct http_req *r, struct sessions *ss, enum job_kind kind)
 {
@@ -613,6 +671,10 @@ static void h_gate(struct http_req *r, struct sessions *ss, enum job_kind kind)
         return;
     if (session_event_from_json(body, &j->ev, err, sizeof err) != 0) {
         http_reply_error(r, 400, "invalid", "%s", err);
+        job_free(j);
+        return;
+    }
+    if (gate_ts_ok(ss, r, j->ev.ts) != 0) {          /* before it moves a replay clock */
         job_free(j);
         return;
     }
@@ -653,6 +715,10 @@ static void h_payment(struct http_req *r, void *arg)
         job_free(j);
         return;
     }
+    if (!isnan(j->pay.ts) && gate_ts_ok(ss, r, j->pay.ts) != 0) {
+        job_free(j);
+        return;
+    }
     j->now = app_now(ss->a);
     if (isnan(j->pay.ts))
         j->pay.ts = j->now;
@@ -671,8 +737,11 @@ struct account_put {
 static void on_account(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct account_put *ap = arg;
-    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
-        http_reply_unavailable(ap->req);
+    if (!lifetime_release(&ap->ss->lt)) {
+        /* stopped: the request is gone */
+    } else if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+        reread_if_unknown(ap->ss, st, "acct", ap->plate);
+        module_reply_store(ap->req, st);
     } else if (session_book_account_put(ap->ss->book, ap->plate, &ap->acct) != 0) {
         http_reply_error(ap->req, 500, "internal", "out of memory");
     } else {
@@ -708,8 +777,10 @@ static void h_account(struct http_req *r, void *arg)
     char *text = js ? json_dumps(js, JSON_COMPACT) : NULL;
     json_decref(js);
     keys_city(key, sizeof key, "accounts");
+    lifetime_hold(&ss->lt);
     if (text == NULL || store_cmdf(ss->a->store, on_account, ap, "HSET %s %s %s", key, ap->plate,
                                    text) != 0) {
+        lifetime_release(&ss->lt);
         http_reply_error(r, 500, "internal", "cannot queue a Redis write");
         free(ap);
     }
@@ -779,24 +850,13 @@ static const struct parking_bay *locate(const struct sessions *ss, const struct 
     return b;
 }
 
-static void h_find_car(struct http_req *r, void *arg)
+/* Answer a find-car for plate from kiosk k, whose caller has proved it
+ * stands there. */
+static void find_car_reply(struct sessions *ss, struct http_req *r, const char *plate,
+                           const struct map_kiosk *k, bool gcj)
 {
-    struct sessions *ss = ss_of(arg);
-    char plate[PLATE_MAX], err[256];
-    const char *from = http_req_query(r, "from");
+    char err[256];
     const struct session *s;
-    bool gcj;
-    if (!ready(ss, r) || query_plate(r, plate) != 0 || params_crs(r, &gcj) != 0)
-        return;
-    if (from == NULL || from[0] == '\0') {
-        http_reply_error(r, 400, "invalid", "from: required (a kiosk id)");
-        return;
-    }
-    const struct map_kiosk *k = ss->a->map ? map_kiosk(ss->a->map, from) : NULL;
-    if (k == NULL) {
-        http_reply_error(r, 404, "not_found", "from: no kiosk %s", from);
-        return;
-    }
     /* Only the kiosk's own lot is searched: a car elsewhere is not found. */
     const struct parking_lot *pl = ss->a->parking ? parking_lot_get(ss->a->parking, k->lot) : NULL;
     const struct parking_bay *b = pl ? locate(ss, pl, plate, &s) : NULL;
@@ -821,12 +881,176 @@ static void h_find_car(struct http_req *r, void *arg)
                                       "route", jr));
 }
 
-/* ---- bay observations ---- */
+/* ---- kiosk proof: kiosk keys and tokens ----
+ *
+ * Find-car answers only a caller that proves it stands at the kiosk it
+ * names: a kiosk key bound to the kiosk's lot (or an admin key), or a
+ * token the kiosk shows as a QR code. A token is 128 random bits, kept
+ * in Redis under the kiosk's hash tag with an expiry, so it works with
+ * any cityd on that Redis and only for that kiosk. */
 
-bool api_sessions_ready(const struct app *a)
+#define TOKEN_BYTES 16
+#define TOKEN_HEX (2 * TOKEN_BYTES)
+
+/* A kiosk key of k's lot, or an admin key. */
+static bool caller_at_kiosk(const struct http_req *r, const struct map_kiosk *k)
 {
-    return a->sessions == NULL || a->sessions->loaded;
+    const char *lot = http_req_key_lot(r);
+    return http_req_role(r) == ROLE_ADMIN ||
+           (http_req_role(r) == ROLE_KIOSK && lot != NULL && strcmp(lot, k->lot) == 0);
 }
+
+/* The Redis key of kiosk's token tok; false when tok does not have a
+ * token's shape (32 lower-case hex digits), so nothing else is looked up. */
+static bool token_key(char *buf, size_t n, const char *kiosk, const char *tok)
+{
+    char what[TOKEN_HEX + 8];
+    if (tok == NULL || strlen(tok) != TOKEN_HEX || strspn(tok, "0123456789abcdef") != TOKEN_HEX)
+        return false;
+    snprintf(what, sizeof what, "token:%s", tok);
+    keys_kiosk(buf, n, kiosk, what);
+    return true;
+}
+
+static void reply_no_proof(struct http_req *r, const struct map_kiosk *k)
+{
+    http_reply_error(r, 403, "forbidden", "find-car from kiosk %s needs a kiosk key of lot %s, "
+                     "or token= as the kiosk shows it (tokens expire)", k->id, k->lot);
+}
+
+/* A find-car waiting for Redis to confirm its token. */
+struct token_check {
+    struct app *a;
+    struct http_req *req;
+    const struct map_kiosk *k;        /* the map's: lives as long as the app */
+    char plate[PLATE_MAX];
+    bool gcj;
+};
+
+/* The token's value is when it expires on cityd's clock (the replay
+ * clock too); Redis drops it after parking.kiosk_token_s of real time. */
+static void on_token_checked(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct token_check *tc = arg;
+    struct sessions *ss = tc->a->sessions;
+    const char *v = st == STORE_OK ? store_reply_str(rep, NULL) : NULL;
+    char *end = NULL;
+    double expires = v != NULL ? strtod(v, &end) : NAN;
+    if (!lifetime_release(&ss->lt))
+        ;                                 /* stopped: the request is gone */
+    else if (st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR)
+        http_reply_unavailable(tc->req);
+    else if (v == NULL || end == v || *end != '\0' || !(app_now(tc->a) < expires))
+        reply_no_proof(tc->req, tc->k);
+    else
+        find_car_reply(ss, tc->req, tc->plate, tc->k, tc->gcj);
+    free(tc);
+}
+
+static void h_find_car(struct http_req *r, void *arg)
+{
+    struct sessions *ss = ss_of(arg);
+    char plate[PLATE_MAX], key[KEY_MAX];
+    const char *from = http_req_query(r, "from");
+    bool gcj;
+    if (!ready(ss, r) || query_plate(r, plate) != 0 || params_crs(r, &gcj) != 0)
+        return;
+    if (from == NULL || from[0] == '\0') {
+        http_reply_error(r, 400, "invalid", "from: required (a kiosk id)");
+        return;
+    }
+    const struct map_kiosk *k = ss->a->map ? map_kiosk(ss->a->map, from) : NULL;
+    if (k == NULL) {
+        http_reply_error(r, 404, "not_found", "from: no kiosk %s", from);
+        return;
+    }
+    if (caller_at_kiosk(r, k)) {
+        find_car_reply(ss, r, plate, k, gcj);
+        return;
+    }
+    if (!token_key(key, sizeof key, k->id, http_req_query(r, "token"))) {
+        reply_no_proof(r, k);
+        return;
+    }
+    struct token_check *tc = calloc(1, sizeof *tc);
+    if (tc == NULL) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    *tc = (struct token_check){.a = ss->a, .req = r, .k = k, .gcj = gcj};
+    snprintf(tc->plate, sizeof tc->plate, "%s", plate);
+    lifetime_hold(&ss->lt);
+    if (store_cmdf(ss->a->store, on_token_checked, tc, "GET %s", key) != 0) {
+        lifetime_release(&ss->lt);
+        http_reply_error(r, 500, "internal", "cannot queue a Redis command");
+        free(tc);
+    }
+}
+
+/* A token being stored, answered once Redis has it. */
+struct token_put {
+    struct sessions *ss;
+    struct http_req *req;
+    char token[TOKEN_HEX + 1];
+    double expires;
+};
+
+static void on_token_stored(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct token_put *tp = arg;
+    if (!lifetime_release(&tp->ss->lt))
+        ;                                 /* stopped: the request is gone */
+    else if (st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR)
+        module_reply_store(tp->req, st);  /* (a token that may exist is just unknown) */
+    else
+        http_reply_json(tp->req, 200, json_pack("{s:s, s:f}", "token", tp->token, "expires",
+                                                tp->expires));
+    free(tp);
+}
+
+/* GET /v1/parking/kiosks/{id}/token (kiosk key of the kiosk's lot, or
+ * admin): a new token for the kiosk's QR code, valid
+ * parking.kiosk_token_s. */
+static void h_kiosk_token(struct http_req *r, void *arg)
+{
+    struct sessions *ss = ss_of(arg);
+    struct app *a = ss->a;
+    const char *id = http_req_param(r, "id");
+    const struct map_kiosk *k = a->map ? map_kiosk(a->map, id) : NULL;
+    unsigned char raw[TOKEN_BYTES];
+    char key[KEY_MAX], expires[32], ttl[24];
+    if (k == NULL) {
+        http_reply_error(r, 404, "not_found", "id: no kiosk %s", id);
+        return;
+    }
+    if (!caller_at_kiosk(r, k)) {
+        http_reply_error(r, 403, "forbidden", "only a kiosk key of lot %s issues the tokens of "
+                         "kiosk %s", k->lot, k->id);
+        return;
+    }
+    struct token_put *tp = calloc(1, sizeof *tp);
+    if (tp == NULL || getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        http_reply_error(r, 500, "internal", "no random token available");
+        free(tp);
+        return;
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(tp->token + 2 * i, 3, "%02x", raw[i]);
+    tp->req = r;
+    tp->expires = app_now(a) + (double)a->cfg.parking_kiosk_token_s;
+    token_key(key, sizeof key, k->id, tp->token);
+    snprintf(expires, sizeof expires, "%.3f", tp->expires);
+    snprintf(ttl, sizeof ttl, "%ld", a->cfg.parking_kiosk_token_s);
+    tp->ss = ss;
+    lifetime_hold(&ss->lt);
+    if (store_cmdf(a->store, on_token_stored, tp, "SET %s %s EX %s", key, expires, ttl) != 0) {
+        lifetime_release(&ss->lt);
+        http_reply_error(r, 500, "internal", "cannot queue a Redis command");
+        free(tp);
+    }
+}
+
+/* ---- bay observations ---- */
 
 /* The session a car arriving in bay at ts belongs to, NULL when none or
  * when the link exists already. */
@@ -852,8 +1076,10 @@ int api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
 {
     struct sessions *ss = a ? a->sessions : NULL;
     int derr = 0;
-    if (ss == NULL || !ss->loaded || ss->closing || lot == NULL || bay == NULL)
+    if (ss == NULL || ss->lt.stopped || lot == NULL || bay == NULL)
         return 0;
+    if (!restore_ready(&ss->rs))
+        return -1;                        /* not loaded: cannot link yet */
     const struct session *s = arrival_session(ss, lot, bay, plate, ts);
     if (s == NULL)
         return 0;
@@ -898,42 +1124,30 @@ static void on_evict_timer(evutil_socket_t fd, short what, void *arg)
     struct sessions *ss = arg;
     (void)fd;
     (void)what;
-    if (ss->loaded && !ss->closing)
+    if (restore_ready(&ss->rs) && !ss->lt.stopped)
         evict(ss);
 }
 
-/* ---- loading from Redis ---- */
-
-static void load_done(struct sessions *ss)
-{
-    if (--ss->loading > 0)
-        return;
-    if (ss->load_failed) {                              /* start over later */
-        session_book_free(ss->book);
-        ss->book = session_book_new();
-        struct timeval tv = {0, LOAD_RETRY_MS * 1000};
-        if (ss->book != NULL)
-            event_add(ss->load_timer, &tv);
-        return;
-    }
-    ss->loaded = true;
-    evict(ss);
-    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
-    log_info(&ss->a->log, "sessions_loaded", "sessions=%zu", session_book_count(ss->book));
-}
+/* ---- loading from Redis ----
+ *
+ * The module's restore (module.h): step 0 starts a fresh book and pages
+ * through the accounts (HSCAN) and the lots that have sessions (SSCAN),
+ * each lot a work item: its sessions, then its gate events (same
+ * connection, in order: the sessions they name are in the book by then).
+ * A re-read ("lot:<id>", "acct:<plate>") puts what Redis has over the
+ * book's copy. */
 
 /* A HGETALL reply as (field, value) pairs. */
-static bool pairs(enum store_status st, const struct store_reply *r)
+static bool pairs(const struct store_reply *r)
 {
-    return st == STORE_OK && store_reply_type(r) == STORE_R_ARRAY && store_reply_len(r) % 2 == 0;
+    return store_reply_type(r) == STORE_R_ARRAY && store_reply_len(r) % 2 == 0;
 }
 
-static void on_load_sessions(void *arg, enum store_status st, const struct store_reply *r)
+static void load_sessions(struct restore *rs, const char *lot, const struct store_reply *r)
 {
-    struct sessions *ss = arg;
+    struct sessions *ss = rs->arg;
     char err[256];
-    ss->load_failed |= !pairs(st, r);
-    for (size_t i = 0; pairs(st, r) && i + 1 < store_reply_len(r); i += 2) {
+    for (size_t i = 0; pairs(r) && i + 1 < store_reply_len(r); i += 2) {
         struct session s;
         json_error_t je;
         json_t *j = json_loads(store_reply_str(store_reply_at(r, i + 1), NULL), 0, &je);
@@ -941,117 +1155,119 @@ static void on_load_sessions(void *arg, enum store_status st, const struct store
         if (j == NULL || session_from_json(&s, j, err, sizeof err) != 0)
             log_error(&ss->a->log, "session_corrupt", "session=%s",
                       store_reply_str(store_reply_at(r, i), NULL));
-        else if (!session_settled_before(&s, app_now(ss->a) - KEEP_SETTLED_S))
-            ss->load_failed |= session_book_put(ss->book, &s) != 0;
+        else if (!session_settled_before(&s, app_now(ss->a) - KEEP_SETTLED_S) &&
+                 session_book_put(ss->book, &s) != 0)
+            log_error(&ss->a->log, "session_book_oom", "session=%s", s.id);
         session_clear(&s);
         json_decref(j);
     }
-    load_done(ss);
 }
 
-/* gate_events come after the sessions of their lot (same connection,
- * in order), so the sessions they name are already in the book. */
-static void on_load_events(void *arg, enum store_status st, const struct store_reply *r)
+static void load_events(struct restore *rs, const char *lot, const struct store_reply *r)
 {
-    struct sessions *ss = arg;
-    const char *lot = NULL;
-    ss->load_failed |= !pairs(st, r);
-    for (size_t i = 0; pairs(st, r) && i + 1 < store_reply_len(r); i += 2) {
+    struct sessions *ss = rs->arg;
+    for (size_t i = 0; pairs(r) && i + 1 < store_reply_len(r); i += 2) {
         const char *field = store_reply_str(store_reply_at(r, i), NULL);
         const char *sid = store_reply_str(store_reply_at(r, i + 1), NULL);
         const struct session *s = session_book_get(ss->book, sid);
         const char *colon = field ? strchr(field, ':') : NULL;
         if (s == NULL || colon == NULL)
             continue;
-        lot = s->lot;
         char kind[8];
         snprintf(kind, sizeof kind, "%.*s", (int)(colon - field), field);
-        session_book_event_put(ss->book, lot, kind, colon + 1, sid);
+        session_book_event_put(ss->book, s->lot, kind, colon + 1, sid);
     }
-    load_done(ss);
+    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
 }
 
-static void on_load_accounts(void *arg, enum store_status st, const struct store_reply *r)
+static void put_account(struct sessions *ss, const char *plate, const char *text)
 {
-    struct sessions *ss = arg;
+    struct session_account acct;
+    json_error_t je;
     char err[128];
-    ss->load_failed |= !pairs(st, r);
-    for (size_t i = 0; pairs(st, r) && i + 1 < store_reply_len(r); i += 2) {
-        struct session_account acct;
-        json_error_t je;
-        json_t *j = json_loads(store_reply_str(store_reply_at(r, i + 1), NULL), 0, &je);
-        if (j != NULL && session_account_from_json(j, &acct, err, sizeof err) == 0)
-            session_book_account_put(ss->book, store_reply_str(store_reply_at(r, i), NULL), &acct);
-        json_decref(j);
-    }
-    load_done(ss);
+    json_t *j = text ? json_loads(text, 0, &je) : NULL;
+    if (plate != NULL && j != NULL && session_account_from_json(j, &acct, err, sizeof err) == 0)
+        session_book_account_put(ss->book, plate, &acct);
+    json_decref(j);
 }
 
-static void on_load_lots(void *arg, enum store_status st, const struct store_reply *r)
+static void lot_item(struct restore *rs, const char *lot)
 {
-    struct sessions *ss = arg;
-    char key[KEY_MAX];
-    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY) {
-        ss->load_failed = true;
-        load_done(ss);
-        return;
-    }
-    for (size_t i = 0; i < store_reply_len(r); i++) {
-        const char *lot = store_reply_str(store_reply_at(r, i), NULL);
-        int err = 0;
-        if (lot == NULL)
-            continue;
-        dict_put(ss->lots_known, lot, (void *)1, &err);
-        ss->loading += 2;
-        if (store_cmdf(ss->a->store, on_load_sessions, ss, "HGETALL %s",
-                       keys_lot(key, sizeof key, lot, "sessions")) != 0) {
-            ss->load_failed = true;
-            ss->loading--;
-        }
-        if (store_cmdf(ss->a->store, on_load_events, ss, "HGETALL %s",
-                       keys_lot(key, sizeof key, lot, "gate_events")) != 0) {
-            ss->load_failed = true;
-            ss->loading--;
-        }
-    }
-    load_done(ss);
+    char k[2][KEY_MAX];
+    int err = 0;
+    dict_put(((struct sessions *)rs->arg)->lots_known, lot, (void *)1, &err);
+    const char *sv[] = {"HGETALL", keys_lot(k[0], KEY_MAX, lot, "sessions")};
+    const char *ev[] = {"HGETALL", keys_lot(k[1], KEY_MAX, lot, "gate_events")};
+    if (restore_cmd(rs, load_sessions, lot, 2, sv) == 0)
+        restore_cmd(rs, load_events, lot, 2, ev);
 }
 
-static void load_start(struct sessions *ss)
+static void scan_accounts(struct restore *rs, const char *cursor);
+
+/* A page of HSCAN accounts: [cursor, [plate, account, ...]]. */
+static void accounts_cb(struct restore *rs, const char *unused, const struct store_reply *r)
+{
+    const char *cursor = store_reply_str(store_reply_at(r, 0), NULL);
+    const struct store_reply *m = store_reply_at(r, 1);
+    for (size_t i = 0; i + 1 < store_reply_len(m); i += 2)
+        put_account(rs->arg, store_reply_str(store_reply_at(m, i), NULL),
+                    store_reply_str(store_reply_at(m, i + 1), NULL));
+    if (cursor != NULL && strcmp(cursor, "0") != 0)
+        scan_accounts(rs, cursor);
+}
+
+static void scan_accounts(struct restore *rs, const char *cursor)
 {
     char key[KEY_MAX];
-    ss->load_failed = false;
-    ss->loading = 2;
-    if (store_cmdf(ss->a->store, on_load_accounts, ss, "HGETALL %s",
-                   keys_city(key, sizeof key, "accounts")) != 0) {
-        ss->load_failed = true;
-        ss->loading--;
-    }
-    if (store_cmdf(ss->a->store, on_load_lots, ss, "SMEMBERS %s",
-                   keys_city(key, sizeof key, "session_lots")) != 0) {
-        ss->load_failed = true;
-        ss->loading--;
-    }
-    if (ss->loading == 0) {
-        ss->loading = 1;
-        load_done(ss);
-    }
+    const char *argv[] = {"HSCAN", keys_city(key, sizeof key, "accounts"), cursor, "COUNT",
+                          SCAN_COUNT};
+    restore_cmd(rs, accounts_cb, NULL, 5, argv);
 }
 
-static void on_load_timer(evutil_socket_t fd, short what, void *arg)
+static bool load_step(struct restore *rs, int k)
 {
-    struct sessions *ss = arg;
-    (void)fd;
-    (void)what;
-    if (ss->loaded || ss->loading > 0)
-        return;
-    if (!store_is_up(ss->a->store)) {
-        struct timeval tv = {0, LOAD_RETRY_MS * 1000};
-        event_add(ss->load_timer, &tv);
+    struct sessions *ss = rs->arg;
+    if (k > 0)
+        return false;
+    session_book_free(ss->book);          /* what an abandoned attempt left */
+    dict_free(ss->lots_known, NULL);
+    ss->book = session_book_new();
+    ss->lots_known = dict_new();
+    if (ss->book == NULL || ss->lots_known == NULL) {
+        restore_failed(rs, "out of memory");
+        return true;
+    }
+    char key[KEY_MAX];
+    scan_accounts(rs, "0");
+    restore_scan(rs, keys_city(key, sizeof key, "session_lots"), lot_item);
+    return true;
+}
+
+static void load_done(struct restore *rs)
+{
+    struct sessions *ss = rs->arg;
+    evict(ss);
+    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
+    log_info(&ss->a->log, "sessions_loaded", "sessions=%zu", session_book_count(ss->book));
+}
+
+static void account_cb(struct restore *rs, const char *plate, const struct store_reply *r)
+{
+    put_account(rs->arg, plate, store_reply_str(r, NULL));
+}
+
+static void reread_item(struct restore *rs, const char *id)
+{
+    char key[KEY_MAX];
+    if (strncmp(id, "lot:", 4) == 0) {
+        lot_item(rs, id + 4);
         return;
     }
-    load_start(ss);
+    const char *argv[] = {"HGET", keys_city(key, sizeof key, "accounts"), id + 5};
+    restore_cmd(rs, account_cb, id + 5, 3, argv);
 }
+
+static const struct restore_ops LOAD_OPS = {"sessions", load_step, load_done, reread_item};
 
 /* ---- init ---- */
 
@@ -1080,7 +1296,10 @@ static void bind_metrics(struct sessions *ss, struct metrics *m)
                                   "Plate sessions whose car is inside", NULL);
 }
 
-void api_sessions_stop(struct app *a)
+/* Before the HTTP server and the store are freed. The HTTP layer frees
+ * unanswered requests itself: forget them. A running job finishes (or
+ * fails) in its store callback; the jobs queued behind it never run. */
+static void stop(struct app *a)
 {
     struct sessions *ss = a->sessions;
     size_t pos = 0;
@@ -1088,10 +1307,10 @@ void api_sessions_stop(struct app *a)
     void *v;
     if (ss == NULL)
         return;
-    ss->closing = true;
-    /* The HTTP layer frees unanswered requests itself: forget them. A
-     * running job finishes (or fails) in its store callback; the jobs
-     * queued behind it never run. */
+    ss->lt.stopped = true;
+    restore_stop(&ss->rs);
+    if (ss->evict_timer)
+        evtimer_del(ss->evict_timer);
     while (ss->lanes && dict_next(ss->lanes, &pos, &k, &v)) {
         struct lane *l = v;
         struct job *next;
@@ -1108,7 +1327,8 @@ void api_sessions_stop(struct app *a)
     }
 }
 
-void api_sessions_free(struct app *a)
+/* After the store: every store callback has come back. */
+static void sessions_free(struct app *a)
 {
     struct sessions *ss = a->sessions;
     size_t pos = 0;
@@ -1116,9 +1336,9 @@ void api_sessions_free(struct app *a)
     void *v;
     if (ss == NULL)
         return;
-    api_sessions_stop(a);
-    if (ss->load_timer)
-        event_free(ss->load_timer);
+    stop(a);
+    lifetime_check(&ss->lt, a, "sessions");
+    restore_free(&ss->rs);
     if (ss->evict_timer)
         event_free(ss->evict_timer);
     while (ss->lanes && dict_next(ss->lanes, &pos, &k, &v)) {   /* jobs never answered */
@@ -1139,7 +1359,18 @@ void api_sessions_free(struct app *a)
     a->sessions = NULL;
 }
 
-int api_sessions_init(struct app *a, char *err, size_t errlen)
+static const struct module_route ROUTES[] = {
+    {HTTP_POST, "/v1/parking/lots/{id}/entries", ROLE_OPERATOR, false, h_entry},
+    {HTTP_POST, "/v1/parking/lots/{id}/exits", ROLE_OPERATOR, false, h_exit},
+    {HTTP_PUT, "/v1/parking/accounts/{plate}", ROLE_OPERATOR, false, h_account},
+    {HTTP_POST, "/v1/parking/sessions/{id}/payments", ROLE_OPERATOR, false, h_payment},
+    {HTTP_GET, "/v1/parking/sessions", ROLE_OPERATOR, false, h_list},
+    {HTTP_GET, "/v1/parking/find-car", ROLE_READER, true, h_find_car},
+    {HTTP_GET, "/v1/parking/kiosks/{id}/token", ROLE_KIOSK, false, h_kiosk_token},
+};
+
+/* Needs a->map, a->store, a->http and the parking registry (a->parking). */
+static int start(struct app *a, char *err, size_t errlen)
 {
     struct sessions *ss = calloc(1, sizeof *ss);
     if (ss == NULL) {
@@ -1152,33 +1383,33 @@ int api_sessions_init(struct app *a, char *err, size_t errlen)
                                       .max_session_s = (double)a->cfg.parking_max_session_s,
                                       .phantom_s = (double)a->cfg.parking_phantom_s};
     if ((ss->tz = tz_load(a->cfg.parking_timezone, NULL, err, errlen)) == NULL)
-        goto fail;
+        return -1;
     ss->book = session_book_new();
     ss->lanes = dict_new();
     ss->lots_known = dict_new();
     ss->claims = dict_new();
     ss->garages = a->map ? garages_build(a->map) : NULL;
-    ss->load_timer = evtimer_new(a->base, on_load_timer, ss);
     ss->evict_timer = event_new(a->base, -1, EV_PERSIST, on_evict_timer, ss);
     if (ss->book == NULL || ss->lanes == NULL || ss->lots_known == NULL || ss->claims == NULL ||
-        (a->map && ss->garages == NULL) || ss->load_timer == NULL ||
-        ss->evict_timer == NULL) {
+        (a->map && ss->garages == NULL) || ss->evict_timer == NULL ||
+        restore_init(&ss->rs, a, &ss->lt, &LOAD_OPS, ss) != 0) {
         snprintf(err, errlen, "out of memory");
-        goto fail;
+        return -1;
     }
     bind_metrics(ss, a->metrics);
-    struct timeval now = {0, 0}, hourly = {EVICT_EVERY_S, 0};
-    event_add(ss->load_timer, &now);
+    struct timeval hourly = {EVICT_EVERY_S, 0};
     event_add(ss->evict_timer, &hourly);
-    http_route(a->http, HTTP_POST, "/v1/parking/lots/{id}/entries", ROLE_OPERATOR, false, h_entry, a);
-    http_route(a->http, HTTP_POST, "/v1/parking/lots/{id}/exits", ROLE_OPERATOR, false, h_exit, a);
-    http_route(a->http, HTTP_PUT, "/v1/parking/accounts/{plate}", ROLE_OPERATOR, false, h_account, a);
-    http_route(a->http, HTTP_POST, "/v1/parking/sessions/{id}/payments", ROLE_OPERATOR, false,
-               h_payment, a);
-    http_route(a->http, HTTP_GET, "/v1/parking/sessions", ROLE_OPERATOR, false, h_list, a);
-    http_route(a->http, HTTP_GET, "/v1/parking/find-car", ROLE_READER, true, h_find_car, a);
+    if (module_routes(a->http, "sessions", ROUTES, sizeof ROUTES / sizeof ROUTES[0], a, err,
+                      errlen) != 0)
+        return -1;
+    restore_begin(&ss->rs);
     return 0;
-fail:
-    api_sessions_free(a);
-    return -1;
 }
+
+static bool module_ready(const struct app *a)
+{
+    return a->sessions != NULL && restore_ready(&a->sessions->rs);
+}
+
+const struct api_module api_sessions_module = {"sessions", start, stop, sessions_free,
+                                               module_ready};

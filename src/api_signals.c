@@ -6,7 +6,9 @@
  *
  * Glue only: JSON in and out through http.h, Redis through store.h,
  * geometry from the loaded map; the engineering is in signals.c,
- * maxband*.c, bands.c and tsd.c.
+ * maxband*.c, bands.c and tsd.c. Green-wave optimisations run on worker
+ * threads (worker.h), never on the event loop; every number a request
+ * gives is checked against a plausible range first.
  *
  * Redis layout (all keys of a corridor share its hash tag):
  *   cityd:{cor:<id>}:plan:<plan>   plan JSON (immutable once written)
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "api_signals.h"
 #include "app.h"
@@ -31,17 +34,62 @@
 #include "keys.h"
 #include "map.h"
 #include "maxband.h"
+#include "module.h"
 #include "signals.h"
 #include "store.h"
 #include "tsd.h"
+#include "worker.h"
 
 #define DEFAULT_CYCLE_MIN_S 30.0
 #define DEFAULT_CYCLE_MAX_S 180.0
-/* The optimiser runs on the event loop: bound it. The default engine
- * answers 40 signals in milliseconds; the budget only matters for the
- * MILP (speed_change_max_mps). */
-#define GREENWAVE_TIME_LIMIT_MS 2000.0
 #define PLAN_ID_MAX 64
+
+/* What a parser found wrong; each is one kind of reply. */
+enum verdict {
+    V_OK = 0,
+    V_INVALID,         /* 400 invalid, the field named */
+    V_CONFLICT,        /* 409: the corridor's map timings cannot make a plan */
+    V_TOO_LARGE,       /* 422 too_large, the limit named */
+    V_NOMEM,           /* 500 */
+};
+
+static void reply_verdict(struct http_req *r, enum verdict v, const char *err)
+{
+    if (v == V_INVALID)
+        sig_bad_request(r, err);
+    else if (v == V_CONFLICT)
+        http_reply_error(r, 409, "conflict", "%s", err);
+    else if (v == V_TOO_LARGE)
+        http_reply_error(r, 422, "too_large", "%s", err);
+    else
+        http_reply_error(r, 500, "internal", "out of memory");
+}
+
+/* ---- plausible ranges ----
+ * Every number a request gives is checked against the range a real
+ * signal or corridor can have (docs/signals.md): beyond it the answer
+ * is a 400 naming the field, so that no value (1e308, 1e-9, 2^63) reaches
+ * the solvers, the replies or a stored plan's diagram. Values taken from
+ * the map are the map's business (map.c). */
+struct range {
+    double lo, hi;
+    const char *unit;
+};
+
+static const struct range R_CYCLE = { SIGNALS_CYCLE_MIN_S, SIGNALS_CYCLE_MAX_S, " s" };
+static const struct range R_SPEED = { SIGNALS_SPEED_MIN_MPS, SIGNALS_SPEED_MAX_MPS, " m/s" };
+static const struct range R_SPEED_CHANGE = { 0.01, 40, " m/s" };
+static const struct range R_GREEN = { 1, 300, " s" };
+static const struct range R_GREEN_RATIO = { 0.01, 1, "" };
+static const struct range R_QUEUE = { 0, 300, " s" };
+static const struct range R_POSITION = { -100000, 100000, " m" };
+static const struct range R_LOST_TIME = { 0, SIGNALS_LOST_TIME_MAX_S, " s" };
+static const struct range R_FLOW = { 0, SIGNALS_PLAUSIBLE_FLOW_VPH, " veh/h" };
+static const struct range R_SATURATION = { SIGNALS_SATURATION_PLAUSIBLE_MIN_VPH,
+                                           SIGNALS_PLAUSIBLE_FLOW_VPH, " veh/h" };
+static const struct range R_FLOW_RATIO = { 0, 5, "" };
+static const struct range R_MIN_GREEN = { 0, SIGNALS_MIN_GREEN_MAX_S, " s" };
+static const struct range R_CROSSING = { 0, SIGNALS_PLAUSIBLE_CROSSING_M, " m" };
 
 /* ---- JSON in ---- */
 
@@ -67,9 +115,44 @@ int sig_need_num(json_t *o, const char *key, const char *where, double *out, cha
     return rc == 1 ? 1 : -1;
 }
 
-/* Optional [lo, hi]: 1 present, 0 absent, -1 bad. */
-static int get_range(json_t *o, const char *key, const char *where, double *lo, double *hi,
-                     char *err)
+static bool in_range(double v, const struct range *rg)
+{
+    return v >= rg->lo && v <= rg->hi;
+}
+
+static int out_of_range(const char *where, const char *key, const struct range *rg, char *err)
+{
+    snprintf(err, ERRLEN, "%s%s: must be between %g and %g%s", where, key, rg->lo, rg->hi,
+             rg->unit);
+    return -1;
+}
+
+/* sig_get_num within a plausible range. */
+static int num_in(json_t *o, const char *key, const char *where, const struct range *rg,
+                  double *out, char *err)
+{
+    double v;
+    int rc = sig_get_num(o, key, where, &v, err);
+    if (rc <= 0)
+        return rc;
+    if (!in_range(v, rg))
+        return out_of_range(where, key, rg, err);
+    *out = v;
+    return 1;
+}
+
+static int need_in(json_t *o, const char *key, const char *where, const struct range *rg,
+                   double *out, char *err)
+{
+    int rc = num_in(o, key, where, rg, out, err);
+    if (rc == 0)
+        snprintf(err, ERRLEN, "%s%s: missing", where, key);
+    return rc == 1 ? 1 : -1;
+}
+
+/* Optional [lo, hi] within rg: 1 present, 0 absent, -1 bad. */
+static int get_range(json_t *o, const char *key, const char *where, const struct range *rg,
+                     double *lo, double *hi, char *err)
 {
     json_t *v = json_object_get(o, key);
     if (v == NULL || json_is_null(v))
@@ -89,18 +172,22 @@ static int get_range(json_t *o, const char *key, const char *where, double *lo, 
         snprintf(err, ERRLEN, "%s%s: lower bound above upper bound", where, key);
         return -1;
     }
+    if (!in_range(*lo, rg) || !in_range(*hi, rg))
+        return out_of_range(where, key, rg, err);
     return 1;
 }
 
-/* Exactly one of a fixed value (key1) or a range (key2): [lo, hi]. */
+/* Exactly one of a fixed value (key1) or a range (key2): [lo, hi], both
+ * within rg. */
 static int fixed_or_range(json_t *o, const char *key1, const char *key2, const char *where,
-                          double *lo, double *hi, bool required, char *err)
+                          const struct range *rg, double *lo, double *hi, bool required,
+                          char *err)
 {
     double v;
-    int a = sig_get_num(o, key1, where, &v, err);
+    int a = num_in(o, key1, where, rg, &v, err);
     if (a < 0)
         return -1;
-    int b = get_range(o, key2, where, lo, hi, err);
+    int b = get_range(o, key2, where, rg, lo, hi, err);
     if (b < 0)
         return -1;
     if (a && b) {
@@ -154,27 +241,39 @@ void sig_bad_request(struct http_req *r, const char *err)
 
 /* ---- POST /v1/signals/webster ---- */
 
-static int parse_webster(json_t *in, struct signals_webster_in *w, struct signals_phase_in *ph,
-                         char *err)
+/* One phase of a Webster request (where: "phases[i]."). */
+static int parse_phase(json_t *p, const char *where, struct signals_phase_in *ph, char *err)
+{
+    return num_in(p, "flow", where, &R_FLOW, &ph->flow_vph, err) < 0 ||
+           num_in(p, "saturation_flow", where, &R_SATURATION, &ph->saturation_vph, err) < 0 ||
+           num_in(p, "flow_ratio", where, &R_FLOW_RATIO, &ph->flow_ratio, err) < 0 ||
+           num_in(p, "min_green_s", where, &R_MIN_GREEN, &ph->min_green_s, err) < 0 ||
+           num_in(p, "pedestrian_crossing_m", where, &R_CROSSING, &ph->ped_crossing_m, err) < 0 ||
+           num_in(p, "green_s", where, &R_GREEN, &ph->green_s, err) < 0 ? -1 : 0;
+}
+
+static enum verdict parse_webster(json_t *in, struct signals_webster_in *w,
+                                  struct signals_phase_in *ph, char *err)
 {
     double ped_all = 0;
     w->cycle_min_s = DEFAULT_CYCLE_MIN_S;
     w->cycle_max_s = DEFAULT_CYCLE_MAX_S;
     w->cycle_s = NAN;
-    if (sig_need_num(in, "lost_time_s", "", &w->lost_time_s, err) < 0 ||
-        sig_get_num(in, "cycle_min_s", "", &w->cycle_min_s, err) < 0 ||
-        sig_get_num(in, "cycle_max_s", "", &w->cycle_max_s, err) < 0 ||
-        sig_get_num(in, "cycle_s", "", &w->cycle_s, err) < 0 ||
-        sig_get_num(in, "pedestrian_crossing_m", "", &ped_all, err) < 0)
-        return -1;
+    if (need_in(in, "lost_time_s", "", &R_LOST_TIME, &w->lost_time_s, err) < 0 ||
+        num_in(in, "cycle_min_s", "", &R_CYCLE, &w->cycle_min_s, err) < 0 ||
+        num_in(in, "cycle_max_s", "", &R_CYCLE, &w->cycle_max_s, err) < 0 ||
+        num_in(in, "cycle_s", "", &R_CYCLE, &w->cycle_s, err) < 0 ||
+        num_in(in, "pedestrian_crossing_m", "", &R_CROSSING, &ped_all, err) < 0)
+        return V_INVALID;
     json_t *arr = json_object_get(in, "phases");
     if (!json_is_array(arr) || json_array_size(arr) == 0) {
         snprintf(err, ERRLEN, "phases: missing (a non-empty array)");
-        return -1;
+        return V_INVALID;
     }
     if (json_array_size(arr) > SIGNALS_MAX_PHASES) {
-        snprintf(err, ERRLEN, "phases: at most %d phases", SIGNALS_MAX_PHASES);
-        return -1;
+        snprintf(err, ERRLEN, "phases: %zu given, the limit is %d phases per signal",
+                 json_array_size(arr), SIGNALS_MAX_PHASES);
+        return V_TOO_LARGE;
     }
     w->nphases = json_array_size(arr);
     w->phases = ph;
@@ -184,18 +283,13 @@ static int parse_webster(json_t *in, struct signals_webster_in *w, struct signal
         snprintf(where, sizeof where, "phases[%zu].", i);
         if (!json_is_object(p)) {
             snprintf(err, ERRLEN, "phases[%zu]: must be an object", i);
-            return -1;
+            return V_INVALID;
         }
         ph[i] = (struct signals_phase_in){ NAN, NAN, NAN, 0, ped_all, NAN };
-        if (sig_get_num(p, "flow", where, &ph[i].flow_vph, err) < 0 ||
-            sig_get_num(p, "saturation_flow", where, &ph[i].saturation_vph, err) < 0 ||
-            sig_get_num(p, "flow_ratio", where, &ph[i].flow_ratio, err) < 0 ||
-            sig_get_num(p, "min_green_s", where, &ph[i].min_green_s, err) < 0 ||
-            sig_get_num(p, "pedestrian_crossing_m", where, &ph[i].ped_crossing_m, err) < 0 ||
-            sig_get_num(p, "green_s", where, &ph[i].green_s, err) < 0)
-            return -1;
+        if (parse_phase(p, where, &ph[i], err) != 0)
+            return V_INVALID;
     }
-    return 0;
+    return V_OK;
 }
 
 static json_t *webster_json(const struct signals_webster_out *o, const struct signals_phase_out *po,
@@ -238,8 +332,11 @@ static void h_webster(struct http_req *r, void *arg)
     struct signals_phase_out po[SIGNALS_MAX_PHASES];
     struct signals_webster_out out;
     char err[ERRLEN];
-    if (parse_webster(in, &w, ph, err) != 0 || signals_webster(&w, &out, po, err, sizeof err) != 0) {
-        sig_bad_request(r, err);
+    enum verdict v = parse_webster(in, &w, ph, err);
+    if (v == V_OK && signals_webster(&w, &out, po, err, sizeof err) != 0)
+        v = V_INVALID;
+    if (v != V_OK) {
+        reply_verdict(r, v, err);
         return;
     }
     http_reply_json(r, 200, webster_json(&out, po, w.nphases));
@@ -266,12 +363,12 @@ static int parse_green(json_t *o, const char *where, const char *dir, struct max
     snprintf(ks, sizeof ks, "%s_green_s", dir);
     snprintf(kr, sizeof kr, "%s_green_ratio", dir);
     double s = NAN, ratio = NAN;
-    int a = sig_get_num(o, ks, where, &s, err);
+    int a = num_in(o, ks, where, &R_GREEN, &s, err);
     if (a == 0)
-        a = sig_get_num(o, "green_s", where, &s, err);
-    int b = a < 0 ? -1 : sig_get_num(o, kr, where, &ratio, err);
+        a = num_in(o, "green_s", where, &R_GREEN, &s, err);
+    int b = a < 0 ? -1 : num_in(o, kr, where, &R_GREEN_RATIO, &ratio, err);
     if (b == 0)
-        b = sig_get_num(o, "green_ratio", where, &ratio, err);
+        b = num_in(o, "green_ratio", where, &R_GREEN_RATIO, &ratio, err);
     if (a < 0 || b < 0)
         return -1;
     if (a && b) {
@@ -321,15 +418,11 @@ static int parse_intersection(json_t *x, size_t i, struct gw *g, char *err)
     g->name[i] = json_string_value(json_object_get(x, "name"));
     struct maxband_signal *s = &g->sig[i];
     double q = 0;
-    if (sig_need_num(x, "position_m", where, &s->position_m, err) < 0 ||
+    if (need_in(x, "position_m", where, &R_POSITION, &s->position_m, err) < 0 ||
         parse_green(x, where, "outbound", &s->out, g->gkey[i][0], err) < 0 ||
         parse_green(x, where, "inbound", &s->in, g->gkey[i][1], err) < 0 ||
-        sig_get_num(x, "queue_clearance_s", where, &q, err) < 0)
+        num_in(x, "queue_clearance_s", where, &R_QUEUE, &q, err) < 0)
         return -1;
-    if (q < 0) {
-        snprintf(err, ERRLEN, "%squeue_clearance_s: must be >= 0", where);
-        return -1;
-    }
     s->out.queue_s = s->in.queue_s = q;
     return 0;
 }
@@ -349,30 +442,27 @@ static int parse_link(json_t *links, size_t i, double lo, double hi, struct maxb
         return -1;
     }
     double a, b;
-    int rc = fixed_or_range(x, "speed_mps", "speed_range_mps", where, &a, &b, false, err);
+    int rc = fixed_or_range(x, "speed_mps", "speed_range_mps", where, &R_SPEED, &a, &b, false,
+                            err);
     if (rc < 0)
         return -1;
     if (rc)
         *l = (struct maxband_link){ a, b, a, b };
-    rc = fixed_or_range(x, "outbound_speed_mps", "outbound_speed_range_mps", where, &a, &b,
-                        false, err);
+    rc = fixed_or_range(x, "outbound_speed_mps", "outbound_speed_range_mps", where, &R_SPEED,
+                        &a, &b, false, err);
     if (rc < 0)
         return -1;
     if (rc) {
         l->out_min_mps = a;
         l->out_max_mps = b;
     }
-    rc = fixed_or_range(x, "inbound_speed_mps", "inbound_speed_range_mps", where, &a, &b, false,
-                        err);
+    rc = fixed_or_range(x, "inbound_speed_mps", "inbound_speed_range_mps", where, &R_SPEED,
+                        &a, &b, false, err);
     if (rc < 0)
         return -1;
     if (rc) {
         l->in_min_mps = a;
         l->in_max_mps = b;
-    }
-    if (!(l->out_min_mps > 0 && l->in_min_mps > 0)) {
-        snprintf(err, ERRLEN, "links[%zu]: speeds must be positive", i);
-        return -1;
     }
     return 0;
 }
@@ -396,24 +486,17 @@ static int parse_options(json_t *in, struct gw *g, double speed_default, char *e
 {
     size_t n = g->p.n;
     double clo = g->p.cycle_min_s, chi = g->p.cycle_max_s, slo, shi, dv = NAN;
-    int rc = fixed_or_range(in, "cycle_s", "cycle_range_s", "", &clo, &chi, isnan(clo), err);
+    int rc = fixed_or_range(in, "cycle_s", "cycle_range_s", "", &R_CYCLE, &clo, &chi, isnan(clo),
+                            err);
     if (rc < 0)
         return -1;
-    if (!(clo > 0)) {
-        snprintf(err, ERRLEN, "%s: must be positive", rc && clo == chi ? "cycle_s" : "cycle_range_s");
-        return -1;
-    }
     g->p.cycle_min_s = clo;
     g->p.cycle_max_s = chi;
     slo = shi = speed_default;
-    rc = fixed_or_range(in, "speed_mps", "speed_range_mps", "", &slo, &shi,
+    rc = fixed_or_range(in, "speed_mps", "speed_range_mps", "", &R_SPEED, &slo, &shi,
                         isnan(speed_default), err);
     if (rc < 0)
         return -1;
-    if (!(slo > 0)) {
-        snprintf(err, ERRLEN, "speed_mps: must be positive");
-        return -1;
-    }
     json_t *links = json_object_get(in, "links");
     if (links != NULL && !json_is_null(links) &&
         (!json_is_array(links) || json_array_size(links) != n - 1)) {
@@ -424,29 +507,51 @@ static int parse_options(json_t *in, struct gw *g, double speed_default, char *e
     for (size_t i = 0; i + 1 < n; i++)
         if (parse_link(links, i, slo, shi, &g->link[i], err) < 0)
             return -1;
-    if (sig_get_num(in, "speed_change_max_mps", "", &dv, err) < 0)
+    if (num_in(in, "speed_change_max_mps", "", &R_SPEED_CHANGE, &dv, err) < 0)
         return -1;
-    if (!isnan(dv) && !(dv > 0)) {
-        snprintf(err, ERRLEN, "speed_change_max_mps: must be positive");
-        return -1;
-    }
     g->p.speed_change_max_mps = dv;
-    g->p.time_limit_ms = GREENWAVE_TIME_LIMIT_MS;
     return parse_objective(in, &g->p.objective, err);
 }
 
-static int parse_greenwave(json_t *in, struct gw *g, char *err)
+/* More intersections than signals.max_intersections (at most
+ * MAXBAND_MAX_SIGNALS, the size of struct gw). */
+static enum verdict check_count(const struct config *cfg, size_t n, char *err)
+{
+    if (n <= (size_t)cfg->signals_max_intersections)
+        return V_OK;
+    snprintf(err, ERRLEN, "intersections: %zu given, the limit is signals.max_intersections = %ld",
+             n, cfg->signals_max_intersections);
+    return V_TOO_LARGE;
+}
+
+/* A parsed problem against the configured limits and the solver's own
+ * checks. A speed-change bound is solved by GLPK's branch and bound,
+ * exponential in the worst case: it has a smaller limit. */
+static enum verdict check_problem(const struct config *cfg, const struct maxband_problem *p,
+                                  char *err)
+{
+    if (check_count(cfg, p->n, err) != V_OK)
+        return V_TOO_LARGE;
+    if (p->speed_change_max_mps > 0 && p->n > (size_t)cfg->signals_max_milp_intersections) {
+        snprintf(err, ERRLEN, "intersections: %zu given with speed_change_max_mps (solved by "
+                 "branch and bound), the limit is signals.max_milp_intersections = %ld", p->n,
+                 cfg->signals_max_milp_intersections);
+        return V_TOO_LARGE;
+    }
+    return maxband_check(p, err, ERRLEN) == 0 ? V_OK : V_INVALID;
+}
+
+static enum verdict parse_greenwave(json_t *in, const struct config *cfg, struct gw *g,
+                                    char *err)
 {
     json_t *arr = json_object_get(in, "intersections");
     if (!json_is_array(arr) || json_array_size(arr) < MAXBAND_MIN_SIGNALS) {
         snprintf(err, ERRLEN, "intersections: missing (an array of at least %d)",
                  MAXBAND_MIN_SIGNALS);
-        return -1;
+        return V_INVALID;
     }
-    if (json_array_size(arr) > MAXBAND_MAX_SIGNALS) {
-        snprintf(err, ERRLEN, "intersections: at most %d supported", MAXBAND_MAX_SIGNALS);
-        return -1;
-    }
+    if (check_count(cfg, json_array_size(arr), err) != V_OK)
+        return V_TOO_LARGE;
     memset(&g->p, 0, sizeof(g->p));
     g->p.n = json_array_size(arr);
     g->p.sig = g->sig;
@@ -454,9 +559,9 @@ static int parse_greenwave(json_t *in, struct gw *g, char *err)
     g->p.cycle_min_s = g->p.cycle_max_s = NAN;
     for (size_t i = 0; i < g->p.n; i++)
         if (parse_intersection(json_array_get(arr, i), i, g, err) < 0)
-            return -1;
+            return V_INVALID;
     if (parse_options(in, g, NAN, err) < 0)
-        return -1;
+        return V_INVALID;
     /* Greens against the cycle here, to name the key the client used. */
     for (size_t i = 0; i < g->p.n; i++) {
         for (int d = 0; d < 2; d++) {
@@ -465,16 +570,16 @@ static int parse_greenwave(json_t *in, struct gw *g, char *err)
             if (gr->green_ratio * lo + gr->green_s > lo || gr->green_ratio * hi + gr->green_s > hi) {
                 snprintf(err, ERRLEN, "intersections[%zu].%s: longer than the cycle", i,
                          g->gkey[i][d]);
-                return -1;
+                return V_INVALID;
             }
             if (gr->queue_s >= gr->green_ratio * lo + gr->green_s) {
                 snprintf(err, ERRLEN, "intersections[%zu].queue_clearance_s: not shorter than "
                          "the green", i);
-                return -1;
+                return V_INVALID;
             }
         }
     }
-    return 0;
+    return V_OK;
 }
 
 /* Progression speed over the corridor: the one speed when all links
@@ -525,30 +630,6 @@ static json_t *greenwave_json(const struct gw *g, const struct maxband_result *r
     json_object_set_new(body, "intersections", xs);
     json_object_set_new(body, "links", ls);
     return body;
-}
-
-static void h_greenwave(struct http_req *r, void *arg)
-{
-    (void)arg;
-    json_t *in = http_req_json(r);
-    if (in == NULL)
-        return;
-    struct gw *g = calloc(1, sizeof(*g));
-    struct maxband_result res;
-    char err[ERRLEN];
-    if (g == NULL) {
-        http_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
-    if (parse_greenwave(in, g, err) != 0 || maxband_check(&g->p, err, sizeof err) != 0) {
-        sig_bad_request(r, err);
-    } else if (maxband_solve(&g->p, &res, err, sizeof err) != 0) {
-        http_reply_error(r, 500, "optimisation_failed", "%s", err);
-    } else {
-        http_reply_json(r, 200, greenwave_json(g, &res));
-        maxband_result_free(&res);
-    }
-    free(g);
 }
 
 /* ---- corridors from the map ---- */
@@ -637,29 +718,24 @@ static int corridor_greens(const struct map *m, const struct map_corridor *c, si
 
 /* The corridor's problem: geometry and timings from the map, options
  * (objective, speed, cycle, queue clearance) from the request body. */
-static int corridor_problem(const struct map *m, const struct map_corridor *c, json_t *in,
-                            struct gw *g, char *err)
+static enum verdict corridor_problem(const struct map *m, const struct config *cfg,
+                                     const struct map_corridor *c, json_t *in, struct gw *g,
+                                     char *err)
 {
-    if (c->nisecs > MAXBAND_MAX_SIGNALS) {
-        snprintf(err, ERRLEN, "corridor '%s': more than %d intersections", c->id,
-                 MAXBAND_MAX_SIGNALS);
-        return -1;
-    }
+    if (check_count(cfg, c->nisecs, err) != V_OK)
+        return V_TOO_LARGE;
     if (json_object_get(in, "cycle_range_s") != NULL) {
         snprintf(err, ERRLEN, "cycle_range_s: a corridor plan runs one common cycle (give cycle_s)");
-        return -1;
+        return V_INVALID;
     }
     double C, q = 0, fixed = NAN;
-    if (sig_get_num(in, "cycle_s", "", &fixed, err) < 0 || sig_get_num(in, "queue_clearance_s", "", &q, err) < 0)
-        return -1;
-    if (q < 0) {
-        snprintf(err, ERRLEN, "queue_clearance_s: must be >= 0");
-        return -1;
-    }
+    if (num_in(in, "cycle_s", "", &R_CYCLE, &fixed, err) < 0 ||
+        num_in(in, "queue_clearance_s", "", &R_QUEUE, &q, err) < 0)
+        return V_INVALID;
     if (!isnan(fixed))
         C = fixed;
     else if (corridor_common_cycle(m, c, &C, err, ERRLEN) != 0)
-        return 1;
+        return V_CONFLICT;
     memset(&g->p, 0, sizeof(g->p));
     g->p.n = c->nisecs;
     g->p.sig = g->sig;
@@ -668,10 +744,10 @@ static int corridor_problem(const struct map *m, const struct map_corridor *c, j
     for (size_t i = 0; i < c->nisecs; i++) {
         int rc = corridor_greens(m, c, i, C, g, err);
         if (rc != 0)
-            return isnan(fixed) ? 1 : -1;
+            return isnan(fixed) ? V_CONFLICT : V_INVALID;
         g->sig[i].out.queue_s = g->sig[i].in.queue_s = q;
     }
-    return parse_options(in, g, c->speed_kmh / 3.6, err);
+    return parse_options(in, g, c->speed_kmh / 3.6, err) == 0 ? V_OK : V_INVALID;
 }
 
 static void plan_id(char *buf, size_t n)
@@ -713,6 +789,12 @@ static json_t *plan_json(const struct map_corridor *c, const struct gw *g,
     return j;
 }
 
+/* The module's own state: only its store callbacks in flight (plans are
+ * read from Redis every time, nothing is kept). */
+struct signal_plans {
+    struct lifetime lt;
+};
+
 /* A request waiting on Redis. */
 struct pending {
     struct http_req *r;
@@ -733,13 +815,31 @@ static struct pending *pending_new(struct http_req *r, struct app *a, const char
     p->r = r;
     p->a = a;
     snprintf(p->cor, sizeof p->cor, "%s", cor);
+    lifetime_hold(&a->signal_plans->lt);
     return p;
 }
 
+/* Done with p, in its store callback (after pending_live). */
 static void pending_free(struct pending *p)
 {
     free(p->json);
     free(p);
+}
+
+/* A store callback came: false after stop (p is freed, its request gone). */
+static bool pending_live(struct pending *p)
+{
+    if (lifetime_release(&p->a->signal_plans->lt))
+        return true;
+    pending_free(p);
+    return false;
+}
+
+/* The command for p could not be queued: no callback will come. */
+static void pending_drop(struct pending *p)
+{
+    lifetime_release(&p->a->signal_plans->lt);
+    pending_free(p);
 }
 
 static const char *plan_key(char *buf, size_t n, const char *cor, const char *plan)
@@ -753,7 +853,7 @@ static const char *plan_key(char *buf, size_t n, const char *cor, const char *pl
 bool sig_store_failed(struct http_req *r, enum store_status st, const struct store_reply *rep)
 {
     if (st != STORE_OK) {
-        http_reply_unavailable(r);
+        module_reply_store(r, st);
         return true;
     }
     if (store_reply_type(rep) == STORE_R_ERROR) {
@@ -766,6 +866,8 @@ bool sig_store_failed(struct http_req *r, enum store_status st, const struct sto
 static void on_plan_saved(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
+    if (!pending_live(p))
+        return;
     if (!sig_store_failed(p->r, st, rep))
         http_reply_raw(p->r, 201, "application/json; charset=utf-8", p->json, strlen(p->json));
     pending_free(p);
@@ -795,8 +897,134 @@ static void save_plan(struct http_req *r, struct app *a, const struct map_corrid
         store_batch_free(b);
     if (!ok || store_batch_send(a->store, b, on_plan_saved, p) != 0) {
         http_reply_error(r, 500, "internal", "cannot queue the store write");
-        pending_free(p);
+        pending_drop(p);
     }
+}
+
+/* ---- green waves off the event loop ----
+ * Parsing and checks run on the loop (cheap); the optimisation runs on a
+ * worker thread (worker.h) with signals.solve_timeout_ms as its time
+ * limit, and the reply (or, for a corridor, the plan's store write) is
+ * made back on the loop. A request whose client has gone meanwhile is
+ * still valid until replied to (http.h); its reply is dropped. */
+
+/* The job never started: it waited so long that it could no longer be
+ * answered within server.request_timeout_ms. */
+#define JOB_LATE (-3)
+
+struct gw_job {
+    struct app *a;
+    struct http_req *r;
+    const struct map_corridor *c;     /* a corridor plan, or NULL */
+    double queued_ms, max_wait_ms;    /* monotonic clock */
+    int rc;                           /* maxband_solve_cancel's, or JOB_LATE */
+    char err[ERRLEN];
+    struct maxband_result res;        /* when rc == 0 */
+    struct gw g;                      /* the problem; only g.p, g.sig, g.link on the worker */
+};
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Seconds a client should wait before trying a busy server again: about
+ * one optimisation. */
+static int retry_after_s(const struct config *cfg)
+{
+    long s = (cfg->signals_solve_timeout_ms + 999) / 1000;
+    return s < 1 ? 1 : (int)s;
+}
+
+static struct gw_job *job_new(struct http_req *r, struct app *a, const struct map_corridor *c)
+{
+    struct gw_job *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        http_reply_error(r, 500, "internal", "out of memory");
+        return NULL;
+    }
+    j->a = a;
+    j->r = r;
+    j->c = c;
+    return j;
+}
+
+/* Worker thread: the job's problem and result only. */
+static void gw_run(void *arg, const atomic_int *cancel)
+{
+    struct gw_job *j = arg;
+    if (mono_ms() - j->queued_ms > j->max_wait_ms) {
+        j->rc = JOB_LATE;
+        return;
+    }
+    j->rc = maxband_solve_cancel(&j->g.p, cancel, &j->res, j->err, sizeof j->err);
+}
+
+/* Loop thread: answer. WORKER_CANCELLED comes from the module's stop once
+ * the loop has stopped: no reply then (http_server_free frees the req). */
+static void gw_done(void *arg, enum worker_status st)
+{
+    struct gw_job *j = arg;
+    const struct config *cfg = &j->a->cfg;
+    if (st == WORKER_CANCELLED)
+        ;
+    else if (j->rc == JOB_LATE)
+        http_reply_retry(j->r, 503, "busy", retry_after_s(cfg), "the optimisation waited too "
+                         "long for a worker (signals.workers = %ld); retry shortly",
+                         cfg->signals_workers);
+    else if (j->rc == MAXBAND_STOPPED)
+        http_reply_error(j->r, 422, "too_large", "the optimisation did not finish within "
+                         "signals.solve_timeout_ms = %ld ms; give fewer intersections or "
+                         "narrower cycle and speed ranges", cfg->signals_solve_timeout_ms);
+    else if (j->rc != 0)
+        http_reply_error(j->r, 500, "optimisation_failed", "%s", j->err);
+    else if (j->c != NULL)
+        save_plan(j->r, j->a, j->c, &j->g, &j->res);
+    else
+        http_reply_json(j->r, 200, greenwave_json(&j->g, &j->res));
+    if (st == WORKER_DONE && j->rc == 0)
+        maxband_result_free(&j->res);
+    free(j);
+}
+
+/* The parsed problem (v: the parser's verdict) checked, then queued (the
+ * job is the worker's then) or answered at once: its error, or 503 busy. */
+static void solve_later(struct gw_job *j, enum verdict v, char *err)
+{
+    const struct config *cfg = &j->a->cfg;
+    if (v == V_OK)
+        v = check_problem(cfg, &j->g.p, err);
+    if (v != V_OK) {
+        reply_verdict(j->r, v, err);
+        free(j);
+        return;
+    }
+    j->g.p.time_limit_ms = (double)cfg->signals_solve_timeout_ms;
+    j->queued_ms = mono_ms();
+    j->max_wait_ms = fmax(0, (double)(cfg->server_request_timeout_ms -
+                                      cfg->signals_solve_timeout_ms));
+    if (j->a->worker != NULL && worker_submit(j->a->worker, gw_run, gw_done, j) == 0)
+        return;
+    http_reply_retry(j->r, 503, "busy", retry_after_s(cfg), "%s",
+                     j->a->worker == NULL ? "no worker thread runs optimisations"
+                                          : "too many optimisations queued (signals.workers + "
+                                            "signals.queue_max); retry shortly");
+    free(j);
+}
+
+static void h_greenwave(struct http_req *r, void *arg)
+{
+    struct app *a = arg;
+    json_t *in = http_req_json(r);
+    if (in == NULL)
+        return;
+    struct gw_job *j = job_new(r, a, NULL);
+    if (j == NULL)
+        return;
+    char err[ERRLEN];
+    solve_later(j, parse_greenwave(in, &a->cfg, &j->g, err), err);
 }
 
 static void h_corridor_greenwave(struct http_req *r, void *arg)
@@ -809,25 +1037,14 @@ static void h_corridor_greenwave(struct http_req *r, void *arg)
     json_t *in = optional_body(r, &owned);
     if (in == NULL)
         return;
-    struct gw *g = calloc(1, sizeof(*g));
-    struct maxband_result res;
+    struct gw_job *j = job_new(r, a, c);
     char err[ERRLEN];
-    int rc = g == NULL ? -2 : corridor_problem(a->map, c, in, g, err);
-    if (rc == -2) {
-        http_reply_error(r, 500, "internal", "out of memory");
-    } else if (rc == 1) {
-        http_reply_error(r, 409, "conflict", "%s", err);   /* the map's timings */
-    } else if (rc != 0 || maxband_check(&g->p, err, sizeof err) != 0) {
-        sig_bad_request(r, err);
-    } else if (maxband_solve(&g->p, &res, err, sizeof err) != 0) {
-        http_reply_error(r, 500, "optimisation_failed", "%s", err);
-    } else {
-        save_plan(r, a, c, g, &res);
-        maxband_result_free(&res);
-    }
+    /* The problem borrows names from the map, nothing from the body. */
+    enum verdict v = j == NULL ? V_NOMEM : corridor_problem(a->map, &a->cfg, c, in, &j->g, err);
     if (owned)
         json_decref(in);
-    free(g);
+    if (j != NULL)
+        solve_later(j, v, err);
 }
 
 static bool valid_plan_id(const char *s)
@@ -845,6 +1062,8 @@ static void on_plan_found(void *arg, enum store_status st, const struct store_re
 {
     struct pending *p = arg;
     const char *json = NULL;
+    if (!pending_live(p))
+        return;
     if (!sig_store_failed(p->r, st, rep) && (json = store_reply_str(rep, NULL)) == NULL)
         http_reply_error(p->r, 404, "not_found", "plan '%s' not found for corridor '%s'", p->plan,
                          p->cor);
@@ -879,13 +1098,15 @@ static void h_put_plan(struct http_req *r, void *arg)
     char key[KEY_MAX];
     if (store_cmdf(a->store, on_plan_found, p, "GET %s", plan_key(key, sizeof key, c->id, id)) != 0) {
         http_reply_error(r, 500, "internal", "cannot queue the store read");
-        pending_free(p);
+        pending_drop(p);
     }
 }
 
 static void on_active_plan(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
+    if (!pending_live(p))
+        return;
     if (!sig_store_failed(p->r, st, rep)) {
         size_t len = 0;
         const char *json = store_reply_str(rep, &len);
@@ -910,7 +1131,7 @@ static void h_get_plan(struct http_req *r, void *arg)
     if (store_cmdf(a->store, on_active_plan, p, "GET %s",
                    keys_corridor(key, sizeof key, c->id, "plan:active")) != 0) {
         http_reply_error(r, 500, "internal", "cannot queue the store read");
-        pending_free(p);
+        pending_drop(p);
     }
 }
 
@@ -975,6 +1196,8 @@ static int plan_svg(json_t *plan, int cycles, char **svg, size_t *len, char *err
 static void on_plan_for_svg(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct pending *p = arg;
+    if (!pending_live(p))
+        return;
     if (sig_store_failed(p->r, st, rep)) {
         pending_free(p);
         return;
@@ -1034,27 +1257,58 @@ static void h_time_space(struct http_req *r, void *arg)
     }
     if (store_cmdf(a->store, on_plan_for_svg, p, "GET %s", key) != 0) {
         http_reply_error(r, 500, "internal", "cannot queue the store read");
-        pending_free(p);
+        pending_drop(p);
     }
 }
 
-void api_signals_register(struct app *a)
+static const struct module_route ROUTES[] = {
+    {HTTP_POST, "/v1/signals/webster", ROLE_READER, false, h_webster},
+    {HTTP_POST, "/v1/signals/greenwave", ROLE_READER, false, h_greenwave},
+    {HTTP_GET, "/v1/signals/corridors", ROLE_READER, true, h_corridors},
+    {HTTP_GET, "/v1/signals/corridors/{id}", ROLE_READER, true, h_corridor},
+    {HTTP_POST, "/v1/signals/corridors/{id}/greenwave", ROLE_ENGINEER, false,
+     h_corridor_greenwave},
+    {HTTP_PUT, "/v1/signals/corridors/{id}/plan", ROLE_ENGINEER, false, h_put_plan},
+    {HTTP_GET, "/v1/signals/corridors/{id}/plan", ROLE_READER, true, h_get_plan},
+    {HTTP_GET, "/v1/signals/corridors/{id}/time-space.svg", ROLE_READER, true, h_time_space},
+};
+
+static int start(struct app *a, char *err, size_t errlen)
 {
-    struct http_server *h = a->http;
-    http_route(h, HTTP_POST, "/v1/signals/webster", ROLE_READER, false, h_webster, a);
-    http_route(h, HTTP_POST, "/v1/signals/greenwave", ROLE_READER, false, h_greenwave, a);
-    http_route(h, HTTP_GET, "/v1/signals/corridors", ROLE_READER, true, h_corridors, a);
-    http_route(h, HTTP_GET, "/v1/signals/corridors/{id}", ROLE_READER, true, h_corridor, a);
-    http_route(h, HTTP_POST, "/v1/signals/corridors/{id}/greenwave", ROLE_ENGINEER, false,
-               h_corridor_greenwave, a);
-    http_route(h, HTTP_PUT, "/v1/signals/corridors/{id}/plan", ROLE_ENGINEER, false, h_put_plan, a);
-    http_route(h, HTTP_GET, "/v1/signals/corridors/{id}/plan", ROLE_READER, true, h_get_plan, a);
-    http_route(h, HTTP_GET, "/v1/signals/corridors/{id}/time-space.svg", ROLE_READER, true,
-               h_time_space, a);
-    api_adaptive_register(a);
+    struct worker_opts wo = { (int)a->cfg.signals_workers, (size_t)a->cfg.signals_queue_max,
+                              maxband_thread_done };
+    char werr[ERRLEN];
+    if ((a->signal_plans = calloc(1, sizeof *a->signal_plans)) == NULL) {
+        snprintf(err, errlen, "signals: out of memory");
+        return -1;
+    }
+    a->worker = worker_new(a->base, &wo, werr, sizeof werr);
+    if (a->worker == NULL)
+        log_error(&a->log, "signals_worker", "error=\"%s\"", werr);
+    return module_routes(a->http, "signals", ROUTES, sizeof ROUTES / sizeof ROUTES[0], a, err,
+                         errlen);
 }
 
-void api_signals_stop(struct app *a)
+static void stop(struct app *a)
 {
-    api_adaptive_stop(a);
+    if (a->signal_plans != NULL)
+        a->signal_plans->lt.stopped = true;
+    worker_free(a->worker);          /* cancels and joins the optimisations in flight */
+    a->worker = NULL;
 }
+
+static void plans_free(struct app *a)
+{
+    if (a->signal_plans != NULL)
+        lifetime_check(&a->signal_plans->lt, a, "signals");
+    free(a->signal_plans);
+    a->signal_plans = NULL;
+}
+
+/* Nothing to restore: plans are read from Redis when asked for. */
+static bool ready(const struct app *a)
+{
+    return a->signal_plans != NULL;
+}
+
+const struct api_module api_signals_module = {"signals", start, stop, plans_free, ready};

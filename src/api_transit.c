@@ -21,6 +21,10 @@
  * last few traversals in a crash costs a little learning, never an
  * acknowledged position.
  *
+ * Unknown outcomes. A batch answered by a store timeout may still apply:
+ * the reply is 503 store_timeout and its vehicles are re-read from Redis
+ * (their pos hash) once Redis answers, newer-only like any report.
+ *
  * Clock. Ingested timestamps advance the replay clock (clock.mode =
  * replay); outside replay mode a timestamp more than five minutes ahead
  * of the wall clock is rejected per entity. */
@@ -41,6 +45,7 @@
 #include "http.h"
 #include "keys.h"
 #include "metrics.h"
+#include "module.h"
 #include "params.h"
 #include "store.h"
 #include "transit.h"
@@ -49,7 +54,6 @@
 #define SWEEP_S 60                       /* forgetting long-silent vehicles */
 #define SEGMENTS_MAX "200000"       /* traversals kept for the estimators */
 #define RESTORE_PAGE 5000
-#define RESTORE_RETRY_MS 500
 #define MAX_OBS 64                  /* traversals one report can complete */
 #define DEFAULT_RADIUS_M 500.0
 #define DEFAULT_LIMIT 50
@@ -74,27 +78,22 @@ struct api_transit {
     struct gtfs *feed;              /* owned; NULL: the city has no GTFS feed */
     struct transit *t;              /* owned; also a->transit */
     struct transit_params params;
-    bool ready;                     /* state reloaded from Redis */
-    bool stopping;
-    int refs;                       /* store callbacks pending */
-    struct event *timer;            /* restore (retry) */
+    struct lifetime lt;
+    struct restore rs;              /* reload from Redis, re-reads of vehicles */
     struct event *sweep;            /* forgets long-silent vehicles */
     /* Restore in progress: built aside, swapped in when complete. */
-    unsigned gen;
     struct transit *rt;
-    size_t pending, n_segs, n_restored;
-    bool failed;
+    size_t n_segs, n_restored;
     struct metric *m_accepted, *m_outdated, *m_rejected;
-    char script_sha[48];            /* WRITE_SCRIPT's SHA1 once loaded ("" : send it whole) */
-    bool script_loading;
+    size_t pending_new;             /* new vehicles of ingests in flight (transit_admit) */
+    struct store_script *write_script;
 };
 
 /* ---- small helpers ---- */
 
 static void at_free(struct api_transit *at)
 {
-    if (at->timer)
-        event_free(at->timer);
+    restore_free(&at->rs);
     if (at->sweep)
         event_free(at->sweep);
     transit_free(at->rt);
@@ -105,8 +104,7 @@ static void at_free(struct api_transit *at)
 
 static void at_release(struct api_transit *at)
 {
-    if (--at->refs == 0 && at->stopping)
-        at_free(at);
+    lifetime_release(&at->lt);
 }
 
 static json_t *json_str_or_null(const char *s)
@@ -130,52 +128,9 @@ static void put_lonlat(json_t *o, double lon, double lat, bool gcj02)
 /* Reads need the reloaded state; replies 503 (and returns false) before. */
 static bool ready_or_503(struct api_transit *at, struct http_req *r)
 {
-    if (at->ready)
+    if (at->feed == NULL || restore_ready(&at->rs))
         return true;
     http_reply_unavailable(r);
-    return false;
-}
-
-/* ---- the write script ---- */
-
-/* Redis keeps scripts by SHA1 (EVALSHA saves sending and hashing the
- * body with every report) but forgets them when it restarts. */
-static void script_loaded(void *arg, enum store_status st, const struct store_reply *r)
-{
-    struct api_transit *at = arg;
-    size_t len = 0;
-    const char *sha = store_reply_str(r, &len);
-    if (!at->stopping) {
-        at->script_loading = false;
-        if (st == STORE_OK && store_reply_type(r) == STORE_R_STRING && len < sizeof at->script_sha)
-            snprintf(at->script_sha, sizeof at->script_sha, "%s", sha);
-    }
-    at_release(at);
-}
-
-static void script_load(struct api_transit *at)
-{
-    if (at->script_loading)
-        return;
-    const char *argv[] = {"SCRIPT", "LOAD", WRITE_SCRIPT};
-    at->script_sha[0] = '\0';
-    at->refs++;
-    at->script_loading = true;
-    if (store_cmd_argv(at->a->store, script_loaded, at, 3, argv, NULL) != 0) {
-        at->refs--;
-        at->script_loading = false;
-    }
-}
-
-/* True when Redis no longer knows the script: nothing of the batch ran. */
-static bool script_missing(const struct store_reply *r, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        const struct store_reply *e = store_reply_at(r, i);
-        const char *msg = store_reply_str(e, NULL);
-        if (store_reply_type(e) == STORE_R_ERROR && msg && strncmp(msg, "NOSCRIPT", 8) == 0)
-            return true;
-    }
     return false;
 }
 
@@ -187,12 +142,15 @@ struct ingest {
     struct gtfsrt_feed feed;
     size_t *slot;                   /* per entity: reply index in the batch, SIZE_MAX: none */
     size_t n_cmds;
+    size_t n_new;                   /* places held in at->pending_new */
     size_t accepted, outdated, rejected;
     json_t *errors;
 };
 
 static void ingest_free(struct ingest *in)
 {
+    if (in->n_new > 0)
+        in->at->pending_new -= in->n_new;
     gtfsrt_feed_clear(&in->feed);
     free(in->slot);
     json_decref(in->errors);
@@ -236,12 +194,10 @@ static int add_write(struct api_transit *at, struct store_batch *b, const struct
     fmt_num(lat, sizeof lat, v->lat);
     fmt_num(bearing, sizeof bearing, v->bearing);
     fmt_num(speed, sizeof speed, v->speed);
-    bool sha = at->script_sha[0] != '\0';
-    const char *argv[] = {sha ? "EVALSHA" : "EVAL", sha ? at->script_sha : WRITE_SCRIPT, "2",
-                          kpos, ktrack, ts, lon, lat,
-                          v->trip_id, v->route_id, v->start_date, v->start_time,
-                          bearing, speed, v->label, v->entity_id, TRACK_MAX};
-    if (store_batch_add_argv(b, (int)(sizeof argv / sizeof *argv), argv, NULL) < 0)
+    const char *argv[] = {kpos, ktrack, ts, lon, lat, v->trip_id, v->route_id, v->start_date,
+                          v->start_time, bearing, speed, v->label, v->entity_id, TRACK_MAX};
+    if (store_batch_script(b, at->write_script, 2, (int)(sizeof argv / sizeof *argv), argv,
+                           NULL) < 0)
         return -1;
     if (transit_vehicle_get(at->t, v->vehicle_id) == NULL) {
         char kset[KEY_MAX];
@@ -324,18 +280,16 @@ static void ingest_done(void *arg, enum store_status st, const struct store_repl
 {
     struct ingest *in = arg;
     struct api_transit *at = in->at;
-    if (!at->stopping) {
+    if (!at->lt.stopped) {
         if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY ||
             store_reply_len(r) != in->n_cmds) {
             log_error(&at->a->log, "transit_write_failed", "status=%d error=\"%s\"", (int)st,
                       st == STORE_OK && store_reply_str(r, NULL) ? store_reply_str(r, NULL)
                                                                  : "no reply");
-            http_reply_unavailable(in->req);
-        } else if (script_missing(r, in->n_cmds)) {
-            /* Redis restarted and lost it: reload, and let the feed retry. */
-            log_warn(&at->a->log, "transit_script_reload", "reason=NOSCRIPT");
-            script_load(at);
-            http_reply_unavailable(in->req);
+            for (size_t i = 0; st == STORE_TIMEOUT && i < in->feed.n; i++)
+                if (in->slot[i] != SIZE_MAX)
+                    restore_reread(&at->rs, in->feed.v[i].vehicle_id);
+            module_reply_store(in->req, st);
         } else {
             ingest_apply(in, r);
             ingest_reply(in);
@@ -394,6 +348,18 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct store_batch *b)
         } else {
             res = transit_check(at->t, v, now, err, sizeof err);
         }
+        /* A new vehicle holds its place from now until the batch is
+         * applied, so that requests in flight together cannot overfill
+         * the registry between Redis and memory. (The same new vehicle
+         * twice in one batch holds two places: errs on the safe side.) */
+        if (res == TRANSIT_ACCEPTED && transit_vehicle_get(at->t, v->vehicle_id) == NULL) {
+            if (transit_admit(at->t, v->vehicle_id, at->pending_new, err, sizeof err) < 0) {
+                res = TRANSIT_REJECTED;
+            } else {
+                at->pending_new++;
+                in->n_new++;
+            }
+        }
         if (res == TRANSIT_REJECTED) {
             ingest_reject(in, v, err);
         } else if (res == TRANSIT_OUTDATED) {
@@ -411,10 +377,8 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct store_batch *b)
 static void h_positions(struct http_req *req, void *arg)
 {
     struct api_transit *at = arg;
-    if (!at->ready || !store_is_up(at->a->store)) {
-        http_reply_unavailable(req);
+    if (!ready_or_503(at, req))
         return;
-    }
     bool gcj02;
     if (params_crs(req, &gcj02) < 0)
         return;
@@ -433,10 +397,16 @@ static void h_positions(struct http_req *req, void *arg)
         goto oom;
     in->at = at;
     in->req = req;
-    int rc = kind ? gtfsrt_decode_pb(body ? body : (const unsigned char *)"", len, &in->feed, err,
-                                     sizeof err)
-                  : gtfsrt_decode_json(body ? (const char *)body : "", len, &in->feed, err,
+    size_t max = (size_t)at->a->cfg.transit_max_batch;
+    int rc = kind ? gtfsrt_decode_pb(body ? body : (const unsigned char *)"", len, max, &in->feed,
+                                     err, sizeof err)
+                  : gtfsrt_decode_json(body ? (const char *)body : "", len, max, &in->feed, err,
                                        sizeof err);
+    if (rc == GTFSRT_TOO_LARGE) {
+        http_reply_error(req, 422, "too_large", "%s: at most transit.max_batch = %zu entities "
+                         "per request", err, max);
+        goto out;
+    }
     if (rc < 0) {
         http_reply_error(req, 400, kind ? "bad_protobuf" : "bad_json", "%s", err);
         goto out;
@@ -448,7 +418,7 @@ static void h_positions(struct http_req *req, void *arg)
         ingest_reply(in);
         goto out;
     }
-    at->refs++;
+    lifetime_hold(&at->lt);
     store_batch_send(at->a->store, b, ingest_done, in);
     return;
 oom:
@@ -700,7 +670,8 @@ static void h_trip_updates(struct http_req *req, void *arg)
     h.timestamp = (uint64_t)floor(now);
     size_t n = 0, len = 0;
     if (tu && st && at->t)
-        n = transit_trip_updates(at->t, now, &h, tu, n_veh, st, n_stops);
+        n = transit_trip_updates(at->t, now, http_req_query(req, "at") == NULL, &h, tu, n_veh,
+                                 st, n_stops);
     bool pb = wants_protobuf(req);
     void *out = NULL;
     if (tu && st)
@@ -717,46 +688,13 @@ static void h_trip_updates(struct http_req *req, void *arg)
     free(out);
 }
 
-/* ---- restore from Redis ---- */
-
-struct rcb {
-    struct api_transit *at;
-    unsigned gen;
-};
-
-static void restore_fail(struct api_transit *at, const char *what, enum store_status st,
-                         const struct store_reply *r);
-static void restore_schedule(struct api_transit *at, int ms);
-
-/* Issue one restore command; the callback gets a struct rcb it frees. */
-static int restore_cmd(struct api_transit *at, store_cb *cb, int argc, const char **argv)
-{
-    struct rcb *c = malloc(sizeof *c);
-    if (c == NULL)
-        return -1;
-    *c = (struct rcb){at, at->gen};
-    at->refs++;
-    if (store_cmd_argv(at->a->store, cb, c, argc, argv, NULL) == 0)
-        return 0;
-    at->refs--;
-    free(c);
-    return -1;
-}
-
-/* Common head of restore callbacks: false when the reply is for an
- * abandoned attempt or the server stops (nothing to do), or when the
- * command failed (a retry has been scheduled). */
-static bool restore_live(const struct rcb *c, const char *what, enum store_status st,
-                         const struct store_reply *r, enum store_reply_type want)
-{
-    struct api_transit *at = c->at;
-    bool mine = !at->stopping && c->gen == at->gen && !at->failed;
-    if (mine && (st != STORE_OK || store_reply_type(r) != want)) {
-        restore_fail(at, what, st, r);
-        mine = false;
-    }
-    return mine;
-}
+/* ---- restore from Redis ----
+ *
+ * The module's restore (module.h): a fresh registry aside (at->rt), the
+ * learning history replayed into it page by page (XRANGE), then every
+ * listed vehicle's last report (SSCAN, a HGETALL each); complete, it
+ * replaces the live one. A re-read (a vehicle whose write had an unknown
+ * outcome) restores the stored report into the live registry. */
 
 static const char *hash_field(const struct store_reply *kv, const char *name)
 {
@@ -782,18 +720,9 @@ static void field_str(const struct store_reply *kv, const char *name, char *buf,
     snprintf(buf, len, "%s", s ? s : "");
 }
 
-static void restore_finish(struct api_transit *at)
-{
-    transit_free(at->t);
-    at->t = at->rt;
-    at->rt = NULL;
-    at->a->transit = at->t;
-    at->ready = true;
-    log_info(&at->a->log, "transit_restored", "vehicles=%zu segments=%zu", at->n_restored,
-             at->n_segs);
-}
-
-static void restore_vehicle(struct api_transit *at, const char *id, const struct store_reply *kv)
+/* A vehicle's stored report into registry t; false when skipped. */
+static bool restore_vehicle(struct api_transit *at, struct transit *t, const char *id,
+                            const struct store_reply *kv)
 {
     struct gtfsrt_vehicle v;
     gtfsrt_vehicle_init(&v);
@@ -811,81 +740,34 @@ static void restore_vehicle(struct api_transit *at, const char *id, const struct
     v.speed = field_num(kv, "speed");
     if (!(ts > 0) || isnan(v.lon) || isnan(v.lat)) {
         log_warn(&at->a->log, "transit_restore_skipped", "vehicle=%s reason=\"incomplete\"", id);
-        return;
+        return false;
     }
     v.timestamp = (uint64_t)ts;
     char err[256];
     double now = fmax(app_now(at->a), ts);
-    if (transit_restore(at->rt, &v, now, err, sizeof err) != TRANSIT_ACCEPTED) {
+    enum transit_result res = transit_restore(t, &v, now, err, sizeof err);
+    if (res == TRANSIT_REJECTED)
         log_warn(&at->a->log, "transit_restore_skipped", "vehicle=%s reason=\"%s\"", id, err);
-        return;
-    }
+    if (res != TRANSIT_ACCEPTED)
+        return false;                   /* (outdated: memory has it already) */
     app_saw_ts(at->a, ts);
-    at->n_restored++;
+    return true;
 }
 
-struct vcb {
-    struct rcb c;
-    char id[GTFSRT_ID];
-};
-
-static void vehicle_cb(void *arg, enum store_status st, const struct store_reply *r)
+static void vehicle_cb(struct restore *r, const char *id, const struct store_reply *kv)
 {
-    struct vcb *vc = arg;
-    struct api_transit *at = vc->c.at;
-    if (restore_live(&vc->c, "HGETALL", st, r, STORE_R_ARRAY)) {
-        if (store_reply_len(r) > 0)
-            restore_vehicle(at, vc->id, r);
-        if (--at->pending == 0)
-            restore_finish(at);
-    }
-    free(vc);
-    at_release(at);
+    struct api_transit *at = r->arg;
+    bool live = r->mode == RESTORE_REREAD;
+    if (store_reply_len(kv) > 0 && restore_vehicle(at, live ? at->t : at->rt, id, kv))
+        at->n_restored += !live;
 }
 
-static void members_cb(void *arg, enum store_status st, const struct store_reply *r)
-{
-    struct rcb *c = arg;
-    struct api_transit *at = c->at;
-    if (restore_live(c, "SMEMBERS", st, r, STORE_R_ARRAY)) {
-        size_t n = store_reply_len(r);
-        at->pending = n;
-        for (size_t i = 0; i < n; i++) {
-            const char *id = store_reply_str(store_reply_at(r, i), NULL);
-            struct vcb *vc = malloc(sizeof *vc);
-            char key[KEY_MAX];
-            if (vc == NULL || id == NULL) {
-                free(vc);
-                restore_fail(at, "SMEMBERS", STORE_OK, NULL);
-                break;
-            }
-            vc->c = (struct rcb){at, at->gen};
-            snprintf(vc->id, sizeof vc->id, "%s", id);
-            const char *argv[] = {"HGETALL", keys_vehicle(key, sizeof key, id, "pos")};
-            at->refs++;
-            if (store_cmd_argv(at->a->store, vehicle_cb, vc, 2, argv, NULL) != 0) {
-                at->refs--;
-                free(vc);
-                restore_fail(at, "HGETALL", STORE_OK, NULL);
-                break;
-            }
-        }
-        if (n == 0)
-            restore_finish(at);
-    }
-    free(c);
-    at_release(at);
-}
-
-static void restore_members(struct api_transit *at)
+static void vehicle_read(struct restore *r, const char *id)
 {
     char key[KEY_MAX];
-    const char *argv[] = {"SMEMBERS", keys_city(key, sizeof key, "transit:vehicles")};
-    if (restore_cmd(at, members_cb, 2, argv) < 0)
-        restore_fail(at, "SMEMBERS", STORE_OK, NULL);
+    const char *argv[] = {"HGETALL", keys_vehicle(key, sizeof key, id, "pos")};
+    restore_cmd(r, vehicle_cb, id, 2, argv);
 }
-
-static void restore_segments(struct api_transit *at, const char *after);
 
 /* One entry of the learning history (see persist_obs). */
 static bool restore_obs(struct api_transit *at, const struct store_reply *kv)
@@ -908,82 +790,65 @@ static bool restore_obs(struct api_transit *at, const struct store_reply *kv)
     return true;
 }
 
+static void restore_segments(struct restore *r, const char *after);
+
 /* One page of the learning history, oldest first. */
-static void segments_cb(void *arg, enum store_status st, const struct store_reply *r)
+static void segments_cb(struct restore *r, const char *unused, const struct store_reply *reply)
 {
-    struct rcb *c = arg;
-    struct api_transit *at = c->at;
-    if (restore_live(c, "XRANGE", st, r, STORE_R_ARRAY)) {
-        size_t n = store_reply_len(r);
-        char last[64] = "";
-        for (size_t i = 0; i < n; i++) {
-            const struct store_reply *e = store_reply_at(r, i);
-            const char *id = store_reply_str(store_reply_at(e, 0), NULL);
-            const struct store_reply *kv = store_reply_at(e, 1);
-            if (restore_obs(at, kv))
-                at->n_segs++;
-            if (id)
-                snprintf(last, sizeof last, "(%s", id);
-        }
-        if (n == RESTORE_PAGE && last[0])
-            restore_segments(at, last);
-        else
-            restore_members(at);
+    struct api_transit *at = r->arg;
+    size_t n = store_reply_len(reply);
+    char last[64] = "";
+    for (size_t i = 0; i < n; i++) {
+        const struct store_reply *e = store_reply_at(reply, i);
+        const char *id = store_reply_str(store_reply_at(e, 0), NULL);
+        if (restore_obs(at, store_reply_at(e, 1)))
+            at->n_segs++;
+        if (id)
+            snprintf(last, sizeof last, "(%s", id);
     }
-    free(c);
-    at_release(at);
+    if (n == RESTORE_PAGE && last[0])
+        restore_segments(r, last);
 }
 
-static void restore_segments(struct api_transit *at, const char *after)
+static void restore_segments(struct restore *r, const char *after)
 {
     char key[KEY_MAX], count[16];
     snprintf(count, sizeof count, "%d", RESTORE_PAGE);
     const char *argv[] = {"XRANGE", keys_city(key, sizeof key, "transit:segments"), after, "+",
                           "COUNT", count};
-    if (restore_cmd(at, segments_cb, 6, argv) < 0)
-        restore_fail(at, "XRANGE", STORE_OK, NULL);
+    restore_cmd(r, segments_cb, NULL, 6, argv);
 }
 
-static void restore_start(struct api_transit *at)
+static bool restore_step(struct restore *r, int k)
 {
-    script_load(at);
-    at->gen++;
-    at->failed = false;
-    at->pending = at->n_segs = at->n_restored = 0;
-    transit_free(at->rt);
-    at->rt = transit_new(at->feed, &at->params);
-    if (at->rt == NULL) {
-        restore_fail(at, "transit_new", STORE_OK, NULL);
-        return;
+    struct api_transit *at = r->arg;
+    if (k == 0) {
+        at->n_segs = at->n_restored = 0;
+        transit_free(at->rt);
+        if ((at->rt = transit_new(at->feed, &at->params)) == NULL)
+            restore_failed(r, "out of memory");
+        else
+            restore_segments(r, "-");
+    } else if (k == 1) {
+        char key[KEY_MAX];
+        restore_scan(r, keys_city(key, sizeof key, "transit:vehicles"), vehicle_read);
     }
-    restore_segments(at, "-");
+    return k <= 1;
 }
 
-static void restore_fail(struct api_transit *at, const char *what, enum store_status st,
-                         const struct store_reply *r)
+static void restore_done(struct restore *r)
 {
-    if (at->failed)
-        return;
-    at->failed = true;
-    const char *msg = st == STORE_OK ? store_reply_str(r, NULL) : NULL;
-    log_warn(&at->a->log, "transit_restore_retry", "step=%s status=%d error=\"%s\"", what,
-             (int)st, msg ? msg : (st == STORE_DOWN ? "store down" : st ? "timeout" : "failed"));
-    restore_schedule(at, RESTORE_RETRY_MS);
+    struct api_transit *at = r->arg;
+    transit_free(at->t);
+    at->t = at->rt;
+    at->rt = NULL;
+    at->a->transit = at->t;
+    log_info(&at->a->log, "transit_restored", "vehicles=%zu segments=%zu", at->n_restored,
+             at->n_segs);
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    struct api_transit *at = arg;
-    (void)fd;
-    (void)what;
-    if (at->stopping || at->ready)
-        return;
-    if (!store_is_up(at->a->store)) {
-        restore_schedule(at, 100);
-        return;
-    }
-    restore_start(at);
-}
+static const struct restore_ops RESTORE_OPS = {"transit", restore_step, restore_done,
+                                               vehicle_read};
 
 /* Vehicles silent for transit.forget_after_s leave the registry (the
  * Redis copy stays, for history; a restart restores and forgets it again). */
@@ -992,7 +857,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     struct api_transit *at = arg;
     (void)fd;
     (void)what;
-    if (at->stopping || !at->ready || at->t == NULL)
+    if (at->lt.stopped || !restore_ready(&at->rs) || at->t == NULL)
         return;
     size_t n = transit_evict(at->t, app_now(at->a) - (double)at->a->cfg.transit_forget_after_s);
     if (n > 0)
@@ -1000,12 +865,6 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
                  transit_vehicle_count(at->t));
 }
 
-static void restore_schedule(struct api_transit *at, int ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    if (at->timer)
-        evtimer_add(at->timer, &tv);
-}
 
 /* ---- life cycle ---- */
 
@@ -1022,26 +881,12 @@ static bool dir_exists(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-int api_transit_init(struct app *a, char *err, size_t errlen)
+/* The GTFS feed and the registry built on it (none without a feed). */
+static int load_feed(struct app *a, struct api_transit *at, char *err, size_t errlen)
 {
     char dir[CONFIG_PATH_MAX + 16];
     bool explicit_dir;
     gtfs_dir(a, dir, sizeof dir, &explicit_dir);
-    struct api_transit *at = calloc(1, sizeof *at);
-    if (at == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    at->a = a;
-    a->transit_api = at;
-    transit_params_default(&at->params);
-    at->params.stale_after_s = (double)a->cfg.transit_stale_after_s;
-    at->params.early_s = (double)a->cfg.transit_early_margin_s;
-    at->params.early_frac = (double)a->cfg.transit_early_margin_pct / 100.0;
-    /* Replayed recordings are in the past of the wall clock, and "now"
-     * is the latest of them: no report is from the future. */
-    if (a->cfg.clock_mode == CLOCK_REPLAY)
-        at->params.future_tolerance_s = INFINITY;
     if (!dir_exists(dir)) {
         if (explicit_dir) {
             snprintf(err, errlen, "transit.gtfs_dir %s: no such directory", dir);
@@ -1074,19 +919,34 @@ int api_transit_init(struct app *a, char *err, size_t errlen)
     return 0;
 }
 
-void api_transit_register(struct app *a)
+static const struct module_route ROUTES[] = {
+    {HTTP_POST, "/v1/transit/vehicle-positions", ROLE_SENSOR, false, h_positions},
+    {HTTP_GET, "/v1/transit/vehicles", ROLE_READER, true, h_vehicles},
+    {HTTP_GET, "/v1/transit/vehicles/{id}", ROLE_READER, true, h_vehicle},
+    {HTTP_GET, "/v1/transit/stops/nearest", ROLE_READER, true, h_stops_nearest},
+    {HTTP_GET, "/v1/transit/stops/{stop_id}/arrivals", ROLE_READER, true, h_arrivals},
+    {HTTP_GET, "/v1/transit/trip-updates", ROLE_READER, true, h_trip_updates},
+};
+
+static int start(struct app *a, char *err, size_t errlen)
 {
-    struct api_transit *at = a->transit_api;
-    if (at == NULL)
-        return;
-    struct http_server *h = a->http;
-    http_route(h, HTTP_POST, "/v1/transit/vehicle-positions", ROLE_SENSOR, false, h_positions, at);
-    http_route(h, HTTP_GET, "/v1/transit/vehicles", ROLE_READER, true, h_vehicles, at);
-    http_route(h, HTTP_GET, "/v1/transit/vehicles/{id}", ROLE_READER, true, h_vehicle, at);
-    http_route(h, HTTP_GET, "/v1/transit/stops/nearest", ROLE_READER, true, h_stops_nearest, at);
-    http_route(h, HTTP_GET, "/v1/transit/stops/{stop_id}/arrivals", ROLE_READER, true, h_arrivals,
-               at);
-    http_route(h, HTTP_GET, "/v1/transit/trip-updates", ROLE_READER, true, h_trip_updates, at);
+    struct api_transit *at = calloc(1, sizeof *at);
+    if (at == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    at->a = a;
+    a->transit_api = at;
+    transit_params_default(&at->params);
+    at->params.stale_after_s = (double)a->cfg.transit_stale_after_s;
+    at->params.early_s = (double)a->cfg.transit_early_margin_s;
+    at->params.early_frac = (double)a->cfg.transit_early_margin_pct / 100.0;
+    at->params.forget_after_s = (double)a->cfg.transit_forget_after_s;
+    at->params.max_vehicles = (size_t)a->cfg.transit_max_vehicles;
+    /* Replayed recordings are in the past of the wall clock, and "now"
+     * is the latest of them: no report is from the future. */
+    if (a->cfg.clock_mode == CLOCK_REPLAY)
+        at->params.future_tolerance_s = INFINITY;
     struct metrics *m = a->metrics;
     const char *help = "GTFS-realtime vehicle positions posted, by result";
     at->m_accepted = metrics_series(m, METRIC_COUNTER, "cityd_transit_positions_total", help,
@@ -1095,35 +955,53 @@ void api_transit_register(struct app *a)
                                     "result=\"outdated\"");
     at->m_rejected = metrics_series(m, METRIC_COUNTER, "cityd_transit_positions_total", help,
                                     "result=\"rejected\"");
-    if (at->feed == NULL) {
-        at->ready = true;               /* nothing to restore */
-        return;
-    }
-    at->timer = evtimer_new(a->base, on_timer, at);
-    restore_schedule(at, 0);
     struct timeval every = {SWEEP_S, 0};
-    at->sweep = event_new(a->base, -1, EV_PERSIST, on_sweep, at);
-    if (at->sweep != NULL)
-        event_add(at->sweep, &every);
+    if (restore_init(&at->rs, a, &at->lt, &RESTORE_OPS, at) != 0 ||
+        (at->write_script = store_script_new(a->store, WRITE_SCRIPT)) == NULL ||
+        (at->sweep = event_new(a->base, -1, EV_PERSIST, on_sweep, at)) == NULL ||
+        event_add(at->sweep, &every) != 0) {
+        snprintf(err, errlen, "transit: out of memory");
+        return -1;
+    }
+    if (load_feed(a, at, err, errlen) != 0 ||
+        module_routes(a->http, "transit", ROUTES, sizeof ROUTES / sizeof ROUTES[0], at, err,
+                      errlen) != 0)
+        return -1;
+    if (at->feed != NULL)
+        restore_begin(&at->rs);          /* without a feed there is nothing to restore */
+    return 0;
 }
 
-void api_transit_free(struct app *a)
+static bool ready(const struct app *a)
+{
+    const struct api_transit *at = a->transit_api;
+    return at != NULL && (at->feed == NULL || restore_ready(&at->rs));
+}
+
+static void stop(struct app *a)
 {
     struct api_transit *at = a->transit_api;
     if (at == NULL)
         return;
-    at->stopping = true;
-    if (at->timer)
-        event_free(at->timer);
-    at->timer = NULL;
+    at->lt.stopped = true;
+    restore_stop(&at->rs);
     if (at->sweep)
         event_free(at->sweep);
     at->sweep = NULL;
+}
+
+static void transit_module_free(struct app *a)
+{
+    struct api_transit *at = a->transit_api;
+    if (at == NULL)
+        return;
+    lifetime_check(&at->lt, a, "transit");
+    at_free(at);
     a->transit = NULL;
     a->transit_api = NULL;
-    if (at->refs == 0)
-        at_free(at);
 }
+
+const struct api_module api_transit_module = {"transit", start, stop, transit_module_free, ready};
 
 int api_transit_check(const struct app *a)
 {

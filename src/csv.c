@@ -6,7 +6,8 @@
  * where real feeds are sloppy (LF or lone CR line ends, a stray quote
  * inside an unquoted field is kept as text) and strict where data would
  * otherwise be lost silently (text after a closing quote, a quote that
- * never closes, NUL bytes, runaway records). */
+ * never closes, NUL bytes, runaway records, UTF-16). Text encoding is
+ * otherwise the caller's business (gtfs.c checks what it keeps). */
 #include "csv.h"
 
 #include <errno.h>
@@ -28,6 +29,7 @@ struct csv {
     unsigned char pend[3];        /* bytes read while checking for a BOM */
     int npend;                    /* (a stack: last element comes first) */
     bool at_start;                /* BOM check pending */
+    bool utf16;                   /* starts with a UTF-16 BOM: refused */
     bool done;
     char sep;
     long line;                    /* physical line of the next byte */
@@ -121,7 +123,8 @@ static int raw_byte(struct csv *c)
 }
 
 /* At the start of input, read up to three bytes: a UTF-8 BOM is dropped,
- * anything else is queued to be returned as data. */
+ * anything else is queued to be returned as data. A UTF-16 BOM (FF FE or
+ * FE FF: its second byte is read too) is noted, for csv_next to refuse. */
 static void check_bom(struct csv *c)
 {
     c->at_start = false;
@@ -132,13 +135,15 @@ static void check_bom(struct csv *c)
         if (x < 0)
             break;
         b[n] = (unsigned char)x;
-        if (b[n] != (unsigned char)"\xEF\xBB\xBF"[n]) {
+        bool utf16_lead = n == 0 && (b[0] == 0xFF || b[0] == 0xFE);
+        if (b[n] != (unsigned char)"\xEF\xBB\xBF"[n] && !utf16_lead) {
             n++;
             break;
         }
     }
     if (n == 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0)
         return;
+    c->utf16 = n >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF));
     for (int i = n - 1; i >= 0; i--)
         c->pend[c->npend++] = b[i];
 }
@@ -306,6 +311,9 @@ int csv_next(struct csv *c, char *err, size_t errlen)
         c->done = true;
         return 0;
     }
+    if (c->utf16)
+        return fail(c, err, errlen, 1, "UTF-16 text, not UTF-8: convert the file, e.g. "
+                    "iconv -f UTF-16 -t UTF-8");
     c->rec_line = c->line;
     for (;;) {
         if (field_begin(c) < 0)

@@ -18,7 +18,13 @@
 #include "csv.h"
 #include "dict.h"
 #include "geo.h"
+#include "gtfsrt.h"
+#include "text.h"
 #include "tz.h"
+
+/* A static id that realtime messages cannot name, or that would be cut
+ * when copied into a realtime buffer (maybe inside a character), is no use. */
+_Static_assert(GTFS_ID_SIZE == GTFSRT_ID, "GTFS ids must fit GTFS-realtime buffers");
 
 /* A stop further than this from every place on its shape is reported. */
 #define GTFS_STOP_FAR_M 100.0
@@ -31,6 +37,10 @@ struct loader {
     char *err;
     size_t errlen;
     bool failed;
+    /* Non-ASCII fields of the table being read, UTF-8 or not (the first
+     * bad one's line): tells a file in another encoding from a few bad
+     * fields (table_end). */
+    long enc_good, enc_bad, enc_bad_line;
 };
 
 /* ---- small helpers ---- */
@@ -46,6 +56,7 @@ static void issue(struct loader *L, bool fatal, const char *file, long line,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    text_sanitize(msg);                    /* it may quote bad input */
     f->n_issues_total++;
     if (fatal && !L->failed) {
         L->failed = true;
@@ -221,6 +232,15 @@ const struct gtfs_pattern *gtfs_trip_pattern(const struct gtfs *f, uint32_t trip
 
 /* ---- tables ---- */
 
+/* A csv.h error "<path>/<file>.txt:<line>: <message>": line and message. */
+static const char *csv_error(const char *e, long *line)
+{
+    const char *colon = strstr(e, ".txt:");
+    const char *msg = colon ? strchr(colon + 5, ':') : NULL;
+    *line = colon ? strtol(colon + 5, NULL, 10) : 0;
+    return msg ? msg + 2 : e;
+}
+
 /* Open dir/file and read its header. NULL if absent (fatal if required)
  * or unreadable. */
 static struct csv *table_open(struct loader *L, const char *file, bool required)
@@ -228,6 +248,7 @@ static struct csv *table_open(struct loader *L, const char *file, bool required)
     char path[1024], e[300];
     snprintf(path, sizeof path, "%s/%s", L->dir, file);
     struct csv *c = csv_open(path, e, sizeof e);
+    L->enc_good = L->enc_bad = L->enc_bad_line = 0;
     if (c == NULL) {
         if (required)
             issue(L, true, file, 0, "cannot open: %s", e);
@@ -235,7 +256,9 @@ static struct csv *table_open(struct loader *L, const char *file, bool required)
     }
     int rc = csv_read_header(c, e, sizeof e);
     if (rc != 1) {
-        issue(L, required, file, rc < 0 ? 1 : 0, "%s", rc < 0 ? e : "empty file (no header)");
+        long line = 0;
+        const char *msg = rc < 0 ? csv_error(e, &line) : "empty file (no header)";
+        issue(L, required, file, line, "%s", msg);
         csv_free(c);
         return NULL;
     }
@@ -251,15 +274,66 @@ static int col_req(struct loader *L, struct csv *c, const char *file, const char
     return i;
 }
 
-/* Report a CSV syntax error (which ends the table). */
+/* The end of a table: a file whose non-ASCII text is mostly not UTF-8
+ * is in another encoding (GBK is common in China) and cannot be used
+ * row by row; then a CSV syntax error (which ends the table). */
 static void table_end(struct loader *L, const char *file, int rc, const char *e)
 {
+    if (L->enc_bad > L->enc_good)
+        issue(L, true, file, L->enc_bad_line, "not UTF-8 (GBK or another encoding?): convert "
+              "the file, e.g. iconv -f GBK -t UTF-8 %s > %s.new", file, file);
     if (rc < 0) {
-        const char *colon = strstr(e, ".txt:");
-        long line = colon ? strtol(colon + 5, NULL, 10) : 0;
-        const char *msg = colon ? strchr(colon + 5, ':') : NULL;
-        issue(L, true, file, line, "%s", msg ? msg + 2 : e);
+        long line;
+        const char *msg = csv_error(e, &line);
+        issue(L, true, file, line, "%s", msg);
     }
+}
+
+/* Column col of the current row under the string rule (text.h) for a
+ * buffer of size bytes, an id's rule when id: 0, or -1 with the reason in
+ * e. Non-ASCII fields are counted, UTF-8 or not, for table_end. */
+static int field_check(struct loader *L, struct csv *c, int col, const char *name, bool id,
+                       size_t size, char *e, size_t elen)
+{
+    const char *s = csv_get(c, col);
+    size_t n = strlen(s), i = 0;          /* csv.c refuses NUL bytes */
+    while (i < n && (unsigned char)s[i] < 0x80)
+        i++;
+    if (i < n && text_utf8_valid(s, n))
+        L->enc_good++;
+    else if (i < n && L->enc_bad++ == 0)
+        L->enc_bad_line = csv_line(c);
+    return id ? text_check_id(name, s, n, size, e, elen) : text_check(name, s, n, size, e, elen);
+}
+
+/* The row's id in column col, or NULL when it breaks the rule (reported:
+ * the row is ignored). */
+static const char *row_id(struct loader *L, struct csv *c, const char *file, int col,
+                          const char *name)
+{
+    char e[128];
+    if (field_check(L, c, col, name, true, GTFS_ID_SIZE, e, sizeof e) == 0)
+        return csv_get(c, col);
+    issue(L, false, file, csv_line(c), "%s (row ignored)", e);
+    return NULL;
+}
+
+/* An optional field kept with the row of `what` `id` (id may be NULL; an
+ * id's rule when id_rule, else a name's): "" when absent or when it
+ * breaks the rule (reported: the row is kept without it). */
+static const char *row_opt(struct loader *L, struct csv *c, const char *file, int col,
+                           const char *name, const char *what, const char *id, bool id_rule)
+{
+    char e[128];
+    if (*csv_get(c, col) == '\0' ||
+        field_check(L, c, col, name, id_rule, id_rule ? GTFS_ID_SIZE : TEXT_NAME_SIZE, e,
+                    sizeof e) == 0)
+        return csv_get(c, col);
+    if (id != NULL)
+        issue(L, false, file, csv_line(c), "%s '%s': %s (left empty)", what, id, e);
+    else
+        issue(L, false, file, csv_line(c), "%s (left empty)", e);
+    return "";
 }
 
 static void load_agency(struct loader *L)
@@ -281,9 +355,10 @@ static void load_agency(struct loader *L)
             break;
         }
         struct gtfs_agency *a = &f->agencies[f->n_agencies++];
-        a->id = sdup(csv_get(c, cid));
-        a->name = sdup(csv_get(c, cname));
-        a->timezone = sdup(zone);
+        a->id = sdup(row_opt(L, c, F, cid, "agency_id", NULL, NULL, true));
+        const char *who = a->id && *a->id ? a->id : NULL;
+        a->name = sdup(row_opt(L, c, F, cname, "agency_name", "agency", who, false));
+        a->timezone = sdup(row_opt(L, c, F, ctz, "agency_timezone", "agency", who, true));
         if (f->tz == NULL) {
             f->tz = tz_load(zone, NULL, e, sizeof e);
             if (f->tz == NULL)
@@ -318,12 +393,10 @@ static void load_stops(struct loader *L)
     f->stop_ix = dict_new();
     while (cid >= 0 && f->stop_ix && (rc = csv_next(c, e, sizeof e)) == 1) {
         long line = csv_line(c), type = 0;
-        const char *id = csv_get(c, cid);
+        const char *id = row_id(L, c, F, cid, "stop_id");
         double lat = NAN, lon = NAN;
-        if (*id == '\0') {
-            issue(L, false, F, line, "stop_id empty (row ignored)");
+        if (id == NULL)
             continue;
-        }
         if (*csv_get(c, ctype) && !parse_long(csv_get(c, ctype), 0, 4, &type)) {
             issue(L, false, F, line, "location_type '%s' invalid (row ignored)", csv_get(c, ctype));
             continue;
@@ -343,8 +416,8 @@ static void load_stops(struct loader *L)
         struct gtfs_stop *s = &f->stops[f->n_stops++];
         memset(s, 0, sizeof *s);
         s->id = sdup(id);
-        s->code = sdup(csv_get(c, ccode));
-        s->name = sdup(csv_get(c, cname));
+        s->code = sdup(row_opt(L, c, F, ccode, "stop_code", "stop", id, false));
+        s->name = sdup(row_opt(L, c, F, cname, "stop_name", "stop", id, false));
         s->lat = has ? lat : NAN;
         s->lon = has ? lon : NAN;
         s->location_type = (int)type;
@@ -372,11 +445,10 @@ static void load_routes(struct loader *L)
     f->route_ix = dict_new();
     while (cid >= 0 && f->route_ix && (rc = csv_next(c, e, sizeof e)) == 1) {
         long line = csv_line(c), type = 3;
-        const char *id = csv_get(c, cid), *ag = csv_get(c, cag);
-        if (*id == '\0') {
-            issue(L, false, F, line, "route_id empty (row ignored)");
+        const char *id = row_id(L, c, F, cid, "route_id"), *ag;
+        if (id == NULL)
             continue;
-        }
+        ag = row_opt(L, c, F, cag, "agency_id", "route", id, true);
         if (*csv_get(c, ct) && !parse_long(csv_get(c, ct), 0, 1999, &type))
             issue(L, false, F, line, "route_type '%s' invalid", csv_get(c, ct));
         bool known = *ag == '\0' && f->n_agencies == 1;
@@ -393,8 +465,8 @@ static void load_routes(struct loader *L)
         struct gtfs_route *r = &f->routes[f->n_routes++];
         r->id = sdup(id);
         r->agency_id = sdup(ag);
-        r->short_name = sdup(csv_get(c, cs));
-        r->long_name = sdup(csv_get(c, cl));
+        r->short_name = sdup(row_opt(L, c, F, cs, "route_short_name", "route", id, false));
+        r->long_name = sdup(row_opt(L, c, F, cl, "route_long_name", "route", id, false));
         r->type = (int)type;
     }
     if (f->route_ix == NULL)
@@ -444,6 +516,9 @@ static void load_calendar(struct loader *L, size_t *cap)
     while (!L->failed && (rc = csv_next(c, e, sizeof e)) == 1) {
         long line = csv_line(c), v;
         int64_t d0, d1;
+        const char *id = row_id(L, c, F, cid, "service_id");
+        if (id == NULL)
+            continue;
         if (gtfs_parse_date(csv_get(c, cs), &d0) < 0 || gtfs_parse_date(csv_get(c, ce), &d1) < 0) {
             issue(L, false, F, line, "start_date/end_date not YYYYMMDD (row ignored)");
             continue;
@@ -458,7 +533,7 @@ static void load_calendar(struct loader *L, size_t *cap)
             issue(L, false, F, line, "weekday columns must be 0 or 1 (row ignored)");
             continue;
         }
-        uint32_t s = service_get(L, cap, csv_get(c, cid));
+        uint32_t s = service_get(L, cap, id);
         if (s == GTFS_NONE) {
             oom(L, F);
             break;
@@ -492,13 +567,16 @@ static void load_calendar_dates(struct loader *L, size_t *cap)
     while (!L->failed && (rc = csv_next(c, e, sizeof e)) == 1) {
         long line = csv_line(c), type;
         int64_t day;
+        const char *id = row_id(L, c, F, cid, "service_id");
+        if (id == NULL)
+            continue;
         if (gtfs_parse_date(csv_get(c, cd), &day) < 0 ||
             !parse_long(csv_get(c, ct), 1, 2, &type)) {
             issue(L, false, F, line, "date must be YYYYMMDD and exception_type 1 or 2 "
                   "(row ignored)");
             continue;
         }
-        uint32_t s = service_get(L, cap, csv_get(c, cid));
+        uint32_t s = service_get(L, cap, id);
         if (s == GTFS_NONE)
             break;
         struct gtfs_service *sv = &f->services[s];
@@ -599,12 +677,14 @@ static void load_shapes(struct loader *L)
     while (!L->failed && (rc = csv_next(c, e, sizeof e)) == 1) {
         long line = csv_line(c), seq;
         double lat, lon, dist = NAN;
-        const char *id = csv_get(c, cid);
-        if (*id == '\0' || !parse_double(csv_get(c, clat), &lat) ||
+        const char *id = row_id(L, c, F, cid, "shape_id");
+        if (id == NULL)
+            continue;
+        if (!parse_double(csv_get(c, clat), &lat) ||
             !parse_double(csv_get(c, clon), &lon) || !geo_valid_lonlat(lon, lat) ||
             !parse_long(csv_get(c, cseq), 0, UINT32_MAX - 1, &seq)) {
-            issue(L, false, F, line, "shape_id, shape_pt_lat/lon or shape_pt_sequence "
-                  "missing or invalid (row ignored)");
+            issue(L, false, F, line, "shape_pt_lat/lon or shape_pt_sequence missing or "
+                  "invalid (row ignored)");
             continue;
         }
         if (*csv_get(c, cdist) && !parse_double(csv_get(c, cdist), &dist))
@@ -660,14 +740,12 @@ static void load_trips(struct loader *L, uint32_t **trip_shape)
     f->trip_ix = dict_new();
     while (!L->failed && f->trip_ix && (rc = csv_next(c, e, sizeof e)) == 1) {
         long line = csv_line(c), dir = -1;
-        const char *id = csv_get(c, cid), *sh = csv_get(c, csh);
+        const char *id = row_id(L, c, F, cid, "trip_id"), *sh = csv_get(c, csh);
         uint32_t route = ix_get(f->route_ix, csv_get(c, cr));
         uint32_t service = ix_get(f->service_ix, csv_get(c, cs));
         uint32_t shape = *sh ? ix_get(f->shape_ix, sh) : GTFS_NONE;
-        if (*id == '\0') {
-            issue(L, false, F, line, "trip_id empty (row ignored)");
+        if (id == NULL)
             continue;
-        }
         if (route == GTFS_NONE || service == GTFS_NONE) {
             issue(L, false, F, line, "trip '%s': %s '%s' not defined (row ignored)", id,
                   route == GTFS_NONE ? "route_id" : "service_id",
@@ -690,8 +768,8 @@ static void load_trips(struct loader *L, uint32_t **trip_shape)
         struct gtfs_trip *t = &f->trips[f->n_trips++];
         memset(t, 0, sizeof *t);
         t->id = sdup(id);
-        t->headsign = sdup(csv_get(c, ch));
-        t->block_id = sdup(csv_get(c, cb));
+        t->headsign = sdup(row_opt(L, c, F, ch, "trip_headsign", "trip", id, false));
+        t->block_id = sdup(row_opt(L, c, F, cb, "block_id", "trip", id, true));
         t->route = route;
         t->service = service;
         t->pattern = GTFS_NONE;
@@ -1395,7 +1473,7 @@ static void place_and_index(struct loader *L, struct pat_build *b)
 struct gtfs *gtfs_load(const char *dir, char *err, size_t errlen)
 {
     struct gtfs *f = calloc(1, sizeof *f);
-    struct loader L = {f, dir, err, errlen, false};
+    struct loader L = {.f = f, .dir = dir, .err = err, .errlen = errlen};
     struct pat_build b = {0};
     uint32_t *trip_shape = NULL;
     size_t scap = 0;

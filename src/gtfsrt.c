@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gtfs-realtime.pb-c.h"
+#include "text.h"
 
 typedef TransitRealtime__FeedMessage PbFeed;
 typedef TransitRealtime__FeedEntity PbEntity;
@@ -57,18 +58,58 @@ static void entity_error(struct gtfsrt_vehicle *v, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Copy an id into a fixed buffer; an over-long id is an entity error. */
-static void copy_str(struct gtfsrt_vehicle *v, char *dst, size_t size, const char *src,
+/* Copy a string of n bytes into a fixed buffer; one that breaks the rule
+ * (text_check) is an entity error, never truncated or repaired. */
+static void copy_str(struct gtfsrt_vehicle *v, char *dst, size_t size, const char *src, size_t n,
                      const char *field)
 {
-    if (src == NULL)
-        return;
-    size_t n = strlen(src);
-    if (n >= size) {
-        entity_error(v, "%s: longer than %zu bytes", field, size - 1);
+    char e[sizeof v->error];
+    if (text_check(field, src, n, size, e, sizeof e) < 0) {
+        entity_error(v, "%s", e);
         return;
     }
-    memcpy(dst, src, n + 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* The numbers of a vehicle no bus can have. */
+static int check_numbers(const struct gtfsrt_vehicle *v, char *err, size_t errlen)
+{
+    if (!(fabs(v->lat) <= 90 && fabs(v->lon) <= 180))
+        snprintf(err, errlen, "vehicle.position: latitude/longitude out of range");
+    else if (!isnan(v->speed) && !(v->speed >= 0 && v->speed <= GTFSRT_SPEED_MAX))
+        snprintf(err, errlen, "vehicle.position.speed: %g m/s is not in [0, %g]", v->speed,
+                 GTFSRT_SPEED_MAX);
+    else if (!isnan(v->bearing) && !(v->bearing >= 0 && v->bearing < 360))
+        snprintf(err, errlen, "vehicle.position.bearing: %g is not in [0, 360)", v->bearing);
+    else if (v->timestamp > GTFSRT_TS_MAX)
+        snprintf(err, errlen, "vehicle.timestamp: %llu is after 2100 (milliseconds?)",
+                 (unsigned long long)v->timestamp);
+    else
+        return 0;
+    return -1;
+}
+
+int gtfsrt_vehicle_check(const struct gtfsrt_vehicle *v, char *err, size_t errlen)
+{
+    const struct {
+        const char *field, *s;
+        size_t size;
+    } strs[] = {
+        {"id", v->entity_id, sizeof v->entity_id},
+        {"vehicle.trip.trip_id", v->trip_id, sizeof v->trip_id},
+        {"vehicle.trip.route_id", v->route_id, sizeof v->route_id},
+        {"vehicle.trip.start_time", v->start_time, sizeof v->start_time},
+        {"vehicle.trip.start_date", v->start_date, sizeof v->start_date},
+        {"vehicle.vehicle.id", v->vehicle_id, sizeof v->vehicle_id},
+        {"vehicle.vehicle.label", v->label, sizeof v->label},
+        {"vehicle.stop_id", v->stop_id, sizeof v->stop_id},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        if (text_check(strs[i].field, strs[i].s, strnlen(strs[i].s, strs[i].size),
+                             strs[i].size, err, errlen) < 0)
+            return -1;
+    return check_numbers(v, err, errlen);
 }
 
 static int alloc_entities(struct gtfsrt_feed *out, size_t n, char *err, size_t errlen)
@@ -81,48 +122,76 @@ static int alloc_entities(struct gtfsrt_feed *out, size_t n, char *err, size_t e
     return 0;
 }
 
-/* Fill in defaults the decoders share once an entity is read. */
+/* Fill in defaults the decoders share once an entity is read, and check
+ * its numbers (its strings were checked as they were copied). */
 static void vehicle_finish(struct gtfsrt_vehicle *v)
 {
+    char e[sizeof v->error];
     if (v->vehicle_id[0] == '\0')
         memcpy(v->vehicle_id, v->entity_id, sizeof v->vehicle_id);
     if (v->entity_id[0] == '\0')
         entity_error(v, "id: missing");
     else if (isnan(v->lat) || isnan(v->lon))
         entity_error(v, "vehicle.position.latitude/longitude: missing");
+    else if (check_numbers(v, e, sizeof e) < 0)
+        entity_error(v, "%s", e);
 }
 
 /* ---- protobuf decoding ---- */
 
+/* A string field (bytes in cityd's .proto, see there). */
+static void pb_str(struct gtfsrt_vehicle *v, char *dst, size_t size, bool has,
+                   ProtobufCBinaryData b, const char *field)
+{
+    if (has)
+        copy_str(v, dst, size, b.data ? (const char *)b.data : "", b.len, field);
+}
+
+/* A float the wire gives: NaN is not "absent" (which NAN means here). */
+static void pb_float(struct gtfsrt_vehicle *v, double *dst, bool has, float f, const char *field)
+{
+    if (!has)
+        return;
+    if (isnan(f))
+        entity_error(v, "%s: not a number", field);
+    else
+        *dst = f;
+}
+
 static void pb_vehicle(struct gtfsrt_vehicle *v, const PbEntity *e)
 {
     const PbVehicle *pv = e->vehicle;
-    copy_str(v, v->entity_id, sizeof v->entity_id, e->id, "id");
+    pb_str(v, v->entity_id, sizeof v->entity_id, e->has_id, e->id, "id");
     if (pv->trip) {
         const PbTrip *t = pv->trip;
-        copy_str(v, v->trip_id, sizeof v->trip_id, t->trip_id, "vehicle.trip.trip_id");
-        copy_str(v, v->route_id, sizeof v->route_id, t->route_id, "vehicle.trip.route_id");
-        copy_str(v, v->start_time, sizeof v->start_time, t->start_time, "vehicle.trip.start_time");
-        copy_str(v, v->start_date, sizeof v->start_date, t->start_date, "vehicle.trip.start_date");
-        if (t->has_direction_id)
+        pb_str(v, v->trip_id, sizeof v->trip_id, t->has_trip_id, t->trip_id,
+               "vehicle.trip.trip_id");
+        pb_str(v, v->route_id, sizeof v->route_id, t->has_route_id, t->route_id,
+               "vehicle.trip.route_id");
+        pb_str(v, v->start_time, sizeof v->start_time, t->has_start_time, t->start_time,
+               "vehicle.trip.start_time");
+        pb_str(v, v->start_date, sizeof v->start_date, t->has_start_date, t->start_date,
+               "vehicle.trip.start_date");
+        if (t->has_direction_id && t->direction_id > 1)
+            entity_error(v, "vehicle.trip.direction_id: must be an integer in [0, 1]");
+        else if (t->has_direction_id)
             v->direction_id = (int)t->direction_id;
         if (t->has_schedule_relationship)
             v->trip_relationship = (int)t->schedule_relationship;
     }
     if (pv->vehicle) {
-        copy_str(v, v->vehicle_id, sizeof v->vehicle_id, pv->vehicle->id, "vehicle.vehicle.id");
-        copy_str(v, v->label, sizeof v->label, pv->vehicle->label, "vehicle.vehicle.label");
+        const PbVehDesc *d = pv->vehicle;
+        pb_str(v, v->vehicle_id, sizeof v->vehicle_id, d->has_id, d->id, "vehicle.vehicle.id");
+        pb_str(v, v->label, sizeof v->label, d->has_label, d->label, "vehicle.vehicle.label");
     }
     if (pv->position) {
         const PbPosition *p = pv->position;
         if (p->has_latitude && p->has_longitude) {
-            v->lat = p->latitude;
-            v->lon = p->longitude;
+            pb_float(v, &v->lat, true, p->latitude, "vehicle.position.latitude");
+            pb_float(v, &v->lon, true, p->longitude, "vehicle.position.longitude");
         }
-        if (p->has_bearing)
-            v->bearing = p->bearing;
-        if (p->has_speed)
-            v->speed = p->speed;
+        pb_float(v, &v->bearing, p->has_bearing, p->bearing, "vehicle.position.bearing");
+        pb_float(v, &v->speed, p->has_speed, p->speed, "vehicle.position.speed");
     }
     if (pv->has_timestamp)
         v->timestamp = pv->timestamp;
@@ -130,30 +199,97 @@ static void pb_vehicle(struct gtfsrt_vehicle *v, const PbEntity *e)
         v->has_stop_sequence = true;
         v->current_stop_sequence = pv->current_stop_sequence;
     }
-    copy_str(v, v->stop_id, sizeof v->stop_id, pv->stop_id, "vehicle.stop_id");
+    pb_str(v, v->stop_id, sizeof v->stop_id, pv->has_stop_id, pv->stop_id, "vehicle.stop_id");
     if (pv->has_current_status)
         v->current_status = (int)pv->current_status;
     vehicle_finish(v);
 }
 
-int gtfsrt_decode_pb(const void *buf, size_t len, struct gtfsrt_feed *out,
+/* protobuf-c allocates for every submessage and unknown field it meets,
+ * whatever cityd then keeps: an allowance per entity bounds the memory a
+ * message can take (the whole message fails beyond it). Frees are not
+ * credited back: during an unpack there are few. */
+struct pb_budget {
+    size_t left;
+    bool exceeded;
+};
+
+static void *budget_alloc(void *data, size_t size)
+{
+    struct pb_budget *b = data;
+    if (size > b->left) {
+        b->exceeded = true;
+        return NULL;
+    }
+    b->left -= size;
+    return malloc(size);
+}
+
+static void budget_free(void *data, void *p)
+{
+    (void)data;
+    free(p);
+}
+
+static int pb_header_read(const TransitRealtime__FeedHeader *ph, struct gtfsrt_header *h,
+                          char *err, size_t errlen)
+{
+    if (ph == NULL || !ph->has_gtfs_realtime_version) {
+        snprintf(err, errlen, "header.gtfs_realtime_version: missing");
+        return -1;
+    }
+    const ProtobufCBinaryData *ver = &ph->gtfs_realtime_version;
+    const char *vs = ver->data ? (const char *)ver->data : "";
+    if (text_check("header.gtfs_realtime_version", vs, ver->len, sizeof h->version, err,
+                         errlen) < 0)
+        return -1;
+    snprintf(h->version, sizeof h->version, "%.*s", (int)ver->len, vs);
+    h->incrementality = ph->has_incrementality ? (int)ph->incrementality : 0;
+    h->timestamp = ph->has_timestamp ? ph->timestamp : 0;
+    if (h->timestamp > GTFSRT_TS_MAX) {
+        snprintf(err, errlen, "header.timestamp: %llu is after 2100 (milliseconds?)",
+                 (unsigned long long)h->timestamp);
+        return -1;
+    }
+    return 0;
+}
+
+static int too_many(size_t n, size_t max, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "entity: %zu entities, more than %zu", n, max);
+    return GTFSRT_TOO_LARGE;
+}
+
+/* base + per * max_entities, saturating. */
+static size_t allowance(size_t base, size_t per, size_t max_entities)
+{
+    return max_entities < (SIZE_MAX - base) / per ? base + max_entities * per : SIZE_MAX;
+}
+
+int gtfsrt_decode_pb(const void *buf, size_t len, size_t max_entities, struct gtfsrt_feed *out,
                      char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    PbFeed *m = transit_realtime__feed_message__unpack(NULL, len, buf);
+    size_t bytes = allowance(64 * 1024, GTFSRT_PB_BYTES_PER_ENTITY, max_entities);
+    struct pb_budget budget = {bytes, false};
+    ProtobufCAllocator alloc = {budget_alloc, budget_free, &budget};
+    PbFeed *m = transit_realtime__feed_message__unpack(&alloc, len, buf);
     int rc = -1;
+    if (m == NULL && budget.exceeded) {
+        snprintf(err, errlen, "entity: decoding would take more than %zu KiB (more than %zu "
+                 "entities, or entities far too large)", bytes / 1024, max_entities);
+        return GTFSRT_TOO_LARGE;
+    }
     if (m == NULL) {
         snprintf(err, errlen, "body is not a GTFS-realtime FeedMessage (protobuf decoding failed)");
         return -1;
     }
-    if (m->header == NULL || m->header->gtfs_realtime_version == NULL) {
-        snprintf(err, errlen, "header.gtfs_realtime_version: missing");
+    if (pb_header_read(m->header, &out->header, err, errlen) < 0)
+        goto out;
+    if (m->n_entity > max_entities) {
+        rc = too_many(m->n_entity, max_entities, err, errlen);
         goto out;
     }
-    snprintf(out->header.version, sizeof out->header.version, "%s",
-             m->header->gtfs_realtime_version);
-    out->header.incrementality = m->header->has_incrementality ? (int)m->header->incrementality : 0;
-    out->header.timestamp = m->header->has_timestamp ? m->header->timestamp : 0;
     if (alloc_entities(out, m->n_entity, err, errlen) < 0)
         goto out;
     for (size_t i = 0; i < m->n_entity; i++) {
@@ -169,7 +305,7 @@ int gtfsrt_decode_pb(const void *buf, size_t len, struct gtfsrt_feed *out,
     }
     rc = 0;
 out:
-    transit_realtime__feed_message__free_unpacked(m, NULL);
+    transit_realtime__feed_message__free_unpacked(m, &alloc);
     if (rc < 0)
         gtfsrt_feed_clear(out);
     return rc;
@@ -207,7 +343,7 @@ static void j_str(struct gtfsrt_vehicle *v, const json_t *o, const char *key, ch
         entity_error(v, "%s: must be a string", path);
         return;
     }
-    copy_str(v, dst, size, json_string_value(x), path);
+    copy_str(v, dst, size, json_string_value(x), json_string_length(x), path);
 }
 
 /* A number, or (proto3 JSON for 64-bit) a decimal string. */
@@ -241,7 +377,7 @@ static bool j_uint(struct gtfsrt_vehicle *v, const json_t *o, const char *key, d
     if (!j_num(v, o, key, &d, path))
         return false;
     if (d < 0 || d > max || d != floor(d)) {
-        entity_error(v, "%s: must be a non-negative integer", path);
+        entity_error(v, "%s: must be an integer in [0, %.0f]", path, max);
         return false;
     }
     *dst = d;
@@ -336,15 +472,18 @@ static int json_header(const json_t *root, struct gtfsrt_header *h, char *err, s
         return -1;
     }
     const json_t *ver = jget(hd, "gtfs_realtime_version");
-    if (!json_is_string(ver) || strlen(json_string_value(ver)) >= sizeof h->version) {
-        snprintf(err, errlen, "header.gtfs_realtime_version: missing or not a short string");
+    if (!json_is_string(ver)) {
+        snprintf(err, errlen, "header.gtfs_realtime_version: missing or not a string");
         return -1;
     }
+    if (text_check("header.gtfs_realtime_version", json_string_value(ver),
+                         json_string_length(ver), sizeof h->version, err, errlen) < 0)
+        return -1;
     snprintf(h->version, sizeof h->version, "%s", json_string_value(ver));
     struct gtfsrt_vehicle scratch;
     gtfsrt_vehicle_init(&scratch);
     double ts;
-    if (j_uint(&scratch, hd, "timestamp", 1e15, &ts, "header.timestamp"))
+    if (j_uint(&scratch, hd, "timestamp", (double)GTFSRT_TS_MAX, &ts, "header.timestamp"))
         h->timestamp = (uint64_t)ts;
     int inc = j_enum(&scratch, hd, "incrementality", incr_names, 2, "header.incrementality");
     h->incrementality = inc > 0 ? inc : 0;
@@ -355,11 +494,40 @@ static int json_header(const json_t *root, struct gtfsrt_header *h, char *err, s
     return 0;
 }
 
-int gtfsrt_decode_json(const char *buf, size_t len, struct gtfsrt_feed *out,
-                       char *err, size_t errlen)
+/* Values in a JSON text, about (containers and separators outside
+ * strings), counted up to limit + 1: jansson takes up to some 200 bytes
+ * for each, so this bounds its memory before it parses. */
+static size_t json_values(const char *buf, size_t len, size_t limit)
+{
+    size_t n = 1;
+    bool in_str = false;
+    for (size_t i = 0; i < len && n <= limit; i++) {
+        char c = buf[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[' || c == ',') {
+            n++;
+        }
+    }
+    return n;
+}
+
+int gtfsrt_decode_json(const char *buf, size_t len, size_t max_entities,
+                       struct gtfsrt_feed *out, char *err, size_t errlen)
 {
     json_error_t je;
     memset(out, 0, sizeof *out);
+    size_t values = allowance(1024, GTFSRT_JSON_VALUES_PER_ENTITY, max_entities);
+    if (json_values(buf, len, values) > values) {
+        snprintf(err, errlen, "entity: more than %zu JSON values (more than %zu entities, or "
+                 "entities far too large)", values, max_entities);
+        return GTFSRT_TOO_LARGE;
+    }
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
     int rc = -1;
     if (root == NULL) {
@@ -375,6 +543,10 @@ int gtfsrt_decode_json(const char *buf, size_t len, struct gtfsrt_feed *out,
     json_t *ents = json_object_get(root, "entity");
     if (ents != NULL && !json_is_array(ents)) {
         snprintf(err, errlen, "entity: must be an array");
+        goto out;
+    }
+    if (json_array_size(ents) > max_entities) {
+        rc = too_many(json_array_size(ents), max_entities, err, errlen);
         goto out;
     }
     if (alloc_entities(out, json_array_size(ents), err, errlen) < 0)
@@ -404,15 +576,20 @@ out:
 
 /* ---- protobuf encoding ---- */
 
-static char *opt(const char *s)
+/* A string field (bytes in cityd's .proto): set when s is not empty.
+ * protobuf-c only reads data. */
+static void opt(protobuf_c_boolean *has, ProtobufCBinaryData *b, const char *s)
 {
-    return s && *s ? (char *)s : NULL;   /* protobuf-c wants char *; never written */
+    *has = s && *s;
+    b->len = *has ? strlen(s) : 0;
+    b->data = *has ? (uint8_t *)s : NULL;
 }
 
 static void pb_header(TransitRealtime__FeedHeader *ph, const struct gtfsrt_header *h)
 {
     transit_realtime__feed_header__init(ph);
-    ph->gtfs_realtime_version = (char *)(h->version[0] ? h->version : "2.0");
+    opt(&ph->has_gtfs_realtime_version, &ph->gtfs_realtime_version,
+        h->version[0] ? h->version : "2.0");
     ph->has_incrementality = true;
     ph->incrementality = h->incrementality == 1
                              ? TRANSIT_REALTIME__FEED_HEADER__INCREMENTALITY__DIFFERENTIAL
@@ -442,10 +619,10 @@ static void pb_trip(PbTrip *t, const char *trip_id, const char *route_id, const 
                     const char *sd, int dir)
 {
     transit_realtime__trip_descriptor__init(t);
-    t->trip_id = opt(trip_id);
-    t->route_id = opt(route_id);
-    t->start_time = opt(st);
-    t->start_date = opt(sd);
+    opt(&t->has_trip_id, &t->trip_id, trip_id);
+    opt(&t->has_route_id, &t->route_id, route_id);
+    opt(&t->has_start_time, &t->start_time, st);
+    opt(&t->has_start_date, &t->start_date, sd);
     t->has_direction_id = dir >= 0;
     t->direction_id = dir >= 0 ? (uint32_t)dir : 0;
 }
@@ -464,7 +641,7 @@ static void pb_fill_vehicle(struct vp_bundle *b, const struct gtfsrt_vehicle *v)
     transit_realtime__vehicle_position__init(&b->vp);
     transit_realtime__vehicle_descriptor__init(&b->vd);
     transit_realtime__position__init(&b->pos);
-    b->e.id = (char *)(v->entity_id[0] ? v->entity_id : v->vehicle_id);
+    opt(&b->e.has_id, &b->e.id, v->entity_id[0] ? v->entity_id : v->vehicle_id);
     b->e.vehicle = &b->vp;
     if (v->trip_id[0] || v->route_id[0]) {
         pb_trip(&b->trip, v->trip_id, v->route_id, v->start_time, v->start_date,
@@ -473,8 +650,8 @@ static void pb_fill_vehicle(struct vp_bundle *b, const struct gtfsrt_vehicle *v)
         b->trip.schedule_relationship = v->trip_relationship >= 0 ? v->trip_relationship : 0;
         b->vp.trip = &b->trip;
     }
-    b->vd.id = opt(v->vehicle_id);
-    b->vd.label = opt(v->label);
+    opt(&b->vd.has_id, &b->vd.id, v->vehicle_id);
+    opt(&b->vd.has_label, &b->vd.label, v->label);
     b->vp.vehicle = &b->vd;
     b->pos.has_latitude = b->pos.has_longitude = true;
     b->pos.latitude = (float)v->lat;
@@ -488,7 +665,7 @@ static void pb_fill_vehicle(struct vp_bundle *b, const struct gtfsrt_vehicle *v)
     b->vp.timestamp = v->timestamp;
     b->vp.has_current_stop_sequence = v->has_stop_sequence;
     b->vp.current_stop_sequence = v->current_stop_sequence;
-    b->vp.stop_id = opt(v->stop_id);
+    opt(&b->vp.has_stop_id, &b->vp.stop_id, v->stop_id);
     b->vp.has_current_status = v->current_status >= 0;
     b->vp.current_status = v->current_status >= 0 ? v->current_status : 0;
 }
@@ -532,7 +709,7 @@ static void pb_fill_stop(struct stu_bundle *b, const struct gtfsrt_stop_time *s)
     transit_realtime__trip_update__stop_time_event__init(&b->dep);
     b->stu.has_stop_sequence = true;
     b->stu.stop_sequence = s->stop_sequence;
-    b->stu.stop_id = opt(s->stop_id);
+    opt(&b->stu.has_stop_id, &b->stu.stop_id, s->stop_id);
     b->stu.has_schedule_relationship = s->relationship != 0;
     b->stu.schedule_relationship = s->relationship;
     if (s->has_arrival) {
@@ -561,12 +738,12 @@ static void pb_fill_trip_update(struct tu_bundle *b, const struct gtfsrt_trip_up
     transit_realtime__feed_entity__init(&b->e);
     transit_realtime__trip_update__init(&b->tu);
     transit_realtime__vehicle_descriptor__init(&b->vd);
-    b->e.id = (char *)(t->entity_id[0] ? t->entity_id : t->trip_id);
+    opt(&b->e.has_id, &b->e.id, t->entity_id[0] ? t->entity_id : t->trip_id);
     b->e.trip_update = &b->tu;
     pb_trip(&b->trip, t->trip_id, t->route_id, t->start_time, t->start_date, t->direction_id);
     b->tu.trip = &b->trip;
     if (t->vehicle_id[0]) {
-        b->vd.id = (char *)t->vehicle_id;
+        opt(&b->vd.has_id, &b->vd.id, t->vehicle_id);
         b->tu.vehicle = &b->vd;
     }
     b->tu.has_timestamp = t->timestamp != 0;

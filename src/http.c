@@ -56,12 +56,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
+#ifdef __linux__
+#include <linux/sockios.h>           /* SIOCOUTQ */
+#endif
 
 #include "dict.h"
 #include "log.h"
 #include "metrics.h"
+#include "text.h"
 
 #define CT_JSON "application/json; charset=utf-8"
 #define MAX_SEGS 16                 /* deeper paths match no route */
@@ -232,6 +237,7 @@ struct http_req {
     json_t *json;
     http_close_fn *on_close;
     void *on_close_arg;
+    http_drained_fn *on_drained;     /* paced streams (http_stream_on_drained) */
     struct event *timer;
     char *path;                      /* raw path, as received */
     char *query;                     /* raw query string copy, or NULL */
@@ -265,67 +271,6 @@ static double elapsed_s(const struct timespec *t0)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0x7F >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-static bool utf8_valid(const char *s)
-{
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq((const unsigned char *)s + i, n - i);
-        if (l == 0)
-            return false;
-        i += l;
-    }
-    return true;
-}
-
-/* Replace bytes that are not valid UTF-8 by '?', so that any text (a
- * parser message quoting the input, a truncated message) can go into a
- * JSON string. */
-static void utf8_sanitize(char *s)
-{
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq((unsigned char *)s + i, n - i);
-        if (l == 0) {
-            s[i] = '?';
-            l = 1;
-        }
-        i += l;
-    }
 }
 
 static int hexval(char c)
@@ -363,7 +308,7 @@ static int pct_decode(char *s, bool plus_space)
         }
     }
     *o = '\0';
-    return utf8_valid(s) ? 0 : -1;
+    return text_utf8_valid(s, strlen(s)) ? 0 : -1;
 }
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -778,7 +723,7 @@ static void jout_string(struct jout *o, const char *s, size_t n)
     for (size_t i = 0; i < n && o->err == 0;) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x80) {
-            size_t l = utf8_seq((const unsigned char *)s + i, n - i);
+            size_t l = text_utf8_seq(s + i, n - i);
             if (l == 0)
                 o->err = -1;
             i += l;
@@ -918,7 +863,7 @@ static void send_error_v(struct http_req *r, int status, const char *code, const
         return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    utf8_sanitize(msg);
+    text_sanitize(msg);                    /* a message may quote bad input */
     struct jout o;
     jout_init(&o, out);
     jout_put(&o, "{\"error\":{\"code\":", 17);
@@ -1015,6 +960,22 @@ void http_reply_unavailable(struct http_req *r)
     req_release(r, REF_HANDLER);
 }
 
+void http_reply_retry(struct http_req *r, int status, const char *code, int retry_after_s,
+                      const char *fmt, ...)
+{
+    if (!handler_may_reply(r, "http_reply_retry"))
+        return;
+    char after[16];
+    snprintf(after, sizeof after, "%d", retry_after_s > 0 ? retry_after_s : 1);
+    add_header(r, "Retry-After", after);
+    add_header(r, "Access-Control-Expose-Headers", "Retry-After");
+    va_list ap;
+    va_start(ap, fmt);
+    send_error_v(r, status, code, fmt, ap);
+    va_end(ap);
+    req_release(r, REF_HANDLER);
+}
+
 static void body_pool_maybe_free(struct body_pool *p)
 {
     if (p->orphaned && p->out == 0)
@@ -1080,6 +1041,8 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
 
 /* ---- streaming ---- */
 
+static void caller_id(const struct http_req *r, char *id, size_t len);
+
 void http_stream_start(struct http_req *r, const char *content_type, http_close_fn *on_close,
                        void *arg)
 {
@@ -1111,14 +1074,56 @@ void http_stream_start(struct http_req *r, const char *content_type, http_close_
     evhttp_send_reply_start(r->ev, 200, NULL);
 }
 
+/* evhttp calls this (as the connection's "written" callback of the last
+ * chunk) each time a write to the socket leaves at most the write low
+ * watermark in the output buffer. */
+static void stream_drained(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_req *r = arg;
+    (void)evcon;
+    if (r->on_drained != NULL && r->streaming && !r->stream_ended && r->ev != NULL)
+        r->on_drained(r, r->on_close_arg);
+}
+
 size_t http_stream_send(struct http_req *r, const void *data, size_t len)
 {
     if (r == NULL || !r->streaming || r->stream_ended || r->ev == NULL)
         return 0;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
     struct evbuffer *buf = evhttp_request_get_output_buffer(r->ev);
-    if (len > 0 && evbuffer_add(buf, data, len) == 0)
-        evhttp_send_reply_chunk(r->ev, buf);
-    return evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(r->evcon)));
+    /* A HEAD reply has no body: evhttp would keep the chunks forever. */
+    if (len > 0 && r->method != HTTP_HEAD && evbuffer_add(buf, data, len) == 0)
+        evhttp_send_reply_chunk_with_cb(r->ev, buf, r->on_drained ? stream_drained : NULL, r);
+    return evbuffer_get_length(bufferevent_get_output(bev));
+}
+
+void http_stream_on_drained(struct http_req *r, size_t low_water, http_drained_fn *fn)
+{
+    if (r == NULL || !r->streaming || r->stream_ended)
+        return;
+    r->on_drained = fn;
+    if (r->evcon != NULL)
+        bufferevent_setwatermark(evhttp_connection_get_bufferevent(r->evcon), EV_WRITE,
+                                 fn != NULL ? low_water : 0, 0);
+}
+
+size_t http_stream_unsent(const struct http_req *r)
+{
+    if (r == NULL || !r->streaming || r->stream_ended || r->evcon == NULL)
+        return 0;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+    size_t n = evbuffer_get_length(bufferevent_get_output(bev));
+#ifdef SIOCOUTQ
+    int q = 0;
+    if (ioctl(bufferevent_getfd(bev), SIOCOUTQ, &q) == 0 && q > 0)
+        n += (size_t)q;
+#endif
+    return n;
+}
+
+void http_req_caller(const struct http_req *r, char *buf, size_t len)
+{
+    caller_id(r, buf, len);
 }
 
 void http_stream_end(struct http_req *r)
@@ -1127,8 +1132,15 @@ void http_stream_end(struct http_req *r)
         return;
     r->stream_ended = true;
     r->on_close = NULL;
-    if (r->ev != NULL)
+    r->on_drained = NULL;
+    if (r->ev != NULL) {
+        /* evhttp finishes the request when the buffer is down to the low
+         * watermark: only all of it is the end of the reply. */
+        if (r->evcon != NULL)
+            bufferevent_setwatermark(evhttp_connection_get_bufferevent(r->evcon), EV_WRITE, 0,
+                                     0);
         evhttp_send_reply_end(r->ev);
+    }
     req_release(r, REF_HANDLER);
 }
 
@@ -1138,6 +1150,7 @@ void http_stream_abort(struct http_req *r)
         return;
     r->stream_ended = true;
     r->on_close = NULL;
+    r->on_drained = NULL;
     if (r->evcon != NULL) {
         /* Drop the backlog and shut the socket: evhttp then sees the
          * connection fail, as when a client hangs up, and frees it. */

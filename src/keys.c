@@ -35,6 +35,11 @@ const char *keys_intersection(char *buf, size_t n, const char *isec, const char 
     return tagged(buf, n, "int", isec, what);
 }
 
+const char *keys_kiosk(char *buf, size_t n, const char *kiosk, const char *what)
+{
+    return tagged(buf, n, "kiosk", kiosk, what);
+}
+
 const char *keys_city(char *buf, size_t n, const char *what)
 {
     snprintf(buf, n, "cityd:{city}:%s", what);

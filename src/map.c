@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -24,8 +23,14 @@
 #include <sys/stat.h>
 
 #include "dict.h"
+#include "signals.h"
+#include "tariff.h"
+#include "text.h"
 
 #define MAP_ID_MAX 127            /* bytes; keeps "lot\x1fbay" keys bounded */
+#define MAP_SPOTS_MAX 10000000    /* totalSpotNumber, as PUT /v1/parking/lots */
+#define MAP_LIST_MAX 64           /* levels, categories of a lot */
+#define MAP_REFS_MAX 256          /* lots of a screen, intersections of a corridor */
 #define MAP_ISEC_MAX_OFFSET_M 50.0
 #define MAP_MAX_RADIUS_M 100000.0 /* from the middle of the map to any feature */
 
@@ -97,6 +102,7 @@ static void problem(struct loader *L, const char *file, const char *feature, con
     va_start(ap, fmt);
     vsnprintf(it->message, sizeof it->message, fmt, ap);
     va_end(ap);
+    text_sanitize(it->message);            /* quoted values may hold control characters */
 }
 
 #define FPROBLEM(L, ft, ...) problem((L), (ft)->file, (ft)->label, __VA_ARGS__)
@@ -120,41 +126,73 @@ static void free_strv(char **v, size_t n)
 
 static bool valid_id(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > MAP_ID_MAX)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return false;
-    return true;
+    char e[8];
+    return text_check_id("id", s, strlen(s), MAP_ID_MAX + 1, e, sizeof e) == 0;
 }
 
-/* String property `key` of obj (named `ctx.key` in messages when ctx is
- * set). Absent: *out = NULL and ok unless required. */
-static bool get_str(struct loader *L, const struct feat *ft, json_t *obj, const char *ctx,
-                    const char *key, bool required, char **out)
+/* What a string property may hold (text.h): an id (levels and categories
+ * too: they go into keys and queries) or a name (names, addresses). */
+enum str_rule { S_ID, S_NAME };
+
+/* A string of n bytes as property `field` under rule; reported if not. */
+static bool str_ok(struct loader *L, const struct feat *ft, const char *field, const char *s,
+                   size_t n, enum str_rule rule)
+{
+    char what[64], e[160];
+    snprintf(what, sizeof what, "property '%s'", field);
+    int rc = rule == S_ID ? text_check_id(what, s, n, MAP_ID_MAX + 1, e, sizeof e)
+                          : text_check(what, s, n, TEXT_NAME_SIZE, e, sizeof e);
+    if (rc != 0)
+        FPROBLEM(L, ft, "%s", e);
+    return rc == 0;
+}
+
+/* String property `key` under rule. Absent: *out = NULL and ok unless
+ * required. */
+static bool get_str(struct loader *L, const struct feat *ft, const char *key, enum str_rule rule,
+                    bool required, char **out)
 {
     *out = NULL;
-    json_t *v = json_object_get(obj, key);
-    const char *dot = ctx ? "." : "";
+    json_t *v = json_object_get(ft->props, key);
     if (v == NULL || json_is_null(v)) {
         if (required)
-            FPROBLEM(L, ft, "missing property '%s%s%s'", ctx ? ctx : "", dot, key);
+            FPROBLEM(L, ft, "missing property '%s'", key);
         return !required;
     }
     if (!json_is_string(v) || json_string_length(v) == 0) {
-        FPROBLEM(L, ft, "property '%s%s%s' must be a non-empty string", ctx ? ctx : "", dot, key);
+        FPROBLEM(L, ft, "property '%s' must be a non-empty string", key);
         return false;
     }
+    if (!str_ok(L, ft, key, json_string_value(v), json_string_length(v), rule))
+        return false;
     *out = dupstr(L, json_string_value(v));
     return *out != NULL;
 }
 
-enum range { ANY, GE0, GT0 };
+/* Plausible values of a number, [lo, hi]. A value beyond them is a typo
+ * or garbage that would otherwise reach computations (a cycle_max_s of
+ * 1e300 never ends a search for a cycle, a speed of 1e-9 km/h draws a
+ * time-space diagram eons long). Signal values are the API's (signals.h). */
+struct range {
+    double lo, hi;
+    const char *unit;
+};
 
-/* Number property; absent leaves *out untouched (ok unless required). */
+static const struct range R_PRICE = {0, 1e6, ""};             /* as tariff rates */
+static const struct range R_SAT_FLOW = {SIGNALS_SATURATION_PLAUSIBLE_MIN_VPH,
+                                        SIGNALS_PLAUSIBLE_FLOW_VPH, " veh/h"};
+static const struct range R_FLOW = {0, SIGNALS_PLAUSIBLE_FLOW_VPH, " veh/h"};
+static const struct range R_GREEN_S = {0, SIGNALS_MIN_GREEN_MAX_S, " s"};
+static const struct range R_LOST_S = {0, SIGNALS_LOST_TIME_MAX_S, " s"};
+static const struct range R_CYCLE_S = {SIGNALS_CYCLE_MIN_S, SIGNALS_CYCLE_MAX_S, " s"};
+static const struct range R_CROSSING_M = {0, SIGNALS_PLAUSIBLE_CROSSING_M, " m"};
+static const struct range R_SPEED_KMH = {SIGNALS_SPEED_MIN_MPS * 3.6,
+                                         SIGNALS_SPEED_MAX_MPS * 3.6, " km/h"};
+
+/* Number property (named `ctx.key` when ctx is set) within r; absent
+ * leaves *out untouched (ok unless required). */
 static bool get_num(struct loader *L, const struct feat *ft, json_t *obj, const char *ctx,
-                    const char *key, bool required, enum range r, double *out)
+                    const char *key, bool required, struct range r, double *out)
 {
     json_t *v = json_object_get(obj, key);
     const char *dot = ctx ? "." : "";
@@ -164,23 +202,22 @@ static bool get_num(struct loader *L, const struct feat *ft, json_t *obj, const 
         return !required;
     }
     double d = json_is_number(v) ? json_number_value(v) : NAN;
-    bool ok = isfinite(d) && (r == ANY || (r == GE0 && d >= 0.0) || (r == GT0 && d > 0.0));
-    if (!ok) {
-        FPROBLEM(L, ft, "property '%s%s%s' must be a number%s", ctx ? ctx : "", dot, key,
-                 r == GE0 ? " >= 0" : r == GT0 ? " > 0" : "");
+    if (!(d >= r.lo && d <= r.hi)) {
+        FPROBLEM(L, ft, "property '%s%s%s' must be a number between %g and %g%s",
+                 ctx ? ctx : "", dot, key, r.lo, r.hi, r.unit);
         return false;
     }
     *out = d;
     return true;
 }
 
-/* Array of distinct non-empty strings; absent: NULL/0, ok unless required. */
-static bool get_strv(struct loader *L, const struct feat *ft, json_t *obj, const char *key,
-                     bool required, char ***out, size_t *n)
+/* Array of at most max distinct ids; absent: NULL/0, ok unless required. */
+static bool get_strv(struct loader *L, const struct feat *ft, const char *key, bool required,
+                     size_t max, char ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    json_t *v = json_object_get(obj, key);
+    json_t *v = json_object_get(ft->props, key);
     if (v == NULL || json_is_null(v)) {
         if (required)
             FPROBLEM(L, ft, "missing property '%s'", key);
@@ -195,6 +232,17 @@ static bool get_strv(struct loader *L, const struct feat *ft, json_t *obj, const
     if (!ok) {
         FPROBLEM(L, ft, "property '%s' must be an array of non-empty strings", key);
         return false;
+    }
+    if (len > max) {                      /* before the quadratic test for twins */
+        FPROBLEM(L, ft, "property '%s' lists more than %zu", key, max);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        json_t *e = json_array_get(v, i);
+        char field[48];
+        snprintf(field, sizeof field, "%s[%zu]", key, i);
+        if (!str_ok(L, ft, field, json_string_value(e), json_string_length(e), S_ID))
+            return false;
     }
     for (size_t i = 0; i < len; i++)
         for (size_t j = 0; j < i; j++)
@@ -549,57 +597,19 @@ int map_parse_hhmm(const char *s)
     return h > 23 || m > 59 ? -1 : h * 60 + m;
 }
 
-static bool parse_hhmm_prop(struct loader *L, const struct feat *ft, json_t *night,
-                            const char *key, int *out)
-{
-    json_t *v = json_object_get(night, key);
-    *out = map_parse_hhmm(json_string_value(v));
-    if (*out < 0) {
-        FPROBLEM(L, ft, "property 'tariff.night.%s' must be a time of day HH:MM", key);
-        return false;
-    }
-    return true;
-}
-
-static bool parse_night(struct loader *L, const struct feat *ft, json_t *night,
-                        struct map_tariff *t)
-{
-    if (!json_is_object(night)) {
-        FPROBLEM(L, ft, "property 'tariff.night' must be an object");
-        return false;
-    }
-    bool ok = parse_hhmm_prop(L, ft, night, "from", &t->night_from_min);
-    ok &= parse_hhmm_prop(L, ft, night, "to", &t->night_to_min);
-    ok &= get_num(L, ft, night, "tariff.night", "rate_per_hour", true, GE0,
-                  &t->night_rate_per_hour);
-    if (ok && t->night_from_min == t->night_to_min) {
-        FPROBLEM(L, ft, "tariff.night from and to are the same time");
-        ok = false;
-    }
-    t->has_night = ok;
-    return ok;
-}
-
-/* Tariff (api.md "Tariff"). Defaults: no free period, hourly units, no
- * cap, no night rate. */
+/* Tariff (api.md "Tariff") by the rules of PUT /v1/parking/lots: one
+ * parser, tariff_from_json. Absent: not present, hourly units. */
 static bool parse_tariff(struct loader *L, const struct feat *ft, json_t *v, struct map_tariff *t)
 {
+    char e[256];
     *t = (struct map_tariff){.unit_minutes = 60.0};
     if (v == NULL || json_is_null(v))
         return true;
-    if (!json_is_object(v)) {
-        FPROBLEM(L, ft, "property 'tariff' must be an object");
+    if (tariff_from_json(v, "tariff", t, e, sizeof e) != 0) {
+        FPROBLEM(L, ft, "%s", e);
         return false;
     }
-    bool ok = get_num(L, ft, v, "tariff", "rate_per_hour", true, GE0, &t->rate_per_hour);
-    ok &= get_num(L, ft, v, "tariff", "free_minutes", false, GE0, &t->free_minutes);
-    ok &= get_num(L, ft, v, "tariff", "unit_minutes", false, GT0, &t->unit_minutes);
-    ok &= get_num(L, ft, v, "tariff", "daily_cap", false, GE0, &t->daily_cap);
-    json_t *night = json_object_get(v, "night");
-    if (night != NULL && !json_is_null(night))
-        ok &= parse_night(L, ft, night, t);
-    t->present = ok;
-    return ok;
+    return true;
 }
 
 static void lot_clear(struct map_lot *l)
@@ -616,7 +626,7 @@ static void lot_clear(struct map_lot *l)
 
 static bool lot_type(struct loader *L, const struct feat *ft, struct map_lot *l)
 {
-    if (!get_str(L, ft, ft->props, NULL, "type", false, &l->type))
+    if (!get_str(L, ft, "type", S_NAME, false, &l->type))
         return false;
     if (l->type == NULL)
         return (l->type = dupstr(L, "OffStreetParking")) != NULL;
@@ -634,8 +644,10 @@ static bool lot_total(struct loader *L, const struct feat *ft, struct map_lot *l
         FPROBLEM(L, ft, "missing property 'totalSpotNumber'");
         return false;
     }
-    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > INT_MAX) {
-        FPROBLEM(L, ft, "property 'totalSpotNumber' must be a positive integer");
+    if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+        json_integer_value(v) > MAP_SPOTS_MAX) {
+        FPROBLEM(L, ft, "property 'totalSpotNumber' must be an integer from 1 to %d",
+                 MAP_SPOTS_MAX);
         return false;
     }
     l->total = (int)json_integer_value(v);
@@ -644,7 +656,7 @@ static bool lot_total(struct loader *L, const struct feat *ft, struct map_lot *l
 
 static bool lot_currency(struct loader *L, const struct feat *ft, struct map_lot *l)
 {
-    if (!get_str(L, ft, ft->props, NULL, "priceCurrency", false, &l->currency))
+    if (!get_str(L, ft, "priceCurrency", S_NAME, false, &l->currency))
         return false;
     if (l->currency == NULL)
         return (l->currency = dupstr(L, "CNY")) != NULL;
@@ -662,16 +674,16 @@ static bool parse_lot(struct loader *L, const struct feat *ft, struct map_lot *l
     memset(l, 0, sizeof *l);
     l->price_rate_per_hour = NAN;
     bool ok = (l->id = dupstr(L, ft->id)) != NULL;
-    ok &= get_str(L, ft, ft->props, NULL, "name", true, &l->name);
+    ok &= get_str(L, ft, "name", S_NAME, true, &l->name);
     ok &= lot_type(L, ft, l);
     ok &= lot_total(L, ft, l);
-    ok &= get_strv(L, ft, ft->props, "category", false, &l->category, &l->ncategory);
-    ok &= get_strv(L, ft, ft->props, "levels", false, &l->levels, &l->nlevels);
+    ok &= get_strv(L, ft, "category", false, MAP_LIST_MAX, &l->category, &l->ncategory);
+    ok &= get_strv(L, ft, "levels", false, MAP_LIST_MAX, &l->levels, &l->nlevels);
     ok &= parse_tariff(L, ft, json_object_get(ft->props, "tariff"), &l->tariff);
-    ok &= get_num(L, ft, ft->props, NULL, "priceRatePerHour", false, GE0,
+    ok &= get_num(L, ft, ft->props, NULL, "priceRatePerHour", false, R_PRICE,
                   &l->price_rate_per_hour);
     ok &= lot_currency(L, ft, l);
-    ok &= get_str(L, ft, ft->props, NULL, "address", false, &l->address);
+    ok &= get_str(L, ft, "address", S_NAME, false, &l->address);
     ok &= feature_location(L, ft, &l->loc);
     if (!ok)
         lot_clear(l);
@@ -698,7 +710,7 @@ static bool index_put(struct loader *L, const struct feat *ft, struct dict *d, c
 /* The lot a garage feature belongs to ('lot' property). */
 static struct map_lot *owner_lot(struct loader *L, const struct feat *ft, char **lot_id)
 {
-    if (!get_str(L, ft, ft->props, NULL, "lot", true, lot_id) || *lot_id == NULL)
+    if (!get_str(L, ft, "lot", S_ID, true, lot_id) || *lot_id == NULL)
         return NULL;
     struct map_lot *lot = dict_get(L->m->lot_by_id, *lot_id);
     if (lot == NULL && !dict_get(L->broken[K_LOT], *lot_id))
@@ -720,7 +732,7 @@ static struct map_lot *lot_level(struct loader *L, const struct feat *ft, char *
                                  char **level)
 {
     struct map_lot *lot = owner_lot(L, ft, lot_id);
-    bool ok = get_str(L, ft, ft->props, NULL, "level", true, level);
+    bool ok = get_str(L, ft, "level", S_ID, true, level);
     if (lot == NULL || !ok || !check_level(L, ft, lot, *level))
         return NULL;
     return lot;
@@ -807,7 +819,7 @@ static bool parse_aisle(struct loader *L, struct feat *ft)
 static bool connector_levels(struct loader *L, const struct feat *ft, const struct map_lot *lot,
                              struct map_connector *c)
 {
-    if (!get_strv(L, ft, ft->props, "levels", true, &c->levels, &c->nlevels))
+    if (!get_strv(L, ft, "levels", true, MAP_LIST_MAX, &c->levels, &c->nlevels))
         return false;
     if (c->nlevels < 2) {
         FPROBLEM(L, ft, "a connector must join at least 2 levels");
@@ -826,8 +838,8 @@ static bool parse_connector(struct loader *L, const struct feat *ft)
     const struct map_lot *lot = owner_lot(L, ft, &c->lot);
     bool ok = lot != NULL;
     ok &= connector_levels(L, ft, lot, c);
-    ok &= get_str(L, ft, ft->props, NULL, "name", false, &c->name);
-    ok &= get_str(L, ft, ft->props, NULL, "type", false, &c->connector_type);
+    ok &= get_str(L, ft, "name", S_NAME, false, &c->name);
+    ok &= get_str(L, ft, "type", S_NAME, false, &c->connector_type);
     ok = ok && (c->id = dupstr(L, ft->label)) != NULL;
     if (!ok) {
         connector_clear(c);
@@ -843,7 +855,7 @@ static bool parse_kiosk(struct loader *L, const struct feat *ft)
     struct map_kiosk *k = &L->m->kiosks[L->m->nkiosks];
     memset(k, 0, sizeof *k);
     bool ok = lot_level(L, ft, &k->lot, &k->level) != NULL;
-    ok &= get_str(L, ft, ft->props, NULL, "name", false, &k->name);
+    ok &= get_str(L, ft, "name", S_NAME, false, &k->name);
     ok = ok && (k->id = dupstr(L, ft->id)) != NULL &&
          index_put(L, ft, L->m->kiosk_by_id, k->id, k, "kiosk");
     if (!ok) {
@@ -859,7 +871,7 @@ static bool parse_screen(struct loader *L, const struct feat *ft)
 {
     struct map_screen *s = &L->m->screens[L->m->nscreens];
     memset(s, 0, sizeof *s);
-    bool ok = get_strv(L, ft, ft->props, "lots", true, &s->lots, &s->nlots);
+    bool ok = get_strv(L, ft, "lots", true, MAP_REFS_MAX, &s->lots, &s->nlots);
     if (ok && s->nlots == 0) {
         FPROBLEM(L, ft, "property 'lots' must name at least one lot");
         ok = false;
@@ -870,7 +882,7 @@ static bool parse_screen(struct loader *L, const struct feat *ft)
                 FPROBLEM(L, ft, "unknown lot '%s'", s->lots[i]);
             ok = false;
         }
-    ok &= get_str(L, ft, ft->props, NULL, "name", false, &s->name);
+    ok &= get_str(L, ft, "name", S_NAME, false, &s->name);
     ok = ok && (s->id = dupstr(L, ft->id)) != NULL &&
          index_put(L, ft, L->m->screen_by_id, s->id, s, "screen");
     if (!ok) {
@@ -953,11 +965,16 @@ static bool parse_movements(struct loader *L, const struct feat *ft, json_t *mv,
         return false;
     }
     bool ok = true;
-    for (size_t i = 0; i < n; i++) {
+    /* The first bad entry is the problem: a list of thousands of them
+     * must not become thousands of problems. */
+    for (size_t i = 0; ok && i < n; i++) {
         const char *s = json_string_value(json_array_get(mv, i));
         if (s == NULL || !utdf_movement(s)) {
             FPROBLEM(L, ft, "phase %zu: unknown movement '%s' (UTDF: NBL NBT NBR SBL SBT SBR "
                             "EBL EBT EBR WBL WBT WBR)", k + 1, s ? s : "(not a string)");
+            ok = false;
+        } else if (strv_has(ph->movements, ph->nmovements, s)) {
+            FPROBLEM(L, ft, "phase %zu lists movement '%s' twice", k + 1, s);
             ok = false;
         } else if ((ph->movements[ph->nmovements] = dupstr(L, s)) != NULL) {
             ph->nmovements++;
@@ -978,9 +995,9 @@ static bool parse_phase(struct loader *L, const struct feat *ft, json_t *p, size
         return false;
     }
     bool ok = parse_movements(L, ft, json_object_get(p, "movements"), k, ph);
-    ok &= get_num(L, ft, p, ctx, "saturation_flow", true, GT0, &ph->saturation_flow);
-    ok &= get_num(L, ft, p, ctx, "min_green_s", true, GE0, &ph->min_green_s);
-    ok &= get_num(L, ft, p, ctx, "flow", false, GE0, &ph->design_flow);
+    ok &= get_num(L, ft, p, ctx, "saturation_flow", true, R_SAT_FLOW, &ph->saturation_flow);
+    ok &= get_num(L, ft, p, ctx, "min_green_s", true, R_GREEN_S, &ph->min_green_s);
+    ok &= get_num(L, ft, p, ctx, "flow", false, R_FLOW, &ph->design_flow);
     return ok;
 }
 
@@ -1002,6 +1019,11 @@ static bool parse_phases(struct loader *L, const struct feat *ft, struct map_int
         FPROBLEM(L, ft, "property 'phases' must be a non-empty array");
         return false;
     }
+    if (n > SIGNALS_MAX_PHASES) {         /* what signal timing can hold */
+        FPROBLEM(L, ft, "property 'phases' lists %zu (at most %d phases)", n,
+                 SIGNALS_MAX_PHASES);
+        return false;
+    }
     x->phases = calloc(n, sizeof *x->phases);
     if (x->phases == NULL) {
         L->oom = true;
@@ -1019,12 +1041,12 @@ static bool parse_isec(struct loader *L, const struct feat *ft)
     struct map_intersection *x = &L->m->isecs[L->m->nisecs];
     memset(x, 0, sizeof *x);
     bool ok = (x->id = dupstr(L, ft->id)) != NULL;
-    ok &= get_str(L, ft, ft->props, NULL, "name", true, &x->name);
+    ok &= get_str(L, ft, "name", S_NAME, true, &x->name);
     ok &= parse_phases(L, ft, x);
-    ok &= get_num(L, ft, ft->props, NULL, "lost_time_s", true, GE0, &x->lost_time_s);
-    ok &= get_num(L, ft, ft->props, NULL, "cycle_min_s", true, GT0, &x->cycle_min_s);
-    ok &= get_num(L, ft, ft->props, NULL, "cycle_max_s", true, GT0, &x->cycle_max_s);
-    ok &= get_num(L, ft, ft->props, NULL, "pedestrian_crossing_m", false, GE0,
+    ok &= get_num(L, ft, ft->props, NULL, "lost_time_s", true, R_LOST_S, &x->lost_time_s);
+    ok &= get_num(L, ft, ft->props, NULL, "cycle_min_s", true, R_CYCLE_S, &x->cycle_min_s);
+    ok &= get_num(L, ft, ft->props, NULL, "cycle_max_s", true, R_CYCLE_S, &x->cycle_max_s);
+    ok &= get_num(L, ft, ft->props, NULL, "pedestrian_crossing_m", false, R_CROSSING_M,
                   &x->pedestrian_crossing_m);
     if (ok && x->cycle_min_s > x->cycle_max_s) {
         FPROBLEM(L, ft, "cycle_min_s %g is above cycle_max_s %g", x->cycle_min_s,
@@ -1095,9 +1117,9 @@ static bool parse_corridor(struct loader *L, const struct feat *ft)
     struct map_corridor *c = &L->m->corridors[L->m->ncorridors];
     memset(c, 0, sizeof *c);
     bool ok = (c->id = dupstr(L, ft->id)) != NULL;
-    ok &= get_str(L, ft, ft->props, NULL, "name", true, &c->name);
-    ok &= get_num(L, ft, ft->props, NULL, "speed_kmh", true, GT0, &c->speed_kmh);
-    bool listed = get_strv(L, ft, ft->props, "intersections", true, &c->isecs, &c->nisecs);
+    ok &= get_str(L, ft, "name", S_NAME, true, &c->name);
+    ok &= get_num(L, ft, ft->props, NULL, "speed_kmh", true, R_SPEED_KMH, &c->speed_kmh);
+    bool listed = get_strv(L, ft, "intersections", true, MAP_REFS_MAX, &c->isecs, &c->nisecs);
     if (listed && c->nisecs < 2) {
         FPROBLEM(L, ft, "property 'intersections' must list at least 2 intersections");
         listed = false;

@@ -221,6 +221,19 @@ double mb_now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+bool mb_should_stop(struct mb_ctx *c, char *err, size_t errlen)
+{
+    bool cancel = c->cancel != NULL && atomic_load(c->cancel) != 0;
+    if (!cancel && mb_now_ms() - c->t0 <= c->limit_ms)
+        return false;
+    c->stopped = true;
+    if (cancel)
+        errbuf_fail(err, errlen, "optimisation cancelled");
+    else
+        errbuf_fail(err, errlen, "optimisation did not finish within %.0f ms", c->limit_ms);
+    return true;
+}
+
 double mb_clamp(double x, double lo, double hi)
 {
     return x < lo ? lo : x > hi ? hi : x;
@@ -318,9 +331,15 @@ void mb_extract(const struct mb_ctx *c, unsigned dirs, const struct mb_sol *s,
 int maxband_solve(const struct maxband_problem *p, struct maxband_result *r, char *err,
                   size_t errlen)
 {
+    return maxband_solve_cancel(p, NULL, r, err, errlen);
+}
+
+int maxband_solve_cancel(const struct maxband_problem *p, const atomic_int *cancel,
+                         struct maxband_result *r, char *err, size_t errlen)
+{
     if (maxband_check(p, err, errlen) != 0)
         return -1;
-    struct mb_ctx c = { .p = p, .t0 = mb_now_ms(),
+    struct mb_ctx c = { .p = p, .cancel = cancel, .t0 = mb_now_ms(),
                         .limit_ms = p->time_limit_ms > 0 ? p->time_limit_ms
                                                          : DEFAULT_TIME_LIMIT_MS };
     struct maxband_result res;
@@ -347,6 +366,8 @@ int maxband_solve(const struct maxband_problem *p, struct maxband_result *r, cha
         rc = mb_milp_solve(&c, &res, err, errlen);
     if (rc == 1)
         rc = errbuf_fail(err, errlen, "optimisation did not converge");
+    if (rc != 0 && c.stopped)
+        rc = MAXBAND_STOPPED;
     if (rc == 0) {
         res.solves = c.solves;
         res.elapsed_ms = mb_now_ms() - c.t0;

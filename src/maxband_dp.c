@@ -427,9 +427,8 @@ static int zsearch(struct mb_ctx *c, struct dp *d, const struct goal *g, double 
             rc = 1;
             goto out;
         }
-        if ((nodes & 63) == 0 && mb_now_ms() - c->t0 > c->limit_ms) {
-            rc = errbuf_fail(err, errlen, "optimisation did not finish within %.0f ms",
-                             c->limit_ms);
+        if (mb_should_stop(c, err, errlen)) {
+            rc = -1;
             goto out;
         }
         double zm = 0.5 * (x.z1 + x.z2);

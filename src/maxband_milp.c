@@ -202,10 +202,23 @@ static void milp_tune(glp_iocp *parm, const struct maxband_problem *p)
     parm->bt_tech = GLP_BT_BPH;
 }
 
-/* Solve one model. 1 optimal (sol filled), 0 infeasible, -1 error. */
-static int run(const struct maxband_problem *p, const struct mb_prep *pr, const struct spec *sp,
-               double budget_ms, struct mb_sol *s, char *err, size_t errlen)
+/* Branch-and-bound callback: give up as soon as the caller cancels (the
+ * time limit is GLPK's own tm_lim). */
+static void on_tree(glp_tree *tree, void *info)
 {
+    const struct mb_ctx *c = info;
+    if (c->cancel != NULL && atomic_load(c->cancel) != 0)
+        glp_ios_terminate(tree);
+}
+
+/* Solve one model within budget_ms. 1 optimal (c->s filled), 0
+ * infeasible, -1 error (c->stopped when out of time or cancelled). */
+static int run(struct mb_ctx *c, const struct spec *sp, double budget_ms, char *err,
+               size_t errlen)
+{
+    const struct maxband_problem *p = c->p;
+    const struct mb_prep *pr = &c->pr;
+    struct mb_sol *s = &c->s;
     size_t n = pr->n;
     bool feasible;
     glp_prob *lp = build(p, pr, sp, &feasible);
@@ -223,6 +236,8 @@ static int run(const struct maxband_problem *p, const struct mb_prep *pr, const 
         parm.msg_lev = GLP_MSG_OFF;
         parm.presolve = GLP_ON;
         parm.tm_lim = tm;
+        parm.cb_func = on_tree;
+        parm.cb_info = c;
         milp_tune(&parm, p);
         ret = glp_intopt(lp, &parm);
         status = ret == 0 ? glp_mip_status(lp) : 0;
@@ -235,8 +250,12 @@ static int run(const struct maxband_problem *p, const struct mb_prep *pr, const 
         ret = glp_simplex(lp, &parm);
         status = ret == 0 ? glp_get_status(lp) : 0;
     }
-    if (ret == GLP_ETMLIM) {
-        errbuf_fail(err, errlen, "optimisation did not finish within %.0f ms", budget_ms);
+    if (ret == GLP_ETMLIM || ret == GLP_ESTOP) {
+        c->stopped = true;
+        if (ret == GLP_ESTOP)
+            errbuf_fail(err, errlen, "optimisation cancelled");
+        else
+            errbuf_fail(err, errlen, "optimisation did not finish within %.0f ms", c->limit_ms);
         goto out;
     }
     if (ret == GLP_ENOPFS || status == GLP_NOFEAS || status == GLP_INFEAS) {
@@ -267,11 +286,10 @@ out:
 
 static int solve_one(struct mb_ctx *c, const struct spec *sp, char *err, size_t errlen)
 {
-    double left = c->limit_ms - (mb_now_ms() - c->t0);
-    if (left <= 0)
-        return errbuf_fail(err, errlen, "optimisation did not finish within %.0f ms", c->limit_ms);
+    if (mb_should_stop(c, err, errlen))
+        return -1;
     c->solves++;
-    return run(c->p, &c->pr, sp, left, &c->s, err, errlen);
+    return run(c, sp, c->limit_ms - (mb_now_ms() - c->t0), err, errlen);
 }
 
 /* Best one-way progression in direction dir; fills r. */
@@ -339,6 +357,11 @@ static int solve_joint(struct mb_ctx *c, bool equal, struct maxband_result *r, c
     return 0;
 }
 
+
+void maxband_thread_done(void)
+{
+    glp_free_env();
+}
 
 int mb_milp_solve(struct mb_ctx *c, struct maxband_result *r, char *err, size_t errlen)
 {

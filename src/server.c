@@ -1,11 +1,13 @@
 /* server.c -- bring cityd up, run it, drain it on SIGTERM, take it down.
  *
  * Order matters: the embedded Redis starts before the store connects to
- * it, the map loads before routes that read it are registered, and the
- * HTTP listener opens last so no request arrives before the server can
- * answer it. Shutdown runs the other way round: stop accepting, let
- * in-flight requests finish (bounded by server.drain_timeout_ms), close
- * the store, then stop Redis so it flushes its AOF. */
+ * it, the map loads before the modules that read it, and the API modules
+ * (module.h) start in the order of MODULES, each after those it relies
+ * on. Shutdown runs the other way round: stop accepting, let in-flight
+ * requests finish (bounded by server.drain_timeout_ms), stop every
+ * module, free the HTTP server and the store (whose last callbacks find
+ * the modules stopped), free the modules, then stop Redis so it flushes
+ * its AOF. */
 #include "server.h"
 
 #include <event2/event.h>
@@ -14,15 +16,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_sessions.h"
 #include "api_transit.h"
 #include "app.h"
 #include "garage.h"
 #include "http.h"
 #include "map.h"
 #include "metrics.h"
+#include "module.h"
 #include "redisproc.h"
 #include "store.h"
+
+/* The API modules, each after what it relies on. */
+static const struct api_module *const MODULES[] = {
+    &api_health_module,      /* answers (503 "starting") while the others restore */
+    &api_parking_module,     /* the lot registry, which the sessions bill by */
+    &api_sessions_module,
+    &api_transit_module,
+    &api_adaptive_module,    /* signal controllers: run the plans ... */
+    &api_signals_module,     /* ... that the corridor endpoints store */
+};
+#define NMODULES (sizeof MODULES / sizeof MODULES[0])
+
+/* Pending restores and re-reads go as soon as Redis answers again. */
+static void on_store_state(void *arg, bool up)
+{
+    if (up)
+        restore_store_up(arg);
+}
 
 static int start_store(struct app *a, char *err, size_t errlen)
 {
@@ -42,6 +62,7 @@ static int start_store(struct app *a, char *err, size_t errlen)
     if (a->store == NULL)
         return -1;
     store_bind_metrics(a->store, a->metrics);
+    store_set_state_cb(a->store, on_store_state, a);
     return 0;
 }
 
@@ -74,16 +95,31 @@ static int start_http(struct app *a, char *err, size_t errlen)
     a->http = http_server_new(a->base, &ho, &a->log, a->metrics, err, errlen);
     if (a->http == NULL)
         return -1;
-    if (http_load_keys(a->http, a->cfg.auth_keys_file, err, errlen) != 0)
-        return -1;
-    api_health_register(a);
-    if (api_parking_start(a, err, errlen) != 0)
-        return -1;
-    api_signals_register(a);
-    api_transit_register(a);
-    if (api_sessions_init(a, err, errlen) != 0)
-        return -1;
+    return http_load_keys(a->http, a->cfg.auth_keys_file, err, errlen);
+}
+
+/* In table order; a failure leaves a->modules_started counting the
+ * failed one too (server_stop stops and frees those). */
+static int start_modules(struct app *a, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < NMODULES; i++) {
+        a->modules_started = i + 1;
+        if (MODULES[i]->start(a, err, errlen) != 0)
+            return -1;
+    }
     return 0;
+}
+
+bool server_ready(const struct app *a, const char **waiting)
+{
+    for (size_t i = 0; i < a->modules_started; i++) {
+        if (!MODULES[i]->ready(a)) {
+            if (waiting)
+                *waiting = MODULES[i]->name;
+            return false;
+        }
+    }
+    return a->modules_started == NMODULES;
 }
 
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
@@ -148,9 +184,8 @@ int server_start(struct app *a, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (load_map(a, err, errlen) != 0 || api_transit_init(a, err, errlen) != 0 ||
-        start_store(a, err, errlen) != 0 ||
-        start_http(a, err, errlen) != 0)
+    if (load_map(a, err, errlen) != 0 || start_store(a, err, errlen) != 0 ||
+        start_http(a, err, errlen) != 0 || start_modules(a, err, errlen) != 0)
         return -1;
     a->sig_term = evsignal_new(a->base, SIGTERM, on_signal, a);
     a->sig_int = evsignal_new(a->base, SIGINT, on_signal, a);
@@ -170,10 +205,8 @@ int server_run(struct app *a)
 
 void server_stop(struct app *a)
 {
-    api_parking_stop(a);
-    api_signals_stop(a);
-    api_sessions_stop(a);
-    api_transit_free(a);
+    for (size_t i = a->modules_started; i-- > 0;)
+        MODULES[i]->stop(a);
     if (a->drain_timer)
         event_free(a->drain_timer);
     if (a->sig_term)
@@ -182,9 +215,11 @@ void server_stop(struct app *a)
         event_free(a->sig_int);
     http_server_free(a->http);
     store_free(a->store);
+    for (size_t i = a->modules_started; i-- > 0;)
+        MODULES[i]->free(a);
+    a->modules_started = 0;
     if (a->redis)
         redisproc_free(a->redis);
-    api_sessions_free(a);
     map_free(a->map);
     metrics_free(a->metrics);
     if (a->base)

@@ -65,6 +65,21 @@ void session_make_id(char *buf, size_t n, const char *lot, const char *kind, con
     snprintf(buf, n, "ps-%016llx", (unsigned long long)h);
 }
 
+int session_ts_check(const struct session_clock *c, double ts, char *err, size_t errlen)
+{
+    if (ts - c->now > c->max_future_s) {
+        snprintf(err, errlen, "ts: %.0f is %.0f s ahead of the clock (at most "
+                 "parking.gate_max_future_s = %.0f)", ts, ts - c->now, c->max_future_s);
+        return -1;
+    }
+    if (c->now - ts > c->max_age_s) {
+        snprintf(err, errlen, "ts: %.0f is %.0f s in the past (at most parking.gate_max_age_s = "
+                 "%.0f; is the camera's clock set?)", ts, c->now - ts, c->max_age_s);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- transitions ---- */
 
 /* The identity shared by sessions opened by an entry or by an exit. */
@@ -119,7 +134,7 @@ int session_close(struct session *s, const struct session_event *ev, long long f
     s->status = SESSION_PAYMENT_REQUIRED;           /* the default: the gate holds */
     if (owed == 0) {
         s->status = SESSION_PAID;
-    } else if (s->flags & SESSION_F_OVERLONG) {
+    } else if ((s->flags & SESSION_F_OVERLONG) || fee_fen >= TARIFF_MAX_FEN) {
         /* an anomaly is never debited silently: a person looks at it */
     } else if (acct != NULL && acct->autopay) {
         struct session_payment p = {.fen = owed, .ts = ev->ts};
@@ -431,6 +446,11 @@ static int get_amount(const json_t *j, const char *key, long long *fen, char *er
     double x = json_number_value(v);
     if (x < 0) {
         snprintf(err, errlen, "%s: must not be negative", key);
+        return -1;
+    }
+    if (x > (double)TARIFF_MAX_FEN / 100) {
+        snprintf(err, errlen, "%s: %g is more than any fee (at most %.0f)", key, x,
+                 (double)TARIFF_MAX_FEN / 100);
         return -1;
     }
     *fen = tariff_fen(x);

@@ -37,7 +37,9 @@ double signals_webster_delay(double cycle_s, double green_s, double flow_vph,
     double d = cycle_s * (1 - lambda) * (1 - lambda) / (2 * (1 - lambda * x));
     if (q > 0) {
         d += x * x / (2 * q * (1 - x));
-        d -= 0.65 * cbrt(cycle_s / (q * q)) * pow(x, 2 + 5 * lambda);
+        /* (C/q^2)^(1/3) x^(2+5l) in logarithms: for a tiny flow q^2
+         * underflows while the product itself tends to 0. */
+        d -= 0.65 * exp(log(cycle_s) / 3 - 2 * log(q) / 3 + (2 + 5 * lambda) * log(x));
     }
     return d;
 }
@@ -79,15 +81,24 @@ double signals_pedestrian_green(double crossing_m)
 
 /* ---- validation ---- */
 
+static bool within(double x, double lo, double hi)
+{
+    return x >= lo && x <= hi;           /* false for NAN */
+}
+
 static int check_phase(const struct signals_phase_in *p, size_t i, char *err, size_t errlen)
 {
     bool has_ratio = !isnan(p->flow_ratio);
-    if (has_ratio && !(isfinite(p->flow_ratio) && p->flow_ratio >= 0))
-        return errbuf_fail(err, errlen, "phases[%zu].flow_ratio: must be a number >= 0", i);
-    if (!isnan(p->flow_vph) && !(isfinite(p->flow_vph) && p->flow_vph >= 0))
-        return errbuf_fail(err, errlen, "phases[%zu].flow: must be a number >= 0", i);
-    if (!isnan(p->saturation_vph) && !(isfinite(p->saturation_vph) && p->saturation_vph > 0))
-        return errbuf_fail(err, errlen, "phases[%zu].saturation_flow: must be positive", i);
+    if (has_ratio && !within(p->flow_ratio, 0, SIGNALS_RATIO_MAX))
+        return errbuf_fail(err, errlen, "phases[%zu].flow_ratio: must be in [0, %g]", i,
+                           SIGNALS_RATIO_MAX);
+    if (!isnan(p->flow_vph) && !within(p->flow_vph, 0, SIGNALS_FLOW_MAX_VPH))
+        return errbuf_fail(err, errlen, "phases[%zu].flow: must be in [0, %g]", i,
+                           SIGNALS_FLOW_MAX_VPH);
+    if (!isnan(p->saturation_vph) &&
+        !within(p->saturation_vph, SIGNALS_SATURATION_MIN_VPH, SIGNALS_FLOW_MAX_VPH))
+        return errbuf_fail(err, errlen, "phases[%zu].saturation_flow: must be in [%g, %g]", i,
+                           SIGNALS_SATURATION_MIN_VPH, SIGNALS_FLOW_MAX_VPH);
     if (!has_ratio) {
         if (isnan(p->flow_vph))
             return errbuf_fail(err, errlen, "phases[%zu].flow: missing (or give flow_ratio)", i);
@@ -95,13 +106,15 @@ static int check_phase(const struct signals_phase_in *p, size_t i, char *err, si
             return errbuf_fail(err, errlen,
                                "phases[%zu].saturation_flow: missing (or give flow_ratio)", i);
     }
-    if (!(isfinite(p->min_green_s) && p->min_green_s >= 0))
-        return errbuf_fail(err, errlen, "phases[%zu].min_green_s: must be a number >= 0", i);
-    if (!(isfinite(p->ped_crossing_m) && p->ped_crossing_m >= 0))
-        return errbuf_fail(err, errlen,
-                           "phases[%zu].pedestrian_crossing_m: must be a number >= 0", i);
-    if (!isnan(p->green_s) && !(isfinite(p->green_s) && p->green_s > 0))
-        return errbuf_fail(err, errlen, "phases[%zu].green_s: must be positive", i);
+    if (!within(p->min_green_s, 0, SIGNALS_TIME_MAX_S))
+        return errbuf_fail(err, errlen, "phases[%zu].min_green_s: must be in [0, %g]", i,
+                           SIGNALS_TIME_MAX_S);
+    if (!within(p->ped_crossing_m, 0, SIGNALS_CROSSING_MAX_M))
+        return errbuf_fail(err, errlen, "phases[%zu].pedestrian_crossing_m: must be in [0, %g]",
+                           i, SIGNALS_CROSSING_MAX_M);
+    if (!isnan(p->green_s) && !within(p->green_s, SIGNALS_GREEN_MIN_S, SIGNALS_TIME_MAX_S))
+        return errbuf_fail(err, errlen, "phases[%zu].green_s: must be in [%g, %g]", i,
+                           SIGNALS_GREEN_MIN_S, SIGNALS_TIME_MAX_S);
     return 0;
 }
 
@@ -112,14 +125,17 @@ static int check_input(const struct signals_webster_in *in, size_t *ngiven,
         return errbuf_fail(err, errlen, "phases: at least one phase needed");
     if (in->nphases > SIGNALS_MAX_PHASES)
         return errbuf_fail(err, errlen, "phases: at most %d phases", SIGNALS_MAX_PHASES);
-    if (!(isfinite(in->lost_time_s) && in->lost_time_s >= 0))
-        return errbuf_fail(err, errlen, "lost_time_s: must be a number >= 0");
-    if (!(isfinite(in->cycle_min_s) && in->cycle_min_s > 0))
-        return errbuf_fail(err, errlen, "cycle_min_s: must be positive");
-    if (!(isfinite(in->cycle_max_s) && in->cycle_max_s >= in->cycle_min_s))
-        return errbuf_fail(err, errlen, "cycle_max_s: must be at least cycle_min_s");
-    if (!isnan(in->cycle_s) && !(isfinite(in->cycle_s) && in->cycle_s > in->lost_time_s))
-        return errbuf_fail(err, errlen, "cycle_s: must be longer than lost_time_s");
+    if (!within(in->lost_time_s, 0, SIGNALS_TIME_MAX_S))
+        return errbuf_fail(err, errlen, "lost_time_s: must be in [0, %g]", SIGNALS_TIME_MAX_S);
+    if (!within(in->cycle_min_s, SIGNALS_GREEN_MIN_S, SIGNALS_TIME_MAX_S))
+        return errbuf_fail(err, errlen, "cycle_min_s: must be in (0, %g]", SIGNALS_TIME_MAX_S);
+    if (!within(in->cycle_max_s, in->cycle_min_s, SIGNALS_TIME_MAX_S))
+        return errbuf_fail(err, errlen, "cycle_max_s: must be at least cycle_min_s, at most %g",
+                           SIGNALS_TIME_MAX_S);
+    if (!isnan(in->cycle_s) && !(within(in->cycle_s, 0, SIGNALS_TIME_MAX_S) &&
+                                 in->cycle_s > in->lost_time_s))
+        return errbuf_fail(err, errlen, "cycle_s: must be longer than lost_time_s, at most %g",
+                           SIGNALS_TIME_MAX_S);
     *ngiven = 0;
     for (size_t i = 0; i < in->nphases; i++) {
         if (check_phase(&in->phases[i], i, err, errlen) != 0)

@@ -21,7 +21,20 @@
  *    are in order, so it means nothing has come back for timeout_ms.
  *  - store_free calls back every pending op with STORE_DOWN; it must not be
  *    called from a store callback (hiredis would defer the teardown past
- *    the free), which `cb_depth` detects. */
+ *    the free), which `cb_depth` detects.
+ *  - Unknown outcomes. A command handed to a connection and not answered
+ *    (timed out, or the connection died first) may still run: Redis reads
+ *    what the dead connection left in its socket when it gets to it. Such
+ *    a connection is remembered by the id and address Redis gave it
+ *    (CLIENT INFO in the handshake) and the next connection's handshake
+ *    kills it (CLIENT KILL ID .. ADDR ..) before the link goes up: from then
+ *    on nothing it carried can take effect, so a read that succeeds after a
+ *    timeout sees everything the timed-out command will ever do (the fence).
+ *    On one connection replies are in order, which gives the same.
+ *  - Scripts are loaded (SCRIPT LOAD) in every connection's handshake and
+ *    run by SHA1; a NOSCRIPT reply is answered by resending the call with
+ *    the script's text (EVAL), alone or, in a batch, as a second
+ *    transaction of the calls that found no script. */
 #include "store.h"
 
 #include <hiredis/hiredis.h>
@@ -42,6 +55,7 @@
 #include "metrics.h"
 
 #define OP_POOL_MAX 1024
+#define FENCE_MAX 16             /* dead connections still to kill */
 
 enum link { LINK_IDLE, LINK_CONNECTING, LINK_HANDSHAKE, LINK_UP, LINK_DYING };
 
@@ -66,6 +80,13 @@ struct op {
     bool broken;             /* batch only partly handed to hiredis */
 };
 
+struct store_script {
+    struct store_script *next;
+    char *src;
+    size_t len;
+    char sha[41];            /* "" until a SCRIPT LOAD has answered */
+};
+
 struct store {
     struct event_base *base;
     const struct log *lg;
@@ -84,6 +105,12 @@ struct store {
     uint64_t ping_t0_us, last_rtt_us;
     store_state_fn *state_fn;
     void *state_arg;
+    /* unknown outcomes (see the top of the file) */
+    bool conn_unknown;       /* a command on this connection ended unanswered */
+    char conn_id[2][48];     /* this connection's id and addr (CLIENT INFO) */
+    char fence[FENCE_MAX][2][48];   /* dead connections to kill, oldest first */
+    size_t nfence, fences_sent;
+    struct store_script *scripts;
 
     struct event *connect_ev, *reconnect_ev, *ping_ev, *timeout_ev, *failq_ev;
     struct op *head, *tail;            /* unanswered ops held by hiredis */
@@ -362,8 +389,10 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     struct op *op;
     /* Re-read the head every time: a callback may drop the link, which
      * hands every op back through on_reply. */
-    while ((op = s->head) != NULL && op->deadline_us <= now)
+    while ((op = s->head) != NULL && op->deadline_us <= now) {
+        s->conn_unknown |= !op->internal;
         answer(s, op, STORE_TIMEOUT, NULL);
+    }
     arm_timeout(s);
 }
 
@@ -375,8 +404,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     const redisReply *r = reply;
     op->refs--;
     if (!op->answered) {
+        /* No reply: the connection is going. What it sent may still run,
+         * unless it is the store going away. */
+        bool unknown = r == NULL && !op->internal && !s->freeing;
+        s->conn_unknown |= unknown;
         if (r == NULL)
-            answer(s, op, STORE_DOWN, NULL);
+            answer(s, op, unknown ? STORE_TIMEOUT : STORE_DOWN, NULL);
         else if (op->refs == 0)   /* last reply: the command's, or EXEC's */
             answer(s, op, op->broken ? STORE_DOWN : STORE_OK, op->broken ? NULL : r);
         /* else a MULTI "+OK" or "+QUEUED": EXEC's reply tells the outcome */
@@ -390,6 +423,35 @@ static bool can_send(const struct store *s, bool internal)
     if (s->ac == NULL)
         return false;
     return s->link == LINK_UP || (internal && s->link == LINK_HANDSHAKE);
+}
+
+/* A command of the store's own (handshake, PING, SCRIPT LOAD): sent on
+ * the connection as it is, not counted in the command metrics. */
+static void send_internal(struct store *s, store_cb *cb, void *arg, const char *fmt, ...)
+{
+    struct op *op = op_new(s, cb, arg, true);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = op && s->ac ? redisvAsyncCommand(s->ac, on_reply, op, fmt, ap) : REDIS_ERR;
+    va_end(ap);
+    if (rc == REDIS_OK)
+        op_sent(s, op, 1);
+    else if (op)
+        fail_later(s, op);
+}
+
+static void on_script_loaded(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct store_script *sc = arg;
+    size_t len;
+    const char *sha = st == STORE_OK ? store_reply_str(r, &len) : NULL;
+    if (store_reply_type(r) == STORE_R_STRING && sha != NULL && len == sizeof sc->sha - 1)
+        memcpy(sc->sha, sha, sizeof sc->sha);
+}
+
+static void script_load(struct store *s, struct store_script *sc)
+{
+    send_internal(s, on_script_loaded, sc, "SCRIPT LOAD %b", sc->src, sc->len);
 }
 
 /* ---- link ---- */
@@ -425,6 +487,10 @@ static void link_leave(struct store *s, enum link next, const char *reason)
 
 static void link_up(struct store *s)
 {
+    /* The dead connections killed in this handshake can run nothing more. */
+    s->nfence -= s->fences_sent;
+    memmove(s->fence[0], s->fence[s->fences_sent], s->nfence * sizeof s->fence[0]);
+    s->fences_sent = 0;
     s->link = LINK_UP;
     s->backoff_ms = s->backoff_min_ms;
     s->failures = 0;
@@ -479,9 +545,27 @@ static void link_drop(struct store *s, const char *reason)
     schedule_reconnect(s);
 }
 
+/* The connection going away may have left commands that will still run:
+ * remember it, so the next handshake kills it (see the top of the file). */
+static void fence_note(struct store *s)
+{
+    if (s->conn_unknown && s->conn_id[0][0] != '\0') {
+        if (s->nfence == FENCE_MAX) {
+            log_warn(s->lg, "redis_fence_dropped", "id=%s", s->fence[0][0]);
+            memmove(s->fence[0], s->fence[1], (FENCE_MAX - 1) * sizeof s->fence[0]);
+            s->nfence--;
+        }
+        memcpy(s->fence[s->nfence++], s->conn_id, sizeof s->conn_id);
+    }
+    s->conn_unknown = false;
+    s->conn_id[0][0] = s->conn_id[1][0] = '\0';
+}
+
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct store *s = ac->data;
+    fence_note(s);
+    s->fences_sent = 0;
     s->ac = NULL;
     s->ping_inflight = false;
     evtimer_del(s->ping_ev);
@@ -490,6 +574,29 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         note_failure(s, why);
     link_leave(s, LINK_IDLE, why);
     schedule_reconnect(s);
+}
+
+/* "id=7 addr=127.0.0.1:5000 laddr=..." -> conn_id. Without it (Redis
+ * before 6.2) this connection cannot be fenced: said once per connect. */
+static void on_client_info(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct store *s = arg;
+    const char *text = st == STORE_OK ? store_reply_str(r, NULL) : NULL;
+    static const char *const names[2] = {"id=", "addr="};
+    if (text == NULL || store_reply_type(r) == STORE_R_ERROR) {
+        if (st == STORE_OK)
+            log_warn(s->lg, "redis_no_client_info", "url=%s reply=\"%.80s\"", s->url,
+                     text ? text : "?");
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *p = strstr(text, names[i]);
+        size_t n = p ? strcspn(p += strlen(names[i]), " \n") : 0;
+        if (n == 0 || n >= sizeof s->conn_id[i])
+            return;
+        memcpy(s->conn_id[i], p, n);
+        s->conn_id[i][n] = '\0';
+    }
 }
 
 static void on_select(void *arg, enum store_status st, const struct store_reply *r)
@@ -509,7 +616,6 @@ static void on_select(void *arg, enum store_status st, const struct store_reply 
 static void on_connect(const redisAsyncContext *cac, int status)
 {
     struct store *s = cac->data;
-    redisAsyncContext *ac = s->ac;
     evtimer_del(s->connect_ev);
     if (status != REDIS_OK) {
         /* hiredis frees the context when this returns. */
@@ -521,13 +627,15 @@ static void on_connect(const redisAsyncContext *cac, int status)
      * unacknowledged SELECT keeps the link from going up (on_ping). */
     s->link = LINK_HANDSHAKE;
     s->selected = s->ep.db == 0;
-    if (!s->selected) {
-        struct op *op = op_new(s, on_select, s, true);
-        if (op && redisAsyncCommand(ac, on_reply, op, "SELECT %d", s->ep.db) == REDIS_OK)
-            op_sent(s, op, 1);
-        else if (op)
-            fail_later(s, op);
-    }
+    if (!s->selected)
+        send_internal(s, on_select, s, "SELECT %d", s->ep.db);
+    send_internal(s, on_client_info, s, "CLIENT INFO");
+    /* Replies are in order: once the PING is answered these have run. */
+    for (size_t i = 0; i < s->nfence; i++)
+        send_internal(s, NULL, NULL, "CLIENT KILL ID %s ADDR %s", s->fence[i][0], s->fence[i][1]);
+    s->fences_sent = s->nfence;
+    for (struct store_script *sc = s->scripts; sc != NULL; sc = sc->next)
+        script_load(s, sc);
     send_ping(s);
 }
 
@@ -698,6 +806,12 @@ void store_free(struct store *s)
         s->pool = op->next;
         free(op);
     }
+    while (s->scripts != NULL) {
+        struct store_script *sc = s->scripts;
+        s->scripts = sc->next;
+        free(sc->src);
+        free(sc);
+    }
     struct event *evs[] = {s->connect_ev, s->reconnect_ev, s->ping_ev, s->timeout_ev, s->failq_ev};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
         if (evs[i])
@@ -796,7 +910,9 @@ struct store_batch {
     char *buf;               /* the commands in protocol form, back to back */
     size_t len, cap;
     size_t *end;             /* end offset of command i */
+    const struct store_script **script;   /* command i is EVALSHA of this, else NULL */
     size_t n, ncap;
+    bool by_sha;             /* some command is an EVALSHA */
 };
 
 struct store_batch *store_batch_new(void)
@@ -810,6 +926,7 @@ void store_batch_free(struct store_batch *b)
         return;
     free(b->buf);
     free(b->end);
+    free(b->script);
     free(b);
 }
 
@@ -835,13 +952,18 @@ static int batch_append(struct store_batch *b, const char *cmd, size_t len)
     if (b->n == b->ncap) {
         size_t ncap = b->ncap ? b->ncap * 2 : 8;
         size_t *ne = realloc(b->end, ncap * sizeof *ne);
-        if (ne == NULL)
+        if (ne != NULL)
+            b->end = ne;
+        const struct store_script **ns = realloc(b->script, ncap * sizeof *ns);
+        if (ns != NULL)
+            b->script = ns;
+        if (ne == NULL || ns == NULL)
             return -1;
-        b->end = ne;
         b->ncap = ncap;
     }
     memcpy(b->buf + b->len, cmd, len);
     b->len += len;
+    b->script[b->n] = NULL;
     b->end[b->n++] = b->len;
     return 0;
 }
@@ -877,20 +999,15 @@ int store_batch_add_argv(struct store_batch *b, int argc, const char **argv, con
  * answers with the last (EXEC's) reply. hiredis only refuses a command
  * when the context is going away, and then every callback already
  * registered comes back with NULL; `broken` covers the theoretical case
- * of a refusal half way through. */
-int store_batch_send(struct store *s, struct store_batch *b, store_cb *cb, void *arg)
+ * of a refusal half way through. b stays the caller's. */
+static int batch_send(struct store *s, const struct store_batch *b, store_cb *cb, void *arg)
 {
-    if (b == NULL)
-        return -1;
-    int rc = 0;
     struct op *op = op_new(s, cb, arg, false);
-    if (op == NULL) {
-        rc = -1;
-        goto out;
-    }
+    if (op == NULL)
+        return -1;
     if (!can_send(s, false) || redisAsyncCommand(s->ac, on_reply, op, "MULTI") != REDIS_OK) {
         fail_later(s, op);
-        goto out;
+        return 0;
     }
     unsigned refs = 1;
     size_t off = 0;
@@ -906,7 +1023,18 @@ int store_batch_send(struct store *s, struct store_batch *b, store_cb *cb, void 
     else
         op->broken = true;
     op_sent(s, op, refs);
-out:
+    return 0;
+}
+
+static int batch_send_scripts(struct store *s, struct store_batch *b, store_cb *cb, void *arg);
+
+int store_batch_send(struct store *s, struct store_batch *b, store_cb *cb, void *arg)
+{
+    if (b == NULL)
+        return -1;
+    if (b->by_sha)
+        return batch_send_scripts(s, b, cb, arg);
+    int rc = batch_send(s, b, cb, arg);
     store_batch_free(b);
     return rc;
 }
@@ -916,6 +1044,291 @@ out:
 static const redisReply *R(const struct store_reply *r)
 {
     return (const redisReply *)r;
+}
+
+static void reply_free(redisReply *r)
+{
+    for (size_t i = 0; r != NULL && i < r->elements; i++)
+        reply_free(r->element[i]);
+    if (r != NULL) {
+        free(r->element);
+        free(r->str);
+    }
+    free(r);
+}
+
+/* A deep copy (hiredis frees its replies when the callback returns). */
+static redisReply *reply_dup(const redisReply *r)
+{
+    redisReply *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->type = r->type;
+    c->integer = r->integer;
+    if (r->str != NULL) {
+        if ((c->str = malloc(r->len + 1)) == NULL)
+            goto fail;
+        memcpy(c->str, r->str, r->len + 1);
+        c->len = r->len;
+    }
+    if (r->elements > 0) {
+        if ((c->element = calloc(r->elements, sizeof *c->element)) == NULL)
+            goto fail;
+        c->elements = r->elements;
+        for (size_t i = 0; i < r->elements; i++)
+            if ((c->element[i] = reply_dup(r->element[i])) == NULL)
+                goto fail;
+    }
+    return c;
+fail:
+    reply_free(c);
+    return NULL;
+}
+
+/* ---- scripts ---- */
+
+struct store_script *store_script_new(struct store *s, const char *lua)
+{
+    struct store_script *sc = calloc(1, sizeof *sc);
+    if (sc == NULL || (sc->src = strdup(lua)) == NULL) {
+        free(sc);
+        return NULL;
+    }
+    sc->len = strlen(lua);
+    sc->next = s->scripts;
+    s->scripts = sc;
+    if (s->link == LINK_HANDSHAKE || s->link == LINK_UP)
+        script_load(s, sc);             /* else the next handshake loads it */
+    return sc;
+}
+
+/* The call in protocol form: EVALSHA while the SHA1 is known, else EVAL. */
+static int script_format(const struct store_script *sc, int nkeys, int argc, const char **argv,
+                         const size_t *lens, char **out)
+{
+    if (nkeys < 0 || argc < nkeys || (argc > 0 && argv == NULL))
+        return -1;
+    const char **v = malloc(((size_t)argc + 3) * sizeof *v);
+    size_t *l = malloc(((size_t)argc + 3) * sizeof *l);
+    char nk[16];
+    int len = -1;
+    if (v != NULL && l != NULL) {
+        bool sha = sc->sha[0] != '\0';
+        snprintf(nk, sizeof nk, "%d", nkeys);
+        v[0] = sha ? "EVALSHA" : "EVAL";
+        v[1] = sha ? sc->sha : sc->src;
+        v[2] = nk;
+        for (int i = 0; i < 3; i++)
+            l[i] = i == 1 && !sha ? sc->len : strlen(v[i]);
+        for (int i = 0; i < argc; i++) {
+            v[i + 3] = argv[i];
+            l[i + 3] = lens ? lens[i] : strlen(argv[i]);
+        }
+        len = redisFormatCommandArgv(out, argc + 3, v, l);
+    }
+    free(v);
+    free(l);
+    return len;
+}
+
+/* End of the bulk string at p ("$L\r\n<L bytes>\r\n"), or NULL. */
+static const char *bulk_skip(const char *p, const char *end)
+{
+    char *e;
+    long n = p < end && *p == '$' ? strtol(p + 1, &e, 10) : -1;
+    if (n < 0 || end - e < n + 4)
+        return NULL;
+    return e + 2 + n + 2;
+}
+
+/* An EVALSHA call in protocol form rewritten as EVAL with the script's
+ * text (malloc'd), or NULL. */
+static char *as_eval(const struct store_script *sc, const char *cmd, size_t len, size_t *outlen)
+{
+    const char *end = cmd + len, *nl = memchr(cmd, '\n', len);
+    const char *rest = nl ? bulk_skip(nl + 1, end) : NULL;
+    rest = rest ? bulk_skip(rest, end) : NULL;
+    if (rest == NULL)
+        return NULL;
+    char head[48];
+    int hn = snprintf(head, sizeof head, "$4\r\nEVAL\r\n$%zu\r\n", sc->len);
+    size_t n = (size_t)(nl + 1 - cmd) + (size_t)hn + sc->len + 2 + (size_t)(end - rest);
+    char *out = malloc(n), *p = out;
+    if (out == NULL)
+        return NULL;
+    memcpy(p, cmd, (size_t)(nl + 1 - cmd));
+    p += nl + 1 - cmd;
+    memcpy(p, head, (size_t)hn);
+    p += hn;
+    memcpy(p, sc->src, sc->len);
+    p += sc->len;
+    memcpy(p, "\r\n", 2);
+    memcpy(p + 2, rest, (size_t)(end - rest));
+    *outlen = n;
+    return out;
+}
+
+static bool is_noscript(const struct store_reply *r)
+{
+    const char *e = store_reply_str(r, NULL);
+    return store_reply_type(r) == STORE_R_ERROR && e != NULL && strncmp(e, "NOSCRIPT", 8) == 0;
+}
+
+/* One EVALSHA on its way: what it takes to send it again as EVAL. */
+struct script_call {
+    struct store *s;
+    const struct store_script *sc;
+    store_cb *cb;
+    void *arg;
+    char *cmd;               /* the EVALSHA, protocol form */
+    size_t len;
+};
+
+static void on_script_reply(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct script_call *c = arg;
+    size_t len;
+    char *eval = st == STORE_OK && is_noscript(r) ? as_eval(c->sc, c->cmd, c->len, &len) : NULL;
+    /* NOSCRIPT: nothing ran; EVAL runs it and puts it back in Redis'
+     * script cache. */
+    if (eval != NULL && send_formatted(c->s, c->cb, c->arg, eval, len) != 0 && c->cb)
+        c->cb(c->arg, STORE_DOWN, NULL);
+    else if (eval == NULL && c->cb)
+        c->cb(c->arg, st, r);
+    free(eval);
+    redisFreeCommand(c->cmd);
+    free(c);
+}
+
+int store_script_eval(struct store *s, const struct store_script *sc, store_cb *cb, void *arg,
+                      int nkeys, int argc, const char **argv, const size_t *lens)
+{
+    char *cmd = NULL;
+    int len = script_format(sc, nkeys, argc, argv, lens, &cmd);
+    if (len < 0)
+        return -1;
+    struct script_call *c = sc->sha[0] != '\0' ? malloc(sizeof *c) : NULL;
+    int rc;
+    if (c != NULL) {
+        *c = (struct script_call){s, sc, cb, arg, cmd, (size_t)len};
+        if ((rc = send_formatted(s, on_script_reply, c, cmd, (size_t)len)) == 0)
+            return 0;
+        free(c);
+    } else {
+        rc = send_formatted(s, cb, arg, cmd, (size_t)len);
+    }
+    redisFreeCommand(cmd);
+    return rc;
+}
+
+int store_batch_script(struct store_batch *b, const struct store_script *sc, int nkeys, int argc,
+                       const char **argv, const size_t *lens)
+{
+    char *cmd = NULL;
+    int len = script_format(sc, nkeys, argc, argv, lens, &cmd);
+    if (len < 0)
+        return -1;
+    int rc = batch_append(b, cmd, (size_t)len);
+    if (rc == 0 && sc->sha[0] != '\0') {
+        b->script[b->n - 1] = sc;
+        b->by_sha = true;
+    }
+    redisFreeCommand(cmd);
+    return rc;
+}
+
+/* A batch with EVALSHA calls: kept until EXEC answers, so that the calls
+ * that found no script can be sent again (as EVAL, in a second
+ * transaction) and their replies put in place of the NOSCRIPT errors. */
+struct batch_call {
+    struct store *s;
+    struct store_batch *b;
+    store_cb *cb;
+    void *arg;
+    redisReply *first;       /* the first EXEC's reply (copy) */
+    size_t *redo, nredo;     /* indexes sent again */
+};
+
+static void batch_call_free(struct batch_call *c)
+{
+    store_batch_free(c->b);
+    reply_free(c->first);
+    free(c->redo);
+    free(c);
+}
+
+/* The second transaction's reply: splice it into the first. Its failure
+ * makes the whole outcome unknown (the first part did apply). */
+static void on_batch_again(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct batch_call *c = arg;
+    bool ok = st == STORE_OK;
+    for (size_t k = 0; ok && k < c->nredo; k++) {
+        const struct store_reply *e = store_reply_len(r) == c->nredo ? store_reply_at(r, k) : r;
+        redisReply *copy = reply_dup(R(e));
+        if (copy == NULL) {
+            ok = false;
+            break;
+        }
+        reply_free(c->first->element[c->redo[k]]);
+        c->first->element[c->redo[k]] = copy;
+    }
+    if (c->cb)
+        c->cb(c->arg, ok ? STORE_OK : STORE_TIMEOUT,
+              ok ? (const struct store_reply *)c->first : NULL);
+    batch_call_free(c);
+}
+
+/* Build and send the second transaction; false when it cannot be. */
+static bool batch_redo(struct batch_call *c, const struct store_reply *r)
+{
+    struct store_batch *again = store_batch_new();
+    c->redo = malloc(c->b->n * sizeof *c->redo);
+    if (again == NULL || c->redo == NULL || (c->first = reply_dup(R(r))) == NULL) {
+        store_batch_free(again);
+        return false;
+    }
+    for (size_t i = 0; i < c->b->n; i++) {
+        size_t start = i ? c->b->end[i - 1] : 0, len;
+        if (c->b->script[i] == NULL || !is_noscript(store_reply_at(r, i)))
+            continue;
+        char *eval = as_eval(c->b->script[i], c->b->buf + start, c->b->end[i] - start, &len);
+        int rc = eval ? batch_append(again, eval, len) : -1;
+        free(eval);
+        if (rc != 0) {
+            store_batch_free(again);
+            return false;
+        }
+        c->redo[c->nredo++] = i;
+    }
+    return store_batch_send(c->s, again, on_batch_again, c) == 0;
+}
+
+static void on_batch_reply(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct batch_call *c = arg;
+    bool redo = false;
+    for (size_t i = 0; st == STORE_OK && i < store_reply_len(r) && !redo; i++)
+        redo = c->b->script[i] != NULL && is_noscript(store_reply_at(r, i));
+    if (redo && store_reply_len(r) == c->b->n && batch_redo(c, r))
+        return;
+    if (c->cb)
+        c->cb(c->arg, st, r);            /* (out of memory: the NOSCRIPT errors as they are) */
+    batch_call_free(c);
+}
+
+static int batch_send_scripts(struct store *s, struct store_batch *b, store_cb *cb, void *arg)
+{
+    struct batch_call *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        store_batch_free(b);
+        return -1;
+    }
+    *c = (struct batch_call){.s = s, .b = b, .cb = cb, .arg = arg};
+    if (batch_send(s, b, on_batch_reply, c) == 0)
+        return 0;
+    batch_call_free(c);
+    return -1;
 }
 
 enum store_reply_type store_reply_type(const struct store_reply *r)

@@ -13,9 +13,13 @@
 /* Slack when counting started units, so that float noise in fractional
  * timestamps never starts a unit one microsecond early. */
 #define UNIT_EPS 1e-6
-/* More units than this in one stay is a tariff/stay mistake, not a bill. */
-#define MAX_UNITS 20000000LL
-#define MAX_FEN 100000000000LL       /* 1e9 of the currency */
+/* Work bounds for one bill: 24 h windows visited (273 years: 1 ms in
+ * Asia/Shanghai, 18 ms in America/New_York, whose offsets take longer
+ * to look up) and units charged one by one. Past
+ * them the bill saturates at TARIFF_MAX_FEN: such a stay is a clock
+ * error, held for an operator (session.h), not a fee. */
+#define WINDOWS_MAX 100000.0
+#define WALK_MAX 4000000LL
 
 double tariff_amount(long long fen)
 {
@@ -24,7 +28,7 @@ double tariff_amount(long long fen)
 
 long long tariff_fen(double amount)
 {
-    if (!isfinite(amount) || amount < 0 || amount > (double)MAX_FEN / 100)
+    if (!isfinite(amount) || amount < 0 || amount > (double)TARIFF_MAX_FEN / 100)
         return -1;
     double f = amount * 100.0;
     double r = nearbyint(f);
@@ -47,41 +51,109 @@ static long long unit_fen(double rate_per_hour, double unit_minutes)
     return llround(rate_per_hour * unit_minutes / 60.0 * 100.0);
 }
 
-/* Units are numbered from the billing start s0; unit i starts at
- * s0 + i * unit_s. Walk them window by window, skipping the rest of a
- * window once it is capped. */
-static void bill_units(const struct map_tariff *t, const struct tz *z, double entry, double s0,
-                       long long nunits, struct tariff_bill *b)
+/* One bill in the making. Units are numbered from the billing start s0;
+ * unit i starts at s0 + i * unit_s; window w is [entry + w days,
+ * entry + (w + 1) days). */
+struct biller {
+    const struct map_tariff *t;
+    const struct tz *z;
+    double entry, s0, unit_s;
+    long long nunits;
+    long long day_fen, night_fen, cap;   /* cap < 0: none */
+    long long walked;                    /* units charged one by one, against WALK_MAX */
+};
+
+/* What the units starting in one window cost. */
+struct window_bill {
+    long long fen, day, night;
+    bool capped;
+};
+
+/* The first unit starting at or after time t. */
+static long long unit_at(const struct biller *bl, double t)
 {
-    double unit_s = t->unit_minutes * 60.0;
-    long long day_fen = unit_fen(t->rate_per_hour, t->unit_minutes);
-    long long night_fen = t->has_night ? unit_fen(t->night_rate_per_hour, t->unit_minutes) : day_fen;
-    long long cap = t->daily_cap > 0 ? llround(t->daily_cap * 100.0) : -1;
-    long long win = -1, win_fen = 0;
-    for (long long i = 0; i < nunits; i++) {
-        double start = s0 + (double)i * unit_s;
-        long long w = (long long)floor((start - entry) / 86400.0);
-        if (w != win) {
-            b->fen += win_fen;
-            win = w, win_fen = 0;
-            b->windows++;
-        }
-        bool night = t->has_night && is_night(t, z, start);
-        win_fen += night ? night_fen : day_fen;
-        if (night)
-            b->units_night++;
-        else
-            b->units_day++;
-        if (cap >= 0 && win_fen >= cap) {
-            win_fen = cap;
-            b->windows_capped++;
-            /* next unit: the first one starting in window w + 1 */
-            double next = entry + (double)(w + 1) * 86400.0;
-            long long j = (long long)ceil((next - s0) / unit_s - UNIT_EPS);
-            i = (j > i ? j : i + 1) - 1;
+    double i = ceil((t - bl->s0) / bl->unit_s - UNIT_EPS);
+    return i < 0 ? 0 : i > (double)bl->nunits ? bl->nunits : (long long)i;
+}
+
+/* Charge units [i0, i1) one by one, stopping at the cap. */
+static void window_walk(struct biller *bl, long long i0, long long i1, struct window_bill *wb)
+{
+    memset(wb, 0, sizeof *wb);
+    for (long long i = i0; i < i1; i++) {
+        bool night = bl->t->has_night && is_night(bl->t, bl->z, bl->s0 + (double)i * bl->unit_s);
+        wb->fen += night ? bl->night_fen : bl->day_fen;
+        wb->night += night;
+        wb->day += !night;
+        if (bl->cap >= 0 && wb->fen >= bl->cap) {
+            wb->fen = bl->cap;
+            wb->capped = true;
+            break;
         }
     }
-    b->fen += win_fen;
+    bl->walked += wb->day + wb->night;
+}
+
+/* A window's charge depends only on where its first unit starts within
+ * it, how many units start in it and the local time of each: windows
+ * with the same first-unit offset, unit count and UTC offset at both
+ * ends (no time change inside: changes are months apart) cost the same.
+ * So a multi-year stay walks the units of a few windows only. */
+struct window_key {
+    long long phase_us, n;
+    int32_t off0, off1;
+};
+
+static bool key_eq(const struct window_key *a, const struct window_key *b)
+{
+    return a->phase_us == b->phase_us && a->n == b->n && a->off0 == b->off0 && a->off1 == b->off1;
+}
+
+static int32_t offset_at(const struct tz *z, double t)
+{
+    return z ? tz_offset_at(z, (int64_t)floor(t)) : 0;
+}
+
+static void saturate(struct tariff_bill *b)
+{
+    b->fen = TARIFF_MAX_FEN;
+    b->saturated = true;
+}
+
+static void bill_units(struct biller *bl, struct tariff_bill *b)
+{
+    struct window_key seen = {.n = -1};
+    struct window_bill memo = {0}, wb;
+    int32_t off1 = offset_at(bl->z, bl->entry);
+    for (long long w = 0, i0 = 0; i0 < bl->nunits; w++) {
+        double ws = bl->entry + (double)w * 86400.0;
+        long long i1 = unit_at(bl, ws + 86400.0);
+        struct window_key k = {.phase_us = llround((bl->s0 + (double)i0 * bl->unit_s - ws) * 1e6),
+                               .n = i1 - i0, .off0 = off1};
+        k.off1 = off1 = offset_at(bl->z, ws + 86400.0);
+        if (i1 == i0)                                  /* no unit starts in this window */
+            continue;
+        if (key_eq(&k, &seen)) {
+            wb = memo;
+        } else {
+            window_walk(bl, i0, i1, &wb);
+            if (bl->walked > WALK_MAX) {
+                saturate(b);
+                return;
+            }
+            seen = k, memo = wb;
+        }
+        b->fen += wb.fen;
+        b->units_day += wb.day;
+        b->units_night += wb.night;
+        b->windows++;
+        b->windows_capped += wb.capped;
+        if (b->fen >= TARIFF_MAX_FEN) {
+            saturate(b);
+            return;
+        }
+        i0 = i1;
+    }
 }
 
 int tariff_fee(const struct map_tariff *t, const struct tz *z, double entry, double exit,
@@ -96,23 +168,23 @@ int tariff_fee(const struct map_tariff *t, const struct tz *z, double entry, dou
         snprintf(err, errlen, "ts: exit at %.0f is before entry at %.0f", exit, entry);
         return -1;
     }
-    if (exit - entry > TARIFF_MAX_STAY_S) {
-        snprintf(err, errlen, "ts: a stay of %.0f days is too long to bill", (exit - entry) / 86400);
-        return -1;
-    }
     double free_s = t->present ? t->free_minutes * 60.0 : 0;
     if (!t->present || exit - entry <= free_s || t->unit_minutes <= 0) {
         out->free = t->present && exit - entry <= free_s;
         return 0;
     }
-    double s0 = t->bill_from_entry ? entry : entry + free_s;
-    double nu = ceil((exit - s0) / (t->unit_minutes * 60.0) - UNIT_EPS);
-    if (nu > MAX_UNITS) {
-        snprintf(err, errlen, "tariff: %.0f units of %g minutes is too many to bill", nu,
-                 t->unit_minutes);
-        return -1;
+    struct biller bl = {.t = t, .z = z, .entry = entry, .unit_s = t->unit_minutes * 60.0,
+                        .day_fen = unit_fen(t->rate_per_hour, t->unit_minutes)};
+    bl.s0 = t->bill_from_entry ? entry : entry + free_s;
+    bl.night_fen = t->has_night ? unit_fen(t->night_rate_per_hour, t->unit_minutes) : bl.day_fen;
+    bl.cap = t->daily_cap > 0 ? llround(t->daily_cap * 100.0) : -1;
+    double nu = ceil((exit - bl.s0) / bl.unit_s - UNIT_EPS);
+    if ((exit - entry) / 86400.0 >= WINDOWS_MAX || nu > (double)WALK_MAX * 86400.0) {
+        saturate(out);
+        return 0;
     }
-    bill_units(t, z, entry, s0, (long long)(nu < 1 ? 1 : nu), out);
+    bl.nunits = nu < 1 ? 1 : (long long)nu;
+    bill_units(&bl, out);
     return 0;
 }
 
@@ -178,6 +250,21 @@ static int night_from_json(const json_t *n, const char *prefix, struct map_tarif
     return 0;
 }
 
+/* A unit must cost at least a fen at a rate that is not zero: unit
+ * prices are rounded to the fen, so a unit of a few seconds would round
+ * to nothing and the stay would be free. */
+static int unit_priced(const struct map_tariff *t, const char *p, char *err, size_t errlen)
+{
+    const double rates[2] = {t->rate_per_hour, t->has_night ? t->night_rate_per_hour : 0};
+    for (int i = 0; i < 2; i++)
+        if (rates[i] > 0 && unit_fen(rates[i], t->unit_minutes) < 1) {
+            snprintf(err, errlen, "%s.unit_minutes: a unit of %g minutes at %g an hour costs "
+                     "less than 0.01", p, t->unit_minutes, rates[i]);
+            return -1;
+        }
+    return 0;
+}
+
 int tariff_from_json(const json_t *j, const char *field, struct map_tariff *out,
                      char *err, size_t errlen)
 {
@@ -202,6 +289,8 @@ int tariff_from_json(const json_t *j, const char *field, struct map_tariff *out,
         return -1;
     }
     t.bill_from_entry = json_is_true(bfe);
+    if (unit_priced(&t, p, err, errlen) != 0)
+        return -1;
     t.present = true;
     *out = t;
     return 0;

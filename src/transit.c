@@ -42,6 +42,8 @@ void transit_params_default(struct transit_params *p)
     p->stale_after_s = 90;
     p->gate_m = 60;
     p->future_tolerance_s = 300;
+    p->forget_after_s = 86400;
+    p->max_vehicles = 20000;
     p->early_s = 10;
     p->early_frac = 0.1;
 }
@@ -631,6 +633,38 @@ double transit_predict(const struct transit *t, const struct transit_vehicle *v,
 
 /* ---- ingest ---- */
 
+/* A start_date names the trip's service day: the report's local day, the
+ * day before for a trip running past midnight (GTFS times up to 48:00),
+ * or the day after for a bus reporting shortly before midnight on a trip
+ * of the next day. Further off it is garbage, and would pin the trip (and
+ * the stop signs it backs) to another day. An unreadable one is ignored
+ * (the service day is inferred). */
+static bool plausible_start_date(const struct transit *t, const struct gtfsrt_vehicle *v,
+                                 double now, char *err, size_t errlen)
+{
+    int64_t day;
+    if (v->start_date[0] == '\0' || gtfs_parse_date(v->start_date, &day) < 0)
+        return true;
+    double ts = v->timestamp ? (double)v->timestamp : now;
+    int64_t local = tz_local_day(t->f->tz, (int64_t)ts);
+    if (day >= local - 2 && day <= local + 1)
+        return true;
+    snprintf(err, errlen, "vehicle.trip.start_date: %s is not a service day of a report at %.0f",
+             v->start_date, ts);
+    return false;
+}
+
+int transit_admit(const struct transit *t, const char *vehicle_id, size_t pending, char *err,
+                  size_t errlen)
+{
+    size_t n = dict_size(t->vehicles);
+    if (n + pending < t->p.max_vehicles || dict_get(t->vehicles, vehicle_id) != NULL)
+        return 0;
+    snprintf(err, errlen, "vehicle.vehicle.id: a new vehicle, and the registry is full "
+             "(%zu vehicles, transit.max_vehicles)", t->p.max_vehicles);
+    return -1;
+}
+
 /* Checks that change nothing. Returns 0 or -1 with the message in err. */
 static int validate(const struct transit *t, const struct gtfsrt_vehicle *v, double now,
                     uint32_t *trip, uint32_t *route, char *err, size_t errlen)
@@ -645,10 +679,10 @@ static int validate(const struct transit *t, const struct gtfsrt_vehicle *v, dou
         snprintf(err, errlen, "vehicle.vehicle.id: missing");
         return -1;
     }
-    if (!geo_valid_lonlat(v->lon, v->lat)) {
-        snprintf(err, errlen, "vehicle.position: latitude/longitude out of range");
+    /* Decoded reports passed this already; stored ones (restore) too,
+     * unless an older cityd wrote them. */
+    if (gtfsrt_vehicle_check(v, err, errlen) < 0)
         return -1;
-    }
     if (fabs(v->lat) < 1e-6 && fabs(v->lon) < 1e-6) {
         snprintf(err, errlen, "vehicle.position: (0, 0) is not a position");
         return -1;
@@ -658,6 +692,14 @@ static int validate(const struct transit *t, const struct gtfsrt_vehicle *v, dou
                  (unsigned long long)v->timestamp);
         return -1;
     }
+    if (v->timestamp && (double)v->timestamp < now - t->p.forget_after_s) {
+        snprintf(err, errlen, "vehicle.timestamp: %llu is more than %.0f s old",
+                 (unsigned long long)v->timestamp, t->p.forget_after_s);
+        return -1;
+    }
+    if (!plausible_start_date(t, v, now, err, errlen) ||
+        transit_admit(t, v->vehicle_id, 0, err, errlen) < 0)
+        return -1;
     if (v->trip_id[0]) {
         *trip = gtfs_trip_find(t->f, v->trip_id);
         if (*trip == GTFS_NONE || t->f->trips[*trip].pattern == GTFS_NONE) {
@@ -964,16 +1006,18 @@ static void ymd(int64_t day, char *buf, size_t len)
     snprintf(buf, len, "%04d%02d%02d", y, m, d);
 }
 
-size_t transit_trip_updates(struct transit *t, double now, struct gtfsrt_header *h,
+size_t transit_trip_updates(struct transit *t, double now, bool live, struct gtfsrt_header *h,
                             struct gtfsrt_trip_update *out, size_t max,
                             struct gtfsrt_stop_time *stops, size_t max_stops)
 {
     size_t pos = 0, n = 0, ns = 0;
     const struct transit_vehicle *v;
-    t->last_header_ts = fmax(t->last_header_ts, floor(now));
+    double hts = fmax(t->last_header_ts, floor(now));
+    if (live)
+        t->last_header_ts = hts;
     memset(h, 0, sizeof *h);
     snprintf(h->version, sizeof h->version, "2.0");
-    h->timestamp = (uint64_t)t->last_header_ts;
+    h->timestamp = (uint64_t)hts;
     while ((v = transit_vehicle_next(t, &pos)) != NULL && n < max) {
         if (v->trip == GTFS_NONE || !v->matched ||
             transit_vehicle_status(t, v, now) == TRANSIT_STALE || v->next_pos >= v->n_pred)

@@ -20,6 +20,16 @@
 #define MT 84.0
 #define MB 118.0
 #define BAR_H 5.0                /* each half of a signal's bar */
+/* Bounds that keep every loop short and every number printed finite. */
+#define TICKS_MAX 100            /* grid lines per axis */
+#define TSD_ABS_MAX 1e300        /* largest |position|, |offset|, cycle, speed drawn */
+#define TSD_CYCLE_MIN_S 1e-3
+#define TSD_SPAN_MIN_M 1e-3      /* shortest corridor drawn */
+/* A band whose leading edge takes longer than this many diagrams to
+ * cross the corridor is nearly horizontal: left out (the caption says
+ * so) instead of drawn as thousands of slivers. */
+#define BAND_SPAN_MAX 50.0
+#define BAND_COPIES_MAX 200
 
 #define COL_GREEN "#2e9d4a"
 #define COL_RED "#d43c3c"
@@ -156,12 +166,57 @@ static double fy(const struct frame *f, double d)
     return f->yb - (d - f->dmin) / (f->dmax - f->dmin) * (f->yb - f->yt);
 }
 
-/* A 1-2-5 step giving about `want` ticks over span. */
+/* A 1-2-5 step giving about `want` ticks over span (span itself when
+ * that cannot be computed, e.g. for a subnormal span). */
 static double nice_step(double span, double want)
 {
-    double raw = span / want, mag = pow(10, floor(log10(raw)));
+    double raw = span / want;
+    if (!(raw > 1e-300 && isfinite(raw)))
+        return span > 0 && isfinite(span) ? span : 1;
+    double mag = pow(10, floor(log10(raw)));
     double r = raw / mag;
-    return (r <= 1 ? 1 : r <= 2 ? 2 : r <= 5 ? 5 : 10) * mag;
+    double step = (r <= 1 ? 1 : r <= 2 ? 2 : r <= 5 ? 5 : 10) * mag;
+    return step > 0 && isfinite(step) ? step : span;
+}
+
+/* Number of grid lines k*step within [lo, hi] (first at *first * step),
+ * at most TICKS_MAX: every loop over the picture is counted, so no value
+ * can make one run long. */
+static long grid(double lo, double hi, double step, double *first)
+{
+    *first = ceil(lo / step - 1e-9);
+    double n = floor(hi / step + 1e-9) - *first + 1;
+    return !(n >= 1) ? 0 : n > TICKS_MAX ? TICKS_MAX : (long)n;
+}
+
+/* Finite and small enough that three cycles, a corridor's span and a
+ * speed in km/h stay finite: refused up front otherwise, so that every
+ * number derived below is finite. */
+static bool drawable(double x)
+{
+    return isfinite(x) && fabs(x) <= TSD_ABS_MAX;
+}
+
+static const char *check_signals(const struct tsd_plan *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const struct tsd_signal *s = &p->sig[i];
+        if (!drawable(s->position_m) || !drawable(s->offset_s) ||
+            !(s->out_green_s >= 0 && s->out_green_s <= p->cycle_s) ||
+            !(s->in_green_s >= 0 && s->in_green_s <= p->cycle_s))
+            return "signal timing out of range";
+        if (i > 0 && s->position_m < p->sig[i - 1].position_m)
+            return "signals out of order";
+        if (i + 1 < p->n && !(p->out_speed_mps[i] > 0 && drawable(p->out_speed_mps[i]) &&
+                              p->in_speed_mps[i] > 0 && drawable(p->in_speed_mps[i])))
+            return "link speeds must be positive";
+    }
+    return NULL;
+}
+
+static bool band_ok(const struct band *b, double C)
+{
+    return !b->exists || (drawable(b->start_s) && b->width_s >= 0 && b->width_s <= C * (1 + 1e-9));
 }
 
 static int check(const struct tsd_plan *p, char *err, size_t errlen)
@@ -169,27 +224,15 @@ static int check(const struct tsd_plan *p, char *err, size_t errlen)
     const char *why = NULL;
     if (p->n < 2 || p->sig == NULL || p->out_speed_mps == NULL || p->in_speed_mps == NULL)
         why = "at least two signals with link speeds needed";
-    else if (!(isfinite(p->cycle_s) && p->cycle_s > 0))
-        why = "cycle must be positive";
-    for (size_t i = 0; why == NULL && i < p->n; i++) {
-        const struct tsd_signal *s = &p->sig[i];
-        if (!isfinite(s->position_m) || !isfinite(s->offset_s) ||
-            !(s->out_green_s >= 0 && s->out_green_s <= p->cycle_s) ||
-            !(s->in_green_s >= 0 && s->in_green_s <= p->cycle_s))
-            why = "signal timing out of range";
-        else if (i > 0 && s->position_m < p->sig[i - 1].position_m)
-            why = "signals out of order";
-        else if (i + 1 < p->n && !(p->out_speed_mps[i] > 0 && isfinite(p->out_speed_mps[i]) &&
-                                   p->in_speed_mps[i] > 0 && isfinite(p->in_speed_mps[i])))
-            why = "link speeds must be positive";
-    }
-    if (why == NULL && p->sig[p->n - 1].position_m <= p->sig[0].position_m)
+    else if (!(drawable(p->cycle_s) && p->cycle_s >= TSD_CYCLE_MIN_S))
+        why = "cycle out of range";
+    else
+        why = check_signals(p);
+    double span = why ? 0 : p->sig[p->n - 1].position_m - p->sig[0].position_m;
+    if (why == NULL && !(span >= TSD_SPAN_MIN_M))
         why = "corridor has no length";
-    if (why == NULL && ((p->outbound.exists && !(isfinite(p->outbound.width_s) &&
-                                                  isfinite(p->outbound.start_s))) ||
-                        (p->inbound.exists && !(isfinite(p->inbound.width_s) &&
-                                                 isfinite(p->inbound.start_s)))))
-        why = "band not finite";
+    if (why == NULL && !(band_ok(&p->outbound, p->cycle_s) && band_ok(&p->inbound, p->cycle_s)))
+        why = "band not finite or wider than the cycle";
     if (why != NULL) {
         snprintf(err, errlen, "time-space diagram: %s", why);
         return -1;
@@ -223,7 +266,40 @@ static void speed_range(const struct tsd_plan *p, double *lo, double *hi)
     }
 }
 
-static void draw_caption(struct sb *b, const struct tsd_plan *p)
+/* A band as the picture has it: the times its leading edge reaches each
+ * signal, relative to its start (n entries), and whether it is drawn. */
+struct band_path {
+    const struct band *bd;
+    double *at;
+    bool drawn;
+};
+
+/* Fill bp->at; drawn unless the band is absent or so slow that it spans
+ * more than BAND_SPAN_MAX diagrams. */
+static void band_path(const struct tsd_plan *p, const struct frame *f, bool out,
+                      struct band_path *bp)
+{
+    size_t n = p->n;
+    double *at = bp->at, lo = 0, hi = 0;
+    bp->bd = out ? &p->outbound : &p->inbound;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = out ? k : n - 1 - k;
+        if (k == 0)
+            at[i] = 0;
+        else if (out)
+            at[i] = at[i - 1] + (p->sig[i].position_m - p->sig[i - 1].position_m) /
+                                    p->out_speed_mps[i - 1];
+        else
+            at[i] = at[i + 1] + (p->sig[i + 1].position_m - p->sig[i].position_m) /
+                                    p->in_speed_mps[i];
+        lo = fmin(lo, at[i]);
+        hi = fmax(hi, at[i]);
+    }
+    bp->drawn = bp->bd->exists && isfinite(hi - lo) &&
+                hi - lo + bp->bd->width_s <= BAND_SPAN_MAX * f->T;
+}
+
+static void draw_caption(struct sb *b, const struct tsd_plan *p, const struct band_path *bp)
 {
     sb_printf(b, "<text x=\"%.0f\" y=\"30\" font-size=\"20\" font-weight=\"bold\">"
                  "Time-space diagram \xE2\x80\x94 ", ML);
@@ -238,13 +314,14 @@ static void draw_caption(struct sb *b, const struct tsd_plan *p)
     else
         sb_printf(b, "speeds %.1f\xE2\x80\x93%.1f m/s (%.0f\xE2\x80\x93%.0f km/h)", lo, hi,
                   lo * 3.6, hi * 3.6);
-    const struct band *bd[2] = { &p->outbound, &p->inbound };
     const char *nm[2] = { "outbound", "inbound" };
     double sum = 0;
     for (int k = 0; k < 2; k++) {
-        if (bd[k]->exists) {
-            sb_printf(b, " \xC2\xB7 %s band %.1f s", nm[k], bd[k]->width_s);
-            sum += bd[k]->width_s;
+        const struct band *bd = bp[k].bd;
+        if (bd->exists) {
+            sb_printf(b, " \xC2\xB7 %s band %.1f s%s", nm[k], bd->width_s,
+                      bp[k].drawn ? "" : " (too slow to draw)");
+            sum += bd->width_s;
         } else {
             sb_printf(b, " \xC2\xB7 %s band none", nm[k]);
         }
@@ -252,31 +329,33 @@ static void draw_caption(struct sb *b, const struct tsd_plan *p)
     sb_printf(b, " \xC2\xB7 efficiency %.0f%%</text>\n", 100 * sum / (2 * p->cycle_s));
 }
 
-static void draw_axes(struct sb *b, const struct frame *f, double C)
+static void draw_axes(struct sb *b, const struct frame *f, double C, int cycles)
 {
+    double ts = nice_step(f->T, 12), ds = nice_step(f->dmax - f->dmin, 8), t0, d0;
+    long nt = grid(0, f->T, ts, &t0), nd = grid(f->dmin, f->dmax, ds, &d0);
     sb_printf(b, "<g stroke=\"#cccccc\" stroke-width=\"1\">\n");
-    double ts = nice_step(f->T, 12);
-    for (double t = 0; t <= f->T + 1e-9; t += ts)
-        sb_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", fx(f, t),
-                  f->yt, fx(f, t), f->yb);
-    double ds = nice_step(f->dmax - f->dmin, 8);
-    for (double d = ceil(f->dmin / ds) * ds; d <= f->dmax + 1e-9; d += ds)
+    for (long k = 0; k < nt; k++)
+        sb_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n",
+                  fx(f, (t0 + k) * ts), f->yt, fx(f, (t0 + k) * ts), f->yb);
+    for (long k = 0; k < nd; k++)
         sb_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", f->x0,
-                  fy(f, d), f->x1, fy(f, d));
+                  fy(f, (d0 + k) * ds), f->x1, fy(f, (d0 + k) * ds));
     sb_printf(b, "</g>\n<g stroke=\"#666666\" stroke-dasharray=\"6 4\">\n");
-    for (double t = C; t < f->T - 1e-9; t += C)
-        sb_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", fx(f, t),
-                  f->yt, fx(f, t), f->yb);
+    for (int k = 1; k < cycles; k++)
+        sb_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", fx(f, k * C),
+                  f->yt, fx(f, k * C), f->yb);
     sb_printf(b, "</g>\n<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
                  "fill=\"none\" stroke=\"#333333\"/>\n",
               f->x0, f->yt, f->x1 - f->x0, f->yb - f->yt);
     sb_printf(b, "<g font-size=\"12\" fill=\"#333333\">\n");
-    for (double t = 0; t <= f->T + 1e-9; t += ts)
+    for (long k = 0; k < nt; k++)
         sb_printf(b, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%g</text>\n",
-                  fx(f, t), f->yb + 18, t);
-    for (double d = ceil(f->dmin / ds) * ds; d <= f->dmax + 1e-9; d += ds)
+                  fx(f, (t0 + k) * ts), f->yb + 18, (t0 + k) * ts);
+    for (long k = 0; k < nd; k++) {
+        double d = (d0 + k) * ds;
         sb_printf(b, "<text x=\"%.2f\" y=\"%.2f\">%g</text>\n", f->x1 + 6, fy(f, d) + 4,
-                  fabs(d) < 1e-9 ? 0.0 : d);
+                  fabs(d) < 1e-9 * ds ? 0.0 : d);
+    }
     sb_printf(b, "</g>\n<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"14\">"
                  "time (s)</text>\n", 0.5 * (f->x0 + f->x1), f->yb + 40);
     sb_printf(b, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-size=\"14\" "
@@ -319,22 +398,28 @@ static void draw_signals(struct sb *b, const struct frame *f, const struct tsd_p
     }
 }
 
-/* A band as polygons repeated every cycle, clipped to the plot. at[i] is
- * when its leading edge reaches signal i (relative to start). */
+/* A band as polygons repeated every cycle, clipped to the plot: the
+ * copies starting at start + k C that meet [0, T] (a counted loop). */
 static void draw_band(struct sb *b, const struct frame *f, const struct tsd_plan *p,
-                      const struct band *bd, const double *at, const char *col)
+                      const struct band_path *bp, const char *col)
 {
-    if (!bd->exists)
+    if (!bp->drawn)
         return;
-    double C = p->cycle_s, lo = INFINITY, hi = -INFINITY;
+    const struct band *bd = bp->bd;
+    const double *at = bp->at;
+    double C = p->cycle_s, start = fmod(bd->start_s, C), lo = INFINITY, hi = -INFINITY;
+    if (start < 0)
+        start += C;
     for (size_t i = 0; i < p->n; i++) {
-        lo = fmin(lo, bd->start_s + at[i]);
-        hi = fmax(hi, bd->start_s + at[i] + bd->width_s);
+        lo = fmin(lo, start + at[i]);
+        hi = fmax(hi, start + at[i] + bd->width_s);
     }
+    double k0 = floor(-hi / C), n = floor((f->T - lo) / C) - k0 + 1;
+    long copies = !(n >= 1) ? 0 : n > BAND_COPIES_MAX ? BAND_COPIES_MAX : (long)n;
     sb_printf(b, "<g clip-path=\"url(#plot)\" fill=\"%s\" fill-opacity=\"0.30\" stroke=\"%s\" "
                  "stroke-width=\"1.2\">\n", col, col);
-    for (long k = (long)floor(-hi / C) - 1; lo + k * C < f->T; k++) {
-        double sh = bd->start_s + k * C;
+    for (long k = 0; k < copies; k++) {
+        double sh = start + (k0 + (double)k) * C;
         sb_printf(b, "<polygon points=\"");
         for (size_t i = 0; i < p->n; i++)
             sb_printf(b, "%.2f,%.2f ", fx(f, sh + at[i]), fy(f, p->sig[i].position_m));
@@ -347,22 +432,13 @@ static void draw_band(struct sb *b, const struct frame *f, const struct tsd_plan
 }
 
 static void draw_bands(struct sb *b, const struct frame *f, const struct tsd_plan *p,
-                       double *at)
+                       const struct band_path *bp)
 {
     sb_printf(b, "<defs><clipPath id=\"plot\"><rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
                  "height=\"%.2f\"/></clipPath></defs>\n",
               f->x0, f->yt, f->x1 - f->x0, f->yb - f->yt);
-    size_t n = p->n;
-    at[0] = 0;
-    for (size_t i = 1; i < n; i++)
-        at[i] = at[i - 1] + (p->sig[i].position_m - p->sig[i - 1].position_m) /
-                                p->out_speed_mps[i - 1];
-    draw_band(b, f, p, &p->outbound, at, COL_OUT);
-    at[n - 1] = 0;
-    for (size_t i = n - 1; i-- > 0;)
-        at[i] = at[i + 1] + (p->sig[i + 1].position_m - p->sig[i].position_m) /
-                                p->in_speed_mps[i];
-    draw_band(b, f, p, &p->inbound, at, COL_IN);
+    draw_band(b, f, p, &bp[0], COL_OUT);
+    draw_band(b, f, p, &bp[1], COL_IN);
 }
 
 static void draw_legend(struct sb *b, const struct frame *f)
@@ -388,23 +464,27 @@ int tsd_svg(const struct tsd_plan *p, char **out, size_t *len, char *err, size_t
     if (check(p, err, errlen) != 0)
         return -1;
     struct sb b = { NULL, 0, 0, false };
-    double *at = malloc(p->n * sizeof(double));
+    double *at = malloc(2 * p->n * sizeof(double));
     if (at == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    int cycles = p->cycles == 2 ? 2 : 3;
     double span = p->sig[p->n - 1].position_m - p->sig[0].position_m;
     struct frame f = {
-        .T = (p->cycles == 2 ? 2 : 3) * p->cycle_s,
+        .T = cycles * p->cycle_s,
         .dmin = p->sig[0].position_m - 0.06 * span,
         .dmax = p->sig[p->n - 1].position_m + 0.06 * span,
         .x0 = ML, .x1 = W - MR, .yb = H - MB, .yt = MT,
     };
+    struct band_path bp[2] = { { NULL, at, false }, { NULL, at + p->n, false } };
+    band_path(p, &f, true, &bp[0]);
+    band_path(p, &f, false, &bp[1]);
     draw_header(&b, p);
-    draw_caption(&b, p);
-    draw_axes(&b, &f, p->cycle_s);
+    draw_caption(&b, p, bp);
+    draw_axes(&b, &f, p->cycle_s, cycles);
     draw_signals(&b, &f, p);
-    draw_bands(&b, &f, p, at);
+    draw_bands(&b, &f, p, bp);
     draw_legend(&b, &f);
     sb_printf(&b, "</svg>\n");
     free(at);

@@ -35,6 +35,7 @@ struct env {
 };
 
 static int get_ready(const char *base, const char *path, struct http_result *r);
+static long stream_clients(const char *base);
 
 /* Start a cityd on the env's Redis and wait until parking has been
  * rebuilt from it. extra NULL: the fixture map in replay clock mode. */
@@ -851,6 +852,15 @@ static void test_stream(void)
     CU_ASSERT(sse_wait(fd, buf, sizeof buf, &len, "\"availableSpotNumber\":5", 1000));
     CU_ASSERT(!contains(buf, "zf-002"));
     close(fd);
+    /* HEAD: the headers, then the end (no snapshot is rendered for it) */
+    char url[256];
+    snprintf(url, sizeof url, "%s/v1/parking/stream?bbox=121.391,37.540,121.393,37.542",
+             e.cityd.base);
+    CU_ASSERT_EQUAL(support_http("HEAD", url, NULL, NULL, 0, NULL, 2000, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(starts(r.content_type, "text/event-stream"));
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(stream_clients(e.cityd.base), 0);
     support_cityd_stop(&b);
     env_stop(&e);
 }
@@ -914,11 +924,15 @@ static void test_stream_slow_client(void)
     for (int k = 0; k < 50 && stream_clients(e.cityd.base) != 1; k++)
         support_sleep_ms(20);
     CU_ASSERT_EQUAL(stream_clients(e.cityd.base), 1);
-    /* every round changes all 40 lots: 40 events (~18 KB) for the stream */
+    /* every round changes all 40 lots: 40 events (~18 KB) for the stream;
+     * it is dropped at a budget check (twice a second) that finds it took
+     * nothing since the last one while holding more than the limit */
     int rounds = 0;
     long clients = 1;
     char *batch = malloc(NLOTS * sizeof item + 8);
-    for (; rounds < 400 && clients != 0; rounds++) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (t1 = t0; t1.tv_sec - t0.tv_sec < 15 && clients != 0; rounds++) {
         strcpy(batch, "[");
         for (int i = 0; i < NLOTS; i++) {
             snprintf(item, sizeof item, "%s{\"id\":\"sl-%d-%d\",\"lot\":\"slow-%02d\","
@@ -930,6 +944,8 @@ static void test_stream_slow_client(void)
         CU_ASSERT_EQUAL(post_obs(e.cityd.base, batch, &r), 200);   /* never stalled */
         http_result_free(&r);
         clients = stream_clients(e.cityd.base);
+        support_sleep_ms(5);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
     }
     free(batch);
     CU_ASSERT_EQUAL(clients, 0);                /* dropped, after a bounded backlog */
@@ -955,6 +971,519 @@ static void test_stream_slow_client(void)
     env_stop(&e);
 }
 
+/* ---- SSE at city scale: memory, paging, caps; batch limits ---- */
+
+/* A city of n lots g-00000... spread over 0.6 x 0.3 degrees around
+ * Yantai, each with the fields a real lot has (its event is ~600 bytes),
+ * as the map of a temp dir. Returns the dir (malloc'd). */
+static char *gen_city(int n)
+{
+    char *dir = support_tmpdir("cityd-gen");
+    char path[512];
+    snprintf(path, sizeof path, "%s/parking.geojson", dir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fprintf(f, "{\"type\":\"FeatureCollection\",\"features\":[\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s{\"type\":\"Feature\",\"properties\":{\"id\":\"g-%05d\",\"name\":\"生成的停车场 "
+                "Generated lot number %d\",\"totalSpotNumber\":%d,\"category\":[\"underground\","
+                "\"ev\",\"covered\"],\"priceRatePerHour\":6.0,\"address\":\"芝罘区 南大街 %d号 "
+                "Nandajie Street\",\"tariff\":{\"free_minutes\":15,\"rate_per_hour\":6.0,"
+                "\"unit_minutes\":30,\"daily_cap\":40.0,\"night\":{\"from\":\"22:00\",\"to\":"
+                "\"07:00\",\"rate_per_hour\":1.0}}},\"geometry\":{\"type\":\"Point\","
+                "\"coordinates\":[%.6f,%.6f]}}\n", i ? "," : "", i, i, 100 + i % 400, i,
+                121.0 + 0.6 * ((i * 7919) % n) / n, 37.3 + 0.3 * ((i * 104729) % n) / n);
+    fprintf(f, "]}\n");
+    CU_ASSERT_EQUAL(fclose(f), 0);
+    return dir;
+}
+
+/* Redis and a cityd serving the generated city, ready. */
+static bool env_start_city(struct env *e, const char *dir, const char *const *opts)
+{
+    const char *argv[16];
+    char mapopt[600];
+    size_t k = 0;
+    snprintf(mapopt, sizeof mapopt, "map.dir=%s", dir);
+    argv[k++] = mapopt;
+    argv[k++] = "clock.mode=replay";
+    for (size_t i = 0; opts[i] != NULL && k < 15; i++)
+        argv[k++] = opts[i];
+    argv[k] = NULL;
+    memset(e, 0, sizeof *e);
+    if (support_redis_start(&e->redis) != 0)
+        return false;
+    struct http_result r;
+    if (support_cityd_start(&e->cityd, e->redis.url, argv) != 0 ||
+        get_ready(e->cityd.base, "/v1/parking/lots/g-00000", &r) != 0 || r.status != 200) {
+        if (r.status != 0)
+            http_result_free(&r);
+        support_cityd_stop(&e->cityd);
+        support_redis_stop(&e->redis);
+        return false;
+    }
+    http_result_free(&r);
+    e->up = true;
+    return true;
+}
+
+/* VmRSS or VmHWM of a process, in KiB (-1 if unreadable). */
+static long proc_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    long v = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':')
+            v = strtol(line + strlen(field) + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+/* True when the process runs under AddressSanitizer, whose quarantine
+ * and shadow memory make its RSS say nothing about cityd's own. */
+static bool proc_sanitized(pid_t pid)
+{
+    char path[64], line[512];
+    bool asan = false;
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f != NULL && !asan && fgets(line, sizeof line, f) != NULL)
+        asan = strstr(line, "libasan") != NULL;
+    if (f != NULL)
+        fclose(f);
+    return asan;
+}
+
+/* Connect and send a stream request; rcvbuf > 0 shrinks the receive
+ * buffer first (a client that reads slowly or never). */
+static int sse_open_as(int port, const char *path, const char *key, int rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char req[512], auth[128] = "";
+    if (key != NULL)
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", key);
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", path, auth);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* What a stream client has seen: per lot g-NNNNN the number of events
+ * and the last availableSpotNumber (-1 for null). */
+struct seen {
+    int n;
+    int *events, *last;
+    size_t lots;                      /* lots with at least one event */
+    size_t parsed;                    /* bytes of the buffer consumed */
+};
+
+static void seen_init(struct seen *sn, int n)
+{
+    sn->n = n;
+    sn->events = calloc((size_t)n, sizeof *sn->events);
+    sn->last = calloc((size_t)n, sizeof *sn->last);
+    sn->lots = sn->parsed = 0;
+}
+
+static void seen_free(struct seen *sn)
+{
+    free(sn->events);
+    free(sn->last);
+}
+
+/* Parse the complete events in buf[parsed..len). Events never straddle
+ * a chunk boundary, so the chunk-size lines between them do not matter. */
+static void seen_parse(struct seen *sn, const char *buf, size_t len)
+{
+    for (;;) {
+        const char *d = strstr(buf + sn->parsed, "data: {");
+        const char *nl = d ? strchr(d, '\n') : NULL;
+        if (d == NULL || nl == NULL || (size_t)(nl - buf) >= len)
+            return;
+        json_error_t je;
+        json_t *ev = json_loadb(d + 6, (size_t)(nl - d - 6), 0, &je);
+        const char *id = json_string_value(json_object_get(ev, "id"));
+        int i;
+        if (id != NULL && sscanf(id, "g-%d", &i) == 1 && i >= 0 && i < sn->n) {
+            const json_t *a = json_object_get(ev, "availableSpotNumber");
+            sn->lots += sn->events[i]++ == 0;
+            sn->last[i] = json_is_integer(a) ? (int)json_integer_value(a) : -1;
+        }
+        CU_ASSERT_PTR_NOT_NULL(ev);
+        json_decref(ev);
+        sn->parsed = (size_t)(nl - buf) + 1;
+    }
+}
+
+/* Read the stream into buf (growing) until done(sn) or timeout_ms. */
+static bool seen_read(int fd, char **buf, size_t *cap, size_t *len, struct seen *sn,
+                      bool (*done)(const struct seen *), int timeout_ms)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!done(sn)) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int left = timeout_ms - (int)((t1.tv_sec - t0.tv_sec) * 1000 +
+                                      (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            return false;
+        if (*cap - *len < 65536) {
+            *cap = *cap * 2 + 65536;
+            *buf = realloc(*buf, *cap);
+        }
+        ssize_t r = read(fd, *buf + *len, *cap - 1 - *len);
+        if (r <= 0)
+            return false;
+        *len += (size_t)r;
+        (*buf)[*len] = '\0';
+        seen_parse(sn, *buf, *len);
+    }
+    return true;
+}
+
+static int want_lots;
+static bool seen_all(const struct seen *sn)
+{
+    return (int)sn->lots >= want_lots;
+}
+
+/* POST one observation per lot i in [0, n) with `value(i)`, in batches. */
+static void post_all(const char *base, int n, int (*value)(int), double ts, const char *tag)
+{
+    enum { BATCH = 2000 };
+    char *body = malloc((size_t)BATCH * 128 + 64), item[128];
+    struct http_result r;
+    for (int first = 0; first < n; first += BATCH) {
+        strcpy(body, "[");
+        size_t len = 1;
+        for (int i = first; i < n && i < first + BATCH; i++) {
+            if (value(i) < 0)
+                continue;
+            int k = snprintf(item, sizeof item, "%s{\"id\":\"%s-%d\",\"lot\":\"g-%05d\","
+                             "\"availableSpotNumber\":%d,\"ts\":%.0f}", len > 1 ? "," : "", tag,
+                             i, i, value(i), ts);
+            memcpy(body + len, item, (size_t)k + 1);
+            len += (size_t)k;
+        }
+        strcpy(body + len, "]");
+        CU_ASSERT_EQUAL(post_obs(base, body, &r), 200);
+        CU_ASSERT_EQUAL(json_array_size(jget(r.json, "rejected")), 0);
+        http_result_free(&r);
+    }
+    free(body);
+}
+
+static int value_a(int i)
+{
+    return 1 + i % 50;
+}
+
+static int value_b(int i)
+{
+    return i % 3 == 0 ? 60 + i % 7 : -1;      /* every third lot changes again */
+}
+
+#define WORLD "/v1/parking/stream?bbox=-180,-90,180,90"
+
+/* Defect 4 of issue 12: 300 streams of a world box that never read used
+ * to hold the whole snapshot each (~850 MiB on a 7,100-lot city). Memory
+ * must now be bounded by the configured limits, whatever N is, and a
+ * normal client must still get its whole snapshot and live updates. */
+static void test_stream_memory(void)
+{
+    enum { NLOTS = 7100, NSLOW = 300 };
+    /* limits that drop nobody here: memory must stay bounded by paging */
+    static const char *const opts[] = {
+        "parking.stream_max=400", "parking.stream_max_per_caller=300",
+        "parking.stream_max_total_bytes=1GiB", "parking.stream_max_queued=16MiB", NULL};
+    char *dir = gen_city(NLOTS);
+    struct env e;
+    CU_ASSERT_FATAL(env_start_city(&e, dir, opts));
+    long rss0 = proc_kib(e.cityd.pid, "VmRSS");
+    int slow[NSLOW];
+    for (int i = 0; i < NSLOW; i++) {
+        slow[i] = sse_open_as(e.cityd.port, WORLD, NULL, 4096);
+        CU_ASSERT(slow[i] >= 0);
+    }
+    for (int k = 0; k < 200 && stream_clients(e.cityd.base) < NSLOW; k++)
+        support_sleep_ms(20);
+    long opened = stream_clients(e.cityd.base);
+    /* every lot changes while they are stuck mid-snapshot */
+    post_all(e.cityd.base, NLOTS, value_a, T0 + 1, "a");
+    support_sleep_ms(1500);                   /* three budget checks */
+    long hwm = proc_kib(e.cityd.pid, "VmHWM"), rss1 = proc_kib(e.cityd.pid, "VmRSS");
+    long left = stream_clients(e.cityd.base);
+    printf("\n    %d lots, %d streams that never read (%ld opened, %ld left): cityd RSS %ld MiB "
+           "before, peak %ld MiB, now %ld MiB\n", NLOTS, NSLOW, opened, left, rss0 / 1024,
+           hwm / 1024, rss1 / 1024);
+    CU_ASSERT_EQUAL(opened, NSLOW);
+    CU_ASSERT_EQUAL(left, NSLOW);
+    /* per stream a connection, two 16 KiB pages and a lot bitmap, plus
+     * slack: far below a snapshot (~4.5 MiB) per stream */
+    CU_ASSERT(proc_sanitized(e.cityd.pid) || hwm - rss0 < NSLOW * 64 + 16 * 1024);
+
+    /* a normal client (its own key: the address is at its cap) */
+    int good = sse_open_as(e.cityd.port, WORLD, "k-reader", 0);
+    CU_ASSERT_FATAL(good >= 0);
+    struct seen sn;
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    seen_init(&sn, NLOTS);
+    want_lots = NLOTS;
+    CU_ASSERT(seen_read(good, &buf, &cap, &len, &sn, seen_all, 30000));
+    CU_ASSERT_EQUAL(sn.lots, NLOTS);
+    CU_ASSERT_EQUAL(sn.last[42], value_a(42));
+    count_obs(e.cityd.base, "live-1", "g-00042", 7, T0 + 5);
+    sn.events[42] = 0;
+    sn.lots--;
+    CU_ASSERT(seen_read(good, &buf, &cap, &len, &sn, seen_all, 5000));
+    CU_ASSERT_EQUAL(sn.last[42], 7);
+    seen_free(&sn);
+    free(buf);
+    close(good);
+    for (int i = 0; i < NSLOW; i++)
+        if (slow[i] >= 0)
+            close(slow[i]);
+    env_stop(&e);
+    support_rmrf(dir);
+    free(dir);
+}
+
+static bool seen_final(const struct seen *sn)
+{
+    for (int i = 0; i < sn->n; i++) {
+        int want = value_b(i) >= 0 ? value_b(i) : value_a(i);
+        if (sn->events[i] == 0 || sn->last[i] != want)
+            return false;
+    }
+    return true;
+}
+
+/* The snapshot is written as the client reads; lots that change while it
+ * is behind end at their latest state (none lost, none older after a
+ * newer one). */
+static void test_stream_paged_snapshot(void)
+{
+    enum { NLOTS = 7100 };
+    static const char *const opts[] = {"parking.stream_max_queued=16MiB", NULL};
+    char *dir = gen_city(NLOTS);
+    struct env e;
+    CU_ASSERT_FATAL(env_start_city(&e, dir, opts));
+    int fd = sse_open_as(e.cityd.port, WORLD, NULL, 4096);
+    CU_ASSERT_FATAL(fd >= 0);
+    struct seen sn;
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    seen_init(&sn, NLOTS);
+    want_lots = 3;
+    CU_ASSERT(seen_read(fd, &buf, &cap, &len, &sn, seen_all, 5000));
+    /* The client pauses; every lot changes, then every third again. */
+    post_all(e.cityd.base, NLOTS, value_a, T0 + 1, "a");
+    post_all(e.cityd.base, NLOTS, value_b, T0 + 2, "b");
+    CU_ASSERT(seen_read(fd, &buf, &cap, &len, &sn, seen_final, 20000));
+    CU_ASSERT_EQUAL(sn.lots, NLOTS);
+    int once = 0, twice = 0, latest = 1;
+    for (int i = 0; i < NLOTS; i++) {
+        latest &= sn.last[i] == (value_b(i) >= 0 ? value_b(i) : value_a(i));
+        once += sn.events[i] == 1;
+        twice += sn.events[i] >= 2;
+    }
+    printf("\n    %d lots: %d sent once (at their latest state), %d again after a change\n",
+           NLOTS, once, twice);
+    CU_ASSERT(latest);
+    /* lots already sent came again; lots the snapshot had not reached yet
+     * came once, already at their latest state: the snapshot was not
+     * written ahead of the client */
+    CU_ASSERT(twice >= 3);
+    CU_ASSERT(once > NLOTS / 10);
+    seen_free(&sn);
+    free(buf);
+    close(fd);
+    env_stop(&e);
+    support_rmrf(dir);
+    free(dir);
+}
+
+static bool seen_one(const struct seen *sn)
+{
+    return sn->events[7] > 1;
+}
+
+/* parking.stream_max_total_bytes: past it the streams whose clients took
+ * least are dropped first; one that reads keeps its stream. */
+static void test_stream_budget(void)
+{
+    enum { NLOTS = 2000, NSLOW = 8 };
+    static const char *const opts[] = {"parking.stream_max_total_bytes=64KiB",
+                                       "parking.stream_max_queued=16MiB", NULL};
+    char *dir = gen_city(NLOTS);
+    struct env e;
+    CU_ASSERT_FATAL(env_start_city(&e, dir, opts));
+    int good = sse_open_as(e.cityd.port, WORLD, "k-reader", 0);
+    struct seen sn;
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    seen_init(&sn, NLOTS);
+    want_lots = NLOTS;
+    CU_ASSERT(seen_read(good, &buf, &cap, &len, &sn, seen_all, 20000));
+    int slow[NSLOW];
+    for (int i = 0; i < NSLOW; i++)
+        slow[i] = sse_open_as(e.cityd.port, WORLD, NULL, 4096);
+    /* each holds a page and what its socket took: together far more than
+     * 64 KiB, so all but a few go at the next checks */
+    long clients = 0;
+    for (int k = 0; k < 150; k++) {
+        support_sleep_ms(20);
+        clients = stream_clients(e.cityd.base);
+        if (k > 50 && clients <= 1 + 64 / 16)
+            break;
+    }
+    CU_ASSERT(clients >= 1 && clients <= 1 + 64 / 16);
+    /* the client that reads still has its stream */
+    count_obs(e.cityd.base, "bud-1", "g-00007", 3, T0 + 5);
+    CU_ASSERT(seen_read(good, &buf, &cap, &len, &sn, seen_one, 5000));
+    CU_ASSERT_EQUAL(sn.last[7], 3);
+    seen_free(&sn);
+    free(buf);
+    close(good);
+    for (int i = 0; i < NSLOW; i++)
+        close(slow[i]);
+    env_stop(&e);
+    support_rmrf(dir);
+    free(dir);
+}
+
+/* The status line and JSON error of a refused stream (read at once). */
+static long sse_refusal(int fd, char *code, size_t codelen, char *msg, size_t msglen)
+{
+    static char buf[4096];
+    size_t len = 0;
+    long status = -1;
+    if (!sse_wait(fd, buf, sizeof buf, &len, "}}", 2000))
+        return -1;
+    sscanf(buf, "HTTP/1.1 %ld", &status);
+    json_t *j = json_loads(strstr(buf, "{\"error\""), JSON_DISABLE_EOF_CHECK, NULL);
+    snprintf(code, codelen, "%s", sval(jget(jget(j, "error"), "code")));
+    snprintf(msg, msglen, "%s", sval(jget(jget(j, "error"), "message")));
+    json_decref(j);
+    return status;
+}
+
+/* parking.stream_max_per_caller (API key, else address) answers 429 and
+ * parking.stream_max 503, at once, with the JSON error. */
+static void test_stream_caps(void)
+{
+    static const char *const opts[] = {MAP, "clock.mode=replay", "parking.stream_max=4",
+                                       "parking.stream_max_per_caller=2", NULL};
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, opts));
+    const char *box = "/v1/parking/stream?bbox=121.0,37.0,122.0,38.0";
+    static char buf[8192];
+    char code[64], msg[256];
+    int fd[6];
+    for (int i = 0; i < 2; i++) {
+        size_t len = 0;
+        fd[i] = sse_open_as(e.cityd.port, box, NULL, 0);
+        CU_ASSERT(sse_wait(fd[i], buf, sizeof buf, &len, "\"id\":\"zf-003\"", 2000));
+    }
+    fd[2] = sse_open_as(e.cityd.port, box, NULL, 0);         /* a third from the address */
+    CU_ASSERT_EQUAL(sse_refusal(fd[2], code, sizeof code, msg, sizeof msg), 429);
+    CU_ASSERT_STRING_EQUAL(code, "too_many_streams");
+    CU_ASSERT(contains(msg, "parking.stream_max_per_caller"));
+    for (int i = 3; i < 5; i++) {                            /* a key is a caller of its own */
+        size_t len = 0;
+        fd[i] = sse_open_as(e.cityd.port, box, "k-reader", 0);
+        CU_ASSERT(sse_wait(fd[i], buf, sizeof buf, &len, "\"id\":\"zf-003\"", 2000));
+    }
+    fd[5] = sse_open_as(e.cityd.port, box, "k-admin", 0);   /* a fifth in all */
+    CU_ASSERT_EQUAL(sse_refusal(fd[5], code, sizeof code, msg, sizeof msg), 503);
+    CU_ASSERT_STRING_EQUAL(code, "too_many_streams");
+    CU_ASSERT(contains(msg, "parking.stream_max"));
+    CU_ASSERT_EQUAL(stream_clients(e.cityd.base), 4);
+    /* a closed stream frees its place */
+    close(fd[0]);
+    for (int k = 0; k < 100 && stream_clients(e.cityd.base) != 3; k++)
+        support_sleep_ms(20);
+    size_t len = 0;
+    int again = sse_open_as(e.cityd.port, box, NULL, 0);
+    CU_ASSERT(sse_wait(again, buf, sizeof buf, &len, "\"id\":\"zf-003\"", 2000));
+    close(again);
+    for (int i = 1; i < 6; i++)
+        close(fd[i]);
+    env_stop(&e);
+}
+
+/* parking.max_batch: an array of a write with more items is 422
+ * too_large naming the key, and changes nothing. */
+static void test_batch_limits(void)
+{
+    static const char *const opts[] = {MAP, "clock.mode=replay", "parking.max_batch=3", NULL};
+    struct env e;
+    CU_ASSERT_FATAL(env_start(&e, opts));
+    struct http_result r;
+    char items[1024] = "[";
+    for (int i = 0; i < 4; i++) {
+        char item[160];
+        snprintf(item, sizeof item, "%s{\"id\":\"mb-%d\",\"lot\":\"zf-003\","
+                 "\"availableSpotNumber\":%d,\"ts\":%.0f}", i ? "," : "", i, 5 + i, T0 + i);
+        strcat(items, item);
+    }
+    strcat(items, "]");
+    CU_ASSERT_EQUAL(post_obs(e.cityd.base, items, &r), 422);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "too_large");
+    CU_ASSERT(contains(sval(jget(jget(r.json, "error"), "message")), "parking.max_batch"));
+    CU_ASSERT(contains(sval(jget(jget(r.json, "error"), "message")), "observations"));
+    http_result_free(&r);
+    json_t *lot = lot_at(e.cityd.base, "zf-003", T0 + 10);
+    CU_ASSERT(json_is_null(jget(lot, "availableSpotNumber")));   /* nothing applied */
+    json_decref(lot);
+    /* three are fine */
+    char *cut = strstr(items, ",{\"id\":\"mb-3\"");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cut);
+    strcpy(cut, "]");
+    CU_ASSERT_EQUAL(post_obs(e.cityd.base, items, &r), 200);
+    CU_ASSERT_EQUAL(jint(r.json, "accepted"), 3);
+    http_result_free(&r);
+    /* a lot's bays, levels, categories */
+    const char *bodies[] = {
+        "{\"name\":\"b\",\"location\":{\"type\":\"Point\",\"coordinates\":[121.4,37.5]},"
+        "\"totalSpotNumber\":4,\"bays\":[\"a\",\"b\",\"c\",\"d\"]}",
+        "{\"name\":\"b\",\"location\":{\"type\":\"Point\",\"coordinates\":[121.4,37.5]},"
+        "\"totalSpotNumber\":4,\"levels\":[\"1\",\"2\",\"3\",\"4\"]}",
+        "{\"name\":\"b\",\"location\":{\"type\":\"Point\",\"coordinates\":[121.4,37.5]},"
+        "\"totalSpotNumber\":4,\"category\":[\"a\",\"b\",\"c\",\"d\"]}",
+    };
+    const char *fields[] = {"bays", "levels", "category"};
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(support_send("PUT", e.cityd.base, "/v1/parking/lots/mb-lot", "k-operator",
+                                     bodies[i], &r), 0);
+        CU_ASSERT_EQUAL(r.status, 422);
+        CU_ASSERT_STRING_EQUAL(support_error_code(&r), "too_large");
+        CU_ASSERT(contains(sval(jget(jget(r.json, "error"), "message")), fields[i]));
+        http_result_free(&r);
+    }
+    CU_ASSERT_EQUAL(support_get(e.cityd.base, "/v1/parking/lots/mb-lot", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 404);
+    http_result_free(&r);
+    env_stop(&e);
+}
+
 int suite_parking(void)
 {
     CU_pSuite s = CU_add_suite("parking", NULL, NULL);
@@ -970,7 +1499,12 @@ int suite_parking(void)
         !CU_add_test(s, "Redis restart in the middle of batches", test_redis_restart_mid_batch) ||
         !CU_add_test(s, "history capped", test_history_capped) ||
         !CU_add_test(s, "SSE stream", test_stream) ||
-        !CU_add_test(s, "SSE heartbeat and a slow client", test_stream_slow_client))
+        !CU_add_test(s, "SSE heartbeat and a slow client", test_stream_slow_client) ||
+        !CU_add_test(s, "SSE memory with 300 streams that never read", test_stream_memory) ||
+        !CU_add_test(s, "SSE snapshot paged, changes merged", test_stream_paged_snapshot) ||
+        !CU_add_test(s, "SSE total budget drops the slowest", test_stream_budget) ||
+        !CU_add_test(s, "SSE caps per caller and in all", test_stream_caps) ||
+        !CU_add_test(s, "batch limits", test_batch_limits))
         return -1;
     return 0;
 }

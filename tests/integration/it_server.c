@@ -282,6 +282,93 @@ static void test_sigterm_drains_inflight(void)
     world_stop(&w);
 }
 
+/* ---- health while the modules restore (issue 12 defect 8) ---- */
+
+/* One command in Redis' protocol. */
+static void resp(FILE *f, int argc, const char *const *argv)
+{
+    fprintf(f, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++)
+        fprintf(f, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
+}
+
+/* n lots defined by PUT, straight into Redis (redis-cli --pipe): a
+ * restore of some seconds. */
+static int preload_lots(const struct test_redis *rd, const char *dir, int n)
+{
+    char path[400], cmd[800];
+    snprintf(path, sizeof path, "%s/preload.resp", dir);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        char id[32], key[64], def[256];
+        snprintf(id, sizeof id, "pre-%06d", i);
+        snprintf(key, sizeof key, "cityd:{lot:%s}:def", id);
+        snprintf(def, sizeof def,
+                 "{\"id\":\"%s\",\"name\":\"P %d\",\"location\":{\"type\":\"Point\","
+                 "\"coordinates\":[%.6f,%.6f]},\"totalSpotNumber\":100}",
+                 id, i, 121.2 + (i % 300) * 0.001, 37.4 + (i / 300) * 0.001);
+        const char *sadd[] = {"SADD", "cityd:{city}:parking:defs", id};
+        const char *set[] = {"SET", key, def};
+        resp(f, 3, sadd);
+        resp(f, 3, set);
+    }
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "redis-cli -p %d --pipe < '%s' > /dev/null", rd->port, path);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* From the moment the port answers, health and a write in turn: health
+ * is never 200 while a write is still refused for not being ready (503),
+ * and before that it says "starting". Defect 8: health said ok as soon as
+ * Redis answered, with the modules still restoring. */
+static void test_health_starting(void)
+{
+    struct test_redis rd;
+    struct test_cityd c;
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&rd), 0);
+    CU_ASSERT_EQUAL_FATAL(preload_lots(&rd, rd.dir, 40000), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_spawn(&c, rd.url, NULL), 0);
+    char entry[256];
+    snprintf(entry, sizeof entry,
+             "{\"id\":\"hs-1\",\"plate\":\"鲁F00001\",\"gate\":\"G1\",\"ts\":%.0f}",
+             (double)time(NULL));
+    long starting = 0, ok = 0, bad = 0, refused = 0, polls = 0;
+    bool answering = false;
+    for (int i = 0; i < 20000 && ok < 20; i++) {
+        struct http_result h, w;
+        if (support_get(c.base, "/v1/health", NULL, &h) != 0) {
+            CU_ASSERT_FATAL(!answering);     /* once up, it stays up */
+            support_sleep_ms(1);
+            continue;
+        }
+        answering = true;
+        polls++;
+        const char *status = json_string_value(json_object_get(h.json, "status"));
+        bool healthy = h.status == 200;
+        starting += h.status == 503 && status != NULL && strcmp(status, "starting") == 0;
+        CU_ASSERT(healthy || (status != NULL && strcmp(status, "starting") == 0));
+        http_result_free(&h);
+        CU_ASSERT_EQUAL_FATAL(support_send("POST", c.base, "/v1/parking/lots/yt-ls-0001/entries",
+                                           "k-operator", entry, &w), 0);
+        refused += w.status == 503;
+        if (healthy && w.status == 503) {
+            bad++;
+            fprintf(stderr, "\n  health 200, write %ld %s", w.status, w.body);
+        }
+        ok += healthy && (w.status == 201 || w.status == 200);
+        http_result_free(&w);
+    }
+    fprintf(stderr, "\n  %ld polls: %ld starting, %ld writes refused, %ld ok", polls, starting,
+            refused, ok);
+    CU_ASSERT(starting > 0);                  /* the restore was caught in the act */
+    CU_ASSERT_EQUAL(ok, 20);
+    CU_ASSERT_EQUAL(bad, 0);
+    support_cityd_stop(&c);
+    support_redis_stop(&rd);
+}
+
 /* Redis dies: health says degraded (503), comes back by itself. */
 static void test_redis_down_and_back(void)
 {
@@ -511,6 +598,8 @@ int suite_server(void)
              CU_add_test(s, "health and metrics", test_health_and_metrics) &&
              CU_add_test(s, "JSON error bodies, 404, 405, OPTIONS, HEAD", test_error_bodies) &&
              CU_add_test(s, "auth with public_read off", test_auth_public_read_off) &&
+             CU_add_test(s, "health says starting until every module is ready",
+                         test_health_starting) &&
              CU_add_test(s, "Redis killed: 503, then recovery", test_redis_down_and_back) &&
              CU_add_test(s, "Redis killed under load: no acknowledged write lost",
                          test_redis_killed_under_load) &&

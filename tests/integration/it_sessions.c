@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "support.h"
 
@@ -21,8 +22,56 @@
 #define H 3600.0
 #define OP "k-operator"
 
+/* The suite's keys file: the roles of support.c plus kiosk keys bound
+ * to the fixture's lots and to the demo city's two garages. */
+static char keys_opt[400];
+
 static const char *const EXTRA[] = {"map.dir=tests/fixtures/maps/garage", "clock.mode=replay",
-                                    NULL};
+                                    keys_opt, NULL};
+
+static int suite_init(void)
+{
+    char *d = support_tmpdir("it-sessions-keys");
+    if (d == NULL)
+        return -1;
+    snprintf(keys_opt, sizeof keys_opt, "auth.keys_file=%s/keys.conf", d);
+    free(d);
+    FILE *f = fopen(strchr(keys_opt, '=') + 1, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "k-admin admin test-admin\n"
+               "k-reader reader test-reader\n"
+               "k-sensor sensor test-sensor\n"
+               "k-operator operator test-operator\n"
+               "k-engineer engineer test-engineer\n"
+               "k-kiosk-g1 kiosk kiosk-g1 lot=it-g1\n"
+               "k-kiosk-s2 kiosk kiosk-s2 lot=it-s2\n"
+               "k-kiosk-zf5 kiosk kiosk-zf5 lot=yt-zf-0005\n"
+               "k-kiosk-zf8 kiosk kiosk-zf8 lot=yt-zf-0008\n");
+    return fclose(f);
+}
+
+static int suite_clean(void)
+{
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s", strchr(keys_opt, '=') + 1);
+    *strrchr(dir, '/') = '\0';
+    support_rmrf(dir);
+    return 0;
+}
+
+/* The kiosk key bound to the lot of kiosk `kiosk` (fixture: k-b1, k-b2
+ * in it-g1, k-s2 in it-s2; demo: yt-zf-0005-K-..., yt-zf-0008-K-...). */
+static const char *kiosk_key(const char *kiosk)
+{
+    if (strcmp(kiosk, "k-s2") == 0)
+        return "k-kiosk-s2";
+    if (strncmp(kiosk, "yt-zf-0005", 10) == 0)
+        return "k-kiosk-zf5";
+    if (strncmp(kiosk, "yt-zf-0008", 10) == 0)
+        return "k-kiosk-zf8";
+    return "k-kiosk-g1";
+}
 
 /* Send a request, check the status, return the parsed body (caller
  * frees) or NULL. */
@@ -96,9 +145,9 @@ static bool has_flag(const json_t *session, const char *flag)
     return false;
 }
 
-static bool up(struct test_redis *r, struct test_cityd *c)
+static bool up_with(struct test_redis *r, struct test_cityd *c, const char *const *extra)
 {
-    if (support_redis_start(r) != 0 || support_cityd_start(c, r->url, EXTRA) != 0) {
+    if (support_redis_start(r) != 0 || support_cityd_start(c, r->url, extra) != 0) {
         CU_FAIL("cannot start redis-server and cityd");
         return false;
     }
@@ -115,6 +164,11 @@ static bool up(struct test_redis *r, struct test_cityd *c)
     }
     CU_FAIL("sessions never loaded");
     return false;
+}
+
+static bool up(struct test_redis *r, struct test_cityd *c)
+{
+    return up_with(r, c, EXTRA);
 }
 
 static void down(struct test_redis *r, struct test_cityd *c)
@@ -306,12 +360,14 @@ static void test_day(void)
     json_decref(list);
 
     /* find-car: validation, and nobody is found who is not parked here */
-    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=%E9%B2%81FA0001&from=k-nope", NULL,
-                     NULL, 404));
-    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=%E9%B2%81FA0001", NULL, NULL, 400));
-    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=XYZ&from=k-b1", NULL, NULL, 400));
-    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=%E9%B2%81FA0001&from=k-b1", NULL, NULL,
-                     404));
+    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=%E9%B2%81FA0001&from=k-nope",
+                     "k-kiosk-g1", NULL, 404));
+    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=%E9%B2%81FA0001", "k-kiosk-g1", NULL,
+                     400));
+    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=XYZ&from=k-b1", "k-kiosk-g1", NULL,
+                     400));
+    json_decref(CALL(&c, "GET", "/v1/parking/find-car?plate=%E9%B2%81FA0001&from=k-b1",
+                     "k-kiosk-g1", NULL, 404));
 
     /* metrics count what happened */
     struct http_result m;
@@ -353,7 +409,7 @@ static json_t *find_car(const struct test_cityd *c, const char *plate, const cha
     char path[512];
     snprintf(path, sizeof path, "/v1/parking/find-car?plate=%s&from=%s%s", plate, kiosk,
              extra ? extra : "");
-    return call(c, "GET", path, NULL, NULL, want, line);
+    return call(c, "GET", path, kiosk_key(kiosk), NULL, want, line);
 }
 #define FIND(c, plate, kiosk, want) find_car((c), (plate), (kiosk), NULL, (want), __LINE__)
 #define P1 "%E9%B2%81F11111"            /* 鲁F11111 */
@@ -406,8 +462,8 @@ static bool restarted(struct test_cityd *c, const char *redis_url)
     for (int i = 0; i < 500; i++) {
         struct http_result hr;
         long st = 0;
-        if (support_get(c->base, "/v1/parking/find-car?plate=%E9%B2%81F99999&from=k-b1", NULL,
-                        &hr) == 0)
+        if (support_get(c->base, "/v1/parking/find-car?plate=%E9%B2%81F99999&from=k-b1",
+                        "k-kiosk-g1", &hr) == 0)
             st = hr.status;
         http_result_free(&hr);
         if (st == 404)
@@ -522,7 +578,7 @@ static void test_find_car(void)
 
 /* The demo city: in both garages, a car parked on every level is found
  * from every kiosk of its garage, and from no kiosk of the other. */
-static const char *const DEMO[] = {"map.dir=maps/yantai", "clock.mode=replay", NULL};
+static const char *const DEMO[] = {"map.dir=maps/yantai", "clock.mode=replay", keys_opt, NULL};
 
 static void demo_garage(const struct test_cityd *c, const char *lot, const char *const *kiosks,
                         const char *const *other, const char *const *bays, const char *plate,
@@ -572,7 +628,7 @@ static void test_demo_find_car(void)
     for (int i = 0; i < 500 && !ok; i++) {
         struct http_result hr;
         ok = support_get(c.base, "/v1/parking/find-car?plate=%E9%B2%81F99999&from=yt-zf-0005-K-B1-1",
-                         NULL, &hr) == 0 && hr.status == 404;
+                         "k-kiosk-zf5", &hr) == 0 && hr.status == 404;
         http_result_free(&hr);
         if (!ok)
             support_sleep_ms(10);
@@ -724,15 +780,225 @@ static void test_restarts(void)
     down(&r, &c);
 }
 
+/* ---- gate clocks ---- */
+
+/* A gate camera whose clock reset: an entry at ts 0 (the replay clock
+ * has not started, so it is taken) and an exit 55 years later. The stay
+ * is billed in full (a capped window per started day) and held for an
+ * operator -- it used to be billed 0.00, paid, gate open. */
+static void test_overlong(void)
+{
+    struct test_redis r;
+    struct test_cityd c;
+    if (!up(&r, &c))
+        return;
+    json_t *e = ENTRY(&c, "ol-in-0", "鲁F12345", 0, 201);
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", sget(e, "session.id"));
+    json_decref(e);
+    /* 1970-01-01 08:00 to 2025-12-01 08:00 local: 20423 days at 40.00 */
+    json_t *x = EXIT(&c, "ol-out-0", "鲁F12345", D0800, 201);
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "hold");
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "payment_required");
+    CU_ASSERT(has_flag(json_object_get(x, "session"), "overlong"));
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.amountDue"), 20423 * 40.0, 1e-6);
+    json_decref(x);
+    x = EXIT(&c, "ol-out-0", "鲁F12345", D0800, 200);                 /* replay */
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "hold");
+    json_decref(x);
+    /* the operator takes the money; only then is it paid */
+    json_decref(PAY(&c, sid, "{\"id\":\"ol-p1\",\"amount\":816920.01,\"method\":\"cash\"}", 409));
+    x = PAY(&c, sid, "{\"id\":\"ol-p1\",\"amount\":816920,\"method\":\"cash\"}", 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "status"), "paid");
+    json_decref(x);
+
+    /* an autopay plate over parking.max_session_s (8 days) is not debited */
+    json_decref(CALL(&c, "PUT", "/v1/parking/accounts/%E9%B2%81FA0001", OP,
+                     "{\"autopay\":true,\"pay_later\":true}", 200));
+    json_decref(ENTRY(&c, "ol-in-1", "鲁FA0001", D0800, 201));
+    x = EXIT(&c, "ol-out-1", "鲁FA0001", D0800 + 8 * 24 * H, 201);
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "hold");
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "payment_required");
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.amountDue"), 8 * 40.0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.amountPaid"), 0, 1e-9);
+    json_decref(x);
+    /* a stay within the free minutes is free, paid and let out */
+    json_decref(ENTRY(&c, "ol-in-2", "鲁FB0002", D0800 + 8 * 24 * H, 201));
+    x = EXIT(&c, "ol-out-2", "鲁FB0002", D0800 + 8 * 24 * H + 600, 201);
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "open");
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "paid");
+    CU_ASSERT_DOUBLE_EQUAL(nget(x, "session.amountDue"), 0, 1e-9);
+    CU_ASSERT(!has_flag(json_object_get(x, "session"), "overlong"));
+    json_decref(x);
+
+    /* now that the clock runs, a reset camera's read is refused */
+    x = ENTRY(&c, "ol-in-3", "鲁FC0003", 0, 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sget(x, "error.message"), "ts"));
+    json_decref(x);
+    json_t *list = CALL(&c, "GET", "/v1/parking/sessions?plate=%E9%B2%81FC0003", OP, NULL, 200);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(list, "sessions")), 0);
+    json_decref(list);
+    down(&r, &c);
+}
+
+/* Wall clock: gate events outside [now - parking.gate_max_age_s, now +
+ * parking.gate_max_future_s] are 400 naming ts and change nothing; an
+ * entry in the far future used to be taken and lock the plate (every
+ * later exit was before its entry: 409). */
+static const char *const WALL[] = {"map.dir=tests/fixtures/maps/garage", keys_opt, NULL};
+
+static void test_gate_clock(void)
+{
+    struct test_redis r;
+    struct test_cityd c;
+    if (!up_with(&r, &c, WALL))
+        return;
+    double now = (double)time(NULL);
+    const double bad[] = {0, now + 1e6, now + 3600, now - 8 * 86400.0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *x = ENTRY(&c, "wc-in-bad", "鲁F12345", bad[i], 400);
+        CU_ASSERT_PTR_NOT_NULL(strstr(sget(x, "error.message"), "ts"));
+        json_decref(x);
+        json_decref(EXIT(&c, "wc-out-bad", "鲁F12345", bad[i], 400));
+    }
+    /* the plate is still free to come and go */
+    json_t *e = ENTRY(&c, "wc-in-1", "鲁F12345", now - 60, 201);
+    char sid[64], path[160];
+    snprintf(sid, sizeof sid, "%s", sget(e, "session.id"));
+    json_decref(e);
+    json_t *x = EXIT(&c, "wc-out-1", "鲁F12345", now, 201);
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "open");
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "paid");
+    json_decref(x);
+    /* a payment's ts is held to the same window */
+    char body[160];
+    snprintf(body, sizeof body, "{\"id\":\"wc-p\",\"amount\":1,\"method\":\"cash\",\"ts\":%.0f}",
+             now + 1e6);
+    x = PAY(&c, sid, body, 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sget(x, "error.message"), "ts"));
+    json_decref(x);
+    snprintf(path, sizeof path, "/v1/parking/sessions?plate=%s", "%E9%B2%81F12345");
+    json_t *list = CALL(&c, "GET", path, OP, NULL, 200);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(list, "sessions")), 1);
+    json_decref(list);
+    down(&r, &c);
+}
+
+/* ---- find-car: proof of standing at the kiosk ---- */
+
+/* GET /v1/parking/kiosks/{kiosk}/token with key; the token (or "") in
+ * tok. */
+static void kiosk_token(const struct test_cityd *c, const char *kiosk, const char *key,
+                        long want, char *tok, size_t n, int line)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/parking/kiosks/%s/token", kiosk);
+    json_t *j = call(c, "GET", path, key, NULL, want, line);
+    snprintf(tok, n, "%s", want == 200 ? sget(j, "token") : "");
+    if (want == 200)
+        CU_ASSERT(json_is_number(json_object_get(j, "expires")));
+    json_decref(j);
+}
+#define TOKEN(c, kiosk, key, want, tok) kiosk_token((c), (kiosk), (key), (want), (tok), sizeof (tok), __LINE__)
+
+/* find-car of P1 from kiosk with key (may be NULL) and token (NULL: none). */
+static json_t *find_as(const struct test_cityd *c, const char *kiosk, const char *key,
+                       const char *token, long want, int line)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/parking/find-car?plate=%s&from=%s%s%s", P1, kiosk,
+             token ? "&token=" : "", token ? token : "");
+    return call(c, "GET", path, key, NULL, want, line);
+}
+#define FIND_AS(c, kiosk, key, token, want) json_decref(find_as((c), (kiosk), (key), (token), (want), __LINE__))
+
+static void test_find_car_proof(void)
+{
+    struct test_redis r;
+    struct test_cityd c, c2;
+    char tok[128], tok_b2[128], tok_s2[128];
+    if (!up(&r, &c))
+        return;
+    json_decref(ENTRY(&c, "fp-in-1", "鲁F11111", D0800, 201));
+    PARKED(&c, "fp-o-1", "B2-002", "鲁F11111", D0800 + 180);
+
+    /* keys: only a kiosk key of the lot, or admin */
+    FIND_AS(&c, "k-b1", NULL, NULL, 403);
+    FIND_AS(&c, "k-b1", "k-reader", NULL, 403);
+    FIND_AS(&c, "k-b1", OP, NULL, 403);
+    FIND_AS(&c, "k-b1", "k-kiosk-s2", NULL, 403);
+    FIND_AS(&c, "k-b1", "k-kiosk-g1", NULL, 200);
+    FIND_AS(&c, "k-b2", "k-kiosk-g1", NULL, 200);
+    FIND_AS(&c, "k-b1", "k-admin", NULL, 200);
+    json_t *j = find_as(&c, "k-b1", "k-reader", NULL, 403, __LINE__);
+    CU_ASSERT_STRING_EQUAL(sget(j, "error.code"), "forbidden");
+    json_decref(j);
+    /* a kiosk of the other lot, with its own key: the car is not there */
+    FIND_AS(&c, "k-s2", "k-kiosk-s2", NULL, 404);
+
+    /* tokens: issued to a kiosk key of the kiosk's lot (or admin) */
+    TOKEN(&c, "k-b1", NULL, 401, tok);
+    TOKEN(&c, "k-b1", "k-reader", 403, tok);
+    TOKEN(&c, "k-b1", OP, 403, tok);
+    TOKEN(&c, "k-b1", "k-kiosk-s2", 403, tok);
+    TOKEN(&c, "k-nope", "k-admin", 404, tok);
+    TOKEN(&c, "k-b2", "k-kiosk-g1", 200, tok_b2);
+    TOKEN(&c, "k-s2", "k-kiosk-s2", 200, tok_s2);
+    TOKEN(&c, "k-b1", "k-kiosk-g1", 200, tok);
+    CU_ASSERT(strlen(tok) >= 22 && strcmp(tok, tok_b2) != 0);
+    FIND_AS(&c, "k-b1", NULL, tok, 200);
+    FIND_AS(&c, "k-b1", NULL, tok, 200);                     /* valid until it expires */
+    FIND_AS(&c, "k-b1", "k-reader", tok, 200);
+    FIND_AS(&c, "k-b2", NULL, tok_b2, 200);
+    FIND_AS(&c, "k-b2", NULL, tok, 403);                     /* another kiosk's token */
+    FIND_AS(&c, "k-b1", NULL, tok_b2, 403);
+    FIND_AS(&c, "k-b1", NULL, tok_s2, 403);
+    FIND_AS(&c, "k-s2", NULL, tok_s2, 404);                  /* proof ok, car elsewhere */
+    FIND_AS(&c, "k-b1", NULL, "", 403);
+    FIND_AS(&c, "k-b1", NULL, "0123456789abcdef0123456789abcdef", 403);
+    FIND_AS(&c, "k-b1", NULL, "..%2F*", 403);
+
+    /* a second cityd on the same Redis takes the first one's token */
+    if (support_cityd_start(&c2, r.url, EXTRA) == 0) {
+        bool ok = false;
+        for (int i = 0; i < 500 && !ok; i++) {
+            struct http_result hr;
+            char path[256];
+            snprintf(path, sizeof path, "/v1/parking/find-car?plate=%s&from=k-b1&token=%s", P1, tok);
+            ok = support_get(c2.base, path, NULL, &hr) == 0 && hr.status == 200;
+            http_result_free(&hr);
+            if (!ok)
+                support_sleep_ms(10);
+        }
+        CU_ASSERT(ok);
+        support_cityd_stop(&c2);
+    } else {
+        CU_FAIL("cannot start a second cityd");
+    }
+
+    /* the tokens expire parking.kiosk_token_s (300) after they were
+     * issued, here on the replay clock: a gate event 301 s later moves it */
+    json_decref(ENTRY(&c, "fp-in-2", "鲁F22222", D0800 + 180 + 301, 201));
+    FIND_AS(&c, "k-b1", NULL, tok, 403);
+    FIND_AS(&c, "k-b2", NULL, tok_b2, 403);
+    FIND_AS(&c, "k-b1", "k-kiosk-g1", NULL, 200);           /* the key still works */
+    TOKEN(&c, "k-b1", "k-kiosk-g1", 200, tok);              /* and a fresh token */
+    FIND_AS(&c, "k-b1", NULL, tok, 200);
+    down(&r, &c);
+}
+
 int suite_sessions(void)
 {
-    CU_pSuite s = CU_add_suite("sessions", NULL, NULL);
+    CU_pSuite s = CU_add_suite("sessions", suite_init, suite_clean);
     if (s == NULL || CU_add_test(s, "a whole garage day", test_day) == NULL ||
         CU_add_test(s, "Redis and cityd restarts", test_restarts) == NULL ||
         CU_add_test(s, "reverse car-finding", test_find_car) == NULL ||
         CU_add_test(s, "find-car in the demo city's garages", test_demo_find_car) == NULL ||
         CU_add_test(s, "a lot created by PUT bills its own tariff", test_put_lot) == NULL ||
-        CU_add_test(s, "cityd --check: unreachable bays", test_check) == NULL)
+        CU_add_test(s, "cityd --check: unreachable bays", test_check) == NULL ||
+        CU_add_test(s, "an overlong stay is billed and held", test_overlong) == NULL ||
+        CU_add_test(s, "gate events outside the clock window", test_gate_clock) == NULL ||
+        CU_add_test(s, "find-car needs a kiosk key or token", test_find_car_proof) == NULL)
         return -1;
     return 0;
 }

@@ -5,7 +5,10 @@
  * restart of cityd, the time-space diagram, and an activated plan run by
  * the controllers (timing and SPaT), across a restart. */
 #include <CUnit/CUnit.h>
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -516,9 +519,460 @@ static void test_plan_runs(void)
     support_redis_stop(&r2);
 }
 
+/* ---- bad numbers at every entry point (issue 12, defect 6) ----
+ * Each template has one %s where the value goes; every value listed is
+ * outside the documented plausible range (docs/signals.md), so each must
+ * get 400 naming the field, at once. */
+struct sweep {
+    const char *path, *key, *tmpl, *field;
+    const char *const *values;
+};
+
+static const char *const cycles[] = { "0", "-1", "1e-9", "1e308", "-1e308", "19", "301",
+                                      "1e20", "9223372036854775807", NULL };
+static const char *const speeds[] = { "0", "-1", "1e-9", "0.5", "41", "1e308",
+                                      "1e20", "9223372036854775807", NULL };
+static const char *const flows[] = { "-1", "1e308", "20001", "1e20",
+                                     "9223372036854775807", NULL };
+static const char *const sats[] = { "0", "-1", "1e-9", "1e308", "20001",
+                                    "9223372036854775807", NULL };
+static const char *const shorts[] = { "-1", "1e308", "301", "9223372036854775807", NULL };
+static const char *const greens[] = { "0", "-1", "1e308", "301", "9223372036854775807", NULL };
+static const char *const ratios[] = { "0", "-1", "1e-9", "1.5", "1e308", NULL };
+static const char *const flow_ratios[] = { "-1", "5.5", "1e308", "9223372036854775807", NULL };
+static const char *const changes[] = { "0", "-1", "41", "1e308", "9223372036854775807", NULL };
+static const char *const positions[] = { "1e308", "-1e308", "100001", "9223372036854775807",
+                                         NULL };
+static const char *const crossings[] = { "-1", "1e308", "201", "9223372036854775807", NULL };
+
+#define WEB "/v1/signals/webster"
+#define GW "/v1/signals/greenwave"
+#define CGW "/v1/signals/corridors/beimalu/greenwave"
+#define PH2 "{\"flow\":300,\"saturation_flow\":1600}"
+#define TWO "{\"intersections\":[{\"id\":\"a\",\"position_m\":0,\"green_s\":30},"            \
+    "{\"id\":\"b\",\"position_m\":400,\"green_s\":30}],"
+
+static const struct sweep sweeps[] = {
+    { WEB, "k-reader", "{\"lost_time_s\":16,\"cycle_s\":%s,\"phases\":[" PH2 "," PH2 "]}",
+      "cycle_s", cycles },
+    { WEB, "k-reader", "{\"lost_time_s\":16,\"cycle_min_s\":%s,\"phases\":[" PH2 "," PH2 "]}",
+      "cycle_min_s", cycles },
+    { WEB, "k-reader", "{\"lost_time_s\":16,\"cycle_max_s\":%s,\"phases\":[" PH2 "," PH2 "]}",
+      "cycle_max_s", cycles },
+    { WEB, "k-reader", "{\"lost_time_s\":%s,\"phases\":[" PH2 "," PH2 "]}", "lost_time_s",
+      shorts },
+    { WEB, "k-reader", "{\"lost_time_s\":16,\"phases\":[" PH2 ",{\"flow\":%s,"
+      "\"saturation_flow\":1600}]}", "phases[1].flow", flows },
+    { WEB, "k-reader", "{\"lost_time_s\":16,\"phases\":[" PH2 ",{\"flow\":300,"
+      "\"saturation_flow\":%s}]}", "phases[1].saturation_flow", sats },
+    { WEB, "k-reader", "{\"lost_time_s\":16,\"phases\":[" PH2 ",{\"flow_ratio\":%s}]}",
+      "phases[1].flow_ratio", flow_ratios },
+    { WEB, "k-reader", "{\"lost_time_s\":16,\"cycle_s\":90,\"phases\":[{\"flow\":300,"
+      "\"saturation_flow\":1600,\"green_s\":30},{\"flow\":300,\"saturation_flow\":1600,"
+      "\"green_s\":%s}]}", "phases[1].green_s", greens },
+    { WEB, "k-reader", "{\"lost_time_s\":16,\"phases\":[" PH2 ",{\"flow\":300,"
+      "\"saturation_flow\":1600,\"min_green_s\":%s}]}", "phases[1].min_green_s", shorts },
+    { WEB, "k-reader", "{\"lost_time_s\":16,\"phases\":[" PH2 ",{\"flow\":300,"
+      "\"saturation_flow\":1600,\"pedestrian_crossing_m\":%s}]}",
+      "phases[1].pedestrian_crossing_m", crossings },
+    { GW, "k-reader", TWO "\"cycle_s\":%s,\"speed_mps\":12}", "cycle_s", cycles },
+    { GW, "k-reader", TWO "\"cycle_range_s\":[%s,100],\"speed_mps\":12}", "cycle_range_s",
+      cycles },
+    { GW, "k-reader", TWO "\"cycle_range_s\":[40,%s],\"speed_mps\":12}", "cycle_range_s",
+      cycles },
+    { GW, "k-reader", TWO "\"cycle_s\":80,\"speed_mps\":%s}", "speed_mps", speeds },
+    { GW, "k-reader", TWO "\"cycle_s\":80,\"speed_range_mps\":[%s,12]}", "speed_range_mps",
+      speeds },
+    { GW, "k-reader", TWO "\"cycle_s\":80,\"speed_range_mps\":[1,%s]}", "speed_range_mps",
+      speeds },
+    { GW, "k-reader", TWO "\"cycle_s\":80,\"speed_mps\":12,\"links\":[{\"speed_mps\":%s}]}",
+      "links[0].speed_mps", speeds },
+    { GW, "k-reader", TWO "\"cycle_s\":80,\"speed_mps\":12,\"links\":[{\"inbound_speed_mps\":"
+      "%s}]}", "links[0].inbound_speed_mps", speeds },
+    { GW, "k-reader", TWO "\"cycle_s\":80,\"speed_mps\":12,\"speed_change_max_mps\":%s}",
+      "speed_change_max_mps", changes },
+    { GW, "k-reader", "{\"intersections\":[{\"id\":\"a\",\"position_m\":0,\"green_s\":30},"
+      "{\"id\":\"b\",\"position_m\":%s,\"green_s\":30}],\"cycle_s\":80,\"speed_mps\":12}",
+      "intersections[1].position_m", positions },
+    { GW, "k-reader", "{\"intersections\":[{\"id\":\"a\",\"position_m\":0,\"green_s\":%s},"
+      "{\"id\":\"b\",\"position_m\":400,\"green_s\":30}],\"cycle_s\":80,\"speed_mps\":12}",
+      "intersections[0].green_s", greens },
+    { GW, "k-reader", "{\"intersections\":[{\"id\":\"a\",\"position_m\":0,\"green_ratio\":%s},"
+      "{\"id\":\"b\",\"position_m\":400,\"green_ratio\":0.5}],\"cycle_s\":80,\"speed_mps\":12}",
+      "intersections[0].green_ratio", ratios },
+    { GW, "k-reader", "{\"intersections\":[{\"id\":\"a\",\"position_m\":0,\"green_s\":30,"
+      "\"queue_clearance_s\":%s},{\"id\":\"b\",\"position_m\":400,\"green_s\":30}],"
+      "\"cycle_s\":80,\"speed_mps\":12}", "intersections[0].queue_clearance_s", shorts },
+    { CGW, "k-engineer", "{\"cycle_s\":%s}", "cycle_s", cycles },
+    { CGW, "k-engineer", "{\"speed_mps\":%s}", "speed_mps", speeds },
+    { CGW, "k-engineer", "{\"speed_range_mps\":[%s,14]}", "speed_range_mps", speeds },
+    { CGW, "k-engineer", "{\"links\":[{\"outbound_speed_mps\":%s},{},{},{}]}",
+      "links[0].outbound_speed_mps", speeds },
+    { CGW, "k-engineer", "{\"speed_change_max_mps\":%s}", "speed_change_max_mps", changes },
+    { CGW, "k-engineer", "{\"queue_clearance_s\":%s}", "queue_clearance_s", shorts },
+};
+
+static void test_bad_numbers(void)
+{
+    for (size_t k = 0; k < sizeof sweeps / sizeof sweeps[0]; k++) {
+        const struct sweep *w = &sweeps[k];
+        for (size_t v = 0; w->values[v] != NULL; v++) {
+            char body[1024];
+            snprintf(body, sizeof body, w->tmpl, w->values[v]);
+            struct http_result res;
+            post(w->path, w->key, body, &res);
+            const char *msg = json_string_value(json_object_get(json_object_get(res.json,
+                                                                                "error"),
+                                                                "message"));
+            bool ok = res.status == 400 && msg != NULL && strstr(msg, w->field) != NULL;
+            if (!ok)
+                fprintf(stderr, "%s %s=%s: %ld %s\n", w->path, w->field, w->values[v],
+                        res.status, res.body);
+            CU_ASSERT_TRUE(ok);
+            http_result_free(&res);
+        }
+    }
+}
+
+/* A number printed as nan or inf somewhere in an SVG. */
+static bool has_non_number(const char *svg)
+{
+    static const char *const bad[] = { "nan\"", "inf\"", "nan,", "inf,", " nan", " inf",
+                                       ">nan", ">inf", "+nan", "+inf", "-nan", "-inf" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (strstr(svg, bad[i]) != NULL)
+            return true;
+    return false;
+}
+
+/* A plan stored with speeds and a cycle no request can give any more (an
+ * older cityd, a hand edit) still draws, at once and at a bounded size. */
+static void test_time_space_extremes(void)
+{
+    struct http_result res;
+    post(CGW, "k-engineer", "{}", &res);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    json_t *plan = json_incref(res.json);
+    http_result_free(&res);
+    static const double speed[] = { 1e-3, 0.05, 0.4, 1e6, 1e300 };
+    static const double cycle[] = { 1e-3, 20, 1e6, 1e300 };
+    for (size_t s = 0; s < sizeof speed / sizeof speed[0]; s++) {
+        for (size_t c = 0; c < sizeof cycle / sizeof cycle[0]; c++) {
+            json_t *p = json_deep_copy(plan);
+            char id[32];
+            snprintf(id, sizeof id, "extreme%zu%zu", s, c);
+            json_object_set_new(p, "id", json_string(id));
+            json_object_set_new(p, "cycle_s", json_real(cycle[c]));
+            json_t *ls = json_object_get(p, "links"), *xs = json_object_get(p, "intersections");
+            for (size_t i = 0; i < json_array_size(ls); i++) {
+                json_object_set_new(json_array_get(ls, i), "outbound_speed_mps",
+                                    json_real(speed[s]));
+                json_object_set_new(json_array_get(ls, i), "inbound_speed_mps",
+                                    json_real(speed[s]));
+            }
+            /* Always green, so that both bands exist whatever the speeds
+             * and are drawn across the whole diagram. */
+            for (size_t i = 0; i < json_array_size(xs); i++) {
+                json_t *x = json_array_get(xs, i);
+                json_object_set_new(x, "offset_s", json_real(0));
+                json_object_set_new(x, "outbound_green_s", json_real(cycle[c]));
+                json_object_set_new(x, "inbound_green_s", json_real(cycle[c]));
+                json_object_set_new(x, "queue_clearance_s", json_real(0));
+            }
+            char *js = json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(17));
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/plan.json", cityd.dir);
+            FILE *f = fopen(path, "w");
+            CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+            fputs(js, f);
+            fclose(f);
+            char cmd[PATH_MAX + 200];
+            snprintf(cmd, sizeof cmd, "redis-cli -p %d -x SET 'cityd:{cor:beimalu}:plan:%s' "
+                     "<'%s' >/dev/null", redis.port, id, path);
+            CU_ASSERT_EQUAL(system(cmd), 0);
+            free(js);
+            json_decref(p);
+            char url[2048];
+            snprintf(url, sizeof url, "%s/v1/signals/corridors/beimalu/time-space.svg?plan=%s",
+                     cityd.base, id);
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            int rc = support_http("GET", url, NULL, NULL, 0, NULL, 10000, &res);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+            CU_ASSERT_EQUAL(rc, 0);
+            bool ok = rc == 0 && res.status == 200 && res.len < 512 * 1024 && ms < 1000 &&
+                      !has_non_number(res.body) && strstr(res.body, "</svg>") != NULL;
+            if (!ok)
+                fprintf(stderr, "speed %g cycle %g: %ld, %zu bytes, %.0f ms\n", speed[s],
+                        cycle[c], res.status, res.len, ms);
+            CU_ASSERT_TRUE(ok);
+            http_result_free(&res);
+        }
+    }
+    json_decref(plan);
+}
+
+/* ---- long computations off the event loop (api.md section 1; issue
+ * 12, defect 2). A second cityd with two workers, a queue of four and the
+ * MILP's intersection limit raised, so that a 64-signal problem with a
+ * speed-change bound runs (until signals.solve_timeout_ms). ---- */
+static struct test_redis busy_redis;
+static struct test_cityd busy;
+
+static const char *const busy_opts[] = {
+    "signals.workers=2", "signals.queue_max=4", "signals.max_milp_intersections=64",
+    "signals.solve_timeout_ms=1500", "server.drain_timeout_ms=200", NULL
+};
+
+static int busy_init(void)
+{
+    if (support_redis_start(&busy_redis) != 0 ||
+        support_cityd_start(&busy, busy_redis.url, busy_opts) != 0)
+        return -1;
+    return 0;
+}
+
+static int busy_clean(void)
+{
+    support_cityd_stop(&busy);
+    support_redis_stop(&busy_redis);
+    return 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* A random arterial of n signals (200-800 m blocks, greens 35-65 % of the
+ * cycle), cycle 60-100 s, speeds 11-14 m/s, optionally a speed-change
+ * bound (which asks for the MILP). Caller frees. */
+static char *arterial(size_t n, bool speed_change, unsigned seed)
+{
+    size_t cap = 128 + n * 96, len = 0;
+    char *b = malloc(cap);
+    double x = 0;
+    len += (size_t)snprintf(b + len, cap - len, "{\"intersections\":[");
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        double g = 0.35 + 0.3 * (double)((seed >> 8) % 1000) / 1000.0;
+        len += (size_t)snprintf(b + len, cap - len, "%s{\"id\":\"s%zu\",\"position_m\":%.1f,"
+                                "\"green_ratio\":%.3f}", i ? "," : "", i, x, g);
+        seed = seed * 1103515245u + 12345u;
+        x += 200 + 600 * (double)((seed >> 8) % 1000) / 1000.0;
+    }
+    snprintf(b + len, cap - len, "],\"cycle_range_s\":[60,100],\"speed_range_mps\":[11,14]%s}",
+             speed_change ? ",\"speed_change_max_mps\":1" : "");
+    return b;
+}
+
+struct solve {
+    const char *base;
+    char *body;
+    int timeout_ms;
+    pthread_t t;
+    long status;
+    char code[32], retry_after[32];
+    double t0, t1;
+    int *active;                     /* solves still running (atomic) */
+};
+
+static void *solve_run(void *arg)
+{
+    struct solve *s = arg;
+    char url[256];
+    struct http_result res;
+    snprintf(url, sizeof url, "%s/v1/signals/greenwave", s->base);
+    s->t0 = now_ms();
+    if (support_http("POST", url, "k-reader", s->body, strlen(s->body), NULL, s->timeout_ms,
+                     &res) == 0) {
+        s->status = res.status;
+        snprintf(s->code, sizeof s->code, "%s", support_error_code(&res));
+        snprintf(s->retry_after, sizeof s->retry_after, "%s", res.retry_after);
+        http_result_free(&res);
+    } else {
+        s->status = -1;
+    }
+    s->t1 = now_ms();
+    if (s->active)
+        __atomic_sub_fetch(s->active, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void solves_start(struct solve *s, size_t n, const char *base, int timeout_ms,
+                         int *active)
+{
+    if (active)
+        *active = (int)n;
+    for (size_t i = 0; i < n; i++) {
+        s[i] = (struct solve){ .base = base, .body = arterial(64, true, 7 + (unsigned)i),
+                               .timeout_ms = timeout_ms, .active = active };
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&s[i].t, NULL, solve_run, &s[i]), 0);
+    }
+}
+
+static void solves_join(struct solve *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        pthread_join(s[i].t, NULL);
+        free(s[i].body);
+    }
+}
+
+/* One GET; its latency in ms (or 1e9 on failure or a status other than 200). */
+static double probe(const char *base, const char *path)
+{
+    struct http_result res;
+    double t0 = now_ms();
+    int rc = support_get(base, path, NULL, &res);
+    double ms = now_ms() - t0;
+    if (rc != 0 || res.status != 200)
+        ms = 1e9;
+    if (rc == 0)
+        http_result_free(&res);
+    return ms;
+}
+
+/* Five large solves at once: health and a cheap GET keep answering in
+ * under 50 ms while they run, because the loop is not the one doing the
+ * work. */
+static void test_loop_free_while_solving(void)
+{
+    struct solve s[5];
+    int active = 0;
+    solves_start(s, 5, busy.base, 30000, &active);
+    support_sleep_ms(150);                  /* the solves have arrived */
+    double worst = 0;
+    int probes = 0;
+    while (__atomic_load_n(&active, __ATOMIC_SEQ_CST) > 0) {
+        double h = probe(busy.base, "/v1/health");
+        double c = probe(busy.base, "/v1/signals/corridors/nandajie");
+        /* Only probes made entirely while solves ran count. */
+        if (__atomic_load_n(&active, __ATOMIC_SEQ_CST) > 0) {
+            worst = fmax(worst, fmax(h, c));
+            probes++;
+        }
+        support_sleep_ms(20);
+    }
+    solves_join(s, 5);
+    fprintf(stderr, "loop free: %d probes while 5 solves ran, worst %.1f ms; solves took",
+            probes, worst);
+    for (size_t i = 0; i < 5; i++)
+        fprintf(stderr, " %.0f ms (%ld %s)", s[i].t1 - s[i].t0, s[i].status, s[i].code);
+    fprintf(stderr, "\n");
+    CU_ASSERT(probes >= 10);
+    CU_ASSERT(worst < 50);
+    /* The solves were real work: each ran for a while, and either found
+     * the optimum (200) or ran into the time limit (422 too_large); which
+     * one depends on how fast this machine is today. */
+    for (size_t i = 0; i < 5; i++) {
+        CU_ASSERT(s[i].status == 200 || s[i].status == 422);
+        if (s[i].status == 422)
+            CU_ASSERT_STRING_EQUAL(s[i].code, "too_large");
+        CU_ASSERT(s[i].t1 - s[i].t0 > 100);
+    }
+}
+
+/* More solves than workers + queue: the rest get 503 busy at once. */
+static void test_queue_full(void)
+{
+    struct solve s[9];
+    solves_start(s, 9, busy.base, 30000, NULL);
+    solves_join(s, 9);
+    int busy_n = 0;
+    for (size_t i = 0; i < 9; i++) {
+        if (s[i].status == 503) {
+            busy_n++;
+            CU_ASSERT_STRING_EQUAL(s[i].code, "busy");
+            CU_ASSERT(atoi(s[i].retry_after) >= 1);
+            CU_ASSERT(s[i].t1 - s[i].t0 < 1000);
+        } else {
+            CU_ASSERT(s[i].status == 200 || s[i].status == 422);   /* solved, or timed out */
+        }
+    }
+    CU_ASSERT_EQUAL(busy_n, 3);             /* 2 running + 4 queued accepted */
+}
+
+/* Beyond the configured limits: 422 too_large naming the limit, at once. */
+static void test_too_large(void)
+{
+    struct http_result res;
+    char *b = arterial(65, false, 1);
+    double t0 = now_ms();
+    post(GW, "k-reader", b, &res);
+    CU_ASSERT_EQUAL(res.status, 422);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&res), "too_large");
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "signals.max_intersections"));
+    http_result_free(&res);
+    free(b);
+    b = arterial(17, true, 1);
+    post(GW, "k-reader", b, &res);
+    CU_ASSERT_EQUAL(res.status, 422);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&res), "too_large");
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "signals.max_milp_intersections"));
+    http_result_free(&res);
+    free(b);
+    CU_ASSERT(now_ms() - t0 < 1000);
+    /* Within the limits it is solved. */
+    b = arterial(16, true, 1);
+    post(GW, "k-reader", b, &res);
+    CU_ASSERT_EQUAL(res.status, 200);
+    http_result_free(&res);
+    free(b);
+    b = arterial(64, false, 1);
+    post(GW, "k-reader", b, &res);
+    CU_ASSERT_EQUAL(res.status, 200);
+    http_result_free(&res);
+    free(b);
+    /* Webster: more phases than a signal plan has. */
+    char web[2048];
+    size_t len = (size_t)snprintf(web, sizeof web, "{\"lost_time_s\":16,\"phases\":[");
+    for (int i = 0; i < 17; i++)
+        len += (size_t)snprintf(web + len, sizeof web - len, "%s" PH2, i ? "," : "");
+    snprintf(web + len, sizeof web - len, "]}");
+    post(WEB, "k-reader", web, &res);
+    CU_ASSERT_EQUAL(res.status, 422);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&res), "too_large");
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "16"));
+    http_result_free(&res);
+}
+
+/* Clients that give up while their solve runs: the late replies are
+ * dropped and the server carries on. */
+static void test_client_gone(void)
+{
+    struct solve s[4];
+    solves_start(s, 4, busy.base, 300, NULL);
+    solves_join(s, 4);
+    for (size_t i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(s[i].status, -1);  /* curl gave up */
+    support_sleep_ms(3500);                  /* their solves end meanwhile */
+    CU_ASSERT(probe(busy.base, "/v1/health") < 1000);
+    struct http_result res;
+    CU_ASSERT_EQUAL_FATAL(support_send("POST", busy.base, GW, "k-reader",
+                                       TWO "\"cycle_s\":80,\"speed_mps\":12}", &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    http_result_free(&res);
+}
+
+/* SIGTERM while solves run: cityd stops promptly and cleanly. */
+static void test_shutdown_while_solving(void)
+{
+    struct solve s[4];
+    solves_start(s, 4, busy.base, 30000, NULL);
+    support_sleep_ms(300);
+    double t0 = now_ms();
+    CU_ASSERT_EQUAL(support_cityd_signal_wait(&busy, SIGTERM, 20000), 0);
+    CU_ASSERT(now_ms() - t0 < 3000);
+    solves_join(s, 4);
+}
+
 int suite_signals(void)
 {
-    CU_pSuite s = CU_add_suite("signals", suite_init, suite_clean);
+    CU_pSuite s = CU_add_suite("signals", suite_init, suite_clean), b;
     if (s == NULL)
         return -1;
     return !(CU_add_test(s, "webster", test_webster) &&
@@ -526,5 +980,13 @@ int suite_signals(void)
              CU_add_test(s, "greenwave bad input", test_greenwave_bad_input) &&
              CU_add_test(s, "corridors", test_corridors) &&
              CU_add_test(s, "plans and time-space diagram", test_plans) &&
-             CU_add_test(s, "an activated plan runs, across a restart", test_plan_runs));
+             CU_add_test(s, "an activated plan runs, across a restart", test_plan_runs) &&
+             CU_add_test(s, "bad numbers at every entry point", test_bad_numbers) &&
+             CU_add_test(s, "time-space diagram of extreme plans", test_time_space_extremes) &&
+             CU_add_test(s, "too large", test_too_large) &&
+             (b = CU_add_suite("signals off the loop", busy_init, busy_clean)) != NULL &&
+             CU_add_test(b, "health answers while solvers run", test_loop_free_while_solving) &&
+             CU_add_test(b, "queue full: 503 busy", test_queue_full) &&
+             CU_add_test(b, "clients gone while solving", test_client_gone) &&
+             CU_add_test(b, "shutdown while solving", test_shutdown_while_solving));
 }

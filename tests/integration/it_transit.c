@@ -13,11 +13,14 @@
 #include <CUnit/CUnit.h>
 #include <curl/curl.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "geo.h"
 #include "gtfs-realtime.pb-c.h"
@@ -416,6 +419,12 @@ static json_t *update_of(json_t *feed, const char *trip)
     return NULL;
 }
 
+/* A string field of a decoded message (bytes in cityd's .proto) is s. */
+static bool pb_is(ProtobufCBinaryData b, const char *s)
+{
+    return b.len == strlen(s) && memcmp(b.data, s, b.len) == 0;
+}
+
 static void test_trip_updates(void)
 {
     struct world w;
@@ -458,7 +467,7 @@ static void test_trip_updates(void)
     CU_ASSERT_EQUAL_FATAL(m->n_entity, 1);
     TransitRealtime__TripUpdate *pu = m->entity[0]->trip_update;
     CU_ASSERT_FATAL(pu != NULL);
-    CU_ASSERT_STRING_EQUAL(pu->trip->trip_id, "T1");
+    CU_ASSERT_TRUE(pb_is(pu->trip->trip_id, "T1"));
     CU_ASSERT_EQUAL_FATAL(pu->n_stop_time_update, 2);
     for (size_t i = 0; i < 2; i++) {
         CU_ASSERT_EQUAL(pu->stop_time_update[i]->arrival->time, times[i]);
@@ -471,6 +480,14 @@ static void test_trip_updates(void)
     snprintf(path, sizeof path, "/v1/transit/trip-updates?at=%.0f", HMS(8, 0, 0));
     CU_ASSERT_EQUAL(support_get(base, path, NULL, &r), 0);
     CU_ASSERT_TRUE(jint(json_object_get(r.json, "header"), "timestamp") >= ts1);
+    http_result_free(&r);
+    /* Nor does a reader's at= far ahead push the live feed's header there
+     * (it is public: one request must not date everybody's feed 5138). */
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/trip-updates?at=99999999999", NULL, &r), 0);
+    CU_ASSERT_EQUAL(jint(json_object_get(r.json, "header"), "timestamp"), 99999999999);
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/trip-updates", NULL, &r), 0);
+    CU_ASSERT_EQUAL(jint(json_object_get(r.json, "header"), "timestamp"), ts1);
     http_result_free(&r);
     world_stop(&w);
 }
@@ -641,6 +658,253 @@ static void test_redis_down(void)
     world_stop(&w);
 }
 
+/* The message of the error reported for entity index i, or "". */
+static const char *entity_error(const json_t *reply, json_int_t i)
+{
+    json_t *errs = json_object_get(reply, "errors");
+    for (size_t k = 0; k < json_array_size(errs); k++)
+        if (jint(json_array_get(errs, k), "index") == i)
+            return jstr(json_array_get(errs, k), "message");
+    return "";
+}
+
+/* The public TripUpdates feed answers 200 in both encodings; returns the
+ * number of entities of the protobuf one (-1 on failure). */
+static long trip_updates_ok(const char *base, json_t **json_feed)
+{
+    struct http_result r;
+    long n = -1;
+    *json_feed = NULL;
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/trip-updates", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    if (r.status == 200 && r.json)
+        *json_feed = json_incref(r.json);
+    http_result_free(&r);
+    char url[256];
+    struct body b;
+    snprintf(url, sizeof url, "%s/v1/transit/trip-updates", base);
+    CU_ASSERT_EQUAL(get_accept(url, "application/x-protobuf", &b), 200);
+    TransitRealtime__FeedMessage *m =
+        transit_realtime__feed_message__unpack(NULL, b.len, (const uint8_t *)b.buf);
+    CU_ASSERT_PTR_NOT_NULL(m);
+    if (m) {
+        n = (long)m->n_entity;
+        transit_realtime__feed_message__free_unpacked(m, NULL);
+    }
+    free(b.buf);
+    return n;
+}
+
+/* Defect 6 of issue 12: a protobuf string that is not UTF-8 (or a number
+ * no bus can have) is rejected with its entity alone, and the public feed
+ * keeps answering; what an unfixed cityd left in Redis is not restored. */
+static void test_bad_protobuf_values(void)
+{
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, REPLAY), 0);
+    const char *base = w.cityd.base;
+    struct gtfsrt_vehicle v[8];
+    double ts = HMS(8, 1, 0);
+    pb_vehicle(&v[0], "b1", "T1", r1_lon(300), 37.54, ts);
+    pb_vehicle(&v[1], "bus-\xff", "T2", r1_lon(1764), 37.5401, ts);   /* waits at S5 */
+    strcpy(v[1].entity_id, "e-bad");
+    pb_vehicle(&v[2], "b3", "", r1_lon(900), 37.54, ts);
+    pb_vehicle(&v[3], "b4", "", r1_lon(900), 37.54, ts);
+    strcpy(v[3].label, "L\xc0\xaf");                          /* overlong '/' */
+    pb_vehicle(&v[4], "b5", "", r1_lon(900), 37.54, ts);
+    v[4].speed = NAN;                                         /* has_speed, NaN */
+    pb_vehicle(&v[5], "b6", "", r1_lon(900), 37.54, ts);
+    v[5].bearing = 360;
+    pb_vehicle(&v[6], "b7", "", r1_lon(900), 37.54, ts);
+    v[6].speed = 1000;
+    pb_vehicle(&v[7], "b8", "T\xed\xa0\x80", r1_lon(900), 37.54, ts);   /* a surrogate */
+    /* The encoder leaves out a NaN speed: set it on the wire by hand. */
+    struct gtfsrt_header h = {.version = "2.0", .timestamp = (uint64_t)ts};
+    size_t len;
+    uint8_t *buf = gtfsrt_encode_vehicles_pb(&h, v, 8, &len);
+    TransitRealtime__FeedMessage *m = transit_realtime__feed_message__unpack(NULL, len, buf);
+    CU_ASSERT_FATAL(m != NULL && m->n_entity == 8);
+    m->entity[4]->vehicle->position->has_speed = true;
+    m->entity[4]->vehicle->position->speed = NAN;
+    uint8_t out[4096];
+    CU_ASSERT_FATAL(transit_realtime__feed_message__get_packed_size(m) <= sizeof out);
+    len = transit_realtime__feed_message__pack(m, out);
+    transit_realtime__feed_message__free_unpacked(m, NULL);
+    free(buf);
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", base, POSITIONS);
+    struct http_result r;
+    CU_ASSERT_EQUAL_FATAL(support_http("POST", url, "k-sensor", out, len,
+                                       "application/x-protobuf", 5000, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_EQUAL(jint(r.json, "accepted"), 2);
+    CU_ASSERT_EQUAL(jint(r.json, "rejected"), 6);
+    static const char *const field[] = {NULL, "vehicle.vehicle.id", NULL,
+                                        "vehicle.vehicle.label", "vehicle.position.speed",
+                                        "vehicle.position.bearing", "vehicle.position.speed",
+                                        "vehicle.trip.trip_id"};
+    for (int i = 1; i < 8; i++) {
+        const char *msg = entity_error(r.json, i);
+        if (field[i] == NULL) {
+            CU_ASSERT_STRING_EQUAL(msg, "");
+            continue;
+        }
+        CU_ASSERT_PTR_NOT_NULL(strstr(msg, field[i]));
+        if (i == 1 || i == 3 || i == 7)
+            CU_ASSERT_PTR_NOT_NULL(strstr(msg, "UTF-8"));
+    }
+    http_result_free(&r);
+
+    /* The feed answers, with the good bus in it. */
+    json_t *feed;
+    CU_ASSERT_EQUAL(trip_updates_ok(base, &feed), 1);
+    CU_ASSERT_PTR_NOT_NULL(update_of(feed, "T1"));
+    CU_ASSERT_PTR_NULL(update_of(feed, "T2"));
+    json_decref(feed);
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/vehicles/b3", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    http_result_free(&r);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/transit/vehicles?lon=%.7f&lat=37.54&radius_m=5000",
+             r1_lon(900));
+    CU_ASSERT_EQUAL(support_get(base, path, NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(r.json, "vehicles")), 2);
+    http_result_free(&r);
+
+    /* What an unfixed cityd stored for "bus-\xff" is not brought back by
+     * a restart: the feed keeps answering. */
+    CU_ASSERT_EQUAL(support_redis_int(&w.redis, "SADD 'cityd:{city}:transit:vehicles' "
+                                        "\"$(printf 'bus-\\377')\""), 1);
+    snprintf(path, sizeof path,
+             "HSET \"$(printf 'cityd:{veh:bus-\\377}:pos')\" ts %.0f lon %.7f lat 37.5401 "
+             "trip_id T2 entity_id e", ts, r1_lon(1764));
+    CU_ASSERT_EQUAL(support_redis_int(&w.redis, path), 5);
+    CU_ASSERT_EQUAL_FATAL(restart(&w, REPLAY), 0);
+    CU_ASSERT_EQUAL(trip_updates_ok(base = w.cityd.base, &feed), 1);
+    CU_ASSERT_PTR_NULL(update_of(feed, "T2"));
+    CU_ASSERT_PTR_NOT_NULL(update_of(feed, "T1"));
+    json_decref(feed);
+    world_stop(&w);
+}
+
+/* JSON entities of n vehicles prefix0..prefix<n-1> without a trip, at ts. */
+static char *free_buses(const char *prefix, int n, double ts)
+{
+    char *all = malloc((size_t)n * 300 + 1), *p = all;
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%s%d", prefix, i);
+        p += sprintf(p, "%s", i ? "," : "");
+        entity(p, 300, id, "", r1_lon(100 + i), 37.54, ts);
+        p += strlen(p);
+    }
+    return all;
+}
+
+/* Accepted count of a JSON post of n new vehicles (-status on failure). */
+static long post_buses(const char *base, const char *prefix, int n, double ts)
+{
+    char *all = free_buses(prefix, n, ts);
+    struct http_result r;
+    long acc = -1;
+    if (post_json(base, "k-sensor", all, &r) == 0) {
+        acc = r.status == 200 ? (long)jint(r.json, "accepted") : -r.status;
+        http_result_free(&r);
+    }
+    free(all);
+    return acc;
+}
+
+/* Defect 5 of issue 12: transit.max_vehicles caps the registry (new
+ * vehicles beyond it rejected, known ones updating; requests in flight
+ * together cannot overfill it, and Redis holds what memory holds);
+ * transit.max_batch (default 5000) caps the entities of one post, and
+ * with them what decoding may allocate. */
+static void test_limits(void)
+{
+    struct world w;
+    const char *extra[] = {"transit.gtfs_dir=tests/fixtures/gtfs/basic",
+                           "map.dir=tests/fixtures/maps/ok", "clock.mode=replay",
+                           "transit.max_vehicles=4", "redis.timeout_ms=20000", NULL};
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, extra), 0);
+    const char *base = w.cityd.base;
+    double ts = HMS(8, 1, 0);
+
+    /* Two posts of three new buses each while Redis is paused: both in
+     * flight at once, 4 places between them. */
+    kill(w.redis.pid, SIGSTOP);
+    pid_t kid[2];
+    for (int k = 0; k < 2; k++) {
+        kid[k] = fork();
+        if (kid[k] == 0) {
+            long acc = post_buses(base, k ? "y" : "x", 3, ts);
+            _exit(acc < 0 ? 99 : (int)acc);
+        }
+        support_sleep_ms(300);
+    }
+    kill(w.redis.pid, SIGCONT);
+    int total = 0;
+    for (int k = 0; k < 2; k++) {
+        int st = 0;
+        waitpid(kid[k], &st, 0);
+        CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) <= 3);
+        total += WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+    }
+    CU_ASSERT_EQUAL(total, 4);
+    CU_ASSERT_EQUAL(support_redis_int(&w.redis, "SCARD 'cityd:{city}:transit:vehicles'"), 4);
+    struct http_result r;
+    int known = 0;
+    for (int k = 0; k < 6; k++) {
+        char path[64];
+        snprintf(path, sizeof path, "/v1/transit/vehicles/%c%d", k < 3 ? 'x' : 'y', k % 3);
+        CU_ASSERT_EQUAL(support_get(base, path, NULL, &r), 0);
+        known += r.status == 200;
+        http_result_free(&r);
+    }
+    CU_ASSERT_EQUAL(known, 4);
+
+    /* Full: a new bus is rejected, saying why; the known ones go on. */
+    char *all = free_buses("z", 1, ts + 30);
+    CU_ASSERT_EQUAL_FATAL(post_json(base, "k-sensor", all, &r), 0);
+    free(all);
+    CU_ASSERT_EQUAL(jint(r.json, "rejected"), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(entity_error(r.json, 0), "transit.max_vehicles"));
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(post_buses(base, "x", 1, ts + 30), 1);
+
+    /* 5001 entities: 422 too_large naming the limit, nothing applied. */
+    all = free_buses("x", 5001, ts + 60);
+    CU_ASSERT_EQUAL_FATAL(post_json(base, "k-sensor", all, &r), 0);
+    free(all);
+    CU_ASSERT_EQUAL(r.status, 422);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "too_large");
+    CU_ASSERT_PTR_NOT_NULL(strstr(err_msg(&r), "transit.max_batch"));
+    http_result_free(&r);
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/vehicles/x0", NULL, &r), 0);
+    CU_ASSERT_EQUAL(jint(r.json, "ts"), (json_int_t)(ts + 30));
+    http_result_free(&r);
+
+    /* 1 MB of empty protobuf entities (500,000): refused before protobuf-c
+     * allocates ~50 MB for them and cityd 350 MB more. */
+    size_t n = 1 << 20;
+    unsigned char *pb = malloc(n);
+    memcpy(pb, "\x0a\x05\x0a\x03" "2.0", 7);
+    for (size_t i = 7; i + 1 < n; i += 2) {
+        pb[i] = 0x12;
+        pb[i + 1] = 0x00;
+    }
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", base, POSITIONS);
+    CU_ASSERT_EQUAL(support_http("POST", url, "k-sensor", pb, n - 1, "application/x-protobuf",
+                                 10000, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 422);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "too_large");
+    http_result_free(&r);
+    free(pb);
+    world_stop(&w);
+}
+
 /* Wall clock: a report from well in the future is refused, per entity. */
 static void test_future_timestamp(void)
 {
@@ -689,6 +953,137 @@ static void test_no_feed(void)
     world_stop(&w);
 }
 
+/* ---- a static feed with bad strings ---- */
+
+/* Copy tests/fixtures/gtfs/basic/<name> into dir, every `from` replaced
+ * by `to` (NULL: as is); or write `text` instead when given. */
+static void feed_file(const char *dir, const char *name, const char *from, const char *to,
+                      const char *text)
+{
+    char path[512], in[16384];
+    size_t n = 0;
+    if (text == NULL) {
+        snprintf(path, sizeof path, "tests/fixtures/gtfs/basic/%s", name);
+        FILE *f = fopen(path, "rb");
+        CU_ASSERT_FATAL(f != NULL);
+        n = fread(in, 1, sizeof in - 1, f);
+        fclose(f);
+        in[n] = '\0';
+        text = in;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *o = fopen(path, "wb");
+    CU_ASSERT_FATAL(o != NULL);
+    for (const char *p = text; *p;) {
+        const char *hit = from ? strstr(p, from) : NULL;
+        size_t k = hit ? (size_t)(hit - p) : strlen(p);
+        fwrite(p, 1, k, o);
+        p += k;
+        if (hit) {
+            fputs(to, o);
+            p += strlen(from);
+        }
+    }
+    fclose(o);
+}
+
+/* basic, with Chinese stop names, S2's name not UTF-8 and S4's id not
+ * UTF-8 (in stops.txt and stop_times.txt). */
+static char *bad_text_feed(void)
+{
+    static const char *const same[] = {"agency.txt", "calendar.txt", "calendar_dates.txt",
+                                       "routes.txt", "shapes.txt", "trips.txt"};
+    static const char stops[] =
+        "\xEF\xBB\xBF" "stop_id,stop_code,stop_name,stop_lat,stop_lon,location_type\n"
+        "S1,101,芝罘路西,37.5401,121.3800,0\n"
+        "S2,102,芝罘\xff,37.5401,121.3850,\n"
+        "S3,103,芝罘路3,37.5401,121.3900,\n"
+        "S4\xff,104,芝罘路4,37.5401,121.3950,\n"
+        "S5,105,芝罘路东,37.5401,121.4000,\n"
+        "LA,201,Loop terminal,37.53007,121.3800,\n"
+        "LB,202,Loop out,37.52995,121.3850,\n"
+        "LC,203,Loop far end,37.53005,121.3900,\n"
+        "LD,204,Loop back,37.53015,121.3850,\n";
+    char *dir = support_tmpdir("cityd-gtfs");
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++)
+        feed_file(dir, same[i], NULL, NULL, NULL);
+    feed_file(dir, "stops.txt", NULL, NULL, stops);
+    feed_file(dir, "stop_times.txt", ",S4,", ",S4\xff,", NULL);
+    return dir;
+}
+
+/* `cityd --check` on a feed folder: exit status, output in out. */
+static int check_feed(const char *dir, char *out, size_t len)
+{
+    const char *bin = getenv("CITYD_BIN");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s --check -o transit.gtfs_dir=%s -o map.dir=tests/fixtures/maps/ok 2>&1",
+             bin && *bin ? bin : "bin/cityd", dir);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_FATAL(p != NULL);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = '\0';
+    return pclose(p);
+}
+
+/* Strings of the static feed reach public replies: a stop whose id is
+ * not UTF-8 is dropped (it broke trip-updates for everybody), one whose
+ * name is not has no name (it vanished from nearest stops), both listed
+ * by --check with file and line; a feed in GBK does not start. */
+static void test_static_strings(void)
+{
+    char *dir = bad_text_feed();
+    char opt[600], out[16384];
+    CU_ASSERT_NOT_EQUAL(check_feed(dir, out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "stops.txt:3: stop 'S2': stop_name: not valid UTF-8"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "stops.txt:5: stop_id: not valid UTF-8 (row ignored)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "stop_id 'S4?' not defined"));
+    CU_ASSERT_PTR_NULL(strchr(out, '\xff'));
+
+    snprintf(opt, sizeof opt, "transit.gtfs_dir=%s", dir);
+    const char *const extra[] = {opt, "map.dir=tests/fixtures/maps/ok", "clock.mode=replay", NULL};
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, extra), 0);
+    const char *base = w.cityd.base;
+    struct http_result r;
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/stops/nearest?lon=121.3825&lat=37.5401&radius_m=300",
+                                NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    json_t *ss = json_object_get(r.json, "stops");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(ss), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *st = json_array_get(ss, i);
+        if (strcmp(jstr(st, "stop_id"), "S1") == 0) {
+            CU_ASSERT_STRING_EQUAL(jstr(st, "stop_name"), "芝罘路西");
+        } else {
+            CU_ASSERT_TRUE(strcmp(jstr(st, "stop_id"), "S2") == 0 &&
+                           json_is_null(json_object_get(st, "stop_name")));
+        }
+    }
+    http_result_free(&r);
+    run_t1(base);
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/trip-updates", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    json_t *tu = update_of(r.json, "T1");
+    CU_ASSERT_FATAL(tu != NULL);
+    json_t *stus = json_object_get(tu, "stop_time_update");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(stus), 1);
+    CU_ASSERT_STRING_EQUAL(jstr(json_array_get(stus, 0), "stop_id"), "S5");
+    http_result_free(&r);
+    world_stop(&w);
+
+    /* The same feed saved in GBK (芝罘 is D6A5 EEB7, 烟台 D1CC CCA8):
+     * refused as a whole. */
+    feed_file(dir, "stops.txt", NULL, NULL,
+              "stop_id,stop_name,stop_lat,stop_lon\n"
+              "S1,\xd6\xa5\xee\xb7,37.5401,121.3800\nS5,\xd1\xcc\xcc\xa8,37.5401,121.4000\n");
+    CU_ASSERT_NOT_EQUAL(check_feed(dir, out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "stops.txt"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "iconv -f GBK -t UTF-8"));
+    support_rmrf(dir);
+    free(dir);
+}
+
 /* --check lists a broken feed's problems with file and line. */
 static void test_check_broken_feed(void)
 {
@@ -729,6 +1124,10 @@ int suite_transit(void)
              CU_add_test(s, "restart keeps positions and learnt times", test_restart_keeps_state) &&
              CU_add_test(s, "Redis down: 503 on ingest, reads go on", test_redis_down) &&
              CU_add_test(s, "timestamps from the future rejected", test_future_timestamp) &&
+             CU_add_test(s, "bad protobuf strings and numbers rejected alone",
+                         test_bad_protobuf_values) &&
+             CU_add_test(s, "max_vehicles, max_batch", test_limits) &&
              CU_add_test(s, "a city without a GTFS feed", test_no_feed) &&
-             CU_add_test(s, "--check on a broken feed", test_check_broken_feed));
+             CU_add_test(s, "--check on a broken feed", test_check_broken_feed) &&
+             CU_add_test(s, "static feed strings: UTF-8, ids, GBK", test_static_strings));
 }

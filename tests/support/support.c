@@ -173,6 +173,20 @@ void support_redis_stop(struct test_redis *r)
     r->dir[0] = '\0';
 }
 
+long long support_redis_int(const struct test_redis *r, const char *args)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "redis-cli -p %d %s", r->port, args);
+    FILE *f = popen(line, "r");
+    long long v = -1;
+    if (f != NULL) {
+        if (fgets(line, sizeof line, f) != NULL)
+            v = atoll(line);
+        pclose(f);
+    }
+    return v;
+}
+
 /* ---- cityd ---- */
 
 static int write_keys_file(const char *path)
@@ -189,7 +203,7 @@ static int write_keys_file(const char *path)
     return fclose(f);
 }
 
-int support_cityd_start(struct test_cityd *c, const char *redis_url, const char *const *extra)
+int support_cityd_spawn(struct test_cityd *c, const char *redis_url, const char *const *extra)
 {
     memset(c, 0, sizeof *c);
     char *d = support_tmpdir("cityd-it");
@@ -239,22 +253,31 @@ int support_cityd_start(struct test_cityd *c, const char *redis_url, const char 
         _exit(127);
     }
     c->pid = pid;
+    return 0;
+}
+
+int support_cityd_start(struct test_cityd *c, const char *redis_url, const char *const *extra)
+{
+    if (support_cityd_spawn(c, redis_url, extra) != 0)
+        return -1;
+    bool answered = false;
     for (int i = 0; i < 1000; i++) {
         struct http_result hr;
         /* With a key: the server may run with auth.public_read off. */
         if (support_get(c->base, "/v1/health", "k-admin", &hr) == 0) {
             long st = hr.status;
             http_result_free(&hr);
-            if (st == 200 || st == 503)
+            answered |= st == 503;
+            if (st == 200)
                 return 0;
         }
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
+        if (waitpid(c->pid, NULL, WNOHANG) == c->pid) {
             c->pid = 0;
             return -1;
         }
         support_sleep_ms(10);
     }
-    return -1;
+    return answered ? 0 : -1;            /* up, but not ready in 10 s (Redis down?) */
 }
 
 int support_cityd_signal_wait(struct test_cityd *c, int sig, int timeout_ms)

@@ -34,6 +34,9 @@ int support_redis_restart(struct test_redis *r);
 void support_redis_kill(struct test_redis *r, bool hard);
 /* Kill and remove the dir. */
 void support_redis_stop(struct test_redis *r);
+/* Run `redis-cli -p <port> <args>` through sh (so printf can make binary
+ * arguments); the first line of the answer as a number (-1: none). */
+long long support_redis_int(const struct test_redis *r, const char *args);
 
 struct test_cityd {
     pid_t pid;
@@ -46,8 +49,11 @@ struct test_cityd {
  * server.listen on a free port, redis.url, auth.keys_file (a keys file
  * with admin/reader/sensor/operator/engineer keys named after the role:
  * "k-admin", "k-reader", ...), log level debug, then `extra` (NULL-
- * terminated list of "section.key=value"). Waits for /v1/health. */
+ * terminated list of "section.key=value"). Waits until /v1/health says
+ * ready (200) -- at most 10 s, then an answering 503 will do. */
 int support_cityd_start(struct test_cityd *c, const char *redis_url, const char *const *extra);
+/* The same without waiting: the process is started, nothing more. */
+int support_cityd_spawn(struct test_cityd *c, const char *redis_url, const char *const *extra);
 /* Send a signal (0: none, just wait) and wait for exit; returns the exit
  * status (or -1). */
 int support_cityd_signal_wait(struct test_cityd *c, int sig, int timeout_ms);

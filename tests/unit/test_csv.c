@@ -92,6 +92,32 @@ static void test_not_a_bom(void)
     csv_free(c);
 }
 
+/* UTF-16 (a spreadsheet's "Unicode text") is refused at once, saying so,
+ * rather than at its first NUL byte; bytes FF or FE alone are data. */
+static void test_utf16(void)
+{
+    static const char le[] = "\xff\xfe" "a\0,\0b\0\n\0", be[] = "\xfe\xff\0a\0,\0b\0\n";
+    const char *const in[] = {le, be};
+    const size_t len[] = {sizeof le - 1, sizeof be - 1};
+    for (int i = 0; i < 2; i++) {
+        struct csv *c = csv_open_mem(in[i], len[i], "u.csv");
+        CU_ASSERT_EQUAL(csv_read_header(c, err, sizeof err), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "u.csv:1: UTF-16"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "iconv -f UTF-16 -t UTF-8"));
+        CU_ASSERT_EQUAL(csv_next(c, err, sizeof err), 0);
+        csv_free(c);
+    }
+    struct csv *c = mem("\xff" "a,\xfe\n");
+    CU_ASSERT_EQUAL(csv_next(c, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(csv_get(c, 0), "\xff" "a");
+    CU_ASSERT_STRING_EQUAL(csv_get(c, 1), "\xfe");
+    csv_free(c);
+    c = mem("\xff\xbb\xbf,x\n");
+    CU_ASSERT_EQUAL(csv_next(c, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(csv_get(c, 0), "\xff\xbb\xbf");
+    csv_free(c);
+}
+
 static void test_errors(void)
 {
     struct csv *c = mem("a,b\n1,\"open\n2,3\n");
@@ -180,6 +206,7 @@ int suite_csv(void)
         !CU_add_test(s, "bom_crlf_lines", test_bom_crlf_lines) ||
         !CU_add_test(s, "header_trim_and_sep", test_header_trim_and_sep) ||
         !CU_add_test(s, "not_a_bom", test_not_a_bom) ||
+        !CU_add_test(s, "utf16", test_utf16) ||
         !CU_add_test(s, "errors", test_errors) ||
         !CU_add_test(s, "runaway_record", test_runaway_record) ||
         !CU_add_test(s, "file", test_file))

@@ -13,8 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "geo.h"
 #include "gtfs.h"
+#include "support.h"
 #include "tz.h"
 
 #define FIX "tests/fixtures/gtfs/"
@@ -279,6 +282,230 @@ static void test_fatal(void)
     rmdir(dir);
 }
 
+/* ---- strings: every one kept can go into a JSON reply ---- */
+
+struct file {
+    const char *name;
+    const char *text;
+    size_t len;                   /* 0: strlen(text) */
+};
+
+/* A feed folder with these files (the minimal others from `base`). */
+static char *write_feed(const struct file *files, size_t n)
+{
+    static const struct file base[] = {
+        {"agency.txt", "agency_id,agency_name,agency_timezone\nYT,Yantai Bus,Asia/Shanghai\n", 0},
+        {"calendar.txt", "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,"
+                         "start_date,end_date\nWK,1,1,1,1,1,1,1,20260101,20261231\n", 0},
+        {"stops.txt", "stop_id,stop_name,stop_lat,stop_lon\nS1,A,37.5401,121.3800\n"
+                      "S5,B,37.5401,121.4000\n", 0},
+        {"routes.txt", "route_id,route_short_name,route_type\nR1,1,3\n", 0},
+        {"trips.txt", "route_id,service_id,trip_id\nR1,WK,T1\n", 0},
+        {"stop_times.txt", "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                           "T1,08:00:00,08:00:00,S1,1\nT1,08:12:00,08:12:00,S5,2\n", 0},
+    };
+    char *dir = support_tmpdir("cityd-gtfs");
+    for (size_t b = 0; b < sizeof base / sizeof *base; b++) {
+        const struct file *f = &base[b];
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(files[i].name, f->name) == 0)
+                f = &files[i];
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, f->name);
+        FILE *fp = fopen(path, "wb");
+        CU_ASSERT_FATAL(fp != NULL);
+        fwrite(f->text, 1, f->len ? f->len : strlen(f->text), fp);
+        fclose(fp);
+    }
+    return dir;
+}
+
+static void drop_feed(char *dir)
+{
+    support_rmrf(dir);
+    free(dir);
+}
+
+/* What jansson would put in a document (json_string refuses the rest). */
+static bool json_ok(const char *s)
+{
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
+static bool id_ok(const char *s)
+{
+    if (!json_ok(s) || *s == '\0' || strlen(s) > 63)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+/* Every string the feed kept, and every problem message. */
+static void assert_clean(const struct gtfs *f)
+{
+    for (size_t i = 0; i < f->n_agencies; i++)
+        CU_ASSERT(json_ok(f->agencies[i].id) && json_ok(f->agencies[i].name) &&
+                  json_ok(f->agencies[i].timezone));
+    for (size_t i = 0; i < f->n_stops; i++)
+        CU_ASSERT(id_ok(f->stops[i].id) && json_ok(f->stops[i].code) &&
+                  json_ok(f->stops[i].name));
+    for (size_t i = 0; i < f->n_routes; i++)
+        CU_ASSERT(id_ok(f->routes[i].id) && json_ok(f->routes[i].agency_id) &&
+                  json_ok(f->routes[i].short_name) && json_ok(f->routes[i].long_name));
+    for (size_t i = 0; i < f->n_trips; i++)
+        CU_ASSERT(id_ok(f->trips[i].id) && json_ok(f->trips[i].headsign) &&
+                  json_ok(f->trips[i].block_id));
+    for (size_t i = 0; i < f->n_services; i++)
+        CU_ASSERT(id_ok(f->services[i].id));
+    for (size_t i = 0; i < f->n_shapes; i++)
+        CU_ASSERT(id_ok(f->shapes[i].id));
+    for (size_t i = 0; i < f->n_issues; i++) {
+        CU_ASSERT(json_ok(f->issues[i].msg));
+        for (const unsigned char *p = (const unsigned char *)f->issues[i].msg; *p; p++)
+            CU_ASSERT(*p >= 0x20 && *p != 0x7f);
+    }
+}
+
+static const char LONG_ID[] = "S0123456789012345678901234567890123456789012345678901234567890123";
+
+/* Invalid UTF-8, control characters and overlong values in a UTF-8 feed:
+ * a row whose id is bad is dropped, a bad name is left empty, each with
+ * file:line; a BOM at the start of a file is no problem. */
+static void test_bad_strings(void)
+{
+    char name600[601];
+    memset(name600, 'n', 600);
+    name600[600] = '\0';
+    char stops[2048];
+    snprintf(stops, sizeof stops,
+             "\xEF\xBB\xBF" "stop_id,stop_code,stop_name,stop_lat,stop_lon\n"
+             "S1,101,芝罘路西,37.5401,121.3800\n"             /* 2 */
+             "S2,102,芝罘\xff,37.5401,121.3850\n"             /* 3: name not UTF-8 */
+             "S3,103,芝罘路3,37.5401,121.3900\n"              /* 4 */
+             "S4\xff,104,芝罘路4,37.5401,121.3950\n"          /* 5: id not UTF-8 */
+             "S5,105,芝罘路东,37.5401,121.4000\n"             /* 6 */
+             "\"S\x01\",106,x,37.5401,121.3900\n"             /* 7: control character */
+             "%s,107,y,37.5401,121.3900\n"                    /* 8: 64 bytes */
+             "S6,\"\xe8\x8a\",%s,37.5401,121.3900\n"          /* 9: code cut, name too long */
+             "S7,108,\"a\tb\",37.5401,121.3900\n"             /* 10: a tab in a name is text */
+             "S8,109,幸福,37.5401,121.3900\n"
+             "S9,110,莱山,37.5401,121.3900\n",
+             LONG_ID, name600);
+    const struct file files[] = {
+        {"agency.txt", "agency_id,agency_name,agency_timezone\nYT,烟台公交,Asia/Shanghai\n", 0},
+        {"stops.txt", stops, 0},
+        {"routes.txt", "route_id,agency_id,route_short_name,route_long_name,route_type\n"
+                       "R1,YT,1,芝罘路,3\n"
+                       "R\xc3,YT,2,x,3\n"                       /* 3 */
+                       "R3,YT\xc3,3,莱山,3\n"                  /* 4: agency_id */
+                       "R4,YT,4,幸福,3\n", 0},
+        {"trips.txt", "route_id,service_id,trip_id,trip_headsign,block_id\n"
+                      "R1,WK,T1,往东,B1\n"
+                      "R1,WK,T\xe9,往东,\n"                     /* 3 */
+                      "R1,WK,T2,\xe5\xbe,\n"                    /* 4: headsign cut */
+                      "R1,WK,T3,往西,B\x7f\n"                  /* 5: block_id */
+                      "R1,WK,T4,往北,\n", 0},
+        {"stop_times.txt", "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+                           "T1,08:00:00,08:00:00,S1,1\n"
+                           "T1,08:03:00,08:03:00,S2,2\n"
+                           "T1,08:09:00,08:09:00,S4\xff,4\n"    /* 4 */
+                           "T1,08:12:00,08:12:00,S5,5\n"
+                           "T\xe9,08:12:00,08:12:00,S5,5\n", 0}, /* 6 */
+    };
+    char *dir = write_feed(files, sizeof files / sizeof *files);
+    struct gtfs *f = gtfs_load(dir, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    assert_clean(f);
+    CU_ASSERT_EQUAL(f->n_stops, 8);                            /* S1..S9 but S4 */
+    uint32_t s1 = gtfs_stop_find(f, "S1"), s2 = gtfs_stop_find(f, "S2");
+    uint32_t s6 = gtfs_stop_find(f, "S6"), s7 = gtfs_stop_find(f, "S7");
+    CU_ASSERT_FATAL(s1 != GTFS_NONE && s2 != GTFS_NONE && s6 != GTFS_NONE && s7 != GTFS_NONE);
+    CU_ASSERT_STRING_EQUAL(f->stops[s1].name, "芝罘路西");      /* the BOM did no harm */
+    CU_ASSERT_STRING_EQUAL(f->stops[s2].name, "");
+    CU_ASSERT_STRING_EQUAL(f->stops[s6].code, "");
+    CU_ASSERT_STRING_EQUAL(f->stops[s6].name, "");
+    CU_ASSERT_STRING_EQUAL(f->stops[s7].name, "a\tb");
+    CU_ASSERT_EQUAL(gtfs_stop_find(f, "S4\xff"), GTFS_NONE);
+    CU_ASSERT_EQUAL(gtfs_stop_find(f, LONG_ID), GTFS_NONE);
+    CU_ASSERT_EQUAL(gtfs_route_find(f, "R\xc3"), GTFS_NONE);
+    CU_ASSERT_EQUAL(gtfs_trip_find(f, "T\xe9"), GTFS_NONE);
+    CU_ASSERT_STRING_EQUAL(f->trips[gtfs_trip_find(f, "T2")].headsign, "");
+    CU_ASSERT_STRING_EQUAL(f->trips[gtfs_trip_find(f, "T3")].block_id, "");
+    CU_ASSERT_STRING_EQUAL(f->routes[gtfs_route_find(f, "R3")].agency_id, "");
+    CU_ASSERT(has_issue(f, "stops.txt", 3, "stop_name: not valid UTF-8"));
+    CU_ASSERT(has_issue(f, "stops.txt", 5, "stop_id: not valid UTF-8 (row ignored)"));
+    CU_ASSERT(has_issue(f, "stops.txt", 7, "stop_id: contains a control character"));
+    CU_ASSERT(has_issue(f, "stops.txt", 8, "stop_id: longer than 63 bytes"));
+    CU_ASSERT(has_issue(f, "stops.txt", 9, "stop_code: not valid UTF-8"));
+    CU_ASSERT(has_issue(f, "stops.txt", 9, "stop_name: longer than"));
+    CU_ASSERT(has_issue(f, "routes.txt", 3, "route_id: not valid UTF-8 (row ignored)"));
+    CU_ASSERT(has_issue(f, "routes.txt", 4, "agency_id: not valid UTF-8"));
+    CU_ASSERT(has_issue(f, "trips.txt", 3, "trip_id: not valid UTF-8 (row ignored)"));
+    CU_ASSERT(has_issue(f, "trips.txt", 4, "trip_headsign: not valid UTF-8"));
+    CU_ASSERT(has_issue(f, "trips.txt", 5, "block_id: contains a control character"));
+    CU_ASSERT(has_issue(f, "stop_times.txt", 4, "stop_id 'S4?' not defined"));
+    CU_ASSERT(has_issue(f, "stop_times.txt", 6, "trip_id 'T?' not defined"));
+    /* T1 runs without the dropped stop. */
+    const struct gtfs_pattern *p = gtfs_trip_pattern(f, gtfs_trip_find(f, "T1"));
+    CU_ASSERT_FATAL(p != NULL);
+    CU_ASSERT_EQUAL(p->n, 3);
+    gtfs_free(f);
+    drop_feed(dir);
+}
+
+/* A file in another encoding (GBK here: 烟台 is D1CC CCA8) or UTF-16 is
+ * fatal, naming the file and how to convert it. */
+static void test_not_utf8(void)
+{
+    const struct file gbk_agency[] = {
+        {"agency.txt", "agency_id,agency_name,agency_timezone\nYT,\xd1\xcc\xcc\xa8,Asia/Shanghai\n", 0},
+    };
+    char *dir = write_feed(gbk_agency, 1);
+    CU_ASSERT_PTR_NULL(gtfs_load(dir, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "agency.txt"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not UTF-8"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "iconv -f GBK -t UTF-8"));
+    CU_ASSERT(json_ok(err));
+    drop_feed(dir);
+
+    /* Mostly GBK: one name that happens to be valid UTF-8 does not hide it. */
+    const struct file gbk_stops[] = {
+        {"stops.txt", "stop_id,stop_name,stop_lat,stop_lon\n"
+                      "S1,\xd1\xcc\xcc\xa8\xd5\xbe,37.5401,121.3800\n"
+                      "S5,\xd1\xcc\xcc\xa8,37.5401,121.4000\n"
+                      "S6,\xc4\xa7,37.5401,121.4000\n", 0},
+    };
+    dir = write_feed(gbk_stops, 1);
+    CU_ASSERT_PTR_NULL(gtfs_load(dir, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "stops.txt"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "iconv -f GBK -t UTF-8"));
+    drop_feed(dir);
+
+    /* UTF-16 (what some spreadsheets save as "Unicode text"). */
+    static const char u16[] = "\xff\xfe" "a\0,\0b\0\n\0";
+    const struct file utf16[] = {{"routes.txt", u16, sizeof u16 - 1}};
+    dir = write_feed(utf16, 1);
+    CU_ASSERT_PTR_NULL(gtfs_load(dir, err, sizeof err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "routes.txt"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "UTF-16"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "iconv -f UTF-16 -t UTF-8"));
+    drop_feed(dir);
+
+    /* The minimal feed itself loads clean (the cases above fail for their
+     * own reason). */
+    dir = write_feed(NULL, 0);
+    struct gtfs *f = gtfs_load(dir, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(f);
+    if (f != NULL)
+        CU_ASSERT_EQUAL(f->n_issues_total, 0);
+    gtfs_free(f);
+    drop_feed(dir);
+}
+
 static void test_dst_origin(void)
 {
     struct gtfs *f = gtfs_load(FIX "dst", err, sizeof err);
@@ -316,7 +543,9 @@ int suite_gtfs(void)
         !CU_add_test(s, "stop_visits", test_stop_visits) ||
         !CU_add_test(s, "broken", test_broken) ||
         !CU_add_test(s, "fatal", test_fatal) ||
-        !CU_add_test(s, "dst_origin", test_dst_origin))
+        !CU_add_test(s, "dst_origin", test_dst_origin) ||
+        !CU_add_test(s, "bad_strings", test_bad_strings) ||
+        !CU_add_test(s, "not_utf8", test_not_utf8))
         return -1;
     return 0;
 }

@@ -1443,6 +1443,116 @@ static void test_stream_backpressure(void)
     fx_stop();
 }
 
+/* A paced stream: PACE_PAGES numbered pages of PACE_BYTES, each written
+ * only while the output buffer is under PACE_LOW (from the drained
+ * callback once the first ones are out), then the end. */
+enum { PACE_PAGES = 4096, PACE_BYTES = 4096, PACE_LOW = 8192 };
+static int pace_sent, pace_drained;
+static size_t pace_max_queued;
+
+static void pace_fill(struct http_req *r)
+{
+    static char page[PACE_BYTES];
+    size_t queued = http_stream_send(r, NULL, 0);
+    while (pace_sent < PACE_PAGES && queued < PACE_LOW) {
+        memset(page, 'x', sizeof page);
+        int n = snprintf(page, sizeof page, "data: %d ", pace_sent++);
+        page[n] = 'x';
+        memcpy(page + sizeof page - 2, "\n\n", 2);
+        queued = http_stream_send(r, page, sizeof page);
+        pace_max_queued = queued > pace_max_queued ? queued : pace_max_queued;
+    }
+    if (pace_sent == PACE_PAGES) {
+        http_stream_end(r);
+        F.stream = NULL;
+    }
+}
+
+static void pace_on_drained(struct http_req *r, void *arg)
+{
+    CU_ASSERT_PTR_EQUAL(r, F.stream);
+    pace_drained++;
+    pace_fill(r);
+}
+
+static void h_stream_paced(struct http_req *r, void *arg)
+{
+    F.stream = r;
+    pace_sent = pace_drained = 0;
+    pace_max_queued = 0;
+    http_stream_start(r, "text/event-stream", on_stream_close, NULL);
+    http_stream_on_drained(r, PACE_LOW, pace_on_drained);
+    pace_fill(r);
+}
+
+static void test_stream_paced(void)
+{
+    fx_start();
+    CU_ASSERT_EQUAL(http_route(F.h, HTTP_GET, "/paced", ROLE_NONE, false, h_stream_paced, NULL), 0);
+    int fd = raw_open_rcvbuf(4096);
+    const char *req = "GET /paced HTTP/1.1\r\nHost: x\r\n\r\n";
+    raw_send(fd, req, strlen(req));
+    CU_ASSERT_FATAL(spin_until(streaming, 2000));
+    /* The client does not read: writing stops at the socket buffers plus
+     * a page over the low-water mark, far short of the 16 MiB. */
+    spin(300);
+    int stalled = pace_sent;
+    CU_ASSERT(stalled < PACE_PAGES / 2);
+    CU_ASSERT(pace_max_queued <= PACE_LOW + PACE_BYTES + 16);
+    spin(200);
+    CU_ASSERT_EQUAL(pace_sent, stalled);
+    /* what the kernel holds counts as unsent too */
+    size_t queued = http_stream_send(F.stream, NULL, 0);
+    CU_ASSERT(http_stream_unsent(F.stream) > queued);
+    /* The client reads: the rest follows, in order, then the end. */
+    size_t cap = (size_t)PACE_PAGES * (PACE_BYTES + 16) + 4096, got = 0;
+    char *buf = malloc(cap);
+    double end = now_s() + 60;                /* 16 MiB: well under 1 s, but valgrind */
+    buf[0] = '\0';
+    while (now_s() < end && got + 1 < cap &&
+           strstr(buf + (got > 8 ? got - 8 : 0), "\r\n0\r\n\r\n") == NULL)
+        got += raw_recv(fd, buf + got, cap - got, 50);
+    CU_ASSERT_EQUAL(pace_sent, PACE_PAGES);
+    CU_ASSERT(pace_drained > 0);
+    CU_ASSERT(pace_max_queued <= PACE_LOW + PACE_BYTES + 16);
+    int next = 0;
+    for (const char *p = strstr(buf, "data: "); p != NULL; p = strstr(p + 1, "data: ")) {
+        int k = -1;
+        sscanf(p, "data: %d ", &k);
+        if (k != next)
+            break;
+        next++;
+    }
+    CU_ASSERT_EQUAL(next, PACE_PAGES);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\r\n0\r\n\r\n"));     /* the chunked end */
+    free(buf);
+    close(fd);
+    CU_ASSERT(spin_until(none_inflight, 3000));
+    fx_stop();
+}
+
+/* Per-caller limits count a key as one caller, else the address. */
+static void h_caller(struct http_req *r, void *arg)
+{
+    char id[128];
+    http_req_caller(r, id, sizeof id);
+    http_reply_json(r, 200, json_pack("{s:s}", "caller", id));
+}
+
+static void test_req_caller(void)
+{
+    fx_start();
+    CU_ASSERT_EQUAL(http_route(F.h, HTTP_GET, "/caller", ROLE_NONE, false, h_caller, NULL), 0);
+    struct resp r;
+    get("/caller", NULL, &r);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r.json, "caller")), "a 127.0.0.1");
+    resp_free(&r);
+    get("/caller", "k-reader", &r);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r.json, "caller")), "k reader-key");
+    resp_free(&r);
+    fx_stop();
+}
+
 static void h_stream_late(struct http_req *r, void *arg)
 {
     F.held = r;
@@ -1689,6 +1799,8 @@ int suite_http(void)
         !CU_add_test(s, "server-sent events", test_sse) ||
         !CU_add_test(s, "stream after timeout", test_stream_after_timeout) ||
         !CU_add_test(s, "stream back-pressure", test_stream_backpressure) ||
+        !CU_add_test(s, "stream paced by the drained callback", test_stream_paced) ||
+        !CU_add_test(s, "caller of a request", test_req_caller) ||
         !CU_add_test(s, "drain", test_drain) ||
         !CU_add_test(s, "listen errors", test_listen_errors))
         return -1;

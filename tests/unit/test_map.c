@@ -321,13 +321,14 @@ static void test_bad_parking(void)
     struct expect e[] = {
         {"#0", "missing property 'id'"},
         {"dup", "duplicate lot id"},
-        {"zero", "'totalSpotNumber' must be a positive integer"},
+        {"zero", "'totalSpotNumber' must be an integer from 1 to 10000000"},
         {"swapped", "coordinate [37.54, 121.39] out of range"},
         {"line-lot", "geometry must be Point or Polygon, not LineString"},
-        {"badtariff", "'tariff.rate_per_hour' must be a number >= 0"},
-        {"badtariff", "'tariff.night.from' must be a time of day HH:MM"},
-        {"badcap", "'tariff.daily_cap' must be a number >= 0"},
-        {"badcap", "'tariff.unit_minutes' must be a number > 0"},
+        /* Tariffs by tariff_from_json: the first problem of each. */
+        {"badtariff", "tariff.rate_per_hour: -1 is out of range"},
+        {"badcap", "tariff.unit_minutes: 0 is out of range"},
+        {"badnight", "tariff.night.from: must be a time of day \"HH:MM\""},
+        {"negcap", "tariff.daily_cap: -5 is out of range"},
         {"b-orphan", "unknown lot 'nope'"},
         {"b-level", "level 'B3' is not one of lot 'garage' levels"},
         {"b1", "duplicate bay id"},
@@ -340,7 +341,7 @@ static void test_bad_parking(void)
         {"bench-1", "unknown kind 'bench'"},
         {"open-ring", "Polygon ring is not closed"},
         {"noname", "missing property 'name'"},
-        {"price", "'priceRatePerHour' must be a number >= 0"},
+        {"price", "'priceRatePerHour' must be a number between 0 and 1e+06"},
         {"null-island", "12720 km from the middle of the map (limit 100 km)"},
     };
     assert_exactly(&p, "parking.geojson", e, sizeof e / sizeof e[0]);
@@ -369,7 +370,7 @@ static void test_bad_corridors(void)
         {"c-same", "intersection 'b2' at 264.5 m is not after 'b' at 264.5 m"},
         {"c-unknown", "unknown intersection 'ghost'"},
         {"c-one", "'intersections' must list at least 2 intersections"},
-        {"c-slow", "'speed_kmh' must be a number > 0"},
+        {"c-slow", "'speed_kmh' must be a number between 3.6 and 144 km/h"},
         {"c-twice", "'intersections' lists 'a' twice"},
     };
     assert_exactly(&p, "corridors.geojson", e, sizeof e / sizeof e[0]);
@@ -391,26 +392,199 @@ static void test_problems_accumulate(void)
     map_problems_free(&p);
 }
 
+static void put_file(const char *dir, const char *name, const char *text, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fwrite(text, 1, len, f);
+    fclose(f);
+}
+
 static char *write_map(const char *parking, size_t len)
 {
     char *dir = support_tmpdir("cityd-map");
-    char path[512];
-    snprintf(path, sizeof path, "%s/parking.geojson", dir);
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fwrite(parking, 1, len, f);
-    fclose(f);
+    put_file(dir, "parking.geojson", parking, len);
     return dir;
 }
 
 static void drop_map(char *dir)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/parking.geojson", dir);
-    unlink(path);
-    rmdir(dir);
+    support_rmrf(dir);
     free(dir);
 }
+
+/* A map folder with parking.geojson and, when given, corridors.geojson. */
+static char *write_map2(const char *parking, const char *corridors)
+{
+    char *dir = write_map(parking, strlen(parking));
+    if (corridors != NULL)
+        put_file(dir, "corridors.geojson", corridors, strlen(corridors));
+    return dir;
+}
+
+#define LOT(id, extra)                                                                         \
+    "{\"type\": \"Feature\", \"properties\": {\"id\": \"" id "\", \"name\": \"n\", "           \
+    "\"totalSpotNumber\": 10" extra "}, \"geometry\": {\"type\": \"Point\", \"coordinates\": " \
+    "[121.39, 37.54]}}"
+
+/* Tariffs in the map get the rules of PUT /v1/parking/lots (one parser,
+ * tariff_from_json), each reported with the lot's id. */
+static void test_tariff_rules(void)
+{
+    static const char bad[] =
+        "{\"type\": \"FeatureCollection\", \"features\": [\n"
+        LOT("tiny-unit", ", \"tariff\": {\"rate_per_hour\": 6, \"unit_minutes\": 0.01}") ",\n"
+        LOT("tiny-night", ", \"tariff\": {\"rate_per_hour\": 6, \"unit_minutes\": 0.5, "
+            "\"night\": {\"from\": \"22:00\", \"to\": \"07:00\", \"rate_per_hour\": 0.5}}") ",\n"
+        LOT("huge-rate", ", \"tariff\": {\"rate_per_hour\": 1e300}") ",\n"
+        LOT("huge-cap", ", \"tariff\": {\"rate_per_hour\": 2, \"daily_cap\": 1e300}") ",\n"
+        LOT("long-free", ", \"tariff\": {\"rate_per_hour\": 2, \"free_minutes\": 1e12}") ",\n"
+        LOT("bfe", ", \"tariff\": {\"rate_per_hour\": 2, \"bill_from_entry\": \"yes\"}") ",\n"
+        LOT("not-obj", ", \"tariff\": [1]") "\n"
+        "]}";
+    char *dir = write_map2(bad, NULL);
+    struct map_problems p = {0};
+    load_bad(dir, &p);
+    struct expect e[] = {
+        {"tiny-unit", "tariff.unit_minutes: a unit of 0.01 minutes at 6 an hour costs less "
+                      "than 0.01"},
+        {"tiny-night", "tariff.unit_minutes: a unit of 0.5 minutes at 0.5 an hour"},
+        {"huge-rate", "tariff.rate_per_hour: 1e+300 is out of range"},
+        {"huge-cap", "tariff.daily_cap: 1e+300 is out of range"},
+        {"long-free", "tariff.free_minutes: 1e+12 is out of range"},
+        {"bfe", "tariff.bill_from_entry: must be true or false"},
+        {"not-obj", "tariff: must be an object"},
+    };
+    assert_exactly(&p, "parking.geojson", e, sizeof e / sizeof e[0]);
+    map_problems_free(&p);
+    drop_map(dir);
+
+    /* The same parser reads what the map path used to drop. */
+    static const char good[] =
+        "{\"type\": \"FeatureCollection\", \"features\": [\n"
+        LOT("bfe", ", \"tariff\": {\"rate_per_hour\": 2, \"bill_from_entry\": true}") "\n]}";
+    dir = write_map2(good, NULL);
+    struct map *m = load_ok(dir);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_TRUE(map_lot(m, "bfe")->tariff.present);
+    CU_ASSERT_TRUE(map_lot(m, "bfe")->tariff.bill_from_entry);
+    map_free(m);
+    drop_map(dir);
+}
+
+/* Strings and numbers from properties that would reach replies, keys or
+ * computations: bounded, and ids (levels, categories too) free of
+ * control characters. */
+static void test_absurd_values(void)
+{
+    char name600[601], level128[129], levels65[65 * 8 + 2];
+    memset(name600, 'n', 600);
+    name600[600] = '\0';
+    memset(level128, 'L', 128);
+    level128[128] = '\0';
+    size_t o = 0;
+    for (int i = 0; i < 65; i++)
+        o += (size_t)snprintf(levels65 + o, sizeof levels65 - o, "%s\"L%d\"", i ? "," : "", i);
+    char parking[8192];
+    snprintf(parking, sizeof parking,
+        "{\"type\": \"FeatureCollection\", \"features\": [\n"
+        LOT("ok-lot", ", \"levels\": [\"B1\", \"B2\"]") ",\n"
+        "{\"type\": \"Feature\", \"properties\": {\"id\": \"huge-total\", \"name\": \"n\", "
+        "\"totalSpotNumber\": 2147483647}, \"geometry\": {\"type\": \"Point\", \"coordinates\": "
+        "[121.39, 37.54]}},\n"
+        LOT("huge-price", ", \"priceRatePerHour\": 1e300") ",\n"
+        LOT("long-name", ", \"address\": \"%s\"") ",\n"
+        LOT("ctl-level", ", \"levels\": [\"B1\", \"B\\u0001\"]") ",\n"
+        LOT("long-level", ", \"levels\": [\"%s\"]") ",\n"
+        LOT("many-levels", ", \"levels\": [%s]") ",\n"
+        LOT("ctl-cat", ", \"category\": [\"a\\nb\"]") ",\n"
+        "{\"type\": \"Feature\", \"properties\": {\"kind\": \"kiosk\", \"id\": \"k-long\", "
+        "\"lot\": \"ok-lot\", \"level\": \"B1\", \"name\": \"%s\"}, "
+        "\"geometry\": {\"type\": \"Point\", \"coordinates\": [121.39, 37.54]}}\n"
+        "]}", name600, level128, levels65, name600);
+
+    char phases17[17 * 80 + 2], moves[2000 * 4 + 2];
+    o = 0;
+    for (int i = 0; i < 2000; i++)
+        o += (size_t)snprintf(moves + o, sizeof moves - o, "%s\"X\"", i ? "," : "");
+    o = 0;
+    for (int i = 0; i < 17; i++)
+        o += (size_t)snprintf(phases17 + o, sizeof phases17 - o,
+                              "%s{\"movements\": [\"EBT\"], \"saturation_flow\": 1800, "
+                              "\"min_green_s\": 5}", i ? "," : "");
+#define ISEC_AT(id, phases, extra, lon)                                                       \
+    "{\"type\": \"Feature\", \"properties\": {\"kind\": \"intersection\", \"id\": \"" id       \
+    "\", \"name\": \"x\", \"phases\": " phases ", \"cycle_min_s\": 60"                        \
+    extra "}, \"geometry\": {\"type\": \"Point\", \"coordinates\": [" lon ", 37.538]}}"
+#define ISEC(id, phases, extra) ISEC_AT(id, phases, extra, "121.39")
+#define LOST ", \"lost_time_s\": 8"
+#define PH1 "[{\"movements\": [\"EBT\", \"WBT\"], \"saturation_flow\": 3600, \"min_green_s\": 15}]"
+    char corridors[16384];
+    snprintf(corridors, sizeof corridors,
+        "{\"type\": \"FeatureCollection\", \"features\": [\n"
+        ISEC("i1", PH1, LOST ", \"cycle_max_s\": 120") ",\n"
+        ISEC_AT("i2", PH1, LOST ", \"cycle_max_s\": 120", "121.395") ",\n"
+        ISEC("huge-cycle", PH1, LOST ", \"cycle_max_s\": 1e300") ",\n"
+        ISEC("huge-lost", PH1, ", \"cycle_max_s\": 120, \"lost_time_s\": 1e9") ",\n"
+        ISEC("huge-sat", "[{\"movements\": [\"EBT\"], \"saturation_flow\": 1e308, "
+             "\"min_green_s\": 15}]", LOST ", \"cycle_max_s\": 120") ",\n"
+        ISEC("huge-green", "[{\"movements\": [\"EBT\"], \"saturation_flow\": 1800, "
+             "\"min_green_s\": 1e9, \"flow\": 1e9}]", LOST ", \"cycle_max_s\": 120") ",\n"
+        ISEC("huge-ped", PH1, LOST ", \"cycle_max_s\": 120, \"pedestrian_crossing_m\": 1e12") ",\n"
+        ISEC("twice", "[{\"movements\": [\"EBT\", \"EBT\"], \"saturation_flow\": 1800, "
+             "\"min_green_s\": 5}]", LOST ", \"cycle_max_s\": 120") ",\n"
+        ISEC("phases17", "[%s]", LOST ", \"cycle_max_s\": 120") ",\n"
+        ISEC("many-moves", "[{\"movements\": [%s], \"saturation_flow\": 1800, "
+             "\"min_green_s\": 5}]", LOST ", \"cycle_max_s\": 120") ",\n"
+        "{\"type\": \"Feature\", \"properties\": {\"kind\": \"corridor\", \"id\": \"c-crawl\", "
+        "\"name\": \"c\", \"speed_kmh\": 1e-9, \"intersections\": [\"i1\", \"i2\"]}, "
+        "\"geometry\": {\"type\": \"LineString\", \"coordinates\": [[121.38, 37.538], [121.40, 37.538]]}},\n"
+        "{\"type\": \"Feature\", \"properties\": {\"kind\": \"corridor\", \"id\": \"c-warp\", "
+        "\"name\": \"%s\", \"speed_kmh\": 1e9, \"intersections\": [\"i1\", \"i2\"]}, "
+        "\"geometry\": {\"type\": \"LineString\", \"coordinates\": [[121.38, 37.538], [121.40, 37.538]]}}\n"
+        "]}", phases17, moves, name600);
+#undef ISEC
+#undef ISEC_AT
+#undef LOST
+#undef PH1
+    char *dir = write_map2(parking, corridors);
+    struct map_problems p = {0};
+    load_bad(dir, &p);
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "huge-total", "'totalSpotNumber' must be an integer from 1 to 10000000"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "huge-price", "'priceRatePerHour' must be a number between 0 and 1e+06"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "long-name", "'address': longer than 511 bytes"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "ctl-level", "'levels[1]': contains a control character"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "long-level", "'levels[0]': longer than 127 bytes"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "many-levels", "'levels' lists more than 64"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "ctl-cat", "'category[0]': contains a control character"));
+    CU_ASSERT_TRUE(has(&p, "parking.geojson", "k-long", "'name': longer than 511 bytes"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-cycle", "'cycle_max_s' must be a number between 20 and 300 s"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-lost", "'lost_time_s' must be a number between 0 and 120 s"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-sat", "'phases[0].saturation_flow' must be a number between 100 and 20000 veh/h"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-green", "'phases[0].min_green_s' must be a number between 0 and 300 s"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-green", "'phases[0].flow' must be a number between 0 and 20000 veh/h"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "huge-ped", "'pedestrian_crossing_m' must be a number between 0 and 200 m"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "twice", "phase 1 lists movement 'EBT' twice"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "phases17", "at most 16 phases"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "c-crawl", "'speed_kmh' must be a number between 3.6 and 144 km/h"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "c-warp", "'speed_kmh' must be a number between 3.6 and 144 km/h"));
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "c-warp", "'name': longer than 511 bytes"));
+    /* One problem for a list of 2000 bad movements, not 2000. */
+    CU_ASSERT_TRUE(has(&p, "corridors.geojson", "many-moves", "phase 1: unknown movement 'X'"));
+    CU_ASSERT_EQUAL(count_for(&p, "many-moves"), 1);
+    CU_ASSERT_EQUAL(count_for(&p, "ok-lot"), 0);
+    CU_ASSERT_EQUAL(count_for(&p, "i1"), 0);
+    CU_ASSERT_EQUAL(p.n, 20);
+    if (p.n != 20)
+        for (size_t i = 0; i < p.n; i++)
+            fprintf(stderr, "got: %s %s %s\n", p.items[i].file, p.items[i].feature,
+                    p.items[i].message);
+    map_problems_free(&p);
+    drop_map(dir);
+}
+#undef LOT
 
 static void test_empty_and_invalid_utf8(void)
 {
@@ -496,6 +670,8 @@ int suite_map(void)
         {"empty map, invalid UTF-8", test_empty_and_invalid_utf8},
         {"feature structure", test_feature_structure},
         {"HH:MM", test_parse_hhmm},
+        {"tariffs by the PUT rules", test_tariff_rules},
+        {"absurd strings and numbers", test_absurd_values},
         CU_TEST_INFO_NULL,
     };
     static CU_SuiteInfo suites[] = {

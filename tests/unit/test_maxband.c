@@ -3,12 +3,17 @@
  * offsets on small corridors, the two engines against each other with
  * cycle and speed ranges, the answer's own consistency (bands recomputed
  * from the returned timing), queue clearance, the speed-change bound, the
- * one-way fallback and bad input. Timings are in the benchmark, not here. */
+ * one-way fallback and bad input; the time limit and cancellation of a
+ * solve, and GLPK solving on several threads at once (its environment is
+ * per thread). Timings are in the benchmark, not here. */
 #include <CUnit/CUnit.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "maxband.h"
 
@@ -394,6 +399,146 @@ static void test_bad_input(void)
     CU_ASSERT_EQUAL(maxband_brute_force(&c.p, 1, &r, err, sizeof err), -1);
 }
 
+/* ---- limits, cancellation, threads ---- */
+
+/* A big arterial (as tests/bench: 200-800 m blocks, greens 35-65 % of a
+ * 60-100 s cycle, 11-14 m/s) with a speed-change bound: the MILP, which
+ * cannot prove 64 signals optimal in seconds. */
+struct big {
+    struct maxband_signal sig[MAXBAND_MAX_SIGNALS];
+    struct maxband_link link[MAXBAND_MAX_SIGNALS];
+    struct maxband_problem p;
+};
+
+static void big_init(struct big *b, size_t n, uint64_t seed, double limit_ms)
+{
+    double x = 0;
+    for (size_t i = 0; i < n; i++) {
+        double go = 0.35 + 0.3 * rng_unit(&seed), gi = 0.35 + 0.3 * rng_unit(&seed);
+        b->sig[i] = (struct maxband_signal){ x, { 0, go, 0 }, { 0, gi, 0 } };
+        x += 200 + 600 * rng_unit(&seed);
+        b->link[i] = (struct maxband_link){ 11, 14, 11, 14 };
+    }
+    b->p = (struct maxband_problem){ n, b->sig, b->link, 60, 100, 1.0, MAXBAND_EQUAL, limit_ms,
+                                     MAXBAND_METHOD_AUTO };
+}
+
+static double ms_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static void test_time_limit(void)
+{
+    struct big b;
+    big_init(&b, 64, 11, 200);
+    struct maxband_result r = { 0 };
+    char err[256] = "";
+    double t0 = ms_now();
+    CU_ASSERT_EQUAL(maxband_solve(&b.p, &r, err, sizeof err), MAXBAND_STOPPED);
+    double dt = ms_now() - t0;
+    CU_ASSERT(dt >= 150 && dt < 2000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "did not finish within 200 ms"));
+    CU_ASSERT_PTR_NULL(r.offset_s);              /* untouched */
+    /* The DP's cycle search stops on its clock as well. */
+    b.p.speed_change_max_mps = NAN;
+    b.p.method = MAXBAND_METHOD_DP;
+    b.p.time_limit_ms = 1e-3;
+    CU_ASSERT_EQUAL(maxband_solve(&b.p, &r, err, sizeof err), MAXBAND_STOPPED);
+}
+
+struct raise_later {
+    atomic_int *flag;
+    int after_ms;
+};
+
+static void *raise_after(void *arg)
+{
+    struct raise_later *rl = arg;
+    struct timespec ts = { rl->after_ms / 1000, (rl->after_ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+    atomic_store(rl->flag, 1);
+    return NULL;
+}
+
+/* Another thread raises the flag 150 ms into a solve given 60 s. */
+static void test_cancel(void)
+{
+    struct big b;
+    big_init(&b, 64, 12, 60000);
+    atomic_int flag;
+    atomic_init(&flag, 0);
+    struct raise_later rl = { &flag, 150 };
+    pthread_t t;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, raise_after, &rl), 0);
+    struct maxband_result r;
+    char err[256] = "";
+    double t0 = ms_now();
+    CU_ASSERT_EQUAL(maxband_solve_cancel(&b.p, &flag, &r, err, sizeof err), MAXBAND_STOPPED);
+    double dt = ms_now() - t0;
+    pthread_join(t, NULL);
+    CU_ASSERT(dt >= 100 && dt < 2000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cancelled"));
+    /* A flag already down changes nothing. */
+    atomic_store(&flag, 0);
+    big_init(&b, 6, 13, 10000);
+    CU_ASSERT_EQUAL(maxband_solve_cancel(&b.p, &flag, &r, err, sizeof err), 0);
+    maxband_result_free(&r);
+}
+
+#define THREAD_PROBLEMS 6
+
+struct solver_thread {
+    pthread_t t;
+    double value[THREAD_PROBLEMS];
+    int failures;
+};
+
+static double solve_value(uint64_t seed)
+{
+    struct big b;
+    big_init(&b, 8, seed, 10000);
+    b.p.method = MAXBAND_METHOD_MILP;
+    struct maxband_result r;
+    char err[256];
+    if (maxband_solve(&b.p, &r, err, sizeof err) != 0)
+        return -1;
+    double v = maxband_objective_value(b.p.objective, &r.outbound, &r.inbound) / r.cycle_s;
+    maxband_result_free(&r);
+    return v;
+}
+
+static void *solver_main(void *arg)
+{
+    struct solver_thread *st = arg;
+    for (int k = 0; k < THREAD_PROBLEMS; k++)
+        st->value[k] = solve_value(100 + (uint64_t)k);
+    maxband_thread_done();
+    return NULL;
+}
+
+/* GLPK on two threads at once (as the worker pool runs it): the same
+ * answers as one after the other on this thread. */
+static void test_glpk_threads(void)
+{
+    double serial[THREAD_PROBLEMS];
+    for (int k = 0; k < THREAD_PROBLEMS; k++) {
+        serial[k] = solve_value(100 + (uint64_t)k);
+        CU_ASSERT(serial[k] >= 0);
+    }
+    struct solver_thread th[2];
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i].t, NULL, solver_main, &th[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i].t, NULL);
+        for (int k = 0; k < THREAD_PROBLEMS; k++)
+            CU_ASSERT_DOUBLE_EQUAL(th[i].value[k], serial[k], 1e-9);
+    }
+    maxband_thread_done();                  /* this thread's GLPK too */
+}
+
 int suite_maxband(void)
 {
     CU_pSuite s = CU_add_suite("maxband", NULL, NULL);
@@ -406,7 +551,10 @@ int suite_maxband(void)
         !CU_add_test(s, "speed-change bound", test_speed_change_bound) ||
         !CU_add_test(s, "one-way fallback", test_one_way_fallback) ||
         !CU_add_test(s, "outbound first", test_outbound_first) ||
-        !CU_add_test(s, "bad input", test_bad_input))
+        !CU_add_test(s, "bad input", test_bad_input) ||
+        !CU_add_test(s, "time limit", test_time_limit) ||
+        !CU_add_test(s, "cancel from another thread", test_cancel) ||
+        !CU_add_test(s, "GLPK on two threads", test_glpk_threads))
         return -1;
     return 0;
 }

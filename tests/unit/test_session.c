@@ -203,6 +203,43 @@ static void test_overlong_is_not_debited(void)
     session_clear(&s);
 }
 
+/* A fee at the tariff's ceiling (a stay too long to bill exactly) is
+ * never debited nor let out under pay-later: the gate holds. */
+static void test_ceiling_fee_is_held(void)
+{
+    struct session s;
+    enum session_gate g = SESSION_GATE_OPEN;
+    char err[256];
+    struct session_account both = {.autopay = true, .pay_later = true};
+    opened(&s);
+    struct session_event x = ev("out-c", "鲁F12345", "G2", T0 + 3600);
+    CU_ASSERT_EQUAL(session_close(&s, &x, 100000000000LL, &both, &POL, &g, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(s.status, SESSION_PAYMENT_REQUIRED);
+    CU_ASSERT_EQUAL(g, SESSION_GATE_HOLD);
+    CU_ASSERT_EQUAL(s.paid_fen, 0);
+    session_clear(&s);
+}
+
+/* The clock window of gate events and payments. */
+static void test_ts_window(void)
+{
+    char err[256];
+    struct session_clock c = {.now = T0, .max_future_s = 300, .max_age_s = 604800};
+    CU_ASSERT_EQUAL(session_ts_check(&c, T0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(session_ts_check(&c, T0 + 300, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(session_ts_check(&c, T0 - 604800, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(session_ts_check(&c, T0 + 301, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "ts: 1764400301 is 301 s ahead of the clock"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "parking.gate_max_future_s = 300"));
+    CU_ASSERT_EQUAL(session_ts_check(&c, 0, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "ts: 0 is 1764400000 s in the past"));
+    /* replay clock: no bound ahead, none behind before the clock starts */
+    c.max_future_s = INFINITY;
+    CU_ASSERT_EQUAL(session_ts_check(&c, 1e11, err, sizeof err), 0);
+    c.max_age_s = INFINITY;
+    CU_ASSERT_EQUAL(session_ts_check(&c, 0, err, sizeof err), 0);
+}
+
 static void test_duplicate_and_no_entry(void)
 {
     struct session old, nw, x;
@@ -474,6 +511,9 @@ static void test_bodies(void)
         {"{\"id\":\"p1\",\"amount\":-1,\"method\":\"cash\"}", "amount: must not be negative"},
         {"{\"id\":\"p1\",\"amount\":0,\"method\":\"cash\"}", "amount: must be positive"},
         {"{\"id\":\"p1\",\"amount\":0.005,\"method\":\"cash\"}", "whole fen"},
+        {"{\"id\":\"p1\",\"amount\":1e300,\"method\":\"cash\"}", "amount: 1e+300 is more than any fee"},
+        {"{\"id\":\"p1\",\"amount\":1e-9,\"method\":\"cash\"}", "amount: must be positive"},
+        {"{\"id\":\"p1\",\"amount\":-0.0,\"method\":\"cash\"}", "amount: must be positive"},
         {"{\"id\":\"p1\",\"amount\":\"5\",\"method\":\"cash\"}", "amount: must be a number"},
         {"{\"id\":\"p1\",\"method\":\"cash\"}", "amount: required"},
         {"{\"id\":\"p1\",\"amount\":5}", "method: required"},
@@ -539,6 +579,8 @@ int suite_session(void)
         CU_add_test(s, "payment_required then payments", test_payment_required_then_paid) == NULL ||
         CU_add_test(s, "autopay and pay-later, arrears", test_autopay_and_pay_later) == NULL ||
         CU_add_test(s, "overlong is never debited", test_overlong_is_not_debited) == NULL ||
+        CU_add_test(s, "a fee at the ceiling is held", test_ceiling_fee_is_held) == NULL ||
+        CU_add_test(s, "gate clock window", test_ts_window) == NULL ||
         CU_add_test(s, "duplicate entry, no entry record", test_duplicate_and_no_entry) == NULL ||
         CU_add_test(s, "re-reads and out-of-order exits", test_reread_and_order) == NULL ||
         CU_add_test(s, "prepay at a kiosk", test_prepay_at_kiosk) == NULL ||

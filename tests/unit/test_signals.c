@@ -4,6 +4,8 @@
  * pedestrian greens, oversaturation, evaluation mode and bad input. */
 #include <CUnit/CUnit.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "signals.h"
@@ -327,6 +329,74 @@ static void test_bad_input(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "phases"));
 }
 
+/* ---- any value ----
+ * Each field of a two-phase request set to each extreme value (JSON has
+ * no NaN, but the function's other callers might): an error naming a
+ * field, or a timing whose every number is finite (or NaN where the
+ * header says a value does not exist) -- never an infinity, never a
+ * crash (the SAN build runs this too). */
+static const double extreme[] = { 0, -1, 1e-9, 1e-300, 5e-324, 1e9, 9.2e18, 1e308, -1e308,
+                                  NAN, INFINITY, -INFINITY };
+
+static void set_field(struct signals_webster_in *w, struct signals_phase_in *ph, int f,
+                      double x)
+{
+    switch (f) {
+    case 0: w->lost_time_s = x; break;
+    case 1: w->cycle_min_s = x; break;
+    case 2: w->cycle_max_s = x; break;
+    case 3: w->cycle_s = x; break;
+    case 4: ph[1].flow_vph = x; break;
+    case 5: ph[1].saturation_vph = x; break;
+    case 6: ph[1].flow_ratio = x; ph[1].flow_vph = ph[1].saturation_vph = NAN; break;
+    case 7: ph[1].min_green_s = x; break;
+    case 8: ph[1].ped_crossing_m = x; break;
+    case 9: ph[0].green_s = 20; ph[1].green_s = x; break;
+    case 10: w->cycle_s = 90; ph[0].green_s = 30; ph[1].green_s = x; break;
+    }
+}
+#define NFIELDS 11
+
+static bool finite_or_nan(double x)
+{
+    return isfinite(x) || isnan(x);
+}
+
+static void test_any_value(void)
+{
+    for (int f = 0; f < NFIELDS; f++) {
+        for (size_t k = 0; k < sizeof extreme / sizeof extreme[0]; k++) {
+            struct signals_phase_in ph[2] = {
+                { 500, 1600, NAN, 0, 0, NAN }, { 300, 1600, NAN, 0, 0, NAN },
+            };
+            struct signals_webster_in w = { 16, ph, 2, 30, 180, NAN };
+            set_field(&w, ph, f, extreme[k]);
+            struct signals_webster_out out;
+            struct signals_phase_out po[2];
+            char err[256] = "";
+            int rc = signals_webster(&w, &out, po, err, sizeof err);
+            bool ok;
+            if (rc != 0) {
+                ok = strchr(err, ':') != NULL;
+            } else {
+                ok = isfinite(out.cycle_s) && out.cycle_s > 0 && finite_or_nan(out.Y) &&
+                     finite_or_nan(out.cycle_optimal_s);
+                for (int i = 0; i < 2; i++)
+                    ok &= isfinite(po[i].effective_green_s) && finite_or_nan(po[i].flow_ratio) &&
+                          finite_or_nan(po[i].capacity_vph) &&
+                          finite_or_nan(po[i].degree_of_saturation) &&
+                          finite_or_nan(po[i].webster_delay_s) &&
+                          finite_or_nan(po[i].hcm_uniform_delay_s) &&
+                          finite_or_nan(po[i].hcm_incremental_delay_s) &&
+                          finite_or_nan(po[i].hcm_delay_s);
+            }
+            if (!ok)
+                fprintf(stderr, "webster field %d = %g: rc %d %s\n", f, extreme[k], rc, err);
+            CU_ASSERT_TRUE(ok);
+        }
+    }
+}
+
 int suite_signals(void)
 {
     CU_pSuite s = CU_add_suite("signals", NULL, NULL);
@@ -344,7 +414,8 @@ int suite_signals(void)
         !CU_add_test(s, "oversaturation", test_oversaturated) ||
         !CU_add_test(s, "flow ratios only", test_flow_ratio_only) ||
         !CU_add_test(s, "evaluation mode", test_evaluation_mode) ||
-        !CU_add_test(s, "bad input", test_bad_input))
+        !CU_add_test(s, "bad input", test_bad_input) ||
+        !CU_add_test(s, "any value", test_any_value))
         return -1;
     return 0;
 }

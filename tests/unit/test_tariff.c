@@ -210,6 +210,94 @@ static void test_random_vs_reference(void)
     tz_free(z);
 }
 
+/* Brute force in any zone: every unit at the rate of its local start,
+ * each 24 h window capped at its end. */
+static long long reference_tz(const struct map_tariff *t, const struct tz *z, double entry,
+                              double exit)
+{
+    double free_s = t->free_minutes * 60, unit = t->unit_minutes * 60;
+    if (exit - entry <= free_s)
+        return 0;
+    double s0 = t->bill_from_entry ? entry : entry + free_s;
+    size_t nwin = (size_t)((exit - entry) / 86400) + 2;
+    long long *sums = calloc(nwin, sizeof *sums), total = 0;
+    for (long long i = 0; s0 + (double)i * unit < exit - 1e-6; i++) {
+        double s = s0 + (double)i * unit;
+        long long local = (long long)floor(s) + tz_offset_at(z, (int64_t)floor(s));
+        int sod = (int)(((local % 86400) + 86400) % 86400);
+        int from = t->night_from_min * 60, to = t->night_to_min * 60;
+        bool night = t->has_night && (from < to ? sod >= from && sod < to : sod >= from || sod < to);
+        sums[(size_t)((s - entry) / 86400)] +=
+            llround((night ? t->night_rate_per_hour : t->rate_per_hour) * unit / 3600 * 100);
+    }
+    for (size_t w = 0; w < nwin; w++)
+        total += t->daily_cap > 0 && sums[w] > llround(t->daily_cap * 100)
+                     ? llround(t->daily_cap * 100) : sums[w];
+    free(sums);
+    return total;
+}
+
+/* Long stays are billed in full: a gate camera whose clock reset sends
+ * ts 0, and 55 years at 40.00 a day are not free (they used to be
+ * refused by the tariff, and the session billed 0.00). */
+static void test_long_stays(void)
+{
+    struct tz *z = shanghai();
+    struct tariff_bill b;
+    char err[256];
+    double exit = sh(0, 8, 0, 0);                       /* 1970-01-01 08:00 local + 20423 d */
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, exit, &b, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(b.fen, 20423LL * 4000);
+    CU_ASSERT_EQUAL(b.windows, 20423);
+    CU_ASSERT_EQUAL(b.windows_capped, 20423);
+    /* no cap: every hour of 20000 days at 5.00 */
+    CU_ASSERT_EQUAL(tariff_fee(&U, z, 1e9, 1e9 + 20000 * 86400.0, &b, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(b.fen, 20000LL * 24 * 500);
+    CU_ASSERT(!b.saturated);
+    /* 250 years are still billed exactly */
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 250 * 365 * 86400.0, &b, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(b.fen, 250LL * 365 * 4000);
+    /* the largest stay a request can carry (ts up to 1e11), and more:
+     * saturated at the ceiling, never 0 */
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 1e11, &b, err, sizeof err), 0);
+    CU_ASSERT(b.saturated && b.fen == TARIFF_MAX_FEN);
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 1e15, &b, err, sizeof err), 0);
+    CU_ASSERT(b.fen >= 1000000000LL * 100);
+    tz_free(z);
+}
+
+/* Multi-year stays in zones with and without daylight saving time
+ * against the brute-force reference: windows that cost the same are
+ * not recomputed, and that must not change a fen. */
+static void test_long_vs_reference(void)
+{
+    const char *zones[3] = {"Asia/Shanghai", "America/New_York", "Europe/Berlin"};
+    unsigned seed = 777;
+    int bad = 0;
+    for (int zi = 0; zi < 3; zi++) {
+        char err[256];
+        struct tz *z = tz_load(zones[zi], NULL, err, sizeof err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(z);
+        for (int i = 0; i < 12; i++) {
+            struct map_tariff t = T;
+            t.bill_from_entry = i % 2;
+            t.unit_minutes = (double[]){15, 30, 60, 7}[i % 4];
+            t.daily_cap = (double[]){40, 0, 25.5}[i % 3];
+            t.night_rate_per_hour = (double[]){1, 0.3}[i / 6];
+            double entry = 1.6e9 + rand_r(&seed) % (400 * 86400) + 0.25 * (i % 3);
+            double exit = entry + 86400.0 * (300 + rand_r(&seed) % 500) + rand_r(&seed) % 86400;
+            struct tariff_bill b;
+            CU_ASSERT_EQUAL(tariff_fee(&t, z, entry, exit, &b, err, sizeof err), 0);
+            long long want = reference_tz(&t, z, entry, exit);
+            if (b.fen != want && bad++ < 3)
+                fprintf(stderr, "\n%s entry %.2f exit %.2f unit %g cap %g: %lld want %lld\n",
+                        zones[zi], entry, exit, t.unit_minutes, t.daily_cap, b.fen, want);
+        }
+        tz_free(z);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 static void test_errors_and_edges(void)
 {
     struct tz *z = shanghai();
@@ -219,15 +307,26 @@ static void test_errors_and_edges(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "before entry"));
     CU_ASSERT_EQUAL(tariff_fee(&T, z, NAN, 1000, &b, err, sizeof err), -1);
     CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, INFINITY, &b, err, sizeof err), -1);
-    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 1e15, &b, err, sizeof err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "too long"));
+    /* past any bill: saturated at the ceiling, never 0 */
+    CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 1e15, &b, err, sizeof err), 0);
+    CU_ASSERT(b.saturated);
+    CU_ASSERT_EQUAL(b.fen, TARIFF_MAX_FEN);
     /* ten years with a cap is billed quickly: 3652 windows at 40.00 */
     CU_ASSERT_EQUAL(tariff_fee(&T, z, 0, 3652.0 * 86400, &b, err, sizeof err), 0);
     CU_ASSERT_EQUAL(b.fen, 3652LL * 4000);
-    /* a 1-minute unit without cap over 10 years is too many units */
+    CU_ASSERT(!b.saturated);
+    /* 6-second units (0.01 each) without a cap over 3000 days: 14,400
+     * units a day, walked for one day, the other days cost the same */
     struct map_tariff fine = U;
-    fine.unit_minutes = 0.01;
-    CU_ASSERT_EQUAL(tariff_fee(&fine, z, 0, 3000.0 * 86400, &b, err, sizeof err), -1);
+    fine.unit_minutes = 0.1;
+    fine.rate_per_hour = 6;
+    CU_ASSERT_EQUAL(tariff_fee(&fine, z, 0, 3000.0 * 86400, &b, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(b.fen, 3000LL * 14400);
+    CU_ASSERT(!b.saturated);
+    /* ... and too fine to walk: more units in a day than a bill may walk */
+    fine.unit_minutes = 1e-5;
+    CU_ASSERT_EQUAL(tariff_fee(&fine, z, 0, 3 * 86400.0, &b, err, sizeof err), 0);
+    CU_ASSERT(b.saturated && b.fen == TARIFF_MAX_FEN);
     /* no tariff: free */
     struct map_tariff none = {0};
     CU_ASSERT_EQUAL(tariff_fee(&none, z, 0, 86400, &b, err, sizeof err), 0);
@@ -280,6 +379,11 @@ static void test_json(void)
         {"{\"rate_per_hour\": \"6\"}", "tariff.rate_per_hour: must be a number"},
         {"{\"rate_per_hour\": -1}", "tariff.rate_per_hour: -1 is out of range"},
         {"{\"rate_per_hour\": 1, \"unit_minutes\": 0}", "tariff.unit_minutes"},
+        /* a unit that rounds to 0.00 would make every stay free */
+        {"{\"rate_per_hour\": 1, \"unit_minutes\": 0.25}", "tariff.unit_minutes: a unit of 0.25 "
+         "minutes at 1 an hour costs less than 0.01"},
+        {"{\"rate_per_hour\": 6, \"unit_minutes\": 1, \"night\": {\"from\": \"22:00\", "
+         "\"to\": \"07:00\", \"rate_per_hour\": 0.2}}", "at 0.2 an hour costs less than 0.01"},
         {"{\"rate_per_hour\": 1, \"free_minutes\": -5}", "tariff.free_minutes"},
         {"{\"rate_per_hour\": 1, \"daily_cap\": -5}", "tariff.daily_cap"},
         {"{\"rate_per_hour\": 1, \"night\": 3}", "tariff.night: must be an object"},
@@ -323,6 +427,8 @@ int suite_tariff(void)
         CU_add_test(s, "breakdown", test_breakdown) == NULL ||
         CU_add_test(s, "random stays vs reference", test_random_vs_reference) == NULL ||
         CU_add_test(s, "errors and edges", test_errors_and_edges) == NULL ||
+        CU_add_test(s, "long stays are billed in full", test_long_stays) == NULL ||
+        CU_add_test(s, "long stays vs reference, DST zones", test_long_vs_reference) == NULL ||
         CU_add_test(s, "money", test_money) == NULL ||
         CU_add_test(s, "JSON", test_json) == NULL)
         return -1;

@@ -339,6 +339,85 @@ static void test_bad_input(void)
     transit_free(t);
 }
 
+/* Reports that come from elsewhere than the decoders (the Redis copy an
+ * older cityd wrote, at restore) obey the same rules as decoded ones:
+ * strings valid UTF-8, plausible numbers, a start_date near the report. */
+static void test_checks_any_source(void)
+{
+    struct transit *t = tnew();
+    double t0 = origin_tue + hms(8, 1, 0);
+    struct gtfsrt_vehicle v[8];
+    for (int i = 0; i < 8; i++)
+        v[i] = ping("c1", "T1", 300, 0, t0);
+    strcpy(v[0].vehicle_id, "bus-\xff");
+    strcpy(v[1].label, "\xc0\xaf");
+    strcpy(v[2].entity_id, "e\xed\xa0\x80");
+    v[3].speed = 1e30;
+    v[4].speed = -2;
+    v[5].bearing = 400;
+    v[6].lon = INFINITY;
+    strcpy(v[7].start_date, "99991231");
+    static const char *const field[] = {"vehicle.vehicle.id", "vehicle.vehicle.label", "id",
+                                        "vehicle.position.speed", "vehicle.position.speed",
+                                        "vehicle.position.bearing", "vehicle.position",
+                                        "vehicle.trip.start_date"};
+    for (int i = 0; i < 8; i++) {
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(transit_restore(t, &v[i], t0, err, sizeof err), TRANSIT_REJECTED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, field[i]));
+        err[0] = '\0';
+        CU_ASSERT_EQUAL(transit_check(t, &v[i], t0, err, sizeof err), TRANSIT_REJECTED);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, field[i]));
+    }
+    CU_ASSERT_EQUAL(transit_vehicle_count(t), 0);
+    /* The service day before (a trip past midnight) is fine. */
+    struct gtfsrt_vehicle ok = ping("c1", "T1", 300, 0, t0);
+    strcpy(ok.start_date, "20260216");
+    CU_ASSERT_EQUAL(transit_restore(t, &ok, t0, err, sizeof err), TRANSIT_ACCEPTED);
+    transit_free(t);
+}
+
+/* Issue 12, defect 5: the registry holds at most max_vehicles; a new
+ * vehicle beyond is rejected, known ones keep updating, places held by
+ * vehicles in flight count (transit_admit), forgetting makes room, and a
+ * report already older than forget_after_s is refused. */
+static void test_registry_cap(void)
+{
+    struct transit_params p;
+    transit_params_default(&p);
+    CU_ASSERT_EQUAL(p.max_vehicles, 20000);
+    p.max_vehicles = 2;
+    struct transit *t = transit_new(feed, &p);
+    double t0 = origin_tue + hms(8, 1, 0);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("a", "T1", 300, 0, t0)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(transit_admit(t, "b", 1, err, sizeof err), -1);     /* one in flight */
+    CU_ASSERT_EQUAL(transit_admit(t, "a", 5, err, sizeof err), 0);      /* known */
+    CU_ASSERT_EQUAL(transit_admit(t, "b", 0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("b", "T2", 300, 0, t0)), TRANSIT_ACCEPTED);
+    struct gtfsrt_vehicle c = ping("c", "T3", 300, 0, t0);
+    CU_ASSERT_EQUAL(transit_check(t, &c, t0, err, sizeof err), TRANSIT_REJECTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "max_vehicles"));
+    CU_ASSERT_EQUAL(feed_ping(t, c), TRANSIT_REJECTED);
+    CU_ASSERT_EQUAL(transit_restore(t, &c, t0, err, sizeof err), TRANSIT_REJECTED);
+    CU_ASSERT_EQUAL(transit_vehicle_count(t), 2);
+    CU_ASSERT_PTR_NULL(transit_vehicle_get(t, "c"));
+    CU_ASSERT_EQUAL(feed_ping(t, ping("a", "T1", 450, 0, t0 + 30)), TRANSIT_ACCEPTED);
+    /* b forgotten: c fits. */
+    CU_ASSERT_EQUAL(transit_evict(t, t0 + 1), 1);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("c", "T3", 300, 0, t0 + 60)), TRANSIT_ACCEPTED);
+    /* Older than forget_after_s (a day) behind now: it would be forgotten
+     * at the next sweep, and is refused (and never restored). */
+    transit_evict(t, t0 + 3600);
+    struct gtfsrt_vehicle old = ping("d", "T1", 300, 0, t0);
+    size_t n;
+    CU_ASSERT_EQUAL(transit_ingest(t, &old, t0 + 86401, NULL, 0, &n, err, sizeof err),
+                    TRANSIT_REJECTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "vehicle.timestamp"));
+    CU_ASSERT_EQUAL(transit_restore(t, &old, t0 + 86401, err, sizeof err), TRANSIT_REJECTED);
+    CU_ASSERT_EQUAL(transit_restore(t, &old, t0 + 86399, err, sizeof err), TRANSIT_ACCEPTED);
+    transit_free(t);
+}
+
 /* Segment times are learned from buses that traverse stop pairs and used
  * for the next bus: observations come out of ingest, and transit_observe
  * feeds the same estimator. */
@@ -410,7 +489,7 @@ static void test_trip_updates(void)
     struct gtfsrt_header h;
     struct gtfsrt_trip_update tu[4];
     struct gtfsrt_stop_time st[32];
-    size_t n = transit_trip_updates(t, t0 + 10, &h, tu, 4, st, 32);
+    size_t n = transit_trip_updates(t, t0 + 10, true, &h, tu, 4, st, 32);
     CU_ASSERT_EQUAL_FATAL(n, 1);
     CU_ASSERT_EQUAL(h.timestamp, (uint64_t)(t0 + 10));
     CU_ASSERT_STRING_EQUAL(tu[0].trip_id, "T1");
@@ -424,10 +503,15 @@ static void test_trip_updates(void)
     CU_ASSERT_EQUAL(tu[0].stops[2].arrival_delay,
                     tu[0].stops[2].arrival_time - (int64_t)(origin_tue + hms(8, 12, 0)));
     /* An earlier `now` never moves the header back. */
-    n = transit_trip_updates(t, t0 - 100, &h, tu, 4, st, 32);
+    n = transit_trip_updates(t, t0 - 100, true, &h, tu, 4, st, 32);
     CU_ASSERT_EQUAL(h.timestamp, (uint64_t)(t0 + 10));
+    /* A reader's later `now` (at=) shows there, and is not remembered. */
+    transit_trip_updates(t, t0 + 1e6, false, &h, tu, 4, st, 32);
+    CU_ASSERT_EQUAL(h.timestamp, (uint64_t)(t0 + 1e6));
+    transit_trip_updates(t, t0 + 11, true, &h, tu, 4, st, 32);
+    CU_ASSERT_EQUAL(h.timestamp, (uint64_t)(t0 + 11));
     /* Stale vehicles are left out. */
-    n = transit_trip_updates(t, t0 + 200, &h, tu, 4, st, 32);
+    n = transit_trip_updates(t, t0 + 200, true, &h, tu, 4, st, 32);
     CU_ASSERT_EQUAL(n, 0);
     transit_free(t);
 }
@@ -444,6 +528,8 @@ int suite_transit(void)
         !CU_add_test(s, "stale_and_arrivals", test_stale_and_arrivals) ||
         !CU_add_test(s, "long-silent vehicles forgotten", test_evict) ||
         !CU_add_test(s, "bad_input", test_bad_input) ||
+        !CU_add_test(s, "checks_any_source", test_checks_any_source) ||
+        !CU_add_test(s, "registry_cap", test_registry_cap) ||
         !CU_add_test(s, "learning", test_learning) ||
         !CU_add_test(s, "trip_updates", test_trip_updates))
         return -1;

@@ -5,8 +5,13 @@
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "bands.h"
 #include "tsd.h"
@@ -281,6 +286,88 @@ static void test_bad_input(void)
     CU_ASSERT_PTR_NULL(svg);
 }
 
+/* ---- any value: an error or a bounded, well-formed picture, at once ----
+ * Each case runs in a child process so that one that would hang or blow
+ * up memory is reported (killed after 2 s) instead of stopping the run. */
+
+static const double extremes[] = { 0, -1, 1e-300, 5e-324, 1e-9, 1e-5, 0.37, 1e9, 1e20, 1e308,
+                                   -1e308, NAN, INFINITY, -INFINITY };
+
+/* Set field f of the alternate plan to x. */
+static void mutate(struct tsd_plan *p, struct tsd_signal *s, double *v, int f, double x)
+{
+    switch (f) {
+    case 0: p->cycle_s = x; break;
+    case 1: for (int i = 0; i < 4; i++) s[i].position_m = x * i; break;
+    case 2: for (int i = 0; i < 4; i++) s[i].position_m += x; break;
+    case 3: s[1].offset_s = x; break;
+    case 4: s[2].out_green_s = x; break;
+    case 5: for (int i = 0; i < 4; i++) v[i] = x; break;
+    case 6: v[1] = x; break;
+    case 7: p->outbound.width_s = x; break;
+    case 8: p->outbound.start_s = x; break;
+    case 9: p->inbound.start_s = x; break;
+    case 10: p->cycle_s = x; for (int i = 0; i < 4; i++) s[i].out_green_s = s[i].in_green_s = x / 2; break;
+    case 11: p->cycle_s = x; for (int i = 0; i < 4; i++) { s[i].offset_s = x * 0.3 * i; s[i].out_green_s = s[i].in_green_s = x / 2; } p->outbound.width_s = p->inbound.width_s = x / 4; break;
+    }
+}
+#define NFIELDS 12
+
+static bool has_non_number(const char *svg)
+{
+    static const char *const bad[] = { "nan\"", "inf\"", "nan,", "inf,", " nan", " inf",
+                                       ">nan", ">inf", "+nan", "+inf", "-nan", "-inf" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (strstr(svg, bad[i]) != NULL)
+            return true;
+    return false;
+}
+
+/* In the child: 0 error or good picture, 1 a bad one. */
+static int render_case(int f, double x)
+{
+    struct tsd_signal s[4];
+    double v[4];
+    struct tsd_plan p;
+    plan_alternate(&p, s, v);
+    mutate(&p, s, v, f, x);
+    char *svg = NULL, err[256] = "", root[48];
+    size_t len = 0;
+    if (tsd_svg(&p, &svg, &len, err, sizeof err) != 0)
+        return svg == NULL && strncmp(err, "time-space diagram:", 19) == 0 ? 0 : 1;
+    int bad = len > 1024 * 1024 || strlen(svg) != len || !xml_well_formed(svg, root, sizeof root) ||
+              has_non_number(svg);
+    free(svg);
+    return bad;
+}
+
+static void test_any_value(void)
+{
+    for (int f = 0; f < NFIELDS; f++) {
+        for (size_t k = 0; k < sizeof extremes / sizeof extremes[0]; k++) {
+            pid_t pid = fork();
+            CU_ASSERT_FATAL(pid >= 0);
+            if (pid == 0)
+                _exit(render_case(f, extremes[k]));
+            int st = 0, waited = 0;
+            while (waitpid(pid, &st, WNOHANG) == 0 && waited < 2000) {
+                struct timespec ts = { 0, 5000000 };
+                nanosleep(&ts, NULL);
+                waited += 5;
+            }
+            if (waited >= 2000) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &st, 0);
+            }
+            bool ok = waited < 2000 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+            if (!ok)
+                fprintf(stderr, "tsd field %d = %g: %s\n", f, extremes[k],
+                        waited >= 2000 ? "no answer within 2 s" : "bad picture or crash");
+            CU_ASSERT_TRUE(ok);
+        }
+    }
+}
+
 int suite_tsd(void)
 {
     CU_pSuite s = CU_add_suite("tsd", NULL, NULL);
@@ -289,7 +376,8 @@ int suite_tsd(void)
     if (!CU_add_test(s, "well-formed and labelled", test_well_formed_and_labelled) ||
         !CU_add_test(s, "two cycles, missing band", test_two_cycles_and_missing_band) ||
         !CU_add_test(s, "hostile names", test_hostile_names) ||
-        !CU_add_test(s, "bad input", test_bad_input))
+        !CU_add_test(s, "bad input", test_bad_input) ||
+        !CU_add_test(s, "any value", test_any_value))
         return -1;
     return 0;
 }
