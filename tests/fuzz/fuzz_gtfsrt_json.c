@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct gtfsrt_feed f;
     char err[256] = "";
-    if (gtfsrt_decode_json((const char *)data, size, &f, err, sizeof err) == 0)
+    if (gtfsrt_decode_json_any(data, size, &f, err, sizeof err) == 0)
         gtfsrt_check_feed(&f);
     else if (f.n != 0 || f.v != NULL || err[0] == '\0')
         abort();                  /* a failed decode leaves nothing and says why */

@@ -20,8 +20,9 @@
  * UTF-8 and bad escapes reach the server's own checks). In a payload,
  * "$NOW" becomes the current epoch second and "$AGO" the one an hour
  * before (so that a seed's timestamps stay inside the server's
- * plausibility windows), "$SID" the last parking session id and "$PLAN"
- * the last corridor plan id the server answered.
+ * plausibility windows), "$SID" the last parking session id, "$PLAN"
+ * the last corridor plan id and "$TOKEN" the last kiosk token the server
+ * answered.
  *
  * What must hold for any input (else abort: a crash for libFuzzer):
  *   - an answer within REPLY_TIMEOUT_S (no hang, no lost request);
@@ -114,6 +115,8 @@ static const struct endpoint ENDPOINTS[] = {
     {"GET", "/v1/signals/intersections/{}/spat", QUERY, ADMIN_KEY, NULL},
     {"GET", "/v1/signals/advisory", QUERY, ADMIN_KEY, NULL},
     {"GET", "/v1/health", QUERY, NULL, NULL},
+    {"GET", "/v1/parking/kiosks/{}/token", QUERY, KIOSK_KEY, NULL},
+    {"GET", "/v1/parking/find-car", QUERY, NULL, NULL},     /* with token=$TOKEN */
 };
 #define NENDPOINTS (sizeof ENDPOINTS / sizeof *ENDPOINTS)
 
@@ -145,7 +148,7 @@ struct client {
 
 static struct app A;
 static struct client C = {.fd = -1};
-static char last_sid[64], last_plan[64];
+static char last_sid[64], last_plan[64], last_token[128];
 
 static void fail(const char *what, const char *detail)
 {
@@ -410,7 +413,8 @@ static void expand(struct buf *out, const uint8_t *p, size_t n)
     snprintf(ago, sizeof ago, "%lld", (long long)time(NULL) - 3600);
     const struct {
         const char *tok, *val;
-    } subs[] = {{"$NOW", now}, {"$AGO", ago}, {"$SID", last_sid}, {"$PLAN", last_plan}};
+    } subs[] = {{"$NOW", now}, {"$AGO", ago}, {"$SID", last_sid}, {"$PLAN", last_plan},
+                {"$TOKEN", last_token}};
     out->len = 0;
     buf_add(out, "", 0);
     for (size_t i = 0; i < n;) {
@@ -480,6 +484,9 @@ static void remember_ids(const struct endpoint *e, json_t *j)
     const char *plan = json_string_value(json_object_get(j, "id"));
     if (plan != NULL && strstr(e->path, "/greenwave") != NULL)
         snprintf(last_plan, sizeof last_plan, "%s", plan);
+    const char *token = json_string_value(json_object_get(j, "token"));
+    if (token != NULL)
+        snprintf(last_token, sizeof last_token, "%s", token);
 }
 
 static void check(const struct endpoint *e, const struct buf *req, const struct reply *r)

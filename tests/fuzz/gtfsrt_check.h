@@ -19,6 +19,10 @@
 
 #include "gtfsrt.h"
 
+/* As POST /v1/transit/vehicle-positions decodes: at most transit.max_batch
+ * entities (its default). */
+#define GTFSRT_FUZZ_MAX_ENTITIES 5000
+
 static void gtfsrt_fail(const struct gtfsrt_vehicle *v, const char *what)
 {
     fprintf(stderr, "gtfsrt: entity %u (id '%s'): %s\n", v->index, v->entity_id, what);
@@ -60,10 +64,16 @@ static void gtfsrt_same_ids(const struct gtfsrt_vehicle *a, const struct gtfsrt_
 typedef int gtfsrt_decode_fn(const void *buf, size_t len, struct gtfsrt_feed *out, char *err,
                              size_t errlen);
 
-static int gtfsrt_decode_json_buf(const void *buf, size_t len, struct gtfsrt_feed *out, char *err,
-                                  size_t errlen)
+static int gtfsrt_decode_pb_any(const void *buf, size_t len, struct gtfsrt_feed *out, char *err,
+                                size_t errlen)
 {
-    return gtfsrt_decode_json(buf, len, out, err, errlen);
+    return gtfsrt_decode_pb(buf, len, GTFSRT_FUZZ_MAX_ENTITIES, out, err, errlen);
+}
+
+static int gtfsrt_decode_json_any(const void *buf, size_t len, struct gtfsrt_feed *out,
+                                  char *err, size_t errlen)
+{
+    return gtfsrt_decode_json(buf, len, GTFSRT_FUZZ_MAX_ENTITIES, out, err, errlen);
 }
 
 /* Decode enc (an encoding of good[0..n), freed here) and compare. */
@@ -97,9 +107,9 @@ static void gtfsrt_check_feed(const struct gtfsrt_feed *f)
         good[n++] = f->v[i];
     }
     uint8_t *pb = gtfsrt_encode_vehicles_pb(&f->header, good, n, &len);
-    gtfsrt_decode_back("protobuf", pb, len, gtfsrt_decode_pb, good, n);
+    gtfsrt_decode_back("protobuf", pb, len, gtfsrt_decode_pb_any, good, n);
     char *js = gtfsrt_encode_vehicles_json(&f->header, good, n, &len);
-    gtfsrt_decode_back("JSON", js, len, gtfsrt_decode_json_buf, good, n);
+    gtfsrt_decode_back("JSON", js, len, gtfsrt_decode_json_any, good, n);
     free(good);
 }
 

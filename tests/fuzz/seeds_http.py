@@ -4,7 +4,7 @@
 One seed is one or more requests separated by FUZZ_SEP; a request is a
 selector byte (the index in ENDPOINTS of fuzz_http.c, which this list must
 follow) and a payload: "<path parameter>\\n<body or query>" for paths with
-"{}", else the body or query alone. $NOW, $AGO, $SID and $PLAN are filled in by
+"{}", else the body or query alone. $NOW, $AGO, $SID, $PLAN and $TOKEN are filled in by
 the harness. Run from the repository root after changing ENDPOINTS."""
 import os
 import sys
@@ -14,7 +14,8 @@ EP = ["obs", "lot_put", "entry", "exit", "account", "payment", "webster", "green
       "corridor_greenwave", "plan_put", "counts_post", "mode_put", "positions_json",
       "positions_pb", "nearest", "lots", "lot", "bays", "screen", "sessions", "find_car",
       "vehicles", "vehicle", "stops_nearest", "arrivals", "trip_updates", "corridors",
-      "corridor", "plan_get", "tsd", "counts_get", "timing", "spat", "advisory", "health"]
+      "corridor", "plan_get", "tsd", "counts_get", "timing", "spat", "advisory", "health",
+      "kiosk_token", "find_car_token"]
 
 
 def req(name, payload, raw=False):
@@ -82,6 +83,8 @@ SEEDS = {
     "find_car": seed(req("obs", '{"observations":[{"id":"o3","lot":"yt-zf-0005","bay":"B1-002",'
                          '"status":"occupied","ts":$NOW,"plate":"鲁F54321"}]}'),
                      req("find_car", "plate=%E9%B2%81F54321&from=yt-zf-0005-K-B1-1", raw=True)),
+    "find_car_token": seed(req("kiosk_token", "yt-zf-0005-K-B2-1\n"),
+                           req("find_car_token", "plate=鲁F54321&from=yt-zf-0005-K-B2-1&token=$TOKEN")),
     "vehicles": seed(req("vehicles", "lon=121.36&lat=37.547&radius_m=2000"),
                      req("stops_nearest", "lon=121.36&lat=37.547&radius_m=500&limit=3")),
     "corridors": seed(req("corridors", "crs=gcj02"), req("corridor", "nandajie\n"),
