@@ -5,6 +5,7 @@
 #   make test       install missing packages, build, run every test
 #   make test SAN=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      benchmarks (figures beside baselines measured in the same run)
+#   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS each (tests/fuzz/README.md)
 #   make install PREFIX=/usr/local
 
 VERSION   := 0.1.0
@@ -52,7 +53,7 @@ UNIT_OBJ  := $(UNIT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/unit_runner.o
 IT_SRC    := $(wildcard tests/integration/it_*.c)
 IT_OBJ    := $(IT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/it_runner.o
 
-.PHONY: all run test check-deps deps bench clean install unit integration
+.PHONY: all run test check-deps deps bench clean install unit integration fuzz fuzz-build
 all: $(BIN)/cityd $(if $(SIM_SRC),$(BIN)/citysim)
 
 deps:
@@ -116,6 +117,47 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@tests/bench/run.sh
+
+# ---- fuzzing: libFuzzer harnesses tests/fuzz/fuzz_<name>.c ----
+# The library is built again with clang and the fuzzer's coverage
+# instrumentation in its own tree (build/fuzz), so it never mixes with
+# build/obj or build/san. `make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="csv map"]`
+# runs each harness for N seconds on its committed seed corpus
+# (tests/fuzz/corpus/<name>) and fails on any crash, leak, UB or hang;
+# crash inputs land in build/fuzz/crashes/.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ         := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -O1 -g -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+                -Wno-unused-parameter $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ)/%.o) $(PROTO_C:%.c=$(FUZZ)/%.o)
+
+$(FUZZ)/%.o: %.c $(wildcard include/*.h) $(PROTO_H)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ)/tests/fuzz/%.o: tests/fuzz/%.c $(wildcard include/*.h tests/fuzz/*.h) $(PROTO_H)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(PKG_CFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ)/libcityd.a: $(FUZZ_LIB_OBJ)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+$(FUZZ)/bin/fuzz_%: $(FUZZ)/tests/fuzz/fuzz_%.o $(FUZZ)/tests/fuzz/util.o $(FUZZ)/libcityd.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+.SECONDARY: $(FUZZ_SRC:%.c=$(FUZZ)/%.o) $(FUZZ)/tests/fuzz/util.o
+
+fuzz-build:
+	@tools/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ)/bin/fuzz_%)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz.sh $(FUZZ_TARGETS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/etc/cityd $(DESTDIR)$(PREFIX)/share/cityd/maps $(DESTDIR)$(PREFIX)/lib/systemd/system

@@ -322,7 +322,8 @@ static int cmp_attach(const void *pa, const void *pb)
 static int cut_segments(struct builder *b)
 {
     struct garage *g = b->g;
-    qsort(b->att, b->natt, sizeof *b->att, cmp_attach);
+    if (b->natt > 1)            /* b->att is NULL when nothing is attached */
+        qsort(b->att, b->natt, sizeof *b->att, cmp_attach);
     size_t k = 0;
     for (size_t i = 0; i < b->nsegs; i++) {
         const struct seg s = b->segs[i];

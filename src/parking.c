@@ -723,7 +723,9 @@ int parking_load_map(struct parking *p, const struct map *m, char *err, size_t e
         while (end < m->nbays && strcmp(sorted[end].lot, def->id) == 0)
             end++;
         char e[256];
-        if (parking_lot_put(p, def, sorted + first, end - first, false, e, sizeof e) != 0) {
+        /* sorted is NULL when the map has no bays (NULL + 0 is undefined). */
+        const struct map_bay *bays = sorted != NULL ? sorted + first : NULL;
+        if (parking_lot_put(p, def, bays, end - first, false, e, sizeof e) != 0) {
             set_err(err, errlen, "lot %s: %s", def->id, e);
             goto out;
         }

@@ -740,8 +740,9 @@ static void scan_cell(struct topk *t, const struct cell *cl, const struct spinde
     /* min_available 0 admits unknown counts (-1), never a dead slot. */
     int32_t min_avail = q->min_available > 0 ? q->min_available : PK_DEAD + 1;
     bool more = !isnan(q->max_price) || q->cats != 0;
-    const struct pk *p = s->pk + cl->pk0, *end = p + cl->npk;
-    for (; p < end; p++) {
+    /* Indexed, not s->pk + pk0: s->pk is NULL while nothing is packed. */
+    for (uint32_t i = 0; i < cl->npk; i++) {
+        const struct pk *p = &s->pk[cl->pk0 + i];
         if (p->avail < min_avail ||
             (!q->include_stale && spindex_is_stale(p->ts, q->now, q->stale_after)))
             continue;

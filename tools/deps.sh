@@ -1,10 +1,12 @@
 #!/bin/sh
 # deps.sh -- make sure the Debian 12 packages cityd needs are installed.
 # As root: installs what is missing with apt-get. Otherwise: prints the one
-# command to run and fails.
+# command to run and fails. `deps.sh fuzz` also wants clang and its
+# libFuzzer runtime (make fuzz), which nothing else needs.
 set -e
 PKGS="build-essential pkg-config libevent-dev libhiredis-dev libgeos-dev libjansson-dev
 libcunit1-dev libglpk-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev redis-server wrk tzdata"
+[ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -431,6 +431,31 @@ static void test_degenerate(void)
     }
 }
 
+/* Aisles and nothing on them: no kiosk, no bay, no connector (found by
+ * tests/fuzz/fuzz_map.c: the empty attachment list went to qsort as NULL,
+ * undefined behaviour that UBSan stops on). The lot has a graph, routes
+ * to nothing, and --check says it has no kiosk. */
+static void test_bare_aisles(void)
+{
+    struct tmap t;
+    tm_init(&t, LV_G, 1);
+    tm_seg(&t, "G", 0, 0, 10, 0);
+    tm_seg(&t, "G", 10, 0, 10, 10);
+    struct garages *gs = garages_build(&t.m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gs);
+    const struct garage *g = garages_get(gs, "G1");
+    CU_ASSERT_PTR_NOT_NULL(g);
+    struct garage_route r;
+    char err[256];
+    int nf = 0;
+    CU_ASSERT_EQUAL(garage_route(g, "K1", "B", &r, &nf, err, sizeof err), -1);
+    CU_ASSERT_EQUAL(nf, 1);
+    struct map_problems probs = {0};
+    CU_ASSERT(garages_check(gs, &probs) >= 1);
+    map_problems_free(&probs);
+    garages_free(gs);
+}
+
 /* The map loader's fixture garage (two levels, Lift A and stairs). */
 static void test_fixture_map(void)
 {
@@ -476,6 +501,7 @@ int suite_garage(void)
         CU_add_test(s, "jogs and parallel aisles", test_jog) == NULL ||
         CU_add_test(s, "disconnected bays and --check", test_disconnected_and_check) == NULL ||
         CU_add_test(s, "degenerate placements", test_degenerate) == NULL ||
+        CU_add_test(s, "aisles and nothing on them", test_bare_aisles) == NULL ||
         CU_add_test(s, "the map loader's fixture", test_fixture_map) == NULL)
         return -1;
     return 0;

@@ -829,6 +829,22 @@ static void test_load_map(void)
     parking_free(p);
 }
 
+/* A map with lots and no bay at all (found by tests/fuzz/fuzz_map.c: the
+ * bay slice of each lot was computed from a NULL array, undefined
+ * behaviour that clang's UBSan reports). */
+static void test_load_map_no_bays(void)
+{
+    struct parking *p = new_registry();
+    struct map_lot lots[2] = {def_of("a", 121.41, 37.5, 2), def_of("b", 121.42, 37.5, 1)};
+    struct map m = {.lots = lots, .nlots = 2};
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(parking_load_map(p, &m, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(parking_lot_count(p), 2);
+    CU_ASSERT_EQUAL(parking_lot_get(p, "a")->nbays, 0);
+    CU_ASSERT_EQUAL(parking_lot_get(p, "b")->total, 1);
+    parking_free(p);
+}
+
 /* The fixture map through the real loader: every lot, its bays. */
 static void test_fixture_map(void)
 {
@@ -898,6 +914,7 @@ int suite_parking(void)
         !CU_add_test(s, "plates", test_plates) ||
         !CU_add_test(s, "categories beyond the bit budget", test_categories) ||
         !CU_add_test(s, "load map", test_load_map) ||
+        !CU_add_test(s, "load map without bays", test_load_map_no_bays) ||
         !CU_add_test(s, "fixture map", test_fixture_map) ||
         !CU_add_test(s, "restore", test_restore))
         return -1;
