@@ -836,35 +836,48 @@ static double probe(const char *base, const char *path)
     return ms;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* Five large solves at once: health and a cheap GET keep answering in
  * under 50 ms while they run, because the loop is not the one doing the
- * work. */
+ * work. The bound is on nine probes in ten: on a shared 2-core machine
+ * (CI runs this under ASan too) the scheduler alone can hold a probe up
+ * now and then. A loop doing the work would hold every probe for the
+ * length of a solve (seconds), which the worst-case bound still sees. */
+#define MAX_PROBES 2048
 static void test_loop_free_while_solving(void)
 {
     struct solve s[5];
+    static double ms[MAX_PROBES];
     int active = 0;
     solves_start(s, 5, busy.base, 30000, &active);
     support_sleep_ms(150);                  /* the solves have arrived */
-    double worst = 0;
-    int probes = 0;
+    size_t probes = 0;
     while (__atomic_load_n(&active, __ATOMIC_SEQ_CST) > 0) {
         double h = probe(busy.base, "/v1/health");
         double c = probe(busy.base, "/v1/signals/corridors/nandajie");
         /* Only probes made entirely while solves ran count. */
-        if (__atomic_load_n(&active, __ATOMIC_SEQ_CST) > 0) {
-            worst = fmax(worst, fmax(h, c));
-            probes++;
+        if (__atomic_load_n(&active, __ATOMIC_SEQ_CST) > 0 && probes + 2 <= MAX_PROBES) {
+            ms[probes++] = h;
+            ms[probes++] = c;
         }
         support_sleep_ms(20);
     }
     solves_join(s, 5);
-    fprintf(stderr, "loop free: %d probes while 5 solves ran, worst %.1f ms; solves took",
-            probes, worst);
+    qsort(ms, probes, sizeof ms[0], cmp_double);
+    double p90 = probes ? ms[probes * 9 / 10] : 1e9, worst = probes ? ms[probes - 1] : 1e9;
+    fprintf(stderr, "loop free: %zu probes while 5 solves ran, p90 %.1f ms, worst %.1f ms; "
+            "solves took", probes, p90, worst);
     for (size_t i = 0; i < 5; i++)
         fprintf(stderr, " %.0f ms (%ld %s)", s[i].t1 - s[i].t0, s[i].status, s[i].code);
     fprintf(stderr, "\n");
-    CU_ASSERT(probes >= 10);
-    CU_ASSERT(worst < 50);
+    CU_ASSERT(probes >= 20);
+    CU_ASSERT(p90 < 50);
+    CU_ASSERT(worst < 500);
     /* The solves were real work: each ran for a while, and either found
      * the optimum (200) or ran into the time limit (422 too_large); which
      * one depends on how fast this machine is today. */
