@@ -30,6 +30,11 @@ const char *keys_city(char *buf, size_t n, const char *what);
  * so it sits in the same slot as the object's state. */
 const char *keys_seen(char *buf, size_t n, const char *tag_kind, const char *tag_id,
                       const char *write_id);
+/* Redis Cluster slot of a key (0..16383): CRC16/XMODEM of the key, or of
+ * the part between the first '{' and the next '}' when that part is not
+ * empty (the hash tag). */
+#define KEYS_SLOTS 16384
+unsigned keys_slot(const char *key, size_t len);
 /* Pub/sub channel for change notifications of a kind ("parking"). */
 const char *keys_channel(char *buf, size_t n, const char *kind);
 

@@ -58,3 +58,30 @@ const char *keys_channel(char *buf, size_t n, const char *kind)
     snprintf(buf, n, "cityd:chan:%s", kind);
     return buf;
 }
+
+/* CRC16/XMODEM (poly 0x1021, init 0), the checksum Redis Cluster uses. */
+static unsigned crc16(const char *s, size_t len)
+{
+    unsigned crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (unsigned)(unsigned char)s[i] << 8;
+        for (int b = 0; b < 8; b++)
+            crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xFFFF : (crc << 1) & 0xFFFF;
+    }
+    return crc;
+}
+
+unsigned keys_slot(const char *key, size_t len)
+{
+    size_t open = 0, close;
+    while (open < len && key[open] != '{')
+        open++;
+    if (open < len) {
+        close = open + 1;
+        while (close < len && key[close] != '}')
+            close++;
+        if (close < len && close > open + 1)
+            return crc16(key + open + 1, close - open - 1) % KEYS_SLOTS;
+    }
+    return crc16(key, len) % KEYS_SLOTS;
+}
