@@ -73,6 +73,11 @@ struct config {
     long signals_solve_timeout_ms;         /* one optimisation's time limit */
     long signals_max_intersections;        /* green-wave problem size */
     long signals_max_milp_intersections;   /* ... when it needs the MILP */
+    /* [web] */
+    char web_dir[CONFIG_PATH_MAX];         /* the pages; "" serves none */
+    char web_js_dir[CONFIG_PATH_MAX];      /* Debian's /usr/share/javascript */
+    char web_tile_url[CONFIG_PATH_MAX];    /* raster tiles {z}/{x}/{y}; "" none */
+    char web_tile_attribution[256];
     /* [log] */
     char log_level[16];
     long log_max_per_second;         /* 0: no limit */

@@ -1331,6 +1331,28 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
     req_release(r, REF_HANDLER);
 }
 
+void http_reply_static(struct http_req *r, int status, const char *content_type,
+                       const void *data, size_t len)
+{
+    if (!handler_may_reply(r, "http_reply_static"))
+        return;
+    struct evbuffer *out = reply_begin(r);
+    if (out != NULL) {
+        if (len == 0 || evbuffer_add_reference(out, data, len, NULL, NULL) == 0) {
+            reply_finish(r, status, content_type);
+        } else {
+            evbuffer_drain(out, evbuffer_get_length(out));
+            send_error(r, 500, "internal", "out of memory");
+        }
+    }
+    req_release(r, REF_HANDLER);
+}
+
+void http_reply_header(struct http_req *r, const char *name, const char *value)
+{
+    add_header(r, name, value);
+}
+
 /* ---- streaming ---- */
 
 static void caller_id(const struct http_req *r, char *id, size_t len);

@@ -6,6 +6,10 @@
 set -e
 PKGS="build-essential pkg-config libevent-dev libhiredis-dev libgeos-dev libjansson-dev
 libcunit1-dev libglpk-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev redis-server wrk tzdata"
+# the browser pages: Leaflet and Chart.js served by cityd, Chromium for the
+# browser tests (tests/browser), a CJK font so that pages and screenshots
+# show Chinese
+PKGS="$PKGS libjs-leaflet libjs-chart.js chromium fonts-noto-cjk"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
