@@ -1,6 +1,7 @@
 /* corridor.js -- the engineer's view of a corridor (GET /corridor/{id}):
  * every intersection's running timing and SPaT, the time–space diagram of
- * the running timing and of a candidate plan, degree of saturation per
+ * the running timing (drawn here from the timings) and of a candidate
+ * plan (the server's time-space.svg), degree of saturation per
  * phase, and the green-wave optimiser with its inputs.
  *
  * The optimiser takes a speed range, a cycle range and an objective. A
@@ -86,14 +87,47 @@
     tr.setAttribute("data-status", first ? first.event_state : "unknown");
   }
 
+  /* After "Activate": where the plan runs, from each intersection's
+   * timing (its "plan" is the plan its cycle follows; a transition takes
+   * a few cycles, adaptive members follow it only while their flows call
+   * for its cycle). */
+  var active = null;
+  function showActive() {
+    if (!active) return;
+    var lines = ["已启用 Activated " + active];
+    corridor.intersections.forEach(function (x) {
+      var t = timings[x.id] || {};
+      lines.push(x.id + " " + (t.mode || "") + ": " + (t.plan === active ? "按方案运行 running the plan"
+        : "过渡中/未跟随 not (yet) following it" + (t.plan ? " (" + t.plan + ")" : "")));
+    });
+    msg(lines.join("\n"), true);
+  }
+
   function pollTimings() {
     return Promise.all(corridor.intersections.map(function (x) {
       return cityd.api("/v1/signals/intersections/" + encodeURIComponent(x.id) + "/timing").then(function (t) {
         timings[x.id] = t;
         showTiming(x);
       });
-    })).then(updateChart).then(function () { cityd.status(null); });
+    })).then(updateChart).then(drawRunning).then(defaultCycles).then(showActive)
+      .then(function () { cityd.status(null); });
   }
+
+  /* The cycle range starts at what the intersections can run, up to
+   * 40 s past the common cycle running now (until the user edits it). */
+  var cyclesSet = false;
+  function defaultCycles() {
+    if (cyclesSet) return;
+    var low = feasibleMinCycle(), now = 0;
+    corridor.intersections.forEach(function (x) { now = Math.max(now, (timings[x.id] || {}).cycle_s || 0); });
+    if (!low || !now) return;
+    $("cycle-min").value = low;
+    $("cycle-max").value = Math.max(low, Math.round(now) + 40);
+    cyclesSet = true;
+  }
+  ["cycle-min", "cycle-max"].forEach(function (k) {
+    $(k).addEventListener("input", function () { cyclesSet = true; });
+  });
 
   function pollSpat() {
     return Promise.all(corridor.intersections.map(function (x) {
@@ -135,8 +169,78 @@
     }
   }
 
-  function refreshRunningDiagram() {
-    $("tsd-running").src = base + "/time-space.svg?t=" + Date.now();
+  /* ---- the running timing as a time–space diagram ----
+   * Drawn here from each intersection's timing (its cycle_start, phase
+   * order and greens: where every phase is in its cycle, as SPaT says),
+   * so that it shows what runs now whatever runs: adaptive timing, a
+   * plan in transition, fixed design timing. Distance up, time across
+   * (now = 0), the outbound through green of each intersection in green,
+   * the rest of its cycle red; dashed lines: a car at the corridor's
+   * speed leaving the first intersection at the start of each of its
+   * greens. The server's SVG (time-space.svg) draws stored plans. */
+  var tsd = null;
+
+  /* [start, end) of the green of the phase serving movement mv, in
+   * seconds from the start of the cycle. */
+  function greenWindow(t, mv) {
+    var at = 0, w = null;
+    (t.phases || []).forEach(function (p) {
+      if (w === null && (p.movements || []).indexOf(mv) >= 0) w = [at, at + p.green_s];
+      at += (p.green_s || 0) + (p.amber_s || 0) + (p.all_red_s || 0);
+    });
+    return w;
+  }
+
+  function drawRunning() {
+    if (!window.Chart || !corridor) return;
+    var mv = throughMovements(), now = Date.now() / 1000, green = [], red = [], cars = [];
+    var cmax = 0, span0 = null, span1 = null;
+    corridor.intersections.forEach(function (x) {
+      var t = timings[x.id];
+      if (t && t.cycle_s > cmax) cmax = t.cycle_s;
+    });
+    if (!cmax) return;
+    span0 = -cmax;
+    span1 = 2 * cmax;
+    corridor.intersections.forEach(function (x, i) {
+      var t = timings[x.id], w = t && greenWindow(t, mv[0]);
+      if (!w || !(t.cycle_s > 0) || typeof t.cycle_start !== "number") return;
+      var C = t.cycle_s, k0 = Math.floor((now + span0 - t.cycle_start) / C) - 1;
+      var y = x.position_m, last = span0;
+      for (var k = k0; t.cycle_start + k * C - now < span1; k++) {
+        var g0 = t.cycle_start + k * C + w[0] - now, g1 = t.cycle_start + k * C + w[1] - now;
+        if (g1 < span0) { last = g1; continue; }
+        red.push({ x: Math.max(span0, last), y: y }, { x: Math.min(span1, g0), y: y }, { x: null, y: null });
+        green.push({ x: Math.max(span0, g0), y: y }, { x: Math.min(span1, g1), y: y }, { x: null, y: null });
+        if (i === 0) {
+          var v = corridor.speed_kmh / 3.6, far = corridor.intersections[corridor.intersections.length - 1].position_m;
+          cars.push({ x: g0, y: y }, { x: g0 + (far - y) / v, y: far }, { x: null, y: null });
+        }
+        last = g1;
+      }
+      if (last < span1) red.push({ x: Math.max(span0, last), y: y }, { x: span1, y: y }, { x: null, y: null });
+    });
+    var data = { datasets: [
+      { label: "绿灯 green (" + mv[0] + ")", data: green, borderColor: "#1a9641", borderWidth: 7, pointRadius: 0, spanGaps: false, showLine: true },
+      { label: "红灯 red", data: red, borderColor: "#d7191c", borderWidth: 7, pointRadius: 0, spanGaps: false, showLine: true },
+      { label: "车速 " + corridor.speed_kmh + " km/h", data: cars, borderColor: "#2c7bb6", borderWidth: 1, borderDash: [5, 4],
+        pointRadius: 0, spanGaps: false, showLine: true }
+    ] };
+    $("tsd-dir").textContent = "去向 outbound " + mv[0];
+    if (!tsd) {
+      tsd = new Chart($("tsd-running"), { type: "scatter", data: data, options: {
+        animation: false, maintainAspectRatio: false, parsing: false,
+        scales: { x: { type: "linear", min: span0, max: span1, title: { display: true, text: "时间 time (s)" } },
+                  y: { type: "linear", title: { display: true, text: "距离 distance (m)" },
+                       ticks: { callback: function (v) { return v; } } } },
+        plugins: { legend: { labels: { boxWidth: 12 } }, tooltip: { enabled: false } } } });
+    } else {
+      tsd.data = data;
+      tsd.options.scales.x.min = span0;
+      tsd.options.scales.x.max = span1;
+      tsd.update("none");
+    }
+    tsd.canvas.setAttribute("data-cycle", cmax);
   }
 
   /* ---- the optimiser ---- */
@@ -166,9 +270,28 @@
     return v;
   }
 
+  /* The shortest cycle every intersection can run: its phases' minimum
+   * (and pedestrian) greens plus their amber and all-red. */
+  function feasibleMinCycle() {
+    var m = 0;
+    corridor.intersections.forEach(function (x) {
+      var t = timings[x.id], c = 0;
+      ((t && t.phases) || []).forEach(function (p) {
+        c += (p.min_green_s || 0) + (p.amber_s || 0) + (p.all_red_s || 0);
+      });
+      m = Math.max(m, c);
+    });
+    return Math.ceil(m);
+  }
+
   /* Step 1: the best common cycle in the range (MAXBAND on the running
-   * through greens); null when the range is one value. */
+   * through greens), the range's low end raised to what every
+   * intersection can run. */
   function bestCycle(v, key) {
+    var low = feasibleMinCycle();
+    if (v.cmax < low) return Promise.reject(new Error("周期范围 cycle range: 最长 max " + v.cmax +
+      " s < 最短可行周期 shortest cycle every intersection can run " + low + " s"));
+    v.cmin = Math.max(v.cmin, low);
     if (v.cmin === v.cmax) return Promise.resolve(v.cmin);
     var mv = throughMovements(), xs = [];
     for (var i = 0; i < corridor.intersections.length; i++) {
@@ -225,13 +348,7 @@
     if (!candidate) return;
     $("activate").disabled = true;
     cityd.api(base + "/plan", { method: "PUT", key: key, body: { plan: candidate.id } }).then(function (r) {
-      var lines = ["已启用 Activated " + candidate.id];
-      (r.intersections || []).forEach(function (x) {
-        lines.push(x.id + ": " + (x.mode || "") + (x.runs === false ? " — 未运行 not running" +
-          (x.reason ? " (" + x.reason + ")" : "") : " — 运行 running"));
-      });
-      msg(lines.join("\n"), true);
-      refreshRunningDiagram();
+      active = r.id || candidate.id;
       return pollTimings();
     }).catch(function (e) { msg(e.message); $("activate").disabled = false; });
   });
@@ -247,10 +364,9 @@
     $("speed-min").value = Math.max(5, Math.round(c.speed_kmh * 0.8));
     $("speed-max").value = Math.round(c.speed_kmh);
     c.intersections.forEach(row);
-    refreshRunningDiagram();
     cityd.every(5000, pollTimings);
     cityd.every(1000, pollSpat);
-    setInterval(refreshRunningDiagram, 60000);
+    setInterval(drawRunning, 1000);
   }).catch(function (e) {
     $("cor-name").textContent = e.status === 404 ? "未知干线 Unknown corridor " + id : id;
     cityd.status(e);

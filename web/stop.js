@@ -8,7 +8,9 @@
  * Without sign= the page is just a view of the stop and counts nothing.
  * Arrivals are fetched every 15 s; the minutes count down each second
  * in between against the server's clock (the reply's `at`), not the
- * sign's own. */
+ * sign's own. With ?at=<epoch> the sign replays that moment (as the
+ * API's at=): its first request asks for exactly that instant, later
+ * ones for it plus the time since. */
 "use strict";
 
 (function () {
@@ -16,6 +18,8 @@
   var ROWS = Number(cityd.query("rows")) || 8;
   var stopId = cityd.pathId();
   var sign = cityd.query("sign");
+  var at0 = cityd.query("at") !== null ? Number(cityd.query("at")) : null;
+  var started = null;              /* local time of the first request (replay) */
   var routes = {};                 /* route_id -> {short, long} */
   var last = null;                 /* the latest arrivals reply */
   var skew = 0;                    /* server clock - local clock, s */
@@ -53,6 +57,10 @@
 
   function fetchArrivals() {
     var q = "?minutes_after=90" + (sign ? "&sign=" + encodeURIComponent(sign) : "");
+    if (at0 !== null && isFinite(at0)) {
+      if (started === null) started = Date.now() / 1000;
+      q += "&at=" + (at0 + (Date.now() / 1000 - started)).toFixed(0);
+    }
     return cityd.api("/v1/transit/stops/" + encodeURIComponent(stopId) + "/arrivals" + q).then(function (r) {
       last = r;
       if (typeof r.at === "number") skew = r.at - Date.now() / 1000;
@@ -81,4 +89,5 @@
   });
   cityd.every(FETCH_MS, fetchArrivals);
   setInterval(render, 1000);
+  window.stopSign = { last: function () { return last; }, now: now };
 })();
