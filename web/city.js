@@ -29,11 +29,21 @@
   var STOPS_MIN_ZOOM = 14;
   var perfOn = cityd.query("perf") === "1";
 
-  var perf = window.cityPerf = { lots: [], vehicles: [], frames: [], longtasks: [] };
+  var perf = window.cityPerf = { lots: [], vehicles: [], frames: [], longtasks: [], tasks: [] };
   function record(kind, ms, n) {
     var a = perf[kind];
     a.push({ ms: ms, n: n, t: performance.now() });
     if (a.length > 5000) a.splice(0, a.length - 5000);
+  }
+
+  /* fn, with the time each call takes kept as a "tasks" entry. */
+  function timed(name, fn) {
+    return function () {
+      var t0 = performance.now(), r = fn.apply(this, arguments);
+      perf.tasks.push({ ms: performance.now() - t0, n: 0, name: name });
+      if (perf.tasks.length > 5000) perf.tasks.splice(0, 1000);
+      return r;
+    };
   }
 
   /* ---- the map ---- */
@@ -331,7 +341,7 @@
     var c = cityd.signalColour(e.state);
     return {
       radius: 6, weight: oversaturated(e.p) ? 3 : 1.5,
-      color: oversaturated(e.p) ? "#d7191c" : (e.p.mode === "adaptive" ? "#000" : "#555"),
+      color: oversaturated(e.p) ? "#d7191c" : (e.p.realtime ? "#000" : "#777"),
       fillColor: SIGNAL_FILL[c], fillOpacity: 1
     };
   }
@@ -345,11 +355,15 @@
     });
     return '<div class="pop"><b>' + esc(p.name || p.id) + "</b> (" + esc(p.id) + ")" +
       "<div>" + (p.mode === "adaptive" ? "自适应 adaptive" : "定时 fixed") +
+      (p.realtime ? " · 实时配时 real-time" : "") +
       (p.timing && p.timing.cycle_s ? " · 周期 cycle " + Math.round(p.timing.cycle_s) + " s" : "") +
       (oversaturated(p) ? ' · <b class="bad">过饱和 oversaturated</b>' : "") + "</div>" +
       (rows ? '<table class="spat">' + rows + "</table>" : "") +
-      (p.corridor ? '<div><a class="open" href="/corridor/' + encodeURIComponent(p.corridor) +
-        '">干线 corridor →</a></div>' : "") + "</div>";
+      (p.corridors || []).map(function (c) {
+        var cid = typeof c === "string" ? c : c.id;
+        return '<div><a class="open" href="/corridor/' + encodeURIComponent(cid) + '">干线 corridor ' +
+          esc(cid) + " →</a></div>";
+      }).join("") + "</div>";
   }
 
   function interRefresh(e) {
@@ -357,6 +371,7 @@
     e.el.setAttribute("data-status", e.state || "unknown");
     e.el.setAttribute("data-signal", cityd.signalColour(e.state));
     e.el.setAttribute("data-mode", e.p.mode || "");
+    e.el.setAttribute("data-realtime", e.p.realtime ? "true" : "false");
     e.el.setAttribute("data-oversaturated", oversaturated(e.p) ? "true" : "false");
     if (e.marker.isPopupOpen()) e.marker.setPopupContent(interPopup(e));
   }
@@ -586,9 +601,9 @@
     return cityd.api("/v1/transit/vehicles?format=geojson").then(applyVehicles);
   });
   cityd.every(POLL_CITY_MS, function () {
-    return cityd.api("/v1/city").then(showCity).then(updateBusiest);
+    return cityd.api("/v1/city").then(timed("city", showCity)).then(timed("busiest", updateBusiest));
   });
-  cityd.every(POLL_INTERSECTIONS_MS, loadIntersections);
+  cityd.every(POLL_INTERSECTIONS_MS, timed("intersections", loadIntersections));
   cityd.every(POLL_SPAT_MS, pollSpat);
 
   window.cityMap = { map: map, lots: lots, buses: buses, intersections: inters, layers: layers,

@@ -103,13 +103,13 @@ class WebSocket:
 class Page:
     """One tab: send(method, **params) -> result; events collected."""
 
-    def __init__(self, ws_url):
+    def __init__(self, ws_url, domains=("Page", "Runtime", "Log", "Network")):
         self.ws = WebSocket(ws_url)
         self.next_id = 0
         self.events = []
         self.problems = []
         self.requests = {}                       # requestId -> url
-        for domain in ("Page", "Runtime", "Log", "Network"):
+        for domain in domains:
             self.send(domain + ".enable")
 
     def _event(self, msg):
@@ -200,7 +200,7 @@ class Page:
 
 
 class Browser:
-    def __init__(self, width=1600, height=1000):
+    def __init__(self, width=1600, height=1000, domains=("Page", "Runtime", "Log", "Network")):
         self.dir = tempfile.mkdtemp(prefix="cityd-chromium-")
         exe = shutil.which("chromium") or shutil.which("chromium-browser")
         if exe is None:
@@ -227,7 +227,7 @@ class Browser:
                 targets = [t for t in json.load(r) if t.get("type") == "page"]
             if not targets:
                 time.sleep(0.1)
-        self.page = Page(targets[0]["webSocketDebuggerUrl"])
+        self.page = Page(targets[0]["webSocketDebuggerUrl"], domains)
 
     def close(self):
         if getattr(self, "page", None):

@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CITYD = os.environ.get("CITYD_BIN", os.path.join(ROOT, "bin", "cityd"))
+CITYD = os.path.abspath(os.environ.get("CITYD_BIN", os.path.join(ROOT, "bin", "cityd")))
 OUT = os.environ.get("BROWSER_OUT", os.path.join(ROOT, "build", "browser"))
 KEYS = "k-admin admin t-admin\nk-sensor sensor t-sensor\nk-engineer engineer t-engineer\n" \
        "k-operator operator t-operator\n"
@@ -65,7 +65,7 @@ def free_port():
 class Server:
     """redis-server and cityd on free ports, in a temp dir."""
 
-    def __init__(self):
+    def __init__(self, extra=()):
         self.dir = tempfile.mkdtemp(prefix="cityd-browser-")
         self.rport, self.port = free_port(), free_port()
         self.base = "http://127.0.0.1:%d" % self.port
@@ -82,7 +82,8 @@ class Server:
              "-o", "auth.keys_file=" + os.path.join(self.dir, "keys.conf"),
              "-o", "map.dir=" + os.path.join(ROOT, "maps", "yantai"),
              "-o", "web.dir=" + os.path.join(ROOT, "web"),
-             "-o", "log.level=warn"], cwd=ROOT, stdout=self.log, stderr=self.log)
+             "-o", "log.level=warn"] + [a for o in extra for a in ("-o", o)],
+            cwd=ROOT, stdout=self.log, stderr=self.log)
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
