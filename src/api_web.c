@@ -128,13 +128,14 @@ static void h_lib(struct http_req *r, void *arg)
     send_file(r, f, CACHE_LIBS, NULL);
 }
 
-/* What the pages need from the configuration. */
+/* What the pages need from the configuration: the tile layer, and the
+ * city's time zone (parking.timezone) to show times in. */
 static void h_config(struct http_req *r, void *arg)
 {
     struct app *a = arg;
-    json_t *o = json_pack("{s:s, s:s, s:s}", "tile_url", a->cfg.web_tile_url,
-                          "tile_attribution", a->cfg.web_tile_attribution, "version",
-                          CITYD_VERSION);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "tile_url", a->cfg.web_tile_url,
+                          "tile_attribution", a->cfg.web_tile_attribution, "timezone",
+                          a->cfg.parking_timezone, "version", CITYD_VERSION);
     http_reply_header(r, "Cache-Control", CACHE_PAGES);
     http_reply_json(r, 200, o);
 }

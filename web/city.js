@@ -585,12 +585,12 @@
 
   /* ---- start ---- */
   function tickClock() {
-    document.getElementById("clock").textContent = new Date().toLocaleString("zh-CN", { hour12: false });
+    document.getElementById("clock").textContent = cityd.dateTime(Date.now() / 1000);
   }
   tickClock();
   setInterval(tickClock, 1000);
 
-  cityd.api("/web/config.json").then(function (cfg) {
+  cityd.config().then(function (cfg) {
     if (cfg && cfg.tile_url)
       L.tileLayer(cfg.tile_url, { attribution: cfg.tile_attribution || "", maxZoom: 19 }).addTo(map).bringToBack();
   }).catch(cityd.status);
@@ -607,5 +607,5 @@
   cityd.every(POLL_SPAT_MS, pollSpat);
 
   window.cityMap = { map: map, lots: lots, buses: buses, intersections: inters, layers: layers,
-                     renderer: renderer, applyLot: queueLot, applyVehicles: applyVehicles };
+                     renderer: renderer, applyLot: queueLot, applyVehicles: applyVehicles, fit: fitToCity };
 })();

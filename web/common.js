@@ -85,14 +85,48 @@ var cityd = (function () {
     return x === null || x === undefined ? "—" : Number(x).toLocaleString("en-US");
   }
 
-  function hhmm(epoch) {
-    var d = new Date(epoch * 1000);
-    return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+  /* Times are shown in the city's time zone (parking.timezone, from
+   * /web/config.json), not the browser's: a sign in Yantai shows Yantai
+   * time whatever its computer is set to. */
+  var fmt = null, fmtFull = null;
+  function setTimeZone(tz) {
+    try {
+      fmt = new Intl.DateTimeFormat("en-GB", { timeZone: tz, hour: "2-digit", minute: "2-digit",
+                                               second: "2-digit", hour12: false });
+      fmtFull = new Intl.DateTimeFormat("zh-CN", { timeZone: tz, year: "numeric", month: "2-digit",
+        day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+    } catch (e) {
+      fmt = fmtFull = null;      /* an unknown zone: the browser's own */
+    }
   }
 
   function hhmmss(epoch) {
     var d = new Date(epoch * 1000);
-    return hhmm(epoch) + ":" + String(d.getSeconds()).padStart(2, "0");
+    if (fmt) return fmt.format(d);
+    return [d.getHours(), d.getMinutes(), d.getSeconds()].map(function (x) {
+      return String(x).padStart(2, "0");
+    }).join(":");
+  }
+
+  function hhmm(epoch) {
+    return hhmmss(epoch).slice(0, 5);
+  }
+
+  function dateTime(epoch) {
+    var d = new Date(epoch * 1000);
+    return fmtFull ? fmtFull.format(d) : d.toLocaleString("zh-CN", { hour12: false });
+  }
+
+  /* /web/config.json, once: the settings every page needs. */
+  var configP = null;
+  function config() {
+    if (!configP) {
+      configP = api("/web/config.json").then(function (c) {
+        if (c && c.timezone) setTimeZone(c.timezone);
+        return c || {};
+      });
+    }
+    return configP;
   }
 
   /* Lots by availability (api.md §2 status). */
@@ -147,7 +181,7 @@ var cityd = (function () {
 
   return {
     api: api, every: every, status: status, el: el, label: label, pct: pct, int: int,
-    hhmm: hhmm, hhmmss: hhmmss, LOT_COLOURS: LOT_COLOURS, LOT_LABELS: LOT_LABELS,
+    hhmm: hhmm, hhmmss: hhmmss, dateTime: dateTime, config: config, LOT_COLOURS: LOT_COLOURS, LOT_LABELS: LOT_LABELS,
     busColour: busColour, busClass: busClass, signalColour: signalColour, query: query,
     pathId: pathId, lastError: function () { return lastError; }
   };

@@ -354,6 +354,7 @@
   });
 
   /* ---- start ---- */
+  cityd.config().catch(function () {});
   setInterval(function () { $("clock").textContent = cityd.hhmmss(Date.now() / 1000); }, 1000);
   cityd.api(base).then(function (c) {
     corridor = c;

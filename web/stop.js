@@ -15,7 +15,7 @@
 
 (function () {
   var FETCH_MS = Number(cityd.query("refresh_ms")) || 15000;
-  var ROWS = Number(cityd.query("rows")) || 8;
+  var ROWS = Number(cityd.query("rows")) || 6;
   var stopId = cityd.pathId();
   var sign = cityd.query("sign");
   var at0 = cityd.query("at") !== null ? Number(cityd.query("at")) : null;
@@ -41,15 +41,12 @@
       var tr = cityd.el("tr", { "data-trip": a.trip_id, "data-route": a.route_id,
                                 "data-vehicle": a.vehicle_id || "", "data-predicted": a.predicted ? "true" : "false",
                                 "data-due": due(a) });
-      tr.appendChild(cityd.el("td", { class: "route" }, r.short || a.route_id));
-      tr.appendChild(cityd.el("td", { class: "dest" }, r.long || ""));
-      tr.appendChild(cityd.el("td", { class: "kind" }, a.predicted ? "● 实时 live" : "○ 计划 scheduled"));
-      var mins = Math.floor((due(a) - t) / 60), when;
-      if (due(a) - t < 60) when = "进站 Due";
-      else if (mins < 60) when = mins + " 分 min";
-      else when = cityd.hhmm(due(a));
-      if (!a.predicted) when += " (" + cityd.hhmm(a.scheduled_arrival) + ")";
-      tr.appendChild(cityd.el("td", { class: "when" }, when));
+      tr.appendChild(cityd.el("td", { class: "route" }, a.route_short_name || r.short || a.route_id));
+      tr.appendChild(cityd.el("td", { class: "dest" }, a.trip_headsign || r.long || ""));
+      tr.appendChild(cityd.el("td", { class: "kind" }, a.predicted ? "● 实时 live"
+        : "○ 计划 " + cityd.hhmm(a.scheduled_arrival)));
+      var left = due(a) - t;
+      tr.appendChild(cityd.el("td", { class: "when" }, left < 60 ? "进站 Due" : Math.floor(left / 60) + " 分 min"));
       body.appendChild(tr);
     });
     document.getElementById("empty").hidden = rows.length > 0;
@@ -83,6 +80,7 @@
     });
   }
 
+  cityd.config().catch(function () {}).then(render);
   fetchStop().catch(function (e) {
     document.getElementById("stop-name").textContent = e.status === 404 ? "未知站点 Unknown stop " + stopId : stopId;
     cityd.status(e);

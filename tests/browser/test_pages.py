@@ -23,6 +23,7 @@ A screenshot of each page goes to $BROWSER_OUT (default build/browser);
 per test and, last, "RESULT browser tests=N failed=M" for tests/run.sh.
 """
 import calendar
+import csv
 import json
 import os
 import shutil
@@ -44,10 +45,7 @@ CITYD = os.path.abspath(os.environ.get("CITYD_BIN", os.path.join(ROOT, "bin", "c
 OUT = os.environ.get("BROWSER_OUT", os.path.join(ROOT, "build", "browser"))
 KEYS = "k-admin admin t-admin\nk-sensor sensor t-sensor\nk-engineer engineer t-engineer\n" \
        "k-operator operator t-operator\n"
-# A Tuesday morning inside the demo timetable (calendar WD, 2026), 08:00 in
-# Yantai: the stop sign is opened "at" it so that it has arrivals whatever
-# the time the tests run.
-SIGN_AT = calendar.timegm((2026, 12, 8, 0, 0, 0))
+GTFS = os.path.join(ROOT, "maps", "yantai", "gtfs")
 # The canvas colours of city.js / common.js, by lot status.
 LOT_RGB = {"spacesAvailable": (0x1a, 0x96, 0x41), "almostFull": (0xfd, 0xae, 0x61),
            "full": (0xd7, 0x19, 0x1c), "closed": (0x4d, 0x4d, 0x4d), "open": (0x66, 0xbd, 0x63),
@@ -206,7 +204,7 @@ def t_city_loads(ctx):
     page.wait_for("document.querySelectorAll('#features [data-intersection]').length > 0", 10)
     page.pump(2.5)
     clean(page, "city page")
-    ctx["shots"].append(shot(page, "city", ctx["docs"]))
+    shot(page, "city-first", False)
 
 
 def t_city_every_lot(ctx):
@@ -293,13 +291,111 @@ def t_city_indicators(ctx):
     check(False, "indicators differ from /v1/city: %r" % (last,))
 
 
+def t_city_panel(ctx):
+    """The city alive: every lot counted, buses along the routes. The
+    busiest panel lists the fullest lots of the API in order, the alerts
+    name full lots; the screenshot in docs/ is this one."""
+    page, srv = ctx["page"], ctx["srv"]
+    lots = srv.get("/v1/parking/lots")["lots"]
+    obs = []
+    for i, l in enumerate(sorted(lots, key=lambda l: l["id"])):
+        share = [0.0, 0.05, 0.2, 0.35, 0.5, 0.7, 0.9][(i * 5) % 7]
+        obs.append({"id": "bt-panel-%d" % i, "lot": l["id"], "ts": int(time.time()),
+                    "availableSpotNumber": int(l["totalSpotNumber"] * share)})
+    srv.request("POST", "/v1/parking/observations", key="k-sensor", body={"observations": obs})
+    routes = srv.get("/v1/transit/routes?format=geojson")["features"]
+    ent, now = [], int(time.time())
+    for r in routes:
+        lines = r["geometry"]["coordinates"] if r["geometry"]["type"] == "MultiLineString" \
+            else [r["geometry"]["coordinates"]]
+        for k, line in enumerate(lines[:2]):
+            for j in range(1, 6):
+                lon, lat = line[len(line) * j // 6]
+                vid = "bt-%s-%d-%d" % (r["properties"]["route_id"], k, j)
+                ent.append({"id": vid, "vehicle": {"vehicle": {"id": vid}, "trip": {"route_id": r["properties"]["route_id"]},
+                            "position": {"latitude": lat, "longitude": lon}, "timestamp": now}})
+    srv.request("POST", "/v1/transit/vehicle-positions", key="k-sensor",
+                body={"header": {"gtfs_realtime_version": "2.0", "timestamp": now}, "entity": ent})
+    page.eval("cityMap.map.closePopup(); cityMap.fit(); true")
+    page.pump(6)       # the panel follows /v1/city, read every 5 s
+    api = [l for l in srv.get("/v1/parking/lots")["lots"] if not l["stale"] and l["occupancy"] is not None]
+    api.sort(key=lambda l: (-l["occupancy"], l["id"]))
+    shown = page.eval("Array.from(document.querySelectorAll('#busiest [data-lot]')).map(function (e) { return e.getAttribute('data-lot'); })")
+    check(shown == [l["id"] for l in api[:8]], "busiest %r, API %r" % (shown, [l["id"] for l in api[:8]]))
+    full = [l["id"] for l in api if l["status"] == "full"]
+    alerts = page.eval("document.querySelectorAll('#alerts [data-alert=full_lot]').length")
+    check(full and alerts >= 1, "%d full lots, %d full-lot alerts shown" % (len(full), alerts))
+    buses = page.eval("cityMap.buses.size")
+    check(buses >= len(ent), "%d buses posted, %d drawn" % (len(ent), buses))
+    clean(page, "city page, alive")
+    ctx["shots"].append(shot(page, "city", ctx["docs"]))
+
+
+def gtfs_rows(name):
+    with open(os.path.join(GTFS, name), encoding="utf-8-sig") as f:
+        return list(csv.DictReader(f))
+
+
+def weekday_morning():
+    """The latest 08:00 in Yantai (UTC+8, no DST), not after now, on a day
+    the demo's weekday service (WD) runs: the stop sign is opened "at" it,
+    so that it has buses whatever the time the tests run."""
+    cal = [r for r in gtfs_rows("calendar.txt") if r["service_id"] == "WD"][0]
+    off = {r["date"] for r in gtfs_rows("calendar_dates.txt")
+           if r["service_id"] == "WD" and r["exception_type"] == "2"}
+    days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    d = time.gmtime(time.time() + 8 * 3600)
+    at = calendar.timegm((d.tm_year, d.tm_mon, d.tm_mday, 0, 0, 0))     # 08:00 CST
+    for _ in range(800):
+        day = time.gmtime(at + 8 * 3600)
+        ymd = time.strftime("%Y%m%d", day)
+        if at <= time.time() and cal[days[day.tm_wday]] == "1" and \
+                cal["start_date"] <= ymd <= cal["end_date"] and ymd not in off:
+            return at
+        at -= 86400
+    raise Failure("no weekday of the demo timetable before now")
+
+
+def bus_before(stop_id, at):
+    """A WD trip reaching stop_id 2 to 20 min after `at`, and the last stop
+    it has passed by `at` - 60: (trip, route, lon, lat)."""
+    trips = {r["trip_id"]: r for r in gtfs_rows("trips.txt")}
+    stops = {r["stop_id"]: r for r in gtfs_rows("stops.txt")}
+    by_trip = {}
+    for r in gtfs_rows("stop_times.txt"):
+        by_trip.setdefault(r["trip_id"], []).append(r)
+    secs = lambda hms: sum(int(x) * m for x, m in zip(hms.split(":"), (3600, 60, 1)))
+    t = time.gmtime(at + 8 * 3600)
+    now_s = t.tm_hour * 3600 + t.tm_min * 60
+    for tid, rows in sorted(by_trip.items()):
+        if trips[tid]["service_id"] != "WD":
+            continue
+        rows.sort(key=lambda r: int(r["stop_sequence"]))
+        for i, r in enumerate(rows):
+            if r["stop_id"] == stop_id and 120 <= secs(r["arrival_time"]) - now_s <= 1200:
+                passed = [p for p in rows[:i] if secs(p["departure_time"]) <= now_s - 60]
+                if passed:
+                    s = stops[passed[-1]["stop_id"]]
+                    return tid, trips[tid]["route_id"], float(s["stop_lon"]), float(s["stop_lat"])
+    return None
+
+
 def t_stop_sign(ctx):
     page, srv = ctx["page"], ctx["srv"]
     with open(os.path.join(ROOT, "maps", "yantai", "stop_signs.geojson")) as f:
         signs = json.load(f)["features"]
     sign = signs[0]["properties"]
+    at = weekday_morning()
+    # a bus on its way, a minute before: its arrival is predicted
+    bus = bus_before(sign["stop_id"], at)
+    check(bus is not None, "no trip reaches stop %s after %d" % (sign["stop_id"], at))
+    srv.request("POST", "/v1/transit/vehicle-positions", key="k-sensor", body={
+        "header": {"gtfs_realtime_version": "2.0", "timestamp": at - 60},
+        "entity": [{"id": "sign-bus", "vehicle": {
+            "trip": {"trip_id": bus[0], "route_id": bus[1]}, "vehicle": {"id": "bt-sign-bus"},
+            "position": {"latitude": bus[3], "longitude": bus[2]}, "timestamp": at - 60}}]})
     before = srv.get("/v1/city")["transit"]["signs_live"]
-    url = "/stop/%s?sign=%s&at=%d" % (sign["stop_id"], sign["id"], SIGN_AT)
+    url = "/stop/%s?sign=%s&at=%d" % (sign["stop_id"], sign["id"], at)
     open_page(page, srv.base + url, 1280, 720)
     _, waited = page.wait_for("window.stopSign && stopSign.last() !== null", 10)
     check(waited < 10, "stop sign: no arrivals fetched")
@@ -307,11 +403,12 @@ def t_stop_sign(ctx):
     rows = page.eval("""Array.from(document.querySelectorAll('#arrivals tr')).map(function (r) {
         return [r.getAttribute('data-trip'), r.getAttribute('data-predicted'), r.cells[0].textContent]; })""")
     t = page.eval("stopSign.now()")
-    api = srv.get("/v1/transit/stops/%s/arrivals?minutes_after=90&at=%d" % (sign["stop_id"], SIGN_AT))
+    api = srv.get("/v1/transit/stops/%s/arrivals?minutes_after=90&at=%d" % (sign["stop_id"], at))
     due = lambda a: a["predicted_arrival"] if a["predicted"] and a["predicted_arrival"] is not None \
         else a["scheduled_arrival"]
     want = [a for a in api["arrivals"] if due(a) >= t - 30][:len(rows) if rows else 8]
-    check(len(want) > 0, "the API lists no arrivals at stop %s at %d" % (sign["stop_id"], SIGN_AT))
+    check(len(want) > 0, "the API lists no arrivals at stop %s at %d" % (sign["stop_id"], at))
+    check(any(a["predicted"] and a["trip_id"] == bus[0] for a in want), "the bus's arrival is not predicted")
     check([r[0] for r in rows] == [a["trip_id"] for a in want],
           "sign rows %r, API %r" % ([r[0] for r in rows], [a["trip_id"] for a in want]))
     check([r[1] for r in rows] == ["true" if a["predicted"] else "false" for a in want],
@@ -348,7 +445,7 @@ def t_corridor(ctx):
 
 
 TESTS = [t_city_loads, t_city_every_lot, t_city_lot_live, t_city_bus_moves, t_city_indicators,
-         t_stop_sign, t_corridor]
+         t_city_panel, t_stop_sign, t_corridor]
 
 
 def main():
