@@ -29,7 +29,8 @@
   var STOPS_MIN_ZOOM = 14;
   var perfOn = cityd.query("perf") === "1";
 
-  var perf = window.cityPerf = { lots: [], vehicles: [], frames: [], longtasks: [], tasks: [] };
+  var perf = window.cityPerf = { lots: [], vehicles: [], vehicle_chunks: [], vehicles_wall: [], parse: [],
+                                 frames: [], longtasks: [], tasks: [] };
   function record(kind, ms, n) {
     var a = perf[kind];
     a.push({ ms: ms, n: n, t: performance.now() });
@@ -240,38 +241,70 @@
         '">下一站 next stop</a></div>' : "") + "</div>";
   }
 
+  /* One poll's positions are applied in chunks of VEHICLE_CHUNK a frame,
+   * so that 2,500 buses never make one long task: each chunk moves its
+   * markers (Leaflet redraws the canvas once in the next frame); the
+   * index is written only where a value changed. A new poll waits for
+   * the last to finish (cityd.every never overlaps). */
+  var VEHICLE_CHUNK = 400;
+
+  function setAttr(el, k, v) {
+    v = String(v);
+    if (el.getAttribute(k) !== v) el.setAttribute(k, v);
+  }
+
+  function applyVehicle(f, seen) {
+    var v = f.properties || {}, c = f.geometry && f.geometry.coordinates;
+    if (!v.vehicle_id || !c) return;
+    var e = buses.get(v.vehicle_id), cls = cityd.busClass(v);
+    seen.add(v.vehicle_id);
+    if (!e) {
+      e = { v: v, cls: cls, marker: L.circleMarker([c[1], c[0]], busStyle(v)), el: indexEntry("vehicle", v.vehicle_id) };
+      e.marker.on("click", function () {
+        e.marker.unbindPopup().bindPopup(busPopup(e.v)).openPopup();
+      });
+      e.marker.addTo(layers.buses);
+      buses.set(v.vehicle_id, e);
+    } else {
+      if (e.cls !== cls) e.marker.setStyle(busStyle(v));
+      var ll = e.marker.getLatLng();
+      if (ll.lat !== c[1] || ll.lng !== c[0]) e.marker.setLatLng([c[1], c[0]]);
+      e.v = v;
+      e.cls = cls;
+    }
+    setAttr(e.el, "data-status", v.status || "");
+    setAttr(e.el, "data-deviation", cls);
+    setAttr(e.el, "data-lat", c[1].toFixed(6));
+    setAttr(e.el, "data-lon", c[0].toFixed(6));
+  }
+
   function applyVehicles(fc) {
-    var t0 = performance.now(), seen = new Set();
-    (fc.features || []).forEach(function (f) {
-      var v = f.properties || {}, c = f.geometry && f.geometry.coordinates;
-      if (!v.vehicle_id || !c) return;
-      var ll = L.latLng(c[1], c[0]), e = buses.get(v.vehicle_id), cls = cityd.busClass(v);
-      seen.add(v.vehicle_id);
-      if (!e) {
-        e = { v: v, cls: cls, marker: L.circleMarker(ll, busStyle(v)), el: indexEntry("vehicle", v.vehicle_id) };
-        e.marker.on("click", function () {
-          e.marker.unbindPopup().bindPopup(busPopup(e.v)).openPopup();
-        });
-        e.marker.addTo(layers.buses);
-        buses.set(v.vehicle_id, e);
-      } else {
-        if (e.cls !== cls) e.marker.setStyle(busStyle(v));
-        if (!e.marker.getLatLng().equals(ll)) e.marker.setLatLng(ll);
-        e.v = v;
-        e.cls = cls;
-      }
-      e.el.setAttribute("data-status", v.status || "");
-      e.el.setAttribute("data-deviation", cls);
-      indexAt(e.el, ll);
+    var list = fc.features || [], seen = new Set(), i = 0, total = 0, t00 = performance.now();
+    return new Promise(function (done) {
+      (function chunk() {
+        var t0 = performance.now(), end = Math.min(list.length, i + VEHICLE_CHUNK);
+        for (; i < end; i++) applyVehicle(list[i], seen);
+        if (i >= list.length) {
+          buses.forEach(function (e, id) {
+            if (!seen.has(id)) {
+              layers.buses.removeLayer(e.marker);
+              e.el.remove();
+              buses.delete(id);
+            }
+          });
+        }
+        var ms = performance.now() - t0;
+        total += ms;
+        record("vehicle_chunks", ms, end);
+        if (i < list.length) {
+          requestAnimationFrame(chunk);
+        } else {
+          record("vehicles", total, seen.size);
+          record("vehicles_wall", performance.now() - t00, seen.size);
+          done();
+        }
+      })();
     });
-    buses.forEach(function (e, id) {
-      if (!seen.has(id)) {
-        layers.buses.removeLayer(e.marker);
-        e.el.remove();
-        buses.delete(id);
-      }
-    });
-    record("vehicles", performance.now() - t0, seen.size);
   }
 
   /* ---- static geometry: routes, corridors, stops ---- */
@@ -598,7 +631,8 @@
                loadStops().catch(cityd.status)]);
   openStream();
   cityd.every(POLL_VEHICLES_MS, function () {
-    return cityd.api("/v1/transit/vehicles?format=geojson").then(applyVehicles);
+    return cityd.api("/v1/transit/vehicles?format=geojson", { onParse: function (ms, n) { record("parse", ms, n); } })
+      .then(applyVehicles);
   });
   cityd.every(POLL_CITY_MS, function () {
     return cityd.api("/v1/city").then(timed("city", showCity)).then(timed("busiest", updateBusiest));

@@ -17,8 +17,9 @@ var cityd = (function () {
     }
     return fetch(path, init).then(function (res) {
       return res.text().then(function (text) {
-        var body = null;
+        var body = null, t0 = performance.now();
         try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
+        if (opts.onParse) opts.onParse(performance.now() - t0, text.length);
         if (!res.ok) {
           var msg = body && body.error ? body.error.code + ": " + body.error.message
                                        : "HTTP " + res.status;

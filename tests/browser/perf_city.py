@@ -10,7 +10,9 @@ everything, watched for SECONDS while RATE lot observations a second
 arrive over the SSE stream. Reported (ms):
 
   lots      one batch of stream events applied (once per animation frame)
-  vehicles  one poll's positions applied (every 2 s)
+  vehicles  one poll's positions applied (every 2 s), all chunks together;
+            vehicle_chunks: one chunk (400 buses, one a frame);
+            vehicles_wall: first chunk to last; parse: JSON.parse of the poll
   redraw    Leaflet's canvas redraw that follows (timed around
             L.Canvas._redraw)
   frames    the interval between animation frames (16.7 = 60 fps), while
@@ -109,7 +111,7 @@ def main():
             var r = cityMap.renderer, orig = r._redraw;
             r._redraw = function () { var t = performance.now(); orig.apply(this, arguments);
                 cityPerf.redraw = cityPerf.redraw || []; cityPerf.redraw.push({ms: performance.now() - t}); };
-            ['lots', 'vehicles', 'frames', 'longtasks'].forEach(function (k) { cityPerf[k].length = 0; });
+            ['lots', 'vehicles', 'vehicle_chunks', 'vehicles_wall', 'parse', 'frames', 'longtasks'].forEach(function (k) { cityPerf[k].length = 0; });
             return true; })()""")
 
         def feed():
@@ -136,7 +138,7 @@ def main():
         page.pump(a.seconds)
         stop.set()
         th.join()
-        perf = page.eval("""(function () { var o = {}; ['lots', 'vehicles', 'redraw', 'frames', 'longtasks']
+        perf = page.eval("""(function () { var o = {}; ['lots', 'vehicles', 'vehicle_chunks', 'vehicles_wall', 'parse', 'redraw', 'frames', 'longtasks']
             .forEach(function (k) { o[k] = (cityPerf[k] || []).map(function (x) { return [x.ms, x.n || 0]; }); });
             return o; })()""")
         out = {"n_lots": total_lots, "n_buses": a.buses, "seconds": a.seconds, "obs_per_s": a.rate,
@@ -152,7 +154,8 @@ def main():
         out["frames_idle"]["over_50ms"] = sum(1 for f in idle if f > 50)
         out["loadavg"] = os.getloadavg()[0]
         print("%-10s %6s %8s %8s %8s %8s" % ("ms", "n", "p50", "p95", "p99", "max"))
-        for k in ("lots", "vehicles", "redraw", "frames", "frames_idle", "longtasks"):
+        for k in ("lots", "vehicles", "vehicle_chunks", "vehicles_wall", "parse", "redraw", "frames",
+                  "frames_idle", "longtasks"):
             s = out[k]
             print("%-10s %6d %8s %8s %8s %8s" % (k, s["n"], s.get("p50", "-"), s.get("p95", "-"),
                                                    s.get("p99", "-"), s.get("max", "-")))
