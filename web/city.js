@@ -228,7 +228,8 @@
   var buses = new Map();             /* id -> {v, marker, el} */
 
   function busStyle(v) {
-    return { radius: 5, color: "#222", weight: 1, fillColor: cityd.busColour(v), fillOpacity: 0.95 };
+    /* no outline: one fill per bus keeps the canvas redraw short */
+    return { radius: 4.5, stroke: false, fillColor: cityd.busColour(v), fillOpacity: 1 };
   }
 
   function busPopup(v) {
