@@ -309,6 +309,15 @@
   }
 
   /* ---- static geometry: routes, corridors, stops ---- */
+  /* One canvas draws (and hit-tests) in the order features were added,
+   * and the lists arrive in any order: keep the lines under the points,
+   * routes under corridors, so that a click on a corridor opens it and a
+   * click on a lot or a stop on it opens that. */
+  function stackLines() {
+    layers.corridors.eachLayer(function (l) { l.bringToBack(); });
+    layers.routes.eachLayer(function (l) { l.bringToBack(); });
+  }
+
   function loadRoutes() {
     return cityd.api("/v1/transit/routes?format=geojson").then(function (fc) {
       L.geoJSON(fc, {
@@ -322,6 +331,7 @@
             (p.route_long_name ? " " + esc(p.route_long_name) : ""), { sticky: true });
         }
       }).eachLayer(function (l) { l.addTo(layers.routes); });
+      stackLines();
       if (!fitted && lots.size === 0) fitToCity();
     });
   }
@@ -339,6 +349,7 @@
             '">打开干线 Open corridor →</a></div></div>');
         }
       }).eachLayer(function (l) { l.addTo(layers.corridors); });
+      stackLines();
     });
   }
 

@@ -208,7 +208,7 @@ class Browser:
         args = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                 "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--mute-audio", "--hide-scrollbars",
-                "--force-device-scale-factor=1", "--lang=zh-CN",
+                "--force-device-scale-factor=1", "--lang=zh-CN", "--disable-dev-shm-usage",
                 "--window-size=%d,%d" % (width, height), "--user-data-dir=" + self.dir,
                 "--remote-debugging-port=0", "--remote-allow-origins=*", "about:blank"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

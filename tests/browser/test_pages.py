@@ -331,6 +331,59 @@ def t_city_panel(ctx):
     ctx["shots"].append(shot(page, "city", ctx["docs"]))
 
 
+# Centre the map on [lat, lon] at zoom 17 and give the viewport point of
+# it once drawn.
+POINT_JS = r"""
+(function (lat, lon) {
+  var map = cityMap.map;
+  map.closePopup();
+  map.setView([lat, lon], 17, { animate: false });
+  return new Promise(function (done) {
+    requestAnimationFrame(function () { requestAnimationFrame(function () {
+      var p = map.latLngToContainerPoint([lat, lon]), r = map.getContainer().getBoundingClientRect();
+      done([r.left + p.x, r.top + p.y]);
+    }); });
+  });
+})(%r, %r)
+"""
+
+
+def click_at(page, lat, lon):
+    """A real mouse click (DevTools Input) on the map at lat, lon; the
+    popup's HTML once one opens."""
+    x, y = page.eval(POINT_JS % (lat, lon))
+    for t in ("mouseMoved", "mousePressed", "mouseReleased"):
+        page.send("Input.dispatchMouseEvent", type=t, x=x, y=y, button="left", clickCount=1)
+    html, _ = page.wait_for("(document.querySelector('.leaflet-popup-content') || {}).innerHTML", 5)
+    return html or ""
+
+
+def t_city_click(ctx):
+    """A click on a lot, a stop or a corridor opens it: a popup with the
+    lot's figures, a link to the stop's sign, to the corridor's view --
+    which opens."""
+    page, srv = ctx["page"], ctx["srv"]
+    lot = sorted(srv.get("/v1/parking/lots")["lots"], key=lambda l: l["id"])[10]
+    html = click_at(page, lot["location"]["coordinates"][1], lot["location"]["coordinates"][0])
+    check(lot["name"] in html and "/v1/parking/lots/%s" % lot["id"] in html,
+          "click on lot %s: popup %r" % (lot["id"], html[:200]))
+    stop = srv.get("/v1/transit/stops?format=geojson")["features"][20]
+    c = stop["geometry"]["coordinates"]
+    html = click_at(page, c[1], c[0])
+    check('href="/stop/%s"' % stop["properties"]["stop_id"] in html,
+          "click on stop %s: popup %r" % (stop["properties"]["stop_id"], html[:200]))
+    cor = [f for f in srv.get("/v1/signals/corridors?format=geojson")["features"]
+           if f["properties"]["id"] == "nandajie"][0]
+    line = cor["geometry"]["coordinates"]
+    k = len(line) // 2
+    lon, lat = (line[k][0] + line[k - 1][0]) / 2, (line[k][1] + line[k - 1][1]) / 2
+    html = click_at(page, lat, lon)
+    check('href="/corridor/nandajie"' in html, "click on corridor nandajie: popup %r" % html[:200])
+    page.eval("document.querySelector('.leaflet-popup-content a.open').click(); true")
+    _, waited = page.wait_for("location.pathname === '/corridor/nandajie' && document.readyState === 'complete'", 10)
+    check(waited < 10, "the corridor's link did not open its view")
+
+
 def gtfs_rows(name):
     with open(os.path.join(GTFS, name), encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
@@ -445,7 +498,7 @@ def t_corridor(ctx):
 
 
 TESTS = [t_city_loads, t_city_every_lot, t_city_lot_live, t_city_bus_moves, t_city_indicators,
-         t_city_panel, t_stop_sign, t_corridor]
+         t_city_panel, t_city_click, t_stop_sign, t_corridor]
 
 
 def main():
