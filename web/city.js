@@ -74,7 +74,11 @@
   });
   function stopsByZoom() {
     var show = stopsWanted && map.getZoom() >= STOPS_MIN_ZOOM;
-    if (show && !map.hasLayer(layers.stops)) map.addLayer(layers.stops);
+    if (show && !map.hasLayer(layers.stops)) {
+      map.addLayer(layers.stops);
+      /* small and under everything else they could not be clicked */
+      layers.stops.eachLayer(function (l) { l.bringToFront(); });
+    }
     if (!show && map.hasLayer(layers.stops)) {
       map.removeLayer(layers.stops);
       stopsWanted = true;

@@ -367,7 +367,11 @@ def t_city_click(ctx):
     html = click_at(page, lot["location"]["coordinates"][1], lot["location"]["coordinates"][0])
     check(lot["name"] in html and "/v1/parking/lots/%s" % lot["id"] in html,
           "click on lot %s: popup %r" % (lot["id"], html[:200]))
-    stop = srv.get("/v1/transit/stops?format=geojson")["features"][20]
+    # a stop with no lot or bus drawn within 50 m (they would be hit first)
+    others = [(i[2], i[3]) for i in index_of(page, "lot") + index_of(page, "vehicle")]
+    near = lambda c: any(abs(lat - c[1]) < 0.00045 and abs(lon - c[0]) < 0.00057 for lat, lon in others)
+    stop = [f for f in srv.get("/v1/transit/stops?format=geojson")["features"]
+            if not near(f["geometry"]["coordinates"])][0]
     c = stop["geometry"]["coordinates"]
     html = click_at(page, c[1], c[0])
     check('href="/stop/%s"' % stop["properties"]["stop_id"] in html,
