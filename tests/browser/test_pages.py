@@ -352,6 +352,7 @@ def click_at(page, lat, lon):
     """A real mouse click (DevTools Input) on the map at lat, lon; the
     popup's HTML once one opens."""
     x, y = page.eval(POINT_JS % (lat, lon))
+    page.wait_for("!document.querySelector('.leaflet-popup')", 3)    # the last one faded out
     for t in ("mouseMoved", "mousePressed", "mouseReleased"):
         page.send("Input.dispatchMouseEvent", type=t, x=x, y=y, button="left", clickCount=1)
     html, _ = page.wait_for("(document.querySelector('.leaflet-popup-content') || {}).innerHTML", 5)
