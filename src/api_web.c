@@ -111,6 +111,8 @@ static void h_web_file(struct http_req *r, void *arg)
         send_file(r, f, CACHE_PAGES, is_html(f) ? w->csp : NULL);
 }
 
+/* /lib/{pkg}/{file} and /lib/{pkg}/{dir}/{file}: "lib/pkg/..." in the
+ * table (only the LIBS folders were read into it under such names). */
 static void h_lib(struct http_req *r, void *arg)
 {
     struct api_web *w = arg;
@@ -142,14 +144,15 @@ static void h_config(struct http_req *r, void *arg)
 
 /* The tile server's origin for img-src: "https://{s}.tile.x.org/{z}/..."
  * gives "https://" "*.tile.x.org" (a wildcard host); anything else odd in
- * the host gives "https:" as a whole. "" without tiles. */
+ * the host gives its scheme as a whole ("https:", "http:"). "" without
+ * tiles. */
 static void tile_origin(const char *url, char *out, size_t len)
 {
     const char *p = strstr(url, "://");
     size_t scheme = p != NULL ? (size_t)(p - url) + 3 : 0;
     size_t host = p != NULL ? strcspn(url + scheme, "/") : 0;
     char o[256];
-    snprintf(out, len, "%s", url[0] != '\0' ? "https:" : "");
+    snprintf(out, len, "%s", url[0] == '\0' ? "" : strncmp(url, "http://", 7) == 0 ? "http:" : "https:");
     if (host == 0 || scheme + host >= sizeof o || strcspn(url, " ;,'\"") != strlen(url))
         return;
     if (strncmp(url + scheme, "{s}.", 4) == 0)
