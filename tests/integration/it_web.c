@@ -103,6 +103,21 @@ static int put(const char *dir, const char *name, const char *text)
     return fclose(f);
 }
 
+/* A script of n bytes (a comment). */
+static int put_sized(const char *dir, const char *name, size_t n)
+{
+    char *text = malloc(n + 1);
+    if (text == NULL)
+        return -1;
+    memset(text, 'x', n);
+    memcpy(text, "/*", 2);
+    memcpy(text + n - 2, "*/", 2);
+    text[n] = '\0';
+    int rc = put(dir, name, text);
+    free(text);
+    return rc;
+}
+
 static struct test_redis redis;
 static struct test_cityd cityd;
 static char *root;                  /* tmp: web/, js/leaflet, js/chart.js, secret.txt */
@@ -125,7 +140,9 @@ static int setup(void)
         put(web, "corridor.html", "<!doctype html><title>corridor</title>") ||
         put(web, "city.js", "console.log('city');") || put(web, "style.css", "body{}") ||
         put(leaflet, "leaflet.js", "/* leaflet */") || put(leaflet, "leaflet.js.gz", "GZ-BYTES") ||
-        put(images, "layers.png", "PNG") || put(chart, "chart.min.js", "/* chart */"))
+        put(images, "layers.png", "PNG") || put(chart, "chart.min.js", "/* chart */") ||
+        put_sized(web, "big1.js", 39024) || put_sized(web, "big2.js", 20000) ||
+        put_sized(web, "big3.js", 60001))
         return -1;
     snprintf(o1, sizeof o1, "web.dir=%s", web);
     snprintf(o2, sizeof o2, "web.js_dir=%s", js);
@@ -275,6 +292,46 @@ static void test_no_way_out(void)
     }
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Files of several segments, one after another on one connection: each
+ * answered at once. With Nagle on, the last part of every such reply
+ * waited for the client's delayed ACK (40 ms: 175 replies a second for
+ * the 39 KB leaflet.min.js.gz). The median is compared, so that a loaded
+ * machine's odd slow reply does not count; Nagle delays every one. */
+static void test_no_nagle(void)
+{
+    const char *paths[] = {"/web/big1.js", "/web/big2.js", "/web/big3.js"};
+    double ms[30];
+    int n = 0;
+    CURL *c = curl_easy_init();
+    struct reply r = {0};
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    for (int i = 0; i < 30; i++) {
+        char url[256];
+        snprintf(url, sizeof url, "%s%s", cityd.base, paths[i % 3]);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        double secs = 0;
+        r.len = 0;
+        if (curl_easy_perform(c) == CURLE_OK &&
+            curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &secs) == CURLE_OK)
+            ms[n++] = secs * 1000;
+    }
+    free(r.body);
+    curl_easy_cleanup(c);
+    CU_ASSERT_EQUAL_FATAL(n, 30);
+    qsort(ms, (size_t)n, sizeof ms[0], cmp_double);
+    if (ms[n / 2] >= 20)
+        fprintf(stderr, "it_web: median %.1f ms a reply (fastest %.1f)\n", ms[n / 2], ms[0]);
+    CU_ASSERT(ms[n / 2] < 20);
+}
+
 /* The repo's own pages and the Debian packages (tools/deps.sh installs
  * them): every script, style and image a page names is served. */
 static void test_repo_pages(void)
@@ -323,6 +380,7 @@ int suite_web(void)
     if (!CU_add_test(s, "pages", test_pages) || !CU_add_test(s, "libs", test_libs) ||
         !CU_add_test(s, "conditional_and_head", test_conditional_and_head) ||
         !CU_add_test(s, "no_way_out", test_no_way_out) ||
+        !CU_add_test(s, "no_nagle", test_no_nagle) ||
         !CU_add_test(s, "repo_pages", test_repo_pages))
         return -1;
     return 0;
