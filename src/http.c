@@ -53,6 +53,7 @@
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -721,6 +722,13 @@ static void conn_attach(struct http_conn *c)
     }
     c->evcon = evcon;
     c->fd = bufferevent_getfd(c->bev);
+    /* A reply is written whole: Nagle would hold its last partial
+     * segment until the client acknowledges the others, and clients
+     * delay that ACK (40 ms on Linux) -- every reply longer than a few
+     * segments (a script, a GeoJSON list) waited for it. */
+    int one = 1;
+    if (c->fd >= 0)
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     evhttp_connection_set_closecb(c->evcon, conn_closed, c);
     if (c->refused || conn_register(h, c) != 0) {
         /* Refused at once: the client sees the connection close. */
