@@ -15,7 +15,8 @@
 
 (function () {
   var FETCH_MS = Number(cityd.query("refresh_ms")) || 15000;
-  var ROWS = Number(cityd.query("rows")) || 6;
+  /* a portrait sign has room for more rows (type is sized by its width) */
+  var ROWS = Number(cityd.query("rows")) || (window.innerHeight > 1.3 * window.innerWidth ? 10 : 6);
   var stopId = cityd.pathId();
   var sign = cityd.query("sign");
   var at0 = cityd.query("at") !== null ? Number(cityd.query("at")) : null;
