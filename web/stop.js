@@ -46,8 +46,10 @@
       tr.appendChild(cityd.el("td", { class: "dest" }, a.trip_headsign || r.long || ""));
       tr.appendChild(cityd.el("td", { class: "kind" }, a.predicted ? "● 实时 live"
         : "○ 计划 " + cityd.hhmm(a.scheduled_arrival)));
-      var left = due(a) - t;
-      tr.appendChild(cityd.el("td", { class: "when" }, left < 60 ? "进站 Due" : Math.floor(left / 60) + " 分 min"));
+      var left = due(a) - t, when = cityd.el("td", { class: "when" });
+      when.appendChild(cityd.el("span", { class: "num" }, left < 60 ? "进站" : String(Math.floor(left / 60))));
+      when.appendChild(cityd.el("span", { class: "unit" }, left < 60 ? " Due" : " 分 min"));
+      tr.appendChild(when);
       body.appendChild(tr);
     });
     document.getElementById("empty").hidden = rows.length > 0;
