@@ -475,9 +475,18 @@
   var city = null;
   var chart = null;
 
+  /* The panel's elements, found once (a selector over the whole page
+   * would walk the feature index's thousands of entries every time). */
+  var kpiEls = {}, kpiCards = Array.from(document.querySelectorAll("[data-kpi-card]"));
+  document.querySelectorAll("[data-kpi]").forEach(function (el) {
+    var k = el.getAttribute("data-kpi");
+    (kpiEls[k] = kpiEls[k] || []).push(el);
+  });
+
   function setKpi(name, value, isShare) {
-    document.querySelectorAll('[data-kpi="' + name + '"]').forEach(function (el) {
-      el.textContent = isShare ? cityd.pct(value) : cityd.int(value);
+    (kpiEls[name] || []).forEach(function (el) {
+      var text = isShare ? cityd.pct(value) : cityd.int(value);
+      if (el.textContent !== text) el.textContent = text;
       el.setAttribute("data-value", value === null || value === undefined ? "" : value);
     });
   }
@@ -492,7 +501,7 @@
       });
     });
     var targets = c.targets || {};
-    document.querySelectorAll("[data-kpi-card]").forEach(function (card) {
+    kpiCards.forEach(function (card) {
       var name = card.getAttribute("data-kpi-card"), v = null, t = targets[name];
       Object.keys(groups).forEach(function (g) { if (name in groups[g]) v = groups[g][name]; });
       if (t !== undefined) card.querySelector("[data-target]").textContent = Math.round(t * 100) + " %";
@@ -657,5 +666,6 @@
   cityd.every(POLL_SPAT_MS, pollSpat);
 
   window.cityMap = { map: map, lots: lots, buses: buses, intersections: inters, layers: layers,
-                     renderer: renderer, applyLot: queueLot, applyVehicles: applyVehicles, fit: fitToCity };
+                     renderer: renderer, applyLot: queueLot, applyVehicles: applyVehicles, fit: fitToCity,
+                     panel: function (c) { showCity(c); updateBusiest(); } };
 })();

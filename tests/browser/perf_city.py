@@ -18,6 +18,7 @@ arrive over the SSE stream. Reported (ms):
   frames    the interval between animation frames (16.7 = 60 fps), while
             the updates arrive; frames_idle: the same page, nothing arriving
   longtasks main-thread tasks over 50 ms
+  panel     (alone) indicators, chart, alerts and busiest lots refreshed
 
 Usage: python3 tests/browser/perf_city.py [--lots N] [--buses N]
        [--seconds S] [--rate R]; prints a table and one JSON line.
@@ -149,7 +150,8 @@ def main():
         # whatever else the machine is doing.
         bench = page.eval("""(async function () {
             var fc = await cityd.api('/v1/transit/vehicles?format=geojson'), r = cityMap.renderer;
-            var out = {vehicles: [], redraw: [], lots: []}, ids = Array.from(cityMap.lots.keys());
+            var out = {vehicles: [], redraw: [], lots: [], panel: []}, ids = Array.from(cityMap.lots.keys());
+            var city = await cityd.api('/v1/city');
             var frame = function () { return new Promise(function (d) { requestAnimationFrame(d); }); };
             for (var k = 0; k < 15; k++) {
                 fc.features.forEach(function (f) { f.geometry.coordinates[0] += 1e-5; });
@@ -166,6 +168,7 @@ def main():
                 }
                 await frame(); await frame();
                 if (cityPerf.lots.length) out.lots.push(cityPerf.lots[0].ms);
+                t = performance.now(); cityMap.panel(city); out.panel.push(performance.now() - t);
             }
             return out; })()""", timeout=300)
         tasks = page.eval("cityPerf.tasks.filter(function (t) { return t.ms > 20; }).map(function (t) { return [t.name, Math.round(t.ms)]; })")
@@ -183,11 +186,11 @@ def main():
             s = out[k]
             print("%-10s %6d %8s %8s %8s %8s" % (k, s["n"], s.get("p50", "-"), s.get("p95", "-"),
                                                    s.get("p99", "-"), s.get("max", "-")))
-        for k in ("vehicles", "redraw", "lots"):
+        for k in ("vehicles", "redraw", "lots", "panel"):
             out["bench_" + k] = stats(bench[k])
             out["bench_" + k]["min"] = round(min(bench[k]), 2) if bench[k] else None
         print("alone, 15 runs: %s" % "; ".join("%s min %s p50 %s" % (k, out["bench_" + k]["min"], out["bench_" + k].get("p50"))
-                                             for k in ("vehicles", "redraw", "lots")))
+                                             for k in ("vehicles", "redraw", "lots", "panel")))
         print("tasks over 20 ms:", tasks)
         print(json.dumps(out))
     finally:
