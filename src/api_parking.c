@@ -73,6 +73,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api_apps.h"
 #include "api_sessions.h"
 #include "app.h"
 #include "dict.h"
@@ -1207,7 +1208,7 @@ bad:
 }
 
 static int nearest_params(struct http_req *req, struct parking_query *q, bool *gcj02,
-                          char *catbuf, size_t catlen, const char **cats)
+                          char *catbuf, size_t catlen, const char **cats, double *arrive)
 {
     struct geo_pt pt;
     double lim, minav;
@@ -1217,6 +1218,7 @@ static int nearest_params(struct http_req *req, struct parking_query *q, bool *g
         params_number(req, "min_available", PARAMS_INTEGER, 0, 1e7, 1, &minav) != 0 ||
         params_number(req, "max_price", 0, 0, 1e12, NAN, &q->max_price) != 0 ||
         params_bool(req, "include_stale", false, &q->include_stale) != 0 ||
+        params_number(req, "arrive_in_s", PARAMS_INTEGER, 0, 7 * 86400, NAN, arrive) != 0 ||
         query_categories(req, catbuf, catlen, cats, 16, &q->ncategory) != 0)
         return -1;
     q->lon = pt.lon;
@@ -1227,7 +1229,8 @@ static int nearest_params(struct http_req *req, struct parking_query *q, bool *g
     return 0;
 }
 
-/* GET /v1/parking/nearest */
+/* GET /v1/parking/nearest. With arrive_in_s the free-space filter is the
+ * forecast at arrival (api_apps.h), and each lot carries that forecast. */
 static void h_nearest(struct http_req *req, void *arg)
 {
     struct api_parking *ap = arg;
@@ -1236,9 +1239,16 @@ static void h_nearest(struct http_req *req, void *arg)
     const char *cats[16];
     char catbuf[512];
     bool gcj02;
+    double arrive;
     if (not_ready(ap, req) || params_now(ap->a, req, &q.now) != 0 ||
-        nearest_params(req, &q, &gcj02, catbuf, sizeof catbuf, cats) != 0)
+        nearest_params(req, &q, &gcj02, catbuf, sizeof catbuf, cats, &arrive) != 0)
         return;
+    struct api_apps_arrival ar = {ap->a, q.now + arrive, q.min_available};
+    if (!isnan(arrive)) {
+        q.min_available = 0;
+        q.accept = api_apps_arrival_accept;
+        q.accept_ctx = &ar;
+    }
     size_t n = parking_nearest(ap->p, &q, hits);
     struct parking_buf *b = &ap->out;
     parking_buf_put(b, "{\"lots\":[", 9);
@@ -1247,6 +1257,12 @@ static void h_nearest(struct http_req *req, void *arg)
             parking_buf_put(b, ",", 1);
         parking_lot_render(ap->p, hits[i].user, q.now, gcj02,
                            hits[i].distance_m, b);
+        if (!isnan(arrive) && b->len > 0 && !b->oom) {
+            b->len--;                   /* the lot's closing brace */
+            parking_buf_put(b, ",", 1);
+            api_apps_arrival_render(ap->a, hits[i].user, ar.target, b);
+            parking_buf_put(b, "}", 1);
+        }
     }
     parking_buf_put(b, "]}", 2);
     reply_out(ap, req);
@@ -1530,6 +1546,8 @@ static void ingest_apply(struct ingest *in, size_t i)
     app_saw_ts(ap->a, o->ts);
     if (v == PARKING_OBS_APPLIED && chg.available_changed)
         sse_mark(ap, chg.lot);
+    if (v == PARKING_OBS_APPLIED)
+        api_apps_observed(ap->a, chg.lot, true);
     if (v == PARKING_OBS_APPLIED && chg.bay_arrival)
         ingest_link(in, o);
     else if (v == PARKING_OBS_REJECTED)
@@ -1813,9 +1831,11 @@ static void feed_record(struct api_parking *ap, const char *lot, char *rec)
     if (f[0][0] == '\0') {
         const struct parking_lot *l = parking_lot_get(ap->p, lot);
         int before = l ? l->available : -1;
-        if (parking_lot_restore(ap->p, lot, atoi(f[1]), ts, (unsigned)atoi(f[4])) == 0 &&
-            l->available != before)
-            sse_mark(ap, l);
+        if (parking_lot_restore(ap->p, lot, atoi(f[1]), ts, (unsigned)atoi(f[4])) == 0) {
+            if (l->available != before)
+                sse_mark(ap, l);
+            api_apps_observed(ap->a, l, false);
+        }
         return;
     }
     struct parking_obs o = {.id = "", .lot = lot, .bay = f[0], .ts = ts,
@@ -1823,9 +1843,11 @@ static void feed_record(struct api_parking *ap, const char *lot, char *rec)
     struct parking_change chg;
     char err[128];
     if (parking_bay_status_parse(f[1], &o.status) == 0 &&
-        parking_obs_apply(ap->p, &o, INFINITY, &chg, err, sizeof err) == PARKING_OBS_APPLIED &&
-        chg.available_changed)
-        sse_mark(ap, chg.lot);
+        parking_obs_apply(ap->p, &o, INFINITY, &chg, err, sizeof err) == PARKING_OBS_APPLIED) {
+        if (chg.available_changed)
+            sse_mark(ap, chg.lot);
+        api_apps_observed(ap->a, chg.lot, false);
+    }
 }
 
 static void feed_obs(struct api_parking *ap, const char *lot, const char *data, size_t len)
@@ -2036,6 +2058,7 @@ static void sync_done(struct restore *r)
     sse_flush(ap);
     log_info(&ap->a->log, "parking_ready", "lots=%zu seq=%lld", parking_lot_count(ap->p),
              ap->seq);
+    api_apps_parking_ready(ap->a);
 }
 
 static void reread_item(struct restore *r, const char *id)

@@ -1182,6 +1182,7 @@ void parking_screen_render(const struct parking *p, const struct map_screen *s, 
 struct cat_filter {
     const struct parking *p;
     const struct parking_query *q;
+    size_t cats;                        /* categories to test by name (overflow) */
 };
 
 static bool lot_has_cat(const struct parking_lot *l, const char *c)
@@ -1197,10 +1198,10 @@ static bool cat_accept(void *ctx, uint32_t h)
 {
     const struct cat_filter *f = ctx;
     const struct parking_lot *l = parking_lot_at(f->p, h);
-    for (size_t i = 0; i < f->q->ncategory; i++)
+    for (size_t i = 0; i < f->cats && i < f->q->ncategory; i++)
         if (!lot_has_cat(l, f->q->category[i]))
             return false;
-    return true;
+    return f->q->accept == NULL || f->q->accept(f->q->accept_ctx, l);
 }
 
 static void prefetch_bytes(const void *start, size_t n)
@@ -1219,16 +1220,18 @@ size_t parking_nearest(const struct parking *p, const struct parking_query *q,
         .include_stale = q->include_stale, .now = q->now,
         .stale_after = p->cfg.stale_after_s,
     };
-    struct cat_filter cf = {p, q};
+    struct cat_filter cf = {p, q, 0};
     for (size_t i = 0; i < q->ncategory; i++) {
         int bit = cat_lookup(p, q->category[i]);
         if (bit < 0)
             return 0;                   /* no lot has ever had it */
         sq.cats |= 1ULL << bit;
-        if (bit == CAT_OVERFLOW) {
-            sq.accept = cat_accept;
-            sq.accept_ctx = &cf;
-        }
+        if (bit == CAT_OVERFLOW)
+            cf.cats = q->ncategory;
+    }
+    if (cf.cats > 0 || q->accept != NULL) {
+        sq.accept = cat_accept;
+        sq.accept_ctx = &cf;
     }
     size_t n = spindex_nearest(p->idx, &sq, out);
     /* The caller renders these next: fetch the lines it reads -- the
