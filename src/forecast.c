@@ -26,11 +26,13 @@
 #define Q_START 2.5                   /* standardised half-width before any residual */
 #define ETA_MIN 0.02                  /* quantile step once settled */
 #define INTERP_S 2400.0               /* observations this close: interpolate between */
+#define RECENT_FORGET (1.0 - 1.0 / 12) /* "recent" errors: the last three hours or so */
 #define EPOCH_MONDAY_DAYS 4           /* 1970-01-05 was a Monday */
 
 struct lag {
     float s[5];                       /* sums of DD, Dd, dd, Dz, dz (see lags) */
     float qlo, qhi;                   /* standardised residual quantiles */
+    float em, ep;                     /* recent mean absolute error: model, persistence */
     uint32_t n;
 };
 
@@ -207,9 +209,22 @@ static void lag_coef(const struct lag *l, int k, double *alpha, double *gamma)
     *gamma = ga < -1 ? -1 : ga > 0 ? 0 : ga;
 }
 
-/* alpha, gamma, qlo and qhi at horizon h (seconds), interpolated between
- * lags; gamma and the quantiles are 0 at h = 0. */
-static void lag_at(const struct forecast *f, double h, double c[4])
+/* How far to trust the model over persistence, from their recent errors:
+ * a day unlike the profile (a weekend after weekdays only, a holiday, an
+ * event) makes the profile's change wrong for hours, and the forecast
+ * then leans on the current value until the profile does better again.
+ * Fourth powers: a model twice as good gets 94 % of the weight. */
+static double lag_trust(const struct lag *l)
+{
+    double m = (double)l->em * l->em, p = (double)l->ep * l->ep;
+    m *= m;
+    p *= p;
+    return m + p > 0 ? p / (m + p) : 0.5;
+}
+
+/* alpha, gamma, qlo, qhi and trust at horizon h (seconds), interpolated
+ * between lags; gamma and the quantiles are 0 at h = 0. */
+static void lag_at(const struct forecast *f, double h, double c[5])
 {
     double k = h / FORECAST_STEP_S;
     if (k >= FORECAST_LAGS) {
@@ -219,23 +234,27 @@ static void lag_at(const struct forecast *f, double h, double c[4])
         c[1] = (1 + c[1]) * exp(-beyond / RHO_TAU_S) - 1;
         c[2] = l->qlo;
         c[3] = l->qhi;
+        c[4] = lag_trust(l);
         return;
     }
     int k0 = (int)floor(k);
-    double w = k - k0, c0[4] = {0, 0, 0, 0}, c1[4];
+    double w = k - k0, c0[5] = {0, 0, 0, 0, 0}, c1[5];
     const struct lag *l1 = &f->lag[k0];
     lag_coef(l1, k0 + 1, &c1[0], &c1[1]);
     c1[2] = l1->qlo;
     c1[3] = l1->qhi;
+    c1[4] = lag_trust(l1);
     if (k0 > 0) {
         const struct lag *l = &f->lag[k0 - 1];
         lag_coef(l, k0, &c0[0], &c0[1]);
         c0[2] = l->qlo;
         c0[3] = l->qhi;
+        c0[4] = lag_trust(l);
     } else {
         c0[0] = c1[0];
+        c0[4] = c1[4];
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         c[i] = (1 - w) * c0[i] + w * c1[i];
 }
 
@@ -256,7 +275,10 @@ static void lags_learn(struct forecast *f, int64_t g, double y, double m, double
         struct lag *l = &f->lag[k - 1];
         double dp = m - e->p, d = e->y - e->p, z = y - e->y, al, ga;
         lag_coef(l, k, &al, &ga);
-        double r = (z - al * dp - ga * d) / s;
+        double pm = al * dp + ga * d, tr = lag_trust(l);
+        double r = (z - tr * pm) / s;
+        l->em = (float)(RECENT_FORGET * l->em + (1 - RECENT_FORGET) * fabs(z - pm));
+        l->ep = (float)(RECENT_FORGET * l->ep + (1 - RECENT_FORGET) * fabs(z));
         double eta = 10.0 / (l->n + 20.0);  /* fast from a wide start, then settled */
         if (eta < ETA_MIN)
             eta = ETA_MIN;
@@ -401,14 +423,14 @@ void forecast_at(const struct forecast *f, const struct forecast_config *c, doub
         return;
     }
     double h = target > f->t_last ? target - f->t_last : 0;
-    double m0, v0, mt, vt, cf[4];
+    double m0, v0, mt, vt, cf[5];
     if (!profile_at(f, c, f->t_last, &m0, &v0) || !profile_at(f, c, f->t_last + h, &mt, &vt)) {
         m0 = mt = f->y_last;                 /* no profile yet: persistence */
         vt = PRIOR_VAR;
     }
     lag_at(f, h, cf);
     double y = f->y_last;
-    double occ = clamp01(y + cf[0] * (mt - m0) + cf[1] * (y - m0)), s = spread(vt);
+    double occ = clamp01(y + cf[4] * (cf[0] * (mt - m0) + cf[1] * (y - m0))), s = spread(vt);
     out->occ = occ;
     double qlo = cf[2], qhi = cf[3];
     out->lo = fmin(occ, clamp01(occ + qlo * s));
@@ -417,7 +439,7 @@ void forecast_at(const struct forecast *f, const struct forecast_config *c, doub
 
 /* ---- serialisation ---- */
 
-#define MAGIC "cfc1"
+#define MAGIC "cfc2"
 
 struct wr {
     unsigned char *p, *end;
@@ -559,6 +581,8 @@ size_t forecast_save(const struct forecast *f, unsigned char *buf, size_t len)
             w_f32(&w, l->s[i]);
         w_f32(&w, l->qlo);
         w_f32(&w, l->qhi);
+        w_f32(&w, l->em);
+        w_f32(&w, l->ep);
         w_u32(&w, l->n);
         w_u64(&w, (uint64_t)f->ring[k].g);
         w_f32(&w, f->ring[k].y);
@@ -600,6 +624,8 @@ struct forecast *forecast_load(const unsigned char *buf, size_t len)
             l->s[i] = r_f32(&r);
         l->qlo = r_f32(&r);
         l->qhi = r_f32(&r);
+        l->em = r_f32(&r);
+        l->ep = r_f32(&r);
         l->n = r_u32(&r);
         f->ring[k].g = (int64_t)r_u64(&r);
         f->ring[k].y = r_f32(&r);
@@ -617,6 +643,8 @@ struct forecast *forecast_load(const unsigned char *buf, size_t len)
         sane = isfinite(f->lag[k].s[0]) && isfinite(f->lag[k].s[1]) && f->lag[k].s[0] >= 0 &&
                isfinite(f->lag[k].s[2]) && f->lag[k].s[2] >= 0 && isfinite(f->lag[k].s[3]) &&
                isfinite(f->lag[k].s[4]) && isfinite(f->lag[k].qlo) && isfinite(f->lag[k].qhi) &&
+               isfinite(f->lag[k].em) && f->lag[k].em >= 0 && isfinite(f->lag[k].ep) &&
+               f->lag[k].ep >= 0 &&
                isfinite(f->ring[k].y) && isfinite(f->ring[k].p);
     if (!sane) {
         forecast_free(f);
