@@ -572,6 +572,10 @@ static char *def_dump(const struct lot_def *d)
         json_object_set_new(o, "priceCurrency", json_string(d->lot.currency));
     if (d->lot.address)
         json_object_set_new(o, "address", json_string(d->lot.address));
+    if (d->lot.name_en)
+        json_object_set_new(o, "name_en", json_string(d->lot.name_en));
+    if (d->lot.opening_hours)
+        json_object_set_new(o, "openingHours", json_string(d->lot.opening_hours));
     if (!isnan(d->lot.price_rate_per_hour))
         json_object_set_new(o, "priceRatePerHour", json_real(d->lot.price_rate_per_hour));
     if (d->lot.tariff.present)
