@@ -1835,11 +1835,9 @@ static void feed_record(struct api_parking *ap, const char *lot, char *rec)
     if (f[0][0] == '\0') {
         const struct parking_lot *l = parking_lot_get(ap->p, lot);
         int before = l ? l->available : -1;
-        if (parking_lot_restore(ap->p, lot, atoi(f[1]), ts, (unsigned)atoi(f[4])) == 0) {
-            if (l->available != before)
-                sse_mark(ap, l);
-            api_apps_observed(ap->a, l, false);
-        }
+        if (parking_lot_restore(ap->p, lot, atoi(f[1]), ts, (unsigned)atoi(f[4])) == 0 &&
+            l->available != before)
+            sse_mark(ap, l);
         return;
     }
     struct parking_obs o = {.id = "", .lot = lot, .bay = f[0], .ts = ts,
@@ -1847,11 +1845,9 @@ static void feed_record(struct api_parking *ap, const char *lot, char *rec)
     struct parking_change chg;
     char err[128];
     if (parking_bay_status_parse(f[1], &o.status) == 0 &&
-        parking_obs_apply(ap->p, &o, INFINITY, &chg, err, sizeof err) == PARKING_OBS_APPLIED) {
-        if (chg.available_changed)
-            sse_mark(ap, chg.lot);
-        api_apps_observed(ap->a, chg.lot, false);
-    }
+        parking_obs_apply(ap->p, &o, INFINITY, &chg, err, sizeof err) == PARKING_OBS_APPLIED &&
+        chg.available_changed)
+        sse_mark(ap, chg.lot);
 }
 
 static void feed_obs(struct api_parking *ap, const char *lot, const char *data, size_t len)
@@ -1865,6 +1861,9 @@ static void feed_obs(struct api_parking *ap, const char *lot, const char *data, 
          rec = strtok_r(NULL, "\x1e", &save))
         feed_record(ap, lot, rec);
     free(copy);
+    /* the lot as another process left it: the forecast learns from it
+     * (not from each record: a rebuild replays bays one by one) */
+    api_apps_observed(ap->a, parking_lot_get(ap->p, lot), false);
 }
 
 /* Apply one feed entry; false on a gap in the numbering. */

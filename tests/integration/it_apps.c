@@ -307,6 +307,29 @@ static void test_forecast(void)
     json_decref(before);
     json_decref(after);
 
+    /* a second cityd on the same Redis learns what the first one takes,
+     * from the change feed: both forecast alike */
+    struct test_cityd c2;
+    CU_ASSERT_FATAL(support_cityd_start(&c2, r.url, EXTRA) == 0);
+    char body[256], fq[96];
+    snprintf(body, sizeof body, "{\"observations\":[{\"id\":\"late\",\"lot\":\"fc-a\","
+             "\"availableSpotNumber\":3,\"ts\":%.0f}]}", at + 60);
+    json_decref(CALL(&c, "POST", "/v1/parking/observations", SENSOR, body, 200));
+    snprintf(fq, sizeof fq, "?horizon_s=1800&step_s=900&at=%.0f", at + 60);
+    json_t *one = forecast(&c, "fc-a", fq, 200), *two = NULL;
+    CU_ASSERT(num(json_array_get(json_object_get(one, "forecast"), 0), "availableSpotNumber") < 30);
+    for (int i = 0; i < 100; i++) {
+        json_decref(two);
+        two = forecast(&c2, "fc-a", fq, 200);
+        if (json_equal(json_object_get(one, "forecast"), json_object_get(two, "forecast")))
+            break;
+        support_sleep_ms(50);
+    }
+    CU_ASSERT(json_equal(json_object_get(one, "forecast"), json_object_get(two, "forecast")));
+    json_decref(one);
+    json_decref(two);
+    support_cityd_stop(&c2);
+
     /* nearest?arrive_in_s=: fc-full has room now but is forecast full in
      * two hours (top 1.0 from 11:00), fc-b farther away stays half empty */
     put_lot(&c, "fc-full", 121.5, 37.6, 100, "{\"rate_per_hour\":4}");
