@@ -21,8 +21,8 @@
 #define RHO_TAU_S 7200.0              /* prior decay of the deviation; and beyond 4 h */
 #define PRIOR_W 0.05                  /* prior weight, in squared deviations */
 #define LAG_FORGET (1.0 - 1.0 / 2000) /* lag statistics remember about three weeks */
-#define Q_LO 0.08                     /* the grid learns from sampled steps: a little wider */
-#define Q_HI 0.92
+#define Q_LO 0.07                     /* 86 %: chosen on Birmingham, where 80 % covered 71-74 % */
+#define Q_HI 0.93
 #define Q_START 2.5                   /* standardised half-width before any residual */
 #define ETA_MIN 0.02                  /* quantile step once settled */
 #define INTERP_S 2400.0               /* observations this close: interpolate between */
