@@ -84,13 +84,14 @@ void forecast_at(const struct forecast *f, const struct forecast_config *c, doub
  * evaluation. NAN with no history. */
 double forecast_profile(const struct forecast *f, const struct forecast_config *c, double t);
 
-/* Mean occupancy over the last complete review period before `now`,
- * counting only the local hours of day whose bit is set in hours_mask
- * (bit h = hour h). *coverage is the share of those hours' grid points
- * that had data (0 when the period is unknown). Returns NAN when there is
- * no data for that period; *start gets the period's first second. */
+/* The first second of the last complete review period before `now`. */
+double forecast_period_start(const struct forecast_config *c, double now);
+/* Mean occupancy over that period, counting only the local hours of day
+ * whose bit is set in hours_mask (bit h = hour h). *coverage is the share
+ * of those hours' grid points that had data (0 when none). Returns NAN
+ * when there is no data for that period. */
 double forecast_period_mean(const struct forecast *f, const struct forecast_config *c,
-                            double now, uint32_t hours_mask, double *coverage, double *start);
+                            double now, uint32_t hours_mask, double *coverage);
 
 /* Serialise: FORECAST_BLOB bytes into buf (little-endian, versioned). */
 #define FORECAST_BLOB 4096

@@ -126,9 +126,8 @@ static void model_observe(struct api_apps *aa, const struct parking_lot *l, bool
     struct model *m = model_get(aa, l->id, true);
     if (m == NULL)
         return;
-    double before = forecast_last_ts(m->f);
     forecast_observe(m->f, &aa->fcfg, l->obs_ts, (double)(l->total - l->available) / l->total);
-    if (own && !(forecast_last_ts(m->f) == before))
+    if (own)
         model_dirty(aa, m);
 }
 
@@ -439,16 +438,10 @@ static void pricing_lot(void *ctx, const struct parking_lot *l)
     struct pricing_list *pl = ctx;
     struct api_apps *aa = pl->aa;
     const struct model *m = model_get(aa, l->id, false);
-    double cov = 0, start = NAN, mean = NAN, advised = NAN;
+    double cov = 0, start = forecast_period_start(&aa->fcfg, pl->now), mean = NAN, advised = NAN;
     char reason[256], when[96];
     if (m != NULL)
-        mean = forecast_period_mean(m->f, &aa->fcfg, pl->now, day_hours(&l->tariff), &cov, &start);
-    if (isnan(start)) {
-        struct forecast *f = forecast_new();  /* the period's bounds alone */
-        if (f != NULL)
-            forecast_period_mean(f, &aa->fcfg, pl->now, 0, &cov, &start);
-        forecast_free(f);
-    }
+        mean = forecast_period_mean(m->f, &aa->fcfg, pl->now, day_hours(&l->tariff), &cov);
     snprintf(when, sizeof when, "the review period from %.0f to %.0f", start,
              start + aa->fcfg.period_s);
     if (isnan(l->price))

@@ -330,13 +330,18 @@ static void period_learn(struct forecast *f, const struct forecast_config *c, do
     }
 }
 
-double forecast_period_mean(const struct forecast *f, const struct forecast_config *c,
-                            double now, uint32_t hours_mask, double *coverage, double *start)
+double forecast_period_start(const struct forecast_config *c, double now)
 {
     int64_t want = period_index(c, now) - 1;
     double off = local_ts(c, now) - now;
+    return (double)want * c->period_s + EPOCH_MONDAY_DAYS * 86400.0 - off;
+}
+
+double forecast_period_mean(const struct forecast *f, const struct forecast_config *c,
+                            double now, uint32_t hours_mask, double *coverage)
+{
+    int64_t want = period_index(c, now) - 1;
     *coverage = 0;
-    *start = (double)want * c->period_s + EPOCH_MONDAY_DAYS * 86400.0 - off;
     if (f->period_s != c->period_s)
         return NAN;
     for (int i = 0; i < 2; i++) {
