@@ -300,9 +300,17 @@ static void test_forecast(void)
      * back after a restart of cityd: the same forecast */
     support_sleep_ms(2500);                     /* forecast_save_s = 1 */
     CU_ASSERT_EQUAL(support_redis_int(&r, "EXISTS 'cityd:{lot:fc-a}:forecast'"), 1);
+    /* a model that is not one (another version, damage) is skipped */
+    support_redis_int(&r, "SET 'cityd:{lot:fc-none}:forecast' cfc1-not-a-model");
+    support_redis_int(&r, "SET 'cityd:{lot:fc-one}:forecast' ''");
     support_cityd_stop(&c);
     CU_ASSERT_FATAL(support_cityd_start(&c, r.url, EXTRA) == 0);
     json_t *after = check_forecast(&c, "fc-a", 200, 0.9, at);
+    json_t *none = forecast(&c, "fc-none", "", 200);
+    CU_ASSERT(json_is_null(json_object_get(json_array_get(json_object_get(none, "forecast"), 0),
+                                           "availableSpotNumber")));
+    json_decref(none);
+    json_decref(forecast(&c, "fc-one", "", 200));
     CU_ASSERT(json_equal(json_object_get(before, "forecast"), json_object_get(after, "forecast")));
     json_decref(before);
     json_decref(after);
