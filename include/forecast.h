@@ -59,8 +59,9 @@ struct forecast *forecast_new(void);
 void forecast_free(struct forecast *f);
 
 /* Learn from an observation: occupancy share occ (clamped to [0, 1]) at
- * ts. An observation older than the last one is ignored; non-finite
- * values are ignored. */
+ * ts. An observation older than the last one is ignored, so are
+ * non-finite values and ts outside [0, FORECAST_TS_MAX]. */
+#define FORECAST_TS_MAX 1e11          /* the year 5138 */
 void forecast_observe(struct forecast *f, const struct forecast_config *c, double ts,
                       double occ);
 

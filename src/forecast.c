@@ -107,9 +107,17 @@ uint64_t forecast_points(const struct forecast *f)
 
 /* ---- time ---- */
 
+/* floor(x) as an integer, saturated far inside int64_t: times come from
+ * outside (at=, replayed feeds) and may be anything finite. */
+static int64_t floor_i64(double x)
+{
+    double f = floor(x);
+    return f < -1e18 ? (int64_t)-1e18 : f > 1e18 ? (int64_t)1e18 : (int64_t)f;
+}
+
 static double local_ts(const struct forecast_config *c, double ts)
 {
-    return ts + (c->tz ? tz_offset_at(c->tz, (int64_t)floor(ts)) : 0);
+    return ts + (c->tz ? tz_offset_at(c->tz, floor_i64(ts)) : 0);
 }
 
 /* Hours since Monday 00:00 local, in [0, 168). */
@@ -297,7 +305,7 @@ static void lags_learn(struct forecast *f, int64_t g, double y, double m, double
 static int64_t period_index(const struct forecast_config *c, double ts)
 {
     double l = local_ts(c, ts) - EPOCH_MONDAY_DAYS * 86400.0;
-    return (int64_t)floor(l / c->period_s);
+    return floor_i64(l / c->period_s);
 }
 
 static void period_learn(struct forecast *f, const struct forecast_config *c, double t, double y)
@@ -387,10 +395,11 @@ static void grid_learn(struct forecast *f, const struct forecast_config *c, int6
 void forecast_observe(struct forecast *f, const struct forecast_config *c, double ts,
                       double occ)
 {
-    if (!isfinite(ts) || !isfinite(occ) || (!isnan(f->t_last) && ts < f->t_last))
+    if (!(ts >= 0 && ts <= FORECAST_TS_MAX) || !isfinite(occ) ||
+        (!isnan(f->t_last) && ts < f->t_last))
         return;
     occ = clamp01(occ);
-    int64_t g_ts = (int64_t)floor(ts / FORECAST_STEP_S);  /* the grid point at or before ts */
+    int64_t g_ts = floor_i64(ts / FORECAST_STEP_S);  /* the grid point at or before ts */
     if (isnan(f->t_last)) {
         f->next_g = g_ts;
     } else {
@@ -398,7 +407,7 @@ void forecast_observe(struct forecast *f, const struct forecast_config *c, doubl
          * value moved from one to the other (a sampled series); after a
          * longer silence it is the last value (a counter reporting
          * changes), carried forward up to the gap. */
-        int64_t g_gap = (int64_t)floor((f->t_last + FORECAST_GAP_S) / FORECAST_STEP_S);
+        int64_t g_gap = floor_i64((f->t_last + FORECAST_GAP_S) / FORECAST_STEP_S);
         double span = ts - f->t_last;
         for (; f->next_g <= g_gap && (double)f->next_g * FORECAST_STEP_S < ts; f->next_g++) {
             double w = span <= INTERP_S ? ((double)f->next_g * FORECAST_STEP_S - f->t_last) / span

@@ -157,6 +157,15 @@ static void test_no_history(void)
     CU_ASSERT_DOUBLE_EQUAL(forecast_last_occ(f), 1.0, 1e-6);
     forecast_observe(f, &c, MON0 + 30 * DAY, 0.2);
     CU_ASSERT(forecast_points(f) < 20);
+    /* absurd times (a replayed feed, at=) are ignored or answered, never UB */
+    forecast_observe(f, &c, 1e300, 0.5);
+    forecast_observe(f, &c, -1, 0.5);
+    CU_ASSERT_DOUBLE_EQUAL(forecast_last_ts(f), MON0 + 30 * DAY, 1e-6);
+    forecast_at(f, &c, 1e300, &p);
+    CU_ASSERT(p.lo <= p.occ && p.occ <= p.hi);
+    double cov;
+    CU_ASSERT(isnan(forecast_period_mean(f, &c, 1e300, 0xffffff, &cov)));
+    CU_ASSERT(isfinite(forecast_period_start(&c, -1e300)));
     forecast_free(f);
 }
 
