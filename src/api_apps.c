@@ -285,10 +285,16 @@ static void fc_view(struct api_apps *aa, const struct parking_lot *l, double tar
         v->high = v->avail;
 }
 
+/* An instant in whole seconds (a replay clock fed absurd times stays JSON). */
+static json_t *json_ts(double t)
+{
+    return fabs(t) < 9e15 ? json_integer((json_int_t)floor(t)) : json_real(t);
+}
+
 static json_t *fc_json(double ts, const struct fc_view *v)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "ts", json_integer((json_int_t)floor(ts)));
+    json_object_set_new(o, "ts", json_ts(ts));
     json_object_set_new(o, "availableSpotNumber",
                         v->avail < 0 ? json_null() : json_integer(v->avail));
     json_object_set_new(o, "occupancy",
@@ -312,16 +318,21 @@ void api_apps_arrival_render(struct app *a, const struct parking_lot *l, double 
                              struct parking_buf *b)
 {
     struct fc_view v = {NAN, -1, 0, l->total};
-    char buf[192];
+    char num[128];
     if (a->apps != NULL)
         fc_view(a->apps, l, target, &v);
-    int n = snprintf(buf, sizeof buf, "\"forecast\":{\"ts\":%.0f,\"availableSpotNumber\":",
-                     floor(target));
-    n += v.avail < 0 ? snprintf(buf + n, sizeof buf - (size_t)n, "null,\"occupancy\":null")
-                     : snprintf(buf + n, sizeof buf - (size_t)n, "%lld,\"occupancy\":%.3f",
-                                v.avail, llround(v.occ * 1000) / 1000.0);
-    n += snprintf(buf + n, sizeof buf - (size_t)n, ",\"low\":%lld,\"high\":%lld}", v.low, v.high);
-    parking_buf_put(b, buf, (size_t)n);
+    /* each piece bounded: target comes from a clock that may hold anything */
+    snprintf(num, sizeof num, fabs(target) < 9e15 ? "%.0f" : "%.17g", floor(target));
+    parking_buf_puts(b, "\"forecast\":{\"ts\":");
+    parking_buf_puts(b, num);
+    if (v.avail < 0)
+        snprintf(num, sizeof num, ",\"availableSpotNumber\":null,\"occupancy\":null");
+    else
+        snprintf(num, sizeof num, ",\"availableSpotNumber\":%lld,\"occupancy\":%.3f", v.avail,
+                 llround(v.occ * 1000) / 1000.0);
+    parking_buf_puts(b, num);
+    snprintf(num, sizeof num, ",\"low\":%lld,\"high\":%lld}", v.low, v.high);
+    parking_buf_puts(b, num);
 }
 
 /* ---- handlers ---- */
@@ -407,8 +418,8 @@ static void h_forecast(struct http_req *req, void *arg)
         fc_view(aa, l, now + t, &v);
         json_array_append_new(pts, fc_json(now + t, &v));
     }
-    http_reply_json(req, 200, json_pack("{s:s,s:I,s:o}", "lot", l->id, "at",
-                                        (json_int_t)floor(now), "forecast", pts));
+    http_reply_json(req, 200, json_pack("{s:s,s:o,s:o}", "lot", l->id, "at", json_ts(now),
+                                        "forecast", pts));
 }
 
 /* The local hours a lot's day rate applies to (all without a night rate):
@@ -455,14 +466,14 @@ static void pricing_lot(void *ctx, const struct parking_lot *l)
         pricing_advise(&aa->rule, mean, l->price, &advised, reason, sizeof reason);
     if (isnan(advised) && !isnan(l->price))
         advised = l->price;
-    json_t *o = json_pack("{s:s,s:o,s:o,s:o,s:s,s:I,s:I,s:f}", "id", l->id, "occupancy_mean",
+    json_t *o = json_pack("{s:s,s:o,s:o,s:o,s:s,s:o,s:o,s:f}", "id", l->id, "occupancy_mean",
                           isnan(mean) ? json_null() : json_real(llround(mean * 1000) / 1000.0),
                           "rate_per_hour",
                           isnan(l->price) ? json_null() : json_real(llround(l->price * 100) / 100.0),
                           "advised_rate_per_hour",
                           isnan(advised) ? json_null() : json_real(llround(advised * 100) / 100.0),
-                          "reason", reason, "period_start", (json_int_t)floor(start), "period_end",
-                          (json_int_t)floor(start + aa->fcfg.period_s), "coverage",
+                          "reason", reason, "period_start", json_ts(start), "period_end",
+                          json_ts(start + aa->fcfg.period_s), "coverage",
                           llround(cov * 1000) / 1000.0);
     if (o != NULL) {
         json_object_set_new(o, "priceCurrency", json_string(l->currency));
