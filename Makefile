@@ -1,7 +1,8 @@
 # cityd -- build, test, run, install.
 #
 #   make            build bin/cityd and bin/citysim
-#   make run        install missing packages, build, serve the Yantai demo city
+#   make run        install missing packages, build, serve the Yantai demo city brought to
+#                   life by citysim (DEMO=0: a bare server)
 #   make test       install missing packages, build, run every test
 #   make test SAN=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      benchmarks (figures beside baselines measured in the same run)
@@ -12,6 +13,7 @@ VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 CC        ?= cc
 SAN       ?= 0
+DEMO      ?= 1
 
 ifeq ($(SAN),1)
 OBJ       := build/san
@@ -110,9 +112,10 @@ test: deps
 	@$(MAKE) --no-print-directory all $(BIN)/test_unit $(BIN)/test_integration
 	@BIN=$(BIN) tests/run.sh
 
+# DEMO=0: a bare server; else citysim brings the demo city to life (tools/run_demo.sh)
 run: deps
 	@$(MAKE) --no-print-directory all
-	$(BIN)/cityd -c config/cityd.conf
+	@BIN=$(BIN) DEMO=$(DEMO) tools/run_demo.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -449,6 +449,29 @@ static void parking_start(struct city *c, struct city_parking *p)
     obs_flush(c, p);
 }
 
+/* A car the simulation parked in a garage bay with a kiosk, for the demo's
+ * "try these" (find-car from that kiosk). */
+static void print_findable(const struct city *c, const struct city_parking *p)
+{
+    for (size_t i = 0; i < p->nlots; i++) {
+        const struct city_lot *l = &p->lots[i];
+        const struct map_kiosk *k = NULL;
+        for (size_t j = 0; j < c->map->nkiosks && k == NULL; j++)
+            if (!strcmp(c->map->kiosks[j].lot, l->ml->id))
+                k = &c->map->kiosks[j];
+        for (int j = 0; k != NULL && j < l->d.ncars; j++) {
+            const struct demand_car *car = &l->d.cars[j];
+            if (car->bay < 0)
+                continue;
+            char plate[32];
+            demand_plate_name(car->plate, plate, sizeof plate);
+            fprintf(stderr, "citysim: findable: plate %s is parked in bay %s of %s (kiosk %s)\n",
+                    plate, l->bays[car->bay]->id, l->ml->id, k->id);
+            return;
+        }
+    }
+}
+
 static void parking_step(struct city *c, struct city_parking *p, double t0, double t1)
 {
     struct demand_sink s = { on_arrive, on_leave, on_refuse, p };
@@ -837,6 +860,7 @@ int simcli_city(int argc, char **argv)
             c.bus ? citybus_nvehicles(c.bus) : 0, (long long)c.t0, duration, speed_s, seed);
     double wall0 = wall_now(), next_progress = c.t0 + progress_s;
     parking_start(&c, c.parking);
+    print_findable(&c, c.parking);
     for (double t = c.t0; t < c.t_end; t += STEP_S) {
         double t1 = fmin(t + STEP_S, c.t_end);
         if (isfinite(speed))
