@@ -20,6 +20,8 @@ void simcli_usage(FILE *out)
             "       citysim city [--server URL --key K | --dry-run] [--map DIR] [--speed X|max]\n"
             "                    [--start HH:MM] [--date YYYY-MM-DD] [--duration S] [--seed N]\n"
             "                    [--dump-requests FILE] [--tripless SHARE] [--progress S]\n"
+            "       citysim gen-city --out DIR [--lots N] [--bays B] [--signals S] [--buses V]\n"
+            "                        [--spaces N] [--seed N]\n"
             "       citysim --help | --version\n");
 }
 

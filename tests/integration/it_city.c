@@ -322,6 +322,76 @@ static void test_no_service_today_warning(void)
     free(log);
 }
 
+/* gen-city: a small city that cityd --check accepts, the same bytes per
+ * seed, the sizes asked for; citysim city runs on it. */
+static void test_gen_city(void)
+{
+    char d1[600], d2[600], *out, *err;
+    snprintf(d1, sizeof d1, "%s/gen1", tmp);
+    snprintf(d2, sizeof d2, "%s/gen2", tmp);
+    const char *g1[] = {citysim, "gen-city", "--lots", "120", "--bays", "900", "--signals", "40",
+                        "--buses", "60", "--seed", "3", "--out", d1, NULL};
+    const char *g2[] = {citysim, "gen-city", "--lots", "120", "--bays", "900", "--signals", "40",
+                        "--buses", "60", "--seed", "3", "--out", d2, NULL};
+    CU_ASSERT_EQUAL_FATAL(support_run(g1, tmp, &out, &err), 0);
+    free(out);
+    free(err);
+    CU_ASSERT_EQUAL_FATAL(support_run(g2, tmp, &out, &err), 0);
+    free(out);
+    free(err);
+    static const char *const files[] = {"parking.geojson", "corridors.geojson",
+                                        "gtfs/stop_times.txt", "gtfs/trips.txt"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char p1[700], p2[700];
+        snprintf(p1, sizeof p1, "%s/%s", d1, files[i]);
+        snprintf(p2, sizeof p2, "%s/%s", d2, files[i]);
+        char *a = support_slurp(p1), *b = support_slurp(p2);
+        CU_ASSERT(strlen(a) > 100);
+        CU_ASSERT_STRING_EQUAL(a, b);
+        free(a);
+        free(b);
+    }
+    char cityd_bin[512], opt[700];
+    const char *c = getenv("CITYD_BIN");
+    snprintf(cityd_bin, sizeof cityd_bin, "%s", c && *c ? c : "bin/cityd");
+    snprintf(opt, sizeof opt, "map.dir=%s", d1);
+    const char *chk[] = {cityd_bin, "--check", "-o", opt, NULL};
+    int st = support_run(chk, tmp, &out, &err);
+    CU_ASSERT_EQUAL(st, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "0 problem(s)"));
+    if (st != 0)
+        fprintf(stderr, "\ncityd --check on gen-city: %s\n", err);
+    free(out);
+    free(err);
+    struct map *m = NULL;
+    struct map_problems probs = {0};
+    CU_ASSERT_EQUAL_FATAL(map_load(d1, &m, &probs), 0);
+    CU_ASSERT_EQUAL(probs.n, 0);
+    map_problems_free(&probs);
+    CU_ASSERT_EQUAL(m->nlots, 120);
+    CU_ASSERT_EQUAL(m->nbays, 900);
+    CU_ASSERT_EQUAL(m->nisecs, 40);
+    long spaces = 0;
+    for (size_t i = 0; i < m->nlots; i++)
+        spaces += m->lots[i].total;
+    CU_ASSERT_EQUAL(spaces, 12000);
+    map_free(m);
+    const char *run[] = {citysim, "city", "--dry-run", "--map", d1, "--date", DATE, "--start",
+                         START, "--duration", "600", "--speed", "max", NULL};
+    CU_ASSERT_EQUAL(support_run(run, tmp, &out, &err), 0);
+    json_t *sum = json_loads(out, 0, NULL);
+    CU_ASSERT(req(sum, "positions", "items") > 0);
+    CU_ASSERT(req(sum, "counts", "sent") == 40);    /* 07:45-08:00 on start; none ends by 08:10 */
+    json_decref(sum);
+    free(out);
+    free(err);
+    const char *bad[] = {citysim, "gen-city", "--lots", "0", "--out", d1, NULL};
+    CU_ASSERT_EQUAL(support_run(bad, tmp, &out, &err), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "sizes out of range"));
+    free(out);
+    free(err);
+}
+
 int suite_city(void)
 {
     CU_pSuite s = CU_add_suite("city", suite_init, suite_clean);
@@ -330,7 +400,8 @@ int suite_city(void)
     if (!CU_add_test(s, "living_city", test_living_city) ||
         !CU_add_test(s, "same_seed_same_requests", test_same_seed_same_requests) ||
         !CU_add_test(s, "bad_input", test_bad_input) ||
-        !CU_add_test(s, "no_service_today_warning", test_no_service_today_warning))
+        !CU_add_test(s, "no_service_today_warning", test_no_service_today_warning) ||
+        !CU_add_test(s, "gen_city", test_gen_city))
         return -1;
     return 0;
 }
