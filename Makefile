@@ -6,6 +6,7 @@
 #   make test       install missing packages, build, run every test
 #   make test SAN=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      benchmarks (figures beside baselines measured in the same run)
+#   make soak       a Yantai-sized city driven by citysim at 10x for 10 min (tools/soak.py)
 #   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS each (tests/fuzz/README.md)
 #   make install PREFIX=/usr/local
 
@@ -55,7 +56,7 @@ UNIT_OBJ  := $(UNIT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/unit_runner.o
 IT_SRC    := $(wildcard tests/integration/it_*.c)
 IT_OBJ    := $(IT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/it_runner.o
 
-.PHONY: all run test check-deps deps bench clean install unit integration fuzz fuzz-build
+.PHONY: all run test check-deps deps bench soak clean install unit integration fuzz fuzz-build
 all: $(BIN)/cityd $(if $(SIM_SRC),$(BIN)/citysim)
 
 deps:
@@ -116,6 +117,12 @@ test: deps
 run: deps
 	@$(MAKE) --no-print-directory all
 	@BIN=$(BIN) DEMO=$(DEMO) tools/run_demo.sh
+
+# the city-scale soak (not part of make test; >= 10 min on 2 cores): tools/soak.py,
+# report in build/soak/report.md and soak.png. SOAK_ARGS="--minutes 10 --speed 10"
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@python3 tools/soak.py $(SOAK_ARGS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -124,20 +124,21 @@ static void add_reason(struct city *c, enum city_kind k, const char *text, long 
 }
 
 /* Items refused inside a 2xx batch reply: {"rejected":[{"index","error"}]}
- * or a number. Reasons are counted without their item-specific tail
- * (after the first ':' past the field name) so that they group. */
+ * (parking) or {"rejected": n, "errors":[{"index","id","message"}]}
+ * (transit). Reasons are counted without their item-specific tail (after
+ * the second ':') so that they group. The indexes refused go to the
+ * ledger after the request ("REJECTED\t[i, ...]"). */
 static void count_batch(struct city *c, enum city_kind k, const json_t *reply)
 {
     const json_t *rej = json_object_get(reply, "rejected");
-    if (json_is_integer(rej) && json_integer_value(rej) > 0) {
-        c->items_refused[k] += (long)json_integer_value(rej);
-        add_reason(c, k, "rejected (no reason given)", (long)json_integer_value(rej));
-        return;
-    }
+    const json_t *list = json_is_array(rej) ? rej : json_object_get(reply, "errors");
     size_t i;
     const json_t *e;
-    json_array_foreach(rej, i, e) {
+    bool any = false;
+    json_array_foreach(list, i, e) {
         const char *why = json_string_value(json_object_get(e, "error"));
+        if (why == NULL)
+            why = json_string_value(json_object_get(e, "message"));
         char text[120];
         snprintf(text, sizeof text, "%s", why ? why : "rejected");
         char *colon = strchr(text, ':');
@@ -145,6 +146,17 @@ static void count_batch(struct city *c, enum city_kind k, const json_t *reply)
             *colon = '\0';
         c->items_refused[k]++;
         add_reason(c, k, text, 1);
+        if (c->ledger)
+            fprintf(c->ledger, "%s%lld", any ? "," : "REJECTED\t[",
+                    (long long)json_integer_value(json_object_get(e, "index")));
+        any = true;
+    }
+    if (any && c->ledger)
+        fprintf(c->ledger, "]\n");
+    if (!json_is_array(rej) && json_integer_value(rej) > (json_int_t)json_array_size(list)) {
+        long more = (long)(json_integer_value(rej) - (json_int_t)json_array_size(list));
+        c->items_refused[k] += more;
+        add_reason(c, k, "rejected (no reason given)", more);
     }
 }
 
@@ -169,6 +181,8 @@ int city_send(struct city *c, enum city_kind k, const char *method, const char *
         add_reason(c, k, "no answer from cityd", 1);
     } else if (st >= 200 && st < 300) {
         c->ok[k]++;
+        if (c->ledger && strcmp(method, "GET") != 0)
+            fprintf(c->ledger, "%s %s\t%s\n", method, path, body ? body : "");
         count_batch(c, k, out);
     } else {
         char why[400];
@@ -180,7 +194,7 @@ int city_send(struct city *c, enum city_kind k, const char *method, const char *
          * kind. */
         if (st == 404 && (k == CK_FARES || (k == CK_SIGNS && strstr(why, "no endpoint")))) {
             c->missing[k] = true;
-            snprintf(why, sizeof why, "HTTP 404: this cityd has no such endpoint; stopped");
+            snprintf(why, sizeof why, "this cityd has no such endpoint; stopped sending");
         }
         char text[520];
         snprintf(text, sizeof text, "HTTP %d %s", st, why);
@@ -212,6 +226,7 @@ struct city_lot {
 };
 
 struct city_parking {
+    double gates;                  /* share of off-street lots with plate-reading gates */
     struct city_lot *lots;
     size_t nlots;
     struct demand_plates plates;
@@ -381,13 +396,14 @@ static int cmp_bay(const void *a, const void *b)
     return r ? r : strcmp((*x)->id, (*y)->id);
 }
 
-static struct city_parking *parking_new(struct city *c)
+static struct city_parking *parking_new(struct city *c, double gates)
 {
     const struct map *m = c->map;
     struct city_parking *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
     p->c = c;
+    p->gates = gates;
     p->nlots = m->nlots;
     p->lots = calloc(m->nlots ? m->nlots : 1, sizeof *p->lots);
     demand_rng_seed(&p->rng_demand, c->seed, 1);
@@ -403,7 +419,11 @@ static struct city_parking *parking_new(struct city *c)
     for (size_t i = 0; i < m->nlots; i++) {
         struct city_lot *l = &p->lots[i];
         l->ml = &m->lots[i];
-        l->gated = l->ml->type && !strcmp(l->ml->type, "OffStreetParking");
+        /* Gates: off-street lots, the first share `gates` of them by a hash
+         * of the id (so the choice does not depend on the map's order). */
+        uint64_t gh = simcli_hash(SIMCLI_HASH_INIT ^ 0x6761746573ULL, l->ml->id, strlen(l->ml->id));
+        l->gated = l->ml->type && !strcmp(l->ml->type, "OffStreetParking") &&
+                   (double)(gh % 10000) < gates * 10000;
         l->report_phase = (double)(simcli_hash(SIMCLI_HASH_INIT, l->ml->id, strlen(l->ml->id)) %
                                    (uint64_t)LOT_REPORT_S);
         city_urlenc(l->ml->id, l->lot_enc, sizeof l->lot_enc);
@@ -760,7 +780,9 @@ int simcli_city(int argc, char **argv)
 {
     const char *server = NULL, *key = NULL, *map_dir = "maps/yantai", *speed_s = "1",
                *start = NULL, *date = NULL, *dump_path = NULL, *tzname = "Asia/Shanghai";
-    double duration = 86400, timeout = 10, retries = 5, tripless = 0, progress_s = NAN;
+    double duration = 86400, timeout = 10, retries = 5, tripless = 0, progress_s = NAN,
+           gates = 1;
+    const char *ledger_path = NULL;
     unsigned long long seed = 1;
     bool dry = false;
     struct simopt opts[] = {
@@ -776,6 +798,8 @@ int simcli_city(int argc, char **argv)
         { "--dry-run", OPT_FLAG, &dry, false, false },
         { "--tripless", OPT_DOUBLE, &tripless, false, false },
         { "--progress", OPT_DOUBLE, &progress_s, false, false },
+        { "--gates", OPT_DOUBLE, &gates, false, false },
+        { "--ledger", OPT_STRING, &ledger_path, false, false },
         { "--tz", OPT_STRING, &tzname, false, false },
         { "--timeout", OPT_DOUBLE, &timeout, false, false },
         { "--retries", OPT_DOUBLE, &retries, false, false },
@@ -794,9 +818,10 @@ int simcli_city(int argc, char **argv)
                         "observations, gate events, positions and counts: admin), or --dry-run\n");
         return 2;
     }
-    if (!(duration > 0) || !(tripless >= 0 && tripless <= 1)) {
+    if (!(duration > 0) || !(tripless >= 0 && tripless <= 1) || !(gates >= 0 && gates <= 1)) {
         fprintf(stderr, "citysim: %s\n", !(duration > 0) ? "--duration: must be > 0"
-                                                          : "--tripless: a share in [0, 1]");
+                                          : !(gates >= 0 && gates <= 1) ? "--gates: a share in [0, 1]"
+                                                                        : "--tripless: a share in [0, 1]");
         return 2;
     }
     struct stat st;
@@ -843,12 +868,17 @@ int simcli_city(int argc, char **argv)
         rc = 2;
         goto out;
     }
+    if (ledger_path && (c.ledger = fopen(ledger_path, "w")) == NULL) {
+        fprintf(stderr, "citysim: --ledger: cannot write '%s'\n", ledger_path);
+        rc = 2;
+        goto out;
+    }
     if (!dry && (c.http = simhttp_new(server, key, timeout, (int)retries, err, sizeof err)) == NULL) {
         fprintf(stderr, "citysim: %s\n", err);
         rc = 3;
         goto out;
     }
-    c.parking = parking_new(&c);
+    c.parking = parking_new(&c, gates);
     c.signals = signals_new(&c);
     c.bus = citybus_new(&c, map_dir, tripless, err, sizeof err);
     if (c.bus == NULL)
@@ -885,6 +915,8 @@ int simcli_city(int argc, char **argv)
 out:
     if (c.dump)
         fclose(c.dump);
+    if (c.ledger)
+        fclose(c.ledger);
     citybus_free(c.bus);
     parking_free(c.parking);
     free(c.signals);

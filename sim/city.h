@@ -50,6 +50,7 @@ struct city {
     const struct map *map;
     struct simhttp *http;          /* NULL with --dry-run */
     FILE *dump;                    /* --dump-requests, or NULL */
+    FILE *ledger;                  /* --ledger: the writes cityd acknowledged (2xx), as dumped */
     uint64_t seed;
     char tag[16];                  /* run tag in every id: hash of seed and start */
     double t0, t_end, t;           /* simulated epoch seconds */

@@ -281,7 +281,8 @@ static void position(struct citybus *b, struct city *c, struct bvehicle *v,
     struct geo_pt p = geo_line_point_at(pt->line, d);
     struct geo_pt q = geo_line_point_at(pt->line, d + 10);
     struct geo_pt o = geo_line_point_at(pt->line, d - 10);
-    double bearing = geo_bearing_deg(o.lon, o.lat, q.lon, q.lat);
+    /* whole degrees in [0, 360): 359.6 must not print as 360 */
+    double bearing = fmod(round(geo_bearing_deg(o.lon, o.lat, q.lon, q.lat)) + 360, 360);
     if ((int)at == bt->detour_stop && speed > 0) {
         /* a detour: 250 m to the right of the route */
         double rad = (bearing + 90) * M_PI / 180;

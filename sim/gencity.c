@@ -292,10 +292,10 @@ static int gtfs(struct gen *g, int buses)
                 fprintf(st, "S%d-%d-%02d,Route %d stop %d,%.7f,%.7f\n", r + 1, dir, k + 1, r + 1,
                         k + 1, p.lat, p.lon);
             }
-            /* 20 km/h with 20 s dwell; headway so that ~10 buses run: a
-             * round trip plus two 5-minute layovers, shared by ten */
+            /* 20 km/h with 20 s dwell; headway so that ~10 buses serve the
+             * route: a round trip plus two 10-minute turns, shared by ten */
             double leg = len / (20 / 3.6) + 20.0 * nstops;
-            double headway = fmax(300, round((2 * leg + 600) / 10 / 60) * 60);
+            double headway = fmax(300, round((2 * leg + 1200) / 10 / 60) * 60);
             int n = 0;
             for (double t0 = 6 * 3600 + dir * headway / 2; t0 <= 22 * 3600; t0 += headway, n++) {
                 fprintf(tr, "R%d,DAILY,R%d-%d-%03d,%d,R%d-%d\n", r + 1, r + 1, dir, n, dir, r + 1,
