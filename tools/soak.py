@@ -95,7 +95,8 @@ def start_cityd(a, port, log):
            '-o', 'clock.mode=replay', '-o', 'map.dir=' + a.city, '-o', 'log.level=warn',
            '-o', 'server.max_connections=2000']
     p = subprocess.Popen(cmd, stderr=open(log, 'a'), cwd=ROOT)
-    for _ in range(1200):
+    deadline = time.time() + 300
+    while time.time() < deadline:
         st, _, _ = get('http://127.0.0.1:%d/v1/health' % port, timeout=2)
         if st == 200:
             return p
