@@ -89,11 +89,11 @@ class StartFailed(Exception):
     pass
 
 
-def start_cityd(a, port, log):
+def start_cityd(a, port, log, extra=()):
     cmd = [os.path.join(ROOT, 'bin', 'cityd'), '-c', os.path.join(ROOT, 'config', 'cityd.conf'),
            '-o', 'server.listen=127.0.0.1:%d' % port, '-o', 'redis.data_dir=' + a.var,
            '-o', 'clock.mode=replay', '-o', 'map.dir=' + a.city, '-o', 'log.level=warn',
-           '-o', 'server.max_connections=2000']
+           '-o', 'server.max_connections=2000'] + [x for o in extra for x in ('-o', o)]
     p = subprocess.Popen(cmd, stderr=open(log, 'a'), cwd=ROOT)
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -362,7 +362,19 @@ def main():
         cityd.terminate()
         cityd.wait(60)
     except StartFailed as e:
-        ledger_err = 'cityd did not restart on the soak\'s Redis: %s' % e
+        # Known: with the default redis.timeout_ms (2 s) the restore of a city this size
+        # livelocks (docs/city.md); a longer timeout lets it finish, and the ledger is read.
+        ledger_err = 'cityd did not restart with the default redis.timeout_ms: %s' % e
+        t_restart = time.time()
+        try:
+            cityd = start_cityd(a, port, log, ['redis.timeout_ms=30000'])
+            restart_s = time.time() - t_restart
+            ledger_err += '; restarted with redis.timeout_ms=30000 in %.1f s' % restart_s
+            ledger = ledger_check(a, base)
+            cityd.terminate()
+            cityd.wait(60)
+        except StartFailed as e2:
+            ledger_err += '; nor with redis.timeout_ms=30000: %s' % e2
     # ---- report ----
     with open(os.path.join(a.out, 'samples.tsv'), 'w') as f:
         f.write('wall_s\tsim_elapsed_s\tcityd_cpu_pct\tcityd_rss_mib\tredis_cpu_pct\tredis_rss_mib\tsent\n')
@@ -429,7 +441,7 @@ def main():
             '', 'Ledger check (cityd restarted on the same Redis; every write acknowledged 2xx):', '',
             '| writes | acknowledged | missing |', '|---|---|---|']
     if ledger_err:
-        out.append('| (not done) | %s | |' % ledger_err)
+        out.insert(len(out) - 3, '- ' + ledger_err)
     for k, (n, miss) in ledger.items():
         out.append('| %s | %d | %s |' % (k, n, '-' if miss is None else miss))
     out += ['', 'Plot: %s (latency per minute, RSS over time); raw: samples.tsv, reads.tsv.' % png]
