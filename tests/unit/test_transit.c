@@ -124,17 +124,32 @@ static void test_layover_then_progress(void)
     CU_ASSERT_EQUAL(v->status, TRANSIT_AT_STOP);
     CU_ASSERT_EQUAL(v->next_pos, 3);
     CU_ASSERT_DOUBLE_EQUAL(transit_predict(t, v, 3, v->ts), v->ts, 1e-6);
-    /* With the default rider margin the same bus is announced 10 s + 10 %
-     * of the horizon early at S5, and never in the past at S4. */
-    struct transit *tm = transit_new(feed, NULL);
-    feed_ping(tm, ping("b1", "T1", 0, 8, origin_tue + hms(7, 58, 0)));
-    for (int i = 1; i <= 8; i++)
-        feed_ping(tm, ping("b1", "T1", 150.0 * i, 8, origin_tue + hms(8, 0, 30 * i)));
-    CU_ASSERT_EQUAL(feed_ping(tm, s), TRANSIT_ACCEPTED);
+    /* By default the prediction is the estimate itself (no deliberate
+     * bias) and so is the announced time; a configured display margin
+     * moves only the announced time: 10 s + 10 % of the horizon early at
+     * S5, never in the past at S4. */
+    struct transit *td = transit_new(feed, NULL);
+    struct transit_params pm;
+    transit_params_default(&pm);
+    pm.early_s = 10;
+    pm.early_frac = 0.1;
+    struct transit *tm = transit_new(feed, &pm);
+    struct transit *both[] = {td, tm};
+    for (int j = 0; j < 2; j++) {
+        feed_ping(both[j], ping("b1", "T1", 0, 8, origin_tue + hms(7, 58, 0)));
+        for (int i = 1; i <= 8; i++)
+            feed_ping(both[j], ping("b1", "T1", 150.0 * i, 8, origin_tue + hms(8, 0, 30 * i)));
+        CU_ASSERT_EQUAL(feed_ping(both[j], s), TRANSIT_ACCEPTED);
+    }
+    const struct transit_vehicle *vd = transit_vehicle_get(td, "b1");
     const struct transit_vehicle *vm = transit_vehicle_get(tm, "b1");
     double est = transit_predict(t, v, 4, v->ts), h = est - v->ts;
-    CU_ASSERT_DOUBLE_EQUAL(transit_predict(tm, vm, 4, vm->ts), est - 10 - 0.1 * h, 1e-6);
-    CU_ASSERT_DOUBLE_EQUAL(transit_predict(tm, vm, 3, vm->ts), vm->ts, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(td, vd, 4, vd->ts), est, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(transit_announced(td, vd, 4, vd->ts), est, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(tm, vm, 4, vm->ts), est, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(transit_announced(tm, vm, 4, vm->ts), est - 10 - 0.1 * h, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(transit_announced(tm, vm, 3, vm->ts), vm->ts, 1e-6);
+    transit_free(td);
     transit_free(tm);
     transit_free(t);
 }
