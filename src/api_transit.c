@@ -635,6 +635,7 @@ static json_t *arrival_json(const struct api_transit *at, const struct transit_a
     json_object_set_new(o, "stop_sequence", json_integer(pt->seq[a->pos]));
     json_object_set_new(o, "scheduled_arrival", json_time(a->scheduled));
     json_object_set_new(o, "predicted_arrival", a->predicted ? json_time(a->predicted) : json_null());
+    json_object_set_new(o, "announced_arrival", a->predicted ? json_time(a->announced) : json_null());
     json_object_set_new(o, "predicted", json_boolean(a->predicted != 0));
     json_object_set_new(o, "route_short_name", json_str_or_null(rt->short_name));
     json_object_set_new(o, "trip_headsign", json_str_or_null(tr->headsign));

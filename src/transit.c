@@ -44,8 +44,8 @@ void transit_params_default(struct transit_params *p)
     p->future_tolerance_s = 300;
     p->forget_after_s = 86400;
     p->max_vehicles = 20000;
-    p->early_s = 10;
-    p->early_frac = 0.1;
+    p->early_s = 0;
+    p->early_frac = 0;
 }
 
 /* Travel-time estimator for one ordered stop pair. */
@@ -623,11 +623,19 @@ double transit_predict(const struct transit *t, const struct transit_vehicle *v,
     if (transit_vehicle_status(t, v, now) == TRANSIT_STALE || v->trip == GTFS_NONE ||
         !v->matched || pos >= v->n_pred || pos < v->next_pos || v->pred[pos] == 0)
         return 0;
-    /* The estimate is a median; riders are told a little less (see
-     * transit_params), never a time already past. */
-    double p = v->pred[pos], h = fmax(0, p - now);
-    p -= t->p.early_s + t->p.early_frac * h;
-    return fmax(p, now);
+    /* The best estimate; a bus not there yet will come, so never a time
+     * already past. */
+    return fmax(v->pred[pos], now);
+}
+
+double transit_announced(const struct transit *t, const struct transit_vehicle *v,
+                         uint32_t pos, double now)
+{
+    double p = transit_predict(t, v, pos, now);
+    if (p == 0)
+        return 0;
+    double h = p - now;
+    return fmax(p - t->p.early_s - t->p.early_frac * h, now);
 }
 
 
@@ -983,12 +991,14 @@ size_t transit_arrivals(const struct transit *t, uint32_t stop, double now, doub
             const struct gtfs_trip *tr = &f->trips[vis[i].trip];
             if (!gtfs_service_active(f, tr->service, day))
                 continue;
-            struct transit_arrival a = {vis[i].trip, vis[i].pos, NULL, origin + vis[i].arr, 0};
+            struct transit_arrival a = {vis[i].trip, vis[i].pos, NULL, origin + vis[i].arr, 0, 0};
             a.vehicle = trip_vehicle(t, vis[i].trip, day, now);
             if (a.vehicle && a.vehicle->next_pos > a.pos)
                 continue;                      /* already served */
-            if (a.vehicle)
+            if (a.vehicle) {
                 a.predicted = transit_predict(t, a.vehicle, a.pos, now);
+                a.announced = transit_announced(t, a.vehicle, a.pos, now);
+            }
             double when = a.predicted ? a.predicted : a.scheduled;
             if (when < now || when > now + window_s)
                 continue;

@@ -361,6 +361,9 @@ static void test_arrivals(void)
     /* 564 m left at about 5 m/s: well before the timetable's 08:12. */
     json_int_t pa = jint(a, "predicted_arrival");
     CU_ASSERT_TRUE(pa > (json_int_t)HMS(8, 4, 0) && pa < (json_int_t)HMS(8, 10, 0));
+    /* No display margin by default: the sign announces the estimate. */
+    CU_ASSERT_EQUAL(jint(a, "announced_arrival"), pa);
+    CU_ASSERT_TRUE(json_is_null(json_object_get(b, "announced_arrival")));
     /* T2 starts at S5 at 08:20 with no bus on it: timetable only. */
     CU_ASSERT_EQUAL(jint(b, "stop_sequence"), 1);
     CU_ASSERT_FALSE(json_is_true(json_object_get(b, "predicted")));
