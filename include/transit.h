@@ -99,6 +99,11 @@ struct transit_vehicle {
     uint32_t cross_pos;           /* UINT32_MAX = none */
     double cross_ts;
     double layover_since;         /* first report waiting at the trip's first stop (0: none) */
+    /* Trip assignment: the feed's, or inferred (assign.h) when the feed
+     * names no trip. */
+    bool inferred;
+    bool followed;                /* inferred: taken on as the next trip of its block */
+    double assigned_ts;           /* when the current trip was taken on */
 };
 
 /* What a report taught the estimators, reported for persistence and fed

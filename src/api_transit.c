@@ -472,6 +472,8 @@ static json_t *vehicle_json(const struct api_transit *at, const struct transit_v
     json_t *o = json_object();
     json_object_set_new(o, "vehicle_id", json_string(v->id));
     json_object_set_new(o, "trip_id", json_str_or_null(on_trip ? v->trip_id : NULL));
+    json_object_set_new(o, "assignment",
+                        on_trip ? json_string(v->inferred ? "inferred" : "feed") : json_null());
     json_object_set_new(o, "route_id",
                         json_str_or_null(v->route != GTFS_NONE ? f->routes[v->route].id : NULL));
     put_lonlat(o, v->lon, v->lat, gcj02);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "assign.h"
 #include "dict.h"
 #include "geo.h"
 #include "tz.h"
@@ -72,6 +73,7 @@ struct transit {
     struct transit_params p;
     struct dict *vehicles;          /* id -> struct transit_vehicle * (owned) */
     struct dict *by_trip;           /* trip_id -> struct transit_vehicle * */
+    struct assign *assign;          /* trip candidates for reports without a trip */
     struct dict *segs;              /* "from\x1fto" -> struct seg * (owned) */
     struct seg ***pat_segs;         /* per pattern: n-1 seg pointers (see segs_build) */
     double last_header_ts;
@@ -95,9 +97,11 @@ struct transit *transit_new(const struct gtfs *feed, const struct transit_params
     t->pat_segs = calloc(feed->n_patterns + 1, sizeof *t->pat_segs);
     t->route_pace = malloc((feed->n_routes + 1) * sizeof *t->route_pace);
     t->terms = calloc(feed->n_stops + 1, sizeof *t->terms);
+    t->assign = assign_new(feed);
     for (size_t i = 0; t->route_pace && i <= feed->n_routes; i++)
         t->route_pace[i] = 1.0;
     if (!t->vehicles || !t->by_trip || !t->segs || !t->pat_segs || !t->route_pace || !t->terms ||
+        !t->assign ||
         segs_build(t) < 0) {
         transit_free(t);
         return NULL;
@@ -119,6 +123,7 @@ void transit_free(struct transit *t)
         return;
     dict_free(t->vehicles, vehicle_free);
     dict_free(t->by_trip, NULL);
+    assign_free(t->assign);
     dict_free(t->segs, free);
     for (size_t i = 0; t->pat_segs && i < t->f->n_patterns; i++)
         free(t->pat_segs[i]);
@@ -364,43 +369,6 @@ void transit_observe(struct transit *t, const struct transit_obs *o)
     seg_update(t, s, ref, o->ts, o->duration_s);
 }
 
-/* ---- timetable along the line ---- */
-
-/* Where the timetable has trip tr at `s` seconds after its day origin. */
-static double sched_dist(const struct gtfs *f, uint32_t trip, double s)
-{
-    const struct gtfs_trip *tr = &f->trips[trip];
-    const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
-    if (s <= tr->dep[0])
-        return pt->dist_m[0];
-    for (uint32_t k = 0; k + 1 < pt->n; k++) {
-        if (s <= tr->dep[k])
-            return pt->dist_m[k];
-        if (s < tr->arr[k + 1]) {
-            double fr = (s - tr->dep[k]) / (double)(tr->arr[k + 1] - tr->dep[k]);
-            return pt->dist_m[k] + fr * (pt->dist_m[k + 1] - pt->dist_m[k]);
-        }
-    }
-    return pt->dist_m[pt->n - 1];
-}
-
-/* When the timetable has trip tr at distance d (seconds after origin). */
-static double sched_time(const struct gtfs *f, uint32_t trip, double d)
-{
-    const struct gtfs_trip *tr = &f->trips[trip];
-    const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
-    if (d <= pt->dist_m[0])
-        return tr->dep[0];
-    for (uint32_t k = 0; k + 1 < pt->n; k++) {
-        if (d < pt->dist_m[k + 1]) {
-            double len = pt->dist_m[k + 1] - pt->dist_m[k];
-            double fr = len > 0 ? (d - pt->dist_m[k]) / len : 0;
-            return tr->dep[k] + fr * (tr->arr[k + 1] - tr->dep[k]);
-        }
-    }
-    return tr->arr[pt->n - 1];
-}
-
 /* ---- matching ---- */
 
 /* Best place for position p on the vehicle's pattern, or -1 (off route). */
@@ -419,7 +387,7 @@ static int match_place(struct transit *t, const struct transit_vehicle *v, struc
         sigma = 50 + MATCH_VTYP_MPS * dt;
     } else {
         /* Anywhere on the line, preferring where the timetable has it. */
-        dexp = sched_dist(t->f, v->trip, ts - (double)v->origin);
+        dexp = gtfs_sched_dist(t->f, v->trip, ts - (double)v->origin);
         sigma = 600;
     }
     size_t n = gtfs_line_places(t->f, pt, p, t->p.gate_m, lo, hi, pl, MATCH_MAX_PLACES);
@@ -534,7 +502,7 @@ static void place_status(struct transit *t, struct transit_vehicle *v)
             break;
         }
     }
-    v->sched_dev_s = s - sched_time(t->f, v->trip, v->dist_m);
+    v->sched_dev_s = s - gtfs_sched_time(t->f, v->trip, v->dist_m);
 }
 
 /* ---- prediction ---- */
@@ -759,22 +727,28 @@ static struct transit_vehicle *vehicle_for(struct transit *t, const char *id)
     return v;
 }
 
-/* Switch a vehicle to a (new) trip: service day, prediction array. */
+/* Switch a vehicle to a (new) trip: service day (*day when known, else
+ * the report's start_date, else inferred), prediction array. */
 static int assign_trip(struct transit *t, struct transit_vehicle *v, uint32_t trip,
+                       const char *trip_id, const int64_t *known_day,
                        const struct gtfsrt_vehicle *in, double ts)
 {
     if (v->trip_id[0] && dict_get(t->by_trip, v->trip_id) == v)
         dict_del(t->by_trip, v->trip_id);
     v->trip = trip;
-    snprintf(v->trip_id, sizeof v->trip_id, "%s", in->trip_id);
+    snprintf(v->trip_id, sizeof v->trip_id, "%s", trip_id);
     v->matched = false;
     v->cross_pos = UINT32_MAX;
     v->layover_since = 0;
     v->n_pred = 0;
+    v->assigned_ts = ts;
     if (trip == GTFS_NONE)
         return 0;
     int64_t day, origin;
-    if (gtfs_parse_date(in->start_date, &day) == 0) {
+    if (known_day != NULL) {
+        day = *known_day;
+        origin = gtfs_day_origin(t->f, day);
+    } else if (gtfs_parse_date(in->start_date, &day) == 0) {
         origin = gtfs_day_origin(t->f, day);
     } else if (gtfs_trip_day(t->f, trip, (int64_t)ts, 3 * 3600, &day, &origin) < 0) {
         day = tz_local_day(t->f->tz, (int64_t)ts);
@@ -791,6 +765,122 @@ static int assign_trip(struct transit *t, struct transit_vehicle *v, uint32_t tr
     int e = 0;
     dict_put(t->by_trip, v->trip_id, v, &e);
     return e ? -1 : 0;
+}
+
+/* ---- trip assignment (reports without a trip id) ---- */
+
+#define INFER_MAX 32
+#define STICKY_S 300.0              /* a trip held this long is kept unless clearly wrong */
+#define OFF_KEEP_S 300.0            /* an inferred trip survives this long off its line */
+#define SWITCH_COST 1.0             /* a young assignment yields to one better by this */
+#define STICKY_COST 3.0             /* ... an established one (or one followed on its block) */
+#define BLOCK_BONUS 1.5             /* the block's next trip after a terminal */
+#define SAME_ROUTE_BONUS 0.3        /* a bus tends to stay on its route */
+#define TAKEN_COST 2.0              /* another live bus runs that trip */
+#define DEADHEAD_S 3600.0           /* a block's next trip awaits its bus this long before its start */
+
+/* Direction of travel: the reported bearing, else the movement since the
+ * last report when it is long enough to mean something. */
+static double report_heading(const struct transit_vehicle *v, const struct gtfsrt_vehicle *in)
+{
+    if (!isnan(in->bearing))
+        return in->bearing;
+    if (v->ts > 0 && geo_distance_m(v->lon, v->lat, in->lon, in->lat) > 30)
+        return geo_bearing_deg(v->lon, v->lat, in->lon, in->lat);
+    return NAN;
+}
+
+/* Another live bus runs trip on day. */
+static bool trip_taken(const struct transit *t, const struct transit_vehicle *v, uint32_t trip,
+                       int64_t day, double ts)
+{
+    const struct transit_vehicle *o = dict_get(t->by_trip, t->f->trips[trip].id);
+    return o != NULL && o != v && o->day == day && ts - o->ts <= t->p.stale_after_s;
+}
+
+/* The candidate to take, what the vehicle's history adds to the costs:
+ * skip the trip it has just finished, favour its block's next trip and
+ * its route, shun trips other buses run. NULL when none. */
+static struct assign_match *pick(const struct transit *t, const struct transit_vehicle *v,
+                                 struct assign_match *c, size_t n, uint32_t skip, uint32_t succ,
+                                 uint32_t prev_route, double ts)
+{
+    struct assign_match *best = NULL;
+    double best_cost = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].trip == skip)
+            continue;
+        double cost = c[i].cost;
+        if (c[i].trip == succ)
+            cost -= BLOCK_BONUS;
+        if (t->f->trips[c[i].trip].route == prev_route)
+            cost -= SAME_ROUTE_BONUS;
+        if (trip_taken(t, v, c[i].trip, c[i].day, ts))
+            cost += TAKEN_COST;
+        if (cost < best_cost) {
+            best_cost = cost;
+            best = &c[i];
+        }
+    }
+    if (best)
+        best->cost = best_cost;
+    return best;
+}
+
+/* Should a vehicle keep its inferred trip `cur` (not finished)? Yes while
+ * the report fits it and no other candidate is clearly better, and for a
+ * while off its line (a detour, a bad fix). */
+static bool keep_trip(const struct transit *t, const struct transit_vehicle *v,
+                      const struct assign_query *q, struct assign_match *c, size_t n)
+{
+    struct assign_match m;
+    if (assign_score(t->assign, q, v->trip, v->day, &m) < 0) {
+        double since = v->matched ? v->match_ts : v->assigned_ts;
+        return q->ts - since <= OFF_KEEP_S;
+    }
+    double hold = v->followed || q->ts - v->assigned_ts >= STICKY_S ? STICKY_COST : SWITCH_COST;
+    const struct assign_match *o = pick(t, v, c, n, v->trip, GTFS_NONE, v->route, q->ts);
+    return o == NULL || !(o->cost < m.cost - SAME_ROUTE_BONUS - hold);
+}
+
+/* The trip a report without a trip id goes on (GTFS_NONE: none fits), on
+ * service day *day. route: the feed's route, GTFS_NONE when not given. */
+static uint32_t infer_trip(struct transit *t, struct transit_vehicle *v,
+                           const struct gtfsrt_vehicle *in, double ts, uint32_t route,
+                           int64_t *day)
+{
+    struct assign_query q = {in->lon, in->lat, ts, report_heading(v, in), route, t->p.gate_m};
+    struct assign_match c[INFER_MAX];
+    size_t n = assign_candidates(t->assign, &q, c, INFER_MAX);
+    uint32_t cur = v->inferred ? v->trip : GTFS_NONE, succ = GTFS_NONE;
+    if (cur != GTFS_NONE && route != GTFS_NONE && t->f->trips[cur].route != route)
+        cur = GTFS_NONE;                        /* the feed moved it to another route */
+    bool done = false;
+    if (cur != GTFS_NONE) {
+        const struct gtfs_pattern *pt = gtfs_trip_pattern(t->f, cur);
+        done = v->matched && v->dist_m >= pt->dist_m[pt->n - 1] - AT_STOP_M;
+        if (!done && keep_trip(t, v, &q, c, n)) {
+            *day = v->day;
+            return cur;
+        }
+        if (done)
+            succ = assign_next_in_block(t->assign, cur);
+    }
+    const struct assign_match *b = pick(t, v, c, n, done ? cur : GTFS_NONE, succ,
+                                        cur != GTFS_NONE ? t->f->trips[cur].route : GTFS_NONE, ts);
+    v->followed = b != NULL && b->trip == succ;
+    if (b != NULL) {
+        *day = b->day;
+        return b->trip;
+    }
+    /* Finished and nowhere on a line: deadheading to the start of the
+     * block's next trip, which it will run. */
+    if (succ != GTFS_NONE && (double)v->origin + t->f->trips[succ].dep[0] - ts <= DEADHEAD_S) {
+        v->followed = true;
+        *day = v->day;
+        return succ;
+    }
+    return GTFS_NONE;
 }
 
 /* A bus that has not left yet, waiting near its first stop but off the
@@ -825,9 +915,16 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
         return TRANSIT_OUTDATED;
     if (v == NULL && (v = vehicle_for(t, in->vehicle_id)) == NULL)
         goto oom;
-    if ((v->trip != trip || strcmp(v->trip_id, in->trip_id) != 0 || v->n_pred == 0) &&
-        assign_trip(t, v, trip, in, ts) < 0)
+    bool inferred = trip == GTFS_NONE;
+    int64_t day = 0;
+    if (inferred && (trip = infer_trip(t, v, in, ts, route, &day)) != GTFS_NONE && route == GTFS_NONE)
+        route = t->f->trips[trip].route;
+    const char *trip_id = !inferred ? in->trip_id : trip != GTFS_NONE ? t->f->trips[trip].id : "";
+    if ((v->trip != trip || strcmp(v->trip_id, trip_id) != 0 || v->n_pred == 0 ||
+         v->inferred != inferred || (inferred && v->day != day)) &&
+        assign_trip(t, v, trip, trip_id, inferred ? &day : NULL, in, ts) < 0)
         goto oom;
+    v->inferred = inferred;
     v->route = route;
     v->lon = in->lon;
     v->lat = in->lat;
@@ -839,7 +936,7 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
         return TRANSIT_ACCEPTED;
     }
     bool prior = v->matched && ts - v->match_ts <= MATCH_PRIOR_S;
-    struct gtfs_place best;
+    struct gtfs_place best = {0, 0};
     if (match_place(t, v, (struct geo_pt){in->lon, in->lat}, ts, prior, &best) < 0 &&
         !in_terminal_bay(t, v, &best)) {
         v->status = TRANSIT_OFF_ROUTE;

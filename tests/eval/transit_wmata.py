@@ -239,9 +239,11 @@ class Client:
         raise RuntimeError(f"{method} {path}: no answer")
 
 
-def entity(r, noise=None):
+def entity(r, noise=None, strip=None):
     """The JSON entity of a recorded report; noise: (rng, sigma_m) to add
-    GPS noise to the position sent (the truth keeps the recorded one)."""
+    GPS noise to the position sent (the truth keeps the recorded one);
+    strip: "trip" sends no trip id (route kept), "all" nothing but the
+    vehicle id, position and time."""
     lat, lon = float(r["vehicle.position.latitude"]), float(r["vehicle.position.longitude"])
     if noise:
         rng, sigma = noise
@@ -256,8 +258,12 @@ def entity(r, noise=None):
     if r.get("vehicle.trip.start_time"):
         v["trip"]["start_time"] = r["vehicle.trip.start_time"]
     for src, dst in (("vehicle.position.bearing", "bearing"), ("vehicle.position.speed", "speed")):
-        if r.get(src):
+        if r.get(src) and strip != "all":
             v["position"][dst] = float(r[src])
+    if strip == "trip":
+        v["trip"] = {"route_id": r["vehicle.trip.route_id"]}
+    elif strip == "all":
+        del v["trip"]
     return {"id": r["id"] or r["vehicle.vehicle.id"], "vehicle": v}
 
 
@@ -267,6 +273,8 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--dump", help="write every scored row here (CSV)")
+    ap.add_argument("--strip", choices=["trip", "all"],
+                    help="send no trip id (route kept), or nothing but vehicle id, position, time")
     ap.add_argument("--noise-m", type=float, default=0,
                     help="add Gaussian GPS noise of this sigma (m) to the positions sent")
     a = ap.parse_args()
@@ -295,6 +303,8 @@ def main():
         by_vehicle[veh].append(run)
 
     cli = Client(a.base, a.key)
+    first_run = {veh: vruns[0] for veh, vruns in by_vehicle.items()}
+    assign = collections.Counter()
     first = int(rows[0]["vehicle.timestamp"])
     last = int(rows[-1]["vehicle.timestamp"])
     m = first - first % 60 + 60
@@ -311,12 +321,15 @@ def main():
                 j += 1
             msg = {"header": {"gtfs_realtime_version": "2.0", "incrementality": "FULL_DATASET",
                               "timestamp": int(rows[j - 1]["vehicle.timestamp"])},
-                   "entity": [entity(r, noise) for r in rows[i:j]]}
+                   "entity": [entity(r, noise, a.strip) for r in rows[i:j]]}
             st, body = cli.call("POST", "/v1/transit/vehicle-positions", json.dumps(msg))
             if st != 200:
                 sys.exit(f"ingest: HTTP {st}: {body}")
             for k in ("accepted", "outdated", "rejected"):
                 counts[k] += body[k]
+            if a.strip:
+                for q in range(i, j):
+                    assess(cli, rows[q], run_of[q], first_run, assign)
             i = j
         # Live buses at m, on route by our matching, and the stops ahead.
         live, ask = [], set()
@@ -421,6 +434,38 @@ def main():
         print(f"{x:<10} " + " ".join(f"{c:>22}" for c in cells) + f" {sum(shares) / 4:>10.3f}")
     print(f"coverage: {cov_ok}/{cov_n} on-route reports with a prediction for the next stop"
           f" = {cov_ok / cov_n if cov_n else 0:.3f}")
+    if a.strip:
+        def share(k):
+            return f"{assign[k + '_ok']}/{assign[k]} = {assign[k + '_ok'] / max(1, assign[k]):.3f}"
+        print(f"assignment (trip ids {'and routes ' if a.strip == 'all' else ''}withheld): "
+              f"right trip for {share('past2')} on-route positions past a bus's first 2 min "
+              f"on its trip; {share('followed')} once followed onto a later trip of its block; "
+              f"{share('all')} of all on-route positions; route of another trip: "
+              f"{assign['wrong_route']}")
+
+
+def assess(cli, r, ro, first_run, assign):
+    """Is the trip cityd inferred for this report the one the recording
+    names? Counted over on-route reports (by our matching) before the
+    trip's last stop."""
+    if ro is None:
+        return
+    run, k = ro
+    if run.off[k] > ON_ROUTE_M or p_is_done(run.t, run.d[k]):
+        return
+    st, body = cli.call("GET", "/v1/transit/vehicles/" + urllib.parse.quote(r["vehicle.vehicle.id"]))
+    got = body.get("trip_id") if st == 200 else None
+    ok = got == r["vehicle.trip.trip_id"]
+    if got is not None and body.get("route_id") != r["vehicle.trip.route_id"]:
+        assign["wrong_route"] += 1
+    assign["all"] += 1
+    assign["all_ok"] += ok
+    if run.ts[k] - run.ts[0] >= 120:
+        assign["past2"] += 1
+        assign["past2_ok"] += ok
+    if first_run[r["vehicle.vehicle.id"]] is not run:
+        assign["followed"] += 1
+        assign["followed_ok"] += ok
 
 
 def p_is_done(t, d):
