@@ -12,7 +12,8 @@
  *   - offset from the line;
  *   - heading against the line's direction there (two directions of one
  *     route share the streets; a bus's bearing tells them apart).
- * A place at a trip's last stop is not a candidate: the trip is over.
+ * A place at a trip's last stop says the trip is over: it comes back
+ * marked `ended` (the bus runs that trip's block; its next trip follows).
  * Candidates come back best first; the caller (transit.c) adds what it
  * knows of the vehicle: the trip it is on (sticky), the next trip of the
  * block after a terminal, trips other buses already run.
@@ -50,6 +51,7 @@ struct assign_match {
     double dev_s;                 /* seconds late (+) / early (-) there; 0 waiting to start */
     double cost;                  /* lower is better */
     int layover;                  /* waiting at (or near) the first stop before the departure */
+    int ended;                    /* at the trip's last stop: it is over, and tells the block */
 };
 
 struct assign;

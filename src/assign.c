@@ -16,6 +16,7 @@
 #define WAIT_SCALE_S 1800.0         /* waiting before a first departure costing 1 */
 #define WRONG_WAY_COST 4.0          /* heading more than WRONG_WAY_DEG off the line */
 #define WRONG_WAY_DEG 100.0
+#define START_ZONE_M 800.0          /* a bus may lay over this far into a trip before it starts */
 
 struct pat_index {
     uint32_t *trips;                /* trips on the pattern, by first departure */
@@ -180,16 +181,26 @@ static int score_place(const struct assign *a, const struct assign_query *q, uin
     const struct gtfs_trip *tr = &f->trips[trip];
     const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
     double s = q->ts - origin;
-    if (d >= pt->dist_m[pt->n - 1] - AT_STOP_M)
-        return -1;                          /* at its last stop: that trip is over */
     if (s < tr->dep[0] - ASSIGN_EARLY_S || s > tr->arr[pt->n - 1] + ASSIGN_LATE_S)
         return -1;
-    bool waiting = d <= pt->dist_m[0] + AT_STOP_M && s <= tr->dep[0];
+    if (d >= pt->dist_m[pt->n - 1] - AT_STOP_M) {
+        /* At its last stop the trip is over; what it says is which block
+         * the bus runs (ended): its lateness there. */
+        double late = s - tr->arr[pt->n - 1];
+        double c = late >= 0 ? (late / LATE_SCALE_S) * (late / LATE_SCALE_S)
+                             : (late / EARLY_SCALE_S) * (late / EARLY_SCALE_S);
+        *m = (struct assign_match){trip, 0, (int64_t)origin, d, off, late, c, 0, 1};
+        return bay ? -1 : 0;
+    }
+    /* Before the trip is due at that place, near its start: laying over
+     * (terminal bays and layover stops are often a little way in). */
+    double due = gtfs_sched_time(f, trip, d);
+    bool waiting = d <= pt->dist_m[0] + START_ZONE_M && s <= due;
     if (bay && !waiting)
         return -1;                          /* off the line is only for a bus yet to leave */
-    double dev = waiting ? 0 : s - gtfs_sched_time(f, trip, d), c;
+    double dev = waiting ? 0 : s - due, c;
     if (waiting)
-        c = (tr->dep[0] - s) / WAIT_SCALE_S;
+        c = (due - s) / WAIT_SCALE_S;
     else if (dev >= 0)
         c = (dev / LATE_SCALE_S) * (dev / LATE_SCALE_S);
     else
@@ -200,7 +211,7 @@ static int score_place(const struct assign *a, const struct assign_query *q, uin
         double diff = angle_diff(q->heading, gtfs_line_heading(pt, d));
         c += diff > WRONG_WAY_DEG ? WRONG_WAY_COST : 0.5 * (diff / 90) * (diff / 90);
     }
-    *m = (struct assign_match){trip, 0, (int64_t)origin, d, off, dev, c, waiting};
+    *m = (struct assign_match){trip, 0, (int64_t)origin, d, off, dev, c, waiting, 0};
     return 0;
 }
 

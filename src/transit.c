@@ -502,6 +502,16 @@ static void place_status(struct transit *t, struct transit_vehicle *v)
             break;
         }
     }
+    /* Stopped at a stop down the line before its trip has even started:
+     * laying over there (not running early), until its time there. */
+    if (v->status == TRANSIT_AT_STOP && v->next_pos > 0 && v->next_pos < pt->n - 1 &&
+        s < tr->dep[0]) {
+        v->status = TRANSIT_LAYOVER;
+        v->sched_dev_s = 0;
+        v->cross_pos = v->next_pos;        /* the next segment counts from departure */
+        v->cross_ts = v->ts;
+        return;
+    }
     v->sched_dev_s = s - gtfs_sched_time(t->f, v->trip, v->dist_m);
 }
 
@@ -556,7 +566,12 @@ static void predict_all(struct transit *t, struct transit_vehicle *v)
     const struct gtfs_pattern *pt = &t->f->patterns[tr->pattern];
     uint32_t n = pt->n, j;
     double cur;
-    if (v->status == TRANSIT_LAYOVER) {
+    if (v->status == TRANSIT_LAYOVER && v->next_pos > 0) {
+        /* Laying over down the line: leaves at its time there. */
+        cur = fmax(v->ts, (double)v->origin + tr->dep[v->next_pos]);
+        v->pred[v->next_pos] = cur;
+        j = v->next_pos + 1;
+    } else if (v->status == TRANSIT_LAYOVER) {
         cur = layover_departure(t, v);
         v->pred[0] = cur;
         j = 1;
@@ -808,6 +823,19 @@ static struct assign_match *pick(const struct transit *t, const struct transit_v
     struct assign_match *best = NULL;
     double best_cost = INFINITY;
     for (size_t i = 0; i < n; i++) {
+        if (c[i].ended) {
+            /* Just finished a trip: its block's next one, after a wait. */
+            uint32_t nx = assign_next_in_block(t->assign, c[i].trip);
+            if (nx == GTFS_NONE || c[i].trip == skip)
+                continue;
+            double wait = (double)c[i].origin + t->f->trips[nx].dep[0] - ts;
+            c[i].trip = nx;
+            c[i].ended = 0;
+            c[i].layover = 1;
+            c[i].d = gtfs_trip_pattern(t->f, nx)->dist_m[0];
+            c[i].dev_s = 0;
+            c[i].cost += fmax(wait, 0) / 1800.0;
+        }
         if (c[i].trip == skip)
             continue;
         double cost = c[i].cost;
@@ -859,12 +887,13 @@ static uint32_t infer_trip(struct transit *t, struct transit_vehicle *v,
     if (cur != GTFS_NONE) {
         const struct gtfs_pattern *pt = gtfs_trip_pattern(t->f, cur);
         done = v->matched && v->dist_m >= pt->dist_m[pt->n - 1] - AT_STOP_M;
+        succ = assign_next_in_block(t->assign, cur);
         if (!done && keep_trip(t, v, &q, c, n)) {
             *day = v->day;
             return cur;
         }
-        if (done)
-            succ = assign_next_in_block(t->assign, cur);
+        if (!done)
+            succ = GTFS_NONE;
     }
     const struct assign_match *b = pick(t, v, c, n, done ? cur : GTFS_NONE, succ,
                                         cur != GTFS_NONE ? t->f->trips[cur].route : GTFS_NONE, ts);

@@ -456,6 +456,10 @@ def assess(cli, r, ro, first_run, assign):
     st, body = cli.call("GET", "/v1/transit/vehicles/" + urllib.parse.quote(r["vehicle.vehicle.id"]))
     got = body.get("trip_id") if st == 200 else None
     ok = got == r["vehicle.trip.trip_id"]
+    if os.environ.get("ASSIGN_DUMP"):
+        with open(os.environ["ASSIGN_DUMP"], "a") as f:
+            f.write(f'{r["vehicle.vehicle.id"]},{r["vehicle.timestamp"]},{r["vehicle.trip.trip_id"]},'
+                    f'{got},{body.get("status")},{round(run.d[k])},{body.get("distance_along_m")}\n')
     if got is not None and body.get("route_id") != r["vehicle.trip.route_id"]:
         assign["wrong_route"] += 1
     assign["all"] += 1
