@@ -196,6 +196,37 @@ static void test_detour(void)
     transit_free(t);
 }
 
+/* A fix implausibly far from the previous one (faster than a bus goes)
+ * is not believed until the next fix confirms it. */
+static void test_jump_filter(void)
+{
+    struct transit *t = tnew();
+    double t0 = origin_tue + hms(8, 1, 0);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("j1", "T1", 200, 0, t0)), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *v = transit_vehicle_get(t, "j1");
+    /* A detour a block north for two and a half minutes. */
+    for (int i = 1; i <= 5; i++)
+        feed_ping(t, ping("j1", "T1", 200 + 20 * i, 250, t0 + 30 * i));
+    CU_ASSERT_EQUAL(v->status, TRANSIT_OFF_ROUTE);
+    double p5 = transit_predict(t, v, 4, t0 + 150);
+    CU_ASSERT(p5 > 0);
+    /* 20 s later a fix on the line 1.2 km on (61 m/s): held, the bus is
+     * still where it was, predictions unchanged. */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("j1", "T1", 1500, 0, t0 + 170)), TRANSIT_ACCEPTED);
+    CU_ASSERT_DOUBLE_EQUAL(v->dist_m, 200, 3);
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(t, v, 4, t0 + 170), p5, 1e-6);
+    /* The next fix is back on the detour: the jump was noise. */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("j1", "T1", 320, 250, t0 + 200)), TRANSIT_ACCEPTED);
+    CU_ASSERT_DOUBLE_EQUAL(v->dist_m, 200, 3);
+    /* A jump confirmed by the fix after it is taken. */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("j1", "T1", 1500, 0, t0 + 220)), TRANSIT_ACCEPTED);
+    CU_ASSERT_DOUBLE_EQUAL(v->dist_m, 200, 3);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("j1", "T1", 1560, 0, t0 + 235)), TRANSIT_ACCEPTED);
+    CU_ASSERT_DOUBLE_EQUAL(v->dist_m, 1560, 3);
+    CU_ASSERT_EQUAL(v->status, TRANSIT_IN_TRANSIT);
+    transit_free(t);
+}
+
 static void test_loop_resolved_by_schedule(void)
 {
     struct transit *t = tnew();
@@ -539,6 +570,7 @@ int suite_transit(void)
     if (!CU_add_test(s, "layover_then_progress", test_layover_then_progress) ||
         !CU_add_test(s, "noise_forward_only", test_noise_forward_only) ||
         !CU_add_test(s, "detour", test_detour) ||
+        !CU_add_test(s, "implausible jumps held until confirmed", test_jump_filter) ||
         !CU_add_test(s, "loop_resolved_by_schedule", test_loop_resolved_by_schedule) ||
         !CU_add_test(s, "stale_and_arrivals", test_stale_and_arrivals) ||
         !CU_add_test(s, "long-silent vehicles forgotten", test_evict) ||
