@@ -12,6 +12,12 @@
  * forward-only (GPS noise near a stop never moves a bus backwards). No
  * candidate within the gate means off_route (a detour); the bus recovers
  * as soon as a position is back within the gate ahead of its last place.
+ * A fix further from the last believed one than a bus can go (straight
+ * line, JUMP_MPS plus GPS slack) is held, not matched, until the next fix
+ * confirms it (near it) or refutes it (near the old track); meanwhile the
+ * bus keeps its place and predictions. Off its line (a detour) the
+ * predictions made at its last place are held (never before now), not
+ * shifted by the timetable.
  *
  * Prediction. Travel time between consecutive stops (arrival to arrival,
  * so the dwell at the first stop is included; from the departure for a
@@ -104,6 +110,11 @@ struct transit_vehicle {
     bool inferred;
     bool followed;                /* inferred: taken on as the next trip of its block */
     double assigned_ts;           /* when the current trip was taken on */
+    /* Jump filter: a fix too far from the last believed one (lon, lat at
+     * fix_ts) for a bus to have gone is held here until the next fix
+     * confirms it (jump_ts 0: none held). */
+    double fix_ts;
+    double jump_lon, jump_lat, jump_ts;
 };
 
 /* What a report taught the estimators, reported for persistence and fed

@@ -24,7 +24,9 @@
 #define DWELL_TYP_S 25.0            /* typical dwell at a stop, within segment times */
 #define LAYOVER_RADIUS_M 300.0      /* terminal bays are often off the route line */
 #define TERM_MIN 4                  /* departures seen before a terminal's habits count */
-#define RELIABLE_GAP_S 150.0        /* crossings interpolated only between reports this close */
+#define RELIABLE_GAP_S 150.0
+#define JUMP_MPS 35.0               /* straight-line speed no bus reaches (126 km/h) */
+#define JUMP_SLACK_M 150.0          /* GPS error allowed on top of it */        /* crossings interpolated only between reports this close */
 
 /* Segment estimator. */
 #define EST_TAU_S 3600.0            /* memory of the level: drifts back to the prior */
@@ -522,13 +524,17 @@ double transit_scheduled(const struct transit *t, const struct transit_vehicle *
     return (double)v->origin + t->f->trips[v->trip].arr[pos];
 }
 
-/* Off its line (a detour) there is no place to predict from: the
- * timetable shifted by the last known deviation, as OneBusAway does. */
-static void predict_off_route(struct transit *t, struct transit_vehicle *v)
+/* Off its line (a detour) there is no new place to predict from: the
+ * predictions made at the last place are held, none before now. Shifting
+ * the timetable by the last deviation would tell riders a bus on a detour
+ * is on its usual way. */
+static void predict_off_route(struct transit_vehicle *v)
 {
     double last = v->ts;
     for (uint32_t k = v->next_pos; k < v->n_pred; k++) {
-        last = fmax(last, transit_scheduled(t, v, k) + v->sched_dev_s);
+        if (v->pred[k] == 0)
+            continue;
+        last = fmax(last, v->pred[k]);
         v->pred[k] = last;
     }
 }
@@ -555,13 +561,13 @@ static double remaining(struct transit *t, const struct transit_vehicle *v, uint
 
 static void predict_all(struct transit *t, struct transit_vehicle *v)
 {
+    if (v->trip != GTFS_NONE && v->matched && v->status == TRANSIT_OFF_ROUTE) {
+        predict_off_route(v);
+        return;
+    }
     memset(v->pred, 0, v->n_pred * sizeof *v->pred);
     if (v->trip == GTFS_NONE || !v->matched)
         return;
-    if (v->status == TRANSIT_OFF_ROUTE) {
-        predict_off_route(t, v);
-        return;
-    }
     const struct gtfs_trip *tr = &t->f->trips[v->trip];
     const struct gtfs_pattern *pt = &t->f->patterns[tr->pattern];
     uint32_t n = pt->n, j;
@@ -929,6 +935,30 @@ static bool in_terminal_bay(const struct transit *t, const struct transit_vehicl
     return true;
 }
 
+static bool too_far(double lon0, double lat0, double t0, double lon1, double lat1, double t1)
+{
+    return geo_distance_m(lon0, lat0, lon1, lat1) > JUMP_SLACK_M + JUMP_MPS * fmax(t1 - t0, 0);
+}
+
+/* Is this fix an implausible jump to hold (the report is accepted, the bus
+ * stays where it was)? A held fix confirmed by the next one is taken; one
+ * the next fix refutes is forgotten. */
+static bool jump_held(struct transit_vehicle *v, const struct gtfsrt_vehicle *in, double ts)
+{
+    bool confirmed = v->jump_ts > 0 &&
+                     !too_far(v->jump_lon, v->jump_lat, v->jump_ts, in->lon, in->lat, ts);
+    v->jump_ts = 0;
+    if (v->fix_ts <= 0 || confirmed || !too_far(v->lon, v->lat, v->fix_ts, in->lon, in->lat, ts))
+        return false;
+    v->jump_lon = in->lon;
+    v->jump_lat = in->lat;
+    v->jump_ts = ts;
+    v->ts = ts;                           /* alive, and later reports are newer */
+    v->bearing = in->bearing;
+    v->speed = in->speed;
+    return true;
+}
+
 static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle *in, double now,
                                  struct transit_obs *obs, size_t max_obs,
                                  size_t *n_obs, char *err, size_t errlen)
@@ -944,6 +974,8 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
         return TRANSIT_OUTDATED;
     if (v == NULL && (v = vehicle_for(t, in->vehicle_id)) == NULL)
         goto oom;
+    if (jump_held(v, in, ts))
+        return TRANSIT_ACCEPTED;
     bool inferred = trip == GTFS_NONE;
     int64_t day = 0;
     if (inferred && (trip = infer_trip(t, v, in, ts, route, &day)) != GTFS_NONE && route == GTFS_NONE)
@@ -958,6 +990,7 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
     v->lon = in->lon;
     v->lat = in->lat;
     v->ts = ts;
+    v->fix_ts = ts;
     v->bearing = in->bearing;
     v->speed = in->speed;
     if (trip == GTFS_NONE) {

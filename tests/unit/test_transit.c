@@ -375,8 +375,9 @@ static void test_bad_input(void)
     CU_ASSERT_DOUBLE_EQUAL(tv->dist_m, d, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(tv->ts, t0, 1e-9);
     CU_ASSERT_EQUAL(transit_vehicle_count(t), 1);
-    /* A vehicle without a trip is kept as a position only. */
-    struct gtfsrt_vehicle free_bus = ping("x2", "T1", 100, 0, t0);
+    /* A vehicle without a trip, and no trip anywhere near it (a block
+     * north of every line), is kept as a position only. */
+    struct gtfsrt_vehicle free_bus = ping("x2", "T1", 100, 1000, t0);
     free_bus.trip_id[0] = '\0';
     CU_ASSERT_EQUAL(transit_ingest(t, &free_bus, t0, NULL, 0, &n, err, sizeof err),
                     TRANSIT_ACCEPTED);
