@@ -36,6 +36,9 @@
 #define ASSIGN_LATE_S 2700.0
 /* A terminal bay off the line: within this of a trip's first stop. */
 #define ASSIGN_BAY_M 300.0
+/* This near its last stop a trip is over (buses stop short of it in
+ * terminal bays). */
+#define ASSIGN_ENDED_M 75.0
 
 struct assign_query {
     double lon, lat, ts;          /* the report */

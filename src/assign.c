@@ -183,12 +183,14 @@ static int score_place(const struct assign *a, const struct assign_query *q, uin
     double s = q->ts - origin;
     if (s < tr->dep[0] - ASSIGN_EARLY_S || s > tr->arr[pt->n - 1] + ASSIGN_LATE_S)
         return -1;
-    if (d >= pt->dist_m[pt->n - 1] - AT_STOP_M) {
+    if (d >= pt->dist_m[pt->n - 1] - ASSIGN_ENDED_M) {
         /* At its last stop the trip is over; what it says is which block
-         * the bus runs (ended): its lateness there. */
+         * the bus runs (ended): its lateness there, at a quarter of the
+         * cost (buses often reach their terminal late, and lay over less). */
         double late = s - tr->arr[pt->n - 1];
         double c = late >= 0 ? (late / LATE_SCALE_S) * (late / LATE_SCALE_S)
                              : (late / EARLY_SCALE_S) * (late / EARLY_SCALE_S);
+        c /= 4;
         *m = (struct assign_match){trip, 0, (int64_t)origin, d, off, late, c, 0, 1};
         return bay ? -1 : 0;
     }

@@ -873,6 +873,9 @@ static bool keep_trip(const struct transit *t, const struct transit_vehicle *v,
         return q->ts - since <= OFF_KEEP_S;
     }
     double hold = v->followed || q->ts - v->assigned_ts >= STICKY_S ? STICKY_COST : SWITCH_COST;
+    /* Another bus has claimed it since: the later claim paid for it. */
+    if (trip_taken(t, v, v->trip, v->day, q->ts))
+        m.cost += TAKEN_COST;
     const struct assign_match *o = pick(t, v, c, n, v->trip, GTFS_NONE, v->route, q->ts);
     return o == NULL || !(o->cost < m.cost - SAME_ROUTE_BONUS - hold);
 }
@@ -892,7 +895,7 @@ static uint32_t infer_trip(struct transit *t, struct transit_vehicle *v,
     bool done = false;
     if (cur != GTFS_NONE) {
         const struct gtfs_pattern *pt = gtfs_trip_pattern(t->f, cur);
-        done = v->matched && v->dist_m >= pt->dist_m[pt->n - 1] - AT_STOP_M;
+        done = v->matched && v->dist_m >= pt->dist_m[pt->n - 1] - ASSIGN_ENDED_M;
         succ = assign_next_in_block(t->assign, cur);
         if (!done && keep_trip(t, v, &q, c, n)) {
             *day = v->day;

@@ -140,10 +140,9 @@ static void test_next_trip_of_block(void)
     for (int i = 0; i <= 24; i++) {
         double d = stop_d(1) + (stop_d(5) - stop_d(1)) * i / 24.0;
         send(t, ping("bus", "A", d, 90, at(8, 0, 30 * i)));
-        if (i == 4)
+        if (i == 4 || i == 22)
             CU_ASSERT_STRING_EQUAL(trip_of(t, "bus"), "A1");
     }
-    CU_ASSERT_STRING_EQUAL(trip_of(t, "bus"), "A1");
     CU_ASSERT_EQUAL(send(t, ping("bus", "A", stop_d(5), NAN, at(8, 13, 0))), TRANSIT_ACCEPTED);
     CU_ASSERT_EQUAL(send(t, ping("bus", "A", stop_d(5), NAN, at(8, 14, 0))), TRANSIT_ACCEPTED);
     CU_ASSERT_STRING_EQUAL(trip_of(t, "bus"), "A2");
