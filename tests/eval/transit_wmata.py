@@ -56,6 +56,7 @@ AHEAD_S = 20 * 60        # stops asked about: scheduled within this of the bus
 BATCH_S = 30             # one FeedMessage per 30 s of recording
 MARGIN = (10.0, 0.1)     # cityd's default rider margin (transit_params early_s, early_frac)
 BUCKETS = [(0, 180), (180, 360), (360, 600), (600, 900)]
+SPLIT_S = 13 * 3600 + 30 * 60  # 13:30 local: the two halves of the recording
 WINDOWS = [(-30, 90), (-60, 150), (-60, 210), (-90, 270)]
 R = 6371008.8
 
@@ -380,6 +381,10 @@ def main():
     # Score cityd and the baselines on the same rows.
     methods = ["cityd", "timetable", "deviation", "dev+margin"]
     stats = {x: [[] for _ in BUCKETS] for x in methods}
+    # The day in two halves: tune on the first (before SPLIT), report the
+    # second as held out.
+    split = feed.origin + SPLIT_S
+    halves = {h: [[] for _ in BUCKETS] for h in ("first", "second")}
     dump = open(a.dump, "w", newline="") if a.dump else None
     if dump:
         dw = csv.writer(dump)
@@ -407,6 +412,7 @@ def main():
         est["dev+margin"] = max(mm, est["deviation"] - MARGIN[0] - MARGIN[1] * h)
         for x in methods:
             stats[x][b].append(act[pos] - est[x])
+        halves["first" if mm < split else "second"][b].append(act[pos] - pred)
         if dump:
             dw.writerow([mm, veh, trip, pos, t["stops"][pos], round(act[pos]), pred, sched,
                          round(est["deviation"]), int(layover), round(t["d"][pos] - run.d[k]),
@@ -432,6 +438,13 @@ def main():
             shares.append(share)
             cells.append(f"{len(e):>6} {mae:>7.1f} {share:>7.3f}")
         print(f"{x:<10} " + " ".join(f"{c:>22}" for c in cells) + f" {sum(shares) / 4:>10.3f}")
+    for h, st in halves.items():
+        shares = [sum(lo <= v <= hi for v in e) / len(e) if e else 0.0
+                  for e, (lo, hi) in zip(st, WINDOWS)]
+        e0 = st[0]
+        print(f"cityd, {h} half ({'before' if h == 'first' else 'from'} 13:30): ETA score "
+              f"{sum(shares) / 4:.3f}, 0-3 min MAE {sum(map(abs, e0)) / max(1, len(e0)):.1f} s, "
+              f"bias {sum(e0) / max(1, len(e0)):+.1f} s (n {sum(map(len, st))})")
     print(f"coverage: {cov_ok}/{cov_n} on-route reports with a prediction for the next stop"
           f" = {cov_ok / cov_n if cov_n else 0:.3f}")
     if a.strip:
