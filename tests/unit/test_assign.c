@@ -92,7 +92,7 @@ static void test_route_kept(void)
     /* Along the whole street and the morning, route A stays route A. */
     for (int m = 0; m < 40; m += 2)
         for (int k = 1; k <= 5; k++) {
-            char id[16];
+            char id[32];
             snprintf(id, sizeof id, "r%d_%d", m, k);
             send(t, ping(id, "A", stop_d(k) + 50 * (k < 5), NAN, at(8, m, 0)));
             const struct transit_vehicle *w = transit_vehicle_get(t, id);
