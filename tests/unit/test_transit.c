@@ -227,6 +227,34 @@ static void test_jump_filter(void)
     transit_free(t);
 }
 
+/* A bus waiting at a stop down the line before its trip has started is
+ * laying over there, not running early: it leaves at its time there. */
+static void test_layover_down_the_line(void)
+{
+    struct transit *t = tnew();
+    const struct gtfs_pattern *pt = pattern("T1");
+    /* At S3 (due 08:06) at 07:52, stopped, ten minutes before T1 starts. */
+    struct gtfsrt_vehicle w = ping("l1", "T1", pt->dist_m[2] + 3, 5, origin_tue + hms(7, 52, 0));
+    w.speed = 0;
+    CU_ASSERT_EQUAL(feed_ping(t, w), TRANSIT_ACCEPTED);
+    w.timestamp += 60;
+    CU_ASSERT_EQUAL(feed_ping(t, w), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *v = transit_vehicle_get(t, "l1");
+    CU_ASSERT_EQUAL(v->status, TRANSIT_LAYOVER);
+    CU_ASSERT_EQUAL(v->next_pos, 2);
+    CU_ASSERT_DOUBLE_EQUAL(v->sched_dev_s, 0, 1e-9);
+    double now = (double)w.timestamp;
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(t, v, 2, now), origin_tue + hms(8, 6, 0), 1);
+    /* S5 (08:12) after it, not minutes before S3's time. */
+    double p5 = transit_predict(t, v, 4, now);
+    CU_ASSERT(p5 > origin_tue + hms(8, 6, 0) && p5 < origin_tue + hms(8, 16, 0));
+    /* Once it moves on it is running, from its place. */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("l1", "T1", pt->dist_m[2] + 200, 5,
+                                      origin_tue + hms(8, 6, 30))), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(v->status, TRANSIT_IN_TRANSIT);
+    transit_free(t);
+}
+
 static void test_loop_resolved_by_schedule(void)
 {
     struct transit *t = tnew();
@@ -572,6 +600,7 @@ int suite_transit(void)
         !CU_add_test(s, "noise_forward_only", test_noise_forward_only) ||
         !CU_add_test(s, "detour", test_detour) ||
         !CU_add_test(s, "implausible jumps held until confirmed", test_jump_filter) ||
+        !CU_add_test(s, "layover at a stop down the line", test_layover_down_the_line) ||
         !CU_add_test(s, "loop_resolved_by_schedule", test_loop_resolved_by_schedule) ||
         !CU_add_test(s, "stale_and_arrivals", test_stale_and_arrivals) ||
         !CU_add_test(s, "long-silent vehicles forgotten", test_evict) ||
