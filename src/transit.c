@@ -830,10 +830,12 @@ static bool trip_taken(const struct transit *t, const struct transit_vehicle *v,
 
 /* The candidate to take, what the vehicle's history adds to the costs:
  * skip the trip it has just finished, favour its block's next trip and
- * its route, shun trips other buses run. NULL when none. */
+ * its route, shun trips other buses run. NULL when none; its cost with
+ * all that in *cost_out (c[] keeps the plain costs). A candidate marking
+ * the end of a trip is turned into its block's next trip, once. */
 static struct assign_match *pick(const struct transit *t, const struct transit_vehicle *v,
                                  struct assign_match *c, size_t n, uint32_t skip, uint32_t succ,
-                                 uint32_t prev_route, double ts)
+                                 uint32_t prev_route, double ts, double *cost_out)
 {
     struct assign_match *best = NULL;
     double best_cost = INFINITY;
@@ -865,8 +867,7 @@ static struct assign_match *pick(const struct transit *t, const struct transit_v
             best = &c[i];
         }
     }
-    if (best)
-        best->cost = best_cost;
+    *cost_out = best_cost;              /* c[] keeps the plain costs: pick may run again */
     return best;
 }
 
@@ -885,8 +886,9 @@ static bool keep_trip(const struct transit *t, const struct transit_vehicle *v,
     /* Another bus has claimed it since: the later claim paid for it. */
     if (trip_taken(t, v, v->trip, v->day, q->ts))
         m.cost += TAKEN_COST;
-    const struct assign_match *o = pick(t, v, c, n, v->trip, GTFS_NONE, v->route, q->ts);
-    return o == NULL || !(o->cost < m.cost - SAME_ROUTE_BONUS - hold);
+    double oc;
+    const struct assign_match *o = pick(t, v, c, n, v->trip, GTFS_NONE, v->route, q->ts, &oc);
+    return o == NULL || !(oc < m.cost - SAME_ROUTE_BONUS - hold);
 }
 
 /* The trip a report without a trip id goes on (GTFS_NONE: none fits), on
@@ -913,8 +915,10 @@ static uint32_t infer_trip(struct transit *t, struct transit_vehicle *v,
         if (!done)
             succ = GTFS_NONE;
     }
+    double bc;
     const struct assign_match *b = pick(t, v, c, n, done ? cur : GTFS_NONE, succ,
-                                        cur != GTFS_NONE ? t->f->trips[cur].route : GTFS_NONE, ts);
+                                        cur != GTFS_NONE ? t->f->trips[cur].route : GTFS_NONE, ts,
+                                        &bc);
     v->followed = b != NULL && b->trip == succ;
     if (b != NULL) {
         *day = b->day;
