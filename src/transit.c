@@ -883,9 +883,12 @@ static bool keep_trip(const struct transit *t, const struct transit_vehicle *v,
         return q->ts - since <= OFF_KEEP_S;
     }
     double hold = v->followed || q->ts - v->assigned_ts >= STICKY_S ? STICKY_COST : SWITCH_COST;
-    /* Another bus has claimed it since: the later claim paid for it. */
-    if (trip_taken(t, v, v->trip, v->day, q->ts))
+    /* Another bus has claimed it since, paying TAKEN_COST for it: two
+     * buses do not run one trip, and the holder's hold on it is void. */
+    if (trip_taken(t, v, v->trip, v->day, q->ts)) {
         m.cost += TAKEN_COST;
+        hold = 0;
+    }
     double oc;
     const struct assign_match *o = pick(t, v, c, n, v->trip, GTFS_NONE, v->route, q->ts, &oc);
     return o == NULL || !(oc < m.cost - SAME_ROUTE_BONUS - hold);
