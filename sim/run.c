@@ -24,7 +24,8 @@
 
 struct runopts {
     const char *map, *corridor, *loads, *plan, *server, *key, *start, *arrivals, *trace, *tz;
-    double duration, timeout, retries;
+    const char *format;
+    double duration, timeout, retries, warmup, speed_dev, lanes;
     unsigned long long seed;
     bool no_dispersion;
 };
@@ -70,6 +71,10 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         {"--timeout", OPT_DOUBLE, &o->timeout, false, false},
         {"--retries", OPT_DOUBLE, &o->retries, false, false},
         {"--no-dispersion", OPT_FLAG, &o->no_dispersion, false, false},
+        {"--warmup", OPT_DOUBLE, &o->warmup, false, false},
+        {"--speed-dev", OPT_DOUBLE, &o->speed_dev, false, false},
+        {"--lanes", OPT_DOUBLE, &o->lanes, false, false},
+        {"--format", OPT_STRING, &o->format, false, false},
         {NULL, 0, NULL, false, false},
     };
     if (simopt_parse(opts, argc, argv) != 0)
@@ -83,6 +88,14 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         bad = "--key without --server";
     else if (!(o->duration > 0) || o->duration > 7 * 86400)
         bad = "--duration: expected seconds in (0, 604800]";
+    else if (!(o->warmup >= 0 && o->warmup < o->duration))
+        bad = "--warmup: expected seconds in [0, --duration)";
+    else if (!(o->speed_dev >= 0 && o->speed_dev <= 1))
+        bad = "--speed-dev: expected a standard deviation of the speed factor in [0, 1]";
+    else if (!(o->lanes >= 1 && o->lanes <= 8 && o->lanes == floor(o->lanes)))
+        bad = "--lanes: expected 1..8 lanes per direction";
+    else if (strcmp(o->format, "json") != 0 && strcmp(o->format, "table") != 0)
+        bad = "--format: expected json or table";
     else if (strcmp(o->arrivals, "poisson") != 0 && strcmp(o->arrivals, "uniform") != 0)
         bad = "--arrivals: expected poisson or uniform";
     else if (!(o->timeout > 0) || o->retries < 0 || o->retries > 20 ||
@@ -333,7 +346,8 @@ static void isec_json(struct simjson *j, const struct run *r, size_t i)
     if (r->o.server)
         simjson_int(j, "timing_updates", r->updates[i]);
     stats_json(j, &res->total, true);
-    simjson_num(j, "throughput_vph", (double)res->served_in_run * 3600.0 / r->o.duration, 1);
+    simjson_num(j, "throughput_vph",
+                (double)res->served_in_run * 3600.0 / (r->o.duration - r->o.warmup), 1);
     simjson_arr(j, "undetected");
     for (int m = 0; m < SIM_NMOV; m++)
         if (r->c.undetected[i] & (1u << m))
@@ -366,6 +380,7 @@ static void print_result(const struct run *r)
     simjson_str(&j, "plan", r->plan_id[0] ? r->plan_id : NULL);
     simjson_str(&j, "start", start);
     simjson_num(&j, "duration_s", r->o.duration, 0);
+    simjson_num(&j, "warmup_s", r->o.warmup, 0);
     simjson_int(&j, "seed", (long long)r->o.seed);
     simjson_str(&j, "arrivals", r->o.arrivals);
     stats_json(&j, &res.all, false);
@@ -375,9 +390,11 @@ static void print_result(const struct run *r)
     simjson_int(&j, "in_network", res.in_network);
     simjson_num(&j, "cleared_s", r->drained_at, 1);
     simjson_obj(&j, "directions");
-    for (int d = 0; d < 2; d++) {
-        simjson_obj(&j, d == 0 ? "outbound" : "inbound");
-        simjson_str(&j, "approach", appr[d == 0 ? r->c.outbound : r->c.outbound ^ 1]);
+    static const char *const dname[3] = {"outbound", "inbound", "cross"};
+    for (int d = 0; d < 3; d++) {
+        simjson_obj(&j, dname[d]);
+        if (d < 2)
+            simjson_str(&j, "approach", appr[d == 0 ? r->c.outbound : r->c.outbound ^ 1]);
         stats_json(&j, &res.dir[d], false);
         simjson_end_obj(&j);
     }
@@ -396,8 +413,12 @@ static int simulate(struct run *r, char *err, size_t errlen)
     struct sim_corridor_opts so = {
         .speed_mps = r->c.cor->speed_kmh / 3.6, .outbound = r->c.outbound,
         .duration_s = r->o.duration, .seed = r->o.seed,
-        .uniform = strcmp(r->o.arrivals, "uniform") == 0, .no_dispersion = r->o.no_dispersion,
+        .uniform = strcmp(r->o.arrivals, "uniform") == 0,
     };
+    sim_corridor_defaults(&so);
+    so.speed_dev = r->o.no_dispersion ? 0 : r->o.speed_dev;
+    so.lanes = (int)r->o.lanes;
+    so.warmup_s = r->o.warmup;
     r->sim = sim_new(r->c.isecs, r->c.n, &so, err, errlen);
     if (r->sim == NULL)
         return 2;
@@ -433,6 +454,9 @@ int simcli_run(int argc, char **argv)
     r.o.tz = "Asia/Shanghai";
     r.o.timeout = 10;
     r.o.retries = 5;
+    r.o.speed_dev = 0.1;
+    r.o.lanes = 1;
+    r.o.format = "json";
     if (parse_opts(&r.o, argc, argv) != 0)
         return 2;
     char err[1024];

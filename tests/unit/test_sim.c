@@ -150,7 +150,7 @@ static double corridor_stops_at_b(double offset_b, bool disperse, long *through)
         is[k].ncounts = 1;
     }
     struct sim_corridor_opts o = {.speed_mps = 10, .outbound = SIM_EB, .duration_s = 3600,
-                                  .seed = 3, .uniform = true, .no_dispersion = !disperse};
+                                  .seed = 3, .uniform = true, .speed_dev = disperse ? 0.15 : 0};
     char err[128];
     struct sim *s = sim_new(is, 2, &o, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
