@@ -334,32 +334,44 @@ static double gen_next(struct sim *s, struct gen *g, double t)
 /* ---- signal timing ---- */
 
 /* Earliest crossing time >= t for movement m at isec i whose head
- * vehicle reached the line at `arrived`; INFINITY if never served. */
+ * vehicle reached the line at `arrived`; INFINITY if never served. The
+ * movement's greens over four cycles are merged where one runs into the
+ * next (no intergreen between), so a green that continues across a cycle
+ * or phase boundary is one green. */
 static double next_service(const struct sim_isec *is, int m, double t, double arrived, double h)
 {
     const struct sim_timing *tm = &is->timing;
-    double best = INFINITY, start = 0;
+    double ws[4 * SIM_MAX_PHASES], we[4 * SIM_MAX_PHASES];
+    int nw = 0;
     double base = tm->offset_s + floor((t - tm->offset_s) / tm->cycle_s) * tm->cycle_s;
     for (int k = -1; k <= 2; k++) {
-        start = 0;
+        double start = 0;
         for (int p = 0; p < tm->nphases; p++) {
             const struct sim_phase *ph = &tm->phases[p];
-            double ws = base + k * tm->cycle_s + start;
-            double we = ws + ph->green_s;
+            double s0 = base + k * tm->cycle_s + start, e0 = s0 + ph->green_s;
             start += ph->green_s + ph->intergreen_s;
-            if (!(ph->movements & (1u << m)) || we <= t)
+            if (!(ph->movements & (1u << m)))
                 continue;
-            double d = t > ws ? t : ws;
-            /* A vehicle that waited through red crosses mid-slot. */
-            if (arrived < ws && d < ws + h / 2)
-                d = ws + h / 2;
-            if (d <= we - h / 2 + 1e-9 && d < best)
-                best = d;
+            if (nw > 0 && s0 - we[nw - 1] < 1e-9) {
+                we[nw - 1] = e0;
+                continue;
+            }
+            ws[nw] = s0;
+            we[nw] = e0;
+            nw++;
         }
-        if (best < INFINITY)
-            break;
     }
-    return best;
+    for (int w = 0; w < nw; w++) {
+        if (we[w] <= t)
+            continue;
+        double d = t > ws[w] ? t : ws[w];
+        /* A vehicle that waited through red crosses mid-slot. */
+        if (arrived < ws[w] && d < ws[w] + h / 2)
+            d = ws[w] + h / 2;
+        if (d <= we[w] - h / 2 + 1e-9)
+            return d;
+    }
+    return INFINITY;
 }
 
 /* ---- vehicles ---- */
