@@ -519,6 +519,102 @@ static void test_plan_runs(void)
     support_redis_stop(&r2);
 }
 
+
+/* Issue 13: a plan activated while the intersections are adaptive runs
+ * there too: they take its cycle and offsets as their coordination
+ * reference (greens still from their counts). The reply says, for every
+ * intersection, its mode and whether the plan runs there and why not (a
+ * max-pressure one keeps no common cycle); with "mode":"fixed" every
+ * intersection switches to fixed and runs the plan exactly. */
+static void test_plan_runs_adaptive(void)
+{
+    struct test_redis r2;
+    struct test_cityd c2;
+    struct http_result res;
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(wait_ready(&c2), 0);
+    CU_ASSERT_EQUAL_FATAL(support_send("PUT", c2.base, "/v1/signals/intersections/nd-08/mode",
+                                       "k-engineer",
+                                       "{\"mode\":\"adaptive\",\"method\":\"max_pressure\"}",
+                                       &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    http_result_free(&res);
+    json_t *before = read_json(&c2, "/v1/signals/intersections/nd-03/timing");
+    double now = num(before, "ts");
+    json_decref(before);
+    CU_ASSERT_EQUAL_FATAL(support_send("POST", c2.base, "/v1/signals/corridors/nandajie/greenwave",
+                                       "k-engineer", "{\"speed_range_mps\":[11.1,13.9]}", &res),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    json_t *plan = json_incref(res.json);
+    http_result_free(&res);
+    const char *id = json_string_value(json_object_get(plan, "id"));
+    double C = num(plan, "cycle_s");
+    char body[200];
+    const char *path = "/v1/signals/corridors/nandajie/plan";
+    snprintf(body, sizeof body, "{\"plan\":\"%s\"}", id);
+    CU_ASSERT_EQUAL_FATAL(support_send("PUT", c2.base, path, "k-engineer", body, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    json_t *xs = json_object_get(res.json, "intersections");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(xs), 8);
+    for (size_t i = 0; i < 8; i++) {
+        json_t *x = json_array_get(xs, i);
+        const char *isec = json_string_value(json_object_get(x, "id"));
+        const char *mode = json_string_value(json_object_get(x, "mode"));
+        const char *why = json_string_value(json_object_get(x, "plan_reason"));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(mode);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(why);
+        CU_ASSERT_STRING_EQUAL(mode, "adaptive");
+        bool mp = strcmp(isec, "nd-08") == 0;
+        CU_ASSERT_EQUAL(json_is_true(json_object_get(x, "plan_runs")), !mp);
+        CU_ASSERT_PTR_NOT_NULL(strstr(why, mp ? "max_pressure" : "cycle and offsets"));
+    }
+    http_result_free(&res);
+    /* A few cycles later the adaptive intersections run the plan's cycle
+     * and offsets (relative to the first: nd-01 is adaptive too). */
+    double t = now + 1800;
+    json_t *px = json_object_get(plan, "intersections");
+    double start0 = 0;
+    for (size_t i = 0; i < 7; i++) {
+        json_t *x = json_array_get(px, i);
+        json_t *tm = read_at(&c2, json_string_value(json_object_get(x, "id")), "timing", t);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(tm, "mode")), "adaptive");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(tm, "plan")), id);
+        CU_ASSERT_DOUBLE_EQUAL(num(tm, "cycle_s"), C, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(num(tm, "common_cycle_s"), C, 1e-9);
+        double off = posmod(round(num(x, "offset_s")), C);
+        CU_ASSERT_DOUBLE_EQUAL(num(tm, "corridor_offset_s"), off, 1e-9);
+        if (i == 0)
+            start0 = num(tm, "cycle_start");
+        else
+            CU_ASSERT_DOUBLE_EQUAL(posmod(num(tm, "cycle_start") - start0, C), off, 1e-9);
+        json_decref(tm);
+    }
+    /* Switch to fixed with the plan: every intersection runs it exactly. */
+    snprintf(body, sizeof body, "{\"plan\":\"%s\",\"mode\":\"fixed\"}", id);
+    CU_ASSERT_EQUAL_FATAL(support_send("PUT", c2.base, path, "k-engineer", body, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    xs = json_object_get(res.json, "intersections");
+    for (size_t i = 0; i < json_array_size(xs); i++) {
+        json_t *x = json_array_get(xs, i);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(x, "mode")), "fixed");
+        CU_ASSERT_TRUE(json_is_true(json_object_get(x, "plan_runs")));
+    }
+    http_result_free(&res);
+    double starts[8];
+    expect_plan_runs(&c2, plan, t + 1800, starts);
+    /* A bad mode changes nothing. */
+    snprintf(body, sizeof body, "{\"plan\":\"%s\",\"mode\":\"sometimes\"}", id);
+    CU_ASSERT_EQUAL_FATAL(support_send("PUT", c2.base, path, "k-engineer", body, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "mode"));
+    http_result_free(&res);
+    json_decref(plan);
+    support_cityd_stop(&c2);
+    support_redis_stop(&r2);
+}
+
 /* ---- bad numbers at every entry point (issue 12, defect 6) ----
  * Each template has one %s where the value goes; every value listed is
  * outside the documented plausible range (docs/signals.md), so each must
@@ -994,6 +1090,7 @@ int suite_signals(void)
              CU_add_test(s, "corridors", test_corridors) &&
              CU_add_test(s, "plans and time-space diagram", test_plans) &&
              CU_add_test(s, "an activated plan runs, across a restart", test_plan_runs) &&
+             CU_add_test(s, "a plan runs on adaptive intersections", test_plan_runs_adaptive) &&
              CU_add_test(s, "bad numbers at every entry point", test_bad_numbers) &&
              CU_add_test(s, "time-space diagram of extreme plans", test_time_space_extremes) &&
              CU_add_test(s, "too large", test_too_large) &&
