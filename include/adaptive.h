@@ -49,9 +49,10 @@
  *    when the group has an active corridor plan (adaptive_set_plan), the
  *    plan: its cycle (the target, without dead band), its offsets and its
  *    split (the plan's greens stretched to the cycle running, minimums
- *    held), reached by the same bounded steps. Adaptive members keep
- *    re-timing from the flows; the plan's offsets are what runs whenever
- *    the group's target cycle is the plan's.
+ *    held), reached by the same bounded steps. Adaptive members take the
+ *    plan's cycle (the group's target while the plan is active) and its
+ *    offsets as their coordination reference and keep re-splitting from
+ *    the flows within that cycle.
  *  - max-pressure members leave the common cycle: after a phase's minimum
  *    green, every ADAPTIVE_MP_SLOT_S the phase with the largest pressure
  *    s_k * max(0, queue_k - downstream queue) is served (the current one
@@ -324,6 +325,13 @@ struct adaptive_plan_member {
  * positive sum, an id too long. */
 int adaptive_set_plan(struct adaptive_group *g, const char *id, double cycle_s,
                       const struct adaptive_plan_member *pm, char *err, size_t errlen);
+/* Does member k run the group's active plan (at time t), and what of it
+ * or why not (a sentence into why): fixed members its cycle, offsets and
+ * split; adaptive (Webster) members its cycle and offsets as their
+ * coordination reference, greens from their counts; max-pressure members
+ * not at all (no common cycle). */
+bool adaptive_plan_status(const struct adaptive_group *g, size_t k, double t, char *why,
+                          size_t n);
 
 /* Queue estimate of member k's phases at time t (>= its q_t, within its
  * current record). */

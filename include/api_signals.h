@@ -56,9 +56,12 @@ bool sig_store_failed(struct http_req *r, enum store_status st, const struct sto
 /* ---- api_adaptive.c ---- */
 /* Activate plan `id` (json: the stored plan) of corridor c and answer r:
  * 200 with the plan once the corridor's active-plan keys are in Redis and
- * its controllers run it, 409 when it cannot run there (nothing changed),
- * 503 before the controllers are restored or while Redis is down. */
+ * its controllers run it (each intersection with its mode, plan_runs and
+ * plan_reason), 409 when it cannot run there (nothing changed), 503 before
+ * the controllers are restored or while Redis is down. mode "fixed" or
+ * "adaptive" switches every intersection of the corridor to it with the
+ * plan; NULL keeps their modes. */
 void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_corridor *c,
-                           const char *id, const char *json);
+                           const char *id, const char *json, const char *mode);
 
 #endif

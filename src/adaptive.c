@@ -375,14 +375,15 @@ static void member_flows(const struct adaptive_member *m, double t, double *flow
  * C - L >= sum max(gmin, y C / X). The slack of that inequality is
  * concave in C, so the search stops once it falls; cycle_max_s when no
  * cycle does. */
-static double capacity_cycle(const struct adaptive_isec_cfg *c, const double *flow, double C0)
+static double capacity_cycle_x(const struct adaptive_isec_cfg *c, const double *flow, double C0,
+                               double X, double none)
 {
     double prev = -INFINITY;
     for (double C = ceil(C0 - 1e-9); C <= c->cycle_max_s; C += 1) {
         double need = c->lost_time_s;
         for (size_t k = 0; k < c->nphases; k++)
             need += fmax(c->ph[k].gmin_s,
-                         flow[k] / c->ph[k].saturation_vph * C / ADAPTIVE_X_MAX);
+                         flow[k] / c->ph[k].saturation_vph * C / X);
         double slack = C - need;
         if (slack >= -1e-9)
             return C;
@@ -390,7 +391,32 @@ static double capacity_cycle(const struct adaptive_isec_cfg *c, const double *fl
             break;
         prev = slack;
     }
-    return c->cycle_max_s;
+    return none;
+}
+
+static double capacity_cycle(const struct adaptive_isec_cfg *c, const double *flow, double C0)
+{
+    return capacity_cycle_x(c, flow, C0, ADAPTIVE_X_MAX, c->cycle_max_s);
+}
+
+/* The shortest cycle at which an adaptive member's counted flows can be
+ * served at all (every phase at x <= 1, minimums held; INFINITY: none
+ * within its bounds): what a plan's cycle must give it. 0 for members that
+ * do not re-time from counts or have none. */
+static double plan_need(const struct adaptive_member *m, double t)
+{
+    if (m->mode != ADAPTIVE_WEBSTER)
+        return 0;
+    double flow[ADAPTIVE_MAX_PHASES];
+    bool fc[ADAPTIVE_MAX_PHASES], counted = false;
+    member_flows(m, t, flow, fc);
+    for (size_t k = 0; k < m->cfg->nphases; k++)
+        counted |= fc[k];
+    /* The design flows are what the plan was made from: only counts
+     * overrule it. */
+    if (!counted)
+        return 0;
+    return capacity_cycle_x(m->cfg, flow, m->cfg->cycle_min_s, 1.0, INFINITY);
 }
 
 /* Webster's timing at time t: the member's own cycle when cycle is NAN,
@@ -619,8 +645,10 @@ static void optimise_offsets(struct adaptive_group *g, double t, bool force)
     maxband_result_free(&r);
 }
 
-/* The target cycle: the largest Webster cycle of the cyclic members (the
- * plan's cycle for a fixed member of a group with a plan). */
+/* The target cycle: the largest Webster cycle of the cyclic members; with
+ * a plan, the plan's cycle for fixed members and for adaptive members that
+ * can serve their counted flows in it (x <= 1): they take it as their
+ * coordination reference and re-split within it. */
 static double wanted_cycle(struct adaptive_group *g, double t, double *lo, double *hi, int *crit)
 {
     double want = 0;
@@ -631,6 +659,8 @@ static double wanted_cycle(struct adaptive_group *g, double t, double *lo, doubl
             continue;
         struct plan p;
         if (runs_plan(g, &g->m[k]))
+            p.cycle = g->plan_cycle;
+        else if (g->plan_id[0] != '\0' && plan_need(&g->m[k], t) <= g->plan_cycle)
             p.cycle = g->plan_cycle;
         else
             member_plan(&g->m[k], t, NAN, &p);
@@ -1109,6 +1139,50 @@ int adaptive_set_plan(struct adaptive_group *g, const char *id, double cycle_s,
             set_plan_offsets(g);
     }
     return 0;
+}
+
+bool adaptive_plan_status(const struct adaptive_group *g, size_t k, double t, char *why,
+                          size_t n)
+{
+    const struct adaptive_member *m = &g->m[k];
+    if (g->plan_id[0] == '\0') {
+        snprintf(why, n, "no active plan");
+        return false;
+    }
+    if (m->mode == ADAPTIVE_MAX_PRESSURE) {
+        snprintf(why, n, "does not run the plan: max_pressure control serves phases by pressure "
+                 "and keeps no common cycle (PUT its mode to fixed or adaptive, or activate the "
+                 "plan with \"mode\":\"fixed\")");
+        return false;
+    }
+    for (size_t j = 0; j < g->n; j++) {
+        double need = plan_need(&g->m[j], t);
+        if (need > g->plan_cycle) {
+            snprintf(why, n, "does not run the plan now: the flows counted at %s need a cycle of "
+                     "%s%.0f s to stay within capacity, longer than the plan's %.0f s; the corridor "
+                     "follows its own cycle until they fall back (activate the plan with "
+                     "\"mode\":\"fixed\" to impose it)", g->m[j].cfg->id,
+                     isfinite(need) ? "" : "more than ", isfinite(need) ? need :
+                     g->m[j].cfg->cycle_max_s, g->plan_cycle);
+            return false;
+        }
+    }
+    const char *offs = coordinated(g, k) ? "cycle and offsets" : "cycle (no offset: nothing to "
+                       "coordinate with)";
+    if (m->mode == ADAPTIVE_FIXED) {
+        snprintf(why, n, "runs the plan: its %s and its split, reached by bounded transitions "
+                 "from the next cycle", offs);
+        return true;
+    }
+    struct plan own;
+    member_plan(m, t, NAN, &own);
+    int len = snprintf(why, n, "runs the plan's %s as its coordination reference, reached by "
+                       "bounded transitions from the next cycle; greens re-split from its "
+                       "counts each cycle", offs);
+    if (len >= 0 && (size_t)len < n && isfinite(own.cycle) && own.cycle > g->plan_cycle + 0.5)
+        snprintf(why + len, n - (size_t)len, " (its flows call for a %.0f s cycle: the plan's "
+                 "%.0f s runs it nearer capacity)", own.cycle, g->plan_cycle);
+    return true;
 }
 
 /* ---- what bounded re-timing may still change (for SPaT) ---- */

@@ -801,6 +801,7 @@ struct pending {
     struct app *a;
     char cor[128];
     char plan[PLAN_ID_MAX + 1];
+    char mode[16];               /* PUT plan: "fixed"/"adaptive", "" keep */
     char *json;                  /* owned */
     int cycles;                  /* time-space: cycles drawn */
 };
@@ -1068,7 +1069,8 @@ static void on_plan_found(void *arg, enum store_status st, const struct store_re
         http_reply_error(p->r, 404, "not_found", "plan '%s' not found for corridor '%s'", p->plan,
                          p->cor);
     if (json != NULL)
-        api_adaptive_activate(p->a, p->r, map_corridor(p->a->map, p->cor), p->plan, json);
+        api_adaptive_activate(p->a, p->r, map_corridor(p->a->map, p->cor), p->plan, json,
+                              p->mode[0] ? p->mode : NULL);
     pending_free(p);
 }
 
@@ -1087,6 +1089,14 @@ static void h_put_plan(struct http_req *r, void *arg)
         return;
     }
     const char *id = json_string_value(v);
+    json_t *mv = json_object_get(in, "mode");
+    const char *mode = json_string_value(mv);
+    if (mv != NULL && !json_is_null(mv) &&
+        (mode == NULL || (strcmp(mode, "fixed") != 0 && strcmp(mode, "adaptive") != 0))) {
+        sig_bad_request(r, "mode: expected \"fixed\" or \"adaptive\" (every intersection of "
+                        "the corridor switches to it), or absent to keep their modes");
+        return;
+    }
     if (!valid_plan_id(id)) {
         http_reply_error(r, 404, "not_found", "plan '%s' not found for corridor '%s'", id, c->id);
         return;
@@ -1095,6 +1105,7 @@ static void h_put_plan(struct http_req *r, void *arg)
     if (p == NULL)
         return;
     snprintf(p->plan, sizeof p->plan, "%s", id);
+    snprintf(p->mode, sizeof p->mode, "%s", mode ? mode : "");
     char key[KEY_MAX];
     if (store_cmdf(a->store, on_plan_found, p, "GET %s", plan_key(key, sizeof key, c->id, id)) != 0) {
         http_reply_error(r, 500, "internal", "cannot queue the store read");
