@@ -63,5 +63,11 @@ bool sig_store_failed(struct http_req *r, enum store_status st, const struct sto
  * plan; NULL keeps their modes. */
 void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_corridor *c,
                            const char *id, const char *json, const char *mode);
+/* The timing corridor c's controllers run now, shaped as a stored plan
+ * (cycle_s, per intersection offset_s of the outbound green from the
+ * first's, outbound/inbound greens; links at the corridor speed) for the
+ * time-space diagram; NULL when the corridor is not one started group.
+ * Caller owns the result. */
+json_t *api_adaptive_running_plan(struct app *a, const struct map_corridor *c);
 
 #endif

@@ -977,6 +977,48 @@ static void plan_apply(struct sgroup *g)
     job_send(j, b, ok, on_plan_stored);
 }
 
+json_t *api_adaptive_running_plan(struct app *a, const struct map_corridor *c)
+{
+    struct signals *s = a->signals;
+    struct sgroup *g = NULL;
+    for (size_t i = 0; s != NULL && g == NULL && i < s->ngroups; i++)
+        if (s->groups[i].cor == c)
+            g = &s->groups[i];
+    if (g == NULL || g->live == NULL || !g->live->started || g->cfg.n < 2)
+        return NULL;
+    catch_up(s, g, app_now(a));
+    const struct adaptive_group *ag = g->live;
+    double C = ag->master_cycle, first = NAN, v = c->speed_kmh / 3.6;
+    json_t *xs = json_array(), *ls = json_array();
+    for (size_t k = 0; k < g->cfg.n; k++) {
+        const struct adaptive_isec_cfg *ic = &g->isec[k];
+        const struct adaptive_record *r = &ag->m[k].cur;
+        int po = ic->out_phase, pi = ic->in_phase >= 0 ? ic->in_phase : ic->out_phase;
+        double gs = po >= 0 ? adaptive_green_start(ic, r, po) : NAN;
+        if (isnan(gs))
+            gs = r->start;
+        if (isnan(first))
+            first = gs;
+        double off = fmod(gs - first, C);
+        const struct map_intersection *mi = map_intersection(a->map, ic->id);
+        json_array_append_new(xs, json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:s}", "id", ic->id,
+                                            "name", mi && mi->name ? mi->name : ic->id,
+                                            "position_m", ic->position_m,
+                                            "offset_s", off < 0 ? off + C : off,
+                                            "outbound_green_s", po >= 0 ? r->green[po] : 0.0,
+                                            "inbound_green_s", pi >= 0 ? r->green[pi] : 0.0,
+                                            "mode", adaptive_mode_name(ag->m[k].mode)));
+        if (k + 1 < g->cfg.n)
+            json_array_append_new(ls, json_pack("{s:s,s:s,s:f,s:f}", "from", ic->id, "to",
+                                                g->isec[k + 1].id, "outbound_speed_mps", v,
+                                                "inbound_speed_mps", v));
+    }
+    char title[600];
+    snprintf(title, sizeof title, "%s: timing running now (no active plan)", c->name ? c->name : c->id);
+    return json_pack("{s:s,s:s,s:f,s:o,s:o}", "corridor", c->id, "corridor_name", title,
+                     "cycle_s", C, "intersections", xs, "links", ls);
+}
+
 void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_corridor *c,
                            const char *id, const char *json, const char *mode)
 {

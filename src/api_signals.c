@@ -1214,6 +1214,21 @@ static void on_plan_for_svg(void *arg, enum store_status st, const struct store_
         return;
     }
     const char *json = store_reply_str(rep, NULL);
+    json_t *running = NULL;
+    if (json == NULL && !p->plan[0] &&
+        (running = api_adaptive_running_plan(p->a, map_corridor(p->a->map, p->cor))) != NULL) {
+        /* No active plan: draw what the controllers run now. */
+        char *svg = NULL, err[ERRLEN];
+        size_t len = 0;
+        if (plan_svg(running, p->cycles, &svg, &len, err) == 0)
+            http_reply_raw(p->r, 200, "image/svg+xml; charset=utf-8", svg, len);
+        else
+            http_reply_error(p->r, 500, "internal", "%s", err);
+        free(svg);
+        json_decref(running);
+        pending_free(p);
+        return;
+    }
     if (json == NULL) {
         if (p->plan[0])
             http_reply_error(p->r, 404, "not_found", "plan '%s' not found for corridor '%s'",

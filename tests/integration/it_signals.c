@@ -288,6 +288,15 @@ static void test_plans(void)
     CU_ASSERT_EQUAL_FATAL(support_get(cityd.base, "/v1/signals/corridors/beimalu/plan", NULL, &res), 0);
     CU_ASSERT_EQUAL(res.status, 404);
     http_result_free(&res);
+    /* No plan yet: the diagram draws the timing running now (issue 13). */
+    CU_ASSERT_EQUAL_FATAL(support_get(cityd.base, "/v1/signals/corridors/beimalu/time-space.svg",
+                                      NULL, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "<svg"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "</svg>"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "timing running now"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "北马路-解放路"));
+    http_result_free(&res);
 
     snprintf(path, sizeof path, "%s/greenwave", base);
     post(path, "k-engineer", "{\"speed_range_mps\":[11,14]}", &res);
