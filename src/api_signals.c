@@ -292,8 +292,8 @@ static enum verdict parse_webster(json_t *in, struct signals_webster_in *w,
     return V_OK;
 }
 
-static json_t *webster_json(const struct signals_webster_out *o, const struct signals_phase_out *po,
-                            size_t n)
+static json_t *webster_json(const struct signals_webster_out *o, const struct signals_phase_in *pi,
+                            const struct signals_phase_out *po, size_t n)
 {
     json_t *phases = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -316,6 +316,12 @@ static json_t *webster_json(const struct signals_webster_out *o, const struct si
     sig_set_num(body, "cycle_optimal_s", o->cycle_optimal_s);
     sig_set_num(body, "cycle_s", o->cycle_s);
     json_object_set_new(body, "oversaturated", json_boolean(o->oversaturated));
+    /* Intersection-wide, as HCM rates an intersection: the flow-weighted
+     * mean of the phases' control delay, and its LOS. */
+    double d = signals_intersection_delay(pi, po, n);
+    char ilos[2] = { signals_los(d), '\0' };
+    sig_set_num(body, "intersection_delay_s", d);
+    json_object_set_new(body, "intersection_los", ilos[0] ? json_string(ilos) : json_null());
     json_object_set_new(body, "mode", json_string(o->evaluated ? "evaluate" : "optimise"));
     json_object_set_new(body, "phases", phases);
     return body;
@@ -339,7 +345,7 @@ static void h_webster(struct http_req *r, void *arg)
         reply_verdict(r, v, err);
         return;
     }
-    http_reply_json(r, 200, webster_json(&out, po, w.nphases));
+    http_reply_json(r, 200, webster_json(&out, ph, po, w.nphases));
 }
 
 /* ---- green-wave problems ---- */

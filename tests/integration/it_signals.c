@@ -99,6 +99,14 @@ static void test_webster(void)
     CU_ASSERT_DOUBLE_EQUAL(num(p0, "hcm_delay_s"),
                            num(p0, "hcm_uniform_delay_s") + num(p0, "hcm_incremental_delay_s"), 1e-5);
     CU_ASSERT_TRUE(json_is_string(json_object_get(p0, "los")));
+    /* Intersection-wide (HCM): flow-weighted mean of the phases' delay. */
+    json_t *p1 = json_array_get(json_object_get(res.json, "phases"), 1);
+    double di = (500 * num(p0, "hcm_delay_s") + 300 * num(p1, "hcm_delay_s")) / 800;
+    CU_ASSERT_DOUBLE_EQUAL(num(res.json, "intersection_delay_s"), di, 1e-6);
+    char want_los[2] = { di <= 10 ? 'A' : di <= 20 ? 'B' : di <= 35 ? 'C' : di <= 55 ? 'D'
+                         : di <= 80 ? 'E' : 'F', 0 };
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(res.json, "intersection_los")),
+                           want_los);
     http_result_free(&res);
 
     /* Oversaturated: no optimum (null), longest cycle, reported. */
