@@ -18,13 +18,20 @@
  *    Webster and HCM). This makes uniform arrivals reproduce the D/D/1
  *    (deterministic queueing) delay exactly when queues clear on a vehicle
  *    boundary, and to within half a headway otherwise;
+ *  - amber: with decel_mps2 > 0 a vehicle reaching the line unhindered
+ *    less than v/2b after the end of green crosses (it was inside its
+ *    braking distance v^2/2b when the amber came on), as drivers -- and
+ *    SUMO's -- do; a queued vehicle's service slot must fit in the green;
  *  - with accel_mps2 > 0, a wait counts as a stop only when it is at least
  *    what stopping costs (braking at decel_mps2 to a standstill k
  *    vehicles behind the line and accelerating back to the desired speed
- *    by the line); shorter waits are taken by slowing down. A vehicle that
- *    stopped crosses the line at the speed it reached from its standstill
- *    and loses the rest of its acceleration after the line: that time is
- *    added to its trip (and to that stop line's delay). With accel_mps2 0
+ *    by the line); shorter waits are taken by slowing down. A queue
+ *    discharges one saturation headway apart as a stream that lost
+ *    v/2a - start_s to its start: what the crossing times (h/2 for the
+ *    first) do not hold of that is lost after the line by each vehicle
+ *    that stopped, added to its trip (and that stop line's delay), so
+ *    a discharged platoon reaches the next signal with its headways
+ *    (calibrated on SUMO's discharge: docs/citysim.md). With accel_mps2 0
  *    the model is the pure queueing model: every wait is a stop and
  *    nothing is lost after the line (what `citysim isolated` checks
  *    against theory);
@@ -107,13 +114,14 @@ struct sim_corridor_opts {
     double speed_dev;                         /* desired-speed factor sd, 0 = all alike */
     double accel_mps2, decel_mps2;            /* 0: no stop rule, no acceleration loss */
     double jam_spacing_m;                     /* vehicle length + gap in a queue */
+    double start_s;                           /* a queue's start loss is v/2a - start_s */
     double follow_s;                          /* least headway on a link (0: 1 s + spacing/v) */
     int lanes;                                /* per direction on corridor links (0 = 1) */
     double warmup_s;                          /* vehicles entering before are not measured */
 };
 
 /* The calibrated driver (docs/citysim.md): speed_dev 0.1, 2.6 / 4.5 m/s2,
- * 7.5 m spacing, one lane; other fields untouched. */
+ * 7.5 m spacing, start_s 1.4 s, one lane; other fields untouched. */
 void sim_corridor_defaults(struct sim_corridor_opts *o);
 
 struct sim_stats {

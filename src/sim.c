@@ -87,6 +87,7 @@ void sim_corridor_defaults(struct sim_corridor_opts *o)
     o->accel_mps2 = 2.6;
     o->decel_mps2 = 4.5;
     o->jam_spacing_m = 7.5;
+    o->start_s = 1.4;
     o->follow_s = 0;
     o->lanes = 1;
 }
@@ -337,8 +338,12 @@ static double gen_next(struct sim *s, struct gen *g, double t)
  * vehicle reached the line at `arrived`; INFINITY if never served. The
  * movement's greens over four cycles are merged where one runs into the
  * next (no intergreen between), so a green that continues across a cycle
- * or phase boundary is one green. */
-static double next_service(const struct sim_isec *is, int m, double t, double arrived, double h)
+ * or phase boundary is one green. A queued vehicle crosses no later than
+ * h/2 before the end of green (its service slot fits in the green); one
+ * arriving unhindered crosses up to `grace` after it (amber: too close to
+ * stop when it came on). */
+static double next_service(const struct sim_isec *is, int m, double t, double arrived, double h,
+                           double grace)
 {
     const struct sim_timing *tm = &is->timing;
     double ws[4 * SIM_MAX_PHASES], we[4 * SIM_MAX_PHASES];
@@ -362,6 +367,8 @@ static double next_service(const struct sim_isec *is, int m, double t, double ar
         }
     }
     for (int w = 0; w < nw; w++) {
+        if (t > ws[w] && t <= we[w] + grace && grace > -h / 2)
+            return t;
         if (we[w] <= t)
             continue;
         double d = t > ws[w] ? t : ws[w];
@@ -457,7 +464,12 @@ static void schedule_serve(struct sim *s, size_t i, int m)
         t = q->last_cross + q->headway;
     if (s->now > t)
         t = s->now;
-    double d = next_service(&s->isecs[i], m, t, head->arrived, q->headway);
+    /* Unhindered (not held by the vehicle ahead, now at the line): the
+     * amber rule applies (sim.h). */
+    double grace = -q->headway / 2;
+    if (s->o.decel_mps2 > 0 && t == head->arrived)
+        grace = head->speed / (2.0 * s->o.decel_mps2);
+    double d = next_service(&s->isecs[i], m, t, head->arrived, q->headway, grace);
     if (d < INFINITY && heap_push(s, d, EV_SERVE, (int)i, m) == 0)
         q->pending = true;
 }
@@ -531,13 +543,19 @@ static double lane_arrival(struct sim *s, size_t i, int approach, double t)
     return best;
 }
 
-/* The stop rule (sim.h): did a vehicle whose free-flow arrival was
+/* The stop rule (sim.h): does a vehicle whose free-flow arrival was
  * `wait` before its crossing stop, and what does it lose after the line?
- * A standstill `ahead` vehicles behind the line is left with speed
- * vk = sqrt(2 a x) at the line (x = ahead * spacing); stopping costs
- * v/2b (braking) + v/2a (accelerating) in all, of which
- * (v - vk)^2 / 2av comes after the line. */
-static bool stop_rule(const struct sim *s, const struct vehicle *vh, double wait, double *after)
+ * A standstill `ahead` vehicles behind the line leaves vk = sqrt(2 a x) at
+ * the line (x = ahead * spacing); stopping there costs v/2b (braking) +
+ * v/2a (accelerating) in all, of which (v - vk)^2 / 2av comes after the
+ * line: a shorter wait is taken by slowing down. A queue discharges as a
+ * stream one headway h apart that has lost v/2a - start_s to the start
+ * (start_s: what drivers gain by moving off as the green comes), of which
+ * its first vehicle's h/2 is already in the crossing times: the rest,
+ * v/2a - start_s - h/2 (>= 0), is lost after the line by every vehicle
+ * that stopped, so a discharged platoon keeps its headways. */
+static bool stop_rule(const struct sim *s, const struct vehicle *vh, double wait, double h,
+                      double *after)
 {
     *after = 0;
     if (!(s->o.accel_mps2 > 0))
@@ -546,11 +564,11 @@ static bool stop_rule(const struct sim *s, const struct vehicle *vh, double wait
     double vk = sqrt(2.0 * a * vh->ahead * s->o.jam_spacing_m);
     if (vk > v)
         vk = v;
-    double rest = (v - vk) * (v - vk) / (2.0 * a * v);
-    double cost = v / (2.0 * b) + v / (2.0 * a) - rest;
+    double cost = v / (2.0 * b) + v / (2.0 * a) - (v - vk) * (v - vk) / (2.0 * a * v);
     if (wait < cost - 1e-9)
         return false;
-    *after = rest;
+    double rest = v / (2.0 * a) - s->o.start_s - h / 2;
+    *after = rest > 0 ? rest : 0;
     return true;
 }
 
@@ -566,7 +584,7 @@ static void serve(struct sim *s, size_t i, int m)
     q->last_cross = s->now;
     struct vehicle *vh = &s->veh[v];
     double wait = s->now - vh->arrived, after;
-    int stopped = stop_rule(s, vh, wait, &after);
+    int stopped = stop_rule(s, vh, wait, q->headway, &after);
     vh->stops += stopped;
     if (vh->measured) {
         stats_add(&s->res[i].mov[m], wait + after, stopped);
@@ -653,7 +671,8 @@ static int validate(const struct sim_isec *isecs, size_t n, const struct sim_cor
     if (!(o->warmup_s >= 0 && o->warmup_s < o->duration_s) ||
         !(o->speed_dev >= 0 && o->speed_dev <= 1) || !(o->accel_mps2 >= 0) ||
         !(o->decel_mps2 >= 0) || !(o->jam_spacing_m >= 0 && o->jam_spacing_m <= 50) ||
-        !(o->follow_s >= 0 && o->follow_s <= 60) || o->lanes < 0 || o->lanes > 8) {
+        !(o->follow_s >= 0 && o->follow_s <= 60) || !(o->start_s >= 0 && o->start_s <= 30) ||
+        o->lanes < 0 || o->lanes > 8) {
         snprintf(err, errlen, "driver parameters out of range (warm-up in [0, duration), speed "
                  "deviation 0..1, lanes 0..8, spacing 0..50 m, headway 0..60 s)");
         return -1;

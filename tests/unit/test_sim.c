@@ -239,10 +239,12 @@ static void on_trace(void *arg, const char *line)
 
 /* Stop rule at v = 10 m/s, a = 2, b = 4, spacing 5 m: a standstill k
  * vehicles back leaves vk = sqrt(20 k) at the line, stopping costs
- * 1.25 + 2.5 - (10 - vk)^2/40 s before the line. Two arrivals a cycle
- * (15 and 45 s into it), green 50..58 s: the first waits to 51 (36 s,
- * stops, loses 2.5 s after the line: 38.5 s), the second (one ahead)
- * crosses at 53 (8 s >= 2.986, stops, loses 0.764 s: 8.764 s). */
+ * 1.25 + 2.5 - (10 - vk)^2/40 s before the line (1.25 s at k = 0, 2.986 s
+ * at k = 1); a queue's start loses v/2a = 2.5 s (start_s 0), h/2 = 1 s of
+ * it in the crossing times, 1.5 s after the line for each vehicle that
+ * stopped. Two arrivals a cycle (15 and 45 s into it), green 50..58 s:
+ * the first waits to 51 (36 s, stops: 37.5 s), the second (one ahead)
+ * crosses at 53 (8 s >= 2.986, stops: 9.5 s). */
 static struct sim_corridor_opts driver(double warmup)
 {
     return (struct sim_corridor_opts){.speed_mps = 10, .outbound = SIM_EB, .duration_s = 600,
@@ -273,13 +275,12 @@ static void test_stop_rule(void)
     struct sim_result r;
     run_line(&L, 1, &o, &r, NULL);
     CU_ASSERT_EQUAL(r.all.vehicles, 20);
-    double vk = sqrt(20.0), rest1 = (10 - vk) * (10 - vk) / 40;
-    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 20, (38.5 + 8 + rest1) / 2, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 20, (37.5 + 9.5) / 2, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(r.all.stops, 20, 1e-12);
     /* A vehicle 0.2 s short of green crosses h/2 = 1 s into it: a 1.2 s
      * wait is less than the 1.25 s a stop at the line costs -- it slows,
      * no stop, nothing lost after the line. 1 s earlier: a 2.2 s wait
-     * is a stop (+2.5 s). */
+     * is a stop (+1.5 s). With start_s 1 s, 0.5 s. */
     double n10[] = {10};
     line_init(&L, 1, 0, 60, 8, 30.2, n10, 1, 600);
     run_line(&L, 1, &o, &r, NULL);
@@ -287,8 +288,12 @@ static void test_stop_rule(void)
     CU_ASSERT_DOUBLE_EQUAL(r.all.stops, 0, 1e-12);
     line_init(&L, 1, 0, 60, 8, 31.2, n10, 1, 600);
     run_line(&L, 1, &o, &r, NULL);
-    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 10, 2.2 + 2.5, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 10, 2.2 + 1.5, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(r.all.stops, 10, 1e-12);
+    o.start_s = 1;
+    run_line(&L, 1, &o, &r, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 10, 2.2 + 0.5, 1e-9);
+    o.start_s = 0;
     /* The pure queueing model (accel 0): every wait is a stop, no loss. */
     o.accel_mps2 = 0;
     line_init(&L, 1, 0, 60, 8, 30.2, n10, 1, 600);
@@ -298,7 +303,7 @@ static void test_stop_rule(void)
 }
 
 /* Warm-up: 10 vehicles in [0, 300) (every 30 s), 5 in [300, 600)
- * (every 60 s, 30 s into each cycle: cross at 51, 23.5 s with the stop).
+ * (every 60 s, 30 s into each cycle: cross at 51, 22.5 s with the stop).
  * With --warmup 300 only the last 5 count, throughput over 300 s. */
 static void test_warmup(void)
 {
@@ -309,7 +314,7 @@ static void test_warmup(void)
     struct sim_result r;
     run_line(&L, 1, &o, &r, NULL);
     CU_ASSERT_EQUAL(r.all.vehicles, 5);
-    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 5, 23.5, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 5, 22.5, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(r.throughput_vph, 5 * 3600.0 / 300, 1e-9);
     o.warmup_s = 0;
     run_line(&L, 1, &o, &r, NULL);
