@@ -43,6 +43,10 @@ struct run {
     double epoch0;
     uint64_t run_hash;                 /* ids of posted counts */
     long *updates;                     /* per isec: timings applied (closed loop) */
+    char (*isec_plan)[128];            /* per isec: plan its last timing followed */
+    long posted, duplicates;           /* counts cityd took / had already */
+    long outdated;                     /* of those posted: nothing applied (older than
+                                          what cityd had seen) */
     double drained_at;
 };
 
@@ -191,7 +195,8 @@ static int setup(struct run *r, char *err, size_t errlen)
     tz_free(z);
     r->run_hash = hash_inputs(r);
     r->updates = calloc(r->c.n, sizeof *r->updates);
-    if (r->updates == NULL) {
+    r->isec_plan = calloc(r->c.n, sizeof *r->isec_plan);
+    if (r->updates == NULL || r->isec_plan == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -207,6 +212,20 @@ static int setup(struct run *r, char *err, size_t errlen)
 
 /* ---- closed loop ---- */
 
+#define WALL_HINT " (cityd runs on the wall clock: for a closed loop start it on the " \
+    "simulated clock, `cityd -o clock.mode=replay` with its own Redis, so the posted counts " \
+    "drive its time; docs/citysim.md)"
+
+/* Append the wall-clock hint to err when the server's reason shows a
+ * wall-clock cityd (simulated instants in its past or future). */
+static void add_wall_hint(char *err, size_t errlen, const char *why)
+{
+    size_t w = strlen(err);
+    if ((strstr(why, "future") || strstr(why, "earlier than the timing history")) &&
+        w < errlen)
+        snprintf(err + w, errlen - w, "%s", WALL_HINT);
+}
+
 static int fetch_timing(struct run *r, size_t i, double t, char *err, size_t errlen)
 {
     char path[512], why[400];
@@ -220,6 +239,7 @@ static int fetch_timing(struct run *r, size_t i, double t, char *err, size_t err
     if (st != 200) {
         simhttp_error_text(body, why, sizeof why);
         snprintf(err, errlen, "GET %s: HTTP %d: %s", path, st, why);
+        add_wall_hint(err, errlen, why);
         goto out;
     }
     if (simtiming_server(&r->c, i, body, r->epoch0, why, sizeof why) != 0) {
@@ -227,6 +247,8 @@ static int fetch_timing(struct run *r, size_t i, double t, char *err, size_t err
         goto out;
     }
     r->updates[i]++;
+    const char *plan = json_string_value(json_object_get(body, "plan"));
+    snprintf(r->isec_plan[i], sizeof r->isec_plan[i], "%s", plan ? plan : "");
     rc = 0;
 out:
     json_decref(body);
@@ -262,6 +284,17 @@ static int post_counts(struct run *r, double t, double len, char *err, size_t er
         if (st >= 0 && (st < 200 || st > 299)) {
             simhttp_error_text(body, why, sizeof why);
             snprintf(err, errlen, "POST %s: HTTP %d: %s", path, st, why);
+            add_wall_hint(err, errlen, why);
+        }
+        const char *status = json_string_value(json_object_get(body, "status"));
+        if (st >= 200 && st <= 299) {
+            if (status && strcmp(status, "duplicate") == 0)
+                r->duplicates++;
+            else
+                r->posted++;
+            if (json_array_size(json_object_get(body, "outdated")) > 0 &&
+                json_array_size(json_object_get(body, "applied")) == 0)
+                r->outdated++;
         }
         json_decref(body);
         if (st < 200 || st > 299)
@@ -302,9 +335,17 @@ static int closed_loop(struct run *r, double end, char *err, size_t errlen)
         sim_advance(r->sim, tn);
         t = tn;
         if (t == next_post) {
+            long p0 = r->posted, d0 = r->duplicates, o0 = r->outdated;
             if (post_counts(r, t, len, err, errlen) != 0)
                 goto out;
-            fprintf(stderr, "citysim: t=%.0f s: counts posted\n", t);
+            if (r->duplicates == d0 && r->outdated == o0)
+                fprintf(stderr, "citysim: t=%.0f s: counts posted\n", t);
+            else
+                fprintf(stderr, "citysim: t=%.0f s: %ld counts taken, %ld answered as duplicates "
+                        "(an earlier run with the same inputs posted them), %ld outdated (cityd "
+                        "had seen later counts): the controllers did not use those\n", t,
+                        r->posted - p0 - (r->outdated - o0), r->duplicates - d0,
+                        r->outdated - o0);
             next_post += len;
         }
         for (size_t i = 0; i < r->c.n; i++) {
@@ -343,8 +384,10 @@ static void isec_json(struct simjson *j, const struct run *r, size_t i)
     simjson_num(j, "position_m", is->position_m, 1);
     simjson_num(j, "cycle_s", is->timing.cycle_s, 2);
     simjson_num(j, "offset_s", is->timing.offset_s, 2);
-    if (r->o.server)
+    if (r->o.server) {
         simjson_int(j, "timing_updates", r->updates[i]);
+        simjson_str(j, "plan", r->isec_plan[i][0] ? r->isec_plan[i] : NULL);
+    }
     stats_json(j, &res->total, true);
     simjson_num(j, "throughput_vph",
                 (double)res->served_in_run * 3600.0 / (r->o.duration - r->o.warmup), 1);
@@ -365,6 +408,19 @@ static void isec_json(struct simjson *j, const struct run *r, size_t i)
     simjson_end_obj(j);
 }
 
+/* The plan the run followed: the plan file's, or in closed loop the
+ * corridor plan cityd's last timings followed (NULL: none, or not the
+ * same everywhere -- then per intersection). */
+static const char *plan_in_effect(const struct run *r)
+{
+    if (!r->o.server)
+        return r->plan_id[0] ? r->plan_id : NULL;
+    for (size_t i = 1; i < r->c.n; i++)
+        if (strcmp(r->isec_plan[i], r->isec_plan[0]) != 0)
+            return NULL;
+    return r->c.n > 0 && r->isec_plan[0][0] ? r->isec_plan[0] : NULL;
+}
+
 static void print_result(const struct run *r)
 {
     static const char *const appr[4] = {"NB", "SB", "EB", "WB"};
@@ -377,7 +433,7 @@ static void print_result(const struct run *r)
     simjson_obj(&j, NULL);
     simjson_str(&j, "corridor", r->c.cor->id);
     simjson_str(&j, "timing", r->mode);
-    simjson_str(&j, "plan", r->plan_id[0] ? r->plan_id : NULL);
+    simjson_str(&j, "plan", plan_in_effect(r));
     simjson_str(&j, "start", start);
     simjson_num(&j, "duration_s", r->o.duration, 0);
     simjson_num(&j, "warmup_s", r->o.warmup, 0);
@@ -389,6 +445,13 @@ static void print_result(const struct run *r)
     simjson_num(&j, "throughput_vph", res.throughput_vph, 1);
     simjson_int(&j, "in_network", res.in_network);
     simjson_num(&j, "cleared_s", r->drained_at, 1);
+    if (r->o.server) {
+        simjson_obj(&j, "counts");
+        simjson_int(&j, "posted", r->posted);
+        simjson_int(&j, "duplicates", r->duplicates);
+        simjson_int(&j, "outdated", r->outdated);
+        simjson_end_obj(&j);
+    }
     simjson_obj(&j, "directions");
     static const char *const dname[3] = {"outbound", "inbound", "cross"};
     for (int d = 0; d < 3; d++) {
@@ -489,5 +552,6 @@ out:
     utdf_free(r.u);
     map_free(r.map);
     free(r.updates);
+    free(r.isec_plan);
     return rc;
 }

@@ -362,6 +362,22 @@ static void test_closed_loop(void)
         CU_ASSERT_TRUE(num(x, "vehicles") > 0);
     }
     CU_ASSERT_TRUE(num(r, "vehicles") > 3000);
+    json_t *counts = json_object_get(r, "counts");
+    CU_ASSERT_TRUE(num(counts, "posted") > 0);
+    CU_ASSERT_DOUBLE_EQUAL(num(counts, "duplicates"), 0, 0);
+    json_decref(r);
+    proc_free(&p);
+    /* The same run again: cityd answers its counts as duplicates, and
+     * citysim says so instead of announcing them as posted (issue 13). */
+    run(&p, args);
+    CU_ASSERT_EQUAL_FATAL(p.status, 0);
+    r = json_loads(p.out, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    counts = json_object_get(r, "counts");
+    CU_ASSERT_DOUBLE_EQUAL(num(counts, "posted"), 0, 0);
+    CU_ASSERT_TRUE(num(counts, "duplicates") > 0);
+    CU_ASSERT_PTR_NULL(strstr(p.err, "s: counts posted"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.err, "answered as duplicates"));
     json_decref(r);
     proc_free(&p);
     struct http_result res;
@@ -369,6 +385,22 @@ static void test_closed_loop(void)
     CU_ASSERT_EQUAL(res.status, 200);
     CU_ASSERT_TRUE(num(res.json, "cycle_s") > 0);
     http_result_free(&res);
+}
+
+/* Against a cityd on the wall clock the simulated instants are in its
+ * past: the run fails and says how to start cityd for a closed loop. */
+static void test_wall_clock_cityd(void)
+{
+    struct test_redis r2;
+    struct test_cityd wall;
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&wall, r2.url, NULL), 0);
+    const char *args[] = {"run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
+                          "--duration", "900", "--seed", "5", "--server", wall.base,
+                          "--key", "k-sensor", "--retries", "0", NULL};
+    expect_fail(args, 3, "clock.mode=replay");
+    support_cityd_stop(&wall);
+    support_redis_stop(&r2);
 }
 
 /* cityd stops answering in the middle of a closed-loop run: retries, then
@@ -399,7 +431,7 @@ static void test_server_dies_mid_run(void)
     bool stopped = false;
     while (fgets(line, sizeof line, err) != NULL) {
         strncat(all, line, sizeof all - strlen(all) - 1);
-        if (!stopped && strstr(line, "counts posted") != NULL) {
+        if (!stopped && strstr(line, "citysim: t=") != NULL && strstr(line, "counts") != NULL) {
             CU_ASSERT_EQUAL(kill(cityd.pid, SIGSTOP), 0);
             stopped = true;
         }
@@ -411,6 +443,8 @@ static void test_server_dies_mid_run(void)
     CU_ASSERT_TRUE(stopped);
     CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 3);
     CU_ASSERT_PTR_NOT_NULL(strstr(all, "no answer after 3 attempts"));
+    if (strstr(all, "no answer after 3 attempts") == NULL)
+        fprintf(stderr, "\n%s\n", all);
     char *out = slurp(outpath);
     CU_ASSERT_STRING_EQUAL(out, "");
     free(out);
@@ -556,6 +590,7 @@ int suite_citysim(void)
         !CU_add_test(s, "run: plan from cityd", test_plan_from_cityd) ||
         !CU_add_test(s, "run: server gone", test_server_gone) ||
         !CU_add_test(s, "run: closed loop", test_closed_loop) ||
+        !CU_add_test(s, "run: a wall-clock cityd", test_wall_clock_cityd) ||
         !CU_add_test(s, "run: server dies mid-run", test_server_dies_mid_run) ||
         !CU_add_test(s, "feed: parking", test_feed_parking) ||
         !CU_add_test(s, "feed: avl", test_feed_avl))
