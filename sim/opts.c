@@ -14,7 +14,8 @@ void simcli_usage(FILE *out)
             "       citysim run --map DIR --corridor ID --loads FILE.csv --duration S --seed N\n"
             "                   [--plan FILE.json | --server URL --key K] [--start \"MM/DD/YYYY HH:MM\"]\n"
             "                   [--arrivals poisson|uniform] [--trace FILE.csv] [--tz ZONE]\n"
-            "                   [--timeout S] [--retries N] [--no-dispersion]\n"
+            "                   [--timeout S] [--retries N] [--warmup S] [--speed-dev X]\n"
+            "                   [--lanes N] [--no-dispersion] [--format json|table] [--svg FILE]\n"
             "       citysim feed --server URL --key K (--parking CSV | --avl CSV) [--speed X|max]\n"
             "                    [--batch N] [--timeout S] [--retries N]\n"
             "       citysim --help | --version\n");

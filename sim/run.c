@@ -24,7 +24,7 @@
 
 struct runopts {
     const char *map, *corridor, *loads, *plan, *server, *key, *start, *arrivals, *trace, *tz;
-    const char *format;
+    const char *format, *svg;
     double duration, timeout, retries, warmup, speed_dev, lanes;
     unsigned long long seed;
     bool no_dispersion;
@@ -38,6 +38,8 @@ struct run {
     struct sim *sim;
     struct simhttp *http;
     FILE *trace;
+    struct simtraj traj;               /* --svg: corridor crossings */
+    bool traj_failed;
     const char *mode;                  /* "default", "plan", "closed_loop" */
     char plan_id[128];
     double epoch0;
@@ -52,9 +54,13 @@ struct run {
 
 static void trace_line(void *arg, const char *line)
 {
-    FILE *f = arg;
-    fputs(line, f);
-    fputc('\n', f);
+    struct run *r = arg;
+    if (r->trace) {
+        fputs(line, r->trace);
+        fputc('\n', r->trace);
+    }
+    if (r->o.svg && simtraj_add(&r->traj, &r->c, line) != 0)
+        r->traj_failed = true;
 }
 
 static int parse_opts(struct runopts *o, int argc, char **argv)
@@ -79,6 +85,7 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         {"--speed-dev", OPT_DOUBLE, &o->speed_dev, false, false},
         {"--lanes", OPT_DOUBLE, &o->lanes, false, false},
         {"--format", OPT_STRING, &o->format, false, false},
+        {"--svg", OPT_STRING, &o->svg, false, false},
         {NULL, 0, NULL, false, false},
     };
     if (simopt_parse(opts, argc, argv) != 0)
@@ -469,6 +476,55 @@ static void print_result(const struct run *r)
     simjson_end_obj(&j);
 }
 
+/* The same figures for a person (--format table). */
+static void print_table(const struct run *r)
+{
+    static const char *const appr[4] = {"NB", "SB", "EB", "WB"};
+    static const char *const dname[3] = {"outbound", "inbound", "cross"};
+    struct sim_result res;
+    char start[24];
+    sim_result(r->sim, &res);
+    utdf_format_minute(r->c.start_min, start, sizeof start);
+    const char *plan = plan_in_effect(r);
+    printf("corridor %s, timing %s%s%s, from %s for %.0f s (warm-up %.0f s), seed %llu, %s "
+           "arrivals\n", r->c.cor->id, r->mode, plan ? ", plan " : "", plan ? plan : "", start,
+           r->o.duration, r->o.warmup, r->o.seed, r->o.arrivals);
+    printf("\n%-16s %9s %12s %10s\n", "direction", "vehicles", "delay s/veh", "stops/veh");
+    for (int d = 0; d <= 3; d++) {
+        const struct sim_stats *st = d < 3 ? &res.dir[d] : &res.all;
+        char name[32];
+        if (d < 2)
+            snprintf(name, sizeof name, "%s (%s)", dname[d],
+                     appr[d == 0 ? r->c.outbound : r->c.outbound ^ 1]);
+        else
+            snprintf(name, sizeof name, "%s", d == 2 ? dname[d] : "all");
+        double n = (double)st->vehicles;
+        printf("%-16s %9ld %12.1f %10.2f\n", name, st->vehicles, n > 0 ? st->delay_s / n : 0,
+               n > 0 ? st->stops / n : 0);
+    }
+    printf("\nthroughput %.0f veh/h, mean travel %.1f s, ", res.throughput_vph,
+           res.all.vehicles ? res.vehicle_s / (double)res.all.vehicles : 0);
+    if (isnan(r->drained_at))
+        printf("%ld vehicles still queued at the end\n", res.in_network);
+    else
+        printf("network empty at %.0f s\n", r->drained_at);
+    if (r->o.server)
+        printf("counts: %ld posted, %ld duplicates, %ld outdated\n", r->posted, r->duplicates,
+               r->outdated);
+    /* Names last: their display width is not their length in bytes. */
+    printf("\n%-8s %7s %7s %8s %9s %7s %6s %7s  %s\n", "id", "cycle", "offset", "vehicles",
+           "delay s", "stops", "queue", "veh/h", "name");
+    for (size_t i = 0; i < r->c.n; i++) {
+        const struct sim_isec *is = &r->c.isecs[i];
+        const struct sim_isec_result *x = sim_isec_result(r->sim, i);
+        double n = (double)x->total.vehicles;
+        printf("%-8s %7.1f %7.1f %8ld %9.1f %7.2f %6.0f %7.0f  %s\n", is->id, is->timing.cycle_s,
+               is->timing.offset_s, x->total.vehicles, n > 0 ? x->total.delay_s / n : 0,
+               n > 0 ? x->total.stops / n : 0, x->total.max_queue,
+               (double)x->served_in_run * 3600.0 / (r->o.duration - r->o.warmup), is->name);
+    }
+}
+
 /* ---- the run ---- */
 
 static int simulate(struct run *r, char *err, size_t errlen)
@@ -485,10 +541,10 @@ static int simulate(struct run *r, char *err, size_t errlen)
     r->sim = sim_new(r->c.isecs, r->c.n, &so, err, errlen);
     if (r->sim == NULL)
         return 2;
-    if (r->trace) {
+    if (r->trace)
         fputs("vehicle,intersection,movement,position_m,arrive_s,cross_s\n", r->trace);
-        sim_set_trace(r->sim, trace_line, r->trace);
-    }
+    if (r->trace || r->o.svg)
+        sim_set_trace(r->sim, trace_line, r);
     /* Vehicles still in the network at the end are followed until they
      * leave, for at most as long again as the run (at least an hour). */
     double end = r->o.duration + fmax(3600, r->o.duration);
@@ -540,7 +596,16 @@ int simcli_run(int argc, char **argv)
         goto out;
     }
     r.trace = NULL;
-    print_result(&r);
+    if (r.o.svg && (r.traj_failed ? (snprintf(err, sizeof err, "--svg: out of memory"), -1)
+                    : simsvg_write(r.o.svg, &r.c, &r.traj, r.o.warmup, r.mode,
+                                   plan_in_effect(&r), err, sizeof err)) != 0) {
+        rc = 2;
+        goto out;
+    }
+    if (strcmp(r.o.format, "table") == 0)
+        print_table(&r);
+    else
+        print_result(&r);
 out:
     if (rc != 0)
         fprintf(stderr, "citysim: run: %s\n", err);
@@ -553,5 +618,6 @@ out:
     map_free(r.map);
     free(r.updates);
     free(r.isec_plan);
+    simtraj_free(&r.traj);
     return rc;
 }
