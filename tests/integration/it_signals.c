@@ -537,6 +537,50 @@ static void test_plan_runs(void)
 }
 
 
+/* Issue 13: without a speed, a corridor green wave explores progression
+ * speeds from 0.8 x the corridor's speed up to it (nandajie: 50 km/h);
+ * bands thinner than a fifth of the cycle come with what bounds them. */
+static void test_greenwave_defaults(void)
+{
+    struct http_result res;
+    post("/v1/signals/corridors/nandajie/greenwave", "k-engineer", "{}", &res);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    double v = 50 / 3.6, C = num(res.json, "cycle_s");
+    json_t *ls = json_object_get(res.json, "links");
+    bool slower = false;
+    for (size_t i = 0; i < json_array_size(ls); i++) {
+        json_t *l = json_array_get(ls, i);
+        for (int d = 0; d < 2; d++) {
+            double sp = num(l, d ? "inbound_speed_mps" : "outbound_speed_mps");
+            CU_ASSERT_TRUE(sp >= 0.8 * v - 1e-6 && sp <= v + 1e-6);
+            slower |= sp < v - 1e-6;
+        }
+    }
+    CU_ASSERT_TRUE(slower);
+    /* At the fixed 50 km/h the best equal bands are 2.7 s of 113 s. */
+    double band_range = num(res.json, "outbound_band_s");
+    http_result_free(&res);
+    post("/v1/signals/corridors/nandajie/greenwave", "k-engineer", "{\"speed_mps\":13.889}", &res);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    CU_ASSERT_TRUE(num(res.json, "outbound_band_s") < 0.2 * C);
+    CU_ASSERT_TRUE(band_range > num(res.json, "outbound_band_s"));
+    json_t *thin = json_object_get(res.json, "thin_bands");
+    CU_ASSERT_EQUAL(json_array_size(thin), 2);
+    for (size_t i = 0; i < json_array_size(thin); i++) {
+        json_t *t = json_array_get(thin, i);
+        const char *lead = json_string_value(json_object_get(t, "leading_edge"));
+        const char *trail = json_string_value(json_object_get(t, "trailing_edge"));
+        const char *why = json_string_value(json_object_get(t, "why"));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(lead);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(trail);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(why);
+        CU_ASSERT_EQUAL(strncmp(lead, "nd-", 3), 0);
+        CU_ASSERT_EQUAL(strncmp(trail, "nd-", 3), 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(why, lead));
+    }
+    http_result_free(&res);
+}
+
 /* Issue 13: a plan activated while the intersections are adaptive runs
  * there too: they take its cycle and offsets as their coordination
  * reference (greens still from their counts). The reply says, for every
@@ -1113,6 +1157,7 @@ int suite_signals(void)
              CU_add_test(s, "plans and time-space diagram", test_plans) &&
              CU_add_test(s, "an activated plan runs, across a restart", test_plan_runs) &&
              CU_add_test(s, "a plan runs on adaptive intersections", test_plan_runs_adaptive) &&
+             CU_add_test(s, "corridor green wave: speed range, thin bands", test_greenwave_defaults) &&
              CU_add_test(s, "bad numbers at every entry point", test_bad_numbers) &&
              CU_add_test(s, "time-space diagram of extreme plans", test_time_space_extremes) &&
              CU_add_test(s, "too large", test_too_large) &&
