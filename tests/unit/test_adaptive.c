@@ -344,6 +344,29 @@ static void test_saturation(void)
     adaptive_group_free(g);
 }
 
+/* A short green passes whole vehicles: 10 s at 1300 veh/h is 3.6
+ * vehicles of capacity but 3 cars a cycle. Counts of 3 a cycle are what a
+ * saturated phase shows (issue 13: left-turn phases of the corridor
+ * evaluation stayed starved at their minimum because 3 of 3.6 looked
+ * like spare capacity). */
+static void test_saturation_whole_vehicles(void)
+{
+    struct adaptive_isec_cfg c;
+    two_phase(&c, "x", 1200, 60);
+    c.ph[1].saturation_vph = 1300;
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    adaptive_advance(g, 900, NULL, NULL);
+    const struct adaptive_record *r = &g->m[0].cur;
+    double per_green = 1300 * r->green[1] / 3600, whole = floor(per_green);
+    double cap1 = 1300 * r->green[1] / r->cycle_s;
+    CU_ASSERT_TRUE_FATAL(whole / per_green < ADAPTIVE_SAT_X);
+    post(g, 0, 0, 900, 0.5 * 3600 * r->green[0] / r->cycle_s, whole * 900 / r->cycle_s);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].sat_floor[1], cap1 / ADAPTIVE_X_MAX, 1e-6);
+    adaptive_group_free(g);
+}
+
 /* A fixed member ignores counts. */
 static void test_fixed_ignores_counts(void)
 {
@@ -948,6 +971,7 @@ int suite_adaptive(void)
         !CU_add_test(s, "shortway transitions", test_shortway) ||
         !CU_add_test(s, "isolated follows counts", test_isolated_follows_counts) ||
         !CU_add_test(s, "saturation from stop-line counts", test_saturation) ||
+        !CU_add_test(s, "saturation: whole vehicles a green", test_saturation_whole_vehicles) ||
         !CU_add_test(s, "fixed ignores counts", test_fixed_ignores_counts) ||
         !CU_add_test(s, "corridor offsets and transitions", test_corridor_transitions) ||
         !CU_add_test(s, "a plan in fixed mode", test_plan_fixed) ||
