@@ -88,6 +88,7 @@
 #define ADAPTIVE_MINOR_X            0.85 /* non-critical signal: minor phases' saturation */
 #define ADAPTIVE_X_MAX              0.9  /* own cycle: no phase above this saturation */
 #define ADAPTIVE_SAT_X              0.95 /* counts at this share of capacity: saturated */
+#define ADAPTIVE_SAT_HOLD_X         0.8  /* ... and still taken so down to this share */
 #define ADAPTIVE_MIN_GREEN_FLOOR_S  5.0  /* no phase runs a shorter green */
 #define ADAPTIVE_AMBER_S            3.0
 #define ADAPTIVE_MP_SLOT_S          5.0  /* max-pressure decision period */

@@ -1038,6 +1038,19 @@ static double capacity_now(const struct adaptive_member *m, int p)
     return r->cycle_s > 0 ? m->cfg->ph[p].saturation_vph * g / r->cycle_s : 0;
 }
 
+/* What a green really passes: whole vehicles (s g / 3600 of them, less
+ * the fraction; at least one), each cycle. A short green whose count is
+ * 3 cars a cycle of a nominal 3.6 is saturated, not at 83 %. */
+static double whole_capacity(const struct adaptive_member *m, int p)
+{
+    const struct adaptive_record *r = &m->cur;
+    double cap = capacity_now(m, p);
+    if (!(r->cycle_s > 0) || !(cap > 0))
+        return cap;
+    double per_green = cap * r->cycle_s / 3600.0, whole = floor(per_green + 1e-9);
+    return fmin(cap, fmax(1.0, whole) * 3600.0 / r->cycle_s);
+}
+
 void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAPTIVE_NMOV],
                     double t0, double len_s, enum adaptive_est_result res[ADAPTIVE_NMOV])
 {
@@ -1070,9 +1083,15 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
             continue;
         double counted = fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
         m->q[p] = fmax(0, m->q[p] + counted - m->cur.flow[p] * len_s / 3600.0);
-        double cap = capacity_now(m, (int)p);
-        m->sat_floor[p] = counted * 3600.0 / len_s >= ADAPTIVE_SAT_X * cap ? cap / ADAPTIVE_X_MAX
-                                                                          : 0;
+        double cap = capacity_now(m, (int)p), rate = counted * 3600.0 / len_s;
+        double whole = whole_capacity(m, (int)p);
+        /* Saturated: demand may be higher than counted, ask for more.
+         * Once so, held while the counts stay near capacity (a floor that
+         * came and went with each count would make the green hunt). */
+        if (rate >= ADAPTIVE_SAT_X * whole)
+            m->sat_floor[p] = cap / ADAPTIVE_X_MAX;
+        else if (!(m->sat_floor[p] > 0 && rate >= ADAPTIVE_SAT_HOLD_X * whole))
+            m->sat_floor[p] = 0;
     }
     /* The queue model runs on the new flows from now on (and the timing
      * reports them). */

@@ -362,7 +362,7 @@ static void test_saturation_whole_vehicles(void)
     double per_green = 1300 * r->green[1] / 3600, whole = floor(per_green);
     double cap1 = 1300 * r->green[1] / r->cycle_s;
     CU_ASSERT_TRUE_FATAL(whole / per_green < ADAPTIVE_SAT_X);
-    post(g, 0, 0, 900, 0.5 * 3600 * r->green[0] / r->cycle_s, whole * 900 / r->cycle_s);
+    post(g, 0, 0, 900, 0.5 * 3600 * r->green[0] / r->cycle_s, whole * 3600 / r->cycle_s);
     CU_ASSERT_DOUBLE_EQUAL(g->m[0].sat_floor[1], cap1 / ADAPTIVE_X_MAX, 1e-6);
     adaptive_group_free(g);
 }
