@@ -492,7 +492,9 @@ static void member_split(const struct adaptive_member *m, double t, double C, in
     for (size_t k = 0; k < c->nphases; k++) {
         if ((int)k == coord)
             continue;
-        p->green[k] = fmax(c->ph[k].gmin_s, p->flow[k] / c->ph[k].saturation_vph * C / x);
+        /* In whole vehicles: a green passes floor(s g / 3600) of them. */
+        double h = 3600.0 / c->ph[k].saturation_vph, n = p->flow[k] * C / 3600.0 / x;
+        p->green[k] = fmax(c->ph[k].gmin_s, ceil(n - 1e-9) * h);
         rest -= p->green[k];
     }
     if (rest < c->ph[coord].gmin_s) {

@@ -622,6 +622,32 @@ static void test_plan_adaptive(void)
     adaptive_group_free(g);
 }
 
+/* At a signal whose own cycle is shorter than the corridor's, the minor
+ * phases get whole vehicles' worth of green: a green passes floor(s g /
+ * 3600) cars, so a green of 3.6 cars' worth serves 3 (issue 13). */
+static void test_minor_greens_whole_vehicles(void)
+{
+    corridor3(2400);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_FIXED);
+    adaptive_start(g, 0);
+    adaptive_advance(g, 3600, NULL, NULL);
+    int checked = 0;
+    for (size_t k = 0; k < 3; k++) {
+        if ((int)k == g->critical)
+            continue;
+        const struct adaptive_record *r = &g->m[k].cur;
+        for (size_t p = 1; p < 3; p++) {
+            double veh = r->target_green[p] * cor_cfg[k].ph[p].saturation_vph / 3600;
+            if (r->target_green[p] > cor_cfg[k].ph[p].gmin_s + 1e-9) {
+                CU_ASSERT_DOUBLE_EQUAL(veh, round(veh), 1e-6);
+                checked++;
+            }
+        }
+    }
+    CU_ASSERT_TRUE(checked > 0);
+    adaptive_group_free(g);
+}
+
 /* ---- max pressure ---- */
 
 static void test_max_pressure(void)
@@ -972,6 +998,7 @@ int suite_adaptive(void)
         !CU_add_test(s, "isolated follows counts", test_isolated_follows_counts) ||
         !CU_add_test(s, "saturation from stop-line counts", test_saturation) ||
         !CU_add_test(s, "saturation: whole vehicles a green", test_saturation_whole_vehicles) ||
+        !CU_add_test(s, "minor greens in whole vehicles", test_minor_greens_whole_vehicles) ||
         !CU_add_test(s, "fixed ignores counts", test_fixed_ignores_counts) ||
         !CU_add_test(s, "corridor offsets and transitions", test_corridor_transitions) ||
         !CU_add_test(s, "a plan in fixed mode", test_plan_fixed) ||
