@@ -43,8 +43,9 @@
  *    change (adaptive_bounded_step); minimum and pedestrian greens hold.
  *    At a signal whose own Webster cycle is shorter than the common one,
  *    the phases other than the coordinated one get the green that keeps
- *    them at a degree of saturation of ADAPTIVE_MINOR_X (at least their
- *    minimum) and the coordinated phase the rest.
+ *    them at a degree of saturation of ADAPTIVE_MINOR_X in whole vehicles
+ *    (a green passes floor(s g / 3600) of them; at least their minimum)
+ *    and the coordinated phase the rest.
  *  - fixed members run the same machinery on the map's design flows, or,
  *    when the group has an active corridor plan (adaptive_set_plan), the
  *    plan: its cycle (the target, without dead band), its offsets and its
