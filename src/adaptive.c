@@ -485,7 +485,12 @@ static void member_split(const struct adaptive_member *m, double t, double C, in
         member_plan(m, t, C, p);
         return;
     }
-    double x = fmax(ADAPTIVE_MINOR_X, own.Y * own.cycle / (own.cycle - c->lost_time_s));
+    /* Counted flows are 15-minute means of arrivals that come in platoons
+     * (left turns fed by the corridor's green): a signal re-timed from
+     * them keeps more margin on its minor phases than the design flows,
+     * which are peak-hour design values already. */
+    double x = fmax(m->mode == ADAPTIVE_FIXED ? ADAPTIVE_MINOR_X : ADAPTIVE_MINOR_X_COUNTED,
+                    own.Y * own.cycle / (own.cycle - c->lost_time_s));
     double rest = C - c->lost_time_s;
     *p = own;
     p->cycle = C;
