@@ -13,7 +13,8 @@
  *  2. the plan: POST /v1/signals/corridors/{id}/greenwave with that
  *     cycle, the speed range and the objective, which splits every
  *     intersection at that cycle and stores a candidate plan.
- * "Activate" then PUTs the candidate; the reply says where it runs. The
+ * "Activate" then PUTs the candidate; the reply says where it runs
+ * (plan_runs, plan_reason) and each timing whether this cycle follows it. The
  * engineer key is typed in by the user and kept for this tab only
  * (sessionStorage), never in the page or the URL. */
 "use strict";
@@ -91,14 +92,16 @@
    * timing (its "plan" is the plan its cycle follows; a transition takes
    * a few cycles, adaptive members follow it only while their flows call
    * for its cycle). */
-  var active = null;
+  var active = null, activeReply = {};
   function showActive() {
     if (!active) return;
     var lines = ["已启用 Activated " + active];
     corridor.intersections.forEach(function (x) {
-      var t = timings[x.id] || {};
-      lines.push(x.id + " " + (t.mode || "") + ": " + (t.plan === active ? "按方案运行 running the plan"
-        : "过渡中/未跟随 not (yet) following it" + (t.plan ? " (" + t.plan + ")" : "")));
+      var t = timings[x.id] || {}, a = activeReply[x.id] || {};
+      var runs = a.plan_runs === undefined ? "" : a.plan_runs ? "运行方案 runs it" : "不运行 does not run it";
+      lines.push(x.id + " " + (t.mode || a.mode || "") + ": " + runs +
+        (a.plan_reason ? " (" + a.plan_reason + ")" : "") + " · " +
+        (t.plan === active ? "本周期按方案 this cycle follows it" : "过渡中 in transition"));
     });
     msg(lines.join("\n"), true);
   }
@@ -349,6 +352,8 @@
     $("activate").disabled = true;
     cityd.api(base + "/plan", { method: "PUT", key: key, body: { plan: candidate.id } }).then(function (r) {
       active = r.id || candidate.id;
+      activeReply = {};
+      (r.intersections || []).forEach(function (x) { activeReply[x.id] = x; });
       return pollTimings();
     }).catch(function (e) { msg(e.message); $("activate").disabled = false; });
   });
