@@ -17,24 +17,11 @@
 
 /* ---- event loop harness ---- */
 
-typedef bool cond_fn(const void *arg);
+typedef support_cond_fn cond_fn;
 
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-    *(bool *)arg = true;
-}
-
-/* Run the loop until cond(arg) holds or ms pass; returns cond(arg). */
 static bool run_until(struct event_base *base, cond_fn *cond, const void *arg, int ms)
 {
-    bool expired = false;
-    struct event *t = evtimer_new(base, on_deadline, &expired);
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(t, &tv);
-    while (!(cond && cond(arg)) && !expired)
-        event_base_loop(base, EVLOOP_ONCE);
-    event_free(t);
-    return cond && cond(arg);
+    return support_run_until(base, cond, arg, ms);
 }
 
 static void run_for(struct event_base *base, int ms)
