@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cluster.sh -- a local Redis Cluster for demos and tests: 3 masters and 3
 # replicas (redis-server 7.0), cluster-node-timeout 1000, AOF with
-# appendfsync always, one directory per node under --dir.
+# appendfsync always, cluster-require-full-coverage no (a shard failing over
+# does not stop the other two), one directory per node under --dir.
 #
 #   tools/cluster.sh start  [--base-port P] [--dir D]   ports P..P+5 (default 7000, var/cluster)
 #   tools/cluster.sh status [--base-port P] [--dir D]   CLUSTER INFO and the node table
@@ -42,7 +43,8 @@ start_node() {
     redis-server --port "$p" --bind 127.0.0.1 --dir "$d" --daemonize yes \
         --pidfile "$d/redis.pid" --logfile "$d/redis.log" --save "" \
         --appendonly yes --appendfsync always \
-        --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000
+        --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+        --cluster-require-full-coverage no
 }
 
 wait_ok() {

@@ -138,7 +138,8 @@ static int redis_spawn(struct test_redis *r)
                    "--dir", r->dir, "--appendonly", "yes", "--appendfsync", "always",
                    "--save", "", "--daemonize", "no", "--logfile", logf,
                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                   "--cluster-node-timeout", "1000", (char *)NULL);
+                   "--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no",
+                   (char *)NULL);
         else
             execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
                    "--dir", r->dir, "--appendonly", "yes", "--appendfsync", "everysec",

@@ -40,7 +40,8 @@ void support_redis_stop(struct test_redis *r);
 long long support_redis_int(const struct test_redis *r, const char *args);
 
 /* A local Redis Cluster: 3 masters and 3 replicas (redis-server 7.0,
- * cluster-node-timeout 1000, AOF with appendfsync always), each node on
+ * cluster-node-timeout 1000, cluster-require-full-coverage no so that a
+ * failing shard does not stop the others, AOF with appendfsync always), each node on
  * a free port whose cluster bus port (+10000) is free too, made with
  * `redis-cli --cluster create ... --cluster-replicas 1`. node[0..2] start
  * as masters. Restarting a killed node (support_redis_restart) brings it
