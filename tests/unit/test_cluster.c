@@ -211,6 +211,35 @@ static void test_cluster_urls(void)
     }
 }
 
+static bool answered(const void *arg)
+{
+    return ((const int *)arg)[0] > 0;
+}
+
+/* Seeds nobody answers on: store_new returns at once (no blocking
+ * connect), a command waits out its deadline for a master, then fails
+ * with STORE_DOWN (never ran), called from the loop, not from store_cmd. */
+static void test_unreachable_seeds(void)
+{
+    char url[128], err[256];
+    snprintf(url, sizeof url, "redis-cluster://127.0.0.1:%d,127.0.0.1:%d", support_free_port(),
+             support_free_port());
+    struct store_opts o = {.url = url, .timeout_ms = 400};
+    struct store *s = store_new(F.base, &o, &F.log, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_FALSE(store_is_up(s));
+    struct res x = {0};
+    CU_ASSERT_EQUAL(store_cmdf(s, on_res, &x, "GET %s", "k"), 0);
+    CU_ASSERT_EQUAL(x.calls, 0);
+    support_run_until(F.base, answered, &x.calls, 200);
+    CU_ASSERT_EQUAL(x.calls, 0);                 /* still waiting for a master */
+    support_run_until(F.base, answered, &x.calls, 3000);
+    CU_ASSERT_EQUAL(x.calls, 1);
+    CU_ASSERT_EQUAL(x.st, STORE_DOWN);
+    CU_ASSERT(store_get_stats(s)->retries > 0);
+    store_free(s);
+}
+
 /* ---- a live cluster ---- */
 
 struct grab {
@@ -329,9 +358,16 @@ static void test_routing(void)
         CU_ASSERT_EQUAL(x.st, STORE_OK);
         CU_ASSERT_EQUAL(x.i, 5 * (i + 1));
     }
-    node_get(support_cluster_master_of(&F.cl, slot_of("{sc}counter")), "{sc}counter", got,
-             sizeof got);
+    int sm = support_cluster_master_of(&F.cl, slot_of("{sc}counter"));
+    node_get(sm, "{sc}counter", got, sizeof got);
     CU_ASSERT_STRING_EQUAL(got, "10");
+    /* That master forgets its scripts: NOSCRIPT is answered by EVAL. */
+    support_redis_text(&F.cl.node[sm], "script flush", got, sizeof got);
+    struct res z = {0};
+    CU_ASSERT_EQUAL(store_script_eval(F.store, sc, on_res, &z, 1, 2, argv, NULL), 0);
+    support_run_until(F.base, res_done, &z, 5000);
+    CU_ASSERT_EQUAL(z.st, STORE_OK);
+    CU_ASSERT_EQUAL(z.i, 15);
 
     /* A batch with one tag; XREAD by its stream key. */
     struct store_batch *b = store_batch_new();
@@ -575,6 +611,7 @@ int suite_cluster(void)
         return -1;
     if (!CU_add_test(s, "slot map parsing (crafted CLUSTER SLOTS replies)", test_slotmap_parse) ||
         !CU_add_test(s, "redis-cluster:// urls", test_cluster_urls) ||
+        !CU_add_test(s, "unreachable seeds: the deadline, then down", test_unreachable_seeds) ||
         !CU_add_test(s, "live slot map and node table", test_live_map) ||
         !CU_add_test(s, "keys_slot agrees with CLUSTER KEYSLOT", test_keyslot_matches_redis) ||
         !CU_add_test(s, "commands, scripts, batches routed to their master", test_routing) ||

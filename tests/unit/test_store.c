@@ -599,6 +599,30 @@ static struct res send_batch(struct fx *f, struct store_batch *b)
     return x;
 }
 
+/* On one Redis a batch spanning slots still runs (as it always did) but
+ * is counted and logged: the cluster would refuse it, and tests on one
+ * Redis are where the domain modules are mostly exercised. */
+static void test_cross_slot_counted(void)
+{
+    struct fx f = {0};
+    CU_ASSERT_FATAL(fx_open(&f, (struct store_opts){0}) == 0);
+    struct store_batch *b = store_batch_new();
+    store_batch_addf(b, "SET %s %s", "{x}a", "1");
+    store_batch_addf(b, "SET %s %s", "{x}b", "1");
+    struct res x = send_batch(&f, b);
+    CU_ASSERT_EQUAL(x.st, STORE_OK);
+    CU_ASSERT_EQUAL(store_get_stats(f.store)->cross_slot, 0);
+    b = store_batch_new();
+    store_batch_addf(b, "SET %s %s", "{x}a", "2");
+    store_batch_addf(b, "SET %s %s", "{y}b", "2");
+    x = send_batch(&f, b);
+    CU_ASSERT_EQUAL(x.st, STORE_OK);
+    CU_ASSERT_EQUAL(x.n, 2);
+    CU_ASSERT_EQUAL(store_get_stats(f.store)->cross_slot, 1);
+    CU_ASSERT_FALSE(store_is_cluster(f.store));
+    fx_close(&f);
+}
+
 static void test_batch(void)
 {
     struct fx f = {0};
@@ -865,6 +889,7 @@ int suite_store(void)
         {"hung server goes down and recovers", test_hung_server},
         {"busy server (-BUSY) goes down and recovers", test_busy_server},
         {"MULTI/EXEC batches", test_batch},
+        {"a batch spanning slots is counted", test_cross_slot_counted},
         {"store_free answers pending callbacks", test_free_answers_pending},
         {"database number in the url", test_database_number},
         {"scripts by SHA1, NOSCRIPT answered transparently", test_scripts},
