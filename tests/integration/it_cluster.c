@@ -169,13 +169,59 @@ static void test_parking_flow(void)
     support_cityd_stop(&c);
 }
 
+/* The demo recipe: tools/cluster.sh start, status, a cityd on it, stop. */
+static void test_cluster_sh(void)
+{
+    int base = support_free_cluster_ports(6);
+    char *dir = support_tmpdir("cityd-cluster-sh");
+    CU_ASSERT_FATAL(base > 0 && dir != NULL);
+    char cmd[600], out[2048] = "", url[256] = "";
+    snprintf(cmd, sizeof cmd, "tools/cluster.sh start --base-port %d --dir %s 2>&1", base, dir);
+    FILE *f = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    while (fgets(out, sizeof out, f) != NULL)
+        if (strncmp(out, "redis-cluster://", 16) == 0)
+            snprintf(url, sizeof url, "%.*s", (int)strcspn(out, "\n"), out);
+    CU_ASSERT_EQUAL(pclose(f), 0);
+    char want[128];
+    snprintf(want, sizeof want, "redis-cluster://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", base,
+             base + 1, base + 2);
+    CU_ASSERT_STRING_EQUAL(url, want);
+    snprintf(cmd, sizeof cmd, "tools/cluster.sh status --base-port %d --dir %s 2>&1", base, dir);
+    f = popen(cmd, "r");
+    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        pclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "cluster_state:ok"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "cluster_known_nodes:6"));
+    struct test_cityd c;
+    if (url[0] != '\0' && support_cityd_start(&c, url, EXTRA) == 0) {
+        json_t *h = CALL(&c, "GET", "/v1/health", NULL, NULL, 200);
+        CU_ASSERT_EQUAL(num(h, "cluster", "slots_covered"), 16384);
+        json_decref(h);
+        support_cityd_stop(&c);
+    } else {
+        CU_FAIL("cityd on tools/cluster.sh's cluster did not start");
+    }
+    snprintf(cmd, sizeof cmd, "tools/cluster.sh stop --base-port %d --dir %s >/dev/null 2>&1",
+             base, dir);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    support_sleep_ms(300);
+    snprintf(cmd, sizeof cmd, "redis-cli -p %d ping >/dev/null 2>&1", base);
+    CU_ASSERT_NOT_EQUAL(system(cmd), 0);         /* stopped */
+    support_rmrf(dir);
+    free(dir);
+}
+
 int suite_cluster(void)
 {
     CU_pSuite s = CU_add_suite("cluster", suite_init, suite_clean);
     if (!s)
         return -1;
     if (!CU_add_test(s, "parking flow on a Redis Cluster, seen by a second cityd",
-                     test_parking_flow))
+                     test_parking_flow) ||
+        !CU_add_test(s, "tools/cluster.sh start, status, stop", test_cluster_sh))
         return -1;
     return 0;
 }

@@ -242,12 +242,14 @@ static bool port_free(int port)
     return ok;
 }
 
-/* A free port below 55535 whose cluster bus port (+10000) is free too. */
-static int free_cluster_port(void)
+int support_free_cluster_ports(int n)
 {
     for (int i = 0; i < 200; i++) {
         int p = 20000 + (int)((unsigned)rand() % 25000u);
-        if (port_free(p) && port_free(p + 10000))
+        bool ok = true;
+        for (int k = 0; k < n && ok; k++)
+            ok = port_free(p + k) && port_free(p + k + 10000);
+        if (ok)
             return p;
     }
     return -1;
@@ -337,7 +339,7 @@ int support_cluster_start(struct test_cluster *c)
         snprintf(r->dir, sizeof r->dir, "%s", d);
         free(d);
         r->cluster = true;
-        if ((r->port = free_cluster_port()) < 0)
+        if ((r->port = support_free_cluster_ports(1)) < 0)
             goto fail;
         snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
         if (redis_spawn(r) != 0)

@@ -52,6 +52,9 @@ struct test_cluster {
     struct test_redis node[CLUSTER_NODES];
     char url[512];                 /* "redis-cluster://127.0.0.1:p0,..." (the masters) */
 };
+/* A base port p such that p..p+n-1 and their cluster bus ports (+10000)
+ * are free (-1: none found). */
+int support_free_cluster_ports(int n);
 /* Start and wait until every node says cluster_state:ok and every slot is
  * served. Returns 0, or -1 (whatever started is stopped). */
 int support_cluster_start(struct test_cluster *c);
