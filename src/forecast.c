@@ -157,8 +157,8 @@ static void cell_learn(uint16_t *m, uint16_t *s, uint8_t *n, int cap, double y)
 }
 
 /* Mean and variance of cell c, shrunk towards its hour, which is shrunk
- * towards the lot; *own is the cell's own share of the mean, relative to
- * a full cell (0 never seen, 1 at FORECAST_CELL_N points). */
+ * towards the lot; *own says whether the cell has seen its hour (0 never,
+ * 1 once it holds an hour of its own grid points). */
 static void cell_est(const struct forecast *f, int c, double *m, double *v, double *own)
 {
     int h = c % 24;
@@ -168,14 +168,14 @@ static void cell_est(const struct forecast *f, int c, double *m, double *v, doub
     double hv = (hn * u16(f->hs[h]) * u16(f->hs[h]) + K_HOUR * lv) / (hn + K_HOUR);
     *m = (cn * u16(f->cm[c]) + K_CELL * hm) / (cn + K_CELL);
     *v = (cn * u16(f->cs[c]) * u16(f->cs[c]) + K_CELL * hv) / (cn + K_CELL);
-    *own = cn / (cn + K_CELL) * (FORECAST_CELL_N + K_CELL) / FORECAST_CELL_N;
+    *own = fmin(1.0, cn * FORECAST_STEP_S / 3600.0);
 }
 
 /* The profile at t, linear between cell centres; false with no history.
  * *rel: how far to trust it, from how much of it is the hour of the
  * week's own history rather than borrowed from other days (a Sunday
  * after weekdays only, a weekday's first week): BORROWED for a cell never
- * seen, towards 1 as the cell fills. */
+ * seen, 1 once it has an hour of its own. */
 static bool profile_at(const struct forecast *f, const struct forecast_config *c, double t,
                        double *m, double *v, double *rel)
 {
