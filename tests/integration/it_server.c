@@ -524,7 +524,7 @@ static void test_restore_paced(void)
     struct test_cityd c;
     CU_ASSERT_EQUAL_FATAL(support_redis_start(&rd), 0);
     CU_ASSERT_EQUAL_FATAL(preload_lots_padded(&rd, rd.dir, 6000, 16384), 0);
-    const char *extra[] = {"-o", "redis.timeout_ms=150", NULL};
+    const char *extra[] = {"redis.timeout_ms=150", NULL};
     CU_ASSERT_EQUAL_FATAL(support_cityd_spawn(&c, rd.url, extra), 0);
     long status = 0;
     for (int i = 0; i < 1200 && status != 200; i++) {
@@ -537,6 +537,11 @@ static void test_restore_paced(void)
             support_sleep_ms(50);
     }
     CU_ASSERT_EQUAL(status, 200);                     /* ready within a minute */
+    if (status != 200) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "grep -v debug '%s' | tail -25 >&2", c.log_path);
+        CU_ASSERT(system(cmd) >= 0);
+    }
     struct http_result l;
     CU_ASSERT_EQUAL_FATAL(support_get(c.base, "/v1/parking/lots/pre-005999", NULL, &l), 0);
     CU_ASSERT_EQUAL(l.status, 200);
