@@ -401,7 +401,7 @@ static void job_write(struct job *j)
     struct sessions *ss = j->ss;
     char key[KEY_MAX], evkey[KEY_MAX];
     if (dict_get(ss->lots_known, j->lot) == NULL) {
-        keys_city(key, sizeof key, "session_lots");
+        keys_part_key(key, sizeof key, keys_part(j->lot), "session_lots");
         lifetime_hold(&ss->lt);
         if (store_cmdf(ss->a->store, on_lot_known, j, "SADD %s %s", key, j->lot) != 0) {
             lifetime_release(&ss->lt);
@@ -779,7 +779,7 @@ static void h_account(struct http_req *r, void *arg)
     json_t *js = session_account_to_json(&ap->acct);
     char *text = js ? json_dumps(js, JSON_COMPACT) : NULL;
     json_decref(js);
-    keys_city(key, sizeof key, "accounts");
+    keys_part_key(key, sizeof key, keys_part(ap->plate), "accounts");
     lifetime_hold(&ss->lt);
     if (text == NULL || store_cmdf(ss->a->store, on_account, ap, "HSET %s %s %s", key, ap->plate,
                                    text) != 0) {
@@ -1205,10 +1205,11 @@ static void lot_item(struct restore *rs, const char *lot)
         restore_cmd(rs, load_events, lot, 2, ev);
 }
 
-static void scan_accounts(struct restore *rs, const char *cursor);
+static void scan_accounts(struct restore *rs, const char *part, const char *cursor);
 
-/* A page of HSCAN accounts: [cursor, [plate, account, ...]]. */
-static void accounts_cb(struct restore *rs, const char *unused, const struct store_reply *r)
+/* A page of HSCAN of partition `part`'s accounts: [cursor, [plate,
+ * account, ...]]. */
+static void accounts_cb(struct restore *rs, const char *part, const struct store_reply *r)
 {
     const char *cursor = store_reply_str(store_reply_at(r, 0), NULL);
     const struct store_reply *m = store_reply_at(r, 1);
@@ -1216,15 +1217,16 @@ static void accounts_cb(struct restore *rs, const char *unused, const struct sto
         put_account(rs->arg, store_reply_str(store_reply_at(m, i), NULL),
                     store_reply_str(store_reply_at(m, i + 1), NULL));
     if (cursor != NULL && strcmp(cursor, "0") != 0)
-        scan_accounts(rs, cursor);
+        scan_accounts(rs, part, cursor);
 }
 
-static void scan_accounts(struct restore *rs, const char *cursor)
+static void scan_accounts(struct restore *rs, const char *part, const char *cursor)
 {
     char key[KEY_MAX];
-    const char *argv[] = {"HSCAN", keys_city(key, sizeof key, "accounts"), cursor, "COUNT",
-                          SCAN_COUNT};
-    restore_cmd(rs, accounts_cb, NULL, 5, argv);
+    const char *argv[] = {"HSCAN", keys_part_key(key, sizeof key, (unsigned)atoi(part),
+                                                 "accounts"),
+                          cursor, "COUNT", SCAN_COUNT};
+    restore_cmd(rs, accounts_cb, part, 5, argv);
 }
 
 static bool load_step(struct restore *rs, int k)
@@ -1240,9 +1242,12 @@ static bool load_step(struct restore *rs, int k)
         restore_failed(rs, "out of memory");
         return true;
     }
-    char key[KEY_MAX];
-    scan_accounts(rs, "0");
-    restore_scan(rs, keys_city(key, sizeof key, "session_lots"), lot_item);
+    char key[KEY_MAX], part[8];
+    for (unsigned i = 0; i < KEYS_PARTS; i++) {
+        snprintf(part, sizeof part, "%u", i);
+        scan_accounts(rs, part, "0");
+        restore_scan(rs, keys_part_key(key, sizeof key, i, "session_lots"), lot_item);
+    }
     return true;
 }
 
@@ -1266,7 +1271,8 @@ static void reread_item(struct restore *rs, const char *id)
         lot_item(rs, id + 4);
         return;
     }
-    const char *argv[] = {"HGET", keys_city(key, sizeof key, "accounts"), id + 5};
+    const char *argv[] = {"HGET", keys_part_key(key, sizeof key, keys_part(id + 5), "accounts"),
+                          id + 5};
     restore_cmd(rs, account_cb, id + 5, 3, argv);
 }
 
