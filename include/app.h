@@ -34,6 +34,8 @@ struct app {
     double drain_started;             /* wall clock when draining began */
     double replay_now;                /* clock.mode = replay: max ts ingested */
     size_t modules_started;           /* of server.c's table, failed start included */
+    struct migrate *migrate;          /* the key layout's move (migrate.h) */
+    bool layout_pending;              /* ... not complete yet: no restore starts */
     struct restore *restores;         /* every module's restore (module.h), a list */
     /* Domain state, owned; each NULL until its module is initialised. */
     struct parking *parking;          /* the lot registry */
