@@ -5,16 +5,16 @@
  * Cluster slot:
  *   per lot:         cityd:{p:NN}:lot:<id>:...   (NN = keys_part(id))
  *   per vehicle:     cityd:{p:NN}:veh:<id>:...
+ *   per plate:       cityd:{p:NN}:plate:<plate>:...
  *   per partition:   cityd:{p:NN}:...            (change feeds, indexes)
- *   per plate:       cityd:{plate:<plate>}:...
  *   per corridor:    cityd:{cor:<id>}:...
  *   per intersection cityd:{int:<id>}:...
  *   per kiosk:       cityd:{kiosk:<id>}:...  (find-car tokens)
  *   city-wide:       cityd:{city}:...            (one key, single-key commands only)
- * Lots and vehicles live in one of KEYS_PARTS fixed partitions, not a tag
+ * Lots, vehicles and plates live in one of KEYS_PARTS fixed partitions, not a tag
  * of their own, so that one script writes an object's state and its
  * partition's change feed and index atomically, and a request touching
- * many objects is at most KEYS_PARTS transactions (docs/scaling.md).
+ * many objects is at most KEYS_PARTS transactions (docs/scaling.md "Data layout").
  * Functions write into buf (NUL-terminated, truncated if too small) and
  * return buf. */
 #ifndef CITYD_KEYS_H
@@ -38,8 +38,8 @@ const char *keys_city(char *buf, size_t n, const char *what);
 unsigned keys_part(const char *id);
 const char *keys_part_key(char *buf, size_t n, unsigned part, const char *what);
 /* Idempotency marker for a write id, tagged with the object it touches
- * so it sits in the same slot as the object's state ("lot" and "veh":
- * the object's partition). */
+ * so it sits in the same slot as the object's state ("lot", "veh",
+ * "plate": the object's partition). */
 const char *keys_seen(char *buf, size_t n, const char *tag_kind, const char *tag_id,
                       const char *write_id);
 /* Redis Cluster slot of a key (0..16383): CRC16/XMODEM of the key, or of

@@ -26,7 +26,7 @@ const char *keys_lot(char *buf, size_t n, const char *lot, const char *what)
 
 const char *keys_plate(char *buf, size_t n, const char *plate, const char *what)
 {
-    return tagged(buf, n, "plate", plate, what);
+    return parted(buf, n, "plate", plate, what);
 }
 
 const char *keys_vehicle(char *buf, size_t n, const char *veh, const char *what)
@@ -64,7 +64,8 @@ const char *keys_city(char *buf, size_t n, const char *what)
 const char *keys_seen(char *buf, size_t n, const char *tag_kind, const char *tag_id,
                       const char *write_id)
 {
-    if (strcmp(tag_kind, "lot") == 0 || strcmp(tag_kind, "veh") == 0)
+    if (strcmp(tag_kind, "lot") == 0 || strcmp(tag_kind, "veh") == 0 ||
+        strcmp(tag_kind, "plate") == 0)
         snprintf(buf, n, "cityd:{p:%02u}:%s:%s:seen:%s", keys_part(tag_id), tag_kind, tag_id,
                  write_id);
     else

@@ -158,15 +158,29 @@ static void test_one_slot_per_batch(void)
 
 /* ---- the move from the first layout ---- */
 
-/* Turn what this cityd wrote (layout 2) into the first layout with
- * redis-cli only: every object key back under its own tag, the indexes
- * back into the city-wide sets, no feeds, no layout mark. Ids in the test
- * hold no ':' or space. */
+/* Turn what this cityd wrote into the first layout with redis-cli only:
+ * sessions back in their lots' hashes, every object key back under its
+ * own tag, the indexes back into the city-wide sets, no feeds, no layout
+ * mark. Ids in the test hold no ':' or space. */
 static int downgrade(const struct test_redis *rd)
 {
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "R='redis-cli -p %d'\n"
+             "US=$(printf '\\037')\n"
+             "for k in $($R --scan --pattern 'cityd:{p:*}:plate:*:sessions'); do\n"
+             "  $R --raw HGETALL \"$k\" | paste - - | while read f v; do\n"
+             "    lot=$(printf '%%s' \"$v\" | sed 's/.*\"lot\":\"\\([^\"]*\\)\".*/\\1/')\n"
+             "    $R HSET \"cityd:{lot:$lot}:sessions\" \"$f\" \"$v\" >/dev/null\n"
+             "    $R SADD 'cityd:{city}:session_lots' \"$lot\" >/dev/null; done\n"
+             "done\n"
+             "for k in $($R --scan --pattern 'cityd:{p:*}:plate:*:gate_events'); do\n"
+             "  $R --raw HGETALL \"$k\" | paste - - | while read f v; do\n"
+             "    lot=${f%%%%$US*}; ev=${f#*$US}\n"
+             "    $R HSET \"cityd:{lot:$lot}:gate_events\" \"$ev\" \"$v\" >/dev/null; done\n"
+             "done\n"
+             "for k in $($R --scan --pattern 'cityd:{p:*}:plate:*') "
+             "$($R --scan --pattern 'cityd:{p:*}:session_plates'); do $R DEL \"$k\" >/dev/null; done\n"
              "for k in $($R --scan --pattern 'cityd:{p:*}:lot:*') "
              "$($R --scan --pattern 'cityd:{p:*}:veh:*'); do\n"
              "  rest=${k#cityd:\\{p:??\\}:}; kind=${rest%%%%:*}; rest=${rest#*:}\n"
