@@ -481,7 +481,10 @@ static void plate_read(struct job *j)
     }
 }
 
-/* The plate's version in Redis: the book has it, or read the plate. */
+static void put_account(struct sessions *ss, const char *plate, const char *text);
+
+/* The plate's version and account in Redis: the book has that version,
+ * or read the plate. */
 static void on_ver(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct job *j = arg;
@@ -491,14 +494,17 @@ static void on_ver(void *arg, enum store_status st, const struct store_reply *r)
         lane_done(j);
         return;
     }
-    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY || store_reply_len(r) != 2) {
         j->failed = true;
         if (j->req != NULL)
             module_reply_store(j->req, st == STORE_OK ? STORE_DOWN : st);
         lane_done(j);
         return;
     }
-    long long v = store_reply_int(r);
+    const char *acct = store_reply_str(store_reply_at(r, 1), NULL);
+    if (acct != NULL)
+        put_account(ss, j->plate, acct);
+    long long v = store_reply_int(store_reply_at(r, 0));
     j->base_ver = v;
     if (v > ver_known(ss, j->plate))
         plate_read(j);
@@ -506,14 +512,21 @@ static void on_ver(void *arg, enum store_status st, const struct store_reply *r)
         job_decide(j);
 }
 
-/* Before a job decides: is the book's copy of the plate current? */
+/* Before a job decides: is the book's copy of the plate current? Its
+ * version and its account (same partition: one transaction). */
 static void plate_check(struct job *j)
 {
     struct sessions *ss = j->ss;
-    char key[KEY_MAX];
-    const char *argv[] = {"GET", keys_plate(key, sizeof key, j->plate, "ver")};
+    char k[2][KEY_MAX];
+    struct store_batch *b = store_batch_new();
+    bool ok = b != NULL &&
+              store_batch_addf(b, "GET %s", keys_plate(k[0], KEY_MAX, j->plate, "ver")) == 0 &&
+              store_batch_addf(b, "HGET %s %s", keys_part_key(k[1], KEY_MAX, keys_part(j->plate),
+                                                              "accounts"), j->plate) == 0;
+    if (!ok)
+        store_batch_free(b);
     lifetime_hold(&ss->lt);
-    if (store_cmd_argv(ss->a->store, on_ver, j, 2, argv, NULL) != 0) {
+    if (!ok || store_batch_send(ss->a->store, b, on_ver, j) != 0) {
         lifetime_release(&ss->lt);
         job_error(j, 500, "internal", "cannot queue a Redis read");
     }

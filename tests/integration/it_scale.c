@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "geo.h"
 #include "keys.h"
@@ -369,6 +371,119 @@ static void test_two_transit(void)
     support_redis_stop(&rd);
 }
 
+/* ---- two cityd: plate sessions ---- */
+
+#define D0800 1764547200.0              /* 2025-12-01 08:00 +08:00 (garage fixture) */
+#define H 3600.0
+
+static const char *const GARAGE[] = {"map.dir=tests/fixtures/maps/garage", "clock.mode=replay",
+                                     NULL};
+
+/* A gate event; the reply's JSON (caller frees), NULL unless `want`. */
+static json_t *gate(const struct test_cityd *c, const char *kind, const char *id,
+                    const char *plate, double ts, long want)
+{
+    char path[128], body[256];
+    json_t *j = NULL;
+    snprintf(path, sizeof path, "/v1/parking/lots/it-g1/%s", kind);
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"plate\":\"%s\",\"gate\":\"G\",\"ts\":%.0f}",
+             id, plate, ts);
+    long st = send_status("POST", c->base, path, "k-operator", body, &j);
+    CU_ASSERT_EQUAL(st, want);
+    if (st != want) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static const char *sub(const json_t *j, const char *obj, const char *k)
+{
+    return jstr(json_object_get(j, obj), k);
+}
+
+static double subnum(const json_t *j, const char *obj, const char *k)
+{
+    return json_number_value(json_object_get(json_object_get(j, obj), k));
+}
+
+/* Each step is sent to one cityd right after the other cityd answered
+ * the step before (no waiting for the change feed): the version read
+ * before every decision is what makes them agree. */
+static void test_two_sessions(void)
+{
+    struct test_redis rd;
+    struct test_cityd a, b;
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&rd), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&a, rd.url, GARAGE), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&b, rd.url, GARAGE), 0);
+    CU_ASSERT_EQUAL(get_until_200(a.base, "/v1/health", 10000, NULL), 200);
+    CU_ASSERT_EQUAL(get_until_200(b.base, "/v1/health", 10000, NULL), 200);
+
+    /* In on A, out on B two hours later: 08:15..10:00, 4 units of 3.00. */
+    json_t *in = gate(&a, "entries", "in-1", "鲁F10001", D0800, 201);
+    json_t *out = gate(&b, "exits", "out-1", "鲁F10001", D0800 + 2 * H, 201);
+    CU_ASSERT_STRING_EQUAL(sub(out, "session", "id"), sub(in, "session", "id"));
+    CU_ASSERT_STRING_EQUAL(sub(out, "session", "status"), "payment_required");
+    CU_ASSERT_DOUBLE_EQUAL(subnum(out, "session", "amountDue"), 12.0, 1e-9);
+    CU_ASSERT_STRING_EQUAL(jstr(out, "gate"), "hold");
+    /* paid on A, which had the session active: it reads the plate again */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/parking/sessions/%s/payments", sub(in, "session", "id"));
+    json_t *paid = NULL;
+    CU_ASSERT_EQUAL(send_status("POST", a.base, path, "k-operator",
+                                "{\"id\":\"p-1\",\"amount\":12,\"method\":\"cash\"}", &paid),
+                    200);
+    CU_ASSERT_STRING_EQUAL(jstr(paid, "status"), "paid");
+    json_decref(paid);
+    json_decref(in);
+    json_decref(out);
+
+    /* Pay-later enrolled on A: B lets the car out unpaid; the arrears it
+     * leaves are reported by A at the next entry. */
+    CU_ASSERT_EQUAL(send_status("PUT", a.base, "/v1/parking/accounts/鲁F10002", "k-operator",
+                                "{\"autopay\":false,\"pay_later\":true}", NULL), 200);
+    json_decref(gate(&b, "entries", "in-2", "鲁F10002", D0800, 201));
+    out = gate(&b, "exits", "out-2", "鲁F10002", D0800 + 2 * H, 201);
+    CU_ASSERT_STRING_EQUAL(sub(out, "session", "status"), "exited_unpaid");
+    CU_ASSERT_STRING_EQUAL(jstr(out, "gate"), "open");
+    json_decref(out);
+    in = gate(&a, "entries", "in-3", "鲁F10002", D0800 + 3 * H, 201);
+    CU_ASSERT_DOUBLE_EQUAL(subnum(in, "arrears", "amount"), 12.0, 1e-9);
+    json_decref(in);
+
+    /* Two entries of one plate at once, one on each: one session stays
+     * active, the other is superseded (not two cars in for one plate). */
+    pid_t kid = fork();
+    if (kid == 0) {
+        json_t *j = gate(&a, "entries", "in-4a", "鲁F10003", D0800 + 60, 201);
+        _exit(j != NULL ? 0 : 1);
+    }
+    json_t *jb = gate(&b, "entries", "in-4b", "鲁F10003", D0800 + 61, 201);
+    int st = 1;
+    waitpid(kid, &st, 0);
+    CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    json_decref(jb);
+    struct http_result r;
+    int active = -1;
+    for (int waited = 0; waited <= 1000 && active != 1; waited += 50) {
+        CU_ASSERT_EQUAL(support_get(a.base, "/v1/parking/sessions?plate=鲁F10003", "k-operator",
+                                    &r), 0);
+        json_t *ss = json_object_get(r.json, "sessions");
+        active = 0;
+        for (size_t i = 0; i < json_array_size(ss); i++)
+            active += strcmp(jstr(json_array_get(ss, i), "status"), "active") == 0;
+        CU_ASSERT_EQUAL(json_array_size(ss), 2);
+        http_result_free(&r);
+        if (active != 1)
+            support_sleep_ms(50);
+    }
+    CU_ASSERT_EQUAL(active, 1);
+    support_cityd_stop(&a);
+    support_cityd_stop(&b);
+    support_redis_stop(&rd);
+}
+
 int suite_scale(void)
 {
     CU_pSuite s = CU_add_suite("scale", NULL, NULL);
@@ -377,7 +492,8 @@ int suite_scale(void)
     if (!CU_add_test(s, "one slot per transaction (one-node cluster)", test_one_slot_per_batch) ||
         !CU_add_test(s, "layout move: two cityd at once, after a killed move", test_layout_move) ||
         !CU_add_test(s, "two cityd: a bus posted to one is predicted by the other",
-                     test_two_transit))
+                     test_two_transit) ||
+        !CU_add_test(s, "two cityd: plate sessions, accounts and arrears", test_two_sessions))
         return -1;
     return 0;
 }
