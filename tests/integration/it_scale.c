@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "geo.h"
@@ -484,6 +486,110 @@ static void test_two_sessions(void)
     support_redis_stop(&rd);
 }
 
+/* ---- two cityd: one drives the signals ---- */
+
+static const char *const SIGNALS[] = {"map.dir=tests/fixtures/maps/ok", "clock.mode=replay",
+                                      "signals.lease_ms=1000", NULL};
+
+/* cityd_signals_groups_driven of c (-1: no answer). */
+static long driven(const struct test_cityd *c)
+{
+    struct http_result r;
+    long n = -1;
+    if (support_get(c->base, "/metrics", NULL, &r) == 0 && r.body != NULL) {
+        const char *p = strstr(r.body, "\ncityd_signals_groups_driven ");
+        if (p != NULL)
+            n = atol(p + strlen("\ncityd_signals_groups_driven "));
+    }
+    http_result_free(&r);
+    return n;
+}
+
+static long post_count(const struct test_cityd *c, const char *isec, const char *id, double ts)
+{
+    char path[128], body[256];
+    snprintf(path, sizeof path, "/v1/signals/intersections/%s/counts", isec);
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"ts\":%.0f,\"interval_s\":900,"
+             "\"counts\":{\"EBT\":120,\"WBT\":100}}", id, ts);
+    return send_status("POST", c->base, path, "k-sensor", body, NULL);
+}
+
+/* Is count `id` among the counts stored for isec (read from c)? */
+static bool count_stored(const struct test_cityd *c, const char *isec, const char *id)
+{
+    char path[128];
+    struct http_result r;
+    bool found = false;
+    snprintf(path, sizeof path, "/v1/signals/intersections/%s/counts", isec);
+    if (support_get(c->base, path, NULL, &r) == 0) {
+        json_t *cs = json_object_get(r.json, "counts");
+        for (size_t i = 0; i < json_array_size(cs); i++)
+            found |= strcmp(jstr(json_array_get(cs, i), "id"), id) == 0;
+    }
+    http_result_free(&r);
+    return found;
+}
+
+static bool wait_stored(const struct test_cityd *c, const char *isec, const char *id, int ms)
+{
+    for (int waited = 0; waited <= ms; waited += 50) {
+        if (count_stored(c, isec, id))
+            return true;
+        support_sleep_ms(50);
+    }
+    return false;
+}
+
+/* A drives the corridor's group, B queues what it is sent; A killed, B
+ * takes over within the lease and runs what was queued. */
+static void test_signals_lease(void)
+{
+    struct test_redis rd;
+    struct test_cityd a, b;
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&rd), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&a, rd.url, SIGNALS), 0);
+    CU_ASSERT_EQUAL(get_until_200(a.base, "/v1/health", 10000, NULL), 200);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&b, rd.url, SIGNALS), 0);
+    CU_ASSERT_EQUAL(get_until_200(b.base, "/v1/health", 10000, NULL), 200);
+    /* exactly one drives it */
+    CU_ASSERT_EQUAL(driven(&a), 1);
+    CU_ASSERT_EQUAL(driven(&b), 0);
+    /* a count sent to B is queued, and run by A */
+    CU_ASSERT_EQUAL(post_count(&a, "i1", "k0", T0), 201);
+    CU_ASSERT_EQUAL(post_count(&b, "i2", "k1", T0 + 900), 202);
+    CU_ASSERT_TRUE(wait_stored(&a, "i2", "k1", 2000));
+    CU_ASSERT_EQUAL(support_redis_int(&rd, "XLEN 'cityd:{int:i1}:inbox'"), 0);
+    CU_ASSERT_EQUAL(driven(&a), 1);
+    CU_ASSERT_EQUAL(driven(&b), 0);
+
+    /* A dies: a count sent to B meanwhile waits in Redis, B takes the
+     * lease within lease_ms (1 s) and a tick, and runs it. */
+    CU_ASSERT_EQUAL(support_cityd_signal_wait(&a, SIGKILL, 5000) >= -1, 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(post_count(&b, "i3", "k2", T0 + 1800), 202);
+    long n = 0;
+    while ((n = driven(&b)) != 1) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > 5000)
+            break;
+        support_sleep_ms(20);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long took_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_TRUE(took_ms <= 1000 + 500);  /* the lease, a tick, a loaded machine's slack */
+    fprintf(stderr, "\n[scale] takeover %ld ms after SIGKILL (lease 1000 ms)\n", took_ms);
+    CU_ASSERT_TRUE(wait_stored(&b, "i3", "k2", 2000));
+    CU_ASSERT_TRUE(count_stored(&b, "i2", "k1"));
+    /* B drives now: a count is taken at once */
+    CU_ASSERT_EQUAL(post_count(&b, "i4", "k3", T0 + 2700), 201);
+    CU_ASSERT_EQUAL(support_redis_int(&rd, "XLEN 'cityd:{int:i1}:inbox'"), 0);
+    support_cityd_stop(&a);
+    support_cityd_stop(&b);
+    support_redis_stop(&rd);
+}
+
 int suite_scale(void)
 {
     CU_pSuite s = CU_add_suite("scale", NULL, NULL);
@@ -493,7 +599,9 @@ int suite_scale(void)
         !CU_add_test(s, "layout move: two cityd at once, after a killed move", test_layout_move) ||
         !CU_add_test(s, "two cityd: a bus posted to one is predicted by the other",
                      test_two_transit) ||
-        !CU_add_test(s, "two cityd: plate sessions, accounts and arrears", test_two_sessions))
+        !CU_add_test(s, "two cityd: plate sessions, accounts and arrears", test_two_sessions) ||
+        !CU_add_test(s, "two cityd: one drives the signals, the other takes over",
+                     test_signals_lease))
         return -1;
     return 0;
 }
