@@ -23,6 +23,9 @@
  *   cityd:{int:<id>}:seen:<count id>  idempotency marker (31 days)
  *   cityd:{int:<id>}:counts           LIST of counts as received (JSON),
  *                                     the latest COUNTS_HISTORY_MAX
+ *   cityd:{int:<id>}:lease            the group's lease (first member; see
+ *                                     "the lease" below), :inbox its inputs
+ *                                     sent to other cityd (STREAM)
  *   cityd:{int:<id>}:adaptive         snapshot of the whole group (JSON)
  *                                     written with each input to one of
  *                                     its intersections; at start the

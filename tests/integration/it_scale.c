@@ -561,6 +561,20 @@ static void test_signals_lease(void)
     CU_ASSERT_EQUAL(support_redis_int(&rd, "XLEN 'cityd:{int:i1}:inbox'"), 0);
     CU_ASSERT_EQUAL(driven(&a), 1);
     CU_ASSERT_EQUAL(driven(&b), 0);
+    /* so is a plan activated on B: A runs it (its active plan is A's to write) */
+    json_t *gw = NULL, *active = NULL;
+    CU_ASSERT_EQUAL(send_status("POST", b.base, "/v1/signals/corridors/nandajie/greenwave",
+                                "k-engineer", "{}", &gw), 201);
+    char body[160], plan[80];
+    snprintf(plan, sizeof plan, "%s", jstr(gw, "id"));
+    json_decref(gw);
+    snprintf(body, sizeof body, "{\"plan\":\"%s\"}", plan);
+    CU_ASSERT_EQUAL(send_status("PUT", b.base, "/v1/signals/corridors/nandajie/plan",
+                                "k-engineer", body, NULL), 202);
+    CU_ASSERT_EQUAL(get_until_200(a.base, "/v1/signals/corridors/nandajie/plan", 3000, &active),
+                    200);
+    CU_ASSERT_STRING_EQUAL(jstr(active, "id"), plan);
+    json_decref(active);
 
     /* A dies: a count sent to B meanwhile waits in Redis, B takes the
      * lease within lease_ms (1 s) and a tick, and runs it. */
