@@ -1618,7 +1618,7 @@ static void feed_entry(void *arg, unsigned part, const struct store_reply *kv)
     struct sessions *ss = arg;
     const char *plate = reply_field(kv, "plate", NULL);
     const char *acct = reply_field(kv, "acct", NULL), *ver = reply_field(kv, "ver", NULL);
-    char name[8];
+    char name[16];
     (void)part;
     if (plate == NULL)
         return;
