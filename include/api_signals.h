@@ -35,7 +35,6 @@ struct signals {
     struct restore rs;                      /* snapshots and active plans */
     struct metric *m_counts[4];             /* by result: accepted, duplicate, invalid, failed */
     /* several cityd: each group driven by the holder of its lease */
-    char origin[48];                        /* this process, the lease's value */
     struct event *tick;                     /* leases, the inbox, following the owner */
     unsigned long ticks;
     double lease_since;                     /* first restore done (monotonic s), 0: not yet */

@@ -48,6 +48,7 @@ struct app {
     struct transit *transit;
     struct api_transit *transit_api;  /* routes, Redis sync of api_transit.c */
     struct worker *worker;            /* long computations off the loop (worker.h) */
+    char origin[48];                  /* app_origin */
 };
 
 /* "Now" in epoch seconds: the wall clock, or in replay mode the largest
@@ -55,6 +56,9 @@ struct app {
 double app_now(const struct app *a);
 /* The wall clock in epoch seconds, whatever clock.mode says. */
 double app_wall_now(void);
+/* This process as other cityd on the same Redis know it (in change-feed
+ * entries, leases): pid and start time, made at the first call. */
+const char *app_origin(struct app *a);
 /* Note an ingested event timestamp (advances the replay clock). */
 void app_saw_ts(struct app *a, double ts);
 /* "now" for a read request: the `at` query parameter when given (value in

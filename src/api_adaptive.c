@@ -1281,8 +1281,8 @@ static void lease_step(struct signals *s, struct sgroup *g)
     *c = (struct lease_call){s, group_index(s, g), mono_s(), g->owner};
     snprintf(ms, sizeof ms, "%ld", s->a->cfg.signals_lease_ms);
     lease_key(g, key);
-    const char *renew[] = {key, s->origin, ms};
-    const char *take[] = {"SET", key, s->origin, "NX", "PX", ms};
+    const char *renew[] = {key, app_origin(s->a), ms};
+    const char *take[] = {"SET", key, app_origin(s->a), "NX", "PX", ms};
     int rc;
     lifetime_hold(&s->lt);
     g->leasing = true;
@@ -2088,8 +2088,6 @@ static int start(struct app *a, char *err, size_t errlen)
     }
     a->signals = s;
     s->a = a;
-    snprintf(s->origin, sizeof s->origin, "%ld-%llx", (long)getpid(),
-             (unsigned long long)(app_wall_now() * 1e6));
     struct timeval tick = {0, LEASE_TICK_MS * 1000};
     if (build_groups(s) != 0 || restore_init(&s->rs, a, &s->lt, &RESTORE_OPS, s) != 0 ||
         (s->renew = store_script_new(a->store, RENEW_SCRIPT)) == NULL ||

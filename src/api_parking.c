@@ -180,8 +180,8 @@ static const char OBS_SCRIPT[] =
     " 'lot', ARGV[5], 'obs', table.concat(rec, '\\30'))\n"
     "return out\n";
 
-/* KEYS (all of the lot's partition): def, defs set, changes, seq. ARGV: lot, definition JSON, origin,
- * feed max. */
+/* KEYS (all of the lot's partition): def, defs set, changes, seq. ARGV:
+ * lot, definition JSON, origin, feed max. */
 static const char DEF_SCRIPT[] =
     "redis.call('SET', KEYS[1], ARGV[2])\n"
     "redis.call('SADD', KEYS[2], ARGV[1])\n"
@@ -217,7 +217,6 @@ struct api_parking {
     struct app *a;
     struct parking *p;
     unsigned ticks;                    /* of on_tick */
-    char origin[48];
     struct lifetime lt;
     struct restore rs;                 /* rebuild from Redis, re-reads */
     struct pfeed feed;                 /* change feeds, one per partition */
@@ -1394,7 +1393,8 @@ static void h_lot_put(struct http_req *req, void *arg)
     snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
     unsigned part = keys_part(id);
     const char *argv[] = {keys_lot(k[0], KEY_MAX, id, "def"), defs_key(k[1], part),
-                          pfeed_key(&ap->feed, k[2], part), pfeed_seq_key(&ap->feed, k[3], part), id, text, ap->origin, fmax};
+                          pfeed_key(&ap->feed, k[2], part), pfeed_seq_key(&ap->feed, k[3], part),
+                          id, text, app_origin(ap->a), fmax};
     lifetime_hold(&ap->lt);
     if (store_script_eval(ap->a->store, ap->def_script, put_done, pc, 4, 8, argv, NULL) != 0) {
         lifetime_release(&ap->lt);
@@ -1585,7 +1585,7 @@ static int group_add(struct ingest *in, struct slotbatch *b, size_t k)
     argv[c++] = ttl;
     argv[c++] = hmax;
     argv[c++] = fmax;
-    argv[c++] = ap->origin;
+    argv[c++] = app_origin(ap->a);
     argv[c++] = lot;
     const struct parking_lot *l = parking_lot_get(ap->p, lot);
     for (size_t j = 0; j < count; j++) {
@@ -2066,10 +2066,8 @@ static int start(struct app *a, char *err, size_t errlen)
     ap->a = a;
     a->parking = ap->p;
     a->parking_api = ap;
-    snprintf(ap->origin, sizeof ap->origin, "%ld-%llx", (long)getpid(),
-             (unsigned long long)(app_wall_now() * 1e6));
-    pfeed_init(&ap->feed, a, &ap->lt, "parking", ap->origin, feed_entry, feed_after, feed_gap,
-               ap);
+    pfeed_init(&ap->feed, a, &ap->lt, "parking", app_origin(a), feed_entry, feed_after,
+               feed_gap, ap);
     char e[256];
     if (a->map != NULL && parking_load_map(ap->p, a->map, e, sizeof e) != 0) {
         snprintf(err, errlen, "parking: %s", e);

@@ -140,7 +140,6 @@ struct sessions {
     struct lifetime lt;               /* stopped: run no more jobs */
     struct restore rs;                /* the load from Redis, re-reads */
     struct event *evict_timer;
-    char origin[48];                  /* this process, in feed entries */
     struct pfeed pf;                  /* the partitions' session feeds */
     struct event *poll;
     struct store_script *write_script, *acct_script;
@@ -622,7 +621,7 @@ static void job_write(struct job *j)
                             keys_plate(k[1], KEY_MAX, j->plate, "sessions"),
                             keys_plate(k[2], KEY_MAX, j->plate, "gate_events"),
                             pfeed_key(&ss->pf, k[3], part), pfeed_seq_key(&ss->pf, k[4], part),
-                            base, ss->origin, j->plate, fmax, ev, j->ev_sid};
+                            base, app_origin(ss->a), j->plate, fmax, ev, j->ev_sid};
     int argc = 11, rc = 0;
     for (size_t i = 0; i < j->nout && rc == 0; i++) {
         json_t *js = session_to_json(&j->out[i], j->now);
@@ -1006,7 +1005,7 @@ static void h_account(struct http_req *r, void *arg)
     snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
     const char *argv[] = {keys_part_key(key, sizeof key, part, "accounts"),
                           pfeed_key(&ss->pf, kf, part), pfeed_seq_key(&ss->pf, ks, part),
-                          ap->plate, text ? text : "", ss->origin, fmax};
+                          ap->plate, text ? text : "", app_origin(ss->a), fmax};
     lifetime_hold(&ss->lt);
     if (text == NULL || store_script_eval(ss->a->store, ss->acct_script, on_account, ap, 3, 7,
                                           argv, NULL) != 0) {
@@ -1785,9 +1784,8 @@ static int start(struct app *a, char *err, size_t errlen)
     ss->claims = dict_new();
     ss->garages = a->map ? garages_build(a->map) : NULL;
     ss->evict_timer = event_new(a->base, -1, EV_PERSIST, on_evict_timer, ss);
-    snprintf(ss->origin, sizeof ss->origin, "%ld-%llx", (long)getpid(),
-             (unsigned long long)(app_wall_now() * 1e6));
-    pfeed_init(&ss->pf, a, &ss->lt, "sessions", ss->origin, feed_entry, NULL, feed_gap, ss);
+    pfeed_init(&ss->pf, a, &ss->lt, "sessions", app_origin(a), feed_entry, NULL, feed_gap,
+               ss);
     ss->poll = event_new(a->base, -1, EV_PERSIST, on_poll, ss);
     ss->write_script = store_script_new(a->store, WRITE_SCRIPT);
     ss->acct_script = store_script_new(a->store, ACCOUNT_SCRIPT);

@@ -121,7 +121,6 @@ struct api_transit {
     struct metric *m_accepted, *m_outdated, *m_rejected;
     size_t pending_new;             /* new vehicles of ingests in flight (transit_admit) */
     struct store_script *write_script;
-    char origin[48];                /* this process, in feed entries */
     struct pfeed pf;                /* other processes' reports */
     struct event *poll;
     /* The TripUpdates feed as last rendered: the live view and the last
@@ -255,7 +254,8 @@ static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
     fmt_num(speed, sizeof speed, v->speed);
     const char *argv[] = {kpos, ktrack, kset, kfeed, kseq, ts, lon, lat,
                           v->trip_id, v->route_id, v->start_date, v->start_time, bearing, speed,
-                          v->label, v->entity_id, TRACK_MAX, v->vehicle_id, at->origin, fmax};
+                          v->label, v->entity_id, TRACK_MAX, v->vehicle_id, app_origin(at->a),
+                          fmax};
     return slotbatch_script(b, tag, at->write_script, 5, (int)(sizeof argv / sizeof *argv),
                             argv, NULL);
 }
@@ -1108,9 +1108,7 @@ static int start(struct app *a, char *err, size_t errlen)
     at->m_rejected = metrics_series(m, METRIC_COUNTER, "cityd_transit_positions_total", help,
                                     "result=\"rejected\"");
     struct timeval every = {SWEEP_S, 0}, poll = {0, POLL_MS * 1000};
-    snprintf(at->origin, sizeof at->origin, "%ld-%llx", (long)getpid(),
-             (unsigned long long)(app_wall_now() * 1e6));
-    pfeed_init(&at->pf, a, &at->lt, "transit", at->origin, feed_entry, NULL, feed_gap, at);
+    pfeed_init(&at->pf, a, &at->lt, "transit", app_origin(at->a), feed_entry, NULL, feed_gap, at);
     if (restore_init(&at->rs, a, &at->lt, &RESTORE_OPS, at) != 0 ||
         (at->poll = event_new(a->base, -1, EV_PERSIST, on_poll, at)) == NULL ||
         event_add(at->poll, &poll) != 0 ||
