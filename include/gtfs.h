@@ -174,6 +174,12 @@ int gtfs_parse_date(const char *s, int64_t *day);
 
 /* Does the service run on local date `day`? */
 bool gtfs_service_active(const struct gtfs *f, uint32_t service, int64_t day);
+/* How many trips run on local date `day` (their service is active). */
+size_t gtfs_trips_on(const struct gtfs *f, int64_t day);
+/* The last local date on which some service may run (the latest calendar
+ * end_date or added calendar_dates date); INT64_MIN when there is none. A
+ * feed whose last day has passed runs no bus: cityd warns at start. */
+int64_t gtfs_last_service_day(const struct gtfs *f);
 /* Epoch second of the origin (noon minus 12 h) of local date `day`. */
 int64_t gtfs_day_origin(const struct gtfs *f, int64_t day);
 /* The service day of a trip running around epoch second t: among the

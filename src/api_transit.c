@@ -61,6 +61,7 @@
 #include "slotbatch.h"
 #include "store.h"
 #include "transit.h"
+#include "tz.h"
 
 #define TRACK_MAX "2880"            /* per vehicle: a day of 30 s reports */
 #define SWEEP_S 60                       /* forgetting long-silent vehicles */
@@ -1006,6 +1007,26 @@ static bool dir_exists(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* A feed with no trip today (wall clock, in the agency's zone) serves
+ * timetables and no bus: a calendar that has ended, or one not begun. Say
+ * so loudly at start, with the feed's last service day. */
+static void warn_no_service(struct app *a, const struct gtfs *f, const char *dir)
+{
+    int64_t today = tz_local_day(f->tz, (int64_t)app_wall_now());
+    if (gtfs_trips_on(f, today) > 0)
+        return;
+    int y, m, d, ly = 0, lm = 0, ld = 0;
+    tz_civil_from_days(today, &y, &m, &d);
+    int64_t last = gtfs_last_service_day(f);
+    if (last != INT64_MIN)
+        tz_civil_from_days(last, &ly, &lm, &ld);
+    char q[2 * (CONFIG_PATH_MAX + 16) + 3];
+    log_warn(&a->log, "gtfs_no_service_today",
+             "dir=%s today=%04d-%02d-%02d last_service_day=%04d-%02d-%02d message=\"NO BUS RUNS "
+             "TODAY: the feed's calendar has no trip on this date (extend calendar.txt / "
+             "calendar_dates.txt)\"", log_quote(q, sizeof q, dir), y, m, d, ly, lm, ld);
+}
+
 /* The GTFS feed and the registry built on it (none without a feed). */
 static int load_feed(struct app *a, struct api_transit *at, char *err, size_t errlen)
 {
@@ -1042,6 +1063,7 @@ static int load_feed(struct app *a, struct api_transit *at, char *err, size_t er
     log_info(&a->log, "gtfs_loaded", "dir=%s stops=%zu routes=%zu trips=%zu problems=%zu", dir,
              at->feed->n_stops, at->feed->n_routes, at->feed->n_trips,
              at->feed->n_issues_total);
+    warn_no_service(a, at->feed, dir);
     return 0;
 }
 

@@ -1413,6 +1413,28 @@ bool gtfs_service_active(const struct gtfs *f, uint32_t service, int64_t day)
     return day >= s->start_day && day <= s->end_day && (s->weekdays >> tz_weekday(day)) & 1;
 }
 
+size_t gtfs_trips_on(const struct gtfs *f, int64_t day)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->n_trips; i++)
+        n += gtfs_service_active(f, f->trips[i].service, day);
+    return n;
+}
+
+int64_t gtfs_last_service_day(const struct gtfs *f)
+{
+    int64_t last = INT64_MIN;
+    for (size_t i = 0; i < f->n_services; i++) {
+        const struct gtfs_service *s = &f->services[i];
+        if (s->start_day <= s->end_day && s->weekdays && s->end_day > last)
+            last = s->end_day;
+        for (size_t k = 0; k < s->n_ex; k++)
+            if (s->ex[k].type == 1 && s->ex[k].day > last)
+                last = s->ex[k].day;
+    }
+    return last;
+}
+
 int64_t gtfs_day_origin(const struct gtfs *f, int64_t day)
 {
     int y, m, d;
