@@ -202,6 +202,17 @@ size_t gtfs_line_places(const struct gtfs *f, const struct gtfs_pattern *pt, str
                         double radius_m, double from_m, double to_m, struct gtfs_place *out,
                         size_t max);
 
+/* Timetable along the line: where trip is `s` seconds after its day
+ * origin (metres along its pattern line; at the first stop until its
+ * departure, then moving evenly between stops), and when it is at
+ * distance d (seconds after the origin; the departure up to the first
+ * stop). */
+double gtfs_sched_dist(const struct gtfs *f, uint32_t trip, double s);
+double gtfs_sched_time(const struct gtfs *f, uint32_t trip, double d);
+/* Direction of a pattern's line at distance d, degrees clockwise from
+ * north in [0, 360); NAN without a line. */
+double gtfs_line_heading(const struct gtfs_pattern *pt, double d);
+
 /* Pattern of a trip (convenience). */
 const struct gtfs_pattern *gtfs_trip_pattern(const struct gtfs *f, uint32_t trip);
 

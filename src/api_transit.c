@@ -528,6 +528,8 @@ static json_t *vehicle_json(const struct api_transit *at, const struct transit_v
     json_t *o = json_object();
     json_object_set_new(o, "vehicle_id", json_string(v->id));
     json_object_set_new(o, "trip_id", json_str_or_null(on_trip ? v->trip_id : NULL));
+    json_object_set_new(o, "assignment",
+                        on_trip ? json_string(v->inferred ? "inferred" : "feed") : json_null());
     json_object_set_new(o, "route_id",
                         json_str_or_null(v->route != GTFS_NONE ? f->routes[v->route].id : NULL));
     put_lonlat(o, v->lon, v->lat, gcj02);
@@ -691,6 +693,7 @@ static json_t *arrival_json(const struct api_transit *at, const struct transit_a
     json_object_set_new(o, "stop_sequence", json_integer(pt->seq[a->pos]));
     json_object_set_new(o, "scheduled_arrival", json_time(a->scheduled));
     json_object_set_new(o, "predicted_arrival", a->predicted ? json_time(a->predicted) : json_null());
+    json_object_set_new(o, "announced_arrival", a->predicted ? json_time(a->announced) : json_null());
     json_object_set_new(o, "predicted", json_boolean(a->predicted != 0));
     json_object_set_new(o, "route_short_name", json_str_or_null(rt->short_name));
     json_object_set_new(o, "trip_headsign", json_str_or_null(tr->headsign));

@@ -1099,6 +1099,60 @@ static int cand_push(struct cands *cs, double d, double off)
  * and comes back (a vertex farther than both neighbours), so the two legs
  * of a turn-back give two places; each stretch is then located exactly
  * through geo.h. */
+double gtfs_sched_dist(const struct gtfs *f, uint32_t trip, double s)
+{
+    const struct gtfs_trip *tr = &f->trips[trip];
+    const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
+    if (s <= tr->dep[0])
+        return pt->dist_m[0];
+    for (uint32_t k = 0; k + 1 < pt->n; k++) {
+        if (s <= tr->dep[k])
+            return pt->dist_m[k];
+        if (s < tr->arr[k + 1]) {
+            double fr = (s - tr->dep[k]) / (double)(tr->arr[k + 1] - tr->dep[k]);
+            return pt->dist_m[k] + fr * (pt->dist_m[k + 1] - pt->dist_m[k]);
+        }
+    }
+    return pt->dist_m[pt->n - 1];
+}
+
+double gtfs_sched_time(const struct gtfs *f, uint32_t trip, double d)
+{
+    const struct gtfs_trip *tr = &f->trips[trip];
+    const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
+    if (d <= pt->dist_m[0])
+        return tr->dep[0];
+    for (uint32_t k = 0; k + 1 < pt->n; k++) {
+        if (d < pt->dist_m[k + 1]) {
+            double len = pt->dist_m[k + 1] - pt->dist_m[k];
+            double fr = len > 0 ? (d - pt->dist_m[k]) / len : 0;
+            return tr->dep[k] + fr * (tr->arr[k + 1] - tr->dep[k]);
+        }
+    }
+    return tr->arr[pt->n - 1];
+}
+
+double gtfs_line_heading(const struct gtfs_pattern *pt, double d)
+{
+    const struct geo_line *ln = pt->line;
+    const struct geo_xy *xy = pt->xy;
+    if (ln == NULL || xy == NULL || ln->n < 2)
+        return NAN;
+    size_t lo = 0, hi = ln->n - 1;             /* segment [lo, lo + 1] holding d */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (ln->cum_m[mid] <= d)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    /* Skip zero-length segments (repeated shape points). */
+    while (lo + 2 < ln->n && xy[lo + 1].x == xy[lo].x && xy[lo + 1].y == xy[lo].y)
+        lo++;
+    double h = atan2(xy[lo + 1].x - xy[lo].x, xy[lo + 1].y - xy[lo].y) * 180.0 / M_PI;
+    return h < 0 ? h + 360 : h;
+}
+
 size_t gtfs_line_places(const struct gtfs *f, const struct gtfs_pattern *pt, struct geo_pt p,
                         double radius_m, double from_m, double to_m, struct gtfs_place *out,
                         size_t max)
