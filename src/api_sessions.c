@@ -1625,6 +1625,12 @@ static void feed_entry(void *arg, unsigned part, const struct store_reply *kv)
         put_account(ss, plate, acct);
         return;
     }
+    /* A plate's entries come in version order, but this process may have
+     * read the plate (before a decision) or written it since: an entry no
+     * newer than what the book holds would put an older picture back
+     * (an exit undone by the entry before it). */
+    if (ver != NULL && atoll(ver) <= ver_known(ss, plate))
+        return;
     for (int i = 1; i <= 2; i++) {
         snprintf(name, sizeof name, "s%d", i);
         const char *text = reply_field(kv, name, NULL);
