@@ -46,6 +46,7 @@ struct app {
     struct transit *transit;
     struct api_transit *transit_api;  /* routes, Redis sync of api_transit.c */
     struct worker *worker;            /* long computations off the loop (worker.h) */
+    struct api_city *city_api;        /* fares, signs, the city's figures (api_city.h) */
 };
 
 /* "Now" in epoch seconds: the wall clock, or in replay mode the largest

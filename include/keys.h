@@ -9,6 +9,8 @@
  *   per corridor:    cityd:{cor:<id>}:...
  *   per intersection cityd:{int:<id>}:...
  *   per kiosk:       cityd:{kiosk:<id>}:...  (find-car tokens)
+ *   per partition:   cityd:{p:NN}:...     (counters spread over NN slots
+ *                                          instead of one city-wide key)
  *   city-wide sets:  cityd:{city}:...
  * Functions write into buf (NUL-terminated, truncated if too small) and
  * return buf. */
@@ -26,6 +28,9 @@ const char *keys_corridor(char *buf, size_t n, const char *cor, const char *what
 const char *keys_intersection(char *buf, size_t n, const char *isec, const char *what);
 const char *keys_kiosk(char *buf, size_t n, const char *kiosk, const char *what);
 const char *keys_city(char *buf, size_t n, const char *what);
+/* Partition `part` of a counter spread over several slots: the writer
+ * picks the partition from the write's id (fares: city.h). */
+const char *keys_part(char *buf, size_t n, unsigned part, const char *what);
 /* Idempotency marker for a write id, tagged with the object it touches
  * so it sits in the same slot as the object's state. */
 const char *keys_seen(char *buf, size_t n, const char *tag_kind, const char *tag_id,

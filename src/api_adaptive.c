@@ -98,6 +98,7 @@ struct sgroup {
 struct mref {
     struct sgroup *g;
     size_t k;
+    double count_len;                       /* interval of its latest counts (0: none yet) */
 };
 
 /* cityd_signals_counts_total{result=...} */
@@ -310,7 +311,7 @@ static int add_group(struct signals *s, const struct map_corridor *c, const size
     s->ngroups++;
     for (size_t k = 0; k < n; k++) {
         struct mref *r = &s->mrefs[dict_size(s->by_id)];
-        *r = (struct mref){ g, k };
+        *r = (struct mref){ g, k, 0 };
         dict_put(s->by_id, g->isec[k].id, r, NULL);
     }
     return 0;
@@ -960,7 +961,7 @@ void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_c
                          "an earlier corridor): its plans cannot run", c->id);
         return;
     }
-    struct mref m = { g, 0 };
+    struct mref m = { g, 0, 0 };
     struct job *j = job_new(r, s, &m, JOB_PLAN);
     char err[ERRLEN];
     json_t *plan = json_loads(json, 0, NULL);
@@ -994,6 +995,9 @@ static void job_apply(struct sgroup *g)
     double now = app_now(s->a);
     if (j->kind == JOB_COUNTS) {
         double end = j->ts + j->len;
+        struct mref *mr = dict_get(s->by_id, g->isec[j->k].id);
+        if (mr != NULL)
+            mr->count_len = j->len;         /* what "fresh" means for it (census) */
         if (!live->started)
             adaptive_start(live, replay ? j->ts : now);
         /* The count is known when its interval ends (in replay that
@@ -1669,6 +1673,67 @@ static const struct restore_ops RESTORE_OPS = {"signals", restore_step, restore_
                                                read_group};
 
 /* ---- life cycle ---- */
+
+/* ---- for the city view (api_city.c, api_lists.c) ---- */
+
+/* End of the latest count interval applied to member m (0: none). */
+static double latest_count(const struct adaptive_member *m)
+{
+    double t = 0;
+    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+        t = fmax(t, m->est[i].t_good);
+    return t;
+}
+
+bool api_adaptive_member(const struct app *a, const char *id, double now,
+                         struct signals_member *out)
+{
+    const struct signals *s = a->signals;
+    const struct mref *mr = s && id ? dict_get(s->by_id, id) : NULL;
+    if (mr == NULL)
+        return false;
+    const struct adaptive_member *m = &mr->g->live->m[mr->k];
+    double len = mr->count_len > 0 ? mr->count_len : SIGNALS_COUNT_INTERVAL_S;
+    out->mode = m->mode;
+    out->latest_count = latest_count(m);
+    out->realtime = m->mode != ADAPTIVE_FIXED && out->latest_count > 0 &&
+                    out->latest_count <= now + FUTURE_SLACK_S &&
+                    now - out->latest_count <= 2 * len;
+    return true;
+}
+
+void api_adaptive_census(const struct app *a, double now, struct signals_census *c)
+{
+    memset(c, 0, sizeof *c);
+    const struct signals *s = a->signals;
+    for (size_t i = 0; s && restore_ready(&s->rs) && i < s->ngroups; i++) {
+        const struct sgroup *g = &s->groups[i];
+        for (size_t k = 0; k < g->cfg.n; k++) {
+            struct signals_member m;
+            if (!api_adaptive_member(a, g->isec[k].id, now, &m))
+                continue;
+            c->intersections++;
+            c->realtime += m.realtime;
+            c->fixed += m.mode == ADAPTIVE_FIXED;
+            c->adaptive += m.mode != ADAPTIVE_FIXED;
+            c->latest_count = fmax(c->latest_count, m.latest_count <= now ? m.latest_count : 0);
+        }
+    }
+}
+
+json_t *api_adaptive_timing(struct app *a, const char *id, double t)
+{
+    struct signals *s = a->signals;
+    struct mref *m = s && id ? dict_get(s->by_id, id) : NULL;
+    struct adaptive_record rec;
+    if (m == NULL || !restore_ready(&s->rs))
+        return NULL;
+    catch_up(s, m->g, t);
+    struct adaptive_history h = history(m->g, m->k);
+    if (adaptive_record_at(m->g->live, m->k, &h, t, &rec) != 0)
+        return NULL;
+    return timing_json(s, m->g, m->k, &rec, t);
+}
 
 static const struct module_route ROUTES[] = {
     {HTTP_POST, "/v1/signals/intersections/{id}/counts", ROLE_SENSOR, false, h_post_counts},

@@ -7,6 +7,7 @@
  * which, and "redis" says whether the store is up. */
 #include <stdlib.h>
 
+#include "api_city.h"
 #include "app.h"
 #include "http.h"
 #include "metrics.h"
@@ -32,6 +33,7 @@ static void metrics_text(struct http_req *r, void *arg)
 {
     struct app *a = arg;
     size_t len = 0;
+    api_city_gauges(a);                  /* the city gauges are computed, not counted */
     char *text = metrics_render(a->metrics, &len);
     if (text == NULL) {
         http_reply_error(r, 500, "internal", "cannot render metrics");

@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api_city.h"
 #include "app.h"
 #include "geo.h"
 #include "gtfs.h"
@@ -653,6 +654,13 @@ static void h_arrivals(struct http_req *req, void *arg)
     uint32_t stop = at->feed ? gtfs_stop_find(at->feed, id) : GTFS_NONE;
     if (stop == GTFS_NONE) {
         http_reply_error(req, 404, "not_found", "unknown stop '%s'", id);
+        return;
+    }
+    /* An electronic sign says who it is: it is live while it fetches. */
+    const char *sign = http_req_query(req, "sign");
+    char err[400];
+    if (sign != NULL && api_city_sign_fetch(at->a, sign, id, err, sizeof err) != 0) {
+        http_reply_error(req, 400, "invalid", "%s", err);
         return;
     }
     /* Each visit can show up on three service days at most. */

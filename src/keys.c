@@ -46,6 +46,12 @@ const char *keys_city(char *buf, size_t n, const char *what)
     return buf;
 }
 
+const char *keys_part(char *buf, size_t n, unsigned part, const char *what)
+{
+    snprintf(buf, n, "cityd:{p:%02u}:%s", part, what);
+    return buf;
+}
+
 const char *keys_seen(char *buf, size_t n, const char *tag_kind, const char *tag_id,
                       const char *write_id)
 {

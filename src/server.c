@@ -34,6 +34,7 @@ static const struct api_module *const MODULES[] = {
     &api_transit_module,
     &api_adaptive_module,    /* signal controllers: run the plans ... */
     &api_signals_module,     /* ... that the corridor endpoints store */
+    &api_city_module,        /* the city at a glance: reads all of the above */
 };
 #define NMODULES (sizeof MODULES / sizeof MODULES[0])
 
