@@ -35,6 +35,7 @@ static const struct api_module *const MODULES[] = {
     &api_adaptive_module,    /* signal controllers: run the plans ... */
     &api_signals_module,     /* ... that the corridor endpoints store */
     &api_city_module,        /* the city at a glance: reads all of the above */
+    &api_lists_module,       /* routes, stops, intersections: the feed, map and controllers */
 };
 #define NMODULES (sizeof MODULES / sizeof MODULES[0])
 

@@ -1,6 +1,9 @@
 /* it_city.c -- api.md §1 GET /v1/city and the city gauges of /metrics,
- * §3 POST /v1/transit/fares and stop-sign liveness, over HTTP against a
- * real cityd and Redis.
+ * §3 POST /v1/transit/fares and stop-sign liveness; and (suite "lists")
+ * the lists of §1-§4 and their GeoJSON (?format=geojson or Accept:
+ * application/geo+json): lots, vehicles, stops, routes, intersections,
+ * corridors; one stop, route, intersection; bad input naming the
+ * parameter. Over HTTP against a real cityd and Redis.
  *
  * Fixture: tests/fixtures/maps/city (the "ok" map: 3 lots, 4 signalised
  * intersections; plus stop_signs.geojson with signs at S1 and S3) and the
@@ -317,15 +320,313 @@ static void test_restart(void)
     check_fares(3, 2);
 }
 
+/* ---- lists ---- */
+
+/* GET path; the parsed body, or NULL when the status is not `want`. */
+static json_t *get(const char *p, long want, char *ctype, size_t n)
+{
+    struct http_result r;
+    if (support_get(cityd.base, p, NULL, &r) != 0)
+        return NULL;
+    CU_ASSERT_EQUAL(r.status, want);
+    if (r.status != want)
+        fprintf(stderr, "\nGET %s: %ld %s\n", p, r.status, r.body);
+    if (ctype)
+        snprintf(ctype, n, "%s", r.content_type);
+    json_t *j = r.status == want ? json_incref(r.json) : NULL;
+    http_result_free(&r);
+    return j;
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+/* At most 7 decimals. */
+static bool seven(double x)
+{
+    double s = x * 1e7;
+    return fabs(s - round(s)) < 1e-3;
+}
+
+static void check_position(const json_t *pos)
+{
+    CU_ASSERT_TRUE_FATAL(json_is_array(pos) && json_array_size(pos) == 2);
+    double lon = json_number_value(json_array_get(pos, 0));
+    double lat = json_number_value(json_array_get(pos, 1));
+    CU_ASSERT_TRUE(lon > 121 && lon < 122 && lat > 37 && lat < 38);   /* [lon, lat] order */
+    CU_ASSERT_TRUE(seven(lon) && seven(lat));
+}
+
+/* A valid FeatureCollection of n features of geometry type `gtype`, each
+ * with properties holding key; returns the features. */
+static const json_t *check_fc(const json_t *fc, size_t n, const char *gtype, const char *key)
+{
+    CU_ASSERT_STRING_EQUAL(str(fc, "type"), "FeatureCollection");
+    const json_t *fs = json_object_get(fc, "features");
+    CU_ASSERT_TRUE_FATAL(json_is_array(fs));
+    CU_ASSERT_EQUAL(json_array_size(fs), n);
+    for (size_t i = 0; i < json_array_size(fs); i++) {
+        const json_t *f = json_array_get(fs, i), *g = json_object_get(f, "geometry");
+        CU_ASSERT_STRING_EQUAL(str(f, "type"), "Feature");
+        CU_ASSERT_STRING_EQUAL(str(g, "type"), gtype);
+        CU_ASSERT_TRUE(json_is_object(json_object_get(f, "properties")));
+        CU_ASSERT_PTR_NOT_NULL(json_object_get(json_object_get(f, "properties"), key));
+        const json_t *c = json_object_get(g, "coordinates");
+        if (strcmp(gtype, "Point") == 0)
+            check_position(c);
+        else if (strcmp(gtype, "LineString") == 0)
+            for (size_t k = 0; k < json_array_size(c); k++)
+                check_position(json_array_get(c, k));
+        else
+            for (size_t k = 0; k < json_array_size(c); k++)
+                for (size_t m = 0; m < json_array_size(json_array_get(c, k)); m++)
+                    check_position(json_array_get(json_array_get(c, k), m));
+    }
+    return fs;
+}
+
+static void test_stops(void)
+{
+    json_t *j = get("/v1/transit/stops", 200, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    const json_t *l = json_object_get(j, "stops");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(l), 9);           /* not the station ST1 */
+    const json_t *s1 = json_array_get(l, 0);
+    CU_ASSERT_STRING_EQUAL(str(s1, "stop_id"), "S1");
+    CU_ASSERT_STRING_EQUAL(str(s1, "stop_name"), "Zhifu Rd, West");
+    CU_ASSERT_STRING_EQUAL(str(s1, "stop_code"), "101");
+    CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(s1, "lon")), 121.38, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(s1, "lat")), 37.5401, 1e-9);
+    CU_ASSERT_EQUAL_FATAL(json_array_size(json_object_get(s1, "routes")), 1);
+    CU_ASSERT_STRING_EQUAL(str(json_array_get(json_object_get(s1, "routes"), 0), "route_id"),
+                           "R1");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(s1, "signs"), 0)),
+                           "sign-s1");
+    json_decref(j);
+    /* twice: the second from the rendered copy, the same */
+    for (int k = 0; k < 2; k++) {
+        char ct[128];
+        j = get("/v1/transit/stops?format=geojson", 200, ct, sizeof ct);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+        CU_ASSERT_PTR_NOT_NULL(strstr(ct, "application/geo+json"));
+        const json_t *fs = check_fc(j, 9, "Point", "stop_id");
+        CU_ASSERT_STRING_EQUAL(str(json_array_get(fs, 0), "id"), "S1");
+        json_decref(j);
+    }
+    /* a box around S1 and S2 only */
+    j = get("/v1/transit/stops?bbox=121.379,37.54,121.386,37.541", 200, NULL, 0);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "stops")), 2);
+    json_decref(j);
+    j = get("/v1/transit/stops/S3", 200, NULL, 0);
+    CU_ASSERT_STRING_EQUAL(str(j, "stop_id"), "S3");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(j, "signs"), 0)),
+                           "sign-s3");
+    json_decref(j);
+    json_decref(get("/v1/transit/stops/NOPE", 404, NULL, 0));
+    /* the literal still wins over the parameter */
+    json_decref(get("/v1/transit/stops/nearest?lon=121.38&lat=37.54", 200, NULL, 0));
+}
+
+static void test_routes(void)
+{
+    json_t *j = get("/v1/transit/routes", 200, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    const json_t *l = json_object_get(j, "routes");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(l), 2);
+    CU_ASSERT_STRING_EQUAL(str(json_array_get(l, 0), "route_id"), "R1");
+    CU_ASSERT_STRING_EQUAL(str(json_array_get(l, 0), "route_short_name"), "1");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(l, 0), "route_type")), 3);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(l, 0), "trips")), 4);
+    json_decref(j);
+    j = get("/v1/transit/routes?format=geojson", 200, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    check_fc(j, 2, "MultiLineString", "route_id");
+    json_decref(j);
+    j = get("/v1/transit/routes/R1", 200, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    const json_t *pats = json_object_get(j, "patterns");
+    /* T1, T3 (other stop_sequence values), T4 (other stops) and T2 (back) */
+    CU_ASSERT_EQUAL_FATAL(json_array_size(pats), 4);
+    const json_t *p0 = json_array_get(pats, 0), *stops = json_object_get(p0, "stops");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(p0, "trips")), 1);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(p0, "direction_id")), 0);
+    CU_ASSERT_EQUAL_FATAL(json_array_size(stops), 5);
+    for (size_t i = 0; i < 5; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "S%zu", i + 1);
+        CU_ASSERT_STRING_EQUAL(str(json_array_get(stops, i), "stop_id"), id);
+    }
+    CU_ASSERT_STRING_EQUAL(str(json_object_get(p0, "shape"), "type"), "LineString");
+    json_decref(j);
+    json_decref(get("/v1/transit/routes/R9", 404, NULL, 0));
+}
+
+static void test_intersections(void)
+{
+    json_t *j = get("/v1/signals/intersections", 200, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    const json_t *l = json_object_get(j, "intersections");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(l), 4);
+    const json_t *i2 = json_array_get(l, 1);
+    CU_ASSERT_STRING_EQUAL(str(i2, "id"), "i2");
+    CU_ASSERT_STRING_EQUAL(str(i2, "name"), "Intersection i2");
+    CU_ASSERT_STRING_EQUAL(str(i2, "mode"), "adaptive");
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(i2, "corridors")), 1);
+    const json_t *ph = json_object_get(i2, "phases");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(ph), 2);
+    CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(json_array_get(ph, 0),
+                                                             "design_flow")), 500, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(json_array_get(ph, 0),
+                                                             "saturation_flow")), 3600, 1e-9);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(
+                               json_object_get(json_array_get(ph, 1), "movements"), 1)), "SBL");
+    CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(i2, "pedestrian_crossing_m")), 18,
+                           1e-9);
+    const json_t *t = json_object_get(i2, "timing");
+    CU_ASSERT_TRUE_FATAL(json_is_object(t));
+    CU_ASSERT_STRING_EQUAL(str(t, "intersection"), "i2");
+    CU_ASSERT_TRUE(json_number_value(json_object_get(t, "cycle_s")) >= 60);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(t, "phases")), 2);
+    json_decref(j);
+    j = get("/v1/signals/intersections?format=geojson", 200, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    check_fc(j, 4, "Point", "phases");
+    json_decref(j);
+    j = get("/v1/signals/intersections/i4", 200, NULL, 0);
+    CU_ASSERT_STRING_EQUAL(str(j, "id"), "i4");
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "corridors")), 2);   /* both corridors */
+    json_decref(j);
+    json_decref(get("/v1/signals/intersections/i9", 404, NULL, 0));
+    json_decref(get("/v1/signals/intersections/i1/timing", 200, NULL, 0));
+}
+
+static void test_lots_corridors(void)
+{
+    json_t *j = get("/v1/parking/lots?format=geojson", 200, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    const json_t *fs = check_fc(j, 3, "Point", "totalSpotNumber");
+    const json_t *f0 = json_array_get(fs, 0);
+    CU_ASSERT_STRING_EQUAL(str(f0, "id"), "zf-001");
+    CU_ASSERT_STRING_EQUAL(str(json_object_get(f0, "properties"), "status"), "unknown");
+    /* the Polygon lot is a Point at its centroid */
+    json_decref(j);
+    j = get("/v1/parking/lots?format=geojson&bbox=121.39,37.539,121.396,37.541", 200,
+            NULL, 0);
+    check_fc(j, 2, "Point", "id");
+    json_decref(j);
+    j = get("/v1/signals/corridors?format=geojson", 200, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    fs = check_fc(j, 2, "LineString", "intersections");
+    CU_ASSERT_STRING_EQUAL(str(json_array_get(fs, 0), "id"), "nandajie");
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(json_object_get(json_array_get(fs, 0),
+                                                                    "geometry"),
+                                                    "coordinates")), 3);
+    json_decref(j);
+    /* plain JSON unchanged */
+    j = get("/v1/signals/corridors?format=json", 200, NULL, 0);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "corridors")), 2);
+    json_decref(j);
+}
+
+static void test_vehicles(void)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"header\":{\"gtfs_realtime_version\":\"2.0\"},\"entity\":[{\"id\":\"e1\","
+             "\"vehicle\":{\"trip\":{\"trip_id\":\"T1\"},\"vehicle\":{\"id\":\"V1\"},"
+             "\"position\":{\"latitude\":37.54007,\"longitude\":121.38123456789},"
+             "\"timestamp\":%.0f}}]}", ORIGIN + 8 * 3600 + 60);
+    struct http_result r;
+    CU_ASSERT_EQUAL_FATAL(support_send("POST", cityd.base, "/v1/transit/vehicle-positions",
+                                       "k-sensor", body, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    http_result_free(&r);
+    json_t *j = get("/v1/transit/vehicles", 200, NULL, 0);        /* no lon/lat: all */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    const json_t *l = json_object_get(j, "vehicles");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(l), 1);
+    CU_ASSERT_STRING_EQUAL(str(json_array_get(l, 0), "vehicle_id"), "V1");
+    CU_ASSERT_PTR_NULL(json_object_get(json_array_get(l, 0), "distance_m"));
+    json_decref(j);
+    j = get("/v1/transit/vehicles?format=geojson", 200, NULL, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    const json_t *fs = check_fc(j, 1, "Point", "vehicle_id");
+    const json_t *c = json_object_get(json_object_get(json_array_get(fs, 0), "geometry"),
+                                      "coordinates");
+    CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_array_get(c, 0)), 121.3812346, 1e-12);
+    json_decref(j);
+    j = get("/v1/transit/vehicles?bbox=121.0,37.0,121.1,37.1", 200, NULL, 0);
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(j, "vehicles")), 0);
+    json_decref(j);
+    /* near a point, as before, with its distance */
+    j = get("/v1/transit/vehicles?lon=121.3812&lat=37.5401&format=geojson", 200, NULL, 0);
+    fs = check_fc(j, 1, "Point", "distance_m");
+    json_decref(j);
+}
+
+/* Bad input: the contract's error naming the parameter. */
+static void test_bad_input(void)
+{
+    static const char *const paths[][2] = {
+        {"/v1/transit/stops?format=kml", "format"},
+        {"/v1/transit/routes?format=", "format"},
+        {"/v1/parking/lots?format=GeoJSONx", "format"},
+        {"/v1/signals/intersections?format=csv", "format"},
+        {"/v1/signals/corridors?format=1", "format"},
+        {"/v1/transit/vehicles?format=x", "format"},
+        {"/v1/transit/stops?bbox=1,2,3", "bbox"},
+        {"/v1/transit/vehicles?bbox=a,b,c,d", "bbox"},
+        {"/v1/signals/intersections?bbox=121,38,122,37", "bbox"},
+        {"/v1/transit/stops?crs=bd09", "crs"},
+        {"/v1/signals/intersections?at=soon", "at"},
+        {"/v1/transit/vehicles?limit=0", "limit"},
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+        json_t *j = get(paths[i][0], 400, NULL, 0);
+        const json_t *e = json_object_get(j, "error");
+        CU_ASSERT_STRING_EQUAL(str(e, "code"), "invalid");
+        CU_ASSERT_EQUAL(strncmp(str(e, "message"), paths[i][1], strlen(paths[i][1])), 0);
+        json_decref(j);
+    }
+}
+
+/* Accept: application/geo+json asks for GeoJSON without a parameter. */
+static void test_accept(void)
+{
+    struct http_result r;
+    CU_ASSERT_EQUAL_FATAL(support_get_accept(cityd.base, "/v1/transit/stops",
+                                             "application/geo+json", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.content_type, "geo+json"));
+    CU_ASSERT_STRING_EQUAL(str(r.json, "type"), "FeatureCollection");
+    http_result_free(&r);
+    /* format= wins over Accept */
+    CU_ASSERT_EQUAL_FATAL(support_get_accept(cityd.base, "/v1/parking/lots?format=json",
+                                             "application/geo+json", &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(json_object_get(r.json, "lots"));
+    http_result_free(&r);
+}
+
 int suite_city(void)
 {
     CU_pSuite s = CU_add_suite("city", setup, teardown);
-    return s && CU_add_test(s, "empty city: the map's totals", test_empty_city) &&
+    CU_pSuite l = CU_add_suite("lists", setup, teardown);
+    return s && l && CU_add_test(s, "empty city: the map's totals", test_empty_city) &&
                    CU_add_test(s, "bus predicted, sign live for 120 s", test_bus_and_signs) &&
                    CU_add_test(s, "fares: idempotent, bad items named", test_fares) &&
                    CU_add_test(s, "realtime intersections", test_realtime) &&
                    CU_add_test(s, "metrics gauges", test_metrics) &&
-                   CU_add_test(s, "restart keeps the fares", test_restart)
+                   CU_add_test(s, "restart keeps the fares", test_restart) &&
+                   CU_add_test(l, "stops, one stop, geojson", test_stops) &&
+                   CU_add_test(l, "routes, one route, geojson", test_routes) &&
+                   CU_add_test(l, "intersections with timing, geojson", test_intersections) &&
+                   CU_add_test(l, "lots and corridors as geojson", test_lots_corridors) &&
+                   CU_add_test(l, "vehicles: all, in a box, near; geojson", test_vehicles) &&
+                   CU_add_test(l, "bad input names the parameter", test_bad_input) &&
+                   CU_add_test(l, "Accept: application/geo+json", test_accept)
                ? 0
                : -1;
 }
