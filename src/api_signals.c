@@ -1176,9 +1176,8 @@ static int plan_svg(json_t *plan, int cycles, char **svg, size_t *len, char *err
         q = isnan(q) ? 0 : q;
         ts[i] = (struct tsd_signal){ json_string_value(json_object_get(x, "name")),
                                      jget(x, "position_m"), jget(x, "offset_s"),
-                                     jget(x, "outbound_green_s"), jget(x, "inbound_green_s") };
-        if (ts[i].name == NULL)
-            ts[i].name = json_string_value(json_object_get(x, "id"));
+                                     jget(x, "outbound_green_s"), jget(x, "inbound_green_s"),
+                                     json_string_value(json_object_get(x, "id")) };
         bs[i] = (struct bands_signal){ ts[i].offset_s, q, ts[i].out_green_s - q, q,
                                        ts[i].in_green_s - q };
         if (i + 1 < n) {
