@@ -306,6 +306,48 @@ static void test_metrics(void)
     http_result_free(&r);
 }
 
+/* Every metric the shipped dashboard and alert rules use is one cityd
+ * exposes (a renamed series would leave an empty panel). */
+static void check_ops_file(const char *file, const char *metrics)
+{
+    FILE *f = fopen(file, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    static char text[1 << 17];
+    size_t n = fread(text, 1, sizeof text - 1, f), found = 0;
+    fclose(f);
+    text[n] = '\0';
+    for (const char *p = strstr(text, "cityd_"); p; p = strstr(p + 1, "cityd_")) {
+        char name[128], type[160];
+        size_t k = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+        if (k >= sizeof name)
+            continue;
+        memcpy(name, p, k);
+        name[k] = '\0';
+        if (k > 7 && strcmp(name + k - 7, "_bucket") == 0)
+            name[k - 7] = '\0';                 /* a histogram's series */
+        snprintf(type, sizeof type, "# TYPE %s ", name);
+        if (strstr(metrics, type) == NULL)
+            fprintf(stderr, "\n%s: %s is not in /metrics\n", file, name);
+        CU_ASSERT_PTR_NOT_NULL(strstr(metrics, type));
+        found++;
+    }
+    CU_ASSERT_TRUE(found >= 5);
+}
+
+static void test_ops_files(void)
+{
+    struct http_result r;
+    CU_ASSERT_EQUAL_FATAL(support_get(cityd.base, "/metrics", NULL, &r), 0);
+    check_ops_file("ops/grafana/cityd.json", r.body);
+    check_ops_file("ops/cityd-alerts.yml", r.body);
+    http_result_free(&r);
+    json_error_t e;
+    json_t *d = json_load_file("ops/grafana/cityd.json", 0, &e);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    CU_ASSERT_TRUE(json_array_size(json_object_get(d, "panels")) >= 10);
+    json_decref(d);
+}
+
 /* Acknowledged fares survive a restart of cityd (restored from Redis). */
 static void test_restart(void)
 {
@@ -619,6 +661,7 @@ int suite_city(void)
                    CU_add_test(s, "fares: idempotent, bad items named", test_fares) &&
                    CU_add_test(s, "realtime intersections", test_realtime) &&
                    CU_add_test(s, "metrics gauges", test_metrics) &&
+                   CU_add_test(s, "dashboard and alerts use real metrics", test_ops_files) &&
                    CU_add_test(s, "restart keeps the fares", test_restart) &&
                    CU_add_test(l, "stops, one stop, geojson", test_stops) &&
                    CU_add_test(l, "routes, one route, geojson", test_routes) &&
