@@ -78,9 +78,10 @@ struct signals_census {
 };
 /* Zeros until the controllers are restored. */
 void api_adaptive_census(const struct app *a, double now, struct signals_census *c);
-/* What GET .../timing answers for intersection id at t (the controllers
- * advance to it, as that endpoint does); NULL when not controlled, not
- * restored yet, or t is before the history kept. Caller owns it. */
-json_t *api_adaptive_timing(struct app *a, const char *id, double t);
+/* What GET .../timing and .../spat answer for intersection id at t (the
+ * controllers advance to it, as those endpoints do): 0 with both (caller
+ * owns them; either NULL on OOM), or -1 with both NULL when it is not
+ * controlled, not restored yet, or t is before the history kept. */
+int api_adaptive_now(struct app *a, const char *id, double t, json_t **timing, json_t **spat);
 
 #endif

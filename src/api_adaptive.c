@@ -617,27 +617,20 @@ static void h_timing(struct http_req *r, void *arg)
 
 /* ---- GET .../spat ---- */
 
-static void h_spat(struct http_req *r, void *arg)
+/* The SPaT reply of member m at t (record rec running then); NULL on OOM. */
+static json_t *spat_json(const struct mref *m, double t, const struct adaptive_history *h,
+                         const struct adaptive_record *rec)
 {
-    struct signals *s = ((struct app *)arg)->signals;
-    double t;
-    struct adaptive_history h;
-    struct adaptive_record rec;
     struct adaptive_spat sp[ADAPTIVE_MAX_PHASES];
-    struct mref *m = read_member(r, s, &t, &h, &rec);
-    if (m == NULL)
-        return;
     const struct adaptive_isec_cfg *c = &m->g->isec[m->k];
-    if (adaptive_spat(m->g->live, m->k, &h, t, sp) != 0) {
-        http_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
+    if (adaptive_spat(m->g->live, m->k, h, t, sp) != 0)
+        return NULL;
     json_t *o = json_object(), *states = json_array();
     json_object_set_new(o, "intersection", json_string(c->id));
     sig_set_num(o, "ts", t);
-    sig_set_num(o, "cycle_s", rec.cycle_s);
-    json_object_set_new(o, "mode", json_string(adaptive_mode_name(rec.mode)));
-    json_object_set_new(o, "method", json_string(adaptive_method_name(rec.mode)));
+    sig_set_num(o, "cycle_s", rec->cycle_s);
+    json_object_set_new(o, "mode", json_string(adaptive_mode_name(rec->mode)));
+    json_object_set_new(o, "method", json_string(adaptive_method_name(rec->mode)));
     for (size_t p = 0; p < c->nphases; p++) {
         json_t *x = json_object();
         json_object_set_new(x, "signal_group", json_integer((json_int_t)p + 1));
@@ -649,7 +642,23 @@ static void h_spat(struct http_req *r, void *arg)
         json_array_append_new(states, x);
     }
     json_object_set_new(o, "states", states);
-    http_reply_json(r, 200, o);
+    return o;
+}
+
+static void h_spat(struct http_req *r, void *arg)
+{
+    struct signals *s = ((struct app *)arg)->signals;
+    double t;
+    struct adaptive_history h;
+    struct adaptive_record rec;
+    struct mref *m = read_member(r, s, &t, &h, &rec);
+    if (m == NULL)
+        return;
+    json_t *o = spat_json(m, t, &h, &rec);
+    if (o == NULL)
+        http_reply_error(r, 500, "internal", "out of memory");
+    else
+        http_reply_json(r, 200, o);
 }
 
 /* ---- inputs: one at a time per group ---- */
@@ -1721,18 +1730,21 @@ void api_adaptive_census(const struct app *a, double now, struct signals_census 
     }
 }
 
-json_t *api_adaptive_timing(struct app *a, const char *id, double t)
+int api_adaptive_now(struct app *a, const char *id, double t, json_t **timing, json_t **spat)
 {
     struct signals *s = a->signals;
     struct mref *m = s && id ? dict_get(s->by_id, id) : NULL;
     struct adaptive_record rec;
+    *timing = *spat = NULL;
     if (m == NULL || !restore_ready(&s->rs))
-        return NULL;
+        return -1;
     catch_up(s, m->g, t);
     struct adaptive_history h = history(m->g, m->k);
     if (adaptive_record_at(m->g->live, m->k, &h, t, &rec) != 0)
-        return NULL;
-    return timing_json(s, m->g, m->k, &rec, t);
+        return -1;
+    *timing = timing_json(s, m->g, m->k, &rec, t);
+    *spat = spat_json(m, t, &h, &rec);
+    return 0;
 }
 
 static const struct module_route ROUTES[] = {

@@ -397,8 +397,10 @@ static json_t *isec_json(struct api_lists *al, const struct map_intersection *x,
                                                         ? json_real(x->pedestrian_crossing_m)
                                                         : json_null());
     struct signals_member sm;
+    json_t *timing = NULL, *spat = NULL;
     bool controlled = api_adaptive_member(al->a, x->id, now, &sm);
-    json_t *timing = controlled ? api_adaptive_timing(al->a, x->id, now) : NULL;
+    if (controlled)
+        api_adaptive_now(al->a, x->id, now, &timing, &spat);
     json_object_set_new(o, "mode", timing ? json_incref(json_object_get(timing, "mode"))
                                           : json_null());
     json_object_set_new(o, "realtime", json_boolean(controlled && sm.realtime));
@@ -406,6 +408,9 @@ static json_t *isec_json(struct api_lists *al, const struct map_intersection *x,
                                                ? json_integer((json_int_t)llround(sm.latest_count))
                                                : json_null());
     json_object_set_new(o, "timing", timing ? timing : json_null());
+    json_object_set_new(o, "spat", spat ? json_incref(json_object_get(spat, "states"))
+                                        : json_null());
+    json_decref(spat);
     return o;
 }
 

@@ -532,6 +532,11 @@ static void test_intersections(void)
     CU_ASSERT_STRING_EQUAL(str(t, "intersection"), "i2");
     CU_ASSERT_TRUE(json_number_value(json_object_get(t, "cycle_s")) >= 60);
     CU_ASSERT_EQUAL(json_array_size(json_object_get(t, "phases")), 2);
+    /* the signal state now (SPaT), so a map needs one request for all */
+    const json_t *sp = json_object_get(i2, "spat");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(sp), 2);
+    CU_ASSERT_TRUE(strlen(str(json_array_get(sp, 0), "event_state")) > 0);
+    CU_ASSERT_TRUE(json_is_number(json_object_get(json_array_get(sp, 1), "likely_end_s")));
     json_decref(j);
     j = get("/v1/signals/intersections?format=geojson", 200, NULL, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
