@@ -557,7 +557,8 @@ static void reply_near(struct http_req *req, const struct api_transit *at, const
     }
     free(hits);
     if (geojson) {
-        geojson_reply(req, list ? geojson_collection(list, NULL, NULL) : NULL);
+        const char *id_key = strcmp(name, "vehicles") == 0 ? "vehicle_id" : "stop_id";
+        geojson_reply(req, list ? geojson_collection(list, NULL, id_key) : NULL);
         json_decref(list);
         return;
     }

@@ -601,6 +601,7 @@ static void test_vehicles(void)
     j = get("/v1/transit/vehicles?format=geojson", 200, NULL, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(j);
     const json_t *fs = check_fc(j, 1, "Point", "vehicle_id");
+    CU_ASSERT_STRING_EQUAL(str(json_array_get(fs, 0), "id"), "V1");
     const json_t *c = json_object_get(json_object_get(json_array_get(fs, 0), "geometry"),
                                       "coordinates");
     CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_array_get(c, 0)), 121.3812346, 1e-12);
