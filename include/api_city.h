@@ -25,4 +25,9 @@ int api_city_sign_fetch(struct app *a, const char *sign, const char *stop_id, ch
  * before /metrics renders). */
 void api_city_gauges(struct app *a);
 
+/* --check: every sign of the map whose stop_id is not a stop of the GTFS
+ * feed, printed as "<map.dir>/stop_signs.geojson: <sign>: ..." on stderr;
+ * returns how many. (A map that does not load is check_map's to report.) */
+int api_city_check(const struct app *a);
+
 #endif

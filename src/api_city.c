@@ -492,6 +492,29 @@ static void check_signs(struct app *a)
     }
 }
 
+int api_city_check(const struct app *a)
+{
+    struct map_problems probs = {0};
+    struct map *m = NULL;
+    int n = 0;
+    if (map_load(a->cfg.map_dir, &m, &probs) == 0 && m->nsigns > 0) {
+        char dir[CONFIG_PATH_MAX + 16], e[512];
+        struct gtfs *f = gtfs_load(config_gtfs_dir(&a->cfg, dir, sizeof dir), e, sizeof e);
+        for (size_t i = 0; i < m->nsigns; i++) {
+            const struct map_sign *g = &m->signs[i];
+            if (f != NULL && gtfs_stop_find(f, g->stop_id) != GTFS_NONE)
+                continue;
+            fprintf(stderr, "%s/stop_signs.geojson: %s: stop_id '%s' is not a stop of the GTFS "
+                    "feed %s\n", a->cfg.map_dir, g->id, g->stop_id, dir);
+            n++;
+        }
+        gtfs_free(f);
+    }
+    map_free(m);
+    map_problems_free(&probs);
+    return n;
+}
+
 static const struct module_route ROUTES[] = {
     {HTTP_GET, "/v1/city", ROLE_READER, true, h_city},
     {HTTP_POST, "/v1/transit/fares", ROLE_SENSOR, false, h_fares},

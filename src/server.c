@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_city.h"
 #include "api_transit.h"
 #include "app.h"
 #include "garage.h"
@@ -272,5 +273,5 @@ static int check_keys(const struct app *a)
 
 int server_check(const struct app *a)
 {
-    return check_keys(a) + check_map(a) + api_transit_check(a);
+    return check_keys(a) + check_map(a) + api_transit_check(a) + api_city_check(a);
 }

@@ -348,6 +348,32 @@ static void test_ops_files(void)
     json_decref(d);
 }
 
+/* cityd --check names a sign whose stop the feed does not have. */
+static void test_check_signs(void)
+{
+    const char *bin = getenv("CITYD_BIN");
+    char cmd[512], out[8192];
+    snprintf(cmd, sizeof cmd, "%s --check -o map.dir=tests/fixtures/maps/city_badsign "
+             "-o transit.gtfs_dir=tests/fixtures/gtfs/basic 2>&1", bin && *bin ? bin : "bin/cityd");
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_FATAL(p != NULL);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    CU_ASSERT_NOT_EQUAL(pclose(p), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "tests/fixtures/maps/city_badsign/stop_signs.geojson: "
+                                       "sign-x: stop_id 'S99' is not a stop of the GTFS feed"));
+    CU_ASSERT_PTR_NULL(strstr(out, "sign-s1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "check: 1 problem(s)"));
+    /* the good fixture passes */
+    snprintf(cmd, sizeof cmd, "%s --check -o map.dir=tests/fixtures/maps/city "
+             "-o transit.gtfs_dir=tests/fixtures/gtfs/basic 2>&1", bin && *bin ? bin : "bin/cityd");
+    p = popen(cmd, "r");
+    CU_ASSERT_FATAL(p != NULL);
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    CU_ASSERT_EQUAL(pclose(p), 0);
+}
+
 /* Acknowledged fares survive a restart of cityd (restored from Redis). */
 static void test_restart(void)
 {
@@ -668,6 +694,7 @@ int suite_city(void)
                    CU_add_test(s, "realtime intersections", test_realtime) &&
                    CU_add_test(s, "metrics gauges", test_metrics) &&
                    CU_add_test(s, "dashboard and alerts use real metrics", test_ops_files) &&
+                   CU_add_test(s, "--check: signs at unknown stops", test_check_signs) &&
                    CU_add_test(s, "restart keeps the fares", test_restart) &&
                    CU_add_test(l, "stops, one stop, geojson", test_stops) &&
                    CU_add_test(l, "routes, one route, geojson", test_routes) &&
