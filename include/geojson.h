@@ -50,8 +50,8 @@ json_t *geojson_line(const struct geo_pt *pts, size_t n, bool gcj02);
  * item's `id_key` field when it is a string. Returns a new object. */
 json_t *geojson_collection(const json_t *items, json_t **geoms, const char *id_key);
 
-/* j (an object or array) as compact JSON text, malloc'd (caller frees),
- * its length in *len; NULL on OOM. */
+/* j (an object or array) as compact JSON text, malloc'd and NUL-terminated
+ * (caller frees), its length in *len; NULL on OOM. */
 char *geojson_dump(const json_t *j, size_t *len);
 
 /* Reply 200 with body as application/geo+json (steals body). */

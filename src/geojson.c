@@ -154,11 +154,11 @@ static int sink_put(void *ctx, const char *p, size_t n)
 char *geojson_dump(const json_t *j, size_t *len)
 {
     struct sink s = {0};
-    if (j == NULL || json_out_write(j, sink_put, &s) != 0) {
+    if (j == NULL || json_out_write(j, sink_put, &s) != 0 || sink_put(&s, "", 1) != 0) {
         free(s.p);
         return NULL;
     }
-    *len = s.len;
+    *len = s.len - 1;                   /* the NUL is not part of the text */
     return s.p;
 }
 
