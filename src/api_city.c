@@ -18,7 +18,8 @@
  *                                  clock (in replay mode it does not)
  * The script sets the marker and bumps the counters only when the marker
  * was new, so a repeated id never counts twice, even across requests
- * racing each other or a timed-out write landing late. Memory holds the
+ * racing each other or a timed-out write landing late. A request's
+ * validations go in one transaction per partition (below). Memory holds the
  * m:<method> counts of the last CITY_FARE_HOURS hours per partition,
  * restored at start (HMGET of every partition-hour) and re-read after a
  * write whose outcome is unknown.
@@ -181,13 +182,34 @@ int api_city_sign_fetch(struct app *a, const char *sign, const char *stop_id, ch
     return 0;
 }
 
-/* ---- POST /v1/transit/fares ---- */
+/* ---- POST /v1/transit/fares ----
+ *
+ * The valid validations of a request go in one MULTI/EXEC per partition
+ * they fall in (every key of such a batch has that partition's tag: one
+ * slot, as Redis Cluster requires of a transaction), all sent at once;
+ * the reply waits for every batch. A batch that fails makes the reply
+ * 503 (what the other batches applied stays applied and counted: a retry
+ * with the same ids finds them duplicates). */
+
+enum fare_result { FARE_PENDING = 0, FARE_COUNTED, FARE_DUPLICATE, FARE_FAILED };
+
+struct fare_job;
+
+struct fare_batch {                 /* one partition's share of a request */
+    struct fare_job *j;
+    unsigned part;
+};
 
 struct fare_job {
     struct api_city *ac;
     struct http_req *req;
     struct city_fare *v;            /* the valid ones, in order */
     size_t n, *index;               /* index: position in the request */
+    unsigned char *res;             /* enum fare_result per valid one */
+    struct fare_batch batch[CITY_FARE_PARTS];
+    size_t pending;                 /* batches not answered yet */
+    enum store_status failed;       /* STORE_OK, or the worst failure seen */
+    bool stopped;                   /* the module stopped meanwhile: free only */
     size_t accepted, duplicates, rejected;
     json_t *errors;
 };
@@ -196,6 +218,7 @@ static void job_free(struct fare_job *j)
 {
     free(j->v);
     free(j->index);
+    free(j->res);
     json_decref(j->errors);
     free(j);
 }
@@ -231,38 +254,79 @@ static void hour_key(char *buf, size_t n, unsigned part, int64_t hour)
     keys_part(buf, n, part, what);
 }
 
-static void fares_done(void *arg, enum store_status st, const struct store_reply *r)
+/* A batch failed: a timeout may still have applied it, so memory re-reads
+ * the partition-hours it touched once Redis answers. */
+static void batch_failed(struct fare_job *j, unsigned part, enum store_status st)
 {
-    struct fare_job *j = arg;
-    struct api_city *ac = j->ac;
-    if (!lifetime_release(&ac->lt))
-        goto out;
-    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY || store_reply_len(r) != j->n) {
-        char id[64];
-        for (size_t i = 0; st == STORE_TIMEOUT && i < j->n; i++) {
-            part_hour_id(id, sizeof id, city_fare_part(j->v[i].id), city_hour(j->v[i].ts));
-            restore_reread(&ac->rs, id);
+    char id[64];
+    if (j->failed != STORE_TIMEOUT)
+        j->failed = st == STORE_OK ? STORE_DOWN : st;
+    for (size_t i = 0; st == STORE_TIMEOUT && i < j->n; i++)
+        if (city_fare_part(j->v[i].id) == part) {
+            part_hour_id(id, sizeof id, part, city_hour(j->v[i].ts));
+            restore_reread(&j->ac->rs, id);
         }
-        module_reply_store(j->req, st);
-        goto out;
-    }
+}
+
+/* Redis has this partition's validations: count the new ones. */
+static void batch_apply(struct fare_job *j, unsigned part, const struct store_reply *r)
+{
+    struct api_city *ac = j->ac;
+    size_t k = 0;
     for (size_t i = 0; i < j->n; i++) {
-        const struct store_reply *e = store_reply_at(r, i);
         const struct city_fare *f = &j->v[i];
+        if (city_fare_part(f->id) != part)
+            continue;
+        const struct store_reply *e = store_reply_at(r, k++);
         if (store_reply_type(e) == STORE_R_ERROR) {
-            reject(j, j->index[i], f->id, "store: write failed");
+            j->res[i] = FARE_FAILED;
         } else if (store_reply_int(e) == 1) {
-            j->accepted++;
-            city_fares_add(&ac->fares, city_fare_part(f->id), city_hour(f->ts), f->method, 1);
+            j->res[i] = FARE_COUNTED;
+            city_fares_add(&ac->fares, part, city_hour(f->ts), f->method, 1);
             metric_inc(ac->m_fares[f->method], 1);
             app_saw_ts(ac->a, f->ts);
         } else {
-            j->duplicates++;
+            j->res[i] = FARE_DUPLICATE;
             metric_inc(ac->m_fares_dup, 1);
         }
     }
+}
+
+/* Every batch has answered: the reply, in request order. */
+static void job_finish(struct fare_job *j)
+{
+    if (j->failed != STORE_OK) {
+        module_reply_store(j->req, j->failed);
+        return;
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        if (j->res[i] == FARE_COUNTED)
+            j->accepted++;
+        else if (j->res[i] == FARE_DUPLICATE)
+            j->duplicates++;
+        else
+            reject(j, j->index[i], j->v[i].id, "store: write failed");
+    }
     job_reply(j);
-out:
+}
+
+static void batch_done(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct fare_batch *fb = arg;
+    struct fare_job *j = fb->j;
+    size_t count = 0;
+    for (size_t i = 0; i < j->n; i++)
+        count += city_fare_part(j->v[i].id) == fb->part;
+    j->stopped |= !lifetime_release(&j->ac->lt);
+    if (!j->stopped && (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY ||
+                        store_reply_len(r) != count))
+        batch_failed(j, fb->part, st);
+    else if (!j->stopped)
+        batch_apply(j, fb->part, r);
+    if (--j->pending > 0)
+        return;
+    if (!j->stopped)
+        job_finish(j);
     job_free(j);
 }
 
@@ -281,8 +345,9 @@ static int add_write(struct api_city *ac, struct store_batch *b, const struct ci
     return store_batch_script(b, ac->fare_script, 3, 8, argv, NULL);
 }
 
-/* Parse every item; the valid ones are queued in b. */
-static int fares_prepare(struct fare_job *j, const json_t *list, struct store_batch *b)
+/* Parse every item; the valid ones are queued in their partition's batch. */
+static int fares_prepare(struct fare_job *j, const json_t *list,
+                         struct store_batch *b[CITY_FARE_PARTS])
 {
     struct app *a = j->ac->a;
     double now = app_now(a);
@@ -291,7 +356,8 @@ static int fares_prepare(struct fare_job *j, const json_t *list, struct store_ba
     char err[256];
     j->v = malloc((n + 1) * sizeof *j->v);
     j->index = malloc((n + 1) * sizeof *j->index);
-    if (j->v == NULL || j->index == NULL)
+    j->res = calloc(n + 1, 1);
+    if (j->v == NULL || j->index == NULL || j->res == NULL)
         return -1;
     for (size_t i = 0; i < n; i++) {
         struct city_fare *f = &j->v[j->n];
@@ -301,11 +367,32 @@ static int fares_prepare(struct fare_job *j, const json_t *list, struct store_ba
             reject(j, i, json_string_value(json_object_get(json_array_get(list, i), "id")), err);
             continue;
         }
-        if (add_write(j->ac, b, f) != 0)
+        unsigned p = city_fare_part(f->id);
+        if ((b[p] == NULL && (b[p] = store_batch_new()) == NULL) || add_write(j->ac, b[p], f) != 0)
             return -1;
         j->index[j->n++] = i;
     }
     return 0;
+}
+
+/* Send every partition's batch; the job belongs to their callbacks. */
+static void fares_send(struct fare_job *j, struct store_batch *b[CITY_FARE_PARTS])
+{
+    for (unsigned p = 0; p < CITY_FARE_PARTS; p++)
+        j->pending += b[p] != NULL;
+    for (unsigned p = 0; p < CITY_FARE_PARTS; p++) {
+        if (b[p] == NULL)
+            continue;
+        struct fare_batch *fb = &j->batch[p];
+        *fb = (struct fare_batch){j, p};
+        lifetime_hold(&j->ac->lt);
+        struct store_batch *bp = b[p];
+        b[p] = NULL;
+        /* out of memory there: no callback will come, so answer it here (j
+         * may be gone after the last one: only b is read on) */
+        if (store_batch_send(j->ac->a->store, bp, batch_done, fb) != 0)
+            batch_done(fb, STORE_DOWN, NULL);
+    }
 }
 
 static void h_fares(struct http_req *req, void *arg)
@@ -329,9 +416,9 @@ static void h_fares(struct http_req *req, void *arg)
                          "per request", max);
         return;
     }
+    struct store_batch *b[CITY_FARE_PARTS] = {0};
     struct fare_job *j = calloc(1, sizeof *j);
-    struct store_batch *b = store_batch_new();
-    if (j == NULL || b == NULL || (j->errors = json_array()) == NULL)
+    if (j == NULL || (j->errors = json_array()) == NULL)
         goto oom;
     j->ac = ac;
     j->req = req;
@@ -341,13 +428,13 @@ static void h_fares(struct http_req *req, void *arg)
         job_reply(j);
         goto out;
     }
-    lifetime_hold(&ac->lt);
-    store_batch_send(ac->a->store, b, fares_done, j);
+    fares_send(j, b);
     return;
 oom:
     http_reply_error(req, 500, "internal", "out of memory");
 out:
-    store_batch_free(b);
+    for (unsigned p = 0; p < CITY_FARE_PARTS; p++)
+        store_batch_free(b[p]);
     if (j)
         job_free(j);
 }

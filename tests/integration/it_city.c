@@ -388,6 +388,39 @@ static void test_restart(void)
     check_fares(3, 2);
 }
 
+/* Redis down: fares answer 503 and count nothing; once it is back they
+ * count again, each once. */
+static void test_fares_redis_down(void)
+{
+    static const char one[] = "{\"validations\":[" V("g1", "1771286470", "nfc") ","
+                              V("g2", "1771286470", "cash") "," V("g3", "1771286471", "qr") "]}";
+    support_redis_kill(&redis, true);
+    struct http_result r;
+    CU_ASSERT_EQUAL_FATAL(support_send("POST", cityd.base, FARES, "k-sensor", one, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 503);
+    CU_ASSERT_STRING_EQUAL(support_error_code(&r), "store_unavailable");
+    CU_ASSERT_TRUE(r.retry_after[0] != '\0');
+    http_result_free(&r);
+    CU_ASSERT_EQUAL_FATAL(support_redis_restart(&redis), 0);
+    long st = 0;
+    json_t *j = NULL;
+    for (int i = 0; i < 200 && st != 200; i++) {          /* the store reconnects by itself */
+        json_decref(j);
+        j = NULL;
+        st = post(FARES, "k-sensor", one, &j);
+        if (st != 200)
+            support_sleep_ms(50);
+    }
+    CU_ASSERT_EQUAL_FATAL(st, 200);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "accepted")), 3);
+    json_decref(j);
+    check_fares(6, 4);
+    CU_ASSERT_EQUAL(post(FARES, "k-sensor", one, &j), 200);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "duplicates")), 3);
+    json_decref(j);
+    check_fares(6, 4);
+}
+
 /* ---- lists ---- */
 
 /* GET path; the parsed body, or NULL when the status is not `want`. */
@@ -696,6 +729,7 @@ int suite_city(void)
                    CU_add_test(s, "dashboard and alerts use real metrics", test_ops_files) &&
                    CU_add_test(s, "--check: signs at unknown stops", test_check_signs) &&
                    CU_add_test(s, "restart keeps the fares", test_restart) &&
+                   CU_add_test(s, "fares while Redis is down", test_fares_redis_down) &&
                    CU_add_test(l, "stops, one stop, geojson", test_stops) &&
                    CU_add_test(l, "routes, one route, geojson", test_routes) &&
                    CU_add_test(l, "intersections with timing, geojson", test_intersections) &&
