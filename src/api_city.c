@@ -39,6 +39,8 @@
 #include "api_signals.h"
 #include "app.h"
 #include "city.h"
+#include "geo.h"
+#include "geojson.h"
 #include "gtfs.h"
 #include "http.h"
 #include "keys.h"
@@ -180,6 +182,40 @@ int api_city_sign_fetch(struct app *a, const char *sign, const char *stop_id, ch
     if (ac != NULL && ac->sign_seen != NULL)
         ac->sign_seen[g - a->map->signs] = app_now(a);
     return 0;
+}
+
+/* GET /v1/transit/signs: every sign of the map with whether it is live
+ * (fetched within 120 s of now) and when it last fetched; GeoJSON too. */
+static void h_signs(struct http_req *req, void *arg)
+{
+    struct api_city *ac = arg;
+    const struct map *m = ac->a->map;
+    const struct gtfs *f = feed(ac->a);
+    bool gcj02, geojson;
+    double now;
+    if (params_crs(req, &gcj02) != 0 || geojson_wanted(req, &geojson) != 0 ||
+        params_now(ac->a, req, &now) != 0)
+        return;
+    json_t *list = json_array();
+    for (size_t i = 0; m && i < m->nsigns; i++) {
+        const struct map_sign *g = &m->signs[i];
+        double seen = ac->sign_seen[i], lon = g->pt.lon, lat = g->pt.lat;
+        if (gcj02)
+            geo_wgs84_to_gcj02(lon, lat, &lon, &lat);
+        bool live = seen > 0 && seen <= now && now - seen <= CITY_SIGN_LIVE_S;
+        json_array_append_new(list, json_pack(
+            "{s:s, s:s, s:o, s:f, s:f, s:b, s:o, s:b}", "id", g->id, "stop_id", g->stop_id,
+            "name", g->name ? json_string(g->name) : json_null(), "lon", geojson_round(lon),
+            "lat", geojson_round(lat), "live", live, "last_fetch",
+            seen > 0 ? json_integer((json_int_t)llround(seen)) : json_null(), "stop_known",
+            f != NULL && gtfs_stop_find(f, g->stop_id) != GTFS_NONE));
+    }
+    if (geojson) {
+        geojson_reply(req, geojson_collection(list, NULL, "id"));
+        json_decref(list);
+    } else {
+        http_reply_json(req, 200, json_pack("{s:o}", "signs", list));
+    }
 }
 
 /* ---- POST /v1/transit/fares ----
@@ -604,6 +640,7 @@ int api_city_check(const struct app *a)
 
 static const struct module_route ROUTES[] = {
     {HTTP_GET, "/v1/city", ROLE_READER, true, h_city},
+    {HTTP_GET, "/v1/transit/signs", ROLE_READER, true, h_signs},
     {HTTP_POST, "/v1/transit/fares", ROLE_SENSOR, false, h_fares},
 };
 

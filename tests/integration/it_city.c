@@ -167,6 +167,25 @@ static void test_bus_and_signs(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "sign"));
     CU_ASSERT_EQUAL(get_status("/v1/transit/stops/S1/arrivals?sign=nope", msg, sizeof msg), 400);
     CU_ASSERT_PTR_NOT_NULL(strstr(msg, "sign: no stop sign"));
+    /* which signs are live, and since when */
+    struct http_result r;
+    CU_ASSERT_EQUAL_FATAL(support_get(cityd.base, "/v1/transit/signs", NULL, &r), 0);
+    const json_t *signs = json_object_get(r.json, "signs");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(signs), 2);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_array_get(signs, 0), "id")),
+                           "sign-s1");
+    CU_ASSERT_TRUE(json_is_true(json_object_get(json_array_get(signs, 0), "live")));
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(json_array_get(signs, 0), "last_fetch")),
+                    (json_int_t)HMS(8, 1, 0));
+    CU_ASSERT_TRUE(json_is_false(json_object_get(json_array_get(signs, 1), "live")));
+    CU_ASSERT_TRUE(json_is_null(json_object_get(json_array_get(signs, 1), "last_fetch")));
+    http_result_free(&r);
+    CU_ASSERT_EQUAL_FATAL(support_get(cityd.base, "/v1/transit/signs?format=geojson", NULL, &r),
+                          0);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r.json, "type")),
+                           "FeatureCollection");
+    CU_ASSERT_EQUAL(json_array_size(json_object_get(r.json, "features")), 2);
+    http_result_free(&r);
     json_t *c = city(0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(json_integer_value(json_object_get(c, "at")), (json_int_t)HMS(8, 1, 0));
