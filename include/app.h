@@ -40,6 +40,7 @@ struct app {
     bool parking_complete;            /* ... holds every lot defined in Redis (set by
                                          api_parking.c once restored; sessions need it) */
     struct api_parking *parking_api;  /* routes, Redis sync, streams of api_parking.c */
+    struct api_apps *apps;            /* forecasts, fees, price advice (api_apps.h) */
     struct sessions *sessions;        /* api_sessions.h */
     struct signals *signals;          /* api_signals.h: controllers of api_adaptive.c */
     struct signal_plans *signal_plans;  /* api_signals.c */

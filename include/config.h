@@ -58,6 +58,11 @@ struct config {
     long parking_stream_max;
     long parking_stream_max_per_caller;
     long parking_max_batch;
+    long parking_forecast_save_s;         /* drivers' apps (api_apps.c) */
+    long parking_pricing_period_s;
+    long parking_pricing_step_cents;
+    long parking_pricing_min_cents;
+    long parking_pricing_max_cents;
     /* [transit] */
     char transit_gtfs_dir[CONFIG_PATH_MAX];   /* "" = <map.dir>/gtfs */
     long transit_stale_after_s;

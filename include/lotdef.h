@@ -15,6 +15,9 @@
  *   priceRatePerHour number 0..TARIFF_RATE_MAX
  *   priceCurrency    ISO 4217 code, default "CNY"
  *   address          text.h rule, like name
+ *   name_en          text.h rule, like name (the name in English)
+ *   openingHours     text.h rule, like name (OSM opening_hours syntax, as
+ *                    FIWARE's OffStreetParking; not interpreted)
  * Ids (the lot's, its levels, categories and bays) are ids by text.h:
  * non-empty, no control characters, at most LOTDEF_ID_MAX bytes.
  * Where the lot stands (geometry or GeoJSON location), its bays and its

@@ -46,6 +46,9 @@ struct map_lot {
     double price_rate_per_hour;    /* NAN when absent (then tariff.rate_per_hour) */
     char *currency;                /* default "CNY" */
     char *address;                 /* optional, NULL */
+    char *name_en;                 /* optional English name, NULL */
+    char *opening_hours;           /* optional "openingHours" (OSM opening_hours
+                                      syntax, as FIWARE), NULL */
     size_t nbays;                  /* bays mapped for this lot */
 };
 

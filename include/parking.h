@@ -294,6 +294,10 @@ struct parking_query {
     size_t ncategory;
     bool include_stale;
     double now;
+    /* A further test of each candidate (a forecast at arrival), or NULL:
+     * called with the lot; true keeps it. */
+    bool (*accept)(void *ctx, const struct parking_lot *l);
+    void *accept_ctx;
 };
 
 /* Nearest lots (see spindex.h: exact, by distance then id). out holds

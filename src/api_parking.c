@@ -73,6 +73,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api_apps.h"
 #include "api_sessions.h"
 #include "app.h"
 #include "dict.h"
@@ -572,6 +573,10 @@ static char *def_dump(const struct lot_def *d)
         json_object_set_new(o, "priceCurrency", json_string(d->lot.currency));
     if (d->lot.address)
         json_object_set_new(o, "address", json_string(d->lot.address));
+    if (d->lot.name_en)
+        json_object_set_new(o, "name_en", json_string(d->lot.name_en));
+    if (d->lot.opening_hours)
+        json_object_set_new(o, "openingHours", json_string(d->lot.opening_hours));
     if (!isnan(d->lot.price_rate_per_hour))
         json_object_set_new(o, "priceRatePerHour", json_real(d->lot.price_rate_per_hour));
     if (d->lot.tariff.present)
@@ -1221,7 +1226,7 @@ bad:
 }
 
 static int nearest_params(struct http_req *req, struct parking_query *q, bool *gcj02,
-                          char *catbuf, size_t catlen, const char **cats)
+                          char *catbuf, size_t catlen, const char **cats, double *arrive)
 {
     struct geo_pt pt;
     double lim, minav;
@@ -1231,6 +1236,7 @@ static int nearest_params(struct http_req *req, struct parking_query *q, bool *g
         params_number(req, "min_available", PARAMS_INTEGER, 0, 1e7, 1, &minav) != 0 ||
         params_number(req, "max_price", 0, 0, 1e12, NAN, &q->max_price) != 0 ||
         params_bool(req, "include_stale", false, &q->include_stale) != 0 ||
+        params_number(req, "arrive_in_s", PARAMS_INTEGER, 0, 7 * 86400, NAN, arrive) != 0 ||
         query_categories(req, catbuf, catlen, cats, 16, &q->ncategory) != 0)
         return -1;
     q->lon = pt.lon;
@@ -1241,7 +1247,8 @@ static int nearest_params(struct http_req *req, struct parking_query *q, bool *g
     return 0;
 }
 
-/* GET /v1/parking/nearest */
+/* GET /v1/parking/nearest. With arrive_in_s the free-space filter is the
+ * forecast at arrival (api_apps.h), and each lot carries that forecast. */
 static void h_nearest(struct http_req *req, void *arg)
 {
     struct api_parking *ap = arg;
@@ -1250,9 +1257,16 @@ static void h_nearest(struct http_req *req, void *arg)
     const char *cats[16];
     char catbuf[512];
     bool gcj02;
+    double arrive;
     if (not_ready(ap, req) || params_now(ap->a, req, &q.now) != 0 ||
-        nearest_params(req, &q, &gcj02, catbuf, sizeof catbuf, cats) != 0)
+        nearest_params(req, &q, &gcj02, catbuf, sizeof catbuf, cats, &arrive) != 0)
         return;
+    struct api_apps_arrival ar = {ap->a, q.now + arrive, q.min_available};
+    if (!isnan(arrive)) {
+        q.min_available = 0;
+        q.accept = api_apps_arrival_accept;
+        q.accept_ctx = &ar;
+    }
     size_t n = parking_nearest(ap->p, &q, hits);
     struct parking_buf *b = &ap->out;
     parking_buf_put(b, "{\"lots\":[", 9);
@@ -1261,6 +1275,12 @@ static void h_nearest(struct http_req *req, void *arg)
             parking_buf_put(b, ",", 1);
         parking_lot_render(ap->p, hits[i].user, q.now, gcj02,
                            hits[i].distance_m, b);
+        if (!isnan(arrive) && b->len > 0 && !b->oom) {
+            b->len--;                   /* the lot's closing brace */
+            parking_buf_put(b, ",", 1);
+            api_apps_arrival_render(ap->a, hits[i].user, ar.target, b);
+            parking_buf_put(b, "}", 1);
+        }
     }
     parking_buf_put(b, "]}", 2);
     reply_out(ap, req);
@@ -1544,6 +1564,8 @@ static void ingest_apply(struct ingest *in, size_t i)
     app_saw_ts(ap->a, o->ts);
     if (v == PARKING_OBS_APPLIED && chg.available_changed)
         sse_mark(ap, chg.lot);
+    if (v == PARKING_OBS_APPLIED)
+        api_apps_observed(ap->a, chg.lot, true);
     if (v == PARKING_OBS_APPLIED && chg.bay_arrival)
         ingest_link(in, o);
     else if (v == PARKING_OBS_REJECTED)
@@ -1853,6 +1875,9 @@ static void feed_obs(struct api_parking *ap, const char *lot, const char *data, 
          rec = strtok_r(NULL, "\x1e", &save))
         feed_record(ap, lot, rec);
     free(copy);
+    /* the lot as another process left it: the forecast learns from it
+     * (not from each record: a rebuild replays bays one by one) */
+    api_apps_observed(ap->a, parking_lot_get(ap->p, lot), false);
 }
 
 /* Apply one feed entry; false on a gap in the numbering. */
@@ -2050,6 +2075,7 @@ static void sync_done(struct restore *r)
     sse_flush(ap);
     log_info(&ap->a->log, "parking_ready", "lots=%zu seq=%lld", parking_lot_count(ap->p),
              ap->seq);
+    api_apps_parking_ready(ap->a);
 }
 
 static void reread_item(struct restore *r, const char *id)

@@ -68,6 +68,12 @@ static const struct ckey keys[] = {
     NUM("parking.stream_max", parking_stream_max, "1024", 0, 1000000),
     NUM("parking.stream_max_per_caller", parking_stream_max_per_caller, "32", 0, 1000000),
     NUM("parking.max_batch", parking_max_batch, "10000", 1, 100000000),
+    /* drivers' apps: forecasts and price advice (api_apps.c) */
+    NUM("parking.forecast_save_s", parking_forecast_save_s, "300", 1, 86400),
+    NUM("parking.pricing_period_s", parking_pricing_period_s, "604800", 3600, 31622400),
+    NUM("parking.pricing_step_cents", parking_pricing_step_cents, "50", 1, 100000000),
+    NUM("parking.pricing_min_cents", parking_pricing_min_cents, "50", 0, 100000000),
+    NUM("parking.pricing_max_cents", parking_pricing_max_cents, "2000", 0, 100000000),
     STR("transit.gtfs_dir", transit_gtfs_dir, ""),
     NUM("transit.stale_after_s", transit_stale_after_s, "90", 1, 86400),
     NUM("transit.forget_after_s", transit_forget_after_s, "86400", 60, 31536000),

@@ -216,6 +216,8 @@ size_t lotdef_parse(const char *id, const json_t *o, struct map_lot *l,
     get_price(&r, o, &l->price_rate_per_hour);
     get_currency(&r, o, &l->currency);
     get_name(&r, o, "address", false, &l->address);
+    get_name(&r, o, "name_en", false, &l->name_en);
+    get_name(&r, o, "openingHours", false, &l->opening_hours);
     if (r.n > 0)
         lotdef_clear(l);
     return r.n;
@@ -237,5 +239,7 @@ void lotdef_clear(struct map_lot *l)
     strv_free(l->levels, l->nlevels);
     free(l->currency);
     free(l->address);
+    free(l->name_en);
+    free(l->opening_hours);
     memset(l, 0, sizeof *l);
 }

@@ -23,7 +23,9 @@
 
 #include "dict.h"
 #include "geo.h"
+#include "json_out.h"
 #include "plate.h"
+#include "tariff.h"
 
 #define CAT_BITS 64
 #define CAT_OVERFLOW 63                /* shared by categories past the 63rd */
@@ -165,7 +167,7 @@ static char *put_int(char *w, long long v)
     return w + n;
 }
 
-/* units / 10^dec (dec <= 6) as a decimal without trailing zeros ("0.872",
+/* units / 10^dec (dec <= 7) as a decimal without trailing zeros ("0.872",
  * "1"), at most 22 bytes. */
 static char *put_fixed(char *w, long long units, int dec)
 {
@@ -242,11 +244,12 @@ static void buf_point(struct parking_buf *b, struct geo_pt pt, bool gcj02)
 {
     if (gcj02)
         geo_wgs84_to_gcj02(pt.lon, pt.lat, &pt.lon, &pt.lat);
-    parking_buf_puts(b, "{\"type\":\"Point\",\"coordinates\":[");
-    buf_double(b, pt.lon);
-    parking_buf_put(b, ",", 1);
-    buf_double(b, pt.lat);
-    parking_buf_puts(b, "]}");
+    /* 7 decimals: a centimetre, more than any position here means */
+    char tmp[2 * NUM_MAX + 40], *w = tmp;
+    w = put_fixed(PUT_LIT(w, "{\"type\":\"Point\",\"coordinates\":["), llround(pt.lon * 1e7), 7);
+    w = put_fixed(PUT_LIT(w, ","), llround(pt.lat * 1e7), 7);
+    w = PUT_LIT(w, "]}");
+    parking_buf_put(b, tmp, (size_t)(w - tmp));
 }
 
 /* A count, or null when unknown (< 0). */
@@ -483,7 +486,37 @@ static int cat_bit(struct parking *p, const char *name)
  * after the struct (one allocation, read together): returns l grown to
  * hold them (the old pointer is then invalid), or NULL on OOM with l
  * untouched. */
-static struct parking_lot *lot_cache_json(struct parking_lot *l)
+static int buf_sink(void *ctx, const char *s, size_t n)
+{
+    parking_buf_put(ctx, s, n);
+    return 0;
+}
+
+/* What the map or PUT gives a driver besides the FIWARE fields: address,
+ * name_en, openingHours, tariff (api.md §2), each only when known. */
+static void buf_driver_fields(struct parking_buf *b, const struct map_lot *def)
+{
+    const char *keys[3] = {"address", "name_en", "openingHours"};
+    const char *vals[3] = {def->address, def->name_en, def->opening_hours};
+    for (int i = 0; i < 3; i++) {
+        if (vals[i] == NULL)
+            continue;
+        parking_buf_puts(b, "\"");
+        parking_buf_puts(b, keys[i]);
+        parking_buf_puts(b, "\":");
+        buf_json_str(b, vals[i]);
+        parking_buf_put(b, ",", 1);
+    }
+    json_t *t = def->tariff.present ? tariff_to_json(&def->tariff) : NULL;
+    if (t != NULL) {
+        parking_buf_puts(b, "\"tariff\":");
+        b->oom |= json_out_write(t, buf_sink, b) != 0;
+        parking_buf_put(b, ",", 1);
+    }
+    json_decref(t);
+}
+
+static struct parking_lot *lot_cache_json(struct parking_lot *l, const struct map_lot *def)
 {
     struct parking_buf b = {0};
     parking_buf_puts(&b, "{\"id\":");
@@ -505,8 +538,9 @@ static struct parking_lot *lot_cache_json(struct parking_lot *l)
     parking_buf_put(&b, ",", 1);
     l->json_off[2] = b.len;
     if (!isnan(l->price)) {
+        char tmp[NUM_MAX];              /* money to the cent */
         parking_buf_puts(&b, "\"priceRatePerHour\":");
-        buf_double(&b, l->price);
+        parking_buf_put(&b, tmp, (size_t)(put_fixed(tmp, llround(l->price * 100), 2) - tmp));
         parking_buf_put(&b, ",", 1);
     }
     parking_buf_puts(&b, "\"priceCurrency\":");
@@ -518,6 +552,7 @@ static struct parking_lot *lot_cache_json(struct parking_lot *l)
         buf_json_str(&b, l->category[i]);
     }
     parking_buf_puts(&b, "],");
+    buf_driver_fields(&b, def);
     l->json_off[3] = b.len;
     struct parking_lot *nl = b.oom ? NULL : realloc(l, sizeof *l + b.len + 1);
     if (nl != NULL) {
@@ -565,7 +600,7 @@ static struct parking_lot *lot_build(struct parking *p, const struct map_lot *de
     }
     if (lot_set_bays(l, bays, nbays, err, errlen) != 0)
         goto fail;
-    struct parking_lot *nl = lot_cache_json(l);
+    struct parking_lot *nl = lot_cache_json(l, def);
     if (nl == NULL)
         goto oom;
     return nl;
@@ -1182,6 +1217,7 @@ void parking_screen_render(const struct parking *p, const struct map_screen *s, 
 struct cat_filter {
     const struct parking *p;
     const struct parking_query *q;
+    size_t cats;                        /* categories to test by name (overflow) */
 };
 
 static bool lot_has_cat(const struct parking_lot *l, const char *c)
@@ -1197,10 +1233,10 @@ static bool cat_accept(void *ctx, uint32_t h)
 {
     const struct cat_filter *f = ctx;
     const struct parking_lot *l = parking_lot_at(f->p, h);
-    for (size_t i = 0; i < f->q->ncategory; i++)
+    for (size_t i = 0; i < f->cats && i < f->q->ncategory; i++)
         if (!lot_has_cat(l, f->q->category[i]))
             return false;
-    return true;
+    return f->q->accept == NULL || f->q->accept(f->q->accept_ctx, l);
 }
 
 static void prefetch_bytes(const void *start, size_t n)
@@ -1219,16 +1255,18 @@ size_t parking_nearest(const struct parking *p, const struct parking_query *q,
         .include_stale = q->include_stale, .now = q->now,
         .stale_after = p->cfg.stale_after_s,
     };
-    struct cat_filter cf = {p, q};
+    struct cat_filter cf = {p, q, 0};
     for (size_t i = 0; i < q->ncategory; i++) {
         int bit = cat_lookup(p, q->category[i]);
         if (bit < 0)
             return 0;                   /* no lot has ever had it */
         sq.cats |= 1ULL << bit;
-        if (bit == CAT_OVERFLOW) {
-            sq.accept = cat_accept;
-            sq.accept_ctx = &cf;
-        }
+        if (bit == CAT_OVERFLOW)
+            cf.cats = q->ncategory;
+    }
+    if (cf.cats > 0 || q->accept != NULL) {
+        sq.accept = cat_accept;
+        sq.accept_ctx = &cf;
     }
     size_t n = spindex_nearest(p->idx, &sq, out);
     /* The caller renders these next: fetch the lines it reads -- the

@@ -31,6 +31,7 @@
 static const struct api_module *const MODULES[] = {
     &api_health_module,      /* answers (503 "starting") while the others restore */
     &api_parking_module,     /* the lot registry, which the sessions bill by */
+    &api_apps_module,        /* forecasts, fees, price advice of its lots */
     &api_sessions_module,
     &api_transit_module,
     &api_adaptive_module,    /* signal controllers: run the plans ... */

@@ -236,6 +236,11 @@ def check_parking(rep, mdir):
             rep.need(p.get("priceRatePerHour") == p["tariff"].get("rate_per_hour"), f, lid,
                      "priceRatePerHour differs from tariff.rate_per_hour")
         rep.need(isinstance(p.get("category"), list) and p["category"], f, lid, "category")
+        # what a driver's app shows (api.md §2): address, English name, hours
+        for key in ("address", "name_en", "openingHours"):
+            rep.need(isinstance(p.get(key), str) and p[key], f, lid, key)
+        rep.need(re.match(r"^(24/7|Mo-Su \d\d:\d\d-\d\d:\d\d)$", p.get("openingHours") or ""),
+                 f, lid, "openingHours must be 24/7 or Mo-Su HH:MM-HH:MM")
     # ---- garages
     garage_stats = check_garages(rep, lots, by_kind)
     # ---- screens

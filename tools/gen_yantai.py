@@ -188,6 +188,21 @@ TARIFFS = {
     "street2": tariff(15, 3.0, 15, 24.0, 1.0, ("20:00", "07:00")),
 }
 
+# Opening hours by kind of lot (OpenStreetMap opening_hours syntax, as FIWARE's
+# OffStreetParking.openingHours): malls close at night, stations and hospitals
+# do not; kerbside bays are always there (charged by the street tariff).
+HOURS = {
+    "mall": "Mo-Su 08:00-23:00",
+    "mall_ls": "Mo-Su 08:30-22:30",
+    "station": "24/7",
+    "hospital": "24/7",
+    "scenic": "Mo-Su 06:00-22:00",
+    "surface": "24/7",
+    "public": "Mo-Su 07:00-21:00",
+    "street1": "24/7",
+    "street2": "24/7",
+}
+
 ONSTREET = ["onStreet", "feeCharged", "shortTerm"]
 
 # id, name, name_en, geometry, totalSpotNumber, category, tariff, address
@@ -310,7 +325,7 @@ def lot_feature(lid, name, name_en, geom, total, category, tkey, address, levels
              "name": name, "name_en": name_en, "totalSpotNumber": total,
              "category": list(category), "priceRatePerHour": t["rate_per_hour"],
              "priceCurrency": "CNY", "tariff": json.loads(json.dumps(t)),
-             "address": address}
+             "address": address, "openingHours": HOURS[tkey]}
     if levels:
         props["levels"] = levels
     if geom[0] == "pt":

@@ -491,8 +491,9 @@ static void test_render(void)
     double glon, glat;
     geo_wgs84_to_gcj02(121.3912, 37.5401, &glon, &glat);
     json_t *gc = json_object_get(json_object_get(j, "location"), "coordinates");
-    CU_ASSERT_EQUAL(json_real_value(json_array_get(gc, 0)), glon);
-    CU_ASSERT_EQUAL(json_real_value(json_array_get(gc, 1)), glat);
+    /* coordinates to 7 decimals (a centimetre) */
+    CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_array_get(gc, 0)), round(glon * 1e7) / 1e7, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(json_real_value(json_array_get(gc, 1)), round(glat * 1e7) / 1e7, 1e-12);
     CU_ASSERT(fabs(glon - 121.3912) > 1e-4);
     json_decref(j);
 
@@ -508,7 +509,7 @@ static void test_render(void)
     free(b.data);
     CU_ASSERT_STRING_EQUAL(jstr(json_object_get(j, "type")), "OnStreetParking");
     json_t *c = json_object_get(json_object_get(j, "location"), "coordinates");
-    CU_ASSERT_EQUAL(json_real_value(json_array_get(c, 0)), 1.0 / 3.0);  /* round trip; */
+    CU_ASSERT_EQUAL(json_real_value(json_array_get(c, 0)), 0.3333333);  /* 7 decimals; */
     CU_ASSERT_EQUAL(json_real_value(json_array_get(c, 1)), -2.5);       /* not in China */
     CU_ASSERT(json_is_null(json_object_get(j, "availableSpotNumber")));
     CU_ASSERT(json_is_null(json_object_get(j, "occupancy")));
@@ -579,7 +580,7 @@ static void test_bays_render(void)
         json_object_get(json_object_get(json_array_get(arr, 0), "location"), "coordinates"), 0));
     double wlon, wlat, elon, elat;
     geo_wgs84_to_gcj02(121.4001, 37.5001, &elon, &elat);
-    CU_ASSERT_EQUAL(glon, elon);                           /* GCJ-02 out */
+    CU_ASSERT_DOUBLE_EQUAL(glon, round(elon * 1e7) / 1e7, 1e-12);   /* GCJ-02 out */
     geo_gcj02_to_wgs84(elon, elat, &wlon, &wlat);
     CU_ASSERT(fabs(wlon - 121.4001) < 1e-5 && fabs(wlat - 37.5001) < 1e-5);
     json_decref(j);
@@ -893,6 +894,49 @@ static void test_restore(void)
     parking_free(p);
 }
 
+/* What the map gives a driver comes along (api.md §2), numbers rounded
+ * to what they mean: money to the cent, coordinates to 7 decimals. */
+static void test_render_driver_fields(void)
+{
+    struct parking_config cfg = {.stale_after_s = 900};
+    struct parking *p = parking_new(&cfg);
+    struct map_lot d = def_of("drv", 121.39123456789, 37.5401, 100);
+    d.address = "芝罘区北马路135号";
+    d.name_en = "Station \"North\" Car Park";
+    d.opening_hours = "Mo-Su 07:00-23:00";
+    d.price_rate_per_hour = 2.345;
+    d.tariff = (struct map_tariff){.present = true, .free_minutes = 15, .rate_per_hour = 6.0,
+                                   .unit_minutes = 30, .daily_cap = 40.0, .has_night = true,
+                                   .night_from_min = 22 * 60, .night_to_min = 7 * 60,
+                                   .night_rate_per_hour = 1.0};
+    put_ok(p, &d, NULL, 0, false);
+    struct parking_buf b = {0};
+    parking_lot_render(p, parking_lot_get(p, "drv"), 100, false, NAN, &b);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"coordinates\":[121.3912346,37.5401]"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.data, "\"priceRatePerHour\":2.35,"));
+    json_t *j = json_loads(b.data, 0, NULL);
+    free(b.data);
+    CU_ASSERT_FATAL(j != NULL);
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(j, "address")), "芝罘区北马路135号");
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(j, "name_en")), "Station \"North\" Car Park");
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(j, "openingHours")), "Mo-Su 07:00-23:00");
+    json_t *t = json_object_get(j, "tariff");
+    CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(t, "rate_per_hour")), 6.0, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(json_number_value(json_object_get(t, "daily_cap")), 40.0, 1e-12);
+    CU_ASSERT_STRING_EQUAL(jstr(json_object_get(json_object_get(t, "night"), "from")), "22:00");
+    json_decref(j);
+    /* a lot without them has none of the keys */
+    struct map_lot e = def_of("bare", 121.4, 37.5, 10);
+    put_ok(p, &e, NULL, 0, false);
+    b = (struct parking_buf){0};
+    parking_lot_render(p, parking_lot_get(p, "bare"), 100, false, NAN, &b);
+    CU_ASSERT_PTR_NULL(strstr(b.data, "address"));
+    CU_ASSERT_PTR_NULL(strstr(b.data, "tariff"));
+    CU_ASSERT_PTR_NULL(strstr(b.data, "openingHours"));
+    free(b.data);
+    parking_free(p);
+}
+
 int suite_parking(void)
 {
     CU_pSuite s = CU_add_suite("parking", NULL, NULL);
@@ -907,6 +951,7 @@ int suite_parking(void)
         !CU_add_test(s, "stale at the exact boundary", test_stale_boundary) ||
         !CU_add_test(s, "status thresholds", test_status_thresholds) ||
         !CU_add_test(s, "render", test_render) ||
+        !CU_add_test(s, "render: what a driver's app needs", test_render_driver_fields) ||
         !CU_add_test(s, "bays render", test_bays_render) ||
         !CU_add_test(s, "screen render", test_screen_render) ||
         !CU_add_test(s, "put errors change nothing", test_put_errors) ||
