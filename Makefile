@@ -1,10 +1,12 @@
 # cityd -- build, test, run, install.
 #
 #   make            build bin/cityd and bin/citysim
-#   make run        install missing packages, build, serve the Yantai demo city
+#   make run        install missing packages, build, serve the Yantai demo city brought to
+#                   life by citysim (DEMO=0: a bare server)
 #   make test       install missing packages, build, run every test
 #   make test SAN=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      benchmarks (figures beside baselines measured in the same run)
+#   make soak       a Yantai-sized city driven by citysim at 10x for 10 min (tools/soak.py)
 #   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS each (tests/fuzz/README.md)
 #   make install PREFIX=/usr/local
 
@@ -12,6 +14,7 @@ VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 CC        ?= cc
 SAN       ?= 0
+DEMO      ?= 1
 
 ifeq ($(SAN),1)
 OBJ       := build/san
@@ -53,7 +56,7 @@ UNIT_OBJ  := $(UNIT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/unit_runner.o
 IT_SRC    := $(wildcard tests/integration/it_*.c)
 IT_OBJ    := $(IT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/it_runner.o
 
-.PHONY: all run test check-deps deps bench clean install unit integration fuzz fuzz-build
+.PHONY: all run test check-deps deps bench soak clean install unit integration fuzz fuzz-build
 all: $(BIN)/cityd $(if $(SIM_SRC),$(BIN)/citysim)
 
 deps:
@@ -110,9 +113,16 @@ test: deps
 	@$(MAKE) --no-print-directory all $(BIN)/test_unit $(BIN)/test_integration
 	@BIN=$(BIN) tests/run.sh
 
+# DEMO=0: a bare server; else citysim brings the demo city to life (tools/run_demo.sh)
 run: deps
 	@$(MAKE) --no-print-directory all
-	$(BIN)/cityd -c config/cityd.conf
+	@BIN=$(BIN) DEMO=$(DEMO) tools/run_demo.sh
+
+# the city-scale soak (not part of make test; >= 10 min on 2 cores): tools/soak.py,
+# report in build/soak/report.md and soak.png. SOAK_ARGS="--minutes 10 --speed 10"
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@python3 tools/soak.py $(SOAK_ARGS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all

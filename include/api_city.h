@@ -6,7 +6,7 @@
  * reads their state (parking registry, transit registry, signal
  * controllers) and owns only the fare counters (restored from Redis) and
  * the signs' last fetches (memory: a sign that stops fetching is not live
- * 120 s later, restart or not). docs/city.md says what each figure
+ * 120 s later, restart or not). docs/indicators.md says what each figure
  * counts. */
 #ifndef CITYD_API_CITY_H
 #define CITYD_API_CITY_H

@@ -174,6 +174,12 @@ int gtfs_parse_date(const char *s, int64_t *day);
 
 /* Does the service run on local date `day`? */
 bool gtfs_service_active(const struct gtfs *f, uint32_t service, int64_t day);
+/* How many trips run on local date `day` (their service is active). */
+size_t gtfs_trips_on(const struct gtfs *f, int64_t day);
+/* The last local date on which some service may run (the latest calendar
+ * end_date or added calendar_dates date); INT64_MIN when there is none. A
+ * feed whose last day has passed runs no bus: cityd warns at start. */
+int64_t gtfs_last_service_day(const struct gtfs *f);
 /* Epoch second of the origin (noon minus 12 h) of local date `day`. */
 int64_t gtfs_day_origin(const struct gtfs *f, int64_t day);
 /* The service day of a trip running around epoch second t: among the
@@ -195,6 +201,17 @@ struct gtfs_place {
 size_t gtfs_line_places(const struct gtfs *f, const struct gtfs_pattern *pt, struct geo_pt p,
                         double radius_m, double from_m, double to_m, struct gtfs_place *out,
                         size_t max);
+
+/* Timetable along the line: where trip is `s` seconds after its day
+ * origin (metres along its pattern line; at the first stop until its
+ * departure, then moving evenly between stops), and when it is at
+ * distance d (seconds after the origin; the departure up to the first
+ * stop). */
+double gtfs_sched_dist(const struct gtfs *f, uint32_t trip, double s);
+double gtfs_sched_time(const struct gtfs *f, uint32_t trip, double d);
+/* Direction of a pattern's line at distance d, degrees clockwise from
+ * north in [0, 360); NAN without a line. */
+double gtfs_line_heading(const struct gtfs_pattern *pt, double d);
 
 /* Pattern of a trip (convenience). */
 const struct gtfs_pattern *gtfs_trip_pattern(const struct gtfs *f, uint32_t trip);

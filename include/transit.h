@@ -12,6 +12,12 @@
  * forward-only (GPS noise near a stop never moves a bus backwards). No
  * candidate within the gate means off_route (a detour); the bus recovers
  * as soon as a position is back within the gate ahead of its last place.
+ * A fix further from the last believed one than a bus can go (straight
+ * line, JUMP_MPS plus GPS slack) is held, not matched, until the next fix
+ * confirms it (near it) or refutes it (near the old track); meanwhile the
+ * bus keeps its place and predictions. Off its line (a detour) the
+ * predictions made at its last place are held (never before now), not
+ * shifted by the timetable.
  *
  * Prediction. Travel time between consecutive stops (arrival to arrival,
  * so the dwell at the first stop is included; from the departure for a
@@ -31,8 +37,9 @@
  * pulling in, whichever has varied less there (WMATA buses leave some
  * terminals minutes early, others late).
  *
- * Announced times are the estimate minus a rider margin (see
- * transit_params), never before "now"; they never decrease along a trip.
+ * Predicted times are the best estimate, with no deliberate bias.
+ * Announced times are what a sign shows: the estimate minus a display
+ * margin (transit_params, none by default), never before "now".
  *
  * Ownership: struct transit keeps a const pointer to the feed (the caller
  * keeps it alive) and owns everything else. Not thread-safe. */
@@ -64,12 +71,11 @@ struct transit_params {
                                      86400): such a vehicle would be forgotten at once */
     size_t max_vehicles;          /* registry size (transit.max_vehicles, 20000): a new
                                      vehicle beyond it is rejected, known ones go on */
-    /* Rider-safe margin. A bus that comes earlier than announced is
-     * missed, a later one only costs a wait, so announced arrivals are
-     * the estimate minus early_s + early_frac * (estimate - now): 10 s
-     * + 10 % by default, which puts the usual errors inside the
-     * asymmetric windows of the ETA Accuracy Benchmark (-30/+90 s at 0-3
-     * min up to -90/+270 s at 10-15 min). 0 and 0 announce the estimate. */
+    /* Display margin of announced times (transit_announced), none by
+     * default: a sign may announce a bus early_s + early_frac * (estimate
+     * - now) before the estimate, since a bus that comes earlier than
+     * announced is missed and a later one only costs a wait. It never
+     * touches the estimate (transit_predict), which stays unbiased. */
     double early_s, early_frac;
 };
 
@@ -99,6 +105,16 @@ struct transit_vehicle {
     uint32_t cross_pos;           /* UINT32_MAX = none */
     double cross_ts;
     double layover_since;         /* first report waiting at the trip's first stop (0: none) */
+    /* Trip assignment: the feed's, or inferred (assign.h) when the feed
+     * names no trip. */
+    bool inferred;
+    bool followed;                /* inferred: taken on as the next trip of its block */
+    double assigned_ts;           /* when the current trip was taken on */
+    /* Jump filter: a fix too far from the last believed one (lon, lat at
+     * fix_ts) for a bus to have gone is held here until the next fix
+     * confirms it (jump_ts 0: none held). */
+    double fix_ts;
+    double jump_lon, jump_lat, jump_ts;
 };
 
 /* What a report taught the estimators, reported for persistence and fed
@@ -173,9 +189,14 @@ size_t transit_vehicle_count(const struct transit *t);
 size_t transit_evict(struct transit *t, double before);
 
 /* Predicted arrival of the vehicle at its pattern position pos as seen at
- * now: 0 when none (stale, off its trip, passed, or unmatched). */
+ * now: the best estimate (not before now), 0 when none (stale, off its
+ * trip, passed, or unmatched). */
 double transit_predict(const struct transit *t, const struct transit_vehicle *v,
                        uint32_t pos, double now);
+/* The same minus the display margin (transit_params early_s, early_frac),
+ * not before now: what a sign announces. 0 when there is no prediction. */
+double transit_announced(const struct transit *t, const struct transit_vehicle *v,
+                         uint32_t pos, double now);
 
 /* Scheduled arrival at pattern position pos on the vehicle's service day. */
 double transit_scheduled(const struct transit *t, const struct transit_vehicle *v, uint32_t pos);
@@ -185,6 +206,7 @@ struct transit_arrival {
     uint32_t trip, pos;
     const struct transit_vehicle *vehicle;   /* NULL: timetable only */
     double scheduled, predicted;             /* predicted 0 = none */
+    double announced;                        /* predicted minus the display margin */
 };
 
 /* Arrivals at stop index `stop` in [now, now + window_s], ordered by

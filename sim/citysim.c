@@ -4,6 +4,8 @@
  *   citysim isolated ...   one approach, one signal (the model vs theory)
  *   citysim run ...        a corridor's loads under a plan or with cityd
  *   citysim feed ...       recorded parking / AVL feeds into cityd
+ *   citysim city ...       a whole city against cityd (city.c)
+ *   citysim gen-city ...   a synthetic city map of a given size (gencity.c)
  *
  * Output is one JSON object on stdout, keys in a fixed order and numbers
  * printed with fixed precision, so the same seed and inputs give
@@ -31,6 +33,10 @@ int main(int argc, char **argv)
         return simcli_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "feed"))
         return simcli_feed(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "city"))
+        return simcli_city(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "gen-city"))
+        return simcli_gencity(argc - 1, argv + 1);
     fprintf(stderr, "citysim: unknown command '%s'\n", argv[1]);
     simcli_usage(stderr);
     return 2;

@@ -17,6 +17,12 @@ void simcli_usage(FILE *out)
             "                   [--timeout S] [--retries N] [--no-dispersion]\n"
             "       citysim feed --server URL --key K (--parking CSV | --avl CSV) [--speed X|max]\n"
             "                    [--batch N] [--timeout S] [--retries N]\n"
+            "       citysim city [--server URL --key K | --dry-run] [--map DIR] [--speed X|max]\n"
+            "                    [--start HH:MM] [--date YYYY-MM-DD] [--duration S] [--seed N]\n"
+            "                    [--dump-requests FILE] [--ledger FILE] [--tripless SHARE]\n"
+            "                    [--gates SHARE] [--progress S]\n"
+            "       citysim gen-city --out DIR [--lots N] [--bays B] [--signals S] [--buses V]\n"
+            "                        [--spaces N] [--seed N]\n"
             "       citysim --help | --version\n");
 }
 

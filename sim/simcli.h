@@ -22,6 +22,8 @@ void simcli_usage(FILE *out);
 int simcli_isolated(int argc, char **argv);
 int simcli_run(int argc, char **argv);
 int simcli_feed(int argc, char **argv);
+int simcli_city(int argc, char **argv);       /* city.c */
+int simcli_gencity(int argc, char **argv);    /* gencity.c */
 
 /* --name value options: a table the parser fills. */
 enum simopt_type { OPT_DOUBLE, OPT_STRING, OPT_SEED, OPT_FLAG };

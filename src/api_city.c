@@ -28,7 +28,7 @@
  * records when that sign last fetched, in memory: liveness is a 120 s
  * window, which a sign refreshing its page renews on its own after a
  * restart. With several cityd behind a load balancer each instance sees
- * the fetches it served (docs/city.md). */
+ * the fetches it served (docs/indicators.md). */
 #include "api_city.h"
 
 #include <math.h>

@@ -52,6 +52,7 @@
 #include "params.h"
 #include "store.h"
 #include "transit.h"
+#include "tz.h"
 
 #define TRACK_MAX "2880"            /* per vehicle: a day of 30 s reports */
 #define SWEEP_S 60                       /* forgetting long-silent vehicles */
@@ -474,6 +475,8 @@ static json_t *vehicle_json(const struct api_transit *at, const struct transit_v
     json_t *o = json_object();
     json_object_set_new(o, "vehicle_id", json_string(v->id));
     json_object_set_new(o, "trip_id", json_str_or_null(on_trip ? v->trip_id : NULL));
+    json_object_set_new(o, "assignment",
+                        on_trip ? json_string(v->inferred ? "inferred" : "feed") : json_null());
     json_object_set_new(o, "route_id",
                         json_str_or_null(v->route != GTFS_NONE ? f->routes[v->route].id : NULL));
     put_lonlat(o, v->lon, v->lat, gcj02);
@@ -681,6 +684,7 @@ static json_t *arrival_json(const struct api_transit *at, const struct transit_a
     json_object_set_new(o, "stop_sequence", json_integer(pt->seq[a->pos]));
     json_object_set_new(o, "scheduled_arrival", json_time(a->scheduled));
     json_object_set_new(o, "predicted_arrival", a->predicted ? json_time(a->predicted) : json_null());
+    json_object_set_new(o, "announced_arrival", a->predicted ? json_time(a->announced) : json_null());
     json_object_set_new(o, "predicted", json_boolean(a->predicted != 0));
     json_object_set_new(o, "route_short_name", json_str_or_null(rt->short_name));
     json_object_set_new(o, "trip_headsign", json_str_or_null(tr->headsign));
@@ -1007,6 +1011,26 @@ static bool dir_exists(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* A feed with no trip today (wall clock, in the agency's zone) serves
+ * timetables and no bus: a calendar that has ended, or one not begun. Say
+ * so loudly at start, with the feed's last service day. */
+static void warn_no_service(struct app *a, const struct gtfs *f, const char *dir)
+{
+    int64_t today = tz_local_day(f->tz, (int64_t)app_wall_now());
+    if (gtfs_trips_on(f, today) > 0)
+        return;
+    int y, m, d, ly = 0, lm = 0, ld = 0;
+    tz_civil_from_days(today, &y, &m, &d);
+    int64_t last = gtfs_last_service_day(f);
+    if (last != INT64_MIN)
+        tz_civil_from_days(last, &ly, &lm, &ld);
+    char q[2 * (CONFIG_PATH_MAX + 16) + 3];
+    log_warn(&a->log, "gtfs_no_service_today",
+             "dir=%s today=%04d-%02d-%02d last_service_day=%04d-%02d-%02d message=\"NO BUS RUNS "
+             "TODAY: the feed's calendar has no trip on this date (extend calendar.txt / "
+             "calendar_dates.txt)\"", log_quote(q, sizeof q, dir), y, m, d, ly, lm, ld);
+}
+
 /* The GTFS feed and the registry built on it (none without a feed). */
 static int load_feed(struct app *a, struct api_transit *at, char *err, size_t errlen)
 {
@@ -1043,6 +1067,7 @@ static int load_feed(struct app *a, struct api_transit *at, char *err, size_t er
     log_info(&a->log, "gtfs_loaded", "dir=%s stops=%zu routes=%zu trips=%zu problems=%zu", dir,
              at->feed->n_stops, at->feed->n_routes, at->feed->n_trips,
              at->feed->n_issues_total);
+    warn_no_service(a, at->feed, dir);
     return 0;
 }
 

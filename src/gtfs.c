@@ -1099,6 +1099,60 @@ static int cand_push(struct cands *cs, double d, double off)
  * and comes back (a vertex farther than both neighbours), so the two legs
  * of a turn-back give two places; each stretch is then located exactly
  * through geo.h. */
+double gtfs_sched_dist(const struct gtfs *f, uint32_t trip, double s)
+{
+    const struct gtfs_trip *tr = &f->trips[trip];
+    const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
+    if (s <= tr->dep[0])
+        return pt->dist_m[0];
+    for (uint32_t k = 0; k + 1 < pt->n; k++) {
+        if (s <= tr->dep[k])
+            return pt->dist_m[k];
+        if (s < tr->arr[k + 1]) {
+            double fr = (s - tr->dep[k]) / (double)(tr->arr[k + 1] - tr->dep[k]);
+            return pt->dist_m[k] + fr * (pt->dist_m[k + 1] - pt->dist_m[k]);
+        }
+    }
+    return pt->dist_m[pt->n - 1];
+}
+
+double gtfs_sched_time(const struct gtfs *f, uint32_t trip, double d)
+{
+    const struct gtfs_trip *tr = &f->trips[trip];
+    const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
+    if (d <= pt->dist_m[0])
+        return tr->dep[0];
+    for (uint32_t k = 0; k + 1 < pt->n; k++) {
+        if (d < pt->dist_m[k + 1]) {
+            double len = pt->dist_m[k + 1] - pt->dist_m[k];
+            double fr = len > 0 ? (d - pt->dist_m[k]) / len : 0;
+            return tr->dep[k] + fr * (tr->arr[k + 1] - tr->dep[k]);
+        }
+    }
+    return tr->arr[pt->n - 1];
+}
+
+double gtfs_line_heading(const struct gtfs_pattern *pt, double d)
+{
+    const struct geo_line *ln = pt->line;
+    const struct geo_xy *xy = pt->xy;
+    if (ln == NULL || xy == NULL || ln->n < 2)
+        return NAN;
+    size_t lo = 0, hi = ln->n - 1;             /* segment [lo, lo + 1] holding d */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (ln->cum_m[mid] <= d)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    /* Skip zero-length segments (repeated shape points). */
+    while (lo + 2 < ln->n && xy[lo + 1].x == xy[lo].x && xy[lo + 1].y == xy[lo].y)
+        lo++;
+    double h = atan2(xy[lo + 1].x - xy[lo].x, xy[lo + 1].y - xy[lo].y) * 180.0 / M_PI;
+    return h < 0 ? h + 360 : h;
+}
+
 size_t gtfs_line_places(const struct gtfs *f, const struct gtfs_pattern *pt, struct geo_pt p,
                         double radius_m, double from_m, double to_m, struct gtfs_place *out,
                         size_t max)
@@ -1411,6 +1465,28 @@ bool gtfs_service_active(const struct gtfs *f, uint32_t service, int64_t day)
     if (lo < s->n_ex && s->ex[lo].day == day)
         return s->ex[lo].type == 1;
     return day >= s->start_day && day <= s->end_day && (s->weekdays >> tz_weekday(day)) & 1;
+}
+
+size_t gtfs_trips_on(const struct gtfs *f, int64_t day)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->n_trips; i++)
+        n += gtfs_service_active(f, f->trips[i].service, day);
+    return n;
+}
+
+int64_t gtfs_last_service_day(const struct gtfs *f)
+{
+    int64_t last = INT64_MIN;
+    for (size_t i = 0; i < f->n_services; i++) {
+        const struct gtfs_service *s = &f->services[i];
+        if (s->start_day <= s->end_day && s->weekdays && s->end_day > last)
+            last = s->end_day;
+        for (size_t k = 0; k < s->n_ex; k++)
+            if (s->ex[k].type == 1 && s->ex[k].day > last)
+                last = s->ex[k].day;
+    }
+    return last;
 }
 
 int64_t gtfs_day_origin(const struct gtfs *f, int64_t day)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "assign.h"
 #include "dict.h"
 #include "geo.h"
 #include "tz.h"
@@ -23,10 +24,20 @@
 #define DWELL_TYP_S 25.0            /* typical dwell at a stop, within segment times */
 #define LAYOVER_RADIUS_M 300.0      /* terminal bays are often off the route line */
 #define TERM_MIN 4                  /* departures seen before a terminal's habits count */
-#define RELIABLE_GAP_S 150.0        /* crossings interpolated only between reports this close */
+#define RELIABLE_GAP_S 150.0
+#define JUMP_MPS 35.0               /* straight-line speed no bus reaches (126 km/h) */
+#define JUMP_SLACK_M 150.0          /* GPS error allowed on top of it */        /* crossings interpolated only between reports this close */
 
 /* Segment estimator. */
-#define EST_TAU_S 3600.0            /* memory of the level: drifts back to the prior */
+/* Memory of the level: it drifts back to the prior (the hour-of-day mean
+ * once known) over EST_TAU_S, and its uncertainty grows back to the
+ * prior's over EST_VAR_TAU_S, so a new traversal is averaged with the day's
+ * earlier ones rather than replacing them (one traversal is noisy: a
+ * dwell, a light). Chosen on the first half of the WMATA day (ETA score
+ * 0.761 at one hour for both, 0.788 now; 0.790 with a day for both); the
+ * second half, held out, went from 0.762 to 0.787. */
+#define EST_TAU_S 14400.0
+#define EST_VAR_TAU_S 86400.0
 #define EST_MIN_MPS 20.0            /* a segment takes at least length / this */
 #define EST_HIST_CAP 30.0           /* hour-of-day means weigh at most this many trips */
 #define EST_HIST_MIN 3.0            /* ... and are trusted from this many */
@@ -44,8 +55,8 @@ void transit_params_default(struct transit_params *p)
     p->future_tolerance_s = 300;
     p->forget_after_s = 86400;
     p->max_vehicles = 20000;
-    p->early_s = 10;
-    p->early_frac = 0.1;
+    p->early_s = 0;
+    p->early_frac = 0;
 }
 
 /* Travel-time estimator for one ordered stop pair. */
@@ -72,6 +83,7 @@ struct transit {
     struct transit_params p;
     struct dict *vehicles;          /* id -> struct transit_vehicle * (owned) */
     struct dict *by_trip;           /* trip_id -> struct transit_vehicle * */
+    struct assign *assign;          /* trip candidates for reports without a trip */
     struct dict *segs;              /* "from\x1fto" -> struct seg * (owned) */
     struct seg ***pat_segs;         /* per pattern: n-1 seg pointers (see segs_build) */
     double last_header_ts;
@@ -95,9 +107,11 @@ struct transit *transit_new(const struct gtfs *feed, const struct transit_params
     t->pat_segs = calloc(feed->n_patterns + 1, sizeof *t->pat_segs);
     t->route_pace = malloc((feed->n_routes + 1) * sizeof *t->route_pace);
     t->terms = calloc(feed->n_stops + 1, sizeof *t->terms);
+    t->assign = assign_new(feed);
     for (size_t i = 0; t->route_pace && i <= feed->n_routes; i++)
         t->route_pace[i] = 1.0;
     if (!t->vehicles || !t->by_trip || !t->segs || !t->pat_segs || !t->route_pace || !t->terms ||
+        !t->assign ||
         segs_build(t) < 0) {
         transit_free(t);
         return NULL;
@@ -119,6 +133,7 @@ void transit_free(struct transit *t)
         return;
     dict_free(t->vehicles, vehicle_free);
     dict_free(t->by_trip, NULL);
+    assign_free(t->assign);
     dict_free(t->segs, free);
     for (size_t i = 0; t->pat_segs && i < t->f->n_patterns; i++)
         free(t->pat_segs[i]);
@@ -238,8 +253,9 @@ static double seg_level(const struct transit *t, const struct seg *s, struct seg
         return prior;
     }
     double w = exp(-fmax(0, ts - s->t) / EST_TAU_S);
+    double wv = exp(-fmax(0, ts - s->t) / EST_VAR_TAU_S);
     if (var)
-        *var = s->P * w * w + p0 * (1 - w * w);
+        *var = s->P * wv * wv + p0 * (1 - wv * wv);
     return prior + (s->x - prior) * w;
 }
 
@@ -364,43 +380,6 @@ void transit_observe(struct transit *t, const struct transit_obs *o)
     seg_update(t, s, ref, o->ts, o->duration_s);
 }
 
-/* ---- timetable along the line ---- */
-
-/* Where the timetable has trip tr at `s` seconds after its day origin. */
-static double sched_dist(const struct gtfs *f, uint32_t trip, double s)
-{
-    const struct gtfs_trip *tr = &f->trips[trip];
-    const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
-    if (s <= tr->dep[0])
-        return pt->dist_m[0];
-    for (uint32_t k = 0; k + 1 < pt->n; k++) {
-        if (s <= tr->dep[k])
-            return pt->dist_m[k];
-        if (s < tr->arr[k + 1]) {
-            double fr = (s - tr->dep[k]) / (double)(tr->arr[k + 1] - tr->dep[k]);
-            return pt->dist_m[k] + fr * (pt->dist_m[k + 1] - pt->dist_m[k]);
-        }
-    }
-    return pt->dist_m[pt->n - 1];
-}
-
-/* When the timetable has trip tr at distance d (seconds after origin). */
-static double sched_time(const struct gtfs *f, uint32_t trip, double d)
-{
-    const struct gtfs_trip *tr = &f->trips[trip];
-    const struct gtfs_pattern *pt = &f->patterns[tr->pattern];
-    if (d <= pt->dist_m[0])
-        return tr->dep[0];
-    for (uint32_t k = 0; k + 1 < pt->n; k++) {
-        if (d < pt->dist_m[k + 1]) {
-            double len = pt->dist_m[k + 1] - pt->dist_m[k];
-            double fr = len > 0 ? (d - pt->dist_m[k]) / len : 0;
-            return tr->dep[k] + fr * (tr->arr[k + 1] - tr->dep[k]);
-        }
-    }
-    return tr->arr[pt->n - 1];
-}
-
 /* ---- matching ---- */
 
 /* Best place for position p on the vehicle's pattern, or -1 (off route). */
@@ -419,7 +398,7 @@ static int match_place(struct transit *t, const struct transit_vehicle *v, struc
         sigma = 50 + MATCH_VTYP_MPS * dt;
     } else {
         /* Anywhere on the line, preferring where the timetable has it. */
-        dexp = sched_dist(t->f, v->trip, ts - (double)v->origin);
+        dexp = gtfs_sched_dist(t->f, v->trip, ts - (double)v->origin);
         sigma = 600;
     }
     size_t n = gtfs_line_places(t->f, pt, p, t->p.gate_m, lo, hi, pl, MATCH_MAX_PLACES);
@@ -534,7 +513,17 @@ static void place_status(struct transit *t, struct transit_vehicle *v)
             break;
         }
     }
-    v->sched_dev_s = s - sched_time(t->f, v->trip, v->dist_m);
+    /* Stopped at a stop down the line before its trip has even started:
+     * laying over there (not running early), until its time there. */
+    if (v->status == TRANSIT_AT_STOP && v->next_pos > 0 && v->next_pos < pt->n - 1 &&
+        s < tr->dep[0]) {
+        v->status = TRANSIT_LAYOVER;
+        v->sched_dev_s = 0;
+        v->cross_pos = v->next_pos;        /* the next segment counts from departure */
+        v->cross_ts = v->ts;
+        return;
+    }
+    v->sched_dev_s = s - gtfs_sched_time(t->f, v->trip, v->dist_m);
 }
 
 /* ---- prediction ---- */
@@ -544,13 +533,17 @@ double transit_scheduled(const struct transit *t, const struct transit_vehicle *
     return (double)v->origin + t->f->trips[v->trip].arr[pos];
 }
 
-/* Off its line (a detour) there is no place to predict from: the
- * timetable shifted by the last known deviation, as OneBusAway does. */
-static void predict_off_route(struct transit *t, struct transit_vehicle *v)
+/* Off its line (a detour) there is no new place to predict from: the
+ * predictions made at the last place are held, none before now. Shifting
+ * the timetable by the last deviation would tell riders a bus on a detour
+ * is on its usual way. */
+static void predict_off_route(struct transit_vehicle *v)
 {
     double last = v->ts;
     for (uint32_t k = v->next_pos; k < v->n_pred; k++) {
-        last = fmax(last, transit_scheduled(t, v, k) + v->sched_dev_s);
+        if (v->pred[k] == 0)
+            continue;
+        last = fmax(last, v->pred[k]);
         v->pred[k] = last;
     }
 }
@@ -577,18 +570,23 @@ static double remaining(struct transit *t, const struct transit_vehicle *v, uint
 
 static void predict_all(struct transit *t, struct transit_vehicle *v)
 {
+    if (v->trip != GTFS_NONE && v->matched && v->status == TRANSIT_OFF_ROUTE) {
+        predict_off_route(v);
+        return;
+    }
     memset(v->pred, 0, v->n_pred * sizeof *v->pred);
     if (v->trip == GTFS_NONE || !v->matched)
         return;
-    if (v->status == TRANSIT_OFF_ROUTE) {
-        predict_off_route(t, v);
-        return;
-    }
     const struct gtfs_trip *tr = &t->f->trips[v->trip];
     const struct gtfs_pattern *pt = &t->f->patterns[tr->pattern];
     uint32_t n = pt->n, j;
     double cur;
-    if (v->status == TRANSIT_LAYOVER) {
+    if (v->status == TRANSIT_LAYOVER && v->next_pos > 0) {
+        /* Laying over down the line: leaves at its time there. */
+        cur = fmax(v->ts, (double)v->origin + tr->dep[v->next_pos]);
+        v->pred[v->next_pos] = cur;
+        j = v->next_pos + 1;
+    } else if (v->status == TRANSIT_LAYOVER) {
         cur = layover_departure(t, v);
         v->pred[0] = cur;
         j = 1;
@@ -623,11 +621,19 @@ double transit_predict(const struct transit *t, const struct transit_vehicle *v,
     if (transit_vehicle_status(t, v, now) == TRANSIT_STALE || v->trip == GTFS_NONE ||
         !v->matched || pos >= v->n_pred || pos < v->next_pos || v->pred[pos] == 0)
         return 0;
-    /* The estimate is a median; riders are told a little less (see
-     * transit_params), never a time already past. */
-    double p = v->pred[pos], h = fmax(0, p - now);
-    p -= t->p.early_s + t->p.early_frac * h;
-    return fmax(p, now);
+    /* The best estimate; a bus not there yet will come, so never a time
+     * already past. */
+    return fmax(v->pred[pos], now);
+}
+
+double transit_announced(const struct transit *t, const struct transit_vehicle *v,
+                         uint32_t pos, double now)
+{
+    double p = transit_predict(t, v, pos, now);
+    if (p == 0)
+        return 0;
+    double h = p - now;
+    return fmax(p - t->p.early_s - t->p.early_frac * h, now);
 }
 
 
@@ -751,22 +757,28 @@ static struct transit_vehicle *vehicle_for(struct transit *t, const char *id)
     return v;
 }
 
-/* Switch a vehicle to a (new) trip: service day, prediction array. */
+/* Switch a vehicle to a (new) trip: service day (*day when known, else
+ * the report's start_date, else inferred), prediction array. */
 static int assign_trip(struct transit *t, struct transit_vehicle *v, uint32_t trip,
+                       const char *trip_id, const int64_t *known_day,
                        const struct gtfsrt_vehicle *in, double ts)
 {
     if (v->trip_id[0] && dict_get(t->by_trip, v->trip_id) == v)
         dict_del(t->by_trip, v->trip_id);
     v->trip = trip;
-    snprintf(v->trip_id, sizeof v->trip_id, "%s", in->trip_id);
+    snprintf(v->trip_id, sizeof v->trip_id, "%s", trip_id);
     v->matched = false;
     v->cross_pos = UINT32_MAX;
     v->layover_since = 0;
     v->n_pred = 0;
+    v->assigned_ts = ts;
     if (trip == GTFS_NONE)
         return 0;
     int64_t day, origin;
-    if (gtfs_parse_date(in->start_date, &day) == 0) {
+    if (known_day != NULL) {
+        day = *known_day;
+        origin = gtfs_day_origin(t->f, day);
+    } else if (gtfs_parse_date(in->start_date, &day) == 0) {
         origin = gtfs_day_origin(t->f, day);
     } else if (gtfs_trip_day(t->f, trip, (int64_t)ts, 3 * 3600, &day, &origin) < 0) {
         day = tz_local_day(t->f->tz, (int64_t)ts);
@@ -783,6 +795,146 @@ static int assign_trip(struct transit *t, struct transit_vehicle *v, uint32_t tr
     int e = 0;
     dict_put(t->by_trip, v->trip_id, v, &e);
     return e ? -1 : 0;
+}
+
+/* ---- trip assignment (reports without a trip id) ---- */
+
+#define INFER_MAX 32
+#define STICKY_S 300.0              /* a trip held this long is kept unless clearly wrong */
+#define OFF_KEEP_S 300.0            /* an inferred trip survives this long off its line */
+#define SWITCH_COST 1.0             /* a young assignment yields to one better by this */
+#define STICKY_COST 3.0             /* ... an established one (or one followed on its block) */
+#define BLOCK_BONUS 1.5             /* the block's next trip after a terminal */
+#define SAME_ROUTE_BONUS 0.3        /* a bus tends to stay on its route */
+#define TAKEN_COST 2.0              /* another live bus runs that trip */
+#define DEADHEAD_S 3600.0           /* a block's next trip awaits its bus this long before its start */
+
+/* Direction of travel: the reported bearing, else the movement since the
+ * last report when it is long enough to mean something. */
+static double report_heading(const struct transit_vehicle *v, const struct gtfsrt_vehicle *in)
+{
+    if (!isnan(in->bearing))
+        return in->bearing;
+    if (v->ts > 0 && geo_distance_m(v->lon, v->lat, in->lon, in->lat) > 30)
+        return geo_bearing_deg(v->lon, v->lat, in->lon, in->lat);
+    return NAN;
+}
+
+/* Another live bus runs trip on day. */
+static bool trip_taken(const struct transit *t, const struct transit_vehicle *v, uint32_t trip,
+                       int64_t day, double ts)
+{
+    const struct transit_vehicle *o = dict_get(t->by_trip, t->f->trips[trip].id);
+    return o != NULL && o != v && o->day == day && ts - o->ts <= t->p.stale_after_s;
+}
+
+/* The candidate to take, what the vehicle's history adds to the costs:
+ * skip the trip it has just finished, favour its block's next trip and
+ * its route, shun trips other buses run. NULL when none; its cost with
+ * all that in *cost_out (c[] keeps the plain costs). A candidate marking
+ * the end of a trip is turned into its block's next trip, once. */
+static struct assign_match *pick(const struct transit *t, const struct transit_vehicle *v,
+                                 struct assign_match *c, size_t n, uint32_t skip, uint32_t succ,
+                                 uint32_t prev_route, double ts, double *cost_out)
+{
+    struct assign_match *best = NULL;
+    double best_cost = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].ended) {
+            /* Just finished a trip: its block's next one, after a wait. */
+            uint32_t nx = assign_next_in_block(t->assign, c[i].trip);
+            if (nx == GTFS_NONE || c[i].trip == skip)
+                continue;
+            double wait = (double)c[i].origin + t->f->trips[nx].dep[0] - ts;
+            c[i].trip = nx;
+            c[i].ended = 0;
+            c[i].layover = 1;
+            c[i].d = gtfs_trip_pattern(t->f, nx)->dist_m[0];
+            c[i].dev_s = 0;
+            c[i].cost += fmax(wait, 0) / 1800.0;
+        }
+        if (c[i].trip == skip)
+            continue;
+        double cost = c[i].cost;
+        if (c[i].trip == succ)
+            cost -= BLOCK_BONUS;
+        if (t->f->trips[c[i].trip].route == prev_route)
+            cost -= SAME_ROUTE_BONUS;
+        if (trip_taken(t, v, c[i].trip, c[i].day, ts))
+            cost += TAKEN_COST;
+        if (cost < best_cost) {
+            best_cost = cost;
+            best = &c[i];
+        }
+    }
+    *cost_out = best_cost;              /* c[] keeps the plain costs: pick may run again */
+    return best;
+}
+
+/* Should a vehicle keep its inferred trip `cur` (not finished)? Yes while
+ * the report fits it and no other candidate is clearly better, and for a
+ * while off its line (a detour, a bad fix). */
+static bool keep_trip(const struct transit *t, const struct transit_vehicle *v,
+                      const struct assign_query *q, struct assign_match *c, size_t n)
+{
+    struct assign_match m;
+    if (assign_score(t->assign, q, v->trip, v->day, &m) < 0) {
+        double since = v->matched ? v->match_ts : v->assigned_ts;
+        return q->ts - since <= OFF_KEEP_S;
+    }
+    double hold = v->followed || q->ts - v->assigned_ts >= STICKY_S ? STICKY_COST : SWITCH_COST;
+    /* Another bus has claimed it since, paying TAKEN_COST for it: two
+     * buses do not run one trip, and the holder's hold on it is void. */
+    if (trip_taken(t, v, v->trip, v->day, q->ts)) {
+        m.cost += TAKEN_COST;
+        hold = 0;
+    }
+    double oc;
+    const struct assign_match *o = pick(t, v, c, n, v->trip, GTFS_NONE, v->route, q->ts, &oc);
+    return o == NULL || !(oc < m.cost - SAME_ROUTE_BONUS - hold);
+}
+
+/* The trip a report without a trip id goes on (GTFS_NONE: none fits), on
+ * service day *day. route: the feed's route, GTFS_NONE when not given. */
+static uint32_t infer_trip(struct transit *t, struct transit_vehicle *v,
+                           const struct gtfsrt_vehicle *in, double ts, uint32_t route,
+                           int64_t *day)
+{
+    struct assign_query q = {in->lon, in->lat, ts, report_heading(v, in), route, t->p.gate_m};
+    struct assign_match c[INFER_MAX];
+    size_t n = assign_candidates(t->assign, &q, c, INFER_MAX);
+    uint32_t cur = v->inferred ? v->trip : GTFS_NONE, succ = GTFS_NONE;
+    if (cur != GTFS_NONE && route != GTFS_NONE && t->f->trips[cur].route != route)
+        cur = GTFS_NONE;                        /* the feed moved it to another route */
+    bool done = false;
+    if (cur != GTFS_NONE) {
+        const struct gtfs_pattern *pt = gtfs_trip_pattern(t->f, cur);
+        done = v->matched && v->dist_m >= pt->dist_m[pt->n - 1] - ASSIGN_ENDED_M;
+        succ = assign_next_in_block(t->assign, cur);
+        if (!done && keep_trip(t, v, &q, c, n)) {
+            *day = v->day;
+            return cur;
+        }
+        if (!done)
+            succ = GTFS_NONE;
+    }
+    double bc;
+    const struct assign_match *b = pick(t, v, c, n, done ? cur : GTFS_NONE, succ,
+                                        cur != GTFS_NONE ? t->f->trips[cur].route : GTFS_NONE, ts,
+                                        &bc);
+    v->followed = b != NULL && b->trip == succ;
+    if (b != NULL) {
+        *day = b->day;
+        return b->trip;
+    }
+    /* Finished and nowhere on a line: deadheading to the start of the
+     * block's next trip, which it will run. */
+    if (succ != GTFS_NONE && (double)v->origin + t->f->trips[succ].dep[0] - ts <= DEADHEAD_S) {
+        v->followed = true;
+        *day = v->day;
+        return succ;
+    }
+    return GTFS_NONE;
 }
 
 /* A bus that has not left yet, waiting near its first stop but off the
@@ -802,6 +954,30 @@ static bool in_terminal_bay(const struct transit *t, const struct transit_vehicl
     return true;
 }
 
+static bool too_far(double lon0, double lat0, double t0, double lon1, double lat1, double t1)
+{
+    return geo_distance_m(lon0, lat0, lon1, lat1) > JUMP_SLACK_M + JUMP_MPS * fmax(t1 - t0, 0);
+}
+
+/* Is this fix an implausible jump to hold (the report is accepted, the bus
+ * stays where it was)? A held fix confirmed by the next one is taken; one
+ * the next fix refutes is forgotten. */
+static bool jump_held(struct transit_vehicle *v, const struct gtfsrt_vehicle *in, double ts)
+{
+    bool confirmed = v->jump_ts > 0 &&
+                     !too_far(v->jump_lon, v->jump_lat, v->jump_ts, in->lon, in->lat, ts);
+    v->jump_ts = 0;
+    if (v->fix_ts <= 0 || confirmed || !too_far(v->lon, v->lat, v->fix_ts, in->lon, in->lat, ts))
+        return false;
+    v->jump_lon = in->lon;
+    v->jump_lat = in->lat;
+    v->jump_ts = ts;
+    v->ts = ts;                           /* alive, and later reports are newer */
+    v->bearing = in->bearing;
+    v->speed = in->speed;
+    return true;
+}
+
 static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle *in, double now,
                                  struct transit_obs *obs, size_t max_obs,
                                  size_t *n_obs, char *err, size_t errlen)
@@ -817,13 +993,23 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
         return TRANSIT_OUTDATED;
     if (v == NULL && (v = vehicle_for(t, in->vehicle_id)) == NULL)
         goto oom;
-    if ((v->trip != trip || strcmp(v->trip_id, in->trip_id) != 0 || v->n_pred == 0) &&
-        assign_trip(t, v, trip, in, ts) < 0)
+    if (jump_held(v, in, ts))
+        return TRANSIT_ACCEPTED;
+    bool inferred = trip == GTFS_NONE;
+    int64_t day = 0;
+    if (inferred && (trip = infer_trip(t, v, in, ts, route, &day)) != GTFS_NONE && route == GTFS_NONE)
+        route = t->f->trips[trip].route;
+    const char *trip_id = !inferred ? in->trip_id : trip != GTFS_NONE ? t->f->trips[trip].id : "";
+    if ((v->trip != trip || strcmp(v->trip_id, trip_id) != 0 || v->n_pred == 0 ||
+         v->inferred != inferred || (inferred && v->day != day)) &&
+        assign_trip(t, v, trip, trip_id, inferred ? &day : NULL, in, ts) < 0)
         goto oom;
+    v->inferred = inferred;
     v->route = route;
     v->lon = in->lon;
     v->lat = in->lat;
     v->ts = ts;
+    v->fix_ts = ts;
     v->bearing = in->bearing;
     v->speed = in->speed;
     if (trip == GTFS_NONE) {
@@ -831,7 +1017,7 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
         return TRANSIT_ACCEPTED;
     }
     bool prior = v->matched && ts - v->match_ts <= MATCH_PRIOR_S;
-    struct gtfs_place best;
+    struct gtfs_place best = {0, 0};
     if (match_place(t, v, (struct geo_pt){in->lon, in->lat}, ts, prior, &best) < 0 &&
         !in_terminal_bay(t, v, &best)) {
         v->status = TRANSIT_OFF_ROUTE;
@@ -983,12 +1169,14 @@ size_t transit_arrivals(const struct transit *t, uint32_t stop, double now, doub
             const struct gtfs_trip *tr = &f->trips[vis[i].trip];
             if (!gtfs_service_active(f, tr->service, day))
                 continue;
-            struct transit_arrival a = {vis[i].trip, vis[i].pos, NULL, origin + vis[i].arr, 0};
+            struct transit_arrival a = {vis[i].trip, vis[i].pos, NULL, origin + vis[i].arr, 0, 0};
             a.vehicle = trip_vehicle(t, vis[i].trip, day, now);
             if (a.vehicle && a.vehicle->next_pos > a.pos)
                 continue;                      /* already served */
-            if (a.vehicle)
+            if (a.vehicle) {
                 a.predicted = transit_predict(t, a.vehicle, a.pos, now);
+                a.announced = transit_announced(t, a.vehicle, a.pos, now);
+            }
             double when = a.predicted ? a.predicted : a.scheduled;
             if (when < now || when > now + window_s)
                 continue;

@@ -696,7 +696,10 @@ ROUTES = [
 SHAPE_DIST_ROUTE = "17"       # the one route that publishes shape_dist_traveled
 SPARSE_SEQ_ROUTE = "10"       # stop_sequence 10, 20, 30, ... on this route
 MIDNIGHT_TRIP = ("1", 0, 23 * 3600 + 52 * 60)   # a late trip running past 24:00
-SERVICE_START, SERVICE_END = "20260101", "20261231"
+# The demo must never run out of service (a calendar that ends leaves `make run` without
+# a bus from the next day on): the service runs until the end of 2099. The output stays
+# the same on every run (no date of today in it).
+SERVICE_START, SERVICE_END = "20260101", "20991231"
 # (date, name): weekday service removed, weekend service added instead
 HOLIDAYS = [("20260101", "元旦"), ("20260216", "春节"), ("20260217", "春节"),
             ("20260218", "春节"), ("20260219", "春节"), ("20260220", "春节"),

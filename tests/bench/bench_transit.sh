@@ -135,3 +135,35 @@ live=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(len(d[
 echo "   ($live buses with predictions when the queries start)"
 arr_rps=$(wrk -t2 -c"$CONNS" -d"${DUR}s" -s "$tmp/arrivals.lua" "http://127.0.0.1:$port" | awk '/Requests\/sec/ {print $2}')
 row "arrivals queries/s vs evhttp hello-world" "$arr_rps" "${BENCH_HELLO_RPS:-?}" "$(ratio "$arr_rps" "${BENCH_HELLO_RPS:-1}")"
+
+# Capacity: a city's fleet, 2,500 buses each reporting every 10 s (250
+# positions/s, one FeedMessage a second), every report refreshing the
+# predictions of every stop ahead, while wrk asks stop-sign arrivals. CPU
+# of cityd and of Redis over the measured window (after a warm-up round).
+CAP_BUSES=${BENCH_TRANSIT_BUSES:-2500}
+CAP_SECS=${BENCH_TRANSIT_SECONDS:-20}
+rpid=$(redis-cli -p "$BENCH_REDIS_PORT" info server | tr -d '\r' | awk -F: '$1 == "process_id" {print $2}')
+for mode in trip-ids no-trip-ids; do
+    flag=(--prefix "cap-$mode-"); [ "$mode" = no-trip-ids ] && flag+=(--no-trip-ids)
+    python3 tests/bench/transit_capacity.py --port "$port" --key bench-sensor \
+        --cityd-pid "${pids[0]}" --redis-pid "$rpid" --buses "$CAP_BUSES" --period 10 \
+        --warmup 10 --duration "$CAP_SECS" "${flag[@]}" >"$tmp/cap.json" & cap=$!
+    sleep 10
+    wrk -t1 -c16 -d"${CAP_SECS}s" -s "$tmp/arrivals.lua" "http://127.0.0.1:$port" >"$tmp/wrk_cap.txt"
+    wait "$cap"
+    cap_rps=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk_cap.txt")
+    live=$(curl -s "http://127.0.0.1:$port/v1/transit/trip-updates" |
+           python3 -c "import json,sys; d=json.load(sys.stdin); print(len({e['trip_update']['vehicle']['id'] for e in d['entity'] if e['trip_update']['vehicle']['id'].startswith(sys.argv[1])}))" "cap-$mode-")
+    python3 - "$tmp/cap.json" "$cap_rps" "$live" "$mode" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+print(f"== transit capacity ({sys.argv[4]}): {c['buses']} buses every {c['period_s']} s, "
+      f"{c['seconds']} s measured, wrk -t1 -c16 on arrivals meanwhile")
+print(f"   positions/s {c['positions_per_s']} (accepted {c['accepted']}, rejected {c['rejected']}); "
+      f"{sys.argv[3]} of them with predictions at the end")
+print(f"   CPU: cityd {c['cityd_cpu_pct']} %, Redis {c['redis_cpu_pct']} % (of one core); "
+      f"POST of {c['buses'] // c['period_s']} positions: {c['post_ms_median']} ms median, "
+      f"{c['post_ms_max']} ms max")
+print(f"   arrivals queries/s meanwhile: {sys.argv[2]}")
+PY
+done

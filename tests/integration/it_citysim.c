@@ -40,21 +40,6 @@ static void proc_free(struct proc *p)
     free(p->err);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return strdup("");
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    b[got] = '\0';
-    fclose(f);
-    return b;
-}
-
 static void spit(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -66,28 +51,12 @@ static void spit(const char *path, const char *text)
 /* Run citysim with args (NULL-terminated, after the program name). */
 static void run(struct proc *p, const char *const *args)
 {
-    char out[600], err[600];
-    snprintf(out, sizeof out, "%s/stdout", tmp);
-    snprintf(err, sizeof err, "%s/stderr", tmp);
     const char *argv[64] = {citysim};
     size_t n = 1;
     for (; args[n - 1] && n < 63; n++)
         argv[n] = args[n - 1];
     argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(citysim, (char *const *)argv);
-        _exit(127);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    p->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    p->out = slurp(out);
-    p->err = slurp(err);
+    p->status = support_run(argv, tmp, &p->out, &p->err);
 }
 
 static void expect_fail(const char *const *args, int status, const char *msg)
@@ -105,13 +74,7 @@ static void expect_fail(const char *const *args, int status, const char *msg)
 
 static int suite_init(void)
 {
-    const char *b = getenv("CITYSIM_BIN"), *c = getenv("CITYD_BIN");
-    if (b && *b)
-        snprintf(citysim, sizeof citysim, "%s", b);
-    else if (c && strrchr(c, '/'))
-        snprintf(citysim, sizeof citysim, "%.*s/citysim", (int)(strrchr(c, '/') - c), c);
-    else
-        snprintf(citysim, sizeof citysim, "bin/citysim");
+    support_citysim_path(citysim, sizeof citysim);
     if ((tmp = support_tmpdir("it-citysim")) == NULL || support_redis_start(&redis) != 0)
         return -1;
     /* Replay clock: the closed loop's simulated instants are cityd's now. */
@@ -155,7 +118,7 @@ static void test_deterministic(void)
     CU_ASSERT_EQUAL(p2.status, 0);
     CU_ASSERT_STRING_EQUAL(p1.out, p2.out);
     CU_ASSERT_STRING_NOT_EQUAL(p1.out, p3.out);
-    char *t1 = slurp(tr1), *t2 = slurp(tr2);
+    char *t1 = support_slurp(tr1), *t2 = support_slurp(tr2);
     CU_ASSERT_STRING_EQUAL(t1, t2);
     CU_ASSERT_TRUE(strncmp(t1, "vehicle,intersection,movement,position_m,arrive_s,cross_s\n",
                            58) == 0);
@@ -411,7 +374,7 @@ static void test_server_dies_mid_run(void)
     CU_ASSERT_TRUE(stopped);
     CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 3);
     CU_ASSERT_PTR_NOT_NULL(strstr(all, "no answer after 3 attempts"));
-    char *out = slurp(outpath);
+    char *out = support_slurp(outpath);
     CU_ASSERT_STRING_EQUAL(out, "");
     free(out);
 }

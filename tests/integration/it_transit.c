@@ -361,6 +361,9 @@ static void test_arrivals(void)
     /* 564 m left at about 5 m/s: well before the timetable's 08:12. */
     json_int_t pa = jint(a, "predicted_arrival");
     CU_ASSERT_TRUE(pa > (json_int_t)HMS(8, 4, 0) && pa < (json_int_t)HMS(8, 10, 0));
+    /* No display margin by default: the sign announces the estimate. */
+    CU_ASSERT_EQUAL(jint(a, "announced_arrival"), pa);
+    CU_ASSERT_TRUE(json_is_null(json_object_get(b, "announced_arrival")));
     /* T2 starts at S5 at 08:20 with no bus on it: timetable only. */
     CU_ASSERT_EQUAL(jint(b, "stop_sequence"), 1);
     CU_ASSERT_FALSE(json_is_true(json_object_get(b, "predicted")));
@@ -430,6 +433,47 @@ static bool pb_is(ProtobufCBinaryData b, const char *s)
 static void feed_settle(void)
 {
     usleep(1100 * 1000);
+}
+
+/* A feed that names no trip, only the vehicle and its route (many AVL
+ * feeds): cityd infers the trip and predicts from it. */
+static void test_no_trip_ids(void)
+{
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, REPLAY), 0);
+    const char *base = w.cityd.base;
+    for (int i = 0; i < 3; i++) {
+        char e[512];
+        struct http_result r;
+        snprintf(e, sizeof e,
+                 "{\"id\":\"nb\",\"vehicle\":{\"trip\":{\"route_id\":\"R1\"},"
+                 "\"vehicle\":{\"id\":\"nb\"},\"position\":{\"latitude\":%.7f,"
+                 "\"longitude\":%.7f},\"timestamp\":%.0f}}",
+                 37.54 + 8 / 111195.0, r1_lon(700 + 100 * i), HMS(8, 4, 20 * i));
+        CU_ASSERT_EQUAL(post_json(base, "k-sensor", e, &r), 0);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(r.json, "accepted")), 1);
+        http_result_free(&r);
+    }
+    struct http_result r;
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/vehicles/nb", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(jstr(r.json, "trip_id"), "T1");
+    CU_ASSERT_STRING_EQUAL(jstr(r.json, "route_id"), "R1");
+    CU_ASSERT_STRING_EQUAL(jstr(r.json, "assignment"), "inferred");
+    http_result_free(&r);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/transit/stops/S5/arrivals?at=%.0f", HMS(8, 5, 0));
+    CU_ASSERT_EQUAL(support_get(base, path, NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    json_t *a = row_of(r.json, "T1");
+    CU_ASSERT_FATAL(a != NULL);
+    CU_ASSERT_STRING_EQUAL(jstr(a, "vehicle_id"), "nb");
+    CU_ASSERT_TRUE(json_is_true(json_object_get(a, "predicted")));
+    json_int_t pa = jint(a, "predicted_arrival");
+    CU_ASSERT_TRUE(pa > (json_int_t)HMS(8, 5, 0) && pa < (json_int_t)HMS(8, 12, 0));
+    http_result_free(&r);
+    world_stop(&w);
 }
 
 static void test_trip_updates(void)
@@ -722,7 +766,7 @@ static void test_bad_protobuf_values(void)
     pb_vehicle(&v[0], "b1", "T1", r1_lon(300), 37.54, ts);
     pb_vehicle(&v[1], "bus-\xff", "T2", r1_lon(1764), 37.5401, ts);   /* waits at S5 */
     strcpy(v[1].entity_id, "e-bad");
-    pb_vehicle(&v[2], "b3", "", r1_lon(900), 37.54, ts);
+    pb_vehicle(&v[2], "b3", "", r1_lon(900), 37.55, ts);      /* off every line: no trip */
     pb_vehicle(&v[3], "b4", "", r1_lon(900), 37.54, ts);
     strcpy(v[3].label, "L\xc0\xaf");                          /* overlong '/' */
     pb_vehicle(&v[4], "b5", "", r1_lon(900), 37.54, ts);
@@ -1136,6 +1180,7 @@ int suite_transit(void)
                          test_ingest_json_protobuf_errors) &&
              CU_add_test(s, "stop-sign arrivals, at=, minutes_after", test_arrivals) &&
              CU_add_test(s, "TripUpdates in JSON and protobuf", test_trip_updates) &&
+             CU_add_test(s, "no trip ids: trip inferred, predictions", test_no_trip_ids) &&
              CU_add_test(s, "vehicles and stops near a point, crs=gcj02", test_near_and_crs) &&
              CU_add_test(s, "restart keeps positions and learnt times", test_restart_keeps_state) &&
              CU_add_test(s, "Redis down: 503 on ingest, reads go on", test_redis_down) &&

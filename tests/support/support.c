@@ -457,3 +457,51 @@ const char *support_error_code(const struct http_result *r)
     const char *code = e ? json_string_value(json_object_get(e, "code")) : NULL;
     return code ? code : "";
 }
+
+char *support_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc(n > 0 ? (size_t)n + 1 : 1);
+    size_t got = n > 0 ? fread(b, 1, (size_t)n, f) : 0;
+    b[got] = '\0';
+    fclose(f);
+    return b;
+}
+
+int support_run(const char *const *argv, const char *dir, char **out, char **err)
+{
+    char o[600], e[600];
+    snprintf(o, sizeof o, "%s/run.stdout", dir);
+    snprintf(e, sizeof e, "%s/run.stderr", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fo = open(o, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fe = open(e, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+        st = -1;
+    *out = support_slurp(o);
+    *err = support_slurp(e);
+    return pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void support_citysim_path(char *buf, size_t n)
+{
+    const char *b = getenv("CITYSIM_BIN"), *c = getenv("CITYD_BIN");
+    if (b && *b)
+        snprintf(buf, n, "%s", b);
+    else if (c && strrchr(c, '/'))
+        snprintf(buf, n, "%.*s/citysim", (int)(strrchr(c, '/') - c), c);
+    else
+        snprintf(buf, n, "bin/citysim");
+}

@@ -84,6 +84,15 @@ int support_get_accept(const char *base, const char *path, const char *accept,
                        struct http_result *out);
 /* Error code of a spec error body, or "" */
 const char *support_error_code(const struct http_result *r);
+/* The whole file (malloc'd; "" when it cannot be read). */
+char *support_slurp(const char *path);
+/* Run argv (argv[0] a path) with stdout and stderr into files in dir;
+ * *out and *err receive them (malloc'd). Returns the exit status, -1 if
+ * it did not exit. */
+int support_run(const char *const *argv, const char *dir, char **out, char **err);
+/* Where bin/citysim is: $CITYSIM_BIN, else citysim beside $CITYD_BIN,
+ * else bin/citysim. */
+void support_citysim_path(char *buf, size_t n);
 /* Sleep ms. */
 void support_sleep_ms(int ms);
 

@@ -170,6 +170,19 @@ static void test_service_days(void)
     t = o17 + 8 * 3600 - 300;
     CU_ASSERT_EQUAL(gtfs_trip_day(f, t1, t, 0, &d, &o), -1);
     CU_ASSERT_EQUAL(gtfs_trip_day(f, t1, t, 600, &d, &o), 0);
+
+    /* Trips of a day, and the last day anything runs (the calendar's
+     * end, 2026-12-31). */
+    size_t wk_trips = 0, sat_trips = 0;
+    for (size_t i = 0; i < f->n_trips; i++) {
+        wk_trips += f->trips[i].service == wk;
+        sat_trips += f->trips[i].service == sat;
+    }
+    CU_ASSERT(wk_trips > 0 && sat_trips > 0);
+    CU_ASSERT_EQUAL(gtfs_trips_on(f, day(2026, 2, 17)), wk_trips);
+    CU_ASSERT_EQUAL(gtfs_trips_on(f, day(2026, 2, 16)), sat_trips);    /* holiday */
+    CU_ASSERT_EQUAL(gtfs_trips_on(f, day(2027, 1, 4)), 0);             /* after the end */
+    CU_ASSERT_EQUAL(gtfs_last_service_day(f), day(2026, 12, 31));
     gtfs_free(f);
 }
 

@@ -124,17 +124,32 @@ static void test_layover_then_progress(void)
     CU_ASSERT_EQUAL(v->status, TRANSIT_AT_STOP);
     CU_ASSERT_EQUAL(v->next_pos, 3);
     CU_ASSERT_DOUBLE_EQUAL(transit_predict(t, v, 3, v->ts), v->ts, 1e-6);
-    /* With the default rider margin the same bus is announced 10 s + 10 %
-     * of the horizon early at S5, and never in the past at S4. */
-    struct transit *tm = transit_new(feed, NULL);
-    feed_ping(tm, ping("b1", "T1", 0, 8, origin_tue + hms(7, 58, 0)));
-    for (int i = 1; i <= 8; i++)
-        feed_ping(tm, ping("b1", "T1", 150.0 * i, 8, origin_tue + hms(8, 0, 30 * i)));
-    CU_ASSERT_EQUAL(feed_ping(tm, s), TRANSIT_ACCEPTED);
+    /* By default the prediction is the estimate itself (no deliberate
+     * bias) and so is the announced time; a configured display margin
+     * moves only the announced time: 10 s + 10 % of the horizon early at
+     * S5, never in the past at S4. */
+    struct transit *td = transit_new(feed, NULL);
+    struct transit_params pm;
+    transit_params_default(&pm);
+    pm.early_s = 10;
+    pm.early_frac = 0.1;
+    struct transit *tm = transit_new(feed, &pm);
+    struct transit *both[] = {td, tm};
+    for (int j = 0; j < 2; j++) {
+        feed_ping(both[j], ping("b1", "T1", 0, 8, origin_tue + hms(7, 58, 0)));
+        for (int i = 1; i <= 8; i++)
+            feed_ping(both[j], ping("b1", "T1", 150.0 * i, 8, origin_tue + hms(8, 0, 30 * i)));
+        CU_ASSERT_EQUAL(feed_ping(both[j], s), TRANSIT_ACCEPTED);
+    }
+    const struct transit_vehicle *vd = transit_vehicle_get(td, "b1");
     const struct transit_vehicle *vm = transit_vehicle_get(tm, "b1");
     double est = transit_predict(t, v, 4, v->ts), h = est - v->ts;
-    CU_ASSERT_DOUBLE_EQUAL(transit_predict(tm, vm, 4, vm->ts), est - 10 - 0.1 * h, 1e-6);
-    CU_ASSERT_DOUBLE_EQUAL(transit_predict(tm, vm, 3, vm->ts), vm->ts, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(td, vd, 4, vd->ts), est, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(transit_announced(td, vd, 4, vd->ts), est, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(tm, vm, 4, vm->ts), est, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(transit_announced(tm, vm, 4, vm->ts), est - 10 - 0.1 * h, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(transit_announced(tm, vm, 3, vm->ts), vm->ts, 1e-6);
+    transit_free(td);
     transit_free(tm);
     transit_free(t);
 }
@@ -178,6 +193,65 @@ static void test_detour(void)
     CU_ASSERT_EQUAL(feed_ping(t, ping("d1", "T1", 1150, 10, t0 + 90)), TRANSIT_ACCEPTED);
     CU_ASSERT_EQUAL(v->status, TRANSIT_IN_TRANSIT);
     CU_ASSERT_DOUBLE_EQUAL(v->dist_m, 1150, 3);
+    transit_free(t);
+}
+
+/* A fix implausibly far from the previous one (faster than a bus goes)
+ * is not believed until the next fix confirms it. */
+static void test_jump_filter(void)
+{
+    struct transit *t = tnew();
+    double t0 = origin_tue + hms(8, 1, 0);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("j1", "T1", 200, 0, t0)), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *v = transit_vehicle_get(t, "j1");
+    /* A detour a block north for two and a half minutes. */
+    for (int i = 1; i <= 5; i++)
+        feed_ping(t, ping("j1", "T1", 200 + 20 * i, 250, t0 + 30 * i));
+    CU_ASSERT_EQUAL(v->status, TRANSIT_OFF_ROUTE);
+    double p5 = transit_predict(t, v, 4, t0 + 150);
+    CU_ASSERT(p5 > 0);
+    /* 20 s later a fix on the line 1.2 km on (61 m/s): held, the bus is
+     * still where it was, predictions unchanged. */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("j1", "T1", 1500, 0, t0 + 170)), TRANSIT_ACCEPTED);
+    CU_ASSERT_DOUBLE_EQUAL(v->dist_m, 200, 3);
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(t, v, 4, t0 + 170), p5, 1e-6);
+    /* The next fix is back on the detour: the jump was noise. */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("j1", "T1", 320, 250, t0 + 200)), TRANSIT_ACCEPTED);
+    CU_ASSERT_DOUBLE_EQUAL(v->dist_m, 200, 3);
+    /* A jump confirmed by the fix after it is taken. */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("j1", "T1", 1500, 0, t0 + 220)), TRANSIT_ACCEPTED);
+    CU_ASSERT_DOUBLE_EQUAL(v->dist_m, 200, 3);
+    CU_ASSERT_EQUAL(feed_ping(t, ping("j1", "T1", 1560, 0, t0 + 235)), TRANSIT_ACCEPTED);
+    CU_ASSERT_DOUBLE_EQUAL(v->dist_m, 1560, 3);
+    CU_ASSERT_EQUAL(v->status, TRANSIT_IN_TRANSIT);
+    transit_free(t);
+}
+
+/* A bus waiting at a stop down the line before its trip has started is
+ * laying over there, not running early: it leaves at its time there. */
+static void test_layover_down_the_line(void)
+{
+    struct transit *t = tnew();
+    const struct gtfs_pattern *pt = pattern("T1");
+    /* At S3 (due 08:06) at 07:52, stopped, ten minutes before T1 starts. */
+    struct gtfsrt_vehicle w = ping("l1", "T1", pt->dist_m[2] + 3, 5, origin_tue + hms(7, 52, 0));
+    w.speed = 0;
+    CU_ASSERT_EQUAL(feed_ping(t, w), TRANSIT_ACCEPTED);
+    w.timestamp += 60;
+    CU_ASSERT_EQUAL(feed_ping(t, w), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *v = transit_vehicle_get(t, "l1");
+    CU_ASSERT_EQUAL(v->status, TRANSIT_LAYOVER);
+    CU_ASSERT_EQUAL(v->next_pos, 2);
+    CU_ASSERT_DOUBLE_EQUAL(v->sched_dev_s, 0, 1e-9);
+    double now = (double)w.timestamp;
+    CU_ASSERT_DOUBLE_EQUAL(transit_predict(t, v, 2, now), origin_tue + hms(8, 6, 0), 1);
+    /* S5 (08:12) after it, not minutes before S3's time. */
+    double p5 = transit_predict(t, v, 4, now);
+    CU_ASSERT(p5 > origin_tue + hms(8, 6, 0) && p5 < origin_tue + hms(8, 16, 0));
+    /* Once it moves on it is running, from its place. */
+    CU_ASSERT_EQUAL(feed_ping(t, ping("l1", "T1", pt->dist_m[2] + 200, 5,
+                                      origin_tue + hms(8, 6, 30))), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(v->status, TRANSIT_IN_TRANSIT);
     transit_free(t);
 }
 
@@ -329,8 +403,9 @@ static void test_bad_input(void)
     CU_ASSERT_DOUBLE_EQUAL(tv->dist_m, d, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(tv->ts, t0, 1e-9);
     CU_ASSERT_EQUAL(transit_vehicle_count(t), 1);
-    /* A vehicle without a trip is kept as a position only. */
-    struct gtfsrt_vehicle free_bus = ping("x2", "T1", 100, 0, t0);
+    /* A vehicle without a trip, and no trip anywhere near it (a block
+     * north of every line), is kept as a position only. */
+    struct gtfsrt_vehicle free_bus = ping("x2", "T1", 100, 1000, t0);
     free_bus.trip_id[0] = '\0';
     CU_ASSERT_EQUAL(transit_ingest(t, &free_bus, t0, NULL, 0, &n, err, sizeof err),
                     TRANSIT_ACCEPTED);
@@ -524,6 +599,8 @@ int suite_transit(void)
     if (!CU_add_test(s, "layover_then_progress", test_layover_then_progress) ||
         !CU_add_test(s, "noise_forward_only", test_noise_forward_only) ||
         !CU_add_test(s, "detour", test_detour) ||
+        !CU_add_test(s, "implausible jumps held until confirmed", test_jump_filter) ||
+        !CU_add_test(s, "layover at a stop down the line", test_layover_down_the_line) ||
         !CU_add_test(s, "loop_resolved_by_schedule", test_loop_resolved_by_schedule) ||
         !CU_add_test(s, "stale_and_arrivals", test_stale_and_arrivals) ||
         !CU_add_test(s, "long-silent vehicles forgotten", test_evict) ||
