@@ -43,15 +43,18 @@
  *    change (adaptive_bounded_step); minimum and pedestrian greens hold.
  *    At a signal whose own Webster cycle is shorter than the common one,
  *    the phases other than the coordinated one get the green that keeps
- *    them at a degree of saturation of ADAPTIVE_MINOR_X (at least their
- *    minimum) and the coordinated phase the rest.
+ *    them at a degree of saturation of ADAPTIVE_MINOR_X (design flows) or
+ *    ADAPTIVE_MINOR_X_COUNTED (flows from counts) in whole vehicles
+ *    (a green passes floor(s g / 3600) of them; at least their minimum)
+ *    and the coordinated phase the rest.
  *  - fixed members run the same machinery on the map's design flows, or,
  *    when the group has an active corridor plan (adaptive_set_plan), the
  *    plan: its cycle (the target, without dead band), its offsets and its
  *    split (the plan's greens stretched to the cycle running, minimums
- *    held), reached by the same bounded steps. Adaptive members keep
- *    re-timing from the flows; the plan's offsets are what runs whenever
- *    the group's target cycle is the plan's.
+ *    held), reached by the same bounded steps. Adaptive members take the
+ *    plan's cycle (the group's target while the plan is active) and its
+ *    offsets as their coordination reference and keep re-splitting from
+ *    the flows within that cycle.
  *  - max-pressure members leave the common cycle: after a phase's minimum
  *    green, every ADAPTIVE_MP_SLOT_S the phase with the largest pressure
  *    s_k * max(0, queue_k - downstream queue) is served (the current one
@@ -85,8 +88,11 @@
 #define ADAPTIVE_REOPT_GREEN_S      2.0  /* coordinated green change that re-optimises */
 #define ADAPTIVE_SPEED_LOW          0.8  /* band speeds: [0.8, 1] x corridor speed */
 #define ADAPTIVE_MINOR_X            0.85 /* non-critical signal: minor phases' saturation */
+#define ADAPTIVE_MINOR_X_COUNTED    0.65 /* ... when re-timed from counts (margin for
+                                            15-minute counts and platoon arrivals) */
 #define ADAPTIVE_X_MAX              0.9  /* own cycle: no phase above this saturation */
 #define ADAPTIVE_SAT_X              0.95 /* counts at this share of capacity: saturated */
+#define ADAPTIVE_SAT_HOLD_X         0.8  /* ... and still taken so down to this share */
 #define ADAPTIVE_MIN_GREEN_FLOOR_S  5.0  /* no phase runs a shorter green */
 #define ADAPTIVE_AMBER_S            3.0
 #define ADAPTIVE_MP_SLOT_S          5.0  /* max-pressure decision period */
@@ -324,6 +330,13 @@ struct adaptive_plan_member {
  * positive sum, an id too long. */
 int adaptive_set_plan(struct adaptive_group *g, const char *id, double cycle_s,
                       const struct adaptive_plan_member *pm, char *err, size_t errlen);
+/* Does member k run the group's active plan (at time t), and what of it
+ * or why not (a sentence into why): fixed members its cycle, offsets and
+ * split; adaptive (Webster) members its cycle and offsets as their
+ * coordination reference, greens from their counts; max-pressure members
+ * not at all (no common cycle). */
+bool adaptive_plan_status(const struct adaptive_group *g, size_t k, double t, char *why,
+                          size_t n);
 
 /* Queue estimate of member k's phases at time t (>= its q_t, within its
  * current record). */

@@ -56,10 +56,19 @@ bool sig_store_failed(struct http_req *r, enum store_status st, const struct sto
 /* ---- api_adaptive.c ---- */
 /* Activate plan `id` (json: the stored plan) of corridor c and answer r:
  * 200 with the plan once the corridor's active-plan keys are in Redis and
- * its controllers run it, 409 when it cannot run there (nothing changed),
- * 503 before the controllers are restored or while Redis is down. */
+ * its controllers run it (each intersection with its mode, plan_runs and
+ * plan_reason), 409 when it cannot run there (nothing changed), 503 before
+ * the controllers are restored or while Redis is down. mode "fixed" or
+ * "adaptive" switches every intersection of the corridor to it with the
+ * plan; NULL keeps their modes. */
 void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_corridor *c,
-                           const char *id, const char *json);
+                           const char *id, const char *json, const char *mode);
+/* The timing corridor c's controllers run now, shaped as a stored plan
+ * (cycle_s, per intersection offset_s of the outbound green from the
+ * first's, outbound/inbound greens; links at the corridor speed) for the
+ * time-space diagram; NULL when the corridor is not one started group.
+ * Caller owns the result. */
+json_t *api_adaptive_running_plan(struct app *a, const struct map_corridor *c);
 
 /* ---- for the city view and the intersection lists ---- */
 #define SIGNALS_COUNT_INTERVAL_S 900.0  /* "fresh" before an intersection's first counts */

@@ -50,6 +50,15 @@ struct band {
  * tried, O(n^2). */
 void bands_eval(const struct bands_corridor *c, struct band *out, struct band *in);
 
+/* Which signals bound band b (of direction `inbound`) found by
+ * bands_eval: *lead the one whose window start the band's leading edge
+ * meets (the band cannot start earlier), *trail the one whose window end
+ * its trailing edge meets (it cannot be wider); the same signal when the
+ * band is that signal's whole window. (size_t)-1 when there is no band or
+ * it never meets red. */
+void bands_limits(const struct bands_corridor *c, bool inbound, const struct band *b,
+                  size_t *lead, size_t *trail);
+
 /* One direction in travel order: win_start_s[k] is the absolute start of
  * the usable window at the k-th signal passed, win_len_s[k] its length,
  * arrive_s[k] the travel time from the entry signal (arrive_s[0] = 0). */

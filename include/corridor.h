@@ -24,6 +24,12 @@
 
 #include "signals.h"
 
+/* A corridor green wave asked for without a speed explores progression
+ * speeds from this share of the corridor's speed up to it (never above:
+ * a band faster than the posted speed invites speeding); the adaptive
+ * controllers use the same range (ADAPTIVE_SPEED_LOW). */
+#define CORRIDOR_SPEED_LOW 0.8
+
 struct map;
 struct map_corridor;
 struct map_intersection;

@@ -141,6 +141,11 @@ void maxband_thread_done(void);
 int maxband_brute_force(const struct maxband_problem *p, double step_s,
                         struct maxband_result *r, char *err, size_t errlen);
 
+/* Which signals bound result r's band in one direction (bands_limits):
+ * indices of p's signals, (size_t)-1 when none. */
+void maxband_limits(const struct maxband_problem *p, const struct maxband_result *r,
+                    bool inbound, size_t *lead, size_t *trail);
+
 /* The bands given timings: fills out/in for cycle_s, offsets and link
  * speeds (n-1 each) of problem p's signals. */
 void maxband_evaluate(const struct maxband_problem *p, double cycle_s, const double *offset_s,

@@ -135,6 +135,12 @@ struct signals_webster_out {
     bool min_greens_bind;                 /* a minimum/pedestrian green changed the split */
 };
 
+/* Intersection-wide HCM delay: the flow-weighted mean of the phases'
+ * hcm_delay_s (flow q, or y*s when only the flow ratio and the saturation
+ * flow are known). NAN when some phase's flow or delay is unknown. */
+double signals_intersection_delay(const struct signals_phase_in *in,
+                                  const struct signals_phase_out *out, size_t n);
+
 /* Compute timing and delays. phases_out has in->nphases entries (caller's
  * storage). Returns 0, or -1 with a message naming the offending field
  * ("phases[2].saturation_flow: must be positive") and nothing written.

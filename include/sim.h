@@ -1,11 +1,15 @@
 /* sim.h -- citysim's traffic model: vehicles through signalised stop lines.
  *
  * A mesoscopic, vehicle-level, event-driven model (plain C, deterministic
- * for a seed):
+ * for a seed), calibrated against SUMO (docs/citysim.md):
  *  - vehicles are generated per movement from interval counts (Poisson by
  *    default, or uniformly spaced, half a headway into each interval);
- *  - they travel between intersections at the link speed with Robertson's
- *    platoon dispersion (geometric spread, alpha 0.35, mean = free flow);
+ *  - each driver keeps one desired speed for the whole trip: the link
+ *    speed times a factor drawn once from N(1, speed_dev) (redrawn outside
+ *    [0.2, 2], as SUMO's speedFactor); nobody overtakes within a lane: a
+ *    vehicle reaches the next stop line no earlier than follow_s after the
+ *    vehicle ahead of it in its lane (of `lanes`; a driver takes the lane
+ *    that gets it there first);
  *  - each movement has a FIFO stop line served only inside its phase's
  *    effective green, one vehicle per saturation headway h = 3600/s. A
  *    vehicle's crossing time is the middle of its service slot, so the
@@ -14,8 +18,25 @@
  *    Webster and HCM). This makes uniform arrivals reproduce the D/D/1
  *    (deterministic queueing) delay exactly when queues clear on a vehicle
  *    boundary, and to within half a headway otherwise;
- *  - delay = actual minus free-flow travel time; a stop is counted at
- *    every stop line a vehicle cannot cross on arrival.
+ *  - amber: with decel_mps2 > 0 a vehicle reaching the line unhindered
+ *    less than v/2b after the end of green crosses (it was inside its
+ *    braking distance v^2/2b when the amber came on), as drivers -- and
+ *    SUMO's -- do; a queued vehicle's service slot must fit in the green;
+ *  - with accel_mps2 > 0, a wait counts as a stop only when it is at least
+ *    what stopping costs (braking at decel_mps2 to a standstill k
+ *    vehicles behind the line and accelerating back to the desired speed
+ *    by the line); shorter waits are taken by slowing down. A queue
+ *    discharges one saturation headway apart as a stream that lost
+ *    v/2a - start_s to its start: what the crossing times (h/2 for the
+ *    first) do not hold of that is lost after the line by each vehicle
+ *    that stopped, added to its trip (and that stop line's delay), so
+ *    a discharged platoon reaches the next signal with its headways
+ *    (calibrated on SUMO's discharge: docs/citysim.md). With accel_mps2 0
+ *    the model is the pure queueing model: every wait is a stop and
+ *    nothing is lost after the line (what `citysim isolated` checks
+ *    against theory);
+ *  - delay = actual minus free-flow travel time at the driver's own
+ *    desired speed (SUMO's timeLoss).
  * Turning movements come from the counts: a vehicle arriving along the
  * corridor picks left/through/right with the interval's proportions, side
  * street vehicles turning into the corridor join its stream. */
@@ -88,8 +109,20 @@ struct sim_corridor_opts {
     double duration_s;
     uint64_t seed;
     bool uniform;
-    bool no_dispersion;                       /* travel exactly at free flow */
+    /* Drivers (sim_corridor_defaults fills the calibrated values; all 0 is
+     * the pure queueing model at constant speed). */
+    double speed_dev;                         /* desired-speed factor sd, 0 = all alike */
+    double accel_mps2, decel_mps2;            /* 0: no stop rule, no acceleration loss */
+    double jam_spacing_m;                     /* vehicle length + gap in a queue */
+    double start_s;                           /* a queue's start loss is v/2a - start_s */
+    double follow_s;                          /* least headway on a link (0: 1 s + spacing/v) */
+    int lanes;                                /* per direction on corridor links (0 = 1) */
+    double warmup_s;                          /* vehicles entering before are not measured */
 };
+
+/* The calibrated driver (docs/citysim.md): speed_dev 0.1, 2.6 / 4.5 m/s2,
+ * 7.5 m spacing, start_s 1.4 s, one lane; other fields untouched. */
+void sim_corridor_defaults(struct sim_corridor_opts *o);
 
 struct sim_stats {
     long vehicles;                            /* served / completed */
@@ -107,12 +140,14 @@ struct sim_isec_result {
 
 struct sim_result {
     struct sim_stats all;                     /* every vehicle that left the network */
-    struct sim_stats dir[2];                  /* 0 outbound, 1 inbound, end to end */
+    struct sim_stats dir[3];                  /* by where a vehicle entered: 0 heading
+                                                 outbound, 1 inbound (on the corridor),
+                                                 2 cross (from a side street) */
     double throughput_vph;                    /* vehicles leaving the network up to
                                                  duration_s, per hour */
     long in_network;                          /* still queued or travelling */
     double vehicle_s;                         /* time spent in the network by the
-                                                 vehicles that left it */
+                                                 (measured) vehicles that left it */
 };
 
 struct sim;

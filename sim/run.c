@@ -24,7 +24,8 @@
 
 struct runopts {
     const char *map, *corridor, *loads, *plan, *server, *key, *start, *arrivals, *trace, *tz;
-    double duration, timeout, retries;
+    const char *format, *svg;
+    double duration, timeout, retries, warmup, speed_dev, lanes;
     unsigned long long seed;
     bool no_dispersion;
 };
@@ -37,19 +38,29 @@ struct run {
     struct sim *sim;
     struct simhttp *http;
     FILE *trace;
+    struct simtraj traj;               /* --svg: corridor crossings */
+    bool traj_failed;
     const char *mode;                  /* "default", "plan", "closed_loop" */
     char plan_id[128];
     double epoch0;
     uint64_t run_hash;                 /* ids of posted counts */
     long *updates;                     /* per isec: timings applied (closed loop) */
+    char (*isec_plan)[128];            /* per isec: plan its last timing followed */
+    long posted, duplicates;           /* counts cityd took / had already */
+    long outdated;                     /* of those posted: nothing applied (older than
+                                          what cityd had seen) */
     double drained_at;
 };
 
 static void trace_line(void *arg, const char *line)
 {
-    FILE *f = arg;
-    fputs(line, f);
-    fputc('\n', f);
+    struct run *r = arg;
+    if (r->trace) {
+        fputs(line, r->trace);
+        fputc('\n', r->trace);
+    }
+    if (r->o.svg && simtraj_add(&r->traj, &r->c, line) != 0)
+        r->traj_failed = true;
 }
 
 static int parse_opts(struct runopts *o, int argc, char **argv)
@@ -70,6 +81,11 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         {"--timeout", OPT_DOUBLE, &o->timeout, false, false},
         {"--retries", OPT_DOUBLE, &o->retries, false, false},
         {"--no-dispersion", OPT_FLAG, &o->no_dispersion, false, false},
+        {"--warmup", OPT_DOUBLE, &o->warmup, false, false},
+        {"--speed-dev", OPT_DOUBLE, &o->speed_dev, false, false},
+        {"--lanes", OPT_DOUBLE, &o->lanes, false, false},
+        {"--format", OPT_STRING, &o->format, false, false},
+        {"--svg", OPT_STRING, &o->svg, false, false},
         {NULL, 0, NULL, false, false},
     };
     if (simopt_parse(opts, argc, argv) != 0)
@@ -83,6 +99,14 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         bad = "--key without --server";
     else if (!(o->duration > 0) || o->duration > 7 * 86400)
         bad = "--duration: expected seconds in (0, 604800]";
+    else if (!(o->warmup >= 0 && o->warmup < o->duration))
+        bad = "--warmup: expected seconds in [0, --duration)";
+    else if (!(o->speed_dev >= 0 && o->speed_dev <= 1))
+        bad = "--speed-dev: expected a standard deviation of the speed factor in [0, 1]";
+    else if (!(o->lanes >= 1 && o->lanes <= 8 && o->lanes == floor(o->lanes)))
+        bad = "--lanes: expected 1..8 lanes per direction";
+    else if (strcmp(o->format, "json") != 0 && strcmp(o->format, "table") != 0)
+        bad = "--format: expected json or table";
     else if (strcmp(o->arrivals, "poisson") != 0 && strcmp(o->arrivals, "uniform") != 0)
         bad = "--arrivals: expected poisson or uniform";
     else if (!(o->timeout > 0) || o->retries < 0 || o->retries > 20 ||
@@ -178,7 +202,8 @@ static int setup(struct run *r, char *err, size_t errlen)
     tz_free(z);
     r->run_hash = hash_inputs(r);
     r->updates = calloc(r->c.n, sizeof *r->updates);
-    if (r->updates == NULL) {
+    r->isec_plan = calloc(r->c.n, sizeof *r->isec_plan);
+    if (r->updates == NULL || r->isec_plan == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -194,6 +219,20 @@ static int setup(struct run *r, char *err, size_t errlen)
 
 /* ---- closed loop ---- */
 
+#define WALL_HINT " (cityd runs on the wall clock: for a closed loop start it on the " \
+    "simulated clock, `cityd -o clock.mode=replay` with its own Redis, so the posted counts " \
+    "drive its time; docs/citysim.md)"
+
+/* Append the wall-clock hint to err when the server's reason shows a
+ * wall-clock cityd (simulated instants in its past or future). */
+static void add_wall_hint(char *err, size_t errlen, const char *why)
+{
+    size_t w = strlen(err);
+    if ((strstr(why, "future") || strstr(why, "earlier than the timing history")) &&
+        w < errlen)
+        snprintf(err + w, errlen - w, "%s", WALL_HINT);
+}
+
 static int fetch_timing(struct run *r, size_t i, double t, char *err, size_t errlen)
 {
     char path[512], why[400];
@@ -207,6 +246,7 @@ static int fetch_timing(struct run *r, size_t i, double t, char *err, size_t err
     if (st != 200) {
         simhttp_error_text(body, why, sizeof why);
         snprintf(err, errlen, "GET %s: HTTP %d: %s", path, st, why);
+        add_wall_hint(err, errlen, why);
         goto out;
     }
     if (simtiming_server(&r->c, i, body, r->epoch0, why, sizeof why) != 0) {
@@ -214,6 +254,8 @@ static int fetch_timing(struct run *r, size_t i, double t, char *err, size_t err
         goto out;
     }
     r->updates[i]++;
+    const char *plan = json_string_value(json_object_get(body, "plan"));
+    snprintf(r->isec_plan[i], sizeof r->isec_plan[i], "%s", plan ? plan : "");
     rc = 0;
 out:
     json_decref(body);
@@ -249,6 +291,17 @@ static int post_counts(struct run *r, double t, double len, char *err, size_t er
         if (st >= 0 && (st < 200 || st > 299)) {
             simhttp_error_text(body, why, sizeof why);
             snprintf(err, errlen, "POST %s: HTTP %d: %s", path, st, why);
+            add_wall_hint(err, errlen, why);
+        }
+        const char *status = json_string_value(json_object_get(body, "status"));
+        if (st >= 200 && st <= 299) {
+            if (status && strcmp(status, "duplicate") == 0)
+                r->duplicates++;
+            else
+                r->posted++;
+            if (json_array_size(json_object_get(body, "outdated")) > 0 &&
+                json_array_size(json_object_get(body, "applied")) == 0)
+                r->outdated++;
         }
         json_decref(body);
         if (st < 200 || st > 299)
@@ -289,9 +342,17 @@ static int closed_loop(struct run *r, double end, char *err, size_t errlen)
         sim_advance(r->sim, tn);
         t = tn;
         if (t == next_post) {
+            long p0 = r->posted, d0 = r->duplicates, o0 = r->outdated;
             if (post_counts(r, t, len, err, errlen) != 0)
                 goto out;
-            fprintf(stderr, "citysim: t=%.0f s: counts posted\n", t);
+            if (r->duplicates == d0 && r->outdated == o0)
+                fprintf(stderr, "citysim: t=%.0f s: counts posted\n", t);
+            else
+                fprintf(stderr, "citysim: t=%.0f s: %ld counts taken, %ld answered as duplicates "
+                        "(an earlier run with the same inputs posted them), %ld outdated (cityd "
+                        "had seen later counts): the controllers did not use those\n", t,
+                        r->posted - p0 - (r->outdated - o0), r->duplicates - d0,
+                        r->outdated - o0);
             next_post += len;
         }
         for (size_t i = 0; i < r->c.n; i++) {
@@ -330,10 +391,13 @@ static void isec_json(struct simjson *j, const struct run *r, size_t i)
     simjson_num(j, "position_m", is->position_m, 1);
     simjson_num(j, "cycle_s", is->timing.cycle_s, 2);
     simjson_num(j, "offset_s", is->timing.offset_s, 2);
-    if (r->o.server)
+    if (r->o.server) {
         simjson_int(j, "timing_updates", r->updates[i]);
+        simjson_str(j, "plan", r->isec_plan[i][0] ? r->isec_plan[i] : NULL);
+    }
     stats_json(j, &res->total, true);
-    simjson_num(j, "throughput_vph", (double)res->served_in_run * 3600.0 / r->o.duration, 1);
+    simjson_num(j, "throughput_vph",
+                (double)res->served_in_run * 3600.0 / (r->o.duration - r->o.warmup), 1);
     simjson_arr(j, "undetected");
     for (int m = 0; m < SIM_NMOV; m++)
         if (r->c.undetected[i] & (1u << m))
@@ -351,6 +415,19 @@ static void isec_json(struct simjson *j, const struct run *r, size_t i)
     simjson_end_obj(j);
 }
 
+/* The plan the run followed: the plan file's, or in closed loop the
+ * corridor plan cityd's last timings followed (NULL: none, or not the
+ * same everywhere -- then per intersection). */
+static const char *plan_in_effect(const struct run *r)
+{
+    if (!r->o.server)
+        return r->plan_id[0] ? r->plan_id : NULL;
+    for (size_t i = 1; i < r->c.n; i++)
+        if (strcmp(r->isec_plan[i], r->isec_plan[0]) != 0)
+            return NULL;
+    return r->c.n > 0 && r->isec_plan[0][0] ? r->isec_plan[0] : NULL;
+}
+
 static void print_result(const struct run *r)
 {
     static const char *const appr[4] = {"NB", "SB", "EB", "WB"};
@@ -363,9 +440,10 @@ static void print_result(const struct run *r)
     simjson_obj(&j, NULL);
     simjson_str(&j, "corridor", r->c.cor->id);
     simjson_str(&j, "timing", r->mode);
-    simjson_str(&j, "plan", r->plan_id[0] ? r->plan_id : NULL);
+    simjson_str(&j, "plan", plan_in_effect(r));
     simjson_str(&j, "start", start);
     simjson_num(&j, "duration_s", r->o.duration, 0);
+    simjson_num(&j, "warmup_s", r->o.warmup, 0);
     simjson_int(&j, "seed", (long long)r->o.seed);
     simjson_str(&j, "arrivals", r->o.arrivals);
     stats_json(&j, &res.all, false);
@@ -374,10 +452,19 @@ static void print_result(const struct run *r)
     simjson_num(&j, "throughput_vph", res.throughput_vph, 1);
     simjson_int(&j, "in_network", res.in_network);
     simjson_num(&j, "cleared_s", r->drained_at, 1);
+    if (r->o.server) {
+        simjson_obj(&j, "counts");
+        simjson_int(&j, "posted", r->posted);
+        simjson_int(&j, "duplicates", r->duplicates);
+        simjson_int(&j, "outdated", r->outdated);
+        simjson_end_obj(&j);
+    }
     simjson_obj(&j, "directions");
-    for (int d = 0; d < 2; d++) {
-        simjson_obj(&j, d == 0 ? "outbound" : "inbound");
-        simjson_str(&j, "approach", appr[d == 0 ? r->c.outbound : r->c.outbound ^ 1]);
+    static const char *const dname[3] = {"outbound", "inbound", "cross"};
+    for (int d = 0; d < 3; d++) {
+        simjson_obj(&j, dname[d]);
+        if (d < 2)
+            simjson_str(&j, "approach", appr[d == 0 ? r->c.outbound : r->c.outbound ^ 1]);
         stats_json(&j, &res.dir[d], false);
         simjson_end_obj(&j);
     }
@@ -389,6 +476,55 @@ static void print_result(const struct run *r)
     simjson_end_obj(&j);
 }
 
+/* The same figures for a person (--format table). */
+static void print_table(const struct run *r)
+{
+    static const char *const appr[4] = {"NB", "SB", "EB", "WB"};
+    static const char *const dname[3] = {"outbound", "inbound", "cross"};
+    struct sim_result res;
+    char start[24];
+    sim_result(r->sim, &res);
+    utdf_format_minute(r->c.start_min, start, sizeof start);
+    const char *plan = plan_in_effect(r);
+    printf("corridor %s, timing %s%s%s, from %s for %.0f s (warm-up %.0f s), seed %llu, %s "
+           "arrivals\n", r->c.cor->id, r->mode, plan ? ", plan " : "", plan ? plan : "", start,
+           r->o.duration, r->o.warmup, r->o.seed, r->o.arrivals);
+    printf("\n%-16s %9s %12s %10s\n", "direction", "vehicles", "delay s/veh", "stops/veh");
+    for (int d = 0; d <= 3; d++) {
+        const struct sim_stats *st = d < 3 ? &res.dir[d] : &res.all;
+        char name[32];
+        if (d < 2)
+            snprintf(name, sizeof name, "%s (%s)", dname[d],
+                     appr[d == 0 ? r->c.outbound : r->c.outbound ^ 1]);
+        else
+            snprintf(name, sizeof name, "%s", d == 2 ? dname[d] : "all");
+        double n = (double)st->vehicles;
+        printf("%-16s %9ld %12.1f %10.2f\n", name, st->vehicles, n > 0 ? st->delay_s / n : 0,
+               n > 0 ? st->stops / n : 0);
+    }
+    printf("\nthroughput %.0f veh/h, mean travel %.1f s, ", res.throughput_vph,
+           res.all.vehicles ? res.vehicle_s / (double)res.all.vehicles : 0);
+    if (isnan(r->drained_at))
+        printf("%ld vehicles still queued at the end\n", res.in_network);
+    else
+        printf("network empty at %.0f s\n", r->drained_at);
+    if (r->o.server)
+        printf("counts: %ld posted, %ld duplicates, %ld outdated\n", r->posted, r->duplicates,
+               r->outdated);
+    /* Names last: their display width is not their length in bytes. */
+    printf("\n%-8s %7s %7s %8s %9s %7s %6s %7s  %s\n", "id", "cycle", "offset", "vehicles",
+           "delay s", "stops", "queue", "veh/h", "name");
+    for (size_t i = 0; i < r->c.n; i++) {
+        const struct sim_isec *is = &r->c.isecs[i];
+        const struct sim_isec_result *x = sim_isec_result(r->sim, i);
+        double n = (double)x->total.vehicles;
+        printf("%-8s %7.1f %7.1f %8ld %9.1f %7.2f %6.0f %7.0f  %s\n", is->id, is->timing.cycle_s,
+               is->timing.offset_s, x->total.vehicles, n > 0 ? x->total.delay_s / n : 0,
+               n > 0 ? x->total.stops / n : 0, x->total.max_queue,
+               (double)x->served_in_run * 3600.0 / (r->o.duration - r->o.warmup), is->name);
+    }
+}
+
 /* ---- the run ---- */
 
 static int simulate(struct run *r, char *err, size_t errlen)
@@ -396,15 +532,19 @@ static int simulate(struct run *r, char *err, size_t errlen)
     struct sim_corridor_opts so = {
         .speed_mps = r->c.cor->speed_kmh / 3.6, .outbound = r->c.outbound,
         .duration_s = r->o.duration, .seed = r->o.seed,
-        .uniform = strcmp(r->o.arrivals, "uniform") == 0, .no_dispersion = r->o.no_dispersion,
+        .uniform = strcmp(r->o.arrivals, "uniform") == 0,
     };
+    sim_corridor_defaults(&so);
+    so.speed_dev = r->o.no_dispersion ? 0 : r->o.speed_dev;
+    so.lanes = (int)r->o.lanes;
+    so.warmup_s = r->o.warmup;
     r->sim = sim_new(r->c.isecs, r->c.n, &so, err, errlen);
     if (r->sim == NULL)
         return 2;
-    if (r->trace) {
+    if (r->trace)
         fputs("vehicle,intersection,movement,position_m,arrive_s,cross_s\n", r->trace);
-        sim_set_trace(r->sim, trace_line, r->trace);
-    }
+    if (r->trace || r->o.svg)
+        sim_set_trace(r->sim, trace_line, r);
     /* Vehicles still in the network at the end are followed until they
      * leave, for at most as long again as the run (at least an hour). */
     double end = r->o.duration + fmax(3600, r->o.duration);
@@ -433,6 +573,9 @@ int simcli_run(int argc, char **argv)
     r.o.tz = "Asia/Shanghai";
     r.o.timeout = 10;
     r.o.retries = 5;
+    r.o.speed_dev = 0.1;
+    r.o.lanes = 1;
+    r.o.format = "json";
     if (parse_opts(&r.o, argc, argv) != 0)
         return 2;
     char err[1024];
@@ -453,7 +596,16 @@ int simcli_run(int argc, char **argv)
         goto out;
     }
     r.trace = NULL;
-    print_result(&r);
+    if (r.o.svg && (r.traj_failed ? (snprintf(err, sizeof err, "--svg: out of memory"), -1)
+                    : simsvg_write(r.o.svg, &r.c, &r.traj, r.o.warmup, r.mode,
+                                   plan_in_effect(&r), err, sizeof err)) != 0) {
+        rc = 2;
+        goto out;
+    }
+    if (strcmp(r.o.format, "table") == 0)
+        print_table(&r);
+    else
+        print_result(&r);
 out:
     if (rc != 0)
         fprintf(stderr, "citysim: run: %s\n", err);
@@ -465,5 +617,7 @@ out:
     utdf_free(r.u);
     map_free(r.map);
     free(r.updates);
+    free(r.isec_plan);
+    simtraj_free(&r.traj);
     return rc;
 }

@@ -88,6 +88,27 @@ int simtiming_phase_of(const struct simcor *c, size_t i, int m);
 /* Time (s) from the start of phase 0's green to the start of phase k's. */
 double simtiming_phase_start(const struct sim_timing *t, int k);
 
+/* ---- time-space diagram of a run (svg.c) ---- */
+
+struct simcross {                              /* one stop-line crossing */
+    long veh;
+    int dir;                                   /* 0 outbound, 1 inbound */
+    double pos, arrive, cross;
+};
+struct simtraj {
+    struct simcross *x;
+    size_t n, cap;
+};
+/* Record a trace line (sim_set_trace's format) if it is a corridor
+ * through movement. 0, or -1 out of memory. */
+int simtraj_add(struct simtraj *t, const struct simcor *c, const char *line);
+void simtraj_free(struct simtraj *t);
+/* Write the diagram: signals' greens (their timing at the end of the run)
+ * and trajectories over three of the longest cycles from `warmup`. mode,
+ * plan: for the caption (plan may be NULL). Sorts t. 0, or -1 with err. */
+int simsvg_write(const char *path, const struct simcor *c, struct simtraj *t, double warmup,
+                 const char *mode, const char *plan, char *err, size_t errlen);
+
 /* ---- HTTP client (client.c) ---- */
 
 struct simhttp;

@@ -375,14 +375,15 @@ static void member_flows(const struct adaptive_member *m, double t, double *flow
  * C - L >= sum max(gmin, y C / X). The slack of that inequality is
  * concave in C, so the search stops once it falls; cycle_max_s when no
  * cycle does. */
-static double capacity_cycle(const struct adaptive_isec_cfg *c, const double *flow, double C0)
+static double capacity_cycle_x(const struct adaptive_isec_cfg *c, const double *flow, double C0,
+                               double X, double none)
 {
     double prev = -INFINITY;
     for (double C = ceil(C0 - 1e-9); C <= c->cycle_max_s; C += 1) {
         double need = c->lost_time_s;
         for (size_t k = 0; k < c->nphases; k++)
             need += fmax(c->ph[k].gmin_s,
-                         flow[k] / c->ph[k].saturation_vph * C / ADAPTIVE_X_MAX);
+                         flow[k] / c->ph[k].saturation_vph * C / X);
         double slack = C - need;
         if (slack >= -1e-9)
             return C;
@@ -390,7 +391,32 @@ static double capacity_cycle(const struct adaptive_isec_cfg *c, const double *fl
             break;
         prev = slack;
     }
-    return c->cycle_max_s;
+    return none;
+}
+
+static double capacity_cycle(const struct adaptive_isec_cfg *c, const double *flow, double C0)
+{
+    return capacity_cycle_x(c, flow, C0, ADAPTIVE_X_MAX, c->cycle_max_s);
+}
+
+/* The shortest cycle at which an adaptive member's counted flows can be
+ * served at all (every phase at x <= 1, minimums held; INFINITY: none
+ * within its bounds): what a plan's cycle must give it. 0 for members that
+ * do not re-time from counts or have none. */
+static double plan_need(const struct adaptive_member *m, double t)
+{
+    if (m->mode != ADAPTIVE_WEBSTER)
+        return 0;
+    double flow[ADAPTIVE_MAX_PHASES];
+    bool fc[ADAPTIVE_MAX_PHASES], counted = false;
+    member_flows(m, t, flow, fc);
+    for (size_t k = 0; k < m->cfg->nphases; k++)
+        counted |= fc[k];
+    /* The design flows are what the plan was made from: only counts
+     * overrule it. */
+    if (!counted)
+        return 0;
+    return capacity_cycle_x(m->cfg, flow, m->cfg->cycle_min_s, 1.0, INFINITY);
 }
 
 /* Webster's timing at time t: the member's own cycle when cycle is NAN,
@@ -459,14 +485,21 @@ static void member_split(const struct adaptive_member *m, double t, double C, in
         member_plan(m, t, C, p);
         return;
     }
-    double x = fmax(ADAPTIVE_MINOR_X, own.Y * own.cycle / (own.cycle - c->lost_time_s));
+    /* Counted flows are 15-minute means of arrivals that come in platoons
+     * (left turns fed by the corridor's green): a signal re-timed from
+     * them keeps more margin on its minor phases than the design flows,
+     * which are peak-hour design values already. */
+    double x = fmax(m->mode == ADAPTIVE_FIXED ? ADAPTIVE_MINOR_X : ADAPTIVE_MINOR_X_COUNTED,
+                    own.Y * own.cycle / (own.cycle - c->lost_time_s));
     double rest = C - c->lost_time_s;
     *p = own;
     p->cycle = C;
     for (size_t k = 0; k < c->nphases; k++) {
         if ((int)k == coord)
             continue;
-        p->green[k] = fmax(c->ph[k].gmin_s, p->flow[k] / c->ph[k].saturation_vph * C / x);
+        /* In whole vehicles: a green passes floor(s g / 3600) of them. */
+        double h = 3600.0 / c->ph[k].saturation_vph, n = p->flow[k] * C / 3600.0 / x;
+        p->green[k] = fmax(c->ph[k].gmin_s, ceil(n - 1e-9) * h);
         rest -= p->green[k];
     }
     if (rest < c->ph[coord].gmin_s) {
@@ -619,8 +652,10 @@ static void optimise_offsets(struct adaptive_group *g, double t, bool force)
     maxband_result_free(&r);
 }
 
-/* The target cycle: the largest Webster cycle of the cyclic members (the
- * plan's cycle for a fixed member of a group with a plan). */
+/* The target cycle: the largest Webster cycle of the cyclic members; with
+ * a plan, the plan's cycle for fixed members and for adaptive members that
+ * can serve their counted flows in it (x <= 1): they take it as their
+ * coordination reference and re-split within it. */
 static double wanted_cycle(struct adaptive_group *g, double t, double *lo, double *hi, int *crit)
 {
     double want = 0;
@@ -631,6 +666,8 @@ static double wanted_cycle(struct adaptive_group *g, double t, double *lo, doubl
             continue;
         struct plan p;
         if (runs_plan(g, &g->m[k]))
+            p.cycle = g->plan_cycle;
+        else if (g->plan_id[0] != '\0' && plan_need(&g->m[k], t) <= g->plan_cycle)
             p.cycle = g->plan_cycle;
         else
             member_plan(&g->m[k], t, NAN, &p);
@@ -1008,6 +1045,19 @@ static double capacity_now(const struct adaptive_member *m, int p)
     return r->cycle_s > 0 ? m->cfg->ph[p].saturation_vph * g / r->cycle_s : 0;
 }
 
+/* What a green really passes: whole vehicles (s g / 3600 of them, less
+ * the fraction; at least one), each cycle. A short green whose count is
+ * 3 cars a cycle of a nominal 3.6 is saturated, not at 83 %. */
+static double whole_capacity(const struct adaptive_member *m, int p)
+{
+    const struct adaptive_record *r = &m->cur;
+    double cap = capacity_now(m, p);
+    if (!(r->cycle_s > 0) || !(cap > 0))
+        return cap;
+    double per_green = cap * r->cycle_s / 3600.0, whole = floor(per_green + 1e-9);
+    return fmin(cap, fmax(1.0, whole) * 3600.0 / r->cycle_s);
+}
+
 void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAPTIVE_NMOV],
                     double t0, double len_s, enum adaptive_est_result res[ADAPTIVE_NMOV])
 {
@@ -1040,9 +1090,15 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
             continue;
         double counted = fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
         m->q[p] = fmax(0, m->q[p] + counted - m->cur.flow[p] * len_s / 3600.0);
-        double cap = capacity_now(m, (int)p);
-        m->sat_floor[p] = counted * 3600.0 / len_s >= ADAPTIVE_SAT_X * cap ? cap / ADAPTIVE_X_MAX
-                                                                          : 0;
+        double cap = capacity_now(m, (int)p), rate = counted * 3600.0 / len_s;
+        double whole = whole_capacity(m, (int)p);
+        /* Saturated: demand may be higher than counted, ask for more.
+         * Once so, held while the counts stay near capacity (a floor that
+         * came and went with each count would make the green hunt). */
+        if (rate >= ADAPTIVE_SAT_X * whole)
+            m->sat_floor[p] = cap / ADAPTIVE_X_MAX;
+        else if (!(m->sat_floor[p] > 0 && rate >= ADAPTIVE_SAT_HOLD_X * whole))
+            m->sat_floor[p] = 0;
     }
     /* The queue model runs on the new flows from now on (and the timing
      * reports them). */
@@ -1109,6 +1165,50 @@ int adaptive_set_plan(struct adaptive_group *g, const char *id, double cycle_s,
             set_plan_offsets(g);
     }
     return 0;
+}
+
+bool adaptive_plan_status(const struct adaptive_group *g, size_t k, double t, char *why,
+                          size_t n)
+{
+    const struct adaptive_member *m = &g->m[k];
+    if (g->plan_id[0] == '\0') {
+        snprintf(why, n, "no active plan");
+        return false;
+    }
+    if (m->mode == ADAPTIVE_MAX_PRESSURE) {
+        snprintf(why, n, "does not run the plan: max_pressure control serves phases by pressure "
+                 "and keeps no common cycle (PUT its mode to fixed or adaptive, or activate the "
+                 "plan with \"mode\":\"fixed\")");
+        return false;
+    }
+    for (size_t j = 0; j < g->n; j++) {
+        double need = plan_need(&g->m[j], t);
+        if (need > g->plan_cycle) {
+            snprintf(why, n, "does not run the plan now: the flows counted at %s need a cycle of "
+                     "%s%.0f s to stay within capacity, longer than the plan's %.0f s; the corridor "
+                     "follows its own cycle until they fall back (activate the plan with "
+                     "\"mode\":\"fixed\" to impose it)", g->m[j].cfg->id,
+                     isfinite(need) ? "" : "more than ", isfinite(need) ? need :
+                     g->m[j].cfg->cycle_max_s, g->plan_cycle);
+            return false;
+        }
+    }
+    const char *offs = coordinated(g, k) ? "cycle and offsets" : "cycle (no offset: nothing to "
+                       "coordinate with)";
+    if (m->mode == ADAPTIVE_FIXED) {
+        snprintf(why, n, "runs the plan: its %s and its split, reached by bounded transitions "
+                 "from the next cycle", offs);
+        return true;
+    }
+    struct plan own;
+    member_plan(m, t, NAN, &own);
+    int len = snprintf(why, n, "runs the plan's %s as its coordination reference, reached by "
+                       "bounded transitions from the next cycle; greens re-split from its "
+                       "counts each cycle", offs);
+    if (len >= 0 && (size_t)len < n && isfinite(own.cycle) && own.cycle > g->plan_cycle + 0.5)
+        snprintf(why + len, n - (size_t)len, " (its flows call for a %.0f s cycle: the plan's "
+                 "%.0f s runs it nearer capacity)", own.cycle, g->plan_cycle);
+    return true;
 }
 
 /* ---- what bounded re-timing may still change (for SPaT) ---- */

@@ -118,7 +118,7 @@ struct job {
     double ts, len, counts[ADAPTIVE_NMOV];
     char *entry;                            /* counts as stored (owned) */
     enum adaptive_mode mode;
-    bool override;
+    bool override;                          /* JOB_PLAN: every member switches to mode */
     enum adaptive_est_result res[ADAPTIVE_NMOV];
     /* JOB_PLAN: the plan as stored (owned), its id, cycle and members. */
     char *plan_json;
@@ -884,6 +884,35 @@ static void plan_done(struct job *j, struct signals *s)
     release(s);
 }
 
+/* The reply to an activation: the plan, each of its intersections with
+ * the mode it runs, whether the plan runs there, and what of it or why
+ * not. */
+static char *plan_reply(const struct job *j, double t)
+{
+    json_t *plan = json_loads(j->plan_json, 0, NULL);
+    json_t *xs = json_object_get(plan, "intersections");
+    const struct adaptive_group *ag = j->g->live;
+    for (size_t i = 0; i < json_array_size(xs); i++) {
+        json_t *x = json_array_get(xs, i);
+        const char *id = json_string_value(json_object_get(x, "id"));
+        for (size_t k = 0; id != NULL && k < j->g->cfg.n; k++) {
+            if (strcmp(j->g->isec[k].id, id) != 0)
+                continue;
+            char why[512];
+            bool runs = adaptive_plan_status(ag, k, t, why, sizeof why);
+            enum adaptive_mode mode = ag->m[k].mode;
+            json_object_set_new(x, "mode", json_string(adaptive_mode_name(mode)));
+            json_object_set_new(x, "method", mode == ADAPTIVE_FIXED ? json_null()
+                                : json_string(adaptive_method_name(mode)));
+            json_object_set_new(x, "plan_runs", json_boolean(runs));
+            json_object_set_new(x, "plan_reason", json_string(why));
+        }
+    }
+    char *text = plan ? json_dumps(plan, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(plan);
+    return text;
+}
+
 /* Step 3: the snapshot is stored (or not: at start the active plan is
  * read again), the plan runs: answer with it. */
 static void on_plan_snapshot(void *arg, enum store_status st, const struct store_reply *rep)
@@ -897,8 +926,12 @@ static void on_plan_snapshot(void *arg, enum store_status st, const struct store
         log_warn(&s->a->log, "signals_plan_snapshot", "corridor=%s plan=%s error=\"not stored: "
                  "restored from the active plan at the next start\"",
                  log_quote(qc, sizeof qc, j->g->cfg.id), log_quote(qp, sizeof qp, j->plan));
-    http_reply_raw(j->r, 200, "application/json; charset=utf-8", j->plan_json,
-                   strlen(j->plan_json));
+    char *reply = plan_reply(j, app_now(s->a));
+    if (reply == NULL)
+        http_reply_error(j->r, 500, "internal", "out of memory");
+    else
+        http_reply_raw(j->r, 200, "application/json; charset=utf-8", reply, strlen(reply));
+    free(reply);
     plan_done(j, s);
 }
 
@@ -943,6 +976,8 @@ static void plan_apply(struct sgroup *g)
         job_done(g);
         return;
     }
+    for (size_t k = 0; j->override && k < g->cfg.n; k++)
+        adaptive_set_mode(g->pending, k, j->mode, true);
     struct store_batch *b = store_batch_new();
     bool ok = b != NULL &&
               store_batch_addf(b, "SET %s %s", keys_corridor(akey, sizeof akey, g->cfg.id,
@@ -952,8 +987,50 @@ static void plan_apply(struct sgroup *g)
     job_send(j, b, ok, on_plan_stored);
 }
 
+json_t *api_adaptive_running_plan(struct app *a, const struct map_corridor *c)
+{
+    struct signals *s = a->signals;
+    struct sgroup *g = NULL;
+    for (size_t i = 0; s != NULL && g == NULL && i < s->ngroups; i++)
+        if (s->groups[i].cor == c)
+            g = &s->groups[i];
+    if (g == NULL || g->live == NULL || !g->live->started || g->cfg.n < 2)
+        return NULL;
+    catch_up(s, g, app_now(a));
+    const struct adaptive_group *ag = g->live;
+    double C = ag->master_cycle, first = NAN, v = c->speed_kmh / 3.6;
+    json_t *xs = json_array(), *ls = json_array();
+    for (size_t k = 0; k < g->cfg.n; k++) {
+        const struct adaptive_isec_cfg *ic = &g->isec[k];
+        const struct adaptive_record *r = &ag->m[k].cur;
+        int po = ic->out_phase, pi = ic->in_phase >= 0 ? ic->in_phase : ic->out_phase;
+        double gs = po >= 0 ? adaptive_green_start(ic, r, po) : NAN;
+        if (isnan(gs))
+            gs = r->start;
+        if (isnan(first))
+            first = gs;
+        double off = fmod(gs - first, C);
+        const struct map_intersection *mi = map_intersection(a->map, ic->id);
+        json_array_append_new(xs, json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:s}", "id", ic->id,
+                                            "name", mi && mi->name ? mi->name : ic->id,
+                                            "position_m", ic->position_m,
+                                            "offset_s", off < 0 ? off + C : off,
+                                            "outbound_green_s", po >= 0 ? r->green[po] : 0.0,
+                                            "inbound_green_s", pi >= 0 ? r->green[pi] : 0.0,
+                                            "mode", adaptive_mode_name(ag->m[k].mode)));
+        if (k + 1 < g->cfg.n)
+            json_array_append_new(ls, json_pack("{s:s,s:s,s:f,s:f}", "from", ic->id, "to",
+                                                g->isec[k + 1].id, "outbound_speed_mps", v,
+                                                "inbound_speed_mps", v));
+    }
+    char title[600];
+    snprintf(title, sizeof title, "%s: timing running now (no active plan)", c->name ? c->name : c->id);
+    return json_pack("{s:s,s:s,s:f,s:o,s:o}", "corridor", c->id, "corridor_name", title,
+                     "cycle_s", C, "intersections", xs, "links", ls);
+}
+
 void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_corridor *c,
-                           const char *id, const char *json)
+                           const char *id, const char *json, const char *mode)
 {
     struct signals *s = a->signals;
     struct sgroup *g = NULL;
@@ -980,6 +1057,8 @@ void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_c
     }
     j->pm = calloc(g->cfg.n, sizeof *j->pm);
     j->plan_json = strdup(json);
+    j->override = mode != NULL;
+    j->mode = mode != NULL && strcmp(mode, "fixed") == 0 ? ADAPTIVE_FIXED : ADAPTIVE_WEBSTER;
     snprintf(j->plan, sizeof j->plan, "%s", id);
     if (j->pm == NULL || j->plan_json == NULL) {
         http_reply_error(r, 500, "internal", "out of memory");

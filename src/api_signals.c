@@ -293,8 +293,8 @@ static enum verdict parse_webster(json_t *in, struct signals_webster_in *w,
     return V_OK;
 }
 
-static json_t *webster_json(const struct signals_webster_out *o, const struct signals_phase_out *po,
-                            size_t n)
+static json_t *webster_json(const struct signals_webster_out *o, const struct signals_phase_in *pi,
+                            const struct signals_phase_out *po, size_t n)
 {
     json_t *phases = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -317,6 +317,12 @@ static json_t *webster_json(const struct signals_webster_out *o, const struct si
     sig_set_num(body, "cycle_optimal_s", o->cycle_optimal_s);
     sig_set_num(body, "cycle_s", o->cycle_s);
     json_object_set_new(body, "oversaturated", json_boolean(o->oversaturated));
+    /* Intersection-wide, as HCM rates an intersection: the flow-weighted
+     * mean of the phases' control delay, and its LOS. */
+    double d = signals_intersection_delay(pi, po, n);
+    char ilos[2] = { signals_los(d), '\0' };
+    sig_set_num(body, "intersection_delay_s", d);
+    json_object_set_new(body, "intersection_los", ilos[0] ? json_string(ilos) : json_null());
     json_object_set_new(body, "mode", json_string(o->evaluated ? "evaluate" : "optimise"));
     json_object_set_new(body, "phases", phases);
     return body;
@@ -340,7 +346,7 @@ static void h_webster(struct http_req *r, void *arg)
         reply_verdict(r, v, err);
         return;
     }
-    http_reply_json(r, 200, webster_json(&out, po, w.nphases));
+    http_reply_json(r, 200, webster_json(&out, ph, po, w.nphases));
 }
 
 /* ---- green-wave problems ---- */
@@ -483,7 +489,7 @@ static int parse_objective(json_t *in, enum maxband_objective *obj, char *err)
 
 /* Speed and cycle options shared by both green-wave endpoints; cycle and
  * speed given as defaults (NAN: required). */
-static int parse_options(json_t *in, struct gw *g, double speed_default, char *err)
+static int parse_options(json_t *in, struct gw *g, double speed_lo, double speed_hi, char *err)
 {
     size_t n = g->p.n;
     double clo = g->p.cycle_min_s, chi = g->p.cycle_max_s, slo, shi, dv = NAN;
@@ -493,9 +499,10 @@ static int parse_options(json_t *in, struct gw *g, double speed_default, char *e
         return -1;
     g->p.cycle_min_s = clo;
     g->p.cycle_max_s = chi;
-    slo = shi = speed_default;
+    slo = speed_lo;
+    shi = speed_hi;
     rc = fixed_or_range(in, "speed_mps", "speed_range_mps", "", &R_SPEED, &slo, &shi,
-                        isnan(speed_default), err);
+                        isnan(speed_lo), err);
     if (rc < 0)
         return -1;
     json_t *links = json_object_get(in, "links");
@@ -561,7 +568,7 @@ static enum verdict parse_greenwave(json_t *in, const struct config *cfg, struct
     for (size_t i = 0; i < g->p.n; i++)
         if (parse_intersection(json_array_get(arr, i), i, g, err) < 0)
             return V_INVALID;
-    if (parse_options(in, g, NAN, err) < 0)
+    if (parse_options(in, g, NAN, NAN, err) < 0)
         return V_INVALID;
     /* Greens against the cycle here, to name the key the client used. */
     for (size_t i = 0; i < g->p.n; i++) {
@@ -601,6 +608,54 @@ static double band_s(const struct band *b)
     return b->exists ? b->width_s : 0;
 }
 
+/* A band narrower than this share of the cycle is thin: the reply says
+ * what bounds it. */
+#define BAND_THIN_SHARE 0.2
+
+/* Why band `dir` (0 outbound, 1 inbound) of result r is as thin as it is:
+ * the signal whose green start its leading edge meets and the one whose
+ * green end its trailing edge meets; between them, the links whose travel
+ * times do not fit the offsets. */
+static json_t *thin_band(const struct gw *g, const struct maxband_result *r, int dir)
+{
+    const struct maxband_problem *p = &g->p;
+    const struct band *b = dir ? &r->inbound : &r->outbound;
+    double w = band_s(b);
+    if (w >= BAND_THIN_SHARE * r->cycle_s)
+        return NULL;
+    size_t lead, trail;
+    maxband_limits(p, r, dir == 1, &lead, &trail);
+    json_t *o = json_object();
+    char why[600];
+    const char *dn = dir ? "inbound" : "outbound";
+    json_object_set_new(o, "direction", json_string(dn));
+    sig_set_num(o, "band_s", w);
+    if (lead == (size_t)-1 || trail == (size_t)-1) {
+        json_object_set_new(o, "leading_edge", json_null());
+        json_object_set_new(o, "trailing_edge", json_null());
+        snprintf(why, sizeof why, "no trajectory passes every %s green at these offsets and "
+                 "speeds", dn);
+    } else {
+        json_object_set_new(o, "leading_edge", json_string(g->id[lead]));
+        json_object_set_new(o, "trailing_edge", json_string(g->id[trail]));
+        if (lead == trail) {
+            const struct maxband_green *gr = dir ? &p->sig[lead].in : &p->sig[lead].out;
+            snprintf(why, sizeof why, "the band is the whole usable %s green of '%s' (%.1f s): "
+                     "a longer green there widens it", dn, g->id[lead],
+                     gr->green_s - gr->queue_s);
+        } else {
+            size_t a = lead < trail ? lead : trail, z = lead < trail ? trail : lead;
+            double d = p->sig[z].position_m - p->sig[a].position_m;
+            snprintf(why, sizeof why, "the band starts with the %s green of '%s' and ends with "
+                     "that of '%s': their offsets do not fit the travel time over the %.0f m "
+                     "between them at the progression speed (links '%s' to '%s')", dn,
+                     g->id[lead], g->id[trail], d, g->id[a], g->id[z]);
+        }
+    }
+    json_object_set_new(o, "why", json_string(why));
+    return o;
+}
+
 /* The reply of both endpoints (a plan adds to it). */
 static json_t *greenwave_json(const struct gw *g, const struct maxband_result *r)
 {
@@ -630,6 +685,13 @@ static json_t *greenwave_json(const struct gw *g, const struct maxband_result *r
     }
     json_object_set_new(body, "intersections", xs);
     json_object_set_new(body, "links", ls);
+    json_t *thin = json_array();
+    for (int dir = 0; dir < 2; dir++) {
+        json_t *t = thin_band(g, r, dir);
+        if (t != NULL)
+            json_array_append_new(thin, t);
+    }
+    json_object_set_new(body, "thin_bands", thin);
     return body;
 }
 
@@ -759,7 +821,10 @@ static enum verdict corridor_problem(const struct map *m, const struct config *c
             return isnan(fixed) ? V_CONFLICT : V_INVALID;
         g->sig[i].out.queue_s = g->sig[i].in.queue_s = q;
     }
-    return parse_options(in, g, c->speed_kmh / 3.6, err) == 0 ? V_OK : V_INVALID;
+    /* No speed given: progression speeds from CORRIDOR_SPEED_LOW of the
+     * corridor's speed up to it (docs/signals.md). */
+    double v = c->speed_kmh / 3.6;
+    return parse_options(in, g, CORRIDOR_SPEED_LOW * v, v, err) == 0 ? V_OK : V_INVALID;
 }
 
 static void plan_id(char *buf, size_t n)
@@ -813,6 +878,7 @@ struct pending {
     struct app *a;
     char cor[128];
     char plan[PLAN_ID_MAX + 1];
+    char mode[16];               /* PUT plan: "fixed"/"adaptive", "" keep */
     char *json;                  /* owned */
     int cycles;                  /* time-space: cycles drawn */
 };
@@ -1080,7 +1146,8 @@ static void on_plan_found(void *arg, enum store_status st, const struct store_re
         http_reply_error(p->r, 404, "not_found", "plan '%s' not found for corridor '%s'", p->plan,
                          p->cor);
     if (json != NULL)
-        api_adaptive_activate(p->a, p->r, map_corridor(p->a->map, p->cor), p->plan, json);
+        api_adaptive_activate(p->a, p->r, map_corridor(p->a->map, p->cor), p->plan, json,
+                              p->mode[0] ? p->mode : NULL);
     pending_free(p);
 }
 
@@ -1099,6 +1166,14 @@ static void h_put_plan(struct http_req *r, void *arg)
         return;
     }
     const char *id = json_string_value(v);
+    json_t *mv = json_object_get(in, "mode");
+    const char *mode = json_string_value(mv);
+    if (mv != NULL && !json_is_null(mv) &&
+        (mode == NULL || (strcmp(mode, "fixed") != 0 && strcmp(mode, "adaptive") != 0))) {
+        sig_bad_request(r, "mode: expected \"fixed\" or \"adaptive\" (every intersection of "
+                        "the corridor switches to it), or absent to keep their modes");
+        return;
+    }
     if (!valid_plan_id(id)) {
         http_reply_error(r, 404, "not_found", "plan '%s' not found for corridor '%s'", id, c->id);
         return;
@@ -1107,6 +1182,7 @@ static void h_put_plan(struct http_req *r, void *arg)
     if (p == NULL)
         return;
     snprintf(p->plan, sizeof p->plan, "%s", id);
+    snprintf(p->mode, sizeof p->mode, "%s", mode ? mode : "");
     char key[KEY_MAX];
     if (store_cmdf(a->store, on_plan_found, p, "GET %s", plan_key(key, sizeof key, c->id, id)) != 0) {
         http_reply_error(r, 500, "internal", "cannot queue the store read");
@@ -1214,6 +1290,21 @@ static void on_plan_for_svg(void *arg, enum store_status st, const struct store_
         return;
     }
     const char *json = store_reply_str(rep, NULL);
+    json_t *running = NULL;
+    if (json == NULL && !p->plan[0] &&
+        (running = api_adaptive_running_plan(p->a, map_corridor(p->a->map, p->cor))) != NULL) {
+        /* No active plan: draw what the controllers run now. */
+        char *svg = NULL, err[ERRLEN];
+        size_t len = 0;
+        if (plan_svg(running, p->cycles, &svg, &len, err) == 0)
+            http_reply_raw(p->r, 200, "image/svg+xml; charset=utf-8", svg, len);
+        else
+            http_reply_error(p->r, 500, "internal", "%s", err);
+        free(svg);
+        json_decref(running);
+        pending_free(p);
+        return;
+    }
     if (json == NULL) {
         if (p->plan[0])
             http_reply_error(p->r, 404, "not_found", "plan '%s' not found for corridor '%s'",

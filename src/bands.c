@@ -76,6 +76,38 @@ void bands_eval_dir(size_t n, double C, const double *ws, const double *wl,
     }
 }
 
+void bands_limits(const struct bands_corridor *c, bool inbound, const struct band *b,
+                  size_t *lead, size_t *trail)
+{
+    size_t n = c->n;
+    double C = c->cycle_s, best_u = INFINITY, best_room = INFINITY, t = 0;
+    *lead = *trail = (size_t)-1;
+    if (!b->exists || b->width_s >= C)
+        return;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = inbound ? n - 1 - k : k;
+        if (k > 0)
+            t += inbound ? c->in_travel_s[i] : c->out_travel_s[k - 1];
+        double ws = c->sig[i].offset_s + (inbound ? c->sig[i].in_start_s : c->sig[i].out_start_s);
+        double wl = inbound ? c->sig[i].in_len_s : c->sig[i].out_len_s;
+        if (wl >= C)
+            continue;
+        double u = wrap(b->start_s + t - ws, C);
+        if (u > C - EDGE_EPS * C)
+            u = 0;
+        double room = wl - u - b->width_s;
+        /* Ties: the first signal passed. */
+        if (u < best_u - EDGE_EPS * C) {
+            best_u = u;
+            *lead = i;
+        }
+        if (room < best_room - EDGE_EPS * C) {
+            best_room = room;
+            *trail = i;
+        }
+    }
+}
+
 void bands_eval(const struct bands_corridor *c, struct band *out, struct band *in)
 {
     size_t n = c->n;

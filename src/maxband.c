@@ -166,6 +166,18 @@ void maxband_evaluate(const struct maxband_problem *p, double C, const double *o
     bands_eval(&c, out, in);
 }
 
+void maxband_limits(const struct maxband_problem *p, const struct maxband_result *r,
+                    bool inbound, size_t *lead, size_t *trail)
+{
+    struct bands_signal sig[MAXBAND_MAX_SIGNALS];
+    double to[MAXBAND_MAX_SIGNALS], ti[MAXBAND_MAX_SIGNALS];
+    struct maxband_problem q = *p;
+    q.n = p->n <= MAXBAND_MAX_SIGNALS ? p->n : MAXBAND_MAX_SIGNALS;
+    fill_corridor(&q, r->cycle_s, r->offset_s, r->out_speed_mps, r->in_speed_mps, sig, to, ti);
+    struct bands_corridor c = { q.n, r->cycle_s, sig, to, ti };
+    bands_limits(&c, inbound, inbound ? &r->inbound : &r->outbound, lead, trail);
+}
+
 double maxband_objective_value(enum maxband_objective o, const struct band *out,
                                const struct band *in)
 {

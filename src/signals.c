@@ -72,6 +72,22 @@ char signals_los(double d)
     return 'F';
 }
 
+double signals_intersection_delay(const struct signals_phase_in *in,
+                                  const struct signals_phase_out *out, size_t n)
+{
+    double sum = 0, w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double q = in[i].flow_vph;
+        if (isnan(q))
+            q = out[i].flow_ratio * in[i].saturation_vph;
+        if (isnan(q) || isnan(out[i].hcm_delay_s))
+            return NAN;
+        sum += q * out[i].hcm_delay_s;
+        w += q;
+    }
+    return w > 0 ? sum / w : NAN;
+}
+
 double signals_pedestrian_green(double crossing_m)
 {
     if (!(crossing_m > 0))

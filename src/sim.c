@@ -5,7 +5,11 @@
  * by insertion sequence, so a run is a pure function of its inputs and
  * seed. Each movement's stop line holds at most one pending service event;
  * its time is computed from the timing in force when it is scheduled, so a
- * closed-loop timing change takes effect from the next vehicle served. */
+ * closed-loop timing change takes effect from the next vehicle served.
+ * Links keep, per direction and lane, when the last vehicle reaches the
+ * downstream stop line: a vehicle leaving later arrives no earlier than
+ * follow_s after it, so drivers keep their order within a lane and a
+ * platoon keeps the pace of its slowest member. */
 #include "sim.h"
 
 #include <math.h>
@@ -69,6 +73,25 @@ static double rng_unit(struct rng *r)
     return ((double)(rng_next(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
+/* Standard normal (Box-Muller; one of the pair is dropped so a draw is
+ * always two uniforms and runs stay reproducible). */
+static double rng_normal(struct rng *r)
+{
+    double u = rng_unit(r), v = rng_unit(r);
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+void sim_corridor_defaults(struct sim_corridor_opts *o)
+{
+    o->speed_dev = 0.1;
+    o->accel_mps2 = 2.6;
+    o->decel_mps2 = 4.5;
+    o->jam_spacing_m = 7.5;
+    o->start_s = 1.4;
+    o->follow_s = 0;
+    o->lanes = 1;
+}
+
 /* ---- geometry of movements ---- */
 
 /* Compass heading 0 N, 1 E, 2 S, 3 W of travel on each approach. */
@@ -106,9 +129,13 @@ struct event {
 
 struct vehicle {
     double entered, freeflow, arrived;   /* arrived: at the current stop line */
+    double speed;                        /* desired speed on corridor links, m/s */
     int stops;
     int isec, approach;
-    int dir;                             /* 0/1 corridor end-to-end class, -1 other */
+    int ahead;                           /* vehicles queued ahead when it arrived */
+    int mov;                             /* movement at the next stop line, -1: draw */
+    int dir;                             /* 0 outbound, 1 inbound, 2 cross (entry) */
+    bool measured;                       /* entered after the warm-up */
     int next_free;
     long serial;                         /* unique per run (slots are reused) */
 };
@@ -142,6 +169,8 @@ struct sim {
     struct sim_isec_result *res;
     double *taken;                       /* n * SIM_NMOV counts since last take */
     struct gen *gens; size_t ngens;
+    double *lane_last;                   /* n * 4 approaches * lanes: last arrival */
+    int lanes;
     struct sim_result total;
     long crossed_in_run, exited_in_run;
     void (*trace)(void *, const char *);
@@ -306,32 +335,50 @@ static double gen_next(struct sim *s, struct gen *g, double t)
 /* ---- signal timing ---- */
 
 /* Earliest crossing time >= t for movement m at isec i whose head
- * vehicle reached the line at `arrived`; INFINITY if never served. */
-static double next_service(const struct sim_isec *is, int m, double t, double arrived, double h)
+ * vehicle reached the line at `arrived`; INFINITY if never served. The
+ * movement's greens over four cycles are merged where one runs into the
+ * next (no intergreen between), so a green that continues across a cycle
+ * or phase boundary is one green. A queued vehicle crosses no later than
+ * h/2 before the end of green (its service slot fits in the green); one
+ * arriving unhindered crosses up to `grace` after it (amber: too close to
+ * stop when it came on). */
+static double next_service(const struct sim_isec *is, int m, double t, double arrived, double h,
+                           double grace)
 {
     const struct sim_timing *tm = &is->timing;
-    double best = INFINITY, start = 0;
+    double ws[4 * SIM_MAX_PHASES], we[4 * SIM_MAX_PHASES];
+    int nw = 0;
     double base = tm->offset_s + floor((t - tm->offset_s) / tm->cycle_s) * tm->cycle_s;
     for (int k = -1; k <= 2; k++) {
-        start = 0;
+        double start = 0;
         for (int p = 0; p < tm->nphases; p++) {
             const struct sim_phase *ph = &tm->phases[p];
-            double ws = base + k * tm->cycle_s + start;
-            double we = ws + ph->green_s;
+            double s0 = base + k * tm->cycle_s + start, e0 = s0 + ph->green_s;
             start += ph->green_s + ph->intergreen_s;
-            if (!(ph->movements & (1u << m)) || we <= t)
+            if (!(ph->movements & (1u << m)))
                 continue;
-            double d = t > ws ? t : ws;
-            /* A vehicle that waited through red crosses mid-slot. */
-            if (arrived < ws && d < ws + h / 2)
-                d = ws + h / 2;
-            if (d <= we - h / 2 + 1e-9 && d < best)
-                best = d;
+            if (nw > 0 && s0 - we[nw - 1] < 1e-9) {
+                we[nw - 1] = e0;
+                continue;
+            }
+            ws[nw] = s0;
+            we[nw] = e0;
+            nw++;
         }
-        if (best < INFINITY)
-            break;
     }
-    return best;
+    for (int w = 0; w < nw; w++) {
+        if (t > ws[w] && t <= we[w] + grace && grace > -h / 2)
+            return t;
+        if (we[w] <= t)
+            continue;
+        double d = t > ws[w] ? t : ws[w];
+        /* A vehicle that waited through red crosses mid-slot. */
+        if (arrived < ws[w] && d < ws[w] + h / 2)
+            d = ws[w] + h / 2;
+        if (d <= we[w] - h / 2 + 1e-9)
+            return d;
+    }
+    return INFINITY;
 }
 
 /* ---- vehicles ---- */
@@ -371,13 +418,14 @@ static void stats_add(struct sim_stats *st, double delay, double stops)
 static void veh_exit(struct sim *s, int v, double t)
 {
     struct vehicle *vh = &s->veh[v];
-    double delay = t - vh->entered - vh->freeflow;
-    stats_add(&s->total.all, delay, vh->stops);
-    if (vh->dir >= 0)
+    if (vh->measured) {
+        double delay = t - vh->entered - vh->freeflow;
+        stats_add(&s->total.all, delay, vh->stops);
         stats_add(&s->total.dir[vh->dir], delay, vh->stops);
-    if (t <= s->o.duration_s)
+        s->total.vehicle_s += t - vh->entered;
+    }
+    if (t <= s->o.duration_s && t >= s->o.warmup_s)
         s->exited_in_run++;
-    s->total.vehicle_s += t - vh->entered;
     veh_free(s, v);
 }
 
@@ -416,7 +464,12 @@ static void schedule_serve(struct sim *s, size_t i, int m)
         t = q->last_cross + q->headway;
     if (s->now > t)
         t = s->now;
-    double d = next_service(&s->isecs[i], m, t, head->arrived, q->headway);
+    /* Unhindered (not held by the vehicle ahead, now at the line): the
+     * amber rule applies (sim.h). */
+    double grace = -q->headway / 2;
+    if (s->o.decel_mps2 > 0 && t == head->arrived)
+        grace = head->speed / (2.0 * s->o.decel_mps2);
+    double d = next_service(&s->isecs[i], m, t, head->arrived, q->headway, grace);
     if (d < INFINITY && heap_push(s, d, EV_SERVE, (int)i, m) == 0)
         q->pending = true;
 }
@@ -445,8 +498,14 @@ static void arrive(struct sim *s, int v, size_t i, int m)
     struct queue *q = queue_of(s, i, m);
     s->veh[v].arrived = s->now;
     s->veh[v].isec = (int)i;
+    s->veh[v].ahead = (int)q->len;
+    s->veh[v].mov = -1;
     if (queue_push(q, v) != 0)
         return;
+    if (s->now < s->o.warmup_s) {
+        schedule_serve(s, i, m);
+        return;
+    }
     struct sim_stats *st = &s->res[i].mov[m];
     if ((double)q->len > st->max_queue)
         st->max_queue = (double)q->len;
@@ -455,17 +514,62 @@ static void arrive(struct sim *s, int v, size_t i, int m)
     schedule_serve(s, i, m);
 }
 
-/* Travel time over a link with Robertson's dispersion: a minimum of
- * beta*T plus a geometric number of 1 s steps with mean (1-F)/F, where
- * F = 1/(1 + alpha*beta*T); beta = 1/(1+alpha) keeps the mean at T. */
-static double link_time(struct sim *s, double T)
+/* Least headway between two vehicles of a lane at a stop line. */
+static double follow_headway(const struct sim *s)
 {
-    if (s->o.no_dispersion)
-        return T;
-    const double alpha = 0.35, beta = 1.0 / 1.35;
-    double F = 1.0 / (1.0 + alpha * beta * T);
-    double steps = floor(log(rng_unit(&s->rng)) / log(1.0 - F));
-    return beta * T + steps;
+    if (s->o.follow_s > 0)
+        return s->o.follow_s;
+    return 1.0 + s->o.jam_spacing_m / s->o.speed_mps;
+}
+
+/* When vehicle v, free to reach approach `approach` of isec i at `t`,
+ * gets there: behind the last vehicle of the lane that lets it arrive
+ * first (lanes 0: no lanes, at t). */
+static double lane_arrival(struct sim *s, size_t i, int approach, double t)
+{
+    if (s->lanes <= 0)
+        return t;
+    double *last = &s->lane_last[(i * 4 + (size_t)approach) * (size_t)s->lanes];
+    double h = follow_headway(s), best = INFINITY;
+    int pick = 0;
+    for (int l = 0; l < s->lanes; l++) {
+        double at = last[l] + h > t ? last[l] + h : t;
+        if (at < best) {
+            best = at;
+            pick = l;
+        }
+    }
+    last[pick] = best;
+    return best;
+}
+
+/* The stop rule (sim.h): does a vehicle whose free-flow arrival was
+ * `wait` before its crossing stop, and what does it lose after the line?
+ * A standstill `ahead` vehicles behind the line leaves vk = sqrt(2 a x) at
+ * the line (x = ahead * spacing); stopping there costs v/2b (braking) +
+ * v/2a (accelerating) in all, of which (v - vk)^2 / 2av comes after the
+ * line: a shorter wait is taken by slowing down. A queue discharges as a
+ * stream one headway h apart that has lost v/2a - start_s to the start
+ * (start_s: what drivers gain by moving off as the green comes), of which
+ * its first vehicle's h/2 is already in the crossing times: the rest,
+ * v/2a - start_s - h/2 (>= 0), is lost after the line by every vehicle
+ * that stopped, so a discharged platoon keeps its headways. */
+static bool stop_rule(const struct sim *s, const struct vehicle *vh, double wait, double h,
+                      double *after)
+{
+    *after = 0;
+    if (!(s->o.accel_mps2 > 0))
+        return wait > 1e-9;
+    double a = s->o.accel_mps2, b = s->o.decel_mps2 > 0 ? s->o.decel_mps2 : a, v = vh->speed;
+    double vk = sqrt(2.0 * a * vh->ahead * s->o.jam_spacing_m);
+    if (vk > v)
+        vk = v;
+    double cost = v / (2.0 * b) + v / (2.0 * a) - (v - vk) * (v - vk) / (2.0 * a * v);
+    if (wait < cost - 1e-9)
+        return false;
+    double rest = v / (2.0 * a) - s->o.start_s - h / 2;
+    *after = rest > 0 ? rest : 0;
+    return true;
 }
 
 static void serve(struct sim *s, size_t i, int m)
@@ -479,13 +583,15 @@ static void serve(struct sim *s, size_t i, int m)
     q->len--;
     q->last_cross = s->now;
     struct vehicle *vh = &s->veh[v];
-    double wait = s->now - vh->arrived;
-    int stopped = wait > 1e-9;
+    double wait = s->now - vh->arrived, after;
+    int stopped = stop_rule(s, vh, wait, q->headway, &after);
     vh->stops += stopped;
-    stats_add(&s->res[i].mov[m], wait, stopped);
-    stats_add(&s->res[i].total, wait, stopped);
+    if (vh->measured) {
+        stats_add(&s->res[i].mov[m], wait + after, stopped);
+        stats_add(&s->res[i].total, wait + after, stopped);
+    }
     s->taken[i * SIM_NMOV + (size_t)m] += 1;
-    if (s->now <= s->o.duration_s) {
+    if (s->now <= s->o.duration_s && s->now >= s->o.warmup_s) {
         s->crossed_in_run++;
         s->res[i].served_in_run++;
     }
@@ -495,21 +601,31 @@ static void serve(struct sim *s, size_t i, int m)
                  mov_names[m], s->isecs[i].position_m, vh->arrived, s->now);
         s->trace(s->trace_arg, line);
     }
-    /* Only vehicles that go straight through every stop line count as
-     * end-to-end corridor traffic. */
-    if (mov_turn(m) != SIM_T)
-        vh->dir = -1;
     int h = mov_exit_heading(m);
     int next = h == out_heading(s) ? (int)i + 1 : h == in_heading(s) ? (int)i - 1 : -1;
     if (next < 0 || next >= (int)s->n) {
-        veh_exit(s, v, s->now);
+        veh_exit(s, v, s->now + after);
     } else {
-        double T = fabs(s->isecs[next].position_m - s->isecs[i].position_m) / s->o.speed_mps;
+        double T = fabs(s->isecs[next].position_m - s->isecs[i].position_m) / vh->speed;
         vh->freeflow += T;
         vh->approach = approach_of_heading(h);
-        heap_push(s, s->now + link_time(s, T), EV_ARRIVE, v, next);
+        double at = lane_arrival(s, (size_t)next, vh->approach, s->now + after + T);
+        heap_push(s, at, EV_ARRIVE, v, next);
     }
     schedule_serve(s, i, m);
+}
+
+/* A driver's desired-speed factor: N(1, speed_dev), redrawn outside
+ * [0.2, 2] (SUMO's speedFactor); 1 without spread. */
+static double speed_factor(struct sim *s)
+{
+    if (!(s->o.speed_dev > 0))
+        return 1.0;
+    for (;;) {
+        double f = 1.0 + s->o.speed_dev * rng_normal(&s->rng);
+        if (f >= 0.2 && f <= 2.0)
+            return f;
+    }
 }
 
 static void fire_gen(struct sim *s, int gi)
@@ -520,16 +636,24 @@ static void fire_gen(struct sim *s, int gi)
         return;
     struct vehicle *vh = &s->veh[v];
     memset(vh, 0, sizeof *vh);
+    vh->mov = -1;
     vh->serial = s->serials++;
     vh->entered = s->now;
+    vh->measured = s->now >= s->o.warmup_s;
     vh->approach = g->approach;
+    vh->speed = s->o.speed_mps * speed_factor(s);
     int h = approach_heading[g->approach];
-    /* End-to-end classes: entering at the outbound end heading outbound,
-     * or at the inbound end heading inbound. */
-    vh->dir = (h == out_heading(s) && g->isec == 0) ? 0
-            : (h == in_heading(s) && g->isec == (int)s->n - 1) ? 1 : -1;
+    /* Classes by where a vehicle enters: on the corridor heading outbound
+     * or inbound, or from a side street. */
+    vh->dir = h == out_heading(s) ? 0 : h == in_heading(s) ? 1 : 2;
     int m = g->m >= 0 ? g->m : draw_turn(s, (size_t)g->isec, g->approach, s->now);
-    arrive(s, v, (size_t)g->isec, m);
+    double at = lane_arrival(s, (size_t)g->isec, g->approach, s->now);
+    if (at > s->now) {
+        vh->mov = m;
+        heap_push(s, at, EV_ARRIVE, v, g->isec);
+    } else {
+        arrive(s, v, (size_t)g->isec, m);
+    }
     double nt = gen_next(s, g, s->now);
     if (nt < INFINITY)
         heap_push(s, nt, EV_GEN, gi, 0);
@@ -542,6 +666,15 @@ static int validate(const struct sim_isec *isecs, size_t n, const struct sim_cor
 {
     if (n == 0 || o->speed_mps <= 0 || o->duration_s <= 0) {
         snprintf(err, errlen, "need at least one intersection, a positive speed and duration");
+        return -1;
+    }
+    if (!(o->warmup_s >= 0 && o->warmup_s < o->duration_s) ||
+        !(o->speed_dev >= 0 && o->speed_dev <= 1) || !(o->accel_mps2 >= 0) ||
+        !(o->decel_mps2 >= 0) || !(o->jam_spacing_m >= 0 && o->jam_spacing_m <= 50) ||
+        !(o->follow_s >= 0 && o->follow_s <= 60) || !(o->start_s >= 0 && o->start_s <= 30) ||
+        o->lanes < 0 || o->lanes > 8) {
+        snprintf(err, errlen, "driver parameters out of range (warm-up in [0, duration), speed "
+                 "deviation 0..1, lanes 0..8, spacing 0..50 m, headway 0..60 s)");
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -656,7 +789,15 @@ struct sim *sim_new(struct sim_isec *isecs, size_t n, const struct sim_corridor_
     s->q = calloc(n * SIM_NMOV, sizeof *s->q);
     s->res = calloc(n, sizeof *s->res);
     s->taken = calloc(n * SIM_NMOV, sizeof *s->taken);
-    if (s->q == NULL || s->res == NULL || s->taken == NULL)
+    s->lanes = o->lanes;
+    if (s->lanes > 0) {
+        s->lane_last = malloc(n * 4 * (size_t)s->lanes * sizeof *s->lane_last);
+        if (s->lane_last != NULL)
+            for (size_t k = 0; k < n * 4 * (size_t)s->lanes; k++)
+                s->lane_last[k] = -INFINITY;
+    }
+    if (s->q == NULL || s->res == NULL || s->taken == NULL ||
+        (s->lanes > 0 && s->lane_last == NULL))
         goto oom;
     for (size_t i = 0; i < n; i++) {
         for (int m = 0; m < SIM_NMOV; m++) {
@@ -684,6 +825,7 @@ void sim_free(struct sim *s)
     free(s->q);
     free(s->res);
     free(s->taken);
+    free(s->lane_last);
     free(s->gens);
     free(s->heap);
     free(s->veh);
@@ -702,8 +844,8 @@ void sim_advance(struct sim *s, double t)
         case EV_ARRIVE: {
             int v = e.a;
             size_t i = (size_t)e.b;
-            int fed = s->veh[v].approach;
-            arrive(s, v, i, draw_turn(s, i, fed, s->now));
+            int m = s->veh[v].mov >= 0 ? s->veh[v].mov : draw_turn(s, i, s->veh[v].approach, s->now);
+            arrive(s, v, i, m);
             break;
         }
         case EV_SERVE:
@@ -733,7 +875,7 @@ void sim_take_counts(struct sim *s, size_t i, double out[SIM_NMOV])
 void sim_result(const struct sim *s, struct sim_result *out)
 {
     *out = s->total;
-    out->throughput_vph = (double)s->exited_in_run * 3600.0 / s->o.duration_s;
+    out->throughput_vph = (double)s->exited_in_run * 3600.0 / (s->o.duration_s - s->o.warmup_s);
     out->in_network = s->active;
 }
 

@@ -65,6 +65,7 @@ static int one(size_t n, uint64_t seed, double *wall, double *vs, long *veh)
     }
     struct sim_corridor_opts o = { .speed_mps = 13.9, .outbound = SIM_EB, .duration_s = 3600,
                                    .seed = seed };
+    sim_corridor_defaults(&o);     /* the calibrated drivers citysim runs */
     char err[256];
     double t0 = now_s();
     struct sim *s = sim_new(is, n, &o, err, sizeof err);

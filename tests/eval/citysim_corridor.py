@@ -38,6 +38,7 @@ so queues left by an oversaturated plan count).
 """
 import argparse
 import csv
+import datetime
 import json
 import os
 import shutil
@@ -123,7 +124,20 @@ def design_y(isec):
     return sum(ph["flow"] / ph["saturation_flow"] for ph in isec["phases"])
 
 
-def build_loads(data, mapfile, out):
+# Demand levels (issue 13): factors on the scaled busiest hour, one per
+# 15-minute interval; the first interval is the warm-up (not measured).
+LEVELS = [
+    ("light", [0.5] * 5),
+    ("near capacity", [1.0] * 5),
+    ("peak that comes and goes", [0.5, 0.5, 0.7, 0.9, 1.1, 1.1, 0.9, 0.7, 0.5]),
+]
+WARMUP_S = 900
+
+
+def build_loads(data, mapfile, out, factors=(1.0, 1.0, 1.0, 1.0)):
+    """The busiest hour mapped and scaled, then interval k gets the
+    counts of the hour's interval (k - 1) mod 4 times factors[k], starting
+    one interval before the hour (the warm-up)."""
     rows = read_bentonville(data)
     window, total = busiest_hour(rows)
     nd = load_map(mapfile)
@@ -148,12 +162,16 @@ def build_loads(data, mapfile, out):
                 else:
                     dropped += num(c[m])
         scale = min(scale, design_y(isec) / critical_y(isec, hourly))
+    t0 = datetime.datetime.strptime(f"{window[0][0]} {window[0][1]}", "%m/%d/%Y %H%M") - \
+        datetime.timedelta(minutes=15 if len(factors) > 4 else 0)
     with open(out, "w") as f:
         f.write("Bentonville AR counts mapped onto nandajie (citysim_corridor.py),\n")
         f.write("DATE,TIME,INTID," + ",".join(MOVS) + "\n")
         for isec in nd:
             served = {m for ph in isec["phases"] for m in ph["movements"]}
-            for w, c in zip(window, per[isec["id"]][1]):
+            for k, fac in enumerate(factors):
+                c = per[isec["id"]][1][(k - (1 if len(factors) > 4 else 0)) % 4]
+                t = t0 + datetime.timedelta(minutes=15 * k)
                 vals = []
                 for m in MOVS:
                     v = c[m]
@@ -162,9 +180,10 @@ def build_loads(data, mapfile, out):
                     elif v in ("*", ""):
                         vals.append("*")
                     else:
-                        vals.append(str(round(int(v) * scale)))
-                f.write(f'{w[0]},="{w[1]}",{isec["id"]},' + ",".join(vals) + ",\n")
+                        vals.append(str(round(int(v) * scale * fac)))
+                f.write(f'{t:%m/%d/%Y},="{t:%H%M}",{isec["id"]},' + ",".join(vals) + ",\n")
     return {
+        "start": f"{t0:%m/%d/%Y %H:%M}",
         "window": f"{window[0][0]} {window[0][1][:2]}:{window[0][1][2:]}",
         "total_veh_h": total,
         "scale": scale,
@@ -278,9 +297,10 @@ def mean_rows(results):
     row["cleared_s"] = sum(h if r["cleared_s"] is None else r["cleared_s"]
                            for r, h in zip(results, horizon)) / n
     row["uncleared"] = sum(r["cleared_s"] is None for r in results)
-    for d in ("outbound", "inbound"):
+    for d in ("outbound", "inbound", "cross"):
         row[d + "_delay_s"] = sum(r["directions"][d]["mean_delay_s"] for r in results) / n
         row[d + "_stops"] = sum(r["directions"][d]["mean_stops"] for r in results) / n
+        row[d + "_veh"] = sum(r["directions"][d]["vehicles"] for r in results) / n
     row["vehicles"] = sum(r["vehicles"] for r in results) / n
     return row
 
@@ -296,6 +316,23 @@ def closed_loop(a, base, mode, seeds, with_plan):
     return mean_rows(out)
 
 
+def level_rows(a, seeds, name, factors, plan_path):
+    tmp = tempfile.mkdtemp(prefix="citysim-eval-")
+    loads = os.path.join(tmp, "loads.csv")
+    info = build_loads(a.data, os.path.join(a.map, "corridors.geojson"), loads, factors)
+    dur = 900 * len(factors)
+    base = ["--map", a.map, "--corridor", "nandajie", "--loads", loads, "--duration", str(dur),
+            "--start", info["start"], "--warmup", str(WARMUP_S), "--lanes", "2"]
+    rows = [("fixed Webster, offsets zero", mean_rows([run(a.citysim, base + ["--seed", s])
+                                                      for s in seeds])),
+            ("fixed Webster + green wave", mean_rows([run(a.citysim, base + [
+                "--seed", s, "--plan", plan_path]) for s in seeds])),
+            ("cityd fixed closed loop", closed_loop(a, base, "fixed", seeds, False)),
+            ("cityd adaptive closed loop", closed_loop(a, base, "adaptive", seeds, False))]
+    shutil.rmtree(tmp, ignore_errors=True)
+    return info, dur, rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--citysim", required=True)
@@ -306,18 +343,6 @@ def main():
     a = ap.parse_args()
     seeds = [str(s) for s in range(1, a.seeds + 1)]
     tmp = tempfile.mkdtemp(prefix="citysim-eval-")
-    loads = os.path.join(tmp, "nandajie_bentonville.csv")
-    info = build_loads(a.data, os.path.join(a.map, "corridors.geojson"), loads)
-    start = info["window"]
-    print(f"loads: Bentonville busiest hour {start} ({info['total_veh_h']} veh/h at 5 "
-          f"intersections), mapping {info['mapping']}, rotated {info['rotated'] or 'none'}, "
-          f"scale {info['scale']:.3f}, dropped at T junctions "
-          f"{100 * info['dropped_share']:.1f} %")
-    base = ["--map", a.map, "--corridor", "nandajie", "--loads", loads, "--duration", "3600",
-            "--start", start]
-    rows = []
-    rows.append(("all offsets zero", mean_rows([run(a.citysim, base + ["--seed", s])
-                                                for s in seeds])))
     plan_path = os.path.join(tmp, "plan.json")
     with Stack(a.cityd, "fixed") as st:
         plan = st.greenwave_plan()
@@ -326,23 +351,25 @@ def main():
     print(f"green-wave plan: {plan['cycle_s']:.0f} s, bands {plan['outbound_band_s']:.1f} / "
           f"{plan['inbound_band_s']:.1f} s at {plan['speed_mps']:.1f} m/s, offsets "
           + "/".join(f"{x['offset_s']:.0f}" for x in plan["intersections"]))
-    rows.append(("cityd green-wave plan", mean_rows([run(a.citysim, base + ["--seed", s,
-                                                                         "--plan", plan_path])
-                                                     for s in seeds])))
-    rows.append(("cityd fixed closed loop", closed_loop(a, base, "fixed", seeds, False)))
-    rows.append(("cityd fixed closed loop + plan", closed_loop(a, base, "fixed", seeds, True)))
-    rows.append(("cityd adaptive closed loop", closed_loop(a, base, "adaptive", seeds, False)))
+    print("| demand | timing | delay s/veh | stops/veh | outbound delay / stops | inbound "
+          "delay / stops | cross delay / stops | veh/h | cleared s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, factors in LEVELS:
+        info, dur, rows = level_rows(a, seeds, name, factors, plan_path)
+        print(f"<!-- {name}: loads from {info['start']}, {dur} s (warm-up {WARMUP_S} s), "
+              f"factors {factors} on the busiest hour {info['window']} x {info['scale']:.3f}, "
+              f"mapping {info['mapping']}, rotated {info['rotated'] or 'none'}, dropped at T "
+              f"junctions {100 * info['dropped_share']:.1f} % -->")
+        for tname, r in rows:
+            print(f"| {name} | {tname} | {r['mean_delay_s']:.1f} | {r['mean_stops']:.2f} | "
+                  f"{r['outbound_delay_s']:.1f} / {r['outbound_stops']:.2f} | "
+                  f"{r['inbound_delay_s']:.1f} / {r['inbound_stops']:.2f} | "
+                  f"{r['cross_delay_s']:.1f} / {r['cross_stops']:.2f} | "
+                  f"{r['throughput_vph']:.0f} | {r['cleared_s']:.0f}"
+                  + (f" ({r['uncleared']} of {len(seeds)} not cleared)" if r["uncleared"] else "")
+                  + " |")
+        sys.stdout.flush()
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{'timing':31} {'delay s/veh':>11} {'stops/veh':>9} {'out delay':>9} "
-          f"{'in delay':>9} {'out stops':>9} {'in stops':>8} {'veh/h':>6} {'cleared s':>9}")
-    for name, r in rows:
-        print(f"{name:31} {r['mean_delay_s']:11.1f} {r['mean_stops']:9.2f} "
-              f"{r['outbound_delay_s']:9.1f} {r['inbound_delay_s']:9.1f} "
-              f"{r['outbound_stops']:9.2f} {r['inbound_stops']:8.2f} {r['throughput_vph']:6.0f} "
-              f"{r['cleared_s']:9.0f}" + (f"  ({r['uncleared']} of {len(seeds)} runs left "
-                                          f"{r['in_network'] * len(seeds):.0f} vehicles "
-                                          f"queued: cleared_s = the horizon)"
-                                          if r["uncleared"] else ""))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin}
-DATA=../shared/data/signals/bentonville_ar_tmc_15min_2025-11-16_22.csv
+DATA=${DATA:-../shared/data/signals/bentonville_ar_tmc_15min_2025-11-16_22.csv}
 SEEDS=${SEEDS:-5}
 if [ ! -f "$DATA" ]; then
     echo "citysim_corridor: skipped ($DATA absent)"

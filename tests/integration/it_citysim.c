@@ -325,6 +325,22 @@ static void test_closed_loop(void)
         CU_ASSERT_TRUE(num(x, "vehicles") > 0);
     }
     CU_ASSERT_TRUE(num(r, "vehicles") > 3000);
+    json_t *counts = json_object_get(r, "counts");
+    CU_ASSERT_TRUE(num(counts, "posted") > 0);
+    CU_ASSERT_DOUBLE_EQUAL(num(counts, "duplicates"), 0, 0);
+    json_decref(r);
+    proc_free(&p);
+    /* The same run again: cityd answers its counts as duplicates, and
+     * citysim says so instead of announcing them as posted (issue 13). */
+    run(&p, args);
+    CU_ASSERT_EQUAL_FATAL(p.status, 0);
+    r = json_loads(p.out, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    counts = json_object_get(r, "counts");
+    CU_ASSERT_DOUBLE_EQUAL(num(counts, "posted"), 0, 0);
+    CU_ASSERT_TRUE(num(counts, "duplicates") > 0);
+    CU_ASSERT_PTR_NULL(strstr(p.err, "s: counts posted"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p.err, "answered as duplicates"));
     json_decref(r);
     proc_free(&p);
     struct http_result res;
@@ -332,6 +348,114 @@ static void test_closed_loop(void)
     CU_ASSERT_EQUAL(res.status, 200);
     CU_ASSERT_TRUE(num(res.json, "cycle_s") > 0);
     http_result_free(&res);
+}
+
+/* Points of the next <polyline> in the group starting at *p: monotone in
+ * time (x) and in position (y: up for outbound, down for inbound).
+ * Returns the number of points, 0 when no polyline is left in the group,
+ * -1 when a point breaks the order. */
+static int next_polyline(const char **p, const char *end, int dir)
+{
+    const char *pl = strstr(*p, "<polyline points=\"");
+    if (pl == NULL || pl > end)
+        return 0;
+    pl += strlen("<polyline points=\"");
+    double px = -INFINITY, py = dir == 0 ? INFINITY : -INFINITY, x, y;
+    int n = 0, used, bad = 0;
+    while (sscanf(pl, "%lf,%lf %n", &x, &y, &used) == 2) {
+        if (x < px - 1e-9 || (dir == 0 ? y > py + 1e-9 : y < py - 1e-9))
+            bad = 1;
+        px = x;
+        py = y;
+        n++;
+        pl += used;
+    }
+    *p = pl;
+    return bad ? -1 : n;
+}
+
+/* --svg: the time-space diagram of the run, parsed back: well formed
+ * (one root, balanced groups), every intersection labelled with greens
+ * and reds, and one trajectory per corridor vehicle in the window (as
+ * many as --trace shows: outbound EBT crossings between 600 s and 600 +
+ * 3 x 113 s), each going forward in time and along its direction. */
+static void test_svg(void)
+{
+    char svg[600], trace[600];
+    snprintf(svg, sizeof svg, "%s/run.svg", tmp);
+    snprintf(trace, sizeof trace, "%s/svg-trace.csv", tmp);
+    const char *args[] = {"run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
+                          "--duration", "3600", "--seed", "2", "--warmup", "600", "--svg", svg,
+                          "--trace", trace, NULL};
+    struct proc p;
+    run(&p, args);
+    CU_ASSERT_EQUAL_FATAL(p.status, 0);
+    proc_free(&p);
+    char *doc = support_slurp(svg), *tr = support_slurp(trace);
+    CU_ASSERT_EQUAL(strncmp(doc, "<?xml", 5), 0);
+    size_t len = strlen(doc);
+    CU_ASSERT_TRUE(len > 20 && strcmp(doc + len - 7, "</svg>\n") == 0);
+    int gopen = 0, gclose = 0;
+    for (const char *q = doc; (q = strstr(q, "<g")) != NULL; q++)
+        gopen += q[2] == ' ' || q[2] == '>';
+    for (const char *q = doc; (q = strstr(q, "</g>")) != NULL; q++)
+        gclose++;
+    CU_ASSERT_EQUAL(gopen, gclose);
+    CU_ASSERT_PTR_NOT_NULL(strstr(doc, "南大街-上夼西路"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(doc, "南大街-解放路"));
+    int greens = 0;
+    for (const char *q = doc; (q = strstr(q, "class=\"green\"")) != NULL; q++)
+        greens++;
+    CU_ASSERT_TRUE(greens >= 2 * 8 * 3);
+    /* Expected outbound trajectories from the trace. */
+    long want = 0, *seen = calloc(strlen(tr) / 10 + 1, sizeof *seen);
+    for (const char *line = strchr(tr, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        long veh;
+        char isec[64], mov[8];
+        double pos, arrive, cross;
+        if (sscanf(line + 1, "%ld,%63[^,],%7[^,],%lf,%lf,%lf", &veh, isec, mov, &pos, &arrive,
+                   &cross) == 6 && strcmp(mov, "EBT") == 0 && cross >= 600 &&
+            arrive <= 600 + 3 * 113) {
+            bool dup = false;
+            for (long k = 0; k < want && !dup; k++)
+                dup = seen[k] == veh;
+            if (!dup)
+                seen[want++] = veh;
+        }
+    }
+    free(seen);
+    for (int dir = 0; dir < 2; dir++) {
+        const char *g = strstr(doc, dir == 0 ? "<g id=\"outbound\"" : "<g id=\"inbound\"");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+        const char *end = strstr(g, "</g>");
+        long lines = 0;
+        int n;
+        while ((n = next_polyline(&g, end, dir)) != 0) {
+            CU_ASSERT_TRUE(n >= 2);
+            lines++;
+        }
+        CU_ASSERT_TRUE(lines > 20);
+        if (dir == 0)
+            CU_ASSERT_EQUAL(lines, want);
+    }
+    free(doc);
+    free(tr);
+}
+
+/* Against a cityd on the wall clock the simulated instants are in its
+ * past: the run fails and says how to start cityd for a closed loop. */
+static void test_wall_clock_cityd(void)
+{
+    struct test_redis r2;
+    struct test_cityd wall;
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&wall, r2.url, NULL), 0);
+    const char *args[] = {"run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
+                          "--duration", "900", "--seed", "5", "--server", wall.base,
+                          "--key", "k-sensor", "--retries", "0", NULL};
+    expect_fail(args, 3, "clock.mode=replay");
+    support_cityd_stop(&wall);
+    support_redis_stop(&r2);
 }
 
 /* cityd stops answering in the middle of a closed-loop run: retries, then
@@ -362,7 +486,7 @@ static void test_server_dies_mid_run(void)
     bool stopped = false;
     while (fgets(line, sizeof line, err) != NULL) {
         strncat(all, line, sizeof all - strlen(all) - 1);
-        if (!stopped && strstr(line, "counts posted") != NULL) {
+        if (!stopped && strstr(line, "citysim: t=") != NULL && strstr(line, "counts") != NULL) {
             CU_ASSERT_EQUAL(kill(cityd.pid, SIGSTOP), 0);
             stopped = true;
         }
@@ -374,6 +498,8 @@ static void test_server_dies_mid_run(void)
     CU_ASSERT_TRUE(stopped);
     CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 3);
     CU_ASSERT_PTR_NOT_NULL(strstr(all, "no answer after 3 attempts"));
+    if (strstr(all, "no answer after 3 attempts") == NULL)
+        fprintf(stderr, "\n%s\n", all);
     char *out = support_slurp(outpath);
     CU_ASSERT_STRING_EQUAL(out, "");
     free(out);
@@ -519,6 +645,8 @@ int suite_citysim(void)
         !CU_add_test(s, "run: plan from cityd", test_plan_from_cityd) ||
         !CU_add_test(s, "run: server gone", test_server_gone) ||
         !CU_add_test(s, "run: closed loop", test_closed_loop) ||
+        !CU_add_test(s, "run: a wall-clock cityd", test_wall_clock_cityd) ||
+        !CU_add_test(s, "run: --svg time-space diagram", test_svg) ||
         !CU_add_test(s, "run: server dies mid-run", test_server_dies_mid_run) ||
         !CU_add_test(s, "feed: parking", test_feed_parking) ||
         !CU_add_test(s, "feed: avl", test_feed_avl))

@@ -99,6 +99,14 @@ static void test_webster(void)
     CU_ASSERT_DOUBLE_EQUAL(num(p0, "hcm_delay_s"),
                            num(p0, "hcm_uniform_delay_s") + num(p0, "hcm_incremental_delay_s"), 1e-5);
     CU_ASSERT_TRUE(json_is_string(json_object_get(p0, "los")));
+    /* Intersection-wide (HCM): flow-weighted mean of the phases' delay. */
+    json_t *p1 = json_array_get(json_object_get(res.json, "phases"), 1);
+    double di = (500 * num(p0, "hcm_delay_s") + 300 * num(p1, "hcm_delay_s")) / 800;
+    CU_ASSERT_DOUBLE_EQUAL(num(res.json, "intersection_delay_s"), di, 1e-6);
+    char want_los[2] = { di <= 10 ? 'A' : di <= 20 ? 'B' : di <= 35 ? 'C' : di <= 55 ? 'D'
+                         : di <= 80 ? 'E' : 'F', 0 };
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(res.json, "intersection_los")),
+                           want_los);
     http_result_free(&res);
 
     /* Oversaturated: no optimum (null), longest cycle, reported. */
@@ -287,6 +295,15 @@ static void test_plans(void)
     http_result_free(&res);
     CU_ASSERT_EQUAL_FATAL(support_get(cityd.base, "/v1/signals/corridors/beimalu/plan", NULL, &res), 0);
     CU_ASSERT_EQUAL(res.status, 404);
+    http_result_free(&res);
+    /* No plan yet: the diagram draws the timing running now (issue 13). */
+    CU_ASSERT_EQUAL_FATAL(support_get(cityd.base, "/v1/signals/corridors/beimalu/time-space.svg",
+                                      NULL, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "<svg"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "</svg>"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "timing running now"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "北马路-解放路"));
     http_result_free(&res);
 
     snprintf(path, sizeof path, "%s/greenwave", base);
@@ -514,6 +531,151 @@ static void test_plan_runs(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     expect_plan_runs(&c2, other, (double)ts.tv_sec + 1800, again);
     json_decref(other);
+    json_decref(plan);
+    support_cityd_stop(&c2);
+    support_redis_stop(&r2);
+}
+
+
+/* Issue 13: without a speed, a corridor green wave explores progression
+ * speeds from 0.8 x the corridor's speed up to it (nandajie: 50 km/h);
+ * bands thinner than a fifth of the cycle come with what bounds them. */
+static void test_greenwave_defaults(void)
+{
+    struct http_result res;
+    post("/v1/signals/corridors/nandajie/greenwave", "k-engineer", "{}", &res);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    double v = 50 / 3.6, C = num(res.json, "cycle_s");
+    json_t *ls = json_object_get(res.json, "links");
+    bool slower = false;
+    for (size_t i = 0; i < json_array_size(ls); i++) {
+        json_t *l = json_array_get(ls, i);
+        for (int d = 0; d < 2; d++) {
+            double sp = num(l, d ? "inbound_speed_mps" : "outbound_speed_mps");
+            CU_ASSERT_TRUE(sp >= 0.8 * v - 1e-6 && sp <= v + 1e-6);
+            slower |= sp < v - 1e-6;
+        }
+    }
+    CU_ASSERT_TRUE(slower);
+    /* At the fixed 50 km/h the best equal bands are 2.7 s of 113 s. */
+    double band_range = num(res.json, "outbound_band_s");
+    http_result_free(&res);
+    post("/v1/signals/corridors/nandajie/greenwave", "k-engineer", "{\"speed_mps\":13.889}", &res);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    CU_ASSERT_TRUE(num(res.json, "outbound_band_s") < 0.2 * C);
+    CU_ASSERT_TRUE(band_range > num(res.json, "outbound_band_s"));
+    json_t *thin = json_object_get(res.json, "thin_bands");
+    CU_ASSERT_EQUAL(json_array_size(thin), 2);
+    for (size_t i = 0; i < json_array_size(thin); i++) {
+        json_t *t = json_array_get(thin, i);
+        const char *lead = json_string_value(json_object_get(t, "leading_edge"));
+        const char *trail = json_string_value(json_object_get(t, "trailing_edge"));
+        const char *why = json_string_value(json_object_get(t, "why"));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(lead);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(trail);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(why);
+        CU_ASSERT_EQUAL(strncmp(lead, "nd-", 3), 0);
+        CU_ASSERT_EQUAL(strncmp(trail, "nd-", 3), 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(why, lead));
+    }
+    http_result_free(&res);
+}
+
+/* Issue 13: a plan activated while the intersections are adaptive runs
+ * there too: they take its cycle and offsets as their coordination
+ * reference (greens still from their counts). The reply says, for every
+ * intersection, its mode and whether the plan runs there and why not (a
+ * max-pressure one keeps no common cycle); with "mode":"fixed" every
+ * intersection switches to fixed and runs the plan exactly. */
+static void test_plan_runs_adaptive(void)
+{
+    struct test_redis r2;
+    struct test_cityd c2;
+    struct http_result res;
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(wait_ready(&c2), 0);
+    CU_ASSERT_EQUAL_FATAL(support_send("PUT", c2.base, "/v1/signals/intersections/nd-08/mode",
+                                       "k-engineer",
+                                       "{\"mode\":\"adaptive\",\"method\":\"max_pressure\"}",
+                                       &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    http_result_free(&res);
+    json_t *before = read_json(&c2, "/v1/signals/intersections/nd-03/timing");
+    double now = num(before, "ts");
+    json_decref(before);
+    CU_ASSERT_EQUAL_FATAL(support_send("POST", c2.base, "/v1/signals/corridors/nandajie/greenwave",
+                                       "k-engineer", "{\"speed_range_mps\":[11.1,13.9]}", &res),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    json_t *plan = json_incref(res.json);
+    http_result_free(&res);
+    const char *id = json_string_value(json_object_get(plan, "id"));
+    double C = num(plan, "cycle_s");
+    char body[200];
+    const char *path = "/v1/signals/corridors/nandajie/plan";
+    snprintf(body, sizeof body, "{\"plan\":\"%s\"}", id);
+    CU_ASSERT_EQUAL_FATAL(support_send("PUT", c2.base, path, "k-engineer", body, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    json_t *xs = json_object_get(res.json, "intersections");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(xs), 8);
+    for (size_t i = 0; i < 8; i++) {
+        json_t *x = json_array_get(xs, i);
+        const char *isec = json_string_value(json_object_get(x, "id"));
+        const char *mode = json_string_value(json_object_get(x, "mode"));
+        const char *why = json_string_value(json_object_get(x, "plan_reason"));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(mode);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(why);
+        CU_ASSERT_STRING_EQUAL(mode, "adaptive");
+        bool mp = strcmp(isec, "nd-08") == 0;
+        CU_ASSERT_EQUAL(json_is_true(json_object_get(x, "plan_runs")), !mp);
+        CU_ASSERT_PTR_NOT_NULL(strstr(why, mp ? "max_pressure" : "cycle and offsets"));
+    }
+    http_result_free(&res);
+    /* A few cycles later the adaptive intersections run the plan's cycle
+     * and offsets (relative to the first: nd-01 is adaptive too). */
+    double t = now + 1800;
+    json_t *px = json_object_get(plan, "intersections");
+    double start0 = 0;
+    for (size_t i = 0; i < 7; i++) {
+        json_t *x = json_array_get(px, i);
+        json_t *tm = read_at(&c2, json_string_value(json_object_get(x, "id")), "timing", t);
+        const char *tmode = json_string_value(json_object_get(tm, "mode"));
+        const char *tplan = json_string_value(json_object_get(tm, "plan"));
+        CU_ASSERT_STRING_EQUAL(tmode ? tmode : "(none)", "adaptive");
+        CU_ASSERT_STRING_EQUAL(tplan ? tplan : "(none)", id);
+        if (tplan == NULL)
+            fprintf(stderr, "\n%s: %s\n", json_string_value(json_object_get(x, "id")),
+                    json_string_value(json_object_get(tm, "reason")));
+        CU_ASSERT_DOUBLE_EQUAL(num(tm, "cycle_s"), C, 1e-9);
+        CU_ASSERT_DOUBLE_EQUAL(num(tm, "common_cycle_s"), C, 1e-9);
+        double off = posmod(round(num(x, "offset_s")), C);
+        CU_ASSERT_DOUBLE_EQUAL(num(tm, "corridor_offset_s"), off, 1e-9);
+        if (i == 0)
+            start0 = num(tm, "cycle_start");
+        else
+            CU_ASSERT_DOUBLE_EQUAL(posmod(num(tm, "cycle_start") - start0, C), off, 1e-9);
+        json_decref(tm);
+    }
+    /* Switch to fixed with the plan: every intersection runs it exactly. */
+    snprintf(body, sizeof body, "{\"plan\":\"%s\",\"mode\":\"fixed\"}", id);
+    CU_ASSERT_EQUAL_FATAL(support_send("PUT", c2.base, path, "k-engineer", body, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 200);
+    xs = json_object_get(res.json, "intersections");
+    for (size_t i = 0; i < json_array_size(xs); i++) {
+        json_t *x = json_array_get(xs, i);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(x, "mode")), "fixed");
+        CU_ASSERT_TRUE(json_is_true(json_object_get(x, "plan_runs")));
+    }
+    http_result_free(&res);
+    double starts[8];
+    expect_plan_runs(&c2, plan, t + 1800, starts);
+    /* A bad mode changes nothing. */
+    snprintf(body, sizeof body, "{\"plan\":\"%s\",\"mode\":\"sometimes\"}", id);
+    CU_ASSERT_EQUAL_FATAL(support_send("PUT", c2.base, path, "k-engineer", body, &res), 0);
+    CU_ASSERT_EQUAL(res.status, 400);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.body, "mode"));
+    http_result_free(&res);
     json_decref(plan);
     support_cityd_stop(&c2);
     support_redis_stop(&r2);
@@ -994,6 +1156,8 @@ int suite_signals(void)
              CU_add_test(s, "corridors", test_corridors) &&
              CU_add_test(s, "plans and time-space diagram", test_plans) &&
              CU_add_test(s, "an activated plan runs, across a restart", test_plan_runs) &&
+             CU_add_test(s, "a plan runs on adaptive intersections", test_plan_runs_adaptive) &&
+             CU_add_test(s, "corridor green wave: speed range, thin bands", test_greenwave_defaults) &&
              CU_add_test(s, "bad numbers at every entry point", test_bad_numbers) &&
              CU_add_test(s, "time-space diagram of extreme plans", test_time_space_extremes) &&
              CU_add_test(s, "too large", test_too_large) &&

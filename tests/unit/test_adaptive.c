@@ -344,6 +344,29 @@ static void test_saturation(void)
     adaptive_group_free(g);
 }
 
+/* A short green passes whole vehicles: 10 s at 1300 veh/h is 3.6
+ * vehicles of capacity but 3 cars a cycle. Counts of 3 a cycle are what a
+ * saturated phase shows (issue 13: left-turn phases of the corridor
+ * evaluation stayed starved at their minimum because 3 of 3.6 looked
+ * like spare capacity). */
+static void test_saturation_whole_vehicles(void)
+{
+    struct adaptive_isec_cfg c;
+    two_phase(&c, "x", 1200, 60);
+    c.ph[1].saturation_vph = 1300;
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    adaptive_advance(g, 900, NULL, NULL);
+    const struct adaptive_record *r = &g->m[0].cur;
+    double per_green = 1300 * r->green[1] / 3600, whole = floor(per_green);
+    double cap1 = 1300 * r->green[1] / r->cycle_s;
+    CU_ASSERT_TRUE_FATAL(whole / per_green < ADAPTIVE_SAT_X);
+    post(g, 0, 0, 900, 0.5 * 3600 * r->green[0] / r->cycle_s, whole * 3600 / r->cycle_s);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].sat_floor[1], cap1 / ADAPTIVE_X_MAX, 1e-6);
+    adaptive_group_free(g);
+}
+
 /* A fixed member ignores counts. */
 static void test_fixed_ignores_counts(void)
 {
@@ -596,6 +619,63 @@ static void test_plan_adaptive(void)
     CU_ASSERT(g->master_cycle > C0 + 10);
     CU_ASSERT_FALSE(g->m[0].cur.plan_offsets);
     CU_ASSERT_STRING_EQUAL(g->m[0].cur.plan, "");
+    adaptive_group_free(g);
+}
+
+/* At a signal whose own cycle is shorter than the corridor's, the minor
+ * phases get whole vehicles' worth of green: a green passes floor(s g /
+ * 3600) cars, so a green of 3.6 cars' worth serves 3 (issue 13). */
+static void test_minor_greens_whole_vehicles(void)
+{
+    corridor3(2400);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_FIXED);
+    adaptive_start(g, 0);
+    adaptive_advance(g, 3600, NULL, NULL);
+    int checked = 0;
+    for (size_t k = 0; k < 3; k++) {
+        if ((int)k == g->critical)
+            continue;
+        const struct adaptive_record *r = &g->m[k].cur;
+        for (size_t p = 1; p < 3; p++) {
+            double veh = r->target_green[p] * cor_cfg[k].ph[p].saturation_vph / 3600;
+            if (r->target_green[p] > cor_cfg[k].ph[p].gmin_s + 1e-9) {
+                CU_ASSERT_DOUBLE_EQUAL(veh, round(veh), 1e-6);
+                checked++;
+            }
+        }
+    }
+    CU_ASSERT_TRUE(checked > 0);
+    adaptive_group_free(g);
+}
+
+/* Re-timed from counts, a non-critical signal's minor phases keep
+ * ADAPTIVE_MINOR_X_COUNTED (0.65) rather than the design flows' 0.85:
+ * counted flows are 15-minute means of platoon arrivals (issue 13: left
+ * turns of the corridor evaluation queued for minutes at 0.85). */
+static void test_minor_x_counted(void)
+{
+    corridor3(2400);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    for (double t = 0; t < 3600; t += 900)
+        for (size_t k = 0; k < 3; k++)
+            post(g, k, t, 900, k == 1 ? 2400 : 800, 300);
+    adaptive_advance(g, 3600 + 600, NULL, NULL);
+    int checked = 0;
+    for (size_t k = 0; k < 3; k++) {
+        if ((int)k == g->critical)
+            continue;
+        const struct adaptive_record *r = &g->m[k].cur;
+        for (size_t p = 1; p < 3; p++) {
+            double s = cor_cfg[k].ph[p].saturation_vph;
+            double x = r->flow[p] / (s * r->target_green[p] / r->common_cycle_s);
+            /* 0.65, or the signal's own Webster x when higher (0.67 here):
+             * well below the design flows' 0.85. */
+            CU_ASSERT_TRUE(x <= 0.7);
+            checked++;
+        }
+    }
+    CU_ASSERT_TRUE(checked > 0);
     adaptive_group_free(g);
 }
 
@@ -948,6 +1028,9 @@ int suite_adaptive(void)
         !CU_add_test(s, "shortway transitions", test_shortway) ||
         !CU_add_test(s, "isolated follows counts", test_isolated_follows_counts) ||
         !CU_add_test(s, "saturation from stop-line counts", test_saturation) ||
+        !CU_add_test(s, "saturation: whole vehicles a green", test_saturation_whole_vehicles) ||
+        !CU_add_test(s, "minor greens in whole vehicles", test_minor_greens_whole_vehicles) ||
+        !CU_add_test(s, "minor phases re-timed from counts", test_minor_x_counted) ||
         !CU_add_test(s, "fixed ignores counts", test_fixed_ignores_counts) ||
         !CU_add_test(s, "corridor offsets and transitions", test_corridor_transitions) ||
         !CU_add_test(s, "a plan in fixed mode", test_plan_fixed) ||

@@ -190,6 +190,39 @@ static void test_random_against_scan(void)
     }
 }
 
+/* What bounds a band: two signals, C = 60, windows [0, 30) and [10, 40)
+ * at the same instant (travel 0): the band is [10, 30): it starts with
+ * signal 1's green and ends with signal 0's. A third signal with a 5 s
+ * window inside both: the band is that window, bounded by it alone. */
+static void test_limits(void)
+{
+    struct bands_signal sig[3] = {
+        {0, 0, 30, 0, 30}, {10, 0, 30, 0, 30}, {15, 0, 5, 0, 5},
+    };
+    double tt[2] = {0, 0};
+    struct bands_corridor c = {2, 60, sig, tt, tt};
+    struct band out, in;
+    size_t lead, trail;
+    bands_eval(&c, &out, &in);
+    CU_ASSERT_DOUBLE_EQUAL(out.width_s, 20, 1e-9);
+    bands_limits(&c, false, &out, &lead, &trail);
+    CU_ASSERT_EQUAL(lead, 1);
+    CU_ASSERT_EQUAL(trail, 0);
+    bands_limits(&c, true, &in, &lead, &trail);
+    CU_ASSERT_EQUAL(lead, 1);
+    CU_ASSERT_EQUAL(trail, 0);
+    c.n = 3;
+    bands_eval(&c, &out, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(out.width_s, 5, 1e-9);
+    bands_limits(&c, false, &out, &lead, &trail);
+    CU_ASSERT_EQUAL(lead, 2);
+    CU_ASSERT_EQUAL(trail, 2);
+    /* No band: no limits. */
+    struct band none = {false, 0, 0};
+    bands_limits(&c, false, &none, &lead, &trail);
+    CU_ASSERT_EQUAL(lead, (size_t)-1);
+}
+
 int suite_bands(void)
 {
     CU_pSuite s = CU_add_suite("bands", NULL, NULL);
@@ -199,7 +232,8 @@ int suite_bands(void)
         !CU_add_test(s, "two signals by hand", test_two_signals_by_hand) ||
         !CU_add_test(s, "windows across the cycle end", test_wraparound) ||
         !CU_add_test(s, "always green, queue clearance", test_always_green_and_queue) ||
-        !CU_add_test(s, "random corridors vs dense scan", test_random_against_scan))
+        !CU_add_test(s, "random corridors vs dense scan", test_random_against_scan) ||
+        !CU_add_test(s, "what bounds a band", test_limits))
         return -1;
     return 0;
 }

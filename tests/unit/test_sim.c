@@ -11,6 +11,7 @@
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim.h"
@@ -150,7 +151,7 @@ static double corridor_stops_at_b(double offset_b, bool disperse, long *through)
         is[k].ncounts = 1;
     }
     struct sim_corridor_opts o = {.speed_mps = 10, .outbound = SIM_EB, .duration_s = 3600,
-                                  .seed = 3, .uniform = true, .no_dispersion = !disperse};
+                                  .seed = 3, .uniform = true, .speed_dev = disperse ? 0.15 : 0};
     char err[128];
     struct sim *s = sim_new(is, 2, &o, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
@@ -181,6 +182,256 @@ static void test_corridor_progression(void)
     CU_ASSERT_TRUE(good < 0.8 * bad);
 }
 
+
+/* ---- the driver model (hand-computed cases) ---- */
+
+/* One EB approach at each of n intersections `gap` m apart, one phase
+ * green for the whole cycle unless `green` < cycle; counts[k] vehicles in
+ * interval k of `len` s at the first intersection. */
+struct line {
+    struct sim_count c[4];
+    struct sim_isec is[3];
+};
+
+static void line_init(struct line *L, size_t n, double gap, double cycle, double green,
+                      double offset, const double *counts, size_t nc, double len)
+{
+    int ebt = sim_movement_index("EBT");
+    memset(L, 0, sizeof *L);
+    for (size_t k = 0; k < nc; k++) {
+        L->c[k].start_s = len * (double)k;
+        L->c[k].length_s = len;
+        for (int m = 0; m < SIM_NMOV; m++)
+            L->c[k].counts[m] = -1;
+        L->c[k].counts[ebt] = counts[k];
+    }
+    for (size_t i = 0; i < n; i++) {
+        L->is[i].id = i == 0 ? "a" : i == 1 ? "b" : "c";
+        L->is[i].position_m = gap * (double)i;
+        L->is[i].timing.cycle_s = cycle;
+        L->is[i].timing.offset_s = offset;
+        L->is[i].timing.nphases = 1;
+        L->is[i].timing.phases[0] = (struct sim_phase){1u << ebt, green, cycle - green, 1800};
+        L->is[i].counts = L->c;
+        L->is[i].ncounts = nc;
+    }
+}
+
+struct crossing { long veh; char isec; double arrive, cross; };
+struct tracelog { struct crossing *x; size_t n, cap; };
+
+static void on_trace(void *arg, const char *line)
+{
+    struct tracelog *t = arg;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 256;
+        t->x = realloc(t->x, t->cap * sizeof *t->x);
+    }
+    struct crossing *c = &t->x[t->n];
+    char isec[8], mov[8];
+    double pos;
+    if (sscanf(line, "%ld,%7[^,],%7[^,],%lf,%lf,%lf", &c->veh, isec, mov, &pos, &c->arrive,
+               &c->cross) == 6) {
+        c->isec = isec[0];
+        t->n++;
+    }
+}
+
+/* Stop rule at v = 10 m/s, a = 2, b = 4, spacing 5 m: a standstill k
+ * vehicles back leaves vk = sqrt(20 k) at the line, stopping costs
+ * 1.25 + 2.5 - (10 - vk)^2/40 s before the line (1.25 s at k = 0, 2.986 s
+ * at k = 1); a queue's start loses v/2a = 2.5 s (start_s 0), h/2 = 1 s of
+ * it in the crossing times, 1.5 s after the line for each vehicle that
+ * stopped. Two arrivals a cycle (15 and 45 s into it), green 50..58 s:
+ * the first waits to 51 (36 s, stops: 37.5 s), the second (one ahead)
+ * crosses at 53 (8 s >= 2.986, stops: 9.5 s). */
+static struct sim_corridor_opts driver(double warmup)
+{
+    return (struct sim_corridor_opts){.speed_mps = 10, .outbound = SIM_EB, .duration_s = 600,
+                                      .seed = 1, .uniform = true, .accel_mps2 = 2,
+                                      .decel_mps2 = 4, .jam_spacing_m = 5, .lanes = 1,
+                                      .warmup_s = warmup};
+}
+
+static void run_line(struct line *L, size_t n, const struct sim_corridor_opts *o,
+                     struct sim_result *r, struct tracelog *t)
+{
+    char err[160];
+    struct sim *s = sim_new(L->is, n, o, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    if (t)
+        sim_set_trace(s, on_trace, t);
+    sim_advance(s, INFINITY);
+    sim_result(s, r);
+    sim_free(s);
+}
+
+static void test_stop_rule(void)
+{
+    struct line L;
+    double n20[] = {20};
+    line_init(&L, 1, 0, 60, 8, 50, n20, 1, 600);
+    struct sim_corridor_opts o = driver(0);
+    struct sim_result r;
+    run_line(&L, 1, &o, &r, NULL);
+    CU_ASSERT_EQUAL(r.all.vehicles, 20);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 20, (37.5 + 9.5) / 2, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.stops, 20, 1e-12);
+    /* A vehicle 0.2 s short of green crosses h/2 = 1 s into it: a 1.2 s
+     * wait is less than the 1.25 s a stop at the line costs -- it slows,
+     * no stop, nothing lost after the line. 1 s earlier: a 2.2 s wait
+     * is a stop (+1.5 s). With start_s 1 s, 0.5 s. */
+    double n10[] = {10};
+    line_init(&L, 1, 0, 60, 8, 30.2, n10, 1, 600);
+    run_line(&L, 1, &o, &r, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 10, 1.2, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.stops, 0, 1e-12);
+    line_init(&L, 1, 0, 60, 8, 31.2, n10, 1, 600);
+    run_line(&L, 1, &o, &r, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 10, 2.2 + 1.5, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.stops, 10, 1e-12);
+    o.start_s = 1;
+    run_line(&L, 1, &o, &r, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 10, 2.2 + 0.5, 1e-9);
+    o.start_s = 0;
+    /* The pure queueing model (accel 0): every wait is a stop, no loss. */
+    o.accel_mps2 = 0;
+    line_init(&L, 1, 0, 60, 8, 30.2, n10, 1, 600);
+    run_line(&L, 1, &o, &r, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 10, 1.2, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.stops, 10, 1e-12);
+}
+
+/* Warm-up: 10 vehicles in [0, 300) (every 30 s), 5 in [300, 600)
+ * (every 60 s, 30 s into each cycle: cross at 51, 22.5 s with the stop).
+ * With --warmup 300 only the last 5 count, throughput over 300 s. */
+static void test_warmup(void)
+{
+    struct line L;
+    double n[] = {10, 5};
+    line_init(&L, 1, 0, 60, 8, 50, n, 2, 300);
+    struct sim_corridor_opts o = driver(300);
+    struct sim_result r;
+    run_line(&L, 1, &o, &r, NULL);
+    CU_ASSERT_EQUAL(r.all.vehicles, 5);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 5, 22.5, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r.throughput_vph, 5 * 3600.0 / 300, 1e-9);
+    o.warmup_s = 0;
+    run_line(&L, 1, &o, &r, NULL);
+    CU_ASSERT_EQUAL(r.all.vehicles, 15);
+    o.warmup_s = 600;
+    char err[160];
+    CU_ASSERT_PTR_NULL(sim_new(L.is, 1, &o, err, sizeof err));
+}
+
+/* Speed persistence: with little traffic and signals always green, each
+ * driver covers the 600 m link in exactly twice its 300 m time, drivers
+ * differ (sd of the factor 0.1), and nobody is delayed (delay is against
+ * the driver's own desired speed). */
+static void test_speed_persistence(void)
+{
+    struct line L;
+    double n[] = {20};
+    line_init(&L, 3, 0, 60, 60, 0, n, 1, 3600);
+    L.is[1].position_m = 300;
+    L.is[2].position_m = 900;
+    struct sim_corridor_opts o = {.speed_mps = 10, .outbound = SIM_EB, .duration_s = 3600,
+                                  .seed = 7, .uniform = true, .speed_dev = 0.1, .lanes = 1};
+    struct sim_result r;
+    struct tracelog t = {0};
+    run_line(&L, 3, &o, &r, &t);
+    CU_ASSERT_EQUAL(r.all.vehicles, 20);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s, 0, 1e-6);
+    double lo = INFINITY, hi = 0;
+    int checked = 0;
+    for (size_t k = 0; k < t.n; k++) {
+        if (t.x[k].isec != 'a')
+            continue;
+        double at[3] = {t.x[k].cross, NAN, NAN};
+        for (size_t j = k + 1; j < t.n; j++)
+            if (t.x[j].veh == t.x[k].veh)
+                at[t.x[j].isec - 'a'] = t.x[j].arrive;
+        double t1 = at[1] - at[0], t2 = at[2] - at[1];
+        CU_ASSERT_DOUBLE_EQUAL(t2, 2 * t1, 2e-3);   /* trace: ms */
+        lo = fmin(lo, t1);
+        hi = fmax(hi, t1);
+        checked++;
+    }
+    CU_ASSERT_EQUAL(checked, 20);
+    /* 20 draws of N(1, 0.1): the speeds spread (30 s at the link speed). */
+    CU_ASSERT_TRUE(hi - lo > 2.0);
+    CU_ASSERT_TRUE(lo > 30 / 1.5 && hi < 30 / 0.6);
+    free(t.x);
+}
+
+/* No overtaking within a lane: with one lane, drivers whose speeds differ
+ * by 30 % reach the next stop line in the order they left the last one,
+ * at least follow_s apart (1 + 7.5/10 = 1.75 s), and some are held back
+ * (a fast driver behind a slow one); with two lanes some do pass. With
+ * arrivals 1 s apart (uniform, constant speed), the entry is spaced to
+ * 1.75 s: the k-th vehicle reaches the line at 0.5 + 1.75 k. */
+static int overtakes(int lanes, double *min_gap, long *held)
+{
+    struct line L;
+    double n[] = {600};
+    line_init(&L, 2, 500, 60, 60, 0, n, 1, 3600);
+    struct sim_corridor_opts o = {.speed_mps = 10, .outbound = SIM_EB, .duration_s = 3600,
+                                  .seed = 3, .uniform = true, .speed_dev = 0.3, .lanes = lanes,
+                                  .jam_spacing_m = 7.5};
+    struct sim_result r;
+    struct tracelog t = {0};
+    run_line(&L, 2, &o, &r, &t);
+    CU_ASSERT_EQUAL(r.all.vehicles, 600);
+    /* crossings at a in order; their arrivals at b. */
+    long *order = calloc(t.n, sizeof *order);
+    double *arr_b = calloc(t.n, sizeof *arr_b);
+    size_t na = 0;
+    for (size_t k = 0; k < t.n; k++)
+        if (t.x[k].isec == 'a')
+            order[na++] = t.x[k].veh;
+    for (size_t k = 0; k < t.n; k++)
+        if (t.x[k].isec == 'b' && t.x[k].veh >= 0 && (size_t)t.x[k].veh < t.n)
+            arr_b[t.x[k].veh] = t.x[k].arrive;
+    int passed = 0;
+    *min_gap = INFINITY;
+    *held = 0;
+    for (size_t k = 1; k < na; k++) {
+        double gap = arr_b[order[k]] - arr_b[order[k - 1]];
+        if (gap < 0)
+            passed++;
+        *min_gap = fmin(*min_gap, gap);
+    }
+    for (size_t k = 0; k < t.n; k++)
+        if (t.x[k].isec == 'b' && fabs(t.x[k].arrive - t.x[k].cross) < 1e-9)
+            (*held)++;
+    free(order);
+    free(arr_b);
+    free(t.x);
+    return passed;
+}
+
+static void test_no_overtaking(void)
+{
+    double gap;
+    long held;
+    CU_ASSERT_EQUAL(overtakes(1, &gap, &held), 0);
+    CU_ASSERT_TRUE(gap >= 1.75 - 1e-9);
+    CU_ASSERT_TRUE(overtakes(2, &gap, &held) > 0);
+    /* Entry spacing, constant speed. */
+    struct line L;
+    double n[] = {60};
+    line_init(&L, 1, 0, 60, 60, 0, n, 1, 60);
+    struct sim_corridor_opts o = {.speed_mps = 10, .outbound = SIM_EB, .duration_s = 60,
+                                  .seed = 1, .uniform = true, .lanes = 1, .jam_spacing_m = 7.5};
+    struct sim_result r;
+    struct tracelog t = {0};
+    run_line(&L, 1, &o, &r, &t);
+    CU_ASSERT_EQUAL_FATAL(t.n, 60);
+    for (size_t k = 0; k < t.n; k++)
+        CU_ASSERT_DOUBLE_EQUAL(t.x[k].arrive, 0.5 + 1.75 * (double)k, 1e-9);
+    free(t.x);
+}
+
 int suite_sim(void)
 {
     CU_pSuite s = CU_add_suite("sim", NULL, NULL);
@@ -191,5 +442,9 @@ int suite_sim(void)
              CU_add_test(s, "Poisson arrivals: Webster within 10 %", test_poisson_webster) &&
              CU_add_test(s, "same seed, same result", test_deterministic_seed) &&
              CU_add_test(s, "bad parameters rejected", test_bad_parameters) &&
-             CU_add_test(s, "corridor: a green wave is not stopped twice", test_corridor_progression));
+             CU_add_test(s, "corridor: a green wave is not stopped twice", test_corridor_progression) &&
+             CU_add_test(s, "stop rule: hand-computed waits and losses", test_stop_rule) &&
+             CU_add_test(s, "warm-up: early vehicles not measured", test_warmup) &&
+             CU_add_test(s, "speeds persist per driver", test_speed_persistence) &&
+             CU_add_test(s, "no overtaking within a lane", test_no_overtaking));
 }
