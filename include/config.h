@@ -33,6 +33,8 @@ struct config {
     char redis_server_bin[CONFIG_PATH_MAX];
     char redis_appendfsync[16];
     long redis_timeout_ms;
+    long redis_wait_replicas;
+    long redis_wait_timeout_ms;
     /* [map] */
     char map_dir[CONFIG_PATH_MAX];
     /* [auth] */

@@ -18,6 +18,10 @@
  *    rainy day). The forecast for now + h is P(now + h) + rho(h) d, with
  *    rho learned per lag of 15 min .. 4 h by least squares (exponentially
  *    forgetting, prior exp(-h / 2 h)); beyond 4 h rho decays on.
+ *    Where the target's hour of the week has no history of its own (its
+ *    shape is borrowed from other days: a Sunday after weekdays only) the
+ *    move away from the current value is scaled down, to half for a cell
+ *    never seen, not at all once it has seen its hour.
  *  - Interval: 80 %, from the 10th and 90th percentiles of the lag's past
  *    residuals standardised by the profile's spread at the target time
  *    (tracked online by stochastic quantile steps), so it is wide where

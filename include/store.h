@@ -11,7 +11,40 @@
  *
  * Replies are exposed through accessor functions on an opaque type so
  * that no other module sees hiredis. A reply pointer is only valid during
- * the callback. */
+ * the callback.
+ *
+ * Redis Cluster (url "redis-cluster://h:p[,h:p...]"): the same API, with
+ * one connection per master and a slot map (CLUSTER SLOTS: asked of the
+ * seeds at start, again after MOVED, after a connection is lost and every
+ * 5 s). Routing: every command goes to the master of the slot of its
+ * first key, which the store finds by itself (so callers need not say):
+ * argument 1 for ordinary commands, argument 3 for EVAL/EVALSHA/FCALL
+ * when numkeys > 0 (so the first KEYS[] element), the first stream after
+ * STREAMS for XREAD; commands without a key (PING, INFO, SCRIPT, ...) go
+ * to any master. A command with keys in several slots gets Redis'
+ * CROSSSLOT error; a batch must have all its keys in one slot (one hash
+ * tag, keys.h) -- one spanning slots is a programming error: refused on
+ * a cluster (store_batch_send returns -1), and counted
+ * (cityd_store_cross_slot_batches_total) and logged at error level on a
+ * single Redis too, so tests catch it there. MOVED and ASK are followed
+ * (at most 16 hops); TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN and a
+ * master with no connection up (refused, failing over) are waited out
+ * with backoff, then the command is sent again -- all within the
+ * command's timeout_ms, after which it fails with STORE_DOWN (it never
+ * ran). A command sent on a connection that died, or not answered in
+ * time, is STORE_TIMEOUT as with one Redis and is never sent again. The
+ * store is "up" (store_is_up, the state callback) while every slot's
+ * master has a connection up; commands to slots that are up succeed
+ * while others are failing over. No pub/sub: cityd polls its change
+ * feeds (XREAD), which work on a cluster like any key.
+ *
+ * WAIT (opts.wait_replicas > 0, any mode): every write -- a batch, a
+ * script call, or a command outside the store's read-only table -- is
+ * followed on its connection by WAIT wait_replicas wait_timeout_ms, and
+ * answered STORE_OK only once WAIT confirms that many replicas hold it;
+ * otherwise STORE_TIMEOUT (it applied on the master and may yet be lost
+ * in a failover: the caller's usual unknown outcome, 503 store_timeout,
+ * retry with the same id). Error replies are answered as they are. */
 #ifndef CITYD_STORE_H
 #define CITYD_STORE_H
 
@@ -45,12 +78,14 @@ enum store_reply_type {
 };
 
 struct store_opts {
-    const char *url;          /* "redis://host:port" or "unix:/path" */
+    const char *url;          /* "redis://host:port", "unix:/path", "redis-cluster://h:p,..." */
     int timeout_ms;           /* per-command timeout (default 2000) */
     int connect_timeout_ms;   /* default 1000 */
     int backoff_min_ms;       /* first reconnect delay (default 50) */
     int backoff_max_ms;       /* cap (default 2000) */
     int ping_interval_ms;     /* health PING period (default 1000) */
+    int wait_replicas;        /* > 0: writes confirmed by WAIT (default 0: not) */
+    int wait_timeout_ms;      /* WAIT's timeout (default 200) */
 };
 
 /* Called on every transition up/down (up=true after a successful connect
@@ -87,13 +122,35 @@ uint64_t store_last_rtt_us(const struct store *s);
 struct metrics;
 void store_bind_metrics(struct store *s, struct metrics *m);
 
+/* Cluster state, for /v1/health and tests. */
+struct store_stats {
+    unsigned long long moved, ask;      /* redirects followed */
+    unsigned long long retries;         /* sends after a wait (no master up, TRYAGAIN...) */
+    unsigned long long failovers;       /* replicas seen promoted to master */
+    unsigned long long cross_slot;      /* batches spanning slots */
+    unsigned long long wait_failed;     /* writes WAIT did not confirm */
+};
+struct store_node_info {
+    char addr[304];                     /* host:port */
+    bool up, master;
+    unsigned slots;                     /* slots it serves */
+    int replicas;                       /* replicas the map lists for it */
+};
+bool store_is_cluster(const struct store *s);
+const struct store_stats *store_get_stats(const struct store *s);
+/* Slots whose master has a connection up (cluster; 0 otherwise). */
+unsigned store_slots_up(const struct store *s);
+/* The masters of the slot map and the other nodes it lists that have a
+ * connection up; at most max. 0 for a single Redis. */
+size_t store_nodes(const struct store *s, struct store_node_info *out, size_t max);
+
 /* Issue a command from argv/lens (binary safe; lens may be NULL for C
  * strings). Returns 0; the callback will be called exactly once. cb may
  * be NULL (fire and forget). Returns -1, and never calls back, only for a
  * command that cannot be sent: no arguments, a bad format, out of memory,
  * or a command that would break the shared connection (SUBSCRIBE and
  * friends, MONITOR, MULTI/EXEC/DISCARD/WATCH/UNWATCH -- use store_batch --,
- * SELECT -- put the db in the url --, QUIT, RESET). */
+ * SELECT -- put the db in the url --, QUIT, RESET, ASKING). */
 int store_cmd_argv(struct store *s, store_cb *cb, void *arg, int argc,
                    const char **argv, const size_t *lens);
 /* printf-like, hiredis format rules: %s string, %b binary (ptr,len). */
@@ -157,6 +214,25 @@ const char *store_reply_str(const struct store_reply *r, size_t *len);
 long long store_reply_int(const struct store_reply *r);
 size_t store_reply_len(const struct store_reply *r);          /* array elements */
 const struct store_reply *store_reply_at(const struct store_reply *r, size_t i);
+
+/* A reply parsed from RESP bytes (exactly one reply), for tests and
+ * tools; NULL if incomplete or malformed. Free with store_reply_free. */
+struct store_reply *store_reply_parse(const char *resp, size_t len);
+void store_reply_free(struct store_reply *r);
+
+/* CLUSTER SLOTS parsing (what the store does with the reply; exposed for
+ * tests). asked_host replaces a node without an endpoint ("" or "?").
+ * NULL with the reason in err for a malformed reply (a slot twice, a bad
+ * range or address). */
+struct store_slotmap;
+struct store_slotmap *store_slotmap_parse(const struct store_reply *r, const char *asked_host,
+                                          char *err, size_t errlen);
+void store_slotmap_free(struct store_slotmap *m);
+/* "host:port" of the master serving slot, NULL if no one does. */
+const char *store_slotmap_master(const struct store_slotmap *m, unsigned slot);
+size_t store_slotmap_masters(const struct store_slotmap *m);
+/* Replicas listed for the master of slot (-1: uncovered). */
+int store_slotmap_replicas(const struct store_slotmap *m, unsigned slot);
 
 /* Synchronous blocking helper for start-up and tools only (never on the
  * serving path): connect (and SELECT), PING, expect PONG, each step within

@@ -4,7 +4,9 @@
  * module has restored its state (server_ready): a load balancer must never
  * route to a cityd whose endpoints still answer 503. Before that it is 503
  * "starting"; after, while Redis is down, 503 "degraded". The body says
- * which, and "redis" says whether the store is up. */
+ * which, and "redis" says whether the store is up. On a Redis Cluster a
+ * "cluster" object adds the slots whose master this cityd reaches, the
+ * redirects, retries and failovers it has seen, and the nodes. */
 #include <stdlib.h>
 
 #include "api_city.h"
@@ -14,6 +16,28 @@
 #include "module.h"
 #include "server.h"
 #include "store.h"
+
+/* On a Redis Cluster: what this cityd sees of it (docs/scaling.md). */
+static json_t *cluster_state(const struct store *s)
+{
+    struct store_node_info nodes[64];
+    size_t n = store_nodes(s, nodes, sizeof nodes / sizeof nodes[0]);
+    const struct store_stats *st = store_get_stats(s);
+    json_t *list = json_array();
+    unsigned masters = 0;
+    for (size_t i = 0; i < n; i++) {
+        masters += nodes[i].master;
+        json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:i, s:i}", "addr", nodes[i].addr,
+                                              "role", nodes[i].master ? "master" : "replica",
+                                              "up", nodes[i].up, "slots", (int)nodes[i].slots,
+                                              "replicas", nodes[i].replicas));
+    }
+    return json_pack("{s:i, s:i, s:I, s:I, s:I, s:I, s:o}", "slots_covered",
+                     (int)store_slots_up(s), "masters", (int)masters, "redirects",
+                     (json_int_t)(st->moved + st->ask), "retries", (json_int_t)st->retries,
+                     "failovers", (json_int_t)st->failovers, "wait_failures",
+                     (json_int_t)st->wait_failed, "nodes", list);
+}
 
 static void health(struct http_req *r, void *arg)
 {
@@ -26,6 +50,8 @@ static void health(struct http_req *r, void *arg)
                              "version", CITYD_VERSION);
     if (waiting != NULL)
         json_object_set_new(body, "waiting_for", json_string(waiting));
+    if (store_is_cluster(a->store))
+        json_object_set_new(body, "cluster", cluster_state(a->store));
     http_reply_json(r, ready && up ? 200 : 503, body);
 }
 

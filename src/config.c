@@ -45,6 +45,8 @@ static const struct ckey keys[] = {
     {"redis.appendfsync", C_FSYNC, offsetof(struct config, redis_appendfsync),
      sizeof(((struct config *)0)->redis_appendfsync), "always", 0, 0},
     NUM("redis.timeout_ms", redis_timeout_ms, "2000", 10, 600000),
+    NUM("redis.wait_replicas", redis_wait_replicas, "0", 0, 16),
+    NUM("redis.wait_timeout_ms", redis_wait_timeout_ms, "200", 1, 600000),
     STR("map.dir", map_dir, "maps/yantai"),
     STR("auth.keys_file", auth_keys_file, "config/keys.conf"),
     {"auth.public_read", C_BOOL, offsetof(struct config, auth_public_read), 0, "true", 0, 0},

@@ -14,6 +14,7 @@
  * an hour of day as this many of the lot's mean. */
 #define K_CELL 4.0
 #define K_HOUR 2.0
+#define BORROWED 0.5                  /* trust in a shape borrowed from other days (a priori: half) */
 #define HOUR_N 32                     /* grid points an hour of day remembers */
 #define LOT_N 2000                    /* ... the lot's mean (three weeks) */
 #define PRIOR_VAR 0.0625              /* spread before any data (sd 0.25) */
@@ -156,8 +157,9 @@ static void cell_learn(uint16_t *m, uint16_t *s, uint8_t *n, int cap, double y)
 }
 
 /* Mean and variance of cell c, shrunk towards its hour, which is shrunk
- * towards the lot. */
-static void cell_est(const struct forecast *f, int c, double *m, double *v)
+ * towards the lot; *own says whether the cell has seen its hour (0 never,
+ * 1 once it holds an hour of its own grid points). */
+static void cell_est(const struct forecast *f, int c, double *m, double *v, double *own)
 {
     int h = c % 24;
     double lm = f->lot_mean, lv = f->lot_var;
@@ -166,29 +168,36 @@ static void cell_est(const struct forecast *f, int c, double *m, double *v)
     double hv = (hn * u16(f->hs[h]) * u16(f->hs[h]) + K_HOUR * lv) / (hn + K_HOUR);
     *m = (cn * u16(f->cm[c]) + K_CELL * hm) / (cn + K_CELL);
     *v = (cn * u16(f->cs[c]) * u16(f->cs[c]) + K_CELL * hv) / (cn + K_CELL);
+    *own = fmin(1.0, cn * FORECAST_STEP_S / 3600.0);
 }
 
-/* The profile at t, linear between cell centres; false with no history. */
+/* The profile at t, linear between cell centres; false with no history.
+ * *rel: how far to trust it, from how much of it is the hour of the
+ * week's own history rather than borrowed from other days (a Sunday
+ * after weekdays only, a weekday's first week): BORROWED for a cell never
+ * seen, 1 once it has an hour of its own. */
 static bool profile_at(const struct forecast *f, const struct forecast_config *c, double t,
-                       double *m, double *v)
+                       double *m, double *v, double *rel)
 {
     if (f->lot_n == 0)
         return false;
     double u = hour_of_week(c, t) - 0.5;
     double c0 = floor(u), w = u - c0;
     int i0 = ((int)c0 + FORECAST_CELLS) % FORECAST_CELLS, i1 = (i0 + 1) % FORECAST_CELLS;
-    double m0, v0, m1, v1;
-    cell_est(f, i0, &m0, &v0);
-    cell_est(f, i1, &m1, &v1);
+    double m0, v0, o0, m1, v1, o1;
+    cell_est(f, i0, &m0, &v0, &o0);
+    cell_est(f, i1, &m1, &v1, &o1);
     *m = (1 - w) * m0 + w * m1;
     *v = (1 - w) * v0 + w * v1;
+    double own = (1 - w) * o0 + w * o1;
+    *rel = own + BORROWED * (1 - own);
     return true;
 }
 
 double forecast_profile(const struct forecast *f, const struct forecast_config *c, double t)
 {
-    double m, v;
-    return profile_at(f, c, t, &m, &v) ? m : NAN;
+    double m, v, rel;
+    return profile_at(f, c, t, &m, &v, &rel) ? m : NAN;
 }
 
 static double spread(double v)
@@ -273,7 +282,7 @@ static int slot(int64_t g)
 
 /* Grid point g has value y, the profile there m (variance v): score the
  * forecasts the earlier grid points would have made for it, and learn. */
-static void lags_learn(struct forecast *f, int64_t g, double y, double m, double v)
+static void lags_learn(struct forecast *f, int64_t g, double y, double m, double v, double rel)
 {
     double s = spread(v);
     for (int k = 1; k <= FORECAST_LAGS; k++) {
@@ -284,7 +293,7 @@ static void lags_learn(struct forecast *f, int64_t g, double y, double m, double
         double dp = m - e->p, d = e->y - e->p, z = y - e->y, al, ga;
         lag_coef(l, k, &al, &ga);
         double pm = al * dp + ga * d, tr = lag_trust(l);
-        double r = (z - tr * pm) / s;
+        double r = (z - rel * tr * pm) / s;
         l->em = (float)(RECENT_FORGET * l->em + (1 - RECENT_FORGET) * fabs(z - pm));
         l->ep = (float)(RECENT_FORGET * l->ep + (1 - RECENT_FORGET) * fabs(z));
         double eta = 10.0 / (l->n + 20.0);  /* fast from a wide start, then settled */
@@ -375,9 +384,9 @@ double forecast_period_mean(const struct forecast *f, const struct forecast_conf
 
 static void grid_learn(struct forecast *f, const struct forecast_config *c, int64_t g, double y)
 {
-    double t = (double)g * FORECAST_STEP_S, m, v;
-    if (profile_at(f, c, t, &m, &v))
-        lags_learn(f, g, y, m, v);
+    double t = (double)g * FORECAST_STEP_S, m, v, rel;
+    if (profile_at(f, c, t, &m, &v, &rel))
+        lags_learn(f, g, y, m, v, rel);
     int how = (int)floor(hour_of_week(c, t)) % FORECAST_CELLS;
     cell_learn(&f->cm[how], &f->cs[how], &f->cn[how], FORECAST_CELL_N, y);
     cell_learn(&f->hm[how % 24], &f->hs[how % 24], &f->hn[how % 24], HOUR_N, y);
@@ -437,14 +446,17 @@ void forecast_at(const struct forecast *f, const struct forecast_config *c, doub
         return;
     }
     double h = target > f->t_last ? target - f->t_last : 0;
-    double m0, v0, mt, vt, cf[5];
-    if (!profile_at(f, c, f->t_last, &m0, &v0) || !profile_at(f, c, f->t_last + h, &mt, &vt)) {
+    double m0, v0, r0, mt, vt, rel, cf[5];
+    if (!profile_at(f, c, f->t_last, &m0, &v0, &r0) ||
+        !profile_at(f, c, f->t_last + h, &mt, &vt, &rel)) {
         m0 = mt = f->y_last;                 /* no profile yet: persistence */
         vt = PRIOR_VAR;
+        rel = 1;
     }
     lag_at(f, h, cf);
     double y = f->y_last;
-    double occ = clamp01(y + cf[4] * (cf[0] * (mt - m0) + cf[1] * (y - m0))), s = spread(vt);
+    double occ = clamp01(y + rel * cf[4] * (cf[0] * (mt - m0) + cf[1] * (y - m0)));
+    double s = spread(vt);
     out->occ = occ;
     double qlo = cf[2], qhi = cf[3];
     out->lo = fmin(occ, clamp01(occ + qlo * s));

@@ -51,6 +51,12 @@ static void on_store_state(void *arg, bool up)
 static int start_store(struct app *a, char *err, size_t errlen)
 {
     const char *url = a->cfg.redis_url;
+    if (strcmp(url, "embedded") == 0 && a->cfg.redis_wait_replicas > 0) {
+        /* it has no replica: every write would answer 503 */
+        snprintf(err, errlen, "redis.wait_replicas = %ld needs a Redis with replicas, "
+                 "not redis.url = embedded", a->cfg.redis_wait_replicas);
+        return -1;
+    }
     if (strcmp(url, "embedded") == 0) {
         a->redis = redisproc_start(a->base, a->cfg.redis_server_bin, a->cfg.redis_data_dir,
                                    a->cfg.redis_appendfsync, &a->log, err, errlen);
@@ -61,6 +67,8 @@ static int start_store(struct app *a, char *err, size_t errlen)
     struct store_opts so = {
         .url = url,
         .timeout_ms = (int)a->cfg.redis_timeout_ms,
+        .wait_replicas = (int)a->cfg.redis_wait_replicas,
+        .wait_timeout_ms = (int)a->cfg.redis_wait_timeout_ms,
     };
     a->store = store_new(a->base, &so, &a->log, err, errlen);
     if (a->store == NULL)

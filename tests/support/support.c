@@ -2,6 +2,7 @@
 #include "support.h"
 
 #include <curl/curl.h>
+#include <event2/event.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -21,6 +22,23 @@ void support_sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+}
+
+static void on_run_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    *(bool *)arg = true;
+}
+
+bool support_run_until(struct event_base *base, support_cond_fn *cond, const void *arg, int ms)
+{
+    bool expired = false;
+    struct event *t = evtimer_new(base, on_run_deadline, &expired);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(t, &tv);
+    while (!(cond && cond(arg)) && !expired)
+        event_base_loop(base, EVLOOP_ONCE);
+    event_free(t);
+    return cond && cond(arg);
 }
 
 int support_free_port(void)
@@ -115,9 +133,17 @@ static int redis_spawn(struct test_redis *r)
     if (pid == 0) {
         /* If the test binary dies, its servers go with it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-               "--dir", r->dir, "--appendonly", "yes", "--appendfsync", "everysec",
-               "--save", "", "--daemonize", "no", "--logfile", logf, (char *)NULL);
+        if (r->cluster)
+            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+                   "--dir", r->dir, "--appendonly", "yes", "--appendfsync", "always",
+                   "--save", "", "--daemonize", "no", "--logfile", logf,
+                   "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                   "--cluster-node-timeout", "1000", "--cluster-require-full-coverage", "no",
+                   (char *)NULL);
+        else
+            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+                   "--dir", r->dir, "--appendonly", "yes", "--appendfsync", "everysec",
+                   "--save", "", "--daemonize", "no", "--logfile", logf, (char *)NULL);
         _exit(127);
     }
     r->pid = pid;
@@ -185,6 +211,217 @@ long long support_redis_int(const struct test_redis *r, const char *args)
         pclose(f);
     }
     return v;
+}
+
+int support_redis_text(const struct test_redis *r, const char *args, char *out, size_t n)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "redis-cli -p %d %s 2>&1", r->port, args);
+    FILE *f = popen(line, "r");
+    if (f == NULL || n == 0)
+        return -1;
+    size_t len = fread(out, 1, n - 1, f);
+    out[len] = '\0';
+    pclose(f);
+    return (int)len;
+}
+
+/* ---- a Redis Cluster ---- */
+
+static bool port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+int support_free_cluster_ports(int n)
+{
+    for (int i = 0; i < 200; i++) {
+        int p = 20000 + (int)((unsigned)rand() % 25000u);
+        bool ok = true;
+        for (int k = 0; k < n && ok; k++)
+            ok = port_free(p + k) && port_free(p + k + 10000);
+        if (ok)
+            return p;
+    }
+    return -1;
+}
+
+static bool cluster_node_ok(const struct test_redis *r)
+{
+    char out[4096];
+    if (r->pid <= 0 || support_redis_text(r, "cluster info", out, sizeof out) < 0)
+        return false;
+    return strstr(out, "cluster_state:ok") != NULL &&
+           strstr(out, "cluster_slots_ok:16384") != NULL;
+}
+
+/* The node's view lists n replicas (flag "slave", not failing). */
+static bool cluster_node_sees_replicas(const struct test_redis *r, int n)
+{
+    char out[8192];
+    if (support_redis_text(r, "cluster nodes", out, sizeof out) < 0)
+        return false;
+    int seen = 0;
+    for (char *line = out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        char flags[128];
+        if (sscanf(line, "%*s %*s %127s", flags) == 1 && strstr(flags, "slave") &&
+            !strstr(flags, "fail"))
+            seen++;
+    }
+    return seen >= n;
+}
+
+/* A master with a replica that is in sync ("state=online"). */
+static bool master_replicated(const struct test_redis *r)
+{
+    char out[4096];
+    if (support_redis_text(r, "info replication", out, sizeof out) < 0)
+        return false;
+    return strstr(out, "role:master") == NULL || strstr(out, "state=online") != NULL;
+}
+
+/* CLUSTER SLOTS of node i names every node: Redis leaves out a replica
+ * until it has seen its replication offset move. */
+static bool cluster_slots_list_all(const struct test_cluster *c, int i)
+{
+    char out[8192];
+    if (support_redis_text(&c->node[i], "cluster slots", out, sizeof out) < 0)
+        return false;
+    int listed = 0;
+    for (int j = 0; j < CLUSTER_NODES; j++) {
+        char port[16];
+        snprintf(port, sizeof port, "\n%d\n", c->node[j].port);
+        listed += strstr(out, port) != NULL;
+    }
+    return listed == CLUSTER_NODES;
+}
+
+int support_cluster_wait_ok(const struct test_cluster *c, int ms)
+{
+    int alive = 0;
+    for (int i = 0; i < CLUSTER_NODES; i++)
+        alive += c->node[i].pid > 0;
+    for (int waited = 0; waited <= ms; waited += 50) {
+        bool ok = true;
+        for (int i = 0; i < CLUSTER_NODES && ok; i++)
+            ok = c->node[i].pid <= 0 || (cluster_node_ok(&c->node[i]) &&
+                                         (alive < CLUSTER_NODES ||
+                                          (master_replicated(&c->node[i]) &&
+                                           cluster_node_sees_replicas(&c->node[i], 3) &&
+                                           cluster_slots_list_all(c, i))));
+        if (ok)
+            return 0;
+        support_sleep_ms(50);
+    }
+    return -1;
+}
+
+int support_cluster_start(struct test_cluster *c)
+{
+    memset(c, 0, sizeof *c);
+    srand((unsigned)getpid() ^ (unsigned)time(NULL));
+    char create[1024] = "redis-cli --cluster create";
+    int n = (int)strlen(create);
+    for (int i = 0; i < CLUSTER_NODES; i++) {
+        struct test_redis *r = &c->node[i];
+        char *d = support_tmpdir("cityd-cluster");
+        if (d == NULL)
+            goto fail;
+        snprintf(r->dir, sizeof r->dir, "%s", d);
+        free(d);
+        r->cluster = true;
+        if ((r->port = support_free_cluster_ports(1)) < 0)
+            goto fail;
+        snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
+        if (redis_spawn(r) != 0)
+            goto fail;
+        n += snprintf(create + n, sizeof create - (size_t)n, " 127.0.0.1:%d", r->port);
+    }
+    snprintf(create + n, sizeof create - (size_t)n,
+             " --cluster-replicas 1 --cluster-yes >/dev/null 2>&1");
+    if (system(create) != 0)
+        goto fail;
+    if (support_cluster_wait_ok(c, 20000) != 0)
+        goto fail;
+    n = snprintf(c->url, sizeof c->url, "redis-cluster://");
+    for (int i = 0; i < 3; i++)
+        n += snprintf(c->url + n, sizeof c->url - (size_t)n, "%s127.0.0.1:%d", i ? "," : "",
+                      c->node[i].port);
+    return 0;
+fail:
+    support_cluster_stop(c);
+    return -1;
+}
+
+void support_cluster_stop(struct test_cluster *c)
+{
+    for (int i = 0; i < CLUSTER_NODES; i++)
+        support_redis_stop(&c->node[i]);
+}
+
+/* Does a CLUSTER NODES line (from "connected" on: its slot list) name
+ * slot? Entries are "5461", "0-5460" or "[5460->-id]" (migrating). */
+static bool nodes_line_has(const char *p, const char *eol, unsigned slot)
+{
+    while (p < eol) {
+        while (p < eol && *p == ' ')
+            p++;
+        char *e;
+        unsigned long lo = strtoul(p, &e, 10), hi = lo;
+        if (e == p) {
+            p = memchr(p, ' ', (size_t)(eol - p));
+            if (p == NULL)
+                break;
+            continue;
+        }
+        if (*e == '-')
+            hi = strtoul(e + 1, &e, 10);
+        if (slot >= lo && slot <= hi)
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+int support_cluster_master_of(const struct test_cluster *c, unsigned slot)
+{
+    size_t cap = 65536;
+    char *out = malloc(cap);
+    int found = -1;
+    for (int i = 0; out != NULL && i < CLUSTER_NODES; i++) {
+        if (c->node[i].pid <= 0 ||
+            support_redis_text(&c->node[i], "cluster nodes", out, cap) <= 0)
+            continue;
+        for (char *line = out; *line; ) {
+            char *eol = strchr(line, '\n');
+            if (eol == NULL)
+                eol = line + strlen(line);
+            /* "<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slots>" */
+            char addr[64], flags[128];
+            char *conn = strstr(line, "connected");
+            if (sscanf(line, "%*s %63s %127s", addr, flags) == 2 && strstr(flags, "master") &&
+                !strstr(flags, "fail") && conn && conn < eol &&
+                nodes_line_has(conn + 9, eol, slot)) {
+                int port = atoi(strchr(addr, ':') ? strchr(addr, ':') + 1 : "0");
+                for (int j = 0; j < CLUSTER_NODES; j++)
+                    if (c->node[j].port == port)
+                        found = j;
+            }
+            line = *eol ? eol + 1 : eol;
+        }
+        break;
+    }
+    free(out);
+    return found;
 }
 
 /* ---- cityd ---- */

@@ -24,6 +24,7 @@ struct test_redis {
     int port;
     char dir[256];                 /* data dir (AOF lives here) */
     char url[64];                  /* "redis://127.0.0.1:<port>" */
+    bool cluster;                  /* a Redis Cluster node (support_cluster_*) */
 };
 /* Start redis-server (AOF on, everysec) on a free port in a fresh temp
  * dir; waits until PING answers. Returns 0. */
@@ -37,6 +38,36 @@ void support_redis_stop(struct test_redis *r);
 /* Run `redis-cli -p <port> <args>` through sh (so printf can make binary
  * arguments); the first line of the answer as a number (-1: none). */
 long long support_redis_int(const struct test_redis *r, const char *args);
+
+/* A local Redis Cluster: 3 masters and 3 replicas (redis-server 7.0,
+ * cluster-node-timeout 1000, cluster-require-full-coverage no so that a
+ * failing shard does not stop the others, AOF with appendfsync always), each node on
+ * a free port whose cluster bus port (+10000) is free too, made with
+ * `redis-cli --cluster create ... --cluster-replicas 1`. node[0..2] start
+ * as masters. Restarting a killed node (support_redis_restart) brings it
+ * back with its nodes.conf: it rejoins, as a replica if it was failed
+ * over. */
+#define CLUSTER_NODES 6
+struct test_cluster {
+    struct test_redis node[CLUSTER_NODES];
+    char url[512];                 /* "redis-cluster://127.0.0.1:p0,..." (the masters) */
+};
+/* A base port p such that p..p+n-1 and their cluster bus ports (+10000)
+ * are free (-1: none found). */
+int support_free_cluster_ports(int n);
+/* Start and wait until every node says cluster_state:ok and every slot is
+ * served. Returns 0, or -1 (whatever started is stopped). */
+int support_cluster_start(struct test_cluster *c);
+/* Stop every node and remove their dirs. */
+void support_cluster_stop(struct test_cluster *c);
+/* Index of the node a live node names as master of slot (-1: none). */
+int support_cluster_master_of(const struct test_cluster *c, unsigned slot);
+/* Wait until every live node says cluster_state:ok and, with all six
+ * alive, every master has a replica in sync (0), or ms pass (-1). */
+int support_cluster_wait_ok(const struct test_cluster *c, int ms);
+/* Run `redis-cli -p <port> args` and copy the whole answer into out
+ * (NUL-terminated, truncated). Returns the length or -1. */
+int support_redis_text(const struct test_redis *r, const char *args, char *out, size_t n);
 
 struct test_cityd {
     pid_t pid;
@@ -95,5 +126,11 @@ int support_run(const char *const *argv, const char *dir, char **out, char **err
 void support_citysim_path(char *buf, size_t n);
 /* Sleep ms. */
 void support_sleep_ms(int ms);
+/* Run an event loop until cond(arg) holds or ms pass; returns cond(arg)
+ * (cond NULL: just run for ms). A lost callback shows up as a failed
+ * assertion, never as a hang. */
+struct event_base;
+typedef bool support_cond_fn(const void *arg);
+bool support_run_until(struct event_base *base, support_cond_fn *cond, const void *arg, int ms);
 
 #endif

@@ -5,6 +5,7 @@
  * average review periods. Zone Asia/Shanghai (UTC+8). */
 #include <CUnit/CUnit.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,50 @@ static void test_deviation(void)
     tz_free(z);
 }
 
+/* Every day has the weekday shape (so the profile a Saturday borrows from
+ * the weekdays is right on average, but not its own). */
+static double workday(double ts)
+{
+    return truth(MON0 + fmod(ts - MON0, DAY));
+}
+
+/* How far a model moves from Saturday 08:00 (the morning rise) an hour
+ * ahead, after three weeks of every day (all) or of weekdays only. */
+static double saturday_move(bool all)
+{
+    struct tz *z = zone();
+    struct forecast_config c = {.tz = z, .period_s = 7 * DAY};
+    struct forecast *f = forecast_new();
+    unsigned seed = 5;
+    for (int d = 0; d < 21; d++)
+        if (all || d % 7 < 5)
+            for (double t = MON0 + d * DAY; t < MON0 + (d + 1) * DAY; t += 300)
+                forecast_observe(f, &c, t, workday(t) + noise(&seed));
+    double sat = MON0 + 26 * DAY, t = sat + 8 * 3600.0;
+    for (double u = sat + 6 * 3600.0; u <= t; u += 300)
+        forecast_observe(f, &c, u, workday(u));
+    struct forecast_point p;
+    forecast_at(f, &c, t + 3600, &p);
+    double move = p.occ - workday(t);
+    forecast_free(f);
+    tz_free(z);
+    return move;
+}
+
+/* An hour of the week never seen (Saturday after weekdays only) borrows
+ * its shape from other days: the forecast follows it less far than where
+ * the Saturday has its own history, and leans on the current value. */
+static void test_unseen_cell(void)
+{
+    double seen = saturday_move(true), unseen = saturday_move(false);
+    double rise = workday(MON0 + 9 * 3600.0) - workday(MON0 + 8 * 3600.0);
+    CU_ASSERT(seen > 0.7 * rise && seen < 1.2 * rise);
+    CU_ASSERT(unseen > 0.2 * rise);
+    CU_ASSERT(unseen < 0.75 * seen);
+    if (!(unseen < 0.75 * seen))
+        fprintf(stderr, "\nunseen cell: moved %.3f, seen %.3f, rise %.3f\n", unseen, seen, rise);
+}
+
 static void test_no_history(void)
 {
     struct forecast_config c = {.tz = NULL, .period_s = 7 * DAY};
@@ -252,6 +297,8 @@ int suite_forecast(void)
     CU_pSuite s = CU_add_suite("forecast", NULL, NULL);
     if (s == NULL || CU_add_test(s, "a known profile is recovered", test_recovers_profile) == NULL ||
         CU_add_test(s, "a deviation carries, then fades", test_deviation) == NULL ||
+        CU_add_test(s, "an unseen hour of the week leans on the current value",
+                    test_unseen_cell) == NULL ||
         CU_add_test(s, "no history: a wide interval", test_no_history) == NULL ||
         CU_add_test(s, "save and load", test_save_load) == NULL ||
         CU_add_test(s, "review periods", test_review_periods) == NULL)
