@@ -34,6 +34,12 @@ struct signals {
     struct lifetime lt;
     struct restore rs;                      /* snapshots and active plans */
     struct metric *m_counts[4];             /* by result: accepted, duplicate, invalid, failed */
+    /* several cityd: each group driven by the holder of its lease */
+    struct event *tick;                     /* leases, the inbox, following the owner */
+    unsigned long ticks;
+    double lease_since;                     /* first restore done (monotonic s), 0: not yet */
+    struct store_script *renew;
+    struct metric *m_owned;                 /* groups this process drives */
 };
 
 #define ERRLEN 256                 /* every err buffer below has this size */

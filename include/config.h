@@ -80,6 +80,7 @@ struct config {
     long signals_solve_timeout_ms;         /* one optimisation's time limit */
     long signals_max_intersections;        /* green-wave problem size */
     long signals_max_milp_intersections;   /* ... when it needs the MILP */
+    long signals_lease_ms;                 /* a group's controller lease (docs/scaling.md) */
     /* [log] */
     char log_level[16];
     long log_max_per_second;         /* 0: no limit */

@@ -287,7 +287,7 @@ static void hour_key(char *buf, size_t n, unsigned part, int64_t hour)
 {
     char what[48];
     snprintf(what, sizeof what, "fares:%lld", (long long)hour);
-    keys_part(buf, n, part, what);
+    keys_part_key(buf, n, part, what);
 }
 
 /* A batch failed: a timeout may still have applied it, so memory re-reads
@@ -375,7 +375,7 @@ static int add_write(struct api_city *ac, struct store_batch *b, const struct ci
     snprintf(h, sizeof h, "%lld", (long long)city_hour(f->ts));
     keys_seen(seen, sizeof seen, "p", part, wid);
     hour_key(hour, sizeof hour, p, city_hour(f->ts));
-    keys_part(hours, sizeof hours, p, "fares:hours");
+    keys_part_key(hours, sizeof hours, p, "fares:hours");
     const char *argv[] = {seen, hour, hours, FARE_KEEP_S, city_fare_method_name(f->method),
                           f->route_id, FARE_KEEP_S, h};
     return store_batch_script(b, ac->fare_script, 3, 8, argv, NULL);
@@ -526,7 +526,7 @@ static bool restore_step(struct restore *r, int k)
     snprintf(last, sizeof last, "%d", CITY_FARE_HOURS - 1);
     for (unsigned p = 0; p < CITY_FARE_PARTS; p++) {
         snprintf(id, sizeof id, "%02u", p);
-        const char *argv[] = {"ZREVRANGE", keys_part(key, sizeof key, p, "fares:hours"), "0",
+        const char *argv[] = {"ZREVRANGE", keys_part_key(key, sizeof key, p, "fares:hours"), "0",
                               last};
         restore_cmd(r, hours_cb, id, 4, argv);
     }

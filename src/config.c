@@ -89,6 +89,7 @@ static const struct ckey keys[] = {
     NUM("signals.solve_timeout_ms", signals_solve_timeout_ms, "2000", 10, 600000),
     NUM("signals.max_intersections", signals_max_intersections, "64", 2, 64),
     NUM("signals.max_milp_intersections", signals_max_milp_intersections, "16", 2, 64),
+    NUM("signals.lease_ms", signals_lease_ms, "3000", 300, 600000),
     {"log.level", C_LOGLEVEL, offsetof(struct config, log_level), sizeof(((struct config *)0)->log_level),
      "info", 0, 0},
     NUM("log.max_per_second", log_max_per_second, "100", 0, 1000000),

@@ -285,7 +285,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (r->lt->stopped || (r->mode != RESTORE_IDLE && !r->failed))
         return;                          /* busy: it reschedules when done */
-    if (!store_is_up(r->a->store)) {
+    if (!store_is_up(r->a->store) || r->a->layout_pending) {
         schedule(r, BACKOFF_MIN_MS);     /* restore_store_up calls sooner */
         return;
     }

@@ -23,6 +23,7 @@
 #include "http.h"
 #include "map.h"
 #include "metrics.h"
+#include "migrate.h"
 #include "module.h"
 #include "redisproc.h"
 #include "store.h"
@@ -30,6 +31,7 @@
 /* The API modules, each after what it relies on. */
 static const struct api_module *const MODULES[] = {
     &api_health_module,      /* answers (503 "starting") while the others restore */
+    &migrate_module,         /* the key layout, before any module reads it */
     &api_parking_module,     /* the lot registry, which the sessions bill by */
     &api_apps_module,        /* forecasts, fees, price advice of its lots */
     &api_sessions_module,

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keys.h"
 #include "support.h"
 
 /* Run bin/cityd with args, capture stderr+stdout; returns exit status. */
@@ -436,15 +437,16 @@ static int preload_lots_padded(const struct test_redis *rd, const char *dir, int
     size_t deflen = pad + 256;
     char *def = malloc(deflen);
     for (int i = 0; def != NULL && i < n; i++) {
-        char id[32], key[64];
+        char id[32], key[KEY_MAX], set_key[KEY_MAX];
         snprintf(id, sizeof id, "pre-%06d", i);
-        snprintf(key, sizeof key, "cityd:{lot:%s}:def", id);
+        keys_lot(key, sizeof key, id, "def");
+        keys_part_key(set_key, sizeof set_key, keys_part(id), "parking:defs");
         snprintf(def, deflen,
                  "{\"id\":\"%s\",\"name\":\"P %d\",\"location\":{\"type\":\"Point\","
                  "\"coordinates\":[%.6f,%.6f]},\"totalSpotNumber\":100%s%s%s}",
                  id, i, 121.2 + (i % 300) * 0.001, 37.4 + (i / 300) * 0.001,
                  pad ? ",\"description\":\"" : "", padding, pad ? "\"" : "");
-        const char *sadd[] = {"SADD", "cityd:{city}:parking:defs", id};
+        const char *sadd[] = {"SADD", set_key, id};
         const char *set[] = {"SET", key, def};
         resp(f, 3, sadd);
         resp(f, 3, set);
