@@ -76,4 +76,27 @@ void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_c
  * Caller owns the result. */
 json_t *api_adaptive_running_plan(struct app *a, const struct map_corridor *c);
 
+/* ---- for the city view and the intersection lists ---- */
+#define SIGNALS_COUNT_INTERVAL_S 900.0  /* "fresh" before an intersection's first counts */
+struct signals_member {
+    int mode;                       /* enum adaptive_mode configured to run */
+    double latest_count;            /* end of its latest applied count interval, 0 none */
+    bool realtime;                  /* adaptive, and counts fresher than two intervals */
+};
+/* Intersection id as the controllers see it at `now`; false when it is
+ * not controlled (not signalised, or timing refused at start). */
+bool api_adaptive_member(const struct app *a, const char *id, double now,
+                         struct signals_member *out);
+struct signals_census {
+    size_t intersections, adaptive, fixed, realtime;
+    double latest_count;            /* end of the newest applied count, 0 none */
+};
+/* Zeros until the controllers are restored. */
+void api_adaptive_census(const struct app *a, double now, struct signals_census *c);
+/* What GET .../timing and .../spat answer for intersection id at t (the
+ * controllers advance to it, as those endpoints do): 0 with both (caller
+ * owns them; either NULL on OOM), or -1 with both NULL when it is not
+ * controlled, not restored yet, or t is before the history kept. */
+int api_adaptive_now(struct app *a, const char *id, double t, json_t **timing, json_t **spat);
+
 #endif

@@ -110,6 +110,7 @@ struct sgroup {
 struct mref {
     struct sgroup *g;
     size_t k;
+    double count_len;                       /* interval of its latest counts (0: none yet) */
 };
 
 /* cityd_signals_counts_total{result=...} */
@@ -326,7 +327,7 @@ static int add_group(struct signals *s, const struct map_corridor *c, const size
     s->ngroups++;
     for (size_t k = 0; k < n; k++) {
         struct mref *r = &s->mrefs[dict_size(s->by_id)];
-        *r = (struct mref){ g, k };
+        *r = (struct mref){ g, k, 0 };
         dict_put(s->by_id, g->isec[k].id, r, NULL);
     }
     return 0;
@@ -632,27 +633,20 @@ static void h_timing(struct http_req *r, void *arg)
 
 /* ---- GET .../spat ---- */
 
-static void h_spat(struct http_req *r, void *arg)
+/* The SPaT reply of member m at t (record rec running then); NULL on OOM. */
+static json_t *spat_json(const struct mref *m, double t, const struct adaptive_history *h,
+                         const struct adaptive_record *rec)
 {
-    struct signals *s = ((struct app *)arg)->signals;
-    double t;
-    struct adaptive_history h;
-    struct adaptive_record rec;
     struct adaptive_spat sp[ADAPTIVE_MAX_PHASES];
-    struct mref *m = read_member(r, s, &t, &h, &rec);
-    if (m == NULL)
-        return;
     const struct adaptive_isec_cfg *c = &m->g->isec[m->k];
-    if (adaptive_spat(m->g->live, m->k, &h, t, sp) != 0) {
-        http_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
+    if (adaptive_spat(m->g->live, m->k, h, t, sp) != 0)
+        return NULL;
     json_t *o = json_object(), *states = json_array();
     json_object_set_new(o, "intersection", json_string(c->id));
     sig_set_num(o, "ts", t);
-    sig_set_num(o, "cycle_s", rec.cycle_s);
-    json_object_set_new(o, "mode", json_string(adaptive_mode_name(rec.mode)));
-    json_object_set_new(o, "method", json_string(adaptive_method_name(rec.mode)));
+    sig_set_num(o, "cycle_s", rec->cycle_s);
+    json_object_set_new(o, "mode", json_string(adaptive_mode_name(rec->mode)));
+    json_object_set_new(o, "method", json_string(adaptive_method_name(rec->mode)));
     for (size_t p = 0; p < c->nphases; p++) {
         json_t *x = json_object();
         json_object_set_new(x, "signal_group", json_integer((json_int_t)p + 1));
@@ -664,7 +658,23 @@ static void h_spat(struct http_req *r, void *arg)
         json_array_append_new(states, x);
     }
     json_object_set_new(o, "states", states);
-    http_reply_json(r, 200, o);
+    return o;
+}
+
+static void h_spat(struct http_req *r, void *arg)
+{
+    struct signals *s = ((struct app *)arg)->signals;
+    double t;
+    struct adaptive_history h;
+    struct adaptive_record rec;
+    struct mref *m = read_member(r, s, &t, &h, &rec);
+    if (m == NULL)
+        return;
+    json_t *o = spat_json(m, t, &h, &rec);
+    if (o == NULL)
+        http_reply_error(r, 500, "internal", "out of memory");
+    else
+        http_reply_json(r, 200, o);
 }
 
 /* ---- inputs: one at a time per group ---- */
@@ -1118,7 +1128,7 @@ void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_c
 static struct job *plan_job(struct signals *s, struct sgroup *g, struct http_req *r,
                             const char *id, const char *json, const char *mode, char *err)
 {
-    struct mref m = { g, 0 };
+    struct mref m = { g, 0, 0 };
     struct job *j = job_new(r, s, &m, JOB_PLAN);
     json_t *plan = json_loads(json, 0, NULL);
     if (j == NULL) {
@@ -1154,6 +1164,9 @@ static void job_apply(struct sgroup *g)
     double now = app_now(s->a);
     if (j->kind == JOB_COUNTS) {
         double end = j->ts + j->len;
+        struct mref *mr = dict_get(s->by_id, g->isec[j->k].id);
+        if (mr != NULL)
+            mr->count_len = j->len;         /* what "fresh" means for it (census) */
         if (!live->started)
             adaptive_start(live, replay ? j->ts : now);
         /* The count is known when its interval ends (in replay that
@@ -1455,7 +1468,7 @@ static struct job *inbox_job(struct signals *s, struct sgroup *g, const struct s
     const char *kind = reply_field(kv, "kind", NULL), *isec = reply_field(kv, "isec", NULL);
     const char *body = reply_field(kv, "body", NULL), *plan = reply_field(kv, "plan", NULL);
     const char *mode = reply_field(kv, "mode", NULL), *over = reply_field(kv, "override", NULL);
-    struct mref m = {g, 0};
+    struct mref m = {g, 0, 0};
     struct job *j = NULL;
     char err[ERRLEN];
     while (isec != NULL && m.k < g->cfg.n && strcmp(g->isec[m.k].id, isec) != 0)
@@ -2152,6 +2165,70 @@ static const struct restore_ops RESTORE_OPS = {"signals", restore_step, restore_
                                                read_group};
 
 /* ---- life cycle ---- */
+
+/* ---- for the city view (api_city.c, api_lists.c) ---- */
+
+/* End of the latest count interval applied to member m (0: none). */
+static double latest_count(const struct adaptive_member *m)
+{
+    double t = 0;
+    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+        t = fmax(t, m->est[i].t_good);
+    return t;
+}
+
+bool api_adaptive_member(const struct app *a, const char *id, double now,
+                         struct signals_member *out)
+{
+    const struct signals *s = a->signals;
+    const struct mref *mr = s && id ? dict_get(s->by_id, id) : NULL;
+    if (mr == NULL)
+        return false;
+    const struct adaptive_member *m = &mr->g->live->m[mr->k];
+    double len = mr->count_len > 0 ? mr->count_len : SIGNALS_COUNT_INTERVAL_S;
+    out->mode = m->mode;
+    out->latest_count = latest_count(m);
+    out->realtime = m->mode != ADAPTIVE_FIXED && out->latest_count > 0 &&
+                    out->latest_count <= now + FUTURE_SLACK_S &&
+                    now - out->latest_count <= 2 * len;
+    return true;
+}
+
+void api_adaptive_census(const struct app *a, double now, struct signals_census *c)
+{
+    memset(c, 0, sizeof *c);
+    const struct signals *s = a->signals;
+    for (size_t i = 0; s && restore_ready(&s->rs) && i < s->ngroups; i++) {
+        const struct sgroup *g = &s->groups[i];
+        for (size_t k = 0; k < g->cfg.n; k++) {
+            struct signals_member m;
+            if (!api_adaptive_member(a, g->isec[k].id, now, &m))
+                continue;
+            c->intersections++;
+            c->realtime += m.realtime;
+            c->fixed += m.mode == ADAPTIVE_FIXED;
+            c->adaptive += m.mode != ADAPTIVE_FIXED;
+            c->latest_count = fmax(c->latest_count, m.latest_count <= now ? m.latest_count : 0);
+        }
+    }
+}
+
+int api_adaptive_now(struct app *a, const char *id, double t, json_t **timing, json_t **spat)
+{
+    struct signals *s = a->signals;
+    struct mref *m = s && id ? dict_get(s->by_id, id) : NULL;
+    struct adaptive_record rec;
+    *timing = *spat = NULL;
+    if (m == NULL || !restore_ready(&s->rs))
+        return -1;
+    catch_up(s, m->g, t);
+    struct adaptive_history h = history(m->g, m->k);
+    if (adaptive_record_at(m->g->live, m->k, &h, t, &rec) != 0)
+        return -1;
+    *timing = timing_json(s, m->g, m->k, &rec, t);
+    *spat = spat_json(m, t, &h, &rec);
+    return 0;
+}
 
 static const struct module_route ROUTES[] = {
     {HTTP_POST, "/v1/signals/intersections/{id}/counts", ROLE_SENSOR, false, h_post_counts},

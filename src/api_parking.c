@@ -87,6 +87,7 @@
 #include "app.h"
 #include "dict.h"
 #include "geo.h"
+#include "geojson.h"
 #include "http.h"
 #include "keys.h"
 #include "lotdef.h"
@@ -1161,22 +1162,35 @@ static void h_lots(struct http_req *req, void *arg)
     struct api_parking *ap = arg;
     struct lot_list ll = {.bb = {-180, -90, 180, 90}};
     double now, sb[4];
-    bool given;
-    if (!read_args(ap, req, &now, &ll.gcj02) || params_bbox(req, false, ll.bb, &given) != 0)
+    bool given, geojson;
+    if (!read_args(ap, req, &now, &ll.gcj02) || params_bbox(req, false, ll.bb, &given) != 0 ||
+        geojson_wanted(req, &geojson) != 0)
         return;
     wgs_search_box(ll.bb, ll.gcj02, sb);
     parking_bbox(ap->p, sb[0], sb[1], sb[2], sb[3], list_lot, &ll);
     if (ll.n > 1)
         qsort(ll.v, ll.n, sizeof *ll.v, lot_id_cmp);
     struct parking_buf b = {.oom = ll.oom};
-    parking_buf_puts(&b, "{\"lots\":[");
+    parking_buf_puts(&b, geojson ? GEOJSON_COLLECTION_HEAD : "{\"lots\":[");
     for (size_t i = 0; i < ll.n; i++) {
         if (i > 0)
             parking_buf_put(&b, ",", 1);
+        if (geojson) {                  /* a Feature around the lot as it is */
+            char head[2 * LOTDEF_ID_MAX + 200];
+            struct geo_pt pt = lot_pos(ll.v[i], ll.gcj02);
+            parking_buf_put(&b, head, geojson_feature_head(head, ll.v[i]->id, pt.lon, pt.lat));
+        }
         parking_lot_render(ap->p, ll.v[i], now, ll.gcj02, NAN, &b);
+        if (geojson)
+            parking_buf_put(&b, "}", 1);
     }
     parking_buf_puts(&b, "]}");
     free(ll.v);
+    if (geojson && !b.oom) {
+        http_reply_raw(req, 200, GEOJSON_TYPE "; charset=utf-8", b.data, b.len);
+        free(b.data);
+        return;
+    }
     reply_buf(req, 200, &b);
 }
 

@@ -48,8 +48,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api_city.h"
 #include "app.h"
 #include "geo.h"
+#include "geojson.h"
 #include "gtfs.h"
 #include "gtfsrt.h"
 #include "http.h"
@@ -590,20 +592,34 @@ static int near_params(struct http_req *req, bool *gcj02, struct geo_pt *p, doub
 typedef json_t *near_json_fn(const struct api_transit *at, const void *item, double now,
                              bool gcj02);
 
-/* Reply {"<name>": [...]} with the first `limit` hits, nearest first, each
- * with its distance_m. Frees hits. */
+/* Reply {"<name>": [...]} (or its GeoJSON) with the first `limit` hits,
+ * nearest first, each with its distance_m (NAN: no point, no distance,
+ * the list's order kept). Frees hits. */
 static void reply_near(struct http_req *req, const struct api_transit *at, const char *name,
                        struct near *hits, size_t n, double limit, near_json_fn *fn, double now,
                        bool gcj02)
 {
+    bool geojson;
+    if (geojson_wanted(req, &geojson) != 0) {
+        free(hits);
+        return;
+    }
     json_t *list = json_array();
-    qsort(hits, n, sizeof *hits, near_cmp);
+    if (n > 0 && !isnan(hits[0].d))
+        qsort(hits, n, sizeof *hits, near_cmp);
     for (size_t i = 0; list && i < n && i < (size_t)limit; i++) {
         json_t *o = fn(at, hits[i].item, now, gcj02);
-        json_object_set_new(o, "distance_m", json_real(round(hits[i].d * 10) / 10));
+        if (!isnan(hits[i].d))
+            json_object_set_new(o, "distance_m", json_real(round(hits[i].d * 10) / 10));
         json_array_append_new(list, o);
     }
     free(hits);
+    if (geojson) {
+        const char *id_key = strcmp(name, "vehicles") == 0 ? "vehicle_id" : "stop_id";
+        geojson_reply(req, list ? geojson_collection(list, NULL, id_key) : NULL);
+        json_decref(list);
+        return;
+    }
     http_reply_json(req, 200, list ? json_pack("{s:o}", name, list) : NULL);
 }
 
@@ -613,16 +629,33 @@ static json_t *vehicle_item(const struct api_transit *at, const void *item, doub
     return vehicle_json(at, item, now, gcj02);
 }
 
-/* Vehicles near a point, nearest first. Stale ones (silent longer than
+static int vehicle_id_cmp(const void *a, const void *b)
+{
+    const struct transit_vehicle *x = ((const struct near *)a)->item,
+                                 *y = ((const struct near *)b)->item;
+    return strcmp(x->id, y->id);
+}
+
+/* Vehicles near a point, nearest first; without lon and lat every vehicle
+ * (in bbox= if given), by id, for maps of the whole city (limit up to
+ * transit.max_vehicles, default all). Stale ones (silent longer than
  * transit.stale_after_s) are left out unless include_stale=true. */
 static void h_vehicles(struct http_req *req, void *arg)
 {
     struct api_transit *at = arg;
-    bool gcj02, stale_too;
+    bool gcj02, stale_too, given;
     struct geo_pt p;
-    double radius, limit, now;
-    if (!ready_or_503(at, req) || near_params(req, &gcj02, &p, &radius, &limit) < 0 ||
-        params_bool(req, "include_stale", false, &stale_too) < 0 || params_now(at->a, req, &now) < 0)
+    double radius, limit, now, bb[4] = {-180, -90, 180, 90};
+    double max = (double)at->a->cfg.transit_max_vehicles;
+    bool near = http_req_query(req, "lon") != NULL || http_req_query(req, "lat") != NULL;
+    if (!ready_or_503(at, req) || params_crs(req, &gcj02) < 0)
+        return;
+    if (near ? near_params(req, &gcj02, &p, &radius, &limit) < 0
+             : params_bbox(req, false, bb, &given) < 0 ||
+                   params_number(req, "limit", PARAMS_INTEGER, 1, max, max, &limit) < 0)
+        return;
+    if (params_bool(req, "include_stale", false, &stale_too) < 0 ||
+        params_now(at->a, req, &now) < 0)
         return;
     size_t n = 0, pos = 0, cap = at->t ? transit_vehicle_count(at->t) : 0;
     struct near *hits = malloc((cap + 1) * sizeof *hits);
@@ -632,10 +665,23 @@ static void h_vehicles(struct http_req *req, void *arg)
     }
     const struct transit_vehicle *v;
     while (at->t && (v = transit_vehicle_next(at->t, &pos)) != NULL && n < cap) {
-        double d = geo_distance_m(p.lon, p.lat, v->lon, v->lat);
-        if (d <= radius && (stale_too || transit_vehicle_status(at->t, v, now) != TRANSIT_STALE))
-            hits[n++] = (struct near){v, d};
+        if (!stale_too && transit_vehicle_status(at->t, v, now) == TRANSIT_STALE)
+            continue;
+        double d = NAN, lon = v->lon, lat = v->lat;
+        if (near) {
+            d = geo_distance_m(p.lon, p.lat, v->lon, v->lat);
+            if (d > radius)
+                continue;
+        } else {
+            if (gcj02)
+                geo_wgs84_to_gcj02(lon, lat, &lon, &lat);
+            if (!geojson_in_box(bb, lon, lat))
+                continue;
+        }
+        hits[n++] = (struct near){v, d};
     }
+    if (!near)
+        qsort(hits, n, sizeof *hits, vehicle_id_cmp);
     reply_near(req, at, "vehicles", hits, n, limit, vehicle_item, now, gcj02);
 }
 
@@ -712,6 +758,13 @@ static void h_arrivals(struct http_req *req, void *arg)
     uint32_t stop = at->feed ? gtfs_stop_find(at->feed, id) : GTFS_NONE;
     if (stop == GTFS_NONE) {
         http_reply_error(req, 404, "not_found", "unknown stop '%s'", id);
+        return;
+    }
+    /* An electronic sign says who it is: it is live while it fetches. */
+    const char *sign = http_req_query(req, "sign");
+    char err[400];
+    if (sign != NULL && api_city_sign_fetch(at->a, sign, id, err, sizeof err) != 0) {
+        http_reply_error(req, 400, "invalid", "%s", err);
         return;
     }
     /* Each visit can show up on three service days at most. */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_city.h"
 #include "api_transit.h"
 #include "app.h"
 #include "garage.h"
@@ -37,6 +38,8 @@ static const struct api_module *const MODULES[] = {
     &api_transit_module,
     &api_adaptive_module,    /* signal controllers: run the plans ... */
     &api_signals_module,     /* ... that the corridor endpoints store */
+    &api_city_module,        /* the city at a glance: reads all of the above */
+    &api_lists_module,       /* routes, stops, intersections: the feed, map and controllers */
 };
 #define NMODULES (sizeof MODULES / sizeof MODULES[0])
 
@@ -281,5 +284,5 @@ static int check_keys(const struct app *a)
 
 int server_check(const struct app *a)
 {
-    return check_keys(a) + check_map(a) + api_transit_check(a);
+    return check_keys(a) + check_map(a) + api_transit_check(a) + api_city_check(a);
 }

@@ -6,6 +6,8 @@
 set -e
 PKGS="build-essential pkg-config libevent-dev libhiredis-dev libgeos-dev libjansson-dev
 libcunit1-dev libglpk-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev redis-server wrk tzdata curl"
+# fonts the time-space SVG names first (Chinese intersection names)
+PKGS="$PKGS fonts-noto-cjk"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do

@@ -634,9 +634,10 @@ void http_result_free(struct http_result *r)
     memset(r, 0, sizeof *r);
 }
 
-int support_http(const char *method, const char *url, const char *key, const void *body,
-                 size_t body_len, const char *content_type, int timeout_ms,
-                 struct http_result *out)
+/* support_http with an Accept header when accept is not NULL. */
+static int http_do(const char *method, const char *url, const char *key, const void *body,
+                   size_t body_len, const char *content_type, const char *accept,
+                   int timeout_ms, struct http_result *out)
 {
     memset(out, 0, sizeof *out);
     CURL *h = curl_easy_init();
@@ -653,6 +654,11 @@ int support_http(const char *method, const char *url, const char *key, const voi
              content_type ? content_type : "application/json");
     hdrs = curl_slist_append(hdrs, ct);
     hdrs = curl_slist_append(hdrs, "Expect:");
+    char acc[200];
+    if (accept) {
+        snprintf(acc, sizeof acc, "Accept: %s", accept);
+        hdrs = curl_slist_append(hdrs, acc);
+    }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "HEAD") == 0)
@@ -683,6 +689,21 @@ int support_http(const char *method, const char *url, const char *key, const voi
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
     return ret;
+}
+
+int support_http(const char *method, const char *url, const char *key, const void *body,
+                 size_t body_len, const char *content_type, int timeout_ms,
+                 struct http_result *out)
+{
+    return http_do(method, url, key, body, body_len, content_type, NULL, timeout_ms, out);
+}
+
+int support_get_accept(const char *base, const char *path, const char *accept,
+                       struct http_result *out)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    return http_do("GET", url, NULL, NULL, 0, NULL, accept, 5000, out);
 }
 
 int support_get(const char *base, const char *path, const char *key, struct http_result *out)

@@ -117,6 +117,9 @@ int support_http(const char *method, const char *url, const char *key, const voi
 int support_get(const char *base, const char *path, const char *key, struct http_result *out);
 int support_send(const char *method, const char *base, const char *path, const char *key,
                  const char *json_body, struct http_result *out);
+/* GET base + path with an Accept header, no key, 5 s timeout. */
+int support_get_accept(const char *base, const char *path, const char *accept,
+                       struct http_result *out);
 /* Error code of a spec error body, or "" */
 const char *support_error_code(const struct http_result *r);
 /* The whole file (malloc'd; "" when it cannot be read). */
