@@ -23,19 +23,26 @@
  * state and changes nothing; the same id with another plate or amount
  * is 409.
  *
- * Redis (one MULTI per write, all keys of a write under one hash tag):
- *   cityd:{lot:<id>}:sessions     HASH session id -> session JSON (session.h,
- *                                 with the bay it parked in)
- *   cityd:{lot:<id>}:gate_events  HASH "entry:<id>" | "exit:<id>" -> session id
- *   cityd:{city}:session_lots     SET of lots that have sessions (written
- *                                 before a lot's first session)
- *   cityd:{city}:accounts         HASH plate -> {"autopay","pay_later"}
- *   cityd:{kiosk:<id>}:token:<t>  STRING expiry on cityd's clock, EX
- *                                 parking.kiosk_token_s (find-car tokens)
+ * Redis (keys.h: a plate's keys in its partition {p:NN}; one script per
+ * write, all its keys in that partition):
+ *   cityd:{p:NN}:plate:<p>:sessions     HASH session id -> session JSON
+ *                                       (session.h, with the bay it parked in)
+ *   cityd:{p:NN}:plate:<p>:gate_events  HASH "<lot>\x1fentry:<id>" | "...exit:<id>"
+ *                                       -> session id
+ *   cityd:{p:NN}:plate:<p>:ver          the plate's version, one per write
+ *   cityd:{p:NN}:session_plates         SET of plates that have sessions
+ *                                       (written before a plate's first one)
+ *   cityd:{p:NN}:accounts               HASH plate -> {"autopay","pay_later"}
+ *   cityd:{p:NN}:sessions:changes       the partition's change feed (pfeed.h)
+ *   cityd:{kiosk:<id>}:token:<t>        STRING expiry on cityd's clock, EX
+ *                                       parking.kiosk_token_s (find-car tokens)
  * Everything is loaded into memory (session_book.h) at start-up; until
  * then the endpoints answer 503. Memory changes only after Redis has
- * acknowledged a write, and writes touching one plate are serialised
- * (a per-plate queue), so concurrent requests never lose an update. */
+ * acknowledged a write. Writes touching one plate are serialised: a
+ * per-plate queue in this process, and across processes a version check
+ * in Redis (a write applies only at the version it was decided on; see
+ * api_sessions.c and docs/scaling.md), so concurrent requests never lose
+ * an update, whichever cityd takes them. */
 #ifndef CITYD_API_SESSIONS_H
 #define CITYD_API_SESSIONS_H
 

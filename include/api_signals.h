@@ -34,6 +34,12 @@ struct signals {
     struct lifetime lt;
     struct restore rs;                      /* snapshots and active plans */
     struct metric *m_counts[4];             /* by result: accepted, duplicate, invalid, failed */
+    /* several cityd: each group driven by the holder of its lease */
+    struct event *tick;                     /* leases, the inbox, following the owner */
+    unsigned long ticks;
+    double lease_since;                     /* first restore done (monotonic s), 0: not yet */
+    struct store_script *renew;
+    struct metric *m_owned;                 /* groups this process drives */
 };
 
 #define ERRLEN 256                 /* every err buffer below has this size */
@@ -69,5 +75,28 @@ void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_c
  * time-space diagram; NULL when the corridor is not one started group.
  * Caller owns the result. */
 json_t *api_adaptive_running_plan(struct app *a, const struct map_corridor *c);
+
+/* ---- for the city view and the intersection lists ---- */
+#define SIGNALS_COUNT_INTERVAL_S 900.0  /* "fresh" before an intersection's first counts */
+struct signals_member {
+    int mode;                       /* enum adaptive_mode configured to run */
+    double latest_count;            /* end of its latest applied count interval, 0 none */
+    bool realtime;                  /* adaptive, and counts fresher than two intervals */
+};
+/* Intersection id as the controllers see it at `now`; false when it is
+ * not controlled (not signalised, or timing refused at start). */
+bool api_adaptive_member(const struct app *a, const char *id, double now,
+                         struct signals_member *out);
+struct signals_census {
+    size_t intersections, adaptive, fixed, realtime;
+    double latest_count;            /* end of the newest applied count, 0 none */
+};
+/* Zeros until the controllers are restored. */
+void api_adaptive_census(const struct app *a, double now, struct signals_census *c);
+/* What GET .../timing and .../spat answer for intersection id at t (the
+ * controllers advance to it, as those endpoints do): 0 with both (caller
+ * owns them; either NULL on OOM), or -1 with both NULL when it is not
+ * controlled, not restored yet, or t is before the history kept. */
+int api_adaptive_now(struct app *a, const char *id, double t, json_t **timing, json_t **spat);
 
 #endif

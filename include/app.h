@@ -34,6 +34,8 @@ struct app {
     double drain_started;             /* wall clock when draining began */
     double replay_now;                /* clock.mode = replay: max ts ingested */
     size_t modules_started;           /* of server.c's table, failed start included */
+    struct migrate *migrate;          /* the key layout's move (migrate.h) */
+    bool layout_pending;              /* ... not complete yet: no restore starts */
     struct restore *restores;         /* every module's restore (module.h), a list */
     /* Domain state, owned; each NULL until its module is initialised. */
     struct parking *parking;          /* the lot registry */
@@ -48,6 +50,9 @@ struct app {
     struct api_transit *transit_api;  /* routes, Redis sync of api_transit.c */
     struct worker *worker;            /* long computations off the loop (worker.h) */
     struct api_web *web;              /* the browser pages (api_web.c) */
+    struct api_city *city_api;        /* fares, signs, the city's figures (api_city.h) */
+    struct api_lists *lists_api;      /* routes, stops, intersections lists (api_lists.c) */
+    char origin[48];                  /* app_origin */
 };
 
 /* "Now" in epoch seconds: the wall clock, or in replay mode the largest
@@ -55,6 +60,9 @@ struct app {
 double app_now(const struct app *a);
 /* The wall clock in epoch seconds, whatever clock.mode says. */
 double app_wall_now(void);
+/* This process as other cityd on the same Redis know it (in change-feed
+ * entries, leases): pid and start time, made at the first call. */
+const char *app_origin(struct app *a);
 /* Note an ingested event timestamp (advances the replay clock). */
 void app_saw_ts(struct app *a, double ts);
 /* "now" for a read request: the `at` query parameter when given (value in

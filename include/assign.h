@@ -45,6 +45,8 @@ struct assign_query {
     double heading;               /* degrees, NAN unknown (reported bearing or movement) */
     uint32_t route;               /* GTFS_NONE: any route */
     double gate_m;                /* matching gate */
+    double left_dev_s;            /* <0: the bus left this trip's start that early, seen
+                                   * there; only earliness beyond it costs (0: none) */
 };
 
 struct assign_match {

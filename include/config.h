@@ -80,6 +80,7 @@ struct config {
     long signals_solve_timeout_ms;         /* one optimisation's time limit */
     long signals_max_intersections;        /* green-wave problem size */
     long signals_max_milp_intersections;   /* ... when it needs the MILP */
+    long signals_lease_ms;                 /* a group's controller lease (docs/scaling.md) */
     /* [web] */
     char web_dir[CONFIG_PATH_MAX];         /* the pages; "" serves none */
     char web_js_dir[CONFIG_PATH_MAX];      /* Debian's /usr/share/javascript */

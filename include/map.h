@@ -1,6 +1,7 @@
 /* map.h -- the city map folder (maps/<city>/): plain structs + loader.
  *
- * map_load reads parking.geojson and corridors.geojson (formats.md):
+ * map_load reads parking.geojson, corridors.geojson and stop_signs.geojson
+ * (formats.md):
  * properties through jansson, geometry through geo.h (GEOS). It checks
  * everything it can and reports every problem (file + feature id), so
  * `cityd --check` can list them all. Domain modules read these structs
@@ -111,6 +112,14 @@ struct map_corridor {
                                               <= 50 m */
 };
 
+/* An electronic stop sign (stop_signs.geojson): a Point with `id`,
+ * `stop_id` (the GTFS stop whose arrivals it shows) and optional `name`. */
+struct map_sign {
+    char *id, *stop_id;
+    char *name;                            /* may be NULL */
+    struct geo_pt pt;
+};
+
 struct map {
     char *dir;
     struct geo *geo;                       /* projection centred on the map */
@@ -122,9 +131,10 @@ struct map {
     struct map_screen *screens;            size_t nscreens;
     struct map_intersection *isecs;        size_t nisecs;
     struct map_corridor *corridors;        size_t ncorridors;
+    struct map_sign *signs;                size_t nsigns;
     /* id -> pointer indexes (values point into the arrays above) */
     struct dict *lot_by_id, *bay_by_key /* "lot\x1fbay" */, *kiosk_by_id,
-                *screen_by_id, *isec_by_id, *corridor_by_id;
+                *screen_by_id, *isec_by_id, *corridor_by_id, *sign_by_id;
 };
 
 struct map_problem {
@@ -142,7 +152,8 @@ void map_problems_free(struct map_problems *p);
 /* Load the folder. Returns 0 when the map loaded without any problem,
  * -1 otherwise; every problem found is appended to probs and *out is set
  * only on success. A missing corridors.geojson is not a problem (a city
- * may have parking only); a missing parking.geojson is. Ids are 1..127
+ * may have parking only), nor a missing stop_signs.geojson; a missing
+ * parking.geojson is. Ids are 1..127
  * bytes without control characters; kiosk, screen, lot, intersection and
  * corridor ids are unique map-wide, bay ids within their lot. A feature
  * more than 100 km from the median position of the map is reported as
@@ -160,6 +171,7 @@ const struct map_kiosk *map_kiosk(const struct map *m, const char *id);
 const struct map_screen *map_screen(const struct map *m, const char *id);
 const struct map_intersection *map_intersection(const struct map *m, const char *id);
 const struct map_corridor *map_corridor(const struct map *m, const char *id);
+const struct map_sign *map_sign(const struct map *m, const char *id);
 
 /* Parse "HH:MM" into minutes after midnight; -1 on error. */
 int map_parse_hhmm(const char *s);

@@ -15,7 +15,7 @@
  * restore_ops): each step issues commands (restore_cmd), pages through
  * long reads by issuing the next page from a reply, and may list work
  * items (ids) whose commands the engine issues with at most
- * RESTORE_WINDOW replies outstanding. Any failed command abandons the
+ * a paced window of replies outstanding. Any failed command abandons the
  * attempt (its late replies are dropped by generation) and a new one
  * starts after a backoff; the first complete attempt makes the module
  * ready. The same engine re-reads single objects after a write whose
@@ -54,7 +54,7 @@ struct api_module {
 /* The modules, in server.c's table. */
 extern const struct api_module api_health_module, api_parking_module, api_sessions_module,
     api_transit_module, api_signals_module, api_adaptive_module, api_apps_module,
-    api_web_module;
+    api_web_module, api_city_module, api_lists_module;
 
 /* A module's routes, registered together (http_route for each, with
  * arg): the first that fails stops it with "<module>: cannot register
@@ -101,7 +101,13 @@ void lifetime_check(const struct lifetime *lt, struct app *a, const char *module
 
 /* ---- restore ---- */
 
-#define RESTORE_WINDOW 2048          /* replies outstanding at most */
+/* Replies outstanding at most. The window starts small and paces itself
+ * (add one per prompt reply, halve on a late one): a reply is late when it
+ * took more than a quarter of the store's timeout, since everything else
+ * on the connection, its PING included, waits behind the window. */
+#define RESTORE_WINDOW 2048
+#define RESTORE_WINDOW_MIN 8
+#define RESTORE_WINDOW_START 64
 
 struct restore;
 /* A reply of the current attempt, command succeeded (id as given). */
@@ -141,6 +147,10 @@ struct restore {
     struct dict *rereads;    /* ids waiting for a re-read */
     struct event *timer;     /* the next attempt (backoff) */
     int backoff_ms;
+    size_t window;           /* replies outstanding at most (paced) */
+    uint64_t late_us;        /* a reply slower than this halves the window */
+    uint64_t issued;         /* commands issued, ever */
+    uint64_t halved_at;      /* `issued` when the window was last halved */
 };
 
 /* Set up (not started). Returns 0, or -1 on OOM. */
@@ -170,7 +180,7 @@ int restore_cmd(struct restore *r, restore_reply_fn *fn, const char *id, int arg
 /* The current attempt cannot go on (out of memory): retried later. */
 void restore_failed(struct restore *r, const char *why);
 /* Add a work item to the current step; item(r, id) is called for each,
- * with at most RESTORE_WINDOW replies outstanding. */
+ * with at most the paced window of replies outstanding. */
 int restore_work_add(struct restore *r, restore_item_fn *item, const char *id);
 
 /* Page through the set at `key` (SSCAN): each member a work item of the

@@ -110,6 +110,9 @@ struct transit_vehicle {
     bool inferred;
     bool followed;                /* inferred: taken on as the next trip of its block */
     double assigned_ts;           /* when the current trip was taken on */
+    bool waited;                  /* inferred: seen laying over at this trip's start */
+    bool left_seen;               /* ... and then seen leaving, left_dev_s late (+) / early (-) */
+    double left_dev_s;
     /* Jump filter: a fix too far from the last believed one (lon, lat at
      * fix_ts) for a bus to have gone is held here until the next fix
      * confirms it (jump_ts 0: none held). */

@@ -20,6 +20,7 @@ struct tsd_signal {
     double position_m;           /* along the corridor, non-decreasing */
     double offset_s;             /* start of the coordinated green */
     double out_green_s, in_green_s;   /* green lengths from the offset */
+    const char *id;              /* the intersection's id, drawn beside the name; may be NULL */
 };
 
 struct tsd_plan {

@@ -23,6 +23,9 @@
  *   cityd:{int:<id>}:seen:<count id>  idempotency marker (31 days)
  *   cityd:{int:<id>}:counts           LIST of counts as received (JSON),
  *                                     the latest COUNTS_HISTORY_MAX
+ *   cityd:{int:<id>}:lease            the group's lease (first member; see
+ *                                     "the lease" below), :inbox its inputs
+ *                                     sent to other cityd (STREAM)
  *   cityd:{int:<id>}:adaptive         snapshot of the whole group (JSON)
  *                                     written with each input to one of
  *                                     its intersections; at start the
@@ -43,6 +46,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "adaptive.h"
 #include "api_signals.h"
@@ -56,6 +61,7 @@
 #include "map.h"
 #include "metrics.h"
 #include "module.h"
+#include "pfeed.h"
 
 #define HIST_MAX 96                     /* records per member kept for past instants */
 #define COUNTS_HISTORY_MAX 2976         /* 31 days of 15-minute counts */
@@ -93,11 +99,18 @@ struct sgroup {
     unsigned long long best_seq;
     char *active;                           /* the corridor's active plan (JSON, owned) */
     bool save;                              /* changed at this start: store it */
+    /* the lease (several cityd) */
+    bool owner;                             /* this process holds it ... */
+    double valid_until;                     /* ... until (monotonic s): then it may not */
+    bool leasing;                           /* a lease command is out */
+    bool inbox_busy;                        /* an inbox entry is being read or run */
+    bool fresh;                             /* restored, no lease answer since */
 };
 
 struct mref {
     struct sgroup *g;
     size_t k;
+    double count_len;                       /* interval of its latest counts (0: none yet) */
 };
 
 /* cityd_signals_counts_total{result=...} */
@@ -124,6 +137,8 @@ struct job {
     char plan[ADAPTIVE_PLAN_ID_MAX + 1];
     double plan_cycle;
     struct adaptive_plan_member *pm;        /* owned, one per member */
+    char inbox_id[48];                      /* taken from the inbox: its entry, else "" */
+    bool consumed;                          /* ... and done with (not a store failure) */
 };
 
 static void signals_free(struct signals *s)
@@ -141,6 +156,8 @@ static void signals_free(struct signals *s)
     }
     free(s->groups);
     free(s->mrefs);
+    if (s->tick != NULL)
+        event_free(s->tick);
     dict_free(s->by_id, NULL);
     restore_free(&s->rs);
     free(s);
@@ -310,7 +327,7 @@ static int add_group(struct signals *s, const struct map_corridor *c, const size
     s->ngroups++;
     for (size_t k = 0; k < n; k++) {
         struct mref *r = &s->mrefs[dict_size(s->by_id)];
-        *r = (struct mref){ g, k };
+        *r = (struct mref){ g, k, 0 };
         dict_put(s->by_id, g->isec[k].id, r, NULL);
     }
     return 0;
@@ -616,27 +633,20 @@ static void h_timing(struct http_req *r, void *arg)
 
 /* ---- GET .../spat ---- */
 
-static void h_spat(struct http_req *r, void *arg)
+/* The SPaT reply of member m at t (record rec running then); NULL on OOM. */
+static json_t *spat_json(const struct mref *m, double t, const struct adaptive_history *h,
+                         const struct adaptive_record *rec)
 {
-    struct signals *s = ((struct app *)arg)->signals;
-    double t;
-    struct adaptive_history h;
-    struct adaptive_record rec;
     struct adaptive_spat sp[ADAPTIVE_MAX_PHASES];
-    struct mref *m = read_member(r, s, &t, &h, &rec);
-    if (m == NULL)
-        return;
     const struct adaptive_isec_cfg *c = &m->g->isec[m->k];
-    if (adaptive_spat(m->g->live, m->k, &h, t, sp) != 0) {
-        http_reply_error(r, 500, "internal", "out of memory");
-        return;
-    }
+    if (adaptive_spat(m->g->live, m->k, h, t, sp) != 0)
+        return NULL;
     json_t *o = json_object(), *states = json_array();
     json_object_set_new(o, "intersection", json_string(c->id));
     sig_set_num(o, "ts", t);
-    sig_set_num(o, "cycle_s", rec.cycle_s);
-    json_object_set_new(o, "mode", json_string(adaptive_mode_name(rec.mode)));
-    json_object_set_new(o, "method", json_string(adaptive_method_name(rec.mode)));
+    sig_set_num(o, "cycle_s", rec->cycle_s);
+    json_object_set_new(o, "mode", json_string(adaptive_mode_name(rec->mode)));
+    json_object_set_new(o, "method", json_string(adaptive_method_name(rec->mode)));
     for (size_t p = 0; p < c->nphases; p++) {
         json_t *x = json_object();
         json_object_set_new(x, "signal_group", json_integer((json_int_t)p + 1));
@@ -648,7 +658,23 @@ static void h_spat(struct http_req *r, void *arg)
         json_array_append_new(states, x);
     }
     json_object_set_new(o, "states", states);
-    http_reply_json(r, 200, o);
+    return o;
+}
+
+static void h_spat(struct http_req *r, void *arg)
+{
+    struct signals *s = ((struct app *)arg)->signals;
+    double t;
+    struct adaptive_history h;
+    struct adaptive_record rec;
+    struct mref *m = read_member(r, s, &t, &h, &rec);
+    if (m == NULL)
+        return;
+    json_t *o = spat_json(m, t, &h, &rec);
+    if (o == NULL)
+        http_reply_error(r, 500, "internal", "out of memory");
+    else
+        http_reply_json(r, 200, o);
 }
 
 /* ---- inputs: one at a time per group ---- */
@@ -656,6 +682,37 @@ static void h_spat(struct http_req *r, void *arg)
 static void job_start(struct sgroup *g);
 static struct job *job_new(struct http_req *r, struct signals *s, struct mref *m,
                            enum job_kind kind);
+
+/* Answers of a job: none for an input taken from the inbox (j->r NULL:
+ * its poster was answered 202 by the cityd that queued it). */
+static void job_reply_error(struct job *j, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void job_reply_error(struct job *j, int status, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (j->r != NULL)
+        http_reply_error(j->r, status, code, "%s", msg);
+}
+
+static void job_reply_json(struct job *j, int status, json_t *body)
+{
+    if (j->r != NULL)
+        http_reply_json(j->r, status, body);
+    else
+        json_decref(body);
+}
+
+/* sig_store_failed for a job (true: failed, answered if it can be). */
+static bool job_store_failed(struct job *j, enum store_status st, const struct store_reply *rep)
+{
+    if (j->r != NULL)
+        return sig_store_failed(j->r, st, rep);
+    return st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR;
+}
 
 static void job_free(struct job *j)
 {
@@ -665,10 +722,18 @@ static void job_free(struct job *j)
     free(j);
 }
 
-/* The head job is done: next. */
+static void inbox_del(struct signals *s, struct sgroup *g, const char *id);
+
+/* The head job is done: next. An input from the inbox leaves it (unless
+ * a store failure stopped it: it is taken again). */
 static void job_done(struct sgroup *g)
 {
     struct job *j = g->head;
+    if (j->inbox_id[0] != '\0') {
+        g->inbox_busy = false;
+        if (j->consumed)
+            inbox_del(j->s, g, j->inbox_id);
+    }
     g->head = j->next;
     if (g->head == NULL)
         g->tail = NULL;
@@ -679,8 +744,17 @@ static void job_done(struct sgroup *g)
         job_start(g);
 }
 
+static bool owns(const struct sgroup *g);
+static void inbox_put(struct job *j);
+
+/* An input joins its group's queue; posted to a cityd that does not
+ * drive the group, it goes to the group's inbox in Redis instead. */
 static void enqueue(struct sgroup *g, struct job *j)
 {
+    if (j->r != NULL && !owns(g)) {
+        inbox_put(j);
+        return;
+    }
     if (g->tail)
         g->tail->next = j;
     else
@@ -736,10 +810,11 @@ static int job_stored(struct job *j, enum store_status st, const struct store_re
         snprintf(idx, sizeof idx, "%zu", (size_t)(j->g - j->s->groups));
         restore_reread(&j->s->rs, idx);
     }
-    bool ok = !sig_store_failed(j->r, st, rep);
+    bool ok = !job_store_failed(j, st, rep);
+    j->consumed &= ok;
     for (size_t i = 0; ok && i < store_reply_len(rep); i++) {
         if (store_reply_type(store_reply_at(rep, i)) == STORE_R_ERROR) {
-            http_reply_error(j->r, 503, "store_error", "store error: %s",
+            job_reply_error(j, 503, "store_error", "store error: %s",
                              store_reply_str(store_reply_at(rep, i), NULL));
             ok = false;
         }
@@ -756,14 +831,15 @@ static void job_send(struct job *j, struct store_batch *b, bool ok, store_cb *cb
     struct signals *s = j->s;
     if (!ok) {
         store_batch_free(b);
-        http_reply_error(j->r, 500, "internal", "out of memory");
+        job_reply_error(j, 500, "internal", "out of memory");
+        j->consumed = false;
         job_done(j->g);
         return;
     }
     lifetime_hold(&s->lt);
     if (store_batch_send(s->a->store, b, cb, j) != 0) {
         release(s);
-        http_reply_error(j->r, 500, "internal", "cannot queue the store write");
+        job_reply_error(j, 500, "internal", "cannot queue the store write");
         job_done(j->g);
     }
 }
@@ -781,16 +857,16 @@ static void on_saved(void *arg, enum store_status st, const struct store_reply *
         if (j->kind == JOB_COUNTS) {
             metric_inc(s->m_counts[CR_ACCEPTED], 1);
             app_saw_ts(s->a, j->ts + j->len);
-            http_reply_json(j->r, 201, counts_reply(j));
+            job_reply_json(j, 201, counts_reply(j));
         } else {
             double now = app_now(s->a);
             catch_up(s, g, now);
             struct adaptive_history h = history(g, j->k);
             struct adaptive_record rec;
             if (adaptive_record_at(g->live, j->k, &h, now, &rec) == 0)
-                http_reply_json(j->r, 200, timing_json(s, g, j->k, &rec, now));
+                job_reply_json(j, 200, timing_json(s, g, j->k, &rec, now));
             else
-                http_reply_error(j->r, 500, "internal", "no timing");
+                job_reply_error(j, 500, "internal", "no timing");
         }
     } else if (j->kind == JOB_COUNTS) {
         metric_inc(s->m_counts[CR_FAILED], 1);
@@ -916,10 +992,10 @@ static void on_plan_snapshot(void *arg, enum store_status st, const struct store
         log_warn(&s->a->log, "signals_plan_snapshot", "corridor=%s plan=%s error=\"not stored: "
                  "restored from the active plan at the next start\"",
                  log_quote(qc, sizeof qc, j->g->cfg.id), log_quote(qp, sizeof qp, j->plan));
-    char *reply = plan_reply(j, app_now(s->a));
-    if (reply == NULL)
+    char *reply = j->r != NULL ? plan_reply(j, app_now(s->a)) : NULL;
+    if (j->r != NULL && reply == NULL)
         http_reply_error(j->r, 500, "internal", "out of memory");
-    else
+    else if (j->r != NULL)
         http_reply_raw(j->r, 200, "application/json; charset=utf-8", reply, strlen(reply));
     free(reply);
     plan_done(j, s);
@@ -956,12 +1032,12 @@ static void plan_apply(struct sgroup *g)
     char err[ERRLEN], akey[KEY_MAX], ikey[KEY_MAX];
     g->pending = adaptive_group_copy(g->live);
     if (g->pending == NULL) {
-        http_reply_error(j->r, 500, "internal", "out of memory");
+        job_reply_error(j, 500, "internal", "out of memory");
         job_done(g);
         return;
     }
     if (adaptive_set_plan(g->pending, j->plan, j->plan_cycle, j->pm, err, sizeof err) != 0) {
-        http_reply_error(j->r, 409, "conflict", "plan '%s' cannot run on corridor '%s': %s",
+        job_reply_error(j, 409, "conflict", "plan '%s' cannot run on corridor '%s': %s",
                          j->plan, g->cfg.id, err);
         job_done(g);
         return;
@@ -976,6 +1052,9 @@ static void plan_apply(struct sgroup *g)
                                                              "plan_active"), j->plan) == 0;
     job_send(j, b, ok, on_plan_stored);
 }
+
+static struct job *plan_job(struct signals *s, struct sgroup *g, struct http_req *r,
+                            const char *id, const char *json, const char *mode, char *err);
 
 json_t *api_adaptive_running_plan(struct app *a, const struct map_corridor *c)
 {
@@ -1037,13 +1116,24 @@ void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_c
                          "an earlier corridor): its plans cannot run", c->id);
         return;
     }
-    struct mref m = { g, 0 };
-    struct job *j = job_new(r, s, &m, JOB_PLAN);
     char err[ERRLEN];
+    struct job *j = plan_job(s, g, r, id, json, mode, err);
+    if (j != NULL)
+        enqueue(g, j);
+}
+
+/* A plan's activation as an input of group g (mode: NULL, or the mode
+ * its members are set to, "fixed" or "adaptive"); NULL after answering r
+ * (if any) with what is wrong. */
+static struct job *plan_job(struct signals *s, struct sgroup *g, struct http_req *r,
+                            const char *id, const char *json, const char *mode, char *err)
+{
+    struct mref m = { g, 0, 0 };
+    struct job *j = job_new(r, s, &m, JOB_PLAN);
     json_t *plan = json_loads(json, 0, NULL);
     if (j == NULL) {
         json_decref(plan);
-        return;
+        return NULL;
     }
     j->pm = calloc(g->cfg.n, sizeof *j->pm);
     j->plan_json = strdup(json);
@@ -1051,16 +1141,17 @@ void api_adaptive_activate(struct app *a, struct http_req *r, const struct map_c
     j->mode = mode != NULL && strcmp(mode, "fixed") == 0 ? ADAPTIVE_FIXED : ADAPTIVE_WEBSTER;
     snprintf(j->plan, sizeof j->plan, "%s", id);
     if (j->pm == NULL || j->plan_json == NULL) {
-        http_reply_error(r, 500, "internal", "out of memory");
+        job_reply_error(j, 500, "internal", "out of memory");
         job_free(j);
+        j = NULL;
     } else if (plan_members(s, g, plan, &j->plan_cycle, j->pm, err) != 0) {
-        http_reply_error(r, 409, "conflict", "plan '%s' cannot run on corridor '%s': %s", id,
-                         c->id, err);
+        job_reply_error(j, 409, "conflict", "plan '%s' cannot run on corridor '%s': %s", id,
+                        g->cfg.id, err);
         job_free(j);
-    } else {
-        enqueue(g, j);
+        j = NULL;
     }
     json_decref(plan);
+    return j;
 }
 
 /* Apply the head job to a copy and write it with the input. */
@@ -1073,6 +1164,9 @@ static void job_apply(struct sgroup *g)
     double now = app_now(s->a);
     if (j->kind == JOB_COUNTS) {
         double end = j->ts + j->len;
+        struct mref *mr = dict_get(s->by_id, g->isec[j->k].id);
+        if (mr != NULL)
+            mr->count_len = j->len;         /* what "fresh" means for it (census) */
         if (!live->started)
             adaptive_start(live, replay ? j->ts : now);
         /* The count is known when its interval ends (in replay that
@@ -1124,8 +1218,9 @@ static void on_seen(void *arg, enum store_status st, const struct store_reply *r
     struct signals *s = j->s;
     if (job_dropped(j))
         return;
-    if (sig_store_failed(j->r, st, rep)) {
+    if (job_store_failed(j, st, rep)) {
         metric_inc(s->m_counts[CR_FAILED], 1);
+        j->consumed = false;
         job_done(j->g);
     } else if (store_reply_type(rep) != STORE_R_NIL) {
         metric_inc(s->m_counts[CR_DUPLICATE], 1);
@@ -1133,7 +1228,7 @@ static void on_seen(void *arg, enum store_status st, const struct store_reply *r
         json_object_set_new(o, "id", json_string(j->id));
         json_object_set_new(o, "intersection", json_string(j->g->isec[j->k].id));
         json_object_set_new(o, "status", json_string("duplicate"));
-        http_reply_json(j->r, 200, o);
+        job_reply_json(j, 200, o);
         job_done(j->g);
     } else {
         job_apply(j->g);
@@ -1148,7 +1243,8 @@ static void job_start(struct sgroup *g)
     if (!restore_settled(&s->rs)) {
         /* An input of unknown outcome is being re-read: taking this one
          * on the state now could contradict it. */
-        http_reply_unavailable(j->r);
+        if (j->r != NULL)
+            http_reply_unavailable(j->r);
         job_done(g);
         return;
     }
@@ -1161,9 +1257,318 @@ static void job_start(struct sgroup *g)
     if (store_cmdf(s->a->store, on_seen, j, "GET %s",
                    keys_seen(key, sizeof key, "int", g->isec[j->k].id, j->id)) != 0) {
         release(s);
-        http_reply_error(j->r, 500, "internal", "cannot queue the store read");
+        job_reply_error(j, 500, "internal", "cannot queue the store read");
         job_done(g);
     }
+}
+
+/* ---- the lease: one cityd drives a group ----
+ *
+ * Several cityd on one Redis: each group (a corridor's signals) is driven
+ * by the holder of cityd:{int:<first member>}:lease (SET NX PX
+ * signals.lease_ms, renewed every third of it by a script that extends
+ * it only for its holder). Only the holder takes inputs: an input posted
+ * to another cityd is appended to the group's inbox, cityd:{int:<first
+ * member>}:inbox (a STREAM), and answered 202 "queued"; the holder takes
+ * the inbox's entries one at a time, as inputs of its own, and deletes
+ * each once it is stored (a holder that dies before that leaves it for
+ * the next: its idempotency marker makes a count taken twice a
+ * duplicate). A holder stops taking inputs at 90 % of the lease's time
+ * since its last successful renewal was sent; the others try to take the
+ * lease every LEASE_TICK_MS, so one takes it within that of its expiry,
+ * and, before anything else, reads the group's newest
+ * state from Redis (and its active plan: restore_reread). Other cityd
+ * read the group's state again every third of the lease, and answer
+ * timings and SPaT from it (the controller is deterministic: a state
+ * and an instant give the same timing in every process). */
+
+#define LEASE_TICK_MS 100
+
+static const char RENEW_SCRIPT[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "return 0\n";
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool owns(const struct sgroup *g)
+{
+    return g->owner && mono_s() < g->valid_until;
+}
+
+static const char *lease_key(const struct sgroup *g, char *buf)
+{
+    return keys_intersection(buf, KEY_MAX, g->isec[0].id, "lease");
+}
+
+static const char *inbox_key(const struct sgroup *g, char *buf)
+{
+    return keys_intersection(buf, KEY_MAX, g->isec[0].id, "inbox");
+}
+
+static size_t group_index(const struct signals *s, const struct sgroup *g)
+{
+    return (size_t)(g - s->groups);
+}
+
+static void owned_gauge(struct signals *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->ngroups; i++)
+        n += owns(&s->groups[i]);
+    metric_set(s->m_owned, (double)n);
+}
+
+struct lease_call {
+    struct signals *s;
+    size_t group;
+    double sent;
+    bool renew;
+};
+
+static void on_lease(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct lease_call *c = arg;
+    struct signals *s = c->s;
+    struct sgroup *g = &s->groups[c->group];
+    bool live = !s->lt.stopped;
+    g->leasing = false;
+    if (live && st == STORE_OK && store_reply_type(rep) != STORE_R_ERROR) {
+        bool held = c->renew ? store_reply_int(rep) == 1 : store_reply_type(rep) == STORE_R_STATUS;
+        char idx[24], qg[256];
+        log_quote(qg, sizeof qg, g->cfg.id ? g->cfg.id : g->isec[0].id);
+        if (held && !g->owner) {
+            /* The holder before may have moved the group on -- unless the
+             * lease was free right after this process read everything. */
+            snprintf(idx, sizeof idx, "%zu", c->group);
+            if (!g->fresh)
+                restore_reread(&s->rs, idx);
+            log_info(&s->a->log, "signals_lease_taken", "group=%s", qg);
+        } else if (!held && g->owner) {
+            log_warn(&s->a->log, "signals_lease_lost", "group=%s", qg);
+        }
+        g->owner = held;
+        g->fresh = false;
+        if (held)
+            g->valid_until = c->sent + 0.9 * (double)s->a->cfg.signals_lease_ms / 1000.0;
+        owned_gauge(s);
+    }
+    free(c);
+    release(s);
+}
+
+/* Renew the lease (its holder) or try to take it. */
+static void lease_step(struct signals *s, struct sgroup *g)
+{
+    char key[KEY_MAX], ms[24];
+    struct lease_call *c = malloc(sizeof *c);
+    if (c == NULL)
+        return;
+    *c = (struct lease_call){s, group_index(s, g), mono_s(), g->owner};
+    snprintf(ms, sizeof ms, "%ld", s->a->cfg.signals_lease_ms);
+    lease_key(g, key);
+    const char *renew[] = {key, app_origin(s->a), ms};
+    const char *take[] = {"SET", key, app_origin(s->a), "NX", "PX", ms};
+    int rc;
+    lifetime_hold(&s->lt);
+    g->leasing = true;
+    if (g->owner)
+        rc = store_script_eval(s->a->store, s->renew, on_lease, c, 1, 3, renew, NULL);
+    else
+        rc = store_cmd_argv(s->a->store, on_lease, c, 6, take, NULL);
+    if (rc != 0) {
+        g->leasing = false;
+        free(c);
+        release(s);
+    }
+}
+
+/* An input posted here for a group driven elsewhere: in the inbox. */
+struct inbox_put {
+    struct signals *s;
+    struct http_req *r;
+    json_t *reply;
+};
+
+static void on_inbox_put(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct inbox_put *p = arg;
+    struct signals *s = p->s;
+    if (!s->lt.stopped && !sig_store_failed(p->r, st, rep)) {
+        http_reply_json(p->r, 202, p->reply);
+        p->reply = NULL;
+    }
+    json_decref(p->reply);
+    free(p);
+    release(s);
+}
+
+static void inbox_put(struct job *j)
+{
+    struct signals *s = j->s;
+    struct sgroup *g = j->g;
+    char key[KEY_MAX], mode[8], over[4];
+    struct inbox_put *p = calloc(1, sizeof *p);
+    json_t *o = json_object();
+    const char *kind = j->kind == JOB_COUNTS ? "counts" : j->kind == JOB_MODE ? "mode" : "plan";
+    snprintf(mode, sizeof mode, "%d", (int)j->mode);
+    snprintf(over, sizeof over, "%d", j->override ? 1 : 0);
+    const char *argv[] = {"XADD", inbox_key(g, key), "*", "kind", kind, "isec",
+                          g->isec[j->k].id, "body",
+                          j->kind == JOB_COUNTS ? j->entry : j->kind == JOB_PLAN ? j->plan_json
+                                                                                : "",
+                          "plan", j->plan, "mode", mode, "override", over};
+    if (p == NULL || o == NULL) {
+        free(p);
+        json_decref(o);
+        http_reply_error(j->r, 500, "internal", "out of memory");
+        job_free(j);
+        return;
+    }
+    if (j->kind == JOB_PLAN) {
+        json_object_set_new(o, "corridor", json_string(g->cfg.id));
+        json_object_set_new(o, "plan", json_string(j->plan));
+    } else {
+        json_object_set_new(o, "intersection", json_string(g->isec[j->k].id));
+        if (j->kind == JOB_COUNTS)
+            json_object_set_new(o, "id", json_string(j->id));
+    }
+    json_object_set_new(o, "status", json_string("queued"));
+    *p = (struct inbox_put){s, j->r, o};
+    lifetime_hold(&s->lt);
+    if (store_cmd_argv(s->a->store, on_inbox_put, p, 15, argv, NULL) != 0) {
+        release(s);
+        http_reply_error(j->r, 500, "internal", "cannot queue the store write");
+        json_decref(o);
+        free(p);
+    }
+    job_free(j);
+}
+
+static void inbox_del(struct signals *s, struct sgroup *g, const char *id)
+{
+    char key[KEY_MAX];
+    const char *argv[] = {"XDEL", inbox_key(g, key), id};
+    store_cmd_argv(s->a->store, NULL, NULL, 3, argv, NULL);
+}
+
+static int parse_count_body(json_t *in, struct signals *s, struct job *j, char *err);
+static struct job *plan_job(struct signals *s, struct sgroup *g, struct http_req *r,
+                            const char *id, const char *json, const char *mode, char *err);
+
+/* An inbox entry as an input of this process (NULL: not one: dropped). */
+static struct job *inbox_job(struct signals *s, struct sgroup *g, const struct store_reply *kv)
+{
+    const char *kind = reply_field(kv, "kind", NULL), *isec = reply_field(kv, "isec", NULL);
+    const char *body = reply_field(kv, "body", NULL), *plan = reply_field(kv, "plan", NULL);
+    const char *mode = reply_field(kv, "mode", NULL), *over = reply_field(kv, "override", NULL);
+    struct mref m = {g, 0, 0};
+    struct job *j = NULL;
+    char err[ERRLEN];
+    while (isec != NULL && m.k < g->cfg.n && strcmp(g->isec[m.k].id, isec) != 0)
+        m.k++;
+    if (kind == NULL || body == NULL || m.k >= g->cfg.n)
+        return NULL;
+    if (strcmp(kind, "plan") == 0) {
+        bool set = over != NULL && atoi(over) != 0;
+        const char *pm = !set ? NULL : atoi(mode ? mode : "0") == ADAPTIVE_FIXED ? "fixed"
+                                                                                : "adaptive";
+        return plan != NULL ? plan_job(s, g, NULL, plan, body, pm, err) : NULL;
+    }
+    if ((j = job_new(NULL, s, &m, strcmp(kind, "counts") == 0 ? JOB_COUNTS : JOB_MODE)) == NULL)
+        return NULL;
+    if (j->kind == JOB_MODE) {
+        j->mode = (enum adaptive_mode)atoi(mode ? mode : "0");
+        j->override = over != NULL && atoi(over) != 0;
+        return j;
+    }
+    json_t *in = json_loads(body, 0, NULL);
+    int rc = in ? parse_count_body(in, s, j, err) : -1;
+    json_decref(in);
+    if (rc != 0) {
+        job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+struct inbox_read {
+    struct signals *s;
+    size_t group;
+};
+
+/* The inbox's oldest entry: [[id, [k, v, ...]]] or empty. */
+static void on_inbox(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct inbox_read *c = arg;
+    struct signals *s = c->s;
+    struct sgroup *g = &s->groups[c->group];
+    const struct store_reply *e = store_reply_at(rep, 0);
+    const char *id = store_reply_str(store_reply_at(e, 0), NULL);
+    g->inbox_busy = false;
+    if (!s->lt.stopped && st == STORE_OK && id != NULL && owns(g)) {
+        struct job *j = inbox_job(s, g, store_reply_at(e, 1));
+        char qid[128];
+        if (j == NULL) {
+            log_warn(&s->a->log, "signals_inbox_dropped", "entry=%s",
+                     log_quote(qid, sizeof qid, id));
+            inbox_del(s, g, id);
+        } else {
+            snprintf(j->inbox_id, sizeof j->inbox_id, "%s", id);
+            j->consumed = true;
+            g->inbox_busy = true;
+            enqueue(g, j);
+        }
+    }
+    free(c);
+    release(s);
+}
+
+static void inbox_poll(struct signals *s, struct sgroup *g)
+{
+    char key[KEY_MAX];
+    struct inbox_read *c = malloc(sizeof *c);
+    const char *argv[] = {"XRANGE", inbox_key(g, key), "-", "+", "COUNT", "1"};
+    if (c == NULL)
+        return;
+    *c = (struct inbox_read){s, group_index(s, g)};
+    g->inbox_busy = true;
+    lifetime_hold(&s->lt);
+    if (store_cmd_argv(s->a->store, on_inbox, c, 6, argv, NULL) != 0) {
+        g->inbox_busy = false;
+        free(c);
+        release(s);
+    }
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct signals *s = arg;
+    (void)fd;
+    (void)what;
+    if (!restore_ready(&s->rs) || !store_is_up(s->a->store))
+        return;
+    unsigned long every = (unsigned long)(s->a->cfg.signals_lease_ms / 3 / LEASE_TICK_MS);
+    bool lease_turn = ++s->ticks % (every ? every : 1) == 0;
+    for (size_t i = 0; i < s->ngroups; i++) {
+        struct sgroup *g = &s->groups[i];
+        if ((lease_turn || !g->owner) && !g->leasing)
+            lease_step(s, g);               /* others try every tick: taken at expiry */
+        if (owns(g) && !g->inbox_busy && g->head == NULL && restore_settled(&s->rs))
+            inbox_poll(s, g);
+        if (lease_turn && !owns(g) && g->head == NULL) {
+            char idx[24];
+            snprintf(idx, sizeof idx, "%zu", i);
+            restore_reread(&s->rs, idx);    /* follow the holder's state */
+        }
+    }
+    owned_gauge(s);
 }
 
 /* ---- POST .../counts ---- */
@@ -1275,7 +1680,8 @@ static struct job *job_new(struct http_req *r, struct signals *s, struct mref *m
 {
     struct job *j = calloc(1, sizeof *j);
     if (j == NULL) {
-        http_reply_error(r, 500, "internal", "out of memory");
+        if (r != NULL)
+            http_reply_error(r, 500, "internal", "out of memory");
         return NULL;
     }
     *j = (struct job){ .s = s, .g = m->g, .k = m->k, .r = r, .kind = kind };
@@ -1738,9 +2144,20 @@ static bool restore_step(struct restore *r, int k)
     return k <= 1;
 }
 
+static void lease_step(struct signals *s, struct sgroup *g);
+static double mono_s(void);
+
 static void restore_done(struct restore *r)
 {
     struct signals *s = r->arg;
+    if (s->lease_since == 0) {              /* the first: take the free leases at once */
+        s->lease_since = mono_s();
+        for (size_t i = 0; i < s->ngroups; i++) {
+            s->groups[i].fresh = true;
+            if (!s->groups[i].leasing)
+                lease_step(s, &s->groups[i]);
+        }
+    }
     log_info(&s->a->log, "signals_restored", "groups=%zu", s->ngroups);
 }
 
@@ -1748,6 +2165,70 @@ static const struct restore_ops RESTORE_OPS = {"signals", restore_step, restore_
                                                read_group};
 
 /* ---- life cycle ---- */
+
+/* ---- for the city view (api_city.c, api_lists.c) ---- */
+
+/* End of the latest count interval applied to member m (0: none). */
+static double latest_count(const struct adaptive_member *m)
+{
+    double t = 0;
+    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+        t = fmax(t, m->est[i].t_good);
+    return t;
+}
+
+bool api_adaptive_member(const struct app *a, const char *id, double now,
+                         struct signals_member *out)
+{
+    const struct signals *s = a->signals;
+    const struct mref *mr = s && id ? dict_get(s->by_id, id) : NULL;
+    if (mr == NULL)
+        return false;
+    const struct adaptive_member *m = &mr->g->live->m[mr->k];
+    double len = mr->count_len > 0 ? mr->count_len : SIGNALS_COUNT_INTERVAL_S;
+    out->mode = m->mode;
+    out->latest_count = latest_count(m);
+    out->realtime = m->mode != ADAPTIVE_FIXED && out->latest_count > 0 &&
+                    out->latest_count <= now + FUTURE_SLACK_S &&
+                    now - out->latest_count <= 2 * len;
+    return true;
+}
+
+void api_adaptive_census(const struct app *a, double now, struct signals_census *c)
+{
+    memset(c, 0, sizeof *c);
+    const struct signals *s = a->signals;
+    for (size_t i = 0; s && restore_ready(&s->rs) && i < s->ngroups; i++) {
+        const struct sgroup *g = &s->groups[i];
+        for (size_t k = 0; k < g->cfg.n; k++) {
+            struct signals_member m;
+            if (!api_adaptive_member(a, g->isec[k].id, now, &m))
+                continue;
+            c->intersections++;
+            c->realtime += m.realtime;
+            c->fixed += m.mode == ADAPTIVE_FIXED;
+            c->adaptive += m.mode != ADAPTIVE_FIXED;
+            c->latest_count = fmax(c->latest_count, m.latest_count <= now ? m.latest_count : 0);
+        }
+    }
+}
+
+int api_adaptive_now(struct app *a, const char *id, double t, json_t **timing, json_t **spat)
+{
+    struct signals *s = a->signals;
+    struct mref *m = s && id ? dict_get(s->by_id, id) : NULL;
+    struct adaptive_record rec;
+    *timing = *spat = NULL;
+    if (m == NULL || !restore_ready(&s->rs))
+        return -1;
+    catch_up(s, m->g, t);
+    struct adaptive_history h = history(m->g, m->k);
+    if (adaptive_record_at(m->g->live, m->k, &h, t, &rec) != 0)
+        return -1;
+    *timing = timing_json(s, m->g, m->k, &rec, t);
+    *spat = spat_json(m, t, &h, &rec);
+    return 0;
+}
 
 static const struct module_route ROUTES[] = {
     {HTTP_POST, "/v1/signals/intersections/{id}/counts", ROLE_SENSOR, false, h_post_counts},
@@ -1767,10 +2248,17 @@ static int start(struct app *a, char *err, size_t errlen)
     }
     a->signals = s;
     s->a = a;
-    if (build_groups(s) != 0 || restore_init(&s->rs, a, &s->lt, &RESTORE_OPS, s) != 0) {
+    struct timeval tick = {0, LEASE_TICK_MS * 1000};
+    if (build_groups(s) != 0 || restore_init(&s->rs, a, &s->lt, &RESTORE_OPS, s) != 0 ||
+        (s->renew = store_script_new(a->store, RENEW_SCRIPT)) == NULL ||
+        (s->tick = event_new(a->base, -1, EV_PERSIST, on_tick, s)) == NULL ||
+        event_add(s->tick, &tick) != 0) {
         snprintf(err, errlen, "signals: out of memory");
         return -1;
     }
+    s->m_owned = metrics_series(a->metrics, METRIC_GAUGE, "cityd_signals_groups_driven",
+                                "Signal groups (corridors) this cityd drives: it holds their "
+                                "lease", "");
     for (int i = 0; i < 4; i++) {
         char labels[32];
         snprintf(labels, sizeof labels, "result=\"%s\"", COUNT_RESULTS[i]);
@@ -1784,9 +2272,22 @@ static int start(struct app *a, char *err, size_t errlen)
     return 0;
 }
 
+static bool owns(const struct sgroup *g);
+
+/* Restored, and each group driven here or, a lease time on, elsewhere
+ * (by then a lease its holder does not renew has expired and been
+ * taken): so a cityd restarted after a crash does not queue its inputs
+ * for a holder that is gone. */
 static bool ready(const struct app *a)
 {
-    return a->signals != NULL && restore_ready(&a->signals->rs);
+    const struct signals *s = a->signals;
+    if (s == NULL || !restore_ready(&s->rs) || s->lease_since == 0)
+        return false;
+    bool waited = mono_s() - s->lease_since >= (double)a->cfg.signals_lease_ms / 1000.0;
+    for (size_t i = 0; !waited && i < s->ngroups; i++)
+        if (!owns(&s->groups[i]))
+            return false;
+    return true;
 }
 
 /* Queued inputs are dropped unanswered (the HTTP server closes their
@@ -1798,6 +2299,8 @@ static void stop(struct app *a)
         return;
     s->lt.stopped = true;
     restore_stop(&s->rs);
+    if (s->tick != NULL)
+        event_del(s->tick);
     for (size_t i = 0; i < s->ngroups; i++) {
         struct sgroup *g = &s->groups[i];
         struct job *j = g->head ? g->head->next : NULL;

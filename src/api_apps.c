@@ -8,7 +8,7 @@
  *
  * Models. Every applied observation of a lot (this process's or another's,
  * from the change feed) teaches the lot's model in memory. A model is
- * saved to cityd:{lot:X}:forecast (one key per lot, tagged by the lot)
+ * saved to cityd:{p:NN}:lot:X:forecast (keys_lot: one key per lot, in its partition)
  * by the process that took the observation, parking.forecast_save_s after
  * it first changed since its last save: a FIFO of changed lots drained by
  * a timer, at most SAVE_BATCH a second, so the observation path writes

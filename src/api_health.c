@@ -9,6 +9,7 @@
  * redirects, retries and failovers it has seen, and the nodes. */
 #include <stdlib.h>
 
+#include "api_city.h"
 #include "app.h"
 #include "http.h"
 #include "metrics.h"
@@ -58,6 +59,7 @@ static void metrics_text(struct http_req *r, void *arg)
 {
     struct app *a = arg;
     size_t len = 0;
+    api_city_gauges(a);                  /* the city gauges are computed, not counted */
     char *text = metrics_render(a->metrics, &len);
     if (text == NULL) {
         http_reply_error(r, 500, "internal", "cannot render metrics");

@@ -8,19 +8,23 @@
  * memory (parking.h, spindex.h); writes are durable in Redis before the
  * reply and applied to memory when Redis has accepted them.
  *
- * Redis layout (keys.h; one hash tag per lot):
- *   cityd:{lot:X}:state     HASH available, count_ts, flags
- *   cityd:{lot:X}:bays      HASH bay -> "status\x1fts\x1fplate"
- *   cityd:{lot:X}:history   STREAM, capped (MAXLEN ~ parking.history_max
+ * Redis layout (keys.h; a lot lives in partition P = keys_part(X), whose
+ * hash tag {p:NN} all these keys carry):
+ *   cityd:{p:NN}:lot:X:state     HASH available, count_ts, flags
+ *   cityd:{p:NN}:lot:X:bays      HASH bay -> "status\x1fts\x1fplate"
+ *   cityd:{p:NN}:lot:X:history   STREAM, capped (MAXLEN ~ parking.history_max
  *                           entries): one entry per write, field "obs" =
  *                           records "bay\x1fvalue\x1fts" joined by \x1e (bay
  *                           empty for a lot count; never a plate)
- *   cityd:{lot:X}:def       STRING, the lot definition of the last PUT
- *   cityd:{lot:X}:seen:hN   HASH of the observation ids written in hour N
+ *   cityd:{p:NN}:lot:X:def       STRING, the lot definition of the last PUT
+ *   cityd:{p:NN}:lot:X:seen:hN   HASH of the observation ids written in hour N
  *                           (idempotency; a TTL keeps two hours)
- *   cityd:{city}:parking:defs     SET of lots defined by PUT
- *   cityd:{city}:parking:changes  STREAM, the change feed (capped)
- *   cityd:{city}:parking:seq      counter numbering the feed entries
+ *   cityd:{p:NN}:parking:defs     SET of the partition's lots defined by PUT
+ *   cityd:{p:NN}:parking:changes  STREAM, the partition's change feed (capped)
+ *   cityd:{p:NN}:parking:seq      counter numbering its entries
+ * So one script writes a lot's state and its partition's feed entry
+ * atomically, also under Redis Cluster, and a request is at most
+ * KEYS_PARTS transactions (slotbatch.h).
  *
  * Writes. Observations are validated in memory (shape, unknown lot or bay,
  * clock skew), grouped by lot, and each group goes to Redis as one Lua
@@ -30,19 +34,24 @@
  * included), compares ts with the stored one (older: `outdated`), and
  * keeps the newest state; then it writes the state, appends one history
  * entry and one change-feed entry with everything it applied. The reply
- * is built when every group has answered; if a group could not reach
- * Redis the whole request answers 503 and the client retries it -- what
- * did commit then comes back as duplicates.
+ * is built when every group has answered; the groups of one partition
+ * are one transaction, and if any transaction could not reach Redis the
+ * whole request answers 503 and the client retries it -- what did commit
+ * (other partitions, applied to memory too) then comes back as
+ * duplicates.
  *
- * Coherence. Every cityd polls the feed (XREAD without BLOCK every 100 ms:
- * the store shares one connection, which rules out SUBSCRIBE and blocking
- * reads) and applies the entries of other processes with the same
- * ordering rules, so all processes converge within ~100 ms plus a round
- * trip. Feed entries are numbered by an INCR inside the same scripts, so a
- * gap (feed trimmed past us, Redis lost data, a restarted empty Redis)
- * is detected and answered by a resync: the rebuild that also runs at
- * start (feed head, then PUT definitions, then every lot's state and
- * bays; the module's restore, module.h). Until the first rebuild
+ * Coherence. Every cityd polls the feeds of all partitions (one XREAD
+ * without BLOCK per partition every 100 ms: the store shares one
+ * connection, which rules out SUBSCRIBE and blocking reads, and under
+ * Redis Cluster a command reads one slot) and applies the entries of other
+ * processes with the same ordering rules, so all processes converge
+ * within ~100 ms plus a round trip. Feed entries are numbered per
+ * partition by an INCR inside the same scripts, so a gap (feed trimmed
+ * past us, Redis lost data, a restarted empty Redis) is detected and
+ * answered by a resync: the rebuild that also runs at start (feed heads,
+ * then PUT definitions, then every lot's state and bays; the module's
+ * restore, module.h). The order of entries across partitions is not
+ * meaningful: a lot's entries are all in its partition. Until the first rebuild
  * completes the parking endpoints answer 503 rather than serve an empty
  * state. A write whose outcome is unknown (a store timeout) answers 503
  * store_timeout and its lots are re-read once Redis answers, so memory
@@ -78,6 +87,7 @@
 #include "app.h"
 #include "dict.h"
 #include "geo.h"
+#include "geojson.h"
 #include "http.h"
 #include "keys.h"
 #include "lotdef.h"
@@ -86,13 +96,13 @@
 #include "module.h"
 #include "params.h"
 #include "parking.h"
+#include "pfeed.h"
+#include "slotbatch.h"
 #include "store.h"
 #include "tariff.h"
 
 #define POLL_MS 100
 #define COMPACT_TICKS 10                /* lot index packed once a second */
-#define FEED_COUNT 1000                /* entries per XREAD */
-#define FEED_MAXLEN 100000             /* ~ entries kept in the feed */
 #define SEEN_BUCKET_S 3600             /* ids are remembered for 1 to 2 of these */
 #define GROUP_MAX 1000                 /* observations per script call */
 #define OBS_ARG_MAX (2 * PARKING_ID_MAX + PARKING_PLATE_MAX + 80)   /* one packed item */
@@ -172,8 +182,8 @@ static const char OBS_SCRIPT[] =
     " 'lot', ARGV[5], 'obs', table.concat(rec, '\\30'))\n"
     "return out\n";
 
-/* KEYS: def, defs set, changes, seq. ARGV: lot, definition JSON, origin,
- * feed max. */
+/* KEYS (all of the lot's partition): def, defs set, changes, seq. ARGV:
+ * lot, definition JSON, origin, feed max. */
 static const char DEF_SCRIPT[] =
     "redis.call('SET', KEYS[1], ARGV[2])\n"
     "redis.call('SADD', KEYS[2], ARGV[1])\n"
@@ -209,14 +219,10 @@ struct api_parking {
     struct app *a;
     struct parking *p;
     unsigned ticks;                    /* of on_tick */
-    char origin[48];
     struct lifetime lt;
     struct restore rs;                 /* rebuild from Redis, re-reads */
-    /* change feed */
-    char cursor[64];
-    long long seq;
+    struct pfeed feed;                 /* change feeds, one per partition */
     struct store_script *obs_script, *def_script;
-    bool polling;
     struct event *tick, *heartbeat;
     /* SSE */
     struct sse_sub *subs;
@@ -241,19 +247,9 @@ static void reread_if_unknown(struct api_parking *ap, enum store_status st, cons
 
 /* ---- small helpers ---- */
 
-static const char *feed_key(char *buf)
+static const char *defs_key(char *buf, unsigned part)
 {
-    return keys_city(buf, KEY_MAX, "parking:changes");
-}
-
-static const char *seq_key(char *buf)
-{
-    return keys_city(buf, KEY_MAX, "parking:seq");
-}
-
-static const char *defs_key(char *buf)
-{
-    return keys_city(buf, KEY_MAX, "parking:defs");
+    return keys_part_key(buf, KEY_MAX, part, "parking:defs");
 }
 
 /* 503 until the state is rebuilt from Redis. */
@@ -1166,22 +1162,35 @@ static void h_lots(struct http_req *req, void *arg)
     struct api_parking *ap = arg;
     struct lot_list ll = {.bb = {-180, -90, 180, 90}};
     double now, sb[4];
-    bool given;
-    if (!read_args(ap, req, &now, &ll.gcj02) || params_bbox(req, false, ll.bb, &given) != 0)
+    bool given, geojson;
+    if (!read_args(ap, req, &now, &ll.gcj02) || params_bbox(req, false, ll.bb, &given) != 0 ||
+        geojson_wanted(req, &geojson) != 0)
         return;
     wgs_search_box(ll.bb, ll.gcj02, sb);
     parking_bbox(ap->p, sb[0], sb[1], sb[2], sb[3], list_lot, &ll);
     if (ll.n > 1)
         qsort(ll.v, ll.n, sizeof *ll.v, lot_id_cmp);
     struct parking_buf b = {.oom = ll.oom};
-    parking_buf_puts(&b, "{\"lots\":[");
+    parking_buf_puts(&b, geojson ? GEOJSON_COLLECTION_HEAD : "{\"lots\":[");
     for (size_t i = 0; i < ll.n; i++) {
         if (i > 0)
             parking_buf_put(&b, ",", 1);
+        if (geojson) {                  /* a Feature around the lot as it is */
+            char head[2 * LOTDEF_ID_MAX + 200];
+            struct geo_pt pt = lot_pos(ll.v[i], ll.gcj02);
+            parking_buf_put(&b, head, geojson_feature_head(head, ll.v[i]->id, pt.lon, pt.lat));
+        }
         parking_lot_render(ap->p, ll.v[i], now, ll.gcj02, NAN, &b);
+        if (geojson)
+            parking_buf_put(&b, "}", 1);
     }
     parking_buf_puts(&b, "]}");
     free(ll.v);
+    if (geojson && !b.oom) {
+        http_reply_raw(req, 200, GEOJSON_TYPE "; charset=utf-8", b.data, b.len);
+        free(b.data);
+        return;
+    }
     reply_buf(req, 200, &b);
 }
 
@@ -1415,9 +1424,11 @@ static void h_lot_put(struct http_req *req, void *arg)
     pc->ap = ap;
     pc->req = req;
     pc->gcj02 = gcj02;
-    snprintf(fmax, sizeof fmax, "%d", FEED_MAXLEN);
-    const char *argv[] = {keys_lot(k[0], KEY_MAX, id, "def"), defs_key(k[1]), feed_key(k[2]),
-                          seq_key(k[3]), id, text, ap->origin, fmax};
+    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
+    unsigned part = keys_part(id);
+    const char *argv[] = {keys_lot(k[0], KEY_MAX, id, "def"), defs_key(k[1], part),
+                          pfeed_key(&ap->feed, k[2], part), pfeed_seq_key(&ap->feed, k[3], part),
+                          id, text, app_origin(ap->a), fmax};
     lifetime_hold(&ap->lt);
     if (store_script_eval(ap->a->store, ap->def_script, put_done, pc, 4, 8, argv, NULL) != 0) {
         lifetime_release(&ap->lt);
@@ -1581,7 +1592,7 @@ static int order_cmp(const void *a, const void *b, void *ctx)
 }
 
 /* Add group k (one lot) to the transaction: a call of OBS_SCRIPT. */
-static int group_add(struct ingest *in, struct store_batch *b, size_t k)
+static int group_add(struct ingest *in, struct slotbatch *b, size_t k)
 {
     struct api_parking *ap = in->ap;
     size_t first = in->gfirst[k], count = in->gcount[k];
@@ -1596,21 +1607,21 @@ static int group_add(struct ingest *in, struct store_batch *b, size_t k)
         goto out;
     snprintf(ttl, sizeof ttl, "%d", 2 * SEEN_BUCKET_S + 60);
     snprintf(hmax, sizeof hmax, "%ld", ap->a->cfg.parking_history_max);
-    snprintf(fmax, sizeof fmax, "%d", FEED_MAXLEN);
+    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
     snprintf(hour[0], sizeof hour[0], "h%lld", h);
     snprintf(hour[1], sizeof hour[1], "h%lld", h - 1);
     size_t c = 0;
     argv[c++] = keys_lot(k7[0], KEY_MAX, lot, "state");
     argv[c++] = keys_lot(k7[1], KEY_MAX, lot, "bays");
     argv[c++] = keys_lot(k7[2], KEY_MAX, lot, "history");
-    argv[c++] = feed_key(k7[3]);
-    argv[c++] = seq_key(k7[4]);
+    argv[c++] = pfeed_key(&ap->feed, k7[3], keys_part(lot));
+    argv[c++] = pfeed_seq_key(&ap->feed, k7[4], keys_part(lot));
     argv[c++] = keys_seen(k7[5], KEY_MAX, "lot", lot, hour[0]);
     argv[c++] = keys_seen(k7[6], KEY_MAX, "lot", lot, hour[1]);
     argv[c++] = ttl;
     argv[c++] = hmax;
     argv[c++] = fmax;
-    argv[c++] = ap->origin;
+    argv[c++] = app_origin(ap->a);
     argv[c++] = lot;
     const struct parking_lot *l = parking_lot_get(ap->p, lot);
     for (size_t j = 0; j < count; j++) {
@@ -1625,7 +1636,7 @@ static int group_add(struct ingest *in, struct store_batch *b, size_t k)
                  o->bay ? o->bay : "", value, o->ts, o->plate ? o->plate : "", flags);
         argv[c++] = item[j];
     }
-    rc = store_batch_script(b, ap->obs_script, 7, (int)c, argv, NULL);
+    rc = slotbatch_script(b, k, ap->obs_script, 7, (int)c, argv, NULL);
 out:
     free(argv);
     free(item);
@@ -1667,52 +1678,62 @@ static void group_verdicts(struct ingest *in, size_t k, const struct store_reply
     }
 }
 
-/* EXEC's reply: its elements answer the groups of the transaction in
- * order. No reply in time: any of them may have applied, so their lots
- * are re-read. */
-static void batch_done(void *arg, enum store_status st, const struct store_reply *r)
+/* Group k's outcome (its partition's transaction). No reply in time: it
+ * may have applied, so its lot is re-read. */
+static void group_done(void *arg, size_t k, enum store_status st, const struct store_reply *r,
+                       bool committed)
 {
     struct ingest *in = arg;
     struct api_parking *ap = in->ap;
     if (ap->lt.stopped)
-        goto done;
-    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY) {
+        return;
+    if (!committed) {
         char qe[512];
+        const char *e = store_reply_str(r, NULL);
         if (st == STORE_OK)
             log_error(&ap->a->log, "parking_ingest_failed", "error=%s",
-                      log_quote(qe, sizeof qe, store_reply_str(r, NULL) ? store_reply_str(r, NULL)
-                                                                        : "no EXEC array"));
-        for (size_t k = 0; k < in->ngroups; k++)
-            reread_if_unknown(ap, st, "obs", in->obs[in->order[in->gfirst[k]]].lot);
+                      log_quote(qe, sizeof qe, e ? e : "no EXEC array"));
+        reread_if_unknown(ap, st, "obs", in->obs[in->order[in->gfirst[k]]].lot);
         in->failed = true;
-        in->fail_st = st;
-        goto done;
+        if (in->fail_st != STORE_TIMEOUT)
+            in->fail_st = st;          /* an unknown outcome says most */
+        return;
     }
+    group_verdicts(in, k, r);
+}
+
+static void ingest_sent(void *arg)
+{
+    struct ingest *in = arg;
+    struct api_parking *ap = in->ap;
     for (size_t k = 0; k < in->ngroups; k++)
-        group_verdicts(in, k, store_reply_at(r, k));
-done:
+        if (in->verdict[in->order[in->gfirst[k]]] == V_PENDING && !in->failed) {
+            in->failed = true;         /* not sent (out of memory) */
+            in->fail_st = STORE_DOWN;
+        }
     in->sent = true;
     ingest_finish(in);
     api_release(ap);
 }
 
-/* One transaction with a script call per group (per lot): the reads of
- * the transaction queue without touching the AOF, so Redis commits (and
- * with appendfsync always, fsyncs) the whole request once. */
+/* One transaction per partition with a script call per group (per lot):
+ * the reads of a transaction queue without touching the AOF, and the
+ * transactions go together, so Redis commits (and with appendfsync
+ * always, fsyncs) the whole request once. */
 static int ingest_send(struct ingest *in)
 {
     struct api_parking *ap = in->ap;
-    struct store_batch *b = store_batch_new();
+    struct slotbatch *b = slotbatch_new();
     if (b == NULL)
         return -1;
     for (size_t k = 0; k < in->ngroups; k++) {
         if (group_add(in, b, k) != 0) {
-            store_batch_free(b);
+            slotbatch_free(b);
             return -1;
         }
     }
     lifetime_hold(&ap->lt);
-    if (store_batch_send(ap->a->store, b, batch_done, in) != 0) {
+    if (slotbatch_send(ap->a->store, b, group_done, ingest_sent, in) != 0) {
         lifetime_release(&ap->lt);
         return -1;
     }
@@ -1803,16 +1824,6 @@ static void h_observations(struct http_req *req, void *arg)
 
 /* ---- change feed ---- */
 
-static const char *field_of(const struct store_reply *kv, const char *name, size_t *len)
-{
-    for (size_t i = 0; i + 1 < store_reply_len(kv); i += 2) {
-        const char *k = store_reply_str(store_reply_at(kv, i), NULL);
-        if (k != NULL && strcmp(k, name) == 0)
-            return store_reply_str(store_reply_at(kv, i + 1), len);
-    }
-    return NULL;
-}
-
 /* "bay\x1fvalue\x1fts\x1fplate\x1fflags" (bay empty: a lot count). */
 static void feed_record(struct api_parking *ap, const char *lot, char *rec)
 {
@@ -1866,77 +1877,44 @@ static void feed_obs(struct api_parking *ap, const char *lot, const char *data, 
     api_apps_observed(ap->a, parking_lot_get(ap->p, lot), false);
 }
 
-/* Apply one feed entry; false on a gap in the numbering. */
-static bool feed_entry(struct api_parking *ap, const struct store_reply *e)
+/* An entry of another process (pfeed.h). */
+static void feed_entry(void *arg, unsigned part, const struct store_reply *kv)
 {
-    const char *id = store_reply_str(store_reply_at(e, 0), NULL);
-    const struct store_reply *kv = store_reply_at(e, 1);
+    struct api_parking *ap = arg;
     size_t olen, dlen;
-    const char *seq = field_of(kv, "seq", NULL), *origin = field_of(kv, "origin", NULL);
-    const char *lot = field_of(kv, "lot", NULL), *obs = field_of(kv, "obs", &olen);
-    const char *def = field_of(kv, "def", &dlen);
-    if (id == NULL || seq == NULL || atoll(seq) != ap->seq + 1)
-        return false;
-    ap->seq = atoll(seq);
-    snprintf(ap->cursor, sizeof ap->cursor, "%s", id);
-    if (origin == NULL || lot == NULL || strcmp(origin, ap->origin) == 0)
-        return true;                    /* ours: applied when it was written */
+    const char *lot = reply_field(kv, "lot", NULL), *obs = reply_field(kv, "obs", &olen);
+    const char *def = reply_field(kv, "def", &dlen);
+    (void)part;
+    if (lot == NULL)
+        return;
     if (obs != NULL)
         feed_obs(ap, lot, obs, olen);
     else if (def != NULL) {
         def_apply_text(ap, lot, def, dlen);
         sse_mark(ap, parking_lot_get(ap->p, lot));
     }
-    return true;
 }
 
-static void poll_feed(struct api_parking *ap);
+static void feed_after(void *arg)
+{
+    sse_flush(arg);
+}
 
-static void poll_done(void *arg, enum store_status st, const struct store_reply *r)
+static void feed_gap(void *arg, unsigned part)
 {
     struct api_parking *ap = arg;
-    bool more = false;
-    ap->polling = false;
-    if (ap->lt.stopped || st != STORE_OK || restore_syncing(&ap->rs))
-        goto out;
-    /* nil: nothing new; else [[key, [[id, [k, v, ...]], ...]]] */
-    const struct store_reply *entries = store_reply_at(store_reply_at(r, 0), 1);
-    size_t n = store_reply_len(entries);
-    for (size_t i = 0; i < n; i++) {
-        if (!feed_entry(ap, store_reply_at(entries, i))) {
-            log_warn(&ap->a->log, "parking_feed_gap", "seq=%lld cursor=%s", ap->seq, ap->cursor);
-            metric_inc(ap->m_resyncs, 1);
-            sse_flush(ap);
-            restore_again(&ap->rs);
-            goto out;
-        }
-    }
-    sse_flush(ap);
-    more = n == FEED_COUNT;
-out:
-    if (more)
-        poll_feed(ap);                  /* behind: read on at once */
-    api_release(ap);
-}
-
-static void poll_feed(struct api_parking *ap)
-{
-    char k[KEY_MAX], count[16];
-    snprintf(count, sizeof count, "%d", FEED_COUNT);
-    const char *argv[] = {"XREAD", "COUNT", count, "STREAMS", feed_key(k), ap->cursor};
-    ap->polling = true;
-    lifetime_hold(&ap->lt);
-    if (store_cmd_argv(ap->a->store, poll_done, ap, 6, argv, NULL) != 0) {
-        ap->polling = false;
-        lifetime_release(&ap->lt);
-    }
+    log_warn(&ap->a->log, "parking_feed_gap", "part=%u seq=%lld cursor=%s", part,
+             ap->feed.part[part].seq, ap->feed.part[part].cursor);
+    metric_inc(ap->m_resyncs, 1);
+    restore_again(&ap->rs);
 }
 
 /* ---- rebuild from Redis ----
  *
- * The module's restore (module.h), in three steps: the feed's head (the
- * cursor to poll from afterwards), the lot definitions written by PUT
- * (SSCAN of the set, a GET per lot), then every lot's state and bays. It
+ * The module's restore (module.h), in three steps: the head of every
+ * partition's feed (the cursors to poll from afterwards), the lot
+ * definitions written by PUT (SSCAN of every partition's set, a GET per
+ * lot), then every lot's state and bays. It
  * runs again on a gap in the feed. A lot a write with an unknown outcome
  * touched is re-read: "obs:<lot>" its state and bays, "def:<lot>" its
  * definition first. */
@@ -1945,8 +1923,8 @@ static void restore_state(struct api_parking *ap, const struct parking_lot *l,
                           const struct store_reply *r)
 {
     size_t alen;
-    const char *av = field_of(r, "available", &alen), *ts = field_of(r, "count_ts", NULL);
-    const char *fl = field_of(r, "flags", NULL);
+    const char *av = reply_field(r, "available", &alen), *ts = reply_field(r, "count_ts", NULL);
+    const char *fl = reply_field(r, "flags", NULL);
     double t;
     if (av != NULL && ts != NULL && params_parse_number(ts, &t)) {
         parking_lot_restore(ap->p, l->id, atoi(av), t, fl ? (unsigned)atoi(fl) : 0);
@@ -2019,16 +1997,6 @@ static void def_item(struct restore *r, const char *lot)
     restore_cmd(r, def_cb, lot, 2, argv);
 }
 
-static void head_cb(struct restore *r, const char *id, const struct store_reply *reply)
-{
-    struct api_parking *ap = r->arg;
-    const struct store_reply *e = store_reply_at(reply, 0);
-    const char *eid = store_reply_str(store_reply_at(e, 0), NULL);
-    const char *seq = field_of(store_reply_at(e, 1), "seq", NULL);
-    snprintf(ap->cursor, sizeof ap->cursor, "%s", eid ? eid : "0-0");
-    ap->seq = seq ? atoll(seq) : 0;
-}
-
 static void collect_lot(void *ctx, const struct parking_lot *l)
 {
     restore_work_add(ctx, lot_item, l->id);
@@ -2038,13 +2006,13 @@ static bool sync_step(struct restore *r, int k)
 {
     struct api_parking *ap = r->arg;
     char key[KEY_MAX];
-    const char *head[] = {"XREVRANGE", feed_key(key), "+", "-", "COUNT", "1"};
     switch (k) {
     case 0:
-        restore_cmd(r, head_cb, NULL, 6, head);
+        pfeed_heads(&ap->feed, r);
         return true;
     case 1:
-        restore_scan(r, defs_key(key), def_item);
+        for (unsigned i = 0; i < KEYS_PARTS; i++)
+            restore_scan(r, defs_key(key, i), def_item);
         return true;
     case 2:
         parking_each(ap->p, collect_lot, r);
@@ -2060,7 +2028,7 @@ static void sync_done(struct restore *r)
     ap->a->parking_complete = true;
     sse_flush(ap);
     log_info(&ap->a->log, "parking_ready", "lots=%zu seq=%lld", parking_lot_count(ap->p),
-             ap->seq);
+             pfeed_seq(&ap->feed));
     api_apps_parking_ready(ap->a);
 }
 
@@ -2096,9 +2064,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         parking_compact(ap->p);
     if (ap->ticks % BUDGET_TICKS == 0 && ap->subs != NULL)
         sse_budget(ap);
-    if (restore_ready(&ap->rs) && !restore_syncing(&ap->rs) && !ap->polling &&
-        store_is_up(ap->a->store))
-        poll_feed(ap);
+    if (restore_ready(&ap->rs) && !restore_syncing(&ap->rs))
+        pfeed_poll(&ap->feed);
 }
 
 /* ---- life cycle ---- */
@@ -2139,9 +2106,8 @@ static int start(struct app *a, char *err, size_t errlen)
     ap->a = a;
     a->parking = ap->p;
     a->parking_api = ap;
-    snprintf(ap->origin, sizeof ap->origin, "%ld-%llx", (long)getpid(),
-             (unsigned long long)(app_wall_now() * 1e6));
-    snprintf(ap->cursor, sizeof ap->cursor, "0-0");
+    pfeed_init(&ap->feed, a, &ap->lt, "parking", app_origin(a), feed_entry, feed_after,
+               feed_gap, ap);
     char e[256];
     if (a->map != NULL && parking_load_map(ap->p, a->map, e, sizeof e) != 0) {
         snprintf(err, errlen, "parking: %s", e);

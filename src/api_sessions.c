@@ -3,13 +3,26 @@
  * session, session_book and garage.
  *
  * A write runs as a "job" in the lane of its plate: jobs of one plate run
- * one at a time, each computing new session versions from the book,
- * writing them to Redis in one MULTI, and only on success putting them
+ * one at a time in this process, each computing new session versions
+ * from the book, writing them to Redis, and only on success putting them
  * in the book and replying. A failed write changes nothing and answers
  * 503; one whose outcome is unknown (a store timeout: it may still apply)
- * answers 503 store_timeout, and its lot is re-read from Redis once Redis
- * answers; until then writes answer 503 (they would be decided on a book
- * that may be missing that write). */
+ * answers 503 store_timeout, and its plate is re-read from Redis once
+ * Redis answers; until then writes answer 503 (they would be decided on
+ * a book that may be missing that write).
+ *
+ * Several cityd (docs/scaling.md "Ownership"). A plate's sessions live
+ * with the plate, in its partition (keys.h), with a version number
+ * counting the plate's writes. A job first reads that number (read
+ * through): if another process wrote since this one last saw the plate,
+ * the plate's sessions and gate events are read again before the job
+ * decides. The write is a script that applies only if the number is
+ * still the one the job decided on, bumps it, and appends the new
+ * versions to the partition's change feed (pfeed.h), atomically; if
+ * another process got in between, the job reads the plate again and
+ * decides again. So writes of one plate are serialised in Redis, whichever
+ * cityd takes them, and every cityd polls the feed (0.1 s) so that reads
+ * (lists, arrears, find-car, bay links) see the others' writes too. */
 #include "api_sessions.h"
 
 #include <event2/event.h>
@@ -19,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "dict.h"
@@ -30,6 +44,7 @@
 #include "module.h"
 #include "params.h"
 #include "parking.h"
+#include "pfeed.h"
 #include "plate.h"
 #include "session.h"
 #include "session_book.h"
@@ -40,6 +55,40 @@
 #define SCAN_COUNT "1000"
 #define KEEP_SETTLED_S (30 * 86400.0)  /* settled sessions stay in memory this long */
 #define EVICT_EVERY_S 3600
+#define POLL_MS 100                     /* the change feed (pfeed.h) */
+#define WRITE_TRIES 4                   /* a job decided again after another process wrote */
+
+/* A plate's write. KEYS (the plate's partition): ver, sessions, gate
+ * events, feed, feed seq. ARGV: the version the job decided on, origin,
+ * plate, feed max, gate event field ("" for none: "<lot>\x1f<kind>:<id>"),
+ * its session id, then session id / JSON pairs. -1 when another write
+ * came first, else the new version. */
+static const char WRITE_SCRIPT[] =
+    "local v = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "if v ~= tonumber(ARGV[1]) then return -1 end\n"
+    "local f = {'seq', 0, 'origin', ARGV[2], 'plate', ARGV[3]}\n"
+    "for i = 7, #ARGV - 1, 2 do\n"
+    "  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "  f[#f + 1] = 's' .. ((i - 5) / 2); f[#f + 1] = ARGV[i + 1]\n"
+    "end\n"
+    "if ARGV[5] ~= '' then\n"
+    "  redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])\n"
+    "  f[#f + 1] = 'ev'; f[#f + 1] = ARGV[5]; f[#f + 1] = 'evsid'; f[#f + 1] = ARGV[6]\n"
+    "end\n"
+    "v = redis.call('INCR', KEYS[1])\n"
+    "f[2] = redis.call('INCR', KEYS[5])\n"
+    "f[#f + 1] = 'ver'; f[#f + 1] = v\n"
+    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', unpack(f))\n"
+    "return v\n";
+
+/* An account. KEYS (the plate's partition): accounts, feed, feed seq.
+ * ARGV: plate, account JSON, origin, feed max. */
+static const char ACCOUNT_SCRIPT[] =
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "local s = redis.call('INCR', KEYS[3])\n"
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'seq', s, 'origin', ARGV[3],"
+    " 'plate', ARGV[1], 'acct', ARGV[2])\n"
+    "return 1\n";
 
 enum job_kind { JOB_ENTRY, JOB_EXIT, JOB_PAYMENT, JOB_BAY };
 
@@ -66,6 +115,8 @@ struct job {
     char ev_sid[SESSION_ID_MAX];
     enum session_gate gate;
     json_t *arrears;                  /* entries: reported with the reply */
+    long long base_ver;               /* the plate's version the job decided on */
+    int tries;                        /* decisions taken (another process wrote first) */
 };
 
 struct lane {                         /* the queue of one plate's jobs */
@@ -79,7 +130,9 @@ struct sessions {
     struct tz *tz;
     struct session_policy pol;
     struct dict *lanes;               /* plate -> struct lane * */
-    struct dict *lots_known;          /* lots already in session_lots */
+    struct dict *plates_known;        /* plates already in session_plates */
+    struct dict *plate_ver;           /* plate -> the newest version seen (+1) */
+    struct dict *legacy;              /* lots of the older layout copied (restore) */
     struct dict *claims;              /* session id -> bay links being written */
     /* metrics: gate events by kind (entry, exit) and outcome (new, replay,
      * reread), payments (new, replay), failed writes, active sessions */
@@ -87,6 +140,9 @@ struct sessions {
     struct lifetime lt;               /* stopped: run no more jobs */
     struct restore rs;                /* the load from Redis, re-reads */
     struct event *evict_timer;
+    struct pfeed pf;                  /* the partitions' session feeds */
+    struct event *poll;
+    struct store_script *write_script, *acct_script;
 };
 
 static void job_run(struct job *j);
@@ -322,18 +378,8 @@ static void job_reply_current(struct job *j, const struct session *s)
     lane_done(j);
 }
 
-static bool exec_ok(enum store_status st, const struct store_reply *r)
-{
-    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY)
-        return false;
-    for (size_t i = 0; i < store_reply_len(r); i++)
-        if (store_reply_type(store_reply_at(r, i)) == STORE_R_ERROR)
-            return false;
-    return true;
-}
-
-/* Re-read what a write of unknown outcome may have changed ("lot:<id>",
- * "acct:<plate>"). */
+/* Re-read what a write of unknown outcome may have changed
+ * ("plate:<plate>", "acct:<plate>"). */
 static void reread_if_unknown(struct sessions *ss, enum store_status st, const char *what,
                               const char *id)
 {
@@ -344,23 +390,188 @@ static void reread_if_unknown(struct sessions *ss, enum store_status st, const c
     restore_reread(&ss->rs, key);
 }
 
+/* ---- a plate's version (read through) ---- */
+
+static long long ver_known(const struct sessions *ss, const char *plate)
+{
+    return (long long)(uintptr_t)dict_get(ss->plate_ver, plate) - 1;   /* -1: never seen */
+}
+
+/* The plate has been seen at version v (or later). */
+static void ver_saw(struct sessions *ss, const char *plate, long long v)
+{
+    int err = 0;
+    if (v > ver_known(ss, plate))
+        dict_put(ss->plate_ver, plate, (void *)(uintptr_t)(v + 1), &err);
+}
+
+static void put_session_json(struct sessions *ss, const char *text, bool keep_settled);
+
+/* A gate event field of a plate's hash, "<lot>\x1f<kind>:<id>", into the
+ * book. */
+static void put_event_field(struct sessions *ss, const char *field, const char *sid)
+{
+    const char *us = field ? strchr(field, '\x1f') : NULL;
+    const char *colon = us ? strchr(us, ':') : NULL;
+    char lot[SESSION_ID_MAX], kind[8];
+    if (colon == NULL || sid == NULL || (size_t)(us - field) >= sizeof lot)
+        return;
+    snprintf(lot, sizeof lot, "%.*s", (int)(us - field), field);
+    snprintf(kind, sizeof kind, "%.*s", (int)(colon - us - 1), us + 1);
+    session_book_event_put(ss->book, lot, kind, colon + 1, sid);
+}
+
+/* A plate's keys as read (HGETALL sessions, HGETALL gate events) into
+ * the book, at version ver. */
+static void put_plate(struct sessions *ss, const char *plate, const struct store_reply *sessions,
+                      const struct store_reply *events, long long ver)
+{
+    for (size_t i = 0; i + 1 < store_reply_len(sessions); i += 2)
+        put_session_json(ss, store_reply_str(store_reply_at(sessions, i + 1), NULL), false);
+    for (size_t i = 0; i + 1 < store_reply_len(events); i += 2)
+        put_event_field(ss, store_reply_str(store_reply_at(events, i), NULL),
+                        store_reply_str(store_reply_at(events, i + 1), NULL));
+    ver_saw(ss, plate, ver);
+    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
+}
+
+static void job_decide(struct job *j);
+
+/* The plate's sessions and events, read again: decide now. */
+static void on_plate_read(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct job *j = arg;
+    struct sessions *ss = j->ss;
+    if (!lifetime_release(&ss->lt)) {
+        j->failed = true;
+        lane_done(j);
+        return;
+    }
+    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY || store_reply_len(r) != 3) {
+        j->failed = true;
+        if (j->req != NULL)
+            module_reply_store(j->req, st == STORE_OK ? STORE_DOWN : st);
+        lane_done(j);
+        return;
+    }
+    j->base_ver = store_reply_int(store_reply_at(r, 0));
+    put_plate(ss, j->plate, store_reply_at(r, 1), store_reply_at(r, 2), j->base_ver);
+    job_decide(j);
+}
+
+/* Read the plate again (one transaction: a consistent picture). */
+static void plate_read(struct job *j)
+{
+    struct sessions *ss = j->ss;
+    char k[3][KEY_MAX];
+    struct store_batch *b = store_batch_new();
+    bool ok = b != NULL &&
+              store_batch_addf(b, "GET %s", keys_plate(k[0], KEY_MAX, j->plate, "ver")) == 0 &&
+              store_batch_addf(b, "HGETALL %s", keys_plate(k[1], KEY_MAX, j->plate,
+                                                           "sessions")) == 0 &&
+              store_batch_addf(b, "HGETALL %s", keys_plate(k[2], KEY_MAX, j->plate,
+                                                           "gate_events")) == 0;
+    if (!ok)
+        store_batch_free(b);
+    lifetime_hold(&ss->lt);
+    if (!ok || store_batch_send(ss->a->store, b, on_plate_read, j) != 0) {
+        lifetime_release(&ss->lt);
+        job_error(j, 500, "internal", "cannot queue a Redis read");
+    }
+}
+
+static void put_account(struct sessions *ss, const char *plate, const char *text);
+
+/* The plate's version and account in Redis: the book has that version,
+ * or read the plate. */
+static void on_ver(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct job *j = arg;
+    struct sessions *ss = j->ss;
+    if (!lifetime_release(&ss->lt)) {
+        j->failed = true;
+        lane_done(j);
+        return;
+    }
+    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY || store_reply_len(r) != 2) {
+        j->failed = true;
+        if (j->req != NULL)
+            module_reply_store(j->req, st == STORE_OK ? STORE_DOWN : st);
+        lane_done(j);
+        return;
+    }
+    const char *acct = store_reply_str(store_reply_at(r, 1), NULL);
+    if (acct != NULL)
+        put_account(ss, j->plate, acct);
+    long long v = store_reply_int(store_reply_at(r, 0));
+    j->base_ver = v;
+    if (v > ver_known(ss, j->plate))
+        plate_read(j);
+    else
+        job_decide(j);
+}
+
+/* Before a job decides: is the book's copy of the plate current? Its
+ * version and its account (same partition: one transaction). */
+static void plate_check(struct job *j)
+{
+    struct sessions *ss = j->ss;
+    char k[2][KEY_MAX];
+    struct store_batch *b = store_batch_new();
+    bool ok = b != NULL &&
+              store_batch_addf(b, "GET %s", keys_plate(k[0], KEY_MAX, j->plate, "ver")) == 0 &&
+              store_batch_addf(b, "HGET %s %s", keys_part_key(k[1], KEY_MAX, keys_part(j->plate),
+                                                              "accounts"), j->plate) == 0;
+    if (!ok)
+        store_batch_free(b);
+    lifetime_hold(&ss->lt);
+    if (!ok || store_batch_send(ss->a->store, b, on_ver, j) != 0) {
+        lifetime_release(&ss->lt);
+        job_error(j, 500, "internal", "cannot queue a Redis read");
+    }
+}
+
+/* ---- the write ---- */
+
+/* What a decision left in the job, dropped to decide again. */
+static void job_reset(struct job *j)
+{
+    for (size_t i = 0; i < 2; i++) {
+        session_clear(&j->out[i]);
+        session_init(&j->out[i]);
+    }
+    j->nout = 0;
+    j->ev_field[0] = '\0';
+    j->ev_sid[0] = '\0';
+    json_decref(j->arrears);
+    j->arrears = NULL;
+}
+
 static void on_written(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct job *j = arg;
     struct sessions *ss = j->ss;
     char q[2 * SESSION_ID_MAX + 3];
     lifetime_release(&ss->lt);
-    if (!exec_ok(st, r)) {
+    long long v = st == STORE_OK && store_reply_type(r) == STORE_R_INTEGER ? store_reply_int(r)
+                                                                         : 0;
+    if (v == -1 && !ss->lt.stopped && ++j->tries < WRITE_TRIES) {
+        job_reset(j);                  /* another process wrote first */
+        plate_read(j);
+        return;
+    }
+    if (v <= 0) {
         log_warn(&ss->a->log, "session_write_failed", "lot=%s status=%d",
                  log_quote(q, sizeof q, j->lot), (int)st);
         metric_inc(ss->m_fail, 1);
-        reread_if_unknown(ss, st, "lot", j->lot);
+        reread_if_unknown(ss, st, "plate", j->plate);
         j->failed = true;
         if (j->req != NULL)
-            module_reply_store(j->req, st);
+            module_reply_store(j->req, st == STORE_OK ? STORE_DOWN : st);
         lane_done(j);
         return;
     }
+    ver_saw(ss, j->plate, v);
     for (size_t i = 0; i < j->nout; i++)
         if (session_book_put(ss->book, &j->out[i]) != 0)
             log_error(&ss->a->log, "session_book_oom", "session=%s",
@@ -381,54 +592,58 @@ static void on_written(void *arg, enum store_status st, const struct store_reply
     lane_done(j);
 }
 
-static int batch_session(struct store_batch *b, const char *key, const struct session *s,
-                         double now)
-{
-    json_t *js = session_to_json(s, now);
-    char *text = js ? json_dumps(js, JSON_COMPACT) : NULL;
-    int rc = text ? store_batch_addf(b, "HSET %s %s %s", key, s->id, text) : -1;
-    free(text);
-    json_decref(js);
-    return rc;
-}
+static void on_plate_known(void *arg, enum store_status st, const struct store_reply *r);
 
-static void on_lot_known(void *arg, enum store_status st, const struct store_reply *r);
-
-/* Send the job's sessions and gate event in one MULTI (after recording
- * the lot in session_lots the first time). */
+/* The job's sessions and gate event, by WRITE_SCRIPT (after recording
+ * the plate in its partition's session_plates the first time). */
 static void job_write(struct job *j)
 {
     struct sessions *ss = j->ss;
-    char key[KEY_MAX], evkey[KEY_MAX];
-    if (dict_get(ss->lots_known, j->lot) == NULL) {
-        keys_city(key, sizeof key, "session_lots");
+    char k[5][KEY_MAX], base[24], fmax[24], ev[SESSION_ID_MAX + sizeof j->ev_field + 2];
+    char *text[2] = {NULL, NULL};
+    unsigned part = keys_part(j->plate);
+    if (dict_get(ss->plates_known, j->plate) == NULL) {
+        keys_part_key(k[0], KEY_MAX, part, "session_plates");
         lifetime_hold(&ss->lt);
-        if (store_cmdf(ss->a->store, on_lot_known, j, "SADD %s %s", key, j->lot) != 0) {
+        if (store_cmdf(ss->a->store, on_plate_known, j, "SADD %s %s", k[0], j->plate) != 0) {
             lifetime_release(&ss->lt);
             job_error(j, 500, "internal", "cannot queue a Redis command");
         }
         return;
     }
-    struct store_batch *b = store_batch_new();
-    keys_lot(key, sizeof key, j->lot, "sessions");
-    keys_lot(evkey, sizeof evkey, j->lot, "gate_events");
-    int rc = b ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < j->nout; i++)
-        rc = batch_session(b, key, &j->out[i], j->now);
-    if (rc == 0 && j->ev_field[0] != '\0')
-        rc = store_batch_addf(b, "HSET %s %s %s", evkey, j->ev_field, j->ev_sid);
+    snprintf(base, sizeof base, "%lld", j->base_ver);
+    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
+    if (j->ev_field[0] != '\0')
+        snprintf(ev, sizeof ev, "%s\x1f%s", j->lot, j->ev_field);
+    else
+        ev[0] = '\0';
+    const char *argv[15] = {keys_plate(k[0], KEY_MAX, j->plate, "ver"),
+                            keys_plate(k[1], KEY_MAX, j->plate, "sessions"),
+                            keys_plate(k[2], KEY_MAX, j->plate, "gate_events"),
+                            pfeed_key(&ss->pf, k[3], part), pfeed_seq_key(&ss->pf, k[4], part),
+                            base, app_origin(ss->a), j->plate, fmax, ev, j->ev_sid};
+    int argc = 11, rc = 0;
+    for (size_t i = 0; i < j->nout && rc == 0; i++) {
+        json_t *js = session_to_json(&j->out[i], j->now);
+        text[i] = js ? json_dumps(js, JSON_COMPACT) : NULL;
+        json_decref(js);
+        argv[argc++] = j->out[i].id;
+        argv[argc++] = text[i];
+        rc = text[i] ? 0 : -1;
+    }
     if (rc == 0)
         lifetime_hold(&ss->lt);
-    if (rc != 0 || store_batch_send(ss->a->store, b, on_written, j) != 0) {
-        if (rc != 0)
-            store_batch_free(b);
-        else
+    if (rc != 0 || store_script_eval(ss->a->store, ss->write_script, on_written, j, 5, argc,
+                                     argv, NULL) != 0) {
+        if (rc == 0)
             lifetime_release(&ss->lt);
         job_error(j, 500, "internal", "cannot queue a Redis write");
     }
+    free(text[0]);
+    free(text[1]);
 }
 
-static void on_lot_known(void *arg, enum store_status st, const struct store_reply *r)
+static void on_plate_known(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct job *j = arg;
     int err = 0;
@@ -440,7 +655,7 @@ static void on_lot_known(void *arg, enum store_status st, const struct store_rep
         lane_done(j);
         return;
     }
-    dict_put(j->ss->lots_known, j->lot, (void *)1, &err);
+    dict_put(j->ss->plates_known, j->plate, (void *)1, &err);
     job_write(j);
 }
 
@@ -626,6 +841,12 @@ static void job_run(struct job *j)
         lane_done(j);
         return;
     }
+    plate_check(j);
+}
+
+/* The book holds what Redis has of the plate (at j->base_ver). */
+static void job_decide(struct job *j)
+{
     switch (j->kind) {
     case JOB_ENTRY: run_entry(j); break;
     case JOB_EXIT: run_exit(j); break;
@@ -779,10 +1000,15 @@ static void h_account(struct http_req *r, void *arg)
     json_t *js = session_account_to_json(&ap->acct);
     char *text = js ? json_dumps(js, JSON_COMPACT) : NULL;
     json_decref(js);
-    keys_city(key, sizeof key, "accounts");
+    unsigned part = keys_part(ap->plate);
+    char kf[KEY_MAX], ks[KEY_MAX], fmax[24];
+    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
+    const char *argv[] = {keys_part_key(key, sizeof key, part, "accounts"),
+                          pfeed_key(&ss->pf, kf, part), pfeed_seq_key(&ss->pf, ks, part),
+                          ap->plate, text ? text : "", app_origin(ss->a), fmax};
     lifetime_hold(&ss->lt);
-    if (text == NULL || store_cmdf(ss->a->store, on_account, ap, "HSET %s %s %s", key, ap->plate,
-                                   text) != 0) {
+    if (text == NULL || store_script_eval(ss->a->store, ss->acct_script, on_account, ap, 3, 7,
+                                          argv, NULL) != 0) {
         lifetime_release(&ss->lt);
         http_reply_error(r, 500, "internal", "cannot queue a Redis write");
         free(ap);
@@ -1133,12 +1359,33 @@ static void on_evict_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- loading from Redis ----
  *
- * The module's restore (module.h): step 0 starts a fresh book and pages
- * through the accounts (HSCAN) and the lots that have sessions (SSCAN),
- * each lot a work item: its sessions, then its gate events (same
- * connection, in order: the sessions they name are in the book by then).
- * A re-read ("lot:<id>", "acct:<plate>") puts what Redis has over the
- * book's copy. */
+ * The module's restore (module.h): step 0 starts a fresh book, reads the
+ * heads of the change feeds, and pages through the accounts (HSCAN of
+ * every partition's hash), the plates that have sessions (SSCAN of every
+ * partition's session_plates), each plate a work item (its version, its
+ * sessions, then its gate events: in order, so the sessions the events
+ * name are in the book), and the lots of an older layout (session_lots:
+ * sessions kept per lot), which are copied to their plates (HSETNX: a
+ * newer copy stays). A re-read ("plate:<plate>", "acct:<plate>") puts
+ * what Redis has over the book's copy. */
+
+/* A session's JSON into the book (settled ones only if recent, unless
+ * keep_settled). */
+static void put_session_json(struct sessions *ss, const char *text, bool keep_settled)
+{
+    struct session s;
+    json_error_t je;
+    char err[256], q[256];
+    json_t *j = text ? json_loads(text, 0, &je) : NULL;
+    session_init(&s);
+    if (j == NULL || session_from_json(&s, j, err, sizeof err) != 0)
+        log_error(&ss->a->log, "session_corrupt", "error=%s", log_quote(q, sizeof q, err));
+    else if ((keep_settled || !session_settled_before(&s, app_now(ss->a) - KEEP_SETTLED_S)) &&
+             session_book_put(ss->book, &s) != 0)
+        log_error(&ss->a->log, "session_book_oom", "session=%s", log_quote(q, sizeof q, s.id));
+    session_clear(&s);
+    json_decref(j);
+}
 
 /* A HGETALL reply as (field, value) pairs. */
 static bool pairs(const struct store_reply *r)
@@ -1146,41 +1393,102 @@ static bool pairs(const struct store_reply *r)
     return store_reply_type(r) == STORE_R_ARRAY && store_reply_len(r) % 2 == 0;
 }
 
-static void load_sessions(struct restore *rs, const char *lot, const struct store_reply *r)
+static void load_ver(struct restore *rs, const char *plate, const struct store_reply *r)
 {
-    struct sessions *ss = rs->arg;
-    char err[256], qid[256];
-    for (size_t i = 0; pairs(r) && i + 1 < store_reply_len(r); i += 2) {
-        struct session s;
-        json_error_t je;
-        json_t *j = json_loads(store_reply_str(store_reply_at(r, i + 1), NULL), 0, &je);
-        session_init(&s);
-        if (j == NULL || session_from_json(&s, j, err, sizeof err) != 0)
-            log_error(&ss->a->log, "session_corrupt", "session=%s",
-                      log_quote(qid, sizeof qid, store_reply_str(store_reply_at(r, i), NULL)));
-        else if (!session_settled_before(&s, app_now(ss->a) - KEEP_SETTLED_S) &&
-                 session_book_put(ss->book, &s) != 0)
-            log_error(&ss->a->log, "session_book_oom", "session=%s", s.id);
-        session_clear(&s);
-        json_decref(j);
-    }
+    ver_saw(rs->arg, plate, store_reply_int(r));
 }
 
-static void load_events(struct restore *rs, const char *lot, const struct store_reply *r)
+static void load_sessions(struct restore *rs, const char *plate, const struct store_reply *r)
+{
+    struct sessions *ss = rs->arg;
+    int err = 0;
+    dict_put(ss->plates_known, plate, (void *)1, &err);
+    for (size_t i = 0; pairs(r) && i + 1 < store_reply_len(r); i += 2)
+        put_session_json(ss, store_reply_str(store_reply_at(r, i + 1), NULL), false);
+}
+
+static void load_events(struct restore *rs, const char *plate, const struct store_reply *r)
+{
+    struct sessions *ss = rs->arg;
+    for (size_t i = 0; pairs(r) && i + 1 < store_reply_len(r); i += 2)
+        put_event_field(ss, store_reply_str(store_reply_at(r, i), NULL),
+                        store_reply_str(store_reply_at(r, i + 1), NULL));
+    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
+}
+
+static void plate_item(struct restore *rs, const char *plate)
+{
+    char k[3][KEY_MAX];
+    const char *vv[] = {"GET", keys_plate(k[0], KEY_MAX, plate, "ver")};
+    const char *sv[] = {"HGETALL", keys_plate(k[1], KEY_MAX, plate, "sessions")};
+    const char *ev[] = {"HGETALL", keys_plate(k[2], KEY_MAX, plate, "gate_events")};
+    if (restore_cmd(rs, load_ver, plate, 2, vv) == 0 &&
+        restore_cmd(rs, load_sessions, plate, 2, sv) == 0)
+        restore_cmd(rs, load_events, plate, 2, ev);
+}
+
+/* ---- an older layout: sessions kept per lot ---- */
+
+static void legacy_written(struct restore *rs, const char *id, const struct store_reply *r)
+{
+    (void)rs;
+    (void)id;
+    (void)r;
+}
+
+/* A session of a lot's hash: into the book, and copied to its plate. */
+static void legacy_session(struct restore *rs, const char *text)
+{
+    struct sessions *ss = rs->arg;
+    json_error_t je;
+    json_t *j = text ? json_loads(text, 0, &je) : NULL;
+    const char *plate = json_string_value(json_object_get(j, "plate"));
+    const char *sid = json_string_value(json_object_get(j, "id"));
+    char k[2][KEY_MAX];
+    if (plate != NULL && sid != NULL) {
+        const char *idx[] = {"SADD", keys_part_key(k[0], KEY_MAX, keys_part(plate),
+                                                   "session_plates"), plate};
+        const char *put[] = {"HSETNX", keys_plate(k[1], KEY_MAX, plate, "sessions"), sid, text};
+        if (restore_cmd(rs, legacy_written, NULL, 3, idx) == 0)
+            restore_cmd(rs, legacy_written, NULL, 4, put);
+        put_session_json(ss, text, false);
+    }
+    json_decref(j);
+}
+
+static void legacy_sessions(struct restore *rs, const char *lot, const struct store_reply *r)
+{
+    for (size_t i = 0; pairs(r) && i + 1 < store_reply_len(r); i += 2)
+        legacy_session(rs, store_reply_str(store_reply_at(r, i + 1), NULL));
+}
+
+/* "entry:<id>" -> sid of a lot: to the session's plate. */
+static void legacy_events(struct restore *rs, const char *lot, const struct store_reply *r)
 {
     struct sessions *ss = rs->arg;
     for (size_t i = 0; pairs(r) && i + 1 < store_reply_len(r); i += 2) {
         const char *field = store_reply_str(store_reply_at(r, i), NULL);
         const char *sid = store_reply_str(store_reply_at(r, i + 1), NULL);
         const struct session *s = session_book_get(ss->book, sid);
-        const char *colon = field ? strchr(field, ':') : NULL;
-        if (s == NULL || colon == NULL)
+        char k[KEY_MAX], f[2 * SESSION_ID_MAX + 16];
+        if (s == NULL || field == NULL || strchr(field, ':') == NULL)
             continue;
-        char kind[8];
-        snprintf(kind, sizeof kind, "%.*s", (int)(colon - field), field);
-        session_book_event_put(ss->book, s->lot, kind, colon + 1, sid);
+        snprintf(f, sizeof f, "%s\x1f%s", lot, field);
+        put_event_field(ss, f, sid);
+        const char *put[] = {"HSETNX", keys_plate(k, KEY_MAX, s->plate, "gate_events"), f, sid};
+        restore_cmd(rs, legacy_written, NULL, 4, put);
     }
-    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
+}
+
+static void legacy_lot(struct restore *rs, const char *lot)
+{
+    char k[2][KEY_MAX];
+    int err = 0;
+    dict_put(((struct sessions *)rs->arg)->legacy, lot, (void *)1, &err);
+    const char *sv[] = {"HGETALL", keys_lot(k[0], KEY_MAX, lot, "sessions")};
+    const char *ev[] = {"HGETALL", keys_lot(k[1], KEY_MAX, lot, "gate_events")};
+    if (restore_cmd(rs, legacy_sessions, lot, 2, sv) == 0)
+        restore_cmd(rs, legacy_events, lot, 2, ev);
 }
 
 static void put_account(struct sessions *ss, const char *plate, const char *text)
@@ -1194,21 +1502,11 @@ static void put_account(struct sessions *ss, const char *plate, const char *text
     json_decref(j);
 }
 
-static void lot_item(struct restore *rs, const char *lot)
-{
-    char k[2][KEY_MAX];
-    int err = 0;
-    dict_put(((struct sessions *)rs->arg)->lots_known, lot, (void *)1, &err);
-    const char *sv[] = {"HGETALL", keys_lot(k[0], KEY_MAX, lot, "sessions")};
-    const char *ev[] = {"HGETALL", keys_lot(k[1], KEY_MAX, lot, "gate_events")};
-    if (restore_cmd(rs, load_sessions, lot, 2, sv) == 0)
-        restore_cmd(rs, load_events, lot, 2, ev);
-}
+static void scan_accounts(struct restore *rs, const char *part, const char *cursor);
 
-static void scan_accounts(struct restore *rs, const char *cursor);
-
-/* A page of HSCAN accounts: [cursor, [plate, account, ...]]. */
-static void accounts_cb(struct restore *rs, const char *unused, const struct store_reply *r)
+/* A page of HSCAN of partition `part`'s accounts: [cursor, [plate,
+ * account, ...]]. */
+static void accounts_cb(struct restore *rs, const char *part, const struct store_reply *r)
 {
     const char *cursor = store_reply_str(store_reply_at(r, 0), NULL);
     const struct store_reply *m = store_reply_at(r, 1);
@@ -1216,33 +1514,74 @@ static void accounts_cb(struct restore *rs, const char *unused, const struct sto
         put_account(rs->arg, store_reply_str(store_reply_at(m, i), NULL),
                     store_reply_str(store_reply_at(m, i + 1), NULL));
     if (cursor != NULL && strcmp(cursor, "0") != 0)
-        scan_accounts(rs, cursor);
+        scan_accounts(rs, part, cursor);
 }
 
-static void scan_accounts(struct restore *rs, const char *cursor)
+static void scan_accounts(struct restore *rs, const char *part, const char *cursor)
 {
     char key[KEY_MAX];
-    const char *argv[] = {"HSCAN", keys_city(key, sizeof key, "accounts"), cursor, "COUNT",
-                          SCAN_COUNT};
-    restore_cmd(rs, accounts_cb, NULL, 5, argv);
+    const char *argv[] = {"HSCAN", keys_part_key(key, sizeof key, (unsigned)atoi(part),
+                                                 "accounts"),
+                          cursor, "COUNT", SCAN_COUNT};
+    restore_cmd(rs, accounts_cb, part, 5, argv);
 }
 
+/* Every copy of an older layout's lot is in Redis: drop its keys. */
+static void legacy_drop(struct restore *rs, const char *lot)
+{
+    char k[3][KEY_MAX];
+    const char *del[] = {"DEL", keys_lot(k[0], KEY_MAX, lot, "sessions"),
+                         keys_lot(k[1], KEY_MAX, lot, "gate_events")};
+    const char *srem[] = {"SREM", keys_part_key(k[2], KEY_MAX, keys_part(lot), "session_lots"),
+                          lot};
+    /* (two keys of one lot: one slot) */
+    if (restore_cmd(rs, legacy_written, NULL, 3, del) == 0)
+        restore_cmd(rs, legacy_written, NULL, 3, srem);
+}
+
+/* Step 0: the lots of the older layout (their copies go to the plates);
+ * step 1: heads, accounts, plates; step 2: the older layout's keys go
+ * (every copy of step 0 acknowledged by then). */
 static bool load_step(struct restore *rs, int k)
 {
     struct sessions *ss = rs->arg;
-    if (k > 0)
+    char key[KEY_MAX], part[8];
+    if (k > 2)
         return false;
-    session_book_free(ss->book);          /* what an abandoned attempt left */
-    dict_free(ss->lots_known, NULL);
-    ss->book = session_book_new();
-    ss->lots_known = dict_new();
-    if (ss->book == NULL || ss->lots_known == NULL) {
-        restore_failed(rs, "out of memory");
+    if (k == 2) {
+        size_t pos = 0;
+        const char *lot;
+        void *v;
+        while (dict_next(ss->legacy, &pos, &lot, &v))
+            restore_work_add(rs, legacy_drop, lot);
         return true;
     }
-    char key[KEY_MAX];
-    scan_accounts(rs, "0");
-    restore_scan(rs, keys_city(key, sizeof key, "session_lots"), lot_item);
+    if (k == 0) {
+        dict_free(ss->legacy, NULL);
+        if ((ss->legacy = dict_new()) == NULL) {
+            restore_failed(rs, "out of memory");
+            return true;
+        }
+        session_book_free(ss->book);          /* what an abandoned attempt left */
+        dict_free(ss->plates_known, NULL);
+        dict_free(ss->plate_ver, NULL);
+        ss->book = session_book_new();
+        ss->plates_known = dict_new();
+        ss->plate_ver = dict_new();
+        if (ss->book == NULL || ss->plates_known == NULL || ss->plate_ver == NULL) {
+            restore_failed(rs, "out of memory");
+            return true;
+        }
+        for (unsigned i = 0; i < KEYS_PARTS; i++)
+            restore_scan(rs, keys_part_key(key, sizeof key, i, "session_lots"), legacy_lot);
+        return true;
+    }
+    pfeed_heads(&ss->pf, rs);
+    for (unsigned i = 0; i < KEYS_PARTS; i++) {
+        snprintf(part, sizeof part, "%u", i);
+        scan_accounts(rs, part, "0");
+        restore_scan(rs, keys_part_key(key, sizeof key, i, "session_plates"), plate_item);
+    }
     return true;
 }
 
@@ -1262,12 +1601,62 @@ static void account_cb(struct restore *rs, const char *plate, const struct store
 static void reread_item(struct restore *rs, const char *id)
 {
     char key[KEY_MAX];
-    if (strncmp(id, "lot:", 4) == 0) {
-        lot_item(rs, id + 4);
+    if (strncmp(id, "plate:", 6) == 0) {
+        plate_item(rs, id + 6);
         return;
     }
-    const char *argv[] = {"HGET", keys_city(key, sizeof key, "accounts"), id + 5};
+    const char *argv[] = {"HGET", keys_part_key(key, sizeof key, keys_part(id + 5), "accounts"),
+                          id + 5};
     restore_cmd(rs, account_cb, id + 5, 3, argv);
+}
+
+/* ---- the change feed (pfeed.h): other processes' writes ---- */
+
+static void feed_entry(void *arg, unsigned part, const struct store_reply *kv)
+{
+    struct sessions *ss = arg;
+    const char *plate = reply_field(kv, "plate", NULL);
+    const char *acct = reply_field(kv, "acct", NULL), *ver = reply_field(kv, "ver", NULL);
+    char name[16];
+    (void)part;
+    if (plate == NULL)
+        return;
+    if (acct != NULL) {
+        put_account(ss, plate, acct);
+        return;
+    }
+    /* A plate's entries come in version order, but this process may have
+     * read the plate (before a decision) or written it since: an entry no
+     * newer than what the book holds would put an older picture back
+     * (an exit undone by the entry before it). */
+    if (ver != NULL && atoll(ver) <= ver_known(ss, plate))
+        return;
+    for (int i = 1; i <= 2; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        const char *text = reply_field(kv, name, NULL);
+        if (text != NULL)
+            put_session_json(ss, text, true);
+    }
+    put_event_field(ss, reply_field(kv, "ev", NULL), reply_field(kv, "evsid", NULL));
+    if (ver != NULL)
+        ver_saw(ss, plate, atoll(ver));
+    metric_set(ss->m_active, (double)session_book_active_count(ss->book));
+}
+
+static void feed_gap(void *arg, unsigned part)
+{
+    struct sessions *ss = arg;
+    log_warn(&ss->a->log, "sessions_feed_gap", "part=%u", part);
+    restore_again(&ss->rs);
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct sessions *ss = arg;
+    (void)fd;
+    (void)what;
+    if (restore_ready(&ss->rs) && !restore_syncing(&ss->rs))
+        pfeed_poll(&ss->pf);
 }
 
 static const struct restore_ops LOAD_OPS = {"sessions", load_step, load_done, reread_item};
@@ -1314,6 +1703,8 @@ static void stop(struct app *a)
     restore_stop(&ss->rs);
     if (ss->evict_timer)
         evtimer_del(ss->evict_timer);
+    if (ss->poll)
+        evtimer_del(ss->poll);
     while (ss->lanes && dict_next(ss->lanes, &pos, &k, &v)) {
         struct lane *l = v;
         struct job *next;
@@ -1344,6 +1735,8 @@ static void sessions_free(struct app *a)
     restore_free(&ss->rs);
     if (ss->evict_timer)
         event_free(ss->evict_timer);
+    if (ss->poll)
+        event_free(ss->poll);
     while (ss->lanes && dict_next(ss->lanes, &pos, &k, &v)) {   /* jobs never answered */
         struct lane *l = v;
         if (l->head) {
@@ -1353,7 +1746,9 @@ static void sessions_free(struct app *a)
         free(l);
     }
     dict_free(ss->lanes, NULL);
-    dict_free(ss->lots_known, NULL);
+    dict_free(ss->plates_known, NULL);
+    dict_free(ss->plate_ver, NULL);
+    dict_free(ss->legacy, NULL);
     dict_free(ss->claims, NULL);
     session_book_free(ss->book);
     garages_free(ss->garages);
@@ -1389,11 +1784,21 @@ static int start(struct app *a, char *err, size_t errlen)
         return -1;
     ss->book = session_book_new();
     ss->lanes = dict_new();
-    ss->lots_known = dict_new();
+    ss->plates_known = dict_new();
+    ss->plate_ver = dict_new();
+    ss->legacy = dict_new();
     ss->claims = dict_new();
     ss->garages = a->map ? garages_build(a->map) : NULL;
     ss->evict_timer = event_new(a->base, -1, EV_PERSIST, on_evict_timer, ss);
-    if (ss->book == NULL || ss->lanes == NULL || ss->lots_known == NULL || ss->claims == NULL ||
+    pfeed_init(&ss->pf, a, &ss->lt, "sessions", app_origin(a), feed_entry, NULL, feed_gap,
+               ss);
+    ss->poll = event_new(a->base, -1, EV_PERSIST, on_poll, ss);
+    ss->write_script = store_script_new(a->store, WRITE_SCRIPT);
+    ss->acct_script = store_script_new(a->store, ACCOUNT_SCRIPT);
+    struct timeval poll = {0, POLL_MS * 1000};
+    if (ss->poll == NULL || event_add(ss->poll, &poll) != 0 || ss->write_script == NULL ||
+        ss->acct_script == NULL || ss->plate_ver == NULL || ss->legacy == NULL ||
+        ss->book == NULL || ss->lanes == NULL || ss->plates_known == NULL || ss->claims == NULL ||
         (a->map && ss->garages == NULL) || ss->evict_timer == NULL ||
         restore_init(&ss->rs, a, &ss->lt, &LOAD_OPS, ss) != 0) {
         snprintf(err, errlen, "out of memory");

@@ -29,6 +29,7 @@
 #include "bands.h"
 #include "corridor.h"
 #include "geo.h"
+#include "geojson.h"
 #include "http.h"
 #include "params.h"
 #include "keys.h"
@@ -724,13 +725,24 @@ static json_t *corridor_json(const struct map *m, const struct map_corridor *c, 
 static void h_corridors(struct http_req *r, void *arg)
 {
     struct app *a = arg;
-    bool gcj;
-    if (params_crs(r, &gcj) != 0)
+    bool gcj, geojson;
+    if (params_crs(r, &gcj) != 0 || geojson_wanted(r, &geojson) != 0)
         return;
     json_t *list = json_array();
     for (size_t i = 0; i < a->map->ncorridors; i++)
         json_array_append_new(list, corridor_json(a->map, &a->map->corridors[i], gcj));
-    http_reply_json(r, 200, json_pack("{s:o}", "corridors", list));
+    if (!geojson) {
+        http_reply_json(r, 200, json_pack("{s:o}", "corridors", list));
+        return;
+    }
+    json_t **lines = calloc(a->map->ncorridors + 1, sizeof *lines);
+    for (size_t i = 0; lines && i < a->map->ncorridors; i++) {
+        const struct geo_line *l = a->map->corridors[i].line;
+        lines[i] = geojson_line(l->pts, l->n, gcj);
+    }
+    geojson_reply(r, lines ? geojson_collection(list, lines, "id") : NULL);
+    free(lines);
+    json_decref(list);
 }
 
 static const struct map_corridor *find_corridor(struct http_req *r, const struct app *a)
@@ -1240,9 +1252,8 @@ static int plan_svg(json_t *plan, int cycles, char **svg, size_t *len, char *err
         q = isnan(q) ? 0 : q;
         ts[i] = (struct tsd_signal){ json_string_value(json_object_get(x, "name")),
                                      jget(x, "position_m"), jget(x, "offset_s"),
-                                     jget(x, "outbound_green_s"), jget(x, "inbound_green_s") };
-        if (ts[i].name == NULL)
-            ts[i].name = json_string_value(json_object_get(x, "id"));
+                                     jget(x, "outbound_green_s"), jget(x, "inbound_green_s"),
+                                     json_string_value(json_object_get(x, "id")) };
         bs[i] = (struct bands_signal){ ts[i].offset_s, q, ts[i].out_green_s - q, q,
                                        ts[i].in_green_s - q };
         if (i + 1 < n) {

@@ -7,12 +7,20 @@
  * goes backwards even when two requests for one bus race or a timed-out
  * write lands late -- and only once Redis has acknowledged the batch is
  * the position applied to the in-memory state and the reply sent. The
- * script keeps the current position (HSET cityd:{veh:<id>}:pos) and
- * appends to a capped track (XADD cityd:{veh:<id>}:track MAXLEN ~);
- * vehicles are listed in cityd:{city}:transit:vehicles. All vehicles of
- * one request go in one MULTI/EXEC batch: right for a single Redis; under
- * Cluster the batch would have to be split per vehicle (each vehicle's
- * keys share the {veh:<id>} tag, the vehicle set is city-wide).
+ * script keeps the current position (HSET cityd:{p:NN}:veh:<id>:pos),
+ * appends to a capped track (XADD cityd:{p:NN}:veh:<id>:track MAXLEN ~),
+ * lists the vehicle in its partition's cityd:{p:NN}:transit:vehicles and
+ * appends the report to the partition's change feed (pfeed.h) -- all keys
+ * of the vehicle's partition {p:NN}, so one script does it atomically,
+ * also under Redis Cluster. The vehicles of one request go as one
+ * MULTI/EXEC per partition (slotbatch.h); the reply waits for all, and if
+ * any partition failed it is 503 (the retry finds the ones that did
+ * commit outdated).
+ *
+ * Several cityd. Every cityd polls the partitions' feeds every 100 ms and
+ * applies the reports other processes took (as a restore does: the
+ * matcher places them, predictions follow), so a bus posted to one cityd
+ * is predicted by all within a poll and a round trip.
  *
  * Learning. Stop-to-stop traversals found by the matcher are appended to
  * cityd:{city}:transit:segments (capped) after the reply's batch; at start
@@ -38,9 +46,12 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "api_city.h"
 #include "app.h"
 #include "geo.h"
+#include "geojson.h"
 #include "gtfs.h"
 #include "gtfsrt.h"
 #include "http.h"
@@ -48,12 +59,15 @@
 #include "metrics.h"
 #include "module.h"
 #include "params.h"
+#include "pfeed.h"
+#include "slotbatch.h"
 #include "store.h"
 #include "transit.h"
 #include "tz.h"
 
 #define TRACK_MAX "2880"            /* per vehicle: a day of 30 s reports */
 #define SWEEP_S 60                       /* forgetting long-silent vehicles */
+#define POLL_MS 100                      /* other processes' reports (pfeed.h) */
 #define SEGMENTS_MAX "200000"       /* traversals kept for the estimators */
 #define RESTORE_PAGE 5000
 #define MAX_OBS 64                  /* traversals one report can complete */
@@ -77,15 +91,23 @@ struct feed_view {
  * lon, lat, trip_id, route_id, start_date, start_time, bearing, speed,
  * label, entity_id, track cap. Returns 1 when written, 0 when the stored
  * report is as new or newer. */
+/* KEYS (the vehicle's partition): pos, track, vehicle set, feed, feed
+ * seq. ARGV: ts lon lat trip route start_date start_time bearing speed
+ * label entity track_max vehicle origin feed_max. */
 static const char WRITE_SCRIPT[] =
     "local cur = redis.call('HGET', KEYS[1], 'ts')\n"
     "if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'lon', ARGV[2], 'lat', ARGV[3],"
+    "local f = {'ts', ARGV[1], 'lon', ARGV[2], 'lat', ARGV[3],"
     " 'trip_id', ARGV[4], 'route_id', ARGV[5], 'start_date', ARGV[6],"
     " 'start_time', ARGV[7], 'bearing', ARGV[8], 'speed', ARGV[9], 'label', ARGV[10],"
-    " 'entity_id', ARGV[11])\n"
+    " 'entity_id', ARGV[11]}\n"
+    "redis.call('HSET', KEYS[1], unpack(f))\n"
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[12], '*', 'ts', ARGV[1],"
     " 'lon', ARGV[2], 'lat', ARGV[3], 'trip_id', ARGV[4], 'route_id', ARGV[5])\n"
+    "redis.call('SADD', KEYS[3], ARGV[13])\n"
+    "local s = redis.call('INCR', KEYS[5])\n"
+    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[15], '*', 'seq', s, 'origin', ARGV[14],"
+    " 'veh', ARGV[13], unpack(f))\n"
     "return 1\n";
 
 struct api_transit {
@@ -102,6 +124,8 @@ struct api_transit {
     struct metric *m_accepted, *m_outdated, *m_rejected;
     size_t pending_new;             /* new vehicles of ingests in flight (transit_admit) */
     struct store_script *write_script;
+    struct pfeed pf;                /* other processes' reports */
+    struct event *poll;
     /* The TripUpdates feed as last rendered: the live view and the last
      * at= view (see h_trip_updates). */
     struct feed_view live_view, at_view;
@@ -168,8 +192,10 @@ struct ingest {
     struct api_transit *at;
     struct http_req *req;
     struct gtfsrt_feed feed;
-    size_t *slot;                   /* per entity: reply index in the batch, SIZE_MAX: none */
+    uint8_t *wr;                    /* per entity: enum write */
     size_t n_cmds;
+    enum store_status fail_st;      /* a partition's transaction failed: why */
+    bool failed;
     size_t n_new;                   /* places held in at->pending_new */
     size_t accepted, outdated, rejected;
     json_t *errors;
@@ -180,7 +206,7 @@ static void ingest_free(struct ingest *in)
     if (in->n_new > 0)
         in->at->pending_new -= in->n_new;
     gtfsrt_feed_clear(&in->feed);
-    free(in->slot);
+    free(in->wr);
     json_decref(in->errors);
     free(in);
 }
@@ -212,29 +238,29 @@ static void fmt_num(char *buf, size_t len, double v)
         snprintf(buf, len, "%.7f", v);
 }
 
-static int add_write(struct api_transit *at, struct store_batch *b, const struct gtfsrt_vehicle *v)
+static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
+                     const struct gtfsrt_vehicle *v)
 {
-    char kpos[KEY_MAX], ktrack[KEY_MAX], ts[32], lon[32], lat[32], bearing[32], speed[32];
+    char kpos[KEY_MAX], ktrack[KEY_MAX], kset[KEY_MAX], kfeed[KEY_MAX], kseq[KEY_MAX];
+    char ts[32], lon[32], lat[32], bearing[32], speed[32], fmax[24];
+    unsigned part = keys_part(v->vehicle_id);
     keys_vehicle(kpos, sizeof kpos, v->vehicle_id, "pos");
     keys_vehicle(ktrack, sizeof ktrack, v->vehicle_id, "track");
+    keys_part_key(kset, sizeof kset, part, "transit:vehicles");
+    pfeed_key(&at->pf, kfeed, part);
+    pfeed_seq_key(&at->pf, kseq, part);
+    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
     snprintf(ts, sizeof ts, "%llu", (unsigned long long)v->timestamp);
     fmt_num(lon, sizeof lon, v->lon);
     fmt_num(lat, sizeof lat, v->lat);
     fmt_num(bearing, sizeof bearing, v->bearing);
     fmt_num(speed, sizeof speed, v->speed);
-    const char *argv[] = {kpos, ktrack, ts, lon, lat, v->trip_id, v->route_id, v->start_date,
-                          v->start_time, bearing, speed, v->label, v->entity_id, TRACK_MAX};
-    if (store_batch_script(b, at->write_script, 2, (int)(sizeof argv / sizeof *argv), argv,
-                           NULL) < 0)
-        return -1;
-    if (transit_vehicle_get(at->t, v->vehicle_id) == NULL) {
-        char kset[KEY_MAX];
-        keys_city(kset, sizeof kset, "transit:vehicles");
-        const char *sadd[] = {"SADD", kset, v->vehicle_id};
-        if (store_batch_add_argv(b, 3, sadd, NULL) < 0)
-            return -1;
-    }
-    return 0;
+    const char *argv[] = {kpos, ktrack, kset, kfeed, kseq, ts, lon, lat,
+                          v->trip_id, v->route_id, v->start_date, v->start_time, bearing, speed,
+                          v->label, v->entity_id, TRACK_MAX, v->vehicle_id, app_origin(at->a),
+                          fmax};
+    return slotbatch_script(b, tag, at->write_script, 5, (int)(sizeof argv / sizeof *argv),
+                            argv, NULL);
 }
 
 /* What this batch taught the estimators, appended to the history stream.
@@ -263,7 +289,10 @@ static void persist_obs(struct api_transit *at, const struct transit_obs *obs, s
 }
 
 /* Redis has the reports: apply them to memory, then reply. */
-static void ingest_apply(struct ingest *in, const struct store_reply *r)
+/* What Redis said of each entity's write. */
+enum write { W_NONE = 0, W_SENT, W_NEW, W_OLD, W_ERROR };
+
+static void ingest_apply(struct ingest *in)
 {
     struct api_transit *at = in->at;
     struct transit_obs obs[MAX_OBS * 4];
@@ -271,18 +300,13 @@ static void ingest_apply(struct ingest *in, const struct store_reply *r)
     char err[256];
     for (size_t i = 0; i < in->feed.n; i++) {
         struct gtfsrt_vehicle *v = &in->feed.v[i];
-        if (in->slot[i] == SIZE_MAX)
+        if (in->wr[i] == W_NONE)
             continue;
-        const struct store_reply *e = store_reply_at(r, in->slot[i]);
-        if (store_reply_type(e) == STORE_R_ERROR) {
-            char qv[2 * sizeof v->vehicle_id + 3], qe[512];
-            log_error(&at->a->log, "transit_write_failed", "vehicle=%s error=%s",
-                      log_quote(qv, sizeof qv, v->vehicle_id),
-                      log_quote(qe, sizeof qe, store_reply_str(e, NULL)));
+        if (in->wr[i] == W_ERROR) {
             ingest_reject(in, v, "store: write failed");
             continue;
         }
-        if (store_reply_int(e) != 1) {
+        if (in->wr[i] != W_NEW) {
             in->outdated++;
             continue;
         }
@@ -307,26 +331,57 @@ static void ingest_apply(struct ingest *in, const struct store_reply *r)
     persist_obs(at, obs, n_obs);
 }
 
-static void ingest_done(void *arg, enum store_status st, const struct store_reply *r)
+/* Entity i's write, as its partition's transaction answered. */
+static void ingest_item(void *arg, size_t i, enum store_status st, const struct store_reply *e,
+                        bool committed)
+{
+    struct ingest *in = arg;
+    struct api_transit *at = in->at;
+    if (at->lt.stopped)
+        return;
+    if (!committed) {
+        char qe[512];
+        if (!in->failed)
+            log_error(&at->a->log, "transit_write_failed", "status=%d error=%s", (int)st,
+                      log_quote(qe, sizeof qe, st == STORE_OK && store_reply_str(e, NULL)
+                                                   ? store_reply_str(e, NULL)
+                                                   : "no reply"));
+        if (st == STORE_TIMEOUT)
+            restore_reread(&at->rs, in->feed.v[i].vehicle_id);
+        if (in->fail_st != STORE_TIMEOUT)
+            in->fail_st = st;
+        in->failed = true;
+        return;
+    }
+    if (store_reply_type(e) == STORE_R_ERROR) {
+        char qv[2 * sizeof in->feed.v[i].vehicle_id + 3], qe[512];
+        log_error(&at->a->log, "transit_write_failed", "vehicle=%s error=%s",
+                  log_quote(qv, sizeof qv, in->feed.v[i].vehicle_id),
+                  log_quote(qe, sizeof qe, store_reply_str(e, NULL)));
+        in->wr[i] = W_ERROR;
+    } else {
+        in->wr[i] = store_reply_int(e) == 1 ? W_NEW : W_OLD;
+    }
+}
+
+/* Every partition has answered: apply and reply, or 503 if any failed
+ * (what did commit is in Redis and now in memory too: the retry finds it
+ * outdated). */
+static void ingest_done(void *arg)
 {
     struct ingest *in = arg;
     struct api_transit *at = in->at;
     if (!at->lt.stopped) {
-        if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY ||
-            store_reply_len(r) != in->n_cmds) {
-            char qe[512];
-            log_error(&at->a->log, "transit_write_failed", "status=%d error=%s", (int)st,
-                      log_quote(qe, sizeof qe, st == STORE_OK && store_reply_str(r, NULL)
-                                                   ? store_reply_str(r, NULL)
-                                                   : "no reply"));
-            for (size_t i = 0; st == STORE_TIMEOUT && i < in->feed.n; i++)
-                if (in->slot[i] != SIZE_MAX)
-                    restore_reread(&at->rs, in->feed.v[i].vehicle_id);
-            module_reply_store(in->req, st);
-        } else {
-            ingest_apply(in, r);
+        for (size_t i = 0; i < in->feed.n && !in->failed; i++)
+            if (in->wr[i] == W_SENT) {  /* not reported: not sent (OOM) */
+                in->failed = true;
+                in->fail_st = STORE_DOWN;
+            }
+        ingest_apply(in);
+        if (in->failed)
+            module_reply_store(in->req, in->fail_st);
+        else
             ingest_reply(in);
-        }
     }
     ingest_free(in);
     at_release(at);
@@ -356,14 +411,14 @@ static int body_kind(const char *ct, const unsigned char *body, size_t len)
 }
 
 /* Validate every entity against memory and queue the writes. */
-static int ingest_prepare(struct ingest *in, bool gcj02, struct store_batch *b)
+static int ingest_prepare(struct ingest *in, bool gcj02, struct slotbatch *b)
 {
     struct api_transit *at = in->at;
     double now = app_now(at->a);
     char err[256];
     for (size_t i = 0; i < in->feed.n; i++) {
         struct gtfsrt_vehicle *v = &in->feed.v[i];
-        in->slot[i] = SIZE_MAX;
+        in->wr[i] = W_NONE;
         if (gcj02 && !v->error[0] && geo_valid_lonlat(v->lon, v->lat))
             geo_gcj02_to_wgs84(v->lon, v->lat, &v->lon, &v->lat);
         /* A report without a time is taken as of now, fixed here so that
@@ -398,12 +453,12 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct store_batch *b)
         } else if (res == TRANSIT_OUTDATED) {
             in->outdated++;
         } else {
-            in->slot[i] = store_batch_count(b);
-            if (add_write(at, b, v) < 0)
+            in->wr[i] = W_SENT;
+            if (add_write(at, b, i, v) < 0)
                 return -1;
         }
     }
-    in->n_cmds = store_batch_count(b);
+    in->n_cmds = slotbatch_count(b);
     return 0;
 }
 
@@ -424,7 +479,7 @@ static void h_positions(struct http_req *req, void *arg)
         return;
     }
     struct ingest *in = calloc(1, sizeof *in);
-    struct store_batch *b = store_batch_new();
+    struct slotbatch *b = slotbatch_new();
     char err[256];
     if (in == NULL || b == NULL || (in->errors = json_array()) == NULL)
         goto oom;
@@ -444,20 +499,22 @@ static void h_positions(struct http_req *req, void *arg)
         http_reply_error(req, 400, kind ? "bad_protobuf" : "bad_json", "%s", err);
         goto out;
     }
-    in->slot = malloc((in->feed.n + 1) * sizeof *in->slot);
-    if (in->slot == NULL || ingest_prepare(in, gcj02, b) < 0)
+    in->wr = calloc(in->feed.n + 1, sizeof *in->wr);
+    if (in->wr == NULL || ingest_prepare(in, gcj02, b) < 0)
         goto oom;
     if (in->n_cmds == 0) {
         ingest_reply(in);
         goto out;
     }
     lifetime_hold(&at->lt);
-    store_batch_send(at->a->store, b, ingest_done, in);
-    return;
+    if (slotbatch_send(at->a->store, b, ingest_item, ingest_done, in) == 0)
+        return;
+    lifetime_release(&at->lt);
+    b = NULL;                           /* freed by slotbatch_send */
 oom:
     http_reply_error(req, 500, "internal", "out of memory");
 out:
-    store_batch_free(b);
+    slotbatch_free(b);
     if (in)
         ingest_free(in);
 }
@@ -535,20 +592,34 @@ static int near_params(struct http_req *req, bool *gcj02, struct geo_pt *p, doub
 typedef json_t *near_json_fn(const struct api_transit *at, const void *item, double now,
                              bool gcj02);
 
-/* Reply {"<name>": [...]} with the first `limit` hits, nearest first, each
- * with its distance_m. Frees hits. */
+/* Reply {"<name>": [...]} (or its GeoJSON) with the first `limit` hits,
+ * nearest first, each with its distance_m (NAN: no point, no distance,
+ * the list's order kept). Frees hits. */
 static void reply_near(struct http_req *req, const struct api_transit *at, const char *name,
                        struct near *hits, size_t n, double limit, near_json_fn *fn, double now,
                        bool gcj02)
 {
+    bool geojson;
+    if (geojson_wanted(req, &geojson) != 0) {
+        free(hits);
+        return;
+    }
     json_t *list = json_array();
-    qsort(hits, n, sizeof *hits, near_cmp);
+    if (n > 0 && !isnan(hits[0].d))
+        qsort(hits, n, sizeof *hits, near_cmp);
     for (size_t i = 0; list && i < n && i < (size_t)limit; i++) {
         json_t *o = fn(at, hits[i].item, now, gcj02);
-        json_object_set_new(o, "distance_m", json_real(round(hits[i].d * 10) / 10));
+        if (!isnan(hits[i].d))
+            json_object_set_new(o, "distance_m", json_real(round(hits[i].d * 10) / 10));
         json_array_append_new(list, o);
     }
     free(hits);
+    if (geojson) {
+        const char *id_key = strcmp(name, "vehicles") == 0 ? "vehicle_id" : "stop_id";
+        geojson_reply(req, list ? geojson_collection(list, NULL, id_key) : NULL);
+        json_decref(list);
+        return;
+    }
     http_reply_json(req, 200, list ? json_pack("{s:o}", name, list) : NULL);
 }
 
@@ -558,16 +629,33 @@ static json_t *vehicle_item(const struct api_transit *at, const void *item, doub
     return vehicle_json(at, item, now, gcj02);
 }
 
-/* Vehicles near a point, nearest first. Stale ones (silent longer than
+static int vehicle_id_cmp(const void *a, const void *b)
+{
+    const struct transit_vehicle *x = ((const struct near *)a)->item,
+                                 *y = ((const struct near *)b)->item;
+    return strcmp(x->id, y->id);
+}
+
+/* Vehicles near a point, nearest first; without lon and lat every vehicle
+ * (in bbox= if given), by id, for maps of the whole city (limit up to
+ * transit.max_vehicles, default all). Stale ones (silent longer than
  * transit.stale_after_s) are left out unless include_stale=true. */
 static void h_vehicles(struct http_req *req, void *arg)
 {
     struct api_transit *at = arg;
-    bool gcj02, stale_too;
+    bool gcj02, stale_too, given;
     struct geo_pt p;
-    double radius, limit, now;
-    if (!ready_or_503(at, req) || near_params(req, &gcj02, &p, &radius, &limit) < 0 ||
-        params_bool(req, "include_stale", false, &stale_too) < 0 || params_now(at->a, req, &now) < 0)
+    double radius, limit, now, bb[4] = {-180, -90, 180, 90};
+    double max = (double)at->a->cfg.transit_max_vehicles;
+    bool near = http_req_query(req, "lon") != NULL || http_req_query(req, "lat") != NULL;
+    if (!ready_or_503(at, req) || params_crs(req, &gcj02) < 0)
+        return;
+    if (near ? near_params(req, &gcj02, &p, &radius, &limit) < 0
+             : params_bbox(req, false, bb, &given) < 0 ||
+                   params_number(req, "limit", PARAMS_INTEGER, 1, max, max, &limit) < 0)
+        return;
+    if (params_bool(req, "include_stale", false, &stale_too) < 0 ||
+        params_now(at->a, req, &now) < 0)
         return;
     size_t n = 0, pos = 0, cap = at->t ? transit_vehicle_count(at->t) : 0;
     struct near *hits = malloc((cap + 1) * sizeof *hits);
@@ -577,10 +665,23 @@ static void h_vehicles(struct http_req *req, void *arg)
     }
     const struct transit_vehicle *v;
     while (at->t && (v = transit_vehicle_next(at->t, &pos)) != NULL && n < cap) {
-        double d = geo_distance_m(p.lon, p.lat, v->lon, v->lat);
-        if (d <= radius && (stale_too || transit_vehicle_status(at->t, v, now) != TRANSIT_STALE))
-            hits[n++] = (struct near){v, d};
+        if (!stale_too && transit_vehicle_status(at->t, v, now) == TRANSIT_STALE)
+            continue;
+        double d = NAN, lon = v->lon, lat = v->lat;
+        if (near) {
+            d = geo_distance_m(p.lon, p.lat, v->lon, v->lat);
+            if (d > radius)
+                continue;
+        } else {
+            if (gcj02)
+                geo_wgs84_to_gcj02(lon, lat, &lon, &lat);
+            if (!geojson_in_box(bb, lon, lat))
+                continue;
+        }
+        hits[n++] = (struct near){v, d};
     }
+    if (!near)
+        qsort(hits, n, sizeof *hits, vehicle_id_cmp);
     reply_near(req, at, "vehicles", hits, n, limit, vehicle_item, now, gcj02);
 }
 
@@ -657,6 +758,13 @@ static void h_arrivals(struct http_req *req, void *arg)
     uint32_t stop = at->feed ? gtfs_stop_find(at->feed, id) : GTFS_NONE;
     if (stop == GTFS_NONE) {
         http_reply_error(req, 404, "not_found", "unknown stop '%s'", id);
+        return;
+    }
+    /* An electronic sign says who it is: it is live while it fetches. */
+    const char *sign = http_req_query(req, "sign");
+    char err[400];
+    if (sign != NULL && api_city_sign_fetch(at->a, sign, id, err, sizeof err) != 0) {
+        http_reply_error(req, 400, "invalid", "%s", err);
         return;
     }
     /* Each visit can show up on three service days at most. */
@@ -769,12 +877,7 @@ static void h_trip_updates(struct http_req *req, void *arg)
 
 static const char *hash_field(const struct store_reply *kv, const char *name)
 {
-    for (size_t i = 0; i + 1 < store_reply_len(kv); i += 2) {
-        const char *k = store_reply_str(store_reply_at(kv, i), NULL);
-        if (k && strcmp(k, name) == 0)
-            return store_reply_str(store_reply_at(kv, i + 1), NULL);
-    }
-    return NULL;
+    return reply_field(kv, name, NULL);
 }
 
 static double field_num(const struct store_reply *kv, const char *name)
@@ -904,9 +1007,11 @@ static bool restore_step(struct restore *r, int k)
             restore_failed(r, "out of memory");
         else
             restore_segments(r, "-");
+        pfeed_heads(&at->pf, r);
     } else if (k == 1) {
         char key[KEY_MAX];
-        restore_scan(r, keys_city(key, sizeof key, "transit:vehicles"), vehicle_read);
+        for (unsigned i = 0; i < KEYS_PARTS; i++)
+            restore_scan(r, keys_part_key(key, sizeof key, i, "transit:vehicles"), vehicle_read);
     }
     return k <= 1;
 }
@@ -1027,6 +1132,32 @@ static const struct module_route ROUTES[] = {
     {HTTP_GET, "/v1/transit/trip-updates", ROLE_READER, true, h_trip_updates},
 };
 
+/* A report another cityd took (pfeed.h): applied as a restored one. */
+static void feed_entry(void *arg, unsigned part, const struct store_reply *kv)
+{
+    struct api_transit *at = arg;
+    const char *veh = reply_field(kv, "veh", NULL);
+    (void)part;
+    if (veh != NULL && at->t != NULL)
+        restore_vehicle(at, at->t, veh, kv);
+}
+
+static void feed_gap(void *arg, unsigned part)
+{
+    struct api_transit *at = arg;
+    log_warn(&at->a->log, "transit_feed_gap", "part=%u", part);
+    restore_again(&at->rs);
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct api_transit *at = arg;
+    (void)fd;
+    (void)what;
+    if (restore_ready(&at->rs) && !restore_syncing(&at->rs))
+        pfeed_poll(&at->pf);
+}
+
 static int start(struct app *a, char *err, size_t errlen)
 {
     struct api_transit *at = calloc(1, sizeof *at);
@@ -1054,8 +1185,11 @@ static int start(struct app *a, char *err, size_t errlen)
                                     "result=\"outdated\"");
     at->m_rejected = metrics_series(m, METRIC_COUNTER, "cityd_transit_positions_total", help,
                                     "result=\"rejected\"");
-    struct timeval every = {SWEEP_S, 0};
+    struct timeval every = {SWEEP_S, 0}, poll = {0, POLL_MS * 1000};
+    pfeed_init(&at->pf, a, &at->lt, "transit", app_origin(at->a), feed_entry, NULL, feed_gap, at);
     if (restore_init(&at->rs, a, &at->lt, &RESTORE_OPS, at) != 0 ||
+        (at->poll = event_new(a->base, -1, EV_PERSIST, on_poll, at)) == NULL ||
+        event_add(at->poll, &poll) != 0 ||
         (at->write_script = store_script_new(a->store, WRITE_SCRIPT)) == NULL ||
         (at->sweep = event_new(a->base, -1, EV_PERSIST, on_sweep, at)) == NULL ||
         event_add(at->sweep, &every) != 0) {
@@ -1087,6 +1221,9 @@ static void stop(struct app *a)
     if (at->sweep)
         event_free(at->sweep);
     at->sweep = NULL;
+    if (at->poll)
+        event_free(at->poll);
+    at->poll = NULL;
 }
 
 static void transit_module_free(struct app *a)

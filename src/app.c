@@ -4,7 +4,9 @@
  * small pieces every API module shares. */
 #include "app.h"
 
+#include <stdio.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "http.h"
 #include "params.h"
@@ -21,6 +23,14 @@ double app_now(const struct app *a)
     if (a->cfg.clock_mode == CLOCK_REPLAY)
         return a->replay_now;
     return app_wall_now();
+}
+
+const char *app_origin(struct app *a)
+{
+    if (a->origin[0] == '\0')
+        snprintf(a->origin, sizeof a->origin, "%ld-%llx", (long)getpid(),
+                 (unsigned long long)(app_wall_now() * 1e6));
+    return a->origin;
 }
 
 void app_saw_ts(struct app *a, double ts)

@@ -205,8 +205,11 @@ static int score_place(const struct assign *a, const struct assign_query *q, uin
         c = (due - s) / WAIT_SCALE_S;
     else if (dev >= 0)
         c = (dev / LATE_SCALE_S) * (dev / LATE_SCALE_S);
-    else
-        c = (dev / EARLY_SCALE_S) * (dev / EARLY_SCALE_S);
+    else {
+        /* A bus seen leaving early runs early: not a sign of another trip. */
+        double beyond = fmin(dev - fmin(q->left_dev_s, 0), 0);
+        c = (beyond / EARLY_SCALE_S) * (beyond / EARLY_SCALE_S);
+    }
     double gate = bay ? ASSIGN_BAY_M : q->gate_m;
     c += 0.5 * (off / gate) * (off / gate);
     if (!isnan(q->heading) && !waiting) {

@@ -89,6 +89,7 @@ static const struct ckey keys[] = {
     NUM("signals.solve_timeout_ms", signals_solve_timeout_ms, "2000", 10, 600000),
     NUM("signals.max_intersections", signals_max_intersections, "64", 2, 64),
     NUM("signals.max_milp_intersections", signals_max_milp_intersections, "16", 2, 64),
+    NUM("signals.lease_ms", signals_lease_ms, "3000", 300, 600000),
     STR("web.dir", web_dir, "web/"),
     STR("web.js_dir", web_js_dir, "/usr/share/javascript"),
     STR("web.tile_url", web_tile_url, ""),

@@ -1,6 +1,7 @@
 /* map.c -- load and check a city map folder (see map.h, formats.md).
  *
- * Two passes over the features of parking.geojson and corridors.geojson:
+ * Two passes over the features of parking.geojson, corridors.geojson and
+ * stop_signs.geojson:
  *   1. structure: each feature's kind, id and geometry (coordinates parsed
  *      and range-checked); this also gives the bounding box whose centre
  *      becomes the projection centre, and exact counts per kind;
@@ -34,8 +35,12 @@
 
 static const char PARKING_FILE[] = "parking.geojson";
 static const char CORRIDORS_FILE[] = "corridors.geojson";
+static const char SIGNS_FILE[] = "stop_signs.geojson";
+static const char *const FILES[] = {PARKING_FILE, CORRIDORS_FILE, SIGNS_FILE};
+enum doc { D_PARKING, D_CORRIDORS, D_SIGNS, D_NDOCS };
 
-enum kind { K_LOT, K_BAY, K_AISLE, K_CONNECTOR, K_KIOSK, K_SCREEN, K_ISEC, K_CORRIDOR, K_NKINDS };
+enum kind { K_LOT, K_BAY, K_AISLE, K_CONNECTOR, K_KIOSK, K_SCREEN, K_ISEC, K_CORRIDOR, K_SIGN,
+            K_NKINDS };
 enum gtype { G_NONE = 0, G_POINT = 1, G_LINE = 2, G_POLYGON = 4 };
 
 /* What pass 1 learned about one feature. */
@@ -57,7 +62,7 @@ struct loader {
     struct map_problems *probs;
     size_t nproblems;             /* added by this load */
     bool oom;
-    json_t *docs[2];
+    json_t *docs[D_NDOCS];
     struct feat *feats;
     size_t nfeats;
     size_t counts[K_NKINDS];
@@ -402,8 +407,13 @@ static bool parse_geometry(struct loader *L, struct feat *ft, json_t *geom, unsi
     return true;
 }
 
-static bool kind_of(struct loader *L, struct feat *ft, bool parking, enum kind *out)
+static bool kind_of(struct loader *L, struct feat *ft, enum doc doc, enum kind *out)
 {
+    bool parking = doc == D_PARKING;
+    if (doc == D_SIGNS) {       /* every feature of stop_signs.geojson is a sign */
+        *out = K_SIGN;
+        return true;
+    }
     static const struct {
         const char *name;
         enum kind kind;
@@ -437,7 +447,7 @@ static bool kind_of(struct loader *L, struct feat *ft, bool parking, enum kind *
 static const unsigned kind_geoms[K_NKINDS] = {
     [K_LOT] = G_POINT | G_POLYGON, [K_BAY] = G_POINT | G_POLYGON, [K_AISLE] = G_LINE,
     [K_CONNECTOR] = G_POINT,       [K_KIOSK] = G_POINT,           [K_SCREEN] = G_POINT,
-    [K_ISEC] = G_POINT,            [K_CORRIDOR] = G_LINE,
+    [K_ISEC] = G_POINT,            [K_CORRIDOR] = G_LINE,         [K_SIGN] = G_POINT,
 };
 
 /* Label and id: properties.id (or a string Feature id), else "#index". */
@@ -469,7 +479,7 @@ static void bbox_add(struct loader *L, const struct feat *ft)
     }
 }
 
-static void scan_feature(struct loader *L, struct feat *ft, json_t *f, size_t index, bool parking)
+static void scan_feature(struct loader *L, struct feat *ft, json_t *f, size_t index, enum doc doc)
 {
     snprintf(ft->label, sizeof ft->label, "#%zu", index);
     const char *type = json_string_value(json_object_get(f, "type"));
@@ -483,7 +493,7 @@ static void scan_feature(struct loader *L, struct feat *ft, json_t *f, size_t in
         return;
     }
     bool id_ok = feature_id(L, ft, f, index);
-    if (!kind_of(L, ft, parking, &ft->kind))
+    if (!kind_of(L, ft, doc, &ft->kind))
         return;
     ft->has_kind = true;
     if (!id_ok)
@@ -502,17 +512,17 @@ static void scan_feature(struct loader *L, struct feat *ft, json_t *f, size_t in
 static int scan_docs(struct loader *L)
 {
     size_t total = 0;
-    for (int d = 0; d < 2; d++)
+    for (int d = 0; d < D_NDOCS; d++)
         total += L->docs[d] ? json_array_size(json_object_get(L->docs[d], "features")) : 0;
     L->feats = calloc(total ? total : 1, sizeof *L->feats);
     if (L->feats == NULL)
         return -1;
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < D_NDOCS; d++) {
         json_t *arr = L->docs[d] ? json_object_get(L->docs[d], "features") : NULL;
         for (size_t i = 0; i < json_array_size(arr); i++) {
             struct feat *ft = &L->feats[L->nfeats++];
-            ft->file = d == 0 ? PARKING_FILE : CORRIDORS_FILE;
-            scan_feature(L, ft, json_array_get(arr, i), i, d == 0);
+            ft->file = FILES[d];
+            scan_feature(L, ft, json_array_get(arr, i), i, (enum doc)d);
         }
     }
     return 0;
@@ -1080,6 +1090,41 @@ static void load_corridors(struct loader *L)
             parse_corridor(L, &L->feats[i]);
 }
 
+/* ---- stop signs (pass 2) ---------------------------------------------------------- */
+
+static void sign_clear(struct map_sign *g)
+{
+    free(g->id);
+    free(g->stop_id);
+    free(g->name);
+}
+
+/* Whether stop_id names a stop of the GTFS feed is checked by the
+ * transit side (api_city.c), which has the feed. */
+static bool parse_sign(struct loader *L, const struct feat *ft)
+{
+    struct map_sign *g = &L->m->signs[L->m->nsigns];
+    memset(g, 0, sizeof *g);
+    bool ok = get_str(L, ft, "stop_id", S_ID, true, &g->stop_id);
+    ok &= get_str(L, ft, "name", S_NAME, false, &g->name);
+    ok = ok && (g->id = dupstr(L, ft->id)) != NULL &&
+         index_put(L, ft, L->m->sign_by_id, g->id, g, "stop sign");
+    if (!ok) {
+        sign_clear(g);
+        return false;
+    }
+    g->pt = ft->pts[0];
+    L->m->nsigns++;
+    return true;
+}
+
+static void load_signs(struct loader *L)
+{
+    for (size_t i = 0; i < L->nfeats; i++)
+        if (L->feats[i].ok && L->feats[i].kind == K_SIGN)
+            parse_sign(L, &L->feats[i]);
+}
+
 /* ---- load / free --------------------------------------------------------------- */
 
 /* The map's arrays (exact sizes from pass 1), indexes and projection. */
@@ -1090,7 +1135,7 @@ static int map_alloc(struct loader *L)
 #define ALLOC(field, k) (m->field = calloc(n[k] ? n[k] : 1, sizeof *m->field)) == NULL
     if (ALLOC(lots, K_LOT) || ALLOC(bays, K_BAY) || ALLOC(aisles, K_AISLE) ||
         ALLOC(connectors, K_CONNECTOR) || ALLOC(kiosks, K_KIOSK) || ALLOC(screens, K_SCREEN) ||
-        ALLOC(isecs, K_ISEC) || ALLOC(corridors, K_CORRIDOR))
+        ALLOC(isecs, K_ISEC) || ALLOC(corridors, K_CORRIDOR) || ALLOC(signs, K_SIGN))
         return -1;
 #undef ALLOC
     m->lot_by_id = dict_new();
@@ -1099,8 +1144,9 @@ static int map_alloc(struct loader *L)
     m->screen_by_id = dict_new();
     m->isec_by_id = dict_new();
     m->corridor_by_id = dict_new();
+    m->sign_by_id = dict_new();
     if (!m->lot_by_id || !m->bay_by_key || !m->kiosk_by_id || !m->screen_by_id ||
-        !m->isec_by_id || !m->corridor_by_id)
+        !m->isec_by_id || !m->corridor_by_id || !m->sign_by_id)
         return -1;
     /* The projection is centred on the map so that every feature of a city
      * is well inside its accurate range. */
@@ -1115,8 +1161,8 @@ static void loader_free(struct loader *L)
     for (size_t i = 0; i < L->nfeats; i++)
         free(L->feats[i].pts);
     free(L->feats);
-    json_decref(L->docs[0]);
-    json_decref(L->docs[1]);
+    for (int d = 0; d < D_NDOCS; d++)
+        json_decref(L->docs[d]);
     dict_free(L->broken[K_LOT], NULL);
     dict_free(L->broken[K_ISEC], NULL);
 }
@@ -1131,6 +1177,7 @@ int map_load(const char *dir, struct map **out, struct map_problems *probs)
         goto oom;
     L.docs[0] = load_doc(&L, dir, PARKING_FILE, true);
     L.docs[1] = load_doc(&L, dir, CORRIDORS_FILE, false);
+    L.docs[2] = load_doc(&L, dir, SIGNS_FILE, false);
     L.broken[K_LOT] = dict_new();
     L.broken[K_ISEC] = dict_new();
     if (L.broken[K_LOT] == NULL || L.broken[K_ISEC] == NULL || scan_docs(&L) != 0 ||
@@ -1138,6 +1185,7 @@ int map_load(const char *dir, struct map **out, struct map_problems *probs)
         goto oom;
     load_parking(&L);
     load_corridors(&L);
+    load_signs(&L);
     if (L.oom)
         goto oom;
     goto out;
@@ -1173,6 +1221,9 @@ void map_free(struct map *m)
         isec_clear(&m->isecs[i]);
     for (size_t i = 0; i < m->ncorridors; i++)
         corridor_clear(&m->corridors[i]); /* lines before their geo */
+    for (size_t i = 0; i < m->nsigns; i++)
+        sign_clear(&m->signs[i]);
+    free(m->signs);
     free(m->lots);
     free(m->bays);
     free(m->aisles);
@@ -1187,6 +1238,7 @@ void map_free(struct map *m)
     dict_free(m->screen_by_id, NULL);
     dict_free(m->isec_by_id, NULL);
     dict_free(m->corridor_by_id, NULL);
+    dict_free(m->sign_by_id, NULL);
     geo_free(m->geo);
     free(m->dir);
     free(m);
@@ -1231,4 +1283,9 @@ const struct map_intersection *map_intersection(const struct map *m, const char 
 const struct map_corridor *map_corridor(const struct map *m, const char *id)
 {
     return lookup(m->corridor_by_id, id);
+}
+
+const struct map_sign *map_sign(const struct map *m, const char *id)
+{
+    return lookup(m->sign_by_id, id);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app.h"
 #include "dict.h"
@@ -69,8 +70,31 @@ struct rcall {
     struct restore *r;
     unsigned gen;
     restore_reply_fn *fn;
+    uint64_t seq, t0_us;     /* issue order and time, for pacing */
     char id[];
 };
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* A reply came back: grow the window while replies are prompt, halve it
+ * (once per window's worth of commands) when one was late. */
+static void pace(struct restore *r, const struct rcall *c)
+{
+    if (mono_us() - c->t0_us <= r->late_us) {
+        if (r->window < RESTORE_WINDOW)
+            r->window++;
+        return;
+    }
+    if (c->seq < r->halved_at)
+        return;                          /* issued before the last halving */
+    r->window = r->window / 2 > RESTORE_WINDOW_MIN ? r->window / 2 : RESTORE_WINDOW_MIN;
+    r->halved_at = r->issued;
+}
 
 static void run_step(struct restore *r);
 static void pass_start(struct restore *r);
@@ -110,6 +134,8 @@ static void fail(struct restore *r, const char *what, enum store_status st,
             dict_put(r->rereads, r->work[i], (void *)1, NULL);
     }
     r->again |= r->mode == RESTORE_FULL && r->ready;   /* a resync is retried as one */
+    if (st == STORE_TIMEOUT)
+        r->window = RESTORE_WINDOW_MIN;
     r->failed = true;
     r->gen++;
     r->pending = 0;
@@ -121,7 +147,7 @@ static void fail(struct restore *r, const char *what, enum store_status st,
 /* Issue work items while the window allows. */
 static void pump(struct restore *r)
 {
-    while (!r->failed && r->pending < RESTORE_WINDOW && r->next_work < r->nwork)
+    while (!r->failed && r->pending < r->window && r->next_work < r->nwork)
         r->item(r, r->work[r->next_work++]);
 }
 
@@ -150,6 +176,7 @@ static void on_reply(void *arg, enum store_status st, const struct store_reply *
     bool live = lifetime_release(r->lt) && c->gen == r->gen;
     if (live) {
         r->pending--;
+        pace(r, c);
         if (st != STORE_OK || store_reply_type(reply) == STORE_R_ERROR)
             fail(r, "error", st, reply);
         else
@@ -169,7 +196,7 @@ int restore_cmd(struct restore *r, restore_reply_fn *fn, const char *id, int arg
         fail(r, "out of memory", STORE_OK, NULL);
         return -1;
     }
-    *c = (struct rcall){r, r->gen, fn};
+    *c = (struct rcall){r, r->gen, fn, r->issued++, mono_us()};
     memcpy(c->id, id ? id : "", n + 1);
     lifetime_hold(r->lt);
     r->pending++;
@@ -258,7 +285,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (r->lt->stopped || (r->mode != RESTORE_IDLE && !r->failed))
         return;                          /* busy: it reschedules when done */
-    if (!store_is_up(r->a->store)) {
+    if (!store_is_up(r->a->store) || r->a->layout_pending) {
         schedule(r, BACKOFF_MIN_MS);     /* restore_store_up calls sooner */
         return;
     }
@@ -275,7 +302,8 @@ int restore_init(struct restore *r, struct app *a, struct lifetime *lt,
 {
     memset(r, 0, sizeof *r);
     *r = (struct restore){.a = a, .lt = lt, .ops = ops, .arg = arg,
-                          .backoff_ms = BACKOFF_MIN_MS};
+                          .backoff_ms = BACKOFF_MIN_MS, .window = RESTORE_WINDOW_START,
+                          .late_us = (uint64_t)a->cfg.redis_timeout_ms * 250u};
     r->rereads = dict_new();
     r->timer = evtimer_new(a->base, on_timer, r);
     if (r->rereads == NULL || r->timer == NULL)

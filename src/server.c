@@ -16,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_city.h"
 #include "api_transit.h"
 #include "app.h"
 #include "garage.h"
 #include "http.h"
 #include "map.h"
 #include "metrics.h"
+#include "migrate.h"
 #include "module.h"
 #include "redisproc.h"
 #include "store.h"
@@ -29,6 +31,7 @@
 /* The API modules, each after what it relies on. */
 static const struct api_module *const MODULES[] = {
     &api_health_module,      /* answers (503 "starting") while the others restore */
+    &migrate_module,         /* the key layout, before any module reads it */
     &api_parking_module,     /* the lot registry, which the sessions bill by */
     &api_apps_module,        /* forecasts, fees, price advice of its lots */
     &api_sessions_module,
@@ -36,6 +39,8 @@ static const struct api_module *const MODULES[] = {
     &api_adaptive_module,    /* signal controllers: run the plans ... */
     &api_signals_module,     /* ... that the corridor endpoints store */
     &api_web_module,         /* the browser pages (static files) */
+    &api_city_module,        /* the city at a glance: reads all of the above */
+    &api_lists_module,       /* routes, stops, intersections: the feed, map and controllers */
 };
 #define NMODULES (sizeof MODULES / sizeof MODULES[0])
 
@@ -280,5 +285,5 @@ static int check_keys(const struct app *a)
 
 int server_check(const struct app *a)
 {
-    return check_keys(a) + check_map(a) + api_transit_check(a);
+    return check_keys(a) + check_map(a) + api_transit_check(a) + api_city_check(a);
 }

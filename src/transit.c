@@ -772,6 +772,8 @@ static int assign_trip(struct transit *t, struct transit_vehicle *v, uint32_t tr
     v->layover_since = 0;
     v->n_pred = 0;
     v->assigned_ts = ts;
+    v->waited = v->left_seen = false;
+    v->left_dev_s = 0;
     if (trip == GTFS_NONE)
         return 0;
     int64_t day, origin;
@@ -874,13 +876,22 @@ static struct assign_match *pick(const struct transit *t, const struct transit_v
 /* Should a vehicle keep its inferred trip `cur` (not finished)? Yes while
  * the report fits it and no other candidate is clearly better, and for a
  * while off its line (a detour, a bad fix). */
-static bool keep_trip(const struct transit *t, const struct transit_vehicle *v,
+static bool keep_trip(const struct transit *t, struct transit_vehicle *v,
                       const struct assign_query *q, struct assign_match *c, size_t n)
 {
     struct assign_match m;
-    if (assign_score(t->assign, q, v->trip, v->day, &m) < 0) {
+    struct assign_query own = *q;
+    own.left_dev_s = v->left_seen ? v->left_dev_s : 0;
+    if (assign_score(t->assign, &own, v->trip, v->day, &m) < 0) {
         double since = v->matched ? v->match_ts : v->assigned_ts;
         return q->ts - since <= OFF_KEEP_S;
+    }
+    /* How early it left the start, once seen leaving after a layover. */
+    if (m.layover)
+        v->waited = true;
+    else if (v->waited && !v->left_seen) {
+        v->left_seen = true;
+        v->left_dev_s = m.dev_s;
     }
     double hold = v->followed || q->ts - v->assigned_ts >= STICKY_S ? STICKY_COST : SWITCH_COST;
     /* Another bus has claimed it since, paying TAKEN_COST for it: two
@@ -900,7 +911,7 @@ static uint32_t infer_trip(struct transit *t, struct transit_vehicle *v,
                            const struct gtfsrt_vehicle *in, double ts, uint32_t route,
                            int64_t *day)
 {
-    struct assign_query q = {in->lon, in->lat, ts, report_heading(v, in), route, t->p.gate_m};
+    struct assign_query q = {in->lon, in->lat, ts, report_heading(v, in), route, t->p.gate_m, 0};
     struct assign_match c[INFER_MAX];
     size_t n = assign_candidates(t->assign, &q, c, INFER_MAX);
     uint32_t cur = v->inferred ? v->trip : GTFS_NONE, succ = GTFS_NONE;

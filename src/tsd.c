@@ -37,7 +37,11 @@
 #define COL_RED "#d43c3c"
 #define COL_OUT "#1f6fd1"
 #define COL_IN "#f08c1a"
-#define FONTS "'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif"
+/* CJK faces first (the names are Chinese), each platform's; then Latin
+ * ones, then the generic family, so some font always draws the text.
+ * tools/deps.sh installs fonts-noto-cjk, which has the first. */
+#define FONTS "'Noto Sans CJK SC','Noto Sans SC','Source Han Sans SC','PingFang SC'," \
+              "'Microsoft YaHei','WenQuanYi Micro Hei','Noto Sans','DejaVu Sans',sans-serif"
 
 /* ---- growable buffer ---- */
 
@@ -375,7 +379,13 @@ static void draw_signals(struct sb *b, const struct frame *f, const struct tsd_p
         sb_printf(b, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">", f->x0 - 8, y + 4);
         if (s->name != NULL)
             sb_text(b, s->name);
-        else
+        /* the id too: what the API and the map call it, readable by anyone */
+        if (s->id != NULL && (s->name == NULL || strcmp(s->id, s->name) != 0)) {
+            sb_printf(b, "<tspan dx=\"%d\" fill=\"#444444\" font-size=\"11\">", s->name ? 5 : 0);
+            sb_text(b, s->id);
+            sb_printf(b, "</tspan>");
+        }
+        if (s->name == NULL && s->id == NULL)
             sb_printf(b, "#%zu", i + 1);
         sb_printf(b, "<tspan dx=\"6\" fill=\"#666666\" font-size=\"11\">+%.1f s</tspan></text>\n",
                   fmod(fmod(s->offset_s, p->cycle_s) + p->cycle_s, p->cycle_s));

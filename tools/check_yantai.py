@@ -608,6 +608,37 @@ def check_gtfs(rep, gdir):
                           ",".join(sorted(sparse_routes))))
 
 
+def check_signs(rep, mdir):
+    """stop_signs.geojson: Points with unique ids, each at a stop of the feed
+    (within 30 m of it), at about a tenth of the stops (the plan's target)."""
+    f = "stop_signs.geojson"
+    feats = load_fc(rep, os.path.join(mdir, f))
+    stops = {r["stop_id"]: r for r in read_csv(rep, os.path.join(mdir, "gtfs"), "stops.txt",
+                                                ["stop_id", "stop_lat", "stop_lon"])}
+    ids, at = set(), set()
+    for i, ft in enumerate(feats):
+        p = ft.get("properties", {})
+        fid = p.get("id", "#%d" % i)
+        rep.need(isinstance(p.get("id"), str) and p["id"] not in ids, f, fid,
+                 "missing or duplicate id")
+        ids.add(p.get("id"))
+        g = ft.get("geometry") or {}
+        if not rep.need(g.get("type") == "Point", f, fid, "geometry must be a Point"):
+            continue
+        s = stops.get(p.get("stop_id"))
+        if not rep.need(s is not None, f, fid, "stop_id %r not in gtfs/stops.txt"
+                        % p.get("stop_id")):
+            continue
+        at.add(p["stop_id"])
+        d = haversine(g["coordinates"], (float(s["stop_lon"]), float(s["stop_lat"])))
+        rep.need(d <= 30, f, fid, "%.0f m from its stop" % d)
+    share = len(at) / max(1, len(stops))
+    rep.need(0.08 <= share <= 0.15, f, "-", "signs at %.0f %% of the stops (about 10 %% wanted)"
+             % (100 * share))
+    rep.counts.append("stop signs: %d at %d of %d stops (%.1f %%)" % (
+        len(feats), len(at), len(stops), 100 * share))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -616,6 +647,7 @@ def main(argv=None):
     check_parking(rep, mdir)
     check_corridors(rep, mdir)
     check_gtfs(rep, os.path.join(mdir, "gtfs"))
+    check_signs(rep, mdir)
     for c in rep.counts:
         print(c)
     for p in rep.problems:

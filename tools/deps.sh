@@ -6,10 +6,11 @@
 set -e
 PKGS="build-essential pkg-config libevent-dev libhiredis-dev libgeos-dev libjansson-dev
 libcunit1-dev libglpk-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev redis-server wrk tzdata curl"
+# fonts the time-space SVG names first (Chinese intersection names)
+PKGS="$PKGS fonts-noto-cjk"
 # the browser pages: Leaflet and Chart.js served by cityd, Chromium for the
-# browser tests (tests/browser), a CJK font so that pages and screenshots
-# show Chinese
-PKGS="$PKGS libjs-leaflet libjs-chart.js chromium fonts-noto-cjk"
+# browser tests (tests/browser)
+PKGS="$PKGS libjs-leaflet libjs-chart.js chromium"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do

@@ -14,6 +14,8 @@ What it writes (formats: shared spec formats.md "Map folder", api.md §2-§4):
   corridors.geojson  南大街 (8 signalised intersections) and 北马路 (5)
   gtfs/              a static feed of four bus routes with shapes and a
                      weekday/weekend timetable
+  stop_signs.geojson electronic stop signs at about a tenth of the stops (the
+                     busiest, by scheduled calls)
 
 The geography is hand-made from public knowledge of Yantai, not copied from
 any map database: street alignments are approximations placed by hand in
@@ -846,6 +848,29 @@ def write_csv(path, header, rows):
         w.writerows(rows)
 
 
+SIGN_SHARE = 0.10          # the plan's target: electronic signs at 10 % of stops
+SIGN_OFFSET_M = 2.0        # a sign stands beside its stop pole
+
+
+def build_signs(feed, stop_times):
+    """Signs at the busiest tenth of the stops (most scheduled calls, ties by
+    stop id), one per stop: Points with id, stop_id and name."""
+    calls = {}
+    for row in stop_times:
+        calls[row[3]] = calls.get(row[3], 0) + 1
+    n = max(1, int(round(len(feed.stops) * SIGN_SHARE)))
+    busiest = sorted(feed.stops, key=lambda s: (-calls.get(s, 0), s))[:n]
+    feats = []
+    for sid in sorted(busiest):
+        row = feed.stops[sid]
+        x, y = CITY.fwd(float(row[4]), float(row[3]))
+        lon, lat = CITY.inv(x, y + SIGN_OFFSET_M)
+        feats.append(feature("Point", G.rnd((lon, lat)),
+                             {"id": "yt-sign-" + sid, "stop_id": sid,
+                              "name": "%s %s 电子站牌" % (row[1], row[2])}))
+    return feats
+
+
 def write_gtfs(gdir):
     os.makedirs(gdir, exist_ok=True)
     feed, routes, trips, stop_times, shapes = build_gtfs()
@@ -884,6 +909,7 @@ def write_gtfs(gdir):
                "feed_end_date", "feed_version"],
               [["cityd demo city (hand-made, illustrative)", "https://www.yantai.gov.cn/", "zh",
                 SERVICE_START, SERVICE_END, "yantai-demo-1"]])
+    return build_signs(feed, stop_times)
 
 
 # ---------------------------------------------------------------------------
@@ -904,7 +930,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     write_geojson(os.path.join(args.out, "parking.geojson"), build_parking())
     write_geojson(os.path.join(args.out, "corridors.geojson"), build_corridors())
-    write_gtfs(os.path.join(args.out, "gtfs"))
+    signs = write_gtfs(os.path.join(args.out, "gtfs"))
+    write_geojson(os.path.join(args.out, "stop_signs.geojson"), signs)
     if args.no_check:
         return 0
     return G.main([args.out])

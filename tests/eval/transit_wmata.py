@@ -334,7 +334,7 @@ def main():
                 counts[k] += body[k]
             if a.strip:
                 for q in range(i, j):
-                    assess(cli, rows[q], run_of[q], first_run, assign)
+                    assess(cli, rows[q], run_of[q], first_run, assign, feed.origin + SPLIT_S)
             i = j
         # Live buses at m, on route by our matching, and the stops ahead.
         live, ask = [], set()
@@ -459,9 +459,11 @@ def main():
               f"on its trip; {share('followed')} once followed onto a later trip of its block; "
               f"{share('all')} of all on-route positions; route of another trip: "
               f"{assign['wrong_route']}")
+        print(f"assignment once followed, first half (before 13:30): {share('followed_1st')}; "
+              f"second half: {share('followed_2nd')}")
 
 
-def assess(cli, r, ro, first_run, assign):
+def assess(cli, r, ro, first_run, assign, split):
     """Is the trip cityd inferred for this report the one the recording
     names? Counted over on-route reports (by our matching) before the
     trip's last stop."""
@@ -487,6 +489,9 @@ def assess(cli, r, ro, first_run, assign):
     if first_run[r["vehicle.vehicle.id"]] is not run:
         assign["followed"] += 1
         assign["followed_ok"] += ok
+        h = "followed_1st" if int(r["vehicle.timestamp"]) < split else "followed_2nd"
+        assign[h] += 1
+        assign[h + "_ok"] += ok
 
 
 def p_is_done(t, d):

@@ -117,6 +117,16 @@ static const struct endpoint ENDPOINTS[] = {
     {"GET", "/v1/health", QUERY, NULL, NULL},
     {"GET", "/v1/parking/kiosks/{}/token", QUERY, KIOSK_KEY, NULL},
     {"GET", "/v1/parking/find-car", QUERY, NULL, NULL},     /* with token=$TOKEN */
+    /* the city at a glance and the lists (api_city.c, api_lists.c), from 37 */
+    {"POST", "/v1/transit/fares", BODY_JSON, ADMIN_KEY, "/v1/city"},
+    {"GET", "/v1/city", QUERY, NULL, NULL},
+    {"GET", "/v1/transit/signs", QUERY, NULL, NULL},
+    {"GET", "/v1/transit/stops", QUERY, NULL, NULL},
+    {"GET", "/v1/transit/stops/{}", QUERY, NULL, NULL},
+    {"GET", "/v1/transit/routes", QUERY, NULL, NULL},
+    {"GET", "/v1/transit/routes/{}", QUERY, NULL, NULL},
+    {"GET", "/v1/signals/intersections", QUERY, NULL, NULL},
+    {"GET", "/v1/signals/intersections/{}", QUERY, NULL, NULL},
 };
 #define NENDPOINTS (sizeof ENDPOINTS / sizeof *ENDPOINTS)
 

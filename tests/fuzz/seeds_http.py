@@ -15,7 +15,8 @@ EP = ["obs", "lot_put", "entry", "exit", "account", "payment", "webster", "green
       "positions_pb", "nearest", "lots", "lot", "bays", "screen", "sessions", "find_car",
       "vehicles", "vehicle", "stops_nearest", "arrivals", "trip_updates", "corridors",
       "corridor", "plan_get", "tsd", "counts_get", "timing", "spat", "advisory", "health",
-      "kiosk_token", "find_car_token"]
+      "kiosk_token", "find_car_token", "fares", "city", "signs", "stops", "stop", "routes",
+      "route", "intersections", "intersection"]
 
 
 def req(name, payload, raw=False):
@@ -92,6 +93,17 @@ SEEDS = {
     "advisory": seed(req("advisory", "lon=121.3905&lat=37.5380&heading=90&speed=10")),
     "health": seed(req("health", "")),
     "raw_query": seed(req("nearest", "lon=121.39&lat=37.54&q=鲁%zz%", raw=True)),
+    "city": seed(req("fares", '{"validations":[{"id":"v1","ts":$NOW,"vehicle_id":"bus-1",'
+                     '"route_id":"1","stop_id":"1006E","method":"qr"},{"id":"v2","ts":$AGO,'
+                     '"method":"cash"},{"id":"v1","ts":$NOW,"method":"qr"}]}'),
+                 req("city", "at=$NOW"), req("signs", "format=geojson"),
+                 req("arrivals", "1006E\nsign=yt-sign-1006E")),
+    "lists": seed(req("stops", "format=geojson&bbox=121.3,37.4,121.5,37.6"),
+                  req("stop", "1006E\ncrs=gcj02"), req("routes", "format=geojson"),
+                  req("route", "1\n"), req("intersections", "format=geojson&at=$NOW"),
+                  req("intersection", "nd-01\n"), req("lots", "format=geojson"),
+                  req("vehicles", "format=geojson&include_stale=true"),
+                  req("corridors", "format=geojson&crs=gcj02")),
 }
 
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "support.h"
 #include "tariff_table.h"
 
@@ -299,14 +300,19 @@ static void test_forecast(void)
     /* the model is in Redis (one key per lot, the lot's hash tag) and comes
      * back after a restart of cityd: the same forecast */
     long long saved = 0;                        /* forecast_save_s = 1: within seconds */
+    char key[KEY_MAX], cmd[KEY_MAX + 64];
+    snprintf(cmd, sizeof cmd, "EXISTS '%s'", keys_lot(key, sizeof key, "fc-a", "forecast"));
     for (int i = 0; i < 300 && saved != 1; i++) {
         support_sleep_ms(50);
-        saved = support_redis_int(&r, "EXISTS 'cityd:{lot:fc-a}:forecast'");
+        saved = support_redis_int(&r, cmd);
     }
     CU_ASSERT_EQUAL(saved, 1);
     /* a model that is not one (another version, damage) is skipped */
-    support_redis_int(&r, "SET 'cityd:{lot:fc-none}:forecast' cfc1-not-a-model");
-    support_redis_int(&r, "SET 'cityd:{lot:fc-one}:forecast' ''");
+    snprintf(cmd, sizeof cmd, "SET '%s' cfc1-not-a-model",
+             keys_lot(key, sizeof key, "fc-none", "forecast"));
+    support_redis_int(&r, cmd);
+    snprintf(cmd, sizeof cmd, "SET '%s' ''", keys_lot(key, sizeof key, "fc-one", "forecast"));
+    support_redis_int(&r, cmd);
     support_cityd_stop(&c);
     CU_ASSERT_FATAL(support_cityd_start(&c, r.url, EXTRA) == 0);
     json_t *after = check_forecast(&c, "fc-a", 200, 0.9, at);

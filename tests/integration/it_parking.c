@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "geo.h"
+#include "keys.h"
 #include "support.h"
 
 #define MAP "map.dir=tests/fixtures/maps/ok"
@@ -196,9 +197,9 @@ static long long redis_int(const struct test_redis *rd, const char *cmd)
  * field holds records joined by \x1e. */
 static long long history_records(const struct test_redis *rd, const char *lot)
 {
-    char cmd[256], line[1 << 16];
-    snprintf(cmd, sizeof cmd, "redis-cli -p %d --raw XRANGE 'cityd:{lot:%s}:history' - +",
-             rd->port, lot);
+    char cmd[512], line[1 << 16], key[KEY_MAX];
+    snprintf(cmd, sizeof cmd, "redis-cli -p %d --raw XRANGE '%s' - +", rd->port,
+             keys_lot(key, sizeof key, lot, "history"));
     FILE *f = popen(cmd, "r");
     long long n = 0;
     bool next_is_obs = false;
@@ -857,7 +858,9 @@ static void test_history_capped(void)
         CU_ASSERT_EQUAL(post_obs(e.cityd.base, batch, &r), 200);
         http_result_free(&r);
     }
-    long long xlen = redis_int(&e.redis, "XLEN 'cityd:{lot:zf-003}:history'");
+    char cmd[KEY_MAX + 16], key[KEY_MAX];
+    snprintf(cmd, sizeof cmd, "XLEN '%s'", keys_lot(key, sizeof key, "zf-003", "history"));
+    long long xlen = redis_int(&e.redis, cmd);
     CU_ASSERT(xlen >= 10 && xlen < 300);      /* MAXLEN ~ trims whole nodes */
     CU_ASSERT(history_records(&e.redis, "zf-003") == 2 * xlen);
     env_stop(&e);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keys.h"
 #include "support.h"
 
 /* Run bin/cityd with args, capture stderr+stdout; returns exit status. */
@@ -416,31 +417,51 @@ static void resp(FILE *f, int argc, const char *const *argv)
         fprintf(f, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
 }
 
-/* n lots defined by PUT, straight into Redis (redis-cli --pipe): a
- * restore of some seconds. */
-static int preload_lots(const struct test_redis *rd, const char *dir, int n)
+/* n lots defined by PUT, straight into Redis (redis-cli --pipe), each
+ * definition padded with `pad` bytes of description: a restore of some
+ * seconds. */
+static int preload_lots_padded(const struct test_redis *rd, const char *dir, int n, size_t pad)
 {
+    char *padding = malloc(pad + 1);
+    if (padding == NULL)
+        return -1;
+    memset(padding, 'x', pad);
+    padding[pad] = '\0';
     char path[400], cmd[800];
     snprintf(path, sizeof path, "%s/preload.resp", dir);
     FILE *f = fopen(path, "w");
-    if (f == NULL)
+    if (f == NULL) {
+        free(padding);
         return -1;
-    for (int i = 0; i < n; i++) {
-        char id[32], key[64], def[256];
+    }
+    size_t deflen = pad + 256;
+    char *def = malloc(deflen);
+    for (int i = 0; def != NULL && i < n; i++) {
+        char id[32], key[KEY_MAX], set_key[KEY_MAX];
         snprintf(id, sizeof id, "pre-%06d", i);
-        snprintf(key, sizeof key, "cityd:{lot:%s}:def", id);
-        snprintf(def, sizeof def,
+        keys_lot(key, sizeof key, id, "def");
+        keys_part_key(set_key, sizeof set_key, keys_part(id), "parking:defs");
+        snprintf(def, deflen,
                  "{\"id\":\"%s\",\"name\":\"P %d\",\"location\":{\"type\":\"Point\","
-                 "\"coordinates\":[%.6f,%.6f]},\"totalSpotNumber\":100}",
-                 id, i, 121.2 + (i % 300) * 0.001, 37.4 + (i / 300) * 0.001);
-        const char *sadd[] = {"SADD", "cityd:{city}:parking:defs", id};
+                 "\"coordinates\":[%.6f,%.6f]},\"totalSpotNumber\":100%s%s%s}",
+                 id, i, 121.2 + (i % 300) * 0.001, 37.4 + (i / 300) * 0.001,
+                 pad ? ",\"description\":\"" : "", padding, pad ? "\"" : "");
+        const char *sadd[] = {"SADD", set_key, id};
         const char *set[] = {"SET", key, def};
         resp(f, 3, sadd);
         resp(f, 3, set);
     }
     fclose(f);
+    bool made = def != NULL;
+    free(def);
+    free(padding);
     snprintf(cmd, sizeof cmd, "redis-cli -p %d --pipe < '%s' > /dev/null", rd->port, path);
-    return system(cmd) == 0 ? 0 : -1;
+    return made && system(cmd) == 0 ? 0 : -1;
+}
+
+static int preload_lots(const struct test_redis *rd, const char *dir, int n)
+{
+    return preload_lots_padded(rd, dir, n, 0);
 }
 
 /* From the moment the port answers, health and a write in turn: health
@@ -489,6 +510,44 @@ static void test_health_starting(void)
     CU_ASSERT(starting > 0);                  /* the restore was caught in the act */
     CU_ASSERT_EQUAL(ok, 20);
     CU_ASSERT_EQUAL(bad, 0);
+    support_cityd_stop(&c);
+    support_redis_stop(&rd);
+}
+
+/* Large values to restore and a short store timeout: the restore keeps
+ * fewer replies outstanding when they come back slowly, so neither its
+ * reads nor the store's PING (queued behind them) outlive the timeout,
+ * and the server gets ready. The soak found cityd restarting forever on
+ * a Yantai-sized Redis: thousands of big replies in flight made every
+ * read, and the PING behind them, late. */
+static void test_restore_paced(void)
+{
+    struct test_redis rd;
+    struct test_cityd c;
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&rd), 0);
+    CU_ASSERT_EQUAL_FATAL(preload_lots_padded(&rd, rd.dir, 6000, 16384), 0);
+    const char *extra[] = {"redis.timeout_ms=150", NULL};
+    CU_ASSERT_EQUAL_FATAL(support_cityd_spawn(&c, rd.url, extra), 0);
+    long status = 0;
+    for (int i = 0; i < 1200 && status != 200; i++) {
+        struct http_result h;
+        if (support_get(c.base, "/v1/health", NULL, &h) == 0) {
+            status = h.status;
+            http_result_free(&h);
+        }
+        if (status != 200)
+            support_sleep_ms(50);
+    }
+    CU_ASSERT_EQUAL(status, 200);                     /* ready within a minute */
+    if (status != 200) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "grep -v debug '%s' | tail -25 >&2", c.log_path);
+        CU_ASSERT(system(cmd) >= 0);
+    }
+    struct http_result l;
+    CU_ASSERT_EQUAL_FATAL(support_get(c.base, "/v1/parking/lots/pre-005999", NULL, &l), 0);
+    CU_ASSERT_EQUAL(l.status, 200);
+    http_result_free(&l);
     support_cityd_stop(&c);
     support_redis_stop(&rd);
 }
@@ -925,6 +984,8 @@ int suite_server(void)
              CU_add_test(s, "auth with public_read off", test_auth_public_read_off) &&
              CU_add_test(s, "health says starting until every module is ready",
                          test_health_starting) &&
+             CU_add_test(s, "big restore, short timeout: paced, gets ready",
+                         test_restore_paced) &&
              CU_add_test(s, "Redis killed: 503, then recovery", test_redis_down_and_back) &&
              CU_add_test(s, "Redis killed under load: no acknowledged write lost",
                          test_redis_killed_under_load) &&

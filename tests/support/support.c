@@ -124,8 +124,9 @@ static int redis_ping(int port)
 
 static int redis_spawn(struct test_redis *r)
 {
-    char port[16], logf[300];
+    char port[16], bus[16], logf[300];
     snprintf(port, sizeof port, "%d", r->port);
+    snprintf(bus, sizeof bus, "%d", r->cluster_port);
     snprintf(logf, sizeof logf, "%s/redis.log", r->dir);
     pid_t pid = fork();
     if (pid < 0)
@@ -133,7 +134,13 @@ static int redis_spawn(struct test_redis *r)
     if (pid == 0) {
         /* If the test binary dies, its servers go with it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (r->cluster)
+        if (r->cluster1)
+            execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+                   "--dir", r->dir, "--appendonly", "yes", "--appendfsync", "everysec",
+                   "--save", "", "--daemonize", "no", "--logfile", logf, "--cluster-enabled",
+                   "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", bus,
+                   (char *)NULL);
+        else if (r->cluster)
             execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
                    "--dir", r->dir, "--appendonly", "yes", "--appendfsync", "always",
                    "--save", "", "--daemonize", "no", "--logfile", logf,
@@ -159,9 +166,12 @@ static int redis_spawn(struct test_redis *r)
     return -1;
 }
 
-int support_redis_start(struct test_redis *r)
+static int redis_start(struct test_redis *r, bool cluster1)
 {
     memset(r, 0, sizeof *r);
+    r->cluster1 = cluster1;
+    if (cluster1)                      /* (port + 10000, the default, may not exist) */
+        r->cluster_port = support_free_port();
     char *d = support_tmpdir("cityd-redis");
     if (d == NULL)
         return -1;
@@ -170,6 +180,30 @@ int support_redis_start(struct test_redis *r)
     r->port = support_free_port();
     snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
     return redis_spawn(r);
+}
+
+int support_redis_start(struct test_redis *r)
+{
+    return redis_start(r, false);
+}
+
+int support_redis_start_cluster1(struct test_redis *r)
+{
+    char cmd[128];
+    if (redis_start(r, true) != 0)
+        return -1;
+    snprintf(cmd, sizeof cmd, "redis-cli -p %d CLUSTER ADDSLOTSRANGE 0 16383 >/dev/null",
+             r->port);
+    if (system(cmd) != 0)
+        return -1;
+    snprintf(cmd, sizeof cmd, "redis-cli -p %d CLUSTER INFO | grep -q cluster_state:ok",
+             r->port);
+    for (int i = 0; i < 500; i++) {
+        if (system(cmd) == 0)
+            return 0;
+        support_sleep_ms(20);
+    }
+    return -1;
 }
 
 int support_redis_restart(struct test_redis *r)
@@ -600,9 +634,10 @@ void http_result_free(struct http_result *r)
     memset(r, 0, sizeof *r);
 }
 
-int support_http(const char *method, const char *url, const char *key, const void *body,
-                 size_t body_len, const char *content_type, int timeout_ms,
-                 struct http_result *out)
+/* support_http with an Accept header when accept is not NULL. */
+static int http_do(const char *method, const char *url, const char *key, const void *body,
+                   size_t body_len, const char *content_type, const char *accept,
+                   int timeout_ms, struct http_result *out)
 {
     memset(out, 0, sizeof *out);
     CURL *h = curl_easy_init();
@@ -619,6 +654,11 @@ int support_http(const char *method, const char *url, const char *key, const voi
              content_type ? content_type : "application/json");
     hdrs = curl_slist_append(hdrs, ct);
     hdrs = curl_slist_append(hdrs, "Expect:");
+    char acc[200];
+    if (accept) {
+        snprintf(acc, sizeof acc, "Accept: %s", accept);
+        hdrs = curl_slist_append(hdrs, acc);
+    }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     if (strcmp(method, "HEAD") == 0)
@@ -649,6 +689,21 @@ int support_http(const char *method, const char *url, const char *key, const voi
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(h);
     return ret;
+}
+
+int support_http(const char *method, const char *url, const char *key, const void *body,
+                 size_t body_len, const char *content_type, int timeout_ms,
+                 struct http_result *out)
+{
+    return http_do(method, url, key, body, body_len, content_type, NULL, timeout_ms, out);
+}
+
+int support_get_accept(const char *base, const char *path, const char *accept,
+                       struct http_result *out)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    return http_do("GET", url, NULL, NULL, 0, NULL, accept, 5000, out);
 }
 
 int support_get(const char *base, const char *path, const char *key, struct http_result *out)

@@ -24,11 +24,18 @@ struct test_redis {
     int port;
     char dir[256];                 /* data dir (AOF lives here) */
     char url[64];                  /* "redis://127.0.0.1:<port>" */
+    bool cluster1;                 /* started by support_redis_start_cluster1 */
+    int cluster_port;              /* its cluster bus */
     bool cluster;                  /* a Redis Cluster node (support_cluster_*) */
 };
 /* Start redis-server (AOF on, everysec) on a free port in a fresh temp
  * dir; waits until PING answers. Returns 0. */
 int support_redis_start(struct test_redis *r);
+/* The same as a one-node Redis Cluster (cluster-enabled, every slot its
+ * own; waits for cluster_state:ok): plain clients work, and Redis refuses
+ * a transaction or script whose keys span slots (CROSSSLOT), so cityd on
+ * it shows that every batch it sends touches one slot. */
+int support_redis_start_cluster1(struct test_redis *r);
 /* Restart on the same port and dir (after a kill); waits for PING. */
 int support_redis_restart(struct test_redis *r);
 /* SIGKILL (hard) or SIGTERM; waits for exit. */
@@ -110,6 +117,9 @@ int support_http(const char *method, const char *url, const char *key, const voi
 int support_get(const char *base, const char *path, const char *key, struct http_result *out);
 int support_send(const char *method, const char *base, const char *path, const char *key,
                  const char *json_body, struct http_result *out);
+/* GET base + path with an Accept header, no key, 5 s timeout. */
+int support_get_accept(const char *base, const char *path, const char *accept,
+                       struct http_result *out);
 /* Error code of a spec error body, or "" */
 const char *support_error_code(const struct http_result *r);
 /* The whole file (malloc'd; "" when it cannot be read). */

@@ -162,6 +162,45 @@ static void test_next_trip_of_block(void)
     transit_free(t);
 }
 
+/* A bus seen laying over at the start of its block's next trip (A2,
+ * west from S5 at 08:20) that leaves early and gains on the timetable
+ * runs A2 early: it is not taken for W1 (west at 08:16), whose times fit
+ * its later positions better (W1 about 3 minutes early, A2 7). */
+static void test_left_early(void)
+{
+    struct transit *t = transit_new(feed, NULL);
+    for (int i = 0; i <= 24; i++)
+        send(t, ping("bus", "A", stop_d(1) + (stop_d(5) - stop_d(1)) * i / 24.0, 90,
+                     at(8, 0, 30 * i)));
+    send(t, ping("bus", "A", stop_d(5), NAN, at(8, 13, 0)));
+    send(t, ping("bus", "A", stop_d(5), NAN, at(8, 14, 0)));
+    CU_ASSERT_STRING_EQUAL(trip_of(t, "bus"), "A2");
+    /* Metres west of S5 and when: within the 800 m where a bus may still
+     * be laying over, then out of it 5 minutes early on A2, then 7. */
+    static const struct { double m; int min, s; } run[] = {
+        {400, 17, 0}, {882, 20, 50}, {1200, 22, 30}, {1400, 23, 15}, {1600, 24, 0}};
+    for (size_t i = 0; i < sizeof run / sizeof run[0]; i++) {
+        CU_ASSERT_EQUAL(send(t, ping("bus", "A", stop_d(5) - run[i].m, 270,
+                                     at(8, run[i].min, run[i].s))), TRANSIT_ACCEPTED);
+        CU_ASSERT_STRING_EQUAL(trip_of(t, "bus"), "A2");
+    }
+    /* Its last report alone fits W1 (3 minutes early) better than A2 (7);
+     * knowing it left 7 minutes early, A2 costs nothing. */
+    struct gtfsrt_vehicle r = ping("q", "A", stop_d(5) - 1600, 270, at(8, 24, 0));
+    struct assign_query q = {r.lon, r.lat, at(8, 24, 0), 270, GTFS_NONE, 60, 0};
+    struct assign *a = assign_new(feed);
+    struct assign_match mw, ma;
+    int64_t day = tz_days_from_civil(2026, 2, 17);
+    CU_ASSERT_EQUAL(assign_score(a, &q, gtfs_trip_find(feed, "W1"), day, &mw), 0);
+    CU_ASSERT_EQUAL(assign_score(a, &q, gtfs_trip_find(feed, "A2"), day, &ma), 0);
+    CU_ASSERT_TRUE(mw.cost < 1.5 && ma.cost > 4.5);
+    q.left_dev_s = ma.dev_s;
+    CU_ASSERT_EQUAL(assign_score(a, &q, gtfs_trip_find(feed, "A2"), day, &ma), 0);
+    CU_ASSERT_TRUE(ma.cost < 0.1);
+    assign_free(a);
+    transit_free(t);
+}
+
 /* A bus far from every line gets no trip (a deadhead), and a report's own
  * trip id still wins over any inference. */
 static void test_off_every_line(void)
@@ -187,6 +226,7 @@ int suite_assign(void)
     if (!CU_add_test(s, "route A never gets a route B trip", test_route_kept) ||
         !CU_add_test(s, "right trip by time, place and heading", test_right_trip) ||
         !CU_add_test(s, "next trip of the block after a terminal", test_next_trip_of_block) ||
+        !CU_add_test(s, "a bus seen leaving early keeps its trip", test_left_early) ||
         !CU_add_test(s, "off every line; the feed's trip wins", test_off_every_line))
         return -1;
     return 0;

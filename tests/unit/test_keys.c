@@ -45,6 +45,32 @@ static void test_object_keys_share_a_slot(void)
     CU_ASSERT_EQUAL(slot(a), slot(b));
 }
 
+/* Stored data depends on the partition of an id: these figures must
+ * never change (CRC16 of the id mod 64, so the slot of the id mod 64). */
+static void test_partitions(void)
+{
+    CU_ASSERT_EQUAL(keys_part("zf-001"), 13);
+    CU_ASSERT_EQUAL(keys_part("zf-002"), 46);
+    CU_ASSERT_EQUAL(keys_part("b1"), 58);
+    CU_ASSERT_EQUAL(keys_part("鲁F12345"), 53);
+    CU_ASSERT_EQUAL(keys_part("zf-001"), slot("zf-001") % KEYS_PARTS);
+    char a[KEY_MAX], b[KEY_MAX];
+    CU_ASSERT_STRING_EQUAL(keys_lot(a, sizeof a, "zf-001", "state"), "cityd:{p:13}:lot:zf-001:state");
+    CU_ASSERT_STRING_EQUAL(keys_part_key(b, sizeof b, 13, "parking:changes"),
+                           "cityd:{p:13}:parking:changes");
+    CU_ASSERT_EQUAL(slot(a), slot(b));
+    /* a vehicle, a plate: with their partitions' feeds and indexes */
+    keys_vehicle(a, sizeof a, "b1", "pos");
+    keys_part_key(b, sizeof b, keys_part("b1"), "transit:vehicles");
+    CU_ASSERT_EQUAL(slot(a), slot(b));
+    keys_plate(a, sizeof a, "鲁F12345", "ver");
+    keys_part_key(b, sizeof b, keys_part("鲁F12345"), "accounts");
+    CU_ASSERT_EQUAL(slot(a), slot(b));
+    /* an id holding braces does not change the tag */
+    keys_lot(a, sizeof a, "x}{y", "state");
+    CU_ASSERT_EQUAL(slot(a), slot(keys_part_key(b, sizeof b, keys_part("x}{y"), "q")));
+}
+
 int suite_keys(void)
 {
     CU_pSuite s = CU_add_suite("keys", NULL, NULL);
@@ -52,7 +78,8 @@ int suite_keys(void)
         return -1;
     if (!CU_add_test(s, "slots: Redis's figures", test_slot_known_values) ||
         !CU_add_test(s, "slots: hash tags", test_slot_hash_tags) ||
-        !CU_add_test(s, "an object's keys share a slot", test_object_keys_share_a_slot))
+        !CU_add_test(s, "an object's keys share a slot", test_object_keys_share_a_slot) ||
+        !CU_add_test(s, "partitions", test_partitions))
         return -1;
     return 0;
 }

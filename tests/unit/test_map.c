@@ -637,6 +637,61 @@ static void test_feature_structure(void)
     drop_map(dir);
 }
 
+/* stop_signs.geojson (formats.md): Points with id and stop_id. */
+static void test_signs(void)
+{
+    struct map *m = load_ok(FIX "city");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL_FATAL(m->nsigns, 2);
+    const struct map_sign *g = map_sign(m, "sign-s1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    CU_ASSERT_STRING_EQUAL(g->stop_id, "S1");
+    CU_ASSERT_STRING_EQUAL(g->name, "芝罘路西 Zhifu Rd West");
+    CU_ASSERT_DOUBLE_EQUAL(g->pt.lon, 121.38002, 1e-12);
+    CU_ASSERT_PTR_NULL(map_sign(m, "sign-s3")->name);
+    CU_ASSERT_PTR_NULL(map_sign(m, "nope"));
+    map_free(m);
+    /* without the file: no signs, no problem */
+    m = load_ok(FIX "ok");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_EQUAL(m->nsigns, 0);
+    CU_ASSERT_PTR_NULL(map_sign(m, "sign-s1"));
+    map_free(m);
+}
+
+static void test_bad_signs(void)
+{
+    char *dir = write_map2("{\"type\": \"FeatureCollection\", \"features\": [{\"type\": "
+                           "\"Feature\", \"properties\": {\"id\": \"l1\", \"name\": \"n\", "
+                           "\"totalSpotNumber\": 10}, \"geometry\": {\"type\": \"Point\", "
+                           "\"coordinates\": [121.39, 37.54]}}]}", NULL);
+    static const char signs[] =
+        "{\"type\": \"FeatureCollection\", \"features\": [\n"
+        "{\"type\": \"Feature\", \"properties\": {\"id\": \"g1\"},"
+        " \"geometry\": {\"type\": \"Point\", \"coordinates\": [121.39, 37.54]}},\n"
+        "{\"type\": \"Feature\", \"properties\": {\"id\": \"g2\", \"stop_id\": \"S1\"},"
+        " \"geometry\": {\"type\": \"LineString\", \"coordinates\": [[121.39, 37.54], [121.391, 37.54]]}},\n"
+        "{\"type\": \"Feature\", \"properties\": {\"id\": \"g3\", \"stop_id\": \"S1\"},"
+        " \"geometry\": {\"type\": \"Point\", \"coordinates\": [121.39, 37.54]}},\n"
+        "{\"type\": \"Feature\", \"properties\": {\"id\": \"g3\", \"stop_id\": \"S2\"},"
+        " \"geometry\": {\"type\": \"Point\", \"coordinates\": [121.39, 37.54]}},\n"
+        "{\"type\": \"Feature\", \"properties\": {\"stop_id\": \"S2\"},"
+        " \"geometry\": {\"type\": \"Point\", \"coordinates\": [121.39, 37.54]}}\n"
+        "]}";
+    put_file(dir, "stop_signs.geojson", signs, sizeof signs - 1);
+    struct map_problems p = {0};
+    load_bad(dir, &p);
+    struct expect e[] = {
+        {"g1", "missing property 'stop_id'"},
+        {"g2", "geometry must be Point, not LineString"},
+        {"g3", "duplicate stop sign id"},
+        {"#4", "missing property 'id'"},
+    };
+    assert_exactly(&p, "stop_signs.geojson", e, sizeof e / sizeof e[0]);
+    map_problems_free(&p);
+    drop_map(dir);
+}
+
 static void test_parse_hhmm(void)
 {
     CU_ASSERT_EQUAL(map_parse_hhmm("00:00"), 0);
@@ -670,6 +725,8 @@ int suite_map(void)
         {"empty map, invalid UTF-8", test_empty_and_invalid_utf8},
         {"feature structure", test_feature_structure},
         {"HH:MM", test_parse_hhmm},
+        {"stop signs", test_signs},
+        {"every stop sign problem", test_bad_signs},
         {"tariffs by the PUT rules", test_tariff_rules},
         {"absurd strings and numbers", test_absurd_values},
         CU_TEST_INFO_NULL,

@@ -166,8 +166,9 @@ static size_t count(const char *hay, const char *needle)
 static void plan_alternate(struct tsd_plan *p, struct tsd_signal *s, double *v)
 {
     static const char *names[4] = { "南大街", "青年路 & <二马路>", "\"海港\"路", "幸福路" };
+    static const char *ids[4] = { "nd-01", "nd-<2>", NULL, "幸福路" };
     for (int i = 0; i < 4; i++) {
-        s[i] = (struct tsd_signal){ names[i], 300.0 * i, i % 2 ? 30 : 0, 30, 30 };
+        s[i] = (struct tsd_signal){ names[i], 300.0 * i, i % 2 ? 30 : 0, 30, 30, ids[i] };
         v[i] = 10;
     }
     *p = (struct tsd_plan){ "解放路 corridor", 4, s, 60, v, v,
@@ -204,6 +205,14 @@ static void test_well_formed_and_labelled(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(svg, "distance (m)"));
     CU_ASSERT_PTR_NOT_NULL(strstr(svg, ">outbound band<"));
     CU_ASSERT_PTR_NOT_NULL(strstr(svg, ">inbound band<"));
+    /* Ids beside the names (escaped; not twice when the name is the id),
+     * fonts named with fallbacks down to the generic family. */
+    CU_ASSERT_PTR_NOT_NULL(strstr(svg, "南大街<tspan dx=\"5\" fill=\"#444444\" font-size=\"11\">"
+                                       "nd-01</tspan>"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(svg, ">nd-&lt;2&gt;</tspan>"));
+    CU_ASSERT_PTR_NULL(strstr(svg, ">幸福路</tspan>"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(svg, "font-family=\"'Noto Sans CJK SC',"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(svg, "'Noto Sans','DejaVu Sans',sans-serif\""));
     /* Offsets next to the names. */
     CU_ASSERT_PTR_NOT_NULL(strstr(svg, "+30.0 s"));
     /* Bands: each repeated so that 3 cycles are covered (some copies
@@ -245,6 +254,8 @@ static void test_hostile_names(void)
     s[1].name = "ctl\x01\x1b tab\t";
     s[2].name = "\xe4\xb8";                 /* truncated sequence */
     s[3].name = NULL;
+    s[3].id = NULL;
+    s[1].id = "</text><script>";
     p.title = "]]></svg><script>x</script>";
     char *svg = NULL, err[256];
     size_t len;
@@ -255,6 +266,7 @@ static void test_hostile_names(void)
     CU_ASSERT_PTR_NULL(strstr(svg, "<script"));
     CU_ASSERT_PTR_NOT_NULL(strstr(svg, "bad\xEF\xBF\xBD\xEF\xBF\xBD byte"));
     CU_ASSERT_PTR_NOT_NULL(strstr(svg, ">#4<"));          /* unnamed signal */
+    CU_ASSERT_PTR_NOT_NULL(strstr(svg, "&lt;/text&gt;&lt;script&gt;"));
     free(svg);
     /* Valid UTF-8 that XML still refuses (U+FFFE, U+FFFF), and a
      * 4-byte character that it takes. */
