@@ -195,6 +195,8 @@ install: all
 	install -m 644 config/cityd.conf $(DESTDIR)$(PREFIX)/etc/cityd/cityd.conf
 	install -m 600 config/keys.conf $(DESTDIR)$(PREFIX)/etc/cityd/keys.conf
 	cp -R maps/. $(DESTDIR)$(PREFIX)/share/cityd/maps/
+	install -d $(DESTDIR)$(PREFIX)/share/cityd/web
+	install -m 644 web/* $(DESTDIR)$(PREFIX)/share/cityd/web/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' config/cityd.service.in > $(DESTDIR)$(PREFIX)/lib/systemd/system/cityd.service
 
 clean:

@@ -49,6 +49,7 @@ struct app {
     struct transit *transit;
     struct api_transit *transit_api;  /* routes, Redis sync of api_transit.c */
     struct worker *worker;            /* long computations off the loop (worker.h) */
+    struct api_web *web;              /* the browser pages (api_web.c) */
     struct api_city *city_api;        /* fares, signs, the city's figures (api_city.h) */
     struct api_lists *lists_api;      /* routes, stops, intersections lists (api_lists.c) */
     char origin[48];                  /* app_origin */

@@ -81,6 +81,11 @@ struct config {
     long signals_max_intersections;        /* green-wave problem size */
     long signals_max_milp_intersections;   /* ... when it needs the MILP */
     long signals_lease_ms;                 /* a group's controller lease (docs/scaling.md) */
+    /* [web] */
+    char web_dir[CONFIG_PATH_MAX];         /* the pages; "" serves none */
+    char web_js_dir[CONFIG_PATH_MAX];      /* Debian's /usr/share/javascript */
+    char web_tile_url[CONFIG_PATH_MAX];    /* raster tiles {z}/{x}/{y}; "" none */
+    char web_tile_attribution[256];
     /* [log] */
     char log_level[16];
     long log_max_per_second;         /* 0: no limit */

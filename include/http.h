@@ -154,6 +154,15 @@ void http_reply_retry(struct http_req *r, int status, const char *code, int retr
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void http_reply_raw(struct http_req *r, int status, const char *content_type,
                     const void *data, size_t len);
+/* As http_reply_raw, but the body is sent by reference, not copied:
+ * data must stay unchanged until http_server_free (static files held in
+ * memory). */
+void http_reply_static(struct http_req *r, int status, const char *content_type,
+                       const void *data, size_t len);
+/* Add a header to the reply this handler is about to send (call before
+ * its http_reply_*; ignored once answered). For headers the layer does
+ * not set itself: ETag, Cache-Control, Vary, Content-Encoding. */
+void http_reply_header(struct http_req *r, const char *name, const char *value);
 
 /* ---- streaming (SSE) ----
  * Start a chunked 200 reply (this is the handler's one reply; the request

@@ -54,7 +54,7 @@ struct api_module {
 /* The modules, in server.c's table. */
 extern const struct api_module api_health_module, api_parking_module, api_sessions_module,
     api_transit_module, api_signals_module, api_adaptive_module, api_apps_module,
-    api_city_module, api_lists_module;
+    api_web_module, api_city_module, api_lists_module;
 
 /* A module's routes, registered together (http_route for each, with
  * arg): the first that fails stops it with "<module>: cannot register

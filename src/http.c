@@ -53,6 +53,7 @@
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -721,6 +722,13 @@ static void conn_attach(struct http_conn *c)
     }
     c->evcon = evcon;
     c->fd = bufferevent_getfd(c->bev);
+    /* A reply is written whole: Nagle would hold its last partial
+     * segment until the client acknowledges the others, and clients
+     * delay that ACK (40 ms on Linux) -- every reply longer than a few
+     * segments (a script, a GeoJSON list) waited for it. */
+    int one = 1;
+    if (c->fd >= 0)
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     evhttp_connection_set_closecb(c->evcon, conn_closed, c);
     if (c->refused || conn_register(h, c) != 0) {
         /* Refused at once: the client sees the connection close. */
@@ -1329,6 +1337,28 @@ void http_reply_raw(struct http_req *r, int status, const char *content_type, co
         }
     }
     req_release(r, REF_HANDLER);
+}
+
+void http_reply_static(struct http_req *r, int status, const char *content_type,
+                       const void *data, size_t len)
+{
+    if (!handler_may_reply(r, "http_reply_static"))
+        return;
+    struct evbuffer *out = reply_begin(r);
+    if (out != NULL) {
+        if (len == 0 || evbuffer_add_reference(out, data, len, NULL, NULL) == 0) {
+            reply_finish(r, status, content_type);
+        } else {
+            evbuffer_drain(out, evbuffer_get_length(out));
+            send_error(r, 500, "internal", "out of memory");
+        }
+    }
+    req_release(r, REF_HANDLER);
+}
+
+void http_reply_header(struct http_req *r, const char *name, const char *value)
+{
+    add_header(r, name, value);
 }
 
 /* ---- streaming ---- */

@@ -38,6 +38,7 @@ static const struct api_module *const MODULES[] = {
     &api_transit_module,
     &api_adaptive_module,    /* signal controllers: run the plans ... */
     &api_signals_module,     /* ... that the corridor endpoints store */
+    &api_web_module,         /* the browser pages (static files) */
     &api_city_module,        /* the city at a glance: reads all of the above */
     &api_lists_module,       /* routes, stops, intersections: the feed, map and controllers */
 };

@@ -3,16 +3,25 @@
 # "N passed, N failed". Exits non-zero on any failure.
 #
 # Unit suites run first (they start their own redis-server where they need
-# one); integration suites start bin/cityd processes with their own Redis.
+# one); integration suites start bin/cityd processes with their own Redis;
+# then the browser tests.
 # Each binary prints "RESULT <kind> tests=N failed=M" as its last line.
 BIN=${BIN:-bin}
 export CITYD_BIN=${CITYD_BIN:-$BIN/cityd}
 total=0
 failed=0
 status=0
-for t in test_unit test_integration; do
+# The browser tests (tests/browser) drive headless Chromium against a
+# cityd of their own and print the same RESULT line.
+run_one() {
+    case "$1" in
+    browser) python3 tests/browser/test_pages.py ;;
+    *) "$BIN/$1" ;;
+    esac
+}
+for t in test_unit test_integration browser; do
     out=$(mktemp)
-    "$BIN/$t" 2>&1 | tee "$out"
+    run_one "$t" 2>&1 | tee "$out"
     rc=${PIPESTATUS[0]}
     line=$(grep '^RESULT ' "$out" | tail -n 1)
     rm -f "$out"

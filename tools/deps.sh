@@ -8,6 +8,9 @@ PKGS="build-essential pkg-config libevent-dev libhiredis-dev libgeos-dev libjans
 libcunit1-dev libglpk-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev redis-server wrk tzdata curl"
 # fonts the time-space SVG names first (Chinese intersection names)
 PKGS="$PKGS fonts-noto-cjk"
+# the browser pages: Leaflet and Chart.js served by cityd, Chromium for the
+# browser tests (tests/browser)
+PKGS="$PKGS libjs-leaflet libjs-chart.js chromium"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
