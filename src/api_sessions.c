@@ -437,23 +437,34 @@ static void put_plate(struct sessions *ss, const char *plate, const struct store
 
 static void job_decide(struct job *j);
 
+/* A job's read came back: true when it can go on with the n replies of
+ * its transaction; otherwise the job has ended (module stopping, or the
+ * store failed: 503). */
+static bool read_answered(struct job *j, enum store_status st, const struct store_reply *r,
+                          size_t n)
+{
+    if (!lifetime_release(&j->ss->lt)) {
+        j->failed = true;
+        lane_done(j);
+        return false;
+    }
+    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY || store_reply_len(r) != n) {
+        j->failed = true;
+        if (j->req != NULL)
+            module_reply_store(j->req, st == STORE_OK ? STORE_DOWN : st);
+        lane_done(j);
+        return false;
+    }
+    return true;
+}
+
 /* The plate's sessions and events, read again: decide now. */
 static void on_plate_read(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct job *j = arg;
     struct sessions *ss = j->ss;
-    if (!lifetime_release(&ss->lt)) {
-        j->failed = true;
-        lane_done(j);
+    if (!read_answered(j, st, r, 3))
         return;
-    }
-    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY || store_reply_len(r) != 3) {
-        j->failed = true;
-        if (j->req != NULL)
-            module_reply_store(j->req, st == STORE_OK ? STORE_DOWN : st);
-        lane_done(j);
-        return;
-    }
     j->base_ver = store_reply_int(store_reply_at(r, 0));
     put_plate(ss, j->plate, store_reply_at(r, 1), store_reply_at(r, 2), j->base_ver);
     job_decide(j);
@@ -488,18 +499,8 @@ static void on_ver(void *arg, enum store_status st, const struct store_reply *r)
 {
     struct job *j = arg;
     struct sessions *ss = j->ss;
-    if (!lifetime_release(&ss->lt)) {
-        j->failed = true;
-        lane_done(j);
+    if (!read_answered(j, st, r, 2))
         return;
-    }
-    if (st != STORE_OK || store_reply_type(r) != STORE_R_ARRAY || store_reply_len(r) != 2) {
-        j->failed = true;
-        if (j->req != NULL)
-            module_reply_store(j->req, st == STORE_OK ? STORE_DOWN : st);
-        lane_done(j);
-        return;
-    }
     const char *acct = store_reply_str(store_reply_at(r, 1), NULL);
     if (acct != NULL)
         put_account(ss, j->plate, acct);
