@@ -90,7 +90,9 @@ static int index_patterns(struct assign *a)
             pi->max_dur = dur;
     }
     for (size_t p = 0; p < f->n_patterns; p++)
-        qsort_r(a->pats[p].trips, a->pats[p].n, sizeof *a->pats[p].trips, cmp_dep, (void *)f);
+        if (a->pats[p].n > 1)       /* a pattern without a line has no array to sort */
+            qsort_r(a->pats[p].trips, a->pats[p].n, sizeof *a->pats[p].trips, cmp_dep,
+                    (void *)f);
     return 0;
 }
 

@@ -2,7 +2,8 @@
  * the hand-built tests/fixtures/gtfs/assign feed: one two-way street
  * (S1 west .. S5 east, ~441 m apart), route A east at 08:00 (A1), 08:12
  * (A3), 08:24 (A5) and west at 08:16 (W1) and 08:20 (A2); route B east
- * once at 08:06 (B1). Block BA runs A1 then A2; 3 minutes a stop. */
+ * once at 08:06 (B1). Block BA runs A1 then A2; 3 minutes a stop. Z1 is
+ * a stub trip of two stop times at S3 and no shape: no line to follow. */
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <string.h>
@@ -218,6 +219,22 @@ static void test_off_every_line(void)
     transit_free(t);
 }
 
+/* A trip whose stops are all at one place has no line to follow: its
+ * pattern is indexed with no trips (fuzz_gtfs found that empty index
+ * sorted through a null array), and it is never given to a bus standing
+ * at its stop at its time. */
+static void test_lineless_trip(void)
+{
+    struct assign *a = assign_new(feed);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(assign_next_in_block(a, gtfs_trip_find(feed, "Z1")), GTFS_NONE);
+    assign_free(a);
+    struct transit *t = transit_new(feed, NULL);
+    CU_ASSERT_EQUAL(send(t, ping("z", "B", stop_d(3), NAN, at(8, 30, 0))), TRANSIT_ACCEPTED);
+    CU_ASSERT_STRING_NOT_EQUAL(trip_of(t, "z"), "Z1");
+    transit_free(t);
+}
+
 int suite_assign(void)
 {
     CU_pSuite s = CU_add_suite("assign", setup, teardown);
@@ -227,7 +244,8 @@ int suite_assign(void)
         !CU_add_test(s, "right trip by time, place and heading", test_right_trip) ||
         !CU_add_test(s, "next trip of the block after a terminal", test_next_trip_of_block) ||
         !CU_add_test(s, "a bus seen leaving early keeps its trip", test_left_early) ||
-        !CU_add_test(s, "off every line; the feed's trip wins", test_off_every_line))
+        !CU_add_test(s, "off every line; the feed's trip wins", test_off_every_line) ||
+        !CU_add_test(s, "a trip without a line is indexed empty, never assigned", test_lineless_trip))
         return -1;
     return 0;
 }
