@@ -20,7 +20,12 @@
  * Several cityd. Every cityd polls the partitions' feeds every 100 ms and
  * applies the reports other processes took (as a restore does: the
  * matcher places them, predictions follow), so a bus posted to one cityd
- * is predicted by all within a poll and a round trip.
+ * is predicted by all within a poll and a round trip. A gap in a feed
+ * (Redis lost entries in a failover) rebuilds the registry from Redis
+ * aside while the live one keeps taking reports; a report this process
+ * took meanwhile may be newer than what the rebuild read, and its own
+ * feed entries are never applied to it, so such reports are kept
+ * (at->taken) and applied to the rebuilt registry before it is swapped in.
  *
  * Learning. Stop-to-stop traversals found by the matcher are appended to
  * cityd:{city}:transit:segments (capped) after the reply's batch; at start
@@ -50,6 +55,7 @@
 
 #include "api_city.h"
 #include "app.h"
+#include "dict.h"
 #include "geo.h"
 #include "geojson.h"
 #include "gtfs.h"
@@ -125,6 +131,9 @@ struct api_transit {
     size_t pending_new;             /* new vehicles of ingests in flight (transit_admit) */
     struct store_script *write_script;
     struct pfeed pf;                /* other processes' reports */
+    struct dict *taken;             /* vehicle id -> struct gtfsrt_vehicle (owned): the
+                                       newest report written while a resync ran; NULL
+                                       when none */
     struct event *poll;
     /* The TripUpdates feed as last rendered: the live view and the last
      * at= view (see h_trip_updates). */
@@ -148,6 +157,8 @@ static void at_free(struct api_transit *at)
     restore_free(&at->rs);
     if (at->sweep)
         event_free(at->sweep);
+    if (at->taken)
+        dict_free(at->taken, free);
     transit_free(at->rt);
     transit_free(at->t);
     gtfs_free(at->feed);
@@ -292,6 +303,24 @@ static void persist_obs(struct api_transit *at, const struct transit_obs *obs, s
 /* What Redis said of each entity's write. */
 enum write { W_NONE = 0, W_SENT, W_NEW, W_OLD, W_ERROR };
 
+/* Report v is in Redis: while a resync runs, keep it for the rebuilt
+ * registry (see the top of the file). Out of memory it is not kept: the
+ * vehicle's next report puts it right. */
+static void keep_taken(struct api_transit *at, const struct gtfsrt_vehicle *v)
+{
+    if (!restore_syncing(&at->rs) || (at->taken == NULL && (at->taken = dict_new()) == NULL))
+        return;
+    struct gtfsrt_vehicle *old = dict_get(at->taken, v->vehicle_id), *copy;
+    if (old != NULL && old->timestamp >= v->timestamp)
+        return;
+    if ((copy = malloc(sizeof *copy)) == NULL)
+        return;
+    *copy = *v;
+    int e = 0;
+    old = dict_put(at->taken, v->vehicle_id, copy, &e);
+    free(e ? copy : old);
+}
+
 static void ingest_apply(struct ingest *in)
 {
     struct api_transit *at = in->at;
@@ -310,6 +339,7 @@ static void ingest_apply(struct ingest *in)
             in->outdated++;
             continue;
         }
+        keep_taken(at, v);
         size_t k = 0;
         enum transit_result res = transit_ingest(at->t, v, app_now(at->a), obs + n_obs, MAX_OBS, &k,
                                                  err, sizeof err);
@@ -1019,6 +1049,17 @@ static bool restore_step(struct restore *r, int k)
 static void restore_done(struct restore *r)
 {
     struct api_transit *at = r->arg;
+    size_t pos = 0;
+    const char *id;
+    void *v;
+    char err[256];
+    while (at->taken != NULL && dict_next(at->taken, &pos, &id, &v)) {
+        const struct gtfsrt_vehicle *tv = v;        /* newer-only, as any report */
+        transit_restore(at->rt, tv, fmax(app_now(at->a), (double)tv->timestamp), err, sizeof err);
+    }
+    if (at->taken != NULL)
+        dict_free(at->taken, free);
+    at->taken = NULL;
     transit_free(at->t);
     at->t = at->rt;
     at->rt = NULL;
