@@ -177,6 +177,18 @@ void transit_observe(struct transit *t, const struct transit_obs *o);
 enum transit_result transit_restore(struct transit *t, const struct gtfsrt_vehicle *v,
                                     double now, char *err, size_t errlen);
 
+/* What the registry made of vehicle id's reports (trip, place, status,
+ * the learning and jump-filter state, the predictions) as text, so that
+ * every process shows a bus as the one that took its report does, though
+ * their histories differ (one started later, or missed a report): the
+ * taker shares it, the others adopt it. Malloc'd (caller frees); NULL
+ * when the vehicle is unknown or out of memory. */
+char *transit_state_text(const struct transit *t, const char *id);
+/* Adopt such a text for vehicle id: 1 when taken, 0 when it is not for
+ * the vehicle's last report (unknown vehicle, another timestamp: the
+ * vehicle's own state stays), -1 when unreadable or not of this feed. */
+int transit_state_adopt(struct transit *t, const char *id, const char *text);
+
 const struct transit_vehicle *transit_vehicle_get(const struct transit *t, const char *id);
 /* Status as seen at `now` (stale when silent longer than stale_after_s). */
 enum transit_status transit_vehicle_status(const struct transit *t,

@@ -20,7 +20,17 @@
  * Several cityd. Every cityd polls the partitions' feeds every 100 ms and
  * applies the reports other processes took (as a restore does: the
  * matcher places them, predictions follow), so a bus posted to one cityd
- * is predicted by all within a poll and a round trip. A gap in a feed
+ * is predicted by all within a poll and a round trip. What a process
+ * makes of a report depends on the vehicle's history as it saw it (a
+ * fix falling back along the line is held at the furthest place, a trip
+ * is kept, a jump held), and histories differ: a cityd started later
+ * restored the bus from its last report alone, one missed a report. So
+ * the process that took a report shares what it made of it
+ * (transit_state_text) once it has applied it: STATE_SCRIPT stores it in
+ * the pos hash (only while that report is the vehicle's last) and appends
+ * it to the feed, and every other process adopts it, on the feed or when
+ * it restores the vehicle -- the same place, status and predictions
+ * everywhere within a poll. A gap in a feed
  * (Redis lost entries in a failover) rebuilds the registry from Redis
  * aside while the live one keeps taking reports; a report this process
  * took meanwhile may be newer than what the rebuild read, and its own
@@ -116,6 +126,18 @@ static const char WRITE_SCRIPT[] =
     " 'veh', ARGV[13], unpack(f))\n"
     "return 1\n";
 
+/* The taker's state of a report (see the top of the file). KEYS: pos,
+ * feed, feed seq. ARGV: ts state vehicle origin feed_max. Returns 1 when
+ * stored, 0 when a newer report has come. */
+static const char STATE_SCRIPT[] =
+    "local cur = redis.call('HGET', KEYS[1], 'ts')\n"
+    "if not cur or tonumber(cur) ~= tonumber(ARGV[1]) then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'state', ARGV[2])\n"
+    "local s = redis.call('INCR', KEYS[3])\n"
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'seq', s, 'origin', ARGV[4],"
+    " 'veh', ARGV[3], 'kind', 'state', 'ts', ARGV[1], 'state', ARGV[2])\n"
+    "return 1\n";
+
 struct api_transit {
     struct app *a;
     struct gtfs *feed;              /* owned; NULL: the city has no GTFS feed */
@@ -129,7 +151,7 @@ struct api_transit {
     size_t n_segs, n_restored;
     struct metric *m_accepted, *m_outdated, *m_rejected;
     size_t pending_new;             /* new vehicles of ingests in flight (transit_admit) */
-    struct store_script *write_script;
+    struct store_script *write_script, *state_script;
     struct pfeed pf;                /* other processes' reports */
     struct dict *taken;             /* vehicle id -> struct gtfsrt_vehicle (owned): the
                                        newest report written while a resync ran; NULL
@@ -321,12 +343,41 @@ static void keep_taken(struct api_transit *at, const struct gtfsrt_vehicle *v)
     free(e ? copy : old);
 }
 
+/* Share what this process made of the reports it applied (see the top
+ * of the file); fire and forget: if it is lost, the others keep what
+ * they made of the report until the vehicle's next one. */
+static void share_states(struct api_transit *at, const struct ingest *in, const bool *applied)
+{
+    struct slotbatch *b = slotbatch_new();
+    char kpos[KEY_MAX], kfeed[KEY_MAX], kseq[KEY_MAX], ts[32], fmax[24];
+    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
+    for (size_t i = 0; b != NULL && i < in->feed.n; i++) {
+        const struct gtfsrt_vehicle *v = &in->feed.v[i];
+        char *text = applied[i] ? transit_state_text(at->t, v->vehicle_id) : NULL;
+        if (text == NULL)
+            continue;
+        unsigned part = keys_part(v->vehicle_id);
+        keys_vehicle(kpos, sizeof kpos, v->vehicle_id, "pos");
+        pfeed_key(&at->pf, kfeed, part);
+        pfeed_seq_key(&at->pf, kseq, part);
+        snprintf(ts, sizeof ts, "%llu", (unsigned long long)v->timestamp);
+        const char *argv[] = {kpos, kfeed, kseq, ts, text, v->vehicle_id, app_origin(at->a), fmax};
+        slotbatch_script(b, i, at->state_script, 3, (int)(sizeof argv / sizeof *argv), argv, NULL);
+        free(text);
+    }
+    if (b != NULL && slotbatch_count(b) == 0)
+        slotbatch_free(b);
+    else if (b != NULL)
+        slotbatch_send(at->a->store, b, NULL, NULL, NULL);
+}
+
 static void ingest_apply(struct ingest *in)
 {
     struct api_transit *at = in->at;
     struct transit_obs obs[MAX_OBS * 4];
     size_t n_obs = 0;
     char err[256];
+    bool *applied = calloc(in->feed.n + 1, sizeof *applied);
     for (size_t i = 0; i < in->feed.n; i++) {
         struct gtfsrt_vehicle *v = &in->feed.v[i];
         if (in->wr[i] == W_NONE)
@@ -346,6 +397,8 @@ static void ingest_apply(struct ingest *in)
         if (res == TRANSIT_ACCEPTED) {
             in->accepted++;
             at->changes++;
+            if (applied != NULL)
+                applied[i] = true;
             app_saw_ts(at->a, (double)v->timestamp);
             n_obs += k;
         } else if (res == TRANSIT_OUTDATED) {
@@ -359,6 +412,9 @@ static void ingest_apply(struct ingest *in)
         }
     }
     persist_obs(at, obs, n_obs);
+    if (applied != NULL)
+        share_states(at, in, applied);
+    free(applied);
 }
 
 /* Entity i's write, as its partition's transaction answered. */
@@ -962,12 +1018,33 @@ static bool restore_vehicle(struct api_transit *at, struct transit *t, const cha
     return true;
 }
 
+/* What the process that took the vehicle's last report made of it (a
+ * "state" field, of a hash or a feed entry), adopted when it is for the
+ * report the vehicle is at. */
+static void adopt_state(struct api_transit *at, struct transit *t, const char *id,
+                        const struct store_reply *kv)
+{
+    const char *text = reply_field(kv, "state", NULL);
+    int rc = text != NULL ? transit_state_adopt(t, id, text) : 0;
+    if (rc > 0)
+        at->changes++;
+    if (rc < 0) {
+        char qid[2 * GTFSRT_ID + 3];
+        log_warn(&at->a->log, "transit_state_skipped", "vehicle=%s reason=unreadable",
+                 log_quote(qid, sizeof qid, id));
+    }
+}
+
 static void vehicle_cb(struct restore *r, const char *id, const struct store_reply *kv)
 {
     struct api_transit *at = r->arg;
     bool live = r->mode == RESTORE_REREAD;
-    if (store_reply_len(kv) > 0 && restore_vehicle(at, live ? at->t : at->rt, id, kv))
+    struct transit *t = live ? at->t : at->rt;
+    if (store_reply_len(kv) == 0)
+        return;
+    if (restore_vehicle(at, t, id, kv))
         at->n_restored += !live;
+    adopt_state(at, t, id, kv);
 }
 
 static void vehicle_read(struct restore *r, const char *id)
@@ -1055,7 +1132,11 @@ static void restore_done(struct restore *r)
     char err[256];
     while (at->taken != NULL && dict_next(at->taken, &pos, &id, &v)) {
         const struct gtfsrt_vehicle *tv = v;        /* newer-only, as any report */
+        char *state = transit_state_text(at->t, id);   /* what this process shared */
         transit_restore(at->rt, tv, fmax(app_now(at->a), (double)tv->timestamp), err, sizeof err);
+        if (state != NULL)
+            transit_state_adopt(at->rt, id, state);
+        free(state);
     }
     if (at->taken != NULL)
         dict_free(at->taken, free);
@@ -1177,9 +1258,13 @@ static const struct module_route ROUTES[] = {
 static void feed_entry(void *arg, unsigned part, const struct store_reply *kv)
 {
     struct api_transit *at = arg;
-    const char *veh = reply_field(kv, "veh", NULL);
+    const char *veh = reply_field(kv, "veh", NULL), *kind = reply_field(kv, "kind", NULL);
     (void)part;
-    if (veh != NULL && at->t != NULL)
+    if (veh == NULL || at->t == NULL)
+        return;
+    if (kind != NULL && strcmp(kind, "state") == 0)
+        adopt_state(at, at->t, veh, kv);
+    else
         restore_vehicle(at, at->t, veh, kv);
 }
 
@@ -1232,6 +1317,7 @@ static int start(struct app *a, char *err, size_t errlen)
         (at->poll = event_new(a->base, -1, EV_PERSIST, on_poll, at)) == NULL ||
         event_add(at->poll, &poll) != 0 ||
         (at->write_script = store_script_new(a->store, WRITE_SCRIPT)) == NULL ||
+        (at->state_script = store_script_new(a->store, STATE_SCRIPT)) == NULL ||
         (at->sweep = event_new(a->base, -1, EV_PERSIST, on_sweep, at)) == NULL ||
         event_add(at->sweep, &every) != 0) {
         snprintf(err, errlen, "transit: out of memory");

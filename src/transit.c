@@ -1073,6 +1073,144 @@ enum transit_result transit_restore(struct transit *t, const struct gtfsrt_vehic
     return apply(t, v, now, NULL, 0, NULL, err, errlen);
 }
 
+/* ---- sharing what was made of a vehicle's reports ---- */
+
+#define STATE_VERSION 1
+
+/* Numbers first (exact: %.17g), then the trip id and the route id, one
+ * line each (ids hold no newline: they come from CSV fields and reports
+ * that the decoder checked). */
+char *transit_state_text(const struct transit *t, const char *id)
+{
+    const struct transit_vehicle *v = dict_get(t->vehicles, id);
+    if (v == NULL)
+        return NULL;
+    size_t cap = 64 + 26 * (32 + (size_t)v->n_pred) + 2 * GTFSRT_ID, n = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return NULL;
+    const double nums[] = {
+        STATE_VERSION, v->ts, v->lon, v->lat, v->bearing, v->speed, (double)v->day,
+        (double)v->origin, v->matched, v->dist_m, v->off_m, v->match_ts, v->next_pos,
+        v->sched_dev_s, v->status, v->cross_pos, v->cross_ts, v->layover_since, v->inferred,
+        v->followed, v->assigned_ts, v->waited, v->left_seen, v->left_dev_s, v->fix_ts,
+        v->jump_lon, v->jump_lat, v->jump_ts, v->n_pred};
+    for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%.17g ", nums[i]);
+    for (uint32_t k = 0; k < v->n_pred; k++)
+        n += (size_t)snprintf(buf + n, cap - n, "%.17g ", v->pred[k]);
+    const char *route = v->route != GTFS_NONE ? t->f->routes[v->route].id : "";
+    snprintf(buf + n, cap - n, "\n%s\n%s", v->trip_id, route);
+    return buf;
+}
+
+#define STATE_NUMS 29
+
+/* The numbers of a state text into x[STATE_NUMS], the predictions into
+ * *pred (malloc'd, *n_pred of them), the ids after them; -1 when
+ * unreadable. */
+static int state_parse(const char *text, double *x, double **pred, uint32_t *n_pred,
+                       char *trip_id, char *route_id)
+{
+    const char *p = text;
+    char *end;
+    *pred = NULL;
+    for (int i = 0; i < STATE_NUMS; i++, p = end) {
+        x[i] = strtod(p, &end);
+        if (end == p)
+            return -1;
+    }
+    /* (integers stored as doubles: in range before any cast) */
+    if (x[0] != STATE_VERSION || !(x[28] >= 0 && x[28] <= 100000) || !isfinite(x[1]) ||
+        !(fabs(x[6]) < 1e12) || !(fabs(x[7]) < 1e15) || !(x[12] >= 0 && x[12] <= UINT32_MAX) ||
+        !(x[14] >= 0 && x[14] <= TRANSIT_STALE) || !(x[15] >= 0 && x[15] <= UINT32_MAX))
+        return -1;
+    *n_pred = (uint32_t)x[28];
+    if (*n_pred > 0 && (*pred = malloc(*n_pred * sizeof **pred)) == NULL)
+        return -1;
+    for (uint32_t k = 0; k < *n_pred; k++, p = end) {
+        (*pred)[k] = strtod(p, &end);
+        if (end == p)
+            return -1;
+    }
+    while (*p == ' ')
+        p++;
+    const char *nl = *p == '\n' ? strchr(p + 1, '\n') : NULL;
+    if (nl == NULL || (size_t)(nl - p - 1) >= GTFSRT_ID || strlen(nl + 1) >= GTFSRT_ID)
+        return -1;
+    memcpy(trip_id, p + 1, (size_t)(nl - p - 1));
+    trip_id[nl - p - 1] = '\0';
+    strcpy(route_id, nl + 1);
+    return 0;
+}
+
+/* The vehicle as the text says (its trip taken first: by_trip, the
+ * prediction array). */
+static int state_apply(struct transit *t, struct transit_vehicle *v, const double *x,
+                       const double *pred, uint32_t n_pred, const char *trip_id,
+                       const char *route_id)
+{
+    uint32_t trip = trip_id[0] ? gtfs_trip_find(t->f, trip_id) : GTFS_NONE;
+    uint32_t route = route_id[0] ? gtfs_route_find(t->f, route_id) : GTFS_NONE;
+    if ((trip_id[0] && (trip == GTFS_NONE || t->f->trips[trip].pattern == GTFS_NONE)) ||
+        (route_id[0] && route == GTFS_NONE) ||
+        n_pred != (trip != GTFS_NONE ? gtfs_trip_pattern(t->f, trip)->n : 0))
+        return -1;
+    int64_t day = (int64_t)x[6];
+    if ((v->trip != trip || strcmp(v->trip_id, trip_id) != 0 || v->n_pred != n_pred) &&
+        assign_trip(t, v, trip, trip_id, &day, NULL, x[20]) < 0)
+        return -1;
+    v->ts = x[1];
+    v->lon = x[2];
+    v->lat = x[3];
+    v->bearing = x[4];
+    v->speed = x[5];
+    v->day = day;
+    v->origin = (int64_t)x[7];
+    v->route = route;
+    v->matched = x[8] != 0;
+    v->dist_m = x[9];
+    v->off_m = x[10];
+    v->match_ts = x[11];
+    v->next_pos = (uint32_t)x[12];
+    v->sched_dev_s = x[13];
+    v->status = (enum transit_status)x[14];
+    v->cross_pos = (uint32_t)x[15];
+    v->cross_ts = x[16];
+    v->layover_since = x[17];
+    v->inferred = x[18] != 0;
+    v->followed = x[19] != 0;
+    v->assigned_ts = x[20];
+    v->waited = x[21] != 0;
+    v->left_seen = x[22] != 0;
+    v->left_dev_s = x[23];
+    v->fix_ts = x[24];
+    v->jump_lon = x[25];
+    v->jump_lat = x[26];
+    v->jump_ts = x[27];
+    if (n_pred > 0)
+        memcpy(v->pred, pred, n_pred * sizeof *pred);
+    return 1;
+}
+
+int transit_state_adopt(struct transit *t, const char *id, const char *text)
+{
+    struct transit_vehicle *v = dict_get(t->vehicles, id);
+    double x[STATE_NUMS], *pred = NULL;
+    uint32_t n_pred = 0;
+    char trip_id[GTFSRT_ID], route_id[GTFSRT_ID];
+    int rc = -1;
+    if (state_parse(text, x, &pred, &n_pred, trip_id, route_id) < 0)
+        goto out;
+    rc = 0;
+    if (v == NULL || x[1] != v->ts)
+        goto out;                       /* not for the report the vehicle is at */
+    rc = state_apply(t, v, x, pred, n_pred, trip_id, route_id);
+out:
+    free(pred);
+    return rc;
+}
+
 /* ---- reads ---- */
 
 const struct transit_vehicle *transit_vehicle_get(const struct transit *t, const char *id)

@@ -175,6 +175,57 @@ static void test_noise_forward_only(void)
     transit_free(t);
 }
 
+/* Two registries with different histories of one bus (the second saw
+ * only its last report, as a process started later does) show it alike
+ * once the second adopts the first's state of that report: place,
+ * status, predictions. A state of another report, or garbage, is not
+ * taken and changes nothing. */
+static void test_state_shared(void)
+{
+    struct transit *a = tnew(), *b = tnew();
+    double t0 = origin_tue + hms(8, 1, 0);
+    struct gtfsrt_vehicle last = ping("s1", "T1", 265, 0, t0 + 20);
+    CU_ASSERT_EQUAL(feed_ping(a, ping("s1", "T1", 0, 0, origin_tue + hms(7, 59, 0))),
+                    TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(a, ping("s1", "T1", 300, 0, t0)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(a, last), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(b, last), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *va = transit_vehicle_get(a, "s1"),
+                                 *vb = transit_vehicle_get(b, "s1");
+    CU_ASSERT(va->dist_m > vb->dist_m + 10);   /* the histories differ */
+    char *text = transit_state_text(a, "s1");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT_EQUAL(transit_state_adopt(b, "s1", text), 1);
+    CU_ASSERT_EQUAL(vb->dist_m, va->dist_m);
+    CU_ASSERT_EQUAL(vb->status, va->status);
+    CU_ASSERT_EQUAL(vb->next_pos, va->next_pos);
+    CU_ASSERT_EQUAL(vb->sched_dev_s, va->sched_dev_s);
+    CU_ASSERT_EQUAL_FATAL(vb->n_pred, va->n_pred);
+    CU_ASSERT_EQUAL(memcmp(vb->pred, va->pred, va->n_pred * sizeof *va->pred), 0);
+    /* the next report: both go on alike */
+    CU_ASSERT_EQUAL(feed_ping(a, ping("s1", "T1", 420, 0, t0 + 50)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(b, ping("s1", "T1", 420, 0, t0 + 50)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(vb->dist_m, va->dist_m);
+    CU_ASSERT_EQUAL(memcmp(vb->pred, va->pred, va->n_pred * sizeof *va->pred), 0);
+    /* a state of an older report, an unknown vehicle, garbage */
+    double d = vb->dist_m;
+    CU_ASSERT_EQUAL(transit_state_adopt(b, "s1", text), 0);
+    CU_ASSERT_EQUAL(transit_state_adopt(b, "nobody", text), 0);
+    static const char *const bad[] = {"", "1 2 3", "9 1 2 3", "1 nan", "x\n\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CU_ASSERT_EQUAL(transit_state_adopt(b, "s1", bad[i]), -1);
+    free(text);
+    text = transit_state_text(a, "s1");         /* current, but of a trip not in the feed */
+    char *trip = text ? strstr(text, "\nT1\n") : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(trip);
+    trip[2] = 'X';
+    CU_ASSERT_EQUAL(transit_state_adopt(b, "s1", text), -1);
+    CU_ASSERT_EQUAL(vb->dist_m, d);
+    free(text);
+    transit_free(a);
+    transit_free(b);
+}
+
 static void test_detour(void)
 {
     struct transit *t = tnew();
@@ -599,6 +650,7 @@ int suite_transit(void)
     if (!CU_add_test(s, "layover_then_progress", test_layover_then_progress) ||
         !CU_add_test(s, "noise_forward_only", test_noise_forward_only) ||
         !CU_add_test(s, "detour", test_detour) ||
+        !CU_add_test(s, "a registry adopts another's state of a report", test_state_shared) ||
         !CU_add_test(s, "implausible jumps held until confirmed", test_jump_filter) ||
         !CU_add_test(s, "layover at a stop down the line", test_layover_down_the_line) ||
         !CU_add_test(s, "loop_resolved_by_schedule", test_loop_resolved_by_schedule) ||
