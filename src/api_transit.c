@@ -117,7 +117,7 @@ static const char WRITE_SCRIPT[] =
     " 'trip_id', ARGV[4], 'route_id', ARGV[5], 'start_date', ARGV[6],"
     " 'start_time', ARGV[7], 'bearing', ARGV[8], 'speed', ARGV[9], 'label', ARGV[10],"
     " 'entity_id', ARGV[11]}\n"
-    "redis.call('HSET', KEYS[1], unpack(f))\n"
+    "redis.call('HSET', KEYS[1], 'origin', ARGV[14], unpack(f))\n"
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[12], '*', 'ts', ARGV[1],"
     " 'lon', ARGV[2], 'lat', ARGV[3], 'trip_id', ARGV[4], 'route_id', ARGV[5])\n"
     "redis.call('SADD', KEYS[3], ARGV[13])\n"
@@ -343,32 +343,44 @@ static void keep_taken(struct api_transit *at, const struct gtfsrt_vehicle *v)
     free(e ? copy : old);
 }
 
-/* Share what this process made of the reports it applied (see the top
- * of the file); fire and forget: if it is lost, the others keep what
- * they made of the report until the vehicle's next one. */
-static void share_states(struct api_transit *at, const struct ingest *in, const bool *applied)
+/* Add the sharing of what registry t made of vehicle id's report at ts
+ * to b (see the top of the file). */
+static void share_state(struct api_transit *at, struct slotbatch *b, const struct transit *t,
+                        const char *id, double report_ts)
 {
-    struct slotbatch *b = slotbatch_new();
     char kpos[KEY_MAX], kfeed[KEY_MAX], kseq[KEY_MAX], ts[32], fmax[24];
+    char *text = transit_state_text(t, id);
+    if (text == NULL)
+        return;
+    unsigned part = keys_part(id);
+    keys_vehicle(kpos, sizeof kpos, id, "pos");
+    pfeed_key(&at->pf, kfeed, part);
+    pfeed_seq_key(&at->pf, kseq, part);
     snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
-    for (size_t i = 0; b != NULL && i < in->feed.n; i++) {
-        const struct gtfsrt_vehicle *v = &in->feed.v[i];
-        char *text = applied[i] ? transit_state_text(at->t, v->vehicle_id) : NULL;
-        if (text == NULL)
-            continue;
-        unsigned part = keys_part(v->vehicle_id);
-        keys_vehicle(kpos, sizeof kpos, v->vehicle_id, "pos");
-        pfeed_key(&at->pf, kfeed, part);
-        pfeed_seq_key(&at->pf, kseq, part);
-        snprintf(ts, sizeof ts, "%llu", (unsigned long long)v->timestamp);
-        const char *argv[] = {kpos, kfeed, kseq, ts, text, v->vehicle_id, app_origin(at->a), fmax};
-        slotbatch_script(b, i, at->state_script, 3, (int)(sizeof argv / sizeof *argv), argv, NULL);
-        free(text);
-    }
+    snprintf(ts, sizeof ts, "%.0f", report_ts);
+    const char *argv[] = {kpos, kfeed, kseq, ts, text, id, app_origin(at->a), fmax};
+    slotbatch_script(b, 0, at->state_script, 3, (int)(sizeof argv / sizeof *argv), argv, NULL);
+    free(text);
+}
+
+/* Fire and forget: if it is lost, the others keep what they made of the
+ * report until the vehicle's next one. */
+static void share_send(struct api_transit *at, struct slotbatch *b)
+{
     if (b != NULL && slotbatch_count(b) == 0)
         slotbatch_free(b);
     else if (b != NULL)
         slotbatch_send(at->a->store, b, NULL, NULL, NULL);
+}
+
+/* Share what this process made of the reports it applied. */
+static void share_states(struct api_transit *at, const struct ingest *in, const bool *applied)
+{
+    struct slotbatch *b = slotbatch_new();
+    for (size_t i = 0; b != NULL && i < in->feed.n; i++)
+        if (applied[i])
+            share_state(at, b, at->t, in->feed.v[i].vehicle_id, (double)in->feed.v[i].timestamp);
+    share_send(at, b);
 }
 
 static void ingest_apply(struct ingest *in)
@@ -1042,9 +1054,18 @@ static void vehicle_cb(struct restore *r, const char *id, const struct store_rep
     struct transit *t = live ? at->t : at->rt;
     if (store_reply_len(kv) == 0)
         return;
-    if (restore_vehicle(at, t, id, kv))
-        at->n_restored += !live;
+    bool applied = restore_vehicle(at, t, id, kv);
+    at->n_restored += applied && !live;
     adopt_state(at, t, id, kv);
+    /* A re-read report this process wrote (its outcome was unknown): it
+     * took it, so it shares what it made of it. */
+    const char *origin = reply_field(kv, "origin", NULL);
+    if (live && applied && origin != NULL && strcmp(origin, app_origin(at->a)) == 0) {
+        struct slotbatch *b = slotbatch_new();
+        if (b != NULL)
+            share_state(at, b, t, id, transit_vehicle_get(t, id)->ts);
+        share_send(at, b);
+    }
 }
 
 static void vehicle_read(struct restore *r, const char *id)
