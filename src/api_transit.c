@@ -26,7 +26,7 @@
  * is kept, a jump held), and histories differ: a cityd started later
  * restored the bus from its last report alone, one missed a report. So
  * the process that took a report shares what it made of it
- * (transit_state_text) once it has applied it: STATE_SCRIPT stores it in
+ * (transit_state_pack) once it has applied it: STATE_SCRIPT stores it in
  * the pos hash (only while that report is the vehicle's last) and appends
  * it to the feed, and every other process adopts it, on the feed or when
  * it restores the vehicle -- the same place, status and predictions
@@ -349,8 +349,9 @@ static void share_state(struct api_transit *at, struct slotbatch *b, const struc
                         const char *id, double report_ts)
 {
     char kpos[KEY_MAX], kfeed[KEY_MAX], kseq[KEY_MAX], ts[32], fmax[24];
-    char *text = transit_state_text(t, id);
-    if (text == NULL)
+    size_t len = 0;
+    char *state = transit_state_pack(t, id, &len);
+    if (state == NULL)
         return;
     unsigned part = keys_part(id);
     keys_vehicle(kpos, sizeof kpos, id, "pos");
@@ -358,9 +359,12 @@ static void share_state(struct api_transit *at, struct slotbatch *b, const struc
     pfeed_seq_key(&at->pf, kseq, part);
     snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
     snprintf(ts, sizeof ts, "%.0f", report_ts);
-    const char *argv[] = {kpos, kfeed, kseq, ts, text, id, app_origin(at->a), fmax};
-    slotbatch_script(b, 0, at->state_script, 3, (int)(sizeof argv / sizeof *argv), argv, NULL);
-    free(text);
+    const char *argv[] = {kpos, kfeed, kseq, ts, state, id, app_origin(at->a), fmax};
+    size_t lens[sizeof argv / sizeof *argv];
+    for (size_t i = 0; i < sizeof argv / sizeof *argv; i++)
+        lens[i] = argv[i] == state ? len : strlen(argv[i]);
+    slotbatch_script(b, 0, at->state_script, 3, (int)(sizeof argv / sizeof *argv), argv, lens);
+    free(state);
 }
 
 /* Fire and forget: if it is lost, the others keep what they made of the
@@ -1036,8 +1040,9 @@ static bool restore_vehicle(struct api_transit *at, struct transit *t, const cha
 static void adopt_state(struct api_transit *at, struct transit *t, const char *id,
                         const struct store_reply *kv)
 {
-    const char *text = reply_field(kv, "state", NULL);
-    int rc = text != NULL ? transit_state_adopt(t, id, text) : 0;
+    size_t len = 0;
+    const char *state = reply_field(kv, "state", &len);
+    int rc = state != NULL ? transit_state_adopt(t, id, state, len) : 0;
     if (rc > 0)
         at->changes++;
     if (rc < 0) {
@@ -1153,10 +1158,11 @@ static void restore_done(struct restore *r)
     char err[256];
     while (at->taken != NULL && dict_next(at->taken, &pos, &id, &v)) {
         const struct gtfsrt_vehicle *tv = v;        /* newer-only, as any report */
-        char *state = transit_state_text(at->t, id);   /* what this process shared */
+        size_t len = 0;
+        char *state = transit_state_pack(at->t, id, &len);     /* what this process shared */
         transit_restore(at->rt, tv, fmax(app_now(at->a), (double)tv->timestamp), err, sizeof err);
         if (state != NULL)
-            transit_state_adopt(at->rt, id, state);
+            transit_state_adopt(at->rt, id, state, len);
         free(state);
     }
     if (at->taken != NULL)

@@ -1076,78 +1076,89 @@ enum transit_result transit_restore(struct transit *t, const struct gtfsrt_vehic
 /* ---- sharing what was made of a vehicle's reports ---- */
 
 #define STATE_VERSION 1
+#define STATE_NUMS 29
 
-/* Numbers first (exact: %.17g), then the trip id and the route id, one
- * line each (ids hold no newline: they come from CSV fields and reports
- * that the decoder checked). */
-char *transit_state_text(const struct transit *t, const char *id)
+/* Binary, cheap to make on every report: a version byte, STATE_NUMS
+ * doubles, the predictions (each double as its IEEE bits, little-endian,
+ * so processes on any host read it alike), then the trip id and the
+ * route id, each NUL-terminated. */
+static uint8_t *put_double(uint8_t *p, double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)(u >> (8 * i));
+    return p;
+}
+
+static double get_double(const uint8_t *p)
+{
+    uint64_t u = 0;
+    double x;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+void *transit_state_pack(const struct transit *t, const char *id, size_t *len)
 {
     const struct transit_vehicle *v = dict_get(t->vehicles, id);
     if (v == NULL)
         return NULL;
-    size_t cap = 64 + 26 * (32 + (size_t)v->n_pred) + 2 * GTFSRT_ID, n = 0;
-    char *buf = malloc(cap);
-    if (buf == NULL)
-        return NULL;
-    const double nums[] = {
+    const char *route = v->route != GTFS_NONE ? t->f->routes[v->route].id : "";
+    const double nums[STATE_NUMS] = {
         STATE_VERSION, v->ts, v->lon, v->lat, v->bearing, v->speed, (double)v->day,
         (double)v->origin, v->matched, v->dist_m, v->off_m, v->match_ts, v->next_pos,
         v->sched_dev_s, v->status, v->cross_pos, v->cross_ts, v->layover_since, v->inferred,
         v->followed, v->assigned_ts, v->waited, v->left_seen, v->left_dev_s, v->fix_ts,
         v->jump_lon, v->jump_lat, v->jump_ts, v->n_pred};
-    for (size_t i = 0; i < sizeof nums / sizeof *nums; i++)
-        n += (size_t)snprintf(buf + n, cap - n, "%.17g ", nums[i]);
+    size_t n_trip = strlen(v->trip_id) + 1, n_route = strlen(route) + 1;
+    *len = 1 + 8 * (STATE_NUMS + (size_t)v->n_pred) + n_trip + n_route;
+    uint8_t *buf = malloc(*len), *p = buf;
+    if (buf == NULL)
+        return NULL;
+    *p++ = STATE_VERSION;
+    for (size_t i = 0; i < STATE_NUMS; i++)
+        p = put_double(p, nums[i]);
     for (uint32_t k = 0; k < v->n_pred; k++)
-        n += (size_t)snprintf(buf + n, cap - n, "%.17g ", v->pred[k]);
-    const char *route = v->route != GTFS_NONE ? t->f->routes[v->route].id : "";
-    snprintf(buf + n, cap - n, "\n%s\n%s", v->trip_id, route);
+        p = put_double(p, v->pred[k]);
+    memcpy(p, v->trip_id, n_trip);
+    memcpy(p + n_trip, route, n_route);
     return buf;
 }
 
-#define STATE_NUMS 29
-
-/* The numbers of a state text into x[STATE_NUMS], the predictions into
- * *pred (malloc'd, *n_pred of them), the ids after them; -1 when
- * unreadable. */
-static int state_parse(const char *text, double *x, double **pred, uint32_t *n_pred,
-                       char *trip_id, char *route_id)
+/* A packed state into x[STATE_NUMS], *pred (pointing into buf: read with
+ * get_double), *n_pred and the ids; -1 when unreadable. */
+static int state_parse(const uint8_t *buf, size_t len, double *x, const uint8_t **pred,
+                       uint32_t *n_pred, char *trip_id, char *route_id)
 {
-    const char *p = text;
-    char *end;
-    *pred = NULL;
-    for (int i = 0; i < STATE_NUMS; i++, p = end) {
-        x[i] = strtod(p, &end);
-        if (end == p)
-            return -1;
-    }
+    if (len < 1 + 8 * STATE_NUMS + 2 || buf[0] != STATE_VERSION)
+        return -1;
+    for (int i = 0; i < STATE_NUMS; i++)
+        x[i] = get_double(buf + 1 + 8 * i);
     /* (integers stored as doubles: in range before any cast) */
     if (x[0] != STATE_VERSION || !(x[28] >= 0 && x[28] <= 100000) || !isfinite(x[1]) ||
         !(fabs(x[6]) < 1e12) || !(fabs(x[7]) < 1e15) || !(x[12] >= 0 && x[12] <= UINT32_MAX) ||
         !(x[14] >= 0 && x[14] <= TRANSIT_STALE) || !(x[15] >= 0 && x[15] <= UINT32_MAX))
         return -1;
     *n_pred = (uint32_t)x[28];
-    if (*n_pred > 0 && (*pred = malloc(*n_pred * sizeof **pred)) == NULL)
+    size_t at = 1 + 8 * (STATE_NUMS + (size_t)*n_pred);
+    *pred = buf + 1 + 8 * STATE_NUMS;
+    const uint8_t *z1 = at < len ? memchr(buf + at, '\0', len - at) : NULL;
+    const uint8_t *z2 = z1 != NULL ? memchr(z1 + 1, '\0', len - (size_t)(z1 + 1 - buf)) : NULL;
+    if (z2 == NULL || z2 + 1 != buf + len || z1 - (buf + at) >= GTFSRT_ID ||
+        z2 - (z1 + 1) >= GTFSRT_ID)
         return -1;
-    for (uint32_t k = 0; k < *n_pred; k++, p = end) {
-        (*pred)[k] = strtod(p, &end);
-        if (end == p)
-            return -1;
-    }
-    while (*p == ' ')
-        p++;
-    const char *nl = *p == '\n' ? strchr(p + 1, '\n') : NULL;
-    if (nl == NULL || (size_t)(nl - p - 1) >= GTFSRT_ID || strlen(nl + 1) >= GTFSRT_ID)
-        return -1;
-    memcpy(trip_id, p + 1, (size_t)(nl - p - 1));
-    trip_id[nl - p - 1] = '\0';
-    strcpy(route_id, nl + 1);
+    memcpy(trip_id, buf + at, (size_t)(z1 - (buf + at)) + 1);
+    memcpy(route_id, z1 + 1, (size_t)(z2 - (z1 + 1)) + 1);
     return 0;
 }
 
 /* The vehicle as the text says (its trip taken first: by_trip, the
  * prediction array). */
 static int state_apply(struct transit *t, struct transit_vehicle *v, const double *x,
-                       const double *pred, uint32_t n_pred, const char *trip_id,
+                       const uint8_t *pred, uint32_t n_pred, const char *trip_id,
                        const char *route_id)
 {
     uint32_t trip = trip_id[0] ? gtfs_trip_find(t->f, trip_id) : GTFS_NONE;
@@ -1188,27 +1199,23 @@ static int state_apply(struct transit *t, struct transit_vehicle *v, const doubl
     v->jump_lon = x[25];
     v->jump_lat = x[26];
     v->jump_ts = x[27];
-    if (n_pred > 0)
-        memcpy(v->pred, pred, n_pred * sizeof *pred);
+    for (uint32_t k = 0; k < n_pred; k++)
+        v->pred[k] = get_double(pred + 8 * k);
     return 1;
 }
 
-int transit_state_adopt(struct transit *t, const char *id, const char *text)
+int transit_state_adopt(struct transit *t, const char *id, const void *buf, size_t len)
 {
     struct transit_vehicle *v = dict_get(t->vehicles, id);
-    double x[STATE_NUMS], *pred = NULL;
-    uint32_t n_pred = 0;
+    double x[STATE_NUMS];
+    const uint8_t *pred;
+    uint32_t n_pred;
     char trip_id[GTFSRT_ID], route_id[GTFSRT_ID];
-    int rc = -1;
-    if (state_parse(text, x, &pred, &n_pred, trip_id, route_id) < 0)
-        goto out;
-    rc = 0;
+    if (state_parse(buf, len, x, &pred, &n_pred, trip_id, route_id) < 0)
+        return -1;
     if (v == NULL || x[1] != v->ts)
-        goto out;                       /* not for the report the vehicle is at */
-    rc = state_apply(t, v, x, pred, n_pred, trip_id, route_id);
-out:
-    free(pred);
-    return rc;
+        return 0;                       /* not for the report the vehicle is at */
+    return state_apply(t, v, x, pred, n_pred, trip_id, route_id);
 }
 
 /* ---- reads ---- */
