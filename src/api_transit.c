@@ -25,12 +25,12 @@
  * fix falling back along the line is held at the furthest place, a trip
  * is kept, a jump held), and histories differ: a cityd started later
  * restored the bus from its last report alone, one missed a report. So
- * the process that took a report shares what it made of it
- * (transit_state_pack) once it has applied it: STATE_SCRIPT stores it in
- * the pos hash (only while that report is the vehicle's last) and appends
- * it to the feed, and every other process adopts it, on the feed or when
- * it restores the vehicle -- the same place, status and predictions
- * everywhere within a poll. A gap in a feed
+ * the process that takes a report works out what it makes of it before
+ * writing (transit_preview: place, status, trip, predictions) and writes
+ * that state with the report, in the pos hash and the feed entry; it
+ * adopts it itself once applied, and every other process adopts it on
+ * the feed or when it restores the vehicle -- the same place, status and
+ * predictions everywhere within a poll. A gap in a feed
  * (Redis lost entries in a failover) rebuilds the registry from Redis
  * aside while the live one keeps taking reports; a report this process
  * took meanwhile may be newer than what the rebuild read, and its own
@@ -82,6 +82,11 @@
 #include "tz.h"
 
 #define TRACK_MAX "2880"            /* per vehicle: a day of 30 s reports */
+/* Feed entries kept per partition: each carries the writer's state (a
+ * few hundred bytes), and readers poll every 100 ms: 10,000 is 40 min of
+ * a 2,500-bus fleet's reports every 10 s (a reader further behind finds
+ * a gap and rebuilds). */
+#define FEED_MAX "10000"
 #define SWEEP_S 60                       /* forgetting long-silent vehicles */
 #define POLL_MS 100                      /* other processes' reports (pfeed.h) */
 #define SEGMENTS_MAX "200000"       /* traversals kept for the estimators */
@@ -109,33 +114,22 @@ struct feed_view {
  * report is as new or newer. */
 /* KEYS (the vehicle's partition): pos, track, vehicle set, feed, feed
  * seq. ARGV: ts lon lat trip route start_date start_time bearing speed
- * label entity track_max vehicle origin feed_max. */
+ * label entity track_max vehicle origin feed_max state (what the writer
+ * made of the report, transit_preview; binary, "" when unknown). */
 static const char WRITE_SCRIPT[] =
     "local cur = redis.call('HGET', KEYS[1], 'ts')\n"
     "if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end\n"
     "local f = {'ts', ARGV[1], 'lon', ARGV[2], 'lat', ARGV[3],"
     " 'trip_id', ARGV[4], 'route_id', ARGV[5], 'start_date', ARGV[6],"
     " 'start_time', ARGV[7], 'bearing', ARGV[8], 'speed', ARGV[9], 'label', ARGV[10],"
-    " 'entity_id', ARGV[11]}\n"
-    "redis.call('HSET', KEYS[1], 'origin', ARGV[14], unpack(f))\n"
+    " 'entity_id', ARGV[11], 'state', ARGV[16]}\n"
+    "redis.call('HSET', KEYS[1], unpack(f))\n"
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[12], '*', 'ts', ARGV[1],"
     " 'lon', ARGV[2], 'lat', ARGV[3], 'trip_id', ARGV[4], 'route_id', ARGV[5])\n"
     "redis.call('SADD', KEYS[3], ARGV[13])\n"
     "local s = redis.call('INCR', KEYS[5])\n"
     "redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[15], '*', 'seq', s, 'origin', ARGV[14],"
     " 'veh', ARGV[13], unpack(f))\n"
-    "return 1\n";
-
-/* The taker's state of a report (see the top of the file). KEYS: pos,
- * feed, feed seq. ARGV: ts state vehicle origin feed_max. Returns 1 when
- * stored, 0 when a newer report has come. */
-static const char STATE_SCRIPT[] =
-    "local cur = redis.call('HGET', KEYS[1], 'ts')\n"
-    "if not cur or tonumber(cur) ~= tonumber(ARGV[1]) then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'state', ARGV[2])\n"
-    "local s = redis.call('INCR', KEYS[3])\n"
-    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'seq', s, 'origin', ARGV[4],"
-    " 'veh', ARGV[3], 'kind', 'state', 'ts', ARGV[1], 'state', ARGV[2])\n"
     "return 1\n";
 
 struct api_transit {
@@ -151,7 +145,7 @@ struct api_transit {
     size_t n_segs, n_restored;
     struct metric *m_accepted, *m_outdated, *m_rejected;
     size_t pending_new;             /* new vehicles of ingests in flight (transit_admit) */
-    struct store_script *write_script, *state_script;
+    struct store_script *write_script;
     struct pfeed pf;                /* other processes' reports */
     struct dict *taken;             /* vehicle id -> struct gtfsrt_vehicle (owned): the
                                        newest report written while a resync ran; NULL
@@ -226,6 +220,10 @@ struct ingest {
     struct http_req *req;
     struct gtfsrt_feed feed;
     uint8_t *wr;                    /* per entity: enum write */
+    struct shared {                 /* per entity: what it makes of the report (owned) */
+        void *buf;
+        size_t len;
+    } *st;
     size_t n_cmds;
     enum store_status fail_st;      /* a partition's transaction failed: why */
     bool failed;
@@ -238,6 +236,9 @@ static void ingest_free(struct ingest *in)
 {
     if (in->n_new > 0)
         in->at->pending_new -= in->n_new;
+    for (size_t i = 0; in->st != NULL && i < in->feed.n; i++)
+        free(in->st[i].buf);
+    free(in->st);
     gtfsrt_feed_clear(&in->feed);
     free(in->wr);
     json_decref(in->errors);
@@ -272,17 +273,16 @@ static void fmt_num(char *buf, size_t len, double v)
 }
 
 static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
-                     const struct gtfsrt_vehicle *v)
+                     const struct gtfsrt_vehicle *v, const struct shared *st)
 {
     char kpos[KEY_MAX], ktrack[KEY_MAX], kset[KEY_MAX], kfeed[KEY_MAX], kseq[KEY_MAX];
-    char ts[32], lon[32], lat[32], bearing[32], speed[32], fmax[24];
+    char ts[32], lon[32], lat[32], bearing[32], speed[32];
     unsigned part = keys_part(v->vehicle_id);
     keys_vehicle(kpos, sizeof kpos, v->vehicle_id, "pos");
     keys_vehicle(ktrack, sizeof ktrack, v->vehicle_id, "track");
     keys_part_key(kset, sizeof kset, part, "transit:vehicles");
     pfeed_key(&at->pf, kfeed, part);
     pfeed_seq_key(&at->pf, kseq, part);
-    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
     snprintf(ts, sizeof ts, "%llu", (unsigned long long)v->timestamp);
     fmt_num(lon, sizeof lon, v->lon);
     fmt_num(lat, sizeof lat, v->lat);
@@ -291,9 +291,12 @@ static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
     const char *argv[] = {kpos, ktrack, kset, kfeed, kseq, ts, lon, lat,
                           v->trip_id, v->route_id, v->start_date, v->start_time, bearing, speed,
                           v->label, v->entity_id, TRACK_MAX, v->vehicle_id, app_origin(at->a),
-                          fmax};
+                          FEED_MAX, st->buf ? st->buf : ""};
+    size_t lens[sizeof argv / sizeof *argv];
+    for (size_t i = 0; i < sizeof argv / sizeof *argv; i++)
+        lens[i] = argv[i] == st->buf ? st->len : strlen(argv[i]);
     return slotbatch_script(b, tag, at->write_script, 5, (int)(sizeof argv / sizeof *argv),
-                            argv, NULL);
+                            argv, lens);
 }
 
 /* What this batch taught the estimators, appended to the history stream.
@@ -343,57 +346,12 @@ static void keep_taken(struct api_transit *at, const struct gtfsrt_vehicle *v)
     free(e ? copy : old);
 }
 
-/* Add the sharing of what registry t made of vehicle id's report at ts
- * to b (see the top of the file). */
-static void share_state(struct api_transit *at, struct slotbatch *b, const struct transit *t,
-                        const char *id, double report_ts)
-{
-    char kpos[KEY_MAX], kfeed[KEY_MAX], kseq[KEY_MAX], ts[32], fmax[24];
-    size_t len = 0;
-    char *state = transit_state_pack(t, id, &len);
-    if (state == NULL)
-        return;
-    unsigned part = keys_part(id);
-    keys_vehicle(kpos, sizeof kpos, id, "pos");
-    pfeed_key(&at->pf, kfeed, part);
-    pfeed_seq_key(&at->pf, kseq, part);
-    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
-    snprintf(ts, sizeof ts, "%.0f", report_ts);
-    const char *argv[] = {kpos, kfeed, kseq, ts, state, id, app_origin(at->a), fmax};
-    size_t lens[sizeof argv / sizeof *argv];
-    for (size_t i = 0; i < sizeof argv / sizeof *argv; i++)
-        lens[i] = argv[i] == state ? len : strlen(argv[i]);
-    slotbatch_script(b, 0, at->state_script, 3, (int)(sizeof argv / sizeof *argv), argv, lens);
-    free(state);
-}
-
-/* Fire and forget: if it is lost, the others keep what they made of the
- * report until the vehicle's next one. */
-static void share_send(struct api_transit *at, struct slotbatch *b)
-{
-    if (b != NULL && slotbatch_count(b) == 0)
-        slotbatch_free(b);
-    else if (b != NULL)
-        slotbatch_send(at->a->store, b, NULL, NULL, NULL);
-}
-
-/* Share what this process made of the reports it applied. */
-static void share_states(struct api_transit *at, const struct ingest *in, const bool *applied)
-{
-    struct slotbatch *b = slotbatch_new();
-    for (size_t i = 0; b != NULL && i < in->feed.n; i++)
-        if (applied[i])
-            share_state(at, b, at->t, in->feed.v[i].vehicle_id, (double)in->feed.v[i].timestamp);
-    share_send(at, b);
-}
-
 static void ingest_apply(struct ingest *in)
 {
     struct api_transit *at = in->at;
     struct transit_obs obs[MAX_OBS * 4];
     size_t n_obs = 0;
     char err[256];
-    bool *applied = calloc(in->feed.n + 1, sizeof *applied);
     for (size_t i = 0; i < in->feed.n; i++) {
         struct gtfsrt_vehicle *v = &in->feed.v[i];
         if (in->wr[i] == W_NONE)
@@ -413,8 +371,10 @@ static void ingest_apply(struct ingest *in)
         if (res == TRANSIT_ACCEPTED) {
             in->accepted++;
             at->changes++;
-            if (applied != NULL)
-                applied[i] = true;
+            /* what was written with it (the same, unless memory moved
+             * meanwhile: then the written one, which all others show) */
+            if (in->st[i].buf != NULL)
+                transit_state_adopt(at->t, v->vehicle_id, in->st[i].buf, in->st[i].len);
             app_saw_ts(at->a, (double)v->timestamp);
             n_obs += k;
         } else if (res == TRANSIT_OUTDATED) {
@@ -428,9 +388,6 @@ static void ingest_apply(struct ingest *in)
         }
     }
     persist_obs(at, obs, n_obs);
-    if (applied != NULL)
-        share_states(at, in, applied);
-    free(applied);
 }
 
 /* Entity i's write, as its partition's transaction answered. */
@@ -556,7 +513,8 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct slotbatch *b)
             in->outdated++;
         } else {
             in->wr[i] = W_SENT;
-            if (add_write(at, b, i, v) < 0)
+            in->st[i].buf = transit_preview(at->t, v, now, &in->st[i].len);
+            if (add_write(at, b, i, v, &in->st[i]) < 0)
                 return -1;
         }
     }
@@ -602,7 +560,8 @@ static void h_positions(struct http_req *req, void *arg)
         goto out;
     }
     in->wr = calloc(in->feed.n + 1, sizeof *in->wr);
-    if (in->wr == NULL || ingest_prepare(in, gcj02, b) < 0)
+    in->st = calloc(in->feed.n + 1, sizeof *in->st);
+    if (in->wr == NULL || in->st == NULL || ingest_prepare(in, gcj02, b) < 0)
         goto oom;
     if (in->n_cmds == 0) {
         ingest_reply(in);
@@ -1042,7 +1001,7 @@ static void adopt_state(struct api_transit *at, struct transit *t, const char *i
 {
     size_t len = 0;
     const char *state = reply_field(kv, "state", &len);
-    int rc = state != NULL ? transit_state_adopt(t, id, state, len) : 0;
+    int rc = state != NULL && len > 0 ? transit_state_adopt(t, id, state, len) : 0;
     if (rc > 0)
         at->changes++;
     if (rc < 0) {
@@ -1059,18 +1018,9 @@ static void vehicle_cb(struct restore *r, const char *id, const struct store_rep
     struct transit *t = live ? at->t : at->rt;
     if (store_reply_len(kv) == 0)
         return;
-    bool applied = restore_vehicle(at, t, id, kv);
-    at->n_restored += applied && !live;
+    if (restore_vehicle(at, t, id, kv))
+        at->n_restored += !live;
     adopt_state(at, t, id, kv);
-    /* A re-read report this process wrote (its outcome was unknown): it
-     * took it, so it shares what it made of it. */
-    const char *origin = reply_field(kv, "origin", NULL);
-    if (live && applied && origin != NULL && strcmp(origin, app_origin(at->a)) == 0) {
-        struct slotbatch *b = slotbatch_new();
-        if (b != NULL)
-            share_state(at, b, t, id, transit_vehicle_get(t, id)->ts);
-        share_send(at, b);
-    }
 }
 
 static void vehicle_read(struct restore *r, const char *id)
@@ -1285,14 +1235,12 @@ static const struct module_route ROUTES[] = {
 static void feed_entry(void *arg, unsigned part, const struct store_reply *kv)
 {
     struct api_transit *at = arg;
-    const char *veh = reply_field(kv, "veh", NULL), *kind = reply_field(kv, "kind", NULL);
+    const char *veh = reply_field(kv, "veh", NULL);
     (void)part;
     if (veh == NULL || at->t == NULL)
         return;
-    if (kind != NULL && strcmp(kind, "state") == 0)
-        adopt_state(at, at->t, veh, kv);
-    else
-        restore_vehicle(at, at->t, veh, kv);
+    restore_vehicle(at, at->t, veh, kv);
+    adopt_state(at, at->t, veh, kv);
 }
 
 static void feed_gap(void *arg, unsigned part)
@@ -1344,7 +1292,6 @@ static int start(struct app *a, char *err, size_t errlen)
         (at->poll = event_new(a->base, -1, EV_PERSIST, on_poll, at)) == NULL ||
         event_add(at->poll, &poll) != 0 ||
         (at->write_script = store_script_new(a->store, WRITE_SCRIPT)) == NULL ||
-        (at->state_script = store_script_new(a->store, STATE_SCRIPT)) == NULL ||
         (at->sweep = event_new(a->base, -1, EV_PERSIST, on_sweep, at)) == NULL ||
         event_add(at->sweep, &every) != 0) {
         snprintf(err, errlen, "transit: out of memory");

@@ -83,6 +83,7 @@ struct transit {
     struct transit_params p;
     struct dict *vehicles;          /* id -> struct transit_vehicle * (owned) */
     struct dict *by_trip;           /* trip_id -> struct transit_vehicle * */
+    bool dry;                       /* transit_preview: estimators and by_trip untouched */
     struct assign *assign;          /* trip candidates for reports without a trip */
     struct dict *segs;              /* "from\x1fto" -> struct seg * (owned) */
     struct seg ***pat_segs;         /* per pattern: n-1 seg pointers (see segs_build) */
@@ -271,6 +272,8 @@ static void pace_update(struct transit *t, struct seg_ref ref, double z)
 
 static void seg_update(struct transit *t, struct seg *s, struct seg_ref ref, double ts, double z)
 {
+    if (t->dry)
+        return;
     pace_update(t, ref, z);
     double var, x = seg_level(t, s, ref, ts, &var);
     double prior = seg_prior(t, s, ref, ts);
@@ -304,6 +307,8 @@ static double seg_estimate(struct transit *t, uint32_t trip, uint32_t k, double 
 
 static void term_add(struct transit *t, uint32_t stop, double late, double wait)
 {
+    if (t->dry)
+        return;
     struct term *tm = t->terms[stop];
     if (tm == NULL && (tm = t->terms[stop] = calloc(1, sizeof *tm)) == NULL)
         return;                           /* learning is best effort */
@@ -763,7 +768,7 @@ static int assign_trip(struct transit *t, struct transit_vehicle *v, uint32_t tr
                        const char *trip_id, const int64_t *known_day,
                        const struct gtfsrt_vehicle *in, double ts)
 {
-    if (v->trip_id[0] && dict_get(t->by_trip, v->trip_id) == v)
+    if (!t->dry && v->trip_id[0] && dict_get(t->by_trip, v->trip_id) == v)
         dict_del(t->by_trip, v->trip_id);
     v->trip = trip;
     snprintf(v->trip_id, sizeof v->trip_id, "%s", trip_id);
@@ -795,7 +800,8 @@ static int assign_trip(struct transit *t, struct transit_vehicle *v, uint32_t tr
     v->pred = p;
     v->n_pred = n;
     int e = 0;
-    dict_put(t->by_trip, v->trip_id, v, &e);
+    if (!t->dry)
+        dict_put(t->by_trip, v->trip_id, v, &e);
     return e ? -1 : 0;
 }
 
@@ -1071,6 +1077,48 @@ enum transit_result transit_restore(struct transit *t, const struct gtfsrt_vehic
                                     double now, char *err, size_t errlen)
 {
     return apply(t, v, now, NULL, 0, NULL, err, errlen);
+}
+
+/* Apply on the vehicle itself, learning nothing and leaving by_trip, then
+ * put it back as it was (a new one is removed again). */
+void *transit_preview(struct transit *t, const struct gtfsrt_vehicle *in, double now,
+                      size_t *len)
+{
+    struct transit_vehicle *v = dict_get(t->vehicles, in->vehicle_id), saved;
+    double *pred = NULL;
+    void *out = NULL;
+    char err[256];
+    if (v != NULL) {
+        saved = *v;
+        if (v->n_pred > 0 && (pred = malloc(v->n_pred * sizeof *pred)) == NULL)
+            return NULL;
+        if (v->n_pred > 0)
+            memcpy(pred, v->pred, v->n_pred * sizeof *pred);
+    }
+    t->dry = true;
+    if (apply(t, in, now, NULL, 0, NULL, err, sizeof err) == TRANSIT_ACCEPTED)
+        out = transit_state_pack(t, in->vehicle_id, len);
+    t->dry = false;
+    struct transit_vehicle *nv = dict_get(t->vehicles, in->vehicle_id);
+    if (v == NULL && nv != NULL) {
+        dict_del(t->vehicles, in->vehicle_id);
+        vehicle_free(nv);
+    } else if (v != NULL) {
+        double *cur = v->pred;          /* (apply may have grown it) */
+        *v = saved;
+        v->pred = cur;
+        if (saved.n_pred > 0) {
+            double *p = realloc(cur, saved.n_pred * sizeof *p);
+            if (p != NULL) {
+                v->pred = p;
+                memcpy(v->pred, pred, saved.n_pred * sizeof *pred);
+            } else {
+                v->n_pred = 0;          /* out of memory: no predictions until the next report */
+            }
+        }
+    }
+    free(pred);
+    return out;
 }
 
 /* ---- sharing what was made of a vehicle's reports ---- */

@@ -229,6 +229,46 @@ static void test_state_shared(void)
     transit_free(b);
 }
 
+/* transit_preview works out what ingesting a report would leave, and
+ * changes nothing: the vehicle's state stays, a new vehicle is not
+ * added; ingested afterwards, the report leaves that very state. */
+static void test_preview(void)
+{
+    struct transit *a = tnew();
+    double t0 = origin_tue + hms(8, 1, 0);
+    CU_ASSERT_EQUAL(feed_ping(a, ping("p1", "T1", 0, 0, origin_tue + hms(7, 59, 0))),
+                    TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(a, ping("p1", "T1", 300, 0, t0)), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *v = transit_vehicle_get(a, "p1");
+    const struct gtfs_pattern *pt = pattern("T1");
+    CU_ASSERT_FATAL(v->next_pos < pt->n);
+    /* short of the next stop: the report teaches nothing */
+    struct gtfsrt_vehicle r = ping("p1", "T1", pt->dist_m[v->next_pos] - 30, 0, t0 + 20);
+    size_t n0 = 0, n1 = 0, np = 0, nn = 0;
+    char *before = transit_state_pack(a, "p1", &n0);
+    char *pre = transit_preview(a, &r, t0 + 20, &np);
+    char *after = transit_state_pack(a, "p1", &n1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pre);
+    CU_ASSERT_TRUE(n0 == n1 && memcmp(before, after, n0) == 0);
+    CU_ASSERT_FALSE(np == n0 && memcmp(pre, before, np) == 0);
+    struct gtfsrt_vehicle other = ping("p2", "T1", 100, 0, t0);
+    char *none = transit_preview(a, &other, t0, &nn);
+    CU_ASSERT_PTR_NOT_NULL(none);
+    CU_ASSERT_PTR_NULL(transit_vehicle_get(a, "p2"));
+    CU_ASSERT_EQUAL(transit_vehicle_count(a), 1);
+    CU_ASSERT_EQUAL(feed_ping(a, r), TRANSIT_ACCEPTED);
+    free(after);
+    after = transit_state_pack(a, "p1", &n1);
+    CU_ASSERT_TRUE(n1 == np && memcmp(after, pre, np) == 0);
+    /* an outdated report has no preview */
+    CU_ASSERT_PTR_NULL(transit_preview(a, &r, t0 + 20, &np));
+    free(before);
+    free(pre);
+    free(after);
+    free(none);
+    transit_free(a);
+}
+
 static void test_detour(void)
 {
     struct transit *t = tnew();
@@ -654,6 +694,7 @@ int suite_transit(void)
         !CU_add_test(s, "noise_forward_only", test_noise_forward_only) ||
         !CU_add_test(s, "detour", test_detour) ||
         !CU_add_test(s, "a registry adopts another's state of a report", test_state_shared) ||
+        !CU_add_test(s, "a preview changes nothing and is what ingest leaves", test_preview) ||
         !CU_add_test(s, "implausible jumps held until confirmed", test_jump_filter) ||
         !CU_add_test(s, "layover at a stop down the line", test_layover_down_the_line) ||
         !CU_add_test(s, "loop_resolved_by_schedule", test_loop_resolved_by_schedule) ||
