@@ -65,7 +65,7 @@ static double clamp(double x, double lo, double hi)
 
 void adaptive_est_init(struct adaptive_est *e)
 {
-    *e = (struct adaptive_est){ NAN, 0, 0, 0, 0, 0 };
+    *e = (struct adaptive_est){ NAN, 0, 0, 0, 0, 0, NAN, 0, 0 };
 }
 
 static bool suspect(const struct adaptive_est *e, double r, double sat)
@@ -125,6 +125,21 @@ enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double coun
     }
     smooth(e, count, len_s, end);
     return ADAPTIVE_EST_APPLIED;
+}
+
+enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, double count,
+                                                   double queue, double t0, double len_s,
+                                                   double sat_vph)
+{
+    (void)queue;
+    return adaptive_est_update(e, count, t0, len_s, sat_vph);
+}
+
+double adaptive_est_backlog(const struct adaptive_est *e, double t)
+{
+    (void)e;
+    (void)t;
+    return 0;
 }
 
 double adaptive_est_value(const struct adaptive_est *e, double t)
@@ -1059,8 +1074,10 @@ static double whole_capacity(const struct adaptive_member *m, int p)
 }
 
 void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAPTIVE_NMOV],
-                    double t0, double len_s, enum adaptive_est_result res[ADAPTIVE_NMOV])
+                    const double queues[ADAPTIVE_NMOV], double t0, double len_s,
+                    enum adaptive_est_result res[ADAPTIVE_NMOV])
 {
+    (void)queues;
     struct adaptive_member *m = &g->m[k];
     const struct adaptive_isec_cfg *c = m->cfg;
     double T = g->t;

@@ -1191,7 +1191,7 @@ static void job_apply(struct sgroup *g)
     struct store_batch *b = store_batch_new();
     bool ok = g->pending != NULL && b != NULL;
     if (ok && j->kind == JOB_COUNTS)
-        adaptive_count(g->pending, j->k, j->counts, j->ts, j->len, j->res);
+        adaptive_count(g->pending, j->k, j->counts, NULL, j->ts, j->len, j->res);
     else if (ok)
         adaptive_set_mode(g->pending, j->k, j->mode, j->override);
     ok = ok && (snap = adaptive_snapshot(g->pending)) != NULL;
