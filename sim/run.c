@@ -28,6 +28,7 @@ struct runopts {
     double duration, timeout, retries, warmup, speed_dev, lanes;
     unsigned long long seed;
     bool no_dispersion;
+    bool no_queues;                    /* closed loop: stop-line counts only */
 };
 
 struct run {
@@ -81,6 +82,7 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         {"--timeout", OPT_DOUBLE, &o->timeout, false, false},
         {"--retries", OPT_DOUBLE, &o->retries, false, false},
         {"--no-dispersion", OPT_FLAG, &o->no_dispersion, false, false},
+        {"--no-queues", OPT_FLAG, &o->no_queues, false, false},
         {"--warmup", OPT_DOUBLE, &o->warmup, false, false},
         {"--speed-dev", OPT_DOUBLE, &o->speed_dev, false, false},
         {"--lanes", OPT_DOUBLE, &o->lanes, false, false},
@@ -178,6 +180,7 @@ static uint64_t hash_inputs(const struct run *r)
     h = simcli_hash(h, &r->c.start_min, sizeof r->c.start_min);
     h = simcli_hash(h, &d, sizeof d);
     h = simcli_hash(h, r->o.arrivals, strlen(r->o.arrivals));
+    h = simcli_hash(h, &r->o.no_queues, sizeof r->o.no_queues);
     return simcli_hash(h, r->o.corridor, strlen(r->o.corridor));
 }
 
@@ -268,13 +271,18 @@ out:
 static int post_counts(struct run *r, double t, double len, char *err, size_t errlen)
 {
     for (size_t i = 0; i < r->c.n; i++) {
-        double got[SIM_NMOV];
+        double got[SIM_NMOV], left[SIM_NMOV];
         sim_take_counts(r->sim, i, got);
+        sim_residual_queues(r->sim, i, left);
         long long ts = (long long)floor(r->epoch0 + t - len);
-        json_t *counts = json_object();
-        for (int m = 0; m < SIM_NMOV; m++)
-            if (!(r->c.undetected[i] & (1u << m)) && simtiming_phase_of(&r->c, i, m) >= 0)
+        json_t *counts = json_object(), *queues = json_object();
+        for (int m = 0; m < SIM_NMOV; m++) {
+            if (!(r->c.undetected[i] & (1u << m)) && simtiming_phase_of(&r->c, i, m) >= 0) {
                 json_object_set_new(counts, sim_movement_name(m), json_integer((json_int_t)got[m]));
+                json_object_set_new(queues, sim_movement_name(m),
+                                    json_integer((json_int_t)left[m]));
+            }
+        }
         char id[200], path[512], why[400];
         snprintf(id, sizeof id, "cs-%012llx-%s-%lld",
                  (unsigned long long)(r->run_hash & 0xffffffffffffULL), r->c.isecs[i].id, ts);
@@ -282,6 +290,11 @@ static int post_counts(struct run *r, double t, double len, char *err, size_t er
                                 "interval_s", len == floor(len) ? json_integer((json_int_t)len)
                                                                 : json_real(len),
                                 "counts", counts);
+        /* Queue detectors: the residual queue of each counted movement
+         * (docs/signals.md), unless --no-queues. */
+        if (req != NULL && !r->o.no_queues)
+            json_object_set(req, "queues", queues);
+        json_decref(queues);
         char *text = json_dumps(req, JSON_COMPACT);
         json_decref(req);
         snprintf(path, sizeof path, "/v1/signals/intersections/%s/counts", r->c.isecs[i].id);

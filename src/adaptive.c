@@ -131,15 +131,26 @@ enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, doubl
                                                    double queue, double t0, double len_s,
                                                    double sat_vph)
 {
-    (void)queue;
-    return adaptive_est_update(e, count, t0, len_s, sat_vph);
+    double arrived = count;
+    bool measured = isfinite(queue) && queue >= 0;
+    /* Conservation: what arrived = what crossed + the queue's growth,
+     * when the previous queue was taken at this interval's start. */
+    if (measured && isfinite(e->queue) && fabs(e->queue_t - t0) < 1e-6)
+        arrived = fmax(0, count + queue - e->queue);
+    enum adaptive_est_result r = adaptive_est_update(e, arrived, t0, len_s, sat_vph);
+    if (r == ADAPTIVE_EST_OUTDATED)
+        return r;
+    e->queue = measured ? queue : NAN;
+    e->queue_t = t0 + len_s;
+    e->backlog_vph = measured && len_s > 0 ? queue * 3600.0 / len_s : 0;
+    return r;
 }
 
 double adaptive_est_backlog(const struct adaptive_est *e, double t)
 {
-    (void)e;
-    (void)t;
-    return 0;
+    if (!isfinite(e->queue) || t - e->queue_t > ADAPTIVE_STALE_S)
+        return 0;
+    return e->backlog_vph;
 }
 
 double adaptive_est_value(const struct adaptive_est *e, double t)
@@ -254,7 +265,7 @@ int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen)
 double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adaptive_est *est,
                            size_t k, double t, bool *from_counts)
 {
-    double sum[4] = { 0, 0, 0, 0 }, seen = 0;
+    double sum[4] = { 0, 0, 0, 0 }, backlog[4] = { 0, 0, 0, 0 }, seen = 0;
     bool any = false;
     for (int i = 0; i < ADAPTIVE_NMOV; i++) {
         if (!(c->ph[k].movements & (1u << i)))
@@ -262,6 +273,7 @@ double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adapt
         double v = adaptive_est_value(&est[i], t);
         if (!isnan(v)) {
             sum[i / 3] += v;
+            backlog[i / 3] += adaptive_est_backlog(&est[i], t);
             seen = fmax(seen, est[i].seen_s);
             any = true;
         }
@@ -270,10 +282,16 @@ double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adapt
     double prior = c->ph[k].design_vph;
     if (!any)
         return prior;
-    double counted = fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
+    /* The critical approach: the most arriving and waiting. */
+    int a = 0;
+    for (int j = 1; j < 4; j++)
+        if (sum[j] + backlog[j] > sum[a] + backlog[a])
+            a = j;
+    double counted = sum[a];
+    /* The backlog is measured, not estimated: it is not shrunk. */
     if (!(prior > 0))
-        return counted;
-    return prior + (1.0 - exp(-seen / ADAPTIVE_TAU_S)) * (counted - prior);
+        return counted + backlog[a];
+    return prior + (1.0 - exp(-seen / ADAPTIVE_TAU_S)) * (counted - prior) + backlog[a];
 }
 
 double adaptive_movement_saturation(const struct adaptive_isec_cfg *c, int i)
@@ -1077,15 +1095,16 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
                     const double queues[ADAPTIVE_NMOV], double t0, double len_s,
                     enum adaptive_est_result res[ADAPTIVE_NMOV])
 {
-    (void)queues;
     struct adaptive_member *m = &g->m[k];
     const struct adaptive_isec_cfg *c = m->cfg;
     double T = g->t;
     commit_queue(m, T);
     for (int i = 0; i < ADAPTIVE_NMOV; i++)
         res[i] = isnan(counts[i]) ? ADAPTIVE_EST_ABSENT
-                                  : adaptive_est_update(&m->est[i], counts[i], t0, len_s,
-                                                        adaptive_movement_saturation(c, i));
+                                  : adaptive_est_update_queue(&m->est[i], counts[i],
+                                                              queues ? queues[i] : NAN, t0,
+                                                              len_s,
+                                                              adaptive_movement_saturation(c, i));
     /* Arrivals counted minus arrivals modelled: the queue model's error
      * over the interval, when the interval is recent and trusted; and
      * saturation: stop-line counts cannot exceed capacity, so a phase
@@ -1093,7 +1112,7 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
     bool recent = t0 + len_s >= T - len_s;
     for (size_t p = 0; recent && p < c->nphases; p++) {
         double sum[4] = { 0, 0, 0, 0 };
-        bool any = false, held = false;
+        bool any = false, held = false, queued = true;
         for (int i = 0; i < ADAPTIVE_NMOV; i++) {
             if (!(c->ph[p].movements & (1u << i)))
                 continue;
@@ -1101,12 +1120,19 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
             if (res[i] == ADAPTIVE_EST_APPLIED) {
                 sum[i / 3] += counts[i];
                 any = true;
+                queued &= isfinite(m->est[i].queue);
             }
         }
         if (!any || held)
             continue;
         double counted = fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
         m->q[p] = fmax(0, m->q[p] + counted - m->cur.flow[p] * len_s / 3600.0);
+        /* With the residual queues measured nothing is guessed: the
+         * queues' growth is in the flows and what is left is a backlog. */
+        if (queued) {
+            m->sat_floor[p] = 0;
+            continue;
+        }
         double cap = capacity_now(m, (int)p), rate = counted * 3600.0 / len_s;
         double whole = whole_capacity(m, (int)p);
         /* Saturated: demand may be higher than counted, ask for more.
