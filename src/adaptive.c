@@ -452,6 +452,53 @@ static double plan_need(const struct adaptive_member *m, double t)
     return capacity_cycle_x(m->cfg, flow, m->cfg->cycle_min_s, 1.0, INFINITY);
 }
 
+/* An oversaturated cycle: the phases' demands at x = 1 (flows, backlogs
+ * included) need more green than C - L has. Equal degrees of saturation
+ * (Webster's split) then let every queue grow. Over the horizon the
+ * demands are for (the next count), a second of green removes s_p / 3600
+ * vehicles from a queue that would otherwise wait the rest of the
+ * horizon, so total delay is least when the phases with the highest
+ * saturation flow are served their demand first (Gazis 1964, the
+ * oversaturated intersection) and the rest get what is left, never less
+ * than their minimum. Equal saturation flows share in proportion. Does
+ * nothing (returns false) when the demands fit. */
+static bool oversaturated_split(const struct adaptive_isec_cfg *c, const double *flow, double C,
+                                double *green)
+{
+    double need = c->lost_time_s, left = C - c->lost_time_s, want[ADAPTIVE_MAX_PHASES];
+    bool done[ADAPTIVE_MAX_PHASES] = { false };
+    for (size_t k = 0; k < c->nphases; k++) {
+        want[k] = fmax(c->ph[k].gmin_s, flow[k] / c->ph[k].saturation_vph * C);
+        need += want[k];
+        left -= c->ph[k].gmin_s;
+    }
+    if (need <= C + 1e-9 || left < 0)
+        return false;
+    for (size_t k = 0; k < c->nphases; k++)
+        green[k] = c->ph[k].gmin_s;
+    for (;;) {
+        double s = 0, extra = 0;
+        for (size_t k = 0; k < c->nphases; k++)
+            if (!done[k])
+                s = fmax(s, c->ph[k].saturation_vph);
+        if (!(s > 0))
+            break;
+        for (size_t k = 0; k < c->nphases; k++)
+            if (!done[k] && c->ph[k].saturation_vph == s)
+                extra += want[k] - green[k];
+        double share = extra > left ? left / extra : 1.0;
+        for (size_t k = 0; k < c->nphases; k++) {
+            if (done[k] || c->ph[k].saturation_vph != s)
+                continue;
+            double add = share * (want[k] - green[k]);
+            green[k] += add;
+            left -= add;
+            done[k] = true;
+        }
+    }
+    return true;
+}
+
 /* Webster's timing at time t: the member's own cycle when cycle is NAN,
  * else the split of that cycle. -1 when the cycle cannot hold the
  * minimum greens (then p is the equal share above the minimums). */
@@ -485,6 +532,7 @@ static int member_plan(const struct adaptive_member *m, double t, double cycle, 
         p->Y = wo.Y;
         for (size_t k = 0; k < c->nphases; k++)
             p->green[k] = out[k].effective_green_s;
+        oversaturated_split(c, p->flow, p->cycle, p->green);
         return 0;
     }
     /* Only a given cycle too short for the minimums gets here. */
