@@ -453,47 +453,60 @@ static double plan_need(const struct adaptive_member *m, double t)
 }
 
 /* An oversaturated cycle: the phases' demands at x = 1 (flows, backlogs
- * included) need more green than C - L has. Equal degrees of saturation
- * (Webster's split) then let every queue grow. Over the horizon the
+ * included) need more green than C - L has. Webster's split (equal
+ * degrees of saturation) then lets every queue grow. Over the horizon the
  * demands are for (the next count), a second of green removes s_p / 3600
  * vehicles from a queue that would otherwise wait the rest of the
  * horizon, so total delay is least when the phases with the highest
  * saturation flow are served their demand first (Gazis 1964, the
- * oversaturated intersection) and the rest get what is left, never less
- * than their minimum. Equal saturation flows share in proportion. Does
- * nothing (returns false) when the demands fit. */
+ * oversaturated intersection) and the others share what is left, never
+ * less than their minimums. Phases of one saturation flow share as
+ * Webster does (in proportion to flow ratios, minimums held), so an
+ * intersection whose phases all have the same saturation flow keeps
+ * Webster's split. Returns false (green untouched) when the demands fit. */
 static bool oversaturated_split(const struct adaptive_isec_cfg *c, const double *flow, double C,
                                 double *green)
 {
+    size_t n = c->nphases;
     double need = c->lost_time_s, left = C - c->lost_time_s, want[ADAPTIVE_MAX_PHASES];
     bool done[ADAPTIVE_MAX_PHASES] = { false };
-    for (size_t k = 0; k < c->nphases; k++) {
+    for (size_t k = 0; k < n; k++) {
         want[k] = fmax(c->ph[k].gmin_s, flow[k] / c->ph[k].saturation_vph * C);
         need += want[k];
-        left -= c->ph[k].gmin_s;
+        left -= c->ph[k].gmin_s;     /* what is left above every minimum */
     }
     if (need <= C + 1e-9 || left < 0)
         return false;
-    for (size_t k = 0; k < c->nphases; k++)
-        green[k] = c->ph[k].gmin_s;
     for (;;) {
-        double s = 0, extra = 0;
-        for (size_t k = 0; k < c->nphases; k++)
+        double s = 0, extra = 0, y[ADAPTIVE_MAX_PHASES], gmin[ADAPTIVE_MAX_PHASES];
+        double g[ADAPTIVE_MAX_PHASES], avail = left;
+        size_t idx[ADAPTIVE_MAX_PHASES], m = 0;
+        for (size_t k = 0; k < n; k++)
             if (!done[k])
                 s = fmax(s, c->ph[k].saturation_vph);
         if (!(s > 0))
             break;
-        for (size_t k = 0; k < c->nphases; k++)
-            if (!done[k] && c->ph[k].saturation_vph == s)
-                extra += want[k] - green[k];
-        double share = extra > left ? left / extra : 1.0;
-        for (size_t k = 0; k < c->nphases; k++) {
+        for (size_t k = 0; k < n; k++) {
             if (done[k] || c->ph[k].saturation_vph != s)
                 continue;
-            double add = share * (want[k] - green[k]);
-            green[k] += add;
-            left -= add;
             done[k] = true;
+            idx[m] = k;
+            y[m] = flow[k] / s;
+            gmin[m] = c->ph[k].gmin_s;
+            avail += gmin[m];
+            extra += want[k] - gmin[m];
+            m++;
+        }
+        if (extra <= left) {
+            for (size_t j = 0; j < m; j++)
+                green[idx[j]] = want[idx[j]];
+            left -= extra;
+        } else {
+            if (signals_split(m, y, gmin, avail, g) < 0)
+                return false;   /* not reached: avail holds their minimums */
+            for (size_t j = 0; j < m; j++)
+                green[idx[j]] = g[j];
+            left = 0;
         }
     }
     return true;
