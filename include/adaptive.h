@@ -115,8 +115,8 @@ struct adaptive_est {
      * movement's latest green in the latest interval that reported one. */
     double queue;              /* vehicles; NAN: never reported */
     double queue_t;            /* end of that interval */
-    double backlog_vph;        /* queue over that interval's length: the flow that
-                                  clears it by the next count */
+    double backlog_vph;        /* queue / ADAPTIVE_TAU_S: the flow that clears it
+                                  within the estimator's time constant */
 };
 
 enum adaptive_est_result {
@@ -142,8 +142,10 @@ enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double coun
  * are conserved, so what arrived is the count plus the growth of the
  * residual queue since the previous interval's (when that one ended at
  * t0), and that is what is smoothed. The queue itself is a backlog the
- * next timing must clear besides the arrivals: queue / len_s, added to
- * the flow by adaptive_phase_flow while the estimate is current. */
+ * timing must clear besides the arrivals, within the time constant the
+ * flows are smoothed over (queue / ADAPTIVE_TAU_S, whatever the detector
+ * interval), added to the flow by adaptive_phase_flow while the estimate
+ * is current. */
 enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, double count,
                                                    double queue, double t0, double len_s,
                                                    double sat_vph);

@@ -26,6 +26,7 @@ struct runopts {
     const char *map, *corridor, *loads, *plan, *server, *key, *start, *arrivals, *trace, *tz;
     const char *format, *svg;
     double duration, timeout, retries, warmup, speed_dev, lanes;
+    double count_interval;             /* closed loop: detector interval, 0: the loads' */
     unsigned long long seed;
     bool no_dispersion;
     bool no_queues;                    /* closed loop: stop-line counts only */
@@ -83,6 +84,7 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         {"--retries", OPT_DOUBLE, &o->retries, false, false},
         {"--no-dispersion", OPT_FLAG, &o->no_dispersion, false, false},
         {"--no-queues", OPT_FLAG, &o->no_queues, false, false},
+        {"--count-interval", OPT_DOUBLE, &o->count_interval, false, false},
         {"--warmup", OPT_DOUBLE, &o->warmup, false, false},
         {"--speed-dev", OPT_DOUBLE, &o->speed_dev, false, false},
         {"--lanes", OPT_DOUBLE, &o->lanes, false, false},
@@ -99,6 +101,9 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         bad = "--server needs --key (a sensor key: counts are posted)";
     else if (o->key && !o->server)
         bad = "--key without --server";
+    else if (o->count_interval < 0 || o->count_interval > 3600 ||
+             (o->count_interval > 0 && !o->server))
+        bad = "--count-interval: seconds in (0, 3600], closed loop only (--server)";
     else if (!(o->duration > 0) || o->duration > 7 * 86400)
         bad = "--duration: expected seconds in (0, 604800]";
     else if (!(o->warmup >= 0 && o->warmup < o->duration))
@@ -181,6 +186,7 @@ static uint64_t hash_inputs(const struct run *r)
     h = simcli_hash(h, &d, sizeof d);
     h = simcli_hash(h, r->o.arrivals, strlen(r->o.arrivals));
     h = simcli_hash(h, &r->o.no_queues, sizeof r->o.no_queues);
+    h = simcli_hash(h, &r->o.count_interval, sizeof r->o.count_interval);
     return simcli_hash(h, r->o.corridor, strlen(r->o.corridor));
 }
 
@@ -334,7 +340,8 @@ static double next_cycle(const struct sim_timing *tm, double t)
 static int closed_loop(struct run *r, double end, char *err, size_t errlen)
 {
     int rc = -1;
-    double len = r->c.interval_s, next_post = len, t = 0;
+    double len = r->o.count_interval > 0 ? r->o.count_interval : r->c.interval_s;
+    double next_post = len, t = 0;
     double *next_fetch = calloc(r->c.n, sizeof *next_fetch);
     if (next_fetch == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -142,7 +142,7 @@ enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, doubl
         return r;
     e->queue = measured ? queue : NAN;
     e->queue_t = t0 + len_s;
-    e->backlog_vph = measured && len_s > 0 ? queue * 3600.0 / len_s : 0;
+    e->backlog_vph = measured ? queue * 3600.0 / ADAPTIVE_TAU_S : 0;
     return r;
 }
 
@@ -452,63 +452,67 @@ static double plan_need(const struct adaptive_member *m, double t)
     return capacity_cycle_x(m->cfg, flow, m->cfg->cycle_min_s, 1.0, INFINITY);
 }
 
+/* Vehicle-hours lost per hour by phase k with green g of cycle C: flow
+ * times the HCM 2000 control delay (uniform d1 + incremental d2 over the
+ * analysis period), the measure of delay the timing is judged by. */
+static double phase_delay_rate(const struct adaptive_isec_cfg *c, size_t k, double v, double g,
+                               double C)
+{
+    double cap = c->ph[k].saturation_vph * g / C;
+    if (!(v > 0))
+        return 0;
+    if (!(cap > 0))
+        return INFINITY;
+    double x = v / cap;
+    return v * (signals_hcm_uniform_delay(C, g, x) +
+                signals_hcm_incremental_delay(x, cap, SIGNALS_HCM_T_H, SIGNALS_HCM_K,
+                                              SIGNALS_HCM_I));
+}
+
+#define OVERSAT_STEP_S 0.1   /* green handed out at a time */
+
 /* An oversaturated cycle: the phases' demands at x = 1 (flows, backlogs
  * included) need more green than C - L has. Webster's split (equal
- * degrees of saturation) then lets every queue grow. Over the horizon the
- * demands are for (the next count), a second of green removes s_p / 3600
- * vehicles from a queue that would otherwise wait the rest of the
- * horizon, so total delay is least when the phases with the highest
- * saturation flow are served their demand first (Gazis 1964, the
- * oversaturated intersection) and the others share what is left, never
- * less than their minimums. Phases of one saturation flow share as
- * Webster does (in proportion to flow ratios, minimums held), so an
- * intersection whose phases all have the same saturation flow keeps
- * Webster's split. Returns false (green untouched) when the demands fit. */
+ * degrees of saturation) is then no longer near the least delay: a
+ * second of green removes s_p / 3600 vehicles from a queue that grows
+ * anyway, so it is worth most to the phases with the highest saturation
+ * flow (Gazis 1964, the oversaturated intersection). The split that
+ * minimises the phases' total HCM control delay over the analysis period
+ * (flow-weighted d1 + d2, backlogs in the flows) is found by handing out
+ * the green above the minimums a tenth of a second at a time to the phase
+ * whose delay it cuts most (the delay is convex in the green, so this
+ * reaches the optimum within a step). Returns false (green untouched)
+ * when the demands fit. */
 static bool oversaturated_split(const struct adaptive_isec_cfg *c, const double *flow, double C,
                                 double *green)
 {
     size_t n = c->nphases;
-    double need = c->lost_time_s, left = C - c->lost_time_s, want[ADAPTIVE_MAX_PHASES];
-    bool done[ADAPTIVE_MAX_PHASES] = { false };
+    double need = c->lost_time_s, left = C - c->lost_time_s, g[ADAPTIVE_MAX_PHASES];
     for (size_t k = 0; k < n; k++) {
-        want[k] = fmax(c->ph[k].gmin_s, flow[k] / c->ph[k].saturation_vph * C);
-        need += want[k];
-        left -= c->ph[k].gmin_s;     /* what is left above every minimum */
+        need += fmax(c->ph[k].gmin_s, flow[k] / c->ph[k].saturation_vph * C);
+        g[k] = c->ph[k].gmin_s;
+        left -= g[k];
     }
     if (need <= C + 1e-9 || left < 0)
         return false;
-    for (;;) {
-        double s = 0, extra = 0, y[ADAPTIVE_MAX_PHASES], gmin[ADAPTIVE_MAX_PHASES];
-        double g[ADAPTIVE_MAX_PHASES], avail = left;
-        size_t idx[ADAPTIVE_MAX_PHASES], m = 0;
-        for (size_t k = 0; k < n; k++)
-            if (!done[k])
-                s = fmax(s, c->ph[k].saturation_vph);
-        if (!(s > 0))
-            break;
-        for (size_t k = 0; k < n; k++) {
-            if (done[k] || c->ph[k].saturation_vph != s)
-                continue;
-            done[k] = true;
-            idx[m] = k;
-            y[m] = flow[k] / s;
-            gmin[m] = c->ph[k].gmin_s;
-            avail += gmin[m];
-            extra += want[k] - gmin[m];
-            m++;
-        }
-        if (extra <= left) {
-            for (size_t j = 0; j < m; j++)
-                green[idx[j]] = want[idx[j]];
-            left -= extra;
-        } else {
-            if (signals_split(m, y, gmin, avail, g) < 0)
-                return false;   /* not reached: avail holds their minimums */
-            for (size_t j = 0; j < m; j++)
-                green[idx[j]] = g[j];
-            left = 0;
-        }
+    double rate[ADAPTIVE_MAX_PHASES], gain[ADAPTIVE_MAX_PHASES];
+    for (size_t k = 0; k < n; k++) {
+        rate[k] = phase_delay_rate(c, k, flow[k], g[k], C);
+        gain[k] = rate[k] - phase_delay_rate(c, k, flow[k], g[k] + OVERSAT_STEP_S, C);
     }
+    while (left > 1e-9) {
+        double step = fmin(OVERSAT_STEP_S, left);
+        size_t best = 0;
+        for (size_t k = 1; k < n; k++)
+            if (gain[k] > gain[best])
+                best = k;
+        g[best] += step;
+        left -= step;
+        rate[best] = phase_delay_rate(c, best, flow[best], g[best], C);
+        gain[best] = rate[best] - phase_delay_rate(c, best, flow[best], g[best] + OVERSAT_STEP_S,
+                                                   C);
+    }
+    memcpy(green, g, n * sizeof *g);
     return true;
 }
 

@@ -330,9 +330,16 @@ def level_rows(a, seeds, name, factors, plan_path):
             ("fixed Webster + green wave", mean_rows([run(a.citysim, base + [
                 "--seed", s, "--plan", plan_path]) for s in seeds])),
             ("cityd fixed closed loop", closed_loop(a, base, "fixed", seeds, False)),
-            ("cityd adaptive, stop-line counts only", closed_loop(a, base, "adaptive", seeds, False,
-                                                                  ["--no-queues"])),
-            ("cityd adaptive closed loop", closed_loop(a, base, "adaptive", seeds, False))]
+            ("cityd adaptive, 15-min counts", closed_loop(a, base, "adaptive", seeds, False,
+                                                          ["--no-queues"])),
+            ("cityd adaptive, 15-min counts + queues", closed_loop(a, base, "adaptive", seeds,
+                                                                   False)),
+            ("cityd adaptive, 1-min counts", closed_loop(a, base, "adaptive", seeds, False,
+                                                         ["--no-queues", "--count-interval",
+                                                          "60"])),
+            ("cityd adaptive, 1-min counts + queues", closed_loop(a, base, "adaptive", seeds,
+                                                                  False,
+                                                                  ["--count-interval", "60"]))]
     shutil.rmtree(tmp, ignore_errors=True)
     return info, dur, rows
 

@@ -6,8 +6,10 @@
 #                                     speed range, then citysim --plan
 #   cityd fixed closed loop           signals.mode=fixed, no plan (design flows)
 #   cityd fixed closed loop + plan    the same with that green-wave plan activated
-#   cityd adaptive, counts only       signals.mode=adaptive, citysim --no-queues
-#   cityd adaptive closed loop        signals.mode=adaptive (counts and queues)
+#   cityd adaptive                    signals.mode=adaptive, four detector feeds:
+#                                     stop-line counts every 15 min (--no-queues) or
+#                                     every minute (--count-interval 60), each without
+#                                     and with the residual queues (docs/signals.md)
 # Every cityd runs on the replay clock (-o clock.mode=replay: the simulated
 # instants are its now), and each closed-loop run gets a fresh cityd and
 # Redis (started and stopped by citysim_corridor.py, which also maps and
