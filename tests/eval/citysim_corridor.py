@@ -1,19 +1,19 @@
-#!/usr/bin/env python3
-"""citysim_corridor.py -- the demo corridor `nandajie` (8 signals) under the
-real Bentonville (AR) peak-hour turning counts, five timings: a plan with all
-offsets zero (citysim's default), cityd's green-wave plan (--plan), and cityd
-in closed loop: fixed (design flows), fixed running that green-wave plan, and
-adaptive. Prints the rows. Run by tests/eval/citysim_corridor.sh (which skips
-when ../shared/data is absent).
+"""citysim_corridor.py -- a corridor of maps/yantai (--corridor: nandajie, 8
+signals, by default; beimalu, 5) under the real Bentonville (AR) peak-hour
+turning counts: a plan with all offsets zero (citysim's default), cityd's
+green-wave plan (--plan), and cityd in closed loop: fixed (design flows) and
+adaptive with four detector feeds (stop-line counts every 15 minutes or every
+minute, each without and with residual queues). Prints the rows. Run by
+tests/eval/citysim_corridor.sh (which skips when ../shared/data is absent).
 
 Every cityd runs on the replay clock (clock.mode=replay) with its own
 redis-server, both on free loopback ports in a temporary directory; each
 closed-loop run (timing x seed) gets a fresh pair, so no run sees another's
 counts or state. They are stopped by PID when the run ends.
 
-Mapping the 5 Bentonville intersections (INTID 1..5) onto nandajie's 8
-(nd-01 .. nd-08) -- all decided from the data and the map, nothing per file:
-  * nd-0k takes Bentonville intersection ((k-1) mod 5) + 1: 1 2 3 4 5 1 2 3.
+Mapping the 5 Bentonville intersections (INTID 1..5) onto the corridor's
+(nandajie: nd-01 .. nd-08) -- all decided from the data and the map, nothing per file:
+  * the k-th signal takes Bentonville intersection ((k-1) mod 5) + 1: 1 2 3 4 5 1 2 3.
   * Orientation: nandajie runs east-west. A Bentonville intersection whose
     north-south through volume exceeds its east-west one is rotated a
     quarter turn (NB->EB, EB->SB, SB->WB, WB->NB; turns kept), so its main
