@@ -497,6 +497,9 @@ static void test_resync_keeps_own(void)
     for (int i = 0; i < 3000 && log_count(&a, "event=transit_restored") == restored; i++)
         support_sleep_ms(10);
     CU_ASSERT_EQUAL(log_count(&a, "event=transit_restored"), restored + 1);
+    snprintf(cmd, sizeof cmd, "DEL '%s'",      /* (B's start need not read them) */
+             keys_part_key(key, sizeof key, KEYS_PARTS - 1, "transit:vehicles"));
+    CU_ASSERT_EQUAL(support_redis_int(&rd, cmd), 1);
     CU_ASSERT_EQUAL_FATAL(support_cityd_start(&b, rd.url, CITY), 0);
     CU_ASSERT_EQUAL(get_until_200(b.base, "/v1/transit/trip-updates", 10000, NULL), 200);
     support_sleep_ms(1000);             /* within a second both agree */
