@@ -1283,11 +1283,15 @@ static void job_start(struct sgroup *g)
  * signals.lease_ms, renewed every third of it by a script that extends
  * it only for its holder). Only the holder takes inputs: an input posted
  * to another cityd is appended to the group's inbox, cityd:{int:<first
- * member>}:inbox (a STREAM), and answered 202 "queued"; the holder takes
- * the inbox's entries one at a time, as inputs of its own, and deletes
- * each once it is stored (a holder that dies before that leaves it for
- * the next: its idempotency marker makes a count taken twice a
- * duplicate). A holder stops taking inputs at 90 % of the lease's time
+ * member>}:inbox (a STREAM), and answered 202 "queued"; the holder reads
+ * the inbox's oldest entries (INBOX_READ at a time, and again at once
+ * while it finds some, so the inbox drains as fast as inputs run, not
+ * one a tick), runs them in order as inputs of its own, and deletes each
+ * once it is consumed: stored, a duplicate, or refused for good. One
+ * that is not (a store failure, a re-read under way, the lease lost)
+ * stays, with every entry read after it, for the next read; a holder
+ * that dies before the delete leaves it for the next (its idempotency
+ * marker makes a count taken twice a duplicate). A holder stops taking inputs at 90 % of the lease's time
  * since its last successful renewal was sent; the others try to take the
  * lease every LEASE_TICK_MS, so one takes it within that of its expiry,
  * and, before anything else, reads the group's newest
