@@ -44,11 +44,7 @@
  * answered STORE_OK only once WAIT confirms that many replicas hold it;
  * otherwise STORE_TIMEOUT (it applied on the master and may yet be lost
  * in a failover: the caller's usual unknown outcome, 503 store_timeout,
- * retry with the same id). On a cluster, a write to a master the slot map
- * lists with fewer replicas than that (a failover took its only one) is
- * not sent: STORE_DOWN at once, nothing applied (the map is asked again
- * every 200 ms meanwhile, so the replica's return is seen at once). Both
- * count in wait_failed. Error replies are answered as they are. */
+ * retry with the same id). Error replies are answered as they are. */
 #ifndef CITYD_STORE_H
 #define CITYD_STORE_H
 

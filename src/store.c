@@ -943,29 +943,12 @@ static struct conn *route(struct store *s, struct op *op)
     return NULL;
 }
 
-/* A write to c could only be refused by WAIT: the map lists fewer
- * replicas for it than wait_replicas (a failover promoted its only one;
- * a failed replica is not listed). */
-static bool unconfirmable(const struct store *s, const struct op *op, const struct conn *c)
-{
-    return s->cluster && op->wait && op->ask[0] == '\0' && c != NULL && c->master &&
-           c->nreplicas < s->wait_replicas;
-}
-
 /* Send an op (first time or again) where it belongs; standalone: or fail
  * it (STORE_DOWN, next loop turn); cluster: or keep it in the retry list
- * until its master is up or its deadline passes. A write that WAIT could
- * not confirm is refused before it is sent (STORE_DOWN, nothing ran):
- * sent, it would apply on the master alone and answer STORE_TIMEOUT after
- * wait_timeout_ms. */
+ * until its master is up or its deadline passes. */
 static void dispatch(struct store *s, struct op *op)
 {
     struct conn *c = route(s, op);
-    if (unconfirmable(s, op, c)) {
-        inc(s->m.waitfail, &s->st.wait_failed);
-        fail_later(s, op);
-        return;
-    }
     if (can_send(c, false) &&
         transmit(s, op, c, op->cmd, op->len, op->ends, op->nb, op->is_batch))
         return;
@@ -1698,28 +1681,13 @@ static void refresh_map(struct store *s)
     send_internal(c, on_slots, c, "CLUSTER SLOTS");
 }
 
-/* Some master serves slots with fewer replicas than wait_replicas: its
- * writes are refused until the map lists them again. */
-static bool under_replicated(const struct store *s)
-{
-    for (size_t i = 0; s->wait_replicas > 0 && i < s->nconns; i++) {
-        const struct conn *c = s->conns[i];
-        if (c->master && c->nslots > 0 && c->nreplicas < s->wait_replicas)
-            return true;
-    }
-    return false;
-}
-
 /* Periodic refresh: every REFRESH_MS, every 200 ms while not all slots
- * are up (a failover is being waited for) or while some shard lacks the
- * replicas that confirm its writes (its replica coming back is seen at
- * once). */
+ * are up (a failover is being waited for). */
 static void on_refresh_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct store *s = arg;
     refresh_map(s);
-    bool wait = !s->up || under_replicated(s);
-    struct timeval tv = ms_tv(wait ? 2 * REFRESH_MIN_MS : REFRESH_MS);
+    struct timeval tv = ms_tv(s->up ? REFRESH_MS : 2 * REFRESH_MIN_MS);
     evtimer_add(s->refresh_ev, &tv);
 }
 

@@ -33,7 +33,6 @@
 #define NLOTS 12
 #define NBUS 6
 #define MAXW 4000                      /* writes of each kind at most */
-#define ROUND_S 0.1                     /* a round of writes at most this often */
 #define ORIGIN 1771257600.0            /* 2026-02-17 00:00 +08:00, service day of gtfs/basic */
 #define T0 (ORIGIN + 8 * 3600.0)
 
@@ -182,13 +181,9 @@ static void post_count(struct world *w, int n)
         w->L.cnt_acked[w->L.ncnt++] = n;
 }
 
-/* One round of every kind of write, at most one every ROUND_S: sensors
- * at a steady pace, so that the data's own clock (a count interval, a
- * bus report a second, per round) keeps the scale it was written for
- * however fast the cityd answer (refused writes answer at once). */
+/* One round of every kind of write. */
 static void write_round(struct world *w)
 {
-    double t0 = now_s();
     int n = w->seq++;
     post_observation(w, n);
     if (n % 2 == 0)
@@ -198,9 +193,6 @@ static void write_round(struct world *w)
     post_position(w, n);
     if (n % 3 == 0)
         post_count(w, n / 3);
-    double rest = t0 + ROUND_S - now_s();
-    if (rest > 0)
-        support_sleep_ms((int)(rest * 1000));
 }
 
 static void write_for(struct world *w, double seconds)
