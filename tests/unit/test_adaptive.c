@@ -765,6 +765,82 @@ static void test_plan_adaptive(void)
     adaptive_group_free(g);
 }
 
+/* The plan's split as the prior of an adaptive member (issue 13): three
+ * phases at 1,800 veh/h (h = 2 s), minimums 5 s, lost time 12 s, C = 90,
+ * prior 45 / 12 / 21 s. Hand-computed greens at x = 0.9 in whole
+ * vehicles: flow v needs ceil(v * 90 / 3600 / 0.9) * 2 s. */
+static void test_prior_split(void)
+{
+    struct adaptive_isec_cfg c = { .id = "p", .nphases = 3, .lost_time_s = 12,
+                                   .cycle_min_s = 40, .cycle_max_s = 150 };
+    for (int k = 0; k < 3; k++)
+        c.ph[k] = (struct adaptive_phase_cfg){ .movements = 1u << (3 * k + 1),
+                                               .saturation_vph = 1800, .min_green_s = 5,
+                                               .design_vph = 300 };
+    char err[128];
+    CU_ASSERT_EQUAL_FATAL(adaptive_cfg_finish(&c, err, sizeof err), 0);
+    const double prior[3] = { 45, 12, 21 };
+    double g[3] = { -1, -1, -1 };
+    /* Light: every need (24, 6, 6 s) within the prior: the prior. */
+    const double light[3] = { 400, 100, 100 };
+    CU_ASSERT_EQUAL(adaptive_prior_split(&c, prior, light, 90, g), 0);
+    for (int k = 0; k < 3; k++)
+        CU_ASSERT_DOUBLE_EQUAL(g[k], prior[k], 1e-9);
+    /* Needs 46 (22.5 -> 23 vehicles), 18 (8.33 -> 9), 12 (5.56 -> 6) s:
+     * 1 + 6 s short, phase 3 has 9 s above its need and gives 7. */
+    const double some[3] = { 810, 300, 200 };
+    CU_ASSERT_EQUAL(adaptive_prior_split(&c, prior, some, 90, g), 0);
+    CU_ASSERT_DOUBLE_EQUAL(g[0], 46, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(g[1], 18, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(g[2], 14, 1e-9);
+    /* Needs that do not fit (50 + 18 + 12 > 78): refused, green untouched. */
+    const double heavy[3] = { 900, 300, 200 };
+    g[0] = g[1] = g[2] = -1;
+    CU_ASSERT_EQUAL(adaptive_prior_split(&c, prior, heavy, 90, g), -1);
+    CU_ASSERT_DOUBLE_EQUAL(g[0], -1, 0);
+}
+
+/* An adaptive member running an activated plan's cycle keeps the plan's
+ * split while its counts fit in it (before: re-split by Webster from the
+ * counts, which gave the corridor evaluation's protected lefts and side
+ * streets less than the plan). */
+static void test_plan_adaptive_prior(void)
+{
+    corridor3(1200);
+    struct adaptive_plan_member pm[3];
+    plan3(pm);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    double C0 = g->master_cycle;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(adaptive_set_plan(g, "p1", C0, pm, err, sizeof err), 0);
+    /* Light counts at every member: 300 veh/h east-west, 100 north-south. */
+    for (double t = 0; t < 3600; t += 900)
+        for (size_t k = 0; k < 3; k++)
+            post(g, k, t, 900, 300, 100);
+    adaptive_advance(g, 3600 + 10 * C0, NULL, NULL);
+    double want[3], gmin[3], gr[3] = { 45, 12, 21 };
+    for (size_t p = 0; p < 3; p++)
+        gmin[p] = cor_cfg[0].ph[p].gmin_s;
+    CU_ASSERT_FATAL(signals_split(3, gr, gmin, C0 - cor_cfg[0].lost_time_s, want) >= 0);
+    /* The plan stretched to C0 = 61 s gives the lefts their 8 s minimum;
+     * their design flow (200 veh/h, not counted) needs 200 * 61 / 3600 /
+     * 0.9 = 3.77 -> 4 cars at 1,650 veh/h = 8.73 s: that much moves to
+     * them from the other two phases, which keep the rest of the plan. */
+    CU_ASSERT_DOUBLE_EQUAL(C0, 61, 1e-9);
+    double lefts = 4 * 3600.0 / 1650;
+    for (size_t k = 0; k < 3; k++) {
+        const struct adaptive_record *r = &g->m[k].cur;
+        CU_ASSERT_DOUBLE_EQUAL(r->cycle_s, C0, 1e-9);
+        CU_ASSERT_TRUE(r->plan_offsets);
+        CU_ASSERT_DOUBLE_EQUAL(r->green[1], lefts, 1e-6);
+        CU_ASSERT(r->green[0] < want[0] && r->green[2] < want[2]);
+        CU_ASSERT_DOUBLE_EQUAL(r->green[0] + r->green[2], want[0] + want[2] - (lefts - want[1]),
+                               1e-6);
+    }
+    adaptive_group_free(g);
+}
+
 /* At a signal whose own cycle is shorter than the corridor's, the minor
  * phases get whole vehicles' worth of green: a green passes floor(s g /
  * 3600) cars, so a green of 3.6 cars' worth serves 3 (issue 13). */
@@ -1181,6 +1257,8 @@ int suite_adaptive(void)
         !CU_add_test(s, "corridor offsets and transitions", test_corridor_transitions) ||
         !CU_add_test(s, "a plan in fixed mode", test_plan_fixed) ||
         !CU_add_test(s, "a plan in adaptive mode", test_plan_adaptive) ||
+        !CU_add_test(s, "plan split as the prior", test_prior_split) ||
+        !CU_add_test(s, "adaptive member keeps the plan's split", test_plan_adaptive_prior) ||
         !CU_add_test(s, "max pressure", test_max_pressure) ||
         !CU_add_test(s, "queue model", test_queue_model) ||
         !CU_add_test(s, "SPaT every second", test_spat_every_second) ||
