@@ -209,10 +209,11 @@ struct adaptive_isec_cfg {
  * included) need more: a phase gets at least the green that serves its
  * flow at x = ADAPTIVE_X_MAX (in whole vehicles, never under its minimum),
  * taken from the phases whose prior exceeds their own such need, in
- * proportion to that excess. Returns 0, or -1 (green untouched) when the
+ * proportion to that excess. A phase not `counted` (its flow is the
+ * design flow the plan was made from) keeps its prior. Returns 0, or -1 (green untouched) when the
  * needs do not fit in C. */
 int adaptive_prior_split(const struct adaptive_isec_cfg *c, const double *prior,
-                         const double *flow, double C, double *green);
+                         const double *flow, const bool *counted, double C, double *green);
 
 /* Fill the derived fields; 0, or -1 with a message (no phases, minimum
  * greens that need more than cycle_max_s, ...). */

@@ -449,6 +449,11 @@ static double plan_need(const struct adaptive_member *m, double t)
      * overrule it. */
     if (!counted)
         return 0;
+    /* Nor do the design flows of phases never counted: they run at
+     * their minimum (the plan gives them what it gives). */
+    for (size_t k = 0; k < m->cfg->nphases; k++)
+        if (!fc[k])
+            flow[k] = 0;
     return capacity_cycle_x(m->cfg, flow, m->cfg->cycle_min_s, 1.0, INFINITY);
 }
 
@@ -623,7 +628,7 @@ static bool plan_prior(const struct adaptive_group *g, const struct adaptive_mem
 }
 
 int adaptive_prior_split(const struct adaptive_isec_cfg *c, const double *prior,
-                         const double *flow, double C, double *green)
+                         const double *flow, const bool *counted, double C, double *green)
 {
     size_t n = c->nphases;
     double need[ADAPTIVE_MAX_PHASES], deficit = 0, surplus = 0;
@@ -632,6 +637,10 @@ int adaptive_prior_split(const struct adaptive_isec_cfg *c, const double *prior,
         double h = 3600.0 / c->ph[k].saturation_vph;
         double veh = fmax(0, flow[k]) * C / 3600.0 / ADAPTIVE_X_MAX;
         need[k] = fmax(c->ph[k].gmin_s, ceil(veh - 1e-9) * h);
+        /* The plan was made from the design flows: only counts move its
+         * green (a phase never counted keeps the plan's). */
+        if (!counted[k])
+            need[k] = prior[k];
         if (need[k] > prior[k])
             deficit += need[k] - prior[k];
         else
@@ -663,7 +672,7 @@ static void target_split(const struct adaptive_group *g, size_t k, double t, dou
             member_plan(m, t, NAN, p);
             p->cycle = C;
             if (runs_plan(g, m) ||
-                adaptive_prior_split(c, g2, p->flow, C, p->green) == 0) {
+                adaptive_prior_split(c, g2, p->flow, p->from_counts, C, p->green) == 0) {
                 if (runs_plan(g, m))
                     memcpy(p->green, g2, c->nphases * sizeof *g2);
                 return;
