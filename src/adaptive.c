@@ -624,7 +624,7 @@ static bool runs_plan(const struct adaptive_group *g, const struct adaptive_memb
  * runs the plan's cycle (its offsets are the targets). */
 static bool plan_prior(const struct adaptive_group *g, const struct adaptive_member *m)
 {
-    return m->mode == ADAPTIVE_WEBSTER && plan_offsets(g);
+    return m->mode == ADAPTIVE_WEBSTER && g->plan_id[0] != '\0';
 }
 
 int adaptive_prior_split(const struct adaptive_isec_cfg *c, const double *prior,
