@@ -620,8 +620,9 @@ static bool runs_plan(const struct adaptive_group *g, const struct adaptive_memb
     return g->plan_id[0] != '\0' && m->mode == ADAPTIVE_FIXED;
 }
 
-/* Is the plan's split the prior of adaptive member m? While the group
- * runs the plan's cycle (its offsets are the targets). */
+/* Is the plan's split the prior of adaptive member m? Whenever its group
+ * has a plan: at the plan's cycle, or stretched to the cycle the counts
+ * need (as a fixed member stretches it). */
 static bool plan_prior(const struct adaptive_group *g, const struct adaptive_member *m)
 {
     return m->mode == ADAPTIVE_WEBSTER && g->plan_id[0] != '\0';
