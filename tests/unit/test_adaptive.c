@@ -854,6 +854,30 @@ static void test_plan_adaptive_prior(void)
     adaptive_group_free(g);
 }
 
+/* A phase never counted does not take the corridor off the plan: its
+ * design flow is what the plan was made from. The middle signal's lefts
+ * are designed for 900 veh/h (at 1,650: 0.55 of any cycle at x = 1, more
+ * than a 70 s plan leaves them) but only its through movements are
+ * counted, and those fit. */
+static void test_plan_uncounted_phase(void)
+{
+    corridor3(1200);
+    cor_cfg[1].ph[1].design_vph = 900;
+    struct adaptive_plan_member pm[3];
+    plan3(pm);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    char err[256], why[512];
+    CU_ASSERT_EQUAL_FATAL(adaptive_set_plan(g, "p1", 70, pm, err, sizeof err), 0);
+    for (double t = 0; t < 3600; t += 900)
+        post(g, 1, t, 900, 300, 100);
+    adaptive_advance(g, 3600 + 600, NULL, NULL);
+    CU_ASSERT_TRUE(adaptive_plan_status(g, 1, 4200, why, sizeof why));
+    CU_ASSERT_DOUBLE_EQUAL(g->target_cycle, 70, 1e-9);
+    adaptive_group_free(g);
+    corridor3(1200);
+}
+
 /* At a signal whose own cycle is shorter than the corridor's, the minor
  * phases get whole vehicles' worth of green: a green passes floor(s g /
  * 3600) cars, so a green of 3.6 cars' worth serves 3 (issue 13). */
@@ -1272,6 +1296,7 @@ int suite_adaptive(void)
         !CU_add_test(s, "a plan in adaptive mode", test_plan_adaptive) ||
         !CU_add_test(s, "plan split as the prior", test_prior_split) ||
         !CU_add_test(s, "adaptive member keeps the plan's split", test_plan_adaptive_prior) ||
+        !CU_add_test(s, "uncounted phase keeps the plan", test_plan_uncounted_phase) ||
         !CU_add_test(s, "max pressure", test_max_pressure) ||
         !CU_add_test(s, "queue model", test_queue_model) ||
         !CU_add_test(s, "SPaT every second", test_spat_every_second) ||
