@@ -496,9 +496,8 @@ static void reason(const struct signals *s, const struct sgroup *g, size_t k,
             r->common_cycle_s, r->target_cycle_s, ADAPTIVE_CYCLE_STEP_S);
     add(buf, n, &len, "; greens move <= %.0f %% of the cycle per cycle toward %s",
         100 * ADAPTIVE_GREEN_STEP, r->plan_split ? (plan_cycle ? "the plan's split" :
-        "the plan's split stretched to the common cycle") : !isnan(r->plan_cycle_s) ? "the plan's "
-        "split (stretched to the cycle run), green moved only where the counted flows need it "
-        "(x <= 0.9)" : "Webster's split");
+        "the plan's split stretched to the common cycle") : r->plan_offsets ? "the plan's split, "
+        "green moved only where the counted flows need it (x <= 0.9)" : "Webster's split");
     if (c->out_phase < 0 || g->cfg.n < 2)
         return;
     if (r->delta_s != 0)
