@@ -203,6 +203,18 @@ struct adaptive_isec_cfg {
     struct adaptive_link down[ADAPTIVE_MAX_PHASES][2];
 };
 
+/* The split of an adaptive member running an activated plan's cycle:
+ * the plan's greens `prior` (n = c->nphases, stretched to cycle C, sum
+ * C - lost time) are kept unless the counted flows `flow` (veh/h, backlogs
+ * included) need more: a phase gets at least the green that serves its
+ * flow at x = ADAPTIVE_X_MAX (in whole vehicles, never under its minimum),
+ * taken from the phases whose prior exceeds their own such need, in
+ * proportion to that excess. A phase not `counted` (its flow is the
+ * design flow the plan was made from) keeps its prior. Returns 0, or -1 (green untouched) when the
+ * needs do not fit in C. */
+int adaptive_prior_split(const struct adaptive_isec_cfg *c, const double *prior,
+                         const double *flow, const bool *counted, double C, double *green);
+
 /* Fill the derived fields; 0, or -1 with a message (no phases, minimum
  * greens that need more than cycle_max_s, ...). */
 int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen);

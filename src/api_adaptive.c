@@ -499,8 +499,9 @@ static void reason(const struct signals *s, const struct sgroup *g, size_t k,
         add(buf, n, &len, "; cycle %.0f s heading for %.0f s (<= %.0f s per cycle)",
             r->common_cycle_s, r->target_cycle_s, ADAPTIVE_CYCLE_STEP_S);
     add(buf, n, &len, "; greens move <= %.0f %% of the cycle per cycle toward %s",
-        100 * ADAPTIVE_GREEN_STEP, !r->plan_split ? "Webster's split"
-        : plan_cycle ? "the plan's split" : "the plan's split stretched to the common cycle");
+        100 * ADAPTIVE_GREEN_STEP, r->plan_split ? (plan_cycle ? "the plan's split" :
+        "the plan's split stretched to the common cycle") : r->plan_offsets ? "the plan's split, "
+        "green moved only where the counted flows need it (x <= 0.9)" : "Webster's split");
     if (c->out_phase < 0 || g->cfg.n < 2)
         return;
     if (r->delta_s != 0)

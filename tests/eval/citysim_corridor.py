@@ -325,21 +325,24 @@ def level_rows(a, seeds, name, factors, plan_path):
     dur = 900 * len(factors)
     base = ["--map", a.map, "--corridor", a.corridor, "--loads", loads, "--duration", str(dur),
             "--start", info["start"], "--warmup", str(WARMUP_S), "--lanes", "2"]
-    rows = [("fixed Webster, offsets zero", mean_rows([run(a.citysim, base + ["--seed", s])
-                                                      for s in seeds])),
-            ("fixed Webster + green wave", mean_rows([run(a.citysim, base + [
+    rows = [("fixed Webster, offsets zero", lambda: mean_rows([
+                run(a.citysim, base + ["--seed", s]) for s in seeds])),
+            ("fixed Webster + green wave", lambda: mean_rows([run(a.citysim, base + [
                 "--seed", s, "--plan", plan_path]) for s in seeds])),
-            ("cityd fixed closed loop", closed_loop(a, base, "fixed", seeds, False)),
-            ("cityd adaptive, 15-min counts", closed_loop(a, base, "adaptive", seeds, False,
-                                                          ["--no-queues"])),
-            ("cityd adaptive, 15-min counts + queues", closed_loop(a, base, "adaptive", seeds,
-                                                                   False)),
-            ("cityd adaptive, 1-min counts", closed_loop(a, base, "adaptive", seeds, False,
-                                                         ["--no-queues", "--count-interval",
-                                                          "60"])),
-            ("cityd adaptive, 1-min counts + queues", closed_loop(a, base, "adaptive", seeds,
-                                                                  False,
-                                                                  ["--count-interval", "60"]))]
+            ("cityd fixed closed loop", lambda: closed_loop(a, base, "fixed", seeds, False)),
+            ("cityd adaptive, 15-min counts", lambda: closed_loop(
+                a, base, "adaptive", seeds, False, ["--no-queues"])),
+            ("cityd adaptive, 15-min counts + queues", lambda: closed_loop(
+                a, base, "adaptive", seeds, False)),
+            ("cityd adaptive, 1-min counts", lambda: closed_loop(
+                a, base, "adaptive", seeds, False, ["--no-queues", "--count-interval", "60"])),
+            ("cityd adaptive, 1-min counts + queues", lambda: closed_loop(
+                a, base, "adaptive", seeds, False, ["--count-interval", "60"])),
+            ("cityd adaptive + green-wave plan, 1-min counts + queues", lambda: closed_loop(
+                a, base, "adaptive", seeds, True, ["--count-interval", "60"]))]
+    # Only the timings asked for (--timings: substrings of their names).
+    rows = [(n, r() if callable(r) else r) for n, r in rows
+            if not a.timings or any(w in n for w in a.timings.split(","))]
     shutil.rmtree(tmp, ignore_errors=True)
     return info, dur, rows
 
@@ -352,6 +355,10 @@ def main():
     ap.add_argument("--map", required=True)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--corridor", default="nandajie")
+    ap.add_argument("--levels", default="", help="comma-separated prefixes of demand levels "
+                    "(light, near, peak); all by default")
+    ap.add_argument("--timings", default="", help="comma-separated substrings of timing names; "
+                    "all by default")
     a = ap.parse_args()
     seeds = [str(s) for s in range(1, a.seeds + 1)]
     tmp = tempfile.mkdtemp(prefix="citysim-eval-")
@@ -367,6 +374,8 @@ def main():
           "delay / stops | cross delay / stops | veh/h | cleared s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, factors in LEVELS:
+        if a.levels and not any(name.startswith(w) for w in a.levels.split(",")):
+            continue
         info, dur, rows = level_rows(a, seeds, name, factors, plan_path)
         print(f"<!-- {name}: loads from {info['start']}, {dur} s (warm-up {WARMUP_S} s), "
               f"factors {factors} on the busiest hour {info['window']} x {info['scale']:.3f}, "

@@ -16,6 +16,9 @@
 # scales the counts). Skips when ../shared/data is absent.
 #
 #   tests/eval/citysim_corridor.sh            (SEEDS=5 by default)
+# A subset while developing: LEVELS=light,near,peak (prefixes) and
+# TIMINGS=substrings of the timing names, e.g.
+#   CORRIDORS=beimalu LEVELS=light TIMINGS="1-min counts + queues" tests/eval/citysim_corridor.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin}
@@ -32,5 +35,6 @@ fi
 for cor in ${CORRIDORS:-nandajie beimalu}; do
     echo "== citysim: $cor, Bentonville peak hour (mean of $SEEDS seeds)"
     python3 tests/eval/citysim_corridor.py --citysim "$BIN/citysim" --cityd "$BIN/cityd" \
-        --data "$DATA" --map maps/yantai --seeds "$SEEDS" --corridor "$cor"
+        --data "$DATA" --map maps/yantai --seeds "$SEEDS" --corridor "$cor" \
+        --levels "${LEVELS:-}" --timings "${TIMINGS:-}"
 done

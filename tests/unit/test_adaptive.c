@@ -733,8 +733,8 @@ static void test_plan_fixed(void)
     adaptive_group_free(g);
 }
 
-/* Adaptive members keep their own splits; the plan's offsets run while
- * the target cycle is the plan's. */
+/* Adaptive members re-split from the plan's split; the plan's offsets
+ * run while the target cycle is the plan's. */
 static void test_plan_adaptive(void)
 {
     corridor3(1200);
@@ -763,6 +763,107 @@ static void test_plan_adaptive(void)
     CU_ASSERT_FALSE(g->m[0].cur.plan_offsets);
     CU_ASSERT_STRING_EQUAL(g->m[0].cur.plan, "");
     adaptive_group_free(g);
+}
+
+/* The plan's split as the prior of an adaptive member (issue 13): three
+ * phases at 1,800 veh/h (h = 2 s), minimums 5 s, lost time 12 s, C = 90,
+ * prior 45 / 12 / 21 s. Hand-computed greens at x = 0.9 in whole
+ * vehicles: flow v needs ceil(v * 90 / 3600 / 0.9) * 2 s. */
+static void test_prior_split(void)
+{
+    struct adaptive_isec_cfg c = { .id = "p", .nphases = 3, .lost_time_s = 12,
+                                   .cycle_min_s = 40, .cycle_max_s = 150 };
+    for (int k = 0; k < 3; k++)
+        c.ph[k] = (struct adaptive_phase_cfg){ .movements = 1u << (3 * k + 1),
+                                               .saturation_vph = 1800, .min_green_s = 5,
+                                               .design_vph = 300 };
+    char err[128];
+    CU_ASSERT_EQUAL_FATAL(adaptive_cfg_finish(&c, err, sizeof err), 0);
+    const double prior[3] = { 45, 12, 21 };
+    const bool all[3] = { true, true, true }, not2[3] = { true, false, true };
+    double g[3] = { -1, -1, -1 };
+    /* Light: every need (24, 6, 6 s) within the prior: the prior. */
+    const double light[3] = { 400, 100, 100 };
+    CU_ASSERT_EQUAL(adaptive_prior_split(&c, prior, light, all, 90, g), 0);
+    for (int k = 0; k < 3; k++)
+        CU_ASSERT_DOUBLE_EQUAL(g[k], prior[k], 1e-9);
+    /* Needs 46 (22.5 -> 23 vehicles), 18 (8.33 -> 9), 12 (5.56 -> 6) s:
+     * 1 + 6 s short, phase 3 has 9 s above its need and gives 7. */
+    const double some[3] = { 810, 300, 200 };
+    CU_ASSERT_EQUAL(adaptive_prior_split(&c, prior, some, all, 90, g), 0);
+    CU_ASSERT_DOUBLE_EQUAL(g[0], 46, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(g[1], 18, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(g[2], 14, 1e-9);
+    /* Phase 2 not counted (its flow the design flow the plan was made
+     * from): it keeps its 12 s, phase 3 gives phase 1 its 1 s. */
+    CU_ASSERT_EQUAL(adaptive_prior_split(&c, prior, some, not2, 90, g), 0);
+    CU_ASSERT_DOUBLE_EQUAL(g[0], 46, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(g[1], 12, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(g[2], 20, 1e-9);
+    /* Needs that do not fit (50 + 18 + 12 > 78): refused, green untouched. */
+    const double heavy[3] = { 900, 300, 200 };
+    g[0] = g[1] = g[2] = -1;
+    CU_ASSERT_EQUAL(adaptive_prior_split(&c, prior, heavy, all, 90, g), -1);
+    CU_ASSERT_DOUBLE_EQUAL(g[0], -1, 0);
+}
+
+/* An adaptive member running an activated plan's cycle keeps the plan's
+ * split while its counts fit in it (before: re-split by Webster from the
+ * counts, which gave the corridor evaluation's protected lefts and side
+ * streets less than the plan). */
+static void test_plan_adaptive_prior(void)
+{
+    corridor3(1200);
+    struct adaptive_plan_member pm[3];
+    plan3(pm);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    double C0 = g->master_cycle;
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(adaptive_set_plan(g, "p1", C0, pm, err, sizeof err), 0);
+    /* Light counts at every member: 300 veh/h east-west, 100 north-south. */
+    for (double t = 0; t < 3600; t += 900)
+        for (size_t k = 0; k < 3; k++)
+            post(g, k, t, 900, 300, 100);
+    adaptive_advance(g, 3600 + 10 * C0, NULL, NULL);
+    double want[3], gmin[3], gr[3] = { 45, 12, 21 };
+    for (size_t p = 0; p < 3; p++)
+        gmin[p] = cor_cfg[0].ph[p].gmin_s;
+    CU_ASSERT_FATAL(signals_split(3, gr, gmin, C0 - cor_cfg[0].lost_time_s, want) >= 0);
+    /* The counted flows fit in the plan's greens stretched to C0 (the
+     * lefts, never counted, keep theirs): the plan's split, exactly. */
+    for (size_t k = 0; k < 3; k++) {
+        const struct adaptive_record *r = &g->m[k].cur;
+        CU_ASSERT_DOUBLE_EQUAL(r->cycle_s, C0, 1e-9);
+        CU_ASSERT_TRUE(r->plan_offsets);
+        for (size_t p = 0; p < 3; p++)
+            CU_ASSERT_DOUBLE_EQUAL(r->green[p], want[p], 1e-6);
+    }
+    adaptive_group_free(g);
+}
+
+/* A phase never counted does not take the corridor off the plan: its
+ * design flow is what the plan was made from. The middle signal's lefts
+ * are designed for 900 veh/h (at 1,650: 0.55 of any cycle at x = 1, more
+ * than a 70 s plan leaves them) but only its through movements are
+ * counted, and those fit. */
+static void test_plan_uncounted_phase(void)
+{
+    corridor3(1200);
+    cor_cfg[1].ph[1].design_vph = 900;
+    struct adaptive_plan_member pm[3];
+    plan3(pm);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    char err[256], why[512];
+    CU_ASSERT_EQUAL_FATAL(adaptive_set_plan(g, "p1", 70, pm, err, sizeof err), 0);
+    for (double t = 0; t < 3600; t += 900)
+        post(g, 1, t, 900, 300, 100);
+    adaptive_advance(g, 3600 + 600, NULL, NULL);
+    CU_ASSERT_TRUE(adaptive_plan_status(g, 1, 4200, why, sizeof why));
+    CU_ASSERT_DOUBLE_EQUAL(g->target_cycle, 70, 1e-9);
+    adaptive_group_free(g);
+    corridor3(1200);
 }
 
 /* At a signal whose own cycle is shorter than the corridor's, the minor
@@ -1181,6 +1282,9 @@ int suite_adaptive(void)
         !CU_add_test(s, "corridor offsets and transitions", test_corridor_transitions) ||
         !CU_add_test(s, "a plan in fixed mode", test_plan_fixed) ||
         !CU_add_test(s, "a plan in adaptive mode", test_plan_adaptive) ||
+        !CU_add_test(s, "plan split as the prior", test_prior_split) ||
+        !CU_add_test(s, "adaptive member keeps the plan's split", test_plan_adaptive_prior) ||
+        !CU_add_test(s, "uncounted phase keeps the plan", test_plan_uncounted_phase) ||
         !CU_add_test(s, "max pressure", test_max_pressure) ||
         !CU_add_test(s, "queue model", test_queue_model) ||
         !CU_add_test(s, "SPaT every second", test_spat_every_second) ||
