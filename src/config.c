@@ -101,6 +101,7 @@ static const struct ckey keys[] = {
     NUM("retention.feed_s", retention_feed_s, "300", 1, 31536000),
     NUM("retention.track_s", retention_track_s, "3600", 0, 31536000),
     NUM("retention.lot_history_s", retention_lot_history_s, "3600", 0, 31536000),
+    NUM("retention.fare_max_age_s", retention_fare_max_age_s, "86400", 60, 31536000),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
