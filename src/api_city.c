@@ -8,14 +8,16 @@
  * of CITY_FARE_PARTS, all its keys under the hash tag {p:NN}, so that the
  * counters of a busy city spread over as many slots (no hot city-wide
  * key under Redis Cluster) and one script touches one slot:
- *   cityd:{p:NN}:fares:<hour>:ids  SET of the ids of the validations of
- *                                  that hour (of their ts): the
- *                                  idempotency markers, one key per hour
- *                                  and not per validation (a key of its
- *                                  own costs some 120 bytes, a member some
- *                                  70), expiring retention.fare_max_age_s
- *                                  and an hour after its last write (older
- *                                  validations are refused)
+ *   cityd:{p:NN}:fares:<hour>:ids:<b>  HASH id -> "" of the validations
+ *                                  of that hour (of their ts) in bucket b
+ *                                  of CITY_FARE_ID_BUCKETS: the
+ *                                  idempotency markers, small hashes and
+ *                                  not a key per validation (a key of its
+ *                                  own costs some 120 bytes, a field of a
+ *                                  small hash some 30), expiring
+ *                                  retention.fare_max_age_s and an hour
+ *                                  after its last write (older validations
+ *                                  are refused)
  *   cityd:{p:NN}:seen:fare:<id>    the marker of the former layout, still
  *                                  honoured until it expires (8 days)
  *   cityd:{p:NN}:fares:<hour>      HASH per hour since the epoch:
@@ -68,7 +70,7 @@
  * method, route ("" none), hash ttl, hour, id. 1 counted, 0 a duplicate. */
 static const char FARE_SCRIPT[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
-    "if redis.call('SADD', KEYS[4], ARGV[6]) == 0 then return 0 end\n"
+    "if redis.call('HSETNX', KEYS[4], ARGV[6], '') == 0 then return 0 end\n"
     "redis.call('EXPIRE', KEYS[4], ARGV[1])\n"
     "redis.call('HINCRBY', KEYS[2], 'm:' .. ARGV[2], 1)\n"
     "if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[2], 'r:' .. ARGV[3] .. ':' .. ARGV[2], 1)"
@@ -386,7 +388,7 @@ static int add_write(struct api_city *ac, struct store_batch *b, const struct ci
     snprintf(part, sizeof part, "%02u", p);
     snprintf(wid, sizeof wid, "fare:%s", f->id);
     snprintf(h, sizeof h, "%lld", hr);
-    snprintf(what, sizeof what, "fares:%lld:ids", hr);
+    snprintf(what, sizeof what, "fares:%lld:ids:%u", hr, city_fare_ids_bucket(f->id));
     snprintf(ttl, sizeof ttl, "%ld", ac->a->cfg.retention_fare_max_age_s + 3600);
     keys_seen(seen, sizeof seen, "p", part, wid);
     hour_key(hour, sizeof hour, p, hr);

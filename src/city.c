@@ -104,12 +104,22 @@ int city_fare_parse(const json_t *item, double now, double max_age_s, struct cit
     return 0;
 }
 
-unsigned city_fare_part(const char *id)
+static uint32_t fnv1a(const char *id)
 {
     uint32_t h = 2166136261u;
     for (const unsigned char *p = (const unsigned char *)id; *p; p++)
         h = (h ^ *p) * 16777619u;
-    return h % CITY_FARE_PARTS;
+    return h;
+}
+
+unsigned city_fare_part(const char *id)
+{
+    return fnv1a(id) % CITY_FARE_PARTS;
+}
+
+unsigned city_fare_ids_bucket(const char *id)
+{
+    return (fnv1a(id) / CITY_FARE_PARTS) % CITY_FARE_ID_BUCKETS;   /* other bits than the part's */
 }
 
 int64_t city_hour(double ts)

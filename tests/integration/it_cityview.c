@@ -267,15 +267,20 @@ static void test_fares(void)
     CU_ASSERT_EQUAL(support_redis_int(&redis, "--scan --pattern '*fare*' | grep -vc '{p:[0-9][0-9]}'"),
                     0);
     CU_ASSERT_TRUE(support_redis_int(&redis, "--scan --pattern '*:fares:*' | wc -l") >= 2);
-    /* Ids are remembered by the hour of their ts, a SET per partition and
-     * hour expiring with retention.fare_max_age_s (a day) and an hour, not
-     * with a key of their own per validation. */
+    /* Ids are remembered by the hour of their ts, in small hashes per
+     * partition and hour expiring with retention.fare_max_age_s (a day) and
+     * an hour, not with a key of their own per validation. */
     CU_ASSERT_EQUAL(support_redis_int(&redis, "--scan --pattern '*seen:fare:*' | wc -l"), 0);
     char key[KEY_MAX], cmd[2 * KEY_MAX], what[64], part[8];
-    snprintf(what, sizeof what, "fares:%lld:ids", (long long)city_hour(1771286460));
+    snprintf(what, sizeof what, "fares:%lld:ids:%u", (long long)city_hour(1771286460),
+             city_fare_ids_bucket("f1"));
     keys_part_key(key, sizeof key, city_fare_part("f1"), what);
-    snprintf(cmd, sizeof cmd, "SISMEMBER '%s' f1", key);
+    snprintf(cmd, sizeof cmd, "HEXISTS '%s' f1", key);
     CU_ASSERT_EQUAL(support_redis_int(&redis, cmd), 1);
+    snprintf(cmd, sizeof cmd, "OBJECT ENCODING '%s'", key);
+    char enc[64];
+    CU_ASSERT(support_redis_text(&redis, cmd, enc, sizeof enc) > 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(enc, "listpack"));
     snprintf(cmd, sizeof cmd, "TTL '%s'", key);
     long long ttl = support_redis_int(&redis, cmd);
     CU_ASSERT(ttl > 86400 && ttl <= 86400 + 3600);
