@@ -487,6 +487,8 @@ def main():
         kinds = sorted(reads)
         plot = ['set terminal png size 1200,800',
                 "set output '%s'" % png, 'set multiplot layout 2,1',
+                # tab-separated with empty fields (no sample yet): not whitespace
+                "set datafile separator '\\t'", 'set key noenhanced',
                 "set title 'read latency per minute (ms)'", 'set logscale y', "set xlabel 'wall minute'",
                 'plot ' + ', '.join("'%s' using 1:%d with linespoints title '%s p%s'" % (
                     per_min, 2 + 2 * i + j, k, '50' if j == 0 else '99')
