@@ -111,6 +111,12 @@ struct adaptive_est {
     double t_good;             /* end of the latest applied interval (0: none) */
     double held_n, held_s;     /* suspect interval awaiting the next (held_s 0: none) */
     double seen_s;             /* counted time behind vph (since it was last reset) */
+    /* Residual queue (issue 13): vehicles still waiting at the end of the
+     * movement's latest green in the latest interval that reported one. */
+    double queue;              /* vehicles; NAN: never reported */
+    double queue_t;            /* end of that interval */
+    double backlog_vph;        /* queue / ADAPTIVE_TAU_S: the flow that clears it
+                                  within the estimator's time constant */
 };
 
 enum adaptive_est_result {
@@ -130,9 +136,24 @@ void adaptive_est_init(struct adaptive_est *e);
  * as a detector fault. */
 enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double count, double t0,
                                              double len_s, double sat_vph);
+/* The same with the movement's residual queue at the end of the interval
+ * (`queue`, vehicles left waiting when its latest green in the interval
+ * ended; NAN: not measured). Stop-line counts are departures; vehicles
+ * are conserved, so what arrived is the count plus the growth of the
+ * residual queue since the previous interval's (when that one ended at
+ * t0), and that is what is smoothed. The queue itself is a backlog the
+ * timing must clear besides the arrivals, within the time constant the
+ * flows are smoothed over (queue / ADAPTIVE_TAU_S, whatever the detector
+ * interval), added to the flow by adaptive_phase_flow while the estimate
+ * is current. */
+enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, double count,
+                                                   double queue, double t0, double len_s,
+                                                   double sat_vph);
 /* The flow to use at time t: NAN when never counted or when the latest
  * applied count ended more than ADAPTIVE_STALE_S before t. */
 double adaptive_est_value(const struct adaptive_est *e, double t);
+/* Its backlog (veh/h) at time t: 0 without a current queue report. */
+double adaptive_est_backlog(const struct adaptive_est *e, double t);
 
 /* ---- bounded change ---- */
 
@@ -301,13 +322,17 @@ typedef void adaptive_record_fn(void *arg, size_t member, const struct adaptive_
 void adaptive_advance(struct adaptive_group *g, double t, adaptive_record_fn *fn, void *arg);
 
 /* Detector counts of member k over [t0, t0+len_s): counts[i] vehicles of
- * UTDF movement i, NAN when not counted. Applied at g->t (advance first);
+ * UTDF movement i, NAN when not counted; queues (NULL: none) the residual
+ * queues at its end (adaptive_est_update_queue), NAN where not measured.
+ * A phase whose counted movements all report a queue is never marked
+ * saturated: the queue says how much more there is. Applied at g->t (advance first);
  * the member's queue estimate is corrected by counted minus modelled
  * arrivals, and a phase whose count reached ADAPTIVE_SAT_X of the capacity
  * it had (the timing running) is marked saturated. res[i] says what
  * happened to each movement. */
 void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAPTIVE_NMOV],
-                    double t0, double len_s, enum adaptive_est_result res[ADAPTIVE_NMOV]);
+                    const double queues[ADAPTIVE_NMOV], double t0, double len_s,
+                    enum adaptive_est_result res[ADAPTIVE_NMOV]);
 /* Change member k's mode (override = set for this intersection; false:
  * back to the group default). Takes effect at its next record. */
 void adaptive_set_mode(struct adaptive_group *g, size_t k, enum adaptive_mode mode,

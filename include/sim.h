@@ -163,6 +163,11 @@ const struct sim_isec_result *sim_isec_result(const struct sim *s, size_t i);
 /* Crossings per movement at intersection i since the last call (and
  * reset): what a detector would have counted. */
 void sim_take_counts(struct sim *s, size_t i, double out[SIM_NMOV]);
+/* Residual queue per movement at intersection i: the vehicles left
+ * waiting when its latest green ended (0 when that green cleared its
+ * queue, or no green has ended yet) -- what a queue detector reports at
+ * the end of a green (split failure). */
+void sim_residual_queues(const struct sim *s, size_t i, double out[SIM_NMOV]);
 void sim_result(const struct sim *s, struct sim_result *out);
 /* Vehicles generated and not yet out of the network. */
 long sim_in_network(const struct sim *s);

@@ -26,8 +26,10 @@ struct runopts {
     const char *map, *corridor, *loads, *plan, *server, *key, *start, *arrivals, *trace, *tz;
     const char *format, *svg;
     double duration, timeout, retries, warmup, speed_dev, lanes;
+    double count_interval;             /* closed loop: detector interval, 0: the loads' */
     unsigned long long seed;
     bool no_dispersion;
+    bool no_queues;                    /* closed loop: stop-line counts only */
 };
 
 struct run {
@@ -81,6 +83,8 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         {"--timeout", OPT_DOUBLE, &o->timeout, false, false},
         {"--retries", OPT_DOUBLE, &o->retries, false, false},
         {"--no-dispersion", OPT_FLAG, &o->no_dispersion, false, false},
+        {"--no-queues", OPT_FLAG, &o->no_queues, false, false},
+        {"--count-interval", OPT_DOUBLE, &o->count_interval, false, false},
         {"--warmup", OPT_DOUBLE, &o->warmup, false, false},
         {"--speed-dev", OPT_DOUBLE, &o->speed_dev, false, false},
         {"--lanes", OPT_DOUBLE, &o->lanes, false, false},
@@ -97,6 +101,9 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         bad = "--server needs --key (a sensor key: counts are posted)";
     else if (o->key && !o->server)
         bad = "--key without --server";
+    else if (o->count_interval < 0 || o->count_interval > 3600 ||
+             (o->count_interval > 0 && !o->server))
+        bad = "--count-interval: seconds in (0, 3600], closed loop only (--server)";
     else if (!(o->duration > 0) || o->duration > 7 * 86400)
         bad = "--duration: expected seconds in (0, 604800]";
     else if (!(o->warmup >= 0 && o->warmup < o->duration))
@@ -178,6 +185,8 @@ static uint64_t hash_inputs(const struct run *r)
     h = simcli_hash(h, &r->c.start_min, sizeof r->c.start_min);
     h = simcli_hash(h, &d, sizeof d);
     h = simcli_hash(h, r->o.arrivals, strlen(r->o.arrivals));
+    h = simcli_hash(h, &r->o.no_queues, sizeof r->o.no_queues);
+    h = simcli_hash(h, &r->o.count_interval, sizeof r->o.count_interval);
     return simcli_hash(h, r->o.corridor, strlen(r->o.corridor));
 }
 
@@ -268,13 +277,18 @@ out:
 static int post_counts(struct run *r, double t, double len, char *err, size_t errlen)
 {
     for (size_t i = 0; i < r->c.n; i++) {
-        double got[SIM_NMOV];
+        double got[SIM_NMOV], left[SIM_NMOV];
         sim_take_counts(r->sim, i, got);
+        sim_residual_queues(r->sim, i, left);
         long long ts = (long long)floor(r->epoch0 + t - len);
-        json_t *counts = json_object();
-        for (int m = 0; m < SIM_NMOV; m++)
-            if (!(r->c.undetected[i] & (1u << m)) && simtiming_phase_of(&r->c, i, m) >= 0)
+        json_t *counts = json_object(), *queues = json_object();
+        for (int m = 0; m < SIM_NMOV; m++) {
+            if (!(r->c.undetected[i] & (1u << m)) && simtiming_phase_of(&r->c, i, m) >= 0) {
                 json_object_set_new(counts, sim_movement_name(m), json_integer((json_int_t)got[m]));
+                json_object_set_new(queues, sim_movement_name(m),
+                                    json_integer((json_int_t)left[m]));
+            }
+        }
         char id[200], path[512], why[400];
         snprintf(id, sizeof id, "cs-%012llx-%s-%lld",
                  (unsigned long long)(r->run_hash & 0xffffffffffffULL), r->c.isecs[i].id, ts);
@@ -282,6 +296,11 @@ static int post_counts(struct run *r, double t, double len, char *err, size_t er
                                 "interval_s", len == floor(len) ? json_integer((json_int_t)len)
                                                                 : json_real(len),
                                 "counts", counts);
+        /* Queue detectors: the residual queue of each counted movement
+         * (docs/signals.md), unless --no-queues. */
+        if (req != NULL && !r->o.no_queues)
+            json_object_set(req, "queues", queues);
+        json_decref(queues);
         char *text = json_dumps(req, JSON_COMPACT);
         json_decref(req);
         snprintf(path, sizeof path, "/v1/signals/intersections/%s/counts", r->c.isecs[i].id);
@@ -321,7 +340,8 @@ static double next_cycle(const struct sim_timing *tm, double t)
 static int closed_loop(struct run *r, double end, char *err, size_t errlen)
 {
     int rc = -1;
-    double len = r->c.interval_s, next_post = len, t = 0;
+    double len = r->o.count_interval > 0 ? r->o.count_interval : r->c.interval_s;
+    double next_post = len, t = 0;
     double *next_fetch = calloc(r->c.n, sizeof *next_fetch);
     if (next_fetch == NULL) {
         snprintf(err, errlen, "out of memory");

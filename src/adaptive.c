@@ -65,7 +65,7 @@ static double clamp(double x, double lo, double hi)
 
 void adaptive_est_init(struct adaptive_est *e)
 {
-    *e = (struct adaptive_est){ NAN, 0, 0, 0, 0, 0 };
+    *e = (struct adaptive_est){ NAN, 0, 0, 0, 0, 0, NAN, 0, 0 };
 }
 
 static bool suspect(const struct adaptive_est *e, double r, double sat)
@@ -125,6 +125,32 @@ enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double coun
     }
     smooth(e, count, len_s, end);
     return ADAPTIVE_EST_APPLIED;
+}
+
+enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, double count,
+                                                   double queue, double t0, double len_s,
+                                                   double sat_vph)
+{
+    double arrived = count;
+    bool measured = isfinite(queue) && queue >= 0;
+    /* Conservation: what arrived = what crossed + the queue's growth,
+     * when the previous queue was taken at this interval's start. */
+    if (measured && isfinite(e->queue) && fabs(e->queue_t - t0) < 1e-6)
+        arrived = fmax(0, count + queue - e->queue);
+    enum adaptive_est_result r = adaptive_est_update(e, arrived, t0, len_s, sat_vph);
+    if (r == ADAPTIVE_EST_OUTDATED)
+        return r;
+    e->queue = measured ? queue : NAN;
+    e->queue_t = t0 + len_s;
+    e->backlog_vph = measured ? queue * 3600.0 / ADAPTIVE_TAU_S : 0;
+    return r;
+}
+
+double adaptive_est_backlog(const struct adaptive_est *e, double t)
+{
+    if (!isfinite(e->queue) || t - e->queue_t > ADAPTIVE_STALE_S)
+        return 0;
+    return e->backlog_vph;
 }
 
 double adaptive_est_value(const struct adaptive_est *e, double t)
@@ -239,7 +265,7 @@ int adaptive_cfg_finish(struct adaptive_isec_cfg *c, char *err, size_t errlen)
 double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adaptive_est *est,
                            size_t k, double t, bool *from_counts)
 {
-    double sum[4] = { 0, 0, 0, 0 }, seen = 0;
+    double sum[4] = { 0, 0, 0, 0 }, backlog[4] = { 0, 0, 0, 0 }, seen = 0;
     bool any = false;
     for (int i = 0; i < ADAPTIVE_NMOV; i++) {
         if (!(c->ph[k].movements & (1u << i)))
@@ -247,6 +273,7 @@ double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adapt
         double v = adaptive_est_value(&est[i], t);
         if (!isnan(v)) {
             sum[i / 3] += v;
+            backlog[i / 3] += adaptive_est_backlog(&est[i], t);
             seen = fmax(seen, est[i].seen_s);
             any = true;
         }
@@ -255,10 +282,16 @@ double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adapt
     double prior = c->ph[k].design_vph;
     if (!any)
         return prior;
-    double counted = fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
+    /* The critical approach: the most arriving and waiting. */
+    int a = 0;
+    for (int j = 1; j < 4; j++)
+        if (sum[j] + backlog[j] > sum[a] + backlog[a])
+            a = j;
+    double counted = sum[a];
+    /* The backlog is measured, not estimated: it is not shrunk. */
     if (!(prior > 0))
-        return counted;
-    return prior + (1.0 - exp(-seen / ADAPTIVE_TAU_S)) * (counted - prior);
+        return counted + backlog[a];
+    return prior + (1.0 - exp(-seen / ADAPTIVE_TAU_S)) * (counted - prior) + backlog[a];
 }
 
 double adaptive_movement_saturation(const struct adaptive_isec_cfg *c, int i)
@@ -419,6 +452,70 @@ static double plan_need(const struct adaptive_member *m, double t)
     return capacity_cycle_x(m->cfg, flow, m->cfg->cycle_min_s, 1.0, INFINITY);
 }
 
+/* Vehicle-hours lost per hour by phase k with green g of cycle C: flow
+ * times the HCM 2000 control delay (uniform d1 + incremental d2 over the
+ * analysis period), the measure of delay the timing is judged by. */
+static double phase_delay_rate(const struct adaptive_isec_cfg *c, size_t k, double v, double g,
+                               double C)
+{
+    double cap = c->ph[k].saturation_vph * g / C;
+    if (!(v > 0))
+        return 0;
+    if (!(cap > 0))
+        return INFINITY;
+    double x = v / cap;
+    return v * (signals_hcm_uniform_delay(C, g, x) +
+                signals_hcm_incremental_delay(x, cap, SIGNALS_HCM_T_H, SIGNALS_HCM_K,
+                                              SIGNALS_HCM_I));
+}
+
+#define OVERSAT_STEP_S 0.1   /* green handed out at a time */
+
+/* An oversaturated cycle: the phases' demands at x = 1 (flows, backlogs
+ * included) need more green than C - L has. Webster's split (equal
+ * degrees of saturation) is then no longer near the least delay: a
+ * second of green removes s_p / 3600 vehicles from a queue that grows
+ * anyway, so it is worth most to the phases with the highest saturation
+ * flow (Gazis 1964, the oversaturated intersection). The split that
+ * minimises the phases' total HCM control delay over the analysis period
+ * (flow-weighted d1 + d2, backlogs in the flows) is found by handing out
+ * the green above the minimums a tenth of a second at a time to the phase
+ * whose delay it cuts most (the delay is convex in the green, so this
+ * reaches the optimum within a step). Returns false (green untouched)
+ * when the demands fit. */
+static bool oversaturated_split(const struct adaptive_isec_cfg *c, const double *flow, double C,
+                                double *green)
+{
+    size_t n = c->nphases;
+    double need = c->lost_time_s, left = C - c->lost_time_s, g[ADAPTIVE_MAX_PHASES];
+    for (size_t k = 0; k < n; k++) {
+        need += fmax(c->ph[k].gmin_s, flow[k] / c->ph[k].saturation_vph * C);
+        g[k] = c->ph[k].gmin_s;
+        left -= g[k];
+    }
+    if (need <= C + 1e-9 || left < 0)
+        return false;
+    double rate[ADAPTIVE_MAX_PHASES], gain[ADAPTIVE_MAX_PHASES];
+    for (size_t k = 0; k < n; k++) {
+        rate[k] = phase_delay_rate(c, k, flow[k], g[k], C);
+        gain[k] = rate[k] - phase_delay_rate(c, k, flow[k], g[k] + OVERSAT_STEP_S, C);
+    }
+    while (left > 1e-9) {
+        double step = fmin(OVERSAT_STEP_S, left);
+        size_t best = 0;
+        for (size_t k = 1; k < n; k++)
+            if (gain[k] > gain[best])
+                best = k;
+        g[best] += step;
+        left -= step;
+        rate[best] = phase_delay_rate(c, best, flow[best], g[best], C);
+        gain[best] = rate[best] - phase_delay_rate(c, best, flow[best], g[best] + OVERSAT_STEP_S,
+                                                   C);
+    }
+    memcpy(green, g, n * sizeof *g);
+    return true;
+}
+
 /* Webster's timing at time t: the member's own cycle when cycle is NAN,
  * else the split of that cycle. -1 when the cycle cannot hold the
  * minimum greens (then p is the equal share above the minimums). */
@@ -452,6 +549,7 @@ static int member_plan(const struct adaptive_member *m, double t, double cycle, 
         p->Y = wo.Y;
         for (size_t k = 0; k < c->nphases; k++)
             p->green[k] = out[k].effective_green_s;
+        oversaturated_split(c, p->flow, p->cycle, p->green);
         return 0;
     }
     /* Only a given cycle too short for the minimums gets here. */
@@ -1059,7 +1157,8 @@ static double whole_capacity(const struct adaptive_member *m, int p)
 }
 
 void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAPTIVE_NMOV],
-                    double t0, double len_s, enum adaptive_est_result res[ADAPTIVE_NMOV])
+                    const double queues[ADAPTIVE_NMOV], double t0, double len_s,
+                    enum adaptive_est_result res[ADAPTIVE_NMOV])
 {
     struct adaptive_member *m = &g->m[k];
     const struct adaptive_isec_cfg *c = m->cfg;
@@ -1067,8 +1166,10 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
     commit_queue(m, T);
     for (int i = 0; i < ADAPTIVE_NMOV; i++)
         res[i] = isnan(counts[i]) ? ADAPTIVE_EST_ABSENT
-                                  : adaptive_est_update(&m->est[i], counts[i], t0, len_s,
-                                                        adaptive_movement_saturation(c, i));
+                                  : adaptive_est_update_queue(&m->est[i], counts[i],
+                                                              queues ? queues[i] : NAN, t0,
+                                                              len_s,
+                                                              adaptive_movement_saturation(c, i));
     /* Arrivals counted minus arrivals modelled: the queue model's error
      * over the interval, when the interval is recent and trusted; and
      * saturation: stop-line counts cannot exceed capacity, so a phase
@@ -1076,7 +1177,7 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
     bool recent = t0 + len_s >= T - len_s;
     for (size_t p = 0; recent && p < c->nphases; p++) {
         double sum[4] = { 0, 0, 0, 0 };
-        bool any = false, held = false;
+        bool any = false, held = false, queued = true;
         for (int i = 0; i < ADAPTIVE_NMOV; i++) {
             if (!(c->ph[p].movements & (1u << i)))
                 continue;
@@ -1084,12 +1185,19 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
             if (res[i] == ADAPTIVE_EST_APPLIED) {
                 sum[i / 3] += counts[i];
                 any = true;
+                queued &= isfinite(m->est[i].queue);
             }
         }
         if (!any || held)
             continue;
         double counted = fmax(fmax(sum[0], sum[1]), fmax(sum[2], sum[3]));
         m->q[p] = fmax(0, m->q[p] + counted - m->cur.flow[p] * len_s / 3600.0);
+        /* With the residual queues measured nothing is guessed: the
+         * queues' growth is in the flows and what is left is a backlog. */
+        if (queued) {
+            m->sat_floor[p] = 0;
+            continue;
+        }
         double cap = capacity_now(m, (int)p), rate = counted * 3600.0 / len_s;
         double whole = whole_capacity(m, (int)p);
         /* Saturated: demand may be higher than counted, ask for more.

@@ -76,8 +76,9 @@ static json_t *member_json(const struct adaptive_member *m)
     json_t *o = json_object(), *est = json_array();
     for (int i = 0; i < ADAPTIVE_NMOV; i++) {
         const struct adaptive_est *e = &m->est[i];
-        double v[6] = { e->vph, e->t_end, e->t_good, e->held_n, e->held_s, e->seen_s };
-        json_array_append_new(est, nums(v, 6));
+        double v[9] = { e->vph, e->t_end, e->t_good, e->held_n, e->held_s, e->seen_s,
+                        e->queue, e->queue_t, e->backlog_vph };
+        json_array_append_new(est, nums(v, 9));
     }
     json_object_set_new(o, "id", json_string(m->cfg->id));
     json_object_set_new(o, "mode", json_integer(m->mode));
@@ -254,15 +255,18 @@ static void member_read(struct rd *rd, json_t *o, struct adaptive_member *m)
     if (json_array_size(est) != ADAPTIVE_NMOV)
         rd->ok = false;
     for (int i = 0; rd->ok && i < ADAPTIVE_NMOV; i++) {
-        double v[6];
+        /* Snapshots from before residual queues have 6 numbers. */
+        double v[9] = { 0, 0, 0, 0, 0, 0, NAN, 0, 0 };
         json_t *e = json_array_get(est, (size_t)i);
-        if (json_array_size(e) != 6) {
+        size_t ne = json_array_size(e);
+        if (ne != 6 && ne != 9) {
             rd->ok = false;
             break;
         }
-        for (size_t j = 0; j < 6; j++)
+        for (size_t j = 0; j < ne; j++)
             v[j] = rnum(rd, json_array_get(e, j));
-        m->est[i] = (struct adaptive_est){ v[0], v[1], v[2], v[3], v[4], v[5] };
+        m->est[i] = (struct adaptive_est){ v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+                                           v[8] };
     }
     getv(rd, o, "q", m->q, n);
     m->q_t = get(rd, o, "q_t");

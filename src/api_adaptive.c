@@ -64,6 +64,7 @@
 #include "pfeed.h"
 
 #define HIST_MAX 96                     /* records per member kept for past instants */
+#define QUEUE_MAX_VEH 10000             /* residual queue: more is not a queue */
 #define COUNTS_HISTORY_MAX 2976         /* 31 days of 15-minute counts */
 #define SEEN_TTL_S 2678400              /* idempotency window: 31 days */
 #define FUTURE_SLACK_S 300.0            /* an interval may end this far ahead of the clock */
@@ -128,6 +129,7 @@ struct job {
     enum job_kind kind;
     char id[COUNT_ID_MAX + 1];
     double ts, len, counts[ADAPTIVE_NMOV];
+    double queues[ADAPTIVE_NMOV];           /* residual queues, NAN: not measured */
     char *entry;                            /* counts as stored (owned) */
     enum adaptive_mode mode;
     bool override;                          /* JOB_PLAN: every member switches to mode */
@@ -1196,7 +1198,7 @@ static void job_apply(struct sgroup *g)
     struct store_batch *b = store_batch_new();
     bool ok = g->pending != NULL && b != NULL;
     if (ok && j->kind == JOB_COUNTS)
-        adaptive_count(g->pending, j->k, j->counts, j->ts, j->len, j->res);
+        adaptive_count(g->pending, j->k, j->counts, j->queues, j->ts, j->len, j->res);
     else if (ok)
         adaptive_set_mode(g->pending, j->k, j->mode, j->override);
     ok = ok && (snap = adaptive_snapshot(g->pending)) != NULL;
@@ -1628,6 +1630,43 @@ static int parse_counts(json_t *obj, const struct adaptive_isec_cfg *c, struct j
     return 0;
 }
 
+/* queues{} (optional) into j->queues: for a movement counted in this
+ * body, the vehicles still waiting when its latest green in the interval
+ * ended (docs/signals.md); 0, or -1 with err. */
+static int parse_queues(json_t *obj, struct job *j, char *err)
+{
+    const char *key;
+    json_t *v;
+    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+        j->queues[i] = NAN;
+    if (obj == NULL || json_is_null(obj))
+        return 0;
+    if (!json_is_object(obj)) {
+        snprintf(err, ERRLEN, "queues: must be an object of UTDF movements (residual queues, "
+                 "vehicles)");
+        return -1;
+    }
+    json_object_foreach(obj, key, v) {
+        int i = adaptive_movement_index(key);
+        if (i < 0 || isnan(j->counts[i])) {
+            snprintf(err, ERRLEN, "queues.%s: %s", key, i < 0 ? "unknown movement (UTDF: NBL "
+                     "NBT NBR SBL SBT SBR EBL EBT EBR WBL WBT WBR)" : "a queue needs a count of "
+                     "the same movement in counts");
+            return -1;
+        }
+        if (json_is_null(v))
+            continue;                       /* not measured */
+        double n = json_number_value(v);
+        if (!json_is_number(v) || !isfinite(n) || n < 0 || n > QUEUE_MAX_VEH) {
+            snprintf(err, ERRLEN, "queues.%s: must be a number of vehicles in [0, %d] (or null: "
+                     "not measured)", key, QUEUE_MAX_VEH);
+            return -1;
+        }
+        j->queues[i] = n;
+    }
+    return 0;
+}
+
 static int parse_count_body(json_t *in, struct signals *s, struct job *j, char *err)
 {
     json_t *id = json_object_get(in, "id"), *counts = json_object_get(in, "counts");
@@ -1659,17 +1698,25 @@ static int parse_count_body(json_t *in, struct signals *s, struct job *j, char *
         snprintf(err, ERRLEN, "counts: missing (an object of UTDF movement counts)");
         return -1;
     }
-    if (parse_counts(counts, &j->g->isec[j->k], j, err) != 0)
+    if (parse_counts(counts, &j->g->isec[j->k], j, err) != 0 ||
+        parse_queues(json_object_get(in, "queues"), j, err) != 0)
         return -1;
     /* What is stored: the input as received, normalised. */
-    json_t *e = json_object(), *cs = json_object();
-    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+    json_t *e = json_object(), *cs = json_object(), *qs = json_object();
+    for (int i = 0; i < ADAPTIVE_NMOV; i++) {
         if (!isnan(j->counts[i]))
             json_object_set_new(cs, adaptive_movement_name(i), json_real(j->counts[i]));
+        if (!isnan(j->queues[i]))
+            json_object_set_new(qs, adaptive_movement_name(i), json_real(j->queues[i]));
+    }
     json_object_set_new(e, "id", json_string(j->id));
     json_object_set_new(e, "ts", json_real(j->ts));
     json_object_set_new(e, "interval_s", json_real(j->len));
     json_object_set_new(e, "counts", cs);
+    if (json_object_size(qs) > 0)
+        json_object_set_new(e, "queues", qs);
+    else
+        json_decref(qs);
     json_object_set_new(e, "received_at", json_real(app_wall_now()));
     j->entry = json_dumps(e, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(e);

@@ -168,6 +168,7 @@ struct sim {
     struct queue *q;                     /* n * SIM_NMOV */
     struct sim_isec_result *res;
     double *taken;                       /* n * SIM_NMOV counts since last take */
+    double *residual;                    /* n * SIM_NMOV queue left at the latest green end */
     struct gen *gens; size_t ngens;
     double *lane_last;                   /* n * 4 approaches * lanes: last arrival */
     int lanes;
@@ -453,11 +454,12 @@ static struct queue *queue_of(struct sim *s, size_t i, int m)
     return &s->q[i * SIM_NMOV + (size_t)m];
 }
 
-static void schedule_serve(struct sim *s, size_t i, int m)
+/* Schedule the head's crossing; its time, or INFINITY when none. */
+static double schedule_serve(struct sim *s, size_t i, int m)
 {
     struct queue *q = queue_of(s, i, m);
     if (q->pending || q->len == 0)
-        return;
+        return INFINITY;
     const struct vehicle *head = &s->veh[q->ring[q->head]];
     double t = head->arrived;
     if (q->last_cross + q->headway > t)
@@ -472,6 +474,7 @@ static void schedule_serve(struct sim *s, size_t i, int m)
     double d = next_service(&s->isecs[i], m, t, head->arrived, q->headway, grace);
     if (d < INFINITY && heap_push(s, d, EV_SERVE, (int)i, m) == 0)
         q->pending = true;
+    return d;
 }
 
 static int queue_push(struct queue *q, int v)
@@ -612,7 +615,14 @@ static void serve(struct sim *s, size_t i, int m)
         double at = lane_arrival(s, (size_t)next, vh->approach, s->now + after + T);
         heap_push(s, at, EV_ARRIVE, v, next);
     }
-    schedule_serve(s, i, m);
+    /* The residual queue a detector sees when the green ends: 0 once the
+     * queue clears; what waits when the next crossing is not the next
+     * saturation headway of this green. */
+    double d = schedule_serve(s, i, m);
+    if (q->len == 0)
+        s->residual[i * SIM_NMOV + (size_t)m] = 0;
+    else if (d > s->now + q->headway + 1e-6)
+        s->residual[i * SIM_NMOV + (size_t)m] = (double)q->len;
 }
 
 /* A driver's desired-speed factor: N(1, speed_dev), redrawn outside
@@ -789,6 +799,7 @@ struct sim *sim_new(struct sim_isec *isecs, size_t n, const struct sim_corridor_
     s->q = calloc(n * SIM_NMOV, sizeof *s->q);
     s->res = calloc(n, sizeof *s->res);
     s->taken = calloc(n * SIM_NMOV, sizeof *s->taken);
+    s->residual = calloc(n * SIM_NMOV, sizeof *s->residual);
     s->lanes = o->lanes;
     if (s->lanes > 0) {
         s->lane_last = malloc(n * 4 * (size_t)s->lanes * sizeof *s->lane_last);
@@ -796,7 +807,7 @@ struct sim *sim_new(struct sim_isec *isecs, size_t n, const struct sim_corridor_
             for (size_t k = 0; k < n * 4 * (size_t)s->lanes; k++)
                 s->lane_last[k] = -INFINITY;
     }
-    if (s->q == NULL || s->res == NULL || s->taken == NULL ||
+    if (s->q == NULL || s->res == NULL || s->taken == NULL || s->residual == NULL ||
         (s->lanes > 0 && s->lane_last == NULL))
         goto oom;
     for (size_t i = 0; i < n; i++) {
@@ -825,6 +836,7 @@ void sim_free(struct sim *s)
     free(s->q);
     free(s->res);
     free(s->taken);
+    free(s->residual);
     free(s->lane_last);
     free(s->gens);
     free(s->heap);
@@ -870,6 +882,12 @@ void sim_take_counts(struct sim *s, size_t i, double out[SIM_NMOV])
         out[m] = s->taken[i * SIM_NMOV + (size_t)m];
         s->taken[i * SIM_NMOV + (size_t)m] = 0;
     }
+}
+
+void sim_residual_queues(const struct sim *s, size_t i, double out[SIM_NMOV])
+{
+    for (int m = 0; m < SIM_NMOV; m++)
+        out[m] = s->residual[i * SIM_NMOV + (size_t)m];
 }
 
 void sim_result(const struct sim *s, struct sim_result *out)

@@ -1,19 +1,19 @@
-#!/usr/bin/env python3
-"""citysim_corridor.py -- the demo corridor `nandajie` (8 signals) under the
-real Bentonville (AR) peak-hour turning counts, five timings: a plan with all
-offsets zero (citysim's default), cityd's green-wave plan (--plan), and cityd
-in closed loop: fixed (design flows), fixed running that green-wave plan, and
-adaptive. Prints the rows. Run by tests/eval/citysim_corridor.sh (which skips
-when ../shared/data is absent).
+"""citysim_corridor.py -- a corridor of maps/yantai (--corridor: nandajie, 8
+signals, by default; beimalu, 5) under the real Bentonville (AR) peak-hour
+turning counts: a plan with all offsets zero (citysim's default), cityd's
+green-wave plan (--plan), and cityd in closed loop: fixed (design flows) and
+adaptive with four detector feeds (stop-line counts every 15 minutes or every
+minute, each without and with residual queues). Prints the rows. Run by
+tests/eval/citysim_corridor.sh (which skips when ../shared/data is absent).
 
 Every cityd runs on the replay clock (clock.mode=replay) with its own
 redis-server, both on free loopback ports in a temporary directory; each
 closed-loop run (timing x seed) gets a fresh pair, so no run sees another's
 counts or state. They are stopped by PID when the run ends.
 
-Mapping the 5 Bentonville intersections (INTID 1..5) onto nandajie's 8
-(nd-01 .. nd-08) -- all decided from the data and the map, nothing per file:
-  * nd-0k takes Bentonville intersection ((k-1) mod 5) + 1: 1 2 3 4 5 1 2 3.
+Mapping the 5 Bentonville intersections (INTID 1..5) onto the corridor's
+(nandajie: nd-01 .. nd-08) -- all decided from the data and the map, nothing per file:
+  * the k-th signal takes Bentonville intersection ((k-1) mod 5) + 1: 1 2 3 4 5 1 2 3.
   * Orientation: nandajie runs east-west. A Bentonville intersection whose
     north-south through volume exceeds its east-west one is rotated a
     quarter turn (NB->EB, EB->SB, SB->WB, WB->NB; turns kept), so its main
@@ -95,7 +95,7 @@ def rotate_if_ns(counts_by_interval):
     return out, True
 
 
-def load_map(path):
+def load_map(path, corridor):
     with open(path) as f:
         d = json.load(f)
     isecs = {}
@@ -104,7 +104,7 @@ def load_map(path):
         p = ft["properties"]
         if p.get("kind") == "intersection":
             isecs[p["id"]] = p
-        elif p.get("kind") == "corridor" and p["id"] == "nandajie":
+        elif p.get("kind") == "corridor" and p["id"] == corridor:
             cor = p
     return [isecs[i] for i in cor["intersections"]]
 
@@ -134,13 +134,13 @@ LEVELS = [
 WARMUP_S = 900
 
 
-def build_loads(data, mapfile, out, factors=(1.0, 1.0, 1.0, 1.0)):
+def build_loads(data, mapfile, out, factors=(1.0, 1.0, 1.0, 1.0), corridor="nandajie"):
     """The busiest hour mapped and scaled, then interval k gets the
     counts of the hour's interval (k - 1) mod 4 times factors[k], starting
     one interval before the hour (the warm-up)."""
     rows = read_bentonville(data)
     window, total = busiest_hour(rows)
-    nd = load_map(mapfile)
+    nd = load_map(mapfile, corridor)
     per = {}
     rotated = []
     for k, isec in enumerate(nd):
@@ -165,7 +165,7 @@ def build_loads(data, mapfile, out, factors=(1.0, 1.0, 1.0, 1.0)):
     t0 = datetime.datetime.strptime(f"{window[0][0]} {window[0][1]}", "%m/%d/%Y %H%M") - \
         datetime.timedelta(minutes=15 if len(factors) > 4 else 0)
     with open(out, "w") as f:
-        f.write("Bentonville AR counts mapped onto nandajie (citysim_corridor.py),\n")
+        f.write(f"Bentonville AR counts mapped onto {corridor} (citysim_corridor.py),\n")
         f.write("DATE,TIME,INTID," + ",".join(MOVS) + "\n")
         for isec in nd:
             served = {m for ph in isec["phases"] for m in ph["movements"]}
@@ -203,7 +203,8 @@ class Stack:
     """A redis-server and a cityd (replay clock, `mode`) for one run."""
     KEY = "eval-admin"
 
-    def __init__(self, cityd, mode):
+    def __init__(self, cityd, mode, corridor="nandajie"):
+        self.corridor = corridor
         self.dir = tempfile.mkdtemp(prefix="citysim-eval-stack-")
         with open(os.path.join(self.dir, "keys.conf"), "w") as f:
             f.write(f"{self.KEY} admin eval\n")
@@ -252,12 +253,12 @@ class Stack:
             sys.exit(f"cityd: {method} {path}: {e.code} {e.read().decode()}")
 
     def greenwave_plan(self):
-        """A green-wave plan for nandajie (speed range), activated; the
+        """A green-wave plan for the corridor (speed range), activated; the
         plan as GET .../plan returns it."""
-        plan = self.call("POST", "/v1/signals/corridors/nandajie/greenwave",
-                         {"speed_range_mps": [11.1, 13.9]})
-        self.call("PUT", "/v1/signals/corridors/nandajie/plan", {"plan": plan["id"]})
-        return self.call("GET", "/v1/signals/corridors/nandajie/plan")
+        base = f"/v1/signals/corridors/{self.corridor}"
+        plan = self.call("POST", base + "/greenwave", {"speed_range_mps": [11.1, 13.9]})
+        self.call("PUT", base + "/plan", {"plan": plan["id"]})
+        return self.call("GET", base + "/plan")
 
     def close(self):
         for p in reversed(self.procs):
@@ -305,30 +306,40 @@ def mean_rows(results):
     return row
 
 
-def closed_loop(a, base, mode, seeds, with_plan):
+def closed_loop(a, base, mode, seeds, with_plan, extra=()):
     out = []
     for s in seeds:
-        with Stack(a.cityd, mode) as st:
+        with Stack(a.cityd, mode, a.corridor) as st:
             if with_plan:
                 st.greenwave_plan()
             out.append(run(a.citysim, base + ["--seed", s, "--server", st.base,
-                                              "--key", Stack.KEY]))
+                                              "--key", Stack.KEY] + list(extra)))
     return mean_rows(out)
 
 
 def level_rows(a, seeds, name, factors, plan_path):
     tmp = tempfile.mkdtemp(prefix="citysim-eval-")
     loads = os.path.join(tmp, "loads.csv")
-    info = build_loads(a.data, os.path.join(a.map, "corridors.geojson"), loads, factors)
+    info = build_loads(a.data, os.path.join(a.map, "corridors.geojson"), loads, factors,
+                       a.corridor)
     dur = 900 * len(factors)
-    base = ["--map", a.map, "--corridor", "nandajie", "--loads", loads, "--duration", str(dur),
+    base = ["--map", a.map, "--corridor", a.corridor, "--loads", loads, "--duration", str(dur),
             "--start", info["start"], "--warmup", str(WARMUP_S), "--lanes", "2"]
     rows = [("fixed Webster, offsets zero", mean_rows([run(a.citysim, base + ["--seed", s])
                                                       for s in seeds])),
             ("fixed Webster + green wave", mean_rows([run(a.citysim, base + [
                 "--seed", s, "--plan", plan_path]) for s in seeds])),
             ("cityd fixed closed loop", closed_loop(a, base, "fixed", seeds, False)),
-            ("cityd adaptive closed loop", closed_loop(a, base, "adaptive", seeds, False))]
+            ("cityd adaptive, 15-min counts", closed_loop(a, base, "adaptive", seeds, False,
+                                                          ["--no-queues"])),
+            ("cityd adaptive, 15-min counts + queues", closed_loop(a, base, "adaptive", seeds,
+                                                                   False)),
+            ("cityd adaptive, 1-min counts", closed_loop(a, base, "adaptive", seeds, False,
+                                                         ["--no-queues", "--count-interval",
+                                                          "60"])),
+            ("cityd adaptive, 1-min counts + queues", closed_loop(a, base, "adaptive", seeds,
+                                                                  False,
+                                                                  ["--count-interval", "60"]))]
     shutil.rmtree(tmp, ignore_errors=True)
     return info, dur, rows
 
@@ -340,11 +351,12 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--map", required=True)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--corridor", default="nandajie")
     a = ap.parse_args()
     seeds = [str(s) for s in range(1, a.seeds + 1)]
     tmp = tempfile.mkdtemp(prefix="citysim-eval-")
     plan_path = os.path.join(tmp, "plan.json")
-    with Stack(a.cityd, "fixed") as st:
+    with Stack(a.cityd, "fixed", a.corridor) as st:
         plan = st.greenwave_plan()
     with open(plan_path, "w") as f:
         json.dump(plan, f)

@@ -6,7 +6,10 @@
 #                                     speed range, then citysim --plan
 #   cityd fixed closed loop           signals.mode=fixed, no plan (design flows)
 #   cityd fixed closed loop + plan    the same with that green-wave plan activated
-#   cityd adaptive closed loop        signals.mode=adaptive
+#   cityd adaptive                    signals.mode=adaptive, four detector feeds:
+#                                     stop-line counts every 15 min (--no-queues) or
+#                                     every minute (--count-interval 60), each without
+#                                     and with the residual queues (docs/signals.md)
 # Every cityd runs on the replay clock (-o clock.mode=replay: the simulated
 # instants are its now), and each closed-loop run gets a fresh cityd and
 # Redis (started and stopped by citysim_corridor.py, which also maps and
@@ -23,6 +26,11 @@ if [ ! -f "$DATA" ]; then
     exit 0
 fi
 [ -x "$BIN/cityd" ] && [ -x "$BIN/citysim" ] || make --no-print-directory all >/dev/null
-echo "== citysim: nandajie, Bentonville peak hour (mean of $SEEDS seeds)"
-python3 tests/eval/citysim_corridor.py --citysim "$BIN/citysim" --cityd "$BIN/cityd" \
-    --data "$DATA" --map maps/yantai --seeds "$SEEDS"
+# CORRIDORS: nandajie (the corridor the adaptive rules were developed on)
+# and beimalu (a check they were not tuned to it: other phasing, spacing
+# and count mapping).
+for cor in ${CORRIDORS:-nandajie beimalu}; do
+    echo "== citysim: $cor, Bentonville peak hour (mean of $SEEDS seeds)"
+    python3 tests/eval/citysim_corridor.py --citysim "$BIN/citysim" --cityd "$BIN/cityd" \
+        --data "$DATA" --map maps/yantai --seeds "$SEEDS" --corridor "$cor"
+done

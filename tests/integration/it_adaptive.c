@@ -192,6 +192,32 @@ static void test_counts_idempotent(void)
     json_decref(t);
 }
 
+/* Residual queues beside the counts (docs/signals.md): stored with them,
+ * and the queue left is a backlog the timing serves besides the flow. */
+static void test_counts_queues(void)
+{
+    struct http_result res;
+    /* nd-05's phase 1 (EBT WBT WBR, design 1480): EB 300 crossed and 25
+     * were left waiting, WB 280 + 20 with none left. */
+    post_count("nd-05", "k-sensor", "nd05-q0", T0, 900,
+               "{\"EBT\":300,\"WBT\":280,\"WBR\":20},\"queues\":{\"EBT\":25,\"WBT\":0,"
+               "\"WBR\":null}", &res);
+    CU_ASSERT_EQUAL_FATAL(res.status, 201);
+    http_result_free(&res);
+    long st;
+    json_t *h = get("/v1/signals/intersections/nd-05/counts", &st);
+    json_t *q = json_object_get(json_array_get(json_object_get(h, "counts"), 0), "queues");
+    CU_ASSERT_DOUBLE_EQUAL(num(q, "EBT"), 25, 1e-9);
+    CU_ASSERT_PTR_NULL(json_object_get(q, "WBR"));           /* not measured */
+    json_decref(h);
+    /* EB: 1200 veh/h (shrunk toward 1480 after one count) + 25 / 900 s = 100. */
+    json_t *t = timing("nd-05", T0 + 900);
+    json_t *p0 = json_array_get(json_object_get(t, "phases"), 0);
+    CU_ASSERT_DOUBLE_EQUAL(num(p0, "flow_vph"), 1480 + (1 - exp(-1.0)) * (1200 - 1480) + 100,
+                           1e-5);
+    json_decref(t);
+}
+
 /* Bad input: a clear error naming the field, and the timing untouched. */
 static void test_bad_input(void)
 {
@@ -216,6 +242,14 @@ static void test_bad_input(void)
     expect_400("nd-04", "{\"id\":\"b1\",\"ts\":1764374400,\"interval_s\":0,\"counts\":{}}",
                "interval_s");
     expect_400("nd-04", "{\"id\":\"b1\",\"ts\":-5,\"counts\":{}}", "ts");
+    expect_400("nd-04", BODY("{\"id\":\"b1\",%s,\"counts\":{\"EBT\":3},\"queues\":[2]}", ok),
+               "queues");
+    expect_400("nd-04", BODY("{\"id\":\"b1\",%s,\"counts\":{\"EBT\":3},\"queues\":{\"WBT\":2}}",
+                             ok), "queues.WBT");
+    expect_400("nd-04", BODY("{\"id\":\"b1\",%s,\"counts\":{\"EBT\":3},\"queues\":{\"EBT\":-2}}",
+                             ok), "queues.EBT");
+    expect_400("nd-04", BODY("{\"id\":\"b1\",%s,\"counts\":{\"EBT\":3},\"queues\":{\"XBT\":2}}",
+                             ok), "queues.XBT");
 #undef BODY
     struct http_result res;
     post_count("nd-99", "k-sensor", "b1", T0, 900, "{}", &res);
@@ -603,6 +637,7 @@ int suite_adaptive(void)
     CU_pSuite s = CU_add_suite("adaptive (HTTP)", suite_init, suite_clean);
     if (s == NULL ||
         !CU_add_test(s, "counts are idempotent", test_counts_idempotent) ||
+        !CU_add_test(s, "counts with residual queues", test_counts_queues) ||
         !CU_add_test(s, "bad input changes nothing", test_bad_input) ||
         !CU_add_test(s, "timing follows counts", test_timing_follows_counts) ||
         !CU_add_test(s, "SPaT", test_spat) ||

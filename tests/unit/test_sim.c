@@ -302,6 +302,44 @@ static void test_stop_rule(void)
     CU_ASSERT_DOUBLE_EQUAL(r.all.stops, 10, 1e-12);
 }
 
+/* Residual queues (what citysim posts beside the counts): the vehicles
+ * left when a green ends. Pure queueing model, one every 5 s (uniform,
+ * 2.5 s + 5k), green 50..58 of 60 s at 1800 veh/h: crossings at 51, 53,
+ * 55, 57. By 57, 11 have arrived (2.5 ... 52.5) and 4 crossed: 7 left.
+ * Next green (110..118): 23 arrived by 117, 8 crossed: 15. With one
+ * every 30 s the queue clears each green: 0. */
+static void test_residual_queues(void)
+{
+    struct line L;
+    double n[] = {120};
+    line_init(&L, 1, 0, 60, 8, 50, n, 1, 600);
+    struct sim_corridor_opts o = driver(0);
+    o.accel_mps2 = o.decel_mps2 = 0;
+    char err[160];
+    double q[SIM_NMOV];
+    int ebt = sim_movement_index("EBT");
+    struct sim *s = sim_new(L.is, 1, &o, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    sim_advance(s, 49);
+    sim_residual_queues(s, 0, q);
+    CU_ASSERT_DOUBLE_EQUAL(q[ebt], 0, 0);                 /* no green has ended */
+    sim_advance(s, 100);
+    sim_residual_queues(s, 0, q);
+    CU_ASSERT_DOUBLE_EQUAL(q[ebt], 7, 0);
+    sim_advance(s, 160);
+    sim_residual_queues(s, 0, q);
+    CU_ASSERT_DOUBLE_EQUAL(q[ebt], 15, 0);
+    sim_free(s);
+    double n20[] = {20};
+    line_init(&L, 1, 0, 60, 8, 50, n20, 1, 600);
+    s = sim_new(L.is, 1, &o, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    sim_advance(s, 160);
+    sim_residual_queues(s, 0, q);
+    CU_ASSERT_DOUBLE_EQUAL(q[ebt], 0, 0);
+    sim_free(s);
+}
+
 /* Warm-up: 10 vehicles in [0, 300) (every 30 s), 5 in [300, 600)
  * (every 60 s, 30 s into each cycle: cross at 51, 22.5 s with the stop).
  * With --warmup 300 only the last 5 count, throughput over 300 s. */
@@ -444,6 +482,7 @@ int suite_sim(void)
              CU_add_test(s, "bad parameters rejected", test_bad_parameters) &&
              CU_add_test(s, "corridor: a green wave is not stopped twice", test_corridor_progression) &&
              CU_add_test(s, "stop rule: hand-computed waits and losses", test_stop_rule) &&
+             CU_add_test(s, "residual queues at the end of a green", test_residual_queues) &&
              CU_add_test(s, "warm-up: early vehicles not measured", test_warmup) &&
              CU_add_test(s, "speeds persist per driver", test_speed_persistence) &&
              CU_add_test(s, "no overtaking within a lane", test_no_overtaking));
