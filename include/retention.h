@@ -15,9 +15,11 @@
  * than ms - keep_ms (MINID ~: whole stream nodes at a time, so up to a
  * node more is kept). An entry not newer than the stream's last (a time
  * going back, or ids written by another version) gets Redis's next id
- * instead, so an append never fails. */
+ * instead, so an append never fails; a time beyond what an id holds
+ * exactly (a replayed feed may send ts 1e300) is taken as 2^53 - 1 ms. */
 #define RETENTION_LUA_XADD_AT                                                                 \
     "local function xadd_at(key, ms, keep_ms, ...)\n"                                         \
+    "  ms = math.min(math.max(ms, 0), 9007199254740991)\n"                                    \
     "  local min = string.format('%.0f', math.max(0, ms - keep_ms))\n"                        \
     "  local r = redis.pcall('XADD', key, 'MINID', '~', min,"                                 \
     " string.format('%.0f', ms) .. '-*', ...)\n"                                              \
