@@ -177,6 +177,25 @@ void transit_observe(struct transit *t, const struct transit_obs *o);
 enum transit_result transit_restore(struct transit *t, const struct gtfsrt_vehicle *v,
                                     double now, char *err, size_t errlen);
 
+/* What the registry made of vehicle id's reports (trip, place, status,
+ * the learning and jump-filter state, the predictions), packed (binary,
+ * *len bytes), so that every process shows a bus as the one that took
+ * its report does, though their histories differ (one started later, or
+ * missed a report): the taker shares it, the others adopt it. Malloc'd
+ * (caller frees); NULL when the vehicle is unknown or out of memory. */
+void *transit_state_pack(const struct transit *t, const char *id, size_t *len);
+/* The state transit_ingest of v would leave (packed as above), changing
+ * nothing: so that a report and what was made of it are written to
+ * storage together, before the report is applied. NULL when v would not
+ * be accepted, or out of memory. The predictions are made with the
+ * estimators as they are (the report's own traversals not yet learned). */
+void *transit_preview(struct transit *t, const struct gtfsrt_vehicle *v, double now, size_t *len);
+/* Adopt such a state for vehicle id: 1 when taken, 0 when it is not for
+ * the vehicle's last report (unknown vehicle, another timestamp: the
+ * vehicle's own state stays), -1 when unreadable or not of this feed
+ * (nothing changed). */
+int transit_state_adopt(struct transit *t, const char *id, const void *buf, size_t len);
+
 const struct transit_vehicle *transit_vehicle_get(const struct transit *t, const char *id);
 /* Status as seen at `now` (stale when silent longer than stale_after_s). */
 enum transit_status transit_vehicle_status(const struct transit *t,

@@ -104,7 +104,10 @@ struct sgroup {
     bool owner;                             /* this process holds it ... */
     double valid_until;                     /* ... until (monotonic s): then it may not */
     bool leasing;                           /* a lease command is out */
-    bool inbox_busy;                        /* an inbox entry is being read or run */
+    bool inbox_busy;                        /* an inbox read is out, or its entries queued */
+    unsigned inbox_jobs;                    /* entries of the last read still queued */
+    bool inbox_hold;                        /* one of them stays: leave the rest too */
+    bool inbox_more;                        /* the last read found entries: read again */
     bool fresh;                             /* restored, no lease answer since */
 };
 
@@ -140,7 +143,8 @@ struct job {
     double plan_cycle;
     struct adaptive_plan_member *pm;        /* owned, one per member */
     char inbox_id[48];                      /* taken from the inbox: its entry, else "" */
-    bool consumed;                          /* ... and done with (not a store failure) */
+    bool consumed;                          /* ... and done with: stored, a duplicate or
+                                               refused for good (else it stays, taken again) */
 };
 
 static void signals_free(struct signals *s)
@@ -730,23 +734,29 @@ static void job_free(struct job *j)
 }
 
 static void inbox_del(struct signals *s, struct sgroup *g, const char *id);
+static void inbox_done(struct signals *s, struct sgroup *g);
+static void inbox_poll(struct signals *s, struct sgroup *g);
 
-/* The head job is done: next. An input from the inbox leaves it (unless
- * a store failure stopped it: it is taken again). */
+/* The head job is done: next. An input from the inbox leaves it once
+ * consumed; one that is not (a store failure, a re-read under way) stays
+ * for the next read, and so do the entries read after it (their order). */
 static void job_done(struct sgroup *g)
 {
     struct job *j = g->head;
-    if (j->inbox_id[0] != '\0') {
-        g->inbox_busy = false;
-        if (j->consumed)
-            inbox_del(j->s, g, j->inbox_id);
-    }
+    bool inbox = j->inbox_id[0] != '\0';
+    if (inbox && j->consumed)
+        inbox_del(j->s, g, j->inbox_id);
+    else if (inbox)
+        g->inbox_hold = true;
     g->head = j->next;
     if (g->head == NULL)
         g->tail = NULL;
+    struct signals *s = j->s;
     job_free(j);
     adaptive_group_free(g->pending);
     g->pending = NULL;
+    if (inbox && --g->inbox_jobs == 0)
+        inbox_done(s, g);
     if (g->head != NULL)
         job_start(g);
 }
@@ -818,7 +828,6 @@ static int job_stored(struct job *j, enum store_status st, const struct store_re
         restore_reread(&j->s->rs, idx);
     }
     bool ok = !job_store_failed(j, st, rep);
-    j->consumed &= ok;
     for (size_t i = 0; ok && i < store_reply_len(rep); i++) {
         if (store_reply_type(store_reply_at(rep, i)) == STORE_R_ERROR) {
             job_reply_error(j, 503, "store_error", "store error: %s",
@@ -839,7 +848,6 @@ static void job_send(struct job *j, struct store_batch *b, bool ok, store_cb *cb
     if (!ok) {
         store_batch_free(b);
         job_reply_error(j, 500, "internal", "out of memory");
-        j->consumed = false;
         job_done(j->g);
         return;
     }
@@ -860,6 +868,7 @@ static void on_saved(void *arg, enum store_status st, const struct store_reply *
     int rc = job_stored(j, st, rep);
     if (rc < 0)
         return;
+    j->consumed = rc > 0;
     if (rc > 0) {
         if (j->kind == JOB_COUNTS) {
             metric_inc(s->m_counts[CR_ACCEPTED], 1);
@@ -1020,6 +1029,7 @@ static void on_plan_stored(void *arg, enum store_status st, const struct store_r
         plan_done(j, j->s);
         return;
     }
+    j->consumed = true;                 /* the active plan is stored; the snapshot follows it */
     struct signals *s = j->s;
     char key[KEY_MAX], *snap = adaptive_snapshot(g->live);
     if (snap == NULL || store_cmdf(s->a->store, on_plan_snapshot, j, "SET %s %s",
@@ -1046,6 +1056,7 @@ static void plan_apply(struct sgroup *g)
     if (adaptive_set_plan(g->pending, j->plan, j->plan_cycle, j->pm, err, sizeof err) != 0) {
         job_reply_error(j, 409, "conflict", "plan '%s' cannot run on corridor '%s': %s",
                          j->plan, g->cfg.id, err);
+        j->consumed = true;             /* refused for good: taking it again changes nothing */
         job_done(g);
         return;
     }
@@ -1227,10 +1238,10 @@ static void on_seen(void *arg, enum store_status st, const struct store_reply *r
         return;
     if (job_store_failed(j, st, rep)) {
         metric_inc(s->m_counts[CR_FAILED], 1);
-        j->consumed = false;
         job_done(j->g);
     } else if (store_reply_type(rep) != STORE_R_NIL) {
         metric_inc(s->m_counts[CR_DUPLICATE], 1);
+        j->consumed = true;
         json_t *o = json_object();
         json_object_set_new(o, "id", json_string(j->id));
         json_object_set_new(o, "intersection", json_string(j->g->isec[j->k].id));
@@ -1247,9 +1258,12 @@ static void job_start(struct sgroup *g)
 {
     struct job *j = g->head;
     struct signals *s = j->s;
-    if (!restore_settled(&s->rs)) {
+    bool inbox = j->inbox_id[0] != '\0';
+    if (!restore_settled(&s->rs) || (inbox && (g->inbox_hold || !owns(g)))) {
         /* An input of unknown outcome is being re-read: taking this one
-         * on the state now could contradict it. */
+         * on the state now could contradict it. An inbox entry stays in
+         * the inbox (not consumed) for the holder's next read, and so do
+         * those read after it (their order). */
         if (j->r != NULL)
             http_reply_unavailable(j->r);
         job_done(g);
@@ -1276,11 +1290,15 @@ static void job_start(struct sgroup *g)
  * signals.lease_ms, renewed every third of it by a script that extends
  * it only for its holder). Only the holder takes inputs: an input posted
  * to another cityd is appended to the group's inbox, cityd:{int:<first
- * member>}:inbox (a STREAM), and answered 202 "queued"; the holder takes
- * the inbox's entries one at a time, as inputs of its own, and deletes
- * each once it is stored (a holder that dies before that leaves it for
- * the next: its idempotency marker makes a count taken twice a
- * duplicate). A holder stops taking inputs at 90 % of the lease's time
+ * member>}:inbox (a STREAM), and answered 202 "queued"; the holder reads
+ * the inbox's oldest entries (INBOX_READ at a time, and again at once
+ * while it finds some, so the inbox drains as fast as inputs run, not
+ * one a tick), runs them in order as inputs of its own, and deletes each
+ * once it is consumed: stored, a duplicate, or refused for good. One
+ * that is not (a store failure, a re-read under way, the lease lost)
+ * stays, with every entry read after it, for the next read; a holder
+ * that dies before the delete leaves it for the next (its idempotency
+ * marker makes a count taken twice a duplicate). A holder stops taking inputs at 90 % of the lease's time
  * since its last successful renewal was sent; the others try to take the
  * lease every LEASE_TICK_MS, so one takes it within that of its expiry,
  * and, before anything else, reads the group's newest
@@ -1290,6 +1308,7 @@ static void job_start(struct sgroup *g)
  * and an instant give the same timing in every process). */
 
 #define LEASE_TICK_MS 100
+#define INBOX_READ "32"                 /* inbox entries taken per read */
 
 static const char RENEW_SCRIPT[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
@@ -1510,38 +1529,65 @@ struct inbox_read {
     size_t group;
 };
 
-/* The inbox's oldest entry: [[id, [k, v, ...]]] or empty. */
+/* The inbox's oldest entries, [[id, [k, v, ...]], ...], become this
+ * process's inputs, in order, behind whatever is queued. */
 static void on_inbox(void *arg, enum store_status st, const struct store_reply *rep)
 {
     struct inbox_read *c = arg;
     struct signals *s = c->s;
     struct sgroup *g = &s->groups[c->group];
-    const struct store_reply *e = store_reply_at(rep, 0);
-    const char *id = store_reply_str(store_reply_at(e, 0), NULL);
-    g->inbox_busy = false;
-    if (!s->lt.stopped && st == STORE_OK && id != NULL && owns(g)) {
-        struct job *j = inbox_job(s, g, store_reply_at(e, 1));
+    size_t n = st == STORE_OK && owns(g) && !s->lt.stopped ? store_reply_len(rep) : 0;
+    struct job *first = NULL, *last = NULL;
+    unsigned jobs = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct store_reply *e = store_reply_at(rep, i);
+        const char *id = store_reply_str(store_reply_at(e, 0), NULL);
+        struct job *j = id != NULL ? inbox_job(s, g, store_reply_at(e, 1)) : NULL;
         char qid[128];
-        if (j == NULL) {
+        if (j == NULL && id != NULL) {
             log_warn(&s->a->log, "signals_inbox_dropped", "entry=%s",
                      log_quote(qid, sizeof qid, id));
             inbox_del(s, g, id);
-        } else {
+        } else if (j != NULL) {
             snprintf(j->inbox_id, sizeof j->inbox_id, "%s", id);
-            j->consumed = true;
-            g->inbox_busy = true;
-            enqueue(g, j);
+            *(last ? &last->next : &first) = j;
+            last = j;
+            jobs++;
         }
+    }
+    /* Counted before any runs: one may end before the others are queued. */
+    g->inbox_jobs = jobs;
+    g->inbox_hold = false;
+    g->inbox_more = jobs > 0;
+    if (jobs == 0)
+        inbox_done(s, g);
+    while (first != NULL) {
+        struct job *j = first;
+        first = j->next;
+        j->next = NULL;
+        enqueue(g, j);
     }
     free(c);
     release(s);
+}
+
+/* Every entry of the last read is done with: read on at once while they
+ * were all consumed and there were some (the inbox drains at the pace of
+ * its inputs, not of the tick); else the tick reads again. */
+static void inbox_done(struct signals *s, struct sgroup *g)
+{
+    bool again = g->inbox_more && !g->inbox_hold;
+    g->inbox_busy = false;
+    g->inbox_more = g->inbox_hold = false;
+    if (again && !s->lt.stopped && owns(g) && restore_settled(&s->rs))
+        inbox_poll(s, g);
 }
 
 static void inbox_poll(struct signals *s, struct sgroup *g)
 {
     char key[KEY_MAX];
     struct inbox_read *c = malloc(sizeof *c);
-    const char *argv[] = {"XRANGE", inbox_key(g, key), "-", "+", "COUNT", "1"};
+    const char *argv[] = {"XRANGE", inbox_key(g, key), "-", "+", "COUNT", INBOX_READ};
     if (c == NULL)
         return;
     *c = (struct inbox_read){s, group_index(s, g)};

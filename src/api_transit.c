@@ -21,7 +21,22 @@
  * Several cityd. Every cityd polls the partitions' feeds every 100 ms and
  * applies the reports other processes took (as a restore does: the
  * matcher places them, predictions follow), so a bus posted to one cityd
- * is predicted by all within a poll and a round trip.
+ * is predicted by all within a poll and a round trip. What a process
+ * makes of a report depends on the vehicle's history as it saw it (a
+ * fix falling back along the line is held at the furthest place, a trip
+ * is kept, a jump held), and histories differ: a cityd started later
+ * restored the bus from its last report alone, one missed a report. So
+ * the process that takes a report works out what it makes of it before
+ * writing (transit_preview: place, status, trip, predictions) and writes
+ * that state with the report, in the pos hash and the feed entry; it
+ * adopts it itself once applied, and every other process adopts it on
+ * the feed or when it restores the vehicle -- the same place, status and
+ * predictions everywhere within a poll. A gap in a feed
+ * (Redis lost entries in a failover) rebuilds the registry from Redis
+ * aside while the live one keeps taking reports; a report this process
+ * took meanwhile may be newer than what the rebuild read, and its own
+ * feed entries are never applied to it, so such reports are kept
+ * (at->taken) and applied to the rebuilt registry before it is swapped in.
  *
  * Learning. Stop-to-stop traversals found by the matcher are appended to
  * cityd:{city}:transit:segments (capped) after the reply's batch; at start
@@ -51,6 +66,7 @@
 
 #include "api_city.h"
 #include "app.h"
+#include "dict.h"
 #include "geo.h"
 #include "geojson.h"
 #include "gtfs.h"
@@ -93,7 +109,8 @@ struct feed_view {
  * track, vehicle set, feed, feed seq. ARGV: ts lon lat trip route
  * start_date start_time bearing speed label entity, the seconds of track
  * kept (retention.track_s, 0: no track), vehicle, origin, the feed's
- * seconds kept (pfeed_keep). */
+ * seconds kept (pfeed_keep), state (what the writer made of the report,
+ * transit_preview; binary, "" when unknown). */
 static const char WRITE_SCRIPT[] =
     RETENTION_LUA_XADD_AT
     "local cur = redis.call('HGET', KEYS[1], 'ts')\n"
@@ -101,7 +118,7 @@ static const char WRITE_SCRIPT[] =
     "local f = {'ts', ARGV[1], 'lon', ARGV[2], 'lat', ARGV[3],"
     " 'trip_id', ARGV[4], 'route_id', ARGV[5], 'start_date', ARGV[6],"
     " 'start_time', ARGV[7], 'bearing', ARGV[8], 'speed', ARGV[9], 'label', ARGV[10],"
-    " 'entity_id', ARGV[11]}\n"
+    " 'entity_id', ARGV[11], 'state', ARGV[16]}\n"
     "redis.call('HSET', KEYS[1], unpack(f))\n"
     "if ARGV[12] ~= '0' then\n"
     "  xadd_at(KEYS[2], tonumber(ARGV[1]) * 1000, tonumber(ARGV[12]) * 1000, 'ts', ARGV[1],"
@@ -128,6 +145,9 @@ struct api_transit {
     size_t pending_new;             /* new vehicles of ingests in flight (transit_admit) */
     struct store_script *write_script;
     struct pfeed pf;                /* other processes' reports */
+    struct dict *taken;             /* vehicle id -> struct gtfsrt_vehicle (owned): the
+                                       newest report written while a resync ran; NULL
+                                       when none */
     struct event *poll;
     /* The TripUpdates feed as last rendered: the live view and the last
      * at= view (see h_trip_updates). */
@@ -151,6 +171,8 @@ static void at_free(struct api_transit *at)
     restore_free(&at->rs);
     if (at->sweep)
         event_free(at->sweep);
+    if (at->taken)
+        dict_free(at->taken, free);
     transit_free(at->rt);
     transit_free(at->t);
     gtfs_free(at->feed);
@@ -196,6 +218,10 @@ struct ingest {
     struct http_req *req;
     struct gtfsrt_feed feed;
     uint8_t *wr;                    /* per entity: enum write */
+    struct shared {                 /* per entity: what it makes of the report (owned) */
+        void *buf;
+        size_t len;
+    } *st;
     size_t n_cmds;
     enum store_status fail_st;      /* a partition's transaction failed: why */
     bool failed;
@@ -208,6 +234,9 @@ static void ingest_free(struct ingest *in)
 {
     if (in->n_new > 0)
         in->at->pending_new -= in->n_new;
+    for (size_t i = 0; in->st != NULL && i < in->feed.n; i++)
+        free(in->st[i].buf);
+    free(in->st);
     gtfsrt_feed_clear(&in->feed);
     free(in->wr);
     json_decref(in->errors);
@@ -242,7 +271,7 @@ static void fmt_num(char *buf, size_t len, double v)
 }
 
 static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
-                     const struct gtfsrt_vehicle *v)
+                     const struct gtfsrt_vehicle *v, const struct shared *st)
 {
     char kpos[KEY_MAX], ktrack[KEY_MAX], kset[KEY_MAX], kfeed[KEY_MAX], kseq[KEY_MAX];
     char ts[32], lon[32], lat[32], bearing[32], speed[32], fmax[24], tkeep[24];
@@ -262,9 +291,12 @@ static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
     const char *argv[] = {kpos, ktrack, kset, kfeed, kseq, ts, lon, lat,
                           v->trip_id, v->route_id, v->start_date, v->start_time, bearing, speed,
                           v->label, v->entity_id, tkeep, v->vehicle_id, app_origin(at->a),
-                          fmax};
+                          fmax, st->buf ? st->buf : ""};
+    size_t lens[sizeof argv / sizeof *argv];
+    for (size_t i = 0; i < sizeof argv / sizeof *argv; i++)
+        lens[i] = argv[i] == st->buf ? st->len : strlen(argv[i]);
     return slotbatch_script(b, tag, at->write_script, 5, (int)(sizeof argv / sizeof *argv),
-                            argv, NULL);
+                            argv, lens);
 }
 
 /* What this batch taught the estimators, appended to the history stream.
@@ -296,6 +328,24 @@ static void persist_obs(struct api_transit *at, const struct transit_obs *obs, s
 /* What Redis said of each entity's write. */
 enum write { W_NONE = 0, W_SENT, W_NEW, W_OLD, W_ERROR };
 
+/* Report v is in Redis: while a resync runs, keep it for the rebuilt
+ * registry (see the top of the file). Out of memory it is not kept: the
+ * vehicle's next report puts it right. */
+static void keep_taken(struct api_transit *at, const struct gtfsrt_vehicle *v)
+{
+    if (!restore_syncing(&at->rs) || (at->taken == NULL && (at->taken = dict_new()) == NULL))
+        return;
+    struct gtfsrt_vehicle *old = dict_get(at->taken, v->vehicle_id), *copy;
+    if (old != NULL && old->timestamp >= v->timestamp)
+        return;
+    if ((copy = malloc(sizeof *copy)) == NULL)
+        return;
+    *copy = *v;
+    int e = 0;
+    old = dict_put(at->taken, v->vehicle_id, copy, &e);
+    free(e ? copy : old);
+}
+
 static void ingest_apply(struct ingest *in)
 {
     struct api_transit *at = in->at;
@@ -314,12 +364,17 @@ static void ingest_apply(struct ingest *in)
             in->outdated++;
             continue;
         }
+        keep_taken(at, v);
         size_t k = 0;
         enum transit_result res = transit_ingest(at->t, v, app_now(at->a), obs + n_obs, MAX_OBS, &k,
                                                  err, sizeof err);
         if (res == TRANSIT_ACCEPTED) {
             in->accepted++;
             at->changes++;
+            /* what was written with it (the same, unless memory moved
+             * meanwhile: then the written one, which all others show) */
+            if (in->st[i].buf != NULL)
+                transit_state_adopt(at->t, v->vehicle_id, in->st[i].buf, in->st[i].len);
             app_saw_ts(at->a, (double)v->timestamp);
             n_obs += k;
         } else if (res == TRANSIT_OUTDATED) {
@@ -458,7 +513,8 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct slotbatch *b)
             in->outdated++;
         } else {
             in->wr[i] = W_SENT;
-            if (add_write(at, b, i, v) < 0)
+            in->st[i].buf = transit_preview(at->t, v, now, &in->st[i].len);
+            if (add_write(at, b, i, v, &in->st[i]) < 0)
                 return -1;
         }
     }
@@ -504,7 +560,8 @@ static void h_positions(struct http_req *req, void *arg)
         goto out;
     }
     in->wr = calloc(in->feed.n + 1, sizeof *in->wr);
-    if (in->wr == NULL || ingest_prepare(in, gcj02, b) < 0)
+    in->st = calloc(in->feed.n + 1, sizeof *in->st);
+    if (in->wr == NULL || in->st == NULL || ingest_prepare(in, gcj02, b) < 0)
         goto oom;
     if (in->n_cmds == 0) {
         ingest_reply(in);
@@ -936,12 +993,34 @@ static bool restore_vehicle(struct api_transit *at, struct transit *t, const cha
     return true;
 }
 
+/* What the process that took the vehicle's last report made of it (a
+ * "state" field, of a hash or a feed entry), adopted when it is for the
+ * report the vehicle is at. */
+static void adopt_state(struct api_transit *at, struct transit *t, const char *id,
+                        const struct store_reply *kv)
+{
+    size_t len = 0;
+    const char *state = reply_field(kv, "state", &len);
+    int rc = state != NULL && len > 0 ? transit_state_adopt(t, id, state, len) : 0;
+    if (rc > 0)
+        at->changes++;
+    if (rc < 0) {
+        char qid[2 * GTFSRT_ID + 3];
+        log_warn(&at->a->log, "transit_state_skipped", "vehicle=%s reason=unreadable",
+                 log_quote(qid, sizeof qid, id));
+    }
+}
+
 static void vehicle_cb(struct restore *r, const char *id, const struct store_reply *kv)
 {
     struct api_transit *at = r->arg;
     bool live = r->mode == RESTORE_REREAD;
-    if (store_reply_len(kv) > 0 && restore_vehicle(at, live ? at->t : at->rt, id, kv))
+    struct transit *t = live ? at->t : at->rt;
+    if (store_reply_len(kv) == 0)
+        return;
+    if (restore_vehicle(at, t, id, kv))
         at->n_restored += !live;
+    adopt_state(at, t, id, kv);
 }
 
 static void vehicle_read(struct restore *r, const char *id)
@@ -1023,6 +1102,22 @@ static bool restore_step(struct restore *r, int k)
 static void restore_done(struct restore *r)
 {
     struct api_transit *at = r->arg;
+    size_t pos = 0;
+    const char *id;
+    void *v;
+    char err[256];
+    while (at->taken != NULL && dict_next(at->taken, &pos, &id, &v)) {
+        const struct gtfsrt_vehicle *tv = v;        /* newer-only, as any report */
+        size_t len = 0;
+        char *state = transit_state_pack(at->t, id, &len);     /* what this process shared */
+        transit_restore(at->rt, tv, fmax(app_now(at->a), (double)tv->timestamp), err, sizeof err);
+        if (state != NULL)
+            transit_state_adopt(at->rt, id, state, len);
+        free(state);
+    }
+    if (at->taken != NULL)
+        dict_free(at->taken, free);
+    at->taken = NULL;
     transit_free(at->t);
     at->t = at->rt;
     at->rt = NULL;
@@ -1142,8 +1237,10 @@ static void feed_entry(void *arg, unsigned part, const struct store_reply *kv)
     struct api_transit *at = arg;
     const char *veh = reply_field(kv, "veh", NULL);
     (void)part;
-    if (veh != NULL && at->t != NULL)
-        restore_vehicle(at, at->t, veh, kv);
+    if (veh == NULL || at->t == NULL)
+        return;
+    restore_vehicle(at, at->t, veh, kv);
+    adopt_state(at, at->t, veh, kv);
 }
 
 static void feed_gap(void *arg, unsigned part)

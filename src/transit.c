@@ -83,6 +83,7 @@ struct transit {
     struct transit_params p;
     struct dict *vehicles;          /* id -> struct transit_vehicle * (owned) */
     struct dict *by_trip;           /* trip_id -> struct transit_vehicle * */
+    bool dry;                       /* transit_preview: estimators and by_trip untouched */
     struct assign *assign;          /* trip candidates for reports without a trip */
     struct dict *segs;              /* "from\x1fto" -> struct seg * (owned) */
     struct seg ***pat_segs;         /* per pattern: n-1 seg pointers (see segs_build) */
@@ -271,6 +272,8 @@ static void pace_update(struct transit *t, struct seg_ref ref, double z)
 
 static void seg_update(struct transit *t, struct seg *s, struct seg_ref ref, double ts, double z)
 {
+    if (t->dry)
+        return;
     pace_update(t, ref, z);
     double var, x = seg_level(t, s, ref, ts, &var);
     double prior = seg_prior(t, s, ref, ts);
@@ -304,6 +307,8 @@ static double seg_estimate(struct transit *t, uint32_t trip, uint32_t k, double 
 
 static void term_add(struct transit *t, uint32_t stop, double late, double wait)
 {
+    if (t->dry)
+        return;
     struct term *tm = t->terms[stop];
     if (tm == NULL && (tm = t->terms[stop] = calloc(1, sizeof *tm)) == NULL)
         return;                           /* learning is best effort */
@@ -763,7 +768,7 @@ static int assign_trip(struct transit *t, struct transit_vehicle *v, uint32_t tr
                        const char *trip_id, const int64_t *known_day,
                        const struct gtfsrt_vehicle *in, double ts)
 {
-    if (v->trip_id[0] && dict_get(t->by_trip, v->trip_id) == v)
+    if (!t->dry && v->trip_id[0] && dict_get(t->by_trip, v->trip_id) == v)
         dict_del(t->by_trip, v->trip_id);
     v->trip = trip;
     snprintf(v->trip_id, sizeof v->trip_id, "%s", trip_id);
@@ -795,7 +800,8 @@ static int assign_trip(struct transit *t, struct transit_vehicle *v, uint32_t tr
     v->pred = p;
     v->n_pred = n;
     int e = 0;
-    dict_put(t->by_trip, v->trip_id, v, &e);
+    if (!t->dry)
+        dict_put(t->by_trip, v->trip_id, v, &e);
     return e ? -1 : 0;
 }
 
@@ -1071,6 +1077,193 @@ enum transit_result transit_restore(struct transit *t, const struct gtfsrt_vehic
                                     double now, char *err, size_t errlen)
 {
     return apply(t, v, now, NULL, 0, NULL, err, errlen);
+}
+
+/* Apply on the vehicle itself, learning nothing and leaving by_trip, then
+ * put it back as it was (a new one is removed again). */
+void *transit_preview(struct transit *t, const struct gtfsrt_vehicle *in, double now,
+                      size_t *len)
+{
+    struct transit_vehicle *v = dict_get(t->vehicles, in->vehicle_id), saved;
+    double *pred = NULL;
+    void *out = NULL;
+    char err[256];
+    if (v != NULL) {
+        saved = *v;
+        if (v->n_pred > 0 && (pred = malloc(v->n_pred * sizeof *pred)) == NULL)
+            return NULL;
+        if (v->n_pred > 0)
+            memcpy(pred, v->pred, v->n_pred * sizeof *pred);
+    }
+    t->dry = true;
+    if (apply(t, in, now, NULL, 0, NULL, err, sizeof err) == TRANSIT_ACCEPTED)
+        out = transit_state_pack(t, in->vehicle_id, len);
+    t->dry = false;
+    struct transit_vehicle *nv = dict_get(t->vehicles, in->vehicle_id);
+    if (v == NULL && nv != NULL) {
+        dict_del(t->vehicles, in->vehicle_id);
+        vehicle_free(nv);
+    } else if (v != NULL) {
+        double *cur = v->pred;          /* (apply may have grown it) */
+        *v = saved;
+        v->pred = cur;
+        if (saved.n_pred > 0) {
+            double *p = realloc(cur, saved.n_pred * sizeof *p);
+            if (p != NULL) {
+                v->pred = p;
+                memcpy(v->pred, pred, saved.n_pred * sizeof *pred);
+            } else {
+                v->n_pred = 0;          /* out of memory: no predictions until the next report */
+            }
+        }
+    }
+    free(pred);
+    return out;
+}
+
+/* ---- sharing what was made of a vehicle's reports ---- */
+
+#define STATE_VERSION 1
+#define STATE_NUMS 29
+
+/* Binary, cheap to make on every report: a version byte, STATE_NUMS
+ * doubles, the predictions (each double as its IEEE bits, little-endian,
+ * so processes on any host read it alike), then the trip id and the
+ * route id, each NUL-terminated. */
+static uint8_t *put_double(uint8_t *p, double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)(u >> (8 * i));
+    return p;
+}
+
+static double get_double(const uint8_t *p)
+{
+    uint64_t u = 0;
+    double x;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+void *transit_state_pack(const struct transit *t, const char *id, size_t *len)
+{
+    const struct transit_vehicle *v = dict_get(t->vehicles, id);
+    if (v == NULL)
+        return NULL;
+    const char *route = v->route != GTFS_NONE ? t->f->routes[v->route].id : "";
+    const double nums[STATE_NUMS] = {
+        STATE_VERSION, v->ts, v->lon, v->lat, v->bearing, v->speed, (double)v->day,
+        (double)v->origin, v->matched, v->dist_m, v->off_m, v->match_ts, v->next_pos,
+        v->sched_dev_s, v->status, v->cross_pos, v->cross_ts, v->layover_since, v->inferred,
+        v->followed, v->assigned_ts, v->waited, v->left_seen, v->left_dev_s, v->fix_ts,
+        v->jump_lon, v->jump_lat, v->jump_ts, v->n_pred};
+    size_t n_trip = strlen(v->trip_id) + 1, n_route = strlen(route) + 1;
+    *len = 1 + 8 * (STATE_NUMS + (size_t)v->n_pred) + n_trip + n_route;
+    uint8_t *buf = malloc(*len), *p = buf;
+    if (buf == NULL)
+        return NULL;
+    *p++ = STATE_VERSION;
+    for (size_t i = 0; i < STATE_NUMS; i++)
+        p = put_double(p, nums[i]);
+    for (uint32_t k = 0; k < v->n_pred; k++)
+        p = put_double(p, v->pred[k]);
+    memcpy(p, v->trip_id, n_trip);
+    memcpy(p + n_trip, route, n_route);
+    return buf;
+}
+
+/* A packed state into x[STATE_NUMS], *pred (pointing into buf: read with
+ * get_double), *n_pred and the ids; -1 when unreadable. */
+static int state_parse(const uint8_t *buf, size_t len, double *x, const uint8_t **pred,
+                       uint32_t *n_pred, char *trip_id, char *route_id)
+{
+    if (len < 1 + 8 * STATE_NUMS + 2 || buf[0] != STATE_VERSION)
+        return -1;
+    for (int i = 0; i < STATE_NUMS; i++)
+        x[i] = get_double(buf + 1 + 8 * i);
+    /* (integers stored as doubles: in range before any cast) */
+    if (x[0] != STATE_VERSION || !(x[28] >= 0 && x[28] <= 100000) || !isfinite(x[1]) ||
+        !(fabs(x[6]) < 1e12) || !(fabs(x[7]) < 1e15) || !(x[12] >= 0 && x[12] <= UINT32_MAX) ||
+        !(x[14] >= 0 && x[14] <= TRANSIT_STALE) || !(x[15] >= 0 && x[15] <= UINT32_MAX))
+        return -1;
+    *n_pred = (uint32_t)x[28];
+    size_t at = 1 + 8 * (STATE_NUMS + (size_t)*n_pred);
+    *pred = buf + 1 + 8 * STATE_NUMS;
+    const uint8_t *z1 = at < len ? memchr(buf + at, '\0', len - at) : NULL;
+    const uint8_t *z2 = z1 != NULL ? memchr(z1 + 1, '\0', len - (size_t)(z1 + 1 - buf)) : NULL;
+    if (z2 == NULL || z2 + 1 != buf + len || z1 - (buf + at) >= GTFSRT_ID ||
+        z2 - (z1 + 1) >= GTFSRT_ID)
+        return -1;
+    memcpy(trip_id, buf + at, (size_t)(z1 - (buf + at)) + 1);
+    memcpy(route_id, z1 + 1, (size_t)(z2 - (z1 + 1)) + 1);
+    return 0;
+}
+
+/* The vehicle as the text says (its trip taken first: by_trip, the
+ * prediction array). */
+static int state_apply(struct transit *t, struct transit_vehicle *v, const double *x,
+                       const uint8_t *pred, uint32_t n_pred, const char *trip_id,
+                       const char *route_id)
+{
+    uint32_t trip = trip_id[0] ? gtfs_trip_find(t->f, trip_id) : GTFS_NONE;
+    uint32_t route = route_id[0] ? gtfs_route_find(t->f, route_id) : GTFS_NONE;
+    if ((trip_id[0] && (trip == GTFS_NONE || t->f->trips[trip].pattern == GTFS_NONE)) ||
+        (route_id[0] && route == GTFS_NONE) ||
+        n_pred != (trip != GTFS_NONE ? gtfs_trip_pattern(t->f, trip)->n : 0))
+        return -1;
+    int64_t day = (int64_t)x[6];
+    if ((v->trip != trip || strcmp(v->trip_id, trip_id) != 0 || v->n_pred != n_pred) &&
+        assign_trip(t, v, trip, trip_id, &day, NULL, x[20]) < 0)
+        return -1;
+    v->ts = x[1];
+    v->lon = x[2];
+    v->lat = x[3];
+    v->bearing = x[4];
+    v->speed = x[5];
+    v->day = day;
+    v->origin = (int64_t)x[7];
+    v->route = route;
+    v->matched = x[8] != 0;
+    v->dist_m = x[9];
+    v->off_m = x[10];
+    v->match_ts = x[11];
+    v->next_pos = (uint32_t)x[12];
+    v->sched_dev_s = x[13];
+    v->status = (enum transit_status)x[14];
+    v->cross_pos = (uint32_t)x[15];
+    v->cross_ts = x[16];
+    v->layover_since = x[17];
+    v->inferred = x[18] != 0;
+    v->followed = x[19] != 0;
+    v->assigned_ts = x[20];
+    v->waited = x[21] != 0;
+    v->left_seen = x[22] != 0;
+    v->left_dev_s = x[23];
+    v->fix_ts = x[24];
+    v->jump_lon = x[25];
+    v->jump_lat = x[26];
+    v->jump_ts = x[27];
+    for (uint32_t k = 0; k < n_pred; k++)
+        v->pred[k] = get_double(pred + 8 * k);
+    return 1;
+}
+
+int transit_state_adopt(struct transit *t, const char *id, const void *buf, size_t len)
+{
+    struct transit_vehicle *v = dict_get(t->vehicles, id);
+    double x[STATE_NUMS];
+    const uint8_t *pred;
+    uint32_t n_pred;
+    char trip_id[GTFSRT_ID], route_id[GTFSRT_ID];
+    if (state_parse(buf, len, x, &pred, &n_pred, trip_id, route_id) < 0)
+        return -1;
+    if (v == NULL || x[1] != v->ts)
+        return 0;                       /* not for the report the vehicle is at */
+    return state_apply(t, v, x, pred, n_pred, trip_id, route_id);
 }
 
 /* ---- reads ---- */

@@ -175,6 +175,100 @@ static void test_noise_forward_only(void)
     transit_free(t);
 }
 
+/* Two registries with different histories of one bus (the second saw
+ * only its last report, as a process started later does) show it alike
+ * once the second adopts the first's state of that report: place,
+ * status, predictions. A state of another report, or garbage, is not
+ * taken and changes nothing. */
+static void test_state_shared(void)
+{
+    struct transit *a = tnew(), *b = tnew();
+    double t0 = origin_tue + hms(8, 1, 0);
+    struct gtfsrt_vehicle last = ping("s1", "T1", 265, 0, t0 + 20);
+    CU_ASSERT_EQUAL(feed_ping(a, ping("s1", "T1", 0, 0, origin_tue + hms(7, 59, 0))),
+                    TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(a, ping("s1", "T1", 300, 0, t0)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(a, last), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(b, last), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *va = transit_vehicle_get(a, "s1"),
+                                 *vb = transit_vehicle_get(b, "s1");
+    CU_ASSERT(va->dist_m > vb->dist_m + 10);   /* the histories differ */
+    size_t len = 0;
+    char *state = transit_state_pack(a, "s1", &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(state);
+    CU_ASSERT_EQUAL(transit_state_adopt(b, "s1", state, len), 1);
+    CU_ASSERT_EQUAL(vb->dist_m, va->dist_m);
+    CU_ASSERT_EQUAL(vb->status, va->status);
+    CU_ASSERT_EQUAL(vb->next_pos, va->next_pos);
+    CU_ASSERT_EQUAL(vb->sched_dev_s, va->sched_dev_s);
+    CU_ASSERT_EQUAL_FATAL(vb->n_pred, va->n_pred);
+    CU_ASSERT_EQUAL(memcmp(vb->pred, va->pred, va->n_pred * sizeof *va->pred), 0);
+    /* the next report: both go on alike */
+    CU_ASSERT_EQUAL(feed_ping(a, ping("s1", "T1", 420, 0, t0 + 50)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(b, ping("s1", "T1", 420, 0, t0 + 50)), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(vb->dist_m, va->dist_m);
+    CU_ASSERT_EQUAL(memcmp(vb->pred, va->pred, va->n_pred * sizeof *va->pred), 0);
+    /* a state of an older report, an unknown vehicle, anything cut short */
+    double d = vb->dist_m;
+    CU_ASSERT_EQUAL(transit_state_adopt(b, "s1", state, len), 0);
+    CU_ASSERT_EQUAL(transit_state_adopt(b, "nobody", state, len), 0);
+    free(state);
+    state = transit_state_pack(a, "s1", &len);          /* current */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(state);
+    for (size_t cut = 0; cut < len; cut++)
+        CU_ASSERT_EQUAL(transit_state_adopt(b, "s1", state, cut), -1);
+    char *trip = memmem(state, len, "T1", 3);           /* a trip not in the feed */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(trip);
+    trip[1] = 'X';
+    CU_ASSERT_EQUAL(transit_state_adopt(b, "s1", state, len), -1);
+    state[0] = 2;                                       /* another version */
+    CU_ASSERT_EQUAL(transit_state_adopt(b, "s1", state, len), -1);
+    CU_ASSERT_EQUAL(vb->dist_m, d);
+    free(state);
+    transit_free(a);
+    transit_free(b);
+}
+
+/* transit_preview works out what ingesting a report would leave, and
+ * changes nothing: the vehicle's state stays, a new vehicle is not
+ * added; ingested afterwards, the report leaves that very state. */
+static void test_preview(void)
+{
+    struct transit *a = tnew();
+    double t0 = origin_tue + hms(8, 1, 0);
+    CU_ASSERT_EQUAL(feed_ping(a, ping("p1", "T1", 0, 0, origin_tue + hms(7, 59, 0))),
+                    TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(a, ping("p1", "T1", 300, 0, t0)), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *v = transit_vehicle_get(a, "p1");
+    const struct gtfs_pattern *pt = pattern("T1");
+    CU_ASSERT_FATAL(v->next_pos < pt->n);
+    /* short of the next stop: the report teaches nothing */
+    struct gtfsrt_vehicle r = ping("p1", "T1", pt->dist_m[v->next_pos] - 30, 0, t0 + 20);
+    size_t n0 = 0, n1 = 0, np = 0, nn = 0;
+    char *before = transit_state_pack(a, "p1", &n0);
+    char *pre = transit_preview(a, &r, t0 + 20, &np);
+    char *after = transit_state_pack(a, "p1", &n1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pre);
+    CU_ASSERT_TRUE(n0 == n1 && memcmp(before, after, n0) == 0);
+    CU_ASSERT_FALSE(np == n0 && memcmp(pre, before, np) == 0);
+    struct gtfsrt_vehicle other = ping("p2", "T1", 100, 0, t0);
+    char *none = transit_preview(a, &other, t0, &nn);
+    CU_ASSERT_PTR_NOT_NULL(none);
+    CU_ASSERT_PTR_NULL(transit_vehicle_get(a, "p2"));
+    CU_ASSERT_EQUAL(transit_vehicle_count(a), 1);
+    CU_ASSERT_EQUAL(feed_ping(a, r), TRANSIT_ACCEPTED);
+    free(after);
+    after = transit_state_pack(a, "p1", &n1);
+    CU_ASSERT_TRUE(n1 == np && memcmp(after, pre, np) == 0);
+    /* an outdated report has no preview */
+    CU_ASSERT_PTR_NULL(transit_preview(a, &r, t0 + 20, &np));
+    free(before);
+    free(pre);
+    free(after);
+    free(none);
+    transit_free(a);
+}
+
 static void test_detour(void)
 {
     struct transit *t = tnew();
@@ -599,6 +693,8 @@ int suite_transit(void)
     if (!CU_add_test(s, "layover_then_progress", test_layover_then_progress) ||
         !CU_add_test(s, "noise_forward_only", test_noise_forward_only) ||
         !CU_add_test(s, "detour", test_detour) ||
+        !CU_add_test(s, "a registry adopts another's state of a report", test_state_shared) ||
+        !CU_add_test(s, "a preview changes nothing and is what ingest leaves", test_preview) ||
         !CU_add_test(s, "implausible jumps held until confirmed", test_jump_filter) ||
         !CU_add_test(s, "layover at a stop down the line", test_layover_down_the_line) ||
         !CU_add_test(s, "loop_resolved_by_schedule", test_loop_resolved_by_schedule) ||

@@ -82,7 +82,12 @@ static long send(struct world *w, const struct test_cityd *c, const char *method
 {
     struct http_result r;
     long st = 0;
-    if (support_send(method, c->base, path, key, body, &r) == 0) {
+    double t0 = now_s();
+    int rc = support_send(method, c->base, path, key, body, &r);
+    if (getenv("CHAOS_TRACE"))
+        fprintf(stderr, "trace %.3f %.3f %s %s %.90s -> %ld\n", t0, now_s() - t0, c->base + 17,
+                path, body ? body : "", rc == 0 ? r.status : 0L);
+    if (rc == 0) {
         st = r.status;
         if (st == 503) {
             w->unavailable++;
@@ -221,6 +226,7 @@ static void kill_master(struct world *w, unsigned slot, int round)
     w->ok_in_window = 0;
     double t = now_s();
     w->last_503 = 0;
+    int seq0 = w->seq;
     support_redis_kill(&w->cl.node[m], true);
     if (round == 1) {                   /* one cityd dies too, mid-failover */
         write_for(w, 1.0);
@@ -243,8 +249,8 @@ static void kill_master(struct world *w, unsigned slot, int round)
     }
     double last = write_until_quiet(w, t, 2.0, 20.0);
     fprintf(stderr, "\nchaos: kill %d (node %d): last 503 %.1f s after the kill (victim back "
-            "and resynced after %.1f s), %ld ok and %ld 503 in the window, %d writes so far\n",
-            round, m, last, back - t, w->ok - ok0, w->unavailable - u0, w->seq);
+            "and resynced after %.1f s), %ld ok and %ld 503 in the window, writes %d to %d\n",
+            round, m, last, back - t, w->ok - ok0, w->unavailable - u0, seq0, w->seq);
     CU_ASSERT(w->ok_in_window > 0);     /* the other shards kept answering */
     /* The victim's shard had no replica for a while: wait_replicas = 1
      * refused some writes then. */
@@ -265,9 +271,12 @@ static void check_replays(struct world *w, const struct test_cityd *c)
         snprintf(body, sizeof body, "{\"observations\":[{\"id\":\"ch-o%d\",\"lot\":\"ch-%02d\","
                  "\"availableSpotNumber\":%d,\"ts\":%.0f}]}", n, n % NLOTS, n % 30, T0 + n);
         json_t *j = NULL;
-        if (send(w, c, "POST", "/v1/parking/observations", "k-sensor", body, &j) != 200 ||
-            jint(j, "accepted") != 0)
-            lost++;
+        long st = send(w, c, "POST", "/v1/parking/observations", "k-sensor", body, &j);
+        if (st != 200 || jint(j, "accepted") != 0) {
+            if (lost++ < 40)
+                fprintf(stderr, "chaos: observation ch-o%d (lot ch-%02d) on %s: %ld accepted %ld\n",
+                        n, n % NLOTS, c->base, st, jint(j, "accepted"));
+        }
         json_decref(j);
     }
     for (int k = 0; k < w->L.ncnt; k++) {
@@ -276,8 +285,8 @@ static void check_replays(struct world *w, const struct test_cityd *c)
         snprintf(path, sizeof path, "/v1/signals/intersections/i%d/counts", 1 + n % 4);
         snprintf(body, sizeof body, "{\"id\":\"ch-c%d\",\"ts\":%.0f,\"interval_s\":900,"
                  "\"counts\":{\"EBT\":%d,\"WBT\":40}}", n, T0 + 900.0 * (n / 4), 100 + n % 50);
-        if (send(w, c, "POST", path, "k-sensor", body, NULL) == 201)
-            lost++;                     /* a new count: the first was lost */
+        if (send(w, c, "POST", path, "k-sensor", body, NULL) == 201 && lost++ < 40)
+            fprintf(stderr, "chaos: count ch-c%d (i%d) new on %s\n", n, 1 + n % 4, c->base);
     }
     CU_ASSERT_EQUAL(lost, 0);
     if (lost)
