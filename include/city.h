@@ -34,10 +34,16 @@ struct map;
 #define CITY_ID_MAX 127               /* ids of validations, vehicles, routes, stops */
 #define CITY_SIGN_LIVE_S 120.0        /* api.md §3: a sign is live while it fetched within */
 #define CITY_FARE_PARTS 16            /* Redis partitions of the fare counters ({p:NN}) */
+/* The ids of a partition's validations of one hour are spread over this
+ * many small hashes, so that each stays in Redis's compact encoding
+ * (listpack, up to hash-max-listpack-entries = 128 fields by default):
+ * some 30 bytes an id instead of some 75 in a large set, up to 128 x 16 x
+ * 256 = 520,000 validations an hour (beyond, a bucket takes the large
+ * encoding: the same answers, more bytes). */
+#define CITY_FARE_ID_BUCKETS 256
 #define CITY_FARE_HOURS 48            /* hourly buckets kept in memory per partition */
 #define CITY_FARE_WINDOW_H 24         /* share_electronic: the last 24 hours */
-#define CITY_FARE_MAX_AGE_S (7 * 86400.0)   /* older validations are refused */
-#define CITY_FARE_FUTURE_S 300.0      /* ... and those further ahead of the clock */
+#define CITY_FARE_FUTURE_S 300.0      /* validations further ahead of the clock are refused */
 
 enum city_fare_method { CITY_FARE_QR = 0, CITY_FARE_CARD, CITY_FARE_NFC, CITY_FARE_CASH,
                         CITY_FARE_NMETHODS };
@@ -55,17 +61,20 @@ struct city_fare {
 };
 
 /* Parse and check one item: id (required id string), ts (required epoch
- * seconds; with check_clock not older than CITY_FARE_MAX_AGE_S before now
- * nor more than CITY_FARE_FUTURE_S after it), method
- * (required, qr/card/nfc/cash), vehicle_id/route_id/stop_id (optional id
- * strings). Returns 0, or -1 with "<field>: <why>" in err. */
-int city_fare_parse(const json_t *item, double now, bool check_clock, struct city_fare *f,
+ * seconds; with max_age_s > 0 not older than that before now nor more
+ * than CITY_FARE_FUTURE_S after it; 0: no clock checks, as in replay),
+ * method (required, qr/card/nfc/cash), vehicle_id/route_id/stop_id
+ * (optional id strings). Returns 0, or -1 with "<field>: <why>" in err. */
+int city_fare_parse(const json_t *item, double now, double max_age_s, struct city_fare *f,
                     char *err, size_t errlen);
 
 /* Partition of a validation id (FNV-1a), 0 .. CITY_FARE_PARTS-1: its
  * idempotency marker and the counters it bumps share that partition's
  * hash tag, so one script touches one slot. */
 unsigned city_fare_part(const char *id);
+/* Bucket of a validation id among its partition-hour's id hashes, 0 ..
+ * CITY_FARE_ID_BUCKETS-1 (bits of the hash the partition does not use). */
+unsigned city_fare_ids_bucket(const char *id);
 /* Hour bucket of an epoch second (hours since the epoch). */
 int64_t city_hour(double ts);
 

@@ -89,6 +89,11 @@ struct config {
     /* [log] */
     char log_level[16];
     long log_max_per_second;         /* 0: no limit */
+    /* [retention] (docs/scaling.md "Retention") */
+    long retention_feed_s;           /* change feeds, Redis's clock */
+    long retention_track_s;          /* bus tracks, by report time; 0: none */
+    long retention_lot_history_s;    /* lot histories, by observation time; 0: none */
+    long retention_fare_max_age_s;   /* older fares refused; ids kept this + 1 h */
 };
 
 /* Fill every key with its default. */

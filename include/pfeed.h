@@ -59,7 +59,19 @@ struct pfeed {
 };
 
 #define PFEED_COUNT 1000               /* entries per XREAD */
-#define PFEED_MAXLEN 100000            /* ~ entries kept per partition */
+
+/* Retention (retention.feed_s). A feed serves processes polling it every
+ * POLL period, so it keeps a time, not a count: a writing script's XADD
+ * takes PFEED_LUA_TRIM(<its ARGV holding pfeed_keep()>) where a MAXLEN
+ * would go, and entries older than that many seconds of Redis's own clock
+ * go (whole stream nodes at a time, "~"). Redis's clock whatever
+ * clock.mode: the pollers run in real time. A process that falls further
+ * behind finds a gap and rebuilds (above). */
+#define PFEED_LUA_TRIM(keep_argv)                                                             \
+    "'MINID', '~', string.format('%.0f', math.max(0, redis.call('TIME')[1] - " keep_argv      \
+    ") * 1000)"
+/* The seconds kept, as the scripts' argument (buf of at least 24 bytes). */
+const char *pfeed_keep(const struct pfeed *f, char *buf);
 
 void pfeed_init(struct pfeed *f, struct app *a, struct lifetime *lt, const char *name,
                 const char *origin, pfeed_entry_fn *entry, pfeed_after_fn *after,

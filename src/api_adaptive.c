@@ -279,10 +279,15 @@ static int group_init(struct signals *s, struct sgroup *g, const struct map_corr
         const struct map_intersection *xi = c ? map_intersection(m, c->isecs[idx[i]]) : x;
         if (isec_cfg(m, c, c ? idx[i] : 0, xi, &g->isec[i], err) != 0)
             return -1;
-        if ((g->hist[i].rec = calloc(HIST_MAX, sizeof *g->hist[i].rec)) == NULL) {
+        if ((g->hist[i].rec = malloc(HIST_MAX * sizeof *g->hist[i].rec)) == NULL) {
             snprintf(err, ERRLEN, "out of memory");
             return -1;
         }
+        /* Written now, not as the ring fills: its pages are then resident
+         * from the start (96 KB a member, 144 MB for 1,500 signals), so
+         * what cityd holds after its first hours is what it holds at
+         * start, and a growing RSS means a leak (make soak). */
+        memset(g->hist[i].rec, 0, HIST_MAX * sizeof *g->hist[i].rec);
     }
     if (c != NULL)
         link_members(m, c, g, idx);

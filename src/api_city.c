@@ -8,7 +8,18 @@
  * of CITY_FARE_PARTS, all its keys under the hash tag {p:NN}, so that the
  * counters of a busy city spread over as many slots (no hot city-wide
  * key under Redis Cluster) and one script touches one slot:
- *   cityd:{p:NN}:seen:fare:<id>    idempotency marker (8 days)
+ *   cityd:{p:NN}:fares:<hour>:ids:<b>  HASH id -> "" of the validations
+ *                                  of that hour (of their ts) in bucket b
+ *                                  of CITY_FARE_ID_BUCKETS: the
+ *                                  idempotency markers, small hashes and
+ *                                  not a key per validation (a key of its
+ *                                  own costs some 120 bytes, a field of a
+ *                                  small hash some 30), expiring
+ *                                  retention.fare_max_age_s and an hour
+ *                                  after its last write (older validations
+ *                                  are refused)
+ *   cityd:{p:NN}:seen:fare:<id>    the marker of the former layout, still
+ *                                  honoured until it expires (8 days)
  *   cityd:{p:NN}:fares:<hour>      HASH per hour since the epoch:
  *                                  m:<method> and r:<route>:<method>
  *                                  counts (kept 8 days)
@@ -52,13 +63,15 @@
 #include "store.h"
 #include "transit.h"
 
-#define FARE_KEEP_S "691200"            /* markers and hourly counters: 8 days */
+#define FARE_KEEP_S "691200"            /* hourly counters: 8 days */
 #define FARE_HOURS_KEPT "-193"          /* ZREMRANGEBYRANK 0 this: keep 192 hours */
 
-/* KEYS marker, hour hash, hours zset; ARGV marker ttl, method, route (""
- * none), hash ttl, hour. 1 counted, 0 a duplicate. */
+/* KEYS former marker, hour hash, hours zset, hour's ids; ARGV ids ttl,
+ * method, route ("" none), hash ttl, hour, id. 1 counted, 0 a duplicate. */
 static const char FARE_SCRIPT[] =
-    "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end\n"
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+    "if redis.call('HSETNX', KEYS[4], ARGV[6], '') == 0 then return 0 end\n"
+    "redis.call('EXPIRE', KEYS[4], ARGV[1])\n"
     "redis.call('HINCRBY', KEYS[2], 'm:' .. ARGV[2], 1)\n"
     "if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[2], 'r:' .. ARGV[3] .. ':' .. ARGV[2], 1)"
     " end\n"
@@ -368,17 +381,22 @@ static void batch_done(void *arg, enum store_status st, const struct store_reply
 
 static int add_write(struct api_city *ac, struct store_batch *b, const struct city_fare *f)
 {
-    char seen[KEY_MAX], hour[KEY_MAX], hours[KEY_MAX], part[8], wid[CITY_ID_MAX + 8], h[24];
+    char seen[KEY_MAX], hour[KEY_MAX], hours[KEY_MAX], ids[KEY_MAX], part[8],
+        wid[CITY_ID_MAX + 8], h[24], what[48], ttl[24];
     unsigned p = city_fare_part(f->id);
+    long long hr = (long long)city_hour(f->ts);
     snprintf(part, sizeof part, "%02u", p);
     snprintf(wid, sizeof wid, "fare:%s", f->id);
-    snprintf(h, sizeof h, "%lld", (long long)city_hour(f->ts));
+    snprintf(h, sizeof h, "%lld", hr);
+    snprintf(what, sizeof what, "fares:%lld:ids:%u", hr, city_fare_ids_bucket(f->id));
+    snprintf(ttl, sizeof ttl, "%ld", ac->a->cfg.retention_fare_max_age_s + 3600);
     keys_seen(seen, sizeof seen, "p", part, wid);
-    hour_key(hour, sizeof hour, p, city_hour(f->ts));
+    hour_key(hour, sizeof hour, p, hr);
     keys_part_key(hours, sizeof hours, p, "fares:hours");
-    const char *argv[] = {seen, hour, hours, FARE_KEEP_S, city_fare_method_name(f->method),
-                          f->route_id, FARE_KEEP_S, h};
-    return store_batch_script(b, ac->fare_script, 3, 8, argv, NULL);
+    keys_part_key(ids, sizeof ids, p, what);
+    const char *argv[] = {seen, hour, hours, ids, ttl, city_fare_method_name(f->method),
+                          f->route_id, FARE_KEEP_S, h, f->id};
+    return store_batch_script(b, ac->fare_script, 4, 10, argv, NULL);
 }
 
 /* Parse every item; the valid ones are queued in their partition's batch. */
@@ -399,7 +417,9 @@ static int fares_prepare(struct fare_job *j, const json_t *list,
         struct city_fare *f = &j->v[j->n];
         /* replayed validations are in the past of the wall clock: no
          * age limit there, as for positions */
-        if (city_fare_parse(json_array_get(list, i), now, !replay, f, err, sizeof err) != 0) {
+        if (city_fare_parse(json_array_get(list, i), now,
+                            replay ? 0 : (double)a->cfg.retention_fare_max_age_s, f, err,
+                            sizeof err) != 0) {
             reject(j, i, json_string_value(json_object_get(json_array_get(list, i), "id")), err);
             continue;
         }

@@ -12,8 +12,11 @@
  * hash tag {p:NN} all these keys carry):
  *   cityd:{p:NN}:lot:X:state     HASH available, count_ts, flags
  *   cityd:{p:NN}:lot:X:bays      HASH bay -> "status\x1fts\x1fplate"
- *   cityd:{p:NN}:lot:X:history   STREAM, capped (MAXLEN ~ parking.history_max
- *                           entries): one entry per write, field "obs" =
+ *   cityd:{p:NN}:lot:X:history   STREAM, the last retention.lot_history_s
+ *                           before the newest entry (ids are observation
+ *                           times: retention.h), at most
+ *                           parking.history_max entries (MAXLEN ~): one
+ *                           entry per write, field "obs" =
  *                           records "bay\x1fvalue\x1fts" joined by \x1e (bay
  *                           empty for a lot count; never a plate)
  *   cityd:{p:NN}:lot:X:def       STRING, the lot definition of the last PUT
@@ -97,6 +100,7 @@
 #include "params.h"
 #include "parking.h"
 #include "pfeed.h"
+#include "retention.h"
 #include "slotbatch.h"
 #include "store.h"
 #include "tariff.h"
@@ -115,8 +119,10 @@
 
 /* One lot's observations, in order, with the verdicts sequential
  * processing would give. KEYS: state, bays, history, changes, seq, seen
- * (this hour), seen (last hour). ARGV: seen ttl, history max (0: none),
- * feed max, origin, lot, then one per observation:
+ * (this hour), seen (last hour). ARGV: seen ttl, the history's seconds
+ * kept (retention.lot_history_s; 0: no history), the feed's (pfeed_keep),
+ * origin, lot, the history's entries kept at most (parking.history_max),
+ * then one per observation:
  * "id\x1fbay\x1fvalue\x1fts\x1fplate\x1fflags" (bay '' for a lot count;
  * none of the fields can hold a control character). Returns one verdict
  * per observation: ok / dup / old. Redis work is per group, not per
@@ -125,8 +131,9 @@
  * applied observation ("bay\x1fvalue\x1fts[\x1fplate\x1fflags]" joined by
  * \x1e; the history leaves plates out). */
 static const char OBS_SCRIPT[] =
+    RETENTION_LUA_XADD_AT
     "local obs, ids, bays, seen, cur = {}, {}, {}, {}, {}\n"
-    "for i = 6, #ARGV do\n"
+    "for i = 7, #ARGV do\n"
     "  local o = {string.match(ARGV[i],"
     " '^([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)$')}\n"
     "  obs[#obs + 1] = o\n"
@@ -144,7 +151,7 @@ static const char OBS_SCRIPT[] =
     "  end\n"
     "end\n"
     "local cts = tonumber(redis.call('HGET', KEYS[1], 'count_ts'))\n"
-    "local out, rec, hrec, set, count = {}, {}, {}, {}, nil\n"
+    "local out, rec, hrec, set, count, hts = {}, {}, {}, {}, nil, 0\n"
     "for i, o in ipairs(obs) do\n"
     "  local id, bay, val, ts, plate, flags = o[1], o[2], o[3], o[4], o[5], o[6]\n"
     "  local t, v = tonumber(ts), 'ok'\n"
@@ -163,6 +170,7 @@ static const char OBS_SCRIPT[] =
     "  if v == 'ok' then\n"
     "    rec[#rec + 1] = bay .. '\\31' .. val .. '\\31' .. ts .. '\\31' .. plate .. '\\31' .. flags\n"
     "    hrec[#hrec + 1] = bay .. '\\31' .. val .. '\\31' .. ts\n"
+    "    hts = math.max(hts, t)\n"
     "  end\n"
     "end\n"
     "if #newids > 0 then redis.call('HSET', KEYS[6], unpack(newids)) end\n"
@@ -175,20 +183,22 @@ static const char OBS_SCRIPT[] =
     "for b, v in pairs(set) do hs[#hs + 1] = b; hs[#hs + 1] = v end\n"
     "if #hs > 0 then redis.call('HSET', KEYS[2], unpack(hs)) end\n"
     "if ARGV[2] ~= '0' then\n"
-    "  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'obs', table.concat(hrec, '\\30'))\n"
+    "  xadd_at(KEYS[3], math.floor(hts * 1000), tonumber(ARGV[2]) * 1000,"
+    " 'obs', table.concat(hrec, '\\30'))\n"
+    "  redis.call('XTRIM', KEYS[3], 'MAXLEN', '~', ARGV[6])\n"
     "end\n"
     "local s = redis.call('INCR', KEYS[5])\n"
-    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'seq', s, 'origin', ARGV[4],"
+    "redis.call('XADD', KEYS[4], " PFEED_LUA_TRIM("ARGV[3]") ", '*', 'seq', s, 'origin', ARGV[4],"
     " 'lot', ARGV[5], 'obs', table.concat(rec, '\\30'))\n"
     "return out\n";
 
 /* KEYS (all of the lot's partition): def, defs set, changes, seq. ARGV:
- * lot, definition JSON, origin, feed max. */
+ * lot, definition JSON, origin, the feed's seconds kept (pfeed_keep). */
 static const char DEF_SCRIPT[] =
     "redis.call('SET', KEYS[1], ARGV[2])\n"
     "redis.call('SADD', KEYS[2], ARGV[1])\n"
     "local s = redis.call('INCR', KEYS[4])\n"
-    "redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'seq', s, 'origin', ARGV[3],"
+    "redis.call('XADD', KEYS[3], " PFEED_LUA_TRIM("ARGV[4]") ", '*', 'seq', s, 'origin', ARGV[3],"
     " 'lot', ARGV[1], 'def', ARGV[2])\n"
     "return s\n";
 
@@ -1424,7 +1434,7 @@ static void h_lot_put(struct http_req *req, void *arg)
     pc->ap = ap;
     pc->req = req;
     pc->gcj02 = gcj02;
-    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
+    pfeed_keep(&ap->feed, fmax);
     unsigned part = keys_part(id);
     const char *argv[] = {keys_lot(k[0], KEY_MAX, id, "def"), defs_key(k[1], part),
                           pfeed_key(&ap->feed, k[2], part), pfeed_seq_key(&ap->feed, k[3], part),
@@ -1597,17 +1607,20 @@ static int group_add(struct ingest *in, struct slotbatch *b, size_t k)
     struct api_parking *ap = in->ap;
     size_t first = in->gfirst[k], count = in->gcount[k];
     const char *lot = in->obs[in->order[first]].lot;
-    size_t argc = 12 + count;          /* 7 keys, 5 args, 1 per item */
+    size_t argc = 13 + count;          /* 7 keys, 6 args, 1 per item */
     const char **argv = malloc(argc * sizeof *argv);
     char (*item)[OBS_ARG_MAX] = malloc(count * sizeof *item);
-    char k7[7][KEY_MAX], ttl[16], hmax[24], fmax[24], hour[2][24];
+    char k7[7][KEY_MAX], ttl[16], hkeep[24], hmax[24], fmax[24], hour[2][24];
     long long h = (long long)floor(app_wall_now() / SEEN_BUCKET_S);
     int rc = -1;
     if (argv == NULL || item == NULL)
         goto out;
     snprintf(ttl, sizeof ttl, "%d", 2 * SEEN_BUCKET_S + 60);
-    snprintf(hmax, sizeof hmax, "%ld", ap->a->cfg.parking_history_max);
-    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
+    const struct config *cfg = &ap->a->cfg;
+    snprintf(hkeep, sizeof hkeep, "%ld",
+             cfg->parking_history_max > 0 ? cfg->retention_lot_history_s : 0);
+    snprintf(hmax, sizeof hmax, "%ld", cfg->parking_history_max);
+    pfeed_keep(&ap->feed, fmax);
     snprintf(hour[0], sizeof hour[0], "h%lld", h);
     snprintf(hour[1], sizeof hour[1], "h%lld", h - 1);
     size_t c = 0;
@@ -1619,10 +1632,11 @@ static int group_add(struct ingest *in, struct slotbatch *b, size_t k)
     argv[c++] = keys_seen(k7[5], KEY_MAX, "lot", lot, hour[0]);
     argv[c++] = keys_seen(k7[6], KEY_MAX, "lot", lot, hour[1]);
     argv[c++] = ttl;
-    argv[c++] = hmax;
+    argv[c++] = hkeep;
     argv[c++] = fmax;
     argv[c++] = app_origin(ap->a);
     argv[c++] = lot;
+    argv[c++] = hmax;
     const struct parking_lot *l = parking_lot_get(ap->p, lot);
     for (size_t j = 0; j < count; j++) {
         const struct parking_obs *o = &in->obs[in->order[first + j]];

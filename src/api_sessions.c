@@ -60,7 +60,7 @@
 
 /* A plate's write. KEYS (the plate's partition): ver, sessions, gate
  * events, feed, feed seq. ARGV: the version the job decided on, origin,
- * plate, feed max, gate event field ("" for none: "<lot>\x1f<kind>:<id>"),
+ * plate, the feed's seconds kept, gate event field ("" for none: "<lot>\x1f<kind>:<id>"),
  * its session id, then session id / JSON pairs. -1 when another write
  * came first, else the new version. */
 static const char WRITE_SCRIPT[] =
@@ -78,15 +78,15 @@ static const char WRITE_SCRIPT[] =
     "v = redis.call('INCR', KEYS[1])\n"
     "f[2] = redis.call('INCR', KEYS[5])\n"
     "f[#f + 1] = 'ver'; f[#f + 1] = v\n"
-    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', unpack(f))\n"
+    "redis.call('XADD', KEYS[4], " PFEED_LUA_TRIM("ARGV[4]") ", '*', unpack(f))\n"
     "return v\n";
 
 /* An account. KEYS (the plate's partition): accounts, feed, feed seq.
- * ARGV: plate, account JSON, origin, feed max. */
+ * ARGV: plate, account JSON, origin, the feed's seconds kept. */
 static const char ACCOUNT_SCRIPT[] =
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
     "local s = redis.call('INCR', KEYS[3])\n"
-    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'seq', s, 'origin', ARGV[3],"
+    "redis.call('XADD', KEYS[2], " PFEED_LUA_TRIM("ARGV[4]") ", '*', 'seq', s, 'origin', ARGV[3],"
     " 'plate', ARGV[1], 'acct', ARGV[2])\n"
     "return 1\n";
 
@@ -613,7 +613,7 @@ static void job_write(struct job *j)
         return;
     }
     snprintf(base, sizeof base, "%lld", j->base_ver);
-    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
+    pfeed_keep(&ss->pf, fmax);
     if (j->ev_field[0] != '\0')
         snprintf(ev, sizeof ev, "%s\x1f%s", j->lot, j->ev_field);
     else
@@ -1003,7 +1003,7 @@ static void h_account(struct http_req *r, void *arg)
     json_decref(js);
     unsigned part = keys_part(ap->plate);
     char kf[KEY_MAX], ks[KEY_MAX], fmax[24];
-    snprintf(fmax, sizeof fmax, "%d", PFEED_MAXLEN);
+    pfeed_keep(&ss->pf, fmax);
     const char *argv[] = {keys_part_key(key, sizeof key, part, "accounts"),
                           pfeed_key(&ss->pf, kf, part), pfeed_seq_key(&ss->pf, ks, part),
                           ap->plate, text ? text : "", app_origin(ss->a), fmax};

@@ -8,7 +8,8 @@
  * write lands late -- and only once Redis has acknowledged the batch is
  * the position applied to the in-memory state and the reply sent. The
  * script keeps the current position (HSET cityd:{p:NN}:veh:<id>:pos),
- * appends to a capped track (XADD cityd:{p:NN}:veh:<id>:track MAXLEN ~),
+ * appends to its track (XADD cityd:{p:NN}:veh:<id>:track, the last
+ * retention.track_s of reports: retention.h),
  * lists the vehicle in its partition's cityd:{p:NN}:transit:vehicles and
  * appends the report to the partition's change feed (pfeed.h) -- all keys
  * of the vehicle's partition {p:NN}, so one script does it atomically,
@@ -76,17 +77,12 @@
 #include "module.h"
 #include "params.h"
 #include "pfeed.h"
+#include "retention.h"
 #include "slotbatch.h"
 #include "store.h"
 #include "transit.h"
 #include "tz.h"
 
-#define TRACK_MAX "2880"            /* per vehicle: a day of 30 s reports */
-/* Feed entries kept per partition: each carries the writer's state (a
- * few hundred bytes), and readers poll every 100 ms: 10,000 is 40 min of
- * a 2,500-bus fleet's reports every 10 s (a reader further behind finds
- * a gap and rebuilds). */
-#define FEED_MAX "10000"
 #define SWEEP_S 60                       /* forgetting long-silent vehicles */
 #define POLL_MS 100                      /* other processes' reports (pfeed.h) */
 #define SEGMENTS_MAX "200000"       /* traversals kept for the estimators */
@@ -108,15 +104,15 @@ struct feed_view {
     size_t json_len, pb_len;
 };
 
-/* Newer-only write of one report: KEYS pos hash, track stream; ARGV ts,
- * lon, lat, trip_id, route_id, start_date, start_time, bearing, speed,
- * label, entity_id, track cap. Returns 1 when written, 0 when the stored
- * report is as new or newer. */
-/* KEYS (the vehicle's partition): pos, track, vehicle set, feed, feed
- * seq. ARGV: ts lon lat trip route start_date start_time bearing speed
- * label entity track_max vehicle origin feed_max state (what the writer
- * made of the report, transit_preview; binary, "" when unknown). */
+/* Newer-only write of one report. Returns 1 when written, 0 when the
+ * stored report is as new or newer. KEYS (the vehicle's partition): pos,
+ * track, vehicle set, feed, feed seq. ARGV: ts lon lat trip route
+ * start_date start_time bearing speed label entity, the seconds of track
+ * kept (retention.track_s, 0: no track), vehicle, origin, the feed's
+ * seconds kept (pfeed_keep), state (what the writer made of the report,
+ * transit_preview; binary, "" when unknown). */
 static const char WRITE_SCRIPT[] =
+    RETENTION_LUA_XADD_AT
     "local cur = redis.call('HGET', KEYS[1], 'ts')\n"
     "if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end\n"
     "local f = {'ts', ARGV[1], 'lon', ARGV[2], 'lat', ARGV[3],"
@@ -124,11 +120,13 @@ static const char WRITE_SCRIPT[] =
     " 'start_time', ARGV[7], 'bearing', ARGV[8], 'speed', ARGV[9], 'label', ARGV[10],"
     " 'entity_id', ARGV[11], 'state', ARGV[16]}\n"
     "redis.call('HSET', KEYS[1], unpack(f))\n"
-    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[12], '*', 'ts', ARGV[1],"
+    "if ARGV[12] ~= '0' then\n"
+    "  xadd_at(KEYS[2], tonumber(ARGV[1]) * 1000, tonumber(ARGV[12]) * 1000, 'ts', ARGV[1],"
     " 'lon', ARGV[2], 'lat', ARGV[3], 'trip_id', ARGV[4], 'route_id', ARGV[5])\n"
+    "end\n"
     "redis.call('SADD', KEYS[3], ARGV[13])\n"
     "local s = redis.call('INCR', KEYS[5])\n"
-    "redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[15], '*', 'seq', s, 'origin', ARGV[14],"
+    "redis.call('XADD', KEYS[4], " PFEED_LUA_TRIM("ARGV[15]") ", '*', 'seq', s, 'origin', ARGV[14],"
     " 'veh', ARGV[13], unpack(f))\n"
     "return 1\n";
 
@@ -276,13 +274,15 @@ static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
                      const struct gtfsrt_vehicle *v, const struct shared *st)
 {
     char kpos[KEY_MAX], ktrack[KEY_MAX], kset[KEY_MAX], kfeed[KEY_MAX], kseq[KEY_MAX];
-    char ts[32], lon[32], lat[32], bearing[32], speed[32];
+    char ts[32], lon[32], lat[32], bearing[32], speed[32], fmax[24], tkeep[24];
     unsigned part = keys_part(v->vehicle_id);
     keys_vehicle(kpos, sizeof kpos, v->vehicle_id, "pos");
     keys_vehicle(ktrack, sizeof ktrack, v->vehicle_id, "track");
     keys_part_key(kset, sizeof kset, part, "transit:vehicles");
     pfeed_key(&at->pf, kfeed, part);
     pfeed_seq_key(&at->pf, kseq, part);
+    pfeed_keep(&at->pf, fmax);
+    snprintf(tkeep, sizeof tkeep, "%ld", at->a->cfg.retention_track_s);
     snprintf(ts, sizeof ts, "%llu", (unsigned long long)v->timestamp);
     fmt_num(lon, sizeof lon, v->lon);
     fmt_num(lat, sizeof lat, v->lat);
@@ -290,8 +290,8 @@ static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
     fmt_num(speed, sizeof speed, v->speed);
     const char *argv[] = {kpos, ktrack, kset, kfeed, kseq, ts, lon, lat,
                           v->trip_id, v->route_id, v->start_date, v->start_time, bearing, speed,
-                          v->label, v->entity_id, TRACK_MAX, v->vehicle_id, app_origin(at->a),
-                          FEED_MAX, st->buf ? st->buf : ""};
+                          v->label, v->entity_id, tkeep, v->vehicle_id, app_origin(at->a),
+                          fmax, st->buf ? st->buf : ""};
     size_t lens[sizeof argv / sizeof *argv];
     for (size_t i = 0; i < sizeof argv / sizeof *argv; i++)
         lens[i] = argv[i] == st->buf ? st->len : strlen(argv[i]);

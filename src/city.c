@@ -61,7 +61,7 @@ static int get_method(const json_t *item, enum city_fare_method *m, char *err, s
     return -1;
 }
 
-static int get_ts(const json_t *item, double now, bool check_clock, double *ts, char *err,
+static int get_ts(const json_t *item, double now, double max_age_s, double *ts, char *err,
                   size_t errlen)
 {
     const json_t *v = json_object_get(item, "ts");
@@ -74,18 +74,18 @@ static int get_ts(const json_t *item, double now, bool check_clock, double *ts, 
         snprintf(err, errlen, "ts: must be positive epoch seconds");
         return -1;
     }
-    if (check_clock && *ts < now - CITY_FARE_MAX_AGE_S) {
-        snprintf(err, errlen, "ts: more than %.0f days old", CITY_FARE_MAX_AGE_S / 86400);
+    if (max_age_s > 0 && *ts < now - max_age_s) {
+        snprintf(err, errlen, "ts: more than %.0f s old (retention.fare_max_age_s)", max_age_s);
         return -1;
     }
-    if (check_clock && *ts > now + CITY_FARE_FUTURE_S) {
+    if (max_age_s > 0 && *ts > now + CITY_FARE_FUTURE_S) {
         snprintf(err, errlen, "ts: %.0f s ahead of the server's clock", *ts - now);
         return -1;
     }
     return 0;
 }
 
-int city_fare_parse(const json_t *item, double now, bool check_clock, struct city_fare *f,
+int city_fare_parse(const json_t *item, double now, double max_age_s, struct city_fare *f,
                     char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
@@ -95,7 +95,7 @@ int city_fare_parse(const json_t *item, double now, bool check_clock, struct cit
     }
     const size_t n = CITY_ID_MAX + 1;
     if (get_id(item, "id", true, f->id, n, err, errlen) != 0 ||
-        get_ts(item, now, check_clock, &f->ts, err, errlen) != 0 ||
+        get_ts(item, now, max_age_s, &f->ts, err, errlen) != 0 ||
         get_method(item, &f->method, err, errlen) != 0 ||
         get_id(item, "vehicle_id", false, f->vehicle_id, n, err, errlen) != 0 ||
         get_id(item, "route_id", false, f->route_id, n, err, errlen) != 0 ||
@@ -104,12 +104,22 @@ int city_fare_parse(const json_t *item, double now, bool check_clock, struct cit
     return 0;
 }
 
-unsigned city_fare_part(const char *id)
+static uint32_t fnv1a(const char *id)
 {
     uint32_t h = 2166136261u;
     for (const unsigned char *p = (const unsigned char *)id; *p; p++)
         h = (h ^ *p) * 16777619u;
-    return h % CITY_FARE_PARTS;
+    return h;
+}
+
+unsigned city_fare_part(const char *id)
+{
+    return fnv1a(id) % CITY_FARE_PARTS;
+}
+
+unsigned city_fare_ids_bucket(const char *id)
+{
+    return (fnv1a(id) / CITY_FARE_PARTS) % CITY_FARE_ID_BUCKETS;   /* other bits than the part's */
 }
 
 int64_t city_hour(double ts)

@@ -97,6 +97,11 @@ static const struct ckey keys[] = {
     {"log.level", C_LOGLEVEL, offsetof(struct config, log_level), sizeof(((struct config *)0)->log_level),
      "info", 0, 0},
     NUM("log.max_per_second", log_max_per_second, "100", 0, 1000000),
+    /* [retention]: what Redis keeps of the streams that grow with time */
+    NUM("retention.feed_s", retention_feed_s, "300", 1, 31536000),
+    NUM("retention.track_s", retention_track_s, "3600", 0, 31536000),
+    NUM("retention.lot_history_s", retention_lot_history_s, "3600", 0, 31536000),
+    NUM("retention.fare_max_age_s", retention_fare_max_age_s, "86400", 60, 31536000),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -32,6 +32,12 @@ const char *pfeed_seq_key(const struct pfeed *f, char *buf, unsigned part)
     return keys_part_key(buf, KEY_MAX, part, what);
 }
 
+const char *pfeed_keep(const struct pfeed *f, char *buf)
+{
+    snprintf(buf, 24, "%ld", f->a->cfg.retention_feed_s);
+    return buf;
+}
+
 void pfeed_init(struct pfeed *f, struct app *a, struct lifetime *lt, const char *name,
                 const char *origin, pfeed_entry_fn *entry, pfeed_after_fn *after,
                 pfeed_gap_fn *gap, void *arg)

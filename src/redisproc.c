@@ -168,6 +168,11 @@ static void child_exec(const struct redisproc *rp, pid_t parent, int errfd)
         /* Fewer background rewrites under ingest bursts (each one forks
          * and competes for the disk: measured 140k -> <100k obs/s). */
         "--auto-aof-rewrite-min-size", "256mb",
+        /* Streams kept for a time (retention.h) give memory back a whole
+         * node at a time: nodes of 16 entries keep at most that many
+         * beyond the retention, not Redis's default 100 (an hour of a
+         * lot's counts more). */
+        "--stream-node-max-entries", "16",
         "--save", "", "--daemonize", "no", "--logfile", rp->logfile, NULL,
     };
     execvp(rp->bin, (char *const *)argv);

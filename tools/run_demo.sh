@@ -9,7 +9,8 @@
 #   CONF=file      the config (default config/cityd.conf)
 #   CITYSIM_KEY=k  the key citysim posts with (default demo-admin-key, config/keys.conf)
 #   SEED=n         citysim's seed (default 1)
-#   TRIPLESS=x     share of buses reporting no trip id (cityd assigns their trips; default 0)
+#   TRIPLESS=x     share of buses reporting no trip id (cityd assigns their trips; default
+#                  0.05, as real fleets have some; 0: every bus names its trip)
 set -u
 BIN=${BIN:-bin}
 CONF=${CONF:-config/cityd.conf}
@@ -58,7 +59,7 @@ done
 healthy || { echo "run_demo: cityd is not healthy after 60 s" >&2; exit 1; }
 
 "$BIN/citysim" city --server "$URL" --key "${CITYSIM_KEY:-demo-admin-key}" --map "$MAP" \
-    --speed 1 --duration 604800 --seed "${SEED:-1}" --tripless "${TRIPLESS:-0}" 2> >(tee var/citysim.log >&2) &
+    --speed 1 --duration 604800 --seed "${SEED:-1}" --tripless "${TRIPLESS:-0.05}" 2> >(tee var/citysim.log >&2) &
 SIM=$!
 for _ in $(seq 100); do
     grep -q "findable" var/citysim.log 2>/dev/null && break

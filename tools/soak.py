@@ -9,7 +9,9 @@ arrivals and SPaT at a steady rate. Samples cityd's and Redis's CPU and RSS ever
 end: p50/p99 per read, ingest rates, RSS growth after the first simulated hour, errors, and a
 ledger check: cityd is restarted (so it answers from what Redis holds) and every write citysim
 got a 2xx for (citysim --ledger) is looked up. Writes build/soak/report.md, build/soak/soak.png
-(gnuplot) and the raw samples. Standard library only.
+(gnuplot) and the raw samples. What Redis holds is broken down by kind of key (SCAN, sampled
+MEMORY USAGE) at the first simulated hour and at the end, so that growth can be told from the
+retentions filling (docs/scaling.md "Retention"). Standard library only.
 
   python3 tools/soak.py [--minutes 10] [--speed 10] [--rate 20] [--gates 0.1] [--out build/soak]
 """
@@ -87,6 +89,87 @@ def child_redis(pid):
 
 class StartFailed(Exception):
     pass
+
+
+class Resp:
+    """A minimal Redis client on the embedded Redis's unix socket."""
+
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.settimeout(30)
+        self.s.connect(path)
+        self.f = self.s.makefile('rb')
+
+    def __call__(self, *args):
+        out = [b'*%d\r\n' % len(args)]
+        for x in args:
+            x = x if isinstance(x, bytes) else str(x).encode()
+            out.append(b'$%d\r\n%s\r\n' % (len(x), x))
+        self.s.sendall(b''.join(out))
+        return self.read()
+
+    def read(self):
+        line = self.f.readline()
+        t, rest = line[:1], line[1:-2]
+        if t in (b'+', b'-'):
+            return rest.decode()
+        if t == b':':
+            return int(rest)
+        if t == b'$':
+            n = int(rest)
+            return None if n < 0 else self.f.read(n + 2)[:-2]
+        if t == b'*':
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise OSError('redis: bad reply %r' % line)
+
+    def close(self):
+        self.s.close()
+
+
+def key_kind(k):
+    """A key with its ids replaced by *: cityd:{p:*}:veh:*:track."""
+    k = k.decode('utf-8', 'replace')
+    k = re.sub(r'\{(p|int|cor|kiosk|lot):[^}]*\}', r'{\1:*}', k)
+    k = re.sub(r':(lot|veh|plate):[^:]+:', r':\1:*:', k)
+    k = re.sub(r':seen:(fare:)?[^:]*$', r':seen:\1*', k)
+    k = re.sub(r':fares:\d+', ':fares:*', k)
+    k = re.sub(r':ids:\d+$', ':ids:*', k)
+    return re.sub(r':token:.*', ':token:*', k)
+
+
+def redis_used_mib(sock):
+    try:
+        r = Resp(sock)
+        info = r('INFO', 'memory').decode()
+        r.close()
+        return int(re.search(r'used_memory:(\d+)', info).group(1)) / 2**20
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def redis_composition(sock, sample=30):
+    """{kind: (keys, bytes estimated from a sample of MEMORY USAGE)}."""
+    kinds = {}
+    try:
+        r = Resp(sock)
+        cur = b'0'
+        while True:
+            cur, keys = r('SCAN', cur, 'COUNT', 5000)
+            for k in keys:
+                kinds.setdefault(key_kind(k), []).append(k)
+            if cur == b'0':
+                break
+        out = {}
+        rnd = random.Random(1)
+        for kind, keys in kinds.items():
+            some = rnd.sample(keys, min(sample, len(keys)))
+            mem = [r('MEMORY', 'USAGE', k, 'SAMPLES', 0) or 0 for k in some]
+            out[kind] = (len(keys), sum(mem) / len(mem) * len(keys))
+        r.close()
+        return out
+    except (OSError, TypeError, ValueError):
+        return {}
 
 
 def start_cityd(a, port, log, extra=()):
@@ -303,14 +386,16 @@ def main():
                            stderr=open(sim_log, 'w'))
     readers = Readers(base, a.rate, lots, stops, isecs)
     readers.start()
-    samples = []                                        # wall, sim_elapsed, cityd cpu%, rss, redis cpu%, rss, sent
+    samples = []        # wall, sim_elapsed, cityd cpu%, rss, redis cpu%, rss, sent, redis used
     prev = {}
+    sock = os.path.join(a.var, 'redis.sock')
+    comp_hour = None
     wall0 = time.time()
     deadline = wall0 + a.minutes * 60 * 3 + 120
     while sim.poll() is None and time.time() < deadline:
         time.sleep(5)
         now = time.time()
-        row = [now - wall0, None, None, None, None, None, None]
+        row = [now - wall0, None, None, None, None, None, None, redis_used_mib(sock)]
         m = None
         for line in open(sim_log, encoding='utf-8', errors='replace'):
             m = PROGRESS.search(line) or m
@@ -325,6 +410,8 @@ def main():
                 prev[k] = (st[0], now)
                 row[col + 1] = st[1]
         samples.append(row)
+        if comp_hour is None and row[1] is not None and row[1] >= 3600:
+            comp_hour = redis_composition(sock)
     if sim.poll() is None:
         sim.kill()
     sim.wait()
@@ -343,8 +430,9 @@ def main():
     sim_done = (summary.get('end', 0) - summary.get('start', 0)) if summary else 0
     hour = next((s for s in samples if s[1] is not None and s[1] >= 3600 and s[3]), None)
     later = [s for s in samples if hour and s[0] > hour[0] and s[3]]
-    growth = lambda col: (100 * (max(s[col] for s in later) - hour[col]) / hour[col]
+    growth = lambda col: (100 * (max([s[col] for s in later if s[col]] or [float('nan')]) - hour[col]) / hour[col]
                           if hour and later and hour[col] else float('nan'))
+    comp_end = redis_composition(sock)
     # ---- ledger: restart cityd on the same Redis, read every acknowledged write back ----
     aof_mb = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(a.var)
                  for f in fs) / 2**20
@@ -377,7 +465,8 @@ def main():
             ledger_err += '; nor with redis.timeout_ms=30000: %s' % e2
     # ---- report ----
     with open(os.path.join(a.out, 'samples.tsv'), 'w') as f:
-        f.write('wall_s\tsim_elapsed_s\tcityd_cpu_pct\tcityd_rss_mib\tredis_cpu_pct\tredis_rss_mib\tsent\n')
+        f.write('wall_s\tsim_elapsed_s\tcityd_cpu_pct\tcityd_rss_mib\tredis_cpu_pct\tredis_rss_mib\tsent'
+                '\tredis_used_mib\n')
         for s in samples:
             f.write('\t'.join('' if v is None else '%.2f' % v for v in s) + '\n')
     with open(os.path.join(a.out, 'reads.tsv'), 'w') as f:
@@ -398,13 +487,16 @@ def main():
         kinds = sorted(reads)
         plot = ['set terminal png size 1200,800',
                 "set output '%s'" % png, 'set multiplot layout 2,1',
+                # tab-separated with empty fields (no sample yet): not whitespace
+                "set datafile separator '\\t'", 'set key noenhanced',
                 "set title 'read latency per minute (ms)'", 'set logscale y', "set xlabel 'wall minute'",
                 'plot ' + ', '.join("'%s' using 1:%d with linespoints title '%s p%s'" % (
                     per_min, 2 + 2 * i + j, k, '50' if j == 0 else '99')
                     for i, k in enumerate(kinds) for j in (0, 1)),
                 'unset logscale y', "set title 'RSS (MiB)'", "set xlabel 'wall s'",
-                "plot '%s' using 1:4 with lines title 'cityd', '%s' using 1:6 with lines title 'redis'"
-                % (os.path.join(a.out, 'samples.tsv'), os.path.join(a.out, 'samples.tsv')),
+                "plot '%s' using 1:4 with lines title 'cityd RSS', '%s' using 1:6 with lines title "
+                "'redis RSS', '%s' using 1:8 with lines title 'redis used_memory'"
+                % ((os.path.join(a.out, 'samples.tsv'),) * 3),
                 'unset multiplot']
         subprocess.run(['gnuplot'], input='\n'.join(plot), text=True, check=False)
     cpu = lambda col: statistics.mean([s[col] for s in samples if s[col] is not None] or [float('nan')])
@@ -436,6 +528,8 @@ def main():
             '- RSS at the end: cityd %s MiB, redis %s MiB' % (
                 '%.0f' % samples[-1][3] if samples and samples[-1][3] else 'n/a',
                 '%.0f' % samples[-1][5] if samples and samples[-1][5] else 'n/a'),
+            '- Redis used_memory at the first simulated hour %s MiB, growth after it %.1f %%' % (
+                '%.0f' % hour[7] if hour and hour[7] else 'n/a', growth(7)),
             '- Redis data dir at the end: %.0f MiB; BGREWRITEAOF took %.1f s; cityd restart to '
             'healthy: %.1f s' % (aof_mb, rewrite_s, restart_s),
             '', 'Ledger check (cityd restarted on the same Redis; every write acknowledged 2xx):', '',
@@ -444,6 +538,13 @@ def main():
         out.insert(len(out) - 3, '- ' + ledger_err)
     for k, (n, miss) in ledger.items():
         out.append('| %s | %d | %s |' % (k, n, '-' if miss is None else miss))
+    out += ['', 'What Redis holds, by kind of key (sampled MEMORY USAGE; MiB):', '',
+            '| key | keys at 1 h | MiB at 1 h | keys at the end | MiB at the end |',
+            '|---|---|---|---|---|']
+    for kind in sorted(set(comp_end) | set(comp_hour or {}),
+                       key=lambda k: -comp_end.get(k, (0, 0))[1])[:20]:
+        h, e = (comp_hour or {}).get(kind, (0, 0)), comp_end.get(kind, (0, 0))
+        out.append('| `%s` | %d | %.1f | %d | %.1f |' % (kind, h[0], h[1] / 2**20, e[0], e[1] / 2**20))
     out += ['', 'Plot: %s (latency per minute, RSS over time); raw: samples.tsv, reads.tsv.' % png]
     text = '\n'.join(out) + '\n'
     open(os.path.join(a.out, 'report.md'), 'w').write(text)

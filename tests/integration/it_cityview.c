@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "city.h"
+#include "keys.h"
 #include "support.h"
 
 #define ORIGIN 1771257600.0             /* 2026-02-17 00:00 Asia/Shanghai */
@@ -265,6 +267,35 @@ static void test_fares(void)
     CU_ASSERT_EQUAL(support_redis_int(&redis, "--scan --pattern '*fare*' | grep -vc '{p:[0-9][0-9]}'"),
                     0);
     CU_ASSERT_TRUE(support_redis_int(&redis, "--scan --pattern '*:fares:*' | wc -l") >= 2);
+    /* Ids are remembered by the hour of their ts, in small hashes per
+     * partition and hour expiring with retention.fare_max_age_s (a day) and
+     * an hour, not with a key of their own per validation. */
+    CU_ASSERT_EQUAL(support_redis_int(&redis, "--scan --pattern '*seen:fare:*' | wc -l"), 0);
+    char key[KEY_MAX], cmd[2 * KEY_MAX], what[64], part[8];
+    snprintf(what, sizeof what, "fares:%lld:ids:%u", (long long)city_hour(1771286460),
+             city_fare_ids_bucket("f1"));
+    keys_part_key(key, sizeof key, city_fare_part("f1"), what);
+    snprintf(cmd, sizeof cmd, "HEXISTS '%s' f1", key);
+    CU_ASSERT_EQUAL(support_redis_int(&redis, cmd), 1);
+    snprintf(cmd, sizeof cmd, "OBJECT ENCODING '%s'", key);
+    char enc[64];
+    CU_ASSERT(support_redis_text(&redis, cmd, enc, sizeof enc) > 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(enc, "listpack"));
+    snprintf(cmd, sizeof cmd, "TTL '%s'", key);
+    long long ttl = support_redis_int(&redis, cmd);
+    CU_ASSERT(ttl > 86400 && ttl <= 86400 + 3600);
+    /* an id remembered the former way, by a marker of its own, is still a
+     * duplicate */
+    snprintf(part, sizeof part, "%02u", city_fare_part("f9"));
+    keys_seen(key, sizeof key, "p", part, "fare:f9");
+    snprintf(cmd, sizeof cmd, "SET '%s' 1 EX 600", key);
+    support_redis_int(&redis, cmd);
+    CU_ASSERT_EQUAL(post(FARES, "k-sensor", "{\"validations\":[" V("f9", "1771286460", "qr") "]}",
+                         &j), 200);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "accepted")), 0);
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(j, "duplicates")), 1);
+    json_decref(j);
+    check_fares(3, 2);
 }
 
 /* Counts fresher than two intervals make an adaptive intersection
@@ -321,7 +352,7 @@ static void test_metrics(void)
     CU_ASSERT_TRUE(has_line(t, "cityd_fares_rides_24h 3"));
     CU_ASSERT_TRUE(has_line(t, "cityd_fares_electronic_24h 2"));
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "cityd_city_indicator{indicator=\"share_electronic\"} 0.66"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "cityd_transit_fares_total{result=\"duplicate\"} 5"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "cityd_transit_fares_total{result=\"duplicate\"} 6"));
     http_result_free(&r);
 }
 

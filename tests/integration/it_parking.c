@@ -866,6 +866,69 @@ static void test_history_capped(void)
     env_stop(&e);
 }
 
+/* One write of one count of zf-003 at ts (one history and one feed entry). */
+static void post_count(const char *base, const char *id, double ts)
+{
+    char batch[256];
+    struct http_result r;
+    snprintf(batch, sizeof batch, "[{\"id\":\"%s\",\"lot\":\"zf-003\","
+             "\"availableSpotNumber\":3,\"ts\":%.0f}]", id, ts);
+    CU_ASSERT_EQUAL(post_obs(base, batch, &r), 200);
+    http_result_free(&r);
+}
+
+/* A lot's history keeps retention.lot_history_s (default an hour) before
+ * its latest observation, by observation time: six hours of counts a
+ * minute apart leave the last hour (and at most a stream node more). */
+static void test_history_retention(void)
+{
+    struct env e;
+    const char *extra[] = {MAP, "clock.mode=replay", NULL};
+    CU_ASSERT_FATAL(env_start(&e, extra));
+    const int n = 360;
+    double last = T0 + 60.0 * (n - 1);
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "hr%d", i);
+        post_count(e.cityd.base, id, T0 + 60.0 * i);
+    }
+    char key[KEY_MAX], min[32];
+    keys_lot(key, sizeof key, "zf-003", "history");
+    snprintf(min, sizeof min, "%.0f", (last - 3600) * 1000);
+    long long all = support_stream_count(&e.redis, key, "-");
+    CU_ASSERT_EQUAL(support_stream_count(&e.redis, key, min), 61);
+    CU_ASSERT(all >= 61 && all <= 61 + 100);
+    CU_ASSERT_EQUAL(support_stream_edge_ms(&e.redis, key, true), (long long)(last * 1000));
+    env_stop(&e);
+}
+
+/* The change feeds keep retention.feed_s of Redis's clock: entries older
+ * go at the next write (whole stream nodes of at most 100 entries). */
+static void test_feed_retention(void)
+{
+    struct env e;
+    const char *extra[] = {MAP, "clock.mode=replay", "retention.feed_s=1", NULL};
+    CU_ASSERT_FATAL(env_start(&e, extra));
+    for (int i = 0; i < 250; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "fr%d", i);
+        post_count(e.cityd.base, id, T0 + i);
+    }
+    char key[KEY_MAX];
+    keys_part_key(key, sizeof key, keys_part("zf-003"), "parking:changes");
+    CU_ASSERT(support_stream_count(&e.redis, key, "-") >= 250);
+    support_sleep_ms(2200);
+    post_count(e.cityd.base, "fr-last", T0 + 300);
+    long long left = support_stream_count(&e.redis, key, "-");
+    CU_ASSERT(left >= 1 && left <= 101);
+    /* and the lot reads as written */
+    json_t *l = lot_at(e.cityd.base, "zf-003", T0 + 300);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+    CU_ASSERT_EQUAL(jint(l, "observationDateTime"), (long long)(T0 + 300));
+    json_decref(l);
+    env_stop(&e);
+}
+
 /* ---- SSE ---- */
 
 static int sse_open(int port, const char *path)
@@ -1587,6 +1650,8 @@ int suite_parking(void)
         !CU_add_test(s, "two cityd on one Redis", test_two_processes) ||
         !CU_add_test(s, "Redis restart in the middle of batches", test_redis_restart_mid_batch) ||
         !CU_add_test(s, "history capped", test_history_capped) ||
+        !CU_add_test(s, "history keeps retention.lot_history_s", test_history_retention) ||
+        !CU_add_test(s, "change feeds keep retention.feed_s", test_feed_retention) ||
         !CU_add_test(s, "SSE stream", test_stream) ||
         !CU_add_test(s, "SSE heartbeat and a slow client", test_stream_slow_client) ||
         !CU_add_test(s, "SSE memory with 300 streams that never read", test_stream_memory) ||

@@ -477,6 +477,39 @@ static void test_no_trip_ids(void)
     world_stop(&w);
 }
 
+/* A bus's track keeps retention.track_s (default an hour) of reports
+ * before its latest, by report time, however long the bus runs: five
+ * hours of reports a minute apart leave the last hour (and at most a
+ * stream node more), ids at the reports' times. */
+static void test_track_retention(void)
+{
+    struct world w;
+    CU_ASSERT_EQUAL_FATAL(world_start(&w, REPLAY), 0);
+    const int n = 300;
+    double t0 = HMS(6, 0, 0), last = t0 + 60.0 * (n - 1);
+    for (int i = 0; i < n; i++) {
+        char e[512];
+        struct http_result r;
+        snprintf(e, sizeof e,
+                 "{\"id\":\"tk\",\"vehicle\":{\"vehicle\":{\"id\":\"tk\"},"
+                 "\"position\":{\"latitude\":%.7f,\"longitude\":%.7f},\"timestamp\":%.0f}}",
+                 37.54 + 8 / 111195.0, r1_lon(100 + i % 50), t0 + 60.0 * i);
+        CU_ASSERT_EQUAL(post_json(w.cityd.base, "k-sensor", e, &r), 0);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(r.json, "accepted")), 1);
+        http_result_free(&r);
+    }
+    char key[KEY_MAX], min[32];
+    keys_vehicle(key, sizeof key, "tk", "track");
+    snprintf(min, sizeof min, "%.0f", (last - 3600) * 1000);
+    long long all = support_stream_count(&w.redis, key, "-");
+    CU_ASSERT_EQUAL(support_stream_count(&w.redis, key, min), 61);     /* the last hour, whole */
+    CU_ASSERT(all >= 61 && all <= 61 + 100);
+    CU_ASSERT_EQUAL(support_stream_edge_ms(&w.redis, key, true), (long long)(last * 1000));
+    CU_ASSERT(support_stream_edge_ms(&w.redis, key, false) >= (long long)((last - 3600 - 6000) * 1000));
+    world_stop(&w);
+}
+
 static void test_trip_updates(void)
 {
     struct world w;
@@ -1193,6 +1226,7 @@ int suite_transit(void)
              CU_add_test(s, "stop-sign arrivals, at=, minutes_after", test_arrivals) &&
              CU_add_test(s, "TripUpdates in JSON and protobuf", test_trip_updates) &&
              CU_add_test(s, "no trip ids: trip inferred, predictions", test_no_trip_ids) &&
+             CU_add_test(s, "a bus's track keeps retention.track_s", test_track_retention) &&
              CU_add_test(s, "vehicles and stops near a point, crs=gcj02", test_near_and_crs) &&
              CU_add_test(s, "restart keeps positions and learnt times", test_restart_keeps_state) &&
              CU_add_test(s, "Redis down: 503 on ingest, reads go on", test_redis_down) &&

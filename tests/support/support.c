@@ -247,6 +247,25 @@ long long support_redis_int(const struct test_redis *r, const char *args)
     return v;
 }
 
+long long support_stream_count(const struct test_redis *r, const char *key, const char *min_id)
+{
+    char args[512];
+    snprintf(args, sizeof args,
+             "EVAL \"return #redis.call('XRANGE', KEYS[1], ARGV[1], '+')\" 1 '%s' '%s'", key,
+             min_id);
+    return support_redis_int(r, args);
+}
+
+long long support_stream_edge_ms(const struct test_redis *r, const char *key, bool last)
+{
+    char args[512];
+    snprintf(args, sizeof args,
+             "EVAL \"local e = redis.call(ARGV[1], KEYS[1], ARGV[2], ARGV[3], 'COUNT', 1)"
+             " return e[1] and e[1][1] or -1\" 1 '%s' %s", key,
+             last ? "XREVRANGE + -" : "XRANGE - +");
+    return support_redis_int(r, args);   /* "<ms>-<seq>": atoll stops at '-' */
+}
+
 int support_redis_text(const struct test_redis *r, const char *args, char *out, size_t n)
 {
     char line[1024];

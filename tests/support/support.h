@@ -45,6 +45,11 @@ void support_redis_stop(struct test_redis *r);
 /* Run `redis-cli -p <port> <args>` through sh (so printf can make binary
  * arguments); the first line of the answer as a number (-1: none). */
 long long support_redis_int(const struct test_redis *r, const char *args);
+/* Entries of the stream key whose ids are at or after min_id ("-": all). */
+long long support_stream_count(const struct test_redis *r, const char *key, const char *min_id);
+/* The milliseconds of the id of the stream's first entry, or of its last
+ * with last; -1 when it has none. */
+long long support_stream_edge_ms(const struct test_redis *r, const char *key, bool last);
 
 /* A local Redis Cluster: 3 masters and 3 replicas (redis-server 7.0,
  * cluster-node-timeout 1000, cluster-require-full-coverage no so that a
