@@ -35,6 +35,7 @@
 #define MAXW 4000                      /* writes of each kind at most */
 #define ORIGIN 1771257600.0            /* 2026-02-17 00:00 +08:00, service day of gtfs/basic */
 #define T0 (ORIGIN + 8 * 3600.0)
+#define COUNT_S 900                    /* a count interval */
 
 static const char *const EXTRA[] = {"map.dir=tests/fixtures/maps/ok",
                                     "transit.gtfs_dir=tests/fixtures/gtfs/basic",
@@ -183,8 +184,15 @@ static void post_position(struct world *w, int n)
              "\"timestamp\":%.0f}}]}", n, bus, 121.38 + (n % 50) * 0.00002, ts);
     json_t *j = NULL;
     long st = send(w, pick(w, n), "POST", "/v1/transit/vehicle-positions", "k-sensor", body, &j);
-    if (st == 200 && jint(j, "accepted") + jint(j, "outdated") == 1)
+    if (st == 200 && jint(j, "accepted") + jint(j, "outdated") == 1) {
         w->L.bus_ts[bus] = ts > w->L.bus_ts[bus] ? ts : w->L.bus_ts[bus];
+    } else if (st == 200) {              /* refused: never silently (see COUNT_S) */
+        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (w->other++ < 5)
+            fprintf(stderr, "\nchaos: ch-bus-%d ts %.0f on %s refused: %.300s\n", bus, ts,
+                    pick(w, n)->base, t ? t : "-");
+        free(t);
+    }
     json_decref(j);
 }
 
@@ -192,8 +200,9 @@ static void post_count(struct world *w, int n)
 {
     char path[64], body[256];
     snprintf(path, sizeof path, "/v1/signals/intersections/i%d/counts", 1 + n % 4);
-    snprintf(body, sizeof body, "{\"id\":\"ch-c%d\",\"ts\":%.0f,\"interval_s\":900,"
-             "\"counts\":{\"EBT\":%d,\"WBT\":40}}", n, T0 + 900.0 * (n / 4), 100 + n % 50);
+    snprintf(body, sizeof body, "{\"id\":\"ch-c%d\",\"ts\":%.0f,\"interval_s\":%d,"
+             "\"counts\":{\"EBT\":%d,\"WBT\":40}}", n, T0 + (double)COUNT_S * (n / 4), COUNT_S,
+             100 + n % 50);
     long st = send(w, pick(w, n), "POST", path, "k-sensor", body, NULL);
     /* 202: queued for the cityd that drives the corridor (its lease) */
     if ((st == 200 || st == 201 || st == 202) && w->L.ncnt < MAXW)
@@ -302,8 +311,9 @@ static void check_replays(struct world *w, const struct test_cityd *c)
         int n = w->L.cnt_acked[k];
         char path[64], body[256];
         snprintf(path, sizeof path, "/v1/signals/intersections/i%d/counts", 1 + n % 4);
-        snprintf(body, sizeof body, "{\"id\":\"ch-c%d\",\"ts\":%.0f,\"interval_s\":900,"
-                 "\"counts\":{\"EBT\":%d,\"WBT\":40}}", n, T0 + 900.0 * (n / 4), 100 + n % 50);
+        snprintf(body, sizeof body, "{\"id\":\"ch-c%d\",\"ts\":%.0f,\"interval_s\":%d,"
+                 "\"counts\":{\"EBT\":%d,\"WBT\":40}}", n, T0 + (double)COUNT_S * (n / 4),
+                 COUNT_S, 100 + n % 50);
         if (send_replay(w, c, path, body, NULL) == 201 && lost++ < 40)
             fprintf(stderr, "chaos: count ch-c%d (i%d) new on %s\n", n, 1 + n % 4, c->base);
     }
