@@ -78,10 +78,11 @@ int city_fare_parse(const json_t *item, double now, double max_age_s, struct cit
  * keys_part would move almost every id to another tag, and a marker in
  * another slot is one the write script cannot check: a repeated
  * validation would count twice unless every marker of the last
- * retention.fare_max_age_s (up to 16 x 256 hashes an hour, some 520,000
- * ids) and every former seen:fare:<id> key were moved field by field
- * before any fare is taken, with every older cityd stopped (a rolling
- * upgrade would write the old layout behind the move). It would also take
+ * retention.fare_max_age_s (16 x 256 hashes an hour, of up to 128 ids
+ * each at their compact size) and every former seen:fare:<id> key were
+ * moved field by field before any fare is taken, with every older cityd
+ * stopped (a rolling upgrade would write the old layout behind the
+ * move). It would also take
  * memory and the restore from 16 to 64 partitions of counters (64 x
  * CITY_FARE_HOURS buckets, 64 ZREVRANGEs and their HMGETs at start). All
  * that for one five-line hash. */
