@@ -1194,8 +1194,9 @@ static long proc_kib(pid_t pid, const char *field)
     return v;
 }
 
-/* True when the process runs under AddressSanitizer, whose quarantine
- * and shadow memory make its RSS say nothing about cityd's own. */
+/* True when the process runs under AddressSanitizer or valgrind
+ * (make valgrind), whose quarantine and shadow memory make its RSS say
+ * nothing about cityd's own. */
 static bool proc_sanitized(pid_t pid)
 {
     char path[64], line[512];
@@ -1203,7 +1204,7 @@ static bool proc_sanitized(pid_t pid)
     snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
     FILE *f = fopen(path, "r");
     while (f != NULL && !asan && fgets(line, sizeof line, f) != NULL)
-        asan = strstr(line, "libasan") != NULL;
+        asan = strstr(line, "libasan") != NULL || strstr(line, "vgpreload_memcheck") != NULL;
     if (f != NULL)
         fclose(f);
     return asan;

@@ -17,6 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+int support_timeout_ms(int ms)
+{
+    const char *s = getenv("CITYD_TEST_TIMEOUT_SCALE");
+    int k = s ? atoi(s) : 1;
+    return k > 1 ? ms * k : ms;
+}
+
 void support_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -551,7 +558,8 @@ int support_cityd_start(struct test_cityd *c, const char *redis_url, const char 
     if (support_cityd_spawn(c, redis_url, extra) != 0)
         return -1;
     bool answered = false;
-    for (int i = 0; i < 1000; i++) {
+    int tries = support_timeout_ms(10000) / 10;
+    for (int i = 0; i < tries; i++) {
         struct http_result hr;
         /* With a key: the server may run with auth.public_read off. */
         if (support_get(c->base, "/v1/health", "k-admin", &hr) == 0) {
@@ -575,7 +583,7 @@ int support_cityd_signal_wait(struct test_cityd *c, int sig, int timeout_ms)
     if (c->pid <= 0)
         return -1;
     kill(c->pid, sig);
-    int st = wait_child(c->pid, timeout_ms);
+    int st = wait_child(c->pid, support_timeout_ms(timeout_ms));
     if (st == -1)
         return -1;
     c->pid = 0;
@@ -691,7 +699,7 @@ static int http_do(const char *method, const char *url, const char *key, const v
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)support_timeout_ms(timeout_ms));
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(h);
     int ret = -1;

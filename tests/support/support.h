@@ -93,12 +93,13 @@ struct test_cityd {
  * with admin/reader/sensor/operator/engineer keys named after the role:
  * "k-admin", "k-reader", ...), log level debug, then `extra` (NULL-
  * terminated list of "section.key=value"). Waits until /v1/health says
- * ready (200) -- at most 10 s, then an answering 503 will do. */
+ * ready (200) -- at most 10 s (support_timeout_ms), then an answering
+ * 503 will do. */
 int support_cityd_start(struct test_cityd *c, const char *redis_url, const char *const *extra);
 /* The same without waiting: the process is started, nothing more. */
 int support_cityd_spawn(struct test_cityd *c, const char *redis_url, const char *const *extra);
-/* Send a signal (0: none, just wait) and wait for exit; returns the exit
- * status (or -1). */
+/* Send a signal (0: none, just wait) and wait for exit, at most
+ * support_timeout_ms(timeout_ms); returns the exit status (or -1). */
 int support_cityd_signal_wait(struct test_cityd *c, int sig, int timeout_ms);
 void support_cityd_stop(struct test_cityd *c);
 
@@ -114,7 +115,8 @@ struct http_result {
 };
 void http_result_free(struct http_result *r);
 /* Perform a request. key may be NULL (no Authorization). body may be
- * NULL. content_type defaults to application/json. timeout in ms. */
+ * NULL. content_type defaults to application/json. timeout in ms
+ * (scaled by support_timeout_ms). */
 int support_http(const char *method, const char *url, const char *key, const void *body,
                  size_t body_len, const char *content_type, int timeout_ms,
                  struct http_result *out);
@@ -136,6 +138,11 @@ int support_run(const char *const *argv, const char *dir, char **out, char **err
 /* Where bin/citysim is: $CITYSIM_BIN, else citysim beside $CITYD_BIN,
  * else bin/citysim. */
 void support_citysim_path(char *buf, size_t n);
+/* ms times $CITYD_TEST_TIMEOUT_SCALE (a whole number, default 1): how
+ * long to wait for cityd before giving up. tests/valgrind/run.sh sets it,
+ * cityd under valgrind being some 20-50 times slower; a test asserting
+ * that something takes at most ms must not use it. */
+int support_timeout_ms(int ms);
 /* Sleep ms. */
 void support_sleep_ms(int ms);
 /* Run an event loop until cond(arg) holds or ms pass; returns cond(arg)
