@@ -1204,10 +1204,10 @@ static bool proc_sanitized(pid_t pid)
     snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
     FILE *f = fopen(path, "r");
     while (f != NULL && !asan && fgets(line, sizeof line, f) != NULL)
-        asan = strstr(line, "libasan") != NULL || strstr(line, "vgpreload_memcheck") != NULL;
+        asan = strstr(line, "libasan") != NULL;
     if (f != NULL)
         fclose(f);
-    return asan;
+    return asan || support_under_valgrind(pid);
 }
 
 /* Connect and send a stream request; rcvbuf > 0 shrinks the receive

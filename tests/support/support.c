@@ -24,6 +24,22 @@ int support_timeout_ms(int ms)
     return k > 1 ? ms * k : ms;
 }
 
+bool support_under_valgrind(pid_t pid)
+{
+    char path[64], line[512];
+    bool vg = false;
+    if (pid > 0)
+        snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/maps");
+    FILE *f = fopen(path, "r");
+    while (f != NULL && !vg && fgets(line, sizeof line, f) != NULL)
+        vg = strstr(line, "vgpreload_memcheck") != NULL;
+    if (f != NULL)
+        fclose(f);
+    return vg;
+}
+
 void support_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

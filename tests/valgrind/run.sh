@@ -23,7 +23,7 @@ export CITYD_TEST_TIMEOUT_SCALE=${CITYD_TEST_TIMEOUT_SCALE:-10}
 failed=()
 vg=(valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect
     --errors-for-leak-kinds=definite,indirect --track-origins=${VG_TRACK_ORIGINS:-no}
-    --num-callers=30 --child-silent-after-fork=yes --suppressions="$here/cityd.supp")
+    --num-callers=30 --child-silent-after-fork=yes --fair-sched=yes --suppressions="$here/cityd.supp")
 
 # Every log of dir must end in a clean report; list those that do not.
 check_logs() {
