@@ -715,7 +715,7 @@ static int http_do(const char *method, const char *url, const char *key, const v
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, out);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)support_timeout_ms(timeout_ms));
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     CURLcode rc = curl_easy_perform(h);
     int ret = -1;
@@ -746,14 +746,14 @@ int support_get_accept(const char *base, const char *path, const char *accept,
 {
     char url[1024];
     snprintf(url, sizeof url, "%s%s", base, path);
-    return http_do("GET", url, NULL, NULL, 0, NULL, accept, 5000, out);
+    return http_do("GET", url, NULL, NULL, 0, NULL, accept, support_timeout_ms(5000), out);
 }
 
 int support_get(const char *base, const char *path, const char *key, struct http_result *out)
 {
     char url[2048];
     snprintf(url, sizeof url, "%s%s", base, path);
-    return support_http("GET", url, key, NULL, 0, NULL, 5000, out);
+    return support_http("GET", url, key, NULL, 0, NULL, support_timeout_ms(5000), out);
 }
 
 int support_send(const char *method, const char *base, const char *path, const char *key,
@@ -762,7 +762,7 @@ int support_send(const char *method, const char *base, const char *path, const c
     char url[2048];
     snprintf(url, sizeof url, "%s%s", base, path);
     return support_http(method, url, key, json_body, json_body ? strlen(json_body) : 0, NULL,
-                        5000, out);
+                        support_timeout_ms(5000), out);
 }
 
 const char *support_error_code(const struct http_result *r)

@@ -115,16 +115,16 @@ struct http_result {
 };
 void http_result_free(struct http_result *r);
 /* Perform a request. key may be NULL (no Authorization). body may be
- * NULL. content_type defaults to application/json. timeout in ms
- * (scaled by support_timeout_ms). */
+ * NULL. content_type defaults to application/json. timeout in ms, as
+ * given (a test may expect it to expire). */
 int support_http(const char *method, const char *url, const char *key, const void *body,
                  size_t body_len, const char *content_type, int timeout_ms,
                  struct http_result *out);
-/* Shorthands with a 5 s timeout; url is base + path. */
+/* Shorthands with a 5 s timeout (support_timeout_ms); url is base + path. */
 int support_get(const char *base, const char *path, const char *key, struct http_result *out);
 int support_send(const char *method, const char *base, const char *path, const char *key,
                  const char *json_body, struct http_result *out);
-/* GET base + path with an Accept header, no key, 5 s timeout. */
+/* GET base + path with an Accept header, no key, 5 s timeout (likewise). */
 int support_get_accept(const char *base, const char *path, const char *accept,
                        struct http_result *out);
 /* Error code of a spec error body, or "" */
