@@ -24,20 +24,25 @@ int support_timeout_ms(int ms)
     return k > 1 ? ms * k : ms;
 }
 
-bool support_under_valgrind(pid_t pid)
+bool support_proc_maps_has(pid_t pid, const char *needle)
 {
     char path[64], line[512];
-    bool vg = false;
+    bool has = false;
     if (pid > 0)
         snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
     else
         snprintf(path, sizeof path, "/proc/self/maps");
     FILE *f = fopen(path, "r");
-    while (f != NULL && !vg && fgets(line, sizeof line, f) != NULL)
-        vg = strstr(line, "vgpreload_memcheck") != NULL;
+    while (f != NULL && !has && fgets(line, sizeof line, f) != NULL)
+        has = strstr(line, needle) != NULL;
     if (f != NULL)
         fclose(f);
-    return vg;
+    return has;
+}
+
+bool support_under_valgrind(pid_t pid)
+{
+    return support_proc_maps_has(pid, "vgpreload_memcheck");
 }
 
 void support_sleep_ms(int ms)

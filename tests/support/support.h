@@ -143,6 +143,8 @@ void support_citysim_path(char *buf, size_t n);
  * cityd under valgrind being some 20-50 times slower; a test asserting
  * that something takes at most ms must not use it. */
 int support_timeout_ms(int ms);
+/* A mapping of process pid (0: this one) names needle ("libasan"). */
+bool support_proc_maps_has(pid_t pid, const char *needle);
 /* Process pid (0: this one) runs under valgrind's memcheck (make
  * valgrind), which runs one thread at a time and inflates its RSS. */
 bool support_under_valgrind(pid_t pid);
