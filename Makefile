@@ -121,7 +121,7 @@ chaos: deps
 	@$(MAKE) --no-print-directory all $(BIN)/test_integration
 	@CITYD_BIN=$(BIN)/cityd $(BIN)/test_integration chaos
 
-# not part of make test (~N min on 2 cores): tests/valgrind/run.sh
+# not part of make test: ~15 min on 2 shared cores (tests/valgrind/run.sh)
 valgrind:
 	@[ "$(SAN)" != 1 ] || { echo "make valgrind: not with SAN=1 (ASan and valgrind do not mix)" >&2; exit 1; }
 	@tools/deps.sh valgrind

@@ -38,7 +38,7 @@ check_logs() {
         if ! grep -q 'ERROR SUMMARY: 0 errors' "$f"; then
             if grep -q 'ERROR SUMMARY' "$f"; then
                 echo "valgrind: errors in $f:" >&2
-                grep -E '^==[0-9]+== (Invalid|Conditional|Use of|Syscall|.*definitely|.*indirectly|.*Mismatched|.*overlap|.*free)' "$f" | head -20 >&2
+                grep -E -A6 '^==[0-9]+== (Invalid |Conditional jump|Use of uninit|Syscall param|Mismatched free|Source and destination overlap|.* are (definitely|indirectly) lost)' "$f" | head -40 >&2
             else
                 echo "valgrind: $f has no exit report (killed?)" >&2
             fi
@@ -55,7 +55,8 @@ if [ "${VG_UNIT:-1}" != 0 ]; then
     "${vg[@]}" --log-file="$out/unit/test_unit.%p.log" "$BIN/test_unit" > "$out/unit.out" 2>&1
     rc=$?
     tail -n 1 "$out/unit.out"
-    { [ $rc -eq 0 ] && check_logs "$out/unit"; } || failed+=(unit)
+    check_logs "$out/unit" || rc=1
+    [ $rc -eq 0 ] || failed+=(unit)
 fi
 for s in $suites; do
     mkdir -p "$out/$s"
@@ -66,7 +67,8 @@ for s in $suites; do
     rc=$?
     echo "$(tail -n 1 "$out/$s.out") ($((SECONDS - s0)) s, $(ls "$out/$s" | wc -l) cityd)"
     [ $rc -eq 0 ] || grep -B2 -A6 FAILED "$out/$s.out" | head -40 >&2
-    { [ $rc -eq 0 ] && check_logs "$out/$s"; } || failed+=("$s")
+    check_logs "$out/$s" || rc=1
+    [ $rc -eq 0 ] || failed+=("$s")
 done
 echo "valgrind: $((SECONDS - t0)) s; output and logs in $out"
 if [ ${#failed[@]} -ne 0 ]; then
