@@ -133,9 +133,11 @@ void adaptive_est_init(struct adaptive_est *e);
  * A suspect interval (r = 0 after >= ADAPTIVE_DROPOUT_MIN_VPH, or a spike
  * r > FACTOR v and r - v > SHARE s) is held: if the next interval is
  * suspect too both are applied as one, otherwise the held one is dropped
- * as a detector fault. */
+ * as a detector fault. Only intervals of at least judge_s (the
+ * intersection's longest cycle) are judged: a shorter one may hold no
+ * green of the movement, or a whole green's discharge. */
 enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double count, double t0,
-                                             double len_s, double sat_vph);
+                                             double len_s, double sat_vph, double judge_s);
 /* The same with the movement's residual queue at the end of the interval
  * (`queue`, vehicles left waiting when its latest green in the interval
  * ended; NAN: not measured). Stop-line counts are departures; vehicles
@@ -148,7 +150,7 @@ enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double coun
  * is current. */
 enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, double count,
                                                    double queue, double t0, double len_s,
-                                                   double sat_vph);
+                                                   double sat_vph, double judge_s);
 /* The flow to use at time t: NAN when never counted or when the latest
  * applied count ended more than ADAPTIVE_STALE_S before t. */
 double adaptive_est_value(const struct adaptive_est *e, double t);

@@ -68,9 +68,14 @@ void adaptive_est_init(struct adaptive_est *e)
     *e = (struct adaptive_est){ NAN, 0, 0, 0, 0, 0, NAN, 0, 0 };
 }
 
-static bool suspect(const struct adaptive_est *e, double r, double sat)
+/* A count over less than judge_s (the intersection's longest cycle) is
+ * never suspect: stop-line detectors count departures, which come only
+ * in green, so such an interval may hold no green (a true zero) or a
+ * whole green's discharge. */
+static bool suspect(const struct adaptive_est *e, double r, double sat, double len,
+                    double judge)
 {
-    if (isnan(e->vph))
+    if (isnan(e->vph) || len < judge)
         return false;
     if (r == 0)
         return e->vph >= ADAPTIVE_DROPOUT_MIN_VPH;
@@ -93,7 +98,7 @@ static void smooth(struct adaptive_est *e, double n, double len, double end)
 }
 
 enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double count, double t0,
-                                             double len_s, double sat_vph)
+                                             double len_s, double sat_vph, double judge_s)
 {
     double end = t0 + len_s;
     if (!(len_s > 0) || end <= e->t_end)
@@ -105,7 +110,7 @@ enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double coun
     if (e->held_s > 0 && t0 - e->t_end > ADAPTIVE_TAU_S)
         e->held_s = e->held_n = 0;
     double r = 3600.0 * count / len_s;
-    bool sus = suspect(e, r, sat_vph);
+    bool sus = suspect(e, r, sat_vph, len_s, judge_s);
     e->t_end = end;
     if (e->held_s > 0) {
         double hn = e->held_n, hs = e->held_s;
@@ -129,7 +134,7 @@ enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double coun
 
 enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, double count,
                                                    double queue, double t0, double len_s,
-                                                   double sat_vph)
+                                                   double sat_vph, double judge_s)
 {
     double arrived = count;
     bool measured = isfinite(queue) && queue >= 0;
@@ -137,7 +142,7 @@ enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, doubl
      * when the previous queue was taken at this interval's start. */
     if (measured && isfinite(e->queue) && fabs(e->queue_t - t0) < 1e-6)
         arrived = fmax(0, count + queue - e->queue);
-    enum adaptive_est_result r = adaptive_est_update(e, arrived, t0, len_s, sat_vph);
+    enum adaptive_est_result r = adaptive_est_update(e, arrived, t0, len_s, sat_vph, judge_s);
     if (r == ADAPTIVE_EST_OUTDATED)
         return r;
     e->queue = measured ? queue : NAN;
@@ -1217,7 +1222,8 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
                                   : adaptive_est_update_queue(&m->est[i], counts[i],
                                                               queues ? queues[i] : NAN, t0,
                                                               len_s,
-                                                              adaptive_movement_saturation(c, i));
+                                                              adaptive_movement_saturation(c, i),
+                                                              c->cycle_max_s);
     /* Arrivals counted minus arrivals modelled: the queue model's error
      * over the interval, when the interval is recent and trusted; and
      * saturation: stop-line counts cannot exceed capacity, so a phase

@@ -65,9 +65,9 @@ static void test_smoothing(void)
     struct adaptive_est e;
     adaptive_est_init(&e);
     CU_ASSERT_TRUE(isnan(adaptive_est_value(&e, 0)));
-    CU_ASSERT_EQUAL(adaptive_est_update(&e, 200, 0, 900, 1800), ADAPTIVE_EST_APPLIED);
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 200, 0, 900, 1800, 150), ADAPTIVE_EST_APPLIED);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_value(&e, 900), 800, 1e-9);   /* first count sets it */
-    CU_ASSERT_EQUAL(adaptive_est_update(&e, 100, 900, 900, 1800), ADAPTIVE_EST_APPLIED);
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 100, 900, 900, 1800, 150), ADAPTIVE_EST_APPLIED);
     double w = 1 - exp(-1.0);
     CU_ASSERT_DOUBLE_EQUAL(e.vph, 800 + w * (400 - 800), 1e-9);
     /* Interval length does not change the response: two 450 s counts at
@@ -75,16 +75,16 @@ static void test_smoothing(void)
     struct adaptive_est a, b;
     adaptive_est_init(&a);
     adaptive_est_init(&b);
-    adaptive_est_update(&a, 150, 0, 900, 1800);
-    adaptive_est_update(&b, 150, 0, 900, 1800);
-    adaptive_est_update(&a, 100, 900, 900, 1800);
-    adaptive_est_update(&b, 50, 900, 450, 1800);
-    adaptive_est_update(&b, 50, 1350, 450, 1800);
+    adaptive_est_update(&a, 150, 0, 900, 1800, 150);
+    adaptive_est_update(&b, 150, 0, 900, 1800, 150);
+    adaptive_est_update(&a, 100, 900, 900, 1800, 150);
+    adaptive_est_update(&b, 50, 900, 450, 1800, 150);
+    adaptive_est_update(&b, 50, 1350, 450, 1800, 150);
     CU_ASSERT_DOUBLE_EQUAL(a.vph, b.vph, 1e-9);
     /* An interval that ends no later than one taken is outdated. */
-    CU_ASSERT_EQUAL(adaptive_est_update(&a, 10, 0, 900, 1800), ADAPTIVE_EST_OUTDATED);
-    CU_ASSERT_EQUAL(adaptive_est_update(&a, 10, 900, 900, 1800), ADAPTIVE_EST_OUTDATED);
-    CU_ASSERT_EQUAL(adaptive_est_update(&a, 10, 1800, 0, 1800), ADAPTIVE_EST_OUTDATED);
+    CU_ASSERT_EQUAL(adaptive_est_update(&a, 10, 0, 900, 1800, 150), ADAPTIVE_EST_OUTDATED);
+    CU_ASSERT_EQUAL(adaptive_est_update(&a, 10, 900, 900, 1800, 150), ADAPTIVE_EST_OUTDATED);
+    CU_ASSERT_EQUAL(adaptive_est_update(&a, 10, 1800, 0, 1800, 150), ADAPTIVE_EST_OUTDATED);
     /* Held for an hour after the last good count, then nothing. */
     CU_ASSERT_FALSE(isnan(adaptive_est_value(&a, 1800 + ADAPTIVE_STALE_S)));
     CU_ASSERT_TRUE(isnan(adaptive_est_value(&a, 1800 + ADAPTIVE_STALE_S + 1)));
@@ -94,28 +94,28 @@ static void test_detector_faults(void)
 {
     struct adaptive_est e;
     adaptive_est_init(&e);
-    adaptive_est_update(&e, 200, 0, 900, 1800);                 /* 800 veh/h */
+    adaptive_est_update(&e, 200, 0, 900, 1800, 150);                 /* 800 veh/h */
     /* A dropout (zero after real traffic) is held, the estimate kept... */
-    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 900, 900, 1800), ADAPTIVE_EST_HELD);
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 900, 900, 1800, 150), ADAPTIVE_EST_HELD);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_value(&e, 1800), 800, 1e-9);
     /* ... and dropped when the next interval is normal. */
-    CU_ASSERT_EQUAL(adaptive_est_update(&e, 190, 1800, 900, 1800), ADAPTIVE_EST_APPLIED);
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 190, 1800, 900, 1800, 150), ADAPTIVE_EST_APPLIED);
     CU_ASSERT_DOUBLE_EQUAL(e.vph, 800 + (1 - exp(-1.0)) * (760 - 800), 1e-9);
     /* Two zeros in a row are believed, as one 30-minute interval. */
     double before = e.vph;
-    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 2700, 900, 1800), ADAPTIVE_EST_HELD);
-    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 3600, 900, 1800), ADAPTIVE_EST_APPLIED);
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 2700, 900, 1800, 150), ADAPTIVE_EST_HELD);
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 3600, 900, 1800, 150), ADAPTIVE_EST_APPLIED);
     CU_ASSERT_DOUBLE_EQUAL(e.vph, before * exp(-2.0), 1e-9);
     /* A spike (chattering loop) is held and dropped the same way. */
     adaptive_est_init(&e);
-    adaptive_est_update(&e, 50, 0, 900, 1800);                  /* 200 veh/h */
-    CU_ASSERT_EQUAL(adaptive_est_update(&e, 440, 900, 900, 1800), ADAPTIVE_EST_HELD);
-    CU_ASSERT_EQUAL(adaptive_est_update(&e, 55, 1800, 900, 1800), ADAPTIVE_EST_APPLIED);
+    adaptive_est_update(&e, 50, 0, 900, 1800, 150);                  /* 200 veh/h */
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 440, 900, 900, 1800, 150), ADAPTIVE_EST_HELD);
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 55, 1800, 900, 1800, 150), ADAPTIVE_EST_APPLIED);
     CU_ASSERT(e.vph < 220);
     /* A low flow's zero is just a quiet interval. */
     adaptive_est_init(&e);
-    adaptive_est_update(&e, 20, 0, 900, 1800);                  /* 80 veh/h */
-    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 900, 900, 1800), ADAPTIVE_EST_APPLIED);
+    adaptive_est_update(&e, 20, 0, 900, 1800, 150);                  /* 80 veh/h */
+    CU_ASSERT_EQUAL(adaptive_est_update(&e, 0, 900, 900, 1800, 150), ADAPTIVE_EST_APPLIED);
 }
 
 /* Counts over less than a cycle are judged by nothing: a stop-line
@@ -165,17 +165,17 @@ static void test_phase_flow(void)
     CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 0, &fc), 900, 1e-9);   /* design */
     CU_ASSERT_FALSE(fc);
     /* The critical approach: EB 300+60 against WB 250 (per hour x4). */
-    adaptive_est_update(&est[adaptive_movement_index("EBT")], 75, 0, 900, 3600);
-    adaptive_est_update(&est[adaptive_movement_index("EBR")], 15, 0, 900, 3600);
-    adaptive_est_update(&est[adaptive_movement_index("WBT")], 62.5, 0, 900, 3600);
+    adaptive_est_update(&est[adaptive_movement_index("EBT")], 75, 0, 900, 3600, 150);
+    adaptive_est_update(&est[adaptive_movement_index("EBR")], 15, 0, 900, 3600, 150);
+    adaptive_est_update(&est[adaptive_movement_index("WBT")], 62.5, 0, 900, 3600, 150);
     /* After one 15-minute count, shrunk toward the design flow 900. */
     CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 900, &fc),
                            900 + (1 - exp(-1.0)) * (360 - 900), 1e-9);
     CU_ASSERT_TRUE(fc);
     /* The more is counted, the less the prior weighs. */
     for (int k = 1; k < 12; k++) {
-        adaptive_est_update(&est[adaptive_movement_index("EBT")], 75, 900.0 * k, 900, 3600);
-        adaptive_est_update(&est[adaptive_movement_index("EBR")], 15, 900.0 * k, 900, 3600);
+        adaptive_est_update(&est[adaptive_movement_index("EBT")], 75, 900.0 * k, 900, 3600, 150);
+        adaptive_est_update(&est[adaptive_movement_index("EBR")], 15, 900.0 * k, 900, 3600, 150);
     }
     CU_ASSERT_DOUBLE_EQUAL(adaptive_phase_flow(&c, est, 0, 900 * 12, &fc),
                            900 + (1 - exp(-10.0)) * (360 - 900), 1e-9);
@@ -418,37 +418,39 @@ static void test_residual_queue_arrivals(void)
     double w = 1 - exp(-1.0);
     adaptive_est_init(&e);
     /* First report: the previous queue is unknown, arrivals = count. */
-    CU_ASSERT_EQUAL(adaptive_est_update_queue(&e, 300, 20, 0, 900, 3600), ADAPTIVE_EST_APPLIED);
+    CU_ASSERT_EQUAL(adaptive_est_update_queue(&e, 300, 20, 0, 900, 3600, 150),
+                    ADAPTIVE_EST_APPLIED);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_value(&e, 900), 1200, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_backlog(&e, 900), 80, 1e-9);      /* 20 veh / 900 s */
     /* 330 crossed and the queue grew 20 -> 50: 360 arrived (1440 veh/h). */
-    adaptive_est_update_queue(&e, 330, 50, 900, 900, 3600);
+    adaptive_est_update_queue(&e, 330, 50, 900, 900, 3600, 150);
     double v = 1200 + w * (1440 - 1200);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_value(&e, 1800), v, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_backlog(&e, 1800), 200, 1e-9);
     /* 400 crossed, the queue cleared: 350 arrived. */
-    adaptive_est_update_queue(&e, 400, 0, 1800, 900, 3600);
+    adaptive_est_update_queue(&e, 400, 0, 1800, 900, 3600, 150);
     v += w * (1400 - v);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_value(&e, 2700), v, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_backlog(&e, 2700), 0, 1e-9);
     /* After a gap the growth is unknown: arrivals = count again. */
-    adaptive_est_update_queue(&e, 400, 10, 3600, 900, 3600);
+    adaptive_est_update_queue(&e, 400, 10, 3600, 900, 3600, 150);
     v += w * (1600 - v);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_value(&e, 4500), v, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_backlog(&e, 4500), 40, 1e-9);
     /* A queue that shrinks more than what crossed is not negative arrivals. */
-    adaptive_est_update_queue(&e, 0, 0, 4500, 900, 3600);
+    adaptive_est_update_queue(&e, 0, 0, 4500, 900, 3600, 150);
     CU_ASSERT(adaptive_est_value(&e, 5400) >= 0);
     /* An outdated interval changes nothing; a stale report is no backlog. */
     struct adaptive_est keep = e;
-    CU_ASSERT_EQUAL(adaptive_est_update_queue(&e, 100, 99, 0, 900, 3600), ADAPTIVE_EST_OUTDATED);
+    CU_ASSERT_EQUAL(adaptive_est_update_queue(&e, 100, 99, 0, 900, 3600, 150),
+                    ADAPTIVE_EST_OUTDATED);
     CU_ASSERT_EQUAL(memcmp(&keep, &e, sizeof e), 0);
-    adaptive_est_update_queue(&e, 100, 25, 5400, 900, 3600);
+    adaptive_est_update_queue(&e, 100, 25, 5400, 900, 3600, 150);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_backlog(&e, 6300), 100, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_backlog(&e, 6300 + ADAPTIVE_STALE_S + 1), 0, 0);
     /* Without a queue (NAN) it is adaptive_est_update, and the queue
      * known before is forgotten. */
-    adaptive_est_update_queue(&e, 100, NAN, 6300, 900, 3600);
+    adaptive_est_update_queue(&e, 100, NAN, 6300, 900, 3600, 150);
     CU_ASSERT_DOUBLE_EQUAL(adaptive_est_backlog(&e, 7200), 0, 0);
     CU_ASSERT_TRUE(isnan(e.queue));
 }
