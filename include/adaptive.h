@@ -99,6 +99,11 @@
 #define ADAPTIVE_MP_MAX_GREEN_S    90.0  /* max-pressure maximum green cap */
 #define ADAPTIVE_CATCHUP_S      21600.0  /* idle longer than this: restart from targets */
 
+/* The smallest n with P(N <= n) >= p for N ~ Poisson(mean): the
+ * vehicles a green must pass to serve a cycle's arrivals in a share p of
+ * cycles. */
+double adaptive_poisson_quantile(double mean, double p);
+
 /* "NBL" -> 0 ... "WBR" -> 11; -1 when unknown. */
 int adaptive_movement_index(const char *utdf);
 const char *adaptive_movement_name(int i);

@@ -61,6 +61,21 @@ static double clamp(double x, double lo, double hi)
     return x < lo ? lo : x > hi ? hi : x;
 }
 
+double adaptive_poisson_quantile(double mean, double p)
+{
+    if (!(mean > 0))
+        return 0;
+    double term = exp(-mean), cdf = term;
+    int n = 0;
+    /* The tail beyond mean + 40 sqrt(mean) + 40 is below any p asked. */
+    while (cdf < p && n < mean + 40 * sqrt(mean) + 40) {
+        n++;
+        term *= mean / n;
+        cdf += term;
+    }
+    return n;
+}
+
 /* ---- estimation ---- */
 
 void adaptive_est_init(struct adaptive_est *e)
