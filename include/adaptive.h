@@ -42,11 +42,12 @@
  *    ADAPTIVE_GREEN_STEP of the cycle each, plus their share of the cycle
  *    change (adaptive_bounded_step); minimum and pedestrian greens hold.
  *    At a signal whose own Webster cycle is shorter than the common one,
- *    the phases other than the coordinated one get the green that keeps
- *    them at a degree of saturation of ADAPTIVE_MINOR_X (design flows) or
- *    ADAPTIVE_MINOR_X_COUNTED (flows from counts) in whole vehicles
- *    (a green passes floor(s g / 3600) of them; at least their minimum)
- *    and the coordinated phase the rest.
+ *    the phases other than the coordinated one get, in whole vehicles
+ *    (a green passes floor(s g / 3600) of them; at least their minimum),
+ *    the green that keeps them at a degree of saturation of
+ *    ADAPTIVE_MINOR_X (design flows) or that serves a cycle's arrivals in
+ *    ADAPTIVE_MINOR_SERVED of cycles (Poisson; flows from counts), and the
+ *    coordinated phase the rest.
  *  - fixed members run the same machinery on the map's design flows, or,
  *    when the group has an active corridor plan (adaptive_set_plan), the
  *    plan: its cycle (the target, without dead band), its offsets and its
@@ -88,8 +89,8 @@
 #define ADAPTIVE_REOPT_GREEN_S      2.0  /* coordinated green change that re-optimises */
 #define ADAPTIVE_SPEED_LOW          0.8  /* band speeds: [0.8, 1] x corridor speed */
 #define ADAPTIVE_MINOR_X            0.85 /* non-critical signal: minor phases' saturation */
-#define ADAPTIVE_MINOR_X_COUNTED    0.65 /* ... when re-timed from counts (margin for
-                                            15-minute counts and platoon arrivals) */
+#define ADAPTIVE_MINOR_SERVED       0.95 /* ... re-timed from counts: share of cycles whose
+                                            arrivals (Poisson) the green serves */
 #define ADAPTIVE_X_MAX              0.9  /* own cycle: no phase above this saturation */
 #define ADAPTIVE_SAT_X              0.95 /* counts at this share of capacity: saturated */
 #define ADAPTIVE_SAT_HOLD_X         0.8  /* ... and still taken so down to this share */

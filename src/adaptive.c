@@ -591,12 +591,19 @@ static int member_plan(const struct adaptive_member *m, double t, double cycle, 
 }
 
 /* The split of cycle C at a coordinated member whose own cycle is
- * shorter: its other phases get what keeps them at a degree of
- * saturation of ADAPTIVE_MINOR_X (or at the one of its own Webster timing
- * when that is higher), never less than their minimum, and the
- * coordinated phase takes the rest -- the slack of a non-critical signal
- * goes to the green wave rather than being spread by flow ratios (the
- * practice of SCATS and TRANSYT-style coordination). Otherwise, and for
+ * shorter: its other phases get what serves them, never less than their
+ * minimum, and the coordinated phase takes the rest -- the slack of a
+ * non-critical signal goes to the green wave rather than being spread by
+ * flow ratios (the practice of SCATS and TRANSYT-style coordination, and
+ * of actuated-coordinated control, whose minor phases gap out and return
+ * their unused time to the coordinated phase). What serves them: on
+ * counted flows, the arrivals of a cycle in 95 % of cycles (Poisson,
+ * ADAPTIVE_MINOR_SERVED), as an actuated phase clears its queue -- a
+ * cycle-by-cycle controller cannot gap out, so it sizes the green for the
+ * cycle-to-cycle variation of the queue rather than for its mean; on
+ * design flows (fixed members), a degree of saturation of
+ * ADAPTIVE_MINOR_X, or the one of its own Webster timing when that is
+ * higher (design flows are peak-hour values already). Otherwise, and for
  * lone members, Webster's (y/Y)(C-L). */
 static void member_split(const struct adaptive_member *m, double t, double C, int coord,
                          struct plan *p)
@@ -608,20 +615,18 @@ static void member_split(const struct adaptive_member *m, double t, double C, in
         member_plan(m, t, C, p);
         return;
     }
-    /* Counted flows are 15-minute means of arrivals that come in platoons
-     * (left turns fed by the corridor's green): a signal re-timed from
-     * them keeps more margin on its minor phases than the design flows,
-     * which are peak-hour design values already. */
-    double x = fmax(m->mode == ADAPTIVE_FIXED ? ADAPTIVE_MINOR_X : ADAPTIVE_MINOR_X_COUNTED,
-                    own.Y * own.cycle / (own.cycle - c->lost_time_s));
-    double rest = C - c->lost_time_s;
+    double x_own = own.Y * own.cycle / (own.cycle - c->lost_time_s);
+    double x = fmax(ADAPTIVE_MINOR_X, x_own), rest = C - c->lost_time_s;
     *p = own;
     p->cycle = C;
     for (size_t k = 0; k < c->nphases; k++) {
         if ((int)k == coord)
             continue;
         /* In whole vehicles: a green passes floor(s g / 3600) of them. */
-        double h = 3600.0 / c->ph[k].saturation_vph, n = p->flow[k] * C / 3600.0 / x;
+        double h = 3600.0 / c->ph[k].saturation_vph, mean = p->flow[k] * C / 3600.0;
+        double n = mean / x;
+        if (m->mode != ADAPTIVE_FIXED)
+            n = adaptive_poisson_quantile(mean, ADAPTIVE_MINOR_SERVED);
         p->green[k] = fmax(c->ph[k].gmin_s, ceil(n - 1e-9) * h);
         rest -= p->green[k];
     }
