@@ -949,6 +949,9 @@ static void test_plan_rejoin_dead_band(void)
     adaptive_advance(g, t + 600, NULL, NULL);
     CU_ASSERT_FALSE(g->m[1].cur.plan_offsets);
     CU_ASSERT(g->target_cycle != 90);
+    char why[512];
+    CU_ASSERT_FALSE(adaptive_plan_status(g, 1, t + 600, why, sizeof why));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "need a cycle of 89 s, within 3 s of the plan's 90 s"));
     for (; t < 21600; t += 900)
         post_cleared(g, 1, t, 900, 2100, 300);
     adaptive_advance(g, t + 600, NULL, NULL);
