@@ -819,6 +819,7 @@ struct flood {
     double cpu;                      /* cityd's CPU seconds while they were open */
     long log_lines;                  /* lines cityd logged meanwhile */
     int closed;                      /* connections cityd closed meanwhile */
+    double cpu_max;                  /* calm: less CPU than this */
 };
 
 /* Open FLOOD connections to cityd at once (without waiting for it to
@@ -830,6 +831,9 @@ static void flood_open(struct world *w, struct flood *fl)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     long lines0 = lines_in(w->cityd.log_path);
     double cpu0 = cpu_of(w->cityd.pid);
+    /* (under valgrind, make valgrind, everything costs 20-50 times more
+     * CPU; a spin would still take all of the 1.5 s) */
+    fl->cpu_max = support_under_valgrind(w->cityd.pid) ? 1.0 : 0.3;
     memset(fl->fds, -1, sizeof fl->fds);
     fl->closed = 0;
     for (int i = 0; i < FLOOD; i++) {
@@ -875,9 +879,9 @@ static long request_on(int fd, int timeout_ms)
 
 static void assert_calm(const struct flood *fl, const char *what)
 {
-    CU_ASSERT(fl->cpu >= 0 && fl->cpu < 0.3);
+    CU_ASSERT(fl->cpu >= 0 && fl->cpu < fl->cpu_max);
     CU_ASSERT(fl->log_lines < 300);
-    if (fl->cpu >= 0.3 || fl->log_lines >= 300)
+    if (fl->cpu >= fl->cpu_max || fl->log_lines >= 300)
         fprintf(stderr, "\n  %s: %.2f s CPU, %ld log lines in 1.5 s\n", what, fl->cpu,
                 fl->log_lines);
 }
