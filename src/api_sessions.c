@@ -53,8 +53,8 @@
 #include "tz.h"
 
 #define SCAN_COUNT "1000"
-#define KEEP_SETTLED_S (30 * 86400.0)  /* settled sessions stay in memory this long */
-#define EVICT_EVERY_S 3600
+#define EVICT_TICK_S 1                  /* how often the clock is looked at */
+#define EVICT_EVERY_MAX_S 600.0         /* evict at least this often (clock time) */
 #define POLL_MS 100                     /* the change feed (pfeed.h) */
 #define WRITE_TRIES 4                   /* a job decided again after another process wrote */
 
@@ -136,10 +136,12 @@ struct sessions {
     struct dict *claims;              /* session id -> bay links being written */
     /* metrics: gate events by kind (entry, exit) and outcome (new, replay,
      * reread), payments (new, replay), failed writes, active sessions */
-    struct metric *m_gate[2][3], *m_pay[2], *m_fail, *m_active;
+    struct metric *m_gate[2][3], *m_pay[2], *m_fail, *m_active, *m_kept;
     struct lifetime lt;               /* stopped: run no more jobs */
     struct restore rs;                /* the load from Redis, re-reads */
     struct event *evict_timer;
+    double keep_settled_s;            /* parking.keep_settled_s */
+    double evicted_at;                /* the clock at the last eviction */
     struct pfeed pf;                  /* the partitions' session feeds */
     struct event *poll;
     struct store_script *write_script, *acct_script;
@@ -1339,23 +1341,36 @@ int api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
 
 /* ---- memory ---- */
 
-/* Settled sessions older than KEEP_SETTLED_S leave memory (Redis keeps
- * them); replays of their gate events and payments are not expected. */
+/* Settled sessions whose last activity is older than
+ * parking.keep_settled_s leave memory (Redis keeps them): what needs
+ * them later reads them from Redis (a plate's list, a replayed gate
+ * event or payment, a payment naming the session). */
 static void evict(struct sessions *ss)
 {
-    size_t n = session_book_evict(ss->book, app_now(ss->a) - KEEP_SETTLED_S);
+    ss->evicted_at = app_now(ss->a);
+    size_t n = session_book_evict(ss->book, ss->evicted_at - ss->keep_settled_s);
     if (n > 0)
         log_info(&ss->a->log, "sessions_evicted", "sessions=%zu kept=%zu", n,
                  session_book_count(ss->book));
+    metric_set(ss->m_kept, (double)session_book_count(ss->book));
 }
 
+/* Every EVICT_TICK_S: evict once the clock (the replay clock too: a
+ * replayed day evicts as a day) has moved a tenth of the window, at most
+ * EVICT_EVERY_MAX_S, so memory holds at most 1.1 windows of settled
+ * sessions. */
 static void on_evict_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct sessions *ss = arg;
+    double every = ss->keep_settled_s / 10;
     (void)fd;
     (void)what;
-    if (restore_ready(&ss->rs) && !ss->lt.stopped)
+    if (!restore_ready(&ss->rs) || ss->lt.stopped)
+        return;
+    if (app_now(ss->a) - ss->evicted_at >= (every < EVICT_EVERY_MAX_S ? every : EVICT_EVERY_MAX_S))
         evict(ss);
+    else
+        metric_set(ss->m_kept, (double)session_book_count(ss->book));
 }
 
 /* ---- loading from Redis ----
@@ -1381,8 +1396,9 @@ static void put_session_json(struct sessions *ss, const char *text, bool keep_se
     session_init(&s);
     if (j == NULL || session_from_json(&s, j, err, sizeof err) != 0)
         log_error(&ss->a->log, "session_corrupt", "error=%s", log_quote(q, sizeof q, err));
-    else if ((keep_settled || !session_settled_before(&s, app_now(ss->a) - KEEP_SETTLED_S)) &&
-             session_book_put(ss->book, &s) != 0)
+    else if (!keep_settled && session_settled_before(&s, app_now(ss->a) - ss->keep_settled_s))
+        session_book_mark_partial(ss->book, s.plate);   /* Redis only */
+    else if (session_book_put(ss->book, &s) != 0)
         log_error(&ss->a->log, "session_book_oom", "session=%s", log_quote(q, sizeof q, s.id));
     session_clear(&s);
     json_decref(j);
@@ -1687,6 +1703,9 @@ static void bind_metrics(struct sessions *ss, struct metrics *m)
                                 "Session writes Redis did not acknowledge (answered 503)", NULL);
     ss->m_active = metrics_series(m, METRIC_GAUGE, "cityd_parking_sessions_active",
                                   "Plate sessions whose car is inside", NULL);
+    ss->m_kept = metrics_series(m, METRIC_GAUGE, "cityd_parking_sessions_in_memory",
+                                "Plate sessions held in memory (active, unpaid, recently "
+                                "settled)", NULL);
 }
 
 /* Before the HTTP server and the store are freed. The HTTP layer frees
@@ -1778,6 +1797,7 @@ static int start(struct app *a, char *err, size_t errlen)
     }
     a->sessions = ss;
     ss->a = a;
+    ss->keep_settled_s = (double)a->cfg.parking_keep_settled_s;
     ss->pol = (struct session_policy){.pay_later_s = (double)a->cfg.parking_pay_later_s,
                                       .max_session_s = (double)a->cfg.parking_max_session_s,
                                       .phantom_s = (double)a->cfg.parking_phantom_s};
@@ -1806,8 +1826,8 @@ static int start(struct app *a, char *err, size_t errlen)
         return -1;
     }
     bind_metrics(ss, a->metrics);
-    struct timeval hourly = {EVICT_EVERY_S, 0};
-    event_add(ss->evict_timer, &hourly);
+    struct timeval tick = {EVICT_TICK_S, 0};
+    event_add(ss->evict_timer, &tick);
     if (module_routes(a->http, "sessions", ROUTES, sizeof ROUTES / sizeof ROUTES[0], a, err,
                       errlen) != 0)
         return -1;

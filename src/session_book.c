@@ -21,6 +21,7 @@ struct plate_rec {
     struct vec sessions;        /* oldest first */
     struct session_account acct;
     bool has_acct;
+    bool partial;               /* some of its settled sessions are only in Redis */
 };
 
 struct session_book {
@@ -338,14 +339,28 @@ size_t session_book_evict(struct session_book *b, double before)
         struct plate_rec *pr = dict_get(b->by_plate, v[i]->plate);
         if (pr != NULL) {
             vec_remove(&pr->sessions, v[i]);
-            if (pr->sessions.n == 0 && !pr->has_acct)
-                free_plate(dict_del(b->by_plate, v[i]->plate));
+            pr->partial = true;
         }
         dict_del(b->by_id, v[i]->id);
         free_session(v[i]);
     }
     free(v);
     return n;
+}
+
+int session_book_mark_partial(struct session_book *b, const char *plate)
+{
+    struct plate_rec *pr = get_or_make(b->by_plate, plate, sizeof *pr);
+    if (pr == NULL)
+        return -1;
+    pr->partial = true;
+    return 0;
+}
+
+bool session_book_partial(const struct session_book *b, const char *plate)
+{
+    const struct plate_rec *pr = plate ? dict_get(b->by_plate, plate) : NULL;
+    return pr != NULL && pr->partial;
 }
 
 int session_book_account_put(struct session_book *b, const char *plate,
