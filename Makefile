@@ -8,7 +8,7 @@
 #   make bench      benchmarks (figures beside baselines measured in the same run)
 #   make soak       a Yantai-sized city driven by citysim at 10x for 10 min (tools/soak.py)
 #   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS each (tests/fuzz/README.md)
-#   make chaos      issue 16's chaos test on a Redis Cluster (tests/chaos/README.md)
+#   make chaos      only the chaos suite of make test (tests/integration/chaos.md)
 #   make install PREFIX=/usr/local
 
 VERSION   := 0.1.0
@@ -57,11 +57,6 @@ UNIT_OBJ  := $(UNIT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/unit_runner.o
 IT_SRC    := $(wildcard tests/integration/it_*.c)
 IT_OBJ    := $(IT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/it_runner.o
 
-# `make chaos`: issue 16's chaos test (tests/chaos/README.md), out of `make test`
-# until the domain modules pass it.
-CHAOS_SRC := $(wildcard tests/chaos/it_*.c)
-CHAOS_OBJ := $(CHAOS_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/chaos_runner.o
-
 .PHONY: all run test check-deps deps bench soak clean install unit integration fuzz fuzz-build chaos
 all: $(BIN)/cityd $(if $(SIM_SRC),$(BIN)/citysim)
 
@@ -107,17 +102,6 @@ build/gen/it_suites.h: $(IT_SRC) Makefile
 	@for f in $(IT_SRC); do b=$$(basename $$f .c); echo "SUITE($${b#it_})"; done > $@.tmp
 	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
 
-$(OBJ)/tests/chaos_runner.o: tests/runner.c build/gen/chaos_suites.h
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(TEST_CFLAGS) '-DSUITES_H="chaos_suites.h"' '-DKIND="chaos"' $(CFLAGS) -c -o $@ $<
-build/gen/chaos_suites.h: $(CHAOS_SRC) Makefile
-	@mkdir -p $(@D)
-	@for f in $(CHAOS_SRC); do b=$$(basename $$f .c); echo "SUITE($${b#it_})"; done > $@.tmp
-	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
-$(BIN)/test_chaos: $(CHAOS_OBJ) $(SUP_OBJ) $(OBJ)/libcityd.a
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
-
 $(BIN)/test_unit: $(UNIT_OBJ) $(SUP_OBJ) $(OBJ)/libcityd.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
@@ -130,9 +114,10 @@ test: deps
 	@$(MAKE) --no-print-directory all $(BIN)/test_unit $(BIN)/test_integration
 	@BIN=$(BIN) tests/run.sh
 
+# the chaos suite alone (it is part of `make test`: tests/integration/chaos.md)
 chaos: deps
-	@$(MAKE) --no-print-directory all $(BIN)/test_chaos
-	@CITYD_BIN=$(BIN)/cityd $(BIN)/test_chaos
+	@$(MAKE) --no-print-directory all $(BIN)/test_integration
+	@CITYD_BIN=$(BIN)/cityd $(BIN)/test_integration chaos
 
 # DEMO=0: a bare server; else citysim brings the demo city to life (tools/run_demo.sh)
 run: deps
