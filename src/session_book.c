@@ -5,7 +5,6 @@
 
 #include <math.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,27 +279,18 @@ struct session *session_book_payment(const struct session_book *b, const char *p
     return dict_get(b->payments, payment_id);
 }
 
-static int cmp_ptr(const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
-    return (x > y) - (x < y);
-}
-
-static bool is_victim(struct session *const *v, size_t n, const void *s)
-{
-    return bsearch(&s, v, n, sizeof *v, cmp_ptr) != NULL;
-}
-
-/* Drop the index entries of d whose value is a victim (keys are
- * collected first: deleting while iterating would skip entries). */
-static void drop_refs(struct dict *d, struct session *const *v, size_t n)
+/* Drop the index entries of d whose session is settled before `before`
+ * (the victims of session_book_evict: tested on the session itself, no
+ * lookup in the victims; keys are collected first: deleting while
+ * iterating would skip entries). */
+static void drop_refs(struct dict *d, double before)
 {
     size_t pos = 0, nk = 0;
     const char *k;
     void *val;
     char **keys = malloc((dict_size(d) + 1) * sizeof *keys);
     while (keys != NULL && dict_next(d, &pos, &k, &val))
-        if (is_victim(v, n, val) && (keys[nk] = strdup(k)) != NULL)
+        if (session_settled_before(val, before) && (keys[nk] = strdup(k)) != NULL)
             nk++;
     for (size_t i = 0; i < nk; i++) {
         dict_del(d, keys[i]);
@@ -332,9 +322,8 @@ size_t session_book_evict(struct session_book *b, double before)
         free(v);
         return 0;
     }
-    qsort(v, n, sizeof *v, cmp_ptr);
-    drop_refs(b->events, v, n);
-    drop_refs(b->payments, v, n);
+    drop_refs(b->events, before);
+    drop_refs(b->payments, before);
     for (size_t i = 0; i < n; i++) {
         struct plate_rec *pr = dict_get(b->by_plate, v[i]->plate);
         if (pr != NULL) {
