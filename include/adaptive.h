@@ -42,11 +42,12 @@
  *    ADAPTIVE_GREEN_STEP of the cycle each, plus their share of the cycle
  *    change (adaptive_bounded_step); minimum and pedestrian greens hold.
  *    At a signal whose own Webster cycle is shorter than the common one,
- *    the phases other than the coordinated one get the green that keeps
- *    them at a degree of saturation of ADAPTIVE_MINOR_X (design flows) or
- *    ADAPTIVE_MINOR_X_COUNTED (flows from counts) in whole vehicles
- *    (a green passes floor(s g / 3600) of them; at least their minimum)
- *    and the coordinated phase the rest.
+ *    the phases other than the coordinated one get, in whole vehicles
+ *    (a green passes floor(s g / 3600) of them; at least their minimum),
+ *    the green that keeps them at a degree of saturation of
+ *    ADAPTIVE_MINOR_X (design flows) or that serves a cycle's arrivals in
+ *    ADAPTIVE_MINOR_SERVED of cycles (Poisson; flows from counts), and the
+ *    coordinated phase the rest.
  *  - fixed members run the same machinery on the map's design flows, or,
  *    when the group has an active corridor plan (adaptive_set_plan), the
  *    plan: its cycle (the target, without dead band), its offsets and its
@@ -88,8 +89,8 @@
 #define ADAPTIVE_REOPT_GREEN_S      2.0  /* coordinated green change that re-optimises */
 #define ADAPTIVE_SPEED_LOW          0.8  /* band speeds: [0.8, 1] x corridor speed */
 #define ADAPTIVE_MINOR_X            0.85 /* non-critical signal: minor phases' saturation */
-#define ADAPTIVE_MINOR_X_COUNTED    0.65 /* ... when re-timed from counts (margin for
-                                            15-minute counts and platoon arrivals) */
+#define ADAPTIVE_MINOR_SERVED       0.95 /* ... re-timed from counts: share of cycles whose
+                                            arrivals (Poisson) the green serves */
 #define ADAPTIVE_X_MAX              0.9  /* own cycle: no phase above this saturation */
 #define ADAPTIVE_SAT_X              0.95 /* counts at this share of capacity: saturated */
 #define ADAPTIVE_SAT_HOLD_X         0.8  /* ... and still taken so down to this share */
@@ -98,6 +99,11 @@
 #define ADAPTIVE_MP_SLOT_S          5.0  /* max-pressure decision period */
 #define ADAPTIVE_MP_MAX_GREEN_S    90.0  /* max-pressure maximum green cap */
 #define ADAPTIVE_CATCHUP_S      21600.0  /* idle longer than this: restart from targets */
+
+/* The smallest n with P(N <= n) >= p for N ~ Poisson(mean): the
+ * vehicles a green must pass to serve a cycle's arrivals in a share p of
+ * cycles. */
+double adaptive_poisson_quantile(double mean, double p);
 
 /* "NBL" -> 0 ... "WBR" -> 11; -1 when unknown. */
 int adaptive_movement_index(const char *utdf);
@@ -133,9 +139,11 @@ void adaptive_est_init(struct adaptive_est *e);
  * A suspect interval (r = 0 after >= ADAPTIVE_DROPOUT_MIN_VPH, or a spike
  * r > FACTOR v and r - v > SHARE s) is held: if the next interval is
  * suspect too both are applied as one, otherwise the held one is dropped
- * as a detector fault. */
+ * as a detector fault. Only intervals of at least judge_s (the
+ * intersection's longest cycle) are judged: a shorter one may hold no
+ * green of the movement, or a whole green's discharge. */
 enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double count, double t0,
-                                             double len_s, double sat_vph);
+                                             double len_s, double sat_vph, double judge_s);
 /* The same with the movement's residual queue at the end of the interval
  * (`queue`, vehicles left waiting when its latest green in the interval
  * ended; NAN: not measured). Stop-line counts are departures; vehicles
@@ -148,7 +156,7 @@ enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double coun
  * is current. */
 enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, double count,
                                                    double queue, double t0, double len_s,
-                                                   double sat_vph);
+                                                   double sat_vph, double judge_s);
 /* The flow to use at time t: NAN when never counted or when the latest
  * applied count ended more than ADAPTIVE_STALE_S before t. */
 double adaptive_est_value(const struct adaptive_est *e, double t);

@@ -70,7 +70,22 @@ int city_fare_parse(const json_t *item, double now, double max_age_s, struct cit
 
 /* Partition of a validation id (FNV-1a), 0 .. CITY_FARE_PARTS-1: its
  * idempotency marker and the counters it bumps share that partition's
- * hash tag, so one script touches one slot. */
+ * hash tag, so one script touches one slot.
+ *
+ * Not keys_part (CRC16 mod KEYS_PARTS), which the other domain data use,
+ * on purpose. The tags are the same {p:NN} ones (0..15 of 0..63), so fares
+ * add no slot of their own; only the id -> tag hash differs. Switching to
+ * keys_part would move almost every id to another tag, and a marker in
+ * another slot is one the write script cannot check: a repeated
+ * validation would count twice unless every marker of the last
+ * retention.fare_max_age_s (16 x 256 hashes an hour, of up to 128 ids
+ * each at their compact size) and every former seen:fare:<id> key were
+ * moved field by field before any fare is taken, with every older cityd
+ * stopped (a rolling upgrade would write the old layout behind the
+ * move). It would also take
+ * memory and the restore from 16 to 64 partitions of counters (64 x
+ * CITY_FARE_HOURS buckets, 64 ZREVRANGEs and their HMGETs at start). All
+ * that for one five-line hash. */
 unsigned city_fare_part(const char *id);
 /* Bucket of a validation id among its partition-hour's id hashes, 0 ..
  * CITY_FARE_ID_BUCKETS-1 (bits of the hash the partition does not use). */

@@ -156,10 +156,30 @@ enum transit_result transit_ingest(struct transit *t, const struct gtfsrt_vehicl
                                    double now, struct transit_obs *obs,
                                    size_t max_obs, size_t *n_obs, char *err, size_t errlen);
 
-/* What transit_ingest would answer for v at `now`, changing nothing:
- * lets the API layer persist a report before applying it. */
+/* What transit_ingest would answer for v at `now`, changing nothing. */
 enum transit_result transit_check(const struct transit *t, const struct gtfsrt_vehicle *v,
                                   double now, char *err, size_t errlen);
+
+/* A report worked out before it is stored: what transit_ingest of v at
+ * `now` would leave, changing nothing, so that the API layer writes a
+ * report and what was made of it together and only then applies it. */
+struct transit_draft;
+/* ACCEPTED with *out (caller frees, transit_draft_free), or REJECTED
+ * (err: the field, or out of memory) or OUTDATED with *out NULL. */
+enum transit_result transit_draft(struct transit *t, const struct gtfsrt_vehicle *v, double now,
+                                  struct transit_draft **out, char *err, size_t errlen);
+/* The vehicle's state the draft leaves, packed (transit_state_pack);
+ * owned by the draft. */
+const void *transit_draft_state(const struct transit_draft *d, size_t *len);
+/* Apply the draft: the vehicle takes its state and what the report
+ * taught is learned and appended to obs (up to max_obs; *n_obs set), as
+ * transit_ingest does. OUTDATED (nothing changes) when the vehicle has
+ * had as new a report since; REJECTED out of memory. The predictions are
+ * those of the draft, made with the estimators as they were (the
+ * report's own traversals not yet learned). The draft is spent: free it. */
+enum transit_result transit_draft_commit(struct transit *t, struct transit_draft *d,
+                                         struct transit_obs *obs, size_t max_obs, size_t *n_obs);
+void transit_draft_free(struct transit_draft *d);
 
 /* Room for vehicle_id when `pending` new vehicles (checked, written, not
  * yet applied) already hold places: 0 when it is known or the registry has
@@ -184,12 +204,6 @@ enum transit_result transit_restore(struct transit *t, const struct gtfsrt_vehic
  * missed a report): the taker shares it, the others adopt it. Malloc'd
  * (caller frees); NULL when the vehicle is unknown or out of memory. */
 void *transit_state_pack(const struct transit *t, const char *id, size_t *len);
-/* The state transit_ingest of v would leave (packed as above), changing
- * nothing: so that a report and what was made of it are written to
- * storage together, before the report is applied. NULL when v would not
- * be accepted, or out of memory. The predictions are made with the
- * estimators as they are (the report's own traversals not yet learned). */
-void *transit_preview(struct transit *t, const struct gtfsrt_vehicle *v, double now, size_t *len);
 /* Adopt such a state for vehicle id: 1 when taken, 0 when it is not for
  * the vehicle's last report (unknown vehicle, another timestamp: the
  * vehicle's own state stays), -1 when unreadable or not of this feed

@@ -61,6 +61,21 @@ static double clamp(double x, double lo, double hi)
     return x < lo ? lo : x > hi ? hi : x;
 }
 
+double adaptive_poisson_quantile(double mean, double p)
+{
+    if (!(mean > 0))
+        return 0;
+    double term = exp(-mean), cdf = term;
+    int n = 0;
+    /* The tail beyond mean + 40 sqrt(mean) + 40 is below any p asked. */
+    while (cdf < p && n < mean + 40 * sqrt(mean) + 40) {
+        n++;
+        term *= mean / n;
+        cdf += term;
+    }
+    return n;
+}
+
 /* ---- estimation ---- */
 
 void adaptive_est_init(struct adaptive_est *e)
@@ -68,9 +83,14 @@ void adaptive_est_init(struct adaptive_est *e)
     *e = (struct adaptive_est){ NAN, 0, 0, 0, 0, 0, NAN, 0, 0 };
 }
 
-static bool suspect(const struct adaptive_est *e, double r, double sat)
+/* A count over less than judge_s (the intersection's longest cycle) is
+ * never suspect: stop-line detectors count departures, which come only
+ * in green, so such an interval may hold no green (a true zero) or a
+ * whole green's discharge. */
+static bool suspect(const struct adaptive_est *e, double r, double sat, double len,
+                    double judge)
 {
-    if (isnan(e->vph))
+    if (isnan(e->vph) || len < judge)
         return false;
     if (r == 0)
         return e->vph >= ADAPTIVE_DROPOUT_MIN_VPH;
@@ -93,7 +113,7 @@ static void smooth(struct adaptive_est *e, double n, double len, double end)
 }
 
 enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double count, double t0,
-                                             double len_s, double sat_vph)
+                                             double len_s, double sat_vph, double judge_s)
 {
     double end = t0 + len_s;
     if (!(len_s > 0) || end <= e->t_end)
@@ -105,7 +125,7 @@ enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double coun
     if (e->held_s > 0 && t0 - e->t_end > ADAPTIVE_TAU_S)
         e->held_s = e->held_n = 0;
     double r = 3600.0 * count / len_s;
-    bool sus = suspect(e, r, sat_vph);
+    bool sus = suspect(e, r, sat_vph, len_s, judge_s);
     e->t_end = end;
     if (e->held_s > 0) {
         double hn = e->held_n, hs = e->held_s;
@@ -129,7 +149,7 @@ enum adaptive_est_result adaptive_est_update(struct adaptive_est *e, double coun
 
 enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, double count,
                                                    double queue, double t0, double len_s,
-                                                   double sat_vph)
+                                                   double sat_vph, double judge_s)
 {
     double arrived = count;
     bool measured = isfinite(queue) && queue >= 0;
@@ -137,7 +157,7 @@ enum adaptive_est_result adaptive_est_update_queue(struct adaptive_est *e, doubl
      * when the previous queue was taken at this interval's start. */
     if (measured && isfinite(e->queue) && fabs(e->queue_t - t0) < 1e-6)
         arrived = fmax(0, count + queue - e->queue);
-    enum adaptive_est_result r = adaptive_est_update(e, arrived, t0, len_s, sat_vph);
+    enum adaptive_est_result r = adaptive_est_update(e, arrived, t0, len_s, sat_vph, judge_s);
     if (r == ADAPTIVE_EST_OUTDATED)
         return r;
     e->queue = measured ? queue : NAN;
@@ -571,12 +591,19 @@ static int member_plan(const struct adaptive_member *m, double t, double cycle, 
 }
 
 /* The split of cycle C at a coordinated member whose own cycle is
- * shorter: its other phases get what keeps them at a degree of
- * saturation of ADAPTIVE_MINOR_X (or at the one of its own Webster timing
- * when that is higher), never less than their minimum, and the
- * coordinated phase takes the rest -- the slack of a non-critical signal
- * goes to the green wave rather than being spread by flow ratios (the
- * practice of SCATS and TRANSYT-style coordination). Otherwise, and for
+ * shorter: its other phases get what serves them, never less than their
+ * minimum, and the coordinated phase takes the rest -- the slack of a
+ * non-critical signal goes to the green wave rather than being spread by
+ * flow ratios (the practice of SCATS and TRANSYT-style coordination, and
+ * of actuated-coordinated control, whose minor phases gap out and return
+ * their unused time to the coordinated phase). What serves them: on
+ * counted flows, the arrivals of a cycle in 95 % of cycles (Poisson,
+ * ADAPTIVE_MINOR_SERVED), as an actuated phase clears its queue -- a
+ * cycle-by-cycle controller cannot gap out, so it sizes the green for the
+ * cycle-to-cycle variation of the queue rather than for its mean; on
+ * design flows (fixed members), a degree of saturation of
+ * ADAPTIVE_MINOR_X, or the one of its own Webster timing when that is
+ * higher (design flows are peak-hour values already). Otherwise, and for
  * lone members, Webster's (y/Y)(C-L). */
 static void member_split(const struct adaptive_member *m, double t, double C, int coord,
                          struct plan *p)
@@ -588,20 +615,18 @@ static void member_split(const struct adaptive_member *m, double t, double C, in
         member_plan(m, t, C, p);
         return;
     }
-    /* Counted flows are 15-minute means of arrivals that come in platoons
-     * (left turns fed by the corridor's green): a signal re-timed from
-     * them keeps more margin on its minor phases than the design flows,
-     * which are peak-hour design values already. */
-    double x = fmax(m->mode == ADAPTIVE_FIXED ? ADAPTIVE_MINOR_X : ADAPTIVE_MINOR_X_COUNTED,
-                    own.Y * own.cycle / (own.cycle - c->lost_time_s));
-    double rest = C - c->lost_time_s;
+    double x_own = own.Y * own.cycle / (own.cycle - c->lost_time_s);
+    double x = fmax(ADAPTIVE_MINOR_X, x_own), rest = C - c->lost_time_s;
     *p = own;
     p->cycle = C;
     for (size_t k = 0; k < c->nphases; k++) {
         if ((int)k == coord)
             continue;
         /* In whole vehicles: a green passes floor(s g / 3600) of them. */
-        double h = 3600.0 / c->ph[k].saturation_vph, n = p->flow[k] * C / 3600.0 / x;
+        double h = 3600.0 / c->ph[k].saturation_vph, mean = p->flow[k] * C / 3600.0;
+        double n = mean / x;
+        if (m->mode != ADAPTIVE_FIXED)
+            n = adaptive_poisson_quantile(mean, ADAPTIVE_MINOR_SERVED);
         p->green[k] = fmax(c->ph[k].gmin_s, ceil(n - 1e-9) * h);
         rest -= p->green[k];
     }
@@ -1217,7 +1242,8 @@ void adaptive_count(struct adaptive_group *g, size_t k, const double counts[ADAP
                                   : adaptive_est_update_queue(&m->est[i], counts[i],
                                                               queues ? queues[i] : NAN, t0,
                                                               len_s,
-                                                              adaptive_movement_saturation(c, i));
+                                                              adaptive_movement_saturation(c, i),
+                                                              c->cycle_max_s);
     /* Arrivals counted minus arrivals modelled: the queue model's error
      * over the interval, when the interval is recent and trusted; and
      * saturation: stop-line counts cannot exceed capacity, so a phase

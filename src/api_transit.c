@@ -27,11 +27,13 @@
  * is kept, a jump held), and histories differ: a cityd started later
  * restored the bus from its last report alone, one missed a report. So
  * the process that takes a report works out what it makes of it before
- * writing (transit_preview: place, status, trip, predictions) and writes
- * that state with the report, in the pos hash and the feed entry; it
- * adopts it itself once applied, and every other process adopts it on
- * the feed or when it restores the vehicle -- the same place, status and
- * predictions everywhere within a poll. A gap in a feed
+ * writing (transit_draft: place, status, trip, predictions, on a copy of
+ * the vehicle) and writes that state with the report, in the pos hash
+ * and the feed entry; it applies the draft once Redis has the report (a
+ * failed write drops it: memory never runs ahead of Redis, so a report
+ * answered outdated is one Redis holds), and every other process adopts
+ * the state on the feed or when it restores the vehicle -- the same
+ * place, status and predictions everywhere within a poll. A gap in a feed
  * (Redis lost entries in a failover) rebuilds the registry from Redis
  * aside while the live one keeps taking reports; a report this process
  * took meanwhile may be newer than what the rebuild read, and its own
@@ -110,7 +112,7 @@ struct feed_view {
  * start_date start_time bearing speed label entity, the seconds of track
  * kept (retention.track_s, 0: no track), vehicle, origin, the feed's
  * seconds kept (pfeed_keep), state (what the writer made of the report,
- * transit_preview; binary, "" when unknown). */
+ * transit_draft_state; binary). */
 static const char WRITE_SCRIPT[] =
     RETENTION_LUA_XADD_AT
     "local cur = redis.call('HGET', KEYS[1], 'ts')\n"
@@ -218,10 +220,7 @@ struct ingest {
     struct http_req *req;
     struct gtfsrt_feed feed;
     uint8_t *wr;                    /* per entity: enum write */
-    struct shared {                 /* per entity: what it makes of the report (owned) */
-        void *buf;
-        size_t len;
-    } *st;
+    struct transit_draft **d;       /* per entity: what it makes of the report (owned) */
     size_t n_cmds;
     enum store_status fail_st;      /* a partition's transaction failed: why */
     bool failed;
@@ -234,9 +233,9 @@ static void ingest_free(struct ingest *in)
 {
     if (in->n_new > 0)
         in->at->pending_new -= in->n_new;
-    for (size_t i = 0; in->st != NULL && i < in->feed.n; i++)
-        free(in->st[i].buf);
-    free(in->st);
+    for (size_t i = 0; in->d != NULL && i < in->feed.n; i++)
+        transit_draft_free(in->d[i]);
+    free(in->d);
     gtfsrt_feed_clear(&in->feed);
     free(in->wr);
     json_decref(in->errors);
@@ -271,8 +270,10 @@ static void fmt_num(char *buf, size_t len, double v)
 }
 
 static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
-                     const struct gtfsrt_vehicle *v, const struct shared *st)
+                     const struct gtfsrt_vehicle *v, const struct transit_draft *d)
 {
+    size_t slen;
+    const char *state = transit_draft_state(d, &slen);
     char kpos[KEY_MAX], ktrack[KEY_MAX], kset[KEY_MAX], kfeed[KEY_MAX], kseq[KEY_MAX];
     char ts[32], lon[32], lat[32], bearing[32], speed[32], fmax[24], tkeep[24];
     unsigned part = keys_part(v->vehicle_id);
@@ -291,10 +292,10 @@ static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
     const char *argv[] = {kpos, ktrack, kset, kfeed, kseq, ts, lon, lat,
                           v->trip_id, v->route_id, v->start_date, v->start_time, bearing, speed,
                           v->label, v->entity_id, tkeep, v->vehicle_id, app_origin(at->a),
-                          fmax, st->buf ? st->buf : ""};
+                          fmax, state};
     size_t lens[sizeof argv / sizeof *argv];
     for (size_t i = 0; i < sizeof argv / sizeof *argv; i++)
-        lens[i] = argv[i] == st->buf ? st->len : strlen(argv[i]);
+        lens[i] = argv[i] == state ? slen : strlen(argv[i]);
     return slotbatch_script(b, tag, at->write_script, 5, (int)(sizeof argv / sizeof *argv),
                             argv, lens);
 }
@@ -351,7 +352,6 @@ static void ingest_apply(struct ingest *in)
     struct api_transit *at = in->at;
     struct transit_obs obs[MAX_OBS * 4];
     size_t n_obs = 0;
-    char err[256];
     for (size_t i = 0; i < in->feed.n; i++) {
         struct gtfsrt_vehicle *v = &in->feed.v[i];
         if (in->wr[i] == W_NONE)
@@ -366,21 +366,18 @@ static void ingest_apply(struct ingest *in)
         }
         keep_taken(at, v);
         size_t k = 0;
-        enum transit_result res = transit_ingest(at->t, v, app_now(at->a), obs + n_obs, MAX_OBS, &k,
-                                                 err, sizeof err);
+        /* (what was written with it, even if memory moved meanwhile: the
+         * written state is the one all others show) */
+        enum transit_result res = transit_draft_commit(at->t, in->d[i], obs + n_obs, MAX_OBS, &k);
         if (res == TRANSIT_ACCEPTED) {
             in->accepted++;
             at->changes++;
-            /* what was written with it (the same, unless memory moved
-             * meanwhile: then the written one, which all others show) */
-            if (in->st[i].buf != NULL)
-                transit_state_adopt(at->t, v->vehicle_id, in->st[i].buf, in->st[i].len);
             app_saw_ts(at->a, (double)v->timestamp);
             n_obs += k;
         } else if (res == TRANSIT_OUTDATED) {
             in->outdated++;
         } else {
-            ingest_reject(in, v, err);
+            ingest_reject(in, v, "out of memory");
         }
         if (n_obs + MAX_OBS > sizeof obs / sizeof *obs) {
             persist_obs(at, obs, n_obs);
@@ -493,7 +490,7 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct slotbatch *b)
             snprintf(err, sizeof err, "vehicle.trip: no GTFS feed is loaded");
             res = TRANSIT_REJECTED;
         } else {
-            res = transit_check(at->t, v, now, err, sizeof err);
+            res = transit_draft(at->t, v, now, &in->d[i], err, sizeof err);
         }
         /* A new vehicle holds its place from now until the batch is
          * applied, so that requests in flight together cannot overfill
@@ -502,6 +499,8 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct slotbatch *b)
         if (res == TRANSIT_ACCEPTED && transit_vehicle_get(at->t, v->vehicle_id) == NULL) {
             if (transit_admit(at->t, v->vehicle_id, at->pending_new, err, sizeof err) < 0) {
                 res = TRANSIT_REJECTED;
+                transit_draft_free(in->d[i]);
+                in->d[i] = NULL;
             } else {
                 at->pending_new++;
                 in->n_new++;
@@ -513,8 +512,7 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct slotbatch *b)
             in->outdated++;
         } else {
             in->wr[i] = W_SENT;
-            in->st[i].buf = transit_preview(at->t, v, now, &in->st[i].len);
-            if (add_write(at, b, i, v, &in->st[i]) < 0)
+            if (add_write(at, b, i, v, in->d[i]) < 0)
                 return -1;
         }
     }
@@ -560,8 +558,8 @@ static void h_positions(struct http_req *req, void *arg)
         goto out;
     }
     in->wr = calloc(in->feed.n + 1, sizeof *in->wr);
-    in->st = calloc(in->feed.n + 1, sizeof *in->st);
-    if (in->wr == NULL || in->st == NULL || ingest_prepare(in, gcj02, b) < 0)
+    in->d = calloc(in->feed.n + 1, sizeof *in->d);
+    if (in->wr == NULL || in->d == NULL || ingest_prepare(in, gcj02, b) < 0)
         goto oom;
     if (in->n_cmds == 0) {
         ingest_reply(in);

@@ -28,6 +28,8 @@
 #define JUMP_MPS 35.0               /* straight-line speed no bus reaches (126 km/h) */
 #define JUMP_SLACK_M 150.0          /* GPS error allowed on top of it */        /* crossings interpolated only between reports this close */
 
+#define DRAFT_OBS_MAX 64        /* traversals a draft keeps (a report completes a few) */
+
 /* Segment estimator. */
 /* Memory of the level: it drifts back to the prior (the hour-of-day mean
  * once known) over EST_TAU_S, and its uncertainty grows back to the
@@ -83,7 +85,8 @@ struct transit {
     struct transit_params p;
     struct dict *vehicles;          /* id -> struct transit_vehicle * (owned) */
     struct dict *by_trip;           /* trip_id -> struct transit_vehicle * */
-    bool dry;                       /* transit_preview: estimators and by_trip untouched */
+    bool dry;                       /* transit_draft: on a copy, estimators and by_trip
+                                       untouched */
     struct assign *assign;          /* trip candidates for reports without a trip */
     struct dict *segs;              /* "from\x1fto" -> struct seg * (owned) */
     struct seg ***pat_segs;         /* per pattern: n-1 seg pointers (see segs_build) */
@@ -363,7 +366,10 @@ static double layover_departure(const struct transit *t, const struct transit_ve
     return fmax(dep, v->ts);
 }
 
-void transit_observe(struct transit *t, const struct transit_obs *o)
+/* Learn what o says. exact: o comes from this registry's matcher, its
+ * sched_s as the matcher took it (0 too); else from storage, where 0
+ * means not known. */
+static void learn(struct transit *t, const struct transit_obs *o, bool exact)
 {
     const struct gtfs *f = t->f;
     uint32_t a = gtfs_stop_find(f, o->from_stop);
@@ -381,8 +387,14 @@ void transit_observe(struct transit *t, const struct transit_obs *o)
     struct seg *s = dict_get(t->segs, seg_key(t, a, b, key, sizeof key));
     if (s == NULL)
         return;                           /* no longer in the timetable */
-    struct seg_ref ref = {o->sched_s > 0 ? o->sched_s : s->sched, gtfs_route_find(f, o->route_id)};
+    struct seg_ref ref = {o->sched_s > 0 || exact ? o->sched_s : s->sched,
+                          gtfs_route_find(f, o->route_id)};
     seg_update(t, s, ref, o->ts, o->duration_s);
+}
+
+void transit_observe(struct transit *t, const struct transit_obs *o)
+{
+    learn(t, o, false);
 }
 
 /* ---- matching ---- */
@@ -731,15 +743,34 @@ static int validate(const struct transit *t, const struct gtfsrt_vehicle *v, dou
     return 0;
 }
 
+/* Validation, and the vehicle's time: REJECTED (err), OUTDATED, or
+ * ACCEPTED with trip, route, the report's ts and the vehicle (NULL: new). */
+static enum transit_result admit_report(const struct transit *t, const struct gtfsrt_vehicle *in,
+                                        double now, uint32_t *trip, uint32_t *route, double *ts,
+                                        struct transit_vehicle **v, char *err, size_t errlen)
+{
+    if (validate(t, in, now, trip, route, err, errlen) < 0)
+        return TRANSIT_REJECTED;
+    *ts = in->timestamp ? (double)in->timestamp : now;
+    *v = dict_get(t->vehicles, in->vehicle_id);
+    return *v != NULL && *ts <= (*v)->ts ? TRANSIT_OUTDATED : TRANSIT_ACCEPTED;
+}
+
 enum transit_result transit_check(const struct transit *t, const struct gtfsrt_vehicle *v,
                                   double now, char *err, size_t errlen)
 {
     uint32_t trip, route;
-    if (validate(t, v, now, &trip, &route, err, errlen) < 0)
-        return TRANSIT_REJECTED;
-    const struct transit_vehicle *cur = dict_get(t->vehicles, v->vehicle_id);
-    double ts = v->timestamp ? (double)v->timestamp : now;
-    return cur != NULL && ts <= cur->ts ? TRANSIT_OUTDATED : TRANSIT_ACCEPTED;
+    double ts;
+    struct transit_vehicle *cur;
+    return admit_report(t, v, now, &trip, &route, &ts, &cur, err, errlen);
+}
+
+/* A vehicle not heard from yet (v zeroed). */
+static void vehicle_init(struct transit_vehicle *v, const char *id)
+{
+    snprintf(v->id, sizeof v->id, "%s", id);
+    v->trip = v->route = GTFS_NONE;
+    v->cross_pos = UINT32_MAX;
 }
 
 static struct transit_vehicle *vehicle_for(struct transit *t, const char *id)
@@ -750,9 +781,7 @@ static struct transit_vehicle *vehicle_for(struct transit *t, const char *id)
     v = calloc(1, sizeof *v);
     if (v == NULL)
         return NULL;
-    snprintf(v->id, sizeof v->id, "%s", id);
-    v->trip = v->route = GTFS_NONE;
-    v->cross_pos = UINT32_MAX;
+    vehicle_init(v, id);
     int e = 0;
     dict_put(t->vehicles, id, v, &e);
     if (e) {
@@ -828,12 +857,13 @@ static double report_heading(const struct transit_vehicle *v, const struct gtfsr
     return NAN;
 }
 
-/* Another live bus runs trip on day. */
+/* Another live bus runs trip on day. (By id: a draft's v is a copy.) */
 static bool trip_taken(const struct transit *t, const struct transit_vehicle *v, uint32_t trip,
                        int64_t day, double ts)
 {
     const struct transit_vehicle *o = dict_get(t->by_trip, t->f->trips[trip].id);
-    return o != NULL && o != v && o->day == day && ts - o->ts <= t->p.stale_after_s;
+    return o != NULL && strcmp(o->id, v->id) != 0 && o->day == day &&
+           ts - o->ts <= t->p.stale_after_s;
 }
 
 /* The candidate to take, what the vehicle's history adds to the costs:
@@ -995,23 +1025,14 @@ static bool jump_held(struct transit_vehicle *v, const struct gtfsrt_vehicle *in
     return true;
 }
 
-static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle *in, double now,
-                                 struct transit_obs *obs, size_t max_obs,
-                                 size_t *n_obs, char *err, size_t errlen)
+/* Report in (valid, at ts, on trip and route as validate found them) to
+ * vehicle v: 0, or -1 out of memory. */
+static int apply_to(struct transit *t, struct transit_vehicle *v, const struct gtfsrt_vehicle *in,
+                    double ts, uint32_t trip, uint32_t route, struct transit_obs *obs,
+                    size_t max_obs, size_t *n_obs)
 {
-    uint32_t trip, route;
-    if (n_obs)
-        *n_obs = 0;
-    if (validate(t, in, now, &trip, &route, err, errlen) < 0)
-        return TRANSIT_REJECTED;
-    double ts = in->timestamp ? (double)in->timestamp : now;
-    struct transit_vehicle *v = dict_get(t->vehicles, in->vehicle_id);
-    if (v != NULL && ts <= v->ts)
-        return TRANSIT_OUTDATED;
-    if (v == NULL && (v = vehicle_for(t, in->vehicle_id)) == NULL)
-        goto oom;
     if (jump_held(v, in, ts))
-        return TRANSIT_ACCEPTED;
+        return 0;
     bool inferred = trip == GTFS_NONE;
     int64_t day = 0;
     if (inferred && (trip = infer_trip(t, v, in, ts, route, &day)) != GTFS_NONE && route == GTFS_NONE)
@@ -1020,7 +1041,7 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
     if ((v->trip != trip || strcmp(v->trip_id, trip_id) != 0 || v->n_pred == 0 ||
          v->inferred != inferred || (inferred && v->day != day)) &&
         assign_trip(t, v, trip, trip_id, inferred ? &day : NULL, in, ts) < 0)
-        goto oom;
+        return -1;
     v->inferred = inferred;
     v->route = route;
     v->lon = in->lon;
@@ -1031,7 +1052,7 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
     v->speed = in->speed;
     if (trip == GTFS_NONE) {
         v->status = TRANSIT_IN_TRANSIT;     /* unassigned: position only */
-        return TRANSIT_ACCEPTED;
+        return 0;
     }
     bool prior = v->matched && ts - v->match_ts <= MATCH_PRIOR_S;
     struct gtfs_place best = {0, 0};
@@ -1040,7 +1061,7 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
         v->status = TRANSIT_OFF_ROUTE;
         if (v->matched)
             predict_all(t, v);                 /* from the last place, at the new time */
-        return TRANSIT_ACCEPTED;
+        return 0;
     }
     double d = prior ? fmax(best.d, v->dist_m) : best.d, d0 = v->dist_m, t0 = v->match_ts;
     const struct gtfs_pattern *pt = gtfs_trip_pattern(t->f, trip);
@@ -1060,10 +1081,27 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
     else if (v->layover_since == 0 && v->status == TRANSIT_LAYOVER)
         v->layover_since = ts;
     predict_all(t, v);
+    return 0;
+}
+
+static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle *in, double now,
+                                 struct transit_obs *obs, size_t max_obs,
+                                 size_t *n_obs, char *err, size_t errlen)
+{
+    uint32_t trip, route;
+    double ts;
+    struct transit_vehicle *v;
+    if (n_obs)
+        *n_obs = 0;
+    enum transit_result res = admit_report(t, in, now, &trip, &route, &ts, &v, err, errlen);
+    if (res != TRANSIT_ACCEPTED)
+        return res;
+    if ((v == NULL && (v = vehicle_for(t, in->vehicle_id)) == NULL) ||
+        apply_to(t, v, in, ts, trip, route, obs, max_obs, n_obs) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return TRANSIT_REJECTED;
+    }
     return TRANSIT_ACCEPTED;
-oom:
-    snprintf(err, errlen, "out of memory");
-    return TRANSIT_REJECTED;
 }
 
 enum transit_result transit_ingest(struct transit *t, const struct gtfsrt_vehicle *v,
@@ -1077,48 +1115,6 @@ enum transit_result transit_restore(struct transit *t, const struct gtfsrt_vehic
                                     double now, char *err, size_t errlen)
 {
     return apply(t, v, now, NULL, 0, NULL, err, errlen);
-}
-
-/* Apply on the vehicle itself, learning nothing and leaving by_trip, then
- * put it back as it was (a new one is removed again). */
-void *transit_preview(struct transit *t, const struct gtfsrt_vehicle *in, double now,
-                      size_t *len)
-{
-    struct transit_vehicle *v = dict_get(t->vehicles, in->vehicle_id), saved;
-    double *pred = NULL;
-    void *out = NULL;
-    char err[256];
-    if (v != NULL) {
-        saved = *v;
-        if (v->n_pred > 0 && (pred = malloc(v->n_pred * sizeof *pred)) == NULL)
-            return NULL;
-        if (v->n_pred > 0)
-            memcpy(pred, v->pred, v->n_pred * sizeof *pred);
-    }
-    t->dry = true;
-    if (apply(t, in, now, NULL, 0, NULL, err, sizeof err) == TRANSIT_ACCEPTED)
-        out = transit_state_pack(t, in->vehicle_id, len);
-    t->dry = false;
-    struct transit_vehicle *nv = dict_get(t->vehicles, in->vehicle_id);
-    if (v == NULL && nv != NULL) {
-        dict_del(t->vehicles, in->vehicle_id);
-        vehicle_free(nv);
-    } else if (v != NULL) {
-        double *cur = v->pred;          /* (apply may have grown it) */
-        *v = saved;
-        v->pred = cur;
-        if (saved.n_pred > 0) {
-            double *p = realloc(cur, saved.n_pred * sizeof *p);
-            if (p != NULL) {
-                v->pred = p;
-                memcpy(v->pred, pred, saved.n_pred * sizeof *pred);
-            } else {
-                v->n_pred = 0;          /* out of memory: no predictions until the next report */
-            }
-        }
-    }
-    free(pred);
-    return out;
 }
 
 /* ---- sharing what was made of a vehicle's reports ---- */
@@ -1149,11 +1145,8 @@ static double get_double(const uint8_t *p)
     return x;
 }
 
-void *transit_state_pack(const struct transit *t, const char *id, size_t *len)
+static void *state_pack(const struct transit *t, const struct transit_vehicle *v, size_t *len)
 {
-    const struct transit_vehicle *v = dict_get(t->vehicles, id);
-    if (v == NULL)
-        return NULL;
     const char *route = v->route != GTFS_NONE ? t->f->routes[v->route].id : "";
     const double nums[STATE_NUMS] = {
         STATE_VERSION, v->ts, v->lon, v->lat, v->bearing, v->speed, (double)v->day,
@@ -1174,6 +1167,12 @@ void *transit_state_pack(const struct transit *t, const char *id, size_t *len)
     memcpy(p, v->trip_id, n_trip);
     memcpy(p + n_trip, route, n_route);
     return buf;
+}
+
+void *transit_state_pack(const struct transit *t, const char *id, size_t *len)
+{
+    const struct transit_vehicle *v = dict_get(t->vehicles, id);
+    return v != NULL ? state_pack(t, v, len) : NULL;
 }
 
 /* A packed state into x[STATE_NUMS], *pred (pointing into buf: read with
@@ -1264,6 +1263,114 @@ int transit_state_adopt(struct transit *t, const char *id, const void *buf, size
     if (v == NULL || x[1] != v->ts)
         return 0;                       /* not for the report the vehicle is at */
     return state_apply(t, v, x, pred, n_pred, trip_id, route_id);
+}
+
+/* ---- drafts: a report worked out before it is stored ---- */
+
+struct transit_draft {
+    struct transit_vehicle v;       /* what the vehicle becomes (v.pred owned) */
+    struct transit_obs *obs;        /* what the report teaches (owned) */
+    size_t n_obs;
+    void *state;                    /* v packed (owned) */
+    size_t len;
+};
+
+void transit_draft_free(struct transit_draft *d)
+{
+    if (d == NULL)
+        return;
+    free(d->v.pred);
+    free(d->obs);
+    free(d->state);
+    free(d);
+}
+
+/* The vehicle as it is (zeroed, for a new one), its predictions its own. */
+static int draft_copy(struct transit_draft *d, const struct transit_vehicle *cur, const char *id)
+{
+    if (cur == NULL) {
+        vehicle_init(&d->v, id);
+        return 0;
+    }
+    d->v = *cur;
+    d->v.pred = NULL;
+    if (cur->n_pred > 0 && (d->v.pred = malloc(cur->n_pred * sizeof *cur->pred)) == NULL)
+        return -1;
+    if (cur->n_pred > 0)
+        memcpy(d->v.pred, cur->pred, cur->n_pred * sizeof *cur->pred);
+    return 0;
+}
+
+/* The matcher runs once, dry, on a copy of the vehicle: traversals are
+ * noted, not learned, and by_trip is left alone, so the registry is as it
+ * was whatever becomes of the draft. */
+enum transit_result transit_draft(struct transit *t, const struct gtfsrt_vehicle *in, double now,
+                                  struct transit_draft **out, char *err, size_t errlen)
+{
+    uint32_t trip, route;
+    double ts;
+    struct transit_vehicle *cur;
+    struct transit_obs obs[DRAFT_OBS_MAX];
+    size_t n_obs = 0;
+    *out = NULL;
+    enum transit_result res = admit_report(t, in, now, &trip, &route, &ts, &cur, err, errlen);
+    if (res != TRANSIT_ACCEPTED)
+        return res;
+    struct transit_draft *d = calloc(1, sizeof *d);
+    if (d == NULL || draft_copy(d, cur, in->vehicle_id) < 0)
+        goto oom;
+    t->dry = true;
+    int rc = apply_to(t, &d->v, in, ts, trip, route, obs, DRAFT_OBS_MAX, &n_obs);
+    t->dry = false;
+    if (rc < 0 || (d->state = state_pack(t, &d->v, &d->len)) == NULL ||
+        (n_obs > 0 && (d->obs = malloc(n_obs * sizeof *obs)) == NULL))
+        goto oom;
+    if (n_obs > 0)
+        memcpy(d->obs, obs, n_obs * sizeof *obs);
+    d->n_obs = n_obs;
+    *out = d;
+    return TRANSIT_ACCEPTED;
+oom:
+    transit_draft_free(d);
+    snprintf(err, errlen, "out of memory");
+    return TRANSIT_REJECTED;
+}
+
+const void *transit_draft_state(const struct transit_draft *d, size_t *len)
+{
+    *len = d->len;
+    return d->state;
+}
+
+/* The copy becomes the vehicle (in place: pointers to it stay good), by
+ * its trip in by_trip when it took one on (assign_trip stamps
+ * assigned_ts with the report's time) or differs from the one the
+ * vehicle has now, and its traversals are learned. */
+enum transit_result transit_draft_commit(struct transit *t, struct transit_draft *d,
+                                         struct transit_obs *obs, size_t max_obs, size_t *n_obs)
+{
+    struct transit_vehicle *v = dict_get(t->vehicles, d->v.id);
+    int e = 0;
+    *n_obs = 0;
+    if (v != NULL && d->v.ts <= v->ts)
+        return TRANSIT_OUTDATED;
+    if (v == NULL && (v = vehicle_for(t, d->v.id)) == NULL)
+        return TRANSIT_REJECTED;
+    if (d->v.assigned_ts == d->v.ts || strcmp(v->trip_id, d->v.trip_id) != 0) {
+        if (v->trip_id[0] && dict_get(t->by_trip, v->trip_id) == v)
+            dict_del(t->by_trip, v->trip_id);
+        if (d->v.trip != GTFS_NONE)
+            dict_put(t->by_trip, d->v.trip_id, v, &e);
+    }
+    free(v->pred);
+    *v = d->v;
+    d->v.pred = NULL;
+    for (size_t i = 0; i < d->n_obs; i++) {
+        learn(t, &d->obs[i], true);
+        if (i < max_obs)
+            obs[(*n_obs)++] = d->obs[i];
+    }
+    return e ? TRANSIT_REJECTED : TRANSIT_ACCEPTED;
 }
 
 /* ---- reads ---- */

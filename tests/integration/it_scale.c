@@ -681,20 +681,33 @@ static bool wait_stored(const struct test_cityd *c, const char *isec, const char
     return false;
 }
 
+/* A Redis and two cityd on it with the signals fixture, both serving; A
+ * started first drives the corridor's group, B does not. */
+static void start_pair(struct test_redis *rd, struct test_cityd *a, struct test_cityd *b)
+{
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(rd), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(a, rd->url, SIGNALS), 0);
+    CU_ASSERT_EQUAL(get_until_200(a->base, "/v1/health", 10000, NULL), 200);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(b, rd->url, SIGNALS), 0);
+    CU_ASSERT_EQUAL(get_until_200(b->base, "/v1/health", 10000, NULL), 200);
+    CU_ASSERT_EQUAL(driven(a), 1);
+    CU_ASSERT_EQUAL(driven(b), 0);
+}
+
+static void stop_pair(struct test_redis *rd, struct test_cityd *a, struct test_cityd *b)
+{
+    support_cityd_stop(a);
+    support_cityd_stop(b);
+    support_redis_stop(rd);
+}
+
 /* A drives the corridor's group, B queues what it is sent; A killed, B
  * takes over within the lease and runs what was queued. */
 static void test_signals_lease(void)
 {
     struct test_redis rd;
     struct test_cityd a, b;
-    CU_ASSERT_EQUAL_FATAL(support_redis_start(&rd), 0);
-    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&a, rd.url, SIGNALS), 0);
-    CU_ASSERT_EQUAL(get_until_200(a.base, "/v1/health", 10000, NULL), 200);
-    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&b, rd.url, SIGNALS), 0);
-    CU_ASSERT_EQUAL(get_until_200(b.base, "/v1/health", 10000, NULL), 200);
-    /* exactly one drives it */
-    CU_ASSERT_EQUAL(driven(&a), 1);
-    CU_ASSERT_EQUAL(driven(&b), 0);
+    start_pair(&rd, &a, &b);
     /* a count sent to B is queued, and run by A */
     CU_ASSERT_EQUAL(post_count(&a, "i1", "k0", T0), 201);
     CU_ASSERT_EQUAL(post_count(&b, "i2", "k1", T0 + 900), 202);
@@ -740,9 +753,7 @@ static void test_signals_lease(void)
     /* B drives now: a count is taken at once */
     CU_ASSERT_EQUAL(post_count(&b, "i4", "k3", T0 + 2700), 201);
     CU_ASSERT_EQUAL(support_redis_int(&rd, "XLEN 'cityd:{int:i1}:inbox'"), 0);
-    support_cityd_stop(&a);
-    support_cityd_stop(&b);
-    support_redis_stop(&rd);
+    stop_pair(&rd, &a, &b);
 }
 
 static long elapsed_ms(const struct timespec *t0)
@@ -763,13 +774,7 @@ static void test_signals_inbox_drain(void)
     enum { N = 40 };
     struct test_redis rd;
     struct test_cityd a, b;
-    CU_ASSERT_EQUAL_FATAL(support_redis_start(&rd), 0);
-    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&a, rd.url, SIGNALS), 0);
-    CU_ASSERT_EQUAL(get_until_200(a.base, "/v1/health", 10000, NULL), 200);
-    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&b, rd.url, SIGNALS), 0);
-    CU_ASSERT_EQUAL(get_until_200(b.base, "/v1/health", 10000, NULL), 200);
-    CU_ASSERT_EQUAL(driven(&a), 1);
-    CU_ASSERT_EQUAL(driven(&b), 0);
+    start_pair(&rd, &a, &b);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int queued = 0;
@@ -793,9 +798,7 @@ static void test_signals_inbox_drain(void)
         dups += post_count(&a, isec[i % 4], id, T0 + 900.0 * (i / 4)) == 200;
     }
     CU_ASSERT_EQUAL(dups, N);
-    support_cityd_stop(&a);
-    support_cityd_stop(&b);
-    support_redis_stop(&rd);
+    stop_pair(&rd, &a, &b);
 }
 
 int suite_scale(void)

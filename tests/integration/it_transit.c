@@ -703,17 +703,42 @@ static void test_restart_keeps_state(void)
     world_stop(&w);
 }
 
+/* GET path's JSON (caller frees; NULL unless 200). */
+static json_t *get_json(const char *base, const char *path)
+{
+    struct http_result r;
+    json_t *j = NULL;
+    if (support_get(base, path, NULL, &r) == 0 && r.status == 200)
+        j = json_incref(r.json);
+    http_result_free(&r);
+    return j;
+}
+
+/* A refused write changes nothing in memory: the bus, its place and
+ * predictions, the stop's arrivals are as before, a new bus is unknown. */
 static void test_redis_down(void)
 {
     struct world w;
     CU_ASSERT_EQUAL_FATAL(world_start(&w, REPLAY), 0);
     const char *base = w.cityd.base;
+    char arrivals[128];
+    snprintf(arrivals, sizeof arrivals, "/v1/transit/stops/S5/arrivals?at=%.0f", HMS(8, 0, 0));
     CU_ASSERT_EQUAL(ping(base, "b1", "T1", 0, HMS(7, 59, 0)), 1);
+    CU_ASSERT_EQUAL(ping(base, "b1", "T1", 300, HMS(8, 0, 0)), 1);
+    json_t *veh0 = get_json(base, "/v1/transit/vehicles/b1"), *arr0 = get_json(base, arrivals);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(veh0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(arr0);
+    json_t *row0 = row_of(arr0, "T1");
+    CU_ASSERT_TRUE(row0 != NULL && json_is_true(json_object_get(row0, "predicted")));
     support_redis_kill(&w.redis, true);
     long st = 0;
     struct http_result r;
-    char e[512];
-    entity(e, sizeof e, "b1", "T1", r1_lon(150), 37.54, HMS(8, 0, 30));
+    char e[1024];
+    size_t n = 0;
+    entity(e, sizeof e, "b1", "T1", r1_lon(450), 37.54, HMS(8, 0, 30));
+    n = strlen(e);
+    e[n++] = ',';
+    entity(e + n, sizeof e - n, "b9", "T1", r1_lon(100), 37.54, HMS(8, 0, 30));
     for (int i = 0; i < 300 && st != 503; i++) {
         support_sleep_ms(10);
         if (post_json(base, "k-sensor", e, &r) == 0) {
@@ -727,10 +752,17 @@ static void test_redis_down(void)
     }
     CU_ASSERT_EQUAL(st, 503);
     /* Reads are served from memory meanwhile, unchanged by the refusal. */
-    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/vehicles/b1", NULL, &r), 0);
-    CU_ASSERT_EQUAL(r.status, 200);
-    CU_ASSERT_EQUAL(jint(r.json, "ts"), (json_int_t)HMS(7, 59, 0));
+    json_t *veh1 = get_json(base, "/v1/transit/vehicles/b1"), *arr1 = get_json(base, arrivals);
+    CU_ASSERT_TRUE(json_equal(veh0, veh1));
+    CU_ASSERT_EQUAL(jint(veh1, "ts"), (json_int_t)HMS(8, 0, 0));
+    CU_ASSERT_TRUE(json_equal(arr0, arr1));
+    CU_ASSERT_EQUAL(support_get(base, "/v1/transit/vehicles/b9", NULL, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 404);
     http_result_free(&r);
+    json_decref(veh0);
+    json_decref(veh1);
+    json_decref(arr0);
+    json_decref(arr1);
     /* Back (a first try may meet a Redis that lost the write script and
      * answer 503 while it is reloaded): the refused report is taken now,
      * and was not half-applied. */
@@ -738,7 +770,7 @@ static void test_redis_down(void)
     long acc = -503;
     for (int i = 0; i < 500 && acc == -503; i++) {
         support_sleep_ms(10);
-        acc = ping(base, "b1", "T1", 150, HMS(8, 0, 30));
+        acc = ping(base, "b1", "T1", 450, HMS(8, 0, 30));
     }
     CU_ASSERT_EQUAL(acc, 1);
     world_stop(&w);

@@ -229,10 +229,25 @@ static void test_state_shared(void)
     transit_free(b);
 }
 
-/* transit_preview works out what ingesting a report would leave, and
+/* A report through a draft, as the API layer takes it: drafted, then
+ * committed. */
+static enum transit_result draft_ping(struct transit *t, struct gtfsrt_vehicle v,
+                                      struct transit_obs *obs, size_t max_obs, size_t *n_obs)
+{
+    struct transit_draft *d = NULL;
+    enum transit_result res = transit_draft(t, &v, (double)v.timestamp, &d, err, sizeof err);
+    *n_obs = 0;
+    if (res == TRANSIT_ACCEPTED)
+        res = transit_draft_commit(t, d, obs, max_obs, n_obs);
+    transit_draft_free(d);
+    return res;
+}
+
+/* transit_draft works out what ingesting a report would leave, and
  * changes nothing: the vehicle's state stays, a new vehicle is not
- * added; ingested afterwards, the report leaves that very state. */
-static void test_preview(void)
+ * added; committed, the draft leaves that very state, unless the vehicle
+ * has had as new a report meanwhile. */
+static void test_draft(void)
 {
     struct transit *a = tnew();
     double t0 = origin_tue + hms(8, 1, 0);
@@ -244,29 +259,77 @@ static void test_preview(void)
     CU_ASSERT_FATAL(v->next_pos < pt->n);
     /* short of the next stop: the report teaches nothing */
     struct gtfsrt_vehicle r = ping("p1", "T1", pt->dist_m[v->next_pos] - 30, 0, t0 + 20);
-    size_t n0 = 0, n1 = 0, np = 0, nn = 0;
+    size_t n0 = 0, n1 = 0, np = 0, k = 0;
+    struct transit_draft *d = NULL, *dn = NULL, *dold = NULL;
+    struct transit_obs obs[4];
     char *before = transit_state_pack(a, "p1", &n0);
-    char *pre = transit_preview(a, &r, t0 + 20, &np);
+    CU_ASSERT_EQUAL(transit_draft(a, &r, t0 + 20, &d, err, sizeof err), TRANSIT_ACCEPTED);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    const void *pre = transit_draft_state(d, &np);
     char *after = transit_state_pack(a, "p1", &n1);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(pre);
     CU_ASSERT_TRUE(n0 == n1 && memcmp(before, after, n0) == 0);
     CU_ASSERT_FALSE(np == n0 && memcmp(pre, before, np) == 0);
     struct gtfsrt_vehicle other = ping("p2", "T1", 100, 0, t0);
-    char *none = transit_preview(a, &other, t0, &nn);
-    CU_ASSERT_PTR_NOT_NULL(none);
+    CU_ASSERT_EQUAL(transit_draft(a, &other, t0, &dn, err, sizeof err), TRANSIT_ACCEPTED);
+    CU_ASSERT_PTR_NOT_NULL(dn);
     CU_ASSERT_PTR_NULL(transit_vehicle_get(a, "p2"));
     CU_ASSERT_EQUAL(transit_vehicle_count(a), 1);
-    CU_ASSERT_EQUAL(feed_ping(a, r), TRANSIT_ACCEPTED);
+    transit_draft_free(dn);             /* (its write failed) */
+    CU_ASSERT_EQUAL(transit_vehicle_count(a), 1);
+    /* a draft of an older report, drafted before r was applied */
+    struct gtfsrt_vehicle older = ping("p1", "T1", pt->dist_m[v->next_pos] - 60, 0, t0 + 10);
+    CU_ASSERT_EQUAL(transit_draft(a, &older, t0 + 10, &dold, err, sizeof err), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(transit_draft_commit(a, d, obs, 4, &k), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(k, 0);
     free(after);
     after = transit_state_pack(a, "p1", &n1);
     CU_ASSERT_TRUE(n1 == np && memcmp(after, pre, np) == 0);
-    /* an outdated report has no preview */
-    CU_ASSERT_PTR_NULL(transit_preview(a, &r, t0 + 20, &np));
-    free(before);
-    free(pre);
+    CU_ASSERT_EQUAL(transit_draft_commit(a, dold, obs, 4, &k), TRANSIT_OUTDATED);
     free(after);
-    free(none);
+    after = transit_state_pack(a, "p1", &n1);
+    CU_ASSERT_TRUE(n1 == np && memcmp(after, pre, np) == 0);
+    /* an outdated report has no draft */
+    struct transit_draft *none = d;
+    CU_ASSERT_EQUAL(transit_draft(a, &r, t0 + 20, &none, err, sizeof err), TRANSIT_OUTDATED);
+    CU_ASSERT_PTR_NULL(none);
+    transit_draft_free(d);
+    transit_draft_free(dold);
+    free(before);
+    free(after);
     transit_free(a);
+}
+
+/* Through drafts a registry learns what it learns from transit_ingest:
+ * the same traversals, the same estimators (a new bus is then predicted
+ * alike to the bit). */
+static void test_draft_learns(void)
+{
+    struct transit *a = tnew(), *b = tnew();
+    const struct gtfs_pattern *pt = pattern("T1");
+    struct transit_obs oa[8], ob[8];
+    size_t na = 0, nb = 0, n;
+    double t0 = origin_tue + hms(8, 0, 0);
+    for (int i = 0; i <= 9; i++) {
+        double d = fmin(200.0 * i, pt->line->length_m - 1);
+        struct gtfsrt_vehicle v = ping("a", "T1", d, 0, t0 + d / 10);
+        CU_ASSERT_EQUAL(transit_ingest(a, &v, t0 + d / 10, oa + na, 8 - na, &n, err, sizeof err),
+                        TRANSIT_ACCEPTED);
+        na += n;
+        CU_ASSERT_EQUAL(draft_ping(b, v, ob + nb, 8 - nb, &n), TRANSIT_ACCEPTED);
+        nb += n;
+    }
+    CU_ASSERT_EQUAL_FATAL(na, 5);               /* a departure, four traversals */
+    CU_ASSERT_EQUAL_FATAL(nb, na);
+    CU_ASSERT_EQUAL(memcmp(oa, ob, na * sizeof *oa), 0);
+    struct gtfsrt_vehicle c = ping("c", "T1", pt->dist_m[1] + 30, 0, t0 + hms(0, 30, 0));
+    CU_ASSERT_EQUAL(feed_ping(a, c), TRANSIT_ACCEPTED);
+    CU_ASSERT_EQUAL(feed_ping(b, c), TRANSIT_ACCEPTED);
+    const struct transit_vehicle *ca = transit_vehicle_get(a, "c"), *cb = transit_vehicle_get(b, "c");
+    CU_ASSERT_EQUAL_FATAL(ca->n_pred, cb->n_pred);
+    CU_ASSERT(transit_predict(a, ca, 4, ca->ts) > 0);
+    CU_ASSERT_EQUAL(memcmp(ca->pred, cb->pred, ca->n_pred * sizeof *ca->pred), 0);
+    transit_free(a);
+    transit_free(b);
 }
 
 static void test_detour(void)
@@ -694,7 +757,9 @@ int suite_transit(void)
         !CU_add_test(s, "noise_forward_only", test_noise_forward_only) ||
         !CU_add_test(s, "detour", test_detour) ||
         !CU_add_test(s, "a registry adopts another's state of a report", test_state_shared) ||
-        !CU_add_test(s, "a preview changes nothing and is what ingest leaves", test_preview) ||
+        !CU_add_test(s, "a draft changes nothing and is what its commit leaves", test_draft) ||
+        !CU_add_test(s, "through drafts a registry learns as through ingest",
+                     test_draft_learns) ||
         !CU_add_test(s, "implausible jumps held until confirmed", test_jump_filter) ||
         !CU_add_test(s, "layover at a stop down the line", test_layover_down_the_line) ||
         !CU_add_test(s, "loop_resolved_by_schedule", test_loop_resolved_by_schedule) ||
