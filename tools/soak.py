@@ -364,6 +364,32 @@ def ledger_check(a, base):
     return res
 
 
+def plot(out, kinds, hour_wall):
+    """soak.png from latency_per_min.tsv and samples.tsv in out (gnuplot); its path."""
+    png = os.path.join(out, 'soak.png')
+    per_min, samples = os.path.join(out, 'latency_per_min.tsv'), os.path.join(out, 'samples.tsv')
+    if not shutil.which('gnuplot'):
+        return png
+    hour = ["set arrow from %.0f, graph 0 to %.0f, graph 1 nohead dashtype 2" % (hour_wall, hour_wall),
+            "set label 'first simulated hour' at %.0f, graph 0.05 offset 0.5, 0" % hour_wall] \
+        if hour_wall else []
+    cmds = ['set terminal png size 1200,800',
+            "set output '%s'" % png, 'set multiplot layout 2,1',
+            # tab-separated with empty fields (no sample yet): not whitespace
+            "set datafile separator '\\t'", 'set key noenhanced outside right top vertical',
+            'set rmargin 28', 'set grid',
+            "set title 'read latency per minute (ms)'", 'set logscale y', "set xlabel 'wall minute'",
+            'plot ' + ', '.join("'%s' using 1:%d with linespoints title '%s p%s'" % (
+                per_min, 2 + 2 * i + j, k, '50' if j == 0 else '99')
+                for i, k in enumerate(kinds) for j in (0, 1)),
+            'unset logscale y', "set title 'RSS (MiB)'", "set xlabel 'wall s'"] + hour + [
+            "plot '%s' using 1:4 with lines title 'cityd RSS', '%s' using 1:6 with lines title "
+            "'redis RSS', '%s' using 1:8 with lines title 'redis used_memory'" % ((samples,) * 3),
+            'unset multiplot']
+    subprocess.run(['gnuplot'], input='\n'.join(cmds), text=True, check=False)
+    return png
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--minutes', type=float, default=10)
@@ -371,7 +397,16 @@ def main():
     ap.add_argument('--rate', type=float, default=20, help='reads a second per kind')
     ap.add_argument('--gates', type=float, default=0.1)
     ap.add_argument('--out', default=os.path.join(ROOT, 'build', 'soak'))
+    ap.add_argument('--replot', action='store_true', help='only redraw soak.png from --out')
     a = ap.parse_args()
+    if a.replot:
+        rows = list(csv.DictReader(open(os.path.join(a.out, 'samples.tsv')), delimiter='\t'))
+        first = next((r for r in rows if r['sim_elapsed_s'] and float(r['sim_elapsed_s']) >= 3600
+                      and r['cityd_rss_mib']), None)
+        kinds = sorted({r['kind'] for r in csv.DictReader(open(os.path.join(a.out, 'reads.tsv')),
+                                                            delimiter='\t')})
+        print(plot(a.out, kinds, float(first['wall_s']) if first else None))
+        return
     a.city, a.var = os.path.join(a.out, 'city'), os.path.join(a.out, 'var')
     os.makedirs(a.out, exist_ok=True)
     shutil.rmtree(a.var, ignore_errors=True)
@@ -499,24 +534,7 @@ def main():
                 v = [ms for t, kk, ms, st in readers.samples if kk == k and int((t - wall0) // 60) == mnt]
                 cols += ['%.2f' % pct(v, .5), '%.2f' % pct(v, .99)]
             f.write('%d\t%s\n' % (mnt, '\t'.join(cols)))
-    png = os.path.join(a.out, 'soak.png')
-    if shutil.which('gnuplot'):
-        kinds = sorted(reads)
-        plot = ['set terminal png size 1200,800',
-                "set output '%s'" % png, 'set multiplot layout 2,1',
-                # tab-separated with empty fields (no sample yet): not whitespace
-                "set datafile separator '\\t'", 'set key noenhanced outside right top vertical',
-                'set rmargin 28',
-                "set title 'read latency per minute (ms)'", 'set logscale y', "set xlabel 'wall minute'",
-                'plot ' + ', '.join("'%s' using 1:%d with linespoints title '%s p%s'" % (
-                    per_min, 2 + 2 * i + j, k, '50' if j == 0 else '99')
-                    for i, k in enumerate(kinds) for j in (0, 1)),
-                'unset logscale y', "set title 'RSS (MiB)'", "set xlabel 'wall s'",
-                "plot '%s' using 1:4 with lines title 'cityd RSS', '%s' using 1:6 with lines title "
-                "'redis RSS', '%s' using 1:8 with lines title 'redis used_memory'"
-                % ((os.path.join(a.out, 'samples.tsv'),) * 3),
-                'unset multiplot']
-        subprocess.run(['gnuplot'], input='\n'.join(plot), text=True, check=False)
+    png = plot(a.out, sorted(reads), hour[0] if hour else None)
     cpu = lambda col: statistics.mean([s[col] for s in samples if s[col] is not None] or [float('nan')])
     out = ['# Soak: a Yantai-sized city (%s)' % time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
            '', 'Command: `make soak` (python3 tools/soak.py --minutes %g --speed %g --rate %g --gates %g)'
