@@ -823,10 +823,25 @@ static void optimise_offsets(struct adaptive_group *g, double t, bool force)
     maxband_result_free(&r);
 }
 
+/* Can adaptive member m run the plan's cycle (need: the cycle its counts
+ * need, when asked)? Off the plan, only with the cycle dead band to spare
+ * (wanted_cycle). */
+static bool fits_plan(const struct adaptive_group *g, const struct adaptive_member *m, double t,
+                      double *need)
+{
+    double c = plan_need(m, t);
+    if (need != NULL)
+        *need = c;
+    return c <= g->plan_cycle - (plan_offsets(g) ? 0 : ADAPTIVE_CYCLE_HYST_S);
+}
+
 /* The target cycle: the largest Webster cycle of the cyclic members; with
  * a plan, the plan's cycle for fixed members and for adaptive members that
  * can serve their counted flows in it (x <= 1): they take it as their
- * coordination reference and re-split within it. */
+ * coordination reference and re-split within it. Once the corridor has
+ * left the plan, it comes back only when the counts fit the plan's cycle
+ * by the cycle dead band: each switch costs offset transitions (up to 3-7
+ * cycles off coordination), and flows at the edge would make it hunt. */
 static double wanted_cycle(struct adaptive_group *g, double t, double *lo, double *hi, int *crit)
 {
     double want = 0;
@@ -838,7 +853,7 @@ static double wanted_cycle(struct adaptive_group *g, double t, double *lo, doubl
         struct plan p;
         if (runs_plan(g, &g->m[k]))
             p.cycle = g->plan_cycle;
-        else if (g->plan_id[0] != '\0' && plan_need(&g->m[k], t) <= g->plan_cycle)
+        else if (g->plan_id[0] != '\0' && fits_plan(g, &g->m[k], t, NULL))
             p.cycle = g->plan_cycle;
         else
             member_plan(&g->m[k], t, NAN, &p);
@@ -1364,7 +1379,15 @@ bool adaptive_plan_status(const struct adaptive_group *g, size_t k, double t, ch
         return false;
     }
     for (size_t j = 0; j < g->n; j++) {
-        double need = plan_need(&g->m[j], t);
+        double need;
+        if (!fits_plan(g, &g->m[j], t, &need) && need <= g->plan_cycle) {
+            snprintf(why, n, "does not run the plan now: the flows counted at %s need a cycle of "
+                     "%.0f s, within %.0f s of the plan's %.0f s; the corridor, which left the "
+                     "plan, follows its own cycle until they need %.0f s or less (activate the "
+                     "plan with \"mode\":\"fixed\" to impose it)", g->m[j].cfg->id, need,
+                     ADAPTIVE_CYCLE_HYST_S, g->plan_cycle, g->plan_cycle - ADAPTIVE_CYCLE_HYST_S);
+            return false;
+        }
         if (need > g->plan_cycle) {
             snprintf(why, n, "does not run the plan now: the flows counted at %s need a cycle of "
                      "%s%.0f s to stay within capacity, longer than the plan's %.0f s; the corridor "

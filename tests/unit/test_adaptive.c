@@ -904,6 +904,63 @@ static void test_plan_uncounted_phase(void)
     corridor3(1200);
 }
 
+/* Counts (through and cross) with their residual queues cleared, at
+ * member k: the arrivals are the counts, no saturation floor, no backlog. */
+static void post_cleared(struct adaptive_group *g, size_t k, double t0, double len, double eb,
+                         double ns)
+{
+    double c[ADAPTIVE_NMOV], q[ADAPTIVE_NMOV];
+    enum adaptive_est_result res[ADAPTIVE_NMOV];
+    counts_clear(c);
+    counts_clear(q);
+    c[adaptive_movement_index("EBT")] = eb * len / 3600;
+    c[adaptive_movement_index("NBT")] = ns * len / 3600;
+    q[adaptive_movement_index("EBT")] = q[adaptive_movement_index("NBT")] = 0;
+    adaptive_advance(g, t0 + len, NULL, NULL);
+    adaptive_count(g, k, c, q, t0, len, res);
+}
+
+/* A corridor that has left its plan comes back only when the counts fit
+ * the plan's cycle by the cycle dead band: each switch between the plan's
+ * cycle and the corridor's own costs offset transitions, and flows at the
+ * edge would make it hunt (issue 13). The middle signal, by hand: lost
+ * time 12 s, lefts never counted (8 s minimum), cross 300 veh/h at 1,800,
+ * through q at 3,600; the shortest cycle at x <= 1 is the least whole C
+ * with C - 20 >= q C / 3600 + C / 6 (both above their minimums here), i.e.
+ * C >= 20 / (5/6 - q/3600): 120 s for 2,400 veh/h, 89 s for 2,190 (within
+ * 3 s of the plan's 90: stays off), 80 s for 2,100 (comes back). */
+static void test_plan_rejoin_dead_band(void)
+{
+    corridor3(1200);
+    struct adaptive_plan_member pm[3];
+    plan3(pm);
+    struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    char err[256];
+    CU_ASSERT_EQUAL_FATAL(adaptive_set_plan(g, "p1", 90, pm, err, sizeof err), 0);
+    double t = 0;
+    for (; t < 7200; t += 900)
+        post_cleared(g, 1, t, 900, 2400, 300);
+    adaptive_advance(g, t + 600, NULL, NULL);
+    CU_ASSERT_FALSE(g->m[1].cur.plan_offsets);
+    CU_ASSERT(g->target_cycle > 100);
+    for (; t < 14400; t += 900)
+        post_cleared(g, 1, t, 900, 2190, 300);
+    adaptive_advance(g, t + 600, NULL, NULL);
+    CU_ASSERT_FALSE(g->m[1].cur.plan_offsets);
+    CU_ASSERT(g->target_cycle != 90);
+    char why[512];
+    CU_ASSERT_FALSE(adaptive_plan_status(g, 1, t + 600, why, sizeof why));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "need a cycle of 89 s, within 3 s of the plan's 90 s"));
+    for (; t < 21600; t += 900)
+        post_cleared(g, 1, t, 900, 2100, 300);
+    adaptive_advance(g, t + 600, NULL, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(g->target_cycle, 90, 1e-9);
+    CU_ASSERT_TRUE(g->m[1].cur.plan_offsets);
+    adaptive_group_free(g);
+    corridor3(1200);
+}
+
 /* At a signal whose own cycle is shorter than the corridor's, the minor
  * phases get whole vehicles' worth of green: a green passes floor(s g /
  * 3600) cars, so a green of 3.6 cars' worth serves 3 (issue 13). */
@@ -1341,6 +1398,7 @@ int suite_adaptive(void)
         !CU_add_test(s, "plan split as the prior", test_prior_split) ||
         !CU_add_test(s, "adaptive member keeps the plan's split", test_plan_adaptive_prior) ||
         !CU_add_test(s, "uncounted phase keeps the plan", test_plan_uncounted_phase) ||
+        !CU_add_test(s, "plan rejoined past the dead band", test_plan_rejoin_dead_band) ||
         !CU_add_test(s, "max pressure", test_max_pressure) ||
         !CU_add_test(s, "queue model", test_queue_model) ||
         !CU_add_test(s, "SPaT every second", test_spat_every_second) ||
