@@ -34,10 +34,18 @@
  *                                       (written before a plate's first one)
  *   cityd:{p:NN}:accounts               HASH plate -> {"autopay","pay_later"}
  *   cityd:{p:NN}:sessions:changes       the partition's change feed (pfeed.h)
+ *   cityd:{p:NN}:write_ids              HASH, ids claimed by writes (NN: the
+ *                                       id's partition): the session id a
+ *                                       gate event names -> plate,
+ *                                       "pay\x1f<id>" -> session id
  *   cityd:{kiosk:<id>}:token:<t>        STRING expiry on cityd's clock, EX
  *                                       parking.kiosk_token_s (find-car tokens)
- * Everything is loaded into memory (session_book.h) at start-up; until
- * then the endpoints answer 503. Memory changes only after Redis has
+ * Active, unpaid and recently settled sessions (parking.keep_settled_s)
+ * are held in memory (session_book.h), loaded at start-up (until then the
+ * endpoints answer 503); what needs an older settled session reads it
+ * from Redis (a replayed gate event or payment, a payment naming it, a
+ * plate's list), and reused ids are refused by their claims in write_ids
+ * (docs/sessions.md "Memory"). Memory changes only after Redis has
  * acknowledged a write. Writes touching one plate are serialised: a
  * per-plate queue in this process, and across processes a version check
  * in Redis (a write applies only at the version it was decided on; see

@@ -39,6 +39,7 @@ struct signals {
     unsigned long ticks;
     double lease_since;                     /* first restore done (monotonic s), 0: not yet */
     struct store_script *renew;
+    struct store_script *counts_trim;       /* the counts list by count time */
     struct metric *m_owned;                 /* groups this process drives */
 };
 

@@ -51,6 +51,7 @@ struct config {
     long parking_phantom_s;
     long parking_gate_max_future_s;
     long parking_gate_max_age_s;
+    long parking_keep_settled_s;     /* settled sessions stay in memory this long */
     long parking_kiosk_token_s;
     char parking_timezone[64];
     long parking_history_max;
@@ -94,6 +95,7 @@ struct config {
     long retention_track_s;          /* bus tracks, by report time; 0: none */
     long retention_lot_history_s;    /* lot histories, by observation time; 0: none */
     long retention_fare_max_age_s;   /* older fares refused; ids kept this + 1 h */
+    long retention_counts_s;         /* detector counts, by count time; 0: none */
 };
 
 /* Fill every key with its default. */

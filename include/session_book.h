@@ -11,6 +11,7 @@
 #ifndef CITYD_SESSION_BOOK_H
 #define CITYD_SESSION_BOOK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "session.h"
@@ -64,8 +65,14 @@ struct session *session_book_payment(const struct session_book *b, const char *p
 /* Forget settled sessions (paid or void) whose last activity (entry,
  * exit, payment, bay) is before `before`, with their event and payment
  * ids: memory holds what is live plus a recent window. Active and unpaid
- * sessions are never evicted. Returns how many were evicted. */
+ * sessions are never evicted. Their plates are marked partial (the
+ * plate's record stays: a few dozen bytes a plate, bounded by the number
+ * of distinct cars). Returns how many were evicted. */
 size_t session_book_evict(struct session_book *b, double before);
+/* Some settled sessions of plate are in Redis only (evicted, or skipped
+ * when loading): its history must be read from there. -1 on OOM. */
+int session_book_mark_partial(struct session_book *b, const char *plate);
+bool session_book_partial(const struct session_book *b, const char *plate);
 
 int session_book_account_put(struct session_book *b, const char *plate,
                              const struct session_account *a);

@@ -22,7 +22,9 @@
  * Redis (keys of an intersection share its hash tag):
  *   cityd:{int:<id>}:seen:<count id>  idempotency marker (31 days)
  *   cityd:{int:<id>}:counts           LIST of counts as received (JSON),
- *                                     the latest COUNTS_HISTORY_MAX
+ *                                     retention.counts_s before the count
+ *                                     stored, by count time, at most
+ *                                     COUNTS_LIMIT_MAX (what GET reads)
  *   cityd:{int:<id>}:lease            the group's lease (first member; see
  *                                     "the lease" below), :inbox its inputs
  *                                     sent to other cityd (STREAM)
@@ -65,7 +67,6 @@
 
 #define HIST_MAX 96                     /* records per member kept for past instants */
 #define QUEUE_MAX_VEH 10000             /* residual queue: more is not a queue */
-#define COUNTS_HISTORY_MAX 2976         /* 31 days of 15-minute counts */
 #define SEEN_TTL_S 2678400              /* idempotency window: 31 days */
 #define FUTURE_SLACK_S 300.0            /* an interval may end this far ahead of the clock */
 #define INTERVAL_MAX_S 86400.0
@@ -1173,6 +1174,41 @@ static struct job *plan_job(struct signals *s, struct sgroup *g, struct http_req
     return j;
 }
 
+/* Trim a counts list by count time. KEYS: the list. ARGV: the oldest ts
+ * kept. Pops from the head (the oldest received) while its ts is older;
+ * a count received late keeps the newer ones behind it until they age. */
+static const char COUNTS_TRIM_SCRIPT[] =
+    "local min = tonumber(ARGV[1])\n"
+    "for i = 1, 1000 do\n"
+    "  local h = redis.call('LINDEX', KEYS[1], 0)\n"
+    "  if not h then return i - 1 end\n"
+    "  local ok, e = pcall(cjson.decode, h)\n"
+    "  local ts = ok and type(e) == 'table' and tonumber(e.ts)\n"
+    "  if not ts or ts >= min then return i - 1 end\n"
+    "  redis.call('LPOP', KEYS[1])\n"
+    "end\n"
+    "return 1000\n";
+
+/* j's count into the counts list `key` of batch b: retention.counts_s
+ * before it, by count time, and at most COUNTS_LIMIT_MAX (GET .../counts
+ * reads no more); with 0, no list. 0, or -1 on OOM. */
+static int counts_keep(const struct signals *s, struct store_batch *b, const char *key,
+                       const struct job *j)
+{
+    long keep_s = s->a->cfg.retention_counts_s;
+    char cap[24], min[32];
+    if (keep_s <= 0)
+        return store_batch_addf(b, "DEL %s", key);
+    snprintf(cap, sizeof cap, "%d", -COUNTS_LIMIT_MAX);
+    snprintf(min, sizeof min, "%.3f", j->ts - (double)keep_s);
+    const char *argv[] = {key, min};
+    return store_batch_addf(b, "RPUSH %s %s", key, j->entry) == 0 &&
+                   store_batch_addf(b, "LTRIM %s %s -1", key, cap) == 0 &&
+                   store_batch_script(b, s->counts_trim, 1, 2, argv, NULL) == 0
+               ? 0
+               : -1;
+}
+
 /* Apply the head job to a copy and write it with the input. */
 static void job_apply(struct sgroup *g)
 {
@@ -1215,15 +1251,12 @@ static void job_apply(struct sgroup *g)
         adaptive_set_mode(g->pending, j->k, j->mode, j->override);
     ok = ok && (snap = adaptive_snapshot(g->pending)) != NULL;
     const char *id = g->isec[j->k].id;
-    char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], ttl[24], keep[24];
+    char k1[KEY_MAX], k2[KEY_MAX], k3[KEY_MAX], ttl[24];
     snprintf(ttl, sizeof ttl, "%d", SEEN_TTL_S);
-    snprintf(keep, sizeof keep, "%d", -COUNTS_HISTORY_MAX);
     if (ok && j->kind == JOB_COUNTS)
         ok = store_batch_addf(b, "SET %s %s EX %s", keys_seen(k1, sizeof k1, "int", id, j->id),
                               "1", ttl) == 0 &&
-             store_batch_addf(b, "RPUSH %s %s", keys_intersection(k2, sizeof k2, id, "counts"),
-                              j->entry) == 0 &&
-             store_batch_addf(b, "LTRIM %s %s -1", k2, keep) == 0;
+             counts_keep(s, b, keys_intersection(k2, sizeof k2, id, "counts"), j) == 0;
     ok = ok && store_batch_addf(b, "SET %s %s", keys_intersection(k3, sizeof k3, id, "adaptive"),
                                 snap) == 0;
     free(snap);
@@ -2350,6 +2383,7 @@ static int start(struct app *a, char *err, size_t errlen)
     struct timeval tick = {0, LEASE_TICK_MS * 1000};
     if (build_groups(s) != 0 || restore_init(&s->rs, a, &s->lt, &RESTORE_OPS, s) != 0 ||
         (s->renew = store_script_new(a->store, RENEW_SCRIPT)) == NULL ||
+        (s->counts_trim = store_script_new(a->store, COUNTS_TRIM_SCRIPT)) == NULL ||
         (s->tick = event_new(a->base, -1, EV_PERSIST, on_tick, s)) == NULL ||
         event_add(s->tick, &tick) != 0) {
         snprintf(err, errlen, "signals: out of memory");

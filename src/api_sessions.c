@@ -53,8 +53,8 @@
 #include "tz.h"
 
 #define SCAN_COUNT "1000"
-#define KEEP_SETTLED_S (30 * 86400.0)  /* settled sessions stay in memory this long */
-#define EVICT_EVERY_S 3600
+#define EVICT_TICK_S 1                  /* how often the clock is looked at */
+#define EVICT_EVERY_MAX_S 600.0         /* evict at least this often (clock time) */
 #define POLL_MS 100                     /* the change feed (pfeed.h) */
 #define WRITE_TRIES 4                   /* a job decided again after another process wrote */
 
@@ -90,6 +90,28 @@ static const char ACCOUNT_SCRIPT[] =
     " 'plate', ARGV[1], 'acct', ARGV[2])\n"
     "return 1\n";
 
+/* Claim an id of a write (idempotency beyond memory, docs/sessions.md
+ * "Memory"). KEYS: the field's partition's write_ids. ARGV: field,
+ * value. "" when the field is now (or was already) this value, else the
+ * value another write claimed it with. */
+static const char CLAIM_SCRIPT[] =
+    "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if v and v ~= ARGV[2] then return v end\n"
+    "if not v then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end\n"
+    "return ''\n";
+
+/* A settled session in Redis only, for a decision. KEYS (the plate's
+ * partition): gate events, sessions. ARGV: a gate event field ("" for
+ * none), a session id (used when there is no field). {sid, JSON}, or nil
+ * when there is no such event or session. */
+static const char RECALL_SCRIPT[] =
+    "local sid = ARGV[2]\n"
+    "if ARGV[1] ~= '' then sid = redis.call('HGET', KEYS[1], ARGV[1]) end\n"
+    "if not sid then return false end\n"
+    "local s = redis.call('HGET', KEYS[2], sid)\n"
+    "if not s then return false end\n"
+    "return {sid, s}\n";
+
 enum job_kind { JOB_ENTRY, JOB_EXIT, JOB_PAYMENT, JOB_BAY };
 
 /* One write, from request to reply. */
@@ -117,6 +139,7 @@ struct job {
     json_t *arrears;                  /* entries: reported with the reply */
     long long base_ver;               /* the plate's version the job decided on */
     int tries;                        /* decisions taken (another process wrote first) */
+    bool claimed;                     /* its id is claimed in write_ids */
 };
 
 struct lane {                         /* the queue of one plate's jobs */
@@ -136,13 +159,15 @@ struct sessions {
     struct dict *claims;              /* session id -> bay links being written */
     /* metrics: gate events by kind (entry, exit) and outcome (new, replay,
      * reread), payments (new, replay), failed writes, active sessions */
-    struct metric *m_gate[2][3], *m_pay[2], *m_fail, *m_active;
+    struct metric *m_gate[2][3], *m_pay[2], *m_fail, *m_active, *m_kept;
     struct lifetime lt;               /* stopped: run no more jobs */
     struct restore rs;                /* the load from Redis, re-reads */
     struct event *evict_timer;
+    double keep_settled_s;            /* parking.keep_settled_s */
+    double evicted_at;                /* the clock at the last eviction */
     struct pfeed pf;                  /* the partitions' session feeds */
     struct event *poll;
-    struct store_script *write_script, *acct_script;
+    struct store_script *write_script, *acct_script, *claim_script, *recall_script;
 };
 
 static void job_run(struct job *j);
@@ -436,6 +461,7 @@ static void put_plate(struct sessions *ss, const char *plate, const struct store
 }
 
 static void job_decide(struct job *j);
+static void job_recall(struct job *j);
 
 /* A job's read came back: true when it can go on with the n replies of
  * its transaction; otherwise the job has ended (module stopping, or the
@@ -467,7 +493,7 @@ static void on_plate_read(void *arg, enum store_status st, const struct store_re
         return;
     j->base_ver = store_reply_int(store_reply_at(r, 0));
     put_plate(ss, j->plate, store_reply_at(r, 1), store_reply_at(r, 2), j->base_ver);
-    job_decide(j);
+    job_recall(j);
 }
 
 /* Read the plate again (one transaction: a consistent picture). */
@@ -509,7 +535,7 @@ static void on_ver(void *arg, enum store_status st, const struct store_reply *r)
     if (v > ver_known(ss, j->plate))
         plate_read(j);
     else
-        job_decide(j);
+        job_recall(j);
 }
 
 /* Before a job decides: is the book's copy of the plate current? Its
@@ -527,6 +553,70 @@ static void plate_check(struct job *j)
         store_batch_free(b);
     lifetime_hold(&ss->lt);
     if (!ok || store_batch_send(ss->a->store, b, on_ver, j) != 0) {
+        lifetime_release(&ss->lt);
+        job_error(j, 500, "internal", "cannot queue a Redis read");
+    }
+}
+
+/* ---- what only Redis holds: settled sessions out of memory ---- */
+
+static const char *job_kind_name(const struct job *j)
+{
+    return j->kind == JOB_ENTRY ? "entry" : "exit";
+}
+
+/* The recalled session (and its gate event) into the book: decide. */
+static void on_recalled(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct job *j = arg;
+    struct sessions *ss = j->ss;
+    char field[SESSION_ID_MAX * 2 + 16];
+    if (!lifetime_release(&ss->lt)) {
+        j->failed = true;
+        lane_done(j);
+        return;
+    }
+    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR) {
+        j->failed = true;
+        if (j->req != NULL)
+            module_reply_store(j->req, st == STORE_OK ? STORE_DOWN : st);
+        lane_done(j);
+        return;
+    }
+    const char *sid = store_reply_str(store_reply_at(r, 0), NULL);
+    if (store_reply_type(r) == STORE_R_ARRAY && sid != NULL) {
+        put_session_json(ss, store_reply_str(store_reply_at(r, 1), NULL), true);
+        if (j->kind != JOB_PAYMENT) {
+            snprintf(field, sizeof field, "%s\x1f%s:%s", j->lot, job_kind_name(j), j->ev.id);
+            put_event_field(ss, field, sid);
+        }
+    }
+    job_decide(j);
+}
+
+/* The book holds the plate as Redis has it, except the settled sessions
+ * it let go (session_book_partial): a gate event id or a payment's
+ * session not in the book may be one of those, read it back first. */
+static void job_recall(struct job *j)
+{
+    struct sessions *ss = j->ss;
+    char k[2][KEY_MAX], field[SESSION_ID_MAX * 2 + 16] = "";
+    bool need = false;
+    if (j->kind == JOB_ENTRY || j->kind == JOB_EXIT) {
+        need = session_book_partial(ss->book, j->plate) &&
+               session_book_event(ss->book, j->lot, job_kind_name(j), j->ev.id) == NULL;
+        snprintf(field, sizeof field, "%s\x1f%s:%s", j->lot, job_kind_name(j), j->ev.id);
+    } else if (j->kind == JOB_PAYMENT) {
+        need = session_book_get(ss->book, j->sid) == NULL;
+    }
+    if (!need) {
+        job_decide(j);
+        return;
+    }
+    const char *argv[] = {keys_plate(k[0], KEY_MAX, j->plate, "gate_events"),
+                          keys_plate(k[1], KEY_MAX, j->plate, "sessions"), field, j->sid};
+    lifetime_hold(&ss->lt);
+    if (store_script_eval(ss->a->store, ss->recall_script, on_recalled, j, 2, 4, argv, NULL) != 0) {
         lifetime_release(&ss->lt);
         job_error(j, 500, "internal", "cannot queue a Redis read");
     }
@@ -594,15 +684,75 @@ static void on_written(void *arg, enum store_status st, const struct store_reply
 }
 
 static void on_plate_known(void *arg, enum store_status st, const struct store_reply *r);
+static void job_write(struct job *j);
 
-/* The job's sessions and gate event, by WRITE_SCRIPT (after recording
- * the plate in its partition's session_plates the first time). */
+/* The claim of the job's id came back: refused when another plate (a
+ * gate event) or another session (a payment) holds it. */
+static void on_claimed(void *arg, enum store_status st, const struct store_reply *r)
+{
+    struct job *j = arg;
+    char msg[SESSION_ID_MAX * 3 + 64];
+    const char *other = st == STORE_OK ? store_reply_str(r, NULL) : NULL;
+    lifetime_release(&j->ss->lt);
+    if (st != STORE_OK || store_reply_type(r) == STORE_R_ERROR || other == NULL) {
+        j->failed = true;                 /* (a claim again: the same answer) */
+        if (j->req != NULL)
+            module_reply_store(j->req, st == STORE_OK ? STORE_DOWN : st);
+        lane_done(j);
+        return;
+    }
+    if (other[0] != '\0') {
+        if (j->kind == JOB_PAYMENT)
+            snprintf(msg, sizeof msg, "id: payment %s was made for session %s", j->pay.id, other);
+        else
+            snprintf(msg, sizeof msg, "id: %s %s was recorded for plate %s", job_kind_name(j),
+                     j->ev.id, other);
+        job_error(j, 409, "conflict", msg);
+        return;
+    }
+    j->claimed = true;
+    job_write(j);
+}
+
+/* Claim the id the job records, in its own partition (write_ids: the
+ * session id a gate event names -> plate; "pay\x1f<id>" -> session id),
+ * so that a reused id is refused even once the session that took it has
+ * left memory. False when there is nothing to claim. */
+static bool job_claim(struct job *j)
+{
+    struct sessions *ss = j->ss;
+    char key[KEY_MAX], field[SESSION_ID_MAX + 8];
+    const char *value;
+    if (j->claimed || j->kind == JOB_BAY || (j->kind != JOB_PAYMENT && j->ev_field[0] == '\0'))
+        return false;
+    if (j->kind == JOB_PAYMENT) {
+        snprintf(field, sizeof field, "pay\x1f%s", j->pay.id);
+        value = j->sid;
+    } else {
+        session_make_id(field, sizeof field, j->lot, job_kind_name(j), j->ev.id);
+        value = j->plate;
+    }
+    const char *argv[] = {keys_part_key(key, sizeof key, keys_part(field), "write_ids"), field,
+                          value};
+    lifetime_hold(&ss->lt);
+    if (store_script_eval(ss->a->store, ss->claim_script, on_claimed, j, 1, 3, argv, NULL) != 0) {
+        lifetime_release(&ss->lt);
+        job_error(j, 500, "internal", "cannot queue a Redis write");
+    }
+    return true;
+}
+
+/* The job's sessions and gate event, by WRITE_SCRIPT (after claiming its
+ * id, and recording the plate in its partition's session_plates the
+ * first time). */
 static void job_write(struct job *j)
 {
     struct sessions *ss = j->ss;
     char k[5][KEY_MAX], base[24], fmax[24], ev[SESSION_ID_MAX + sizeof j->ev_field + 2];
     char *text[2] = {NULL, NULL};
     unsigned part = keys_part(j->plate);
+    if (job_claim(j))
+        return;
     if (dict_get(ss->plates_known, j->plate) == NULL) {
         keys_part_key(k[0], KEY_MAX, part, "session_plates");
         lifetime_hold(&ss->lt);
@@ -920,19 +1070,13 @@ static void h_exit(struct http_req *r, void *arg)
     h_gate(r, ss_of(arg), JOB_EXIT);
 }
 
-static void h_payment(struct http_req *r, void *arg)
+/* A payment for session sid of plate: parse, check, queue. */
+static void payment_submit(struct sessions *ss, struct http_req *r, const char *sid,
+                           const char *plate)
 {
-    struct sessions *ss = ss_of(arg);
     char err[256];
-    json_t *body = write_body(ss, r);
-    if (body == NULL)
-        return;
-    const struct session *s = session_book_get(ss->book, http_req_param(r, "id"));
-    if (s == NULL) {
-        http_reply_error(r, 404, "not_found", "no session %s", http_req_param(r, "id"));
-        return;
-    }
-    struct job *j = job_new(ss, r, JOB_PAYMENT);
+    json_t *body = http_req_json(r);          /* parsed before: the same object */
+    struct job *j = body ? job_new(ss, r, JOB_PAYMENT) : NULL;
     if (j == NULL)
         return;
     if (session_payment_from_json(body, &j->pay, err, sizeof err) != 0) {
@@ -947,9 +1091,67 @@ static void h_payment(struct http_req *r, void *arg)
     j->now = app_now(ss->a);
     if (isnan(j->pay.ts))
         j->pay.ts = j->now;
-    snprintf(j->sid, sizeof j->sid, "%s", s->id);
-    snprintf(j->plate, sizeof j->plate, "%s", s->plate);
+    snprintf(j->sid, sizeof j->sid, "%s", sid);
+    snprintf(j->plate, sizeof j->plate, "%s", plate);
     lane_submit(ss, j);
+}
+
+/* A payment for a session not in memory, waiting for Redis to name its
+ * plate (write_ids). */
+struct payment_lookup {
+    struct sessions *ss;
+    struct http_req *req;
+    char sid[SESSION_ID_MAX];
+};
+
+static void reply_no_session(struct http_req *r, const char *sid)
+{
+    http_reply_error(r, 404, "not_found", "no session %s", sid);
+}
+
+static void on_payment_plate(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct payment_lookup *pl = arg;
+    const char *plate = st == STORE_OK ? store_reply_str(rep, NULL) : NULL;
+    if (!lifetime_release(&pl->ss->lt))
+        ;                                 /* stopped: the request is gone */
+    else if (st != STORE_OK || store_reply_type(rep) == STORE_R_ERROR)
+        module_reply_store(pl->req, st == STORE_OK ? STORE_DOWN : st);
+    else if (plate == NULL || strlen(plate) >= PLATE_MAX)
+        reply_no_session(pl->req, pl->sid);
+    else
+        payment_submit(pl->ss, pl->req, pl->sid, plate);
+    free(pl);
+}
+
+static void h_payment(struct http_req *r, void *arg)
+{
+    struct sessions *ss = ss_of(arg);
+    char key[KEY_MAX];
+    const char *sid = http_req_param(r, "id");
+    if (write_body(ss, r) == NULL)
+        return;
+    const struct session *s = session_book_get(ss->book, sid);
+    if (s != NULL) {
+        payment_submit(ss, r, s->id, s->plate);
+        return;
+    }
+    /* settled and out of memory, or no such session: Redis knows its plate */
+    struct payment_lookup *pl = NULL;
+    if (sid == NULL || strncmp(sid, "ps-", 3) != 0 || strlen(sid) >= SESSION_ID_MAX ||
+        (pl = calloc(1, sizeof *pl)) == NULL) {
+        reply_no_session(r, sid ? sid : "");
+        return;
+    }
+    *pl = (struct payment_lookup){.ss = ss, .req = r};
+    snprintf(pl->sid, sizeof pl->sid, "%s", sid);
+    lifetime_hold(&ss->lt);
+    if (store_cmdf(ss->a->store, on_payment_plate, pl, "HGET %s %s",
+                   keys_part_key(key, sizeof key, keys_part(sid), "write_ids"), sid) != 0) {
+        lifetime_release(&ss->lt);
+        http_reply_error(r, 500, "internal", "cannot queue a Redis read");
+        free(pl);
+    }
 }
 
 struct account_put {
@@ -1034,29 +1236,122 @@ static int query_plate(struct http_req *r, char *plate)
     return 0;
 }
 
+/* A plate's list: what the book holds and, for a plate with settled
+ * sessions in Redis only, those too (HGETALL: the list is the plate's
+ * whole history, which Redis keeps). */
+struct list_read {
+    struct sessions *ss;
+    struct http_req *req;
+    char plate[PLATE_MAX];
+    bool any;                         /* no status= */
+    enum session_status want;
+    double now;
+};
+
+struct list_item {
+    const struct session *s;
+    size_t ord;                       /* insertion order: ties go to the later */
+};
+
+static double session_start(const struct session *s)
+{
+    return isfinite(s->entry_time) ? s->entry_time : s->exit_time;
+}
+
+static int cmp_newest(const void *pa, const void *pb)
+{
+    const struct list_item *a = pa, *b = pb;
+    double ta = session_start(a->s), tb = session_start(b->s);
+    if (ta != tb)
+        return ta < tb ? 1 : -1;
+    return (a->ord < b->ord) - (a->ord > b->ord);
+}
+
+/* Reply with the book's sessions of the plate and those of `stored` (a
+ * HGETALL of its sessions, NULL: none) that the book lacks, newest
+ * (entry, else exit) first. */
+static void list_reply(const struct list_read *lr, const struct store_reply *stored)
+{
+    struct sessions *ss = lr->ss;
+    size_t n, ns = stored ? store_reply_len(stored) / 2 : 0, ni = 0;
+    struct session *const *v = session_book_plate(ss->book, lr->plate, &n);
+    struct session *extra = calloc(ns ? ns : 1, sizeof *extra);
+    struct list_item *items = calloc(n + ns + 1, sizeof *items);
+    json_t *arr = json_array();
+    char err[256];
+    for (size_t i = 0; extra != NULL && i < ns; i++) {
+        json_t *j = json_loads(store_reply_str(store_reply_at(stored, 2 * i + 1), NULL), 0, NULL);
+        session_init(&extra[i]);
+        if (j != NULL && session_from_json(&extra[i], j, err, sizeof err) == 0 &&
+            session_book_get(ss->book, extra[i].id) == NULL && items != NULL)
+            items[ni++] = (struct list_item){&extra[i], i};
+        json_decref(j);
+    }
+    for (size_t i = 0; items != NULL && i < n; i++)
+        items[ni++] = (struct list_item){v[i], ns + i};
+    if (items == NULL || extra == NULL || arr == NULL) {
+        http_reply_error(lr->req, 500, "internal", "out of memory");
+    } else {
+        qsort(items, ni, sizeof *items, cmp_newest);
+        for (size_t i = 0; i < ni; i++)
+            if (lr->any || items[i].s->status == lr->want)
+                json_array_append_new(arr, session_view(ss, items[i].s, lr->now));
+        http_reply_json(lr->req, 200, json_pack("{s:s, s:O, s:o}", "plate", lr->plate,
+                                                "sessions", arr, "arrears",
+                                                arrears_of(ss, lr->plate, NULL, lr->now)));
+    }
+    json_decref(arr);
+    for (size_t i = 0; extra != NULL && i < ns; i++)
+        session_clear(&extra[i]);
+    free(extra);
+    free(items);
+}
+
+static void on_list_read(void *arg, enum store_status st, const struct store_reply *rep)
+{
+    struct list_read *lr = arg;
+    if (!lifetime_release(&lr->ss->lt))
+        ;                                 /* stopped: the request is gone */
+    else if (st != STORE_OK || store_reply_type(rep) != STORE_R_ARRAY)
+        module_reply_store(lr->req, st == STORE_OK ? STORE_DOWN : st);
+    else
+        list_reply(lr, rep);
+    free(lr);
+}
+
 static void h_list(struct http_req *r, void *arg)
 {
     struct sessions *ss = ss_of(arg);
-    char plate[PLATE_MAX];
-    enum session_status want = SESSION_ACTIVE;
     const char *status = http_req_query(r, "status");
-    double now;
-    if (!ready(ss, r) || query_plate(r, plate) != 0 || params_now(ss->a, r, &now) != 0)
-        return;
-    if (status != NULL && session_status_parse(status, &want) != 0) {
-        http_reply_error(r, 400, "invalid", "status: one of active, paid, exited_unpaid, "
-                         "payment_required, void");
+    char key[KEY_MAX];
+    struct list_read *lr = calloc(1, sizeof *lr);
+    if (lr == NULL) {
+        http_reply_error(r, 500, "internal", "out of memory");
         return;
     }
-    size_t n;
-    struct session *const *v = session_book_plate(ss->book, plate, &n);
-    json_t *arr = json_array();
-    for (size_t i = n; arr != NULL && i > 0; i--)          /* newest first */
-        if (status == NULL || v[i - 1]->status == want)
-            json_array_append_new(arr, session_view(ss, v[i - 1], now));
-    http_reply_json(r, 200, json_pack("{s:s, s:o, s:o}", "plate", plate, "sessions",
-                                      arr ? arr : json_array(), "arrears",
-                                      arrears_of(ss, plate, NULL, now)));
+    *lr = (struct list_read){.ss = ss, .req = r, .any = status == NULL, .want = SESSION_ACTIVE};
+    if (!ready(ss, r) || query_plate(r, lr->plate) != 0 || params_now(ss->a, r, &lr->now) != 0) {
+        free(lr);
+        return;
+    }
+    if (status != NULL && session_status_parse(status, &lr->want) != 0) {
+        http_reply_error(r, 400, "invalid", "status: one of active, paid, exited_unpaid, "
+                         "payment_required, void");
+        free(lr);
+        return;
+    }
+    if (!session_book_partial(ss->book, lr->plate)) {
+        list_reply(lr, NULL);                      /* all of it is in memory */
+        free(lr);
+        return;
+    }
+    lifetime_hold(&ss->lt);
+    if (store_cmdf(ss->a->store, on_list_read, lr, "HGETALL %s",
+                   keys_plate(key, sizeof key, lr->plate, "sessions")) != 0) {
+        lifetime_release(&ss->lt);
+        http_reply_error(r, 500, "internal", "cannot queue a Redis read");
+        free(lr);
+    }
 }
 
 /* ---- find-car ---- */
@@ -1339,23 +1634,36 @@ int api_sessions_bay_occupied(struct app *a, const char *lot, const char *bay,
 
 /* ---- memory ---- */
 
-/* Settled sessions older than KEEP_SETTLED_S leave memory (Redis keeps
- * them); replays of their gate events and payments are not expected. */
+/* Settled sessions whose last activity is older than
+ * parking.keep_settled_s leave memory (Redis keeps them): what needs
+ * them later reads them from Redis (a plate's list, a replayed gate
+ * event or payment, a payment naming the session). */
 static void evict(struct sessions *ss)
 {
-    size_t n = session_book_evict(ss->book, app_now(ss->a) - KEEP_SETTLED_S);
+    ss->evicted_at = app_now(ss->a);
+    size_t n = session_book_evict(ss->book, ss->evicted_at - ss->keep_settled_s);
     if (n > 0)
         log_info(&ss->a->log, "sessions_evicted", "sessions=%zu kept=%zu", n,
                  session_book_count(ss->book));
+    metric_set(ss->m_kept, (double)session_book_count(ss->book));
 }
 
+/* Every EVICT_TICK_S: evict once the clock (the replay clock too: a
+ * replayed day evicts as a day) has moved a tenth of the window, at most
+ * EVICT_EVERY_MAX_S, so memory holds at most 1.1 windows of settled
+ * sessions. */
 static void on_evict_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct sessions *ss = arg;
+    double every = ss->keep_settled_s / 10;
     (void)fd;
     (void)what;
-    if (restore_ready(&ss->rs) && !ss->lt.stopped)
+    if (!restore_ready(&ss->rs) || ss->lt.stopped)
+        return;
+    if (app_now(ss->a) - ss->evicted_at >= (every < EVICT_EVERY_MAX_S ? every : EVICT_EVERY_MAX_S))
         evict(ss);
+    else
+        metric_set(ss->m_kept, (double)session_book_count(ss->book));
 }
 
 /* ---- loading from Redis ----
@@ -1381,8 +1689,9 @@ static void put_session_json(struct sessions *ss, const char *text, bool keep_se
     session_init(&s);
     if (j == NULL || session_from_json(&s, j, err, sizeof err) != 0)
         log_error(&ss->a->log, "session_corrupt", "error=%s", log_quote(q, sizeof q, err));
-    else if ((keep_settled || !session_settled_before(&s, app_now(ss->a) - KEEP_SETTLED_S)) &&
-             session_book_put(ss->book, &s) != 0)
+    else if (!keep_settled && session_settled_before(&s, app_now(ss->a) - ss->keep_settled_s))
+        session_book_mark_partial(ss->book, s.plate);   /* Redis only */
+    else if (session_book_put(ss->book, &s) != 0)
         log_error(&ss->a->log, "session_book_oom", "session=%s", log_quote(q, sizeof q, s.id));
     session_clear(&s);
     json_decref(j);
@@ -1687,6 +1996,9 @@ static void bind_metrics(struct sessions *ss, struct metrics *m)
                                 "Session writes Redis did not acknowledge (answered 503)", NULL);
     ss->m_active = metrics_series(m, METRIC_GAUGE, "cityd_parking_sessions_active",
                                   "Plate sessions whose car is inside", NULL);
+    ss->m_kept = metrics_series(m, METRIC_GAUGE, "cityd_parking_sessions_in_memory",
+                                "Plate sessions held in memory (active, unpaid, recently "
+                                "settled)", NULL);
 }
 
 /* Before the HTTP server and the store are freed. The HTTP layer frees
@@ -1778,6 +2090,7 @@ static int start(struct app *a, char *err, size_t errlen)
     }
     a->sessions = ss;
     ss->a = a;
+    ss->keep_settled_s = (double)a->cfg.parking_keep_settled_s;
     ss->pol = (struct session_policy){.pay_later_s = (double)a->cfg.parking_pay_later_s,
                                       .max_session_s = (double)a->cfg.parking_max_session_s,
                                       .phantom_s = (double)a->cfg.parking_phantom_s};
@@ -1796,9 +2109,12 @@ static int start(struct app *a, char *err, size_t errlen)
     ss->poll = event_new(a->base, -1, EV_PERSIST, on_poll, ss);
     ss->write_script = store_script_new(a->store, WRITE_SCRIPT);
     ss->acct_script = store_script_new(a->store, ACCOUNT_SCRIPT);
+    ss->claim_script = store_script_new(a->store, CLAIM_SCRIPT);
+    ss->recall_script = store_script_new(a->store, RECALL_SCRIPT);
     struct timeval poll = {0, POLL_MS * 1000};
     if (ss->poll == NULL || event_add(ss->poll, &poll) != 0 || ss->write_script == NULL ||
-        ss->acct_script == NULL || ss->plate_ver == NULL || ss->legacy == NULL ||
+        ss->acct_script == NULL || ss->claim_script == NULL || ss->recall_script == NULL ||
+        ss->plate_ver == NULL || ss->legacy == NULL ||
         ss->book == NULL || ss->lanes == NULL || ss->plates_known == NULL || ss->claims == NULL ||
         (a->map && ss->garages == NULL) || ss->evict_timer == NULL ||
         restore_init(&ss->rs, a, &ss->lt, &LOAD_OPS, ss) != 0) {
@@ -1806,8 +2122,8 @@ static int start(struct app *a, char *err, size_t errlen)
         return -1;
     }
     bind_metrics(ss, a->metrics);
-    struct timeval hourly = {EVICT_EVERY_S, 0};
-    event_add(ss->evict_timer, &hourly);
+    struct timeval tick = {EVICT_TICK_S, 0};
+    event_add(ss->evict_timer, &tick);
     if (module_routes(a->http, "sessions", ROUTES, sizeof ROUTES / sizeof ROUTES[0], a, err,
                       errlen) != 0)
         return -1;

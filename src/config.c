@@ -59,6 +59,7 @@ static const struct ckey keys[] = {
     NUM("parking.phantom_s", parking_phantom_s, "900", 1, 86400),
     NUM("parking.gate_max_future_s", parking_gate_max_future_s, "300", 0, 86400),
     NUM("parking.gate_max_age_s", parking_gate_max_age_s, "604800", 60, 315360000),
+    NUM("parking.keep_settled_s", parking_keep_settled_s, "3600", 600, 31536000),
     NUM("parking.kiosk_token_s", parking_kiosk_token_s, "300", 1, 86400),
     STR("parking.timezone", parking_timezone, "Asia/Shanghai"),
     NUM("parking.history_max", parking_history_max, "10000", 0, 100000000),
@@ -102,6 +103,7 @@ static const struct ckey keys[] = {
     NUM("retention.track_s", retention_track_s, "3600", 0, 31536000),
     NUM("retention.lot_history_s", retention_lot_history_s, "3600", 0, 31536000),
     NUM("retention.fare_max_age_s", retention_fare_max_age_s, "86400", 60, 31536000),
+    NUM("retention.counts_s", retention_counts_s, "604800", 0, 31536000),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -5,7 +5,6 @@
 
 #include <math.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@ struct plate_rec {
     struct vec sessions;        /* oldest first */
     struct session_account acct;
     bool has_acct;
+    bool partial;               /* some of its settled sessions are only in Redis */
 };
 
 struct session_book {
@@ -279,27 +279,18 @@ struct session *session_book_payment(const struct session_book *b, const char *p
     return dict_get(b->payments, payment_id);
 }
 
-static int cmp_ptr(const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
-    return (x > y) - (x < y);
-}
-
-static bool is_victim(struct session *const *v, size_t n, const void *s)
-{
-    return bsearch(&s, v, n, sizeof *v, cmp_ptr) != NULL;
-}
-
-/* Drop the index entries of d whose value is a victim (keys are
- * collected first: deleting while iterating would skip entries). */
-static void drop_refs(struct dict *d, struct session *const *v, size_t n)
+/* Drop the index entries of d whose session is settled before `before`
+ * (the victims of session_book_evict: tested on the session itself, no
+ * lookup in the victims; keys are collected first: deleting while
+ * iterating would skip entries). */
+static void drop_refs(struct dict *d, double before)
 {
     size_t pos = 0, nk = 0;
     const char *k;
     void *val;
     char **keys = malloc((dict_size(d) + 1) * sizeof *keys);
     while (keys != NULL && dict_next(d, &pos, &k, &val))
-        if (is_victim(v, n, val) && (keys[nk] = strdup(k)) != NULL)
+        if (session_settled_before(val, before) && (keys[nk] = strdup(k)) != NULL)
             nk++;
     for (size_t i = 0; i < nk; i++) {
         dict_del(d, keys[i]);
@@ -331,21 +322,34 @@ size_t session_book_evict(struct session_book *b, double before)
         free(v);
         return 0;
     }
-    qsort(v, n, sizeof *v, cmp_ptr);
-    drop_refs(b->events, v, n);
-    drop_refs(b->payments, v, n);
+    drop_refs(b->events, before);
+    drop_refs(b->payments, before);
     for (size_t i = 0; i < n; i++) {
         struct plate_rec *pr = dict_get(b->by_plate, v[i]->plate);
         if (pr != NULL) {
             vec_remove(&pr->sessions, v[i]);
-            if (pr->sessions.n == 0 && !pr->has_acct)
-                free_plate(dict_del(b->by_plate, v[i]->plate));
+            pr->partial = true;
         }
         dict_del(b->by_id, v[i]->id);
         free_session(v[i]);
     }
     free(v);
     return n;
+}
+
+int session_book_mark_partial(struct session_book *b, const char *plate)
+{
+    struct plate_rec *pr = get_or_make(b->by_plate, plate, sizeof *pr);
+    if (pr == NULL)
+        return -1;
+    pr->partial = true;
+    return 0;
+}
+
+bool session_book_partial(const struct session_book *b, const char *plate)
+{
+    const struct plate_rec *pr = plate ? dict_get(b->by_plate, plate) : NULL;
+    return pr != NULL && pr->partial;
 }
 
 int session_book_account_put(struct session_book *b, const char *plate,

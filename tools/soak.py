@@ -172,6 +172,14 @@ def redis_composition(sock, sample=30):
         return {}
 
 
+def sessions_in_memory(base):
+    """cityd's gauge of plate sessions held in memory (None when it does not answer)."""
+    st, body, _ = get(base + '/metrics', timeout=5)
+    text = body.decode('utf-8', 'replace') if st == 200 else ''
+    m = re.search(r'^cityd_parking_sessions_in_memory (\S+)$', text, re.M)
+    return float(m.group(1)) if m else None
+
+
 def start_cityd(a, port, log, extra=()):
     cmd = [os.path.join(ROOT, 'bin', 'cityd'), '-c', os.path.join(ROOT, 'config', 'cityd.conf'),
            '-o', 'server.listen=127.0.0.1:%d' % port, '-o', 'redis.data_dir=' + a.var,
@@ -277,7 +285,7 @@ def fnv_session(lot, kind, eid):
 
 def ledger_check(a, base):
     """Every acknowledged write, looked up in a cityd restarted on the same Redis."""
-    entries, exits, last_obs, last_pos, payments, counts = {}, [], {}, {}, [], 0
+    entries, exits, last_obs, last_pos, payments, counts = {}, [], {}, {}, [], {}
     lines = open(os.path.join(a.out, 'ledger.txt'), encoding='utf-8').read().split('\n')
     for n, line in enumerate(lines):
         if True:
@@ -308,7 +316,8 @@ def ledger_check(a, base):
             elif '/payments' in path:
                 payments.append(urllib.parse.unquote(path.split('/')[4]))
             elif path.endswith('/counts'):
-                counts += 1
+                isec = urllib.parse.unquote(path.split('/')[4])
+                counts.setdefault(isec, set()).add(json.loads(body)['id'])
     res = {}
     missing = 0
     plates = list(entries)
@@ -344,8 +353,41 @@ def ledger_check(a, base):
         if st != 200 or (json.loads(body).get('ts') or 0) < ts:
             miss_pos += 1
     res['bus positions (latest per bus)'] = (len(last_pos), miss_pos)
-    res['detector counts (not read back: no read endpoint)'] = (counts, None)
+    miss_counts = 0
+    for isec, ids in counts.items():
+        st, body, _ = get(base + '/v1/signals/intersections/%s/counts?limit=1000'
+                          % urllib.parse.quote(isec))
+        got = {c.get('id') for c in json.loads(body).get('counts', [])} if st == 200 else set()
+        miss_counts += len(ids - got)
+    res['detector counts (by id, GET .../counts)'] = (sum(len(v) for v in counts.values()),
+                                                      miss_counts)
     return res
+
+
+def plot(out, kinds, hour_wall):
+    """soak.png from latency_per_min.tsv and samples.tsv in out (gnuplot); its path."""
+    png = os.path.join(out, 'soak.png')
+    per_min, samples = os.path.join(out, 'latency_per_min.tsv'), os.path.join(out, 'samples.tsv')
+    if not shutil.which('gnuplot'):
+        return png
+    hour = ["set arrow from %.0f, graph 0 to %.0f, graph 1 nohead dashtype 2" % (hour_wall, hour_wall),
+            "set label 'first simulated hour' at %.0f, graph 0.05 offset 0.5, 0" % hour_wall] \
+        if hour_wall else []
+    cmds = ['set terminal png size 1200,800',
+            "set output '%s'" % png, 'set multiplot layout 2,1',
+            # tab-separated with empty fields (no sample yet): not whitespace
+            "set datafile separator '\\t'", 'set key noenhanced outside right top vertical',
+            'set rmargin 28', 'set grid',
+            "set title 'read latency per minute (ms)'", 'set logscale y', "set xlabel 'wall minute'",
+            'plot ' + ', '.join("'%s' using 1:%d with linespoints title '%s p%s'" % (
+                per_min, 2 + 2 * i + j, k, '50' if j == 0 else '99')
+                for i, k in enumerate(kinds) for j in (0, 1)),
+            'unset logscale y', "set title 'RSS (MiB)'", "set xlabel 'wall s'"] + hour + [
+            "plot '%s' using 1:4 with lines title 'cityd RSS', '%s' using 1:6 with lines title "
+            "'redis RSS', '%s' using 1:8 with lines title 'redis used_memory'" % ((samples,) * 3),
+            'unset multiplot']
+    subprocess.run(['gnuplot'], input='\n'.join(cmds), text=True, check=False)
+    return png
 
 
 def main():
@@ -355,7 +397,16 @@ def main():
     ap.add_argument('--rate', type=float, default=20, help='reads a second per kind')
     ap.add_argument('--gates', type=float, default=0.1)
     ap.add_argument('--out', default=os.path.join(ROOT, 'build', 'soak'))
+    ap.add_argument('--replot', action='store_true', help='only redraw soak.png from --out')
     a = ap.parse_args()
+    if a.replot:
+        rows = list(csv.DictReader(open(os.path.join(a.out, 'samples.tsv')), delimiter='\t'))
+        first = next((r for r in rows if r['sim_elapsed_s'] and float(r['sim_elapsed_s']) >= 3600
+                      and r['cityd_rss_mib']), None)
+        kinds = sorted({r['kind'] for r in csv.DictReader(open(os.path.join(a.out, 'reads.tsv')),
+                                                            delimiter='\t')})
+        print(plot(a.out, kinds, float(first['wall_s']) if first else None))
+        return
     a.city, a.var = os.path.join(a.out, 'city'), os.path.join(a.out, 'var')
     os.makedirs(a.out, exist_ok=True)
     shutil.rmtree(a.var, ignore_errors=True)
@@ -395,7 +446,8 @@ def main():
     while sim.poll() is None and time.time() < deadline:
         time.sleep(5)
         now = time.time()
-        row = [now - wall0, None, None, None, None, None, None, redis_used_mib(sock)]
+        row = [now - wall0, None, None, None, None, None, None, redis_used_mib(sock),
+               sessions_in_memory(base)]
         m = None
         for line in open(sim_log, encoding='utf-8', errors='replace'):
             m = PROGRESS.search(line) or m
@@ -466,7 +518,7 @@ def main():
     # ---- report ----
     with open(os.path.join(a.out, 'samples.tsv'), 'w') as f:
         f.write('wall_s\tsim_elapsed_s\tcityd_cpu_pct\tcityd_rss_mib\tredis_cpu_pct\tredis_rss_mib\tsent'
-                '\tredis_used_mib\n')
+                '\tredis_used_mib\tsessions_in_memory\n')
         for s in samples:
             f.write('\t'.join('' if v is None else '%.2f' % v for v in s) + '\n')
     with open(os.path.join(a.out, 'reads.tsv'), 'w') as f:
@@ -482,23 +534,7 @@ def main():
                 v = [ms for t, kk, ms, st in readers.samples if kk == k and int((t - wall0) // 60) == mnt]
                 cols += ['%.2f' % pct(v, .5), '%.2f' % pct(v, .99)]
             f.write('%d\t%s\n' % (mnt, '\t'.join(cols)))
-    png = os.path.join(a.out, 'soak.png')
-    if shutil.which('gnuplot'):
-        kinds = sorted(reads)
-        plot = ['set terminal png size 1200,800',
-                "set output '%s'" % png, 'set multiplot layout 2,1',
-                # tab-separated with empty fields (no sample yet): not whitespace
-                "set datafile separator '\\t'", 'set key noenhanced',
-                "set title 'read latency per minute (ms)'", 'set logscale y', "set xlabel 'wall minute'",
-                'plot ' + ', '.join("'%s' using 1:%d with linespoints title '%s p%s'" % (
-                    per_min, 2 + 2 * i + j, k, '50' if j == 0 else '99')
-                    for i, k in enumerate(kinds) for j in (0, 1)),
-                'unset logscale y', "set title 'RSS (MiB)'", "set xlabel 'wall s'",
-                "plot '%s' using 1:4 with lines title 'cityd RSS', '%s' using 1:6 with lines title "
-                "'redis RSS', '%s' using 1:8 with lines title 'redis used_memory'"
-                % ((os.path.join(a.out, 'samples.tsv'),) * 3),
-                'unset multiplot']
-        subprocess.run(['gnuplot'], input='\n'.join(plot), text=True, check=False)
+    png = plot(a.out, sorted(reads), hour[0] if hour else None)
     cpu = lambda col: statistics.mean([s[col] for s in samples if s[col] is not None] or [float('nan')])
     out = ['# Soak: a Yantai-sized city (%s)' % time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
            '', 'Command: `make soak` (python3 tools/soak.py --minutes %g --speed %g --rate %g --gates %g)'
@@ -530,6 +566,11 @@ def main():
                 '%.0f' % samples[-1][5] if samples and samples[-1][5] else 'n/a'),
             '- Redis used_memory at the first simulated hour %s MiB, growth after it %.1f %%' % (
                 '%.0f' % hour[7] if hour and hour[7] else 'n/a', growth(7)),
+            '- plate sessions in cityd\'s memory (cityd_parking_sessions_in_memory): %s at the '
+            'first simulated hour, %s at most after it, %s at the end' % (
+                '%.0f' % hour[8] if hour and hour[8] is not None else 'n/a',
+                '%.0f' % max([s[8] for s in later if s[8] is not None] or [float('nan')]),
+                '%.0f' % samples[-1][8] if samples and samples[-1][8] is not None else 'n/a'),
             '- Redis data dir at the end: %.0f MiB; BGREWRITEAOF took %.1f s; cityd restart to '
             'healthy: %.1f s' % (aof_mb, rewrite_s, restart_s),
             '', 'Ledger check (cityd restarted on the same Redis; every write acknowledged 2xx):', '',

@@ -632,6 +632,62 @@ static void test_wall_clock(void)
     support_redis_stop(&r2);
 }
 
+/* LLEN of an intersection's counts list in r (-1: no answer). */
+static long counts_len(const struct test_redis *r, const char *isec)
+{
+    char cmd[160], out[64];
+    snprintf(cmd, sizeof cmd, "LLEN cityd:{int:%s}:counts", isec);
+    return support_redis_text(r, cmd, out, sizeof out) > 0 ? atol(out) : -1;
+}
+
+/* The counts list keeps retention.counts_s before the count being
+ * stored, by count time (here an hour: 12 quarter-hours leave the last
+ * 5, the oldest exactly an hour before the newest), and never more than
+ * GET .../counts can return (1,000: 1,010 one-minute counts within the
+ * default week leave 1,000). */
+static void test_counts_retention(void)
+{
+    struct test_redis r2;
+    struct test_cityd c2;
+    static const char *const hour[] = { "clock.mode=replay", "signals.mode=adaptive",
+                                        "retention.counts_s=3600", NULL };
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, hour), 0);
+    struct test_cityd keep = cityd;
+    cityd = c2;
+    wait_ready();
+    char id[32];
+    for (int i = 0; i < 12; i++) {
+        snprintf(id, sizeof id, "cr-%d", i);
+        CU_ASSERT_EQUAL(post_status("bm-02", id, T0 + 900.0 * i, "{\"EBT\":100}"), 201);
+    }
+    CU_ASSERT_EQUAL(counts_len(&r2, "bm-02"), 5);
+    long st;
+    json_t *h = get("/v1/signals/intersections/bm-02/counts?limit=1000", &st);
+    json_t *list = json_object_get(h, "counts");
+    CU_ASSERT_EQUAL(json_array_size(list), 5);
+    CU_ASSERT_EQUAL(num(json_array_get(list, 0), "ts"), T0 + 900.0 * 11);
+    CU_ASSERT_EQUAL(num(json_array_get(list, 4), "ts"), T0 + 900.0 * 7);
+    json_decref(h);
+    support_cityd_stop(&c2);
+
+    static const char *const week[] = { "clock.mode=replay", "signals.mode=adaptive", NULL };
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, week), 0);
+    cityd = c2;
+    wait_ready();
+    for (int i = 0; i < 1010; i++) {
+        snprintf(id, sizeof id, "cm-%d", i);
+        struct http_result res;
+        post_count("bm-02", "k-sensor", id, T0 + 12 * 900.0 + 60.0 * i, 60, "{\"EBT\":10}", &res);
+        CU_ASSERT_EQUAL(res.status, 201);
+        http_result_free(&res);
+    }
+    CU_ASSERT_EQUAL(counts_len(&r2, "bm-02"), 1000);
+    cityd = keep;
+    support_cityd_stop(&c2);
+    support_redis_stop(&r2);
+}
+
 int suite_adaptive(void)
 {
     CU_pSuite s = CU_add_suite("adaptive (HTTP)", suite_init, suite_clean);
@@ -644,7 +700,8 @@ int suite_adaptive(void)
         !CU_add_test(s, "speed advice", test_advisory) ||
         !CU_add_test(s, "mode override", test_mode_override) ||
         !CU_add_test(s, "restart keeps timing", test_restart_keeps_timing) ||
-        !CU_add_test(s, "wall clock refuses the future", test_wall_clock))
+        !CU_add_test(s, "wall clock refuses the future", test_wall_clock) ||
+        !CU_add_test(s, "counts keep retention.counts_s", test_counts_retention))
         return 1;
     return 0;
 }

@@ -204,7 +204,8 @@ static int downgrade(const struct test_redis *rd)
              "  $R DEL \"$k\" >/dev/null\n"
              "done\n"
              "for k in $($R --scan --pattern 'cityd:{p:*}:*:changes') "
-             "$($R --scan --pattern 'cityd:{p:*}:*:seq'); do $R DEL \"$k\" >/dev/null; done\n"
+             "$($R --scan --pattern 'cityd:{p:*}:*:seq') "
+             "$($R --scan --pattern 'cityd:{p:*}:write_ids'); do $R DEL \"$k\" >/dev/null; done\n"
              "$R DEL cityd:layout >/dev/null\n"
              "$R XADD 'cityd:{city}:parking:changes' '*' seq 1 >/dev/null\n"
              "$R SET 'cityd:{city}:parking:seq' 1 >/dev/null\n",

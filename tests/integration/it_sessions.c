@@ -780,6 +780,214 @@ static void test_restarts(void)
     down(&r, &c);
 }
 
+/* ---- settled sessions leave memory (parking.keep_settled_s) ---- */
+
+/* The value of the metric line "name value", NAN when absent. */
+static double metric(const struct test_cityd *c, const char *name)
+{
+    struct http_result r;
+    double v = NAN;
+    char pat[200];
+    snprintf(pat, sizeof pat, "\n%s ", name);
+    if (support_get(c->base, "/metrics", NULL, &r) == 0 && r.body != NULL) {
+        const char *p = strstr(r.body, pat);
+        if (p != NULL)
+            v = atof(p + strlen(pat));
+    }
+    http_result_free(&r);
+    return v;
+}
+
+/* Wait (at most 10 s) until cityd holds `want` sessions in memory. */
+static bool wait_kept(const struct test_cityd *c, double want)
+{
+    double v = NAN;
+    for (int i = 0; i < 1000; i++) {
+        if ((v = metric(c, "cityd_parking_sessions_in_memory")) == want)
+            return true;
+        support_sleep_ms(10);
+    }
+    fprintf(stderr, "\nsessions in memory: %g, want %g\n", v, want);
+    return false;
+}
+
+static json_t *list_of(const struct test_cityd *c, const char *plate_q, int line)
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/parking/sessions?plate=%s", plate_q);
+    json_t *j = call(c, "GET", path, OP, NULL, 200, line);
+    json_t *v = json_incref(json_object_get(j, "sessions"));
+    json_decref(j);
+    return v ? v : json_array();
+}
+#define LIST(c, q) list_of((c), (q), __LINE__)
+#define P_Q "%E9%B2%81F20001"                    /* 鲁F20001 */
+
+/* Replays of everything P, Q and R did, after their settled sessions left
+ * memory: the same answers as before, nothing written. */
+static void replay_evicted(const struct test_cityd *c, const char *sid1, const char *sid2,
+                           const char *sid3, const char *sid4, const json_t *before)
+{
+    json_t *x = EXIT(c, "ev-x1", "鲁F20001", D0800 + 2 * H, 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.id"), sid1);
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "paid");
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "open");
+    json_decref(x);
+    x = ENTRY(c, "ev-e1", "鲁F20001", D0800, 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.id"), sid1);
+    json_decref(x);
+    x = EXIT(c, "ev-x2", "鲁F20002", D0800 + 2 * H, 200);       /* no entry record: void */
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.id"), sid2);
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "hold");
+    json_decref(x);
+    x = EXIT(c, "ev-x3", "鲁F20001", D0800 + 3 * H + 600, 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.id"), sid3);
+    json_decref(x);
+    x = PAY(c, sid1, "{\"id\":\"ev-p1\",\"amount\":12,\"method\":\"cash\"}", 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "id"), sid1);
+    CU_ASSERT_STRING_EQUAL(sget(x, "status"), "paid");
+    json_decref(x);
+    /* ids reused: refused as before, whatever plate or session */
+    json_decref(PAY(c, sid1, "{\"id\":\"ev-p1\",\"amount\":13,\"method\":\"cash\"}", 409));
+    json_decref(PAY(c, sid1, "{\"id\":\"ev-p9\",\"amount\":1,\"method\":\"cash\"}", 409));
+    json_decref(PAY(c, sid4, "{\"id\":\"ev-p1\",\"amount\":12,\"method\":\"cash\"}", 409));
+    json_decref(ENTRY(c, "ev-e1", "鲁F20005", D0800 + 10 * H, 409));
+    json_decref(EXIT(c, "ev-x3", "鲁F20005", D0800 + 10 * H, 409));
+    json_decref(EXIT(c, "ev-x2", "鲁F20005", D0800 + 10 * H, 409));
+    json_decref(PAY(c, "ps-0000000000000000", "{\"id\":\"ev-p8\",\"amount\":1,\"method\":\"cash\"}",
+                    404));
+    /* the plates' lists come from Redis: whole, and unchanged */
+    json_t *after = LIST(c, P_Q);
+    CU_ASSERT_EQUAL(json_array_size(after), 2);
+    CU_ASSERT(json_equal(after, before));
+    if (!json_equal(after, before)) {
+        char *a = json_dumps(after, JSON_COMPACT), *b = json_dumps(before, JSON_COMPACT);
+        fprintf(stderr, "\nbefore %s\nafter  %s\n", b, a);
+        free(a);
+        free(b);
+    }
+    json_decref(after);
+    json_t *q = LIST(c, "%E9%B2%81F20002");
+    CU_ASSERT_EQUAL(json_array_size(q), 1);
+    json_decref(q);
+    json_t *other = LIST(c, "%E9%B2%81F20005");
+    CU_ASSERT_EQUAL(json_array_size(other), 0);
+    json_decref(other);
+    x = PAY(c, sid4, "{\"id\":\"ev-p4\",\"amount\":12,\"method\":\"cash\"}", 200);  /* R pays */
+    CU_ASSERT_STRING_EQUAL(sget(x, "status"), "paid");
+    json_decref(x);
+}
+
+/* A short window (10 min): P's stays (one paid at the kiosk, one free)
+ * and Q's exit without entry are settled, then the clock moves on and
+ * they leave memory. Every replay, every reused id and the plates' lists
+ * answer exactly as while they were in memory; so again after a restart. */
+static void test_evicted(void)
+{
+    static const char *const extra[] = {"map.dir=tests/fixtures/maps/garage", "clock.mode=replay",
+                                        keys_opt, "parking.keep_settled_s=600", NULL};
+    struct test_redis r;
+    struct test_cityd c;
+    char sid[4][64];
+    if (!up_with(&r, &c, extra))
+        return;
+    json_t *x = ENTRY(&c, "ev-e1", "鲁F20001", D0800, 201);
+    snprintf(sid[0], sizeof sid[0], "%s", sget(x, "session.id"));
+    json_decref(x);
+    x = EXIT(&c, "ev-x1", "鲁F20001", D0800 + 2 * H, 201);
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "payment_required");
+    json_decref(x);
+    json_decref(PAY(&c, sid[0], "{\"id\":\"ev-p1\",\"amount\":12,\"method\":\"cash\"}", 200));
+    x = EXIT(&c, "ev-x2", "鲁F20002", D0800 + 2 * H, 201);
+    snprintf(sid[1], sizeof sid[1], "%s", sget(x, "session.id"));
+    json_decref(x);
+    x = ENTRY(&c, "ev-e3", "鲁F20001", D0800 + 3 * H, 201);
+    snprintf(sid[2], sizeof sid[2], "%s", sget(x, "session.id"));
+    json_decref(x);
+    x = EXIT(&c, "ev-x3", "鲁F20001", D0800 + 3 * H + 600, 201);        /* free */
+    CU_ASSERT_STRING_EQUAL(sget(x, "gate"), "open");
+    json_decref(x);
+    json_t *before = LIST(&c, P_Q);
+    CU_ASSERT_EQUAL(json_array_size(before), 2);
+    /* R owes (kept), S is inside (kept); the clock moves 7 hours on */
+    json_decref(ENTRY(&c, "ev-e4", "鲁F20003", D0800 + 8 * H, 201));
+    x = EXIT(&c, "ev-x4", "鲁F20003", D0800 + 10 * H, 201);
+    snprintf(sid[3], sizeof sid[3], "%s", sget(x, "session.id"));
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.status"), "payment_required");
+    json_decref(x);
+    json_decref(ENTRY(&c, "ev-e9", "鲁F20009", D0800 + 10 * H, 201));
+    CU_ASSERT_TRUE(wait_kept(&c, 2));
+    replay_evicted(&c, sid[0], sid[1], sid[2], sid[3], before);
+
+    /* a restart (the replay clock starts again: everything loads, and
+     * leaves memory once the clock moves) */
+    support_cityd_stop(&c);
+    if (support_cityd_start(&c, r.url, extra) != 0) {
+        CU_FAIL("cityd did not restart");
+        support_redis_stop(&r);
+        json_decref(before);
+        return;
+    }
+    wait_health(&c, 200);
+    json_decref(ENTRY(&c, "ev-e10", "鲁F20010", D0800 + 11 * H, 201));
+    CU_ASSERT_TRUE(wait_kept(&c, 2));                   /* the two cars inside */
+    x = EXIT(&c, "ev-x1", "鲁F20001", D0800 + 2 * H, 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.id"), sid[0]);
+    json_decref(x);
+    json_t *again = LIST(&c, P_Q);
+    CU_ASSERT(json_equal(again, before));
+    json_decref(again);
+    json_decref(PAY(&c, sid[3], "{\"id\":\"ev-p1\",\"amount\":12,\"method\":\"cash\"}", 409));
+    json_decref(before);
+    down(&r, &c);
+}
+
+/* On the wall clock, a restart does not load settled sessions older than
+ * the window at all; they are still answered from Redis. */
+static void test_evicted_at_start(void)
+{
+    static const char *const extra[] = {"map.dir=tests/fixtures/maps/garage", keys_opt,
+                                        "parking.keep_settled_s=600", NULL};
+    struct test_redis r;
+    struct test_cityd c;
+    double now = floor((double)time(NULL));
+    char sid[64], body[160];
+    if (!up_with(&r, &c, extra))
+        return;
+    json_t *x = ENTRY(&c, "ws-e1", "鲁F20001", now - 3 * H, 201);
+    snprintf(sid, sizeof sid, "%s", sget(x, "session.id"));
+    json_decref(x);
+    x = EXIT(&c, "ws-x1", "鲁F20001", now - 1 * H, 201);   /* 2 h: day or night units */
+    snprintf(body, sizeof body, "{\"id\":\"ws-p1\",\"amount\":%.2f,\"method\":\"cash\","
+             "\"ts\":%.0f}", nget(x, "session.amountDue"), now - H + 60);
+    CU_ASSERT(nget(x, "session.amountDue") > 0);
+    json_decref(x);
+    json_decref(PAY(&c, sid, body, 200));
+    json_decref(ENTRY(&c, "ws-e2", "鲁F20002", now - 60, 201));
+    json_t *before = LIST(&c, P_Q);
+    CU_ASSERT_EQUAL(json_array_size(before), 1);
+    support_cityd_stop(&c);
+    if (support_cityd_start(&c, r.url, extra) != 0) {
+        CU_FAIL("cityd did not restart");
+        json_decref(before);
+        support_redis_stop(&r);
+        return;
+    }
+    wait_health(&c, 200);
+    CU_ASSERT_EQUAL(metric(&c, "cityd_parking_sessions_in_memory"), 1);  /* the car inside */
+    x = EXIT(&c, "ws-x1", "鲁F20001", now - 1 * H, 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "session.id"), sid);
+    json_decref(x);
+    x = PAY(&c, sid, body, 200);
+    CU_ASSERT_STRING_EQUAL(sget(x, "status"), "paid");
+    json_decref(x);
+    json_t *after = LIST(&c, P_Q);
+    CU_ASSERT(json_equal(after, before));
+    json_decref(after);
+    json_decref(before);
+    down(&r, &c);
+}
+
 /* ---- gate clocks ---- */
 
 /* A gate camera whose clock reset: an entry at ts 0 (the replay clock
@@ -998,7 +1206,10 @@ int suite_sessions(void)
         CU_add_test(s, "cityd --check: unreachable bays", test_check) == NULL ||
         CU_add_test(s, "an overlong stay is billed and held", test_overlong) == NULL ||
         CU_add_test(s, "gate events outside the clock window", test_gate_clock) == NULL ||
-        CU_add_test(s, "find-car needs a kiosk key or token", test_find_car_proof) == NULL)
+        CU_add_test(s, "find-car needs a kiosk key or token", test_find_car_proof) == NULL ||
+        CU_add_test(s, "settled sessions leave memory, answered from Redis",
+                    test_evicted) == NULL ||
+        CU_add_test(s, "a restart loads no old settled session", test_evicted_at_start) == NULL)
         return -1;
     return 0;
 }

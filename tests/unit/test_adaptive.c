@@ -455,8 +455,10 @@ static void test_residual_queue_arrivals(void)
     CU_ASSERT_TRUE(isnan(e.queue));
 }
 
-static void post_q(struct adaptive_group *g, double t0, double len, double eb, double ns,
-                   double ns_queue)
+/* Counts (through and cross) at member k with their residual queues: the
+ * through movement cleared, ns_queue left on the cross street. */
+static void post_q_at(struct adaptive_group *g, size_t k, double t0, double len, double eb,
+                      double ns, double ns_queue)
 {
     double c[ADAPTIVE_NMOV], q[ADAPTIVE_NMOV];
     enum adaptive_est_result res[ADAPTIVE_NMOV];
@@ -467,7 +469,13 @@ static void post_q(struct adaptive_group *g, double t0, double len, double eb, d
     q[adaptive_movement_index("EBT")] = 0;
     q[adaptive_movement_index("NBT")] = ns_queue;
     adaptive_advance(g, t0 + len, NULL, NULL);
-    adaptive_count(g, 0, c, q, t0, len, res);
+    adaptive_count(g, k, c, q, t0, len, res);
+}
+
+static void post_q(struct adaptive_group *g, double t0, double len, double eb, double ns,
+                   double ns_queue)
+{
+    post_q_at(g, 0, t0, len, eb, ns, ns_queue);
 }
 
 /* A phase at capacity whose queue cleared is not saturated (no guessed
@@ -909,15 +917,7 @@ static void test_plan_uncounted_phase(void)
 static void post_cleared(struct adaptive_group *g, size_t k, double t0, double len, double eb,
                          double ns)
 {
-    double c[ADAPTIVE_NMOV], q[ADAPTIVE_NMOV];
-    enum adaptive_est_result res[ADAPTIVE_NMOV];
-    counts_clear(c);
-    counts_clear(q);
-    c[adaptive_movement_index("EBT")] = eb * len / 3600;
-    c[adaptive_movement_index("NBT")] = ns * len / 3600;
-    q[adaptive_movement_index("EBT")] = q[adaptive_movement_index("NBT")] = 0;
-    adaptive_advance(g, t0 + len, NULL, NULL);
-    adaptive_count(g, k, c, q, t0, len, res);
+    post_q_at(g, k, t0, len, eb, ns, 0);
 }
 
 /* A corridor that has left its plan comes back only when the counts fit

@@ -169,7 +169,10 @@ static void test_evict(void)
     session_book_put(b, &s);
     session_clear(&s);
 
+    CU_ASSERT_FALSE(session_book_partial(b, "鲁F00001"));
     CU_ASSERT_EQUAL(session_book_evict(b, T0 + 86400 * 30), 1);
+    CU_ASSERT_TRUE(session_book_partial(b, "鲁F00001"));   /* its history is in Redis now */
+    CU_ASSERT_FALSE(session_book_partial(b, "鲁F00002"));
     CU_ASSERT_PTR_NULL(session_book_get(b, "OLD-PAID"));
     CU_ASSERT_PTR_NULL(session_book_event(b, "L1", "entry", "a"));
     CU_ASSERT_PTR_NULL(session_book_event(b, "L1", "exit", "xa"));
@@ -186,6 +189,10 @@ static void test_evict(void)
     CU_ASSERT_EQUAL(session_book_evict(b, T0 + 86400 * 50), 1);   /* NEW-PAID */
     session_book_plate(b, "鲁F00001", &n);
     CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_TRUE(session_book_partial(b, "鲁F00001"));   /* still known to be partial */
+    CU_ASSERT_EQUAL(session_book_mark_partial(b, "鲁F00009"), 0);
+    CU_ASSERT_TRUE(session_book_partial(b, "鲁F00009"));
+    CU_ASSERT_FALSE(session_book_partial(b, "鲁F00008"));
     session_book_free(b);
 }
 
