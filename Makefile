@@ -9,6 +9,8 @@
 #   make soak       a Yantai-sized city driven by citysim at 10x for 10 min (tools/soak.py)
 #   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS each (tests/fuzz/README.md)
 #   make chaos      only the chaos suite of make test (tests/integration/chaos.md)
+#   make valgrind   unit tests, and integration suites with cityd, under valgrind
+#                   (tests/valgrind/run.sh; VG_SUITES="parking web" to choose)
 #   make install PREFIX=/usr/local
 
 VERSION   := 0.1.0
@@ -57,7 +59,7 @@ UNIT_OBJ  := $(UNIT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/unit_runner.o
 IT_SRC    := $(wildcard tests/integration/it_*.c)
 IT_OBJ    := $(IT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/tests/it_runner.o
 
-.PHONY: all run test check-deps deps bench soak clean install unit integration fuzz fuzz-build chaos
+.PHONY: all run test check-deps deps bench soak clean install unit integration fuzz fuzz-build chaos valgrind
 all: $(BIN)/cityd $(if $(SIM_SRC),$(BIN)/citysim)
 
 deps:
@@ -118,6 +120,13 @@ test: deps
 chaos: deps
 	@$(MAKE) --no-print-directory all $(BIN)/test_integration
 	@CITYD_BIN=$(BIN)/cityd $(BIN)/test_integration chaos
+
+# not part of make test: ~15 min on 2 shared cores (tests/valgrind/run.sh)
+valgrind:
+	@[ "$(SAN)" != 1 ] || { echo "make valgrind: not with SAN=1 (ASan and valgrind do not mix)" >&2; exit 1; }
+	@tools/deps.sh valgrind
+	@$(MAKE) --no-print-directory all $(BIN)/test_unit $(BIN)/test_integration
+	@BIN=$(BIN) tests/valgrind/run.sh
 
 # DEMO=0: a bare server; else citysim brings the demo city to life (tools/run_demo.sh)
 run: deps

@@ -2,7 +2,8 @@
 # deps.sh -- make sure the Debian 12 packages cityd needs are installed.
 # As root: installs what is missing with apt-get. Otherwise: prints the one
 # command to run and fails. `deps.sh fuzz` also wants clang and its
-# libFuzzer runtime (make fuzz), which nothing else needs.
+# libFuzzer runtime (make fuzz), which nothing else needs; `deps.sh
+# valgrind` also wants valgrind (make valgrind).
 set -e
 PKGS="build-essential pkg-config libevent-dev libhiredis-dev libgeos-dev libjansson-dev
 libcunit1-dev libglpk-dev libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev redis-server wrk tzdata curl"
@@ -12,6 +13,7 @@ PKGS="$PKGS fonts-noto-cjk"
 # browser tests (tests/browser)
 PKGS="$PKGS libjs-leaflet libjs-chart.js chromium"
 [ "${1:-}" = fuzz ] && PKGS="$PKGS clang libclang-rt-14-dev"
+[ "${1:-}" = valgrind ] && PKGS="$PKGS valgrind"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

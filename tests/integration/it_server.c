@@ -538,7 +538,10 @@ static void test_restore_paced(void)
         if (status != 200)
             support_sleep_ms(50);
     }
-    CU_ASSERT_EQUAL(status, 200);                     /* ready within a minute */
+    /* (not under valgrind, make valgrind: cityd itself is too slow there
+     * for replies to come back within 150 ms) */
+    bool slow = support_under_valgrind(c.pid);
+    CU_ASSERT(slow || status == 200);                 /* ready within a minute */
     if (status != 200) {
         char cmd[600];
         snprintf(cmd, sizeof cmd, "grep -v debug '%s' | tail -25 >&2", c.log_path);
@@ -546,7 +549,7 @@ static void test_restore_paced(void)
     }
     struct http_result l;
     CU_ASSERT_EQUAL_FATAL(support_get(c.base, "/v1/parking/lots/pre-005999", NULL, &l), 0);
-    CU_ASSERT_EQUAL(l.status, 200);
+    CU_ASSERT(slow || l.status == 200);
     http_result_free(&l);
     support_cityd_stop(&c);
     support_redis_stop(&rd);
@@ -816,6 +819,7 @@ struct flood {
     double cpu;                      /* cityd's CPU seconds while they were open */
     long log_lines;                  /* lines cityd logged meanwhile */
     int closed;                      /* connections cityd closed meanwhile */
+    double cpu_max;                  /* calm: less CPU than this */
 };
 
 /* Open FLOOD connections to cityd at once (without waiting for it to
@@ -827,6 +831,9 @@ static void flood_open(struct world *w, struct flood *fl)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     long lines0 = lines_in(w->cityd.log_path);
     double cpu0 = cpu_of(w->cityd.pid);
+    /* (under valgrind, make valgrind, everything costs 20-50 times more
+     * CPU; a spin would still take all of the 1.5 s) */
+    fl->cpu_max = support_under_valgrind(w->cityd.pid) ? 1.0 : 0.3;
     memset(fl->fds, -1, sizeof fl->fds);
     fl->closed = 0;
     for (int i = 0; i < FLOOD; i++) {
@@ -872,9 +879,9 @@ static long request_on(int fd, int timeout_ms)
 
 static void assert_calm(const struct flood *fl, const char *what)
 {
-    CU_ASSERT(fl->cpu >= 0 && fl->cpu < 0.3);
+    CU_ASSERT(fl->cpu >= 0 && fl->cpu < fl->cpu_max);
     CU_ASSERT(fl->log_lines < 300);
-    if (fl->cpu >= 0.3 || fl->log_lines >= 300)
+    if (fl->cpu >= fl->cpu_max || fl->log_lines >= 300)
         fprintf(stderr, "\n  %s: %.2f s CPU, %ld log lines in 1.5 s\n", what, fl->cpu,
                 fl->log_lines);
 }
@@ -911,6 +918,11 @@ static void test_nofile_raised(void)
     int rc = world_start(&w, NULL);
     setrlimit(RLIMIT_NOFILE, &old);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
+    if (support_under_valgrind(w.cityd.pid)) {
+        CU_PASS("valgrind keeps the open-file limit it started with");
+        world_stop(&w);
+        return;
+    }
     struct flood fl;
     flood_open(&w, &fl);
     assert_calm(&fl, "soft limit 200");

@@ -1038,8 +1038,11 @@ static void test_loop_free_while_solving(void)
         fprintf(stderr, " %.0f ms (%ld %s)", s[i].t1 - s[i].t0, s[i].status, s[i].code);
     fprintf(stderr, "\n");
     CU_ASSERT(probes >= 20);
-    CU_ASSERT(p90 < 50);
-    CU_ASSERT(worst < 500);
+    /* (valgrind, make valgrind, runs one thread at a time: the probes
+     * wait for a solver's time slice, so only that they answer counts) */
+    bool serial = support_under_valgrind(busy.pid);
+    CU_ASSERT(serial || p90 < 50);
+    CU_ASSERT(serial || worst < 500);
     /* The solves were real work: each ran for a while, and either found
      * the optimum (200) or ran into the time limit (422 too_large); which
      * one depends on how fast this machine is today. */

@@ -17,6 +17,34 @@
 #include <time.h>
 #include <unistd.h>
 
+int support_timeout_ms(int ms)
+{
+    const char *s = getenv("CITYD_TEST_TIMEOUT_SCALE");
+    int k = s ? atoi(s) : 1;
+    return k > 1 ? ms * k : ms;
+}
+
+bool support_proc_maps_has(pid_t pid, const char *needle)
+{
+    char path[64], line[512];
+    bool has = false;
+    if (pid > 0)
+        snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/maps");
+    FILE *f = fopen(path, "r");
+    while (f != NULL && !has && fgets(line, sizeof line, f) != NULL)
+        has = strstr(line, needle) != NULL;
+    if (f != NULL)
+        fclose(f);
+    return has;
+}
+
+bool support_under_valgrind(pid_t pid)
+{
+    return support_proc_maps_has(pid, "vgpreload_memcheck");
+}
+
 void support_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -551,7 +579,8 @@ int support_cityd_start(struct test_cityd *c, const char *redis_url, const char 
     if (support_cityd_spawn(c, redis_url, extra) != 0)
         return -1;
     bool answered = false;
-    for (int i = 0; i < 1000; i++) {
+    int tries = support_timeout_ms(10000) / 10;
+    for (int i = 0; i < tries; i++) {
         struct http_result hr;
         /* With a key: the server may run with auth.public_read off. */
         if (support_get(c->base, "/v1/health", "k-admin", &hr) == 0) {
@@ -575,7 +604,7 @@ int support_cityd_signal_wait(struct test_cityd *c, int sig, int timeout_ms)
     if (c->pid <= 0)
         return -1;
     kill(c->pid, sig);
-    int st = wait_child(c->pid, timeout_ms);
+    int st = wait_child(c->pid, support_timeout_ms(timeout_ms));
     if (st == -1)
         return -1;
     c->pid = 0;
@@ -722,14 +751,14 @@ int support_get_accept(const char *base, const char *path, const char *accept,
 {
     char url[1024];
     snprintf(url, sizeof url, "%s%s", base, path);
-    return http_do("GET", url, NULL, NULL, 0, NULL, accept, 5000, out);
+    return http_do("GET", url, NULL, NULL, 0, NULL, accept, support_timeout_ms(5000), out);
 }
 
 int support_get(const char *base, const char *path, const char *key, struct http_result *out)
 {
     char url[2048];
     snprintf(url, sizeof url, "%s%s", base, path);
-    return support_http("GET", url, key, NULL, 0, NULL, 5000, out);
+    return support_http("GET", url, key, NULL, 0, NULL, support_timeout_ms(5000), out);
 }
 
 int support_send(const char *method, const char *base, const char *path, const char *key,
@@ -738,7 +767,7 @@ int support_send(const char *method, const char *base, const char *path, const c
     char url[2048];
     snprintf(url, sizeof url, "%s%s", base, path);
     return support_http(method, url, key, json_body, json_body ? strlen(json_body) : 0, NULL,
-                        5000, out);
+                        support_timeout_ms(5000), out);
 }
 
 const char *support_error_code(const struct http_result *r)

@@ -93,12 +93,13 @@ struct test_cityd {
  * with admin/reader/sensor/operator/engineer keys named after the role:
  * "k-admin", "k-reader", ...), log level debug, then `extra` (NULL-
  * terminated list of "section.key=value"). Waits until /v1/health says
- * ready (200) -- at most 10 s, then an answering 503 will do. */
+ * ready (200) -- at most 10 s (support_timeout_ms), then an answering
+ * 503 will do. */
 int support_cityd_start(struct test_cityd *c, const char *redis_url, const char *const *extra);
 /* The same without waiting: the process is started, nothing more. */
 int support_cityd_spawn(struct test_cityd *c, const char *redis_url, const char *const *extra);
-/* Send a signal (0: none, just wait) and wait for exit; returns the exit
- * status (or -1). */
+/* Send a signal (0: none, just wait) and wait for exit, at most
+ * support_timeout_ms(timeout_ms); returns the exit status (or -1). */
 int support_cityd_signal_wait(struct test_cityd *c, int sig, int timeout_ms);
 void support_cityd_stop(struct test_cityd *c);
 
@@ -114,15 +115,16 @@ struct http_result {
 };
 void http_result_free(struct http_result *r);
 /* Perform a request. key may be NULL (no Authorization). body may be
- * NULL. content_type defaults to application/json. timeout in ms. */
+ * NULL. content_type defaults to application/json. timeout in ms, as
+ * given (a test may expect it to expire). */
 int support_http(const char *method, const char *url, const char *key, const void *body,
                  size_t body_len, const char *content_type, int timeout_ms,
                  struct http_result *out);
-/* Shorthands with a 5 s timeout; url is base + path. */
+/* Shorthands with a 5 s timeout (support_timeout_ms); url is base + path. */
 int support_get(const char *base, const char *path, const char *key, struct http_result *out);
 int support_send(const char *method, const char *base, const char *path, const char *key,
                  const char *json_body, struct http_result *out);
-/* GET base + path with an Accept header, no key, 5 s timeout. */
+/* GET base + path with an Accept header, no key, 5 s timeout (likewise). */
 int support_get_accept(const char *base, const char *path, const char *accept,
                        struct http_result *out);
 /* Error code of a spec error body, or "" */
@@ -136,6 +138,16 @@ int support_run(const char *const *argv, const char *dir, char **out, char **err
 /* Where bin/citysim is: $CITYSIM_BIN, else citysim beside $CITYD_BIN,
  * else bin/citysim. */
 void support_citysim_path(char *buf, size_t n);
+/* ms times $CITYD_TEST_TIMEOUT_SCALE (a whole number, default 1): how
+ * long to wait for cityd before giving up. tests/valgrind/run.sh sets it,
+ * cityd under valgrind being some 20-50 times slower; a test asserting
+ * that something takes at most ms must not use it. */
+int support_timeout_ms(int ms);
+/* A mapping of process pid (0: this one) names needle ("libasan"). */
+bool support_proc_maps_has(pid_t pid, const char *needle);
+/* Process pid (0: this one) runs under valgrind's memcheck (make
+ * valgrind), which runs one thread at a time and inflates its RSS. */
+bool support_under_valgrind(pid_t pid);
 /* Sleep ms. */
 void support_sleep_ms(int ms);
 /* Run an event loop until cond(arg) holds or ms pass; returns cond(arg)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "support.h"
 #include "worker.h"
 
 struct job {
@@ -96,8 +97,12 @@ static void test_jobs_off_the_loop(void)
         CU_ASSERT_EQUAL(worker_submit(w, job_run, job_done, &js[i]), 0);
     }
     int turns = loop_until_done(base, js, 6);
-    /* 6 x 30 ms of work on 2 threads: the loop turned all along. */
-    CU_ASSERT(turns > 50);
+    /* 6 x 30 ms of work on 2 threads: the loop turned all along. (Not
+     * under valgrind, make valgrind: it runs one thread at a time, in
+     * slices longer than a job, so neither this nor the order below can
+     * show there.) */
+    bool serial = support_under_valgrind(0);
+    CU_ASSERT(serial || turns > 50);
     for (int i = 0; i < 6; i++) {
         CU_ASSERT_TRUE(atomic_load(&js[i].ran));
         CU_ASSERT_TRUE(js[i].done);
@@ -114,7 +119,7 @@ static void test_jobs_off_the_loop(void)
             if (order[k] == i) pi = k;
             if (order[k] == i + 2) pk = k;
         }
-        CU_ASSERT(pi < pk);
+        CU_ASSERT(serial || pi < pk);
     }
     worker_free(w);
     CU_ASSERT_EQUAL(atomic_load(&exits), 2);
