@@ -63,15 +63,17 @@ static double clamp(double x, double lo, double hi)
 
 double adaptive_poisson_quantile(double mean, double p)
 {
-    if (!(mean > 0))
+    if (!(mean > 0) || !isfinite(mean))
         return 0;
-    double term = exp(-mean), cdf = term;
+    /* Terms in logs: e^-mean underflows past a mean of 745, the terms
+     * near the mean do not. */
+    double log_term = -mean, cdf = exp(log_term), log_mean = log(mean);
     int n = 0;
     /* The tail beyond mean + 40 sqrt(mean) + 40 is below any p asked. */
     while (cdf < p && n < mean + 40 * sqrt(mean) + 40) {
         n++;
-        term *= mean / n;
-        cdf += term;
+        log_term += log_mean - log(n);
+        cdf += exp(log_term);
     }
     return n;
 }
