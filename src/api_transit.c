@@ -267,19 +267,23 @@ static void ingest_reply(struct ingest *in)
     http_reply_json(in->req, 200, body);
 }
 
-static void fmt_num(char *buf, size_t len, double v)
+/* A report's numbers as Redis keeps them (the pos hash, the track, the
+ * feed): "" for none; a position in degrees to 1e-7 (~1 cm); a bearing
+ * or a speed to 7 significant digits ("87.5", not "87.5000000": ~12
+ * bytes less a feed entry, and no receiver gives more). */
+static void fmt_num(char *buf, size_t len, double v, bool position)
 {
     if (isnan(v))
         buf[0] = '\0';
     else
-        snprintf(buf, len, "%.7f", v);
+        snprintf(buf, len, position ? "%.7f" : "%.7g", v);
 }
 
 /* x as Redis keeps it (fmt_num and back). */
-static double as_stored(double x)
+static double as_stored(double x, bool position)
 {
     char buf[32];
-    fmt_num(buf, sizeof buf, x);
+    fmt_num(buf, sizeof buf, x, position);
     return buf[0] ? strtod(buf, NULL) : NAN;
 }
 
@@ -300,10 +304,10 @@ static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
     pfeed_keep(&at->pf, fmax);
     snprintf(tkeep, sizeof tkeep, "%ld", at->a->cfg.retention_track_s);
     snprintf(ts, sizeof ts, "%llu", (unsigned long long)v->timestamp);
-    fmt_num(lon, sizeof lon, v->lon);
-    fmt_num(lat, sizeof lat, v->lat);
-    fmt_num(bearing, sizeof bearing, v->bearing);
-    fmt_num(speed, sizeof speed, v->speed);
+    fmt_num(lon, sizeof lon, v->lon, true);
+    fmt_num(lat, sizeof lat, v->lat, true);
+    fmt_num(bearing, sizeof bearing, v->bearing, false);
+    fmt_num(speed, sizeof speed, v->speed, false);
     const char *argv[] = {kpos, ktrack, kset, kfeed, kseq, ts, lon, lat,
                           v->trip_id, v->route_id, v->start_date, v->start_time, bearing, speed,
                           v->label, v->entity_id, tkeep, v->vehicle_id, app_origin(at->a),
@@ -495,10 +499,10 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct slotbatch *b)
         /* Worked out from the numbers as Redis keeps them, as every other
          * process reads them back: a state is relative to them. */
         if (!v->error[0]) {
-            v->lon = as_stored(v->lon);
-            v->lat = as_stored(v->lat);
-            v->bearing = as_stored(v->bearing);
-            v->speed = as_stored(v->speed);
+            v->lon = as_stored(v->lon, true);
+            v->lat = as_stored(v->lat, true);
+            v->bearing = as_stored(v->bearing, false);
+            v->speed = as_stored(v->speed, false);
         }
         /* A report without a time is taken as of now, fixed here so that
          * Redis and memory agree on it; a replayed one has no "now". */
