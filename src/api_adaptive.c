@@ -522,6 +522,21 @@ static void reason(const struct signals *s, const struct sgroup *g, size_t k,
         add(buf, n, &len, " (MAXBAND, equal bands)");
 }
 
+/* Where phase p's flow came from: its counts, the map's design flow, or
+ * none -- a phase never counted at an adaptive signal that has counts runs
+ * on no flow (its minimum green; docs/signals.md "Adaptive timing"). */
+static const char *flow_source(const struct adaptive_isec_cfg *c, const struct adaptive_record *r,
+                               int p)
+{
+    bool counted = false;
+    for (size_t k = 0; k < c->nphases; k++)
+        counted |= r->from_counts[k];
+    if (r->from_counts[p])
+        return "counts";
+    return counted && r->mode == ADAPTIVE_WEBSTER && r->flow[p] == 0 && c->ph[p].design_vph > 0
+        ? "none" : "design";
+}
+
 /* x, HCM delay and LOS of phase p under record r. */
 static void phase_perf(const struct adaptive_isec_cfg *c, const struct adaptive_record *r,
                        int p, double green, json_t *o)
@@ -534,7 +549,7 @@ static void phase_perf(const struct adaptive_isec_cfg *c, const struct adaptive_
                                              SIGNALS_HCM_I);
     char los[2] = { signals_los(d), '\0' };
     sig_set_num(o, "flow_vph", q);
-    json_object_set_new(o, "flow_source", json_string(r->from_counts[p] ? "counts" : "design"));
+    json_object_set_new(o, "flow_source", json_string(flow_source(c, r, p)));
     sig_set_num(o, "flow_ratio", q / s);
     sig_set_num(o, "degree_of_saturation", x);
     sig_set_num(o, "delay_s", d);
