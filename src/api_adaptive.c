@@ -2151,25 +2151,40 @@ static struct sgroup *group_of(struct signals *s, const char *idx)
     return i < s->ngroups ? &s->groups[i] : NULL;
 }
 
+/* The snapshot's seq: read from its head, else from the whole text (one
+ * not written as adaptive_snapshot writes it); false when unreadable. */
+static bool snapshot_seq(const char *text, unsigned long long *n)
+{
+    if (text == NULL)
+        return false;
+    if (adaptive_snapshot_seq(text, n) == 0)
+        return true;
+    json_t *o = json_loads(text, 0, NULL), *seq = json_object_get(o, "seq");
+    *n = json_is_integer(seq) ? (unsigned long long)json_integer_value(seq) : 0;
+    json_decref(o);
+    return o != NULL;
+}
+
+/* One member's copy of its group's snapshot: only the newest is kept (and
+ * parsed, by restore_groups or adaptive_restore). */
 static void on_snapshot(struct restore *r, const char *idx, const struct store_reply *reply)
 {
     struct signals *s = r->arg;
     struct sgroup *g = group_of(s, idx);
     const char *text = store_reply_str(reply, NULL);
-    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
-    json_t *seq = json_object_get(o, "seq");
-    unsigned long long n = json_is_integer(seq) ? (unsigned long long)json_integer_value(seq) : 0;
+    unsigned long long n = 0;
     char err[ERRLEN], qe[2 * ERRLEN + 3];
-    if (o != NULL && r->mode == RESTORE_REREAD && n > g->live->seq &&
+    if (!snapshot_seq(text, &n))
+        return;
+    if (r->mode == RESTORE_REREAD && n > g->live->seq &&
         adaptive_restore(g->live, text, err, sizeof err) != 0)
         log_warn(&s->a->log, "signals_snapshot_ignored", "group=%s error=%s", idx,
                  log_quote(qe, sizeof qe, err));
-    else if (o != NULL && r->mode != RESTORE_REREAD && (g->best == NULL || n > g->best_seq)) {
+    else if (r->mode != RESTORE_REREAD && (g->best == NULL || n > g->best_seq)) {
         free(g->best);
         g->best = strdup(text);
         g->best_seq = n;
     }
-    json_decref(o);
 }
 
 /* A group restored or started: bring it in line with its corridor's
@@ -2284,7 +2299,8 @@ static bool restore_step(struct restore *r, int k)
         g->best = g->active = NULL;
         g->best_seq = 0;
         snprintf(idx, sizeof idx, "%zu", i);
-        read_group(r, idx);
+        if (restore_work_add(r, read_group, idx) < 0)
+            break;                          /* paced: a city's copies are tens of MB */
     }
     if (k == 1)
         restore_groups(r, s);

@@ -760,6 +760,16 @@ static void test_plan_fixed(void)
     CU_ASSERT_STRING_EQUAL(h->plan_id, "p1");
     char *again = adaptive_snapshot(h);
     CU_ASSERT_STRING_EQUAL(again, snap);
+    /* its seq read from its head (a restore's pick of the newest copy) */
+    unsigned long long head_seq = 0;
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq(snap, &head_seq), 0);
+    CU_ASSERT_EQUAL(head_seq, g->seq);
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq("{\"seq\":3,\"v\":1}", &head_seq), -1);
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq("{\"v\":1,\"seq\":-3}", &head_seq), -1);
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq("{\"v\":1,\"seq\":3x}", &head_seq), -1);
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq("{\"v\":1,\"seq\":99999999999999999999999,", &head_seq), -1);
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq("{\"v\":1,\"seq\":7}", &head_seq), 0);
+    CU_ASSERT_EQUAL(head_seq, 7);
     adaptive_advance(h, 1000 + 20 * C0, NULL, NULL);
     expect_plan_running(h, Cp);
     free(snap);
