@@ -414,6 +414,12 @@ char *adaptive_snapshot(const struct adaptive_group *g);
  * intersection id). Members without an override take g's default mode.
  * 0, or -1 with a message and g unchanged. */
 int adaptive_restore(struct adaptive_group *g, const char *json, char *err, size_t errlen);
+/* A snapshot's seq without parsing the rest: a restore picks the newest
+ * of a group's copies (one in every member's key) and parses only that
+ * one; a city's copies are tens of megabytes of JSON. 0 with *seq, or -1
+ * when the text does not begin as adaptive_snapshot writes it (the caller
+ * parses it whole). */
+int adaptive_snapshot_seq(const char *json, unsigned long long *seq);
 
 /* ---- SPaT (adaptive_spat.c) ---- */
 

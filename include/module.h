@@ -104,7 +104,9 @@ void lifetime_check(const struct lifetime *lt, struct app *a, const char *module
 /* Replies outstanding at most. The window starts small and paces itself
  * (add one per prompt reply, halve on a late one): a reply is late when it
  * took more than a quarter of the store's timeout, since everything else
- * on the connection, its PING included, waits behind the window. */
+ * on the connection, its PING included, waits behind the window. It is
+ * also never more replies than handling them (at their recent cost) takes
+ * that quarter: replies wait on the process too, not only on Redis. */
 #define RESTORE_WINDOW 2048
 #define RESTORE_WINDOW_MIN 8
 #define RESTORE_WINDOW_START 64
@@ -149,6 +151,7 @@ struct restore {
     int backoff_ms;
     size_t window;           /* replies outstanding at most (paced) */
     uint64_t late_us;        /* a reply slower than this halves the window */
+    uint64_t cost_us;        /* handling a reply lately (moving mean), 0: none yet */
     uint64_t issued;         /* commands issued, ever */
     uint64_t halved_at;      /* `issued` when the window was last halved */
 };

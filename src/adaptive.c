@@ -407,10 +407,34 @@ struct plan {
     bool from_counts[ADAPTIVE_MAX_PHASES];
 };
 
-/* Flows at time t: a fixed member runs on its design flows. */
+/* Has any movement of phase k ever been counted (a count taken, however
+ * old)? */
+static bool ever_counted(const struct adaptive_isec_cfg *c, const struct adaptive_est *est,
+                         size_t k)
+{
+    for (int i = 0; i < ADAPTIVE_NMOV; i++)
+        if ((c->ph[k].movements & (1u << i)) && est[i].t_end > 0)
+            return true;
+    return false;
+}
+
+/* Flows at time t: a fixed member runs on its design flows. At an
+ * adaptive member re-timing from counts, a phase none of whose movements
+ * was ever counted has no known demand and runs at its minimum green
+ * (flow 0: minimum recall), never at its design flow: that is a
+ * peak-hour value for a fixed plan, and at x <= 0.9 it set the cycle of
+ * a whole corridor and took the slack from counted phases (issue 13:
+ * beimalu's bm-03, a left-turn phase designed for 200 veh/h and never
+ * counted, made the common cycle 102 s instead of 96 and got 14 s while
+ * the counted lefts stayed at their 8 s minimum). A phase whose counts
+ * stopped (a failed detector) goes back to its design flow after
+ * ADAPTIVE_STALE_S, as before: that is a fault, not a phase without
+ * detectors. The engineer whose undetected phase carries traffic raises
+ * its min_green_s. */
 static void member_flows(const struct adaptive_member *m, double t, double *flow, bool *fc)
 {
     const struct adaptive_isec_cfg *c = m->cfg;
+    bool any = false;
     for (size_t k = 0; k < c->nphases; k++) {
         if (m->mode == ADAPTIVE_FIXED) {
             flow[k] = c->ph[k].design_vph;
@@ -420,7 +444,11 @@ static void member_flows(const struct adaptive_member *m, double t, double *flow
             if (fc[k])
                 flow[k] = fmax(flow[k], m->sat_floor[k]);
         }
+        any |= fc[k];
     }
+    for (size_t k = 0; any && k < c->nphases; k++)
+        if (!fc[k] && !ever_counted(c, m->est, k))
+            flow[k] = 0;
 }
 
 /* Webster's cycle assumes greens in proportion to flow ratios; when

@@ -7,6 +7,8 @@
  * NAN is written as null. Members are matched by intersection id. */
 #include "adaptive.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -100,6 +102,8 @@ static json_t *member_json(const struct adaptive_member *m)
 char *adaptive_snapshot(const struct adaptive_group *g)
 {
     json_t *o = json_object(), *ms = json_array();
+    /* v and seq first (objects keep their insertion order): what
+     * adaptive_snapshot_seq reads */
     json_object_set_new(o, "v", json_integer(SNAPSHOT_VERSION));
     json_object_set_new(o, "seq", json_integer((json_int_t)g->seq));
     json_object_set_new(o, "started", json_boolean(g->started));
@@ -117,6 +121,21 @@ char *adaptive_snapshot(const struct adaptive_group *g)
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(o);
     return s;
+}
+
+int adaptive_snapshot_seq(const char *json, unsigned long long *seq)
+{
+    char head[32];
+    int n = snprintf(head, sizeof head, "{\"v\":%d,\"seq\":", SNAPSHOT_VERSION);
+    if (json == NULL || strncmp(json, head, (size_t)n) != 0 || !isdigit((unsigned char)json[n]))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(json + n, &end, 10);
+    if (errno != 0 || (*end != ',' && *end != '}'))
+        return -1;
+    *seq = v;
+    return 0;
 }
 
 /* ---- reading back ---- */

@@ -526,6 +526,21 @@ static void reason(const struct signals *s, const struct sgroup *g, size_t k,
         add(buf, n, &len, " (MAXBAND, equal bands)");
 }
 
+/* Where phase p's flow came from: its counts, the map's design flow, or
+ * none -- a phase never counted at an adaptive signal that has counts runs
+ * on no flow (its minimum green; docs/signals.md "Adaptive timing"). */
+static const char *flow_source(const struct adaptive_isec_cfg *c, const struct adaptive_record *r,
+                               int p)
+{
+    bool counted = false;
+    for (size_t k = 0; k < c->nphases; k++)
+        counted |= r->from_counts[k];
+    if (r->from_counts[p])
+        return "counts";
+    return counted && r->mode == ADAPTIVE_WEBSTER && r->flow[p] == 0 && c->ph[p].design_vph > 0
+        ? "none" : "design";
+}
+
 /* x, HCM delay and LOS of phase p under record r. */
 static void phase_perf(const struct adaptive_isec_cfg *c, const struct adaptive_record *r,
                        int p, double green, json_t *o)
@@ -538,7 +553,7 @@ static void phase_perf(const struct adaptive_isec_cfg *c, const struct adaptive_
                                              SIGNALS_HCM_I);
     char los[2] = { signals_los(d), '\0' };
     sig_set_num(o, "flow_vph", q);
-    json_object_set_new(o, "flow_source", json_string(r->from_counts[p] ? "counts" : "design"));
+    json_object_set_new(o, "flow_source", json_string(flow_source(c, r, p)));
     sig_set_num(o, "flow_ratio", q / s);
     sig_set_num(o, "degree_of_saturation", x);
     sig_set_num(o, "delay_s", d);
@@ -2134,12 +2149,12 @@ static void h_advisory(struct http_req *r, void *arg)
  * whole (every member's, when a head did not say its seq: another
  * format) and its corridor's active plan; step 2 restores each group
  * from the newest snapshot (or starts it), brings it in line with the
- * active plan (the source of truth) and stores what changed. Reading
- * every member whole at once (before) was 25 copies of each corridor's
- * state, 65 MB at Yantai's size (1,500 intersections): cityd spent longer
- * than redis.timeout_ms parsing them, the store's PING behind them timed
- * out, and the restore began again, for ever on a loaded machine. Steps
- * 0 and 1 go by group as paced work items (module.c). A re-read ("<group
+ * active plan (the source of truth) and stores what changed. Every
+ * member's copy read whole is 25 copies of each corridor's state, 65 MB
+ * at Yantai's size (1,500 intersections): at once, cityd spent longer
+ * than redis.timeout_ms on them and the restore began again for ever;
+ * paced, they still took seconds over the link. The heads are 100 KB.
+ * Steps 0 and 1 go by group as paced work items (module.c). A re-read ("<group
  * index>", after an input of unknown outcome) reads the group whole
  * again: a snapshot ahead of memory replaces it, and the active plan is
  * reconciled. Replies of one group come in order: snapshots, then the
@@ -2152,25 +2167,40 @@ static struct sgroup *group_of(struct signals *s, const char *idx)
     return i < s->ngroups ? &s->groups[i] : NULL;
 }
 
+/* The snapshot's seq: read from its head, else from the whole text (one
+ * not written as adaptive_snapshot writes it); false when unreadable. */
+static bool snapshot_seq(const char *text, unsigned long long *n)
+{
+    if (text == NULL)
+        return false;
+    if (adaptive_snapshot_seq(text, n) == 0)
+        return true;
+    json_t *o = json_loads(text, 0, NULL), *seq = json_object_get(o, "seq");
+    *n = json_is_integer(seq) ? (unsigned long long)json_integer_value(seq) : 0;
+    json_decref(o);
+    return o != NULL;
+}
+
+/* One member's copy of its group's snapshot: only the newest is kept (and
+ * parsed, by restore_groups or adaptive_restore). */
 static void on_snapshot(struct restore *r, const char *idx, const struct store_reply *reply)
 {
     struct signals *s = r->arg;
     struct sgroup *g = group_of(s, idx);
     const char *text = store_reply_str(reply, NULL);
-    json_t *o = text ? json_loads(text, 0, NULL) : NULL;
-    json_t *seq = json_object_get(o, "seq");
-    unsigned long long n = json_is_integer(seq) ? (unsigned long long)json_integer_value(seq) : 0;
+    unsigned long long n = 0;
     char err[ERRLEN], qe[2 * ERRLEN + 3];
-    if (o != NULL && r->mode == RESTORE_REREAD && n > g->live->seq &&
+    if (!snapshot_seq(text, &n))
+        return;
+    if (r->mode == RESTORE_REREAD && n > g->live->seq &&
         adaptive_restore(g->live, text, err, sizeof err) != 0)
         log_warn(&s->a->log, "signals_snapshot_ignored", "group=%s error=%s", idx,
                  log_quote(qe, sizeof qe, err));
-    else if (o != NULL && r->mode != RESTORE_REREAD && (g->best == NULL || n > g->best_seq)) {
+    else if (r->mode != RESTORE_REREAD && (g->best == NULL || n > g->best_seq)) {
         free(g->best);
         g->best = strdup(text);
         g->best_seq = n;
     }
-    json_decref(o);
 }
 
 /* A group restored or started: bring it in line with its corridor's
@@ -2237,13 +2267,12 @@ static void on_head(struct restore *r, const char *id, const struct store_reply 
 {
     size_t i, k, len = 0;
     unsigned long long seq;
-    char after;
     const char *text = store_reply_str(reply, &len);
     if (sscanf(id, "%zu:%zu", &i, &k) != 2 || i >= ((struct signals *)r->arg)->ngroups ||
         text == NULL || len == 0)
         return;                                 /* (no snapshot: "") */
     struct sgroup *g = &((struct signals *)r->arg)->groups[i];
-    if (sscanf(text, "{\"v\":%*u,\"seq\":%llu%c", &seq, &after) != 2 || after != ',')
+    if (adaptive_snapshot_seq(text, &seq) != 0)
         g->head_unsure = true;
     else if (g->head_k == SIZE_MAX || seq > g->head_seq) {
         g->head_seq = seq;

@@ -144,10 +144,21 @@ static void fail(struct restore *r, const char *what, enum store_status st,
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
+/* The replies this process can handle within late_us at what handling
+ * one has cost lately: a reply waits for those ahead of it to be handled
+ * (a city's snapshots, parsed on the one thread), however promptly Redis
+ * sent it, and its timeout counts that wait. */
+static size_t window_now(const struct restore *r)
+{
+    size_t fit = r->cost_us > 0 ? (size_t)(r->late_us / r->cost_us) : r->window;
+    fit = fit > RESTORE_WINDOW_MIN ? fit : RESTORE_WINDOW_MIN;
+    return fit < r->window ? fit : r->window;
+}
+
 /* Issue work items while the window allows. */
 static void pump(struct restore *r)
 {
-    while (!r->failed && r->pending < r->window && r->next_work < r->nwork)
+    while (!r->failed && r->pending < window_now(r) && r->next_work < r->nwork)
         r->item(r, r->work[r->next_work++]);
 }
 
@@ -177,10 +188,14 @@ static void on_reply(void *arg, enum store_status st, const struct store_reply *
     if (live) {
         r->pending--;
         pace(r, c);
-        if (st != STORE_OK || store_reply_type(reply) == STORE_R_ERROR)
+        if (st != STORE_OK || store_reply_type(reply) == STORE_R_ERROR) {
             fail(r, "error", st, reply);
-        else
+        } else {
+            uint64_t t0 = mono_us();
             c->fn(r, c->id[0] ? c->id : NULL, reply);
+            uint64_t took = mono_us() - t0 + 1;
+            r->cost_us = r->cost_us ? (r->cost_us * 7 + took) / 8 : took;
+        }
         advance(r);
     }
     free(c);

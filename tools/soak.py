@@ -11,9 +11,13 @@ ledger check: cityd is restarted (so it answers from what Redis holds) and every
 got a 2xx for (citysim --ledger) is looked up. Writes build/soak/report.md, build/soak/soak.png
 (gnuplot) and the raw samples. What Redis holds is broken down by kind of key (SCAN, sampled
 MEMORY USAGE) at the first simulated hour and at the end, so that growth can be told from the
-retentions filling (docs/scaling.md "Retention"). Standard library only.
+retentions filling (docs/scaling.md "Retention"), and again at every simulated hour of a long
+run. The change feeds keep `retention.feed_s` of Redis's wall clock; the soak scales it by the
+speed (unless --real-time-feeds), so that Redis holds the span of city it would at 1x.
+Standard library only.
 
-  python3 tools/soak.py [--minutes 10] [--speed 10] [--rate 20] [--gates 0.1] [--out build/soak]
+  python3 tools/soak.py [--minutes 15] [--speed 20] [--rate 20] [--gates 0.1] [--start 07:00]
+                        [--real-time-feeds] [--out build/soak]
 """
 import argparse
 import csv
@@ -178,6 +182,18 @@ def sessions_in_memory(base):
     text = body.decode('utf-8', 'replace') if st == 200 else ''
     m = re.search(r'^cityd_parking_sessions_in_memory (\S+)$', text, re.M)
     return float(m.group(1)) if m else None
+
+
+def configured_feed_s():
+    """retention.feed_s of config/cityd.conf (section [retention], key feed_s)."""
+    section = None
+    for line in open(os.path.join(ROOT, 'config', 'cityd.conf'), encoding='utf-8'):
+        line = line.split('#', 1)[0].strip()
+        if line.startswith('['):
+            section = line.strip('[]')
+        elif section == 'retention' and line.split('=')[0].strip() == 'feed_s':
+            return int(line.split('=', 1)[1])
+    return 300
 
 
 def start_cityd(a, port, log, extra=()):
@@ -392,11 +408,15 @@ def plot(out, kinds, hour_wall):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--minutes', type=float, default=10)
-    ap.add_argument('--speed', type=float, default=10)
+    ap.add_argument('--minutes', type=float, default=15)
+    ap.add_argument('--speed', type=float, default=20)
     ap.add_argument('--rate', type=float, default=20, help='reads a second per kind')
     ap.add_argument('--gates', type=float, default=0.1)
     ap.add_argument('--out', default=os.path.join(ROOT, 'build', 'soak'))
+    ap.add_argument('--start', default='07:00', help='simulated start time of day')
+    ap.add_argument('--real-time-feeds', action='store_true',
+                    help='keep retention.feed_s as configured (wall time) instead of scaling it '
+                         'by the speed to the span of city a real city\'s feeds hold')
     ap.add_argument('--replot', action='store_true', help='only redraw soak.png from --out')
     a = ap.parse_args()
     if a.replot:
@@ -418,9 +438,13 @@ def main():
     base = 'http://127.0.0.1:%d' % port
     log = os.path.join(a.out, 'cityd.log')
     open(log, 'w').close()
+    # The feeds keep retention.feed_s of Redis's (wall) clock: at 10x that is ten times the
+    # reports a real city's feeds hold. Scaled by the speed, Redis holds what it would at 1x.
+    a.extra = () if a.real_time_feeds else (
+        'retention.feed_s=%d' % max(1, round(configured_feed_s() / a.speed)),)
     t_boot = time.time()
     try:
-        cityd = start_cityd(a, port, log)
+        cityd = start_cityd(a, port, log, a.extra)
     except StartFailed as e:
         sys.exit('soak: cityd did not start: %s' % e)
     boot_s = time.time() - t_boot
@@ -430,7 +454,7 @@ def main():
     sim_log = os.path.join(a.out, 'citysim.log')
     sim = subprocess.Popen([os.path.join(ROOT, 'bin', 'citysim'), 'city', '--server', base,
                             '--key', KEY, '--map', a.city, '--speed', str(a.speed),
-                            '--date', '2026-12-08', '--start', '07:00', '--duration', str(sim_s),
+                            '--date', '2026-12-08', '--start', a.start, '--duration', str(sim_s),
                             '--progress', '300', '--gates', str(a.gates),
                             '--ledger', os.path.join(a.out, 'ledger.txt')],
                            stdout=open(os.path.join(a.out, 'summary.json'), 'w'),
@@ -440,7 +464,9 @@ def main():
     samples = []        # wall, sim_elapsed, cityd cpu%, rss, redis cpu%, rss, sent, redis used
     prev = {}
     sock = os.path.join(a.var, 'redis.sock')
-    comp_hour = None
+    comps = []                                          # composition at simulated hour 1, 2, ...
+    start_min = int(a.start[:2]) * 60 + int(a.start[3:5])
+    days, prev_tod = 0, None
     wall0 = time.time()
     deadline = wall0 + a.minutes * 60 * 3 + 120
     while sim.poll() is None and time.time() < deadline:
@@ -452,7 +478,11 @@ def main():
         for line in open(sim_log, encoding='utf-8', errors='replace'):
             m = PROGRESS.search(line) or m
         if m:
-            row[1] = (int(m.group(1)) * 60 + int(m.group(2)) - 7 * 60) * 60
+            # simulated time since the start, through midnight
+            tod = ((int(m.group(1)) * 60 + int(m.group(2)) - start_min) % 1440) * 60
+            days += prev_tod is not None and tod < prev_tod
+            prev_tod = tod
+            row[1] = days * 86400 + tod
             row[6] = int(m.group(3))
         for k, pid, col in (('c', cityd.pid, 2), ('r', redis, 4)):
             st = proc_stat(pid) if pid else None
@@ -462,8 +492,9 @@ def main():
                 prev[k] = (st[0], now)
                 row[col + 1] = st[1]
         samples.append(row)
-        if comp_hour is None and row[1] is not None and row[1] >= 3600:
-            comp_hour = redis_composition(sock)
+        if row[1] is not None and row[1] // 3600 > len(comps):
+            comps.append(redis_composition(sock))        # at each simulated hour
+    comp_hour = comps[0] if comps else None
     if sim.poll() is None:
         sim.kill()
     sim.wait()
@@ -496,7 +527,7 @@ def main():
     cityd.wait(60)
     t_restart = time.time()
     try:
-        cityd = start_cityd(a, port, log)
+        cityd = start_cityd(a, port, log, a.extra)
         restart_s = time.time() - t_restart
         ledger = ledger_check(a, base)
         cityd.terminate()
@@ -507,7 +538,7 @@ def main():
         ledger_err = 'cityd did not restart with the default redis.timeout_ms: %s' % e
         t_restart = time.time()
         try:
-            cityd = start_cityd(a, port, log, ['redis.timeout_ms=30000'])
+            cityd = start_cityd(a, port, log, list(a.extra) + ['redis.timeout_ms=30000'])
             restart_s = time.time() - t_restart
             ledger_err += '; restarted with redis.timeout_ms=30000 in %.1f s' % restart_s
             ledger = ledger_check(a, base)
@@ -537,8 +568,14 @@ def main():
     png = plot(a.out, sorted(reads), hour[0] if hour else None)
     cpu = lambda col: statistics.mean([s[col] for s in samples if s[col] is not None] or [float('nan')])
     out = ['# Soak: a Yantai-sized city (%s)' % time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
-           '', 'Command: `make soak` (python3 tools/soak.py --minutes %g --speed %g --rate %g --gates %g)'
-           % (a.minutes, a.speed, a.rate, a.gates), '',
+           '', 'Command: `make soak` (python3 tools/soak.py --minutes %g --speed %g --rate %g --gates %g'
+           ' --start %s%s)' % (a.minutes, a.speed, a.rate, a.gates, a.start,
+                               ' --real-time-feeds' if a.real_time_feeds else ''), '',
+           '- change feeds: %s' % ('retention.feed_s as configured (Redis\'s wall clock: at %gx '
+                                   'they hold %g times the city a real one\'s do)' % (a.speed, a.speed)
+                                   if a.real_time_feeds else
+                                   '%s (the configured %d s of wall time scaled by the speed: the '
+                                   'span of city a real city\'s feeds hold)' % (a.extra[0], configured_feed_s())),
            '- city: %d lots, %d stops, %d intersections (citysim gen-city defaults); cityd start '
            'to healthy: %.1f s' % (len(lots), len(stops), len(isecs), boot_s),
            '- wall time driven: %.0f s; simulated: %d s (asked %g x: achieved %.1f x)' % (
@@ -586,6 +623,14 @@ def main():
                        key=lambda k: -comp_end.get(k, (0, 0))[1])[:20]:
         h, e = (comp_hour or {}).get(kind, (0, 0)), comp_end.get(kind, (0, 0))
         out.append('| `%s` | %d | %.1f | %d | %.1f |' % (kind, h[0], h[1] / 2**20, e[0], e[1] / 2**20))
+    if len(comps) > 1:
+        out += ['', 'Redis by kind of key over simulated time (MiB, sampled MEMORY USAGE at each '
+                'simulated hour, then at the end):', '',
+                '| key | ' + ' | '.join('%d h' % (i + 1) for i in range(len(comps))) + ' | end |',
+                '|---|' + '---|' * (len(comps) + 1)]
+        for kind in sorted(comp_end, key=lambda k: -comp_end[k][1])[:14]:
+            out.append('| `%s` | %s |' % (kind, ' | '.join(
+                '%.1f' % (c.get(kind, (0, 0))[1] / 2**20) for c in comps + [comp_end])))
     out += ['', 'Plot: %s (latency per minute, RSS over time); raw: samples.tsv, reads.tsv.' % png]
     text = '\n'.join(out) + '\n'
     open(os.path.join(a.out, 'report.md'), 'w').write(text)

@@ -203,6 +203,9 @@ class Stack:
     """A redis-server and a cityd (replay clock, `mode`) for one run."""
     KEY = "eval-admin"
 
+    # The map cityd loads (set by main from --map: the corridor's map).
+    MAP = None
+
     def __init__(self, cityd, mode, corridor="nandajie"):
         self.corridor = corridor
         self.dir = tempfile.mkdtemp(prefix="citysim-eval-stack-")
@@ -221,10 +224,14 @@ class Stack:
             [cityd, "-o", f"server.listen=127.0.0.1:{cport}",
              "-o", f"redis.url=redis://127.0.0.1:{rport}",
              "-o", f"auth.keys_file={self.dir}/keys.conf", "-o", f"signals.mode={mode}",
-             "-o", "clock.mode=replay", "-o", "log.level=warn"], stderr=self.log))
+             "-o", "clock.mode=replay", "-o", "log.level=warn"]
+            + (["-o", f"map.dir={self.MAP}"] if self.MAP else []), stderr=self.log))
         self.base = f"http://127.0.0.1:{cport}"
         # Ready when the controllers are restored (503 before).
-        self.wait(lambda: self.status("/v1/signals/intersections/nd-01/timing") == 200, "cityd")
+        first = load_map(os.path.join(self.MAP or "maps/yantai", "corridors.geojson"),
+                         corridor)[0]["id"]
+        self.wait(lambda: self.status(f"/v1/signals/intersections/{first}/timing") == 200,
+                  "cityd")
 
     def wait(self, ready, what):
         for _ in range(300):
@@ -360,6 +367,7 @@ def main():
     ap.add_argument("--timings", default="", help="comma-separated substrings of timing names; "
                     "all by default")
     a = ap.parse_args()
+    Stack.MAP = os.path.abspath(a.map)
     seeds = [str(s) for s in range(1, a.seeds + 1)]
     tmp = tempfile.mkdtemp(prefix="citysim-eval-")
     plan_path = os.path.join(tmp, "plan.json")

@@ -19,6 +19,10 @@
 # A subset while developing: LEVELS=light,near,peak (prefixes) and
 # TIMINGS=substrings of the timing names, e.g.
 #   CORRIDORS=beimalu LEVELS=light TIMINGS="1-min counts + queues" tests/eval/citysim_corridor.sh
+# Another map's corridor (cityd and citysim both load MAP), e.g. the held-out
+# synthetic corridor of docs/citysim.md:
+#   bin/citysim gen-city --out build/c000 --lots 20 --bays 600 --signals 6 --buses 20 --seed 1
+#   MAP=build/c000 CORRIDORS=c000 tests/eval/citysim_corridor.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin}
@@ -35,6 +39,6 @@ fi
 for cor in ${CORRIDORS:-nandajie beimalu}; do
     echo "== citysim: $cor, Bentonville peak hour (mean of $SEEDS seeds)"
     python3 tests/eval/citysim_corridor.py --citysim "$BIN/citysim" --cityd "$BIN/cityd" \
-        --data "$DATA" --map maps/yantai --seeds "$SEEDS" --corridor "$cor" \
+        --data "$DATA" --map "${MAP:-maps/yantai}" --seeds "$SEEDS" --corridor "$cor" \
         --levels "${LEVELS:-}" --timings "${TIMINGS:-}"
 done

@@ -186,6 +186,11 @@ static void test_counts_idempotent(void)
     json_t *t = timing("nd-03", T0 + 900);
     json_t *p0 = json_array_get(json_object_get(t, "phases"), 0);
     CU_ASSERT_STRING_EQUAL(str(p0, "flow_source"), "counts");
+    /* The north-south lefts' phase was never counted (NBL not detected,
+     * SBL absent): no flow, its minimum green -- not its design flow. */
+    json_t *p3 = json_array_get(json_object_get(t, "phases"), 3);
+    CU_ASSERT_STRING_EQUAL(str(p3, "flow_source"), "none");
+    CU_ASSERT_DOUBLE_EQUAL(num(p3, "flow_vph"), 0, 0);
     /* EB 300+20 beats WB 280: 1280 veh/h, after one count still shrunk
      * toward the design flow (1500). */
     CU_ASSERT_DOUBLE_EQUAL(num(p0, "flow_vph"), 1500 + (1 - exp(-1.0)) * (1280 - 1500), 1e-5);

@@ -760,6 +760,16 @@ static void test_plan_fixed(void)
     CU_ASSERT_STRING_EQUAL(h->plan_id, "p1");
     char *again = adaptive_snapshot(h);
     CU_ASSERT_STRING_EQUAL(again, snap);
+    /* its seq read from its head (a restore's pick of the newest copy) */
+    unsigned long long head_seq = 0;
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq(snap, &head_seq), 0);
+    CU_ASSERT_EQUAL(head_seq, g->seq);
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq("{\"seq\":3,\"v\":1}", &head_seq), -1);
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq("{\"v\":1,\"seq\":-3}", &head_seq), -1);
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq("{\"v\":1,\"seq\":3x}", &head_seq), -1);
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq("{\"v\":1,\"seq\":99999999999999999999999,", &head_seq), -1);
+    CU_ASSERT_EQUAL(adaptive_snapshot_seq("{\"v\":1,\"seq\":7}", &head_seq), 0);
+    CU_ASSERT_EQUAL(head_seq, 7);
     adaptive_advance(h, 1000 + 20 * C0, NULL, NULL);
     expect_plan_running(h, Cp);
     free(snap);
@@ -908,6 +918,61 @@ static void test_plan_uncounted_phase(void)
     adaptive_advance(g, 3600 + 600, NULL, NULL);
     CU_ASSERT_TRUE(adaptive_plan_status(g, 1, 4200, why, sizeof why));
     CU_ASSERT_DOUBLE_EQUAL(g->target_cycle, 70, 1e-9);
+    adaptive_group_free(g);
+    corridor3(1200);
+}
+
+/* Counts at member k with the left turns' too (ebl NAN: not counted). */
+static void post_left(struct adaptive_group *g, size_t k, double t0, double len, double eb,
+                      double ebl, double ns)
+{
+    double c[ADAPTIVE_NMOV];
+    enum adaptive_est_result res[ADAPTIVE_NMOV];
+    counts_clear(c);
+    c[adaptive_movement_index("EBT")] = eb * len / 3600;
+    c[adaptive_movement_index("EBL")] = ebl * len / 3600;
+    c[adaptive_movement_index("NBT")] = ns * len / 3600;
+    adaptive_advance(g, t0 + len, NULL, NULL);
+    adaptive_count(g, k, c, NULL, t0, len, res);
+}
+
+/* A phase never counted at an adaptive signal that has counts runs at its
+ * minimum and does not set the cycle (issue 13: its design flow did). By
+ * hand, corridor3's middle signal alone (lost time 12 s; minimums 15, 8,
+ * 10 s), through 900 veh/h at 3,600, cross 300 at 1,800, lefts never
+ * counted: Y = 0.25 + 0.167, Webster (1.5 * 12 + 5) / (1 - Y) = 39.4 ->
+ * the minimums' 45 s, where every phase is at x <= 0.9 (through needs
+ * 0.25 * 45 / 0.9 = 12.5 s of its 15, cross 8.3 of 10): 45 s, greens
+ * 15 / 8 / 10. With the lefts' design 200 veh/h at 1,650 (as before):
+ * Y = 0.538, (18 + 5) / 0.462 -> 50 s. A left-turn detector that counted
+ * and then fell silent is a fault: after ADAPTIVE_STALE_S the design flow
+ * is back (50 s). */
+static void test_uncounted_phase_minimum(void)
+{
+    corridor3(1200);
+    struct adaptive_group_cfg gc = { NULL, 1, &cor_cfg[1], 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    double t = 0;
+    for (; t < 4 * 3600; t += 900)
+        post_left(g, 0, t, 900, 900, NAN, 300);
+    adaptive_advance(g, t + 300, NULL, NULL);
+    const struct adaptive_record *r = &g->m[0].cur;
+    CU_ASSERT_DOUBLE_EQUAL(r->cycle_s, 45, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r->green[0], 15, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r->green[1], 8, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r->green[2], 10, 1e-9);
+    CU_ASSERT_FALSE(r->from_counts[1]);
+    adaptive_group_free(g);
+    /* The lefts counted (0 veh/h) for an hour, then silent for two. */
+    g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
+    adaptive_start(g, 0);
+    for (t = 0; t < 3600; t += 900)
+        post_left(g, 0, t, 900, 900, 0, 300);
+    for (; t < 3 * 3600; t += 900)
+        post_left(g, 0, t, 900, 900, NAN, 300);
+    adaptive_advance(g, t + 300, NULL, NULL);
+    CU_ASSERT_DOUBLE_EQUAL(g->m[0].cur.cycle_s, 50, 1e-9);
     adaptive_group_free(g);
     corridor3(1200);
 }
@@ -1403,6 +1468,7 @@ int suite_adaptive(void)
         !CU_add_test(s, "plan split as the prior", test_prior_split) ||
         !CU_add_test(s, "adaptive member keeps the plan's split", test_plan_adaptive_prior) ||
         !CU_add_test(s, "uncounted phase keeps the plan", test_plan_uncounted_phase) ||
+        !CU_add_test(s, "uncounted phase at its minimum", test_uncounted_phase_minimum) ||
         !CU_add_test(s, "plan rejoined past the dead band", test_plan_rejoin_dead_band) ||
         !CU_add_test(s, "max pressure", test_max_pressure) ||
         !CU_add_test(s, "queue model", test_queue_model) ||
