@@ -9,7 +9,8 @@ seeds' noise?). Uses citysim_corridor.py's loads and closed loops.
            each adaptive timing (CAND's when given, else BASE's) against the
            fixed timing of BASE with the least mean total, seed by seed: the
            mean difference in % of the fixed plan's mean, and its standard
-           error (sd of the per-seed differences / sqrt(n)).
+           error (sd of the per-seed differences / sqrt(n)); --against NAME:
+           that fixed timing instead.
 Same DATA / MAP conventions as citysim_corridor.sh.
 """
 import argparse
@@ -93,6 +94,8 @@ def do_compare(a):
     for lvl, rows in base["levels"].items():
         fixed = [t for t in FIXED if t in rows]
         best = min(fixed, key=lambda t: mean([r["total"] for r in rows[t]]))
+        if a.against:
+            best = a.against
         for t in ADAPT:
             if t not in cand["levels"].get(lvl, {}):
                 continue
@@ -126,6 +129,7 @@ def main():
     c = sub.add_parser("compare")
     c.add_argument("base")
     c.add_argument("cand", nargs="?")
+    c.add_argument("--against", help="this fixed timing instead of the best")
     a = ap.parse_args()
     do_run(a) if a.cmd == "run" else do_compare(a)
 
