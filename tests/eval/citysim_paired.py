@@ -10,7 +10,7 @@ seeds' noise?). Uses citysim_corridor.py's loads and closed loops.
            fixed timing of BASE with the least mean total, seed by seed: the
            mean difference in % of the fixed plan's mean, and its standard
            error (sd of the per-seed differences / sqrt(n)); --against NAME:
-           that fixed timing instead.
+           that fixed timing instead; --delta: CAND against BASE, timing by timing.
 Same DATA / MAP conventions as citysim_corridor.sh.
 """
 import argparse
@@ -96,10 +96,16 @@ def do_compare(a):
         best = min(fixed, key=lambda t: mean([r["total"] for r in rows[t]]))
         if a.against:
             best = a.against
+        if a.delta:
+            rows = {t: r for t, r in rows.items() if t in ADAPT}
         for t in ADAPT:
             if t not in cand["levels"].get(lvl, {}):
                 continue
-            ad, fx = cand["levels"][lvl][t], rows[best]
+            if a.delta and t not in rows:
+                continue
+            ad, fx = cand["levels"][lvl][t], rows[t if a.delta else best]
+            if a.delta:
+                best = "the same in BASE"
             n = min(len(ad), len(fx))
             cells = []
             for d in DIRS:
@@ -130,6 +136,8 @@ def main():
     c.add_argument("base")
     c.add_argument("cand", nargs="?")
     c.add_argument("--against", help="this fixed timing instead of the best")
+    c.add_argument("--delta", action="store_true",
+                   help="CAND's adaptive timings against BASE's same timing")
     a = ap.parse_args()
     do_run(a) if a.cmd == "run" else do_compare(a)
 
