@@ -217,9 +217,7 @@ struct adaptive_isec_cfg {
  * included) need more: a phase gets at least the green that serves its
  * flow at x = ADAPTIVE_X_MAX (in whole vehicles, never under its minimum),
  * taken from the phases whose prior exceeds their own such need, in
- * proportion to that excess: first from the phases other than the
- * corridor's through phases (c->out_phase, c->in_phase), from those only
- * when the others' excess does not cover it. A phase not `counted` (its flow is the
+ * proportion to that excess. A phase not `counted` (its flow is the
  * design flow the plan was made from) keeps its prior. Returns 0, or -1 (green untouched) when the
  * needs do not fit in C. */
 int adaptive_prior_split(const struct adaptive_isec_cfg *c, const double *prior,

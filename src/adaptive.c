@@ -683,17 +683,11 @@ static bool plan_prior(const struct adaptive_group *g, const struct adaptive_mem
     return m->mode == ADAPTIVE_WEBSTER && plan_offsets(g);
 }
 
-/* Is phase k one of the corridor's through phases (the green wave's)? */
-static bool through_phase(const struct adaptive_isec_cfg *c, size_t k)
-{
-    return (int)k == c->out_phase || (int)k == c->in_phase;
-}
-
 int adaptive_prior_split(const struct adaptive_isec_cfg *c, const double *prior,
                          const double *flow, const bool *counted, double C, double *green)
 {
     size_t n = c->nphases;
-    double need[ADAPTIVE_MAX_PHASES], deficit = 0, surplus = 0, minor = 0;
+    double need[ADAPTIVE_MAX_PHASES], deficit = 0, surplus = 0;
     for (size_t k = 0; k < n; k++) {
         /* In whole vehicles, as member_split: floor(s g / 3600) pass. */
         double h = 3600.0 / c->ph[k].saturation_vph;
@@ -705,29 +699,14 @@ int adaptive_prior_split(const struct adaptive_isec_cfg *c, const double *prior,
             need[k] = prior[k];
         if (need[k] > prior[k])
             deficit += need[k] - prior[k];
-        else {
+        else
             surplus += prior[k] - need[k];
-            if (!through_phase(c, k))
-                minor += prior[k] - need[k];
-        }
     }
     if (deficit > surplus + 1e-9)
         return -1;
-    /* The other phases' excess first, the through phases' last: the
-     * plan's band is made of their green (nandajie with its plan at light
-     * load: the lefts' green taken from the wave cost outbound 8.7 %
-     * against the plan itself). */
-    double from_minor = fmin(deficit, minor), from_through = deficit - from_minor;
-    for (size_t k = 0; k < n; k++) {
-        double excess = prior[k] - need[k];
-        if (excess <= 0)
-            green[k] = need[k];
-        else if (through_phase(c, k))
-            green[k] = prior[k] - (from_through > 0 ? excess * from_through / (surplus - minor)
-                                                    : 0);
-        else
-            green[k] = prior[k] - (from_minor > 0 ? excess * from_minor / minor : 0);
-    }
+    for (size_t k = 0; k < n; k++)
+        green[k] = need[k] >= prior[k] ? need[k]
+                 : prior[k] - (deficit > 0 ? (prior[k] - need[k]) * deficit / surplus : 0);
     return 0;
 }
 

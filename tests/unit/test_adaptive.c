@@ -863,40 +863,6 @@ static void test_prior_split(void)
     CU_ASSERT_DOUBLE_EQUAL(g[0], -1, 0);
 }
 
-/* The corridor's through phase gives last (issue 13: nandajie with its
- * green-wave plan at light load, outbound +8.7 % against the plan it runs,
- * the lefts' green taken from the wave). The set-up of test_prior_split,
- * phase 1 the corridor's through phase (out_phase = in_phase = 0).
- * Flows 400 / 300 / 100 need 24 / 18 / 6 s: phase 2 is 6 s short, phase 3
- * has 15 s above its need and gives all 6 (in proportion to the excess,
- * phase 1's 21 s and phase 3's 15 s, phase 1 gave 3.5). With 500 veh/h
- * on phase 2 (14 vehicles: 28 s, 16 short) phase 3 gives its 15 s down to
- * its 6 s need and phase 1 the last second. */
-static void test_prior_split_through_last(void)
-{
-    struct adaptive_isec_cfg c = { .id = "p", .nphases = 3, .lost_time_s = 12,
-                                   .cycle_min_s = 40, .cycle_max_s = 150,
-                                   .out_phase = 0, .in_phase = 0 };
-    for (int k = 0; k < 3; k++)
-        c.ph[k] = (struct adaptive_phase_cfg){ .movements = 1u << (3 * k + 1),
-                                               .saturation_vph = 1800, .min_green_s = 5,
-                                               .design_vph = 300 };
-    char err[128];
-    CU_ASSERT_EQUAL_FATAL(adaptive_cfg_finish(&c, err, sizeof err), 0);
-    const double prior[3] = { 45, 12, 21 }, some[3] = { 400, 300, 100 },
-                 more[3] = { 400, 500, 100 };
-    const bool all[3] = { true, true, true };
-    double g[3];
-    CU_ASSERT_EQUAL(adaptive_prior_split(&c, prior, some, all, 90, g), 0);
-    CU_ASSERT_DOUBLE_EQUAL(g[0], 45, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(g[1], 18, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(g[2], 15, 1e-9);
-    CU_ASSERT_EQUAL(adaptive_prior_split(&c, prior, more, all, 90, g), 0);
-    CU_ASSERT_DOUBLE_EQUAL(g[0], 44, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(g[1], 28, 1e-9);
-    CU_ASSERT_DOUBLE_EQUAL(g[2], 6, 1e-9);
-}
-
 /* An adaptive member running an activated plan's cycle keeps the plan's
  * split while its counts fit in it (before: re-split by Webster from the
  * counts, which gave the corridor evaluation's protected lefts and side
@@ -1500,7 +1466,6 @@ int suite_adaptive(void)
         !CU_add_test(s, "a plan in fixed mode", test_plan_fixed) ||
         !CU_add_test(s, "a plan in adaptive mode", test_plan_adaptive) ||
         !CU_add_test(s, "plan split as the prior", test_prior_split) ||
-        !CU_add_test(s, "plan prior: the through phase gives last", test_prior_split_through_last) ||
         !CU_add_test(s, "adaptive member keeps the plan's split", test_plan_adaptive_prior) ||
         !CU_add_test(s, "uncounted phase keeps the plan", test_plan_uncounted_phase) ||
         !CU_add_test(s, "uncounted phase at its minimum", test_uncounted_phase_minimum) ||
