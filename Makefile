@@ -6,7 +6,7 @@
 #   make test       install missing packages, build, run every test
 #   make test SAN=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      benchmarks (figures beside baselines measured in the same run)
-#   make soak       a Yantai-sized city driven by citysim at 10x for 10 min (tools/soak.py)
+#   make soak       a Yantai-sized city driven by citysim at 20x for 15 min (tools/soak.py)
 #   make fuzz       libFuzzer harnesses (clang), FUZZ_SECONDS each (tests/fuzz/README.md)
 #   make chaos      only the chaos suite of make test (tests/integration/chaos.md)
 #   make valgrind   unit tests, and integration suites with cityd, under valgrind
@@ -134,7 +134,7 @@ run: deps
 	@BIN=$(BIN) DEMO=$(DEMO) tools/run_demo.sh
 
 # the city-scale soak (not part of make test; >= 10 min on 2 cores): tools/soak.py,
-# report in build/soak/report.md and soak.png. SOAK_ARGS="--minutes 10 --speed 10"
+# report in build/soak/report.md and soak.png. SOAK_ARGS="--minutes 15 --speed 20"
 soak: deps
 	@$(MAKE) --no-print-directory all
 	@python3 tools/soak.py $(SOAK_ARGS)

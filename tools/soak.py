@@ -16,7 +16,7 @@ run. The change feeds keep `retention.feed_s` of Redis's wall clock; the soak sc
 speed (unless --real-time-feeds), so that Redis holds the span of city it would at 1x.
 Standard library only.
 
-  python3 tools/soak.py [--minutes 10] [--speed 10] [--rate 20] [--gates 0.1] [--start 07:00]
+  python3 tools/soak.py [--minutes 15] [--speed 20] [--rate 20] [--gates 0.1] [--start 07:00]
                         [--real-time-feeds] [--out build/soak]
 """
 import argparse
@@ -408,8 +408,8 @@ def plot(out, kinds, hour_wall):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--minutes', type=float, default=10)
-    ap.add_argument('--speed', type=float, default=10)
+    ap.add_argument('--minutes', type=float, default=15)
+    ap.add_argument('--speed', type=float, default=20)
     ap.add_argument('--rate', type=float, default=20, help='reads a second per kind')
     ap.add_argument('--gates', type=float, default=0.1)
     ap.add_argument('--out', default=os.path.join(ROOT, 'build', 'soak'))
