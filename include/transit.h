@@ -168,8 +168,9 @@ struct transit_draft;
  * (err: the field, or out of memory) or OUTDATED with *out NULL. */
 enum transit_result transit_draft(struct transit *t, const struct gtfsrt_vehicle *v, double now,
                                   struct transit_draft **out, char *err, size_t errlen);
-/* The vehicle's state the draft leaves, packed (transit_state_pack);
- * owned by the draft. */
+/* The vehicle's state the draft leaves, packed (transit_state_pack; the
+ * draft holds it as packed, to the bit); owned by the draft. NULL (*len
+ * 0) when the report has no timestamp. */
 const void *transit_draft_state(const struct transit_draft *d, size_t *len);
 /* Apply the draft: the vehicle takes its state and what the report
  * taught is learned and appended to obs (up to max_obs; *n_obs set), as
@@ -197,18 +198,24 @@ void transit_observe(struct transit *t, const struct transit_obs *o);
 enum transit_result transit_restore(struct transit *t, const struct gtfsrt_vehicle *v,
                                     double now, char *err, size_t errlen);
 
-/* What the registry made of vehicle id's reports (trip, place, status,
+/* What the registry made of a vehicle's reports (trip, place, status,
  * the learning and jump-filter state, the predictions), packed (binary,
- * *len bytes), so that every process shows a bus as the one that took
- * its report does, though their histories differ (one started later, or
- * missed a report): the taker shares it, the others adopt it. Malloc'd
- * (caller frees); NULL when the vehicle is unknown or out of memory. */
-void *transit_state_pack(const struct transit *t, const char *id, size_t *len);
-/* Adopt such a state for vehicle id: 1 when taken, 0 when it is not for
- * the vehicle's last report (unknown vehicle, another timestamp: the
- * vehicle's own state stays), -1 when unreadable or not of this feed
+ * *len bytes, ~60-80 for a 30-stop pattern), so that every process shows
+ * a bus as the one that took its report does, though their histories
+ * differ (one started later, or missed a report): the taker shares it,
+ * the others adopt it. A state is of one report, rep (the vehicle's last;
+ * its timestamp, position, motion, trip and route ids as Redis keeps
+ * them), and says only what rep does not: it is read with rep. Malloc'd
+ * (caller frees); NULL when the vehicle is unknown, not at rep's
+ * timestamp, or out of memory. */
+void *transit_state_pack(const struct transit *t, const struct gtfsrt_vehicle *rep, size_t *len);
+/* Adopt such a state of report rep for vehicle rep->vehicle_id: 1 when
+ * taken, 0 when rep is not the vehicle's last report (unknown vehicle,
+ * another timestamp: the vehicle's own state stays), -1 when unreadable
+ * (another version: see transit.c), not of this feed or out of memory
  * (nothing changed). */
-int transit_state_adopt(struct transit *t, const char *id, const void *buf, size_t len);
+int transit_state_adopt(struct transit *t, const struct gtfsrt_vehicle *rep, const void *buf,
+                        size_t len);
 
 const struct transit_vehicle *transit_vehicle_get(const struct transit *t, const char *id);
 /* Status as seen at `now` (stale when silent longer than stale_after_s). */

@@ -45,6 +45,7 @@
 #include <event2/event.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,9 @@ struct sgroup {
     char *best;                             /* newest snapshot found (owned) */
     unsigned long long best_seq;
     char *active;                           /* the corridor's active plan (JSON, owned) */
+    unsigned long long head_seq;            /* newest seq the members' snapshot heads say ... */
+    size_t head_k;                          /* ... and its member (SIZE_MAX: none) */
+    bool head_unsure;                       /* a head did not say: read every member whole */
     bool save;                              /* changed at this start: store it */
     /* the lease (several cityd) */
     bool owner;                             /* this process holds it ... */
@@ -2136,14 +2140,26 @@ static void h_advisory(struct http_req *r, void *arg)
 
 /* ---- restore from Redis ----
  *
- * The module's restore (module.h). Step 0 reads, for every group, every
- * member's snapshot and its corridor's active plan; step 1 restores each
- * group from the newest snapshot (or starts it), brings it in line with
- * the active plan (the source of truth) and stores what changed. A
- * re-read ("<group index>", after an input of unknown outcome) reads the
- * group again: a snapshot ahead of memory replaces it, and the active
- * plan is reconciled. Replies of one group come in order: snapshots, then
- * the plan. */
+ * The module's restore (module.h). Every member's key holds its whole
+ * group's state as of the member's last input (~1.8 KB a member: 45 KB
+ * for a 25-member corridor), and the group's newest is the one with the
+ * highest seq. Step 0 reads the head of every member's snapshot (its
+ * first SNAPSHOT_HEAD bytes: adaptive_snapshot writes "v" and "seq"
+ * first); step 1 reads, for every group, the newest member's snapshot
+ * whole (every member's, when a head did not say its seq: another
+ * format) and its corridor's active plan; step 2 restores each group
+ * from the newest snapshot (or starts it), brings it in line with the
+ * active plan (the source of truth) and stores what changed. Every
+ * member's copy read whole is 25 copies of each corridor's state, 65 MB
+ * at Yantai's size (1,500 intersections): at once, cityd spent longer
+ * than redis.timeout_ms on them and the restore began again for ever;
+ * paced, they still took seconds over the link. The heads are 100 KB.
+ * Steps 0 and 1 go by group as paced work items (module.c). A re-read ("<group
+ * index>", after an input of unknown outcome) reads the group whole
+ * again: a snapshot ahead of memory replaces it, and the active plan is
+ * reconciled. Replies of one group come in order: snapshots, then the
+ * plan. */
+#define SNAPSHOT_HEAD "63"                  /* GETRANGE end: 64 bytes */
 
 static struct sgroup *group_of(struct signals *s, const char *idx)
 {
@@ -2220,20 +2236,73 @@ static void on_active_plan(struct restore *r, const char *idx, const struct stor
         restore_plan(s, g, s->a->cfg.clock_mode == CLOCK_REPLAY, app_now(s->a));
 }
 
+static void read_snapshot(struct restore *r, struct sgroup *g, const char *idx, size_t k)
+{
+    char key[KEY_MAX];
+    const char *argv[] = {"GET", keys_intersection(key, sizeof key, g->isec[k].id, "adaptive")};
+    restore_cmd(r, on_snapshot, idx, 2, argv);
+}
+
+static void read_plan(struct restore *r, struct sgroup *g, const char *idx)
+{
+    char key[KEY_MAX];
+    if (g->cor == NULL)
+        return;
+    const char *argv[] = {"GET", keys_corridor(key, sizeof key, g->cfg.id, "plan:active")};
+    restore_cmd(r, on_active_plan, idx, 2, argv);
+}
+
 /* The group's snapshots, then its corridor's active plan. */
 static void read_group(struct restore *r, const char *idx)
 {
-    struct signals *s = r->arg;
-    struct sgroup *g = group_of(s, idx);
-    char key[KEY_MAX];
-    for (size_t k = 0; g != NULL && k < g->cfg.n; k++) {
-        const char *argv[] = {"GET", keys_intersection(key, sizeof key, g->isec[k].id,
-                                                       "adaptive")};
-        restore_cmd(r, on_snapshot, idx, 2, argv);
+    struct sgroup *g = group_of(r->arg, idx);
+    for (size_t k = 0; g != NULL && k < g->cfg.n; k++)
+        read_snapshot(r, g, idx, k);
+    if (g != NULL)
+        read_plan(r, g, idx);
+}
+
+/* A member's snapshot head ("<group>:<member>"): the newest so far? */
+static void on_head(struct restore *r, const char *id, const struct store_reply *reply)
+{
+    size_t i, k, len = 0;
+    unsigned long long seq;
+    const char *text = store_reply_str(reply, &len);
+    if (sscanf(id, "%zu:%zu", &i, &k) != 2 || i >= ((struct signals *)r->arg)->ngroups ||
+        text == NULL || len == 0)
+        return;                                 /* (no snapshot: "") */
+    struct sgroup *g = &((struct signals *)r->arg)->groups[i];
+    if (adaptive_snapshot_seq(text, &seq) != 0)
+        g->head_unsure = true;
+    else if (g->head_k == SIZE_MAX || seq > g->head_seq) {
+        g->head_seq = seq;
+        g->head_k = k;
     }
-    if (g != NULL && g->cor != NULL) {
-        const char *argv[] = {"GET", keys_corridor(key, sizeof key, g->cfg.id, "plan:active")};
-        restore_cmd(r, on_active_plan, idx, 2, argv);
+}
+
+/* Step 0's work item: every member's snapshot head. */
+static void read_heads(struct restore *r, const char *idx)
+{
+    struct sgroup *g = group_of(r->arg, idx);
+    char key[KEY_MAX], id[48];
+    for (size_t k = 0; g != NULL && k < g->cfg.n; k++) {
+        const char *argv[] = {"GETRANGE", keys_intersection(key, sizeof key, g->isec[k].id,
+                                                            "adaptive"), "0", SNAPSHOT_HEAD};
+        snprintf(id, sizeof id, "%s:%zu", idx, k);
+        restore_cmd(r, on_head, id, 4, argv);
+    }
+}
+
+/* Step 1's work item: the newest snapshot (all, when unsure), the plan. */
+static void read_newest(struct restore *r, const char *idx)
+{
+    struct sgroup *g = group_of(r->arg, idx);
+    if (g != NULL && g->head_unsure)
+        read_group(r, idx);
+    else if (g != NULL) {
+        if (g->head_k != SIZE_MAX)
+            read_snapshot(r, g, idx, g->head_k);
+        read_plan(r, g, idx);
     }
 }
 
@@ -2292,19 +2361,23 @@ static bool restore_step(struct restore *r, int k)
 {
     struct signals *s = r->arg;
     char idx[24];
-    for (size_t i = 0; k == 0 && i < s->ngroups; i++) {
+    for (size_t i = 0; k <= 1 && i < s->ngroups; i++) {
         struct sgroup *g = &s->groups[i];
-        free(g->best);
-        free(g->active);
-        g->best = g->active = NULL;
-        g->best_seq = 0;
+        if (k == 0) {
+            free(g->best);
+            free(g->active);
+            g->best = g->active = NULL;
+            g->best_seq = g->head_seq = 0;
+            g->head_k = SIZE_MAX;
+            g->head_unsure = false;
+        }
         snprintf(idx, sizeof idx, "%zu", i);
-        if (restore_work_add(r, read_group, idx) < 0)
-            break;                          /* paced: a city's copies are tens of MB */
+        if (restore_work_add(r, k == 0 ? read_heads : read_newest, idx) != 0)
+            break;
     }
-    if (k == 1)
+    if (k == 2)
         restore_groups(r, s);
-    return k <= 1;
+    return k <= 2;
 }
 
 static void lease_step(struct signals *s, struct sgroup *g);

@@ -112,7 +112,11 @@ struct feed_view {
  * start_date start_time bearing speed label entity, the seconds of track
  * kept (retention.track_s, 0: no track), vehicle, origin, the feed's
  * seconds kept (pfeed_keep), state (what the writer made of the report,
- * transit_draft_state; binary). */
+ * transit_draft_state; binary, read with the report's fields). The feed
+ * entry carries what another process needs of the report (the pos hash
+ * keeps it all): the fields it matches (a restore's, the fallback when
+ * the state is of another version) and the state -- not start_time, label
+ * or entity_id, which the matcher does not use. */
 static const char WRITE_SCRIPT[] =
     RETENTION_LUA_XADD_AT
     "local cur = redis.call('HGET', KEYS[1], 'ts')\n"
@@ -129,7 +133,9 @@ static const char WRITE_SCRIPT[] =
     "redis.call('SADD', KEYS[3], ARGV[13])\n"
     "local s = redis.call('INCR', KEYS[5])\n"
     "redis.call('XADD', KEYS[4], " PFEED_LUA_TRIM("ARGV[15]") ", '*', 'seq', s, 'origin', ARGV[14],"
-    " 'veh', ARGV[13], unpack(f))\n"
+    " 'veh', ARGV[13], 'ts', ARGV[1], 'lon', ARGV[2], 'lat', ARGV[3], 'trip_id', ARGV[4],"
+    " 'route_id', ARGV[5], 'start_date', ARGV[6], 'bearing', ARGV[8], 'speed', ARGV[9],"
+    " 'state', ARGV[16])\n"
     "return 1\n";
 
 struct api_transit {
@@ -261,12 +267,24 @@ static void ingest_reply(struct ingest *in)
     http_reply_json(in->req, 200, body);
 }
 
-static void fmt_num(char *buf, size_t len, double v)
+/* A report's numbers as Redis keeps them (the pos hash, the track, the
+ * feed): "" for none; a position in degrees to 1e-7 (~1 cm); a bearing
+ * or a speed to 7 significant digits ("87.5", not "87.5000000": ~12
+ * bytes less a feed entry, and no receiver gives more). */
+static void fmt_num(char *buf, size_t len, double v, bool position)
 {
     if (isnan(v))
         buf[0] = '\0';
     else
-        snprintf(buf, len, "%.7f", v);
+        snprintf(buf, len, position ? "%.7f" : "%.7g", v);
+}
+
+/* x as Redis keeps it (fmt_num and back). */
+static double as_stored(double x, bool position)
+{
+    char buf[32];
+    fmt_num(buf, sizeof buf, x, position);
+    return buf[0] ? strtod(buf, NULL) : NAN;
 }
 
 static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
@@ -274,6 +292,7 @@ static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
 {
     size_t slen;
     const char *state = transit_draft_state(d, &slen);
+    state = state ? state : "";
     char kpos[KEY_MAX], ktrack[KEY_MAX], kset[KEY_MAX], kfeed[KEY_MAX], kseq[KEY_MAX];
     char ts[32], lon[32], lat[32], bearing[32], speed[32], fmax[24], tkeep[24];
     unsigned part = keys_part(v->vehicle_id);
@@ -285,10 +304,10 @@ static int add_write(struct api_transit *at, struct slotbatch *b, size_t tag,
     pfeed_keep(&at->pf, fmax);
     snprintf(tkeep, sizeof tkeep, "%ld", at->a->cfg.retention_track_s);
     snprintf(ts, sizeof ts, "%llu", (unsigned long long)v->timestamp);
-    fmt_num(lon, sizeof lon, v->lon);
-    fmt_num(lat, sizeof lat, v->lat);
-    fmt_num(bearing, sizeof bearing, v->bearing);
-    fmt_num(speed, sizeof speed, v->speed);
+    fmt_num(lon, sizeof lon, v->lon, true);
+    fmt_num(lat, sizeof lat, v->lat, true);
+    fmt_num(bearing, sizeof bearing, v->bearing, false);
+    fmt_num(speed, sizeof speed, v->speed, false);
     const char *argv[] = {kpos, ktrack, kset, kfeed, kseq, ts, lon, lat,
                           v->trip_id, v->route_id, v->start_date, v->start_time, bearing, speed,
                           v->label, v->entity_id, tkeep, v->vehicle_id, app_origin(at->a),
@@ -477,6 +496,14 @@ static int ingest_prepare(struct ingest *in, bool gcj02, struct slotbatch *b)
         in->wr[i] = W_NONE;
         if (gcj02 && !v->error[0] && geo_valid_lonlat(v->lon, v->lat))
             geo_gcj02_to_wgs84(v->lon, v->lat, &v->lon, &v->lat);
+        /* Worked out from the numbers as Redis keeps them, as every other
+         * process reads them back: a state is relative to them. */
+        if (!v->error[0]) {
+            v->lon = as_stored(v->lon, true);
+            v->lat = as_stored(v->lat, true);
+            v->bearing = as_stored(v->bearing, false);
+            v->speed = as_stored(v->speed, false);
+        }
         /* A report without a time is taken as of now, fixed here so that
          * Redis and memory agree on it; a replayed one has no "now". */
         bool replay = at->a->cfg.clock_mode == CLOCK_REPLAY;
@@ -953,37 +980,45 @@ static void field_str(const struct store_reply *kv, const char *name, char *buf,
     snprintf(buf, len, "%s", s ? s : "");
 }
 
-/* A vehicle's stored report into registry t; false when skipped. */
-static bool restore_vehicle(struct api_transit *at, struct transit *t, const char *id,
-                            const struct store_reply *kv)
+/* A vehicle's stored report (a pos hash or a feed entry) into *v; false
+ * (logged) when incomplete. */
+static bool stored_report(struct api_transit *at, const char *id, const struct store_reply *kv,
+                          struct gtfsrt_vehicle *v)
 {
-    struct gtfsrt_vehicle v;
-    char qid[2 * sizeof v.vehicle_id + 3], qe[512];   /* ids from Redis, quoted in logs */
-    gtfsrt_vehicle_init(&v);
-    snprintf(v.vehicle_id, sizeof v.vehicle_id, "%s", id);
-    field_str(kv, "entity_id", v.entity_id, sizeof v.entity_id);
-    field_str(kv, "trip_id", v.trip_id, sizeof v.trip_id);
-    field_str(kv, "route_id", v.route_id, sizeof v.route_id);
-    field_str(kv, "start_date", v.start_date, sizeof v.start_date);
-    field_str(kv, "start_time", v.start_time, sizeof v.start_time);
-    field_str(kv, "label", v.label, sizeof v.label);
+    char qid[2 * sizeof v->vehicle_id + 3];       /* ids from Redis, quoted in logs */
+    gtfsrt_vehicle_init(v);
+    snprintf(v->vehicle_id, sizeof v->vehicle_id, "%s", id);
+    field_str(kv, "entity_id", v->entity_id, sizeof v->entity_id);
+    field_str(kv, "trip_id", v->trip_id, sizeof v->trip_id);
+    field_str(kv, "route_id", v->route_id, sizeof v->route_id);
+    field_str(kv, "start_date", v->start_date, sizeof v->start_date);
+    field_str(kv, "start_time", v->start_time, sizeof v->start_time);
+    field_str(kv, "label", v->label, sizeof v->label);
     double ts = field_num(kv, "ts");
-    v.lon = field_num(kv, "lon");
-    v.lat = field_num(kv, "lat");
-    v.bearing = field_num(kv, "bearing");
-    v.speed = field_num(kv, "speed");
-    if (!(ts > 0) || isnan(v.lon) || isnan(v.lat)) {
+    v->lon = field_num(kv, "lon");
+    v->lat = field_num(kv, "lat");
+    v->bearing = field_num(kv, "bearing");
+    v->speed = field_num(kv, "speed");
+    if (!(ts > 0 && ts <= GTFSRT_TS_MAX) || isnan(v->lon) || isnan(v->lat)) {
         log_warn(&at->a->log, "transit_restore_skipped", "vehicle=%s reason=incomplete",
                  log_quote(qid, sizeof qid, id));
         return false;
     }
-    v.timestamp = (uint64_t)ts;
+    v->timestamp = (uint64_t)ts;
+    return true;
+}
+
+/* A stored report into registry t; false when skipped. */
+static bool restore_vehicle(struct api_transit *at, struct transit *t,
+                            const struct gtfsrt_vehicle *v)
+{
+    char qid[2 * sizeof v->vehicle_id + 3], qe[512];
     char err[256];
-    double now = fmax(app_now(at->a), ts);
-    enum transit_result res = transit_restore(t, &v, now, err, sizeof err);
+    double ts = (double)v->timestamp, now = fmax(app_now(at->a), ts);
+    enum transit_result res = transit_restore(t, v, now, err, sizeof err);
     if (res == TRANSIT_REJECTED)
         log_warn(&at->a->log, "transit_restore_skipped", "vehicle=%s reason=%s",
-                 log_quote(qid, sizeof qid, id), log_quote(qe, sizeof qe, err));
+                 log_quote(qid, sizeof qid, v->vehicle_id), log_quote(qe, sizeof qe, err));
     if (res != TRANSIT_ACCEPTED)
         return false;                   /* (outdated: memory has it already) */
     at->changes++;
@@ -992,20 +1027,22 @@ static bool restore_vehicle(struct api_transit *at, struct transit *t, const cha
 }
 
 /* What the process that took the vehicle's last report made of it (a
- * "state" field, of a hash or a feed entry), adopted when it is for the
- * report the vehicle is at. */
-static void adopt_state(struct api_transit *at, struct transit *t, const char *id,
-                        const struct store_reply *kv)
+ * "state" field, of a hash or a feed entry, read with the report there),
+ * adopted when it is for the report the vehicle is at. An unreadable one
+ * (another version, during a rolling upgrade) leaves the vehicle as this
+ * process matched the report. */
+static void adopt_state(struct api_transit *at, struct transit *t,
+                        const struct gtfsrt_vehicle *v, const struct store_reply *kv)
 {
     size_t len = 0;
     const char *state = reply_field(kv, "state", &len);
-    int rc = state != NULL && len > 0 ? transit_state_adopt(t, id, state, len) : 0;
+    int rc = state != NULL && len > 0 ? transit_state_adopt(t, v, state, len) : 0;
     if (rc > 0)
         at->changes++;
     if (rc < 0) {
         char qid[2 * GTFSRT_ID + 3];
         log_warn(&at->a->log, "transit_state_skipped", "vehicle=%s reason=unreadable",
-                 log_quote(qid, sizeof qid, id));
+                 log_quote(qid, sizeof qid, v->vehicle_id));
     }
 }
 
@@ -1014,11 +1051,12 @@ static void vehicle_cb(struct restore *r, const char *id, const struct store_rep
     struct api_transit *at = r->arg;
     bool live = r->mode == RESTORE_REREAD;
     struct transit *t = live ? at->t : at->rt;
-    if (store_reply_len(kv) == 0)
+    struct gtfsrt_vehicle v;
+    if (store_reply_len(kv) == 0 || !stored_report(at, id, kv, &v))
         return;
-    if (restore_vehicle(at, t, id, kv))
+    if (restore_vehicle(at, t, &v))
         at->n_restored += !live;
-    adopt_state(at, t, id, kv);
+    adopt_state(at, t, &v, kv);
 }
 
 static void vehicle_read(struct restore *r, const char *id)
@@ -1107,10 +1145,10 @@ static void restore_done(struct restore *r)
     while (at->taken != NULL && dict_next(at->taken, &pos, &id, &v)) {
         const struct gtfsrt_vehicle *tv = v;        /* newer-only, as any report */
         size_t len = 0;
-        char *state = transit_state_pack(at->t, id, &len);     /* what this process shared */
+        char *state = transit_state_pack(at->t, tv, &len);     /* what this process shared */
         transit_restore(at->rt, tv, fmax(app_now(at->a), (double)tv->timestamp), err, sizeof err);
         if (state != NULL)
-            transit_state_adopt(at->rt, id, state, len);
+            transit_state_adopt(at->rt, tv, state, len);
         free(state);
     }
     if (at->taken != NULL)
@@ -1234,11 +1272,12 @@ static void feed_entry(void *arg, unsigned part, const struct store_reply *kv)
 {
     struct api_transit *at = arg;
     const char *veh = reply_field(kv, "veh", NULL);
+    struct gtfsrt_vehicle v;
     (void)part;
-    if (veh == NULL || at->t == NULL)
+    if (veh == NULL || at->t == NULL || !stored_report(at, veh, kv, &v))
         return;
-    restore_vehicle(at, at->t, veh, kv);
-    adopt_state(at, at->t, veh, kv);
+    restore_vehicle(at, at->t, &v);
+    adopt_state(at, at->t, &v, kv);
 }
 
 static void feed_gap(void *arg, unsigned part)

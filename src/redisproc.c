@@ -216,7 +216,9 @@ static int spawn(struct redisproc *rp, char *err, size_t errlen)
     return 0;
 }
 
-/* Block until the socket answers PING, the child dies, or the deadline. */
+/* Block until the socket answers PING, the child dies, or the deadline
+ * -- which a server still loading its data (-LOADING: alive, and a
+ * large AOF takes its time) pushes on. */
 static int wait_ready(struct redisproc *rp, char *err, size_t errlen)
 {
     char why[256] = "";
@@ -224,6 +226,8 @@ static int wait_ready(struct redisproc *rp, char *err, size_t errlen)
     while (mono_s() < deadline) {
         if (store_sync_ping(rp->url, 500, why, sizeof why) == 0)
             return 0;
+        if (strstr(why, ": PING: LOADING") != NULL)
+            deadline = mono_s() + READY_TIMEOUT_MS / 1000;
         int st;
         if (waitpid(rp->pid, &st, WNOHANG) == rp->pid) {
             char how[32], tail[300];
@@ -342,7 +346,7 @@ static int set_paths(struct redisproc *rp, const char *data_dir, char *err, size
     return 0;
 }
 
-struct redisproc *redisproc_start(struct event_base *base, const char *server_bin,
+struct redisproc *redisproc_spawn(struct event_base *base, const char *server_bin,
                                   const char *data_dir, const char *appendfsync,
                                   const struct log *lg, char *err, size_t errlen)
 {
@@ -374,15 +378,35 @@ struct redisproc *redisproc_start(struct event_base *base, const char *server_bi
                  rp->sock);
         goto fail;
     }
-    if (spawn(rp, err, errlen) != 0 || wait_ready(rp, err, errlen) != 0)
+    if (spawn(rp, err, errlen) != 0)
         goto fail;
-    struct timeval tv = {0, WATCH_MS * 1000};
-    event_add(rp->watch_ev, &tv);
-    log_info(lg, "redis_started", "pid=%d socket=%s dir=%s", (int)rp->pid, rp->sock, rp->dir);
     return rp;
 fail:
     redisproc_free(rp);
     return NULL;
+}
+
+int redisproc_ready(struct redisproc *rp, char *err, size_t errlen)
+{
+    if (wait_ready(rp, err, errlen) != 0)
+        return -1;
+    struct timeval tv = {0, WATCH_MS * 1000};
+    event_add(rp->watch_ev, &tv);
+    log_info(rp->lg, "redis_started", "pid=%d socket=%s dir=%s", (int)rp->pid, rp->sock, rp->dir);
+    return 0;
+}
+
+struct redisproc *redisproc_start(struct event_base *base, const char *server_bin,
+                                  const char *data_dir, const char *appendfsync,
+                                  const struct log *lg, char *err, size_t errlen)
+{
+    struct redisproc *rp = redisproc_spawn(base, server_bin, data_dir, appendfsync, lg, err,
+                                           errlen);
+    if (rp != NULL && redisproc_ready(rp, err, errlen) != 0) {
+        redisproc_free(rp);
+        rp = NULL;
+    }
+    return rp;
 }
 
 const char *redisproc_url(const struct redisproc *rp)

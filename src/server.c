@@ -51,22 +51,35 @@ static void on_store_state(void *arg, bool up)
         restore_store_up(arg);
 }
 
-static int start_store(struct app *a, char *err, size_t errlen)
+/* The embedded Redis is started first and waited for last
+ * (embedded_ready): it loads its data (seconds for a city's AOF) while
+ * cityd loads the map, the timetable and the pages (as long again); one
+ * after the other, a restart on a Yantai-sized Redis took both. */
+static int embedded_spawn(struct app *a, char *err, size_t errlen)
 {
-    const char *url = a->cfg.redis_url;
-    if (strcmp(url, "embedded") == 0 && a->cfg.redis_wait_replicas > 0) {
+    if (strcmp(a->cfg.redis_url, "embedded") != 0)
+        return 0;
+    if (a->cfg.redis_wait_replicas > 0) {
         /* it has no replica: every write would answer 503 */
         snprintf(err, errlen, "redis.wait_replicas = %ld needs a Redis with replicas, "
                  "not redis.url = embedded", a->cfg.redis_wait_replicas);
         return -1;
     }
-    if (strcmp(url, "embedded") == 0) {
-        a->redis = redisproc_start(a->base, a->cfg.redis_server_bin, a->cfg.redis_data_dir,
-                                   a->cfg.redis_appendfsync, &a->log, err, errlen);
-        if (a->redis == NULL)
-            return -1;
+    a->redis = redisproc_spawn(a->base, a->cfg.redis_server_bin, a->cfg.redis_data_dir,
+                               a->cfg.redis_appendfsync, &a->log, err, errlen);
+    return a->redis != NULL ? 0 : -1;
+}
+
+static int embedded_ready(struct app *a, char *err, size_t errlen)
+{
+    return a->redis == NULL ? 0 : redisproc_ready(a->redis, err, errlen);
+}
+
+static int start_store(struct app *a, char *err, size_t errlen)
+{
+    const char *url = a->cfg.redis_url;
+    if (strcmp(url, "embedded") == 0)
         url = redisproc_url(a->redis);
-    }
     struct store_opts so = {
         .url = url,
         .timeout_ms = (int)a->cfg.redis_timeout_ms,
@@ -206,8 +219,9 @@ int server_start(struct app *a, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (load_map(a, err, errlen) != 0 || start_store(a, err, errlen) != 0 ||
-        start_http(a, err, errlen) != 0 || start_modules(a, err, errlen) != 0)
+    if (embedded_spawn(a, err, errlen) != 0 || load_map(a, err, errlen) != 0 ||
+        start_store(a, err, errlen) != 0 || start_http(a, err, errlen) != 0 ||
+        start_modules(a, err, errlen) != 0 || embedded_ready(a, err, errlen) != 0)
         return -1;
     a->sig_term = evsignal_new(a->base, SIGTERM, on_signal, a);
     a->sig_int = evsignal_new(a->base, SIGINT, on_signal, a);

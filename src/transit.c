@@ -1084,6 +1084,9 @@ static int apply_to(struct transit *t, struct transit_vehicle *v, const struct g
     return 0;
 }
 
+static int settle(struct transit *t, struct transit_vehicle *v, const struct gtfsrt_vehicle *in,
+                  void **state, size_t *len);
+
 static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle *in, double now,
                                  struct transit_obs *obs, size_t max_obs,
                                  size_t *n_obs, char *err, size_t errlen)
@@ -1097,7 +1100,8 @@ static enum transit_result apply(struct transit *t, const struct gtfsrt_vehicle 
     if (res != TRANSIT_ACCEPTED)
         return res;
     if ((v == NULL && (v = vehicle_for(t, in->vehicle_id)) == NULL) ||
-        apply_to(t, v, in, ts, trip, route, obs, max_obs, n_obs) < 0) {
+        apply_to(t, v, in, ts, trip, route, obs, max_obs, n_obs) < 0 ||
+        settle(t, v, in, NULL, NULL) < 0) {
         snprintf(err, errlen, "out of memory");
         return TRANSIT_REJECTED;
     }
@@ -1119,13 +1123,57 @@ enum transit_result transit_restore(struct transit *t, const struct gtfsrt_vehic
 
 /* ---- sharing what was made of a vehicle's reports ---- */
 
-#define STATE_VERSION 1
-#define STATE_NUMS 29
+/* A state rides with its report -- in the feed entry and in the pos
+ * hash, which hold the report's fields -- so it carries only what the
+ * report does not say, relative to the report, in varints (LEB128;
+ * signed ones zigzag). Version 2 (version 1, 29 doubles and a double per
+ * stop of the pattern, made a feed entry ~660 bytes; this one is ~60-80
+ * bytes for a 30-stop pattern):
+ *   version byte; flags (STF_*, the status in bits STF_STATUS_SHIFT..);
+ *   service day - the report's UTC day; trip origin - gtfs_day_origin(day);
+ *   [STF_PLACE: lon, lat - the report's, in 1e-7 degree; else the report's];
+ *   [STF_MOTION: bearing, speed as 8-byte doubles; else the report's];
+ *   dist_m, off_m (cm); match_ts (a time); next_pos; sched_dev_s (ms);
+ *   cross_pos + 1 (0: none); cross_ts, layover_since, assigned_ts (times);
+ *   left_dev_s (ms); fix_ts (a time);
+ *   [STF_JUMP: jump_ts (a time), jump lon, lat - the report's (1e-7 degree)];
+ *   n_pred, then each prediction: 0 for none (passed), else 1 + its step
+ *   in 0.1 s from the previous prediction (the first from the report's
+ *   timestamp);
+ *   [STF_TRIP: the trip id, NUL-ended; else the report's];
+ *   [STF_ROUTE: the route id, NUL-ended; else the report's route].
+ * A time is 0 for 0 (none), else 1 + milliseconds from the report's
+ * timestamp. Precision, and why it is enough: positions 1e-7 degree
+ * (~1 cm: what the pos hash and the feed keep of a report, "%.7f"),
+ * distances 1 cm, times and deviations 1 ms, predictions 0.1 s (the API
+ * prints arrivals in whole seconds). And rounding makes no difference
+ * between processes: the taker keeps its state as packed (transit_draft
+ * reads its own state back into the draft), so one that adopts it holds
+ * the same numbers, bit for bit, and prints the same arrivals.
+ *
+ * Another version is unreadable and refused, the vehicle keeping its own
+ * state: during a rolling upgrade, processes of either version match the
+ * other version's reports themselves (as a restore does) while such
+ * entries are in the feed (retention.feed_s) and such states in the pos
+ * hashes (until the bus reports again). */
+#define STATE_VERSION 2
+#define STF_MATCHED 0x1u
+#define STF_INFERRED 0x2u
+#define STF_FOLLOWED 0x4u
+#define STF_WAITED 0x8u
+#define STF_LEFT_SEEN 0x10u
+#define STF_JUMP 0x20u              /* a fix held (jump_ts set) */
+#define STF_PLACE 0x40u             /* lon, lat not the report's (a jump held) */
+#define STF_MOTION 0x80u            /* bearing, speed not the report's */
+#define STF_TRIP 0x100u             /* trip id not the report's (inferred, held) */
+#define STF_ROUTE 0x200u            /* route not the report's */
+#define STF_STATUS_SHIFT 10
+#define STF_ALL 0x1fffu
+#define STATE_DAYS 100000           /* |service day - the report's day| read */
+#define STATE_DEG7 4000000000LL     /* |lon, lat - the report's| read, 1e-7 degree */
+#define STATE_PRED_MAX 100000       /* predictions read */
+#define STATE_Q_MAX 9e15            /* quantised numbers are clamped to this */
 
-/* Binary, cheap to make on every report: a version byte, STATE_NUMS
- * doubles, the predictions (each double as its IEEE bits, little-endian,
- * so processes on any host read it alike), then the trip id and the
- * route id, each NUL-terminated. */
 static uint8_t *put_double(uint8_t *p, double x)
 {
     uint64_t u;
@@ -1145,124 +1193,331 @@ static double get_double(const uint8_t *p)
     return x;
 }
 
-static void *state_pack(const struct transit *t, const struct transit_vehicle *v, size_t *len)
+static uint8_t *put_u(uint8_t *p, uint64_t x)
+{
+    for (; x >= 0x80; x >>= 7)
+        *p++ = (uint8_t)(x | 0x80);
+    *p++ = (uint8_t)x;
+    return p;
+}
+
+static uint8_t *put_id(uint8_t *p, const char *id)
+{
+    size_t n = strlen(id) + 1;
+    memcpy(p, id, n);
+    return p + n;
+}
+
+static uint64_t zigzag(int64_t x)
+{
+    return x < 0 ? ~((uint64_t)x << 1) : (uint64_t)x << 1;
+}
+
+static int64_t unzigzag(uint64_t u)
+{
+    return u & 1 ? -(int64_t)(u >> 1) - 1 : (int64_t)(u >> 1);
+}
+
+static uint8_t *put_s(uint8_t *p, int64_t x)
+{
+    return put_u(p, zigzag(x));
+}
+
+/* x in units of 1/scale, rounded (NaN: 0; clamped far beyond any use). */
+static int64_t quant(double x, double scale)
+{
+    double q = round(x * scale);
+    return q != q ? 0 : (int64_t)fmax(-STATE_Q_MAX, fmin(STATE_Q_MAX, q));
+}
+
+static uint8_t *put_time(uint8_t *p, double t, double base)
+{
+    return put_u(p, t == 0 ? 0 : 1 + zigzag(quant(t - base, 1000)));
+}
+
+static bool same_num(double a, double b)
+{
+    return a == b || (isnan(a) && isnan(b));
+}
+
+static uint32_t report_route(const struct transit *t, const struct gtfsrt_vehicle *rep)
+{
+    return rep->route_id[0] ? gtfs_route_find(t->f, rep->route_id) : GTFS_NONE;
+}
+
+/* v's state relative to its report rep (v->ts is rep's timestamp). */
+static void *state_pack(const struct transit *t, const struct transit_vehicle *v,
+                        const struct gtfsrt_vehicle *rep, size_t *len)
 {
     const char *route = v->route != GTFS_NONE ? t->f->routes[v->route].id : "";
-    const double nums[STATE_NUMS] = {
-        STATE_VERSION, v->ts, v->lon, v->lat, v->bearing, v->speed, (double)v->day,
-        (double)v->origin, v->matched, v->dist_m, v->off_m, v->match_ts, v->next_pos,
-        v->sched_dev_s, v->status, v->cross_pos, v->cross_ts, v->layover_since, v->inferred,
-        v->followed, v->assigned_ts, v->waited, v->left_seen, v->left_dev_s, v->fix_ts,
-        v->jump_lon, v->jump_lat, v->jump_ts, v->n_pred};
-    size_t n_trip = strlen(v->trip_id) + 1, n_route = strlen(route) + 1;
-    *len = 1 + 8 * (STATE_NUMS + (size_t)v->n_pred) + n_trip + n_route;
-    uint8_t *buf = malloc(*len), *p = buf;
+    double base = (double)rep->timestamp;
+    int64_t day = (int64_t)floor(base / 86400), lon = quant(rep->lon, 1e7),
+            lat = quant(rep->lat, 1e7);
+    unsigned fl = (v->matched ? STF_MATCHED : 0) | (v->inferred ? STF_INFERRED : 0) |
+                  (v->followed ? STF_FOLLOWED : 0) | (v->waited ? STF_WAITED : 0) |
+                  (v->left_seen ? STF_LEFT_SEEN : 0) | (v->jump_ts != 0 ? STF_JUMP : 0) |
+                  (v->lon != rep->lon || v->lat != rep->lat ? STF_PLACE : 0) |
+                  (!same_num(v->bearing, rep->bearing) || !same_num(v->speed, rep->speed)
+                       ? STF_MOTION : 0) |
+                  (strcmp(v->trip_id, rep->trip_id) != 0 ? STF_TRIP : 0) |
+                  (v->route != report_route(t, rep) ? STF_ROUTE : 0) |
+                  ((unsigned)v->status << STF_STATUS_SHIFT);
+    uint8_t *buf = malloc(1 + 24 * 10 + 16 + 10 * (size_t)v->n_pred + 2 * GTFSRT_ID), *p = buf;
     if (buf == NULL)
         return NULL;
     *p++ = STATE_VERSION;
-    for (size_t i = 0; i < STATE_NUMS; i++)
-        p = put_double(p, nums[i]);
-    for (uint32_t k = 0; k < v->n_pred; k++)
-        p = put_double(p, v->pred[k]);
-    memcpy(p, v->trip_id, n_trip);
-    memcpy(p + n_trip, route, n_route);
+    p = put_u(p, fl);
+    p = put_s(p, v->day - day);
+    p = put_s(p, v->origin - gtfs_day_origin(t->f, v->day));
+    if (fl & STF_PLACE) {
+        p = put_s(p, quant(v->lon, 1e7) - lon);
+        p = put_s(p, quant(v->lat, 1e7) - lat);
+    }
+    if (fl & STF_MOTION) {
+        p = put_double(p, v->bearing);
+        p = put_double(p, v->speed);
+    }
+    p = put_s(p, quant(v->dist_m, 100));
+    p = put_s(p, quant(v->off_m, 100));
+    p = put_time(p, v->match_ts, base);
+    p = put_u(p, v->next_pos);
+    p = put_s(p, quant(v->sched_dev_s, 1000));
+    p = put_u(p, v->cross_pos == UINT32_MAX ? 0 : (uint64_t)v->cross_pos + 1);
+    p = put_time(p, v->cross_ts, base);
+    p = put_time(p, v->layover_since, base);
+    p = put_time(p, v->assigned_ts, base);
+    p = put_s(p, quant(v->left_dev_s, 1000));
+    p = put_time(p, v->fix_ts, base);
+    if (fl & STF_JUMP) {
+        p = put_time(p, v->jump_ts, base);
+        p = put_s(p, quant(v->jump_lon, 1e7) - lon);
+        p = put_s(p, quant(v->jump_lat, 1e7) - lat);
+    }
+    p = put_u(p, v->n_pred);
+    int64_t prev = 0;
+    for (uint32_t k = 0; k < v->n_pred; k++) {
+        int64_t q = quant(v->pred[k] - base, 10);
+        p = put_u(p, v->pred[k] == 0 ? 0 : 1 + zigzag(q - prev));
+        prev = v->pred[k] == 0 ? prev : q;
+    }
+    if (fl & STF_TRIP)
+        p = put_id(p, v->trip_id);
+    if (fl & STF_ROUTE)
+        p = put_id(p, route);
+    *len = (size_t)(p - buf);
     return buf;
 }
 
-void *transit_state_pack(const struct transit *t, const char *id, size_t *len)
+void *transit_state_pack(const struct transit *t, const struct gtfsrt_vehicle *rep, size_t *len)
 {
-    const struct transit_vehicle *v = dict_get(t->vehicles, id);
-    return v != NULL ? state_pack(t, v, len) : NULL;
+    const struct transit_vehicle *v = dict_get(t->vehicles, rep->vehicle_id);
+    return v != NULL && v->ts == (double)rep->timestamp ? state_pack(t, v, rep, len) : NULL;
 }
 
-/* A packed state into x[STATE_NUMS], *pred (pointing into buf: read with
- * get_double), *n_pred and the ids; -1 when unreadable. */
-static int state_parse(const uint8_t *buf, size_t len, double *x, const uint8_t **pred,
-                       uint32_t *n_pred, char *trip_id, char *route_id)
+/* Reading a packed state: every read checks the bounds; bad once, bad. */
+struct state_rd {
+    const uint8_t *p, *end;
+    bool bad;
+};
+
+static uint64_t get_u(struct state_rd *r)
 {
-    if (len < 1 + 8 * STATE_NUMS + 2 || buf[0] != STATE_VERSION)
-        return -1;
-    for (int i = 0; i < STATE_NUMS; i++)
-        x[i] = get_double(buf + 1 + 8 * i);
-    /* (integers stored as doubles: in range before any cast) */
-    if (x[0] != STATE_VERSION || !(x[28] >= 0 && x[28] <= 100000) || !isfinite(x[1]) ||
-        !(fabs(x[6]) < 1e12) || !(fabs(x[7]) < 1e15) || !(x[12] >= 0 && x[12] <= UINT32_MAX) ||
-        !(x[14] >= 0 && x[14] <= TRANSIT_STALE) || !(x[15] >= 0 && x[15] <= UINT32_MAX))
-        return -1;
-    *n_pred = (uint32_t)x[28];
-    size_t at = 1 + 8 * (STATE_NUMS + (size_t)*n_pred);
-    *pred = buf + 1 + 8 * STATE_NUMS;
-    const uint8_t *z1 = at < len ? memchr(buf + at, '\0', len - at) : NULL;
-    const uint8_t *z2 = z1 != NULL ? memchr(z1 + 1, '\0', len - (size_t)(z1 + 1 - buf)) : NULL;
-    if (z2 == NULL || z2 + 1 != buf + len || z1 - (buf + at) >= GTFSRT_ID ||
-        z2 - (z1 + 1) >= GTFSRT_ID)
-        return -1;
-    memcpy(trip_id, buf + at, (size_t)(z1 - (buf + at)) + 1);
-    memcpy(route_id, z1 + 1, (size_t)(z2 - (z1 + 1)) + 1);
+    uint64_t x = 0;
+    for (unsigned s = 0; s < 64 && r->p < r->end; s += 7) {
+        uint8_t b = *r->p++;
+        x |= (uint64_t)(b & 0x7f) << s;
+        if (!(b & 0x80))
+            return x;
+    }
+    r->bad = true;
     return 0;
 }
 
-/* The vehicle as the text says (its trip taken first: by_trip, the
- * prediction array). */
-static int state_apply(struct transit *t, struct transit_vehicle *v, const double *x,
-                       const uint8_t *pred, uint32_t n_pred, const char *trip_id,
-                       const char *route_id)
+/* A signed number within [-lim, lim]. */
+static int64_t get_s(struct state_rd *r, int64_t lim)
 {
-    uint32_t trip = trip_id[0] ? gtfs_trip_find(t->f, trip_id) : GTFS_NONE;
-    uint32_t route = route_id[0] ? gtfs_route_find(t->f, route_id) : GTFS_NONE;
-    if ((trip_id[0] && (trip == GTFS_NONE || t->f->trips[trip].pattern == GTFS_NONE)) ||
-        (route_id[0] && route == GTFS_NONE) ||
-        n_pred != (trip != GTFS_NONE ? gtfs_trip_pattern(t->f, trip)->n : 0))
+    int64_t x = unzigzag(get_u(r));
+    if (x < -lim || x > lim)
+        r->bad = true;
+    return r->bad ? 0 : x;
+}
+
+static double get_time(struct state_rd *r, double base)
+{
+    uint64_t c = get_u(r);
+    return c == 0 || c - 1 > 2 * (uint64_t)STATE_Q_MAX ? 0 : base + (double)unzigzag(c - 1) / 1000;
+}
+
+static double get_f64(struct state_rd *r)
+{
+    if (r->end - r->p < 8) {
+        r->bad = true;
+        return 0;
+    }
+    r->p += 8;
+    return get_double(r->p - 8);
+}
+
+static void get_id(struct state_rd *r, char *buf)
+{
+    const uint8_t *z = memchr(r->p, '\0', (size_t)(r->end - r->p));
+    buf[0] = '\0';
+    if (z == NULL || z - r->p >= GTFSRT_ID) {
+        r->bad = true;
+        return;
+    }
+    memcpy(buf, r->p, (size_t)(z - r->p) + 1);
+    r->p = z + 1;
+}
+
+/* The predictions (into s->pred, malloc'd): see state_pack. */
+static void get_preds(struct state_rd *r, struct transit_vehicle *s, double base)
+{
+    uint64_t n = get_u(r);
+    if (r->bad || n > STATE_PRED_MAX || n > (uint64_t)(r->end - r->p) ||
+        (n > 0 && (s->pred = malloc(n * sizeof *s->pred)) == NULL)) {
+        r->bad = true;
+        return;
+    }
+    s->n_pred = (uint32_t)n;
+    int64_t q = 0;
+    for (uint32_t k = 0; k < s->n_pred; k++) {
+        uint64_t c = get_u(r);
+        int64_t step = c == 0 ? 0 : unzigzag(c - 1);
+        if (!(step >= -STATE_Q_MAX && step <= STATE_Q_MAX && q + step >= -STATE_Q_MAX &&
+              q + step <= STATE_Q_MAX))
+            r->bad = true;
+        else
+            q += step;
+        s->pred[k] = c == 0 ? 0 : base + (double)q / 10;
+    }
+}
+
+/* A packed state of report rep into s (zeroed by the caller; s->pred
+ * malloc'd, the caller frees it), its trip and route found in the feed:
+ * 0, or -1 when unreadable or not of this feed. */
+static int state_parse(const struct transit *t, const struct gtfsrt_vehicle *rep,
+                       const uint8_t *buf, size_t len, struct transit_vehicle *s)
+{
+    double base = (double)rep->timestamp;
+    struct state_rd r = {buf + 1, buf + len,
+                         len < 1 || buf[0] != STATE_VERSION || !(base < 1e12)};
+    int64_t lon = quant(rep->lon, 1e7), lat = quant(rep->lat, 1e7);
+    uint64_t fl = get_u(&r);
+    if (fl > STF_ALL || (fl >> STF_STATUS_SHIFT) > TRANSIT_STALE)
+        r.bad = true;
+    s->day = (int64_t)floor(base / 86400) + get_s(&r, STATE_DAYS);
+    s->origin = get_s(&r, (int64_t)STATE_Q_MAX);
+    s->origin += r.bad ? 0 : gtfs_day_origin(t->f, s->day);
+    s->lon = rep->lon;
+    s->lat = rep->lat;
+    if (fl & STF_PLACE) {
+        s->lon = (double)(lon + get_s(&r, STATE_DEG7)) / 1e7;
+        s->lat = (double)(lat + get_s(&r, STATE_DEG7)) / 1e7;
+    }
+    s->bearing = fl & STF_MOTION ? get_f64(&r) : rep->bearing;
+    s->speed = fl & STF_MOTION ? get_f64(&r) : rep->speed;
+    s->dist_m = (double)get_s(&r, (int64_t)STATE_Q_MAX) / 100;
+    s->off_m = (double)get_s(&r, (int64_t)STATE_Q_MAX) / 100;
+    s->match_ts = get_time(&r, base);
+    uint64_t next = get_u(&r);
+    s->next_pos = (uint32_t)next;
+    s->sched_dev_s = (double)get_s(&r, (int64_t)STATE_Q_MAX) / 1000;
+    uint64_t cross = get_u(&r);
+    s->cross_pos = cross == 0 ? UINT32_MAX : (uint32_t)(cross - 1);
+    s->cross_ts = get_time(&r, base);
+    s->layover_since = get_time(&r, base);
+    s->assigned_ts = get_time(&r, base);
+    s->left_dev_s = (double)get_s(&r, (int64_t)STATE_Q_MAX) / 1000;
+    s->fix_ts = get_time(&r, base);
+    if (fl & STF_JUMP) {
+        s->jump_ts = get_time(&r, base);
+        s->jump_lon = (double)(lon + get_s(&r, STATE_DEG7)) / 1e7;
+        s->jump_lat = (double)(lat + get_s(&r, STATE_DEG7)) / 1e7;
+    }
+    get_preds(&r, s, base);
+    char route_id[GTFSRT_ID];
+    snprintf(s->trip_id, sizeof s->trip_id, "%s", rep->trip_id);
+    if (fl & STF_TRIP)
+        get_id(&r, s->trip_id);
+    if (fl & STF_ROUTE)
+        get_id(&r, route_id);
+    s->matched = fl & STF_MATCHED;
+    s->inferred = fl & STF_INFERRED;
+    s->followed = fl & STF_FOLLOWED;
+    s->waited = fl & STF_WAITED;
+    s->left_seen = fl & STF_LEFT_SEEN;
+    s->status = (enum transit_status)(fl >> STF_STATUS_SHIFT);
+    s->ts = base;
+    s->trip = s->trip_id[0] ? gtfs_trip_find(t->f, s->trip_id) : GTFS_NONE;
+    s->route = !(fl & STF_ROUTE) ? report_route(t, rep)
+               : route_id[0]     ? gtfs_route_find(t->f, route_id)
+                                 : GTFS_NONE;
+    if (r.bad || r.p != r.end || next > UINT32_MAX || cross > UINT32_MAX ||
+        (s->trip_id[0] && (s->trip == GTFS_NONE || t->f->trips[s->trip].pattern == GTFS_NONE)) ||
+        ((fl & STF_ROUTE) && route_id[0] && s->route == GTFS_NONE) ||
+        s->n_pred != (s->trip != GTFS_NONE ? gtfs_trip_pattern(t->f, s->trip)->n : 0))
         return -1;
-    int64_t day = (int64_t)x[6];
-    if ((v->trip != trip || strcmp(v->trip_id, trip_id) != 0 || v->n_pred != n_pred) &&
-        assign_trip(t, v, trip, trip_id, &day, NULL, x[20]) < 0)
+    return 0;
+}
+
+/* The vehicle takes state s (its trip first, when another: by_trip, the
+ * prediction array); 1, or -1 out of memory. */
+static int state_apply(struct transit *t, struct transit_vehicle *v, const struct transit_vehicle *s)
+{
+    int64_t day = s->day;
+    if ((v->trip != s->trip || strcmp(v->trip_id, s->trip_id) != 0 || v->n_pred != s->n_pred) &&
+        assign_trip(t, v, s->trip, s->trip_id, &day, NULL, s->assigned_ts) < 0)
         return -1;
-    v->ts = x[1];
-    v->lon = x[2];
-    v->lat = x[3];
-    v->bearing = x[4];
-    v->speed = x[5];
-    v->day = day;
-    v->origin = (int64_t)x[7];
-    v->route = route;
-    v->matched = x[8] != 0;
-    v->dist_m = x[9];
-    v->off_m = x[10];
-    v->match_ts = x[11];
-    v->next_pos = (uint32_t)x[12];
-    v->sched_dev_s = x[13];
-    v->status = (enum transit_status)x[14];
-    v->cross_pos = (uint32_t)x[15];
-    v->cross_ts = x[16];
-    v->layover_since = x[17];
-    v->inferred = x[18] != 0;
-    v->followed = x[19] != 0;
-    v->assigned_ts = x[20];
-    v->waited = x[21] != 0;
-    v->left_seen = x[22] != 0;
-    v->left_dev_s = x[23];
-    v->fix_ts = x[24];
-    v->jump_lon = x[25];
-    v->jump_lat = x[26];
-    v->jump_ts = x[27];
-    for (uint32_t k = 0; k < n_pred; k++)
-        v->pred[k] = get_double(pred + 8 * k);
+    char id[GTFSRT_ID];
+    double *pred = v->pred;
+    memcpy(id, v->id, sizeof id);
+    *v = *s;
+    memcpy(v->id, id, sizeof id);
+    v->pred = pred;
+    if (s->n_pred > 0)
+        memcpy(v->pred, s->pred, s->n_pred * sizeof *pred);
     return 1;
 }
 
-int transit_state_adopt(struct transit *t, const char *id, const void *buf, size_t len)
+int transit_state_adopt(struct transit *t, const struct gtfsrt_vehicle *rep, const void *buf,
+                        size_t len)
 {
-    struct transit_vehicle *v = dict_get(t->vehicles, id);
-    double x[STATE_NUMS];
-    const uint8_t *pred;
-    uint32_t n_pred;
-    char trip_id[GTFSRT_ID], route_id[GTFSRT_ID];
-    if (state_parse(buf, len, x, &pred, &n_pred, trip_id, route_id) < 0)
-        return -1;
-    if (v == NULL || x[1] != v->ts)
-        return 0;                       /* not for the report the vehicle is at */
-    return state_apply(t, v, x, pred, n_pred, trip_id, route_id);
+    struct transit_vehicle s = {0};
+    int rc = state_parse(t, rep, buf, len, &s);
+    struct transit_vehicle *v = dict_get(t->vehicles, rep->vehicle_id);
+    if (rc == 0 && (v == NULL || (double)rep->timestamp != v->ts))
+        rc = 0;                         /* not for the report the vehicle is at */
+    else if (rc == 0)
+        rc = state_apply(t, v, &s);
+    free(s.pred);
+    return rc;
+}
+
+/* A vehicle just through report in holds its state as packed: packed,
+ * and read back into it (see state_pack), the state kept in *state (when
+ * state is not NULL; the caller frees it). A report without a timestamp
+ * (taken as of now: the API layer never sends one) has no state and
+ * stays as worked out. 0, or -1 out of memory. */
+static int settle(struct transit *t, struct transit_vehicle *v, const struct gtfsrt_vehicle *in,
+                  void **state, size_t *len)
+{
+    struct transit_vehicle s = {0};
+    size_t n = 0;
+    void *buf = NULL;
+    if (in->timestamp == 0 || v->ts != (double)in->timestamp)
+        return 0;
+    int rc = (buf = state_pack(t, v, in, &n)) != NULL && state_parse(t, in, buf, n, &s) == 0
+                 ? state_apply(t, v, &s)
+                 : -1;
+    free(s.pred);
+    if (state != NULL && rc >= 0) {
+        *state = buf;
+        *len = n;
+    } else {
+        free(buf);
+    }
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- drafts: a report worked out before it is stored ---- */
@@ -1322,7 +1577,7 @@ enum transit_result transit_draft(struct transit *t, const struct gtfsrt_vehicle
     t->dry = true;
     int rc = apply_to(t, &d->v, in, ts, trip, route, obs, DRAFT_OBS_MAX, &n_obs);
     t->dry = false;
-    if (rc < 0 || (d->state = state_pack(t, &d->v, &d->len)) == NULL ||
+    if (rc < 0 || settle(t, &d->v, in, &d->state, &d->len) < 0 ||
         (n_obs > 0 && (d->obs = malloc(n_obs * sizeof *obs)) == NULL))
         goto oom;
     if (n_obs > 0)

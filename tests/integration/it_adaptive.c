@@ -603,6 +603,64 @@ static void test_restart_keeps_timing(void)
     http_result_free(&res);
 }
 
+/* Pad (pad > 0) or unpad every Nandajie member's snapshot: a "pad"
+ * string of pad bytes at its end (what a corridor of many members or a
+ * long history weighs, scaled so that a test Redis holds it). */
+static void pad_snapshots(long pad)
+{
+    char cmd[1024];
+    for (int k = 0; k < 8; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "EVAL \"local s = redis.call('GET', KEYS[1]) if not s then return 0 end "
+                 "local q = string.char(34) local tail = ',' .. q .. 'pad' .. q .. ':' .. q "
+                 "s = string.gsub(s, tail .. 'x*' .. q .. '}$', '}') "
+                 "if tonumber(ARGV[1]) > 0 then "
+                 "s = string.sub(s, 1, -2) .. tail .. string.rep('x', tonumber(ARGV[1])) .. q .. '}' "
+                 "end redis.call('SET', KEYS[1], s) return 1\" 1 'cityd:{int:%s}:adaptive' %ld",
+                 NANDAJIE[k], pad);
+        CU_ASSERT_EQUAL(support_redis_int(&redis, cmd), 1);
+    }
+}
+
+/* A restart on big snapshots with a short store timeout: the restore
+ * reads each member's snapshot head and only the newest whole, so it
+ * gets ready with the same timing. It read every member whole at once
+ * (8 x 6 MB here; 25 copies of each corridor's state, 65 MB, at Yantai's
+ * size): parsing them outlasted the timeout, and the restore began again
+ * for ever (a restart on the soak's Redis never got healthy). */
+static void test_restart_big_snapshots(void)
+{
+    double at = T0 + 900 * 9;
+    json_t *before = timing("nd-04", at);
+    static const char *const SHORT[] = {"clock.mode=replay", "signals.mode=adaptive",
+                                        "redis.timeout_ms=250", NULL};
+    support_cityd_stop(&cityd);
+    pad_snapshots(6 << 20);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&cityd, redis.url, SHORT), 0);
+    long st = 0;
+    for (int i = 0; i < 600 && st != 200; i++) {
+        json_t *t = get("/v1/signals/intersections/nd-01/timing", &st);
+        json_decref(t);
+        if (st != 200)
+            support_sleep_ms(50);
+    }
+    bool slow = support_under_valgrind(cityd.pid);  /* (replies come slower than 250 ms) */
+    CU_ASSERT(slow || st == 200);
+    if (st == 200) {
+        json_t *after = timing("nd-04", at);
+        CU_ASSERT_DOUBLE_EQUAL(num(after, "cycle_start"), num(before, "cycle_start"), 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(num(after, "cycle_s"), num(before, "cycle_s"), 1e-6);
+        for (size_t p = 0; p < 3; p++)
+            CU_ASSERT_DOUBLE_EQUAL(green(after, p), green(before, p), 1e-6);
+        json_decref(after);
+    }
+    json_decref(before);
+    support_cityd_stop(&cityd);
+    pad_snapshots(0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&cityd, redis.url, REPLAY), 0);
+    wait_ready();
+}
+
 /* Wall clock: an interval ending in the future is refused. */
 static void test_wall_clock(void)
 {
@@ -705,6 +763,8 @@ int suite_adaptive(void)
         !CU_add_test(s, "speed advice", test_advisory) ||
         !CU_add_test(s, "mode override", test_mode_override) ||
         !CU_add_test(s, "restart keeps timing", test_restart_keeps_timing) ||
+        !CU_add_test(s, "restart on big snapshots, short timeout: gets ready",
+                     test_restart_big_snapshots) ||
         !CU_add_test(s, "wall clock refuses the future", test_wall_clock) ||
         !CU_add_test(s, "counts keep retention.counts_s", test_counts_retention))
         return 1;
