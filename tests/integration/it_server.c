@@ -514,6 +514,22 @@ static void test_health_starting(void)
     support_redis_stop(&rd);
 }
 
+/* /v1/health's status once it is 200, or the last one after ms. */
+static long health_within(const struct test_cityd *c, int ms)
+{
+    long status = 0;
+    for (int i = 0; i < ms / 50 && status != 200; i++) {
+        struct http_result h;
+        if (support_get(c->base, "/v1/health", NULL, &h) == 0) {
+            status = h.status;
+            http_result_free(&h);
+        }
+        if (status != 200)
+            support_sleep_ms(50);
+    }
+    return status;
+}
+
 /* Large values to restore and a short store timeout: the restore keeps
  * fewer replies outstanding when they come back slowly, so neither its
  * reads nor the store's PING (queued behind them) outlive the timeout,
@@ -528,16 +544,7 @@ static void test_restore_paced(void)
     CU_ASSERT_EQUAL_FATAL(preload_lots_padded(&rd, rd.dir, 6000, 16384), 0);
     const char *extra[] = {"redis.timeout_ms=150", NULL};
     CU_ASSERT_EQUAL_FATAL(support_cityd_spawn(&c, rd.url, extra), 0);
-    long status = 0;
-    for (int i = 0; i < 1200 && status != 200; i++) {
-        struct http_result h;
-        if (support_get(c.base, "/v1/health", NULL, &h) == 0) {
-            status = h.status;
-            http_result_free(&h);
-        }
-        if (status != 200)
-            support_sleep_ms(50);
-    }
+    long status = health_within(&c, 60000);
     /* (not under valgrind, make valgrind: cityd itself is too slow there
      * for replies to come back within 150 ms) */
     bool slow = support_under_valgrind(c.pid);
@@ -596,16 +603,7 @@ static void test_restore_city_signals(void)
              "n = n + 1 end end return n\" 0");
     CU_ASSERT_EQUAL_FATAL(copies, 1500);
     CU_ASSERT_EQUAL_FATAL(support_cityd_spawn(&c, rd.url, extra), 0);
-    long status = 0;
-    for (int i = 0; i < 600 && status != 200; i++) {          /* 30 s */
-        struct http_result h;
-        if (support_get(c.base, "/v1/health", NULL, &h) == 0) {
-            status = h.status;
-            http_result_free(&h);
-        }
-        if (status != 200)
-            support_sleep_ms(50);
-    }
+    long status = health_within(&c, 30000);
     /* (under valgrind, make valgrind, handling a copy takes longer than
      * the timeout allows whatever the pacing) */
     CU_ASSERT(support_under_valgrind(c.pid) || status == 200);
