@@ -568,8 +568,9 @@ static void test_restore_paced(void)
  * the paced window, and parsed each whole to read its seq; the replies
  * took longer to handle than the store's timeout, the attempt failed, and
  * the next went the same way: on the soak's Redis cityd was not ready
- * after minutes. Here: 1,500 signals in 60 groups, every copy padded to
- * ~40 KB (a city after some hours), the default timeout. */
+ * after minutes. Here: 1,500 signals in 60 groups, every copy grown to
+ * ~80 KB by ~40 KB of padding (a city after some hours), the default
+ * timeout. */
 static void test_restore_city_signals(void)
 {
     struct test_redis rd;
