@@ -170,8 +170,8 @@ static double actuated_end(const struct adaptive_isec_cfg *c, int q, double es,
 }
 
 /* The earliest start of p's green in record j (>= tl->at) under actuated
- * control: the phases served from now on may each gap out, so the next
- * starts their intergreen later (keeping its own force-off); a
+ * control: the phases served from now on may each gap out, and the next
+ * then starts an intergreen later (keeping its own force-off); a
  * coordinated phase in between runs to its force-off and brings the
  * chain back to the schedule. cityd does not see the detectors second by
  * second, so what runs now is taken as scheduled. NAN when a record in
