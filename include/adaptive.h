@@ -454,6 +454,22 @@ struct adaptive_history {
 int adaptive_spat(const struct adaptive_group *g, size_t k, const struct adaptive_history *hist,
                   double t, struct adaptive_spat *out);
 
+/* How the city's local controllers run the timings (signals.local_control):
+ * as sent, or coordinated-actuated -- the greens are force-offs, a phase
+ * other than the coordinated one may gap out once its minimum green has
+ * run, the phases after it then start early (keeping their force-offs),
+ * and the coordinated phase may start early but runs to its force-off. */
+enum adaptive_local { ADAPTIVE_PRETIMED = 0, ADAPTIVE_ACTUATED };
+/* adaptive_spat for local controllers lc (adaptive_spat: pretimed). Under
+ * ADAPTIVE_ACTUATED a cyclic record's min_end is the earliest change gap
+ * outs allow: a green non-coordinated phase from its minimum green on, a
+ * red phase's next green after the phases before it have run only their
+ * minimums (a coordinated phase in between runs to its force-off);
+ * likely and max stay the schedule's. */
+int adaptive_spat_local(const struct adaptive_group *g, size_t k,
+                        const struct adaptive_history *hist, double t, enum adaptive_local lc,
+                        struct adaptive_spat *out);
+
 /* The record member k runs at time t (from hist, g, or a copy run
  * forward); 0, or -1 as adaptive_spat. */
 int adaptive_record_at(const struct adaptive_group *g, size_t k,

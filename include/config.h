@@ -15,6 +15,8 @@
 
 enum clock_mode { CLOCK_WALL = 0, CLOCK_REPLAY };
 enum signals_mode { SIGNALS_FIXED = 0, SIGNALS_ADAPTIVE };
+/* How the city's local controllers run cityd's timings (docs/signals.md). */
+enum signals_local_control { SIGNALS_PRETIMED = 0, SIGNALS_ACTUATED };
 
 struct config {
     /* [server] */
@@ -82,6 +84,7 @@ struct config {
     long signals_max_intersections;        /* green-wave problem size */
     long signals_max_milp_intersections;   /* ... when it needs the MILP */
     long signals_lease_ms;                 /* a group's controller lease (docs/scaling.md) */
+    enum signals_local_control signals_local_control;  /* what SPaT's bounds allow for */
     /* [web] */
     char web_dir[CONFIG_PATH_MAX];         /* the pages; "" serves none */
     char web_js_dir[CONFIG_PATH_MAX];      /* Debian's /usr/share/javascript */

@@ -155,8 +155,51 @@ static void settle(struct timeline *tl, size_t i)
             return;
 }
 
+/* Actuated local controllers (signals.local_control = actuated) run
+ * cityd's greens as fixed force-offs: a phase other than the coordinated
+ * one may gap out once its minimum green has run and its detectors see
+ * no vehicle, and the coordinated phase never gaps out. The earliest end
+ * of phase q's green, scheduled to end at sched_end, when it can start at
+ * es (not before now; a green already over ended as scheduled). */
+static double actuated_end(const struct adaptive_isec_cfg *c, int q, double es,
+                           double sched_end, double now)
+{
+    if (q == c->coord_phase || sched_end <= now)
+        return sched_end;
+    return fmax(now, fmin(sched_end, es + c->ph[q].gmin_s));
+}
+
+/* The earliest start of p's green in record j (>= tl->at) under actuated
+ * control: the phases served from now on may each gap out, and the next
+ * then starts an intergreen later (keeping its own force-off); a
+ * coordinated phase in between runs to its force-off and brings the
+ * chain back to the schedule. cityd does not see the detectors second by
+ * second, so what runs now is taken as scheduled. NAN when a record in
+ * the way is not cyclic (max pressure has its own bounds). */
+static double actuated_start(const struct timeline *tl, size_t j, int p, double now)
+{
+    const struct adaptive_isec_cfg *c = tl->copy->m[tl->k].cfg;
+    double next = tl->rec[tl->at].start;     /* earliest start of the next phase */
+    for (size_t i = tl->at; i <= j; i++) {
+        const struct adaptive_record *r = &tl->rec[i];
+        if (r->mode == ADAPTIVE_MAX_PRESSURE || r->open)
+            return NAN;
+        double gs = r->start;                /* scheduled start of q */
+        for (int n = 0; n < r->nserved; n++) {
+            int q = r->order[n];
+            if (i == j && q == p)
+                return fmin(next, gs);
+            double es = gs <= now ? gs : fmin(next, gs);
+            double ig = c->ph[q].amber_s + c->ph[q].all_red_s;
+            next = actuated_end(c, q, es, gs + r->green[q], now) + ig;
+            gs += r->green[q] + ig;
+        }
+    }
+    return NAN;
+}
+
 static void phase_spat(const struct adaptive_group *g, struct timeline *tl, int p, double t,
-                       struct adaptive_spat *o)
+                       bool actuated, struct adaptive_spat *o)
 {
     const struct adaptive_isec_cfg *c = tl->copy->m[tl->k].cfg;
     const struct adaptive_phase_cfg *ph = &c->ph[p];
@@ -173,6 +216,8 @@ static void phase_spat(const struct adaptive_group *g, struct timeline *tl, int 
             o->likely_end = gs + tl->rec[i].green[p];
         } else {
             o->min_end = o->likely_end = o->max_end = gs + green;
+            if (actuated && tl->rec[i].mode != ADAPTIVE_MAX_PRESSURE)
+                o->min_end = actuated_end(c, p, gs, gs + green, t);
         }
         return;
     }
@@ -189,13 +234,14 @@ static void phase_spat(const struct adaptive_group *g, struct timeline *tl, int 
         return;
     }
     double start = green_start(tl, (size_t)j, p), lo, hi;
-    o->likely_end = start;
-    if ((size_t)j < tl->known || adaptive_next_start_bounds(g, tl->k, &tl->last, p, &lo, &hi) != 0) {
-        o->min_end = o->max_end = start;
-        return;
+    o->likely_end = o->min_end = o->max_end = start;
+    if ((size_t)j >= tl->known && adaptive_next_start_bounds(g, tl->k, &tl->last, p, &lo, &hi) == 0) {
+        o->min_end = fmin(lo, start);
+        o->max_end = fmax(hi, start);
     }
-    o->min_end = fmin(lo, start);
-    o->max_end = fmax(hi, start);
+    double early = actuated ? actuated_start(tl, (size_t)j, p, t) : NAN;
+    if (!isnan(early))
+        o->min_end = fmin(o->min_end, early);
 }
 
 /* Build the timeline and find the record containing t. */
@@ -211,16 +257,23 @@ static struct timeline *tl_at(const struct adaptive_group *g, size_t k,
     return tl;
 }
 
-int adaptive_spat(const struct adaptive_group *g, size_t k, const struct adaptive_history *hist,
-                  double t, struct adaptive_spat *out)
+int adaptive_spat_local(const struct adaptive_group *g, size_t k,
+                        const struct adaptive_history *hist, double t, enum adaptive_local lc,
+                        struct adaptive_spat *out)
 {
     struct timeline *tl = tl_at(g, k, hist, t);
     if (tl == NULL)
         return -1;
     for (size_t p = 0; p < g->m[k].cfg->nphases; p++)
-        phase_spat(g, tl, (int)p, t, &out[p]);
+        phase_spat(g, tl, (int)p, t, lc == ADAPTIVE_ACTUATED, &out[p]);
     tl_free(tl);
     return 0;
+}
+
+int adaptive_spat(const struct adaptive_group *g, size_t k, const struct adaptive_history *hist,
+                  double t, struct adaptive_spat *out)
+{
+    return adaptive_spat_local(g, k, hist, t, ADAPTIVE_PRETIMED, out);
 }
 
 int adaptive_record_at(const struct adaptive_group *g, size_t k,

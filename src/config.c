@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum ctype { C_STR, C_LONG, C_BOOL, C_CLOCK, C_SIGMODE, C_LOGLEVEL, C_SIZE, C_FSYNC };
+enum ctype { C_STR, C_LONG, C_BOOL, C_CLOCK, C_SIGMODE, C_SIGLOCAL, C_LOGLEVEL, C_SIZE, C_FSYNC };
 
 struct ckey {
     const char *name;          /* "section.key" */
@@ -91,6 +91,8 @@ static const struct ckey keys[] = {
     NUM("signals.max_intersections", signals_max_intersections, "64", 2, 64),
     NUM("signals.max_milp_intersections", signals_max_milp_intersections, "16", 2, 64),
     NUM("signals.lease_ms", signals_lease_ms, "3000", 300, 600000),
+    {"signals.local_control", C_SIGLOCAL, offsetof(struct config, signals_local_control), 0,
+     "pretimed", 0, 0},
     STR("web.dir", web_dir, "web/"),
     STR("web.js_dir", web_js_dir, "/usr/share/javascript"),
     STR("web.tile_url", web_tile_url, ""),
@@ -230,6 +232,16 @@ static int set_value(struct config *c, const struct ckey *k, const char *value, 
             *(enum signals_mode *)field = SIGNALS_ADAPTIVE;
         else {
             snprintf(why, whylen, "expected fixed or adaptive, got '%s'", value);
+            return -1;
+        }
+        return 0;
+    case C_SIGLOCAL:
+        if (strcmp(value, "pretimed") == 0)
+            *(enum signals_local_control *)field = SIGNALS_PRETIMED;
+        else if (strcmp(value, "actuated") == 0)
+            *(enum signals_local_control *)field = SIGNALS_ACTUATED;
+        else {
+            snprintf(why, whylen, "expected pretimed or actuated, got '%s'", value);
             return -1;
         }
         return 0;

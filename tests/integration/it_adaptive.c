@@ -751,6 +751,87 @@ static void test_counts_retention(void)
     support_redis_stop(&r2);
 }
 
+static bool allowed(json_t *state)
+{
+    return strstr(str(state, "event_state"), "movement-allowed") != NULL;
+}
+
+/* signals.local_control=actuated: a side phase's green may end (gap out)
+ * from its minimum on, so its min_end_s comes before its max_end_s (the
+ * force-off), and the coordinated phase may start earlier than scheduled;
+ * with the default (pretimed) the same timing gives min = likely = max.
+ * Both read the same timing: a fresh Redis, one cityd after the other. */
+static void test_spat_actuated(void)
+{
+    struct test_redis r2;
+    struct test_cityd c2;
+    static const char *const actuated[] = { "clock.mode=replay", "signals.mode=adaptive",
+                                            "signals.local_control=actuated", NULL };
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, actuated), 0);
+    struct test_cityd keep = cityd;
+    cityd = c2;
+    wait_ready();
+    json_t *t = timing("nd-03", T0);
+    json_t *phases = json_object_get(t, "phases");
+    size_t n = json_array_size(phases);
+    double S = num(t, "cycle_start");
+    CU_ASSERT_FATAL(n >= 3 && isfinite(S));
+    /* The coordinated phase opens the cycle; the others follow in order. */
+    json_t *s = spat("nd-03", S + 0.5);
+    size_t coord = n;
+    for (size_t p = 0; p < n && coord == n; p++)
+        if (allowed(json_array_get(json_object_get(s, "states"), p)))
+            coord = p;
+    json_decref(s);
+    CU_ASSERT_FATAL(coord < n);
+    double gs = S;
+    size_t side = n;
+    for (size_t j = 0; j < n && side == n; j++) {
+        json_t *x = json_array_get(phases, (coord + j) % n);
+        if (j > 0 && num(x, "green_s") > num(x, "min_green_s") + 2)
+            side = (coord + j) % n;
+        else
+            gs += num(x, "green_s") + num(x, "amber_s") + num(x, "all_red_s");
+    }
+    CU_ASSERT_FATAL(side < n);
+    json_t *x = json_array_get(phases, side);
+    double g = num(x, "green_s"), gmin = num(x, "min_green_s"), at = gs + 1;
+    s = spat("nd-03", at);
+    json_t *st = json_array_get(json_object_get(s, "states"), side);
+    json_t *sc = json_array_get(json_object_get(s, "states"), coord);
+    CU_ASSERT_TRUE(allowed(st));
+    CU_ASSERT_DOUBLE_EQUAL(num(st, "min_end_s"), gmin - 1, 1e-5);
+    CU_ASSERT_DOUBLE_EQUAL(num(st, "likely_end_s"), g - 1, 1e-5);
+    CU_ASSERT_DOUBLE_EQUAL(num(st, "max_end_s"), g - 1, 1e-5);
+    CU_ASSERT(num(st, "min_end_s") < num(st, "max_end_s"));
+    CU_ASSERT_STRING_EQUAL(str(sc, "event_state"), "stop-and-remain");
+    CU_ASSERT(num(sc, "min_end_s") < num(sc, "likely_end_s") - (g - gmin) + 1e-5);
+    double likely = num(st, "likely_end_s"), coord_likely = num(sc, "likely_end_s");
+    json_decref(s);
+    json_decref(t);
+    support_cityd_stop(&c2);
+
+    /* The default, on the same timing: the schedule. */
+    static const char *const pretimed[] = { "clock.mode=replay", "signals.mode=adaptive", NULL };
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, pretimed), 0);
+    cityd = c2;
+    wait_ready();
+    s = spat("nd-03", at);
+    st = json_array_get(json_object_get(s, "states"), side);
+    sc = json_array_get(json_object_get(s, "states"), coord);
+    CU_ASSERT_TRUE(allowed(st));
+    CU_ASSERT_DOUBLE_EQUAL(num(st, "likely_end_s"), likely, 1e-5);
+    CU_ASSERT_DOUBLE_EQUAL(num(st, "min_end_s"), num(st, "max_end_s"), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(num(st, "min_end_s"), likely, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(num(sc, "likely_end_s"), coord_likely, 1e-5);
+    CU_ASSERT_DOUBLE_EQUAL(num(sc, "min_end_s"), coord_likely, 1e-5);
+    json_decref(s);
+    cityd = keep;
+    support_cityd_stop(&c2);
+    support_redis_stop(&r2);
+}
+
 int suite_adaptive(void)
 {
     CU_pSuite s = CU_add_suite("adaptive (HTTP)", suite_init, suite_clean);
@@ -760,6 +841,7 @@ int suite_adaptive(void)
         !CU_add_test(s, "bad input changes nothing", test_bad_input) ||
         !CU_add_test(s, "timing follows counts", test_timing_follows_counts) ||
         !CU_add_test(s, "SPaT", test_spat) ||
+        !CU_add_test(s, "SPaT under actuated local controllers", test_spat_actuated) ||
         !CU_add_test(s, "speed advice", test_advisory) ||
         !CU_add_test(s, "mode override", test_mode_override) ||
         !CU_add_test(s, "restart keeps timing", test_restart_keeps_timing) ||

@@ -1333,6 +1333,98 @@ static void test_spat_likely_is_planned(void)
     adaptive_group_free(g);
 }
 
+/* Coordinated-actuated local controllers (signals.local_control =
+ * actuated): a lone fixed-time signal with the coordinated phase 0
+ * (gmin 15 s), a left-turn phase 1 (gmin 8 s) and the side road 2
+ * (gmin 10 s), intergreens 4 s. The greens are force-offs; phases 1 and
+ * 2 may gap out after their minimums, phase 0 never does. */
+static void test_spat_actuated(void)
+{
+    corridor3(1200);
+    struct adaptive_isec_cfg c = cor_cfg[1];
+    c.ph[0].design_vph = 800;
+    c.ph[1].design_vph = 400;
+    c.ph[2].design_vph = 500;
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_FIXED);
+    adaptive_start(g, 5000);
+    adaptive_advance(g, 5000.5, NULL, NULL);
+    const struct adaptive_record r = g->m[0].cur;
+    CU_ASSERT_EQUAL_FATAL(c.coord_phase, 0);
+    CU_ASSERT_DOUBLE_EQUAL_FATAL(c.ph[1].gmin_s, 8, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL_FATAL(c.ph[2].gmin_s, 10, 1e-9);
+    double S = r.start, g0 = r.green[0], g1 = r.green[1], g2 = r.green[2], C = r.cycle_s;
+    double s1 = S + g0 + 4, s2 = s1 + g1 + 4;
+    CU_ASSERT_DOUBLE_EQUAL_FATAL(s2 + g2 + 4, S + C, 1e-9);
+    /* Slack above the minimums, or the case proves nothing. */
+    CU_ASSERT_FATAL(g1 > 8 + 5 && g2 > 10 + 5);
+    struct adaptive_spat a[3], f[3];
+
+    /* Coordinated green: runs to its force-off; phase 1 follows it at
+     * once, phase 2 after phase 1's minimum. */
+    double t = S + 2;
+    CU_ASSERT_EQUAL_FATAL(adaptive_spat_local(g, 0, NULL, t, ADAPTIVE_ACTUATED, a), 0);
+    CU_ASSERT_EQUAL(a[0].state, ADAPTIVE_EV_PROTECTED_ALLOWED);
+    CU_ASSERT_DOUBLE_EQUAL(a[0].min_end, S + g0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a[0].max_end, S + g0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a[1].min_end, s1, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a[2].min_end, s1 + 8 + 4, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a[2].likely_end, s2, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a[2].max_end, s2, 1e-9);
+
+    /* The left turn green 2 s: it may gap out after its 8 s minimum;
+     * the coordinated phase may then start after phase 2's minimum, each
+     * with its intergreen: earlier by both side phases' slack. */
+    t = s1 + 2;
+    CU_ASSERT_EQUAL_FATAL(adaptive_spat_local(g, 0, NULL, t, ADAPTIVE_ACTUATED, a), 0);
+    CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, f), 0);
+    CU_ASSERT_EQUAL(a[1].state, ADAPTIVE_EV_PROTECTED_ALLOWED);
+    CU_ASSERT_DOUBLE_EQUAL(a[1].min_end, s1 + 8, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a[1].likely_end, s1 + g1, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a[1].max_end, s1 + g1, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(f[1].min_end, s1 + g1, 1e-9);      /* pretimed: the schedule */
+    CU_ASSERT_EQUAL(a[2].state, ADAPTIVE_EV_STOP_AND_REMAIN);
+    CU_ASSERT_DOUBLE_EQUAL(a[2].min_end, s1 + 8 + 4, 1e-9);
+    CU_ASSERT_EQUAL(a[0].state, ADAPTIVE_EV_STOP_AND_REMAIN);
+    CU_ASSERT_DOUBLE_EQUAL(a[0].min_end, s1 + 8 + 4 + 10 + 4, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a[0].min_end, S + C - (g1 - 8) - (g2 - 10), 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a[0].likely_end, S + C, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a[0].max_end, S + C, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(f[0].min_end, S + C, 1e-9);
+
+    /* Late in the left turn's minimum-exceeded green: it may end now. */
+    t = s1 + 11;
+    CU_ASSERT_EQUAL_FATAL(adaptive_spat_local(g, 0, NULL, t, ADAPTIVE_ACTUATED, a), 0);
+    CU_ASSERT_DOUBLE_EQUAL(a[1].min_end, t, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(a[0].min_end, t + 4 + 10 + 4, 1e-9);
+
+    /* Every second of two cycles: states, likely and max as pretimed,
+     * min never later. */
+    for (t = S; t < S + 2 * C; t += 1) {
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat_local(g, 0, NULL, t, ADAPTIVE_ACTUATED, a), 0);
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, f), 0);
+        for (int p = 0; p < 3; p++) {
+            CU_ASSERT_EQUAL(a[p].state, f[p].state);
+            CU_ASSERT_DOUBLE_EQUAL(a[p].likely_end, f[p].likely_end, 1e-9);
+            CU_ASSERT_DOUBLE_EQUAL(a[p].max_end, f[p].max_end, 1e-9);
+            CU_ASSERT(a[p].min_end <= f[p].min_end + 1e-9);
+            CU_ASSERT(a[p].min_end >= t - 1e-9);
+        }
+    }
+    adaptive_group_free(g);
+
+    /* Max pressure keeps its own bounds. */
+    g = adaptive_group_new(&gc, ADAPTIVE_MAX_PRESSURE);
+    adaptive_start(g, 0);
+    for (t = 0; t < 300; t += 1) {
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat_local(g, 0, NULL, t, ADAPTIVE_ACTUATED, a), 0);
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, f), 0);
+        for (int p = 0; p < 3; p++)
+            CU_ASSERT_DOUBLE_EQUAL(a[p].min_end, f[p].min_end, 1e-9);
+    }
+    adaptive_group_free(g);
+}
+
 static void test_mp_spat(void)
 {
     struct adaptive_isec_cfg c;
@@ -1476,6 +1568,7 @@ int suite_adaptive(void)
         !CU_add_test(s, "SPaT bounds hold", test_spat_bounds_hold) ||
         !CU_add_test(s, "SPaT likely is planned", test_spat_likely_is_planned) ||
         !CU_add_test(s, "SPaT max pressure", test_mp_spat) ||
+        !CU_add_test(s, "SPaT under actuated local control", test_spat_actuated) ||
         !CU_add_test(s, "snapshot round trip", test_snapshot_round_trip) ||
         !CU_add_test(s, "speed advice", test_glosa))
         return 1;

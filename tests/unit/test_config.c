@@ -47,6 +47,7 @@ static void test_defaults(void)
     CU_ASSERT_STRING_EQUAL(c.parking_timezone, "Asia/Shanghai");
     CU_ASSERT_EQUAL(c.transit_stale_after_s, 90);
     CU_ASSERT_EQUAL(c.signals_mode, SIGNALS_ADAPTIVE);
+    CU_ASSERT_EQUAL(c.signals_local_control, SIGNALS_PRETIMED);
     char buf[600];
     CU_ASSERT_STRING_EQUAL(config_gtfs_dir(&c, buf, sizeof buf), "maps/yantai/gtfs");
 }
@@ -83,6 +84,8 @@ static void test_file_errors(void)
         {"[server\n", ":1: malformed section header"},
         {"[server]\nlisten\n", ":2: expected key = value"},
         {"[signals]\nmode = smart\n", ":2: signals.mode: expected fixed or adaptive"},
+        {"[signals]\nlocal_control = scoot\n",
+         ":2: signals.local_control: expected pretimed or actuated, got 'scoot'"},
         {"[server]\nmax_body_bytes = 3 parsecs\n", ":2: server.max_body_bytes: expected a size"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -115,6 +118,8 @@ static void test_set_override(void)
     config_defaults(&c);
     CU_ASSERT_EQUAL(config_set(&c, "redis.url", "redis://127.0.0.1:7000", "-o", 2, err, sizeof err), 0);
     CU_ASSERT_STRING_EQUAL(c.redis_url, "redis://127.0.0.1:7000");
+    CU_ASSERT_EQUAL(config_set(&c, "signals.local_control", "actuated", "-o", 3, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(c.signals_local_control, SIGNALS_ACTUATED);
     CU_ASSERT_EQUAL(config_set(&c, "redis.nope", "1", "-o", 4, err, sizeof err), -1);
     CU_ASSERT_STRING_EQUAL(err, "-o:4: redis.nope: unknown key");
     /* A failed set leaves the old value. */
