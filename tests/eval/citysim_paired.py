@@ -4,7 +4,7 @@ seeds' noise?). Uses citysim_corridor.py's loads and closed loops.
 
   run:     python3 tests/eval/citysim_paired.py run --corridor beimalu --seeds 10 \
                --out build/paired-beimalu.json [--levels near,peak] [--timings adaptive]
-               [--citysim-args "--actuated"]
+               [--citysim-args=--actuated --cityd-opts signals.local_control=actuated]
            (per seed and timing: total / outbound / inbound / cross delay s/veh)
   compare: python3 tests/eval/citysim_paired.py compare BASE.json [CAND.json]
            each adaptive timing (CAND's when given, else BASE's) against the
@@ -47,6 +47,7 @@ def closed(a, base, mode, seed, plan, extra):
 
 def do_run(a):
     cc.Stack.MAP = os.path.abspath(a.map)
+    cc.Stack.CITYD_OPTS = a.cityd_opts.split()
     tmp = tempfile.mkdtemp(prefix="citysim-paired-")
     plan_path = os.path.join(tmp, "plan.json")
     with cc.Stack(a.cityd, "fixed", a.corridor) as st:
@@ -134,6 +135,9 @@ def main():
     r.add_argument("--timings", default="", help="comma-separated full timing names")
     r.add_argument("--citysim-args", default="",
                    help="more citysim run options for every timing, e.g. --actuated")
+    r.add_argument("--cityd-opts", default="",
+                   help="cityd settings key=value for every closed loop, e.g. "
+                        "signals.local_control=actuated")
     r.add_argument("--out", required=True)
     c = sub.add_parser("compare")
     c.add_argument("base")
