@@ -36,7 +36,15 @@
  *    nothing is lost after the line (what `citysim isolated` checks
  *    against theory);
  *  - delay = actual minus free-flow travel time at the driver's own
- *    desired speed (SUMO's timeLoss).
+ *    desired speed (SUMO's timeLoss);
+ *  - actuated (coordinated-actuated local control, optional): the timing
+ *    gives each phase's force-off; a phase other than the coordinated one
+ *    ends early ("gaps out") once its minimum green has run, its queues
+ *    are empty and none of its movements has crossed for passage_s, and
+ *    the next phase starts then, keeping its own force-off (NEMA fixed
+ *    force-offs: unused time passes on, in the end to the coordinated
+ *    phase, which starts early and never gaps out). Every phase runs at
+ *    least its minimum (no phase is skipped: pedestrian recall).
  * Turning movements come from the counts: a vehicle arriving along the
  * corridor picks left/through/right with the interval's proportions, side
  * street vehicles turning into the corridor join its stream. */
@@ -79,6 +87,8 @@ struct sim_phase {
     double green_s;                           /* effective green */
     double intergreen_s;                      /* after this phase's green */
     double saturation_vph;                    /* of the whole phase */
+    double min_green_s;                       /* actuated: the least green it runs
+                                                 (vehicle or pedestrian minimum) */
 };
 
 /* A signal timing: phase 0 starts its effective green at offset_s. */
@@ -86,6 +96,7 @@ struct sim_timing {
     double cycle_s, offset_s;
     struct sim_phase phases[SIM_MAX_PHASES];
     int nphases;
+    int coord_phase;                          /* actuated: never gaps out; -1 none */
 };
 
 /* Counts of one interval at one intersection; -1 = not detected. */
@@ -118,6 +129,8 @@ struct sim_corridor_opts {
     double follow_s;                          /* least headway on a link (0: 1 s + spacing/v) */
     int lanes;                                /* per direction on corridor links (0 = 1) */
     double warmup_s;                          /* vehicles entering before are not measured */
+    bool actuated;                            /* coordinated-actuated local control */
+    double passage_s;                         /* actuated: the gap that ends a green (> 0) */
 };
 
 /* The calibrated driver (docs/citysim.md): speed_dev 0.1, 2.6 / 4.5 m/s2,
@@ -136,6 +149,8 @@ struct sim_isec_result {
     long served_in_run;                       /* crossings up to duration_s */
     struct sim_stats mov[SIM_NMOV];
     double observed[SIM_NMOV];                /* crossings in the current count interval */
+    long gap_outs;                            /* actuated: greens ended before force-off */
+    double unused_green_s;                    /* actuated: green they passed on */
 };
 
 struct sim_result {
@@ -158,6 +173,10 @@ struct sim *sim_new(struct sim_isec *isecs, size_t n, const struct sim_corridor_
 void sim_free(struct sim *s);
 /* Run until time t (seconds from start). */
 void sim_advance(struct sim *s, double t);
+/* Intersection i's timing was changed by the caller: an actuated
+ * controller re-reads it now (its next decision comes from the new
+ * force-offs). */
+void sim_timing_changed(struct sim *s, size_t i);
 double sim_time(const struct sim *s);
 const struct sim_isec_result *sim_isec_result(const struct sim *s, size_t i);
 /* Crossings per movement at intersection i since the last call (and

@@ -27,9 +27,11 @@ struct runopts {
     const char *format, *svg;
     double duration, timeout, retries, warmup, speed_dev, lanes;
     double count_interval;             /* closed loop: detector interval, 0: the loads' */
+    double passage;                    /* --actuated: the gap that ends a green */
     unsigned long long seed;
     bool no_dispersion;
     bool no_queues;                    /* closed loop: stop-line counts only */
+    bool actuated;                     /* coordinated-actuated local control */
 };
 
 struct run {
@@ -90,6 +92,8 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         {"--lanes", OPT_DOUBLE, &o->lanes, false, false},
         {"--format", OPT_STRING, &o->format, false, false},
         {"--svg", OPT_STRING, &o->svg, false, false},
+        {"--actuated", OPT_FLAG, &o->actuated, false, false},
+        {"--passage", OPT_DOUBLE, &o->passage, false, false},
         {NULL, 0, NULL, false, false},
     };
     if (simopt_parse(opts, argc, argv) != 0)
@@ -112,6 +116,8 @@ static int parse_opts(struct runopts *o, int argc, char **argv)
         bad = "--speed-dev: expected a standard deviation of the speed factor in [0, 1]";
     else if (!(o->lanes >= 1 && o->lanes <= 8 && o->lanes == floor(o->lanes)))
         bad = "--lanes: expected 1..8 lanes per direction";
+    else if (!(o->passage > 0 && o->passage <= 30))
+        bad = "--passage: expected seconds in (0, 30]";
     else if (strcmp(o->format, "json") != 0 && strcmp(o->format, "table") != 0)
         bad = "--format: expected json or table";
     else if (strcmp(o->arrivals, "poisson") != 0 && strcmp(o->arrivals, "uniform") != 0)
@@ -263,6 +269,7 @@ static int fetch_timing(struct run *r, size_t i, double t, char *err, size_t err
         goto out;
     }
     r->updates[i]++;
+    sim_timing_changed(r->sim, i);
     const char *plan = json_string_value(json_object_get(body, "plan"));
     snprintf(r->isec_plan[i], sizeof r->isec_plan[i], "%s", plan ? plan : "");
     rc = 0;
@@ -418,6 +425,10 @@ static void isec_json(struct simjson *j, const struct run *r, size_t i)
     stats_json(j, &res->total, true);
     simjson_num(j, "throughput_vph",
                 (double)res->served_in_run * 3600.0 / (r->o.duration - r->o.warmup), 1);
+    if (r->o.actuated) {
+        simjson_int(j, "gap_outs", res->gap_outs);
+        simjson_num(j, "unused_green_s", res->unused_green_s, 1);
+    }
     simjson_arr(j, "undetected");
     for (int m = 0; m < SIM_NMOV; m++)
         if (r->c.undetected[i] & (1u << m))
@@ -466,6 +477,9 @@ static void print_result(const struct run *r)
     simjson_num(&j, "warmup_s", r->o.warmup, 0);
     simjson_int(&j, "seed", (long long)r->o.seed);
     simjson_str(&j, "arrivals", r->o.arrivals);
+    simjson_str(&j, "local_control", r->o.actuated ? "actuated" : "pretimed");
+    if (r->o.actuated)
+        simjson_num(&j, "passage_s", r->o.passage, 1);
     stats_json(&j, &res.all, false);
     simjson_num(&j, "mean_travel_s",
                 res.all.vehicles ? res.vehicle_s / (double)res.all.vehicles : 0, 3);
@@ -509,6 +523,9 @@ static void print_table(const struct run *r)
     printf("corridor %s, timing %s%s%s, from %s for %.0f s (warm-up %.0f s), seed %llu, %s "
            "arrivals\n", r->c.cor->id, r->mode, plan ? ", plan " : "", plan ? plan : "", start,
            r->o.duration, r->o.warmup, r->o.seed, r->o.arrivals);
+    if (r->o.actuated)
+        printf("local control actuated: greens gap out after %.1f s without a vehicle\n",
+               r->o.passage);
     printf("\n%-16s %9s %12s %10s\n", "direction", "vehicles", "delay s/veh", "stops/veh");
     for (int d = 0; d <= 3; d++) {
         const struct sim_stats *st = d < 3 ? &res.dir[d] : &res.all;
@@ -558,6 +575,8 @@ static int simulate(struct run *r, char *err, size_t errlen)
     so.speed_dev = r->o.no_dispersion ? 0 : r->o.speed_dev;
     so.lanes = (int)r->o.lanes;
     so.warmup_s = r->o.warmup;
+    so.actuated = r->o.actuated;
+    so.passage_s = r->o.passage;
     r->sim = sim_new(r->c.isecs, r->c.n, &so, err, errlen);
     if (r->sim == NULL)
         return 2;
@@ -595,6 +614,7 @@ int simcli_run(int argc, char **argv)
     r.o.retries = 5;
     r.o.speed_dev = 0.1;
     r.o.lanes = 1;
+    r.o.passage = 3;
     r.o.format = "json";
     if (parse_opts(&r.o, argc, argv) != 0)
         return 2;

@@ -13,6 +13,7 @@
 
 #include "corridor.h"
 #include "map.h"
+#include "signals.h"
 #include "simcli.h"
 
 int simtiming_phase_of(const struct simcor *c, size_t i, int m)
@@ -33,14 +34,17 @@ double simtiming_phase_start(const struct sim_timing *t, int k)
     return s;
 }
 
-/* Sim timing of intersection i from greens (one per map phase). */
-static void set_timing(struct simcor *c, size_t i, double cycle, const double *green)
+/* Sim timing of intersection i from greens (one per map phase), phase
+ * `coord` coordinated. Minimum greens as cityd's (adaptive.c): the map's,
+ * or the pedestrians' crossing time for a phase serving through traffic. */
+static void set_timing(struct simcor *c, size_t i, double cycle, const double *green, int coord)
 {
     const struct map_intersection *x = c->mx[i];
     struct sim_timing *t = &c->isecs[i].timing;
     memset(t, 0, sizeof *t);
     t->cycle_s = cycle;
     t->nphases = (int)x->nphases;
+    t->coord_phase = coord;
     double sum = 0;
     for (size_t k = 0; k < x->nphases; k++)
         sum += green[k];
@@ -57,6 +61,9 @@ static void set_timing(struct simcor *c, size_t i, double cycle, const double *g
         p->green_s = green[k];
         p->intergreen_s = ig > 0 ? ig : 0;
         p->saturation_vph = x->phases[k].saturation_flow;
+        double ped = corridor_serves_through(&x->phases[k])
+                         ? signals_pedestrian_green(x->pedestrian_crossing_m) : 0;
+        p->min_green_s = fmax(x->phases[k].min_green_s, ped);
     }
 }
 
@@ -99,7 +106,7 @@ int simtiming_default(struct simcor *c, char *err, size_t errlen)
         if (k < 0 || check_phases(c, i, err, errlen) != 0 ||
             corridor_split(c->mx[i], cycle, green, err, errlen) != 0)
             return -1;
-        set_timing(c, i, cycle, green);
+        set_timing(c, i, cycle, green, k);
         c->isecs[i].timing.offset_s = offset_for(&c->isecs[i].timing, k, 0);
     }
     return 0;
@@ -129,7 +136,7 @@ static int plan_isec(struct simcor *c, size_t i, const json_t *x, double cycle, 
         snprintf(err, errlen, "plan: %s", why);
         return -1;
     }
-    set_timing(c, i, cycle, green);
+    set_timing(c, i, cycle, green, ko);
     c->isecs[i].timing.offset_s = offset_for(&c->isecs[i].timing, ko, off);
     return 0;
 }
@@ -223,7 +230,7 @@ int simtiming_server(struct simcor *c, size_t i, const json_t *t, double epoch0,
     if (ko < 0)
         return -1;
     struct sim_timing keep = c->isecs[i].timing;
-    set_timing(c, i, cycle, green);
+    set_timing(c, i, cycle, green, ko);
     double sum = simtiming_phase_start(&c->isecs[i].timing, (int)x->nphases);
     if (sum > cycle + 1e-6) {
         c->isecs[i].timing = keep;

@@ -9,7 +9,13 @@
  * Links keep, per direction and lane, when the last vehicle reaches the
  * downstream stop line: a vehicle leaving later arrives no earlier than
  * follow_s after it, so drivers keep their order within a lane and a
- * platoon keeps the pace of its slowest member. */
+ * platoon keeps the pace of its slowest member.
+ * Actuated intersections also get wake-up events (at each phase start, and
+ * when a phase's queues empty) at which their controller decides whether
+ * the green gaps out; a decision is kept as an override of the current
+ * cycle's timing, and the stop lines waiting for a green that now comes
+ * earlier are rescheduled (a SERVE event carries its queue's generation,
+ * so the superseded one is dropped). */
 #include "sim.h"
 
 #include <math.h>
@@ -118,13 +124,15 @@ static int approach_of_heading(int h)
 
 /* ---- state ---- */
 
-enum ev_type { EV_GEN, EV_ARRIVE, EV_SERVE };
+enum ev_type { EV_GEN, EV_ARRIVE, EV_SERVE, EV_WAKE };
 
 struct event {
     double t;
     uint64_t seq;
     int type;
-    int a, b;          /* GEN: generator; ARRIVE: vehicle, isec; SERVE: isec, movement */
+    int a, b;          /* GEN: generator; ARRIVE: vehicle, isec; SERVE: isec, movement;
+                          WAKE: isec */
+    unsigned gen;      /* SERVE: the queue's generation when scheduled */
 };
 
 struct vehicle {
@@ -144,7 +152,23 @@ struct queue {
     int *ring; size_t cap, head, len;
     double last_cross;                   /* crossing time of the previous vehicle */
     bool pending;                        /* a SERVE event is scheduled */
+    unsigned gen;                        /* bumped when the SERVE is superseded */
     double headway;                      /* 3600 / movement saturation flow */
+};
+
+/* An actuated controller's decisions in recent cycles: phase `phase` of
+ * the cycle whose phase 0 is scheduled at `base` starts at `start` and/or
+ * ends at `end` instead of its scheduled times (NAN: as scheduled). */
+struct act_override {
+    double base;
+    int phase;
+    double start, end;
+};
+#define ACT_OVERRIDES (2 * SIM_MAX_PHASES)
+struct actuation {
+    struct act_override ov[ACT_OVERRIDES];   /* a ring: the oldest is reused */
+    int next;
+    double woken[2];                          /* the latest wake-ups pushed */
 };
 
 /* A Poisson/uniform source of arrivals at one stop line. `m` < 0: the
@@ -176,6 +200,7 @@ struct sim {
     long crossed_in_run, exited_in_run;
     void (*trace)(void *, const char *);
     void *trace_arg;
+    struct actuation *act;               /* n, or NULL: pretimed */
 };
 
 /* ---- heap ---- */
@@ -196,7 +221,7 @@ static void *grow_array(void *arr, size_t *cap, size_t sz, size_t first)
     return na;
 }
 
-static int heap_push(struct sim *s, double t, int type, int a, int b)
+static int heap_push_gen(struct sim *s, double t, int type, int a, int b, unsigned gen)
 {
     if (s->hlen == s->hcap) {
         struct event *nh = grow_array(s->heap, &s->hcap, sizeof *nh, 256);
@@ -204,7 +229,7 @@ static int heap_push(struct sim *s, double t, int type, int a, int b)
             return -1;
         s->heap = nh;
     }
-    struct event e = {t, s->seq++, type, a, b};
+    struct event e = {t, s->seq++, type, a, b, gen};
     size_t i = s->hlen++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
@@ -215,6 +240,11 @@ static int heap_push(struct sim *s, double t, int type, int a, int b)
     }
     s->heap[i] = e;
     return 0;
+}
+
+static int heap_push(struct sim *s, double t, int type, int a, int b)
+{
+    return heap_push_gen(s, t, type, a, b, 0);
 }
 
 static struct event heap_pop(struct sim *s)
@@ -335,6 +365,55 @@ static double gen_next(struct sim *s, struct gen *g, double t)
 
 /* ---- signal timing ---- */
 
+static bool same_time(double a, double b) { return fabs(a - b) < 1e-6; }
+
+/* Phase p's green [*st, *en) in the cycle whose phase 0 is scheduled at
+ * base, as the controller's decisions changed it. */
+static void act_apply(const struct actuation *a, double base, int p, double *st, double *en)
+{
+    for (int k = 0; k < ACT_OVERRIDES; k++) {
+        const struct act_override *o = &a->ov[k];
+        if (o->phase != p || !same_time(o->base, base))
+            continue;
+        if (!isnan(o->start))
+            *st = o->start;
+        if (!isnan(o->end))
+            *en = o->end;
+    }
+}
+
+/* The override of phase p in cycle `base`, made if needed. */
+static struct act_override *act_entry(struct actuation *a, double base, int p)
+{
+    for (int k = 0; k < ACT_OVERRIDES; k++)
+        if (a->ov[k].phase == p && same_time(a->ov[k].base, base))
+            return &a->ov[k];
+    struct act_override *o = &a->ov[a->next];
+    a->next = (a->next + 1) % ACT_OVERRIDES;
+    *o = (struct act_override){ base, p, NAN, NAN };
+    return o;
+}
+
+/* Phase 0's scheduled start of the cycle holding t. */
+static double cycle_base(const struct sim_timing *tm, double t)
+{
+    return tm->offset_s + floor((t - tm->offset_s) / tm->cycle_s) * tm->cycle_s;
+}
+
+/* Green of phase p in the cycle `k` cycles after t's, as run. */
+static void act_window(const struct sim *s, size_t i, double t, int k, int p, double *base,
+                       double *st, double *en)
+{
+    const struct sim_timing *tm = &s->isecs[i].timing;
+    *base = cycle_base(tm, t) + k * tm->cycle_s;
+    double start = 0;
+    for (int j = 0; j < p; j++)
+        start += tm->phases[j].green_s + tm->phases[j].intergreen_s;
+    *st = *base + start;
+    *en = *st + tm->phases[p].green_s;
+    act_apply(&s->act[i], *base, p, st, en);
+}
+
 /* Earliest crossing time >= t for movement m at isec i whose head
  * vehicle reached the line at `arrived`; INFINITY if never served. The
  * movement's greens over four cycles are merged where one runs into the
@@ -343,10 +422,10 @@ static double gen_next(struct sim *s, struct gen *g, double t)
  * h/2 before the end of green (its service slot fits in the green); one
  * arriving unhindered crosses up to `grace` after it (amber: too close to
  * stop when it came on). */
-static double next_service(const struct sim_isec *is, int m, double t, double arrived, double h,
-                           double grace)
+static double next_service(const struct sim *s, size_t i, int m, double t, double arrived,
+                           double h, double grace)
 {
-    const struct sim_timing *tm = &is->timing;
+    const struct sim_timing *tm = &s->isecs[i].timing;
     double ws[4 * SIM_MAX_PHASES], we[4 * SIM_MAX_PHASES];
     int nw = 0;
     double base = tm->offset_s + floor((t - tm->offset_s) / tm->cycle_s) * tm->cycle_s;
@@ -358,6 +437,8 @@ static double next_service(const struct sim_isec *is, int m, double t, double ar
             start += ph->green_s + ph->intergreen_s;
             if (!(ph->movements & (1u << m)))
                 continue;
+            if (s->act != NULL)
+                act_apply(&s->act[i], base + k * tm->cycle_s, p, &s0, &e0);
             if (nw > 0 && s0 - we[nw - 1] < 1e-9) {
                 we[nw - 1] = e0;
                 continue;
@@ -471,10 +552,128 @@ static double schedule_serve(struct sim *s, size_t i, int m)
     double grace = -q->headway / 2;
     if (s->o.decel_mps2 > 0 && t == head->arrived)
         grace = head->speed / (2.0 * s->o.decel_mps2);
-    double d = next_service(&s->isecs[i], m, t, head->arrived, q->headway, grace);
-    if (d < INFINITY && heap_push(s, d, EV_SERVE, (int)i, m) == 0)
+    double d = next_service(s, i, m, t, head->arrived, q->headway, grace);
+    if (d < INFINITY && heap_push_gen(s, d, EV_SERVE, (int)i, m, q->gen) == 0)
         q->pending = true;
     return d;
+}
+
+/* ---- actuated control (sim.h) ---- */
+
+/* Wake intersection i's controller at t (once per time). */
+static void act_wake_at(struct sim *s, size_t i, double t)
+{
+    struct actuation *a = &s->act[i];
+    if (t == a->woken[0] || t == a->woken[1] || t == INFINITY)
+        return;
+    if (heap_push(s, t, EV_WAKE, (int)i, 0) == 0) {
+        a->woken[1] = a->woken[0];
+        a->woken[0] = t;
+    }
+}
+
+/* The phase green at t (this cycle or, started early, the next), or -1
+ * in an intergreen; its cycle's base and its green. */
+static int act_current(const struct sim *s, size_t i, double t, double *base, double *st,
+                       double *en)
+{
+    const struct sim_timing *tm = &s->isecs[i].timing;
+    for (int k = 0; k <= 1; k++)
+        for (int p = 0; p < tm->nphases; p++) {
+            act_window(s, i, t, k, p, base, st, en);
+            if (*st <= t + 1e-9 && t < *en - 1e-9)
+                return p;
+        }
+    return -1;
+}
+
+/* The next phase start after t. */
+static double act_next_start(const struct sim *s, size_t i, double t)
+{
+    const struct sim_timing *tm = &s->isecs[i].timing;
+    double best = INFINITY, base, st, en;
+    for (int k = 0; k <= 1; k++)
+        for (int p = 0; p < tm->nphases; p++) {
+            act_window(s, i, t, k, p, &base, &st, &en);
+            if (st > t + 1e-9 && st < best)
+                best = st;
+        }
+    return best;
+}
+
+/* Is a vehicle of phase p waiting; when did one of its movements last
+ * cross? */
+static bool act_waiting(struct sim *s, size_t i, int p, double *last)
+{
+    unsigned movs = s->isecs[i].timing.phases[p].movements;
+    bool waiting = false;
+    *last = -INFINITY;
+    for (int m = 0; m < SIM_NMOV; m++) {
+        if (!(movs & (1u << m)))
+            continue;
+        const struct queue *q = queue_of(s, i, m);
+        waiting |= q->len > 0;
+        *last = fmax(*last, q->last_cross);
+    }
+    return waiting;
+}
+
+/* Phase p (of cycle `base`, force-off `en`) gaps out now: the next phase
+ * starts after p's intergreen, and every stop line waiting for a green
+ * is served from the timing as it now runs. */
+static void act_gap_out(struct sim *s, size_t i, double base, int p, double en)
+{
+    const struct sim_timing *tm = &s->isecs[i].timing;
+    struct actuation *a = &s->act[i];
+    act_entry(a, base, p)->end = s->now;
+    int q = p + 1;
+    if (q == tm->nphases) {
+        q = 0;
+        base += tm->cycle_s;
+    }
+    double next = s->now + tm->phases[p].intergreen_s;
+    act_entry(a, base, q)->start = next;
+    if (s->now >= s->o.warmup_s && s->now <= s->o.duration_s) {
+        s->res[i].gap_outs++;
+        s->res[i].unused_green_s += en - s->now;
+    }
+    for (int m = 0; m < SIM_NMOV; m++) {
+        struct queue *qu = queue_of(s, i, m);
+        if (!qu->pending)
+            continue;
+        qu->gen++;
+        qu->pending = false;
+        schedule_serve(s, i, m);
+    }
+    act_wake_at(s, i, next);
+}
+
+/* The controller of intersection i looks at its detectors now: gap out
+ * the green if it may, else wake when it next may (or when the next phase
+ * starts). */
+static void act_decide(struct sim *s, size_t i)
+{
+    const struct sim_timing *tm = &s->isecs[i].timing;
+    double base, st, en, last;
+    int p = act_current(s, i, s->now, &base, &st, &en);
+    if (p >= 0 && p != tm->coord_phase && !act_waiting(s, i, p, &last)) {
+        double at = fmax(st + tm->phases[p].min_green_s, last + s->o.passage_s);
+        if (at <= s->now + 1e-9) {
+            act_gap_out(s, i, base, p, en);
+            return;
+        }
+        if (at < en)
+            act_wake_at(s, i, at);
+    }
+    act_wake_at(s, i, act_next_start(s, i, s->now));
+}
+
+void sim_timing_changed(struct sim *s, size_t i)
+{
+    if (s->act == NULL || i >= s->n)
+        return;
+    s->act[i].woken[0] = s->act[i].woken[1] = NAN;
+    act_decide(s, i);
 }
 
 static int queue_push(struct queue *q, int v)
@@ -619,6 +818,8 @@ static void serve(struct sim *s, size_t i, int m)
      * queue clears; what waits when the next crossing is not the next
      * saturation headway of this green. */
     double d = schedule_serve(s, i, m);
+    if (q->len == 0 && s->act != NULL)
+        act_decide(s, i);
     if (q->len == 0)
         s->residual[i * SIM_NMOV + (size_t)m] = 0;
     else if (d > s->now + q->headway + 1e-6)
@@ -682,9 +883,10 @@ static int validate(const struct sim_isec *isecs, size_t n, const struct sim_cor
         !(o->speed_dev >= 0 && o->speed_dev <= 1) || !(o->accel_mps2 >= 0) ||
         !(o->decel_mps2 >= 0) || !(o->jam_spacing_m >= 0 && o->jam_spacing_m <= 50) ||
         !(o->follow_s >= 0 && o->follow_s <= 60) || !(o->start_s >= 0 && o->start_s <= 30) ||
-        o->lanes < 0 || o->lanes > 8) {
+        o->lanes < 0 || o->lanes > 8 ||
+        (o->actuated && !(o->passage_s > 0 && o->passage_s <= 30))) {
         snprintf(err, errlen, "driver parameters out of range (warm-up in [0, duration), speed "
-                 "deviation 0..1, lanes 0..8, spacing 0..50 m, headway 0..60 s)");
+                 "deviation 0..1, lanes 0..8, spacing 0..50 m, headway 0..60 s, passage 0..30 s)");
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -697,9 +899,10 @@ static int validate(const struct sim_isec *isecs, size_t n, const struct sim_cor
         double sum = 0;
         for (int p = 0; p < t->nphases; p++) {
             const struct sim_phase *ph = &t->phases[p];
-            if (ph->green_s <= 0 || ph->intergreen_s < 0 || ph->saturation_vph <= 0) {
-                snprintf(err, errlen, "%s: phase %d needs green > 0, intergreen >= 0 and "
-                         "a saturation flow", isecs[i].id, p);
+            if (ph->green_s <= 0 || ph->intergreen_s < 0 || ph->saturation_vph <= 0 ||
+                !(ph->min_green_s >= 0)) {
+                snprintf(err, errlen, "%s: phase %d needs green > 0, intergreen >= 0, "
+                         "minimum green >= 0 and a saturation flow", isecs[i].id, p);
                 return -1;
             }
             sum += ph->green_s + ph->intergreen_s;
@@ -707,6 +910,11 @@ static int validate(const struct sim_isec *isecs, size_t n, const struct sim_cor
         if (sum > t->cycle_s + 1e-6) {
             snprintf(err, errlen, "%s: greens and intergreens (%.1f s) exceed the cycle (%.1f s)",
                      isecs[i].id, sum, t->cycle_s);
+            return -1;
+        }
+        if (o->actuated && !(t->coord_phase >= -1 && t->coord_phase < t->nphases)) {
+            snprintf(err, errlen, "%s: coordinated phase %d: no such phase", isecs[i].id,
+                     t->coord_phase);
             return -1;
         }
         if (i > 0 && isecs[i].position_m <= isecs[i - 1].position_m) {
@@ -819,6 +1027,17 @@ struct sim *sim_new(struct sim_isec *isecs, size_t n, const struct sim_corridor_
     }
     if (add_generators(s) != 0)
         goto oom;
+    if (o->actuated) {
+        s->act = calloc(n, sizeof *s->act);
+        if (s->act == NULL)
+            goto oom;
+        for (size_t i = 0; i < n; i++) {
+            for (int k = 0; k < ACT_OVERRIDES; k++)
+                s->act[i].ov[k].phase = -1;
+            s->act[i].woken[0] = s->act[i].woken[1] = NAN;
+            act_wake_at(s, i, 0);
+        }
+    }
     return s;
 oom:
     snprintf(err, errlen, "out of memory");
@@ -838,6 +1057,7 @@ void sim_free(struct sim *s)
     free(s->taken);
     free(s->residual);
     free(s->lane_last);
+    free(s->act);
     free(s->gens);
     free(s->heap);
     free(s->veh);
@@ -861,7 +1081,11 @@ void sim_advance(struct sim *s, double t)
             break;
         }
         case EV_SERVE:
-            serve(s, (size_t)e.a, e.b);
+            if (queue_of(s, (size_t)e.a, e.b)->gen == e.gen)
+                serve(s, (size_t)e.a, e.b);
+            break;
+        case EV_WAKE:
+            act_decide(s, (size_t)e.a);
             break;
         }
     }

@@ -47,9 +47,9 @@ static void timing(struct sim_timing *t, double offset)
 {
     /* Three phases: main street (T+R), main lefts, side street. */
     *t = (struct sim_timing){ .cycle_s = 90, .offset_s = offset, .nphases = 3 };
-    t->phases[0] = (struct sim_phase){ (1u << 7) | (1u << 8) | (1u << 10) | (1u << 11), 44, 4, 3600 };
-    t->phases[1] = (struct sim_phase){ (1u << 6) | (1u << 9), 10, 4, 1650 };
-    t->phases[2] = (struct sim_phase){ 0x3f, 24, 4, 3600 };
+    t->phases[0] = (struct sim_phase){ (1u << 7) | (1u << 8) | (1u << 10) | (1u << 11), 44, 4, 3600, 0 };
+    t->phases[1] = (struct sim_phase){ (1u << 6) | (1u << 9), 10, 4, 1650, 0 };
+    t->phases[2] = (struct sim_phase){ 0x3f, 24, 4, 3600, 0 };
 }
 
 /* One run of n intersections 400 m apart: wall seconds, vehicle-seconds. */

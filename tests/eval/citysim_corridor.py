@@ -205,6 +205,8 @@ class Stack:
 
     # The map cityd loads (set by main from --map: the corridor's map).
     MAP = None
+    # More `-o key=value` settings for cityd (e.g. signals.local_control).
+    CITYD_OPTS = []
 
     def __init__(self, cityd, mode, corridor="nandajie"):
         self.corridor = corridor
@@ -225,7 +227,8 @@ class Stack:
              "-o", f"redis.url=redis://127.0.0.1:{rport}",
              "-o", f"auth.keys_file={self.dir}/keys.conf", "-o", f"signals.mode={mode}",
              "-o", "clock.mode=replay", "-o", "log.level=warn"]
-            + (["-o", f"map.dir={self.MAP}"] if self.MAP else []), stderr=self.log))
+            + (["-o", f"map.dir={self.MAP}"] if self.MAP else [])
+            + [x for o in self.CITYD_OPTS for x in ("-o", o)], stderr=self.log))
         self.base = f"http://127.0.0.1:{cport}"
         # Ready when the controllers are restored (503 before).
         first = load_map(os.path.join(self.MAP or "maps/yantai", "corridors.geojson"),

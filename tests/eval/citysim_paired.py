@@ -4,6 +4,7 @@ seeds' noise?). Uses citysim_corridor.py's loads and closed loops.
 
   run:     python3 tests/eval/citysim_paired.py run --corridor beimalu --seeds 10 \
                --out build/paired-beimalu.json [--levels near,peak] [--timings adaptive]
+               [--citysim-args=--actuated --cityd-opts signals.local_control=actuated]
            (per seed and timing: total / outbound / inbound / cross delay s/veh)
   compare: python3 tests/eval/citysim_paired.py compare BASE.json [CAND.json]
            each adaptive timing (CAND's when given, else BASE's) against the
@@ -46,6 +47,7 @@ def closed(a, base, mode, seed, plan, extra):
 
 def do_run(a):
     cc.Stack.MAP = os.path.abspath(a.map)
+    cc.Stack.CITYD_OPTS = a.cityd_opts.split()
     tmp = tempfile.mkdtemp(prefix="citysim-paired-")
     plan_path = os.path.join(tmp, "plan.json")
     with cc.Stack(a.cityd, "fixed", a.corridor) as st:
@@ -69,7 +71,7 @@ def do_run(a):
                               factors, a.corridor)
         base = ["--map", a.map, "--corridor", a.corridor, "--loads", loads,
                 "--duration", str(900 * len(factors)), "--start", info["start"],
-                "--warmup", str(cc.WARMUP_S), "--lanes", "2"]
+                "--warmup", str(cc.WARMUP_S), "--lanes", "2"] + a.citysim_args.split()
         out[name] = {t: [timings[t](base, str(s)) for s in range(1, a.seeds + 1)]
                      for t in want}
         print(f"{a.corridor} {name}: done", file=sys.stderr)
@@ -131,6 +133,11 @@ def main():
     r.add_argument("--corridor", default="nandajie")
     r.add_argument("--levels", default="")
     r.add_argument("--timings", default="", help="comma-separated full timing names")
+    r.add_argument("--citysim-args", default="",
+                   help="more citysim run options for every timing, e.g. --actuated")
+    r.add_argument("--cityd-opts", default="",
+                   help="cityd settings key=value for every closed loop, e.g. "
+                        "signals.local_control=actuated")
     r.add_argument("--out", required=True)
     c = sub.add_parser("compare")
     c.add_argument("base")

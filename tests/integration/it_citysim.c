@@ -350,6 +350,66 @@ static void test_closed_loop(void)
     http_result_free(&res);
 }
 
+/* --actuated: the same run under coordinated-actuated local control
+ * (docs/citysim.md "Local control"): side streets gap out and pass their
+ * green on, per intersection and in the JSON; against cityd in closed
+ * loop too (each fetched timing is the controller's new force-offs). */
+static void test_actuated(void)
+{
+    const char *pre[] = {"run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
+                         "--duration", "3600", "--seed", "7", NULL};
+    const char *act[] = {"run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
+                         "--duration", "3600", "--seed", "7", "--actuated", NULL};
+    struct proc p1, p2;
+    run(&p1, pre);
+    run(&p2, act);
+    CU_ASSERT_EQUAL_FATAL(p1.status, 0);
+    CU_ASSERT_EQUAL_FATAL(p2.status, 0);
+    json_t *r1 = json_loads(p1.out, 0, NULL), *r2 = json_loads(p2.out, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r2);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r1, "local_control")), "pretimed");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r2, "local_control")), "actuated");
+    CU_ASSERT_DOUBLE_EQUAL(num(r2, "passage_s"), 3, 0);
+    CU_ASSERT_TRUE(num(r1, "mean_delay_s") != num(r2, "mean_delay_s"));
+    json_t *x1 = json_object_get(r1, "intersections"), *x2 = json_object_get(r2, "intersections");
+    double gaps = 0;
+    for (size_t i = 0; i < json_array_size(x2); i++) {
+        CU_ASSERT_PTR_NULL(json_object_get(json_array_get(x1, i), "gap_outs"));
+        double g = num(json_array_get(x2, i), "gap_outs");
+        double u = num(json_array_get(x2, i), "unused_green_s");
+        CU_ASSERT_TRUE(g >= 0 && u >= 0 && (g > 0) == (u > 0));
+        gaps += g;
+    }
+    CU_ASSERT_TRUE(gaps > 0);
+    json_decref(r1);
+    json_decref(r2);
+    proc_free(&p1);
+    proc_free(&p2);
+    const char *zero[] = {"run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
+                          "--duration", "3600", "--seed", "7", "--actuated", "--passage", "0",
+                          NULL};
+    expect_fail(zero, 2, "--passage");
+    if (!serves(TIMING, NULL))
+        return;
+    const char *loop[] = {"run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
+                          "--duration", "1800", "--seed", "9", "--server", cityd.base,
+                          "--key", "k-sensor", "--actuated", NULL};
+    run(&p1, loop);
+    CU_ASSERT_EQUAL_FATAL(p1.status, 0);
+    r1 = json_loads(p1.out, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r1);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r1, "timing")), "closed_loop");
+    gaps = 0;
+    x1 = json_object_get(r1, "intersections");
+    for (size_t i = 0; i < json_array_size(x1); i++)
+        gaps += num(json_array_get(x1, i), "gap_outs");
+    CU_ASSERT_TRUE(gaps > 0);
+    CU_ASSERT_EQUAL(num(r1, "in_network"), 0);
+    json_decref(r1);
+    proc_free(&p1);
+}
+
 /* Points of the next <polyline> in the group starting at *p: monotone in
  * time (x) and in position (y: up for outbound, down for inbound).
  * Returns the number of points, 0 when no polyline is left in the group,
@@ -647,6 +707,7 @@ int suite_citysim(void)
         !CU_add_test(s, "run: closed loop", test_closed_loop) ||
         !CU_add_test(s, "run: a wall-clock cityd", test_wall_clock_cityd) ||
         !CU_add_test(s, "run: --svg time-space diagram", test_svg) ||
+        !CU_add_test(s, "run: --actuated local control", test_actuated) ||
         !CU_add_test(s, "run: server dies mid-run", test_server_dies_mid_run) ||
         !CU_add_test(s, "feed: parking", test_feed_parking) ||
         !CU_add_test(s, "feed: avl", test_feed_avl))

@@ -146,7 +146,7 @@ static double corridor_stops_at_b(double offset_b, bool disperse, long *through)
         is[k].timing.cycle_s = 60;
         is[k].timing.offset_s = k ? offset_b : 0;
         is[k].timing.nphases = 1;
-        is[k].timing.phases[0] = (struct sim_phase){1u << ebt, 30, 30, 1800};
+        is[k].timing.phases[0] = (struct sim_phase){1u << ebt, 30, 30, 1800, 0};
         is[k].counts = &c[k];
         is[k].ncounts = 1;
     }
@@ -211,7 +211,7 @@ static void line_init(struct line *L, size_t n, double gap, double cycle, double
         L->is[i].timing.cycle_s = cycle;
         L->is[i].timing.offset_s = offset;
         L->is[i].timing.nphases = 1;
-        L->is[i].timing.phases[0] = (struct sim_phase){1u << ebt, green, cycle - green, 1800};
+        L->is[i].timing.phases[0] = (struct sim_phase){1u << ebt, green, cycle - green, 1800, 0};
         L->is[i].counts = L->c;
         L->is[i].ncounts = nc;
     }
@@ -470,6 +470,80 @@ static void test_no_overtaking(void)
     free(t.x);
 }
 
+/* Coordinated-actuated control (sim.h), pure queueing model, uniform
+ * arrivals, cycle 60 s: phase 0 (EBT, coordinated) green 0..20, phase 1
+ * (NBT, minimum 6 s) scheduled 25..55, 5 s intergreens. EB arrives at
+ * 5, 15, ..., 55 s into each cycle (60 in 600 s), h = 2 s.
+ * Pretimed, EB red 20..60: +25, +35, +45, +55 cross at 61, 63, 65, 67
+ * (36 + 28 + 20 + 12 = 96 s) and the next +5 behind them at 69 (4 s, in
+ * nine cycles of ten): 996 s, 16.6 s/veh. No NB traffic: phase 1
+ * gaps out at its minimum (31), phase 0 returns at 36, EB red 20..36:
+ * +25 crosses at 37 (12 s), +35 at 39 (4 s): 16 s a cycle, 8/3 s/veh;
+ * ten gap-outs in the run, 24 s of green passed on each. One NB car
+ * at +30 (crosses at once): the green holds for the 3 s passage after it,
+ * gaps out at 33, EB red 20..38: 14 + 6 = 20 s a cycle, 10/3 s/veh, NB
+ * 0. NB over capacity (its queue never empties): the force-off, as
+ * pretimed. */
+static void actuated_case(double nb, bool actuated, struct sim_result *r, long *gap_outs,
+                          double *unused)
+{
+    int ebt = sim_movement_index("EBT"), nbt = sim_movement_index("NBT");
+    struct sim_count c = {.start_s = 0, .length_s = 600};
+    for (int m = 0; m < SIM_NMOV; m++)
+        c.counts[m] = -1;
+    c.counts[ebt] = 60;
+    c.counts[nbt] = nb;
+    struct sim_isec is = {.id = "a", .counts = &c, .ncounts = 1};
+    is.timing = (struct sim_timing){.cycle_s = 60, .nphases = 2, .coord_phase = 0};
+    is.timing.phases[0] = (struct sim_phase){1u << ebt, 20, 5, 1800, 10};
+    is.timing.phases[1] = (struct sim_phase){1u << nbt, 30, 5, 1800, 6};
+    struct sim_corridor_opts o = {.speed_mps = 10, .outbound = SIM_EB, .duration_s = 600,
+                                  .seed = 1, .uniform = true, .actuated = actuated,
+                                  .passage_s = 3};
+    char err[160];
+    struct sim *s = sim_new(&is, 1, &o, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    sim_advance(s, 2000);
+    sim_result(s, r);
+    *gap_outs = sim_isec_result(s, 0)->gap_outs;
+    *unused = sim_isec_result(s, 0)->unused_green_s;
+    sim_free(s);
+}
+
+static void test_actuated(void)
+{
+    struct sim_result r;
+    long gaps;
+    double unused;
+    actuated_case(-1, false, &r, &gaps, &unused);
+    CU_ASSERT_EQUAL(r.all.vehicles, 60);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s, 996, 1e-9);
+    actuated_case(-1, true, &r, &gaps, &unused);
+    CU_ASSERT_EQUAL(r.all.vehicles, 60);
+    CU_ASSERT_DOUBLE_EQUAL(r.all.delay_s / 60, 8.0 / 3, 1e-9);
+    CU_ASSERT_EQUAL(gaps, 10);
+    CU_ASSERT_DOUBLE_EQUAL(unused, 240, 1e-9);
+    actuated_case(10, true, &r, &gaps, &unused);
+    CU_ASSERT_EQUAL(r.dir[2].vehicles, 10);
+    CU_ASSERT_DOUBLE_EQUAL(r.dir[2].delay_s, 0, 1e-9);
+    CU_ASSERT_DOUBLE_EQUAL(r.dir[0].delay_s / 60, 10.0 / 3, 1e-9);
+    actuated_case(1200, true, &r, &gaps, &unused);
+    CU_ASSERT_EQUAL(gaps, 0);
+    CU_ASSERT_EQUAL(r.dir[0].vehicles, 60);
+    CU_ASSERT_DOUBLE_EQUAL(r.dir[0].delay_s, 996, 1e-9);
+    /* A coordinated phase that is not one of the timing's is refused. */
+    struct sim_isec is = {.id = "a"};
+    is.timing = (struct sim_timing){.cycle_s = 60, .nphases = 1, .coord_phase = 1};
+    is.timing.phases[0] = (struct sim_phase){1, 60, 0, 1800, 0};
+    struct sim_corridor_opts o = {.speed_mps = 10, .duration_s = 600, .actuated = true,
+                                  .passage_s = 3};
+    char err[160];
+    CU_ASSERT_PTR_NULL(sim_new(&is, 1, &o, err, sizeof err));
+    is.timing.coord_phase = 0;
+    o.passage_s = 0;
+    CU_ASSERT_PTR_NULL(sim_new(&is, 1, &o, err, sizeof err));
+}
+
 int suite_sim(void)
 {
     CU_pSuite s = CU_add_suite("sim", NULL, NULL);
@@ -485,5 +559,6 @@ int suite_sim(void)
              CU_add_test(s, "residual queues at the end of a green", test_residual_queues) &&
              CU_add_test(s, "warm-up: early vehicles not measured", test_warmup) &&
              CU_add_test(s, "speeds persist per driver", test_speed_persistence) &&
-             CU_add_test(s, "no overtaking within a lane", test_no_overtaking));
+             CU_add_test(s, "no overtaking within a lane", test_no_overtaking) &&
+             CU_add_test(s, "actuated: gap-out, passage, force-off", test_actuated));
 }
