@@ -40,7 +40,8 @@
  *  - actuated (coordinated-actuated local control, optional): the timing
  *    gives each phase's force-off; a phase other than the coordinated one
  *    ends early ("gaps out") once its minimum green has run, its queues
- *    are empty and none of its movements has crossed for passage_s, and
+ *    are empty and none of its movements has crossed for passage_s (a
+ *    green lasts at least passage_s: the detector must see the gap), and
  *    the next phase starts then, keeping its own force-off (NEMA fixed
  *    force-offs: unused time passes on, in the end to the coordinated
  *    phase, which starts early and never gaps out). Every phase runs at
@@ -96,7 +97,8 @@ struct sim_timing {
     double cycle_s, offset_s;
     struct sim_phase phases[SIM_MAX_PHASES];
     int nphases;
-    int coord_phase;                          /* actuated: never gaps out; -1 none */
+    int coord_phase;                          /* actuated: rests in green, never gaps
+                                                 out (0..nphases-1) */
 };
 
 /* Counts of one interval at one intersection; -1 = not detected. */

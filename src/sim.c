@@ -572,6 +572,15 @@ static void act_wake_at(struct sim *s, size_t i, double t)
     }
 }
 
+/* A wake-up at t fired: another may be wanted at the same instant (the
+ * next phase starting as the last one gapped out, without intergreen). */
+static void act_woken(struct actuation *a, double t)
+{
+    for (int k = 0; k < 2; k++)
+        if (a->woken[k] == t)
+            a->woken[k] = NAN;
+}
+
 /* The phase green at t (this cycle or, started early, the next), or -1
  * in an intergreen; its cycle's base and its green. */
 static int act_current(const struct sim *s, size_t i, double t, double *base, double *st,
@@ -657,7 +666,10 @@ static void act_decide(struct sim *s, size_t i)
     double base, st, en, last;
     int p = act_current(s, i, s->now, &base, &st, &en);
     if (p >= 0 && p != tm->coord_phase && !act_waiting(s, i, p, &last)) {
-        double at = fmax(st + tm->phases[p].min_green_s, last + s->o.passage_s);
+        /* A green lasts its minimum, and at least the passage time: the
+         * detector has to see the gap. */
+        double at = fmax(st + fmax(tm->phases[p].min_green_s, s->o.passage_s),
+                         last + s->o.passage_s);
         if (at <= s->now + 1e-9) {
             act_gap_out(s, i, base, p, en);
             return;
@@ -912,7 +924,7 @@ static int validate(const struct sim_isec *isecs, size_t n, const struct sim_cor
                      isecs[i].id, sum, t->cycle_s);
             return -1;
         }
-        if (o->actuated && !(t->coord_phase >= -1 && t->coord_phase < t->nphases)) {
+        if (o->actuated && !(t->coord_phase >= 0 && t->coord_phase < t->nphases)) {
             snprintf(err, errlen, "%s: coordinated phase %d: no such phase", isecs[i].id,
                      t->coord_phase);
             return -1;
@@ -1085,6 +1097,7 @@ void sim_advance(struct sim *s, double t)
                 serve(s, (size_t)e.a, e.b);
             break;
         case EV_WAKE:
+            act_woken(&s->act[e.a], e.t);
             act_decide(s, (size_t)e.a);
             break;
         }

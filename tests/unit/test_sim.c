@@ -531,9 +531,30 @@ static void test_actuated(void)
     CU_ASSERT_EQUAL(gaps, 0);
     CU_ASSERT_EQUAL(r.dir[0].vehicles, 60);
     CU_ASSERT_DOUBLE_EQUAL(r.dir[0].delay_s, 996, 1e-9);
-    /* A coordinated phase that is not one of the timing's is refused. */
+    /* No minimums, no intergreens, nobody there: the side street's green
+     * lasts the passage time (the detector must see the gap) and the
+     * controller goes on deciding when the next phase starts at the very
+     * instant the last one ended: a gap-out at 33 s of every cycle. */
+    struct sim_count c0 = {.start_s = 0, .length_s = 600};
+    for (int m = 0; m < SIM_NMOV; m++)
+        c0.counts[m] = -1;
+    struct sim_isec lone = {.id = "a", .counts = &c0, .ncounts = 1};
+    lone.timing = (struct sim_timing){.cycle_s = 60, .nphases = 2, .coord_phase = 0};
+    lone.timing.phases[0] = (struct sim_phase){1u << sim_movement_index("EBT"), 30, 0, 1800, 0};
+    lone.timing.phases[1] = (struct sim_phase){1u << sim_movement_index("NBT"), 30, 0, 1800, 0};
+    struct sim_corridor_opts lo = {.speed_mps = 10, .duration_s = 600, .actuated = true,
+                                   .passage_s = 3};
+    char lerr[160];
+    struct sim *ls = sim_new(&lone, 1, &lo, lerr, sizeof lerr);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ls);
+    sim_advance(ls, 600);
+    CU_ASSERT_EQUAL(sim_isec_result(ls, 0)->gap_outs, 10);
+    CU_ASSERT_DOUBLE_EQUAL(sim_isec_result(ls, 0)->unused_green_s, 270, 1e-9);
+    sim_free(ls);
+    /* A coordinated phase that is not one of the timing's is refused (an
+     * actuated controller rests in it). */
     struct sim_isec is = {.id = "a"};
-    is.timing = (struct sim_timing){.cycle_s = 60, .nphases = 1, .coord_phase = 1};
+    is.timing = (struct sim_timing){.cycle_s = 60, .nphases = 1, .coord_phase = -1};
     is.timing.phases[0] = (struct sim_phase){1, 60, 0, 1800, 0};
     struct sim_corridor_opts o = {.speed_mps = 10, .duration_s = 600, .actuated = true,
                                   .passage_s = 3};
