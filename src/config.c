@@ -183,6 +183,23 @@ static int set_number(struct config *c, const struct ckey *k, const char *value,
     return 0;
 }
 
+/* The two spellings of each two-valued key, in the order of its enum. */
+static const char *const CHOICES[][2] = {
+    [C_CLOCK] = { "wall", "replay" },
+    [C_SIGMODE] = { "fixed", "adaptive" },
+    [C_SIGLOCAL] = { "pretimed", "actuated" },
+};
+
+/* Index of value among names, or -1 with why. */
+static int choice_of(const char *const names[2], const char *value, char *why, size_t whylen)
+{
+    for (int v = 0; v < 2; v++)
+        if (strcmp(value, names[v]) == 0)
+            return v;
+    snprintf(why, whylen, "expected %s or %s, got '%s'", names[0], names[1], value);
+    return -1;
+}
+
 static int set_value(struct config *c, const struct ckey *k, const char *value, char *why,
                      size_t whylen)
 {
@@ -216,35 +233,19 @@ static int set_value(struct config *c, const struct ckey *k, const char *value, 
         }
         return 0;
     case C_CLOCK:
-        if (strcmp(value, "wall") == 0)
-            *(enum clock_mode *)field = CLOCK_WALL;
-        else if (strcmp(value, "replay") == 0)
-            *(enum clock_mode *)field = CLOCK_REPLAY;
-        else {
-            snprintf(why, whylen, "expected wall or replay, got '%s'", value);
-            return -1;
-        }
-        return 0;
     case C_SIGMODE:
-        if (strcmp(value, "fixed") == 0)
-            *(enum signals_mode *)field = SIGNALS_FIXED;
-        else if (strcmp(value, "adaptive") == 0)
-            *(enum signals_mode *)field = SIGNALS_ADAPTIVE;
-        else {
-            snprintf(why, whylen, "expected fixed or adaptive, got '%s'", value);
+    case C_SIGLOCAL: {
+        int v = choice_of(CHOICES[k->type], value, why, whylen);
+        if (v < 0)
             return -1;
-        }
+        if (k->type == C_CLOCK)
+            *(enum clock_mode *)field = (enum clock_mode)v;
+        else if (k->type == C_SIGMODE)
+            *(enum signals_mode *)field = (enum signals_mode)v;
+        else
+            *(enum signals_local_control *)field = (enum signals_local_control)v;
         return 0;
-    case C_SIGLOCAL:
-        if (strcmp(value, "pretimed") == 0)
-            *(enum signals_local_control *)field = SIGNALS_PRETIMED;
-        else if (strcmp(value, "actuated") == 0)
-            *(enum signals_local_control *)field = SIGNALS_ACTUATED;
-        else {
-            snprintf(why, whylen, "expected pretimed or actuated, got '%s'", value);
-            return -1;
-        }
-        return 0;
+    }
     }
     return -1;
 }

@@ -428,7 +428,7 @@ static double next_service(const struct sim *s, size_t i, int m, double t, doubl
     const struct sim_timing *tm = &s->isecs[i].timing;
     double ws[4 * SIM_MAX_PHASES], we[4 * SIM_MAX_PHASES];
     int nw = 0;
-    double base = tm->offset_s + floor((t - tm->offset_s) / tm->cycle_s) * tm->cycle_s;
+    double base = cycle_base(tm, t);
     for (int k = -1; k <= 2; k++) {
         double start = 0;
         for (int p = 0; p < tm->nphases; p++) {

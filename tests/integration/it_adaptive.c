@@ -55,6 +55,15 @@ static void wait_ready(void)
     CU_FAIL("signals never became ready");
 }
 
+/* Start cityd c on the Redis at url with these settings and make it the
+ * suite's cityd (the caller keeps the old one to put back). */
+static void use_cityd(struct test_cityd *c, const char *url, const char *const *settings)
+{
+    CU_ASSERT_EQUAL_FATAL(support_cityd_start(c, url, settings), 0);
+    cityd = *c;
+    wait_ready();
+}
+
 static int suite_init(void)
 {
     if (support_redis_start(&redis) != 0 || support_cityd_start(&cityd, redis.url, REPLAY) != 0)
@@ -668,10 +677,8 @@ static void test_wall_clock(void)
     struct test_cityd c2;
     static const char *const wall[] = { "clock.mode=wall", NULL };
     CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
-    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, wall), 0);
     struct test_cityd keep = cityd;
-    cityd = c2;
-    wait_ready();
+    use_cityd(&c2, r2.url, wall);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     double now = (double)ts.tv_sec;
@@ -715,10 +722,8 @@ static void test_counts_retention(void)
     static const char *const hour[] = { "clock.mode=replay", "signals.mode=adaptive",
                                         "retention.counts_s=3600", NULL };
     CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
-    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, hour), 0);
     struct test_cityd keep = cityd;
-    cityd = c2;
-    wait_ready();
+    use_cityd(&c2, r2.url, hour);
     char id[32];
     for (int i = 0; i < 12; i++) {
         snprintf(id, sizeof id, "cr-%d", i);
@@ -735,9 +740,7 @@ static void test_counts_retention(void)
     support_cityd_stop(&c2);
 
     static const char *const week[] = { "clock.mode=replay", "signals.mode=adaptive", NULL };
-    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, week), 0);
-    cityd = c2;
-    wait_ready();
+    use_cityd(&c2, r2.url, week);
     for (int i = 0; i < 1010; i++) {
         snprintf(id, sizeof id, "cm-%d", i);
         struct http_result res;
@@ -768,10 +771,8 @@ static void test_spat_actuated(void)
     static const char *const actuated[] = { "clock.mode=replay", "signals.mode=adaptive",
                                             "signals.local_control=actuated", NULL };
     CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
-    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, actuated), 0);
     struct test_cityd keep = cityd;
-    cityd = c2;
-    wait_ready();
+    use_cityd(&c2, r2.url, actuated);
     json_t *t = timing("nd-03", T0);
     json_t *phases = json_object_get(t, "phases");
     size_t n = json_array_size(phases);
@@ -814,9 +815,7 @@ static void test_spat_actuated(void)
 
     /* The default, on the same timing: the schedule. */
     static const char *const pretimed[] = { "clock.mode=replay", "signals.mode=adaptive", NULL };
-    CU_ASSERT_EQUAL_FATAL(support_cityd_start(&c2, r2.url, pretimed), 0);
-    cityd = c2;
-    wait_ready();
+    use_cityd(&c2, r2.url, pretimed);
     s = spat("nd-03", at);
     st = json_array_get(json_object_get(s, "states"), side);
     sc = json_array_get(json_object_get(s, "states"), coord);

@@ -59,6 +59,19 @@ static void run(struct proc *p, const char *const *args)
     p->status = support_run(argv, tmp, &p->out, &p->err);
 }
 
+/* Run citysim with args, expecting success: its JSON output (p keeps
+ * the process's output for the caller to free). */
+static json_t *run_json(struct proc *p, const char *const *args)
+{
+    run(p, args);
+    if (p->status != 0)
+        fprintf(stderr, "\ncitysim failed (%d): %s\n", p->status, p->err);
+    CU_ASSERT_EQUAL_FATAL(p->status, 0);
+    json_t *r = json_loads(p->out, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    return r;
+}
+
 static void expect_fail(const char *const *args, int status, const char *msg)
 {
     struct proc p;
@@ -232,12 +245,7 @@ static void test_plan_from_cityd(void)
     const char *dflt[] = {"run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
                           "--duration", "3600", "--seed", "3", NULL};
     struct proc p, d;
-    run(&p, withplan);
-    run(&d, dflt);
-    CU_ASSERT_EQUAL_FATAL(p.status, 0);
-    CU_ASSERT_EQUAL_FATAL(d.status, 0);
-    json_t *r = json_loads(p.out, 0, NULL), *r0 = json_loads(d.out, 0, NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    json_t *r = run_json(&p, withplan), *r0 = run_json(&d, dflt);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "timing")), "plan");
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r, "plan")),
                            json_string_value(json_object_get(plan, "id")));
@@ -361,13 +369,7 @@ static void test_actuated(void)
     const char *act[] = {"run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
                          "--duration", "3600", "--seed", "7", "--actuated", NULL};
     struct proc p1, p2;
-    run(&p1, pre);
-    run(&p2, act);
-    CU_ASSERT_EQUAL_FATAL(p1.status, 0);
-    CU_ASSERT_EQUAL_FATAL(p2.status, 0);
-    json_t *r1 = json_loads(p1.out, 0, NULL), *r2 = json_loads(p2.out, 0, NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r1);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r2);
+    json_t *r1 = run_json(&p1, pre), *r2 = run_json(&p2, act);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r1, "local_control")), "pretimed");
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r2, "local_control")), "actuated");
     CU_ASSERT_DOUBLE_EQUAL(num(r2, "passage_s"), 3, 0);
@@ -395,10 +397,7 @@ static void test_actuated(void)
     const char *loop[] = {"run", "--map", MAP, "--corridor", "nandajie", "--loads", LOADS,
                           "--duration", "1800", "--seed", "9", "--server", cityd.base,
                           "--key", "k-sensor", "--actuated", NULL};
-    run(&p1, loop);
-    CU_ASSERT_EQUAL_FATAL(p1.status, 0);
-    r1 = json_loads(p1.out, 0, NULL);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r1);
+    r1 = run_json(&p1, loop);
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(r1, "timing")), "closed_loop");
     gaps = 0;
     x1 = json_object_get(r1, "intersections");
