@@ -237,11 +237,19 @@ double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adapt
 /* Largest saturation flow of the phases serving movement i, 0 if none. */
 double adaptive_movement_saturation(const struct adaptive_isec_cfg *c, int i);
 
+/* How the city's local controllers run the timings (signals.local_control):
+ * as sent, or coordinated-actuated -- the greens are force-offs, a phase
+ * other than the coordinated one may gap out once its minimum green has
+ * run, the phases after it then start early (keeping their force-offs),
+ * and the coordinated phase may start early but runs to its force-off. */
+enum adaptive_local { ADAPTIVE_PRETIMED = 0, ADAPTIVE_ACTUATED };
+
 struct adaptive_group_cfg {
     const char *id;            /* corridor id, or NULL for a lone intersection */
     size_t n;                  /* 1..ADAPTIVE_MAX_MEMBERS, outbound order */
     const struct adaptive_isec_cfg *isec;
     double speed_mps;          /* corridor speed (band speeds), 0 for a lone one */
+    enum adaptive_local local; /* how the members' controllers run the timings */
 };
 
 /* ---- control ---- */
@@ -454,12 +462,6 @@ struct adaptive_history {
 int adaptive_spat(const struct adaptive_group *g, size_t k, const struct adaptive_history *hist,
                   double t, struct adaptive_spat *out);
 
-/* How the city's local controllers run the timings (signals.local_control):
- * as sent, or coordinated-actuated -- the greens are force-offs, a phase
- * other than the coordinated one may gap out once its minimum green has
- * run, the phases after it then start early (keeping their force-offs),
- * and the coordinated phase may start early but runs to its force-off. */
-enum adaptive_local { ADAPTIVE_PRETIMED = 0, ADAPTIVE_ACTUATED };
 /* adaptive_spat for local controllers lc (adaptive_spat: pretimed). Under
  * ADAPTIVE_ACTUATED a cyclic record's min_end is the earliest change gap
  * outs allow: a green non-coordinated phase from its minimum green on, a
