@@ -33,7 +33,8 @@
  *    hysteresis) and the running cycle moves toward it by at most
  *    ADAPTIVE_CYCLE_STEP_S. When the cycle or a coordinated green has
  *    changed, offsets are re-optimised (MAXBAND, equal bands, speeds
- *    between ADAPTIVE_SPEED_LOW and 100 % of the corridor speed).
+ *    between ADAPTIVE_SPEED_LOW and 100 % of the corridor speed); on
+ *    actuated local controllers only when the cycle has.
  *  - a cyclic member's cycle start: its offset moves toward its target
  *    by lengthening (<= ADAPTIVE_LENGTHEN of the cycle) or shortening
  *    (<= ADAPTIVE_SHORTEN, never below minimum greens) this cycle,
@@ -46,8 +47,9 @@
  *    (a green passes floor(s g / 3600) of them; at least their minimum),
  *    the green that keeps them at a degree of saturation of
  *    ADAPTIVE_MINOR_X (design flows) or that serves a cycle's arrivals in
- *    ADAPTIVE_MINOR_SERVED of cycles (Poisson; flows from counts), and the
- *    coordinated phase the rest.
+ *    ADAPTIVE_MINOR_SERVED of cycles (Poisson; flows from counts; on
+ *    actuated local controllers never less than the design flow needs),
+ *    and the coordinated phase the rest.
  *  - fixed members run the same machinery on the map's design flows, or,
  *    when the group has an active corridor plan (adaptive_set_plan), the
  *    plan: its cycle (the target, without dead band), its offsets and its

@@ -810,8 +810,10 @@ static void set_plan_offsets(struct adaptive_group *g)
 }
 
 /* Re-optimise offsets (MAXBAND, equal bands) when the master cycle or a
- * coordinated green has changed since the last optimisation; the plan's
- * while the target cycle is the plan's. */
+ * coordinated green has changed since the last optimisation (on actuated
+ * local controllers only the cycle: their coordinated greens start early
+ * with every gap-out anyway, and moving the offsets costs transition
+ * cycles); the plan's while the target cycle is the plan's. */
 static void optimise_offsets(struct adaptive_group *g, double t, bool force)
 {
     size_t idx[ADAPTIVE_MAX_MEMBERS], n = 0;
