@@ -657,13 +657,14 @@ static void member_split(const struct adaptive_member *m, double t, double C, in
         double n = mean / x;
         if (m->mode != ADAPTIVE_FIXED) {
             n = adaptive_poisson_quantile(mean, ADAPTIVE_MINOR_SERVED);
-            /* On actuated controllers the green of a detected phase is
-             * a force-off: what a cycle's queue does not use goes on to
-             * the coordinated phase, a queue left at the force-off waits
-             * a whole cycle. So never less than what the design flow
-             * (the engineer's peak-hour value) needs, as a fixed member
-             * gives it. (A phase without detectors cannot gap out.) */
-            if (local == ADAPTIVE_ACTUATED && p->from_counts[k])
+            /* On actuated controllers the green is a force-off: what a
+             * cycle's queue does not use goes on to the coordinated
+             * phase, a queue left at the force-off waits a whole cycle.
+             * So never less than what the design flow (the engineer's
+             * peak-hour value) needs, as a fixed member gives it -- a
+             * phase whose counts cityd never gets too: the controller's
+             * own presence detectors still end its green. */
+            if (local == ADAPTIVE_ACTUATED)
                 n = fmax(n, c->ph[k].design_vph * C / 3600.0 / x);
         }
         p->green[k] = fmax(c->ph[k].gmin_s, ceil(n - 1e-9) * h);

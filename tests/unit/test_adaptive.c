@@ -1105,9 +1105,9 @@ static void test_minor_poisson(void)
 
 /* On actuated local controllers (signals.local_control) a detected minor
  * phase's green at a non-critical signal is a force-off: never less than
- * its design flow needs (the fixed plan's rule), however few the counts;
- * a phase without counts keeps its minimum (it cannot gap out); the
- * coordinated phase gives the difference. Pretimed: the counts' 95 %. */
+ * its design flow needs (the fixed plan's rule), however few the counts
+ * (or none: pretimed, such a phase runs its minimum); the coordinated
+ * phase gives the difference. Pretimed: the counts' 95 %. */
 static void test_actuated_minor_design(void)
 {
     corridor3(2400);
@@ -1137,12 +1137,17 @@ static void test_actuated_minor_design(void)
         CU_ASSERT_TRUE(passes >= ceil(design - 1e-9));
         CU_ASSERT_TRUE(passes <= ceil(design / ADAPTIVE_MINOR_X - 1e-9));
         CU_ASSERT_TRUE(act->target_green[2] > pre->target_green[2] + 5);
-        /* The lefts were never counted: their minimum either way. */
-        CU_ASSERT_DOUBLE_EQUAL(act->target_green[1], cor_cfg[k].ph[1].gmin_s, 1e-9);
+        /* The lefts were never counted: pretimed, their minimum; actuated,
+         * their design flow's green too (the controller's presence
+         * detectors end it). */
+        double sl = cor_cfg[k].ph[1].saturation_vph, dl = 200 * C / 3600;
+        double lefts = floor(sl * act->target_green[1] / 3600 + 1e-6);
         CU_ASSERT_DOUBLE_EQUAL(pre->target_green[1], cor_cfg[k].ph[1].gmin_s, 1e-9);
+        CU_ASSERT_TRUE(lefts >= ceil(dl - 1e-9) && lefts <= ceil(dl / ADAPTIVE_MINOR_X - 1e-9));
         CU_ASSERT_DOUBLE_EQUAL(act->target_green[0],
-                               pre->target_green[0] - (act->target_green[2] -
-                                                       pre->target_green[2]), 1e-6);
+                               pre->target_green[0] -
+                                   (act->target_green[1] - pre->target_green[1]) -
+                                   (act->target_green[2] - pre->target_green[2]), 1e-6);
         checked++;
     }
     CU_ASSERT_EQUAL(checked, 2);
