@@ -33,7 +33,8 @@
  *    hysteresis) and the running cycle moves toward it by at most
  *    ADAPTIVE_CYCLE_STEP_S. When the cycle or a coordinated green has
  *    changed, offsets are re-optimised (MAXBAND, equal bands, speeds
- *    between ADAPTIVE_SPEED_LOW and 100 % of the corridor speed).
+ *    between ADAPTIVE_SPEED_LOW and 100 % of the corridor speed); on
+ *    actuated local controllers only when the cycle has.
  *  - a cyclic member's cycle start: its offset moves toward its target
  *    by lengthening (<= ADAPTIVE_LENGTHEN of the cycle) or shortening
  *    (<= ADAPTIVE_SHORTEN, never below minimum greens) this cycle,
@@ -46,8 +47,9 @@
  *    (a green passes floor(s g / 3600) of them; at least their minimum),
  *    the green that keeps them at a degree of saturation of
  *    ADAPTIVE_MINOR_X (design flows) or that serves a cycle's arrivals in
- *    ADAPTIVE_MINOR_SERVED of cycles (Poisson; flows from counts), and the
- *    coordinated phase the rest.
+ *    ADAPTIVE_MINOR_SERVED of cycles (Poisson; flows from counts; on
+ *    actuated local controllers never less than the design flow needs),
+ *    and the coordinated phase the rest.
  *  - fixed members run the same machinery on the map's design flows, or,
  *    when the group has an active corridor plan (adaptive_set_plan), the
  *    plan: its cycle (the target, without dead band), its offsets and its
@@ -237,11 +239,19 @@ double adaptive_phase_flow(const struct adaptive_isec_cfg *c, const struct adapt
 /* Largest saturation flow of the phases serving movement i, 0 if none. */
 double adaptive_movement_saturation(const struct adaptive_isec_cfg *c, int i);
 
+/* How the city's local controllers run the timings (signals.local_control):
+ * as sent, or coordinated-actuated -- the greens are force-offs, a phase
+ * other than the coordinated one may gap out once its minimum green has
+ * run, the phases after it then start early (keeping their force-offs),
+ * and the coordinated phase may start early but runs to its force-off. */
+enum adaptive_local { ADAPTIVE_PRETIMED = 0, ADAPTIVE_ACTUATED };
+
 struct adaptive_group_cfg {
     const char *id;            /* corridor id, or NULL for a lone intersection */
     size_t n;                  /* 1..ADAPTIVE_MAX_MEMBERS, outbound order */
     const struct adaptive_isec_cfg *isec;
     double speed_mps;          /* corridor speed (band speeds), 0 for a lone one */
+    enum adaptive_local local; /* how the members' controllers run the timings */
 };
 
 /* ---- control ---- */
@@ -454,12 +464,6 @@ struct adaptive_history {
 int adaptive_spat(const struct adaptive_group *g, size_t k, const struct adaptive_history *hist,
                   double t, struct adaptive_spat *out);
 
-/* How the city's local controllers run the timings (signals.local_control):
- * as sent, or coordinated-actuated -- the greens are force-offs, a phase
- * other than the coordinated one may gap out once its minimum green has
- * run, the phases after it then start early (keeping their force-offs),
- * and the coordinated phase may start early but runs to its force-off. */
-enum adaptive_local { ADAPTIVE_PRETIMED = 0, ADAPTIVE_ACTUATED };
 /* adaptive_spat for local controllers lc (adaptive_spat: pretimed). Under
  * ADAPTIVE_ACTUATED a cyclic record's min_end is the earliest change gap
  * outs allow: a green non-coordinated phase from its minimum green on, a

@@ -636,7 +636,7 @@ static int member_plan(const struct adaptive_member *m, double t, double cycle, 
  * higher (design flows are peak-hour values already). Otherwise, and for
  * lone members, Webster's (y/Y)(C-L). */
 static void member_split(const struct adaptive_member *m, double t, double C, int coord,
-                         struct plan *p)
+                         enum adaptive_local local, struct plan *p)
 {
     const struct adaptive_isec_cfg *c = m->cfg;
     struct plan own;
@@ -655,8 +655,18 @@ static void member_split(const struct adaptive_member *m, double t, double C, in
         /* In whole vehicles: a green passes floor(s g / 3600) of them. */
         double h = 3600.0 / c->ph[k].saturation_vph, mean = p->flow[k] * C / 3600.0;
         double n = mean / x;
-        if (m->mode != ADAPTIVE_FIXED)
+        if (m->mode != ADAPTIVE_FIXED) {
             n = adaptive_poisson_quantile(mean, ADAPTIVE_MINOR_SERVED);
+            /* On actuated controllers the green is a force-off: what a
+             * cycle's queue does not use goes on to the coordinated
+             * phase, a queue left at the force-off waits a whole cycle.
+             * So never less than what the design flow (the engineer's
+             * peak-hour value) needs, as a fixed member gives it -- a
+             * phase whose counts cityd never gets too: the controller's
+             * own presence detectors still end its green. */
+            if (local == ADAPTIVE_ACTUATED)
+                n = fmax(n, c->ph[k].design_vph * C / 3600.0 / x);
+        }
         p->green[k] = fmax(c->ph[k].gmin_s, ceil(n - 1e-9) * h);
         rest -= p->green[k];
     }
@@ -735,7 +745,7 @@ static void target_split(const struct adaptive_group *g, size_t k, double t, dou
             }
         }
     }
-    member_split(m, t, C, coord, p);
+    member_split(m, t, C, coord, g->cfg->local, p);
 }
 
 static double min_cycle(const struct adaptive_isec_cfg *c)
@@ -801,8 +811,10 @@ static void set_plan_offsets(struct adaptive_group *g)
 }
 
 /* Re-optimise offsets (MAXBAND, equal bands) when the master cycle or a
- * coordinated green has changed since the last optimisation; the plan's
- * while the target cycle is the plan's. */
+ * coordinated green has changed since the last optimisation (on actuated
+ * local controllers only the cycle: their coordinated greens start early
+ * with every gap-out anyway, and moving the offsets costs transition
+ * cycles); the plan's while the target cycle is the plan's. */
 static void optimise_offsets(struct adaptive_group *g, double t, bool force)
 {
     size_t idx[ADAPTIVE_MAX_MEMBERS], n = 0;
@@ -822,7 +834,8 @@ static void optimise_offsets(struct adaptive_group *g, double t, bool force)
         target_split(g, k, t, g->master_cycle, c->coord_phase, &p);
         gout[n] = p.green[c->out_phase];
         gin[n] = p.green[c->in_phase >= 0 ? c->in_phase : c->out_phase];
-        if (fabs(gout[n] - g->m[k].band_green_s) >= ADAPTIVE_REOPT_GREEN_S)
+        if (fabs(gout[n] - g->m[k].band_green_s) >= ADAPTIVE_REOPT_GREEN_S &&
+            g->cfg->local != ADAPTIVE_ACTUATED)
             changed = true;
         idx[n++] = k;
     }

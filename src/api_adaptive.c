@@ -240,6 +240,13 @@ static int isec_cfg(const struct map *m, const struct map_corridor *c, size_t i,
     return adaptive_cfg_finish(out, err, ERRLEN);
 }
 
+/* How the city's local controllers run cityd's timings (signals.local_control). */
+static enum adaptive_local local_control(const struct signals *s)
+{
+    return s->a->cfg.signals_local_control == SIGNALS_ACTUATED ? ADAPTIVE_ACTUATED
+                                                                : ADAPTIVE_PRETIMED;
+}
+
 /* Max pressure's downstream queues along the corridor: outbound through
  * traffic of member i queues next at i+1, inbound at i-1. */
 static void link_members(const struct map *m, const struct map_corridor *c, struct sgroup *g,
@@ -297,7 +304,7 @@ static int group_init(struct signals *s, struct sgroup *g, const struct map_corr
     if (c != NULL)
         link_members(m, c, g, idx);
     g->cfg = (struct adaptive_group_cfg){ c ? c->id : NULL, n, g->isec,
-                                          c ? c->speed_kmh / 3.6 : 0 };
+                                          c ? c->speed_kmh / 3.6 : 0, local_control(s) };
     g->live = adaptive_group_new(&g->cfg, default_mode(s->a));
     if (g->live == NULL) {
         snprintf(err, ERRLEN, "out of memory");
@@ -672,9 +679,7 @@ static json_t *spat_json(const struct signals *s, const struct mref *m, double t
 {
     struct adaptive_spat sp[ADAPTIVE_MAX_PHASES];
     const struct adaptive_isec_cfg *c = &m->g->isec[m->k];
-    enum adaptive_local lc = s->a->cfg.signals_local_control == SIGNALS_ACTUATED
-                                 ? ADAPTIVE_ACTUATED : ADAPTIVE_PRETIMED;
-    if (adaptive_spat_local(m->g->live, m->k, h, t, lc, sp) != 0)
+    if (adaptive_spat_local(m->g->live, m->k, h, t, local_control(s), sp) != 0)
         return NULL;
     json_t *o = json_object(), *states = json_array();
     json_object_set_new(o, "intersection", json_string(c->id));

@@ -831,6 +831,63 @@ static void test_spat_actuated(void)
     support_redis_stop(&r2);
 }
 
+/* The target greens of every counted minor phase (not the coordinated one,
+ * which opens the cycle) at the signals not setting the cycle, after an
+ * hour of light counts on a fresh Redis, under `settings`; *cycle the
+ * common cycle. Returns how many (at most max). */
+static size_t minor_targets(const char *const *settings, double *out, size_t max, double *cycle)
+{
+    struct test_redis r2;
+    struct test_cityd c2;
+    struct test_cityd keep = cityd;
+    size_t n = 0;
+    CU_ASSERT_EQUAL_FATAL(support_redis_start(&r2), 0);
+    use_cityd(&c2, r2.url, settings);
+    for (int k = 1; k <= 4; k++)
+        post_corridor(T0 + 900 * k, 1000, 200, "light");
+    double at = T0 + 900 * 5 + 600;
+    for (int i = 0; i < 8; i++) {
+        json_t *t = timing(NANDAJIE[i], at);
+        *cycle = num(t, "common_cycle_s");
+        json_t *phases = json_object_get(t, "phases");
+        for (size_t p = 1; strcmp(str(t, "cycle_set_by"), NANDAJIE[i]) != 0 &&
+                           p < json_array_size(phases) && n < max; p++) {
+            json_t *x = json_array_get(phases, p);
+            if (strcmp(str(x, "flow_source"), "counts") == 0)
+                out[n++] = num(x, "target_green_s");
+        }
+        json_decref(t);
+    }
+    cityd = keep;
+    support_cityd_stop(&c2);
+    support_redis_stop(&r2);
+    return n;
+}
+
+/* signals.local_control=actuated: the counted minor phases at signals with
+ * slack get at least their design-flow green (a force-off that gaps out),
+ * more than the pretimed 95 % of light counts, on the same common cycle. */
+static void test_actuated_minor_greens(void)
+{
+    static const char *const actuated[] = { "clock.mode=replay", "signals.mode=adaptive",
+                                            "signals.local_control=actuated", NULL };
+    double pre[32], act[32], Cp = NAN, Ca = NAN;
+    size_t np = minor_targets(REPLAY, pre, 32, &Cp), na = minor_targets(actuated, act, 32, &Ca);
+    CU_ASSERT_FATAL(np > 4 && np == na);
+    CU_ASSERT_DOUBLE_EQUAL(Ca, Cp, 1e-9);
+    /* Targets are of the cycle each signal runs (an offset transition
+     * lengthens or shortens it), so compare in sum. */
+    double sp = 0, sa = 0;
+    size_t more = 0;
+    for (size_t i = 0; i < np; i++) {
+        sp += pre[i];
+        sa += act[i];
+        more += act[i] > pre[i] + 2;
+    }
+    CU_ASSERT(sa > sp + 20);
+    CU_ASSERT(more >= 4);
+}
+
 int suite_adaptive(void)
 {
     CU_pSuite s = CU_add_suite("adaptive (HTTP)", suite_init, suite_clean);
@@ -841,6 +898,7 @@ int suite_adaptive(void)
         !CU_add_test(s, "timing follows counts", test_timing_follows_counts) ||
         !CU_add_test(s, "SPaT", test_spat) ||
         !CU_add_test(s, "SPaT under actuated local controllers", test_spat_actuated) ||
+        !CU_add_test(s, "actuated local controllers: minor force-offs", test_actuated_minor_greens) ||
         !CU_add_test(s, "speed advice", test_advisory) ||
         !CU_add_test(s, "mode override", test_mode_override) ||
         !CU_add_test(s, "restart keeps timing", test_restart_keeps_timing) ||

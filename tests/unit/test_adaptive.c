@@ -129,7 +129,7 @@ static void test_short_intervals_unjudged(void)
 {
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", 600, 200);            /* longest cycle 150 s */
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
     adaptive_start(g, 0);
     int ebt = adaptive_movement_index("EBT");
@@ -312,7 +312,7 @@ static void test_isolated_follows_counts(void)
 {
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", 600, 200);
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
     static struct rec_log log;
@@ -364,7 +364,7 @@ static void test_saturation(void)
 {
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", 1200, 400);
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
     adaptive_start(g, 0);
     adaptive_advance(g, 900, NULL, NULL);
@@ -394,7 +394,7 @@ static void test_saturation_whole_vehicles(void)
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", 1200, 60);
     c.ph[1].saturation_vph = 1300;
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
     adaptive_start(g, 0);
     adaptive_advance(g, 900, NULL, NULL);
@@ -485,7 +485,7 @@ static void test_residual_queue_timing(void)
 {
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", 1200, 400);
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *a = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
     adaptive_start(a, 0);
     adaptive_advance(a, 900, NULL, NULL);
@@ -526,7 +526,7 @@ static void oversat_case(double q0, double s0, double want_g0)
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", q0, 900);
     c.ph[0].saturation_vph = s0;
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_FIXED);
     adaptive_start(g, 0);
     CU_ASSERT_DOUBLE_EQUAL(g->m[0].cur.cycle_s, 150, 1e-9);
@@ -548,7 +548,7 @@ static void test_oversaturated_split(void)
     /* Demands that fit: Webster's split, untouched (Y = 0.5 + 0.25). */
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", 1800, 450);
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_FIXED);
     adaptive_start(g, 0);
     const struct adaptive_record *r = &g->m[0].cur;
@@ -561,7 +561,7 @@ static void test_fixed_ignores_counts(void)
 {
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", 1500, 500);
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_FIXED);
     adaptive_start(g, 0);
     double C0 = g->m[0].cur.cycle_s, g0 = g->m[0].cur.green[0];
@@ -591,7 +591,7 @@ static void corridor(double q_mid)
         cor_cfg[i].out_phase = cor_cfg[i].in_phase = 0;
         cor_cfg[i].position_m = 400.0 * i;
     }
-    cor_gc = (struct adaptive_group_cfg){ "cor", 3, cor_cfg, 12.5 };
+    cor_gc = (struct adaptive_group_cfg){ "cor", 3, cor_cfg, 12.5, ADAPTIVE_PRETIMED };
 }
 
 /* The same corridor with a protected left-turn phase between the two:
@@ -950,7 +950,7 @@ static void post_left(struct adaptive_group *g, size_t k, double t0, double len,
 static void test_uncounted_phase_minimum(void)
 {
     corridor3(1200);
-    struct adaptive_group_cfg gc = { NULL, 1, &cor_cfg[1], 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &cor_cfg[1], 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_WEBSTER);
     adaptive_start(g, 0);
     double t = 0;
@@ -1103,13 +1103,103 @@ static void test_minor_poisson(void)
     adaptive_group_free(g);
 }
 
+/* On actuated local controllers (signals.local_control) a detected minor
+ * phase's green at a non-critical signal is a force-off: never less than
+ * its design flow needs (the fixed plan's rule), however few the counts
+ * (or none: pretimed, such a phase runs its minimum); the coordinated
+ * phase gives the difference. Pretimed: the counts' 95 %. */
+static void test_actuated_minor_design(void)
+{
+    corridor3(2400);
+    struct adaptive_group *g[2];
+    for (int a = 0; a < 2; a++) {
+        cor_gc.local = a ? ADAPTIVE_ACTUATED : ADAPTIVE_PRETIMED;
+        g[a] = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+        adaptive_start(g[a], 0);
+        for (double t = 0; t < 3600; t += 900)
+            for (size_t k = 0; k < 3; k++)
+                post(g[a], k, t, 900, k == 1 ? 2400 : 800, 60);
+        adaptive_advance(g[a], 3600 + 600, NULL, NULL);
+    }
+    cor_gc.local = ADAPTIVE_PRETIMED;
+    int checked = 0;
+    for (size_t k = 0; k < 3; k++) {
+        if ((int)k == g[0]->critical)
+            continue;
+        const struct adaptive_record *pre = &g[0]->m[k].cur, *act = &g[1]->m[k].cur;
+        CU_ASSERT_DOUBLE_EQUAL(pre->cycle_s, act->cycle_s, 1e-9);
+        double C = act->cycle_s, s = cor_cfg[k].ph[2].saturation_vph;
+        /* NB/SB through: counted 60 veh/h, designed for 300. */
+        double q95 = adaptive_poisson_quantile(pre->flow[2] * C / 3600, 0.95);
+        CU_ASSERT_DOUBLE_EQUAL(pre->target_green[2],
+                               fmax(cor_cfg[k].ph[2].gmin_s, q95 * 3600 / s), 1e-6);
+        double design = 300 * C / 3600, passes = floor(s * act->target_green[2] / 3600 + 1e-6);
+        CU_ASSERT_TRUE(passes >= ceil(design - 1e-9));
+        CU_ASSERT_TRUE(passes <= ceil(design / ADAPTIVE_MINOR_X - 1e-9));
+        CU_ASSERT_TRUE(act->target_green[2] > pre->target_green[2] + 5);
+        /* The lefts were never counted: pretimed, their minimum; actuated,
+         * their design flow's green too (the controller's presence
+         * detectors end it). */
+        double sl = cor_cfg[k].ph[1].saturation_vph, dl = 200 * C / 3600;
+        double lefts = floor(sl * act->target_green[1] / 3600 + 1e-6);
+        CU_ASSERT_DOUBLE_EQUAL(pre->target_green[1], cor_cfg[k].ph[1].gmin_s, 1e-9);
+        CU_ASSERT_TRUE(lefts >= ceil(dl - 1e-9) && lefts <= ceil(dl / ADAPTIVE_MINOR_X - 1e-9));
+        CU_ASSERT_DOUBLE_EQUAL(act->target_green[0],
+                               pre->target_green[0] -
+                                   (act->target_green[1] - pre->target_green[1]) -
+                                   (act->target_green[2] - pre->target_green[2]), 1e-6);
+        checked++;
+    }
+    CU_ASSERT_EQUAL(checked, 2);
+    adaptive_group_free(g[0]);
+    adaptive_group_free(g[1]);
+}
+
+/* Offsets are re-derived when a coordinated green moves by
+ * ADAPTIVE_REOPT_GREEN_S -- except on actuated controllers, whose
+ * coordinated greens start early with every gap-out anyway: there only a
+ * new common cycle moves them (each move costs transition cycles). */
+static void test_actuated_offsets_kept(void)
+{
+    corridor3(2400);
+    double band[2], green[2], off[2][3];
+    for (int a = 0; a < 2; a++) {
+        cor_gc.local = a ? ADAPTIVE_ACTUATED : ADAPTIVE_PRETIMED;
+        struct adaptive_group *g = adaptive_group_new(&cor_gc, ADAPTIVE_WEBSTER);
+        adaptive_start(g, 0);
+        double C0 = g->master_cycle, band0 = g->m[0].band_green_s;
+        double off0[3];
+        for (size_t k = 0; k < 3; k++)
+            off0[k] = g->m[k].target_offset_s;
+        /* The first signal's side street: 600 veh/h counted, 300 designed. */
+        for (double t = 0; t < 7200; t += 900)
+            post(g, 0, t, 900, 800, 600);
+        adaptive_advance(g, 7200 + 600, NULL, NULL);
+        CU_ASSERT_DOUBLE_EQUAL(g->master_cycle, C0, 1e-9);
+        band[a] = g->m[0].band_green_s - band0;
+        green[a] = g->m[0].cur.target_green[0] - band0;
+        for (size_t k = 0; k < 3; k++)
+            off[a][k] = g->m[k].target_offset_s - off0[k];
+        adaptive_group_free(g);
+    }
+    cor_gc.local = ADAPTIVE_PRETIMED;
+    /* Pretimed: re-derived for the new coordinated green. */
+    CU_ASSERT_TRUE(green[0] < -ADAPTIVE_REOPT_GREEN_S);
+    CU_ASSERT_DOUBLE_EQUAL(band[0], green[0], 1e-6);
+    /* Actuated: the same change of green, the offsets kept. */
+    CU_ASSERT_TRUE(green[1] < -ADAPTIVE_REOPT_GREEN_S);
+    CU_ASSERT_DOUBLE_EQUAL(band[1], 0, 1e-9);
+    for (size_t k = 0; k < 3; k++)
+        CU_ASSERT_DOUBLE_EQUAL(off[1][k], 0, 1e-9);
+}
+
 /* ---- max pressure ---- */
 
 static void test_max_pressure(void)
 {
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", 600, 200);
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_MAX_PRESSURE);
     static struct rec_log log;
     log.n = 0;
@@ -1148,7 +1238,7 @@ static void test_queue_model(void)
 {
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", 720, 360);
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_FIXED);
     adaptive_start(g, 0);
     const struct adaptive_member *m = &g->m[0];
@@ -1172,7 +1262,7 @@ static void test_spat_every_second(void)
 {
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", 1200, 500);
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_FIXED);
     adaptive_start(g, 5000);
     adaptive_advance(g, 5000.5, NULL, NULL);
@@ -1345,7 +1435,7 @@ static void test_spat_actuated(void)
     c.ph[0].design_vph = 800;
     c.ph[1].design_vph = 400;
     c.ph[2].design_vph = 500;
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_FIXED);
     adaptive_start(g, 5000);
     adaptive_advance(g, 5000.5, NULL, NULL);
@@ -1429,7 +1519,7 @@ static void test_mp_spat(void)
 {
     struct adaptive_isec_cfg c;
     two_phase(&c, "x", 1500, 500);
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0 };
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_MAX_PRESSURE);
     adaptive_start(g, 0);
     for (double t = 0; t < 600; t += 1) {
@@ -1488,7 +1578,7 @@ static void test_snapshot_round_trip(void)
     CU_ASSERT_EQUAL(adaptive_restore(h, "[", err, sizeof err), -1);
     struct adaptive_isec_cfg other;
     two_phase(&other, "zz", 500, 500);
-    struct adaptive_group_cfg ogc = { NULL, 1, &other, 0 };
+    struct adaptive_group_cfg ogc = { NULL, 1, &other, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *o = adaptive_group_new(&ogc, ADAPTIVE_FIXED);
     CU_ASSERT_EQUAL(adaptive_restore(o, snap, err, sizeof err), -1);
     CU_ASSERT_FALSE(o->started);
@@ -1553,6 +1643,10 @@ int suite_adaptive(void)
         !CU_add_test(s, "minor greens in whole vehicles", test_minor_greens_whole_vehicles) ||
         !CU_add_test(s, "Poisson quantile", test_poisson_quantile) ||
         !CU_add_test(s, "minor phases: 95 % of cycles served", test_minor_poisson) ||
+        !CU_add_test(s, "actuated: minor force-offs hold the design flow",
+                     test_actuated_minor_design) ||
+        !CU_add_test(s, "actuated: offsets kept through green changes",
+                     test_actuated_offsets_kept) ||
         !CU_add_test(s, "fixed ignores counts", test_fixed_ignores_counts) ||
         !CU_add_test(s, "corridor offsets and transitions", test_corridor_transitions) ||
         !CU_add_test(s, "a plan in fixed mode", test_plan_fixed) ||
