@@ -458,21 +458,16 @@ struct adaptive_history {
 /* State of every phase of member k at time t with its next change:
  * likely = what the controller will do if no new input arrives, min/max
  * = the bounds of what bounded re-timing (or max pressure) may still
- * do. Records before g->t come from hist (may be NULL); later ones from
- * a copy of g run forward. Returns 0, -1 on OOM or when t lies before
- * the history (then out is untouched). */
+ * do, for the group's local controllers (cfg->local): under
+ * ADAPTIVE_ACTUATED a cyclic record's min_end is the earliest change gap
+ * outs allow -- a green non-coordinated phase from its minimum green on,
+ * a red phase's next green after the phases before it have run only
+ * their minimums (a coordinated phase in between runs to its force-off);
+ * likely and max stay the schedule's. Records before g->t come from hist
+ * (may be NULL); later ones from a copy of g run forward. Returns 0, -1
+ * on OOM or when t lies before the history (then out is untouched). */
 int adaptive_spat(const struct adaptive_group *g, size_t k, const struct adaptive_history *hist,
                   double t, struct adaptive_spat *out);
-
-/* adaptive_spat for local controllers lc (adaptive_spat: pretimed). Under
- * ADAPTIVE_ACTUATED a cyclic record's min_end is the earliest change gap
- * outs allow: a green non-coordinated phase from its minimum green on, a
- * red phase's next green after the phases before it have run only their
- * minimums (a coordinated phase in between runs to its force-off);
- * likely and max stay the schedule's. */
-int adaptive_spat_local(const struct adaptive_group *g, size_t k,
-                        const struct adaptive_history *hist, double t, enum adaptive_local lc,
-                        struct adaptive_spat *out);
 
 /* The record member k runs at time t (from hist, g, or a copy run
  * forward); 0, or -1 as adaptive_spat. */

@@ -257,23 +257,16 @@ static struct timeline *tl_at(const struct adaptive_group *g, size_t k,
     return tl;
 }
 
-int adaptive_spat_local(const struct adaptive_group *g, size_t k,
-                        const struct adaptive_history *hist, double t, enum adaptive_local lc,
-                        struct adaptive_spat *out)
+int adaptive_spat(const struct adaptive_group *g, size_t k, const struct adaptive_history *hist,
+                  double t, struct adaptive_spat *out)
 {
     struct timeline *tl = tl_at(g, k, hist, t);
     if (tl == NULL)
         return -1;
     for (size_t p = 0; p < g->m[k].cfg->nphases; p++)
-        phase_spat(g, tl, (int)p, t, lc == ADAPTIVE_ACTUATED, &out[p]);
+        phase_spat(g, tl, (int)p, t, g->cfg->local == ADAPTIVE_ACTUATED, &out[p]);
     tl_free(tl);
     return 0;
-}
-
-int adaptive_spat(const struct adaptive_group *g, size_t k, const struct adaptive_history *hist,
-                  double t, struct adaptive_spat *out)
-{
-    return adaptive_spat_local(g, k, hist, t, ADAPTIVE_PRETIMED, out);
 }
 
 int adaptive_record_at(const struct adaptive_group *g, size_t k,

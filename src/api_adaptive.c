@@ -673,13 +673,14 @@ static void h_timing(struct http_req *r, void *arg)
 /* ---- GET .../spat ---- */
 
 /* The SPaT reply of member m at t (record rec running then), its bounds
- * for the city's local controllers (signals.local_control); NULL on OOM. */
-static json_t *spat_json(const struct signals *s, const struct mref *m, double t,
+ * for the city's local controllers (signals.local_control, in the group's
+ * cfg); NULL on OOM. */
+static json_t *spat_json(const struct mref *m, double t,
                          const struct adaptive_history *h, const struct adaptive_record *rec)
 {
     struct adaptive_spat sp[ADAPTIVE_MAX_PHASES];
     const struct adaptive_isec_cfg *c = &m->g->isec[m->k];
-    if (adaptive_spat_local(m->g->live, m->k, h, t, local_control(s), sp) != 0)
+    if (adaptive_spat(m->g->live, m->k, h, t, sp) != 0)
         return NULL;
     json_t *o = json_object(), *states = json_array();
     json_object_set_new(o, "intersection", json_string(c->id));
@@ -710,7 +711,7 @@ static void h_spat(struct http_req *r, void *arg)
     struct mref *m = read_member(r, s, &t, &h, &rec);
     if (m == NULL)
         return;
-    json_t *o = spat_json(s, m, t, &h, &rec);
+    json_t *o = spat_json(m, t, &h, &rec);
     if (o == NULL)
         http_reply_error(r, 500, "internal", "out of memory");
     else
@@ -2470,7 +2471,7 @@ int api_adaptive_now(struct app *a, const char *id, double t, json_t **timing, j
     if (adaptive_record_at(m->g->live, m->k, &h, t, &rec) != 0)
         return -1;
     *timing = timing_json(s, m->g, m->k, &rec, t);
-    *spat = spat_json(s, m, t, &h, &rec);
+    *spat = spat_json(m, t, &h, &rec);
     return 0;
 }
 

@@ -1103,8 +1103,8 @@ static void test_minor_poisson(void)
     adaptive_group_free(g);
 }
 
-/* On actuated local controllers (signals.local_control) a detected minor
- * phase's green at a non-critical signal is a force-off: never less than
+/* On actuated local controllers (signals.local_control) a minor phase's
+ * green at a non-critical signal is a force-off: never less than
  * its design flow needs (the fixed plan's rule), however few the counts
  * (or none: pretimed, such a phase runs its minimum); the coordinated
  * phase gives the difference. Pretimed: the counts' 95 %. */
@@ -1435,11 +1435,18 @@ static void test_spat_actuated(void)
     c.ph[0].design_vph = 800;
     c.ph[1].design_vph = 400;
     c.ph[2].design_vph = 500;
-    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
+    /* The same inputs, read for each kind of controller: g actuated, gp
+     * pretimed. */
+    struct adaptive_group_cfg gc = { NULL, 1, &c, 0, ADAPTIVE_ACTUATED };
+    struct adaptive_group_cfg gcp = { NULL, 1, &c, 0, ADAPTIVE_PRETIMED };
     struct adaptive_group *g = adaptive_group_new(&gc, ADAPTIVE_FIXED);
+    struct adaptive_group *gp = adaptive_group_new(&gcp, ADAPTIVE_FIXED);
     adaptive_start(g, 5000);
     adaptive_advance(g, 5000.5, NULL, NULL);
+    adaptive_start(gp, 5000);
+    adaptive_advance(gp, 5000.5, NULL, NULL);
     const struct adaptive_record r = g->m[0].cur;
+    CU_ASSERT_EQUAL(memcmp(&r, &gp->m[0].cur, sizeof r), 0);
     CU_ASSERT_EQUAL_FATAL(c.coord_phase, 0);
     CU_ASSERT_DOUBLE_EQUAL_FATAL(c.ph[1].gmin_s, 8, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL_FATAL(c.ph[2].gmin_s, 10, 1e-9);
@@ -1453,7 +1460,7 @@ static void test_spat_actuated(void)
     /* Coordinated green: runs to its force-off; phase 1 follows it at
      * once, phase 2 after phase 1's minimum. */
     double t = S + 2;
-    CU_ASSERT_EQUAL_FATAL(adaptive_spat_local(g, 0, NULL, t, ADAPTIVE_ACTUATED, a), 0);
+    CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, a), 0);
     CU_ASSERT_EQUAL(a[0].state, ADAPTIVE_EV_PROTECTED_ALLOWED);
     CU_ASSERT_DOUBLE_EQUAL(a[0].min_end, S + g0, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(a[0].max_end, S + g0, 1e-9);
@@ -1466,8 +1473,8 @@ static void test_spat_actuated(void)
      * the coordinated phase may then start after phase 2's minimum, each
      * with its intergreen: earlier by both side phases' slack. */
     t = s1 + 2;
-    CU_ASSERT_EQUAL_FATAL(adaptive_spat_local(g, 0, NULL, t, ADAPTIVE_ACTUATED, a), 0);
-    CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, f), 0);
+    CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, a), 0);
+    CU_ASSERT_EQUAL_FATAL(adaptive_spat(gp, 0, NULL, t, f), 0);
     CU_ASSERT_EQUAL(a[1].state, ADAPTIVE_EV_PROTECTED_ALLOWED);
     CU_ASSERT_DOUBLE_EQUAL(a[1].min_end, s1 + 8, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(a[1].likely_end, s1 + g1, 1e-9);
@@ -1484,15 +1491,15 @@ static void test_spat_actuated(void)
 
     /* Late in the left turn's minimum-exceeded green: it may end now. */
     t = s1 + 11;
-    CU_ASSERT_EQUAL_FATAL(adaptive_spat_local(g, 0, NULL, t, ADAPTIVE_ACTUATED, a), 0);
+    CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, a), 0);
     CU_ASSERT_DOUBLE_EQUAL(a[1].min_end, t, 1e-9);
     CU_ASSERT_DOUBLE_EQUAL(a[0].min_end, t + 4 + 10 + 4, 1e-9);
 
     /* Every second of two cycles: states, likely and max as pretimed,
      * min never later. */
     for (t = S; t < S + 2 * C; t += 1) {
-        CU_ASSERT_EQUAL_FATAL(adaptive_spat_local(g, 0, NULL, t, ADAPTIVE_ACTUATED, a), 0);
-        CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, f), 0);
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, a), 0);
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat(gp, 0, NULL, t, f), 0);
         for (int p = 0; p < 3; p++) {
             CU_ASSERT_EQUAL(a[p].state, f[p].state);
             CU_ASSERT_DOUBLE_EQUAL(a[p].likely_end, f[p].likely_end, 1e-9);
@@ -1502,17 +1509,21 @@ static void test_spat_actuated(void)
         }
     }
     adaptive_group_free(g);
+    adaptive_group_free(gp);
 
     /* Max pressure keeps its own bounds. */
     g = adaptive_group_new(&gc, ADAPTIVE_MAX_PRESSURE);
+    gp = adaptive_group_new(&gcp, ADAPTIVE_MAX_PRESSURE);
     adaptive_start(g, 0);
+    adaptive_start(gp, 0);
     for (t = 0; t < 300; t += 1) {
-        CU_ASSERT_EQUAL_FATAL(adaptive_spat_local(g, 0, NULL, t, ADAPTIVE_ACTUATED, a), 0);
-        CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, f), 0);
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat(g, 0, NULL, t, a), 0);
+        CU_ASSERT_EQUAL_FATAL(adaptive_spat(gp, 0, NULL, t, f), 0);
         for (int p = 0; p < 3; p++)
             CU_ASSERT_DOUBLE_EQUAL(a[p].min_end, f[p].min_end, 1e-9);
     }
     adaptive_group_free(g);
+    adaptive_group_free(gp);
 }
 
 static void test_mp_spat(void)
